@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int evs_placeholder_recorder;

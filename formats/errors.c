@@ -1,0 +1,151 @@
+/*
+ * errors.c: the error table (evs_strerror, evs_err_name), error detail
+ * helpers and the allocator hook, shared by every layer.
+ */
+#include "formats_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+const char *evs_strerror(int code)
+{
+    switch (code) {
+#define EVS_X_(name, value, msg)                                              \
+    case EVS_##name:                                                          \
+        return msg;
+        EVS_ERRNO_MAP(EVS_X_)
+#undef EVS_X_
+    case 0:
+        return "success";
+    default:
+        break;
+    }
+    if (code < 0 && code > EVS_ERRNO_FLOOR)
+        return strerror(-code);
+    return "unknown error";
+}
+
+const char *evs_err_name(int code)
+{
+    switch (code) {
+#define EVS_X_(name, value, msg)                                              \
+    case EVS_##name:                                                          \
+        return "EVS_" #name;
+        EVS_ERRNO_MAP(EVS_X_)
+#undef EVS_X_
+    case 0:
+        return "OK";
+    case -EPERM: return "EPERM";
+    case -ENOENT: return "ENOENT";
+    case -EIO: return "EIO";
+    case -EBADF: return "EBADF";
+    case -EAGAIN: return "EAGAIN";
+    case -ENOMEM: return "ENOMEM";
+    case -EACCES: return "EACCES";
+    case -EEXIST: return "EEXIST";
+    case -ENOTDIR: return "ENOTDIR";
+    case -EISDIR: return "EISDIR";
+    case -EINVAL: return "EINVAL";
+    case -EMFILE: return "EMFILE";
+    case -ENOSPC: return "ENOSPC";
+    case -EROFS: return "EROFS";
+    case -ENAMETOOLONG: return "ENAMETOOLONG";
+    case -ELOOP: return "ELOOP";
+    case -ENOTEMPTY: return "ENOTEMPTY";
+    case -EDQUOT: return "EDQUOT";
+    case -EINTR: return "EINTR";
+    case -ENOBUFS: return "ENOBUFS";
+    case -EBUSY: return "EBUSY";
+    case -ENXIO: return "ENXIO";
+    default: return "EVS_EUNKNOWN";
+    }
+}
+
+evs_span evs_span_cstr(const char *s)
+{
+    evs_span sp = {s, s ? strlen(s) : 0};
+    return sp;
+}
+
+void evs_error_info_clear(evs_error_info *info)
+{
+    if (!info)
+        return;
+    memset(info, 0, sizeof(*info));
+    info->offset = UINT64_MAX;
+    info->kind = "";
+}
+
+void evs__error_set(evs_error_info *info, int code, const char *kind,
+                    const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!info)
+        return;
+    info->code = code;
+    info->kind = kind ? kind : "";
+    va_start(ap, fmt);
+    vsnprintf(info->msg, sizeof(info->msg), fmt, ap);
+    va_end(ap);
+}
+
+void evs__error_set_id(evs_error_info *info, const char *id, size_t len)
+{
+    if (!info)
+        return;
+    if (len > EVS_ID_MAX)
+        len = EVS_ID_MAX;
+    memcpy(info->execution_id, id, len);
+    info->execution_id[len] = '\0';
+}
+
+static void *libc_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    return realloc(p, n);
+}
+
+static void libc_free(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+static const evs_allocator libc_allocator = {NULL, libc_realloc, libc_free};
+
+const evs_allocator *evs_default_allocator(void)
+{
+    return &libc_allocator;
+}
+
+void *evs__realloc(const evs_allocator *a, void *p, size_t n)
+{
+    if (!a)
+        a = &libc_allocator;
+    return a->realloc(a->ctx, p, n ? n : 1);
+}
+
+void *evs__malloc(const evs_allocator *a, size_t n)
+{
+    return evs__realloc(a, NULL, n);
+}
+
+void *evs__calloc(const evs_allocator *a, size_t n)
+{
+    void *p = evs__realloc(a, NULL, n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+void evs__free(const evs_allocator *a, void *p)
+{
+    if (!p)
+        return;
+    if (!a)
+        a = &libc_allocator;
+    a->free(a->ctx, p);
+}

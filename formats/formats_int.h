@@ -1,0 +1,71 @@
+/*
+ * formats_int.h: internals shared by the files of formats/ and visible to
+ * the layers above (as evs__ functions), never installed.
+ */
+#ifndef EVS_FORMATS_INT_H
+#define EVS_FORMATS_INT_H
+
+#include "evstore/format.h"
+#include "evstore/snapshot.h"
+
+#include <string.h>
+
+/* Allocation through an allocator hook; `a` may be NULL (the default). */
+void *evs__realloc(const evs_allocator *a, void *p, size_t n);
+void *evs__malloc(const evs_allocator *a, size_t n);
+void *evs__calloc(const evs_allocator *a, size_t n);
+void evs__free(const evs_allocator *a, void *p);
+
+/* Fills `info` (may be NULL) with code, kind and a printf-style message. */
+void evs__error_set(evs_error_info *info, int code, const char *kind,
+                    const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Sets info->execution_id from a (ptr, len) id. */
+void evs__error_set_id(evs_error_info *info, const char *id, size_t len);
+
+static inline int evs__span_eq(evs_span a, evs_span b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static inline int evs__span_eq_cstr(evs_span a, const char *s)
+{
+    size_t n = strlen(s);
+    return a.len == n && (n == 0 || memcmp(a.ptr, s, n) == 0);
+}
+
+/* Writes the 16 lower-case hex digits of v into out (no NUL). */
+void evs__hex64(uint64_t v, char out[16]);
+
+/* Parses exactly 16 lower-case hex digits. Returns 0 or -1. */
+int evs__unhex64(const char *s, uint64_t *v);
+
+/* Checks UTF-8 validity of a buffer (no overlongs, no surrogates). */
+int evs__utf8_valid(const char *s, size_t len);
+
+/*
+ * The framing shared by event lines and snapshot lines (FORMAT.md): a
+ * line is `{` ... `,"checksum":"<16 hex>"}\n` and the checksum is XXH3-64
+ * of every byte before `"checksum"`.
+ */
+#define EVS__CKSUM_KEY ",\"checksum\":\""
+#define EVS__CKSUM_KEY_LEN 13
+/* ,"checksum":"0123456789abcdef"}\n  minus the leading comma, which the
+ * checksum covers. */
+#define EVS__CKSUM_TAIL_LEN (EVS__CKSUM_KEY_LEN - 1 + 16 + 3)
+
+/*
+ * Given a whole line (with '\n'), checks the framing and the checksum.
+ * Returns 0, EVS_EPARSE (framing) or EVS_ECORRUPT (checksum mismatch).
+ * *body_len is set to the length of the checksummed part (up to and
+ * including the comma before "checksum").
+ */
+int evs__frame_check(const char *line, size_t len, size_t *body_len);
+
+/* Appends the checksum tail to buf[0..body_len), which ends with a comma.
+ * buf must have room for EVS__CKSUM_TAIL_LEN more bytes. Returns the new
+ * length. */
+size_t evs__frame_seal(char *buf, size_t body_len);
+
+#endif /* EVS_FORMATS_INT_H */

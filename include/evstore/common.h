@@ -1,0 +1,137 @@
+/*
+ * evstore/common.h: error codes, spans, allocator and log hooks shared by
+ * every layer of evstore.
+ *
+ * Conventions, as in libuv and LMDB:
+ *  - Functions return int: 0 on success, a negative value on failure.
+ *    Operating-system failures are -errno; evstore's own codes are the
+ *    EVS_E* values below, which never collide with errno values.
+ *  - Constructors are `int evs_x_open(..., evs_x **out)` and set *out only
+ *    on success. Destructors return void and accept NULL.
+ *  - Buffers are (pointer, length) pairs and never depend on a NUL byte.
+ */
+#ifndef EVSTORE_COMMON_H
+#define EVSTORE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(EVS_BUILDING_LIBRARY) && defined(__GNUC__)
+#define EVS_EXTERN __attribute__((visibility("default")))
+#else
+#define EVS_EXTERN
+#endif
+
+/** Version of the library (not of the on-disk format). */
+#define EVS_VERSION_MAJOR 0
+#define EVS_VERSION_MINOR 1
+#define EVS_VERSION_PATCH 0
+#define EVS_VERSION_STRING "0.1.0"
+
+/**
+ * evstore's own error codes. X(name, value, message).
+ * The values sit far below any errno, so a caller can tell them apart from
+ * -errno with a single comparison (code <= EVS_ERRNO_FLOOR).
+ */
+#define EVS_ERRNO_FLOOR (-30000)
+#define EVS_ERRNO_MAP(X)                                                      \
+    X(ECORRUPT, -30001, "log or snapshot is damaged")                         \
+    X(ETORN, -30002, "torn tail: an append was cut short")                    \
+    X(ECONFLICT, -30003, "append does not follow the log's last sequence")    \
+    X(ENONDET, -30004, "history does not match the workflow (nondeterminism)")\
+    X(EVERSION, -30005, "recorded version is outside the allowed range")      \
+    X(EPOISONED, -30006, "handle failed a write or sync; reopen it")          \
+    X(EFORMAT, -30007, "written in a newer, unknown format version")          \
+    X(EBADID, -30008, "invalid execution id")                                 \
+    X(ELOCKED, -30009, "execution is locked by another writer")               \
+    X(ETOOBIG, -30010, "line exceeds the maximum line size")                  \
+    X(EPARSE, -30011, "malformed JSON or event")                              \
+    X(ESTALE, -30012, "snapshot is ahead of its log")                         \
+    X(EREADONLY, -30013, "handle was opened for reading only")                \
+    X(EUNSAFE, -30014, "store directory is writable by other users")
+
+enum {
+#define EVS_X_(name, value, msg) EVS_##name = (value),
+    EVS_ERRNO_MAP(EVS_X_)
+#undef EVS_X_
+};
+
+/**
+ * Returns a static, human-readable message for any code this library
+ * returns, evstore's own or -errno. Never NULL. Thread-safe.
+ */
+EVS_EXTERN const char *evs_strerror(int code);
+
+/**
+ * Returns the symbolic name of a code, such as "EVS_ECORRUPT" or "ENOENT".
+ * Never NULL; unknown codes give "EVS_EUNKNOWN". Thread-safe.
+ */
+EVS_EXTERN const char *evs_err_name(int code);
+
+/** A borrowed byte span. `ptr` may be NULL only when `len` is 0. */
+typedef struct evs_span {
+    const char *ptr;
+    size_t len;
+} evs_span;
+
+/** Makes a span of a NUL-terminated string (NULL gives the empty span). */
+EVS_EXTERN evs_span evs_span_cstr(const char *s);
+
+/** Execution ids are at most this many bytes. */
+#define EVS_ID_MAX 128
+
+/**
+ * Detail for a failure, filled in by functions that take one. May always
+ * be NULL. Only meaningful after the function returned an error.
+ */
+typedef struct evs_error_info {
+    int code;                          /* same value the function returned */
+    char execution_id[EVS_ID_MAX + 1]; /* "" when not about one execution */
+    uint64_t sequence;                 /* sequence involved, 0 if none */
+    uint64_t offset;                   /* byte offset in the file,
+                                          UINT64_MAX if none */
+    const char *kind;                  /* static: "checksum", "sequence",
+                                          "syntax", "torn", ... or "" */
+    char msg[256];                     /* one line, no trailing newline */
+} evs_error_info;
+
+/** Clears *info to "no error" (offset UINT64_MAX, empty strings). */
+EVS_EXTERN void evs_error_info_clear(evs_error_info *info);
+
+/**
+ * Allocator hook. All memory the library allocates goes through it.
+ * `realloc(ctx, NULL, n)` allocates; `free(ctx, NULL)` is a no-op. The
+ * functions must be thread-safe if the handles using them are shared.
+ */
+typedef struct evs_allocator {
+    void *ctx;
+    void *(*realloc)(void *ctx, void *ptr, size_t size);
+    void (*free)(void *ctx, void *ptr);
+} evs_allocator;
+
+/** The default allocator (the C library's). */
+EVS_EXTERN const evs_allocator *evs_default_allocator(void);
+
+/** Log levels for the optional log hook. */
+typedef enum evs_log_level {
+    EVS_LOG_ERROR = 0,
+    EVS_LOG_WARN = 1,
+    EVS_LOG_INFO = 2,
+    EVS_LOG_DEBUG = 3
+} evs_log_level;
+
+/**
+ * Log hook. The library never prints; it reports noteworthy things (a torn
+ * tail cut back, a stale snapshot ignored) here. `msg` is borrowed for the
+ * call only. May be called from any thread that uses the handle.
+ */
+typedef void (*evs_log_fn)(void *ctx, evs_log_level level, const char *msg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EVSTORE_COMMON_H */

@@ -1,0 +1,105 @@
+/*
+ * evstore/recorder.h: buffered, sequenced recording of events.
+ *
+ * The recorder sits on a writer's log. It assigns each event its sequence,
+ * id and timestamp, keeps events in a buffer, and appends the buffer as one
+ * atomic append when asked, when the buffer is full, or when an interval
+ * has passed (evs_recorder_tick, which the orchestrator drives from its
+ * loop). It never drops an event: a failed flush keeps the buffer and
+ * reports the error, and after a failed sync the log returns
+ * EVS_EPOISONED until it is reopened.
+ *
+ * In replay mode it records nothing: record calls succeed and do nothing,
+ * so code that re-runs a history does not write it twice.
+ *
+ * A recorder is not thread-safe; use it from one thread (the loop).
+ */
+#ifndef EVSTORE_RECORDER_H
+#define EVSTORE_RECORDER_H
+
+#include "store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct evs_recorder evs_recorder;
+
+typedef struct evs_recorder_opts {
+    size_t batch_events;    /* flush when this many are buffered; default
+                               64; 1 flushes every record */
+    size_t batch_bytes;     /* or when the buffered lines reach this many
+                               bytes; default 1 MiB */
+    uint32_t interval_ms;   /* evs_recorder_tick flushes events buffered
+                               this long; default 10 */
+} evs_recorder_opts;
+
+EVS_EXTERN void evs_recorder_opts_init(evs_recorder_opts *o);
+
+/**
+ * Makes a recorder on `log`, which must be open for writing and must
+ * outlive the recorder. `opts` may be NULL. Sequences continue from the
+ * log's last sequence.
+ * Returns 0, EVS_EREADONLY, -ENOMEM.
+ */
+EVS_EXTERN int evs_recorder_open(evs_log *log, const evs_recorder_opts *opts,
+                                 evs_recorder **out);
+
+/**
+ * Records one event: copies it into the buffer, giving it the next
+ * sequence, a UUIDv7 id if `ev->id` is empty and the current time if
+ * `ev->timestamp_us` is 0. `ev` is not modified and may be freed after
+ * the call. Sets *seq (may be NULL) to the sequence given, or to 0 in
+ * replay mode.
+ *
+ * If the buffer is then full it is flushed, and a failed flush is
+ * returned (the event stays buffered, and will be written by a later
+ * successful flush).
+ *
+ * Returns 0, -EINVAL (bad event), EVS_ETOOBIG, -ENOMEM, or what a flush
+ * returns.
+ */
+EVS_EXTERN int evs_recorder_record(evs_recorder *r, const evs_event *ev,
+                                   uint64_t *seq);
+
+/**
+ * Appends every buffered event in one atomic append. On failure the buffer
+ * is kept for the next flush, and the error is returned; on EVS_EPOISONED
+ * the log must be reopened (and a new recorder made on it).
+ * Returns 0 or what evs_log_append returns.
+ */
+EVS_EXTERN int evs_recorder_flush(evs_recorder *r);
+
+/**
+ * The interval hook: flushes if the oldest buffered event has waited at
+ * least interval_ms as of `now_us` (0: now). Returns what a flush
+ * returns, or 0 when nothing was due.
+ */
+EVS_EXTERN int evs_recorder_tick(evs_recorder *r, int64_t now_us);
+
+/** Turns replay mode on (1) or off (0). */
+EVS_EXTERN void evs_recorder_set_replay(evs_recorder *r, int on);
+
+EVS_EXTERN int evs_recorder_replaying(const evs_recorder *r);
+
+/** Sequence of the last recorded event, buffered or not. */
+EVS_EXTERN uint64_t evs_recorder_last_seq(const evs_recorder *r);
+
+/** Sequence of the last event appended to the log. */
+EVS_EXTERN uint64_t evs_recorder_flushed_seq(const evs_recorder *r);
+
+/** Number of events waiting in the buffer. */
+EVS_EXTERN size_t evs_recorder_pending(const evs_recorder *r);
+
+/**
+ * Flushes what is still buffered, then frees the recorder. Call
+ * evs_recorder_flush first to learn whether that succeeds: if the flush
+ * made here fails, the events are lost and the log hook is told how many.
+ * Accepts NULL.
+ */
+EVS_EXTERN void evs_recorder_close(evs_recorder *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EVSTORE_RECORDER_H */

@@ -1,0 +1,86 @@
+/*
+ * evstore/snapshot.h: the snapshot record and its codec.
+ *
+ * A snapshot is a cache of an execution's state as of `last_event_seq`.
+ * The log stays the truth; a missing, damaged or stale snapshot is rebuilt
+ * from it. FORMAT.md, "The snapshot file", gives the exact bytes: a header
+ * line with the small fields (what listing reads) and a body line with the
+ * large ones, each with its own checksum.
+ */
+#ifndef EVSTORE_SNAPSHOT_H
+#define EVSTORE_SNAPSHOT_H
+
+#include "format.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * The fields of a snapshot. Spans are borrowed (encoding) or point into
+ * the owning allocation (decoding). Times are µs since the epoch, UTC; 0
+ * means "not set" and is written as null. The JSON fields hold compact
+ * JSON text; an empty span is written as null.
+ *
+ * The field names are Dive's, plus `lineage` (links to the executions
+ * this one continues or retries) and `state` (the replayed state, owned
+ * by the replay layer). `status` is free text to this layer; the upper
+ * layers use "running", "waiting", "paused", "completed", "failed",
+ * "terminated" and "continued".
+ */
+typedef struct evs_snapshot {
+    evs_span id;
+    evs_span workflow_name;
+    evs_span workflow_hash;
+    evs_span inputs_hash;
+    evs_span status;
+    int64_t start_time_us;
+    int64_t end_time_us;
+    int64_t created_at_us;
+    int64_t updated_at_us;
+    uint64_t last_event_seq;
+    evs_span workflow_data;
+    evs_span inputs;
+    evs_span outputs;
+    evs_span error;
+    evs_span lineage;
+    evs_span state;
+} evs_snapshot;
+
+/**
+ * Encodes `s` into a newly allocated buffer (*out, *out_len), owned by the
+ * caller and freed with alloc->free (or free() for a NULL alloc).
+ * Returns 0, -EINVAL (empty id, invalid UTF-8, a JSON field that is not
+ * valid JSON, a time out of range) or -ENOMEM.
+ */
+EVS_EXTERN int evs_snapshot_encode(const evs_snapshot *s,
+                                   const evs_allocator *alloc, char **out,
+                                   size_t *out_len);
+
+enum {
+    /** Decode and check only the header line; the JSON fields of the
+     *  body are left empty. */
+    EVS_SNAPSHOT_HEADER_ONLY = 1u << 0,
+};
+
+/**
+ * Decodes a snapshot file's bytes. Checks both checksums, the binding of
+ * the body to the header and the version. On success *out is a single
+ * allocation (free it with evs_snapshot_free) whose spans point into
+ * itself.
+ *
+ * Returns 0, EVS_ECORRUPT (checksum or binding, info->kind says which),
+ * EVS_EPARSE (malformed), EVS_EFORMAT (newer version) or -ENOMEM.
+ */
+EVS_EXTERN int evs_snapshot_decode(const char *buf, size_t len,
+                                   unsigned flags, const evs_allocator *alloc,
+                                   evs_snapshot **out, evs_error_info *info);
+
+/** Frees a decoded snapshot (with the allocator it was decoded with).
+ *  Accepts NULL. */
+EVS_EXTERN void evs_snapshot_free(evs_snapshot *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EVSTORE_SNAPSHOT_H */

@@ -1,0 +1,393 @@
+/*
+ * evstore/store.h: the event store.
+ *
+ * A store is a directory. Each execution lives in its own subdirectory
+ * holding an append-only, sequenced, checksummed event log (events.jsonl)
+ * and an atomically replaced snapshot (snapshot.json). FORMAT.md gives the
+ * bytes; this header gives the API.
+ *
+ * Lifecycle: evs_store_open -> evs_exec_create / evs_log_open ->
+ * evs_log_append, evs_cursor_* -> evs_log_close -> evs_store_close.
+ *
+ * Threads: an evs_store may be shared by threads. An evs_log may be shared
+ * too; its calls are serialised by a mutex. A cursor belongs to one thread.
+ *
+ * Processes: one writer per execution, enforced with an open-file-
+ * description lock on its log, so a killed writer leaves no stale lock.
+ * Readers take no lock and never modify a file.
+ */
+#ifndef EVSTORE_STORE_H
+#define EVSTORE_STORE_H
+
+#include "format.h"
+#include "io.h"
+#include "snapshot.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct evs_store evs_store;
+typedef struct evs_log evs_log;
+typedef struct evs_cursor evs_cursor;
+
+/**
+ * Durability of appends. Whatever the mode, a crash never leaves a log
+ * that reads back wrong: at worst it loses a suffix of appends.
+ *
+ *  EVS_SYNC_FULL   (default) fdatasync before evs_log_append returns. A
+ *                  crash, even a power loss, loses nothing acknowledged.
+ *  EVS_SYNC_BATCH  fdatasync once `sync_bytes` bytes or `sync_interval_ms`
+ *                  milliseconds have accumulated since the last sync
+ *                  (checked at each append), at evs_log_sync() and at
+ *                  close. A process crash loses nothing; a power loss or
+ *                  OS crash can lose the appends since the last sync.
+ *  EVS_SYNC_NONE   never syncs by itself (evs_log_sync() still does). A
+ *                  process crash loses nothing; a power loss or OS crash
+ *                  can lose everything the OS had not yet written back.
+ */
+typedef enum evs_durability {
+    EVS_SYNC_FULL = 0,
+    EVS_SYNC_BATCH = 1,
+    EVS_SYNC_NONE = 2
+} evs_durability;
+
+/**
+ * What a writer's open does with damage at the end of the log.
+ *
+ *  EVS_RECOVER_TAIL  (default) cut back only a torn tail: the bytes after
+ *                    the last complete append, when no complete append
+ *                    follows them. Damage with complete appends after it
+ *                    is left alone and reported as EVS_ECORRUPT by
+ *                    whoever reads it.
+ *  EVS_RECOVER_POINT_IN_TIME  also cut at the first damage found while
+ *                    checking the end of the log, dropping any complete
+ *                    appends after it. For stores run with a weaker
+ *                    durability mode, where a power loss may leave later
+ *                    blocks on disk without earlier ones.
+ *
+ * Whatever is cut is first saved, byte for byte, to a file next to the log
+ * (FORMAT.md, "Recovery"), and reported in evs_recovery_info and the log
+ * hook. Nothing is thrown away.
+ */
+typedef enum evs_recovery_mode {
+    EVS_RECOVER_TAIL = 0,
+    EVS_RECOVER_POINT_IN_TIME = 1
+} evs_recovery_mode;
+
+typedef struct evs_store_opts {
+    evs_durability durability;   /* default EVS_SYNC_FULL */
+    uint64_t sync_bytes;         /* EVS_SYNC_BATCH; default 1 MiB */
+    uint32_t sync_interval_ms;   /* EVS_SYNC_BATCH; default 100 */
+    size_t max_line;             /* default EVS_LINE_MAX_DEFAULT (16 MiB) */
+    evs_recovery_mode recovery;  /* default EVS_RECOVER_TAIL */
+    int create;                  /* create the directory if missing (0700);
+                                    default 1 */
+    int allow_unsafe_perms;      /* accept a root writable by group or
+                                    others; default 0 */
+    const evs_allocator *alloc;  /* default: the C library */
+    evs_log_fn log_fn;           /* default: none */
+    void *log_ctx;
+    const evs_io *io;            /* default: evs_io_posix() */
+} evs_store_opts;
+
+/** Fills *o with the defaults above. Always call it before setting
+ *  fields, so fields added later start sensible. */
+EVS_EXTERN void evs_store_opts_init(evs_store_opts *o);
+
+/**
+ * Opens the store at `path` (NUL-terminated). `opts` may be NULL for the
+ * defaults; it is copied.
+ *
+ * Returns 0 and sets *out, or: -ENOENT (missing and create == 0),
+ * -ENOTDIR, EVS_EUNSAFE (group- or world-writable and not allowed),
+ * -EINVAL (bad options), -ENOMEM, or another -errno.
+ */
+EVS_EXTERN int evs_store_open(const char *path, const evs_store_opts *opts,
+                              evs_store **out);
+
+/** The options the store runs with (after defaults). Borrowed. */
+EVS_EXTERN const evs_store_opts *evs_store_get_opts(const evs_store *s);
+
+/* ------------------------------------------------------------------ */
+/* Executions                                                         */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Creates execution `id` atomically: its directory, its log holding
+ * `events[0..n)` (sequences 1..n; n may be 0) and its snapshot `snap`
+ * (which may be NULL for a minimal one with status "running") appear
+ * together or not at all, even across a crash. It is listed as soon as
+ * this returns. The directory is built under a temporary name and renamed
+ * into place, and everything is fsynced whatever the durability mode.
+ *
+ * Event ids left empty are filled with new UUIDv7s; timestamps left 0
+ * are set to now; execution_id may be empty or must equal `id`.
+ * `snap->id` is ignored and `snap->last_event_seq` is set to n.
+ *
+ * Returns 0, EVS_EBADID, -EEXIST, -EINVAL (bad event), EVS_ETOOBIG, or
+ * another -errno.
+ */
+EVS_EXTERN int evs_exec_create(evs_store *s, const char *id, size_t id_len,
+                               const evs_snapshot *snap,
+                               const evs_event *events, size_t n);
+
+/** True if execution `id` exists (its directory and log are there). */
+EVS_EXTERN int evs_exec_exists(evs_store *s, const char *id, size_t id_len);
+
+/**
+ * Deletes execution `id`: the directory is first renamed out of sight
+ * (atomic, fsynced), then its files are removed. Refused with
+ * EVS_ELOCKED while a writer has the log open.
+ * Returns 0, EVS_EBADID, -ENOENT, EVS_ELOCKED or another -errno.
+ */
+EVS_EXTERN int evs_exec_delete(evs_store *s, const char *id, size_t id_len);
+
+/** One row of a listing. Spans point into the listing's memory. */
+typedef struct evs_exec_info {
+    evs_span id;
+    evs_span workflow_name;
+    evs_span status;
+    int64_t start_time_us;
+    int64_t end_time_us;
+    int64_t created_at_us;
+    int64_t updated_at_us;
+    uint64_t last_event_seq;  /* as of the snapshot */
+    int snapshot_ok;          /* 0 if the snapshot was missing or damaged:
+                                 the other fields are then empty */
+} evs_exec_info;
+
+/** Filter for evs_exec_list. Empty spans and 0 times match anything. */
+typedef struct evs_list_filter {
+    evs_span status;
+    evs_span workflow_name;
+    int64_t created_after_us;   /* created_at >= this */
+    int64_t created_before_us;  /* created_at < this */
+    size_t offset;
+    size_t limit;               /* 0: no limit */
+} evs_list_filter;
+
+typedef struct evs_exec_list {
+    evs_exec_info *items;
+    size_t count;
+    size_t total;     /* matches before offset and limit */
+    /* private */
+    void *mem_;
+    const evs_allocator *alloc_;
+} evs_exec_list;
+
+/**
+ * Lists executions that match `f` (NULL: all) in a stable order: by
+ * created_at, then id. Executions whose snapshot is missing or damaged
+ * are listed (snapshot_ok = 0) only when the filter has no status,
+ * workflow or time condition. Fills *out, which the caller frees with
+ * evs_exec_list_free().
+ * Returns 0, -ENOMEM or -errno.
+ */
+EVS_EXTERN int evs_exec_list(evs_store *s, const evs_list_filter *f,
+                             evs_exec_list *out);
+
+EVS_EXTERN void evs_exec_list_free(evs_exec_list *l);
+
+/**
+ * Deletes every execution whose snapshot status is "completed", "failed",
+ * "terminated" or "continued" and whose updated_at is before
+ * `older_than_us`. Executions locked by a writer are skipped. Sets
+ * *deleted (may be NULL) to how many were deleted.
+ * Returns 0 or the first error met (those deleted before it stay deleted).
+ */
+EVS_EXTERN int evs_exec_cleanup(evs_store *s, int64_t older_than_us,
+                                size_t *deleted);
+
+/* ------------------------------------------------------------------ */
+/* Snapshots                                                          */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Replaces the snapshot of execution `id` atomically: temporary file,
+ * fsync, rename, fsync of the directory. `snap->id` is ignored.
+ * Refused with EVS_ESTALE if snap->last_event_seq is past the log's end.
+ * Returns 0, EVS_EBADID, -ENOENT, EVS_ESTALE, -EINVAL or -errno.
+ */
+EVS_EXTERN int evs_snapshot_save(evs_store *s, const char *id, size_t id_len,
+                                 const evs_snapshot *snap);
+
+/**
+ * Loads and checks the snapshot of `id`. On success *out is owned by the
+ * caller (evs_snapshot_free). Returns 0, -ENOENT (no snapshot),
+ * EVS_ECORRUPT, EVS_EFORMAT, EVS_ESTALE (its last_event_seq is past the
+ * end of the log: a crash lost appends after the snapshot was written;
+ * rebuild it) or -errno. `info` may be NULL.
+ */
+EVS_EXTERN int evs_snapshot_load(evs_store *s, const char *id, size_t id_len,
+                                 evs_snapshot **out, evs_error_info *info);
+
+/* ------------------------------------------------------------------ */
+/* Logs                                                               */
+/* ------------------------------------------------------------------ */
+
+enum {
+    /** Open as the writer: take the execution's lock and repair a torn
+     *  tail. Without it the log is opened read-only and never modified. */
+    EVS_LOG_WRITE = 1u << 0,
+    /** With EVS_LOG_WRITE: wait for the lock instead of failing with
+     *  EVS_ELOCKED. */
+    EVS_LOG_WAIT = 1u << 1,
+};
+
+/** What a writer's open found and repaired. */
+typedef struct evs_recovery_info {
+    uint64_t last_seq;        /* last sequence after recovery */
+    uint64_t end_offset;      /* log size after recovery */
+    uint64_t cut_bytes;       /* bytes cut from the end (0: clean) */
+    uint64_t cut_offset;      /* where the cut began */
+    uint64_t cut_events;      /* complete lines that were cut */
+    char saved_as[64];        /* name of the file the cut bytes were
+                                 saved to, "" if nothing was cut */
+} evs_recovery_info;
+
+/**
+ * Opens the log of execution `id`. `flags` are EVS_LOG_*. `rec` (may be
+ * NULL) reports what a writer's open repaired; `info` (may be NULL)
+ * details a failure.
+ *
+ * Opening finds the end of the log from its last bytes, without reading
+ * the whole file: the last sequence is then known in O(1).
+ *
+ * Returns 0 and sets *out, or EVS_EBADID, -ENOENT, EVS_ELOCKED (writer
+ * only), EVS_ECORRUPT (damage at the end that recovery may not cut),
+ * EVS_EFORMAT, -ELOOP (a symbolic link) or -errno.
+ */
+EVS_EXTERN int evs_log_open(evs_store *s, const char *id, size_t id_len,
+                            unsigned flags, evs_log **out,
+                            evs_recovery_info *rec, evs_error_info *info);
+
+/** The execution id of the log, NUL-terminated. Borrowed. */
+EVS_EXTERN const char *evs_log_id(const evs_log *l);
+
+/** Last sequence in the log (as of open, the last append, or the last
+ *  evs_log_refresh for a reader); 0 for an empty log. O(1). */
+EVS_EXTERN uint64_t evs_log_last_seq(evs_log *l);
+
+/** Last sequence known to be durable (fsynced by this handle, or present
+ *  at open). */
+EVS_EXTERN uint64_t evs_log_durable_seq(evs_log *l);
+
+/** Size in bytes of the complete part of the log. */
+EVS_EXTERN uint64_t evs_log_size(evs_log *l);
+
+/**
+ * Appends events[0..n) atomically: after a crash either all of them are
+ * in the log or none is. `expected_last_seq` is the sequence the caller
+ * believes is last; the events get expected_last_seq+1 ...
+ * (ev->sequence must be 0 or equal to that).
+ *
+ * If the log already holds sequences expected_last_seq+1 .. +n with the
+ * same event ids (a retried append), it returns 0 without writing.
+ * Any other mismatch is EVS_ECONFLICT.
+ *
+ * Empty event ids are filled with UUIDv7s (such an append is not safe to
+ * retry); timestamps left 0 are set to now; execution_id must be empty or
+ * equal the log's; `data` must be valid JSON (it is minified if needed).
+ *
+ * In EVS_SYNC_FULL the events are durable when it returns 0. After a
+ * failed write or sync, the unacknowledged bytes are cut back if possible
+ * and every later call on the handle returns EVS_EPOISONED.
+ *
+ * Returns 0, EVS_ECONFLICT, EVS_EREADONLY, EVS_EPOISONED, EVS_ETOOBIG,
+ * -EINVAL (bad event; info->msg says which and why), -ENOMEM or -errno.
+ */
+EVS_EXTERN int evs_log_append(evs_log *l, const evs_event *events, size_t n,
+                              uint64_t expected_last_seq,
+                              evs_error_info *info);
+
+/** Makes every append so far durable (fdatasync). Returns 0,
+ *  EVS_EPOISONED or -errno (the handle is then poisoned). */
+EVS_EXTERN int evs_log_sync(evs_log *l);
+
+/**
+ * For a reader: picks up appends made since open or the last refresh.
+ * Only complete appends are taken. Returns 0, EVS_ECORRUPT (the log
+ * shrank or changed under the reader) or -errno.
+ */
+EVS_EXTERN int evs_log_refresh(evs_log *l);
+
+/** Closes the log; a writer syncs first in EVS_SYNC_BATCH mode and
+ *  releases its lock. Accepts NULL. */
+EVS_EXTERN void evs_log_close(evs_log *l);
+
+/* ------------------------------------------------------------------ */
+/* Cursors                                                            */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Opens a cursor over sequences [from, to] of `l` (to == 0 or past the
+ * end: up to the last sequence at open). Finding `from` costs O(log n)
+ * reads; no full scan. Memory stays bounded by a buffer of the largest
+ * line read, at most the store's max_line.
+ * The cursor borrows `l`, which must outlive it.
+ * Returns 0, -EINVAL (from == 0), EVS_ECORRUPT, -ENOMEM or -errno.
+ */
+EVS_EXTERN int evs_cursor_open(evs_log *l, uint64_t from, uint64_t to,
+                               evs_cursor **out, evs_error_info *info);
+
+/**
+ * Reads the next event into *ev. Every line is verified: checksum,
+ * sequence (one more than the last) and append framing. The views in
+ * *ev are borrowed until the next call or close. If `raw` is not NULL it
+ * is set to the line's bytes (newline included), also borrowed.
+ *
+ * Returns 1 with an event, 0 at the end, or EVS_ECORRUPT (with sequence
+ * and offset in info), EVS_EFORMAT, -ENOMEM or -errno. After an error the
+ * cursor stays at the failed line.
+ */
+EVS_EXTERN int evs_cursor_next(evs_cursor *c, evs_event *ev, evs_span *raw,
+                               evs_error_info *info);
+
+/** Byte offset of the next line the cursor will read. */
+EVS_EXTERN uint64_t evs_cursor_offset(const evs_cursor *c);
+
+EVS_EXTERN void evs_cursor_close(evs_cursor *c);
+
+/* ------------------------------------------------------------------ */
+/* Verification and salvage                                           */
+/* ------------------------------------------------------------------ */
+
+/** One finding of evs_log_scan: a valid event or a problem. */
+typedef struct evs_scan_item {
+    int is_problem;
+    /* for an event: */
+    const evs_event *ev;
+    evs_span raw;
+    /* for a problem: */
+    int code;             /* EVS_ECORRUPT, EVS_ETORN, EVS_EFORMAT */
+    const char *kind;     /* "checksum", "sequence", "syntax", "torn",
+                             "framing", "format" */
+    uint64_t sequence;    /* the sequence expected at that point */
+    uint64_t offset;      /* byte offset of the damage */
+    uint64_t length;      /* bytes affected */
+    const char *msg;      /* one line */
+} evs_scan_item;
+
+/** Return non-zero to stop the scan; evs_log_scan then returns it. */
+typedef int (*evs_scan_fn)(void *arg, const evs_scan_item *item);
+
+/**
+ * Reads the whole log tolerantly, without modifying it, and reports every
+ * line that checks out and every problem, in file order: a damaged line
+ * is reported and the scan goes on at the next line. A torn tail is
+ * reported as kind "torn". This is what `evdump verify` and salvage use.
+ * The log is opened read-only by this call.
+ * Returns 0, the callback's non-zero value, or -errno.
+ */
+EVS_EXTERN int evs_log_scan(evs_store *s, const char *id, size_t id_len,
+                            evs_scan_fn fn, void *arg);
+
+/** Closes the store. All logs and cursors must be closed first.
+ *  Accepts NULL. */
+EVS_EXTERN void evs_store_close(evs_store *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EVSTORE_STORE_H */

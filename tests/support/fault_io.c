@@ -1,0 +1,2 @@
+/* placeholder */
+typedef int evs_ph_fault;
