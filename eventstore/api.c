@@ -1,2 +1,286 @@
-/* placeholder: being written */
-typedef int evs_placeholder_api;
+/*
+ * api.c: the public store API. Checks arguments that do not depend on the
+ * backend (ids, options, handle modes) and dispatches through the backend
+ * vtable.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+void evs_store_opts_init(evs_store_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->durability = EVS_SYNC_FULL;
+    o->sync_bytes = 1u << 20;
+    o->sync_interval_ms = 100;
+    o->max_line = EVS_LINE_MAX_DEFAULT;
+    o->recovery = EVS_RECOVER_TAIL;
+    o->create = 1;
+    o->allow_unsafe_perms = 0;
+    o->alloc = NULL;
+    o->log_fn = NULL;
+    o->log_ctx = NULL;
+    o->io = NULL;
+}
+
+void evs__log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (!s || !s->opts.log_fn)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    s->opts.log_fn(s->opts.log_ctx, lvl, msg);
+}
+
+int evs_store_open(const char *path, const evs_store_opts *opts,
+                   evs_store **out)
+{
+    evs_store_opts o;
+    evs_store *s;
+    int rc;
+
+    if (!path || !*path || !out)
+        return -EINVAL;
+    if (opts)
+        o = *opts;
+    else
+        evs_store_opts_init(&o);
+    if (o.durability > EVS_SYNC_NONE || o.recovery > EVS_RECOVER_POINT_IN_TIME)
+        return -EINVAL;
+    if (o.max_line == 0)
+        o.max_line = EVS_LINE_MAX_DEFAULT;
+    if (o.max_line < 256 || o.max_line > EVS_LINE_MAX_LIMIT)
+        return -EINVAL;
+    if (!o.io)
+        o.io = evs_io_posix();
+    if (!o.alloc)
+        o.alloc = evs_default_allocator();
+    s = evs__calloc(o.alloc, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->opts = o;
+    s->io = o.io;
+    s->alloc = o.alloc;
+    s->dirfd = -1;
+    s->ops = &evs__file_backend;
+    rc = s->ops->open(s, path);
+    if (rc != 0) {
+        evs__free(o.alloc, s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+const evs_store_opts *evs_store_get_opts(const evs_store *s)
+{
+    return &s->opts;
+}
+
+void evs_store_close(evs_store *s)
+{
+    if (!s)
+        return;
+    s->ops->close(s);
+    evs__free(s->alloc, s);
+}
+
+#define CHECK_ID(id, len)                                                     \
+    do {                                                                      \
+        if (!(id) || !evs_id_valid((id), (len)))                              \
+            return EVS_EBADID;                                                \
+    } while (0)
+
+int evs_exec_create(evs_store *s, const char *id, size_t id_len,
+                    const evs_snapshot *snap, const evs_event *events,
+                    size_t n)
+{
+    CHECK_ID(id, id_len);
+    if (n && !events)
+        return -EINVAL;
+    return s->ops->exec_create(s, id, id_len, snap, events, n);
+}
+
+int evs_exec_exists(evs_store *s, const char *id, size_t id_len)
+{
+    if (!id || !evs_id_valid(id, id_len))
+        return 0;
+    return s->ops->exec_exists(s, id, id_len);
+}
+
+int evs_exec_delete(evs_store *s, const char *id, size_t id_len)
+{
+    CHECK_ID(id, id_len);
+    return s->ops->exec_delete(s, id, id_len);
+}
+
+int evs_exec_list(evs_store *s, const evs_list_filter *f, evs_exec_listing *out)
+{
+    evs_list_filter none;
+
+    if (!out)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (!f) {
+        memset(&none, 0, sizeof(none));
+        f = &none;
+    }
+    return s->ops->exec_list(s, f, out);
+}
+
+void evs_exec_list_free(evs_exec_listing *l)
+{
+    if (!l)
+        return;
+    evs__free(l->alloc_, l->items);
+    evs__free(l->alloc_, l->mem_);
+    memset(l, 0, sizeof(*l));
+}
+
+int evs_exec_cleanup(evs_store *s, int64_t older_than_us, size_t *deleted)
+{
+    size_t dummy;
+
+    return s->ops->exec_cleanup(s, older_than_us, deleted ? deleted : &dummy);
+}
+
+int evs_snapshot_save(evs_store *s, const char *id, size_t id_len,
+                      const evs_snapshot *snap)
+{
+    CHECK_ID(id, id_len);
+    if (!snap)
+        return -EINVAL;
+    return s->ops->snapshot_save(s, id, id_len, snap);
+}
+
+int evs_snapshot_load(evs_store *s, const char *id, size_t id_len,
+                      evs_snapshot **out, evs_error_info *info)
+{
+    evs_error_info_clear(info);
+    CHECK_ID(id, id_len);
+    if (!out)
+        return -EINVAL;
+    return s->ops->snapshot_load(s, id, id_len, out, info);
+}
+
+int evs_log_open(evs_store *s, const char *id, size_t id_len, unsigned flags,
+                 evs_log **out, evs_recovery_info *rec, evs_error_info *info)
+{
+    evs_error_info_clear(info);
+    if (rec)
+        memset(rec, 0, sizeof(*rec));
+    CHECK_ID(id, id_len);
+    if (!out || (flags & ~(unsigned)(EVS_LOG_WRITE | EVS_LOG_WAIT)))
+        return -EINVAL;
+    return s->ops->log_open(s, id, id_len, flags, out, rec, info);
+}
+
+const char *evs_log_id(const evs_log *l)
+{
+    return l->id;
+}
+
+uint64_t evs_log_last_seq(evs_log *l)
+{
+    uint64_t v;
+
+    pthread_mutex_lock(&l->mu);
+    v = l->last_seq;
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
+uint64_t evs_log_durable_seq(evs_log *l)
+{
+    uint64_t v;
+
+    pthread_mutex_lock(&l->mu);
+    v = l->durable_seq;
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
+uint64_t evs_log_size(evs_log *l)
+{
+    uint64_t v;
+
+    pthread_mutex_lock(&l->mu);
+    v = l->end;
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
+int evs_log_append(evs_log *l, const evs_event *events, size_t n,
+                   uint64_t expected_last_seq, evs_error_info *info)
+{
+    evs_error_info_clear(info);
+    if (!l || (n && !events))
+        return -EINVAL;
+    if (n == 0)
+        return 0;
+    if (!(l->flags & EVS_LOG_WRITE))
+        return EVS_EREADONLY;
+    return l->ops->log_append(l, events, n, expected_last_seq, info);
+}
+
+int evs_log_sync(evs_log *l)
+{
+    if (!(l->flags & EVS_LOG_WRITE))
+        return 0;
+    return l->ops->log_sync(l);
+}
+
+int evs_log_refresh(evs_log *l)
+{
+    return l->ops->log_refresh(l);
+}
+
+void evs_log_close(evs_log *l)
+{
+    if (!l)
+        return;
+    l->ops->log_close(l);
+}
+
+int evs_cursor_open(evs_log *l, uint64_t from, uint64_t to, evs_cursor **out,
+                    evs_error_info *info)
+{
+    evs_error_info_clear(info);
+    if (!l || !out || from == 0)
+        return -EINVAL;
+    return l->ops->cursor_open(l, from, to, out, info);
+}
+
+int evs_cursor_next(evs_cursor *c, evs_event *ev, evs_span *raw,
+                    evs_error_info *info)
+{
+    evs_error_info_clear(info);
+    return c->ops->cursor_next(c, ev, raw, info);
+}
+
+uint64_t evs_cursor_offset(const evs_cursor *c)
+{
+    return c->ops->cursor_offset(c);
+}
+
+void evs_cursor_close(evs_cursor *c)
+{
+    if (!c)
+        return;
+    c->ops->cursor_close(c);
+}
+
+int evs_log_scan(evs_store *s, const char *id, size_t id_len, evs_scan_fn fn,
+                 void *arg)
+{
+    CHECK_ID(id, id_len);
+    if (!fn)
+        return -EINVAL;
+    return s->ops->log_scan(s, id, id_len, fn, arg);
+}

@@ -1,2 +1,190 @@
-/* placeholder: being written */
-typedef int evs_placeholder_recorder;
+/*
+ * recorder.c: buffered, sequenced event recording on a writer's log.
+ *
+ * Each event gets its id and timestamp when it is recorded, not when it is
+ * flushed, so a flush that is retried after an error carries the same ids
+ * and the log acknowledges it once (an idempotent append).
+ */
+#include "store_int.h"
+
+#include <errno.h>
+
+struct evs_recorder {
+    evs_log *log;
+    evs_recorder_opts opts;
+    const evs_allocator *alloc;
+    evs_event_owned *buf;
+    evs_event *views;   /* scratch for the append */
+    size_t count, cap;
+    size_t bytes;
+    uint64_t flushed;   /* last sequence known to be in the log */
+    int64_t oldest_us;  /* when the oldest buffered event was recorded */
+    int replay;
+};
+
+void evs_recorder_opts_init(evs_recorder_opts *o)
+{
+    o->batch_events = 64;
+    o->batch_bytes = (size_t)1 << 20;
+    o->interval_ms = 10;
+}
+
+int evs_recorder_open(evs_log *log, const evs_recorder_opts *opts,
+                      evs_recorder **out)
+{
+    evs_recorder *r;
+    const evs_allocator *a = log->store->alloc;
+
+    if (!(log->flags & EVS_LOG_WRITE))
+        return EVS_EREADONLY;
+    r = evs__calloc(a, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    if (opts)
+        r->opts = *opts;
+    else
+        evs_recorder_opts_init(&r->opts);
+    if (r->opts.batch_events == 0)
+        r->opts.batch_events = 1;
+    r->log = log;
+    r->alloc = a;
+    r->flushed = evs_log_last_seq(log);
+    *out = r;
+    return 0;
+}
+
+int evs_recorder_set_log(evs_recorder *r, evs_log *log)
+{
+    if (!(log->flags & EVS_LOG_WRITE))
+        return EVS_EREADONLY;
+    if (evs_log_last_seq(log) < r->flushed)
+        return EVS_ECONFLICT; /* the new log lacks what was flushed */
+    r->log = log;
+    return 0;
+}
+
+int evs_recorder_flush(evs_recorder *r)
+{
+    int rc;
+
+    if (r->count == 0)
+        return 0;
+    for (size_t i = 0; i < r->count; i++)
+        r->views[i] = r->buf[i].ev;
+    rc = evs_log_append(r->log, r->views, r->count, r->flushed, NULL);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < r->count; i++)
+        evs_event_free(&r->buf[i]);
+    r->flushed += r->count;
+    r->count = 0;
+    r->bytes = 0;
+    r->oldest_us = 0;
+    return 0;
+}
+
+int evs_recorder_record(evs_recorder *r, const evs_event *ev, uint64_t *seq)
+{
+    char uuid[EVS_UUID_LEN + 1];
+    evs_event e = *ev;
+    int rc;
+
+    if (seq)
+        *seq = 0;
+    if (r->replay)
+        return 0;
+    if (e.event_type.len == 0)
+        return -EINVAL;
+    if (e.data.len && evs_json_check(e.data.ptr, e.data.len, 0, NULL, NULL,
+                                     NULL) != 0)
+        return -EINVAL;
+    if (r->count == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 16;
+        evs_event_owned *nb =
+            evs__realloc(r->alloc, r->buf, nc * sizeof(*nb));
+        evs_event *nv;
+        if (!nb)
+            return -ENOMEM;
+        r->buf = nb;
+        nv = evs__realloc(r->alloc, r->views, nc * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        r->views = nv;
+        r->cap = nc;
+    }
+    if (e.id.len == 0) {
+        if ((rc = evs_uuid7(uuid)) != 0)
+            return rc;
+        e.id.ptr = uuid;
+        e.id.len = EVS_UUID_LEN;
+    }
+    if (e.timestamp_us == 0)
+        e.timestamp_us = evs_now_us();
+    e.sequence = r->flushed + r->count + 1;
+    e.execution_id.ptr = NULL;
+    e.execution_id.len = 0;
+    e.batch_first = e.batch_count = 0;
+    if ((rc = evs_event_copy(&e, r->alloc, &r->buf[r->count])) != 0)
+        return rc;
+    if (r->count == 0)
+        r->oldest_us = evs_now_us();
+    r->count++;
+    r->bytes += evs_line_encoded_max(&e);
+    if (seq)
+        *seq = e.sequence;
+    if (r->count >= r->opts.batch_events || r->bytes >= r->opts.batch_bytes)
+        return evs_recorder_flush(r);
+    return 0;
+}
+
+int evs_recorder_tick(evs_recorder *r, int64_t now_us)
+{
+    if (r->count == 0)
+        return 0;
+    if (now_us == 0)
+        now_us = evs_now_us();
+    if (now_us - r->oldest_us < (int64_t)r->opts.interval_ms * 1000)
+        return 0;
+    return evs_recorder_flush(r);
+}
+
+void evs_recorder_set_replay(evs_recorder *r, int on)
+{
+    r->replay = on != 0;
+}
+
+int evs_recorder_replaying(const evs_recorder *r)
+{
+    return r->replay;
+}
+
+uint64_t evs_recorder_last_seq(const evs_recorder *r)
+{
+    return r->flushed + r->count;
+}
+
+uint64_t evs_recorder_flushed_seq(const evs_recorder *r)
+{
+    return r->flushed;
+}
+
+size_t evs_recorder_pending(const evs_recorder *r)
+{
+    return r->count;
+}
+
+void evs_recorder_close(evs_recorder *r)
+{
+    if (!r)
+        return;
+    if (r->count && evs_recorder_flush(r) != 0)
+        evs__log(r->log->store, EVS_LOG_ERROR,
+                 "execution %s: recorder closed with %zu events that "
+                 "could not be flushed; they are lost",
+                 r->log->id, r->count);
+    for (size_t i = 0; i < r->count; i++)
+        evs_event_free(&r->buf[i]);
+    evs__free(r->alloc, r->buf);
+    evs__free(r->alloc, r->views);
+    evs__free(r->alloc, r);
+}

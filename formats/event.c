@@ -1,2 +1,66 @@
-/* placeholder: being written */
-typedef int evs_placeholder_event;
+/*
+ * event.c: owned copies of event views, and the list of Dive's event
+ * types.
+ */
+#include "formats_int.h"
+
+#include <errno.h>
+
+static const char *const dive_types[] = {
+    EVS_EV_EXECUTION_STARTED,  EVS_EV_PATH_STARTED,
+    EVS_EV_STEP_STARTED,       EVS_EV_STEP_COMPLETED,
+    EVS_EV_STEP_FAILED,        EVS_EV_PATH_COMPLETED,
+    EVS_EV_PATH_FAILED,        EVS_EV_EXECUTION_COMPLETED,
+    EVS_EV_EXECUTION_FAILED,   EVS_EV_PATH_BRANCHED,
+    EVS_EV_SIGNAL_RECEIVED,    EVS_EV_VERSION_DECISION,
+    EVS_EV_EXECUTION_CONTINUE_AS_NEW,
+};
+
+bool evs_event_type_is_dive(evs_span type)
+{
+    for (size_t i = 0; i < sizeof(dive_types) / sizeof(dive_types[0]); i++)
+        if (evs__span_eq_cstr(type, dive_types[i]))
+            return true;
+    return false;
+}
+
+static void copy_span(char **p, evs_span *dst, evs_span src)
+{
+    if (src.len)
+        memcpy(*p, src.ptr, src.len);
+    dst->ptr = *p;
+    dst->len = src.len;
+    *p += src.len;
+}
+
+int evs_event_copy(const evs_event *ev, const evs_allocator *alloc,
+                   evs_event_owned *out)
+{
+    size_t total = ev->id.len + ev->execution_id.len + ev->path_id.len +
+                   ev->event_type.len + ev->step_name.len + ev->data.len;
+    char *buf, *p;
+
+    memset(out, 0, sizeof(*out));
+    buf = evs__malloc(alloc, total);
+    if (!buf)
+        return -ENOMEM;
+    out->ev = *ev;
+    p = buf;
+    copy_span(&p, &out->ev.id, ev->id);
+    copy_span(&p, &out->ev.execution_id, ev->execution_id);
+    copy_span(&p, &out->ev.path_id, ev->path_id);
+    copy_span(&p, &out->ev.event_type, ev->event_type);
+    copy_span(&p, &out->ev.step_name, ev->step_name);
+    copy_span(&p, &out->ev.data, ev->data);
+    out->buf_ = buf;
+    out->alloc_ = alloc;
+    return 0;
+}
+
+void evs_event_free(evs_event_owned *o)
+{
+    if (!o || !o->buf_)
+        return;
+    evs__free(o->alloc_, o->buf_);
+    memset(o, 0, sizeof(*o));
+}

@@ -1,2 +1,462 @@
-/* placeholder: being written */
-typedef int evs_placeholder_line;
+/*
+ * line.c: the canonical event line: the writer, and the envelope decoder
+ * that reads a verified line without scanning its `data`.
+ *
+ * The canonical line (FORMAT.md, "The event line") is
+ *
+ *   {"v":1,"id":S,"execution_id":S,"path_id":S,"sequence":N,
+ *    ["batch":[F,C],]"timestamp":"T","event_type":S,"step_name":S,
+ *    "data":J,"checksum":"H"}\n
+ *
+ * with every field always present and in this order. Because the order is
+ * fixed and `data` is the last field before the checksum, a decoder that
+ * has verified the checksum knows where `data` ends without looking at it.
+ */
+#include "formats_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#define K_V "{\"v\":1,\"id\":"
+#define K_EXEC ",\"execution_id\":"
+#define K_PATH ",\"path_id\":"
+#define K_SEQ ",\"sequence\":"
+#define K_BATCH ",\"batch\":["
+#define K_TIME ",\"timestamp\":\""
+#define K_TYPE ",\"event_type\":"
+#define K_STEP ",\"step_name\":"
+#define K_DATA ",\"data\":"
+
+#define LIT(s) (s), (sizeof(s) - 1)
+
+/* Bytes of the fixed keys and punctuation of a line without a batch. */
+#define FIXED_LEN                                                             \
+    (sizeof(K_V) - 1 + sizeof(K_EXEC) - 1 + sizeof(K_PATH) - 1 +              \
+     sizeof(K_SEQ) - 1 + sizeof(K_TIME) - 1 + EVS_TIME_LEN + 1 +              \
+     sizeof(K_TYPE) - 1 + sizeof(K_STEP) - 1 + sizeof(K_DATA) - 1 + 1 +       \
+     EVS__CKSUM_TAIL_LEN)
+
+/* A quoted string is at most 6 bytes per input byte (\u00XX) plus 2. */
+static size_t quoted_max(evs_span s)
+{
+    return s.len * 6 + 2;
+}
+
+size_t evs_line_encoded_max(const evs_event *ev)
+{
+    size_t data = ev->data.len ? ev->data.len : 2;
+
+    return FIXED_LEN + quoted_max(ev->id) + quoted_max(ev->execution_id) +
+           quoted_max(ev->path_id) + 20 + (sizeof(K_BATCH) - 1 + 42) +
+           quoted_max(ev->event_type) + quoted_max(ev->step_name) + data;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* Quotes s at p; end is the end of the buffer. NULL on bad UTF-8 or no
+ * room. */
+static char *put_str(char *p, const char *end, evs_span s)
+{
+    size_t n = evs_json_quote(s, p, (size_t)(end - p));
+
+    if (n == (size_t)-1 || n > (size_t)(end - p))
+        return NULL;
+    return p + n;
+}
+
+int evs_line_encode(const evs_event *ev, char *buf, size_t cap,
+                    size_t *out_len)
+{
+    char *p = buf, *end = buf + cap;
+    char ts[EVS_TIME_LEN + 1];
+    size_t need = evs_line_encoded_max(ev), dlen;
+    int rc;
+
+    if (ev->id.len == 0 || ev->execution_id.len == 0 ||
+        ev->event_type.len == 0 || ev->sequence == 0)
+        return -EINVAL;
+    if (ev->batch_count > 1 &&
+        (ev->batch_first == 0 || ev->sequence < ev->batch_first ||
+         ev->sequence - ev->batch_first >= ev->batch_count))
+        return -EINVAL;
+    if (evs_time_format(ev->timestamp_us, ts) != 0)
+        return -EINVAL;
+    /* The exact size is only known after quoting; asking for the bound
+     * up front keeps the loop below free of checks. */
+    if (cap < need)
+        return -ENOBUFS;
+
+    p = put(p, LIT(K_V));
+    if (!(p = put_str(p, end, ev->id)))
+        return -EINVAL;
+    p = put(p, LIT(K_EXEC));
+    if (!(p = put_str(p, end, ev->execution_id)))
+        return -EINVAL;
+    p = put(p, LIT(K_PATH));
+    if (!(p = put_str(p, end, ev->path_id)))
+        return -EINVAL;
+    p = put(p, LIT(K_SEQ));
+    p = put_u64(p, ev->sequence);
+    if (ev->batch_count > 1) {
+        p = put(p, LIT(K_BATCH));
+        p = put_u64(p, ev->batch_first);
+        *p++ = ',';
+        p = put_u64(p, ev->batch_count);
+        *p++ = ']';
+    }
+    p = put(p, LIT(K_TIME));
+    p = put(p, ts, EVS_TIME_LEN);
+    *p++ = '"';
+    p = put(p, LIT(K_TYPE));
+    if (!(p = put_str(p, end, ev->event_type)))
+        return -EINVAL;
+    p = put(p, LIT(K_STEP));
+    if (!(p = put_str(p, end, ev->step_name)))
+        return -EINVAL;
+    p = put(p, LIT(K_DATA));
+    if (ev->data.len == 0) {
+        p = put(p, "{}", 2);
+    } else {
+        /* Validates and writes the compact form in one pass. */
+        rc = evs_json_check(ev->data.ptr, ev->data.len, EVS_JSON_MINIFY, p,
+                            &dlen, NULL);
+        if (rc != 0)
+            return -EINVAL;
+        p += dlen;
+    }
+    *p++ = ',';
+    *out_len = evs__frame_seal(buf, (size_t)(p - buf));
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Decoding                                                           */
+/* ------------------------------------------------------------------ */
+
+void evs_decoder_init(evs_decoder *d, const evs_allocator *alloc)
+{
+    memset(d, 0, sizeof(*d));
+    d->alloc = alloc;
+}
+
+void evs__decoder_foreign_free(evs_decoder *d);
+
+void evs_decoder_free(evs_decoder *d)
+{
+    if (!d)
+        return;
+    evs__decoder_foreign_free(d);
+    evs__free(d->alloc, d->buf);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Makes sure the scratch holds at least n bytes. */
+int evs__decoder_reserve(evs_decoder *d, size_t n)
+{
+    char *nb;
+    size_t cap = d->cap ? d->cap : 256;
+
+    if (d->cap >= n)
+        return 0;
+    while (cap < n)
+        cap *= 2;
+    nb = evs__realloc(d->alloc, d->buf, cap);
+    if (!nb)
+        return -ENOMEM;
+    d->buf = nb;
+    d->cap = cap;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int hex4(const char *s, unsigned *v)
+{
+    unsigned r = 0;
+
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(s[i]);
+        if (h < 0)
+            return -1;
+        r = (r << 4) | (unsigned)h;
+    }
+    *v = r;
+    return 0;
+}
+
+static char *put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xc0 | (cp >> 6));
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xe0 | (cp >> 12));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    } else {
+        *o++ = (char)(0xf0 | (cp >> 18));
+        *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    }
+    return o;
+}
+
+/*
+ * Unescapes the body of a JSON string, src[0..n) (no quotes), into out,
+ * which has room for n bytes (unescaping never grows). Returns the output
+ * length or (size_t)-1 on a bad escape. Lone surrogates become U+FFFD.
+ */
+size_t evs__json_unescape(const char *src, size_t n, char *out)
+{
+    const char *s = src, *end = src + n;
+    char *o = out;
+
+    while (s < end) {
+        unsigned cp, lo;
+
+        if (*s != '\\') {
+            *o++ = *s++;
+            continue;
+        }
+        if (end - s < 2)
+            return (size_t)-1;
+        switch (s[1]) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u':
+            if (end - s < 6 || hex4(s + 2, &cp) != 0)
+                return (size_t)-1;
+            s += 6;
+            if (cp >= 0xd800 && cp < 0xdc00 && end - s >= 6 && s[0] == '\\' &&
+                s[1] == 'u' && hex4(s + 2, &lo) == 0 && lo >= 0xdc00 &&
+                lo < 0xe000) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                s += 6;
+            } else if (cp >= 0xd800 && cp < 0xe000) {
+                cp = 0xfffd;
+            }
+            o = put_utf8(o, cp);
+            continue;
+        default:
+            return (size_t)-1;
+        }
+        s += 2;
+    }
+    return (size_t)(o - out);
+}
+
+typedef struct lcur {
+    const char *p, *end;
+    evs_decoder *d;
+    size_t used; /* bytes of d->buf used by this decode */
+} lcur;
+
+static int expect(lcur *c, const char *lit, size_t n)
+{
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+        return -1;
+    c->p += n;
+    return 0;
+}
+
+/* Reads a quoted string; escaped strings are unescaped into the scratch.
+ * The view must not contain raw control bytes. */
+static int read_str(lcur *c, evs_span *out)
+{
+    const char *s, *q;
+    int esc = 0;
+
+    if (c->p >= c->end || *c->p != '"')
+        return -1;
+    s = ++c->p;
+    for (q = s; q < c->end; q++) {
+        unsigned char ch = (unsigned char)*q;
+        if (ch == '"')
+            break;
+        if (ch < 0x20)
+            return -1;
+        if (ch == '\\') {
+            esc = 1;
+            if (++q >= c->end)
+                return -1;
+        }
+    }
+    if (q >= c->end)
+        return -1;
+    c->p = q + 1;
+    if (!esc) {
+        out->ptr = s;
+        out->len = (size_t)(q - s);
+        return 0;
+    }
+    {
+        char *o = c->d->buf + c->used;
+        size_t n = evs__json_unescape(s, (size_t)(q - s), o);
+        if (n == (size_t)-1)
+            return -1;
+        out->ptr = o;
+        out->len = n;
+        c->used += n;
+    }
+    return 0;
+}
+
+static int read_u64(lcur *c, uint64_t *v)
+{
+    uint64_t r = 0;
+    const char *s = c->p;
+
+    if (s >= c->end || *s < '0' || *s > '9')
+        return -1;
+    if (*s == '0' && s + 1 < c->end && s[1] >= '0' && s[1] <= '9')
+        return -1; /* no leading zeros */
+    while (s < c->end && *s >= '0' && *s <= '9') {
+        unsigned dgt = (unsigned)(*s - '0');
+        if (r > (UINT64_MAX - dgt) / 10)
+            return -1;
+        r = r * 10 + dgt;
+        s++;
+    }
+    c->p = s;
+    *v = r;
+    return 0;
+}
+
+int evs__line_decode_foreign(evs_decoder *d, const char *line, size_t len,
+                             evs_event *ev, evs_error_info *info);
+
+/* Parses the version number of a line that starts with {"v":. */
+static int line_version(const char *line, size_t len, uint64_t *v)
+{
+    lcur c = {line + 5, line + len, NULL, 0};
+    return read_u64(&c, v);
+}
+
+int evs_line_decode(evs_decoder *d, const char *line, size_t len,
+                    unsigned flags, evs_event *ev, evs_error_info *info)
+{
+    size_t body;
+    uint64_t v;
+    lcur c;
+    int rc;
+
+    if (len >= 5 && memcmp(line, "{\"v\":", 5) == 0) {
+        /* Ours, in some version: the framing is the same in every version
+         * (FORMAT.md, "Versions"), so check it first. A line without its
+         * newline is accepted for convenience. */
+        if (line[len - 1] != '\n') {
+            /* frame_check wants the newline; never read past len. */
+            rc = EVS_EPARSE;
+            if (len + 1 <= 1 + EVS__CKSUM_KEY_LEN + 16 + 3)
+                goto bad;
+            if ((rc = evs__decoder_reserve(d, len + 1)) != 0)
+                return rc;
+            memcpy(d->buf, line, len);
+            d->buf[len] = '\n';
+            /* Views must point at the caller's line, so only use the
+             * copy for the check. */
+            rc = evs__frame_check(d->buf, len + 1, &body);
+        } else {
+            rc = evs__frame_check(line, len, &body);
+        }
+        if (rc == EVS_ECORRUPT) {
+            evs__error_set(info, rc, "checksum", "checksum mismatch");
+            return rc;
+        }
+        if (rc != 0)
+            goto bad;
+        if (line_version(line, len, &v) != 0)
+            goto bad;
+        if (v != EVS_FORMAT_VERSION) {
+            evs__error_set(info, EVS_EFORMAT, "format",
+                           "line written in format %llu; this library "
+                           "reads format %d",
+                           (unsigned long long)v, EVS_FORMAT_VERSION);
+            return EVS_EFORMAT;
+        }
+        if ((rc = evs__decoder_reserve(d, len)) != 0)
+            return rc;
+        memset(ev, 0, sizeof(*ev));
+        c.p = line;
+        c.end = line + body;
+        c.d = d;
+        c.used = 0;
+        if (expect(&c, LIT(K_V)) || read_str(&c, &ev->id) ||
+            expect(&c, LIT(K_EXEC)) || read_str(&c, &ev->execution_id) ||
+            expect(&c, LIT(K_PATH)) || read_str(&c, &ev->path_id) ||
+            expect(&c, LIT(K_SEQ)) || read_u64(&c, &ev->sequence))
+            goto bad;
+        if (c.end - c.p > 10 && memcmp(c.p, LIT(K_BATCH)) == 0) {
+            c.p += sizeof(K_BATCH) - 1;
+            if (read_u64(&c, &ev->batch_first) || expect(&c, ",", 1) ||
+                read_u64(&c, &ev->batch_count) || expect(&c, "]", 1))
+                goto bad;
+            if (ev->batch_count < 2 || ev->batch_first == 0 ||
+                ev->sequence < ev->batch_first ||
+                ev->sequence - ev->batch_first >= ev->batch_count)
+                goto bad;
+        } else {
+            ev->batch_first = ev->sequence;
+            ev->batch_count = 1;
+        }
+        if (expect(&c, LIT(K_TIME)) || c.end - c.p < EVS_TIME_LEN + 1 ||
+            evs_time_parse(c.p, EVS_TIME_LEN, &ev->timestamp_us) != 0)
+            goto bad;
+        c.p += EVS_TIME_LEN;
+        if (expect(&c, "\"", 1) || expect(&c, LIT(K_TYPE)) ||
+            read_str(&c, &ev->event_type) || expect(&c, LIT(K_STEP)) ||
+            read_str(&c, &ev->step_name) || expect(&c, LIT(K_DATA)))
+            goto bad;
+        /* data runs to the comma that ends the checksummed body. */
+        if (c.end - c.p < 2)
+            goto bad;
+        ev->data.ptr = c.p;
+        ev->data.len = (size_t)(c.end - 1 - c.p);
+        if (ev->id.len == 0 || ev->execution_id.len == 0 ||
+            ev->event_type.len == 0 || ev->sequence == 0)
+            goto bad;
+        return 0;
+    }
+    if (flags & EVS_DECODE_FOREIGN)
+        return evs__line_decode_foreign(d, line, len, ev, info);
+bad:
+    evs__error_set(info, EVS_EPARSE, "syntax",
+                   "not a well-formed evstore event line");
+    return EVS_EPARSE;
+}

@@ -1,2 +1,791 @@
-/* placeholder: being written */
-typedef int evs_placeholder_snapshot;
+/*
+ * snapshot.c: the snapshot codec (FORMAT.md, "The snapshot file").
+ *
+ * A snapshot is two checksummed lines. The header holds the small fields
+ * that listing needs and binds the body to itself with the body's length
+ * and XXH3-64; the body holds the large JSON fields. Decoding the header
+ * alone must stay cheap, because listing 100k executions reads 100k
+ * headers, so the header is read by a parser of its one canonical field
+ * order rather than by a general JSON parser.
+ */
+#include "formats_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+
+/*
+ * A decoded snapshot is one allocation: this block, whose `snap` is what
+ * the caller sees, followed by the bytes its spans point to. The allocator
+ * is copied by value so that a caller's evs_allocator may live on the
+ * stack; evs_snapshot_free() finds the block again with offsetof().
+ */
+typedef struct snap_block {
+    evs_allocator alloc;
+    evs_snapshot snap;
+    char bytes[];
+} snap_block;
+
+typedef struct lit {
+    const char *s;
+    size_t n;
+} lit;
+
+#define LIT(x) {x, sizeof(x) - 1}
+
+/* A key in canonical order, with the separator before it, and where its
+ * value lives in evs_snapshot. */
+typedef struct field {
+    lit key;
+    size_t off;
+} field;
+
+#define FIELD(k, m) {LIT(k), offsetof(evs_snapshot, m)}
+
+#define N_STR 5
+#define N_TIME 4
+#define N_JSON 6
+
+static const lit hdr_open = LIT("{\"v\":");
+static const lit hdr_kind = LIT(",\"kind\":\"snapshot\"");
+static const field str_fields[N_STR] = {
+    FIELD(",\"id\":", id),
+    FIELD(",\"workflow_name\":", workflow_name),
+    FIELD(",\"workflow_hash\":", workflow_hash),
+    FIELD(",\"inputs_hash\":", inputs_hash),
+    FIELD(",\"status\":", status),
+};
+static const field time_fields[N_TIME] = {
+    FIELD(",\"start_time\":", start_time_us),
+    FIELD(",\"end_time\":", end_time_us),
+    FIELD(",\"created_at\":", created_at_us),
+    FIELD(",\"updated_at\":", updated_at_us),
+};
+static const lit seq_key = LIT(",\"last_event_seq\":");
+static const lit blen_key = LIT(",\"body_len\":");
+static const lit bsum_key = LIT(",\"body_checksum\":\"");
+static const field json_fields[N_JSON] = {
+    FIELD("{\"workflow_data\":", workflow_data),
+    FIELD(",\"inputs\":", inputs),
+    FIELD(",\"outputs\":", outputs),
+    FIELD(",\"error\":", error),
+    FIELD(",\"lineage\":", lineage),
+    FIELD(",\"state\":", state),
+};
+static const lit null_lit = LIT("null");
+
+/* Spans larger than this cannot be real; refusing them keeps every size
+ * sum below SIZE_MAX without checking each addition. */
+#define SPAN_LEN_MAX (SIZE_MAX / 32)
+
+static evs_span span_at(const evs_snapshot *s, field f)
+{
+    return *(const evs_span *)((const char *)s + f.off);
+}
+
+static evs_span *span_ref(evs_snapshot *s, field f)
+{
+    return (evs_span *)((char *)s + f.off);
+}
+
+static int64_t time_at(const evs_snapshot *s, field f)
+{
+    return *(const int64_t *)((const char *)s + f.off);
+}
+
+static size_t u64_digits(uint64_t v)
+{
+    size_t n = 1;
+
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_lit(char *p, lit l)
+{
+    return put(p, l.s, l.n);
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    size_t n = u64_digits(v);
+
+    for (size_t i = n; i > 0; i--) {
+        p[i - 1] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + n;
+}
+
+/*
+ * Skips a string at p (on its opening quote); returns its end or NULL.
+ * Large states are mostly long strings, so this jumps from quote to quote
+ * with memchr and only then looks back for escaping backslashes.
+ */
+static const char *skip_string(const char *p, const char *end)
+{
+    const char *start = ++p, *q;
+
+    while ((q = memchr(p, '"', (size_t)(end - p))) != NULL) {
+        const char *b = q;
+        while (b > start && b[-1] == '\\')
+            b--;
+        if ((q - b) % 2 == 0)
+            return q + 1;
+        p = q + 1;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Encoding                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Length of `j` once its insignificant whitespace is removed, that is the
+ * length evs_json_check() with EVS_JSON_MINIFY will produce for valid
+ * JSON. Knowing it up front lets the encoder size its one allocation
+ * exactly and minify each field straight into its final place. Invalid
+ * JSON gets some length here and is refused by evs_json_check() later.
+ */
+static size_t json_compact_len(evs_span j)
+{
+    const char *p = j.ptr, *end = j.ptr + j.len;
+    size_t ws = 0;
+
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            if ((p = skip_string(p, end)) == NULL)
+                break;
+            continue;
+        }
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+            ws++;
+        p++;
+    }
+    return j.len - ws;
+}
+
+int evs_snapshot_encode(const evs_snapshot *s, const evs_allocator *alloc,
+                        char **out, size_t *out_len)
+{
+    size_t qlen[N_STR], jlen[N_JSON];
+    char tbuf[N_TIME][EVS_TIME_LEN + 1];
+    size_t hdr_len, body_len, slack = 0, n;
+    char *buf = NULL, *p, *body;
+    uint64_t body_sum;
+    int rc;
+
+    if (s == NULL || out == NULL || out_len == NULL)
+        return -EINVAL;
+    if (s->id.len == 0 || s->id.ptr == NULL ||
+        !evs_id_valid(s->id.ptr, s->id.len))
+        return -EINVAL;
+
+    /* Validate and size everything before allocating, so that a bad
+     * field costs no allocation. */
+    for (int i = 0; i < N_STR; i++) {
+        evs_span sp = span_at(s, str_fields[i]);
+        if (sp.len == 0) {
+            qlen[i] = 2;
+            continue;
+        }
+        if (sp.ptr == NULL || sp.len > SPAN_LEN_MAX)
+            return -EINVAL;
+        qlen[i] = evs_json_quote(sp, NULL, 0);
+        if (qlen[i] == (size_t)-1)
+            return -EINVAL;
+    }
+    for (int i = 0; i < N_TIME; i++) {
+        int64_t us = time_at(s, time_fields[i]);
+        if (us != 0 && evs_time_format(us, tbuf[i]) != 0)
+            return -EINVAL;
+    }
+    for (int i = 0; i < N_JSON; i++) {
+        evs_span sp = span_at(s, json_fields[i]);
+        if (sp.len == 0) {
+            jlen[i] = null_lit.n;
+            continue;
+        }
+        if (sp.ptr == NULL || sp.len > SPAN_LEN_MAX)
+            return -EINVAL;
+        jlen[i] = json_compact_len(sp);
+        /* evs_json_check() may use all of out[0..len) while minifying;
+         * what lies after a field is either later fields or this slack. */
+        if (sp.len - jlen[i] > slack)
+            slack = sp.len - jlen[i];
+    }
+
+    body_len = 1 + EVS__CKSUM_TAIL_LEN; /* the comma, then the tail */
+    for (int i = 0; i < N_JSON; i++)
+        body_len += json_fields[i].key.n + jlen[i];
+
+    hdr_len = hdr_open.n + 1 + hdr_kind.n;
+    for (int i = 0; i < N_STR; i++)
+        hdr_len += str_fields[i].key.n + qlen[i];
+    for (int i = 0; i < N_TIME; i++) {
+        hdr_len += time_fields[i].key.n;
+        hdr_len += time_at(s, time_fields[i]) ? EVS_TIME_LEN + 2 : null_lit.n;
+    }
+    hdr_len += seq_key.n + u64_digits(s->last_event_seq);
+    hdr_len += blen_key.n + u64_digits(body_len);
+    hdr_len += bsum_key.n + 16 + 1;
+    hdr_len += 1 + EVS__CKSUM_TAIL_LEN;
+
+    buf = evs__malloc(alloc, hdr_len + body_len + slack);
+    if (buf == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+
+    /* The body goes first, in its final place, because the header
+     * carries its length and checksum. */
+    body = buf + hdr_len;
+    p = body;
+    for (int i = 0; i < N_JSON; i++) {
+        evs_span sp = span_at(s, json_fields[i]);
+        p = put_lit(p, json_fields[i].key);
+        if (sp.len == 0) {
+            p = put_lit(p, null_lit);
+            continue;
+        }
+        rc = evs_json_check(sp.ptr, sp.len, EVS_JSON_MINIFY, p, &n, NULL);
+        if (rc != 0 || n != jlen[i]) {
+            rc = -EINVAL;
+            goto out;
+        }
+        p += n;
+    }
+    *p++ = ',';
+    n = evs__frame_seal(body, (size_t)(p - body));
+    if (n != body_len) {
+        rc = -EINVAL; /* unreachable: the sizes above are exact */
+        goto out;
+    }
+    body_sum = evs_checksum(body, body_len);
+
+    p = put_lit(buf, hdr_open);
+    *p++ = (char)('0' + EVS_FORMAT_VERSION);
+    p = put_lit(p, hdr_kind);
+    for (int i = 0; i < N_STR; i++) {
+        evs_span sp = span_at(s, str_fields[i]);
+        p = put_lit(p, str_fields[i].key);
+        if (sp.len == 0)
+            p = put(p, "\"\"", 2);
+        else
+            p += evs_json_quote(sp, p, qlen[i]);
+    }
+    for (int i = 0; i < N_TIME; i++) {
+        p = put_lit(p, time_fields[i].key);
+        if (time_at(s, time_fields[i]) == 0) {
+            p = put_lit(p, null_lit);
+            continue;
+        }
+        *p++ = '"';
+        p = put(p, tbuf[i], EVS_TIME_LEN);
+        *p++ = '"';
+    }
+    p = put_lit(p, seq_key);
+    p = put_u64(p, s->last_event_seq);
+    p = put_lit(p, blen_key);
+    p = put_u64(p, body_len);
+    p = put_lit(p, bsum_key);
+    evs__hex64(body_sum, p);
+    p += 16;
+    *p++ = '"';
+    *p++ = ',';
+    n = evs__frame_seal(buf, (size_t)(p - buf));
+    if (n != hdr_len) {
+        rc = -EINVAL; /* unreachable, as above */
+        goto out;
+    }
+
+    *out = buf;
+    *out_len = hdr_len + body_len;
+    buf = NULL;
+    rc = 0;
+out:
+    evs__free(alloc, buf);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Decoding                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The header's fields as found in the input, before anything is copied:
+ * strings are their raw (still escaped) contents, plus the length they
+ * will have once unescaped.
+ */
+typedef struct snap_hdr {
+    evs_span raw[N_STR];
+    size_t ulen[N_STR];
+    int64_t times[N_TIME];
+    uint64_t last_event_seq;
+    uint64_t body_len;
+    uint64_t body_sum;
+} snap_hdr;
+
+static int take_lit(const char **pp, const char *end, lit l)
+{
+    if ((size_t)(end - *pp) < l.n || memcmp(*pp, l.s, l.n) != 0)
+        return -1;
+    *pp += l.n;
+    return 0;
+}
+
+/* A canonical decimal uint64: no sign, no leading zero, no overflow. */
+static int take_u64(const char **pp, const char *end, uint64_t *v)
+{
+    const char *p = *pp;
+    uint64_t r = 0;
+
+    if (p == end || *p < '0' || *p > '9')
+        return -1;
+    if (*p == '0') {
+        *pp = p + 1;
+        *v = 0;
+        return 0;
+    }
+    while (p < end && *p >= '0' && *p <= '9') {
+        unsigned d = (unsigned)(*p - '0');
+        if (r > (UINT64_MAX - d) / 10)
+            return -1;
+        r = r * 10 + d;
+        p++;
+    }
+    *pp = p;
+    *v = r;
+    return 0;
+}
+
+static int hex4(const char *p, unsigned *v)
+{
+    unsigned r = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        r <<= 4;
+        if (c >= '0' && c <= '9')
+            r |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            r |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            r |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *v = r;
+    return 0;
+}
+
+/*
+ * Reads one \uXXXX escape, or a surrogate pair of them, at p (just past
+ * the backslash and 'u') and returns the code point, or -1. *pp advances
+ * past what was read.
+ */
+static long take_u_escape(const char **pp, const char *end)
+{
+    const char *p = *pp;
+    unsigned hi, lo;
+
+    if (end - p < 4 || hex4(p, &hi) != 0)
+        return -1;
+    p += 4;
+    if (hi >= 0xdc00 && hi <= 0xdfff)
+        return -1;
+    if (hi >= 0xd800 && hi <= 0xdbff) {
+        if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+            hex4(p + 2, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff)
+            return -1;
+        p += 6;
+        *pp = p;
+        return 0x10000 + (((long)hi - 0xd800) << 10) + ((long)lo - 0xdc00);
+    }
+    *pp = p;
+    return (long)hi;
+}
+
+static size_t utf8_len(long cp)
+{
+    return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+/*
+ * Reads a JSON string at *pp (on its opening quote), checking its escapes
+ * and its UTF-8. Sets *raw to the contents between the quotes and *ulen
+ * to their length once unescaped.
+ */
+static int take_string(const char **pp, const char *end, evs_span *raw,
+                       size_t *ulen)
+{
+    const char *p = *pp, *start;
+    size_t n = 0;
+
+    if (p == end || *p != '"')
+        return -1;
+    start = ++p;
+    for (;;) {
+        unsigned char c;
+        if (p == end)
+            return -1;
+        c = (unsigned char)*p;
+        if (c == '"')
+            break;
+        if (c < 0x20)
+            return -1;
+        if (c != '\\') {
+            p++;
+            n++;
+            continue;
+        }
+        if (end - p < 2)
+            return -1;
+        switch (p[1]) {
+        case '"': case '\\': case '/': case 'b':
+        case 'f': case 'n': case 'r': case 't':
+            p += 2;
+            n++;
+            break;
+        case 'u': {
+            long cp;
+            p += 2;
+            if ((cp = take_u_escape(&p, end)) < 0)
+                return -1;
+            n += utf8_len(cp);
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    raw->ptr = start;
+    raw->len = (size_t)(p - start);
+    if (!evs__utf8_valid(raw->ptr, raw->len))
+        return -1;
+    *pp = p + 1;
+    *ulen = n;
+    return 0;
+}
+
+/* Unescapes a string that take_string() accepted; returns the end. */
+static char *unescape(char *o, evs_span raw)
+{
+    const char *p = raw.ptr, *end = raw.ptr + raw.len;
+
+    while (p < end) {
+        const char *bs = memchr(p, '\\', (size_t)(end - p));
+        long cp;
+
+        if (bs == NULL)
+            bs = end;
+        o = put(o, p, (size_t)(bs - p));
+        p = bs;
+        if (p == end)
+            break;
+        switch (p[1]) {
+        case 'b': *o++ = '\b'; p += 2; continue;
+        case 'f': *o++ = '\f'; p += 2; continue;
+        case 'n': *o++ = '\n'; p += 2; continue;
+        case 'r': *o++ = '\r'; p += 2; continue;
+        case 't': *o++ = '\t'; p += 2; continue;
+        case 'u': break;
+        default: *o++ = p[1]; p += 2; continue;
+        }
+        p += 2;
+        cp = take_u_escape(&p, end);
+        if (cp < 0x80) {
+            *o++ = (char)cp;
+        } else if (cp < 0x800) {
+            *o++ = (char)(0xc0 | (cp >> 6));
+            *o++ = (char)(0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+            *o++ = (char)(0xe0 | (cp >> 12));
+            *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+            *o++ = (char)(0x80 | (cp & 0x3f));
+        } else {
+            *o++ = (char)(0xf0 | (cp >> 18));
+            *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+            *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+            *o++ = (char)(0x80 | (cp & 0x3f));
+        }
+    }
+    return o;
+}
+
+/* null (0) or an RFC 3339 string without escapes. */
+static int take_time(const char **pp, const char *end, int64_t *us)
+{
+    const char *p = *pp, *q;
+
+    if (take_lit(pp, end, null_lit) == 0) {
+        *us = 0;
+        return 0;
+    }
+    if (p == end || *p != '"')
+        return -1;
+    q = memchr(p + 1, '"', (size_t)(end - p - 1));
+    if (q == NULL || evs_time_parse(p + 1, (size_t)(q - p - 1), us) != 0)
+        return -1;
+    *pp = q + 1;
+    return 0;
+}
+
+/*
+ * Parses the header's checksummed part, [p, end) with end on the comma
+ * before "checksum", after the version has been checked.
+ */
+static int parse_header(const char *p, const char *end, snap_hdr *h)
+{
+    if (take_lit(&p, end, hdr_kind) != 0)
+        return -1;
+    for (int i = 0; i < N_STR; i++) {
+        if (take_lit(&p, end, str_fields[i].key) != 0 ||
+            take_string(&p, end, &h->raw[i], &h->ulen[i]) != 0)
+            return -1;
+    }
+    for (int i = 0; i < N_TIME; i++) {
+        if (take_lit(&p, end, time_fields[i].key) != 0 ||
+            take_time(&p, end, &h->times[i]) != 0)
+            return -1;
+    }
+    if (take_lit(&p, end, seq_key) != 0 ||
+        take_u64(&p, end, &h->last_event_seq) != 0 ||
+        take_lit(&p, end, blen_key) != 0 ||
+        take_u64(&p, end, &h->body_len) != 0 ||
+        take_lit(&p, end, bsum_key) != 0 || end - p < 17 ||
+        evs__unhex64(p, &h->body_sum) != 0 || p[16] != '"')
+        return -1;
+    p += 17;
+    return p == end ? 0 : -1;
+}
+
+/*
+ * Returns the end of the JSON value at p, or NULL. It finds boundaries
+ * only (strings, brackets, scalars): the checksums vouch for the bytes,
+ * and a forged body can at worst yield odd spans, never a read outside
+ * [p, end).
+ */
+static const char *skip_value(const char *p, const char *end)
+{
+    size_t depth = 0;
+
+    if (p == end)
+        return NULL;
+    switch (*p) {
+    case '"':
+        return skip_string(p, end);
+    case '{':
+    case '[':
+        while (p < end) {
+            switch (*p) {
+            case '"':
+                if ((p = skip_string(p, end)) == NULL)
+                    return NULL;
+                continue;
+            case '{':
+            case '[':
+                depth++;
+                break;
+            case '}':
+            case ']':
+                if (--depth == 0)
+                    return p + 1;
+                break;
+            default:
+                break;
+            }
+            p++;
+        }
+        return NULL;
+    case ',':
+    case '}':
+    case ']':
+        return NULL;
+    default:
+        while (p < end && *p != ',' && *p != '}' && *p != ']')
+            p++;
+        return p;
+    }
+}
+
+/* Parses the body's checksummed part, [p, end) as for parse_header(). */
+static int parse_body(const char *p, const char *end, evs_span val[N_JSON])
+{
+    for (int i = 0; i < N_JSON; i++) {
+        const char *q;
+        if (take_lit(&p, end, json_fields[i].key) != 0 ||
+            (q = skip_value(p, end)) == NULL)
+            return -1;
+        val[i].ptr = p;
+        val[i].len = (size_t)(q - p);
+        if (val[i].len == null_lit.n && memcmp(p, null_lit.s, null_lit.n) == 0)
+            val[i].len = 0;
+        p = q;
+    }
+    return p == end ? 0 : -1;
+}
+
+int evs_snapshot_decode(const char *buf, size_t len, unsigned flags,
+                        const evs_allocator *alloc, evs_snapshot **out,
+                        evs_error_info *info)
+{
+    evs_span val[N_JSON] = {{0}};
+    const char *nl, *p, *hend, *body;
+    size_t hdr_len, sum_len, rest, size, off = 0;
+    uint64_t version;
+    snap_hdr h;
+    snap_block *blk;
+    char *o;
+    int rc;
+
+    evs_error_info_clear(info);
+    if (out == NULL) {
+        rc = -EINVAL;
+        evs__error_set(info, rc, "", "no place for the result");
+        goto out;
+    }
+
+    nl = len > 0 ? memchr(buf, '\n', len) : NULL;
+    if (nl == NULL) {
+        rc = EVS_EPARSE;
+        evs__error_set(info, rc, "syntax", "snapshot header has no newline");
+        goto out;
+    }
+    hdr_len = (size_t)(nl - buf) + 1;
+    rc = evs__frame_check(buf, hdr_len, &sum_len);
+    if (rc == EVS_ECORRUPT) {
+        evs__error_set(info, rc, "checksum",
+                       "snapshot header checksum mismatch");
+        goto out;
+    }
+    if (rc != 0) {
+        evs__error_set(info, rc, "syntax", "snapshot header is not framed");
+        goto out;
+    }
+    hend = buf + sum_len - 1; /* on the comma before "checksum" */
+
+    /* The version comes first so that a newer format is reported as such,
+     * not as damage, whatever the rest of its header looks like. A comma
+     * must end it (*hend is one), so that "01" is not read as 0. */
+    p = buf;
+    if (take_lit(&p, hend, hdr_open) != 0 ||
+        take_u64(&p, hend, &version) != 0 || *p != ',') {
+        rc = EVS_EPARSE;
+        evs__error_set(info, rc, "syntax", "snapshot header has no version");
+        goto out;
+    }
+    if (version != EVS_FORMAT_VERSION) {
+        rc = EVS_EFORMAT;
+        evs__error_set(info, rc, "version",
+                       "snapshot written in format %" PRIu64
+                       ", this library reads %d",
+                       version, EVS_FORMAT_VERSION);
+        goto out;
+    }
+    if (parse_header(p, hend, &h) != 0) {
+        rc = EVS_EPARSE;
+        evs__error_set(info, rc, "syntax", "snapshot header is malformed");
+        goto out;
+    }
+    /* The layers above name files after the id; never hand on a bad one.
+     * A valid id needs no escapes, so its raw form is the id. */
+    if (!evs_id_valid(h.raw[0].ptr, h.raw[0].len)) {
+        rc = EVS_EPARSE;
+        evs__error_set(info, rc, "syntax", "snapshot has an invalid id");
+        goto out;
+    }
+    evs__error_set_id(info, h.raw[0].ptr, h.raw[0].len);
+
+    if (!(flags & EVS_SNAPSHOT_HEADER_ONLY)) {
+        off = hdr_len;
+        body = buf + hdr_len;
+        rest = len - hdr_len;
+        if (rest != h.body_len) {
+            rc = EVS_ECORRUPT;
+            evs__error_set(info, rc, "binding",
+                           "snapshot body is %zu bytes, header says %" PRIu64,
+                           rest, h.body_len);
+            goto out;
+        }
+        if (evs_checksum(body, rest) != h.body_sum) {
+            rc = EVS_ECORRUPT;
+            evs__error_set(info, rc, "binding",
+                           "snapshot body does not belong to its header");
+            goto out;
+        }
+        rc = evs__frame_check(body, rest, &sum_len);
+        if (rc == EVS_ECORRUPT) {
+            evs__error_set(info, rc, "checksum",
+                           "snapshot body checksum mismatch");
+            goto out;
+        }
+        if (rc != 0 || parse_body(body, body + sum_len - 1, val) != 0) {
+            rc = EVS_EPARSE;
+            evs__error_set(info, rc, "syntax", "snapshot body is malformed");
+            goto out;
+        }
+    }
+
+    /* Everything is checked; only now allocate, exactly. */
+    size = sizeof(*blk);
+    for (int i = 0; i < N_STR; i++)
+        size += h.ulen[i];
+    for (int i = 0; i < N_JSON; i++)
+        size += val[i].len;
+    blk = evs__malloc(alloc, size);
+    if (blk == NULL) {
+        rc = -ENOMEM;
+        evs__error_set(info, rc, "", "out of memory decoding a snapshot");
+        goto out;
+    }
+    blk->alloc = alloc != NULL ? *alloc : *evs_default_allocator();
+    memset(&blk->snap, 0, sizeof(blk->snap));
+
+    o = blk->bytes;
+    for (int i = 0; i < N_STR; i++) {
+        evs_span *sp = span_ref(&blk->snap, str_fields[i]);
+        sp->ptr = o;
+        sp->len = h.ulen[i];
+        o = unescape(o, h.raw[i]);
+    }
+    blk->snap.start_time_us = h.times[0];
+    blk->snap.end_time_us = h.times[1];
+    blk->snap.created_at_us = h.times[2];
+    blk->snap.updated_at_us = h.times[3];
+    blk->snap.last_event_seq = h.last_event_seq;
+    for (int i = 0; i < N_JSON; i++) {
+        evs_span *sp = span_ref(&blk->snap, json_fields[i]);
+        sp->ptr = o;
+        sp->len = val[i].len;
+        if (val[i].len > 0)
+            o = put(o, val[i].ptr, val[i].len);
+    }
+    *out = &blk->snap;
+    rc = 0;
+out:
+    if (rc != 0 && info != NULL)
+        info->offset = off;
+    return rc;
+}
+
+void evs_snapshot_free(evs_snapshot *s)
+{
+    snap_block *blk;
+
+    if (s == NULL)
+        return;
+    blk = (snap_block *)((char *)s - offsetof(snap_block, snap));
+    blk->alloc.free(blk->alloc.ctx, blk);
+}

@@ -64,8 +64,9 @@ typedef struct evs_io {
     int (*ftruncate)(void *ctx, int fd, uint64_t len);
     int (*fstat)(void *ctx, int fd, evs_stat *st);
     int (*mkdirat)(void *ctx, int dirfd, const char *name, mode_t mode);
+    /** renameat2(2); `flags` is 0 or RENAME_NOREPLACE. */
     int (*renameat)(void *ctx, int olddirfd, const char *oldname,
-                    int newdirfd, const char *newname);
+                    int newdirfd, const char *newname, unsigned flags);
     /** unlinkat(2); `flags` may be AT_REMOVEDIR. */
     int (*unlinkat)(void *ctx, int dirfd, const char *name, int flags);
     /** Open-file-description lock on the whole file (F_OFD_SETLK(W)). */

@@ -65,10 +65,21 @@ EVS_EXTERN int evs_recorder_record(evs_recorder *r, const evs_event *ev,
 /**
  * Appends every buffered event in one atomic append. On failure the buffer
  * is kept for the next flush, and the error is returned; on EVS_EPOISONED
- * the log must be reopened (and a new recorder made on it).
+ * reopen the log and hand it over with evs_recorder_set_log().
  * Returns 0 or what evs_log_append returns.
  */
 EVS_EXTERN int evs_recorder_flush(evs_recorder *r);
+
+/**
+ * Moves the recorder, with its buffer, to `log`: a reopened writer of the
+ * same execution, after the old handle was poisoned. Nothing buffered is
+ * lost; a flush that reached the disk before the failure is acknowledged
+ * by the new log without being written twice (the ids are kept).
+ * The old log may be closed afterwards.
+ * Returns 0, EVS_EREADONLY, or EVS_ECONFLICT if `log` ends before what
+ * the recorder knows was flushed.
+ */
+EVS_EXTERN int evs_recorder_set_log(evs_recorder *r, evs_log *log);
 
 /**
  * The interval hook: flushes if the oldest buffered event has waited at

@@ -167,14 +167,14 @@ typedef struct evs_list_filter {
     size_t limit;               /* 0: no limit */
 } evs_list_filter;
 
-typedef struct evs_exec_list {
+typedef struct evs_exec_listing {
     evs_exec_info *items;
     size_t count;
     size_t total;     /* matches before offset and limit */
     /* private */
     void *mem_;
     const evs_allocator *alloc_;
-} evs_exec_list;
+} evs_exec_listing;
 
 /**
  * Lists executions that match `f` (NULL: all) in a stable order: by
@@ -185,9 +185,9 @@ typedef struct evs_exec_list {
  * Returns 0, -ENOMEM or -errno.
  */
 EVS_EXTERN int evs_exec_list(evs_store *s, const evs_list_filter *f,
-                             evs_exec_list *out);
+                             evs_exec_listing *out);
 
-EVS_EXTERN void evs_exec_list_free(evs_exec_list *l);
+EVS_EXTERN void evs_exec_list_free(evs_exec_listing *l);
 
 /**
  * Deletes every execution whose snapshot status is "completed", "failed",

@@ -1,0 +1,60 @@
+/*
+ * file_int.h: the file backend's handles and the functions its files
+ * share. Only eventstore/file_*.c include it.
+ */
+#ifndef EVS_FILE_INT_H
+#define EVS_FILE_INT_H
+
+#include "store_int.h"
+
+typedef struct file_log {
+    struct evs_log base;
+    int dirfd;            /* the execution's directory */
+    int fd;               /* events.jsonl */
+    uint64_t unsynced;    /* bytes appended since the last sync */
+    int64_t last_sync_us;
+    char *wbuf;           /* encode buffer for appends */
+    size_t wcap;
+    char *rbuf;           /* scratch for tail checks */
+    size_t rcap;
+    evs_decoder dec;
+} file_log;
+
+int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
+                       unsigned flags, evs_log **out, evs_recovery_info *rec,
+                       evs_error_info *info);
+void evs__file_log_close(evs_log *l);
+int evs__file_log_append(evs_log *l, const evs_event *ev, size_t n,
+                         uint64_t expected, evs_error_info *info);
+int evs__file_log_sync(evs_log *l);
+int evs__file_log_refresh(evs_log *l);
+
+int evs__file_cursor_open(evs_log *l, uint64_t from, uint64_t to,
+                          evs_cursor **out, evs_error_info *info);
+int evs__file_cursor_next(evs_cursor *c, evs_event *ev, evs_span *raw,
+                          evs_error_info *info);
+uint64_t evs__file_cursor_offset(const evs_cursor *c);
+void evs__file_cursor_close(evs_cursor *c);
+int evs__file_log_scan(evs_store *s, const char *id, size_t id_len,
+                       evs_scan_fn fn, void *arg);
+
+int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
+                            const evs_snapshot *snap);
+int evs__file_snapshot_load(evs_store *s, const char *id, size_t id_len,
+                            evs_snapshot **out, evs_error_info *info);
+/* Reads and decodes the snapshot in an open execution directory. */
+int evs__file_snapshot_read(evs_store *s, int dirfd, unsigned flags,
+                            evs_snapshot **out, evs_error_info *info);
+
+/*
+ * Encodes events[0..n) as the lines of one append starting at sequence
+ * `first`, into *buf (grown as needed). Fills empty ids, zero timestamps
+ * and the execution id. Returns 0, -EINVAL (info says which event and
+ * why), EVS_ETOOBIG or -ENOMEM.
+ */
+int evs__encode_append(evs_store *s, const char *id, size_t id_len,
+                       const evs_event *events, size_t n, uint64_t first,
+                       char **buf, size_t *cap, size_t *len,
+                       evs_error_info *info);
+
+#endif /* EVS_FILE_INT_H */

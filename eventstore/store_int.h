@@ -1,0 +1,134 @@
+/*
+ * store_int.h: internals of the event store: the backend vtable that the
+ * public API dispatches through, and the handles of the file backend.
+ * Never installed; tests include it to reach evs__ functions.
+ */
+#ifndef EVS_STORE_INT_H
+#define EVS_STORE_INT_H
+
+#include "evstore/recorder.h"
+#include "evstore/store.h"
+#include "formats_int.h"
+
+#include <pthread.h>
+
+/*
+ * A backend implements the store. The public functions in api.c check
+ * their arguments (ids, flags) and then call through this table, so a
+ * SQLite or PostgreSQL backend can be added without changing callers.
+ */
+typedef struct evs_backend_ops {
+    const char *name;
+    int (*open)(evs_store *s, const char *path);
+    void (*close)(evs_store *s);
+    int (*exec_create)(evs_store *s, const char *id, size_t id_len,
+                       const evs_snapshot *snap, const evs_event *ev,
+                       size_t n);
+    int (*exec_exists)(evs_store *s, const char *id, size_t id_len);
+    int (*exec_delete)(evs_store *s, const char *id, size_t id_len);
+    int (*exec_list)(evs_store *s, const evs_list_filter *f,
+                     evs_exec_listing *out);
+    int (*exec_cleanup)(evs_store *s, int64_t older_than_us,
+                        size_t *deleted);
+    int (*snapshot_save)(evs_store *s, const char *id, size_t id_len,
+                         const evs_snapshot *snap);
+    int (*snapshot_load)(evs_store *s, const char *id, size_t id_len,
+                         evs_snapshot **out, evs_error_info *info);
+    int (*log_open)(evs_store *s, const char *id, size_t id_len,
+                    unsigned flags, evs_log **out, evs_recovery_info *rec,
+                    evs_error_info *info);
+    void (*log_close)(evs_log *l);
+    int (*log_append)(evs_log *l, const evs_event *ev, size_t n,
+                      uint64_t expected, evs_error_info *info);
+    int (*log_sync)(evs_log *l);
+    int (*log_refresh)(evs_log *l);
+    int (*log_scan)(evs_store *s, const char *id, size_t id_len,
+                    evs_scan_fn fn, void *arg);
+    int (*cursor_open)(evs_log *l, uint64_t from, uint64_t to,
+                       evs_cursor **out, evs_error_info *info);
+    int (*cursor_next)(evs_cursor *c, evs_event *ev, evs_span *raw,
+                       evs_error_info *info);
+    uint64_t (*cursor_offset)(const evs_cursor *c);
+    void (*cursor_close)(evs_cursor *c);
+} evs_backend_ops;
+
+extern const evs_backend_ops evs__file_backend;
+
+struct evs_store {
+    const evs_backend_ops *ops;
+    evs_store_opts opts;
+    const evs_io *io;
+    const evs_allocator *alloc;
+    int dirfd; /* the store's directory; every path is relative to it */
+};
+
+/* Fields every backend's log starts with. */
+struct evs_log {
+    const evs_backend_ops *ops;
+    evs_store *store;
+    char id[EVS_ID_MAX + 1];
+    size_t id_len;
+    pthread_mutex_t mu;
+    unsigned flags;
+    int poisoned; /* the error that poisoned it, or 0 */
+    uint64_t last_seq;
+    uint64_t durable_seq;
+    uint64_t end; /* bytes of complete appends */
+};
+
+struct evs_cursor {
+    const evs_backend_ops *ops;
+    evs_log *log;
+};
+
+/* File names inside an execution directory (FORMAT.md, "On disk"). */
+#define EVS__LOG_NAME "events.jsonl"
+#define EVS__SNAP_NAME "snapshot.json"
+#define EVS__TMP_PREFIX ".tmp-"
+#define EVS__TRASH_PREFIX ".trash-"
+
+/* Logging through the store's hook; never prints. */
+void evs__log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Opens `name` in dirfd for reading with O_NOFOLLOW, O_CLOEXEC and
+ * O_NONBLOCK, and checks it is a regular file with one link. */
+int evs__open_regular(evs_store *s, int dirfd, const char *name, int flags,
+                      mode_t mode, int *fd);
+
+/* Opens the directory of execution id (O_DIRECTORY | O_NOFOLLOW). */
+int evs__open_exec_dir(evs_store *s, const char *id, int *fd);
+
+/* Writes a file atomically in dirfd: temp file, fsync, rename over
+ * `name`, fsync of dirfd. */
+int evs__write_atomic(evs_store *s, int dirfd, const char *name,
+                      const void *buf, size_t len);
+
+/* A random suffix of 16 hex digits and a NUL, for temporary names. */
+int evs__rand_suffix(char out[17]);
+
+/* The last sequence of execution id's log, found as a reader would. */
+int evs__log_peek_last(evs_store *s, const char *id, size_t id_len,
+                       uint64_t *last_seq);
+
+/*
+ * The end-of-log finder shared by readers, writers and evs_log_scan:
+ * from the file's last bytes, finds the end of the last complete append.
+ */
+typedef struct evs__tail {
+    uint64_t end;       /* end of the last complete append */
+    uint64_t last_seq;  /* its last sequence, 0 if none */
+    uint64_t lines_after; /* complete, valid lines after `end` */
+} evs__tail;
+
+int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
+                   size_t id_len, evs__tail *t, evs_error_info *info);
+
+/* Reads the line that ends at `end` (line[end-1] is '\n', or end is the
+ * file size); *start is set to its first byte. The bytes go into *buf
+ * (grown as needed, bounded by max_line + 1). Returns 0, EVS_ETOOBIG
+ * when no newline was found within max_line bytes, or -errno. */
+int evs__read_line_back(evs_store *s, int fd, uint64_t end, char **buf,
+                        size_t *cap, uint64_t *start);
+
+#endif /* EVS_STORE_INT_H */
