@@ -115,9 +115,9 @@ EVS_EXTERN size_t evs_line_encoded_max(const evs_event *ev);
 
 /**
  * Writes `ev` as one canonical, checksummed line (FORMAT.md) into
- * buf[0..cap). The line ends with '\n'. `ev->data` must be compact JSON
- * (use evs_json_check() with EVS_JSON_MINIFY first if it may not be);
- * an empty `data` is written as {}.
+ * buf[0..cap). The line ends with '\n'. `ev->data` must be valid JSON; it
+ * is checked and written without insignificant whitespace in one pass. An
+ * empty `data` is written as {}.
  *
  * On success returns 0 and sets *out_len. Returns -EINVAL for an empty
  * id, execution_id or event_type, a zero sequence, invalid UTF-8 in a
@@ -196,8 +196,19 @@ enum {
  * *out_len; `out` may equal `buf`. Without it, `out` and `out_len` may be
  * NULL.
  *
- * Returns 0, or EVS_EPARSE with *err_off (if not NULL) set to the byte
- * offset of the first offending byte.
+ * With EVS_JSON_MINIFY and `out` NULL, only *out_len is computed. Minify
+ * writes nothing past out[*out_len].
+ *
+ * Lone surrogate escapes (\ud800) are accepted: RFC 8259 allows them
+ * syntactically and evstore never decodes `data`.
+ *
+ * Returns 0, or EVS_EPARSE with *err_off (if not NULL) set to the offset
+ * of the first byte that cannot be part of a valid document: for invalid
+ * UTF-8, the lead byte of a byte that can never start a sequence, or the
+ * second byte of an overlong form, surrogate or code point above
+ * U+10FFFF; for a bad escape, the byte after the backslash. On failure
+ * with EVS_JSON_MINIFY the contents of `out` are unspecified (in place,
+ * `buf` may be partly rewritten) and *out_len is not set.
  */
 EVS_EXTERN int evs_json_check(const char *buf, size_t len, unsigned flags,
                               char *out, size_t *out_len, size_t *err_off);
@@ -206,7 +217,8 @@ EVS_EXTERN int evs_json_check(const char *buf, size_t len, unsigned flags,
  * Writes `s` as a JSON string literal, quotes included, escaping '"', '\\'
  * and control characters. Returns the number of bytes written, or the
  * number needed when cap is too small (nothing is then written), or
- * (size_t)-1 when `s` is not valid UTF-8.
+ * (size_t)-1 when `s` is not valid UTF-8 (`buf` may then be partly
+ * written).
  */
 EVS_EXTERN size_t evs_json_quote(evs_span s, char *buf, size_t cap);
 
@@ -241,6 +253,8 @@ EVS_EXTERN int evs_time_format(int64_t us, char out[EVS_TIME_LEN + 1]);
 /**
  * Parses an RFC 3339 timestamp: any number of fraction digits (those past
  * microseconds are truncated), 'Z' or a numeric offset, 'T' or 't' or ' '.
+ * A leap second (:60) reads as :59.999999 of the same minute. An offset
+ * may carry the result outside the years evs_time_format() accepts.
  * Returns 0 and sets *us, or EVS_EPARSE.
  */
 EVS_EXTERN int evs_time_parse(const char *s, size_t len, int64_t *us);

@@ -50,8 +50,9 @@ typedef struct evs_snapshot {
 /**
  * Encodes `s` into a newly allocated buffer (*out, *out_len), owned by the
  * caller and freed with alloc->free (or free() for a NULL alloc).
- * Returns 0, -EINVAL (empty id, invalid UTF-8, a JSON field that is not
- * valid JSON, a time out of range) or -ENOMEM.
+ * Returns 0, -EINVAL (an id that fails evs_id_valid(), invalid UTF-8, a
+ * JSON field that is not valid JSON, a time out of range) or -ENOMEM;
+ * *out and *out_len are then untouched.
  */
 EVS_EXTERN int evs_snapshot_encode(const evs_snapshot *s,
                                    const evs_allocator *alloc, char **out,
@@ -69,8 +70,16 @@ enum {
  * allocation (free it with evs_snapshot_free) whose spans point into
  * itself.
  *
- * Returns 0, EVS_ECORRUPT (checksum or binding, info->kind says which),
- * EVS_EPARSE (malformed), EVS_EFORMAT (newer version) or -ENOMEM.
+ * With EVS_SNAPSHOT_HEADER_ONLY the buffer may end anywhere after the
+ * header line. A JSON field whose text is `null` reads back as an empty
+ * span. The allocator struct is copied; only its `ctx` must outlive the
+ * snapshot.
+ *
+ * Returns 0, EVS_ECORRUPT (info->kind "checksum", or "binding" when the
+ * body is not the one the header names), EVS_EPARSE (malformed, kind
+ * "syntax"), EVS_EFORMAT (newer version, kind "version"), -EINVAL (NULL
+ * out) or -ENOMEM. info->offset is 0 for a header problem and the
+ * header's length for a body problem.
  */
 EVS_EXTERN int evs_snapshot_decode(const char *buf, size_t len,
                                    unsigned flags, const evs_allocator *alloc,
