@@ -15,6 +15,12 @@ struct evs_recorder {
     const evs_allocator *alloc;
     evs_event_owned *buf;
     evs_event *views;   /* scratch for the append */
+    char *line;         /* scratch for checking an event at record time */
+    size_t line_cap;
+    /* Copied from the log, which may be closed before set_log. */
+    char id[EVS_ID_MAX + 1];
+    size_t id_len;
+    size_t max_line;
     size_t count, cap;
     size_t bytes;
     uint64_t flushed;   /* last sequence known to be in the log */
@@ -48,6 +54,9 @@ int evs_recorder_open(evs_log *log, const evs_recorder_opts *opts,
         r->opts.batch_events = 1;
     r->log = log;
     r->alloc = a;
+    memcpy(r->id, log->id, log->id_len + 1);
+    r->id_len = log->id_len;
+    r->max_line = log->store->opts.max_line;
     r->flushed = evs_log_last_seq(log);
     *out = r;
     return 0;
@@ -57,47 +66,83 @@ int evs_recorder_set_log(evs_recorder *r, evs_log *log)
 {
     if (!(log->flags & EVS_LOG_WRITE))
         return EVS_EREADONLY;
+    /* The buffered events take their execution id from the log they
+     * are flushed to, so another execution's log must be refused. */
+    if (log->id_len != r->id_len || memcmp(log->id, r->id, r->id_len) != 0)
+        return EVS_ECONFLICT;
     if (evs_log_last_seq(log) < r->flushed)
         return EVS_ECONFLICT; /* the new log lacks what was flushed */
     r->log = log;
+    r->max_line = log->store->opts.max_line;
     return 0;
+}
+
+/* Forgets the first k buffered events, which are now in the log. */
+static void drop_front(evs_recorder *r, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        evs_event_free(&r->buf[i]);
+    memmove(r->buf, r->buf + k, (r->count - k) * sizeof(*r->buf));
+    r->flushed += k;
+    r->count -= k;
+    if (r->count == 0) {
+        r->bytes = 0;
+        r->oldest_us = 0;
+    }
 }
 
 int evs_recorder_flush(evs_recorder *r)
 {
+    uint64_t last;
+    size_t k;
     int rc;
 
     if (r->count == 0)
         return 0;
     for (size_t i = 0; i < r->count; i++)
         r->views[i] = r->buf[i].ev;
+    /* A flush that failed after its bytes reached the disk left the log
+     * ahead of us (after evs_recorder_set_log). Events recorded since
+     * then follow it in the buffer, so one append of the whole buffer
+     * would neither match the log nor follow it: have the log
+     * acknowledge the part it holds (same ids, nothing written), then
+     * append the rest. */
+    last = evs_log_last_seq(r->log);
+    if (last > r->flushed) {
+        if (last - r->flushed > r->count)
+            return EVS_ECONFLICT;
+        k = (size_t)(last - r->flushed);
+        rc = evs_log_append(r->log, r->views, k, r->flushed, NULL);
+        if (rc != 0)
+            return rc;
+        drop_front(r, k);
+        if (r->count == 0)
+            return 0;
+        for (size_t i = 0; i < r->count; i++)
+            r->views[i] = r->buf[i].ev;
+    }
     rc = evs_log_append(r->log, r->views, r->count, r->flushed, NULL);
     if (rc != 0)
         return rc;
-    for (size_t i = 0; i < r->count; i++)
-        evs_event_free(&r->buf[i]);
-    r->flushed += r->count;
-    r->count = 0;
-    r->bytes = 0;
-    r->oldest_us = 0;
+    drop_front(r, r->count);
     return 0;
 }
+
+/* Room for the "batch" field a line gets when it is flushed with
+ * others: ,"batch":[F,C] with two numbers of up to 20 digits. */
+#define BATCH_FIELD_MAX (sizeof(",\"batch\":[,]") - 1 + 2 * 20)
 
 int evs_recorder_record(evs_recorder *r, const evs_event *ev, uint64_t *seq)
 {
     char uuid[EVS_UUID_LEN + 1];
     evs_event e = *ev;
+    size_t need, len;
     int rc;
 
     if (seq)
         *seq = 0;
     if (r->replay)
         return 0;
-    if (e.event_type.len == 0)
-        return -EINVAL;
-    if (e.data.len && evs_json_check(e.data.ptr, e.data.len, 0, NULL, NULL,
-                                     NULL) != 0)
-        return -EINVAL;
     if (r->count == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 16;
         evs_event_owned *nb =
@@ -121,15 +166,32 @@ int evs_recorder_record(evs_recorder *r, const evs_event *ev, uint64_t *seq)
     if (e.timestamp_us == 0)
         e.timestamp_us = evs_now_us();
     e.sequence = r->flushed + r->count + 1;
+    e.execution_id.ptr = r->id;
+    e.execution_id.len = r->id_len;
+    e.batch_first = e.batch_count = 0;
+    /* Encode it now, as the flush will: an event the log would refuse
+     * must be refused here, or it would stay in the buffer and fail
+     * every later flush. The exact size also feeds batch_bytes. */
+    need = evs_line_encoded_max(&e);
+    if (need > r->line_cap) {
+        char *nl = evs__realloc(r->alloc, r->line, need);
+        if (!nl)
+            return -ENOMEM;
+        r->line = nl;
+        r->line_cap = need;
+    }
+    if (evs_line_encode(&e, r->line, r->line_cap, &len) != 0)
+        return -EINVAL;
+    if (len + BATCH_FIELD_MAX > r->max_line)
+        return EVS_ETOOBIG;
     e.execution_id.ptr = NULL;
     e.execution_id.len = 0;
-    e.batch_first = e.batch_count = 0;
     if ((rc = evs_event_copy(&e, r->alloc, &r->buf[r->count])) != 0)
         return rc;
     if (r->count == 0)
         r->oldest_us = evs_now_us();
     r->count++;
-    r->bytes += evs_line_encoded_max(&e);
+    r->bytes += len;
     if (seq)
         *seq = e.sequence;
     if (r->count >= r->opts.batch_events || r->bytes >= r->opts.batch_bytes)
@@ -181,10 +243,11 @@ void evs_recorder_close(evs_recorder *r)
         evs__log(r->log->store, EVS_LOG_ERROR,
                  "execution %s: recorder closed with %zu events that "
                  "could not be flushed; they are lost",
-                 r->log->id, r->count);
+                 r->id, r->count);
     for (size_t i = 0; i < r->count; i++)
         evs_event_free(&r->buf[i]);
     evs__free(r->alloc, r->buf);
     evs__free(r->alloc, r->views);
+    evs__free(r->alloc, r->line);
     evs__free(r->alloc, r);
 }

@@ -56,6 +56,11 @@ EVS_EXTERN int evs_recorder_open(evs_log *log, const evs_recorder_opts *opts,
  * returned (the event stays buffered, and will be written by a later
  * successful flush).
  *
+ * The event is encoded here as the flush will encode it, so a bad event
+ * is refused now rather than blocking a later flush: -EINVAL for a bad
+ * field, EVS_ETOOBIG when its line (with room for the batch field, about
+ * 52 bytes) would exceed the store's max_line.
+ *
  * Returns 0, -EINVAL (bad event), EVS_ETOOBIG, -ENOMEM, or what a flush
  * returns.
  */
@@ -72,12 +77,13 @@ EVS_EXTERN int evs_recorder_flush(evs_recorder *r);
 
 /**
  * Moves the recorder, with its buffer, to `log`: a reopened writer of the
- * same execution, after the old handle was poisoned. Nothing buffered is
- * lost; a flush that reached the disk before the failure is acknowledged
- * by the new log without being written twice (the ids are kept).
- * The old log may be closed afterwards.
- * Returns 0, EVS_EREADONLY, or EVS_ECONFLICT if `log` ends before what
- * the recorder knows was flushed.
+ * same execution, after the old handle was poisoned. The old handle still
+ * holds the execution's lock, so: close the old log, open a new writer,
+ * then call this. Nothing buffered is lost; a flush that reached the disk
+ * before the failure is acknowledged by the new log without being written
+ * twice (the ids are kept).
+ * Returns 0, EVS_EREADONLY, or EVS_ECONFLICT if `log` belongs to another
+ * execution or ends before what the recorder knows was flushed.
  */
 EVS_EXTERN int evs_recorder_set_log(evs_recorder *r, evs_log *log);
 

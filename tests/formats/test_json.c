@@ -27,29 +27,26 @@ static void ok(const char *s)
     ok_n(s, strlen(s));
 }
 
-/* Checks buf[0..len) expecting EVS_EPARSE at offset `want`. */
+/* Checks buf[0..len) expecting EVS_EPARSE at offset `want`, the same
+ * with a NULL err_off and when minifying. */
 static void bad_n(const char *s, size_t len, size_t want)
 {
-    size_t off = 12345;
+    char *tmp = malloc(len + 1);
+    size_t off = 12345, olen = 999;
     int rc = evs_json_check(s, len, 0, NULL, NULL, &off);
 
     cr_assert_eq(rc, EVS_EPARSE, "accepted \"%.*s\" (rc %d)", (int)len, s,
                  rc);
     cr_assert_eq(off, want, "\"%.*s\": err_off %zu, want %zu", (int)len, s,
                  off, want);
-    /* The same answer with a NULL err_off and when minifying. */
     cr_assert_eq(evs_json_check(s, len, 0, NULL, NULL, NULL), EVS_EPARSE);
-    {
-        char *tmp = malloc(len + 1);
-        size_t olen = 999;
 
-        cr_assert_not_null(tmp);
-        off = 12345;
-        rc = evs_json_check(s, len, EVS_JSON_MINIFY, tmp, &olen, &off);
-        cr_assert_eq(rc, EVS_EPARSE);
-        cr_assert_eq(off, want, "minify: err_off %zu, want %zu", off, want);
-        free(tmp);
-    }
+    cr_assert_not_null(tmp);
+    off = 12345;
+    rc = evs_json_check(s, len, EVS_JSON_MINIFY, tmp, &olen, &off);
+    cr_assert_eq(rc, EVS_EPARSE);
+    cr_assert_eq(off, want, "minify: err_off %zu, want %zu", off, want);
+    free(tmp);
 }
 
 static void bad(const char *s, size_t want)
@@ -456,7 +453,7 @@ Test(utf8_valid, finds_errors_behind_ascii_runs)
             memset(buf, 'x', n);
             buf[i] = '\xff';
             cr_assert_eq(evs__utf8_valid(buf, n), 0, "n %zu i %zu", n, i);
-            buf[i] = '\xc3'; /* truncated unless an 'x'... still invalid */
+            buf[i] = '\xc3'; /* a lead byte followed by 'x' or the end */
             cr_assert_eq(evs__utf8_valid(buf, n), 0, "n %zu i %zu", n, i);
             if (i + 1 < n) {
                 buf[i + 1] = '\xa9';
@@ -578,8 +575,8 @@ Test(json_minify, copies_strings_and_numbers_verbatim)
 Test(json_minify, compact_input_is_byte_identical)
 {
     static const char *in[] = {
-        "{\"id\":\"0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"n\":[1,2.5,-3e7],"
-        "\"s\":\"a \\\"quoted\\\" word\",\"o\":{\"t\":true,\"f\":null}}",
+        ("{\"id\":\"0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"n\":[1,2.5,-3e7],"
+         "\"s\":\"a \\\"quoted\\\" word\",\"o\":{\"t\":true,\"f\":null}}"),
         "[]",
         "1",
         "\"  \"",

@@ -1,0 +1,1152 @@
+/*
+ * test_store.c: the store as a whole: opening the store directory,
+ * creating, listing, deleting and cleaning up executions, saving and
+ * loading snapshots, the permissions of everything created, and what a
+ * failure part way through each of these leaves behind.
+ */
+#include <criterion/criterion.h>
+
+#include "fault_io.h"
+#include "store_int.h"
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *dir;
+static evs_store *st;
+
+static void setup(void)
+{
+    dir = tu_tmpdir("store");
+    cr_assert_not_null(dir);
+    st = tu_open_store(dir, NULL);
+    cr_assert_not_null(st);
+}
+
+static void teardown(void)
+{
+    evs_store_close(st);
+    tu_rmtree_free(dir);
+}
+
+/* A path under the store: dir/name, heap memory. */
+static char *spath(const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+
+    cr_assert_not_null(p);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+/* Counts the entries of a directory whose names begin with `prefix`
+ * ("" counts them all, "." and ".." excluded). */
+static int count_prefix(const char *path, const char *prefix)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    cr_assert_not_null(d, "opendir %s: %s", path, strerror(errno));
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int exists_path(const char *path)
+{
+    struct stat sb;
+
+    return lstat(path, &sb) == 0;
+}
+
+static unsigned perm_of(const char *path)
+{
+    struct stat sb;
+
+    cr_assert_eq(lstat(path, &sb), 0, "lstat %s: %s", path, strerror(errno));
+    return (unsigned)(sb.st_mode & 07777);
+}
+
+static evs_snapshot snap_of(const char *wf, const char *status,
+                            int64_t created, int64_t updated)
+{
+    evs_snapshot s;
+
+    memset(&s, 0, sizeof(s));
+    s.workflow_name = evs_span_cstr(wf);
+    s.status = evs_span_cstr(status);
+    s.created_at_us = created;
+    s.updated_at_us = updated;
+    return s;
+}
+
+static int create_with(const char *id, const evs_snapshot *sn, size_t n)
+{
+    evs_event ev[8];
+
+    cr_assert_leq(n, 8);
+    for (size_t i = 0; i < n; i++)
+        ev[i] = tu_event(i == 0 ? EVS_EV_EXECUTION_STARTED
+                                : EVS_EV_STEP_COMPLETED,
+                         "s", "{}");
+    return evs_exec_create(st, id, strlen(id), sn, ev, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Opening the store                                                  */
+/* ------------------------------------------------------------------ */
+
+TestSuite(store_open, .init = setup, .fini = teardown);
+
+Test(store_open, creates_a_missing_directory_0700)
+{
+    char *p = spath("sub");
+    evs_store *s2 = NULL;
+
+    cr_assert_not(exists_path(p));
+    cr_assert_eq(evs_store_open(p, NULL, &s2), 0);
+    cr_assert_not_null(s2);
+    cr_assert_eq(perm_of(p), 0700);
+    evs_store_close(s2);
+    free(p);
+}
+
+Test(store_open, refuses_a_world_writable_root_unless_allowed)
+{
+    char *p = spath("open");
+    evs_store_opts o;
+    evs_store *s2 = NULL;
+
+    cr_assert_eq(mkdir(p, 0700), 0);
+    cr_assert_eq(chmod(p, 0777), 0);
+    cr_assert_eq(evs_store_open(p, NULL, &s2), EVS_EUNSAFE);
+    cr_assert_null(s2);
+    evs_store_opts_init(&o);
+    o.allow_unsafe_perms = 1;
+    cr_assert_eq(evs_store_open(p, &o, &s2), 0);
+    cr_assert_not_null(s2);
+    evs_store_close(s2);
+    free(p);
+}
+
+Test(store_open, refuses_a_group_writable_root)
+{
+    char *p = spath("group");
+    evs_store *s2 = NULL;
+
+    cr_assert_eq(mkdir(p, 0700), 0);
+    cr_assert_eq(chmod(p, 0770), 0);
+    cr_assert_eq(evs_store_open(p, NULL, &s2), EVS_EUNSAFE);
+    cr_assert_null(s2);
+    free(p);
+}
+
+Test(store_open, without_create_a_missing_directory_is_enoent)
+{
+    char *p = spath("missing");
+    evs_store_opts o;
+    evs_store *s2 = NULL;
+
+    evs_store_opts_init(&o);
+    o.create = 0;
+    cr_assert_eq(evs_store_open(p, &o, &s2), -ENOENT);
+    cr_assert_null(s2);
+    cr_assert_not(exists_path(p));
+    free(p);
+}
+
+Test(store_open, a_regular_file_is_not_a_store)
+{
+    char *p = spath("file");
+    evs_store *s2 = NULL;
+
+    cr_assert_eq(tu_write_file(p, "x", 1), 0);
+    cr_assert_eq(evs_store_open(p, NULL, &s2), -ENOTDIR);
+    cr_assert_null(s2);
+    free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* Creating executions                                                */
+/* ------------------------------------------------------------------ */
+
+TestSuite(exec_create, .init = setup, .fini = teardown);
+
+Test(exec_create, makes_the_directory_with_log_and_snapshot)
+{
+    char *lp = tu_path(dir, "run-1", EVS__LOG_NAME);
+    char *sp = tu_path(dir, "run-1", EVS__SNAP_NAME);
+    char *ep = spath("run-1");
+
+    cr_assert_not(evs_exec_exists(st, "run-1", 5));
+    cr_assert_eq(tu_create(st, "run-1"), 0);
+    cr_assert(evs_exec_exists(st, "run-1", 5));
+    cr_assert(exists_path(lp));
+    cr_assert(exists_path(sp));
+    cr_assert_eq(count_prefix(ep, ""), 2, "only the log and the snapshot");
+    cr_assert_eq(count_prefix(dir, ""), 1, "no temporary entry is left");
+    free(lp);
+    free(sp);
+    free(ep);
+}
+
+Test(exec_create, a_second_create_is_eexist)
+{
+    cr_assert_eq(tu_create(st, "dup"), 0);
+    cr_assert_eq(tu_create(st, "dup"), -EEXIST);
+    cr_assert_eq(tu_count_events(st, "dup"), 1);
+    cr_assert_eq(count_prefix(dir, ""), 1);
+}
+
+Test(exec_create, events_get_sequences_and_uuid7_ids)
+{
+    evs_event ev[5];
+    evs_log *l;
+    evs_cursor *c;
+    evs_event got;
+    char ids[5][EVS_UUID_LEN + 1];
+
+    for (int i = 0; i < 5; i++)
+        ev[i] = tu_event(i ? "step_completed" : "execution_started", "s",
+                         "{\"k\":1}");
+    ev[2].id = evs_span_cstr("my-own-id");
+    cr_assert_eq(evs_exec_create(st, "seqs", 4, NULL, ev, 5), 0);
+    cr_assert_eq(evs_log_open(st, "seqs", 4, 0, &l, NULL, NULL), 0);
+    cr_assert_eq(evs_log_last_seq(l), 5);
+    cr_assert_eq(evs_cursor_open(l, 1, 0, &c, NULL), 0);
+    for (uint64_t i = 1; i <= 5; i++) {
+        cr_assert_eq(evs_cursor_next(c, &got, NULL, NULL), 1);
+        cr_assert_eq(got.sequence, i);
+        cr_assert(evs__span_eq_cstr(got.execution_id, "seqs"));
+        cr_assert_neq(got.timestamp_us, 0);
+        if (i == 3) {
+            cr_assert(evs__span_eq_cstr(got.id, "my-own-id"));
+            snprintf(ids[i - 1], sizeof(ids[0]), "-");
+            continue;
+        }
+        cr_assert_eq(got.id.len, EVS_UUID_LEN);
+        cr_assert_eq(got.id.ptr[14], '7', "UUID version 7: %.*s",
+                     (int)got.id.len, got.id.ptr);
+        cr_assert(strchr("89ab", got.id.ptr[19]) != NULL, "RFC variant");
+        memcpy(ids[i - 1], got.id.ptr, EVS_UUID_LEN);
+        ids[i - 1][EVS_UUID_LEN] = '\0';
+    }
+    cr_assert_eq(evs_cursor_next(c, &got, NULL, NULL), 0);
+    evs_cursor_close(c);
+    evs_log_close(l);
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++)
+            if (ids[i][0] != '-' && ids[j][0] != '-')
+                cr_assert_str_neq(ids[i], ids[j]);
+}
+
+Test(exec_create, default_snapshot_is_running_at_the_last_sequence)
+{
+    evs_snapshot *sn = NULL;
+    evs_event ev[3];
+    int64_t before = evs_now_us();
+
+    for (int i = 0; i < 3; i++)
+        ev[i] = tu_event("step_started", "s", "{}");
+    cr_assert_eq(evs_exec_create(st, "snap", 4, NULL, ev, 3), 0);
+    cr_assert_eq(evs_snapshot_load(st, "snap", 4, &sn, NULL), 0);
+    cr_assert(evs__span_eq_cstr(sn->status, "running"));
+    cr_assert(evs__span_eq_cstr(sn->id, "snap"));
+    cr_assert_eq(sn->last_event_seq, 3);
+    cr_assert_geq(sn->created_at_us, before);
+    cr_assert_leq(sn->created_at_us, evs_now_us());
+    evs_snapshot_free(sn);
+}
+
+Test(exec_create, a_given_snapshot_gets_id_and_last_event_seq)
+{
+    evs_snapshot in = snap_of("wf", "waiting", 1700000000000000LL, 0);
+    evs_snapshot *sn = NULL;
+
+    in.id = evs_span_cstr("someone-else");
+    in.last_event_seq = 99;
+    cr_assert_eq(create_with("given", &in, 2), 0);
+    cr_assert_eq(evs_snapshot_load(st, "given", 5, &sn, NULL), 0);
+    cr_assert(evs__span_eq_cstr(sn->id, "given"));
+    cr_assert(evs__span_eq_cstr(sn->status, "waiting"));
+    cr_assert(evs__span_eq_cstr(sn->workflow_name, "wf"));
+    cr_assert_eq(sn->last_event_seq, 2);
+    cr_assert_eq(sn->created_at_us, 1700000000000000LL);
+    cr_assert_eq(sn->updated_at_us, 1700000000000000LL);
+    evs_snapshot_free(sn);
+}
+
+Test(exec_create, with_no_events_makes_an_empty_log)
+{
+    cr_assert_eq(evs_exec_create(st, "empty", 5, NULL, NULL, 0), 0);
+    cr_assert(evs_exec_exists(st, "empty", 5));
+    cr_assert_eq(tu_count_events(st, "empty"), 0);
+}
+
+Test(exec_create, a_bad_event_leaves_nothing_behind)
+{
+    evs_event ev[3];
+
+    ev[0] = tu_event("execution_started", NULL, "{}");
+    ev[1] = tu_event("step_started", "s", "{}");
+    ev[2] = tu_event("step_started", "s", "{not json");
+    cr_assert_eq(evs_exec_create(st, "bad", 3, NULL, ev, 3), -EINVAL);
+    ev[2] = tu_event("", "s", "{}");
+    cr_assert_eq(evs_exec_create(st, "bad", 3, NULL, ev, 3), -EINVAL);
+    ev[2] = tu_event("step_started", "s", "{}");
+    ev[2].execution_id = evs_span_cstr("other");
+    cr_assert_eq(evs_exec_create(st, "bad", 3, NULL, ev, 3), -EINVAL);
+    cr_assert_not(evs_exec_exists(st, "bad", 3));
+    cr_assert_eq(count_prefix(dir, ""), 0, "no directory, no .tmp-*");
+}
+
+Test(exec_create, a_bad_snapshot_leaves_nothing_behind)
+{
+    evs_snapshot in = snap_of("wf", "running", 0, 0);
+
+    in.workflow_data = evs_span_cstr("{\"a\":");
+    cr_assert_eq(create_with("badsnap", &in, 1), -EINVAL);
+    in = snap_of("wf\xff", "running", 0, 0);
+    cr_assert_eq(create_with("badsnap", &in, 1), -EINVAL);
+    cr_assert_not(evs_exec_exists(st, "badsnap", 7));
+    cr_assert_eq(count_prefix(dir, ""), 0, "no directory, no .tmp-*");
+}
+
+/* ------------------------------------------------------------------ */
+/* Listing                                                            */
+/* ------------------------------------------------------------------ */
+
+TestSuite(exec_list, .init = setup, .fini = teardown);
+
+#define NLIST 30
+#define T0 1750000000000000LL
+
+static const char *list_status[] = {"running", "completed", "failed",
+                                    "paused"};
+static const char *list_wf[] = {"wf-a", "wf-b", "wf-c"};
+
+typedef struct row {
+    char id[16];
+    int st, wf;
+    int64_t created;
+} row;
+
+static row rows[NLIST];
+
+/* 30 executions, created in a scrambled order, with created_at values
+ * that repeat so the order must fall back on the id. */
+static void make_rows(void)
+{
+    for (int k = 0; k < NLIST; k++) {
+        int i = (k * 7) % NLIST; /* 7 is prime to 30: a permutation */
+        row *r = &rows[i];
+        evs_snapshot sn;
+
+        snprintf(r->id, sizeof(r->id), "ex-%02d", (i * 13) % NLIST);
+        r->st = i % 4;
+        r->wf = i % 3;
+        r->created = T0 + (int64_t)(i % 10) * 1000;
+        sn = snap_of(list_wf[r->wf], list_status[r->st], r->created, 0);
+        cr_assert_eq(create_with(r->id, &sn, 1), 0);
+    }
+}
+
+static int row_cmp(const void *pa, const void *pb)
+{
+    const row *a = pa, *b = pb;
+
+    if (a->created != b->created)
+        return a->created < b->created ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+static const row *find_row(evs_span id)
+{
+    for (int i = 0; i < NLIST; i++)
+        if (evs__span_eq_cstr(id, rows[i].id))
+            return &rows[i];
+    return NULL;
+}
+
+/* Checks a listing against the rows that satisfy `keep`, in order. */
+static void check_listing(const evs_exec_listing *L, int (*keep)(const row *))
+{
+    row want[NLIST];
+    size_t n = 0;
+
+    for (int i = 0; i < NLIST; i++)
+        if (keep(&rows[i]))
+            want[n++] = rows[i];
+    qsort(want, n, sizeof(*want), row_cmp);
+    cr_assert_gt(n, 0, "the filter must select something");
+    cr_assert_eq(L->count, n);
+    cr_assert_eq(L->total, n);
+    for (size_t i = 0; i < n; i++) {
+        const evs_exec_info *it = &L->items[i];
+        cr_assert(evs__span_eq_cstr(it->id, want[i].id), "item %zu: %.*s "
+                  "instead of %s", i, (int)it->id.len, it->id.ptr,
+                  want[i].id);
+        cr_assert_eq(it->snapshot_ok, 1);
+        cr_assert_eq(it->created_at_us, want[i].created);
+        cr_assert(evs__span_eq_cstr(it->status, list_status[want[i].st]));
+        cr_assert(evs__span_eq_cstr(it->workflow_name, list_wf[want[i].wf]));
+        cr_assert_eq(it->last_event_seq, 1);
+    }
+}
+
+static int keep_all(const row *r)
+{
+    (void)r;
+    return 1;
+}
+
+static int keep_completed(const row *r)
+{
+    return r->st == 1;
+}
+
+static int keep_wf_b(const row *r)
+{
+    return r->wf == 1;
+}
+
+static int keep_range(const row *r)
+{
+    return r->created >= T0 + 3000 && r->created < T0 + 7000;
+}
+
+static int keep_failed_wf_c_range(const row *r)
+{
+    return r->st == 2 && r->wf == 2 && r->created >= T0 + 2000;
+}
+
+Test(exec_list, unfiltered_lists_everything_in_created_then_id_order)
+{
+    evs_exec_listing L;
+
+    make_rows();
+    cr_assert_eq(evs_exec_list(st, NULL, &L), 0);
+    check_listing(&L, keep_all);
+    evs_exec_list_free(&L);
+}
+
+Test(exec_list, filters_by_status_workflow_and_created_range)
+{
+    evs_list_filter f;
+    evs_exec_listing L;
+
+    make_rows();
+    memset(&f, 0, sizeof(f));
+    f.status = evs_span_cstr("completed");
+    cr_assert_eq(evs_exec_list(st, &f, &L), 0);
+    check_listing(&L, keep_completed);
+    evs_exec_list_free(&L);
+
+    memset(&f, 0, sizeof(f));
+    f.workflow_name = evs_span_cstr("wf-b");
+    cr_assert_eq(evs_exec_list(st, &f, &L), 0);
+    check_listing(&L, keep_wf_b);
+    evs_exec_list_free(&L);
+
+    memset(&f, 0, sizeof(f));
+    f.created_after_us = T0 + 3000;
+    f.created_before_us = T0 + 7000;
+    cr_assert_eq(evs_exec_list(st, &f, &L), 0);
+    check_listing(&L, keep_range);
+    evs_exec_list_free(&L);
+
+    memset(&f, 0, sizeof(f));
+    f.status = evs_span_cstr("failed");
+    f.workflow_name = evs_span_cstr("wf-c");
+    f.created_after_us = T0 + 2000;
+    cr_assert_eq(evs_exec_list(st, &f, &L), 0);
+    check_listing(&L, keep_failed_wf_c_range);
+    evs_exec_list_free(&L);
+
+    memset(&f, 0, sizeof(f));
+    f.status = evs_span_cstr("no-such-status");
+    cr_assert_eq(evs_exec_list(st, &f, &L), 0);
+    cr_assert_eq(L.count, 0);
+    cr_assert_eq(L.total, 0);
+    evs_exec_list_free(&L);
+}
+
+Test(exec_list, pages_cover_every_execution_once_in_order)
+{
+    row want[NLIST];
+    int seen[NLIST] = {0};
+    size_t pos = 0;
+
+    make_rows();
+    memcpy(want, rows, sizeof(want));
+    qsort(want, NLIST, sizeof(*want), row_cmp);
+    for (size_t off = 0; off < NLIST + 7; off += 7) {
+        evs_list_filter f;
+        evs_exec_listing L;
+        size_t expect = off < NLIST ? NLIST - off : 0;
+
+        if (expect > 7)
+            expect = 7;
+        memset(&f, 0, sizeof(f));
+        f.offset = off;
+        f.limit = 7;
+        cr_assert_eq(evs_exec_list(st, &f, &L), 0);
+        cr_assert_eq(L.total, NLIST);
+        cr_assert_eq(L.count, expect, "page at %zu", off);
+        for (size_t i = 0; i < L.count; i++, pos++) {
+            const row *r = find_row(L.items[i].id);
+            cr_assert_not_null(r);
+            cr_assert(evs__span_eq_cstr(L.items[i].id, want[pos].id),
+                      "position %zu", pos);
+            seen[r - rows]++;
+        }
+        evs_exec_list_free(&L);
+    }
+    cr_assert_eq(pos, NLIST);
+    for (int i = 0; i < NLIST; i++)
+        cr_assert_eq(seen[i], 1, "%s seen %d times", rows[i].id, seen[i]);
+}
+
+Test(exec_list, a_filtered_page_reports_the_filtered_total)
+{
+    evs_list_filter f;
+    evs_exec_listing L;
+    row want[NLIST];
+    size_t n = 0;
+
+    make_rows();
+    for (int i = 0; i < NLIST; i++)
+        if (rows[i].wf == 0)
+            want[n++] = rows[i];
+    qsort(want, n, sizeof(*want), row_cmp);
+    memset(&f, 0, sizeof(f));
+    f.workflow_name = evs_span_cstr("wf-a");
+    f.offset = 3;
+    f.limit = 4;
+    cr_assert_eq(evs_exec_list(st, &f, &L), 0);
+    cr_assert_eq(L.total, n);
+    cr_assert_eq(L.count, 4);
+    for (size_t i = 0; i < 4; i++)
+        cr_assert(evs__span_eq_cstr(L.items[i].id, want[3 + i].id));
+    evs_exec_list_free(&L);
+
+    f.offset = n; /* past the end: nothing, but the same total */
+    cr_assert_eq(evs_exec_list(st, &f, &L), 0);
+    cr_assert_eq(L.total, n);
+    cr_assert_eq(L.count, 0);
+    evs_exec_list_free(&L);
+}
+
+Test(exec_list, an_execution_is_listed_right_after_create)
+{
+    evs_exec_listing L;
+
+    cr_assert_eq(evs_exec_list(st, NULL, &L), 0);
+    cr_assert_eq(L.count, 0);
+    evs_exec_list_free(&L);
+    cr_assert_eq(tu_create(st, "fresh"), 0);
+    cr_assert_eq(evs_exec_list(st, NULL, &L), 0);
+    cr_assert_eq(L.count, 1);
+    cr_assert(evs__span_eq_cstr(L.items[0].id, "fresh"));
+    cr_assert(evs__span_eq_cstr(L.items[0].status, "running"));
+    cr_assert_eq(L.items[0].snapshot_ok, 1);
+    cr_assert_eq(L.items[0].last_event_seq, 1);
+    evs_exec_list_free(&L);
+}
+
+/* Flips a bit in the workflow name inside a snapshot file, which keeps
+ * its syntax and breaks its checksum. */
+static void damage_snapshot(const char *id, const char *wf)
+{
+    char *p = tu_path(dir, id, EVS__SNAP_NAME);
+    size_t len;
+    char *buf = tu_read_file(p, &len);
+    const char *at;
+
+    cr_assert_not_null(buf);
+    at = memmem(buf, len, wf, strlen(wf));
+    cr_assert_not_null(at);
+    cr_assert_eq(tu_flip_bit(p, at - buf, 0), 0);
+    free(buf);
+    free(p);
+}
+
+Test(exec_list, a_damaged_snapshot_is_listed_only_unfiltered)
+{
+    evs_snapshot sn = snap_of("wf-z", "running", T0, 0);
+    evs_list_filter f;
+    evs_exec_listing L;
+    int found = 0;
+
+    make_rows();
+    cr_assert_eq(create_with("hurt", &sn, 1), 0);
+    damage_snapshot("hurt", "wf-z");
+    cr_assert_eq(evs_exec_list(st, NULL, &L), 0);
+    cr_assert_eq(L.count, NLIST + 1);
+    cr_assert_eq(L.total, NLIST + 1);
+    for (size_t i = 0; i < L.count; i++) {
+        if (!evs__span_eq_cstr(L.items[i].id, "hurt")) {
+            cr_assert_eq(L.items[i].snapshot_ok, 1);
+            continue;
+        }
+        found++;
+        cr_assert_eq(L.items[i].snapshot_ok, 0);
+        cr_assert_eq(L.items[i].status.len, 0);
+        cr_assert_eq(L.items[i].workflow_name.len, 0);
+        cr_assert_eq(L.items[i].created_at_us, 0);
+    }
+    cr_assert_eq(found, 1);
+    evs_exec_list_free(&L);
+
+    /* Pagination alone is not a filter. */
+    memset(&f, 0, sizeof(f));
+    f.limit = 100;
+    cr_assert_eq(evs_exec_list(st, &f, &L), 0);
+    cr_assert_eq(L.total, NLIST + 1);
+    evs_exec_list_free(&L);
+
+    /* Any condition leaves it out, even one its old status matched. */
+    f.status = evs_span_cstr("running");
+    cr_assert_eq(evs_exec_list(st, &f, &L), 0);
+    for (size_t i = 0; i < L.count; i++)
+        cr_assert_not(evs__span_eq_cstr(L.items[i].id, "hurt"));
+    cr_assert_eq(L.total, 8); /* i % 4 == 0 for i in 0..29 */
+    evs_exec_list_free(&L);
+
+    memset(&f, 0, sizeof(f));
+    f.created_before_us = T0 + 100000;
+    cr_assert_eq(evs_exec_list(st, &f, &L), 0);
+    cr_assert_eq(L.total, NLIST);
+    evs_exec_list_free(&L);
+}
+
+Test(exec_list, a_missing_snapshot_is_listed_as_not_ok)
+{
+    char *p;
+    evs_exec_listing L;
+
+    cr_assert_eq(tu_create(st, "nosnap"), 0);
+    p = tu_path(dir, "nosnap", EVS__SNAP_NAME);
+    cr_assert_eq(unlink(p), 0);
+    free(p);
+    cr_assert_eq(evs_exec_list(st, NULL, &L), 0);
+    cr_assert_eq(L.count, 1);
+    cr_assert(evs__span_eq_cstr(L.items[0].id, "nosnap"));
+    cr_assert_eq(L.items[0].snapshot_ok, 0);
+    evs_exec_list_free(&L);
+}
+
+/* ------------------------------------------------------------------ */
+/* Deleting and cleaning up                                           */
+/* ------------------------------------------------------------------ */
+
+TestSuite(exec_delete, .init = setup, .fini = teardown);
+
+Test(exec_delete, removes_the_execution)
+{
+    evs_log *l;
+    char *ep = spath("gone");
+
+    cr_assert_eq(tu_create(st, "gone"), 0);
+    cr_assert_eq(tu_create(st, "kept"), 0);
+    cr_assert_eq(evs_exec_delete(st, "gone", 4), 0);
+    cr_assert_not(evs_exec_exists(st, "gone", 4));
+    cr_assert_not(exists_path(ep));
+    cr_assert_eq(evs_exec_delete(st, "gone", 4), -ENOENT);
+    cr_assert_eq(evs_log_open(st, "gone", 4, 0, &l, NULL, NULL), -ENOENT);
+    cr_assert(evs_exec_exists(st, "kept", 4));
+    cr_assert_eq(count_prefix(dir, EVS__TRASH_PREFIX), 0);
+    cr_assert_eq(count_prefix(dir, ""), 1);
+    free(ep);
+}
+
+Test(exec_delete, is_refused_while_a_writer_is_open)
+{
+    evs_log *w;
+
+    cr_assert_eq(tu_create(st, "busy"), 0);
+    cr_assert_eq(evs_log_open(st, "busy", 4, EVS_LOG_WRITE, &w, NULL, NULL),
+                 0);
+    cr_assert_eq(evs_exec_delete(st, "busy", 4), EVS_ELOCKED);
+    cr_assert(evs_exec_exists(st, "busy", 4));
+    /* The writer is undisturbed. */
+    cr_assert_eq(tu_append_n(w, 3), 0);
+    evs_log_close(w);
+    cr_assert_eq(tu_count_events(st, "busy"), 4);
+    cr_assert_eq(count_prefix(dir, EVS__TRASH_PREFIX), 0);
+    cr_assert_eq(evs_exec_delete(st, "busy", 4), 0);
+    cr_assert_not(evs_exec_exists(st, "busy", 4));
+    cr_assert_eq(count_prefix(dir, ""), 0);
+}
+
+Test(exec_delete, a_reader_does_not_block_it)
+{
+    evs_log *r;
+
+    cr_assert_eq(tu_create(st, "read"), 0);
+    cr_assert_eq(evs_log_open(st, "read", 4, 0, &r, NULL, NULL), 0);
+    cr_assert_eq(evs_exec_delete(st, "read", 4), 0);
+    cr_assert_not(evs_exec_exists(st, "read", 4));
+    evs_log_close(r);
+    cr_assert_eq(count_prefix(dir, ""), 0);
+}
+
+TestSuite(exec_cleanup, .init = setup, .fini = teardown);
+
+static void make_dir_with_file(const char *name)
+{
+    char *p = spath(name);
+    char *f = tu_path(dir, name, "junk");
+
+    cr_assert_eq(mkdir(p, 0700), 0);
+    cr_assert_eq(tu_write_file(f, "junk", 4), 0);
+    free(f);
+    free(p);
+}
+
+Test(exec_cleanup, deletes_only_old_finished_unlocked_executions)
+{
+    const int64_t T = T0 + 1000000;
+    static const struct {
+        const char *id, *status;
+        int64_t updated;
+        int gone;
+    } cases[] = {
+        {"old-completed", "completed", T - 1, 1},
+        {"old-failed", "failed", T0, 1},
+        {"old-terminated", "terminated", T0, 1},
+        {"old-continued", "continued", T0, 1},
+        {"old-running", "running", T0, 0},
+        {"old-paused", "paused", T0, 0},
+        {"old-waiting", "waiting", T0, 0},
+        {"new-completed", "completed", T, 0},
+        {"newer-failed", "failed", T + 5, 0},
+        {"old-locked", "completed", T0, 0},
+    };
+    const size_t ncases = sizeof(cases) / sizeof(cases[0]);
+    evs_log *w;
+    size_t deleted = 99;
+    char *tmp = spath(".tmp-0123456789abcdef-other");
+
+    for (size_t i = 0; i < ncases; i++) {
+        evs_snapshot sn = snap_of("wf", cases[i].status, T0, cases[i].updated);
+        cr_assert_eq(create_with(cases[i].id, &sn, 2), 0);
+    }
+    make_dir_with_file(".trash-0123456789abcdef-old");
+    make_dir_with_file(".trash-fedcba9876543210-older");
+    make_dir_with_file(".tmp-0123456789abcdef-other");
+    cr_assert_eq(evs_log_open(st, "old-locked", 10, EVS_LOG_WRITE, &w, NULL,
+                              NULL),
+                 0);
+
+    cr_assert_eq(evs_exec_cleanup(st, T, &deleted), 0);
+    cr_assert_eq(deleted, 4);
+    for (size_t i = 0; i < ncases; i++)
+        cr_assert_eq(evs_exec_exists(st, cases[i].id, strlen(cases[i].id)),
+                     !cases[i].gone, "%s", cases[i].id);
+    cr_assert_eq(count_prefix(dir, EVS__TRASH_PREFIX), 0);
+    cr_assert(exists_path(tmp), "another process's create is left alone");
+    cr_assert_eq(count_prefix(dir, EVS__TMP_PREFIX), 1);
+
+    /* The locked one goes once its writer is done. */
+    cr_assert_eq(tu_append_n(w, 1), 0);
+    evs_log_close(w);
+    cr_assert_eq(evs_exec_cleanup(st, T, &deleted), 0);
+    cr_assert_eq(deleted, 1);
+    cr_assert_not(evs_exec_exists(st, "old-locked", 10));
+    cr_assert_eq(evs_exec_cleanup(st, T, NULL), 0);
+    cr_assert(exists_path(tmp));
+    cr_assert_eq(count_prefix(dir, ""), 6);
+    free(tmp);
+}
+
+Test(exec_cleanup, removes_a_temporary_directory_only_once_it_is_old)
+{
+    char *stale = spath(".tmp-0123456789abcdef-stale");
+    char *fresh = spath(".tmp-fedcba9876543210-fresh");
+    struct timespec ts[2];
+    size_t deleted = 99;
+
+    make_dir_with_file(".tmp-0123456789abcdef-stale");
+    make_dir_with_file(".tmp-fedcba9876543210-fresh");
+    /* An interrupted create of two hours ago. */
+    ts[0].tv_sec = ts[1].tv_sec = time(NULL) - 2 * 3600;
+    ts[0].tv_nsec = ts[1].tv_nsec = 0;
+    cr_assert_eq(utimensat(AT_FDCWD, stale, ts, 0), 0);
+    cr_assert_eq(evs_exec_cleanup(st, INT64_MAX, &deleted), 0);
+    cr_assert_eq(deleted, 0, "temporary directories are not executions");
+    cr_assert_not(exists_path(stale));
+    cr_assert(exists_path(fresh));
+    free(stale);
+    free(fresh);
+}
+
+Test(exec_cleanup, leaves_executions_with_damaged_snapshots)
+{
+    evs_snapshot sn = snap_of("wf-x", "completed", T0, T0);
+    size_t deleted = 99;
+
+    cr_assert_eq(create_with("hurt", &sn, 1), 0);
+    damage_snapshot("hurt", "wf-x");
+    cr_assert_eq(evs_exec_cleanup(st, T0 + 1, &deleted), 0);
+    cr_assert_eq(deleted, 0);
+    cr_assert(evs_exec_exists(st, "hurt", 4));
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshots                                                          */
+/* ------------------------------------------------------------------ */
+
+TestSuite(snapshot, .init = setup, .fini = teardown);
+
+Test(snapshot, save_then_load_gives_back_every_field)
+{
+    evs_snapshot in, *out = NULL;
+    evs_log *w;
+
+    cr_assert_eq(tu_create(st, "rt"), 0);
+    cr_assert_eq(evs_log_open(st, "rt", 2, EVS_LOG_WRITE, &w, NULL, NULL), 0);
+    cr_assert_eq(tu_append_n(w, 6), 0);
+    evs_log_close(w);
+
+    memset(&in, 0, sizeof(in));
+    in.id = evs_span_cstr("ignored");
+    in.workflow_name = evs_span_cstr("summarise \"docs\"");
+    in.workflow_hash = evs_span_cstr("abc123");
+    in.inputs_hash = evs_span_cstr("def456");
+    in.status = evs_span_cstr("completed");
+    in.start_time_us = T0 + 1;
+    in.end_time_us = T0 + 2;
+    in.created_at_us = T0;
+    in.updated_at_us = T0 + 3;
+    in.last_event_seq = 7;
+    in.workflow_data = evs_span_cstr("{\"steps\":[1,2,3]}");
+    in.inputs = evs_span_cstr("{\"q\":\"why\"}");
+    in.outputs = evs_span_cstr("[\"a\",null]");
+    in.error = evs_span_cstr("\"boom\"");
+    in.lineage = evs_span_cstr("{\"retry_of\":\"x\"}");
+    in.state = evs_span_cstr("{\"paths\":{}}");
+    cr_assert_eq(evs_snapshot_save(st, "rt", 2, &in), 0);
+    cr_assert_eq(evs_snapshot_load(st, "rt", 2, &out, NULL), 0);
+    cr_assert(evs__span_eq_cstr(out->id, "rt"));
+    cr_assert(evs__span_eq(out->workflow_name, in.workflow_name));
+    cr_assert(evs__span_eq(out->workflow_hash, in.workflow_hash));
+    cr_assert(evs__span_eq(out->inputs_hash, in.inputs_hash));
+    cr_assert(evs__span_eq(out->status, in.status));
+    cr_assert_eq(out->start_time_us, in.start_time_us);
+    cr_assert_eq(out->end_time_us, in.end_time_us);
+    cr_assert_eq(out->created_at_us, in.created_at_us);
+    cr_assert_eq(out->updated_at_us, in.updated_at_us);
+    cr_assert_eq(out->last_event_seq, 7);
+    cr_assert(evs__span_eq(out->workflow_data, in.workflow_data));
+    cr_assert(evs__span_eq(out->inputs, in.inputs));
+    cr_assert(evs__span_eq(out->outputs, in.outputs));
+    cr_assert(evs__span_eq(out->error, in.error));
+    cr_assert(evs__span_eq(out->lineage, in.lineage));
+    cr_assert(evs__span_eq(out->state, in.state));
+    evs_snapshot_free(out);
+}
+
+Test(snapshot, save_past_the_end_of_the_log_is_stale)
+{
+    evs_snapshot in = snap_of("wf", "running", T0, T0), *out = NULL;
+
+    cr_assert_eq(create_with("ahead", &in, 3), 0);
+    in.last_event_seq = 4;
+    cr_assert_eq(evs_snapshot_save(st, "ahead", 5, &in), EVS_ESTALE);
+    cr_assert_eq(evs_snapshot_load(st, "ahead", 5, &out, NULL), 0);
+    cr_assert_eq(out->last_event_seq, 3, "the old snapshot is kept");
+    evs_snapshot_free(out);
+    in.last_event_seq = 3;
+    cr_assert_eq(evs_snapshot_save(st, "ahead", 5, &in), 0);
+}
+
+Test(snapshot, save_for_a_missing_execution_is_enoent)
+{
+    evs_snapshot in = snap_of("wf", "running", T0, T0);
+    evs_snapshot *out = NULL;
+
+    cr_assert_eq(evs_snapshot_save(st, "nobody", 6, &in), -ENOENT);
+    cr_assert_eq(evs_snapshot_load(st, "nobody", 6, &out, NULL), -ENOENT);
+    cr_assert_eq(count_prefix(dir, ""), 0);
+}
+
+Test(snapshot, a_snapshot_ahead_of_its_log_loads_as_stale)
+{
+    evs_snapshot in = snap_of("wf", "running", T0, T0), *out = NULL;
+    evs_error_info info;
+    char *sp = tu_path(dir, "lost", EVS__SNAP_NAME);
+    size_t len;
+    char *saved;
+
+    /* A snapshot taken at sequence 5 ... */
+    cr_assert_eq(create_with("lost", &in, 5), 0);
+    saved = tu_read_file(sp, &len);
+    cr_assert_not_null(saved);
+    /* ... of a log that then lost its last three events. */
+    cr_assert_eq(evs_exec_delete(st, "lost", 4), 0);
+    cr_assert_eq(create_with("lost", &in, 2), 0);
+    cr_assert_eq(tu_write_file(sp, saved, len), 0);
+    cr_assert_eq(evs_snapshot_load(st, "lost", 4, &out, &info), EVS_ESTALE);
+    cr_assert_null(out);
+    cr_assert_eq(info.code, EVS_ESTALE);
+    cr_assert_eq(info.sequence, 5);
+    cr_assert_str_eq(info.execution_id, "lost");
+    free(saved);
+    free(sp);
+}
+
+Test(snapshot, a_damaged_snapshot_is_corrupt)
+{
+    evs_snapshot in = snap_of("wf-damaged", "running", T0, T0), *out = NULL;
+    evs_error_info info;
+
+    cr_assert_eq(create_with("dmg", &in, 1), 0);
+    damage_snapshot("dmg", "wf-damaged");
+    cr_assert_eq(evs_snapshot_load(st, "dmg", 3, &out, &info), EVS_ECORRUPT);
+    cr_assert_null(out);
+    cr_assert_eq(info.code, EVS_ECORRUPT);
+    /* Saving a good one repairs it. */
+    cr_assert_eq(evs_snapshot_save(st, "dmg", 3, &in), 0);
+    cr_assert_eq(evs_snapshot_load(st, "dmg", 3, &out, NULL), 0);
+    cr_assert(evs__span_eq_cstr(out->workflow_name, "wf-damaged"));
+    evs_snapshot_free(out);
+}
+
+Test(snapshot, a_snapshot_of_another_execution_is_corrupt)
+{
+    evs_snapshot in = snap_of("wf", "running", T0, T0), *out = NULL;
+    char *a = tu_path(dir, "a", EVS__SNAP_NAME);
+    char *b = tu_path(dir, "b", EVS__SNAP_NAME);
+    size_t len;
+    char *buf;
+
+    cr_assert_eq(create_with("a", &in, 1), 0);
+    cr_assert_eq(create_with("b", &in, 1), 0);
+    buf = tu_read_file(a, &len);
+    cr_assert_not_null(buf);
+    cr_assert_eq(tu_write_file(b, buf, len), 0);
+    cr_assert_eq(evs_snapshot_load(st, "b", 1, &out, NULL), EVS_ECORRUPT);
+    cr_assert_null(out);
+    free(buf);
+    free(a);
+    free(b);
+}
+
+Test(snapshot, is_replaced_by_rename_and_leaves_no_temporary_file)
+{
+    evs_snapshot in = snap_of("wf", "running", T0, T0), *out = NULL;
+    char *sp = tu_path(dir, "atom", EVS__SNAP_NAME);
+    char *ep = spath("atom");
+    struct stat a, b;
+    char *orig, *held;
+    size_t olen;
+    ssize_t got;
+    int fd;
+
+    cr_assert_eq(create_with("atom", &in, 2), 0);
+    orig = tu_read_file(sp, &olen);
+    cr_assert_not_null(orig);
+    /* Holding the first file open keeps its inode from being reused. */
+    fd = open(sp, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(fstat(fd, &a), 0);
+    for (int i = 0; i < 5; i++) {
+        in.status = evs_span_cstr(i % 2 ? "running" : "paused");
+        in.last_event_seq = (uint64_t)(i % 3);
+        cr_assert_eq(evs_snapshot_save(st, "atom", 4, &in), 0);
+    }
+    cr_assert_eq(stat(sp, &b), 0);
+    cr_assert_neq(a.st_ino, b.st_ino, "a new file, not one rewritten in "
+                  "place");
+    held = malloc(olen + 1);
+    cr_assert_not_null(held);
+    got = pread(fd, held, olen + 1, 0);
+    cr_assert_eq(got, (ssize_t)olen);
+    cr_assert_eq(memcmp(held, orig, olen), 0, "the old file is untouched");
+    close(fd);
+    cr_assert_eq(count_prefix(ep, ""), 2);
+    cr_assert_eq(count_prefix(ep, EVS__TMP_PREFIX), 0);
+    cr_assert_eq(evs_snapshot_load(st, "atom", 4, &out, NULL), 0);
+    cr_assert(evs__span_eq_cstr(out->status, "paused"));
+    cr_assert_eq(out->last_event_seq, 1);
+    evs_snapshot_free(out);
+    free(held);
+    free(orig);
+    free(sp);
+    free(ep);
+}
+
+/* ------------------------------------------------------------------ */
+/* Permissions                                                        */
+/* ------------------------------------------------------------------ */
+
+TestSuite(perms, .init = setup, .fini = teardown);
+
+Test(perms, files_0600_and_directories_0700_under_umask_0)
+{
+    evs_snapshot in = snap_of("wf", "running", T0, T0);
+    char *root = spath("u0");
+    char *ep, *lp, *sp;
+    evs_store *s2 = NULL;
+
+    umask(0);
+    cr_assert_eq(evs_store_open(root, NULL, &s2), 0);
+    cr_assert_eq(perm_of(root), 0700);
+    cr_assert_eq(tu_create(s2, "p"), 0);
+    ep = tu_path(root, "p", "");
+    lp = tu_path(root, "p", EVS__LOG_NAME);
+    sp = tu_path(root, "p", EVS__SNAP_NAME);
+    cr_assert_eq(perm_of(ep), 0700);
+    cr_assert_eq(perm_of(lp), 0600);
+    cr_assert_eq(perm_of(sp), 0600);
+    cr_assert_eq(evs_snapshot_save(s2, "p", 1, &in), 0);
+    cr_assert_eq(perm_of(sp), 0600, "a replaced snapshot too");
+    evs_store_close(s2);
+    free(ep);
+    free(lp);
+    free(sp);
+    free(root);
+}
+
+/* ------------------------------------------------------------------ */
+/* Failures part way                                                  */
+/* ------------------------------------------------------------------ */
+
+TestSuite(store_faults, .init = setup, .fini = teardown);
+
+/* Makes the store use `f` from now on. */
+static void reopen_with(fault_io *f)
+{
+    evs_store_close(st);
+    fault_io_init(f);
+    st = tu_open_store(dir, &f->io);
+    cr_assert_not_null(st);
+}
+
+Test(store_faults, a_create_that_fails_anywhere_leaves_all_or_nothing)
+{
+    static fault_io f;
+    evs_event ev[3];
+    long n;
+
+    for (int i = 0; i < 3; i++)
+        ev[i] = tu_event(i ? "step_started" : "execution_started", "s",
+                         "{}");
+    reopen_with(&f);
+    for (n = 1;; n++) {
+        evs_snapshot *sn = NULL;
+        int rc;
+
+        fault_io_arm(&f, FIO_MUTATING, n, -EIO, 0);
+        rc = evs_exec_create(st, "c", 1, NULL, ev, 3);
+        fault_io_disarm(&f);
+        cr_assert_eq(count_prefix(dir, EVS__TMP_PREFIX), 0,
+                     "call %ld: a temporary directory was left", n);
+        if (rc == 0 && f.fired == 0)
+            break; /* past the last call */
+        /* A failed open of the existence check is harmless: the rename
+         * that publishes the directory refuses to replace anything. */
+        cr_assert(rc == 0 || rc == -EIO, "call %ld: %s", n,
+                  evs_err_name(rc));
+        if (evs_exec_exists(st, "c", 1)) {
+            /* After the rename only the store directory's fsync may
+             * fail: then the execution is there, whole. */
+            cr_assert_eq(tu_count_events(st, "c"), 3, "call %ld", n);
+            cr_assert_eq(evs_snapshot_load(st, "c", 1, &sn, NULL), 0);
+            cr_assert_eq(sn->last_event_seq, 3);
+            evs_snapshot_free(sn);
+            cr_assert_eq(evs_exec_delete(st, "c", 1), 0);
+        } else {
+            cr_assert_neq(rc, 0, "call %ld: created nothing", n);
+        }
+        cr_assert_eq(count_prefix(dir, ""), 0, "call %ld", n);
+    }
+    cr_assert_geq(n, 6, "the loop went through every step");
+    cr_assert_eq(tu_count_events(st, "c"), 3);
+}
+
+Test(store_faults, a_delete_that_fails_anywhere_leaves_all_or_nothing)
+{
+    static fault_io f;
+    long n;
+    int gone = 0;
+
+    reopen_with(&f);
+    for (n = 1; !gone; n++) {
+        int rc;
+
+        if (!evs_exec_exists(st, "d", 1))
+            cr_assert_eq(tu_create(st, "d"), 0);
+        fault_io_arm(&f, FIO_MUTATING, n, -EIO, 0);
+        rc = evs_exec_delete(st, "d", 1);
+        fault_io_disarm(&f);
+        if (rc == 0 && f.fired == 0)
+            gone = 1;
+        if (evs_exec_exists(st, "d", 1))
+            cr_assert_eq(tu_count_events(st, "d"), 1, "call %ld", n);
+        else
+            cr_assert_eq(count_prefix(dir, "d"), 0);
+        /* Whatever an interrupted delete left, cleanup removes. */
+        cr_assert_eq(evs_exec_cleanup(st, 0, NULL), 0);
+        cr_assert_eq(count_prefix(dir, EVS__TRASH_PREFIX), 0, "call %ld",
+                     n);
+    }
+    cr_assert_geq(n, 3);
+    cr_assert_eq(count_prefix(dir, ""), 0);
+}
+
+Test(store_faults, a_snapshot_save_that_fails_anywhere_keeps_old_or_new)
+{
+    static fault_io f;
+    evs_snapshot in = snap_of("wf", "running", T0, T0);
+    char *ep = spath("s");
+    long n;
+
+    cr_assert_eq(create_with("s", &in, 2), 0);
+    reopen_with(&f);
+    in.status = evs_span_cstr("completed");
+    in.last_event_seq = 2;
+    for (n = 1;; n++) {
+        evs_snapshot *out = NULL;
+        int rc;
+
+        fault_io_arm(&f, FIO_MUTATING, n, -EIO, 0);
+        rc = evs_snapshot_save(st, "s", 1, &in);
+        fault_io_disarm(&f);
+        cr_assert_eq(count_prefix(ep, EVS__TMP_PREFIX), 0, "call %ld", n);
+        cr_assert_eq(evs_snapshot_load(st, "s", 1, &out, NULL), 0,
+                     "call %ld", n);
+        if (rc == 0 && f.fired == 0) {
+            cr_assert(evs__span_eq_cstr(out->status, "completed"));
+            evs_snapshot_free(out);
+            break;
+        }
+        cr_assert_eq(rc, -EIO, "call %ld: %s", n, evs_err_name(rc));
+        cr_assert(evs__span_eq_cstr(out->status, "running") ||
+                  evs__span_eq_cstr(out->status, "completed"));
+        if (evs__span_eq_cstr(out->status, "completed")) {
+            /* Put the old one back for the next round. */
+            evs_snapshot old = snap_of("wf", "running", T0, T0);
+            cr_assert_eq(evs_snapshot_save(st, "s", 1, &old), 0);
+        }
+        evs_snapshot_free(out);
+    }
+    cr_assert_geq(n, 4);
+    free(ep);
+}
