@@ -108,7 +108,7 @@ int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
                             const evs_snapshot *snap)
 {
     char name[EVS_ID_MAX + 1];
-    evs_snapshot sn = *snap;
+    evs_snapshot sn = *snap, *old;
     char *buf = NULL;
     size_t len;
     uint64_t last;
@@ -124,9 +124,17 @@ int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
         return rc;
     if (sn.last_event_seq > last)
         return EVS_ESTALE;
-    if ((rc = evs_snapshot_encode(&sn, s->alloc, &buf, &len)) != 0)
-        return rc;
     if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0)
+        return rc;
+    /* created_at belongs to the execution, not to one snapshot: keep the
+     * one the execution was created with unless the caller sets it. */
+    if (sn.created_at_us == 0 &&
+        evs__file_snapshot_read(s, dfd, EVS_SNAPSHOT_HEADER_ONLY, &old,
+                                NULL) == 0) {
+        sn.created_at_us = old->created_at_us;
+        evs_snapshot_free(old);
+    }
+    if ((rc = evs_snapshot_encode(&sn, s->alloc, &buf, &len)) != 0)
         goto out;
     rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, buf, len);
 out:

@@ -83,7 +83,7 @@ int evs__write_atomic(evs_store *s, int dirfd, const char *name,
     iov.iov_base = (void *)buf;
     iov.iov_len = len;
     rc = IO(s)->pwritev(CTX(s), fd, &iov, 1, 0);
-    if (rc == 0)
+    if (rc == 0 && evs__sync_meta(s))
         rc = IO(s)->fsync(CTX(s), fd);
     IO(s)->close(CTX(s), fd);
     if (rc == 0)
@@ -93,7 +93,7 @@ int evs__write_atomic(evs_store *s, int dirfd, const char *name,
         return rc;
     }
     /* The rename is durable only once the directory is. */
-    return IO(s)->fsync(CTX(s), dirfd);
+    return evs__sync_meta(s) ? IO(s)->fsync(CTX(s), dirfd) : 0;
 }
 
 static int file_open(evs_store *s, const char *path)
@@ -227,7 +227,7 @@ static int file_exec_create(evs_store *s, const char *id, size_t id_len,
         if ((rc = IO(s)->pwritev(CTX(s), fd, &iov, 1, 0)) != 0)
             goto out;
     }
-    if ((rc = IO(s)->fsync(CTX(s), fd)) != 0)
+    if (evs__sync_meta(s) && (rc = IO(s)->fsync(CTX(s), fd)) != 0)
         goto out;
     if ((rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, sbuf, slen)) != 0)
         goto out;
@@ -237,7 +237,8 @@ static int file_exec_create(evs_store *s, const char *id, size_t id_len,
     if (rc != 0)
         goto out;
     made = 0;
-    rc = IO(s)->fsync(CTX(s), s->dirfd);
+    if (evs__sync_meta(s))
+        rc = IO(s)->fsync(CTX(s), s->dirfd);
 out:
     if (fd >= 0)
         IO(s)->close(CTX(s), fd);

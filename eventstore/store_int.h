@@ -100,9 +100,18 @@ int evs__open_regular(evs_store *s, int dirfd, const char *name, int flags,
 int evs__open_exec_dir(evs_store *s, const char *id, int *fd);
 
 /* Writes a file atomically in dirfd: temp file, fsync, rename over
- * `name`, fsync of dirfd. */
+ * `name`, fsync of dirfd. The fsyncs are skipped when the store runs
+ * EVS_SYNC_NONE (evs__sync_meta). */
 int evs__write_atomic(evs_store *s, int dirfd, const char *name,
                       const void *buf, size_t len);
+
+/* Whether creations and replacements are fsynced: always, except in
+ * EVS_SYNC_NONE, whose user accepts losing unsynced work to a power
+ * loss. Atomicity (rename) holds in every mode. */
+static inline int evs__sync_meta(const evs_store *s)
+{
+    return s->opts.durability != EVS_SYNC_NONE;
+}
 
 /* A random suffix of 16 hex digits and a NUL, for temporary names. */
 int evs__rand_suffix(char out[17]);

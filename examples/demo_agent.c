@@ -64,7 +64,6 @@ int main(int argc, char **argv)
     snap.status = evs_span_cstr("running");
     snap.inputs = evs_span_cstr(inputs);
     snap.start_time_us = evs_now_us();
-    snap.created_at_us = snap.start_time_us;
     snprintf(started, sizeof(started),
              "{\"workflow_name\":\"latency-review\",\"inputs\":%s}", inputs);
     {

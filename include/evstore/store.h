@@ -119,7 +119,9 @@ EVS_EXTERN const evs_store_opts *evs_store_get_opts(const evs_store *s);
  * (which may be NULL for a minimal one with status "running") appear
  * together or not at all, even across a crash. It is listed as soon as
  * this returns. The directory is built under a temporary name and renamed
- * into place, and everything is fsynced whatever the durability mode.
+ * into place, and everything is fsynced unless the store runs
+ * EVS_SYNC_NONE. On an error after the rename (a failed sync of the store
+ * directory) the execution may exist; evs_exec_exists() tells.
  *
  * Event ids left empty are filled with new UUIDv7s; timestamps left 0
  * are set to now; execution_id may be empty or must equal `id`.
@@ -205,7 +207,9 @@ EVS_EXTERN int evs_exec_cleanup(evs_store *s, int64_t older_than_us,
 
 /**
  * Replaces the snapshot of execution `id` atomically: temporary file,
- * fsync, rename, fsync of the directory. `snap->id` is ignored.
+ * fsync, rename, fsync of the directory (the fsyncs are skipped under
+ * EVS_SYNC_NONE). `snap->id` is ignored; a created_at of 0 keeps the
+ * current snapshot's, and an updated_at of 0 is set to now.
  * Refused with EVS_ESTALE if snap->last_event_seq is past the log's end.
  * Returns 0, EVS_EBADID, -ENOENT, EVS_ESTALE, -EINVAL or -errno.
  */

@@ -1150,3 +1150,20 @@ Test(store_faults, a_snapshot_save_that_fails_anywhere_keeps_old_or_new)
     cr_assert_geq(n, 4);
     free(ep);
 }
+
+Test(snapshot, save_without_created_at_keeps_the_creation_time)
+{
+    evs_snapshot in = snap_of("wf", "running", T0, T0), *out = NULL;
+
+    cr_assert_eq(create_with("keep", &in, 2), 0);
+    in.created_at_us = 0;
+    in.updated_at_us = 0;
+    in.status = evs_span_cstr("completed");
+    in.last_event_seq = 2;
+    cr_assert_eq(evs_snapshot_save(st, "keep", 4, &in), 0);
+    cr_assert_eq(evs_snapshot_load(st, "keep", 4, &out, NULL), 0);
+    cr_assert_eq(out->created_at_us, T0);
+    cr_assert_gt(out->updated_at_us, T0, "updated_at is set to now");
+    cr_assert(evs__span_eq_cstr(out->status, "completed"));
+    evs_snapshot_free(out);
+}
