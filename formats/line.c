@@ -82,6 +82,54 @@ static char *put_str(char *p, const char *end, evs_span s)
     return p + n;
 }
 
+static size_t u64_digits(uint64_t v)
+{
+    size_t n = 1;
+
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+/*
+ * Sets *len to the exact length of the line for ev. This costs a pass over
+ * every field, so it is only done when the caller's buffer is below the
+ * bound: a buffer of exactly the line's length must still do.
+ */
+static int exact_len(const evs_event *ev, size_t *len)
+{
+    const evs_span *strs[] = {&ev->id, &ev->execution_id, &ev->path_id,
+                              &ev->event_type, &ev->step_name};
+    size_t n = FIXED_LEN + u64_digits(ev->sequence), q;
+
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        /* With cap 0 the quoter only measures. */
+        if ((q = evs_json_quote(*strs[i], NULL, 0)) == (size_t)-1)
+            return -EINVAL;
+        n += q;
+    }
+    if (ev->batch_count > 1)
+        n += sizeof(K_BATCH) - 1 + u64_digits(ev->batch_first) + 1 +
+             u64_digits(ev->batch_count) + 1;
+    if (ev->data.len == 0) {
+        q = 2;
+    } else if (evs_json_check(ev->data.ptr, ev->data.len, EVS_JSON_MINIFY,
+                              NULL, &q, NULL) != 0) {
+        return -EINVAL;
+    }
+    *len = n + q;
+    return 0;
+}
+
+/* A batch must contain the event and end at or below UINT64_MAX. */
+static int batch_valid(uint64_t seq, uint64_t first, uint64_t count)
+{
+    return first != 0 && seq >= first && seq - first < count &&
+           count - 1 <= UINT64_MAX - first;
+}
+
 int evs_line_encode(const evs_event *ev, char *buf, size_t cap,
                     size_t *out_len)
 {
@@ -94,15 +142,18 @@ int evs_line_encode(const evs_event *ev, char *buf, size_t cap,
         ev->event_type.len == 0 || ev->sequence == 0)
         return -EINVAL;
     if (ev->batch_count > 1 &&
-        (ev->batch_first == 0 || ev->sequence < ev->batch_first ||
-         ev->sequence - ev->batch_first >= ev->batch_count))
+        !batch_valid(ev->sequence, ev->batch_first, ev->batch_count))
         return -EINVAL;
     if (evs_time_format(ev->timestamp_us, ts) != 0)
         return -EINVAL;
-    /* The exact size is only known after quoting; asking for the bound
-     * up front keeps the loop below free of checks. */
-    if (cap < need)
-        return -ENOBUFS;
+    /* With room for the bound, nothing below can run out of space. Below
+     * it, the line may still fit: measure it. */
+    if (cap < need) {
+        if ((rc = exact_len(ev, &need)) != 0)
+            return rc;
+        if (cap < need)
+            return -ENOBUFS;
+    }
 
     p = put(p, LIT(K_V));
     if (!(p = put_str(p, end, ev->id)))
@@ -284,7 +335,10 @@ size_t evs__json_unescape(const char *src, size_t n, char *out)
 typedef struct lcur {
     const char *p, *end;
     evs_decoder *d;
-    size_t used; /* bytes of d->buf used by this decode */
+    size_t used;   /* bytes of d->buf used by this decode */
+    size_t need;   /* scratch that every escaped string together fits */
+    int reserved;  /* the scratch has been sized for this decode */
+    int oom;       /* a failure was -ENOMEM, not the line's fault */
 } lcur;
 
 static int expect(lcur *c, const char *lit, size_t n)
@@ -320,10 +374,23 @@ static int read_str(lcur *c, evs_span *out)
     if (q >= c->end)
         return -1;
     c->p = q + 1;
+    /* Escapes are ASCII, so this also covers what they leave alone. */
+    if (!evs__utf8_valid(s, (size_t)(q - s)))
+        return -1;
     if (!esc) {
         out->ptr = s;
         out->len = (size_t)(q - s);
         return 0;
+    }
+    /* The scratch is sized once, at the first escape, for the whole line:
+     * growing it later would move the views already made. Lines without
+     * escapes never touch it. */
+    if (!c->reserved) {
+        if (evs__decoder_reserve(c->d, c->need) != 0) {
+            c->oom = 1;
+            return -1;
+        }
+        c->reserved = 1;
     }
     {
         char *o = c->d->buf + c->used;
@@ -361,10 +428,27 @@ static int read_u64(lcur *c, uint64_t *v)
 int evs__line_decode_foreign(evs_decoder *d, const char *line, size_t len,
                              evs_event *ev, evs_error_info *info);
 
+/*
+ * True when s[0..EVS_TIME_LEN) has the writer's form, which
+ * evs_time_parse() then checks for range. The parser alone would also take
+ * "...30.1+05:00" (the same length), 't', 'z', ' ', and second 60.
+ */
+static int time_canonical(const char *s)
+{
+    static const char shape[EVS_TIME_LEN + 1] = "0000-00-00T00:00:00.000000Z";
+
+    for (int i = 0; i < EVS_TIME_LEN; i++) {
+        if (shape[i] == '0' ? s[i] < '0' || s[i] > '9' : s[i] != shape[i])
+            return 0;
+    }
+    return s[17] != '6';
+}
+
 /* Parses the version number of a line that starts with {"v":. */
 static int line_version(const char *line, size_t len, uint64_t *v)
 {
-    lcur c = {line + 5, line + len, NULL, 0};
+    lcur c = {.p = line + 5, .end = line + len};
+
     return read_u64(&c, v);
 }
 
@@ -373,7 +457,7 @@ int evs_line_decode(evs_decoder *d, const char *line, size_t len,
 {
     size_t body;
     uint64_t v;
-    lcur c;
+    lcur c = {0};
     int rc;
 
     if (len >= 5 && memcmp(line, "{\"v\":", 5) == 0) {
@@ -410,13 +494,11 @@ int evs_line_decode(evs_decoder *d, const char *line, size_t len,
                            (unsigned long long)v, EVS_FORMAT_VERSION);
             return EVS_EFORMAT;
         }
-        if ((rc = evs__decoder_reserve(d, len)) != 0)
-            return rc;
         memset(ev, 0, sizeof(*ev));
         c.p = line;
         c.end = line + body;
         c.d = d;
-        c.used = 0;
+        c.need = body;
         if (expect(&c, LIT(K_V)) || read_str(&c, &ev->id) ||
             expect(&c, LIT(K_EXEC)) || read_str(&c, &ev->execution_id) ||
             expect(&c, LIT(K_PATH)) || read_str(&c, &ev->path_id) ||
@@ -427,15 +509,16 @@ int evs_line_decode(evs_decoder *d, const char *line, size_t len,
             if (read_u64(&c, &ev->batch_first) || expect(&c, ",", 1) ||
                 read_u64(&c, &ev->batch_count) || expect(&c, "]", 1))
                 goto bad;
-            if (ev->batch_count < 2 || ev->batch_first == 0 ||
-                ev->sequence < ev->batch_first ||
-                ev->sequence - ev->batch_first >= ev->batch_count)
+            if (ev->batch_count < 2 ||
+                !batch_valid(ev->sequence, ev->batch_first,
+                             ev->batch_count))
                 goto bad;
         } else {
             ev->batch_first = ev->sequence;
             ev->batch_count = 1;
         }
         if (expect(&c, LIT(K_TIME)) || c.end - c.p < EVS_TIME_LEN + 1 ||
+            !time_canonical(c.p) ||
             evs_time_parse(c.p, EVS_TIME_LEN, &ev->timestamp_us) != 0)
             goto bad;
         c.p += EVS_TIME_LEN;
@@ -456,6 +539,8 @@ int evs_line_decode(evs_decoder *d, const char *line, size_t len,
     if (flags & EVS_DECODE_FOREIGN)
         return evs__line_decode_foreign(d, line, len, ev, info);
 bad:
+    if (c.oom)
+        return -ENOMEM;
     evs__error_set(info, EVS_EPARSE, "syntax",
                    "not a well-formed evstore event line");
     return EVS_EPARSE;

@@ -9,6 +9,7 @@
 #include "formats_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/random.h>
@@ -64,7 +65,7 @@ bool evs_id_valid(const char *id, size_t len)
  */
 static _Atomic uint64_t uuid_last;
 
-static int fill_random(void *buf, size_t len)
+static int getrandom_all(void *buf, size_t len)
 {
     unsigned char *p = buf;
     ssize_t n;
@@ -79,6 +80,54 @@ static int fill_random(void *buf, size_t len)
         p += n;
         len -= (size_t)n;
     }
+    return 0;
+}
+
+/*
+ * Random bytes come from a small per-thread pool refilled by getrandom():
+ * one system call per ~25 ids instead of one per id (the call cost more
+ * than everything else in an append without sync). A fork bumps the
+ * generation, so a child never reuses its parent's pool bytes.
+ */
+static _Atomic unsigned rand_generation;
+static pthread_once_t rand_once = PTHREAD_ONCE_INIT;
+
+static void rand_after_fork(void)
+{
+    atomic_fetch_add(&rand_generation, 1);
+}
+
+static void rand_init(void)
+{
+    pthread_atfork(NULL, NULL, rand_after_fork);
+}
+
+static _Thread_local struct {
+    unsigned char buf[256];
+    size_t pos;
+    unsigned generation;
+} rand_pool = {{0}, 256, 0};
+
+static int fill_random(void *buf, size_t len)
+{
+    unsigned gen;
+    int rc;
+
+    pthread_once(&rand_once, rand_init);
+    gen = atomic_load(&rand_generation);
+    if (len > sizeof(rand_pool.buf))
+        return getrandom_all(buf, len);
+    if (rand_pool.generation != gen ||
+        sizeof(rand_pool.buf) - rand_pool.pos < len) {
+        if ((rc = getrandom_all(rand_pool.buf, sizeof(rand_pool.buf))) != 0)
+            return rc;
+        rand_pool.pos = 0;
+        rand_pool.generation = gen;
+    }
+    memcpy(buf, rand_pool.buf + rand_pool.pos, len);
+    /* Never hand out the same bytes twice. */
+    memset(rand_pool.buf + rand_pool.pos, 0, len);
+    rand_pool.pos += len;
     return 0;
 }
 
@@ -192,6 +241,12 @@ static void put_dec(char *p, unsigned v, int n)
     }
 }
 
+static _Thread_local struct {
+    int64_t secs;
+    char text[20]; /* "2026-11-22T10:15:30." */
+    int valid;
+} fmt_cache;
+
 int evs_time_format(int64_t us, char out[EVS_TIME_LEN + 1])
 {
     int64_t secs, days, rem, y;
@@ -204,6 +259,15 @@ int evs_time_format(int64_t us, char out[EVS_TIME_LEN + 1])
     if (us % US_PER_SEC < 0)
         secs--;
     frac = (unsigned)(us - secs * US_PER_SEC);
+    /* Events come in bursts within one second: reuse the date and time
+     * formatted last time on this thread. */
+    if (fmt_cache.valid && fmt_cache.secs == secs) {
+        memcpy(out, fmt_cache.text, 20);
+        put_dec(out + 20, frac, 6);
+        out[26] = 'Z';
+        out[27] = '\0';
+        return 0;
+    }
     days = secs / SEC_PER_DAY;
     rem = secs % SEC_PER_DAY;
     if (rem < 0) {
@@ -228,6 +292,9 @@ int evs_time_format(int64_t us, char out[EVS_TIME_LEN + 1])
     put_dec(out + 20, frac, 6);
     out[26] = 'Z';
     out[27] = '\0';
+    memcpy(fmt_cache.text, out, 20);
+    fmt_cache.secs = secs;
+    fmt_cache.valid = 1;
     return 0;
 }
 

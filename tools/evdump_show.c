@@ -1,0 +1,336 @@
+/*
+ * evdump_show.c: `evdump show` and `evdump tail`, which print events in
+ * the same two forms: aligned rows for people, or the log's own lines.
+ *
+ * Both read through cursors, so every line printed has been verified,
+ * and tail seeks to its start instead of scanning the log.
+ */
+#include "evdump.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Column widths of the human form; longer values push the row right. */
+#define TYPE_W 20
+#define PATH_W 10
+#define STEP_W 14
+/* A data preview keeps at least this many columns, however narrow the
+ * terminal. */
+#define DATA_MIN 16
+
+typedef struct printer {
+    int json;
+    int seq_w;
+    /* filters: an event is shown if it matches any of each list given */
+    char **types;
+    size_t ntypes;
+    char **paths;
+    size_t npaths;
+} printer;
+
+static int digits(uint64_t v)
+{
+    int n = 1;
+
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+static int span_in(evs_span s, char **list, size_t n)
+{
+    if (n == 0)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (strlen(list[i]) == s.len && memcmp(list[i], s.ptr, s.len) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *type_color(evs_span t)
+{
+    static const char failed[] = "_failed", done[] = "_completed";
+
+    if (t.len >= sizeof(failed) - 1 &&
+        memcmp(t.ptr + t.len - (sizeof(failed) - 1), failed,
+               sizeof(failed) - 1) == 0)
+        return c_red();
+    if (t.len >= sizeof(done) - 1 &&
+        memcmp(t.ptr + t.len - (sizeof(done) - 1), done,
+               sizeof(done) - 1) == 0)
+        return c_green();
+    return c_cyan();
+}
+
+/* Writes a padded cell and returns the columns it took. */
+static size_t cell(evs_span v, size_t width, const char *color)
+{
+    size_t n;
+
+    if (v.len == 0)
+        v = evs_span_cstr("-");
+    out_printf("%s", color);
+    n = out_text(v, 0);
+    out_printf("%s", *color ? c_off() : "");
+    for (; n < width; n++)
+        out_write(" ", 1);
+    out_write("  ", 2);
+    return n + 2;
+}
+
+static void print_event(const printer *p, const evs_event *ev, evs_span raw)
+{
+    char t[40];
+    size_t cols, max = 0;
+
+    if (p->json) {
+        out_write(raw.ptr, raw.len);
+        return;
+    }
+    fmt_time(ev->timestamp_us, 0, t);
+    out_printf("%*" PRIu64 "  %s%s%s  ", p->seq_w, ev->sequence, c_dim(), t,
+               c_off());
+    cols = (size_t)p->seq_w + 2 + strlen(t) + 2;
+    cols += cell(ev->event_type, TYPE_W, type_color(ev->event_type));
+    cols += cell(ev->path_id, PATH_W, "");
+    cols += cell(ev->step_name, STEP_W, "");
+    if (g_term.width)
+        max = (size_t)g_term.width > cols + DATA_MIN
+                  ? (size_t)g_term.width - cols
+                  : DATA_MIN;
+    out_text(ev->data, max);
+    out_write("\n", 1);
+}
+
+/*
+ * Prints the events [from, to] of `l` that pass the filters; *last gets
+ * the last sequence read. Returns 0 or an exit code after reporting.
+ */
+static int print_range(const printer *p, evs_log *l, uint64_t from,
+                       uint64_t to, uint64_t *last)
+{
+    evs_error_info info;
+    evs_cursor *c;
+    evs_event ev;
+    evs_span raw;
+    int rc;
+
+    rc = evs_cursor_open(l, from, to, &c, &info);
+    if (rc != 0)
+        return fail_evs(rc, &info, evs_log_id(l));
+    while ((rc = evs_cursor_next(c, &ev, &raw, &info)) == 1) {
+        if (last)
+            *last = ev.sequence;
+        if (span_in(ev.event_type, p->types, p->ntypes) &&
+            span_in(ev.path_id, p->paths, p->npaths))
+            print_event(p, &ev, raw);
+        if (out_broken())
+            break;
+    }
+    evs_cursor_close(c);
+    if (rc < 0)
+        return fail_evs(rc, &info, evs_log_id(l));
+    return 0;
+}
+
+/* Opens the store and a reader of the execution; reports failures. */
+static int open_reader(const char *store, const char *id, evs_store **st,
+                       evs_log **l)
+{
+    evs_error_info info;
+    int rc;
+
+    if ((rc = open_store(store, st)) != 0)
+        return rc;
+    rc = evs_log_open(*st, id, strlen(id), 0, l, NULL, &info);
+    if (rc != 0) {
+        rc = fail_exec(rc, &info, store, id);
+        evs_store_close(*st);
+        *st = NULL;
+    }
+    return rc;
+}
+
+int cmd_show(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"from", required_argument, NULL, OPT_FROM},
+        {"to", required_argument, NULL, OPT_TO},
+        {"type", required_argument, NULL, OPT_TYPE},
+        {"path", required_argument, NULL, OPT_PATH},
+        {"json", no_argument, NULL, OPT_JSON},
+        OPT_HELP,
+        OPT_END};
+    printer p;
+    evs_store *st = NULL;
+    evs_log *l = NULL;
+    uint64_t from = 1, to = 0;
+    int c, rc;
+
+    memset(&p, 0, sizeof(p));
+    /* The filter lists are never longer than the arguments. */
+    p.types = calloc((size_t)argc + 1, sizeof(char *));
+    p.paths = calloc((size_t)argc + 1, sizeof(char *));
+    if (!p.types || !p.paths) {
+        rc = fail("out of memory");
+        goto out;
+    }
+    while ((c = next_opt("show", argc, argv, "", lo)) != -1) {
+        rc = 0;
+        switch (c) {
+        case 'h':
+            print_help("show");
+            goto out;
+        case OPT_FROM:
+            rc = parse_num("show", "--from", optarg, 1, UINT64_MAX, &from);
+            break;
+        case OPT_TO:
+            rc = parse_num("show", "--to", optarg, 1, UINT64_MAX, &to);
+            break;
+        case OPT_TYPE:
+            p.types[p.ntypes++] = optarg;
+            break;
+        case OPT_PATH:
+            p.paths[p.npaths++] = optarg;
+            break;
+        case OPT_JSON:
+            p.json = 1;
+            break;
+        default:
+            rc = -c;
+        }
+        if (rc)
+            goto out;
+    }
+    rc = EXIT_USAGE;
+    if (argc - optind < 2) {
+        usage_error("show", "missing %s",
+                    argc == optind ? "STORE and EXEC" : "EXEC");
+        goto out;
+    }
+    if (argc - optind > 2) {
+        usage_error("show", "unexpected argument '%s'", argv[optind + 2]);
+        goto out;
+    }
+    if (to && to < from) {
+        usage_error("show", "--to %" PRIu64 " is before --from %" PRIu64, to,
+                    from);
+        goto out;
+    }
+    if ((rc = open_reader(argv[optind], argv[optind + 1], &st, &l)) != 0)
+        goto out;
+    p.seq_w = digits(evs_log_last_seq(l));
+    if (p.seq_w < 3)
+        p.seq_w = 3;
+    rc = print_range(&p, l, from, to, NULL);
+out:
+    evs_log_close(l);
+    evs_store_close(st);
+    free(p.types);
+    free(p.paths);
+    return rc;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+/* Polls the log for appends until a signal comes or the output breaks. */
+static int follow(printer *p, evs_log *l, uint64_t printed)
+{
+    struct sigaction sa;
+    int rc = 0;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: the signal cuts the sleep short. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    while (!g_stop && !out_broken()) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        uint64_t last;
+
+        nanosleep(&ts, NULL);
+        if (g_stop)
+            break;
+        rc = evs_log_refresh(l);
+        if (rc != 0)
+            return fail("%s: following the log: %s (%s)", evs_log_id(l),
+                        evs_strerror(rc), evs_err_name(rc));
+        last = evs_log_last_seq(l);
+        if (last <= printed)
+            continue;
+        if (digits(last) > p->seq_w)
+            p->seq_w = digits(last);
+        rc = print_range(p, l, printed + 1, last, &printed);
+        if (rc != 0)
+            return rc;
+        out_flush();
+    }
+    return 0;
+}
+
+int cmd_tail(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"lines", required_argument, NULL, 'n'},
+        {"follow", no_argument, NULL, 'f'},
+        {"json", no_argument, NULL, OPT_JSON},
+        OPT_HELP,
+        OPT_END};
+    printer p;
+    evs_store *st = NULL;
+    evs_log *l = NULL;
+    uint64_t n = 10, last, printed;
+    int c, rc, fol = 0;
+
+    memset(&p, 0, sizeof(p));
+    while ((c = next_opt("tail", argc, argv, "n:f", lo)) != -1) {
+        switch (c) {
+        case 'h':
+            print_help("tail");
+            return EXIT_OKAY;
+        case 'n':
+            if ((rc = parse_num("tail", "-n", optarg, 0, UINT64_MAX, &n)))
+                return rc;
+            break;
+        case 'f':
+            fol = 1;
+            break;
+        case OPT_JSON:
+            p.json = 1;
+            break;
+        default:
+            return -c;
+        }
+    }
+    if (argc - optind < 2)
+        return usage_error("tail", "missing %s",
+                           argc == optind ? "STORE and EXEC" : "EXEC");
+    if (argc - optind > 2)
+        return usage_error("tail", "unexpected argument '%s'",
+                           argv[optind + 2]);
+    if ((rc = open_reader(argv[optind], argv[optind + 1], &st, &l)) != 0)
+        return rc;
+    last = evs_log_last_seq(l);
+    p.seq_w = digits(last);
+    if (p.seq_w < 3)
+        p.seq_w = 3;
+    printed = last > n ? last - n : 0;
+    if (printed < last)
+        rc = print_range(&p, l, printed + 1, last, &printed);
+    out_flush();
+    if (rc == 0 && fol)
+        rc = follow(&p, l, last);
+    evs_log_close(l);
+    evs_store_close(st);
+    return rc;
+}
