@@ -129,9 +129,11 @@ EVS_EXTERN int evs_line_encode(const evs_event *ev, char *buf, size_t cap,
 
 /** Decoding options for evs_line_decode(). */
 enum {
-    /** Accept lines that are not canonical evstore lines (Dive's, or any
-     *  JSON object with the event fields in any order, with or without a
-     *  checksum). Slower: parses with json-c. */
+    /** Also accept lines that are not canonical evstore lines: Dive's,
+     *  or any JSON object with the event fields in any order (unknown
+     *  members ignored, a duplicated event field refused). A line that
+     *  starts with {"v": is always held to the canonical rules. Slower:
+     *  the line is checked strictly and its fields read with json-c. */
     EVS_DECODE_FOREIGN = 1u << 0,
 };
 
@@ -157,8 +159,10 @@ EVS_EXTERN void evs_decoder_free(evs_decoder *d);
  * A canonical line is checked in full: the framing, the checksum and the
  * envelope. `data` is not scanned: it is returned as a raw span, which the
  * checksum vouches for. With EVS_DECODE_FOREIGN, a line that is not
- * canonical is parsed with json-c instead; its `data` is re-serialised
- * compactly into the decoder's scratch.
+ * canonical is parsed instead: its `data` is its own text with the
+ * insignificant whitespace removed (numbers and escapes kept byte for
+ * byte), `{}` when absent or null; its execution_id may come back empty
+ * (the importer fills it in); batch_first/count describe it as alone.
  *
  * The views in `ev` borrow from `line` and from `d`, until the next call
  * with the same decoder.
