@@ -341,7 +341,8 @@ typedef struct lcur {
     int oom;       /* a failure was -ENOMEM, not the line's fault */
 } lcur;
 
-static int expect(lcur *c, const char *lit, size_t n)
+static inline __attribute__((always_inline)) int
+expect(lcur *c, const char *lit, size_t n)
 {
     if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
         return -1;
@@ -351,20 +352,52 @@ static int expect(lcur *c, const char *lit, size_t n)
 
 /* Reads a quoted string; escaped strings are unescaped into the scratch.
  * The view must not contain raw control bytes. */
+/*
+ * A mask with the high bit set in (at least) the first byte of w that is
+ * '"', '\\', below 0x20 or above 0x7f. Bytes after the first flagged one
+ * may be flagged wrongly (borrows), which is harmless: only the first is
+ * used.
+ */
+static inline uint64_t special_bytes(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    const uint64_t high = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+
+    return (((q - ones) & ~q) | ((b - ones) & ~b) |
+            ((w - ones * 0x20) & ~w) | w) &
+           high;
+}
+
 static int read_str(lcur *c, evs_span *out)
 {
     const char *s, *q;
-    int esc = 0;
+    int esc = 0, high = 0;
 
     if (c->p >= c->end || *c->p != '"')
         return -1;
     s = ++c->p;
-    for (q = s; q < c->end; q++) {
+    q = s;
+    /* Eight bytes at a time while they are plain ASCII with no quote,
+     * backslash or control byte (ids, names and types almost always
+     * are); the byte loop below takes over at the first other byte. */
+    while (c->end - q >= 8) {
+        uint64_t w, m;
+        memcpy(&w, q, 8);
+        m = special_bytes(w);
+        if (m) {
+            q += __builtin_ctzll(m) / 8;
+            break;
+        }
+        q += 8;
+    }
+    for (; q < c->end; q++) {
         unsigned char ch = (unsigned char)*q;
         if (ch == '"')
             break;
         if (ch < 0x20)
             return -1;
+        high |= ch >= 0x80;
         if (ch == '\\') {
             esc = 1;
             if (++q >= c->end)
@@ -374,8 +407,9 @@ static int read_str(lcur *c, evs_span *out)
     if (q >= c->end)
         return -1;
     c->p = q + 1;
-    /* Escapes are ASCII, so this also covers what they leave alone. */
-    if (!evs__utf8_valid(s, (size_t)(q - s)))
+    /* Only strings with non-ASCII bytes need the UTF-8 check; escapes
+     * are ASCII, so it also covers what they leave alone. */
+    if (high && !evs__utf8_valid(s, (size_t)(q - s)))
         return -1;
     if (!esc) {
         out->ptr = s;
@@ -442,6 +476,35 @@ static int time_canonical(const char *s)
             return 0;
     }
     return s[17] != '6';
+}
+
+/*
+ * Reads a canonical timestamp. Events come in bursts, so the decoder
+ * remembers the last "YYYY-MM-DDTHH:MM:SS" it converted and then only
+ * has to read the microseconds.
+ */
+static int read_time(evs_decoder *d, const char *s, int64_t *us)
+{
+    int64_t frac = 0;
+
+    if (d->ts_valid_ && memcmp(s, d->ts_key_, sizeof(d->ts_key_)) == 0) {
+        for (int i = 20; i < 26; i++) {
+            if (s[i] < '0' || s[i] > '9')
+                return -1;
+            frac = frac * 10 + (s[i] - '0');
+        }
+        if (s[19] != '.' || s[26] != 'Z')
+            return -1;
+        *us = d->ts_secs_ * 1000000 + frac;
+        return 0;
+    }
+    if (!time_canonical(s) || evs_time_parse(s, EVS_TIME_LEN, us) != 0)
+        return -1;
+    /* Floor, so that a time before 1970 caches the right second. */
+    d->ts_secs_ = *us / 1000000 - (*us % 1000000 < 0);
+    memcpy(d->ts_key_, s, sizeof(d->ts_key_));
+    d->ts_valid_ = 1;
+    return 0;
 }
 
 /* Parses the version number of a line that starts with {"v":. */
@@ -518,8 +581,7 @@ int evs_line_decode(evs_decoder *d, const char *line, size_t len,
             ev->batch_count = 1;
         }
         if (expect(&c, LIT(K_TIME)) || c.end - c.p < EVS_TIME_LEN + 1 ||
-            !time_canonical(c.p) ||
-            evs_time_parse(c.p, EVS_TIME_LEN, &ev->timestamp_us) != 0)
+            read_time(d, c.p, &ev->timestamp_us) != 0)
             goto bad;
         c.p += EVS_TIME_LEN;
         if (expect(&c, "\"", 1) || expect(&c, LIT(K_TYPE)) ||

@@ -148,6 +148,10 @@ typedef struct evs_decoder {
     size_t cap;
     const evs_allocator *alloc;
     void *priv; /* json-c state for foreign lines */
+    /* private: the last whole second decoded, to skip re-parsing it */
+    int64_t ts_secs_;
+    char ts_key_[19];
+    int ts_valid_;
 } evs_decoder;
 
 EVS_EXTERN void evs_decoder_init(evs_decoder *d, const evs_allocator *alloc);
