@@ -12,6 +12,7 @@
 #include "file_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 
 #define IO(s) ((s)->io)
@@ -104,8 +105,12 @@ static int reader_line(reader *r, const char **line, size_t *len)
     int rc;
 
     for (;;) {
-        const char *nl = memchr(r->buf + r->pos + scanned, '\n',
-                                r->blen - r->pos - scanned);
+        /* Before the first read buf is NULL, which memchr may not get
+         * even for 0 bytes. */
+        const char *nl = r->blen > r->pos + scanned
+                             ? memchr(r->buf + r->pos + scanned, '\n',
+                                      r->blen - r->pos - scanned)
+                             : NULL;
         uint64_t at, want;
         size_t got;
 
@@ -200,7 +205,8 @@ static int set_damage(evs_error_info *info, const file_cursor *c, int code,
     return code;
 }
 
-/* Reads the sequence of the line at the reader's position. */
+/* Reads the sequence of the line at the reader's position. Returns 0,
+ * -1 for a line that does not check out, or another negative error. */
 static int probe(file_cursor *c, uint64_t *seq, uint64_t *start)
 {
     const char *line;
@@ -210,9 +216,14 @@ static int probe(file_cursor *c, uint64_t *seq, uint64_t *start)
 
     *start = reader_off(&c->rd);
     rc = reader_line(&c->rd, &line, &len);
+    if (rc == EVS_ETOOBIG || rc == EVS_ETORN)
+        return -1; /* damage, which the verified read reports */
     if (rc != 1)
         return rc < 0 ? rc : -1;
-    if (evs_line_decode(&c->dec, line, len, 0, &ev, NULL) != 0)
+    rc = evs_line_decode(&c->dec, line, len, 0, &ev, NULL);
+    if (rc == -ENOMEM)
+        return rc; /* says nothing about the line */
+    if (rc != 0)
         return -1;
     *seq = ev.sequence;
     return 0;
@@ -596,6 +607,40 @@ static int scan_emit_user(void *arg, const evs_scan_item *it)
     return x->fn(x->arg, it);
 }
 
+/* Scans every line of a log whose end is unknown, up to its size, and
+ * reports bytes after the last newline as torn. */
+static int scan_whole_file(evs_store *s, const char *id, size_t id_len,
+                           scan_ctx *x)
+{
+    char name[EVS_ID_MAX + 1];
+    uint64_t at, seq;
+    evs_stat st;
+    scanner sc;
+    int dfd, fd, rc;
+
+    memcpy(name, id, id_len);
+    name[id_len] = '\0';
+    if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0)
+        return rc;
+    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDONLY, 0, &fd);
+    IO(s)->close(CTX(s), dfd);
+    if (rc != 0)
+        return rc;
+    if ((rc = IO(s)->fstat(CTX(s), fd, &st)) != 0)
+        goto out;
+    scanner_init(&sc, s, fd, st.size, id, id_len);
+    rc = scan_lines(&sc, scan_emit_user, x, 0);
+    at = reader_off(&sc.rd);
+    seq = sc.expect;
+    scanner_free(&sc);
+    if (rc == 0 && at < st.size)
+        rc = problem(scan_emit_user, x, EVS_ETORN, "torn", seq, at,
+                     st.size - at, "torn tail: a line without its newline");
+out:
+    IO(s)->close(CTX(s), fd);
+    return rc;
+}
+
 int evs__file_log_scan(evs_store *s, const char *id, size_t id_len,
                        evs_scan_fn fn, void *arg)
 {
@@ -609,11 +654,9 @@ int evs__file_log_scan(evs_store *s, const char *id, size_t id_len,
 
     rc = evs__file_log_open(s, id, id_len, 0, &l, NULL, &info);
     if (rc == EVS_ECORRUPT || rc == EVS_EFORMAT) {
-        /* The end could not be established; report it and scan what is
-         * there. */
-        rc = problem(scan_emit_user, &x, rc, info.kind, info.sequence,
-                     info.offset, 0, info.msg);
-        return rc;
+        /* The end could not be established: scan every line there is;
+         * the one that stopped the open is reported on the way. */
+        return scan_whole_file(s, id, id_len, &x);
     }
     if (rc != 0)
         return rc;

@@ -92,12 +92,49 @@ static int decode_own(evs_decoder *dec, const char *line, size_t len,
     return 0;
 }
 
+/*
+ * As decode_own, for a line that find_tail read backwards. A line that
+ * does not check out may still end with one that does: a flipped newline
+ * merges a line with the next, and the good line then ends where the
+ * damaged one does. That line is decoded instead, with *skip set to where
+ * it begins in `line` (0 for an intact line), so that damage followed by
+ * a complete append is not taken for a torn tail. Only the first
+ * EMBED_TRIES candidates are checked, which bounds the cost when `data`
+ * itself holds many "{"v":".
+ */
+#define EMBED_TRIES 64
+
+static int decode_back(evs_decoder *dec, const char *line, size_t len,
+                       const char *id, size_t id_len, evs_event *ev,
+                       size_t *skip)
+{
+    const char *p = line;
+    int rc = decode_own(dec, line, len, id, id_len, ev), r2, tries = 0;
+
+    *skip = 0;
+    if (rc == 0 || rc == EVS_EFORMAT || rc == -ENOMEM)
+        return rc;
+    while (tries++ < EMBED_TRIES && len > (size_t)(p + 1 - line) &&
+           (p = memmem(p + 1, len - (size_t)(p + 1 - line), "{\"v\":",
+                       5)) != NULL) {
+        r2 = decode_own(dec, p, len - (size_t)(p - line), id, id_len, ev);
+        if (r2 == -ENOMEM)
+            return r2;
+        if (r2 == 0) {
+            *skip = (size_t)(p - line);
+            return 0;
+        }
+    }
+    return rc;
+}
+
 int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
                    size_t id_len, evs__tail *t, evs_error_info *info)
 {
     char *buf = NULL;
     size_t cap = 0;
     uint64_t e = size, ls, gs, ge;
+    size_t skip;
     evs_decoder dec;
     evs_event ev;
     int rc = 0, complete;
@@ -121,7 +158,8 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
             e = ls; /* an unterminated fragment */
             continue;
         }
-        rc = decode_own(&dec, buf, (size_t)(e - ls), id, id_len, &ev);
+        rc = decode_back(&dec, buf, (size_t)(e - ls), id, id_len, &ev,
+                         &skip);
         if (rc == EVS_EFORMAT) {
             evs__error_set(info, rc, "format",
                            "log written in a newer format at offset %llu",
@@ -147,7 +185,7 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
         }
         /* A commit line: the append is complete if all its lines are. */
         complete = 1;
-        ge = ls;
+        ge = ls + skip;
         for (uint64_t want = seq; want-- > first;) {
             if (ge == 0) {
                 complete = 0;
@@ -156,14 +194,20 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
             rc = evs__read_line_back(s, fd, ge, &buf, &cap, &gs);
             if (rc < 0 && rc != EVS_ETOOBIG)
                 goto out;
-            if (rc != 0 || buf[ge - gs - 1] != '\n' ||
-                decode_own(&dec, buf, (size_t)(ge - gs), id, id_len, &ev) ||
-                ev.sequence != want || ev.batch_first != first ||
+            if (rc == 0 && buf[ge - gs - 1] == '\n')
+                rc = decode_back(&dec, buf, (size_t)(ge - gs), id, id_len,
+                                 &ev, &skip);
+            else
+                rc = 1;
+            /* Out of memory is not a verdict on the line. */
+            if (rc == -ENOMEM)
+                goto out;
+            if (rc != 0 || ev.sequence != want || ev.batch_first != first ||
                 ev.batch_count != count) {
                 complete = 0;
                 break;
             }
-            ge = gs;
+            ge = gs + skip;
         }
         rc = 0;
         if (complete) {
