@@ -41,6 +41,16 @@ void evs__hex64(uint64_t v, char out[16]);
 /* Parses exactly 16 lower-case hex digits. Returns 0 or -1. */
 int evs__unhex64(const char *s, uint64_t *v);
 
+/* Reads four hex digits (either case). Returns 0 or -1. */
+int evs__hex4(const char *s, unsigned *v);
+
+/*
+ * Unescapes the body of a JSON string, src[0..n) (no quotes), into out,
+ * which has room for n bytes (unescaping never grows). Returns the output
+ * length or (size_t)-1 on a bad escape. Lone surrogates become U+FFFD.
+ */
+size_t evs__json_unescape(const char *src, size_t n, char *out);
+
 /* Checks UTF-8 validity of a buffer (no overlongs, no surrogates). */
 int evs__utf8_valid(const char *s, size_t len);
 

@@ -523,3 +523,102 @@ size_t evs_json_quote(evs_span s, char *buf, size_t cap)
     *o++ = '"';
     return (size_t)(o - buf);
 }
+
+/* ------------------------------------------------------------------ */
+/* Unescaping                                                         */
+/* ------------------------------------------------------------------ */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int evs__hex4(const char *s, unsigned *v)
+{
+    unsigned r = 0;
+
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(s[i]);
+        if (h < 0)
+            return -1;
+        r = (r << 4) | (unsigned)h;
+    }
+    *v = r;
+    return 0;
+}
+
+static char *put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xc0 | (cp >> 6));
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xe0 | (cp >> 12));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    } else {
+        *o++ = (char)(0xf0 | (cp >> 18));
+        *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    }
+    return o;
+}
+
+/*
+ * Unescapes the body of a JSON string, src[0..n) (no quotes), into out,
+ * which has room for n bytes (unescaping never grows). Returns the output
+ * length or (size_t)-1 on a bad escape. Lone surrogates become U+FFFD.
+ */
+size_t evs__json_unescape(const char *src, size_t n, char *out)
+{
+    const char *s = src, *end = src + n;
+    char *o = out;
+
+    while (s < end) {
+        unsigned cp, lo;
+
+        if (*s != '\\') {
+            *o++ = *s++;
+            continue;
+        }
+        if (end - s < 2)
+            return (size_t)-1;
+        switch (s[1]) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u':
+            if (end - s < 6 || evs__hex4(s + 2, &cp) != 0)
+                return (size_t)-1;
+            s += 6;
+            if (cp >= 0xd800 && cp < 0xdc00 && end - s >= 6 && s[0] == '\\' &&
+                s[1] == 'u' && evs__hex4(s + 2, &lo) == 0 && lo >= 0xdc00 &&
+                lo < 0xe000) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                s += 6;
+            } else if (cp >= 0xd800 && cp < 0xe000) {
+                cp = 0xfffd;
+            }
+            o = put_utf8(o, cp);
+            continue;
+        default:
+            return (size_t)-1;
+        }
+        s += 2;
+    }
+    return (size_t)(o - out);
+}

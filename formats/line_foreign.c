@@ -36,7 +36,6 @@ typedef struct foreign_state {
 } foreign_state;
 
 int evs__decoder_reserve(evs_decoder *d, size_t n);
-size_t evs__json_unescape(const char *src, size_t n, char *out);
 
 void evs__decoder_foreign_free(evs_decoder *d)
 {

@@ -370,26 +370,6 @@ static int take_u64(const char **pp, const char *end, uint64_t *v)
     return 0;
 }
 
-static int hex4(const char *p, unsigned *v)
-{
-    unsigned r = 0;
-
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        r <<= 4;
-        if (c >= '0' && c <= '9')
-            r |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            r |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            r |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *v = r;
-    return 0;
-}
-
 /*
  * Reads one \uXXXX escape, or a surrogate pair of them, at p (just past
  * the backslash and 'u') and returns the code point, or -1. *pp advances
@@ -400,14 +380,14 @@ static long take_u_escape(const char **pp, const char *end)
     const char *p = *pp;
     unsigned hi, lo;
 
-    if (end - p < 4 || hex4(p, &hi) != 0)
+    if (end - p < 4 || evs__hex4(p, &hi) != 0)
         return -1;
     p += 4;
     if (hi >= 0xdc00 && hi <= 0xdfff)
         return -1;
     if (hi >= 0xd800 && hi <= 0xdbff) {
         if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
-            hex4(p + 2, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff)
+            evs__hex4(p + 2, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff)
             return -1;
         p += 6;
         *pp = p;
@@ -479,49 +459,11 @@ static int take_string(const char **pp, const char *end, evs_span *raw,
     return 0;
 }
 
-/* Unescapes a string that take_string() accepted; returns the end. */
+/* Unescapes a string that take_string() accepted (which refused lone
+ * surrogates); returns the end. */
 static char *unescape(char *o, evs_span raw)
 {
-    const char *p = raw.ptr, *end = raw.ptr + raw.len;
-
-    while (p < end) {
-        const char *bs = memchr(p, '\\', (size_t)(end - p));
-        long cp;
-
-        if (bs == NULL)
-            bs = end;
-        o = put(o, p, (size_t)(bs - p));
-        p = bs;
-        if (p == end)
-            break;
-        switch (p[1]) {
-        case 'b': *o++ = '\b'; p += 2; continue;
-        case 'f': *o++ = '\f'; p += 2; continue;
-        case 'n': *o++ = '\n'; p += 2; continue;
-        case 'r': *o++ = '\r'; p += 2; continue;
-        case 't': *o++ = '\t'; p += 2; continue;
-        case 'u': break;
-        default: *o++ = p[1]; p += 2; continue;
-        }
-        p += 2;
-        cp = take_u_escape(&p, end);
-        if (cp < 0x80) {
-            *o++ = (char)cp;
-        } else if (cp < 0x800) {
-            *o++ = (char)(0xc0 | (cp >> 6));
-            *o++ = (char)(0x80 | (cp & 0x3f));
-        } else if (cp < 0x10000) {
-            *o++ = (char)(0xe0 | (cp >> 12));
-            *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-            *o++ = (char)(0x80 | (cp & 0x3f));
-        } else {
-            *o++ = (char)(0xf0 | (cp >> 18));
-            *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-            *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-            *o++ = (char)(0x80 | (cp & 0x3f));
-        }
-    }
-    return o;
+    return o + evs__json_unescape(raw.ptr, raw.len, o);
 }
 
 /* null (0) or an RFC 3339 string without escapes. */
