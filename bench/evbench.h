@@ -1,0 +1,296 @@
+/*
+ * evbench.h: what the parts of evbench share: the run context and its
+ * options, result rows, statistics, the event generator, the raw-syscall
+ * floor helpers and the SQLite peer.
+ *
+ * evbench measures evstore only through its public API (evstore.h). Every
+ * figure is measured beside the physical floor (raw syscalls doing the
+ * same I/O) and beside SQLite fed the same events at the same durability,
+ * interleaved within each repetition, because this machine is shared and
+ * only ratios taken in the same run mean anything.
+ */
+#ifndef EVBENCH_H
+#define EVBENCH_H
+
+#include <evstore.h>
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define BENCH_MAX_REPEAT 64
+#define BENCH_MAX_ROWS 48
+#define BENCH_MAX_NOTES 48
+
+/* The three things every scenario measures, in the order each repetition
+ * runs them. */
+enum { SYS_FLOOR = 0, SYS_EVSTORE = 1, SYS_SQLITE = 2, SYS_N = 3 };
+
+/* How a row's target is judged (for information only). */
+enum { MET_NONE = -1, MET_NO = 0, MET_YES = 1 };
+
+/* One line of the final table: one metric of one scenario. */
+typedef struct bench_row {
+    char scenario[16];
+    char metric[80];
+    const char *unit;
+    int lower_better;
+    double v[SYS_N][BENCH_MAX_REPEAT];
+    int n[SYS_N];
+    char target[96];
+    int met;
+} bench_row;
+
+/* Sizes of the data sets and loops, chosen by --quick. */
+typedef struct bench_sizes {
+    size_t p1_events;       /* single durable appends per repetition */
+    size_t p2_batches;      /* 1000-event appends per repetition */
+    size_t p3_events;       /* single unsynced appends per repetition */
+    size_t log_events;      /* events of the P4/P6 log */
+    size_t p6_iters;        /* "last 100 events" reads per repetition */
+    size_t p8_execs;        /* executions to list */
+    double p8_budget_s;     /* seconds of setup allowed for P8 */
+    uint64_t p10_bytes;     /* size of the P10 log */
+    size_t conc_per_exec;   /* durable appends per execution */
+    size_t conc_one;        /* appends to the single execution */
+} bench_sizes;
+
+/* Scenario bits, in the order they run. */
+enum {
+    SC_P1 = 1u << 0,
+    SC_P2 = 1u << 1,
+    SC_P3 = 1u << 2,
+    SC_P4 = 1u << 3,
+    SC_P6 = 1u << 4,
+    SC_P8 = 1u << 5,
+    SC_P10 = 1u << 6,
+    SC_CONC = 1u << 7,
+};
+
+typedef struct bench_ctx {
+    /* options */
+    int quick;
+    int repeat;
+    int keep;
+    int progress;             /* stderr is a terminal */
+    uint64_t seed;
+    size_t p8_execs_forced;   /* --p8-execs, 0 if not given */
+    unsigned scenarios;
+    const char *json_path;
+    bench_sizes sz;
+
+    /* where the data goes */
+    char root[4096];          /* the fresh data directory */
+    char store[4200];         /* root/store: the evstore store */
+    char floor[4200];         /* root/floor: the floor's files */
+    char sql[4200];           /* root/sqlite: SQLite's databases */
+
+    /* what is being done now, for the progress line and errors */
+    const char *cur_scenario;
+
+    /* results */
+    bench_row rows[BENCH_MAX_ROWS];
+    size_t nrows;
+    char notes[BENCH_MAX_NOTES][320];
+    size_t nnotes;
+
+    /* the shared 1 M-event log of P4 and P6 */
+    int log_ready;
+    uint64_t log_last_seq;
+    uint64_t log_bytes;
+    double log_setup_s;
+} bench_ctx;
+
+/* ------------------------------------------------------------------ */
+/* evbench.c: context, errors, progress                               */
+/* ------------------------------------------------------------------ */
+
+/* Prints an error for the current scenario and returns -1. */
+int bench_fail(bench_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* bench_fail for an evstore return code. */
+int bench_evs_fail(bench_ctx *c, int rc, const char *what);
+/* Shows a transient progress line on a terminal (stderr); no-op
+ * otherwise. Rate-limited, except when `force` is set. */
+void bench_progress(bench_ctx *c, int force, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void bench_progress_clear(bench_ctx *c);
+/* Adds a line to the notes printed under the table. */
+void bench_note(bench_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Joins dir and name into out (the bench's own paths, never evstore's). */
+void bench_path(char *out, size_t cap, const char *dir, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* stats.c: clocks, samples and summaries                             */
+/* ------------------------------------------------------------------ */
+
+/* Monotonic time in nanoseconds. */
+uint64_t bench_now_ns(void);
+/* Sorts v[0..n) in place and returns the q-quantile (0 <= q <= 1),
+ * interpolated between neighbours; NaN for n == 0. */
+double bench_quantile(double *v, size_t n, double q);
+
+typedef struct bench_summary {
+    double median, min, max;
+    int n;
+} bench_summary;
+
+bench_summary bench_summarize(const bench_row *r, int sys);
+/* Adds a row to the context and returns it. */
+bench_row *bench_row_add(bench_ctx *c, const char *scenario,
+                         const char *metric, const char *unit,
+                         int lower_better);
+void bench_row_push(bench_row *r, int sys, double value);
+/* Median of one system's samples, NaN when it has none. */
+double bench_row_median(const bench_row *r, int sys);
+/* evstore's median over another system's (NaN if either is missing). */
+double bench_ratio(const bench_row *r, int sys);
+/* Records whether the row's target is met (shown, never enforced). */
+void bench_row_judge(bench_row *r, int ok);
+/* Sets the target text of a row. */
+void bench_row_target(bench_row *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------ */
+/* data.c: the event generator                                        */
+/* ------------------------------------------------------------------ */
+
+typedef struct bench_rng {
+    uint64_t s;
+} bench_rng;
+
+void bench_rng_seed(bench_rng *r, uint64_t seed);
+uint64_t bench_rng_next(bench_rng *r);
+/* Uniform in [0, n). */
+uint64_t bench_rng_below(bench_rng *r, uint64_t n);
+
+/* A block of memory that never moves once handed out. */
+typedef struct bench_arena_blk bench_arena_blk;
+
+/*
+ * A batch of generated events with the memory behind them. Events leave
+ * execution_id and sequence empty (the store assigns them); ids and
+ * timestamps are filled in, so every system gets exactly the same bytes.
+ */
+typedef struct bench_workload {
+    size_t n;
+    evs_event *ev;
+    bench_arena_blk *blocks;
+    uint64_t data_bytes;        /* sum of the data spans */
+    size_t large;               /* events with a 64 KiB..1 MiB output */
+    /* Lines as evstore writes them, for the floor (bench_workload_encode) */
+    char *lines;
+    size_t *line_off, *line_len;
+    uint64_t line_bytes;
+} bench_workload;
+
+/* The generator: a fixed-seed stream of agent-like events. */
+typedef struct bench_gen {
+    bench_rng rng;
+    uint64_t count;
+    int64_t t_us;
+    unsigned large_every;       /* one large output in this many; 0 none */
+} bench_gen;
+
+void bench_gen_init(bench_gen *g, uint64_t seed);
+/* Replaces w's events with the next n events of the stream. Returns 0 or
+ * -ENOMEM. */
+int bench_gen_fill(bench_gen *g, bench_workload *w, size_t n);
+/* bench_gen_init + bench_gen_fill. */
+int bench_workload_make(bench_workload *w, uint64_t seed, size_t n);
+/*
+ * Encodes every event as the exact line evstore writes for it in
+ * execution `exec_id`, with sequences from 1, in appends of `batch`
+ * events (1: single-event appends). The floor writes these bytes.
+ */
+int bench_workload_encode(bench_workload *w, const char *exec_id,
+                          size_t batch);
+/* Percentiles of the encoded line sizes, large outputs left out. */
+void bench_workload_line_sizes(const bench_workload *w, size_t *p5,
+                               size_t *p50, size_t *p95);
+void bench_workload_free(bench_workload *w);
+
+/* Fills a snapshot of an agent-like execution for listing, with its
+ * strings in buf[0..cap). Returns its status. */
+const char *bench_gen_snapshot(bench_rng *r, evs_snapshot *sn, char *buf,
+                               size_t cap, int64_t created_us);
+
+/* ------------------------------------------------------------------ */
+/* floor.c: raw-syscall helpers                                       */
+/* ------------------------------------------------------------------ */
+
+/* open(2) of dir/name with extra flags; returns the fd or -errno. */
+int floor_open(const char *dir, const char *name, int flags);
+int floor_write_all(int fd, const void *buf, size_t len);
+/* writev(2) of iov[0..n), in as many calls as IOV_MAX and short writes
+ * need. */
+int floor_writev_all(int fd, const struct iovec *iov, int n);
+int floor_fdatasync(int fd);
+/* Page-aligned allocation (see PERF-NOTES.md), freed with free(). */
+void *floor_alloc_aligned(size_t len);
+/* Removes a tree (the data directory); best effort. */
+void floor_rm_rf(const char *path);
+/* Unlinks dir/name; best effort. */
+void floor_unlink(const char *dir, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* peer_sqlite.c: the SQLite peer                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Opens (creating) the database `name` in the bench's SQLite directory in
+ * WAL mode with the given `synchronous` setting ("FULL", "NORMAL",
+ * "OFF"), creates the events table (primary key (execution_id,
+ * sequence)) and prepares *ins, the insert of one event. `ins` may be
+ * NULL.
+ */
+int sq_open(bench_ctx *c, const char *name, const char *sync, sqlite3 **db,
+            sqlite3_stmt **ins);
+/* Inserts one event (steps and resets `ins`). */
+int sq_insert(bench_ctx *c, sqlite3_stmt *ins, const char *exec_id,
+              uint64_t seq, const evs_event *ev);
+int sq_exec(bench_ctx *c, sqlite3 *db, const char *sql);
+int sq_prepare(bench_ctx *c, sqlite3 *db, const char *sql,
+               sqlite3_stmt **st);
+/* Steps an ordered SELECT of every column of an execution's events,
+ * touching every column of every row; *rows and *bytes say how many. */
+int sq_read_rows(bench_ctx *c, sqlite3_stmt *st, uint64_t *rows,
+                 uint64_t *bytes);
+/* Closes a database and its statements; removes its files if `drop`. */
+void sq_close(bench_ctx *c, sqlite3 *db, const char *name, int drop);
+
+/* ------------------------------------------------------------------ */
+/* scenarios                                                          */
+/* ------------------------------------------------------------------ */
+
+/* scen_append.c */
+int scen_p1(bench_ctx *c);
+int scen_p2(bench_ctx *c);
+int scen_p3(bench_ctx *c);
+/* scen_read.c */
+int scen_p4(bench_ctx *c);
+int scen_p6(bench_ctx *c);
+/* Builds the shared 1 M-event log once per run; removes it. */
+int bench_log_ensure(bench_ctx *c);
+void bench_log_drop(bench_ctx *c);
+/* scen_memory.c */
+int scen_p10(bench_ctx *c);
+/* scen_list.c */
+int scen_p8(bench_ctx *c);
+/* scen_concurrency.c */
+int scen_conc(bench_ctx *c);
+
+/* Opens the bench's store with the given durability. */
+int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out);
+
+/* ------------------------------------------------------------------ */
+/* report.c: table, JSON, machine                                     */
+/* ------------------------------------------------------------------ */
+
+void bench_report_table(bench_ctx *c, const char *cmdline);
+int bench_report_json(bench_ctx *c, const char *path, const char *cmdline);
+
+#endif /* EVBENCH_H */
