@@ -260,7 +260,8 @@ int evs_cursor_open(evs_log *l, uint64_t from, uint64_t to, evs_cursor **out,
 int evs_cursor_next(evs_cursor *c, evs_event *ev, evs_span *raw,
                     evs_error_info *info)
 {
-    evs_error_info_clear(info);
+    /* Called once per event: `info` is filled in only on failure (every
+     * field), rather than cleared on every call. */
     return c->ops->cursor_next(c, ev, raw, info);
 }
 

@@ -130,7 +130,11 @@ static int reader_line(reader *r, const char **line, size_t *len)
             return scanned ? EVS_ETORN : 0;
         if ((rc = reader_room(r, r->chunk)) != 0)
             return rc;
+        /* Read a chunk, not the whole buffer: after a large line the
+         * buffer stays large, and a seek's probes want small reads. */
         want = r->cap - r->blen;
+        if (want > r->chunk)
+            want = r->chunk;
         if (want > r->limit - at)
             want = r->limit - at;
         rc = IO(r->s)->pread(CTX(r->s), r->fd, r->buf + r->blen,
@@ -232,6 +236,58 @@ static int probe(file_cursor *c, uint64_t *seq, uint64_t *start)
 /* Finds the byte offset of the line holding sequence `from`. Damage met
  * on the way only ends the binary search early; the verified read that
  * follows reports it. */
+/*
+ * Near the end of the log, counting newlines back from the end finds a
+ * sequence's line without decoding anything: the log's lines end at
+ * consecutive sequences, so the line of `from` starts after the
+ * (last - from + 2)th newline from the end. Gives up (returns 1) past
+ * BACK_COUNT_BYTES, when the binary search is cheaper. The cursor's
+ * verified read then checks that it landed on `from`.
+ */
+#define BACK_COUNT_LINES 4096
+#define BACK_COUNT_BYTES ((uint64_t)4 << 20)
+#define BACK_COUNT_CHUNK ((size_t)64 << 10)
+
+static int seek_back(file_cursor *c, uint64_t from, uint64_t last,
+                     uint64_t end, uint64_t *off)
+{
+    evs_store *s = c->rd.s;
+    uint64_t lines = last - from + 1, seen = 0, pos = end;
+    char *buf;
+    int rc = 1;
+
+    buf = evs__malloc(s->alloc, BACK_COUNT_CHUNK);
+    if (!buf)
+        return -ENOMEM;
+    while (pos > 0 && end - pos < BACK_COUNT_BYTES) {
+        size_t n = pos > BACK_COUNT_CHUNK ? BACK_COUNT_CHUNK : (size_t)pos;
+        size_t got;
+        const char *q;
+        int r = IO(s)->pread(CTX(s), c->rd.fd, buf, n, pos - n, &got);
+
+        if (r != 0 || got != n) {
+            rc = r != 0 ? r : -EIO;
+            goto out;
+        }
+        for (q = buf + n; (q = memrchr(buf, '\n', (size_t)(q - buf)));) {
+            /* The newline that ends the line before `from`. */
+            if (++seen == lines + 1) {
+                *off = pos - n + (uint64_t)(q - buf) + 1;
+                rc = 0;
+                goto out;
+            }
+        }
+        pos -= n;
+    }
+    if (pos == 0 && seen == lines) {
+        *off = 0;
+        rc = 0;
+    }
+out:
+    evs__free(s->alloc, buf);
+    return rc;
+}
+
 static int seek(file_cursor *c, uint64_t from, uint64_t last, uint64_t end,
                 uint64_t *off)
 {
@@ -247,6 +303,21 @@ static int seek(file_cursor *c, uint64_t from, uint64_t last, uint64_t end,
     if (from > last) {
         *off = end;
         return 0;
+    }
+    if (last - from < BACK_COUNT_LINES) {
+        rc = seek_back(c, from, last, end, off);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            /* Damage can make the count land elsewhere; then the binary
+             * search below finds the damage and the read reports it. */
+            reader_at(&c->rd, *off);
+            rc = probe(c, &seq, &ls);
+            if (rc < -1)
+                return rc;
+            if (rc == 0 && seq == from)
+                return 0;
+        }
     }
     c->rd.chunk = SEEK_CHUNK;
     while (hi - lo > SEEK_LINEAR) {
@@ -345,13 +416,18 @@ int evs__file_cursor_next(evs_cursor *cur, evs_event *ev, evs_span *raw,
                           "no line ending within the maximum line size");
     if (rc < 0)
         return set_damage(info, c, rc, "", off, evs_strerror(rc));
-    rc = evs_line_decode(&c->dec, line, len, 0, ev, info);
+    rc = evs_line_decode(&c->dec, line, len, 0, ev, NULL);
     if (rc != 0) {
         c->rd.pos -= len; /* stay at the failed line */
-        if (rc == -ENOMEM)
+        if (rc == -ENOMEM) {
+            evs__error_set(info, rc, "", "out of memory");
             return rc;
+        }
         return set_damage(info, c, rc == EVS_EFORMAT ? rc : EVS_ECORRUPT,
-                          info && info->kind[0] ? info->kind : "syntax", off,
+                          rc == EVS_ECORRUPT  ? "checksum"
+                          : rc == EVS_EFORMAT ? "format"
+                                              : "syntax",
+                          off,
                           rc == EVS_ECORRUPT ? "checksum mismatch"
                           : rc == EVS_EFORMAT ? "newer format version"
                                               : "malformed line");

@@ -35,68 +35,138 @@ static int grow(evs_store *s, char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-int evs__read_line_back(evs_store *s, int fd, uint64_t end, char **buf,
-                        size_t *cap, uint64_t *start)
+/*
+ * Reading a log backwards, line by line, through one buffer that holds
+ * the file bytes [lo, hi): the last append of a log is checked with a
+ * few large reads rather than one read per line.
+ */
+typedef struct backbuf {
+    char *buf;
+    size_t cap;
+    uint64_t lo, hi;
+} backbuf;
+
+#define BACK_WINDOW ((size_t)64 << 10)
+
+/*
+ * Finds the line that ends at `end` (the byte at end-1 is its newline, or
+ * the last byte of a fragment): *line and *start are its first byte, in
+ * the buffer and in the file. Returns 0, EVS_ETOOBIG when there is no
+ * newline within max_line bytes before `end`, or -errno.
+ */
+static int line_back(evs_store *s, int fd, backbuf *bb, uint64_t end,
+                     const char **line, uint64_t *start)
 {
-    size_t want = 4096, got;
+    size_t want = BACK_WINDOW, got, n;
     uint64_t lo;
     int rc;
 
     for (;;) {
-        const char *nl;
-        size_t n;
-
+        if (bb->lo < end && end <= bb->hi) {
+            size_t span = (size_t)(end - bb->lo);
+            const char *nl = span > 1 ? memrchr(bb->buf, '\n', span - 1)
+                                      : NULL;
+            if (nl || bb->lo == 0) {
+                *start = nl ? bb->lo + (uint64_t)(nl - bb->buf) + 1 : 0;
+                *line = bb->buf + (*start - bb->lo);
+                return 0;
+            }
+            if (span > s->opts.max_line)
+                return EVS_ETOOBIG;
+            if (want < 2 * span)
+                want = 2 * span;
+        }
+        /* Read a window that ends at `end`, larger than before. */
         lo = end > want ? end - want : 0;
         n = (size_t)(end - lo);
-        if ((rc = grow(s, buf, cap, n)) != 0)
+        if ((rc = grow(s, &bb->buf, &bb->cap, n)) != 0)
             return rc;
-        rc = IO(s)->pread(CTX(s), fd, *buf, n, lo, &got);
+        rc = IO(s)->pread(CTX(s), fd, bb->buf, n, lo, &got);
         if (rc != 0)
             return rc;
         if (got != n)
             return -EIO; /* the file shrank under us */
-        /* The byte at end-1 is this line's own newline (or the last byte
-         * of a fragment); look for the one before it. */
-        nl = n > 1 ? memrchr(*buf, '\n', n - 1) : NULL;
-        if (nl) {
-            *start = lo + (uint64_t)(nl - *buf) + 1;
-            break;
-        }
-        if (lo == 0) {
-            *start = 0;
-            break;
-        }
-        if (want > s->opts.max_line)
-            return EVS_ETOOBIG;
-        want *= 4;
+        bb->lo = lo;
+        bb->hi = end;
     }
-    /* Move the line to the front of the buffer. */
-    if (*start > lo)
-        memmove(*buf, *buf + (*start - lo), (size_t)(end - *start));
-    return 0;
 }
 
-/* Decodes a line read by evs__read_line_back and checks that it belongs
- * to execution id. Returns 0, EVS_EFORMAT, or another error for a line
- * that does not count. */
-static int decode_own(evs_decoder *dec, const char *line, size_t len,
-                      const char *id, size_t id_len, evs_event *ev)
-{
-    int rc = evs_line_decode(dec, line, len, 0, ev, NULL);
+/* What find_tail needs of a line: its place in the sequence and in its
+ * append. */
+typedef struct peek {
+    uint64_t seq, first, count;
+} peek;
 
-    if (rc != 0)
+/*
+ * Checks a line's framing and checksum, and reads only its execution id,
+ * sequence and batch. Because the checksum vouches for the bytes and a
+ * quote inside a JSON string is always escaped, the first ,"sequence":
+ * in a canonical line is the field itself. Returns 0, EVS_EFORMAT for a
+ * verified line of a newer version, or another error for a line that
+ * does not count.
+ */
+static int peek_line(const char *line, size_t len, const char *id,
+                     size_t id_len, peek *pk)
+{
+    static const char k_exec[] = ",\"execution_id\":\"";
+    static const char k_seq[] = ",\"sequence\":";
+    static const char k_batch[] = ",\"batch\":[";
+    const char *p, *end;
+    size_t body;
+    uint64_t v;
+    int rc;
+
+    if ((rc = evs__frame_check(line, len, &body)) != 0)
         return rc;
-    if (ev->execution_id.len != id_len ||
-        memcmp(ev->execution_id.ptr, id, id_len) != 0)
-        return EVS_ECORRUPT;
+    end = line + body;
+    if (body < 7 || memcmp(line, "{\"v\":", 5) != 0)
+        return EVS_EPARSE;
+    if (line[5] != '1' || line[6] != ',')
+        return EVS_EFORMAT; /* verified, but not version 1 */
+    p = memmem(line, body, k_exec, sizeof(k_exec) - 1);
+    if (!p || (size_t)(end - p) < sizeof(k_exec) - 1 + id_len + 1)
+        return EVS_EPARSE;
+    p += sizeof(k_exec) - 1;
+    if (memcmp(p, id, id_len) != 0 || p[id_len] != '"')
+        return EVS_ECORRUPT; /* another execution's line */
+    p = memmem(p, (size_t)(end - p), k_seq, sizeof(k_seq) - 1);
+    if (!p)
+        return EVS_EPARSE;
+    p += sizeof(k_seq) - 1;
+    for (v = 0; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return EVS_EPARSE;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (v == 0)
+        return EVS_EPARSE;
+    pk->seq = v;
+    pk->first = v;
+    pk->count = 1;
+    if ((size_t)(end - p) > sizeof(k_batch) - 1 &&
+        memcmp(p, k_batch, sizeof(k_batch) - 1) == 0) {
+        uint64_t f = 0, c = 0;
+        for (p += sizeof(k_batch) - 1; p < end && *p >= '0' && *p <= '9';
+             p++)
+            f = f * 10 + (uint64_t)(*p - '0');
+        if (p >= end || *p++ != ',')
+            return EVS_EPARSE;
+        for (; p < end && *p >= '0' && *p <= '9'; p++)
+            c = c * 10 + (uint64_t)(*p - '0');
+        if (p >= end || *p != ']' || c < 2 || f == 0 || v < f ||
+            v - f >= c)
+            return EVS_EPARSE;
+        pk->first = f;
+        pk->count = c;
+    }
     return 0;
 }
 
 /*
- * As decode_own, for a line that find_tail read backwards. A line that
+ * As peek_line, for a line that find_tail read backwards. A line that
  * does not check out may still end with one that does: a flipped newline
  * merges a line with the next, and the good line then ends where the
- * damaged one does. That line is decoded instead, with *skip set to where
+ * damaged one does. That line is read instead, with *skip set to where
  * it begins in `line` (0 for an intact line), so that damage followed by
  * a complete append is not taken for a torn tail. Only the first
  * EMBED_TRIES candidates are checked, which bounds the cost when `data`
@@ -104,23 +174,19 @@ static int decode_own(evs_decoder *dec, const char *line, size_t len,
  */
 #define EMBED_TRIES 64
 
-static int decode_back(evs_decoder *dec, const char *line, size_t len,
-                       const char *id, size_t id_len, evs_event *ev,
-                       size_t *skip)
+static int peek_back(const char *line, size_t len, const char *id,
+                     size_t id_len, peek *pk, size_t *skip)
 {
     const char *p = line;
-    int rc = decode_own(dec, line, len, id, id_len, ev), r2, tries = 0;
+    int rc = peek_line(line, len, id, id_len, pk), tries = 0;
 
     *skip = 0;
-    if (rc == 0 || rc == EVS_EFORMAT || rc == -ENOMEM)
+    if (rc == 0 || rc == EVS_EFORMAT)
         return rc;
     while (tries++ < EMBED_TRIES && len > (size_t)(p + 1 - line) &&
            (p = memmem(p + 1, len - (size_t)(p + 1 - line), "{\"v\":",
                        5)) != NULL) {
-        r2 = decode_own(dec, p, len - (size_t)(p - line), id, id_len, ev);
-        if (r2 == -ENOMEM)
-            return r2;
-        if (r2 == 0) {
+        if (peek_line(p, len - (size_t)(p - line), id, id_len, pk) == 0) {
             *skip = (size_t)(p - line);
             return 0;
         }
@@ -131,20 +197,16 @@ static int decode_back(evs_decoder *dec, const char *line, size_t len,
 int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
                    size_t id_len, evs__tail *t, evs_error_info *info)
 {
-    char *buf = NULL;
-    size_t cap = 0;
+    backbuf bb = {NULL, 0, 0, 0};
+    const char *line;
     uint64_t e = size, ls, gs, ge;
     size_t skip;
-    evs_decoder dec;
-    evs_event ev;
+    peek pk, gp;
     int rc = 0, complete;
 
     memset(t, 0, sizeof(*t));
-    evs_decoder_init(&dec, s->alloc);
     while (e > 0) {
-        uint64_t seq, first, count;
-
-        rc = evs__read_line_back(s, fd, e, &buf, &cap, &ls);
+        rc = line_back(s, fd, &bb, e, &line, &ls);
         if (rc == EVS_ETOOBIG) {
             /* No newline within max_line: garbage, never a line. Step
              * back past it and keep looking. */
@@ -154,12 +216,11 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
         }
         if (rc != 0)
             goto out;
-        if (buf[e - ls - 1] != '\n') {
+        if (line[e - ls - 1] != '\n') {
             e = ls; /* an unterminated fragment */
             continue;
         }
-        rc = decode_back(&dec, buf, (size_t)(e - ls), id, id_len, &ev,
-                         &skip);
+        rc = peek_back(line, (size_t)(e - ls), id, id_len, &pk, &skip);
         if (rc == EVS_EFORMAT) {
             evs__error_set(info, rc, "format",
                            "log written in a newer format at offset %llu",
@@ -168,17 +229,12 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
                 info->offset = ls;
             goto out;
         }
-        if (rc == -ENOMEM)
-            goto out;
         if (rc != 0) {
             rc = 0;
             e = ls;
             continue;
         }
-        seq = ev.sequence;
-        first = ev.batch_first;
-        count = ev.batch_count;
-        if (seq != first + count - 1) {
+        if (pk.seq != pk.first + pk.count - 1) {
             t->lines_after++; /* part of an append that did not finish */
             e = ls;
             continue;
@@ -186,24 +242,21 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
         /* A commit line: the append is complete if all its lines are. */
         complete = 1;
         ge = ls + skip;
-        for (uint64_t want = seq; want-- > first;) {
+        for (uint64_t want = pk.seq; want-- > pk.first;) {
             if (ge == 0) {
                 complete = 0;
                 break;
             }
-            rc = evs__read_line_back(s, fd, ge, &buf, &cap, &gs);
+            rc = line_back(s, fd, &bb, ge, &line, &gs);
             if (rc < 0 && rc != EVS_ETOOBIG)
                 goto out;
-            if (rc == 0 && buf[ge - gs - 1] == '\n')
-                rc = decode_back(&dec, buf, (size_t)(ge - gs), id, id_len,
-                                 &ev, &skip);
+            if (rc == 0 && line[ge - gs - 1] == '\n')
+                rc = peek_back(line, (size_t)(ge - gs), id, id_len, &gp,
+                               &skip);
             else
                 rc = 1;
-            /* Out of memory is not a verdict on the line. */
-            if (rc == -ENOMEM)
-                goto out;
-            if (rc != 0 || ev.sequence != want || ev.batch_first != first ||
-                ev.batch_count != count) {
+            if (rc != 0 || gp.seq != want || gp.first != pk.first ||
+                gp.count != pk.count) {
                 complete = 0;
                 break;
             }
@@ -211,25 +264,24 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
         }
         rc = 0;
         if (complete) {
-            if (ge == 0 && first != 1) {
+            if (ge == 0 && pk.first != 1) {
                 rc = EVS_ECORRUPT;
                 evs__error_set(info, rc, "sequence",
                                "log begins at sequence %llu, not 1",
-                               (unsigned long long)first);
+                               (unsigned long long)pk.first);
                 if (info)
                     info->offset = 0;
                 goto out;
             }
             t->end = e;
-            t->last_seq = seq;
+            t->last_seq = pk.seq;
             goto out;
         }
         t->lines_after++;
         e = ls;
     }
 out:
-    evs_decoder_free(&dec);
-    evs__free(s->alloc, buf);
+    evs__free(s->alloc, bb.buf);
     return rc;
 }
 

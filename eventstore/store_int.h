@@ -133,11 +133,4 @@ typedef struct evs__tail {
 int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
                    size_t id_len, evs__tail *t, evs_error_info *info);
 
-/* Reads the line that ends at `end` (line[end-1] is '\n', or end is the
- * file size); *start is set to its first byte. The bytes go into *buf
- * (grown as needed, bounded by max_line + 1). Returns 0, EVS_ETOOBIG
- * when no newline was found within max_line bytes, or -errno. */
-int evs__read_line_back(evs_store *s, int fd, uint64_t end, char **buf,
-                        size_t *cap, uint64_t *start);
-
 #endif /* EVS_STORE_INT_H */

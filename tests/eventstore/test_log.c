@@ -200,3 +200,29 @@ Test(log, bad_events_are_refused_with_a_reason)
     evs_log_close(l);
     cr_assert_eq(tu_count_events(st, "bad"), 2);
 }
+
+Test(log, seek_far_from_the_end_uses_the_binary_search)
+{
+    evs_log *l;
+    evs_cursor *c;
+    evs_event ev, batch[500];
+
+    cr_assert_eq(tu_create(st, "far"), 0);
+    cr_assert_eq(evs_log_open(st, "far", 3, EVS_LOG_WRITE, &l, NULL, NULL),
+                 0);
+    for (int i = 0; i < 500; i++)
+        batch[i] = tu_event("step_completed", "s", "{\"output\":\"abc\"}");
+    for (int r = 0; r < 20; r++)
+        cr_assert_eq(evs_log_append(l, batch, 500, evs_log_last_seq(l), NULL),
+                     0);
+    cr_assert_eq(evs_log_last_seq(l), 10001);
+    /* More than 4096 lines before the end: binary search; fewer: the
+     * count back from the end. Both must land exactly. */
+    for (uint64_t from = 2; from <= 10001; from += 331) {
+        cr_assert_eq(evs_cursor_open(l, from, 0, &c, NULL), 0);
+        cr_assert_eq(evs_cursor_next(c, &ev, NULL, NULL), 1);
+        cr_assert_eq(ev.sequence, from);
+        evs_cursor_close(c);
+    }
+    evs_log_close(l);
+}

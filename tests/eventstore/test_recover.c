@@ -949,7 +949,8 @@ Test(log_recover, point_in_time_recovery_cuts_a_torn_tail_like_the_default)
 }
 
 /* A flipped newline merges two lines into one longer than max_line. A
- * cursor that has to seek across it reports the damage as such. */
+ * cursor that has to seek across it reports the damage as such; one that
+ * starts after it (found by counting back from the end) reads on. */
 Test(log_recover, seeking_across_an_overlong_damaged_line_is_ecorrupt)
 {
     evs_store_opts o;
@@ -978,7 +979,11 @@ Test(log_recover, seeking_across_an_overlong_damaged_line_is_ecorrupt)
     evs_error_info_clear(&info);
     cr_assert_eq(evs_log_open(small, "long", 4, 0, &l, NULL, &info), 0);
     cr_assert_eq(evs_log_last_seq(l), 8);
-    rc = evs_cursor_open(l, 6, 0, &c, &info);
+    cr_assert_eq(evs_cursor_open(l, 6, 0, &c, &info), 0);
+    cr_assert_eq(evs_cursor_next(c, &ev, NULL, &info), 1);
+    cr_assert_eq(ev.sequence, 6);
+    evs_cursor_close(c);
+    rc = evs_cursor_open(l, 3, 0, &c, &info);
     if (rc == 0) {
         rc = evs_cursor_next(c, &ev, NULL, &info);
         evs_cursor_close(c);
