@@ -9,6 +9,9 @@
 #include "evstore/snapshot.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Allocation through an allocator hook; `a` may be NULL (the default). */
 void *evs__realloc(const evs_allocator *a, void *p, size_t n);
@@ -50,6 +53,39 @@ int evs__hex4(const char *s, unsigned *v);
  * length or (size_t)-1 on a bad escape. Lone surrogates become U+FFFD.
  */
 size_t evs__json_unescape(const char *src, size_t n, char *out);
+
+/*
+ * Length of the run of plain string bytes at p: bytes that a JSON string
+ * holds as they are and that need no UTF-8 check (printable ASCII other
+ * than '"' and '\\'). The run ends at the first other byte, or at end.
+ * This is the inner loop of JSON checking, quoting and line decoding, so
+ * it looks at 16 bytes at a time with SSE2 (baseline on x86-64); a signed
+ * compare below 0x20 catches both control bytes and bytes >= 0x80.
+ */
+static inline size_t evs__plain_run(const unsigned char *p,
+                                    const unsigned char *end)
+{
+    const unsigned char *q = p;
+
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+
+    while (end - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i m = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+            _mm_cmplt_epi8(v, space));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits)
+            return (size_t)(q - p) + (size_t)__builtin_ctz(bits);
+        q += 16;
+    }
+#endif
+    while (q < end && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
+        q++;
+    return (size_t)(q - p);
+}
 
 /* Checks UTF-8 validity of a buffer (no overlongs, no surrogates). */
 int evs__utf8_valid(const char *s, size_t len);

@@ -23,30 +23,6 @@ typedef unsigned char uchar;
 #define INLINE inline
 #endif
 
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) &&                         \
-    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define FIRST_BYTE_OK 1
-#define FIRST_BYTE(m) ((size_t)__builtin_ctzll(m) >> 3)
-#else
-#define FIRST_BYTE_OK 0
-#endif
-
-/* Nonzero when any byte of v is zero (exact as a yes/no answer). */
-#define HAS_ZERO(v) (((v) - ONES) & ~(v) & HIGHS)
-
-/*
- * Nonzero when any byte of the 8 at p would stop the plain-text run of a
- * string: a quote, a backslash, a control character or a non-ASCII byte.
- */
-static inline uint64_t str_special8(const uchar *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, 8);
-    return (v & HIGHS) | (((v - ONES * 0x20) & ~v) & HIGHS) |
-           HAS_ZERO(v ^ (ONES * '"')) | HAS_ZERO(v ^ (ONES * '\\'));
-}
-
 /*
  * Checks one multi-byte UTF-8 sequence starting at p (p < end, *p >= 0x80)
  * against the well-formed byte sequences of Unicode (Table 3-7): no
@@ -154,32 +130,13 @@ static inline int is_ws(uchar c)
 static INLINE int scan_string(const uchar **pp, const uchar *end)
 {
     const uchar *p = *pp + 1;
-    uint64_t m;
     size_t n, bad;
     int i;
 
     for (;;) {
-        /* Skip plain text 8 bytes at a time; on little-endian machines the
-         * lowest flagged byte of the mask is the first special one (the
-         * borrows of the SWAR tests only run upwards), so jump to it. */
-        while (end - p >= 8) {
-            if ((m = str_special8(p)) != 0) {
-#if FIRST_BYTE_OK
-                p += FIRST_BYTE(m);
-                goto special;
-#else
-                break;
-#endif
-            }
-            p += 8;
-        }
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-            p++;
+        p += evs__plain_run(p, end);
         if (p == end)
             goto fail;
-#if FIRST_BYTE_OK
-    special:
-#endif
         if (*p == '"') {
             *pp = p + 1;
             return 0;
@@ -487,8 +444,15 @@ size_t evs_json_quote(evs_span s, char *buf, size_t cap)
 
     *o++ = '"';
     while (p < end) {
-        uchar c = *p;
+        uchar c;
 
+        n = evs__plain_run(p, end);
+        memcpy(o, p, n);
+        o += n;
+        p += n;
+        if (p == end)
+            break;
+        c = *p;
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             *o++ = (char)c;
             p++;

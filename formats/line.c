@@ -257,23 +257,6 @@ expect(lcur *c, const char *lit, size_t n)
 
 /* Reads a quoted string; escaped strings are unescaped into the scratch.
  * The view must not contain raw control bytes. */
-/*
- * A mask with the high bit set in (at least) the first byte of w that is
- * '"', '\\', below 0x20 or above 0x7f. Bytes after the first flagged one
- * may be flagged wrongly (borrows), which is harmless: only the first is
- * used.
- */
-static inline uint64_t special_bytes(uint64_t w)
-{
-    const uint64_t ones = 0x0101010101010101ull;
-    const uint64_t high = 0x8080808080808080ull;
-    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-
-    return (((q - ones) & ~q) | ((b - ones) & ~b) |
-            ((w - ones * 0x20) & ~w) | w) &
-           high;
-}
-
 static int read_str(lcur *c, evs_span *out)
 {
     const char *s, *q;
@@ -283,19 +266,11 @@ static int read_str(lcur *c, evs_span *out)
         return -1;
     s = ++c->p;
     q = s;
-    /* Eight bytes at a time while they are plain ASCII with no quote,
-     * backslash or control byte (ids, names and types almost always
-     * are); the byte loop below takes over at the first other byte. */
-    while (c->end - q >= 8) {
-        uint64_t w, m;
-        memcpy(&w, q, 8);
-        m = special_bytes(w);
-        if (m) {
-            q += __builtin_ctzll(m) / 8;
-            break;
-        }
-        q += 8;
-    }
+    /* Skip plain ASCII in bulk (ids, names and types almost always are
+     * all plain); the byte loop below takes over at the first other
+     * byte. */
+    q += evs__plain_run((const unsigned char *)q,
+                        (const unsigned char *)c->end);
     for (; q < c->end; q++) {
         unsigned char ch = (unsigned char)*q;
         if (ch == '"')
