@@ -698,7 +698,7 @@ static int scan_whole_file(evs_store *s, const char *id, size_t id_len,
     name[id_len] = '\0';
     if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0)
         return rc;
-    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDONLY, 0, &fd);
+    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDONLY, 0, &fd, NULL);
     IO(s)->close(CTX(s), dfd);
     if (rc != 0)
         return rc;

@@ -444,7 +444,7 @@ int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
     if ((rc = evs__open_exec_dir(s, fl->base.id, &fl->dirfd)) != 0)
         goto fail;
     rc = evs__open_regular(s, fl->dirfd, EVS__LOG_NAME,
-                           wr ? O_RDWR : O_RDONLY, 0, &fl->fd);
+                           wr ? O_RDWR : O_RDONLY, 0, &fl->fd, &st);
     if (rc != 0)
         goto fail;
     if (wr) {
@@ -460,7 +460,9 @@ int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
         if (rc != 0)
             goto fail;
     }
-    if ((rc = IO(s)->fstat(CTX(s), fl->fd, &st)) != 0)
+    /* A writer's size is read again under the lock: another writer may
+     * have appended between the open and the lock. */
+    if (wr && (rc = IO(s)->fstat(CTX(s), fl->fd, &st)) != 0)
         goto fail;
     if (wr && s->opts.recovery == EVS_RECOVER_POINT_IN_TIME)
         rc = evs__scan_prefix(s, fl->fd, st.size, id, id_len, &t);

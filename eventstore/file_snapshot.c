@@ -25,11 +25,9 @@ int evs__file_snapshot_read(evs_store *s, int dirfd, unsigned flags,
     evs_stat st;
     int fd, rc;
 
-    rc = evs__open_regular(s, dirfd, EVS__SNAP_NAME, O_RDONLY, 0, &fd);
+    rc = evs__open_regular(s, dirfd, EVS__SNAP_NAME, O_RDONLY, 0, &fd, &st);
     if (rc != 0)
         return rc;
-    if ((rc = IO(s)->fstat(CTX(s), fd, &st)) != 0)
-        goto out;
     if (st.size > SNAP_MAX) {
         rc = EVS_ECORRUPT;
         evs__error_set(info, rc, "size", "snapshot of %llu bytes is too "

@@ -34,7 +34,7 @@ int evs__rand_suffix(char out[17])
 }
 
 int evs__open_regular(evs_store *s, int dirfd, const char *name, int flags,
-                      mode_t mode, int *fd)
+                      mode_t mode, int *fd, evs_stat *out)
 {
     evs_stat st;
     int rc, f;
@@ -54,6 +54,8 @@ int evs__open_regular(evs_store *s, int dirfd, const char *name, int flags,
         IO(s)->close(CTX(s), f);
         return rc;
     }
+    if (out)
+        *out = st;
     *fd = f;
     return 0;
 }
@@ -260,7 +262,7 @@ static int file_exec_exists(evs_store *s, const char *id, size_t id_len)
     name[id_len] = '\0';
     if (evs__open_exec_dir(s, name, &dfd) != 0)
         return 0;
-    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDONLY, 0, &fd);
+    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDONLY, 0, &fd, NULL);
     if (rc == 0)
         IO(s)->close(CTX(s), fd);
     IO(s)->close(CTX(s), dfd);
@@ -276,7 +278,7 @@ static int delete_exec(evs_store *s, const char *name)
 
     if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0)
         return rc;
-    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDWR, 0, &fd);
+    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDWR, 0, &fd, NULL);
     if (rc == 0) {
         /* Hold the writer's lock through the rename, so no writer can be
          * appending to what is being deleted. */

@@ -91,10 +91,11 @@ struct evs_cursor {
 void evs__log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Opens `name` in dirfd for reading with O_NOFOLLOW, O_CLOEXEC and
- * O_NONBLOCK, and checks it is a regular file with one link. */
+/* Opens `name` in dirfd with O_NOFOLLOW, O_CLOEXEC and O_NONBLOCK, and
+ * checks it is a regular file with one link. Fills *st (may be NULL)
+ * with what it found. */
 int evs__open_regular(evs_store *s, int dirfd, const char *name, int flags,
-                      mode_t mode, int *fd);
+                      mode_t mode, int *fd, evs_stat *st);
 
 /* Opens the directory of execution id (O_DIRECTORY | O_NOFOLLOW). */
 int evs__open_exec_dir(evs_store *s, const char *id, int *fd);
