@@ -87,6 +87,41 @@ static inline size_t evs__plain_run(const unsigned char *p,
     return (size_t)(q - p);
 }
 
+/*
+ * Reading values out of JSON text that is already known to be valid (a
+ * verified line's `data`, a state this library wrote): no validation
+ * beyond what keeps the reads in bounds.
+ */
+typedef struct evs__jit {
+    const char *p, *end;
+    char close;
+    int first;
+} evs__jit;
+
+/* Skips one value at p (leading whitespace allowed); returns the byte
+ * after it, or NULL if it runs past end. */
+const char *evs__json_skip(const char *p, const char *end);
+
+/* Starts iterating the object ('{') or array ('[') v. Returns 0 or -1. */
+int evs__json_iter_begin(evs__jit *it, evs_span v, char open);
+
+/* Next member: the key's raw text (without quotes, still escaped) and
+ * the value's text. Returns 1, 0 at the end, or -1 if malformed. */
+int evs__json_obj_next(evs__jit *it, evs_span *key, evs_span *val);
+
+/* Next element of an array. Returns 1, 0 at the end, or -1. */
+int evs__json_arr_next(evs__jit *it, evs_span *val);
+
+/* Value of `key` (a plain key, compared with the raw text) in object
+ * obj. Returns 1 and sets *val, 0 if absent, -1 if obj is malformed. */
+int evs__json_get(evs_span obj, const char *key, evs_span *val);
+
+/* A JSON integer that fits int64. Returns 0 or -1. */
+int evs__json_int(evs_span v, int64_t *out);
+
+/* True when v is the literal null. */
+int evs__json_is_null(evs_span v);
+
 /* Checks UTF-8 validity of a buffer (no overlongs, no surrogates). */
 int evs__utf8_valid(const char *s, size_t len);
 

@@ -586,3 +586,191 @@ size_t evs__json_unescape(const char *src, size_t n, char *out)
     }
     return (size_t)(o - out);
 }
+
+/* ------------------------------------------------------------------ */
+/* Reading values out of trusted JSON text                            */
+/* ------------------------------------------------------------------ */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* Skips one string whose opening quote is at p; returns the byte after
+ * its closing quote, or NULL. */
+static const char *skip_str(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        p += evs__plain_run((const uchar *)p, (const uchar *)end);
+        if (p >= end)
+            return NULL;
+        if (*p == '"')
+            return p + 1;
+        if (*p == '\\' && ++p >= end)
+            return NULL;
+    }
+    return NULL;
+}
+
+const char *evs__json_skip(const char *p, const char *end)
+{
+    int depth = 0;
+
+    p = skip_ws(p, end);
+    do {
+        if (p >= end)
+            return NULL;
+        switch (*p) {
+        case '"':
+            if (!(p = skip_str(p, end)))
+                return NULL;
+            break;
+        case '{':
+        case '[':
+            depth++;
+            p++;
+            break;
+        case '}':
+        case ']':
+            if (--depth < 0)
+                return NULL;
+            p++;
+            break;
+        default:
+            /* Numbers, literals, commas, colons and whitespace: skip to
+             * the next byte that matters. */
+            while (p < end && *p != '"' && *p != '{' && *p != '[' &&
+                   *p != '}' && *p != ']' && (depth > 0 || *p != ','))
+                p++;
+            break;
+        }
+    } while (depth > 0);
+    return p;
+}
+
+int evs__json_iter_begin(evs__jit *it, evs_span v, char open)
+{
+    const char *p = skip_ws(v.ptr, v.ptr + v.len);
+    const char *end = v.ptr + v.len;
+
+    if (p >= end || *p != open)
+        return -1;
+    it->p = p + 1;
+    it->end = end;
+    it->close = open == '{' ? '}' : ']';
+    it->first = 1;
+    return 0;
+}
+
+/* Moves past the separator before the next element. 1: there is one,
+ * 0: the container ended, -1: malformed. */
+static int iter_sep(evs__jit *it)
+{
+    const char *p = skip_ws(it->p, it->end);
+
+    if (p < it->end && *p == it->close) {
+        it->p = p + 1;
+        return 0;
+    }
+    if (!it->first) {
+        if (p >= it->end || *p != ',')
+            return -1;
+        p = skip_ws(p + 1, it->end);
+    }
+    it->first = 0;
+    it->p = p;
+    return 1;
+}
+
+int evs__json_obj_next(evs__jit *it, evs_span *key, evs_span *val)
+{
+    const char *p, *q;
+    int rc = iter_sep(it);
+
+    if (rc <= 0)
+        return rc;
+    p = it->p;
+    if (p >= it->end || *p != '"' || !(q = skip_str(p, it->end)))
+        return -1;
+    key->ptr = p + 1;
+    key->len = (size_t)(q - p - 2);
+    p = skip_ws(q, it->end);
+    if (p >= it->end || *p != ':')
+        return -1;
+    p = skip_ws(p + 1, it->end);
+    if (!(q = evs__json_skip(p, it->end)))
+        return -1;
+    val->ptr = p;
+    val->len = (size_t)(q - p);
+    while (val->len && (p[val->len - 1] == ' ' || p[val->len - 1] == '\n' ||
+                        p[val->len - 1] == '\t' || p[val->len - 1] == '\r'))
+        val->len--;
+    it->p = q;
+    return 1;
+}
+
+int evs__json_arr_next(evs__jit *it, evs_span *val)
+{
+    const char *p, *q;
+    int rc = iter_sep(it);
+
+    if (rc <= 0)
+        return rc;
+    p = it->p;
+    if (!(q = evs__json_skip(p, it->end)))
+        return -1;
+    val->ptr = p;
+    val->len = (size_t)(q - p);
+    while (val->len && (p[val->len - 1] == ' ' || p[val->len - 1] == '\n' ||
+                        p[val->len - 1] == '\t' || p[val->len - 1] == '\r'))
+        val->len--;
+    it->p = q;
+    return 1;
+}
+
+int evs__json_get(evs_span obj, const char *key, evs_span *val)
+{
+    size_t kl = strlen(key);
+    evs__jit it;
+    evs_span k;
+    int rc;
+
+    if (evs__json_iter_begin(&it, obj, '{') != 0)
+        return -1;
+    while ((rc = evs__json_obj_next(&it, &k, val)) == 1)
+        if (k.len == kl && memcmp(k.ptr, key, kl) == 0)
+            return 1;
+    return rc < 0 ? -1 : 0;
+}
+
+int evs__json_int(evs_span v, int64_t *out)
+{
+    const char *p = v.ptr, *end = v.ptr + v.len;
+    uint64_t r = 0;
+    int neg = 0;
+
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= end)
+        return -1;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        if (r > (UINT64_C(1) << 63) / 10)
+            return -1;
+        r = r * 10 + (uint64_t)(*p - '0');
+    }
+    if (r > (uint64_t)INT64_MAX + (uint64_t)neg)
+        return -1;
+    *out = neg ? (int64_t)(0 - r) : (int64_t)r;
+    return 0;
+}
+
+int evs__json_is_null(evs_span v)
+{
+    return v.len == 4 && memcmp(v.ptr, "null", 4) == 0;
+}

@@ -7,6 +7,7 @@
  *   evstore/io.h        the I/O vtable
  *   evstore/store.h     the event store: executions, logs, cursors
  *   evstore/recorder.h  buffered, sequenced recording
+ *   evstore/replay.h    rebuilding state from events
  */
 #ifndef EVSTORE_H
 #define EVSTORE_H
@@ -15,6 +16,7 @@
 #include "evstore/format.h"
 #include "evstore/io.h"
 #include "evstore/recorder.h"
+#include "evstore/replay.h"
 #include "evstore/snapshot.h"
 #include "evstore/store.h"
 

@@ -1,0 +1,328 @@
+/*
+ * evstore/replay.h: rebuilding an execution's state from its events.
+ *
+ * A replayer applies events one at a time, in sequence order, and keeps
+ * the state they describe: the execution's status, inputs and outputs;
+ * its paths; each step's attempts, outputs and errors (the failure point
+ * among them); variables; `each` iterations; signals received and
+ * consumed; version decisions; pending timers, waits and retries; and the
+ * lineage. It checks every event against the history rules of FORMAT.md
+ * ("History rules") as it goes.
+ *
+ * The state can be written as canonical JSON and read back, which is what
+ * snapshots hold: replaying a snapshot's state plus the events after it
+ * gives exactly the state of a replay from sequence 1.
+ *
+ * Lifecycle: evs_replay_new -> evs_replay_apply (or evs_replay_run over a
+ * log) -> accessors -> evs_replay_free. A replayer is not thread-safe.
+ * Everything an accessor returns is borrowed: valid until the next apply,
+ * load or free on that replayer.
+ */
+#ifndef EVSTORE_REPLAY_H
+#define EVSTORE_REPLAY_H
+
+#include "store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct evs_replay evs_replay;
+
+/** Execution status. The names are the snapshot's `status` strings. */
+typedef enum evs_exec_status {
+    EVS_STATUS_PENDING = 0,  /* "pending": nothing applied yet */
+    EVS_STATUS_RUNNING,      /* "running" */
+    EVS_STATUS_WAITING,      /* "waiting": every live path waits on an
+                                event, a timer or a retry */
+    EVS_STATUS_PAUSED,       /* "paused" */
+    EVS_STATUS_COMPLETED,    /* "completed" */
+    EVS_STATUS_FAILED,       /* "failed" */
+    EVS_STATUS_TERMINATED,   /* "terminated" */
+    EVS_STATUS_CONTINUED     /* "continued": continued as new */
+} evs_exec_status;
+
+/** Name of a status ("running", ...); never NULL. */
+EVS_EXTERN const char *evs_exec_status_name(evs_exec_status s);
+
+/* A path that branches goes on (it forks the new paths; a `join` step
+ * on it may then wait for them), so branching is not a status. */
+typedef enum evs_path_status {
+    EVS_PATH_ACTIVE = 0, /* "active" */
+    EVS_PATH_WAITING,    /* "waiting" */
+    EVS_PATH_COMPLETED,  /* "completed" */
+    EVS_PATH_FAILED      /* "failed" */
+} evs_path_status;
+
+EVS_EXTERN const char *evs_path_status_name(evs_path_status s);
+
+typedef enum evs_step_status {
+    EVS_STEP_RUNNING = 0, /* "running": started, no outcome yet */
+    EVS_STEP_COMPLETED,   /* "completed" */
+    EVS_STEP_FAILED,      /* "failed": for good (no retry scheduled) */
+    EVS_STEP_RETRYING,    /* "retrying": failed, a retry is scheduled */
+    EVS_STEP_SKIPPED      /* "skipped": given an output without running */
+} evs_step_status;
+
+EVS_EXTERN const char *evs_step_status_name(evs_step_status s);
+
+/** The execution as a whole. JSON spans are compact JSON, empty if none. */
+typedef struct evs_exec_state {
+    evs_exec_status status;
+    evs_exec_status status_before_pause; /* meaningful while PAUSED */
+    evs_span execution_id;
+    evs_span workflow_name;
+    evs_span inputs;
+    evs_span outputs;
+    evs_span error;
+    evs_span definition;      /* the definition it runs, if recorded */
+    evs_span definition_hash;
+    evs_span inputs_hash;
+    evs_span lineage;         /* {"continued_from":..,"retry_of":..,..} */
+    evs_span continued_as;    /* successor, once continued as new */
+    int64_t started_at_us;
+    int64_t ended_at_us;
+    uint64_t last_seq;        /* last event applied */
+    /* The failure point: the last step that failed for good. */
+    evs_span failed_path;
+    evs_span failed_step;
+    int64_t failed_iteration; /* -1 if none or not an `each` step */
+    uint64_t failed_seq;      /* 0 if nothing failed */
+} evs_exec_state;
+
+typedef struct evs_path_state {
+    evs_span id;
+    evs_span parent;          /* empty for a root path */
+    evs_path_status status;
+    evs_span current_step;
+    evs_span error;
+    uint64_t started_seq;
+    uint64_t ended_seq;       /* 0 while live */
+} evs_path_state;
+
+/** One step on one path, or one iteration of an `each` step. */
+typedef struct evs_step_state {
+    evs_span path_id;
+    evs_span name;
+    int64_t iteration;        /* -1 if not an `each` iteration */
+    evs_step_status status;
+    uint32_t attempts;        /* step_started events seen */
+    evs_span input;           /* of the last attempt, if recorded */
+    evs_span output;          /* of the completion */
+    evs_span error;           /* of the last failure */
+    evs_span stored_variable;
+    evs_span step_hash;       /* recorded definition hash of the step */
+    evs_span kind;            /* recorded step kind */
+    int64_t retry_at_us;      /* RETRYING: when the next attempt is due */
+    uint64_t started_seq;     /* of the last attempt */
+    uint64_t ended_seq;       /* of the outcome; 0 while running */
+} evs_step_state;
+
+/** `each` progress of a step on a path. */
+typedef struct evs_each_state {
+    evs_span path_id;
+    evs_span name;
+    int64_t count;            /* items; -1 if not recorded */
+    int64_t done;             /* iterations completed or skipped */
+} evs_each_state;
+
+typedef struct evs_var_state {
+    evs_span name;
+    evs_span value;           /* JSON */
+    uint64_t set_seq;
+} evs_var_state;
+
+/** An external event or signal, from its receipt on. */
+typedef struct evs_signal_state {
+    evs_span id;              /* the receiving event's id */
+    evs_span name;            /* signal / event type */
+    evs_span payload;         /* JSON */
+    uint64_t received_seq;
+    uint64_t consumed_seq;    /* 0 while buffered */
+    evs_span consumed_by_path;
+    evs_span consumed_by_step;
+} evs_signal_state;
+
+typedef struct evs_version_state {
+    evs_span change_id;
+    int64_t version;
+    int64_t min, max;         /* the range recorded with it */
+    uint64_t seq;
+} evs_version_state;
+
+typedef struct evs_timer_state {
+    evs_span timer_id;
+    evs_span path_id;
+    evs_span step;
+    int64_t fire_at_us;
+    uint64_t started_seq;
+    uint64_t fired_seq;       /* 0 while pending */
+    int cancelled;
+} evs_timer_state;
+
+typedef struct evs_wait_state {
+    evs_span path_id;
+    evs_span step;
+    evs_span signal;          /* what it waits for */
+    int64_t timeout_at_us;    /* 0: no timeout */
+    uint64_t started_seq;
+    uint64_t ended_seq;       /* 0 while pending */
+    int timed_out;
+    uint64_t signal_seq;      /* the signal that ended it, 0 if none */
+} evs_wait_state;
+
+/** A broken history rule. */
+typedef struct evs_violation {
+    uint64_t sequence;
+    const char *rule;         /* static: "first-event", "sequence",
+                                 "after-terminal", "step-not-started",
+                                 "unknown-path", ... (FORMAT.md) */
+    char msg[256];
+} evs_violation;
+
+/** Called for each violation in tolerant mode. Return non-zero to stop. */
+typedef int (*evs_violation_fn)(void *arg, const evs_violation *v);
+
+typedef struct evs_replay_opts {
+    const evs_allocator *alloc; /* NULL: the C library */
+    int tolerant;               /* 0 (default): strict */
+    evs_violation_fn on_violation; /* tolerant mode's report; may be NULL */
+    void *arg;
+} evs_replay_opts;
+
+EVS_EXTERN void evs_replay_opts_init(evs_replay_opts *o);
+
+/**
+ * Makes an empty replayer. `opts` may be NULL (strict, default
+ * allocator). Returns 0, -ENOMEM.
+ */
+EVS_EXTERN int evs_replay_new(const evs_replay_opts *opts, evs_replay **out);
+
+/**
+ * Applies one event: its sequence must be last_seq + 1.
+ *
+ * Strict mode: an event that breaks a history rule is not applied; the
+ * call returns EVS_EHISTORY and fills *v (may be NULL) with the sequence,
+ * the rule and a message. Tolerant mode: the violation goes to
+ * opts.on_violation, the event is applied as far as it makes sense, and
+ * the call returns 0 (or the callback's non-zero value).
+ *
+ * Unknown event types are kept in the count (last_seq) and otherwise
+ * ignored, so histories of newer writers replay. `data` that is not a
+ * JSON object where the type needs one is a violation ("data").
+ * Returns 0, EVS_EHISTORY, -ENOMEM.
+ */
+EVS_EXTERN int evs_replay_apply(evs_replay *r, const evs_event *ev,
+                                evs_violation *v);
+
+/**
+ * Applies the events of `log` from last_seq + 1 through `to` (0: the
+ * end), reading them with a cursor. `v` as for evs_replay_apply; `info`
+ * (may be NULL) details a failure of the log itself.
+ * Returns 0, EVS_EHISTORY, EVS_ECORRUPT, -ENOMEM or -errno.
+ */
+EVS_EXTERN int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to,
+                              evs_violation *v, evs_error_info *info);
+
+/**
+ * Opens execution `id` at sequence `at` (0: its end): starts from its
+ * snapshot when the snapshot is valid, not stale and not past `at`, else
+ * from sequence 1, then applies the tail. *from_snapshot (may be NULL)
+ * tells which. The replayer must be empty (new).
+ * Returns what evs_log_open and evs_replay_run return.
+ */
+EVS_EXTERN int evs_replay_open(evs_replay *r, evs_store *s, const char *id,
+                               size_t id_len, uint64_t at,
+                               int *from_snapshot, evs_violation *v,
+                               evs_error_info *info);
+
+/* ---------------------------------------------------------------- */
+/* State                                                            */
+/* ---------------------------------------------------------------- */
+
+EVS_EXTERN const evs_exec_state *evs_replay_exec(const evs_replay *r);
+
+EVS_EXTERN size_t evs_replay_path_count(const evs_replay *r);
+/** The i-th path, in the order the paths were created. */
+EVS_EXTERN const evs_path_state *evs_replay_path(const evs_replay *r,
+                                                 size_t i);
+/** The path with this id, or NULL. */
+EVS_EXTERN const evs_path_state *evs_replay_find_path(const evs_replay *r,
+                                                      evs_span id);
+
+EVS_EXTERN size_t evs_replay_step_count(const evs_replay *r);
+/** The i-th step, in the order the steps were first started. */
+EVS_EXTERN const evs_step_state *evs_replay_step(const evs_replay *r,
+                                                 size_t i);
+/** A step by path, name and iteration (-1 for a plain step), or NULL. */
+EVS_EXTERN const evs_step_state *evs_replay_find_step(const evs_replay *r,
+                                                      evs_span path,
+                                                      evs_span name,
+                                                      int64_t iteration);
+
+EVS_EXTERN size_t evs_replay_each_count(const evs_replay *r);
+EVS_EXTERN const evs_each_state *evs_replay_each(const evs_replay *r,
+                                                 size_t i);
+
+EVS_EXTERN size_t evs_replay_var_count(const evs_replay *r);
+EVS_EXTERN const evs_var_state *evs_replay_var(const evs_replay *r,
+                                               size_t i);
+EVS_EXTERN const evs_var_state *evs_replay_find_var(const evs_replay *r,
+                                                    evs_span name);
+
+EVS_EXTERN size_t evs_replay_signal_count(const evs_replay *r);
+EVS_EXTERN const evs_signal_state *evs_replay_signal(const evs_replay *r,
+                                                     size_t i);
+
+EVS_EXTERN size_t evs_replay_version_count(const evs_replay *r);
+EVS_EXTERN const evs_version_state *evs_replay_version(const evs_replay *r,
+                                                       size_t i);
+EVS_EXTERN const evs_version_state *
+evs_replay_find_version(const evs_replay *r, evs_span change_id);
+
+EVS_EXTERN size_t evs_replay_timer_count(const evs_replay *r);
+EVS_EXTERN const evs_timer_state *evs_replay_timer(const evs_replay *r,
+                                                   size_t i);
+
+EVS_EXTERN size_t evs_replay_wait_count(const evs_replay *r);
+EVS_EXTERN const evs_wait_state *evs_replay_wait(const evs_replay *r,
+                                                 size_t i);
+
+/* ---------------------------------------------------------------- */
+/* State as JSON, and snapshots                                     */
+/* ---------------------------------------------------------------- */
+
+/**
+ * Writes the whole state as one canonical, compact JSON object (the
+ * `state` of a snapshot; FORMAT.md, "Replay state"). Equal states give
+ * equal bytes. *out is allocated with the replayer's allocator and owned
+ * by the caller. Returns 0 or -ENOMEM.
+ */
+EVS_EXTERN int evs_replay_state_json(const evs_replay *r, char **out,
+                                     size_t *out_len);
+
+/**
+ * Replaces the state of an empty replayer with one written by
+ * evs_replay_state_json. Returns 0, EVS_EPARSE (not such a state),
+ * EVS_EFORMAT (a newer state version) or -ENOMEM.
+ */
+EVS_EXTERN int evs_replay_load_state(evs_replay *r, const char *json,
+                                     size_t len);
+
+/**
+ * Saves a snapshot of the execution with the replayed state: the Dive
+ * fields (status, times, inputs, outputs, error, workflow), the lineage
+ * and `state`, as of last_seq. `workflow_data` (may be empty) is stored
+ * as given. The orchestrator calls this at creation, pauses, waits,
+ * terminal states and every N events.
+ * Returns what evs_snapshot_save returns, or -ENOMEM.
+ */
+EVS_EXTERN int evs_replay_snapshot(const evs_replay *r, evs_store *s,
+                                   evs_span workflow_data);
+
+EVS_EXTERN void evs_replay_free(evs_replay *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EVSTORE_REPLAY_H */

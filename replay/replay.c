@@ -1,0 +1,1128 @@
+/*
+ * replay.c: applying events to the replayed state, one at a time, and
+ * checking the history rules of FORMAT.md ("History rules") as it goes.
+ *
+ * Every rule is checked before anything changes, so in strict mode an
+ * event that breaks one leaves the state exactly as it was.
+ */
+#include "replay_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+static const char *const exec_names[] = {
+    "pending", "running",    "waiting",  "paused",
+    "completed", "failed", "terminated", "continued",
+};
+static const char *const path_names[] = {"active", "waiting", "completed",
+                                         "failed"};
+static const char *const step_names[] = {"running", "completed", "failed",
+                                         "retrying", "skipped"};
+
+const char *evs_exec_status_name(evs_exec_status s)
+{
+    return (unsigned)s < 8 ? exec_names[s] : "unknown";
+}
+
+const char *evs_path_status_name(evs_path_status s)
+{
+    return (unsigned)s < 4 ? path_names[s] : "unknown";
+}
+
+const char *evs_step_status_name(evs_step_status s)
+{
+    return (unsigned)s < 5 ? step_names[s] : "unknown";
+}
+
+void evs_replay_opts_init(evs_replay_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+}
+
+int evs_replay_new(const evs_replay_opts *opts, evs_replay **out)
+{
+    evs_replay_opts o;
+    evs_replay *r;
+
+    if (opts)
+        o = *opts;
+    else
+        evs_replay_opts_init(&o);
+    r = evs__calloc(o.alloc, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->opts = o;
+    r->alloc = o.alloc;
+    r->exec.failed_iteration = -1;
+    *out = r;
+    return 0;
+}
+
+void evs_replay_free(evs_replay *r)
+{
+    if (!r)
+        return;
+    evs__rp_reset(r);
+    evs__free(r->alloc, r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lookups                                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct key3 {
+    const evs_replay *r;
+    evs_span a, b;
+    int64_t n;
+} key3;
+
+static int path_eq(const void *ctx, size_t pos)
+{
+    const key3 *k = ctx;
+    return evs__span_eq(k->r->paths.v[pos].id, k->a);
+}
+
+static int step_eq(const void *ctx, size_t pos)
+{
+    const key3 *k = ctx;
+    const evs_step_state *s = &k->r->steps.v[pos];
+    return s->iteration == k->n && evs__span_eq(s->path_id, k->a) &&
+           evs__span_eq(s->name, k->b);
+}
+
+static int each_eq(const void *ctx, size_t pos)
+{
+    const key3 *k = ctx;
+    const evs_each_state *e = &k->r->eaches.v[pos];
+    return evs__span_eq(e->path_id, k->a) && evs__span_eq(e->name, k->b);
+}
+
+static int var_eq(const void *ctx, size_t pos)
+{
+    const key3 *k = ctx;
+    return evs__span_eq(k->r->vars.v[pos].name, k->a);
+}
+
+static int version_eq(const void *ctx, size_t pos)
+{
+    const key3 *k = ctx;
+    return evs__span_eq(k->r->versions.v[pos].change_id, k->a);
+}
+
+static int timer_eq(const void *ctx, size_t pos)
+{
+    const key3 *k = ctx;
+    return evs__span_eq(k->r->timers.v[pos].timer_id, k->a);
+}
+
+static const evs_span nospan = {"", 0};
+
+long evs__rp_path_pos(const evs_replay *r, evs_span id)
+{
+    key3 k = {r, id, nospan, 0};
+    return evs__rp_find(&r->path_ix, evs__rp_hash(id, nospan, 0), path_eq,
+                        &k);
+}
+
+long evs__rp_step_pos(const evs_replay *r, evs_span path, evs_span name,
+                      int64_t iter)
+{
+    key3 k = {r, path, name, iter};
+    return evs__rp_find(&r->step_ix, evs__rp_hash(path, name, iter), step_eq,
+                        &k);
+}
+
+static long each_pos(const evs_replay *r, evs_span path, evs_span name)
+{
+    key3 k = {r, path, name, 0};
+    return evs__rp_find(&r->each_ix, evs__rp_hash(path, name, -2), each_eq,
+                        &k);
+}
+
+static long var_pos(const evs_replay *r, evs_span name)
+{
+    key3 k = {r, name, nospan, 0};
+    return evs__rp_find(&r->var_ix, evs__rp_hash(name, nospan, 1), var_eq,
+                        &k);
+}
+
+static long version_pos(const evs_replay *r, evs_span id)
+{
+    key3 k = {r, id, nospan, 0};
+    return evs__rp_find(&r->version_ix, evs__rp_hash(id, nospan, 2),
+                        version_eq, &k);
+}
+
+static long timer_pos(const evs_replay *r, evs_span id)
+{
+    key3 k = {r, id, nospan, 0};
+    return evs__rp_find(&r->timer_ix, evs__rp_hash(id, nospan, 3), timer_eq,
+                        &k);
+}
+
+#define ADD(r, vec, item, ix, h)                                              \
+    do {                                                                      \
+        if (!evs__rp_grow((r), (void **)&(r)->vec.v, &(r)->vec.cap,           \
+                          (r)->vec.n, sizeof(*(r)->vec.v)))                   \
+            return -ENOMEM;                                                   \
+        if ((ix) && evs__rp_insert((r), (ix), (h), (r)->vec.n) != 0)          \
+            return -ENOMEM;                                                   \
+        (r)->vec.v[(r)->vec.n++] = *(item);                                   \
+    } while (0)
+
+int evs__rp_add_path(evs_replay *r, const evs_path_state *p)
+{
+    ADD(r, paths, p, &r->path_ix, evs__rp_hash(p->id, nospan, 0));
+    return 0;
+}
+
+int evs__rp_add_step(evs_replay *r, const evs_step_state *s)
+{
+    ADD(r, steps, s, &r->step_ix,
+        evs__rp_hash(s->path_id, s->name, s->iteration));
+    return 0;
+}
+
+int evs__rp_add_each(evs_replay *r, const evs_each_state *e)
+{
+    ADD(r, eaches, e, &r->each_ix, evs__rp_hash(e->path_id, e->name, -2));
+    return 0;
+}
+
+int evs__rp_add_var(evs_replay *r, const evs_var_state *v)
+{
+    ADD(r, vars, v, &r->var_ix, evs__rp_hash(v->name, nospan, 1));
+    return 0;
+}
+
+int evs__rp_add_version(evs_replay *r, const evs_version_state *v)
+{
+    ADD(r, versions, v, &r->version_ix, evs__rp_hash(v->change_id, nospan, 2));
+    return 0;
+}
+
+int evs__rp_add_timer(evs_replay *r, const evs_timer_state *t)
+{
+    ADD(r, timers, t, &r->timer_ix, evs__rp_hash(t->timer_id, nospan, 3));
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Applying                                                           */
+/* ------------------------------------------------------------------ */
+
+/* What an event's `data` says, read in one pass over its members. */
+typedef struct fields {
+    evs_span workflow_name, inputs, definition, definition_hash, inputs_hash,
+        lineage, parent, current_step, input, output, stored_variable, error,
+        outputs, new_paths, name, value, signal, payload, timer_id, fire_at,
+        timeout_at, change_id, successor, step_hash, kind, reason;
+    int64_t attempt, iteration, count, signal_seq, version, min, max,
+        delay_ms;
+    int has_iteration, has_count, has_signal_seq, has_version, has_min,
+        has_max, has_delay, timed_out;
+} fields;
+
+#define KEY(k) (key.len == sizeof(k) - 1 && memcmp(key.ptr, k, key.len) == 0)
+
+static int read_fields(evs_span data, fields *f)
+{
+    evs__jit it;
+    evs_span key, val;
+    int rc;
+
+    memset(f, 0, sizeof(*f));
+    f->iteration = -1;
+    if (evs__json_iter_begin(&it, data, '{') != 0)
+        return -1;
+    while ((rc = evs__json_obj_next(&it, &key, &val)) == 1) {
+        if (evs__json_is_null(val))
+            continue;
+        if (KEY("output")) f->output = val;
+        else if (KEY("stored_variable")) f->stored_variable = val;
+        else if (KEY("attempt")) evs__json_int(val, &f->attempt);
+        else if (KEY("iteration"))
+            f->has_iteration = evs__json_int(val, &f->iteration) == 0;
+        else if (KEY("error")) f->error = val;
+        else if (KEY("input")) f->input = val;
+        else if (KEY("count"))
+            f->has_count = evs__json_int(val, &f->count) == 0;
+        else if (KEY("step_hash")) f->step_hash = val;
+        else if (KEY("kind")) f->kind = val;
+        else if (KEY("current_step")) f->current_step = val;
+        else if (KEY("parent")) f->parent = val;
+        else if (KEY("new_paths")) f->new_paths = val;
+        else if (KEY("workflow_name")) f->workflow_name = val;
+        else if (KEY("inputs")) f->inputs = val;
+        else if (KEY("outputs")) f->outputs = val;
+        else if (KEY("definition")) f->definition = val;
+        else if (KEY("definition_hash")) f->definition_hash = val;
+        else if (KEY("inputs_hash")) f->inputs_hash = val;
+        else if (KEY("lineage")) f->lineage = val;
+        else if (KEY("name")) f->name = val;
+        else if (KEY("value")) f->value = val;
+        else if (KEY("signal")) f->signal = val;
+        else if (KEY("payload")) f->payload = val;
+        else if (KEY("signal_seq"))
+            f->has_signal_seq = evs__json_int(val, &f->signal_seq) == 0;
+        else if (KEY("timer_id")) f->timer_id = val;
+        else if (KEY("fire_at")) f->fire_at = val;
+        else if (KEY("timeout_at")) f->timeout_at = val;
+        else if (KEY("delay_ms"))
+            f->has_delay = evs__json_int(val, &f->delay_ms) == 0;
+        else if (KEY("timed_out")) f->timed_out = KEY("timed_out") &&
+                                                  val.len == 4;
+        else if (KEY("change_id")) f->change_id = val;
+        else if (KEY("version"))
+            f->has_version = evs__json_int(val, &f->version) == 0;
+        else if (KEY("min")) f->has_min = evs__json_int(val, &f->min) == 0;
+        else if (KEY("max")) f->has_max = evs__json_int(val, &f->max) == 0;
+        else if (KEY("successor")) f->successor = val;
+        else if (KEY("reason")) f->reason = val;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+/* The text of a JSON string value, unescaped, for comparisons. A value
+ * that is not a string gives the empty span. */
+static int str_of(evs_replay *r, evs_span v, evs_span *out)
+{
+    if (v.len < 2 || v.ptr[0] != '"') {
+        *out = nospan;
+        return 0;
+    }
+    return evs__rp_copy_str(r, v, out);
+}
+
+static int64_t time_of(evs_span v)
+{
+    int64_t us;
+
+    if (v.len < 2 || v.ptr[0] != '"' ||
+        evs_time_parse(v.ptr + 1, v.len - 2, &us) != 0)
+        return 0;
+    return us;
+}
+
+typedef struct ctx {
+    evs_replay *r;
+    const evs_event *ev;
+    evs_violation *v;
+    fields f;
+    evs_span path;     /* the event's path, copied */
+    evs_span step;     /* its step name, copied */
+} ctx;
+
+static int violate(ctx *c, const char *rule, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int violate(ctx *c, const char *rule, const char *fmt, ...)
+{
+    evs_violation tmp, *v = c->v ? c->v : &tmp;
+    va_list ap;
+
+    v->sequence = c->ev->sequence;
+    v->rule = rule;
+    va_start(ap, fmt);
+    vsnprintf(v->msg, sizeof(v->msg), fmt, ap);
+    va_end(ap);
+    if (!c->r->opts.tolerant)
+        return EVS_EHISTORY;
+    if (c->r->opts.on_violation)
+        return c->r->opts.on_violation(c->r->opts.arg, v);
+    return 0;
+}
+
+/* Checks the rule; in strict mode a violation ends the apply. */
+#define RULE(cond, c, rule, ...)                                              \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            int rc_ = violate((c), (rule), __VA_ARGS__);                      \
+            if (rc_ != 0)                                                     \
+                return rc_;                                                   \
+        }                                                                     \
+    } while (0)
+
+static int is_live(const evs_path_state *p)
+{
+    return p->status == EVS_PATH_ACTIVE || p->status == EVS_PATH_WAITING;
+}
+
+static evs_path_state *live_path(ctx *c)
+{
+    long i = evs__rp_path_pos(c->r, c->path);
+    return i < 0 ? NULL : &c->r->paths.v[i];
+}
+
+/* Checks that the event's path exists and is live. */
+static int need_path(ctx *c, evs_path_state **out)
+{
+    evs_path_state *p = live_path(c);
+
+    RULE(p != NULL, c, "unknown-path", "path \"%.*s\" does not exist",
+         (int)c->path.len, c->path.ptr);
+    RULE(!p || is_live(p), c, "path-ended",
+         "path \"%.*s\" has already ended (%s)", (int)c->path.len,
+         c->path.ptr, p ? evs_path_status_name(p->status) : "");
+    *out = p;
+    return 0;
+}
+
+static int set_var(evs_replay *r, evs_span name, evs_span value, uint64_t seq)
+{
+    long i = var_pos(r, name);
+    evs_var_state v;
+    int rc;
+
+    if (i >= 0) {
+        if ((rc = evs__rp_copy(r, value, &r->vars.v[i].value)) != 0)
+            return rc;
+        r->vars.v[i].set_seq = seq;
+        return 0;
+    }
+    memset(&v, 0, sizeof(v));
+    v.name = name;
+    v.set_seq = seq;
+    if ((rc = evs__rp_copy(r, value, &v.value)) != 0)
+        return rc;
+    return evs__rp_add_var(r, &v);
+}
+
+static int new_path(evs_replay *r, evs_span id, evs_span parent,
+                    evs_span step, uint64_t seq)
+{
+    evs_path_state p;
+
+    memset(&p, 0, sizeof(p));
+    p.id = id;
+    p.parent = parent;
+    p.current_step = step;
+    p.status = EVS_PATH_ACTIVE;
+    p.started_seq = seq;
+    return evs__rp_add_path(r, &p);
+}
+
+static int on_execution_started(ctx *c)
+{
+    evs_replay *r = c->r;
+    fields *f = &c->f;
+    int rc;
+
+    RULE(c->ev->sequence == 1, c, "duplicate-start",
+         "execution_started again at sequence %llu",
+         (unsigned long long)c->ev->sequence);
+    if (c->ev->sequence != 1)
+        return 0;
+    if ((rc = evs__rp_copy(r, c->ev->execution_id, &r->exec.execution_id)) ||
+        (rc = str_of(r, f->workflow_name, &r->exec.workflow_name)) ||
+        (rc = evs__rp_copy(r, f->inputs, &r->exec.inputs)) ||
+        (rc = evs__rp_copy(r, f->definition, &r->exec.definition)) ||
+        (rc = str_of(r, f->definition_hash, &r->exec.definition_hash)) ||
+        (rc = str_of(r, f->inputs_hash, &r->exec.inputs_hash)) ||
+        (rc = evs__rp_copy(r, f->lineage, &r->exec.lineage)))
+        return rc;
+    r->exec.status = EVS_STATUS_RUNNING;
+    r->exec.started_at_us = c->ev->timestamp_us;
+    return new_path(r, c->path.len ? c->path : evs_span_cstr("main"), nospan,
+                    nospan, c->ev->sequence);
+}
+
+static int on_path_started(ctx *c)
+{
+    evs_replay *r = c->r;
+    evs_span parent, step;
+    long i = evs__rp_path_pos(r, c->path);
+    int rc;
+
+    if (i >= 0) {
+        /* Made by a branch, or the root: this only confirms it. */
+        RULE(is_live(&r->paths.v[i]), c, "path-ended",
+             "path \"%.*s\" started after it ended", (int)c->path.len,
+             c->path.ptr);
+        if (c->f.current_step.len &&
+            (rc = str_of(r, c->f.current_step, &r->paths.v[i].current_step)))
+            return rc;
+        return 0;
+    }
+    if ((rc = str_of(r, c->f.parent, &parent)) ||
+        (rc = str_of(r, c->f.current_step, &step)))
+        return rc;
+    RULE(!parent.len || evs__rp_path_pos(r, parent) >= 0, c, "branch-parent",
+         "parent path \"%.*s\" does not exist", (int)parent.len, parent.ptr);
+    return new_path(r, c->path, parent, step, c->ev->sequence);
+}
+
+static int on_path_branched(ctx *c)
+{
+    evs_replay *r = c->r;
+    evs_path_state *p;
+    evs__jit it;
+    evs_span el, id, step, v;
+    int rc;
+
+    if ((rc = need_path(c, &p)) != 0)
+        return rc;
+    RULE(evs__json_iter_begin(&it, c->f.new_paths, '[') == 0, c, "data",
+         "path_branched without a new_paths array");
+    if (!c->f.new_paths.len)
+        return 0;
+    /* Check every new path before creating any. */
+    while ((rc = evs__json_arr_next(&it, &el)) == 1) {
+        if (evs__json_get(el, "id", &v) != 1 ||
+            (rc = str_of(r, v, &id)) != 0 || !id.len) {
+            RULE(0, c, "data", "a new path without an id");
+            continue;
+        }
+        RULE(evs__rp_path_pos(r, id) < 0, c, "duplicate-path",
+             "path \"%.*s\" already exists", (int)id.len, id.ptr);
+    }
+    evs__json_iter_begin(&it, c->f.new_paths, '[');
+    while (evs__json_arr_next(&it, &el) == 1) {
+        if (evs__json_get(el, "id", &v) != 1 || str_of(r, v, &id) != 0 ||
+            !id.len || evs__rp_path_pos(r, id) >= 0)
+            continue;
+        step = nospan;
+        if (evs__json_get(el, "current_step", &v) == 1 &&
+            (rc = str_of(r, v, &step)) != 0)
+            return rc;
+        if ((rc = new_path(r, id, c->path, step, c->ev->sequence)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int each_count(ctx *c, int64_t count)
+{
+    evs_replay *r = c->r;
+    long i = each_pos(r, c->path, c->step);
+    evs_each_state e;
+
+    if (i >= 0) {
+        if (count >= 0)
+            r->eaches.v[i].count = count;
+        return 0;
+    }
+    memset(&e, 0, sizeof(e));
+    e.path_id = c->path;
+    e.name = c->step;
+    e.count = count;
+    return evs__rp_add_each(r, &e);
+}
+
+static void each_done(evs_replay *r, evs_span path, evs_span step)
+{
+    long i = each_pos(r, path, step);
+
+    if (i >= 0)
+        r->eaches.v[i].done++;
+}
+
+static int on_step_started(ctx *c)
+{
+    evs_replay *r = c->r;
+    fields *f = &c->f;
+    evs_path_state *p;
+    evs_step_state s, *sp;
+    long i;
+    int rc;
+
+    if ((rc = need_path(c, &p)) != 0)
+        return rc;
+    RULE(c->step.len, c, "data", "step_started without a step_name");
+    i = evs__rp_step_pos(r, c->path, c->step, f->iteration);
+    sp = i >= 0 ? &r->steps.v[i] : NULL;
+    RULE(!sp || sp->status == EVS_STEP_RETRYING ||
+             sp->status == EVS_STEP_FAILED || sp->status == EVS_STEP_RUNNING,
+         c, "step-restarted", "step \"%.*s\" started again after it %s",
+         (int)c->step.len, c->step.ptr,
+         sp ? evs_step_status_name(sp->status) : "");
+    if (!sp) {
+        memset(&s, 0, sizeof(s));
+        s.path_id = c->path;
+        s.name = c->step;
+        s.iteration = f->iteration;
+        if ((rc = evs__rp_add_step(r, &s)) != 0)
+            return rc;
+        sp = &r->steps.v[r->steps.n - 1];
+    }
+    sp->status = EVS_STEP_RUNNING;
+    sp->attempts++;
+    sp->started_seq = c->ev->sequence;
+    sp->ended_seq = 0;
+    sp->retry_at_us = 0;
+    if ((rc = evs__rp_copy(r, f->input, &sp->input)) ||
+        (f->step_hash.len && (rc = str_of(r, f->step_hash, &sp->step_hash))) ||
+        (f->kind.len && (rc = str_of(r, f->kind, &sp->kind))))
+        return rc;
+    if (f->has_iteration || f->has_count)
+        if ((rc = each_count(c, f->has_count ? f->count : -1)) != 0)
+            return rc;
+    if (p) {
+        p->current_step = c->step;
+        p->status = EVS_PATH_ACTIVE;
+    }
+    return 0;
+}
+
+/* The running (or, for retries, failed) step an outcome refers to. */
+static int outcome_step(ctx *c, evs_step_state **out, int want_failed)
+{
+    evs_replay *r = c->r;
+    long i = evs__rp_step_pos(r, c->path, c->step, c->f.iteration);
+    evs_step_state *sp = i >= 0 ? &r->steps.v[i] : NULL;
+    evs_path_state *p;
+    int rc;
+
+    if ((rc = need_path(c, &p)) != 0)
+        return rc;
+    if (want_failed)
+        RULE(sp && sp->status == EVS_STEP_FAILED, c, "retry-not-failed",
+             "retry of step \"%.*s\" that has not failed", (int)c->step.len,
+             c->step.ptr);
+    else
+        RULE(sp && sp->status == EVS_STEP_RUNNING, c, "step-not-started",
+             "outcome of step \"%.*s\" that is not running",
+             (int)c->step.len, c->step.ptr);
+    *out = sp;
+    return 0;
+}
+
+static int on_step_completed(ctx *c, int skipped)
+{
+    evs_replay *r = c->r;
+    evs_step_state *sp = NULL;
+    evs_span var;
+    int rc;
+
+    if (!skipped && (rc = outcome_step(c, &sp, 0)) != 0)
+        return rc;
+    if (skipped) {
+        long i;
+        evs_path_state *p;
+        if ((rc = need_path(c, &p)) != 0)
+            return rc;
+        i = evs__rp_step_pos(r, c->path, c->step, c->f.iteration);
+        if (i < 0) {
+            evs_step_state s;
+            memset(&s, 0, sizeof(s));
+            s.path_id = c->path;
+            s.name = c->step;
+            s.iteration = c->f.iteration;
+            if ((rc = evs__rp_add_step(r, &s)) != 0)
+                return rc;
+            i = (long)r->steps.n - 1;
+        }
+        sp = &r->steps.v[i];
+        /* A skipped step no longer marks the failure point. */
+        if (r->exec.failed_seq && evs__span_eq(r->exec.failed_path, c->path) &&
+            evs__span_eq(r->exec.failed_step, c->step))
+            r->exec.failed_seq = 0;
+    }
+    if (!sp)
+        return 0;
+    if ((rc = str_of(r, c->f.stored_variable, &var)) ||
+        (rc = evs__rp_copy(r, c->f.output, &sp->output)))
+        return rc;
+    sp->status = skipped ? EVS_STEP_SKIPPED : EVS_STEP_COMPLETED;
+    sp->stored_variable = var;
+    sp->ended_seq = c->ev->sequence;
+    if (var.len && (rc = set_var(r, var, sp->output, c->ev->sequence)) != 0)
+        return rc;
+    if (sp->iteration >= 0)
+        each_done(r, c->path, c->step);
+    return 0;
+}
+
+static int on_step_failed(ctx *c)
+{
+    evs_replay *r = c->r;
+    evs_step_state *sp;
+    int rc;
+
+    if ((rc = outcome_step(c, &sp, 0)) != 0)
+        return rc;
+    if (!sp)
+        return 0;
+    if ((rc = evs__rp_copy(r, c->f.error, &sp->error)) != 0)
+        return rc;
+    sp->status = EVS_STEP_FAILED;
+    sp->ended_seq = c->ev->sequence;
+    r->exec.failed_path = sp->path_id;
+    r->exec.failed_step = sp->name;
+    r->exec.failed_iteration = sp->iteration;
+    r->exec.failed_seq = c->ev->sequence;
+    return 0;
+}
+
+static int on_retry_scheduled(ctx *c)
+{
+    evs_replay *r = c->r;
+    evs_step_state *sp;
+    evs_path_state *p;
+    int rc;
+
+    if ((rc = outcome_step(c, &sp, 1)) != 0)
+        return rc;
+    if (!sp)
+        return 0;
+    sp->status = EVS_STEP_RETRYING;
+    sp->retry_at_us = time_of(c->f.fire_at);
+    if (!sp->retry_at_us && c->f.has_delay)
+        sp->retry_at_us = c->ev->timestamp_us + c->f.delay_ms * 1000;
+    /* Not a failure for good after all. */
+    if (r->exec.failed_seq == sp->ended_seq)
+        r->exec.failed_seq = 0;
+    if ((p = live_path(c)) != NULL)
+        p->status = EVS_PATH_WAITING;
+    return 0;
+}
+
+static int on_path_ended(ctx *c, int failed)
+{
+    evs_path_state *p;
+    int rc;
+
+    if ((rc = need_path(c, &p)) != 0)
+        return rc;
+    if (!p)
+        return 0;
+    if (failed && (rc = evs__rp_copy(c->r, c->f.error, &p->error)) != 0)
+        return rc;
+    p->status = failed ? EVS_PATH_FAILED : EVS_PATH_COMPLETED;
+    p->ended_seq = c->ev->sequence;
+    return 0;
+}
+
+static int on_exec_ended(ctx *c, evs_exec_status st)
+{
+    evs_replay *r = c->r;
+    int rc;
+
+    if (st == EVS_STATUS_COMPLETED &&
+        (rc = evs__rp_copy(r, c->f.outputs, &r->exec.outputs)) != 0)
+        return rc;
+    if (st == EVS_STATUS_FAILED &&
+        (rc = evs__rp_copy(r, c->f.error, &r->exec.error)) != 0)
+        return rc;
+    if (st == EVS_STATUS_TERMINATED && c->f.reason.len &&
+        (rc = evs__rp_copy(r, c->f.reason, &r->exec.error)) != 0)
+        return rc;
+    if (st == EVS_STATUS_CONTINUED &&
+        (rc = str_of(r, c->f.successor, &r->exec.continued_as)) != 0)
+        return rc;
+    r->exec.status = st;
+    r->exec.ended_at_us = c->ev->timestamp_us;
+    r->terminal = 1;
+    return 0;
+}
+
+static int on_pause(ctx *c, int pause)
+{
+    evs_replay *r = c->r;
+
+    if (pause) {
+        RULE(r->exec.status != EVS_STATUS_PAUSED, c, "already-paused",
+             "paused while paused");
+        if (r->exec.status != EVS_STATUS_PAUSED) {
+            r->exec.status_before_pause = r->exec.status;
+            r->exec.status = EVS_STATUS_PAUSED;
+        }
+    } else {
+        RULE(r->exec.status == EVS_STATUS_PAUSED, c, "not-paused",
+             "resumed while not paused");
+        if (r->exec.status == EVS_STATUS_PAUSED)
+            r->exec.status = EVS_STATUS_RUNNING;
+    }
+    return 0;
+}
+
+static int on_variable_set(ctx *c)
+{
+    evs_span name;
+    int rc;
+
+    if ((rc = str_of(c->r, c->f.name, &name)) != 0)
+        return rc;
+    RULE(name.len, c, "data", "variable_set without a name");
+    if (!name.len)
+        return 0;
+    return set_var(c->r, name, c->f.value.len ? c->f.value
+                                              : evs_span_cstr("null"),
+                   c->ev->sequence);
+}
+
+static int on_signal_received(ctx *c)
+{
+    evs_replay *r = c->r;
+    evs_signal_state s;
+    evs_span name = c->f.signal.len ? c->f.signal : c->f.name;
+    int rc;
+
+    memset(&s, 0, sizeof(s));
+    if ((rc = evs__rp_copy(r, c->ev->id, &s.id)) ||
+        (rc = str_of(r, name, &s.name)) ||
+        (rc = evs__rp_copy(r, c->f.payload, &s.payload)))
+        return rc;
+    if (!s.name.len)
+        s.name = c->step; /* Dive names signals by step */
+    s.received_seq = c->ev->sequence;
+    ADD(r, signals, &s, (index_map *)NULL, 0);
+    return 0;
+}
+
+/* Signals are kept in the order received, so their sequences are sorted
+ * and a binary search finds one. */
+static evs_signal_state *signal_at(evs_replay *r, uint64_t seq)
+{
+    size_t lo = 0, hi = r->signals.n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->signals.v[mid].received_seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < r->signals.n && r->signals.v[lo].received_seq == seq
+               ? &r->signals.v[lo]
+               : NULL;
+}
+
+static int consume(ctx *c, int64_t seq)
+{
+    evs_signal_state *s = seq > 0 ? signal_at(c->r, (uint64_t)seq) : NULL;
+
+    RULE(s && !s->consumed_seq, c, "signal-not-received",
+         "consumes signal at sequence %lld, which %s", (long long)seq,
+         s ? "was already consumed" : "was not received");
+    if (s && !s->consumed_seq) {
+        s->consumed_seq = c->ev->sequence;
+        s->consumed_by_path = c->path;
+        s->consumed_by_step = c->step;
+    }
+    return 0;
+}
+
+static int on_signal_consumed(ctx *c)
+{
+    RULE(c->f.has_signal_seq, c, "data", "signal_consumed without "
+                                         "signal_seq");
+    return consume(c, c->f.has_signal_seq ? c->f.signal_seq : 0);
+}
+
+static evs_wait_state *pending_wait(evs_replay *r, evs_span path)
+{
+    for (size_t i = r->waits.n; i-- > 0;)
+        if (!r->waits.v[i].ended_seq &&
+            evs__span_eq(r->waits.v[i].path_id, path))
+            return &r->waits.v[i];
+    return NULL;
+}
+
+static int on_wait_started(ctx *c)
+{
+    evs_replay *r = c->r;
+    evs_path_state *p;
+    evs_wait_state w;
+    int rc;
+
+    if ((rc = need_path(c, &p)) != 0)
+        return rc;
+    RULE(!pending_wait(r, c->path), c, "wait-pending",
+         "path \"%.*s\" already waits", (int)c->path.len, c->path.ptr);
+    memset(&w, 0, sizeof(w));
+    w.path_id = c->path;
+    w.step = c->step;
+    if ((rc = str_of(r, c->f.signal, &w.signal)) != 0)
+        return rc;
+    w.timeout_at_us = time_of(c->f.timeout_at);
+    w.started_seq = c->ev->sequence;
+    ADD(r, waits, &w, (index_map *)NULL, 0);
+    if (p)
+        p->status = EVS_PATH_WAITING;
+    return 0;
+}
+
+static int on_wait_ended(ctx *c)
+{
+    evs_replay *r = c->r;
+    evs_wait_state *w = pending_wait(r, c->path);
+    evs_path_state *p;
+    int rc;
+
+    if ((rc = need_path(c, &p)) != 0)
+        return rc;
+    RULE(w != NULL, c, "wait-not-started", "path \"%.*s\" does not wait",
+         (int)c->path.len, c->path.ptr);
+    if (c->f.has_signal_seq && c->f.signal_seq > 0 &&
+        (rc = consume(c, c->f.signal_seq)) != 0)
+        return rc;
+    if (w) {
+        w->ended_seq = c->ev->sequence;
+        w->timed_out = c->f.timed_out;
+        w->signal_seq = c->f.has_signal_seq && c->f.signal_seq > 0
+                            ? (uint64_t)c->f.signal_seq
+                            : 0;
+    }
+    if (p)
+        p->status = EVS_PATH_ACTIVE;
+    return 0;
+}
+
+static int on_timer_started(ctx *c)
+{
+    evs_replay *r = c->r;
+    evs_path_state *p;
+    evs_timer_state t;
+    int rc;
+
+    if ((rc = need_path(c, &p)) != 0)
+        return rc;
+    memset(&t, 0, sizeof(t));
+    if ((rc = str_of(r, c->f.timer_id, &t.timer_id)) != 0)
+        return rc;
+    RULE(t.timer_id.len, c, "data", "timer_started without a timer_id");
+    RULE(!t.timer_id.len || timer_pos(r, t.timer_id) < 0, c,
+         "duplicate-timer", "timer \"%.*s\" already exists",
+         (int)t.timer_id.len, t.timer_id.ptr);
+    if (!t.timer_id.len || timer_pos(r, t.timer_id) >= 0)
+        return 0;
+    t.path_id = c->path;
+    t.step = c->step;
+    t.fire_at_us = time_of(c->f.fire_at);
+    t.started_seq = c->ev->sequence;
+    if ((rc = evs__rp_add_timer(r, &t)) != 0)
+        return rc;
+    if (p)
+        p->status = EVS_PATH_WAITING;
+    return 0;
+}
+
+static int on_timer_ended(ctx *c, int cancelled)
+{
+    evs_replay *r = c->r;
+    evs_span id;
+    long i;
+    int rc;
+
+    if ((rc = str_of(r, c->f.timer_id, &id)) != 0)
+        return rc;
+    i = timer_pos(r, id);
+    RULE(i >= 0 && !r->timers.v[i].fired_seq && !r->timers.v[i].cancelled,
+         c, "timer-unknown", "timer \"%.*s\" is not pending", (int)id.len,
+         id.ptr);
+    if (i < 0 || r->timers.v[i].fired_seq || r->timers.v[i].cancelled)
+        return 0;
+    if (cancelled)
+        r->timers.v[i].cancelled = 1;
+    else
+        r->timers.v[i].fired_seq = c->ev->sequence;
+    /* The path the timer held goes on. */
+    i = evs__rp_path_pos(r, r->timers.v[i].path_id);
+    if (i >= 0 && r->paths.v[i].status == EVS_PATH_WAITING)
+        r->paths.v[i].status = EVS_PATH_ACTIVE;
+    return 0;
+}
+
+static int on_version_decision(ctx *c)
+{
+    evs_replay *r = c->r;
+    evs_version_state v;
+    fields *f = &c->f;
+    int rc;
+
+    memset(&v, 0, sizeof(v));
+    if ((rc = str_of(r, f->change_id, &v.change_id)) != 0)
+        return rc;
+    RULE(v.change_id.len && f->has_version, c, "data",
+         "version_decision without change_id and version");
+    RULE(!v.change_id.len || version_pos(r, v.change_id) < 0, c,
+         "version-duplicate", "a second decision for change \"%.*s\"",
+         (int)v.change_id.len, v.change_id.ptr);
+    v.version = f->version;
+    v.min = f->has_min ? f->min : f->version;
+    v.max = f->has_max ? f->max : f->version;
+    RULE(v.version >= v.min && v.version <= v.max, c, "version-range",
+         "version %lld of change \"%.*s\" is outside [%lld, %lld]",
+         (long long)v.version, (int)v.change_id.len, v.change_id.ptr,
+         (long long)v.min, (long long)v.max);
+    if (!v.change_id.len || version_pos(r, v.change_id) >= 0)
+        return 0;
+    v.seq = c->ev->sequence;
+    return evs__rp_add_version(r, &v);
+}
+
+void evs__rp_settle(evs_replay *r)
+{
+    int active = 0, waiting = 0;
+
+    if (r->exec.status != EVS_STATUS_RUNNING &&
+        r->exec.status != EVS_STATUS_WAITING)
+        return;
+    for (size_t i = 0; i < r->paths.n; i++) {
+        active |= r->paths.v[i].status == EVS_PATH_ACTIVE;
+        waiting |= r->paths.v[i].status == EVS_PATH_WAITING;
+    }
+    r->exec.status =
+        !active && waiting ? EVS_STATUS_WAITING : EVS_STATUS_RUNNING;
+}
+
+#define TYPE(t) evs__span_eq_cstr(ev->event_type, t)
+
+int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
+{
+    ctx c;
+    int rc = 0, object;
+
+    memset(&c, 0, sizeof(c));
+    c.r = r;
+    c.ev = ev;
+    c.v = v;
+    if (ev->sequence != r->exec.last_seq + 1) {
+        rc = violate(&c, "sequence", "sequence %llu after %llu",
+                     (unsigned long long)ev->sequence,
+                     (unsigned long long)r->exec.last_seq);
+        if (rc != 0)
+            return rc;
+    }
+    if (r->exec.last_seq == 0 && !TYPE(EVS_EV_EXECUTION_STARTED)) {
+        rc = violate(&c, "first-event", "the first event is %.*s, not "
+                     "execution_started", (int)ev->event_type.len,
+                     ev->event_type.ptr);
+        if (rc != 0)
+            return rc;
+    }
+    if (r->terminal) {
+        rc = violate(&c, "after-terminal", "%.*s after the execution "
+                     "ended (%s)", (int)ev->event_type.len,
+                     ev->event_type.ptr,
+                     evs_exec_status_name(r->exec.status));
+        if (rc != 0)
+            return rc;
+    }
+    object = read_fields(ev->data, &c.f) == 0;
+    if (!object) {
+        rc = violate(&c, "data", "data is not a JSON object");
+        if (rc != 0)
+            return rc;
+    }
+    /* Names outlive the event: copy them once. */
+    if ((rc = evs__rp_copy(r, ev->path_id, &c.path)) != 0 ||
+        (rc = evs__rp_copy(r, ev->step_name, &c.step)) != 0)
+        return rc;
+    if (!c.path.len)
+        c.path = evs_span_cstr("main");
+
+    if (TYPE(EVS_EV_EXECUTION_STARTED))
+        rc = on_execution_started(&c);
+    else if (TYPE(EVS_EV_STEP_STARTED))
+        rc = on_step_started(&c);
+    else if (TYPE(EVS_EV_STEP_COMPLETED))
+        rc = on_step_completed(&c, 0);
+    else if (TYPE(EVS_EV_STEP_FAILED))
+        rc = on_step_failed(&c);
+    else if (TYPE("retry_scheduled"))
+        rc = on_retry_scheduled(&c);
+    else if (TYPE("step_skipped"))
+        rc = on_step_completed(&c, 1);
+    else if (TYPE(EVS_EV_PATH_STARTED))
+        rc = on_path_started(&c);
+    else if (TYPE(EVS_EV_PATH_BRANCHED))
+        rc = on_path_branched(&c);
+    else if (TYPE(EVS_EV_PATH_COMPLETED))
+        rc = on_path_ended(&c, 0);
+    else if (TYPE(EVS_EV_PATH_FAILED))
+        rc = on_path_ended(&c, 1);
+    else if (TYPE(EVS_EV_EXECUTION_COMPLETED))
+        rc = on_exec_ended(&c, EVS_STATUS_COMPLETED);
+    else if (TYPE(EVS_EV_EXECUTION_FAILED))
+        rc = on_exec_ended(&c, EVS_STATUS_FAILED);
+    else if (TYPE("execution_terminated"))
+        rc = on_exec_ended(&c, EVS_STATUS_TERMINATED);
+    else if (TYPE(EVS_EV_EXECUTION_CONTINUE_AS_NEW))
+        rc = on_exec_ended(&c, EVS_STATUS_CONTINUED);
+    else if (TYPE("execution_paused"))
+        rc = on_pause(&c, 1);
+    else if (TYPE("execution_resumed"))
+        rc = on_pause(&c, 0);
+    else if (TYPE("variable_set"))
+        rc = on_variable_set(&c);
+    else if (TYPE(EVS_EV_SIGNAL_RECEIVED))
+        rc = on_signal_received(&c);
+    else if (TYPE("signal_consumed"))
+        rc = on_signal_consumed(&c);
+    else if (TYPE("wait_started"))
+        rc = on_wait_started(&c);
+    else if (TYPE("wait_ended"))
+        rc = on_wait_ended(&c);
+    else if (TYPE("timer_started"))
+        rc = on_timer_started(&c);
+    else if (TYPE("timer_fired"))
+        rc = on_timer_ended(&c, 0);
+    else if (TYPE("timer_cancelled"))
+        rc = on_timer_ended(&c, 1);
+    else if (TYPE(EVS_EV_VERSION_DECISION))
+        rc = on_version_decision(&c);
+    /* Any other type is kept in the count and otherwise ignored. */
+    if (rc != 0)
+        return rc;
+    r->exec.last_seq = ev->sequence;
+    evs__rp_settle(r);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Accessors                                                          */
+/* ------------------------------------------------------------------ */
+
+const evs_exec_state *evs_replay_exec(const evs_replay *r)
+{
+    return &r->exec;
+}
+
+#define ACCESSORS(name, vec, type)                                            \
+    size_t evs_replay_##name##_count(const evs_replay *r)                     \
+    {                                                                         \
+        return r->vec.n;                                                      \
+    }                                                                         \
+    const type *evs_replay_##name(const evs_replay *r, size_t i)              \
+    {                                                                         \
+        return i < r->vec.n ? &r->vec.v[i] : NULL;                            \
+    }
+
+ACCESSORS(path, paths, evs_path_state)
+ACCESSORS(step, steps, evs_step_state)
+ACCESSORS(each, eaches, evs_each_state)
+ACCESSORS(var, vars, evs_var_state)
+ACCESSORS(signal, signals, evs_signal_state)
+ACCESSORS(version, versions, evs_version_state)
+ACCESSORS(timer, timers, evs_timer_state)
+ACCESSORS(wait, waits, evs_wait_state)
+
+const evs_path_state *evs_replay_find_path(const evs_replay *r, evs_span id)
+{
+    long i = evs__rp_path_pos(r, id);
+    return i < 0 ? NULL : &r->paths.v[i];
+}
+
+const evs_step_state *evs_replay_find_step(const evs_replay *r,
+                                           evs_span path, evs_span name,
+                                           int64_t iteration)
+{
+    long i = evs__rp_step_pos(r, path, name, iteration);
+    return i < 0 ? NULL : &r->steps.v[i];
+}
+
+const evs_var_state *evs_replay_find_var(const evs_replay *r, evs_span name)
+{
+    long i = var_pos(r, name);
+    return i < 0 ? NULL : &r->vars.v[i];
+}
+
+const evs_version_state *evs_replay_find_version(const evs_replay *r,
+                                                 evs_span change_id)
+{
+    long i = version_pos(r, change_id);
+    return i < 0 ? NULL : &r->versions.v[i];
+}

@@ -1,0 +1,88 @@
+/*
+ * replay_int.h: the replayer's internals, shared by the files of replay/.
+ */
+#ifndef EVS_REPLAY_INT_H
+#define EVS_REPLAY_INT_H
+
+#include "evstore/replay.h"
+#include "formats_int.h"
+
+/* Copies of strings and JSON values live in an arena of chunks that never
+ * move, so the spans handed out stay valid until the replayer is freed or
+ * reloaded. */
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    char data[];
+} arena_chunk;
+
+/* An index from a 64-bit key hash to positions in one of the state
+ * arrays; collisions are resolved by comparing the element itself. */
+typedef struct index_map {
+    uint64_t *hash;
+    uint32_t *pos; /* position + 1; 0 marks an empty slot */
+    size_t cap, count;
+} index_map;
+
+#define DEFINE_VEC(name, type)                                                \
+    typedef struct name {                                                     \
+        type *v;                                                              \
+        size_t n, cap;                                                        \
+    } name
+
+DEFINE_VEC(path_vec, evs_path_state);
+DEFINE_VEC(step_vec, evs_step_state);
+DEFINE_VEC(each_vec, evs_each_state);
+DEFINE_VEC(var_vec, evs_var_state);
+DEFINE_VEC(signal_vec, evs_signal_state);
+DEFINE_VEC(version_vec, evs_version_state);
+DEFINE_VEC(timer_vec, evs_timer_state);
+DEFINE_VEC(wait_vec, evs_wait_state);
+
+struct evs_replay {
+    evs_replay_opts opts;
+    const evs_allocator *alloc;
+    arena_chunk *arena;
+    evs_exec_state exec;
+    path_vec paths;
+    step_vec steps;
+    each_vec eaches;
+    var_vec vars;
+    signal_vec signals;
+    version_vec versions;
+    timer_vec timers;
+    wait_vec waits;
+    index_map path_ix, step_ix, each_ix, var_ix, version_ix, timer_ix;
+    int terminal; /* a terminal event was applied */
+};
+
+/* Arena and index helpers (replay_mem.c). */
+int evs__rp_copy(evs_replay *r, evs_span in, evs_span *out);
+/* Copies the unescaped text of JSON string value v (with its quotes). */
+int evs__rp_copy_str(evs_replay *r, evs_span v, evs_span *out);
+void evs__rp_reset(evs_replay *r);
+void *evs__rp_grow(evs_replay *r, void **v, size_t *cap, size_t n,
+                   size_t size);
+uint64_t evs__rp_hash(evs_span a, evs_span b, int64_t n);
+/* Finds the position of an element whose hash is h and for which eq
+ * returns true; -1 if none. */
+long evs__rp_find(const index_map *m, uint64_t h,
+                  int (*eq)(const void *ctx, size_t pos), const void *ctx);
+int evs__rp_insert(evs_replay *r, index_map *m, uint64_t h, size_t pos);
+void evs__rp_map_free(evs_replay *r, index_map *m);
+
+/* Lookups shared by apply and load (replay.c). */
+long evs__rp_path_pos(const evs_replay *r, evs_span id);
+long evs__rp_step_pos(const evs_replay *r, evs_span path, evs_span name,
+                      int64_t iter);
+/* Adds an element at the end of a vector and to its index. */
+int evs__rp_add_path(evs_replay *r, const evs_path_state *p);
+int evs__rp_add_step(evs_replay *r, const evs_step_state *s);
+int evs__rp_add_each(evs_replay *r, const evs_each_state *e);
+int evs__rp_add_var(evs_replay *r, const evs_var_state *v);
+int evs__rp_add_version(evs_replay *r, const evs_version_state *v);
+int evs__rp_add_timer(evs_replay *r, const evs_timer_state *t);
+/* Recomputes RUNNING/WAITING from the paths. */
+void evs__rp_settle(evs_replay *r);
+
+#endif /* EVS_REPLAY_INT_H */

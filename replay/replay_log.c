@@ -1,0 +1,91 @@
+/*
+ * replay_log.c: replaying from a store: over a log with a cursor, from a
+ * snapshot plus its tail, and writing snapshots that carry the state.
+ */
+#include "replay_int.h"
+
+#include <errno.h>
+
+int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to,
+                   evs_violation *v, evs_error_info *info)
+{
+    uint64_t from = r->exec.last_seq + 1, last = evs_log_last_seq(log);
+    evs_cursor *c;
+    evs_event ev;
+    int rc;
+
+    if (to == 0 || to > last)
+        to = last;
+    if (from > to)
+        return 0;
+    if ((rc = evs_cursor_open(log, from, to, &c, info)) != 0)
+        return rc;
+    while ((rc = evs_cursor_next(c, &ev, NULL, info)) == 1)
+        if ((rc = evs_replay_apply(r, &ev, v)) != 0)
+            break;
+    evs_cursor_close(c);
+    return rc < 0 ? rc : rc == 1 ? 0 : rc;
+}
+
+int evs_replay_open(evs_replay *r, evs_store *s, const char *id,
+                    size_t id_len, uint64_t at, int *from_snapshot,
+                    evs_violation *v, evs_error_info *info)
+{
+    evs_snapshot *sn = NULL;
+    evs_log *log = NULL;
+    int rc, used = 0;
+
+    if (from_snapshot)
+        *from_snapshot = 0;
+    /* A snapshot is only a cache: any problem with it means replaying
+     * from the start, never failing. */
+    if (evs_snapshot_load(s, id, id_len, &sn, NULL) == 0 && sn->state.len &&
+        (at == 0 || sn->last_event_seq <= at)) {
+        if (evs_replay_load_state(r, sn->state.ptr, sn->state.len) == 0 &&
+            r->exec.last_seq == sn->last_event_seq)
+            used = 1;
+        else
+            evs__rp_reset(r);
+    }
+    evs_snapshot_free(sn);
+    rc = evs_log_open(s, id, id_len, 0, &log, NULL, info);
+    if (rc == 0)
+        rc = evs_replay_run(r, log, at, v, info);
+    evs_log_close(log);
+    if (rc == 0 && from_snapshot)
+        *from_snapshot = used;
+    return rc;
+}
+
+int evs_replay_snapshot(const evs_replay *r, evs_store *s,
+                        evs_span workflow_data)
+{
+    const evs_exec_state *x = &r->exec;
+    evs_snapshot sn;
+    char *state = NULL;
+    size_t len;
+    int rc;
+
+    if (!x->execution_id.len)
+        return -EINVAL;
+    if ((rc = evs_replay_state_json(r, &state, &len)) != 0)
+        return rc;
+    memset(&sn, 0, sizeof(sn));
+    sn.workflow_name = x->workflow_name;
+    sn.workflow_hash = x->definition_hash;
+    sn.inputs_hash = x->inputs_hash;
+    sn.status = evs_span_cstr(evs_exec_status_name(x->status));
+    sn.start_time_us = x->started_at_us;
+    sn.end_time_us = x->ended_at_us;
+    sn.last_event_seq = x->last_seq;
+    sn.workflow_data = workflow_data.len ? workflow_data : x->definition;
+    sn.inputs = x->inputs;
+    sn.outputs = x->outputs;
+    sn.error = x->error;
+    sn.lineage = x->lineage;
+    sn.state.ptr = state;
+    sn.state.len = len;
+    rc = evs_snapshot_save(s, x->execution_id.ptr, x->execution_id.len, &sn);
+    evs__free(r->alloc, state);
+    return rc;
+}
