@@ -222,6 +222,16 @@ EVS_EXTERN int evs_json_check(const char *buf, size_t len, unsigned flags,
                               char *out, size_t *out_len, size_t *err_off);
 
 /**
+ * Hashes a JSON value so that formatting does not matter: the value is
+ * checked, minified, and its object members sorted by key (recursively)
+ * before XXH3-64 is taken. Array order and the text of strings and
+ * numbers count as written. Definitions use it to hash each step.
+ * Returns 0 and sets *hash, EVS_EPARSE (not valid JSON) or -ENOMEM.
+ */
+EVS_EXTERN int evs_json_hash(const char *buf, size_t len,
+                             const evs_allocator *alloc, uint64_t *hash);
+
+/**
  * Writes `s` as a JSON string literal, quotes included, escaping '"', '\\'
  * and control characters. Returns the number of bytes written, or the
  * number needed when cap is too small (nothing is then written), or

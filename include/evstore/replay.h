@@ -320,6 +320,55 @@ EVS_EXTERN int evs_replay_load_state(evs_replay *r, const char *json,
 EVS_EXTERN int evs_replay_snapshot(const evs_replay *r, evs_store *s,
                                    evs_span workflow_data);
 
+/* ---------------------------------------------------------------- */
+/* Checking a history against a definition                          */
+/* ---------------------------------------------------------------- */
+
+/** Length of a step hash: 16 lower-case hex digits. */
+#define EVS_STEP_HASH_LEN 16
+
+/**
+ * The hash of one step of a workflow definition (a JSON object): XXH3-64
+ * of the step with its members sorted by key (evs_json_hash), so that
+ * reformatting a definition changes no hash. The orchestrator records it
+ * in step_started's `step_hash`. Returns 0, EVS_EPARSE or -ENOMEM.
+ */
+EVS_EXTERN int evs_replay_step_hash(const char *step, size_t len,
+                                    char out[EVS_STEP_HASH_LEN + 1]);
+
+typedef enum evs_step_change {
+    EVS_STEP_REMOVED = 0,   /* the definition no longer has the step */
+    EVS_STEP_KIND_CHANGED,  /* it has a step of that name, of another kind */
+    EVS_STEP_CHANGED        /* same kind, other parameters (hash) */
+} evs_step_change;
+
+/** One step that a history ran and a definition changed. Borrowed. */
+typedef struct evs_step_diff {
+    evs_span step;          /* the step's name */
+    evs_step_change change;
+    evs_span old_kind, new_kind;
+    evs_span old_hash, new_hash;
+    uint64_t first_seq;     /* where the history last started it */
+} evs_step_diff;
+
+typedef int (*evs_step_diff_fn)(void *arg, const evs_step_diff *d);
+
+/**
+ * Compares the steps the replayed history ran with definition `def` (a
+ * JSON object whose `steps` array holds objects with `name` and `kind`).
+ * Calls fn (may be NULL) once for every step name that was removed,
+ * changed kind, or changed parameters (by the step_hash recorded when it
+ * started; a step recorded without a hash is only checked for existence
+ * and kind). Sets *count (may be NULL) to how many differ: 0 means the
+ * definition is compatible with the history.
+ * Returns 0, the callback's non-zero value, EVS_EPARSE (not such a
+ * definition) or -ENOMEM.
+ */
+EVS_EXTERN int evs_replay_check_definition(const evs_replay *r,
+                                           const char *def, size_t len,
+                                           evs_step_diff_fn fn, void *arg,
+                                           size_t *count);
+
 EVS_EXTERN void evs_replay_free(evs_replay *r);
 
 #ifdef __cplusplus
