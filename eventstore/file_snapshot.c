@@ -107,6 +107,7 @@ int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
 {
     char name[EVS_ID_MAX + 1];
     evs_snapshot sn = *snap, *old;
+    evs_stat st;
     char *buf = NULL;
     size_t len;
     uint64_t last;
@@ -134,7 +135,9 @@ int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
     }
     if ((rc = evs_snapshot_encode(&sn, s->alloc, &buf, &len)) != 0)
         goto out;
-    rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, buf, len);
+    rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, buf, len, &st);
+    if (rc == 0)
+        evs__index_note(s, name, buf, len, &st);
 out:
     if (dfd >= 0)
         IO(s)->close(CTX(s), dfd);

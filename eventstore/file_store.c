@@ -68,7 +68,7 @@ int evs__open_exec_dir(evs_store *s, const char *id, int *fd)
 }
 
 int evs__write_atomic(evs_store *s, int dirfd, const char *name,
-                      const void *buf, size_t len)
+                      const void *buf, size_t len, evs_stat *st)
 {
     char tmp[64], sfx[17];
     struct iovec iov;
@@ -87,9 +87,13 @@ int evs__write_atomic(evs_store *s, int dirfd, const char *name,
     rc = IO(s)->pwritev(CTX(s), fd, &iov, 1, 0);
     if (rc == 0 && evs__sync_meta(s))
         rc = IO(s)->fsync(CTX(s), fd);
-    IO(s)->close(CTX(s), fd);
     if (rc == 0)
         rc = IO(s)->renameat(CTX(s), dirfd, tmp, dirfd, name, 0);
+    /* After the rename, for the listing index: the rename changed the
+     * file's ctime. */
+    if (rc == 0 && st && IO(s)->fstat(CTX(s), fd, st) != 0)
+        memset(st, 0, sizeof(*st));
+    IO(s)->close(CTX(s), fd);
     if (rc != 0) {
         IO(s)->unlinkat(CTX(s), dirfd, tmp, 0);
         return rc;
@@ -172,6 +176,7 @@ static int file_exec_create(evs_store *s, const char *id, size_t id_len,
     char *buf = NULL, *sbuf = NULL;
     size_t cap = 0, len = 0, slen;
     evs_snapshot sn;
+    evs_stat sst;
     struct iovec iov;
     int dfd = -1, fd = -1, rc, made = 0;
 
@@ -231,7 +236,8 @@ static int file_exec_create(evs_store *s, const char *id, size_t id_len,
     }
     if (evs__sync_meta(s) && (rc = IO(s)->fsync(CTX(s), fd)) != 0)
         goto out;
-    if ((rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, sbuf, slen)) != 0)
+    if ((rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, sbuf, slen, &sst)) !=
+        0)
         goto out;
     /* The directory appears under its real name whole, or not at all. */
     rc = IO(s)->renameat(CTX(s), s->dirfd, tmp, s->dirfd, name,
@@ -241,6 +247,8 @@ static int file_exec_create(evs_store *s, const char *id, size_t id_len,
     made = 0;
     if (evs__sync_meta(s))
         rc = IO(s)->fsync(CTX(s), s->dirfd);
+    if (rc == 0)
+        evs__index_note(s, name, sbuf, slen, &sst);
 out:
     if (fd >= 0)
         IO(s)->close(CTX(s), fd);
@@ -332,6 +340,8 @@ static int file_exec_delete(evs_store *s, const char *id, size_t id_len)
 
 typedef struct lister {
     evs_store *s;
+    evs__index *ix;   /* the listing index; NULL if it could not load */
+    size_t seen;      /* executions met, filtered or not */
     const evs_list_filter *f;
     int filtered;
     evs_exec_info *items;
@@ -378,6 +388,87 @@ static int match(const evs_list_filter *f, const evs_snapshot *sn)
     return 1;
 }
 
+/* Decodes a snapshot header line given without its newline. */
+static int decode_header(evs_store *s, const char *hdr, size_t hlen,
+                         evs_snapshot **out)
+{
+    char *buf = evs__malloc(s->alloc, hlen + 1);
+    int rc;
+
+    if (!buf)
+        return -ENOMEM;
+    memcpy(buf, hdr, hlen);
+    buf[hlen] = '\n';
+    rc = evs_snapshot_decode(buf, hlen + 1, EVS_SNAPSHOT_HEADER_ONLY,
+                             s->alloc, out, NULL);
+    evs__free(s->alloc, buf);
+    return rc;
+}
+
+/* Reads the header line of execution `name`'s snapshot (without its
+ * newline) and the snapshot's stat. Returns 0, 1 when `name` is not an
+ * execution directory (skip it), or an error about the snapshot. */
+static int read_header(evs_store *s, const char *name, char **hdr,
+                       size_t *hlen, evs_stat *st)
+{
+    size_t n, got;
+    const char *nl;
+    int dfd, fd, rc;
+
+    if (evs__open_exec_dir(s, name, &dfd) != 0)
+        return 1; /* vanished, or not a directory */
+    rc = evs__open_regular(s, dfd, EVS__SNAP_NAME, O_RDONLY, 0, &fd, st);
+    IO(s)->close(CTX(s), dfd);
+    if (rc != 0)
+        return rc;
+    n = st->size < (64u << 10) ? (size_t)st->size : (64u << 10);
+    *hdr = evs__malloc(s->alloc, n ? n : 1);
+    if (!*hdr) {
+        IO(s)->close(CTX(s), fd);
+        return -ENOMEM;
+    }
+    rc = IO(s)->pread(CTX(s), fd, *hdr, n, 0, &got);
+    IO(s)->close(CTX(s), fd);
+    if (rc == 0 && !(nl = memchr(*hdr, '\n', got)))
+        rc = EVS_ECORRUPT;
+    if (rc != 0) {
+        evs__free(s->alloc, *hdr);
+        *hdr = NULL;
+        return rc;
+    }
+    *hlen = (size_t)(nl - *hdr);
+    return 0;
+}
+
+/* True when the header's `key` is certainly not the string `want`: the
+ * header is canonical, so the first ,"key": is the member itself (a quote
+ * inside a string is always escaped), and a plain `want` compares byte
+ * for byte. Anything unusual answers "maybe" and the header is decoded. */
+static int differs(const char *hdr, size_t hlen, const char *key,
+                   evs_span want)
+{
+    size_t kl = strlen(key);
+    const char *p = memmem(hdr, hlen, key, kl), *end = hdr + hlen;
+
+    if (!want.len || !p)
+        return 0;
+    for (size_t i = 0; i < want.len; i++)
+        if (want.ptr[i] == '"' || want.ptr[i] == '\\' ||
+            (unsigned char)want.ptr[i] < 0x20)
+            return 0;
+    p += kl;
+    if ((size_t)(end - p) < want.len + 2 || p[0] != '"')
+        return 1;
+    return memcmp(p + 1, want.ptr, want.len) != 0 || p[want.len + 1] != '"';
+}
+
+static int quick_reject(const evs_list_filter *f, const char *hdr,
+                        size_t hlen)
+{
+    return differs(hdr, hlen, ",\"status\":", f->status) ||
+           differs(hdr, hlen, ",\"workflow_name\":", f->workflow_name);
+}
+
 static int list_cb(void *arg, const char *name, size_t len)
 {
     lister *L = arg;
@@ -385,14 +476,33 @@ static int list_cb(void *arg, const char *name, size_t len)
     evs_snapshot *sn = NULL;
     evs_exec_info *it;
     evs_span idsp = {name, len};
-    int dfd, rc;
+    const char *hdr;
+    char *raw = NULL;
+    size_t hlen;
+    evs_stat st;
+    int rc = -1;
 
     if (!evs_id_valid(name, len))
         return 0; /* temporary, trash and foreign entries */
-    if (evs__open_exec_dir(s, name, &dfd) != 0)
-        return 0; /* vanished, or not a directory */
-    rc = evs__file_snapshot_read(s, dfd, EVS_SNAPSHOT_HEADER_ONLY, &sn, NULL);
-    IO(s)->close(CTX(s), dfd);
+    L->seen++;
+    /* The index answers with one stat; else read the snapshot. */
+    if (L->ix && evs__index_lookup(s, L->ix, name, len, &hdr, &hlen)) {
+        evs__index_keep(L->ix, name, len, hdr, hlen, NULL);
+        if (quick_reject(L->f, hdr, hlen))
+            return 0;
+        rc = decode_header(s, hdr, hlen, &sn);
+    }
+    if (rc != 0 && rc != -ENOMEM) {
+        rc = read_header(s, name, &raw, &hlen, &st);
+        if (rc == 1)
+            return 0;
+        if (rc == 0) {
+            rc = decode_header(s, raw, hlen, &sn);
+            if (rc == 0 && L->ix)
+                evs__index_keep(L->ix, name, len, raw, hlen, &st);
+        }
+        evs__free(s->alloc, raw);
+    }
     if (rc == -ENOMEM)
         return rc;
     if (rc != 0) {
@@ -467,9 +577,19 @@ static int file_exec_list(evs_store *s, const evs_list_filter *f,
     L.f = f;
     L.filtered = f->status.len || f->workflow_name.len ||
                  f->created_after_us || f->created_before_us;
+    if (evs__index_load(s, &L.ix) == -ENOMEM) {
+        evs__index_free(s, L.ix);
+        L.ix = NULL;
+    }
     rc = IO(s)->listdir(CTX(s), s->dirfd, list_cb, &L);
-    if (rc != 0)
+    if (rc != 0) {
+        evs__index_free(s, L.ix);
         goto fail;
+    }
+    if (L.ix) {
+        evs__index_finish(s, L.ix, L.seen);
+        evs__index_free(s, L.ix);
+    }
     /* The arena has stopped moving: turn offsets into pointers. */
     for (size_t i = 0; i < L.count; i++) {
         fix_span(&L.items[i].id, L.mem);

@@ -145,6 +145,18 @@ static int px_ftruncate(void *ctx, int fd, uint64_t len)
     return r == 0 ? 0 : -errno;
 }
 
+static void fill_stat(const struct stat *sb, evs_stat *st)
+{
+    st->size = (uint64_t)sb->st_size;
+    st->mode = (uint32_t)sb->st_mode;
+    st->nlink = (uint64_t)sb->st_nlink;
+    st->mtime_us = (int64_t)sb->st_mtim.tv_sec * 1000000 +
+                   sb->st_mtim.tv_nsec / 1000;
+    st->ino = (uint64_t)sb->st_ino;
+    st->ctime_ns = (int64_t)sb->st_ctim.tv_sec * 1000000000 +
+                   sb->st_ctim.tv_nsec;
+}
+
 static int px_fstat(void *ctx, int fd, evs_stat *st)
 {
     struct stat sb;
@@ -152,11 +164,18 @@ static int px_fstat(void *ctx, int fd, evs_stat *st)
     (void)ctx;
     if (fstat(fd, &sb) != 0)
         return -errno;
-    st->size = (uint64_t)sb.st_size;
-    st->mode = (uint32_t)sb.st_mode;
-    st->nlink = (uint64_t)sb.st_nlink;
-    st->mtime_us = (int64_t)sb.st_mtim.tv_sec * 1000000 +
-                   sb.st_mtim.tv_nsec / 1000;
+    fill_stat(&sb, st);
+    return 0;
+}
+
+static int px_statat(void *ctx, int dirfd, const char *path, evs_stat *st)
+{
+    struct stat sb;
+
+    (void)ctx;
+    if (fstatat(dirfd, path, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+        return -errno;
+    fill_stat(&sb, st);
     return 0;
 }
 
@@ -236,7 +255,7 @@ static int px_listdir(void *ctx, int dirfd, evs_dirent_fn fn, void *arg)
 static const evs_io posix_io = {
     NULL,         px_openat,   px_close,    px_pread,     px_pwritev,
     px_fdatasync, px_fsync,    px_ftruncate, px_fstat,    px_mkdirat,
-    px_renameat,  px_unlinkat, px_lock,     px_listdir,
+    px_renameat,  px_unlinkat, px_lock,     px_listdir,   px_statat,
 };
 
 const evs_io *evs_io_posix(void)

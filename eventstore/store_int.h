@@ -104,7 +104,39 @@ int evs__open_exec_dir(evs_store *s, const char *id, int *fd);
  * `name`, fsync of dirfd. The fsyncs are skipped when the store runs
  * EVS_SYNC_NONE (evs__sync_meta). */
 int evs__write_atomic(evs_store *s, int dirfd, const char *name,
-                      const void *buf, size_t len);
+                      const void *buf, size_t len, evs_stat *st);
+
+/*
+ * The listing index (file_index.c; FORMAT.md, "The listing index"): a
+ * cache of every execution's snapshot header, checked against the
+ * snapshot's inode, ctime and size before it is believed.
+ */
+#define EVS__INDEX_NAME ".index"
+
+/* Records that execution id's snapshot is now `snap` (its whole bytes;
+ * only the header line is kept), written as described by *st. Best
+ * effort: the index is only a cache. */
+void evs__index_note(evs_store *s, const char *id, const char *snap,
+                     size_t len, const evs_stat *st);
+
+typedef struct evs__index evs__index;
+
+/* Loads the index; never fails for a missing or damaged one (it is then
+ * empty). Returns 0 or -ENOMEM. */
+int evs__index_load(evs_store *s, evs__index **out);
+
+/* The header line recorded for id if the snapshot on disk still matches
+ * it (one stat of "<id>/snapshot.json"): 1 with *hdr and *hlen set (borrowed
+ * from the index), 0 otherwise. */
+int evs__index_lookup(evs_store *s, evs__index *ix, const char *id,
+                      size_t id_len, const char **hdr, size_t *hlen);
+
+/* Remembers a current entry for a rewrite; the index is rewritten by
+ * evs__index_finish when it holds many stale or missing entries. */
+int evs__index_keep(evs__index *ix, const char *id, size_t id_len,
+                    const char *hdr, size_t hlen, const evs_stat *st);
+void evs__index_finish(evs_store *s, evs__index *ix, size_t listed);
+void evs__index_free(evs_store *s, evs__index *ix);
 
 /* Whether creations and replacements are fsynced: always, except in
  * EVS_SYNC_NONE, whose user accepts losing unsynced work to a power

@@ -29,6 +29,8 @@ typedef struct evs_stat {
     uint32_t mode;   /* st_mode: type and permission bits */
     uint64_t nlink;
     int64_t mtime_us;
+    uint64_t ino;
+    int64_t ctime_ns; /* status change time, ns since the epoch */
 } evs_stat;
 
 /** Lock operations for `lock`. */
@@ -74,6 +76,11 @@ typedef struct evs_io {
     /** Calls fn for every entry of the directory `dirfd` (not "." or
      *  ".."). Does not change or close `dirfd`. */
     int (*listdir)(void *ctx, int dirfd, evs_dirent_fn fn, void *arg);
+    /** fstatat(2) with AT_SYMLINK_NOFOLLOW: metadata only, never opens.
+     *  The one call that takes a relative path of two components
+     *  ("<id>/snapshot.json"): listing uses it to check its index
+     *  (FORMAT.md, "The listing index"). */
+    int (*statat)(void *ctx, int dirfd, const char *path, evs_stat *st);
 } evs_io;
 
 /** The POSIX implementation. Never NULL; static; thread-safe. */

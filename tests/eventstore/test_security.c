@@ -94,7 +94,9 @@ static int entries(const char *path)
 
     cr_assert_not_null(d);
     while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+        /* ".index" is the store's listing cache (FORMAT.md). */
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            strcmp(e->d_name, ".index"))
             n++;
     closedir(d);
     return n;

@@ -148,6 +148,14 @@ static int f_listdir(void *ctx, int dirfd, evs_dirent_fn fn, void *arg)
     return F(ctx)->base->listdir(F(ctx)->base->ctx, dirfd, fn, arg);
 }
 
+static int f_statat(void *ctx, int dirfd, const char *path, evs_stat *st)
+{
+    int e = hit(F(ctx), FIO_STAT);
+    if (e)
+        return ERRNO_OF(e);
+    return F(ctx)->base->statat(F(ctx)->base->ctx, dirfd, path, st);
+}
+
 void fault_io_init(fault_io *f)
 {
     memset(f, 0, sizeof(*f));
@@ -166,6 +174,7 @@ void fault_io_init(fault_io *f)
     f->io.unlinkat = f_unlinkat;
     f->io.lock = f_lock;
     f->io.listdir = f_listdir;
+    f->io.statat = f_statat;
 }
 
 void fault_io_arm(fault_io *f, unsigned mask, long nth, int err, int persist)
