@@ -686,6 +686,23 @@ static int iter_sep(evs__jit *it)
     return 1;
 }
 
+/* The value at p, without trailing whitespace; moves the iterator past
+ * it. Returns 1, or -1 if it runs past the end. */
+static int take_value(evs__jit *it, const char *p, evs_span *val)
+{
+    const char *q = evs__json_skip(p, it->end);
+
+    if (!q)
+        return -1;
+    val->ptr = p;
+    val->len = (size_t)(q - p);
+    while (val->len && (p[val->len - 1] == ' ' || p[val->len - 1] == '\n' ||
+                        p[val->len - 1] == '\t' || p[val->len - 1] == '\r'))
+        val->len--;
+    it->p = q;
+    return 1;
+}
+
 int evs__json_obj_next(evs__jit *it, evs_span *key, evs_span *val)
 {
     const char *p, *q;
@@ -702,34 +719,16 @@ int evs__json_obj_next(evs__jit *it, evs_span *key, evs_span *val)
     if (p >= it->end || *p != ':')
         return -1;
     p = skip_ws(p + 1, it->end);
-    if (!(q = evs__json_skip(p, it->end)))
-        return -1;
-    val->ptr = p;
-    val->len = (size_t)(q - p);
-    while (val->len && (p[val->len - 1] == ' ' || p[val->len - 1] == '\n' ||
-                        p[val->len - 1] == '\t' || p[val->len - 1] == '\r'))
-        val->len--;
-    it->p = q;
-    return 1;
+    return take_value(it, p, val);
 }
 
 int evs__json_arr_next(evs__jit *it, evs_span *val)
 {
-    const char *p, *q;
     int rc = iter_sep(it);
 
     if (rc <= 0)
         return rc;
-    p = it->p;
-    if (!(q = evs__json_skip(p, it->end)))
-        return -1;
-    val->ptr = p;
-    val->len = (size_t)(q - p);
-    while (val->len && (p[val->len - 1] == ' ' || p[val->len - 1] == '\n' ||
-                        p[val->len - 1] == '\t' || p[val->len - 1] == '\r'))
-        val->len--;
-    it->p = q;
-    return 1;
+    return take_value(it, it->p, val);
 }
 
 int evs__json_get(evs_span obj, const char *key, evs_span *val)
