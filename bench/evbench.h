@@ -67,6 +67,8 @@ enum {
     SC_P8 = 1u << 5,
     SC_P10 = 1u << 6,
     SC_CONC = 1u << 7,
+    SC_P5 = 1u << 8,
+    SC_P7 = 1u << 9,
 };
 
 typedef struct bench_ctx {
@@ -282,6 +284,10 @@ int scen_p10(bench_ctx *c);
 int scen_p8(bench_ctx *c);
 /* scen_concurrency.c */
 int scen_conc(bench_ctx *c);
+/* scen_replay.c: P5 and P7 share one agent-like history, dropped after
+ * the last of them that runs. */
+int scen_p5(bench_ctx *c);
+int scen_p7(bench_ctx *c);
 
 /* Opens the bench's store with the given durability. */
 int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out);

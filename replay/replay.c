@@ -271,8 +271,8 @@ static int read_fields(evs_span data, fields *f)
         else if (KEY("timeout_at")) f->timeout_at = val;
         else if (KEY("delay_ms"))
             f->has_delay = evs__json_int(val, &f->delay_ms) == 0;
-        else if (KEY("timed_out")) f->timed_out = KEY("timed_out") &&
-                                                  val.len == 4;
+        else if (KEY("timed_out"))
+            f->timed_out = val.len == 4 && memcmp(val.ptr, "true", 4) == 0;
         else if (KEY("change_id")) f->change_id = val;
         else if (KEY("version"))
             f->has_version = evs__json_int(val, &f->version) == 0;
@@ -409,10 +409,12 @@ static int on_execution_started(ctx *c)
     fields *f = &c->f;
     int rc;
 
-    RULE(c->ev->sequence == 1, c, "duplicate-start",
+    /* Whether it started before, not the sequence, says it is a second
+     * start: in tolerant mode the first start may come late. */
+    RULE(r->exec.status == EVS_STATUS_PENDING, c, "duplicate-start",
          "execution_started again at sequence %llu",
          (unsigned long long)c->ev->sequence);
-    if (c->ev->sequence != 1)
+    if (r->exec.status != EVS_STATUS_PENDING)
         return 0;
     if ((rc = evs__rp_copy(r, c->ev->execution_id, &r->exec.execution_id)) ||
         (rc = str_of(r, f->workflow_name, &r->exec.workflow_name)) ||
@@ -453,43 +455,86 @@ static int on_path_started(ctx *c)
     return new_path(r, c->path, parent, step, c->ev->sequence);
 }
 
+/* A path a branch creates, checked before any is created. */
+typedef struct new_path_ref {
+    evs_span id, step;
+    int skip; /* exists already, or twice in the branch */
+} new_path_ref;
+
+typedef struct branch_key {
+    const new_path_ref *refs;
+    evs_span id;
+} branch_key;
+
+static int branch_eq(const void *ctx, size_t pos)
+{
+    const branch_key *k = ctx;
+    return evs__span_eq(k->refs[pos].id, k->id);
+}
+
 static int on_path_branched(ctx *c)
 {
     evs_replay *r = c->r;
     evs_path_state *p;
+    new_path_ref *refs = NULL;
+    index_map seen;
+    size_t n = 0, cap = 0;
     evs__jit it;
-    evs_span el, id, step, v;
+    evs_span el, v;
     int rc;
 
     if ((rc = need_path(c, &p)) != 0)
         return rc;
-    RULE(evs__json_iter_begin(&it, c->f.new_paths, '[') == 0, c, "data",
-         "path_branched without a new_paths array");
-    if (!c->f.new_paths.len)
-        return 0;
+    if (evs__json_iter_begin(&it, c->f.new_paths, '[') != 0)
+        return violate(c, "data", "path_branched without a new_paths array");
+    memset(&seen, 0, sizeof(seen));
     /* Check every new path before creating any. */
-    while ((rc = evs__json_arr_next(&it, &el)) == 1) {
-        if (evs__json_get(el, "id", &v) != 1 ||
-            (rc = str_of(r, v, &id)) != 0 || !id.len) {
-            RULE(0, c, "data", "a new path without an id");
+    while (evs__json_arr_next(&it, &el) == 1) {
+        new_path_ref ref;
+        branch_key k;
+        uint64_t h;
+
+        memset(&ref, 0, sizeof(ref));
+        if (evs__json_get(el, "id", &v) == 1 &&
+            (rc = str_of(r, v, &ref.id)) != 0)
+            goto out;
+        if (!ref.id.len) {
+            if ((rc = violate(c, "data", "a new path without an id")) != 0)
+                goto out;
             continue;
         }
-        RULE(evs__rp_path_pos(r, id) < 0, c, "duplicate-path",
-             "path \"%.*s\" already exists", (int)id.len, id.ptr);
-    }
-    evs__json_iter_begin(&it, c->f.new_paths, '[');
-    while (evs__json_arr_next(&it, &el) == 1) {
-        if (evs__json_get(el, "id", &v) != 1 || str_of(r, v, &id) != 0 ||
-            !id.len || evs__rp_path_pos(r, id) >= 0)
-            continue;
-        step = nospan;
         if (evs__json_get(el, "current_step", &v) == 1 &&
-            (rc = str_of(r, v, &step)) != 0)
-            return rc;
-        if ((rc = new_path(r, id, c->path, step, c->ev->sequence)) != 0)
-            return rc;
+            (rc = str_of(r, v, &ref.step)) != 0)
+            goto out;
+        k.refs = refs;
+        k.id = ref.id;
+        h = evs__rp_hash(ref.id, nospan, 0);
+        if (evs__rp_path_pos(r, ref.id) >= 0 ||
+            evs__rp_find(&seen, h, branch_eq, &k) >= 0) {
+            ref.skip = 1;
+            rc = violate(c, "duplicate-path", "path \"%.*s\" already exists",
+                         (int)ref.id.len, ref.id.ptr);
+            if (rc != 0)
+                goto out;
+        } else if ((rc = evs__rp_insert(r, &seen, h, n)) != 0) {
+            goto out;
+        }
+        if (!evs__rp_grow(r, (void **)&refs, &cap, n, sizeof(*refs))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        refs[n++] = ref;
     }
-    return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!refs[i].skip && (rc = new_path(r, refs[i].id, c->path,
+                                            refs[i].step,
+                                            c->ev->sequence)) != 0)
+            goto out;
+    rc = 0;
+out:
+    evs__rp_map_free(r, &seen);
+    evs__free(r->alloc, refs);
+    return rc;
 }
 
 static int each_count(ctx *c, int64_t count)
@@ -518,6 +563,33 @@ static void each_done(evs_replay *r, evs_span path, evs_span step)
         r->eaches.v[i].done++;
 }
 
+static int is_failure_point(const evs_replay *r, const evs_step_state *sp)
+{
+    return r->exec.failed_seq && sp->status == EVS_STEP_FAILED &&
+           sp->ended_seq == r->exec.failed_seq;
+}
+
+/* The failure point is the step that last failed for good. When that step
+ * stops being failed (a retry is scheduled, it is skipped or started
+ * again), it goes back to the last step still failed, if any. This is
+ * rare, so a scan of the steps is fine. */
+static void find_failure(evs_replay *r)
+{
+    const evs_step_state *last = NULL;
+    evs_exec_state *x = &r->exec;
+
+    for (size_t i = 0; i < r->steps.n; i++) {
+        const evs_step_state *s = &r->steps.v[i];
+        if (s->status == EVS_STEP_FAILED &&
+            (!last || s->ended_seq > last->ended_seq))
+            last = s;
+    }
+    x->failed_path = last ? last->path_id : nospan;
+    x->failed_step = last ? last->name : nospan;
+    x->failed_iteration = last ? last->iteration : -1;
+    x->failed_seq = last ? last->ended_seq : 0;
+}
+
 static int on_step_started(ctx *c)
 {
     evs_replay *r = c->r;
@@ -525,7 +597,7 @@ static int on_step_started(ctx *c)
     evs_path_state *p;
     evs_step_state s, *sp;
     long i;
-    int rc;
+    int rc, was_failure;
 
     if ((rc = need_path(c, &p)) != 0)
         return rc;
@@ -546,11 +618,14 @@ static int on_step_started(ctx *c)
             return rc;
         sp = &r->steps.v[r->steps.n - 1];
     }
+    was_failure = is_failure_point(r, sp);
     sp->status = EVS_STEP_RUNNING;
     sp->attempts++;
     sp->started_seq = c->ev->sequence;
     sp->ended_seq = 0;
     sp->retry_at_us = 0;
+    if (was_failure)
+        find_failure(r);
     if ((rc = evs__rp_copy(r, f->input, &sp->input)) ||
         (f->step_hash.len && (rc = str_of(r, f->step_hash, &sp->step_hash))) ||
         (f->kind.len && (rc = str_of(r, f->kind, &sp->kind))))
@@ -593,7 +668,7 @@ static int on_step_completed(ctx *c, int skipped)
     evs_replay *r = c->r;
     evs_step_state *sp = NULL;
     evs_span var;
-    int rc;
+    int rc, was_failure, was_done;
 
     if (!skipped && (rc = outcome_step(c, &sp, 0)) != 0)
         return rc;
@@ -614,22 +689,25 @@ static int on_step_completed(ctx *c, int skipped)
             i = (long)r->steps.n - 1;
         }
         sp = &r->steps.v[i];
-        /* A skipped step no longer marks the failure point. */
-        if (r->exec.failed_seq && evs__span_eq(r->exec.failed_path, c->path) &&
-            evs__span_eq(r->exec.failed_step, c->step))
-            r->exec.failed_seq = 0;
     }
     if (!sp)
         return 0;
     if ((rc = str_of(r, c->f.stored_variable, &var)) ||
         (rc = evs__rp_copy(r, c->f.output, &sp->output)))
         return rc;
+    /* A skipped step no longer marks the failure point, and an iteration
+     * skipped after it completed is not done twice. */
+    was_failure = is_failure_point(r, sp);
+    was_done = sp->status == EVS_STEP_COMPLETED ||
+               sp->status == EVS_STEP_SKIPPED;
     sp->status = skipped ? EVS_STEP_SKIPPED : EVS_STEP_COMPLETED;
     sp->stored_variable = var;
     sp->ended_seq = c->ev->sequence;
+    if (was_failure)
+        find_failure(r);
     if (var.len && (rc = set_var(r, var, sp->output, c->ev->sequence)) != 0)
         return rc;
-    if (sp->iteration >= 0)
+    if (sp->iteration >= 0 && !was_done)
         each_done(r, c->path, c->step);
     return 0;
 }
@@ -660,19 +738,20 @@ static int on_retry_scheduled(ctx *c)
     evs_replay *r = c->r;
     evs_step_state *sp;
     evs_path_state *p;
-    int rc;
+    int rc, was_failure;
 
     if ((rc = outcome_step(c, &sp, 1)) != 0)
         return rc;
     if (!sp)
         return 0;
+    /* Not a failure for good after all. */
+    was_failure = is_failure_point(r, sp);
     sp->status = EVS_STEP_RETRYING;
     sp->retry_at_us = time_of(c->f.fire_at);
     if (!sp->retry_at_us && c->f.has_delay)
         sp->retry_at_us = c->ev->timestamp_us + c->f.delay_ms * 1000;
-    /* Not a failure for good after all. */
-    if (r->exec.failed_seq == sp->ended_seq)
-        r->exec.failed_seq = 0;
+    if (was_failure)
+        find_failure(r);
     if ((p = live_path(c)) != NULL)
         p->status = EVS_PATH_WAITING;
     return 0;
@@ -747,9 +826,9 @@ static int on_variable_set(ctx *c)
     RULE(name.len, c, "data", "variable_set without a name");
     if (!name.len)
         return 0;
-    return set_var(c->r, name, c->f.value.len ? c->f.value
-                                              : evs_span_cstr("null"),
-                   c->ev->sequence);
+    /* A null value is kept as the empty span, as everywhere in the state
+     * (and as a loaded state gives it back). */
+    return set_var(c->r, name, c->f.value, c->ev->sequence);
 }
 
 static int on_signal_received(ctx *c)
@@ -808,7 +887,9 @@ static int on_signal_consumed(ctx *c)
 {
     RULE(c->f.has_signal_seq, c, "data", "signal_consumed without "
                                          "signal_seq");
-    return consume(c, c->f.has_signal_seq ? c->f.signal_seq : 0);
+    if (!c->f.has_signal_seq)
+        return 0;
+    return consume(c, c->f.signal_seq);
 }
 
 static evs_wait_state *pending_wait(evs_replay *r, evs_span path)
@@ -908,6 +989,10 @@ static int on_timer_ended(ctx *c, int cancelled)
 
     if ((rc = str_of(r, c->f.timer_id, &id)) != 0)
         return rc;
+    RULE(id.len, c, "data", "%s without a timer_id",
+         cancelled ? "timer_cancelled" : "timer_fired");
+    if (!id.len)
+        return 0;
     i = timer_pos(r, id);
     RULE(i >= 0 && !r->timers.v[i].fired_seq && !r->timers.v[i].cancelled,
          c, "timer-unknown", "timer \"%.*s\" is not pending", (int)id.len,
@@ -968,12 +1053,99 @@ void evs__rp_settle(evs_replay *r)
         !active && waiting ? EVS_STATUS_WAITING : EVS_STATUS_RUNNING;
 }
 
-#define TYPE(t) evs__span_eq_cstr(ev->event_type, t)
+/* The types of FORMAT.md ("Event types"), found once per event. Any
+ * other type is counted and otherwise ignored, its `data` included: only
+ * its writer knows what that should hold. */
+enum ev_kind {
+    K_UNKNOWN = 0, K_EXEC_STARTED, K_PATH_STARTED, K_PATH_BRANCHED,
+    K_STEP_STARTED, K_STEP_COMPLETED, K_STEP_FAILED, K_RETRY, K_SKIPPED,
+    K_PATH_COMPLETED, K_PATH_FAILED, K_EXEC_COMPLETED, K_EXEC_FAILED,
+    K_TERMINATED, K_CONTINUED, K_PAUSED, K_RESUMED, K_VARIABLE,
+    K_SIGNAL, K_CONSUMED, K_WAIT_STARTED, K_WAIT_ENDED, K_TIMER_STARTED,
+    K_TIMER_FIRED, K_TIMER_CANCELLED, K_VERSION
+};
+
+#define T(s, k) {s, sizeof(s) - 1, k}
+static const struct {
+    const char *name;
+    size_t len;
+    enum ev_kind kind;
+} kinds[] = {
+    T(EVS_EV_EXECUTION_STARTED, K_EXEC_STARTED),
+    T(EVS_EV_PATH_STARTED, K_PATH_STARTED),
+    T(EVS_EV_PATH_BRANCHED, K_PATH_BRANCHED),
+    T(EVS_EV_STEP_STARTED, K_STEP_STARTED),
+    T(EVS_EV_STEP_COMPLETED, K_STEP_COMPLETED),
+    T(EVS_EV_STEP_FAILED, K_STEP_FAILED),
+    T("retry_scheduled", K_RETRY),
+    T("step_skipped", K_SKIPPED),
+    T(EVS_EV_PATH_COMPLETED, K_PATH_COMPLETED),
+    T(EVS_EV_PATH_FAILED, K_PATH_FAILED),
+    T(EVS_EV_EXECUTION_COMPLETED, K_EXEC_COMPLETED),
+    T(EVS_EV_EXECUTION_FAILED, K_EXEC_FAILED),
+    T("execution_terminated", K_TERMINATED),
+    T(EVS_EV_EXECUTION_CONTINUE_AS_NEW, K_CONTINUED),
+    T("execution_paused", K_PAUSED),
+    T("execution_resumed", K_RESUMED),
+    T("variable_set", K_VARIABLE),
+    T(EVS_EV_SIGNAL_RECEIVED, K_SIGNAL),
+    T("signal_consumed", K_CONSUMED),
+    T("wait_started", K_WAIT_STARTED),
+    T("wait_ended", K_WAIT_ENDED),
+    T("timer_started", K_TIMER_STARTED),
+    T("timer_fired", K_TIMER_FIRED),
+    T("timer_cancelled", K_TIMER_CANCELLED),
+    T(EVS_EV_VERSION_DECISION, K_VERSION),
+};
+#undef T
+
+static enum ev_kind kind_of(evs_span type)
+{
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (type.len == kinds[i].len &&
+            memcmp(type.ptr, kinds[i].name, type.len) == 0)
+            return kinds[i].kind;
+    return K_UNKNOWN;
+}
+
+static int dispatch(ctx *c, enum ev_kind k)
+{
+    switch (k) {
+    case K_EXEC_STARTED: return on_execution_started(c);
+    case K_PATH_STARTED: return on_path_started(c);
+    case K_PATH_BRANCHED: return on_path_branched(c);
+    case K_STEP_STARTED: return on_step_started(c);
+    case K_STEP_COMPLETED: return on_step_completed(c, 0);
+    case K_STEP_FAILED: return on_step_failed(c);
+    case K_RETRY: return on_retry_scheduled(c);
+    case K_SKIPPED: return on_step_completed(c, 1);
+    case K_PATH_COMPLETED: return on_path_ended(c, 0);
+    case K_PATH_FAILED: return on_path_ended(c, 1);
+    case K_EXEC_COMPLETED: return on_exec_ended(c, EVS_STATUS_COMPLETED);
+    case K_EXEC_FAILED: return on_exec_ended(c, EVS_STATUS_FAILED);
+    case K_TERMINATED: return on_exec_ended(c, EVS_STATUS_TERMINATED);
+    case K_CONTINUED: return on_exec_ended(c, EVS_STATUS_CONTINUED);
+    case K_PAUSED: return on_pause(c, 1);
+    case K_RESUMED: return on_pause(c, 0);
+    case K_VARIABLE: return on_variable_set(c);
+    case K_SIGNAL: return on_signal_received(c);
+    case K_CONSUMED: return on_signal_consumed(c);
+    case K_WAIT_STARTED: return on_wait_started(c);
+    case K_WAIT_ENDED: return on_wait_ended(c);
+    case K_TIMER_STARTED: return on_timer_started(c);
+    case K_TIMER_FIRED: return on_timer_ended(c, 0);
+    case K_TIMER_CANCELLED: return on_timer_ended(c, 1);
+    case K_VERSION: return on_version_decision(c);
+    case K_UNKNOWN: break;
+    }
+    return 0;
+}
 
 int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
 {
+    enum ev_kind k = kind_of(ev->event_type);
     ctx c;
-    int rc = 0, object;
+    int rc = 0;
 
     memset(&c, 0, sizeof(c));
     c.r = r;
@@ -986,7 +1158,7 @@ int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
         if (rc != 0)
             return rc;
     }
-    if (r->exec.last_seq == 0 && !TYPE(EVS_EV_EXECUTION_STARTED)) {
+    if (r->exec.last_seq == 0 && k != K_EXEC_STARTED) {
         rc = violate(&c, "first-event", "the first event is %.*s, not "
                      "execution_started", (int)ev->event_type.len,
                      ev->event_type.ptr);
@@ -1001,72 +1173,19 @@ int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
         if (rc != 0)
             return rc;
     }
-    object = read_fields(ev->data, &c.f) == 0;
-    if (!object) {
-        rc = violate(&c, "data", "data is not a JSON object");
-        if (rc != 0)
+    if (k != K_UNKNOWN) {
+        if (read_fields(ev->data, &c.f) != 0 &&
+            (rc = violate(&c, "data", "data is not a JSON object")) != 0)
+            return rc;
+        /* Names outlive the event: copy them once. */
+        if ((rc = evs__rp_copy(r, ev->path_id, &c.path)) != 0 ||
+            (rc = evs__rp_copy(r, ev->step_name, &c.step)) != 0)
+            return rc;
+        if (!c.path.len)
+            c.path = evs_span_cstr("main");
+        if ((rc = dispatch(&c, k)) != 0)
             return rc;
     }
-    /* Names outlive the event: copy them once. */
-    if ((rc = evs__rp_copy(r, ev->path_id, &c.path)) != 0 ||
-        (rc = evs__rp_copy(r, ev->step_name, &c.step)) != 0)
-        return rc;
-    if (!c.path.len)
-        c.path = evs_span_cstr("main");
-
-    if (TYPE(EVS_EV_EXECUTION_STARTED))
-        rc = on_execution_started(&c);
-    else if (TYPE(EVS_EV_STEP_STARTED))
-        rc = on_step_started(&c);
-    else if (TYPE(EVS_EV_STEP_COMPLETED))
-        rc = on_step_completed(&c, 0);
-    else if (TYPE(EVS_EV_STEP_FAILED))
-        rc = on_step_failed(&c);
-    else if (TYPE("retry_scheduled"))
-        rc = on_retry_scheduled(&c);
-    else if (TYPE("step_skipped"))
-        rc = on_step_completed(&c, 1);
-    else if (TYPE(EVS_EV_PATH_STARTED))
-        rc = on_path_started(&c);
-    else if (TYPE(EVS_EV_PATH_BRANCHED))
-        rc = on_path_branched(&c);
-    else if (TYPE(EVS_EV_PATH_COMPLETED))
-        rc = on_path_ended(&c, 0);
-    else if (TYPE(EVS_EV_PATH_FAILED))
-        rc = on_path_ended(&c, 1);
-    else if (TYPE(EVS_EV_EXECUTION_COMPLETED))
-        rc = on_exec_ended(&c, EVS_STATUS_COMPLETED);
-    else if (TYPE(EVS_EV_EXECUTION_FAILED))
-        rc = on_exec_ended(&c, EVS_STATUS_FAILED);
-    else if (TYPE("execution_terminated"))
-        rc = on_exec_ended(&c, EVS_STATUS_TERMINATED);
-    else if (TYPE(EVS_EV_EXECUTION_CONTINUE_AS_NEW))
-        rc = on_exec_ended(&c, EVS_STATUS_CONTINUED);
-    else if (TYPE("execution_paused"))
-        rc = on_pause(&c, 1);
-    else if (TYPE("execution_resumed"))
-        rc = on_pause(&c, 0);
-    else if (TYPE("variable_set"))
-        rc = on_variable_set(&c);
-    else if (TYPE(EVS_EV_SIGNAL_RECEIVED))
-        rc = on_signal_received(&c);
-    else if (TYPE("signal_consumed"))
-        rc = on_signal_consumed(&c);
-    else if (TYPE("wait_started"))
-        rc = on_wait_started(&c);
-    else if (TYPE("wait_ended"))
-        rc = on_wait_ended(&c);
-    else if (TYPE("timer_started"))
-        rc = on_timer_started(&c);
-    else if (TYPE("timer_fired"))
-        rc = on_timer_ended(&c, 0);
-    else if (TYPE("timer_cancelled"))
-        rc = on_timer_ended(&c, 1);
-    else if (TYPE(EVS_EV_VERSION_DECISION))
-        rc = on_version_decision(&c);
-    /* Any other type is kept in the count and otherwise ignored. */
-    if (rc != 0)
-        return rc;
     r->exec.last_seq = ev->sequence;
     evs__rp_settle(r);
     return 0;

@@ -135,6 +135,27 @@ static const char help_salvage[] =
     "                 instead of stdout\n"
     "  Exit 1 if anything was skipped, 0 if the log was clean.\n";
 
+static const char help_state[] =
+    "evdump state STORE EXEC [--at SEQ] [--json]\n"
+    "  Replays EXEC and shows its state: the execution (status, workflow,\n"
+    "  last sequence, start and end, failure point, inputs, outputs,\n"
+    "  error, and whether replay began at the snapshot: \"from snapshot at\n"
+    "  seq N\"), then tables of its paths, steps (status, attempts, output\n"
+    "  or error), each progress, variables, signals, version decisions,\n"
+    "  timers and waits. On a terminal JSON values are cut to its width;\n"
+    "  otherwise they are printed in full. Replay starts from the snapshot\n"
+    "  when it is valid and not past SEQ, else from sequence 1. Every line\n"
+    "  read is verified: damage stops it with an error (exit 3).\n"
+    "  A history that breaks a replay rule (FORMAT.md, \"History rules\") is\n"
+    "  replayed tolerantly: the state is shown anyway, each violation is\n"
+    "  reported on stderr as \"EXEC: seq SEQ: RULE: message\", and the exit\n"
+    "  status is 1. Only the events replayed are checked: when replay\n"
+    "  starts from the snapshot, those before it are not.\n"
+    "  --at SEQ       the state as of sequence SEQ (1 up to the last;\n"
+    "                 default: the last)\n"
+    "  --json         print the canonical state JSON (a snapshot's \"state\")\n"
+    "                 exactly, on one line\n";
+
 static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
@@ -146,6 +167,8 @@ static const command commands[] = {
      help_verify},
     {"snapshot", cmd_snapshot, "show an execution's snapshot",
      help_snapshot},
+    {"state", cmd_state, "replay an execution and show its state",
+     help_state},
     {"import", cmd_import, "append JSONL events (evstore's or Dive's)",
      help_import},
     {"salvage", cmd_salvage, "export every event that can still be read",
@@ -158,10 +181,11 @@ static const command commands[] = {
 static const char help_exit[] =
     "Exit status:\n"
     "  0  success (also when the reader of the output goes away)\n"
-    "  1  verify or salvage found damage\n"
+    "  1  verify or salvage found damage; state replayed a history that\n"
+    "     breaks a replay rule\n"
     "  2  usage error: unknown command or option, missing or bad argument\n"
     "  3  any other error: store or execution not found, I/O error, damage\n"
-    "     met by show or tail, a bad line in an import\n"
+    "     met by show, tail or state, a bad line in an import\n"
     "Errors are one line on stderr beginning with \"evdump: \".\n";
 
 static const char help_head[] =

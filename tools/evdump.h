@@ -18,7 +18,8 @@
 /* Exit codes; the help text documents them. */
 enum {
     EXIT_OKAY = 0,   /* success (also when the reader of stdout went away) */
-    EXIT_DAMAGE = 1, /* verify or salvage found damage */
+    EXIT_DAMAGE = 1, /* verify or salvage found damage; state replayed a
+                        history that breaks a replay rule */
     EXIT_USAGE = 2,  /* bad command line */
     EXIT_ERROR = 3   /* anything else: not found, I/O, corrupt data, ... */
 };
@@ -127,7 +128,8 @@ enum {
     OPT_TO,
     OPT_TYPE,
     OPT_PATH,
-    OPT_OUT
+    OPT_OUT,
+    OPT_AT
 };
 
 /* Prints the help of one command (or of everything for NULL) to stdout. */
@@ -143,5 +145,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_salvage(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_state(int argc, char **argv);
 
 #endif /* EVDUMP_H */

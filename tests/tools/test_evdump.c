@@ -1405,3 +1405,402 @@ Test(evdump, options_may_come_before_or_after_the_arguments)
     result_free(&a);
     result_free(&b);
 }
+
+/* ------------------------------------------------------------------ */
+/* state                                                              */
+/* ------------------------------------------------------------------ */
+
+/* An agent-like history touching every part of the replayed state:
+ * {type, path, step, data} per event, each appended alone. */
+static const char *const agent_history[][4] = {
+    {"execution_started", "main", "",
+     "{\"workflow_name\":\"research\",\"inputs\":{\"q\":\"revenue\"}}"},
+    {"step_started", "main", "plan", "{\"attempt\":1}"},
+    {"step_completed", "main", "plan",
+     "{\"output\":{\"steps\":3},\"stored_variable\":\"plan\"}"},
+    {"path_branched", "main", "plan",
+     "{\"new_paths\":[{\"id\":\"side\",\"current_step\":\"fetch\"}]}"},
+    {"step_started", "side", "fetch", "{\"attempt\":1}"},
+    {"step_failed", "side", "fetch",
+     "{\"error\":{\"type\":\"timeout\",\"message\":\"slow\"}}"},
+    {"retry_scheduled", "side", "fetch", "{\"delay_ms\":1000,\"attempt\":2}"},
+    {"step_started", "side", "fetch", "{\"attempt\":2}"},
+    {"step_completed", "side", "fetch",
+     "{\"output\":\"page\",\"stored_variable\":\"page\"}"},
+    {"step_started", "main", "each_item", "{\"iteration\":0,\"count\":2}"},
+    {"step_completed", "main", "each_item",
+     "{\"iteration\":0,\"output\":\"i0\"}"},
+    {"signal_received", "main", "approve",
+     "{\"signal\":\"approval\",\"payload\":{\"ok\":true}}"},
+    {"wait_started", "main", "approve", "{\"signal\":\"approval\"}"},
+    {"wait_ended", "main", "approve", "{\"signal_seq\":12}"},
+    {"timer_started", "main", "nap",
+     "{\"timer_id\":\"t1\",\"fire_at\":\"2026-11-22T10:20:00.000000Z\"}"},
+    {"timer_fired", "main", "nap", "{\"timer_id\":\"t1\"}"},
+    {"version_decision", "main", "",
+     "{\"change_id\":\"new-prompt\",\"version\":2,\"min\":1,\"max\":3}"},
+    {"variable_set", "main", "", "{\"name\":\"note\",\"value\":\"hello\"}"},
+    {"path_completed", "side", "", "{}"},
+};
+#define AGENT_EVENTS (sizeof(agent_history) / sizeof(agent_history[0]))
+
+static void append_rows(evs_log *l, const char *const (*rows)[4], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        evs_event e = tu_event(rows[i][0], rows[i][2], rows[i][3]);
+        e.path_id = evs_span_cstr(rows[i][1]);
+        cr_assert_eq(evs_log_append(l, &e, 1, evs_log_last_seq(l), NULL), 0,
+                     "event %zu", i + 1);
+    }
+}
+
+static void make_agent(const char *id)
+{
+    evs_event e = tu_event(agent_history[0][0], NULL, agent_history[0][3]);
+    evs_log *l;
+
+    cr_assert_eq(evs_exec_create(st, id, strlen(id), NULL, &e, 1), 0);
+    l = writer(id);
+    append_rows(l, agent_history + 1, AGENT_EVENTS - 1);
+    evs_log_close(l);
+}
+
+/* Whether some line of `out` begins with these cells, in order, each
+ * followed by at least one space or the end of the line. */
+static int has_row(const char *out, const char *const *cells, size_t n)
+{
+    for (const char *line = out; *line;) {
+        const char *end = strchr(line, '\n'), *p = line;
+        size_t k;
+
+        if (!end)
+            end = line + strlen(line);
+        for (k = 0; k < n; k++) {
+            size_t w = strlen(cells[k]);
+            p += strspn(p, " ");
+            if (p + w > end || strncmp(p, cells[k], w) != 0 ||
+                (p + w < end && p[w] != ' '))
+                break;
+            p += w;
+        }
+        if (k == n)
+            return 1;
+        line = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+#define HAS_ROW(out, ...)                                                     \
+    has_row((out), (const char *const[]){__VA_ARGS__},                        \
+            sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *))
+
+/* The library's canonical state JSON of `id` as of `at` (0: the end). */
+static char *library_state(const char *id, uint64_t at, int tolerant)
+{
+    evs_replay_opts o;
+    evs_replay *r;
+    char *js, *copy;
+    size_t len;
+
+    evs_replay_opts_init(&o);
+    o.tolerant = tolerant;
+    cr_assert_eq(evs_replay_new(&o, &r), 0);
+    cr_assert_eq(evs_replay_open(r, st, id, strlen(id), at, NULL, NULL,
+                                 NULL),
+                 0);
+    cr_assert_eq(evs_replay_state_json(r, &js, &len), 0);
+    copy = strndup(js, len);
+    free(js);
+    evs_replay_free(r);
+    return copy;
+}
+
+Test(evdump, state_shows_the_execution_and_every_table_at_the_end)
+{
+    result r;
+
+    make_agent("agent");
+    r = EVDUMP("state", dir, "agent");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_eq(r.err_len, 0, "stderr: %s", r.err);
+    cr_assert_null(strchr(r.out, '\033'), "no colour into a file");
+    cr_assert(HAS_ROW(r.out, "execution", "agent"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "status", "running"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "workflow", "research"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "last", "seq", "19"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "ended", "-"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "failure", "-"), "the retry cleared it: %s",
+              r.out);
+    cr_assert(HAS_ROW(r.out, "inputs", "{\"q\":\"revenue\"}"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "replayed", "from", "seq", "1,", "19"), "%s",
+              r.out);
+    cr_assert_null(strstr(r.out, "from snapshot"), "%s", r.out);
+
+    cr_assert(HAS_ROW(r.out, "Paths", "(2)"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "main", "-", "active", "each_item", "1", "-"),
+              "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "side", "main", "completed", "fetch", "4",
+                      "19"),
+              "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "Steps", "(3)"), "%s", r.out);
+    /* path, step, iteration, status, attempts, started, ended, variable,
+     * output */
+    cr_assert(HAS_ROW(r.out, "main", "plan", "-", "completed", "1", "2",
+                      "3", "plan", "{\"steps\":3}"),
+              "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "side", "fetch", "-", "completed", "2", "8",
+                      "9", "page", "\"page\""),
+              "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "main", "each_item", "0", "completed", "1",
+                      "10", "11", "-", "\"i0\""),
+              "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "Each", "(1)"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "main", "each_item", "1", "2"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "Variables", "(3)"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "page", "9", "\"page\""), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "note", "18", "\"hello\""), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "Signals", "(1)"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "12", "approval", "consumed", "14", "main",
+                      "approve", "{\"ok\":true}"),
+              "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "Versions", "(1)"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "new-prompt", "2", "1", "3", "17"), "%s",
+              r.out);
+    cr_assert(HAS_ROW(r.out, "Timers", "(1)"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "t1", "main", "nap", "fired", "15", "16",
+                      "2026-11-22T10:20:00.000000Z"),
+              "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "Waits", "(1)"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "main", "approve", "approval", "ended", "13",
+                      "14", "12", "-"),
+              "%s", r.out);
+    result_free(&r);
+}
+
+Test(evdump, state_at_shows_the_state_as_of_that_sequence)
+{
+    result r;
+
+    make_agent("agent");
+    r = EVDUMP("state", dir, "agent", "--at", "6");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert(HAS_ROW(r.out, "last", "seq", "6"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "failure", "side/fetch", "at", "seq", "6"),
+              "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "side", "fetch", "-", "failed", "1", "5", "6",
+                      "-", "{\"type\":\"timeout\",\"message\":\"slow\"}"),
+              "the error stands in for the output: %s", r.out);
+    cr_assert(HAS_ROW(r.out, "Variables", "(1)"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "Signals", "(0)"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "Timers", "(0)"), "%s", r.out);
+    result_free(&r);
+
+    r = EVDUMP("state", "--at", "7", dir, "agent");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert(HAS_ROW(r.out, "failure", "-"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "side", "fetch", "-", "retrying", "1"), "%s",
+              r.out);
+    cr_assert(HAS_ROW(r.out, "side", "main", "waiting"), "%s", r.out);
+    result_free(&r);
+}
+
+Test(evdump, state_json_is_the_library_state_json_on_one_line)
+{
+    const uint64_t ats[] = {0, 1, 6, 14, AGENT_EVENTS};
+    result r;
+
+    make_agent("agent");
+    for (size_t i = 0; i < sizeof(ats) / sizeof(ats[0]); i++) {
+        char at[24], *want = library_state("agent", ats[i], 0);
+
+        snprintf(at, sizeof(at), "%llu", (unsigned long long)ats[i]);
+        r = ats[i] ? EVDUMP("state", dir, "agent", "--json", "--at", at)
+                   : EVDUMP("state", dir, "agent", "--json");
+        cr_assert_eq(r.status, 0, "at %s: %s", at, r.err);
+        cr_assert_eq(count_lines(r.out), 1, "%s", r.out);
+        cr_assert_eq(r.out[r.out_len - 1], '\n');
+        cr_assert_eq(r.out_len, strlen(want) + 1, "at %s:\n%s\n%s", at,
+                     r.out, want);
+        cr_assert_eq(memcmp(r.out, want, strlen(want)), 0,
+                     "at %s:\n%s\n%s", at, r.out, want);
+        free(want);
+        result_free(&r);
+    }
+}
+
+Test(evdump, state_says_when_it_started_from_the_snapshot)
+{
+    static const char *const more[][4] = {
+        {"variable_set", "main", "", "{\"name\":\"late\",\"value\":1}"},
+        {"variable_set", "main", "", "{\"name\":\"late\",\"value\":2}"},
+    };
+    evs_replay *rp;
+    evs_log *l;
+    char *want;
+    result r;
+    int fs = 0;
+
+    make_agent("agent");
+    cr_assert_eq(evs_replay_new(NULL, &rp), 0);
+    cr_assert_eq(evs_replay_open(rp, st, "agent", 5, 0, NULL, NULL, NULL),
+                 0);
+    cr_assert_eq(evs_replay_snapshot(rp, st, (evs_span){NULL, 0}), 0);
+    evs_replay_free(rp);
+    l = writer("agent");
+    append_rows(l, more, 2);
+    evs_log_close(l);
+    /* The library does start from it. */
+    cr_assert_eq(evs_replay_new(NULL, &rp), 0);
+    cr_assert_eq(evs_replay_open(rp, st, "agent", 5, 0, &fs, NULL, NULL),
+                 0);
+    cr_assert_eq(fs, 1);
+    evs_replay_free(rp);
+
+    r = EVDUMP("state", dir, "agent");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert(HAS_ROW(r.out, "replayed", "from", "snapshot", "at", "seq",
+                      "19,", "then", "2", "events"),
+              "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "last", "seq", "21"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "late", "21", "2"), "%s", r.out);
+    result_free(&r);
+
+    /* Before the snapshot, replay starts at sequence 1. */
+    r = EVDUMP("state", dir, "agent", "--at", "10");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert(HAS_ROW(r.out, "replayed", "from", "seq", "1,", "10"), "%s",
+              r.out);
+    result_free(&r);
+
+    /* The JSON form says nothing about where replay began. */
+    want = library_state("agent", 0, 0);
+    r = EVDUMP("state", dir, "agent", "--json");
+    cr_assert_eq(r.status, 0);
+    cr_assert_eq(r.out_len, strlen(want) + 1);
+    cr_assert_eq(memcmp(r.out, want, strlen(want)), 0, "%s", r.out);
+    result_free(&r);
+    free(want);
+}
+
+Test(evdump, state_of_a_history_breaking_a_rule_shows_it_and_exits_1)
+{
+    char *want, *line;
+    result r;
+
+    /* Three step_completed events of a step that never started. */
+    make_run("u", 3);
+    r = EVDUMP("state", dir, "u");
+    cr_assert_eq(r.status, 1, "stderr: %s", r.err);
+    cr_assert(HAS_ROW(r.out, "last", "seq", "4"), "%s", r.out);
+    cr_assert(HAS_ROW(r.out, "status", "running"), "%s", r.out);
+    /* one line per violation, then a summary */
+    cr_assert_eq(count_lines(r.err), 4, "stderr: %s", r.err);
+    for (size_t i = 0; i < 3; i++) {
+        char seq[64];
+        line = nth_line(r.err, i);
+        snprintf(seq, sizeof(seq), "evdump: u: seq %zu: step-not-started: ",
+                 i + 2);
+        cr_assert_eq(strncmp(line, seq, strlen(seq)), 0, "%s", line);
+        free(line);
+    }
+    line = nth_line(r.err, 3);
+    cr_assert(strncmp(line, "evdump: ", 8) == 0 && strstr(line, "3 replay"),
+              "%s", line);
+    free(line);
+    result_free(&r);
+
+    want = library_state("u", 0, 1);
+    r = EVDUMP("state", dir, "u", "--json");
+    cr_assert_eq(r.status, 1);
+    cr_assert_eq(r.out_len, strlen(want) + 1, "%s\n%s", r.out, want);
+    cr_assert_eq(memcmp(r.out, want, strlen(want)), 0);
+    result_free(&r);
+    free(want);
+
+    /* As of sequence 1, nothing is broken yet. */
+    r = EVDUMP("state", dir, "u", "--at", "1");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_eq(r.err_len, 0);
+    result_free(&r);
+}
+
+Test(evdump, state_of_damage_or_a_missing_execution_exits_3)
+{
+    char *file, *p;
+    size_t len;
+    long long off;
+    result r;
+
+    make_agent("agent");
+    file = read_log("agent", &len);
+    off = line_offset(file, 8);
+    p = log_path("agent");
+    cr_assert_eq(tu_flip_bit(p, off + 40, 2), 0);
+    r = EVDUMP("state", dir, "agent");
+    cr_assert_eq(r.status, 3, "stderr: %s", r.err);
+    assert_one_error_line(&r);
+    cr_assert(strstr(r.err, "agent") && strstr(r.err, "sequence 8"), "%s",
+              r.err);
+    result_free(&r);
+    free(p);
+    free(file);
+
+    r = EVDUMP("state", dir, "nope");
+    cr_assert_eq(r.status, 3);
+    assert_one_error_line(&r);
+    cr_assert(strstr(r.err, "nope"), "%s", r.err);
+    cr_assert_eq(r.out_len, 0);
+    result_free(&r);
+}
+
+Test(evdump, state_usage_errors_exit_2_including_a_bad_at)
+{
+    const char *const *cases[] = {
+        (const char *const[]){"state", NULL},
+        (const char *const[]){"state", dir, NULL},
+        (const char *const[]){"state", dir, "c", "extra", NULL},
+        (const char *const[]){"state", dir, "c", "--at", NULL},
+        (const char *const[]){"state", dir, "c", "--at", "0", NULL},
+        (const char *const[]){"state", dir, "c", "--at", "x", NULL},
+        (const char *const[]){"state", dir, "c", "--at", "-2", NULL},
+        (const char *const[]){"state", dir, "c", "--at", "2", NULL},
+        (const char *const[]){"state", dir, "c", "--json", "--at", "99",
+                              NULL},
+        (const char *const[]){"state", dir, "c", "--bogus", NULL},
+    };
+
+    cr_assert_eq(tu_create(st, "c"), 0); /* one event */
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        result r = run_args(NULL, cases[i]);
+
+        cr_assert_eq(r.status, 2, "case %zu: status %d, stderr: %s", i,
+                     r.status, r.err);
+        assert_one_error_line(&r);
+        cr_assert(strstr(r.err, "state --help"), "case %zu: %s", i, r.err);
+        cr_assert_eq(r.out_len, 0, "case %zu: %s", i, r.out);
+        result_free(&r);
+    }
+}
+
+Test(evdump, state_help_documents_at_json_and_the_tolerant_exit_1)
+{
+    result r;
+
+    r = EVDUMP("state", "--help");
+    cr_assert_eq(r.status, 0);
+    cr_assert_eq(strncmp(r.out, "Usage: evdump state STORE EXEC", 30), 0,
+                 "%s", r.out);
+    cr_assert(strstr(r.out, "--at SEQ") && strstr(r.out, "--json") &&
+                  strstr(r.out, "from snapshot at") &&
+                  strstr(r.out, "tolerantly") &&
+                  strstr(r.out, "status is 1"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "Exit status:"), "%s", r.out);
+    result_free(&r);
+    r = EVDUMP("--help");
+    cr_assert_eq(r.status, 0);
+    cr_assert(strstr(r.out, "evdump state STORE EXEC") &&
+                  strstr(r.out, "  state "),
+              "%s", r.out);
+    result_free(&r);
+}

@@ -1,0 +1,1858 @@
+/*
+ * test_replay.c: replaying the store's own executions gives the right
+ * state. Each history is written by the recorder into a real store and
+ * replayed with evs_replay_open; the state is checked field by field
+ * through the accessors: statuses, attempts, outputs byte for byte,
+ * variables, `each` progress, signals, waits, timers, versions, the
+ * failure point and the sequences. Also: the state JSON round trip,
+ * snapshots (used, damaged, stale, ignored for an earlier `at`) and
+ * allocation failures.
+ */
+#include <criterion/criterion.h>
+
+#include "histories.h"
+#include "testutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *dir;
+static evs_store *st;
+
+static void setup(void)
+{
+    dir = tu_tmpdir("replay");
+    cr_assert_not_null(dir);
+    st = tu_open_store(dir, NULL);
+    cr_assert_not_null(st);
+}
+
+static void teardown(void)
+{
+    evs_store_close(st);
+    tu_rmtree_free(dir);
+    hist_leak_check();
+}
+
+TestSuite(replay, .init = setup, .fini = teardown);
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                            */
+/* ------------------------------------------------------------------ */
+
+static evs_span sp(const char *s)
+{
+    return evs_span_cstr(s);
+}
+
+#define assert_span(got, want)                                                \
+    do {                                                                      \
+        evs_span g_ = (got);                                                  \
+        const char *w_ = (want);                                              \
+        size_t n_ = strlen(w_);                                               \
+        cr_assert(g_.len == n_ && (n_ == 0 || memcmp(g_.ptr, w_, n_) == 0),   \
+                  "%s: got '%.*s', want '%s'", #got, (int)g_.len,             \
+                  g_.ptr ? g_.ptr : "", w_);                                  \
+    } while (0)
+
+static int64_t ts(const char *rfc3339)
+{
+    int64_t us = 0;
+
+    cr_assert_eq(evs_time_parse(rfc3339, strlen(rfc3339), &us), 0);
+    return us;
+}
+
+static void start(hist *h, const char *data)
+{
+    hist_init(h, 0);
+    hist_add(h, "execution_started", NULL, NULL, "%s", data);
+}
+
+static void record(const hist *h, const char *id)
+{
+    cr_assert_eq(hist_record(h, st, id, 0, h->n), 0);
+}
+
+/* Opens execution `id` at `at` into a new replayer. */
+static evs_replay *open_at(const char *id, uint64_t at, int *from_snapshot)
+{
+    evs_replay *r = hist_replayer();
+    evs_violation v;
+    evs_error_info info;
+    int fs = -1, rc;
+
+    memset(&v, 0, sizeof(v));
+    rc = evs_replay_open(r, st, id, strlen(id), at, &fs, &v, &info);
+    cr_assert_eq(rc, 0, "evs_replay_open(%s, %llu): %s (%s at %llu: %s)", id,
+                 (unsigned long long)at, evs_err_name(rc),
+                 v.rule ? v.rule : "", (unsigned long long)v.sequence,
+                 v.msg);
+    cr_assert(fs == 0 || fs == 1);
+    if (from_snapshot)
+        *from_snapshot = fs;
+    cr_assert_eq(evs_replay_exec(r)->last_seq,
+                 at ? at : (uint64_t)tu_count_events(st, id));
+    return r;
+}
+
+static const evs_path_state *path(const evs_replay *r, const char *id)
+{
+    const evs_path_state *p = evs_replay_find_path(r, sp(id));
+
+    cr_assert_not_null(p, "no path %s", id);
+    assert_span(p->id, id);
+    return p;
+}
+
+static const evs_step_state *step(const evs_replay *r, const char *pathid,
+                                  const char *name, int64_t it)
+{
+    const evs_step_state *s =
+        evs_replay_find_step(r, sp(pathid), sp(name), it);
+
+    cr_assert_not_null(s, "no step %s/%s[%lld]", pathid, name,
+                       (long long)it);
+    assert_span(s->path_id, pathid);
+    assert_span(s->name, name);
+    cr_assert_eq(s->iteration, it);
+    return s;
+}
+
+static const evs_var_state *var(const evs_replay *r, const char *name)
+{
+    const evs_var_state *v = evs_replay_find_var(r, sp(name));
+
+    cr_assert_not_null(v, "no variable %s", name);
+    return v;
+}
+
+static const evs_each_state *each_of(const evs_replay *r, const char *pathid,
+                                     const char *name)
+{
+    for (size_t i = 0; i < evs_replay_each_count(r); i++) {
+        const evs_each_state *e = evs_replay_each(r, i);
+        if (evs_span_cstr(pathid).len == e->path_id.len &&
+            memcmp(e->path_id.ptr, pathid, e->path_id.len) == 0 &&
+            strlen(name) == e->name.len &&
+            memcmp(e->name.ptr, name, e->name.len) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static void assert_no_failure(const evs_replay *r)
+{
+    const evs_exec_state *x = evs_replay_exec(r);
+
+    cr_assert_eq(x->failed_seq, 0);
+    assert_span(x->failed_path, "");
+    assert_span(x->failed_step, "");
+    cr_assert_eq(x->failed_iteration, -1);
+}
+
+static void assert_failure(const evs_replay *r, const char *pathid,
+                           const char *name, int64_t it, uint64_t seq)
+{
+    const evs_exec_state *x = evs_replay_exec(r);
+
+    cr_assert_eq(x->failed_seq, seq, "failure point at %llu, want %llu",
+                 (unsigned long long)x->failed_seq, (unsigned long long)seq);
+    assert_span(x->failed_path, pathid);
+    assert_span(x->failed_step, name);
+    cr_assert_eq(x->failed_iteration, it);
+}
+
+/* Timestamp of event `seq` of `id`, as the recorder gave it. */
+static int64_t event_time(const char *id, uint64_t seq)
+{
+    evs_log *log;
+    evs_cursor *c;
+    evs_event ev;
+    int64_t t;
+
+    cr_assert_eq(evs_log_open(st, id, strlen(id), 0, &log, NULL, NULL), 0);
+    cr_assert_eq(evs_cursor_open(log, seq, seq, &c, NULL), 0);
+    cr_assert_eq(evs_cursor_next(c, &ev, NULL, NULL), 1);
+    t = ev.timestamp_us;
+    evs_cursor_close(c);
+    evs_log_close(log);
+    return t;
+}
+
+/* ------------------------------------------------------------------ */
+/* Histories                                                          */
+/* ------------------------------------------------------------------ */
+
+Test(replay, a_linear_run_gives_its_outputs_variables_and_sequences)
+{
+    const evs_exec_state *x;
+    const evs_step_state *s;
+    const evs_path_state *p;
+    evs_replay *r;
+    int fs;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"linear\","
+              "\"inputs\":{\"n\":1,\"s\":\"x\"}}");
+    hist_add(&h, "step_started", NULL, "a",
+             "{\"attempt\":1,\"input\":{\"x\":1},\"step_hash\":\"ha\","
+             "\"kind\":\"action\"}");
+    hist_add(&h, "step_completed", NULL, "a",
+             "{\"output\":{\"r\":\"A\",\"list\":[1,2]},"
+             "\"stored_variable\":\"va\"}");
+    hist_add(&h, "step_started", NULL, "b", "{\"attempt\":1}");
+    hist_add(&h, "step_completed", NULL, "b",
+             "{\"output\":[1,2.5,-3e2],\"stored_variable\":\"vb\"}");
+    hist_add(&h, "step_started", NULL, "c", NULL);
+    hist_add(&h, "step_completed", NULL, "c",
+             "{\"output\":\"d\\u00e9j\\u00e0 \\\"vu\\\"\","
+             "\"stored_variable\":\"vc\"}");
+    hist_add(&h, "path_completed", NULL, NULL, NULL);
+    hist_add(&h, "execution_completed", NULL, NULL,
+             "{\"outputs\":{\"result\":\"ok\",\"n\":3}}");
+    record(&h, "lin");
+
+    r = open_at("lin", 0, &fs);
+    cr_assert_eq(fs, 0, "the creation snapshot holds no state");
+    x = evs_replay_exec(r);
+    cr_assert_eq(x->status, EVS_STATUS_COMPLETED);
+    cr_assert_str_eq(evs_exec_status_name(x->status), "completed");
+    cr_assert_eq(x->last_seq, 9);
+    assert_span(x->execution_id, "lin");
+    assert_span(x->workflow_name, "linear");
+    assert_span(x->inputs, "{\"n\":1,\"s\":\"x\"}");
+    assert_span(x->outputs, "{\"result\":\"ok\",\"n\":3}");
+    assert_span(x->error, "");
+    assert_span(x->continued_as, "");
+    cr_assert_eq(x->started_at_us, event_time("lin", 1));
+    cr_assert_eq(x->ended_at_us, event_time("lin", 9));
+    assert_no_failure(r);
+
+    cr_assert_eq(evs_replay_var_count(r), 3);
+    assert_span(evs_replay_var(r, 0)->name, "va");
+    assert_span(evs_replay_var(r, 1)->name, "vb");
+    assert_span(evs_replay_var(r, 2)->name, "vc");
+    assert_span(var(r, "va")->value, "{\"r\":\"A\",\"list\":[1,2]}");
+    cr_assert_eq(var(r, "va")->set_seq, 3);
+    assert_span(var(r, "vb")->value, "[1,2.5,-3e2]");
+    cr_assert_eq(var(r, "vb")->set_seq, 5);
+    assert_span(var(r, "vc")->value, "\"d\\u00e9j\\u00e0 \\\"vu\\\"\"");
+    cr_assert_eq(var(r, "vc")->set_seq, 7);
+    cr_assert_null(evs_replay_find_var(r, sp("vd")));
+
+    cr_assert_eq(evs_replay_step_count(r), 3);
+    s = step(r, "main", "a", -1);
+    cr_assert_eq(s, evs_replay_step(r, 0));
+    cr_assert_eq(s->status, EVS_STEP_COMPLETED);
+    cr_assert_eq(s->attempts, 1);
+    assert_span(s->input, "{\"x\":1}");
+    assert_span(s->output, "{\"r\":\"A\",\"list\":[1,2]}");
+    assert_span(s->error, "");
+    assert_span(s->stored_variable, "va");
+    assert_span(s->step_hash, "ha");
+    assert_span(s->kind, "action");
+    cr_assert_eq(s->started_seq, 2);
+    cr_assert_eq(s->ended_seq, 3);
+    s = step(r, "main", "c", -1);
+    cr_assert_eq(s, evs_replay_step(r, 2));
+    assert_span(s->input, "");
+    assert_span(s->kind, "");
+    cr_assert_eq(s->started_seq, 6);
+    cr_assert_eq(s->ended_seq, 7);
+    cr_assert_null(evs_replay_find_step(r, sp("main"), sp("a"), 0));
+    cr_assert_null(evs_replay_step(r, 3));
+
+    cr_assert_eq(evs_replay_path_count(r), 1);
+    p = path(r, "main");
+    cr_assert_eq(p, evs_replay_path(r, 0));
+    cr_assert_eq(p->status, EVS_PATH_COMPLETED);
+    assert_span(p->parent, "");
+    assert_span(p->current_step, "c");
+    cr_assert_eq(p->started_seq, 1);
+    cr_assert_eq(p->ended_seq, 8);
+    cr_assert_eq(evs_replay_each_count(r), 0);
+    cr_assert_eq(evs_replay_signal_count(r), 0);
+    cr_assert_eq(evs_replay_timer_count(r), 0);
+    cr_assert_eq(evs_replay_wait_count(r), 0);
+    cr_assert_eq(evs_replay_version_count(r), 0);
+    evs_replay_free(r);
+
+    /* Stopped after step b: running, two variables. */
+    r = open_at("lin", 5, NULL);
+    x = evs_replay_exec(r);
+    cr_assert_eq(x->status, EVS_STATUS_RUNNING);
+    cr_assert_eq(x->last_seq, 5);
+    assert_span(x->outputs, "");
+    cr_assert_eq(x->ended_at_us, 0);
+    cr_assert_eq(evs_replay_var_count(r), 2);
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
+    assert_span(path(r, "main")->current_step, "b");
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+Test(replay, branching_creates_paths_with_parents_and_the_brancher_goes_on)
+{
+    static const char *const ids[] = {"main", "p1", "p2", "p3"};
+    const evs_path_state *p;
+    evs_replay *r;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"fan\",\"inputs\":{}}");
+    hist_add(&h, "step_started", NULL, "fan", NULL);
+    hist_add(&h, "step_completed", NULL, "fan", "{\"output\":3}");
+    hist_add(&h, "path_branched", NULL, "fan",
+             "{\"new_paths\":[{\"id\":\"p1\",\"current_step\":\"s1\"},"
+             "{\"id\":\"p2\",\"current_step\":\"s2\"},"
+             "{\"id\":\"p3\",\"current_step\":\"s3\"}]}");
+    hist_add(&h, "path_started", "p1", NULL,
+             "{\"parent\":\"main\",\"current_step\":\"s1\"}");
+    hist_add(&h, "step_started", "p1", "s1", NULL);                  /* 6 */
+    hist_add(&h, "step_completed", "p1", "s1", "{\"output\":1}");
+    hist_add(&h, "step_started", "p2", "s2", NULL);                  /* 8 */
+    hist_add(&h, "step_failed", "p2", "s2",
+             "{\"error\":{\"type\":\"E\",\"message\":\"m\"}}");
+    hist_add(&h, "path_failed", "p2", NULL, "{\"error\":{\"type\":\"E\"}}");
+    hist_add(&h, "step_started", "p3", "s3", NULL);                 /* 11 */
+    hist_add(&h, "path_completed", "p1", NULL, NULL);
+    hist_add(&h, "step_started", NULL, "join", "{\"kind\":\"join\"}");
+    record(&h, "fan");
+
+    /* Right after the branch: every new path active at its first step. */
+    r = open_at("fan", 4, NULL);
+    cr_assert_eq(evs_replay_path_count(r), 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_span(evs_replay_path(r, i)->id, ids[i]);
+    for (size_t i = 1; i < 4; i++) {
+        char want[4];
+        p = evs_replay_path(r, i);
+        snprintf(want, sizeof(want), "s%zu", i);
+        assert_span(p->parent, "main");
+        assert_span(p->current_step, want);
+        cr_assert_eq(p->status, EVS_PATH_ACTIVE);
+        cr_assert_eq(p->started_seq, 4);
+        cr_assert_eq(p->ended_seq, 0);
+    }
+    assert_span(path(r, "main")->current_step, "fan");
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
+    evs_replay_free(r);
+
+    r = open_at("fan", 0, NULL);
+    cr_assert_eq(evs_replay_path_count(r), 4);
+    p = path(r, "main");
+    cr_assert_eq(p->status, EVS_PATH_ACTIVE);
+    assert_span(p->current_step, "join");
+    assert_span(p->parent, "");
+    p = path(r, "p1");
+    cr_assert_eq(p->status, EVS_PATH_COMPLETED);
+    assert_span(p->current_step, "s1");
+    cr_assert_eq(p->started_seq, 4, "path_started only confirms the path");
+    cr_assert_eq(p->ended_seq, 12);
+    p = path(r, "p2");
+    cr_assert_eq(p->status, EVS_PATH_FAILED);
+    assert_span(p->error, "{\"type\":\"E\"}");
+    assert_span(p->current_step, "s2");
+    cr_assert_eq(p->ended_seq, 10);
+    p = path(r, "p3");
+    cr_assert_eq(p->status, EVS_PATH_ACTIVE);
+    assert_span(p->current_step, "s3");
+    cr_assert_eq(p->ended_seq, 0);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
+    assert_failure(r, "p2", "s2", -1, 9);
+    assert_span(step(r, "p2", "s2", -1)->error,
+                "{\"type\":\"E\",\"message\":\"m\"}");
+    cr_assert_eq(step(r, "p2", "s2", -1)->status, EVS_STEP_FAILED);
+    cr_assert_eq(step(r, "p3", "s3", -1)->status, EVS_STEP_RUNNING);
+    cr_assert_eq(step(r, "main", "join", -1)->status, EVS_STEP_RUNNING);
+    assert_span(step(r, "main", "join", -1)->kind, "join");
+    cr_assert_null(evs_replay_find_path(r, sp("p4")));
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+Test(replay, a_branch_into_two_hundred_paths_keeps_every_path_right)
+{
+    enum { N = 200 };
+    char *data = malloc(N * 48 + 32), name[16], out[32];
+    const evs_path_state *p;
+    const evs_step_state *s;
+    size_t len = 0;
+    evs_replay *r;
+    hist h;
+
+    cr_assert_not_null(data);
+    start(&h, "{\"workflow_name\":\"wide\",\"inputs\":{}}");
+    len += (size_t)sprintf(data + len, "{\"new_paths\":[");
+    for (int i = 0; i < N; i++)
+        len += (size_t)sprintf(data + len,
+                               "%s{\"id\":\"b%03d\",\"current_step\":\"w\"}",
+                               i ? "," : "", i);
+    sprintf(data + len, "]}");
+    hist_add(&h, "path_branched", NULL, "split", "%s", data);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "b%03d", i);
+        hist_add(&h, "step_started", name, "w", NULL);
+        hist_add(&h, "step_completed", name, "w", "{\"output\":%d}", i);
+        if (i % 3 != 2)
+            hist_add(&h, "path_completed", name, NULL, NULL);
+    }
+    hist_add(&h, "step_started", NULL, "join", "{\"kind\":\"join\"}");
+    hist_add(&h, "step_completed", NULL, "join", "{\"output\":%d}", N);
+    record(&h, "wide");
+
+    r = open_at("wide", 0, NULL);
+    cr_assert_eq(evs_replay_path_count(r), N + 1);
+    cr_assert_eq(evs_replay_step_count(r), N + 1);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "b%03d", i);
+        p = path(r, name);
+        cr_assert_eq(p, evs_replay_path(r, (size_t)i + 1));
+        assert_span(p->parent, "main");
+        assert_span(p->current_step, "w");
+        cr_assert_eq(p->started_seq, 2);
+        cr_assert_eq(p->status,
+                     i % 3 != 2 ? EVS_PATH_COMPLETED : EVS_PATH_ACTIVE,
+                     "path %s", name);
+        s = step(r, name, "w", -1);
+        cr_assert_eq(s->status, EVS_STEP_COMPLETED);
+        snprintf(out, sizeof(out), "%d", i);
+        assert_span(s->output, out);
+    }
+    p = path(r, "main");
+    cr_assert_eq(p->status, EVS_PATH_ACTIVE);
+    assert_span(p->current_step, "join");
+    assert_span(step(r, "main", "join", -1)->output, "200");
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
+    evs_replay_free(r);
+    free(data);
+    hist_free(&h);
+}
+
+/* Each progress after each event of the `each` history below. */
+static void check_each_at(uint64_t n, int64_t done, const char *running)
+{
+    evs_replay *r = open_at("each", n, NULL);
+    const evs_each_state *e = each_of(r, "main", "fanout");
+
+    cr_assert_not_null(e, "at %llu: no each progress",
+                       (unsigned long long)n);
+    cr_assert_eq(e->count, 5);
+    cr_assert_eq(e->done, done, "at %llu: done %lld, want %lld",
+                 (unsigned long long)n, (long long)e->done,
+                 (long long)done);
+    cr_assert_eq(evs_replay_each_count(r), 1);
+    for (int64_t i = 0; i < 5; i++) {
+        const evs_step_state *s = evs_replay_find_step(r, sp("main"),
+                                                       sp("fanout"), i);
+        if (running[i] == '-') {
+            cr_assert_null(s, "at %llu: iteration %lld exists",
+                           (unsigned long long)n, (long long)i);
+            continue;
+        }
+        cr_assert_not_null(s, "at %llu: no iteration %lld",
+                           (unsigned long long)n, (long long)i);
+        cr_assert_eq(s->status,
+                     running[i] == 'r'   ? EVS_STEP_RUNNING
+                     : running[i] == 'c' ? EVS_STEP_COMPLETED
+                     : running[i] == 'f' ? EVS_STEP_FAILED
+                                         : EVS_STEP_SKIPPED,
+                     "at %llu: iteration %lld is %s", (unsigned long long)n,
+                     (long long)i, evs_step_status_name(s->status));
+    }
+    evs_replay_free(r);
+}
+
+Test(replay, each_iterations_count_their_progress_at_every_point)
+{
+    const evs_replay *rr;
+    evs_replay *r;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"each\","
+              "\"inputs\":{\"items\":[1,2,3,4,5]}}");
+    hist_add(&h, "step_started", NULL, "fanout",
+             "{\"iteration\":0,\"count\":5}");                         /* 2 */
+    hist_add(&h, "step_started", NULL, "fanout",
+             "{\"iteration\":1,\"count\":5}");                         /* 3 */
+    hist_add(&h, "step_completed", NULL, "fanout",
+             "{\"iteration\":0,\"output\":\"r0\"}");                   /* 4 */
+    hist_add(&h, "step_started", NULL, "fanout",
+             "{\"iteration\":2,\"count\":5}");                         /* 5 */
+    hist_add(&h, "step_completed", NULL, "fanout",
+             "{\"iteration\":1,\"output\":\"r1\"}");                   /* 6 */
+    hist_add(&h, "step_failed", NULL, "fanout",
+             "{\"iteration\":2,\"error\":\"bad item\"}");              /* 7 */
+    hist_add(&h, "step_started", NULL, "fanout",
+             "{\"iteration\":3,\"count\":5}");                         /* 8 */
+    hist_add(&h, "step_completed", NULL, "fanout",
+             "{\"iteration\":3,\"output\":\"r3\"}");                   /* 9 */
+    hist_add(&h, "step_started", NULL, "fanout",
+             "{\"iteration\":4,\"count\":5}");                        /* 10 */
+    hist_add(&h, "step_skipped", NULL, "fanout",
+             "{\"iteration\":2,\"output\":\"default\"}");             /* 11 */
+    hist_add(&h, "step_completed", NULL, "fanout",
+             "{\"iteration\":4,\"output\":\"r4\"}");                  /* 12 */
+    record(&h, "each");
+
+    r = open_at("each", 1, NULL);
+    cr_assert_eq(evs_replay_each_count(r), 0);
+    evs_replay_free(r);
+    check_each_at(2, 0, "r----");
+    check_each_at(3, 0, "rr---");
+    check_each_at(4, 1, "cr---");
+    check_each_at(6, 2, "ccr--");
+    check_each_at(7, 2, "ccf--");
+    check_each_at(8, 2, "ccfr-");
+    check_each_at(9, 3, "ccfc-");
+    check_each_at(11, 4, "ccscr");
+    check_each_at(12, 5, "ccscc");
+
+    r = open_at("each", 7, NULL);
+    assert_failure(r, "main", "fanout", 2, 7);
+    assert_span(step(r, "main", "fanout", 2)->error, "\"bad item\"");
+    evs_replay_free(r);
+
+    r = open_at("each", 0, NULL);
+    rr = r;
+    assert_no_failure(rr);
+    assert_span(step(rr, "main", "fanout", 0)->output, "\"r0\"");
+    assert_span(step(rr, "main", "fanout", 2)->output, "\"default\"");
+    assert_span(step(rr, "main", "fanout", 2)->error, "\"bad item\"");
+    cr_assert_eq(step(rr, "main", "fanout", 2)->ended_seq, 11);
+    cr_assert_null(evs_replay_find_step(rr, sp("main"), sp("fanout"), -1));
+    cr_assert_null(evs_replay_find_step(rr, sp("main"), sp("fanout"), 5));
+    cr_assert_eq(evs_replay_step_count(rr), 5);
+    for (size_t i = 0; i < 5; i++)
+        cr_assert_eq(evs_replay_step(rr, i)->iteration, (int64_t)i);
+    assert_span(path(rr, "main")->current_step, "fanout");
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+Test(replay, a_step_that_fails_after_a_retry_is_the_failure_point)
+{
+    const evs_exec_state *x;
+    const evs_step_state *s;
+    evs_replay *r;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"flaky\",\"inputs\":{}}");
+    hist_add(&h, "step_started", NULL, "call", "{\"attempt\":1}");
+    hist_add(&h, "step_failed", NULL, "call",
+             "{\"error\":{\"type\":\"Timeout\",\"message\":\"slow\","
+             "\"retryable\":true}}");
+    hist_add(&h, "retry_scheduled", NULL, "call",
+             "{\"fire_at\":\"2026-11-22T10:15:31.000000Z\",\"attempt\":2}");
+    hist_add(&h, "step_started", NULL, "call", "{\"attempt\":2}");
+    hist_add(&h, "step_failed", NULL, "call",
+             "{\"error\":{\"type\":\"Fatal\",\"message\":\"no\","
+             "\"retryable\":false}}");
+    hist_add(&h, "path_failed", NULL, NULL, "{\"error\":{\"type\":\"Fatal\"}}");
+    hist_add(&h, "execution_failed", NULL, NULL,
+             "{\"error\":{\"type\":\"Fatal\",\"message\":\"no\"}}");
+    record(&h, "flaky");
+
+    r = open_at("flaky", 3, NULL);
+    s = step(r, "main", "call", -1);
+    cr_assert_eq(s->status, EVS_STEP_FAILED);
+    cr_assert_eq(s->attempts, 1);
+    assert_span(s->error, "{\"type\":\"Timeout\",\"message\":\"slow\","
+                          "\"retryable\":true}");
+    cr_assert_eq(s->ended_seq, 3);
+    assert_failure(r, "main", "call", -1, 3);
+    evs_replay_free(r);
+
+    r = open_at("flaky", 4, NULL);
+    s = step(r, "main", "call", -1);
+    cr_assert_eq(s->status, EVS_STEP_RETRYING);
+    cr_assert_eq(s->retry_at_us, ts("2026-11-22T10:15:31.000000Z"));
+    assert_no_failure(r);
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_WAITING);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING,
+                 "every live path waits");
+    evs_replay_free(r);
+
+    r = open_at("flaky", 5, NULL);
+    s = step(r, "main", "call", -1);
+    cr_assert_eq(s->status, EVS_STEP_RUNNING);
+    cr_assert_eq(s->attempts, 2);
+    cr_assert_eq(s->retry_at_us, 0);
+    cr_assert_eq(s->started_seq, 5);
+    cr_assert_eq(s->ended_seq, 0);
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
+    evs_replay_free(r);
+
+    r = open_at("flaky", 6, NULL);
+    assert_failure(r, "main", "call", -1, 6);
+    cr_assert_eq(step(r, "main", "call", -1)->attempts, 2);
+    assert_span(step(r, "main", "call", -1)->error,
+                "{\"type\":\"Fatal\",\"message\":\"no\",\"retryable\":false}");
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
+    evs_replay_free(r);
+
+    r = open_at("flaky", 0, NULL);
+    x = evs_replay_exec(r);
+    cr_assert_eq(x->status, EVS_STATUS_FAILED);
+    assert_span(x->error, "{\"type\":\"Fatal\",\"message\":\"no\"}");
+    cr_assert_eq(x->ended_at_us, event_time("flaky", 8));
+    assert_failure(r, "main", "call", -1, 6);
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_FAILED);
+    assert_span(path(r, "main")->error, "{\"type\":\"Fatal\"}");
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+Test(replay, a_retry_that_succeeds_clears_the_failure_point)
+{
+    const evs_step_state *s;
+    evs_replay *r;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"ok\",\"inputs\":{}}");
+    hist_add(&h, "step_started", NULL, "call", NULL);
+    hist_add(&h, "step_failed", NULL, "call", "{\"error\":\"E\"}");
+    hist_add(&h, "retry_scheduled", NULL, "call", "{\"delay_ms\":1500}");
+    hist_add(&h, "step_started", NULL, "call", NULL);
+    hist_add(&h, "step_completed", NULL, "call", "{\"output\":\"ok\"}");
+    hist_add(&h, "execution_completed", NULL, NULL, "{\"outputs\":\"ok\"}");
+    record(&h, "ok");
+
+    r = open_at("ok", 4, NULL);
+    s = step(r, "main", "call", -1);
+    cr_assert_eq(s->status, EVS_STEP_RETRYING);
+    cr_assert_eq(s->retry_at_us, event_time("ok", 4) + 1500000,
+                 "delay_ms counts from the retry_scheduled event");
+    assert_no_failure(r);
+    evs_replay_free(r);
+
+    r = open_at("ok", 0, NULL);
+    s = step(r, "main", "call", -1);
+    cr_assert_eq(s->status, EVS_STEP_COMPLETED);
+    cr_assert_eq(s->attempts, 2);
+    assert_span(s->output, "\"ok\"");
+    assert_span(s->error, "\"E\""); /* the last failure's */
+    assert_no_failure(r);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_COMPLETED);
+    assert_span(evs_replay_exec(r)->outputs, "\"ok\"");
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+Test(replay, the_failure_point_goes_back_to_an_earlier_failure_still_standing)
+{
+    evs_replay *r;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"two\",\"inputs\":{}}");
+    hist_add(&h, "path_branched", NULL, NULL,
+             "{\"new_paths\":[{\"id\":\"b\"}]}");
+    hist_add(&h, "step_started", NULL, "x", NULL);                   /* 3 */
+    hist_add(&h, "step_failed", NULL, "x", "{\"error\":\"E1\"}");    /* 4 */
+    hist_add(&h, "step_started", "b", "y", NULL);                    /* 5 */
+    hist_add(&h, "step_failed", "b", "y", "{\"error\":\"E2\"}");     /* 6 */
+    hist_add(&h, "retry_scheduled", "b", "y", "{\"delay_ms\":10}");  /* 7 */
+    hist_add(&h, "step_started", "b", "y", NULL);                    /* 8 */
+    hist_add(&h, "step_completed", "b", "y", NULL);                  /* 9 */
+    hist_add(&h, "retry_scheduled", NULL, "x", "{\"delay_ms\":10}"); /* 10 */
+    hist_add(&h, "step_started", NULL, "x", NULL);                  /* 11 */
+    hist_add(&h, "step_failed", NULL, "x", "{\"error\":\"E3\"}");   /* 12 */
+    hist_add(&h, "step_started", NULL, "x", NULL);                  /* 13 */
+    record(&h, "two");
+
+    r = open_at("two", 6, NULL);
+    assert_failure(r, "b", "y", -1, 6);
+    evs_replay_free(r);
+    r = open_at("two", 7, NULL);
+    assert_failure(r, "main", "x", -1, 4);
+    evs_replay_free(r);
+    r = open_at("two", 9, NULL);
+    assert_failure(r, "main", "x", -1, 4);
+    evs_replay_free(r);
+    r = open_at("two", 10, NULL);
+    assert_no_failure(r);
+    evs_replay_free(r);
+    r = open_at("two", 12, NULL);
+    assert_failure(r, "main", "x", -1, 12);
+    evs_replay_free(r);
+    /* Started again without a retry: no longer failed. */
+    r = open_at("two", 13, NULL);
+    assert_no_failure(r);
+    cr_assert_eq(step(r, "main", "x", -1)->attempts, 3);
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+Test(replay, skipping_another_iteration_keeps_the_failure_point)
+{
+    evs_replay *r;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"skip\",\"inputs\":{}}");
+    hist_add(&h, "step_started", NULL, "e", "{\"iteration\":0,\"count\":2}");
+    hist_add(&h, "step_failed", NULL, "e",
+             "{\"iteration\":0,\"error\":\"E\"}");                     /* 3 */
+    hist_add(&h, "step_skipped", NULL, "e",
+             "{\"iteration\":1,\"output\":null}");                      /* 4 */
+    hist_add(&h, "step_skipped", NULL, "e",
+             "{\"iteration\":0,\"output\":\"d\"}");                     /* 5 */
+    hist_add(&h, "step_skipped", NULL, "e",
+             "{\"iteration\":1,\"output\":\"again\"}");                 /* 6 */
+    record(&h, "skip");
+
+    r = open_at("skip", 4, NULL);
+    assert_failure(r, "main", "e", 0, 3);
+    cr_assert_eq(step(r, "main", "e", 1)->status, EVS_STEP_SKIPPED);
+    assert_span(step(r, "main", "e", 1)->output, "");
+    cr_assert_eq(each_of(r, "main", "e")->done, 1);
+    evs_replay_free(r);
+    r = open_at("skip", 5, NULL);
+    assert_no_failure(r);
+    cr_assert_eq(each_of(r, "main", "e")->done, 2);
+    evs_replay_free(r);
+    /* Skipping an iteration already skipped does not count it twice. */
+    r = open_at("skip", 6, NULL);
+    cr_assert_eq(each_of(r, "main", "e")->done, 2);
+    cr_assert_eq(each_of(r, "main", "e")->count, 2);
+    assert_span(step(r, "main", "e", 1)->output, "\"again\"");
+    cr_assert_eq(step(r, "main", "e", 1)->ended_seq, 6);
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+Test(replay, signals_are_buffered_then_consumed_by_the_wait_that_takes_them)
+{
+    const evs_signal_state *g;
+    const evs_wait_state *w;
+    evs_replay *r;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"sig\",\"inputs\":{}}");
+    hist_add(&h, "signal_received", NULL, NULL,
+             "{\"signal\":\"approve\","
+             "\"payload\":{\"ok\":true,\"by\":\"ann\"}}");
+    hist_add(&h, "step_started", NULL, "gate", "{\"kind\":\"wait_event\"}");
+    hist_add(&h, "wait_started", NULL, "gate",
+             "{\"signal\":\"approve\","
+             "\"timeout_at\":\"2026-11-22T11:00:00.000000Z\"}");     /* 4 */
+    hist_add(&h, "wait_ended", NULL, "gate", "{\"signal_seq\":2}");  /* 5 */
+    hist_add(&h, "step_completed", NULL, "gate", "{\"output\":{\"ok\":true}}");
+    hist_add(&h, "step_started", NULL, "gate2", NULL);
+    hist_add(&h, "wait_started", NULL, "gate2",
+             "{\"signal\":\"second\","
+             "\"timeout_at\":\"2026-11-22T11:05:00.000000Z\"}");     /* 8 */
+    hist_add(&h, "wait_ended", NULL, "gate2", "{\"timed_out\":true}");
+    hist_add(&h, "signal_received", NULL, NULL,
+             "{\"name\":\"late\",\"payload\":1}");                   /* 10 */
+    hist_add(&h, "signal_received", NULL, "hook", NULL);             /* 11 */
+    hist_add(&h, "signal_consumed", NULL, "after", "{\"signal_seq\":10}");
+    record(&h, "sig");
+
+    r = open_at("sig", 2, NULL);
+    cr_assert_eq(evs_replay_signal_count(r), 1);
+    g = evs_replay_signal(r, 0);
+    assert_span(g->name, "approve");
+    assert_span(g->payload, "{\"ok\":true,\"by\":\"ann\"}");
+    cr_assert_eq(g->received_seq, 2);
+    cr_assert_eq(g->consumed_seq, 0);
+    cr_assert_eq(g->id.len, EVS_UUID_LEN, "the receiving event's id");
+    evs_replay_free(r);
+
+    r = open_at("sig", 4, NULL);
+    g = evs_replay_signal(r, 0);
+    cr_assert_eq(g->consumed_seq, 0, "still buffered while waited for");
+    cr_assert_eq(evs_replay_wait_count(r), 1);
+    w = evs_replay_wait(r, 0);
+    assert_span(w->path_id, "main");
+    assert_span(w->step, "gate");
+    assert_span(w->signal, "approve");
+    cr_assert_eq(w->timeout_at_us, ts("2026-11-22T11:00:00.000000Z"));
+    cr_assert_eq(w->started_seq, 4);
+    cr_assert_eq(w->ended_seq, 0);
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_WAITING);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
+    evs_replay_free(r);
+
+    r = open_at("sig", 5, NULL);
+    g = evs_replay_signal(r, 0);
+    cr_assert_eq(g->consumed_seq, 5);
+    assert_span(g->consumed_by_path, "main");
+    assert_span(g->consumed_by_step, "gate");
+    w = evs_replay_wait(r, 0);
+    cr_assert_eq(w->ended_seq, 5);
+    cr_assert_eq(w->signal_seq, 2);
+    cr_assert_eq(w->timed_out, 0);
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
+    evs_replay_free(r);
+
+    r = open_at("sig", 0, NULL);
+    cr_assert_eq(evs_replay_wait_count(r), 2);
+    w = evs_replay_wait(r, 1);
+    assert_span(w->step, "gate2");
+    assert_span(w->signal, "second");
+    cr_assert_eq(w->timed_out, 1);
+    cr_assert_eq(w->signal_seq, 0);
+    cr_assert_eq(w->started_seq, 8);
+    cr_assert_eq(w->ended_seq, 9);
+    cr_assert_eq(evs_replay_signal_count(r), 3);
+    g = evs_replay_signal(r, 1);
+    assert_span(g->name, "late");
+    assert_span(g->payload, "1");
+    cr_assert_eq(g->received_seq, 10);
+    cr_assert_eq(g->consumed_seq, 12);
+    assert_span(g->consumed_by_path, "main");
+    assert_span(g->consumed_by_step, "after");
+    g = evs_replay_signal(r, 2);
+    assert_span(g->name, "hook"); /* no name: the step's */
+    assert_span(g->payload, "");
+    cr_assert_eq(g->consumed_seq, 0);
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+Test(replay, timers_hold_their_path_until_they_fire_or_are_cancelled)
+{
+    const evs_timer_state *t;
+    evs_replay *r;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"nap\",\"inputs\":{}}");
+    hist_add(&h, "step_started", NULL, "nap", "{\"kind\":\"sleep\"}");
+    hist_add(&h, "timer_started", NULL, "nap",
+             "{\"timer_id\":\"t1\","
+             "\"fire_at\":\"2026-11-22T10:20:00.000000Z\"}");         /* 3 */
+    hist_add(&h, "timer_fired", NULL, "nap", "{\"timer_id\":\"t1\"}");
+    hist_add(&h, "step_completed", NULL, "nap", NULL);
+    hist_add(&h, "path_branched", NULL, NULL,
+             "{\"new_paths\":[{\"id\":\"p1\",\"current_step\":\"s\"}]}");
+    hist_add(&h, "timer_started", "p1", "s",
+             "{\"timer_id\":\"t2\","
+             "\"fire_at\":\"2026-11-22T10:30:00.000000Z\"}");         /* 7 */
+    hist_add(&h, "timer_started", NULL, "s2",
+             "{\"timer_id\":\"t3\","
+             "\"fire_at\":\"2026-11-22T10:40:00.000000Z\"}");         /* 8 */
+    hist_add(&h, "timer_cancelled", NULL, "s2", "{\"timer_id\":\"t3\"}");
+    record(&h, "nap");
+
+    r = open_at("nap", 3, NULL);
+    cr_assert_eq(evs_replay_timer_count(r), 1);
+    t = evs_replay_timer(r, 0);
+    assert_span(t->timer_id, "t1");
+    assert_span(t->path_id, "main");
+    assert_span(t->step, "nap");
+    cr_assert_eq(t->fire_at_us, ts("2026-11-22T10:20:00.000000Z"));
+    cr_assert_eq(t->started_seq, 3);
+    cr_assert_eq(t->fired_seq, 0);
+    cr_assert_eq(t->cancelled, 0);
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_WAITING);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
+    evs_replay_free(r);
+
+    r = open_at("nap", 4, NULL);
+    cr_assert_eq(evs_replay_timer(r, 0)->fired_seq, 4);
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
+    evs_replay_free(r);
+
+    /* One path waits, one does not: running. */
+    r = open_at("nap", 7, NULL);
+    cr_assert_eq(path(r, "p1")->status, EVS_PATH_WAITING);
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
+    evs_replay_free(r);
+
+    r = open_at("nap", 8, NULL);
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_WAITING);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
+    evs_replay_free(r);
+
+    r = open_at("nap", 0, NULL);
+    cr_assert_eq(evs_replay_timer_count(r), 3);
+    t = evs_replay_timer(r, 2);
+    assert_span(t->timer_id, "t3");
+    cr_assert_eq(t->cancelled, 1);
+    cr_assert_eq(t->fired_seq, 0);
+    t = evs_replay_timer(r, 1);
+    assert_span(t->timer_id, "t2");
+    assert_span(t->path_id, "p1");
+    cr_assert_eq(t->cancelled, 0);
+    cr_assert_eq(t->fired_seq, 0);
+    cr_assert_eq(t->fire_at_us, ts("2026-11-22T10:30:00.000000Z"));
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
+    cr_assert_eq(path(r, "p1")->status, EVS_PATH_WAITING);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+Test(replay, version_decisions_are_found_by_change_id)
+{
+    const evs_version_state *v;
+    evs_replay *r;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"ver\",\"inputs\":{}}");
+    hist_add(&h, "version_decision", NULL, NULL,
+             "{\"change_id\":\"fix-1\",\"version\":2,\"min\":1,\"max\":3}");
+    hist_add(&h, "step_started", NULL, "a", NULL);
+    hist_add(&h, "version_decision", NULL, NULL,
+             "{\"change_id\":\"c2\",\"version\":0}");
+    record(&h, "ver");
+
+    r = open_at("ver", 0, NULL);
+    cr_assert_eq(evs_replay_version_count(r), 2);
+    v = evs_replay_find_version(r, sp("fix-1"));
+    cr_assert_not_null(v);
+    cr_assert_eq(v, evs_replay_version(r, 0));
+    assert_span(v->change_id, "fix-1");
+    cr_assert_eq(v->version, 2);
+    cr_assert_eq(v->min, 1);
+    cr_assert_eq(v->max, 3);
+    cr_assert_eq(v->seq, 2);
+    v = evs_replay_find_version(r, sp("c2"));
+    cr_assert_not_null(v);
+    cr_assert_eq(v->version, 0);
+    cr_assert_eq(v->min, 0);
+    cr_assert_eq(v->max, 0);
+    cr_assert_eq(v->seq, 4);
+    cr_assert_null(evs_replay_find_version(r, sp("fix-2")));
+    cr_assert_null(evs_replay_find_version(r, sp("fix")));
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+Test(replay, pause_resume_and_terminate_move_the_status)
+{
+    const evs_exec_state *x;
+    evs_replay *r;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"ops\",\"inputs\":{}}");
+    hist_add(&h, "step_started", NULL, "a", NULL);
+    hist_add(&h, "execution_paused", NULL, NULL, "{\"reason\":\"ops\"}");
+    hist_add(&h, "execution_resumed", NULL, NULL, NULL);
+    hist_add(&h, "timer_started", NULL, "a", "{\"timer_id\":\"t\"}"); /* 5 */
+    hist_add(&h, "execution_paused", NULL, NULL, NULL);               /* 6 */
+    hist_add(&h, "timer_fired", NULL, "a", "{\"timer_id\":\"t\"}");   /* 7 */
+    hist_add(&h, "execution_resumed", NULL, NULL, NULL);              /* 8 */
+    hist_add(&h, "execution_terminated", NULL, NULL,
+             "{\"reason\":\"stopped by operator\"}");
+    record(&h, "ops");
+
+    r = open_at("ops", 3, NULL);
+    x = evs_replay_exec(r);
+    cr_assert_eq(x->status, EVS_STATUS_PAUSED);
+    cr_assert_str_eq(evs_exec_status_name(x->status), "paused");
+    cr_assert_eq(x->status_before_pause, EVS_STATUS_RUNNING);
+    evs_replay_free(r);
+    r = open_at("ops", 4, NULL);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
+    evs_replay_free(r);
+    r = open_at("ops", 5, NULL);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
+    evs_replay_free(r);
+    r = open_at("ops", 6, NULL);
+    x = evs_replay_exec(r);
+    cr_assert_eq(x->status, EVS_STATUS_PAUSED);
+    cr_assert_eq(x->status_before_pause, EVS_STATUS_WAITING);
+    evs_replay_free(r);
+    /* A timer that fires while paused frees its path; still paused. */
+    r = open_at("ops", 7, NULL);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_PAUSED);
+    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
+    evs_replay_free(r);
+    r = open_at("ops", 8, NULL);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
+    evs_replay_free(r);
+    r = open_at("ops", 0, NULL);
+    x = evs_replay_exec(r);
+    cr_assert_eq(x->status, EVS_STATUS_TERMINATED);
+    assert_span(x->error, "\"stopped by operator\"");
+    cr_assert_eq(x->ended_at_us, event_time("ops", 9));
+    evs_replay_free(r);
+    hist_free(&h);
+
+    /* Resumed while still waiting: waiting again; then continued. */
+    start(&h, "{\"workflow_name\":\"can\",\"inputs\":{}}");
+    hist_add(&h, "step_started", NULL, "a", NULL);
+    hist_add(&h, "timer_started", NULL, "a", "{\"timer_id\":\"t\"}");
+    hist_add(&h, "execution_paused", NULL, NULL, NULL);
+    hist_add(&h, "execution_resumed", NULL, NULL, NULL);              /* 5 */
+    hist_add(&h, "execution_continue_as_new", NULL, NULL,
+             "{\"successor\":\"can-2\"}");
+    record(&h, "can");
+    r = open_at("can", 5, NULL);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
+    evs_replay_free(r);
+    r = open_at("can", 0, NULL);
+    x = evs_replay_exec(r);
+    cr_assert_eq(x->status, EVS_STATUS_CONTINUED);
+    cr_assert_str_eq(evs_exec_status_name(x->status), "continued");
+    assert_span(x->continued_as, "can-2");
+    cr_assert_eq(x->ended_at_us, event_time("can", 6));
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+/* The failing history, applied one event at a time from a cursor. */
+Test(replay, applying_one_event_at_a_time_shows_each_step_of_the_way)
+{
+    evs_replay *r = hist_replayer(), *all;
+    evs_log *log;
+    evs_cursor *c;
+    evs_event ev;
+    evs_violation v;
+    char *a, *b;
+    int rc;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"step\",\"inputs\":{}}");
+    hist_add(&h, "step_started", NULL, "call", NULL);
+    hist_add(&h, "step_failed", NULL, "call", "{\"error\":\"E\"}");
+    hist_add(&h, "retry_scheduled", NULL, "call", "{\"delay_ms\":5}");
+    hist_add(&h, "step_started", NULL, "call", NULL);
+    hist_add(&h, "step_completed", NULL, "call", "{\"output\":1}");
+    hist_add(&h, "execution_completed", NULL, NULL, NULL);
+    record(&h, "step");
+
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_PENDING);
+    cr_assert_eq(evs_replay_exec(r)->last_seq, 0);
+    cr_assert_eq(evs_replay_path_count(r), 0);
+    cr_assert_eq(evs_log_open(st, "step", 4, 0, &log, NULL, NULL), 0);
+    cr_assert_eq(evs_cursor_open(log, 1, 0, &c, NULL), 0);
+    while ((rc = evs_cursor_next(c, &ev, NULL, NULL)) == 1) {
+        const evs_exec_state *x;
+        cr_assert_eq(evs_replay_apply(r, &ev, &v), 0);
+        x = evs_replay_exec(r);
+        cr_assert_eq(x->last_seq, ev.sequence);
+        switch (ev.sequence) {
+        case 1:
+            cr_assert_eq(x->status, EVS_STATUS_RUNNING);
+            cr_assert_eq(evs_replay_path_count(r), 1);
+            cr_assert_eq(evs_replay_step_count(r), 0);
+            break;
+        case 2:
+            cr_assert_eq(step(r, "main", "call", -1)->status,
+                         EVS_STEP_RUNNING);
+            break;
+        case 3:
+            assert_failure(r, "main", "call", -1, 3);
+            break;
+        case 4:
+            cr_assert_eq(x->status, EVS_STATUS_WAITING);
+            assert_no_failure(r);
+            break;
+        case 5:
+            cr_assert_eq(x->status, EVS_STATUS_RUNNING);
+            cr_assert_eq(step(r, "main", "call", -1)->attempts, 2);
+            break;
+        case 7:
+            cr_assert_eq(x->status, EVS_STATUS_COMPLETED);
+            break;
+        }
+    }
+    cr_assert_eq(rc, 0);
+    evs_cursor_close(c);
+    evs_log_close(log);
+    cr_assert_eq(evs_replay_exec(r)->last_seq, 7);
+
+    all = open_at("step", 0, NULL);
+    a = hist_state(r, NULL);
+    b = hist_state(all, NULL);
+    cr_assert_str_eq(a, b);
+    free(a);
+    free(b);
+    evs_replay_free(r);
+    evs_replay_free(all);
+    hist_free(&h);
+}
+
+Test(replay, evs_replay_run_goes_on_from_where_the_replayer_stopped)
+{
+    evs_replay *r = hist_replayer(), *all;
+    evs_log *log;
+    evs_violation v;
+    char *a, *b;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"run\",\"inputs\":{}}");
+    for (int i = 0; i < 10; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "s%d", i);
+        hist_add(&h, "step_started", NULL, name, NULL);
+        hist_add(&h, "step_completed", NULL, name, "{\"output\":%d}", i);
+    }
+    record(&h, "run");
+    cr_assert_eq(evs_log_open(st, "run", 3, 0, &log, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_run(r, log, 4, &v, NULL), 0);
+    cr_assert_eq(evs_replay_exec(r)->last_seq, 4);
+    cr_assert_eq(evs_replay_run(r, log, 4, &v, NULL), 0, "nothing to do");
+    cr_assert_eq(evs_replay_run(r, log, 2, &v, NULL), 0, "nothing to do");
+    cr_assert_eq(evs_replay_exec(r)->last_seq, 4);
+    cr_assert_eq(evs_replay_run(r, log, 15, &v, NULL), 0);
+    cr_assert_eq(evs_replay_exec(r)->last_seq, 15);
+    cr_assert_eq(evs_replay_run(r, log, 0, &v, NULL), 0);
+    cr_assert_eq(evs_replay_exec(r)->last_seq, 21);
+    evs_log_close(log);
+    all = open_at("run", 0, NULL);
+    a = hist_state(r, NULL);
+    b = hist_state(all, NULL);
+    cr_assert_str_eq(a, b);
+    free(a);
+    free(b);
+    evs_replay_free(r);
+    evs_replay_free(all);
+    hist_free(&h);
+}
+
+/* Replaces the first occurrence of `from` in s (heap) with `to`. */
+static char *replace(const char *s, const char *from, const char *to)
+{
+    const char *p = strstr(s, from);
+    char *out;
+
+    cr_assert_not_null(p, "'%s' not in '%s'", from, s);
+    out = malloc(strlen(s) + strlen(to) + 1);
+    cr_assert_not_null(out);
+    memcpy(out, s, (size_t)(p - s));
+    strcpy(out + (p - s), to);
+    strcat(out, p + strlen(from));
+    return out;
+}
+
+Test(replay, unknown_event_types_are_counted_and_otherwise_ignored)
+{
+    evs_replay *r1, *r2, *r;
+    char *a, *b, *want;
+    hist h;
+
+    start(&h, "{\"workflow_name\":\"new\",\"inputs\":{}}");
+    hist_add(&h, "custom_thing", NULL, NULL, "{\"a\":1}");
+    hist_add(&h, "step_started", NULL, "a", NULL);
+    hist_add(&h, "another_new_type", "nowhere", "a", "[1,2]");
+    hist_add(&h, "step_completed", NULL, "a", NULL);
+    record(&h, "new");
+
+    r1 = open_at("new", 1, NULL);
+    r2 = open_at("new", 2, NULL);
+    a = hist_state(r1, NULL);
+    b = hist_state(r2, NULL);
+    want = replace(a, "\"last_seq\":1,", "\"last_seq\":2,");
+    cr_assert_str_eq(b, want);
+    free(a);
+    free(b);
+    free(want);
+    evs_replay_free(r1);
+    evs_replay_free(r2);
+
+    r = open_at("new", 0, NULL);
+    cr_assert_eq(evs_replay_exec(r)->last_seq, 5);
+    cr_assert_eq(evs_replay_path_count(r), 1);
+    cr_assert_null(evs_replay_find_path(r, sp("nowhere")));
+    cr_assert_eq(evs_replay_step_count(r), 1);
+    cr_assert_eq(step(r, "main", "a", -1)->status, EVS_STEP_COMPLETED);
+    cr_assert_eq(step(r, "main", "a", -1)->started_seq, 3);
+    cr_assert_eq(step(r, "main", "a", -1)->ended_seq, 5);
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+/* ------------------------------------------------------------------ */
+/* State JSON                                                         */
+/* ------------------------------------------------------------------ */
+
+#define PE "p\xc3\xa9" /* "pé" */
+
+/* A history touching every part of the state, recorded as `id`; n1
+ * events (returned) make it a running execution, and the rest finish
+ * it. */
+static size_t rich(hist *h)
+{
+    size_t n1;
+
+    start(h, "{\"workflow_name\":\"rich\",\"inputs\":{\"q\":\"\\u00fcber\"},"
+             "\"definition\":{\"name\":\"rich\",\"steps\":[{\"name\":\"a\"}]},"
+             "\"definition_hash\":\"dh1\",\"inputs_hash\":\"ih1\","
+             "\"lineage\":{\"retry_of\":\"old\","
+             "\"strategy\":\"from_failure\"}}");
+    hist_add(h, "step_started", NULL, "a",
+             "{\"attempt\":1,\"input\":{\"k\":\"v\\n\"},\"step_hash\":\"sha\","
+             "\"kind\":\"action\"}");
+    hist_add(h, "step_failed", NULL, "a",
+             "{\"error\":{\"type\":\"E\",\"message\":\"boom\","
+             "\"retryable\":true}}");
+    hist_add(h, "retry_scheduled", NULL, "a",
+             "{\"fire_at\":\"2026-11-22T10:15:31.000000Z\",\"attempt\":2}");
+    hist_add(h, "step_started", NULL, "a", "{\"attempt\":2}");
+    hist_add(h, "step_completed", NULL, "a",
+             "{\"output\":{\"text\":\"tab\\there \\\"q\\\"\"},"
+             "\"stored_variable\":\"va\"}");
+    hist_add(h, "path_branched", NULL, "a",
+             "{\"new_paths\":[{\"id\":\"p1\",\"current_step\":\"e\"},"
+             "{\"id\":\"p\\u00e9\",\"current_step\":\"w\"}]}");
+    hist_add(h, "step_started", "p1", "e", "{\"iteration\":0,\"count\":3}");
+    hist_add(h, "step_completed", "p1", "e", "{\"iteration\":0,\"output\":0}");
+    hist_add(h, "step_started", "p1", "e", "{\"iteration\":1,\"count\":3}");
+    hist_add(h, "signal_received", NULL, NULL,
+             "{\"signal\":\"go\",\"payload\":[1,{\"a\":null}]}");  /* 11 */
+    hist_add(h, "wait_started", PE, "w",
+             "{\"signal\":\"go\","
+             "\"timeout_at\":\"2026-11-22T12:00:00.000000Z\"}");
+    hist_add(h, "wait_ended", PE, "w", "{\"signal_seq\":11}");
+    hist_add(h, "timer_started", PE, "w",
+             "{\"timer_id\":\"t1\","
+             "\"fire_at\":\"2026-11-22T10:20:00.000000Z\"}");
+    hist_add(h, "version_decision", NULL, NULL,
+             "{\"change_id\":\"c1\",\"version\":1,\"min\":0,\"max\":2}");
+    hist_add(h, "variable_set", NULL, NULL,
+             "{\"name\":\"v2\",\"value\":{\"deep\":[true,false,null]}}");
+    hist_add(h, "variable_set", NULL, NULL, "{\"name\":\"vnull\"}");
+    hist_add(h, "execution_paused", NULL, NULL, "{\"reason\":\"r\"}");
+    hist_add(h, "some_future_event", NULL, NULL, NULL);
+    hist_add(h, "execution_resumed", NULL, NULL, NULL);
+    hist_add(h, "step_failed", "p1", "e", "{\"iteration\":1,\"error\":\"E2\"}");
+    hist_add(h, "signal_received", NULL, NULL, "{\"signal\":\"later\"}");
+    n1 = h->n;
+    hist_add(h, "retry_scheduled", "p1", "e",
+             "{\"iteration\":1,\"delay_ms\":5}");
+    hist_add(h, "step_started", "p1", "e", "{\"iteration\":1,\"count\":3}");
+    hist_add(h, "step_completed", "p1", "e",
+             "{\"iteration\":1,\"output\":1,\"stored_variable\":\"v2\"}");
+    hist_add(h, "timer_fired", PE, "w", "{\"timer_id\":\"t1\"}");
+    hist_add(h, "path_completed", PE, NULL, NULL);
+    hist_add(h, "path_completed", "p1", NULL, NULL);
+    hist_add(h, "execution_completed", NULL, NULL, "{\"outputs\":[\"x\"]}");
+    return n1;
+}
+
+/* state_json -> load_state -> state_json gives the same bytes. */
+static void assert_round_trip(const evs_replay *r)
+{
+    evs_replay *r2 = hist_replayer();
+    char *a, *b;
+    size_t la, lb;
+
+    a = hist_state(r, &la);
+    cr_assert_eq(evs_replay_load_state(r2, a, la), 0, "%s", a);
+    b = hist_state(r2, &lb);
+    cr_assert_eq(lb, la);
+    cr_assert_str_eq(b, a);
+    free(a);
+    free(b);
+    evs_replay_free(r2);
+}
+
+Test(replay, the_state_json_round_trips_at_every_point_of_a_rich_history)
+{
+    const evs_replay *r2c;
+    evs_replay *r, *r2;
+    char *a;
+    size_t la;
+    hist h;
+
+    rich(&h);
+    record(&h, "rich");
+    for (uint64_t k = 1; k <= h.n; k++) {
+        r = open_at("rich", k, NULL);
+        assert_round_trip(r);
+        evs_replay_free(r);
+    }
+
+    /* What the accessors give after a load equals the original. */
+    r = open_at("rich", 22, NULL);
+    a = hist_state(r, &la);
+    cr_assert(strncmp(a, "{\"v\":1,\"status\":\"running\",", 26) == 0, "%s",
+              a);
+    r2 = hist_replayer();
+    cr_assert_eq(evs_replay_load_state(r2, a, la), 0);
+    r2c = r2;
+    cr_assert_eq(evs_replay_exec(r2c)->last_seq, 22);
+    cr_assert_eq(evs_replay_exec(r2c)->status, EVS_STATUS_RUNNING);
+    assert_span(evs_replay_exec(r2c)->inputs, "{\"q\":\"\\u00fcber\"}");
+    assert_span(evs_replay_exec(r2c)->lineage,
+                "{\"retry_of\":\"old\",\"strategy\":\"from_failure\"}");
+    assert_span(evs_replay_exec(r2c)->definition_hash, "dh1");
+    assert_failure(r2c, "p1", "e", 1, 21);
+    cr_assert_eq(evs_replay_path_count(r2c), 3);
+    assert_span(path(r2c, PE)->parent, "main");
+    /* The input of the last attempt, which recorded none. */
+    assert_span(step(r2c, "main", "a", -1)->input, "");
+    assert_span(step(r2c, "main", "a", -1)->step_hash, "sha");
+    assert_span(step(r2c, "main", "a", -1)->output,
+                "{\"text\":\"tab\\there \\\"q\\\"\"}");
+    cr_assert_eq(step(r2c, "main", "a", -1)->attempts, 2);
+    cr_assert_eq(each_of(r2c, "p1", "e")->count, 3);
+    cr_assert_eq(each_of(r2c, "p1", "e")->done, 1);
+    assert_span(var(r2c, "v2")->value, "{\"deep\":[true,false,null]}");
+    /* A null value is the empty span, before and after a load. */
+    assert_span(var(r, "vnull")->value, "");
+    assert_span(var(r2c, "vnull")->value, "");
+    cr_assert_eq(evs_replay_signal(r2c, 0)->consumed_seq, 13);
+    assert_span(evs_replay_signal(r2c, 0)->consumed_by_path, PE);
+    cr_assert_eq(evs_replay_signal(r2c, 0)->id.len, EVS_UUID_LEN);
+    cr_assert(memcmp(evs_replay_signal(r2c, 0)->id.ptr,
+                     evs_replay_signal(r, 0)->id.ptr, EVS_UUID_LEN) == 0);
+    cr_assert_eq(evs_replay_find_version(r2c, sp("c1"))->max, 2);
+    cr_assert_eq(evs_replay_timer(r2c, 0)->fire_at_us,
+                 ts("2026-11-22T10:20:00.000000Z"));
+    cr_assert_eq(evs_replay_wait(r2c, 0)->signal_seq, 11);
+    free(a);
+    evs_replay_free(r2);
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+/* The replayer holds nothing: what evs_replay_new gives. */
+static void assert_empty(const evs_replay *r)
+{
+    evs_replay *fresh = hist_replayer();
+    char *a = hist_state(r, NULL), *b = hist_state(fresh, NULL);
+
+    cr_assert_str_eq(a, b);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_PENDING);
+    cr_assert_eq(evs_replay_exec(r)->last_seq, 0);
+    cr_assert_eq(evs_replay_exec(r)->failed_iteration, -1);
+    cr_assert_eq(evs_replay_path_count(r), 0);
+    cr_assert_eq(evs_replay_step_count(r), 0);
+    cr_assert_null(evs_replay_find_path(r, sp("main")));
+    free(a);
+    free(b);
+    evs_replay_free(fresh);
+}
+
+Test(replay, a_newer_state_version_is_refused_and_garbage_leaves_it_empty)
+{
+    static const char *const bad[] = {
+        "",
+        "hello",
+        "{\"v\":1,\"status\":",
+        "[1,2]",
+        "{\"status\":\"running\",\"last_seq\":3}",
+        "{\"v\":1,\"paths\":7}",
+        "{\"v\":1,\"status\":\"sleeping\"}",
+        "{\"v\":1,\"last_seq\":-4}",
+        "{\"v\":1,\"steps\":[{\"name\":\"a\",\"attempts\":\"x\"}]}",
+        "{\"v\":\"1\"}",
+        "{\"v\":1,\"paths\":[{\"id\":\"p\"}]} trailing",
+    };
+    evs_replay *r, *full;
+    char *a, *v2;
+    size_t la;
+    hist h;
+
+    rich(&h);
+    record(&h, "rich");
+    full = open_at("rich", 0, NULL);
+    a = hist_state(full, &la);
+
+    v2 = replace(a, "{\"v\":1,", "{\"v\":2,");
+    r = hist_replayer();
+    cr_assert_eq(evs_replay_load_state(r, v2, strlen(v2)), EVS_EFORMAT);
+    assert_empty(r);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        /* Also over a loaded state: a failed load leaves it empty. */
+        cr_assert_eq(evs_replay_load_state(r, a, la), 0);
+        cr_assert_eq(evs_replay_exec(r)->last_seq, h.n);
+        cr_assert_eq(evs_replay_load_state(r, bad[i], strlen(bad[i])),
+                     EVS_EPARSE, "'%s'", bad[i]);
+        assert_empty(r);
+    }
+    /* A state cut short anywhere is refused, never half loaded. */
+    for (size_t n = 0; n < la; n += 7) {
+        int rc = evs_replay_load_state(r, a, n);
+        cr_assert(rc == EVS_EPARSE, "%zu bytes: %d", n, rc);
+        assert_empty(r);
+    }
+    evs_replay_free(r);
+    evs_replay_free(full);
+    free(a);
+    free(v2);
+    hist_free(&h);
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshots                                                          */
+/* ------------------------------------------------------------------ */
+
+static void assert_same_state(const evs_replay *a, const evs_replay *b)
+{
+    char *x = hist_state(a, NULL), *y = hist_state(b, NULL);
+
+    cr_assert_str_eq(x, y);
+    free(x);
+    free(y);
+}
+
+static void snapshot(const evs_replay *r)
+{
+    cr_assert_eq(evs_replay_snapshot(r, st, (evs_span){NULL, 0}), 0);
+}
+
+Test(replay, a_snapshot_opens_to_the_state_of_a_replay_from_the_start)
+{
+    evs_replay *r1, *r2, *hand;
+    evs_snapshot *sn;
+    size_t n1;
+    int fs;
+    hist h;
+
+    n1 = rich(&h);
+    cr_assert_eq(hist_record(&h, st, "rich", 0, n1), 0);
+    r1 = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 0);
+    snapshot(r1);
+    cr_assert_eq(evs_snapshot_load(st, "rich", 4, &sn, NULL), 0);
+    cr_assert_eq(sn->last_event_seq, n1);
+    assert_span(sn->status, "running");
+    assert_span(sn->workflow_name, "rich");
+    assert_span(sn->workflow_hash, "dh1");
+    assert_span(sn->inputs_hash, "ih1");
+    assert_span(sn->workflow_data,
+                "{\"name\":\"rich\",\"steps\":[{\"name\":\"a\"}]}");
+    assert_span(sn->lineage,
+                "{\"retry_of\":\"old\",\"strategy\":\"from_failure\"}");
+    evs_snapshot_free(sn);
+
+    r2 = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 1);
+    assert_same_state(r1, r2);
+    evs_replay_free(r2);
+
+    /* More events: the snapshot plus the tail. */
+    cr_assert_eq(hist_record(&h, st, "rich", n1, h.n), 0);
+    r2 = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 1);
+    hand = hist_replay_by_hand(st, "rich", 0);
+    assert_same_state(r2, hand);
+    cr_assert_eq(evs_replay_exec(r2)->status, EVS_STATUS_COMPLETED);
+    assert_span(evs_replay_exec(r2)->outputs, "[\"x\"]");
+    cr_assert_eq(each_of(r2, "p1", "e")->done, 2);
+    assert_span(var(r2, "v2")->value, "1");
+
+    /* A snapshot of the finished run opens to the same state again. */
+    snapshot(r2);
+    evs_replay_free(r1);
+    r1 = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 1);
+    assert_same_state(r1, hand);
+    cr_assert_eq(evs_snapshot_load(st, "rich", 4, &sn, NULL), 0);
+    assert_span(sn->status, "completed");
+    assert_span(sn->outputs, "[\"x\"]");
+    cr_assert_neq(sn->end_time_us, 0);
+    evs_snapshot_free(sn);
+    evs_replay_free(r1);
+    evs_replay_free(r2);
+    evs_replay_free(hand);
+    hist_free(&h);
+}
+
+Test(replay, a_damaged_snapshot_falls_back_to_a_replay_from_the_start)
+{
+    evs_replay *r1, *r2;
+    char *snap = tu_path(dir, "rich", "snapshot.json");
+    long long size;
+    int fs;
+    hist h;
+
+    rich(&h);
+    record(&h, "rich");
+    r1 = open_at("rich", 0, NULL);
+    snapshot(r1);
+    size = tu_file_size(snap);
+    cr_assert_gt(size, 100);
+
+    /* A flipped bit in the body (the state). */
+    cr_assert_eq(tu_flip_bit(snap, size - 200, 3), 0);
+    r2 = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 0);
+    assert_same_state(r1, r2);
+    evs_replay_free(r2);
+
+    /* Cut short. */
+    snapshot(r1);
+    cr_assert_eq(tu_truncate(snap, tu_file_size(snap) / 2), 0);
+    r2 = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 0);
+    assert_same_state(r1, r2);
+    evs_replay_free(r2);
+
+    /* Gone. */
+    cr_assert_eq(unlink(snap), 0);
+    r2 = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 0);
+    assert_same_state(r1, r2);
+    evs_replay_free(r2);
+    evs_replay_free(r1);
+    free(snap);
+    hist_free(&h);
+}
+
+/* A snapshot saved whole but holding a state that does not fit it. */
+static void save_state(const char *id, uint64_t seq, const char *state)
+{
+    evs_snapshot sn;
+
+    memset(&sn, 0, sizeof(sn));
+    sn.status = sp("running");
+    sn.last_event_seq = seq;
+    sn.state = sp(state);
+    cr_assert_eq(evs_snapshot_save(st, id, strlen(id), &sn), 0);
+}
+
+Test(replay, a_snapshot_whose_state_cannot_be_used_is_rebuilt_from_the_log)
+{
+    evs_replay *r1, *r5, *r2;
+    char *s5, *bad;
+    int fs;
+    hist h;
+
+    rich(&h);
+    record(&h, "rich");
+    r1 = open_at("rich", 0, NULL);
+    r5 = open_at("rich", 5, NULL);
+    s5 = hist_state(r5, NULL);
+
+    /* The state is of sequence 5, the header says the end. */
+    save_state("rich", h.n, s5);
+    r2 = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 0);
+    assert_same_state(r1, r2);
+    evs_replay_free(r2);
+
+    /* A newer state version. */
+    bad = replace(s5, "{\"v\":1,", "{\"v\":2,");
+    save_state("rich", 5, bad);
+    r2 = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 0);
+    assert_same_state(r1, r2);
+    evs_replay_free(r2);
+    free(bad);
+
+    /* Not a state at all. */
+    save_state("rich", 5, "{\"v\":1,\"paths\":3}");
+    r2 = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 0);
+    assert_same_state(r1, r2);
+    evs_replay_free(r2);
+
+    /* And the right state for 5 is used. */
+    save_state("rich", 5, s5);
+    r2 = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 1);
+    assert_same_state(r1, r2);
+    evs_replay_free(r2);
+    free(s5);
+    evs_replay_free(r1);
+    evs_replay_free(r5);
+    hist_free(&h);
+}
+
+Test(replay, a_stale_snapshot_past_the_log_end_is_not_used)
+{
+    char *log = tu_path(dir, "rich", "events.jsonl");
+    evs_replay *r, *hand, *at;
+    long long size1;
+    size_t n1;
+    int fs;
+    hist h;
+
+    n1 = rich(&h);
+    cr_assert_eq(hist_record(&h, st, "rich", 0, n1), 0);
+    size1 = tu_file_size(log);
+    cr_assert_gt(size1, 0);
+    cr_assert_eq(hist_record(&h, st, "rich", n1, h.n), 0);
+    at = open_at("rich", n1, NULL);
+    r = open_at("rich", 0, NULL);
+    snapshot(r);
+    evs_replay_free(r);
+
+    /* As if the appends after n1 were lost in a crash. */
+    cr_assert_eq(tu_truncate(log, size1), 0);
+    cr_assert_eq(tu_count_events(st, "rich"), (long)n1);
+    r = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 0);
+    cr_assert_eq(evs_replay_exec(r)->last_seq, n1);
+    hand = hist_replay_by_hand(st, "rich", 0);
+    assert_same_state(r, hand);
+    assert_same_state(r, at);
+    evs_replay_free(r);
+    evs_replay_free(hand);
+    evs_replay_free(at);
+    free(log);
+    hist_free(&h);
+}
+
+Test(replay, an_at_before_the_snapshot_ignores_it_and_one_after_uses_it)
+{
+    evs_replay *r, *hand;
+    size_t n1;
+    int fs;
+    hist h;
+
+    n1 = rich(&h);
+    cr_assert_eq(hist_record(&h, st, "rich", 0, n1), 0);
+    r = open_at("rich", 0, NULL);
+    snapshot(r);
+    evs_replay_free(r);
+    cr_assert_eq(hist_record(&h, st, "rich", n1, h.n), 0);
+
+    for (uint64_t at = n1 - 3; at <= h.n; at++) {
+        r = open_at("rich", at, &fs);
+        cr_assert_eq(fs, at >= n1, "at %llu: from_snapshot %d",
+                     (unsigned long long)at, fs);
+        hand = hist_replay_by_hand(st, "rich", at);
+        assert_same_state(r, hand);
+        evs_replay_free(r);
+        evs_replay_free(hand);
+    }
+    hist_free(&h);
+}
+
+/* ------------------------------------------------------------------ */
+/* Allocation failures                                                */
+/* ------------------------------------------------------------------ */
+
+/* Fails call number fail_at (and, if sticky, every call after it). */
+typedef struct fail_alloc {
+    evs_allocator a;
+    long calls, fail_at, live, failed;
+    int sticky;
+} fail_alloc;
+
+static void *fa_realloc(void *ctx, void *p, size_t n)
+{
+    fail_alloc *f = ctx;
+    void *q;
+
+    f->calls++;
+    if (f->fail_at &&
+        (f->calls == f->fail_at || (f->sticky && f->calls > f->fail_at))) {
+        f->failed++;
+        return NULL;
+    }
+    q = realloc(p, n);
+    if (q && !p)
+        f->live++;
+    return q;
+}
+
+static void fa_free(void *ctx, void *p)
+{
+    fail_alloc *f = ctx;
+
+    if (p)
+        f->live--;
+    free(p);
+}
+
+static void fa_init(fail_alloc *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->a.ctx = f;
+    f->a.realloc = fa_realloc;
+    f->a.free = fa_free;
+}
+
+static void fa_arm(fail_alloc *f, long n, int sticky)
+{
+    f->calls = 0;
+    f->failed = 0;
+    f->fail_at = n;
+    f->sticky = sticky;
+}
+
+static evs_replay *fa_replayer(fail_alloc *f)
+{
+    evs_replay_opts o;
+    evs_replay *r = NULL;
+
+    evs_replay_opts_init(&o);
+    o.alloc = &f->a;
+    f->fail_at = 0;
+    cr_assert_eq(evs_replay_new(&o, &r), 0);
+    return r;
+}
+
+static char *fa_state(fail_alloc *f, const evs_replay *r)
+{
+    char *s = NULL, *out;
+    size_t n;
+
+    f->fail_at = 0;
+    cr_assert_eq(evs_replay_state_json(r, &s, &n), 0);
+    out = strndup(s, n);
+    fa_free(f, s);
+    return out;
+}
+
+/* evs_replay_open with allocation N failing, for N = 1.. until it
+ * succeeds without a failure: each run ends in success with the right
+ * state or in -ENOMEM, and frees everything. */
+static void open_loop(const char *id, const char *want, int sticky)
+{
+    fail_alloc f;
+    long n, successes = 0, enomem = 0, injected = 0;
+
+    fa_init(&f);
+    for (n = 1; n < 100000; n++) {
+        evs_replay_opts o;
+        evs_replay *r = (evs_replay *)&f; /* must stay untouched */
+        int rc, fs = -1;
+
+        evs_replay_opts_init(&o);
+        o.alloc = &f.a;
+        fa_arm(&f, n, sticky);
+        rc = evs_replay_new(&o, &r);
+        if (rc != 0) {
+            cr_assert_eq(rc, -ENOMEM);
+            cr_assert_eq(r, (evs_replay *)&f, "*out set on failure");
+            cr_assert_eq(f.live, 0);
+            enomem++;
+            continue;
+        }
+        rc = evs_replay_open(r, st, id, strlen(id), 0, &fs, NULL, NULL);
+        cr_assert(rc == 0 || rc == -ENOMEM, "allocation %ld: %s", n,
+                  evs_err_name(rc));
+        injected += f.failed > 0;
+        if (rc == 0) {
+            char *got = fa_state(&f, r);
+            cr_assert_str_eq(got, want, "allocation %ld", n);
+            free(got);
+            successes++;
+        } else {
+            cr_assert_gt(f.failed, 0);
+            enomem++;
+        }
+        evs_replay_free(r);
+        cr_assert_eq(f.live, 0, "allocation %ld: %ld blocks leaked", n,
+                     f.live);
+        if (rc == 0 && f.failed == 0)
+            break;
+    }
+    cr_assert_lt(n, 100000);
+    cr_assert_gt(injected, 5, "only %ld runs failed an allocation", injected);
+    cr_log_info("%s, %s: %ld runs, %ld ENOMEM, %ld successes", id,
+                sticky ? "sticky" : "once", n, enomem, successes);
+}
+
+Test(replay, open_under_allocation_failures_succeeds_or_fails_cleanly)
+{
+    evs_replay *r;
+    char *want;
+    hist h;
+
+    rich(&h);
+    record(&h, "rich");
+    r = open_at("rich", 0, NULL);
+    want = hist_state(r, NULL);
+    open_loop("rich", want, 1);
+    open_loop("rich", want, 0);
+    /* From the snapshot: a failed load falls back to the log. */
+    snapshot(r);
+    open_loop("rich", want, 1);
+    open_loop("rich", want, 0);
+    free(want);
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+Test(replay, state_json_and_load_under_allocation_failures)
+{
+    evs_replay *full, *r;
+    fail_alloc f;
+    char *want;
+    size_t len;
+    long n;
+    hist h;
+
+    rich(&h);
+    record(&h, "rich");
+    full = open_at("rich", 0, NULL);
+    want = hist_state(full, &len);
+    fa_init(&f);
+
+    /* Loading. */
+    for (n = 1; n < 100000; n++) {
+        int rc;
+        r = fa_replayer(&f);
+        fa_arm(&f, n, 1);
+        rc = evs_replay_load_state(r, want, len);
+        cr_assert(rc == 0 || rc == -ENOMEM, "allocation %ld: %d", n, rc);
+        if (rc == 0) {
+            char *got = fa_state(&f, r);
+            cr_assert_str_eq(got, want);
+            free(got);
+        } else {
+            evs_replay *fresh = hist_replayer();
+            char *got = fa_state(&f, r), *empty = hist_state(fresh, NULL);
+            cr_assert_str_eq(got, empty, "a failed load leaves it empty");
+            cr_assert_eq(evs_replay_path_count(r), 0);
+            free(got);
+            free(empty);
+            evs_replay_free(fresh);
+        }
+        evs_replay_free(r);
+        cr_assert_eq(f.live, 0, "allocation %ld: %ld blocks leaked", n,
+                     f.live);
+        if (rc == 0 && f.failed == 0)
+            break;
+    }
+    cr_assert_gt(n, 5);
+    cr_assert_lt(n, 100000);
+
+    /* Writing. */
+    r = fa_replayer(&f);
+    cr_assert_eq(evs_replay_load_state(r, want, len), 0);
+    for (n = 1; n < 100000; n++) {
+        char *out = NULL;
+        size_t olen = 12345;
+        int rc;
+        fa_arm(&f, n, 0);
+        rc = evs_replay_state_json(r, &out, &olen);
+        f.fail_at = 0;
+        if (rc == 0) {
+            cr_assert_eq(olen, len);
+            cr_assert(memcmp(out, want, len) == 0);
+            fa_free(&f, out);
+            if (f.failed == 0)
+                break;
+        } else {
+            cr_assert_eq(rc, -ENOMEM);
+            cr_assert_null(out);
+            cr_assert_eq(olen, 12345);
+        }
+    }
+    cr_assert_lt(n, 100000);
+
+    /* Saving a snapshot. */
+    for (n = 1; n < 100000; n++) {
+        int rc;
+        fa_arm(&f, n, 1);
+        rc = evs_replay_snapshot(r, st, (evs_span){NULL, 0});
+        f.fail_at = 0;
+        cr_assert(rc == 0 || rc == -ENOMEM, "%d", rc);
+        if (rc == 0 && f.failed == 0)
+            break;
+    }
+    cr_assert_lt(n, 100000);
+    evs_replay_free(r);
+    cr_assert_eq(f.live, 0);
+    {
+        int fs;
+        evs_replay *back = open_at("rich", 0, &fs);
+        char *got = hist_state(back, NULL);
+        cr_assert_eq(fs, 1);
+        cr_assert_str_eq(got, want);
+        free(got);
+        evs_replay_free(back);
+    }
+    free(want);
+    evs_replay_free(full);
+    hist_free(&h);
+}

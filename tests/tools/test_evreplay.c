@@ -1,0 +1,1288 @@
+/*
+ * test_evreplay.c: drives the real evreplay binary (path in $EVREPLAY)
+ * over histories recorded with the library: linear, branched, failing
+ * with a retry, signalled, with a version decision and with a broken
+ * rule. Scripts come from -c, -x files, a pipe and a pseudo-terminal;
+ * the output is matched line by line.
+ */
+#include <criterion/criterion.h>
+
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static char *dir; /* the store */
+static char *io;  /* scratch: the child's output, scripts */
+static evs_store *st;
+
+static void setup(void)
+{
+    cr_assert_not_null(getenv("EVREPLAY"), "EVREPLAY must name the binary");
+    dir = tu_tmpdir("evreplay");
+    io = tu_tmpdir("evreplay-io");
+    cr_assert_not_null(dir);
+    cr_assert_not_null(io);
+    st = tu_open_store(dir, NULL);
+    cr_assert_not_null(st);
+}
+
+static void teardown(void)
+{
+    evs_store_close(st);
+    tu_rmtree_free(dir);
+    tu_rmtree_free(io);
+}
+
+TestSuite(evreplay, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ------------------------------------------------------------------ */
+/* Building histories                                                 */
+/* ------------------------------------------------------------------ */
+
+typedef struct spec {
+    const char *type, *path, *step, *data;
+} spec;
+
+static evs_event ev_of(const spec *s)
+{
+    evs_event e = tu_event(s->type, s->step, s->data ? s->data : "{}");
+
+    e.path_id = evs_span_cstr(s->path ? s->path : "main");
+    return e;
+}
+
+/* Creates `id` empty and records the events with a recorder. */
+static void record(const char *id, const spec *sp, size_t n)
+{
+    evs_recorder *rec;
+    evs_log *l;
+    uint64_t seq;
+
+    cr_assert_eq(evs_exec_create(st, id, strlen(id), NULL, NULL, 0), 0);
+    cr_assert_eq(evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL,
+                              NULL),
+                 0);
+    cr_assert_eq(evs_recorder_open(l, NULL, &rec), 0);
+    for (size_t i = 0; i < n; i++) {
+        evs_event e = ev_of(&sp[i]);
+        cr_assert_eq(evs_recorder_record(rec, &e, &seq), 0, "event %zu", i);
+        cr_assert_eq(seq, i + 1);
+    }
+    cr_assert_eq(evs_recorder_flush(rec), 0);
+    evs_recorder_close(rec);
+    evs_log_close(l);
+}
+
+#define RECORD(id, arr) record(id, arr, sizeof(arr) / sizeof(arr[0]))
+
+#define STARTED(wf)                                                           \
+    {                                                                         \
+        "execution_started", NULL, NULL,                                      \
+            "{\"workflow_name\":\"" wf "\",\"inputs\":{\"topic\":\"cats\"}}"  \
+    }
+
+static const spec linear[] = {
+    STARTED("linear"),
+    {"step_started", NULL, "fetch", "{\"attempt\":1}"},
+    {"step_completed", NULL, "fetch",
+     "{\"output\":{\"pages\":3},\"stored_variable\":\"doc\"}"},
+    {"step_started", NULL, "summarize",
+     "{\"attempt\":1,\"input\":{\"pages\":3}}"},
+    {"step_completed", NULL, "summarize",
+     "{\"output\":\"cats are nice\",\"stored_variable\":\"summary\"}"},
+    {"step_started", NULL, "publish", "{\"attempt\":1}"},
+    {"step_completed", NULL, "publish", "{\"output\":true}"},
+    {"path_completed", NULL, NULL, NULL},
+    {"execution_completed", NULL, NULL, "{\"outputs\":{\"ok\":true}}"},
+};
+
+static const spec branched[] = {
+    STARTED("branched"),
+    {"step_started", NULL, "plan", "{\"attempt\":1}"},
+    {"step_completed", NULL, "plan",
+     "{\"output\":[1,2],\"stored_variable\":\"plan\"}"},
+    {"path_branched", NULL, "plan",
+     "{\"new_paths\":[{\"id\":\"left\",\"current_step\":\"a\"},"
+     "{\"id\":\"right\",\"current_step\":\"b\"}]}"},
+    {"path_started", "left", NULL,
+     "{\"parent\":\"main\",\"current_step\":\"a\"}"},
+    {"path_started", "right", NULL,
+     "{\"parent\":\"main\",\"current_step\":\"b\"}"},
+    {"step_started", "left", "a", "{\"attempt\":1}"},
+    {"step_started", "right", "b", "{\"attempt\":1}"},
+    {"step_completed", "right", "b", "{\"output\":\"R\"}"},
+    {"step_completed", "left", "a", "{\"output\":\"L\"}"},
+    {"path_completed", "left", NULL, NULL},
+    {"path_completed", "right", NULL, NULL},
+    {"execution_completed", NULL, NULL, "{}"},
+};
+
+static const spec retried[] = {
+    STARTED("retried"),
+    {"step_started", NULL, "call", "{\"attempt\":1}"},
+    {"step_failed", NULL, "call",
+     "{\"error\":{\"type\":\"Timeout\",\"message\":\"upstream timed out\","
+     "\"retryable\":true}}"},
+    {"retry_scheduled", NULL, "call", "{\"delay_ms\":1000,\"attempt\":2}"},
+    {"step_started", NULL, "call", "{\"attempt\":2}"},
+    {"step_failed", NULL, "call",
+     "{\"error\":{\"type\":\"Timeout\",\"message\":\"again\"}}"},
+    {"path_failed", NULL, NULL, "{\"error\":\"call failed\"}"},
+    {"execution_failed", NULL, NULL,
+     "{\"error\":{\"type\":\"Timeout\",\"message\":\"again\"}}"},
+};
+
+static const spec signalled[] = {
+    STARTED("signalled"),
+    {"step_started", NULL, "approve", "{\"attempt\":1,\"kind\":\"wait\"}"},
+    {"wait_started", NULL, "approve",
+     "{\"signal\":\"approval\",\"timeout_at\":\"2030-01-01T00:00:00Z\"}"},
+    {"timer_started", NULL, "approve",
+     "{\"timer_id\":\"t-approve\",\"fire_at\":\"2030-01-01T00:00:00Z\"}"},
+    {"signal_received", NULL, "approve",
+     "{\"signal\":\"approval\",\"payload\":{\"by\":\"ann\"}}"},
+    {"wait_ended", NULL, "approve", "{\"signal_seq\":5}"},
+    {"timer_cancelled", NULL, "approve", "{\"timer_id\":\"t-approve\"}"},
+    {"step_completed", NULL, "approve",
+     "{\"output\":{\"by\":\"ann\"},\"stored_variable\":\"approval\"}"},
+    {"execution_completed", NULL, NULL, "{}"},
+};
+
+static const spec versioned[] = {
+    STARTED("versioned"),
+    {"version_decision", NULL, "draft",
+     "{\"change_id\":\"new-prompt\",\"version\":2,\"min\":1,\"max\":3}"},
+    {"step_started", NULL, "draft", "{\"attempt\":1}"},
+    {"step_completed", NULL, "draft", "{\"output\":\"v2\"}"},
+    {"execution_completed", NULL, NULL, "{}"},
+};
+
+/* A history that breaks a rule, written with evs_log_append (the
+ * recorder would write it just the same: nothing checks rules on the
+ * way in). */
+static void make_broken(const char *id)
+{
+    static const spec rest[] = {
+        {"step_started", NULL, "a", "{\"attempt\":1}"},
+        {"step_completed", NULL, "ghost", "{\"output\":1}"},
+        {"step_completed", NULL, "a", "{\"output\":2}"},
+        {"execution_completed", NULL, NULL, "{}"},
+    };
+    evs_log *l;
+
+    cr_assert_eq(tu_create(st, id), 0);
+    cr_assert_eq(evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL,
+                              NULL),
+                 0);
+    for (size_t i = 0; i < 4; i++) {
+        evs_event e = ev_of(&rest[i]);
+        cr_assert_eq(evs_log_append(l, &e, 1, evs_log_last_seq(l), NULL), 0);
+    }
+    evs_log_close(l);
+}
+
+/* ------------------------------------------------------------------ */
+/* Running the binary                                                 */
+/* ------------------------------------------------------------------ */
+
+typedef struct result {
+    int status;
+    char *out;
+    char *err;
+} result;
+
+static void result_free(result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static char *io_path(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    char *p = buf[k++ % 4];
+
+    snprintf(p, 512, "%s/%s", io, name);
+    return p;
+}
+
+/*
+ * Runs evreplay with `args` (NULL-terminated, without the program name).
+ * stdin is a pipe fed with `input` (NULL: /dev/null); stdout and stderr
+ * go to files.
+ */
+static result run_args(const char *input, const char *const *args)
+{
+    const char *argv[64];
+    posix_spawn_file_actions_t fa;
+    char out[512], err[512];
+    int pfd[2] = {-1, -1}, ws;
+    size_t n = 0, len;
+    pid_t pid;
+    result r;
+
+    argv[n++] = getenv("EVREPLAY");
+    while (args[n - 1] && n < 63) {
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    snprintf(out, sizeof(out), "%s/out", io);
+    snprintf(err, sizeof(err), "%s/err", io);
+    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
+    if (input) {
+        cr_assert_eq(pipe(pfd), 0);
+        posix_spawn_file_actions_adddup2(&fa, pfd[0], 0);
+        posix_spawn_file_actions_addclose(&fa, pfd[0]);
+        posix_spawn_file_actions_addclose(&fa, pfd[1]);
+    } else {
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    }
+    posix_spawn_file_actions_addopen(&fa, 1, out,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, err,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, (char **)argv,
+                             environ),
+                 0);
+    posix_spawn_file_actions_destroy(&fa);
+    if (input) {
+        close(pfd[0]);
+        /* Scripts are small: they fit in the pipe's buffer. */
+        cr_assert_eq(write(pfd[1], input, strlen(input)),
+                     (ssize_t)strlen(input));
+        close(pfd[1]);
+    }
+    cr_assert_eq(waitpid(pid, &ws, 0), pid);
+    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    r.out = tu_read_file(out, &len);
+    r.err = tu_read_file(err, &len);
+    cr_assert_not_null(r.out);
+    cr_assert_not_null(r.err);
+    return r;
+}
+
+#define EVREPLAY_IN(in, ...)                                                  \
+    run_args(in, (const char *const[]){__VA_ARGS__, NULL})
+#define EVREPLAY(...) EVREPLAY_IN(NULL, __VA_ARGS__)
+
+/* Runs a -c script over execution `id`. */
+static result script(const char *id, const char *cmds)
+{
+    return EVREPLAY(dir, id, "-c", cmds);
+}
+
+/* The line of `out` whose first word is `first` (the n-th such line,
+ * 0-based), with runs of blanks collapsed to one space; heap memory, or
+ * NULL. */
+static char *row_n(const char *out, const char *first, int nth)
+{
+    const char *p = out;
+
+    while (*p) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char *line = strndup(p, len), *norm = malloc(len + 1), *q = norm;
+        const char *s = line;
+        size_t fl = strlen(first);
+
+        while (*s == ' ')
+            s++;
+        for (; *s; s++)
+            if (*s != ' ' || (q > norm && q[-1] != ' '))
+                *q++ = *s;
+        while (q > norm && q[-1] == ' ')
+            q--;
+        *q = '\0';
+        free(line);
+        if (strncmp(norm, first, fl) == 0 &&
+            (norm[fl] == ' ' || norm[fl] == '\0') && nth-- == 0)
+            return norm;
+        free(norm);
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return NULL;
+}
+
+static char *row(const char *out, const char *first)
+{
+    return row_n(out, first, 0);
+}
+
+#define assert_row(out, first, expected)                                      \
+    do {                                                                      \
+        char *r_ = row(out, first);                                           \
+        cr_assert_not_null(r_, "no line starting with '%s' in:\n%s", first,   \
+                           out);                                              \
+        cr_assert_str_eq(r_, expected, "in:\n%s", out);                       \
+        free(r_);                                                             \
+    } while (0)
+
+#define assert_no_row(out, first)                                             \
+    do {                                                                      \
+        char *r_ = row(out, first);                                           \
+        cr_assert_null(r_, "unexpected line '%s' in:\n%s", r_, out);          \
+    } while (0)
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Moving                                                             */
+/* ------------------------------------------------------------------ */
+
+Test(evreplay, goto_then_print_paths_shows_the_branched_paths)
+{
+    result r;
+
+    RECORD("br", branched);
+    r = script("br", "goto 5; print paths");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_str_empty(r.err);
+    assert_row(r.out, "=>", "=> 5 path_started left - {\"parent\":\"main\","
+                            "\"current_step\":\"a\"}");
+    assert_row(r.out, "ID", "ID STATUS PARENT STEP STARTED ENDED");
+    assert_row(r.out, "main", "main active - plan 1 -");
+    assert_row(r.out, "left", "left active main a 4 -");
+    assert_row(r.out, "right", "right active main b 4 -");
+    cr_assert_eq(count_lines(r.out), 5, "%s", r.out);
+    result_free(&r);
+
+    /* Before the branch there is only main. */
+    r = script("br", "goto 3; print paths");
+    assert_row(r.out, "main", "main active - plan 1 -");
+    assert_no_row(r.out, "left");
+    result_free(&r);
+}
+
+Test(evreplay, step_and_back_move_and_where_reports_the_event)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "step 3; where; back 2; where");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "=>", "=> 3 step_completed main fetch "
+                            "{\"output\":{\"pages\":3},"
+                            "\"stored_variable\":\"doc\"}");
+    assert_row(r.out, "seq", "seq 3 of 9");
+    assert_row(r.out, "event", "event step_completed");
+    assert_row(r.out, "path", "path main");
+    assert_row(r.out, "step", "step fetch");
+    assert_row(r.out, "status", "status running");
+    {
+        char *second = row_n(r.out, "seq", 1);
+        cr_assert_not_null(second);
+        cr_assert_str_eq(second, "seq 1 of 9");
+        free(second);
+        second = row_n(r.out, "event", 1);
+        cr_assert_str_eq(second, "event execution_started");
+        free(second);
+    }
+    result_free(&r);
+}
+
+Test(evreplay, where_at_the_start_says_no_event_was_applied)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "where");
+    cr_assert_eq(r.status, 0);
+    assert_row(r.out, "seq", "seq 0 of 9 (start: no event applied)");
+    assert_row(r.out, "status", "status pending");
+    result_free(&r);
+}
+
+Test(evreplay, next_skips_the_events_of_other_paths)
+{
+    result r;
+
+    RECORD("br", branched);
+    /* At 7 the current path is left; 8 and 9 are right's. */
+    r = script("br", "goto 7; next; where");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "seq", "seq 10 of 13");
+    assert_row(r.out, "path", "path left");
+    result_free(&r);
+}
+
+Test(evreplay, an_empty_line_on_stdin_repeats_the_last_move)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = EVREPLAY_IN("step 2\n\n\nprint state\nwhere\n", dir, "lin");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "seq", "seq 6 of 9");
+    result_free(&r);
+}
+
+Test(evreplay, back_and_goto_give_the_same_state_with_and_without_checkpoints)
+{
+    result a, b, c;
+    const char *cmds = "goto 13; back 4; print json; goto 2; print json; "
+                       "goto 11; print json; diff 1 12";
+
+    RECORD("br", branched);
+    a = EVREPLAY(dir, "br", "--checkpoint-every", "0", "-c", cmds);
+    b = EVREPLAY(dir, "br", "--checkpoint-every", "2", "-c", cmds);
+    /* A budget of one byte drops every checkpoint as soon as taken. */
+    c = EVREPLAY(dir, "br", "--checkpoint-every", "1",
+                 "--checkpoint-budget", "1", "-c", cmds);
+    cr_assert_eq(a.status, 0, "stderr: %s", a.err);
+    cr_assert_eq(b.status, 0, "stderr: %s", b.err);
+    cr_assert_eq(c.status, 0, "stderr: %s", c.err);
+    cr_assert_str_eq(a.out, b.out);
+    cr_assert_str_eq(a.out, c.out);
+    /* And the state at 9 reached going back equals the one going forward
+     * from the start. */
+    cr_assert_not_null(strstr(a.out, "\"last_seq\": 9,"), "%s", a.out);
+    result_free(&a);
+    result_free(&b);
+    result_free(&c);
+    a = EVREPLAY(dir, "br", "--checkpoint-every", "3", "-c",
+                 "goto 13; back 4; print json");
+    b = EVREPLAY(dir, "br", "--checkpoint-every", "0", "-c",
+                 "step 9; print json");
+    cr_assert_str_eq(strstr(a.out, "{\n"), strstr(b.out, "{\n"));
+    result_free(&a);
+    result_free(&b);
+}
+
+Test(evreplay, run_and_reset_go_back_to_the_start)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "goto 6; run; where; goto 4; reset; where");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "seq", "seq 0 of 9 (start: no event applied)");
+    {
+        char *second = row_n(r.out, "seq", 1);
+        cr_assert_str_eq(second, "seq 0 of 9 (start: no event applied)");
+        free(second);
+    }
+    result_free(&r);
+}
+
+Test(evreplay, moving_past_either_end_is_an_error)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "back");
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: at the start of the history\n");
+    result_free(&r);
+    r = script("lin", "goto 9; step");
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: at the end of the history (seq 9)\n");
+    result_free(&r);
+    /* Stepping past the end stops at the end. */
+    r = script("lin", "goto 7; step 5; where");
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(strstr(r.out, "end of history\n"));
+    assert_row(r.out, "seq", "seq 9 of 9");
+    result_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Breakpoints                                                        */
+/* ------------------------------------------------------------------ */
+
+Test(evreplay, break_type_stops_continue_at_the_failure)
+{
+    result r;
+
+    RECORD("re", retried);
+    r = script("re", "break type step_failed; continue; where; "
+                     "print state; continue; where");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "breakpoint", "breakpoint 1: type step_failed");
+    assert_row(r.out, "seq", "seq 3 of 8");
+    assert_row(r.out, "event", "event step_failed");
+    assert_row(r.out, "failure", "failure main/call at seq 3");
+    {
+        char *again = row_n(r.out, "seq", 1);
+        cr_assert_str_eq(again, "seq 6 of 8");
+        free(again);
+    }
+    result_free(&r);
+}
+
+Test(evreplay, a_retry_shows_in_the_step_and_clears_the_failure_point)
+{
+    result r;
+
+    RECORD("re", retried);
+    r = script("re", "goto 4; print step call; print state");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "step", "step main/call");
+    assert_row(r.out, "status", "status retrying");
+    assert_row(r.out, "attempts", "attempts 1");
+    assert_row(r.out, "failure", "failure none");
+    cr_assert_not_null(strstr(r.out, "\"message\": \"upstream timed out\""),
+                       "%s", r.out);
+    result_free(&r);
+    r = script("re", "goto 8; print step call; print state");
+    assert_row(r.out, "attempts", "attempts 2");
+    assert_row(r.out, "failure", "failure main/call at seq 6");
+    {
+        char *st_ = row_n(r.out, "status", 1);
+        cr_assert_str_eq(st_, "status failed");
+        free(st_);
+    }
+    result_free(&r);
+}
+
+Test(evreplay, break_step_stops_at_every_event_of_that_step)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "break step summarize; continue; continue; "
+                      "continue; info breakpoints");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "=>", "=> 4 step_started main summarize "
+                            "{\"attempt\":1,\"input\":{\"pages\":3}}");
+    {
+        char *second = row_n(r.out, "=>", 1);
+        cr_assert_not_null(second);
+        cr_assert_eq(strncmp(second, "=> 5 step_completed main summarize",
+                             34),
+                     0, "%s", second);
+        free(second);
+        second = row_n(r.out, "=>", 2);
+        cr_assert_eq(strncmp(second, "=> 9 execution_completed", 24), 0,
+                     "%s", second);
+        free(second);
+    }
+    cr_assert_not_null(strstr(r.out, "end of history\n"));
+    assert_row(r.out, "1", "1 step summarize 2");
+    result_free(&r);
+}
+
+Test(evreplay, break_status_stops_when_the_execution_completes)
+{
+    result r;
+
+    RECORD("sg", signalled);
+    r = script("sg", "break status completed; continue; where");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "seq", "seq 9 of 9");
+    assert_row(r.out, "status", "status completed");
+    result_free(&r);
+    /* Any change: running at 1, waiting at 3 (the only path waits),
+     * running again at 6. */
+    r = script("sg", "break status; continue; where; continue; where; "
+                     "continue; where");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "seq", "seq 1 of 9");
+    {
+        char *s2 = row_n(r.out, "seq", 1), *s3 = row_n(r.out, "seq", 2);
+        char *t2 = row_n(r.out, "status", 1);
+        cr_assert_str_eq(s2, "seq 3 of 9");
+        cr_assert_str_eq(t2, "status waiting");
+        cr_assert_str_eq(s3, "seq 6 of 9");
+        free(s2);
+        free(s3);
+        free(t2);
+    }
+    result_free(&r);
+}
+
+Test(evreplay, break_path_and_seq_and_delete)
+{
+    result r;
+
+    RECORD("br", branched);
+    r = script("br", "break path right; break seq 12; info breakpoints; "
+                     "continue; delete 1; continue; info breakpoints; "
+                     "delete; info breakpoints");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "NUM", "NUM WHAT HITS");
+    assert_row(r.out, "1", "1 path right 0");
+    assert_row(r.out, "2", "2 seq 12 0");
+    assert_row(r.out, "=>", "=> 6 path_started right - "
+                            "{\"parent\":\"main\",\"current_step\":\"b\"}");
+    {
+        char *second = row_n(r.out, "=>", 1), *hits = row_n(r.out, "2", 1);
+        cr_assert_eq(strncmp(second, "=> 12 path_completed right", 26), 0,
+                     "%s", second);
+        cr_assert_str_eq(hits, "2 seq 12 1");
+        free(second);
+        free(hits);
+    }
+    assert_row(r.out, "deleted", "deleted breakpoint 1");
+    cr_assert_not_null(strstr(r.out, "deleted 1 breakpoint\n"));
+    cr_assert_not_null(strstr(r.out, "no breakpoints\n"));
+    result_free(&r);
+}
+
+Test(evreplay, bad_breakpoints_are_errors)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "break status done; break seq 99; break; "
+                      "break colour red; delete 7; info breakpoints");
+    cr_assert_eq(r.status, 1);
+    cr_assert_eq(count_lines(r.err), 5, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "error: unknown status 'done'"));
+    cr_assert_not_null(strstr(r.err, "error: seq 99 is out of range (1..9)"));
+    cr_assert_not_null(strstr(r.err, "error: no breakpoint number 7"));
+    cr_assert_str_eq(r.out, "no breakpoints\n");
+    result_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Inspecting                                                         */
+/* ------------------------------------------------------------------ */
+
+Test(evreplay, diff_names_the_step_completed_and_the_variable_set)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "diff 3 8");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out,
+                     "diff seq 3 -> seq 8\n"
+                     "~ path main: status active -> completed; "
+                     "step fetch -> publish; ended - -> 8\n"
+                     "+ step main/summarize: completed, attempts 1\n"
+                     "+ step main/publish: completed, attempts 1\n"
+                     "+ var summary = \"cats are nice\"\n"
+                     "4 changes\n");
+    result_free(&r);
+    /* A step that was running at the first point shows as changed. */
+    r = script("lin", "diff 4 5; diff 5 5");
+    cr_assert_not_null(strstr(r.out, "~ step main/summarize: status running "
+                                     "-> completed; output - -> \"cats are "
+                                     "nice\"; variable - -> summary; ended "
+                                     "- -> 5\n"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "no difference\n"));
+    result_free(&r);
+}
+
+Test(evreplay, diff_covers_status_signals_timers_and_waits)
+{
+    result r;
+
+    RECORD("sg", signalled);
+    r = script("sg", "diff 3 7");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_not_null(strstr(r.out, "+ signal approval (seq 5): consumed at "
+                                     "6 by main/approve\n"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "+ timer t-approve (main/approve): "
+                                     "cancelled\n"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "~ wait main/approve on approval "
+                                     "(seq 3): pending -> ended at 6\n"),
+                       "%s", r.out);
+    result_free(&r);
+    r = script("sg", "diff 9 0");
+    cr_assert_not_null(strstr(r.out, "~ status: completed -> pending\n"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "- var approval = {\"by\":\"ann\"}\n"),
+                       "%s", r.out);
+    result_free(&r);
+}
+
+Test(evreplay, signals_timers_and_waits_are_printed_as_they_change)
+{
+    result r;
+
+    RECORD("sg", signalled);
+    r = script("sg", "goto 4; print waits; print timers; print signals; "
+                     "goto 5; print signals; goto 7; print signals; "
+                     "print waits; print timers");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "PATH", "PATH STEP SIGNAL TIMEOUT STARTED STATUS");
+    assert_row(r.out, "main", "main approve approval "
+                              "2030-01-01T00:00:00.000000Z 3 pending");
+    assert_row(r.out, "t-approve", "t-approve main approve "
+                                   "2030-01-01T00:00:00.000000Z 4 pending");
+    cr_assert_not_null(strstr(r.out, "no signals\n"));
+    assert_row(r.out, "5", "5 approval buffered - {\"by\":\"ann\"}");
+    {
+        char *c = row_n(r.out, "5", 1), *w = row_n(r.out, "main", 1),
+             *t = row_n(r.out, "t-approve", 1);
+        cr_assert_str_eq(c, "5 approval consumed at 6 main/approve "
+                            "{\"by\":\"ann\"}");
+        cr_assert_str_eq(w, "main approve approval "
+                            "2030-01-01T00:00:00.000000Z 3 ended at 6 by "
+                            "signal 5");
+        cr_assert_str_eq(t, "t-approve main approve "
+                            "2030-01-01T00:00:00.000000Z 4 cancelled");
+        free(c);
+        free(w);
+        free(t);
+    }
+    result_free(&r);
+}
+
+Test(evreplay, print_versions_shows_the_decision)
+{
+    result r;
+
+    RECORD("vd", versioned);
+    r = script("vd", "goto 1; print versions; goto 2; print versions");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_not_null(strstr(r.out, "no versions\n"));
+    assert_row(r.out, "CHANGE", "CHANGE VERSION MIN MAX SEQ");
+    assert_row(r.out, "new-prompt", "new-prompt 2 1 3 2");
+    result_free(&r);
+}
+
+Test(evreplay, print_var_and_vars_show_values_and_where_they_were_set)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "goto 5; print var doc; print vars; print var summary");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_not_null(strstr(r.out, "doc = {\n  \"pages\": 3\n}\n"
+                                     "(set at seq 3)\n"),
+                       "%s", r.out);
+    assert_row(r.out, "NAME", "NAME SET AT VALUE");
+    {
+        /* The first lines starting with doc are print var's. */
+        char *d = row_n(r.out, "doc", 1), *s = row(r.out, "summary");
+        cr_assert_str_eq(d, "doc 3 {\"pages\":3}");
+        cr_assert_str_eq(s, "summary 5 \"cats are nice\"");
+        free(d);
+        free(s);
+    }
+    cr_assert_not_null(strstr(r.out, "summary = \"cats are nice\"\n"
+                                     "(set at seq 5)\n"));
+    result_free(&r);
+    r = script("lin", "goto 4; print var summary");
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: no variable 'summary' at seq 4\n");
+    result_free(&r);
+}
+
+Test(evreplay, print_state_steps_and_path_describe_the_execution)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "goto 9; print state; print steps; print path main");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "execution", "execution lin");
+    assert_row(r.out, "workflow", "workflow linear");
+    assert_row(r.out, "status", "status completed");
+    assert_row(r.out, "last", "last seq 9 of 9");
+    assert_row(r.out, "failure", "failure none");
+    assert_row(r.out, "paths", "paths 1");
+    assert_row(r.out, "steps", "steps 3");
+    assert_row(r.out, "variables", "variables 2");
+    assert_row(r.out, "outputs", "outputs {\"ok\":true}");
+    assert_row(r.out, "inputs", "inputs {\"topic\":\"cats\"}");
+    assert_row(r.out, "PATH", "PATH STEP ITER STATUS ATTEMPTS STARTED ENDED "
+                              "VARIABLE");
+    assert_row(r.out, "main", "main fetch - completed 1 2 3 doc");
+    assert_row(r.out, "path", "path main");
+    {
+        char *p = row_n(r.out, "main", 3);
+        /* The path's own table repeats its steps. */
+        cr_assert_not_null(p);
+        cr_assert_str_eq(p, "main fetch - completed 1 2 3 doc");
+        free(p);
+    }
+    result_free(&r);
+}
+
+Test(evreplay, print_step_with_a_path_and_an_unknown_step)
+{
+    result r;
+
+    RECORD("br", branched);
+    r = script("br", "goto 10; print step a left; print step a right");
+    cr_assert_eq(r.status, 1);
+    assert_row(r.out, "step", "step left/a");
+    assert_row(r.out, "output", "output \"L\"");
+    cr_assert_str_eq(r.err, "error: no step 'a' on path right at seq 10\n");
+    result_free(&r);
+}
+
+Test(evreplay, print_json_is_the_canonical_state_pretty_printed)
+{
+    evs_replay *rp;
+    char *js;
+    size_t len;
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "goto 5; print json");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    /* The same state, made here by the library, has the same members in
+     * the same order. */
+    cr_assert_eq(evs_replay_new(NULL, &rp), 0);
+    cr_assert_eq(evs_replay_open(rp, st, "lin", 3, 5, NULL, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_state_json(rp, &js, &len), 0);
+    {
+        /* Strip the pretty printer's whitespace outside strings and
+         * compare. */
+        char *flat = malloc(strlen(r.out) + 1), *q = flat;
+        int in_str = 0;
+        const char *json = strchr(r.out, '\n') + 1; /* after goto's line */
+        for (const char *p = json; *p; p++) {
+            if (*p == '"' && (p == json || p[-1] != '\\'))
+                in_str = !in_str;
+            if (!in_str && (*p == ' ' || *p == '\n'))
+                continue;
+            *q++ = *p;
+        }
+        *q = '\0';
+        /* The library's JSON is (pointer, length), not a C string. */
+        cr_assert_eq(strlen(flat), len, "%s", flat);
+        cr_assert_eq(memcmp(flat, js, len), 0, "%s", flat);
+        free(flat);
+    }
+    free(js);
+    evs_replay_free(rp);
+    result_free(&r);
+}
+
+Test(evreplay, list_marks_the_current_event)
+{
+    result r;
+
+    RECORD("br", branched);
+    r = script("br", "goto 7; list");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    /* 2..12 around 7, 11 lines after the line of goto. */
+    cr_assert_eq(count_lines(r.out), 12, "%s", r.out);
+    {
+        char *first = row_n(r.out, "2", 0), *cur = row_n(r.out, "=>", 1);
+        cr_assert_not_null(first);
+        cr_assert_eq(strncmp(first, "2 step_started main plan", 24), 0);
+        cr_assert_eq(strncmp(cur, "=> 7 step_started left a", 24), 0);
+        free(first);
+        free(cur);
+    }
+    assert_no_row(r.out, "1");
+    assert_no_row(r.out, "13");
+    result_free(&r);
+    r = script("br", "list 13");
+    {
+        char *last = row(r.out, "13"), *first = row(r.out, "3");
+        cr_assert_not_null(last);
+        cr_assert_not_null(first, "%s", r.out);
+        free(last);
+        free(first);
+    }
+    assert_no_row(r.out, "2");
+    /* At 0, outside the window, nothing is marked. */
+    assert_no_row(r.out, "=>");
+    result_free(&r);
+    r = script("br", "list");
+    assert_row(r.out, "=>", "=> 0 (start: no event applied)");
+    result_free(&r);
+}
+
+Test(evreplay, event_prints_every_field_and_the_data)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "event 4");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "seq", "seq 4");
+    assert_row(r.out, "type", "type step_started");
+    assert_row(r.out, "path", "path main");
+    assert_row(r.out, "step", "step summarize");
+    assert_row(r.out, "append", "append 9 events from seq 1");
+    cr_assert_not_null(strstr(r.out, "data       {\n"
+                                     "             \"attempt\": 1,\n"
+                                     "             \"input\": {\n"
+                                     "               \"pages\": 3\n"
+                                     "             }\n"
+                                     "           }\n"),
+                       "%s", r.out);
+    result_free(&r);
+    r = script("lin", "event");
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err,
+                     "error: no event applied yet (at seq 0); give a SEQ\n");
+    result_free(&r);
+}
+
+Test(evreplay, search_finds_text_and_types_without_moving)
+{
+    result r;
+
+    RECORD("re", retried);
+    r = script("re", "goto 2; search timed out; search type step_failed; "
+                     "search nothing-like-this; where");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    {
+        char *a = row(r.out, "3");
+        /* The data preview is cut to 60 columns. */
+        cr_assert_str_eq(a, "3 step_failed main call {\"error\":{\"type\":"
+                            "\"Timeout\",\"message\":\"upstream timed "
+                            "out\"...");
+        free(a);
+    }
+    cr_assert_not_null(strstr(r.out, "1 event matches\n"));
+    {
+        char *b = row_n(r.out, "6", 0);
+        cr_assert_not_null(b);
+        cr_assert_eq(strncmp(b, "6 step_failed main call", 23), 0);
+        free(b);
+    }
+    cr_assert_not_null(strstr(r.out, "2 events match\n"));
+    cr_assert_not_null(strstr(r.out, "no event matches\n"));
+    assert_row(r.out, "seq", "seq 2 of 8");
+    result_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Damaged histories                                                  */
+/* ------------------------------------------------------------------ */
+
+Test(evreplay, a_violation_is_shown_when_stepped_over_and_replay_goes_on)
+{
+    result r;
+
+    make_broken("bad");
+    r = script("bad", "step 3; print steps; info violations");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "violation",
+               "violation at seq 3: step-not-started: outcome of step "
+               "\"ghost\" that is not running");
+    assert_row(r.out, "main", "main a - running 1 2 - -");
+    cr_assert_not_null(strstr(r.out, "1 violation\n"));
+    result_free(&r);
+    r = script("bad", "break violation; continue; where; continue; "
+                      "print state");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "seq", "seq 3 of 5");
+    assert_row(r.out, "status", "status running");
+    {
+        char *s = row_n(r.out, "status", 1);
+        cr_assert_str_eq(s, "status completed");
+        free(s);
+    }
+    assert_row(r.out, "steps", "steps 1");
+    result_free(&r);
+    /* Going back over it and forward again shows it again. */
+    r = script("bad", "goto 4; back 3; goto 5");
+    cr_assert_not_null(strstr(r.out, "violation at seq 3:"), "%s", r.out);
+    result_free(&r);
+}
+
+Test(evreplay, a_damaged_log_is_loaded_up_to_the_damage)
+{
+    char *p, *buf;
+    const char *l6;
+    size_t len;
+    evs_log *l;
+    result r;
+
+    /* One event per append, so appends follow the damaged one and it is
+     * damage, not a torn tail. */
+    cr_assert_eq(tu_create(st, "dmg"), 0);
+    cr_assert_eq(evs_log_open(st, "dmg", 3, EVS_LOG_WRITE, &l, NULL, NULL),
+                 0);
+    for (size_t i = 1; i < 9; i++) {
+        evs_event e = ev_of(&linear[i]);
+        cr_assert_eq(evs_log_append(l, &e, 1, evs_log_last_seq(l), NULL), 0);
+    }
+    evs_log_close(l);
+    p = tu_path(dir, "dmg", "events.jsonl");
+    buf = tu_read_file(p, &len);
+    cr_assert_not_null(buf);
+    l6 = buf;
+    for (int i = 0; i < 5; i++)
+        l6 = strchr(l6, '\n') + 1;
+    /* A bit inside line 6: its checksum no longer matches. */
+    cr_assert_eq(tu_flip_bit(p, (long long)(l6 - buf) + 70, 1), 0);
+    free(buf);
+    free(p);
+    r = script("dmg", "goto 5; where; goto 6");
+    cr_assert_eq(r.status, 1, "out: %s\nerr: %s", r.out, r.err);
+    cr_assert_not_null(strstr(r.err, "evreplay: warning: the log of 'dmg' "
+                                     "is damaged at seq 6"),
+                       "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "only events 1..5 are loaded"));
+    cr_assert_not_null(strstr(r.err, "error: seq 6 is out of range (0..5)"));
+    assert_row(r.out, "seq", "seq 5 of 5");
+    result_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Scripts, errors and the command line                               */
+/* ------------------------------------------------------------------ */
+
+Test(evreplay, help_lists_every_command_with_an_example)
+{
+    static const char *const usages[] = {
+        "step [N]", "next [N]", "back [N]", "goto SEQ", "continue", "run",
+        "reset", "break step NAME", "break type TYPE", "break path ID",
+        "break seq N", "break status [STATUS]", "break violation",
+        "info breakpoints", "delete [N...]", "print state", "print paths",
+        "print path ID", "print steps", "print step NAME [PATH] [ITER]",
+        "print vars", "print var NAME", "print signals", "print timers",
+        "print waits", "print versions", "print each", "print json",
+        "where", "list [SEQ]", "event [SEQ]", "diff SEQ1 SEQ2",
+        "search TEXT", "search type|path|step NAME", "info violations",
+        "help [CMD]", "quit", "exit",
+    };
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "help");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    for (size_t i = 0; i < sizeof(usages) / sizeof(usages[0]); i++) {
+        char key[64];
+        const char *at, *nl;
+        snprintf(key, sizeof(key), "\n  %s  ", usages[i]);
+        at = strstr(r.out, key);
+        cr_assert_not_null(at, "help lacks '%s':\n%s", usages[i], r.out);
+        nl = strchr(at + 1, '\n');
+        cr_assert_not_null(nl);
+        /* The example is on the next line. */
+        cr_assert_eq(strncmp(nl + 1 + strspn(nl + 1, " "), "e.g. ", 5), 0,
+                     "no example for '%s'", usages[i]);
+    }
+    result_free(&r);
+    r = script("lin", "help diff; help s; help nonsense");
+    cr_assert_eq(r.status, 1);
+    cr_assert_not_null(strstr(r.out, "diff SEQ1 SEQ2\n"));
+    cr_assert_not_null(strstr(r.out, "e.g. diff 3 8\n"));
+    cr_assert_not_null(strstr(r.out, "step [N]\n"));
+    cr_assert_not_null(strstr(r.out, "Short name: s\n"));
+    cr_assert_str_eq(r.err, "error: unknown command 'nonsense' (try "
+                            "'help')\n");
+    result_free(&r);
+}
+
+Test(evreplay, a_script_file_runs_with_comments_and_blank_lines)
+{
+    const char *text = "# where the summary is made\n"
+                       "goto 5\n"
+                       "\n"
+                       "where; print var summary\n";
+    result r;
+
+    RECORD("lin", linear);
+    cr_assert_eq(tu_write_file(io_path("s.evr"), text, strlen(text)), 0);
+    r = EVREPLAY(dir, "lin", "-x", io_path("s.evr"));
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    /* The blank line repeats nothing in a file. */
+    assert_row(r.out, "seq", "seq 5 of 9");
+    cr_assert_not_null(strstr(r.out, "summary = \"cats are nice\"\n"));
+    result_free(&r);
+    r = EVREPLAY(dir, "lin", "-x", io_path("missing.evr"));
+    cr_assert_eq(r.status, 1);
+    cr_assert_eq(strncmp(r.err, "error: cannot open script ", 26), 0);
+    result_free(&r);
+}
+
+Test(evreplay, commands_from_a_pipe_run_in_order)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = EVREPLAY_IN("goto 5\nback\nwhere\n", dir, "lin");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "seq", "seq 4 of 9");
+    /* No prompt when stdin is not a terminal. */
+    cr_assert_null(strstr(r.out, "(evreplay"));
+    result_free(&r);
+}
+
+Test(evreplay, dash_c_and_dash_x_run_in_the_order_given)
+{
+    const char *text = "step 2\n";
+    result r;
+
+    RECORD("lin", linear);
+    cr_assert_eq(tu_write_file(io_path("two.evr"), text, strlen(text)), 0);
+    r = EVREPLAY(dir, "lin", "-c", "goto 4", "-x", io_path("two.evr"), "-c",
+                 "where");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    assert_row(r.out, "seq", "seq 6 of 9");
+    result_free(&r);
+}
+
+Test(evreplay, an_error_exits_1_and_batch_stops_at_it)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = script("lin", "goto 999; where");
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: seq 999 is out of range (0..9)\n");
+    assert_row(r.out, "seq", "seq 0 of 9 (start: no event applied)");
+    result_free(&r);
+    r = EVREPLAY(dir, "lin", "--batch", "-c", "goto 999; where");
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.out, "");
+    result_free(&r);
+    r = EVREPLAY_IN("frobnicate\nstep 0\nstep x\nwhere\n", dir, "lin");
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: unknown command 'frobnicate' (try "
+                            "'help')\n"
+                            "error: count must be at least 1\n"
+                            "error: count must be a whole number, not 'x'\n");
+    assert_row(r.out, "seq", "seq 0 of 9 (start: no event applied)");
+    result_free(&r);
+    r = script("lin", "where; quit; where");
+    cr_assert_eq(r.status, 0);
+    cr_assert_eq(count_lines(r.out), 2, "%s", r.out);
+    result_free(&r);
+}
+
+Test(evreplay, usage_errors_exit_2_and_a_missing_execution_exits_3)
+{
+    result r;
+
+    RECORD("lin", linear);
+    r = EVREPLAY(dir);
+    cr_assert_eq(r.status, 2);
+    cr_assert_eq(strncmp(r.err, "evreplay: ", 10), 0);
+    cr_assert_eq(count_lines(r.err), 1, "%s", r.err);
+    result_free(&r);
+    r = EVREPLAY(dir, "lin", "--frob");
+    cr_assert_eq(r.status, 2);
+    result_free(&r);
+    r = EVREPLAY(dir, "lin", "-c");
+    cr_assert_eq(r.status, 2);
+    result_free(&r);
+    r = EVREPLAY(dir, "lin", "--checkpoint-every", "x");
+    cr_assert_eq(r.status, 2);
+    result_free(&r);
+    r = EVREPLAY(dir, "nope", "-c", "where");
+    cr_assert_eq(r.status, 3);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_not_null(strstr(r.err, "no execution 'nope'"), "%s", r.err);
+    result_free(&r);
+    r = EVREPLAY(dir, "../x", "-c", "where");
+    cr_assert_eq(r.status, 3);
+    result_free(&r);
+    r = EVREPLAY(io_path("no-store"), "lin", "-c", "where");
+    cr_assert_eq(r.status, 3);
+    cr_assert_not_null(strstr(r.err, "no store at"), "%s", r.err);
+    result_free(&r);
+    r = EVREPLAY("--help");
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(strstr(r.out, "Usage: evreplay STORE EXEC"));
+    cr_assert_not_null(strstr(r.out, "Exit status:"));
+    result_free(&r);
+}
+
+Test(evreplay, an_empty_execution_can_be_opened)
+{
+    result r;
+
+    cr_assert_eq(evs_exec_create(st, "empty", 5, NULL, NULL, 0), 0);
+    r = script("empty", "where; list; step");
+    cr_assert_eq(r.status, 1);
+    assert_row(r.out, "seq", "seq 0 of 0 (start: no event applied)");
+    cr_assert_str_eq(r.err, "error: at the end of the history (seq 0)\n");
+    result_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Interactive                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Reads from `fd` into *buf until `want` appears (NULL: until the end),
+ * waiting at most 20 s. Returns 1 if found (or the end was reached). */
+static int read_until(int fd, char **buf, size_t *len, const char *want)
+{
+    for (int waited = 0; waited < 200;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        char tmp[4096];
+        ssize_t n;
+
+        if (want && *buf && strstr(*buf, want))
+            return 1;
+        if (poll(&p, 1, 100) == 0) {
+            waited++;
+            continue;
+        }
+        n = read(fd, tmp, sizeof(tmp));
+        if (n <= 0)
+            return want == NULL; /* EIO once the child closed the tty */
+        *buf = realloc(*buf, *len + (size_t)n + 1);
+        memcpy(*buf + *len, tmp, (size_t)n);
+        *len += (size_t)n;
+        (*buf)[*len] = '\0';
+    }
+    return 0;
+}
+
+Test(evreplay, the_interactive_prompt_appears_on_a_terminal_and_quit_exits_0)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int master, ws;
+    pid_t pid;
+
+    RECORD("lin", linear);
+    master = posix_openpt(O_RDWR | O_NOCTTY);
+    cr_assert_geq(master, 0);
+    cr_assert_eq(grantpt(master), 0);
+    cr_assert_eq(unlockpt(master), 0);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int slave;
+        setsid();
+        slave = open(ptsname(master), O_RDWR);
+        if (slave < 0)
+            _exit(99);
+        dup2(slave, 0);
+        dup2(slave, 1);
+        dup2(slave, 2);
+        close(master);
+        execl(getenv("EVREPLAY"), "evreplay", dir, "lin", (char *)NULL);
+        _exit(98);
+    }
+    cr_assert(read_until(master, &buf, &len, "(evreplay 0/9) "),
+              "no prompt: %s", buf ? buf : "");
+    cr_assert_not_null(strstr(buf, "evreplay: execution lin: 9 events"));
+    cr_assert_eq(write(master, "step 2\n", 7), 7);
+    cr_assert(read_until(master, &buf, &len, "(evreplay 2/9) "),
+              "after step: %s", buf);
+    /* An empty line repeats the step. */
+    cr_assert_eq(write(master, "\n", 1), 1);
+    cr_assert(read_until(master, &buf, &len, "(evreplay 4/9) "),
+              "after repeat: %s", buf);
+    cr_assert_eq(write(master, "quit\n", 5), 5);
+    read_until(master, &buf, &len, NULL);
+    cr_assert_eq(waitpid(pid, &ws, 0), pid);
+    cr_assert(WIFEXITED(ws), "%s", buf);
+    cr_assert_eq(WEXITSTATUS(ws), 0, "%s", buf);
+    free(buf);
+    close(master);
+}
