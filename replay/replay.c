@@ -171,10 +171,29 @@ static long timer_pos(const evs_replay *r, evs_span id)
         (r)->vec.v[(r)->vec.n++] = *(item);                                   \
     } while (0)
 
+static void count_path(evs_replay *r, evs_path_status st, int d)
+{
+    if (st == EVS_PATH_ACTIVE)
+        r->nactive += (size_t)d;
+    else if (st == EVS_PATH_WAITING)
+        r->nwaiting += (size_t)d;
+}
+
 int evs__rp_add_path(evs_replay *r, const evs_path_state *p)
 {
     ADD(r, paths, p, &r->path_ix, evs__rp_hash(p->id, nospan, 0));
+    count_path(r, p->status, 1);
     return 0;
+}
+
+/* Every change of a path's status goes through here, which keeps count
+ * of the live paths by status: the execution's status follows them. */
+static void set_path_status(evs_replay *r, evs_path_state *p,
+                            evs_path_status st)
+{
+    count_path(r, p->status, -1);
+    p->status = st;
+    count_path(r, st, 1);
 }
 
 int evs__rp_add_step(evs_replay *r, const evs_step_state *s)
@@ -369,24 +388,25 @@ static int need_path(ctx *c, evs_path_state **out)
     return 0;
 }
 
-static int set_var(evs_replay *r, evs_span name, evs_span value, uint64_t seq)
+/* Sets a variable. `held` says the value is already in the arena (a
+ * step's output), so the variable can share it instead of copying it. */
+static int set_var(evs_replay *r, evs_span name, evs_span value, int held,
+                   uint64_t seq)
 {
     long i = var_pos(r, name);
-    evs_var_state v;
+    evs_var_state v, *vp = i >= 0 ? &r->vars.v[i] : &v;
     int rc;
 
-    if (i >= 0) {
-        if ((rc = evs__rp_copy(r, value, &r->vars.v[i].value)) != 0)
-            return rc;
-        r->vars.v[i].set_seq = seq;
-        return 0;
+    if (i < 0) {
+        memset(&v, 0, sizeof(v));
+        v.name = name;
     }
-    memset(&v, 0, sizeof(v));
-    v.name = name;
-    v.set_seq = seq;
-    if ((rc = evs__rp_copy(r, value, &v.value)) != 0)
+    vp->set_seq = seq;
+    if (held)
+        vp->value = value;
+    else if ((rc = evs__rp_copy(r, value, &vp->value)) != 0)
         return rc;
-    return evs__rp_add_var(r, &v);
+    return i >= 0 ? 0 : evs__rp_add_var(r, &v);
 }
 
 static int new_path(evs_replay *r, evs_span id, evs_span parent,
@@ -569,16 +589,28 @@ static int is_failure_point(const evs_replay *r, const evs_step_state *sp)
            sp->ended_seq == r->exec.failed_seq;
 }
 
+/* Every change of a step's status goes through here, which keeps count
+ * of the steps failed for good. */
+static void set_step_status(evs_replay *r, evs_step_state *sp,
+                            evs_step_status st)
+{
+    if (sp->status == EVS_STEP_FAILED)
+        r->nfailed--;
+    sp->status = st;
+    if (st == EVS_STEP_FAILED)
+        r->nfailed++;
+}
+
 /* The failure point is the step that last failed for good. When that step
  * stops being failed (a retry is scheduled, it is skipped or started
- * again), it goes back to the last step still failed, if any. This is
- * rare, so a scan of the steps is fine. */
+ * again), it goes back to the last step still failed, if any: a scan,
+ * but only while some other step is still failed, which is rare. */
 static void find_failure(evs_replay *r)
 {
     const evs_step_state *last = NULL;
     evs_exec_state *x = &r->exec;
 
-    for (size_t i = 0; i < r->steps.n; i++) {
+    for (size_t i = 0; r->nfailed && i < r->steps.n; i++) {
         const evs_step_state *s = &r->steps.v[i];
         if (s->status == EVS_STEP_FAILED &&
             (!last || s->ended_seq > last->ended_seq))
@@ -619,7 +651,7 @@ static int on_step_started(ctx *c)
         sp = &r->steps.v[r->steps.n - 1];
     }
     was_failure = is_failure_point(r, sp);
-    sp->status = EVS_STEP_RUNNING;
+    set_step_status(r, sp, EVS_STEP_RUNNING);
     sp->attempts++;
     sp->started_seq = c->ev->sequence;
     sp->ended_seq = 0;
@@ -635,7 +667,7 @@ static int on_step_started(ctx *c)
             return rc;
     if (p) {
         p->current_step = c->step;
-        p->status = EVS_PATH_ACTIVE;
+        set_path_status(c->r, p, EVS_PATH_ACTIVE);
     }
     return 0;
 }
@@ -700,12 +732,14 @@ static int on_step_completed(ctx *c, int skipped)
     was_failure = is_failure_point(r, sp);
     was_done = sp->status == EVS_STEP_COMPLETED ||
                sp->status == EVS_STEP_SKIPPED;
-    sp->status = skipped ? EVS_STEP_SKIPPED : EVS_STEP_COMPLETED;
+    set_step_status(r, sp,
+                    skipped ? EVS_STEP_SKIPPED : EVS_STEP_COMPLETED);
     sp->stored_variable = var;
     sp->ended_seq = c->ev->sequence;
     if (was_failure)
         find_failure(r);
-    if (var.len && (rc = set_var(r, var, sp->output, c->ev->sequence)) != 0)
+    if (var.len &&
+        (rc = set_var(r, var, sp->output, 1, c->ev->sequence)) != 0)
         return rc;
     if (sp->iteration >= 0 && !was_done)
         each_done(r, c->path, c->step);
@@ -724,7 +758,7 @@ static int on_step_failed(ctx *c)
         return 0;
     if ((rc = evs__rp_copy(r, c->f.error, &sp->error)) != 0)
         return rc;
-    sp->status = EVS_STEP_FAILED;
+    set_step_status(r, sp, EVS_STEP_FAILED);
     sp->ended_seq = c->ev->sequence;
     r->exec.failed_path = sp->path_id;
     r->exec.failed_step = sp->name;
@@ -746,14 +780,14 @@ static int on_retry_scheduled(ctx *c)
         return 0;
     /* Not a failure for good after all. */
     was_failure = is_failure_point(r, sp);
-    sp->status = EVS_STEP_RETRYING;
+    set_step_status(r, sp, EVS_STEP_RETRYING);
     sp->retry_at_us = time_of(c->f.fire_at);
     if (!sp->retry_at_us && c->f.has_delay)
         sp->retry_at_us = c->ev->timestamp_us + c->f.delay_ms * 1000;
     if (was_failure)
         find_failure(r);
     if ((p = live_path(c)) != NULL)
-        p->status = EVS_PATH_WAITING;
+        set_path_status(c->r, p, EVS_PATH_WAITING);
     return 0;
 }
 
@@ -768,7 +802,7 @@ static int on_path_ended(ctx *c, int failed)
         return 0;
     if (failed && (rc = evs__rp_copy(c->r, c->f.error, &p->error)) != 0)
         return rc;
-    p->status = failed ? EVS_PATH_FAILED : EVS_PATH_COMPLETED;
+    set_path_status(c->r, p, failed ? EVS_PATH_FAILED : EVS_PATH_COMPLETED);
     p->ended_seq = c->ev->sequence;
     return 0;
 }
@@ -828,7 +862,7 @@ static int on_variable_set(ctx *c)
         return 0;
     /* A null value is kept as the empty span, as everywhere in the state
      * (and as a loaded state gives it back). */
-    return set_var(c->r, name, c->f.value, c->ev->sequence);
+    return set_var(c->r, name, c->f.value, 0, c->ev->sequence);
 }
 
 static int on_signal_received(ctx *c)
@@ -892,13 +926,29 @@ static int on_signal_consumed(ctx *c)
     return consume(c, c->f.signal_seq);
 }
 
-static evs_wait_state *pending_wait(evs_replay *r, evs_span path)
+/* The pending waits are few (one per waiting path at most), so they are
+ * kept in a short list of their positions rather than searched for among
+ * every wait of the history. */
+static evs_wait_state *pending_wait(evs_replay *r, evs_span path, size_t *k)
 {
-    for (size_t i = r->waits.n; i-- > 0;)
-        if (!r->waits.v[i].ended_seq &&
-            evs__span_eq(r->waits.v[i].path_id, path))
-            return &r->waits.v[i];
+    for (size_t i = 0; i < r->pend.n; i++) {
+        evs_wait_state *w = &r->waits.v[r->pend.v[i]];
+        if (evs__span_eq(w->path_id, path)) {
+            if (k)
+                *k = i;
+            return w;
+        }
+    }
     return NULL;
+}
+
+int evs__rp_note_pending(evs_replay *r, size_t pos)
+{
+    if (!evs__rp_grow(r, (void **)&r->pend.v, &r->pend.cap, r->pend.n,
+                      sizeof(*r->pend.v)))
+        return -ENOMEM;
+    r->pend.v[r->pend.n++] = pos;
+    return 0;
 }
 
 static int on_wait_started(ctx *c)
@@ -910,7 +960,7 @@ static int on_wait_started(ctx *c)
 
     if ((rc = need_path(c, &p)) != 0)
         return rc;
-    RULE(!pending_wait(r, c->path), c, "wait-pending",
+    RULE(!pending_wait(r, c->path, NULL), c, "wait-pending",
          "path \"%.*s\" already waits", (int)c->path.len, c->path.ptr);
     memset(&w, 0, sizeof(w));
     w.path_id = c->path;
@@ -919,16 +969,21 @@ static int on_wait_started(ctx *c)
         return rc;
     w.timeout_at_us = time_of(c->f.timeout_at);
     w.started_seq = c->ev->sequence;
+    if (!evs__rp_grow(r, (void **)&r->pend.v, &r->pend.cap, r->pend.n,
+                      sizeof(*r->pend.v)))
+        return -ENOMEM;
     ADD(r, waits, &w, (index_map *)NULL, 0);
+    r->pend.v[r->pend.n++] = r->waits.n - 1;
     if (p)
-        p->status = EVS_PATH_WAITING;
+        set_path_status(c->r, p, EVS_PATH_WAITING);
     return 0;
 }
 
 static int on_wait_ended(ctx *c)
 {
     evs_replay *r = c->r;
-    evs_wait_state *w = pending_wait(r, c->path);
+    size_t k = 0;
+    evs_wait_state *w = pending_wait(r, c->path, &k);
     evs_path_state *p;
     int rc;
 
@@ -940,6 +995,7 @@ static int on_wait_ended(ctx *c)
         (rc = consume(c, c->f.signal_seq)) != 0)
         return rc;
     if (w) {
+        r->pend.v[k] = r->pend.v[--r->pend.n];
         w->ended_seq = c->ev->sequence;
         w->timed_out = c->f.timed_out;
         w->signal_seq = c->f.has_signal_seq && c->f.signal_seq > 0
@@ -947,7 +1003,7 @@ static int on_wait_ended(ctx *c)
                             : 0;
     }
     if (p)
-        p->status = EVS_PATH_ACTIVE;
+        set_path_status(c->r, p, EVS_PATH_ACTIVE);
     return 0;
 }
 
@@ -976,7 +1032,7 @@ static int on_timer_started(ctx *c)
     if ((rc = evs__rp_add_timer(r, &t)) != 0)
         return rc;
     if (p)
-        p->status = EVS_PATH_WAITING;
+        set_path_status(c->r, p, EVS_PATH_WAITING);
     return 0;
 }
 
@@ -1006,7 +1062,7 @@ static int on_timer_ended(ctx *c, int cancelled)
     /* The path the timer held goes on. */
     i = evs__rp_path_pos(r, r->timers.v[i].path_id);
     if (i >= 0 && r->paths.v[i].status == EVS_PATH_WAITING)
-        r->paths.v[i].status = EVS_PATH_ACTIVE;
+        set_path_status(r, &r->paths.v[i], EVS_PATH_ACTIVE);
     return 0;
 }
 
@@ -1040,17 +1096,11 @@ static int on_version_decision(ctx *c)
 
 void evs__rp_settle(evs_replay *r)
 {
-    int active = 0, waiting = 0;
-
     if (r->exec.status != EVS_STATUS_RUNNING &&
         r->exec.status != EVS_STATUS_WAITING)
         return;
-    for (size_t i = 0; i < r->paths.n; i++) {
-        active |= r->paths.v[i].status == EVS_PATH_ACTIVE;
-        waiting |= r->paths.v[i].status == EVS_PATH_WAITING;
-    }
-    r->exec.status =
-        !active && waiting ? EVS_STATUS_WAITING : EVS_STATUS_RUNNING;
+    r->exec.status = !r->nactive && r->nwaiting ? EVS_STATUS_WAITING
+                                                : EVS_STATUS_RUNNING;
 }
 
 /* The types of FORMAT.md ("Event types"), found once per event. Any
@@ -1106,6 +1156,28 @@ static enum ev_kind kind_of(evs_span type)
             memcmp(type.ptr, kinds[i].name, type.len) == 0)
             return kinds[i].kind;
     return K_UNKNOWN;
+}
+
+static int intern_names(evs_replay *r, const evs_event *ev, ctx *c)
+{
+    evs_span path = ev->path_id.len ? ev->path_id : evs_span_cstr("main");
+    long i = evs__rp_path_pos(r, path);
+    int rc;
+
+    if (i >= 0)
+        c->path = r->paths.v[i].id;
+    else if (!ev->path_id.len)
+        c->path = path; /* a static string */
+    else if ((rc = evs__rp_copy(r, path, &c->path)) != 0)
+        return rc;
+    i = ev->step_name.len
+            ? evs__rp_step_pos(r, c->path, ev->step_name, c->f.iteration)
+            : -1;
+    if (i >= 0) {
+        c->step = r->steps.v[i].name;
+        return 0;
+    }
+    return evs__rp_copy(r, ev->step_name, &c->step);
 }
 
 static int dispatch(ctx *c, enum ev_kind k)
@@ -1177,12 +1249,11 @@ int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
         if (read_fields(ev->data, &c.f) != 0 &&
             (rc = violate(&c, "data", "data is not a JSON object")) != 0)
             return rc;
-        /* Names outlive the event: copy them once. */
-        if ((rc = evs__rp_copy(r, ev->path_id, &c.path)) != 0 ||
-            (rc = evs__rp_copy(r, ev->step_name, &c.step)) != 0)
+        /* Names outlive the event. A path or step the state already
+         * holds lends its copy; only new names are copied, so memory
+         * follows the state, not the number of events. */
+        if ((rc = intern_names(r, ev, &c)) != 0)
             return rc;
-        if (!c.path.len)
-            c.path = evs_span_cstr("main");
         if ((rc = dispatch(&c, k)) != 0)
             return rc;
     }

@@ -38,6 +38,7 @@ DEFINE_VEC(signal_vec, evs_signal_state);
 DEFINE_VEC(version_vec, evs_version_state);
 DEFINE_VEC(timer_vec, evs_timer_state);
 DEFINE_VEC(wait_vec, evs_wait_state);
+DEFINE_VEC(pos_vec, size_t);
 
 struct evs_replay {
     evs_replay_opts opts;
@@ -52,8 +53,11 @@ struct evs_replay {
     version_vec versions;
     timer_vec timers;
     wait_vec waits;
+    pos_vec pend;     /* positions in waits of the pending ones */
     index_map path_ix, step_ix, each_ix, var_ix, version_ix, timer_ix;
     int terminal; /* a terminal event was applied */
+    size_t nfailed;  /* steps failed for good */
+    size_t nactive, nwaiting; /* paths by status, for the exec status */
 };
 
 /* Arena and index helpers (replay_mem.c). */
@@ -82,6 +86,8 @@ int evs__rp_add_each(evs_replay *r, const evs_each_state *e);
 int evs__rp_add_var(evs_replay *r, const evs_var_state *v);
 int evs__rp_add_version(evs_replay *r, const evs_version_state *v);
 int evs__rp_add_timer(evs_replay *r, const evs_timer_state *t);
+/* Records that waits.v[pos] is pending (state loading). */
+int evs__rp_note_pending(evs_replay *r, size_t pos);
 /* Recomputes RUNNING/WAITING from the paths. */
 void evs__rp_settle(evs_replay *r);
 

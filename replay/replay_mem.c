@@ -166,6 +166,7 @@ void evs__rp_reset(evs_replay *r)
     evs__free(r->alloc, r->versions.v);
     evs__free(r->alloc, r->timers.v);
     evs__free(r->alloc, r->waits.v);
+    evs__free(r->alloc, r->pend.v);
     evs__rp_map_free(r, &r->path_ix);
     evs__rp_map_free(r, &r->step_ix);
     evs__rp_map_free(r, &r->each_ix);
@@ -181,6 +182,9 @@ void evs__rp_reset(evs_replay *r)
     memset(&r->versions, 0, sizeof(r->versions));
     memset(&r->timers, 0, sizeof(r->timers));
     memset(&r->waits, 0, sizeof(r->waits));
+    memset(&r->pend, 0, sizeof(r->pend));
     r->exec.failed_iteration = -1;
     r->terminal = 0;
+    r->nfailed = 0;
+    r->nactive = r->nwaiting = 0;
 }

@@ -460,6 +460,8 @@ static int load_step(evs_replay *r, evs_span obj)
     }
     s.status = (evs_step_status)st;
     s.attempts = (uint32_t)att;
+    if (s.status == EVS_STEP_FAILED)
+        r->nfailed++;
     return evs__rp_add_step(r, &s);
 }
 
@@ -598,7 +600,7 @@ static int load_wait(evs_replay *r, evs_span obj)
                       sizeof(w)))
         return -ENOMEM;
     r->waits.v[r->waits.n++] = w;
-    return 0;
+    return w.ended_seq ? 0 : evs__rp_note_pending(r, r->waits.n - 1);
 }
 
 static int load_failed(evs_replay *r, evs_span obj)
