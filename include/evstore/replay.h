@@ -225,7 +225,8 @@ EVS_EXTERN int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to,
                               evs_violation *v, evs_error_info *info);
 
 /**
- * Opens execution `id` at sequence `at` (0: its end): starts from its
+ * Opens execution `id` at sequence `at` (0 or past the end: its end):
+ * starts from its
  * snapshot when the snapshot is valid, not stale and not past `at`, else
  * from sequence 1, then applies the tail. *from_snapshot (may be NULL)
  * tells which. The replayer must be empty (new).
@@ -295,8 +296,9 @@ EVS_EXTERN const evs_wait_state *evs_replay_wait(const evs_replay *r,
 /**
  * Writes the whole state as one canonical, compact JSON object (the
  * `state` of a snapshot; FORMAT.md, "Replay state"). Equal states give
- * equal bytes. *out is allocated with the replayer's allocator and owned
- * by the caller. Returns 0 or -ENOMEM.
+ * equal bytes. *out (not NUL-terminated: use *out_len) is allocated with
+ * the replayer's allocator and owned by the caller. Returns 0 or
+ * -ENOMEM.
  */
 EVS_EXTERN int evs_replay_state_json(const evs_replay *r, char **out,
                                      size_t *out_len);
