@@ -67,165 +67,7 @@ void evs_replay_free(evs_replay *r)
     evs__free(r->alloc, r);
 }
 
-/* ------------------------------------------------------------------ */
-/* Lookups                                                            */
-/* ------------------------------------------------------------------ */
-
-typedef struct key3 {
-    const evs_replay *r;
-    evs_span a, b;
-    int64_t n;
-} key3;
-
-static int path_eq(const void *ctx, size_t pos)
-{
-    const key3 *k = ctx;
-    return evs__span_eq(k->r->paths.v[pos].id, k->a);
-}
-
-static int step_eq(const void *ctx, size_t pos)
-{
-    const key3 *k = ctx;
-    const evs_step_state *s = &k->r->steps.v[pos];
-    return s->iteration == k->n && evs__span_eq(s->path_id, k->a) &&
-           evs__span_eq(s->name, k->b);
-}
-
-static int each_eq(const void *ctx, size_t pos)
-{
-    const key3 *k = ctx;
-    const evs_each_state *e = &k->r->eaches.v[pos];
-    return evs__span_eq(e->path_id, k->a) && evs__span_eq(e->name, k->b);
-}
-
-static int var_eq(const void *ctx, size_t pos)
-{
-    const key3 *k = ctx;
-    return evs__span_eq(k->r->vars.v[pos].name, k->a);
-}
-
-static int version_eq(const void *ctx, size_t pos)
-{
-    const key3 *k = ctx;
-    return evs__span_eq(k->r->versions.v[pos].change_id, k->a);
-}
-
-static int timer_eq(const void *ctx, size_t pos)
-{
-    const key3 *k = ctx;
-    return evs__span_eq(k->r->timers.v[pos].timer_id, k->a);
-}
-
 static const evs_span nospan = {"", 0};
-
-long evs__rp_path_pos(const evs_replay *r, evs_span id)
-{
-    key3 k = {r, id, nospan, 0};
-    return evs__rp_find(&r->path_ix, evs__rp_hash(id, nospan, 0), path_eq,
-                        &k);
-}
-
-long evs__rp_step_pos(const evs_replay *r, evs_span path, evs_span name,
-                      int64_t iter)
-{
-    key3 k = {r, path, name, iter};
-    return evs__rp_find(&r->step_ix, evs__rp_hash(path, name, iter), step_eq,
-                        &k);
-}
-
-static long each_pos(const evs_replay *r, evs_span path, evs_span name)
-{
-    key3 k = {r, path, name, 0};
-    return evs__rp_find(&r->each_ix, evs__rp_hash(path, name, -2), each_eq,
-                        &k);
-}
-
-static long var_pos(const evs_replay *r, evs_span name)
-{
-    key3 k = {r, name, nospan, 0};
-    return evs__rp_find(&r->var_ix, evs__rp_hash(name, nospan, 1), var_eq,
-                        &k);
-}
-
-static long version_pos(const evs_replay *r, evs_span id)
-{
-    key3 k = {r, id, nospan, 0};
-    return evs__rp_find(&r->version_ix, evs__rp_hash(id, nospan, 2),
-                        version_eq, &k);
-}
-
-static long timer_pos(const evs_replay *r, evs_span id)
-{
-    key3 k = {r, id, nospan, 0};
-    return evs__rp_find(&r->timer_ix, evs__rp_hash(id, nospan, 3), timer_eq,
-                        &k);
-}
-
-#define ADD(r, vec, item, ix, h)                                              \
-    do {                                                                      \
-        if (!evs__rp_grow((r), (void **)&(r)->vec.v, &(r)->vec.cap,           \
-                          (r)->vec.n, sizeof(*(r)->vec.v)))                   \
-            return -ENOMEM;                                                   \
-        if ((ix) && evs__rp_insert((r), (ix), (h), (r)->vec.n) != 0)          \
-            return -ENOMEM;                                                   \
-        (r)->vec.v[(r)->vec.n++] = *(item);                                   \
-    } while (0)
-
-static void count_path(evs_replay *r, evs_path_status st, int d)
-{
-    if (st == EVS_PATH_ACTIVE)
-        r->nactive += (size_t)d;
-    else if (st == EVS_PATH_WAITING)
-        r->nwaiting += (size_t)d;
-}
-
-int evs__rp_add_path(evs_replay *r, const evs_path_state *p)
-{
-    ADD(r, paths, p, &r->path_ix, evs__rp_hash(p->id, nospan, 0));
-    count_path(r, p->status, 1);
-    return 0;
-}
-
-/* Every change of a path's status goes through here, which keeps count
- * of the live paths by status: the execution's status follows them. */
-static void set_path_status(evs_replay *r, evs_path_state *p,
-                            evs_path_status st)
-{
-    count_path(r, p->status, -1);
-    p->status = st;
-    count_path(r, st, 1);
-}
-
-int evs__rp_add_step(evs_replay *r, const evs_step_state *s)
-{
-    ADD(r, steps, s, &r->step_ix,
-        evs__rp_hash(s->path_id, s->name, s->iteration));
-    return 0;
-}
-
-int evs__rp_add_each(evs_replay *r, const evs_each_state *e)
-{
-    ADD(r, eaches, e, &r->each_ix, evs__rp_hash(e->path_id, e->name, -2));
-    return 0;
-}
-
-int evs__rp_add_var(evs_replay *r, const evs_var_state *v)
-{
-    ADD(r, vars, v, &r->var_ix, evs__rp_hash(v->name, nospan, 1));
-    return 0;
-}
-
-int evs__rp_add_version(evs_replay *r, const evs_version_state *v)
-{
-    ADD(r, versions, v, &r->version_ix, evs__rp_hash(v->change_id, nospan, 2));
-    return 0;
-}
-
-int evs__rp_add_timer(evs_replay *r, const evs_timer_state *t)
-{
-    ADD(r, timers, t, &r->timer_ix, evs__rp_hash(t->timer_id, nospan, 3));
-    return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* Applying                                                           */
@@ -393,7 +235,7 @@ static int need_path(ctx *c, evs_path_state **out)
 static int set_var(evs_replay *r, evs_span name, evs_span value, int held,
                    uint64_t seq)
 {
-    long i = var_pos(r, name);
+    long i = evs__rp_var_pos(r, name);
     evs_var_state v, *vp = i >= 0 ? &r->vars.v[i] : &v;
     int rc;
 
@@ -560,7 +402,7 @@ out:
 static int each_count(ctx *c, int64_t count)
 {
     evs_replay *r = c->r;
-    long i = each_pos(r, c->path, c->step);
+    long i = evs__rp_each_pos(r, c->path, c->step);
     evs_each_state e;
 
     if (i >= 0) {
@@ -577,7 +419,7 @@ static int each_count(ctx *c, int64_t count)
 
 static void each_done(evs_replay *r, evs_span path, evs_span step)
 {
-    long i = each_pos(r, path, step);
+    long i = evs__rp_each_pos(r, path, step);
 
     if (i >= 0)
         r->eaches.v[i].done++;
@@ -667,7 +509,7 @@ static int on_step_started(ctx *c)
             return rc;
     if (p) {
         p->current_step = c->step;
-        set_path_status(c->r, p, EVS_PATH_ACTIVE);
+        evs__rp_set_path_status(c->r, p, EVS_PATH_ACTIVE);
     }
     return 0;
 }
@@ -787,7 +629,7 @@ static int on_retry_scheduled(ctx *c)
     if (was_failure)
         find_failure(r);
     if ((p = live_path(c)) != NULL)
-        set_path_status(c->r, p, EVS_PATH_WAITING);
+        evs__rp_set_path_status(c->r, p, EVS_PATH_WAITING);
     return 0;
 }
 
@@ -802,7 +644,7 @@ static int on_path_ended(ctx *c, int failed)
         return 0;
     if (failed && (rc = evs__rp_copy(c->r, c->f.error, &p->error)) != 0)
         return rc;
-    set_path_status(c->r, p, failed ? EVS_PATH_FAILED : EVS_PATH_COMPLETED);
+    evs__rp_set_path_status(c->r, p, failed ? EVS_PATH_FAILED : EVS_PATH_COMPLETED);
     p->ended_seq = c->ev->sequence;
     return 0;
 }
@@ -975,7 +817,7 @@ static int on_wait_started(ctx *c)
     ADD(r, waits, &w, (index_map *)NULL, 0);
     r->pend.v[r->pend.n++] = r->waits.n - 1;
     if (p)
-        set_path_status(c->r, p, EVS_PATH_WAITING);
+        evs__rp_set_path_status(c->r, p, EVS_PATH_WAITING);
     return 0;
 }
 
@@ -1003,7 +845,7 @@ static int on_wait_ended(ctx *c)
                             : 0;
     }
     if (p)
-        set_path_status(c->r, p, EVS_PATH_ACTIVE);
+        evs__rp_set_path_status(c->r, p, EVS_PATH_ACTIVE);
     return 0;
 }
 
@@ -1020,10 +862,10 @@ static int on_timer_started(ctx *c)
     if ((rc = str_of(r, c->f.timer_id, &t.timer_id)) != 0)
         return rc;
     RULE(t.timer_id.len, c, "data", "timer_started without a timer_id");
-    RULE(!t.timer_id.len || timer_pos(r, t.timer_id) < 0, c,
+    RULE(!t.timer_id.len || evs__rp_timer_pos(r, t.timer_id) < 0, c,
          "duplicate-timer", "timer \"%.*s\" already exists",
          (int)t.timer_id.len, t.timer_id.ptr);
-    if (!t.timer_id.len || timer_pos(r, t.timer_id) >= 0)
+    if (!t.timer_id.len || evs__rp_timer_pos(r, t.timer_id) >= 0)
         return 0;
     t.path_id = c->path;
     t.step = c->step;
@@ -1032,7 +874,7 @@ static int on_timer_started(ctx *c)
     if ((rc = evs__rp_add_timer(r, &t)) != 0)
         return rc;
     if (p)
-        set_path_status(c->r, p, EVS_PATH_WAITING);
+        evs__rp_set_path_status(c->r, p, EVS_PATH_WAITING);
     return 0;
 }
 
@@ -1049,7 +891,7 @@ static int on_timer_ended(ctx *c, int cancelled)
          cancelled ? "timer_cancelled" : "timer_fired");
     if (!id.len)
         return 0;
-    i = timer_pos(r, id);
+    i = evs__rp_timer_pos(r, id);
     RULE(i >= 0 && !r->timers.v[i].fired_seq && !r->timers.v[i].cancelled,
          c, "timer-unknown", "timer \"%.*s\" is not pending", (int)id.len,
          id.ptr);
@@ -1062,7 +904,7 @@ static int on_timer_ended(ctx *c, int cancelled)
     /* The path the timer held goes on. */
     i = evs__rp_path_pos(r, r->timers.v[i].path_id);
     if (i >= 0 && r->paths.v[i].status == EVS_PATH_WAITING)
-        set_path_status(r, &r->paths.v[i], EVS_PATH_ACTIVE);
+        evs__rp_set_path_status(r, &r->paths.v[i], EVS_PATH_ACTIVE);
     return 0;
 }
 
@@ -1078,7 +920,7 @@ static int on_version_decision(ctx *c)
         return rc;
     RULE(v.change_id.len && f->has_version, c, "data",
          "version_decision without change_id and version");
-    RULE(!v.change_id.len || version_pos(r, v.change_id) < 0, c,
+    RULE(!v.change_id.len || evs__rp_version_pos(r, v.change_id) < 0, c,
          "version-duplicate", "a second decision for change \"%.*s\"",
          (int)v.change_id.len, v.change_id.ptr);
     v.version = f->version;
@@ -1088,7 +930,7 @@ static int on_version_decision(ctx *c)
          "version %lld of change \"%.*s\" is outside [%lld, %lld]",
          (long long)v.version, (int)v.change_id.len, v.change_id.ptr,
          (long long)v.min, (long long)v.max);
-    if (!v.change_id.len || version_pos(r, v.change_id) >= 0)
+    if (!v.change_id.len || evs__rp_version_pos(r, v.change_id) >= 0)
         return 0;
     v.seq = c->ev->sequence;
     return evs__rp_add_version(r, &v);
@@ -1260,59 +1102,4 @@ int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
     r->exec.last_seq = ev->sequence;
     evs__rp_settle(r);
     return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Accessors                                                          */
-/* ------------------------------------------------------------------ */
-
-const evs_exec_state *evs_replay_exec(const evs_replay *r)
-{
-    return &r->exec;
-}
-
-#define ACCESSORS(name, vec, type)                                            \
-    size_t evs_replay_##name##_count(const evs_replay *r)                     \
-    {                                                                         \
-        return r->vec.n;                                                      \
-    }                                                                         \
-    const type *evs_replay_##name(const evs_replay *r, size_t i)              \
-    {                                                                         \
-        return i < r->vec.n ? &r->vec.v[i] : NULL;                            \
-    }
-
-ACCESSORS(path, paths, evs_path_state)
-ACCESSORS(step, steps, evs_step_state)
-ACCESSORS(each, eaches, evs_each_state)
-ACCESSORS(var, vars, evs_var_state)
-ACCESSORS(signal, signals, evs_signal_state)
-ACCESSORS(version, versions, evs_version_state)
-ACCESSORS(timer, timers, evs_timer_state)
-ACCESSORS(wait, waits, evs_wait_state)
-
-const evs_path_state *evs_replay_find_path(const evs_replay *r, evs_span id)
-{
-    long i = evs__rp_path_pos(r, id);
-    return i < 0 ? NULL : &r->paths.v[i];
-}
-
-const evs_step_state *evs_replay_find_step(const evs_replay *r,
-                                           evs_span path, evs_span name,
-                                           int64_t iteration)
-{
-    long i = evs__rp_step_pos(r, path, name, iteration);
-    return i < 0 ? NULL : &r->steps.v[i];
-}
-
-const evs_var_state *evs_replay_find_var(const evs_replay *r, evs_span name)
-{
-    long i = var_pos(r, name);
-    return i < 0 ? NULL : &r->vars.v[i];
-}
-
-const evs_version_state *evs_replay_find_version(const evs_replay *r,
-                                                 evs_span change_id)
-{
-    long i = version_pos(r, change_id);
-    return i < 0 ? NULL : &r->versions.v[i];
 }

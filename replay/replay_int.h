@@ -88,6 +88,27 @@ int evs__rp_add_version(evs_replay *r, const evs_version_state *v);
 int evs__rp_add_timer(evs_replay *r, const evs_timer_state *t);
 /* Records that waits.v[pos] is pending (state loading). */
 int evs__rp_note_pending(evs_replay *r, size_t pos);
+long evs__rp_each_pos(const evs_replay *r, evs_span path, evs_span name);
+long evs__rp_var_pos(const evs_replay *r, evs_span name);
+long evs__rp_version_pos(const evs_replay *r, evs_span id);
+long evs__rp_timer_pos(const evs_replay *r, evs_span id);
+/* Every change of a path's status goes through here, which keeps count
+ * of the live paths by status: the execution's status follows them. */
+void evs__rp_set_path_status(evs_replay *r, evs_path_state *p,
+                             evs_path_status st);
+
+/* Appends *item to a state vector, and to its index when ix is not
+ * NULL. Returns -ENOMEM from the calling function on failure. */
+#define ADD(r, vec, item, ix, h)                                              \
+    do {                                                                      \
+        if (!evs__rp_grow((r), (void **)&(r)->vec.v, &(r)->vec.cap,           \
+                          (r)->vec.n, sizeof(*(r)->vec.v)))                   \
+            return -ENOMEM;                                                   \
+        if ((ix) && evs__rp_insert((r), (ix), (h), (r)->vec.n) != 0)          \
+            return -ENOMEM;                                                   \
+        (r)->vec.v[(r)->vec.n++] = *(item);                                   \
+    } while (0)
+
 /* Recomputes RUNNING/WAITING from the paths. */
 void evs__rp_settle(evs_replay *r);
 
