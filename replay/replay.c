@@ -471,7 +471,7 @@ static int on_step_started(ctx *c)
     evs_path_state *p;
     evs_step_state s, *sp;
     long i;
-    int rc, was_failure;
+    int rc, was_failure, was_retrying;
 
     if ((rc = need_path(c, &p)) != 0)
         return rc;
@@ -493,6 +493,7 @@ static int on_step_started(ctx *c)
         sp = &r->steps.v[r->steps.n - 1];
     }
     was_failure = is_failure_point(r, sp);
+    was_retrying = sp->status == EVS_STEP_RETRYING;
     set_step_status(r, sp, EVS_STEP_RUNNING);
     sp->attempts++;
     sp->started_seq = c->ev->sequence;
@@ -509,7 +510,9 @@ static int on_step_started(ctx *c)
             return rc;
     if (p) {
         p->current_step = c->step;
-        evs__rp_set_path_status(c->r, p, EVS_PATH_ACTIVE);
+        /* The retry that held the path is now being run. */
+        if (was_retrying)
+            evs__rp_hold(r, p, -1);
     }
     return 0;
 }
@@ -574,6 +577,12 @@ static int on_step_completed(ctx *c, int skipped)
     was_failure = is_failure_point(r, sp);
     was_done = sp->status == EVS_STEP_COMPLETED ||
                sp->status == EVS_STEP_SKIPPED;
+    if (sp->status == EVS_STEP_RETRYING) {
+        /* Skipped instead of retried: the retry no longer holds it. */
+        long pi = evs__rp_path_pos(r, sp->path_id);
+        if (pi >= 0)
+            evs__rp_hold(r, &r->paths.v[pi], -1);
+    }
     set_step_status(r, sp,
                     skipped ? EVS_STEP_SKIPPED : EVS_STEP_COMPLETED);
     sp->stored_variable = var;
@@ -629,7 +638,7 @@ static int on_retry_scheduled(ctx *c)
     if (was_failure)
         find_failure(r);
     if ((p = live_path(c)) != NULL)
-        evs__rp_set_path_status(c->r, p, EVS_PATH_WAITING);
+        evs__rp_hold(r, p, 1);
     return 0;
 }
 
@@ -644,7 +653,8 @@ static int on_path_ended(ctx *c, int failed)
         return 0;
     if (failed && (rc = evs__rp_copy(c->r, c->f.error, &p->error)) != 0)
         return rc;
-    evs__rp_set_path_status(c->r, p, failed ? EVS_PATH_FAILED : EVS_PATH_COMPLETED);
+    evs__rp_set_path_status(c->r, p,
+                            failed ? EVS_PATH_FAILED : EVS_PATH_COMPLETED);
     p->ended_seq = c->ev->sequence;
     return 0;
 }
@@ -817,7 +827,7 @@ static int on_wait_started(ctx *c)
     ADD(r, waits, &w, (index_map *)NULL, 0);
     r->pend.v[r->pend.n++] = r->waits.n - 1;
     if (p)
-        evs__rp_set_path_status(c->r, p, EVS_PATH_WAITING);
+        evs__rp_hold(c->r, p, 1);
     return 0;
 }
 
@@ -845,7 +855,7 @@ static int on_wait_ended(ctx *c)
                             : 0;
     }
     if (p)
-        evs__rp_set_path_status(c->r, p, EVS_PATH_ACTIVE);
+        evs__rp_hold(c->r, p, -1);
     return 0;
 }
 
@@ -874,7 +884,7 @@ static int on_timer_started(ctx *c)
     if ((rc = evs__rp_add_timer(r, &t)) != 0)
         return rc;
     if (p)
-        evs__rp_set_path_status(c->r, p, EVS_PATH_WAITING);
+        evs__rp_hold(c->r, p, 1);
     return 0;
 }
 
@@ -903,8 +913,8 @@ static int on_timer_ended(ctx *c, int cancelled)
         r->timers.v[i].fired_seq = c->ev->sequence;
     /* The path the timer held goes on. */
     i = evs__rp_path_pos(r, r->timers.v[i].path_id);
-    if (i >= 0 && r->paths.v[i].status == EVS_PATH_WAITING)
-        evs__rp_set_path_status(r, &r->paths.v[i], EVS_PATH_ACTIVE);
+    if (i >= 0)
+        evs__rp_hold(r, &r->paths.v[i], -1);
     return 0;
 }
 

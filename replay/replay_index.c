@@ -213,3 +213,13 @@ const evs_version_state *evs_replay_find_version(const evs_replay *r,
     long i = evs__rp_version_pos(r, change_id);
     return i < 0 ? NULL : &r->versions.v[i];
 }
+
+void evs__rp_hold(evs_replay *r, evs_path_state *p, int delta)
+{
+    if (delta < 0 && p->pending == 0)
+        return; /* tolerant mode past a broken rule: never wrap */
+    p->pending = (uint32_t)((int64_t)p->pending + delta);
+    if (p->status == EVS_PATH_ACTIVE || p->status == EVS_PATH_WAITING)
+        evs__rp_set_path_status(r, p, p->pending ? EVS_PATH_WAITING
+                                                 : EVS_PATH_ACTIVE);
+}

@@ -97,6 +97,10 @@ long evs__rp_timer_pos(const evs_replay *r, evs_span id);
 void evs__rp_set_path_status(evs_replay *r, evs_path_state *p,
                              evs_path_status st);
 
+/* A wait, timer or scheduled retry starts (+1) or stops (-1) holding a
+ * path: the path is WAITING while anything holds it. */
+void evs__rp_hold(evs_replay *r, evs_path_state *p, int delta);
+
 /* Appends *item to a state vector, and to its index when ix is not
  * NULL. Returns -ENOMEM from the calling function on failure. */
 #define ADD(r, vec, item, ix, h)                                              \

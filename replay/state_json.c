@@ -157,6 +157,7 @@ int evs_replay_state_json(const evs_replay *r, char **out, size_t *out_len)
         str(&b, "id", 1, p->id);
         str(&b, "parent", 0, p->parent);
         name(&b, "status", 0, evs_path_status_name(p->status));
+        num(&b, "pending", 0, p->pending);
         str(&b, "current_step", 0, p->current_step);
         json(&b, "error", 0, p->error);
         num(&b, "started_seq", 0, (int64_t)p->started_seq);
@@ -414,6 +415,11 @@ static int load_path(evs_replay *r, evs_span obj)
             if (K("id")) rc = g_str(r, v, &p.id);
             else if (K("parent")) rc = g_str(r, v, &p.parent);
             else if (K("status")) rc = g_enum(v, path_name, 4, &st);
+            else if (K("pending")) {
+                int64_t n = 0;
+                rc = g_i64(v, &n);
+                p.pending = (uint32_t)n;
+            }
             else if (K("current_step")) rc = g_str(r, v, &p.current_step);
             else if (K("error")) rc = g_json(r, v, &p.error);
             else if (K("started_seq")) rc = g_u64(v, &p.started_seq);

@@ -93,7 +93,9 @@ typedef struct evs_exec_state {
 typedef struct evs_path_state {
     evs_span id;
     evs_span parent;          /* empty for a root path */
-    evs_path_status status;
+    evs_path_status status;   /* WAITING while `pending` > 0 */
+    uint32_t pending;         /* waits, timers and scheduled retries
+                                 holding the path */
     evs_span current_step;
     evs_span error;
     uint64_t started_seq;

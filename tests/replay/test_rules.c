@@ -721,3 +721,48 @@ Test(rules, tolerant_mode_takes_a_late_first_start_as_the_start)
     evs_replay_free(r);
     hist_free(&h);
 }
+
+/* A path is waiting while anything holds it: a wait, a timer, a
+ * scheduled retry. Ending one of two does not make it active. */
+Test(rules, a_path_waits_until_everything_holding_it_ends)
+{
+    const evs_path_state *p;
+    evs_replay *r = hist_replayer();
+    hist h;
+
+    hist_init(&h, 1);
+    hist_add(&h, "execution_started", NULL, NULL, "{}");
+    hist_add(&h, "wait_started", NULL, "ok", "{\"signal\":\"go\"}");
+    hist_add(&h, "timer_started", NULL, "ok", "{\"timer_id\":\"t\"}");
+    hist_add(&h, "signal_received", NULL, NULL, "{\"signal\":\"go\"}");
+    hist_add(&h, "wait_ended", NULL, "ok", "{\"signal_seq\":4}");
+    hist_add(&h, "timer_cancelled", NULL, "ok", "{\"timer_id\":\"t\"}");
+    hist_add(&h, "step_started", NULL, "s", "{}");
+    hist_add(&h, "step_failed", NULL, "s", "{\"error\":{}}");
+    hist_add(&h, "retry_scheduled", NULL, "s", "{\"delay_ms\":10}");
+    hist_add(&h, "step_started", NULL, "s", "{}");
+
+    cr_assert_eq(hist_apply(r, &h, 0, 3, NULL), 0);
+    p = evs_replay_find_path(r, evs_span_cstr("main"));
+    cr_assert_eq(p->status, EVS_PATH_WAITING);
+    cr_assert_eq(p->pending, 2);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
+    cr_assert_eq(hist_apply(r, &h, 3, 5, NULL), 0);
+    p = evs_replay_find_path(r, evs_span_cstr("main"));
+    cr_assert_eq(p->status, EVS_PATH_WAITING, "the timer still holds it");
+    cr_assert_eq(p->pending, 1);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
+    cr_assert_eq(hist_apply(r, &h, 5, 6, NULL), 0);
+    p = evs_replay_find_path(r, evs_span_cstr("main"));
+    cr_assert_eq(p->status, EVS_PATH_ACTIVE);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
+    cr_assert_eq(hist_apply(r, &h, 6, 9, NULL), 0);
+    p = evs_replay_find_path(r, evs_span_cstr("main"));
+    cr_assert_eq(p->status, EVS_PATH_WAITING, "a scheduled retry holds it");
+    cr_assert_eq(hist_apply(r, &h, 9, 10, NULL), 0);
+    p = evs_replay_find_path(r, evs_span_cstr("main"));
+    cr_assert_eq(p->status, EVS_PATH_ACTIVE);
+    cr_assert_eq(p->pending, 0);
+    evs_replay_free(r);
+    hist_free(&h);
+}

@@ -595,7 +595,8 @@ Test(evreplay, break_status_stops_when_the_execution_completes)
     assert_row(r.out, "status", "status completed");
     result_free(&r);
     /* Any change: running at 1, waiting at 3 (the only path waits),
-     * running again at 6. */
+     * running again at 7: the wait ends at 6, but its timeout timer holds
+     * the path until it is cancelled at 7. */
     r = script("sg", "break status; continue; where; continue; where; "
                      "continue; where");
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
@@ -605,7 +606,7 @@ Test(evreplay, break_status_stops_when_the_execution_completes)
         char *t2 = row_n(r.out, "status", 1);
         cr_assert_str_eq(s2, "seq 3 of 9");
         cr_assert_str_eq(t2, "status waiting");
-        cr_assert_str_eq(s3, "seq 6 of 9");
+        cr_assert_str_eq(s3, "seq 7 of 9");
         free(s2);
         free(s3);
         free(t2);
