@@ -183,7 +183,10 @@ typedef struct evs_exec_listing {
  * created_at, then id. Executions whose snapshot is missing or damaged
  * are listed (snapshot_ok = 0) only when the filter has no status,
  * workflow or time condition. Fills *out, which the caller frees with
- * evs_exec_list_free().
+ * evs_exec_list_free(). Headers come from the listing index
+ * (STORE/.index, FORMAT.md §12) when one stat shows the snapshot is the
+ * one indexed, else from the snapshot; the listing rebuilds the index
+ * when it has grown stale, so it may write that one file.
  * Returns 0, -ENOMEM or -errno.
  */
 EVS_EXTERN int evs_exec_list(evs_store *s, const evs_list_filter *f,
