@@ -38,6 +38,18 @@ static inline int evs__span_eq_cstr(evs_span a, const char *s)
     return a.len == n && (n == 0 || memcmp(a.ptr, s, n) == 0);
 }
 
+/* Number of decimal digits of v. */
+static inline size_t evs__u64_digits(uint64_t v)
+{
+    size_t n = 1;
+
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
 /* Writes the 16 lower-case hex digits of v into out (no NUL). */
 void evs__hex64(uint64_t v, char out[16]);
 

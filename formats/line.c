@@ -82,16 +82,6 @@ static char *put_str(char *p, const char *end, evs_span s)
     return p + n;
 }
 
-static size_t u64_digits(uint64_t v)
-{
-    size_t n = 1;
-
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
 
 /*
  * Sets *len to the exact length of the line for ev. This costs a pass over
@@ -102,7 +92,7 @@ static int exact_len(const evs_event *ev, size_t *len)
 {
     const evs_span *strs[] = {&ev->id, &ev->execution_id, &ev->path_id,
                               &ev->event_type, &ev->step_name};
-    size_t n = FIXED_LEN + u64_digits(ev->sequence), q;
+    size_t n = FIXED_LEN + evs__u64_digits(ev->sequence), q;
 
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         /* With cap 0 the quoter only measures. */
@@ -111,8 +101,8 @@ static int exact_len(const evs_event *ev, size_t *len)
         n += q;
     }
     if (ev->batch_count > 1)
-        n += sizeof(K_BATCH) - 1 + u64_digits(ev->batch_first) + 1 +
-             u64_digits(ev->batch_count) + 1;
+        n += sizeof(K_BATCH) - 1 + evs__u64_digits(ev->batch_first) + 1 +
+             evs__u64_digits(ev->batch_count) + 1;
     if (ev->data.len == 0) {
         q = 2;
     } else if (evs_json_check(ev->data.ptr, ev->data.len, EVS_JSON_MINIFY,

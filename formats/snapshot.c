@@ -93,16 +93,6 @@ static int64_t time_at(const evs_snapshot *s, field f)
     return *(const int64_t *)((const char *)s + f.off);
 }
 
-static size_t u64_digits(uint64_t v)
-{
-    size_t n = 1;
-
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
 
 static char *put(char *p, const char *s, size_t n)
 {
@@ -117,7 +107,7 @@ static char *put_lit(char *p, lit l)
 
 static char *put_u64(char *p, uint64_t v)
 {
-    size_t n = u64_digits(v);
+    size_t n = evs__u64_digits(v);
 
     for (size_t i = n; i > 0; i--) {
         p[i - 1] = (char)('0' + v % 10);
@@ -237,8 +227,8 @@ int evs_snapshot_encode(const evs_snapshot *s, const evs_allocator *alloc,
         hdr_len += time_fields[i].key.n;
         hdr_len += time_at(s, time_fields[i]) ? EVS_TIME_LEN + 2 : null_lit.n;
     }
-    hdr_len += seq_key.n + u64_digits(s->last_event_seq);
-    hdr_len += blen_key.n + u64_digits(body_len);
+    hdr_len += seq_key.n + evs__u64_digits(s->last_event_seq);
+    hdr_len += blen_key.n + evs__u64_digits(body_len);
     hdr_len += bsum_key.n + 16 + 1;
     hdr_len += 1 + EVS__CKSUM_TAIL_LEN;
 

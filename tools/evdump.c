@@ -289,6 +289,17 @@ int usage_error(const char *cmd, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+int positionals(const char *cmd, int argc, char **argv, int max)
+{
+    if (argc - optind < 2)
+        return usage_error(cmd, "missing %s",
+                           argc == optind ? "STORE and EXEC" : "EXEC");
+    if (argc - optind > max)
+        return usage_error(cmd, "unexpected argument '%s'",
+                           argv[optind + max]);
+    return 0;
+}
+
 int fail_evs(int rc, const evs_error_info *info, const char *what)
 {
     if (info && info->code != 0 && info->msg[0]) {

@@ -49,6 +49,10 @@ int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Checks the positional arguments after the options: STORE EXEC and at
+ * most `max` in all. Returns 0 or a usage error (EXIT_USAGE). */
+int positionals(const char *cmd, int argc, char **argv, int max);
+
 /* A line on stderr that is not an error ("evdump: <msg>"). */
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -299,12 +299,8 @@ int cmd_import(int argc, char **argv)
         }
         return -c;
     }
-    if (argc - optind < 2)
-        return usage_error("import", "missing %s",
-                           argc == optind ? "STORE and EXEC" : "EXEC");
-    if (argc - optind > 3)
-        return usage_error("import", "unexpected argument '%s'",
-                           argv[optind + 3]);
+    if ((rc = positionals("import", argc, argv, 3)) != 0)
+        return rc;
     im = calloc(1, sizeof(*im));
     if (!im)
         return fail("out of memory");

@@ -315,12 +315,8 @@ int cmd_snapshot(int argc, char **argv)
             return -c;
         }
     }
-    if (argc - optind < 2)
-        return usage_error("snapshot", "missing %s",
-                           argc == optind ? "STORE and EXEC" : "EXEC");
-    if (argc - optind > 2)
-        return usage_error("snapshot", "unexpected argument '%s'",
-                           argv[optind + 2]);
+    if ((rc = positionals("snapshot", argc, argv, 2)) != 0)
+        return rc;
     store = argv[optind];
     id = argv[optind + 1];
     if ((rc = open_store(store, &st)) != 0)

@@ -208,15 +208,8 @@ int cmd_show(int argc, char **argv)
             goto out;
     }
     rc = EXIT_USAGE;
-    if (argc - optind < 2) {
-        usage_error("show", "missing %s",
-                    argc == optind ? "STORE and EXEC" : "EXEC");
+    if (positionals("show", argc, argv, 2) != 0)
         goto out;
-    }
-    if (argc - optind > 2) {
-        usage_error("show", "unexpected argument '%s'", argv[optind + 2]);
-        goto out;
-    }
     if (to && to < from) {
         usage_error("show", "--to %" PRIu64 " is before --from %" PRIu64, to,
                     from);
@@ -312,12 +305,8 @@ int cmd_tail(int argc, char **argv)
             return -c;
         }
     }
-    if (argc - optind < 2)
-        return usage_error("tail", "missing %s",
-                           argc == optind ? "STORE and EXEC" : "EXEC");
-    if (argc - optind > 2)
-        return usage_error("tail", "unexpected argument '%s'",
-                           argv[optind + 2]);
+    if ((rc = positionals("tail", argc, argv, 2)) != 0)
+        return rc;
     if ((rc = open_reader(argv[optind], argv[optind + 1], &st, &l)) != 0)
         return rc;
     last = evs_log_last_seq(l);

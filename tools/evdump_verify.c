@@ -197,12 +197,8 @@ int cmd_salvage(int argc, char **argv)
             return -c;
         }
     }
-    if (argc - optind < 2)
-        return usage_error("salvage", "missing %s",
-                           argc == optind ? "STORE and EXEC" : "EXEC");
-    if (argc - optind > 2)
-        return usage_error("salvage", "unexpected argument '%s'",
-                           argv[optind + 2]);
+    if ((rc = positionals("salvage", argc, argv, 2)) != 0)
+        return rc;
     if (outpath && !*outpath)
         return usage_error("salvage", "--out needs a file name");
     id = argv[optind + 1];
