@@ -188,23 +188,16 @@ static ix_entry *slot_get(evs__index *ix, const char *id, size_t len)
     return NULL;
 }
 
+/* Reads `key` then a decimal number at *p. */
 static int read_u64(const char **p, const char *end, const char *key,
                     uint64_t *v)
 {
     size_t kl = strlen(key);
-    uint64_t r = 0;
-    const char *q = *p;
 
-    if ((size_t)(end - q) < kl || memcmp(q, key, kl) != 0)
+    if ((size_t)(end - *p) < kl || memcmp(*p, key, kl) != 0)
         return -1;
-    q += kl;
-    if (q >= end || *q < '0' || *q > '9')
-        return -1;
-    while (q < end && *q >= '0' && *q <= '9')
-        r = r * 10 + (uint64_t)(*q++ - '0');
-    *p = q;
-    *v = r;
-    return 0;
+    *p += kl;
+    return evs__take_u64(p, end, v);
 }
 
 /* Parses one verified line into an entry pointing into the line. */

@@ -133,28 +133,18 @@ static int peek_line(const char *line, size_t len, const char *id,
     if (!p)
         return EVS_EPARSE;
     p += sizeof(k_seq) - 1;
-    for (v = 0; p < end && *p >= '0' && *p <= '9'; p++) {
-        if (v > (UINT64_MAX - 9) / 10)
-            return EVS_EPARSE;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    if (v == 0)
+    if (evs__take_u64(&p, end, &v) != 0 || v == 0)
         return EVS_EPARSE;
     pk->seq = v;
     pk->first = v;
     pk->count = 1;
     if ((size_t)(end - p) > sizeof(k_batch) - 1 &&
         memcmp(p, k_batch, sizeof(k_batch) - 1) == 0) {
-        uint64_t f = 0, c = 0;
-        for (p += sizeof(k_batch) - 1; p < end && *p >= '0' && *p <= '9';
-             p++)
-            f = f * 10 + (uint64_t)(*p - '0');
-        if (p >= end || *p++ != ',')
-            return EVS_EPARSE;
-        for (; p < end && *p >= '0' && *p <= '9'; p++)
-            c = c * 10 + (uint64_t)(*p - '0');
-        if (p >= end || *p != ']' || c < 2 || f == 0 || v < f ||
-            v - f >= c)
+        uint64_t f, c;
+        p += sizeof(k_batch) - 1;
+        if (evs__take_u64(&p, end, &f) != 0 || p >= end || *p++ != ',' ||
+            evs__take_u64(&p, end, &c) != 0 || p >= end || *p != ']' ||
+            c < 2 || f == 0 || v < f || v - f >= c)
             return EVS_EPARSE;
         pk->first = f;
         pk->count = c;

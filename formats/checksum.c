@@ -1,6 +1,7 @@
 /*
- * checksum.c: XXH3-64 and the checksum framing shared by event lines and
- * snapshot lines. Only formats/ uses xxHash directly (DESIGN.md).
+ * checksum.c: XXH3-64, the checksum framing shared by event lines and
+ * snapshot lines, and the hex and decimal numbers of that framing. Only
+ * formats/ uses xxHash directly (DESIGN.md).
  */
 #include "formats_int.h"
 
@@ -98,4 +99,41 @@ size_t evs__frame_seal(char *buf, size_t body_len)
     *p++ = '}';
     *p++ = '\n';
     return (size_t)(p - buf);
+}
+
+char *evs__put_u64(char *p, uint64_t v)
+{
+    size_t n = evs__u64_digits(v);
+
+    for (size_t i = n; i > 0; i--) {
+        p[i - 1] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + n;
+}
+
+int evs__take_u64(const char **pp, const char *end, uint64_t *v)
+{
+    const char *p = *pp;
+    uint64_t r = 0;
+
+    if (p >= end || *p < '0' || *p > '9')
+        return -1;
+    if (*p == '0') {
+        if (p + 1 < end && p[1] >= '0' && p[1] <= '9')
+            return -1; /* a leading zero */
+        *pp = p + 1;
+        *v = 0;
+        return 0;
+    }
+    while (p < end && *p >= '0' && *p <= '9') {
+        unsigned d = (unsigned)(*p - '0');
+        if (r > (UINT64_MAX - d) / 10)
+            return -1;
+        r = r * 10 + d;
+        p++;
+    }
+    *pp = p;
+    *v = r;
+    return 0;
 }

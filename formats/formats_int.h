@@ -50,6 +50,13 @@ static inline size_t evs__u64_digits(uint64_t v)
     return n;
 }
 
+/* Writes v in decimal at p and returns the end (at most 20 bytes). */
+char *evs__put_u64(char *p, uint64_t v);
+
+/* Reads a canonical decimal uint64 at *pp (no sign, no leading zero, no
+ * overflow) and moves *pp past it. Returns 0 or -1. */
+int evs__take_u64(const char **pp, const char *end, uint64_t *v);
+
 /* Writes the 16 lower-case hex digits of v into out (no NUL). */
 void evs__hex64(uint64_t v, char out[16]);
 

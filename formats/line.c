@@ -57,20 +57,6 @@ static char *put(char *p, const char *s, size_t n)
     return p + n;
 }
 
-static char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    int n = 0;
-
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
-
 /* Quotes s at p; end is the end of the buffer. NULL on bad UTF-8 or no
  * room. */
 static char *put_str(char *p, const char *end, evs_span s)
@@ -155,12 +141,12 @@ int evs_line_encode(const evs_event *ev, char *buf, size_t cap,
     if (!(p = put_str(p, end, ev->path_id)))
         return -EINVAL;
     p = put(p, LIT(K_SEQ));
-    p = put_u64(p, ev->sequence);
+    p = evs__put_u64(p, ev->sequence);
     if (ev->batch_count > 1) {
         p = put(p, LIT(K_BATCH));
-        p = put_u64(p, ev->batch_first);
+        p = evs__put_u64(p, ev->batch_first);
         *p++ = ',';
-        p = put_u64(p, ev->batch_count);
+        p = evs__put_u64(p, ev->batch_count);
         *p++ = ']';
     }
     p = put(p, LIT(K_TIME));
@@ -310,23 +296,7 @@ static int read_str(lcur *c, evs_span *out)
 
 static int read_u64(lcur *c, uint64_t *v)
 {
-    uint64_t r = 0;
-    const char *s = c->p;
-
-    if (s >= c->end || *s < '0' || *s > '9')
-        return -1;
-    if (*s == '0' && s + 1 < c->end && s[1] >= '0' && s[1] <= '9')
-        return -1; /* no leading zeros */
-    while (s < c->end && *s >= '0' && *s <= '9') {
-        unsigned dgt = (unsigned)(*s - '0');
-        if (r > (UINT64_MAX - dgt) / 10)
-            return -1;
-        r = r * 10 + dgt;
-        s++;
-    }
-    c->p = s;
-    *v = r;
-    return 0;
+    return evs__take_u64(&c->p, c->end, v);
 }
 
 int evs__line_decode_foreign(evs_decoder *d, const char *line, size_t len,

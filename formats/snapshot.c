@@ -105,17 +105,6 @@ static char *put_lit(char *p, lit l)
     return put(p, l.s, l.n);
 }
 
-static char *put_u64(char *p, uint64_t v)
-{
-    size_t n = evs__u64_digits(v);
-
-    for (size_t i = n; i > 0; i--) {
-        p[i - 1] = (char)('0' + v % 10);
-        v /= 10;
-    }
-    return p + n;
-}
-
 /*
  * Skips a string at p (on its opening quote); returns its end or NULL.
  * Large states are mostly long strings, so this jumps from quote to quote
@@ -286,9 +275,9 @@ int evs_snapshot_encode(const evs_snapshot *s, const evs_allocator *alloc,
         *p++ = '"';
     }
     p = put_lit(p, seq_key);
-    p = put_u64(p, s->last_event_seq);
+    p = evs__put_u64(p, s->last_event_seq);
     p = put_lit(p, blen_key);
-    p = put_u64(p, body_len);
+    p = evs__put_u64(p, body_len);
     p = put_lit(p, bsum_key);
     evs__hex64(body_sum, p);
     p += 16;
@@ -332,31 +321,6 @@ static int take_lit(const char **pp, const char *end, lit l)
     if ((size_t)(end - *pp) < l.n || memcmp(*pp, l.s, l.n) != 0)
         return -1;
     *pp += l.n;
-    return 0;
-}
-
-/* A canonical decimal uint64: no sign, no leading zero, no overflow. */
-static int take_u64(const char **pp, const char *end, uint64_t *v)
-{
-    const char *p = *pp;
-    uint64_t r = 0;
-
-    if (p == end || *p < '0' || *p > '9')
-        return -1;
-    if (*p == '0') {
-        *pp = p + 1;
-        *v = 0;
-        return 0;
-    }
-    while (p < end && *p >= '0' && *p <= '9') {
-        unsigned d = (unsigned)(*p - '0');
-        if (r > (UINT64_MAX - d) / 10)
-            return -1;
-        r = r * 10 + d;
-        p++;
-    }
-    *pp = p;
-    *v = r;
     return 0;
 }
 
@@ -493,9 +457,9 @@ static int parse_header(const char *p, const char *end, snap_hdr *h)
             return -1;
     }
     if (take_lit(&p, end, seq_key) != 0 ||
-        take_u64(&p, end, &h->last_event_seq) != 0 ||
+        evs__take_u64(&p, end, &h->last_event_seq) != 0 ||
         take_lit(&p, end, blen_key) != 0 ||
-        take_u64(&p, end, &h->body_len) != 0 ||
+        evs__take_u64(&p, end, &h->body_len) != 0 ||
         take_lit(&p, end, bsum_key) != 0 || end - p < 17 ||
         evs__unhex64(p, &h->body_sum) != 0 || p[16] != '"')
         return -1;
@@ -613,7 +577,7 @@ int evs_snapshot_decode(const char *buf, size_t len, unsigned flags,
      * must end it (*hend is one), so that "01" is not read as 0. */
     p = buf;
     if (take_lit(&p, hend, hdr_open) != 0 ||
-        take_u64(&p, hend, &version) != 0 || *p != ',') {
+        evs__take_u64(&p, hend, &version) != 0 || *p != ',') {
         rc = EVS_EPARSE;
         evs__error_set(info, rc, "syntax", "snapshot header has no version");
         goto out;
