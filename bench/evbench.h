@@ -299,4 +299,9 @@ int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out);
 void bench_report_table(bench_ctx *c, const char *cmdline);
 int bench_report_json(bench_ctx *c, const char *path, const char *cmdline);
 
+/* Reads every event of execution `id` with a verifying cursor and sets
+ * *events; `what` names the system in a failure. Returns 0 or -1. */
+int bench_read_all(bench_ctx *c, evs_store *st, const char *id,
+                   const char *what, uint64_t *events);
+
 #endif /* EVBENCH_H */

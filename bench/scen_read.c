@@ -167,7 +167,8 @@ static int p4_floor(bench_ctx *c, char *buf, uint64_t *lines)
     return 0;
 }
 
-static int p4_evstore(bench_ctx *c, evs_store *st, uint64_t *events)
+int bench_read_all(bench_ctx *c, evs_store *st, const char *id,
+                   const char *what, uint64_t *events)
 {
     evs_error_info info;
     evs_log *l = NULL;
@@ -176,7 +177,7 @@ static int p4_evstore(bench_ctx *c, evs_store *st, uint64_t *events)
     uint64_t n = 0;
     int rc;
 
-    rc = evs_log_open(st, LOG_ID, strlen(LOG_ID), 0, &l, NULL, &info);
+    rc = evs_log_open(st, id, strlen(id), 0, &l, NULL, &info);
     if (rc == 0)
         rc = evs_cursor_open(l, 1, 0, &cur, &info);
     while (rc == 0 && (rc = evs_cursor_next(cur, &ev, NULL, &info)) == 1) {
@@ -186,7 +187,7 @@ static int p4_evstore(bench_ctx *c, evs_store *st, uint64_t *events)
     evs_cursor_close(cur);
     evs_log_close(l);
     if (rc != 0)
-        return bench_fail(c, "evstore read: %s", info.msg);
+        return bench_fail(c, "%s read: %s", what, info.msg);
     *events = n;
     return 0;
 }
@@ -225,7 +226,8 @@ int scen_p4(bench_ctx *c)
         secs[SYS_FLOOR] = (double)(bench_now_ns() - t0) / 1e9;
         bench_progress(c, 1, "p4 rep %d/%d: evstore", rep + 1, c->repeat);
         t0 = bench_now_ns();
-        if (p4_evstore(c, st, &got[SYS_EVSTORE]) != 0)
+        if (bench_read_all(c, st, LOG_ID, "evstore",
+                           &got[SYS_EVSTORE]) != 0)
             goto out;
         secs[SYS_EVSTORE] = (double)(bench_now_ns() - t0) / 1e9;
         bench_progress(c, 1, "p4 rep %d/%d: SQLite", rep + 1, c->repeat);

@@ -652,30 +652,6 @@ static int check_state(bench_ctx *c, const evs_replay *r)
 /* P5                                                                 */
 /* ------------------------------------------------------------------ */
 
-static int p5_floor(bench_ctx *c, evs_store *st, uint64_t *events)
-{
-    evs_error_info info;
-    evs_log *l = NULL;
-    evs_cursor *cur = NULL;
-    evs_event ev;
-    uint64_t n = 0;
-    int rc;
-
-    rc = evs_log_open(st, HIST_ID, strlen(HIST_ID), 0, &l, NULL, &info);
-    if (rc == 0)
-        rc = evs_cursor_open(l, 1, 0, &cur, &info);
-    while (rc == 0 && (rc = evs_cursor_next(cur, &ev, NULL, &info)) == 1) {
-        rc = 0;
-        n++;
-    }
-    evs_cursor_close(cur);
-    evs_log_close(l);
-    if (rc != 0)
-        return bench_fail(c, "floor (cursor) read: %s", info.msg);
-    *events = n;
-    return 0;
-}
-
 int scen_p5(bench_ctx *c)
 {
     evs_store *st = NULL;
@@ -700,7 +676,8 @@ int scen_p5(bench_ctx *c)
     for (int rep = 0; rep < c->repeat; rep++) {
         bench_progress(c, 1, "p5 rep %d/%d: floor", rep + 1, c->repeat);
         t0 = bench_now_ns();
-        if (p5_floor(c, st, &got[SYS_FLOOR]) != 0)
+        if (bench_read_all(c, st, HIST_ID, "floor (cursor)",
+                           &got[SYS_FLOOR]) != 0)
             goto out;
         secs[SYS_FLOOR] = (double)(bench_now_ns() - t0) / 1e9;
         bench_progress(c, 1, "p5 rep %d/%d: evstore", rep + 1, c->repeat);

@@ -186,34 +186,31 @@ const char *evs_log_id(const evs_log *l)
     return l->id;
 }
 
-uint64_t evs_log_last_seq(evs_log *l)
+/* Reads one field of the log under its mutex: appends from other threads
+ * change them together. */
+static uint64_t locked_read(evs_log *l, const uint64_t *field)
 {
     uint64_t v;
 
     pthread_mutex_lock(&l->mu);
-    v = l->last_seq;
+    v = *field;
     pthread_mutex_unlock(&l->mu);
     return v;
+}
+
+uint64_t evs_log_last_seq(evs_log *l)
+{
+    return locked_read(l, &l->last_seq);
 }
 
 uint64_t evs_log_durable_seq(evs_log *l)
 {
-    uint64_t v;
-
-    pthread_mutex_lock(&l->mu);
-    v = l->durable_seq;
-    pthread_mutex_unlock(&l->mu);
-    return v;
+    return locked_read(l, &l->durable_seq);
 }
 
 uint64_t evs_log_size(evs_log *l)
 {
-    uint64_t v;
-
-    pthread_mutex_lock(&l->mu);
-    v = l->end;
-    pthread_mutex_unlock(&l->mu);
-    return v;
+    return locked_read(l, &l->end);
 }
 
 int evs_log_append(evs_log *l, const evs_event *events, size_t n,
