@@ -42,10 +42,22 @@ int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
                             const evs_snapshot *snap);
 int evs__file_snapshot_load(evs_store *s, const char *id, size_t id_len,
                             evs_snapshot **out, evs_error_info *info);
-/* Reads and decodes the snapshot in an open execution directory. */
-int evs__file_snapshot_read(evs_store *s, int dirfd, unsigned flags,
-                            evs_snapshot **out, evs_error_info *info);
+/* Reads and decodes the whole snapshot in an open execution directory. */
+int evs__file_snapshot_read(evs_store *s, int dirfd, evs_snapshot **out,
+                            evs_error_info *info);
 
+/* Reads only the header line of the snapshot in an open execution
+ * directory: *hdr (heap, without its newline; not kept when hdr is NULL)
+ * and *hlen, the file's stat into *st and the decoded header into *out
+ * (each may be NULL). Returns 0, EVS_ECORRUPT (no header line within
+ * 64 KiB), what decoding returns, or -errno. */
+int evs__file_snapshot_header(evs_store *s, int dirfd, char **hdr,
+                              size_t *hlen, evs_stat *st,
+                              evs_snapshot **out);
+
+/* Decodes a snapshot header line given without its newline. */
+int evs__snapshot_decode_header(evs_store *s, const char *hdr, size_t hlen,
+                                evs_snapshot **out);
 /*
  * Encodes events[0..n) as the lines of one append starting at sequence
  * `first`, into *buf (grown as needed). Fills empty ids, zero timestamps

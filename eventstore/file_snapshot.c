@@ -14,14 +14,14 @@
 
 /* Snapshots larger than this are refused as damaged rather than read. */
 #define SNAP_MAX ((uint64_t)1 << 30)
-/* Listing reads only this much: the header line is small. */
-#define HEADER_READ 4096
+/* The encoder never writes a longer header line: longer is damage. */
+#define HEADER_READ EVS_SNAPSHOT_HEADER_MAX
 
-int evs__file_snapshot_read(evs_store *s, int dirfd, unsigned flags,
-                            evs_snapshot **out, evs_error_info *info)
+int evs__file_snapshot_read(evs_store *s, int dirfd, evs_snapshot **out,
+                            evs_error_info *info)
 {
     char *buf = NULL;
-    size_t n, got;
+    size_t got;
     evs_stat st;
     int fd, rc;
 
@@ -34,29 +34,69 @@ int evs__file_snapshot_read(evs_store *s, int dirfd, unsigned flags,
                        "large", (unsigned long long)st.size);
         goto out;
     }
-    n = (size_t)st.size;
-    if ((flags & EVS_SNAPSHOT_HEADER_ONLY) && n > HEADER_READ)
-        n = HEADER_READ;
-    buf = evs__malloc(s->alloc, n ? n : 1);
+    buf = evs__malloc(s->alloc, st.size ? (size_t)st.size : 1);
     if (!buf) {
         rc = -ENOMEM;
         goto out;
     }
-    if ((rc = IO(s)->pread(CTX(s), fd, buf, n, 0, &got)) != 0)
+    if ((rc = IO(s)->pread(CTX(s), fd, buf, (size_t)st.size, 0, &got)) != 0)
         goto out;
-    if ((flags & EVS_SNAPSHOT_HEADER_ONLY) && n == HEADER_READ &&
-        !memchr(buf, '\n', got)) {
-        /* An unusually long header: read the whole file after all. */
-        evs__free(s->alloc, buf);
-        buf = NULL;
-        IO(s)->close(CTX(s), fd);
-        return evs__file_snapshot_read(s, dirfd, 0, out, info);
-    }
-    rc = evs_snapshot_decode(buf, got, flags, s->alloc, out, info);
+    rc = evs_snapshot_decode(buf, got, 0, s->alloc, out, info);
 out:
     IO(s)->close(CTX(s), fd);
     evs__free(s->alloc, buf);
     return rc;
+}
+
+int evs__snapshot_decode_header(evs_store *s, const char *hdr, size_t hlen,
+                                evs_snapshot **out)
+{
+    char *buf = evs__malloc(s->alloc, hlen + 1);
+    int rc;
+
+    if (!buf)
+        return -ENOMEM;
+    memcpy(buf, hdr, hlen);
+    buf[hlen] = '\n';
+    rc = evs_snapshot_decode(buf, hlen + 1, EVS_SNAPSHOT_HEADER_ONLY,
+                             s->alloc, out, NULL);
+    evs__free(s->alloc, buf);
+    return rc;
+}
+
+int evs__file_snapshot_header(evs_store *s, int dirfd, char **hdr,
+                              size_t *hlen, evs_stat *st, evs_snapshot **out)
+{
+    const char *nl = NULL;
+    size_t n, got;
+    evs_stat sb;
+    char *buf;
+    int fd, rc;
+
+    if (!st)
+        st = &sb;
+    rc = evs__open_regular(s, dirfd, EVS__SNAP_NAME, O_RDONLY, 0, &fd, st);
+    if (rc != 0)
+        return rc;
+    n = st->size < HEADER_READ ? (size_t)st->size : HEADER_READ;
+    buf = evs__malloc(s->alloc, n ? n : 1);
+    if (!buf) {
+        IO(s)->close(CTX(s), fd);
+        return -ENOMEM;
+    }
+    rc = IO(s)->pread(CTX(s), fd, buf, n, 0, &got);
+    IO(s)->close(CTX(s), fd);
+    if (rc == 0 && !(nl = memchr(buf, '\n', got)))
+        rc = EVS_ECORRUPT;
+    if (rc == 0 && out)
+        rc = evs__snapshot_decode_header(s, buf, (size_t)(nl - buf), out);
+    if (rc != 0 || !hdr) {
+        evs__free(s->alloc, buf);
+        return rc;
+    }
+    *hdr = buf;
+    *hlen = (size_t)(nl - buf);
+    return 0;
 }
 
 int evs__file_snapshot_load(evs_store *s, const char *id, size_t id_len,
@@ -72,7 +112,7 @@ int evs__file_snapshot_load(evs_store *s, const char *id, size_t id_len,
     evs__error_set_id(info, id, id_len);
     if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0)
         return rc;
-    rc = evs__file_snapshot_read(s, dfd, 0, &sn, info);
+    rc = evs__file_snapshot_read(s, dfd, &sn, info);
     IO(s)->close(CTX(s), dfd);
     if (rc != 0)
         return rc;
@@ -128,8 +168,7 @@ int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
     /* created_at belongs to the execution, not to one snapshot: keep the
      * one the execution was created with unless the caller sets it. */
     if (sn.created_at_us == 0 &&
-        evs__file_snapshot_read(s, dfd, EVS_SNAPSHOT_HEADER_ONLY, &old,
-                                NULL) == 0) {
+        evs__file_snapshot_header(s, dfd, NULL, NULL, NULL, &old) == 0) {
         sn.created_at_us = old->created_at_us;
         evs_snapshot_free(old);
     }

@@ -388,56 +388,19 @@ static int match(const evs_list_filter *f, const evs_snapshot *sn)
     return 1;
 }
 
-/* Decodes a snapshot header line given without its newline. */
-static int decode_header(evs_store *s, const char *hdr, size_t hlen,
-                         evs_snapshot **out)
-{
-    char *buf = evs__malloc(s->alloc, hlen + 1);
-    int rc;
-
-    if (!buf)
-        return -ENOMEM;
-    memcpy(buf, hdr, hlen);
-    buf[hlen] = '\n';
-    rc = evs_snapshot_decode(buf, hlen + 1, EVS_SNAPSHOT_HEADER_ONLY,
-                             s->alloc, out, NULL);
-    evs__free(s->alloc, buf);
-    return rc;
-}
-
-/* Reads the header line of execution `name`'s snapshot (without its
- * newline) and the snapshot's stat. Returns 0, 1 when `name` is not an
- * execution directory (skip it), or an error about the snapshot. */
+/* Reads the header of execution `name`'s snapshot. Returns 0, 1 when
+ * `name` is not an execution directory (skip it), or an error about the
+ * snapshot. */
 static int read_header(evs_store *s, const char *name, char **hdr,
                        size_t *hlen, evs_stat *st)
 {
-    size_t n, got;
-    const char *nl;
-    int dfd, fd, rc;
+    int dfd, rc;
 
     if (evs__open_exec_dir(s, name, &dfd) != 0)
         return 1; /* vanished, or not a directory */
-    rc = evs__open_regular(s, dfd, EVS__SNAP_NAME, O_RDONLY, 0, &fd, st);
+    rc = evs__file_snapshot_header(s, dfd, hdr, hlen, st, NULL);
     IO(s)->close(CTX(s), dfd);
-    if (rc != 0)
-        return rc;
-    n = st->size < (64u << 10) ? (size_t)st->size : (64u << 10);
-    *hdr = evs__malloc(s->alloc, n ? n : 1);
-    if (!*hdr) {
-        IO(s)->close(CTX(s), fd);
-        return -ENOMEM;
-    }
-    rc = IO(s)->pread(CTX(s), fd, *hdr, n, 0, &got);
-    IO(s)->close(CTX(s), fd);
-    if (rc == 0 && !(nl = memchr(*hdr, '\n', got)))
-        rc = EVS_ECORRUPT;
-    if (rc != 0) {
-        evs__free(s->alloc, *hdr);
-        *hdr = NULL;
-        return rc;
-    }
-    *hlen = (size_t)(nl - *hdr);
-    return 0;
+    return rc;
 }
 
 /* True when the header's `key` is certainly not the string `want`: the
@@ -490,14 +453,14 @@ static int list_cb(void *arg, const char *name, size_t len)
         evs__index_keep(L->ix, name, len, hdr, hlen, NULL);
         if (quick_reject(L->f, hdr, hlen))
             return 0;
-        rc = decode_header(s, hdr, hlen, &sn);
+        rc = evs__snapshot_decode_header(s, hdr, hlen, &sn);
     }
     if (rc != 0 && rc != -ENOMEM) {
         rc = read_header(s, name, &raw, &hlen, &st);
         if (rc == 1)
             return 0;
         if (rc == 0) {
-            rc = decode_header(s, raw, hlen, &sn);
+            rc = evs__snapshot_decode_header(s, raw, hlen, &sn);
             if (rc == 0 && L->ix)
                 evs__index_keep(L->ix, name, len, raw, hlen, &st);
         }
@@ -684,7 +647,7 @@ static void clean_one(cleaner *C, const char *name)
         return;
     if (evs__open_exec_dir(s, name, &dfd) != 0)
         return;
-    rc = evs__file_snapshot_read(s, dfd, EVS_SNAPSHOT_HEADER_ONLY, &sn, NULL);
+    rc = evs__file_snapshot_header(s, dfd, NULL, NULL, NULL, &sn);
     IO(s)->close(CTX(s), dfd);
     if (rc != 0)
         return; /* no trustworthy status: never delete on a guess */

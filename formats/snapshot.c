@@ -220,6 +220,9 @@ int evs_snapshot_encode(const evs_snapshot *s, const evs_allocator *alloc,
     hdr_len += blen_key.n + evs__u64_digits(body_len);
     hdr_len += bsum_key.n + 16 + 1;
     hdr_len += 1 + EVS__CKSUM_TAIL_LEN;
+    /* Readers of headers alone (listing) read at most this much. */
+    if (hdr_len > EVS_SNAPSHOT_HEADER_MAX)
+        return -EINVAL;
 
     buf = evs__malloc(alloc, hdr_len + body_len + slack);
     if (buf == NULL) {

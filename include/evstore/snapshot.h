@@ -47,11 +47,15 @@ typedef struct evs_snapshot {
     evs_span state;
 } evs_snapshot;
 
+/** The header line (the small fields) is at most this many bytes. */
+#define EVS_SNAPSHOT_HEADER_MAX ((size_t)64 << 10)
+
 /**
  * Encodes `s` into a newly allocated buffer (*out, *out_len), owned by the
  * caller and freed with alloc->free (or free() for a NULL alloc).
  * Returns 0, -EINVAL (an id that fails evs_id_valid(), invalid UTF-8, a
- * JSON field that is not valid JSON, a time out of range) or -ENOMEM;
+ * JSON field that is not valid JSON, a time out of range, a header line
+ * longer than EVS_SNAPSHOT_HEADER_MAX) or -ENOMEM;
  * *out and *out_len are then untouched.
  */
 EVS_EXTERN int evs_snapshot_encode(const evs_snapshot *s,

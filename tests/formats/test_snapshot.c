@@ -811,3 +811,26 @@ Test(snapshot, decode_rejects_garbage)
     cr_assert_eq(evs_snapshot_decode("x", 1, 0, NULL, NULL, &info), -EINVAL);
     cr_assert_null(d);
 }
+
+/* Listing reads headers alone, at most EVS_SNAPSHOT_HEADER_MAX bytes, so
+ * the encoder never writes a longer one. */
+Test(snapshot, encode_refuses_a_header_past_its_limit)
+{
+    size_t n = EVS_SNAPSHOT_HEADER_MAX;
+    char *name = malloc(n + 1), *buf = NULL;
+    size_t len = 0;
+    evs_snapshot s = full_snapshot();
+
+    cr_assert_not_null(name);
+    memset(name, 'w', n);
+    s.workflow_name.ptr = name;
+    s.workflow_name.len = n;
+    cr_assert_eq(evs_snapshot_encode(&s, NULL, &buf, &len), -EINVAL);
+    cr_assert_null(buf);
+    s.workflow_name.len = n / 2;
+    cr_assert_eq(evs_snapshot_encode(&s, NULL, &buf, &len), 0);
+    cr_assert_lt((size_t)((char *)memchr(buf, '\n', len) - buf),
+                 EVS_SNAPSHOT_HEADER_MAX);
+    free(buf);
+    free(name);
+}
