@@ -1318,3 +1318,65 @@ Test(faults, snapshot_save_and_load_survive_every_allocation_failure)
     cr_assert_geq(runs, 3);
     free(good);
 }
+
+/* Listing, with its index to read, rebuild or append to, ends in the
+ * right listing or -ENOMEM whichever allocation fails, without leaks. */
+Test(faults, listing_survives_every_allocation_failure)
+{
+    fail_alloc fa;
+    char id[16], *idx;
+    size_t runs = 0;
+
+    {
+        evs_store *s = open_store(NULL, NULL);
+        for (int i = 0; i < 5; i++) {
+            evs_snapshot sn = snap_old();
+            snprintf(id, sizeof(id), "li%d", i);
+            sn.status = evs_span_cstr(i % 2 ? "failed" : "running");
+            cr_assert_eq(evs_exec_create(s, id, strlen(id), &sn, NULL, 0),
+                         0);
+        }
+        evs_store_close(s);
+    }
+    idx = malloc(strlen(dir) + 16);
+    cr_assert_not_null(idx);
+    sprintf(idx, "%s/.index", dir);
+    fa_init(&fa);
+    for (int with_index = 1; with_index >= 0; with_index--) {
+        for (long nth = 1;; nth++) {
+            evs_store_opts o;
+            evs_store *s;
+            evs_exec_listing l;
+            evs_list_filter f;
+            long failed;
+            int rc;
+
+            cr_assert_lt(nth, 400, "the loop does not end");
+            if (!with_index)
+                unlink(idx); /* every listing rebuilds it */
+            evs_store_opts_init(&o);
+            o.alloc = &fa.a;
+            cr_assert_eq(evs_store_open(dir, &o, &s), 0);
+            memset(&f, 0, sizeof(f));
+            f.status = evs_span_cstr("failed");
+            fa_arm(&fa, nth);
+            rc = evs_exec_list(s, &f, &l);
+            failed = fa.failed;
+            fa_disarm(&fa);
+            cr_assert(rc == 0 || rc == -ENOMEM, "nth %ld: %s", nth,
+                      evs_err_name(rc));
+            if (rc == 0) {
+                cr_assert_eq(l.total, 2, "nth %ld", nth);
+                evs_exec_list_free(&l);
+            }
+            evs_store_close(s);
+            cr_assert_eq(fa.live, 0, "nth %ld: %ld blocks leaked", nth,
+                         fa.live);
+            runs++;
+            if (!failed)
+                break;
+        }
+    }
+    cr_assert_gt(runs, 10);
+    free(idx);
+}
