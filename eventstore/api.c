@@ -248,10 +248,17 @@ void evs_log_close(evs_log *l)
 int evs_cursor_open(evs_log *l, uint64_t from, uint64_t to, evs_cursor **out,
                     evs_error_info *info)
 {
+    int rc;
+
     evs_error_info_clear(info);
     if (!l || !out || from == 0)
         return -EINVAL;
-    return l->ops->cursor_open(l, from, to, out, info);
+    /* The cursor takes the log's end as of now; appends from another
+     * thread change it under the mutex. */
+    pthread_mutex_lock(&l->mu);
+    rc = l->ops->cursor_open(l, from, to, out, info);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
 }
 
 int evs_cursor_next(evs_cursor *c, evs_event *ev, evs_span *raw,

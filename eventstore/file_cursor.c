@@ -370,8 +370,8 @@ int evs__file_cursor_open(evs_log *l, uint64_t from, uint64_t to,
     uint64_t off, last, end;
     int rc;
 
-    /* The append path calls this with the mutex held; readers of these
-     * two fields from other threads take it. */
+    /* Called with the log's mutex held (by evs_cursor_open, and by the
+     * append path's retry check), so the end cannot move meanwhile. */
     last = l->last_seq;
     end = l->end;
     c = evs__calloc(s->alloc, sizeof(*c));
