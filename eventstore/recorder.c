@@ -24,6 +24,7 @@ struct evs_recorder {
     size_t count, cap;
     size_t bytes;
     uint64_t flushed;   /* last sequence known to be in the log */
+    size_t inflight;    /* events detached into a batch being appended */
     int64_t oldest_us;  /* when the oldest buffered event was recorded */
     int replay;
 };
@@ -77,12 +78,18 @@ int evs_recorder_set_log(evs_recorder *r, evs_log *log)
     return 0;
 }
 
+/* Frees the first k of n owned events and moves the rest to the front. */
+static void drop_events(evs_event_owned *buf, size_t k, size_t n)
+{
+    for (size_t i = 0; i < k; i++)
+        evs_event_free(&buf[i]);
+    memmove(buf, buf + k, (n - k) * sizeof(*buf));
+}
+
 /* Forgets the first k buffered events, which are now in the log. */
 static void drop_front(evs_recorder *r, size_t k)
 {
-    for (size_t i = 0; i < k; i++)
-        evs_event_free(&r->buf[i]);
-    memmove(r->buf, r->buf + k, (r->count - k) * sizeof(*r->buf));
+    drop_events(r->buf, k, r->count);
     r->flushed += k;
     r->count -= k;
     if (r->count == 0) {
@@ -91,41 +98,154 @@ static void drop_front(evs_recorder *r, size_t k)
     }
 }
 
-int evs_recorder_flush(evs_recorder *r)
+/*
+ * Appends ev[0..n), whose first sequence is flushed + 1, to `log`; sets
+ * *done to how many of them the log now holds (all on success, possibly
+ * some on failure). `views` is scratch for n events.
+ *
+ * A flush that failed after its bytes reached the disk left the log
+ * ahead of us (after evs_recorder_set_log). Events recorded since then
+ * follow it, so one append of them all would neither match the log nor
+ * follow it: have the log acknowledge the part it holds (same ids,
+ * nothing written), then append the rest.
+ */
+static int append_events(evs_log *log, uint64_t flushed, evs_event_owned *ev,
+                         evs_event *views, size_t n, size_t *done)
 {
     uint64_t last;
-    size_t k;
+    size_t k = 0;
     int rc;
 
-    if (r->count == 0)
-        return 0;
-    for (size_t i = 0; i < r->count; i++)
-        r->views[i] = r->buf[i].ev;
-    /* A flush that failed after its bytes reached the disk left the log
-     * ahead of us (after evs_recorder_set_log). Events recorded since
-     * then follow it in the buffer, so one append of the whole buffer
-     * would neither match the log nor follow it: have the log
-     * acknowledge the part it holds (same ids, nothing written), then
-     * append the rest. */
-    last = evs_log_last_seq(r->log);
-    if (last > r->flushed) {
-        if (last - r->flushed > r->count)
+    *done = 0;
+    for (size_t i = 0; i < n; i++)
+        views[i] = ev[i].ev;
+    last = evs_log_last_seq(log);
+    if (last > flushed) {
+        if (last - flushed > n)
             return EVS_ECONFLICT;
-        k = (size_t)(last - r->flushed);
-        rc = evs_log_append(r->log, r->views, k, r->flushed, NULL);
+        k = (size_t)(last - flushed);
+        rc = evs_log_append(log, views, k, flushed, NULL);
         if (rc != 0)
             return rc;
-        drop_front(r, k);
-        if (r->count == 0)
+        *done = k;
+        if (k == n)
             return 0;
-        for (size_t i = 0; i < r->count; i++)
-            r->views[i] = r->buf[i].ev;
     }
-    rc = evs_log_append(r->log, r->views, r->count, r->flushed, NULL);
-    if (rc != 0)
-        return rc;
-    drop_front(r, r->count);
+    rc = evs_log_append(log, views + k, n - k, flushed + k, NULL);
+    if (rc == 0)
+        *done = n;
+    return rc;
+}
+
+int evs_recorder_flush(evs_recorder *r)
+{
+    size_t done;
+    int rc;
+
+    if (r->inflight)
+        return -EBUSY;
+    if (r->count == 0)
+        return 0;
+    rc = append_events(r->log, r->flushed, r->buf, r->views, r->count,
+                       &done);
+    drop_front(r, done);
+    return rc;
+}
+
+struct evs_recorder_batch {
+    evs_log *log;
+    uint64_t flushed;
+    size_t n, done;
+    int rc;
+    evs_event_owned *ev;
+    evs_event *views;
+};
+
+int evs_recorder_flush_begin(evs_recorder *r, evs_recorder_batch **out)
+{
+    evs_recorder_batch *b;
+
+    *out = NULL;
+    if (r->inflight)
+        return -EBUSY;
+    if (r->count == 0)
+        return 0;
+    b = evs__calloc(r->alloc, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    b->views = evs__malloc(r->alloc, r->count * sizeof(*b->views));
+    if (!b->views) {
+        evs__free(r->alloc, b);
+        return -ENOMEM;
+    }
+    /* The buffer itself goes to the batch, so records made meanwhile
+     * start a new one and never move memory the appender reads. */
+    b->ev = r->buf;
+    b->n = r->count;
+    b->log = r->log;
+    b->flushed = r->flushed;
+    r->buf = NULL;
+    r->cap = 0;
+    r->inflight = r->count;
+    r->count = 0;
+    r->bytes = 0;
+    r->oldest_us = 0;
+    *out = b;
     return 0;
+}
+
+int evs_recorder_flush_run(evs_recorder_batch *b)
+{
+    b->rc = append_events(b->log, b->flushed, b->ev, b->views, b->n,
+                          &b->done);
+    return b->rc;
+}
+
+int evs_recorder_flush_end(evs_recorder *r, evs_recorder_batch *b)
+{
+    size_t rest = b->n - b->done;
+    int rc = b->rc;
+
+    drop_events(b->ev, b->done, b->n);
+    r->flushed += b->done;
+    r->inflight = 0;
+    if (rest) {
+        /* Put what the log does not hold back in front of the events
+         * recorded meanwhile: the next flush retries them in order. */
+        size_t need = rest + r->count;
+        if (need > r->cap) {
+            evs_event_owned *nb =
+                evs__realloc(r->alloc, r->buf, need * sizeof(*nb));
+            evs_event *nv;
+            if (!nb)
+                goto oom;
+            r->buf = nb;
+            nv = evs__realloc(r->alloc, r->views, need * sizeof(*nv));
+            if (!nv)
+                goto oom;
+            r->views = nv;
+            r->cap = need;
+        }
+        memmove(r->buf + rest, r->buf, r->count * sizeof(*r->buf));
+        memcpy(r->buf, b->ev, rest * sizeof(*r->buf));
+        r->count += rest;
+        if (r->oldest_us == 0)
+            r->oldest_us = evs_now_us();
+        rest = 0;
+    }
+out:
+    for (size_t i = 0; i < rest; i++)
+        evs_event_free(&b->ev[i]);
+    evs__free(r->alloc, b->ev);
+    evs__free(r->alloc, b->views);
+    evs__free(r->alloc, b);
+    return rc;
+oom:
+    evs__log(r->log->store, EVS_LOG_ERROR,
+             "execution %s: no memory to keep %zu events of a failed "
+             "flush; they are lost", r->id, rest);
+    rc = -ENOMEM;
+    goto out;
 }
 
 /* Room for the "batch" field a line gets when it is flushed with
@@ -165,7 +285,7 @@ int evs_recorder_record(evs_recorder *r, const evs_event *ev, uint64_t *seq)
     }
     if (e.timestamp_us == 0)
         e.timestamp_us = evs_now_us();
-    e.sequence = r->flushed + r->count + 1;
+    e.sequence = r->flushed + r->inflight + r->count + 1;
     e.execution_id.ptr = r->id;
     e.execution_id.len = r->id_len;
     e.batch_first = e.batch_count = 0;
@@ -194,14 +314,15 @@ int evs_recorder_record(evs_recorder *r, const evs_event *ev, uint64_t *seq)
     r->bytes += len;
     if (seq)
         *seq = e.sequence;
-    if (r->count >= r->opts.batch_events || r->bytes >= r->opts.batch_bytes)
+    if (!r->inflight && (r->count >= r->opts.batch_events ||
+                         r->bytes >= r->opts.batch_bytes))
         return evs_recorder_flush(r);
     return 0;
 }
 
 int evs_recorder_tick(evs_recorder *r, int64_t now_us)
 {
-    if (r->count == 0)
+    if (r->count == 0 || r->inflight)
         return 0;
     if (now_us == 0)
         now_us = evs_now_us();
@@ -222,7 +343,7 @@ int evs_recorder_replaying(const evs_recorder *r)
 
 uint64_t evs_recorder_last_seq(const evs_recorder *r)
 {
-    return r->flushed + r->count;
+    return r->flushed + r->inflight + r->count;
 }
 
 uint64_t evs_recorder_flushed_seq(const evs_recorder *r)

@@ -679,6 +679,39 @@ out:
     return rc;
 }
 
+int evs_snapshot_copy(const evs_snapshot *src, const evs_allocator *alloc,
+                      evs_snapshot **out)
+{
+    snap_block *blk;
+    size_t size = sizeof(*blk);
+    char *o;
+
+    for (int i = 0; i < N_STR; i++)
+        size += span_ref((evs_snapshot *)src, str_fields[i])->len;
+    for (int i = 0; i < N_JSON; i++)
+        size += span_ref((evs_snapshot *)src, json_fields[i])->len;
+    blk = evs__malloc(alloc, size);
+    if (blk == NULL)
+        return -ENOMEM;
+    blk->alloc = alloc != NULL ? *alloc : *evs_default_allocator();
+    blk->snap = *src;
+    o = blk->bytes;
+    for (int i = 0; i < N_STR + N_JSON; i++) {
+        evs_span *sp = span_ref(&blk->snap, i < N_STR
+                                    ? str_fields[i]
+                                    : json_fields[i - N_STR]);
+        if (sp->len > 0) {
+            memcpy(o, sp->ptr, sp->len);
+            sp->ptr = o;
+            o += sp->len;
+        } else {
+            sp->ptr = NULL;
+        }
+    }
+    *out = &blk->snap;
+    return 0;
+}
+
 void evs_snapshot_free(evs_snapshot *s)
 {
     snap_block *blk;

@@ -57,6 +57,47 @@ int evs_replay_open(evs_replay *r, evs_store *s, const char *id,
     return rc;
 }
 
+/* Fills *sn from the replayed state, with `state` as its state JSON. */
+static void fill_snapshot(const evs_replay *r, evs_span workflow_data,
+                          evs_span state, evs_snapshot *sn)
+{
+    const evs_exec_state *x = &r->exec;
+
+    memset(sn, 0, sizeof(*sn));
+    sn->id = x->execution_id;
+    sn->workflow_name = x->workflow_name;
+    sn->workflow_hash = x->definition_hash;
+    sn->inputs_hash = x->inputs_hash;
+    sn->status = evs_span_cstr(evs_exec_status_name(x->status));
+    sn->start_time_us = x->started_at_us;
+    sn->end_time_us = x->ended_at_us;
+    sn->last_event_seq = x->last_seq;
+    sn->workflow_data = workflow_data.len ? workflow_data : x->definition;
+    sn->inputs = x->inputs;
+    sn->outputs = x->outputs;
+    sn->error = x->error;
+    sn->lineage = x->lineage;
+    sn->state = state;
+}
+
+int evs_replay_snapshot_prepare(const evs_replay *r, evs_span workflow_data,
+                                evs_snapshot **out)
+{
+    evs_snapshot sn;
+    char *state = NULL;
+    size_t len;
+    int rc;
+
+    if (!r->exec.execution_id.len)
+        return -EINVAL;
+    if ((rc = evs_replay_state_json(r, &state, &len)) != 0)
+        return rc;
+    fill_snapshot(r, workflow_data, (evs_span){state, len}, &sn);
+    rc = evs_snapshot_copy(&sn, r->alloc, out);
+    evs__free(r->alloc, state);
+    return rc;
+}
+
 int evs_replay_snapshot(const evs_replay *r, evs_store *s,
                         evs_span workflow_data)
 {
@@ -70,21 +111,7 @@ int evs_replay_snapshot(const evs_replay *r, evs_store *s,
         return -EINVAL;
     if ((rc = evs_replay_state_json(r, &state, &len)) != 0)
         return rc;
-    memset(&sn, 0, sizeof(sn));
-    sn.workflow_name = x->workflow_name;
-    sn.workflow_hash = x->definition_hash;
-    sn.inputs_hash = x->inputs_hash;
-    sn.status = evs_span_cstr(evs_exec_status_name(x->status));
-    sn.start_time_us = x->started_at_us;
-    sn.end_time_us = x->ended_at_us;
-    sn.last_event_seq = x->last_seq;
-    sn.workflow_data = workflow_data.len ? workflow_data : x->definition;
-    sn.inputs = x->inputs;
-    sn.outputs = x->outputs;
-    sn.error = x->error;
-    sn.lineage = x->lineage;
-    sn.state.ptr = state;
-    sn.state.len = len;
+    fill_snapshot(r, workflow_data, (evs_span){state, len}, &sn);
     rc = evs_snapshot_save(s, x->execution_id.ptr, x->execution_id.len, &sn);
     evs__free(r->alloc, state);
     return rc;

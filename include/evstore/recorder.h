@@ -71,9 +71,39 @@ EVS_EXTERN int evs_recorder_record(evs_recorder *r, const evs_event *ev,
  * Appends every buffered event in one atomic append. On failure the buffer
  * is kept for the next flush, and the error is returned; on EVS_EPOISONED
  * reopen the log and hand it over with evs_recorder_set_log().
- * Returns 0 or what evs_log_append returns.
+ * Returns 0, -EBUSY (a batch of evs_recorder_flush_begin is out) or what
+ * evs_log_append returns.
  */
 EVS_EXTERN int evs_recorder_flush(evs_recorder *r);
+
+typedef struct evs_recorder_batch evs_recorder_batch;
+
+/**
+ * A flush in three parts, for an event loop whose thread must never wait
+ * on fsync:
+ *
+ *  evs_recorder_flush_begin (the recorder's thread) detaches every
+ *      buffered event into *out (NULL when nothing is buffered). Records
+ *      go on meanwhile, into a fresh buffer, with the sequences after the
+ *      batch's; they are not flushed by themselves (batch limits and
+ *      ticks wait) until the batch has ended.
+ *  evs_recorder_flush_run (any one thread, e.g. a threadpool worker)
+ *      appends the batch, as evs_recorder_flush would, and returns the
+ *      result.
+ *  evs_recorder_flush_end (the recorder's thread again) takes the
+ *      result back and frees the batch. What the log does not hold goes
+ *      back in front of the buffer for the next flush, so nothing is
+ *      dropped.
+ *
+ * One batch at a time: begin and evs_recorder_flush return -EBUSY while
+ * one is out. Every batch begun must be ended before close.
+ * begin returns 0 or -ENOMEM; run and end return what the append
+ * returned (end: -ENOMEM if the unflushed events could not be kept).
+ */
+EVS_EXTERN int evs_recorder_flush_begin(evs_recorder *r,
+                                        evs_recorder_batch **out);
+EVS_EXTERN int evs_recorder_flush_run(evs_recorder_batch *b);
+EVS_EXTERN int evs_recorder_flush_end(evs_recorder *r, evs_recorder_batch *b);
 
 /**
  * Moves the recorder, with its buffer, to `log`: a reopened writer of the

@@ -324,6 +324,17 @@ EVS_EXTERN int evs_replay_load_state(evs_replay *r, const char *json,
 EVS_EXTERN int evs_replay_snapshot(const evs_replay *r, evs_store *s,
                                    evs_span workflow_data);
 
+/**
+ * The snapshot evs_replay_snapshot would save, as one allocation that no
+ * longer depends on the replayer (free it with evs_snapshot_free): the
+ * replayer's thread prepares it, and another thread may save it with
+ * evs_snapshot_save while this one goes on applying events.
+ * Returns 0, -EINVAL (nothing applied yet) or -ENOMEM.
+ */
+EVS_EXTERN int evs_replay_snapshot_prepare(const evs_replay *r,
+                                           evs_span workflow_data,
+                                           evs_snapshot **out);
+
 /* ---------------------------------------------------------------- */
 /* Checking a history against a definition                          */
 /* ---------------------------------------------------------------- */

@@ -89,7 +89,18 @@ EVS_EXTERN int evs_snapshot_decode(const char *buf, size_t len,
                                    unsigned flags, const evs_allocator *alloc,
                                    evs_snapshot **out, evs_error_info *info);
 
-/** Frees a decoded snapshot (with the allocator it was decoded with).
+/**
+ * Copies `src` and every byte its spans point to into one allocation,
+ * freed with evs_snapshot_free: a snapshot that no longer depends on the
+ * memory it was built from (to save it from another thread).
+ * Returns 0 or -ENOMEM.
+ */
+EVS_EXTERN int evs_snapshot_copy(const evs_snapshot *src,
+                                 const evs_allocator *alloc,
+                                 evs_snapshot **out);
+
+/** Frees a decoded or copied snapshot (with the allocator it was made
+ *  with).
  *  Accepts NULL. */
 EVS_EXTERN void evs_snapshot_free(evs_snapshot *s);
 
