@@ -121,6 +121,14 @@ static int file_open(evs_store *s, const char *path)
     rc = IO(s)->fstat(CTX(s), fd, &st);
     if (rc == 0 && (st.mode & 022) && !s->opts.allow_unsafe_perms)
         rc = EVS_EUNSAFE;
+    /* Kept for evs_request_dir, whose caller needs a path to watch. */
+    if (rc == 0) {
+        size_t n = strlen(path) + 1;
+        if ((s->path = evs__malloc(s->alloc, n)) != NULL)
+            memcpy(s->path, path, n);
+        else
+            rc = -ENOMEM;
+    }
     if (rc != 0) {
         IO(s)->close(CTX(s), fd);
         return rc;
@@ -134,38 +142,71 @@ static void file_close(evs_store *s)
     if (s->dirfd >= 0)
         IO(s)->close(CTX(s), s->dirfd);
     s->dirfd = -1;
+    evs__free(s->alloc, s->path);
+    s->path = NULL;
 }
 
-/* Removes every file in the directory `name` of dirfd, then the
- * directory. Best effort for files; returns the rmdir result. */
+/*
+ * An execution's directory holds files and, since requests, the inbox/
+ * directory (FORMAT.md §13), which may hold anything a sender planted
+ * there. Removal therefore descends into subdirectories, a few levels
+ * deep, opening each with O_NOFOLLOW: a symbolic link is removed, never
+ * followed.
+ */
+#define REMOVE_DEPTH 4
+
+typedef struct remover {
+    evs_store *s;
+    int dfd;
+    int depth; /* levels of subdirectories still allowed below dfd */
+} remover;
+
+static int remove_dir_at(evs_store *s, int parent, const char *name,
+                         int depth);
+
+/* Removes one entry. Best effort: whatever stays makes the final rmdir
+ * fail, which the caller reports. */
 static int unlink_cb(void *arg, const char *name, size_t len)
 {
-    void **a = arg;
-    evs_store *s = a[0];
-    int dfd = *(int *)a[1];
+    remover *r = arg;
+    evs_store *s = r->s;
+    int rc;
 
     (void)len;
-    IO(s)->unlinkat(CTX(s), dfd, name, 0);
+    rc = IO(s)->unlinkat(CTX(s), r->dfd, name, 0);
+    /* unlink(2) of a directory fails with EISDIR on Linux, EPERM in
+     * POSIX. */
+    if ((rc == -EISDIR || rc == -EPERM) && r->depth > 0)
+        remove_dir_at(s, r->dfd, name, r->depth - 1);
     return 0;
 }
 
+/* Removes everything in the directory `name` of `parent`, then the
+ * directory. Returns the rmdir result. */
+static int remove_dir_at(evs_store *s, int parent, const char *name,
+                         int depth)
+{
+    remover r;
+    int rc;
+
+    rc = IO(s)->openat(CTX(s), parent, name,
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
+                       &r.dfd);
+    if (rc != 0)
+        return rc;
+    r.s = s;
+    r.depth = depth;
+    rc = IO(s)->listdir(CTX(s), r.dfd, unlink_cb, &r);
+    IO(s)->close(CTX(s), r.dfd);
+    if (rc != 0)
+        return rc;
+    return IO(s)->unlinkat(CTX(s), parent, name, AT_REMOVEDIR);
+}
+
+/* Removes the directory `name` of the store and what it holds. */
 static int remove_tree(evs_store *s, const char *name)
 {
-    void *arg[2];
-    int dfd, rc;
-
-    rc = IO(s)->openat(CTX(s), s->dirfd, name,
-                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
-                       &dfd);
-    if (rc != 0)
-        return rc;
-    arg[0] = s;
-    arg[1] = &dfd;
-    rc = IO(s)->listdir(CTX(s), dfd, unlink_cb, arg);
-    IO(s)->close(CTX(s), dfd);
-    if (rc != 0)
-        return rc;
-    return IO(s)->unlinkat(CTX(s), s->dirfd, name, AT_REMOVEDIR);
+    return remove_dir_at(s, s->dirfd, name, REMOVE_DEPTH);
 }
 
 static int file_exec_create(evs_store *s, const char *id, size_t id_len,

@@ -60,6 +60,7 @@ struct evs_store {
     const evs_io *io;
     const evs_allocator *alloc;
     int dirfd; /* the store's directory; every path is relative to it */
+    char *path; /* the path it was opened with, for evs_request_dir */
 };
 
 /* Fields every backend's log starts with. */

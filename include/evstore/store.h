@@ -324,6 +324,107 @@ EVS_EXTERN int evs_log_refresh(evs_log *l);
 EVS_EXTERN void evs_log_close(evs_log *l);
 
 /* ------------------------------------------------------------------ */
+/* Requests                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Each execution has an inbox (STORE/<id>/inbox/, FORMAT.md §13) through
+ * which other processes hand requests (an external event or signal,
+ * pause, resume, terminate) to the process that holds the execution's
+ * writer lock. A request is one small file, written atomically and
+ * durably. The writer lists the inbox, records each request in the log as
+ * an event whose id is the request id, and removes the request once that
+ * event is durable. A crash in between leaves the request in place; the
+ * writer then finds an event with its id in the log and just removes it.
+ *
+ * None of these functions takes the writer lock. They may be called from
+ * any thread and any process.
+ */
+
+/** Length of a request id: a UUIDv7 (36 characters). */
+#define EVS_REQUEST_ID_LEN 36
+
+/** One pending request. Spans point into the list's memory. */
+typedef struct evs_request {
+    evs_span id;        /* UUIDv7, also the file name stem */
+    evs_span body;      /* the JSON object that was posted, compact */
+    int64_t posted_us;  /* from the id's timestamp */
+} evs_request;
+
+typedef struct evs_request_listing {
+    evs_request *items; /* oldest first: ordered by id */
+    size_t count;
+    /* private */
+    void *mem_;
+    const evs_allocator *alloc_;
+} evs_request_listing;
+
+/**
+ * Posts a request to execution `id`'s inbox. `json[0..len)` must be one
+ * JSON object (checked with evs_json_check); it is stored compacted, and
+ * the compact form may be at most 1 MiB. It is written to a temporary
+ * file, fsynced, renamed to inbox/<request id>.json, and the inbox
+ * directory is fsynced, so the request is durable when this returns 0,
+ * whatever the store's durability mode: requests come from people and
+ * are rare. The inbox is created on first use (0700); the execution's
+ * directory is fsynced as well, so the inbox itself is durable.
+ *
+ * `out_id` (may be NULL) receives the new request's id, NUL-terminated.
+ * On an error nothing is left in the inbox.
+ *
+ * Returns 0, EVS_EBADID, -ENOENT (no such execution), -EINVAL (`json` is
+ * NULL, not a JSON object, or too big), -ELOOP or -ENOTDIR (inbox is not
+ * a plain directory), -ENOMEM or another -errno.
+ */
+EVS_EXTERN int evs_request_post(evs_store *s, const char *id, size_t id_len,
+                                const char *json, size_t len,
+                                char out_id[EVS_REQUEST_ID_LEN + 1]);
+
+/**
+ * Lists the pending requests of execution `id`, oldest first (by id).
+ * Entries that are not finished requests (temporary files, other names)
+ * are skipped. A file named like a request that is not one (its body is
+ * not a JSON object, it is larger than a request can be, a symbolic link,
+ * not a regular file, or has more than one link) is reported through the
+ * log hook and renamed to inbox/bad-<name>: never silently dropped, never
+ * returned. An execution without an inbox has no requests.
+ *
+ * Fills *out, which is owned by the caller: free it with
+ * evs_request_list_free() (also after an error, which leaves it empty).
+ * Returns 0, EVS_EBADID, -EINVAL (`out` is NULL), -ENOENT (no such
+ * execution), -ENOMEM or -errno.
+ */
+EVS_EXTERN int evs_request_list(evs_store *s, const char *id, size_t id_len,
+                                evs_request_listing *out);
+
+/** Frees a list filled by evs_request_list and empties it. Accepts NULL
+ *  and empty lists. */
+EVS_EXTERN void evs_request_list_free(evs_request_listing *l);
+
+/**
+ * Removes request `req_id[0..req_len)` of execution `id`, once the event
+ * recording it is durable. Removing a request that is gone (or whose
+ * execution or inbox is gone) is not an error. The directory is not
+ * fsynced: a request that comes back after a crash is recognised by its
+ * id, which its event carries.
+ * Returns 0, EVS_EBADID, -EINVAL (not a request id) or -errno.
+ */
+EVS_EXTERN int evs_request_remove(evs_store *s, const char *id, size_t id_len,
+                                  const char *req_id, size_t req_len);
+
+/**
+ * Writes the path of execution `id`'s inbox directory, NUL-terminated,
+ * to buf[0..cap), for a file watcher such as uv_fs_event. The path is the
+ * one the store was opened with followed by "/<id>/inbox", so a relative
+ * store path gives a path relative to the current directory. Creates the
+ * inbox (durably, as evs_request_post does) if it is missing.
+ * Returns 0, EVS_EBADID, -EINVAL (`buf` is NULL), -ENOENT (no such
+ * execution), -ENAMETOOLONG (cap too small), -ELOOP, -ENOTDIR or -errno.
+ */
+EVS_EXTERN int evs_request_dir(evs_store *s, const char *id, size_t id_len,
+                               char *buf, size_t cap);
+
+/* ------------------------------------------------------------------ */
 /* Cursors                                                            */
 /* ------------------------------------------------------------------ */
 
