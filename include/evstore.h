@@ -8,6 +8,7 @@
  *   evstore/store.h     the event store: executions, logs, cursors
  *   evstore/recorder.h  buffered, sequenced recording
  *   evstore/replay.h    rebuilding state from events
+ *   evstore/workflow.h  workflow definitions: parse, check, evaluate
  */
 #ifndef EVSTORE_H
 #define EVSTORE_H
@@ -19,5 +20,6 @@
 #include "evstore/replay.h"
 #include "evstore/snapshot.h"
 #include "evstore/store.h"
+#include "evstore/workflow.h"
 
 #endif /* EVSTORE_H */

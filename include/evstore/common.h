@@ -53,7 +53,8 @@ extern "C" {
     X(ESTALE, -30012, "snapshot is ahead of its log")                         \
     X(EREADONLY, -30013, "handle was opened for reading only")                \
     X(EUNSAFE, -30014, "store directory is writable by other users")        \
-    X(EHISTORY, -30015, "history breaks a replay rule")
+    X(EHISTORY, -30015, "history breaks a replay rule")                     \
+    X(EFINISHED, -30016, "execution has finished")
 
 enum {
 #define EVS_X_(name, value, msg) EVS_##name = (value),

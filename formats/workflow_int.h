@@ -1,0 +1,73 @@
+/*
+ * workflow_int.h: what the parser of workflow definitions (workflow.c)
+ * and their evaluation (workflow_eval.c) share: the parsed condition and
+ * the checking of `${...}` references in templates.
+ */
+#ifndef EVS_WORKFLOW_INT_H
+#define EVS_WORKFLOW_INT_H
+
+#include "evstore/workflow.h"
+#include "formats_int.h"
+
+enum {
+    EVS__WF_TRUE,
+    EVS__WF_FALSE,
+    EVS__WF_EQ,
+    EVS__WF_NE,
+    EVS__WF_LT,
+    EVS__WF_LE,
+    EVS__WF_GT,
+    EVS__WF_GE,
+    EVS__WF_IN,
+    EVS__WF_EXISTS,
+    EVS__WF_AND,
+    EVS__WF_OR,
+    EVS__WF_NOT
+};
+
+/* A condition as parsed; it lives in its definition's arena. */
+struct evs_wf_cond {
+    int op;
+    evs_span a, b;               /* operands: compact JSON templates; for
+                                    EVS__WF_EXISTS, a is the "${ref}"
+                                    string */
+    const evs_wf_cond *kids;     /* and, or, not */
+    size_t n_kids;
+    const evs_allocator *alloc;  /* the definition's, for evaluation */
+};
+
+/* How the references of a template are checked. */
+typedef struct evs__wf_refck {
+    int allow_item;              /* ${item} and ${index} may be used */
+    const evs_wf_step *steps;    /* ${steps.NAME...} must name one of
+                                    these; NULL: not checked */
+    size_t n_steps;
+    char *scratch;               /* room to unescape any string of the
+                                    template (its length will do) */
+    char *msg;                   /* why, on failure */
+    size_t cap;
+} evs__wf_refck;
+
+/* Checks every string of tmpl (valid, compact JSON) for malformed or
+ * disallowed references. Returns 0, or -1 with ck->msg set. */
+int evs__wf_tmpl_check(const evs__wf_refck *ck, evs_span tmpl);
+
+/* True when the unescaped string s[0..n) is exactly one "${ref}". */
+int evs__wf_is_one_ref(const char *s, size_t n);
+
+/* True when the unescaped string s[0..n) holds a reference (or an
+ * unterminated "${", which evs__wf_tmpl_check refuses). */
+int evs__wf_has_ref(const char *s, size_t n);
+
+/* True when the raw (still escaped) JSON string body equals s[0..n). */
+int evs__wf_key_eq(evs_span raw, const char *s, size_t n);
+
+/* Does the valid JSON value v have the declared input type `type`? */
+int evs__wf_type_ok(const char *type, evs_span v);
+
+/* Refuses objects with duplicate member names anywhere in json (valid
+ * JSON). Returns 0, EVS_EPARSE (msg names the member) or -ENOMEM. */
+int evs__wf_dup_check(evs_span json, const evs_allocator *a, char *msg,
+                      size_t cap);
+
+#endif /* EVS_WORKFLOW_INT_H */

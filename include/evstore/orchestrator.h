@@ -1,0 +1,241 @@
+/*
+ * evstore/orchestrator.h: running workflow definitions durably on libuv.
+ *
+ * An orchestrator owns executions of workflow definitions
+ * (evstore/workflow.h) in one store. It runs their steps with the
+ * host's actions, records every decision and outcome through a recorder,
+ * and keeps each execution's replayed state (evstore/replay.h) current,
+ * so that a crash at any moment is recovered by replaying the log.
+ *
+ * Guarantees:
+ *  - An action runs at least once per attempt. Each call carries an
+ *    idempotency key "<execution>/<path>/<step>/<iteration>/<attempt>";
+ *    a call re-run after a crash carries the same key.
+ *  - A step's outcome is durable (at the store's durability) before the
+ *    next step of that path starts; the loop thread never waits on fsync
+ *    (appends and snapshots run on the libuv threadpool).
+ *  - Timers, retry backoffs and wait timeouts are recorded with the time
+ *    they are due, and re-armed by recovery.
+ *  - One runner per execution, across processes: owning an execution is
+ *    holding its log's writer lock.
+ *
+ * Lifecycle: evs_orch_new -> evs_orch_register (actions) -> evs_orch_start
+ * / evs_orch_resume / evs_orch_recover -> evs_orch_run (or run the host's
+ * loop) -> evs_orch_free. Every call is made on the loop's thread, except
+ * evs_action_complete / evs_action_fail, which any thread may call.
+ */
+#ifndef EVSTORE_ORCHESTRATOR_H
+#define EVSTORE_ORCHESTRATOR_H
+
+#include "replay.h"
+#include "store.h"
+#include "workflow.h"
+
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct evs_orch evs_orch;
+
+/* ---------------------------------------------------------------- */
+/* Actions                                                          */
+/* ---------------------------------------------------------------- */
+
+/** What an action is asked to do. Borrowed for the life of the call. */
+typedef struct evs_action_call {
+    evs_span execution_id;
+    evs_span path_id;
+    evs_span step;
+    evs_span action;          /* the step's `action` */
+    int64_t iteration;        /* -1 outside `each` */
+    uint32_t attempt;         /* 1-based */
+    evs_span input;           /* the rendered `params`, JSON */
+    evs_span idempotency_key;
+    int64_t timeout_ms;       /* 0: none */
+} evs_action_call;
+
+/** An action in flight; completed exactly once. */
+typedef struct evs_action_req evs_action_req;
+
+EVS_EXTERN const evs_action_call *evs_action_req_call(
+    const evs_action_req *req);
+
+/**
+ * Completes an action with `output` (JSON; empty for null). Any thread.
+ * After the call `req` is gone. A completion that comes after the
+ * attempt timed out, or after the execution ended, is ignored.
+ * Returns 0, -EINVAL (output is not JSON: the attempt fails with error
+ * type "bad_output" instead), -ENOMEM.
+ */
+EVS_EXTERN int evs_action_complete(evs_action_req *req, evs_span output);
+
+/**
+ * Fails an action: error `type` (e.g. "timeout", "http_500"), a message,
+ * and whether a retry may help (the step's retry policy decides; a type
+ * in its non_retryable list is never retried). Any thread.
+ * Returns 0 or -ENOMEM.
+ */
+EVS_EXTERN int evs_action_fail(evs_action_req *req, evs_span type,
+                               evs_span message, int retryable);
+
+/** An action: start the work and call evs_action_complete or _fail. */
+typedef void (*evs_action_fn)(void *arg, evs_action_req *req);
+
+enum {
+    /** Run the callback on the libuv threadpool: it may block, and
+     *  completes the request before it returns. */
+    EVS_ACTION_BLOCKING = 1u << 0,
+};
+
+/**
+ * Registers action `name` (copied). Names starting with "exec:" are
+ * reserved: such a step runs its command as a subprocess (see
+ * orchestrator/README.md for the stdin/stdout protocol).
+ * Returns 0, -EEXIST, -EINVAL, -ENOMEM.
+ */
+EVS_EXTERN int evs_orch_register(evs_orch *o, const char *name,
+                                 evs_action_fn fn, void *arg,
+                                 unsigned flags);
+
+/* ---------------------------------------------------------------- */
+/* The orchestrator                                                 */
+/* ---------------------------------------------------------------- */
+
+/** What happened to an execution, for evs_orch_opts.on_outcome. */
+typedef enum evs_outcome {
+    EVS_OUTCOME_COMPLETED = 0,
+    EVS_OUTCOME_FAILED,
+    EVS_OUTCOME_TERMINATED,
+    EVS_OUTCOME_CONTINUED,
+    EVS_OUTCOME_SUSPENDED,    /* waiting on an event, or paused */
+    EVS_OUTCOME_ERROR         /* the runner gave it up (I/O error, a
+                                 history it cannot continue); its log is
+                                 intact and another run may resume it */
+} evs_outcome;
+
+EVS_EXTERN const char *evs_outcome_name(evs_outcome o);
+
+typedef void (*evs_outcome_fn)(void *arg, const char *execution_id,
+                               evs_outcome outcome, int err);
+
+typedef struct evs_orch_opts {
+    uv_loop_t *loop;            /* NULL: the orchestrator's own loop,
+                                   run by evs_orch_run */
+    uint64_t snapshot_every;    /* events between snapshots; default 1000 */
+    uint32_t inbox_poll_ms;     /* how often inboxes are polled besides
+                                   file-change notifications; default 500 */
+    int stop_when_idle;         /* evs_orch_run returns once no owned
+                                   execution can make progress without an
+                                   outside event (a foreground run);
+                                   0 (default): runs until evs_orch_stop */
+    uint32_t adopt_ms;          /* look for unfinished executions no
+                                   runner owns this often and take them
+                                   (evs_orch_recover); 0 (default): never.
+                                   A long-lived runner sets it. */
+    evs_outcome_fn on_outcome;  /* may be NULL */
+    void *arg;
+} evs_orch_opts;
+
+EVS_EXTERN void evs_orch_opts_init(evs_orch_opts *o);
+
+/**
+ * Makes an orchestrator on `store` (which must outlive it). The built-in
+ * actions are registered: "echo" (its input is its output), "fail"
+ * (fails while attempt <= input.times, retryable unless input.fatal),
+ * "sleep" (completes after input.ms milliseconds with its input).
+ * Returns 0, -ENOMEM, or a libuv error as -errno.
+ */
+EVS_EXTERN int evs_orch_new(evs_store *store, const evs_orch_opts *opts,
+                            evs_orch **out);
+
+/**
+ * Creates an execution of definition `def` (JSON) with `inputs` (a JSON
+ * object; empty for {}), and owns it. The definition is parsed and
+ * checked first; a refusal fills *err (may be NULL) and creates nothing.
+ * `id` may be empty for a new UUIDv7. The execution id is copied to
+ * out_id (may be NULL). The execution runs as the loop turns.
+ * Returns 0, EVS_EPARSE (definition or inputs refused), -EEXIST,
+ * EVS_EBADID, or what evs_exec_create returns.
+ */
+EVS_EXTERN int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs,
+                              evs_span id, char out_id[EVS_ID_MAX + 1],
+                              evs_wf_error *err);
+
+/**
+ * Takes over execution `id`: opens its log as the writer, replays it,
+ * re-arms its timers and re-runs what was started and never finished.
+ * Returns 0, EVS_ELOCKED (another runner owns it), -EALREADY (this
+ * orchestrator owns it), EVS_EHISTORY, EVS_EPARSE (its recorded
+ * definition no longer parses), or what evs_replay_open returns. A
+ * finished execution returns 0 and reports its outcome at once.
+ */
+EVS_EXTERN int evs_orch_resume(evs_orch *o, evs_span id);
+
+/**
+ * Resumes every unfinished execution of the store that no other process
+ * owns; sets *count (may be NULL) to how many were taken.
+ * Returns 0 or the first error other than EVS_ELOCKED.
+ */
+EVS_EXTERN int evs_orch_recover(evs_orch *o, size_t *count);
+
+/**
+ * Delivers an external event to an owned execution: recorded as
+ * signal_received, buffered until a wait_event step takes it.
+ * Returns 0, -ENOENT (not owned here), EVS_EFINISHED (finished
+ * executions take no events), -EINVAL, -ENOMEM.
+ */
+EVS_EXTERN int evs_orch_send(evs_orch *o, evs_span id, evs_span type,
+                             evs_span payload);
+
+EVS_EXTERN int evs_orch_pause(evs_orch *o, evs_span id, evs_span reason);
+EVS_EXTERN int evs_orch_unpause(evs_orch *o, evs_span id);
+EVS_EXTERN int evs_orch_terminate(evs_orch *o, evs_span id,
+                                  evs_span reason);
+
+/**
+ * Posts a request to execution `id` from any process, through its inbox
+ * (evs_request_post): `kind` is "event" (with `type` and `payload`),
+ * "pause", "unpause" or "terminate" (with `reason` in `payload` as a
+ * JSON string, or empty). The runner that owns it picks it up; with no
+ * runner, the next one does. Refused with EVS_EFINISHED if the execution
+ * has ended (as its log shows now). Returns 0, EVS_EFINISHED, -ENOENT,
+ * -EINVAL, or what evs_request_post returns.
+ */
+EVS_EXTERN int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
+                             evs_span type, evs_span payload);
+
+/** The replayed state of an owned execution, or NULL. Borrowed until the
+ *  loop turns again. */
+EVS_EXTERN const evs_replay *evs_orch_state(const evs_orch *o, evs_span id);
+
+/** The loop the orchestrator runs on (its own, or opts.loop). */
+EVS_EXTERN uv_loop_t *evs_orch_loop(evs_orch *o);
+
+/** Number of executions owned now. */
+EVS_EXTERN size_t evs_orch_owned(const evs_orch *o);
+
+/**
+ * Runs the orchestrator's own loop (opts.loop NULL) until evs_orch_stop,
+ * or until idle with opts.stop_when_idle. With a host loop, run that
+ * loop instead. Returns 0 or a libuv error.
+ */
+EVS_EXTERN int evs_orch_run(evs_orch *o);
+
+/**
+ * Stops gracefully: no new steps start; actions in flight are given
+ * `grace_ms` to finish and their outcomes are recorded; everything is
+ * flushed and every execution is released (its lock dropped), then the
+ * loop handles close. A step still running at the deadline is re-run by
+ * the next runner. Safe to call from a signal watcher on the loop.
+ */
+EVS_EXTERN void evs_orch_stop(evs_orch *o, uint32_t grace_ms);
+
+/** Frees an orchestrator that is stopped (or never ran). Accepts NULL. */
+EVS_EXTERN void evs_orch_free(evs_orch *o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EVSTORE_ORCHESTRATOR_H */

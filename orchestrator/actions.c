@@ -1,0 +1,529 @@
+/*
+ * actions.c: running actions.
+ *
+ * Three ways: a callback on the loop thread that completes whenever it
+ * likes; a blocking callback run on the libuv threadpool; and `exec:`, a
+ * subprocess spawned with uv_spawn that reads a JSON request on stdin and
+ * answers on stdout (orchestrator/README.md). However an action ends, its
+ * outcome reaches the loop through one mutex-guarded list and a uv_async
+ * wake-up, so evs_action_complete may be called from any thread.
+ */
+#include "orch_int.h"
+#include "formats_int.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXEC_OUT_MAX ((size_t)16 << 20)
+#define EXEC_ERR_MAX ((size_t)4 << 10)
+#define EXEC_ARGS_MAX 64
+
+struct orch_action *actions_find(evs_orch *o, const char *name)
+{
+    for (struct orch_action *a = o->actions; a; a = a->next)
+        if (strcmp(a->name, name) == 0)
+            return a;
+    return NULL;
+}
+
+const evs_action_call *evs_action_req_call(const evs_action_req *req)
+{
+    return &req->call;
+}
+
+void req_free(evs_action_req *req)
+{
+    orch_exec *x = req->x;
+
+    free(req->mem);
+    free(req->output);
+    free(req->etype);
+    free(req->emsg);
+    free(req);
+    x->nreqs--;
+    x->o->live_reqs--;
+    orch_exec_unref(x);
+}
+
+/* Hands a finished request to the loop. In a threadpool job the loop
+ * takes it when the job ends (its uv_work_t must outlive the job). */
+static void post_done(evs_action_req *req)
+{
+    evs_orch *o = req->o;
+
+    if (req->in_work) {
+        req->finished = 1;
+        return;
+    }
+    uv_mutex_lock(&o->mu);
+    req->next = o->done;
+    o->done = req;
+    uv_mutex_unlock(&o->mu);
+    uv_async_send(&o->async);
+}
+
+int evs_action_complete(evs_action_req *req, evs_span output)
+{
+    int rc = 0;
+
+    if (output.len) {
+        req->output = malloc(output.len);
+        if (req->output) {
+            memcpy(req->output, output.ptr, output.len);
+            req->output_len = output.len;
+        } else {
+            req->failed = 1; /* reported as a retryable "error" */
+            req->retryable = 1;
+            rc = -ENOMEM;
+        }
+    }
+    post_done(req);
+    return rc;
+}
+
+int evs_action_fail(evs_action_req *req, evs_span type, evs_span message,
+                    int retryable)
+{
+    req->failed = 1;
+    req->retryable = retryable != 0;
+    req->etype = strndup(type.len ? type.ptr : "error",
+                         type.len ? type.len : 5);
+    req->emsg = strndup(message.ptr ? message.ptr : "", message.len);
+    post_done(req);
+    return req->etype && req->emsg ? 0 : -ENOMEM;
+}
+
+/* ---------------------------------------------------------------- */
+/* Blocking callbacks                                               */
+/* ---------------------------------------------------------------- */
+
+static void blocking_work(uv_work_t *w)
+{
+    evs_action_req *req = w->data;
+
+    req->fn(req->fn_arg, req);
+}
+
+static void blocking_done(uv_work_t *w, int status)
+{
+    evs_action_req *req = w->data;
+
+    (void)status;
+    req->in_work = 0;
+    if (!req->finished) {
+        /* The callback returned without an outcome. */
+        req->failed = 1;
+        req->retryable = 1;
+        req->etype = strdup("no_outcome");
+        req->emsg = strdup("a blocking action returned without "
+                           "completing its request");
+    }
+    post_done(req);
+}
+
+/* ---------------------------------------------------------------- */
+/* exec: subprocesses                                               */
+/* ---------------------------------------------------------------- */
+
+typedef struct exec_proc {
+    uv_process_t proc;
+    uv_pipe_t in, out, err;
+    uv_write_t wr;
+    uv_shutdown_t sd;
+    evs_action_req *req;
+    sbuf request, sout, serr;
+    int64_t exit_status;
+    int term_signal;
+    int pending;        /* exit + two EOFs before the outcome */
+    int handles;        /* open handles; freed at 0 */
+    int spawned;
+    int killed;
+} exec_proc;
+
+static void proc_handle_closed(uv_handle_t *h)
+{
+    exec_proc *p = h->data;
+
+    if (--p->handles == 0) {
+        sb_free(&p->request);
+        sb_free(&p->sout);
+        sb_free(&p->serr);
+        free(p);
+    }
+}
+
+static void proc_close_all(exec_proc *p)
+{
+    uv_handle_t *hs[] = {(uv_handle_t *)&p->proc, (uv_handle_t *)&p->in,
+                         (uv_handle_t *)&p->out, (uv_handle_t *)&p->err};
+
+    for (size_t i = 0; i < sizeof(hs) / sizeof(*hs); i++)
+        if (!uv_is_closing(hs[i]))
+            uv_close(hs[i], proc_handle_closed);
+}
+
+/* The outcome, from the exit status and what the process wrote. */
+static void proc_finish(exec_proc *p)
+{
+    evs_action_req *req = p->req;
+    evs_span out = {p->sout.p, p->sout.len}, err;
+    char msg[EXEC_ERR_MAX + 128];
+
+    /* Trim whitespace around stdout. */
+    while (out.len && strchr(" \t\r\n", out.ptr[0])) {
+        out.ptr++;
+        out.len--;
+    }
+    while (out.len && strchr(" \t\r\n", out.ptr[out.len - 1]))
+        out.len--;
+    p->req = NULL;
+    req->exec_state = NULL;
+    if (p->sout.oom || p->serr.oom) {
+        evs_action_fail(req, evs_span_cstr("no_memory"),
+                        evs_span_cstr("out of memory reading the output"),
+                        1);
+    } else if (p->term_signal) {
+        snprintf(msg, sizeof(msg), "killed by signal %d%s%.*s",
+                 p->term_signal, p->serr.len ? ": " : "",
+                 (int)p->serr.len, p->serr.p ? p->serr.p : "");
+        evs_action_fail(req, evs_span_cstr("killed"), evs_span_cstr(msg), 1);
+    } else if (p->exit_status != 0) {
+        snprintf(msg, sizeof(msg), "exit status %lld%s%.*s",
+                 (long long)p->exit_status, p->serr.len ? ": " : "",
+                 (int)p->serr.len, p->serr.p ? p->serr.p : "");
+        evs_action_fail(req, evs_span_cstr("exit"), evs_span_cstr(msg), 1);
+    } else if (out.len && out.ptr[0] == '{' &&
+               evs_json_check(out.ptr, out.len, 0, NULL, NULL, NULL) == 0 &&
+               evs__json_get(out, "error", &err) == 1) {
+        /* {"error":{"type":..,"message":..,"retryable":..}} or a string */
+        evs_span t = {0}, m = err, r;
+        char type[128] = "error", text[2048] = "";
+        int retryable = 1;
+        if (err.len && err.ptr[0] == '{') {
+            if (evs__json_get(err, "type", &t) == 1 && t.len >= 2 &&
+                t.ptr[0] == '"' && t.len - 2 < sizeof(type))
+                type[evs__json_unescape(t.ptr + 1, t.len - 2, type)] = '\0';
+            if (evs__json_get(err, "retryable", &r) == 1)
+                retryable = !(r.len == 5 && memcmp(r.ptr, "false", 5) == 0);
+            if (evs__json_get(err, "message", &m) != 1)
+                m = (evs_span){0};
+        }
+        if (m.len >= 2 && m.ptr[0] == '"' && m.len - 2 < sizeof(text))
+            text[evs__json_unescape(m.ptr + 1, m.len - 2, text)] = '\0';
+        else if (m.len && m.len < sizeof(text))
+            memcpy(text, m.ptr, m.len);
+        evs_action_fail(req, evs_span_cstr(type), evs_span_cstr(text),
+                        retryable);
+    } else if (out.len && evs_json_check(out.ptr, out.len, 0, NULL, NULL,
+                                         NULL) != 0) {
+        snprintf(msg, sizeof(msg), "stdout is not JSON%s%.*s",
+                 p->serr.len ? "; stderr: " : "", (int)p->serr.len,
+                 p->serr.p ? p->serr.p : "");
+        evs_action_fail(req, evs_span_cstr("bad_output"),
+                        evs_span_cstr(msg), 0);
+    } else {
+        evs_action_complete(req, out);
+    }
+    proc_close_all(p);
+}
+
+static void proc_step(exec_proc *p)
+{
+    if (--p->pending == 0 && p->req)
+        proc_finish(p);
+}
+
+static void on_exit_cb(uv_process_t *h, int64_t status, int sig)
+{
+    exec_proc *p = h->data;
+
+    p->exit_status = status;
+    p->term_signal = sig;
+    proc_step(p);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    static char scratch[65536];
+
+    (void)h;
+    (void)hint;
+    /* Reads are copied out at once, on the loop thread. */
+    buf->base = scratch;
+    buf->len = sizeof(scratch);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    exec_proc *p = s->data;
+    int is_out = s == (uv_stream_t *)&p->out;
+    sbuf *b = is_out ? &p->sout : &p->serr;
+
+    if (n > 0) {
+        if (is_out && b->len + (size_t)n > EXEC_OUT_MAX) {
+            b->oom = 1; /* too big: reported as a failure */
+        } else if (!is_out && b->len + (size_t)n > EXEC_ERR_MAX) {
+            /* Keep the tail of stderr: the last words matter most. */
+            size_t keep = EXEC_ERR_MAX / 2;
+            if (b->len > keep) {
+                memmove(b->p, b->p + b->len - keep, keep);
+                b->len = keep;
+            }
+            sb_raw(b, buf->base,
+                   (size_t)n < EXEC_ERR_MAX / 2 ? (size_t)n : EXEC_ERR_MAX / 2);
+        } else {
+            sb_raw(b, buf->base, (size_t)n);
+        }
+        return;
+    }
+    if (n < 0) {
+        uv_read_stop(s);
+        proc_step(p);
+    }
+}
+
+static void write_cb(uv_write_t *w, int status)
+{
+    (void)w;
+    (void)status; /* a process that does not read stdin is its business */
+}
+
+static void shutdown_cb(uv_shutdown_t *sd, int status)
+{
+    exec_proc *p = sd->data;
+
+    (void)status;
+    if (!uv_is_closing((uv_handle_t *)&p->in))
+        uv_close((uv_handle_t *)&p->in, proc_handle_closed);
+}
+
+/* Splits "exec:prog a b" on blanks (no shell, no quoting). */
+static int split_args(char *cmd, char **argv, int max)
+{
+    int n = 0;
+
+    for (char *s = strtok(cmd, " \t"); s; s = strtok(NULL, " \t")) {
+        if (n == max - 1)
+            return -1;
+        argv[n++] = s;
+    }
+    argv[n] = NULL;
+    return n;
+}
+
+static void exec_dispatch(evs_action_req *req)
+{
+    orch_exec *x = req->x;
+    exec_proc *p = calloc(1, sizeof(*p));
+    uv_process_options_t po;
+    uv_stdio_container_t io[3];
+    char *argv[EXEC_ARGS_MAX], *cmd = NULL;
+    uv_buf_t b;
+    int rc;
+
+    if (!p || !(cmd = strndup(req->call.action.ptr + 5,
+                              req->call.action.len - 5))) {
+        free(p);
+        evs_action_fail(req, evs_span_cstr("no_memory"),
+                        evs_span_cstr("out of memory spawning"), 1);
+        return;
+    }
+    if (split_args(cmd, argv, EXEC_ARGS_MAX) <= 0) {
+        free(cmd);
+        free(p);
+        evs_action_fail(req, evs_span_cstr("bad_command"),
+                        evs_span_cstr("exec: needs a program and at most "
+                                      "62 arguments"), 0);
+        return;
+    }
+    p->req = req;
+    SB_LIT(&p->request, "{\"params\":");
+    sb_json(&p->request, req->call.input);
+    SB_LIT(&p->request, ",\"inputs\":");
+    sb_json(&p->request, evs_replay_exec(x->rp)->inputs);
+    SB_LIT(&p->request, ",\"idempotency_key\":");
+    sb_quote(&p->request, req->call.idempotency_key);
+    SB_LIT(&p->request, ",\"attempt\":");
+    sb_int(&p->request, req->call.attempt);
+    SB_LIT(&p->request, ",\"execution_id\":");
+    sb_quote(&p->request, req->call.execution_id);
+    SB_LIT(&p->request, ",\"path_id\":");
+    sb_quote(&p->request, req->call.path_id);
+    SB_LIT(&p->request, ",\"step\":");
+    sb_quote(&p->request, req->call.step);
+    SB_LIT(&p->request, ",\"iteration\":");
+    sb_int(&p->request, req->call.iteration);
+    SB_LIT(&p->request, "}\n");
+
+    uv_pipe_init(x->o->loop, &p->in, 0);
+    uv_pipe_init(x->o->loop, &p->out, 0);
+    uv_pipe_init(x->o->loop, &p->err, 0);
+    p->in.data = p->out.data = p->err.data = p->proc.data = p;
+    p->sd.data = p;
+    p->handles = 3;
+    memset(&po, 0, sizeof(po));
+    io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    io[0].data.stream = (uv_stream_t *)&p->in;
+    io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    io[1].data.stream = (uv_stream_t *)&p->out;
+    io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    io[2].data.stream = (uv_stream_t *)&p->err;
+    po.file = argv[0];
+    po.args = argv;
+    po.exit_cb = on_exit_cb;
+    po.stdio = io;
+    po.stdio_count = 3;
+    rc = uv_spawn(x->o->loop, &p->proc, &po);
+    free(cmd);
+    if (rc != 0 || p->request.oom) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "cannot run \"%.*s\": %s",
+                 (int)req->call.action.len - 5, req->call.action.ptr + 5,
+                 rc ? uv_strerror(rc) : "out of memory");
+        p->req = NULL;
+        if (rc == 0)
+            uv_process_kill(&p->proc, SIGKILL);
+        p->handles += rc == 0;
+        proc_close_all(p);
+        evs_action_fail(req, evs_span_cstr("spawn"), evs_span_cstr(msg), 1);
+        return;
+    }
+    p->handles = 4;
+    p->spawned = 1;
+    p->pending = 3;
+    req->exec_state = p;
+    uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
+    uv_read_start((uv_stream_t *)&p->err, alloc_cb, read_cb);
+    b = uv_buf_init(p->request.p, (unsigned)p->request.len);
+    uv_write(&p->wr, (uv_stream_t *)&p->in, &b, 1, write_cb);
+    uv_shutdown(&p->sd, (uv_stream_t *)&p->in, shutdown_cb);
+}
+
+void actions_kill(evs_action_req *req)
+{
+    exec_proc *p = req->exec_state;
+
+    if (p && p->spawned && !p->killed) {
+        p->killed = 1;
+        uv_process_kill(&p->proc, SIGKILL);
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* Dispatch                                                         */
+/* ---------------------------------------------------------------- */
+
+void actions_dispatch(evs_action_req *req)
+{
+    orch_exec *x = req->x;
+    int rc;
+
+    if (req->call.timeout_ms > 0) {
+        req->timeout = orch_timer_arm(x, TK_ACTION_TIMEOUT, req->call.path_id,
+                                      (evs_span){0},
+                                      evs_now_us() +
+                                          req->call.timeout_ms * 1000);
+        if (req->timeout)
+            req->timeout->req = req;
+    }
+    if (!req->fn) {
+        exec_dispatch(req);
+        return;
+    }
+    if (req->flags & EVS_ACTION_BLOCKING) {
+        req->in_work = 1;
+        req->work.data = req;
+        rc = uv_queue_work(x->o->loop, &req->work, blocking_work,
+                           blocking_done);
+        if (rc != 0) {
+            req->in_work = 0;
+            evs_action_fail(req, evs_span_cstr("queue"),
+                            evs_span_cstr(uv_strerror(rc)), 1);
+        }
+        return;
+    }
+    req->fn(req->fn_arg, req);
+}
+
+/* ---------------------------------------------------------------- */
+/* Built-in actions                                                 */
+/* ---------------------------------------------------------------- */
+
+static void builtin_echo(void *arg, evs_action_req *req)
+{
+    (void)arg;
+    evs_action_complete(req, req->call.input);
+}
+
+static int64_t member_int(evs_span obj, const char *key, int64_t dflt)
+{
+    evs_span v;
+    int64_t n;
+
+    if (obj.len && obj.ptr[0] == '{' && evs__json_get(obj, key, &v) == 1 &&
+        evs__json_int(v, &n) == 0)
+        return n;
+    return dflt;
+}
+
+static void builtin_fail(void *arg, evs_action_req *req)
+{
+    evs_span in = req->call.input, v;
+    int64_t times = member_int(in, "times", INT64_MAX);
+    int fatal = in.len && in.ptr[0] == '{' &&
+                evs__json_get(in, "fatal", &v) == 1 && v.len == 4 &&
+                memcmp(v.ptr, "true", 4) == 0;
+    char msg[96];
+
+    (void)arg;
+    if ((int64_t)req->call.attempt > times) {
+        evs_action_complete(req, in);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "failing attempt %u as asked",
+             req->call.attempt);
+    evs_action_fail(req, evs_span_cstr(fatal ? "fatal" : "injected"),
+                    evs_span_cstr(msg), !fatal);
+}
+
+static void sleep_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void sleep_fired(uv_timer_t *t)
+{
+    evs_action_req *req = t->data;
+
+    evs_action_complete(req, req->call.input);
+    uv_close((uv_handle_t *)t, sleep_closed);
+}
+
+static void builtin_sleep(void *arg, evs_action_req *req)
+{
+    evs_orch *o = arg;
+    uv_timer_t *t = malloc(sizeof(*t));
+    int64_t ms = member_int(req->call.input, "ms", 0);
+
+    if (!t) {
+        evs_action_fail(req, evs_span_cstr("no_memory"), (evs_span){0}, 1);
+        return;
+    }
+    uv_timer_init(o->loop, t);
+    t->data = req;
+    uv_timer_start(t, sleep_fired, ms > 0 ? (uint64_t)ms : 0, 0);
+}
+
+int actions_builtin(evs_orch *o)
+{
+    int rc;
+
+    if ((rc = evs_orch_register(o, "echo", builtin_echo, o, 0)) ||
+        (rc = evs_orch_register(o, "fail", builtin_fail, o, 0)) ||
+        (rc = evs_orch_register(o, "sleep", builtin_sleep, o, 0)))
+        return rc;
+    return 0;
+}

@@ -1,0 +1,1306 @@
+/*
+ * drive.c: the step machine.
+ *
+ * What a path does next is decided from the replayed state alone, so the
+ * same code runs a fresh execution and one recovered after a crash:
+ * drive() looks at every live path and, by the status of its current
+ * step, starts it, re-runs an attempt that was started and never
+ * finished, arms the timer it waits on, checks its join, or follows the
+ * step's edges. Every decision is recorded (orch_emit) before anything
+ * acts on it, and drive() repeats until a pass changes nothing.
+ *
+ * A step is identified by (path, name, iteration), as in the history
+ * rules (FORMAT.md §6.1), so a step runs once per path: `each` is the way
+ * to repeat one.
+ */
+#include "orch_int.h"
+#include "formats_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME_MAX_ 512
+
+/* A copy of a span, NUL-terminated, that survives later emits. */
+typedef struct name_buf {
+    char s[NAME_MAX_];
+    size_t len;
+} name_buf;
+
+static evs_span nb_set(name_buf *b, evs_span v)
+{
+    b->len = v.len < NAME_MAX_ - 1 ? v.len : NAME_MAX_ - 1;
+    if (b->len)
+        memcpy(b->s, v.ptr, b->len);
+    b->s[b->len] = '\0';
+    return (evs_span){b->s, b->len};
+}
+
+static int span_eq(evs_span a, const char *b)
+{
+    return b && a.len == strlen(b) && memcmp(a.ptr, b, a.len) == 0;
+}
+
+static int spans_eq(evs_span a, evs_span b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+/* ---------------------------------------------------------------- */
+/* Looking things up in the state                                   */
+/* ---------------------------------------------------------------- */
+
+static const evs_each_state *find_each(const evs_replay *rp, evs_span path,
+                                       evs_span name)
+{
+    for (size_t i = evs_replay_each_count(rp); i-- > 0;) {
+        const evs_each_state *e = evs_replay_each(rp, i);
+        if (spans_eq(e->path_id, path) && spans_eq(e->name, name))
+            return e;
+    }
+    return NULL;
+}
+
+static int step_done(const evs_step_state *s)
+{
+    return s->status == EVS_STEP_COMPLETED || s->status == EVS_STEP_SKIPPED;
+}
+
+/* The output of the last step completed on `path` (empty if none). */
+static evs_span last_output(const evs_replay *rp, evs_span path)
+{
+    const evs_step_state *best = NULL;
+
+    for (size_t i = 0; i < evs_replay_step_count(rp); i++) {
+        const evs_step_state *s = evs_replay_step(rp, i);
+        if (step_done(s) && spans_eq(s->path_id, path) &&
+            (!best || s->ended_seq > best->ended_seq))
+            best = s;
+    }
+    return best ? best->output : (evs_span){0};
+}
+
+/* Outputs of an `each` step's iterations on `path`, as a JSON array. */
+static void each_outputs(const evs_replay *rp, evs_span path, evs_span name,
+                         sbuf *b)
+{
+    const evs_each_state *e = find_each(rp, path, name);
+    int64_t n = e ? e->done : 0;
+
+    SB_LIT(b, "[");
+    for (int64_t i = 0; i < n; i++) {
+        const evs_step_state *s = evs_replay_find_step(rp, path, name, i);
+        if (i)
+            SB_LIT(b, ",");
+        sb_json(b, s ? s->output : (evs_span){0});
+    }
+    SB_LIT(b, "]");
+}
+
+/* ---------------------------------------------------------------- */
+/* Evaluation context                                               */
+/* ---------------------------------------------------------------- */
+
+typedef struct rctx {
+    orch_exec *x;
+    evs_span path;
+    sbuf tmp[8];    /* values built for resolvers, alive until done */
+    int ntmp;
+    evs_wf_ctx c;
+} rctx;
+
+static int var_fn(void *arg, evs_span name, evs_span *value)
+{
+    rctx *r = arg;
+    const evs_var_state *v = evs_replay_find_var(r->x->rp, name);
+
+    if (!v)
+        return -ENOENT;
+    *value = v->value.len ? v->value : evs_span_cstr("null");
+    return 0;
+}
+
+static int step_output_fn(void *arg, evs_span name, evs_span *value)
+{
+    rctx *r = arg;
+    const evs_replay *rp = r->x->rp;
+    const evs_wf_step *S = evs_wf_find_step(r->x->def, name);
+    const evs_step_state *best = NULL;
+
+    if (S && S->each.len) {
+        sbuf *b;
+        if (r->ntmp == (int)(sizeof(r->tmp) / sizeof(*r->tmp)))
+            return -ENOMEM;
+        b = &r->tmp[r->ntmp++];
+        each_outputs(rp, r->path, name, b);
+        if (b->oom)
+            return -ENOMEM;
+        *value = (evs_span){b->p, b->len};
+        return 0;
+    }
+    /* This path's, else the last one completed anywhere (a branch reads
+     * what its parent computed before the branch). */
+    best = evs_replay_find_step(rp, r->path, name, -1);
+    if (!best || !step_done(best)) {
+        best = NULL;
+        for (size_t i = 0; i < evs_replay_step_count(rp); i++) {
+            const evs_step_state *s = evs_replay_step(rp, i);
+            if (step_done(s) && s->iteration < 0 &&
+                spans_eq(s->name, name) &&
+                (!best || s->ended_seq > best->ended_seq))
+                best = s;
+        }
+    }
+    if (!best)
+        return -ENOENT;
+    *value = best->output.len ? best->output : evs_span_cstr("null");
+    return 0;
+}
+
+static void rctx_init(rctx *r, orch_exec *x, evs_span path)
+{
+    memset(r, 0, sizeof(*r));
+    r->x = x;
+    r->path = path;
+    r->c.inputs = evs_replay_exec(x->rp)->inputs;
+    r->c.index = -1;
+    r->c.var = var_fn;
+    r->c.step_output = step_output_fn;
+    r->c.arg = r;
+}
+
+static void rctx_free(rctx *r)
+{
+    for (int i = 0; i < r->ntmp; i++)
+        sb_free(&r->tmp[i]);
+}
+
+/* ---------------------------------------------------------------- */
+/* Outcomes                                                         */
+/* ---------------------------------------------------------------- */
+
+static void error_json(sbuf *b, const char *type, evs_span msg,
+                       int retryable)
+{
+    SB_LIT(b, "{\"type\":");
+    sb_quote(b, evs_span_cstr(type));
+    SB_LIT(b, ",\"message\":");
+    sb_quote(b, msg);
+    SB_LIT(b, ",\"retryable\":");
+    sb_str(b, retryable ? "true" : "false");
+    SB_LIT(b, "}");
+}
+
+/* Whether a join of mode any/race may wait for path `pid`, so that its
+ * failure is the join's to judge rather than the execution's. */
+static int failure_tolerated(orch_exec *x, evs_span pid)
+{
+    const evs_path_state *p = evs_replay_find_path(x->rp, pid);
+    evs_span name;
+
+    if (!p || p->parent.len == 0 || pid.len <= p->parent.len + 1)
+        return 0;
+    name.ptr = pid.ptr + p->parent.len + 1;
+    name.len = pid.len - p->parent.len - 1;
+    for (size_t i = 0; i < x->def->n_steps; i++) {
+        const evs_wf_step *S = &x->def->steps[i];
+        if (S->kind != EVS_WF_JOIN || S->join_mode == EVS_JOIN_ALL)
+            continue;
+        for (size_t k = 0; k < S->n_join_paths; k++)
+            if (span_eq(name, S->join_paths[k]) ||
+                strcmp(S->join_paths[k], "*") == 0)
+                return 1;
+    }
+    return 0;
+}
+
+static void fail_path(orch_exec *x, evs_span pid, evs_span error)
+{
+    sbuf d = {0};
+
+    SB_LIT(&d, "{\"error\":");
+    sb_json(&d, error);
+    SB_LIT(&d, "}");
+    if (orch_emit(x, NULL, "path_failed", pid, (evs_span){0}, &d, NULL) ==
+            0 &&
+        !failure_tolerated(x, pid))
+        orch_emit(x, NULL, "execution_failed", pid, (evs_span){0}, &d,
+                  NULL);
+    sb_free(&d);
+}
+
+/* Records a failed attempt, then a retry or the path's failure. */
+static void step_failure(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                         int64_t iter, uint32_t attempt, const char *type,
+                         evs_span msg, int retryable)
+{
+    sbuf d = {0}, err = {0};
+    int64_t delay, now = evs_now_us();
+
+    error_json(&err, type, msg, retryable);
+    SB_LIT(&d, "{\"error\":");
+    sb_raw(&d, err.p, err.len);
+    if (iter >= 0) {
+        SB_LIT(&d, ",\"iteration\":");
+        sb_int(&d, iter);
+    }
+    SB_LIT(&d, "}");
+    if (orch_emit(x, NULL, "step_failed", pid, evs_span_cstr(S->name), &d,
+                  NULL) != 0)
+        goto out;
+    if (evs_wf_retry_allows(&S->retry, attempt, evs_span_cstr(type),
+                            retryable)) {
+        delay = evs_wf_retry_delay_ms(&S->retry, attempt,
+                                      orch_random(x->o));
+        d.len = 0;
+        SB_LIT(&d, "{\"fire_at\":");
+        sb_time(&d, now + delay * 1000);
+        SB_LIT(&d, ",\"delay_ms\":");
+        sb_int(&d, delay);
+        SB_LIT(&d, ",\"attempt\":");
+        sb_int(&d, attempt);
+        if (iter >= 0) {
+            SB_LIT(&d, ",\"iteration\":");
+            sb_int(&d, iter);
+        }
+        SB_LIT(&d, "}");
+        orch_emit(x, NULL, "retry_scheduled", pid, evs_span_cstr(S->name),
+                  &d, NULL);
+    } else {
+        fail_path(x, pid, (evs_span){err.p, err.len});
+    }
+out:
+    sb_free(&d);
+    sb_free(&err);
+}
+
+static void complete_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                          int64_t iter, evs_span output)
+{
+    sbuf d = {0};
+
+    SB_LIT(&d, "{\"output\":");
+    sb_json(&d, output);
+    /* An `each` step stores the array of its outputs when it ends. */
+    if (S->store && iter < 0) {
+        SB_LIT(&d, ",\"stored_variable\":");
+        sb_quote(&d, evs_span_cstr(S->store));
+    }
+    if (iter >= 0) {
+        SB_LIT(&d, ",\"iteration\":");
+        sb_int(&d, iter);
+    }
+    SB_LIT(&d, "}");
+    orch_emit(x, NULL, "step_completed", pid, evs_span_cstr(S->name), &d,
+              NULL);
+    sb_free(&d);
+}
+
+/* ---------------------------------------------------------------- */
+/* Steps                                                            */
+/* ---------------------------------------------------------------- */
+
+static evs_action_req *make_req(orch_exec *x, evs_span pid,
+                                const evs_wf_step *S, int64_t iter,
+                                uint32_t attempt, evs_span input,
+                                uint64_t need_seq)
+{
+    struct orch_action *a = NULL;
+    evs_action_req *r;
+    sbuf m = {0};
+    size_t o_pid, o_step, o_act, o_in, o_key;
+
+    if (strncmp(S->action, "exec:", 5) != 0 &&
+        !(a = actions_find(x->o, S->action)))
+        return NULL;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    /* Every span of the call in one buffer. */
+    o_pid = m.len;
+    sb_raw(&m, pid.ptr, pid.len);
+    o_step = m.len;
+    sb_str(&m, S->name);
+    o_act = m.len;
+    sb_str(&m, S->action);
+    o_in = m.len;
+    sb_json(&m, input);
+    o_key = m.len;
+    sb_raw(&m, x->id, x->id_len);
+    SB_LIT(&m, "/");
+    sb_raw(&m, pid.ptr, pid.len);
+    SB_LIT(&m, "/");
+    sb_str(&m, S->name);
+    SB_LIT(&m, "/");
+    sb_int(&m, iter);
+    SB_LIT(&m, "/");
+    sb_int(&m, attempt);
+    if (m.oom) {
+        sb_free(&m);
+        free(r);
+        return NULL;
+    }
+    r->mem = m.p;
+    r->o = x->o;
+    r->x = x;
+    r->call.execution_id = (evs_span){x->id, x->id_len};
+    r->call.path_id = (evs_span){m.p + o_pid, o_step - o_pid};
+    r->call.step = (evs_span){m.p + o_step, o_act - o_step};
+    r->call.action = (evs_span){m.p + o_act, o_in - o_act};
+    r->call.input = (evs_span){m.p + o_in, o_key - o_in};
+    r->call.idempotency_key = (evs_span){m.p + o_key, m.len - o_key};
+    r->call.iteration = iter;
+    r->call.attempt = attempt;
+    r->call.timeout_ms = S->timeout_ms;
+    r->need_seq = need_seq;
+    if (a) {
+        r->fn = a->fn;
+        r->fn_arg = a->arg;
+        r->flags = a->flags;
+    }
+    x->nreqs++;
+    x->refs++;
+    x->o->live_reqs++;
+    return r;
+}
+
+/* Queues an attempt of an action step to run once need_seq is durable. */
+static void queue_action(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                         int64_t iter, uint32_t attempt, evs_span input,
+                         uint64_t need_seq)
+{
+    orch_path *op = orch_path_get(x, pid, 1);
+    evs_action_req *r;
+
+    if (!op) {
+        orch_fail_exec(x, -ENOMEM, "tracking a path");
+        return;
+    }
+    r = make_req(x, pid, S, iter, attempt, input, need_seq);
+    if (!r) {
+        orch_fail_exec(x, -ENOMEM, "making an action request");
+        return;
+    }
+    op->req = r;
+    r->next = x->waiting;
+    x->waiting = r;
+}
+
+static int64_t sleep_due(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                         char *why, size_t cap)
+{
+    rctx r;
+    char *v = NULL;
+    size_t n = 0;
+    int64_t due = 0, ms;
+    evs_wf_error e;
+    int rc;
+
+    rctx_init(&r, x, pid);
+    rc = evs_wf_render(&r.c, S->duration.len ? S->duration : S->until, NULL,
+                       &v, &n, &e);
+    rctx_free(&r);
+    if (rc != 0) {
+        snprintf(why, cap, "%s", e.msg[0] ? e.msg : evs_strerror(rc));
+        return -1;
+    }
+    if (S->duration.len) {
+        if (evs__json_int((evs_span){v, n}, &ms) != 0 || ms < 0) {
+            snprintf(why, cap, "duration is not a count of milliseconds");
+            due = -1;
+        } else {
+            due = evs_now_us() + ms * 1000;
+        }
+    } else if (n < 2 || v[0] != '"' ||
+               evs_time_parse(v + 1, n - 2, &due) != 0) {
+        snprintf(why, cap, "until is not an RFC 3339 time");
+        due = -1;
+    }
+    free(v);
+    return due;
+}
+
+static void arm(orch_exec *x, evs_span pid, timer_kind k, evs_span id,
+                int64_t due)
+{
+    orch_path *op = orch_path_get(x, pid, 1);
+    orch_timer *t;
+
+    if (!op) {
+        orch_fail_exec(x, -ENOMEM, "tracking a path");
+        return;
+    }
+    t = orch_timer_arm(x, k, pid, id, due);
+    if (!t) {
+        orch_fail_exec(x, -ENOMEM, "arming a timer");
+        return;
+    }
+    if (k == TK_WAIT_TIMEOUT)
+        op->wait_timer = t;
+    else
+        op->timer = t;
+}
+
+/* A wait_event step: takes the oldest buffered event of its type. */
+static int try_consume(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                       int64_t iter)
+{
+    const evs_replay *rp = x->rp;
+    orch_path *op;
+    sbuf d = {0};
+    evs_span payload;
+    uint64_t seq = 0;
+
+    for (size_t i = 0; i < evs_replay_signal_count(rp); i++) {
+        const evs_signal_state *s = evs_replay_signal(rp, i);
+        if (s->consumed_seq == 0 && span_eq(s->name, S->event)) {
+            seq = s->received_seq;
+            payload = s->payload;
+            break;
+        }
+    }
+    if (!seq)
+        return 0;
+    if ((op = orch_path_get(x, pid, 0)) && op->wait_timer) {
+        orch_timer_cancel(op->wait_timer);
+        op->wait_timer = NULL;
+    }
+    /* The payload's bytes move when the state grows: copy them first. */
+    SB_LIT(&d, "{\"signal_seq\":");
+    sb_int(&d, (int64_t)seq);
+    SB_LIT(&d, ",\"timed_out\":false}");
+    {
+        sbuf out = {0};
+        sb_json(&out, payload);
+        if (orch_emit(x, NULL, "wait_ended", pid, evs_span_cstr(S->name), &d,
+                      NULL) == 0)
+            complete_step(x, pid, S, iter, (evs_span){out.p, out.len});
+        sb_free(&out);
+    }
+    sb_free(&d);
+    return 1;
+}
+
+/* The paths `pid` branched that join S waits for, judged by its mode.
+ * Returns 1 when it decided (and recorded the step's outcome). */
+static int check_join(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                      int64_t iter, uint32_t attempt)
+{
+    const evs_replay *rp = x->rp;
+    const evs_path_state *win = NULL;
+    size_t live = 0, done = 0, nkids = 0;
+    sbuf out = {0};
+    int decided = 0;
+
+    for (size_t i = 0; i < evs_replay_path_count(rp); i++) {
+        const evs_path_state *q = evs_replay_path(rp, i);
+        evs_span name;
+        int named = 0;
+        if (!spans_eq(q->parent, pid) || q->id.len <= pid.len + 1)
+            continue;
+        name = (evs_span){q->id.ptr + pid.len + 1, q->id.len - pid.len - 1};
+        for (size_t k = 0; k < S->n_join_paths && !named; k++)
+            named = span_eq(name, S->join_paths[k]) ||
+                    strcmp(S->join_paths[k], "*") == 0;
+        if (!named)
+            continue;
+        nkids++;
+        if (q->ended_seq == 0) {
+            live++;
+            continue;
+        }
+        if (q->status == EVS_PATH_COMPLETED)
+            done++;
+        if (S->join_mode == EVS_JOIN_RACE ||
+            (S->join_mode == EVS_JOIN_ANY && q->status == EVS_PATH_COMPLETED))
+            if (!win || q->ended_seq < win->ended_seq)
+                win = q;
+    }
+    SB_LIT(&out, "{");
+    if (S->join_mode == EVS_JOIN_ALL && live == 0) {
+        size_t n = 0;
+        for (size_t i = 0; i < evs_replay_path_count(rp); i++) {
+            const evs_path_state *q = evs_replay_path(rp, i);
+            evs_span name;
+            int named = 0;
+            if (!spans_eq(q->parent, pid) || q->id.len <= pid.len + 1)
+                continue;
+            name = (evs_span){q->id.ptr + pid.len + 1,
+                              q->id.len - pid.len - 1};
+            for (size_t k = 0; k < S->n_join_paths && !named; k++)
+                named = span_eq(name, S->join_paths[k]) ||
+                        strcmp(S->join_paths[k], "*") == 0;
+            if (!named)
+                continue;
+            if (n++)
+                SB_LIT(&out, ",");
+            sb_quote(&out, name);
+            SB_LIT(&out, ":");
+            sb_json(&out, last_output(rp, q->id));
+        }
+        decided = done == nkids ? 1 : -1;
+    } else if (win && win->status == EVS_PATH_COMPLETED) {
+        sb_quote(&out, (evs_span){win->id.ptr + pid.len + 1,
+                                  win->id.len - pid.len - 1});
+        SB_LIT(&out, ":");
+        sb_json(&out, last_output(rp, win->id));
+        decided = 1;
+    } else if (win || (live == 0 && S->join_mode != EVS_JOIN_ALL)) {
+        decided = -1;
+    }
+    SB_LIT(&out, "}");
+    if (decided > 0) {
+        complete_step(x, pid, S, iter, (evs_span){out.p, out.len});
+    } else if (decided < 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%s join: %zu of %zu paths completed",
+                 S->join_mode == EVS_JOIN_ALL   ? "all"
+                 : S->join_mode == EVS_JOIN_ANY ? "any"
+                                                : "race",
+                 done, nkids);
+        step_failure(x, pid, S, iter, attempt, "join_failed",
+                     evs_span_cstr(msg), 0);
+    }
+    sb_free(&out);
+    return decided != 0;
+}
+
+/* Records the start of attempt `attempt` of S on pid and sets it going. */
+static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                       int64_t iter, int64_t count, evs_span item,
+                       uint32_t attempt)
+{
+    char hash[EVS_STEP_HASH_LEN + 1], why[256] = "";
+    sbuf d = {0};
+    char *input = NULL;
+    size_t in_len = 0;
+    int64_t due = 0;
+    uint64_t seq;
+    int bad = 0;
+
+    if (S->kind == EVS_WF_ACTION) {
+        rctx r;
+        evs_wf_error e;
+        rctx_init(&r, x, pid);
+        r.c.item = item;
+        r.c.index = iter;
+        if (evs_wf_render(&r.c, S->params, NULL, &input, &in_len, &e) != 0) {
+            snprintf(why, sizeof(why), "params: %.200s", e.msg);
+            bad = 1;
+        }
+        rctx_free(&r);
+    } else if (S->kind == EVS_WF_SLEEP) {
+        if ((due = sleep_due(x, pid, S, why, sizeof(why))) < 0)
+            bad = 1;
+    }
+    if (evs_replay_step_hash(S->raw.ptr, S->raw.len, hash) != 0)
+        hash[0] = '\0';
+    SB_LIT(&d, "{\"attempt\":");
+    sb_int(&d, attempt);
+    if (iter >= 0) {
+        SB_LIT(&d, ",\"iteration\":");
+        sb_int(&d, iter);
+        SB_LIT(&d, ",\"count\":");
+        sb_int(&d, count);
+    }
+    if (input) {
+        SB_LIT(&d, ",\"input\":");
+        sb_raw(&d, input, in_len);
+    }
+    SB_LIT(&d, ",\"step_hash\":");
+    sb_quote(&d, evs_span_cstr(hash));
+    SB_LIT(&d, ",\"kind\":");
+    sb_quote(&d, evs_span_cstr(evs_wf_kind_name(S->kind)));
+    SB_LIT(&d, "}");
+    if (orch_emit(x, NULL, "step_started", pid, evs_span_cstr(S->name), &d,
+                  &seq) != 0)
+        goto out;
+    if (bad) {
+        step_failure(x, pid, S, iter, attempt, "bad_input",
+                     evs_span_cstr(why), 0);
+        goto out;
+    }
+    switch (S->kind) {
+    case EVS_WF_ACTION:
+        queue_action(x, pid, S, iter, attempt, (evs_span){input, in_len},
+                     seq);
+        break;
+    case EVS_WF_SLEEP: {
+        sbuf t = {0};
+        sb_raw(&t, pid.ptr, pid.len);
+        SB_LIT(&t, "/");
+        sb_str(&t, S->name);
+        SB_LIT(&t, "/");
+        sb_int(&t, iter);
+        SB_LIT(&t, "/");
+        sb_int(&t, attempt);
+        d.len = 0;
+        SB_LIT(&d, "{\"timer_id\":");
+        sb_quote(&d, (evs_span){t.p, t.len});
+        SB_LIT(&d, ",\"fire_at\":");
+        sb_time(&d, due);
+        SB_LIT(&d, "}");
+        if (!t.oom && orch_emit(x, NULL, "timer_started", pid,
+                                evs_span_cstr(S->name), &d, NULL) == 0)
+            arm(x, pid, TK_SLEEP, (evs_span){t.p, t.len}, due);
+        sb_free(&t);
+        break;
+    }
+    case EVS_WF_WAIT_EVENT:
+        d.len = 0;
+        SB_LIT(&d, "{\"signal\":");
+        sb_quote(&d, evs_span_cstr(S->event));
+        if (S->timeout_ms > 0) {
+            due = evs_now_us() + S->timeout_ms * 1000;
+            SB_LIT(&d, ",\"timeout_at\":");
+            sb_time(&d, due);
+        }
+        SB_LIT(&d, "}");
+        if (orch_emit(x, NULL, "wait_started", pid, evs_span_cstr(S->name),
+                      &d, NULL) != 0)
+            break;
+        if (!try_consume(x, pid, S, iter) && S->timeout_ms > 0)
+            arm(x, pid, TK_WAIT_TIMEOUT, (evs_span){0}, due);
+        break;
+    case EVS_WF_JOIN:
+        check_join(x, pid, S, iter, attempt);
+        break;
+    case EVS_WF_END:
+        complete_step(x, pid, S, iter, (evs_span){0});
+        orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL,
+                  NULL);
+        break;
+    }
+out:
+    free(input);
+    sb_free(&d);
+}
+
+/* Renders an `each` step's list. Returns its items' count, or -1 with
+ * `why` set. *list is the array (owned). */
+static int64_t each_list(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                         char **list, size_t *len, char *why, size_t cap)
+{
+    rctx r;
+    evs_wf_error e;
+    evs__jit it;
+    evs_span v;
+    int64_t n = 0;
+    int rc;
+
+    rctx_init(&r, x, pid);
+    rc = evs_wf_render(&r.c, S->each, NULL, list, len, &e);
+    rctx_free(&r);
+    if (rc != 0) {
+        snprintf(why, cap, "each: %.200s", e.msg);
+        return -1;
+    }
+    if (evs__json_iter_begin(&it, (evs_span){*list, *len}, '[') != 0) {
+        snprintf(why, cap, "each: not an array");
+        return -1;
+    }
+    while ((rc = evs__json_arr_next(&it, &v)) == 1)
+        n++;
+    return rc == 0 ? n : -1;
+}
+
+static evs_span each_item(const char *list, size_t len, int64_t i)
+{
+    evs__jit it;
+    evs_span v = {0};
+
+    if (evs__json_iter_begin(&it, (evs_span){list, len}, '[') != 0)
+        return v;
+    while (evs__json_arr_next(&it, &v) == 1)
+        if (i-- == 0)
+            return v;
+    return (evs_span){0};
+}
+
+/* Starts the step named `name` (iteration 0 if `each`) on pid. */
+static void enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                       uint32_t attempt, int64_t iter);
+
+/* Follows S's edges from pid, which has finished it. */
+static void advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
+{
+    const evs_wf_edge *m[256];
+    size_t nm = 0;
+    sbuf d = {0};
+    rctx r;
+
+    if (S->each.len && S->store) {
+        sbuf v = {0};
+        each_outputs(x->rp, pid, evs_span_cstr(S->name), &v);
+        SB_LIT(&d, "{\"name\":");
+        sb_quote(&d, evs_span_cstr(S->store));
+        SB_LIT(&d, ",\"value\":");
+        sb_json(&d, (evs_span){v.p, v.len});
+        SB_LIT(&d, "}");
+        sb_free(&v);
+        if (orch_emit(x, NULL, "variable_set", pid, evs_span_cstr(S->name),
+                      &d, NULL) != 0)
+            goto out;
+    }
+    rctx_init(&r, x, pid);
+    for (size_t i = 0; i < S->n_next && nm < 256; i++) {
+        int ok = 1;
+        if (S->next[i].when && evs_wf_cond_eval(S->next[i].when, &r.c, &ok))
+            ok = 0;
+        if (ok)
+            m[nm++] = &S->next[i];
+    }
+    rctx_free(&r);
+    if (nm == 1 && !m[0]->path) {
+        const evs_wf_step *N = evs_wf_find_step(x->def, evs_span_cstr(m[0]->to));
+        enter_step(x, pid, N, 1, -1);
+        goto out;
+    }
+    if (nm == 0) {
+        orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL, NULL);
+        goto out;
+    }
+    /* Branch: one new path per matching edge. A path that exists was
+     * made by this branch before a crash (all in one append). */
+    {
+        sbuf ids[256];
+        int fresh[256];
+        size_t n = 0;
+
+        memset(ids, 0, sizeof(ids[0]) * nm);
+        d.len = 0;
+        SB_LIT(&d, "{\"new_paths\":[");
+        for (size_t i = 0; i < nm; i++) {
+            sb_raw(&ids[i], pid.ptr, pid.len);
+            SB_LIT(&ids[i], ".");
+            sb_str(&ids[i], m[i]->path ? m[i]->path : m[i]->to);
+            fresh[i] = !ids[i].oom &&
+                       !evs_replay_find_path(x->rp,
+                                             (evs_span){ids[i].p, ids[i].len});
+            if (!fresh[i])
+                continue;
+            if (n++)
+                SB_LIT(&d, ",");
+            SB_LIT(&d, "{\"id\":");
+            sb_quote(&d, (evs_span){ids[i].p, ids[i].len});
+            SB_LIT(&d, ",\"current_step\":");
+            sb_quote(&d, evs_span_cstr(m[i]->to));
+            SB_LIT(&d, "}");
+        }
+        SB_LIT(&d, "]}");
+        if (n && orch_emit(x, NULL, "path_branched", pid,
+                           evs_span_cstr(S->name), &d, NULL) != 0)
+            n = 0;
+        for (size_t i = 0; i < nm && n && !x->broken; i++) {
+            if (!fresh[i])
+                continue;
+            d.len = 0;
+            SB_LIT(&d, "{\"parent\":");
+            sb_quote(&d, pid);
+            SB_LIT(&d, ",\"current_step\":");
+            sb_quote(&d, evs_span_cstr(m[i]->to));
+            SB_LIT(&d, "}");
+            orch_emit(x, NULL, "path_started",
+                      (evs_span){ids[i].p, ids[i].len}, (evs_span){0}, &d,
+                      NULL);
+        }
+        for (size_t i = 0; i < nm; i++)
+            sb_free(&ids[i]);
+        if (x->broken)
+            goto out;
+    }
+    if (S->then)
+        enter_step(x, pid, evs_wf_find_step(x->def, evs_span_cstr(S->then)),
+                   1, -1);
+    else
+        orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL, NULL);
+out:
+    sb_free(&d);
+}
+
+static void enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                       uint32_t attempt, int64_t iter)
+{
+    const evs_step_state *st;
+    char *list = NULL, why[256];
+    size_t len = 0;
+    int64_t n = -1;
+
+    if (!S) {
+        orch_fail_exec(x, EVS_EPARSE, "an edge names no step");
+        return;
+    }
+    st = evs_replay_find_step(x->rp, pid, evs_span_cstr(S->name),
+                              S->each.len ? (iter < 0 ? 0 : iter) : -1);
+    if (st && step_done(st) && attempt == 1) {
+        /* The history rules identify a step by (path, name, iteration):
+         * a path cannot run a step twice. */
+        sbuf e = {0};
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "step \"%s\" already ran on this path; loops are not "
+                 "supported (use each)", S->name);
+        error_json(&e, "loop", evs_span_cstr(msg), 0);
+        fail_path(x, pid, (evs_span){e.p, e.len});
+        sb_free(&e);
+        return;
+    }
+    if (!S->each.len) {
+        start_step(x, pid, S, -1, -1, (evs_span){0}, attempt);
+        return;
+    }
+    if (iter < 0)
+        iter = 0;
+    n = each_list(x, pid, S, &list, &len, why, sizeof(why));
+    if (n < 0) {
+        /* Recorded as a failed first iteration: the reason is kept. */
+        start_step(x, pid, S, iter, 0, (evs_span){0}, attempt);
+        if (!x->broken)
+            step_failure(x, pid, S, iter, attempt, "bad_input",
+                         evs_span_cstr(why), 0);
+    } else if (iter >= n) {
+        advance(x, pid, S); /* an empty list, or every item done */
+    } else {
+        start_step(x, pid, S, iter, n, each_item(list, len, iter), attempt);
+    }
+    free(list);
+}
+
+/* ---------------------------------------------------------------- */
+/* drive                                                            */
+/* ---------------------------------------------------------------- */
+
+static int find_pending_timer(const evs_replay *rp, evs_span pid,
+                              evs_span step, int64_t *due, name_buf *id)
+{
+    for (size_t i = evs_replay_timer_count(rp); i-- > 0;) {
+        const evs_timer_state *t = evs_replay_timer(rp, i);
+        if (!t->fired_seq && !t->cancelled && spans_eq(t->path_id, pid) &&
+            spans_eq(t->step, step)) {
+            *due = t->fire_at_us;
+            nb_set(id, t->timer_id);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const evs_wait_state *pending_wait(const evs_replay *rp, evs_span pid)
+{
+    for (size_t i = evs_replay_wait_count(rp); i-- > 0;) {
+        const evs_wait_state *w = evs_replay_wait(rp, i);
+        if (!w->ended_seq && spans_eq(w->path_id, pid))
+            return w;
+    }
+    return NULL;
+}
+
+/* One live path. Returns 1 if it recorded something. */
+static int drive_path(orch_exec *x, size_t i)
+{
+    const evs_replay *rp = x->rp;
+    const evs_path_state *ps = evs_replay_path(rp, i);
+    const evs_step_state *st;
+    const evs_wf_step *S;
+    orch_path *op;
+    name_buf pb, sb;
+    evs_span pid, cur;
+    int64_t iter = -1, count = -1;
+    uint64_t seq0 = evs_replay_exec(rp)->last_seq;
+
+    if (ps->ended_seq)
+        return 0;
+    pid = nb_set(&pb, ps->id);
+    cur = nb_set(&sb, ps->current_step);
+    op = orch_path_get(x, pid, 1);
+    if (!op) {
+        orch_fail_exec(x, -ENOMEM, "tracking a path");
+        return 0;
+    }
+    if (op->req || op->timer)
+        return 0;
+    S = evs_wf_find_step(x->def, cur);
+    if (!S) {
+        char msg[NAME_MAX_ + 64];
+        snprintf(msg, sizeof(msg), "the definition has no step \"%s\"",
+                 cur.ptr);
+        orch_fail_exec(x, EVS_EPARSE, msg);
+        return 0;
+    }
+    if (S->each.len) {
+        const evs_each_state *e = find_each(rp, pid, cur);
+        iter = e ? e->done : 0;
+        count = e ? e->count : -1;
+        if (e && count >= 0 && iter >= count) {
+            st = evs_replay_find_step(rp, pid, cur, iter - 1);
+            if (!st || step_done(st))
+                advance(x, pid, S);
+            goto done;
+        }
+    }
+    st = evs_replay_find_step(rp, pid, cur, iter);
+    if (!st) {
+        /* A path made by a branch, or the first step of the run. */
+        if (iter > 0 || !S->each.len)
+            enter_step(x, pid, S, 1, iter);
+        else
+            enter_step(x, pid, S, 1, 0);
+        goto done;
+    }
+    switch (st->status) {
+    case EVS_STEP_RUNNING:
+        switch (S->kind) {
+        case EVS_WF_ACTION:
+            /* Started and never finished: run the same attempt again,
+             * with the same input and idempotency key. */
+            queue_action(x, pid, S, iter, st->attempts, st->input,
+                         st->started_seq);
+            break;
+        case EVS_WF_SLEEP: {
+            name_buf tid;
+            int64_t due;
+            if (find_pending_timer(rp, pid, cur, &due, &tid))
+                arm(x, pid, TK_SLEEP, (evs_span){tid.s, tid.len}, due);
+            else
+                complete_step(x, pid, S, iter, (evs_span){0});
+            break;
+        }
+        case EVS_WF_WAIT_EVENT: {
+            const evs_wait_state *w = pending_wait(rp, pid);
+            int64_t due = w ? w->timeout_at_us : 0;
+            if (!w)
+                break;
+            if (!try_consume(x, pid, S, iter) && due && !op->wait_timer)
+                arm(x, pid, TK_WAIT_TIMEOUT, (evs_span){0}, due);
+            break;
+        }
+        case EVS_WF_JOIN:
+            check_join(x, pid, S, iter, st->attempts);
+            break;
+        case EVS_WF_END:
+            complete_step(x, pid, S, iter, (evs_span){0});
+            orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL,
+                      NULL);
+            break;
+        }
+        break;
+    case EVS_STEP_RETRYING:
+        arm(x, pid, TK_RETRY, (evs_span){0}, st->retry_at_us);
+        break;
+    case EVS_STEP_FAILED:
+        /* Its path fails with it (recorded together, unless the history
+         * was cut between them). */
+        {
+            sbuf e = {0};
+            sb_json(&e, st->error);
+            fail_path(x, pid, (evs_span){e.p, e.len});
+            sb_free(&e);
+        }
+        break;
+    case EVS_STEP_COMPLETED:
+    case EVS_STEP_SKIPPED:
+        if (iter >= 0)
+            break; /* counted in its each's progress above */
+        advance(x, pid, S);
+        break;
+    }
+done:
+    return evs_replay_exec(rp)->last_seq != seq0;
+}
+
+static void exec_outputs(orch_exec *x)
+{
+    const evs_exec_state *st = evs_replay_exec(x->rp);
+    evs_span main_id = evs_replay_path_count(x->rp)
+                           ? evs_replay_path(x->rp, 0)->id
+                           : evs_span_cstr("main");
+    sbuf d = {0};
+    char *out = NULL;
+    size_t n = 0;
+
+    (void)st;
+    if (x->def->outputs.len) {
+        rctx r;
+        evs_wf_error e;
+        name_buf pb;
+        int rc;
+        rctx_init(&r, x, nb_set(&pb, main_id));
+        rc = evs_wf_render(&r.c, x->def->outputs, NULL, &out, &n, &e);
+        rctx_free(&r);
+        if (rc != 0) {
+            sbuf err = {0};
+            error_json(&err, "bad_output", evs_span_cstr(e.msg), 0);
+            SB_LIT(&d, "{\"error\":");
+            sb_raw(&d, err.p, err.len);
+            SB_LIT(&d, "}");
+            sb_free(&err);
+            orch_emit(x, NULL, "execution_failed", main_id, (evs_span){0},
+                      &d, NULL);
+            sb_free(&d);
+            return;
+        }
+        SB_LIT(&d, "{\"outputs\":");
+        sb_raw(&d, out, n);
+        SB_LIT(&d, "}");
+        free(out);
+    } else {
+        SB_LIT(&d, "{\"outputs\":");
+        sb_json(&d, last_output(x->rp, main_id));
+        SB_LIT(&d, "}");
+    }
+    orch_emit(x, NULL, "execution_completed", main_id, (evs_span){0}, &d,
+              NULL);
+    sb_free(&d);
+}
+
+void drive(orch_exec *x)
+{
+    int changed;
+
+    if (x->released || x->broken || x->driving)
+        return;
+    x->driving = 1;
+    do {
+        const evs_exec_state *st = evs_replay_exec(x->rp);
+        size_t live = 0;
+
+        changed = 0;
+        if (st->status >= EVS_STATUS_COMPLETED ||
+            st->status == EVS_STATUS_PAUSED || x->o->stopping)
+            break;
+        for (size_t i = 0; i < evs_replay_path_count(x->rp) && !x->broken;
+             i++)
+            changed |= drive_path(x, i);
+        if (x->broken || x->released)
+            break;
+        st = evs_replay_exec(x->rp);
+        if (st->status >= EVS_STATUS_COMPLETED)
+            break;
+        for (size_t i = 0; i < evs_replay_path_count(x->rp); i++)
+            if (!evs_replay_path(x->rp, i)->ended_seq)
+                live++;
+        if (live == 0) {
+            exec_outputs(x);
+            changed = 0;
+        }
+    } while (changed && !x->broken && !x->released);
+    x->driving = 0;
+    if (!x->released)
+        orch_kick(x);
+}
+
+/* ---------------------------------------------------------------- */
+/* Events from outside                                              */
+/* ---------------------------------------------------------------- */
+
+void drive_outcome(orch_exec *x, evs_action_req *req)
+{
+    const evs_step_state *st;
+    const evs_wf_step *S;
+    name_buf pb;
+    evs_span pid = nb_set(&pb, req->call.path_id);
+
+    S = evs_wf_find_step(x->def, req->call.step);
+    st = evs_replay_find_step(x->rp, pid, req->call.step,
+                              req->call.iteration);
+    if (!S || !st || st->status != EVS_STEP_RUNNING ||
+        st->attempts != req->call.attempt ||
+        evs_replay_exec(x->rp)->status >= EVS_STATUS_COMPLETED)
+        return; /* superseded: timed out, or the execution ended */
+    if (!req->failed) {
+        evs_span out = {req->output, req->output_len};
+        if (out.len && evs_json_check(out.ptr, out.len, EVS_JSON_MINIFY,
+                                      req->output, &req->output_len,
+                                      NULL) != 0) {
+            step_failure(x, pid, S, req->call.iteration, req->call.attempt,
+                         "bad_output",
+                         evs_span_cstr("the action's output is not JSON"),
+                         0);
+        } else {
+            out.len = req->output_len;
+            complete_step(x, pid, S, req->call.iteration, out);
+        }
+    } else {
+        step_failure(x, pid, S, req->call.iteration, req->call.attempt,
+                     req->etype ? req->etype : "error",
+                     evs_span_cstr(req->emsg ? req->emsg : ""),
+                     req->retryable);
+    }
+    drive(x);
+}
+
+/* An attempt ran out of time: its late outcome will be ignored. */
+static void action_timed_out(orch_exec *x, evs_action_req *req)
+{
+    orch_path *op;
+    const evs_wf_step *S;
+    char msg[128];
+    name_buf pb;
+    evs_span pid;
+
+    if (!req || req->stale)
+        return;
+    req->timeout = NULL;
+    pid = nb_set(&pb, req->call.path_id);
+    op = orch_path_get(x, pid, 0);
+    if (!op || op->req != req)
+        return;
+    op->req = NULL;
+    req->stale = 1;
+    actions_kill(req);
+    S = evs_wf_find_step(x->def, req->call.step);
+    if (!S || evs_replay_exec(x->rp)->status >= EVS_STATUS_COMPLETED)
+        return;
+    snprintf(msg, sizeof(msg), "attempt %u ran past its %lld ms timeout",
+             req->call.attempt, (long long)req->call.timeout_ms);
+    step_failure(x, pid, S, req->call.iteration, req->call.attempt,
+                 "timeout", evs_span_cstr(msg), 1);
+    drive(x);
+}
+
+void drive_timer(orch_exec *x, orch_timer *t)
+{
+    evs_span pid = evs_span_cstr(t->path);
+    orch_path *op = orch_path_get(x, pid, 0);
+    const evs_path_state *ps = evs_replay_find_path(x->rp, pid);
+    const evs_step_state *st;
+    const evs_wf_step *S;
+    const evs_each_state *e = NULL;
+    name_buf sb;
+    int64_t iter = -1;
+    sbuf d = {0};
+
+    if (op && op->timer == t)
+        op->timer = NULL;
+    if (op && op->wait_timer == t)
+        op->wait_timer = NULL;
+    if (t->kind == TK_ACTION_TIMEOUT) {
+        action_timed_out(x, t->req);
+        return;
+    }
+    if (!ps || ps->ended_seq)
+        return;
+    /* Paused: the timer is re-armed by drive() on resume, already due. */
+    if (evs_replay_exec(x->rp)->status == EVS_STATUS_PAUSED ||
+        x->o->stopping)
+        return;
+    nb_set(&sb, ps->current_step);
+    S = evs_wf_find_step(x->def, (evs_span){sb.s, sb.len});
+    if (!S)
+        return;
+    if (S->each.len && (e = find_each(x->rp, pid, evs_span_cstr(S->name))))
+        iter = e->done;
+    st = evs_replay_find_step(x->rp, pid, evs_span_cstr(S->name), iter);
+    if (!st)
+        return;
+    switch (t->kind) {
+    case TK_SLEEP:
+        if (st->status != EVS_STEP_RUNNING)
+            break;
+        SB_LIT(&d, "{\"timer_id\":");
+        sb_quote(&d, evs_span_cstr(t->id));
+        SB_LIT(&d, "}");
+        if (orch_emit(x, NULL, "timer_fired", pid, evs_span_cstr(S->name),
+                      &d, NULL) == 0)
+            complete_step(x, pid, S, iter, (evs_span){0});
+        break;
+    case TK_RETRY:
+        if (st->status == EVS_STEP_RETRYING)
+            enter_step(x, pid, S, st->attempts + 1, iter);
+        break;
+    case TK_WAIT_TIMEOUT: {
+        char msg[200];
+        if (st->status != EVS_STEP_RUNNING || !pending_wait(x->rp, pid))
+            break;
+        SB_LIT(&d, "{\"timed_out\":true}");
+        if (orch_emit(x, NULL, "wait_ended", pid, evs_span_cstr(S->name), &d,
+                      NULL) != 0)
+            break;
+        snprintf(msg, sizeof(msg), "no \"%s\" event within %lld ms",
+                 S->event, (long long)S->timeout_ms);
+        step_failure(x, pid, S, iter, st->attempts, "timeout",
+                     evs_span_cstr(msg), 0);
+        break;
+    }
+    case TK_ACTION_TIMEOUT:
+        break;
+    }
+    sb_free(&d);
+    drive(x);
+}
+
+static int get_str(evs_span body, const char *key, name_buf *out)
+{
+    evs_span v;
+
+    if (evs__json_get(body, key, &v) != 1 || v.len < 2 || v.ptr[0] != '"' ||
+        v.len - 2 >= NAME_MAX_)
+        return 0;
+    out->len = evs__json_unescape(v.ptr + 1, v.len - 2, out->s);
+    out->s[out->len] = '\0';
+    return 1;
+}
+
+int drive_request(orch_exec *x, const char *req_id, evs_span body,
+                  uint64_t *seq)
+{
+    const evs_exec_state *st = evs_replay_exec(x->rp);
+    evs_span main_id = evs_span_cstr("main");
+    name_buf kind, type;
+    evs_span payload = {0};
+    sbuf d = {0};
+    int control = 0;
+
+    *seq = 0;
+    if (!get_str(body, "kind", &kind))
+        kind.len = 0;
+    if (st->status >= EVS_STATUS_COMPLETED)
+        return 0; /* finished meanwhile: nothing takes it */
+    if (evs__json_get(body, "payload", &payload) != 1)
+        payload = (evs_span){0};
+    if (span_eq((evs_span){kind.s, kind.len}, "event")) {
+        if (!get_str(body, "type", &type))
+            return 0;
+        if (req_id)
+            for (size_t i = 0; i < evs_replay_signal_count(x->rp); i++) {
+                const evs_signal_state *s = evs_replay_signal(x->rp, i);
+                if (span_eq(s->id, req_id)) {
+                    *seq = s->received_seq; /* taken before a crash */
+                    return 0;
+                }
+            }
+        SB_LIT(&d, "{\"signal\":");
+        sb_quote(&d, (evs_span){type.s, type.len});
+        SB_LIT(&d, ",\"payload\":");
+        sb_json(&d, payload);
+        SB_LIT(&d, "}");
+        orch_emit(x, req_id, "signal_received", main_id, (evs_span){0}, &d,
+                  seq);
+    } else if (span_eq((evs_span){kind.s, kind.len}, "pause")) {
+        if (st->status != EVS_STATUS_PAUSED) {
+            SB_LIT(&d, "{\"reason\":");
+            sb_json(&d, payload);
+            SB_LIT(&d, "}");
+            orch_emit(x, req_id, "execution_paused", main_id, (evs_span){0},
+                      &d, seq);
+            control = 1;
+        }
+    } else if (span_eq((evs_span){kind.s, kind.len}, "unpause")) {
+        if (st->status == EVS_STATUS_PAUSED) {
+            orch_emit(x, req_id, "execution_resumed", main_id,
+                      (evs_span){0}, NULL, seq);
+            control = 1;
+        }
+    } else if (span_eq((evs_span){kind.s, kind.len}, "terminate")) {
+        SB_LIT(&d, "{\"reason\":");
+        sb_json(&d, payload);
+        SB_LIT(&d, "}");
+        orch_emit(x, req_id, "execution_terminated", main_id, (evs_span){0},
+                  &d, seq);
+        control = 1;
+    }
+    sb_free(&d);
+    return x->broken ? x->err : control;
+}

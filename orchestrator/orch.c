@@ -1,0 +1,1263 @@
+/*
+ * orch.c: the orchestrator's lifecycle, its executions, and the path from
+ * a decision to the disk.
+ *
+ * Every decision is an event: orch_emit applies it to the execution's
+ * replayer first (so a decision that would break a history rule is never
+ * written) and then hands it to the recorder. Nothing is written on the
+ * loop thread: orch_kick detaches what the recorder holds and appends it
+ * on the threadpool, one batch per execution at a time, with a snapshot
+ * when one is due. Actions wait in x->waiting until the batch holding
+ * their step_started is durable, which is what makes "a step's outcome is
+ * durable before the next step runs" true.
+ *
+ * Executions are reference counted: handles, live action requests and a
+ * flush in flight each hold one, so a released execution is freed only
+ * when nothing can call back into it.
+ */
+#include "orch_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void exec_free(orch_exec *x);
+static void inbox_pick(orch_exec *x);
+static void dispatch_durable(orch_exec *x);
+
+const char *evs_outcome_name(evs_outcome o)
+{
+    switch (o) {
+    case EVS_OUTCOME_COMPLETED: return "completed";
+    case EVS_OUTCOME_FAILED: return "failed";
+    case EVS_OUTCOME_TERMINATED: return "terminated";
+    case EVS_OUTCOME_CONTINUED: return "continued";
+    case EVS_OUTCOME_SUSPENDED: return "suspended";
+    case EVS_OUTCOME_ERROR: return "error";
+    }
+    return "unknown";
+}
+
+void evs_orch_opts_init(evs_orch_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->snapshot_every = 1000;
+    o->inbox_poll_ms = 500;
+}
+
+static void olog(evs_orch *o, evs_log_level lvl, const char *fmt, ...)
+{
+    const evs_store_opts *so = evs_store_get_opts(o->store);
+    char msg[512];
+    va_list ap;
+
+    if (!so->log_fn)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    so->log_fn(so->log_ctx, lvl, msg);
+}
+
+double orch_random(evs_orch *o)
+{
+    /* xorshift64*: jitter only needs to spread retries apart. */
+    o->rnd ^= o->rnd >> 12;
+    o->rnd ^= o->rnd << 25;
+    o->rnd ^= o->rnd >> 27;
+    return (double)((o->rnd * 2685821657736338717ULL) >> 11) /
+           (double)(1ULL << 53);
+}
+
+/* ---------------------------------------------------------------- */
+/* Executions                                                       */
+/* ---------------------------------------------------------------- */
+
+static orch_exec *find_exec(const evs_orch *o, evs_span id)
+{
+    for (orch_exec *x = o->execs; x; x = x->next)
+        if (!x->released && x->id_len == id.len &&
+            memcmp(x->id, id.ptr, id.len) == 0)
+            return x;
+    return NULL;
+}
+
+void orch_exec_unref(orch_exec *x)
+{
+    if (--x->refs == 0)
+        exec_free(x);
+}
+
+orch_path *orch_path_get(orch_exec *x, evs_span id, int create)
+{
+    orch_path *p;
+
+    for (size_t i = 0; i < x->npaths; i++)
+        if (strlen(x->paths[i].id) == id.len &&
+            memcmp(x->paths[i].id, id.ptr, id.len) == 0)
+            return &x->paths[i];
+    if (!create)
+        return NULL;
+    if (x->npaths == x->cap_paths) {
+        size_t nc = x->cap_paths ? x->cap_paths * 2 : 8;
+        orch_path *np = realloc(x->paths, nc * sizeof(*np));
+        if (!np)
+            return NULL;
+        x->paths = np;
+        x->cap_paths = nc;
+    }
+    p = &x->paths[x->npaths];
+    memset(p, 0, sizeof(*p));
+    p->id = strndup(id.ptr, id.len);
+    if (!p->id)
+        return NULL;
+    x->npaths++;
+    return p;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    orch_timer *t = h->data;
+    orch_exec *x = t->x;
+
+    free(t->path);
+    free(t->id);
+    free(t);
+    orch_exec_unref(x);
+}
+
+static void timer_fired(uv_timer_t *h)
+{
+    orch_timer *t = h->data;
+    orch_exec *x = t->x;
+    orch_timer **pp;
+
+    for (pp = &x->timers; *pp && *pp != t; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = t->next;
+    t->next = NULL;
+    if (!x->released)
+        drive_timer(x, t);
+    uv_close((uv_handle_t *)&t->h, timer_closed);
+    orch_check_idle(x->o);
+}
+
+orch_timer *orch_timer_arm(orch_exec *x, timer_kind k, evs_span path,
+                           evs_span id, int64_t due_us)
+{
+    orch_timer *t = calloc(1, sizeof(*t));
+    int64_t now = evs_now_us();
+    uint64_t ms = due_us > now ? (uint64_t)((due_us - now + 999) / 1000) : 0;
+
+    if (!t)
+        return NULL;
+    t->x = x;
+    t->kind = k;
+    t->path = strndup(path.ptr ? path.ptr : "", path.len);
+    t->id = strndup(id.ptr ? id.ptr : "", id.len);
+    if (!t->path || !t->id) {
+        free(t->path);
+        free(t->id);
+        free(t);
+        return NULL;
+    }
+    uv_timer_init(x->o->loop, &t->h);
+    t->h.data = t;
+    x->refs++;
+    uv_timer_start(&t->h, timer_fired, ms, 0);
+    t->next = x->timers;
+    x->timers = t;
+    return t;
+}
+
+void orch_timer_cancel(orch_timer *t)
+{
+    orch_exec *x = t->x;
+    orch_timer **pp;
+
+    for (pp = &x->timers; *pp && *pp != t; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = t->next;
+    uv_timer_stop(&t->h);
+    uv_close((uv_handle_t *)&t->h, timer_closed);
+}
+
+/* Whether the execution can go on by itself: actions running or waiting
+ * to run, events to write, or a timer it is waiting out. A wait for an
+ * event (and its timeout) and a pause need the outside world. */
+int orch_is_suspended(const orch_exec *x)
+{
+    const evs_exec_state *st = evs_replay_exec(x->rp);
+
+    if (x->flushing || x->waiting || evs_recorder_pending(x->rec) ||
+        x->want_snap)
+        return 0;
+    for (size_t i = 0; i < x->npaths; i++)
+        if (x->paths[i].req)
+            return 0;
+    if (st->status == EVS_STATUS_PAUSED)
+        return 1;
+    for (const orch_timer *t = x->timers; t; t = t->next)
+        if (t->kind != TK_WAIT_TIMEOUT)
+            return 0;
+    return st->status == EVS_STATUS_WAITING;
+}
+
+static void report(orch_exec *x, evs_outcome oc, int err)
+{
+    evs_orch *o = x->o;
+
+    if (x->reported)
+        return;
+    x->reported = 1;
+    if (o->opts.on_outcome)
+        o->opts.on_outcome(o->opts.arg, x->id, oc, err);
+}
+
+static void watch_closed(uv_handle_t *h)
+{
+    orch_exec *x = h->data;
+
+    free(h);
+    orch_exec_unref(x);
+}
+
+/* Stops driving x: its timers and watcher go, its actions in flight are
+ * orphaned (their outcomes are ignored; a subprocess is killed). The log
+ * stays open until the last reference goes, so a flush in flight ends. */
+static void release(orch_exec *x)
+{
+    evs_orch *o = x->o;
+    orch_exec **pp;
+
+    if (x->released)
+        return;
+    x->released = 1;
+    while (x->timers)
+        orch_timer_cancel(x->timers);
+    if (x->watch) {
+        uv_fs_event_stop(x->watch);
+        uv_close((uv_handle_t *)x->watch, watch_closed);
+        x->watch = NULL;
+    }
+    for (size_t i = 0; i < x->npaths; i++) {
+        evs_action_req *r = x->paths[i].req;
+        if (r) {
+            r->stale = 1;
+            actions_kill(r);
+            x->paths[i].req = NULL;
+        }
+    }
+    while (x->waiting) {
+        evs_action_req *r = x->waiting;
+        x->waiting = r->next;
+        req_free(r);
+    }
+    for (pp = &o->execs; *pp && *pp != x; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = x->next;
+    o->nexecs--;
+    orch_exec_unref(x);
+}
+
+static void exec_free(orch_exec *x)
+{
+    if (x->rec) {
+        if (evs_recorder_pending(x->rec))
+            olog(x->o, EVS_LOG_WARN,
+                 "execution %s: %zu events not written; the next run "
+                 "replays from the log", x->id,
+                 evs_recorder_pending(x->rec));
+        evs_recorder_close(x->rec);
+    }
+    evs_log_close(x->log);
+    evs_replay_free(x->rp);
+    evs_wf_free(x->def);
+    for (size_t i = 0; i < x->npaths; i++)
+        free(x->paths[i].id);
+    free(x->paths);
+    while (x->taken) {
+        taken_req *t = x->taken;
+        x->taken = t->next;
+        free(t);
+    }
+    free(x);
+}
+
+void orch_fail_exec(orch_exec *x, int err, const char *why)
+{
+    if (x->broken)
+        return;
+    x->broken = 1;
+    x->err = err;
+    olog(x->o, EVS_LOG_ERROR, "execution %s: given up (%s): %s", x->id,
+         evs_err_name(err), why ? why : evs_strerror(err));
+    report(x, EVS_OUTCOME_ERROR, err);
+    release(x);
+}
+
+/* ---------------------------------------------------------------- */
+/* Recording and flushing                                           */
+/* ---------------------------------------------------------------- */
+
+int orch_emit(orch_exec *x, const char *id, const char *type, evs_span path,
+              evs_span step, const sbuf *data, uint64_t *seq)
+{
+    char uuid[EVS_UUID_LEN + 1];
+    evs_violation v;
+    evs_event ev;
+    int rc;
+
+    if (seq)
+        *seq = 0;
+    if (x->broken || x->released)
+        return x->err ? x->err : -ECANCELED;
+    if (data && data->oom) {
+        orch_fail_exec(x, -ENOMEM, "building an event");
+        return -ENOMEM;
+    }
+    if (id)
+        memcpy(uuid, id, EVS_UUID_LEN);
+    else if ((rc = evs_uuid7(uuid)) != 0) {
+        orch_fail_exec(x, rc, "making an event id");
+        return rc;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.id = (evs_span){uuid, EVS_UUID_LEN};
+    ev.execution_id = (evs_span){x->id, x->id_len};
+    ev.path_id = path;
+    ev.sequence = evs_recorder_last_seq(x->rec) + 1;
+    ev.timestamp_us = evs_now_us();
+    ev.event_type = evs_span_cstr(type);
+    ev.step_name = step;
+    ev.data = data && data->len ? (evs_span){data->p, data->len}
+                                : evs_span_cstr("{}");
+    /* The replayer first: a decision that breaks a history rule is a bug
+     * here, and must not reach the log. */
+    if ((rc = evs_replay_apply(x->rp, &ev, &v)) != 0) {
+        orch_fail_exec(x, rc, rc == EVS_EHISTORY ? v.msg : NULL);
+        return rc;
+    }
+    if ((rc = evs_recorder_record(x->rec, &ev, seq)) != 0) {
+        orch_fail_exec(x, rc, "recording an event");
+        return rc;
+    }
+    if (x->o->opts.snapshot_every &&
+        ev.sequence - x->snap_seq >= x->o->opts.snapshot_every)
+        x->want_snap = 1;
+    return 0;
+}
+
+static void flush_work(uv_work_t *w)
+{
+    orch_exec *x = w->data;
+
+    x->flush_rc = 0;
+    x->snap_rc = 0;
+    if (x->batch)
+        x->flush_rc = evs_recorder_flush_run(x->batch);
+    if (x->flush_rc == 0 && x->snap)
+        x->snap_rc = evs_snapshot_save(x->o->store, x->id, x->id_len,
+                                       x->snap);
+}
+
+static void take_done_requests(orch_exec *x)
+{
+    uint64_t durable = evs_recorder_flushed_seq(x->rec);
+    taken_req **pp = &x->taken;
+
+    while (*pp) {
+        taken_req *t = *pp;
+        if (t->seq <= durable && t->seq != UINT64_MAX) {
+            int rc = evs_request_remove(x->o->store, x->id, x->id_len,
+                                        t->id, strlen(t->id));
+            if (rc != 0)
+                olog(x->o, EVS_LOG_WARN,
+                     "execution %s: request %s recorded but not removed "
+                     "(%s); it will be recognised and skipped", x->id,
+                     t->id, evs_err_name(rc));
+            /* Keep the id while the file may still be listed. */
+            t->seq = UINT64_MAX;
+        }
+        pp = &t->next;
+    }
+}
+
+static void dispatch_durable(orch_exec *x)
+{
+    uint64_t durable = evs_recorder_flushed_seq(x->rec);
+    evs_action_req **pp = &x->waiting;
+
+    while (*pp) {
+        evs_action_req *r = *pp;
+        if (r->need_seq <= durable) {
+            *pp = r->next;
+            r->next = NULL;
+            if (x->o->stopping) {
+                /* Not started: the next runner re-runs the step. */
+                orch_path *p = orch_path_get(x, r->call.path_id, 0);
+                if (p && p->req == r)
+                    p->req = NULL;
+                req_free(r);
+                continue;
+            }
+            r->dispatched = 1;
+            actions_dispatch(r);
+        } else {
+            pp = &r->next;
+        }
+    }
+}
+
+static void finish_if_done(orch_exec *x)
+{
+    const evs_exec_state *st = evs_replay_exec(x->rp);
+    evs_outcome oc;
+
+    if (x->released || x->flushing || evs_recorder_pending(x->rec) ||
+        x->want_snap)
+        return;
+    switch (st->status) {
+    case EVS_STATUS_COMPLETED: oc = EVS_OUTCOME_COMPLETED; break;
+    case EVS_STATUS_FAILED: oc = EVS_OUTCOME_FAILED; break;
+    case EVS_STATUS_TERMINATED: oc = EVS_OUTCOME_TERMINATED; break;
+    case EVS_STATUS_CONTINUED: oc = EVS_OUTCOME_CONTINUED; break;
+    default: return;
+    }
+    report(x, oc, 0);
+    release(x);
+}
+
+static void flush_done(uv_work_t *w, int status)
+{
+    orch_exec *x = w->data;
+    int rc;
+
+    (void)status;
+    x->flushing = 0;
+    rc = x->batch ? evs_recorder_flush_end(x->rec, x->batch) : 0;
+    x->batch = NULL;
+    if (x->snap) {
+        if (x->snap_rc != 0 && rc == 0)
+            olog(x->o, EVS_LOG_WARN,
+                 "execution %s: snapshot not saved (%s); the log is "
+                 "intact", x->id, evs_err_name(x->snap_rc));
+        evs_snapshot_free(x->snap);
+        x->snap = NULL;
+    }
+    if (rc != 0 && !x->released)
+        orch_fail_exec(x, rc, "appending to the log");
+    if (!x->released) {
+        dispatch_durable(x);
+        take_done_requests(x);
+        if (x->inbox_dirty)
+            inbox_pick(x);
+        drive(x);
+        finish_if_done(x);
+    }
+    orch_exec_unref(x);
+    orch_check_idle(x->o);
+}
+
+static int status_wants_snapshot(evs_exec_status s)
+{
+    return s == EVS_STATUS_WAITING || s == EVS_STATUS_PAUSED ||
+           s >= EVS_STATUS_COMPLETED;
+}
+
+void orch_kick(orch_exec *x)
+{
+    const evs_exec_state *st;
+    int rc;
+
+    if (x->flushing || x->broken || x->released)
+        return;
+    st = evs_replay_exec(x->rp);
+    /* Snapshots at the states a reader looks for: waits, pauses and the
+     * end (and every snapshot_every events, set by orch_emit). */
+    if (status_wants_snapshot(st->status) && st->last_seq != x->snap_seq)
+        x->want_snap = 1;
+    if (evs_recorder_pending(x->rec) == 0 && !x->want_snap) {
+        /* Nothing to write: what waits for durability (a step re-run
+         * after recovery) may go now. */
+        dispatch_durable(x);
+        return;
+    }
+    if ((rc = evs_recorder_flush_begin(x->rec, &x->batch)) != 0) {
+        orch_fail_exec(x, rc, "starting a flush");
+        return;
+    }
+    if (x->want_snap) {
+        x->want_snap = 0;
+        x->snap_seq = st->last_seq;
+        if (evs_replay_snapshot_prepare(x->rp, (evs_span){0}, &x->snap))
+            x->snap = NULL; /* only a cache: skipped */
+    }
+    x->flushing = 1;
+    x->refs++;
+    x->work.data = x;
+    rc = uv_queue_work(x->o->loop, &x->work, flush_work, flush_done);
+    if (rc != 0) {
+        x->flushing = 0;
+        x->refs--;
+        orch_fail_exec(x, rc, "queueing a flush");
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* The inbox                                                        */
+/* ---------------------------------------------------------------- */
+
+static int is_taken(const orch_exec *x, evs_span id)
+{
+    for (const taken_req *t = x->taken; t; t = t->next)
+        if (strlen(t->id) == id.len && memcmp(t->id, id.ptr, id.len) == 0)
+            return 1;
+    return 0;
+}
+
+static void inbox_pick(orch_exec *x)
+{
+    evs_request_listing l;
+    int rc;
+
+    x->inbox_dirty = 0;
+    if (x->released || x->broken)
+        return;
+    if (x->flushing) {
+        x->inbox_dirty = 1; /* after the flush: one control request per
+                               batch keeps their re-reading idempotent */
+        return;
+    }
+    rc = evs_request_list(x->o->store, x->id, x->id_len, &l);
+    if (rc != 0) {
+        olog(x->o, EVS_LOG_WARN, "execution %s: inbox not read: %s", x->id,
+             evs_strerror(rc));
+        return;
+    }
+    for (size_t i = 0; i < l.count && !x->released; i++) {
+        const evs_request *q = &l.items[i];
+        taken_req *t;
+        uint64_t seq = 0;
+        int control;
+
+        if (q->id.len > EVS_REQUEST_ID_LEN || is_taken(x, q->id))
+            continue;
+        control = drive_request(x, q->id.ptr, q->body, &seq);
+        if (x->released)
+            break;
+        t = calloc(1, sizeof(*t));
+        if (!t)
+            break;
+        memcpy(t->id, q->id.ptr, q->id.len);
+        t->seq = seq ? seq : evs_recorder_last_seq(x->rec);
+        t->next = x->taken;
+        x->taken = t;
+        if (control > 0) {
+            /* The rest after this one's event is durable. */
+            x->inbox_dirty = 1;
+            break;
+        }
+    }
+    evs_request_list_free(&l);
+    if (!x->released) {
+        take_done_requests(x);
+        drive(x);
+    }
+}
+
+static void watch_cb(uv_fs_event_t *h, const char *name, int events,
+                     int status)
+{
+    orch_exec *x = h->data;
+
+    (void)name;
+    (void)events;
+    (void)status;
+    inbox_pick(x);
+    orch_check_idle(x->o);
+}
+
+/* ---------------------------------------------------------------- */
+/* Owning an execution                                              */
+/* ---------------------------------------------------------------- */
+
+static int has_action(void *arg, const char *name)
+{
+    return actions_find(arg, name) != NULL;
+}
+
+/* Takes over an open writer log and its replayed state; both are the
+ * execution's from now on, even on failure. */
+static int attach(evs_orch *o, evs_log *log, evs_replay *rp)
+{
+    const evs_exec_state *st = evs_replay_exec(rp);
+    evs_recorder_opts ro;
+    orch_exec *x;
+    evs_wf_error we;
+    char dir[4096];
+    int rc;
+
+    x = calloc(1, sizeof(*x));
+    if (!x) {
+        evs_log_close(log);
+        evs_replay_free(rp);
+        return -ENOMEM;
+    }
+    x->o = o;
+    x->log = log;
+    x->rp = rp;
+    x->refs = 1;
+    x->id_len = strlen(evs_log_id(log));
+    memcpy(x->id, evs_log_id(log), x->id_len + 1);
+    x->snap_seq = st->last_seq;
+    evs_recorder_opts_init(&ro);
+    ro.batch_events = SIZE_MAX; /* flushed by orch_kick only */
+    ro.batch_bytes = SIZE_MAX;
+    if ((rc = evs_recorder_open(log, &ro, &x->rec)) != 0)
+        goto fail;
+    if (st->definition.len == 0) {
+        rc = EVS_EPARSE;
+        olog(o, EVS_LOG_ERROR, "execution %s: no definition recorded",
+             x->id);
+        goto fail;
+    }
+    rc = evs_wf_parse(st->definition.ptr, st->definition.len, NULL,
+                      has_action, o, &x->def, &we);
+    if (rc != 0) {
+        olog(o, EVS_LOG_ERROR, "execution %s: its definition is refused: "
+             "%s%s%s", x->id, we.step, we.step[0] ? ": " : "", we.msg);
+        goto fail;
+    }
+    x->next = o->execs;
+    o->execs = x;
+    o->nexecs++;
+    if (evs_request_dir(o->store, x->id, x->id_len, dir, sizeof(dir)) ==
+            0 &&
+        (x->watch = malloc(sizeof(*x->watch))) != NULL) {
+        uv_fs_event_init(o->loop, x->watch);
+        x->watch->data = x;
+        x->refs++;
+        if (uv_fs_event_start(x->watch, watch_cb, dir, 0) != 0) {
+            /* The poll still finds requests. */
+            uv_close((uv_handle_t *)x->watch, watch_closed);
+            x->watch = NULL;
+        }
+    }
+    inbox_pick(x);
+    drive(x);
+    finish_if_done(x);
+    return 0;
+fail:
+    if (x->rec)
+        evs_recorder_close(x->rec);
+    evs_log_close(x->log);
+    evs_replay_free(x->rp);
+    free(x);
+    return rc;
+}
+
+int evs_orch_resume(evs_orch *o, evs_span id)
+{
+    evs_log *log = NULL;
+    evs_replay *rp = NULL;
+    evs_violation v;
+    int rc;
+
+    if (id.len == 0 || id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len))
+        return EVS_EBADID;
+    if (find_exec(o, id))
+        return -EALREADY;
+    if (o->stopping)
+        return -ECANCELED;
+    /* The lock first: it is what owning means. */
+    rc = evs_log_open(o->store, id.ptr, id.len, EVS_LOG_WRITE, &log, NULL,
+                      NULL);
+    if (rc != 0)
+        return rc;
+    if ((rc = evs_replay_new(NULL, &rp)) != 0)
+        goto fail;
+    rc = evs_replay_open(rp, o->store, id.ptr, id.len, 0, NULL, &v, NULL);
+    if (rc != 0) {
+        if (rc == EVS_EHISTORY)
+            olog(o, EVS_LOG_ERROR, "execution %.*s: seq %llu: %s: %s",
+                 (int)id.len, id.ptr, (unsigned long long)v.sequence,
+                 v.rule, v.msg);
+        goto fail;
+    }
+    return attach(o, log, rp);
+fail:
+    evs_replay_free(rp);
+    evs_log_close(log);
+    return rc;
+}
+
+static int is_unfinished(evs_span status)
+{
+    static const char *const done[] = {"completed", "failed", "terminated",
+                                       "continued"};
+
+    for (size_t i = 0; i < sizeof(done) / sizeof(*done); i++)
+        if (status.len == strlen(done[i]) &&
+            memcmp(status.ptr, done[i], status.len) == 0)
+            return 0;
+    return 1;
+}
+
+int evs_orch_recover(evs_orch *o, size_t *count)
+{
+    evs_exec_listing l;
+    size_t n = 0;
+    int rc, first = 0;
+
+    if (count)
+        *count = 0;
+    if ((rc = evs_exec_list(o->store, NULL, &l)) != 0)
+        return rc;
+    for (size_t i = 0; i < l.count && !o->stopping; i++) {
+        const evs_exec_info *e = &l.items[i];
+        /* A snapshot may lag its log, so "finished" is believed only
+         * from a snapshot; a damaged one is checked by replaying. */
+        if (e->snapshot_ok && !is_unfinished(e->status))
+            continue;
+        if (find_exec(o, e->id))
+            continue;
+        rc = evs_orch_resume(o, e->id);
+        if (rc == 0)
+            n++;
+        else if (rc != EVS_ELOCKED && rc != -EALREADY && !first)
+            first = rc;
+    }
+    evs_exec_list_free(&l);
+    if (count)
+        *count = n;
+    return first;
+}
+
+/* ---------------------------------------------------------------- */
+/* Starting an execution                                            */
+/* ---------------------------------------------------------------- */
+
+typedef struct start_job {
+    uv_work_t work;
+    evs_orch *o;
+    char id[EVS_ID_MAX + 1];
+    size_t id_len;
+    evs_event ev[2];
+    char uuid[2][EVS_UUID_LEN + 1];
+    sbuf d0, d1;
+    evs_snapshot snap;
+    char *inputs;
+    size_t inputs_len;
+    char ihash[17];
+    evs_wf_def *def;
+    evs_log *log;
+    evs_replay *rp;
+    int rc;
+} start_job;
+
+static void start_work(uv_work_t *w)
+{
+    start_job *j = w->data;
+    evs_violation v;
+
+    j->rc = evs_exec_create(j->o->store, j->id, j->id_len, &j->snap, j->ev,
+                            2);
+    if (j->rc == 0)
+        j->rc = evs_log_open(j->o->store, j->id, j->id_len, EVS_LOG_WRITE,
+                             &j->log, NULL, NULL);
+    if (j->rc == 0)
+        j->rc = evs_replay_new(NULL, &j->rp);
+    if (j->rc == 0)
+        j->rc = evs_replay_run(j->rp, j->log, 0, &v, NULL);
+}
+
+static void start_done(uv_work_t *w, int status)
+{
+    start_job *j = w->data;
+    evs_orch *o = j->o;
+    int rc = j->rc;
+
+    (void)status;
+    o->busy--;
+    if (rc == 0) {
+        rc = attach(o, j->log, j->rp);
+        j->log = NULL;
+        j->rp = NULL;
+    }
+    if (rc != 0) {
+        olog(o, EVS_LOG_ERROR, "execution %s: not started: %s", j->id,
+             evs_strerror(rc));
+        if (o->opts.on_outcome)
+            o->opts.on_outcome(o->opts.arg, j->id, EVS_OUTCOME_ERROR, rc);
+    }
+    evs_log_close(j->log);
+    evs_replay_free(j->rp);
+    evs_wf_free(j->def);
+    sb_free(&j->d0);
+    sb_free(&j->d1);
+    free(j->inputs);
+    free(j);
+    orch_check_idle(o);
+}
+
+int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
+                   char out_id[EVS_ID_MAX + 1], evs_wf_error *err)
+{
+    evs_wf_error we;
+    evs_wf_def *d = NULL;
+    start_job *j;
+    uint64_t h;
+    int64_t now = evs_now_us();
+    int rc;
+
+    if (!err)
+        err = &we;
+    memset(err, 0, sizeof(*err));
+    if (o->stopping)
+        return -ECANCELED;
+    if (id.len && (id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len)))
+        return EVS_EBADID;
+    rc = evs_wf_parse(def.ptr, def.len, NULL, has_action, o, &d, err);
+    if (rc != 0)
+        return rc;
+    j = calloc(1, sizeof(*j));
+    if (!j) {
+        evs_wf_free(d);
+        return -ENOMEM;
+    }
+    j->o = o;
+    rc = evs_wf_check_inputs(d, inputs, NULL, &j->inputs, &j->inputs_len,
+                             err);
+    if (rc != 0)
+        goto fail;
+    if (id.len) {
+        memcpy(j->id, id.ptr, id.len);
+        j->id_len = id.len;
+    } else {
+        if ((rc = evs_uuid7(j->id)) != 0)
+            goto fail;
+        j->id_len = EVS_UUID_LEN;
+    }
+    if ((rc = evs_json_hash(j->inputs, j->inputs_len, NULL, &h)) != 0)
+        goto fail;
+    snprintf(j->ihash, sizeof(j->ihash), "%016llx", (unsigned long long)h);
+
+    SB_LIT(&j->d0, "{\"workflow_name\":");
+    sb_quote(&j->d0, evs_span_cstr(d->name));
+    SB_LIT(&j->d0, ",\"inputs\":");
+    sb_json(&j->d0, (evs_span){j->inputs, j->inputs_len});
+    SB_LIT(&j->d0, ",\"definition\":");
+    sb_json(&j->d0, d->json);
+    SB_LIT(&j->d0, ",\"definition_hash\":\"");
+    sb_str(&j->d0, d->hash);
+    SB_LIT(&j->d0, "\",\"inputs_hash\":\"");
+    sb_str(&j->d0, j->ihash);
+    SB_LIT(&j->d0, "\",\"lineage\":{}}");
+    SB_LIT(&j->d1, "{\"parent\":null,\"current_step\":");
+    sb_quote(&j->d1, evs_span_cstr(d->steps[0].name));
+    SB_LIT(&j->d1, "}");
+    rc = -ENOMEM;
+    if (j->d0.oom || j->d1.oom)
+        goto fail;
+    for (int i = 0; i < 2; i++) {
+        if ((rc = evs_uuid7(j->uuid[i])) != 0)
+            goto fail;
+        j->ev[i].id = (evs_span){j->uuid[i], EVS_UUID_LEN};
+        j->ev[i].path_id = evs_span_cstr("main");
+        j->ev[i].sequence = (uint64_t)i + 1;
+        j->ev[i].timestamp_us = now;
+    }
+    j->ev[0].event_type = evs_span_cstr("execution_started");
+    j->ev[0].data = (evs_span){j->d0.p, j->d0.len};
+    j->ev[1].event_type = evs_span_cstr("path_started");
+    j->ev[1].data = (evs_span){j->d1.p, j->d1.len};
+    /* The first snapshot: enough for listings; replay starts from the
+     * log, which is two events long. */
+    j->snap.workflow_name = evs_span_cstr(d->name);
+    j->snap.workflow_hash = evs_span_cstr(d->hash);
+    j->snap.inputs_hash = evs_span_cstr(j->ihash);
+    j->snap.status = evs_span_cstr("running");
+    j->snap.start_time_us = now;
+    j->snap.inputs = (evs_span){j->inputs, j->inputs_len};
+    j->snap.workflow_data = d->json;
+    j->def = d; /* the snapshot's spans point into it */
+    if (out_id) {
+        memcpy(out_id, j->id, j->id_len);
+        out_id[j->id_len] = '\0';
+    }
+    d = NULL;
+    j->work.data = j;
+    o->busy++;
+    if ((rc = uv_queue_work(o->loop, &j->work, start_work, start_done)) !=
+        0) {
+        o->busy--;
+        goto fail;
+    }
+    return 0;
+fail:
+    evs_wf_free(d);
+    evs_wf_free(j->def);
+    sb_free(&j->d0);
+    sb_free(&j->d1);
+    free(j->inputs);
+    free(j);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* Requests from this process                                       */
+/* ---------------------------------------------------------------- */
+
+/* Builds a request body: {"kind":K[,"type":T][,"payload":P]}. */
+static int request_body(sbuf *b, evs_span kind, evs_span type,
+                        evs_span payload)
+{
+    if (payload.len && evs_json_check(payload.ptr, payload.len, 0, NULL,
+                                      NULL, NULL) != 0)
+        return -EINVAL;
+    SB_LIT(b, "{\"kind\":");
+    sb_quote(b, kind);
+    if (type.len) {
+        SB_LIT(b, ",\"type\":");
+        sb_quote(b, type);
+    }
+    if (payload.len) {
+        SB_LIT(b, ",\"payload\":");
+        sb_json(b, payload);
+    }
+    SB_LIT(b, "}");
+    return b->oom ? -ENOMEM : 0;
+}
+
+static int local_request(evs_orch *o, evs_span id, const char *kind,
+                         evs_span type, evs_span payload)
+{
+    orch_exec *x = find_exec(o, id);
+    sbuf b = {0};
+    uint64_t seq;
+    int rc;
+
+    if (!x)
+        return -ENOENT;
+    if (evs_replay_exec(x->rp)->status >= EVS_STATUS_COMPLETED)
+        return EVS_EFINISHED;
+    if ((rc = request_body(&b, evs_span_cstr(kind), type, payload)) == 0) {
+        rc = drive_request(x, NULL, (evs_span){b.p, b.len}, &seq);
+        rc = rc < 0 ? rc : 0;
+        if (!x->released)
+            drive(x);
+    }
+    sb_free(&b);
+    orch_check_idle(o);
+    return rc;
+}
+
+int evs_orch_send(evs_orch *o, evs_span id, evs_span type, evs_span payload)
+{
+    if (type.len == 0)
+        return -EINVAL;
+    return local_request(o, id, "event", type, payload);
+}
+
+int evs_orch_pause(evs_orch *o, evs_span id, evs_span reason)
+{
+    return local_request(o, id, "pause", (evs_span){0}, reason);
+}
+
+int evs_orch_unpause(evs_orch *o, evs_span id)
+{
+    return local_request(o, id, "unpause", (evs_span){0}, (evs_span){0});
+}
+
+int evs_orch_terminate(evs_orch *o, evs_span id, evs_span reason)
+{
+    return local_request(o, id, "terminate", (evs_span){0}, reason);
+}
+
+int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
+                  evs_span type, evs_span payload)
+{
+    static const char *const kinds[] = {"event", "pause", "unpause",
+                                        "terminate"};
+    evs_replay *rp = NULL;
+    evs_violation v;
+    sbuf b = {0};
+    size_t k;
+    int rc;
+
+    for (k = 0; k < sizeof(kinds) / sizeof(*kinds); k++)
+        if (kind.len == strlen(kinds[k]) &&
+            memcmp(kind.ptr, kinds[k], kind.len) == 0)
+            break;
+    if (k == sizeof(kinds) / sizeof(*kinds) || (k == 0 && type.len == 0))
+        return -EINVAL;
+    if (id.len == 0 || id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len))
+        return EVS_EBADID;
+    /* Refused once ended, as the log shows now. A runner that ends it
+     * before taking the request drops it (and says so in the log hook). */
+    if ((rc = evs_replay_new(NULL, &rp)) != 0)
+        return rc;
+    rc = evs_replay_open(rp, store, id.ptr, id.len, 0, NULL, &v, NULL);
+    if (rc == 0 && evs_replay_exec(rp)->status >= EVS_STATUS_COMPLETED)
+        rc = EVS_EFINISHED;
+    evs_replay_free(rp);
+    if (rc != 0)
+        return rc;
+    if ((rc = request_body(&b, kind, type, payload)) == 0)
+        rc = evs_request_post(store, id.ptr, id.len, b.p, b.len, NULL);
+    sb_free(&b);
+    return rc;
+}
+
+const evs_replay *evs_orch_state(const evs_orch *o, evs_span id)
+{
+    orch_exec *x = find_exec(o, id);
+
+    return x ? x->rp : NULL;
+}
+
+uv_loop_t *evs_orch_loop(evs_orch *o)
+{
+    return o->loop;
+}
+
+size_t evs_orch_owned(const evs_orch *o)
+{
+    return o->nexecs;
+}
+
+/* ---------------------------------------------------------------- */
+/* The loop                                                         */
+/* ---------------------------------------------------------------- */
+
+static void async_cb(uv_async_t *h)
+{
+    evs_orch *o = h->data;
+    evs_action_req *list, *rev = NULL;
+
+    uv_mutex_lock(&o->mu);
+    list = o->done;
+    o->done = NULL;
+    uv_mutex_unlock(&o->mu);
+    while (list) { /* oldest first */
+        evs_action_req *n = list->next;
+        list->next = rev;
+        rev = list;
+        list = n;
+    }
+    while (rev) {
+        evs_action_req *r = rev;
+        orch_exec *x = r->x;
+        orch_path *p;
+
+        rev = r->next;
+        r->next = NULL;
+        p = orch_path_get(x, r->call.path_id, 0);
+        if (p && p->req == r)
+            p->req = NULL;
+        if (r->timeout) {
+            orch_timer_cancel(r->timeout);
+            r->timeout = NULL;
+        }
+        if (!r->stale && !x->released)
+            drive_outcome(x, r);
+        req_free(r);
+    }
+    orch_check_idle(o);
+}
+
+static void poll_cb(uv_timer_t *h)
+{
+    evs_orch *o = h->data;
+    uint64_t now = uv_now(o->loop);
+
+    for (orch_exec *x = o->execs, *n; x; x = n) {
+        n = x->next;
+        inbox_pick(x);
+    }
+    if (o->opts.adopt_ms && !o->stopping &&
+        now - o->last_adopt_ms >= o->opts.adopt_ms) {
+        o->last_adopt_ms = now;
+        (void)evs_orch_recover(o, NULL);
+    }
+    orch_check_idle(o);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void close_handles(evs_orch *o)
+{
+    if (o->closing)
+        return;
+    o->closing = 1;
+    uv_close((uv_handle_t *)&o->async, handle_closed);
+    uv_close((uv_handle_t *)&o->poll, handle_closed);
+    uv_close((uv_handle_t *)&o->grace, handle_closed);
+}
+
+static int exec_busy(const orch_exec *x)
+{
+    for (size_t i = 0; i < x->npaths; i++)
+        if (x->paths[i].req)
+            return 1;
+    return x->flushing || evs_recorder_pending(x->rec);
+}
+
+void orch_check_idle(evs_orch *o)
+{
+    if (o->closing)
+        return;
+    if (o->stopping) {
+        /* Each execution goes once its actions in flight are recorded. */
+        for (orch_exec *x = o->execs, *n; x; x = n) {
+            n = x->next;
+            if (!exec_busy(x))
+                release(x);
+        }
+    } else if (o->opts.stop_when_idle && o->busy == 0) {
+        for (const orch_exec *x = o->execs; x; x = x->next)
+            if (!orch_is_suspended(x))
+                return;
+        for (orch_exec *x = o->execs, *n; x; x = n) {
+            n = x->next;
+            report(x, EVS_OUTCOME_SUSPENDED, 0);
+            release(x);
+        }
+    } else {
+        return;
+    }
+    /* Callbacks may still complete late requests: the async handle they
+     * wake must stay open until the last one is in. */
+    if (o->nexecs == 0 && o->busy == 0 && o->live_reqs == 0)
+        close_handles(o);
+}
+
+static void grace_cb(uv_timer_t *h)
+{
+    evs_orch *o = h->data;
+
+    /* The deadline: what still runs is re-run by the next runner. */
+    for (orch_exec *x = o->execs, *n; x; x = n) {
+        n = x->next;
+        release(x);
+    }
+    orch_check_idle(o);
+}
+
+void evs_orch_stop(evs_orch *o, uint32_t grace_ms)
+{
+    if (o->stopping || o->closing)
+        return;
+    o->stopping = 1;
+    uv_timer_start(&o->grace, grace_cb, grace_ms, 0);
+    orch_check_idle(o);
+}
+
+int evs_orch_register(evs_orch *o, const char *name, evs_action_fn fn,
+                      void *arg, unsigned flags)
+{
+    struct orch_action *a;
+
+    if (!name || !*name || !fn || strncmp(name, "exec:", 5) == 0 ||
+        (flags & ~(unsigned)EVS_ACTION_BLOCKING))
+        return -EINVAL;
+    if (actions_find(o, name))
+        return -EEXIST;
+    a = calloc(1, sizeof(*a));
+    if (!a || !(a->name = strdup(name))) {
+        free(a);
+        return -ENOMEM;
+    }
+    a->fn = fn;
+    a->arg = arg;
+    a->flags = flags;
+    a->next = o->actions;
+    o->actions = a;
+    return 0;
+}
+
+int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
+{
+    evs_orch *o = calloc(1, sizeof(*o));
+    int rc;
+
+    *out = NULL;
+    if (!o)
+        return -ENOMEM;
+    o->store = store;
+    if (opts)
+        o->opts = *opts;
+    else
+        evs_orch_opts_init(&o->opts);
+    if (o->opts.inbox_poll_ms == 0)
+        o->opts.inbox_poll_ms = 500;
+    o->rnd = (uint64_t)evs_now_us() | 1;
+    if (o->opts.loop) {
+        o->loop = o->opts.loop;
+    } else {
+        if ((rc = uv_loop_init(&o->own_loop)) != 0) {
+            free(o);
+            return rc;
+        }
+        o->own = 1;
+        o->loop = &o->own_loop;
+    }
+    if ((rc = uv_mutex_init(&o->mu)) != 0)
+        goto fail;
+    uv_async_init(o->loop, &o->async, async_cb);
+    o->async.data = o;
+    uv_timer_init(o->loop, &o->poll);
+    o->poll.data = o;
+    uv_timer_init(o->loop, &o->grace);
+    o->grace.data = o;
+    uv_timer_start(&o->poll, poll_cb, o->opts.inbox_poll_ms,
+                   o->opts.inbox_poll_ms);
+    if ((rc = actions_builtin(o)) != 0) {
+        evs_orch_stop(o, 0);
+        uv_run(o->loop, UV_RUN_DEFAULT);
+        evs_orch_free(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+fail:
+    if (o->own)
+        uv_loop_close(&o->own_loop);
+    free(o);
+    return rc;
+}
+
+int evs_orch_run(evs_orch *o)
+{
+    if (!o->own)
+        return -EINVAL;
+    /* An orchestrator with nothing to do and told to stop when idle
+     * stops at once. */
+    orch_check_idle(o);
+    return uv_run(o->loop, UV_RUN_DEFAULT);
+}
+
+void evs_orch_free(evs_orch *o)
+{
+    if (!o)
+        return;
+    while (o->actions) {
+        struct orch_action *a = o->actions;
+        o->actions = a->next;
+        free(a->name);
+        free(a);
+    }
+    uv_mutex_destroy(&o->mu);
+    if (o->own)
+        uv_loop_close(&o->own_loop);
+    free(o);
+}

@@ -1,0 +1,190 @@
+/*
+ * orch_int.h: the orchestrator's internals, shared by its files.
+ *
+ *   orch.c     lifecycle, owning executions, recording and flushing,
+ *              the inbox of cross-process requests
+ *   drive.c    the step machine: what each path does next
+ *   actions.c  running actions: callbacks, the threadpool, `exec:`
+ *   sbuf.c     a growable byte buffer for building event data
+ */
+#ifndef EVS_ORCH_INT_H
+#define EVS_ORCH_INT_H
+
+#include "evstore/orchestrator.h"
+#include "evstore/recorder.h"
+
+#include <stdbool.h>
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;        /* an append failed: the buffer is incomplete */
+} sbuf;
+
+void sb_raw(sbuf *b, const char *s, size_t n);
+void sb_str(sbuf *b, const char *s);          /* raw C string */
+void sb_quote(sbuf *b, evs_span s);           /* as a JSON string */
+void sb_int(sbuf *b, int64_t v);
+void sb_json(sbuf *b, evs_span j);            /* JSON, `null` if empty */
+void sb_time(sbuf *b, int64_t us);            /* "RFC 3339" */
+void sb_free(sbuf *b);
+#define SB_LIT(b, lit) sb_raw((b), (lit), sizeof(lit) - 1)
+
+typedef struct orch_exec orch_exec;
+typedef struct orch_timer orch_timer;
+
+/* What an armed timer does when it fires. */
+typedef enum timer_kind {
+    TK_SLEEP = 0,       /* a sleep step's durable timer */
+    TK_RETRY,           /* a retry's backoff */
+    TK_WAIT_TIMEOUT,    /* a wait_event step's timeout */
+    TK_ACTION_TIMEOUT   /* one attempt's timeout (not durable) */
+} timer_kind;
+
+struct orch_timer {
+    uv_timer_t h;
+    orch_exec *x;
+    timer_kind kind;
+    char *path;         /* owned */
+    char *id;           /* TK_SLEEP: the timer id; owned */
+    evs_action_req *req; /* TK_ACTION_TIMEOUT */
+    orch_timer *next;   /* in x->timers */
+};
+
+/* Per live path, what this process is doing for it. */
+typedef struct orch_path {
+    char *id;
+    evs_action_req *req;    /* the action in flight */
+    orch_timer *timer;      /* a sleep or retry timer armed for it */
+    orch_timer *wait_timer; /* its wait's timeout */
+} orch_path;
+
+struct evs_action_req {
+    evs_orch *o;
+    orch_exec *x;
+    evs_action_call call;
+    char *mem;              /* the call's spans */
+    uint64_t need_seq;      /* dispatch once this is durable */
+    int dispatched;
+    int in_work;            /* EVS_ACTION_BLOCKING job running */
+    int finished;           /* ... and it has its outcome */
+    int stale;              /* timed out or orphaned: outcome ignored */
+    unsigned flags;
+    evs_action_fn fn;
+    void *fn_arg;
+    orch_timer *timeout;
+    /* The outcome, filled by any thread. */
+    int failed;
+    char *output;
+    size_t output_len;
+    char *etype, *emsg;
+    int retryable;
+    evs_action_req *next;   /* in o->done / x->waiting_dispatch */
+    uv_work_t work;         /* EVS_ACTION_BLOCKING */
+    void *exec_state;       /* exec: the subprocess */
+};
+
+/* A request picked up from the inbox, removed once its event is durable. */
+typedef struct taken_req {
+    char id[EVS_REQUEST_ID_LEN + 1];
+    uint64_t seq;
+    struct taken_req *next;
+} taken_req;
+
+struct orch_exec {
+    evs_orch *o;
+    char id[EVS_ID_MAX + 1];
+    size_t id_len;
+    evs_log *log;
+    evs_recorder *rec;
+    evs_replay *rp;
+    evs_wf_def *def;
+    orch_path *paths;
+    size_t npaths, cap_paths;
+    orch_timer *timers;
+    evs_action_req *waiting;    /* built, not yet durable */
+    size_t nreqs;               /* requests alive (in flight or waiting) */
+    taken_req *taken;
+    /* Flushing on the threadpool. */
+    uv_work_t work;
+    int flushing;
+    evs_recorder_batch *batch;
+    evs_snapshot *snap;
+    int flush_rc, snap_rc;
+    uint64_t snap_seq;          /* last_seq of the last snapshot */
+    int want_snap;
+    /* Inbox. */
+    uv_fs_event_t *watch;
+    int inbox_dirty;
+    /* Lifecycle. */
+    int broken;                 /* gave up: see err */
+    int err;
+    int released;               /* no longer driven; freed when idle */
+    int reported;
+    int driving;
+    int refs;
+    orch_exec *next;            /* in o->execs */
+};
+
+struct orch_action {
+    char *name;
+    evs_action_fn fn;
+    void *arg;
+    unsigned flags;
+    struct orch_action *next;
+};
+
+struct evs_orch {
+    evs_store *store;
+    uv_loop_t *loop;
+    uv_loop_t own_loop;
+    int own;
+    evs_orch_opts opts;
+    struct orch_action *actions;
+    orch_exec *execs;
+    size_t nexecs;
+    uv_async_t async;
+    uv_mutex_t mu;
+    evs_action_req *done;       /* completed, under mu */
+    uv_timer_t poll;
+    uv_timer_t grace;
+    uint64_t last_adopt_ms;
+    int closing;
+    int stopping;
+    int stopped;
+    int busy;                   /* jobs on the threadpool (creations) */
+    size_t live_reqs;           /* action requests not yet freed */
+    uint64_t rnd;               /* xorshift state for jitter */
+};
+
+/* orch.c */
+/* Records one event (id: a request's id, or NULL for a new one). On
+ * failure the execution is given up (orch_fail_exec). */
+int orch_emit(orch_exec *x, const char *id, const char *type, evs_span path,
+              evs_span step, const sbuf *data, uint64_t *seq);
+void orch_fail_exec(orch_exec *x, int err, const char *why);
+void orch_exec_unref(orch_exec *x);
+void orch_kick(orch_exec *x);
+orch_path *orch_path_get(orch_exec *x, evs_span id, int create);
+orch_timer *orch_timer_arm(orch_exec *x, timer_kind k, evs_span path,
+                           evs_span id, int64_t due_us);
+void orch_timer_cancel(orch_timer *t);
+void orch_check_idle(evs_orch *o);
+double orch_random(evs_orch *o);
+int orch_is_suspended(const orch_exec *x);
+
+/* drive.c */
+void drive(orch_exec *x);
+void drive_outcome(orch_exec *x, evs_action_req *req);
+void drive_timer(orch_exec *x, orch_timer *t);
+int drive_request(orch_exec *x, const char *req_id, evs_span body,
+                  uint64_t *seq);
+
+/* actions.c */
+struct orch_action *actions_find(evs_orch *o, const char *name);
+int actions_builtin(evs_orch *o);
+void actions_dispatch(evs_action_req *req);
+void actions_kill(evs_action_req *req);
+void req_free(evs_action_req *req);
+
+#endif /* EVS_ORCH_INT_H */

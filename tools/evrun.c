@@ -1,0 +1,618 @@
+/*
+ * evrun.c: runs workflow definitions from the command line.
+ *
+ * start and resume run one execution in the foreground until it
+ * completes, fails or suspends; serve is a long-lived runner that takes
+ * every unfinished execution no other runner owns; send, pause, unpause
+ * and terminate hand a request to whichever runner owns the execution
+ * (through its inbox), and status reads its state from the log.
+ */
+#include "evstore.h"
+#include "evstore/orchestrator.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Exit statuses (also in --help and the README). */
+enum {
+    EX_COMPLETED = 0,
+    EX_FAILED = 1,      /* failed or terminated; a request refused */
+    EX_USAGE = 2,
+    EX_ERROR = 3,
+    EX_SUSPENDED = 4    /* waits for an event, or paused */
+};
+
+static const char usage_text[] =
+    "usage: evrun COMMAND STORE ...\n"
+    "\n"
+    "  evrun start STORE DEF.json [--input JSON|@FILE] [--id ID]\n"
+    "              [--detach] [--sync full|batch|none]\n"
+    "      Creates an execution of the workflow in DEF.json and runs it in\n"
+    "      the foreground until it completes, fails or suspends (it waits\n"
+    "      for an event, or is paused). Sleeps and retry backoffs are\n"
+    "      waited out. With --detach it is only created, for a runner\n"
+    "      (evrun serve) to take. Prints \"ID OUTCOME\", then the outputs\n"
+    "      (completed) or the error (failed) as JSON.\n"
+    "  evrun resume STORE EXEC [--sync MODE]\n"
+    "      Takes over an unfinished execution (replays it, re-arms its\n"
+    "      timers, re-runs what was started and never finished) and runs\n"
+    "      it as start does.\n"
+    "  evrun serve STORE [--grace MS] [--adopt MS] [--sync MODE]\n"
+    "      Runs every unfinished execution no other runner owns, and looks\n"
+    "      for new ones every --adopt milliseconds (default 1000). Stops on\n"
+    "      SIGINT or SIGTERM: no new steps start, actions in flight get\n"
+    "      --grace milliseconds (default 10000) to finish, everything is\n"
+    "      flushed, then it exits 0.\n"
+    "  evrun send STORE EXEC TYPE [JSON]\n"
+    "      Sends an event of TYPE with payload JSON (default null).\n"
+    "  evrun pause STORE EXEC [REASON]\n"
+    "  evrun unpause STORE EXEC\n"
+    "  evrun terminate STORE EXEC [REASON]\n"
+    "      Requests are durable when the command returns; the runner that\n"
+    "      owns the execution, or the next one, records them.\n"
+    "  evrun status STORE EXEC [--json]\n"
+    "      Shows the status, as the log has it now.\n"
+    "\n"
+    "Built-in actions: echo (output = input), fail ({\"times\":N,\n"
+    "\"fatal\":bool}: fails the first N attempts), sleep ({\"ms\":N}).\n"
+    "An action \"exec:PROGRAM ARGS...\" runs PROGRAM (see\n"
+    "orchestrator/README.md for its stdin and stdout).\n"
+    "\n"
+    "Exit status: 0 completed (or request accepted), 1 failed or\n"
+    "terminated (or request refused: the execution has ended), 2 usage\n"
+    "error, 3 other error, 4 suspended.\n";
+
+static int g_outcome = -1;
+static int g_outcome_err;
+static char g_exec[EVS_ID_MAX + 1];
+
+static int usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("evrun: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n(evrun --help for usage)\n", stderr);
+    return EX_USAGE;
+}
+
+static int fail(int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("evrun: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (rc)
+        fprintf(stderr, ": %s (%s)", evs_strerror(rc), evs_err_name(rc));
+    fputc('\n', stderr);
+    return EX_ERROR;
+}
+
+static void log_cb(void *ctx, evs_log_level lvl, const char *msg)
+{
+    (void)ctx;
+    if (lvl >= EVS_LOG_WARN)
+        fprintf(stderr, "evrun: %s\n", msg);
+}
+
+/* Reads a whole file (or stdin for "-"). */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0, r;
+
+    if (!f)
+        return NULL;
+    do {
+        if (n == cap) {
+            char *nb = realloc(buf, cap ? cap * 2 : 65536);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap = cap ? cap * 2 : 65536;
+        }
+        r = fread(buf + n, 1, cap - n, f);
+        n += r;
+    } while (r > 0);
+    if (buf && ferror(f)) {
+        free(buf);
+        buf = NULL;
+    }
+    if (f != stdin)
+        fclose(f);
+    *len = n;
+    return buf;
+}
+
+static int parse_sync(const char *v, evs_durability *d)
+{
+    if (strcmp(v, "full") == 0)
+        *d = EVS_SYNC_FULL;
+    else if (strcmp(v, "batch") == 0)
+        *d = EVS_SYNC_BATCH;
+    else if (strcmp(v, "none") == 0)
+        *d = EVS_SYNC_NONE;
+    else
+        return -1;
+    return 0;
+}
+
+static int open_store(const char *path, evs_durability d, int create,
+                      evs_store **s)
+{
+    evs_store_opts so;
+    int rc;
+
+    evs_store_opts_init(&so);
+    so.durability = d;
+    so.create = create;
+    so.log_fn = log_cb;
+    rc = evs_store_open(path, &so, s);
+    if (rc != 0)
+        return fail(rc, "cannot open store %s", path);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Running                                                          */
+/* ---------------------------------------------------------------- */
+
+static evs_orch *g_orch;
+static uint32_t g_grace_ms = 10000;
+
+static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
+{
+    (void)arg;
+    if (g_exec[0] && strcmp(id, g_exec) != 0)
+        return;
+    g_outcome = (int)oc;
+    g_outcome_err = err;
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    (void)sig;
+    evs_orch_stop(g_orch, g_grace_ms);
+    uv_signal_stop(h);
+}
+
+static void signal_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Runs the orchestrator until it stops, with SIGINT/SIGTERM stopping it
+ * gracefully. */
+static int run_loop(evs_orch *o, uv_loop_t *loop)
+{
+    uv_signal_t si, st;
+    int rc;
+
+    g_orch = o;
+    uv_signal_init(loop, &si);
+    uv_signal_init(loop, &st);
+    uv_signal_start(&si, on_signal, SIGINT);
+    uv_signal_start(&st, on_signal, SIGTERM);
+    /* The signal handles must not keep the loop alive once the
+     * orchestrator has closed its own. */
+    uv_unref((uv_handle_t *)&si);
+    uv_unref((uv_handle_t *)&st);
+    rc = evs_orch_run(o);
+    uv_close((uv_handle_t *)&si, signal_closed);
+    uv_close((uv_handle_t *)&st, signal_closed);
+    uv_run(loop, UV_RUN_DEFAULT);
+    return rc;
+}
+
+/* Prints the outcome of g_exec and maps it to an exit status. */
+static int report(evs_store *s)
+{
+    evs_replay *rp = NULL;
+    const evs_exec_state *x;
+    evs_violation v;
+    int rc, ex;
+
+    switch (g_outcome) {
+    case EVS_OUTCOME_COMPLETED: ex = EX_COMPLETED; break;
+    case EVS_OUTCOME_FAILED:
+    case EVS_OUTCOME_TERMINATED: ex = EX_FAILED; break;
+    case EVS_OUTCOME_CONTINUED: ex = EX_COMPLETED; break;
+    case EVS_OUTCOME_ERROR:
+        return fail(g_outcome_err, "execution %s", g_exec);
+    default:
+        /* Stopped by a signal before it ended: as suspended. */
+        g_outcome = EVS_OUTCOME_SUSPENDED;
+        ex = EX_SUSPENDED;
+        break;
+    }
+    printf("%s %s\n", g_exec, evs_outcome_name((evs_outcome)g_outcome));
+    if (evs_replay_new(NULL, &rp) == 0 &&
+        (rc = evs_replay_open(rp, s, g_exec, strlen(g_exec), 0, NULL, &v,
+                              NULL)) == 0) {
+        x = evs_replay_exec(rp);
+        if (g_outcome == EVS_OUTCOME_COMPLETED)
+            printf("%.*s\n", (int)(x->outputs.len ? x->outputs.len : 4),
+                   x->outputs.len ? x->outputs.ptr : "null");
+        else if (x->error.len)
+            printf("%.*s\n", (int)x->error.len, x->error.ptr);
+    }
+    evs_replay_free(rp);
+    fflush(stdout);
+    return ex;
+}
+
+static int cmd_start(int argc, char **argv)
+{
+    const char *store = NULL, *def = NULL, *input = NULL, *id = NULL;
+    evs_durability d = EVS_SYNC_FULL;
+    int detach = 0, ex;
+    char *dbuf = NULL, *ibuf = NULL;
+    size_t dlen = 0, ilen = 0;
+    evs_store *s = NULL;
+    evs_orch_opts oo;
+    evs_wf_error we;
+    int rc;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--input") == 0 && i + 1 < argc)
+            input = argv[++i];
+        else if (strcmp(argv[i], "--id") == 0 && i + 1 < argc)
+            id = argv[++i];
+        else if (strcmp(argv[i], "--detach") == 0)
+            detach = 1;
+        else if (strcmp(argv[i], "--sync") == 0 && i + 1 < argc) {
+            if (parse_sync(argv[++i], &d) != 0)
+                return usage("--sync takes full, batch or none");
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return usage("start: unknown option %s", argv[i]);
+        else if (!store)
+            store = argv[i];
+        else if (!def)
+            def = argv[i];
+        else
+            return usage("start: too many arguments");
+    }
+    if (!store || !def)
+        return usage("start needs STORE and DEF.json");
+    if (!(dbuf = slurp(def, &dlen)))
+        return fail(-errno, "cannot read %s", def);
+    if (input && input[0] == '@') {
+        if (!(ibuf = slurp(input + 1, &ilen))) {
+            free(dbuf);
+            return fail(-errno, "cannot read %s", input + 1);
+        }
+    } else if (input) {
+        ilen = strlen(input);
+        ibuf = strdup(input);
+    }
+    if ((ex = open_store(store, d, 1, &s)) != 0)
+        goto out;
+    evs_orch_opts_init(&oo);
+    oo.stop_when_idle = 1;
+    oo.on_outcome = on_outcome;
+    if ((rc = evs_orch_new(s, &oo, &g_orch)) != 0) {
+        ex = fail(rc, "cannot start the orchestrator");
+        goto out;
+    }
+    rc = evs_orch_start(g_orch, (evs_span){dbuf, dlen},
+                        (evs_span){ibuf, ilen}, evs_span_cstr(id), g_exec,
+                        &we);
+    if (rc != 0) {
+        if (rc == EVS_EPARSE)
+            fprintf(stderr, "evrun: %s: %s%s%s\n", def, we.step,
+                    we.step[0] ? ": " : "", we.msg);
+        else
+            fail(rc, "cannot start an execution of %s", def);
+        ex = rc == EVS_EPARSE ? EX_USAGE : EX_ERROR;
+        evs_orch_stop(g_orch, 0);
+        evs_orch_run(g_orch);
+        goto out;
+    }
+    if (detach) {
+        /* Only the creation: stop once it is on disk. */
+        evs_orch_stop(g_orch, 0);
+    }
+    run_loop(g_orch, evs_orch_loop(g_orch));
+    if (detach) {
+        ex = g_outcome == EVS_OUTCOME_ERROR
+                 ? fail(g_outcome_err, "execution %s", g_exec)
+                 : (printf("%s created\n", g_exec), EX_COMPLETED);
+    } else {
+        ex = report(s);
+    }
+out:
+    evs_orch_free(g_orch);
+    evs_store_close(s);
+    free(dbuf);
+    free(ibuf);
+    return ex;
+}
+
+static int cmd_resume(int argc, char **argv)
+{
+    const char *store = NULL, *id = NULL;
+    evs_durability d = EVS_SYNC_FULL;
+    evs_store *s = NULL;
+    evs_orch_opts oo;
+    int rc, ex;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--sync") == 0 && i + 1 < argc) {
+            if (parse_sync(argv[++i], &d) != 0)
+                return usage("--sync takes full, batch or none");
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return usage("resume: unknown option %s", argv[i]);
+        else if (!store)
+            store = argv[i];
+        else if (!id)
+            id = argv[i];
+        else
+            return usage("resume: too many arguments");
+    }
+    if (!store || !id)
+        return usage("resume needs STORE and EXEC");
+    if (strlen(id) > EVS_ID_MAX)
+        return usage("resume: %s is not an execution id", id);
+    snprintf(g_exec, sizeof(g_exec), "%s", id);
+    if ((ex = open_store(store, d, 0, &s)) != 0)
+        return ex;
+    evs_orch_opts_init(&oo);
+    oo.stop_when_idle = 1;
+    oo.on_outcome = on_outcome;
+    if ((rc = evs_orch_new(s, &oo, &g_orch)) != 0) {
+        ex = fail(rc, "cannot start the orchestrator");
+        goto out;
+    }
+    rc = evs_orch_resume(g_orch, evs_span_cstr(id));
+    if (rc != 0) {
+        ex = rc == EVS_ELOCKED
+                 ? (fprintf(stderr, "evrun: execution %s is owned by "
+                            "another runner\n", id), EX_ERROR)
+                 : fail(rc, "cannot resume %s", id);
+        evs_orch_stop(g_orch, 0);
+        run_loop(g_orch, evs_orch_loop(g_orch));
+        goto out;
+    }
+    run_loop(g_orch, evs_orch_loop(g_orch));
+    ex = report(s);
+out:
+    evs_orch_free(g_orch);
+    evs_store_close(s);
+    return ex;
+}
+
+static void serve_outcome(void *arg, const char *id, evs_outcome oc,
+                          int err)
+{
+    (void)arg;
+    if (oc == EVS_OUTCOME_ERROR)
+        fprintf(stderr, "evrun: execution %s: given up: %s\n", id,
+                evs_strerror(err));
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    const char *store = NULL;
+    evs_durability d = EVS_SYNC_FULL;
+    uint32_t adopt = 1000;
+    evs_store *s = NULL;
+    evs_orch_opts oo;
+    int rc, ex;
+
+    for (int i = 0; i < argc; i++) {
+        char *end;
+        if ((strcmp(argv[i], "--grace") == 0 ||
+             strcmp(argv[i], "--adopt") == 0) && i + 1 < argc) {
+            unsigned long v = strtoul(argv[i + 1], &end, 10);
+            if (*end || !argv[i + 1][0] || v > 86400000UL)
+                return usage("%s takes milliseconds", argv[i]);
+            if (argv[i][2] == 'g')
+                g_grace_ms = (uint32_t)v;
+            else
+                adopt = (uint32_t)(v ? v : 1);
+            i++;
+        } else if (strcmp(argv[i], "--sync") == 0 && i + 1 < argc) {
+            if (parse_sync(argv[++i], &d) != 0)
+                return usage("--sync takes full, batch or none");
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return usage("serve: unknown option %s", argv[i]);
+        else if (!store)
+            store = argv[i];
+        else
+            return usage("serve: too many arguments");
+    }
+    if (!store)
+        return usage("serve needs STORE");
+    if ((ex = open_store(store, d, 1, &s)) != 0)
+        return ex;
+    evs_orch_opts_init(&oo);
+    oo.adopt_ms = adopt;
+    oo.on_outcome = serve_outcome;
+    if ((rc = evs_orch_new(s, &oo, &g_orch)) != 0) {
+        ex = fail(rc, "cannot start the orchestrator");
+        goto out;
+    }
+    if ((rc = evs_orch_recover(g_orch, NULL)) != 0)
+        fail(rc, "recovering %s (the rest goes on)", store);
+    run_loop(g_orch, evs_orch_loop(g_orch));
+    ex = 0;
+out:
+    evs_orch_free(g_orch);
+    evs_store_close(s);
+    return ex;
+}
+
+/* send / pause / unpause / terminate */
+static int cmd_request(const char *kind, int argc, char **argv)
+{
+    const char *pos[4] = {0};
+    int np = 0, maxp, ex;
+    evs_store *s = NULL;
+    evs_span type = {0}, payload = {0};
+    char *reason = NULL;
+    int rc;
+
+    for (int i = 0; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1] && np < 2)
+            return usage("%s: unknown option %s", kind, argv[i]);
+        if (np == 4)
+            return usage("%s: too many arguments", kind);
+        pos[np++] = argv[i];
+    }
+    maxp = strcmp(kind, "event") == 0 ? 4 : strcmp(kind, "unpause") == 0 ? 2 : 3;
+    if (np < (strcmp(kind, "event") == 0 ? 3 : 2) || np > maxp)
+        return usage("%s: expected STORE EXEC%s", kind,
+                     strcmp(kind, "event") == 0 ? " TYPE [JSON]"
+                     : strcmp(kind, "unpause") == 0 ? "" : " [REASON]");
+    if (strcmp(kind, "event") == 0) {
+        type = evs_span_cstr(pos[2]);
+        payload = evs_span_cstr(np == 4 ? pos[3] : NULL);
+        if (payload.len && evs_json_check(payload.ptr, payload.len, 0, NULL,
+                                          NULL, NULL) != 0)
+            return usage("send: the payload is not JSON: %s", pos[3]);
+    } else if (np == 3) {
+        size_t n = evs_json_quote(evs_span_cstr(pos[2]), NULL, 0);
+        if (n == (size_t)-1 || !(reason = malloc(n)))
+            return usage("%s: the reason is not UTF-8", kind);
+        evs_json_quote(evs_span_cstr(pos[2]), reason, n);
+        payload = (evs_span){reason, n};
+    }
+    if ((ex = open_store(pos[0], EVS_SYNC_FULL, 0, &s)) != 0) {
+        free(reason);
+        return ex;
+    }
+    rc = evs_orch_post(s, evs_span_cstr(pos[1]), evs_span_cstr(kind), type,
+                       payload);
+    if (rc == EVS_EFINISHED) {
+        fprintf(stderr, "evrun: execution %s has ended; request refused\n",
+                pos[1]);
+        ex = EX_FAILED;
+    } else if (rc != 0) {
+        ex = fail(rc, "cannot send to %s", pos[1]);
+    }
+    free(reason);
+    evs_store_close(s);
+    return ex;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    const char *pos[2] = {0};
+    int np = 0, json = 0, ex;
+    evs_store *s = NULL;
+    evs_replay *rp = NULL;
+    const evs_exec_state *x;
+    evs_violation v;
+    evs_error_info info;
+    size_t waits = 0, timers = 0, live = 0;
+    int rc;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return usage("status: unknown option %s", argv[i]);
+        else if (np == 2)
+            return usage("status: too many arguments");
+        else
+            pos[np++] = argv[i];
+    }
+    if (np != 2)
+        return usage("status needs STORE and EXEC");
+    if ((ex = open_store(pos[0], EVS_SYNC_FULL, 0, &s)) != 0)
+        return ex;
+    if ((rc = evs_replay_new(NULL, &rp)) != 0 ||
+        (rc = evs_replay_open(rp, s, pos[1], strlen(pos[1]), 0, NULL, &v,
+                              &info)) != 0) {
+        ex = rc == EVS_EHISTORY
+                 ? fail(rc, "%s: sequence %llu breaks rule %s: %s", pos[1],
+                        (unsigned long long)v.sequence, v.rule, v.msg)
+                 : fail(rc, "cannot read %s", pos[1]);
+        goto out;
+    }
+    x = evs_replay_exec(rp);
+    for (size_t i = 0; i < evs_replay_path_count(rp); i++)
+        live += evs_replay_path(rp, i)->ended_seq == 0;
+    for (size_t i = 0; i < evs_replay_wait_count(rp); i++)
+        waits += evs_replay_wait(rp, i)->ended_seq == 0;
+    for (size_t i = 0; i < evs_replay_timer_count(rp); i++) {
+        const evs_timer_state *t = evs_replay_timer(rp, i);
+        timers += !t->fired_seq && !t->cancelled;
+    }
+    if (json) {
+        printf("{\"execution_id\":\"%s\",\"status\":\"%s\",\"workflow\":"
+               "\"%.*s\",\"last_seq\":%llu,\"live_paths\":%zu,"
+               "\"pending_waits\":%zu,\"pending_timers\":%zu,"
+               "\"outputs\":%.*s,\"error\":%.*s}\n",
+               pos[1], evs_exec_status_name(x->status),
+               (int)x->workflow_name.len, x->workflow_name.ptr,
+               (unsigned long long)x->last_seq, live, waits, timers,
+               (int)(x->outputs.len ? x->outputs.len : 4),
+               x->outputs.len ? x->outputs.ptr : "null",
+               (int)(x->error.len ? x->error.len : 4),
+               x->error.len ? x->error.ptr : "null");
+    } else {
+        printf("execution  %s\nworkflow   %.*s\nstatus     %s\n"
+               "events     %llu\npaths      %zu live\n"
+               "waiting    %zu events, %zu timers\n",
+               pos[1], (int)x->workflow_name.len, x->workflow_name.ptr,
+               evs_exec_status_name(x->status),
+               (unsigned long long)x->last_seq, live, waits, timers);
+        if (x->outputs.len)
+            printf("outputs    %.*s\n", (int)x->outputs.len, x->outputs.ptr);
+        if (x->error.len)
+            printf("error      %.*s\n", (int)x->error.len, x->error.ptr);
+    }
+    ex = 0;
+out:
+    evs_replay_free(rp);
+    evs_store_close(s);
+    return ex;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd;
+
+    if (argc < 2)
+        return usage("a command is needed");
+    cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+    argc -= 2;
+    argv += 2;
+    if (strcmp(cmd, "start") == 0)
+        return cmd_start(argc, argv);
+    if (strcmp(cmd, "resume") == 0)
+        return cmd_resume(argc, argv);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc, argv);
+    if (strcmp(cmd, "send") == 0)
+        return cmd_request("event", argc, argv);
+    if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "unpause") == 0 ||
+        strcmp(cmd, "terminate") == 0)
+        return cmd_request(cmd, argc, argv);
+    if (strcmp(cmd, "status") == 0)
+        return cmd_status(argc, argv);
+    return usage("unknown command %s", cmd);
+}
