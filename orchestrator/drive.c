@@ -723,10 +723,90 @@ static evs_span each_item(const char *list, size_t len, int64_t i)
 static void enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                        uint32_t attempt, int64_t iter);
 
+/* Forks one new path per matching edge m[0..nm) of S from pid. A path
+ * that exists and was made after S started is this branch's own, made
+ * before a crash (a branch is written in one append); one made earlier
+ * means a second branch of the same name on this path, a conflict.
+ * Returns 0, or -1 when the path failed or the execution was given up. */
+static int branch(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                  const evs_wf_edge **m, size_t nm)
+{
+    const evs_step_state *st = evs_replay_find_step(
+        x->rp, pid, evs_span_cstr(S->name), S->each.len ? 0 : -1);
+    uint64_t since = st ? st->started_seq : 0;
+    sbuf *ids = calloc(nm, sizeof(*ids)), d = {0};
+    char *fresh = calloc(nm, 1);
+    size_t n = 0;
+    int rc = -1;
+
+    if (!ids || !fresh) {
+        orch_fail_exec(x, -ENOMEM, "branching");
+        goto out;
+    }
+    SB_LIT(&d, "{\"new_paths\":[");
+    for (size_t i = 0; i < nm; i++) {
+        const evs_path_state *q;
+        sb_raw(&ids[i], pid.ptr, pid.len);
+        SB_LIT(&ids[i], ".");
+        sb_str(&ids[i], m[i]->path ? m[i]->path : m[i]->to);
+        if (ids[i].oom) {
+            orch_fail_exec(x, -ENOMEM, "branching");
+            goto out;
+        }
+        q = evs_replay_find_path(x->rp, (evs_span){ids[i].p, ids[i].len});
+        if (q && q->started_seq < since) {
+            sbuf e = {0};
+            char msg[300];
+            snprintf(msg, sizeof(msg),
+                     "step \"%s\" branches path \"%.*s\", which an earlier "
+                     "branch of this path made", S->name, (int)ids[i].len,
+                     ids[i].p);
+            error_json(&e, "branch_conflict", evs_span_cstr(msg), 0);
+            fail_path(x, pid, (evs_span){e.p, e.len});
+            sb_free(&e);
+            goto out;
+        }
+        if (q)
+            continue;
+        fresh[i] = 1;
+        if (n++)
+            SB_LIT(&d, ",");
+        SB_LIT(&d, "{\"id\":");
+        sb_quote(&d, (evs_span){ids[i].p, ids[i].len});
+        SB_LIT(&d, ",\"current_step\":");
+        sb_quote(&d, evs_span_cstr(m[i]->to));
+        SB_LIT(&d, "}");
+    }
+    SB_LIT(&d, "]}");
+    if (n && orch_emit(x, NULL, "path_branched", pid, evs_span_cstr(S->name),
+                       &d, NULL) != 0)
+        goto out;
+    for (size_t i = 0; i < nm && !x->broken; i++) {
+        if (!fresh[i])
+            continue;
+        d.len = 0;
+        SB_LIT(&d, "{\"parent\":");
+        sb_quote(&d, pid);
+        SB_LIT(&d, ",\"current_step\":");
+        sb_quote(&d, evs_span_cstr(m[i]->to));
+        SB_LIT(&d, "}");
+        orch_emit(x, NULL, "path_started", (evs_span){ids[i].p, ids[i].len},
+                  (evs_span){0}, &d, NULL);
+    }
+    rc = x->broken ? -1 : 0;
+out:
+    for (size_t i = 0; ids && i < nm; i++)
+        sb_free(&ids[i]);
+    free(ids);
+    free(fresh);
+    sb_free(&d);
+    return rc;
+}
+
 /* Follows S's edges from pid, which has finished it. */
 static void advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
 {
-    const evs_wf_edge *m[256];
+    const evs_wf_edge **m = NULL;
     size_t nm = 0;
     sbuf d = {0};
     rctx r;
@@ -744,8 +824,12 @@ static void advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
                       &d, NULL) != 0)
             goto out;
     }
+    if (S->n_next && !(m = malloc(S->n_next * sizeof(*m)))) {
+        orch_fail_exec(x, -ENOMEM, "following edges");
+        goto out;
+    }
     rctx_init(&r, x, pid);
-    for (size_t i = 0; i < S->n_next && nm < 256; i++) {
+    for (size_t i = 0; i < S->n_next; i++) {
         int ok = 1;
         if (S->next[i].when && evs_wf_cond_eval(S->next[i].when, &r.c, &ok))
             ok = 0;
@@ -754,69 +838,21 @@ static void advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
     }
     rctx_free(&r);
     if (nm == 1 && !m[0]->path) {
-        const evs_wf_step *N = evs_wf_find_step(x->def, evs_span_cstr(m[0]->to));
-        enter_step(x, pid, N, 1, -1);
-        goto out;
-    }
-    if (nm == 0) {
-        orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL, NULL);
-        goto out;
-    }
-    /* Branch: one new path per matching edge. A path that exists was
-     * made by this branch before a crash (all in one append). */
-    {
-        sbuf ids[256];
-        int fresh[256];
-        size_t n = 0;
-
-        memset(ids, 0, sizeof(ids[0]) * nm);
-        d.len = 0;
-        SB_LIT(&d, "{\"new_paths\":[");
-        for (size_t i = 0; i < nm; i++) {
-            sb_raw(&ids[i], pid.ptr, pid.len);
-            SB_LIT(&ids[i], ".");
-            sb_str(&ids[i], m[i]->path ? m[i]->path : m[i]->to);
-            fresh[i] = !ids[i].oom &&
-                       !evs_replay_find_path(x->rp,
-                                             (evs_span){ids[i].p, ids[i].len});
-            if (!fresh[i])
-                continue;
-            if (n++)
-                SB_LIT(&d, ",");
-            SB_LIT(&d, "{\"id\":");
-            sb_quote(&d, (evs_span){ids[i].p, ids[i].len});
-            SB_LIT(&d, ",\"current_step\":");
-            sb_quote(&d, evs_span_cstr(m[i]->to));
-            SB_LIT(&d, "}");
-        }
-        SB_LIT(&d, "]}");
-        if (n && orch_emit(x, NULL, "path_branched", pid,
-                           evs_span_cstr(S->name), &d, NULL) != 0)
-            n = 0;
-        for (size_t i = 0; i < nm && n && !x->broken; i++) {
-            if (!fresh[i])
-                continue;
-            d.len = 0;
-            SB_LIT(&d, "{\"parent\":");
-            sb_quote(&d, pid);
-            SB_LIT(&d, ",\"current_step\":");
-            sb_quote(&d, evs_span_cstr(m[i]->to));
-            SB_LIT(&d, "}");
-            orch_emit(x, NULL, "path_started",
-                      (evs_span){ids[i].p, ids[i].len}, (evs_span){0}, &d,
-                      NULL);
-        }
-        for (size_t i = 0; i < nm; i++)
-            sb_free(&ids[i]);
-        if (x->broken)
-            goto out;
-    }
-    if (S->then)
-        enter_step(x, pid, evs_wf_find_step(x->def, evs_span_cstr(S->then)),
+        enter_step(x, pid, evs_wf_find_step(x->def, evs_span_cstr(m[0]->to)),
                    1, -1);
-    else
+    } else if (nm == 0) {
         orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL, NULL);
+    } else if (branch(x, pid, S, m, nm) == 0) {
+        if (S->then)
+            enter_step(x, pid,
+                       evs_wf_find_step(x->def, evs_span_cstr(S->then)), 1,
+                       -1);
+        else
+            orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL,
+                      NULL);
+    }
 out:
+    free(m);
     sb_free(&d);
 }
 

@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -627,4 +628,118 @@ Test(rec, events_of_another_writer_are_a_conflict_not_an_overwrite)
     evs_recorder_close(r);
     cr_assert_geq(hook_errors, 1, "close reports what it could not flush");
     cr_assert_eq(reader_last(), 2, "close never overwrote the other event");
+}
+
+/* ------------------------------------------------------------------ */
+/* The three-part flush (begin / run / end)                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct runner_arg {
+    evs_recorder_batch *b;
+    int rc;
+} runner_arg;
+
+static void *run_batch(void *p)
+{
+    runner_arg *a = p;
+
+    a->rc = evs_recorder_flush_run(a->b);
+    return NULL;
+}
+
+Test(rec, a_batch_is_appended_by_another_thread_while_records_go_on)
+{
+    evs_recorder *r = rec_open(2, 0, 0); /* would flush every 2 records */
+    evs_recorder_batch *b = NULL;
+    runner_arg a;
+    pthread_t t;
+
+    for (int i = 0; i < 3; i++)
+        rec_n(r, i);
+    /* batch_events 2: the first two flushed by themselves, one buffered */
+    expect_state(r, 3, 4, 1);
+    cr_assert_eq(evs_recorder_flush_begin(r, &b), 0);
+    cr_assert_not_null(b);
+    expect_state(r, 3, 4, 0);
+    {
+        evs_recorder_batch *b2 = NULL;
+        cr_assert_eq(evs_recorder_flush_begin(r, &b2), -EBUSY);
+        cr_assert_null(b2);
+    }
+    cr_assert_eq(evs_recorder_flush(r), -EBUSY);
+    /* Records made while the batch is out follow it, and neither the
+     * batch limit nor a tick flushes them meanwhile. */
+    cr_assert_eq(rec_n(r, 3), 5);
+    cr_assert_eq(rec_n(r, 4), 6);
+    cr_assert_eq(rec_n(r, 5), 7);
+    cr_assert_eq(evs_recorder_tick(r, evs_now_us() + 3600 * 1000000LL), 0);
+    expect_state(r, 3, 7, 3);
+    cr_assert_eq(reader_last(), 3);
+    a.b = b;
+    cr_assert_eq(pthread_create(&t, NULL, run_batch, &a), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    cr_assert_eq(a.rc, 0);
+    cr_assert_eq(reader_last(), 4, "the batch is in the log");
+    cr_assert_eq(evs_recorder_flush_end(r, b), 0);
+    expect_state(r, 4, 7, 3);
+    cr_assert_eq(evs_recorder_flush(r), 0);
+    expect_state(r, 7, 7, 0);
+    evs_recorder_close(r);
+    expect_tags(6);
+}
+
+Test(rec, an_empty_buffer_begins_no_batch)
+{
+    evs_recorder *r = rec_open(0, 0, 0);
+    evs_recorder_batch *b = (evs_recorder_batch *)&b;
+
+    cr_assert_eq(evs_recorder_flush_begin(r, &b), 0);
+    cr_assert_null(b);
+    cr_assert_eq(evs_recorder_flush(r), 0, "nothing is out");
+    evs_recorder_close(r);
+}
+
+Test(rec, a_failed_batch_puts_its_events_back_before_the_newer_ones)
+{
+    evs_recorder *r = rec_open(0, 0, 0);
+    evs_recorder_batch *b = NULL;
+
+    for (int i = 0; i < 3; i++)
+        rec_n(r, i);
+    cr_assert_eq(evs_recorder_flush_begin(r, &b), 0);
+    cr_assert_eq(rec_n(r, 3), 5);
+    fault_io_arm(&fio, FIO_WRITE, 1, -EIO, 0);
+    cr_assert_eq(evs_recorder_flush_run(b), -EIO);
+    cr_assert_eq(evs_recorder_flush_end(r, b), -EIO);
+    expect_state(r, 1, 5, 4);
+    cr_assert_eq(reader_last(), 1);
+    reopen_writer(r);
+    cr_assert_eq(evs_recorder_flush(r), 0);
+    expect_state(r, 5, 5, 0);
+    evs_recorder_close(r);
+    expect_tags(4);
+}
+
+Test(rec, a_batch_that_reached_the_log_before_failing_is_not_written_twice)
+{
+    evs_recorder *r = rec_open(0, 0, 0);
+    evs_recorder_batch *b = NULL;
+
+    for (int i = 0; i < 3; i++)
+        rec_n(r, i);
+    cr_assert_eq(evs_recorder_flush_begin(r, &b), 0);
+    rec_n(r, 3);
+    fault_io_arm(&fio, FIO_FDATASYNC | FIO_TRUNCATE, 1, -EIO, 1);
+    cr_assert_eq(evs_recorder_flush_run(b), -EIO);
+    fault_io_disarm(&fio);
+    cr_assert_eq(evs_recorder_flush_end(r, b), -EIO);
+    expect_state(r, 1, 5, 4);
+    cr_assert_eq(reader_last(), 4, "the bytes are in the file");
+    reopen_writer(r);
+    /* The same three (same ids) are acknowledged, then the fourth
+     * appended: one copy of each. */
+    cr_assert_eq(evs_recorder_flush(r), 0);
+    expect_state(r, 5, 5, 0);
+    evs_recorder_close(r);
+    expect_tags(4);
 }
