@@ -9,6 +9,8 @@
  *   evstore/recorder.h  buffered, sequenced recording
  *   evstore/replay.h    rebuilding state from events
  *   evstore/workflow.h  workflow definitions: parse, check, evaluate
+ *   evstore/orchestrator.h  running workflows durably on libuv (needs
+ *                       libuv's headers)
  */
 #ifndef EVSTORE_H
 #define EVSTORE_H
@@ -21,5 +23,6 @@
 #include "evstore/snapshot.h"
 #include "evstore/store.h"
 #include "evstore/workflow.h"
+#include "evstore/orchestrator.h"
 
 #endif /* EVSTORE_H */

@@ -334,8 +334,9 @@ EVS_EXTERN void evs_log_close(evs_log *l);
  * writer lock. A request is one small file, written atomically and
  * durably. The writer lists the inbox, records each request in the log as
  * an event whose id is the request id, and removes the request once that
- * event is durable. A crash in between leaves the request in place; the
- * writer then finds an event with its id in the log and just removes it.
+ * event is durable. A crash in between leaves the request in place, and
+ * the writer must recognise it (FORMAT.md §13 gives the orchestrator's
+ * rules: the event carries the request's id).
  *
  * None of these functions takes the writer lock. They may be called from
  * any thread and any process.
