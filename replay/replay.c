@@ -642,6 +642,54 @@ static int on_retry_scheduled(ctx *c)
     return 0;
 }
 
+/* A retry of the execution starts a step over: its attempts count from
+ * zero again, and it is due at once (a retrying step that holds its
+ * path until it starts). */
+static int on_step_reset(ctx *c)
+{
+    evs_replay *r = c->r;
+    long i = evs__rp_step_pos(r, c->path, c->step, c->f.iteration);
+    evs_step_state *sp = i >= 0 ? &r->steps.v[i] : NULL;
+    evs_path_state *p;
+    int rc, was_failure;
+
+    if ((rc = need_path(c, &p)) != 0)
+        return rc;
+    RULE(sp && sp->status != EVS_STEP_COMPLETED &&
+             sp->status != EVS_STEP_SKIPPED,
+         c, "reset-done", "reset of step \"%.*s\" that %s",
+         (int)c->step.len, c->step.ptr,
+         sp ? "has completed" : "never started");
+    if (!sp || sp->status == EVS_STEP_COMPLETED ||
+        sp->status == EVS_STEP_SKIPPED)
+        return 0;
+    was_failure = is_failure_point(r, sp);
+    if (sp->status != EVS_STEP_RETRYING && p)
+        evs__rp_hold(r, p, 1);
+    set_step_status(r, sp, EVS_STEP_RETRYING);
+    sp->attempts = 0;
+    sp->retry_at_us = c->ev->timestamp_us;
+    if (was_failure)
+        find_failure(r);
+    return 0;
+}
+
+/* The execution goes on under a changed definition. */
+static int on_definition_changed(ctx *c)
+{
+    evs_replay *r = c->r;
+    int rc;
+
+    RULE(c->f.definition.len, c, "data",
+         "definition_changed without a definition");
+    if (!c->f.definition.len)
+        return 0;
+    if ((rc = evs__rp_copy(r, c->f.definition, &r->exec.definition)) ||
+        (rc = str_of(r, c->f.definition_hash, &r->exec.definition_hash)))
+        return rc;
+    return 0;
+}
+
 static int on_path_ended(ctx *c, int failed)
 {
     evs_path_state *p;
@@ -964,7 +1012,7 @@ enum ev_kind {
     K_PATH_COMPLETED, K_PATH_FAILED, K_EXEC_COMPLETED, K_EXEC_FAILED,
     K_TERMINATED, K_CONTINUED, K_PAUSED, K_RESUMED, K_VARIABLE,
     K_SIGNAL, K_CONSUMED, K_WAIT_STARTED, K_WAIT_ENDED, K_TIMER_STARTED,
-    K_TIMER_FIRED, K_TIMER_CANCELLED, K_VERSION
+    K_TIMER_FIRED, K_TIMER_CANCELLED, K_VERSION, K_RESET, K_DEFINITION
 };
 
 #define T(s, k) {s, sizeof(s) - 1, k}
@@ -998,6 +1046,8 @@ static const struct {
     T("timer_fired", K_TIMER_FIRED),
     T("timer_cancelled", K_TIMER_CANCELLED),
     T(EVS_EV_VERSION_DECISION, K_VERSION),
+    T("step_reset", K_RESET),
+    T("definition_changed", K_DEFINITION),
 };
 #undef T
 
@@ -1060,6 +1110,8 @@ static int dispatch(ctx *c, enum ev_kind k)
     case K_TIMER_FIRED: return on_timer_ended(c, 0);
     case K_TIMER_CANCELLED: return on_timer_ended(c, 1);
     case K_VERSION: return on_version_decision(c);
+    case K_RESET: return on_step_reset(c);
+    case K_DEFINITION: return on_definition_changed(c);
     case K_UNKNOWN: break;
     }
     return 0;

@@ -41,6 +41,15 @@ static const char usage_text[] =
     "      Takes over an unfinished execution (replays it, re-arms its\n"
     "      timers, re-runs what was started and never finished) and runs\n"
     "      it as start does.\n"
+    "  evrun retry STORE EXEC --strategy S [--inputs JSON|@FILE]\n"
+    "              [--from-step NAME] [--output JSON|@FILE] [--from-seq N]\n"
+    "              [--id NEWID] [--detach]\n"
+    "      Creates a successor of an execution that has ended, linked to it,\n"
+    "      and runs it as resume does (not with --detach). Strategies:\n"
+    "      from_start; from_failure (completed steps are not run again);\n"
+    "      with_new_inputs --inputs J [--from-step NAME] (reuses the steps\n"
+    "      before NAME); skip_failed [--output J] (the failed step gets J,\n"
+    "      default null); from_seq --from-seq N (keeps events 1..N).\n"
     "  evrun serve STORE [--grace MS] [--adopt MS] [--sync MODE]\n"
     "      Runs every unfinished execution no other runner owns, and looks\n"
     "      for new ones every --adopt milliseconds (default 1000). Stops on\n"
@@ -340,13 +349,39 @@ out:
     return ex;
 }
 
+/* Takes over execution g_exec and runs it in the foreground. */
+static int run_resume(evs_store *s)
+{
+    evs_orch_opts oo;
+    int rc, ex;
+
+    evs_orch_opts_init(&oo);
+    oo.stop_when_idle = 1;
+    oo.on_outcome = on_outcome;
+    if ((rc = evs_orch_new(s, &oo, &g_orch)) != 0)
+        return fail(rc, "cannot start the orchestrator");
+    rc = evs_orch_resume(g_orch, evs_span_cstr(g_exec));
+    if (rc != 0) {
+        ex = rc == EVS_ELOCKED
+                 ? (fprintf(stderr, "evrun: execution %s is owned by "
+                            "another runner\n", g_exec), EX_ERROR)
+                 : fail(rc, "cannot resume %s", g_exec);
+        evs_orch_stop(g_orch, 0);
+    }
+    run_loop(g_orch, evs_orch_loop(g_orch));
+    if (rc == 0)
+        ex = report(s);
+    evs_orch_free(g_orch);
+    g_orch = NULL;
+    return ex;
+}
+
 static int cmd_resume(int argc, char **argv)
 {
     const char *store = NULL, *id = NULL;
     evs_durability d = EVS_SYNC_FULL;
     evs_store *s = NULL;
-    evs_orch_opts oo;
-    int rc, ex;
+    int ex;
 
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--sync") == 0 && i + 1 < argc) {
@@ -368,28 +403,116 @@ static int cmd_resume(int argc, char **argv)
     snprintf(g_exec, sizeof(g_exec), "%s", id);
     if ((ex = open_store(store, d, 0, &s)) != 0)
         return ex;
-    evs_orch_opts_init(&oo);
-    oo.stop_when_idle = 1;
-    oo.on_outcome = on_outcome;
-    if ((rc = evs_orch_new(s, &oo, &g_orch)) != 0) {
-        ex = fail(rc, "cannot start the orchestrator");
-        goto out;
-    }
-    rc = evs_orch_resume(g_orch, evs_span_cstr(id));
-    if (rc != 0) {
-        ex = rc == EVS_ELOCKED
-                 ? (fprintf(stderr, "evrun: execution %s is owned by "
-                            "another runner\n", id), EX_ERROR)
-                 : fail(rc, "cannot resume %s", id);
-        evs_orch_stop(g_orch, 0);
-        run_loop(g_orch, evs_orch_loop(g_orch));
-        goto out;
-    }
-    run_loop(g_orch, evs_orch_loop(g_orch));
-    ex = report(s);
-out:
-    evs_orch_free(g_orch);
+    ex = run_resume(s);
     evs_store_close(s);
+    return ex;
+}
+
+/* Reads JSON from an argument: inline, or @FILE. *buf is owned. */
+static int json_arg(const char *arg, char **buf, evs_span *out)
+{
+    size_t n;
+
+    if (arg[0] == '@') {
+        if (!(*buf = slurp(arg + 1, &n)))
+            return -1;
+        *out = (evs_span){*buf, n};
+    } else {
+        *out = evs_span_cstr(arg);
+    }
+    return 0;
+}
+
+static int cmd_retry(int argc, char **argv)
+{
+    const char *store = NULL, *id = NULL, *strategy = NULL;
+    evs_durability d = EVS_SYNC_FULL;
+    evs_retry_opts ro;
+    evs_store *s = NULL;
+    char *ibuf = NULL, *obuf = NULL, why[512];
+    int detach = 0, ex, rc;
+
+    evs_retry_opts_init(&ro);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--strategy") == 0 && val) {
+            strategy = val;
+            i++;
+        } else if (strcmp(a, "--inputs") == 0 && val) {
+            if (json_arg(val, &ibuf, &ro.inputs) != 0)
+                return fail(-errno, "cannot read %s", val + 1);
+            i++;
+        } else if (strcmp(a, "--output") == 0 && val) {
+            if (json_arg(val, &obuf, &ro.output) != 0)
+                return fail(-errno, "cannot read %s", val + 1);
+            i++;
+        } else if (strcmp(a, "--from-step") == 0 && val) {
+            ro.from_step = evs_span_cstr(val);
+            i++;
+        } else if (strcmp(a, "--from-seq") == 0 && val) {
+            char *end;
+            ro.from_seq = strtoull(val, &end, 10);
+            if (*end || !*val || ro.from_seq == 0)
+                return usage("--from-seq takes a sequence number");
+            i++;
+        } else if (strcmp(a, "--id") == 0 && val) {
+            ro.new_id = evs_span_cstr(val);
+            i++;
+        } else if (strcmp(a, "--detach") == 0) {
+            detach = 1;
+        } else if (strcmp(a, "--sync") == 0 && val) {
+            if (parse_sync(val, &d) != 0)
+                return usage("--sync takes full, batch or none");
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            return usage("retry: unknown option %s", a);
+        } else if (!store) {
+            store = a;
+        } else if (!id) {
+            id = a;
+        } else {
+            return usage("retry: too many arguments");
+        }
+    }
+    if (!store || !id)
+        return usage("retry needs STORE and EXEC");
+    if (ro.from_seq && !strategy)
+        strategy = "from_seq";
+    if (!strategy)
+        return usage("retry needs --strategy (from_start, from_failure, "
+                     "with_new_inputs, skip_failed) or --from-seq N");
+    if (evs_retry_strategy_parse(strategy, &ro.strategy) != 0)
+        return usage("retry: unknown strategy %s", strategy);
+    if (ro.strategy == EVS_RETRY_WITH_NEW_INPUTS && !ro.inputs.len)
+        return usage("with_new_inputs needs --inputs JSON");
+    if (ro.strategy == EVS_RETRY_FROM_SEQ && !ro.from_seq)
+        return usage("from_seq needs --from-seq N");
+    if ((ro.inputs.len && ro.strategy != EVS_RETRY_WITH_NEW_INPUTS) ||
+        (ro.from_step.len && ro.strategy != EVS_RETRY_WITH_NEW_INPUTS) ||
+        (ro.output.len && ro.strategy != EVS_RETRY_SKIP_FAILED) ||
+        (ro.from_seq && ro.strategy != EVS_RETRY_FROM_SEQ))
+        return usage("retry: an option does not apply to %s", strategy);
+    if ((ex = open_store(store, d, 0, &s)) != 0)
+        goto out;
+    rc = evs_exec_retry(s, evs_span_cstr(id), &ro, g_exec, why, sizeof(why));
+    if (rc != 0) {
+        ex = why[0] ? (fprintf(stderr, "evrun: retry of %s refused: %s\n",
+                               id, why), rc == -EINVAL || rc == EVS_EPARSE
+                                             ? EX_USAGE
+                                             : EX_ERROR)
+                    : fail(rc, "cannot retry %s", id);
+        goto out;
+    }
+    if (detach) {
+        printf("%s created\n", g_exec);
+        ex = EX_COMPLETED;
+    } else {
+        ex = run_resume(s);
+    }
+out:
+    evs_store_close(s);
+    free(ibuf);
+    free(obuf);
     return ex;
 }
 
@@ -605,6 +728,8 @@ int main(int argc, char **argv)
         return cmd_start(argc, argv);
     if (strcmp(cmd, "resume") == 0)
         return cmd_resume(argc, argv);
+    if (strcmp(cmd, "retry") == 0)
+        return cmd_retry(argc, argv);
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc, argv);
     if (strcmp(cmd, "send") == 0)

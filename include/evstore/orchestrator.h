@@ -206,6 +206,68 @@ EVS_EXTERN int evs_orch_terminate(evs_orch *o, evs_span id,
 EVS_EXTERN int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
                              evs_span type, evs_span payload);
 
+/* ---------------------------------------------------------------- */
+/* Retrying an execution                                            */
+/* ---------------------------------------------------------------- */
+
+typedef enum evs_retry_strategy {
+    EVS_RETRY_FROM_START = 0,   /* "from_start": same definition and
+                                   inputs, from the beginning */
+    EVS_RETRY_FROM_FAILURE,     /* "from_failure": the history up to the
+                                   failure point; the failed step runs
+                                   again with a fresh attempt count, and
+                                   nothing that completed runs again */
+    EVS_RETRY_WITH_NEW_INPUTS,  /* "with_new_inputs": other inputs; with
+                                   from_step, the history before that
+                                   step first started is kept */
+    EVS_RETRY_SKIP_FAILED,      /* "skip_failed": the failed step gets
+                                   `output` (null if empty) and the run
+                                   goes on after it */
+    EVS_RETRY_FROM_SEQ          /* "from_seq": the history up to from_seq
+                                   (a reset, as Temporal's) */
+} evs_retry_strategy;
+
+EVS_EXTERN const char *evs_retry_strategy_name(evs_retry_strategy s);
+/** Returns 0, or -EINVAL for an unknown name. */
+EVS_EXTERN int evs_retry_strategy_parse(const char *name,
+                                        evs_retry_strategy *out);
+
+typedef struct evs_retry_opts {
+    evs_retry_strategy strategy;
+    evs_span inputs;        /* WITH_NEW_INPUTS: a JSON object, checked
+                               against the declared inputs */
+    evs_span from_step;     /* WITH_NEW_INPUTS: reuse the steps before it */
+    evs_span output;        /* SKIP_FAILED: JSON; empty: null */
+    uint64_t from_seq;      /* FROM_SEQ: the last event kept */
+    evs_span new_id;        /* the successor's id; empty: a new UUIDv7 */
+} evs_retry_opts;
+
+EVS_EXTERN void evs_retry_opts_init(evs_retry_opts *o);
+
+/**
+ * Creates the successor of execution `id` (which must have completed,
+ * failed or been terminated) by the strategy in `o`, without running it:
+ * evs_orch_resume (or `evrun resume`) runs it. The successor holds the
+ * origin's events 1..N (their sequences and times kept), with its
+ * execution_started naming the origin in `lineage` ({"retry_of", 
+ * "strategy", "from_seq"}), then a `step_reset` (FROM_FAILURE) or a
+ * `step_skipped` (SKIP_FAILED) of the failed step. It is replayed
+ * strictly before it is created, and created atomically
+ * (evs_exec_create): after a crash it exists whole and linked, or not at
+ * all. The origin is not modified.
+ *
+ * out_id (may be NULL) receives the successor's id; `why` (may be NULL)
+ * a one-line reason for a refusal.
+ * Returns 0, EVS_EBADID, -ENOENT, -EINVAL (the strategy does not apply:
+ * not ended, no failed step, a step that never ran, a sequence out of
+ * range, bad output JSON), EVS_EPARSE (inputs refused), -EEXIST,
+ * EVS_EHISTORY, -ENOMEM, or what evs_exec_create returns.
+ */
+EVS_EXTERN int evs_exec_retry(evs_store *s, evs_span id,
+                              const evs_retry_opts *o,
+                              char out_id[EVS_ID_MAX + 1], char *why,
+                              size_t why_cap);
+
 /** The replayed state of an owned execution, or NULL. Borrowed until the
  *  loop turns again. */
 EVS_EXTERN const evs_replay *evs_orch_state(const evs_orch *o, evs_span id);

@@ -1,0 +1,384 @@
+/*
+ * strategies.c: retrying an execution that has ended.
+ *
+ * Every strategy makes a successor from a prefix of the origin's history:
+ * its events 1..N, copied with their sequences and times (new ids, the
+ * successor's execution id), with `execution_started` rebuilt to link to
+ * the origin (and, for new inputs, to carry them), then at most one event
+ * that says what changes (`step_reset`, `step_skipped`). The successor's
+ * replayed state is then exactly the origin's at N, plus that change, so
+ * running it re-runs nothing that had completed: outputs, branches and
+ * `each` progress are all in the copied prefix. The new history is
+ * replayed strictly before it is written, and the successor is created
+ * with evs_exec_create: it appears whole, linked and with its snapshot,
+ * or not at all.
+ */
+#include "orch_int.h"
+#include "formats_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const strategy_names[] = {
+    "from_start", "from_failure", "with_new_inputs", "skip_failed",
+    "from_seq"};
+
+const char *evs_retry_strategy_name(evs_retry_strategy s)
+{
+    return (unsigned)s < sizeof(strategy_names) / sizeof(*strategy_names)
+               ? strategy_names[s]
+               : "unknown";
+}
+
+int evs_retry_strategy_parse(const char *name, evs_retry_strategy *out)
+{
+    for (size_t i = 0; i < sizeof(strategy_names) / sizeof(*strategy_names);
+         i++)
+        if (strcmp(name, strategy_names[i]) == 0) {
+            *out = (evs_retry_strategy)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+void evs_retry_opts_init(evs_retry_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+}
+
+typedef struct copy {
+    evs_event_owned *ev;
+    size_t n, cap;
+    sbuf start;             /* execution_started's new data */
+    char *why;
+    size_t why_cap;
+} copy;
+
+static int why(copy *c, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int why(copy *c, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->why && c->why_cap) {
+        va_start(ap, fmt);
+        vsnprintf(c->why, c->why_cap, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+static int push(copy *c, const evs_event *ev)
+{
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 64;
+        evs_event_owned *nv = realloc(c->ev, nc * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        c->ev = nv;
+        c->cap = nc;
+    }
+    if (evs_event_copy(ev, NULL, &c->ev[c->n]) != 0)
+        return -ENOMEM;
+    c->n++;
+    return 0;
+}
+
+/* The sequence of the first step_started of `step`, or 0. */
+static int first_start(evs_log *log, evs_span step, uint64_t *seq)
+{
+    evs_cursor *cur;
+    evs_event ev;
+    int rc;
+
+    *seq = 0;
+    if ((rc = evs_cursor_open(log, 1, 0, &cur, NULL)) != 0)
+        return rc;
+    while ((rc = evs_cursor_next(cur, &ev, NULL, NULL)) == 1)
+        if (ev.step_name.len == step.len &&
+            memcmp(ev.step_name.ptr, step.ptr, step.len) == 0 &&
+            ev.event_type.len == 12 &&
+            memcmp(ev.event_type.ptr, "step_started", 12) == 0) {
+            *seq = ev.sequence;
+            break;
+        }
+    evs_cursor_close(cur);
+    return rc < 0 ? rc : 0;
+}
+
+/* Rebuilds execution_started: the origin's workflow and definition, the
+ * inputs (new ones, when given) and a lineage naming the origin. */
+static int start_data(copy *c, const evs_event *ev, evs_span origin,
+                      const evs_retry_opts *o, uint64_t n, evs_span inputs)
+{
+    static const char *const keep[] = {"workflow_name", "definition",
+                                       "definition_hash"};
+    evs_span v;
+    uint64_t h;
+    sbuf *b = &c->start;
+
+    SB_LIT(b, "{");
+    for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++) {
+        if (evs__json_get(ev->data, keep[i], &v) != 1)
+            continue;
+        if (b->len > 1)
+            SB_LIT(b, ",");
+        sb_quote(b, evs_span_cstr(keep[i]));
+        SB_LIT(b, ":");
+        sb_raw(b, v.ptr, v.len);
+    }
+    if (!inputs.len && evs__json_get(ev->data, "inputs", &v) == 1)
+        inputs = v;
+    SB_LIT(b, ",\"inputs\":");
+    sb_json(b, inputs);
+    if (inputs.len && evs_json_hash(inputs.ptr, inputs.len, NULL, &h) == 0) {
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)h);
+        SB_LIT(b, ",\"inputs_hash\":");
+        sb_quote(b, evs_span_cstr(hex));
+    }
+    SB_LIT(b, ",\"lineage\":{\"retry_of\":");
+    sb_quote(b, origin);
+    SB_LIT(b, ",\"strategy\":");
+    sb_quote(b, evs_span_cstr(evs_retry_strategy_name(o->strategy)));
+    SB_LIT(b, ",\"from_seq\":");
+    sb_int(b, (int64_t)n);
+    SB_LIT(b, "}}");
+    return b->oom ? -ENOMEM : 0;
+}
+
+/* Events 1..n of `log`, execution_started rebuilt, into c. */
+static int copy_prefix(copy *c, evs_log *log, uint64_t n, evs_span origin,
+                       const evs_retry_opts *o, evs_span inputs)
+{
+    char uuid[EVS_UUID_LEN + 1];
+    evs_cursor *cur;
+    evs_event ev;
+    int rc;
+
+    if ((rc = evs_cursor_open(log, 1, n, &cur, NULL)) != 0)
+        return rc;
+    while ((rc = evs_cursor_next(cur, &ev, NULL, NULL)) == 1) {
+        if ((rc = evs_uuid7(uuid)) != 0)
+            break;
+        ev.id = (evs_span){uuid, EVS_UUID_LEN};
+        ev.execution_id = (evs_span){0};
+        ev.batch_first = ev.batch_count = 0;
+        if (ev.sequence == 1) {
+            if ((rc = start_data(c, &ev, origin, o, n, inputs)) != 0)
+                break;
+            ev.data = (evs_span){c->start.p, c->start.len};
+        }
+        if ((rc = push(c, &ev)) != 0)
+            break;
+    }
+    evs_cursor_close(cur);
+    return rc < 0 ? rc : 0;
+}
+
+/* Appends the event that says what the strategy changes. */
+static int push_change(copy *c, const char *type,
+                       const evs_exec_state *x, const sbuf *data)
+{
+    char uuid[EVS_UUID_LEN + 1];
+    evs_event ev;
+    int rc;
+
+    if ((rc = evs_uuid7(uuid)) != 0)
+        return rc;
+    memset(&ev, 0, sizeof(ev));
+    ev.id = (evs_span){uuid, EVS_UUID_LEN};
+    ev.path_id = x->failed_path;
+    ev.step_name = x->failed_step;
+    ev.sequence = c->n + 1;
+    ev.timestamp_us = evs_now_us();
+    ev.event_type = evs_span_cstr(type);
+    ev.data = (evs_span){data->p, data->len};
+    return data->oom ? -ENOMEM : push(c, &ev);
+}
+
+int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
+                   char out_id[EVS_ID_MAX + 1], char *why_buf,
+                   size_t why_cap)
+{
+    evs_replay *rp = NULL, *nrp = NULL;
+    evs_log *log = NULL;
+    evs_wf_def *def = NULL;
+    evs_snapshot *snap = NULL;
+    const evs_exec_state *x;
+    evs_violation v;
+    evs_wf_error we;
+    copy c;
+    sbuf d = {0};
+    char nid[EVS_ID_MAX + 1], *inputs = NULL;
+    size_t inputs_len = 0;
+    evs_event *views = NULL;
+    uint64_t n = 0;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    c.why = why_buf;
+    c.why_cap = why_cap;
+    if (why_buf && why_cap)
+        why_buf[0] = '\0';
+    if (id.len == 0 || id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len))
+        return EVS_EBADID;
+    if (o->new_id.len && (o->new_id.len > EVS_ID_MAX ||
+                          !evs_id_valid(o->new_id.ptr, o->new_id.len)))
+        return EVS_EBADID;
+    if ((rc = evs_replay_new(NULL, &rp)) != 0)
+        goto out;
+    rc = evs_replay_open(rp, s, id.ptr, id.len, 0, NULL, &v, NULL);
+    if (rc == EVS_EHISTORY)
+        why(&c, rc, "sequence %llu breaks rule %s: %s",
+            (unsigned long long)v.sequence, v.rule, v.msg);
+    if (rc != 0)
+        goto out;
+    x = evs_replay_exec(rp);
+    if (x->status != EVS_STATUS_COMPLETED && x->status != EVS_STATUS_FAILED &&
+        x->status != EVS_STATUS_TERMINATED) {
+        rc = why(&c, -EINVAL, "execution %.*s is %s: only an execution "
+                 "that completed, failed or was terminated is retried",
+                 (int)id.len, id.ptr, evs_exec_status_name(x->status));
+        goto out;
+    }
+    rc = evs_wf_parse(x->definition.ptr, x->definition.len, NULL, NULL,
+                      NULL, &def, &we);
+    if (rc != 0) {
+        why(&c, rc, "its definition: %s%s%s", we.step, we.step[0] ? ": " : "",
+            we.msg);
+        goto out;
+    }
+    switch (o->strategy) {
+    case EVS_RETRY_FROM_START:
+        n = 2; /* execution_started, and the root path's start */
+        break;
+    case EVS_RETRY_WITH_NEW_INPUTS:
+        rc = evs_wf_check_inputs(def, o->inputs, NULL, &inputs, &inputs_len,
+                                 &we);
+        if (rc != 0) {
+            why(&c, rc, "inputs: %s", we.msg);
+            goto out;
+        }
+        n = 2;
+        break;
+    case EVS_RETRY_FROM_FAILURE:
+    case EVS_RETRY_SKIP_FAILED:
+        if (x->failed_seq < 2) {
+            rc = why(&c, -EINVAL, "execution %.*s has no failed step",
+                     (int)id.len, id.ptr);
+            goto out;
+        }
+        n = x->failed_seq - 1;
+        break;
+    case EVS_RETRY_FROM_SEQ:
+        n = o->from_seq;
+        break;
+    default:
+        rc = -EINVAL;
+        goto out;
+    }
+    if ((rc = evs_log_open(s, id.ptr, id.len, 0, &log, NULL, NULL)) != 0)
+        goto out;
+    if (o->strategy == EVS_RETRY_WITH_NEW_INPUTS && o->from_step.len) {
+        uint64_t first;
+        if (!evs_wf_find_step(def, o->from_step)) {
+            rc = why(&c, -EINVAL, "the definition has no step \"%.*s\"",
+                     (int)o->from_step.len, o->from_step.ptr);
+            goto out;
+        }
+        if ((rc = first_start(log, o->from_step, &first)) != 0)
+            goto out;
+        if (first == 0) {
+            rc = why(&c, -EINVAL, "step \"%.*s\" never ran",
+                     (int)o->from_step.len, o->from_step.ptr);
+            goto out;
+        }
+        n = first - 1;
+    }
+    if (n < 2 || n >= x->last_seq) {
+        rc = why(&c, -EINVAL, "the history to keep must end at a sequence "
+                 "from 2 to %llu (before the end)",
+                 (unsigned long long)(x->last_seq ? x->last_seq - 1 : 0));
+        goto out;
+    }
+    rc = copy_prefix(&c, log, n, id, o, (evs_span){inputs, inputs_len});
+    if (rc != 0)
+        goto out;
+    if (o->strategy == EVS_RETRY_FROM_FAILURE ||
+        o->strategy == EVS_RETRY_SKIP_FAILED) {
+        const evs_wf_step *S = evs_wf_find_step(def, x->failed_step);
+        SB_LIT(&d, "{");
+        if (o->strategy == EVS_RETRY_SKIP_FAILED) {
+            if (o->output.len && evs_json_check(o->output.ptr, o->output.len,
+                                                0, NULL, NULL, NULL) != 0) {
+                rc = why(&c, -EINVAL, "the output is not JSON");
+                goto out;
+            }
+            SB_LIT(&d, "\"output\":");
+            sb_json(&d, o->output);
+            if (S && S->store && x->failed_iteration < 0) {
+                SB_LIT(&d, ",\"stored_variable\":");
+                sb_quote(&d, evs_span_cstr(S->store));
+            }
+        }
+        if (x->failed_iteration >= 0) {
+            if (d.len > 1)
+                SB_LIT(&d, ",");
+            SB_LIT(&d, "\"iteration\":");
+            sb_int(&d, x->failed_iteration);
+        }
+        SB_LIT(&d, "}");
+        rc = push_change(&c, o->strategy == EVS_RETRY_SKIP_FAILED
+                                 ? "step_skipped"
+                                 : "step_reset",
+                         x, &d);
+        if (rc != 0)
+            goto out;
+    }
+    /* The successor's history is replayed strictly before it exists. */
+    if (o->new_id.len) {
+        memcpy(nid, o->new_id.ptr, o->new_id.len);
+        nid[o->new_id.len] = '\0';
+    } else if ((rc = evs_uuid7(nid)) != 0) {
+        goto out;
+    }
+    if ((rc = evs_replay_new(NULL, &nrp)) != 0)
+        goto out;
+    if (!(views = malloc(c.n * sizeof(*views)))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < c.n; i++) {
+        views[i] = c.ev[i].ev;
+        views[i].execution_id = evs_span_cstr(nid);
+        if ((rc = evs_replay_apply(nrp, &views[i], &v)) != 0) {
+            why(&c, rc, "the new history breaks rule %s at sequence %llu: "
+                "%s", v.rule, (unsigned long long)v.sequence, v.msg);
+            goto out;
+        }
+    }
+    if ((rc = evs_replay_snapshot_prepare(nrp, (evs_span){0}, &snap)) != 0)
+        goto out;
+    rc = evs_exec_create(s, nid, strlen(nid), snap, views, c.n);
+    if (rc == 0 && out_id)
+        memcpy(out_id, nid, strlen(nid) + 1);
+out:
+    for (size_t i = 0; i < c.n; i++)
+        evs_event_free(&c.ev[i]);
+    free(c.ev);
+    free(views);
+    sb_free(&c.start);
+    sb_free(&d);
+    free(inputs);
+    evs_snapshot_free(snap);
+    evs_log_close(log);
+    evs_wf_free(def);
+    evs_replay_free(rp);
+    evs_replay_free(nrp);
+    return rc;
+}
