@@ -362,16 +362,16 @@ two:
 enum {
     M_NAME, M_KIND, M_ACTION, M_PARAMS, M_TIMEOUT, M_DURATION, M_UNTIL,
     M_EVENT, M_PATHS, M_MODE, M_STORE, M_EACH, M_RETRY, M_NEXT, M_THEN,
-    N_MEMBERS
+    M_CHANGE, M_MIN, M_MAX, N_MEMBERS
 };
 
 #define K(k) (1u << (k))
-#define K_ALL 0x1fu
+#define K_ALL 0x3fu
 
 static const char *const step_members[N_MEMBERS] = {
     "name", "kind", "action", "params", "timeout_ms", "duration_ms",
     "until", "event", "paths", "mode", "store", "each", "retry", "next",
-    "then",
+    "then", "change_id", "min", "max",
 };
 
 /* The kinds each member is allowed in. */
@@ -386,15 +386,19 @@ static const unsigned member_kinds[N_MEMBERS] = {
     [M_EVENT] = K(EVS_WF_WAIT_EVENT),
     [M_PATHS] = K(EVS_WF_JOIN),
     [M_MODE] = K(EVS_WF_JOIN),
-    [M_STORE] = K(EVS_WF_ACTION) | K(EVS_WF_WAIT_EVENT) | K(EVS_WF_JOIN),
+    [M_STORE] = K(EVS_WF_ACTION) | K(EVS_WF_WAIT_EVENT) | K(EVS_WF_JOIN) |
+                K(EVS_WF_VERSION),
     [M_EACH] = K(EVS_WF_ACTION),
-    [M_RETRY] = K(EVS_WF_ACTION) | K(EVS_WF_WAIT_EVENT),
+    [M_RETRY] = K(EVS_WF_ACTION),
     [M_NEXT] = K_ALL & ~K(EVS_WF_END),
     [M_THEN] = K_ALL & ~K(EVS_WF_END),
+    [M_CHANGE] = K(EVS_WF_VERSION),
+    [M_MIN] = K(EVS_WF_VERSION),
+    [M_MAX] = K(EVS_WF_VERSION),
 };
 
 static const char *const kind_names[] = {
-    "action", "sleep", "wait_event", "join", "end",
+    "action", "sleep", "wait_event", "join", "end", "version",
 };
 
 const char *evs_wf_kind_name(evs_wf_kind k)
@@ -664,9 +668,9 @@ static int parse_step(parser *p, evs_wf_step *s)
         return fail(p, "missing member \"kind\"");
     if ((rc = take_str(p, m[M_KIND], "kind", &kind)) != 0)
         return rc;
-    for (i = 0; i < 5 && strcmp(kind, kind_names[i]) != 0; i++)
+    for (i = 0; i < 6 && strcmp(kind, kind_names[i]) != 0; i++)
         ;
-    if (i == 5)
+    if (i == 6)
         return fail(p, "unknown kind \"%.64s\"", kind);
     s->kind = (evs_wf_kind)i;
     for (i = 0; i < N_MEMBERS; i++)
@@ -694,6 +698,22 @@ static int parse_step(parser *p, evs_wf_step *s)
         break;
     case EVS_WF_JOIN:
         rc = parse_join(p, s, m);
+        break;
+    case EVS_WF_VERSION:
+        if (!m[M_CHANGE].len || !m[M_MIN].len || !m[M_MAX].len)
+            return fail(p, "a version step needs \"change_id\", \"min\" "
+                           "and \"max\"");
+        if ((rc = take_str(p, m[M_CHANGE], "change_id", &s->change_id)) ||
+            (rc = take_int(p, m[M_MIN], "min", -1, INT32_MAX,
+                           &s->version_min)) ||
+            (rc = take_int(p, m[M_MAX], "max", -1, INT32_MAX,
+                           &s->version_max)))
+            return rc;
+        if (!name_ok(s->change_id, 0))
+            return fail(p, "change_id \"%.64s\" is invalid (1 to 64 of "
+                           "A-Z a-z 0-9 _ -)", s->change_id);
+        if (s->version_min > s->version_max)
+            return fail(p, "\"min\" is greater than \"max\"");
         break;
     default:
         break;

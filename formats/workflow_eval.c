@@ -255,7 +255,7 @@ static int ob_finish(obuf *o, char **out, size_t *out_len)
 /* References                                                         */
 /* ------------------------------------------------------------------ */
 
-enum { REF_INPUTS, REF_VARS, REF_STEPS, REF_ITEM, REF_INDEX };
+enum { REF_INPUTS, REF_VARS, REF_STEPS, REF_ITEM, REF_INDEX, REF_VERSIONS };
 
 typedef struct ref {
     int root;
@@ -318,6 +318,17 @@ static int ref_parse(const char *s, size_t n, ref *r, const char **why)
             return -1;
         }
         r->name = seg_next(&p, end);
+    } else if (evs__span_eq_cstr(root, "versions")) {
+        r->root = REF_VERSIONS;
+        if (p >= end) {
+            *why = "${versions.CHANGE} needs a change id";
+            return -1;
+        }
+        r->name = seg_next(&p, end);
+        if (p < end) {
+            *why = "${versions.CHANGE} takes no path";
+            return -1;
+        }
     } else if (evs__span_eq_cstr(root, "steps")) {
         r->root = REF_STEPS;
         if (p < end)
@@ -329,7 +340,8 @@ static int ref_parse(const char *s, size_t n, ref *r, const char **why)
             return -1;
         }
     } else {
-        *why = "an unknown root (inputs, vars, steps, item or index)";
+        *why = "an unknown root (inputs, vars, steps, versions, item or "
+               "index)";
         return -1;
     }
     r->seg = p;
@@ -546,6 +558,14 @@ static int resolve(const evs_wf_ctx *c, const char *s, size_t n,
         v = c->item;
         rc = v.len ? 0 : -ENOENT;
         break;
+    case REF_VERSIONS: {
+        int64_t ver = -1; /* DEFAULT_VERSION: decided before the gate */
+        if (c->version && (rc = c->version(c->arg, r.name, &ver)) == -ENOENT)
+            rc = 0, ver = -1;
+        v.ptr = ibuf;
+        v.len = (size_t)snprintf(ibuf, 24, "%lld", (long long)ver);
+        break;
+    }
     default:
         if (c->index < 0) {
             rc = -ENOENT;

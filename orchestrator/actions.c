@@ -69,6 +69,14 @@ int evs_action_complete(evs_action_req *req, evs_span output)
 {
     int rc = 0;
 
+    if (output.len &&
+        evs_json_check(output.ptr, output.len, 0, NULL, NULL, NULL) != 0) {
+        req->failed = 1;
+        req->etype = strdup("bad_output");
+        req->emsg = strdup("the action's output is not JSON");
+        post_done(req);
+        return -EINVAL;
+    }
     if (output.len) {
         req->output = malloc(output.len);
         if (req->output) {
@@ -266,14 +274,19 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (is_out && b->len + (size_t)n > EXEC_OUT_MAX) {
             b->oom = 1; /* too big: reported as a failure */
         } else if (!is_out && b->len + (size_t)n > EXEC_ERR_MAX) {
-            /* Keep the tail of stderr: the last words matter most. */
+            /* Keep the last half of stderr: its last words matter most. */
             size_t keep = EXEC_ERR_MAX / 2;
-            if (b->len > keep) {
-                memmove(b->p, b->p + b->len - keep, keep);
-                b->len = keep;
+            if ((size_t)n >= keep) {
+                b->len = 0;
+                sb_raw(b, buf->base + n - keep, keep);
+            } else {
+                size_t old = keep - (size_t)n;
+                if (b->len > old) {
+                    memmove(b->p, b->p + b->len - old, old);
+                    b->len = old;
+                }
+                sb_raw(b, buf->base, (size_t)n);
             }
-            sb_raw(b, buf->base,
-                   (size_t)n < EXEC_ERR_MAX / 2 ? (size_t)n : EXEC_ERR_MAX / 2);
         } else {
             sb_raw(b, buf->base, (size_t)n);
         }

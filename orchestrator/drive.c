@@ -75,7 +75,9 @@ static evs_span last_output(const evs_replay *rp, evs_span path)
 
     for (size_t i = 0; i < evs_replay_step_count(rp); i++) {
         const evs_step_state *s = evs_replay_step(rp, i);
+        /* An end step only ends the path; it has no output of its own. */
         if (step_done(s) && spans_eq(s->path_id, path) &&
+            !span_eq(s->kind, "end") &&
             (!best || s->ended_seq > best->ended_seq))
             best = s;
     }
@@ -159,6 +161,17 @@ static int step_output_fn(void *arg, evs_span name, evs_span *value)
     return 0;
 }
 
+static int version_fn(void *arg, evs_span change, int64_t *version)
+{
+    rctx *r = arg;
+    const evs_version_state *v = evs_replay_find_version(r->x->rp, change);
+
+    if (!v)
+        return -ENOENT;
+    *version = v->version;
+    return 0;
+}
+
 static void rctx_init(rctx *r, orch_exec *x, evs_span path)
 {
     memset(r, 0, sizeof(*r));
@@ -168,6 +181,7 @@ static void rctx_init(rctx *r, orch_exec *x, evs_span path)
     r->c.index = -1;
     r->c.var = var_fn;
     r->c.step_output = step_output_fn;
+    r->c.version = version_fn;
     r->c.arg = r;
 }
 
@@ -409,14 +423,14 @@ static int64_t sleep_due(orch_exec *x, evs_span pid, const evs_wf_step *S,
     if (S->duration.len) {
         if (evs__json_int((evs_span){v, n}, &ms) != 0 || ms < 0) {
             snprintf(why, cap, "duration is not a count of milliseconds");
-            due = -1;
+            due = -2;
         } else {
             due = evs_now_us() + ms * 1000;
         }
     } else if (n < 2 || v[0] != '"' ||
                evs_time_parse(v + 1, n - 2, &due) != 0) {
         snprintf(why, cap, "until is not an RFC 3339 time");
-        due = -1;
+        due = -2;
     }
     free(v);
     return due;
@@ -567,12 +581,30 @@ static int check_join(orch_exec *x, evs_span pid, const evs_wf_step *S,
     return decided != 0;
 }
 
+/* A version step: the recorded decision, else the newest version. */
+static void decide_version(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                           int64_t iter)
+{
+    int64_t v;
+    char out[24];
+    int rc = orch_version(x, pid, evs_span_cstr(S->change_id),
+                          S->version_min, S->version_max, &v);
+
+    if (rc != 0)
+        return; /* the execution was given up */
+    snprintf(out, sizeof(out), "%lld", (long long)v);
+    complete_step(x, pid, S, iter, evs_span_cstr(out));
+}
+
 /* Records the start of attempt `attempt` of S on pid and sets it going. */
+/* `fail_why` non-NULL: the step cannot run (its `each` list is not one);
+ * it is recorded as started and failed with error type "template". */
 static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                        int64_t iter, int64_t count, evs_span item,
-                       uint32_t attempt)
+                       uint32_t attempt, const char *fail_why)
 {
     char hash[EVS_STEP_HASH_LEN + 1], why[256] = "";
+    const char *bad_type = "template";
     sbuf d = {0};
     char *input = NULL;
     size_t in_len = 0;
@@ -580,7 +612,10 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
     uint64_t seq;
     int bad = 0;
 
-    if (S->kind == EVS_WF_ACTION) {
+    if (fail_why) {
+        snprintf(why, sizeof(why), "%s", fail_why);
+        bad = 1;
+    } else if (S->kind == EVS_WF_ACTION) {
         rctx r;
         evs_wf_error e;
         rctx_init(&r, x, pid);
@@ -592,8 +627,11 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
         }
         rctx_free(&r);
     } else if (S->kind == EVS_WF_SLEEP) {
-        if ((due = sleep_due(x, pid, S, why, sizeof(why))) < 0)
+        if ((due = sleep_due(x, pid, S, why, sizeof(why))) < 0) {
             bad = 1;
+            if (due == -2)
+                bad_type = "bad_input";
+        }
     }
     if (evs_replay_step_hash(S->raw.ptr, S->raw.len, hash) != 0)
         hash[0] = '\0';
@@ -618,8 +656,8 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                   &seq) != 0)
         goto out;
     if (bad) {
-        step_failure(x, pid, S, iter, attempt, "bad_input",
-                     evs_span_cstr(why), 0);
+        step_failure(x, pid, S, iter, attempt, bad_type, evs_span_cstr(why),
+                     0);
         goto out;
     }
     switch (S->kind) {
@@ -671,6 +709,9 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
         complete_step(x, pid, S, iter, (evs_span){0});
         orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL,
                   NULL);
+        break;
+    case EVS_WF_VERSION:
+        decide_version(x, pid, S, iter);
         break;
     }
 out:
@@ -884,7 +925,7 @@ static void enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
         return;
     }
     if (!S->each.len) {
-        start_step(x, pid, S, -1, -1, (evs_span){0}, attempt);
+        start_step(x, pid, S, -1, -1, (evs_span){0}, attempt, NULL);
         return;
     }
     if (iter < 0)
@@ -892,14 +933,12 @@ static void enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
     n = each_list(x, pid, S, &list, &len, why, sizeof(why));
     if (n < 0) {
         /* Recorded as a failed first iteration: the reason is kept. */
-        start_step(x, pid, S, iter, 0, (evs_span){0}, attempt);
-        if (!x->broken)
-            step_failure(x, pid, S, iter, attempt, "bad_input",
-                         evs_span_cstr(why), 0);
+        start_step(x, pid, S, iter, 0, (evs_span){0}, attempt, why);
     } else if (iter >= n) {
         advance(x, pid, S); /* an empty list, or every item done */
     } else {
-        start_step(x, pid, S, iter, n, each_item(list, len, iter), attempt);
+        start_step(x, pid, S, iter, n, each_item(list, len, iter), attempt,
+                   NULL);
     }
     free(list);
 }
@@ -1020,6 +1059,9 @@ static int drive_path(orch_exec *x, size_t i)
             orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL,
                       NULL);
             break;
+        case EVS_WF_VERSION:
+            decide_version(x, pid, S, iter);
+            break;
         }
         break;
     case EVS_STEP_RETRYING:
@@ -1067,7 +1109,7 @@ static void exec_outputs(orch_exec *x)
         rctx_free(&r);
         if (rc != 0) {
             sbuf err = {0};
-            error_json(&err, "bad_output", evs_span_cstr(e.msg), 0);
+            error_json(&err, "template", evs_span_cstr(e.msg), 0);
             SB_LIT(&d, "{\"error\":");
             sb_raw(&d, err.p, err.len);
             SB_LIT(&d, "}");

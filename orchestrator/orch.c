@@ -133,7 +133,15 @@ static void timer_fired(uv_timer_t *h)
     orch_timer *t = h->data;
     orch_exec *x = t->x;
     orch_timer **pp;
+    int64_t now = evs_now_us();
 
+    /* libuv counts from its cached loop time, in whole milliseconds: a
+     * timer may come a little before the recorded time it is due. */
+    if (now < t->due_us) {
+        uv_timer_start(&t->h, timer_fired,
+                       (uint64_t)((t->due_us - now + 999) / 1000), 0);
+        return;
+    }
     for (pp = &x->timers; *pp && *pp != t; pp = &(*pp)->next)
         ;
     if (*pp)
@@ -156,6 +164,7 @@ orch_timer *orch_timer_arm(orch_exec *x, timer_kind k, evs_span path,
         return NULL;
     t->x = x;
     t->kind = k;
+    t->due_us = due_us;
     t->path = strndup(path.ptr ? path.ptr : "", path.len);
     t->id = strndup(id.ptr ? id.ptr : "", id.len);
     if (!t->path || !t->id) {
@@ -351,6 +360,67 @@ int orch_emit(orch_exec *x, const char *id, const char *type, evs_span path,
         ev.sequence - x->snap_seq >= x->o->opts.snapshot_every)
         x->want_snap = 1;
     return 0;
+}
+
+int orch_version(orch_exec *x, evs_span pid, evs_span change, int64_t min,
+                 int64_t max, int64_t *version)
+{
+    const evs_version_state *v = evs_replay_find_version(x->rp, change);
+    sbuf d = {0};
+    int rc;
+
+    if (v) {
+        if (v->version < min || v->version > max) {
+            char msg[256];
+            snprintf(msg, sizeof(msg),
+                     "execution %s, change \"%.*s\": recorded version "
+                     "%lld is outside [%lld, %lld]", x->id,
+                     (int)change.len, change.ptr, (long long)v->version,
+                     (long long)min, (long long)max);
+            orch_fail_exec(x, EVS_EVERSION, msg);
+            return EVS_EVERSION;
+        }
+        *version = v->version;
+        return 0;
+    }
+    SB_LIT(&d, "{\"change_id\":");
+    sb_quote(&d, change);
+    SB_LIT(&d, ",\"version\":");
+    sb_int(&d, max);
+    SB_LIT(&d, ",\"min\":");
+    sb_int(&d, min);
+    SB_LIT(&d, ",\"max\":");
+    sb_int(&d, max);
+    SB_LIT(&d, "}");
+    rc = orch_emit(x, NULL, "version_decision", pid, (evs_span){0}, &d,
+                   NULL);
+    sb_free(&d);
+    if (rc == 0)
+        *version = max;
+    return rc;
+}
+
+int evs_orch_get_version(evs_orch *o, evs_span id, evs_span change,
+                         int64_t min, int64_t max, int64_t *version)
+{
+    orch_exec *x = find_exec(o, id);
+    evs_span pid = {0};
+    int rc;
+
+    if (!x)
+        return -ENOENT;
+    if (change.len == 0 || min > max)
+        return -EINVAL;
+    if (evs_replay_exec(x->rp)->status >= EVS_STATUS_COMPLETED)
+        return EVS_EFINISHED;
+    /* Recorded on a live path (the decision belongs to the execution). */
+    for (size_t i = 0; i < evs_replay_path_count(x->rp) && !pid.len; i++)
+        if (!evs_replay_path(x->rp, i)->ended_seq)
+            pid = evs_replay_path(x->rp, i)->id;
+    rc = orch_version(x, pid, change, min, max, version);
+    if (!x->released)
+        drive(x);
+    return rc;
 }
 
 static void flush_work(uv_work_t *w)
@@ -633,6 +703,25 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp)
         olog(o, EVS_LOG_ERROR, "execution %s: its definition is refused: "
              "%s%s%s", x->id, we.step, we.step[0] ? ": " : "", we.msg);
         goto fail;
+    }
+    /* GetVersion on replay: a decision the history holds must be one
+     * this definition accepts. */
+    for (size_t i = 0; i < x->def->n_steps; i++) {
+        const evs_wf_step *S = &x->def->steps[i];
+        const evs_version_state *v;
+        if (S->kind != EVS_WF_VERSION)
+            continue;
+        v = evs_replay_find_version(rp, evs_span_cstr(S->change_id));
+        if (v && (v->version < S->version_min ||
+                  v->version > S->version_max)) {
+            olog(o, EVS_LOG_ERROR,
+                 "execution %s, change \"%s\": recorded version %lld is "
+                 "outside [%lld, %lld]", x->id, S->change_id,
+                 (long long)v->version, (long long)S->version_min,
+                 (long long)S->version_max);
+            rc = EVS_EVERSION;
+            goto fail;
+        }
     }
     x->next = o->execs;
     o->execs = x;
@@ -935,6 +1024,21 @@ static int request_body(sbuf *b, evs_span kind, evs_span type,
     return b->oom ? -ENOMEM : 0;
 }
 
+/* Whether execution `id` of the store has ended, as its log says now. */
+static int ended_in_store(evs_store *s, evs_span id)
+{
+    evs_replay *rp = NULL;
+    evs_violation v;
+    int ended = 0;
+
+    if (id.len && id.len <= EVS_ID_MAX && evs_id_valid(id.ptr, id.len) &&
+        evs_replay_new(NULL, &rp) == 0 &&
+        evs_replay_open(rp, s, id.ptr, id.len, 0, NULL, &v, NULL) == 0)
+        ended = evs_replay_exec(rp)->status >= EVS_STATUS_COMPLETED;
+    evs_replay_free(rp);
+    return ended;
+}
+
 static int local_request(evs_orch *o, evs_span id, const char *kind,
                          evs_span type, evs_span payload)
 {
@@ -944,7 +1048,7 @@ static int local_request(evs_orch *o, evs_span id, const char *kind,
     int rc;
 
     if (!x)
-        return -ENOENT;
+        return ended_in_store(o->store, id) ? EVS_EFINISHED : -ENOENT;
     if (evs_replay_exec(x->rp)->status >= EVS_STATUS_COMPLETED)
         return EVS_EFINISHED;
     if ((rc = request_body(&b, evs_span_cstr(kind), type, payload)) == 0) {

@@ -45,6 +45,7 @@ struct orch_timer {
     uv_timer_t h;
     orch_exec *x;
     timer_kind kind;
+    int64_t due_us;     /* wall-clock time it is due */
     char *path;         /* owned */
     char *id;           /* TK_SLEEP: the timer id; owned */
     evs_action_req *req; /* TK_ACTION_TIMEOUT */
@@ -172,6 +173,11 @@ void orch_timer_cancel(orch_timer *t);
 void orch_check_idle(evs_orch *o);
 double orch_random(evs_orch *o);
 int orch_is_suspended(const orch_exec *x);
+/* GetVersion: the recorded decision for `change`, checked against
+ * [min, max] (outside: the execution is given up with EVS_EVERSION), or
+ * a new decision of `max`, recorded on path `pid`. */
+int orch_version(orch_exec *x, evs_span pid, evs_span change, int64_t min,
+                 int64_t max, int64_t *version);
 
 /* drive.c */
 void drive(orch_exec *x);

@@ -67,7 +67,7 @@ EVS_EXTERN const evs_action_call *evs_action_req_call(
  * After the call `req` is gone. A completion that comes after the
  * attempt timed out, or after the execution ended, is ignored.
  * Returns 0, -EINVAL (output is not JSON: the attempt fails with error
- * type "bad_output" instead), -ENOMEM.
+ * type "bad_output" instead; `req` is gone all the same), -ENOMEM.
  */
 EVS_EXTERN int evs_action_complete(evs_action_req *req, evs_span output);
 
@@ -127,8 +127,14 @@ typedef struct evs_orch_opts {
     uint32_t inbox_poll_ms;     /* how often inboxes are polled besides
                                    file-change notifications; default 500 */
     int stop_when_idle;         /* evs_orch_run returns once no owned
-                                   execution can make progress without an
-                                   outside event (a foreground run);
+                                   execution can go on by itself: each
+                                   has ended, is paused, or waits for an
+                                   event (even one with a timeout: the
+                                   timeout is recorded, and the runner
+                                   that resumes it honours it). Sleeps,
+                                   retry backoffs and running actions are
+                                   waited for. Executions left are
+                                   reported SUSPENDED and released.
                                    0 (default): runs until evs_orch_stop */
     uint32_t adopt_ms;          /* look for unfinished executions no
                                    runner owns this often and take them
@@ -156,8 +162,11 @@ EVS_EXTERN int evs_orch_new(evs_store *store, const evs_orch_opts *opts,
  * checked first; a refusal fills *err (may be NULL) and creates nothing.
  * `id` may be empty for a new UUIDv7. The execution id is copied to
  * out_id (may be NULL). The execution runs as the loop turns.
- * Returns 0, EVS_EPARSE (definition or inputs refused), -EEXIST,
- * EVS_EBADID, or what evs_exec_create returns.
+ * The execution is created on the threadpool: an error then (such as
+ * -EEXIST for an id that is taken) reaches opts.on_outcome as
+ * EVS_OUTCOME_ERROR with that code, and nothing is created.
+ * Returns 0, EVS_EPARSE (definition or inputs refused), EVS_EBADID,
+ * -ECANCELED (stopping), -ENOMEM.
  */
 EVS_EXTERN int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs,
                               evs_span id, char out_id[EVS_ID_MAX + 1],
@@ -267,6 +276,20 @@ EVS_EXTERN int evs_exec_retry(evs_store *s, evs_span id,
                               const evs_retry_opts *o,
                               char out_id[EVS_ID_MAX + 1], char *why,
                               size_t why_cap);
+
+/**
+ * GetVersion(change_id, min, max) for an action written in C: the
+ * version recorded for `change` in execution `id` (owned here), or, the
+ * first time, `max`, recorded as a version_decision event. A recorded
+ * value outside [min, max] gives up the execution (outcome ERROR) and
+ * returns EVS_EVERSION, naming the change and the execution in the log
+ * hook. Call it on the loop thread (e.g. before completing an action).
+ * Returns 0, -ENOENT (not owned here), -EINVAL, EVS_EFINISHED,
+ * EVS_EVERSION.
+ */
+EVS_EXTERN int evs_orch_get_version(evs_orch *o, evs_span id,
+                                    evs_span change, int64_t min,
+                                    int64_t max, int64_t *version);
 
 /** The replayed state of an owned execution, or NULL. Borrowed until the
  *  loop turns again. */

@@ -27,7 +27,9 @@ typedef enum evs_wf_kind {
     EVS_WF_SLEEP,        /* "sleep" */
     EVS_WF_WAIT_EVENT,   /* "wait_event" */
     EVS_WF_JOIN,         /* "join" */
-    EVS_WF_END           /* "end" */
+    EVS_WF_END,          /* "end" */
+    EVS_WF_VERSION       /* "version": a version decision, as Temporal's
+                            GetVersion(change_id, min, max) */
 } evs_wf_kind;
 
 /** "action", "sleep", ...; never NULL. */
@@ -110,6 +112,11 @@ typedef struct evs_wf_step {
     const char *event;          /* the event type it waits for */
     int64_t timeout_ms;         /* per attempt, for actions and waits;
                                    0: none */
+    /* version: the decision for change_id, in [version_min,
+     * version_max]; a new execution gets version_max, a replay the
+     * recorded value. Its output is the version. */
+    const char *change_id;
+    int64_t version_min, version_max;
     /* join */
     evs_wf_join_mode join_mode;
     const char *const *join_paths; /* path names; {"*"} means every path
@@ -200,6 +207,9 @@ EVS_EXTERN void evs_wf_free(evs_wf_def *d);
  *   ${steps.s.output.a}  the output of step s on this path (or, failing
  *                        that, its last output on any path)
  *   ${item}, ${index}    the current `each` item and its index
+ *   ${versions.CHANGE}   the version decided for change CHANGE, or -1
+ *                        (Temporal's DEFAULT_VERSION) when none was: a
+ *                        history that passed the gate before it existed
  * Resolvers set *value to compact JSON (borrowed until the call returns)
  * and return 0, or return -ENOENT when there is no such thing.
  */
@@ -209,6 +219,9 @@ typedef struct evs_wf_ctx {
     int64_t index;              /* its index; -1 outside `each` */
     int (*var)(void *arg, evs_span name, evs_span *value);
     int (*step_output)(void *arg, evs_span step, evs_span *value);
+    /* Sets *version and returns 0, or -ENOENT when none was decided
+     * (then ${versions...} is -1). May be NULL. */
+    int (*version)(void *arg, evs_span change_id, int64_t *version);
     void *arg;
 } evs_wf_ctx;
 

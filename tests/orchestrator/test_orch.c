@@ -1,0 +1,2601 @@
+/*
+ * test_orch.c: the orchestrator's C API, end to end. Each test runs
+ * workflow definitions on the orchestrator's own loop with C actions that
+ * count their calls, then checks both what the orchestrator reported (the
+ * outcome) and what it wrote (the history, replayed, or read event by
+ * event where order matters): data flow, edges and conditions, branching
+ * and joins, each, retries and timeouts, blocking actions, sleeps,
+ * external events, pause/unpause/terminate, cross-process requests,
+ * recovery, refusals and snapshots.
+ */
+#include <criterion/criterion.h>
+
+#include "evstore/orchestrator.h"
+#include "formats_int.h"
+#include "testutil.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dir;
+static evs_store *st;
+static evs_orch *orch;
+static pthread_t loop_thread;
+
+/* ---------------------------------------------------------------- */
+/* Definitions written with ' for "                                 */
+/* ---------------------------------------------------------------- */
+
+static char *jpool[256];
+static size_t njpool;
+
+/* A copy of s with every ' turned into ", freed at teardown. */
+static const char *J(const char *s)
+{
+    char *p = strdup(s);
+
+    cr_assert_not_null(p);
+    cr_assert_lt(njpool, sizeof(jpool) / sizeof(*jpool));
+    for (char *q = p; *q; q++)
+        if (*q == '\'')
+            *q = '"';
+    jpool[njpool++] = p;
+    return p;
+}
+
+/* ---------------------------------------------------------------- */
+/* Outcomes                                                         */
+/* ---------------------------------------------------------------- */
+
+typedef struct outcome_rec {
+    char id[EVS_ID_MAX + 1];
+    evs_outcome oc;
+    int err;
+    int reports;
+} outcome_rec;
+
+static outcome_rec outs[128];
+static size_t nouts;
+static void (*outcome_hook)(const char *id, evs_outcome oc);
+
+static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
+{
+    outcome_rec *r = NULL;
+
+    (void)arg;
+    for (size_t i = 0; i < nouts; i++)
+        if (strcmp(outs[i].id, id) == 0)
+            r = &outs[i];
+    if (!r) {
+        cr_assert_lt(nouts, sizeof(outs) / sizeof(*outs));
+        r = &outs[nouts++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->id, sizeof(r->id), "%s", id);
+    }
+    r->oc = oc;
+    r->err = err;
+    r->reports++;
+    if (outcome_hook)
+        outcome_hook(id, oc);
+}
+
+static const outcome_rec *outcome_of(const char *id)
+{
+    for (size_t i = 0; i < nouts; i++)
+        if (strcmp(outs[i].id, id) == 0)
+            return &outs[i];
+    return NULL;
+}
+
+/* The last error the store's log hook saw (the orchestrator logs why it
+ * gave an execution up there). */
+static char last_log[512];
+
+static void log_hook(void *ctx, evs_log_level lvl, const char *msg)
+{
+    (void)ctx;
+    if (lvl == EVS_LOG_ERROR)
+        snprintf(last_log, sizeof(last_log), "%s", msg);
+}
+
+static void expect_outcome(const char *id, evs_outcome oc)
+{
+    const outcome_rec *r = outcome_of(id);
+
+    cr_assert_not_null(r, "no outcome reported for %s", id);
+    cr_assert_eq(r->oc, oc, "%s: outcome %s, expected %s (err %s; %s)", id,
+                 evs_outcome_name(r->oc), evs_outcome_name(oc),
+                 evs_err_name(r->err), last_log);
+    cr_assert_eq(r->reports, 1, "%s: reported %d times", id, r->reports);
+}
+
+/* ---------------------------------------------------------------- */
+/* Actions that count their calls                                   */
+/* ---------------------------------------------------------------- */
+
+typedef struct call_rec {
+    char action[32];
+    char step[64];
+    char path[64];
+    char key[256];
+    char input[512];
+    uint32_t attempt;
+    int64_t iteration;
+    int64_t timeout_ms;
+    pthread_t thread;
+} call_rec;
+
+#define MAX_CALLS 1024
+static call_rec calls[MAX_CALLS];
+static size_t ncalls;
+static pthread_mutex_t calls_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void cpy(char *dst, size_t cap, evs_span s)
+{
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+
+    if (n)
+        memcpy(dst, s.ptr, n);
+    dst[n] = '\0';
+}
+
+static void record_call(const char *action, evs_action_req *req)
+{
+    const evs_action_call *c = evs_action_req_call(req);
+    call_rec *r;
+
+    pthread_mutex_lock(&calls_mu);
+    cr_assert_lt(ncalls, MAX_CALLS);
+    r = &calls[ncalls++];
+    snprintf(r->action, sizeof(r->action), "%s", action);
+    cpy(r->step, sizeof(r->step), c->step);
+    cpy(r->path, sizeof(r->path), c->path_id);
+    cpy(r->key, sizeof(r->key), c->idempotency_key);
+    cpy(r->input, sizeof(r->input), c->input);
+    r->attempt = c->attempt;
+    r->iteration = c->iteration;
+    r->timeout_ms = c->timeout_ms;
+    r->thread = pthread_self();
+    pthread_mutex_unlock(&calls_mu);
+}
+
+static size_t count_calls(const char *step)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ncalls; i++)
+        if (strcmp(calls[i].step, step) == 0)
+            n++;
+    return n;
+}
+
+static size_t count_key(const char *key)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ncalls; i++)
+        if (strcmp(calls[i].key, key) == 0)
+            n++;
+    return n;
+}
+
+/* Requests held by t_hold, completed by the test. */
+static evs_action_req *held[32];
+static size_t nheld;
+static int hold_mode = 1;
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t held_count(void)
+{
+    size_t n;
+
+    pthread_mutex_lock(&held_mu);
+    n = nheld;
+    pthread_mutex_unlock(&held_mu);
+    return n;
+}
+
+static void complete_held(const char *out)
+{
+    evs_action_req *rs[32];
+    size_t n;
+
+    pthread_mutex_lock(&held_mu);
+    n = nheld;
+    memcpy(rs, held, n * sizeof(*rs));
+    nheld = 0;
+    pthread_mutex_unlock(&held_mu);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(evs_action_complete(rs[i], evs_span_cstr(out)), 0);
+}
+
+static void hold(evs_action_req *req)
+{
+    pthread_mutex_lock(&held_mu);
+    cr_assert_lt(nheld, sizeof(held) / sizeof(*held));
+    held[nheld++] = req;
+    pthread_mutex_unlock(&held_mu);
+}
+
+/* Output = input. */
+static void t_echo(void *arg, evs_action_req *req)
+{
+    (void)arg;
+    record_call("t_echo", req);
+    evs_action_complete(req, evs_action_req_call(req)->input);
+}
+
+/* Never completes while hold_mode is set (the test completes it). */
+static void t_hold(void *arg, evs_action_req *req)
+{
+    (void)arg;
+    record_call("t_hold", req);
+    if (hold_mode)
+        hold(req);
+    else
+        evs_action_complete(req, evs_action_req_call(req)->input);
+}
+
+static int64_t in_int(evs_span in, const char *key, int64_t dflt)
+{
+    evs_span v;
+    int64_t n;
+
+    if (in.len && in.ptr[0] == '{' && evs__json_get(in, key, &v) == 1 &&
+        evs__json_int(v, &n) == 0)
+        return n;
+    return dflt;
+}
+
+static evs_span in_get(evs_span in, const char *key)
+{
+    evs_span v;
+
+    if (in.len && in.ptr[0] == '{' && evs__json_get(in, key, &v) == 1)
+        return v;
+    return (evs_span){0};
+}
+
+static int spans_equal(evs_span a, evs_span b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static int span_is(evs_span s, const char *lit)
+{
+    return spans_equal(s, evs_span_cstr(lit));
+}
+
+/* {"times":N,"type":T,"retryable":B}: fails attempts 1..N with type T
+ * (unquoted in the message), else completes with {"ok":attempt}. */
+static void t_flaky(void *arg, evs_action_req *req)
+{
+    const evs_action_call *c = evs_action_req_call(req);
+    evs_span type = in_get(c->input, "type");
+    char t[64] = "flaky", msg[64], out[64];
+    int retryable = !span_is(in_get(c->input, "retryable"), "false");
+
+    (void)arg;
+    record_call("t_flaky", req);
+    if (type.len >= 2)
+        cpy(t, sizeof(t), (evs_span){type.ptr + 1, type.len - 2});
+    if ((int64_t)c->attempt <= in_int(c->input, "times", 0)) {
+        snprintf(msg, sizeof(msg), "attempt %u failed", c->attempt);
+        evs_action_fail(req, evs_span_cstr(t), evs_span_cstr(msg),
+                        retryable);
+        return;
+    }
+    snprintf(out, sizeof(out), "{\"ok\":%u}", c->attempt);
+    evs_action_complete(req, evs_span_cstr(out));
+}
+
+/* {"ms":N,"out":X,"fail":B}: completes with X (or fails with type "boom",
+ * not retryable) after N ms, from a timer on the loop. */
+typedef struct delay_job {
+    uv_timer_t t; /* first: the handle is the allocation */
+    evs_action_req *req;
+    int fail;
+    char out[256];
+} delay_job;
+
+static void delay_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void delay_fired(uv_timer_t *t)
+{
+    delay_job *j = (delay_job *)t;
+
+    if (j->fail)
+        evs_action_fail(j->req, evs_span_cstr("boom"),
+                        evs_span_cstr("failed as asked"), 0);
+    else
+        evs_action_complete(j->req, evs_span_cstr(j->out));
+    uv_close((uv_handle_t *)t, delay_closed);
+}
+
+static void t_delay(void *arg, evs_action_req *req)
+{
+    const evs_action_call *c = evs_action_req_call(req);
+    delay_job *j = calloc(1, sizeof(*j));
+
+    (void)arg;
+    cr_assert_not_null(j);
+    record_call("t_delay", req);
+    j->req = req;
+    j->fail = span_is(in_get(c->input, "fail"), "true");
+    cpy(j->out, sizeof(j->out), in_get(c->input, "out"));
+    uv_timer_init(evs_orch_loop(orch), &j->t);
+    uv_timer_start(&j->t, delay_fired,
+                   (uint64_t)in_int(c->input, "ms", 0), 0);
+}
+
+/* Output: the path id, as a JSON string. */
+static void t_pathid(void *arg, evs_action_req *req)
+{
+    const evs_action_call *c = evs_action_req_call(req);
+    char out[128];
+
+    (void)arg;
+    record_call("t_pathid", req);
+    snprintf(out, sizeof(out), "\"%.*s\"", (int)c->path_id.len,
+             c->path_id.ptr);
+    evs_action_complete(req, evs_span_cstr(out));
+}
+
+/* EVS_ACTION_BLOCKING: runs on the threadpool. */
+static void t_block(void *arg, evs_action_req *req)
+{
+    (void)arg;
+    record_call("t_block", req);
+    evs_action_complete(req, evs_span_cstr("{\"blocked\":true}"));
+}
+
+/* Completes with text that is not JSON. */
+static int bad_rc = 12345;
+
+static void t_bad(void *arg, evs_action_req *req)
+{
+    (void)arg;
+    record_call("t_bad", req);
+    bad_rc = evs_action_complete(req, evs_span_cstr("not json{"));
+}
+
+/* Attempt 1 never completes by itself; attempt 2 first completes the
+ * held attempt 1 (too late: it timed out) with "late", then completes
+ * itself with "fresh" from a timer. */
+static void t_timeout(void *arg, evs_action_req *req)
+{
+    const evs_action_call *c = evs_action_req_call(req);
+    delay_job *j;
+
+    (void)arg;
+    record_call("t_timeout", req);
+    if (c->attempt == 1) {
+        hold(req);
+        return;
+    }
+    complete_held("\"late\"");
+    j = calloc(1, sizeof(*j));
+    cr_assert_not_null(j);
+    j->req = req;
+    snprintf(j->out, sizeof(j->out), "\"fresh\"");
+    uv_timer_init(evs_orch_loop(orch), &j->t);
+    uv_timer_start(&j->t, delay_fired, 20, 0);
+}
+
+static void register_actions(evs_orch *o)
+{
+    cr_assert_eq(evs_orch_register(o, "t_echo", t_echo, NULL, 0), 0);
+    cr_assert_eq(evs_orch_register(o, "t_hold", t_hold, NULL, 0), 0);
+    cr_assert_eq(evs_orch_register(o, "t_flaky", t_flaky, NULL, 0), 0);
+    cr_assert_eq(evs_orch_register(o, "t_delay", t_delay, NULL, 0), 0);
+    cr_assert_eq(evs_orch_register(o, "t_pathid", t_pathid, NULL, 0), 0);
+    cr_assert_eq(evs_orch_register(o, "t_block", t_block, NULL,
+                                   EVS_ACTION_BLOCKING),
+                 0);
+    cr_assert_eq(evs_orch_register(o, "t_bad", t_bad, NULL, 0), 0);
+    cr_assert_eq(evs_orch_register(o, "t_timeout", t_timeout, NULL, 0), 0);
+}
+
+/* ---------------------------------------------------------------- */
+/* The orchestrator                                                 */
+/* ---------------------------------------------------------------- */
+
+static void mk_orch(int stop_when_idle)
+{
+    evs_orch_opts o;
+
+    evs_orch_opts_init(&o);
+    o.stop_when_idle = stop_when_idle;
+    o.inbox_poll_ms = 50;
+    o.on_outcome = on_outcome;
+    cr_assert_eq(evs_orch_new(st, &o, &orch), 0);
+    register_actions(orch);
+}
+
+static void start(const char *def, const char *inputs, const char *id)
+{
+    evs_wf_error e;
+    int rc;
+
+    memset(&e, 0, sizeof(e));
+    rc = evs_orch_start(orch, evs_span_cstr(def), evs_span_cstr(inputs),
+                        evs_span_cstr(id), NULL, &e);
+    cr_assert_eq(rc, 0, "start %s: %s (%s: %s)", id, evs_err_name(rc),
+                 e.step, e.msg);
+}
+
+static void run_orch(void)
+{
+    cr_assert_eq(evs_orch_run(orch), 0);
+    evs_orch_free(orch);
+    orch = NULL;
+}
+
+/* A script: called on the loop every 5 ms with its step; returns the
+ * next step, or -1 when done. Gives up (and stops the orchestrator)
+ * after 20 s, so a hang fails the test instead of blocking it. */
+typedef int (*script_fn)(int step);
+static uv_timer_t script_timer;
+static script_fn script;
+static int script_step, script_ticks, script_gave_up;
+
+static void script_cb(uv_timer_t *t)
+{
+    int next;
+
+    if (++script_ticks > 4000) {
+        script_gave_up = 1;
+        evs_orch_stop(orch, 0);
+        complete_held("null");
+        next = -1;
+    } else {
+        next = script(script_step);
+    }
+    if (next < 0) {
+        uv_timer_stop(t);
+        uv_close((uv_handle_t *)t, NULL);
+    } else {
+        script_step = next;
+    }
+}
+
+static void script_start(script_fn fn)
+{
+    script = fn;
+    script_step = 0;
+    script_ticks = 0;
+    script_gave_up = 0;
+    uv_timer_init(evs_orch_loop(orch), &script_timer);
+    uv_timer_start(&script_timer, script_cb, 5, 5);
+}
+
+/* ---------------------------------------------------------------- */
+/* Reading the history                                              */
+/* ---------------------------------------------------------------- */
+
+/* What a test allocated for checking, freed at teardown if an assertion
+ * cut the test short (so the sanitizer reports only real leaks). */
+static evs_replay *live_rp[16];
+static evs_event_owned *live_ev[16];
+static size_t live_n[16];
+
+static void rp_track(evs_replay *r)
+{
+    for (size_t i = 0; i < sizeof(live_rp) / sizeof(*live_rp); i++)
+        if (!live_rp[i]) {
+            live_rp[i] = r;
+            return;
+        }
+    cr_assert_fail("too many replayers");
+}
+
+static void rp_free(evs_replay *r)
+{
+    for (size_t i = 0; i < sizeof(live_rp) / sizeof(*live_rp); i++)
+        if (live_rp[i] == r)
+            live_rp[i] = NULL;
+    evs_replay_free(r);
+}
+
+static evs_replay *replay_of(const char *id)
+{
+    evs_replay *r = NULL;
+    evs_violation v;
+    int rc;
+
+    memset(&v, 0, sizeof(v));
+    cr_assert_eq(evs_replay_new(NULL, &r), 0);
+    rp_track(r);
+    rc = evs_replay_open(r, st, id, strlen(id), 0, NULL, &v, NULL);
+    cr_assert_eq(rc, 0, "replay %s: %s (seq %llu %s: %s)", id,
+                 evs_err_name(rc), (unsigned long long)v.sequence,
+                 v.rule ? v.rule : "", v.msg);
+    return r;
+}
+
+static evs_span S(const char *s)
+{
+    return evs_span_cstr(s);
+}
+
+static const evs_step_state *step_of(const evs_replay *r, const char *path,
+                                     const char *name, int64_t iter)
+{
+    return evs_replay_find_step(r, S(path), S(name), iter);
+}
+
+#define expect_span(sp, want)                                                 \
+    do {                                                                      \
+        evs_span s_ = (sp);                                                   \
+        cr_assert(span_is(s_, (want)), "%s: got '%.*s', expected '%s'", #sp,  \
+                  (int)s_.len, s_.ptr ? s_.ptr : "", (want));                 \
+    } while (0)
+
+typedef struct evlist {
+    evs_event_owned *v;
+    size_t n;
+} evlist;
+
+static evlist events_of(const char *id)
+{
+    evlist l = {0};
+    evs_log *log;
+    evs_cursor *c;
+    evs_event ev;
+    size_t cap = 0;
+    int rc;
+
+    cr_assert_eq(evs_log_open(st, id, strlen(id), 0, &log, NULL, NULL), 0);
+    cr_assert_eq(evs_cursor_open(log, 1, 0, &c, NULL), 0);
+    while ((rc = evs_cursor_next(c, &ev, NULL, NULL)) == 1) {
+        if (l.n == cap) {
+            cap = cap ? cap * 2 : 64;
+            l.v = realloc(l.v, cap * sizeof(*l.v));
+            cr_assert_not_null(l.v);
+        }
+        cr_assert_eq(evs_event_copy(&ev, NULL, &l.v[l.n]), 0);
+        l.n++;
+    }
+    evs_cursor_close(c);
+    evs_log_close(log);
+    cr_assert_eq(rc, 0);
+    for (size_t i = 0; i < sizeof(live_ev) / sizeof(*live_ev); i++)
+        if (!live_ev[i]) {
+            live_ev[i] = l.v;
+            live_n[i] = l.n;
+            return l;
+        }
+    cr_assert_fail("too many event lists");
+    return l;
+}
+
+static void ev_release(evs_event_owned *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        evs_event_free(&v[i]);
+    free(v);
+}
+
+static void evlist_free(evlist *l)
+{
+    for (size_t i = 0; i < sizeof(live_ev) / sizeof(*live_ev); i++)
+        if (live_ev[i] == l->v)
+            live_ev[i] = NULL;
+    ev_release(l->v, l->n);
+    l->v = NULL;
+    l->n = 0;
+}
+
+/* The nth (0-based) event of this type (and step and path, if not NULL),
+ * or NULL. */
+static const evs_event *evf(const evlist *l, const char *type,
+                            const char *step, const char *path, size_t nth)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const evs_event *e = &l->v[i].ev;
+        if (!span_is(e->event_type, type) ||
+            (step && !span_is(e->step_name, step)) ||
+            (path && !span_is(e->path_id, path)))
+            continue;
+        if (nth-- == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static size_t evcount(const evlist *l, const char *type, const char *step,
+                      const char *path)
+{
+    size_t n = 0;
+
+    while (evf(l, type, step, path, n))
+        n++;
+    return n;
+}
+
+static evs_span dget(const evs_event *e, const char *key)
+{
+    evs_span v = {0};
+
+    cr_assert_not_null(e);
+    cr_assert_eq(evs__json_get(e->data, key, &v), 1, "no %s in %.*s", key,
+                 (int)e->data.len, e->data.ptr);
+    return v;
+}
+
+static int64_t dint(const evs_event *e, const char *key)
+{
+    int64_t n = 0;
+
+    cr_assert_eq(evs__json_int(dget(e, key), &n), 0);
+    return n;
+}
+
+static int64_t dtime(const evs_event *e, const char *key)
+{
+    evs_span v = dget(e, key);
+    int64_t us = 0;
+
+    cr_assert(v.len > 2 && v.ptr[0] == '"');
+    cr_assert_eq(evs_time_parse(v.ptr + 1, v.len - 2, &us), 0);
+    return us;
+}
+
+/* ---------------------------------------------------------------- */
+/* Fixture                                                          */
+/* ---------------------------------------------------------------- */
+
+static void setup(void)
+{
+    evs_store_opts so;
+
+    dir = tu_tmpdir("orch");
+    cr_assert_not_null(dir);
+    evs_store_opts_init(&so);
+    so.log_fn = log_hook;
+    cr_assert_eq(evs_store_open(dir, &so, &st), 0);
+    last_log[0] = '\0';
+    loop_thread = pthread_self();
+    nouts = 0;
+    ncalls = 0;
+    nheld = 0;
+    hold_mode = 1;
+    outcome_hook = NULL;
+}
+
+static void teardown(void)
+{
+    for (size_t i = 0; i < sizeof(live_rp) / sizeof(*live_rp); i++) {
+        evs_replay_free(live_rp[i]);
+        live_rp[i] = NULL;
+    }
+    for (size_t i = 0; i < sizeof(live_ev) / sizeof(*live_ev); i++) {
+        if (live_ev[i])
+            ev_release(live_ev[i], live_n[i]);
+        live_ev[i] = NULL;
+    }
+    evs_orch_free(orch);
+    orch = NULL;
+    evs_store_close(st);
+    tu_rmtree_free(dir);
+    for (size_t i = 0; i < njpool; i++)
+        free(jpool[i]);
+    njpool = 0;
+}
+
+TestSuite(orch, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ---------------------------------------------------------------- */
+/* Data flow                                                        */
+/* ---------------------------------------------------------------- */
+
+Test(orch, linear_workflow_passes_data_through_inputs_vars_and_outputs)
+{
+    const char *def = J(
+        "{'name':'lin','inputs':{'who':{'type':'string','required':true},"
+        "'n':{'type':'integer','default':3}},"
+        "'outputs':{'greeting':'${vars.g.text}','n':'${steps.b.output.n}',"
+        "'who':'${inputs.who}'},"
+        "'steps':["
+        "{'name':'a','kind':'action','action':'t_echo',"
+        "'params':{'text':'hi ${inputs.who}','n':'${inputs.n}'},"
+        "'store':'g','next':'b'},"
+        "{'name':'b','kind':'action','action':'t_echo',"
+        "'params':{'prev':'${steps.a.output.text}','n':'${vars.g.n}',"
+        "'all':'${vars.g}'},'next':'c'},"
+        "{'name':'c','kind':'end'}]}");
+    evs_replay *r;
+    const evs_exec_state *ex;
+    const evs_step_state *sa, *sb, *sc;
+    const evs_var_state *g;
+
+    mk_orch(1);
+    start(def, J("{'who':'ana'}"), "lin");
+    run_orch();
+    expect_outcome("lin", EVS_OUTCOME_COMPLETED);
+
+    cr_assert_eq(ncalls, 2);
+    cr_assert_str_eq(calls[0].step, "a");
+    cr_assert_str_eq(calls[0].input, "{\"text\":\"hi ana\",\"n\":3}");
+    cr_assert_str_eq(calls[0].key, "lin/main/a/-1/1");
+    cr_assert_eq(calls[0].attempt, 1);
+    cr_assert_eq(calls[0].iteration, -1);
+    cr_assert_str_eq(calls[1].step, "b");
+    cr_assert_str_eq(calls[1].input,
+                     "{\"prev\":\"hi ana\",\"n\":3,"
+                     "\"all\":{\"text\":\"hi ana\",\"n\":3}}");
+    cr_assert_str_eq(calls[1].key, "lin/main/b/-1/1");
+
+    r = replay_of("lin");
+    ex = evs_replay_exec(r);
+    cr_assert_eq(ex->status, EVS_STATUS_COMPLETED);
+    expect_span(ex->workflow_name, "lin");
+    expect_span(ex->inputs, "{\"who\":\"ana\",\"n\":3}");
+    expect_span(ex->outputs,
+                "{\"greeting\":\"hi ana\",\"n\":3,\"who\":\"ana\"}");
+    sa = step_of(r, "main", "a", -1);
+    sb = step_of(r, "main", "b", -1);
+    sc = step_of(r, "main", "c", -1);
+    cr_assert(sa && sb && sc);
+    cr_assert_eq(sa->status, EVS_STEP_COMPLETED);
+    cr_assert_eq(sa->attempts, 1);
+    expect_span(sa->stored_variable, "g");
+    expect_span(sa->output, "{\"text\":\"hi ana\",\"n\":3}");
+    cr_assert_eq(sb->status, EVS_STEP_COMPLETED);
+    cr_assert_eq(sb->attempts, 1);
+    cr_assert(sa->ended_seq < sb->started_seq);
+    cr_assert_eq(sc->status, EVS_STEP_COMPLETED);
+    g = evs_replay_find_var(r, S("g"));
+    cr_assert_not_null(g);
+    expect_span(g->value, "{\"text\":\"hi ana\",\"n\":3}");
+    cr_assert_eq(evs_replay_path_count(r), 1);
+    cr_assert_eq(evs_replay_path(r, 0)->status, EVS_PATH_COMPLETED);
+    rp_free(r);
+}
+
+Test(orch, without_outputs_the_execution_returns_the_root_paths_last_output)
+{
+    const char *def = J(
+        "{'name':'last','steps':["
+        "{'name':'a','kind':'action','action':'t_echo','params':1,"
+        "'next':'b'},"
+        "{'name':'b','kind':'action','action':'t_echo',"
+        "'params':{'from_a':'${steps.a.output}','x':[true,null]}}]}");
+    evs_replay *r;
+
+    mk_orch(1);
+    start(def, "", "last");
+    run_orch();
+    expect_outcome("last", EVS_OUTCOME_COMPLETED);
+    r = replay_of("last");
+    expect_span(evs_replay_exec(r)->outputs,
+                "{\"from_a\":1,\"x\":[true,null]}");
+    rp_free(r);
+}
+
+/* WORKFLOWS.md §11.2: a path that ends at an `end` step returns the
+ * output of the step before it ("the summary, or the approval's
+ * payload"). */
+Test(orch, an_end_step_does_not_replace_the_root_paths_last_output)
+{
+    const char *def = J(
+        "{'name':'last','steps':["
+        "{'name':'a','kind':'action','action':'t_echo','params':{'v':7},"
+        "'next':'done'},"
+        "{'name':'done','kind':'end'}]}");
+    evs_replay *r;
+
+    mk_orch(1);
+    start(def, "", "endout");
+    run_orch();
+    expect_outcome("endout", EVS_OUTCOME_COMPLETED);
+    r = replay_of("endout");
+    expect_span(evs_replay_exec(r)->outputs, "{\"v\":7}");
+    rp_free(r);
+}
+
+/* ---------------------------------------------------------------- */
+/* Conditions                                                       */
+/* ---------------------------------------------------------------- */
+
+Test(orch, conditional_edges_take_the_matching_step_or_complete_the_path)
+{
+    static const struct {
+        const char *when, *inputs;
+        int yes;
+    } cases[] = {
+        {"{'eq':['${inputs.color}','red']}", "{'color':'red'}", 1},
+        {"{'eq':['${inputs.color}','red']}", "{'color':'blue'}", 0},
+        {"{'eq':['${vars.v.n}',1.0]}", "{'n':1}", 1},
+        {"{'ne':['${vars.v.color}','red']}", "{'color':'blue'}", 1},
+        {"{'ne':['${vars.v.color}','red']}", "{'color':'red'}", 0},
+        {"{'ne':['${vars.v.color}','red']}", "{}", 0},
+        {"{'gt':['${steps.s.output.n}',10]}", "{'n':11}", 1},
+        {"{'gt':['${steps.s.output.n}',10]}", "{'n':10}", 0},
+        {"{'gt':['${steps.s.output.n}',10]}", "{'n':10.5}", 1},
+        {"{'gt':['${steps.s.output.n}',10]}", "{'n':'11'}", 0},
+        {"{'in':['${inputs.tag}',['a','b']]}", "{'tag':'b'}", 1},
+        {"{'in':['${inputs.tag}',['a','b']]}", "{'tag':'c'}", 0},
+        {"{'in':['ell','${inputs.word}']}", "{'word':'hello'}", 1},
+        {"{'exists':'${inputs.opt}'}", "{'opt':null}", 1},
+        {"{'exists':'${inputs.opt}'}", "{}", 0},
+        {"{'and':[{'eq':['${inputs.a}',1]},{'eq':['${inputs.b}',2]}]}",
+         "{'a':1,'b':2}", 1},
+        {"{'and':[{'eq':['${inputs.a}',1]},{'eq':['${inputs.b}',2]}]}",
+         "{'a':1,'b':3}", 0},
+        {"{'or':[{'eq':['${inputs.a}',1]},{'eq':['${inputs.b}',2]}]}",
+         "{'a':0,'b':2}", 1},
+        {"{'or':[{'eq':['${inputs.a}',1]},{'eq':['${inputs.b}',2]}]}",
+         "{'a':0,'b':0}", 0},
+        {"{'not':{'eq':['${inputs.a}',1]}}", "{'a':2}", 1},
+        {"{'not':{'eq':['${inputs.a}',1]}}", "{'a':1}", 0},
+        {"{'not':{'eq':['${inputs.a}',1]}}", "{}", 1},
+    };
+    size_t n = sizeof(cases) / sizeof(*cases), nyes = 0;
+    char buf[1024], id[16];
+
+    mk_orch(1);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(buf, sizeof(buf),
+                 "{'name':'cond','steps':["
+                 "{'name':'s','kind':'action','action':'t_echo',"
+                 "'params':'${inputs}','store':'v',"
+                 "'next':[{'to':'yes','when':%s}]},"
+                 "{'name':'yes','kind':'action','action':'t_echo',"
+                 "'params':'yes'}]}",
+                 cases[i].when);
+        snprintf(id, sizeof(id), "c%02zu", i);
+        start(J(buf), J(cases[i].inputs), id);
+    }
+    run_orch();
+    cr_assert_eq(count_calls("s"), n);
+    for (size_t i = 0; i < n; i++)
+        nyes += (size_t)cases[i].yes;
+    cr_assert_eq(count_calls("yes"), nyes);
+    for (size_t i = 0; i < n; i++) {
+        evs_replay *r;
+        const evs_step_state *y;
+        const evs_path_state *p;
+
+        snprintf(id, sizeof(id), "c%02zu", i);
+        expect_outcome(id, EVS_OUTCOME_COMPLETED);
+        r = replay_of(id);
+        y = step_of(r, "main", "yes", -1);
+        p = evs_replay_find_path(r, S("main"));
+        cr_assert_not_null(p);
+        cr_assert_eq(p->status, EVS_PATH_COMPLETED);
+        if (cases[i].yes) {
+            cr_assert_not_null(y, "case %zu (%s with %s) did not match", i,
+                               cases[i].when, cases[i].inputs);
+            cr_assert_eq(y->status, EVS_STEP_COMPLETED);
+            expect_span(p->current_step, "yes");
+            expect_span(evs_replay_exec(r)->outputs, "\"yes\"");
+        } else {
+            cr_assert_null(y, "case %zu (%s with %s) matched", i,
+                           cases[i].when, cases[i].inputs);
+            expect_span(p->current_step, "s");
+        }
+        rp_free(r);
+    }
+}
+
+Test(orch, a_choice_of_two_exclusive_edges_runs_only_the_chosen_step)
+{
+    const char *def = J(
+        "{'name':'choice','inputs':{'n':{'type':'integer','required':true}},"
+        "'steps':["
+        "{'name':'classify','kind':'action','action':'t_echo',"
+        "'params':'${inputs.n}','store':'n','next':["
+        "{'to':'big','when':{'gt':['${vars.n}',10]}},"
+        "{'to':'small','when':{'not':{'gt':['${vars.n}',10]}}}]},"
+        "{'name':'big','kind':'action','action':'t_echo','params':'big'},"
+        "{'name':'small','kind':'action','action':'t_echo',"
+        "'params':'small'}]}");
+    evs_replay *r;
+
+    mk_orch(1);
+    start(def, J("{'n':50}"), "ch-big");
+    start(def, J("{'n':5}"), "ch-small");
+    run_orch();
+    cr_assert_eq(count_calls("big"), 1);
+    cr_assert_eq(count_calls("small"), 1);
+    expect_outcome("ch-big", EVS_OUTCOME_COMPLETED);
+    expect_outcome("ch-small", EVS_OUTCOME_COMPLETED);
+    r = replay_of("ch-big");
+    cr_assert_not_null(step_of(r, "main", "big", -1));
+    cr_assert_null(step_of(r, "main", "small", -1));
+    cr_assert_eq(evs_replay_path_count(r), 1); /* moved on, no branch */
+    expect_span(evs_replay_exec(r)->outputs, "\"big\"");
+    rp_free(r);
+    r = replay_of("ch-small");
+    cr_assert_null(step_of(r, "main", "big", -1));
+    cr_assert_not_null(step_of(r, "main", "small", -1));
+    expect_span(evs_replay_exec(r)->outputs, "\"small\"");
+    rp_free(r);
+}
+
+/* ---------------------------------------------------------------- */
+/* Branches and joins                                               */
+/* ---------------------------------------------------------------- */
+
+#define NFAN 200
+
+/* A definition branching NFAN paths p000.. to `work`, joined by `gather`
+ * over `paths` (JSON); `extra` is appended to the edge list. */
+static const char *fan_def(const char *paths, const char *extra)
+{
+    size_t cap = NFAN * 48 + 1024, len = 0;
+    char *b = malloc(cap);
+
+    cr_assert_not_null(b);
+    len += (size_t)snprintf(b + len, cap - len,
+                            "{'name':'fan','steps':["
+                            "{'name':'start','kind':'action',"
+                            "'action':'t_echo','next':[");
+    for (int i = 0; i < NFAN; i++)
+        len += (size_t)snprintf(b + len, cap - len,
+                                "%s{'to':'work','path':'p%03d'}",
+                                i ? "," : "", i);
+    len += (size_t)snprintf(b + len, cap - len,
+                            "%s],'then':'gather'},"
+                            "{'name':'work','kind':'action',"
+                            "'action':'t_pathid'},"
+                            "{'name':'gather','kind':'join','mode':'all',"
+                            "'paths':%s,'store':'all'}]}",
+                            extra, paths);
+    cr_assert_lt(len, cap);
+    {
+        const char *d = J(b);
+        free(b);
+        return d;
+    }
+}
+
+static void expect_each_branch_ran_once(const char *id)
+{
+    char key[128];
+    int seen[NFAN] = {0};
+
+    cr_assert_eq(count_calls("work"), NFAN);
+    for (size_t i = 0; i < ncalls; i++) {
+        int k;
+        if (strcmp(calls[i].step, "work") != 0)
+            continue;
+        cr_assert_eq(sscanf(calls[i].path, "main.p%d", &k), 1);
+        cr_assert(k >= 0 && k < NFAN);
+        seen[k]++;
+    }
+    for (int k = 0; k < NFAN; k++) {
+        cr_assert_eq(seen[k], 1, "path p%03d ran %d times", k, seen[k]);
+        snprintf(key, sizeof(key), "%s/main.p%03d/work/-1/1", id, k);
+        cr_assert_eq(count_key(key), 1);
+    }
+}
+
+Test(orch, two_hundred_branches_join_all_with_a_star)
+{
+    const char *def = fan_def("'*'", "");
+    evs_replay *r;
+    const evs_step_state *g;
+    evs__jit it;
+    evs_span key, val;
+    evlist ev;
+    int n = 0;
+
+    mk_orch(1);
+    start(def, "", "fan");
+    run_orch();
+    expect_outcome("fan", EVS_OUTCOME_COMPLETED);
+    expect_each_branch_ran_once("fan");
+
+    r = replay_of("fan");
+    cr_assert_eq(evs_replay_path_count(r), NFAN + 1);
+    for (size_t i = 0; i < evs_replay_path_count(r); i++)
+        cr_assert_eq(evs_replay_path(r, i)->status, EVS_PATH_COMPLETED);
+    g = step_of(r, "main", "gather", -1);
+    cr_assert_not_null(g);
+    cr_assert_eq(g->status, EVS_STEP_COMPLETED);
+    cr_assert_eq(evs__json_iter_begin(&it, g->output, '{'), 0);
+    while (evs__json_obj_next(&it, &key, &val) == 1) {
+        char want[64];
+        int k;
+        cr_assert_eq(sscanf(key.ptr, "p%d", &k), 1);
+        snprintf(want, sizeof(want), "\"main.p%03d\"", k);
+        expect_span(val, want);
+        /* Every branch ended before the join did. */
+        snprintf(want, sizeof(want), "main.p%03d", k);
+        cr_assert_lt(evs_replay_find_path(r, S(want))->ended_seq,
+                     g->ended_seq);
+        n++;
+    }
+    cr_assert_eq(n, NFAN);
+    cr_assert(spans_equal(evs_replay_find_var(r, S("all"))->value,
+                          g->output));
+    rp_free(r);
+
+    ev = events_of("fan");
+    cr_assert_eq(evcount(&ev, "path_branched", "start", "main"), 1);
+    {
+        const evs_event *b = evf(&ev, "path_branched", "start", "main", 0);
+        size_t m = 0;
+        cr_assert_eq(evs__json_iter_begin(&it, dget(b, "new_paths"), '['),
+                     0);
+        while (evs__json_arr_next(&it, &val) == 1)
+            m++;
+        cr_assert_eq(m, NFAN);
+    }
+    cr_assert_eq(evcount(&ev, "step_started", "work", NULL), NFAN);
+    cr_assert_eq(evcount(&ev, "step_completed", "work", NULL), NFAN);
+    evlist_free(&ev);
+}
+
+Test(orch, two_hundred_branches_join_all_with_an_explicit_list)
+{
+    /* "never" is created by an edge that does not match: skipped. */
+    const char *def =
+        fan_def("['p001','p100','p199','never']",
+                ",{'to':'work','path':'never','when':false}");
+    evs_replay *r;
+    const evs_step_state *g;
+
+    mk_orch(1);
+    start(def, "", "fanl");
+    run_orch();
+    expect_outcome("fanl", EVS_OUTCOME_COMPLETED);
+    expect_each_branch_ran_once("fanl");
+    r = replay_of("fanl");
+    cr_assert_eq(evs_replay_path_count(r), NFAN + 1);
+    cr_assert_null(evs_replay_find_path(r, S("main.never")));
+    g = step_of(r, "main", "gather", -1);
+    cr_assert_not_null(g);
+    cr_assert_eq(g->status, EVS_STEP_COMPLETED);
+    expect_span(g->output, "{\"p001\":\"main.p001\",\"p100\":\"main.p100\","
+                           "\"p199\":\"main.p199\"}");
+    expect_span(evs_replay_exec(r)->outputs,
+                "{\"p001\":\"main.p001\",\"p100\":\"main.p100\","
+                "\"p199\":\"main.p199\"}");
+    rp_free(r);
+}
+
+/* s branches `slow` and `fast` (t_delay with the given params), joined
+ * by j in `mode`. */
+static const char *two_paths(const char *mode, const char *slow,
+                             const char *fast)
+{
+    char b[1024];
+
+    snprintf(b, sizeof(b),
+             "{'name':'two','steps':["
+             "{'name':'s','kind':'action','action':'t_echo','next':["
+             "{'to':'slow','path':'slow'},{'to':'fast','path':'fast'}],"
+             "'then':'j'},"
+             "{'name':'slow','kind':'action','action':'t_delay',"
+             "'params':%s},"
+             "{'name':'fast','kind':'action','action':'t_delay',"
+             "'params':%s},"
+             "{'name':'j','kind':'join','paths':'*','mode':'%s'}]}",
+             slow, fast, mode);
+    return J(b);
+}
+
+static uint64_t path_end(const evs_replay *r, const char *id)
+{
+    const evs_path_state *p = evs_replay_find_path(r, S(id));
+
+    cr_assert_not_null(p, "no path %s", id);
+    return p->ended_seq;
+}
+
+Test(orch, join_any_takes_the_first_path_to_complete)
+{
+    evs_replay *r;
+    const evs_step_state *j;
+
+    mk_orch(1);
+    start(two_paths("any", "{'ms':300,'out':'S'}", "{'ms':10,'out':'F'}"),
+          "", "any");
+    run_orch();
+    expect_outcome("any", EVS_OUTCOME_COMPLETED);
+    r = replay_of("any");
+    j = step_of(r, "main", "j", -1);
+    cr_assert_not_null(j);
+    cr_assert_eq(j->status, EVS_STEP_COMPLETED);
+    expect_span(j->output, "{\"fast\":\"F\"}");
+    /* Decided by the winner, before the loser ended. */
+    cr_assert_lt(path_end(r, "main.fast"), j->ended_seq);
+    cr_assert_gt(path_end(r, "main.slow"), j->ended_seq);
+    cr_assert_eq(evs_replay_find_path(r, S("main.slow"))->status,
+                 EVS_PATH_COMPLETED);
+    expect_span(evs_replay_exec(r)->outputs, "{\"fast\":\"F\"}");
+    rp_free(r);
+}
+
+Test(orch, join_any_passes_over_a_failed_path_to_the_first_completed)
+{
+    evs_replay *r;
+    const evs_step_state *j;
+
+    mk_orch(1);
+    start(two_paths("any", "{'ms':100,'out':'S'}",
+                    "{'ms':10,'fail':true}"),
+          "", "any2");
+    run_orch();
+    expect_outcome("any2", EVS_OUTCOME_COMPLETED);
+    r = replay_of("any2");
+    j = step_of(r, "main", "j", -1);
+    cr_assert_not_null(j);
+    expect_span(j->output, "{\"slow\":\"S\"}");
+    cr_assert_eq(evs_replay_find_path(r, S("main.fast"))->status,
+                 EVS_PATH_FAILED);
+    cr_assert_lt(path_end(r, "main.fast"), path_end(r, "main.slow"));
+    cr_assert_lt(path_end(r, "main.slow"), j->ended_seq);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_COMPLETED);
+    rp_free(r);
+}
+
+Test(orch, join_any_fails_when_every_path_failed)
+{
+    evs_replay *r;
+    const evs_step_state *j;
+    const evs_exec_state *ex;
+
+    mk_orch(1);
+    start(two_paths("any", "{'ms':60,'fail':true}",
+                    "{'ms':10,'fail':true}"),
+          "", "any3");
+    run_orch();
+    expect_outcome("any3", EVS_OUTCOME_FAILED);
+    r = replay_of("any3");
+    ex = evs_replay_exec(r);
+    j = step_of(r, "main", "j", -1);
+    cr_assert_not_null(j);
+    cr_assert_eq(j->status, EVS_STEP_FAILED);
+    cr_assert_lt(path_end(r, "main.fast"), path_end(r, "main.slow"));
+    cr_assert_lt(path_end(r, "main.slow"), j->ended_seq);
+    cr_assert_eq(ex->status, EVS_STATUS_FAILED);
+    expect_span(ex->failed_step, "j");
+    expect_span(ex->failed_path, "main");
+    expect_span(ex->error, "{\"type\":\"join_failed\",\"message\":\"any "
+                           "join: 0 of 2 paths completed\","
+                           "\"retryable\":false}");
+    rp_free(r);
+}
+
+Test(orch, join_race_fails_when_the_first_path_to_end_failed)
+{
+    evs_replay *r;
+    const evs_step_state *j;
+    const evs_exec_state *ex;
+
+    mk_orch(1);
+    start(two_paths("race", "{'ms':200,'out':'S'}",
+                    "{'ms':10,'fail':true}"),
+          "", "race");
+    run_orch();
+    expect_outcome("race", EVS_OUTCOME_FAILED);
+    cr_assert_eq(count_calls("slow"), 1);
+    r = replay_of("race");
+    ex = evs_replay_exec(r);
+    j = step_of(r, "main", "j", -1);
+    cr_assert_not_null(j);
+    cr_assert_eq(j->status, EVS_STEP_FAILED);
+    cr_assert_lt(path_end(r, "main.fast"), j->ended_seq);
+    /* The execution ended with the join; the slow path's late outcome
+     * was not recorded after it. */
+    cr_assert_eq(path_end(r, "main.slow"), 0);
+    cr_assert_eq(ex->status, EVS_STATUS_FAILED);
+    expect_span(ex->failed_step, "j");
+    cr_assert_neq(ex->error.len, 0);
+    cr_assert_not_null(memmem(ex->error.ptr, ex->error.len,
+                              "\"join_failed\"", 13));
+    rp_free(r);
+}
+
+Test(orch, join_race_takes_the_first_path_to_end_when_it_completed)
+{
+    evs_replay *r;
+    const evs_step_state *j;
+
+    mk_orch(1);
+    start(two_paths("race", "{'ms':150,'fail':true}",
+                    "{'ms':10,'out':'F'}"),
+          "", "race2");
+    run_orch();
+    /* The slow path fails after the race was won: a race awaited it, so
+     * its failure does not fail the execution. */
+    expect_outcome("race2", EVS_OUTCOME_COMPLETED);
+    r = replay_of("race2");
+    j = step_of(r, "main", "j", -1);
+    cr_assert_not_null(j);
+    expect_span(j->output, "{\"fast\":\"F\"}");
+    cr_assert_lt(j->ended_seq, path_end(r, "main.slow"));
+    cr_assert_eq(evs_replay_find_path(r, S("main.slow"))->status,
+                 EVS_PATH_FAILED);
+    rp_free(r);
+}
+
+Test(orch, join_all_fails_as_soon_as_one_path_fails)
+{
+    evs_replay *r;
+    const evs_exec_state *ex;
+    const evs_step_state *j;
+
+    mk_orch(1);
+    start(two_paths("all", "{'ms':200,'out':'S'}",
+                    "{'ms':10,'fail':true}"),
+          "", "allf");
+    run_orch();
+    expect_outcome("allf", EVS_OUTCOME_FAILED);
+    r = replay_of("allf");
+    ex = evs_replay_exec(r);
+    cr_assert_eq(ex->status, EVS_STATUS_FAILED);
+    cr_assert_eq(evs_replay_find_path(r, S("main.fast"))->status,
+                 EVS_PATH_FAILED);
+    /* Failed without waiting for the slow path. */
+    cr_assert_eq(path_end(r, "main.slow"), 0);
+    j = step_of(r, "main", "j", -1);
+    cr_assert(!j || j->status != EVS_STEP_COMPLETED);
+    rp_free(r);
+}
+
+/* ---------------------------------------------------------------- */
+/* each                                                             */
+/* ---------------------------------------------------------------- */
+
+static const char *each_def(void)
+{
+    return J("{'name':'each','inputs':{'items':{'type':'any',"
+             "'required':true}},"
+             "'outputs':{'res':'${vars.res}','after':'${steps.after.output}'},"
+             "'steps':["
+             "{'name':'e','kind':'action','action':'t_echo',"
+             "'each':'${inputs.items}',"
+             "'params':{'i':'${index}','id':'${item.id}',"
+             "'label':'#${index}: ${item.id}'},"
+             "'store':'res','next':'after'},"
+             "{'name':'after','kind':'action','action':'t_echo',"
+             "'params':{'got':'${vars.res}'}}]}");
+}
+
+Test(orch, each_runs_once_per_item_in_order_and_stores_the_array)
+{
+    const char *out0 = "{\"i\":0,\"id\":\"a\",\"label\":\"#0: a\"}",
+               *out1 = "{\"i\":1,\"id\":\"b\",\"label\":\"#1: b\"}",
+               *out2 = "{\"i\":2,\"id\":\"c\",\"label\":\"#2: c\"}";
+    const char *outs_[3] = {out0, out1, out2};
+    char arr[512], key[64];
+    evs_replay *r;
+    const evs_each_state *e;
+
+    mk_orch(1);
+    start(each_def(), J("{'items':[{'id':'a'},{'id':'b'},{'id':'c'}]}"),
+          "each");
+    run_orch();
+    expect_outcome("each", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(ncalls, 4);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_str_eq(calls[i].step, "e");
+        cr_assert_eq(calls[i].iteration, i);
+        cr_assert_str_eq(calls[i].input, outs_[i]);
+        snprintf(key, sizeof(key), "each/main/e/%d/1", i);
+        cr_assert_str_eq(calls[i].key, key);
+    }
+    snprintf(arr, sizeof(arr), "[%s,%s,%s]", out0, out1, out2);
+    cr_assert_str_eq(calls[3].step, "after");
+    {
+        char want[600];
+        snprintf(want, sizeof(want), "{\"got\":%s}", arr);
+        cr_assert_str_eq(calls[3].input, want);
+    }
+    r = replay_of("each");
+    expect_span(evs_replay_find_var(r, S("res"))->value, arr);
+    e = evs_replay_each_count(r) ? evs_replay_each(r, 0) : NULL;
+    cr_assert_not_null(e);
+    expect_span(e->name, "e");
+    cr_assert_eq(e->count, 3);
+    cr_assert_eq(e->done, 3);
+    for (int i = 0; i < 3; i++) {
+        const evs_step_state *s = step_of(r, "main", "e", i);
+        cr_assert_not_null(s);
+        cr_assert_eq(s->status, EVS_STEP_COMPLETED);
+        expect_span(s->output, outs_[i]);
+        if (i)
+            cr_assert_gt(s->started_seq, step_of(r, "main", "e", i - 1)
+                                             ->ended_seq);
+    }
+    {
+        char want[1200];
+        snprintf(want, sizeof(want), "{\"res\":%s,\"after\":{\"got\":%s}}",
+                 arr, arr);
+        expect_span(evs_replay_exec(r)->outputs, want);
+    }
+    rp_free(r);
+}
+
+Test(orch, each_over_an_empty_list_goes_straight_to_the_next_step)
+{
+    evs_replay *r;
+
+    mk_orch(1);
+    start(each_def(), J("{'items':[]}"), "each0");
+    run_orch();
+    expect_outcome("each0", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(count_calls("e"), 0);
+    cr_assert_eq(count_calls("after"), 1);
+    cr_assert_str_eq(calls[0].input, "{\"got\":[]}");
+    r = replay_of("each0");
+    expect_span(evs_replay_find_var(r, S("res"))->value, "[]");
+    cr_assert_null(step_of(r, "main", "e", 0));
+    expect_span(evs_replay_exec(r)->outputs,
+                "{\"res\":[],\"after\":{\"got\":[]}}");
+    rp_free(r);
+}
+
+/* Two ways in: params that use ${item} (which cannot render without one)
+ * and params that only use ${index} (which can). */
+Test(orch, each_over_a_value_that_is_not_an_array_fails_with_template)
+{
+    const char *by_index = J(
+        "{'name':'each','inputs':{'items':{'type':'any'}},'steps':["
+        "{'name':'e','kind':'action','action':'t_echo',"
+        "'each':'${inputs.items}','params':{'i':'${index}'},"
+        "'next':'after'},"
+        "{'name':'after','kind':'action','action':'t_echo'}]}");
+    const char *ids[2] = {"eachx", "eachy"};
+
+    mk_orch(1);
+    start(each_def(), J("{'items':{'id':'a'}}"), ids[0]);
+    start(by_index, J("{'items':'abc'}"), ids[1]);
+    run_orch();
+    /* Both ways are checked, whichever fails first. */
+    for (int i = 0; i < 2; i++) {
+        const outcome_rec *o = outcome_of(ids[i]);
+        evs_replay *r;
+        const evs_exec_state *ex;
+        evs_span t = {0};
+
+        cr_expect(o && o->oc == EVS_OUTCOME_FAILED,
+                  "%s: outcome %s, expected failed (err %s; %s)", ids[i],
+                  o ? evs_outcome_name(o->oc) : "none",
+                  o ? evs_err_name(o->err) : "-", last_log);
+        if (!o || o->oc != EVS_OUTCOME_FAILED)
+            continue;
+        r = replay_of(ids[i]);
+        ex = evs_replay_exec(r);
+        cr_expect_eq(ex->status, EVS_STATUS_FAILED);
+        cr_expect(span_is(ex->failed_step, "e"));
+        cr_expect_eq(evs__json_get(ex->error, "type", &t), 1);
+        cr_expect(span_is(t, "\"template\""), "%s: error %.*s", ids[i],
+                  (int)ex->error.len, ex->error.ptr);
+        cr_expect_null(step_of(r, "main", "after", -1));
+        rp_free(r);
+    }
+    /* No iteration of a list that is not one runs. */
+    cr_expect_eq(ncalls, 0, "%zu calls, the first on %s", ncalls,
+                 calls[0].key);
+}
+
+/* WORKFLOWS.md §7 and §4: a reference to nothing at run time fails the
+ * step (in params) or the execution (in outputs) with error type
+ * "template". */
+Test(orch, a_reference_to_nothing_at_run_time_fails_with_type_template)
+{
+    const char *in_params = J(
+        "{'name':'ref','inputs':{'o':{'type':'object','default':{}}},"
+        "'steps':[{'name':'p','kind':'action','action':'t_echo',"
+        "'params':{'x':'${inputs.o.missing}'}}]}");
+    const char *in_outputs = J(
+        "{'name':'ref','outputs':'${vars.never_set}','steps':["
+        "{'name':'p','kind':'action','action':'t_echo','params':1}]}");
+    evs_replay *r;
+    evs_span t;
+
+    mk_orch(1);
+    start(in_params, "", "refp");
+    start(in_outputs, "", "refo");
+    run_orch();
+    expect_outcome("refp", EVS_OUTCOME_FAILED);
+    expect_outcome("refo", EVS_OUTCOME_FAILED);
+    cr_assert_eq(count_key("refp/main/p/-1/1"), 0);
+    cr_assert_eq(count_key("refo/main/p/-1/1"), 1);
+    r = replay_of("refp");
+    expect_span(evs_replay_exec(r)->failed_step, "p");
+    cr_assert_eq(evs__json_get(evs_replay_exec(r)->error, "type", &t), 1);
+    cr_expect(span_is(t, "\"template\""), "params: error type %.*s",
+              (int)t.len, t.ptr);
+    rp_free(r);
+    r = replay_of("refo");
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_FAILED);
+    cr_assert_eq(evs__json_get(evs_replay_exec(r)->error, "type", &t), 1);
+    cr_expect(span_is(t, "\"template\""), "outputs: error type %.*s",
+              (int)t.len, t.ptr);
+    rp_free(r);
+}
+
+/* ---------------------------------------------------------------- */
+/* Retries                                                          */
+/* ---------------------------------------------------------------- */
+
+Test(orch, retries_back_off_by_the_coefficient_up_to_the_max_interval)
+{
+    const char *def = J(
+        "{'name':'retry','steps':[{'name':'f','kind':'action',"
+        "'action':'t_flaky','params':{'times':5,'type':'http_503'},"
+        "'retry':{'max_attempts':6,'initial_interval_ms':10,"
+        "'backoff_coefficient':3,'max_interval_ms':100}}]}");
+    static const int64_t delays[5] = {10, 30, 90, 100, 100};
+    evlist ev;
+    evs_replay *r;
+    const evs_step_state *f;
+
+    mk_orch(1);
+    start(def, "", "retry");
+    run_orch();
+    expect_outcome("retry", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(ncalls, 6);
+    for (uint32_t i = 0; i < 6; i++) {
+        char key[64];
+        cr_assert_eq(calls[i].attempt, i + 1);
+        snprintf(key, sizeof(key), "retry/main/f/-1/%u", i + 1);
+        cr_assert_str_eq(calls[i].key, key);
+    }
+    ev = events_of("retry");
+    cr_assert_eq(evcount(&ev, "retry_scheduled", "f", "main"), 5);
+    cr_assert_eq(evcount(&ev, "step_failed", "f", "main"), 5);
+    for (size_t k = 0; k < 5; k++) {
+        const evs_event *rs = evf(&ev, "retry_scheduled", "f", "main", k);
+        const evs_event *next = evf(&ev, "step_started", "f", "main", k + 1);
+        cr_assert_eq(dint(rs, "delay_ms"), delays[k], "retry %zu", k + 1);
+        cr_assert_eq(dint(rs, "attempt"), (int64_t)k + 1);
+        cr_assert_eq(dint(next, "attempt"), (int64_t)k + 2);
+        cr_assert_gt(next->sequence, rs->sequence);
+        /* The next attempt does not start before it is due. */
+        cr_expect_geq(next->timestamp_us, dtime(rs, "fire_at"),
+                      "attempt %zu started %lld us early", k + 2,
+                      (long long)(dtime(rs, "fire_at") - next->timestamp_us));
+    }
+    evlist_free(&ev);
+    r = replay_of("retry");
+    f = step_of(r, "main", "f", -1);
+    cr_assert_eq(f->status, EVS_STEP_COMPLETED);
+    cr_assert_eq(f->attempts, 6);
+    expect_span(f->output, "{\"ok\":6}");
+    rp_free(r);
+}
+
+Test(orch, max_attempts_stops_retrying_and_fails_with_the_last_error)
+{
+    const char *def = J(
+        "{'name':'retry','steps':[{'name':'f','kind':'action',"
+        "'action':'t_flaky','params':{'times':10,'type':'http_503'},"
+        "'retry':{'max_attempts':3,'initial_interval_ms':5},"
+        "'next':'never'},"
+        "{'name':'never','kind':'action','action':'t_echo'}]}");
+    evs_replay *r;
+    const evs_exec_state *ex;
+    const evs_step_state *f;
+
+    mk_orch(1);
+    start(def, "", "max");
+    run_orch();
+    expect_outcome("max", EVS_OUTCOME_FAILED);
+    cr_assert_eq(count_calls("f"), 3);
+    cr_assert_eq(count_calls("never"), 0);
+    r = replay_of("max");
+    ex = evs_replay_exec(r);
+    f = step_of(r, "main", "f", -1);
+    cr_assert_eq(f->status, EVS_STEP_FAILED);
+    cr_assert_eq(f->attempts, 3);
+    expect_span(ex->error, "{\"type\":\"http_503\",\"message\":\"attempt 3 "
+                           "failed\",\"retryable\":true}");
+    expect_span(ex->failed_step, "f");
+    cr_assert_eq(evs_replay_find_path(r, S("main"))->status,
+                 EVS_PATH_FAILED);
+    rp_free(r);
+}
+
+Test(orch, non_retryable_failures_and_steps_without_retry_run_once)
+{
+    /* not_found is in non_retryable; "nope" says retryable = false; the
+     * third has no policy at all. */
+    const char *d1 = J(
+        "{'name':'nr','steps':[{'name':'f','kind':'action',"
+        "'action':'t_flaky','params':{'times':10,'type':'not_found'},"
+        "'retry':{'initial_interval_ms':1,'non_retryable':['not_found']}}]}");
+    const char *d2 = J(
+        "{'name':'nr','steps':[{'name':'f','kind':'action',"
+        "'action':'t_flaky','params':{'times':10,'type':'nope',"
+        "'retryable':false},'retry':{'initial_interval_ms':1}}]}");
+    const char *d3 = J(
+        "{'name':'nr','steps':[{'name':'f','kind':'action',"
+        "'action':'t_flaky','params':{'times':10,'type':'http_503'}}]}");
+    const char *ids[3] = {"nr1", "nr2", "nr3"};
+    const char *types[3] = {"\"not_found\"", "\"nope\"", "\"http_503\""};
+
+    mk_orch(1);
+    start(d1, "", ids[0]);
+    start(d2, "", ids[1]);
+    start(d3, "", ids[2]);
+    run_orch();
+    cr_assert_eq(ncalls, 3);
+    for (int i = 0; i < 3; i++) {
+        evs_replay *r;
+        evlist ev;
+        evs_span t;
+        char key[64];
+
+        expect_outcome(ids[i], EVS_OUTCOME_FAILED);
+        snprintf(key, sizeof(key), "%s/main/f/-1/1", ids[i]);
+        cr_assert_eq(count_key(key), 1);
+        ev = events_of(ids[i]);
+        cr_assert_eq(evcount(&ev, "retry_scheduled", NULL, NULL), 0);
+        cr_assert_eq(evcount(&ev, "step_started", "f", NULL), 1);
+        evlist_free(&ev);
+        r = replay_of(ids[i]);
+        cr_assert_eq(step_of(r, "main", "f", -1)->attempts, 1);
+        cr_assert_eq(evs__json_get(evs_replay_exec(r)->error, "type", &t), 1);
+        expect_span(t, types[i]);
+        rp_free(r);
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* Action timeouts, blocking actions, bad output                    */
+/* ---------------------------------------------------------------- */
+
+Test(orch, an_action_that_times_out_is_retried_and_its_late_answer_ignored)
+{
+    const char *def = J(
+        "{'name':'to','steps':[{'name':'t','kind':'action',"
+        "'action':'t_timeout','timeout_ms':100,"
+        "'retry':{'max_attempts':3,'initial_interval_ms':10}}]}");
+    evlist ev;
+    evs_replay *r;
+    const evs_step_state *t;
+    const evs_event *f, *s1;
+    evs_span ty;
+
+    mk_orch(1);
+    start(def, "", "to");
+    run_orch();
+    expect_outcome("to", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(ncalls, 2);
+    cr_assert_eq(calls[0].timeout_ms, 100);
+    cr_assert_eq(calls[1].attempt, 2);
+    ev = events_of("to");
+    cr_assert_eq(evcount(&ev, "step_failed", "t", NULL), 1);
+    cr_assert_eq(evcount(&ev, "step_completed", "t", NULL), 1);
+    f = evf(&ev, "step_failed", "t", NULL, 0);
+    s1 = evf(&ev, "step_started", "t", NULL, 0);
+    cr_assert_eq(evs__json_get(dget(f, "error"), "type", &ty), 1);
+    expect_span(ty, "\"timeout\"");
+    cr_assert_eq(evs__json_get(dget(f, "error"), "retryable", &ty), 1);
+    expect_span(ty, "true");
+    cr_expect_geq(f->timestamp_us - s1->timestamp_us, 100 * 1000,
+                  "attempt 1 timed out after %lld us",
+                  (long long)(f->timestamp_us - s1->timestamp_us));
+    cr_assert_eq(evcount(&ev, "retry_scheduled", "t", NULL), 1);
+    expect_span(dget(evf(&ev, "step_completed", "t", NULL, 0), "output"),
+                "\"fresh\"");
+    evlist_free(&ev);
+    r = replay_of("to");
+    t = step_of(r, "main", "t", -1);
+    cr_assert_eq(t->attempts, 2);
+    expect_span(t->output, "\"fresh\"");
+    expect_span(evs_replay_exec(r)->outputs, "\"fresh\"");
+    rp_free(r);
+}
+
+static void complete_held_late(const char *id, evs_outcome oc)
+{
+    (void)id;
+    (void)oc;
+    complete_held("\"too late\"");
+}
+
+Test(orch, attempts_that_all_time_out_fail_the_execution_with_timeout)
+{
+    const char *def = J(
+        "{'name':'to','steps':[{'name':'t','kind':'action',"
+        "'action':'t_hold','timeout_ms':30,"
+        "'retry':{'max_attempts':2,'initial_interval_ms':5}}]}");
+    evlist ev;
+    evs_replay *r;
+    evs_span ty;
+
+    outcome_hook = complete_held_late; /* after the end: ignored */
+    mk_orch(1);
+    start(def, "", "to2");
+    run_orch();
+    expect_outcome("to2", EVS_OUTCOME_FAILED);
+    cr_assert_eq(ncalls, 2);
+    cr_assert_eq(held_count(), 0);
+    ev = events_of("to2");
+    cr_assert_eq(evcount(&ev, "step_completed", NULL, NULL), 0);
+    cr_assert_eq(evcount(&ev, "step_failed", "t", NULL), 2);
+    expect_span(ev.v[ev.n - 1].ev.event_type, "execution_failed");
+    evlist_free(&ev);
+    r = replay_of("to2");
+    cr_assert_eq(evs__json_get(evs_replay_exec(r)->error, "type", &ty), 1);
+    expect_span(ty, "\"timeout\"");
+    cr_assert_eq(step_of(r, "main", "t", -1)->attempts, 2);
+    rp_free(r);
+}
+
+Test(orch, blocking_actions_run_on_the_threadpool_and_complete)
+{
+    const char *def = J(
+        "{'name':'blk','steps':["
+        "{'name':'a','kind':'action','action':'t_echo','next':'b'},"
+        "{'name':'b','kind':'action','action':'t_block','each':[1,2,3],"
+        "'params':'${item}','store':'bs'}]}");
+    evs_replay *r;
+
+    mk_orch(1);
+    start(def, "", "blk");
+    run_orch();
+    expect_outcome("blk", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(ncalls, 4);
+    cr_assert(pthread_equal(calls[0].thread, loop_thread));
+    for (int i = 1; i < 4; i++) {
+        cr_assert_str_eq(calls[i].step, "b");
+        cr_assert(!pthread_equal(calls[i].thread, loop_thread),
+                  "blocking call %d ran on the loop thread", i);
+    }
+    r = replay_of("blk");
+    expect_span(evs_replay_find_var(r, S("bs"))->value,
+                "[{\"blocked\":true},{\"blocked\":true},{\"blocked\":true}]");
+    rp_free(r);
+}
+
+Test(orch, output_that_is_not_json_fails_the_attempt_with_bad_output)
+{
+    const char *def = J(
+        "{'name':'bad','steps':[{'name':'b','kind':'action',"
+        "'action':'t_bad','retry':{'max_attempts':3,"
+        "'initial_interval_ms':1}}]}");
+    evs_replay *r;
+    const evs_step_state *b;
+    evs_span ty;
+
+    mk_orch(1);
+    start(def, "", "bad");
+    run_orch();
+    expect_outcome("bad", EVS_OUTCOME_FAILED);
+    cr_assert_eq(ncalls, 1); /* bad output is not retried */
+    r = replay_of("bad");
+    b = step_of(r, "main", "b", -1);
+    cr_assert_eq(b->status, EVS_STEP_FAILED);
+    cr_assert_eq(b->output.len, 0);
+    cr_assert_eq(evs__json_get(b->error, "type", &ty), 1);
+    expect_span(ty, "\"bad_output\"");
+    cr_assert_eq(evs__json_get(evs_replay_exec(r)->error, "type", &ty), 1);
+    expect_span(ty, "\"bad_output\"");
+    rp_free(r);
+}
+
+/* orchestrator.h: evs_action_complete "Returns 0, -EINVAL (output is not
+ * JSON: the attempt fails with error type "bad_output" instead)". */
+Test(orch, action_complete_with_output_that_is_not_json_returns_einval)
+{
+    const char *def = J(
+        "{'name':'bad','steps':[{'name':'b','kind':'action',"
+        "'action':'t_bad'}]}");
+
+    mk_orch(1);
+    start(def, "", "bad2");
+    run_orch();
+    expect_outcome("bad2", EVS_OUTCOME_FAILED);
+    cr_assert_eq(bad_rc, -EINVAL, "evs_action_complete returned %s",
+                 evs_err_name(bad_rc));
+}
+
+/* ---------------------------------------------------------------- */
+/* Sleep                                                            */
+/* ---------------------------------------------------------------- */
+
+static void expect_slept(const char *id, int64_t min_fire_at)
+{
+    evlist ev = events_of(id);
+    const evs_event *ts = evf(&ev, "timer_started", "z", "main", 0);
+    const evs_event *tf = evf(&ev, "timer_fired", "z", "main", 0);
+    const evs_event *sc = evf(&ev, "step_completed", "z", "main", 0);
+    int64_t fire_at;
+    evs_replay *r;
+
+    cr_assert(ts && tf && sc, "%s: timer events missing", id);
+    fire_at = dtime(ts, "fire_at");
+    cr_assert_geq(fire_at, min_fire_at);
+    expect_span(dget(tf, "timer_id"), "\"main/z/-1/1\"");
+    expect_span(dget(ts, "timer_id"), "\"main/z/-1/1\"");
+    cr_expect_geq(tf->timestamp_us, fire_at, "%s fired %lld us early", id,
+                  (long long)(fire_at - tf->timestamp_us));
+    cr_assert_lt(tf->sequence, sc->sequence);
+    r = replay_of(id);
+    cr_assert_eq(evs_replay_timer_count(r), 1);
+    cr_assert_eq(evs_replay_timer(r, 0)->fire_at_us, fire_at);
+    cr_assert_eq(evs_replay_timer(r, 0)->fired_seq, tf->sequence);
+    cr_assert_gt(step_of(r, "main", "after", -1)->started_seq, tf->sequence);
+    rp_free(r);
+    evlist_free(&ev);
+}
+
+Test(orch, sleep_steps_wake_no_earlier_than_their_duration_or_time)
+{
+    const char *dur = J(
+        "{'name':'sl','steps':["
+        "{'name':'z','kind':'sleep','duration_ms':150,'next':'after'},"
+        "{'name':'after','kind':'action','action':'t_echo'}]}");
+    const char *ref = J(
+        "{'name':'sl','inputs':{'ms':{'type':'integer','default':120}},"
+        "'steps':["
+        "{'name':'z','kind':'sleep','duration_ms':'${inputs.ms}',"
+        "'next':'after'},"
+        "{'name':'after','kind':'action','action':'t_echo'}]}");
+    const char *until = J(
+        "{'name':'sl','inputs':{'at':{'type':'string','required':true}},"
+        "'steps':["
+        "{'name':'z','kind':'sleep','until':'${inputs.at}','next':'after'},"
+        "{'name':'after','kind':'action','action':'t_echo'}]}");
+    char at[EVS_TIME_LEN + 1], in[64];
+    int64_t t0 = evs_now_us(), due = t0 + 200 * 1000;
+    evlist ev;
+
+    cr_assert_eq(evs_time_format(due, at), 0);
+    snprintf(in, sizeof(in), "{\"at\":\"%s\"}", at);
+    mk_orch(1);
+    start(dur, "", "sl1");
+    start(ref, "", "sl2");
+    start(until, in, "sl3");
+    run_orch();
+    expect_outcome("sl1", EVS_OUTCOME_COMPLETED);
+    expect_outcome("sl2", EVS_OUTCOME_COMPLETED);
+    expect_outcome("sl3", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(count_calls("after"), 3);
+    expect_slept("sl1", t0 + 150 * 1000);
+    expect_slept("sl2", t0 + 120 * 1000);
+    expect_slept("sl3", due);
+    ev = events_of("sl3");
+    cr_assert_eq(dtime(evf(&ev, "timer_started", "z", NULL, 0), "fire_at"),
+                 due);
+    evlist_free(&ev);
+}
+
+/* ---------------------------------------------------------------- */
+/* External events                                                  */
+/* ---------------------------------------------------------------- */
+
+/* Whether owned execution `id` has a wait in progress. */
+static int waiting_in_state(const char *id)
+{
+    const evs_replay *r = evs_orch_state(orch, S(id));
+
+    if (!r)
+        return 0;
+    for (size_t i = 0; i < evs_replay_wait_count(r); i++)
+        if (!evs_replay_wait(r, i)->ended_seq)
+            return 1;
+    return 0;
+}
+
+static const char *wait_def(const char *extra)
+{
+    char b[512];
+
+    snprintf(b, sizeof(b),
+             "{'name':'wait','steps':["
+             "{'name':'w','kind':'wait_event','event':'go','store':'got'%s,"
+             "'next':'after'},"
+             "{'name':'after','kind':'action','action':'t_echo',"
+             "'params':{'got':'${vars.got}'}}]}",
+             extra);
+    return J(b);
+}
+
+static int rc_a, rc_b, rc_c, rc_d;
+static const char *sid; /* the execution a script works on */
+
+static int script_send_early(int step)
+{
+    switch (step) {
+    case 0:
+        if (held_count() != 1)
+            return 0;
+        rc_a = evs_orch_send(orch, S(sid), S("go"), S("{\"k\":\"v\"}"));
+        rc_b = evs_orch_send(orch, S("nosuch"), S("go"), S("1"));
+        complete_held("null");
+        return 1;
+    default:
+        return outcome_of(sid) ? -1 : 1;
+    }
+}
+
+Test(orch, an_event_sent_before_the_wait_is_buffered_and_consumed)
+{
+    const char *def = J(
+        "{'name':'wait','steps':["
+        "{'name':'first','kind':'action','action':'t_hold','next':'w'},"
+        "{'name':'w','kind':'wait_event','event':'go','store':'got',"
+        "'next':'after'},"
+        "{'name':'after','kind':'action','action':'t_echo',"
+        "'params':{'got':'${vars.got}'}}]}");
+    evlist ev;
+    const evs_event *sr, *ws, *we;
+    evs_replay *r;
+    const evs_signal_state *sg;
+
+    mk_orch(1);
+    sid = "wb";
+    start(def, "", sid);
+    script_start(script_send_early);
+    run_orch();
+    cr_assert(!script_gave_up);
+    cr_assert_eq(rc_a, 0);
+    cr_assert_eq(rc_b, -ENOENT);
+    expect_outcome("wb", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(count_calls("after"), 1);
+    cr_assert_str_eq(calls[1].input, "{\"got\":{\"k\":\"v\"}}");
+    ev = events_of("wb");
+    sr = evf(&ev, "signal_received", NULL, NULL, 0);
+    ws = evf(&ev, "wait_started", "w", NULL, 0);
+    we = evf(&ev, "wait_ended", "w", NULL, 0);
+    cr_assert(sr && ws && we);
+    cr_assert_lt(sr->sequence, ws->sequence);
+    cr_assert_lt(ws->sequence, we->sequence);
+    cr_assert_eq(dint(we, "signal_seq"), (int64_t)sr->sequence);
+    expect_span(dget(we, "timed_out"), "false");
+    expect_span(dget(sr, "signal"), "\"go\"");
+    expect_span(dget(sr, "payload"), "{\"k\":\"v\"}");
+    evlist_free(&ev);
+    r = replay_of("wb");
+    cr_assert_eq(evs_replay_signal_count(r), 1);
+    sg = evs_replay_signal(r, 0);
+    cr_assert_neq(sg->consumed_seq, 0);
+    expect_span(sg->consumed_by_step, "w");
+    expect_span(step_of(r, "main", "w", -1)->output, "{\"k\":\"v\"}");
+    expect_span(evs_replay_find_var(r, S("got"))->value, "{\"k\":\"v\"}");
+    rp_free(r);
+}
+
+static int script_send_late(int step)
+{
+    switch (step) {
+    case 0:
+        if (!waiting_in_state(sid))
+            return 0;
+        rc_a = evs_orch_send(orch, S(sid), S("other"), S("0"));
+        rc_b = evs_orch_send(orch, S(sid), S("go"), S("{\"n\":42}"));
+        return 1;
+    default:
+        if (!outcome_of(sid))
+            return 1;
+        evs_orch_stop(orch, 0);
+        return -1;
+    }
+}
+
+Test(orch, an_event_sent_during_the_wait_completes_it_with_its_payload)
+{
+    evlist ev;
+    const evs_event *ws, *sr, *we;
+    evs_replay *r;
+
+    mk_orch(0);
+    sid = "wa";
+    start(wait_def(""), "", sid);
+    script_start(script_send_late);
+    run_orch();
+    cr_assert(!script_gave_up);
+    cr_assert_eq(rc_a, 0);
+    cr_assert_eq(rc_b, 0);
+    expect_outcome("wa", EVS_OUTCOME_COMPLETED);
+    ev = events_of("wa");
+    ws = evf(&ev, "wait_started", "w", NULL, 0);
+    sr = evf(&ev, "signal_received", NULL, NULL, 1); /* the "go" */
+    we = evf(&ev, "wait_ended", "w", NULL, 0);
+    cr_assert(ws && sr && we);
+    expect_span(dget(sr, "signal"), "\"go\"");
+    cr_assert_lt(ws->sequence, sr->sequence);
+    cr_assert_lt(sr->sequence, we->sequence);
+    cr_assert_eq(dint(we, "signal_seq"), (int64_t)sr->sequence);
+    evlist_free(&ev);
+    r = replay_of("wa");
+    expect_span(step_of(r, "main", "w", -1)->output, "{\"n\":42}");
+    expect_span(evs_replay_exec(r)->outputs, "{\"got\":{\"n\":42}}");
+    /* The event of another type stays buffered. */
+    cr_assert_eq(evs_replay_signal_count(r), 2);
+    cr_assert_eq(evs_replay_signal(r, 0)->consumed_seq, 0);
+    rp_free(r);
+}
+
+static int script_until_outcome(int step)
+{
+    (void)step;
+    if (!outcome_of(sid))
+        return 0;
+    evs_orch_stop(orch, 0);
+    return -1;
+}
+
+Test(orch, a_wait_with_a_timeout_fails_with_timeout)
+{
+    evlist ev;
+    const evs_event *ws, *we;
+    evs_replay *r;
+    const evs_wait_state *w;
+    evs_span ty;
+
+    mk_orch(0);
+    sid = "wt";
+    start(wait_def(",'timeout_ms':80"), "", sid);
+    script_start(script_until_outcome);
+    run_orch();
+    cr_assert(!script_gave_up);
+    expect_outcome("wt", EVS_OUTCOME_FAILED);
+    cr_assert_eq(count_calls("after"), 0);
+    ev = events_of("wt");
+    ws = evf(&ev, "wait_started", "w", NULL, 0);
+    we = evf(&ev, "wait_ended", "w", NULL, 0);
+    cr_assert(ws && we);
+    expect_span(dget(we, "timed_out"), "true");
+    cr_expect_geq(we->timestamp_us, dtime(ws, "timeout_at"),
+                  "the wait timed out %lld us early",
+                  (long long)(dtime(ws, "timeout_at") - we->timestamp_us));
+    evlist_free(&ev);
+    r = replay_of("wt");
+    cr_assert_eq(evs_replay_wait_count(r), 1);
+    w = evs_replay_wait(r, 0);
+    cr_assert(w->timed_out);
+    cr_assert_neq(w->ended_seq, 0);
+    cr_assert_eq(evs__json_get(evs_replay_exec(r)->error, "type", &ty), 1);
+    expect_span(ty, "\"timeout\"");
+    expect_span(evs_replay_exec(r)->failed_step, "w");
+    rp_free(r);
+}
+
+static void send_on_outcome(const char *id, evs_outcome oc)
+{
+    (void)oc;
+    rc_c = evs_orch_send(orch, S(id), S("go"), S("2"));
+}
+
+static int script_send_then_after_end(int step)
+{
+    switch (step) {
+    case 0:
+        if (!waiting_in_state(sid))
+            return 0;
+        rc_a = evs_orch_send(orch, S(sid), S("go"), S("1"));
+        return 1;
+    default:
+        if (!outcome_of(sid))
+            return 1;
+        rc_d = evs_orch_send(orch, S(sid), S("go"), S("3"));
+        evs_orch_stop(orch, 0);
+        return -1;
+    }
+}
+
+Test(orch, sending_to_a_finished_execution_returns_efinished)
+{
+    evlist ev;
+
+    outcome_hook = send_on_outcome;
+    mk_orch(0);
+    sid = "wf";
+    start(wait_def(""), "", sid);
+    script_start(script_send_then_after_end);
+    run_orch();
+    cr_assert(!script_gave_up);
+    cr_assert_eq(rc_a, 0);
+    expect_outcome("wf", EVS_OUTCOME_COMPLETED);
+    ev = events_of("wf");
+    cr_assert_eq(evcount(&ev, "signal_received", NULL, NULL), 1);
+    expect_span(ev.v[ev.n - 1].ev.event_type, "execution_completed");
+    evlist_free(&ev);
+    cr_assert_eq(rc_c, EVS_EFINISHED, "send as it ends: %s",
+                 evs_err_name(rc_c));
+    cr_assert_eq(rc_d, EVS_EFINISHED, "send after it ended: %s",
+                 evs_err_name(rc_d));
+}
+
+/* ---------------------------------------------------------------- */
+/* Pause, unpause, terminate                                        */
+/* ---------------------------------------------------------------- */
+
+static int pause_mark, b_started_while_paused;
+
+static int script_pause_inflight(int step)
+{
+    const evs_replay *r = evs_orch_state(orch, S(sid));
+    const evs_step_state *a;
+
+    switch (step) {
+    case 0:
+        if (held_count() != 1)
+            return 0;
+        rc_a = evs_orch_pause(orch, S(sid), S("\"maint\""));
+        complete_held("{\"a\":1}");
+        return 1;
+    case 1:
+        a = r ? step_of(r, "main", "a", -1) : NULL;
+        if (!a || a->status != EVS_STEP_COMPLETED)
+            return 1;
+        cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_PAUSED);
+        pause_mark = script_ticks;
+        return 2;
+    case 2:
+        if (step_of(r, "main", "b", -1))
+            b_started_while_paused = 1;
+        if (script_ticks - pause_mark < 10)
+            return 2;
+        rc_b = evs_orch_unpause(orch, S(sid));
+        return 3;
+    default:
+        if (!outcome_of(sid))
+            return 3;
+        evs_orch_stop(orch, 0);
+        return -1;
+    }
+}
+
+Test(orch, a_paused_execution_records_its_action_but_starts_no_step)
+{
+    const char *def = J(
+        "{'name':'pz','steps':["
+        "{'name':'a','kind':'action','action':'t_hold','next':'b'},"
+        "{'name':'b','kind':'action','action':'t_echo',"
+        "'params':'${steps.a.output}'}]}");
+    evlist ev;
+    const evs_event *pa, *ac, *re, *bs;
+
+    mk_orch(0);
+    sid = "pz";
+    start(def, "", sid);
+    script_start(script_pause_inflight);
+    run_orch();
+    cr_assert(!script_gave_up);
+    cr_assert_eq(rc_a, 0);
+    cr_assert_eq(rc_b, 0);
+    cr_assert(!b_started_while_paused);
+    expect_outcome("pz", EVS_OUTCOME_COMPLETED);
+    ev = events_of("pz");
+    pa = evf(&ev, "execution_paused", NULL, NULL, 0);
+    ac = evf(&ev, "step_completed", "a", NULL, 0);
+    re = evf(&ev, "execution_resumed", NULL, NULL, 0);
+    bs = evf(&ev, "step_started", "b", NULL, 0);
+    cr_assert(pa && ac && re && bs);
+    expect_span(dget(pa, "reason"), "\"maint\"");
+    cr_assert_lt(pa->sequence, ac->sequence);
+    cr_assert_lt(ac->sequence, re->sequence);
+    cr_assert_lt(re->sequence, bs->sequence);
+    expect_span(dget(evf(&ev, "step_completed", "b", NULL, 0), "output"),
+                "{\"a\":1}");
+    evlist_free(&ev);
+}
+
+static int64_t paused_fire_at;
+static int fired_while_paused;
+
+static int script_pause_sleep(int step)
+{
+    const evs_replay *r = evs_orch_state(orch, S(sid));
+
+    switch (step) {
+    case 0:
+        if (!r || evs_replay_timer_count(r) == 0)
+            return 0;
+        paused_fire_at = evs_replay_timer(r, 0)->fire_at_us;
+        rc_a = evs_orch_pause(orch, S(sid), S(""));
+        return 1;
+    case 1:
+        if (evs_now_us() < paused_fire_at + 60 * 1000)
+            return 1;
+        fired_while_paused = evs_replay_timer(r, 0)->fired_seq != 0 ||
+                             evs_replay_exec(r)->status != EVS_STATUS_PAUSED;
+        rc_b = evs_orch_unpause(orch, S(sid));
+        return 2;
+    default:
+        if (!outcome_of(sid))
+            return 2;
+        evs_orch_stop(orch, 0);
+        return -1;
+    }
+}
+
+Test(orch, a_timer_due_during_a_pause_fires_after_unpause)
+{
+    const char *def = J(
+        "{'name':'ps','steps':["
+        "{'name':'z','kind':'sleep','duration_ms':300,'next':'after'},"
+        "{'name':'after','kind':'action','action':'t_echo'}]}");
+    evlist ev;
+    const evs_event *pa, *re, *tf, *ts;
+
+    mk_orch(0);
+    sid = "ps";
+    start(def, "", sid);
+    script_start(script_pause_sleep);
+    run_orch();
+    cr_assert(!script_gave_up);
+    cr_assert_eq(rc_a, 0);
+    cr_assert_eq(rc_b, 0);
+    cr_assert(!fired_while_paused);
+    expect_outcome("ps", EVS_OUTCOME_COMPLETED);
+    ev = events_of("ps");
+    ts = evf(&ev, "timer_started", "z", NULL, 0);
+    pa = evf(&ev, "execution_paused", NULL, NULL, 0);
+    re = evf(&ev, "execution_resumed", NULL, NULL, 0);
+    tf = evf(&ev, "timer_fired", "z", NULL, 0);
+    cr_assert(ts && pa && re && tf);
+    cr_assert_eq(evcount(&ev, "timer_fired", NULL, NULL), 1);
+    cr_assert_lt(ts->sequence, pa->sequence);
+    cr_assert_lt(pa->sequence, re->sequence);
+    cr_assert_lt(re->sequence, tf->sequence);
+    cr_assert_geq(tf->timestamp_us, dtime(ts, "fire_at"));
+    cr_assert_eq(dtime(ts, "fire_at"), paused_fire_at);
+    cr_assert_lt(tf->sequence,
+                 evf(&ev, "step_started", "after", NULL, 0)->sequence);
+    evlist_free(&ev);
+}
+
+static int script_terminate(int step)
+{
+    switch (step) {
+    case 0:
+        if (!waiting_in_state(sid))
+            return 0;
+        rc_a = evs_orch_terminate(orch, S(sid), S("\"enough\""));
+        rc_b = evs_orch_send(orch, S(sid), S("go"), S("1"));
+        return 1;
+    default:
+        if (!outcome_of(sid))
+            return 1;
+        evs_orch_stop(orch, 0);
+        return -1;
+    }
+}
+
+Test(orch, terminate_ends_a_waiting_execution_and_refuses_later_events)
+{
+    evlist ev;
+    evs_replay *r;
+    const evs_event *last;
+
+    mk_orch(0);
+    sid = "tm";
+    start(wait_def(""), "", sid);
+    script_start(script_terminate);
+    run_orch();
+    cr_assert(!script_gave_up);
+    cr_assert_eq(rc_a, 0);
+    cr_assert_eq(rc_b, EVS_EFINISHED);
+    expect_outcome("tm", EVS_OUTCOME_TERMINATED);
+    cr_assert_eq(count_calls("after"), 0);
+    ev = events_of("tm");
+    last = &ev.v[ev.n - 1].ev;
+    expect_span(last->event_type, "execution_terminated");
+    expect_span(dget(last, "reason"), "\"enough\"");
+    cr_assert_eq(evcount(&ev, "signal_received", NULL, NULL), 0);
+    evlist_free(&ev);
+    r = replay_of("tm");
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_TERMINATED);
+    rp_free(r);
+}
+
+/* ---------------------------------------------------------------- */
+/* Requests through the inbox                                       */
+/* ---------------------------------------------------------------- */
+
+static char posted_id[EVS_REQUEST_ID_LEN + 1];
+static size_t inbox_before, inbox_after;
+
+static size_t inbox_count(const char *id, char *first_id)
+{
+    evs_request_listing l;
+    size_t n;
+
+    cr_assert_eq(evs_request_list(st, id, strlen(id), &l), 0);
+    n = l.count;
+    if (n && first_id)
+        cpy(first_id, EVS_REQUEST_ID_LEN + 1, l.items[0].id);
+    evs_request_list_free(&l);
+    return n;
+}
+
+static int script_post(int step)
+{
+    switch (step) {
+    case 0:
+        if (!waiting_in_state(sid))
+            return 0;
+        rc_a = evs_orch_post(st, S(sid), S("event"), S("go"),
+                             S("{\"via\":\"inbox\"}"));
+        inbox_before = inbox_count(sid, posted_id);
+        return 1;
+    default:
+        if (!outcome_of(sid))
+            return 1;
+        inbox_after = inbox_count(sid, NULL);
+        rc_b = evs_orch_post(st, S(sid), S("event"), S("go"), S("1"));
+        evs_orch_stop(orch, 0);
+        return -1;
+    }
+}
+
+Test(orch, a_posted_event_reaches_a_waiting_execution_through_its_inbox)
+{
+    evlist ev;
+    const evs_event *sr;
+    evs_replay *r;
+
+    mk_orch(0);
+    sid = "post";
+    start(wait_def(""), "", sid);
+    script_start(script_post);
+    run_orch();
+    cr_assert(!script_gave_up);
+    cr_assert_eq(rc_a, 0);
+    cr_assert_eq(inbox_before, 1);
+    expect_outcome("post", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(inbox_after, 0);
+    cr_assert_eq(rc_b, EVS_EFINISHED);
+    cr_assert_eq(inbox_count(sid, NULL), 0);
+    cr_assert_str_eq(calls[0].input, "{\"got\":{\"via\":\"inbox\"}}");
+    ev = events_of("post");
+    cr_assert_eq(evcount(&ev, "signal_received", NULL, NULL), 1);
+    sr = evf(&ev, "signal_received", NULL, NULL, 0);
+    expect_span(sr->id, posted_id);
+    expect_span(dget(sr, "payload"), "{\"via\":\"inbox\"}");
+    evlist_free(&ev);
+    r = replay_of("post");
+    expect_span(evs_replay_exec(r)->outputs, "{\"got\":{\"via\":\"inbox\"}}");
+    rp_free(r);
+    cr_assert_eq(evs_orch_post(st, S(sid), S("poke"), S(""), S("")),
+                 -EINVAL);
+    cr_assert_eq(evs_orch_post(st, S("nosuch"), S("event"), S("go"), S("")),
+                 -ENOENT);
+}
+
+/* ---------------------------------------------------------------- */
+/* Recovery                                                         */
+/* ---------------------------------------------------------------- */
+
+/* Stops the orchestrator once `sid` holds an action (and `wait_for`, if
+ * set, has an outcome), then answers the held action after its
+ * execution was released: that answer must be ignored. */
+static const char *wait_for;
+
+static int script_stop_inflight(int step)
+{
+    switch (step) {
+    case 0:
+        if (held_count() != 1 || (wait_for && !outcome_of(wait_for)))
+            return 0;
+        evs_orch_stop(orch, 0);
+        return 1;
+    default:
+        if (evs_orch_owned(orch) != 0)
+            return 1;
+        complete_held("\"late\"");
+        return -1;
+    }
+}
+
+static const char *rec_def(void)
+{
+    return J("{'name':'rec','steps':["
+             "{'name':'a','kind':'action','action':'t_echo',"
+             "'params':'A','next':'b'},"
+             "{'name':'b','kind':'action','action':'t_hold',"
+             "'params':{'from':'${steps.a.output}'},'next':'c'},"
+             "{'name':'c','kind':'action','action':'t_echo',"
+             "'params':'${steps.b.output}'}]}");
+}
+
+Test(orch, resume_reruns_the_step_in_flight_with_the_same_attempt_and_key)
+{
+    evlist ev;
+    evs_replay *r;
+    const evs_step_state *b;
+
+    mk_orch(0);
+    sid = "rec";
+    start(rec_def(), "", sid);
+    script_start(script_stop_inflight);
+    run_orch();
+    cr_assert(!script_gave_up);
+    cr_assert_null(outcome_of("rec"));
+    ev = events_of("rec");
+    cr_assert_eq(evcount(&ev, "step_started", "b", NULL), 1);
+    cr_assert_eq(evcount(&ev, "step_completed", "b", NULL), 0);
+    evlist_free(&ev);
+
+    hold_mode = 0;
+    mk_orch(1);
+    cr_assert_eq(evs_orch_resume(orch, S("rec")), 0);
+    run_orch();
+    expect_outcome("rec", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(count_calls("a"), 1);
+    cr_assert_eq(count_calls("b"), 2);
+    cr_assert_eq(count_calls("c"), 1);
+    cr_assert_eq(count_key("rec/main/b/-1/1"), 2);
+    for (size_t i = 0; i < ncalls; i++)
+        if (strcmp(calls[i].step, "b") == 0) {
+            cr_assert_eq(calls[i].attempt, 1);
+            cr_assert_str_eq(calls[i].input, "{\"from\":\"A\"}");
+        }
+    r = replay_of("rec");
+    b = step_of(r, "main", "b", -1);
+    cr_assert_eq(b->attempts, 1);
+    cr_assert_eq(b->status, EVS_STEP_COMPLETED);
+    expect_span(b->output, "{\"from\":\"A\"}");
+    expect_span(evs_replay_exec(r)->outputs, "{\"from\":\"A\"}");
+    rp_free(r);
+    ev = events_of("rec");
+    cr_assert_eq(evcount(&ev, "step_started", "b", NULL), 1);
+    cr_assert_eq(evcount(&ev, "step_started", "a", NULL), 1);
+    evlist_free(&ev);
+}
+
+Test(orch, recover_takes_unfinished_executions_and_skips_finished_ones)
+{
+    const char *fin = J("{'name':'fin','steps':[{'name':'only',"
+                        "'kind':'action','action':'t_echo','params':1}]}");
+    size_t n = 99;
+
+    mk_orch(0);
+    sid = "unf";
+    wait_for = "fin";
+    start(fin, "", "fin");
+    start(rec_def(), "", "unf");
+    script_start(script_stop_inflight);
+    run_orch();
+    wait_for = NULL;
+    cr_assert(!script_gave_up);
+    expect_outcome("fin", EVS_OUTCOME_COMPLETED);
+    cr_assert_null(outcome_of("unf"));
+
+    nouts = 0;
+    hold_mode = 0;
+    mk_orch(1);
+    cr_assert_eq(evs_orch_recover(orch, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(evs_orch_owned(orch), 1);
+    cr_assert_not_null(evs_orch_state(orch, S("unf")));
+    cr_assert_null(evs_orch_state(orch, S("fin")));
+    run_orch();
+    expect_outcome("unf", EVS_OUTCOME_COMPLETED);
+    cr_assert_null(outcome_of("fin"));
+    cr_assert_eq(count_calls("only"), 1);
+    cr_assert_eq(count_calls("b"), 2);
+}
+
+Test(orch, resume_refuses_a_locked_or_owned_execution)
+{
+    evs_log *l = NULL;
+    size_t n = 99;
+    evs_replay *r;
+
+    mk_orch(1);
+    start(wait_def(""), "", "lk");
+    run_orch();
+    expect_outcome("lk", EVS_OUTCOME_SUSPENDED);
+
+    nouts = 0;
+    mk_orch(1);
+    cr_assert_eq(evs_log_open(st, "lk", 2, EVS_LOG_WRITE, &l, NULL, NULL),
+                 0);
+    cr_assert_eq(evs_orch_resume(orch, S("lk")), EVS_ELOCKED);
+    cr_assert_eq(evs_orch_recover(orch, &n), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(evs_orch_owned(orch), 0);
+    evs_log_close(l);
+    cr_assert_eq(evs_orch_resume(orch, S("lk")), 0);
+    cr_assert_eq(evs_orch_resume(orch, S("lk")), -EALREADY);
+    cr_assert_eq(evs_orch_owned(orch), 1);
+    cr_assert_eq(evs_orch_send(orch, S("lk"), S("go"), S("\"x\"")), 0);
+    run_orch();
+    expect_outcome("lk", EVS_OUTCOME_COMPLETED);
+
+    /* A finished execution: resumed, its outcome reported at once. */
+    nouts = 0;
+    mk_orch(1);
+    cr_assert_eq(evs_orch_resume(orch, S("lk")), 0);
+    expect_outcome("lk", EVS_OUTCOME_COMPLETED);
+    run_orch();
+    r = replay_of("lk");
+    expect_span(evs_replay_exec(r)->outputs, "{\"got\":\"x\"}");
+    rp_free(r);
+}
+
+/* ---------------------------------------------------------------- */
+/* Refusals                                                         */
+/* ---------------------------------------------------------------- */
+
+static void expect_nothing_created(void)
+{
+    evs_exec_listing l;
+
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0);
+    cr_assert_eq(l.count, 0);
+    evs_exec_list_free(&l);
+}
+
+Test(orch, start_refuses_bad_definitions_and_inputs_and_creates_nothing)
+{
+    const char *no_duration = J(
+        "{'name':'bad','steps':["
+        "{'name':'first','kind':'action','action':'t_echo',"
+        "'next':'second'},"
+        "{'name':'second','kind':'sleep'}]}");
+    const char *unknown_member = J(
+        "{'name':'bad','steps':[{'name':'only','kind':'action',"
+        "'action':'t_echo','parms':{}}]}");
+    const char *unknown_action = J(
+        "{'name':'bad','steps':["
+        "{'name':'first','kind':'action','action':'t_echo','next':'x'},"
+        "{'name':'x','kind':'action','action':'no_such_action'}]}");
+    const char *needs_url = J(
+        "{'name':'bad','inputs':{'url':{'type':'string','required':true}},"
+        "'steps':[{'name':'s','kind':'action','action':'t_echo'}]}");
+    evs_wf_error e;
+    char out[EVS_ID_MAX + 1] = "untouched";
+
+    mk_orch(1);
+    cr_assert_eq(evs_orch_start(orch, S(no_duration), S(""), S("r1"), out,
+                                &e),
+                 EVS_EPARSE);
+    cr_assert_str_eq(e.step, "second");
+    cr_assert_neq(e.msg[0], '\0');
+    cr_assert_eq(evs_orch_start(orch, S(unknown_member), S(""), S("r2"),
+                                NULL, &e),
+                 EVS_EPARSE);
+    cr_assert_str_eq(e.step, "only");
+    cr_assert_eq(evs_orch_start(orch, S(unknown_action), S(""), S("r3"),
+                                NULL, &e),
+                 EVS_EPARSE);
+    cr_assert_str_eq(e.step, "x");
+    cr_assert_not_null(strstr(e.msg, "no_such_action"), "msg: %s", e.msg);
+    cr_assert_eq(evs_orch_start(orch, S(needs_url), S("{}"), S("r4"), NULL,
+                                &e),
+                 EVS_EPARSE);
+    cr_assert_not_null(strstr(e.msg, "url"), "msg: %s", e.msg);
+    cr_assert_eq(evs_orch_start(orch, S(needs_url), S("{\"url\":5}"),
+                                S("r5"), NULL, &e),
+                 EVS_EPARSE);
+    cr_assert_eq(evs_orch_start(orch, S("{\"name\":"), S(""), S("r6"), NULL,
+                                NULL),
+                 EVS_EPARSE);
+    cr_assert_eq(evs_orch_start(orch, S(needs_url), S("{\"url\":\"u\"}"),
+                                S("bad id"), NULL, &e),
+                 EVS_EBADID);
+    cr_assert_str_eq(out, "untouched");
+    cr_assert_eq(evs_orch_owned(orch), 0);
+    run_orch();
+    cr_assert_eq(nouts, 0);
+    cr_assert_eq(ncalls, 0);
+    expect_nothing_created();
+}
+
+Test(orch, register_refuses_duplicates_and_reserved_names)
+{
+    mk_orch(1);
+    cr_assert_eq(evs_orch_register(orch, "t_echo", t_echo, NULL, 0),
+                 -EEXIST);
+    cr_assert_eq(evs_orch_register(orch, "echo", t_echo, NULL, 0), -EEXIST);
+    cr_assert_eq(evs_orch_register(orch, "exec:ls", t_echo, NULL, 0),
+                 -EINVAL);
+    cr_assert_eq(evs_orch_register(orch, "", t_echo, NULL, 0), -EINVAL);
+    cr_assert_eq(evs_orch_register(orch, "x", NULL, NULL, 0), -EINVAL);
+    cr_assert_eq(evs_orch_register(orch, "x", t_echo, NULL, 1u << 7),
+                 -EINVAL);
+    run_orch();
+}
+
+Test(orch, starting_an_existing_id_is_refused_and_leaves_it_alone)
+{
+    const char *def = J("{'name':'d','steps':[{'name':'s','kind':'action',"
+                        "'action':'t_echo','params':1}]}");
+    long before;
+    int rc;
+
+    mk_orch(1);
+    start(def, "", "dup");
+    run_orch();
+    expect_outcome("dup", EVS_OUTCOME_COMPLETED);
+    before = tu_count_events(st, "dup");
+    cr_assert_gt(before, 0);
+
+    nouts = 0;
+    mk_orch(1);
+    rc = evs_orch_start(orch, S(def), S(""), S("dup"), NULL, NULL);
+    /* Refused at once, or (the creation runs on the threadpool) reported
+     * as an error outcome: either way with -EEXIST. */
+    cr_assert(rc == -EEXIST || rc == 0, "%s", evs_err_name(rc));
+    run_orch();
+    if (rc == 0) {
+        expect_outcome("dup", EVS_OUTCOME_ERROR);
+        cr_assert_eq(outcome_of("dup")->err, -EEXIST);
+    }
+    cr_assert_eq(tu_count_events(st, "dup"), before);
+    cr_assert_eq(count_calls("s"), 1);
+}
+
+/* ---------------------------------------------------------------- */
+/* Snapshots                                                        */
+/* ---------------------------------------------------------------- */
+
+Test(orch, a_finished_executions_snapshot_is_completed_and_loads)
+{
+    evs_snapshot *sn = NULL;
+    evs_replay *full, *loaded;
+    char *a = NULL, *b = NULL;
+    size_t an = 0, bn = 0;
+    int from_snap = 0;
+
+    mk_orch(1);
+    start(each_def(), J("{'items':[{'id':'a'},{'id':'b'}]}"), "snap");
+    run_orch();
+    expect_outcome("snap", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(evs_snapshot_load(st, "snap", 4, &sn, NULL), 0);
+    expect_span(sn->status, "completed");
+    cr_assert_eq(sn->last_event_seq, (uint64_t)tu_count_events(st, "snap"));
+    cr_assert_neq(sn->end_time_us, 0);
+    full = replay_of("snap");
+    expect_span(sn->outputs, "{\"res\":[{\"i\":0,\"id\":\"a\",\"label\":"
+                             "\"#0: a\"},{\"i\":1,\"id\":\"b\",\"label\":"
+                             "\"#1: b\"}],\"after\":{\"got\":[{\"i\":0,"
+                             "\"id\":\"a\",\"label\":\"#0: a\"},{\"i\":1,"
+                             "\"id\":\"b\",\"label\":\"#1: b\"}]}}");
+    cr_assert_eq(evs_replay_new(NULL, &loaded), 0);
+    rp_track(loaded);
+    cr_assert_eq(evs_replay_load_state(loaded, sn->state.ptr, sn->state.len),
+                 0);
+    cr_assert_eq(evs_replay_exec(loaded)->status, EVS_STATUS_COMPLETED);
+    cr_assert_eq(evs_replay_state_json(full, &a, &an), 0);
+    cr_assert_eq(evs_replay_state_json(loaded, &b, &bn), 0);
+    cr_assert_eq(an, bn);
+    cr_assert_eq(memcmp(a, b, an), 0);
+    free(a);
+    free(b);
+    rp_free(loaded);
+    rp_free(full);
+    evs_snapshot_free(sn);
+    cr_assert_eq(evs_replay_new(NULL, &loaded), 0);
+    rp_track(loaded);
+    cr_assert_eq(evs_replay_open(loaded, st, "snap", 4, 0, &from_snap, NULL,
+                                 NULL),
+                 0);
+    cr_assert(from_snap);
+    rp_free(loaded);
+}
+
+Test(orch, a_waiting_executions_snapshot_says_waiting)
+{
+    evs_snapshot *sn = NULL;
+    evs_replay *loaded;
+
+    mk_orch(1);
+    start(wait_def(""), "", "sw");
+    run_orch();
+    expect_outcome("sw", EVS_OUTCOME_SUSPENDED);
+    cr_assert_eq(evs_snapshot_load(st, "sw", 2, &sn, NULL), 0);
+    expect_span(sn->status, "waiting");
+    cr_assert_eq(sn->last_event_seq, (uint64_t)tu_count_events(st, "sw"));
+    cr_assert_eq(evs_replay_new(NULL, &loaded), 0);
+    rp_track(loaded);
+    cr_assert_eq(evs_replay_load_state(loaded, sn->state.ptr, sn->state.len),
+                 0);
+    cr_assert_eq(evs_replay_exec(loaded)->status, EVS_STATUS_WAITING);
+    cr_assert_eq(evs_replay_wait_count(loaded), 1);
+    cr_assert_eq(evs_replay_wait(loaded, 0)->ended_seq, 0);
+    rp_free(loaded);
+    evs_snapshot_free(sn);
+}
