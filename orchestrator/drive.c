@@ -597,14 +597,16 @@ static void decide_version(orch_exec *x, evs_span pid, const evs_wf_step *S,
 }
 
 /* Records the start of attempt `attempt` of S on pid and sets it going. */
-/* `fail_why` non-NULL: the step cannot run (its `each` list is not one);
- * it is recorded as started and failed with error type "template". */
+/* `fail_type` non-NULL: the step cannot run (its `each` list is not
+ * one); it is recorded as started, then failed with that error type and
+ * `fail_why`. */
 static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                        int64_t iter, int64_t count, evs_span item,
-                       uint32_t attempt, const char *fail_why)
+                       uint32_t attempt, const char *fail_type,
+                       const char *fail_why)
 {
     char hash[EVS_STEP_HASH_LEN + 1], why[256] = "";
-    const char *bad_type = "template";
+    const char *bad_type = fail_type ? fail_type : "template";
     sbuf d = {0};
     char *input = NULL;
     size_t in_len = 0;
@@ -612,7 +614,7 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
     uint64_t seq;
     int bad = 0;
 
-    if (fail_why) {
+    if (fail_type) {
         snprintf(why, sizeof(why), "%s", fail_why);
         bad = 1;
     } else if (S->kind == EVS_WF_ACTION) {
@@ -719,8 +721,9 @@ out:
     sb_free(&d);
 }
 
-/* Renders an `each` step's list. Returns its items' count, or -1 with
- * `why` set. *list is the array (owned). */
+/* Renders an `each` step's list. Returns its items' count, or with `why`
+ * set -1 (a reference to nothing) or -2 (not an array). *list is the
+ * array (owned). */
 static int64_t each_list(orch_exec *x, evs_span pid, const evs_wf_step *S,
                          char **list, size_t *len, char *why, size_t cap)
 {
@@ -740,7 +743,7 @@ static int64_t each_list(orch_exec *x, evs_span pid, const evs_wf_step *S,
     }
     if (evs__json_iter_begin(&it, (evs_span){*list, *len}, '[') != 0) {
         snprintf(why, cap, "each: not an array");
-        return -1;
+        return -2;
     }
     while ((rc = evs__json_arr_next(&it, &v)) == 1)
         n++;
@@ -925,7 +928,7 @@ static void enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
         return;
     }
     if (!S->each.len) {
-        start_step(x, pid, S, -1, -1, (evs_span){0}, attempt, NULL);
+        start_step(x, pid, S, -1, -1, (evs_span){0}, attempt, NULL, NULL);
         return;
     }
     if (iter < 0)
@@ -933,12 +936,13 @@ static void enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
     n = each_list(x, pid, S, &list, &len, why, sizeof(why));
     if (n < 0) {
         /* Recorded as a failed first iteration: the reason is kept. */
-        start_step(x, pid, S, iter, 0, (evs_span){0}, attempt, why);
+        start_step(x, pid, S, iter, 0, (evs_span){0}, attempt,
+                   n == -2 ? "bad_input" : "template", why);
     } else if (iter >= n) {
         advance(x, pid, S); /* an empty list, or every item done */
     } else {
         start_step(x, pid, S, iter, n, each_item(list, len, iter), attempt,
-                   NULL);
+                   NULL, NULL);
     }
     free(list);
 }

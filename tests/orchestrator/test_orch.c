@@ -1339,7 +1339,7 @@ Test(orch, each_over_an_empty_list_goes_straight_to_the_next_step)
 
 /* Two ways in: params that use ${item} (which cannot render without one)
  * and params that only use ${index} (which can). */
-Test(orch, each_over_a_value_that_is_not_an_array_fails_with_template)
+Test(orch, each_over_a_value_that_is_not_an_array_fails_with_bad_input)
 {
     const char *by_index = J(
         "{'name':'each','inputs':{'items':{'type':'any'}},'steps':["
@@ -1371,7 +1371,7 @@ Test(orch, each_over_a_value_that_is_not_an_array_fails_with_template)
         cr_expect_eq(ex->status, EVS_STATUS_FAILED);
         cr_expect(span_is(ex->failed_step, "e"));
         cr_expect_eq(evs__json_get(ex->error, "type", &t), 1);
-        cr_expect(span_is(t, "\"template\""), "%s: error %.*s", ids[i],
+        cr_expect(span_is(t, "\"bad_input\""), "%s: error %.*s", ids[i],
                   (int)ex->error.len, ex->error.ptr);
         cr_expect_null(step_of(r, "main", "after", -1));
         rp_free(r);
