@@ -663,15 +663,18 @@ static int has_action(void *arg, const char *name)
 }
 
 /* Takes over an open writer log and its replayed state; both are the
- * execution's from now on, even on failure. */
-static int attach(evs_orch *o, evs_log *log, evs_replay *rp)
+ * execution's from now on, even on failure. `newdef` (may be NULL; taken
+ * over too) is a definition checked compatible with the history, which
+ * the execution goes on under (recorded as definition_changed). */
+static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
+                  evs_wf_def *newdef)
 {
     const evs_exec_state *st = evs_replay_exec(rp);
     evs_recorder_opts ro;
     orch_exec *x;
     evs_wf_error we;
     char dir[4096];
-    int rc;
+    int rc, changed = 0;
 
     x = calloc(1, sizeof(*x));
     if (!x) {
@@ -691,14 +694,20 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp)
     ro.batch_bytes = SIZE_MAX;
     if ((rc = evs_recorder_open(log, &ro, &x->rec)) != 0)
         goto fail;
-    if (st->definition.len == 0) {
+    if (newdef) {
+        x->def = newdef;
+        newdef = NULL;
+        changed = 1;
+        rc = 0;
+    } else if (st->definition.len == 0) {
         rc = EVS_EPARSE;
         olog(o, EVS_LOG_ERROR, "execution %s: no definition recorded",
              x->id);
         goto fail;
+    } else {
+        rc = evs_wf_parse(st->definition.ptr, st->definition.len, NULL,
+                          has_action, o, &x->def, &we);
     }
-    rc = evs_wf_parse(st->definition.ptr, st->definition.len, NULL,
-                      has_action, o, &x->def, &we);
     if (rc != 0) {
         olog(o, EVS_LOG_ERROR, "execution %s: its definition is refused: "
              "%s%s%s", x->id, we.step, we.step[0] ? ": " : "", we.msg);
@@ -726,6 +735,21 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp)
     x->next = o->execs;
     o->execs = x;
     o->nexecs++;
+    if (changed && (st->definition_hash.len != strlen(x->def->hash) ||
+                    memcmp(st->definition_hash.ptr, x->def->hash,
+                           st->definition_hash.len) != 0)) {
+        sbuf d = {0};
+        SB_LIT(&d, "{\"definition\":");
+        sb_json(&d, x->def->json);
+        SB_LIT(&d, ",\"definition_hash\":");
+        sb_quote(&d, evs_span_cstr(x->def->hash));
+        SB_LIT(&d, "}");
+        orch_emit(x, NULL, "definition_changed", evs_span_cstr("main"),
+                  (evs_span){0}, &d, NULL);
+        sb_free(&d);
+        if (x->released)
+            return x->err;
+    }
     if (evs_request_dir(o->store, x->id, x->id_len, dir, sizeof(dir)) ==
             0 &&
         (x->watch = malloc(sizeof(*x->watch))) != NULL) {
@@ -747,15 +771,26 @@ fail:
         evs_recorder_close(x->rec);
     evs_log_close(x->log);
     evs_replay_free(x->rp);
+    evs_wf_free(x->def);
+    evs_wf_free(newdef);
     free(x);
     return rc;
 }
 
 int evs_orch_resume(evs_orch *o, evs_span id)
 {
+    return evs_orch_resume_with(o, id, (evs_span){0}, NULL, NULL);
+}
+
+int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
+                         evs_def_change_fn fn, void *arg)
+{
     evs_log *log = NULL;
     evs_replay *rp = NULL;
+    evs_wf_def *nd = NULL;
     evs_violation v;
+    evs_wf_error we;
+    size_t breaking = 0;
     int rc;
 
     if (id.len == 0 || id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len))
@@ -779,8 +814,23 @@ int evs_orch_resume(evs_orch *o, evs_span id)
                  v.rule, v.msg);
         goto fail;
     }
-    return attach(o, log, rp);
+    if (def.len) {
+        rc = evs_wf_parse(def.ptr, def.len, NULL, has_action, o, &nd, &we);
+        if (rc != 0) {
+            olog(o, EVS_LOG_ERROR, "the new definition is refused: %s%s%s",
+                 we.step, we.step[0] ? ": " : "", we.msg);
+            goto fail;
+        }
+        if ((rc = evs_orch_check_definition(rp, nd, fn, arg, &breaking)))
+            goto fail;
+        if (breaking) {
+            rc = EVS_ENONDET;
+            goto fail;
+        }
+    }
+    return attach(o, log, rp, nd);
 fail:
+    evs_wf_free(nd);
     evs_replay_free(rp);
     evs_log_close(log);
     return rc;
@@ -875,7 +925,7 @@ static void start_done(uv_work_t *w, int status)
     (void)status;
     o->busy--;
     if (rc == 0) {
-        rc = attach(o, j->log, j->rp);
+        rc = attach(o, j->log, j->rp, NULL);
         j->log = NULL;
         j->rp = NULL;
     }

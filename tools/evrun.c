@@ -37,10 +37,17 @@ static const char usage_text[] =
     "      waited out. With --detach it is only created, for a runner\n"
     "      (evrun serve) to take. Prints \"ID OUTCOME\", then the outputs\n"
     "      (completed) or the error (failed) as JSON.\n"
-    "  evrun resume STORE EXEC [--sync MODE]\n"
+    "  evrun resume STORE EXEC [--definition NEW.json] [--sync MODE]\n"
     "      Takes over an unfinished execution (replays it, re-arms its\n"
     "      timers, re-runs what was started and never finished) and runs\n"
-    "      it as start does.\n"
+    "      it as start does. With --definition it goes on under NEW.json,\n"
+    "      if NEW.json is compatible with its history: every step it ran\n"
+    "      is unchanged, or the change is gated by a version step (exit 1\n"
+    "      and each differing step named, otherwise).\n"
+    "  evrun check STORE DEF.json\n"
+    "      Reports which unfinished executions of the workflow DEF.json\n"
+    "      defines it would break, without running anything (exit 1 if\n"
+    "      any).\n"
     "  evrun retry STORE EXEC --strategy S [--inputs JSON|@FILE]\n"
     "              [--from-step NAME] [--output JSON|@FILE] [--from-seq N]\n"
     "              [--id NEWID] [--detach]\n"
@@ -349,8 +356,28 @@ out:
     return ex;
 }
 
-/* Takes over execution g_exec and runs it in the foreground. */
-static int run_resume(evs_store *s)
+static const char *change_name(evs_step_change c)
+{
+    return c == EVS_STEP_REMOVED       ? "removed"
+           : c == EVS_STEP_KIND_CHANGED ? "kind changed"
+                                        : "changed";
+}
+
+/* Prints one difference between a history and a new definition. */
+static int print_diff(void *arg, const evs_step_diff *d, int gated)
+{
+    const char *id = arg;
+
+    fprintf(gated ? stdout : stderr, "%s%s: step \"%.*s\" %s%s\n",
+            gated ? "" : "evrun: ", id, (int)d->step.len, d->step.ptr,
+            change_name(d->change),
+            gated ? " (gated by a version step: allowed)" : "");
+    return 0;
+}
+
+/* Takes over execution g_exec and runs it in the foreground, under
+ * definition `def` when it is not empty. */
+static int run_resume(evs_store *s, evs_span def)
 {
     evs_orch_opts oo;
     int rc, ex;
@@ -360,11 +387,16 @@ static int run_resume(evs_store *s)
     oo.on_outcome = on_outcome;
     if ((rc = evs_orch_new(s, &oo, &g_orch)) != 0)
         return fail(rc, "cannot start the orchestrator");
-    rc = evs_orch_resume(g_orch, evs_span_cstr(g_exec));
+    rc = evs_orch_resume_with(g_orch, evs_span_cstr(g_exec), def,
+                              print_diff, g_exec);
     if (rc != 0) {
         ex = rc == EVS_ELOCKED
                  ? (fprintf(stderr, "evrun: execution %s is owned by "
                             "another runner\n", g_exec), EX_ERROR)
+             : rc == EVS_ENONDET
+                 ? (fprintf(stderr, "evrun: %s: the new definition breaks "
+                            "its history (steps above); not resumed\n",
+                            g_exec), EX_FAILED)
                  : fail(rc, "cannot resume %s", g_exec);
         evs_orch_stop(g_orch, 0);
     }
@@ -378,13 +410,17 @@ static int run_resume(evs_store *s)
 
 static int cmd_resume(int argc, char **argv)
 {
-    const char *store = NULL, *id = NULL;
+    const char *store = NULL, *id = NULL, *defpath = NULL;
     evs_durability d = EVS_SYNC_FULL;
     evs_store *s = NULL;
+    char *dbuf = NULL;
+    size_t dlen = 0;
     int ex;
 
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--sync") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--definition") == 0 && i + 1 < argc) {
+            defpath = argv[++i];
+        } else if (strcmp(argv[i], "--sync") == 0 && i + 1 < argc) {
             if (parse_sync(argv[++i], &d) != 0)
                 return usage("--sync takes full, batch or none");
         } else if (argv[i][0] == '-' && argv[i][1])
@@ -401,10 +437,79 @@ static int cmd_resume(int argc, char **argv)
     if (strlen(id) > EVS_ID_MAX)
         return usage("resume: %s is not an execution id", id);
     snprintf(g_exec, sizeof(g_exec), "%s", id);
-    if ((ex = open_store(store, d, 0, &s)) != 0)
-        return ex;
-    ex = run_resume(s);
+    if (defpath && !(dbuf = slurp(defpath, &dlen)))
+        return fail(-errno, "cannot read %s", defpath);
+    if ((ex = open_store(store, d, 0, &s)) == 0)
+        ex = run_resume(s, (evs_span){dbuf, dlen});
     evs_store_close(s);
+    free(dbuf);
+    return ex;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    evs_store *s = NULL;
+    evs_exec_listing l;
+    evs_wf_def *def = NULL;
+    evs_wf_error we;
+    char *dbuf;
+    size_t dlen, nbad = 0, nchecked = 0;
+    int ex, rc;
+
+    if (argc != 2 || argv[0][0] == '-' || argv[1][0] == '-')
+        return usage("check needs STORE and DEF.json");
+    if (!(dbuf = slurp(argv[1], &dlen)))
+        return fail(-errno, "cannot read %s", argv[1]);
+    if (evs_wf_parse(dbuf, dlen, NULL, NULL, NULL, &def, &we) != 0) {
+        fprintf(stderr, "evrun: %s: %s%s%s\n", argv[1], we.step,
+                we.step[0] ? ": " : "", we.msg);
+        free(dbuf);
+        return EX_USAGE;
+    }
+    if ((ex = open_store(argv[0], EVS_SYNC_FULL, 0, &s)) != 0)
+        goto out;
+    if ((rc = evs_exec_list(s, NULL, &l)) != 0) {
+        ex = fail(rc, "cannot list %s", argv[0]);
+        goto out;
+    }
+    for (size_t i = 0; i < l.count; i++) {
+        const evs_exec_info *e = &l.items[i];
+        evs_replay *rp = NULL;
+        const evs_exec_state *x;
+        evs_violation v;
+        char id[EVS_ID_MAX + 1];
+        size_t breaking = 0;
+
+        snprintf(id, sizeof(id), "%.*s", (int)e->id.len, e->id.ptr);
+        if (evs_replay_new(NULL, &rp) != 0 ||
+            evs_replay_open(rp, s, e->id.ptr, e->id.len, 0, NULL, &v,
+                            NULL) != 0) {
+            fprintf(stderr, "evrun: %s: cannot be replayed; skipped\n", id);
+            evs_replay_free(rp);
+            continue;
+        }
+        x = evs_replay_exec(rp);
+        if (x->status < EVS_STATUS_COMPLETED &&
+            x->workflow_name.len == strlen(def->name) &&
+            memcmp(x->workflow_name.ptr, def->name, x->workflow_name.len) ==
+                0) {
+            nchecked++;
+            evs_orch_check_definition(rp, def, print_diff, id, &breaking);
+            if (breaking)
+                nbad++;
+            else
+                printf("%s: compatible\n", id);
+        }
+        evs_replay_free(rp);
+    }
+    evs_exec_list_free(&l);
+    printf("%zu unfinished executions of %s checked, %zu would break\n",
+           nchecked, def->name, nbad);
+    ex = nbad ? EX_FAILED : EX_COMPLETED;
+out:
+    evs_store_close(s);
+    evs_wf_free(def);
+    free(dbuf);
     return ex;
 }
 
@@ -507,7 +612,7 @@ static int cmd_retry(int argc, char **argv)
         printf("%s created\n", g_exec);
         ex = EX_COMPLETED;
     } else {
-        ex = run_resume(s);
+        ex = run_resume(s, (evs_span){0});
     }
 out:
     evs_store_close(s);
@@ -728,6 +833,8 @@ int main(int argc, char **argv)
         return cmd_start(argc, argv);
     if (strcmp(cmd, "resume") == 0)
         return cmd_resume(argc, argv);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(argc, argv);
     if (strcmp(cmd, "retry") == 0)
         return cmd_retry(argc, argv);
     if (strcmp(cmd, "serve") == 0)

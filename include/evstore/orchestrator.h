@@ -182,6 +182,37 @@ EVS_EXTERN int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs,
  */
 EVS_EXTERN int evs_orch_resume(evs_orch *o, evs_span id);
 
+/** Called for each step that differs; `gated` says whether a version
+ *  step guards the change. Return non-zero to stop. */
+typedef int (*evs_def_change_fn)(void *arg, const evs_step_diff *d,
+                                 int gated);
+
+/**
+ * Checks a replayed history against definition `def`: the steps it ran
+ * that `def` removed, gave another kind or changed (evs_replay_check_
+ * definition). A change is gated, and harmless, when the changed step is
+ * a `version` step, leads straight to one, or can only be reached
+ * through one; a removed step or one of another kind is never gated.
+ * Sets *breaking (may be NULL) to the number of differences not gated.
+ * Returns 0, the callback's value, -ENOMEM.
+ */
+EVS_EXTERN int evs_orch_check_definition(const evs_replay *rp,
+                                         const evs_wf_def *def,
+                                         evs_def_change_fn fn, void *arg,
+                                         size_t *breaking);
+
+/**
+ * evs_orch_resume under a changed definition `def` (JSON; empty: the
+ * recorded one): refused with EVS_ENONDET when a difference is not gated
+ * (fn, which may be NULL, hears each difference first). When the
+ * definition differs from the recorded one, the execution records
+ * definition_changed and runs under `def` from then on.
+ * Returns what evs_orch_resume returns, EVS_EPARSE (def refused),
+ * EVS_ENONDET.
+ */
+EVS_EXTERN int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
+                                    evs_def_change_fn fn, void *arg);
+
 /**
  * Resumes every unfinished execution of the store that no other process
  * owns; sets *count (may be NULL) to how many were taken.
