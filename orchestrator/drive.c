@@ -211,8 +211,11 @@ static void error_json(sbuf *b, const char *type, evs_span msg,
  * failure is the join's to judge rather than the execution's. */
 static int failure_tolerated(orch_exec *x, evs_span pid)
 {
-    const evs_path_state *p = evs_replay_find_path(x->rp, pid);
+    const evs_path_state *p;
     evs_span name;
+
+    pid = orch_path_base(pid); /* a branch's loop fails the branch */
+    p = evs_replay_find_path(x->rp, pid);
 
     if (!p || p->parent.len == 0 || pid.len <= p->parent.len + 1)
         return 0;
@@ -497,28 +500,43 @@ static int try_consume(orch_exec *x, evs_span pid, const evs_wf_step *S,
     return 1;
 }
 
+/* Whether path i is one that `pid` branched and join S names; then its
+ * name, and the state of its latest continuation (a branch that loops
+ * goes on in "name~2", ...). */
+static const evs_path_state *joined(const evs_replay *rp, evs_span pid,
+                                    const evs_wf_step *S, size_t i,
+                                    evs_span *name)
+{
+    const evs_path_state *q = evs_replay_path(rp, i);
+    char buf[NAME_MAX_];
+    int named = 0;
+
+    if (!spans_eq(q->parent, pid) || q->id.len <= pid.len + 1)
+        return NULL;
+    *name = (evs_span){q->id.ptr + pid.len + 1, q->id.len - pid.len - 1};
+    for (size_t k = 0; k < S->n_join_paths && !named; k++)
+        named = span_eq(*name, S->join_paths[k]) ||
+                strcmp(S->join_paths[k], "*") == 0;
+    if (!named)
+        return NULL;
+    return evs_replay_find_path(rp,
+                                orch_path_latest(rp, q->id, buf, sizeof(buf)));
+}
+
 /* The paths `pid` branched that join S waits for, judged by its mode.
  * Returns 1 when it decided (and recorded the step's outcome). */
 static int check_join(orch_exec *x, evs_span pid, const evs_wf_step *S,
                       int64_t iter, uint32_t attempt)
 {
     const evs_replay *rp = x->rp;
-    const evs_path_state *win = NULL;
+    const evs_path_state *win = NULL, *q;
+    evs_span name, win_name = {0};
     size_t live = 0, done = 0, nkids = 0;
     sbuf out = {0};
     int decided = 0;
 
     for (size_t i = 0; i < evs_replay_path_count(rp); i++) {
-        const evs_path_state *q = evs_replay_path(rp, i);
-        evs_span name;
-        int named = 0;
-        if (!spans_eq(q->parent, pid) || q->id.len <= pid.len + 1)
-            continue;
-        name = (evs_span){q->id.ptr + pid.len + 1, q->id.len - pid.len - 1};
-        for (size_t k = 0; k < S->n_join_paths && !named; k++)
-            named = span_eq(name, S->join_paths[k]) ||
-                    strcmp(S->join_paths[k], "*") == 0;
-        if (!named)
+        if (!(q = joined(rp, pid, S, i, &name)))
             continue;
         nkids++;
         if (q->ended_seq == 0) {
@@ -529,24 +547,16 @@ static int check_join(orch_exec *x, evs_span pid, const evs_wf_step *S,
             done++;
         if (S->join_mode == EVS_JOIN_RACE ||
             (S->join_mode == EVS_JOIN_ANY && q->status == EVS_PATH_COMPLETED))
-            if (!win || q->ended_seq < win->ended_seq)
+            if (!win || q->ended_seq < win->ended_seq) {
                 win = q;
+                win_name = name;
+            }
     }
     SB_LIT(&out, "{");
     if (S->join_mode == EVS_JOIN_ALL && live == 0) {
         size_t n = 0;
         for (size_t i = 0; i < evs_replay_path_count(rp); i++) {
-            const evs_path_state *q = evs_replay_path(rp, i);
-            evs_span name;
-            int named = 0;
-            if (!spans_eq(q->parent, pid) || q->id.len <= pid.len + 1)
-                continue;
-            name = (evs_span){q->id.ptr + pid.len + 1,
-                              q->id.len - pid.len - 1};
-            for (size_t k = 0; k < S->n_join_paths && !named; k++)
-                named = span_eq(name, S->join_paths[k]) ||
-                        strcmp(S->join_paths[k], "*") == 0;
-            if (!named)
+            if (!(q = joined(rp, pid, S, i, &name)))
                 continue;
             if (n++)
                 SB_LIT(&out, ",");
@@ -556,8 +566,7 @@ static int check_join(orch_exec *x, evs_span pid, const evs_wf_step *S,
         }
         decided = done == nkids ? 1 : -1;
     } else if (win && win->status == EVS_PATH_COMPLETED) {
-        sb_quote(&out, (evs_span){win->id.ptr + pid.len + 1,
-                                  win->id.len - pid.len - 1});
+        sb_quote(&out, win_name);
         SB_LIT(&out, ":");
         sb_json(&out, last_output(rp, win->id));
         decided = 1;
@@ -914,17 +923,10 @@ static void enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
     }
     st = evs_replay_find_step(x->rp, pid, evs_span_cstr(S->name),
                               S->each.len ? (iter < 0 ? 0 : iter) : -1);
-    if (st && step_done(st) && attempt == 1) {
-        /* The history rules identify a step by (path, name, iteration):
-         * a path cannot run a step twice. */
-        sbuf e = {0};
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "step \"%s\" already ran on this path; loops are not "
-                 "supported (use each)", S->name);
-        error_json(&e, "loop", evs_span_cstr(msg), 0);
-        fail_path(x, pid, (evs_span){e.p, e.len});
-        sb_free(&e);
+    if (st && attempt == 1) {
+        /* A loop: the history rules name a step by (path, name,
+         * iteration), so the path goes on in a continuation. */
+        orch_wrap(x, pid, S);
         return;
     }
     if (!S->each.len) {
@@ -1094,15 +1096,17 @@ done:
 
 static void exec_outputs(orch_exec *x)
 {
-    const evs_exec_state *st = evs_replay_exec(x->rp);
-    evs_span main_id = evs_replay_path_count(x->rp)
-                           ? evs_replay_path(x->rp, 0)->id
-                           : evs_span_cstr("main");
+    char latest[NAME_MAX_];
+    /* The root path, or the continuation its loop went on in. */
+    evs_span main_id = orch_path_latest(
+        x->rp,
+        evs_replay_path_count(x->rp) ? evs_replay_path(x->rp, 0)->id
+                                     : evs_span_cstr("main"),
+        latest, sizeof(latest));
     sbuf d = {0};
     char *out = NULL;
     size_t n = 0;
 
-    (void)st;
     if (x->def->outputs.len) {
         rctx r;
         evs_wf_error e;
@@ -1141,7 +1145,7 @@ void drive(orch_exec *x)
 {
     int changed;
 
-    if (x->released || x->broken || x->driving)
+    if (x->released || x->broken || x->driving || x->continuing)
         return;
     x->driving = 1;
     do {

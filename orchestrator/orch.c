@@ -45,6 +45,8 @@ void evs_orch_opts_init(evs_orch_opts *o)
     memset(o, 0, sizeof(*o));
     o->snapshot_every = 1000;
     o->inbox_poll_ms = 500;
+    o->continue_events = 4096;
+    o->continue_bytes = (uint64_t)4 << 20;
 }
 
 static void olog(evs_orch *o, evs_log_level lvl, const char *fmt, ...)
@@ -501,6 +503,13 @@ static void finish_if_done(orch_exec *x)
     }
     report(x, oc, 0);
     release(x);
+    /* A service goes on in its successor, here. */
+    if (oc == EVS_OUTCOME_CONTINUED && x->successor[0] && !x->o->stopping) {
+        int rc = evs_orch_resume(x->o, evs_span_cstr(x->successor));
+        if (rc != 0 && rc != EVS_ELOCKED && rc != -EALREADY)
+            olog(x->o, EVS_LOG_ERROR, "execution %s: successor %s not "
+                 "resumed: %s", x->id, x->successor, evs_strerror(rc));
+    }
 }
 
 static void flush_done(uv_work_t *w, int status)
@@ -713,6 +722,7 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
              "%s%s%s", x->id, we.step, we.step[0] ? ": " : "", we.msg);
         goto fail;
     }
+    x->service = orch_is_service(x->def);
     /* GetVersion on replay: a decision the history holds must be one
      * this definition accepts. */
     for (size_t i = 0; i < x->def->n_steps; i++) {
@@ -1142,6 +1152,7 @@ int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
     evs_replay *rp = NULL;
     evs_violation v;
     sbuf b = {0};
+    char next[EVS_ID_MAX + 1];
     size_t k;
     int rc;
 
@@ -1155,12 +1166,25 @@ int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
         return EVS_EBADID;
     /* Refused once ended, as the log shows now. A runner that ends it
      * before taking the request drops it (and says so in the log hook). */
-    if ((rc = evs_replay_new(NULL, &rp)) != 0)
-        return rc;
-    rc = evs_replay_open(rp, store, id.ptr, id.len, 0, NULL, &v, NULL);
-    if (rc == 0 && evs_replay_exec(rp)->status >= EVS_STATUS_COMPLETED)
-        rc = EVS_EFINISHED;
-    evs_replay_free(rp);
+    /* A service that continued as new is reached through its chain. */
+    for (int hops = 0; hops < 1000; hops++) {
+        const evs_exec_state *x;
+        if ((rc = evs_replay_new(NULL, &rp)) != 0)
+            return rc;
+        rc = evs_replay_open(rp, store, id.ptr, id.len, 0, NULL, &v, NULL);
+        x = evs_replay_exec(rp);
+        if (rc == 0 && x->status == EVS_STATUS_CONTINUED &&
+            x->continued_as.len && x->continued_as.len <= EVS_ID_MAX) {
+            memcpy(next, x->continued_as.ptr, x->continued_as.len);
+            id = (evs_span){next, x->continued_as.len};
+            evs_replay_free(rp);
+            continue;
+        }
+        if (rc == 0 && x->status >= EVS_STATUS_COMPLETED)
+            rc = EVS_EFINISHED;
+        evs_replay_free(rp);
+        break;
+    }
     if (rc != 0)
         return rc;
     if ((rc = request_body(&b, kind, type, payload)) == 0)

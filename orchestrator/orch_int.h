@@ -5,6 +5,9 @@
  *              the inbox of cross-process requests
  *   drive.c    the step machine: what each path does next
  *   actions.c  running actions: callbacks, the threadpool, `exec:`
+ *   continue.c loops (continuation paths) and continue-as-new
+ *   strategies.c  retrying an execution that has ended
+ *   defchange.c   checking a history against a changed definition
  *   sbuf.c     a growable byte buffer for building event data
  */
 #ifndef EVS_ORCH_INT_H
@@ -123,6 +126,9 @@ struct orch_exec {
     int released;               /* no longer driven; freed when idle */
     int reported;
     int driving;
+    int continuing;             /* its successor is being created */
+    int service;                /* the definition loops */
+    char successor[EVS_ID_MAX + 1]; /* once continued as new */
     int refs;
     orch_exec *next;            /* in o->execs */
 };
@@ -178,6 +184,15 @@ int orch_is_suspended(const orch_exec *x);
  * a new decision of `max`, recorded on path `pid`. */
 int orch_version(orch_exec *x, evs_span pid, evs_span change, int64_t min,
                  int64_t max, int64_t *version);
+
+/* continue.c */
+void orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T);
+/* The first generation of a continuation path ("x~3" -> "x"). */
+evs_span orch_path_base(evs_span id);
+evs_span orch_path_latest(const evs_replay *rp, evs_span id, char *buf,
+                          size_t cap);
+int orch_is_service(const evs_wf_def *d);
+int orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation);
 
 /* drive.c */
 void drive(orch_exec *x);

@@ -83,6 +83,7 @@ static const char usage_text[] =
     "error, 3 other error, 4 suspended.\n";
 
 static int g_outcome = -1;
+static evs_store *g_store;
 static int g_outcome_err;
 static char g_exec[EVS_ID_MAX + 1];
 
@@ -178,6 +179,7 @@ static int open_store(const char *path, evs_durability d, int create,
     rc = evs_store_open(path, &so, s);
     if (rc != 0)
         return fail(rc, "cannot open store %s", path);
+    g_store = *s;
     return 0;
 }
 
@@ -190,11 +192,28 @@ static uint32_t g_grace_ms = 10000;
 
 static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
 {
+    evs_replay *rp = NULL;
+    evs_violation v;
+
     (void)arg;
     if (g_exec[0] && strcmp(id, g_exec) != 0)
         return;
     g_outcome = (int)oc;
     g_outcome_err = err;
+    /* A service that continued as new goes on in its successor, which
+     * the orchestrator resumes: follow it. */
+    if (oc == EVS_OUTCOME_CONTINUED && g_store &&
+        evs_replay_new(NULL, &rp) == 0 &&
+        evs_replay_open(rp, g_store, id, strlen(id), 0, NULL, &v, NULL) ==
+            0) {
+        evs_span next = evs_replay_exec(rp)->continued_as;
+        if (next.len && next.len <= EVS_ID_MAX) {
+            memcpy(g_exec, next.ptr, next.len);
+            g_exec[next.len] = '\0';
+            g_outcome = -1;
+        }
+    }
+    evs_replay_free(rp);
 }
 
 static void on_signal(uv_signal_t *h, int sig)

@@ -140,6 +140,13 @@ typedef struct evs_orch_opts {
                                    runner owns this often and take them
                                    (evs_orch_recover); 0 (default): never.
                                    A long-lived runner sets it. */
+    /* Continue-as-new of services (definitions with a loop): at a loop,
+     * when nothing else runs and the log has passed one of these, the
+     * execution continues as new. Temporal suggests 4,096 events or
+     * 4 MiB. 0 turns a threshold off; all three 0: never. */
+    uint64_t continue_events;   /* default 4096 */
+    uint64_t continue_bytes;    /* default 4 MiB */
+    uint32_t continue_age_ms;   /* default 0 (off) */
     evs_outcome_fn on_outcome;  /* may be NULL */
     void *arg;
 } evs_orch_opts;

@@ -1,0 +1,424 @@
+/*
+ * continue.c: loops, and continue-as-new.
+ *
+ * The history rules name a step by (path, name, iteration), so a path
+ * runs a step once. A loop (an edge back to a step the path already ran)
+ * therefore goes on in a continuation path: "main" wraps into "main~2",
+ * then "main~3", each started with the old one as its parent, the old one
+ * completing. A join or the execution's outputs follow a path to its
+ * latest continuation.
+ *
+ * A workflow with such a loop is a service; its history grows forever,
+ * so at a wrap where nothing else runs, once the log passes the
+ * orchestrator's thresholds (events, bytes, age), the execution continues
+ * as new: a successor execution is created, atomically, holding what
+ * must carry over (inputs, definition, variables, buffered events, the
+ * loop's generation) and starting at the loop's step; then the
+ * predecessor records execution_continue_as_new and ends. The
+ * successor's id is derived from the predecessor's ("run.c2", "run.c3"),
+ * so a runner that crashed between the two finds the successor it made
+ * (same lineage) instead of making a second one.
+ */
+#include "orch_int.h"
+#include "formats_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- */
+/* Continuation paths                                               */
+/* ---------------------------------------------------------------- */
+
+/* The generation of a path id ("x~3" is 3, "x" is 1) and its base. */
+static uint64_t gen_of(evs_span id, size_t *base_len)
+{
+    size_t i = id.len;
+    uint64_t g = 0, mul = 1;
+
+    while (i > 0 && id.ptr[i - 1] >= '0' && id.ptr[i - 1] <= '9' &&
+           id.len - i < 9) {
+        g += (uint64_t)(id.ptr[i - 1] - '0') * mul;
+        mul *= 10;
+        i--;
+    }
+    if (i > 0 && i < id.len && id.ptr[i - 1] == '~' && g >= 2) {
+        *base_len = i - 1;
+        return g;
+    }
+    *base_len = id.len;
+    return 1;
+}
+
+evs_span orch_path_base(evs_span id)
+{
+    size_t base;
+
+    gen_of(id, &base);
+    id.len = base;
+    return id;
+}
+
+static void next_gen(evs_span id, char *out, size_t cap)
+{
+    size_t base;
+    uint64_t g = gen_of(id, &base);
+
+    snprintf(out, cap, "%.*s~%llu", (int)base, id.ptr,
+             (unsigned long long)(g + 1));
+}
+
+evs_span orch_path_latest(const evs_replay *rp, evs_span id, char *buf,
+                          size_t cap)
+{
+    const evs_path_state *p;
+    char next[512];
+
+    if (id.len >= cap)
+        return id;
+    memcpy(buf, id.ptr, id.len);
+    buf[id.len] = '\0';
+    id.ptr = buf;
+    for (;;) {
+        next_gen(id, next, sizeof(next));
+        p = evs_replay_find_path(rp, evs_span_cstr(next));
+        if (!p || strlen(next) >= cap)
+            return id;
+        memcpy(buf, next, strlen(next) + 1);
+        id.len = strlen(next);
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* Continue-as-new                                                  */
+/* ---------------------------------------------------------------- */
+
+typedef struct can_job {
+    uv_work_t work;
+    orch_exec *x;
+    char succ[EVS_ID_MAX + 1];
+    evs_event_owned *ev;
+    size_t n;
+    evs_snapshot *snap;
+    int rc;
+} can_job;
+
+/* The successor of `id`: "id.c2", or "base.c<n+1>" for "base.c<n>". */
+static int successor_id(const char *id, char out[EVS_ID_MAX + 1])
+{
+    const char *dot = strrchr(id, '.');
+    size_t base = strlen(id);
+    unsigned long long n = 1;
+
+    if (dot && dot[1] == 'c' && dot[2] >= '1' && dot[2] <= '9') {
+        char *end;
+        unsigned long long v = strtoull(dot + 2, &end, 10);
+        if (*end == '\0') {
+            n = v;
+            base = (size_t)(dot - id);
+        }
+    }
+    if ((size_t)snprintf(out, EVS_ID_MAX + 1, "%.*s.c%llu", (int)base, id,
+                         n + 1) > EVS_ID_MAX)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+/* Whether the successor that exists is ours (made before a crash). */
+static int is_our_successor(evs_store *s, const char *succ, const char *pred)
+{
+    evs_replay *rp = NULL;
+    evs_violation v;
+    evs_span lin, from;
+    int ours = 0;
+
+    if (evs_replay_new(NULL, &rp) == 0 &&
+        evs_replay_open(rp, s, succ, strlen(succ), 1, NULL, &v, NULL) == 0) {
+        lin = evs_replay_exec(rp)->lineage;
+        ours = lin.len && evs__json_get(lin, "continued_from", &from) == 1 &&
+               from.len == strlen(pred) + 2 &&
+               memcmp(from.ptr + 1, pred, strlen(pred)) == 0;
+    }
+    evs_replay_free(rp);
+    return ours;
+}
+
+static void can_work(uv_work_t *w)
+{
+    can_job *j = w->data;
+    evs_event *views = malloc(j->n * sizeof(*views));
+
+    if (!views) {
+        j->rc = -ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < j->n; i++)
+        views[i] = j->ev[i].ev;
+    j->rc = evs_exec_create(j->x->o->store, j->succ, strlen(j->succ),
+                            j->snap, views, j->n);
+    if (j->rc == -EEXIST &&
+        is_our_successor(j->x->o->store, j->succ, j->x->id))
+        j->rc = 0;
+    free(views);
+}
+
+static void can_done(uv_work_t *w, int status)
+{
+    can_job *j = w->data;
+    orch_exec *x = j->x;
+    sbuf d = {0};
+
+    (void)status;
+    x->continuing = 0;
+    if (j->rc != 0) {
+        char msg[EVS_ID_MAX + 32];
+        snprintf(msg, sizeof(msg), "creating successor %s", j->succ);
+        if (!x->released)
+            orch_fail_exec(x, j->rc, msg);
+    } else if (!x->released) {
+        SB_LIT(&d, "{\"successor\":");
+        sb_quote(&d, evs_span_cstr(j->succ));
+        SB_LIT(&d, "}");
+        if (orch_emit(x, NULL, "execution_continue_as_new",
+                      evs_span_cstr("main"), (evs_span){0}, &d, NULL) == 0)
+            snprintf(x->successor, sizeof(x->successor), "%s", j->succ);
+        sb_free(&d);
+        drive(x);
+    }
+    for (size_t i = 0; i < j->n; i++)
+        evs_event_free(&j->ev[i]);
+    free(j->ev);
+    evs_snapshot_free(j->snap);
+    free(j);
+    orch_exec_unref(x);
+    orch_check_idle(x->o);
+}
+
+static int add_event(can_job *j, size_t *cap, const char *type,
+                     evs_span path, evs_span id, const sbuf *data)
+{
+    char uuid[EVS_UUID_LEN + 1];
+    evs_event ev;
+
+    if (data->oom)
+        return -ENOMEM;
+    if (j->n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        evs_event_owned *nv = realloc(j->ev, nc * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        j->ev = nv;
+        *cap = nc;
+    }
+    if (!id.len) {
+        if (evs_uuid7(uuid) != 0)
+            return -EIO;
+        id = (evs_span){uuid, EVS_UUID_LEN};
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.id = id;
+    ev.path_id = path;
+    ev.sequence = j->n + 1;
+    ev.timestamp_us = evs_now_us();
+    ev.event_type = evs_span_cstr(type);
+    ev.data = (evs_span){data->p, data->len};
+    if (evs_event_copy(&ev, NULL, &j->ev[j->n]) != 0)
+        return -ENOMEM;
+    j->n++;
+    return 0;
+}
+
+/* The successor's first events: its start, linked to x; the root path at
+ * step `at`; the variables; the events not yet taken. */
+static int build_successor(orch_exec *x, can_job *j, const char *at,
+                           uint64_t generation)
+{
+    const evs_replay *rp = x->rp;
+    const evs_exec_state *st = evs_replay_exec(rp);
+    evs_span main_id = evs_span_cstr("main");
+    size_t cap = 0;
+    sbuf d = {0};
+    int rc;
+
+    SB_LIT(&d, "{\"workflow_name\":");
+    sb_quote(&d, st->workflow_name);
+    SB_LIT(&d, ",\"inputs\":");
+    sb_json(&d, st->inputs);
+    SB_LIT(&d, ",\"definition\":");
+    sb_json(&d, x->def->json);
+    SB_LIT(&d, ",\"definition_hash\":");
+    sb_quote(&d, evs_span_cstr(x->def->hash));
+    SB_LIT(&d, ",\"inputs_hash\":");
+    sb_quote(&d, st->inputs_hash);
+    SB_LIT(&d, ",\"lineage\":{\"continued_from\":");
+    sb_quote(&d, (evs_span){x->id, x->id_len});
+    SB_LIT(&d, ",\"generation\":");
+    sb_int(&d, (int64_t)generation);
+    SB_LIT(&d, "}}");
+    rc = add_event(j, &cap, "execution_started", main_id, (evs_span){0}, &d);
+    d.len = 0;
+    SB_LIT(&d, "{\"parent\":null,\"current_step\":");
+    sb_quote(&d, evs_span_cstr(at));
+    SB_LIT(&d, "}");
+    if (rc == 0)
+        rc = add_event(j, &cap, "path_started", main_id, (evs_span){0}, &d);
+    for (size_t i = 0; rc == 0 && i < evs_replay_var_count(rp); i++) {
+        const evs_var_state *v = evs_replay_var(rp, i);
+        d.len = 0;
+        SB_LIT(&d, "{\"name\":");
+        sb_quote(&d, v->name);
+        SB_LIT(&d, ",\"value\":");
+        sb_json(&d, v->value);
+        SB_LIT(&d, "}");
+        rc = add_event(j, &cap, "variable_set", main_id, (evs_span){0}, &d);
+    }
+    /* Buffered events keep their ids: a request taken but not yet
+     * removed is still recognised in the successor. */
+    for (size_t i = 0; rc == 0 && i < evs_replay_signal_count(rp); i++) {
+        const evs_signal_state *s = evs_replay_signal(rp, i);
+        if (s->consumed_seq)
+            continue;
+        d.len = 0;
+        SB_LIT(&d, "{\"signal\":");
+        sb_quote(&d, s->name);
+        SB_LIT(&d, ",\"payload\":");
+        sb_json(&d, s->payload);
+        SB_LIT(&d, "}");
+        rc = add_event(j, &cap, "signal_received", main_id, s->id, &d);
+    }
+    sb_free(&d);
+    return rc;
+}
+
+int orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation)
+{
+    evs_replay *nrp = NULL;
+    can_job *j;
+    evs_violation v;
+    int rc;
+
+    if (x->continuing || x->released)
+        return 0;
+    if (!(j = calloc(1, sizeof(*j))))
+        return -ENOMEM;
+    j->x = x;
+    if ((rc = successor_id(x->id, j->succ)) != 0 ||
+        (rc = build_successor(x, j, at, generation)) != 0)
+        goto fail;
+    /* Replayed strictly before it exists, which also gives its
+     * snapshot. */
+    if ((rc = evs_replay_new(NULL, &nrp)) != 0)
+        goto fail;
+    for (size_t i = 0; i < j->n; i++) {
+        evs_event e = j->ev[i].ev;
+        e.execution_id = evs_span_cstr(j->succ);
+        if ((rc = evs_replay_apply(nrp, &e, &v)) != 0)
+            goto fail;
+    }
+    if ((rc = evs_replay_snapshot_prepare(nrp, (evs_span){0}, &j->snap)))
+        goto fail;
+    evs_replay_free(nrp);
+    nrp = NULL;
+    x->continuing = 1;
+    x->refs++;
+    j->work.data = j;
+    if ((rc = uv_queue_work(x->o->loop, &j->work, can_work, can_done)) !=
+        0) {
+        x->continuing = 0;
+        x->refs--;
+        goto fail;
+    }
+    return 0;
+fail:
+    evs_replay_free(nrp);
+    for (size_t i = 0; i < j->n; i++)
+        evs_event_free(&j->ev[i]);
+    free(j->ev);
+    evs_snapshot_free(j->snap);
+    free(j);
+    orch_fail_exec(x, rc, "continuing as new");
+    return rc;
+}
+
+/* Whether x's log has passed a continue-as-new threshold. */
+static int past_threshold(orch_exec *x)
+{
+    const evs_orch_opts *o = &x->o->opts;
+    const evs_exec_state *st = evs_replay_exec(x->rp);
+
+    if (o->continue_events && st->last_seq >= o->continue_events)
+        return 1;
+    if (o->continue_bytes && evs_log_size(x->log) >= o->continue_bytes)
+        return 1;
+    return o->continue_age_ms && st->started_at_us &&
+           evs_now_us() - st->started_at_us >=
+               (int64_t)o->continue_age_ms * 1000;
+}
+
+void orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
+{
+    const evs_replay *rp = x->rp;
+    size_t live = 0, base;
+    char next[512];
+    sbuf d = {0};
+
+    for (size_t i = 0; i < evs_replay_path_count(rp); i++)
+        live += evs_replay_path(rp, i)->ended_seq == 0;
+    /* A service continues as new at a loop where nothing else runs. */
+    if (x->service && live == 1 && !x->waiting && past_threshold(x)) {
+        uint64_t g = gen_of(pid, &base);
+        evs_span lin = evs_replay_exec(rp)->lineage, gv;
+        int64_t before = 0;
+        if (lin.len && evs__json_get(lin, "generation", &gv) == 1)
+            evs__json_int(gv, &before);
+        orch_continue_as_new(x, T->name, (uint64_t)before + g);
+        return;
+    }
+    next_gen(pid, next, sizeof(next));
+    SB_LIT(&d, "{\"parent\":");
+    sb_quote(&d, pid);
+    SB_LIT(&d, ",\"current_step\":");
+    sb_quote(&d, evs_span_cstr(T->name));
+    SB_LIT(&d, "}");
+    if (orch_emit(x, NULL, "path_started", evs_span_cstr(next),
+                  (evs_span){0}, &d, NULL) == 0)
+        orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL,
+                  NULL);
+    sb_free(&d);
+}
+
+/* Whether the definition has a loop: an edge back to a step on the way
+ * to it. */
+static int has_cycle_from(const evs_wf_def *d, size_t i, char *state)
+{
+    const evs_wf_step *s = &d->steps[i];
+
+    if (state[i] == 1)
+        return 1;
+    if (state[i] == 2)
+        return 0;
+    state[i] = 1;
+    for (size_t k = 0; k <= s->n_next; k++) {
+        const char *to = k < s->n_next ? s->next[k].to : s->then;
+        const evs_wf_step *t = to ? evs_wf_find_step(d, evs_span_cstr(to))
+                                  : NULL;
+        if (t && has_cycle_from(d, t->index, state))
+            return 1;
+    }
+    state[i] = 2;
+    return 0;
+}
+
+int orch_is_service(const evs_wf_def *d)
+{
+    char *state = calloc(d->n_steps ? d->n_steps : 1, 1);
+    int cyc = 0;
+
+    if (!state)
+        return 0;
+    for (size_t i = 0; i < d->n_steps && !cyc; i++)
+        cyc = has_cycle_from(d, i, state);
+    free(state);
+    return cyc;
+}
