@@ -156,6 +156,14 @@ static const char help_state[] =
     "  --json         print the canonical state JSON (a snapshot's \"state\")\n"
     "                 exactly, on one line\n";
 
+static const char help_chain[] =
+    "evdump chain STORE EXEC\n"
+    "  Shows the lineage of EXEC in both directions: back to the first\n"
+    "  execution it continues or retries, then, as a tree, every\n"
+    "  continuation (continue-as-new) and every retry (with its strategy)\n"
+    "  made from it, with status, start time and number of events. Reads\n"
+    "  the lineage of every execution in the store.\n";
+
 static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
@@ -169,6 +177,8 @@ static const command commands[] = {
      help_snapshot},
     {"state", cmd_state, "replay an execution and show its state",
      help_state},
+    {"chain", cmd_chain, "show the lineage: continuations and retries",
+     help_chain},
     {"import", cmd_import, "append JSONL events (evstore's or Dive's)",
      help_import},
     {"salvage", cmd_salvage, "export every event that can still be read",

@@ -150,5 +150,6 @@ int cmd_salvage(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_state(int argc, char **argv);
+int cmd_chain(int argc, char **argv);
 
 #endif /* EVDUMP_H */
