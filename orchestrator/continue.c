@@ -341,19 +341,27 @@ fail:
     return rc;
 }
 
-/* Whether x's log has passed a continue-as-new threshold. */
+/* Whether another pass of the loop, as long as the last one, would take
+ * x's log past a continue-as-new threshold: the log then ends within
+ * it. (The bytes of events not yet flushed are not counted: the byte
+ * threshold is kept to within one batch.) */
 static int past_threshold(orch_exec *x)
 {
     const evs_orch_opts *o = &x->o->opts;
     const evs_exec_state *st = evs_replay_exec(x->rp);
+    uint64_t seq = st->last_seq, bytes = evs_log_size(x->log);
+    uint64_t pass = seq - x->wrap_seq, pass_bytes = bytes - x->wrap_bytes;
+    int past;
 
-    if (o->continue_events && st->last_seq >= o->continue_events)
-        return 1;
-    if (o->continue_bytes && evs_log_size(x->log) >= o->continue_bytes)
-        return 1;
-    return o->continue_age_ms && st->started_at_us &&
-           evs_now_us() - st->started_at_us >=
-               (int64_t)o->continue_age_ms * 1000;
+    /* +1: the predecessor's last event, execution_continue_as_new. */
+    past = (o->continue_events && seq + pass + 1 >= o->continue_events) ||
+           (o->continue_bytes && bytes + 2 * pass_bytes >= o->continue_bytes) ||
+           (o->continue_age_ms && st->started_at_us &&
+            evs_now_us() - st->started_at_us >=
+                (int64_t)o->continue_age_ms * 1000);
+    x->wrap_seq = seq;
+    x->wrap_bytes = bytes;
+    return past;
 }
 
 void orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)

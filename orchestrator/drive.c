@@ -1141,6 +1141,24 @@ static void exec_outputs(orch_exec *x)
     sb_free(&d);
 }
 
+/* Forgets what this process tracked for paths that have ended and have
+ * nothing in flight: a service's loop makes a path per pass. */
+static void prune_paths(orch_exec *x)
+{
+    for (size_t i = 0; i < x->npaths;) {
+        orch_path *p = &x->paths[i];
+        const evs_path_state *ps;
+        if (p->req || p->timer || p->wait_timer ||
+            !(ps = evs_replay_find_path(x->rp, evs_span_cstr(p->id))) ||
+            !ps->ended_seq) {
+            i++;
+            continue;
+        }
+        free(p->id);
+        x->paths[i] = x->paths[--x->npaths];
+    }
+}
+
 void drive(orch_exec *x)
 {
     int changed;
@@ -1150,21 +1168,28 @@ void drive(orch_exec *x)
     x->driving = 1;
     do {
         const evs_exec_state *st = evs_replay_exec(x->rp);
-        size_t live = 0;
+        size_t n, live = 0;
 
         changed = 0;
         if (st->status >= EVS_STATUS_COMPLETED ||
             st->status == EVS_STATUS_PAUSED || x->o->stopping)
             break;
-        for (size_t i = 0; i < evs_replay_path_count(x->rp) && !x->broken;
-             i++)
+        /* Paths before the first live one have all ended: a loop's
+         * passes leave a trail of them, not looked at again. */
+        n = evs_replay_path_count(x->rp);
+        while (x->first_live < n &&
+               evs_replay_path(x->rp, x->first_live)->ended_seq)
+            x->first_live++;
+        for (size_t i = x->first_live;
+             i < evs_replay_path_count(x->rp) && !x->broken; i++)
             changed |= drive_path(x, i);
         if (x->broken || x->released)
             break;
         st = evs_replay_exec(x->rp);
         if (st->status >= EVS_STATUS_COMPLETED)
             break;
-        for (size_t i = 0; i < evs_replay_path_count(x->rp); i++)
+        for (size_t i = x->first_live; i < evs_replay_path_count(x->rp);
+             i++)
             if (!evs_replay_path(x->rp, i)->ended_seq)
                 live++;
         if (live == 0) {
@@ -1173,8 +1198,10 @@ void drive(orch_exec *x)
         }
     } while (changed && !x->broken && !x->released);
     x->driving = 0;
-    if (!x->released)
+    if (!x->released) {
+        prune_paths(x);
         orch_kick(x);
+    }
 }
 
 /* ---------------------------------------------------------------- */

@@ -103,8 +103,9 @@ struct orch_exec {
     evs_recorder *rec;
     evs_replay *rp;
     evs_wf_def *def;
-    orch_path *paths;
+    orch_path *paths;           /* live paths this process tracks */
     size_t npaths, cap_paths;
+    size_t first_live;          /* replay paths before it have ended */
     orch_timer *timers;
     evs_action_req *waiting;    /* built, not yet durable */
     size_t nreqs;               /* requests alive (in flight or waiting) */
@@ -128,6 +129,7 @@ struct orch_exec {
     int driving;
     int continuing;             /* its successor is being created */
     int service;                /* the definition loops */
+    uint64_t wrap_seq, wrap_bytes; /* log at the last loop wrap */
     char successor[EVS_ID_MAX + 1]; /* once continued as new */
     int refs;
     orch_exec *next;            /* in o->execs */

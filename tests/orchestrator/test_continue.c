@@ -1,0 +1,196 @@
+/*
+ * test_continue.c: loops and continue-as-new.
+ *
+ * A service (a definition with a loop) runs through 100,000 events: it
+ * continues as new whenever another pass would take its log past the
+ * threshold, so no execution's log passes it, and the chain ends in the
+ * state one unbroken run (continue-as-new turned off) ends in.
+ */
+#include <criterion/criterion.h>
+
+#include "evstore.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* incr: {"n":N} -> N+1, counting its calls. */
+static long calls;
+
+static void incr(void *arg, evs_action_req *req)
+{
+    const evs_action_call *c = evs_action_req_call(req);
+    char in[64], out[32];
+    long n = -1;
+
+    (void)arg;
+    calls++;
+    snprintf(in, sizeof(in), "%.*s", (int)c->input.len, c->input.ptr);
+    cr_assert_eq(sscanf(in, "{\"n\":%ld}", &n), 1, "input %s", in);
+    snprintf(out, sizeof(out), "%ld", n + 1);
+    cr_assert_eq(evs_action_complete(req, evs_span_cstr(out)), 0);
+}
+
+static char def[2048];
+
+static void make_def(long passes)
+{
+    snprintf(def, sizeof(def),
+             "{\"name\":\"counter\",\"steps\":["
+             "{\"name\":\"init\",\"kind\":\"action\",\"action\":\"echo\","
+             "\"params\":0,\"store\":\"n\",\"next\":\"tick\"},"
+             "{\"name\":\"tick\",\"kind\":\"action\",\"action\":\"incr\","
+             "\"params\":{\"n\":\"${vars.n}\"},\"store\":\"n\",\"next\":["
+             "{\"to\":\"tick\",\"when\":{\"lt\":[\"${vars.n}\",%ld]}},"
+             "{\"to\":\"done\",\"when\":{\"ge\":[\"${vars.n}\",%ld]}}]},"
+             "{\"name\":\"done\",\"kind\":\"action\",\"action\":\"echo\","
+             "\"params\":{\"n\":\"${vars.n}\"}}]}",
+             passes, passes);
+}
+
+static int outcomes[8];
+static char last_id[EVS_ID_MAX + 1];
+
+static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
+{
+    (void)arg;
+    cr_assert_eq(err, 0, "%s: %s", id, evs_strerror(err));
+    outcomes[oc]++;
+    snprintf(last_id, sizeof(last_id), "%s", id);
+}
+
+typedef struct run {
+    char *dir;
+    evs_store *st;
+    long calls;
+} run;
+
+/* Runs the counter to `passes` with the given event threshold. */
+static void run_counter(run *r, long passes, uint64_t threshold)
+{
+    evs_store_opts so;
+    evs_orch_opts oo;
+    evs_orch *o;
+    evs_wf_error we;
+
+    memset(outcomes, 0, sizeof(outcomes));
+    calls = 0;
+    r->dir = tu_tmpdir("continue");
+    evs_store_opts_init(&so);
+    so.durability = EVS_SYNC_NONE;
+    cr_assert_eq(evs_store_open(r->dir, &so, &r->st), 0);
+    evs_orch_opts_init(&oo);
+    oo.stop_when_idle = 1;
+    oo.on_outcome = on_outcome;
+    oo.continue_events = threshold;
+    oo.continue_bytes = 0;
+    cr_assert_eq(evs_orch_new(r->st, &oo, &o), 0);
+    cr_assert_eq(evs_orch_register(o, "incr", incr, NULL, 0), 0);
+    make_def(passes);
+    cr_assert_eq(evs_orch_start(o, evs_span_cstr(def), (evs_span){0},
+                                evs_span_cstr("svc"), NULL, &we),
+                 0, "%s: %s", we.step, we.msg);
+    cr_assert_eq(evs_orch_run(o), 0);
+    evs_orch_free(o);
+    r->calls = calls;
+}
+
+static int span_contains(evs_span s, const char *needle)
+{
+    size_t n = strlen(needle);
+
+    for (size_t i = 0; i + n <= s.len; i++)
+        if (memcmp(s.ptr + i, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+static evs_replay *open_replay(evs_store *st, const char *id)
+{
+    evs_replay *rp;
+    evs_violation v;
+
+    cr_assert_eq(evs_replay_new(NULL, &rp), 0);
+    cr_assert_eq(evs_replay_open(rp, st, id, strlen(id), 0, NULL, &v, NULL),
+                 0, "%s", id);
+    return rp;
+}
+
+Test(cont, a_service_through_100000_events_stays_under_the_threshold)
+{
+    const long passes = 25500; /* 4 events a pass: > 100,000 events */
+    run chain, whole;
+    evs_exec_listing l;
+    evs_replay *a, *b;
+    const evs_var_state *va, *vb;
+    uint64_t events = 0;
+    size_t hops = 0;
+    char id[EVS_ID_MAX + 1] = "svc";
+
+    run_counter(&chain, passes, 4096);
+    cr_assert_eq(outcomes[EVS_OUTCOME_COMPLETED], 1);
+    cr_assert_gt(outcomes[EVS_OUTCOME_CONTINUED], 20);
+    cr_assert_eq(outcomes[EVS_OUTCOME_ERROR], 0);
+    cr_assert_eq(chain.calls, passes, "every pass ran its action once");
+
+    /* Follow the chain: every log within the threshold, each successor
+     * naming its predecessor, the last one completed. */
+    cr_assert_eq(evs_exec_list(chain.st, NULL, &l), 0);
+    for (;;) {
+        evs_replay *rp = open_replay(chain.st, id);
+        const evs_exec_state *x = evs_replay_exec(rp);
+        cr_assert_leq(x->last_seq, 4096, "%s has %llu events", id,
+                      (unsigned long long)x->last_seq);
+        events += x->last_seq;
+        if (x->status != EVS_STATUS_CONTINUED) {
+            cr_assert_eq(x->status, EVS_STATUS_COMPLETED);
+            evs_replay_free(rp);
+            break;
+        }
+        cr_assert_gt(x->continued_as.len, 0);
+        snprintf(id, sizeof(id), "%.*s", (int)x->continued_as.len,
+                 x->continued_as.ptr);
+        evs_replay_free(rp);
+        {
+            evs_replay *succ = open_replay(chain.st, id);
+            cr_assert(span_contains(evs_replay_exec(succ)->lineage,
+                                       "continued_from"));
+            evs_replay_free(succ);
+        }
+        hops++;
+    }
+    cr_assert_eq(hops + 1, l.count, "one execution per link, no orphan");
+    cr_assert_geq(events, 100000, "%llu events in all",
+                  (unsigned long long)events);
+    evs_exec_list_free(&l);
+
+    /* The same service in one unbroken run ends in the same state. */
+    run_counter(&whole, passes, 0);
+    cr_assert_eq(outcomes[EVS_OUTCOME_CONTINUED], 0);
+    cr_assert_eq(whole.calls, chain.calls);
+    a = open_replay(chain.st, id);
+    b = open_replay(whole.st, "svc");
+    cr_assert_eq(evs_replay_exec(a)->outputs.len,
+                 evs_replay_exec(b)->outputs.len);
+    cr_assert_eq(memcmp(evs_replay_exec(a)->outputs.ptr,
+                        evs_replay_exec(b)->outputs.ptr,
+                        evs_replay_exec(b)->outputs.len),
+                 0, "outputs %.*s", (int)evs_replay_exec(a)->outputs.len,
+                 evs_replay_exec(a)->outputs.ptr);
+    cr_assert_eq(evs_replay_var_count(a), evs_replay_var_count(b));
+    for (size_t i = 0; i < evs_replay_var_count(b); i++) {
+        vb = evs_replay_var(b, i);
+        va = evs_replay_find_var(a, vb->name);
+        cr_assert_not_null(va, "variable %.*s", (int)vb->name.len,
+                           vb->name.ptr);
+        cr_assert_eq(va->value.len, vb->value.len);
+        cr_assert_eq(memcmp(va->value.ptr, vb->value.ptr, vb->value.len), 0);
+    }
+    evs_replay_free(a);
+    evs_replay_free(b);
+    evs_store_close(chain.st);
+    evs_store_close(whole.st);
+    tu_rmtree_free(chain.dir);
+    tu_rmtree_free(whole.dir);
+}
