@@ -362,16 +362,16 @@ two:
 enum {
     M_NAME, M_KIND, M_ACTION, M_PARAMS, M_TIMEOUT, M_DURATION, M_UNTIL,
     M_EVENT, M_PATHS, M_MODE, M_STORE, M_EACH, M_RETRY, M_NEXT, M_THEN,
-    M_CHANGE, M_MIN, M_MAX, N_MEMBERS
+    M_CHANGE, M_MIN, M_MAX, M_START_AT, M_CARRY, N_MEMBERS
 };
 
 #define K(k) (1u << (k))
-#define K_ALL 0x3fu
+#define K_ALL 0x7fu
 
 static const char *const step_members[N_MEMBERS] = {
     "name", "kind", "action", "params", "timeout_ms", "duration_ms",
     "until", "event", "paths", "mode", "store", "each", "retry", "next",
-    "then", "change_id", "min", "max",
+    "then", "change_id", "min", "max", "start_at", "carry",
 };
 
 /* The kinds each member is allowed in. */
@@ -390,15 +390,18 @@ static const unsigned member_kinds[N_MEMBERS] = {
                 K(EVS_WF_VERSION),
     [M_EACH] = K(EVS_WF_ACTION),
     [M_RETRY] = K(EVS_WF_ACTION),
-    [M_NEXT] = K_ALL & ~K(EVS_WF_END),
-    [M_THEN] = K_ALL & ~K(EVS_WF_END),
+    [M_NEXT] = K_ALL & ~K(EVS_WF_END) & ~K(EVS_WF_CONTINUE),
+    [M_THEN] = K_ALL & ~K(EVS_WF_END) & ~K(EVS_WF_CONTINUE),
     [M_CHANGE] = K(EVS_WF_VERSION),
     [M_MIN] = K(EVS_WF_VERSION),
     [M_MAX] = K(EVS_WF_VERSION),
+    [M_START_AT] = K(EVS_WF_CONTINUE),
+    [M_CARRY] = K(EVS_WF_CONTINUE),
 };
 
 static const char *const kind_names[] = {
     "action", "sleep", "wait_event", "join", "end", "version",
+    "continue_as_new",
 };
 
 const char *evs_wf_kind_name(evs_wf_kind k)
@@ -653,6 +656,45 @@ static int parse_sleep(parser *p, evs_wf_step *s, const evs_span *m)
     return 0;
 }
 
+/* continue_as_new: "start_at" (a step; default the first), "carry" (a
+ * list of variable names; default every variable). */
+static int parse_continue(parser *p, evs_wf_step *s, const evs_span *m)
+{
+    const char **names = NULL;
+    evs__jit it;
+    evs_span x;
+    size_t i, n;
+    int rc;
+
+    if (m[M_START_AT].len) {
+        if ((rc = take_str(p, m[M_START_AT], "start_at", &s->start_at)))
+            return rc;
+        if (!step_named(p, s->start_at))
+            return fail(p, "\"start_at\" names no step \"%.64s\"",
+                        s->start_at);
+        s->start_at = step_named(p, s->start_at)->name;
+    }
+    if (!m[M_CARRY].len) {
+        s->carry_all = 1;
+        return 0;
+    }
+    if (m[M_CARRY].ptr[0] != '[')
+        return fail(p, "\"carry\" must be a list of variable names");
+    n = arr_count(m[M_CARRY]);
+    if (n && !(names = arena_alloc(p->h, n * sizeof(*names))))
+        return -ENOMEM;
+    evs__json_iter_begin(&it, m[M_CARRY], '[');
+    for (i = 0; evs__json_arr_next(&it, &x) == 1; i++) {
+        if ((rc = take_str(p, x, "carry", &names[i])) != 0)
+            return rc;
+        if (!name_ok(names[i], 0))
+            return fail(p, "variable name \"%.64s\" is invalid", names[i]);
+    }
+    s->carry = n ? names : NULL;
+    s->n_carry = n;
+    return 0;
+}
+
 static int parse_step(parser *p, evs_wf_step *s)
 {
     evs_span m[N_MEMBERS];
@@ -668,9 +710,9 @@ static int parse_step(parser *p, evs_wf_step *s)
         return fail(p, "missing member \"kind\"");
     if ((rc = take_str(p, m[M_KIND], "kind", &kind)) != 0)
         return rc;
-    for (i = 0; i < 6 && strcmp(kind, kind_names[i]) != 0; i++)
+    for (i = 0; i < 7 && strcmp(kind, kind_names[i]) != 0; i++)
         ;
-    if (i == 6)
+    if (i == 7)
         return fail(p, "unknown kind \"%.64s\"", kind);
     s->kind = (evs_wf_kind)i;
     for (i = 0; i < N_MEMBERS; i++)
@@ -698,6 +740,9 @@ static int parse_step(parser *p, evs_wf_step *s)
         break;
     case EVS_WF_JOIN:
         rc = parse_join(p, s, m);
+        break;
+    case EVS_WF_CONTINUE:
+        rc = parse_continue(p, s, m);
         break;
     case EVS_WF_VERSION:
         if (!m[M_CHANGE].len || !m[M_MIN].len || !m[M_MAX].len)

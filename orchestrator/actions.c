@@ -387,6 +387,9 @@ static void exec_dispatch(evs_action_req *req)
     po.file = argv[0];
     po.args = argv;
     po.exit_cb = on_exit_cb;
+    /* Its own process group, so that a timeout ends whatever the
+     * command started too, not just the command. */
+    po.flags = UV_PROCESS_DETACHED;
     po.stdio = io;
     po.stdio_count = 3;
     rc = uv_spawn(x->o->loop, &p->proc, &po);
@@ -421,7 +424,9 @@ void actions_kill(evs_action_req *req)
 
     if (p && p->spawned && !p->killed) {
         p->killed = 1;
-        uv_process_kill(&p->proc, SIGKILL);
+        /* The whole group; the command itself if that fails. */
+        if (uv_kill(-p->proc.pid, SIGKILL) != 0)
+            uv_process_kill(&p->proc, SIGKILL);
     }
 }
 

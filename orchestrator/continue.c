@@ -231,8 +231,19 @@ static int add_event(can_job *j, size_t *cap, const char *type,
 
 /* The successor's first events: its start, linked to x; the root path at
  * step `at`; the variables; the events not yet taken. */
+static int carried(const evs_wf_step *S, evs_span name)
+{
+    if (!S || S->carry_all)
+        return 1;
+    for (size_t i = 0; i < S->n_carry; i++)
+        if (strlen(S->carry[i]) == name.len &&
+            memcmp(S->carry[i], name.ptr, name.len) == 0)
+            return 1;
+    return 0;
+}
+
 static int build_successor(orch_exec *x, can_job *j, const char *at,
-                           uint64_t generation)
+                           uint64_t generation, const evs_wf_step *S)
 {
     const evs_replay *rp = x->rp;
     const evs_exec_state *st = evs_replay_exec(rp);
@@ -265,6 +276,8 @@ static int build_successor(orch_exec *x, can_job *j, const char *at,
         rc = add_event(j, &cap, "path_started", main_id, (evs_span){0}, &d);
     for (size_t i = 0; rc == 0 && i < evs_replay_var_count(rp); i++) {
         const evs_var_state *v = evs_replay_var(rp, i);
+        if (!carried(S, v->name))
+            continue;
         d.len = 0;
         SB_LIT(&d, "{\"name\":");
         sb_quote(&d, v->name);
@@ -291,7 +304,8 @@ static int build_successor(orch_exec *x, can_job *j, const char *at,
     return rc;
 }
 
-int orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation)
+int orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
+                         const evs_wf_step *S)
 {
     evs_replay *nrp = NULL;
     can_job *j;
@@ -304,7 +318,7 @@ int orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation)
         return -ENOMEM;
     j->x = x;
     if ((rc = successor_id(x->id, j->succ)) != 0 ||
-        (rc = build_successor(x, j, at, generation)) != 0)
+        (rc = build_successor(x, j, at, generation, S)) != 0)
         goto fail;
     /* Replayed strictly before it exists, which also gives its
      * snapshot. */
@@ -364,10 +378,60 @@ static int past_threshold(orch_exec *x)
     return past;
 }
 
+/* The loop generation the successor starts from. */
+uint64_t orch_generation(orch_exec *x, evs_span pid)
+{
+    evs_span lin = evs_replay_exec(x->rp)->lineage, gv;
+    int64_t before = 0;
+    size_t base;
+
+    if (lin.len && evs__json_get(lin, "generation", &gv) == 1)
+        evs__json_int(gv, &before);
+    return (uint64_t)before + gen_of(pid, &base);
+}
+
+/* The one live path, or an empty span if there are several. */
+static evs_span only_live_path(const evs_replay *rp)
+{
+    evs_span id = {0};
+
+    for (size_t i = 0; i < evs_replay_path_count(rp); i++)
+        if (!evs_replay_path(rp, i)->ended_seq) {
+            if (id.len)
+                return (evs_span){0};
+            id = evs_replay_path(rp, i)->id;
+        }
+    return id;
+}
+
+int evs_orch_continue_as_new(evs_orch *o, evs_span id, evs_span start_at)
+{
+    orch_exec *x = orch_find_exec(o, id);
+    const evs_wf_step *T;
+    evs_span pid;
+    char at[256];
+
+    if (!x)
+        return -ENOENT;
+    if (evs_replay_exec(x->rp)->status >= EVS_STATUS_COMPLETED)
+        return EVS_EFINISHED;
+    T = start_at.len ? evs_wf_find_step(x->def, start_at) : &x->def->steps[0];
+    if (!T)
+        return -EINVAL;
+    pid = only_live_path(x->rp);
+    if (!pid.len || x->waiting || x->continuing)
+        return -EBUSY;
+    for (size_t i = 0; i < x->npaths; i++)
+        if (x->paths[i].req)
+            return -EBUSY;
+    snprintf(at, sizeof(at), "%s", T->name);
+    return orch_continue_as_new(x, at, orch_generation(x, pid), NULL);
+}
+
 void orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
 {
     const evs_replay *rp = x->rp;
-    size_t live = 0, base;
+    size_t live = 0;
     char next[512];
     sbuf d = {0};
 
@@ -375,12 +439,7 @@ void orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
         live += evs_replay_path(rp, i)->ended_seq == 0;
     /* A service continues as new at a loop where nothing else runs. */
     if (x->service && live == 1 && !x->waiting && past_threshold(x)) {
-        uint64_t g = gen_of(pid, &base);
-        evs_span lin = evs_replay_exec(rp)->lineage, gv;
-        int64_t before = 0;
-        if (lin.len && evs__json_get(lin, "generation", &gv) == 1)
-            evs__json_int(gv, &before);
-        orch_continue_as_new(x, T->name, (uint64_t)before + g);
+        orch_continue_as_new(x, T->name, orch_generation(x, pid), NULL);
         return;
     }
     next_gen(pid, next, sizeof(next));
@@ -429,4 +488,26 @@ int orch_is_service(const evs_wf_def *d)
         cyc = has_cycle_from(d, i, state);
     free(state);
     return cyc;
+}
+
+/* A continue_as_new step on pid: the successor starts at its start_at
+ * with the variables it names. Every other path must have ended. */
+void orch_continue_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                        int64_t iter, uint32_t attempt,
+                        void (*failure)(orch_exec *, evs_span,
+                                        const evs_wf_step *, int64_t,
+                                        uint32_t, const char *, evs_span,
+                                        int))
+{
+    evs_span only = only_live_path(x->rp);
+
+    if (only.len != pid.len || memcmp(only.ptr, pid.ptr, pid.len) != 0) {
+        failure(x, pid, S, iter, attempt, "busy",
+                evs_span_cstr("continue_as_new needs every other path to "
+                              "have ended"),
+                0);
+        return;
+    }
+    orch_continue_as_new(x, S->start_at ? S->start_at : x->def->steps[0].name,
+                         orch_generation(x, pid), S);
 }

@@ -724,6 +724,9 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
     case EVS_WF_VERSION:
         decide_version(x, pid, S, iter);
         break;
+    case EVS_WF_CONTINUE:
+        orch_continue_step(x, pid, S, iter, attempt, step_failure);
+        break;
     }
 out:
     free(input);
@@ -1067,6 +1070,11 @@ static int drive_path(orch_exec *x, size_t i)
             break;
         case EVS_WF_VERSION:
             decide_version(x, pid, S, iter);
+            break;
+        case EVS_WF_CONTINUE:
+            /* The successor may exist (a crash came before the end was
+             * recorded): making it again finds it. */
+            orch_continue_step(x, pid, S, iter, st->attempts, step_failure);
             break;
         }
         break;

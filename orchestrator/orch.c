@@ -77,7 +77,7 @@ double orch_random(evs_orch *o)
 /* Executions                                                       */
 /* ---------------------------------------------------------------- */
 
-static orch_exec *find_exec(const evs_orch *o, evs_span id)
+orch_exec *orch_find_exec(const evs_orch *o, evs_span id)
 {
     for (orch_exec *x = o->execs; x; x = x->next)
         if (!x->released && x->id_len == id.len &&
@@ -405,7 +405,7 @@ int orch_version(orch_exec *x, evs_span pid, evs_span change, int64_t min,
 int evs_orch_get_version(evs_orch *o, evs_span id, evs_span change,
                          int64_t min, int64_t max, int64_t *version)
 {
-    orch_exec *x = find_exec(o, id);
+    orch_exec *x = orch_find_exec(o, id);
     evs_span pid = {0};
     int rc;
 
@@ -807,7 +807,7 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
 
     if (id.len == 0 || id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len))
         return EVS_EBADID;
-    if (find_exec(o, id))
+    if (orch_find_exec(o, id))
         return -EALREADY;
     if (o->stopping)
         return -ECANCELED;
@@ -876,7 +876,7 @@ int evs_orch_recover(evs_orch *o, size_t *count)
          * from a snapshot; a damaged one is checked by replaying. */
         if (e->snapshot_ok && !is_unfinished(e->status))
             continue;
-        if (find_exec(o, e->id))
+        if (orch_find_exec(o, e->id))
             continue;
         rc = evs_orch_resume(o, e->id);
         if (rc == 0)
@@ -1104,7 +1104,7 @@ static int ended_in_store(evs_store *s, evs_span id)
 static int local_request(evs_orch *o, evs_span id, const char *kind,
                          evs_span type, evs_span payload)
 {
-    orch_exec *x = find_exec(o, id);
+    orch_exec *x = orch_find_exec(o, id);
     sbuf b = {0};
     uint64_t seq;
     int rc;
@@ -1197,7 +1197,7 @@ int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
 
 const evs_replay *evs_orch_state(const evs_orch *o, evs_span id)
 {
-    orch_exec *x = find_exec(o, id);
+    orch_exec *x = orch_find_exec(o, id);
 
     return x ? x->rp : NULL;
 }

@@ -194,7 +194,16 @@ evs_span orch_path_base(evs_span id);
 evs_span orch_path_latest(const evs_replay *rp, evs_span id, char *buf,
                           size_t cap);
 int orch_is_service(const evs_wf_def *d);
-int orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation);
+int orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
+                         const evs_wf_step *carry);
+uint64_t orch_generation(orch_exec *x, evs_span pid);
+void orch_continue_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                        int64_t iter, uint32_t attempt,
+                        void (*failure)(orch_exec *, evs_span,
+                                        const evs_wf_step *, int64_t,
+                                        uint32_t, const char *, evs_span,
+                                        int));
+orch_exec *orch_find_exec(const evs_orch *o, evs_span id);
 
 /* drive.c */
 void drive(orch_exec *x);

@@ -329,6 +329,19 @@ EVS_EXTERN int evs_orch_get_version(evs_orch *o, evs_span id,
                                     evs_span change, int64_t min,
                                     int64_t max, int64_t *version);
 
+/**
+ * Continues execution `id` (owned here) as new by hand: a successor,
+ * created atomically and linked (lineage continued_from), starts at step
+ * `start_at` (empty: the first) with the variables and the events not
+ * yet taken; then this execution ends with execution_continue_as_new,
+ * and the orchestrator resumes the successor. Only when one path is
+ * live and no action runs: otherwise -EBUSY (a definition's
+ * continue_as_new step is the way from inside a run).
+ * Returns 0, -ENOENT, EVS_EFINISHED, -EINVAL (no such step), -EBUSY.
+ */
+EVS_EXTERN int evs_orch_continue_as_new(evs_orch *o, evs_span id,
+                                        evs_span start_at);
+
 /** The replayed state of an owned execution, or NULL. Borrowed until the
  *  loop turns again. */
 EVS_EXTERN const evs_replay *evs_orch_state(const evs_orch *o, evs_span id);

@@ -28,8 +28,10 @@ typedef enum evs_wf_kind {
     EVS_WF_WAIT_EVENT,   /* "wait_event" */
     EVS_WF_JOIN,         /* "join" */
     EVS_WF_END,          /* "end" */
-    EVS_WF_VERSION       /* "version": a version decision, as Temporal's
+    EVS_WF_VERSION,      /* "version": a version decision, as Temporal's
                             GetVersion(change_id, min, max) */
+    EVS_WF_CONTINUE      /* "continue_as_new": end this run, go on in a
+                            successor that carries the state */
 } evs_wf_kind;
 
 /** "action", "sleep", ...; never NULL. */
@@ -117,6 +119,12 @@ typedef struct evs_wf_step {
      * recorded value. Its output is the version. */
     const char *change_id;
     int64_t version_min, version_max;
+    /* continue_as_new: where the successor starts (NULL: the first
+     * step) and the variables it carries (carry_all: every one) */
+    const char *start_at;
+    const char *const *carry;
+    size_t n_carry;
+    int carry_all;
     /* join */
     evs_wf_join_mode join_mode;
     const char *const *join_paths; /* path names; {"*"} means every path

@@ -194,3 +194,85 @@ Test(cont, a_service_through_100000_events_stays_under_the_threshold)
     tu_rmtree_free(chain.dir);
     tu_rmtree_free(whole.dir);
 }
+
+Test(cont, a_continue_as_new_step_carries_only_the_variables_it_names)
+{
+    const char *d =
+        "{\"name\":\"roll\",\"steps\":["
+        "{\"name\":\"init\",\"kind\":\"action\",\"action\":\"echo\","
+        "\"params\":0,\"store\":\"n\",\"next\":\"tick\"},"
+        "{\"name\":\"tick\",\"kind\":\"action\",\"action\":\"incr\","
+        "\"params\":{\"n\":\"${vars.n}\"},\"store\":\"n\",\"next\":\"junk\"},"
+        "{\"name\":\"junk\",\"kind\":\"action\",\"action\":\"echo\","
+        "\"params\":\"x\",\"store\":\"junk\",\"next\":["
+        "{\"to\":\"again\",\"when\":{\"lt\":[\"${vars.n}\",5]}},"
+        "{\"to\":\"done\",\"when\":{\"ge\":[\"${vars.n}\",5]}}]},"
+        "{\"name\":\"again\",\"kind\":\"continue_as_new\","
+        "\"start_at\":\"tick\",\"carry\":[\"n\"]},"
+        "{\"name\":\"done\",\"kind\":\"action\",\"action\":\"echo\","
+        "\"params\":{\"n\":\"${vars.n}\"}}]}";
+    evs_store_opts so;
+    evs_orch_opts oo;
+    evs_orch *o;
+    evs_wf_error we;
+    evs_store *st;
+    char *dir = tu_tmpdir("roll");
+    const char *ids[] = {"r", "r.c2", "r.c3", "r.c4", "r.c5"};
+
+    memset(outcomes, 0, sizeof(outcomes));
+    calls = 0;
+    evs_store_opts_init(&so);
+    so.durability = EVS_SYNC_NONE;
+    cr_assert_eq(evs_store_open(dir, &so, &st), 0);
+    evs_orch_opts_init(&oo);
+    oo.stop_when_idle = 1;
+    oo.on_outcome = on_outcome;
+    cr_assert_eq(evs_orch_new(st, &oo, &o), 0);
+    cr_assert_eq(evs_orch_register(o, "incr", incr, NULL, 0), 0);
+    cr_assert_eq(evs_orch_start(o, evs_span_cstr(d), (evs_span){0},
+                                evs_span_cstr("r"), NULL, &we),
+                 0, "%s: %s", we.step, we.msg);
+    cr_assert_eq(evs_orch_run(o), 0);
+    evs_orch_free(o);
+    cr_assert_eq(outcomes[EVS_OUTCOME_CONTINUED], 4);
+    cr_assert_eq(outcomes[EVS_OUTCOME_COMPLETED], 1);
+    cr_assert_eq(calls, 5, "one incr per run");
+    for (size_t i = 0; i < 5; i++) {
+        evs_replay *rp = open_replay(st, ids[i]);
+        const evs_exec_state *x = evs_replay_exec(rp);
+        if (i > 0) {
+            /* Carried: n as the predecessor left it; not carried: junk,
+             * until this run's own junk step sets it. */
+            const evs_var_state *n = evs_replay_find_var(rp,
+                                                         evs_span_cstr("n"));
+            cr_assert_not_null(n);
+            cr_assert(span_contains(x->lineage, ids[i - 1]));
+            cr_assert_eq(x->status, i < 4 ? EVS_STATUS_CONTINUED
+                                          : EVS_STATUS_COMPLETED);
+        }
+        if (i == 4)
+            cr_assert_eq(x->outputs.len, 7, "%.*s", (int)x->outputs.len,
+                         x->outputs.ptr); /* {"n":5} */
+        evs_replay_free(rp);
+    }
+    {
+        /* The successor's first events: start, root path, n only. */
+        evs_log *l;
+        evs_cursor *c;
+        evs_event ev;
+        int vars = 0;
+        cr_assert_eq(evs_log_open(st, "r.c3", 4, 0, &l, NULL, NULL), 0);
+        cr_assert_eq(evs_cursor_open(l, 1, 4, &c, NULL), 0);
+        while (evs_cursor_next(c, &ev, NULL, NULL) == 1)
+            if (ev.event_type.len == 12 &&
+                memcmp(ev.event_type.ptr, "variable_set", 12) == 0) {
+                vars++;
+                cr_assert(span_contains(ev.data, "\"name\":\"n\""));
+            }
+        cr_assert_eq(vars, 1);
+        evs_cursor_close(c);
+        evs_log_close(l);
+    }
+    evs_store_close(st);
+    tu_rmtree_free(dir);
+}

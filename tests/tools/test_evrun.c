@@ -1,0 +1,1250 @@
+/*
+ * test_evrun.c: drives the real evrun binary (path in $EVRUN) through its
+ * command-line contract: what start, resume, send, status, pause, unpause,
+ * terminate and serve print and exit with, the exec: protocol (stdin,
+ * stdout errors, exit statuses, stderr, timeouts) and a retry backoff
+ * that outlives a killed runner.
+ *
+ * Actions are small sh scripts written into the test's directory at run
+ * time. Each run appends "STEP KEY ATTEMPT" to a side-effect file (and its
+ * stdin to FILE.in), which is how the tests see what ran, and how often.
+ */
+#include <criterion/criterion.h>
+
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static char *dir;   /* scratch: scripts, definitions, outputs */
+static char *store; /* the store, dir/store */
+static char *fx;    /* the side-effect file, dir/fx */
+static pid_t serve_pid = -1;
+static char *defs[16]; /* paths of the definitions written */
+static size_t ndefs;
+
+/* act.sh FX NAME MODE [N]: one workflow step. Records the run, then:
+ * ok answers {"step","attempt","params"}; flaky exits 3 (with a line on
+ * stderr) while the attempt is at most N; fatal answers a non-retryable
+ * error; noisy writes FX.noise to stderr and exits 5; slow writes its pid
+ * to FX.pid and sleeps; parent starts a sleep (its pid in FX.child) and
+ * waits for it. */
+static const char act_sh[] =
+    "#!/bin/sh\n"
+    "in=$(cat)\n"
+    "key=$(printf '%s\\n' \"$in\" |"
+    " sed -n 's/.*\"idempotency_key\":\"\\([^\"]*\\)\".*/\\1/p')\n"
+    "att=$(printf '%s\\n' \"$in\" |"
+    " sed -n 's/.*\"attempt\":\\([0-9]*\\).*/\\1/p')\n"
+    "params=$(printf '%s\\n' \"$in\" |"
+    " sed -n 's/^{\"params\":\\(.*\\),\"inputs\":.*/\\1/p')\n"
+    "printf '%s\\n' \"$in\" >> \"$1.in\"\n"
+    "printf '%s %s %s\\n' \"$2\" \"$key\" \"$att\" >> \"$1\"\n"
+    "case \"$3\" in\n"
+    "flaky)\n"
+    "    if [ \"$att\" -le \"$4\" ]; then\n"
+    "        echo \"$2: attempt $att refuses\" >&2\n"
+    "        exit 3\n"
+    "    fi ;;\n"
+    "fatal)\n"
+    "    printf '{\"error\":{\"type\":\"denied\",\"message\":\"%s says no\","
+    "\"retryable\":false}}\\n' \"$2\"\n"
+    "    exit 0 ;;\n"
+    "noisy)\n"
+    "    cat \"$1.noise\" >&2\n"
+    "    exit 5 ;;\n"
+    "slow)\n"
+    "    echo $$ > \"$1.pid\"\n"
+    "    exec sleep 120 ;;\n"
+    "parent)\n"
+    "    sleep 120 </dev/null >/dev/null 2>&1 &\n"
+    "    echo $! > \"$1.child\"\n"
+    "    wait\n"
+    "    exit 0 ;;\n"
+    "esac\n"
+    "printf '{\"step\":\"%s\",\"attempt\":%s,\"params\":%s}\\n'"
+    " \"$2\" \"$att\" \"$params\"\n";
+
+/* ------------------------------------------------------------------ */
+/* Files                                                              */
+/* ------------------------------------------------------------------ */
+
+/* dir/name, in one of a few rotating static buffers. */
+static const char *in_dir(const char *name)
+{
+    static char buf[8][1024];
+    static int k;
+    char *p = buf[k++ % 8];
+
+    snprintf(p, 1024, "%s/%s", dir, name);
+    return p;
+}
+
+static char *slurp_or_empty(const char *path)
+{
+    size_t n;
+    char *s = tu_read_file(path, &n);
+
+    return s ? s : strdup("");
+}
+
+/* Writes a definition to dir/NAME.json, with every "@ACT@" replaced by
+ * the exec: action of act.sh and the side-effect file; returns its path,
+ * valid until the test ends. */
+static const char *def_file(const char *name, const char *text)
+{
+    char act[1024], *buf, fname[128];
+    const char *p, *q, *path;
+    size_t cap, n = 0;
+
+    snprintf(act, sizeof(act), "exec:%s %s", in_dir("act.sh"), fx);
+    cap = strlen(text) * 2 + 16 * strlen(act) + 1;
+    buf = malloc(cap);
+    cr_assert_not_null(buf);
+    for (p = text; (q = strstr(p, "@ACT@")); p = q + 5) {
+        cr_assert_lt(n + (size_t)(q - p) + strlen(act), cap);
+        memcpy(buf + n, p, (size_t)(q - p));
+        n += (size_t)(q - p);
+        memcpy(buf + n, act, strlen(act));
+        n += strlen(act);
+    }
+    cr_assert_lt(n + strlen(p), cap);
+    memcpy(buf + n, p, strlen(p) + 1);
+    snprintf(fname, sizeof(fname), "%s.json", name);
+    cr_assert_lt(ndefs, sizeof(defs) / sizeof(*defs));
+    path = defs[ndefs++] = strdup(in_dir(fname));
+    cr_assert_eq(tu_write_file(path, buf, strlen(buf)), 0);
+    free(buf);
+    return path;
+}
+
+static int exec_exists(const char *id)
+{
+    char *p = tu_path(store, id, "events.jsonl");
+    int ok = access(p, F_OK) == 0;
+
+    free(p);
+    return ok;
+}
+
+/* The side-effect file's lines, sorted, as one string (concurrent steps
+ * append in any order). */
+static char *fx_sorted(void)
+{
+    char *s = slurp_or_empty(fx), *lines[64], *out, *save = NULL;
+    size_t n = 0, len = strlen(s);
+
+    for (char *t = strtok_r(s, "\n", &save); t && n < 64;
+         t = strtok_r(NULL, "\n", &save))
+        lines[n++] = t;
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(lines[j - 1], lines[j]) > 0; j--) {
+            char *x = lines[j];
+            lines[j] = lines[j - 1];
+            lines[j - 1] = x;
+        }
+    out = calloc(1, len + n + 1);
+    cr_assert_not_null(out);
+    len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(out + len, "%s\n", lines[i]);
+    free(s);
+    return out;
+}
+
+static void setup(void)
+{
+    char *noise;
+    FILE *f;
+
+    cr_assert_not_null(getenv("EVRUN"), "EVRUN must name the binary");
+    cr_assert_not_null(getenv("EVDUMP"), "EVDUMP must name the binary");
+    /* Under the sanitizers, undefined behaviour in a tool is an exit
+     * status, not a line nobody reads. */
+    setenv("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1", 0);
+    dir = tu_tmpdir("evrun");
+    cr_assert_not_null(dir);
+    store = strdup(in_dir("store"));
+    fx = strdup(in_dir("fx"));
+    f = fopen(in_dir("act.sh"), "w");
+    cr_assert_not_null(f);
+    fputs(act_sh, f);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(chmod(in_dir("act.sh"), 0755), 0);
+    /* 10 KiB of stderr, its first and last words marked. */
+    noise = malloc(10240 + 1);
+    cr_assert_not_null(noise);
+    memset(noise, 'n', 10240);
+    memcpy(noise, "HEAD-MARK ", 10);
+    memcpy(noise + 10240 - 11, " TAIL-MARK\n", 11);
+    noise[10240] = '\0';
+    cr_assert_eq(tu_write_file(in_dir("fx.noise"), noise, 10240), 0);
+    free(noise);
+}
+
+static void teardown(void)
+{
+    if (serve_pid > 0) {
+        kill(serve_pid, SIGKILL);
+        waitpid(serve_pid, NULL, 0);
+        serve_pid = -1;
+    }
+    while (ndefs > 0)
+        free(defs[--ndefs]);
+    free(store);
+    free(fx);
+    tu_rmtree_free(dir);
+}
+
+TestSuite(evrun, .init = setup, .fini = teardown, .timeout = 90);
+
+/* ------------------------------------------------------------------ */
+/* Running the binaries                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct result {
+    int status; /* exit status, or 128 + signal */
+    char *out;
+    char *err;
+} result;
+
+/* Starts the binary named by environment variable `bin` with args
+ * (NULL-terminated), stdin from /dev/null, stdout and stderr into
+ * dir/TAG.out and dir/TAG.err. */
+static pid_t spawn_tool(const char *bin, const char *tag,
+                        const char *const *args)
+{
+    const char *argv[64];
+    char out[64], err[64];
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    size_t n = 0;
+
+    argv[n++] = getenv(bin);
+    while (args[n - 1] && n < 63) {
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    snprintf(out, sizeof(out), "%s.out", tag);
+    snprintf(err, sizeof(err), "%s.err", tag);
+    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, in_dir(out),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, in_dir(err),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, (char **)argv,
+                             environ),
+                 0);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+static int wait_exit(pid_t pid)
+{
+    int ws;
+
+    cr_assert_eq(waitpid(pid, &ws, 0), pid);
+    if (WIFEXITED(ws))
+        return WEXITSTATUS(ws);
+    return 128 + WTERMSIG(ws);
+}
+
+static result collect(const char *tag, int status)
+{
+    char name[64];
+    result r;
+
+    r.status = status;
+    snprintf(name, sizeof(name), "%s.out", tag);
+    r.out = slurp_or_empty(in_dir(name));
+    snprintf(name, sizeof(name), "%s.err", tag);
+    r.err = slurp_or_empty(in_dir(name));
+    return r;
+}
+
+static result run_tool(const char *bin, const char *const *args)
+{
+    return collect("run", wait_exit(spawn_tool(bin, "run", args)));
+}
+
+#define EVRUN(...) run_tool("EVRUN", (const char *const[]){__VA_ARGS__, NULL})
+#define EVDUMP(...)                                                           \
+    run_tool("EVDUMP", (const char *const[]){__VA_ARGS__, NULL})
+
+static void result_free(result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* The n-th line (0-based) of s, heap memory, without its newline. */
+static char *nth_line(const char *s, size_t n)
+{
+    const char *e;
+
+    while (n-- > 0) {
+        s = strchr(s, '\n');
+        cr_assert_not_null(s);
+        s++;
+    }
+    e = strchr(s, '\n');
+    if (!e)
+        e = s + strlen(s);
+    return strndup(s, (size_t)(e - s));
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Whether a process has ended: gone, or a zombie nobody reaped yet. */
+static int process_ended(pid_t pid)
+{
+    char path[64], buf[512], *p;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    if (!(f = fopen(path, "r")))
+        return 1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
+/* Waits up to 10 s for a process to end (a SIGKILL is not instant);
+ * kills it if it does not, and says whether it had ended. */
+static int await_ended(pid_t pid)
+{
+    double deadline = now_s() + 10;
+
+    while (!process_ended(pid) && now_s() < deadline)
+        sleep_ms(10);
+    if (process_ended(pid))
+        return 1;
+    kill(pid, SIGKILL);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                               */
+/* ------------------------------------------------------------------ */
+
+static json_object *parse(const char *text)
+{
+    json_object *o = json_tokener_parse(text);
+
+    cr_assert_not_null(o, "not JSON: %s", text);
+    return o;
+}
+
+/* Asserts that `text` is JSON equal to `want` (members in any order). */
+static void assert_json_eq(const char *text, const char *want)
+{
+    json_object *a = parse(text), *b = parse(want);
+
+    cr_assert(json_object_equal(a, b), "got %s\nexpected %s", text, want);
+    json_object_put(a);
+    json_object_put(b);
+}
+
+/* A member of a parsed object, as compact JSON text (heap memory). */
+static char *member(json_object *o, const char *name)
+{
+    json_object *m;
+
+    cr_assert(json_object_object_get_ex(o, name, &m), "no member %s in %s",
+              name, json_object_to_json_string(o));
+    return strdup(json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
+}
+
+/* A string member of a parsed object (heap memory). */
+static char *str_member(json_object *o, const char *name)
+{
+    json_object *m;
+
+    cr_assert(json_object_object_get_ex(o, name, &m), "no member %s in %s",
+              name, json_object_to_json_string(o));
+    cr_assert(json_object_is_type(m, json_type_string), "%s is not a string",
+              name);
+    return strdup(json_object_get_string(m));
+}
+
+/* `evrun status STORE ID --json`, parsed. */
+static json_object *status_json(const char *id)
+{
+    result r = EVRUN("status", store, id, "--json");
+    json_object *o;
+
+    cr_assert_eq(r.status, 0, "status %s: %s", id, r.err);
+    cr_assert_eq(count_lines(r.out), 1, "status output: %s", r.out);
+    o = parse(r.out);
+    result_free(&r);
+    return o;
+}
+
+/* The status string of an execution (heap memory). */
+static char *status_of(const char *id)
+{
+    json_object *o = status_json(id), *m;
+    char *s;
+
+    cr_assert(json_object_object_get_ex(o, "status", &m));
+    s = strdup(json_object_get_string(m));
+    json_object_put(o);
+    return s;
+}
+
+/* Polls status --json until the execution has status `want`, for at most
+ * 30 s; asserts that it got there. */
+static void await_status(const char *id, const char *want)
+{
+    double deadline = now_s() + 30;
+    char *s = NULL;
+
+    for (;;) {
+        free(s);
+        s = status_of(id);
+        if (strcmp(s, want) == 0 || now_s() > deadline)
+            break;
+        sleep_ms(20);
+    }
+    cr_assert_str_eq(s, want, "%s never became %s", id, want);
+    free(s);
+}
+
+/* How many events of `type` the log of `id` holds (via evdump show). */
+static size_t count_events(const char *id, const char *type)
+{
+    result r = EVDUMP("show", store, id, "--type", type, "--json");
+    size_t n;
+
+    cr_assert_eq(r.status, 0, "evdump show %s: %s", id, r.err);
+    n = count_lines(r.out);
+    result_free(&r);
+    return n;
+}
+
+/* The n-th (0-based) event of `type` in the log of `id`, parsed. */
+static json_object *event_of(const char *id, const char *type, size_t n)
+{
+    result r = EVDUMP("show", store, id, "--type", type, "--json");
+    json_object *o;
+    char *line;
+
+    cr_assert_eq(r.status, 0, "evdump show %s: %s", id, r.err);
+    cr_assert_gt(count_lines(r.out), n, "%s has no %s #%zu", id, type, n);
+    line = nth_line(r.out, n);
+    o = parse(line);
+    free(line);
+    result_free(&r);
+    return o;
+}
+
+/* Asserts a run exited with `status` and printed "ID OUTCOME" then one
+ * JSON line equal to `json`. */
+static void assert_outcome(const result *r, int status, const char *id,
+                           const char *outcome, const char *json)
+{
+    char *first, want[256];
+
+    cr_assert_eq(r->status, status, "exit %d, stdout:\n%s\nstderr:\n%s",
+                 r->status, r->out, r->err);
+    cr_assert_eq(count_lines(r->out), 2, "stdout:\n%s", r->out);
+    first = nth_line(r->out, 0);
+    snprintf(want, sizeof(want), "%s %s", id, outcome);
+    cr_assert_str_eq(first, want);
+    free(first);
+    first = nth_line(r->out, 1);
+    assert_json_eq(first, json);
+    free(first);
+}
+
+/* ------------------------------------------------------------------ */
+/* start: workflows that complete                                     */
+/* ------------------------------------------------------------------ */
+
+Test(evrun, start_of_a_linear_workflow_prints_completed_and_its_outputs)
+{
+    const char *def = def_file("linear",
+        "{\"name\":\"linear\","
+        " \"inputs\":{\"who\":{\"type\":\"string\",\"default\":\"ana\"}},"
+        " \"outputs\":{\"first\":\"${steps.a.output}\",\"last\":\"${vars.c}\"},"
+        " \"steps\":["
+        "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"@ACT@ a ok\","
+        "   \"params\":{\"who\":\"${inputs.who}\"},\"next\":\"b\"},"
+        "  {\"name\":\"b\",\"kind\":\"action\",\"action\":\"@ACT@ b ok\","
+        "   \"next\":\"c\"},"
+        "  {\"name\":\"c\",\"kind\":\"action\",\"action\":\"@ACT@ c ok\","
+        "   \"store\":\"c\"}]}");
+    result r = EVRUN("start", store, def, "--id", "lin1");
+    char *effects;
+
+    /* Exact bytes: the outputs are the rendered template, compact. */
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out,
+                     "lin1 completed\n"
+                     "{\"first\":{\"step\":\"a\",\"attempt\":1,"
+                     "\"params\":{\"who\":\"ana\"}},"
+                     "\"last\":{\"step\":\"c\",\"attempt\":1,"
+                     "\"params\":null}}\n");
+    cr_assert_str_eq(r.err, "");
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "a lin1/main/a/-1/1 1\n"
+                              "b lin1/main/b/-1/1 1\n"
+                              "c lin1/main/c/-1/1 1\n");
+    free(effects);
+    result_free(&r);
+}
+
+Test(evrun, start_of_a_branching_workflow_joins_both_paths_then_goes_on)
+{
+    const char *def = def_file("fanout",
+        "{\"name\":\"fanout\",\"outputs\":{\"both\":\"${vars.both}\","
+        " \"after\":\"${steps.after.output.step}\"},"
+        " \"steps\":["
+        "  {\"name\":\"plan\",\"kind\":\"action\",\"action\":\"echo\","
+        "   \"next\":[{\"to\":\"left\",\"path\":\"l\"},"
+        "            {\"to\":\"right\",\"path\":\"r\"}],\"then\":\"j\"},"
+        "  {\"name\":\"left\",\"kind\":\"action\",\"action\":\"@ACT@ left ok\","
+        "   \"params\":\"L\"},"
+        "  {\"name\":\"right\",\"kind\":\"action\","
+        "   \"action\":\"@ACT@ right ok\",\"params\":\"R\"},"
+        "  {\"name\":\"j\",\"kind\":\"join\",\"paths\":[\"l\",\"r\"],"
+        "   \"store\":\"both\",\"next\":\"after\"},"
+        "  {\"name\":\"after\",\"kind\":\"action\","
+        "   \"action\":\"@ACT@ after ok\"}]}");
+    result r = EVRUN("start", store, def, "--id", "br1");
+    char *effects, *last;
+
+    assert_outcome(&r, 0, "br1", "completed",
+                   "{\"both\":{\"l\":{\"step\":\"left\",\"attempt\":1,"
+                   "\"params\":\"L\"},\"r\":{\"step\":\"right\","
+                   "\"attempt\":1,\"params\":\"R\"}},\"after\":\"after\"}");
+    effects = fx_sorted();
+    cr_assert_str_eq(effects, "after br1/main/after/-1/1 1\n"
+                              "left br1/main.l/left/-1/1 1\n"
+                              "right br1/main.r/right/-1/1 1\n");
+    free(effects);
+    /* The step after the join ran after both branches. */
+    effects = slurp_or_empty(fx);
+    last = nth_line(effects, 2);
+    cr_assert_str_eq(last, "after br1/main/after/-1/1 1");
+    free(last);
+    free(effects);
+    cr_assert_eq(count_events("br1", "path_branched"), 1);
+    result_free(&r);
+}
+
+Test(evrun, start_of_an_each_step_runs_every_item_and_outputs_in_item_order)
+{
+    const char *def = def_file("each",
+        "{\"name\":\"per_item\","
+        " \"inputs\":{\"items\":{\"type\":\"array\",\"required\":true}},"
+        " \"outputs\":\"${vars.all}\","
+        " \"steps\":["
+        "  {\"name\":\"t\",\"kind\":\"action\",\"action\":\"@ACT@ t ok\","
+        "   \"each\":\"${inputs.items}\","
+        "   \"params\":{\"x\":\"${item}\",\"i\":\"${index}\"},"
+        "   \"store\":\"all\"}]}");
+    result r = EVRUN("start", store, def, "--id", "ea1", "--input",
+                     "{\"items\":[\"p\",\"q\",\"r\"]}");
+    char *effects;
+
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out,
+                     "ea1 completed\n"
+                     "[{\"step\":\"t\",\"attempt\":1,"
+                     "\"params\":{\"x\":\"p\",\"i\":0}},"
+                     "{\"step\":\"t\",\"attempt\":1,"
+                     "\"params\":{\"x\":\"q\",\"i\":1}},"
+                     "{\"step\":\"t\",\"attempt\":1,"
+                     "\"params\":{\"x\":\"r\",\"i\":2}}]\n");
+    effects = fx_sorted();
+    cr_assert_str_eq(effects, "t ea1/main/t/0/1 1\n"
+                              "t ea1/main/t/1/1 1\n"
+                              "t ea1/main/t/2/1 1\n");
+    free(effects);
+    result_free(&r);
+}
+
+static const char cond_def[] =
+    "{\"name\":\"cond\","
+    " \"inputs\":{\"n\":{\"type\":\"integer\",\"required\":true}},"
+    " \"steps\":["
+    "  {\"name\":\"measure\",\"kind\":\"action\",\"action\":\"echo\","
+    "   \"params\":{\"n\":\"${inputs.n}\"},\"store\":\"m\","
+    "   \"next\":[{\"to\":\"big\",\"when\":{\"gt\":[\"${vars.m.n}\",10]}},"
+    "            {\"to\":\"small\","
+    "             \"when\":{\"not\":{\"gt\":[\"${vars.m.n}\",10]}}}]},"
+    "  {\"name\":\"big\",\"kind\":\"action\",\"action\":\"@ACT@ big ok\","
+    "   \"params\":{\"n\":\"${vars.m.n}\"}},"
+    "  {\"name\":\"small\",\"kind\":\"action\",\"action\":\"@ACT@ small ok\","
+    "   \"params\":{\"n\":\"${vars.m.n}\"}}]}";
+
+Test(evrun, start_of_a_conditional_workflow_takes_the_edge_that_holds)
+{
+    const char *def = def_file("cond", cond_def);
+    result r = EVRUN("start", store, def, "--id", "c1", "--input",
+                     "{\"n\":50}");
+    char *effects;
+
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out, "c1 completed\n"
+                            "{\"step\":\"big\",\"attempt\":1,"
+                            "\"params\":{\"n\":50}}\n");
+    result_free(&r);
+    r = EVRUN("start", store, def, "--id", "c2", "--input", "{\"n\":3}");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out, "c2 completed\n"
+                            "{\"step\":\"small\",\"attempt\":1,"
+                            "\"params\":{\"n\":3}}\n");
+    /* One matching edge without a path moves on: no branch, path main. */
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "big c1/main/big/-1/1 1\n"
+                              "small c2/main/small/-1/1 1\n");
+    free(effects);
+    cr_assert_eq(count_events("c1", "path_branched"), 0);
+    cr_assert_eq(count_events("c2", "path_branched"), 0);
+    result_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* start: failures and refusals                                       */
+/* ------------------------------------------------------------------ */
+
+Test(evrun, start_of_a_failing_workflow_exits_1_with_the_error_json)
+{
+    const char *def = def_file("doomed",
+        "{\"name\":\"doomed\",\"steps\":["
+        "  {\"name\":\"first\",\"kind\":\"action\",\"action\":\"echo\","
+        "   \"next\":\"boom\"},"
+        "  {\"name\":\"boom\",\"kind\":\"action\",\"action\":\"fail\","
+        "   \"params\":{\"times\":3,\"fatal\":true}}]}");
+    result r = EVRUN("start", store, def, "--id", "f1");
+    json_object *o, *st;
+    char *line, *err;
+
+    cr_assert_eq(r.status, 1, "stdout: %s\nstderr: %s", r.out, r.err);
+    cr_assert_eq(count_lines(r.out), 2, "stdout: %s", r.out);
+    line = nth_line(r.out, 0);
+    cr_assert_str_eq(line, "f1 failed");
+    free(line);
+    line = nth_line(r.out, 1);
+    o = parse(line);
+    err = member(o, "type");
+    cr_assert_str_eq(err, "\"fatal\"");
+    free(err);
+    err = member(o, "retryable");
+    cr_assert_str_eq(err, "false");
+    free(err);
+    json_object_put(o);
+    /* status shows the same error. */
+    st = status_json("f1");
+    err = member(st, "status");
+    cr_assert_str_eq(err, "\"failed\"");
+    free(err);
+    err = member(st, "error");
+    assert_json_eq(err, line);
+    free(err);
+    json_object_put(st);
+    free(line);
+    result_free(&r);
+}
+
+Test(evrun, start_of_a_bad_definition_exits_2_naming_the_step)
+{
+    static const struct {
+        const char *text, *step;
+    } bad[] = {
+        {"{\"name\":\"x\",\"steps\":[{\"name\":\"first\",\"kind\":\"action\","
+         "\"action\":\"echo\",\"next\":\"second\"},{\"name\":\"second\","
+         "\"kind\":\"action\",\"action\":\"echo\",\"colour\":\"red\"}]}",
+         "second"},
+        {"{\"name\":\"x\",\"steps\":[{\"name\":\"lost\",\"kind\":\"action\","
+         "\"action\":\"echo\",\"next\":\"nowhere\"}]}",
+         "lost"},
+        {"{\"name\":\"x\",\"steps\":[{\"name\":\"first\",\"kind\":\"action\","
+         "\"action\":\"echo\",\"next\":\"tpl\"},{\"name\":\"tpl\","
+         "\"kind\":\"action\",\"action\":\"echo\","
+         "\"params\":\"${steps.ghost.output}\"}]}",
+         "tpl"},
+        {"{\"name\":\"x\",\"steps\":[{\"name\":\"retry_me\","
+         "\"kind\":\"action\",\"action\":\"echo\","
+         "\"retry\":{\"backoff_coefficient\":0.5}}]}",
+         "retry_me"},
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        char id[16], want[96];
+        const char *def = def_file("bad", bad[i].text);
+        result r;
+
+        snprintf(id, sizeof(id), "bad%zu", i);
+        r = EVRUN("start", store, def, "--id", id);
+        snprintf(want, sizeof(want), ": %s: ", bad[i].step);
+        cr_assert_eq(r.status, 2, "case %zu: exit %d, stderr %s", i,
+                     r.status, r.err);
+        cr_assert_not_null(strstr(r.err, want), "case %zu: stderr %s", i,
+                           r.err);
+        cr_assert_str_eq(r.out, "");
+        cr_assert(!exec_exists(id), "case %zu created %s", i, id);
+        result_free(&r);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting for an event                                               */
+/* ------------------------------------------------------------------ */
+
+static const char gate_def[] =
+    "{\"name\":\"gate\",\"steps\":["
+    "  {\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"go\","
+    "   \"store\":\"g\",\"next\":\"after\"},"
+    "  {\"name\":\"after\",\"kind\":\"action\",\"action\":\"@ACT@ after ok\","
+    "   \"params\":{\"g\":\"${vars.g}\"}}]}";
+
+Test(evrun, a_waiting_workflow_suspends_then_send_and_resume_complete_it)
+{
+    const char *def = def_file("gate", gate_def);
+    result r = EVRUN("start", store, def, "--id", "w1");
+    json_object *st;
+    char *m, *effects;
+
+    cr_assert_eq(r.status, 4, "stdout: %s\nstderr: %s", r.out, r.err);
+    cr_assert_str_eq(r.out, "w1 suspended\n");
+    result_free(&r);
+    st = status_json("w1");
+    m = member(st, "status");
+    cr_assert_str_eq(m, "\"waiting\"");
+    free(m);
+    m = member(st, "pending_waits");
+    cr_assert_str_eq(m, "1");
+    free(m);
+    json_object_put(st);
+
+    r = EVRUN("send", store, "w1", "go", "{\"ok\":true}");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    /* Nobody owns it: the event waits in the inbox. */
+    m = status_of("w1");
+    cr_assert_str_eq(m, "waiting");
+    free(m);
+
+    r = EVRUN("resume", store, "w1");
+    cr_assert_eq(r.status, 0, "stdout: %s\nstderr: %s", r.out, r.err);
+    cr_assert_str_eq(r.out, "w1 completed\n"
+                            "{\"step\":\"after\",\"attempt\":1,"
+                            "\"params\":{\"g\":{\"ok\":true}}}\n");
+    result_free(&r);
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "after w1/main/after/-1/1 1\n");
+    free(effects);
+    m = status_of("w1");
+    cr_assert_str_eq(m, "completed");
+    free(m);
+}
+
+Test(evrun, send_to_a_finished_execution_is_refused_with_exit_1)
+{
+    const char *def = def_file("linear1",
+        "{\"name\":\"one\",\"steps\":[{\"name\":\"a\",\"kind\":\"action\","
+        "\"action\":\"echo\"}]}");
+    result r = EVRUN("start", store, def, "--id", "done1");
+    char *inbox;
+    struct stat sb;
+
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    r = EVRUN("send", store, "done1", "go", "1");
+    cr_assert_eq(r.status, 1, "stderr: %s", r.err);
+    cr_assert_not_null(strstr(r.err, "done1"), "stderr: %s", r.err);
+    result_free(&r);
+    /* Nothing was left in the inbox. */
+    inbox = tu_path(store, "done1", "inbox");
+    if (stat(inbox, &sb) == 0)
+        cr_assert_eq(rmdir(inbox), 0, "a request reached done1's inbox");
+    free(inbox);
+    r = EVRUN("pause", store, "done1");
+    cr_assert_eq(r.status, 1, "stderr: %s", r.err);
+    result_free(&r);
+    r = EVRUN("terminate", store, "done1", "late");
+    cr_assert_eq(r.status, 1, "stderr: %s", r.err);
+    result_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* serve, pause, unpause, terminate                                   */
+/* ------------------------------------------------------------------ */
+
+Test(evrun, serve_takes_requests_to_pause_unpause_and_terminate)
+{
+    const char *def = def_file("gate", gate_def);
+    result r;
+    json_object *st;
+    char *m, *effects;
+    int ex;
+
+    /* p1 exists before the runner starts; p2 is created while it runs. */
+    r = EVRUN("start", store, def, "--id", "p1", "--detach");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out, "p1 created\n");
+    result_free(&r);
+    serve_pid = spawn_tool("EVRUN", "serve",
+                           (const char *const[]){"serve", store, "--adopt",
+                                                 "50", NULL});
+    await_status("p1", "waiting");
+
+    r = EVRUN("pause", store, "p1", "maintenance");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    await_status("p1", "paused");
+
+    /* An event while paused is recorded, but the step after it waits. */
+    r = EVRUN("send", store, "p1", "go", "{\"n\":1}");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    for (double deadline = now_s() + 30;
+         count_events("p1", "signal_received") == 0 && now_s() < deadline;)
+        sleep_ms(20);
+    cr_assert_eq(count_events("p1", "signal_received"), 1);
+    m = status_of("p1");
+    cr_assert_str_eq(m, "paused");
+    free(m);
+    cr_assert_eq(count_events("p1", "step_completed"), 0);
+    cr_assert_eq(access(fx, F_OK), -1, "a step ran while paused");
+
+    r = EVRUN("unpause", store, "p1");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    await_status("p1", "completed");
+    st = status_json("p1");
+    m = member(st, "outputs");
+    assert_json_eq(m, "{\"step\":\"after\",\"attempt\":1,"
+                      "\"params\":{\"g\":{\"n\":1}}}");
+    free(m);
+    json_object_put(st);
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "after p1/main/after/-1/1 1\n");
+    free(effects);
+
+    r = EVRUN("start", store, def, "--id", "p2", "--detach");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    await_status("p2", "waiting");
+    r = EVRUN("terminate", store, "p2", "enough");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    await_status("p2", "terminated");
+    st = status_json("p2");
+    m = member(st, "error");
+    cr_assert_str_eq(m, "\"enough\"");
+    free(m);
+    json_object_put(st);
+    r = EVRUN("send", store, "p2", "go");
+    cr_assert_eq(r.status, 1, "stderr: %s", r.err);
+    result_free(&r);
+
+    cr_assert_eq(kill(serve_pid, SIGTERM), 0);
+    ex = wait_exit(serve_pid);
+    serve_pid = -1;
+    r = collect("serve", ex);
+    cr_assert_eq(ex, 0, "serve exited %d; stderr: %s", ex, r.err);
+    result_free(&r);
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "after p1/main/after/-1/1 1\n");
+    free(effects);
+}
+
+Test(evrun, start_detach_creates_the_execution_without_running_it)
+{
+    const char *def = def_file("two",
+        "{\"name\":\"two\",\"steps\":["
+        "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"@ACT@ a ok\","
+        "   \"next\":\"b\"},"
+        "  {\"name\":\"b\",\"kind\":\"action\",\"action\":\"@ACT@ b ok\"}]}");
+    result r = EVRUN("start", store, def, "--id", "d1", "--detach");
+    json_object *st;
+    char *m, *effects;
+
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out, "d1 created\n");
+    result_free(&r);
+    st = status_json("d1");
+    m = member(st, "status");
+    cr_assert_str_eq(m, "\"running\"");
+    free(m);
+    json_object_put(st);
+    cr_assert_eq(count_events("d1", "step_started"), 0);
+    cr_assert_eq(access(fx, F_OK), -1, "a step ran");
+
+    r = EVRUN("resume", store, "d1");
+    assert_outcome(&r, 0, "d1", "completed",
+                   "{\"step\":\"b\",\"attempt\":1,\"params\":null}");
+    result_free(&r);
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "a d1/main/a/-1/1 1\nb d1/main/b/-1/1 1\n");
+    free(effects);
+}
+
+/* ------------------------------------------------------------------ */
+/* Usage                                                              */
+/* ------------------------------------------------------------------ */
+
+Test(evrun, usage_errors_exit_2_with_a_message_and_change_nothing)
+{
+    const char *def = def_file("gate", gate_def);
+    const char *const *cases[] = {
+        (const char *const[]){NULL},
+        (const char *const[]){"frobnicate", store, NULL},
+        (const char *const[]){"start", store, NULL},
+        (const char *const[]){"start", NULL},
+        (const char *const[]){"start", store, def, "--sync", "sometimes",
+                              NULL},
+        (const char *const[]){"start", store, def, "--bogus", NULL},
+        (const char *const[]){"start", store, def, "extra", NULL},
+        (const char *const[]){"resume", store, NULL},
+        (const char *const[]){"resume", store, "g1", "--sync", "fast", NULL},
+        (const char *const[]){"serve", NULL},
+        (const char *const[]){"serve", store, "--sync", "maybe", NULL},
+        (const char *const[]){"serve", store, "--grace", "soon", NULL},
+        (const char *const[]){"send", store, "g1", NULL},
+        (const char *const[]){"send", store, "g1", "go", "{bad", NULL},
+        (const char *const[]){"send", store, "g1", "go", "1", "2", NULL},
+        (const char *const[]){"pause", store, NULL},
+        (const char *const[]){"unpause", store, "g1", "why", NULL},
+        (const char *const[]){"terminate", store, NULL},
+        (const char *const[]){"status", store, NULL},
+        (const char *const[]){"status", store, "g1", "--yaml", NULL},
+    };
+    result r = EVRUN("start", store, def, "--id", "g1");
+    char *inbox;
+    struct stat sb;
+
+    cr_assert_eq(r.status, 4, "stderr: %s", r.err);
+    result_free(&r);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        r = run_tool("EVRUN", cases[i]);
+        cr_assert_eq(r.status, 2, "case %zu: exit %d, stderr %s", i,
+                     r.status, r.err);
+        cr_assert_eq(strncmp(r.err, "evrun: ", 7), 0, "case %zu: %s", i,
+                     r.err);
+        cr_assert_str_eq(r.out, "", "case %zu", i);
+        result_free(&r);
+    }
+    /* None of it reached g1: no request in its inbox, still waiting. */
+    inbox = tu_path(store, "g1", "inbox");
+    if (stat(inbox, &sb) == 0)
+        cr_assert_eq(rmdir(inbox), 0, "a request reached g1's inbox");
+    free(inbox);
+    r = EVRUN("status", store, "g1", "--json");
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(strstr(r.out, "\"status\":\"waiting\""), "%s", r.out);
+    result_free(&r);
+}
+
+Test(evrun, help_exits_0_and_names_every_command_and_exit_status)
+{
+    static const char *const words[] = {
+        "evrun start", "evrun resume", "evrun serve", "evrun send",
+        "evrun pause", "evrun unpause", "evrun terminate", "evrun status",
+        "--detach", "--sync", "--input", "--id", "--json", "--grace",
+        "--adopt", "exec:", "0 completed", "1 failed", "2 usage",
+        "3 other error", "4 suspended",
+    };
+    result r = EVRUN("--help");
+    result r2 = EVRUN("start", "--help");
+
+    cr_assert_eq(r.status, 0);
+    cr_assert_str_eq(r.err, "");
+    for (size_t i = 0; i < sizeof(words) / sizeof(*words); i++)
+        cr_assert_not_null(strstr(r.out, words[i]), "--help lacks \"%s\"",
+                           words[i]);
+    result_free(&r);
+    cr_assert_eq(r2.status, 0);
+    cr_assert_not_null(strstr(r2.out, "evrun start"));
+    result_free(&r2);
+}
+
+/* ------------------------------------------------------------------ */
+/* The exec: protocol                                                 */
+/* ------------------------------------------------------------------ */
+
+Test(evrun, exec_stdin_carries_params_inputs_idempotency_key_and_attempt)
+{
+    const char *def = def_file("proto",
+        "{\"name\":\"proto\","
+        " \"inputs\":{\"q\":{\"type\":\"string\",\"required\":true},"
+        "            \"k\":{\"type\":\"integer\",\"default\":7}},"
+        " \"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "   \"action\":\"@ACT@ s flaky 1\","
+        "   \"params\":{\"q\":\"${inputs.q}\",\"n\":2},"
+        "   \"retry\":{\"max_attempts\":3,\"initial_interval_ms\":10}}]}");
+    result r = EVRUN("start", store, def, "--id", "io1", "--input",
+                     "{\"q\":\"hello\"}");
+    char path[1024], *in;
+
+    assert_outcome(&r, 0, "io1", "completed",
+                   "{\"step\":\"s\",\"attempt\":2,"
+                   "\"params\":{\"q\":\"hello\",\"n\":2}}");
+    result_free(&r);
+    snprintf(path, sizeof(path), "%s.in", fx);
+    in = slurp_or_empty(path);
+    cr_assert_eq(count_lines(in), 2, "stdin seen:\n%s", in);
+    for (int a = 1; a <= 2; a++) {
+        char *line = nth_line(in, (size_t)a - 1), *m, want[64];
+        json_object *o = parse(line);
+
+        m = member(o, "params");
+        assert_json_eq(m, "{\"q\":\"hello\",\"n\":2}");
+        free(m);
+        m = member(o, "inputs");
+        assert_json_eq(m, "{\"q\":\"hello\",\"k\":7}");
+        free(m);
+        m = str_member(o, "idempotency_key");
+        snprintf(want, sizeof(want), "io1/main/s/-1/%d", a);
+        cr_assert_str_eq(m, want);
+        free(m);
+        m = member(o, "attempt");
+        snprintf(want, sizeof(want), "%d", a);
+        cr_assert_str_eq(m, want);
+        free(m);
+        m = member(o, "execution_id");
+        cr_assert_str_eq(m, "\"io1\"");
+        free(m);
+        m = member(o, "path_id");
+        cr_assert_str_eq(m, "\"main\"");
+        free(m);
+        m = member(o, "step");
+        cr_assert_str_eq(m, "\"s\"");
+        free(m);
+        m = member(o, "iteration");
+        cr_assert_str_eq(m, "-1");
+        free(m);
+        json_object_put(o);
+        free(line);
+    }
+    free(in);
+}
+
+Test(evrun, exec_error_json_on_stdout_fails_the_step_without_retry)
+{
+    const char *def = def_file("denied",
+        "{\"name\":\"denied\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "  \"action\":\"@ACT@ s fatal\","
+        "  \"retry\":{\"max_attempts\":5,\"initial_interval_ms\":10}}]}");
+    result r = EVRUN("start", store, def, "--id", "e1");
+    char *effects;
+
+    assert_outcome(&r, 1, "e1", "failed",
+                   "{\"type\":\"denied\",\"message\":\"s says no\","
+                   "\"retryable\":false}");
+    result_free(&r);
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "s e1/main/s/-1/1 1\n");
+    free(effects);
+    cr_assert_eq(count_events("e1", "retry_scheduled"), 0);
+}
+
+Test(evrun, exec_nonzero_exit_is_retried_per_policy_with_stderr_in_message)
+{
+    const char *def = def_file("stubborn",
+        "{\"name\":\"stubborn\",\"steps\":[{\"name\":\"s\","
+        "  \"kind\":\"action\",\"action\":\"@ACT@ s flaky 99\","
+        "  \"retry\":{\"max_attempts\":3,\"initial_interval_ms\":10}}]}");
+    result r = EVRUN("start", store, def, "--id", "x1");
+    json_object *o;
+    char *line, *m, *effects;
+
+    cr_assert_eq(r.status, 1, "stdout: %s\nstderr: %s", r.out, r.err);
+    line = nth_line(r.out, 0);
+    cr_assert_str_eq(line, "x1 failed");
+    free(line);
+    line = nth_line(r.out, 1);
+    o = parse(line);
+    m = member(o, "type");
+    cr_assert_str_eq(m, "\"exit\"");
+    free(m);
+    m = str_member(o, "message");
+    cr_assert_not_null(strstr(m, "exit status 3"), "message %s", m);
+    cr_assert_not_null(strstr(m, "s: attempt 3 refuses"), "message %s", m);
+    free(m);
+    json_object_put(o);
+    free(line);
+    result_free(&r);
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "s x1/main/s/-1/1 1\n"
+                              "s x1/main/s/-1/2 2\n"
+                              "s x1/main/s/-1/3 3\n");
+    free(effects);
+    cr_assert_eq(count_events("x1", "retry_scheduled"), 2);
+    cr_assert_eq(count_events("x1", "step_started"), 3);
+}
+
+Test(evrun, exec_error_message_keeps_the_tail_of_a_long_stderr)
+{
+    const char *def = def_file("noisy",
+        "{\"name\":\"noisy\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "  \"action\":\"@ACT@ s noisy\"}]}");
+    result r = EVRUN("start", store, def, "--id", "n1");
+    json_object *o;
+    char *line, *m;
+
+    cr_assert_eq(r.status, 1, "stdout: %s\nstderr: %s", r.out, r.err);
+    line = nth_line(r.out, 1);
+    o = parse(line);
+    m = str_member(o, "message");
+    cr_assert_not_null(strstr(m, "exit status 5"), "message %.200s", m);
+    /* 10 KiB of stderr: the last 4 KiB are kept, so the end is there and
+     * the beginning is not. */
+    cr_assert_not_null(strstr(m, "TAIL-MARK"),
+                       "the end of stderr is missing: %.120s...", m);
+    cr_assert_null(strstr(m, "HEAD-MARK"), "message %.120s...", m);
+    free(m);
+    json_object_put(o);
+    free(line);
+    result_free(&r);
+}
+
+Test(evrun, exec_timeout_kills_a_slow_script_and_fails_with_type_timeout)
+{
+    const char *def = def_file("slow",
+        "{\"name\":\"slow\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "  \"action\":\"@ACT@ s slow\",\"timeout_ms\":300}]}");
+    result r = EVRUN("start", store, def, "--id", "t1");
+    json_object *o;
+    char *line, *m, path[1024], *pidtext;
+    long pid;
+
+    cr_assert_eq(r.status, 1, "stdout: %s\nstderr: %s", r.out, r.err);
+    line = nth_line(r.out, 1);
+    o = parse(line);
+    m = member(o, "type");
+    cr_assert_str_eq(m, "\"timeout\"");
+    free(m);
+    json_object_put(o);
+    free(line);
+    result_free(&r);
+    /* The script (exec'd into sleep 120) is gone. */
+    snprintf(path, sizeof(path), "%s.pid", fx);
+    pidtext = slurp_or_empty(path);
+    pid = strtol(pidtext, NULL, 10);
+    cr_assert_gt(pid, 1, "pid file: %s", pidtext);
+    free(pidtext);
+    cr_assert(await_ended((pid_t)pid), "the slow script still runs");
+}
+
+Test(evrun, exec_timeout_also_ends_the_processes_the_script_started)
+{
+    const char *def = def_file("parent",
+        "{\"name\":\"parent\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "  \"action\":\"@ACT@ s parent\",\"timeout_ms\":300}]}");
+    result r = EVRUN("start", store, def, "--id", "t2");
+    char path[1024], *pidtext;
+    long pid;
+
+    cr_assert_eq(r.status, 1, "stdout: %s\nstderr: %s", r.out, r.err);
+    cr_assert_not_null(strstr(r.out, "\"type\":\"timeout\""), "%s", r.out);
+    result_free(&r);
+    /* The attempt is over, so what it started must not go on working
+     * beside the next attempt. */
+    snprintf(path, sizeof(path), "%s.child", fx);
+    pidtext = slurp_or_empty(path);
+    pid = strtol(pidtext, NULL, 10);
+    free(pidtext);
+    cr_assert_gt(pid, 1);
+    cr_assert(await_ended((pid_t)pid),
+              "the script's child %ld outlived the timeout", pid);
+}
+
+/* ------------------------------------------------------------------ */
+/* A retry backoff outlives its runner                                */
+/* ------------------------------------------------------------------ */
+
+Test(evrun, a_retry_backoff_survives_a_killed_runner_and_runs_once_more)
+{
+    const char *def = def_file("backoff",
+        "{\"name\":\"backoff\",\"steps\":[{\"name\":\"s\","
+        "  \"kind\":\"action\",\"action\":\"@ACT@ s flaky 1\","
+        "  \"retry\":{\"max_attempts\":3,\"initial_interval_ms\":1500}}]}");
+    pid_t pid = spawn_tool("EVRUN", "runner",
+                           (const char *const[]){"start", store, def, "--id",
+                                                 "bo1", NULL});
+    double deadline = now_s() + 30;
+    json_object *ev, *data;
+    char *effects, *fire_at, *started;
+    result r;
+    int ex;
+
+    /* Kill it during the backoff: once retry_scheduled is in the log. */
+    while (!(exec_exists("bo1") &&
+             count_events("bo1", "retry_scheduled") == 1) &&
+           now_s() < deadline)
+        sleep_ms(10);
+    cr_assert_eq(kill(pid, SIGKILL), 0);
+    ex = wait_exit(pid);
+    cr_assert_eq(ex, 128 + SIGKILL, "the runner exited %d first", ex);
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "s bo1/main/s/-1/1 1\n");
+    free(effects);
+
+    r = EVRUN("resume", store, "bo1");
+    assert_outcome(&r, 0, "bo1", "completed",
+                   "{\"step\":\"s\",\"attempt\":2,\"params\":null}");
+    result_free(&r);
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "s bo1/main/s/-1/1 1\n"
+                              "s bo1/main/s/-1/2 2\n");
+    free(effects);
+    cr_assert_eq(count_events("bo1", "retry_scheduled"), 1);
+    cr_assert_eq(count_events("bo1", "step_started"), 2);
+    /* The new runner waited for the recorded time: both are RFC 3339 UTC
+     * with microseconds, so they compare as strings. */
+    ev = event_of("bo1", "retry_scheduled", 0);
+    cr_assert(json_object_object_get_ex(ev, "data", &data));
+    fire_at = str_member(data, "fire_at");
+    json_object_put(ev);
+    ev = event_of("bo1", "step_started", 1);
+    started = str_member(ev, "timestamp");
+    json_object_put(ev);
+    cr_assert_eq(strlen(fire_at), strlen(started));
+    cr_assert_geq(strcmp(started, fire_at), 0,
+                  "attempt 2 started at %s, before %s", started, fire_at);
+    free(fire_at);
+    free(started);
+}
