@@ -479,3 +479,25 @@ int evs_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
     IO(s)->close(CTX(s), ifd);
     return 0;
 }
+
+int evs_request_dir_peek(evs_store *s, const char *id, size_t id_len,
+                         char *buf, size_t cap)
+{
+    char name[EVS_ID_MAX + 1];
+    int ifd, rc, n;
+
+    CHECK_ID(id, id_len);
+    if (!buf)
+        return -EINVAL;
+    nul_name(name, id, id_len);
+    n = snprintf(buf, cap, "%s/%s/" INBOX_NAME, s->path, name);
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap)
+            buf[0] = '\0';
+        return -ENAMETOOLONG;
+    }
+    if ((rc = open_inbox(s, name, 0, &ifd)) != 0)
+        return rc == 1 ? -ENOENT : rc;
+    IO(s)->close(CTX(s), ifd);
+    return 0;
+}

@@ -655,11 +655,48 @@ static void watch_cb(uv_fs_event_t *h, const char *name, int events,
 {
     orch_exec *x = h->data;
 
-    (void)name;
     (void)events;
     (void)status;
+    if (x->watch_parent) {
+        /* Watching the execution's directory until the first request
+         * makes its inbox; our own appends to the log land here too. */
+        if (!name || strcmp(name, "inbox") != 0)
+            return;
+        uv_fs_event_stop(h);
+        x->watch_parent = 0;
+        if (uv_fs_event_start(h, watch_cb, x->inbox_path, 0) != 0)
+            x->watch_parent = 1; /* the poll still finds requests */
+    }
     inbox_pick(x);
     orch_check_idle(x->o);
+}
+
+/* Watches the inbox of x, or its directory while it has no inbox: no
+ * inbox is made here, since making one is a sync. */
+static void watch_inbox(orch_exec *x)
+{
+    evs_orch *o = x->o;
+    char parent[sizeof(x->inbox_path)];
+    int rc;
+
+    rc = evs_request_dir_peek(o->store, x->id, x->id_len, x->inbox_path,
+                              sizeof(x->inbox_path));
+    if (rc != 0 && rc != -ENOENT)
+        return;
+    if (!(x->watch = malloc(sizeof(*x->watch))))
+        return;
+    uv_fs_event_init(o->loop, x->watch);
+    x->watch->data = x;
+    x->refs++;
+    x->watch_parent = rc == -ENOENT;
+    snprintf(parent, sizeof(parent), "%s", x->inbox_path);
+    if (x->watch_parent)
+        *strrchr(parent, '/') = '\0';
+    if (uv_fs_event_start(x->watch, watch_cb,
+                          x->watch_parent ? parent : x->inbox_path, 0) != 0) {
+        uv_close((uv_handle_t *)x->watch, watch_closed);
+        x->watch = NULL;
+    }
 }
 
 /* ---------------------------------------------------------------- */
@@ -682,7 +719,6 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
     evs_recorder_opts ro;
     orch_exec *x;
     evs_wf_error we;
-    char dir[4096];
     int rc, changed = 0;
 
     x = calloc(1, sizeof(*x));
@@ -762,18 +798,7 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
         if (x->released)
             return x->err;
     }
-    if (evs_request_dir(o->store, x->id, x->id_len, dir, sizeof(dir)) ==
-            0 &&
-        (x->watch = malloc(sizeof(*x->watch))) != NULL) {
-        uv_fs_event_init(o->loop, x->watch);
-        x->watch->data = x;
-        x->refs++;
-        if (uv_fs_event_start(x->watch, watch_cb, dir, 0) != 0) {
-            /* The poll still finds requests. */
-            uv_close((uv_handle_t *)x->watch, watch_closed);
-            x->watch = NULL;
-        }
-    }
+    watch_inbox(x);
     inbox_pick(x);
     drive(x);
     finish_if_done(x);

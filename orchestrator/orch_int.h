@@ -120,6 +120,8 @@ struct orch_exec {
     int want_snap;
     /* Inbox. */
     uv_fs_event_t *watch;
+    int watch_parent;           /* watching the directory: no inbox yet */
+    char inbox_path[1024];
     int inbox_dirty;
     /* Lifecycle. */
     int broken;                 /* gave up: see err */

@@ -425,6 +425,16 @@ EVS_EXTERN int evs_request_remove(evs_store *s, const char *id, size_t id_len,
 EVS_EXTERN int evs_request_dir(evs_store *s, const char *id, size_t id_len,
                                char *buf, size_t cap);
 
+/**
+ * As evs_request_dir, without creating anything (and so without a sync):
+ * writes the inbox's path to buf and returns 0 if the inbox exists, or
+ * -ENOENT if it does not yet (the path is written all the same; the
+ * first post creates it). A runner watches the execution's directory
+ * until then. Returns also EVS_EBADID, -ENAMETOOLONG, -errno.
+ */
+EVS_EXTERN int evs_request_dir_peek(evs_store *s, const char *id,
+                                    size_t id_len, char *buf, size_t cap);
+
 /* ------------------------------------------------------------------ */
 /* Cursors                                                            */
 /* ------------------------------------------------------------------ */
