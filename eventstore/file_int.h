@@ -11,7 +11,10 @@ typedef struct file_log {
     struct evs_log base;
     int dirfd;            /* the execution's directory */
     int fd;               /* events.jsonl */
-    uint64_t unsynced;    /* bytes appended since the last sync */
+    uint64_t unsynced;    /* bytes appended since the last sync; at
+                             open, 1 if the log held anything (its
+                             durability is not known) */
+    int names_unsynced;   /* the directory entries may not be durable */
     int64_t last_sync_us;
     char *wbuf;           /* encode buffer for appends */
     size_t wcap;

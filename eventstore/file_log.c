@@ -485,7 +485,18 @@ int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
     }
     fl->base.end = t.end;
     fl->base.last_seq = t.last_seq;
-    fl->base.durable_seq = t.last_seq;
+    /* What the log holds at open was written by someone else, maybe
+     * without a sync (EVS_SYNC_NONE, or a writer killed between its
+     * write and its fdatasync): a writer's first sync covers it, and the
+     * directory entries too (a creation without syncs). Until then it is
+     * not called durable. */
+    if (wr) {
+        fl->unsynced = t.end > 0;
+        fl->names_unsynced = 1;
+        fl->base.durable_seq = 0;
+    } else {
+        fl->base.durable_seq = t.last_seq;
+    }
     fl->last_sync_us = evs_now_us();
     if (rec) {
         rec->last_seq = t.last_seq;
@@ -629,8 +640,14 @@ int evs__file_log_sync(evs_log *l)
     pthread_mutex_lock(&l->mu);
     if (l->poisoned) {
         rc = EVS_EPOISONED;
-    } else if (fl->unsynced) {
+    } else if (fl->unsynced || fl->names_unsynced) {
         rc = IO(s)->fdatasync(CTX(s), fl->fd);
+        /* The first explicit sync also makes the names durable: the
+         * execution's entry in the store and the log's in it. */
+        if (rc == 0 && fl->names_unsynced &&
+            (rc = IO(s)->fsync(CTX(s), fl->dirfd)) == 0 &&
+            (rc = IO(s)->fsync(CTX(s), s->dirfd)) == 0)
+            fl->names_unsynced = 0;
         if (rc != 0) {
             rc = poison(fl, rc);
         } else {

@@ -209,6 +209,22 @@ static int remove_tree(evs_store *s, const char *name)
     return remove_dir_at(s, s->dirfd, name, REMOVE_DEPTH);
 }
 
+/* Whether `name` is a directory that is not an execution: no log in it.
+ * Creations build under temporary names, so such a directory is never
+ * one in progress. */
+static int is_husk(evs_store *s, const char *name)
+{
+    int dfd, fd, rc;
+
+    if (evs__open_exec_dir(s, name, &dfd) != 0)
+        return 0;
+    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDONLY, 0, &fd, NULL);
+    if (rc == 0)
+        IO(s)->close(CTX(s), fd);
+    IO(s)->close(CTX(s), dfd);
+    return rc == -ENOENT;
+}
+
 static int file_exec_create(evs_store *s, const char *id, size_t id_len,
                             const evs_snapshot *snap, const evs_event *ev,
                             size_t n)
@@ -253,6 +269,11 @@ static int file_exec_create(evs_store *s, const char *id, size_t id_len,
         rc = -EEXIST;
         goto out;
     }
+    /* A directory of that name without a log is what a power loss can
+     * leave of a creation made without syncs (the rename reached the
+     * disk, the files did not): no execution, so it gives way. */
+    if (is_husk(s, name))
+        remove_tree(s, name);
     if ((rc = evs__rand_suffix(sfx)) != 0)
         goto out;
     snprintf(tmp, sizeof(tmp), EVS__TMP_PREFIX "%s-%s", sfx, name);
@@ -511,8 +532,8 @@ static int list_cb(void *arg, const char *name, size_t len)
         return rc;
     if (rc != 0) {
         sn = NULL;
-        if (L->filtered)
-            return 0;
+        if (L->filtered || is_husk(s, name))
+            return 0; /* a husk is not an execution (is_husk) */
     } else if (!match(L->f, sn)) {
         evs_snapshot_free(sn);
         return 0;
@@ -686,6 +707,10 @@ static void clean_one(cleaner *C, const char *name)
     }
     if (!evs_id_valid(name, len))
         return;
+    if (is_husk(s, name)) {
+        remove_tree(s, name); /* what a power loss left of a creation */
+        return;
+    }
     if (evs__open_exec_dir(s, name, &dfd) != 0)
         return;
     rc = evs__file_snapshot_header(s, dfd, NULL, NULL, NULL, &sn);

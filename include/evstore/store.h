@@ -120,8 +120,13 @@ EVS_EXTERN const evs_store_opts *evs_store_get_opts(const evs_store *s);
  * together or not at all, even across a crash. It is listed as soon as
  * this returns. The directory is built under a temporary name and renamed
  * into place, and everything is fsynced unless the store runs
- * EVS_SYNC_NONE. On an error after the rename (a failed sync of the store
- * directory) the execution may exist; evs_exec_exists() tells.
+ * EVS_SYNC_NONE. Under EVS_SYNC_NONE a power loss may leave the
+ * directory without its files: such a directory has no log, so it is no
+ * execution (evs_exec_exists is false; a listing may still show it from
+ * its snapshot, with no log to open), a later create of that id replaces
+ * it, and cleanup removes it. On an error after the rename (a
+ * failed sync of the store directory) the execution may exist;
+ * evs_exec_exists() tells.
  *
  * Event ids left empty are filled with new UUIDv7s; timestamps left 0
  * are set to now; execution_id may be empty or must equal `id`.
@@ -276,8 +281,10 @@ EVS_EXTERN const char *evs_log_id(const evs_log *l);
  *  evs_log_refresh for a reader); 0 for an empty log. O(1). */
 EVS_EXTERN uint64_t evs_log_last_seq(evs_log *l);
 
-/** Last sequence known to be durable (fsynced by this handle, or present
- *  at open). */
+/** Last sequence known to be durable: fsynced by this handle (a
+ *  writer's first sync also covers what the log held when it was
+ *  opened, which until then is not counted: it may have been written
+ *  without a sync). A reader counts everything present at open. */
 EVS_EXTERN uint64_t evs_log_durable_seq(evs_log *l);
 
 /** Size in bytes of the complete part of the log. */
@@ -308,8 +315,11 @@ EVS_EXTERN int evs_log_append(evs_log *l, const evs_event *events, size_t n,
                               uint64_t expected_last_seq,
                               evs_error_info *info);
 
-/** Makes every append so far durable (fdatasync). Returns 0,
- *  EVS_EPOISONED or -errno (the handle is then poisoned). */
+/** Makes every append so far durable (fdatasync), including those of
+ *  earlier writers; a writer's first call also syncs the directory
+ *  entries of the execution and its log (for an execution created under
+ *  EVS_SYNC_NONE). Returns 0, EVS_EPOISONED or -errno (the handle is
+ *  then poisoned). */
 EVS_EXTERN int evs_log_sync(evs_log *l);
 
 /**
