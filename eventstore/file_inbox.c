@@ -456,8 +456,10 @@ int evs_request_remove(evs_store *s, const char *id, size_t id_len,
     return rc == -ENOENT ? 0 : rc;
 }
 
-int evs_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
-                    size_t cap)
+/* Writes the inbox's path to buf and opens the inbox (making it with
+ * `create`). Returns 0, -ENOENT (none, without create) or an error. */
+static int inbox_path(evs_store *s, const char *id, size_t id_len,
+                      char *buf, size_t cap, int create)
 {
     char name[EVS_ID_MAX + 1];
     int ifd, rc, n;
@@ -472,32 +474,23 @@ int evs_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
             buf[0] = '\0';
         return -ENAMETOOLONG;
     }
-    if ((rc = open_inbox(s, name, 1, &ifd)) != 0) {
-        buf[0] = '\0';
-        return rc;
+    if ((rc = open_inbox(s, name, create, &ifd)) != 0) {
+        if (create)
+            buf[0] = '\0';
+        return rc == 1 ? -ENOENT : rc;
     }
     IO(s)->close(CTX(s), ifd);
     return 0;
 }
 
+int evs_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
+                    size_t cap)
+{
+    return inbox_path(s, id, id_len, buf, cap, 1);
+}
+
 int evs_request_dir_peek(evs_store *s, const char *id, size_t id_len,
                          char *buf, size_t cap)
 {
-    char name[EVS_ID_MAX + 1];
-    int ifd, rc, n;
-
-    CHECK_ID(id, id_len);
-    if (!buf)
-        return -EINVAL;
-    nul_name(name, id, id_len);
-    n = snprintf(buf, cap, "%s/%s/" INBOX_NAME, s->path, name);
-    if (n < 0 || (size_t)n >= cap) {
-        if (cap)
-            buf[0] = '\0';
-        return -ENAMETOOLONG;
-    }
-    if ((rc = open_inbox(s, name, 0, &ifd)) != 0)
-        return rc == 1 ? -ENOENT : rc;
-    IO(s)->close(CTX(s), ifd);
-    return 0;
+    return inbox_path(s, id, id_len, buf, cap, 0);
 }

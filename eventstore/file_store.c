@@ -209,20 +209,27 @@ static int remove_tree(evs_store *s, const char *name)
     return remove_dir_at(s, s->dirfd, name, REMOVE_DEPTH);
 }
 
+/* Whether directory `name` of the store has a log: 0 yes, -ENOENT (a
+ * directory without one), or another error (no such directory...). */
+static int log_present(evs_store *s, const char *name)
+{
+    int dfd, fd, rc;
+
+    if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0)
+        return rc == -ENOENT ? -ENOTDIR : rc;
+    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDONLY, 0, &fd, NULL);
+    if (rc == 0)
+        IO(s)->close(CTX(s), fd);
+    IO(s)->close(CTX(s), dfd);
+    return rc;
+}
+
 /* Whether `name` is a directory that is not an execution: no log in it.
  * Creations build under temporary names, so such a directory is never
  * one in progress. */
 static int is_husk(evs_store *s, const char *name)
 {
-    int dfd, fd, rc;
-
-    if (evs__open_exec_dir(s, name, &dfd) != 0)
-        return 0;
-    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDONLY, 0, &fd, NULL);
-    if (rc == 0)
-        IO(s)->close(CTX(s), fd);
-    IO(s)->close(CTX(s), dfd);
-    return rc == -ENOENT;
+    return log_present(s, name) == -ENOENT;
 }
 
 static int file_exec_create(evs_store *s, const char *id, size_t id_len,
@@ -326,17 +333,10 @@ out:
 static int file_exec_exists(evs_store *s, const char *id, size_t id_len)
 {
     char name[EVS_ID_MAX + 1];
-    int dfd, fd, rc;
 
     memcpy(name, id, id_len);
     name[id_len] = '\0';
-    if (evs__open_exec_dir(s, name, &dfd) != 0)
-        return 0;
-    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDONLY, 0, &fd, NULL);
-    if (rc == 0)
-        IO(s)->close(CTX(s), fd);
-    IO(s)->close(CTX(s), dfd);
-    return rc == 0;
+    return log_present(s, name) == 0;
 }
 
 /* Moves execution `name` out of sight and removes it, unless a writer

@@ -605,6 +605,32 @@ static void decide_version(orch_exec *x, evs_span pid, const evs_wf_step *S,
     complete_step(x, pid, S, iter, evs_span_cstr(out));
 }
 
+/* The kinds that settle at once from the state: a join checks its
+ * paths, an end ends its path, a version decides, a continue_as_new
+ * makes the successor. */
+static void settle_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                        int64_t iter, uint32_t attempt)
+{
+    switch (S->kind) {
+    case EVS_WF_JOIN:
+        check_join(x, pid, S, iter, attempt);
+        break;
+    case EVS_WF_END:
+        complete_step(x, pid, S, iter, (evs_span){0});
+        orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL,
+                  NULL);
+        break;
+    case EVS_WF_VERSION:
+        decide_version(x, pid, S, iter);
+        break;
+    case EVS_WF_CONTINUE:
+        orch_continue_step(x, pid, S, iter, attempt, step_failure);
+        break;
+    default:
+        break;
+    }
+}
+
 /* Records the start of attempt `attempt` of S on pid and sets it going. */
 /* `fail_type` non-NULL: the step cannot run (its `each` list is not
  * one); it is recorded as started, then failed with that error type and
@@ -714,18 +740,10 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
             arm(x, pid, TK_WAIT_TIMEOUT, (evs_span){0}, due);
         break;
     case EVS_WF_JOIN:
-        check_join(x, pid, S, iter, attempt);
-        break;
     case EVS_WF_END:
-        complete_step(x, pid, S, iter, (evs_span){0});
-        orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL,
-                  NULL);
-        break;
     case EVS_WF_VERSION:
-        decide_version(x, pid, S, iter);
-        break;
     case EVS_WF_CONTINUE:
-        orch_continue_step(x, pid, S, iter, attempt, step_failure);
+        settle_step(x, pid, S, iter, attempt);
         break;
     }
 out:
@@ -1061,20 +1079,13 @@ static int drive_path(orch_exec *x, size_t i)
             break;
         }
         case EVS_WF_JOIN:
-            check_join(x, pid, S, iter, st->attempts);
-            break;
         case EVS_WF_END:
-            complete_step(x, pid, S, iter, (evs_span){0});
-            orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL,
-                      NULL);
-            break;
         case EVS_WF_VERSION:
-            decide_version(x, pid, S, iter);
-            break;
         case EVS_WF_CONTINUE:
-            /* The successor may exist (a crash came before the end was
-             * recorded): making it again finds it. */
-            orch_continue_step(x, pid, S, iter, st->attempts, step_failure);
+            /* Decided from the state alone, so deciding again after a
+             * crash gives the same (a successor made before the crash is
+             * found again, not made twice). */
+            settle_step(x, pid, S, iter, st->attempts);
             break;
         }
         break;
