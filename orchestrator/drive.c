@@ -944,9 +944,11 @@ static void enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
     }
     st = evs_replay_find_step(x->rp, pid, evs_span_cstr(S->name),
                               S->each.len ? (iter < 0 ? 0 : iter) : -1);
-    if (st && attempt == 1) {
+    if (st && step_done(st) && attempt == 1) {
         /* A loop: the history rules name a step by (path, name,
-         * iteration), so the path goes on in a continuation. */
+         * iteration), so the path goes on in a continuation. (A step
+         * reset by a retry of the execution is not done: it runs here
+         * again.) */
         orch_wrap(x, pid, S);
         return;
     }
