@@ -885,7 +885,8 @@ static int is_unfinished(evs_span status)
     return 1;
 }
 
-int evs_orch_recover(evs_orch *o, size_t *count)
+/* Takes up to `max` (0: any number) unfinished executions no runner owns. */
+static int adopt(evs_orch *o, size_t max, size_t *count)
 {
     evs_exec_listing l;
     size_t n = 0;
@@ -895,7 +896,8 @@ int evs_orch_recover(evs_orch *o, size_t *count)
         *count = 0;
     if ((rc = evs_exec_list(o->store, NULL, &l)) != 0)
         return rc;
-    for (size_t i = 0; i < l.count && !o->stopping; i++) {
+    for (size_t i = 0; i < l.count && !o->stopping && (!max || n < max);
+         i++) {
         const evs_exec_info *e = &l.items[i];
         /* A snapshot may lag its log, so "finished" is believed only
          * from a snapshot; a damaged one is checked by replaying. */
@@ -914,6 +916,16 @@ int evs_orch_recover(evs_orch *o, size_t *count)
         *count = n;
     return first;
 }
+
+int evs_orch_recover(evs_orch *o, size_t *count)
+{
+    return adopt(o, 0, count);
+}
+
+/* A long-lived runner takes new executions a few at a time, after the
+ * loop has run the work it owns (due timers run before this poll), so
+ * resumed work goes first. */
+#define ADOPT_BATCH 64
 
 /* ---------------------------------------------------------------- */
 /* Starting an execution                                            */
@@ -1289,7 +1301,7 @@ static void poll_cb(uv_timer_t *h)
     if (o->opts.adopt_ms && !o->stopping &&
         now - o->last_adopt_ms >= o->opts.adopt_ms) {
         o->last_adopt_ms = now;
-        (void)evs_orch_recover(o, NULL);
+        (void)adopt(o, ADOPT_BATCH, NULL);
     }
     orch_check_idle(o);
 }

@@ -137,9 +137,11 @@ typedef struct evs_orch_opts {
                                    reported SUSPENDED and released.
                                    0 (default): runs until evs_orch_stop */
     uint32_t adopt_ms;          /* look for unfinished executions no
-                                   runner owns this often and take them
-                                   (evs_orch_recover); 0 (default): never.
-                                   A long-lived runner sets it. */
+                                   runner owns this often and take up to
+                                   64 of them (the work already owned,
+                                   woken timers and events, runs first);
+                                   0 (default): never. A long-lived runner
+                                   sets it. */
     /* Continue-as-new of services (definitions with a loop): at a loop,
      * when nothing else runs and the log has passed one of these, the
      * execution continues as new. Temporal suggests 4,096 events or
