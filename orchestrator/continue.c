@@ -355,27 +355,30 @@ fail:
     return rc;
 }
 
-/* Whether another pass of the loop, as long as the last one, would take
- * x's log past a continue-as-new threshold: the log then ends within
- * it. (The bytes of events not yet flushed are not counted: the byte
- * threshold is kept to within one batch.) */
-static int past_threshold(orch_exec *x)
+/* Whether another pass of the loop on `pid`, as long as this one, would
+ * take x's log past a continue-as-new threshold: the log then ends
+ * within it. The pass is measured from the state (where this
+ * continuation path started), so the same history decides the same way
+ * after a crash. The byte and age thresholds depend on more than the
+ * history; a runner that crashed after making a successor takes that one
+ * (continue.c's top comment). */
+static int past_threshold(orch_exec *x, evs_span pid)
 {
     const evs_orch_opts *o = &x->o->opts;
     const evs_exec_state *st = evs_replay_exec(x->rp);
+    const evs_path_state *cur = evs_replay_find_path(x->rp, pid);
     uint64_t seq = st->last_seq, bytes = evs_log_size(x->log);
-    uint64_t pass = seq - x->wrap_seq, pass_bytes = bytes - x->wrap_bytes;
-    int past;
+    uint64_t pass = cur && cur->started_seq ? seq - cur->started_seq + 1
+                                            : seq;
 
-    /* +1: the predecessor's last event, execution_continue_as_new. */
-    past = (o->continue_events && seq + pass + 1 >= o->continue_events) ||
-           (o->continue_bytes && bytes + 2 * pass_bytes >= o->continue_bytes) ||
+    /* +1: the predecessor's last event, execution_continue_as_new. The
+     * bytes of a pass are estimated from the log's average event. */
+    return (o->continue_events && seq + pass + 1 >= o->continue_events) ||
+           (o->continue_bytes && seq &&
+            bytes + 2 * pass * (bytes / seq) >= o->continue_bytes) ||
            (o->continue_age_ms && st->started_at_us &&
             evs_now_us() - st->started_at_us >=
                 (int64_t)o->continue_age_ms * 1000);
-    x->wrap_seq = seq;
-    x->wrap_bytes = bytes;
-    return past;
 }
 
 /* The loop generation the successor starts from. */
@@ -438,7 +441,7 @@ void orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
     for (size_t i = 0; i < evs_replay_path_count(rp); i++)
         live += evs_replay_path(rp, i)->ended_seq == 0;
     /* A service continues as new at a loop where nothing else runs. */
-    if (x->service && live == 1 && !x->waiting && past_threshold(x)) {
+    if (x->service && live == 1 && !x->waiting && past_threshold(x, pid)) {
         orch_continue_as_new(x, T->name, orch_generation(x, pid), NULL);
         return;
     }

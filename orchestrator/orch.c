@@ -734,8 +734,6 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
     x->id_len = strlen(evs_log_id(log));
     memcpy(x->id, evs_log_id(log), x->id_len + 1);
     x->snap_seq = st->last_seq;
-    x->wrap_seq = st->last_seq;
-    x->wrap_bytes = evs_log_size(log);
     evs_recorder_opts_init(&ro);
     ro.batch_events = SIZE_MAX; /* flushed by orch_kick only */
     ro.batch_bytes = SIZE_MAX;

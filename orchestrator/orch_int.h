@@ -131,7 +131,6 @@ struct orch_exec {
     int driving;
     int continuing;             /* its successor is being created */
     int service;                /* the definition loops */
-    uint64_t wrap_seq, wrap_bytes; /* log at the last loop wrap */
     char successor[EVS_ID_MAX + 1]; /* once continued as new */
     int refs;
     orch_exec *next;            /* in o->execs */
