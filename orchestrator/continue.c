@@ -191,8 +191,11 @@ static void can_done(uv_work_t *w, int status)
     free(j->ev);
     evs_snapshot_free(j->snap);
     free(j);
-    orch_exec_unref(x);
-    orch_check_idle(x->o);
+    {
+        evs_orch *o = x->o; /* x may go with its last reference */
+        orch_exec_unref(x);
+        orch_check_idle(o);
+    }
 }
 
 static int add_event(can_job *j, size_t *cap, const char *type,

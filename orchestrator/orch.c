@@ -539,8 +539,11 @@ static void flush_done(uv_work_t *w, int status)
         drive(x);
         finish_if_done(x);
     }
-    orch_exec_unref(x);
-    orch_check_idle(x->o);
+    {
+        evs_orch *o = x->o; /* x may go with its last reference */
+        orch_exec_unref(x);
+        orch_check_idle(o);
+    }
 }
 
 static int status_wants_snapshot(evs_exec_status s)

@@ -276,3 +276,130 @@ Test(cont, a_continue_as_new_step_carries_only_the_variables_it_names)
     evs_store_close(st);
     tu_rmtree_free(dir);
 }
+
+/* ------------------------------------------------------------------ */
+/* Crashes during continue-as-new                                     */
+/* ------------------------------------------------------------------ */
+
+#include "fault_io.h"
+
+#include <errno.h>
+#include <limits.h>
+
+/* Runs the counter on `dir` until it stops (done, or given up after an
+ * I/O failure); `fio` may be NULL for the real disk. */
+static void run_on(const char *dir, fault_io *fio, long passes,
+                   int resume)
+{
+    evs_store_opts so;
+    evs_orch_opts oo;
+    evs_store *st;
+    evs_orch *o;
+
+    evs_store_opts_init(&so);
+    so.durability = EVS_SYNC_NONE; /* failures, not power loss, here */
+    if (fio)
+        so.io = &fio->io;
+    if (evs_store_open(dir, &so, &st) != 0) {
+        cr_assert_not_null(fio, "the real disk opens");
+        return; /* the disk failed at once */
+    }
+    evs_orch_opts_init(&oo);
+    oo.stop_when_idle = 1;
+    oo.on_outcome = NULL;
+    oo.continue_events = 60;
+    oo.continue_bytes = 0;
+    cr_assert_eq(evs_orch_new(st, &oo, &o), 0);
+    cr_assert_eq(evs_orch_register(o, "incr", incr, NULL, 0), 0);
+    if (resume) {
+        cr_assert_eq(evs_orch_recover(o, NULL), 0);
+    } else {
+        make_def(passes);
+        (void)evs_orch_start(o, evs_span_cstr(def), (evs_span){0},
+                             evs_span_cstr("svc"), NULL, NULL);
+    }
+    evs_orch_run(o);
+    evs_orch_free(o);
+    evs_store_close(st);
+}
+
+Test(cont, a_crash_at_any_write_leaves_one_whole_linked_successor_each)
+{
+    const long passes = 40;
+    fault_io fio;
+    char *dir;
+    long total;
+
+    /* How many mutating calls a whole run makes. */
+    dir = tu_tmpdir("cancrash");
+    fault_io_init(&fio);
+    fault_io_arm(&fio, FIO_MUTATING, LONG_MAX, -EIO, 0); /* counts only */
+    run_on(dir, &fio, passes, 0);
+    total = fio.calls;
+    tu_rmtree_free(dir);
+    cr_assert_gt(total, 50);
+
+    for (long nth = 1; nth <= total; nth++) {
+        evs_store *st;
+        evs_exec_listing l;
+        char id[EVS_ID_MAX + 1] = "svc";
+        size_t links = 0;
+
+        dir = tu_tmpdir("cancrash");
+        /* From call nth on, every write fails: the disk is gone. */
+        fault_io_init(&fio);
+        fault_io_arm(&fio, FIO_MUTATING, nth, -EIO, 1);
+        run_on(dir, &fio, passes, 0);
+        /* A runner on a working disk takes over whatever is unfinished. */
+        if (evs_store_open(dir, NULL, &st) == 0) {
+            evs_store_close(st);
+            run_on(dir, NULL, passes, 1);
+        }
+        cr_assert_eq(evs_store_open(dir, NULL, &st), 0);
+        cr_assert_eq(evs_exec_list(st, NULL, &l), 0);
+        if (l.count == 0) { /* the crash came before the first creation */
+            evs_exec_list_free(&l);
+            evs_store_close(st);
+            tu_rmtree_free(dir);
+            continue;
+        }
+        /* Every execution listed exists, and each but the first
+         * continues the one before it in the chain: no orphan, none made
+         * twice. */
+        for (size_t i = 0; i < l.count; i++)
+            cr_assert(evs_exec_exists(st, l.items[i].id.ptr,
+                                      l.items[i].id.len),
+                      "nth %ld: %.*s is listed but has no log", nth,
+                      (int)l.items[i].id.len, l.items[i].id.ptr);
+        for (;;) {
+            evs_replay *rp = open_replay(st, id);
+            const evs_exec_state *x = evs_replay_exec(rp);
+            links++;
+            if (x->status != EVS_STATUS_CONTINUED) {
+                cr_assert_eq(x->status, EVS_STATUS_COMPLETED,
+                             "nth %ld: %s ends %s", nth, id,
+                             evs_exec_status_name(x->status));
+                cr_assert(span_contains(x->outputs, "40"),
+                          "nth %ld: outputs %.*s", nth,
+                          (int)x->outputs.len, x->outputs.ptr);
+                evs_replay_free(rp);
+                break;
+            }
+            snprintf(id, sizeof(id), "%.*s", (int)x->continued_as.len,
+                     x->continued_as.ptr);
+            evs_replay_free(rp);
+            {
+                evs_replay *succ = open_replay(st, id);
+                cr_assert(span_contains(evs_replay_exec(succ)->lineage,
+                                        "\"continued_from\""));
+                evs_replay_free(succ);
+            }
+        }
+        cr_assert_eq(links, l.count,
+                     "nth %ld: %zu executions, %zu in the chain", nth,
+                     l.count, links);
+        evs_exec_list_free(&l);
+        evs_store_close(st);
+        tu_rmtree_free(dir);
+    }
+}
