@@ -975,9 +975,11 @@ static void start_done(uv_work_t *w, int status)
     (void)status;
     o->busy--;
     if (rc == 0) {
-        rc = attach(o, j->log, j->rp, NULL);
+        /* The definition parsed to start it serves the run too. */
+        rc = attach(o, j->log, j->rp, j->def);
         j->log = NULL;
         j->rp = NULL;
+        j->def = NULL;
     }
     if (rc != 0) {
         olog(o, EVS_LOG_ERROR, "execution %s: not started: %s", j->id,
@@ -1295,9 +1297,13 @@ static void poll_cb(uv_timer_t *h)
     evs_orch *o = h->data;
     uint64_t now = uv_now(o->loop);
 
+    /* Inboxes with a working watch are read when it fires; every tenth
+     * poll reads them all anyway, in case a notification was lost. */
+    o->polls++;
     for (orch_exec *x = o->execs, *n; x; x = n) {
         n = x->next;
-        inbox_pick(x);
+        if (!x->watch || o->polls % 10 == 0)
+            inbox_pick(x);
     }
     if (o->opts.adopt_ms && !o->stopping &&
         now - o->last_adopt_ms >= o->opts.adopt_ms) {

@@ -159,6 +159,7 @@ struct evs_orch {
     uv_timer_t poll;
     uv_timer_t grace;
     uint64_t last_adopt_ms;
+    uint64_t polls;
     int closing;
     int stopping;
     int stopped;
