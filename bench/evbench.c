@@ -41,6 +41,8 @@ static const scenario scenarios[] = {
      scen_p7},
     {"p8", SC_P8, "listing 100 k executions with a status filter",
      scen_p8},
+    {"p9", SC_P9, "orchestrator: 3-step workflows/s, event latency",
+     scen_p9},
     {"p10", SC_P10, "peak memory while reading a 1 GB log", scen_p10},
     {"conc", SC_CONC, "64 executions x durable appends by 1-64 threads",
      scen_conc},
@@ -58,6 +60,9 @@ static const bench_sizes full_sizes = {
     .p10_bytes = (uint64_t)1 << 30,
     .conc_per_exec = 100,
     .conc_one = 1000,
+    .p9_durable = 500,
+    .p9_nosync = 1000,
+    .p9_latency = 30,
 };
 
 static const bench_sizes quick_sizes = {
@@ -71,6 +76,9 @@ static const bench_sizes quick_sizes = {
     .p10_bytes = (uint64_t)16 << 20,
     .conc_per_exec = 2,
     .conc_one = 128,
+    .p9_durable = 50,
+    .p9_nosync = 300,
+    .p9_latency = 5,
 };
 
 /* ------------------------------------------------------------------ */
@@ -175,8 +183,8 @@ static void usage(FILE *f)
 "  --scenario NAME[,NAME]...\n"
 "                       run only these scenarios (default: all)\n"
 "  --repeat N           repetitions per scenario, 1..%d\n"
-"                       (default 5, or 3 with --quick; conc runs at\n"
-"                       most 3)\n"
+"                       (default 5, or 3 with --quick; conc and p9\n"
+"                       run at most 3)\n"
 "  --dir DIR            put the data in a fresh directory inside DIR,\n"
 "                       created if missing (default: inside $TMPDIR if\n"
 "                       set, else inside the directory that holds this\n"

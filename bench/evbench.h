@@ -55,6 +55,9 @@ typedef struct bench_sizes {
     uint64_t p10_bytes;     /* size of the P10 log */
     size_t conc_per_exec;   /* durable appends per execution */
     size_t conc_one;        /* appends to the single execution */
+    size_t p9_durable;      /* durable workflows started at once */
+    size_t p9_nosync;       /* unsynced workflows started at once */
+    size_t p9_latency;      /* executions for the cross-process latency */
 } bench_sizes;
 
 /* Scenario bits, in the order they run. */
@@ -69,6 +72,7 @@ enum {
     SC_CONC = 1u << 7,
     SC_P5 = 1u << 8,
     SC_P7 = 1u << 9,
+    SC_P9 = 1u << 10,
 };
 
 typedef struct bench_ctx {
@@ -288,6 +292,8 @@ int scen_conc(bench_ctx *c);
  * the last of them that runs. */
 int scen_p5(bench_ctx *c);
 int scen_p7(bench_ctx *c);
+/* scen_orch.c */
+int scen_p9(bench_ctx *c);
 
 /* Opens the bench's store with the given durability. */
 int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out);

@@ -987,8 +987,10 @@ static void walk(pl_image *im, const pl_crash *c, wnode *w, uint32_t dir,
         qsort(d->e, d->n, sizeof(*d->e), cmp_cent);
     for (size_t i = 0; i < d->n; i++) {
         uint32_t node = d->e[i].node;
-        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "",
-                 d->e[i].name);
+        int n = snprintf(path, sizeof(path), "%s%s%s", prefix,
+                         *prefix ? "/" : "", d->e[i].name);
+        if (n < 0 || (size_t)n >= sizeof(path))
+            continue; /* deeper than any store makes */
         if (c->nodes[node].is_dir) {
             if (w[node].visited)
                 continue;
