@@ -64,7 +64,8 @@ static const char full_def[] =
     "    {\"name\": \"search\", \"kind\": \"action\",\n"
     "     \"action\": \"exec:search --json\", \"each\": [\"a\", \"b\"],\n"
     "     \"params\": {\"q\": \"${item}\", \"i\": \"${index}\"}},\n"
-    "    {\"name\": \"fetch\", \"kind\": \"action\", \"action\": \"tool\"},\n"
+    "    {\"name\": \"fetch\", \"kind\": \"action\", \"action\": \"tool\",\n"
+    "     \"retry\": {}},\n"
     "    {\"name\": \"gather\", \"kind\": \"join\", \"paths\": [\"web\", "
     "\"docs\"],\n"
     "     \"mode\": \"any\", \"store\": \"found\", \"next\": \"nap\"},\n"
@@ -77,7 +78,6 @@ static const char full_def[] =
     "    {\"name\": \"approve\", \"kind\": \"wait_event\",\n"
     "     \"event\": \"approval\", \"timeout_ms\": 60000, \"store\": "
     "\"verdict\",\n"
-    "     \"retry\": {},\n"
     "     \"next\": [{\"to\": \"done\",\n"
     "               \"when\": {\"eq\": [\"${vars.verdict.ok}\", true]}},\n"
     "              {\"to\": \"all\", \"path\": \"rest\"}]},\n"
@@ -217,6 +217,14 @@ Test(workflow, reads_back_every_member_of_a_full_definition)
     s = &d->steps[2];
     cr_assert_str_eq(s->action, "tool");
     cr_assert_eq(s->params.len, 0);
+    /* An empty `retry` object takes Temporal's defaults. */
+    cr_assert_eq(s->has_retry, 1);
+    cr_assert_eq(s->retry.max_attempts, 0);
+    cr_assert_eq(s->retry.initial_ms, 1000);
+    cr_assert_float_eq(s->retry.backoff, 2.0, 1e-12);
+    cr_assert_eq(s->retry.max_interval_ms, 100000);
+    cr_assert_float_eq(s->retry.jitter, 0.0, 1e-12);
+    cr_assert_eq(s->retry.n_non_retryable, 0);
 
     s = &d->steps[3];
     cr_assert_eq(s->kind, EVS_WF_JOIN);
@@ -243,14 +251,7 @@ Test(workflow, reads_back_every_member_of_a_full_definition)
     cr_assert_str_eq(s->event, "approval");
     cr_assert_eq(s->timeout_ms, 60000);
     cr_assert_str_eq(s->store, "verdict");
-    /* An empty `retry` object takes Temporal's defaults. */
-    cr_assert_eq(s->has_retry, 1);
-    cr_assert_eq(s->retry.max_attempts, 0);
-    cr_assert_eq(s->retry.initial_ms, 1000);
-    cr_assert_float_eq(s->retry.backoff, 2.0, 1e-12);
-    cr_assert_eq(s->retry.max_interval_ms, 100000);
-    cr_assert_float_eq(s->retry.jitter, 0.0, 1e-12);
-    cr_assert_eq(s->retry.n_non_retryable, 0);
+    cr_assert_eq(s->has_retry, 0);
     cr_assert_eq(s->n_next, 2);
     cr_assert_str_eq(s->next[0].to, "done");
     cr_assert_null(s->next[0].path);
@@ -402,6 +403,12 @@ static const refusal refusals[] = {
     {DOC("{\"name\":\"a\",\"kind\":\"sleep\",\"duration_ms\":1,"
          "\"each\":[1]}"), "a",
      "member \"each\" is not allowed in a step of kind sleep"},
+    {DOC("{\"name\":\"a\",\"kind\":\"wait_event\",\"event\":\"e\","
+         "\"retry\":{}}"), "a",
+     "member \"retry\" is not allowed in a step of kind wait_event"},
+    {DOC("{\"name\":\"a\",\"kind\":\"join\",\"paths\":\"*\","
+         "\"timeout_ms\":5}"), "a",
+     "member \"timeout_ms\" is not allowed in a step of kind join"},
     {ACT(",\"params\":{\"k\":1,\"k\":2},\"next\":\"b\""), "a",
      "duplicate member \"k\""},
     /* Actions. */
@@ -1208,7 +1215,7 @@ Test(workflow, retry_allows_until_the_attempts_run_out)
     cr_assert_eq(evs_wf_retry_delay_ms(r, 20, 0.4), 2700);
 
     /* An empty `retry` object: unlimited. */
-    r = &d->steps[7].retry;
+    r = &d->steps[2].retry;
     cr_assert_eq(evs_wf_retry_allows(r, 1, t, 1), 1);
     cr_assert_eq(evs_wf_retry_allows(r, 1000000, t, 1), 1);
     cr_assert_eq(evs_wf_retry_allows(r, UINT32_MAX, t, 1), 1);
@@ -1216,8 +1223,8 @@ Test(workflow, retry_allows_until_the_attempts_run_out)
     cr_assert_eq(evs_wf_retry_delay_ms(r, 2, 0), 2000);
 
     /* No `retry`: the step runs once. */
-    r = &d->steps[2].retry;
-    cr_assert_eq(d->steps[2].has_retry, 0);
+    r = &d->steps[7].retry;
+    cr_assert_eq(d->steps[7].has_retry, 0);
     cr_assert_eq(evs_wf_retry_allows(r, 1, t, 1), 0);
     cr_assert_eq(evs_wf_retry_allows(NULL, 1, t, 1), 0);
     evs_wf_free(d);
