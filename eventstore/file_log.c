@@ -127,8 +127,26 @@ static int peek_line(const char *line, size_t len, const char *id,
     if (!p || (size_t)(end - p) < sizeof(k_exec) - 1 + id_len + 1)
         return EVS_EPARSE;
     p += sizeof(k_exec) - 1;
-    if (memcmp(p, id, id_len) != 0 || p[id_len] != '"')
-        return EVS_ECORRUPT; /* another execution's line */
+    if (memcmp(p, id, id_len) != 0 || p[id_len] != '"') {
+        /* Readers take any JSON escape in the id (FORMAT.md §2), so an
+         * id written escaped, by another program, is compared unescaped
+         * as they compare it. */
+        char buf[EVS_ID_MAX * 6];
+        const char *q = p;
+        size_t n;
+        while (q < end && *q != '"')
+            q += *q == '\\' ? 2 : 1;
+        if (q >= end)
+            return EVS_EPARSE;
+        if (!memchr(p, '\\', (size_t)(q - p)) ||
+            (size_t)(q - p) > sizeof(buf))
+            return EVS_ECORRUPT; /* another execution's line */
+        n = evs__json_unescape(p, (size_t)(q - p), buf);
+        if (n == (size_t)-1)
+            return EVS_EPARSE;
+        if (n != id_len || memcmp(buf, id, id_len) != 0)
+            return EVS_ECORRUPT;
+    }
     p = memmem(p, (size_t)(end - p), k_seq, sizeof(k_seq) - 1);
     if (!p)
         return EVS_EPARSE;
