@@ -603,6 +603,27 @@ static int is_taken(const orch_exec *x, evs_span id)
     return 0;
 }
 
+/* Forgets the requests that were removed and are no longer listed, so
+ * that a long-lived execution's list of taken requests stays short. */
+static void forget_removed(orch_exec *x, const evs_request_listing *l)
+{
+    taken_req **pp = &x->taken;
+
+    while (*pp) {
+        taken_req *t = *pp;
+        int listed = 0;
+        for (size_t i = 0; i < l->count && !listed; i++)
+            listed = l->items[i].id.len == strlen(t->id) &&
+                     memcmp(l->items[i].id.ptr, t->id, strlen(t->id)) == 0;
+        if (t->seq == UINT64_MAX && !listed) {
+            *pp = t->next;
+            free(t);
+        } else {
+            pp = &t->next;
+        }
+    }
+}
+
 static void inbox_pick(orch_exec *x)
 {
     evs_request_listing l;
@@ -622,6 +643,7 @@ static void inbox_pick(orch_exec *x)
              evs_strerror(rc));
         return;
     }
+    forget_removed(x, &l);
     for (size_t i = 0; i < l.count && !x->released; i++) {
         const evs_request *q = &l.items[i];
         taken_req *t;
