@@ -451,15 +451,21 @@ static int match(const evs_list_filter *f, const evs_snapshot *sn)
 }
 
 /* Reads the header of execution `name`'s snapshot. Returns 0, 1 when
- * `name` is not an execution directory (skip it), or an error about the
+ * `name` is not an execution directory (skip it), 2 when the directory
+ * could not be opened (*dir_err says why), or an error about the
  * snapshot. */
 static int read_header(evs_store *s, const char *name, char **hdr,
-                       size_t *hlen, evs_stat *st)
+                       size_t *hlen, evs_stat *st, int *dir_err)
 {
     int dfd, rc;
 
-    if (evs__open_exec_dir(s, name, &dfd) != 0)
-        return 1; /* vanished, or not a directory */
+    if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0) {
+        /* Vanished (deleted meanwhile), or not a directory: no
+         * execution. Any other failure fails the listing: an execution
+         * is never left out of a listing that succeeds. */
+        *dir_err = rc;
+        return rc == -ENOENT || rc == -ENOTDIR || rc == -ELOOP ? 1 : 2;
+    }
     rc = evs__file_snapshot_header(s, dfd, hdr, hlen, st, NULL);
     IO(s)->close(CTX(s), dfd);
     return rc;
@@ -518,9 +524,12 @@ static int list_cb(void *arg, const char *name, size_t len)
         rc = evs__snapshot_decode_header(s, hdr, hlen, &sn);
     }
     if (rc != 0 && rc != -ENOMEM) {
-        rc = read_header(s, name, &raw, &hlen, &st);
+        int dir_err = 0;
+        rc = read_header(s, name, &raw, &hlen, &st, &dir_err);
         if (rc == 1)
             return 0;
+        if (rc == 2)
+            return dir_err;
         if (rc == 0) {
             rc = evs__snapshot_decode_header(s, raw, hlen, &sn);
             if (rc == 0 && L->ix)
