@@ -21,8 +21,15 @@
  *
  * Lifecycle: evs_orch_new -> evs_orch_register (actions) -> evs_orch_start
  * / evs_orch_resume / evs_orch_recover -> evs_orch_run (or run the host's
- * loop) -> evs_orch_free. Every call is made on the loop's thread, except
- * evs_action_complete / evs_action_fail, which any thread may call.
+ * loop) -> evs_orch_free. Every call taking an evs_orch is made on the
+ * loop's thread, except evs_action_complete / evs_action_fail, which any
+ * thread may call. evs_orch_post, evs_exec_retry and
+ * evs_orch_check_definition take no orchestrator: any process may call
+ * them.
+ *
+ * Definitions with a loop (services) continue as new by themselves
+ * (evs_orch_opts.continue_*; formats/WORKFLOWS.md §2.9); the orchestrator
+ * then resumes the successor and reports the predecessor CONTINUED.
  */
 #ifndef EVSTORE_ORCHESTRATOR_H
 #define EVSTORE_ORCHESTRATOR_H
