@@ -173,6 +173,10 @@ typedef struct ctx {
     fields f;
     evs_span path;     /* the event's path, copied */
     evs_span step;     /* its step name, copied */
+    /* Where intern_names found them (-1: not there then). Paths and
+     * steps are never removed, so a found position stays right for the
+     * whole event; one not found is looked up again. */
+    long path_i, step_i;
 } ctx;
 
 static int violate(ctx *c, const char *rule, const char *fmt, ...)
@@ -212,8 +216,16 @@ static int is_live(const evs_path_state *p)
 
 static evs_path_state *live_path(ctx *c)
 {
-    long i = evs__rp_path_pos(c->r, c->path);
+    long i = c->path_i >= 0 ? c->path_i : evs__rp_path_pos(c->r, c->path);
     return i < 0 ? NULL : &c->r->paths.v[i];
+}
+
+/* The position of the event's step (path, name, iteration), or -1. */
+static long step_pos(ctx *c)
+{
+    return c->step_i >= 0
+               ? c->step_i
+               : evs__rp_step_pos(c->r, c->path, c->step, c->f.iteration);
 }
 
 /* Checks that the event's path exists and is live. */
@@ -476,7 +488,7 @@ static int on_step_started(ctx *c)
     if ((rc = need_path(c, &p)) != 0)
         return rc;
     RULE(c->step.len, c, "data", "step_started without a step_name");
-    i = evs__rp_step_pos(r, c->path, c->step, f->iteration);
+    i = step_pos(c);
     sp = i >= 0 ? &r->steps.v[i] : NULL;
     RULE(!sp || sp->status == EVS_STEP_RETRYING ||
              sp->status == EVS_STEP_FAILED || sp->status == EVS_STEP_RUNNING,
@@ -521,7 +533,7 @@ static int on_step_started(ctx *c)
 static int outcome_step(ctx *c, evs_step_state **out, int want_failed)
 {
     evs_replay *r = c->r;
-    long i = evs__rp_step_pos(r, c->path, c->step, c->f.iteration);
+    long i = step_pos(c);
     evs_step_state *sp = i >= 0 ? &r->steps.v[i] : NULL;
     evs_path_state *p;
     int rc;
@@ -554,7 +566,7 @@ static int on_step_completed(ctx *c, int skipped)
         evs_path_state *p;
         if ((rc = need_path(c, &p)) != 0)
             return rc;
-        i = evs__rp_step_pos(r, c->path, c->step, c->f.iteration);
+        i = step_pos(c);
         if (i < 0) {
             evs_step_state s;
             memset(&s, 0, sizeof(s));
@@ -648,7 +660,7 @@ static int on_retry_scheduled(ctx *c)
 static int on_step_reset(ctx *c)
 {
     evs_replay *r = c->r;
-    long i = evs__rp_step_pos(r, c->path, c->step, c->f.iteration);
+    long i = step_pos(c);
     evs_step_state *sp = i >= 0 ? &r->steps.v[i] : NULL;
     evs_path_state *p;
     int rc, was_failure;
@@ -1066,6 +1078,8 @@ static int intern_names(evs_replay *r, const evs_event *ev, ctx *c)
     long i = evs__rp_path_pos(r, path);
     int rc;
 
+    c->path_i = i;
+    c->step_i = -1;
     if (i >= 0)
         c->path = r->paths.v[i].id;
     else if (!ev->path_id.len)
@@ -1077,6 +1091,7 @@ static int intern_names(evs_replay *r, const evs_event *ev, ctx *c)
             : -1;
     if (i >= 0) {
         c->step = r->steps.v[i].name;
+        c->step_i = i;
         return 0;
     }
     return evs__rp_copy(r, ev->step_name, &c->step);
@@ -1124,6 +1139,7 @@ int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
     int rc = 0;
 
     memset(&c, 0, sizeof(c));
+    c.path_i = c.step_i = -1;
     c.r = r;
     c.ev = ev;
     c.v = v;
