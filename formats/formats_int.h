@@ -168,4 +168,25 @@ int evs__frame_check(const char *line, size_t len, size_t *body_len);
  * length. */
 size_t evs__frame_seal(char *buf, size_t body_len);
 
+/*
+ * A growable buffer for writing JSON text (jbuf.c). Zero-initialise it
+ * (alloc NULL: the C library). An append that cannot allocate sets err
+ * (-ENOMEM) and later appends do nothing: check err once at the end.
+ */
+typedef struct evs__jbuf {
+    const evs_allocator *alloc;
+    char *p;
+    size_t len, cap;
+    int err;
+} evs__jbuf;
+
+void evs__jb_raw(evs__jbuf *b, const char *s, size_t n);
+void evs__jb_str(evs__jbuf *b, const char *s);   /* raw C string */
+void evs__jb_quote(evs__jbuf *b, evs_span s);    /* a JSON string */
+void evs__jb_json(evs__jbuf *b, evs_span v);     /* JSON; null if empty */
+void evs__jb_int(evs__jbuf *b, int64_t v);
+void evs__jb_time(evs__jbuf *b, int64_t us);     /* "RFC 3339", or null */
+void evs__jb_free(evs__jbuf *b);
+#define EVS__JB_LIT(b, s) evs__jb_raw((b), (s), sizeof(s) - 1)
+
 #endif /* EVS_FORMATS_INT_H */

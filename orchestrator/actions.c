@@ -142,7 +142,7 @@ typedef struct exec_proc {
     uv_write_t wr;
     uv_shutdown_t sd;
     evs_action_req *req;
-    sbuf request, sout, serr;
+    evs__jbuf request, sout, serr;
     int64_t exit_status;
     int term_signal;
     int pending;        /* exit + two EOFs before the outcome */
@@ -156,9 +156,9 @@ static void proc_handle_closed(uv_handle_t *h)
     exec_proc *p = h->data;
 
     if (--p->handles == 0) {
-        sb_free(&p->request);
-        sb_free(&p->sout);
-        sb_free(&p->serr);
+        evs__jb_free(&p->request);
+        evs__jb_free(&p->sout);
+        evs__jb_free(&p->serr);
         free(p);
     }
 }
@@ -189,7 +189,7 @@ static void proc_finish(exec_proc *p)
         out.len--;
     p->req = NULL;
     req->exec_state = NULL;
-    if (p->sout.oom || p->serr.oom) {
+    if (p->sout.err || p->serr.err) {
         evs_action_fail(req, evs_span_cstr("no_memory"),
                         evs_span_cstr("out of memory reading the output"),
                         1);
@@ -268,27 +268,27 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     exec_proc *p = s->data;
     int is_out = s == (uv_stream_t *)&p->out;
-    sbuf *b = is_out ? &p->sout : &p->serr;
+    evs__jbuf *b = is_out ? &p->sout : &p->serr;
 
     if (n > 0) {
         if (is_out && b->len + (size_t)n > EXEC_OUT_MAX) {
-            b->oom = 1; /* too big: reported as a failure */
+            b->err = 1; /* too big: reported as a failure */
         } else if (!is_out && b->len + (size_t)n > EXEC_ERR_MAX) {
             /* Keep the last half of stderr: its last words matter most. */
             size_t keep = EXEC_ERR_MAX / 2;
             if ((size_t)n >= keep) {
                 b->len = 0;
-                sb_raw(b, buf->base + n - keep, keep);
+                evs__jb_raw(b, buf->base + n - keep, keep);
             } else {
                 size_t old = keep - (size_t)n;
                 if (b->len > old) {
                     memmove(b->p, b->p + b->len - old, old);
                     b->len = old;
                 }
-                sb_raw(b, buf->base, (size_t)n);
+                evs__jb_raw(b, buf->base, (size_t)n);
             }
         } else {
-            sb_raw(b, buf->base, (size_t)n);
+            evs__jb_raw(b, buf->base, (size_t)n);
         }
         return;
     }
@@ -353,23 +353,23 @@ static void exec_dispatch(evs_action_req *req)
         return;
     }
     p->req = req;
-    SB_LIT(&p->request, "{\"params\":");
-    sb_json(&p->request, req->call.input);
-    SB_LIT(&p->request, ",\"inputs\":");
-    sb_json(&p->request, evs_replay_exec(x->rp)->inputs);
-    SB_LIT(&p->request, ",\"idempotency_key\":");
-    sb_quote(&p->request, req->call.idempotency_key);
-    SB_LIT(&p->request, ",\"attempt\":");
-    sb_int(&p->request, req->call.attempt);
-    SB_LIT(&p->request, ",\"execution_id\":");
-    sb_quote(&p->request, req->call.execution_id);
-    SB_LIT(&p->request, ",\"path_id\":");
-    sb_quote(&p->request, req->call.path_id);
-    SB_LIT(&p->request, ",\"step\":");
-    sb_quote(&p->request, req->call.step);
-    SB_LIT(&p->request, ",\"iteration\":");
-    sb_int(&p->request, req->call.iteration);
-    SB_LIT(&p->request, "}\n");
+    EVS__JB_LIT(&p->request, "{\"params\":");
+    evs__jb_json(&p->request, req->call.input);
+    EVS__JB_LIT(&p->request, ",\"inputs\":");
+    evs__jb_json(&p->request, evs_replay_exec(x->rp)->inputs);
+    EVS__JB_LIT(&p->request, ",\"idempotency_key\":");
+    evs__jb_quote(&p->request, req->call.idempotency_key);
+    EVS__JB_LIT(&p->request, ",\"attempt\":");
+    evs__jb_int(&p->request, req->call.attempt);
+    EVS__JB_LIT(&p->request, ",\"execution_id\":");
+    evs__jb_quote(&p->request, req->call.execution_id);
+    EVS__JB_LIT(&p->request, ",\"path_id\":");
+    evs__jb_quote(&p->request, req->call.path_id);
+    EVS__JB_LIT(&p->request, ",\"step\":");
+    evs__jb_quote(&p->request, req->call.step);
+    EVS__JB_LIT(&p->request, ",\"iteration\":");
+    evs__jb_int(&p->request, req->call.iteration);
+    EVS__JB_LIT(&p->request, "}\n");
 
     uv_pipe_init(x->o->loop, &p->in, 0);
     uv_pipe_init(x->o->loop, &p->out, 0);
@@ -394,7 +394,7 @@ static void exec_dispatch(evs_action_req *req)
     po.stdio_count = 3;
     rc = uv_spawn(x->o->loop, &p->proc, &po);
     free(cmd);
-    if (rc != 0 || p->request.oom) {
+    if (rc != 0 || p->request.err) {
         char msg[256];
         snprintf(msg, sizeof(msg), "cannot run \"%.*s\": %s",
                  (int)req->call.action.len - 5, req->call.action.ptr + 5,

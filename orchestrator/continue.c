@@ -167,7 +167,7 @@ static void can_done(uv_work_t *w, int status)
 {
     can_job *j = w->data;
     orch_exec *x = j->x;
-    sbuf d = {0};
+    evs__jbuf d = {0};
 
     (void)status;
     x->continuing = 0;
@@ -177,13 +177,13 @@ static void can_done(uv_work_t *w, int status)
         if (!x->released)
             orch_fail_exec(x, j->rc, msg);
     } else if (!x->released) {
-        SB_LIT(&d, "{\"successor\":");
-        sb_quote(&d, evs_span_cstr(j->succ));
-        SB_LIT(&d, "}");
+        EVS__JB_LIT(&d, "{\"successor\":");
+        evs__jb_quote(&d, evs_span_cstr(j->succ));
+        EVS__JB_LIT(&d, "}");
         if (orch_emit(x, NULL, "execution_continue_as_new",
                       evs_span_cstr("main"), (evs_span){0}, &d, NULL) == 0)
             snprintf(x->successor, sizeof(x->successor), "%s", j->succ);
-        sb_free(&d);
+        evs__jb_free(&d);
         drive(x);
     }
     for (size_t i = 0; i < j->n; i++)
@@ -199,12 +199,12 @@ static void can_done(uv_work_t *w, int status)
 }
 
 static int add_event(can_job *j, size_t *cap, const char *type,
-                     evs_span path, evs_span id, const sbuf *data)
+                     evs_span path, evs_span id, const evs__jbuf *data)
 {
     char uuid[EVS_UUID_LEN + 1];
     evs_event ev;
 
-    if (data->oom)
+    if (data->err)
         return -ENOMEM;
     if (j->n == *cap) {
         size_t nc = *cap ? *cap * 2 : 16;
@@ -252,29 +252,29 @@ static int build_successor(orch_exec *x, can_job *j, const char *at,
     const evs_exec_state *st = evs_replay_exec(rp);
     evs_span main_id = evs_span_cstr("main");
     size_t cap = 0;
-    sbuf d = {0};
+    evs__jbuf d = {0};
     int rc;
 
-    SB_LIT(&d, "{\"workflow_name\":");
-    sb_quote(&d, st->workflow_name);
-    SB_LIT(&d, ",\"inputs\":");
-    sb_json(&d, st->inputs);
-    SB_LIT(&d, ",\"definition\":");
-    sb_json(&d, x->def->json);
-    SB_LIT(&d, ",\"definition_hash\":");
-    sb_quote(&d, evs_span_cstr(x->def->hash));
-    SB_LIT(&d, ",\"inputs_hash\":");
-    sb_quote(&d, st->inputs_hash);
-    SB_LIT(&d, ",\"lineage\":{\"continued_from\":");
-    sb_quote(&d, (evs_span){x->id, x->id_len});
-    SB_LIT(&d, ",\"generation\":");
-    sb_int(&d, (int64_t)generation);
-    SB_LIT(&d, "}}");
+    EVS__JB_LIT(&d, "{\"workflow_name\":");
+    evs__jb_quote(&d, st->workflow_name);
+    EVS__JB_LIT(&d, ",\"inputs\":");
+    evs__jb_json(&d, st->inputs);
+    EVS__JB_LIT(&d, ",\"definition\":");
+    evs__jb_json(&d, x->def->json);
+    EVS__JB_LIT(&d, ",\"definition_hash\":");
+    evs__jb_quote(&d, evs_span_cstr(x->def->hash));
+    EVS__JB_LIT(&d, ",\"inputs_hash\":");
+    evs__jb_quote(&d, st->inputs_hash);
+    EVS__JB_LIT(&d, ",\"lineage\":{\"continued_from\":");
+    evs__jb_quote(&d, (evs_span){x->id, x->id_len});
+    EVS__JB_LIT(&d, ",\"generation\":");
+    evs__jb_int(&d, (int64_t)generation);
+    EVS__JB_LIT(&d, "}}");
     rc = add_event(j, &cap, "execution_started", main_id, (evs_span){0}, &d);
     d.len = 0;
-    SB_LIT(&d, "{\"parent\":null,\"current_step\":");
-    sb_quote(&d, evs_span_cstr(at));
-    SB_LIT(&d, "}");
+    EVS__JB_LIT(&d, "{\"parent\":null,\"current_step\":");
+    evs__jb_quote(&d, evs_span_cstr(at));
+    EVS__JB_LIT(&d, "}");
     if (rc == 0)
         rc = add_event(j, &cap, "path_started", main_id, (evs_span){0}, &d);
     for (size_t i = 0; rc == 0 && i < evs_replay_var_count(rp); i++) {
@@ -282,11 +282,11 @@ static int build_successor(orch_exec *x, can_job *j, const char *at,
         if (!carried(S, v->name))
             continue;
         d.len = 0;
-        SB_LIT(&d, "{\"name\":");
-        sb_quote(&d, v->name);
-        SB_LIT(&d, ",\"value\":");
-        sb_json(&d, v->value);
-        SB_LIT(&d, "}");
+        EVS__JB_LIT(&d, "{\"name\":");
+        evs__jb_quote(&d, v->name);
+        EVS__JB_LIT(&d, ",\"value\":");
+        evs__jb_json(&d, v->value);
+        EVS__JB_LIT(&d, "}");
         rc = add_event(j, &cap, "variable_set", main_id, (evs_span){0}, &d);
     }
     /* Buffered events keep their ids: a request taken but not yet
@@ -296,14 +296,14 @@ static int build_successor(orch_exec *x, can_job *j, const char *at,
         if (s->consumed_seq)
             continue;
         d.len = 0;
-        SB_LIT(&d, "{\"signal\":");
-        sb_quote(&d, s->name);
-        SB_LIT(&d, ",\"payload\":");
-        sb_json(&d, s->payload);
-        SB_LIT(&d, "}");
+        EVS__JB_LIT(&d, "{\"signal\":");
+        evs__jb_quote(&d, s->name);
+        EVS__JB_LIT(&d, ",\"payload\":");
+        evs__jb_json(&d, s->payload);
+        EVS__JB_LIT(&d, "}");
         rc = add_event(j, &cap, "signal_received", main_id, s->id, &d);
     }
-    sb_free(&d);
+    evs__jb_free(&d);
     return rc;
 }
 
@@ -439,7 +439,7 @@ void orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
     const evs_replay *rp = x->rp;
     size_t live = 0;
     char next[512];
-    sbuf d = {0};
+    evs__jbuf d = {0};
 
     for (size_t i = 0; i < evs_replay_path_count(rp); i++)
         live += evs_replay_path(rp, i)->ended_seq == 0;
@@ -449,16 +449,16 @@ void orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
         return;
     }
     next_gen(pid, next, sizeof(next));
-    SB_LIT(&d, "{\"parent\":");
-    sb_quote(&d, pid);
-    SB_LIT(&d, ",\"current_step\":");
-    sb_quote(&d, evs_span_cstr(T->name));
-    SB_LIT(&d, "}");
+    EVS__JB_LIT(&d, "{\"parent\":");
+    evs__jb_quote(&d, pid);
+    EVS__JB_LIT(&d, ",\"current_step\":");
+    evs__jb_quote(&d, evs_span_cstr(T->name));
+    EVS__JB_LIT(&d, "}");
     if (orch_emit(x, NULL, "path_started", evs_span_cstr(next),
                   (evs_span){0}, &d, NULL) == 0)
         orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL,
                   NULL);
-    sb_free(&d);
+    evs__jb_free(&d);
 }
 
 /* Whether the definition has a loop: an edge back to a step on the way

@@ -86,19 +86,19 @@ static evs_span last_output(const evs_replay *rp, evs_span path)
 
 /* Outputs of an `each` step's iterations on `path`, as a JSON array. */
 static void each_outputs(const evs_replay *rp, evs_span path, evs_span name,
-                         sbuf *b)
+                         evs__jbuf *b)
 {
     const evs_each_state *e = find_each(rp, path, name);
     int64_t n = e ? e->done : 0;
 
-    SB_LIT(b, "[");
+    EVS__JB_LIT(b, "[");
     for (int64_t i = 0; i < n; i++) {
         const evs_step_state *s = evs_replay_find_step(rp, path, name, i);
         if (i)
-            SB_LIT(b, ",");
-        sb_json(b, s ? s->output : (evs_span){0});
+            EVS__JB_LIT(b, ",");
+        evs__jb_json(b, s ? s->output : (evs_span){0});
     }
-    SB_LIT(b, "]");
+    EVS__JB_LIT(b, "]");
 }
 
 /* ---------------------------------------------------------------- */
@@ -108,7 +108,7 @@ static void each_outputs(const evs_replay *rp, evs_span path, evs_span name,
 typedef struct rctx {
     orch_exec *x;
     evs_span path;
-    sbuf tmp[8];    /* values built for resolvers, alive until done */
+    evs__jbuf tmp[8];    /* values built for resolvers, alive until done */
     int ntmp;
     evs_wf_ctx c;
 } rctx;
@@ -132,12 +132,12 @@ static int step_output_fn(void *arg, evs_span name, evs_span *value)
     const evs_step_state *best = NULL;
 
     if (S && S->each.len) {
-        sbuf *b;
+        evs__jbuf *b;
         if (r->ntmp == (int)(sizeof(r->tmp) / sizeof(*r->tmp)))
             return -ENOMEM;
         b = &r->tmp[r->ntmp++];
         each_outputs(rp, r->path, name, b);
-        if (b->oom)
+        if (b->err)
             return -ENOMEM;
         *value = (evs_span){b->p, b->len};
         return 0;
@@ -188,23 +188,23 @@ static void rctx_init(rctx *r, orch_exec *x, evs_span path)
 static void rctx_free(rctx *r)
 {
     for (int i = 0; i < r->ntmp; i++)
-        sb_free(&r->tmp[i]);
+        evs__jb_free(&r->tmp[i]);
 }
 
 /* ---------------------------------------------------------------- */
 /* Outcomes                                                         */
 /* ---------------------------------------------------------------- */
 
-static void error_json(sbuf *b, const char *type, evs_span msg,
+static void error_json(evs__jbuf *b, const char *type, evs_span msg,
                        int retryable)
 {
-    SB_LIT(b, "{\"type\":");
-    sb_quote(b, evs_span_cstr(type));
-    SB_LIT(b, ",\"message\":");
-    sb_quote(b, msg);
-    SB_LIT(b, ",\"retryable\":");
-    sb_str(b, retryable ? "true" : "false");
-    SB_LIT(b, "}");
+    EVS__JB_LIT(b, "{\"type\":");
+    evs__jb_quote(b, evs_span_cstr(type));
+    EVS__JB_LIT(b, ",\"message\":");
+    evs__jb_quote(b, msg);
+    EVS__JB_LIT(b, ",\"retryable\":");
+    evs__jb_str(b, retryable ? "true" : "false");
+    EVS__JB_LIT(b, "}");
 }
 
 /* Whether a join of mode any/race may wait for path `pid`, so that its
@@ -235,17 +235,17 @@ static int failure_tolerated(orch_exec *x, evs_span pid)
 
 static void fail_path(orch_exec *x, evs_span pid, evs_span error)
 {
-    sbuf d = {0};
+    evs__jbuf d = {0};
 
-    SB_LIT(&d, "{\"error\":");
-    sb_json(&d, error);
-    SB_LIT(&d, "}");
+    EVS__JB_LIT(&d, "{\"error\":");
+    evs__jb_json(&d, error);
+    EVS__JB_LIT(&d, "}");
     if (orch_emit(x, NULL, "path_failed", pid, (evs_span){0}, &d, NULL) ==
             0 &&
         !failure_tolerated(x, pid))
         orch_emit(x, NULL, "execution_failed", pid, (evs_span){0}, &d,
                   NULL);
-    sb_free(&d);
+    evs__jb_free(&d);
 }
 
 /* Records a failed attempt, then a retry or the path's failure. */
@@ -253,17 +253,17 @@ static void step_failure(orch_exec *x, evs_span pid, const evs_wf_step *S,
                          int64_t iter, uint32_t attempt, const char *type,
                          evs_span msg, int retryable)
 {
-    sbuf d = {0}, err = {0};
+    evs__jbuf d = {0}, err = {0};
     int64_t delay, now = evs_now_us();
 
     error_json(&err, type, msg, retryable);
-    SB_LIT(&d, "{\"error\":");
-    sb_raw(&d, err.p, err.len);
+    EVS__JB_LIT(&d, "{\"error\":");
+    evs__jb_raw(&d, err.p, err.len);
     if (iter >= 0) {
-        SB_LIT(&d, ",\"iteration\":");
-        sb_int(&d, iter);
+        EVS__JB_LIT(&d, ",\"iteration\":");
+        evs__jb_int(&d, iter);
     }
-    SB_LIT(&d, "}");
+    EVS__JB_LIT(&d, "}");
     if (orch_emit(x, NULL, "step_failed", pid, evs_span_cstr(S->name), &d,
                   NULL) != 0)
         goto out;
@@ -272,47 +272,47 @@ static void step_failure(orch_exec *x, evs_span pid, const evs_wf_step *S,
         delay = evs_wf_retry_delay_ms(&S->retry, attempt,
                                       orch_random(x->o));
         d.len = 0;
-        SB_LIT(&d, "{\"fire_at\":");
-        sb_time(&d, now + delay * 1000);
-        SB_LIT(&d, ",\"delay_ms\":");
-        sb_int(&d, delay);
-        SB_LIT(&d, ",\"attempt\":");
-        sb_int(&d, attempt);
+        EVS__JB_LIT(&d, "{\"fire_at\":");
+        evs__jb_time(&d, now + delay * 1000);
+        EVS__JB_LIT(&d, ",\"delay_ms\":");
+        evs__jb_int(&d, delay);
+        EVS__JB_LIT(&d, ",\"attempt\":");
+        evs__jb_int(&d, attempt);
         if (iter >= 0) {
-            SB_LIT(&d, ",\"iteration\":");
-            sb_int(&d, iter);
+            EVS__JB_LIT(&d, ",\"iteration\":");
+            evs__jb_int(&d, iter);
         }
-        SB_LIT(&d, "}");
+        EVS__JB_LIT(&d, "}");
         orch_emit(x, NULL, "retry_scheduled", pid, evs_span_cstr(S->name),
                   &d, NULL);
     } else {
         fail_path(x, pid, (evs_span){err.p, err.len});
     }
 out:
-    sb_free(&d);
-    sb_free(&err);
+    evs__jb_free(&d);
+    evs__jb_free(&err);
 }
 
 static void complete_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                           int64_t iter, evs_span output)
 {
-    sbuf d = {0};
+    evs__jbuf d = {0};
 
-    SB_LIT(&d, "{\"output\":");
-    sb_json(&d, output);
+    EVS__JB_LIT(&d, "{\"output\":");
+    evs__jb_json(&d, output);
     /* An `each` step stores the array of its outputs when it ends. */
     if (S->store && iter < 0) {
-        SB_LIT(&d, ",\"stored_variable\":");
-        sb_quote(&d, evs_span_cstr(S->store));
+        EVS__JB_LIT(&d, ",\"stored_variable\":");
+        evs__jb_quote(&d, evs_span_cstr(S->store));
     }
     if (iter >= 0) {
-        SB_LIT(&d, ",\"iteration\":");
-        sb_int(&d, iter);
+        EVS__JB_LIT(&d, ",\"iteration\":");
+        evs__jb_int(&d, iter);
     }
-    SB_LIT(&d, "}");
+    EVS__JB_LIT(&d, "}");
     orch_emit(x, NULL, "step_completed", pid, evs_span_cstr(S->name), &d,
               NULL);
-    sb_free(&d);
+    evs__jb_free(&d);
 }
 
 /* ---------------------------------------------------------------- */
@@ -326,7 +326,7 @@ static evs_action_req *make_req(orch_exec *x, evs_span pid,
 {
     struct orch_action *a = NULL;
     evs_action_req *r;
-    sbuf m = {0};
+    evs__jbuf m = {0};
     size_t o_pid, o_step, o_act, o_in, o_key;
 
     if (strncmp(S->action, "exec:", 5) != 0 &&
@@ -337,25 +337,25 @@ static evs_action_req *make_req(orch_exec *x, evs_span pid,
         return NULL;
     /* Every span of the call in one buffer. */
     o_pid = m.len;
-    sb_raw(&m, pid.ptr, pid.len);
+    evs__jb_raw(&m, pid.ptr, pid.len);
     o_step = m.len;
-    sb_str(&m, S->name);
+    evs__jb_str(&m, S->name);
     o_act = m.len;
-    sb_str(&m, S->action);
+    evs__jb_str(&m, S->action);
     o_in = m.len;
-    sb_json(&m, input);
+    evs__jb_json(&m, input);
     o_key = m.len;
-    sb_raw(&m, x->id, x->id_len);
-    SB_LIT(&m, "/");
-    sb_raw(&m, pid.ptr, pid.len);
-    SB_LIT(&m, "/");
-    sb_str(&m, S->name);
-    SB_LIT(&m, "/");
-    sb_int(&m, iter);
-    SB_LIT(&m, "/");
-    sb_int(&m, attempt);
-    if (m.oom) {
-        sb_free(&m);
+    evs__jb_raw(&m, x->id, x->id_len);
+    EVS__JB_LIT(&m, "/");
+    evs__jb_raw(&m, pid.ptr, pid.len);
+    EVS__JB_LIT(&m, "/");
+    evs__jb_str(&m, S->name);
+    EVS__JB_LIT(&m, "/");
+    evs__jb_int(&m, iter);
+    EVS__JB_LIT(&m, "/");
+    evs__jb_int(&m, attempt);
+    if (m.err) {
+        evs__jb_free(&m);
         free(r);
         return NULL;
     }
@@ -466,7 +466,7 @@ static int try_consume(orch_exec *x, evs_span pid, const evs_wf_step *S,
 {
     const evs_replay *rp = x->rp;
     orch_path *op;
-    sbuf d = {0};
+    evs__jbuf d = {0};
     evs_span payload;
     uint64_t seq = 0;
 
@@ -485,18 +485,18 @@ static int try_consume(orch_exec *x, evs_span pid, const evs_wf_step *S,
         op->wait_timer = NULL;
     }
     /* The payload's bytes move when the state grows: copy them first. */
-    SB_LIT(&d, "{\"signal_seq\":");
-    sb_int(&d, (int64_t)seq);
-    SB_LIT(&d, ",\"timed_out\":false}");
+    EVS__JB_LIT(&d, "{\"signal_seq\":");
+    evs__jb_int(&d, (int64_t)seq);
+    EVS__JB_LIT(&d, ",\"timed_out\":false}");
     {
-        sbuf out = {0};
-        sb_json(&out, payload);
+        evs__jbuf out = {0};
+        evs__jb_json(&out, payload);
         if (orch_emit(x, NULL, "wait_ended", pid, evs_span_cstr(S->name), &d,
                       NULL) == 0)
             complete_step(x, pid, S, iter, (evs_span){out.p, out.len});
-        sb_free(&out);
+        evs__jb_free(&out);
     }
-    sb_free(&d);
+    evs__jb_free(&d);
     return 1;
 }
 
@@ -532,7 +532,7 @@ static int check_join(orch_exec *x, evs_span pid, const evs_wf_step *S,
     const evs_path_state *win = NULL, *q;
     evs_span name, win_name = {0};
     size_t live = 0, done = 0, nkids = 0;
-    sbuf out = {0};
+    evs__jbuf out = {0};
     int decided = 0;
 
     for (size_t i = 0; i < evs_replay_path_count(rp); i++) {
@@ -552,28 +552,28 @@ static int check_join(orch_exec *x, evs_span pid, const evs_wf_step *S,
                 win_name = name;
             }
     }
-    SB_LIT(&out, "{");
+    EVS__JB_LIT(&out, "{");
     if (S->join_mode == EVS_JOIN_ALL && live == 0) {
         size_t n = 0;
         for (size_t i = 0; i < evs_replay_path_count(rp); i++) {
             if (!(q = joined(rp, pid, S, i, &name)))
                 continue;
             if (n++)
-                SB_LIT(&out, ",");
-            sb_quote(&out, name);
-            SB_LIT(&out, ":");
-            sb_json(&out, last_output(rp, q->id));
+                EVS__JB_LIT(&out, ",");
+            evs__jb_quote(&out, name);
+            EVS__JB_LIT(&out, ":");
+            evs__jb_json(&out, last_output(rp, q->id));
         }
         decided = done == nkids ? 1 : -1;
     } else if (win && win->status == EVS_PATH_COMPLETED) {
-        sb_quote(&out, win_name);
-        SB_LIT(&out, ":");
-        sb_json(&out, last_output(rp, win->id));
+        evs__jb_quote(&out, win_name);
+        EVS__JB_LIT(&out, ":");
+        evs__jb_json(&out, last_output(rp, win->id));
         decided = 1;
     } else if (win || (live == 0 && S->join_mode != EVS_JOIN_ALL)) {
         decided = -1;
     }
-    SB_LIT(&out, "}");
+    EVS__JB_LIT(&out, "}");
     if (decided > 0) {
         complete_step(x, pid, S, iter, (evs_span){out.p, out.len});
     } else if (decided < 0) {
@@ -586,7 +586,7 @@ static int check_join(orch_exec *x, evs_span pid, const evs_wf_step *S,
         step_failure(x, pid, S, iter, attempt, "join_failed",
                      evs_span_cstr(msg), 0);
     }
-    sb_free(&out);
+    evs__jb_free(&out);
     return decided != 0;
 }
 
@@ -642,7 +642,7 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
 {
     char hash[EVS_STEP_HASH_LEN + 1], why[256] = "";
     const char *bad_type = fail_type ? fail_type : "template";
-    sbuf d = {0};
+    evs__jbuf d = {0};
     char *input = NULL;
     size_t in_len = 0;
     int64_t due = 0;
@@ -672,23 +672,23 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
     }
     if (evs_replay_step_hash(S->raw.ptr, S->raw.len, hash) != 0)
         hash[0] = '\0';
-    SB_LIT(&d, "{\"attempt\":");
-    sb_int(&d, attempt);
+    EVS__JB_LIT(&d, "{\"attempt\":");
+    evs__jb_int(&d, attempt);
     if (iter >= 0) {
-        SB_LIT(&d, ",\"iteration\":");
-        sb_int(&d, iter);
-        SB_LIT(&d, ",\"count\":");
-        sb_int(&d, count);
+        EVS__JB_LIT(&d, ",\"iteration\":");
+        evs__jb_int(&d, iter);
+        EVS__JB_LIT(&d, ",\"count\":");
+        evs__jb_int(&d, count);
     }
     if (input) {
-        SB_LIT(&d, ",\"input\":");
-        sb_raw(&d, input, in_len);
+        EVS__JB_LIT(&d, ",\"input\":");
+        evs__jb_raw(&d, input, in_len);
     }
-    SB_LIT(&d, ",\"step_hash\":");
-    sb_quote(&d, evs_span_cstr(hash));
-    SB_LIT(&d, ",\"kind\":");
-    sb_quote(&d, evs_span_cstr(evs_wf_kind_name(S->kind)));
-    SB_LIT(&d, "}");
+    EVS__JB_LIT(&d, ",\"step_hash\":");
+    evs__jb_quote(&d, evs_span_cstr(hash));
+    EVS__JB_LIT(&d, ",\"kind\":");
+    evs__jb_quote(&d, evs_span_cstr(evs_wf_kind_name(S->kind)));
+    EVS__JB_LIT(&d, "}");
     if (orch_emit(x, NULL, "step_started", pid, evs_span_cstr(S->name), &d,
                   &seq) != 0)
         goto out;
@@ -703,36 +703,36 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                      seq);
         break;
     case EVS_WF_SLEEP: {
-        sbuf t = {0};
-        sb_raw(&t, pid.ptr, pid.len);
-        SB_LIT(&t, "/");
-        sb_str(&t, S->name);
-        SB_LIT(&t, "/");
-        sb_int(&t, iter);
-        SB_LIT(&t, "/");
-        sb_int(&t, attempt);
+        evs__jbuf t = {0};
+        evs__jb_raw(&t, pid.ptr, pid.len);
+        EVS__JB_LIT(&t, "/");
+        evs__jb_str(&t, S->name);
+        EVS__JB_LIT(&t, "/");
+        evs__jb_int(&t, iter);
+        EVS__JB_LIT(&t, "/");
+        evs__jb_int(&t, attempt);
         d.len = 0;
-        SB_LIT(&d, "{\"timer_id\":");
-        sb_quote(&d, (evs_span){t.p, t.len});
-        SB_LIT(&d, ",\"fire_at\":");
-        sb_time(&d, due);
-        SB_LIT(&d, "}");
-        if (!t.oom && orch_emit(x, NULL, "timer_started", pid,
+        EVS__JB_LIT(&d, "{\"timer_id\":");
+        evs__jb_quote(&d, (evs_span){t.p, t.len});
+        EVS__JB_LIT(&d, ",\"fire_at\":");
+        evs__jb_time(&d, due);
+        EVS__JB_LIT(&d, "}");
+        if (!t.err && orch_emit(x, NULL, "timer_started", pid,
                                 evs_span_cstr(S->name), &d, NULL) == 0)
             arm(x, pid, TK_SLEEP, (evs_span){t.p, t.len}, due);
-        sb_free(&t);
+        evs__jb_free(&t);
         break;
     }
     case EVS_WF_WAIT_EVENT:
         d.len = 0;
-        SB_LIT(&d, "{\"signal\":");
-        sb_quote(&d, evs_span_cstr(S->event));
+        EVS__JB_LIT(&d, "{\"signal\":");
+        evs__jb_quote(&d, evs_span_cstr(S->event));
         if (S->timeout_ms > 0) {
             due = evs_now_us() + S->timeout_ms * 1000;
-            SB_LIT(&d, ",\"timeout_at\":");
-            sb_time(&d, due);
+            EVS__JB_LIT(&d, ",\"timeout_at\":");
+            evs__jb_time(&d, due);
         }
-        SB_LIT(&d, "}");
+        EVS__JB_LIT(&d, "}");
         if (orch_emit(x, NULL, "wait_started", pid, evs_span_cstr(S->name),
                       &d, NULL) != 0)
             break;
@@ -748,7 +748,7 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
     }
 out:
     free(input);
-    sb_free(&d);
+    evs__jb_free(&d);
 }
 
 /* Renders an `each` step's list. Returns its items' count, or with `why`
@@ -808,7 +808,7 @@ static int branch(orch_exec *x, evs_span pid, const evs_wf_step *S,
     const evs_step_state *st = evs_replay_find_step(
         x->rp, pid, evs_span_cstr(S->name), S->each.len ? 0 : -1);
     uint64_t since = st ? st->started_seq : 0;
-    sbuf *ids = calloc(nm, sizeof(*ids)), d = {0};
+    evs__jbuf *ids = calloc(nm, sizeof(*ids)), d = {0};
     char *fresh = calloc(nm, 1);
     size_t n = 0;
     int rc = -1;
@@ -817,19 +817,19 @@ static int branch(orch_exec *x, evs_span pid, const evs_wf_step *S,
         orch_fail_exec(x, -ENOMEM, "branching");
         goto out;
     }
-    SB_LIT(&d, "{\"new_paths\":[");
+    EVS__JB_LIT(&d, "{\"new_paths\":[");
     for (size_t i = 0; i < nm; i++) {
         const evs_path_state *q;
-        sb_raw(&ids[i], pid.ptr, pid.len);
-        SB_LIT(&ids[i], ".");
-        sb_str(&ids[i], m[i]->path ? m[i]->path : m[i]->to);
-        if (ids[i].oom) {
+        evs__jb_raw(&ids[i], pid.ptr, pid.len);
+        EVS__JB_LIT(&ids[i], ".");
+        evs__jb_str(&ids[i], m[i]->path ? m[i]->path : m[i]->to);
+        if (ids[i].err) {
             orch_fail_exec(x, -ENOMEM, "branching");
             goto out;
         }
         q = evs_replay_find_path(x->rp, (evs_span){ids[i].p, ids[i].len});
         if (q && q->started_seq < since) {
-            sbuf e = {0};
+            evs__jbuf e = {0};
             char msg[300];
             snprintf(msg, sizeof(msg),
                      "step \"%s\" branches path \"%.*s\", which an earlier "
@@ -837,21 +837,21 @@ static int branch(orch_exec *x, evs_span pid, const evs_wf_step *S,
                      ids[i].p);
             error_json(&e, "branch_conflict", evs_span_cstr(msg), 0);
             fail_path(x, pid, (evs_span){e.p, e.len});
-            sb_free(&e);
+            evs__jb_free(&e);
             goto out;
         }
         if (q)
             continue;
         fresh[i] = 1;
         if (n++)
-            SB_LIT(&d, ",");
-        SB_LIT(&d, "{\"id\":");
-        sb_quote(&d, (evs_span){ids[i].p, ids[i].len});
-        SB_LIT(&d, ",\"current_step\":");
-        sb_quote(&d, evs_span_cstr(m[i]->to));
-        SB_LIT(&d, "}");
+            EVS__JB_LIT(&d, ",");
+        EVS__JB_LIT(&d, "{\"id\":");
+        evs__jb_quote(&d, (evs_span){ids[i].p, ids[i].len});
+        EVS__JB_LIT(&d, ",\"current_step\":");
+        evs__jb_quote(&d, evs_span_cstr(m[i]->to));
+        EVS__JB_LIT(&d, "}");
     }
-    SB_LIT(&d, "]}");
+    EVS__JB_LIT(&d, "]}");
     if (n && orch_emit(x, NULL, "path_branched", pid, evs_span_cstr(S->name),
                        &d, NULL) != 0)
         goto out;
@@ -859,21 +859,21 @@ static int branch(orch_exec *x, evs_span pid, const evs_wf_step *S,
         if (!fresh[i])
             continue;
         d.len = 0;
-        SB_LIT(&d, "{\"parent\":");
-        sb_quote(&d, pid);
-        SB_LIT(&d, ",\"current_step\":");
-        sb_quote(&d, evs_span_cstr(m[i]->to));
-        SB_LIT(&d, "}");
+        EVS__JB_LIT(&d, "{\"parent\":");
+        evs__jb_quote(&d, pid);
+        EVS__JB_LIT(&d, ",\"current_step\":");
+        evs__jb_quote(&d, evs_span_cstr(m[i]->to));
+        EVS__JB_LIT(&d, "}");
         orch_emit(x, NULL, "path_started", (evs_span){ids[i].p, ids[i].len},
                   (evs_span){0}, &d, NULL);
     }
     rc = x->broken ? -1 : 0;
 out:
     for (size_t i = 0; ids && i < nm; i++)
-        sb_free(&ids[i]);
+        evs__jb_free(&ids[i]);
     free(ids);
     free(fresh);
-    sb_free(&d);
+    evs__jb_free(&d);
     return rc;
 }
 
@@ -882,18 +882,18 @@ static void advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
 {
     const evs_wf_edge **m = NULL;
     size_t nm = 0;
-    sbuf d = {0};
+    evs__jbuf d = {0};
     rctx r;
 
     if (S->each.len && S->store) {
-        sbuf v = {0};
+        evs__jbuf v = {0};
         each_outputs(x->rp, pid, evs_span_cstr(S->name), &v);
-        SB_LIT(&d, "{\"name\":");
-        sb_quote(&d, evs_span_cstr(S->store));
-        SB_LIT(&d, ",\"value\":");
-        sb_json(&d, (evs_span){v.p, v.len});
-        SB_LIT(&d, "}");
-        sb_free(&v);
+        EVS__JB_LIT(&d, "{\"name\":");
+        evs__jb_quote(&d, evs_span_cstr(S->store));
+        EVS__JB_LIT(&d, ",\"value\":");
+        evs__jb_json(&d, (evs_span){v.p, v.len});
+        EVS__JB_LIT(&d, "}");
+        evs__jb_free(&v);
         if (orch_emit(x, NULL, "variable_set", pid, evs_span_cstr(S->name),
                       &d, NULL) != 0)
             goto out;
@@ -927,7 +927,7 @@ static void advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
     }
 out:
     free(m);
-    sb_free(&d);
+    evs__jb_free(&d);
 }
 
 static void enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
@@ -1098,10 +1098,10 @@ static int drive_path(orch_exec *x, size_t i)
         /* Its path fails with it (recorded together, unless the history
          * was cut between them). */
         {
-            sbuf e = {0};
-            sb_json(&e, st->error);
+            evs__jbuf e = {0};
+            evs__jb_json(&e, st->error);
             fail_path(x, pid, (evs_span){e.p, e.len});
-            sb_free(&e);
+            evs__jb_free(&e);
         }
         break;
     case EVS_STEP_COMPLETED:
@@ -1124,7 +1124,7 @@ static void exec_outputs(orch_exec *x)
         evs_replay_path_count(x->rp) ? evs_replay_path(x->rp, 0)->id
                                      : evs_span_cstr("main"),
         latest, sizeof(latest));
-    sbuf d = {0};
+    evs__jbuf d = {0};
     char *out = NULL;
     size_t n = 0;
 
@@ -1137,29 +1137,29 @@ static void exec_outputs(orch_exec *x)
         rc = evs_wf_render(&r.c, x->def->outputs, NULL, &out, &n, &e);
         rctx_free(&r);
         if (rc != 0) {
-            sbuf err = {0};
+            evs__jbuf err = {0};
             error_json(&err, "template", evs_span_cstr(e.msg), 0);
-            SB_LIT(&d, "{\"error\":");
-            sb_raw(&d, err.p, err.len);
-            SB_LIT(&d, "}");
-            sb_free(&err);
+            EVS__JB_LIT(&d, "{\"error\":");
+            evs__jb_raw(&d, err.p, err.len);
+            EVS__JB_LIT(&d, "}");
+            evs__jb_free(&err);
             orch_emit(x, NULL, "execution_failed", main_id, (evs_span){0},
                       &d, NULL);
-            sb_free(&d);
+            evs__jb_free(&d);
             return;
         }
-        SB_LIT(&d, "{\"outputs\":");
-        sb_raw(&d, out, n);
-        SB_LIT(&d, "}");
+        EVS__JB_LIT(&d, "{\"outputs\":");
+        evs__jb_raw(&d, out, n);
+        EVS__JB_LIT(&d, "}");
         free(out);
     } else {
-        SB_LIT(&d, "{\"outputs\":");
-        sb_json(&d, last_output(x->rp, main_id));
-        SB_LIT(&d, "}");
+        EVS__JB_LIT(&d, "{\"outputs\":");
+        evs__jb_json(&d, last_output(x->rp, main_id));
+        EVS__JB_LIT(&d, "}");
     }
     orch_emit(x, NULL, "execution_completed", main_id, (evs_span){0}, &d,
               NULL);
-    sb_free(&d);
+    evs__jb_free(&d);
 }
 
 /* Forgets what this process tracked for paths that have ended and have
@@ -1304,7 +1304,7 @@ void drive_timer(orch_exec *x, orch_timer *t)
     const evs_each_state *e = NULL;
     name_buf sb;
     int64_t iter = -1;
-    sbuf d = {0};
+    evs__jbuf d = {0};
 
     if (op && op->timer == t)
         op->timer = NULL;
@@ -1333,9 +1333,9 @@ void drive_timer(orch_exec *x, orch_timer *t)
     case TK_SLEEP:
         if (st->status != EVS_STEP_RUNNING)
             break;
-        SB_LIT(&d, "{\"timer_id\":");
-        sb_quote(&d, evs_span_cstr(t->id));
-        SB_LIT(&d, "}");
+        EVS__JB_LIT(&d, "{\"timer_id\":");
+        evs__jb_quote(&d, evs_span_cstr(t->id));
+        EVS__JB_LIT(&d, "}");
         if (orch_emit(x, NULL, "timer_fired", pid, evs_span_cstr(S->name),
                       &d, NULL) == 0)
             complete_step(x, pid, S, iter, (evs_span){0});
@@ -1348,7 +1348,7 @@ void drive_timer(orch_exec *x, orch_timer *t)
         char msg[200];
         if (st->status != EVS_STEP_RUNNING || !pending_wait(x->rp, pid))
             break;
-        SB_LIT(&d, "{\"timed_out\":true}");
+        EVS__JB_LIT(&d, "{\"timed_out\":true}");
         if (orch_emit(x, NULL, "wait_ended", pid, evs_span_cstr(S->name), &d,
                       NULL) != 0)
             break;
@@ -1361,7 +1361,7 @@ void drive_timer(orch_exec *x, orch_timer *t)
     case TK_ACTION_TIMEOUT:
         break;
     }
-    sb_free(&d);
+    evs__jb_free(&d);
     drive(x);
 }
 
@@ -1384,7 +1384,7 @@ int drive_request(orch_exec *x, const char *req_id, evs_span body,
     evs_span main_id = evs_span_cstr("main");
     name_buf kind, type;
     evs_span payload = {0};
-    sbuf d = {0};
+    evs__jbuf d = {0};
     int control = 0;
 
     *seq = 0;
@@ -1405,18 +1405,18 @@ int drive_request(orch_exec *x, const char *req_id, evs_span body,
                     return 0;
                 }
             }
-        SB_LIT(&d, "{\"signal\":");
-        sb_quote(&d, (evs_span){type.s, type.len});
-        SB_LIT(&d, ",\"payload\":");
-        sb_json(&d, payload);
-        SB_LIT(&d, "}");
+        EVS__JB_LIT(&d, "{\"signal\":");
+        evs__jb_quote(&d, (evs_span){type.s, type.len});
+        EVS__JB_LIT(&d, ",\"payload\":");
+        evs__jb_json(&d, payload);
+        EVS__JB_LIT(&d, "}");
         orch_emit(x, req_id, "signal_received", main_id, (evs_span){0}, &d,
                   seq);
     } else if (span_eq((evs_span){kind.s, kind.len}, "pause")) {
         if (st->status != EVS_STATUS_PAUSED) {
-            SB_LIT(&d, "{\"reason\":");
-            sb_json(&d, payload);
-            SB_LIT(&d, "}");
+            EVS__JB_LIT(&d, "{\"reason\":");
+            evs__jb_json(&d, payload);
+            EVS__JB_LIT(&d, "}");
             orch_emit(x, req_id, "execution_paused", main_id, (evs_span){0},
                       &d, seq);
             control = 1;
@@ -1428,13 +1428,13 @@ int drive_request(orch_exec *x, const char *req_id, evs_span body,
             control = 1;
         }
     } else if (span_eq((evs_span){kind.s, kind.len}, "terminate")) {
-        SB_LIT(&d, "{\"reason\":");
-        sb_json(&d, payload);
-        SB_LIT(&d, "}");
+        EVS__JB_LIT(&d, "{\"reason\":");
+        evs__jb_json(&d, payload);
+        EVS__JB_LIT(&d, "}");
         orch_emit(x, req_id, "execution_terminated", main_id, (evs_span){0},
                   &d, seq);
         control = 1;
     }
-    sb_free(&d);
+    evs__jb_free(&d);
     return x->broken ? x->err : control;
 }

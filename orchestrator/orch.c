@@ -317,7 +317,7 @@ void orch_fail_exec(orch_exec *x, int err, const char *why)
 /* ---------------------------------------------------------------- */
 
 int orch_emit(orch_exec *x, const char *id, const char *type, evs_span path,
-              evs_span step, const sbuf *data, uint64_t *seq)
+              evs_span step, const evs__jbuf *data, uint64_t *seq)
 {
     char uuid[EVS_UUID_LEN + 1];
     evs_violation v;
@@ -328,7 +328,7 @@ int orch_emit(orch_exec *x, const char *id, const char *type, evs_span path,
         *seq = 0;
     if (x->broken || x->released)
         return x->err ? x->err : -ECANCELED;
-    if (data && data->oom) {
+    if (data && data->err) {
         orch_fail_exec(x, -ENOMEM, "building an event");
         return -ENOMEM;
     }
@@ -368,7 +368,7 @@ int orch_version(orch_exec *x, evs_span pid, evs_span change, int64_t min,
                  int64_t max, int64_t *version)
 {
     const evs_version_state *v = evs_replay_find_version(x->rp, change);
-    sbuf d = {0};
+    evs__jbuf d = {0};
     int rc;
 
     if (v) {
@@ -385,18 +385,18 @@ int orch_version(orch_exec *x, evs_span pid, evs_span change, int64_t min,
         *version = v->version;
         return 0;
     }
-    SB_LIT(&d, "{\"change_id\":");
-    sb_quote(&d, change);
-    SB_LIT(&d, ",\"version\":");
-    sb_int(&d, max);
-    SB_LIT(&d, ",\"min\":");
-    sb_int(&d, min);
-    SB_LIT(&d, ",\"max\":");
-    sb_int(&d, max);
-    SB_LIT(&d, "}");
+    EVS__JB_LIT(&d, "{\"change_id\":");
+    evs__jb_quote(&d, change);
+    EVS__JB_LIT(&d, ",\"version\":");
+    evs__jb_int(&d, max);
+    EVS__JB_LIT(&d, ",\"min\":");
+    evs__jb_int(&d, min);
+    EVS__JB_LIT(&d, ",\"max\":");
+    evs__jb_int(&d, max);
+    EVS__JB_LIT(&d, "}");
     rc = orch_emit(x, NULL, "version_decision", pid, (evs_span){0}, &d,
                    NULL);
-    sb_free(&d);
+    evs__jb_free(&d);
     if (rc == 0)
         *version = max;
     return rc;
@@ -809,15 +809,15 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
     if (changed && (st->definition_hash.len != strlen(x->def->hash) ||
                     memcmp(st->definition_hash.ptr, x->def->hash,
                            st->definition_hash.len) != 0)) {
-        sbuf d = {0};
-        SB_LIT(&d, "{\"definition\":");
-        sb_json(&d, x->def->json);
-        SB_LIT(&d, ",\"definition_hash\":");
-        sb_quote(&d, evs_span_cstr(x->def->hash));
-        SB_LIT(&d, "}");
+        evs__jbuf d = {0};
+        EVS__JB_LIT(&d, "{\"definition\":");
+        evs__jb_json(&d, x->def->json);
+        EVS__JB_LIT(&d, ",\"definition_hash\":");
+        evs__jb_quote(&d, evs_span_cstr(x->def->hash));
+        EVS__JB_LIT(&d, "}");
         orch_emit(x, NULL, "definition_changed", evs_span_cstr("main"),
                   (evs_span){0}, &d, NULL);
-        sb_free(&d);
+        evs__jb_free(&d);
         if (x->released)
             return x->err;
     }
@@ -961,7 +961,7 @@ typedef struct start_job {
     size_t id_len;
     evs_event ev[2];
     char uuid[2][EVS_UUID_LEN + 1];
-    sbuf d0, d1;
+    evs__jbuf d0, d1;
     evs_snapshot snap;
     char *inputs;
     size_t inputs_len;
@@ -1012,8 +1012,8 @@ static void start_done(uv_work_t *w, int status)
     evs_log_close(j->log);
     evs_replay_free(j->rp);
     evs_wf_free(j->def);
-    sb_free(&j->d0);
-    sb_free(&j->d1);
+    evs__jb_free(&j->d0);
+    evs__jb_free(&j->d1);
     free(j->inputs);
     free(j);
     orch_check_idle(o);
@@ -1061,22 +1061,22 @@ int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
         goto fail;
     snprintf(j->ihash, sizeof(j->ihash), "%016llx", (unsigned long long)h);
 
-    SB_LIT(&j->d0, "{\"workflow_name\":");
-    sb_quote(&j->d0, evs_span_cstr(d->name));
-    SB_LIT(&j->d0, ",\"inputs\":");
-    sb_json(&j->d0, (evs_span){j->inputs, j->inputs_len});
-    SB_LIT(&j->d0, ",\"definition\":");
-    sb_json(&j->d0, d->json);
-    SB_LIT(&j->d0, ",\"definition_hash\":\"");
-    sb_str(&j->d0, d->hash);
-    SB_LIT(&j->d0, "\",\"inputs_hash\":\"");
-    sb_str(&j->d0, j->ihash);
-    SB_LIT(&j->d0, "\",\"lineage\":{}}");
-    SB_LIT(&j->d1, "{\"parent\":null,\"current_step\":");
-    sb_quote(&j->d1, evs_span_cstr(d->steps[0].name));
-    SB_LIT(&j->d1, "}");
+    EVS__JB_LIT(&j->d0, "{\"workflow_name\":");
+    evs__jb_quote(&j->d0, evs_span_cstr(d->name));
+    EVS__JB_LIT(&j->d0, ",\"inputs\":");
+    evs__jb_json(&j->d0, (evs_span){j->inputs, j->inputs_len});
+    EVS__JB_LIT(&j->d0, ",\"definition\":");
+    evs__jb_json(&j->d0, d->json);
+    EVS__JB_LIT(&j->d0, ",\"definition_hash\":\"");
+    evs__jb_str(&j->d0, d->hash);
+    EVS__JB_LIT(&j->d0, "\",\"inputs_hash\":\"");
+    evs__jb_str(&j->d0, j->ihash);
+    EVS__JB_LIT(&j->d0, "\",\"lineage\":{}}");
+    EVS__JB_LIT(&j->d1, "{\"parent\":null,\"current_step\":");
+    evs__jb_quote(&j->d1, evs_span_cstr(d->steps[0].name));
+    EVS__JB_LIT(&j->d1, "}");
     rc = -ENOMEM;
-    if (j->d0.oom || j->d1.oom)
+    if (j->d0.err || j->d1.err)
         goto fail;
     for (int i = 0; i < 2; i++) {
         if ((rc = evs_uuid7(j->uuid[i])) != 0)
@@ -1116,8 +1116,8 @@ int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
 fail:
     evs_wf_free(d);
     evs_wf_free(j->def);
-    sb_free(&j->d0);
-    sb_free(&j->d1);
+    evs__jb_free(&j->d0);
+    evs__jb_free(&j->d1);
     free(j->inputs);
     free(j);
     return rc;
@@ -1128,24 +1128,24 @@ fail:
 /* ---------------------------------------------------------------- */
 
 /* Builds a request body: {"kind":K[,"type":T][,"payload":P]}. */
-static int request_body(sbuf *b, evs_span kind, evs_span type,
+static int request_body(evs__jbuf *b, evs_span kind, evs_span type,
                         evs_span payload)
 {
     if (payload.len && evs_json_check(payload.ptr, payload.len, 0, NULL,
                                       NULL, NULL) != 0)
         return -EINVAL;
-    SB_LIT(b, "{\"kind\":");
-    sb_quote(b, kind);
+    EVS__JB_LIT(b, "{\"kind\":");
+    evs__jb_quote(b, kind);
     if (type.len) {
-        SB_LIT(b, ",\"type\":");
-        sb_quote(b, type);
+        EVS__JB_LIT(b, ",\"type\":");
+        evs__jb_quote(b, type);
     }
     if (payload.len) {
-        SB_LIT(b, ",\"payload\":");
-        sb_json(b, payload);
+        EVS__JB_LIT(b, ",\"payload\":");
+        evs__jb_json(b, payload);
     }
-    SB_LIT(b, "}");
-    return b->oom ? -ENOMEM : 0;
+    EVS__JB_LIT(b, "}");
+    return b->err ? -ENOMEM : 0;
 }
 
 /* Whether execution `id` of the store has ended, as its log says now. */
@@ -1167,7 +1167,7 @@ static int local_request(evs_orch *o, evs_span id, const char *kind,
                          evs_span type, evs_span payload)
 {
     orch_exec *x = orch_find_exec(o, id);
-    sbuf b = {0};
+    evs__jbuf b = {0};
     uint64_t seq;
     int rc;
 
@@ -1181,7 +1181,7 @@ static int local_request(evs_orch *o, evs_span id, const char *kind,
         if (!x->released)
             drive(x);
     }
-    sb_free(&b);
+    evs__jb_free(&b);
     orch_check_idle(o);
     return rc;
 }
@@ -1215,7 +1215,7 @@ int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
                                         "terminate"};
     evs_replay *rp = NULL;
     evs_violation v;
-    sbuf b = {0};
+    evs__jbuf b = {0};
     char next[EVS_ID_MAX + 1];
     size_t k;
     int rc;
@@ -1253,7 +1253,7 @@ int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
         return rc;
     if ((rc = request_body(&b, kind, type, payload)) == 0)
         rc = evs_request_post(store, id.ptr, id.len, b.p, b.len, NULL);
-    sb_free(&b);
+    evs__jb_free(&b);
     return rc;
 }
 

@@ -8,30 +8,15 @@
  *   continue.c loops (continuation paths) and continue-as-new
  *   strategies.c  retrying an execution that has ended
  *   defchange.c   checking a history against a changed definition
- *   sbuf.c     a growable byte buffer for building event data
  */
 #ifndef EVS_ORCH_INT_H
 #define EVS_ORCH_INT_H
 
 #include "evstore/orchestrator.h"
 #include "evstore/recorder.h"
+#include "formats_int.h" /* evs__jbuf, to build event data */
 
 #include <stdbool.h>
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;        /* an append failed: the buffer is incomplete */
-} sbuf;
-
-void sb_raw(sbuf *b, const char *s, size_t n);
-void sb_str(sbuf *b, const char *s);          /* raw C string */
-void sb_quote(sbuf *b, evs_span s);           /* as a JSON string */
-void sb_int(sbuf *b, int64_t v);
-void sb_json(sbuf *b, evs_span j);            /* JSON, `null` if empty */
-void sb_time(sbuf *b, int64_t us);            /* "RFC 3339" */
-void sb_free(sbuf *b);
-#define SB_LIT(b, lit) sb_raw((b), (lit), sizeof(lit) - 1)
 
 typedef struct orch_exec orch_exec;
 typedef struct orch_timer orch_timer;
@@ -172,7 +157,7 @@ struct evs_orch {
 /* Records one event (id: a request's id, or NULL for a new one). On
  * failure the execution is given up (orch_fail_exec). */
 int orch_emit(orch_exec *x, const char *id, const char *type, evs_span path,
-              evs_span step, const sbuf *data, uint64_t *seq);
+              evs_span step, const evs__jbuf *data, uint64_t *seq);
 void orch_fail_exec(orch_exec *x, int err, const char *why);
 void orch_exec_unref(orch_exec *x);
 void orch_kick(orch_exec *x);

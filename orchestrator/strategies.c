@@ -52,7 +52,7 @@ void evs_retry_opts_init(evs_retry_opts *o)
 typedef struct copy {
     evs_event_owned *ev;
     size_t n, cap;
-    sbuf start;             /* execution_started's new data */
+    evs__jbuf start;             /* execution_started's new data */
     char *why;
     size_t why_cap;
 } copy;
@@ -119,36 +119,36 @@ static int start_data(copy *c, const evs_event *ev, evs_span origin,
                                        "definition_hash"};
     evs_span v;
     uint64_t h;
-    sbuf *b = &c->start;
+    evs__jbuf *b = &c->start;
 
-    SB_LIT(b, "{");
+    EVS__JB_LIT(b, "{");
     for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++) {
         if (evs__json_get(ev->data, keep[i], &v) != 1)
             continue;
         if (b->len > 1)
-            SB_LIT(b, ",");
-        sb_quote(b, evs_span_cstr(keep[i]));
-        SB_LIT(b, ":");
-        sb_raw(b, v.ptr, v.len);
+            EVS__JB_LIT(b, ",");
+        evs__jb_quote(b, evs_span_cstr(keep[i]));
+        EVS__JB_LIT(b, ":");
+        evs__jb_raw(b, v.ptr, v.len);
     }
     if (!inputs.len && evs__json_get(ev->data, "inputs", &v) == 1)
         inputs = v;
-    SB_LIT(b, ",\"inputs\":");
-    sb_json(b, inputs);
+    EVS__JB_LIT(b, ",\"inputs\":");
+    evs__jb_json(b, inputs);
     if (inputs.len && evs_json_hash(inputs.ptr, inputs.len, NULL, &h) == 0) {
         char hex[17];
         snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)h);
-        SB_LIT(b, ",\"inputs_hash\":");
-        sb_quote(b, evs_span_cstr(hex));
+        EVS__JB_LIT(b, ",\"inputs_hash\":");
+        evs__jb_quote(b, evs_span_cstr(hex));
     }
-    SB_LIT(b, ",\"lineage\":{\"retry_of\":");
-    sb_quote(b, origin);
-    SB_LIT(b, ",\"strategy\":");
-    sb_quote(b, evs_span_cstr(evs_retry_strategy_name(o->strategy)));
-    SB_LIT(b, ",\"from_seq\":");
-    sb_int(b, (int64_t)n);
-    SB_LIT(b, "}}");
-    return b->oom ? -ENOMEM : 0;
+    EVS__JB_LIT(b, ",\"lineage\":{\"retry_of\":");
+    evs__jb_quote(b, origin);
+    EVS__JB_LIT(b, ",\"strategy\":");
+    evs__jb_quote(b, evs_span_cstr(evs_retry_strategy_name(o->strategy)));
+    EVS__JB_LIT(b, ",\"from_seq\":");
+    evs__jb_int(b, (int64_t)n);
+    EVS__JB_LIT(b, "}}");
+    return b->err ? -ENOMEM : 0;
 }
 
 /* Events 1..n of `log`, execution_started rebuilt, into c. */
@@ -182,7 +182,7 @@ static int copy_prefix(copy *c, evs_log *log, uint64_t n, evs_span origin,
 
 /* Appends the event that says what the strategy changes. */
 static int push_change(copy *c, const char *type,
-                       const evs_exec_state *x, const sbuf *data)
+                       const evs_exec_state *x, const evs__jbuf *data)
 {
     char uuid[EVS_UUID_LEN + 1];
     evs_event ev;
@@ -198,7 +198,7 @@ static int push_change(copy *c, const char *type,
     ev.timestamp_us = evs_now_us();
     ev.event_type = evs_span_cstr(type);
     ev.data = (evs_span){data->p, data->len};
-    return data->oom ? -ENOMEM : push(c, &ev);
+    return data->err ? -ENOMEM : push(c, &ev);
 }
 
 int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
@@ -213,7 +213,7 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
     evs_violation v;
     evs_wf_error we;
     copy c;
-    sbuf d = {0};
+    evs__jbuf d = {0};
     char nid[EVS_ID_MAX + 1], *inputs = NULL;
     size_t inputs_len = 0;
     evs_event *views = NULL;
@@ -312,27 +312,27 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
     if (o->strategy == EVS_RETRY_FROM_FAILURE ||
         o->strategy == EVS_RETRY_SKIP_FAILED) {
         const evs_wf_step *S = evs_wf_find_step(def, x->failed_step);
-        SB_LIT(&d, "{");
+        EVS__JB_LIT(&d, "{");
         if (o->strategy == EVS_RETRY_SKIP_FAILED) {
             if (o->output.len && evs_json_check(o->output.ptr, o->output.len,
                                                 0, NULL, NULL, NULL) != 0) {
                 rc = why(&c, -EINVAL, "the output is not JSON");
                 goto out;
             }
-            SB_LIT(&d, "\"output\":");
-            sb_json(&d, o->output);
+            EVS__JB_LIT(&d, "\"output\":");
+            evs__jb_json(&d, o->output);
             if (S && S->store && x->failed_iteration < 0) {
-                SB_LIT(&d, ",\"stored_variable\":");
-                sb_quote(&d, evs_span_cstr(S->store));
+                EVS__JB_LIT(&d, ",\"stored_variable\":");
+                evs__jb_quote(&d, evs_span_cstr(S->store));
             }
         }
         if (x->failed_iteration >= 0) {
             if (d.len > 1)
-                SB_LIT(&d, ",");
-            SB_LIT(&d, "\"iteration\":");
-            sb_int(&d, x->failed_iteration);
+                EVS__JB_LIT(&d, ",");
+            EVS__JB_LIT(&d, "\"iteration\":");
+            evs__jb_int(&d, x->failed_iteration);
         }
-        SB_LIT(&d, "}");
+        EVS__JB_LIT(&d, "}");
         rc = push_change(&c, o->strategy == EVS_RETRY_SKIP_FAILED
                                  ? "step_skipped"
                                  : "step_reset",
@@ -372,8 +372,8 @@ out:
         evs_event_free(&c.ev[i]);
     free(c.ev);
     free(views);
-    sb_free(&c.start);
-    sb_free(&d);
+    evs__jb_free(&c.start);
+    evs__jb_free(&d);
     free(inputs);
     evs_snapshot_free(snap);
     evs_log_close(log);

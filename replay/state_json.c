@@ -17,42 +17,9 @@
 
 #define STATE_VERSION 1
 
-typedef struct wbuf {
-    const evs_allocator *alloc;
-    char *p;
-    size_t len, cap;
-    int err;
-} wbuf;
+typedef evs__jbuf wbuf;
 
-static void need(wbuf *b, size_t n)
-{
-    size_t nc;
-    char *np;
-
-    if (b->err || b->cap - b->len >= n)
-        return;
-    nc = b->cap ? b->cap : 4096;
-    while (nc - b->len < n)
-        nc *= 2;
-    np = evs__realloc(b->alloc, b->p, nc);
-    if (!np) {
-        b->err = -ENOMEM;
-        return;
-    }
-    b->p = np;
-    b->cap = nc;
-}
-
-static void raw(wbuf *b, const char *s, size_t n)
-{
-    need(b, n);
-    if (b->err)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-#define LIT(b, s) raw((b), (s), sizeof(s) - 1)
+#define LIT(b, s) EVS__JB_LIT(b, s)
 
 /* ,"key": (the comma unless first) */
 static void key(wbuf *b, const char *k, int first)
@@ -60,44 +27,26 @@ static void key(wbuf *b, const char *k, int first)
     if (!first)
         LIT(b, ",");
     LIT(b, "\"");
-    raw(b, k, strlen(k));
+    evs__jb_str(b, k);
     LIT(b, "\":");
 }
 
 static void str(wbuf *b, const char *k, int first, evs_span s)
 {
-    size_t n;
-
     key(b, k, first);
-    need(b, s.len * 6 + 2);
-    if (b->err)
-        return;
-    n = evs_json_quote(s, b->p + b->len, b->cap - b->len);
-    if (n == (size_t)-1) {
-        /* Names were copied from verified lines, which are valid UTF-8;
-         * never expected, but never write invalid JSON either. */
-        LIT(b, "\"\"");
-        return;
-    }
-    b->len += n;
+    evs__jb_quote(b, s);
 }
 
 static void json(wbuf *b, const char *k, int first, evs_span v)
 {
     key(b, k, first);
-    if (v.len)
-        raw(b, v.ptr, v.len);
-    else
-        LIT(b, "null");
+    evs__jb_json(b, v);
 }
 
 static void num(wbuf *b, const char *k, int first, int64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
-
     key(b, k, first);
-    raw(b, tmp, (size_t)n);
+    evs__jb_int(b, v);
 }
 
 static void boolean(wbuf *b, const char *k, int first, int v)
