@@ -10,7 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
+
+extern char **environ;
 
 char *tu_tmpdir(const char *tag)
 {
@@ -195,4 +201,45 @@ long tu_count_events(evs_store *s, const char *id)
     }
     evs_log_close(l);
     return rc < 0 ? rc : n;
+}
+
+pid_t tu_spawn_tool(const char *bin_env, const char *dir, const char *tag,
+                    const char *const *args)
+{
+    const char *argv[64];
+    char out[1024], err[1024];
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    size_t n = 0;
+
+    argv[n++] = getenv(bin_env);
+    cr_assert_not_null(argv[0], "%s is set by meson", bin_env);
+    while (args[n - 1] && n < 63) {
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    snprintf(out, sizeof(out), "%s/%s.out", dir, tag);
+    snprintf(err, sizeof(err), "%s/%s.err", dir, tag);
+    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, err,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, (char **)argv,
+                             environ),
+                 0);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+int tu_wait_exit(pid_t pid)
+{
+    int ws;
+
+    cr_assert_eq(waitpid(pid, &ws, 0), pid);
+    if (WIFEXITED(ws))
+        return WEXITSTATUS(ws);
+    return 128 + WTERMSIG(ws);
 }

@@ -8,6 +8,7 @@
 #include "evstore.h"
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 /* Makes a fresh, empty directory (0700) for a test store and returns its
@@ -53,5 +54,14 @@ int tu_append_n(evs_log *l, size_t n);
 /* Reads every event of `id` with a cursor; returns the count, or a
  * negative error. */
 long tu_count_events(evs_store *s, const char *id);
+
+/* Starts the tool whose path is in environment variable `bin_env`
+ * (EVRUN, EVDUMP, ...) with args (NULL-terminated), stdin from /dev/null,
+ * stdout and stderr into dir/TAG.out and dir/TAG.err. Asserts it started. */
+pid_t tu_spawn_tool(const char *bin_env, const char *dir, const char *tag,
+                    const char *const *args);
+
+/* Waits for pid: its exit status, or 128 + the signal that killed it. */
+int tu_wait_exit(pid_t pid);
 
 #endif

@@ -219,48 +219,6 @@ typedef struct result {
     char *err;
 } result;
 
-/* Starts the binary named by environment variable `bin` with args
- * (NULL-terminated), stdin from /dev/null, stdout and stderr into
- * dir/TAG.out and dir/TAG.err. */
-static pid_t spawn_tool(const char *bin, const char *tag,
-                        const char *const *args)
-{
-    const char *argv[64];
-    char out[64], err[64];
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    size_t n = 0;
-
-    argv[n++] = getenv(bin);
-    while (args[n - 1] && n < 63) {
-        argv[n] = args[n - 1];
-        n++;
-    }
-    argv[n] = NULL;
-    snprintf(out, sizeof(out), "%s.out", tag);
-    snprintf(err, sizeof(err), "%s.err", tag);
-    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, in_dir(out),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, in_dir(err),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, (char **)argv,
-                             environ),
-                 0);
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
-}
-
-static int wait_exit(pid_t pid)
-{
-    int ws;
-
-    cr_assert_eq(waitpid(pid, &ws, 0), pid);
-    if (WIFEXITED(ws))
-        return WEXITSTATUS(ws);
-    return 128 + WTERMSIG(ws);
-}
 
 static result collect(const char *tag, int status)
 {
@@ -277,7 +235,7 @@ static result collect(const char *tag, int status)
 
 static result run_tool(const char *bin, const char *const *args)
 {
-    return collect("run", wait_exit(spawn_tool(bin, "run", args)));
+    return collect("run", tu_wait_exit(tu_spawn_tool(bin, dir, "run", args)));
 }
 
 #define EVRUN(...) run_tool("EVRUN", (const char *const[]){__VA_ARGS__, NULL})
@@ -825,7 +783,7 @@ Test(evrun, serve_takes_requests_to_pause_unpause_and_terminate)
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
     cr_assert_str_eq(r.out, "p1 created\n");
     result_free(&r);
-    serve_pid = spawn_tool("EVRUN", "serve",
+    serve_pid = tu_spawn_tool("EVRUN", dir, "serve",
                            (const char *const[]){"serve", store, "--adopt",
                                                  "50", NULL});
     await_status("p1", "waiting");
@@ -881,7 +839,7 @@ Test(evrun, serve_takes_requests_to_pause_unpause_and_terminate)
     result_free(&r);
 
     cr_assert_eq(kill(serve_pid, SIGTERM), 0);
-    ex = wait_exit(serve_pid);
+    ex = tu_wait_exit(serve_pid);
     serve_pid = -1;
     r = collect("serve", ex);
     cr_assert_eq(ex, 0, "serve exited %d; stderr: %s", ex, r.err);
@@ -1202,7 +1160,7 @@ Test(evrun, a_retry_backoff_survives_a_killed_runner_and_runs_once_more)
         "{\"name\":\"backoff\",\"steps\":[{\"name\":\"s\","
         "  \"kind\":\"action\",\"action\":\"@ACT@ s flaky 1\","
         "  \"retry\":{\"max_attempts\":3,\"initial_interval_ms\":1500}}]}");
-    pid_t pid = spawn_tool("EVRUN", "runner",
+    pid_t pid = tu_spawn_tool("EVRUN", dir, "runner",
                            (const char *const[]){"start", store, def, "--id",
                                                  "bo1", NULL});
     double deadline = now_s() + 30;
@@ -1217,7 +1175,7 @@ Test(evrun, a_retry_backoff_survives_a_killed_runner_and_runs_once_more)
            now_s() < deadline)
         sleep_ms(10);
     cr_assert_eq(kill(pid, SIGKILL), 0);
-    ex = wait_exit(pid);
+    ex = tu_wait_exit(pid);
     cr_assert_eq(ex, 128 + SIGKILL, "the runner exited %d first", ex);
     effects = slurp_or_empty(fx);
     cr_assert_str_eq(effects, "s bo1/main/s/-1/1 1\n");

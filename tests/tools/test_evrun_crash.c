@@ -204,47 +204,6 @@ static void teardown(void)
 
 TestSuite(evrun_crash, .init = setup, .fini = teardown, .timeout = 300);
 
-/* Starts the binary named by environment variable `bin` with args
- * (NULL-terminated), stdout and stderr into dir/TAG.out and dir/TAG.err. */
-static pid_t spawn_tool(const char *bin, const char *tag,
-                        const char *const *args)
-{
-    const char *argv[64];
-    char out[64], err[64];
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    size_t n = 0;
-
-    argv[n++] = getenv(bin);
-    while (args[n - 1] && n < 63) {
-        argv[n] = args[n - 1];
-        n++;
-    }
-    argv[n] = NULL;
-    snprintf(out, sizeof(out), "%s.out", tag);
-    snprintf(err, sizeof(err), "%s.err", tag);
-    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, in_dir(out),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, in_dir(err),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, (char **)argv,
-                             environ),
-                 0);
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
-}
-
-static int wait_exit(pid_t pid)
-{
-    int ws;
-
-    cr_assert_eq(waitpid(pid, &ws, 0), pid);
-    if (WIFEXITED(ws))
-        return WEXITSTATUS(ws);
-    return 128 + WTERMSIG(ws);
-}
 
 /* dir/TAG.out or dir/TAG.err, heap memory. */
 static char *tag_file(const char *tag, const char *ext)
@@ -373,8 +332,8 @@ static void check_effects(const char *prefix, size_t nexec, int *counts)
 static void check_log(const char *id)
 {
     const char *const args[] = {"show", store, id, "--json", NULL};
-    pid_t pid = spawn_tool("EVDUMP", "show", args);
-    int ex = wait_exit(pid), started[NSTEPS] = {0}, done[NSTEPS] = {0};
+    pid_t pid = tu_spawn_tool("EVDUMP", dir, "show", args);
+    int ex = tu_wait_exit(pid), started[NSTEPS] = {0}, done[NSTEPS] = {0};
     char *out = tag_file("show", "out"), *save = NULL;
     int completed = 0;
 
@@ -455,10 +414,10 @@ Test(evrun_crash, killed_runners_lose_no_step_and_rerun_only_unfinished_ones)
                  "{\"s\":{\"a\":\"0.%03u\",\"b\":\"0.%03u\",\"c\":\"0.%03u\","
                  "\"d\":\"0.%03u\",\"e\":\"0.%03u\"}}",
                  d[0], d[1], d[2], d[3], d[4]);
-        pid = spawn_tool("EVRUN", "runner", start_args);
+        pid = tu_spawn_tool("EVRUN", dir, "runner", start_args);
         sleep_ms(rnd(301));
         kill(pid, SIGKILL);
-        ex = wait_exit(pid);
+        ex = tu_wait_exit(pid);
         /* Take over until it completes, killing the taker now and then. */
         while (ex != 0) {
             char *err = tag_file("runner", "err");
@@ -478,13 +437,13 @@ Test(evrun_crash, killed_runners_lose_no_step_and_rerun_only_unfinished_ones)
             free(err);
             cr_assert_lt(tries++, 500, "%s never completed", id);
             /* Killed before the execution was created: start it again. */
-            pid = spawn_tool("EVRUN", "runner",
+            pid = tu_spawn_tool("EVRUN", dir, "runner",
                              exec_exists(id) ? resume_args : start_args);
             if (tries < 4 && rnd(4) == 0) {
                 sleep_ms(rnd(151));
                 kill(pid, SIGKILL);
             }
-            ex = wait_exit(pid);
+            ex = tu_wait_exit(pid);
         }
         assert_completed_output("runner", id);
     }
@@ -529,10 +488,10 @@ static void create_detached(int from, int to)
 
             snprintf(id, sizeof(id), "srv%d", n + k);
             snprintf(tag, sizeof(tag), "create%d", k);
-            pid[k] = spawn_tool("EVRUN", tag, args);
+            pid[k] = tu_spawn_tool("EVRUN", dir, tag, args);
         }
         for (int k = 0; k < 2 && pid[k] > 0; k++) {
-            int ex = wait_exit(pid[k]);
+            int ex = tu_wait_exit(pid[k]);
             cr_assert_eq(ex, 0, "start --detach srv%d exited %d", n + k,
                          ex);
         }
@@ -544,7 +503,7 @@ static size_t completed_count(void)
 {
     const char *const args[] = {"ls", store, "--status", "completed",
                                 "--json", NULL};
-    int ex = wait_exit(spawn_tool("EVDUMP", "ls", args));
+    int ex = tu_wait_exit(tu_spawn_tool("EVDUMP", dir, "ls", args));
     char *out = tag_file("ls", "out");
     size_t n = count_lines(out);
 
@@ -568,7 +527,7 @@ Test(evrun_crash, two_runners_on_one_store_run_each_step_exactly_once)
         const char *args[] = {"serve", store, "--adopt", "100", NULL};
 
         snprintf(tag, sizeof(tag), "serve%d", i);
-        serves[i] = spawn_tool("EVRUN", tag, args);
+        serves[i] = tu_spawn_tool("EVRUN", dir, tag, args);
     }
     create_detached(SERVED - SERVED / 5, SERVED);
     deadline = now_s() + 240;
@@ -580,7 +539,7 @@ Test(evrun_crash, two_runners_on_one_store_run_each_step_exactly_once)
         cr_assert_eq(kill(serves[i], SIGTERM), 0);
     for (int i = 0; i < 2; i++) {
         char tag[16], *err;
-        int ex = wait_exit(serves[i]);
+        int ex = tu_wait_exit(serves[i]);
 
         serves[i] = -1;
         snprintf(tag, sizeof(tag), "serve%d", i);
