@@ -29,7 +29,10 @@ static int step_eq(const void *ctx, size_t pos)
 {
     const key3 *k = ctx;
     const evs_step_state *s = &k->r->steps.v[pos];
-    return s->iteration == k->n && evs__span_eq(s->path_id, k->a) &&
+    /* The path is most often the state's own copy: same pointer. */
+    return s->iteration == k->n &&
+           (s->path_id.ptr == k->a.ptr ? s->path_id.len == k->a.len
+                                       : evs__span_eq(s->path_id, k->a)) &&
            evs__span_eq(s->name, k->b);
 }
 

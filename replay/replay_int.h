@@ -17,10 +17,15 @@ typedef struct arena_chunk {
 } arena_chunk;
 
 /* An index from a 64-bit key hash to positions in one of the state
- * arrays; collisions are resolved by comparing the element itself. */
+ * arrays; collisions are resolved by comparing the element itself. A
+ * slot holds both, so that a probe touches one cache line. */
+typedef struct index_slot {
+    uint64_t hash;
+    uint32_t pos; /* position + 1; 0 marks an empty slot */
+} index_slot;
+
 typedef struct index_map {
-    uint64_t *hash;
-    uint32_t *pos; /* position + 1; 0 marks an empty slot */
+    index_slot *slot;
     size_t cap, count;
 } index_map;
 
