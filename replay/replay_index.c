@@ -69,10 +69,40 @@ long evs__rp_path_pos(const evs_replay *r, evs_span id)
                         &k);
 }
 
+static int group_eq(const void *ctx, size_t pos)
+{
+    const key3 *k = ctx;
+    const iter_group *g = &k->r->groups.v[pos];
+    return (g->path_id.ptr == k->a.ptr ? g->path_id.len == k->a.len
+                                       : evs__span_eq(g->path_id, k->a)) &&
+           evs__span_eq(g->name, k->b);
+}
+
+static long group_pos(const evs_replay *r, evs_span path, evs_span name)
+{
+    key3 k = {r, path, name, 0};
+    return evs__rp_find(&r->group_ix, evs__rp_hash(path, name, -3), group_eq,
+                        &k);
+}
+
+static int dense(int64_t iter)
+{
+    return iter >= 0 && iter < EVS__ITER_DENSE;
+}
+
 long evs__rp_step_pos(const evs_replay *r, evs_span path, evs_span name,
                       int64_t iter)
 {
     key3 k = {r, path, name, iter};
+    long g;
+
+    if (dense(iter)) {
+        const iter_group *ig;
+        if ((g = group_pos(r, path, name)) < 0)
+            return -1;
+        ig = &r->groups.v[g];
+        return (size_t)iter < ig->n ? (long)ig->pos[iter] - 1 : -1;
+    }
     return evs__rp_find(&r->step_ix, evs__rp_hash(path, name, iter), step_eq,
                         &k);
 }
@@ -131,10 +161,57 @@ void evs__rp_set_path_status(evs_replay *r, evs_path_state *p,
     count_path(r, st, 1);
 }
 
+/* Records that iteration `iter` of (path, name) is steps.v[pos]. */
+static int add_iteration(evs_replay *r, const evs_step_state *s, size_t pos)
+{
+    long g = group_pos(r, s->path_id, s->name);
+    size_t it = (size_t)s->iteration;
+    iter_group *ig;
+
+    if (g < 0) {
+        iter_group ng;
+        memset(&ng, 0, sizeof(ng));
+        ng.path_id = s->path_id;
+        ng.name = s->name;
+        ADD(r, groups, &ng, &r->group_ix,
+            evs__rp_hash(s->path_id, s->name, -3));
+        g = (long)r->groups.n - 1;
+    }
+    ig = &r->groups.v[g];
+    if (it >= ig->cap) {
+        size_t cap = ig->cap ? ig->cap : 16;
+        uint32_t *np;
+        while (cap <= it)
+            cap *= 2;
+        if (!(np = evs__realloc(r->alloc, ig->pos, cap * sizeof(*np))))
+            return -ENOMEM;
+        ig->pos = np;
+        ig->cap = cap;
+    }
+    if (it >= ig->n) {
+        memset(ig->pos + ig->n, 0, (it + 1 - ig->n) * sizeof(*ig->pos));
+        ig->n = it + 1;
+    }
+    ig->pos[it] = (uint32_t)pos + 1;
+    return 0;
+}
+
 int evs__rp_add_step(evs_replay *r, const evs_step_state *s)
 {
-    ADD(r, steps, s, &r->step_ix,
-        evs__rp_hash(s->path_id, s->name, s->iteration));
+    int rc;
+
+    if (!dense(s->iteration)) {
+        ADD(r, steps, s, &r->step_ix,
+            evs__rp_hash(s->path_id, s->name, s->iteration));
+        return 0;
+    }
+    /* Room first, so that a failure leaves the two in step. */
+    if (!evs__rp_grow(r, (void **)&r->steps.v, &r->steps.cap, r->steps.n,
+                      sizeof(*r->steps.v)))
+        return -ENOMEM;
+    if ((rc = add_iteration(r, s, r->steps.n)) != 0)
+        return rc;
+    r->steps.v[r->steps.n++] = *s;
     return 0;
 }
 

@@ -45,6 +45,22 @@ DEFINE_VEC(timer_vec, evs_timer_state);
 DEFINE_VEC(wait_vec, evs_wait_state);
 DEFINE_VEC(pos_vec, size_t);
 
+/* The iterations of one `each` step on one path: where iteration i's
+ * step is (position + 1; 0 if it has none yet), for i < EVS__ITER_DENSE.
+ * Iterations are looked up far more than other steps and are most of
+ * them, so they are kept out of the step index: this small array stays
+ * in the cache where the index's slot for a step would not. An iteration
+ * past EVS__ITER_DENSE (a hostile history could name any) goes to the
+ * step index like a plain step, so memory stays bounded by the events. */
+#define EVS__ITER_DENSE 65536
+typedef struct iter_group {
+    evs_span path_id, name;
+    uint32_t *pos;
+    size_t n, cap;
+} iter_group;
+
+DEFINE_VEC(group_vec, iter_group);
+
 struct evs_replay {
     evs_replay_opts opts;
     const evs_allocator *alloc;
@@ -59,7 +75,9 @@ struct evs_replay {
     timer_vec timers;
     wait_vec waits;
     pos_vec pend;     /* positions in waits of the pending ones */
-    index_map path_ix, step_ix, each_ix, var_ix, version_ix, timer_ix;
+    group_vec groups; /* iterations of `each` steps, by (path, name) */
+    index_map path_ix, step_ix, each_ix, var_ix, version_ix, timer_ix,
+        group_ix;
     int terminal; /* a terminal event was applied */
     size_t nfailed;  /* steps failed for good */
     size_t nactive, nwaiting; /* paths by status, for the exec status */

@@ -533,6 +533,67 @@ Test(replay, each_iterations_count_their_progress_at_every_point)
     hist_free(&h);
 }
 
+/* Iterations below 65536 are found through a per-step array, larger
+ * ones through the step index (replay_int.h): both, sparse, out of
+ * order, on two paths with the same step name, and after a round trip
+ * through the state JSON. */
+Test(replay, sparse_and_huge_iteration_numbers_are_all_found)
+{
+    static const int64_t its[] = {3, 70000, 0, 65535, 65536,
+                                  INT64_C(4000000000), 1};
+    const size_t nits = sizeof(its) / sizeof(its[0]);
+    evs_replay *r = hist_replayer(), *r2 = hist_replayer();
+    evs_violation v;
+    char *json;
+    size_t len;
+    hist h;
+
+    hist_init(&h, 1);
+    hist_add(&h, "execution_started", NULL, NULL, "{}");
+    hist_add(&h, "path_branched", NULL, NULL,
+             "{\"new_paths\":[{\"id\":\"b\"}]}");
+    for (size_t i = 0; i < nits; i++) {
+        hist_add(&h, "step_started", NULL, "fan",
+                 "{\"iteration\":%lld}", (long long)its[i]);
+        hist_add(&h, "step_completed", NULL, "fan",
+                 "{\"iteration\":%lld,\"output\":%zu}",
+                 (long long)its[i], i);
+        hist_add(&h, "step_started", "b", "fan", "{\"iteration\":%lld}",
+                 (long long)its[i]);
+    }
+    cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), 0, "%s", v.msg);
+    json = hist_state(r, &len);
+    cr_assert_eq(evs_replay_load_state(r2, json, len), 0);
+    for (int k = 0; k < 2; k++) {
+        const evs_replay *x = k ? r2 : r;
+        cr_assert_eq(evs_replay_step_count(x), 2 * nits);
+        for (size_t i = 0; i < nits; i++) {
+            char out[24];
+            const evs_step_state *m = step(x, "main", "fan", its[i]);
+            const evs_step_state *b = step(x, "b", "fan", its[i]);
+            snprintf(out, sizeof(out), "%zu", i);
+            assert_span(m->output, out);
+            cr_assert_eq(m->status, EVS_STEP_COMPLETED);
+            cr_assert_eq(b->status, EVS_STEP_RUNNING);
+        }
+        for (int64_t it = 2; it < 8; it++)
+            cr_assert_null(evs_replay_find_step(x, sp("main"), sp("fan"),
+                                                it == 3 ? 69999 : it));
+        cr_assert_null(evs_replay_find_step(x, sp("main"), sp("fan"),
+                                            INT64_C(3999999999)));
+        cr_assert_null(evs_replay_find_step(x, sp("main"), sp("fan"), -1));
+        cr_assert_null(evs_replay_find_step(x, sp("c"), sp("fan"), 0));
+    }
+    /* A step restarted after it completed is refused at any iteration. */
+    hist_add(&h, "step_started", NULL, "fan", "{\"iteration\":70000}");
+    cr_assert_eq(hist_apply(r, &h, h.n - 1, h.n, &v), EVS_EHISTORY);
+    cr_assert_str_eq(v.rule, "step-restarted");
+    free(json);
+    evs_replay_free(r);
+    evs_replay_free(r2);
+    hist_free(&h);
+}
+
 Test(replay, a_step_that_fails_after_a_retry_is_the_failure_point)
 {
     const evs_exec_state *x;
