@@ -60,6 +60,22 @@ int evs__open_regular(evs_store *s, int dirfd, const char *name, int flags,
     return 0;
 }
 
+/* Says which file evs__open_regular refused and why: the codes alone
+ * read as something else (EVS_EUNSAFE's message is about the store
+ * directory's permissions). Other errors are left to the caller. */
+void evs__error_refused(evs_error_info *info, int rc, const char *id,
+                        const char *name)
+{
+    const char *why = rc == -ELOOP        ? "is a symbolic link"
+                      : rc == EVS_EUNSAFE ? "has more than one hard link"
+                      : rc == -EINVAL     ? "is not a regular file"
+                                          : NULL;
+
+    if (why)
+        evs__error_set(info, rc, "unsafe", "%s/%s %s; refused", id, name,
+                       why);
+}
+
 int evs__open_exec_dir(evs_store *s, const char *id, int *fd)
 {
     return IO(s)->openat(CTX(s), s->dirfd, id,
@@ -654,13 +670,23 @@ fail:
 /* Cleanup                                                            */
 /* ------------------------------------------------------------------ */
 
+/* Temporaries younger than this may belong to a writer at work. */
+#define TMP_AGE_US (3600LL * 1000000)
+
+/* Names read from a directory, to act on once the reading is over:
+ * removing entries while reading a directory may skip others. */
+typedef struct name_list {
+    evs_store *s;
+    char (*names)[EVS_ID_MAX + 48];
+    size_t count, cap;
+} name_list;
+
 typedef struct cleaner {
     evs_store *s;
     int64_t older_than;
+    int64_t tmp_cutoff; /* temporaries changed before this are left over */
     size_t deleted;
     int first_err;
-    char (*names)[EVS_ID_MAX + 48];
-    size_t count, cap;
 } cleaner;
 
 static int is_final(evs_span st)
@@ -673,22 +699,61 @@ static int is_final(evs_span st)
 
 static int collect_cb(void *arg, const char *name, size_t len)
 {
-    cleaner *C = arg;
+    name_list *L = arg;
 
     if (len >= EVS_ID_MAX + 48)
         return 0;
-    if (C->count == C->cap) {
-        size_t nc = C->cap ? C->cap * 2 : 64;
-        void *nn = evs__realloc(C->s->alloc, C->names,
-                                nc * sizeof(*C->names));
+    if (L->count == L->cap) {
+        size_t nc = L->cap ? L->cap * 2 : 64;
+        void *nn = evs__realloc(L->s->alloc, L->names,
+                                nc * sizeof(*L->names));
         if (!nn)
             return -ENOMEM;
-        C->names = nn;
-        C->cap = nc;
+        L->names = nn;
+        L->cap = nc;
     }
-    memcpy(C->names[C->count], name, len + 1);
-    C->count++;
+    memcpy(L->names[L->count], name, len + 1);
+    L->count++;
     return 0;
+}
+
+static int is_tmp(const char *name)
+{
+    return strncmp(name, EVS__TMP_PREFIX, strlen(EVS__TMP_PREFIX)) == 0;
+}
+
+/*
+ * Removes entry `name` of dfd, a temporary (.tmp-*) that a killed or
+ * failed writer left, if it has not changed since the cutoff: younger
+ * ones may be in use by a writer in another process. A directory (an
+ * interrupted creation) goes with its contents; anything else is
+ * unlinked, never followed. Best effort.
+ */
+static void remove_old_tmp(cleaner *C, int dfd, const char *name)
+{
+    evs_store *s = C->s;
+    evs_stat st;
+
+    if (IO(s)->statat(CTX(s), dfd, name, &st) != 0 ||
+        st.mtime_us >= C->tmp_cutoff)
+        return;
+    if (S_ISDIR(st.mode))
+        remove_dir_at(s, dfd, name, REMOVE_DEPTH);
+    else
+        IO(s)->unlinkat(CTX(s), dfd, name, 0);
+}
+
+/* Removes the old temporaries in directory dfd: snapshots (and, in an
+ * inbox, requests) whose writer was killed before its rename. */
+static void sweep_tmp(cleaner *C, int dfd)
+{
+    name_list L = {C->s, NULL, 0, 0};
+
+    if (IO(C->s)->listdir(CTX(C->s), dfd, collect_cb, &L) == 0)
+        for (size_t i = 0; i < L.count; i++)
+            if (is_tmp(L.names[i]))
+                remove_old_tmp(C, dfd, L.names[i]);
+    evs__free(C->s->alloc, L.names);
 }
 
 static void clean_one(cleaner *C, const char *name)
@@ -696,22 +761,16 @@ static void clean_one(cleaner *C, const char *name)
     evs_store *s = C->s;
     evs_snapshot *sn = NULL;
     size_t len = strlen(name);
-    int dfd, rc;
+    int dfd, ifd, rc;
 
     if (strncmp(name, EVS__TRASH_PREFIX, strlen(EVS__TRASH_PREFIX)) == 0) {
         remove_tree(s, name); /* an interrupted delete */
         return;
     }
-    if (strncmp(name, EVS__TMP_PREFIX, strlen(EVS__TMP_PREFIX)) == 0) {
-        /* An interrupted create, unless another process is building it
-         * right now: only remove it once it is old. */
-        evs_stat st;
-        if (evs__open_exec_dir(s, name, &dfd) != 0)
-            return;
-        rc = IO(s)->fstat(CTX(s), dfd, &st);
-        IO(s)->close(CTX(s), dfd);
-        if (rc == 0 && st.mtime_us < evs_now_us() - 3600LL * 1000000)
-            remove_tree(s, name);
+    if (is_tmp(name)) {
+        /* An interrupted creation (a directory) or listing-index rewrite
+         * (a file). */
+        remove_old_tmp(C, s->dirfd, name);
         return;
     }
     if (!evs_id_valid(name, len))
@@ -722,6 +781,13 @@ static void clean_one(cleaner *C, const char *name)
     }
     if (evs__open_exec_dir(s, name, &dfd) != 0)
         return;
+    sweep_tmp(C, dfd);
+    if (IO(s)->openat(CTX(s), dfd, "inbox",
+                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
+                      &ifd) == 0) {
+        sweep_tmp(C, ifd);
+        IO(s)->close(CTX(s), ifd);
+    }
     rc = evs__file_snapshot_header(s, dfd, NULL, NULL, NULL, &sn);
     IO(s)->close(CTX(s), dfd);
     if (rc != 0)
@@ -739,21 +805,21 @@ static void clean_one(cleaner *C, const char *name)
 static int file_exec_cleanup(evs_store *s, int64_t older_than_us,
                              size_t *deleted)
 {
+    name_list L = {s, NULL, 0, 0};
     cleaner C;
     int rc;
 
     memset(&C, 0, sizeof(C));
     C.s = s;
     C.older_than = older_than_us;
-    /* Collect first: deleting while reading a directory may skip
-     * entries. */
-    rc = IO(s)->listdir(CTX(s), s->dirfd, collect_cb, &C);
+    C.tmp_cutoff = evs_now_us() - TMP_AGE_US;
+    rc = IO(s)->listdir(CTX(s), s->dirfd, collect_cb, &L);
     if (rc == 0) {
-        for (size_t i = 0; i < C.count; i++)
-            clean_one(&C, C.names[i]);
+        for (size_t i = 0; i < L.count; i++)
+            clean_one(&C, L.names[i]);
         rc = C.first_err;
     }
-    evs__free(s->alloc, C.names);
+    evs__free(s->alloc, L.names);
     *deleted = C.deleted;
     return rc;
 }

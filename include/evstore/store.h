@@ -206,6 +206,10 @@ EVS_EXTERN void evs_exec_list_free(evs_exec_listing *l);
  * "terminated" or "continued" and whose updated_at is before
  * `older_than_us`. Executions locked by a writer are skipped. Sets
  * *deleted (may be NULL) to how many were deleted.
+ * Also removes what interrupted writers left, once it is an hour old:
+ * `.tmp-*` creation directories and index files in the store directory,
+ * `.tmp-*` snapshots in execution directories and requests in inboxes;
+ * and `.trash-*` directories of interrupted deletes.
  * Returns 0 or the first error met (those deleted before it stay deleted).
  */
 EVS_EXTERN int evs_exec_cleanup(evs_store *s, int64_t older_than_us,

@@ -798,6 +798,55 @@ Test(exec_cleanup, removes_a_temporary_directory_only_once_it_is_old)
     free(fresh);
 }
 
+/* Sets the times of `path` (not followed) to `ago` seconds ago. */
+static void age_path(const char *path, time_t ago)
+{
+    struct timespec ts[2];
+
+    ts[0].tv_sec = ts[1].tv_sec = time(NULL) - ago;
+    ts[0].tv_nsec = ts[1].tv_nsec = 0;
+    cr_assert_eq(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), 0,
+                 "utimensat %s: %s", path, strerror(errno));
+}
+
+/* What a killed writer leaves: a snapshot's temporary file in the
+ * execution's directory, an index rewrite's in the store's, a post's in
+ * the inbox. Old ones go; fresh ones may be a writer's at work. */
+Test(exec_cleanup, removes_temporary_files_only_once_they_are_old)
+{
+    const char *names[] = {"run/.tmp-0123456789abcdef", ".tmp-0123456789abcdef",
+                           "run/inbox/.tmp-0123456789abcdef"};
+    const char *fresh[] = {"run/.tmp-fedcba9876543210", ".tmp-fedcba9876543210",
+                           "run/inbox/.tmp-fedcba9876543210"};
+    evs_snapshot sn = snap_of("wf", "running", T0, T0);
+    char *inbox = spath("run/inbox");
+    size_t deleted = 99;
+
+    cr_assert_eq(create_with("run", &sn, 1), 0);
+    cr_assert_eq(mkdir(inbox, 0700), 0);
+    for (size_t i = 0; i < 3; i++) {
+        char *o = spath(names[i]), *f = spath(fresh[i]);
+
+        cr_assert_eq(tu_write_file(o, "{\"half", 6), 0);
+        cr_assert_eq(tu_write_file(f, "{\"half", 6), 0);
+        age_path(o, 2 * 3600);
+        free(o);
+        free(f);
+    }
+    cr_assert_eq(evs_exec_cleanup(st, INT64_MAX, &deleted), 0);
+    cr_assert_eq(deleted, 0, "a running execution is never deleted");
+    for (size_t i = 0; i < 3; i++) {
+        char *o = spath(names[i]), *f = spath(fresh[i]);
+
+        cr_assert_not(exists_path(o), "%s was left", names[i]);
+        cr_assert(exists_path(f), "%s, a fresh one, was removed", fresh[i]);
+        free(o);
+        free(f);
+    }
+    cr_assert(evs_exec_exists(st, "run", 3));
+    free(inbox);
+}
+
 Test(exec_cleanup, leaves_executions_with_damaged_snapshots)
 {
     evs_snapshot sn = snap_of("wf-x", "completed", T0, T0);
