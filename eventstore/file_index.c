@@ -116,10 +116,14 @@ void evs__index_note(evs_store *s, const char *id, const char *snap,
                  (size_t)(nl - snap), st) != 0)
         return;
     /* One write with O_APPEND: appenders in other processes cannot
-     * interleave inside it, and a torn one fails its checksum. */
-    if (IO(s)->openat(CTX(s), s->dirfd, EVS__INDEX_NAME,
-                      O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                      0600, &fd) == 0) {
+     * interleave inside it, and a torn one fails its checksum. Opened as
+     * every other file is: a FIFO in its place must not block the
+     * snapshot write that called this, and a hard link must not carry
+     * the line to a file elsewhere; either way the index is skipped, and
+     * the next listing replaces it. */
+    if (evs__open_regular(s, s->dirfd, EVS__INDEX_NAME,
+                          O_WRONLY | O_APPEND | O_CREAT, 0600, &fd,
+                          NULL) == 0) {
         iov.iov_base = line;
         iov.iov_len = llen;
         if (IO(s)->pwritev(CTX(s), fd, &iov, 1, 0) != 0)

@@ -453,8 +453,10 @@ int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
         goto fail;
     rc = evs__open_regular(s, fl->dirfd, EVS__LOG_NAME,
                            wr ? O_RDWR : O_RDONLY, 0, &fl->fd, &st);
-    if (rc != 0)
+    if (rc != 0) {
+        evs__error_refused(info, rc, fl->base.id, EVS__LOG_NAME);
         goto fail;
+    }
     if (wr) {
         rc = IO(s)->lock(CTX(s), fl->fd,
                          (flags & EVS_LOG_WAIT) ? EVS_LOCK_WAIT

@@ -114,16 +114,21 @@ int evs__file_snapshot_load(evs_store *s, const char *id, size_t id_len,
         return rc;
     rc = evs__file_snapshot_read(s, dfd, &sn, info);
     IO(s)->close(CTX(s), dfd);
-    if (rc != 0)
+    if (rc != 0) {
+        if (info && info->code == 0)
+            evs__error_refused(info, rc, name, EVS__SNAP_NAME);
         return rc;
+    }
     if (!evs__span_eq(sn->id, (evs_span){id, id_len})) {
         rc = EVS_ECORRUPT;
         evs__error_set(info, rc, "execution",
                        "snapshot of %s names another execution", name);
         goto fail;
     }
-    if ((rc = evs__log_peek_last(s, id, id_len, &last)) != 0)
+    if ((rc = evs__log_peek_last(s, id, id_len, &last)) != 0) {
+        evs__error_refused(info, rc, name, EVS__LOG_NAME);
         goto fail;
+    }
     if (sn->last_event_seq > last) {
         rc = EVS_ESTALE;
         evs__error_set(info, rc, "stale",

@@ -98,6 +98,12 @@ void evs__log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
 int evs__open_regular(evs_store *s, int dirfd, const char *name, int flags,
                       mode_t mode, int *fd, evs_stat *st);
 
+/* Fills info with which file (id/name) evs__open_regular refused and
+ * why, when rc is one of its refusals (-ELOOP, -EINVAL, EVS_EUNSAFE);
+ * leaves info alone for other codes. */
+void evs__error_refused(evs_error_info *info, int rc, const char *id,
+                        const char *name);
+
 /* Opens the directory of execution id (O_DIRECTORY | O_NOFOLLOW). */
 int evs__open_exec_dir(evs_store *s, const char *id, int *fd);
 

@@ -23,6 +23,7 @@ volatile sig_atomic_t g_stop;
 static FILE *g_out;
 static const char *g_out_name = "stdout";
 static int g_out_err;
+static int g_allow_unsafe; /* --allow-unsafe-perms */
 
 /* ------------------------------------------------------------------ */
 /* Help                                                               */
@@ -80,8 +81,9 @@ static const char help_verify[] =
     "  Checks every line of each log (checksum, sequence, append framing,\n"
     "  execution id, format version) and each snapshot (checksums,\n"
     "  format, last_event_seq not past the end of the log); without EXEC,\n"
-    "  every execution in the store. The files are only read. Prints one\n"
-    "  line per problem on stdout:\n"
+    "  every execution in the store. Logs and snapshots are only read\n"
+    "  (listing the store may rewrite its .index cache). Prints one line\n"
+    "  per problem on stdout:\n"
     "    EXEC: seq SEQ at byte OFFSET: KIND: message\n"
     "  with KIND checksum, syntax, sequence, framing, execution, format or\n"
     "  torn (an unfinished append at the end, which the next writer cuts\n"
@@ -209,6 +211,8 @@ static const char help_head[] =
 static const char help_common[] =
     "Options may come before or after the arguments; \"--\" ends them.\n"
     "Every command takes -h, --help.\n"
+    "Every command takes --allow-unsafe-perms: open a store directory that\n"
+    "group or others may write to, which is refused otherwise (exit 3).\n"
     "Colour is used only when stdout is a terminal and NO_COLOR is unset\n"
     "or empty. Data previews are cut to the terminal's width only when\n"
     "stdout is a terminal.\n";
@@ -606,13 +610,15 @@ int open_store(const char *path, evs_store **out)
 
     evs_store_opts_init(&o);
     o.create = 0; /* a typo must not create a directory */
+    o.allow_unsafe_perms = g_allow_unsafe;
     rc = evs_store_open(path, &o, out);
     if (rc == 0)
         return 0;
     if (rc == -ENOENT)
         return fail("no store at %s (no such directory)", path);
     if (rc == EVS_EUNSAFE)
-        return fail("refusing store %s: %s", path, evs_strerror(rc));
+        return fail("refusing store %s: group or others may write to it "
+                    "(--allow-unsafe-perms opens it anyway)", path);
     return fail("cannot open store %s: %s (%s)", path, evs_strerror(rc),
                 evs_err_name(rc));
 }
@@ -690,7 +696,7 @@ int main(int argc, char **argv)
 {
     static char outbuf[1 << 16];
     const char *name;
-    int status;
+    int status, n = 1;
 
     /* A closed pipe shows up as EPIPE on a write, which ends the output
      * quietly (out_finish). */
@@ -700,6 +706,21 @@ int main(int argc, char **argv)
     out_to(stdout, "stdout");
     opterr = 0;
 
+    /* The one option every command takes is taken out here, before the
+     * command's own parsing; "--" ends options, so not after it. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < argc)
+                argv[n++] = argv[i++];
+            break;
+        }
+        if (strcmp(argv[i], "--allow-unsafe-perms") == 0)
+            g_allow_unsafe = 1;
+        else
+            argv[n++] = argv[i];
+    }
+    argv[n] = NULL;
+    argc = n;
     if (argc < 2)
         return usage_error(NULL, "no command given");
     name = argv[1];

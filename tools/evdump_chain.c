@@ -141,6 +141,10 @@ int cmd_chain(int argc, char **argv)
     id = argv[optind + 1];
     if ((rc = open_store(store, &st)) != 0)
         return rc;
+    if (!evs_id_valid(id, strlen(id))) {
+        rc = fail("'%s' is not a valid execution id", id);
+        goto out;
+    }
     if ((rc = evs_exec_list(st, NULL, &l)) != 0) {
         rc = fail_evs(rc, NULL, "cannot list the store");
         goto out;
@@ -154,7 +158,15 @@ int cmd_chain(int argc, char **argv)
         if (load(st, l.items[i].id, &g.v[g.n]) == 0)
             g.n++;
     if (!(root = find(&g, id))) {
-        rc = fail("no execution '%s' in %s", id, store);
+        /* Missing, or there but refused (a linked log): opening it says
+         * which. */
+        evs_error_info info;
+        evs_log *lg = NULL;
+        int orc = evs_log_open(st, id, strlen(id), 0, &lg, NULL, &info);
+        evs_log_close(lg);
+        rc = orc != 0 && orc != -ENOENT
+                 ? fail_exec(orc, &info, store, id)
+                 : fail("no execution '%s' in %s", id, store);
         goto out;
     }
     /* Back to the first of the lineage. */

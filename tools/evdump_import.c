@@ -318,6 +318,18 @@ int cmd_import(int argc, char **argv)
         goto out;
     im->max_line = evs_store_get_opts(im->st)->max_line;
     im->exists = evs_exec_exists(im->st, im->id, im->id_len);
+    if (!im->exists) {
+        /* Missing, or there but refused (a log that is a link or a
+         * FIFO): only a missing one is created. */
+        evs_error_info info;
+        evs_log *l = NULL;
+        rc = evs_log_open(im->st, im->id, im->id_len, 0, &l, NULL, &info);
+        evs_log_close(l);
+        if (rc != 0 && rc != -ENOENT) {
+            rc = fail_exec(rc, &info, im->store, im->id);
+            goto out;
+        }
+    }
     im->next = 1;
     if (im->exists) {
         if ((rc = open_writer(im)) != 0)

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct scan_state {
@@ -62,6 +63,28 @@ static void other_problem(scan_state *x, const char *what, const char *kind,
                c_off());
 }
 
+/*
+ * Reports why execution `id` cannot be read: rc from reading its log, or
+ * 0 when it seemed not to be there. Opening its log says more than a
+ * bare code: it names a refused file (a symbolic link, a FIFO, one with
+ * a second hard link), or tells a missing execution. Returns EXIT_ERROR.
+ */
+static int fail_unreadable(evs_store *st, const char *store, const char *id,
+                           int rc)
+{
+    evs_error_info info;
+    evs_log *l = NULL;
+    int orc = evs_log_open(st, id, strlen(id), 0, &l, NULL, &info);
+
+    evs_log_close(l);
+    if (orc != 0 && (rc == 0 || orc == rc))
+        return fail_exec(orc, &info, store, id);
+    if (rc == 0)
+        return fail_exec(-ENOENT, NULL, store, id);
+    return fail("%s: reading the log: %s (%s)", id, evs_strerror(rc),
+                evs_err_name(rc));
+}
+
 /* Verifies one execution. Returns 0, or EXIT_ERROR after reporting a
  * failure that is not damage (the caller goes on with the others). */
 static int verify_one(evs_store *st, scan_state *x)
@@ -75,8 +98,7 @@ static int verify_one(evs_store *st, scan_state *x)
     if (rc == -ENOENT)
         other_problem(x, "log", "missing", "no events.jsonl");
     else if (rc < 0)
-        err = fail("%s: reading the log: %s (%s)", x->id, evs_strerror(rc),
-                   evs_err_name(rc));
+        err = fail_unreadable(st, NULL, x->id, rc);
     if (out_broken())
         return 0;
 
@@ -153,8 +175,7 @@ int cmd_verify(int argc, char **argv)
                 continue;
             }
             if (!evs_exec_exists(st, x.id, strlen(x.id))) {
-                err = fail("no execution '%s' in store %s", x.id,
-                           argv[optind]);
+                err = fail_unreadable(st, argv[optind], x.id, 0);
                 continue;
             }
         }
@@ -182,6 +203,7 @@ int cmd_salvage(int argc, char **argv)
     const char *outpath = NULL, *id;
     evs_store *st = NULL;
     scan_state x;
+    struct stat sb;
     FILE *f = NULL;
     int c, rc, fd;
 
@@ -209,12 +231,20 @@ int cmd_salvage(int argc, char **argv)
         goto out;
     }
     if (!evs_exec_exists(st, id, strlen(id))) {
-        rc = fail("no execution '%s' in store %s", id, argv[optind]);
+        rc = fail_unreadable(st, argv[optind], id, 0);
         goto out;
     }
     if (outpath) {
         /* Histories may be private: the copy is as closed as the log. */
         fd = open(outpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        /* A file that was there keeps its mode through O_TRUNC: close
+         * it as a new one would be (not a terminal or pipe named by
+         * path, whose mode is not ours to change). */
+        if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+            (sb.st_mode & 077) && fchmod(fd, 0600) != 0) {
+            close(fd);
+            fd = -1;
+        }
         if (fd < 0 || !(f = fdopen(fd, "w"))) {
             rc = fail("cannot write %s: %s", outpath, strerror(errno));
             if (fd >= 0)
@@ -228,8 +258,7 @@ int cmd_salvage(int argc, char **argv)
     x.salvage = 1;
     rc = evs_log_scan(st, id, strlen(id), scan_cb, &x);
     if (rc < 0) {
-        rc = fail("%s: reading the log: %s (%s)", id, evs_strerror(rc),
-                  evs_err_name(rc));
+        rc = fail_unreadable(st, argv[optind], id, rc);
         goto out;
     }
     rc = EXIT_OKAY;

@@ -526,6 +526,7 @@ static void run_interactive(runner *u)
 static const char usage_text[] =
     "Usage: evreplay STORE EXEC [-c CMDS]... [-x FILE]... [--batch]\n"
     "                [--checkpoint-every N] [--checkpoint-budget BYTES]\n"
+    "                [--allow-unsafe-perms]\n"
     "\n"
     "Steps through the history of execution EXEC of the evstore store\n"
     "STORE, as gdb steps through a program: move forward and back over its\n"
@@ -554,6 +555,8 @@ static const char usage_text[] =
     "                       at most this much memory for kept states\n"
     "                       (default 64 MiB); past it, every other one is\n"
     "                       dropped and the interval doubles\n"
+    "  --allow-unsafe-perms open STORE even if group or others may write\n"
+    "                       to it (refused otherwise, exit 3)\n"
     "  -h, --help           show this help\n"
     "  --version            show the version\n"
     "\n"
@@ -576,7 +579,7 @@ static const char usage_text[] =
     "  2  usage error\n"
     "  3  the store or the execution cannot be opened, or a fatal error\n";
 
-enum { OPT_BATCH = 256, OPT_CKPT, OPT_BUDGET, OPT_VERSION };
+enum { OPT_BATCH = 256, OPT_CKPT, OPT_BUDGET, OPT_VERSION, OPT_UNSAFE };
 
 typedef struct source {
     int file; /* 0: -c text, 1: -x file */
@@ -608,13 +611,14 @@ int main(int argc, char **argv)
         {"checkpoint-budget", required_argument, NULL, OPT_BUDGET},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"allow-unsafe-perms", no_argument, NULL, OPT_UNSAFE},
         {NULL, 0, NULL, 0},
     };
     source *src = NULL;
     size_t nsrc = 0, src_cap = 0;
     uint64_t ck_every = CK_EVERY_DEFAULT;
     size_t ck_budget = CK_BUDGET;
-    int batch = 0, c, status, interactive;
+    int batch = 0, unsafe = 0, c, status, interactive;
     evs_store_opts so;
     evs_store *st = NULL;
     session s;
@@ -631,6 +635,9 @@ int main(int argc, char **argv)
             break;
         case OPT_BATCH:
             batch = 1;
+            break;
+        case OPT_UNSAFE:
+            unsafe = 1;
             break;
         case OPT_CKPT:
         case OPT_BUDGET: {
@@ -673,10 +680,14 @@ int main(int argc, char **argv)
 
     evs_store_opts_init(&so);
     so.create = 0; /* a typo must not create a directory */
+    so.allow_unsafe_perms = unsafe;
     status = evs_store_open(argv[optind], &so, &st);
     if (status != 0) {
         if (status == -ENOENT)
             tool_msg("no store at %s (no such directory)", argv[optind]);
+        else if (status == EVS_EUNSAFE)
+            tool_msg("refusing store %s: group or others may write to it "
+                     "(--allow-unsafe-perms opens it anyway)", argv[optind]);
         else
             tool_msg("cannot open store %s: %s (%s)", argv[optind],
                      evs_strerror(status), evs_err_name(status));

@@ -78,6 +78,9 @@ static const char usage_text[] =
     "An action \"exec:PROGRAM ARGS...\" runs PROGRAM (see\n"
     "orchestrator/README.md for its stdin and stdout).\n"
     "\n"
+    "Every command takes --allow-unsafe-perms: open a store directory\n"
+    "that group or others may write to, which is refused otherwise.\n"
+    "\n"
     "Exit status: 0 completed (or request accepted), 1 failed or\n"
     "terminated (or request refused: the execution has ended), 2 usage\n"
     "error, 3 other error, 4 suspended.\n";
@@ -86,6 +89,7 @@ static int g_outcome = -1;
 static evs_store *g_store;
 static int g_outcome_err;
 static char g_exec[EVS_ID_MAX + 1];
+static int g_allow_unsafe; /* --allow-unsafe-perms */
 
 static int usage(const char *fmt, ...)
 {
@@ -111,6 +115,23 @@ static int fail(int rc, const char *fmt, ...)
         fprintf(stderr, ": %s (%s)", evs_strerror(rc), evs_err_name(rc));
     fputc('\n', stderr);
     return EX_ERROR;
+}
+
+/* Reports that `what` failed on execution `id` with rc. When opening
+ * the execution's log fails too, the library's detail says more than the
+ * code (which file was refused, and why), and is shown instead. */
+static int fail_exec(int rc, evs_store *s, const char *id, const char *what)
+{
+    evs_error_info info;
+    evs_log *l = NULL;
+    int orc;
+
+    orc = evs_log_open(s, id, strlen(id), 0, &l, NULL, &info);
+    evs_log_close(l);
+    if (orc == rc && info.msg[0])
+        return fail(0, "%s %s: %s (%s)", what, id, info.msg,
+                    evs_err_name(rc));
+    return fail(rc, "%s %s", what, id);
 }
 
 static void log_cb(void *ctx, evs_log_level lvl, const char *msg)
@@ -176,7 +197,11 @@ static int open_store(const char *path, evs_durability d, int create,
     so.durability = d;
     so.create = create;
     so.log_fn = log_cb;
+    so.allow_unsafe_perms = g_allow_unsafe;
     rc = evs_store_open(path, &so, s);
+    if (rc == EVS_EUNSAFE)
+        return fail(0, "refusing store %s: group or others may write to "
+                       "it (--allow-unsafe-perms opens it anyway)", path);
     if (rc != 0)
         return fail(rc, "cannot open store %s", path);
     g_store = *s;
@@ -321,6 +346,10 @@ static int cmd_start(int argc, char **argv)
     }
     if (!store || !def)
         return usage("start needs STORE and DEF.json");
+    /* An id given must be one: an empty --id would otherwise mean "make
+     * one up". */
+    if (id && !evs_id_valid(id, strlen(id)))
+        return usage("start: '%s' is not a valid execution id", id);
     if (!(dbuf = slurp(def, &dlen)))
         return fail(-errno, "cannot read %s", def);
     if (input && input[0] == '@') {
@@ -416,7 +445,7 @@ static int run_resume(evs_store *s, evs_span def)
                  ? (fprintf(stderr, "evrun: %s: the new definition breaks "
                             "its history (steps above); not resumed\n",
                             g_exec), EX_FAILED)
-                 : fail(rc, "cannot resume %s", g_exec);
+                 : fail_exec(rc, s, g_exec, "cannot resume");
         evs_orch_stop(g_orch, 0);
     }
     run_loop(g_orch, evs_orch_loop(g_orch));
@@ -580,6 +609,9 @@ static int cmd_retry(int argc, char **argv)
                 return usage("--from-seq takes a sequence number");
             i++;
         } else if (strcmp(a, "--id") == 0 && val) {
+            if (!evs_id_valid(val, strlen(val)))
+                return usage("retry: --id '%s' is not a valid execution id",
+                             val);
             ro.new_id = evs_span_cstr(val);
             i++;
         } else if (strcmp(a, "--detach") == 0) {
@@ -624,7 +656,7 @@ static int cmd_retry(int argc, char **argv)
                                id, why), rc == -EINVAL || rc == EVS_EPARSE
                                              ? EX_USAGE
                                              : EX_ERROR)
-                    : fail(rc, "cannot retry %s", id);
+                    : fail_exec(rc, s, id, "cannot retry");
         goto out;
     }
     if (detach) {
@@ -747,7 +779,7 @@ static int cmd_request(const char *kind, int argc, char **argv)
                 pos[1]);
         ex = EX_FAILED;
     } else if (rc != 0) {
-        ex = fail(rc, "cannot send to %s", pos[1]);
+        ex = fail_exec(rc, s, pos[1], "cannot send to");
     }
     free(reason);
     evs_store_close(s);
@@ -780,13 +812,16 @@ static int cmd_status(int argc, char **argv)
         return usage("status needs STORE and EXEC");
     if ((ex = open_store(pos[0], EVS_SYNC_FULL, 0, &s)) != 0)
         return ex;
+    evs_error_info_clear(&info);
     if ((rc = evs_replay_new(NULL, &rp)) != 0 ||
         (rc = evs_replay_open(rp, s, pos[1], strlen(pos[1]), 0, NULL, &v,
                               &info)) != 0) {
         ex = rc == EVS_EHISTORY
                  ? fail(rc, "%s: sequence %llu breaks rule %s: %s", pos[1],
                         (unsigned long long)v.sequence, v.rule, v.msg)
-                 : fail(rc, "cannot read %s", pos[1]);
+                 : info.msg[0] ? fail(0, "cannot read %s: %s (%s)", pos[1],
+                                      info.msg, evs_err_name(rc))
+                               : fail(rc, "cannot read %s", pos[1]);
         goto out;
     }
     x = evs_replay_exec(rp);
@@ -838,6 +873,17 @@ int main(int argc, char **argv)
      * default 4 let more executions sync at once. A value set by the
      * user wins. */
     setenv("UV_THREADPOOL_SIZE", "16", 0);
+    /* The one option every command takes, before or after the command,
+     * out of the commands' way. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--allow-unsafe-perms") == 0) {
+            g_allow_unsafe = 1;
+            memmove(argv + i, argv + i + 1,
+                    (size_t)(argc - i) * sizeof(*argv));
+            argc--;
+            i--;
+        }
+    }
     if (argc < 2)
         return usage("a command is needed");
     cmd = argv[1];

@@ -52,7 +52,7 @@ extern "C" {
     X(EPARSE, -30011, "malformed JSON or event")                              \
     X(ESTALE, -30012, "snapshot is ahead of its log")                         \
     X(EREADONLY, -30013, "handle was opened for reading only")                \
-    X(EUNSAFE, -30014, "store directory is writable by other users")        \
+    X(EUNSAFE, -30014, "unsafe: writable by others, or a second hard link") \
     X(EHISTORY, -30015, "history breaks a replay rule")                     \
     X(EFINISHED, -30016, "execution has finished")
 
