@@ -104,12 +104,20 @@ typedef struct can_job {
     int rc;
 } can_job;
 
-/* The successor of `id`: "id.c2", or "base.c<n+1>" for "base.c<n>". */
+/*
+ * The successor of `id`: "id.c2", or "base.c<n+1>" for "base.c<n>".
+ * When that would pass EVS_ID_MAX, the base is cut and followed by
+ * "-<16 hex>", the checksum of the whole base, which keeps successors of
+ * different long ids apart. Deterministic: a runner that crashed finds
+ * the same successor again.
+ */
 static int successor_id(const char *id, char out[EVS_ID_MAX + 1])
 {
     const char *dot = strrchr(id, '.');
     size_t base = strlen(id);
     unsigned long long n = 1;
+    char sfx[24];
+    int sl;
 
     if (dot && dot[1] == 'c' && dot[2] >= '1' && dot[2] <= '9') {
         char *end;
@@ -119,9 +127,14 @@ static int successor_id(const char *id, char out[EVS_ID_MAX + 1])
             base = (size_t)(dot - id);
         }
     }
-    if ((size_t)snprintf(out, EVS_ID_MAX + 1, "%.*s.c%llu", (int)base, id,
-                         n + 1) > EVS_ID_MAX)
-        return -ENAMETOOLONG;
+    sl = snprintf(sfx, sizeof(sfx), ".c%llu", n + 1);
+    if (base + (size_t)sl <= EVS_ID_MAX) {
+        snprintf(out, EVS_ID_MAX + 1, "%.*s%s", (int)base, id, sfx);
+        return 0;
+    }
+    snprintf(out, EVS_ID_MAX + 1, "%.*s-%016llx%s",
+             (int)(EVS_ID_MAX - 17 - (size_t)sl), id,
+             (unsigned long long)evs_checksum(id, base), sfx);
     return 0;
 }
 

@@ -8,15 +8,17 @@
  */
 #include <criterion/criterion.h>
 
-#include "evstore.h"
-#include "testutil.h"
+#include "fault_io.h"
+#include "harness.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* incr: {"n":N} -> N+1, counting its calls. */
-static long calls;
+/* incr: {"n":N} -> N+1, counting its calls (too many to record). */
+static long incr_calls;
 
 static void incr(void *arg, evs_action_req *req)
 {
@@ -25,152 +27,125 @@ static void incr(void *arg, evs_action_req *req)
     long n = -1;
 
     (void)arg;
-    calls++;
+    incr_calls++;
     snprintf(in, sizeof(in), "%.*s", (int)c->input.len, c->input.ptr);
     cr_assert_eq(sscanf(in, "{\"n\":%ld}", &n), 1, "input %s", in);
     snprintf(out, sizeof(out), "%ld", n + 1);
     cr_assert_eq(evs_action_complete(req, evs_span_cstr(out)), 0);
 }
 
-static char def[2048];
-
-static void make_def(long passes)
+static void register_actions(evs_orch *o)
 {
-    snprintf(def, sizeof(def),
-             "{\"name\":\"counter\",\"steps\":["
-             "{\"name\":\"init\",\"kind\":\"action\",\"action\":\"echo\","
-             "\"params\":0,\"store\":\"n\",\"next\":\"tick\"},"
-             "{\"name\":\"tick\",\"kind\":\"action\",\"action\":\"incr\","
-             "\"params\":{\"n\":\"${vars.n}\"},\"store\":\"n\",\"next\":["
-             "{\"to\":\"tick\",\"when\":{\"lt\":[\"${vars.n}\",%ld]}},"
-             "{\"to\":\"done\",\"when\":{\"ge\":[\"${vars.n}\",%ld]}}]},"
-             "{\"name\":\"done\",\"kind\":\"action\",\"action\":\"echo\","
-             "\"params\":{\"n\":\"${vars.n}\"}}]}",
+    cr_assert_eq(evs_orch_register(o, "incr", incr, NULL, 0), 0);
+}
+
+static void setup(void)
+{
+    /* Loops and failures, not power loss, here: no syncs. */
+    harness_setup("continue", register_actions, EVS_SYNC_NONE);
+    incr_calls = 0;
+}
+
+TestSuite(cont, .init = setup, .fini = harness_teardown);
+
+/* The counter: init stores 0, tick adds 1 until n is `passes`. */
+static const char *counter_def(long passes)
+{
+    char b[1024];
+
+    snprintf(b, sizeof(b),
+             "{'name':'counter','steps':["
+             "{'name':'init','kind':'action','action':'echo',"
+             "'params':0,'store':'n','next':'tick'},"
+             "{'name':'tick','kind':'action','action':'incr',"
+             "'params':{'n':'${vars.n}'},'store':'n','next':["
+             "{'to':'tick','when':{'lt':['${vars.n}',%ld]}},"
+             "{'to':'done','when':{'ge':['${vars.n}',%ld]}}]},"
+             "{'name':'done','kind':'action','action':'echo',"
+             "'params':{'n':'${vars.n}'}}]}",
              passes, passes);
+    return J(b);
 }
 
-static int outcomes[8];
-static char last_id[EVS_ID_MAX + 1];
-
-static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
+/* Runs the counter to `passes` as `id` with the given event threshold
+ * (0: never continues as new), its outcomes and calls counted afresh. */
+static void run_counter(const char *id, long passes, uint64_t threshold)
 {
-    (void)arg;
-    cr_assert_eq(err, 0, "%s: %s", id, evs_strerror(err));
-    outcomes[oc]++;
-    snprintf(last_id, sizeof(last_id), "%s", id);
-}
-
-typedef struct run {
-    char *dir;
-    evs_store *st;
-    long calls;
-} run;
-
-/* Runs the counter to `passes` with the given event threshold. */
-static void run_counter(run *r, long passes, uint64_t threshold)
-{
-    evs_store_opts so;
     evs_orch_opts oo;
-    evs_orch *o;
-    evs_wf_error we;
 
-    memset(outcomes, 0, sizeof(outcomes));
-    calls = 0;
-    r->dir = tu_tmpdir("continue");
-    evs_store_opts_init(&so);
-    so.durability = EVS_SYNC_NONE;
-    cr_assert_eq(evs_store_open(r->dir, &so, &r->st), 0);
-    evs_orch_opts_init(&oo);
-    oo.stop_when_idle = 1;
-    oo.on_outcome = on_outcome;
+    nouts = 0;
+    incr_calls = 0;
+    orch_opts_init(&oo, 1);
     oo.continue_events = threshold;
     oo.continue_bytes = 0;
-    cr_assert_eq(evs_orch_new(r->st, &oo, &o), 0);
-    cr_assert_eq(evs_orch_register(o, "incr", incr, NULL, 0), 0);
-    make_def(passes);
-    cr_assert_eq(evs_orch_start(o, evs_span_cstr(def), (evs_span){0},
-                                evs_span_cstr("svc"), NULL, &we),
-                 0, "%s: %s", we.step, we.msg);
-    cr_assert_eq(evs_orch_run(o), 0);
-    evs_orch_free(o);
-    r->calls = calls;
+    mk_orch_with(&oo);
+    start(counter_def(passes), "", id);
+    run_orch();
 }
 
-static int span_contains(evs_span s, const char *needle)
+/* Execution `id` (in s, state x) continued as another: it names one,
+ * which says it continued from `id`. Its id replaces id. */
+static void next_link(evs_store *s, const evs_exec_state *x, char *id)
 {
-    size_t n = strlen(needle);
+    char from[EVS_ID_MAX + 3];
+    evs_replay *succ;
 
-    for (size_t i = 0; i + n <= s.len; i++)
-        if (memcmp(s.ptr + i, needle, n) == 0)
-            return 1;
-    return 0;
-}
-
-static evs_replay *open_replay(evs_store *st, const char *id)
-{
-    evs_replay *rp;
-    evs_violation v;
-
-    cr_assert_eq(evs_replay_new(NULL, &rp), 0);
-    cr_assert_eq(evs_replay_open(rp, st, id, strlen(id), 0, NULL, &v, NULL),
-                 0, "%s", id);
-    return rp;
+    cr_assert_gt(x->continued_as.len, 0, "%s continued as nothing", id);
+    snprintf(from, sizeof(from), "\"%s\"", id);
+    snprintf(id, EVS_ID_MAX + 1, "%.*s", (int)x->continued_as.len,
+             x->continued_as.ptr);
+    succ = replay_in(s, id);
+    expect_span(jget(evs_replay_exec(succ)->lineage, "continued_from"),
+                from);
+    rp_free(succ);
 }
 
 Test(cont, a_service_through_100000_events_stays_under_the_threshold)
 {
     const long passes = 25500; /* 4 events a pass: > 100,000 events */
-    run chain, whole;
-    evs_exec_listing l;
+    long chain_calls;
     evs_replay *a, *b;
     const evs_var_state *va, *vb;
     uint64_t events = 0;
     size_t hops = 0;
     char id[EVS_ID_MAX + 1] = "svc";
 
-    run_counter(&chain, passes, 4096);
-    cr_assert_eq(outcomes[EVS_OUTCOME_COMPLETED], 1);
-    cr_assert_gt(outcomes[EVS_OUTCOME_CONTINUED], 20);
-    cr_assert_eq(outcomes[EVS_OUTCOME_ERROR], 0);
-    cr_assert_eq(chain.calls, passes, "every pass ran its action once");
+    run_counter("svc", passes, 4096);
+    cr_assert_eq(outcome_count(EVS_OUTCOME_COMPLETED), 1);
+    cr_assert_gt(outcome_count(EVS_OUTCOME_CONTINUED), 20);
+    cr_assert_eq(outcome_count(EVS_OUTCOME_ERROR), 0);
+    cr_assert_eq(incr_calls, passes, "every pass ran its action once");
+    chain_calls = incr_calls;
 
     /* Follow the chain: every log within the threshold, each successor
      * naming its predecessor, the last one completed. */
-    cr_assert_eq(evs_exec_list(chain.st, NULL, &l), 0);
     for (;;) {
-        evs_replay *rp = open_replay(chain.st, id);
+        evs_replay *rp = replay_of(id);
         const evs_exec_state *x = evs_replay_exec(rp);
         cr_assert_leq(x->last_seq, 4096, "%s has %llu events", id,
                       (unsigned long long)x->last_seq);
         events += x->last_seq;
         if (x->status != EVS_STATUS_CONTINUED) {
             cr_assert_eq(x->status, EVS_STATUS_COMPLETED);
-            evs_replay_free(rp);
+            rp_free(rp);
             break;
         }
-        cr_assert_gt(x->continued_as.len, 0);
-        snprintf(id, sizeof(id), "%.*s", (int)x->continued_as.len,
-                 x->continued_as.ptr);
-        evs_replay_free(rp);
-        {
-            evs_replay *succ = open_replay(chain.st, id);
-            cr_assert(span_contains(evs_replay_exec(succ)->lineage,
-                                       "continued_from"));
-            evs_replay_free(succ);
-        }
+        next_link(st, x, id);
+        rp_free(rp);
         hops++;
     }
-    cr_assert_eq(hops + 1, l.count, "one execution per link, no orphan");
+    expect_outcome(id, EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(hops + 1, exec_count(), "one execution per link, no orphan");
     cr_assert_geq(events, 100000, "%llu events in all",
                   (unsigned long long)events);
-    evs_exec_list_free(&l);
 
     /* The same service in one unbroken run ends in the same state. */
-    run_counter(&whole, passes, 0);
-    cr_assert_eq(outcomes[EVS_OUTCOME_CONTINUED], 0);
-    cr_assert_eq(whole.calls, chain.calls);
-    a = open_replay(chain.st, id);
-    b = open_replay(whole.st, "svc");
+    run_counter("whole", passes, 0);
+    expect_outcome("whole", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(outcome_count(EVS_OUTCOME_CONTINUED), 0);
+    cr_assert_eq(incr_calls, chain_calls);
+    a = replay_of(id);
+    b = replay_of("whole");
     cr_assert_eq(evs_replay_exec(a)->outputs.len,
                  evs_replay_exec(b)->outputs.len);
     cr_assert_eq(memcmp(evs_replay_exec(a)->outputs.ptr,
@@ -187,58 +162,35 @@ Test(cont, a_service_through_100000_events_stays_under_the_threshold)
         cr_assert_eq(va->value.len, vb->value.len);
         cr_assert_eq(memcmp(va->value.ptr, vb->value.ptr, vb->value.len), 0);
     }
-    evs_replay_free(a);
-    evs_replay_free(b);
-    evs_store_close(chain.st);
-    evs_store_close(whole.st);
-    tu_rmtree_free(chain.dir);
-    tu_rmtree_free(whole.dir);
+    rp_free(a);
+    rp_free(b);
 }
 
 Test(cont, a_continue_as_new_step_carries_only_the_variables_it_names)
 {
-    const char *d =
-        "{\"name\":\"roll\",\"steps\":["
-        "{\"name\":\"init\",\"kind\":\"action\",\"action\":\"echo\","
-        "\"params\":0,\"store\":\"n\",\"next\":\"tick\"},"
-        "{\"name\":\"tick\",\"kind\":\"action\",\"action\":\"incr\","
-        "\"params\":{\"n\":\"${vars.n}\"},\"store\":\"n\",\"next\":\"junk\"},"
-        "{\"name\":\"junk\",\"kind\":\"action\",\"action\":\"echo\","
-        "\"params\":\"x\",\"store\":\"junk\",\"next\":["
-        "{\"to\":\"again\",\"when\":{\"lt\":[\"${vars.n}\",5]}},"
-        "{\"to\":\"done\",\"when\":{\"ge\":[\"${vars.n}\",5]}}]},"
-        "{\"name\":\"again\",\"kind\":\"continue_as_new\","
-        "\"start_at\":\"tick\",\"carry\":[\"n\"]},"
-        "{\"name\":\"done\",\"kind\":\"action\",\"action\":\"echo\","
-        "\"params\":{\"n\":\"${vars.n}\"}}]}";
-    evs_store_opts so;
-    evs_orch_opts oo;
-    evs_orch *o;
-    evs_wf_error we;
-    evs_store *st;
-    char *dir = tu_tmpdir("roll");
+    const char *d = J(
+        "{'name':'roll','steps':["
+        "{'name':'init','kind':'action','action':'echo',"
+        "'params':0,'store':'n','next':'tick'},"
+        "{'name':'tick','kind':'action','action':'incr',"
+        "'params':{'n':'${vars.n}'},'store':'n','next':'junk'},"
+        "{'name':'junk','kind':'action','action':'echo',"
+        "'params':'x','store':'junk','next':["
+        "{'to':'again','when':{'lt':['${vars.n}',5]}},"
+        "{'to':'done','when':{'ge':['${vars.n}',5]}}]},"
+        "{'name':'again','kind':'continue_as_new',"
+        "'start_at':'tick','carry':['n']},"
+        "{'name':'done','kind':'action','action':'echo',"
+        "'params':{'n':'${vars.n}'}}]}");
     const char *ids[] = {"r", "r.c2", "r.c3", "r.c4", "r.c5"};
 
-    memset(outcomes, 0, sizeof(outcomes));
-    calls = 0;
-    evs_store_opts_init(&so);
-    so.durability = EVS_SYNC_NONE;
-    cr_assert_eq(evs_store_open(dir, &so, &st), 0);
-    evs_orch_opts_init(&oo);
-    oo.stop_when_idle = 1;
-    oo.on_outcome = on_outcome;
-    cr_assert_eq(evs_orch_new(st, &oo, &o), 0);
-    cr_assert_eq(evs_orch_register(o, "incr", incr, NULL, 0), 0);
-    cr_assert_eq(evs_orch_start(o, evs_span_cstr(d), (evs_span){0},
-                                evs_span_cstr("r"), NULL, &we),
-                 0, "%s: %s", we.step, we.msg);
-    cr_assert_eq(evs_orch_run(o), 0);
-    evs_orch_free(o);
-    cr_assert_eq(outcomes[EVS_OUTCOME_CONTINUED], 4);
-    cr_assert_eq(outcomes[EVS_OUTCOME_COMPLETED], 1);
-    cr_assert_eq(calls, 5, "one incr per run");
+    run_new(d, "", "r", EVS_OUTCOME_CONTINUED);
+    cr_assert_eq(outcome_count(EVS_OUTCOME_CONTINUED), 4);
+    cr_assert_eq(outcome_count(EVS_OUTCOME_COMPLETED), 1);
+    cr_assert_eq(nouts, 5, "one outcome per run");
+    cr_assert_eq(incr_calls, 5, "one incr per run");
     for (size_t i = 0; i < 5; i++) {
-        evs_replay *rp = open_replay(st, ids[i]);
+        evs_replay *rp = replay_of(ids[i]);
         const evs_exec_state *x = evs_replay_exec(rp);
         if (i > 0) {
             /* Carried: n as the predecessor left it; not carried: junk,
@@ -253,7 +205,7 @@ Test(cont, a_continue_as_new_step_carries_only_the_variables_it_names)
         if (i == 4)
             cr_assert_eq(x->outputs.len, 7, "%.*s", (int)x->outputs.len,
                          x->outputs.ptr); /* {"n":5} */
-        evs_replay_free(rp);
+        rp_free(rp);
     }
     {
         /* The successor's first events: start, root path, n only. */
@@ -297,106 +249,154 @@ Test(cont, a_continue_as_new_step_carries_only_the_variables_it_names)
                                strstr(strstr(out, "r.c3"), "<-"),
                            "the one asked about is marked:\n%s", out);
     }
-    evs_store_close(st);
-    tu_rmtree_free(dir);
+}
+
+/* Runs the roll-over definition (three continuations) as `id`; fills
+ * ids[0..3] with the chain, which must be whole, each id valid. */
+static void roll_chain(const char *id, char ids[4][EVS_ID_MAX + 1])
+{
+    const char *d = J(
+        "{'name':'roll','steps':["
+        "{'name':'init','kind':'action','action':'echo',"
+        "'params':0,'store':'n','next':'tick'},"
+        "{'name':'tick','kind':'action','action':'incr',"
+        "'params':{'n':'${vars.n}'},'store':'n','next':["
+        "{'to':'again','when':{'lt':['${vars.n}',4]}},"
+        "{'to':'done','when':{'ge':['${vars.n}',4]}}]},"
+        "{'name':'again','kind':'continue_as_new',"
+        "'start_at':'tick','carry':['n']},"
+        "{'name':'done','kind':'action','action':'echo',"
+        "'params':{'n':'${vars.n}'}}]}");
+
+    nouts = 0;
+    run_new(d, "", id, EVS_OUTCOME_CONTINUED);
+    cr_assert_eq(outcome_count(EVS_OUTCOME_CONTINUED), 3);
+    cr_assert_eq(outcome_count(EVS_OUTCOME_COMPLETED), 1);
+    snprintf(ids[0], EVS_ID_MAX + 1, "%s", id);
+    for (size_t i = 0; i < 3; i++) {
+        evs_replay *rp = replay_of(ids[i]);
+
+        snprintf(ids[i + 1], EVS_ID_MAX + 1, "%s", ids[i]);
+        next_link(st, evs_replay_exec(rp), ids[i + 1]);
+        cr_assert(evs_id_valid(ids[i + 1], strlen(ids[i + 1])), "%s",
+                  ids[i + 1]);
+        rp_free(rp);
+    }
+}
+
+/* An id of the longest length has no room for ".c2": its successors'
+ * ids are cut and told apart by a hash of the whole id (it used to fail
+ * on every resume). */
+Test(cont, an_id_of_the_longest_length_continues_as_new)
+{
+    char a[EVS_ID_MAX + 1], b[EVS_ID_MAX + 1];
+    char ca[4][EVS_ID_MAX + 1], cb[4][EVS_ID_MAX + 1];
+
+    memset(a, 'x', EVS_ID_MAX);
+    a[EVS_ID_MAX] = '\0';
+    memcpy(b, a, sizeof(b));
+    b[EVS_ID_MAX - 1] = 'y'; /* differs only past the cut */
+    roll_chain(a, ca);
+    roll_chain(b, cb);
+    for (size_t i = 1; i < 4; i++) {
+        cr_assert_eq(strlen(ca[i]), EVS_ID_MAX, "%s", ca[i]);
+        cr_assert_str_neq(ca[i], cb[i]);
+        cr_assert_str_neq(ca[i], ca[i - 1]);
+    }
+    cr_assert_eq(strncmp(ca[1], a, 100), 0, "the start of the id is kept");
+    cr_assert(strstr(ca[3], ".c4"), "%s", ca[3]);
+    /* Short ids keep the plain form. */
+    roll_chain("short", ca);
+    cr_assert_str_eq(ca[3], "short.c4");
 }
 
 /* ------------------------------------------------------------------ */
 /* Crashes during continue-as-new                                     */
 /* ------------------------------------------------------------------ */
 
-#include "fault_io.h"
-
-#include <errno.h>
-#include <limits.h>
-
-/* Runs the counter on `dir` until it stops (done, or given up after an
- * I/O failure); `fio` may be NULL for the real disk. */
-static void run_on(const char *dir, fault_io *fio, long passes,
+/* Runs `def` (the counter) as "svc" on the store in `d`, or with resume
+ * takes over what is unfinished there, until it stops (done, or given up
+ * after an I/O failure); `fio` may be NULL for the real disk. */
+static void run_on(const char *d, fault_io *fio, const char *def,
                    int resume)
 {
     evs_store_opts so;
     evs_orch_opts oo;
-    evs_store *st;
+    evs_store *s;
     evs_orch *o;
 
     evs_store_opts_init(&so);
     so.durability = EVS_SYNC_NONE; /* failures, not power loss, here */
     if (fio)
         so.io = &fio->io;
-    if (evs_store_open(dir, &so, &st) != 0) {
+    if (evs_store_open(d, &so, &s) != 0) {
         cr_assert_not_null(fio, "the real disk opens");
         return; /* the disk failed at once */
     }
     evs_orch_opts_init(&oo);
     oo.stop_when_idle = 1;
-    oo.on_outcome = NULL;
     oo.continue_events = 60;
     oo.continue_bytes = 0;
-    cr_assert_eq(evs_orch_new(st, &oo, &o), 0);
-    cr_assert_eq(evs_orch_register(o, "incr", incr, NULL, 0), 0);
-    if (resume) {
+    o = orch_new_on(s, &oo);
+    if (resume)
         cr_assert_eq(evs_orch_recover(o, NULL), 0);
-    } else {
-        make_def(passes);
-        (void)evs_orch_start(o, evs_span_cstr(def), (evs_span){0},
-                             evs_span_cstr("svc"), NULL, NULL);
-    }
+    else
+        (void)evs_orch_start(o, S(def), S(""), S("svc"), NULL, NULL);
     evs_orch_run(o);
     evs_orch_free(o);
-    evs_store_close(st);
+    evs_store_close(s);
 }
 
 Test(cont, a_crash_at_any_write_leaves_one_whole_linked_successor_each)
 {
-    const long passes = 40;
+    const char *def = counter_def(40);
     fault_io fio;
-    char *dir;
+    char *cdir;
     long total;
 
     /* How many mutating calls a whole run makes. */
-    dir = tu_tmpdir("cancrash");
+    cdir = tu_tmpdir("cancrash");
     fault_io_init(&fio);
     fault_io_arm(&fio, FIO_MUTATING, LONG_MAX, -EIO, 0); /* counts only */
-    run_on(dir, &fio, passes, 0);
+    run_on(cdir, &fio, def, 0);
     total = fio.calls;
-    tu_rmtree_free(dir);
+    tu_rmtree_free(cdir);
     cr_assert_gt(total, 50);
 
     for (long nth = 1; nth <= total; nth++) {
-        evs_store *st;
+        evs_store *s;
         evs_exec_listing l;
         char id[EVS_ID_MAX + 1] = "svc";
         size_t links = 0;
 
-        dir = tu_tmpdir("cancrash");
+        cdir = tu_tmpdir("cancrash");
         /* From call nth on, every write fails: the disk is gone. */
         fault_io_init(&fio);
         fault_io_arm(&fio, FIO_MUTATING, nth, -EIO, 1);
-        run_on(dir, &fio, passes, 0);
+        run_on(cdir, &fio, def, 0);
         /* A runner on a working disk takes over whatever is unfinished. */
-        if (evs_store_open(dir, NULL, &st) == 0) {
-            evs_store_close(st);
-            run_on(dir, NULL, passes, 1);
+        if (evs_store_open(cdir, NULL, &s) == 0) {
+            evs_store_close(s);
+            run_on(cdir, NULL, def, 1);
         }
-        cr_assert_eq(evs_store_open(dir, NULL, &st), 0);
-        cr_assert_eq(evs_exec_list(st, NULL, &l), 0);
+        cr_assert_eq(evs_store_open(cdir, NULL, &s), 0);
+        cr_assert_eq(evs_exec_list(s, NULL, &l), 0);
         if (l.count == 0) { /* the crash came before the first creation */
             evs_exec_list_free(&l);
-            evs_store_close(st);
-            tu_rmtree_free(dir);
+            evs_store_close(s);
+            tu_rmtree_free(cdir);
             continue;
         }
         /* Every execution listed exists, and each but the first
          * continues the one before it in the chain: no orphan, none made
          * twice. */
         for (size_t i = 0; i < l.count; i++)
-            cr_assert(evs_exec_exists(st, l.items[i].id.ptr,
+            cr_assert(evs_exec_exists(s, l.items[i].id.ptr,
                                       l.items[i].id.len),
                       "nth %ld: %.*s is listed but has no log", nth,
                       (int)l.items[i].id.len, l.items[i].id.ptr);
         for (;;) {
-            evs_replay *rp = open_replay(st, id);
+            evs_replay *rp = replay_in(s, id);
             const evs_exec_state *x = evs_replay_exec(rp);
             links++;
             if (x->status != EVS_STATUS_CONTINUED) {
@@ -406,24 +406,17 @@ Test(cont, a_crash_at_any_write_leaves_one_whole_linked_successor_each)
                 cr_assert(span_contains(x->outputs, "40"),
                           "nth %ld: outputs %.*s", nth,
                           (int)x->outputs.len, x->outputs.ptr);
-                evs_replay_free(rp);
+                rp_free(rp);
                 break;
             }
-            snprintf(id, sizeof(id), "%.*s", (int)x->continued_as.len,
-                     x->continued_as.ptr);
-            evs_replay_free(rp);
-            {
-                evs_replay *succ = open_replay(st, id);
-                cr_assert(span_contains(evs_replay_exec(succ)->lineage,
-                                        "\"continued_from\""));
-                evs_replay_free(succ);
-            }
+            next_link(s, x, id);
+            rp_free(rp);
         }
         cr_assert_eq(links, l.count,
                      "nth %ld: %zu executions, %zu in the chain", nth,
                      l.count, links);
         evs_exec_list_free(&l);
-        evs_store_close(st);
-        tu_rmtree_free(dir);
+        evs_store_close(s);
+        tu_rmtree_free(cdir);
     }
 }
