@@ -10,9 +10,8 @@
  */
 #include <criterion/criterion.h>
 
-#include "evstore/orchestrator.h"
 #include "formats_int.h"
-#include "testutil.h"
+#include "harness.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -20,224 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dir;
-static evs_store *st;
-static evs_orch *orch;
+/* The thread the tests run the loop on. */
 static pthread_t loop_thread;
 
 /* ---------------------------------------------------------------- */
-/* Definitions written with ' for "                                 */
+/* This suite's actions (t_echo and t_hold come with the harness)   */
 /* ---------------------------------------------------------------- */
-
-static char *jpool[256];
-static size_t njpool;
-
-/* A copy of s with every ' turned into ", freed at teardown. */
-static const char *J(const char *s)
-{
-    char *p = strdup(s);
-
-    cr_assert_not_null(p);
-    cr_assert_lt(njpool, sizeof(jpool) / sizeof(*jpool));
-    for (char *q = p; *q; q++)
-        if (*q == '\'')
-            *q = '"';
-    jpool[njpool++] = p;
-    return p;
-}
-
-/* ---------------------------------------------------------------- */
-/* Outcomes                                                         */
-/* ---------------------------------------------------------------- */
-
-typedef struct outcome_rec {
-    char id[EVS_ID_MAX + 1];
-    evs_outcome oc;
-    int err;
-    int reports;
-} outcome_rec;
-
-static outcome_rec outs[128];
-static size_t nouts;
-static void (*outcome_hook)(const char *id, evs_outcome oc);
-
-static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
-{
-    outcome_rec *r = NULL;
-
-    (void)arg;
-    for (size_t i = 0; i < nouts; i++)
-        if (strcmp(outs[i].id, id) == 0)
-            r = &outs[i];
-    if (!r) {
-        cr_assert_lt(nouts, sizeof(outs) / sizeof(*outs));
-        r = &outs[nouts++];
-        memset(r, 0, sizeof(*r));
-        snprintf(r->id, sizeof(r->id), "%s", id);
-    }
-    r->oc = oc;
-    r->err = err;
-    r->reports++;
-    if (outcome_hook)
-        outcome_hook(id, oc);
-}
-
-static const outcome_rec *outcome_of(const char *id)
-{
-    for (size_t i = 0; i < nouts; i++)
-        if (strcmp(outs[i].id, id) == 0)
-            return &outs[i];
-    return NULL;
-}
-
-/* The last error the store's log hook saw (the orchestrator logs why it
- * gave an execution up there). */
-static char last_log[512];
-
-static void log_hook(void *ctx, evs_log_level lvl, const char *msg)
-{
-    (void)ctx;
-    if (lvl == EVS_LOG_ERROR)
-        snprintf(last_log, sizeof(last_log), "%s", msg);
-}
-
-static void expect_outcome(const char *id, evs_outcome oc)
-{
-    const outcome_rec *r = outcome_of(id);
-
-    cr_assert_not_null(r, "no outcome reported for %s", id);
-    cr_assert_eq(r->oc, oc, "%s: outcome %s, expected %s (err %s; %s)", id,
-                 evs_outcome_name(r->oc), evs_outcome_name(oc),
-                 evs_err_name(r->err), last_log);
-    cr_assert_eq(r->reports, 1, "%s: reported %d times", id, r->reports);
-}
-
-/* ---------------------------------------------------------------- */
-/* Actions that count their calls                                   */
-/* ---------------------------------------------------------------- */
-
-typedef struct call_rec {
-    char action[32];
-    char step[64];
-    char path[64];
-    char key[256];
-    char input[512];
-    uint32_t attempt;
-    int64_t iteration;
-    int64_t timeout_ms;
-    pthread_t thread;
-} call_rec;
-
-#define MAX_CALLS 1024
-static call_rec calls[MAX_CALLS];
-static size_t ncalls;
-static pthread_mutex_t calls_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void cpy(char *dst, size_t cap, evs_span s)
-{
-    size_t n = s.len < cap - 1 ? s.len : cap - 1;
-
-    if (n)
-        memcpy(dst, s.ptr, n);
-    dst[n] = '\0';
-}
-
-static void record_call(const char *action, evs_action_req *req)
-{
-    const evs_action_call *c = evs_action_req_call(req);
-    call_rec *r;
-
-    pthread_mutex_lock(&calls_mu);
-    cr_assert_lt(ncalls, MAX_CALLS);
-    r = &calls[ncalls++];
-    snprintf(r->action, sizeof(r->action), "%s", action);
-    cpy(r->step, sizeof(r->step), c->step);
-    cpy(r->path, sizeof(r->path), c->path_id);
-    cpy(r->key, sizeof(r->key), c->idempotency_key);
-    cpy(r->input, sizeof(r->input), c->input);
-    r->attempt = c->attempt;
-    r->iteration = c->iteration;
-    r->timeout_ms = c->timeout_ms;
-    r->thread = pthread_self();
-    pthread_mutex_unlock(&calls_mu);
-}
-
-static size_t count_calls(const char *step)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < ncalls; i++)
-        if (strcmp(calls[i].step, step) == 0)
-            n++;
-    return n;
-}
-
-static size_t count_key(const char *key)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < ncalls; i++)
-        if (strcmp(calls[i].key, key) == 0)
-            n++;
-    return n;
-}
-
-/* Requests held by t_hold, completed by the test. */
-static evs_action_req *held[32];
-static size_t nheld;
-static int hold_mode = 1;
-static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static size_t held_count(void)
-{
-    size_t n;
-
-    pthread_mutex_lock(&held_mu);
-    n = nheld;
-    pthread_mutex_unlock(&held_mu);
-    return n;
-}
-
-static void complete_held(const char *out)
-{
-    evs_action_req *rs[32];
-    size_t n;
-
-    pthread_mutex_lock(&held_mu);
-    n = nheld;
-    memcpy(rs, held, n * sizeof(*rs));
-    nheld = 0;
-    pthread_mutex_unlock(&held_mu);
-    for (size_t i = 0; i < n; i++)
-        cr_assert_eq(evs_action_complete(rs[i], evs_span_cstr(out)), 0);
-}
-
-static void hold(evs_action_req *req)
-{
-    pthread_mutex_lock(&held_mu);
-    cr_assert_lt(nheld, sizeof(held) / sizeof(*held));
-    held[nheld++] = req;
-    pthread_mutex_unlock(&held_mu);
-}
-
-/* Output = input. */
-static void t_echo(void *arg, evs_action_req *req)
-{
-    (void)arg;
-    record_call("t_echo", req);
-    evs_action_complete(req, evs_action_req_call(req)->input);
-}
-
-/* Never completes while hold_mode is set (the test completes it). */
-static void t_hold(void *arg, evs_action_req *req)
-{
-    (void)arg;
-    record_call("t_hold", req);
-    if (hold_mode)
-        hold(req);
-    else
-        evs_action_complete(req, evs_action_req_call(req)->input);
-}
 
 static int64_t in_int(evs_span in, const char *key, int64_t dflt)
 {
@@ -259,16 +46,6 @@ static evs_span in_get(evs_span in, const char *key)
     return (evs_span){0};
 }
 
-static int spans_equal(evs_span a, evs_span b)
-{
-    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
-}
-
-static int span_is(evs_span s, const char *lit)
-{
-    return spans_equal(s, evs_span_cstr(lit));
-}
-
 /* {"times":N,"type":T,"retryable":B}: fails attempts 1..N with type T
  * (unquoted in the message), else completes with {"ok":attempt}. */
 static void t_flaky(void *arg, evs_action_req *req)
@@ -279,7 +56,7 @@ static void t_flaky(void *arg, evs_action_req *req)
     int retryable = !span_is(in_get(c->input, "retryable"), "false");
 
     (void)arg;
-    record_call("t_flaky", req);
+    record_call(req);
     if (type.len >= 2)
         cpy(t, sizeof(t), (evs_span){type.ptr + 1, type.len - 2});
     if ((int64_t)c->attempt <= in_int(c->input, "times", 0)) {
@@ -325,7 +102,7 @@ static void t_delay(void *arg, evs_action_req *req)
 
     (void)arg;
     cr_assert_not_null(j);
-    record_call("t_delay", req);
+    record_call(req);
     j->req = req;
     j->fail = span_is(in_get(c->input, "fail"), "true");
     cpy(j->out, sizeof(j->out), in_get(c->input, "out"));
@@ -341,7 +118,7 @@ static void t_pathid(void *arg, evs_action_req *req)
     char out[128];
 
     (void)arg;
-    record_call("t_pathid", req);
+    record_call(req);
     snprintf(out, sizeof(out), "\"%.*s\"", (int)c->path_id.len,
              c->path_id.ptr);
     evs_action_complete(req, evs_span_cstr(out));
@@ -351,7 +128,7 @@ static void t_pathid(void *arg, evs_action_req *req)
 static void t_block(void *arg, evs_action_req *req)
 {
     (void)arg;
-    record_call("t_block", req);
+    record_call(req);
     evs_action_complete(req, evs_span_cstr("{\"blocked\":true}"));
 }
 
@@ -361,7 +138,7 @@ static int bad_rc = 12345;
 static void t_bad(void *arg, evs_action_req *req)
 {
     (void)arg;
-    record_call("t_bad", req);
+    record_call(req);
     bad_rc = evs_action_complete(req, evs_span_cstr("not json{"));
 }
 
@@ -374,7 +151,7 @@ static void t_timeout(void *arg, evs_action_req *req)
     delay_job *j;
 
     (void)arg;
-    record_call("t_timeout", req);
+    record_call(req);
     if (c->attempt == 1) {
         hold(req);
         return;
@@ -390,8 +167,6 @@ static void t_timeout(void *arg, evs_action_req *req)
 
 static void register_actions(evs_orch *o)
 {
-    cr_assert_eq(evs_orch_register(o, "t_echo", t_echo, NULL, 0), 0);
-    cr_assert_eq(evs_orch_register(o, "t_hold", t_hold, NULL, 0), 0);
     cr_assert_eq(evs_orch_register(o, "t_flaky", t_flaky, NULL, 0), 0);
     cr_assert_eq(evs_orch_register(o, "t_delay", t_delay, NULL, 0), 0);
     cr_assert_eq(evs_orch_register(o, "t_pathid", t_pathid, NULL, 0), 0);
@@ -403,293 +178,16 @@ static void register_actions(evs_orch *o)
 }
 
 /* ---------------------------------------------------------------- */
-/* The orchestrator                                                 */
-/* ---------------------------------------------------------------- */
-
-static void mk_orch(int stop_when_idle)
-{
-    evs_orch_opts o;
-
-    evs_orch_opts_init(&o);
-    o.stop_when_idle = stop_when_idle;
-    o.inbox_poll_ms = 50;
-    o.on_outcome = on_outcome;
-    cr_assert_eq(evs_orch_new(st, &o, &orch), 0);
-    register_actions(orch);
-}
-
-static void start(const char *def, const char *inputs, const char *id)
-{
-    evs_wf_error e;
-    int rc;
-
-    memset(&e, 0, sizeof(e));
-    rc = evs_orch_start(orch, evs_span_cstr(def), evs_span_cstr(inputs),
-                        evs_span_cstr(id), NULL, &e);
-    cr_assert_eq(rc, 0, "start %s: %s (%s: %s)", id, evs_err_name(rc),
-                 e.step, e.msg);
-}
-
-static void run_orch(void)
-{
-    cr_assert_eq(evs_orch_run(orch), 0);
-    evs_orch_free(orch);
-    orch = NULL;
-}
-
-/* A script: called on the loop every 5 ms with its step; returns the
- * next step, or -1 when done. Gives up (and stops the orchestrator)
- * after 20 s, so a hang fails the test instead of blocking it. */
-typedef int (*script_fn)(int step);
-static uv_timer_t script_timer;
-static script_fn script;
-static int script_step, script_ticks, script_gave_up;
-
-static void script_cb(uv_timer_t *t)
-{
-    int next;
-
-    if (++script_ticks > 4000) {
-        script_gave_up = 1;
-        evs_orch_stop(orch, 0);
-        complete_held("null");
-        next = -1;
-    } else {
-        next = script(script_step);
-    }
-    if (next < 0) {
-        uv_timer_stop(t);
-        uv_close((uv_handle_t *)t, NULL);
-    } else {
-        script_step = next;
-    }
-}
-
-static void script_start(script_fn fn)
-{
-    script = fn;
-    script_step = 0;
-    script_ticks = 0;
-    script_gave_up = 0;
-    uv_timer_init(evs_orch_loop(orch), &script_timer);
-    uv_timer_start(&script_timer, script_cb, 5, 5);
-}
-
-/* ---------------------------------------------------------------- */
-/* Reading the history                                              */
-/* ---------------------------------------------------------------- */
-
-/* What a test allocated for checking, freed at teardown if an assertion
- * cut the test short (so the sanitizer reports only real leaks). */
-static evs_replay *live_rp[16];
-static evs_event_owned *live_ev[16];
-static size_t live_n[16];
-
-static void rp_track(evs_replay *r)
-{
-    for (size_t i = 0; i < sizeof(live_rp) / sizeof(*live_rp); i++)
-        if (!live_rp[i]) {
-            live_rp[i] = r;
-            return;
-        }
-    cr_assert_fail("too many replayers");
-}
-
-static void rp_free(evs_replay *r)
-{
-    for (size_t i = 0; i < sizeof(live_rp) / sizeof(*live_rp); i++)
-        if (live_rp[i] == r)
-            live_rp[i] = NULL;
-    evs_replay_free(r);
-}
-
-static evs_replay *replay_of(const char *id)
-{
-    evs_replay *r = NULL;
-    evs_violation v;
-    int rc;
-
-    memset(&v, 0, sizeof(v));
-    cr_assert_eq(evs_replay_new(NULL, &r), 0);
-    rp_track(r);
-    rc = evs_replay_open(r, st, id, strlen(id), 0, NULL, &v, NULL);
-    cr_assert_eq(rc, 0, "replay %s: %s (seq %llu %s: %s)", id,
-                 evs_err_name(rc), (unsigned long long)v.sequence,
-                 v.rule ? v.rule : "", v.msg);
-    return r;
-}
-
-static evs_span S(const char *s)
-{
-    return evs_span_cstr(s);
-}
-
-static const evs_step_state *step_of(const evs_replay *r, const char *path,
-                                     const char *name, int64_t iter)
-{
-    return evs_replay_find_step(r, S(path), S(name), iter);
-}
-
-#define expect_span(sp, want)                                                 \
-    do {                                                                      \
-        evs_span s_ = (sp);                                                   \
-        cr_assert(span_is(s_, (want)), "%s: got '%.*s', expected '%s'", #sp,  \
-                  (int)s_.len, s_.ptr ? s_.ptr : "", (want));                 \
-    } while (0)
-
-typedef struct evlist {
-    evs_event_owned *v;
-    size_t n;
-} evlist;
-
-static evlist events_of(const char *id)
-{
-    evlist l = {0};
-    evs_log *log;
-    evs_cursor *c;
-    evs_event ev;
-    size_t cap = 0;
-    int rc;
-
-    cr_assert_eq(evs_log_open(st, id, strlen(id), 0, &log, NULL, NULL), 0);
-    cr_assert_eq(evs_cursor_open(log, 1, 0, &c, NULL), 0);
-    while ((rc = evs_cursor_next(c, &ev, NULL, NULL)) == 1) {
-        if (l.n == cap) {
-            cap = cap ? cap * 2 : 64;
-            l.v = realloc(l.v, cap * sizeof(*l.v));
-            cr_assert_not_null(l.v);
-        }
-        cr_assert_eq(evs_event_copy(&ev, NULL, &l.v[l.n]), 0);
-        l.n++;
-    }
-    evs_cursor_close(c);
-    evs_log_close(log);
-    cr_assert_eq(rc, 0);
-    for (size_t i = 0; i < sizeof(live_ev) / sizeof(*live_ev); i++)
-        if (!live_ev[i]) {
-            live_ev[i] = l.v;
-            live_n[i] = l.n;
-            return l;
-        }
-    cr_assert_fail("too many event lists");
-    return l;
-}
-
-static void ev_release(evs_event_owned *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        evs_event_free(&v[i]);
-    free(v);
-}
-
-static void evlist_free(evlist *l)
-{
-    for (size_t i = 0; i < sizeof(live_ev) / sizeof(*live_ev); i++)
-        if (live_ev[i] == l->v)
-            live_ev[i] = NULL;
-    ev_release(l->v, l->n);
-    l->v = NULL;
-    l->n = 0;
-}
-
-/* The nth (0-based) event of this type (and step and path, if not NULL),
- * or NULL. */
-static const evs_event *evf(const evlist *l, const char *type,
-                            const char *step, const char *path, size_t nth)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        const evs_event *e = &l->v[i].ev;
-        if (!span_is(e->event_type, type) ||
-            (step && !span_is(e->step_name, step)) ||
-            (path && !span_is(e->path_id, path)))
-            continue;
-        if (nth-- == 0)
-            return e;
-    }
-    return NULL;
-}
-
-static size_t evcount(const evlist *l, const char *type, const char *step,
-                      const char *path)
-{
-    size_t n = 0;
-
-    while (evf(l, type, step, path, n))
-        n++;
-    return n;
-}
-
-static evs_span dget(const evs_event *e, const char *key)
-{
-    evs_span v = {0};
-
-    cr_assert_not_null(e);
-    cr_assert_eq(evs__json_get(e->data, key, &v), 1, "no %s in %.*s", key,
-                 (int)e->data.len, e->data.ptr);
-    return v;
-}
-
-static int64_t dint(const evs_event *e, const char *key)
-{
-    int64_t n = 0;
-
-    cr_assert_eq(evs__json_int(dget(e, key), &n), 0);
-    return n;
-}
-
-static int64_t dtime(const evs_event *e, const char *key)
-{
-    evs_span v = dget(e, key);
-    int64_t us = 0;
-
-    cr_assert(v.len > 2 && v.ptr[0] == '"');
-    cr_assert_eq(evs_time_parse(v.ptr + 1, v.len - 2, &us), 0);
-    return us;
-}
-
-/* ---------------------------------------------------------------- */
 /* Fixture                                                          */
 /* ---------------------------------------------------------------- */
 
 static void setup(void)
 {
-    evs_store_opts so;
-
-    dir = tu_tmpdir("orch");
-    cr_assert_not_null(dir);
-    evs_store_opts_init(&so);
-    so.log_fn = log_hook;
-    cr_assert_eq(evs_store_open(dir, &so, &st), 0);
-    last_log[0] = '\0';
+    harness_setup("orch", register_actions, EVS_SYNC_FULL);
     loop_thread = pthread_self();
-    nouts = 0;
-    ncalls = 0;
-    nheld = 0;
-    hold_mode = 1;
-    outcome_hook = NULL;
 }
 
-static void teardown(void)
-{
-    for (size_t i = 0; i < sizeof(live_rp) / sizeof(*live_rp); i++) {
-        evs_replay_free(live_rp[i]);
-        live_rp[i] = NULL;
-    }
-    for (size_t i = 0; i < sizeof(live_ev) / sizeof(*live_ev); i++) {
-        if (live_ev[i])
-            ev_release(live_ev[i], live_n[i]);
-        live_ev[i] = NULL;
-    }
-    evs_orch_free(orch);
-    orch = NULL;
-    evs_store_close(st);
-    tu_rmtree_free(dir);
-    for (size_t i = 0; i < njpool; i++)
-        free(jpool[i]);
-    njpool = 0;
-}
-
-TestSuite(orch, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(orch, .init = setup, .fini = harness_teardown, .timeout = 60);
 
 /* ---------------------------------------------------------------- */
 /* Data flow                                                        */
@@ -715,10 +213,7 @@ Test(orch, linear_workflow_passes_data_through_inputs_vars_and_outputs)
     const evs_step_state *sa, *sb, *sc;
     const evs_var_state *g;
 
-    mk_orch(1);
-    start(def, J("{'who':'ana'}"), "lin");
-    run_orch();
-    expect_outcome("lin", EVS_OUTCOME_COMPLETED);
+    run_new(def, J("{'who':'ana'}"), "lin", EVS_OUTCOME_COMPLETED);
 
     cr_assert_eq(ncalls, 2);
     cr_assert_str_eq(calls[0].step, "a");
@@ -769,10 +264,7 @@ Test(orch, without_outputs_the_execution_returns_the_root_paths_last_output)
         "'params':{'from_a':'${steps.a.output}','x':[true,null]}}]}");
     evs_replay *r;
 
-    mk_orch(1);
-    start(def, "", "last");
-    run_orch();
-    expect_outcome("last", EVS_OUTCOME_COMPLETED);
+    run_new(def, "", "last", EVS_OUTCOME_COMPLETED);
     r = replay_of("last");
     expect_span(evs_replay_exec(r)->outputs,
                 "{\"from_a\":1,\"x\":[true,null]}");
@@ -791,10 +283,7 @@ Test(orch, an_end_step_does_not_replace_the_root_paths_last_output)
         "{'name':'done','kind':'end'}]}");
     evs_replay *r;
 
-    mk_orch(1);
-    start(def, "", "endout");
-    run_orch();
-    expect_outcome("endout", EVS_OUTCOME_COMPLETED);
+    run_new(def, "", "endout", EVS_OUTCOME_COMPLETED);
     r = replay_of("endout");
     expect_span(evs_replay_exec(r)->outputs, "{\"v\":7}");
     rp_free(r);
@@ -988,10 +477,7 @@ Test(orch, two_hundred_branches_join_all_with_a_star)
     evlist ev;
     int n = 0;
 
-    mk_orch(1);
-    start(def, "", "fan");
-    run_orch();
-    expect_outcome("fan", EVS_OUTCOME_COMPLETED);
+    run_new(def, "", "fan", EVS_OUTCOME_COMPLETED);
     expect_each_branch_ran_once("fan");
 
     r = replay_of("fan");
@@ -1044,10 +530,7 @@ Test(orch, two_hundred_branches_join_all_with_an_explicit_list)
     evs_replay *r;
     const evs_step_state *g;
 
-    mk_orch(1);
-    start(def, "", "fanl");
-    run_orch();
-    expect_outcome("fanl", EVS_OUTCOME_COMPLETED);
+    run_new(def, "", "fanl", EVS_OUTCOME_COMPLETED);
     expect_each_branch_ran_once("fanl");
     r = replay_of("fanl");
     cr_assert_eq(evs_replay_path_count(r), NFAN + 1);
@@ -1097,11 +580,8 @@ Test(orch, join_any_takes_the_first_path_to_complete)
     evs_replay *r;
     const evs_step_state *j;
 
-    mk_orch(1);
-    start(two_paths("any", "{'ms':300,'out':'S'}", "{'ms':10,'out':'F'}"),
-          "", "any");
-    run_orch();
-    expect_outcome("any", EVS_OUTCOME_COMPLETED);
+    run_new(two_paths("any", "{'ms':300,'out':'S'}", "{'ms':10,'out':'F'}"),
+            "", "any", EVS_OUTCOME_COMPLETED);
     r = replay_of("any");
     j = step_of(r, "main", "j", -1);
     cr_assert_not_null(j);
@@ -1121,12 +601,9 @@ Test(orch, join_any_passes_over_a_failed_path_to_the_first_completed)
     evs_replay *r;
     const evs_step_state *j;
 
-    mk_orch(1);
-    start(two_paths("any", "{'ms':100,'out':'S'}",
-                    "{'ms':10,'fail':true}"),
-          "", "any2");
-    run_orch();
-    expect_outcome("any2", EVS_OUTCOME_COMPLETED);
+    run_new(two_paths("any", "{'ms':100,'out':'S'}",
+                      "{'ms':10,'fail':true}"),
+            "", "any2", EVS_OUTCOME_COMPLETED);
     r = replay_of("any2");
     j = step_of(r, "main", "j", -1);
     cr_assert_not_null(j);
@@ -1145,12 +622,9 @@ Test(orch, join_any_fails_when_every_path_failed)
     const evs_step_state *j;
     const evs_exec_state *ex;
 
-    mk_orch(1);
-    start(two_paths("any", "{'ms':60,'fail':true}",
-                    "{'ms':10,'fail':true}"),
-          "", "any3");
-    run_orch();
-    expect_outcome("any3", EVS_OUTCOME_FAILED);
+    run_new(two_paths("any", "{'ms':60,'fail':true}",
+                      "{'ms':10,'fail':true}"),
+            "", "any3", EVS_OUTCOME_FAILED);
     r = replay_of("any3");
     ex = evs_replay_exec(r);
     j = step_of(r, "main", "j", -1);
@@ -1173,12 +647,9 @@ Test(orch, join_race_fails_when_the_first_path_to_end_failed)
     const evs_step_state *j;
     const evs_exec_state *ex;
 
-    mk_orch(1);
-    start(two_paths("race", "{'ms':200,'out':'S'}",
-                    "{'ms':10,'fail':true}"),
-          "", "race");
-    run_orch();
-    expect_outcome("race", EVS_OUTCOME_FAILED);
+    run_new(two_paths("race", "{'ms':200,'out':'S'}",
+                      "{'ms':10,'fail':true}"),
+            "", "race", EVS_OUTCOME_FAILED);
     cr_assert_eq(count_calls("slow"), 1);
     r = replay_of("race");
     ex = evs_replay_exec(r);
@@ -1192,8 +663,8 @@ Test(orch, join_race_fails_when_the_first_path_to_end_failed)
     cr_assert_eq(ex->status, EVS_STATUS_FAILED);
     expect_span(ex->failed_step, "j");
     cr_assert_neq(ex->error.len, 0);
-    cr_assert_not_null(memmem(ex->error.ptr, ex->error.len,
-                              "\"join_failed\"", 13));
+    cr_assert(span_contains(ex->error, "\"join_failed\""), "%.*s",
+              (int)ex->error.len, ex->error.ptr);
     rp_free(r);
 }
 
@@ -1226,12 +697,9 @@ Test(orch, join_all_fails_as_soon_as_one_path_fails)
     const evs_exec_state *ex;
     const evs_step_state *j;
 
-    mk_orch(1);
-    start(two_paths("all", "{'ms':200,'out':'S'}",
-                    "{'ms':10,'fail':true}"),
-          "", "allf");
-    run_orch();
-    expect_outcome("allf", EVS_OUTCOME_FAILED);
+    run_new(two_paths("all", "{'ms':200,'out':'S'}",
+                      "{'ms':10,'fail':true}"),
+            "", "allf", EVS_OUTCOME_FAILED);
     r = replay_of("allf");
     ex = evs_replay_exec(r);
     cr_assert_eq(ex->status, EVS_STATUS_FAILED);
@@ -1273,11 +741,8 @@ Test(orch, each_runs_once_per_item_in_order_and_stores_the_array)
     evs_replay *r;
     const evs_each_state *e;
 
-    mk_orch(1);
-    start(each_def(), J("{'items':[{'id':'a'},{'id':'b'},{'id':'c'}]}"),
-          "each");
-    run_orch();
-    expect_outcome("each", EVS_OUTCOME_COMPLETED);
+    run_new(each_def(), J("{'items':[{'id':'a'},{'id':'b'},{'id':'c'}]}"),
+            "each", EVS_OUTCOME_COMPLETED);
     cr_assert_eq(ncalls, 4);
     for (int i = 0; i < 3; i++) {
         cr_assert_str_eq(calls[i].step, "e");
@@ -1322,10 +787,7 @@ Test(orch, each_over_an_empty_list_goes_straight_to_the_next_step)
 {
     evs_replay *r;
 
-    mk_orch(1);
-    start(each_def(), J("{'items':[]}"), "each0");
-    run_orch();
-    expect_outcome("each0", EVS_OUTCOME_COMPLETED);
+    run_new(each_def(), J("{'items':[]}"), "each0", EVS_OUTCOME_COMPLETED);
     cr_assert_eq(count_calls("e"), 0);
     cr_assert_eq(count_calls("after"), 1);
     cr_assert_str_eq(calls[0].input, "{\"got\":[]}");
@@ -1434,10 +896,7 @@ Test(orch, retries_back_off_by_the_coefficient_up_to_the_max_interval)
     evs_replay *r;
     const evs_step_state *f;
 
-    mk_orch(1);
-    start(def, "", "retry");
-    run_orch();
-    expect_outcome("retry", EVS_OUTCOME_COMPLETED);
+    run_new(def, "", "retry", EVS_OUTCOME_COMPLETED);
     cr_assert_eq(ncalls, 6);
     for (uint32_t i = 0; i < 6; i++) {
         char key[64];
@@ -1481,10 +940,7 @@ Test(orch, max_attempts_stops_retrying_and_fails_with_the_last_error)
     const evs_exec_state *ex;
     const evs_step_state *f;
 
-    mk_orch(1);
-    start(def, "", "max");
-    run_orch();
-    expect_outcome("max", EVS_OUTCOME_FAILED);
+    run_new(def, "", "max", EVS_OUTCOME_FAILED);
     cr_assert_eq(count_calls("f"), 3);
     cr_assert_eq(count_calls("never"), 0);
     r = replay_of("max");
@@ -1561,10 +1017,7 @@ Test(orch, an_action_that_times_out_is_retried_and_its_late_answer_ignored)
     const evs_event *f, *s1;
     evs_span ty;
 
-    mk_orch(1);
-    start(def, "", "to");
-    run_orch();
-    expect_outcome("to", EVS_OUTCOME_COMPLETED);
+    run_new(def, "", "to", EVS_OUTCOME_COMPLETED);
     cr_assert_eq(ncalls, 2);
     cr_assert_eq(calls[0].timeout_ms, 100);
     cr_assert_eq(calls[1].attempt, 2);
@@ -1610,10 +1063,7 @@ Test(orch, attempts_that_all_time_out_fail_the_execution_with_timeout)
     evs_span ty;
 
     outcome_hook = complete_held_late; /* after the end: ignored */
-    mk_orch(1);
-    start(def, "", "to2");
-    run_orch();
-    expect_outcome("to2", EVS_OUTCOME_FAILED);
+    run_new(def, "", "to2", EVS_OUTCOME_FAILED);
     cr_assert_eq(ncalls, 2);
     cr_assert_eq(held_count(), 0);
     ev = events_of("to2");
@@ -1637,10 +1087,7 @@ Test(orch, blocking_actions_run_on_the_threadpool_and_complete)
         "'params':'${item}','store':'bs'}]}");
     evs_replay *r;
 
-    mk_orch(1);
-    start(def, "", "blk");
-    run_orch();
-    expect_outcome("blk", EVS_OUTCOME_COMPLETED);
+    run_new(def, "", "blk", EVS_OUTCOME_COMPLETED);
     cr_assert_eq(ncalls, 4);
     cr_assert(pthread_equal(calls[0].thread, loop_thread));
     for (int i = 1; i < 4; i++) {
@@ -1664,10 +1111,7 @@ Test(orch, output_that_is_not_json_fails_the_attempt_with_bad_output)
     const evs_step_state *b;
     evs_span ty;
 
-    mk_orch(1);
-    start(def, "", "bad");
-    run_orch();
-    expect_outcome("bad", EVS_OUTCOME_FAILED);
+    run_new(def, "", "bad", EVS_OUTCOME_FAILED);
     cr_assert_eq(ncalls, 1); /* bad output is not retried */
     r = replay_of("bad");
     b = step_of(r, "main", "b", -1);
@@ -1688,10 +1132,7 @@ Test(orch, action_complete_with_output_that_is_not_json_returns_einval)
         "{'name':'bad','steps':[{'name':'b','kind':'action',"
         "'action':'t_bad'}]}");
 
-    mk_orch(1);
-    start(def, "", "bad2");
-    run_orch();
-    expect_outcome("bad2", EVS_OUTCOME_FAILED);
+    run_new(def, "", "bad2", EVS_OUTCOME_FAILED);
     cr_assert_eq(bad_rc, -EINVAL, "evs_action_complete returned %s",
                  evs_err_name(bad_rc));
 }
@@ -1799,7 +1240,16 @@ static const char *wait_def(const char *extra)
 }
 
 static int rc_a, rc_b, rc_c, rc_d;
-static const char *sid; /* the execution a script works on */
+
+/* Goes on at its step until sid has an outcome, then stops the
+ * orchestrator: how the scripts below end. */
+static int script_until_outcome(int step)
+{
+    if (!outcome_of(sid))
+        return step;
+    evs_orch_stop(orch, 0);
+    return -1;
+}
 
 static int script_send_early(int step)
 {
@@ -1830,12 +1280,7 @@ Test(orch, an_event_sent_before_the_wait_is_buffered_and_consumed)
     evs_replay *r;
     const evs_signal_state *sg;
 
-    mk_orch(1);
-    sid = "wb";
-    start(def, "", sid);
-    script_start(script_send_early);
-    run_orch();
-    cr_assert(!script_gave_up);
+    run_scripted(1, def, "wb", script_send_early);
     cr_assert_eq(rc_a, 0);
     cr_assert_eq(rc_b, -ENOENT);
     expect_outcome("wb", EVS_OUTCOME_COMPLETED);
@@ -1845,9 +1290,7 @@ Test(orch, an_event_sent_before_the_wait_is_buffered_and_consumed)
     sr = evf(&ev, "signal_received", NULL, NULL, 0);
     ws = evf(&ev, "wait_started", "w", NULL, 0);
     we = evf(&ev, "wait_ended", "w", NULL, 0);
-    cr_assert(sr && ws && we);
-    cr_assert_lt(sr->sequence, ws->sequence);
-    cr_assert_lt(ws->sequence, we->sequence);
+    expect_in_order(sr, ws, we);
     cr_assert_eq(dint(we, "signal_seq"), (int64_t)sr->sequence);
     expect_span(dget(we, "timed_out"), "false");
     expect_span(dget(sr, "signal"), "\"go\"");
@@ -1873,10 +1316,7 @@ static int script_send_late(int step)
         rc_b = evs_orch_send(orch, S(sid), S("go"), S("{\"n\":42}"));
         return 1;
     default:
-        if (!outcome_of(sid))
-            return 1;
-        evs_orch_stop(orch, 0);
-        return -1;
+        return script_until_outcome(step);
     }
 }
 
@@ -1886,12 +1326,7 @@ Test(orch, an_event_sent_during_the_wait_completes_it_with_its_payload)
     const evs_event *ws, *sr, *we;
     evs_replay *r;
 
-    mk_orch(0);
-    sid = "wa";
-    start(wait_def(""), "", sid);
-    script_start(script_send_late);
-    run_orch();
-    cr_assert(!script_gave_up);
+    run_scripted(0, wait_def(""), "wa", script_send_late);
     cr_assert_eq(rc_a, 0);
     cr_assert_eq(rc_b, 0);
     expect_outcome("wa", EVS_OUTCOME_COMPLETED);
@@ -1899,10 +1334,8 @@ Test(orch, an_event_sent_during_the_wait_completes_it_with_its_payload)
     ws = evf(&ev, "wait_started", "w", NULL, 0);
     sr = evf(&ev, "signal_received", NULL, NULL, 1); /* the "go" */
     we = evf(&ev, "wait_ended", "w", NULL, 0);
-    cr_assert(ws && sr && we);
+    expect_in_order(ws, sr, we);
     expect_span(dget(sr, "signal"), "\"go\"");
-    cr_assert_lt(ws->sequence, sr->sequence);
-    cr_assert_lt(sr->sequence, we->sequence);
     cr_assert_eq(dint(we, "signal_seq"), (int64_t)sr->sequence);
     evlist_free(&ev);
     r = replay_of("wa");
@@ -1914,15 +1347,6 @@ Test(orch, an_event_sent_during_the_wait_completes_it_with_its_payload)
     rp_free(r);
 }
 
-static int script_until_outcome(int step)
-{
-    (void)step;
-    if (!outcome_of(sid))
-        return 0;
-    evs_orch_stop(orch, 0);
-    return -1;
-}
-
 Test(orch, a_wait_with_a_timeout_fails_with_timeout)
 {
     evlist ev;
@@ -1931,12 +1355,7 @@ Test(orch, a_wait_with_a_timeout_fails_with_timeout)
     const evs_wait_state *w;
     evs_span ty;
 
-    mk_orch(0);
-    sid = "wt";
-    start(wait_def(",'timeout_ms':80"), "", sid);
-    script_start(script_until_outcome);
-    run_orch();
-    cr_assert(!script_gave_up);
+    run_scripted(0, wait_def(",'timeout_ms':80"), "wt", script_until_outcome);
     expect_outcome("wt", EVS_OUTCOME_FAILED);
     cr_assert_eq(count_calls("after"), 0);
     ev = events_of("wt");
@@ -1987,12 +1406,7 @@ Test(orch, sending_to_a_finished_execution_returns_efinished)
     evlist ev;
 
     outcome_hook = send_on_outcome;
-    mk_orch(0);
-    sid = "wf";
-    start(wait_def(""), "", sid);
-    script_start(script_send_then_after_end);
-    run_orch();
-    cr_assert(!script_gave_up);
+    run_scripted(0, wait_def(""), "wf", script_send_then_after_end);
     cr_assert_eq(rc_a, 0);
     expect_outcome("wf", EVS_OUTCOME_COMPLETED);
     ev = events_of("wf");
@@ -2038,10 +1452,7 @@ static int script_pause_inflight(int step)
         rc_b = evs_orch_unpause(orch, S(sid));
         return 3;
     default:
-        if (!outcome_of(sid))
-            return 3;
-        evs_orch_stop(orch, 0);
-        return -1;
+        return script_until_outcome(step);
     }
 }
 
@@ -2055,12 +1466,7 @@ Test(orch, a_paused_execution_records_its_action_but_starts_no_step)
     evlist ev;
     const evs_event *pa, *ac, *re, *bs;
 
-    mk_orch(0);
-    sid = "pz";
-    start(def, "", sid);
-    script_start(script_pause_inflight);
-    run_orch();
-    cr_assert(!script_gave_up);
+    run_scripted(0, def, "pz", script_pause_inflight);
     cr_assert_eq(rc_a, 0);
     cr_assert_eq(rc_b, 0);
     cr_assert(!b_started_while_paused);
@@ -2070,11 +1476,8 @@ Test(orch, a_paused_execution_records_its_action_but_starts_no_step)
     ac = evf(&ev, "step_completed", "a", NULL, 0);
     re = evf(&ev, "execution_resumed", NULL, NULL, 0);
     bs = evf(&ev, "step_started", "b", NULL, 0);
-    cr_assert(pa && ac && re && bs);
+    expect_in_order(pa, ac, re, bs);
     expect_span(dget(pa, "reason"), "\"maint\"");
-    cr_assert_lt(pa->sequence, ac->sequence);
-    cr_assert_lt(ac->sequence, re->sequence);
-    cr_assert_lt(re->sequence, bs->sequence);
     expect_span(dget(evf(&ev, "step_completed", "b", NULL, 0), "output"),
                 "{\"a\":1}");
     evlist_free(&ev);
@@ -2102,10 +1505,7 @@ static int script_pause_sleep(int step)
         rc_b = evs_orch_unpause(orch, S(sid));
         return 2;
     default:
-        if (!outcome_of(sid))
-            return 2;
-        evs_orch_stop(orch, 0);
-        return -1;
+        return script_until_outcome(step);
     }
 }
 
@@ -2118,12 +1518,7 @@ Test(orch, a_timer_due_during_a_pause_fires_after_unpause)
     evlist ev;
     const evs_event *pa, *re, *tf, *ts;
 
-    mk_orch(0);
-    sid = "ps";
-    start(def, "", sid);
-    script_start(script_pause_sleep);
-    run_orch();
-    cr_assert(!script_gave_up);
+    run_scripted(0, def, "ps", script_pause_sleep);
     cr_assert_eq(rc_a, 0);
     cr_assert_eq(rc_b, 0);
     cr_assert(!fired_while_paused);
@@ -2133,11 +1528,8 @@ Test(orch, a_timer_due_during_a_pause_fires_after_unpause)
     pa = evf(&ev, "execution_paused", NULL, NULL, 0);
     re = evf(&ev, "execution_resumed", NULL, NULL, 0);
     tf = evf(&ev, "timer_fired", "z", NULL, 0);
-    cr_assert(ts && pa && re && tf);
+    expect_in_order(ts, pa, re, tf);
     cr_assert_eq(evcount(&ev, "timer_fired", NULL, NULL), 1);
-    cr_assert_lt(ts->sequence, pa->sequence);
-    cr_assert_lt(pa->sequence, re->sequence);
-    cr_assert_lt(re->sequence, tf->sequence);
     cr_assert_geq(tf->timestamp_us, dtime(ts, "fire_at"));
     cr_assert_eq(dtime(ts, "fire_at"), paused_fire_at);
     cr_assert_lt(tf->sequence,
@@ -2155,10 +1547,7 @@ static int script_terminate(int step)
         rc_b = evs_orch_send(orch, S(sid), S("go"), S("1"));
         return 1;
     default:
-        if (!outcome_of(sid))
-            return 1;
-        evs_orch_stop(orch, 0);
-        return -1;
+        return script_until_outcome(step);
     }
 }
 
@@ -2168,12 +1557,7 @@ Test(orch, terminate_ends_a_waiting_execution_and_refuses_later_events)
     evs_replay *r;
     const evs_event *last;
 
-    mk_orch(0);
-    sid = "tm";
-    start(wait_def(""), "", sid);
-    script_start(script_terminate);
-    run_orch();
-    cr_assert(!script_gave_up);
+    run_scripted(0, wait_def(""), "tm", script_terminate);
     cr_assert_eq(rc_a, 0);
     cr_assert_eq(rc_b, EVS_EFINISHED);
     expect_outcome("tm", EVS_OUTCOME_TERMINATED);
@@ -2235,12 +1619,7 @@ Test(orch, a_posted_event_reaches_a_waiting_execution_through_its_inbox)
     const evs_event *sr;
     evs_replay *r;
 
-    mk_orch(0);
-    sid = "post";
-    start(wait_def(""), "", sid);
-    script_start(script_post);
-    run_orch();
-    cr_assert(!script_gave_up);
+    run_scripted(0, wait_def(""), "post", script_post);
     cr_assert_eq(rc_a, 0);
     cr_assert_eq(inbox_before, 1);
     expect_outcome("post", EVS_OUTCOME_COMPLETED);
@@ -2267,27 +1646,6 @@ Test(orch, a_posted_event_reaches_a_waiting_execution_through_its_inbox)
 /* Recovery                                                         */
 /* ---------------------------------------------------------------- */
 
-/* Stops the orchestrator once `sid` holds an action (and `wait_for`, if
- * set, has an outcome), then answers the held action after its
- * execution was released: that answer must be ignored. */
-static const char *wait_for;
-
-static int script_stop_inflight(int step)
-{
-    switch (step) {
-    case 0:
-        if (held_count() != 1 || (wait_for && !outcome_of(wait_for)))
-            return 0;
-        evs_orch_stop(orch, 0);
-        return 1;
-    default:
-        if (evs_orch_owned(orch) != 0)
-            return 1;
-        complete_held("\"late\"");
-        return -1;
-    }
-}
-
 static const char *rec_def(void)
 {
     return J("{'name':'rec','steps':["
@@ -2305,12 +1663,7 @@ Test(orch, resume_reruns_the_step_in_flight_with_the_same_attempt_and_key)
     evs_replay *r;
     const evs_step_state *b;
 
-    mk_orch(0);
-    sid = "rec";
-    start(rec_def(), "", sid);
-    script_start(script_stop_inflight);
-    run_orch();
-    cr_assert(!script_gave_up);
+    run_scripted(0, rec_def(), "rec", script_stop_inflight);
     cr_assert_null(outcome_of("rec"));
     ev = events_of("rec");
     cr_assert_eq(evcount(&ev, "step_started", "b", NULL), 1);
@@ -2383,10 +1736,7 @@ Test(orch, resume_refuses_a_locked_or_owned_execution)
     size_t n = 99;
     evs_replay *r;
 
-    mk_orch(1);
-    start(wait_def(""), "", "lk");
-    run_orch();
-    expect_outcome("lk", EVS_OUTCOME_SUSPENDED);
+    run_new(wait_def(""), "", "lk", EVS_OUTCOME_SUSPENDED);
 
     nouts = 0;
     mk_orch(1);
@@ -2418,15 +1768,6 @@ Test(orch, resume_refuses_a_locked_or_owned_execution)
 /* ---------------------------------------------------------------- */
 /* Refusals                                                         */
 /* ---------------------------------------------------------------- */
-
-static void expect_nothing_created(void)
-{
-    evs_exec_listing l;
-
-    cr_assert_eq(evs_exec_list(st, NULL, &l), 0);
-    cr_assert_eq(l.count, 0);
-    evs_exec_list_free(&l);
-}
 
 Test(orch, start_refuses_bad_definitions_and_inputs_and_creates_nothing)
 {
@@ -2481,7 +1822,7 @@ Test(orch, start_refuses_bad_definitions_and_inputs_and_creates_nothing)
     run_orch();
     cr_assert_eq(nouts, 0);
     cr_assert_eq(ncalls, 0);
-    expect_nothing_created();
+    cr_assert_eq(exec_count(), 0, "nothing created");
 }
 
 Test(orch, register_refuses_duplicates_and_reserved_names)
@@ -2506,10 +1847,7 @@ Test(orch, starting_an_existing_id_is_refused_and_leaves_it_alone)
     long before;
     int rc;
 
-    mk_orch(1);
-    start(def, "", "dup");
-    run_orch();
-    expect_outcome("dup", EVS_OUTCOME_COMPLETED);
+    run_new(def, "", "dup", EVS_OUTCOME_COMPLETED);
     before = tu_count_events(st, "dup");
     cr_assert_gt(before, 0);
 
@@ -2536,14 +1874,10 @@ Test(orch, a_finished_executions_snapshot_is_completed_and_loads)
 {
     evs_snapshot *sn = NULL;
     evs_replay *full, *loaded;
-    char *a = NULL, *b = NULL;
-    size_t an = 0, bn = 0;
     int from_snap = 0;
 
-    mk_orch(1);
-    start(each_def(), J("{'items':[{'id':'a'},{'id':'b'}]}"), "snap");
-    run_orch();
-    expect_outcome("snap", EVS_OUTCOME_COMPLETED);
+    run_new(each_def(), J("{'items':[{'id':'a'},{'id':'b'}]}"), "snap",
+            EVS_OUTCOME_COMPLETED);
     cr_assert_eq(evs_snapshot_load(st, "snap", 4, &sn, NULL), 0);
     expect_span(sn->status, "completed");
     cr_assert_eq(sn->last_event_seq, (uint64_t)tu_count_events(st, "snap"));
@@ -2554,22 +1888,13 @@ Test(orch, a_finished_executions_snapshot_is_completed_and_loads)
                              "\"#1: b\"}],\"after\":{\"got\":[{\"i\":0,"
                              "\"id\":\"a\",\"label\":\"#0: a\"},{\"i\":1,"
                              "\"id\":\"b\",\"label\":\"#1: b\"}]}}");
-    cr_assert_eq(evs_replay_new(NULL, &loaded), 0);
-    rp_track(loaded);
-    cr_assert_eq(evs_replay_load_state(loaded, sn->state.ptr, sn->state.len),
-                 0);
+    loaded = snapshot_replay(sn);
     cr_assert_eq(evs_replay_exec(loaded)->status, EVS_STATUS_COMPLETED);
-    cr_assert_eq(evs_replay_state_json(full, &a, &an), 0);
-    cr_assert_eq(evs_replay_state_json(loaded, &b, &bn), 0);
-    cr_assert_eq(an, bn);
-    cr_assert_eq(memcmp(a, b, an), 0);
-    free(a);
-    free(b);
+    expect_same_state(full, loaded, "snap");
     rp_free(loaded);
     rp_free(full);
     evs_snapshot_free(sn);
-    cr_assert_eq(evs_replay_new(NULL, &loaded), 0);
-    rp_track(loaded);
+    loaded = rp_new();
     cr_assert_eq(evs_replay_open(loaded, st, "snap", 4, 0, &from_snap, NULL,
                                  NULL),
                  0);
@@ -2582,17 +1907,11 @@ Test(orch, a_waiting_executions_snapshot_says_waiting)
     evs_snapshot *sn = NULL;
     evs_replay *loaded;
 
-    mk_orch(1);
-    start(wait_def(""), "", "sw");
-    run_orch();
-    expect_outcome("sw", EVS_OUTCOME_SUSPENDED);
+    run_new(wait_def(""), "", "sw", EVS_OUTCOME_SUSPENDED);
     cr_assert_eq(evs_snapshot_load(st, "sw", 2, &sn, NULL), 0);
     expect_span(sn->status, "waiting");
     cr_assert_eq(sn->last_event_seq, (uint64_t)tu_count_events(st, "sw"));
-    cr_assert_eq(evs_replay_new(NULL, &loaded), 0);
-    rp_track(loaded);
-    cr_assert_eq(evs_replay_load_state(loaded, sn->state.ptr, sn->state.len),
-                 0);
+    loaded = snapshot_replay(sn);
     cr_assert_eq(evs_replay_exec(loaded)->status, EVS_STATUS_WAITING);
     cr_assert_eq(evs_replay_wait_count(loaded), 1);
     cr_assert_eq(evs_replay_wait(loaded, 0)->ended_seq, 0);

@@ -12,15 +12,13 @@
  */
 #include <criterion/criterion.h>
 
-#include "evstore/orchestrator.h"
 #include "fault_io.h"
 #include "formats_int.h"
-#include "testutil.h"
+#include "harness.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,211 +28,11 @@
 
 extern char **environ;
 
-static char *dir;   /* the store */
 static char *xdir;  /* scratch for the command-line tests */
-static evs_store *st;
-static evs_orch *orch;
-
-#define ANY_ITER (-2)
 
 /* ---------------------------------------------------------------- */
-/* Definitions written with ' for "                                 */
+/* This suite's actions (t_hold comes with the harness)             */
 /* ---------------------------------------------------------------- */
-
-static char *jpool[256];
-static size_t njpool;
-
-static const char *J(const char *s)
-{
-    char *p = strdup(s);
-
-    cr_assert_not_null(p);
-    cr_assert_lt(njpool, sizeof(jpool) / sizeof(*jpool));
-    for (char *q = p; *q; q++)
-        if (*q == '\'')
-            *q = '"';
-    jpool[njpool++] = p;
-    return p;
-}
-
-static evs_span S(const char *s)
-{
-    return evs_span_cstr(s);
-}
-
-static int spans_equal(evs_span a, evs_span b)
-{
-    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
-}
-
-static int span_is(evs_span s, const char *lit)
-{
-    return spans_equal(s, evs_span_cstr(lit));
-}
-
-#define expect_span(sp, want)                                                 \
-    do {                                                                      \
-        evs_span s_ = (sp);                                                   \
-        cr_assert(span_is(s_, (want)), "%s: got '%.*s', expected '%s'", #sp,  \
-                  (int)s_.len, s_.ptr ? s_.ptr : "", (want));                 \
-    } while (0)
-
-/* ---------------------------------------------------------------- */
-/* Outcomes and the log hook                                        */
-/* ---------------------------------------------------------------- */
-
-typedef struct outcome_rec {
-    char id[EVS_ID_MAX + 1];
-    evs_outcome oc;
-    int err;
-    int reports;
-} outcome_rec;
-
-static outcome_rec outs[128];
-static size_t nouts;
-
-static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
-{
-    outcome_rec *r = NULL;
-
-    (void)arg;
-    for (size_t i = 0; i < nouts; i++)
-        if (strcmp(outs[i].id, id) == 0)
-            r = &outs[i];
-    if (!r) {
-        cr_assert_lt(nouts, sizeof(outs) / sizeof(*outs));
-        r = &outs[nouts++];
-        memset(r, 0, sizeof(*r));
-        snprintf(r->id, sizeof(r->id), "%s", id);
-    }
-    r->oc = oc;
-    r->err = err;
-    r->reports++;
-}
-
-static const outcome_rec *outcome_of(const char *id)
-{
-    for (size_t i = 0; i < nouts; i++)
-        if (strcmp(outs[i].id, id) == 0)
-            return &outs[i];
-    return NULL;
-}
-
-/* The last error the store's log hook saw: the orchestrator says there
- * why it refused or gave up an execution. */
-static char last_log[512];
-
-static void log_hook(void *ctx, evs_log_level lvl, const char *msg)
-{
-    (void)ctx;
-    if (lvl == EVS_LOG_ERROR)
-        snprintf(last_log, sizeof(last_log), "%s", msg);
-}
-
-static void expect_outcome(const char *id, evs_outcome oc)
-{
-    const outcome_rec *r = outcome_of(id);
-
-    cr_assert_not_null(r, "no outcome reported for %s", id);
-    cr_assert_eq(r->oc, oc, "%s: outcome %s, expected %s (err %s; %s)", id,
-                 evs_outcome_name(r->oc), evs_outcome_name(oc),
-                 evs_err_name(r->err), last_log);
-    cr_assert_eq(r->reports, 1, "%s: reported %d times", id, r->reports);
-}
-
-/* ---------------------------------------------------------------- */
-/* Actions that count their calls                                   */
-/* ---------------------------------------------------------------- */
-
-typedef struct call_rec {
-    char exec[EVS_ID_MAX + 1];
-    char path[64];
-    char step[64];
-    char key[256];
-    char input[512];
-    uint32_t attempt;
-    int64_t iteration;
-} call_rec;
-
-#define MAX_CALLS 1024
-static call_rec calls[MAX_CALLS];
-static size_t ncalls;
-static pthread_mutex_t calls_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void cpy(char *dst, size_t cap, evs_span s)
-{
-    size_t n = s.len < cap - 1 ? s.len : cap - 1;
-
-    if (n)
-        memcpy(dst, s.ptr, n);
-    dst[n] = '\0';
-}
-
-static void record_call(evs_action_req *req)
-{
-    const evs_action_call *c = evs_action_req_call(req);
-    call_rec *r;
-
-    pthread_mutex_lock(&calls_mu);
-    cr_assert_lt(ncalls, MAX_CALLS);
-    r = &calls[ncalls++];
-    cpy(r->exec, sizeof(r->exec), c->execution_id);
-    cpy(r->path, sizeof(r->path), c->path_id);
-    cpy(r->step, sizeof(r->step), c->step);
-    cpy(r->key, sizeof(r->key), c->idempotency_key);
-    cpy(r->input, sizeof(r->input), c->input);
-    r->attempt = c->attempt;
-    r->iteration = c->iteration;
-    pthread_mutex_unlock(&calls_mu);
-}
-
-/* Calls of `step` in execution `exec` (iteration `iter`, or ANY_ITER). */
-static size_t count(const char *exec, const char *step, int64_t iter)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < ncalls; i++)
-        if (strcmp(calls[i].exec, exec) == 0 &&
-            strcmp(calls[i].step, step) == 0 &&
-            (iter == ANY_ITER || calls[i].iteration == iter))
-            n++;
-    return n;
-}
-
-/* The nth (0-based) call of step in exec, or NULL. */
-static const call_rec *call_of(const char *exec, const char *step,
-                               int64_t iter, size_t nth)
-{
-    for (size_t i = 0; i < ncalls; i++)
-        if (strcmp(calls[i].exec, exec) == 0 &&
-            strcmp(calls[i].step, step) == 0 &&
-            (iter == ANY_ITER || calls[i].iteration == iter) && nth-- == 0)
-            return &calls[i];
-    return NULL;
-}
-
-static void expect_input(const char *exec, const char *step, int64_t iter,
-                         size_t nth, const char *want)
-{
-    const call_rec *c = call_of(exec, step, iter, nth);
-
-    cr_assert_not_null(c, "%s: no call %zu of %s", exec, nth, step);
-    cr_assert_str_eq(c->input, want, "%s: %s's input", exec, step);
-}
-
-/* Every call of `step` in exec ran on `path` (a reset step goes on
- * where it was, not in a new path). */
-static void expect_path(const char *exec, const char *step,
-                        const char *path)
-{
-    for (size_t i = 0; i < ncalls; i++)
-        if (strcmp(calls[i].exec, exec) == 0 &&
-            strcmp(calls[i].step, step) == 0)
-            cr_assert_str_eq(calls[i].path, path,
-                             "%s: %s (iteration %lld) ran on path %s",
-                             exec, step, (long long)calls[i].iteration,
-                             calls[i].path);
-}
 
 /* Failure rules of t_act: attempts 1..upto of (step, iteration) fail with
  * type "boom", retryable unless fatal. */
@@ -271,55 +69,6 @@ static void t_act(void *arg, evs_action_req *req)
             return;
         }
     evs_action_complete(req, c->input);
-}
-
-/* Requests held by t_hold, completed by the test. */
-static evs_action_req *held[32];
-static size_t nheld;
-static int hold_mode = 1;
-static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static size_t held_count(void)
-{
-    size_t n;
-
-    pthread_mutex_lock(&held_mu);
-    n = nheld;
-    pthread_mutex_unlock(&held_mu);
-    return n;
-}
-
-static void hold(evs_action_req *req)
-{
-    pthread_mutex_lock(&held_mu);
-    cr_assert_lt(nheld, sizeof(held) / sizeof(*held));
-    held[nheld++] = req;
-    pthread_mutex_unlock(&held_mu);
-}
-
-static void complete_held(const char *out)
-{
-    evs_action_req *rs[32];
-    size_t n;
-
-    pthread_mutex_lock(&held_mu);
-    n = nheld;
-    memcpy(rs, held, n * sizeof(*rs));
-    nheld = 0;
-    pthread_mutex_unlock(&held_mu);
-    for (size_t i = 0; i < n; i++)
-        evs_action_complete(rs[i], evs_span_cstr(out));
-}
-
-/* Held while hold_mode is set; else output = input. */
-static void t_hold(void *arg, evs_action_req *req)
-{
-    (void)arg;
-    record_call(req);
-    if (hold_mode)
-        hold(req);
-    else
-        evs_action_complete(req, evs_action_req_call(req)->input);
 }
 
 /* GetVersion from C: asks for change "cfeat" in [ver_min, ver_max], then
@@ -370,319 +119,21 @@ static void t_ver(void *arg, evs_action_req *req)
     evs_action_complete(req, S(out));
 }
 
-/* ---------------------------------------------------------------- */
-/* The orchestrator                                                 */
-/* ---------------------------------------------------------------- */
-
-static void mk_orch(int stop_when_idle)
+static void register_actions(evs_orch *o)
 {
-    evs_orch_opts o;
-
-    evs_orch_opts_init(&o);
-    o.stop_when_idle = stop_when_idle;
-    o.inbox_poll_ms = 50;
-    o.on_outcome = on_outcome;
-    cr_assert_eq(evs_orch_new(st, &o, &orch), 0);
-    cr_assert_eq(evs_orch_register(orch, "t_act", t_act, NULL, 0), 0);
-    cr_assert_eq(evs_orch_register(orch, "t_hold", t_hold, NULL, 0), 0);
-    cr_assert_eq(evs_orch_register(orch, "t_ver", t_ver, NULL, 0), 0);
-}
-
-static void start(const char *def, const char *inputs, const char *id)
-{
-    evs_wf_error e;
-    int rc;
-
-    memset(&e, 0, sizeof(e));
-    rc = evs_orch_start(orch, S(def), S(inputs), S(id), NULL, &e);
-    cr_assert_eq(rc, 0, "start %s: %s (%s: %s)", id, evs_err_name(rc),
-                 e.step, e.msg);
-}
-
-static void run_orch(void)
-{
-    cr_assert_eq(evs_orch_run(orch), 0);
-    evs_orch_free(orch);
-    orch = NULL;
-}
-
-/* Starts an execution and runs it until it ends (or suspends). */
-static void run_new(const char *def, const char *inputs, const char *id,
-                    evs_outcome oc)
-{
-    mk_orch(1);
-    start(def, inputs, id);
-    run_orch();
-    expect_outcome(id, oc);
-}
-
-/* Resumes an execution (a successor, say) and runs it. */
-static void run_resume(const char *id, evs_outcome oc)
-{
-    int rc;
-
-    mk_orch(1);
-    rc = evs_orch_resume(orch, S(id));
-    cr_assert_eq(rc, 0, "resume %s: %s (%s)", id, evs_err_name(rc),
-                 last_log);
-    run_orch();
-    expect_outcome(id, oc);
-}
-
-/* A script: called on the loop every 5 ms with its step; returns the
- * next step, or -1 when done. Gives up (and stops the orchestrator)
- * after 20 s, so a hang fails the test instead of blocking it. */
-typedef int (*script_fn)(int step);
-static uv_timer_t script_timer;
-static script_fn script;
-static int script_step, script_ticks, script_gave_up;
-
-static void script_cb(uv_timer_t *t)
-{
-    int next;
-
-    if (++script_ticks > 4000) {
-        script_gave_up = 1;
-        evs_orch_stop(orch, 0);
-        complete_held("null");
-        next = -1;
-    } else {
-        next = script(script_step);
-    }
-    if (next < 0) {
-        uv_timer_stop(t);
-        uv_close((uv_handle_t *)t, NULL);
-    } else {
-        script_step = next;
-    }
-}
-
-static void script_start(script_fn fn)
-{
-    script = fn;
-    script_step = 0;
-    script_ticks = 0;
-    script_gave_up = 0;
-    uv_timer_init(evs_orch_loop(orch), &script_timer);
-    uv_timer_start(&script_timer, script_cb, 5, 5);
-}
-
-/* Stops the orchestrator once an action is held, then answers it after
- * its execution was released (the answer must be ignored): a runner that
- * goes away with a step in flight. */
-static int script_stop_inflight(int step)
-{
-    switch (step) {
-    case 0:
-        if (held_count() != 1)
-            return 0;
-        evs_orch_stop(orch, 0);
-        return 1;
-    default:
-        if (evs_orch_owned(orch) != 0)
-            return 1;
-        complete_held("\"late\"");
-        return -1;
-    }
+    cr_assert_eq(evs_orch_register(o, "t_act", t_act, NULL, 0), 0);
+    cr_assert_eq(evs_orch_register(o, "t_ver", t_ver, NULL, 0), 0);
 }
 
 /* ---------------------------------------------------------------- */
 /* Reading histories                                                */
 /* ---------------------------------------------------------------- */
 
-static evs_replay *live_rp[16];
-static evs_event_owned *live_ev[16];
-static size_t live_n[16];
-
-static void rp_track(evs_replay *r)
-{
-    for (size_t i = 0; i < sizeof(live_rp) / sizeof(*live_rp); i++)
-        if (!live_rp[i]) {
-            live_rp[i] = r;
-            return;
-        }
-    cr_assert_fail("too many replayers");
-}
-
-static void rp_free(evs_replay *r)
-{
-    for (size_t i = 0; i < sizeof(live_rp) / sizeof(*live_rp); i++)
-        if (live_rp[i] == r)
-            live_rp[i] = NULL;
-    evs_replay_free(r);
-}
-
-/* The execution replayed strictly from sequence 1 (no snapshot). */
-static evs_replay *replay_of(const char *id)
-{
-    evs_replay *r = NULL;
-    evs_violation v;
-    evs_log *log;
-    int rc;
-
-    memset(&v, 0, sizeof(v));
-    cr_assert_eq(evs_replay_new(NULL, &r), 0);
-    rp_track(r);
-    cr_assert_eq(evs_log_open(st, id, strlen(id), 0, &log, NULL, NULL), 0,
-                 "%s", id);
-    rc = evs_replay_run(r, log, 0, &v, NULL);
-    evs_log_close(log);
-    cr_assert_eq(rc, 0, "replay %s: %s (seq %llu %s: %s)", id,
-                 evs_err_name(rc), (unsigned long long)v.sequence,
-                 v.rule ? v.rule : "", v.msg);
-    return r;
-}
-
-static const evs_step_state *step_of(const evs_replay *r, const char *path,
-                                     const char *name, int64_t iter)
-{
-    return evs_replay_find_step(r, S(path), S(name), iter);
-}
-
-typedef struct evlist {
-    evs_event_owned *v;
-    size_t n;
-} evlist;
-
-static evlist events_of(const char *id)
-{
-    evlist l = {0};
-    evs_log *log;
-    evs_cursor *c;
-    evs_event ev;
-    size_t cap = 0;
-    int rc;
-
-    cr_assert_eq(evs_log_open(st, id, strlen(id), 0, &log, NULL, NULL), 0,
-                 "%s", id);
-    cr_assert_eq(evs_cursor_open(log, 1, 0, &c, NULL), 0);
-    while ((rc = evs_cursor_next(c, &ev, NULL, NULL)) == 1) {
-        if (l.n == cap) {
-            cap = cap ? cap * 2 : 64;
-            l.v = realloc(l.v, cap * sizeof(*l.v));
-            cr_assert_not_null(l.v);
-        }
-        cr_assert_eq(evs_event_copy(&ev, NULL, &l.v[l.n]), 0);
-        l.n++;
-    }
-    evs_cursor_close(c);
-    evs_log_close(log);
-    cr_assert_eq(rc, 0);
-    for (size_t i = 0; i < sizeof(live_ev) / sizeof(*live_ev); i++)
-        if (!live_ev[i]) {
-            live_ev[i] = l.v;
-            live_n[i] = l.n;
-            return l;
-        }
-    cr_assert_fail("too many event lists");
-    return l;
-}
-
-static void ev_release(evs_event_owned *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        evs_event_free(&v[i]);
-    free(v);
-}
-
-static void evlist_free(evlist *l)
-{
-    for (size_t i = 0; i < sizeof(live_ev) / sizeof(*live_ev); i++)
-        if (live_ev[i] == l->v)
-            live_ev[i] = NULL;
-    ev_release(l->v, l->n);
-    l->v = NULL;
-    l->n = 0;
-}
-
-/* The nth (0-based) event of this type (and step and path, if not NULL),
- * or NULL. */
-static const evs_event *evf(const evlist *l, const char *type,
-                            const char *step, const char *path, size_t nth)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        const evs_event *e = &l->v[i].ev;
-        if (!span_is(e->event_type, type) ||
-            (step && !span_is(e->step_name, step)) ||
-            (path && !span_is(e->path_id, path)))
-            continue;
-        if (nth-- == 0)
-            return e;
-    }
-    return NULL;
-}
-
-static size_t evcount(const evlist *l, const char *type, const char *step,
-                      const char *path)
-{
-    size_t n = 0;
-
-    while (evf(l, type, step, path, n))
-        n++;
-    return n;
-}
-
-static evs_span dget(const evs_event *e, const char *key)
-{
-    evs_span v = {0};
-
-    cr_assert_not_null(e);
-    cr_assert_eq(evs__json_get(e->data, key, &v), 1, "no %s in %.*s", key,
-                 (int)e->data.len, e->data.ptr);
-    return v;
-}
-
-static int64_t jint(evs_span v)
-{
-    int64_t n = 0;
-
-    cr_assert_eq(evs__json_int(v, &n), 0, "not an integer: %.*s",
-                 (int)v.len, v.ptr);
-    return n;
-}
-
-static evs_span jget(evs_span obj, const char *key)
-{
-    evs_span v = {0};
-
-    cr_assert_eq(evs__json_get(obj, key, &v), 1, "no %s in %.*s", key,
-                 (int)obj.len, obj.ptr);
-    return v;
-}
-
-/* The number of executions in the store. */
-static size_t exec_count(void)
-{
-    evs_exec_listing l;
-    size_t n;
-
-    cr_assert_eq(evs_exec_list(st, NULL, &l), 0);
-    n = l.count;
-    evs_exec_list_free(&l);
-    return n;
-}
-
-static uint64_t last_seq_of(const char *id)
-{
-    long n = tu_count_events(st, id);
-
-    cr_assert_gt(n, 0, "%s: %ld", id, n);
-    return (uint64_t)n;
-}
-
 /* An execution's files, byte for byte (freed at teardown). */
 typedef struct files {
     char *log, *snap;
     size_t nlog, nsnap;
 } files;
-
-static char *pooled(char *p)
-{
-    cr_assert_not_null(p);
-    cr_assert_lt(njpool, sizeof(jpool) / sizeof(*jpool));
-    jpool[njpool++] = p;
-    return p;
-}
 
 static files files_of(const char *id)
 {
@@ -867,18 +318,7 @@ static void retry_opts(evs_retry_opts *o, evs_retry_strategy s)
 
 static void setup(void)
 {
-    evs_store_opts so;
-
-    dir = tu_tmpdir("strat");
-    cr_assert_not_null(dir);
-    evs_store_opts_init(&so);
-    so.log_fn = log_hook;
-    cr_assert_eq(evs_store_open(dir, &so, &st), 0);
-    last_log[0] = '\0';
-    nouts = 0;
-    ncalls = 0;
-    nheld = 0;
-    hold_mode = 1;
+    harness_setup("strat", register_actions, EVS_SYNC_FULL);
     nrules = 0;
     nver = 0;
     ver_min = 0;
@@ -887,25 +327,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-    for (size_t i = 0; i < sizeof(live_rp) / sizeof(*live_rp); i++) {
-        evs_replay_free(live_rp[i]);
-        live_rp[i] = NULL;
-    }
-    for (size_t i = 0; i < sizeof(live_ev) / sizeof(*live_ev); i++) {
-        if (live_ev[i])
-            ev_release(live_ev[i], live_n[i]);
-        live_ev[i] = NULL;
-    }
-    evs_orch_free(orch);
-    orch = NULL;
-    evs_store_close(st);
-    tu_rmtree_free(dir);
     if (xdir)
         tu_rmtree_free(xdir);
     xdir = NULL;
-    for (size_t i = 0; i < njpool; i++)
-        free(jpool[i]);
-    njpool = 0;
+    harness_teardown();
 }
 
 TestSuite(strategies, .init = setup, .fini = teardown, .timeout = 60);
@@ -1552,8 +977,6 @@ static void expect_whole(const char *id, uint64_t fseq)
     evs_snapshot *sn = NULL;
     evs_replay *r, *l;
     evlist ev;
-    char *a = NULL, *b = NULL;
-    size_t an = 0, bn = 0;
 
     expect_lineage(id, "at", "from_failure", fseq - 1);
     ev = events_of(id);
@@ -1566,15 +989,8 @@ static void expect_whole(const char *id, uint64_t fseq)
     /* The reset step holds its path until it starts again. */
     expect_span(sn->status, "waiting");
     r = replay_of(id);
-    cr_assert_eq(evs_replay_new(NULL, &l), 0);
-    rp_track(l);
-    cr_assert_eq(evs_replay_load_state(l, sn->state.ptr, sn->state.len), 0);
-    cr_assert_eq(evs_replay_state_json(r, &a, &an), 0);
-    cr_assert_eq(evs_replay_state_json(l, &b, &bn), 0);
-    cr_assert(an == bn && memcmp(a, b, an) == 0, "%s: snapshot state "
-              "differs from the log's", id);
-    free(a);
-    free(b);
+    l = snapshot_replay(sn);
+    expect_same_state(r, l, id);
     rp_free(l);
     rp_free(r);
     evs_snapshot_free(sn);
@@ -1799,25 +1215,38 @@ static const diff_rec *diff_of(const char *step)
     return NULL;
 }
 
-/* Resumes id under def (expecting rc), sends "go" and runs it. */
-static int resume_with(const char *id, const char *def)
+/* Forgets the outcomes so far, resumes id (under definition def, if not
+ * NULL), sends it "go" if that worked, and runs it. Returns what the
+ * resume returned. */
+static int resume_and_go(const char *id, const char *def)
 {
     int rc;
 
+    nouts = 0;
     ndiffs = 0;
     mk_orch(1);
-    rc = evs_orch_resume_with(orch, S(id), S(def), on_diff, NULL);
+    rc = def ? evs_orch_resume_with(orch, S(id), S(def), on_diff, NULL)
+             : evs_orch_resume(orch, S(id));
     if (rc == 0)
         cr_assert_eq(evs_orch_send(orch, S(id), S("go"), S("1")), 0);
     run_orch();
     return rc;
 }
 
+/* resume_and_go, which must resume id and see it complete. */
+static void resume_and_go_ok(const char *id, const char *def)
+{
+    int rc = resume_and_go(id, def);
+
+    cr_assert_eq(rc, 0, "resume %s: %s (%s)", id, evs_err_name(rc),
+                 last_log);
+    expect_outcome(id, EVS_OUTCOME_COMPLETED);
+}
+
 Test(strategies, a_history_that_passed_a_new_gate_gets_version_minus_one)
 {
     evlist ev;
     evs_replay *r;
-    int rc;
 
     /* Both start under v1 and wait for "go" after a. */
     run_new(gate_v1(), "", "behind", EVS_OUTCOME_SUSPENDED);
@@ -1825,10 +1254,7 @@ Test(strategies, a_history_that_passed_a_new_gate_gets_version_minus_one)
 
     /* The gate behind the wait: never reached, so no decision; the route
      * after the wait sees -1 and keeps the old way (c). */
-    nouts = 0;
-    rc = resume_with("behind", gate_v2(0));
-    cr_assert_eq(rc, 0, "%s (%s)", evs_err_name(rc), last_log);
-    expect_outcome("behind", EVS_OUTCOME_COMPLETED);
+    resume_and_go_ok("behind", gate_v2(0));
     /* a now leads to the gate, and w is only reached through it. */
     cr_assert_eq(ndiffs, 2);
     cr_assert(diff_of("a") && diff_of("a")->gated);
@@ -1847,10 +1273,7 @@ Test(strategies, a_history_that_passed_a_new_gate_gets_version_minus_one)
 
     /* The gate ahead of the wait: reached for the first time, so the
      * execution decides the max and takes the new way. */
-    nouts = 0;
-    rc = resume_with("ahead", gate_v2(1));
-    cr_assert_eq(rc, 0, "%s (%s)", evs_err_name(rc), last_log);
-    expect_outcome("ahead", EVS_OUTCOME_COMPLETED);
+    resume_and_go_ok("ahead", gate_v2(1));
     cr_assert_eq(ndiffs, 1);
     cr_assert(diff_of("w") && diff_of("w")->gated);
     cr_assert_eq(count("ahead", "c", -1), 0);
@@ -1865,12 +1288,7 @@ Test(strategies, a_history_that_passed_a_new_gate_gets_version_minus_one)
 
     /* A new execution under v2 (gate behind) decides 1 and goes c_new. */
     run_new(gate_v2(0), "", "fresh", EVS_OUTCOME_SUSPENDED);
-    nouts = 0;
-    mk_orch(1);
-    cr_assert_eq(evs_orch_resume(orch, S("fresh")), 0);
-    cr_assert_eq(evs_orch_send(orch, S("fresh"), S("go"), S("1")), 0);
-    run_orch();
-    expect_outcome("fresh", EVS_OUTCOME_COMPLETED);
+    resume_and_go_ok("fresh", NULL);
     cr_assert_eq(count("fresh", "c_new", -1), 1);
     cr_assert_eq(count("fresh", "c", -1), 0);
     expect_input("fresh", "c_new", -1, 0, "{\"s\":\"c_new\",\"v\":1}");
@@ -1912,8 +1330,7 @@ Test(strategies, a_decision_outside_a_changed_range_is_refused_at_resume)
 
     for (size_t i = 0; i < sizeof(ranges) / sizeof(*ranges); i++) {
         last_log[0] = '\0';
-        nouts = 0;
-        rc = resume_with("vr", range_def(ranges[i][0], ranges[i][1]));
+        rc = resume_and_go("vr", range_def(ranges[i][0], ranges[i][1]));
         cr_assert_eq(rc, EVS_EVERSION, "[%d, %d]: %s", ranges[i][0],
                      ranges[i][1], evs_err_name(rc));
         cr_assert_not_null(strstr(last_log, "rk"), "log: %s", last_log);
@@ -1924,10 +1341,7 @@ Test(strategies, a_decision_outside_a_changed_range_is_refused_at_resume)
     expect_files_unchanged("vr", &was);
 
     /* A range that holds the decision: resumed, 2 kept. */
-    nouts = 0;
-    rc = resume_with("vr", range_def(0, 5));
-    cr_assert_eq(rc, 0, "%s (%s)", evs_err_name(rc), last_log);
-    expect_outcome("vr", EVS_OUTCOME_COMPLETED);
+    resume_and_go_ok("vr", range_def(0, 5));
     expect_input("vr", "c", -1, 0, "{\"v\":2}");
     ev = events_of("vr");
     cr_assert_eq(evcount(&ev, "version_decision", NULL, NULL), 1);
@@ -2173,8 +1587,7 @@ Test(strategies, resume_with_refuses_breaking_changes_and_follows_gated_ones)
     last = last_seq_of("rw");
     was = files_of("rw");
 
-    nouts = 0;
-    rc = resume_with("rw", dc_def("'A'", "go2", "'b'", ""));
+    rc = resume_and_go("rw", dc_def("'A'", "go2", "'b'", ""));
     cr_assert_eq(rc, EVS_ENONDET, "%s", evs_err_name(rc));
     cr_assert_eq(ndiffs, 2, "each differing step is heard");
     cr_assert_not_null(diff_of("a"));
@@ -2190,10 +1603,7 @@ Test(strategies, resume_with_refuses_breaking_changes_and_follows_gated_ones)
     cr_assert_eq(last_seq_of("rw"), last);
     cr_assert_eq(ncalls, 1);
 
-    nouts = 0;
-    rc = resume_with("rw", dc_gated());
-    cr_assert_eq(rc, 0, "%s (%s)", evs_err_name(rc), last_log);
-    expect_outcome("rw", EVS_OUTCOME_COMPLETED);
+    resume_and_go_ok("rw", dc_gated());
     cr_assert_eq(ndiffs, 1);
     cr_assert(diff_of("w")->gated);
     cr_assert_eq(count("rw", "a", -1), 1);
@@ -2385,12 +1795,7 @@ Test(strategies, evrun_check_names_the_unfinished_executions_it_breaks)
     start(other, "", "o1");
     run_orch();
     expect_outcome("k3", EVS_OUTCOME_SUSPENDED);
-    nouts = 0;
-    mk_orch(1);
-    cr_assert_eq(evs_orch_resume(orch, S("k3")), 0);
-    cr_assert_eq(evs_orch_send(orch, S("k3"), S("go"), S("1")), 0);
-    run_orch();
-    expect_outcome("k3", EVS_OUTCOME_COMPLETED);
+    resume_and_go_ok("k3", NULL);
 
     res = EVRUN("check", dir, bad);
     cr_assert_eq(res.status, 1, "exit %d\n%s%s", res.status, res.out,
