@@ -51,16 +51,6 @@ static void teardown(void)
 
 TestSuite(sec, .init = setup, .fini = teardown);
 
-static char *join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-
-    cr_assert_not_null(p);
-    snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
 static int scan_count(void *arg, const evs_scan_item *it)
 {
     (void)it;
@@ -155,7 +145,7 @@ Test(sec, bad_execution_ids_are_refused_everywhere)
     check_bad_id(longid, 129);
     cr_assert_eq(entries(dir), 1, "nothing was created");
     {
-        char *a = join(dir, "a");
+        char *a = tu_join(dir, "a");
         cr_assert_eq(entries(a), 2, "nothing was created below a/ either");
         free(a);
     }
@@ -206,7 +196,7 @@ static char *dir_digest(const char *path)
     n = scandir(path, &names, NULL, alphasort);
     cr_assert_geq(n, 0);
     for (int i = 0; i < n; i++) {
-        char *p = join(path, names[i]->d_name);
+        char *p = tu_join(path, names[i]->d_name);
         struct stat sb;
         size_t len = 0;
         char *body = NULL;
@@ -239,7 +229,7 @@ static char *dir_digest(const char *path)
 Test(sec, a_symlinked_log_is_not_followed)
 {
     char *lp = tu_path(dir, "x", EVS__LOG_NAME);
-    char *target = join(outside, "victim.jsonl");
+    char *target = tu_join(outside, "victim.jsonl");
     char *before, *after;
     evs_log *l = NULL;
     size_t len;
@@ -277,8 +267,8 @@ Test(sec, a_symlinked_execution_directory_is_not_followed)
 {
     evs_event e = tu_event(EVS_EV_EXECUTION_STARTED, NULL, "{}");
     evs_snapshot sn, *out = NULL;
-    char *ep = join(dir, "x");
-    char *src = join(dir, "src");
+    char *ep = tu_join(dir, "x");
+    char *src = tu_join(dir, "src");
     char *before, *after;
     evs_log *l = NULL;
     struct stat sb;
@@ -291,8 +281,8 @@ Test(sec, a_symlinked_execution_directory_is_not_followed)
     {
         char *a = tu_path(dir, "src", EVS__LOG_NAME);
         char *b = tu_path(dir, "src", EVS__SNAP_NAME);
-        char *c = join(outside, EVS__LOG_NAME);
-        char *d = join(outside, EVS__SNAP_NAME);
+        char *c = tu_join(outside, EVS__LOG_NAME);
+        char *d = tu_join(outside, EVS__SNAP_NAME);
         cr_assert_eq(rename(a, c), 0);
         cr_assert_eq(rename(b, d), 0);
         cr_assert_eq(rmdir(src), 0);
@@ -333,7 +323,7 @@ Test(sec, a_symlinked_execution_directory_is_not_followed)
 Test(sec, a_symlinked_snapshot_is_not_read_and_is_replaced_not_written)
 {
     char *sp = tu_path(dir, "x", EVS__SNAP_NAME);
-    char *target = join(outside, "victim.json");
+    char *target = tu_join(outside, "victim.json");
     evs_snapshot sn, *out = NULL;
     char *before, *after;
     size_t len;
@@ -421,7 +411,7 @@ Test(sec, a_fifo_in_place_of_the_snapshot_fails_promptly)
 Test(sec, a_hard_linked_log_is_unsafe)
 {
     char *lp = tu_path(dir, "x", EVS__LOG_NAME);
-    char *alias = join(outside, "alias.jsonl");
+    char *alias = tu_join(outside, "alias.jsonl");
     evs_log *l = NULL;
     evs_error_info info;
     size_t len;
@@ -451,7 +441,7 @@ Test(sec, a_hard_linked_log_is_unsafe)
 Test(sec, a_hard_linked_snapshot_is_unsafe)
 {
     char *sp = tu_path(dir, "x", EVS__SNAP_NAME);
-    char *alias = join(outside, "alias.json");
+    char *alias = tu_join(outside, "alias.json");
     evs_snapshot sn, *out = NULL;
     size_t len;
     char *before, *after;
@@ -491,7 +481,7 @@ static unsigned perm_of(const char *path)
 
 Test(sec, permissions_are_private_under_umask_0)
 {
-    char *root = join(outside, "store");
+    char *root = tu_join(outside, "store");
     char *ep, *lp, *sp;
     evs_store *s2 = NULL;
     evs_snapshot sn;
@@ -501,7 +491,7 @@ Test(sec, permissions_are_private_under_umask_0)
     cr_assert_eq(evs_store_open(root, NULL, &s2), 0);
     cr_assert_eq(perm_of(root), 0700);
     cr_assert_eq(tu_create(s2, "p"), 0);
-    ep = join(root, "p");
+    ep = tu_join(root, "p");
     lp = tu_path(root, "p", EVS__LOG_NAME);
     sp = tu_path(root, "p", EVS__SNAP_NAME);
     cr_assert_eq(perm_of(ep), 0700);
@@ -542,9 +532,9 @@ static void base_setup(void)
 {
     base = tu_tmpdir("secb");
     cr_assert_not_null(base);
-    sroot = join(base, "store");
-    odir = join(base, "outside");
-    victim = join(odir, "victim");
+    sroot = tu_join(base, "store");
+    odir = tu_join(base, "outside");
+    victim = tu_join(odir, "victim");
     cr_assert_eq(mkdir(odir, 0700), 0);
     cr_assert_eq(tu_write_file(victim, VICTIM_TEXT, strlen(VICTIM_TEXT)),
                  0);
@@ -987,11 +977,11 @@ static void run_plant_case(const plant_case *c)
 
 static char *in_store(const char *a, const char *b)
 {
-    char *p = join(sroot, a), *q;
+    char *p = tu_join(sroot, a), *q;
 
     if (!b)
         return p;
-    q = join(p, b);
+    q = tu_join(p, b);
     free(p);
     return q;
 }
@@ -1274,7 +1264,7 @@ static int count_with_prefix(const char *path, const char *prefix)
 static void check_post_name(int kind, int rc)
 {
     char *ib = in_store("x", "inbox");
-    char *p = join(ib, pio->planted_name);
+    char *p = tu_join(ib, pio->planted_name);
     char *bad;
     size_t n;
 
@@ -1329,7 +1319,7 @@ static void prep_bad_request(void)
 
     prep_x();
     cr_assert_eq(mkdir(ib, 0700), 0);
-    p = join(ib, PLANTED_REQ);
+    p = tu_join(ib, PLANTED_REQ);
     cr_assert_eq(tu_write_file(p, "{bad", 4), 0);
     free(p);
     free(ib);
@@ -1351,7 +1341,7 @@ static int op_list_requests(void *arg)
 static void check_bad_name(int kind, int rc)
 {
     char *ib = in_store("x", "inbox");
-    char *p = join(ib, pio->planted_name);
+    char *p = tu_join(ib, pio->planted_name);
     char *names;
 
     cr_assert_eq(rc, 0, "%s: %d", pl_name[kind], rc);
@@ -1628,8 +1618,8 @@ Test(sec_plant, a_fifo_or_link_named_like_a_request_is_moved_aside_unread)
         prep_x();
         ib = in_store("x", "inbox");
         cr_assert_eq(mkdir(ib, 0700), 0);
-        p = join(ib, PLANTED_REQ);
-        bad = join(ib, "bad-" PLANTED_REQ);
+        p = tu_join(ib, PLANTED_REQ);
+        bad = tu_join(ib, "bad-" PLANTED_REQ);
         cr_assert_eq(tu_write_file(victim, "{\"secret\":1}\n", 13), 0);
         plant_at(p, k, victim);
         pio->escapes = 0;
@@ -1656,7 +1646,7 @@ Test(sec_plant, removing_a_request_that_is_a_link_removes_only_the_link)
     prep_x();
     ib = in_store("x", "inbox");
     cr_assert_eq(mkdir(ib, 0700), 0);
-    p = join(ib, PLANTED_REQ);
+    p = tu_join(ib, PLANTED_REQ);
     for (int k = 0; k < PL_KINDS; k += 2) { /* symbolic and hard links */
         struct stat sb;
         plant_at(p, k, victim);
@@ -1775,7 +1765,7 @@ Test(sec_plant, a_fifo_log_fails_deletion_requests_creation_and_replay)
 
 Test(sec_plant, a_linked_log_takes_no_requests_and_is_not_deleted_through)
 {
-    char *lp = NULL, *ib = NULL, *alias = join(odir, "alias");
+    char *lp = NULL, *ib = NULL, *alias = tu_join(odir, "alias");
     struct stat sb;
     size_t len;
     char *log, *now;
@@ -1862,7 +1852,7 @@ Test(sec_plant, a_refused_log_or_snapshot_is_named_in_the_error)
     for (int k = 0; k < PL_KINDS; k++) {
         const char *names[2] = {EVS__LOG_NAME, EVS__SNAP_NAME};
         for (int f = 0; f < 2; f++) {
-            char *p, *alias = join(odir, "alias");
+            char *p, *alias = tu_join(odir, "alias");
             evs_error_info info;
             evs_snapshot *sn = NULL;
             evs_log *l = NULL;
@@ -1913,7 +1903,7 @@ static void create_old_completed(const char *id)
 
 Test(sec_plant, cleanup_and_listing_never_take_the_word_of_a_linked_snapshot)
 {
-    char *xs, *ws, *alias = join(odir, "alias");
+    char *xs, *ws, *alias = tu_join(odir, "alias");
     evs_list_filter f;
     evs_exec_listing L;
     size_t deleted = 0;
@@ -2035,7 +2025,7 @@ Test(sec_id, the_id_alphabet_is_exactly_the_one_format_md_gives)
         cr_assert_eq(rc, first_ok ? 0 : EVS_EBADID, "first byte %#x: %s",
                      (unsigned)b, evs_strerror(rc));
         if (first_ok) {
-            p = join(sroot, one);
+            p = tu_join(sroot, one);
             cr_assert_eq(lstat(p, &sb), 0);
             cr_assert(S_ISDIR(sb.st_mode));
             free(p);
@@ -2045,7 +2035,7 @@ Test(sec_id, the_id_alphabet_is_exactly_the_one_format_md_gives)
         cr_assert_eq(rc, rest_ok ? 0 : EVS_EBADID, "second byte %#x: %s",
                      (unsigned)b, evs_strerror(rc));
         if (rest_ok) {
-            p = join(sroot, two);
+            p = tu_join(sroot, two);
             cr_assert_eq(lstat(p, &sb), 0, "a%c", b);
             cr_assert(S_ISDIR(sb.st_mode));
             cr_assert(evs_exec_exists(st, two, 2));
@@ -2067,7 +2057,7 @@ Test(sec_id, dots_after_the_first_byte_make_plain_names_not_paths)
 
     st = open_at(sroot, NULL, EVS_SYNC_FULL);
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
-        char *p = join(sroot, ids[i]), *lp = tu_path(sroot, ids[i],
+        char *p = tu_join(sroot, ids[i]), *lp = tu_path(sroot, ids[i],
                                                      EVS__LOG_NAME);
         cr_assert_eq(tu_create(st, ids[i]), 0, "%s", ids[i]);
         cr_assert_eq(lstat(p, &sb), 0, "%s is a name in the store", ids[i]);
@@ -2300,37 +2290,6 @@ Test(sec_id, a_replayed_history_cannot_name_where_its_snapshot_goes)
 
 TestSuite(sec_perm, .init = plant_setup, .fini = plant_teardown);
 
-/* Every directory below `path` is 0700 and every file 0600; counts them. */
-static void assert_private_tree(const char *path, int *files, int *dirs)
-{
-    struct dirent **names;
-    int n = scandir(path, &names, NULL, alphasort);
-
-    cr_assert_geq(n, 0, "%s", path);
-    for (int i = 0; i < n; i++) {
-        const char *nm = names[i]->d_name;
-        if (strcmp(nm, ".") && strcmp(nm, "..")) {
-            char *p = join(path, nm);
-            struct stat sb;
-            cr_assert_eq(lstat(p, &sb), 0);
-            if (S_ISDIR(sb.st_mode)) {
-                cr_assert_eq(sb.st_mode & 07777, 0700, "%s: %o", p,
-                             (unsigned)(sb.st_mode & 07777));
-                (*dirs)++;
-                assert_private_tree(p, files, dirs);
-            } else {
-                cr_assert(S_ISREG(sb.st_mode), "%s", p);
-                cr_assert_eq(sb.st_mode & 07777, 0600, "%s: %o", p,
-                             (unsigned)(sb.st_mode & 07777));
-                (*files)++;
-            }
-            free(p);
-        }
-        free(names[i]);
-    }
-    free(names);
-}
-
 Test(sec_perm, everything_the_store_creates_is_private_under_umask_0)
 {
     evs_request_listing rl;
@@ -2393,7 +2352,7 @@ Test(sec_perm, everything_the_store_creates_is_private_under_umask_0)
                                   "temporary: %d", pio->files);
     cr_assert_geq(pio->dirs, 4, "root, creation x2, inbox: %d", pio->dirs);
     /* ... and what is left. */
-    assert_private_tree(sroot, &files, &dirs);
+    tu_assert_private_tree(sroot, &files, &dirs);
     cr_assert_eq(dirs, 2, "x and its inbox");
     cr_assert_eq(files, 7, "index, log, snapshot, cut, 2 requests, "
                            "bad-, and nothing else: %d", files);
@@ -2421,7 +2380,7 @@ Test(sec_perm, what_the_orchestrator_creates_is_private_under_umask_0)
     cr_assert_eq(evs_exec_retry(st, evs_span_cstr("w"), &ro, out_id, why,
                                 sizeof(why)),
                  0, "%s", why);
-    assert_private_tree(sroot, &files, &dirs);
+    tu_assert_private_tree(sroot, &files, &dirs);
     cr_assert_geq(dirs, 3, "w, its inbox, w2");
     cr_assert_geq(files, 5, "index, logs and snapshots");
 }
@@ -2470,7 +2429,7 @@ Test(sec_root, a_root_others_may_write_is_refused_unless_the_caller_allows_it)
         char name[32], *p;
 
         snprintf(name, sizeof(name), "u%04o", (unsigned)unsafe[i]);
-        p = join(base, name);
+        p = tu_join(base, name);
         cr_assert_eq(mkdir(p, 0700), 0);
         cr_assert_eq(chmod(p, unsafe[i]), 0);
         cr_assert_eq(open_mode(p, unsafe[i], 1, 0), EVS_EUNSAFE, "%04o",
@@ -2488,7 +2447,7 @@ Test(sec_root, a_root_others_may_write_is_refused_unless_the_caller_allows_it)
         int rc;
 
         snprintf(name, sizeof(name), "s%04o", (unsigned)safe[i]);
-        p = join(base, name);
+        p = tu_join(base, name);
         cr_assert_eq(mkdir(p, 0700), 0);
         cr_assert_eq(chmod(p, safe[i]), 0);
         rc = open_mode(p, safe[i], 0, 0);

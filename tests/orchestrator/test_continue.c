@@ -276,7 +276,7 @@ static void roll_chain(const char *id, char ids[4][EVS_ID_MAX + 1])
     for (size_t i = 0; i < 3; i++) {
         evs_replay *rp = replay_of(ids[i]);
 
-        snprintf(ids[i + 1], EVS_ID_MAX + 1, "%s", ids[i]);
+        memcpy(ids[i + 1], ids[i], sizeof(ids[i]));
         next_link(st, evs_replay_exec(rp), ids[i + 1]);
         cr_assert(evs_id_valid(ids[i + 1], strlen(ids[i + 1])), "%s",
                   ids[i + 1]);

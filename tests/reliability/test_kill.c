@@ -64,27 +64,6 @@ extern char **environ;
 /* Settings and small helpers                                         */
 /* ------------------------------------------------------------------ */
 
-static long env_long(const char *name, long dflt)
-{
-    const char *v = getenv(name);
-
-    return v && *v ? strtol(v, NULL, 0) : dflt;
-}
-
-static uint64_t first_seed(const char *what)
-{
-    const char *v = getenv("EVS_KILL_SEED");
-    uint64_t seed;
-
-    if (v && *v)
-        seed = strtoull(v, NULL, 0);
-    else
-        seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    fprintf(stderr, "kill %s: seed 0x%" PRIx64 " (EVS_KILL_SEED=0x%" PRIx64
-            " repeats it)\n", what, seed, seed);
-    return seed;
-}
-
 static uint64_t mix(uint64_t z)
 {
     z += 0x9e3779b97f4a7c15ULL;
@@ -104,38 +83,12 @@ static uint64_t rnd(uint64_t *s)
  * underneath changes nothing but the speed. */
 static char *scratch_dir(const char *tag)
 {
-    const char *base = getenv("EVS_KILL_TMP");
-    char *p;
-    size_t n;
-
-    if (!base || !*base)
-        base = access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : NULL;
-    if (!base)
-        return tu_tmpdir(tag);
-    n = strlen(base) + strlen(tag) + 32;
-    p = malloc(n);
-    cr_assert_not_null(p);
-    snprintf(p, n, "%s/evs-%s-XXXXXX", base, tag);
-    if (!mkdtemp(p)) {
-        free(p);
-        return tu_tmpdir(tag);
-    }
-    return p;
+    return tu_scratch_dir("EVS_KILL_TMP", tag);
 }
 
 static void rm_tree(const char *path)
 {
     tu_rmtree_free(strdup(path));
-}
-
-static char *join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-
-    cr_assert_not_null(p);
-    snprintf(p, n, "%s/%s", a, b);
-    return p;
 }
 
 /* Syscalls the kills landed on, for the figures. */
@@ -416,7 +369,7 @@ Test(syskill, tears_a_vectored_write_at_a_page_boundary)
     uint64_t m;
     int sizes[8] = {0}, torn = 0;
 
-    tear_path = join(dir, "f");
+    tear_path = tu_join(dir, "f");
     sk_opts_init(&o);
     cr_assert_eq(sk_run_fn(big_pwritev, NULL, &o, &r), 0);
     cr_assert_eq(r.status, 0);
@@ -864,28 +817,53 @@ typedef struct wcheck {
     size_t acked;        /* ops acknowledged */
 } wcheck;
 
+/* Counts a violation in *count and prints the first EVS_KILL_PRINT of
+ * them (*printed counts those): what was killed (`who`), at which
+ * syscall of run r, what else is known of that moment (`more`), the
+ * execution and the message. The checkers of the writer and of evrun
+ * both report through it. */
+static void violation(size_t *count, long *printed, const char *who,
+                      uint64_t n, const sk_result *r, const char *more,
+                      const char *exec, const char *fmt, va_list ap)
+{
+    char msg[768];
+
+    (*count)++;
+    if ((*printed)++ >= tu_env_long("EVS_KILL_PRINT", 20))
+        return;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    fprintf(stderr, "kill VIOLATION [%s killed at syscall %" PRIu64
+            " (%s%s)%s, execution %s]: %s\n", who, n,
+            r && r->killed ? sk_syscall_name(r->killed_nr) : "not killed",
+            r && r->torn_len ? ", torn" : "", more, exec ? exec : "-", msg);
+}
+
+/* A tu_fail_fn: ctx is the wcheck. */
+static void vwviol(void *ctx, const char *exec, const char *fmt,
+                   va_list ap)
+{
+    wcheck *C = ctx;
+    const wmodel *W = C->W;
+    char who[64], more[128];
+
+    snprintf(who, sizeof(who), "writer seed=0x%" PRIx64, W->seed);
+    snprintf(more, sizeof(more), ", %zu ops acknowledged, in flight: %s",
+             C->acked,
+             C->acked < W->nops ? op_names[W->ops[C->acked].kind] : "-");
+    violation(&C->T->violations, &C->T->printed, who, C->n, C->r, more,
+              exec, fmt, ap);
+}
+
 static void wviol(wcheck *C, const char *exec, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void wviol(wcheck *C, const char *exec, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
 
-    C->T->violations++;
-    if (C->T->printed++ >= env_long("EVS_KILL_PRINT", 20))
-        return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vwviol(C, exec, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "kill VIOLATION [writer seed=0x%" PRIx64 " killed at "
-            "syscall %" PRIu64 " (%s%s), %zu ops acknowledged, in flight: "
-            "%s, execution %s]: %s\n", C->W->seed, C->n,
-            C->r->killed ? sk_syscall_name(C->r->killed_nr) : "not killed",
-            C->r->torn_len ? ", torn" : "", C->acked,
-            C->acked < C->W->nops ? op_names[C->W->ops[C->acked].kind]
-                                  : "-",
-            exec ? exec : "-", msg);
 }
 
 /* What execution e is after ops [0, k). */
@@ -964,15 +942,6 @@ static long read_events(wcheck *C, int e, evs_log *l, const char *who)
     return n;
 }
 
-static int count_problem(void *arg, const evs_scan_item *it)
-{
-    size_t *n = arg;
-
-    if (it->is_problem)
-        (*n)++;
-    return 0;
-}
-
 static char *read_in_exec(const char *store, const char *id,
                           const char *name, size_t *len)
 {
@@ -1002,15 +971,15 @@ static void check_wexec(wcheck *C, evs_store *s, int e,
 {
     const wmodel *W = C->W;
     const char *id = W->id[e];
-    size_t idl = strlen(id), len1 = 0, len2 = 0, problems = 0;
+    size_t idl = strlen(id), len = 0;
     const op *fl = inflight(C, e);
     xstate s0, s1;
-    evs_recovery_info rec, rec2;
+    evs_recovery_info rec;
     evs_error_info info;
     evs_log *l = NULL, *rd = NULL;
     evs_snapshot *sn = NULL;
     uint64_t last = 0, rd_last = 0;
-    char *b1 = NULL, *b2 = NULL;
+    char *b;
     int rc, rd_ok = 0, v;
 
     state_after(W, C->acked, e, &s0);
@@ -1110,11 +1079,6 @@ static void check_wexec(wcheck *C, evs_store *s, int e,
     evs_log_close(l);
     l = NULL;
 
-    rc = evs_log_scan(s, id, idl, count_problem, &problems);
-    if (rc != 0 || problems)
-        wviol(C, id, "evs_log_scan after recovery: %s, %zu problems",
-              evs_err_name(rc), problems);
-
     /* The snapshot: the acknowledged one or the one being saved. */
     rc = evs_snapshot_load(s, id, idl, &sn, &info);
     if (rc != 0) {
@@ -1139,52 +1103,16 @@ static void check_wexec(wcheck *C, evs_store *s, int e,
         evs_snapshot_free(sn);
     }
 
-    /* A second recovery finds nothing to do and changes nothing. */
-    b1 = read_in_exec(C->store, id, "events.jsonl", &len1);
-    memset(&rec2, 0, sizeof(rec2));
-    rc = evs_log_open(s, id, idl, EVS_LOG_WRITE, &l, &rec2, &info);
-    if (rc != 0) {
-        wviol(C, id, "second recovery: %s (%s)", evs_err_name(rc),
-              info.msg);
-        goto out;
-    }
-    b2 = read_in_exec(C->store, id, "events.jsonl", &len2);
-    if (rec2.cut_bytes || rec2.last_seq != last || !b1 || !b2 ||
-        len1 != len2 || memcmp(b1, b2, len1) != 0)
-        wviol(C, id, "second recovery differs: cut %" PRIu64 " bytes, "
-              "last_seq %" PRIu64 " (first: %" PRIu64 ")", rec2.cut_bytes,
-              rec2.last_seq, last);
-    if (b1 && (len1 != W->off[e][last + 1] ||
-               memcmp(b1, W->bytes[e], len1) != 0))
+    /* The log is byte for byte what was appended, a scan finds no
+     * problem, a second recovery finds nothing to do and changes
+     * nothing, and appending works. */
+    b = read_in_exec(C->store, id, "events.jsonl", &len);
+    if (b && (len != W->off[e][last + 1] ||
+              memcmp(b, W->bytes[e], len) != 0))
         wviol(C, id, "the log is not byte for byte the %" PRIu64
               " events appended", last);
-
-    /* Appending works afterwards. */
-    {
-        evs_event ev = tu_event("step_started", "after", "{\"after\":1}");
-        evs_cursor *c = NULL;
-        evs_event got;
-
-        ev.id = evs_span_cstr("after-the-kill");
-        rc = evs_log_append(l, &ev, 1, last, &info);
-        if (rc != 0) {
-            wviol(C, id, "append after recovery: %s (%s)",
-                  evs_err_name(rc), info.msg);
-            goto out;
-        }
-        rc = evs_cursor_open(l, last + 1, 0, &c, &info);
-        if (rc == 0)
-            rc = evs_cursor_next(c, &got, NULL, &info);
-        if (rc != 1 || got.sequence != last + 1 || got.id.len != 14 ||
-            memcmp(got.id.ptr, "after-the-kill", 14) != 0)
-            wviol(C, id, "the event appended after recovery does not "
-                  "read back (%s)", evs_err_name(rc));
-        evs_cursor_close(c);
-    }
-out:
-    evs_log_close(l);
-    free(b1);
-    free(b2);
+    free(b);
+    tu_check_recovered(s, C->store, id, last, "after-the-kill", vwviol, C);
 }
 
 static void check_acks(wcheck *C, int fd)
@@ -1221,7 +1149,7 @@ static int has_prefix(const char *s, const char *p)
 static void age(const char *dir, const char *name)
 {
     struct timespec ts[2];
-    char *p = join(dir, name);
+    char *p = tu_join(dir, name);
 
     clock_gettime(CLOCK_REALTIME, &ts[0]);
     ts[0].tv_sec -= 7200;
@@ -1259,7 +1187,7 @@ static void scan_leftovers(wcheck *C, int judge, int old,
             if (strcmp(nm, C->W->id[j]) == 0)
                 e = j;
         if (e >= 0) {
-            char *xd = join(C->store, nm);
+            char *xd = tu_join(C->store, nm);
             DIR *x = opendir(xd);
             struct dirent *f;
 
@@ -1449,7 +1377,7 @@ static void run_writer(uint64_t seed, int mutant, uint64_t stride,
 
     cr_assert_not_null(dir);
     cr_assert_not_null(W);
-    store = join(dir, "store");
+    store = tu_join(dir, "store");
     make_workload(W, seed, mutant);
     T->rounds++;
     T->ops += W->nops;
@@ -1535,9 +1463,9 @@ static void print_wtally(const char *what, const wtally *T)
  */
 Test(kill, a_writer_killed_at_every_syscall_loses_no_acknowledged_event)
 {
-    uint64_t seed = first_seed("writer");
-    long rounds = env_long("EVS_KILL_ROUNDS", 2);
-    uint64_t stride = (uint64_t)env_long("EVS_KILL_STRIDE", 1);
+    uint64_t seed = tu_seed("EVS_KILL_SEED", "kill writer");
+    long rounds = tu_env_long("EVS_KILL_ROUNDS", 2);
+    uint64_t stride = (uint64_t)tu_env_long("EVS_KILL_STRIDE", 1);
     wtally *T = calloc(1, sizeof(*T));
 
     cr_assert_not_null(T);
@@ -1600,7 +1528,7 @@ Test(kill, cleanup_removes_the_temporary_files_that_kills_leave)
 
     /* The writer's workload, every third syscall. */
     cr_assert_not_null(T);
-    run_writer(first_seed("cleanup"), MUT_NONE, 3, 0, T);
+    run_writer(tu_seed("EVS_KILL_SEED", "kill cleanup"), MUT_NONE, 3, 0, T);
     fprintf(stderr, "kill cleanup: writer, %zu kill points: snapshot "
             ".tmp-* files left %zu, after cleanup %zu; creation .tmp-* "
             "directories %zu/%zu; .trash-* directories %zu/%zu\n",
@@ -1625,7 +1553,7 @@ Test(kill, cleanup_removes_the_temporary_files_that_kills_leave)
     sn.last_event_seq = 1;
     cr_assert_eq(evs_snapshot_save(s, "ix", 2, &sn), 0);
     evs_store_close(s);
-    ixp = join(dir, ".index");
+    ixp = tu_join(dir, ".index");
     base = tu_read_file(ixp, &blen);
     cr_assert(base && blen > 0, "no listing index after a snapshot save");
     big = malloc(blen * 2000);
@@ -1686,7 +1614,7 @@ Test(kill_checks, catch_a_writer_that_acknowledges_an_append_too_early)
     wtally *T = calloc(1, sizeof(*T));
 
     cr_assert_not_null(T);
-    T->printed = env_long("EVS_KILL_PRINT", 20) - 3; /* a few examples */
+    T->printed = tu_env_long("EVS_KILL_PRINT", 20) - 3; /* a few examples */
     run_writer(11, MUT_EARLY_ACK, 3, 600, T);
     fprintf(stderr, "kill_checks: early acknowledgements: %zu kill points, "
             "%zu events lost, %zu violations\n", T->points, T->lost,
@@ -1702,7 +1630,7 @@ Test(kill_checks, catch_a_writer_that_appends_other_data)
     wtally *T = calloc(1, sizeof(*T));
 
     cr_assert_not_null(T);
-    T->printed = env_long("EVS_KILL_PRINT", 20) - 3;
+    T->printed = tu_env_long("EVS_KILL_PRINT", 20) - 3;
     run_writer(12, MUT_WRONG_DATA, 97, 0, T);
     fprintf(stderr, "kill_checks: wrong data: %zu kill points, %zu invalid "
             "events, %zu violations\n", T->points, T->invalid,
@@ -1798,32 +1726,22 @@ typedef struct ectx {
 
 static void ectx_init(ectx *E)
 {
-    char act[2048], *text, *p, *script, *asan;
-    const char *q, *old;
+    char act[2048], *text, *script, *asan;
+    const char *old;
     size_t n = 0, envn = 0;
 
     cr_assert_not_null(getenv("EVRUN"), "EVRUN must name the binary");
     setenv("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1", 0);
     E->dir = scratch_dir("kill-evrun");
-    E->store = join(E->dir, "store");
-    E->fx = join(E->dir, "fx");
-    E->def = join(E->dir, "killed.json");
-    script = join(E->dir, "step.sh");
+    E->store = tu_join(E->dir, "store");
+    E->fx = tu_join(E->dir, "fx");
+    E->def = tu_join(E->dir, "killed.json");
+    script = tu_join(E->dir, "step.sh");
     cr_assert_eq(tu_write_file(script, step_sh, strlen(step_sh)), 0);
     cr_assert_eq(chmod(script, 0755), 0);
     snprintf(act, sizeof(act), "exec:%s %s", script, E->fx);
     free(script);
-    text = malloc(sizeof(wf_text) + 4 * strlen(act));
-    cr_assert_not_null(text);
-    p = text;
-    for (const char *s = wf_text; (q = strstr(s, "@ACT@")); s = q + 5) {
-        memcpy(p, s, (size_t)(q - s));
-        p += q - s;
-        memcpy(p, act, strlen(act));
-        p += strlen(act);
-        if (++n == 3)
-            strcpy(p, q + 5);
-    }
+    text = tu_replace(wf_text, "@ACT@", act, &n);
     cr_assert_eq(n, 3);
     cr_assert_eq(tu_write_file(E->def, text, strlen(text)), 0);
     free(text);
@@ -1864,7 +1782,7 @@ static void ectx_free(ectx *E)
 
 static char *in_edir(const ectx *E, const char *name)
 {
-    return join(E->dir, name);
+    return tu_join(E->dir, name);
 }
 
 static char *slurp_or_empty(const char *path)
@@ -1914,20 +1832,12 @@ static void eviol(echeck *C, const char *id, const char *fmt, ...)
 
 static void eviol(echeck *C, const char *id, const char *fmt, ...)
 {
-    char msg[768];
     va_list ap;
 
-    C->T->violations++;
-    if (C->T->printed++ >= env_long("EVS_KILL_PRINT", 20))
-        return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    violation(&C->T->violations, &C->T->printed, "evrun", C->n, C->r, "",
+              id, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "kill VIOLATION [evrun killed at syscall %" PRIu64
-            " (%s%s), execution %s]: %s\n", C->n,
-            C->r && C->r->killed ? sk_syscall_name(C->r->killed_nr)
-                                 : "not killed",
-            C->r && C->r->torn_len ? ", torn" : "", id, msg);
 }
 
 static int json_equal_text(const char *a, size_t alen, const char *b)
@@ -2086,7 +1996,7 @@ static void check_replay(echeck *C, evs_store *s, const char *id)
         eviol(C, id, "the replay from the snapshot differs from the replay "
               "from sequence 1 (%s)", evs_err_name(rc));
     }
-    rc = evs_log_scan(s, id, strlen(id), count_problem, &problems);
+    rc = evs_log_scan(s, id, strlen(id), tu_count_problems, &problems);
     if (rc != 0 || problems) {
         C->T->bad_history++;
         eviol(C, id, "evs_log_scan: %s, %zu problems", evs_err_name(rc),
@@ -2303,8 +2213,8 @@ static void print_etally(const char *what, const etally *T)
  */
 Test(kill, a_runner_killed_at_every_syscall_completes_each_step_once)
 {
-    uint64_t seed = first_seed("evrun"), m = 0, stride;
-    long points = env_long("EVS_KILL_EVRUN_POINTS", 100);
+    uint64_t seed = tu_seed("EVS_KILL_SEED", "kill evrun"), m = 0, stride;
+    long points = tu_env_long("EVS_KILL_EVRUN_POINTS", 100);
     etally *T = calloc(1, sizeof(*T));
     ectx E;
 
@@ -2315,7 +2225,7 @@ Test(kill, a_runner_killed_at_every_syscall_completes_each_step_once)
      * run to run, so N covers it with a stride. */
     evrun_point(&E, 0, T, &m);
     cr_assert_gt(m, 0);
-    stride = (uint64_t)env_long("EVS_KILL_STRIDE", 0);
+    stride = (uint64_t)tu_env_long("EVS_KILL_STRIDE", 0);
     if (stride == 0)
         stride = points > 0 && (uint64_t)points < m ? m / (uint64_t)points
                                                     : 1;

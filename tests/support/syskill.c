@@ -370,7 +370,11 @@ static void unpin(int pinned, const cpu_set_t *old)
         sched_setaffinity(0, sizeof(*old), old);
 }
 
-int sk_run_fn(int (*fn)(void *), void *arg, const sk_opts *o, sk_result *r)
+/* Forks a child that makes itself traceable, stops, and then runs
+ * body(arg), which never returns; traces it to its end. `counting` as
+ * trace's: 1 counts syscalls from the body's start, 0 from its execve. */
+static int run_traced(void (*body)(const void *), const void *arg,
+                      int counting, const sk_opts *o, sk_result *r)
 {
     cpu_set_t old;
     pid_t pid;
@@ -389,11 +393,31 @@ int sk_run_fn(int (*fn)(void *), void *arg, const sk_opts *o, sk_result *r)
         if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
             _exit(126);
         raise(SIGSTOP);
-        _exit(fn(arg));
+        body(arg);
+        _exit(127); /* not reached */
     }
-    rc = trace(pid, 1, o, r);
+    rc = trace(pid, counting, o, r);
     unpin(pinned, &old);
     return rc;
+}
+
+typedef struct fn_call {
+    int (*fn)(void *);
+    void *arg;
+} fn_call;
+
+static void run_fn_body(const void *arg)
+{
+    const fn_call *c = arg;
+
+    _exit(c->fn(c->arg));
+}
+
+int sk_run_fn(int (*fn)(void *), void *arg, const sk_opts *o, sk_result *r)
+{
+    const fn_call c = {fn, arg};
+
+    return run_traced(run_fn_body, &c, 1, o, r);
 }
 
 static int reopen(int fd, const char *path, int flags)
@@ -409,35 +433,21 @@ static int reopen(int fd, const char *path, int flags)
     return 0;
 }
 
+static void run_exec_body(const void *arg)
+{
+    const sk_exec *x = arg;
+
+    if (reopen(0, x->in, O_RDONLY) != 0 ||
+        reopen(1, x->out, O_WRONLY | O_CREAT | O_TRUNC) != 0 ||
+        reopen(2, x->err, O_WRONLY | O_CREAT | O_TRUNC) != 0)
+        _exit(127);
+    execve(x->path, x->argv, x->envp ? x->envp : environ);
+    _exit(127);
+}
+
 int sk_run_exec(const sk_exec *x, const sk_opts *o, sk_result *r)
 {
-    cpu_set_t old;
-    pid_t pid;
-    int pinned, rc;
-
-    result_init(r);
-    fflush(NULL);
-    pinned = pin(o, &old);
-    pid = fork();
-    if (pid < 0) {
-        rc = -errno;
-        unpin(pinned, &old);
-        return rc;
-    }
-    if (pid == 0) {
-        if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
-            _exit(126);
-        raise(SIGSTOP);
-        if (reopen(0, x->in, O_RDONLY) != 0 ||
-            reopen(1, x->out, O_WRONLY | O_CREAT | O_TRUNC) != 0 ||
-            reopen(2, x->err, O_WRONLY | O_CREAT | O_TRUNC) != 0)
-            _exit(127);
-        execve(x->path, x->argv, x->envp ? x->envp : environ);
-        _exit(127);
-    }
-    rc = trace(pid, 0, o, r);
-    unpin(pinned, &old);
-    return rc;
+    return run_traced(run_exec_body, x, 0, o, r);
 }
 
 /* Names of the syscalls the figures show: file I/O, memory, threads,

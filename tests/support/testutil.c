@@ -3,15 +3,18 @@
  */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -57,6 +60,41 @@ void tu_rmtree_free(char *path)
     free(path);
 }
 
+char *tu_scratch_dir(const char *env, const char *tag)
+{
+    const char *base = getenv(env);
+    char *p;
+    size_t n;
+
+    if (!base || !*base)
+        base = access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : NULL;
+    if (!base) {
+        p = tu_tmpdir(tag);
+        cr_assert_not_null(p, "a directory for %s", tag);
+        return p;
+    }
+    n = strlen(base) + strlen(tag) + 32;
+    p = malloc(n);
+    cr_assert_not_null(p);
+    snprintf(p, n, "%s/evs-%s-XXXXXX", base, tag);
+    if (!mkdtemp(p)) {
+        free(p);
+        p = tu_tmpdir(tag);
+        cr_assert_not_null(p, "a directory for %s", tag);
+    }
+    return p;
+}
+
+char *tu_join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+
+    cr_assert_not_null(p);
+    snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
 evs_store *tu_open_store(const char *path, const evs_io *io)
 {
     evs_store_opts o;
@@ -67,6 +105,29 @@ evs_store *tu_open_store(const char *path, const evs_io *io)
     if (evs_store_open(path, &o, &s) != 0)
         return NULL;
     return s;
+}
+
+char *tu_replace(const char *text, const char *mark, const char *with,
+                 size_t *n)
+{
+    size_t ml = strlen(mark), wl = strlen(with), count = 0;
+    const char *s, *q;
+    char *out, *p;
+
+    for (s = text; (q = strstr(s, mark)); s = q + ml)
+        count++;
+    out = malloc(strlen(text) + count * wl + 1);
+    cr_assert_not_null(out);
+    p = out;
+    for (s = text; (q = strstr(s, mark)); s = q + ml) {
+        memcpy(p, s, (size_t)(q - s));
+        p += q - s;
+        memcpy(p, with, wl);
+        p += wl;
+    }
+    strcpy(p, s);
+    *n = count;
+    return out;
 }
 
 char *tu_path(const char *dir, const char *exec, const char *name)
@@ -201,6 +262,136 @@ long tu_count_events(evs_store *s, const char *id)
     }
     evs_log_close(l);
     return rc < 0 ? rc : n;
+}
+
+int tu_count_problems(void *arg, const evs_scan_item *it)
+{
+    size_t *n = arg;
+
+    if (it->is_problem)
+        (*n)++;
+    return 0;
+}
+
+static void report(tu_fail_fn *fail, void *ctx, const char *id,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void report(tu_fail_fn *fail, void *ctx, const char *id,
+                   const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fail(ctx, id, fmt, ap);
+    va_end(ap);
+}
+
+void tu_check_recovered(evs_store *s, const char *dir, const char *id,
+                        uint64_t last, const char *evid, tu_fail_fn *fail,
+                        void *ctx)
+{
+    char *lp = tu_path(dir, id, "events.jsonl"), *b1, *b2 = NULL;
+    size_t len1 = 0, len2 = 0, problems = 0;
+    evs_recovery_info rec;
+    evs_error_info info;
+    evs_log *l = NULL;
+    evs_cursor *c = NULL;
+    evs_event ev, got;
+    int rc;
+
+    cr_assert_not_null(lp);
+    rc = evs_log_scan(s, id, strlen(id), tu_count_problems, &problems);
+    if (rc != 0 || problems)
+        report(fail, ctx, id, "evs_log_scan after recovery: %s, %zu problems",
+               evs_err_name(rc), problems);
+
+    b1 = tu_read_file(lp, &len1);
+    memset(&rec, 0, sizeof(rec));
+    rc = evs_log_open(s, id, strlen(id), EVS_LOG_WRITE, &l, &rec, &info);
+    if (rc != 0) {
+        report(fail, ctx, id, "second recovery: %s (%s)", evs_err_name(rc),
+               info.msg);
+        goto out;
+    }
+    b2 = tu_read_file(lp, &len2);
+    if (rec.cut_bytes != 0 || rec.last_seq != last || !b1 || !b2 ||
+        len1 != len2 || memcmp(b1, b2, len1) != 0)
+        report(fail, ctx, id, "second recovery differs: cut %" PRIu64
+               " bytes, last_seq %" PRIu64 " (first: %" PRIu64 ")",
+               rec.cut_bytes, rec.last_seq, last);
+
+    ev = tu_event("step_started", "after", "{\"after\":true}");
+    ev.id = evs_span_cstr(evid);
+    rc = evs_log_append(l, &ev, 1, last, &info);
+    if (rc != 0) {
+        report(fail, ctx, id, "append after recovery: %s (%s)",
+               evs_err_name(rc), info.msg);
+        goto out;
+    }
+    rc = evs_cursor_open(l, last + 1, 0, &c, &info);
+    if (rc == 0)
+        rc = evs_cursor_next(c, &got, NULL, &info);
+    if (rc != 1 || got.sequence != last + 1 || got.id.len != strlen(evid) ||
+        memcmp(got.id.ptr, evid, got.id.len) != 0)
+        report(fail, ctx, id, "the event appended after recovery does not "
+               "read back (%s)", evs_err_name(rc));
+    evs_cursor_close(c);
+out:
+    evs_log_close(l);
+    free(lp);
+    free(b1);
+    free(b2);
+}
+
+void tu_assert_private_tree(const char *path, int *files, int *dirs)
+{
+    struct dirent **names;
+    int n = scandir(path, &names, NULL, alphasort);
+
+    cr_assert_geq(n, 0, "%s", path);
+    for (int i = 0; i < n; i++) {
+        const char *nm = names[i]->d_name;
+        if (strcmp(nm, ".") && strcmp(nm, "..")) {
+            char *p = tu_join(path, nm);
+            struct stat sb;
+            cr_assert_eq(lstat(p, &sb), 0);
+            if (S_ISDIR(sb.st_mode)) {
+                cr_assert_eq(sb.st_mode & 07777, 0700, "%s: %o", p,
+                             (unsigned)(sb.st_mode & 07777));
+                (*dirs)++;
+                tu_assert_private_tree(p, files, dirs);
+            } else {
+                cr_assert(S_ISREG(sb.st_mode), "%s", p);
+                cr_assert_eq(sb.st_mode & 07777, 0600, "%s: %o", p,
+                             (unsigned)(sb.st_mode & 07777));
+                (*files)++;
+            }
+            free(p);
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
+long tu_env_long(const char *name, long dflt)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? strtol(v, NULL, 0) : dflt;
+}
+
+uint64_t tu_seed(const char *env, const char *what)
+{
+    const char *v = getenv(env);
+    uint64_t seed;
+
+    if (v && *v)
+        seed = strtoull(v, NULL, 0);
+    else
+        seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    fprintf(stderr, "%s: seed 0x%" PRIx64 " (%s=0x%" PRIx64
+            " repeats it)\n", what, seed, env, seed);
+    return seed;
 }
 
 pid_t tu_spawn_tool(const char *bin_env, const char *dir, const char *tag,

@@ -17,7 +17,6 @@
 #include "evstore/replay.h"
 
 #include <fcntl.h>
-#include <inttypes.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <spawn.h>
@@ -149,9 +148,8 @@ static int exec_exists(const char *id)
 
 static void setup(void)
 {
-    char act[1024], *text, *p;
-    const char *q;
-    size_t n = 0;
+    char act[1024], *text;
+    size_t n;
     FILE *f;
 
     cr_assert_not_null(getenv("EVRUN"), "EVRUN must name the binary");
@@ -171,18 +169,7 @@ static void setup(void)
     cr_assert_eq(chmod(in_dir("step.sh"), 0755), 0);
     snprintf(act, sizeof(act), "exec:%s %s %s", in_dir("step.sh"), fx,
              store);
-    text = malloc(sizeof(def_text) + NSTEPS * strlen(act));
-    cr_assert_not_null(text);
-    p = text;
-    for (const char *s = def_text; (q = strstr(s, "@ACT@")); s = q + 5) {
-        memcpy(p, s, (size_t)(q - s));
-        p += q - s;
-        memcpy(p, act, strlen(act));
-        p += strlen(act);
-        n++;
-        if (n == NSTEPS)
-            strcpy(p, q + 5);
-    }
+    text = tu_replace(def_text, "@ACT@", act, &n);
     cr_assert_eq(n, NSTEPS);
     cr_assert_eq(tu_write_file(def, text, strlen(text)), 0);
     free(text);
@@ -242,15 +229,8 @@ static uint32_t rnd(uint32_t n)
 
 static void seed_rng(const char *test)
 {
-    const char *env = getenv("EVRUN_CRASH_SEED");
-    uint64_t seed;
+    uint64_t seed = tu_seed("EVRUN_CRASH_SEED", test);
 
-    if (env && *env)
-        seed = strtoull(env, NULL, 0);
-    else
-        seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    fprintf(stderr, "%s: seed %" PRIu64 " (EVRUN_CRASH_SEED=%" PRIu64
-            " repeats it)\n", test, seed, seed);
     rng = seed ? seed : 1;
 }
 

@@ -39,16 +39,6 @@ static char *imp;    /* base/imp.jsonl: events to import */
 
 #define VICTIM_TEXT "outside the store\n"
 
-static char *join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-
-    cr_assert_not_null(p);
-    snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
 static void put(const char *path, const char *text)
 {
     cr_assert_eq(tu_write_file(path, text, strlen(text)), 0, "%s", path);
@@ -136,7 +126,7 @@ static void picture_into(const char *path, const char *rel, char **out,
     for (int i = 0; i < n; i++) {
         const char *nm = names[i]->d_name;
         if (strcmp(nm, ".") && strcmp(nm, "..")) {
-            char *p = join(path, nm), *r = join(rel, nm), line[1024];
+            char *p = tu_join(path, nm), *r = tu_join(rel, nm), line[1024];
             struct stat sb;
             int l;
 
@@ -221,13 +211,13 @@ static void setup(void)
 
     base = tu_tmpdir("sectools");
     cr_assert_not_null(base);
-    store = join(base, "store");
-    odir = join(base, "outside");
-    victim = join(odir, "victim");
-    iodir = join(base, "io");
-    def = join(base, "def.json");
-    wdef = join(base, "wait.json");
-    imp = join(base, "imp.jsonl");
+    store = tu_join(base, "store");
+    odir = tu_join(base, "outside");
+    victim = tu_join(odir, "victim");
+    iodir = tu_join(base, "io");
+    def = tu_join(base, "def.json");
+    wdef = tu_join(base, "wait.json");
+    imp = tu_join(base, "imp.jsonl");
     cr_assert_eq(mkdir(odir, 0700), 0);
     cr_assert_eq(mkdir(iodir, 0700), 0);
     put(victim, VICTIM_TEXT);
@@ -325,7 +315,7 @@ Test(sectools, every_command_that_takes_an_id_refuses_a_bad_one)
                          "a/b", "good/..", "good/", "./good", "a\\b",
                          "x\ny", ".hidden", "_x", "\xc3\xa9", "good\r",
                          "~good", long_id};
-    char *out = join(odir, "salvaged");
+    char *out = tu_join(odir, "salvaged");
     char *before = snapshot_of_world();
 
     memset(long_id, 'g', EVS_ID_MAX + 1);
@@ -408,7 +398,7 @@ Test(sectools, good_ids_at_the_edges_of_the_alphabet_work)
     cr_assert_str_eq(r.out, "a.. created\n");
     result_free(&r);
     {
-        char *p = join(store, "a..");
+        char *p = tu_join(store, "a..");
         struct stat sb;
         cr_assert_eq(lstat(p, &sb), 0, "a.. is a name in the store");
         cr_assert(S_ISDIR(sb.st_mode));
@@ -432,7 +422,7 @@ Test(sectools, a_continuation_id_too_long_for_a_suffix_is_cut_and_hashed)
         "\"start_at\":\"fin\"},"
         "{\"name\":\"fin\",\"kind\":\"action\",\"action\":\"echo\","
         "\"params\":2}]}";
-    char *cdef = join(base, "can.json");
+    char *cdef = tu_join(base, "can.json");
     char fits[126], over[127], succ[129], *nl;
     const char *got;
     result r;
@@ -472,7 +462,7 @@ Test(sectools, a_continuation_id_too_long_for_a_suffix_is_cut_and_hashed)
             cr_assert_eq(strspn(e->d_name + 109, "0123456789abcdef"), 16,
                          "%s", e->d_name);
             cr_assert_str_eq(e->d_name + 125, ".c2");
-            snprintf(succ, sizeof(succ), "%s", e->d_name);
+            memcpy(succ, e->d_name, sizeof(succ)); /* 128 and a NUL */
         }
         closedir(d);
         cr_assert_eq(n, 1, "one successor of d...");
@@ -584,8 +574,8 @@ Test(sectools, a_store_others_may_write_is_refused_unless_allowed)
         result_free(&r);
     }
     {
-        char *p = join(store, "new"), *q = join(store, "imp");
-        char *ib = join(store, "w/inbox");
+        char *p = tu_join(store, "new"), *q = tu_join(store, "imp");
+        char *ib = tu_join(store, "w/inbox");
         struct stat sb;
         cr_assert_eq(lstat(p, &sb), 0, "start created new");
         cr_assert_eq(lstat(q, &sb), 0, "import created imp");
@@ -643,8 +633,8 @@ static const command log_commands[] = {
 
 Test(sectools, a_planted_log_fails_every_tool_promptly_and_by_name)
 {
-    char *lp = join(store, "good/events.jsonl");
-    char *copy = join(odir, "copy.jsonl");
+    char *lp = tu_join(store, "good/events.jsonl");
+    char *copy = tu_join(odir, "copy.jsonl");
     size_t len;
     char *log = tu_read_file(lp, &len);
 
@@ -693,7 +683,7 @@ Test(sectools, a_planted_log_fails_every_tool_promptly_and_by_name)
 
 Test(sectools, a_planted_inbox_fails_requests_promptly)
 {
-    char *ib = join(store, "w/inbox");
+    char *ib = tu_join(store, "w/inbox");
     static const char *const kinds[] = {"link", "fifo", "file"};
 
     for (size_t k = 0; k < 3; k++) {
@@ -727,39 +717,9 @@ Test(sectools, a_planted_inbox_fails_requests_promptly)
 /* Modes under umask 000                                              */
 /* ------------------------------------------------------------------ */
 
-static void assert_private(const char *path, int *files, int *dirs)
-{
-    struct dirent **names;
-    int n = scandir(path, &names, NULL, alphasort);
-
-    cr_assert_geq(n, 0, "%s", path);
-    for (int i = 0; i < n; i++) {
-        const char *nm = names[i]->d_name;
-        if (strcmp(nm, ".") && strcmp(nm, "..")) {
-            char *p = join(path, nm);
-            struct stat sb;
-            cr_assert_eq(lstat(p, &sb), 0);
-            if (S_ISDIR(sb.st_mode)) {
-                cr_assert_eq(sb.st_mode & 07777, 0700, "%s: %o", p,
-                             (unsigned)(sb.st_mode & 07777));
-                (*dirs)++;
-                assert_private(p, files, dirs);
-            } else {
-                cr_assert(S_ISREG(sb.st_mode), "%s", p);
-                cr_assert_eq(sb.st_mode & 07777, 0600, "%s: %o", p,
-                             (unsigned)(sb.st_mode & 07777));
-                (*files)++;
-            }
-            free(p);
-        }
-        free(names[i]);
-    }
-    free(names);
-}
-
 Test(sectools, what_the_tools_create_is_private_under_umask_0)
 {
-    char *s2 = join(base, "s2"), *out = join(base, "salvaged.jsonl");
+    char *s2 = tu_join(base, "s2"), *out = tu_join(base, "salvaged.jsonl");
     struct stat sb;
     int files = 0, dirs = 0;
     result r;
@@ -791,7 +751,7 @@ Test(sectools, what_the_tools_create_is_private_under_umask_0)
     /* An existing, readable file given to --out is closed up too: the
      * history in it is as private as the log. */
     {
-        char *old = join(base, "old.jsonl");
+        char *old = tu_join(base, "old.jsonl");
         int fd = open(old, O_WRONLY | O_CREAT, 0644);
         cr_assert_geq(fd, 0);
         close(fd);
@@ -807,7 +767,7 @@ Test(sectools, what_the_tools_create_is_private_under_umask_0)
     cr_assert_eq(sb.st_mode & 07777, 0700, "the store evrun made");
     cr_assert_eq(stat(out, &sb), 0);
     cr_assert_eq(sb.st_mode & 07777, 0600, "salvage --out");
-    assert_private(s2, &files, &dirs);
+    tu_assert_private_tree(s2, &files, &dirs);
     cr_assert_geq(dirs, 5, "a, w, its inbox, a2, imp: %d", dirs);
     cr_assert_geq(files, 11, "index, 4 logs, 4 snapshots, 2 requests: %d",
                   files);
