@@ -76,7 +76,11 @@ static const char want_outputs[] =
  * ATTEMPT SEEN" to FX when it is done. SEEN is the id of the step's
  * step_completed if the log held one when the step began, while the
  * runner that started it was still alive ("-" otherwise): a step run
- * after its completion was recorded. Only builtins and one sed (plus
+ * after its completion was recorded. "Alive" is "the parent is an
+ * evrun": a runner killed before the shell started leaves it a child of
+ * init, which `kill -0` (as root) would have taken for the runner, so
+ * that an orphan slow to start under load, finding the completion a
+ * later runner wrote, was reported. Only builtins and one sed (plus
  * sleep), so that hundreds of runs stay cheap. */
 static const char step_sh[] =
     "#!/bin/sh\n"
@@ -91,7 +95,8 @@ static const char step_sh[] =
     "seen=$(sed -n \"/\\\"event_type\\\":\\\"step_completed\\\","
     "\\\"step_name\\\":\\\"$step\\\"/{s/^{\\\"v\\\":1,\\\"id\\\":"
     "\\\"\\\\([^\\\"]*\\\\)\\\".*/\\\\1/p;q;}\" \"$2/$ex/events.jsonl\")\n"
-    "kill -0 \"$PPID\" 2>/dev/null || seen=\n"
+    "comm=; { read -r comm < \"/proc/$PPID/comm\"; } 2>/dev/null\n"
+    "[ \"$comm\" = evrun ] || seen=\n"
     "[ \"$secs\" = 0 ] || sleep \"$secs\"\n"
     "printf '%s %s %s %s %s\\n' \"$ex\" \"$step\" \"$key\" \"$att\""
     " \"${seen:--}\" >> \"$1\"\n"
