@@ -162,11 +162,18 @@ int evs_snapshot_save(evs_store *s, const char *id, size_t id_len,
 int evs_snapshot_load(evs_store *s, const char *id, size_t id_len,
                       evs_snapshot **out, evs_error_info *info)
 {
+    return evs_snapshot_load_flags(s, id, id_len, 0, out, info);
+}
+
+int evs_snapshot_load_flags(evs_store *s, const char *id, size_t id_len,
+                            unsigned flags, evs_snapshot **out,
+                            evs_error_info *info)
+{
     evs_error_info_clear(info);
     CHECK_ID(id, id_len);
-    if (!out)
+    if (!out || (flags & ~(unsigned)EVS_SNAPSHOT_STATE_RAW))
         return -EINVAL;
-    return s->ops->snapshot_load(s, id, id_len, out, info);
+    return s->ops->snapshot_load(s, id, id_len, flags, out, info);
 }
 
 int evs_log_open(evs_store *s, const char *id, size_t id_len, unsigned flags,

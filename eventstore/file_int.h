@@ -44,10 +44,12 @@ int evs__file_log_scan(evs_store *s, const char *id, size_t id_len,
 int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
                             const evs_snapshot *snap);
 int evs__file_snapshot_load(evs_store *s, const char *id, size_t id_len,
-                            evs_snapshot **out, evs_error_info *info);
-/* Reads and decodes the whole snapshot in an open execution directory. */
-int evs__file_snapshot_read(evs_store *s, int dirfd, evs_snapshot **out,
+                            unsigned flags, evs_snapshot **out,
                             evs_error_info *info);
+/* Reads and decodes the whole snapshot in an open execution directory;
+ * flags as evs_snapshot_decode's (EVS_SNAPSHOT_STATE_RAW or 0). */
+int evs__file_snapshot_read(evs_store *s, int dirfd, unsigned flags,
+                            evs_snapshot **out, evs_error_info *info);
 
 /* Reads only the header line of the snapshot in an open execution
  * directory: *hdr (heap, without its newline; not kept when hdr is NULL)

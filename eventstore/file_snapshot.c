@@ -17,11 +17,26 @@
 /* The encoder never writes a longer header line: longer is damage. */
 #define HEADER_READ EVS_SNAPSHOT_HEADER_MAX
 
-int evs__file_snapshot_read(evs_store *s, int dirfd, evs_snapshot **out,
-                            evs_error_info *info)
+/* Reads of a large snapshot go this many bytes at a time, so that each
+ * piece is checksummed while the cache still holds it. */
+#define SNAP_CHUNK ((size_t)1 << 20)
+
+/*
+ * The file is read once into a buffer sized by fstat, and decoded where
+ * it was read: the body's fields, most of all the replay state that is
+ * most of a large snapshot, are never copied. It is read in pieces, each
+ * checksummed as it arrives (evs__snapshot_buf_filled), so that checking
+ * the sums costs no pass over memory of its own. The state is handed on
+ * unlooked-into when the caller asks (EVS_SNAPSHOT_STATE_RAW: the replay
+ * layer, which checks it as it parses it, so that looking at it here too
+ * would cost a second pass over the largest field for nothing). The
+ * checksums and every other field are checked as always.
+ */
+int evs__file_snapshot_read(evs_store *s, int dirfd, unsigned flags,
+                            evs_snapshot **out, evs_error_info *info)
 {
     char *buf = NULL;
-    size_t got;
+    size_t got, off = 0, size;
     evs_stat st;
     int fd, rc;
 
@@ -34,17 +49,37 @@ int evs__file_snapshot_read(evs_store *s, int dirfd, evs_snapshot **out,
                        "large", (unsigned long long)st.size);
         goto out;
     }
-    buf = evs__malloc(s->alloc, st.size ? (size_t)st.size : 1);
+    size = (size_t)st.size;
+    buf = evs__snapshot_buf(s->alloc, size);
     if (!buf) {
         rc = -ENOMEM;
         goto out;
     }
-    if ((rc = IO(s)->pread(CTX(s), fd, buf, (size_t)st.size, 0, &got)) != 0)
-        goto out;
-    rc = evs_snapshot_decode(buf, got, 0, s->alloc, out, info);
+    while (off < size) {
+        size_t n = size - off < SNAP_CHUNK ? size - off : SNAP_CHUNK;
+        if ((rc = IO(s)->pread(CTX(s), fd, buf + off, n, off, &got)) != 0)
+            goto out;
+        off += got;
+        evs__snapshot_buf_filled(buf, off);
+        if (got < n)
+            break; /* the file ends early: decoding will say so */
+    }
+    rc = evs__snapshot_decode_buf(buf, off, flags, out, info);
+    if (rc == 0)
+        buf = NULL; /* it is *out now */
+    /* A caller that does not parse the state itself gets one that is
+     * JSON: checksums catch damage, not a writer's bug. */
+    if (rc == 0 && !(flags & EVS_SNAPSHOT_STATE_RAW) && (*out)->state.len &&
+        evs_json_check((*out)->state.ptr, (*out)->state.len, 0, NULL, NULL,
+                       NULL) != 0) {
+        evs_snapshot_free(*out);
+        *out = NULL;
+        rc = EVS_EPARSE;
+        evs__error_set(info, rc, "syntax", "snapshot state is not JSON");
+    }
 out:
     IO(s)->close(CTX(s), fd);
-    evs__free(s->alloc, buf);
+    evs__snapshot_buf_free(buf);
     return rc;
 }
 
@@ -100,7 +135,8 @@ int evs__file_snapshot_header(evs_store *s, int dirfd, char **hdr,
 }
 
 int evs__file_snapshot_load(evs_store *s, const char *id, size_t id_len,
-                            evs_snapshot **out, evs_error_info *info)
+                            unsigned flags, evs_snapshot **out,
+                            evs_error_info *info)
 {
     char name[EVS_ID_MAX + 1];
     evs_snapshot *sn = NULL;
@@ -112,7 +148,7 @@ int evs__file_snapshot_load(evs_store *s, const char *id, size_t id_len,
     evs__error_set_id(info, id, id_len);
     if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0)
         return rc;
-    rc = evs__file_snapshot_read(s, dfd, &sn, info);
+    rc = evs__file_snapshot_read(s, dfd, flags, &sn, info);
     IO(s)->close(CTX(s), dfd);
     if (rc != 0) {
         if (info && info->code == 0)

@@ -33,7 +33,8 @@ typedef struct evs_backend_ops {
     int (*snapshot_save)(evs_store *s, const char *id, size_t id_len,
                          const evs_snapshot *snap);
     int (*snapshot_load)(evs_store *s, const char *id, size_t id_len,
-                         evs_snapshot **out, evs_error_info *info);
+                         unsigned flags, evs_snapshot **out,
+                         evs_error_info *info);
     int (*log_open)(evs_store *s, const char *id, size_t id_len,
                     unsigned flags, evs_log **out, evs_recovery_info *rec,
                     evs_error_info *info);

@@ -107,6 +107,215 @@ static inline size_t evs__plain_run(const unsigned char *p,
 }
 
 /*
+ * The scanners of the strict JSON checker (json.c), shared with readers
+ * that check JSON as they walk it (the replay state's), so that both
+ * accept exactly the same text. Each takes *pp on the token's first byte.
+ */
+#ifdef __GNUC__
+#define EVS__ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define EVS__ALWAYS_INLINE inline
+#endif
+
+/*
+ * Checks one multi-byte UTF-8 sequence starting at p (p < end, *p >= 0x80)
+ * against the well-formed byte sequences of Unicode (Table 3-7): no
+ * overlong forms, no surrogates, nothing above U+10FFFF. Returns its
+ * length, or 0 with *bad set to the index (from p) of the first byte that
+ * cannot be part of a well-formed sequence; that index is end - p when the
+ * input stops in the middle of a sequence.
+ */
+static inline size_t evs__utf8_seq(const unsigned char *p,
+                                   const unsigned char *end, size_t *bad)
+{
+    size_t n = (size_t)(end - p), len, i;
+    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+
+    if (c < 0xC2) { /* stray continuation byte or overlong 2-byte lead */
+        *bad = 0;
+        return 0;
+    } else if (c < 0xE0) {
+        len = 2;
+    } else if (c < 0xF0) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* U+D800..DFFF */
+    } else if (c < 0xF5) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F; /* above U+10FFFF */
+    } else {
+        *bad = 0;
+        return 0;
+    }
+    if (n < 2 || p[1] < lo || p[1] > hi) {
+        *bad = 1;
+        return 0;
+    }
+    for (i = 2; i < len; i++) {
+        if (i >= n || (p[i] & 0xC0) != 0x80) {
+            *bad = i;
+            return 0;
+        }
+    }
+    return len;
+}
+
+/* ------------------------------------------------------------------ */
+
+static inline int evs__is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* Checking and minifying                                             */
+
+static inline int evs__is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*
+ * Scans the string whose opening quote is at *pp. On success moves *pp
+ * past the closing quote and returns 0; on failure sets *pp to the first
+ * offending byte (end if the input stops first) and returns -1.
+ *
+ * A \u escape needs four hex digits and nothing more: a lone or unpaired
+ * surrogate escape such as "\ud800" is accepted, because RFC 8259 (section
+ * 8.2) allows it syntactically and the text itself stays valid UTF-8.
+ * Rejecting it is the job of whoever decodes the escape into bytes.
+ */
+static EVS__ALWAYS_INLINE int evs__json_scan_string(const unsigned char **pp,
+                                                    const unsigned char *end)
+{
+    const unsigned char *p = *pp + 1;
+    size_t n, bad;
+    int i;
+
+    for (;;) {
+        p += evs__plain_run(p, end);
+        if (p == end)
+            goto fail;
+        if (*p == '"') {
+            *pp = p + 1;
+            return 0;
+        }
+        if (*p == '\\') {
+            if (++p == end)
+                goto fail;
+            switch (*p) {
+            case '"': case '\\': case '/': case 'b':
+            case 'f': case 'n': case 'r': case 't':
+                p++;
+                break;
+            case 'u':
+                p++;
+                for (i = 0; i < 4; i++, p++)
+                    if (p == end || !evs__is_hex(*p))
+                        goto fail;
+                break;
+            default:
+                goto fail;
+            }
+        } else if (*p >= 0x80) {
+            if ((n = evs__utf8_seq(p, end, &bad)) == 0) {
+                p += bad;
+                goto fail;
+            }
+            p += n;
+        } else {
+            goto fail; /* raw control characters, NUL included */
+        }
+    }
+fail:
+    *pp = p;
+    return -1;
+}
+
+/*
+ * Scans a number (RFC 8259 section 6) starting at *pp. Moves *pp past it
+ * and returns 0, or sets *pp to the offending byte and returns -1
+ * ("1.", "-", "1e+"). Whether the byte after it may follow a value is
+ * checked by the caller.
+ */
+static inline int evs__json_scan_number(const unsigned char **pp,
+                                        const unsigned char *end)
+{
+    const unsigned char *p = *pp;
+
+    if (*p == '-')
+        p++;
+    if (p == end)
+        goto fail;
+    if (*p == '0') {
+        /* No leading zeros: the '1' of "01" cannot follow a complete
+         * value, so the caller refuses it, at the right offset. */
+        p++;
+    } else if (evs__is_digit(*p)) {
+        while (++p < end && evs__is_digit(*p))
+            ;
+    } else {
+        goto fail;
+    }
+    if (p < end && *p == '.') {
+        if (++p == end || !evs__is_digit(*p))
+            goto fail;
+        while (++p < end && evs__is_digit(*p))
+            ;
+    }
+    if (p < end && (*p | 0x20) == 'e') {
+        if (++p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p == end || !evs__is_digit(*p))
+            goto fail;
+        while (++p < end && evs__is_digit(*p))
+            ;
+    }
+    *pp = p;
+    return 0;
+fail:
+    *pp = p;
+    return -1;
+}
+
+/* Matches the n-byte literal lit at *pp, whose first byte is known. */
+static inline int evs__json_scan_lit(const unsigned char **pp,
+                                     const unsigned char *end,
+                           const char *lit, size_t n)
+{
+    const unsigned char *p = *pp + 1;
+    size_t i;
+
+    /* The common case in one comparison; the loop finds the offset. */
+    if ((size_t)(end - *pp) >= n && memcmp(*pp, lit, n) == 0) {
+        *pp += n;
+        return 0;
+    }
+    for (i = 1; i < n; i++, p++) {
+        if (p == end || *p != (unsigned char)lit[i]) {
+            *pp = p;
+            return -1;
+        }
+    }
+    *pp = p;
+    return 0;
+}
+
+/*
+ * Checks the one JSON value that starts at p (no whitespace before it)
+ * exactly as evs_json_check() would inside a document where it sits
+ * `depth` containers deep (the nesting limit counts those). Returns the
+ * byte after the value (whatever follows it is not looked at), or NULL
+ * when it is not valid JSON.
+ */
+const char *evs__json_check_value(const char *p, const char *end,
+                                  size_t depth);
+
+/*
  * Reading values out of JSON text that is already known to be valid (a
  * verified line's `data`, a state this library wrote): no validation
  * beyond what keeps the reads in bounds.
@@ -143,6 +352,36 @@ int evs__json_is_null(evs_span v);
 
 /* Checks UTF-8 validity of a buffer (no overlongs, no surrogates). */
 int evs__utf8_valid(const char *s, size_t len);
+
+/*
+ * Decoding a snapshot in the buffer its file was read into, so that the
+ * spans of a large body point at the bytes as read instead of at a copy.
+ * evs__snapshot_buf() allocates room for `len` bytes (NULL when out of
+ * memory); once the caller has filled them, evs__snapshot_decode_buf()
+ * checks and decodes them as evs_snapshot_decode() does (same flags,
+ * checks, results and errors; header strings are unescaped where they
+ * stand) and on success the buffer becomes *out, freed with
+ * evs_snapshot_free(). On failure the buffer is still the caller's, to
+ * free with evs__snapshot_buf_free() (which accepts NULL).
+ */
+char *evs__snapshot_buf(const evs_allocator *alloc, size_t len);
+/*
+ * Optional, while filling: says that buf[0..n) now holds the file's first
+ * n bytes (call it as n grows, in order). The body's checksums are then
+ * computed as the bytes arrive, while they are still in the cache, and
+ * decoding does not make a pass of its own for them. A read that comes
+ * up short (decoding fewer bytes than the buffer was made for) is
+ * checksummed the ordinary way.
+ */
+void evs__snapshot_buf_filled(char *buf, size_t n);
+int evs__snapshot_decode_buf(char *buf, size_t len, unsigned flags,
+                             evs_snapshot **out, evs_error_info *info);
+void evs__snapshot_buf_free(char *buf);
+
+/* Whether decoded snapshot s lives in memory of the C library's allocator
+ * (evs_default_allocator), which outlives everything: whoever keeps it
+ * then depends on no allocator's context. */
+int evs__snapshot_libc(const evs_snapshot *s);
 
 /*
  * The framing shared by event lines and snapshot lines (FORMAT.md): a

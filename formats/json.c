@@ -19,58 +19,6 @@ typedef unsigned char uchar;
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 
-#ifdef __GNUC__
-#define INLINE inline __attribute__((always_inline))
-#else
-#define INLINE inline
-#endif
-
-/*
- * Checks one multi-byte UTF-8 sequence starting at p (p < end, *p >= 0x80)
- * against the well-formed byte sequences of Unicode (Table 3-7): no
- * overlong forms, no surrogates, nothing above U+10FFFF. Returns its
- * length, or 0 with *bad set to the index (from p) of the first byte that
- * cannot be part of a well-formed sequence; that index is end - p when the
- * input stops in the middle of a sequence.
- */
-static inline size_t utf8_seq(const uchar *p, const uchar *end, size_t *bad)
-{
-    size_t n = (size_t)(end - p), len, i;
-    uchar c = p[0], lo = 0x80, hi = 0xBF;
-
-    if (c < 0xC2) { /* stray continuation byte or overlong 2-byte lead */
-        *bad = 0;
-        return 0;
-    } else if (c < 0xE0) {
-        len = 2;
-    } else if (c < 0xF0) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        else if (c == 0xED)
-            hi = 0x9F; /* U+D800..DFFF */
-    } else if (c < 0xF5) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xF4)
-            hi = 0x8F; /* above U+10FFFF */
-    } else {
-        *bad = 0;
-        return 0;
-    }
-    if (n < 2 || p[1] < lo || p[1] > hi) {
-        *bad = 1;
-        return 0;
-    }
-    for (i = 2; i < len; i++) {
-        if (i >= n || (p[i] & 0xC0) != 0x80) {
-            *bad = i;
-            return 0;
-        }
-    }
-    return len;
-}
 
 int evs__utf8_valid(const char *s, size_t len)
 {
@@ -93,7 +41,7 @@ int evs__utf8_valid(const char *s, size_t len)
             p++;
         if (p == end)
             break;
-        if ((n = utf8_seq(p, end, &bad)) == 0)
+        if ((n = evs__utf8_seq(p, end, &bad)) == 0)
             return 0;
         p += n;
     }
@@ -104,143 +52,13 @@ int evs__utf8_valid(const char *s, size_t len)
 /* Checking and minifying                                             */
 /* ------------------------------------------------------------------ */
 
-static inline int is_hex(uchar c)
-{
-    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
-}
-
-static inline int is_digit(uchar c)
-{
-    return c >= '0' && c <= '9';
-}
-
 static inline int is_ws(uchar c)
 {
     return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
-/*
- * Scans the string whose opening quote is at *pp. On success moves *pp
- * past the closing quote and returns 0; on failure sets *pp to the first
- * offending byte (end if the input stops first) and returns -1.
- *
- * A \u escape needs four hex digits and nothing more: a lone or unpaired
- * surrogate escape such as "\ud800" is accepted, because RFC 8259 (section
- * 8.2) allows it syntactically and the text itself stays valid UTF-8.
- * Rejecting it is the job of whoever decodes the escape into bytes.
- */
-static INLINE int scan_string(const uchar **pp, const uchar *end)
-{
-    const uchar *p = *pp + 1;
-    size_t n, bad;
-    int i;
 
-    for (;;) {
-        p += evs__plain_run(p, end);
-        if (p == end)
-            goto fail;
-        if (*p == '"') {
-            *pp = p + 1;
-            return 0;
-        }
-        if (*p == '\\') {
-            if (++p == end)
-                goto fail;
-            switch (*p) {
-            case '"': case '\\': case '/': case 'b':
-            case 'f': case 'n': case 'r': case 't':
-                p++;
-                break;
-            case 'u':
-                p++;
-                for (i = 0; i < 4; i++, p++)
-                    if (p == end || !is_hex(*p))
-                        goto fail;
-                break;
-            default:
-                goto fail;
-            }
-        } else if (*p >= 0x80) {
-            if ((n = utf8_seq(p, end, &bad)) == 0) {
-                p += bad;
-                goto fail;
-            }
-            p += n;
-        } else {
-            goto fail; /* raw control characters, NUL included */
-        }
-    }
-fail:
-    *pp = p;
-    return -1;
-}
 
-/*
- * Scans a number (RFC 8259 section 6) starting at *pp. Moves *pp past it
- * and returns 0, or sets *pp to the offending byte and returns -1
- * ("1.", "-", "1e+"). Whether the byte after it may follow a value is
- * checked by the caller.
- */
-static inline int scan_number(const uchar **pp, const uchar *end)
-{
-    const uchar *p = *pp;
-
-    if (*p == '-')
-        p++;
-    if (p == end)
-        goto fail;
-    if (*p == '0') {
-        /* No leading zeros: the '1' of "01" cannot follow a complete
-         * value, so the caller refuses it, at the right offset. */
-        p++;
-    } else if (is_digit(*p)) {
-        while (++p < end && is_digit(*p))
-            ;
-    } else {
-        goto fail;
-    }
-    if (p < end && *p == '.') {
-        if (++p == end || !is_digit(*p))
-            goto fail;
-        while (++p < end && is_digit(*p))
-            ;
-    }
-    if (p < end && (*p | 0x20) == 'e') {
-        if (++p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (p == end || !is_digit(*p))
-            goto fail;
-        while (++p < end && is_digit(*p))
-            ;
-    }
-    *pp = p;
-    return 0;
-fail:
-    *pp = p;
-    return -1;
-}
-
-/* Matches the n-byte literal lit at *pp, whose first byte is known. */
-static inline int scan_lit(const uchar **pp, const uchar *end,
-                           const char *lit, size_t n)
-{
-    const uchar *p = *pp + 1;
-    size_t i;
-
-    /* The common case in one comparison; the loop finds the offset. */
-    if ((size_t)(end - *pp) >= n && memcmp(*pp, lit, n) == 0) {
-        *pp += n;
-        return 0;
-    }
-    for (i = 1; i < n; i++, p++) {
-        if (p == end || *p != (uchar)lit[i]) {
-            *pp = p;
-            return -1;
-        }
-    }
-    *pp = p;
-    return 0;
-}
 
 /*
  * The minified copy is made lazily: bytes are not copied as they are
@@ -273,28 +91,27 @@ static inline void flush(char *out, size_t *w, const uchar *seg,
 /* Bit stack of open containers, 1 for an object, 0 for an array. */
 #define STACK_WORDS ((EVS_JSON_DEPTH_MAX + 63) / 64)
 
-int evs_json_check(const char *buf, size_t len, unsigned flags, char *out,
-                   size_t *out_len, size_t *err_off)
+/*
+ * The checker itself, for a whole document (evs_json_check) or for one
+ * value inside a larger one (evs__json_check_value: `one` set, `max_depth`
+ * what is left of the nesting limit). `one` and `flags` are constants in
+ * each caller, so each gets its own copy with the other mode's tests
+ * folded away: the append path pays nothing for the second mode.
+ *
+ * In `one` mode, *stop is set to the byte after the value; the caller
+ * starts it on the value (p == seg, no whitespace skipped).
+ */
+static EVS__ALWAYS_INLINE int check(const uchar *base, const uchar *p,
+                                    const uchar *end, unsigned flags,
+                                    char *out, size_t *out_len,
+                                    size_t *err_off, int one,
+                                    size_t max_depth, const uchar **stop)
 {
-    const uchar *base = (const uchar *)buf, *p = base, *end, *seg;
+    const uchar *seg = p;
     uint64_t stack[STACK_WORDS] = {0};
     size_t depth = 0, w = 0;
     int in_obj = 0;
     uchar c;
-
-    /* Without MINIFY nothing is written. With it and a NULL out, only
-     * *out_len is computed; counting w costs next to nothing either way. */
-    if (!(flags & EVS_JSON_MINIFY))
-        out = NULL;
-    if (len == 0) {
-        p = base = NULL;
-        goto fail;
-    }
-    end = base + len;
-
-    while (p < end && is_ws(*p))
-        p++;
-    seg = p;
 
 value:
     /* An if-chain in rough order of frequency predicts better than the
@@ -303,13 +120,13 @@ value:
         goto fail;
     c = *p;
     if (c == '"') {
-        if (scan_string(&p, end) != 0)
+        if (evs__json_scan_string(&p, end) != 0)
             goto fail;
-    } else if (is_digit(c) || c == '-') {
-        if (scan_number(&p, end) != 0)
+    } else if (evs__is_digit(c) || c == '-') {
+        if (evs__json_scan_number(&p, end) != 0)
             goto fail;
     } else if (c == '{' || c == '[') {
-        if (depth == EVS_JSON_DEPTH_MAX)
+        if (depth == max_depth)
             goto fail;
         in_obj = c == '{';
         if (in_obj)
@@ -327,13 +144,13 @@ value:
             goto key;
         goto value;
     } else if (c == 't') {
-        if (scan_lit(&p, end, "true", 4) != 0)
+        if (evs__json_scan_lit(&p, end, "true", 4) != 0)
             goto fail;
     } else if (c == 'f') {
-        if (scan_lit(&p, end, "false", 5) != 0)
+        if (evs__json_scan_lit(&p, end, "false", 5) != 0)
             goto fail;
     } else if (c == 'n') {
-        if (scan_lit(&p, end, "null", 4) != 0)
+        if (evs__json_scan_lit(&p, end, "null", 4) != 0)
             goto fail;
     } else {
         goto fail;
@@ -341,6 +158,10 @@ value:
 
 after:
     /* A value just ended; what may follow depends on the container. */
+    if (one && depth == 0) {
+        *stop = p;
+        return 0;
+    }
     SKIP_WS();
     if (depth == 0)
         goto done;
@@ -363,7 +184,7 @@ close:
     goto after;
 
 key:
-    if (p == end || *p != '"' || scan_string(&p, end) != 0)
+    if (p == end || *p != '"' || evs__json_scan_string(&p, end) != 0)
         goto fail;
     SKIP_WS();
     if (p == end || *p != ':')
@@ -386,6 +207,43 @@ fail:
     if (err_off != NULL)
         *err_off = (size_t)(p - base);
     return EVS_EPARSE;
+}
+
+int evs_json_check(const char *buf, size_t len, unsigned flags, char *out,
+                   size_t *out_len, size_t *err_off)
+{
+    const uchar *p = (const uchar *)buf, *end;
+
+    /* Without MINIFY nothing is written. With it and a NULL out, only
+     * *out_len is computed; counting w costs next to nothing either way. */
+    if (!(flags & EVS_JSON_MINIFY))
+        out = NULL;
+    if (len == 0) {
+        if (err_off != NULL)
+            *err_off = 0;
+        return EVS_EPARSE;
+    }
+    end = p + len;
+    while (p < end && is_ws(*p))
+        p++;
+    if (flags & EVS_JSON_MINIFY)
+        return check((const uchar *)buf, p, end, EVS_JSON_MINIFY, out,
+                     out_len, err_off, 0, EVS_JSON_DEPTH_MAX, NULL);
+    return check((const uchar *)buf, p, end, 0, NULL, NULL, err_off, 0,
+                 EVS_JSON_DEPTH_MAX, NULL);
+}
+
+const char *evs__json_check_value(const char *p, const char *end,
+                                  size_t depth)
+{
+    const uchar *q = NULL;
+
+    if (depth > EVS_JSON_DEPTH_MAX)
+        return NULL;
+    if (check((const uchar *)p, (const uchar *)p, (const uchar *)end, 0,
+              NULL, NULL, NULL, 1, EVS_JSON_DEPTH_MAX - depth, &q) != 0)
+        return NULL;
+    return (const char *)q;
 }
 
 /* ------------------------------------------------------------------ */
@@ -418,7 +276,7 @@ static size_t quote_size(const uchar *p, const uchar *end)
             need += quote_len(*p++);
             continue;
         }
-        if ((n = utf8_seq(p, end, &bad)) == 0)
+        if ((n = evs__utf8_seq(p, end, &bad)) == 0)
             return (size_t)-1;
         need += n;
         p += n;
@@ -461,7 +319,7 @@ size_t evs_json_quote(evs_span s, char *buf, size_t cap)
             continue;
         }
         if (c >= 0x80) {
-            if ((n = utf8_seq(p, end, &bad)) == 0)
+            if ((n = evs__utf8_seq(p, end, &bad)) == 0)
                 return (size_t)-1;
             memcpy(o, p, n);
             o += n;

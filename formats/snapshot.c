@@ -13,6 +13,21 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+#if defined(__x86_64__)
+/* From libxxhash (xxh_x86dispatch.h, which cannot be included together
+ * with the inlined implementation): the streaming update with the
+ * runtime dispatch that evs_checksum() uses for long inputs. */
+XXH_errorcode XXH3_64bits_update_dispatch(XXH3_state_t *state,
+                                          const void *input, size_t len);
+#define SUM_UPDATE XXH3_64bits_update_dispatch
+#else
+#define SUM_UPDATE XXH3_64bits_update
+#endif
 
 /*
  * A decoded snapshot is one allocation: this block, whose `snap` is what
@@ -20,8 +35,11 @@
  * is copied by value so that a caller's evs_allocator may live on the
  * stack; evs_snapshot_free() finds the block again with offsetof().
  */
+typedef struct sum_run sum_run;
+
 typedef struct snap_block {
     evs_allocator alloc;
+    sum_run *run; /* a read buffer's running checksums, or NULL */
     evs_snapshot snap;
     char bytes[];
 } snap_block;
@@ -519,13 +537,23 @@ static const char *skip_value(const char *p, const char *end)
     }
 }
 
-/* Parses the body's checksummed part, [p, end) as for parse_header(). */
-static int parse_body(const char *p, const char *end, evs_span val[N_JSON])
+/*
+ * Parses the body's checksummed part, [p, end) as for parse_header().
+ * With `raw_state` the state, the last field, is all that is left, taken
+ * without a look inside (EVS_SNAPSHOT_STATE_RAW).
+ */
+static int parse_body(const char *p, const char *end, int raw_state,
+                      evs_span val[N_JSON])
 {
     for (int i = 0; i < N_JSON; i++) {
         const char *q;
-        if (take_lit(&p, end, json_fields[i].key) != 0 ||
-            (q = skip_value(p, end)) == NULL)
+        if (take_lit(&p, end, json_fields[i].key) != 0)
+            return -1;
+        if (raw_state && i == N_JSON - 1)
+            q = p < end ? end : NULL;
+        else
+            q = skip_value(p, end);
+        if (q == NULL)
             return -1;
         val[i].ptr = p;
         val[i].len = (size_t)(q - p);
@@ -536,14 +564,193 @@ static int parse_body(const char *p, const char *end, evs_span val[N_JSON])
     return p == end ? 0 : -1;
 }
 
+/*
+ * XXH3-64 of p[0..len) and, on the way, of its first `cut` bytes: the
+ * body's binding checksum covers all of it and its own checksum all but
+ * its tail, and a large body is read once instead of twice.
+ */
+/*
+ * The body's checksums as a read buffer fills (evs__snapshot_buf_filled):
+ * the bytes are hashed as they arrive, while they are still in the
+ * cache, instead of in a pass of their own over hundreds of MiB. It lives
+ * in the read buffer's allocation, after the file's bytes.
+ */
+struct sum_run {
+    XXH3_state_t st;
+    size_t len;     /* the file's length, as the buffer was made for */
+    size_t body;    /* where the body starts; 0 until the header's end */
+    size_t cut;     /* where the body's own checksum stops */
+    size_t done;    /* bytes hashed so far, from the start of the file */
+    uint64_t first; /* XXH3 of [body, cut), once done reaches cut */
+};
+
+static void sum_twice(const char *p, size_t len, size_t cut,
+                      uint64_t *whole, uint64_t *first)
+{
+    XXH3_state_t st;
+
+    XXH3_64bits_reset(&st);
+    SUM_UPDATE(&st, p, cut);
+    *first = XXH3_64bits_digest(&st);
+    SUM_UPDATE(&st, p + cut, len - cut);
+    *whole = XXH3_64bits_digest(&st);
+}
+
+/* Where the body's own checksum stops, for a body of len bytes. */
+static size_t body_cut(size_t len)
+{
+    return len >= EVS__CKSUM_TAIL_LEN ? len - EVS__CKSUM_TAIL_LEN : 0;
+}
+
+/*
+ * Checks the body, body[0..len): that it is the one the header binds
+ * (h->body_len, h->body_sum; kind "binding"), then its framing and its
+ * own checksum as evs__frame_check() would, in the same order and with
+ * the same results, but from the one pass of sum_twice(), or from `run`
+ * when it has hashed exactly this body already.
+ */
+static int check_body(const char *body, size_t len, const snap_hdr *h,
+                      const sum_run *run, size_t *sum_len,
+                      evs_error_info *info)
+{
+    size_t cut = body_cut(len);
+    uint64_t whole, first, want;
+
+    if (len != h->body_len) {
+        evs__error_set(info, EVS_ECORRUPT, "binding",
+                       "snapshot body is %zu bytes, header says %" PRIu64,
+                       len, h->body_len);
+        return EVS_ECORRUPT;
+    }
+    if (run != NULL && run->body != 0 && run->done == run->body + len &&
+        run->cut == run->body + cut) {
+        first = run->first;
+        whole = XXH3_64bits_digest(&run->st);
+    } else {
+        sum_twice(body, len, cut, &whole, &first);
+    }
+    if (whole != h->body_sum) {
+        evs__error_set(info, EVS_ECORRUPT, "binding",
+                       "snapshot body does not belong to its header");
+        return EVS_ECORRUPT;
+    }
+    if (len < 1 + EVS__CKSUM_KEY_LEN + 16 + 3 || body[0] != '{' ||
+        body[len - 1] != '\n' || body[len - 2] != '}' ||
+        body[len - 3] != '"' ||
+        memcmp(body + cut - 1, EVS__CKSUM_KEY, EVS__CKSUM_KEY_LEN) != 0 ||
+        evs__unhex64(body + cut - 1 + EVS__CKSUM_KEY_LEN, &want) != 0) {
+        evs__error_set(info, EVS_EPARSE, "syntax",
+                       "snapshot body is malformed");
+        return EVS_EPARSE;
+    }
+    if (first != want) {
+        evs__error_set(info, EVS_ECORRUPT, "checksum",
+                       "snapshot body checksum mismatch");
+        return EVS_ECORRUPT;
+    }
+    *sum_len = cut;
+    return 0;
+}
+
+/*
+ * Every check of decoding, before anything is allocated: fills *h and
+ * val[] (spans into buf) or returns the error, with *off the offset to
+ * report.
+ */
+static int check_snapshot(const char *buf, size_t len, unsigned flags,
+                          const sum_run *run, snap_hdr *h,
+                          evs_span val[N_JSON], size_t *off,
+                          evs_error_info *info)
+{
+    const char *nl, *p, *hend, *body;
+    size_t hdr_len, sum_len;
+    uint64_t version;
+    int rc;
+
+    *off = 0;
+    nl = len > 0 ? memchr(buf, '\n', len) : NULL;
+    if (nl == NULL) {
+        evs__error_set(info, EVS_EPARSE, "syntax",
+                       "snapshot header has no newline");
+        return EVS_EPARSE;
+    }
+    hdr_len = (size_t)(nl - buf) + 1;
+    rc = evs__frame_check(buf, hdr_len, &sum_len);
+    if (rc == EVS_ECORRUPT) {
+        evs__error_set(info, rc, "checksum",
+                       "snapshot header checksum mismatch");
+        return rc;
+    }
+    if (rc != 0) {
+        evs__error_set(info, rc, "syntax", "snapshot header is not framed");
+        return rc;
+    }
+    hend = buf + sum_len - 1; /* on the comma before "checksum" */
+
+    /* The version comes first so that a newer format is reported as such,
+     * not as damage, whatever the rest of its header looks like. A comma
+     * must end it (*hend is one), so that "01" is not read as 0. */
+    p = buf;
+    if (take_lit(&p, hend, hdr_open) != 0 ||
+        evs__take_u64(&p, hend, &version) != 0 || *p != ',') {
+        evs__error_set(info, EVS_EPARSE, "syntax",
+                       "snapshot header has no version");
+        return EVS_EPARSE;
+    }
+    if (version != EVS_FORMAT_VERSION) {
+        evs__error_set(info, EVS_EFORMAT, "version",
+                       "snapshot written in format %" PRIu64
+                       ", this library reads %d",
+                       version, EVS_FORMAT_VERSION);
+        return EVS_EFORMAT;
+    }
+    if (parse_header(p, hend, h) != 0) {
+        evs__error_set(info, EVS_EPARSE, "syntax",
+                       "snapshot header is malformed");
+        return EVS_EPARSE;
+    }
+    /* The layers above name files after the id; never hand on a bad one.
+     * A valid id needs no escapes, so its raw form is the id. */
+    if (!evs_id_valid(h->raw[0].ptr, h->raw[0].len)) {
+        evs__error_set(info, EVS_EPARSE, "syntax",
+                       "snapshot has an invalid id");
+        return EVS_EPARSE;
+    }
+    evs__error_set_id(info, h->raw[0].ptr, h->raw[0].len);
+    if (flags & EVS_SNAPSHOT_HEADER_ONLY)
+        return 0;
+
+    *off = hdr_len;
+    body = buf + hdr_len;
+    if (run != NULL && run->len != len)
+        run = NULL; /* the read came up short: its sums are not these */
+    if ((rc = check_body(body, len - hdr_len, h, run, &sum_len, info)) != 0)
+        return rc;
+    if (parse_body(body, body + sum_len - 1,
+                   (flags & EVS_SNAPSHOT_STATE_RAW) != 0, val) != 0) {
+        evs__error_set(info, EVS_EPARSE, "syntax",
+                       "snapshot body is malformed");
+        return EVS_EPARSE;
+    }
+    return 0;
+}
+
+/* The header's times and sequence, which need no bytes. */
+static void fill_numbers(evs_snapshot *s, const snap_hdr *h)
+{
+    s->start_time_us = h->times[0];
+    s->end_time_us = h->times[1];
+    s->created_at_us = h->times[2];
+    s->updated_at_us = h->times[3];
+    s->last_event_seq = h->last_event_seq;
+}
+
 int evs_snapshot_decode(const char *buf, size_t len, unsigned flags,
                         const evs_allocator *alloc, evs_snapshot **out,
                         evs_error_info *info)
 {
     evs_span val[N_JSON] = {{0}};
-    const char *nl, *p, *hend, *body;
-    size_t hdr_len, sum_len, rest, size, off = 0;
-    uint64_t version;
+    size_t size, off = 0;
     snap_hdr h;
     snap_block *blk;
     char *o;
@@ -555,87 +762,9 @@ int evs_snapshot_decode(const char *buf, size_t len, unsigned flags,
         evs__error_set(info, rc, "", "no place for the result");
         goto out;
     }
-
-    nl = len > 0 ? memchr(buf, '\n', len) : NULL;
-    if (nl == NULL) {
-        rc = EVS_EPARSE;
-        evs__error_set(info, rc, "syntax", "snapshot header has no newline");
+    if ((rc = check_snapshot(buf, len, flags, NULL, &h, val, &off,
+                             info)) != 0)
         goto out;
-    }
-    hdr_len = (size_t)(nl - buf) + 1;
-    rc = evs__frame_check(buf, hdr_len, &sum_len);
-    if (rc == EVS_ECORRUPT) {
-        evs__error_set(info, rc, "checksum",
-                       "snapshot header checksum mismatch");
-        goto out;
-    }
-    if (rc != 0) {
-        evs__error_set(info, rc, "syntax", "snapshot header is not framed");
-        goto out;
-    }
-    hend = buf + sum_len - 1; /* on the comma before "checksum" */
-
-    /* The version comes first so that a newer format is reported as such,
-     * not as damage, whatever the rest of its header looks like. A comma
-     * must end it (*hend is one), so that "01" is not read as 0. */
-    p = buf;
-    if (take_lit(&p, hend, hdr_open) != 0 ||
-        evs__take_u64(&p, hend, &version) != 0 || *p != ',') {
-        rc = EVS_EPARSE;
-        evs__error_set(info, rc, "syntax", "snapshot header has no version");
-        goto out;
-    }
-    if (version != EVS_FORMAT_VERSION) {
-        rc = EVS_EFORMAT;
-        evs__error_set(info, rc, "version",
-                       "snapshot written in format %" PRIu64
-                       ", this library reads %d",
-                       version, EVS_FORMAT_VERSION);
-        goto out;
-    }
-    if (parse_header(p, hend, &h) != 0) {
-        rc = EVS_EPARSE;
-        evs__error_set(info, rc, "syntax", "snapshot header is malformed");
-        goto out;
-    }
-    /* The layers above name files after the id; never hand on a bad one.
-     * A valid id needs no escapes, so its raw form is the id. */
-    if (!evs_id_valid(h.raw[0].ptr, h.raw[0].len)) {
-        rc = EVS_EPARSE;
-        evs__error_set(info, rc, "syntax", "snapshot has an invalid id");
-        goto out;
-    }
-    evs__error_set_id(info, h.raw[0].ptr, h.raw[0].len);
-
-    if (!(flags & EVS_SNAPSHOT_HEADER_ONLY)) {
-        off = hdr_len;
-        body = buf + hdr_len;
-        rest = len - hdr_len;
-        if (rest != h.body_len) {
-            rc = EVS_ECORRUPT;
-            evs__error_set(info, rc, "binding",
-                           "snapshot body is %zu bytes, header says %" PRIu64,
-                           rest, h.body_len);
-            goto out;
-        }
-        if (evs_checksum(body, rest) != h.body_sum) {
-            rc = EVS_ECORRUPT;
-            evs__error_set(info, rc, "binding",
-                           "snapshot body does not belong to its header");
-            goto out;
-        }
-        rc = evs__frame_check(body, rest, &sum_len);
-        if (rc == EVS_ECORRUPT) {
-            evs__error_set(info, rc, "checksum",
-                           "snapshot body checksum mismatch");
-            goto out;
-        }
-        if (rc != 0 || parse_body(body, body + sum_len - 1, val) != 0) {
-            rc = EVS_EPARSE;
-            evs__error_set(info, rc, "syntax", "snapshot body is malformed");
-            goto out;
-        }
-    }
 
     /* Everything is checked; only now allocate, exactly. */
     size = sizeof(*blk);
@@ -650,6 +779,7 @@ int evs_snapshot_decode(const char *buf, size_t len, unsigned flags,
         goto out;
     }
     blk->alloc = alloc != NULL ? *alloc : *evs_default_allocator();
+    blk->run = NULL;
     memset(&blk->snap, 0, sizeof(blk->snap));
 
     o = blk->bytes;
@@ -659,11 +789,7 @@ int evs_snapshot_decode(const char *buf, size_t len, unsigned flags,
         sp->len = h.ulen[i];
         o = unescape(o, h.raw[i]);
     }
-    blk->snap.start_time_us = h.times[0];
-    blk->snap.end_time_us = h.times[1];
-    blk->snap.created_at_us = h.times[2];
-    blk->snap.updated_at_us = h.times[3];
-    blk->snap.last_event_seq = h.last_event_seq;
+    fill_numbers(&blk->snap, &h);
     for (int i = 0; i < N_JSON; i++) {
         evs_span *sp = span_ref(&blk->snap, json_fields[i]);
         sp->ptr = o;
@@ -677,6 +803,138 @@ out:
     if (rc != 0 && info != NULL)
         info->offset = off;
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Decoding in the buffer read                                        */
+/* ------------------------------------------------------------------ */
+
+/* Buffers this large ask for transparent huge pages (see
+ * replay/replay_mem.c): a snapshot of hundreds of MiB read into fresh
+ * memory otherwise spends a good part of its read faulting in 4 KiB
+ * pages. Only advice, and only for the C library's allocator (the
+ * default one, which a store passes on as evs_default_allocator()). */
+#define HUGE_MIN ((size_t)4 << 20)
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+
+static snap_block *block_of(char *bytes)
+{
+    return (snap_block *)(bytes - offsetof(snap_block, bytes));
+}
+
+char *evs__snapshot_buf(const evs_allocator *alloc, size_t len)
+{
+    size_t room = sizeof(sum_run) + _Alignof(sum_run);
+    snap_block *blk;
+    uintptr_t at;
+
+    if (len > SIZE_MAX - sizeof(*blk) - room)
+        return NULL;
+    if ((blk = evs__malloc(alloc, sizeof(*blk) + len + room)) == NULL)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    if ((alloc == NULL || alloc == evs_default_allocator()) &&
+        len >= HUGE_MIN) {
+        uintptr_t a = ((uintptr_t)blk->bytes + HUGE_PAGE - 1) &
+                      ~(HUGE_PAGE - 1);
+        uintptr_t b = ((uintptr_t)blk->bytes + len) & ~(HUGE_PAGE - 1);
+        if (b > a)
+            (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+    }
+#endif
+    blk->alloc = alloc != NULL ? *alloc : *evs_default_allocator();
+    at = ((uintptr_t)blk->bytes + len + _Alignof(sum_run) - 1) &
+         ~(uintptr_t)(_Alignof(sum_run) - 1);
+    blk->run = (sum_run *)at;
+    blk->run->len = len;
+    blk->run->body = 0;
+    blk->run->cut = 0;
+    blk->run->done = 0;
+    blk->run->first = 0;
+    return blk->bytes;
+}
+
+void evs__snapshot_buf_filled(char *buf, size_t n)
+{
+    sum_run *run = block_of(buf)->run;
+    const char *nl;
+
+    if (run == NULL || n > run->len || n <= run->done)
+        return;
+    if (run->body == 0) {
+        /* The body starts after the header's newline: until it is
+         * there, nothing can be hashed. */
+        if ((nl = memchr(buf, '\n', n)) == NULL)
+            return;
+        run->body = (size_t)(nl - buf) + 1;
+        run->cut = run->body + body_cut(run->len - run->body);
+        run->done = run->body;
+        XXH3_64bits_reset(&run->st);
+        if (run->cut == run->done)
+            run->first = XXH3_64bits_digest(&run->st);
+    }
+    while (run->done < n) {
+        size_t to = n;
+        if (run->done < run->cut && to > run->cut)
+            to = run->cut;
+        SUM_UPDATE(&run->st, buf + run->done, to - run->done);
+        run->done = to;
+        if (to == run->cut)
+            run->first = XXH3_64bits_digest(&run->st);
+    }
+}
+
+void evs__snapshot_buf_free(char *buf)
+{
+    snap_block *blk;
+
+    if (buf == NULL)
+        return;
+    blk = block_of(buf);
+    blk->alloc.free(blk->alloc.ctx, blk);
+}
+
+int evs__snapshot_decode_buf(char *buf, size_t len, unsigned flags,
+                             evs_snapshot **out, evs_error_info *info)
+{
+    evs_span val[N_JSON] = {{0}};
+    snap_block *blk = block_of(buf);
+    size_t off = 0;
+    snap_hdr h;
+    int rc;
+
+    evs_error_info_clear(info);
+    if (out == NULL) {
+        evs__error_set(info, -EINVAL, "", "no place for the result");
+        return -EINVAL;
+    }
+    if ((rc = check_snapshot(buf, len, flags, blk->run, &h, val, &off,
+                             info)) != 0) {
+        if (info != NULL)
+            info->offset = off;
+        return rc;
+    }
+    /* The spans point where the fields were read; header strings are
+     * unescaped where they stand (unescaping never grows). The header
+     * is not read again, so overwriting its text is harmless. */
+    memset(&blk->snap, 0, sizeof(blk->snap));
+    for (int i = 0; i < N_STR; i++) {
+        evs_span *sp = span_ref(&blk->snap, str_fields[i]);
+        char *at = buf + (h.raw[i].ptr - buf);
+        sp->ptr = at;
+        sp->len = h.ulen[i];
+        if (h.ulen[i] != h.raw[i].len)
+            unescape(at, h.raw[i]);
+    }
+    fill_numbers(&blk->snap, &h);
+    for (int i = 0; i < N_JSON; i++) {
+        evs_span *sp = span_ref(&blk->snap, json_fields[i]);
+        *sp = val[i];
+        if (sp->len == 0)
+            sp->ptr = buf; /* never NULL, as from evs_snapshot_decode */
+    }
+    *out = &blk->snap;
+    return 0;
 }
 
 int evs_snapshot_copy(const evs_snapshot *src, const evs_allocator *alloc,
@@ -694,6 +952,7 @@ int evs_snapshot_copy(const evs_snapshot *src, const evs_allocator *alloc,
     if (blk == NULL)
         return -ENOMEM;
     blk->alloc = alloc != NULL ? *alloc : *evs_default_allocator();
+    blk->run = NULL;
     blk->snap = *src;
     o = blk->bytes;
     for (int i = 0; i < N_STR + N_JSON; i++) {
@@ -710,6 +969,16 @@ int evs_snapshot_copy(const evs_snapshot *src, const evs_allocator *alloc,
     }
     *out = &blk->snap;
     return 0;
+}
+
+int evs__snapshot_libc(const evs_snapshot *s)
+{
+    const snap_block *blk = (const snap_block *)(const void *)(
+        (const char *)s - offsetof(snap_block, snap));
+    const evs_allocator *d = evs_default_allocator();
+
+    return blk->alloc.realloc == d->realloc && blk->alloc.free == d->free &&
+           blk->alloc.ctx == d->ctx;
 }
 
 void evs_snapshot_free(evs_snapshot *s)

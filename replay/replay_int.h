@@ -65,6 +65,10 @@ struct evs_replay {
     evs_replay_opts opts;
     const evs_allocator *alloc;
     arena_chunk *arena;
+    /* The snapshot the state was loaded from, kept whole: the loaded
+     * state's strings and JSON values point into its `state` text
+     * (evs__rp_load_state_snapshot). Freed with the arena. */
+    evs_snapshot *snapshot;
     evs_exec_state exec;
     path_vec paths;
     step_vec steps;
@@ -83,6 +87,20 @@ struct evs_replay {
     size_t nactive, nwaiting; /* paths by status, for the exec status */
 };
 
+/*
+ * Loads the state of an empty replayer from sn->state as
+ * evs_replay_load_state does (same checks, results and errors), taking
+ * ownership of sn, which must come from evs_snapshot_load (or decode or
+ * copy: one heap block). When the replayer and sn both use the C
+ * library's allocator nothing is copied: the state's spans point into
+ * sn->state, which the load changes (escaped strings are unescaped in
+ * place) and which the replayer keeps until it is reset or freed.
+ * Otherwise the state is copied into the replayer's arena, as
+ * evs_replay_load_state does, and sn freed. On failure sn is freed at
+ * once. evs_replay_open reads snapshots this way (state_json.c).
+ */
+int evs__rp_load_state_snapshot(evs_replay *r, evs_snapshot *sn);
+
 /* Arena and index helpers (replay_mem.c). */
 int evs__rp_copy(evs_replay *r, evs_span in, evs_span *out);
 /* Copies the unescaped text of JSON string value v (with its quotes). */
@@ -90,6 +108,12 @@ int evs__rp_copy_str(evs_replay *r, evs_span v, evs_span *out);
 void evs__rp_reset(evs_replay *r);
 void *evs__rp_grow(evs_replay *r, void **v, size_t *cap, size_t n,
                    size_t size);
+/* Makes room for `want` elements at once when that is more than *cap, so
+ * that a vector whose size can be guessed is not copied as it doubles
+ * (a hint: it does nothing with a caller's allocator, and a failure is
+ * left to the growth that follows). */
+void evs__rp_reserve(evs_replay *r, void **v, size_t *cap, size_t want,
+                     size_t size);
 uint64_t evs__rp_hash(evs_span a, evs_span b, int64_t n);
 /* Finds the position of an element whose hash is h and for which eq
  * returns true; -1 if none. */

@@ -33,19 +33,26 @@ int evs_replay_open(evs_replay *r, evs_store *s, const char *id,
 {
     evs_snapshot *sn = NULL;
     evs_log *log = NULL;
+    uint64_t seq;
     int rc, used = 0;
 
     if (from_snapshot)
         *from_snapshot = 0;
     /* A snapshot is only a cache: any problem with it means replaying
-     * from the start, never failing. */
-    if (evs_snapshot_load(s, id, id_len, &sn, NULL) == 0 && sn->state.len &&
+     * from the start, never failing. The replayer takes the snapshot
+     * over, so that the state's strings and values stay where the file
+     * was read instead of being copied. */
+    if (evs_snapshot_load_flags(s, id, id_len, EVS_SNAPSHOT_STATE_RAW, &sn,
+                                NULL) == 0 &&
+        sn->state.len &&
         (at == 0 || sn->last_event_seq <= at)) {
-        if (evs_replay_load_state(r, sn->state.ptr, sn->state.len) == 0 &&
-            r->exec.last_seq == sn->last_event_seq)
+        seq = sn->last_event_seq;
+        if (evs__rp_load_state_snapshot(r, sn) == 0 &&
+            r->exec.last_seq == seq)
             used = 1;
         else
             evs__rp_reset(r);
+        sn = NULL; /* the replayer's now, or freed */
     }
     evs_snapshot_free(sn);
     rc = evs_log_open(s, id, id_len, 0, &log, NULL, info);

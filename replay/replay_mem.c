@@ -112,6 +112,22 @@ void *evs__rp_grow(evs_replay *r, void **v, size_t *cap, size_t n,
     return nv;
 }
 
+void evs__rp_reserve(evs_replay *r, void **v, size_t *cap, size_t want,
+                     size_t size)
+{
+    void *nv;
+
+    /* Only untouched address space is spent on a guess that is too
+     * large, and only the C library's allocator promises that. */
+    if (r->alloc != NULL || want <= *cap || want > SIZE_MAX / size)
+        return;
+    if ((nv = evs__realloc(r->alloc, *v, want * size)) == NULL)
+        return;
+    advise_large(r, nv, want * size);
+    *v = nv;
+    *cap = want;
+}
+
 uint64_t evs__rp_hash(evs_span a, evs_span b, int64_t n)
 {
     uint64_t h = evs_checksum(a.ptr ? a.ptr : "", a.len);
@@ -188,6 +204,8 @@ void evs__rp_reset(evs_replay *r)
         evs__free(r->alloc, c);
     }
     r->arena = NULL;
+    evs_snapshot_free(r->snapshot);
+    r->snapshot = NULL;
     evs__free(r->alloc, r->paths.v);
     evs__free(r->alloc, r->steps.v);
     evs__free(r->alloc, r->eaches.v);

@@ -5,14 +5,14 @@
  *
  * The writer emits every field, in a fixed order, with JSON values copied
  * byte for byte; equal states therefore give equal bytes, which is what
- * the snapshot-plus-tail property test compares. The reader walks the
- * text with the formats layer's iterator, so JSON values come back
- * byte for byte too (json-c would reformat numbers).
+ * the snapshot-plus-tail property test compares. The reader takes JSON
+ * values back byte for byte too (json-c would reformat numbers).
  */
 #include "replay_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 
 #define STATE_VERSION 1
@@ -252,52 +252,373 @@ int evs_replay_state_json(const evs_replay *r, char **out, size_t *out_len)
 /* Reading a state back                                               */
 /* ------------------------------------------------------------------ */
 
-#define K(k) (k_.len == sizeof(k) - 1 && memcmp(k_.ptr, k, k_.len) == 0)
+/*
+ * A state is read in one pass that checks its JSON as it goes, exactly as
+ * strictly as evs_json_check() (the same scanners; nested values go
+ * through evs__json_check_value), and fills the state from it. Nothing is
+ * copied: the replayer owns the text (the snapshot it was read from, or
+ * one copy of the caller's text), its spans point into it, and strings
+ * with escapes are unescaped where they stand (unescaping never grows).
+ *
+ * A state of a million events is hundreds of MiB, most of it the steps'
+ * JSON values, so the pass does little per byte: keys are looked up in
+ * their canonical order first (one comparison when the writer wrote
+ * them), values the state keeps as JSON are checked and pointed at.
+ *
+ * Errors keep the meaning of "check the text, then read it": a syntax
+ * error anywhere makes the load EVS_EPARSE, whatever came before it. A
+ * well-formed value the state cannot use (a string where a number must
+ * be, an unknown status, a newer version, no memory) is remembered, the
+ * first one only, and the rest of the text is still checked, but no
+ * longer applied; that error is the result if the text turns out to be
+ * JSON.
+ */
 
-/* Each getter leaves its target alone when the member is absent. */
-static int g_str(evs_replay *r, evs_span v, evs_span *out)
+/* What the readers return on a syntax error: no error code is this. */
+#define SYNTAX INT_MIN
+
+typedef struct rd {
+    evs_replay *r;
+    char *p, *end;
+    int err; /* the first error of meaning; 0 while the state applies */
+} rd;
+
+/* A key as the writer writes it, "key": (n is its length plus 3). */
+typedef struct mkey {
+    const char *s;
+    size_t n;
+} mkey;
+
+#define KEY(k) {"\"" k "\":", sizeof(k) + 2}
+
+static const evs_span empty = {"", 0};
+
+static void ws(rd *d)
 {
-    if (evs__json_is_null(v)) {
-        out->ptr = "";
-        out->len = 0;
+    while (d->p < d->end && (unsigned char)*d->p <= ' ' &&
+           (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' ||
+            *d->p == '\t'))
+        d->p++;
+}
+
+/* The next byte is c (no whitespace skipped). */
+static int at(const rd *d, char c)
+{
+    return d->p < d->end && *d->p == c;
+}
+
+/*
+ * Checks the value at d->p, which sits `depth` containers deep, moves
+ * past it and sets *v to its text. Strings, numbers and literals are
+ * scanned here; objects and arrays by the formats layer's checker.
+ */
+static int value(rd *d, size_t depth, evs_span *v)
+{
+    const unsigned char *p = (const unsigned char *)d->p;
+    const unsigned char *end = (const unsigned char *)d->end;
+    const char *q;
+    int bad;
+
+    if (p == end)
+        return SYNTAX;
+    switch (*p) {
+    case '"':
+        bad = evs__json_scan_string(&p, end);
+        break;
+    case '{':
+    case '[':
+        q = evs__json_check_value(d->p, d->end, depth);
+        bad = q == NULL;
+        p = (const unsigned char *)q;
+        break;
+    case 't':
+        bad = evs__json_scan_lit(&p, end, "true", 4);
+        break;
+    case 'f':
+        bad = evs__json_scan_lit(&p, end, "false", 5);
+        break;
+    case 'n':
+        bad = evs__json_scan_lit(&p, end, "null", 4);
+        break;
+    default:
+        if (*p != '-' && !evs__is_digit(*p))
+            return SYNTAX;
+        bad = evs__json_scan_number(&p, end);
+        break;
+    }
+    if (bad)
+        return SYNTAX;
+    v->ptr = d->p;
+    v->len = (size_t)((const char *)p - d->p);
+    d->p = (char *)p;
+    return 0;
+}
+
+/* Whether p[0..n) is q[0..n), for 4 <= n (a key's text): a few word
+ * compares instead of a call. */
+static inline int same(const char *p, const char *q, size_t n)
+{
+    uint64_t a, b;
+    uint32_t x, y, z, w;
+    size_t i;
+
+    if (n < 8) {
+        memcpy(&x, p, 4);
+        memcpy(&y, q, 4);
+        memcpy(&z, p + n - 4, 4);
+        memcpy(&w, q + n - 4, 4);
+        return x == y && z == w;
+    }
+    for (i = 0; i + 8 < n; i += 8) {
+        memcpy(&a, p + i, 8);
+        memcpy(&b, q + i, 8);
+        if (a != b)
+            return 0;
+    }
+    memcpy(&a, p + n - 8, 8);
+    memcpy(&b, q + n - 8, 8);
+    return a == b;
+}
+
+/*
+ * Which of keys[0..n) k (a key's raw text, still escaped, as the writer's
+ * plain keys are compared) is, or -1; *next as for member().
+ */
+static int lookup(const mkey *keys, int n, evs_span k, int *next)
+{
+    for (int i = 0; i < n; i++)
+        if (keys[i].n - 3 == k.len &&
+            memcmp(keys[i].s + 1, k.ptr, k.len) == 0) {
+            *next = i + 1;
+            return i;
+        }
+    return -1;
+}
+
+/* member() past its quick cases: a key read as a string and looked up
+ * in the whole table. */
+static int __attribute__((noinline))
+member_key(rd *d, const mkey *keys, int n, int *next, int *idx)
+{
+    const unsigned char *p;
+    evs_span k;
+
+    ws(d);
+    p = (const unsigned char *)d->p;
+    if (!at(d, '"') ||
+        evs__json_scan_string(&p, (const unsigned char *)d->end) != 0)
+        return SYNTAX;
+    k.ptr = d->p + 1;
+    k.len = (size_t)((const char *)p - d->p) - 2;
+    d->p = (char *)p;
+    ws(d);
+    if (!at(d, ':'))
+        return SYNTAX;
+    d->p++;
+    ws(d);
+    *idx = lookup(keys, n, k, next);
+    return 1;
+}
+
+/*
+ * The next member of an object whose '{' has been read: 1 with *idx the
+ * index of its key in keys[0..n) (-1 for a key not there) and d->p on its
+ * value; 0 past the closing '}'. *first is set for the first call.
+ *
+ * Writers put every member in one order, so the key after the last one
+ * found (*next) is tried first, as the exact text "key": (the keys are
+ * plain ASCII, so that text is a valid string and its colon); anything
+ * else takes the general way.
+ */
+static inline int member(rd *d, int *first, const mkey *keys, int n,
+                         int *next, int *idx)
+{
+    int i = *next;
+
+    ws(d);
+    if (at(d, '}')) {
+        d->p++;
         return 0;
     }
-    return evs__rp_copy_str(r, v, out);
+    if (!*first) {
+        if (!at(d, ','))
+            return SYNTAX;
+        d->p++; /* whitespace after it fails the quick way: no loss */
+    }
+    *first = 0;
+    if (i < n && (size_t)(d->end - d->p) >= keys[i].n &&
+        same(d->p, keys[i].s, keys[i].n)) {
+        d->p += keys[i].n;
+        *next = i + 1;
+        *idx = i;
+        ws(d);
+        return 1;
+    }
+    return member_key(d, keys, n, next, idx);
 }
 
-static int g_json(evs_replay *r, evs_span v, evs_span *out)
+/* The next element of an array whose '[' has been read, as member(). */
+static int element(rd *d, int *first)
 {
-    if (evs__json_is_null(v)) {
-        out->ptr = "";
-        out->len = 0;
+    ws(d);
+    if (at(d, ']')) {
+        d->p++;
         return 0;
     }
-    return evs__rp_copy(r, v, out);
+    if (!*first) {
+        if (!at(d, ','))
+            return SYNTAX;
+        d->p++;
+        ws(d);
+    }
+    *first = 0;
+    return 1;
 }
 
-static int g_i64(evs_span v, int64_t *out)
+static int is_null(evs_span v)
 {
-    return evs__json_int(v, out) == 0 ? 0 : EVS_EPARSE;
+    return v.len == 4 && memcmp(v.ptr, "null", 4) == 0;
 }
 
-static int g_u64(evs_span v, uint64_t *out)
+/* Notes an error of meaning (the first one only). */
+static void fail(rd *d, int rc)
+{
+    if (d->err == 0)
+        d->err = rc;
+}
+
+/* Each getter checks the value and, while the state applies, sets its
+ * target; a member that is absent leaves its target alone. */
+
+/* A string, unescaped, or null (empty). */
+static int g_str(rd *d, size_t depth, evs_span *out)
+{
+    evs_span v;
+    char *s;
+    size_t n;
+
+    if (value(d, depth, &v) != 0)
+        return SYNTAX;
+    if (d->err)
+        return 0;
+    if (is_null(v)) {
+        *out = empty;
+        return 0;
+    }
+    if (v.ptr[0] != '"') {
+        fail(d, EVS_EPARSE);
+        return 0;
+    }
+    s = (char *)v.ptr + 1;
+    n = v.len - 2;
+    if (n == 0) {
+        *out = empty;
+        return 0;
+    }
+    /* The scan accepted every escape, so unescaping cannot fail. */
+    if (memchr(s, '\\', n) != NULL)
+        n = evs__json_unescape(s, n, s);
+    out->ptr = s;
+    out->len = n;
+    return 0;
+}
+
+/* Any JSON value, as it is written; null is empty. */
+static int g_json(rd *d, size_t depth, evs_span *out)
+{
+    evs_span v;
+
+    if (value(d, depth, &v) != 0)
+        return SYNTAX;
+    if (!d->err)
+        *out = is_null(v) ? empty : v;
+    return 0;
+}
+
+/*
+ * An integer. The common case, a JSON integer of at most 18 digits (which
+ * cannot overflow), is read as it is scanned; anything else (a fraction,
+ * an exponent, a longer number, another value) takes the general way:
+ * checked by value(), read by evs__json_int() (which refuses all but
+ * integers that fit int64). `nonneg` refuses negative numbers.
+ */
+static int g_int(rd *d, size_t depth, int64_t *out, int nonneg)
+{
+    const char *p = d->p, *s;
+    uint64_t x = 0;
+    int neg = 0;
+    evs_span v;
+    int64_t y;
+
+    if (p < d->end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    s = p;
+    if (p < d->end && *p == '0')
+        p++; /* no leading zeros: what follows is not part of it */
+    else
+        while (p < d->end && evs__is_digit((unsigned char)*p))
+            x = x * 10 + (uint64_t)(*p++ - '0'); /* wraps past 19 digits */
+    if (p == s || p - s > 18 ||
+        (p < d->end && (*p == '.' || *p == 'e' || *p == 'E'))) {
+        if (value(d, depth, &v) != 0)
+            return SYNTAX;
+        if (d->err)
+            return 0;
+        if (evs__json_int(v, &y) != 0 || (nonneg && y < 0))
+            fail(d, EVS_EPARSE);
+        else
+            *out = y;
+        return 0;
+    }
+    d->p = (char *)p;
+    if (d->err)
+        return 0;
+    y = neg ? -(int64_t)x : (int64_t)x;
+    if (nonneg && y < 0)
+        fail(d, EVS_EPARSE);
+    else
+        *out = y;
+    return 0;
+}
+
+static int g_i64(rd *d, size_t depth, int64_t *out)
+{
+    return g_int(d, depth, out, 0);
+}
+
+static int g_u64(rd *d, size_t depth, uint64_t *out)
 {
     int64_t x;
+    int rc;
 
-    if (evs__json_int(v, &x) != 0 || x < 0)
-        return EVS_EPARSE;
-    *out = (uint64_t)x;
+    if ((rc = g_int(d, depth, &x, 1)) == 0 && !d->err)
+        *out = (uint64_t)x;
+    return rc;
+}
+
+/* true is 1, any other value 0. */
+static int g_bool(rd *d, size_t depth, int *out)
+{
+    evs_span v;
+
+    if (value(d, depth, &v) != 0)
+        return SYNTAX;
+    if (!d->err)
+        *out = v.len == 4 && memcmp(v.ptr, "true", 4) == 0;
     return 0;
 }
 
-static int g_bool(evs_span v, int *out)
+static int g_enum(rd *d, size_t depth, const char *(*name)(int), int n,
+                  int *out)
 {
-    *out = v.len == 4 && memcmp(v.ptr, "true", 4) == 0;
-    return 0;
-}
+    evs_span v;
 
-static int g_enum(evs_span v, const char *(*name)(int), int n, int *out)
-{
+    if (value(d, depth, &v) != 0)
+        return SYNTAX;
+    if (d->err)
+        return 0;
     for (int i = 0; i < n; i++) {
         const char *s = name(i);
         size_t l = strlen(s);
@@ -306,7 +627,16 @@ static int g_enum(evs_span v, const char *(*name)(int), int n, int *out)
             return 0;
         }
     }
-    return EVS_EPARSE;
+    fail(d, EVS_EPARSE);
+    return 0;
+}
+
+/* A member the state does not know: checked, and skipped. */
+static int g_skip(rd *d, size_t depth)
+{
+    evs_span v;
+
+    return value(d, depth, &v);
 }
 
 static const char *exec_name(int i)
@@ -324,315 +654,494 @@ static const char *step_name(int i)
     return evs_step_status_name((evs_step_status)i);
 }
 
-/* Calls fn for every object in the array v. */
-static int each_obj(evs_replay *r, evs_span v,
-                    int (*fn)(evs_replay *r, evs_span obj))
+/*
+ * Starts reading an object that sits `depth` containers deep: 1 when the
+ * value at d->p is one (its '{' is read), 0 when it is some other value
+ * (checked, skipped, and an error of meaning).
+ */
+static int open_obj(rd *d, size_t depth)
 {
-    evs__jit it;
-    evs_span el;
-    int rc;
-
-    if (evs__json_iter_begin(&it, v, '[') != 0)
-        return EVS_EPARSE;
-    while ((rc = evs__json_arr_next(&it, &el)) == 1)
-        if ((rc = fn(r, el)) != 0)
-            return rc;
-    return rc < 0 ? EVS_EPARSE : 0;
+    if (at(d, '{')) {
+        d->p++;
+        return 1;
+    }
+    if (g_skip(d, depth) != 0)
+        return SYNTAX;
+    fail(d, EVS_EPARSE);
+    return 0;
 }
 
-#define MEMBERS(obj)                                                          \
-    evs__jit it_;                                                             \
-    evs_span k_, v;                                                           \
-    int rc = 0, more_;                                                        \
-    if (evs__json_iter_begin(&it_, (obj), '{') != 0)                          \
-        return EVS_EPARSE;                                                    \
-    while (rc == 0 && (more_ = evs__json_obj_next(&it_, &k_, &v)) == 1)
+/*
+ * Reads the array at d->p (a member of the state, one container deep):
+ * fn reads each element, an object whose members sit three deep.
+ */
+static int each_obj(rd *d, int (*fn)(rd *d))
+{
+    int first = 1, rc;
+
+    if (!at(d, '[')) {
+        if (g_skip(d, 1) != 0)
+            return SYNTAX;
+        fail(d, EVS_EPARSE);
+        return 0;
+    }
+    d->p++;
+    while ((rc = element(d, &first)) == 1) {
+        if ((rc = open_obj(d, 2)) < 0)
+            return rc;
+        if (rc == 1 && (rc = fn(d)) != 0)
+            return rc;
+    }
+    return rc;
+}
+
+/* Reads the members of the object whose '{' was just read, the switch
+ * that follows taking each one's value by its key's index; rc (0 to
+ * start with) ends the loop on a syntax error. */
+#define MEMBERS(keys)                                                         \
+    int first_ = 1, next_ = 0, more_ = 0, i_ = -1;                            \
+    while (rc == 0 &&                                                         \
+           (more_ = member(d, &first_, keys,                                  \
+                           (int)(sizeof(keys) / sizeof(keys[0])), &next_,     \
+                           &i_)) == 1)                                        \
+        switch (i_)
 
 #define END_MEMBERS                                                           \
     if (rc == 0 && more_ < 0)                                                 \
-        rc = EVS_EPARSE
+        rc = SYNTAX;                                                          \
+    if (rc != 0)                                                              \
+        return rc
 
-static int load_path(evs_replay *r, evs_span obj)
+#define D 3 /* the depth of an element's members */
+
+static const mkey path_keys[] = {
+    KEY("id"), KEY("parent"), KEY("status"), KEY("pending"),
+    KEY("current_step"), KEY("error"), KEY("started_seq"), KEY("ended_seq"),
+};
+
+static int load_path(rd *d)
 {
     evs_path_state p;
-    int st = 0;
+    int64_t pending = 0;
+    int st = 0, rc = 0;
 
     memset(&p, 0, sizeof(p));
+    MEMBERS(path_keys)
     {
-        MEMBERS(obj)
-        {
-            if (K("id")) rc = g_str(r, v, &p.id);
-            else if (K("parent")) rc = g_str(r, v, &p.parent);
-            else if (K("status")) rc = g_enum(v, path_name, 4, &st);
-            else if (K("pending")) {
-                int64_t n = 0;
-                rc = g_i64(v, &n);
-                p.pending = (uint32_t)n;
-            }
-            else if (K("current_step")) rc = g_str(r, v, &p.current_step);
-            else if (K("error")) rc = g_json(r, v, &p.error);
-            else if (K("started_seq")) rc = g_u64(v, &p.started_seq);
-            else if (K("ended_seq")) rc = g_u64(v, &p.ended_seq);
-        }
-        END_MEMBERS;
-        if (rc != 0)
-            return rc;
+    case 0: rc = g_str(d, D, &p.id); break;
+    case 1: rc = g_str(d, D, &p.parent); break;
+    case 2: rc = g_enum(d, D, path_name, 4, &st); break;
+    case 3: rc = g_i64(d, D, &pending); break;
+    case 4: rc = g_str(d, D, &p.current_step); break;
+    case 5: rc = g_json(d, D, &p.error); break;
+    case 6: rc = g_u64(d, D, &p.started_seq); break;
+    case 7: rc = g_u64(d, D, &p.ended_seq); break;
+    default: rc = g_skip(d, D); break;
     }
+    END_MEMBERS;
+    if (d->err)
+        return 0;
     p.status = (evs_path_status)st;
-    return evs__rp_add_path(r, &p);
+    p.pending = (uint32_t)pending;
+    if ((rc = evs__rp_add_path(d->r, &p)) != 0)
+        fail(d, rc);
+    return 0;
 }
 
-static int load_step(evs_replay *r, evs_span obj)
+static const mkey step_keys[] = {
+    KEY("path"),        KEY("name"),      KEY("iteration"),
+    KEY("status"),      KEY("attempts"),  KEY("input"),
+    KEY("output"),      KEY("error"),     KEY("stored_variable"),
+    KEY("step_hash"),   KEY("kind"),      KEY("retry_at"),
+    KEY("started_seq"), KEY("ended_seq"),
+};
+
+static int load_step(rd *d)
 {
     evs_step_state s;
-    int st = 0;
     int64_t att = 0;
+    int st = 0, rc = 0;
 
     memset(&s, 0, sizeof(s));
     s.iteration = -1;
+    MEMBERS(step_keys)
     {
-        MEMBERS(obj)
-        {
-            if (K("path")) rc = g_str(r, v, &s.path_id);
-            else if (K("name")) rc = g_str(r, v, &s.name);
-            else if (K("iteration")) rc = g_i64(v, &s.iteration);
-            else if (K("status")) rc = g_enum(v, step_name, 5, &st);
-            else if (K("attempts")) rc = g_i64(v, &att);
-            else if (K("input")) rc = g_json(r, v, &s.input);
-            else if (K("output")) rc = g_json(r, v, &s.output);
-            else if (K("error")) rc = g_json(r, v, &s.error);
-            else if (K("stored_variable"))
-                rc = g_str(r, v, &s.stored_variable);
-            else if (K("step_hash")) rc = g_str(r, v, &s.step_hash);
-            else if (K("kind")) rc = g_str(r, v, &s.kind);
-            else if (K("retry_at")) rc = g_i64(v, &s.retry_at_us);
-            else if (K("started_seq")) rc = g_u64(v, &s.started_seq);
-            else if (K("ended_seq")) rc = g_u64(v, &s.ended_seq);
-        }
-        END_MEMBERS;
-        if (rc != 0)
-            return rc;
+    case 0: rc = g_str(d, D, &s.path_id); break;
+    case 1: rc = g_str(d, D, &s.name); break;
+    case 2: rc = g_i64(d, D, &s.iteration); break;
+    case 3: rc = g_enum(d, D, step_name, 5, &st); break;
+    case 4: rc = g_i64(d, D, &att); break;
+    case 5: rc = g_json(d, D, &s.input); break;
+    case 6: rc = g_json(d, D, &s.output); break;
+    case 7: rc = g_json(d, D, &s.error); break;
+    case 8: rc = g_str(d, D, &s.stored_variable); break;
+    case 9: rc = g_str(d, D, &s.step_hash); break;
+    case 10: rc = g_str(d, D, &s.kind); break;
+    case 11: rc = g_i64(d, D, &s.retry_at_us); break;
+    case 12: rc = g_u64(d, D, &s.started_seq); break;
+    case 13: rc = g_u64(d, D, &s.ended_seq); break;
+    default: rc = g_skip(d, D); break;
     }
+    END_MEMBERS;
+    if (d->err)
+        return 0;
     s.status = (evs_step_status)st;
     s.attempts = (uint32_t)att;
     if (s.status == EVS_STEP_FAILED)
-        r->nfailed++;
-    return evs__rp_add_step(r, &s);
+        d->r->nfailed++;
+    if ((rc = evs__rp_add_step(d->r, &s)) != 0)
+        fail(d, rc);
+    return 0;
 }
 
-static int load_each(evs_replay *r, evs_span obj)
+static const mkey each_keys[] = {
+    KEY("path"), KEY("name"), KEY("count"), KEY("done"),
+};
+
+static int load_each(rd *d)
 {
     evs_each_state e;
+    int rc = 0;
 
     memset(&e, 0, sizeof(e));
+    MEMBERS(each_keys)
     {
-        MEMBERS(obj)
-        {
-            if (K("path")) rc = g_str(r, v, &e.path_id);
-            else if (K("name")) rc = g_str(r, v, &e.name);
-            else if (K("count")) rc = g_i64(v, &e.count);
-            else if (K("done")) rc = g_i64(v, &e.done);
-        }
-        END_MEMBERS;
-        if (rc != 0)
-            return rc;
+    case 0: rc = g_str(d, D, &e.path_id); break;
+    case 1: rc = g_str(d, D, &e.name); break;
+    case 2: rc = g_i64(d, D, &e.count); break;
+    case 3: rc = g_i64(d, D, &e.done); break;
+    default: rc = g_skip(d, D); break;
     }
-    return evs__rp_add_each(r, &e);
+    END_MEMBERS;
+    if (!d->err && (rc = evs__rp_add_each(d->r, &e)) != 0)
+        fail(d, rc);
+    return 0;
 }
 
-static int load_var(evs_replay *r, evs_span obj)
+static const mkey var_keys[] = {
+    KEY("name"), KEY("value"), KEY("set_seq"),
+};
+
+static int load_var(rd *d)
 {
     evs_var_state x;
+    int rc = 0;
 
     memset(&x, 0, sizeof(x));
+    MEMBERS(var_keys)
     {
-        MEMBERS(obj)
-        {
-            if (K("name")) rc = g_str(r, v, &x.name);
-            else if (K("value")) rc = g_json(r, v, &x.value);
-            else if (K("set_seq")) rc = g_u64(v, &x.set_seq);
-        }
-        END_MEMBERS;
-        if (rc != 0)
-            return rc;
+    case 0: rc = g_str(d, D, &x.name); break;
+    case 1: rc = g_json(d, D, &x.value); break;
+    case 2: rc = g_u64(d, D, &x.set_seq); break;
+    default: rc = g_skip(d, D); break;
     }
-    return evs__rp_add_var(r, &x);
+    END_MEMBERS;
+    if (!d->err && (rc = evs__rp_add_var(d->r, &x)) != 0)
+        fail(d, rc);
+    return 0;
 }
 
-static int load_signal(evs_replay *r, evs_span obj)
+static const mkey signal_keys[] = {
+    KEY("id"),           KEY("name"), KEY("payload"), KEY("received_seq"),
+    KEY("consumed_seq"), KEY("path"), KEY("step"),
+};
+
+static int load_signal(rd *d)
 {
+    evs_replay *r = d->r;
     evs_signal_state s;
+    int rc = 0;
 
     memset(&s, 0, sizeof(s));
+    MEMBERS(signal_keys)
     {
-        MEMBERS(obj)
-        {
-            if (K("id")) rc = g_str(r, v, &s.id);
-            else if (K("name")) rc = g_str(r, v, &s.name);
-            else if (K("payload")) rc = g_json(r, v, &s.payload);
-            else if (K("received_seq")) rc = g_u64(v, &s.received_seq);
-            else if (K("consumed_seq")) rc = g_u64(v, &s.consumed_seq);
-            else if (K("path")) rc = g_str(r, v, &s.consumed_by_path);
-            else if (K("step")) rc = g_str(r, v, &s.consumed_by_step);
-        }
-        END_MEMBERS;
-        if (rc != 0)
-            return rc;
+    case 0: rc = g_str(d, D, &s.id); break;
+    case 1: rc = g_str(d, D, &s.name); break;
+    case 2: rc = g_json(d, D, &s.payload); break;
+    case 3: rc = g_u64(d, D, &s.received_seq); break;
+    case 4: rc = g_u64(d, D, &s.consumed_seq); break;
+    case 5: rc = g_str(d, D, &s.consumed_by_path); break;
+    case 6: rc = g_str(d, D, &s.consumed_by_step); break;
+    default: rc = g_skip(d, D); break;
     }
+    END_MEMBERS;
+    if (d->err)
+        return 0;
     if (!evs__rp_grow(r, (void **)&r->signals.v, &r->signals.cap,
-                      r->signals.n, sizeof(s)))
-        return -ENOMEM;
+                      r->signals.n, sizeof(s))) {
+        fail(d, -ENOMEM);
+        return 0;
+    }
     r->signals.v[r->signals.n++] = s;
     return 0;
 }
 
-static int load_version(evs_replay *r, evs_span obj)
+static const mkey version_keys[] = {
+    KEY("change_id"), KEY("version"), KEY("min"), KEY("max"), KEY("seq"),
+};
+
+static int load_version(rd *d)
 {
     evs_version_state x;
+    int rc = 0;
 
     memset(&x, 0, sizeof(x));
+    MEMBERS(version_keys)
     {
-        MEMBERS(obj)
-        {
-            if (K("change_id")) rc = g_str(r, v, &x.change_id);
-            else if (K("version")) rc = g_i64(v, &x.version);
-            else if (K("min")) rc = g_i64(v, &x.min);
-            else if (K("max")) rc = g_i64(v, &x.max);
-            else if (K("seq")) rc = g_u64(v, &x.seq);
-        }
-        END_MEMBERS;
-        if (rc != 0)
-            return rc;
+    case 0: rc = g_str(d, D, &x.change_id); break;
+    case 1: rc = g_i64(d, D, &x.version); break;
+    case 2: rc = g_i64(d, D, &x.min); break;
+    case 3: rc = g_i64(d, D, &x.max); break;
+    case 4: rc = g_u64(d, D, &x.seq); break;
+    default: rc = g_skip(d, D); break;
     }
-    return evs__rp_add_version(r, &x);
+    END_MEMBERS;
+    if (!d->err && (rc = evs__rp_add_version(d->r, &x)) != 0)
+        fail(d, rc);
+    return 0;
 }
 
-static int load_timer(evs_replay *r, evs_span obj)
+static const mkey timer_keys[] = {
+    KEY("id"),          KEY("path"),      KEY("step"),      KEY("fire_at"),
+    KEY("started_seq"), KEY("fired_seq"), KEY("cancelled"),
+};
+
+static int load_timer(rd *d)
 {
     evs_timer_state t;
+    int rc = 0;
 
     memset(&t, 0, sizeof(t));
+    MEMBERS(timer_keys)
     {
-        MEMBERS(obj)
-        {
-            if (K("id")) rc = g_str(r, v, &t.timer_id);
-            else if (K("path")) rc = g_str(r, v, &t.path_id);
-            else if (K("step")) rc = g_str(r, v, &t.step);
-            else if (K("fire_at")) rc = g_i64(v, &t.fire_at_us);
-            else if (K("started_seq")) rc = g_u64(v, &t.started_seq);
-            else if (K("fired_seq")) rc = g_u64(v, &t.fired_seq);
-            else if (K("cancelled")) rc = g_bool(v, &t.cancelled);
-        }
-        END_MEMBERS;
-        if (rc != 0)
-            return rc;
+    case 0: rc = g_str(d, D, &t.timer_id); break;
+    case 1: rc = g_str(d, D, &t.path_id); break;
+    case 2: rc = g_str(d, D, &t.step); break;
+    case 3: rc = g_i64(d, D, &t.fire_at_us); break;
+    case 4: rc = g_u64(d, D, &t.started_seq); break;
+    case 5: rc = g_u64(d, D, &t.fired_seq); break;
+    case 6: rc = g_bool(d, D, &t.cancelled); break;
+    default: rc = g_skip(d, D); break;
     }
-    return evs__rp_add_timer(r, &t);
+    END_MEMBERS;
+    if (!d->err && (rc = evs__rp_add_timer(d->r, &t)) != 0)
+        fail(d, rc);
+    return 0;
 }
 
-static int load_wait(evs_replay *r, evs_span obj)
+static const mkey wait_keys[] = {
+    KEY("path"),        KEY("step"),      KEY("signal"),
+    KEY("timeout_at"),  KEY("started_seq"), KEY("ended_seq"),
+    KEY("timed_out"),   KEY("signal_seq"),
+};
+
+static int load_wait(rd *d)
 {
+    evs_replay *r = d->r;
     evs_wait_state w;
+    int rc = 0;
 
     memset(&w, 0, sizeof(w));
+    MEMBERS(wait_keys)
     {
-        MEMBERS(obj)
-        {
-            if (K("path")) rc = g_str(r, v, &w.path_id);
-            else if (K("step")) rc = g_str(r, v, &w.step);
-            else if (K("signal")) rc = g_str(r, v, &w.signal);
-            else if (K("timeout_at")) rc = g_i64(v, &w.timeout_at_us);
-            else if (K("started_seq")) rc = g_u64(v, &w.started_seq);
-            else if (K("ended_seq")) rc = g_u64(v, &w.ended_seq);
-            else if (K("timed_out")) rc = g_bool(v, &w.timed_out);
-            else if (K("signal_seq")) rc = g_u64(v, &w.signal_seq);
-        }
-        END_MEMBERS;
-        if (rc != 0)
-            return rc;
+    case 0: rc = g_str(d, D, &w.path_id); break;
+    case 1: rc = g_str(d, D, &w.step); break;
+    case 2: rc = g_str(d, D, &w.signal); break;
+    case 3: rc = g_i64(d, D, &w.timeout_at_us); break;
+    case 4: rc = g_u64(d, D, &w.started_seq); break;
+    case 5: rc = g_u64(d, D, &w.ended_seq); break;
+    case 6: rc = g_bool(d, D, &w.timed_out); break;
+    case 7: rc = g_u64(d, D, &w.signal_seq); break;
+    default: rc = g_skip(d, D); break;
     }
+    END_MEMBERS;
+    if (d->err)
+        return 0;
     if (!evs__rp_grow(r, (void **)&r->waits.v, &r->waits.cap, r->waits.n,
-                      sizeof(w)))
-        return -ENOMEM;
+                      sizeof(w))) {
+        fail(d, -ENOMEM);
+        return 0;
+    }
     r->waits.v[r->waits.n++] = w;
-    return w.ended_seq ? 0 : evs__rp_note_pending(r, r->waits.n - 1);
+    if (!w.ended_seq && (rc = evs__rp_note_pending(r, r->waits.n - 1)) != 0)
+        fail(d, rc);
+    return 0;
 }
 
-static int load_failed(evs_replay *r, evs_span obj)
-{
-    evs_exec_state *x = &r->exec;
+#undef D
 
-    MEMBERS(obj)
+static const mkey failed_keys[] = {
+    KEY("path"), KEY("step"), KEY("iteration"), KEY("seq"),
+};
+
+/* `failed`, whose members sit two deep. */
+static int load_failed(rd *d)
+{
+    evs_exec_state *x = &d->r->exec;
+    int rc;
+
+    if ((rc = open_obj(d, 1)) <= 0)
+        return rc;
+    rc = 0;
+    MEMBERS(failed_keys)
     {
-        if (K("path")) rc = g_str(r, v, &x->failed_path);
-        else if (K("step")) rc = g_str(r, v, &x->failed_step);
-        else if (K("iteration")) rc = g_i64(v, &x->failed_iteration);
-        else if (K("seq")) rc = g_u64(v, &x->failed_seq);
+    case 0: rc = g_str(d, 2, &x->failed_path); break;
+    case 1: rc = g_str(d, 2, &x->failed_step); break;
+    case 2: rc = g_i64(d, 2, &x->failed_iteration); break;
+    case 3: rc = g_u64(d, 2, &x->failed_seq); break;
+    default: rc = g_skip(d, 2); break;
     }
     END_MEMBERS;
-    return rc;
+    return 0;
 }
 
-static int load_all(evs_replay *r, evs_span doc)
+/*
+ * The smallest step the writer writes; the steps are most of a large
+ * state, so the text left when they start, divided by this, bounds their
+ * number: the vector is sized once (the bound is seldom more than three
+ * times the count, and what is not used is only address space) instead
+ * of being copied at every doubling, which for 464k steps cost an eighth
+ * of the load. Only large states bother.
+ */
+#define STEP_TEXT_MIN                                                         \
+    (sizeof("{\"path\":\"\",\"name\":\"\",\"iteration\":0,"                   \
+            "\"status\":\"failed\",\"attempts\":0,\"input\":null,"            \
+            "\"output\":null,\"error\":null,"                                 \
+            "\"stored_variable\":\"\",\"step_hash\":\"\","                    \
+            "\"kind\":\"\",\"retry_at\":0,\"started_seq\":0,"                 \
+            "\"ended_seq\":0},") -                                            \
+     1)
+#define RESERVE_MIN ((size_t)1 << 20)
+
+static void reserve_steps(rd *d)
 {
-    evs_exec_state *x = &r->exec;
+    evs_replay *r = d->r;
+    size_t left = (size_t)(d->end - d->p);
+
+    if (left >= RESERVE_MIN && !d->err)
+        evs__rp_reserve(r, (void **)&r->steps.v, &r->steps.cap,
+                        r->steps.n + left / STEP_TEXT_MIN,
+                        sizeof(*r->steps.v));
+}
+
+static const mkey state_keys[] = {
+    KEY("v"),          KEY("status"),          KEY("status_before_pause"),
+    KEY("execution_id"), KEY("workflow_name"), KEY("inputs"),
+    KEY("outputs"),    KEY("error"),           KEY("definition"),
+    KEY("definition_hash"), KEY("inputs_hash"), KEY("lineage"),
+    KEY("continued_as"), KEY("started_at"),    KEY("ended_at"),
+    KEY("last_seq"),   KEY("terminal"),        KEY("failed"),
+    KEY("paths"),      KEY("steps"),           KEY("each"),
+    KEY("variables"),  KEY("signals"),         KEY("versions"),
+    KEY("timers"),     KEY("waits"),
+};
+
+/* The whole state: an object, then only whitespace. */
+static int load_all(rd *d)
+{
+    evs_exec_state *x = &d->r->exec;
     int64_t ver = -1;
-    int st = 0, stp = 0;
+    int st = 0, stp = 0, rc = 0;
 
-    MEMBERS(doc)
+    ws(d);
+    if (!at(d, '{'))
+        return SYNTAX; /* JSON or not, it is no state */
+    d->p++;
+    MEMBERS(state_keys)
     {
-        if (K("v")) {
-            rc = g_i64(v, &ver);
-            if (rc == 0 && ver != STATE_VERSION)
-                rc = EVS_EFORMAT;
-        }
-        else if (K("status")) rc = g_enum(v, exec_name, 8, &st);
-        else if (K("status_before_pause"))
-            rc = g_enum(v, exec_name, 8, &stp);
-        else if (K("execution_id")) rc = g_str(r, v, &x->execution_id);
-        else if (K("workflow_name")) rc = g_str(r, v, &x->workflow_name);
-        else if (K("inputs")) rc = g_json(r, v, &x->inputs);
-        else if (K("outputs")) rc = g_json(r, v, &x->outputs);
-        else if (K("error")) rc = g_json(r, v, &x->error);
-        else if (K("definition")) rc = g_json(r, v, &x->definition);
-        else if (K("definition_hash")) rc = g_str(r, v, &x->definition_hash);
-        else if (K("inputs_hash")) rc = g_str(r, v, &x->inputs_hash);
-        else if (K("lineage")) rc = g_json(r, v, &x->lineage);
-        else if (K("continued_as")) rc = g_str(r, v, &x->continued_as);
-        else if (K("started_at")) rc = g_i64(v, &x->started_at_us);
-        else if (K("ended_at")) rc = g_i64(v, &x->ended_at_us);
-        else if (K("last_seq")) rc = g_u64(v, &x->last_seq);
-        else if (K("terminal")) rc = g_bool(v, &r->terminal);
-        else if (K("failed")) rc = load_failed(r, v);
-        else if (K("paths")) rc = each_obj(r, v, load_path);
-        else if (K("steps")) rc = each_obj(r, v, load_step);
-        else if (K("each")) rc = each_obj(r, v, load_each);
-        else if (K("variables")) rc = each_obj(r, v, load_var);
-        else if (K("signals")) rc = each_obj(r, v, load_signal);
-        else if (K("versions")) rc = each_obj(r, v, load_version);
-        else if (K("timers")) rc = each_obj(r, v, load_timer);
-        else if (K("waits")) rc = each_obj(r, v, load_wait);
+    case 0:
+        if ((rc = g_i64(d, 1, &ver)) == 0 && !d->err && ver != STATE_VERSION)
+            fail(d, EVS_EFORMAT);
+        break;
+    case 1: rc = g_enum(d, 1, exec_name, 8, &st); break;
+    case 2: rc = g_enum(d, 1, exec_name, 8, &stp); break;
+    case 3: rc = g_str(d, 1, &x->execution_id); break;
+    case 4: rc = g_str(d, 1, &x->workflow_name); break;
+    case 5: rc = g_json(d, 1, &x->inputs); break;
+    case 6: rc = g_json(d, 1, &x->outputs); break;
+    case 7: rc = g_json(d, 1, &x->error); break;
+    case 8: rc = g_json(d, 1, &x->definition); break;
+    case 9: rc = g_str(d, 1, &x->definition_hash); break;
+    case 10: rc = g_str(d, 1, &x->inputs_hash); break;
+    case 11: rc = g_json(d, 1, &x->lineage); break;
+    case 12: rc = g_str(d, 1, &x->continued_as); break;
+    case 13: rc = g_i64(d, 1, &x->started_at_us); break;
+    case 14: rc = g_i64(d, 1, &x->ended_at_us); break;
+    case 15: rc = g_u64(d, 1, &x->last_seq); break;
+    case 16: rc = g_bool(d, 1, &d->r->terminal); break;
+    case 17: rc = load_failed(d); break;
+    case 18: rc = each_obj(d, load_path); break;
+    case 19:
+        reserve_steps(d);
+        rc = each_obj(d, load_step);
+        break;
+    case 20: rc = each_obj(d, load_each); break;
+    case 21: rc = each_obj(d, load_var); break;
+    case 22: rc = each_obj(d, load_signal); break;
+    case 23: rc = each_obj(d, load_version); break;
+    case 24: rc = each_obj(d, load_timer); break;
+    case 25: rc = each_obj(d, load_wait); break;
+    default: rc = g_skip(d, 1); break;
     }
     END_MEMBERS;
-    if (rc == 0 && ver < 0)
-        rc = EVS_EPARSE;
+    ws(d);
+    if (d->p != d->end)
+        return SYNTAX;
+    if (d->err)
+        return d->err;
     x->status = (evs_exec_status)st;
     x->status_before_pause = (evs_exec_status)stp;
+    return ver < 0 ? EVS_EPARSE : 0;
+}
+
+/* Loads the state from text[0..len), which the replayer already owns
+ * and which the load may change (escapes are undone in place). */
+static int load_owned(evs_replay *r, char *text, size_t len)
+{
+    rd d = {r, text, text + len, 0};
+    int rc = load_all(&d);
+
+    if (rc == SYNTAX)
+        rc = EVS_EPARSE;
+    if (rc != 0)
+        evs__rp_reset(r);
     return rc;
 }
 
 int evs_replay_load_state(evs_replay *r, const char *json, size_t len)
 {
-    evs_span doc = {json, len};
+    evs_span text;
     int rc;
 
     evs__rp_reset(r);
-    /* The iterator trusts its input to be JSON; a state may come from a
-     * file, so check that first. */
-    if (evs_json_check(json, len, 0, NULL, NULL, NULL) != 0)
+    if (len == 0)
         return EVS_EPARSE;
-    rc = load_all(r, doc);
-    if (rc != 0)
+    /* One copy, into the arena, which the state's spans then point
+     * into: it lives as long as they do. */
+    if ((rc = evs__rp_copy(r, (evs_span){json, len}, &text)) != 0)
+        return rc;
+    return load_owned(r, (char *)text.ptr, len);
+}
+
+int evs__rp_load_state_snapshot(evs_replay *r, evs_snapshot *sn)
+{
+    int rc;
+
+    /* Kept only when both sides use the C library's memory: a replayer
+     * with an allocator of its own has all its memory from it, and one
+     * does not come to depend on the store's allocator (whose context
+     * may end with the store). */
+    if ((r->alloc != NULL && r->alloc != evs_default_allocator()) ||
+        !evs__snapshot_libc(sn)) {
+        rc = evs_replay_load_state(r, sn->state.ptr, sn->state.len);
+        evs_snapshot_free(sn);
+        return rc;
+    }
+    evs__rp_reset(r);
+    r->snapshot = sn;
+    if (sn->state.len == 0) {
         evs__rp_reset(r);
-    return rc;
+        return EVS_EPARSE;
+    }
+    return load_owned(r, (char *)sn->state.ptr, sn->state.len);
 }

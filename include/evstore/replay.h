@@ -307,8 +307,11 @@ EVS_EXTERN int evs_replay_state_json(const evs_replay *r, char **out,
 
 /**
  * Replaces the state of an empty replayer with one written by
- * evs_replay_state_json. Returns 0, EVS_EPARSE (not such a state),
- * EVS_EFORMAT (a newer state version) or -ENOMEM.
+ * evs_replay_state_json. The text is checked as strictly as
+ * evs_json_check() while it is read, in one pass; the replayer keeps one
+ * copy of it, into which the state's strings and values point (`json`
+ * may go as soon as the call returns). Returns 0, EVS_EPARSE (not JSON,
+ * or not such a state), EVS_EFORMAT (a newer state version) or -ENOMEM.
  */
 EVS_EXTERN int evs_replay_load_state(evs_replay *r, const char *json,
                                      size_t len);

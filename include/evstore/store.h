@@ -231,14 +231,28 @@ EVS_EXTERN int evs_snapshot_save(evs_store *s, const char *id, size_t id_len,
                                  const evs_snapshot *snap);
 
 /**
- * Loads and checks the snapshot of `id`. On success *out is owned by the
- * caller (evs_snapshot_free). Returns 0, -ENOENT (no snapshot),
- * EVS_ECORRUPT, EVS_EFORMAT, EVS_ESTALE (its last_event_seq is past the
+ * Loads and checks the snapshot of `id`: checksums, fields, and that
+ * `state` is JSON. On success *out is owned by the caller
+ * (evs_snapshot_free). Returns 0, -ENOENT (no snapshot),
+ * EVS_ECORRUPT, EVS_EPARSE, EVS_EFORMAT, EVS_ESTALE (its last_event_seq is past the
  * end of the log: a crash lost appends after the snapshot was written;
  * rebuild it) or -errno. `info` may be NULL.
  */
 EVS_EXTERN int evs_snapshot_load(evs_store *s, const char *id, size_t id_len,
                                  evs_snapshot **out, evs_error_info *info);
+
+/**
+ * evs_snapshot_load with flags. 0 is evs_snapshot_load, which also
+ * checks that `state` is JSON (evs_json_check; EVS_EPARSE if not).
+ * EVS_SNAPSHOT_STATE_RAW (snapshot.h) hands `state` on without that
+ * pass over it (its checksums are checked all the same), for a caller
+ * that checks it as it parses it, as evs_replay_open does. Other flags
+ * give -EINVAL.
+ */
+EVS_EXTERN int evs_snapshot_load_flags(evs_store *s, const char *id,
+                                       size_t id_len, unsigned flags,
+                                       evs_snapshot **out,
+                                       evs_error_info *info);
 
 /* ------------------------------------------------------------------ */
 /* Logs                                                               */

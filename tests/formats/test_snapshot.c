@@ -834,3 +834,281 @@ Test(snapshot, encode_refuses_a_header_past_its_limit)
     free(buf);
     free(name);
 }
+
+/* ------------------------------------------------------------------ */
+/* The state handed on unlooked-into, decoding in the read buffer      */
+/* ------------------------------------------------------------------ */
+
+/* Past matching checksums, EVS_SNAPSHOT_STATE_RAW takes the state as
+ * the rest of the body, whatever it is; everything else is checked as
+ * without it. */
+Test(snapshot, a_raw_state_is_the_rest_of_the_body_and_all_else_is_checked)
+{
+    static const char *const states[] = {
+        "[[1]", "\"abc", "\"abc\\\"", "{\"a\":\"b\"}}", "]",
+        "1,\"extra\":2", "{\"v\":1} trailing", "null",
+    };
+    static const char *const bad_bodies[] = {
+        BODY_PRE ",",                       /* no state at all */
+        "{\"inputs\":null,",                /* fields missing */
+        "{\"workflow_data\":null,\"inputs\":[1,\"outputs\":null,"
+        "\"error\":null,\"lineage\":null,\"state\":{},", /* bad inputs */
+    };
+    char buf[4096];
+    evs_error_info info;
+    evs_snapshot *d = NULL;
+    char body[512];
+
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+        size_t n;
+        int rc;
+
+        snprintf(body, sizeof(body), "%s%s,", BODY_PRE, states[i]);
+        n = forge(HDR_PRE, body, buf, sizeof(buf));
+        rc = evs_snapshot_decode(buf, n, EVS_SNAPSHOT_STATE_RAW, NULL, &d,
+                                 &info);
+        cr_assert_eq(rc, 0, "%s: %s", states[i], info.msg);
+        /* "null" reads back empty, as without the flag. */
+        assert_span(d->state, strcmp(states[i], "null") ? states[i] : "");
+        assert_span(d->workflow_name, "w");
+        evs_snapshot_free(d);
+        d = NULL;
+        if (strcmp(states[i], "null") != 0)
+            cr_assert_eq(evs_snapshot_decode(buf, n, 0, NULL, &d, NULL),
+                         EVS_EPARSE, "%s", states[i]);
+    }
+    for (size_t i = 0; i < sizeof(bad_bodies) / sizeof(bad_bodies[0]);
+         i++) {
+        size_t n = forge(HDR_PRE, bad_bodies[i], buf, sizeof(buf));
+        cr_assert_eq(evs_snapshot_decode(buf, n, EVS_SNAPSHOT_STATE_RAW, NULL,
+                                         &d, &info),
+                     EVS_EPARSE, "%s", bad_bodies[i]);
+        cr_assert_str_eq(info.kind, "syntax");
+        cr_assert_null(d);
+    }
+}
+
+Test(snapshot, a_raw_state_still_has_its_checksums_checked)
+{
+    evs_snapshot s = full_snapshot(), *d = NULL;
+    char *buf;
+    size_t len;
+    int rc;
+
+    s.state = sp("{\"v\":1,\"steps\":[{\"name\":\"a\"}]}");
+    encode_ok(&s, &buf, &len);
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            buf[i] ^= (char)(1u << bit);
+            rc = evs_snapshot_decode(buf, len, EVS_SNAPSHOT_STATE_RAW, NULL,
+                                     &d, NULL);
+            cr_assert(rc == EVS_ECORRUPT || rc == EVS_EPARSE,
+                      "byte %zu bit %d: %s", i, bit, evs_err_name(rc));
+            buf[i] ^= (char)(1u << bit);
+        }
+    }
+    cr_assert_eq(evs_snapshot_decode(buf, len, EVS_SNAPSHOT_STATE_RAW, NULL,
+                                     &d, NULL),
+                 0);
+    assert_span(d->state, "{\"v\":1,\"steps\":[{\"name\":\"a\"}]}");
+    evs_snapshot_free(d);
+    free(buf);
+}
+
+static void assert_same_snapshot(const evs_snapshot *a, const evs_snapshot *b)
+{
+    const evs_span *sa[] = {&a->id, &a->workflow_name, &a->workflow_hash,
+                            &a->inputs_hash, &a->status, &a->workflow_data,
+                            &a->inputs, &a->outputs, &a->error, &a->lineage,
+                            &a->state};
+    const evs_span *sb[] = {&b->id, &b->workflow_name, &b->workflow_hash,
+                            &b->inputs_hash, &b->status, &b->workflow_data,
+                            &b->inputs, &b->outputs, &b->error, &b->lineage,
+                            &b->state};
+
+    for (size_t i = 0; i < sizeof(sa) / sizeof(sa[0]); i++) {
+        cr_assert_eq(sa[i]->len, sb[i]->len, "field %zu", i);
+        cr_assert_not_null(sb[i]->ptr, "field %zu", i);
+        if (sa[i]->len)
+            cr_assert(memcmp(sa[i]->ptr, sb[i]->ptr, sa[i]->len) == 0,
+                      "field %zu: '%.*s' / '%.*s'", i, (int)sa[i]->len,
+                      sa[i]->ptr, (int)sb[i]->len, sb[i]->ptr);
+    }
+    cr_assert_eq(a->start_time_us, b->start_time_us);
+    cr_assert_eq(a->end_time_us, b->end_time_us);
+    cr_assert_eq(a->created_at_us, b->created_at_us);
+    cr_assert_eq(a->updated_at_us, b->updated_at_us);
+    cr_assert_eq(a->last_event_seq, b->last_event_seq);
+}
+
+/*
+ * Decodes in[0..len) both ways, which must agree in everything. The read
+ * buffer is made for `room` >= len bytes (more: a read that came up
+ * short) and filled `chunk` bytes at a time, each piece announced with
+ * evs__snapshot_buf_filled (0: not announced at all).
+ */
+static void decode_read(const char *in, size_t len, size_t room,
+                        unsigned flags, size_t chunk)
+{
+    evs_error_info i1, i2;
+    evs_snapshot *a = NULL, *b = NULL;
+    char *buf = evs__snapshot_buf(NULL, room);
+    int r1, r2;
+
+    cr_assert_not_null(buf);
+    for (size_t at = 0; at < len;) {
+        size_t n = chunk == 0 || len - at < chunk ? len - at : chunk;
+        memcpy(buf + at, in + at, n);
+        at += n;
+        if (chunk)
+            evs__snapshot_buf_filled(buf, at);
+    }
+    r1 = evs_snapshot_decode(in, len, flags, NULL, &a, &i1);
+    r2 = evs__snapshot_decode_buf(buf, len, flags, &b, &i2);
+    cr_assert_eq(r1, r2, "%s / %s", evs_err_name(r1), evs_err_name(r2));
+    cr_assert_eq(i1.code, i2.code);
+    cr_assert_str_eq(i1.kind, i2.kind);
+    cr_assert_str_eq(i1.msg, i2.msg);
+    cr_assert_eq(i1.offset, i2.offset);
+    if (r1 != 0) {
+        cr_assert_null(b);
+        evs__snapshot_buf_free(buf); /* still the caller's */
+        return;
+    }
+    assert_same_snapshot(a, b);
+    evs_snapshot_free(a);
+    evs_snapshot_free(b); /* frees buf */
+}
+
+static void decode_both(const char *in, size_t len, unsigned flags)
+{
+    decode_read(in, len, len, flags, 0);
+    decode_read(in, len, len, flags, len);
+    decode_read(in, len, len, flags, 7);
+}
+
+/* A body whose own checksum is wrong but which the header binds (the
+ * header's body_checksum covers the wrong one): the body's checksum is
+ * still checked, with or without a raw state. */
+Test(snapshot, a_bound_body_with_a_wrong_checksum_is_rejected)
+{
+    static const unsigned flags[] = {0, EVS_SNAPSHOT_STATE_RAW};
+    evs_snapshot s = full_snapshot(), *d = NULL;
+    evs_error_info info;
+    char *buf, *q;
+    size_t len, hl;
+
+    encode_ok(&s, &buf, &len);
+    hl = header_len(buf, len);
+    /* The first hex digit of the body's checksum. */
+    q = buf + len - EVS__CKSUM_TAIL_LEN + EVS__CKSUM_KEY_LEN - 1;
+    *q = *q == '0' ? '1' : '0';
+    evs__hex64(evs_checksum(buf + hl, len - hl),
+               (char *)memmem(buf, hl, "\"body_checksum\":\"", 17) + 17);
+    reseal_header(buf, hl);
+    for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+        cr_assert_eq(evs_snapshot_decode(buf, len, flags[f], NULL, &d, &info),
+                     EVS_ECORRUPT);
+        cr_assert_str_eq(info.kind, "checksum");
+        cr_assert_eq(info.offset, hl);
+        decode_both(buf, len, flags[f]);
+    }
+    free(buf);
+}
+
+Test(snapshot, decoding_in_the_read_buffer_gives_what_decoding_gives)
+{
+    static const unsigned flags[] = {0, EVS_SNAPSHOT_HEADER_ONLY,
+                                     EVS_SNAPSHOT_STATE_RAW};
+    evs_snapshot s = full_snapshot(), e;
+    char *buf, *ebuf, forged[2048];
+    size_t len, elen, n;
+
+    encode_ok(&s, &buf, &len);
+    memset(&e, 0, sizeof(e));
+    e.id = sp("e");
+    encode_ok(&e, &ebuf, &elen);
+    n = forge("{\"v\":1,\"kind\":\"snapshot\",\"id\":\"e1\",\"workflow_name\":"
+              "\"a\\/b\\u00e9\\u2603\\ud83d\\ude00\\u0000\\b\\f\\r\","
+              "\"workflow_hash\":\"\\\"\\\\\",\"inputs_hash\":\"\","
+              "\"status\":\"\\u0041\",\"start_time\":null,\"end_time\":null,"
+              "\"created_at\":null,\"updated_at\":null,\"last_event_seq\":0,",
+              BODY_PRE "{\"a\":[1]},", forged, sizeof(forged));
+    for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+        decode_both(buf, len, flags[f]);
+        decode_both(ebuf, elen, flags[f]);
+        decode_both(forged, n, flags[f]);
+        /* Every truncation, and damage here and there. */
+        for (size_t k = 0; k < len; k += 3)
+            decode_both(buf, k, flags[f]);
+        for (size_t k = 0; k < len; k += 5) {
+            buf[k] ^= 0x20;
+            decode_both(buf, len, flags[f]);
+            buf[k] ^= 0x20;
+        }
+    }
+    free(buf);
+    free(ebuf);
+}
+
+/* Checksumming as the buffer fills gives what checksumming at the end
+ * gives, however the file arrives, damaged or not, and whatever part of
+ * it is decoded. */
+Test(snapshot, checksums_taken_as_the_buffer_fills_are_the_same)
+{
+    evs_snapshot s = full_snapshot(), *d = NULL;
+    char *buf;
+    size_t len, hl;
+
+    s.state = sp("{\"v\":1,\"steps\":[{\"name\":\"a\",\"input\":[1,2,3]}]}");
+    encode_ok(&s, &buf, &len);
+    hl = header_len(buf, len);
+    for (size_t chunk = 1; chunk <= len; chunk += chunk < 40 ? 1 : 97) {
+        decode_read(buf, len, len, 0, chunk);
+        decode_read(buf, len, len, EVS_SNAPSHOT_STATE_RAW, chunk);
+    }
+    /* Pieces that end exactly at the header's end and at the body's
+     * checksum, and reads that come up short. */
+    decode_read(buf, len, len, 0, hl);
+    decode_read(buf, len, len, 0, len - EVS__CKSUM_TAIL_LEN);
+    for (size_t k = 0; k < len; k += 11)
+        decode_read(buf, k, len, 0, 64);
+    /* Damage anywhere, announced piece by piece. */
+    for (size_t k = 0; k < len; k += 3) {
+        buf[k] ^= 0x04;
+        decode_read(buf, len, len, 0, 50);
+        buf[k] ^= 0x04;
+    }
+    cr_assert_eq(evs_snapshot_decode(buf, len, 0, NULL, &d, NULL), 0);
+    evs_snapshot_free(d);
+    free(buf);
+}
+
+/* The buffer remembers its allocator, which then frees the snapshot. */
+Test(snapshot, the_read_buffer_is_freed_with_its_allocator)
+{
+    counting c = {0, 0, 0};
+    evs_allocator a = {&c, counting_realloc, counting_free};
+    evs_snapshot s = full_snapshot(), *d = NULL;
+    char *good, *buf;
+    size_t len;
+
+    encode_ok(&s, &good, &len);
+    buf = evs__snapshot_buf(&a, len);
+    cr_assert_not_null(buf);
+    cr_assert_eq(c.live, 1);
+    memcpy(buf, good, len);
+    cr_assert_eq(evs__snapshot_decode_buf(buf, len, 0, &d, NULL), 0);
+    assert_span(d->status, "running");
+    evs_snapshot_free(d);
+    cr_assert_eq(c.live, 0);
+
+    buf = evs__snapshot_buf(&a, len);
+    memcpy(buf, good, len - 1);
+    cr_assert_eq(evs__snapshot_decode_buf(buf, len - 1, 0, &d, NULL),
+                 EVS_ECORRUPT);
+    cr_assert_eq(c.live, 1);
+    evs__snapshot_buf_free(buf);
+    cr_assert_eq(c.live, 0);
+    free(good);
+}

@@ -10,6 +10,7 @@
  */
 #include <criterion/criterion.h>
 
+#include "formats_int.h"
 #include "histories.h"
 #include "testutil.h"
 
@@ -1437,6 +1438,358 @@ Test(replay, a_newer_state_version_is_refused_and_garbage_leaves_it_empty)
     hist_free(&h);
 }
 
+/*
+ * Damage of every kind at every place: whatever is not JSON is refused
+ * with EVS_EPARSE and leaves the replayer empty, as when the whole text
+ * was checked before it was read; what is loaded writes back as JSON
+ * (a value taken unchecked would show there).
+ */
+Test(replay, a_state_that_is_not_json_is_refused_wherever_the_damage_is)
+{
+    static const char alphabet[] = "{}[]\",:\\u0n1-.eE t\x01\x80\xff";
+    evs_replay *full, *r;
+    uint64_t rng = 0x9e3779b97f4a7c15u;
+    char *a, *m;
+    size_t la, refused = 0, loaded = 0;
+    hist h;
+
+    rich(&h);
+    record(&h, "rich");
+    full = open_at("rich", 0, NULL);
+    a = hist_state(full, &la);
+    m = malloc(la + 2);
+    cr_assert_not_null(m);
+    r = hist_replayer();
+    for (int iter = 0; iter < 6000; iter++) {
+        size_t n = la, at;
+        int rc;
+
+        memcpy(m, a, la);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        at = (size_t)(rng >> 9) % la;
+        if (iter % 3 == 2) {
+            /* An inserted byte rather than a replaced one. */
+            memmove(m + at + 1, m + at, la - at);
+            n++;
+        }
+        m[at] = alphabet[rng % (sizeof(alphabet) - 1)];
+        rc = evs_replay_load_state(r, m, n);
+        if (evs_json_check(m, n, 0, NULL, NULL, NULL) != 0) {
+            cr_assert_eq(rc, EVS_EPARSE, "byte %zu '%c' of: %.*s", at,
+                         m[at], (int)n, m);
+            cr_assert_eq(evs_replay_exec(r)->last_seq, 0);
+            cr_assert_eq(evs_replay_step_count(r), 0);
+            refused++;
+            continue;
+        }
+        cr_assert(rc == 0 || rc == EVS_EPARSE || rc == EVS_EFORMAT,
+                  "%d", rc);
+        if (rc == 0) {
+            char *back = hist_state(r, &n);
+            cr_assert_eq(evs_json_check(back, n, 0, NULL, NULL, NULL), 0,
+                         "%s", back);
+            free(back);
+            loaded++;
+        }
+    }
+    cr_assert_gt(refused, 1000);
+    cr_assert_gt(loaded, 100);
+    evs_replay_free(r);
+    evs_replay_free(full);
+    free(m);
+    free(a);
+    hist_free(&h);
+}
+
+/* JSON with whitespace everywhere it may be (outside strings). */
+static char *spread(const char *s)
+{
+    size_t n = strlen(s);
+    char *o = malloc(4 * n + 8), *p = o;
+    int in_str = 0;
+
+    cr_assert_not_null(o);
+    *p++ = '\n';
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            *p++ = c;
+            if (c == '\\')
+                *p++ = s[++i];
+            else if (c == '"')
+                in_str = 0;
+            continue;
+        }
+        if (c == '}' || c == ']')
+            *p++ = ' ';
+        *p++ = c;
+        if (c == '"')
+            in_str = 1;
+        else if (c == '{' || c == '[' || c == ',' || c == ':') {
+            *p++ = '\t';
+            *p++ = '\r';
+        }
+    }
+    *p++ = ' ';
+    *p++ = '\n';
+    *p = '\0';
+    return o;
+}
+
+/* The state JSON, without insignificant whitespace. */
+static char *minified_state(const evs_replay *r)
+{
+    size_t n, m;
+    char *s = hist_state(r, &n);
+
+    cr_assert_eq(evs_json_check(s, n, EVS_JSON_MINIFY, s, &m, NULL), 0);
+    s[m] = '\0';
+    return s;
+}
+
+Test(replay, a_state_with_whitespace_or_another_member_order_loads_the_same)
+{
+    /* A step's members in another order, an unknown member (an object,
+     * skipped), a key spelled with an escape (not the same key: ignored,
+     * as keys are compared as written), a member given twice (the last
+     * one counts). */
+    static const char canon[] =
+        "{\"v\":1,\"status\":\"running\",\"execution_id\":\"x\","
+        "\"last_seq\":2,\"paths\":[{\"id\":\"main\",\"status\":\"active\"}],"
+        "\"steps\":[{\"path\":\"main\",\"name\":\"a\",\"iteration\":-1,"
+        "\"status\":\"completed\",\"attempts\":1,\"output\":{\"k\":[1,2]},"
+        "\"started_seq\":1,\"ended_seq\":2}]}";
+    static const char other[] =
+        "{\"steps\":[{\"ended_seq\":2,\"started_seq\":1,"
+        "\"output\":{\"k\":[1,2]},\"attempts\":1,\"status\":\"running\","
+        "\"iteration\":-1,\"x-later\":{\"deep\":[{}]},\"name\":\"a\","
+        "\"p\\u0061th\":\"elsewhere\",\"path\":\"main\","
+        "\"status\":\"completed\"}],\"paths\":[{\"status\":\"active\","
+        "\"id\":\"main\"}],\"last_seq\":2,\"execution_id\":\"x\","
+        "\"status\":\"running\",\"v\":1}";
+    evs_replay *full, *r = hist_replayer();
+    char *want, *got, *a, *wide;
+    size_t la;
+    hist h;
+
+    cr_assert_eq(evs_replay_load_state(r, canon, strlen(canon)), 0);
+    want = hist_state(r, NULL);
+    cr_assert_eq(evs_replay_load_state(r, other, strlen(other)), 0);
+    got = hist_state(r, NULL);
+    cr_assert_str_eq(got, want);
+    assert_span(step(r, "main", "a", -1)->output, "{\"k\":[1,2]}");
+    free(got);
+
+    /* Whitespace everywhere: JSON values keep theirs (they are kept
+     * byte for byte), so the state written back is the same once
+     * minified. */
+    wide = spread(canon);
+    cr_assert_eq(evs_replay_load_state(r, wide, strlen(wide)), 0, "%s",
+                 wide);
+    got = minified_state(r);
+    cr_assert_str_eq(got, want);
+    cr_assert_neq(evs_replay_step(r, 0)->output.len, strlen("{\"k\":[1,2]}"));
+    free(got);
+    free(wide);
+    free(want);
+
+    /* The whole rich state, spread out. */
+    rich(&h);
+    record(&h, "rich");
+    full = open_at("rich", 0, NULL);
+    a = hist_state(full, &la);
+    wide = spread(a);
+    cr_assert_gt(strlen(wide), la);
+    cr_assert_eq(evs_replay_load_state(r, wide, strlen(wide)), 0);
+    got = minified_state(r);
+    cr_assert_str_eq(got, a);
+    free(got);
+    free(wide);
+    free(a);
+    evs_replay_free(full);
+    evs_replay_free(r);
+    hist_free(&h);
+}
+
+/* A state of several MiB, whose step vector is sized from the text left
+ * when the steps start, loads and writes back the same. */
+Test(replay, a_large_state_loads_whole)
+{
+    const size_t n = 9000;
+    size_t cap = n * 420 + 256, len = 0;
+    char *s = malloc(cap), *back, *again;
+    evs_replay *r = hist_replayer();
+
+    cr_assert_not_null(s);
+    len += (size_t)sprintf(s + len,
+                           "{\"v\":1,\"last_seq\":0,\"paths\":[{\"id\":"
+                           "\"main\",\"status\":\"active\"}],\"steps\":[");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(
+            s + len,
+            "%s{\"path\":\"main\",\"name\":\"s%zu\",\"iteration\":%zd,"
+            "\"status\":\"completed\",\"attempts\":1,\"input\":{\"i\":%zu},"
+            "\"output\":\"%0200zu\",\"started_seq\":%zu,\"ended_seq\":%zu}",
+            i ? "," : "", i % 7, (ssize_t)(i / 7) - 1, i, i, i + 1, i + 2);
+    len += (size_t)sprintf(s + len, "]}");
+    cr_assert_lt(len, cap);
+    cr_assert_gt(len, (size_t)2 << 20);
+    cr_assert_eq(evs_replay_load_state(r, s, len), 0);
+    cr_assert_eq(evs_replay_step_count(r), n);
+    cr_assert_eq(evs_replay_find_step(r, sp("main"), sp("s3"), 5)->started_seq,
+                 5 * 7 + 3 + 7 + 1);
+    back = hist_state(r, NULL);
+    cr_assert_eq(evs_replay_load_state(r, back, strlen(back)), 0);
+    again = hist_state(r, NULL);
+    cr_assert_str_eq(again, back);
+    free(again);
+    free(back);
+
+    /* Steps far smaller than the writer's: more than the guess, which
+     * the vector then grows past. */
+    len = (size_t)sprintf(s, "{\"v\":1,\"steps\":[");
+    for (size_t i = 0; i < 5 * n; i++)
+        len += (size_t)sprintf(s + len, "%s{\"name\":\"m\",\"iteration\":%zu}",
+                               i ? "," : "", i);
+    len += (size_t)sprintf(s + len, "]}");
+    cr_assert_gt(len, (size_t)1 << 20);
+    cr_assert_gt(5 * n, len / 196);
+    cr_assert_eq(evs_replay_load_state(r, s, len), 0);
+    cr_assert_eq(evs_replay_step_count(r), 5 * n);
+    cr_assert_eq(evs_replay_find_step(r, sp(""), sp("m"), 5 * n - 1)
+                     ->iteration,
+                 (int64_t)(5 * n - 1));
+    free(s);
+    evs_replay_free(r);
+}
+
+/* A state whose values nest `depth` deep at member `where` (which sits
+ * `outer` containers deep). */
+static char *nested_state(const char *where, int outer, int depth)
+{
+    size_t n = (size_t)depth * 2 + 512;
+    char *s = malloc(n), *p;
+
+    cr_assert_not_null(s);
+    p = s + sprintf(s, "%s", where);
+    for (int i = 0; i < depth - outer; i++)
+        *p++ = '[';
+    for (int i = 0; i < depth - outer; i++)
+        *p++ = ']';
+    strcpy(p, outer == 1 ? ",\"v\":1}" : "}]}");
+    return s;
+}
+
+/* The nesting limit counts from the top of the state, as when the whole
+ * text was checked at once. */
+Test(replay, the_nesting_limit_counts_the_whole_state)
+{
+    static const struct {
+        const char *where;
+        int outer;
+    } at[] = {
+        {"{\"inputs\":", 1},
+        {"{\"v\":1,\"variables\":[{\"name\":\"n\",\"value\":", 3},
+        {"{\"v\":1,\"steps\":[{\"name\":\"n\",\"input\":", 3},
+        {"{\"v\":1,\"steps\":[{\"name\":\"n\",\"x-unknown\":", 3},
+    };
+    evs_replay *r = hist_replayer();
+
+    for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+        char *ok = nested_state(at[i].where, at[i].outer,
+                                EVS_JSON_DEPTH_MAX);
+        char *deep = nested_state(at[i].where, at[i].outer,
+                                  EVS_JSON_DEPTH_MAX + 1);
+
+        cr_assert_eq(evs_json_check(ok, strlen(ok), 0, NULL, NULL, NULL),
+                     0);
+        cr_assert_neq(
+            evs_json_check(deep, strlen(deep), 0, NULL, NULL, NULL), 0);
+        cr_assert_eq(evs_replay_load_state(r, ok, strlen(ok)), 0,
+                     "case %zu", i);
+        cr_assert_eq(evs_replay_load_state(r, deep, strlen(deep)),
+                     EVS_EPARSE, "case %zu", i);
+        free(ok);
+        free(deep);
+    }
+    evs_replay_free(r);
+}
+
+/* Numbers the state reads as integers, at the edges of what it takes. */
+Test(replay, integers_in_a_state_are_read_as_json_integers)
+{
+    static const struct {
+        const char *v;
+        int rc;
+        int64_t want;
+    } cases[] = {
+        {"0", 0, 0},
+        {"-0", 0, 0},
+        {"123456789012345678", 0, INT64_C(123456789012345678)},
+        {"-123456789012345678", 0, -INT64_C(123456789012345678)},
+        {"9223372036854775807", 0, INT64_MAX},
+        {"-9223372036854775808", 0, INT64_MIN},
+        {"9223372036854775808", EVS_EPARSE, 0},
+        {"1.0", EVS_EPARSE, 0},
+        {"1e3", EVS_EPARSE, 0},
+        {"\"7\"", EVS_EPARSE, 0},
+        {"null", EVS_EPARSE, 0},
+        {"01", EVS_EPARSE, 0},
+        {"-", EVS_EPARSE, 0},
+        {"+1", EVS_EPARSE, 0},
+        {"1.", EVS_EPARSE, 0},
+    };
+    evs_replay *r = hist_replayer();
+    char buf[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc;
+
+        snprintf(buf, sizeof(buf), "{\"v\":1,\"started_at\":%s}",
+                 cases[i].v);
+        rc = evs_replay_load_state(r, buf, strlen(buf));
+        cr_assert_eq(rc, cases[i].rc, "%s: %d", cases[i].v, rc);
+        if (rc == 0)
+            cr_assert_eq(evs_replay_exec(r)->started_at_us, cases[i].want,
+                         "%s", cases[i].v);
+        /* The same inside an element. */
+        snprintf(buf, sizeof(buf),
+                 "{\"v\":1,\"steps\":[{\"name\":\"s\",\"retry_at\":%s}]}",
+                 cases[i].v);
+        rc = evs_replay_load_state(r, buf, strlen(buf));
+        cr_assert_eq(rc, cases[i].rc, "%s: %d", cases[i].v, rc);
+        if (rc == 0)
+            cr_assert_eq(evs_replay_step(r, 0)->retry_at_us, cases[i].want,
+                         "%s", cases[i].v);
+    }
+    /* Sequences are not negative. */
+    snprintf(buf, sizeof(buf), "{\"v\":1,\"last_seq\":-1}");
+    cr_assert_eq(evs_replay_load_state(r, buf, strlen(buf)), EVS_EPARSE);
+    snprintf(buf, sizeof(buf), "{\"v\":1,\"last_seq\":-0}");
+    cr_assert_eq(evs_replay_load_state(r, buf, strlen(buf)), 0);
+    evs_replay_free(r);
+}
+
+/* A value the state cannot use is refused with its own error only when
+ * the rest of the text is JSON: a syntax error after it wins. */
+Test(replay, a_syntax_error_anywhere_wins_over_a_bad_value)
+{
+    static const char v2[] = "{\"v\":2,\"status\":\"running\"}";
+    static const char v2_bad[] = "{\"v\":2,\"status\":\"running\"";
+    static const char v2_bad_esc[] =
+        "{\"v\":2,\"steps\":[{\"output\":\"\\q\"}]}";
+    evs_replay *r = hist_replayer();
+
+    cr_assert_eq(evs_replay_load_state(r, v2, strlen(v2)), EVS_EFORMAT);
+    cr_assert_eq(evs_replay_load_state(r, v2_bad, strlen(v2_bad)),
+                 EVS_EPARSE);
+    cr_assert_eq(evs_replay_load_state(r, v2_bad_esc, strlen(v2_bad_esc)),
+                 EVS_EPARSE);
+    evs_replay_free(r);
+}
+
 /* ------------------------------------------------------------------ */
 /* Snapshots                                                          */
 /* ------------------------------------------------------------------ */
@@ -1611,6 +1964,195 @@ Test(replay, a_snapshot_whose_state_cannot_be_used_is_rebuilt_from_the_log)
     free(s5);
     evs_replay_free(r1);
     evs_replay_free(r5);
+    hist_free(&h);
+}
+
+/*
+ * Writes a snapshot of execution `id` at sequence `seq` whose state is
+ * `state` byte for byte, with checksums that match: what a buggy writer
+ * could leave. The store hands such a state on unlooked-into, so the
+ * replay's one parse is all that stands between it and the state.
+ */
+static void forge_state(const char *id, uint64_t seq, const char *state)
+{
+    size_t n = strlen(state), len, hl;
+    char *ph = malloc(n + 1), *buf, *at, *q;
+    char *path = tu_path(dir, id, "snapshot.json");
+    evs_snapshot sn;
+
+    /* A valid stand-in of the same length, replaced once encoded. */
+    cr_assert_not_null(ph);
+    cr_assert_geq(n, 2);
+    memset(ph, 'z', n);
+    ph[0] = ph[n - 1] = '"';
+    ph[n] = '\0';
+    memset(&sn, 0, sizeof(sn));
+    sn.id = sp(id);
+    sn.status = sp("running");
+    sn.last_event_seq = seq;
+    sn.state = sp(ph);
+    cr_assert_eq(evs_snapshot_encode(&sn, NULL, &buf, &len), 0);
+    hl = (size_t)((char *)memchr(buf, '\n', len) - buf) + 1;
+    at = memmem(buf + hl, len - hl, ph, n);
+    cr_assert_not_null(at);
+    memcpy(at, state, n);
+    evs__frame_seal(buf + hl, len - hl - EVS__CKSUM_TAIL_LEN);
+    q = memmem(buf, hl, "\"body_checksum\":\"", 17);
+    cr_assert_not_null(q);
+    evs__hex64(evs_checksum(buf + hl, len - hl), q + 17);
+    evs__frame_seal(buf, hl - EVS__CKSUM_TAIL_LEN);
+    cr_assert_eq(tu_write_file(path, buf, len), 0);
+    free(buf);
+    free(ph);
+    free(path);
+}
+
+Test(replay, a_checksummed_snapshot_with_a_malformed_state_is_not_used)
+{
+    evs_replay *r1, *r2, *r;
+    evs_snapshot *sn;
+    char *s2, *bad;
+    size_t i;
+    int fs;
+    hist h;
+
+    rich(&h);
+    record(&h, "rich");
+    r1 = open_at("rich", 0, NULL);
+    r = open_at("rich", 2, NULL);
+    s2 = hist_state(r, NULL);
+    evs_replay_free(r);
+
+    /* The forged file itself is good: the right state opens from it. */
+    forge_state("rich", 2, s2);
+    r2 = open_at("rich", 0, &fs);
+    cr_assert_eq(fs, 1);
+    assert_same_state(r1, r2);
+    evs_replay_free(r2);
+
+    const struct {
+        const char *from, *to;
+    } damage[] = {
+        /* A bad escape, a raw control byte and bad UTF-8 inside a step's
+         * input, a value the state keeps as JSON. */
+        {"\"k\":\"v\\n\"", "\"k\":\"v\\q\""},
+        {"\"k\":\"v\\n\"", "\"k\":\"v\n\""},
+        {"\"k\":\"v\\n\"", "\"k\":\"v\xc3\x28\""},
+        /* A number with a leading zero; a literal cut short. */
+        {"\"last_seq\":2", "\"last_seq\":02"},
+        {"\"error\":null", "\"error\":nul "},
+        /* Brackets that do not match. */
+        {"\"input\":{\"k\"", "\"input\":[\"k\""},
+        /* Text after the state's object. */
+        {NULL, " x"},
+    };
+    for (i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+        if (damage[i].from) {
+            cr_assert_not_null(strstr(s2, damage[i].from), "%s",
+                               damage[i].from);
+            bad = replace(s2, damage[i].from, damage[i].to);
+        } else {
+            bad = malloc(strlen(s2) + strlen(damage[i].to) + 1);
+            cr_assert_not_null(bad);
+            strcpy(bad, s2);
+            strcat(bad, damage[i].to);
+        }
+        cr_assert_neq(evs_json_check(bad, strlen(bad), 0, NULL, NULL, NULL),
+                      0, "case %zu", i);
+        forge_state("rich", 2, bad);
+        /* The store's plain load refuses it; asked for the raw state (as
+         * evs_replay_open asks), it hands it on, and the replay refuses
+         * it. */
+        sn = NULL;
+        cr_assert_eq(evs_snapshot_load(st, "rich", 4, &sn, NULL),
+                     EVS_EPARSE, "case %zu", i);
+        cr_assert_null(sn);
+        cr_assert_eq(evs_snapshot_load_flags(st, "rich", 4,
+                                             EVS_SNAPSHOT_STATE_RAW, &sn,
+                                             NULL),
+                     0);
+        cr_assert_eq(sn->state.len, strlen(bad));
+        r = hist_replayer();
+        cr_assert_eq(evs_replay_load_state(r, sn->state.ptr, sn->state.len),
+                     EVS_EPARSE, "case %zu", i);
+        evs_replay_free(r);
+        evs_snapshot_free(sn);
+        /* Opening rebuilds from the log instead. */
+        r2 = open_at("rich", 0, &fs);
+        cr_assert_eq(fs, 0, "case %zu", i);
+        assert_same_state(r1, r2);
+        evs_replay_free(r2);
+        free(bad);
+    }
+    free(s2);
+    evs_replay_free(r1);
+    hist_free(&h);
+}
+
+/*
+ * Names with escapes (quotes, backslashes, control characters, \u
+ * escapes of every length) are unescaped where they stand in the
+ * snapshot the replayer keeps, and still work as keys for the events
+ * after the snapshot.
+ */
+Test(replay, escaped_names_survive_a_snapshot_and_its_tail)
+{
+    static const char *const names[] = {
+        "q\\\"uote", "back\\\\slash", "tab\\tnl\\n", "\\u00e9t\\u00e9",
+        "\\ud83d\\ude00 smile", "\\u0001ctl", "plain",
+    };
+    const size_t nn = sizeof(names) / sizeof(names[0]);
+    evs_replay *r1, *r2, *hand;
+    size_t mid;
+    int fs;
+    hist h;
+
+    /* Variables, signals, versions and timers are named by `data`. */
+    start(&h, "{\"workflow_name\":\"esc\"}");
+    for (size_t i = 0; i < nn; i++) {
+        hist_add(&h, "variable_set", NULL, NULL,
+                 "{\"name\":\"%s\",\"value\":{\"i\":%zu}}", names[i], i);
+        hist_add(&h, "signal_received", NULL, NULL,
+                 "{\"signal\":\"%s\",\"payload\":%zu}", names[i], i);
+        hist_add(&h, "version_decision", NULL, NULL,
+                 "{\"change_id\":\"%s\",\"version\":1,\"min\":0,"
+                 "\"max\":2}", names[i]);
+        hist_add(&h, "timer_started", NULL, "w",
+                 "{\"timer_id\":\"%s\","
+                 "\"fire_at\":\"2026-11-22T10:20:00.000000Z\"}", names[i]);
+    }
+    mid = h.n;
+    for (size_t i = 0; i < nn; i++) {
+        hist_add(&h, "variable_set", NULL, NULL,
+                 "{\"name\":\"%s\",\"value\":[%zu]}", names[i], i);
+        hist_add(&h, "timer_fired", NULL, "w", "{\"timer_id\":\"%s\"}",
+                 names[i]);
+    }
+    cr_assert_eq(hist_record(&h, st, "esc", 0, mid), 0);
+    r1 = open_at("esc", 0, &fs);
+    cr_assert_eq(fs, 0);
+    snapshot(r1);
+    r2 = open_at("esc", 0, &fs);
+    cr_assert_eq(fs, 1);
+    assert_same_state(r1, r2);
+    cr_assert_not_null(evs_replay_find_var(r2, sp("q\"uote")));
+    cr_assert_not_null(evs_replay_find_var(r2, sp("\xf0\x9f\x98\x80 smile")));
+    cr_assert_not_null(evs_replay_find_version(r2, sp("back\\slash")));
+    evs_replay_free(r2);
+
+    /* The tail finds what the snapshot holds. */
+    cr_assert_eq(hist_record(&h, st, "esc", mid, h.n), 0);
+    r2 = open_at("esc", 0, &fs);
+    cr_assert_eq(fs, 1);
+    hand = hist_replay_by_hand(st, "esc", 0);
+    assert_same_state(r2, hand);
+    assert_span(evs_replay_find_var(r2, sp("tab\tnl\n"))->value, "[2]");
+    assert_span(evs_replay_find_var(r2, sp("\x01" "ctl"))->value, "[5]");
+    for (size_t i = 0; i < evs_replay_timer_count(r2); i++)
+        cr_assert_neq(evs_replay_timer(r2, i)->fired_seq, 0);
+    evs_replay_free(r1);
+    evs_replay_free(r2);
+    evs_replay_free(hand);
     hist_free(&h);
 }
 
@@ -1820,6 +2362,61 @@ Test(replay, open_under_allocation_failures_succeeds_or_fails_cleanly)
     open_loop("rich", want, 0);
     free(want);
     evs_replay_free(r);
+    hist_free(&h);
+}
+
+/*
+ * The replayer keeps the snapshot it opened from only when it and the
+ * snapshot both use the C library's memory: a store's allocator may end
+ * with the store, and a replayer's own allocator sees all its memory.
+ */
+Test(replay, a_replayer_outlives_the_store_it_opened_and_its_allocator)
+{
+    evs_store_opts o;
+    evs_store *s2;
+    evs_replay *full, *r;
+    fail_alloc sa, ra;
+    char *want, *got;
+    int fs = -1;
+    hist h;
+
+    rich(&h);
+    record(&h, "rich");
+    full = open_at("rich", 0, NULL);
+    snapshot(full);
+    want = hist_state(full, NULL);
+
+    /* A store with its own allocator, closed before the replayer. */
+    fa_init(&sa);
+    evs_store_opts_init(&o);
+    o.alloc = &sa.a;
+    cr_assert_eq(evs_store_open(dir, &o, &s2), 0);
+    r = hist_replayer();
+    cr_assert_eq(evs_replay_open(r, s2, "rich", 4, 0, &fs, NULL, NULL), 0);
+    cr_assert_eq(fs, 1);
+    evs_store_close(s2);
+    cr_assert_eq(sa.live, 0, "the replayer holds %ld blocks of the store's "
+                 "allocator", sa.live);
+    got = hist_state(r, NULL);
+    cr_assert_str_eq(got, want);
+    free(got);
+    evs_replay_free(r);
+
+    /* A replayer with its own allocator has all its memory from it. */
+    fa_init(&ra);
+    r = fa_replayer(&ra);
+    fs = -1;
+    cr_assert_eq(evs_replay_open(r, st, "rich", 4, 0, &fs, NULL, NULL), 0);
+    cr_assert_eq(fs, 1);
+    cr_assert_gt(ra.live, 0);
+    got = fa_state(&ra, r);
+    cr_assert_str_eq(got, want);
+    free(got);
+    evs_replay_free(r);
+    cr_assert_eq(ra.live, 0);
+
+    free(want);
+    evs_replay_free(full);
     hist_free(&h);
 }
 
