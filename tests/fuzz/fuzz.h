@@ -45,6 +45,7 @@ int fuzz_recover(const uint8_t *data, size_t size);
 int fuzz_snapshot(const uint8_t *data, size_t size);
 int fuzz_workflow(const uint8_t *data, size_t size);
 int fuzz_evreplay(const uint8_t *data, size_t size);
+int fuzz_state(const uint8_t *data, size_t size);
 
 /* Cleanup of what the targets keep between inputs (temporary stores). */
 void fuzz_recover_done(void);
