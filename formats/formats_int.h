@@ -165,14 +165,10 @@ static inline size_t evs__utf8_seq(const unsigned char *p,
     return len;
 }
 
-/* ------------------------------------------------------------------ */
-
 static inline int evs__is_hex(unsigned char c)
 {
     return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
-
-/* Checking and minifying                                             */
 
 static inline int evs__is_digit(unsigned char c)
 {
