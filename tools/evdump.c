@@ -334,6 +334,29 @@ int fail_exec(int rc, const evs_error_info *info, const char *store,
     return fail_evs(rc, info, id);
 }
 
+int probe_exec(evs_store *st, const char *id, evs_error_info *info)
+{
+    evs_log *l = NULL;
+    int rc = evs_log_open(st, id, strlen(id), 0, &l, NULL, info);
+
+    evs_log_close(l);
+    return rc;
+}
+
+int fail_unreadable(evs_store *st, const char *store, const char *id,
+                    int rc)
+{
+    evs_error_info info;
+    int orc = probe_exec(st, id, &info);
+
+    if (orc != 0 && (rc == 0 || orc == rc))
+        return fail_exec(orc, &info, store, id);
+    if (rc == 0)
+        return fail_exec(-ENOENT, NULL, store, id);
+    return fail("%s: reading the log: %s (%s)", id, evs_strerror(rc),
+                evs_err_name(rc));
+}
+
 /* ------------------------------------------------------------------ */
 /* Output                                                             */
 /* ------------------------------------------------------------------ */

@@ -103,6 +103,17 @@ int open_store(const char *path, evs_store **out);
 int fail_exec(int rc, const evs_error_info *info, const char *store,
               const char *id);
 
+/* Opens the log of execution `id` read-only, only to learn whether it
+ * can be: 0, or the error with *info saying more (which file was refused,
+ * and why: a symbolic link, a FIFO, a second hard link). */
+int probe_exec(evs_store *st, const char *id, evs_error_info *info);
+
+/* Reports why execution `id` cannot be read: rc from reading its log,
+ * or 0 when it seemed not to be there (probe_exec tells a refused file
+ * from a missing execution). Returns EXIT_ERROR. */
+int fail_unreadable(evs_store *st, const char *store, const char *id,
+                    int rc);
+
 /* Parses a decimal number into [min, max]; on failure reports a usage
  * error naming the option and returns EXIT_USAGE. */
 int parse_num(const char *cmd, const char *opt, const char *arg,

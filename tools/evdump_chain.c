@@ -158,15 +158,8 @@ int cmd_chain(int argc, char **argv)
         if (load(st, l.items[i].id, &g.v[g.n]) == 0)
             g.n++;
     if (!(root = find(&g, id))) {
-        /* Missing, or there but refused (a linked log): opening it says
-         * which. */
-        evs_error_info info;
-        evs_log *lg = NULL;
-        int orc = evs_log_open(st, id, strlen(id), 0, &lg, NULL, &info);
-        evs_log_close(lg);
-        rc = orc != 0 && orc != -ENOENT
-                 ? fail_exec(orc, &info, store, id)
-                 : fail("no execution '%s' in %s", id, store);
+        /* Missing, or there but refused (a linked log). */
+        rc = fail_unreadable(st, store, id, 0);
         goto out;
     }
     /* Back to the first of the lineage. */

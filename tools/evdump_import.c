@@ -322,9 +322,7 @@ int cmd_import(int argc, char **argv)
         /* Missing, or there but refused (a log that is a link or a
          * FIFO): only a missing one is created. */
         evs_error_info info;
-        evs_log *l = NULL;
-        rc = evs_log_open(im->st, im->id, im->id_len, 0, &l, NULL, &info);
-        evs_log_close(l);
+        rc = probe_exec(im->st, im->id, &info);
         if (rc != 0 && rc != -ENOENT) {
             rc = fail_exec(rc, &info, im->store, im->id);
             goto out;

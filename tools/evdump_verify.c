@@ -63,28 +63,6 @@ static void other_problem(scan_state *x, const char *what, const char *kind,
                c_off());
 }
 
-/*
- * Reports why execution `id` cannot be read: rc from reading its log, or
- * 0 when it seemed not to be there. Opening its log says more than a
- * bare code: it names a refused file (a symbolic link, a FIFO, one with
- * a second hard link), or tells a missing execution. Returns EXIT_ERROR.
- */
-static int fail_unreadable(evs_store *st, const char *store, const char *id,
-                           int rc)
-{
-    evs_error_info info;
-    evs_log *l = NULL;
-    int orc = evs_log_open(st, id, strlen(id), 0, &l, NULL, &info);
-
-    evs_log_close(l);
-    if (orc != 0 && (rc == 0 || orc == rc))
-        return fail_exec(orc, &info, store, id);
-    if (rc == 0)
-        return fail_exec(-ENOENT, NULL, store, id);
-    return fail("%s: reading the log: %s (%s)", id, evs_strerror(rc),
-                evs_err_name(rc));
-}
-
 /* Verifies one execution. Returns 0, or EXIT_ERROR after reporting a
  * failure that is not damage (the caller goes on with the others). */
 static int verify_one(evs_store *st, scan_state *x)

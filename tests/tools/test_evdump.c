@@ -655,6 +655,18 @@ Test(evdump, show_of_missing_store_or_execution_exits_3_without_creating)
     assert_one_error_line(&r);
     cr_assert(strstr(r.err, "nope"), "%s", r.err);
     result_free(&r);
+
+    /* The commands that tell a missing execution from a refused log
+     * (fail_unreadable) say it is missing. */
+    r = EVDUMP("chain", dir, "nope");
+    cr_assert_eq(r.status, 3);
+    assert_one_error_line(&r);
+    cr_assert(strstr(r.err, "no execution 'nope'"), "%s", r.err);
+    result_free(&r);
+    r = EVDUMP("verify", dir, "nope");
+    cr_assert_eq(r.status, 3);
+    cr_assert(strstr(r.err, "no execution 'nope'"), "%s", r.err);
+    result_free(&r);
 }
 
 Test(evdump, show_ends_quietly_when_the_reader_goes_away)
