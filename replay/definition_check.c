@@ -99,19 +99,14 @@ int evs_replay_check_definition(const evs_replay *r, const char *def,
         goto out;
     }
     rc = 0;
-    /* Each step name the history ran, once, in the order first run. */
-    for (size_t i = 0; i < r->steps.n && rc == 0; i++) {
-        const evs_step_state *s = &r->steps.v[i];
+    /* Each step name the history ran, once, in the order first run,
+     * with the kind and hash of its last start. */
+    for (size_t i = 0; i < r->names.n && rc == 0; i++) {
+        const evs_stepname_state *s = &r->names.v[i];
         const defstep *d = NULL;
         evs_step_diff diff;
-        size_t j;
-        int seen = 0;
 
-        for (j = 0; j < i && !seen; j++)
-            seen = evs__span_eq(r->steps.v[j].name, s->name);
-        if (seen)
-            continue;
-        for (j = 0; j < n && !d; j++)
+        for (size_t j = 0; j < n && !d; j++)
             if (evs__span_eq(ds[j].name, s->name))
                 d = &ds[j];
         memset(&diff, 0, sizeof(diff));

@@ -176,9 +176,10 @@ typedef struct ctx {
     fields f;
     evs_span path;     /* the event's path, copied */
     evs_span step;     /* its step name, copied */
-    /* Where intern_names found them (-1: not there then). Paths and
-     * steps are never removed, so a found position stays right for the
-     * whole event; one not found is looked up again. */
+    /* Where intern_names found them (-1: not there then). Paths are
+     * never removed, and steps only when a path ends (compact mode),
+     * after which the event looks at neither: a found position stays
+     * right for the whole event; one not found is looked up again. */
     long path_i, step_i;
 } ctx;
 
@@ -479,12 +480,29 @@ static void find_failure(evs_replay *r)
     x->failed_seq = last ? last->ended_seq : 0;
 }
 
+/* The record of the event's step name, made when first seen. */
+static evs_stepname_state *stepname(ctx *c)
+{
+    evs_replay *r = c->r;
+    long i = evs__rp_stepname_pos(r, c->step);
+    evs_stepname_state n;
+
+    if (i >= 0)
+        return &r->names.v[i];
+    memset(&n, 0, sizeof(n));
+    n.name = c->step;
+    if (evs__rp_add_stepname(r, &n) != 0)
+        return NULL;
+    return &r->names.v[r->names.n - 1];
+}
+
 static int on_step_started(ctx *c)
 {
     evs_replay *r = c->r;
     fields *f = &c->f;
     evs_path_state *p;
     evs_step_state s, *sp;
+    evs_stepname_state *n;
     long i;
     int rc, was_failure, was_retrying;
 
@@ -520,6 +538,11 @@ static int on_step_started(ctx *c)
         (f->step_hash.len && (rc = str_of(r, f->step_hash, &sp->step_hash))) ||
         (f->kind.len && (rc = str_of(r, f->kind, &sp->kind))))
         return rc;
+    if (!(n = stepname(c)))
+        return -ENOMEM;
+    n->kind = sp->kind;
+    n->step_hash = sp->step_hash;
+    n->started_seq = c->ev->sequence;
     if (f->has_iteration || f->has_count)
         if ((rc = each_count(c, f->has_count ? f->count : -1)) != 0)
             return rc;
@@ -552,6 +575,27 @@ static int outcome_step(ctx *c, evs_step_state **out, int want_failed)
              "outcome of step \"%.*s\" that is not running",
              (int)c->step.len, c->step.ptr);
     *out = sp;
+    return 0;
+}
+
+/* What later steps read of a step that completed or was skipped: the
+ * path's last output, and the last output of a plain step of its name.
+ * Both outlive the step, which compact mode drops when its path ends. */
+static int note_output(ctx *c, const evs_step_state *sp)
+{
+    long pi = evs__rp_path_pos(c->r, sp->path_id);
+    evs_stepname_state *n;
+
+    if (pi >= 0 && !(sp->kind.len == 3 && memcmp(sp->kind.ptr, "end", 3) == 0)) {
+        c->r->paths.v[pi].last_output = sp->output;
+        c->r->paths.v[pi].last_output_seq = c->ev->sequence;
+    }
+    if (!(n = stepname(c)))
+        return -ENOMEM;
+    if (sp->iteration < 0) {
+        n->output = sp->output;
+        n->output_seq = c->ev->sequence;
+    }
     return 0;
 }
 
@@ -609,7 +653,7 @@ static int on_step_completed(ctx *c, int skipped)
         return rc;
     if (sp->iteration >= 0 && !was_done)
         each_done(r, c->path, c->step);
-    return 0;
+    return note_output(c, sp);
 }
 
 static int on_step_failed(ctx *c)
@@ -719,7 +763,8 @@ static int on_path_ended(ctx *c, int failed)
     evs__rp_set_path_status(c->r, p,
                             failed ? EVS_PATH_FAILED : EVS_PATH_COMPLETED);
     p->ended_seq = c->ev->sequence;
-    return 0;
+    /* No step event is valid on an ended path any more. */
+    return c->r->opts.compact ? evs__rp_drop(c->r, EVS__DROP_STEPS) : 0;
 }
 
 static int on_exec_ended(ctx *c, evs_exec_status st)
@@ -823,11 +868,16 @@ static int consume(ctx *c, int64_t seq)
 
     RULE(s && !s->consumed_seq, c, "signal-not-received",
          "consumes signal at sequence %lld, which %s", (long long)seq,
-         s ? "was already consumed" : "was not received");
+         s                   ? "was already consumed"
+         : c->r->opts.compact ? "is not buffered (not received, or "
+                               "consumed already)"
+                             : "was not received");
     if (s && !s->consumed_seq) {
         s->consumed_seq = c->ev->sequence;
         s->consumed_by_path = c->path;
         s->consumed_by_step = c->step;
+        if (c->r->opts.compact)
+            return evs__rp_drop(c->r, EVS__DROP_SIGNALS);
     }
     return 0;
 }
@@ -916,6 +966,8 @@ static int on_wait_ended(ctx *c)
         w->signal_seq = c->f.has_signal_seq && c->f.signal_seq > 0
                             ? (uint64_t)c->f.signal_seq
                             : 0;
+        if (r->opts.compact)
+            evs__rp_drop(r, EVS__DROP_WAITS);
     }
     if (p)
         evs__rp_hold(c->r, p, -1);
@@ -936,7 +988,7 @@ static int on_timer_started(ctx *c)
         return rc;
     RULE(t.timer_id.len, c, "data", "timer_started without a timer_id");
     RULE(!t.timer_id.len || evs__rp_timer_pos(r, t.timer_id) < 0, c,
-         "duplicate-timer", "timer \"%.*s\" already exists",
+         "duplicate-timer", "timer \"%.*s\" is already pending",
          (int)t.timer_id.len, t.timer_id.ptr);
     if (!t.timer_id.len || evs__rp_timer_pos(r, t.timer_id) >= 0)
         return 0;
@@ -978,7 +1030,7 @@ static int on_timer_ended(ctx *c, int cancelled)
     i = evs__rp_path_pos(r, r->timers.v[i].path_id);
     if (i >= 0)
         evs__rp_hold(r, &r->paths.v[i], -1);
-    return 0;
+    return r->opts.compact ? evs__rp_drop(r, EVS__DROP_TIMERS) : 0;
 }
 
 static int on_version_decision(ctx *c)

@@ -6,6 +6,7 @@
 #include "replay_int.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 static const evs_span nospan = {"", 0};
 
@@ -55,10 +56,25 @@ static int version_eq(const void *ctx, size_t pos)
     return evs__span_eq(k->r->versions.v[pos].change_id, k->a);
 }
 
+/* Only a pending timer is found by its id: one that fired or was
+ * cancelled leaves its id free for another (FORMAT.md, duplicate-timer). */
 static int timer_eq(const void *ctx, size_t pos)
 {
     const key3 *k = ctx;
-    return evs__span_eq(k->r->timers.v[pos].timer_id, k->a);
+    const evs_timer_state *t = &k->r->timers.v[pos];
+    return !t->fired_seq && !t->cancelled && evs__span_eq(t->timer_id, k->a);
+}
+
+static int stepname_eq(const void *ctx, size_t pos)
+{
+    const key3 *k = ctx;
+    return evs__span_eq(k->r->names.v[pos].name, k->a);
+}
+
+static int gone_eq(const void *ctx, size_t pos)
+{
+    const key3 *k = ctx;
+    return evs__span_eq(k->r->gone.v[pos], k->a);
 }
 
 
@@ -135,6 +151,19 @@ long evs__rp_timer_pos(const evs_replay *r, evs_span id)
                         &k);
 }
 
+long evs__rp_stepname_pos(const evs_replay *r, evs_span name)
+{
+    key3 k = {r, name, nospan, 0};
+    return evs__rp_find(&r->name_ix, evs__rp_hash(name, nospan, 4),
+                        stepname_eq, &k);
+}
+
+static long gone_pos(const evs_replay *r, evs_span id)
+{
+    key3 k = {r, id, nospan, 0};
+    return evs__rp_find(&r->gone_ix, evs__rp_hash(id, nospan, 5), gone_eq,
+                        &k);
+}
 
 static void count_path(evs_replay *r, evs_path_status st, int d)
 {
@@ -239,6 +268,161 @@ int evs__rp_add_timer(evs_replay *r, const evs_timer_state *t)
     return 0;
 }
 
+int evs__rp_add_stepname(evs_replay *r, const evs_stepname_state *n)
+{
+    ADD(r, names, n, &r->name_ix, evs__rp_hash(n->name, nospan, 4));
+    return 0;
+}
+
+int evs__rp_add_gone(evs_replay *r, evs_span id)
+{
+    ADD(r, gone, &id, &r->gone_ix, evs__rp_hash(id, nospan, 5));
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Compact mode: dropping what has ended                              */
+/* ------------------------------------------------------------------ */
+
+static int path_live(const evs_replay *r, evs_span id)
+{
+    long i = evs__rp_path_pos(r, id);
+    /* A step of a path the state does not know (only tolerant mode
+     * makes one) is kept: nothing says it ended. */
+    return i < 0 || r->paths.v[i].status == EVS_PATH_ACTIVE ||
+           r->paths.v[i].status == EVS_PATH_WAITING;
+}
+
+static int drop_steps(evs_replay *r)
+{
+    size_t j = 0, k = 0;
+    int rc;
+
+    for (size_t i = 0; i < r->steps.n; i++) {
+        const evs_step_state *s = &r->steps.v[i];
+        if (s->status == EVS_STEP_FAILED || path_live(r, s->path_id))
+            r->steps.v[j++] = *s;
+    }
+    for (size_t i = 0; i < r->eaches.n; i++)
+        if (path_live(r, r->eaches.v[i].path_id))
+            r->eaches.v[k++] = r->eaches.v[i];
+    if (j == r->steps.n && k == r->eaches.n)
+        return 0;
+    /* The indexes are made again over what stays. */
+    r->steps.n = j;
+    r->eaches.n = k;
+    for (size_t i = 0; i < r->groups.n; i++)
+        evs__free(r->alloc, r->groups.v[i].pos);
+    r->groups.n = 0;
+    evs__rp_map_free(r, &r->group_ix);
+    evs__rp_map_free(r, &r->step_ix);
+    evs__rp_map_free(r, &r->each_ix);
+    for (size_t i = 0; i < j; i++) {
+        const evs_step_state *s = &r->steps.v[i];
+        rc = dense(s->iteration)
+                 ? add_iteration(r, s, i)
+                 : evs__rp_insert(r, &r->step_ix,
+                                  evs__rp_hash(s->path_id, s->name,
+                                               s->iteration),
+                                  i);
+        if (rc != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < k; i++) {
+        const evs_each_state *e = &r->eaches.v[i];
+        if ((rc = evs__rp_insert(r, &r->each_ix,
+                                 evs__rp_hash(e->path_id, e->name, -2), i)))
+            return rc;
+    }
+    return 0;
+}
+
+static void drop_waits(evs_replay *r)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < r->waits.n; i++)
+        if (!r->waits.v[i].ended_seq)
+            r->waits.v[j++] = r->waits.v[i];
+    /* Every wait left is pending; pend has room for them all. */
+    r->waits.n = j;
+    r->pend.n = 0;
+    for (size_t i = 0; i < j && i < r->pend.cap; i++)
+        r->pend.v[r->pend.n++] = i;
+}
+
+static int drop_timers(evs_replay *r)
+{
+    size_t j = 0;
+    int rc;
+
+    for (size_t i = 0; i < r->timers.n; i++)
+        if (!r->timers.v[i].fired_seq && !r->timers.v[i].cancelled)
+            r->timers.v[j++] = r->timers.v[i];
+    if (j == r->timers.n)
+        return 0;
+    r->timers.n = j;
+    evs__rp_map_free(r, &r->timer_ix);
+    for (size_t i = 0; i < j; i++)
+        if ((rc = evs__rp_insert(r, &r->timer_ix,
+                                 evs__rp_hash(r->timers.v[i].timer_id,
+                                              nospan, 3),
+                                 i)) != 0)
+            return rc;
+    return 0;
+}
+
+/* Consumed signals leave their ids, in the order they were consumed. */
+static int by_consumed(const void *a, const void *b)
+{
+    const evs_signal_state *x = a, *y = b;
+    return x->consumed_seq < y->consumed_seq ? -1
+           : x->consumed_seq > y->consumed_seq ? 1
+                                                : 0;
+}
+
+static int drop_signals(evs_replay *r)
+{
+    evs_signal_state *tmp;
+    size_t j = 0, n = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < r->signals.n; i++)
+        n += r->signals.v[i].consumed_seq != 0;
+    if (n == 0)
+        return 0;
+    if (!(tmp = evs__malloc(r->alloc, n * sizeof(*tmp))))
+        return -ENOMEM;
+    n = 0;
+    for (size_t i = 0; i < r->signals.n; i++) {
+        if (r->signals.v[i].consumed_seq)
+            tmp[n++] = r->signals.v[i];
+        else
+            r->signals.v[j++] = r->signals.v[i];
+    }
+    r->signals.n = j;
+    qsort(tmp, n, sizeof(*tmp), by_consumed);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = evs__rp_add_gone(r, tmp[i].id);
+    evs__free(r->alloc, tmp);
+    return rc;
+}
+
+int evs__rp_drop(evs_replay *r, int what)
+{
+    int rc = 0;
+
+    if ((what & EVS__DROP_STEPS) && (rc = drop_steps(r)) != 0)
+        return rc;
+    if (what & EVS__DROP_WAITS)
+        drop_waits(r);
+    if ((what & EVS__DROP_TIMERS) && (rc = drop_timers(r)) != 0)
+        return rc;
+    if (what & EVS__DROP_SIGNALS)
+        rc = drop_signals(r);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Accessors                                                          */
 /* ------------------------------------------------------------------ */
@@ -260,6 +444,7 @@ const evs_exec_state *evs_replay_exec(const evs_replay *r)
 
 ACCESSORS(path, paths, evs_path_state)
 ACCESSORS(step, steps, evs_step_state)
+ACCESSORS(stepname, names, evs_stepname_state)
 ACCESSORS(each, eaches, evs_each_state)
 ACCESSORS(var, vars, evs_var_state)
 ACCESSORS(signal, signals, evs_signal_state)
@@ -279,6 +464,29 @@ const evs_step_state *evs_replay_find_step(const evs_replay *r,
 {
     long i = evs__rp_step_pos(r, path, name, iteration);
     return i < 0 ? NULL : &r->steps.v[i];
+}
+
+const evs_stepname_state *evs_replay_find_stepname(const evs_replay *r,
+                                                   evs_span name)
+{
+    long i = evs__rp_stepname_pos(r, name);
+    return i < 0 ? NULL : &r->names.v[i];
+}
+
+int evs_replay_signal_received(const evs_replay *r, evs_span id,
+                               uint64_t *seq)
+{
+    if (seq)
+        *seq = 0;
+    if (!id.len)
+        return 0;
+    for (size_t i = 0; i < r->signals.n; i++)
+        if (evs__span_eq(r->signals.v[i].id, id)) {
+            if (seq)
+                *seq = r->signals.v[i].received_seq;
+            return 1;
+        }
+    return gone_pos(r, id) >= 0;
 }
 
 const evs_var_state *evs_replay_find_var(const evs_replay *r, evs_span name)

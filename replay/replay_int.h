@@ -44,6 +44,8 @@ DEFINE_VEC(version_vec, evs_version_state);
 DEFINE_VEC(timer_vec, evs_timer_state);
 DEFINE_VEC(wait_vec, evs_wait_state);
 DEFINE_VEC(pos_vec, size_t);
+DEFINE_VEC(name_vec, evs_stepname_state);
+DEFINE_VEC(span_vec, evs_span);
 
 /* The iterations of one `each` step on one path: where iteration i's
  * step is (position + 1; 0 if it has none yet), for i < EVS__ITER_DENSE.
@@ -79,9 +81,13 @@ struct evs_replay {
     timer_vec timers;
     wait_vec waits;
     pos_vec pend;     /* positions in waits of the pending ones */
+    name_vec names;   /* one record per step name */
+    /* Compact mode: the ids of the consumed signals, which went from
+     * `signals`, in the order they were consumed. */
+    span_vec gone;
     group_vec groups; /* iterations of `each` steps, by (path, name) */
     index_map path_ix, step_ix, each_ix, var_ix, version_ix, timer_ix,
-        group_ix;
+        group_ix, name_ix, gone_ix;
     int terminal; /* a terminal event was applied */
     size_t nfailed;  /* steps failed for good */
     size_t nactive, nwaiting; /* paths by status, for the exec status */
@@ -135,7 +141,10 @@ int evs__rp_add_version(evs_replay *r, const evs_version_state *v);
 int evs__rp_add_timer(evs_replay *r, const evs_timer_state *t);
 /* Records that waits.v[pos] is pending (state loading). */
 int evs__rp_note_pending(evs_replay *r, size_t pos);
+int evs__rp_add_stepname(evs_replay *r, const evs_stepname_state *n);
+int evs__rp_add_gone(evs_replay *r, evs_span id);
 long evs__rp_each_pos(const evs_replay *r, evs_span path, evs_span name);
+long evs__rp_stepname_pos(const evs_replay *r, evs_span name);
 long evs__rp_var_pos(const evs_replay *r, evs_span name);
 long evs__rp_version_pos(const evs_replay *r, evs_span id);
 long evs__rp_timer_pos(const evs_replay *r, evs_span id);
@@ -159,6 +168,18 @@ void evs__rp_hold(evs_replay *r, evs_path_state *p, int delta);
             return -ENOMEM;                                                   \
         (r)->vec.v[(r)->vec.n++] = *(item);                                   \
     } while (0)
+
+/* Compact mode: what goes from the state (replay_index.c). Each drops
+ * what has ended of its kind and rebuilds the indexes of what stays, in
+ * the same order, so that dropping at once or bit by bit ends in the
+ * same state. */
+#define EVS__DROP_STEPS 1   /* of ended paths, unless failed for good;
+                               and the `each` records of ended paths */
+#define EVS__DROP_WAITS 2   /* ended waits */
+#define EVS__DROP_TIMERS 4  /* fired or cancelled timers */
+#define EVS__DROP_SIGNALS 8 /* consumed signals (their ids to `gone`) */
+#define EVS__DROP_ALL 15
+int evs__rp_drop(evs_replay *r, int what);
 
 /* Recomputes RUNNING/WAITING from the paths. */
 void evs__rp_settle(evs_replay *r);

@@ -215,6 +215,8 @@ void evs__rp_reset(evs_replay *r)
     evs__free(r->alloc, r->timers.v);
     evs__free(r->alloc, r->waits.v);
     evs__free(r->alloc, r->pend.v);
+    evs__free(r->alloc, r->names.v);
+    evs__free(r->alloc, r->gone.v);
     for (size_t i = 0; i < r->groups.n; i++)
         evs__free(r->alloc, r->groups.v[i].pos);
     evs__free(r->alloc, r->groups.v);
@@ -225,6 +227,8 @@ void evs__rp_reset(evs_replay *r)
     evs__rp_map_free(r, &r->version_ix);
     evs__rp_map_free(r, &r->timer_ix);
     evs__rp_map_free(r, &r->group_ix);
+    evs__rp_map_free(r, &r->name_ix);
+    evs__rp_map_free(r, &r->gone_ix);
     memset(&r->exec, 0, sizeof(r->exec));
     memset(&r->paths, 0, sizeof(r->paths));
     memset(&r->steps, 0, sizeof(r->steps));
@@ -235,6 +239,8 @@ void evs__rp_reset(evs_replay *r)
     memset(&r->timers, 0, sizeof(r->timers));
     memset(&r->waits, 0, sizeof(r->waits));
     memset(&r->pend, 0, sizeof(r->pend));
+    memset(&r->names, 0, sizeof(r->names));
+    memset(&r->gone, 0, sizeof(r->gone));
     memset(&r->groups, 0, sizeof(r->groups));
     r->exec.failed_iteration = -1;
     r->terminal = 0;

@@ -15,7 +15,7 @@
 #include <limits.h>
 #include <stdio.h>
 
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 
 typedef evs__jbuf wbuf;
 
@@ -111,6 +111,8 @@ int evs_replay_state_json(const evs_replay *r, char **out, size_t *out_len)
         json(&b, "error", 0, p->error);
         num(&b, "started_seq", 0, (int64_t)p->started_seq);
         num(&b, "ended_seq", 0, (int64_t)p->ended_seq);
+        json(&b, "last_output", 0, p->last_output);
+        num(&b, "last_output_seq", 0, (int64_t)p->last_output_seq);
         LIT(&b, "}");
     }
     LIT(&b, "]");
@@ -238,7 +240,35 @@ int evs_replay_state_json(const evs_replay *r, char **out, size_t *out_len)
         num(&b, "signal_seq", 0, (int64_t)w->signal_seq);
         LIT(&b, "}");
     }
-    LIT(&b, "]}");
+    LIT(&b, "]");
+
+    key(&b, "names", 0);
+    LIT(&b, "[");
+    for (i = 0; i < r->names.n; i++) {
+        const evs_stepname_state *n = &r->names.v[i];
+        if (i)
+            LIT(&b, ",");
+        LIT(&b, "{");
+        str(&b, "name", 1, n->name);
+        str(&b, "kind", 0, n->kind);
+        str(&b, "step_hash", 0, n->step_hash);
+        num(&b, "started_seq", 0, (int64_t)n->started_seq);
+        json(&b, "output", 0, n->output);
+        num(&b, "output_seq", 0, (int64_t)n->output_seq);
+        LIT(&b, "}");
+    }
+    LIT(&b, "]");
+
+    key(&b, "consumed_ids", 0);
+    LIT(&b, "[");
+    for (i = 0; i < r->gone.n; i++) {
+        if (i)
+            LIT(&b, ",");
+        evs__jb_quote(&b, r->gone.v[i]);
+    }
+    LIT(&b, "]");
+    boolean(&b, "compact", 0, r->opts.compact);
+    LIT(&b, "}");
     if (b.err) {
         evs__free(r->alloc, b.p);
         return b.err;
@@ -605,8 +635,14 @@ static int g_bool(rd *d, size_t depth, int *out)
 
     if (value(d, depth, &v) != 0)
         return SYNTAX;
-    if (!d->err)
-        *out = v.len == 4 && memcmp(v.ptr, "true", 4) == 0;
+    if (d->err)
+        return 0;
+    if (v.len == 4 && memcmp(v.ptr, "true", 4) == 0)
+        *out = 1;
+    else if (v.len == 5 && memcmp(v.ptr, "false", 5) == 0)
+        *out = 0;
+    else
+        fail(d, EVS_EPARSE);
     return 0;
 }
 
@@ -717,6 +753,7 @@ static int each_obj(rd *d, int (*fn)(rd *d))
 static const mkey path_keys[] = {
     KEY("id"), KEY("parent"), KEY("status"), KEY("pending"),
     KEY("current_step"), KEY("error"), KEY("started_seq"), KEY("ended_seq"),
+    KEY("last_output"), KEY("last_output_seq"),
 };
 
 static int load_path(rd *d)
@@ -736,11 +773,17 @@ static int load_path(rd *d)
     case 5: rc = g_json(d, D, &p.error); break;
     case 6: rc = g_u64(d, D, &p.started_seq); break;
     case 7: rc = g_u64(d, D, &p.ended_seq); break;
+    case 8: rc = g_json(d, D, &p.last_output); break;
+    case 9: rc = g_u64(d, D, &p.last_output_seq); break;
     default: rc = g_skip(d, D); break;
     }
     END_MEMBERS;
     if (d->err)
         return 0;
+    if (pending < 0 || pending > UINT32_MAX) {
+        fail(d, EVS_EPARSE); /* no replay counts that far */
+        return 0;
+    }
     p.status = (evs_path_status)st;
     p.pending = (uint32_t)pending;
     if ((rc = evs__rp_add_path(d->r, &p)) != 0)
@@ -785,6 +828,10 @@ static int load_step(rd *d)
     END_MEMBERS;
     if (d->err)
         return 0;
+    if (att < 0 || att > UINT32_MAX) {
+        fail(d, EVS_EPARSE);
+        return 0;
+    }
     s.status = (evs_step_status)st;
     s.attempts = (uint32_t)att;
     if (s.status == EVS_STEP_FAILED)
@@ -968,7 +1015,56 @@ static int load_wait(rd *d)
     return 0;
 }
 
+static const mkey name_keys[] = {
+    KEY("name"), KEY("kind"), KEY("step_hash"), KEY("started_seq"),
+    KEY("output"), KEY("output_seq"),
+};
+
+static int load_name(rd *d)
+{
+    evs_stepname_state n;
+    int rc = 0;
+
+    memset(&n, 0, sizeof(n));
+    MEMBERS(name_keys)
+    {
+    case 0: rc = g_str(d, D, &n.name); break;
+    case 1: rc = g_str(d, D, &n.kind); break;
+    case 2: rc = g_str(d, D, &n.step_hash); break;
+    case 3: rc = g_u64(d, D, &n.started_seq); break;
+    case 4: rc = g_json(d, D, &n.output); break;
+    case 5: rc = g_u64(d, D, &n.output_seq); break;
+    default: rc = g_skip(d, D); break;
+    }
+    END_MEMBERS;
+    if (!d->err && (rc = evs__rp_add_stepname(d->r, &n)) != 0)
+        fail(d, rc);
+    return 0;
+}
+
 #undef D
+
+/* `consumed_ids`: an array of strings, each two deep. */
+static int load_gone(rd *d)
+{
+    int first = 1, rc;
+
+    if (!at(d, '[')) {
+        if (g_skip(d, 1) != 0)
+            return SYNTAX;
+        fail(d, EVS_EPARSE);
+        return 0;
+    }
+    d->p++;
+    while ((rc = element(d, &first)) == 1) {
+        evs_span id;
+        if ((rc = g_str(d, 2, &id)) != 0)
+            return rc;
+        if (!d->err && (rc = evs__rp_add_gone(d->r, id)) != 0)
+            fail(d, rc);
+    }
+    return rc;
+}
 
 static const mkey failed_keys[] = {
     KEY("path"), KEY("step"), KEY("iteration"), KEY("seq"),
@@ -1033,7 +1129,8 @@ static const mkey state_keys[] = {
     KEY("last_seq"),   KEY("terminal"),        KEY("failed"),
     KEY("paths"),      KEY("steps"),           KEY("each"),
     KEY("variables"),  KEY("signals"),         KEY("versions"),
-    KEY("timers"),     KEY("waits"),
+    KEY("timers"),     KEY("waits"),           KEY("names"),
+    KEY("consumed_ids"), KEY("compact"),
 };
 
 /* The whole state: an object, then only whitespace. */
@@ -1041,7 +1138,7 @@ static int load_all(rd *d)
 {
     evs_exec_state *x = &d->r->exec;
     int64_t ver = -1;
-    int st = 0, stp = 0, rc = 0;
+    int st = 0, stp = 0, compact = 0, rc = 0;
 
     ws(d);
     if (!at(d, '{'))
@@ -1081,6 +1178,9 @@ static int load_all(rd *d)
     case 23: rc = each_obj(d, load_version); break;
     case 24: rc = each_obj(d, load_timer); break;
     case 25: rc = each_obj(d, load_wait); break;
+    case 26: rc = each_obj(d, load_name); break;
+    case 27: rc = load_gone(d); break;
+    case 28: rc = g_bool(d, 1, &compact); break;
     default: rc = g_skip(d, 1); break;
     }
     END_MEMBERS;
@@ -1091,7 +1191,16 @@ static int load_all(rd *d)
         return d->err;
     x->status = (evs_exec_status)st;
     x->status_before_pause = (evs_exec_status)stp;
-    return ver < 0 ? EVS_EPARSE : 0;
+    if (ver < 0)
+        return EVS_EPARSE;
+    /* A full replayer cannot have back what a compact state dropped; a
+     * compact one drops from a full state what it would have dropped
+     * while replaying it. */
+    if (compact && !d->r->opts.compact)
+        return EVS_EFORMAT;
+    if (!compact && d->r->opts.compact)
+        return evs__rp_drop(d->r, EVS__DROP_ALL);
+    return 0;
 }
 
 /* Loads the state from text[0..len), which the replayer already owns

@@ -13,6 +13,25 @@
  * snapshots hold: replaying a snapshot's state plus the events after it
  * gives exactly the state of a replay from sequence 1.
  *
+ * Two modes (evs_replay_opts.compact). The full mode, the default, keeps
+ * the state of the whole history, for the tools that show it. The
+ * compact mode keeps only what the run can still use, so that its state,
+ * and the snapshot that holds it, stop growing with the history:
+ *  - the steps of an ended path go, except those failed for good (the
+ *    failure point may still move back to one); what later steps read
+ *    from them stays in the path's `last_output` and in the step-name
+ *    records (evs_replay_stepname);
+ *  - the `each` records of an ended path go;
+ *  - an ended wait, a fired or cancelled timer and a consumed signal go;
+ *    of a consumed signal only its id stays, so that a request taken
+ *    twice is still recognised (evs_replay_signal_received).
+ * Both modes check the same rules, so a history is valid in one exactly
+ * when it is valid in the other (in tolerant mode, past a first
+ * violation, they may judge later events differently: an event on an
+ * ended path finds its step in the full state only). A compact state can only be loaded by
+ * a compact replayer; a full state loaded by a compact replayer is
+ * compacted as it loads. The orchestrator replays in compact mode.
+ *
  * Lifecycle: evs_replay_new -> evs_replay_apply (or evs_replay_run over a
  * log) -> accessors -> evs_replay_free. A replayer is not thread-safe.
  * Everything an accessor returns is borrowed: valid until the next apply,
@@ -100,6 +119,11 @@ typedef struct evs_path_state {
     evs_span error;
     uint64_t started_seq;
     uint64_t ended_seq;       /* 0 while live */
+    /* The output of the last step completed or skipped on the path (an
+     * `end` step aside: it has no output of its own), and the sequence
+     * of that event; 0 if none. A join reads its branches' outputs here. */
+    evs_span last_output;
+    uint64_t last_output_seq;
 } evs_path_state;
 
 /** One step on one path, or one iteration of an `each` step. */
@@ -127,6 +151,24 @@ typedef struct evs_each_state {
     int64_t count;            /* items; -1 if not recorded */
     int64_t done;             /* iterations completed or skipped */
 } evs_each_state;
+
+/**
+ * What the history ran under one step name, on any path: kept in both
+ * modes, in the order the names first appeared, one record per name, so
+ * it stays as small as the definition.
+ */
+typedef struct evs_stepname_state {
+    evs_span name;
+    evs_span kind;            /* recorded at its last start */
+    evs_span step_hash;       /* recorded at its last start */
+    uint64_t started_seq;     /* its last start; 0 if only skipped */
+    /* The output of the last completion or skip of a plain step (not an
+     * `each` iteration) of this name, on any path, and its sequence (0
+     * if none): what `${steps.NAME.output}` falls back to on a path that
+     * has not run the step itself. */
+    evs_span output;
+    uint64_t output_seq;
+} evs_stepname_state;
 
 typedef struct evs_var_state {
     evs_span name;
@@ -190,6 +232,8 @@ typedef struct evs_replay_opts {
     int tolerant;               /* 0 (default): strict */
     evs_violation_fn on_violation; /* tolerant mode's report; may be NULL */
     void *arg;
+    int compact;                /* 0 (default): the full state; 1: only
+                                   what the run can still use (above) */
 } evs_replay_opts;
 
 EVS_EXTERN void evs_replay_opts_init(evs_replay_opts *o);
@@ -212,7 +256,8 @@ EVS_EXTERN int evs_replay_new(const evs_replay_opts *opts, evs_replay **out);
  * Unknown event types are kept in the count (last_seq) and otherwise
  * ignored, so histories of newer writers replay. `data` that is not a
  * JSON object where the type needs one is a violation ("data").
- * Returns 0, EVS_EHISTORY, -ENOMEM.
+ * Returns 0, EVS_EHISTORY, -ENOMEM. After -ENOMEM the event may be
+ * partly applied: free the replayer, or reset it by loading a state.
  */
 EVS_EXTERN int evs_replay_apply(evs_replay *r, const evs_event *ev,
                                 evs_violation *v);
@@ -228,9 +273,10 @@ EVS_EXTERN int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to,
 
 /**
  * Opens execution `id` at sequence `at` (0 or past the end: its end):
- * starts from its
- * snapshot when the snapshot is valid, not stale and not past `at`, else
- * from sequence 1, then applies the tail. *from_snapshot (may be NULL)
+ * starts from its snapshot when the snapshot is valid, not stale, not
+ * past `at` and loadable in the replayer's mode (a full replayer cannot
+ * use a compact state, which the orchestrator writes), else from
+ * sequence 1, then applies the tail. *from_snapshot (may be NULL)
  * tells which. The replayer must be empty (new).
  * Returns what evs_log_open and evs_replay_run return.
  */
@@ -263,6 +309,14 @@ EVS_EXTERN const evs_step_state *evs_replay_find_step(const evs_replay *r,
                                                       evs_span name,
                                                       int64_t iteration);
 
+EVS_EXTERN size_t evs_replay_stepname_count(const evs_replay *r);
+/** The i-th step name, in the order the names first appeared. */
+EVS_EXTERN const evs_stepname_state *
+evs_replay_stepname(const evs_replay *r, size_t i);
+/** The record of step name `name`, or NULL if the history never ran it. */
+EVS_EXTERN const evs_stepname_state *
+evs_replay_find_stepname(const evs_replay *r, evs_span name);
+
 EVS_EXTERN size_t evs_replay_each_count(const evs_replay *r);
 EVS_EXTERN const evs_each_state *evs_replay_each(const evs_replay *r,
                                                  size_t i);
@@ -273,9 +327,20 @@ EVS_EXTERN const evs_var_state *evs_replay_var(const evs_replay *r,
 EVS_EXTERN const evs_var_state *evs_replay_find_var(const evs_replay *r,
                                                     evs_span name);
 
+/* The signals held: every one received (full mode), or those still
+ * buffered (compact mode), in the order received. */
 EVS_EXTERN size_t evs_replay_signal_count(const evs_replay *r);
 EVS_EXTERN const evs_signal_state *evs_replay_signal(const evs_replay *r,
                                                      size_t i);
+/**
+ * Whether a signal_received event with this event id was applied, in
+ * either mode, consumed or not. *seq (may be NULL) gets its sequence
+ * when the state still holds the signal, else 0 (a compact state keeps
+ * only the ids of consumed signals). The orchestrator asks this of each
+ * request it takes, so that one taken before a crash is not taken twice.
+ */
+EVS_EXTERN int evs_replay_signal_received(const evs_replay *r, evs_span id,
+                                          uint64_t *seq);
 
 EVS_EXTERN size_t evs_replay_version_count(const evs_replay *r);
 EVS_EXTERN const evs_version_state *evs_replay_version(const evs_replay *r,
@@ -283,6 +348,8 @@ EVS_EXTERN const evs_version_state *evs_replay_version(const evs_replay *r,
 EVS_EXTERN const evs_version_state *
 evs_replay_find_version(const evs_replay *r, evs_span change_id);
 
+/* The timers and waits held: every one (full mode), or only the pending
+ * ones (compact mode), in the order started. */
 EVS_EXTERN size_t evs_replay_timer_count(const evs_replay *r);
 EVS_EXTERN const evs_timer_state *evs_replay_timer(const evs_replay *r,
                                                    size_t i);
@@ -310,8 +377,10 @@ EVS_EXTERN int evs_replay_state_json(const evs_replay *r, char **out,
  * evs_replay_state_json. The text is checked as strictly as
  * evs_json_check() while it is read, in one pass; the replayer keeps one
  * copy of it, into which the state's strings and values point (`json`
- * may go as soon as the call returns). Returns 0, EVS_EPARSE (not JSON,
- * or not such a state), EVS_EFORMAT (a newer state version) or -ENOMEM.
+ * may go as soon as the call returns). A compact replayer compacts a
+ * full state as it loads it. Returns 0, EVS_EPARSE (not JSON, or not
+ * such a state), EVS_EFORMAT (another state version, or a compact state
+ * given to a full replayer) or -ENOMEM.
  */
 EVS_EXTERN int evs_replay_load_state(evs_replay *r, const char *json,
                                      size_t len);
@@ -375,9 +444,10 @@ typedef int (*evs_step_diff_fn)(void *arg, const evs_step_diff *d);
  * Compares the steps the replayed history ran with definition `def` (a
  * JSON object whose `steps` array holds objects with `name` and `kind`).
  * Calls fn (may be NULL) once for every step name that was removed,
- * changed kind, or changed parameters (by the step_hash recorded when it
- * started; a step recorded without a hash is only checked for existence
- * and kind). Sets *count (may be NULL) to how many differ: 0 means the
+ * changed kind, or changed parameters (by the kind and step_hash recorded
+ * at the name's last start, evs_replay_stepname; a step recorded without
+ * a hash is only checked for existence and kind). Both modes give the
+ * same answer. Sets *count (may be NULL) to how many differ: 0 means the
  * definition is compatible with the history.
  * Returns 0, the callback's non-zero value, EVS_EPARSE (not such a
  * definition) or -ENOMEM.

@@ -79,6 +79,7 @@ static void walk(const evs_replay *r)
         touch(p->parent);
         touch(p->current_step);
         touch(p->error);
+        touch(p->last_output);
         f = evs_replay_find_path(r, p->id);
         FUZZ_CHECK(f != NULL && fuzz_span_eq(f->id, p->id),
                    "a loaded path is not found by its id");
@@ -100,6 +101,18 @@ static void walk(const evs_replay *r)
                        fuzz_span_eq(f->name, s->name) &&
                        f->iteration == s->iteration,
                    "a loaded step is not found by path, name and iteration");
+    }
+    n = evs_replay_stepname_count(r);
+    for (i = 0; i < n; i++) {
+        const evs_stepname_state *s = evs_replay_stepname(r, i), *f;
+        FUZZ_CHECK(s != NULL, "step name i < count is missing");
+        touch(s->name);
+        touch(s->kind);
+        touch(s->step_hash);
+        touch(s->output);
+        f = evs_replay_find_stepname(r, s->name);
+        FUZZ_CHECK(f != NULL && fuzz_span_eq(f->name, s->name),
+                   "a loaded step name is not found by its name");
     }
     n = evs_replay_each_count(r);
     for (i = 0; i < n; i++) {
@@ -127,6 +140,9 @@ static void walk(const evs_replay *r)
         touch(s->payload);
         touch(s->consumed_by_path);
         touch(s->consumed_by_step);
+        FUZZ_CHECK(evs_replay_signal_received(r, s->id, NULL) ||
+                       s->id.len == 0,
+                   "a loaded signal is not found by its id");
     }
     n = evs_replay_version_count(r);
     for (i = 0; i < n; i++) {
@@ -155,8 +171,9 @@ static void walk(const evs_replay *r)
     }
 }
 
-/* The state written back: JSON, and a fixed point of load and write. */
-static void write_back(const evs_replay *r)
+/* The state written back: JSON, and a fixed point of load and write in
+ * the same mode. */
+static void write_back(const evs_replay *r, const evs_replay_opts *o)
 {
     evs_replay *r2 = NULL;
     char *out = NULL, *out2 = NULL;
@@ -168,7 +185,7 @@ static void write_back(const evs_replay *r)
     if (rc != 0)
         return;
     FUZZ_CHECK(json_ok(out, len), "the state written back is not JSON");
-    rc = evs_replay_new(NULL, &r2);
+    rc = evs_replay_new(o, &r2);
     FUZZ_CHECK(rc == 0, "out of memory");
     rc = evs_replay_load_state(r2, out, len);
     FUZZ_CHECK(rc == 0 || rc == -ENOMEM,
@@ -186,22 +203,26 @@ static void write_back(const evs_replay *r)
     free(out);
 }
 
-FUZZ_ENTRY(state)
+/* Loads the text into a replayer of one mode: a full one, or a compact
+ * one (which also drops, from a full state, what it would not keep). */
+static void load_in(const char *text, size_t size, int compact)
 {
-    const char *text = (const char *)data;
+    evs_replay_opts o;
     evs_replay *r = NULL;
     char *out = NULL;
     size_t len = 0;
     int rc;
 
-    rc = evs_replay_new(NULL, &r);
+    evs_replay_opts_init(&o);
+    o.compact = compact;
+    rc = evs_replay_new(&o, &r);
     FUZZ_CHECK(rc == 0, "out of memory");
     rc = evs_replay_load_state(r, text, size);
     FUZZ_CHECK(known_code(rc), "undocumented return code");
     if (rc == 0) {
         FUZZ_CHECK(json_ok(text, size), "accepted text that is not JSON");
         walk(r);
-        write_back(r);
+        write_back(r, &o);
     } else {
         /* Whatever was half loaded is gone and nothing dangles. */
         walk(r);
@@ -214,5 +235,11 @@ FUZZ_ENTRY(state)
         free(out);
     }
     evs_replay_free(r);
+}
+
+FUZZ_ENTRY(state)
+{
+    load_in((const char *)data, size, 0);
+    load_in((const char *)data, size, 1);
     return 0;
 }

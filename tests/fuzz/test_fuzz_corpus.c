@@ -889,7 +889,7 @@ Test(fuzz_hostile, a_64_mib_state_is_read_or_refused_whole)
     buf s = valid_state(), b = {0}, m;
 
     /* A string that never ends. */
-    puts_(&b, "{\"v\":1,\"execution_id\":\"");
+    puts_(&b, "{\"v\":2,\"execution_id\":\"");
     putn(&b, 'a', LONG_LINE);
     cr_assert_eq(load_state(b.p, b.len), EVS_EPARSE);
     run(fuzz_state, "64 MiB unterminated string", b.p, b.len);
@@ -973,7 +973,7 @@ Test(fuzz_hostile, numbers_out_of_range_are_refused_by_the_state_reader)
         SUB("\"started_at\":", "\"started_at\":-9223372036854775809,\"x\":"),
         SUB("\"started_at\":", "\"started_at\":9223372036854775808,\"x\":"),
         SUB("\"iteration\":-1", "\"iteration\":-1e19"),
-        SUB("\"v\":1", "\"v\":18446744073709551616"),
+        SUB("\"v\":2", "\"v\":18446744073709551616"),
     };
 #undef SUB
     buf s = valid_state();
@@ -987,14 +987,17 @@ Test(fuzz_hostile, numbers_out_of_range_are_refused_by_the_state_reader)
         run(fuzz_state, subs[i].to, m.p, m.len);
         free(m.p);
     }
-    /* A newer version, and a newer version that is not JSON. */
-    {
-        buf m = state_sub(&s, "\"v\":1", "\"v\":2", 5), t;
-        cr_assert_eq(load_state(m.p, m.len), EVS_EFORMAT);
-        run(fuzz_state, "state version 2", m.p, m.len);
+    /* Another version (older or newer), and one that is not JSON. */
+    for (int v = 1; v <= 3; v += 2) {
+        char to[8];
+        buf m, t;
+        snprintf(to, sizeof(to), "\"v\":%d", v);
+        m = state_sub(&s, "\"v\":2", to, 5);
+        cr_assert_eq(load_state(m.p, m.len), EVS_EFORMAT, "%s", to);
+        run(fuzz_state, to, m.p, m.len);
         t = state_sub(&m, "\"waits\":[", "\"waits\":[}", 10);
-        cr_assert_eq(load_state(t.p, t.len), EVS_EPARSE);
-        run(fuzz_state, "state version 2, not JSON", t.p, t.len);
+        cr_assert_eq(load_state(t.p, t.len), EVS_EPARSE, "%s", to);
+        run(fuzz_state, "another state version, not JSON", t.p, t.len);
         free(t.p);
         free(m.p);
     }

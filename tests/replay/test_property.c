@@ -14,6 +14,10 @@
  *     the cut points and a few random prefixes, to keep the run short;
  *     EVS_PROPERTY_ALL=1 in the environment checks every prefix of
  *     every history).
+ * The same histories in compact mode (check_compact): it breaks no rule
+ * either, its snapshots plus tails (from a compact or a full state) give
+ * exactly its own replay's bytes, and at the cut points its state holds
+ * what the full one does of what the run can still use.
  */
 #include <criterion/criterion.h>
 
@@ -376,9 +380,12 @@ static int gen_step_started(model *m)
         put(&d, ",\"input\":");
         put_value(m->g, &d, 0);
     }
-    if (chance(m->g, 30))
-        put(&d, ",\"step_hash\":\"h%d\",\"kind\":\"action\"",
-            below(m->g, 100));
+    if (chance(m->g, 30)) {
+        /* An `end` step's output is not its path's last output. */
+        static const char *const kinds[] = {"action", "end", "sleep"};
+        put(&d, ",\"step_hash\":\"h%d\",\"kind\":\"%s\"",
+            below(m->g, 100), kinds[below(m->g, 3)]);
+    }
     put(&d, "}");
     *step_status(p, k) = S_RUNNING;
     emit(m, "step_started", p->id, step_name(k), &d);
@@ -610,6 +617,22 @@ static int gen_timer(model *m)
     if (i < 0 || m->nt == MAXT)
         return 0;
     snprintf(m->t[m->nt].id, sizeof(m->t[m->nt].id), "t%d", m->nt);
+    if (chance(m->g, 30)) {
+        /* The id of a timer that fired or was cancelled is free again,
+         * unless another timer pending holds it. */
+        int c[MAXT], n = 0;
+        for (int a = 0; a < m->nt; a++) {
+            int taken = 0;
+            for (int b = 0; b < m->nt && !taken; b++)
+                taken = m->t[b].pending &&
+                        strcmp(m->t[b].id, m->t[a].id) == 0;
+            if (!taken)
+                c[n++] = a;
+        }
+        if (n)
+            memcpy(m->t[m->nt].id, m->t[c[below(m->g, n)]].id,
+                   sizeof(m->t[m->nt].id));
+    }
     m->t[m->nt].path = i;
     m->t[m->nt].pending = 1;
     put(&d, "{\"timer_id\":\"%s\"", m->t[m->nt].id);
@@ -881,6 +904,558 @@ static void check_history(const hist *h, rng *g, evs_replay *scratch,
     t->events += h->n;
 }
 
+/* ------------------------------------------------------------------ */
+/* The compact mode                                                   */
+/* ------------------------------------------------------------------ */
+
+static evs_replay *compact_replayer(void)
+{
+    evs_replay_opts o;
+    evs_replay *r = NULL;
+
+    evs_replay_opts_init(&o);
+    o.compact = 1;
+    cr_assert_eq(evs_replay_new(&o, &r), 0);
+    return r;
+}
+
+/* Where a comparison of the two modes stands, for its messages. */
+typedef struct at {
+    uint64_t seed;
+    size_t seq;
+    const char *what;
+    size_t i;
+} at;
+
+static int span_same(evs_span a, evs_span b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+#define SAME_SPAN(w, f, c, field)                                             \
+    cr_assert(span_same((f)->field, (c)->field),                              \
+              "seed %" PRIu64 " at %zu: %s %zu: " #field " is '%.*s' in "    \
+              "full mode, '%.*s' in compact mode",                            \
+              (w)->seed, (w)->seq, (w)->what, (w)->i,                         \
+              (int)(f)->field.len, (f)->field.ptr ? (f)->field.ptr : "",      \
+              (int)(c)->field.len, (c)->field.ptr ? (c)->field.ptr : "")
+#define SAME_NUM(w, f, c, field)                                              \
+    cr_assert((f)->field == (c)->field,                                       \
+              "seed %" PRIu64 " at %zu: %s %zu: " #field " is %lld in full "  \
+              "mode, %lld in compact mode",                                   \
+              (w)->seed, (w)->seq, (w)->what, (w)->i,                         \
+              (long long)(f)->field, (long long)(c)->field)
+#define SAME_COUNT(w, nf, nc)                                                 \
+    cr_assert((nf) == (nc),                                                   \
+              "seed %" PRIu64 " at %zu: %zu %s in full mode (as filtered), " \
+              "%zu in compact mode",                                          \
+              (w)->seed, (w)->seq, (size_t)(nf), (w)->what, (size_t)(nc))
+
+static void same_exec(at *w, const evs_exec_state *f, const evs_exec_state *c)
+{
+    SAME_NUM(w, f, c, status);
+    SAME_NUM(w, f, c, status_before_pause);
+    SAME_SPAN(w, f, c, execution_id);
+    SAME_SPAN(w, f, c, workflow_name);
+    SAME_SPAN(w, f, c, inputs);
+    SAME_SPAN(w, f, c, outputs);
+    SAME_SPAN(w, f, c, error);
+    SAME_SPAN(w, f, c, definition);
+    SAME_SPAN(w, f, c, definition_hash);
+    SAME_SPAN(w, f, c, inputs_hash);
+    SAME_SPAN(w, f, c, lineage);
+    SAME_SPAN(w, f, c, continued_as);
+    SAME_NUM(w, f, c, started_at_us);
+    SAME_NUM(w, f, c, ended_at_us);
+    SAME_NUM(w, f, c, last_seq);
+    SAME_SPAN(w, f, c, failed_path);
+    SAME_SPAN(w, f, c, failed_step);
+    SAME_NUM(w, f, c, failed_iteration);
+    SAME_NUM(w, f, c, failed_seq);
+}
+
+static void same_path(at *w, const evs_path_state *f, const evs_path_state *c)
+{
+    SAME_SPAN(w, f, c, id);
+    SAME_SPAN(w, f, c, parent);
+    SAME_NUM(w, f, c, status);
+    SAME_NUM(w, f, c, pending);
+    SAME_SPAN(w, f, c, current_step);
+    SAME_SPAN(w, f, c, error);
+    SAME_NUM(w, f, c, started_seq);
+    SAME_NUM(w, f, c, ended_seq);
+    SAME_SPAN(w, f, c, last_output);
+    SAME_NUM(w, f, c, last_output_seq);
+}
+
+static void same_step(at *w, const evs_step_state *f, const evs_step_state *c)
+{
+    SAME_SPAN(w, f, c, path_id);
+    SAME_SPAN(w, f, c, name);
+    SAME_NUM(w, f, c, iteration);
+    SAME_NUM(w, f, c, status);
+    SAME_NUM(w, f, c, attempts);
+    SAME_SPAN(w, f, c, input);
+    SAME_SPAN(w, f, c, output);
+    SAME_SPAN(w, f, c, error);
+    SAME_SPAN(w, f, c, stored_variable);
+    SAME_SPAN(w, f, c, step_hash);
+    SAME_SPAN(w, f, c, kind);
+    SAME_NUM(w, f, c, retry_at_us);
+    SAME_NUM(w, f, c, started_seq);
+    SAME_NUM(w, f, c, ended_seq);
+}
+
+static void same_each(at *w, const evs_each_state *f, const evs_each_state *c)
+{
+    SAME_SPAN(w, f, c, path_id);
+    SAME_SPAN(w, f, c, name);
+    SAME_NUM(w, f, c, count);
+    SAME_NUM(w, f, c, done);
+}
+
+static void same_var(at *w, const evs_var_state *f, const evs_var_state *c)
+{
+    SAME_SPAN(w, f, c, name);
+    SAME_SPAN(w, f, c, value);
+    SAME_NUM(w, f, c, set_seq);
+}
+
+static void same_version(at *w, const evs_version_state *f,
+                         const evs_version_state *c)
+{
+    SAME_SPAN(w, f, c, change_id);
+    SAME_NUM(w, f, c, version);
+    SAME_NUM(w, f, c, min);
+    SAME_NUM(w, f, c, max);
+    SAME_NUM(w, f, c, seq);
+}
+
+static void same_name(at *w, const evs_stepname_state *f,
+                      const evs_stepname_state *c)
+{
+    SAME_SPAN(w, f, c, name);
+    SAME_SPAN(w, f, c, kind);
+    SAME_SPAN(w, f, c, step_hash);
+    SAME_NUM(w, f, c, started_seq);
+    SAME_SPAN(w, f, c, output);
+    SAME_NUM(w, f, c, output_seq);
+}
+
+static void same_signal(at *w, const evs_signal_state *f,
+                        const evs_signal_state *c)
+{
+    SAME_SPAN(w, f, c, id);
+    SAME_SPAN(w, f, c, name);
+    SAME_SPAN(w, f, c, payload);
+    SAME_NUM(w, f, c, received_seq);
+    SAME_NUM(w, f, c, consumed_seq);
+    SAME_SPAN(w, f, c, consumed_by_path);
+    SAME_SPAN(w, f, c, consumed_by_step);
+}
+
+static void same_timer(at *w, const evs_timer_state *f,
+                       const evs_timer_state *c)
+{
+    SAME_SPAN(w, f, c, timer_id);
+    SAME_SPAN(w, f, c, path_id);
+    SAME_SPAN(w, f, c, step);
+    SAME_NUM(w, f, c, fire_at_us);
+    SAME_NUM(w, f, c, started_seq);
+    SAME_NUM(w, f, c, fired_seq);
+    SAME_NUM(w, f, c, cancelled);
+}
+
+static void same_wait(at *w, const evs_wait_state *f, const evs_wait_state *c)
+{
+    SAME_SPAN(w, f, c, path_id);
+    SAME_SPAN(w, f, c, step);
+    SAME_SPAN(w, f, c, signal);
+    SAME_NUM(w, f, c, timeout_at_us);
+    SAME_NUM(w, f, c, started_seq);
+    SAME_NUM(w, f, c, ended_seq);
+    SAME_NUM(w, f, c, timed_out);
+    SAME_NUM(w, f, c, signal_seq);
+}
+
+/* Whether the full state holds path `id` live (a path it does not know
+ * counts as live: nothing says it ended). */
+static int live_in(const evs_replay *r, evs_span id)
+{
+    const evs_path_state *p = evs_replay_find_path(r, id);
+
+    return !p || p->status == EVS_PATH_ACTIVE ||
+           p->status == EVS_PATH_WAITING;
+}
+
+/*
+ * What the full state's steps say the step-name records and the paths'
+ * last outputs must be (the orchestrator found them so, by a scan of the
+ * steps, before the replayer kept them): for a name, the kind and hash
+ * of the step started last under it and the output of the plain step
+ * done last; for a path, the output of its step done last, `end` steps
+ * aside.
+ */
+static int step_done(const evs_step_state *s)
+{
+    return s->status == EVS_STEP_COMPLETED || s->status == EVS_STEP_SKIPPED;
+}
+
+static void names_and_outputs_from_steps(const evs_replay *f, uint64_t seed,
+                                         size_t upto)
+{
+    for (size_t i = 0; i < evs_replay_stepname_count(f); i++) {
+        const evs_stepname_state *n = evs_replay_stepname(f, i);
+        const evs_step_state *started = NULL, *done = NULL;
+
+        for (size_t j = 0; j < evs_replay_step_count(f); j++) {
+            const evs_step_state *s = evs_replay_step(f, j);
+            if (!span_same(s->name, n->name))
+                continue;
+            if (s->started_seq &&
+                (!started || s->started_seq > started->started_seq))
+                started = s;
+            if (step_done(s) && s->iteration < 0 &&
+                (!done || s->ended_seq > done->ended_seq))
+                done = s;
+        }
+        cr_assert_eq(n->started_seq, started ? started->started_seq : 0,
+                     "seed %" PRIu64 " at %zu: name %.*s", seed, upto,
+                     (int)n->name.len, n->name.ptr);
+        cr_assert(span_same(n->kind, started ? started->kind
+                                             : (evs_span){"", 0}) &&
+                      span_same(n->step_hash,
+                                started ? started->step_hash
+                                        : (evs_span){"", 0}),
+                  "seed %" PRIu64 " at %zu: name %.*s: kind or hash", seed,
+                  upto, (int)n->name.len, n->name.ptr);
+        cr_assert_eq(n->output_seq, done ? done->ended_seq : 0,
+                     "seed %" PRIu64 " at %zu: name %.*s", seed, upto,
+                     (int)n->name.len, n->name.ptr);
+        cr_assert(span_same(n->output, done ? done->output
+                                            : (evs_span){"", 0}));
+    }
+    /* Every step's name has its record. */
+    for (size_t j = 0; j < evs_replay_step_count(f); j++)
+        cr_assert_not_null(
+            evs_replay_find_stepname(f, evs_replay_step(f, j)->name));
+    for (size_t i = 0; i < evs_replay_path_count(f); i++) {
+        const evs_path_state *p = evs_replay_path(f, i);
+        const evs_step_state *last = NULL;
+
+        for (size_t j = 0; j < evs_replay_step_count(f); j++) {
+            const evs_step_state *s = evs_replay_step(f, j);
+            if (step_done(s) && span_same(s->path_id, p->id) &&
+                !span_same(s->kind, evs_span_cstr("end")) &&
+                (!last || s->ended_seq > last->ended_seq))
+                last = s;
+        }
+        cr_assert_eq(p->last_output_seq, last ? last->ended_seq : 0,
+                     "seed %" PRIu64 " at %zu: path %.*s", seed, upto,
+                     (int)p->id.len, p->id.ptr);
+        cr_assert(span_same(p->last_output, last ? last->output
+                                                 : (evs_span){"", 0}),
+                  "seed %" PRIu64 " at %zu: path %.*s", seed, upto,
+                  (int)p->id.len, p->id.ptr);
+    }
+}
+
+/* Signals of the full state by the sequence that consumed them. */
+static int by_consumed_seq(const void *a, const void *b)
+{
+    const evs_signal_state *x = *(const evs_signal_state *const *)a;
+    const evs_signal_state *y = *(const evs_signal_state *const *)b;
+
+    return x->consumed_seq < y->consumed_seq   ? -1
+           : x->consumed_seq > y->consumed_seq ? 1
+                                               : 0;
+}
+
+/*
+ * The compact state `c` holds what the full state `f` holds of what the
+ * run can still use, and nothing else, in the same order: its steps are
+ * the full ones on live paths or failed, its `each` records those of
+ * live paths, its signals the buffered ones, its timers and waits the
+ * pending ones; the rest is the same. `cjson` is c's state JSON, whose
+ * consumed ids are the full state's consumed signals, in the order they
+ * were consumed (not checked if NULL). `h` and `upto` (events applied)
+ * give ids that are no signals, which neither mode knows.
+ */
+static void same_meaning(const evs_replay *f, const evs_replay *c,
+                         const char *cjson, size_t cjson_len, const hist *h,
+                         size_t upto, uint64_t seed)
+{
+    at w = {seed, upto, "", 0};
+    size_t j, n;
+
+    names_and_outputs_from_steps(f, seed, upto);
+    w.what = "exec";
+    same_exec(&w, evs_replay_exec(f), evs_replay_exec(c));
+
+#define SAME_ALL(label, count_fn, get_fn, same_fn)                            \
+    do {                                                                      \
+        w.what = label;                                                       \
+        SAME_COUNT(&w, count_fn(f), count_fn(c));                             \
+        for (w.i = 0; w.i < count_fn(f); w.i++)                               \
+            same_fn(&w, get_fn(f, w.i), get_fn(c, w.i));                      \
+    } while (0)
+    SAME_ALL("paths", evs_replay_path_count, evs_replay_path, same_path);
+    SAME_ALL("variables", evs_replay_var_count, evs_replay_var, same_var);
+    SAME_ALL("versions", evs_replay_version_count, evs_replay_version,
+             same_version);
+    SAME_ALL("step names", evs_replay_stepname_count, evs_replay_stepname,
+             same_name);
+#undef SAME_ALL
+
+    /* The others, filtered. */
+#define SAME_KEPT(label, type, count_fn, get_fn, same_fn, keep)               \
+    do {                                                                      \
+        w.what = label;                                                       \
+        for (j = 0, n = 0; j < count_fn(f); j++) {                            \
+            const type *x = get_fn(f, j);                                     \
+            if (!(keep))                                                      \
+                continue;                                                     \
+            w.i = n;                                                          \
+            cr_assert_lt(n, count_fn(c),                                      \
+                         "seed %" PRIu64 " at %zu: %s %zu is missing in "    \
+                         "compact mode", seed, upto, label, n);               \
+            same_fn(&w, x, get_fn(c, n));                                     \
+            n++;                                                              \
+        }                                                                     \
+        SAME_COUNT(&w, n, count_fn(c));                                       \
+    } while (0)
+    SAME_KEPT("steps", evs_step_state, evs_replay_step_count,
+              evs_replay_step, same_step,
+              x->status == EVS_STEP_FAILED || live_in(f, x->path_id));
+    SAME_KEPT("each records", evs_each_state, evs_replay_each_count,
+              evs_replay_each, same_each, live_in(f, x->path_id));
+    SAME_KEPT("signals", evs_signal_state, evs_replay_signal_count,
+              evs_replay_signal, same_signal, x->consumed_seq == 0);
+    SAME_KEPT("timers", evs_timer_state, evs_replay_timer_count,
+              evs_replay_timer, same_timer, !x->fired_seq && !x->cancelled);
+    SAME_KEPT("waits", evs_wait_state, evs_replay_wait_count,
+              evs_replay_wait, same_wait, x->ended_seq == 0);
+#undef SAME_KEPT
+
+    /* Every signal received (the full state holds them all) is known to
+     * both, with its sequence while the compact state still holds it. */
+    for (j = 0; j < evs_replay_signal_count(f); j++) {
+        const evs_signal_state *x = evs_replay_signal(f, j);
+        uint64_t sf = 1, sc = 1;
+
+        cr_assert(evs_replay_signal_received(f, x->id, &sf));
+        cr_assert_eq(sf, x->received_seq);
+        cr_assert(evs_replay_signal_received(c, x->id, &sc),
+                  "seed %" PRIu64 " at %zu: signal %" PRIu64 " unknown in "
+                  "compact mode", seed, upto, x->received_seq);
+        cr_assert_eq(sc, x->consumed_seq ? 0 : x->received_seq,
+                     "seed %" PRIu64 " at %zu: signal %" PRIu64, seed, upto,
+                     x->received_seq);
+    }
+    /* Events that are no signals, and one never applied (the ids are
+     * "e<seq>"), are unknown to both. */
+    for (size_t i = 0; i < upto; i += 1 + upto / 8) {
+        const evs_event *e = &h->ev[i];
+        uint64_t sc = 1;
+
+        if (span_same(e->event_type, evs_span_cstr("signal_received")))
+            continue;
+        cr_assert_not(evs_replay_signal_received(f, e->id, NULL));
+        cr_assert_not(evs_replay_signal_received(c, e->id, &sc));
+        cr_assert_eq(sc, 0);
+    }
+    cr_assert_not(evs_replay_signal_received(c, evs_span_cstr("e0"), NULL));
+    cr_assert_not(evs_replay_signal_received(f, evs_span_cstr("e0"), NULL));
+
+    /* The consumed ids, in the order consumed, end the compact state. */
+    if (cjson) {
+        const evs_signal_state **gone;
+        buf want = {.n = 0};
+        size_t ng = 0;
+
+        gone = calloc(evs_replay_signal_count(f) + 1, sizeof(*gone));
+        cr_assert_not_null(gone);
+        for (j = 0; j < evs_replay_signal_count(f); j++)
+            if (evs_replay_signal(f, j)->consumed_seq)
+                gone[ng++] = evs_replay_signal(f, j);
+        qsort(gone, ng, sizeof(*gone), by_consumed_seq);
+        put(&want, "\"consumed_ids\":[");
+        for (j = 0; j < ng; j++)
+            put(&want, "%s\"%.*s\"", j ? "," : "", (int)gone[j]->id.len,
+                gone[j]->id.ptr);
+        put(&want, "],\"compact\":true}");
+        free(gone);
+        cr_assert(cjson_len >= want.n &&
+                      memcmp(cjson + cjson_len - want.n, want.p, want.n) ==
+                          0,
+                  "seed %" PRIu64 " at %zu: the compact state ends\n%.*s\n"
+                  "not\n%.*s", seed, upto,
+                  (int)(cjson_len < want.n ? cjson_len : want.n),
+                  cjson + (cjson_len < want.n ? 0 : cjson_len - want.n),
+                  (int)want.n, want.p);
+    }
+}
+
+typedef struct ctotals {
+    size_t histories, events, points, cuts, dropped_steps, kept_failed,
+        gone_signals, reused_timers;
+} ctotals;
+
+/*
+ * For one history, replayed in both modes side by side:
+ *  a. the compact replay breaks no rule either;
+ *  b. for the cut points k, the compact state after 1..k, through JSON
+ *     into a fresh compact replayer, plus events k+1..n gives exactly
+ *     the bytes of the compact replay's state;
+ *  c. so does the FULL state after 1..k loaded into a compact replayer
+ *     (compacted as it loads) plus the same tail; at k itself it is the
+ *     compact state already;
+ *  d. at the cut points and a few more, the compact state means what
+ *     the full one does (same_meaning); at the cut points it round-trips
+ *     through JSON;
+ *  e. a compact state is refused by a full replayer (EVS_EFORMAT).
+ */
+static void check_compact(const hist *h, rng *g, evs_replay *sc_full,
+                          evs_replay *sc_compact, ctotals *t, uint64_t seed)
+{
+    enum { NCUT = 4, NSAMPLE = 8 };
+    size_t cut[NCUT], sample[NSAMPLE], nfinal;
+    char *cstate[NCUT] = {NULL}, *fstate[NCUT] = {NULL}, *final;
+    size_t cstate_len[NCUT], fstate_len[NCUT];
+    evs_replay *rf = hist_replayer(), *rc = compact_replayer();
+    evs_violation v;
+
+    /* The same draws as check_history: the same cut points. */
+    for (int i = 0; i < NCUT; i++)
+        cut[i] = 1 + (size_t)below(g, (int)h->n);
+    for (int i = 0; i < NSAMPLE; i++)
+        sample[i] = 1 + (size_t)below(g, (int)h->n);
+
+    for (size_t i = 0; i < h->n; i++) {
+        char *c, *f, *b;
+        size_t lc, lf, lb;
+        int rv, check = 0, is_cut = 0;
+
+        memset(&v, 0, sizeof(v));
+        cr_assert_eq(evs_replay_apply(rf, &h->ev[i], &v), 0,
+                     "seed %" PRIu64 ": sequence %" PRIu64 " broke %s in "
+                     "full mode: %s", seed, v.sequence, v.rule ? v.rule : "?",
+                     v.msg);
+        memset(&v, 0, sizeof(v));
+        rv = evs_replay_apply(rc, &h->ev[i], &v);
+        if (rv != 0) {
+            dump(h, i);
+            cr_assert_fail("seed %" PRIu64 ": sequence %" PRIu64
+                           " broke %s in compact mode: %s",
+                           seed, v.sequence, v.rule ? v.rule : "?", v.msg);
+        }
+        for (int k = 0; k < NCUT; k++)
+            is_cut |= cut[k] == i + 1;
+        check = is_cut;
+        for (int k = 0; k < NSAMPLE; k++)
+            check |= sample[k] == i + 1;
+        if (!check)
+            continue;
+        if (!is_cut) {
+            same_meaning(rf, rc, NULL, 0, h, i + 1, seed);
+            t->points++;
+            continue;
+        }
+        c = state_of(rc, &lc);
+        f = state_of(rf, &lf);
+        same_meaning(rf, rc, c, lc, h, i + 1, seed);
+        /* The compact state round-trips; the full one, loaded into a
+         * compact replayer, gives it too. */
+        cr_assert_eq(evs_replay_load_state(sc_compact, c, lc), 0);
+        b = state_of(sc_compact, &lb);
+        cr_assert(lb == lc && memcmp(b, c, lc) == 0,
+                  "seed %" PRIu64 " at %zu: compact round trip:\n%.*s\n%.*s",
+                  seed, i + 1, (int)lc, c, (int)lb, b);
+        free(b);
+        cr_assert_eq(evs_replay_load_state(sc_compact, f, lf), 0);
+        b = state_of(sc_compact, &lb);
+        if (lb != lc || memcmp(b, c, lc) != 0) {
+            dump(h, i);
+            cr_assert_fail("seed %" PRIu64 " at %zu: the full state "
+                           "compacted as it loads is not the compact "
+                           "state:\n%.*s\n%.*s",
+                           seed, i + 1, (int)lb, b, (int)lc, c);
+        }
+        free(b);
+        /* e: a full replayer cannot have back what went. */
+        cr_assert_eq(evs_replay_load_state(sc_full, c, lc), EVS_EFORMAT,
+                     "seed %" PRIu64 " at %zu", seed, i + 1);
+        t->points++;
+        for (int k = 0; k < NCUT; k++)
+            if (cut[k] == i + 1 && !cstate[k]) {
+                cstate[k] = c;
+                cstate_len[k] = lc;
+                fstate[k] = f;
+                fstate_len[k] = lf;
+                c = f = NULL;
+            }
+        free(c);
+        free(f);
+    }
+    final = state_of(rc, &nfinal);
+    t->dropped_steps += evs_replay_step_count(rf) - evs_replay_step_count(rc);
+    for (size_t i = 0; i < evs_replay_step_count(rc); i++)
+        t->kept_failed += !live_in(rc, evs_replay_step(rc, i)->path_id);
+    for (size_t i = 0; i < evs_replay_signal_count(rf); i++)
+        t->gone_signals += evs_replay_signal(rf, i)->consumed_seq != 0;
+    {
+        int reused = 0;
+        for (size_t i = 0; i < evs_replay_timer_count(rf) && !reused; i++)
+            for (size_t k = 0; k < i && !reused; k++)
+                reused = span_same(evs_replay_timer(rf, i)->timer_id,
+                                   evs_replay_timer(rf, k)->timer_id);
+        t->reused_timers += reused;
+    }
+
+    /* b and c: a state at k, of either mode, plus the tail. */
+    for (int k = 0; k < NCUT; k++) {
+        for (int from_full = 0; from_full < 2 && cstate[k]; from_full++) {
+            evs_replay *rk = compact_replayer();
+            const char *st = from_full ? fstate[k] : cstate[k];
+            size_t lst = from_full ? fstate_len[k] : cstate_len[k];
+            char *s;
+            size_t ls;
+            int rv;
+
+            cr_assert_eq(evs_replay_load_state(rk, st, lst), 0);
+            memset(&v, 0, sizeof(v));
+            rv = hist_apply(rk, h, cut[k], h->n, &v);
+            if (rv != 0) {
+                dump(h, h->n);
+                cr_assert_fail("seed %" PRIu64 ", cut at %zu (%s state): "
+                               "sequence %" PRIu64 " broke %s after a "
+                               "load: %s",
+                               seed, cut[k], from_full ? "full" : "compact",
+                               v.sequence, v.rule ? v.rule : "?", v.msg);
+            }
+            s = state_of(rk, &ls);
+            if (ls != nfinal || memcmp(s, final, ls) != 0) {
+                dump(h, h->n);
+                cr_assert_fail("seed %" PRIu64 ", cut at %zu: %s state "
+                               "plus tail differs from the compact "
+                               "replay:\n%.*s\n%.*s",
+                               seed, cut[k], from_full ? "full" : "compact",
+                               (int)ls, s, (int)nfinal, final);
+            }
+            free(s);
+            evs_replay_free(rk);
+            t->cuts++;
+        }
+        free(cstate[k]);
+        free(fstate[k]);
+    }
+    free(final);
+    evs_replay_free(rf);
+    evs_replay_free(rc);
+    t->histories++;
+    t->events += h->n;
+}
+
 Test(property, snapshot_plus_tail_equals_a_full_replay)
 {
     enum { HISTORIES = 3000, PREFIX_EVERY = 5 };
@@ -906,6 +1481,37 @@ Test(property, snapshot_plus_tail_equals_a_full_replay)
                 t.histories, t.events, t.prefixes, t.cuts, t.terminal);
 }
 
+/* The same histories as above, in compact mode (check_compact). */
+Test(property, compact_replay_keeps_what_the_run_can_still_use)
+{
+    enum { HISTORIES = 3000 };
+    evs_replay *sc_full = hist_replayer(), *sc_compact = compact_replayer();
+    ctotals t;
+
+    memset(&t, 0, sizeof(t));
+    for (uint64_t seed = 1; seed <= HISTORIES; seed++) {
+        rng g = {seed * 0x2545f4914f6cdd1dull};
+        hist h;
+
+        generate(&g, &h);
+        check_compact(&h, &g, sc_full, sc_compact, &t, seed);
+        hist_free(&h);
+    }
+    evs_replay_free(sc_full);
+    evs_replay_free(sc_compact);
+    cr_assert_eq(t.histories, HISTORIES);
+    /* The histories give the compact mode something to drop and keep. */
+    cr_assert_gt(t.dropped_steps, HISTORIES);
+    cr_assert_gt(t.kept_failed, 0);
+    cr_assert_gt(t.gone_signals, HISTORIES / 2);
+    cr_assert_gt(t.reused_timers, HISTORIES / 10);
+    cr_log_info("%zu histories, %zu events, %zu points compared, %zu cut "
+                "loads; %zu steps dropped, %zu failed ones kept, %zu "
+                "signals consumed, %zu histories reusing a timer id",
+                t.histories, t.events, t.points, t.cuts, t.dropped_steps,
+                t.kept_failed, t.gone_signals, t.reused_timers);
+}
+
 /* The generator is only useful if it reaches every kind of event. */
 Test(property, the_generator_reaches_every_event_type)
 {
@@ -920,7 +1526,8 @@ Test(property, the_generator_reaches_every_event_type)
         "version_decision", "x_custom_event", "future_thing",
     };
     enum { NT = sizeof(types) / sizeof(types[0]) };
-    size_t seen[NT] = {0}, waits_with_signal = 0;
+    size_t seen[NT] = {0}, waits_with_signal = 0, end_steps = 0,
+           reused_timer_ids = 0;
 
     for (uint64_t seed = 1; seed <= 200; seed++) {
         rng g = {seed * 0x2545f4914f6cdd1dull};
@@ -939,10 +1546,29 @@ Test(property, the_generator_reaches_every_event_type)
                 memmem(h.ev[i].data.ptr, h.ev[i].data.len, "signal_seq",
                        10))
                 waits_with_signal++;
+            if (span_same(h.ev[i].event_type,
+                          evs_span_cstr("step_started")) &&
+                memmem(h.ev[i].data.ptr, h.ev[i].data.len,
+                       "\"kind\":\"end\"", 12))
+                end_steps++;
+            /* A timer id started before, in the same history. */
+            if (span_same(h.ev[i].event_type, evs_span_cstr("timer_started")))
+                for (size_t k = 0; k < i; k++)
+                    if (span_same(h.ev[k].event_type,
+                                  evs_span_cstr("timer_started")) &&
+                        strcspn(h.ev[k].data.ptr, ",}") ==
+                            strcspn(h.ev[i].data.ptr, ",}") &&
+                        memcmp(h.ev[k].data.ptr, h.ev[i].data.ptr,
+                               strcspn(h.ev[i].data.ptr, ",}")) == 0) {
+                        reused_timer_ids++;
+                        break;
+                    }
         }
         hist_free(&h);
     }
     for (size_t k = 0; k < NT; k++)
         cr_expect_gt(seen[k], 0, "no %s generated", types[k]);
     cr_expect_gt(waits_with_signal, 0);
+    cr_expect_gt(end_steps, 0);
+    cr_expect_gt(reused_timer_ids, 0);
 }

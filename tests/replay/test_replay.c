@@ -1329,8 +1329,17 @@ Test(replay, the_state_json_round_trips_at_every_point_of_a_rich_history)
     /* What the accessors give after a load equals the original. */
     r = open_at("rich", 22, NULL);
     a = hist_state(r, &la);
-    cr_assert(strncmp(a, "{\"v\":1,\"status\":\"running\",", 26) == 0, "%s",
+    cr_assert(strncmp(a, "{\"v\":2,\"status\":\"running\",", 26) == 0, "%s",
               a);
+    /* Version 2 ends with the step names, the consumed ids and the
+     * mode, in that order. */
+    cr_assert_not_null(strstr(a, "],\"names\":[{\"name\":\"a\","), "%s", a);
+    {
+        static const char tail[] = "],\"consumed_ids\":[],\"compact\":false}";
+        cr_assert(la > sizeof(tail) - 1 &&
+                      strcmp(a + la - (sizeof(tail) - 1), tail) == 0,
+                  "%s", a);
+    }
     r2 = hist_replayer();
     cr_assert_eq(evs_replay_load_state(r2, a, la), 0);
     r2c = r2;
@@ -1364,6 +1373,42 @@ Test(replay, the_state_json_round_trips_at_every_point_of_a_rich_history)
     cr_assert_eq(evs_replay_timer(r2c, 0)->fire_at_us,
                  ts("2026-11-22T10:20:00.000000Z"));
     cr_assert_eq(evs_replay_wait(r2c, 0)->signal_seq, 11);
+    /* Version 2's members: the last output of each path, and one record
+     * per step name (an `each` step's iterations give it no output). */
+    assert_span(path(r2c, "main")->last_output,
+                "{\"text\":\"tab\\there \\\"q\\\"\"}");
+    cr_assert_eq(path(r2c, "main")->last_output_seq, 6);
+    assert_span(path(r2c, "p1")->last_output, "0");
+    cr_assert_eq(path(r2c, "p1")->last_output_seq, 9);
+    assert_span(path(r2c, PE)->last_output, "");
+    cr_assert_eq(path(r2c, PE)->last_output_seq, 0);
+    cr_assert_eq(evs_replay_stepname_count(r2c), 2);
+    {
+        const evs_stepname_state *na = evs_replay_stepname(r2c, 0);
+        const evs_stepname_state *ne = evs_replay_stepname(r2c, 1);
+
+        cr_assert_eq(evs_replay_find_stepname(r2c, sp("a")), na);
+        cr_assert_eq(evs_replay_find_stepname(r2c, sp("e")), ne);
+        cr_assert_null(evs_replay_find_stepname(r2c, sp("w")));
+        assert_span(na->name, "a");
+        assert_span(na->kind, "action");
+        assert_span(na->step_hash, "sha");
+        cr_assert_eq(na->started_seq, 5);
+        assert_span(na->output, "{\"text\":\"tab\\there \\\"q\\\"\"}");
+        cr_assert_eq(na->output_seq, 6);
+        assert_span(ne->name, "e");
+        cr_assert_eq(ne->started_seq, 10);
+        assert_span(ne->output, "");
+        cr_assert_eq(ne->output_seq, 0);
+    }
+    {
+        uint64_t seq = 99;
+        cr_assert(evs_replay_signal_received(r2c, evs_replay_signal(r, 0)->id,
+                                             &seq));
+        cr_assert_eq(seq, 11);
+        cr_assert_not(evs_replay_signal_received(r2c, sp("nope"), &seq));
+        cr_assert_eq(seq, 0);
+    }
     free(a);
     evs_replay_free(r2);
     evs_replay_free(r);
@@ -1388,23 +1433,35 @@ static void assert_empty(const evs_replay *r)
     evs_replay_free(fresh);
 }
 
-Test(replay, a_newer_state_version_is_refused_and_garbage_leaves_it_empty)
+Test(replay, another_state_version_is_refused_and_garbage_leaves_it_empty)
 {
     static const char *const bad[] = {
         "",
         "hello",
-        "{\"v\":1,\"status\":",
+        "{\"v\":2,\"status\":",
         "[1,2]",
         "{\"status\":\"running\",\"last_seq\":3}",
-        "{\"v\":1,\"paths\":7}",
-        "{\"v\":1,\"status\":\"sleeping\"}",
-        "{\"v\":1,\"last_seq\":-4}",
-        "{\"v\":1,\"steps\":[{\"name\":\"a\",\"attempts\":\"x\"}]}",
-        "{\"v\":\"1\"}",
-        "{\"v\":1,\"paths\":[{\"id\":\"p\"}]} trailing",
+        "{\"v\":2,\"paths\":7}",
+        "{\"v\":2,\"status\":\"sleeping\"}",
+        "{\"v\":2,\"last_seq\":-4}",
+        "{\"v\":2,\"steps\":[{\"name\":\"a\",\"attempts\":\"x\"}]}",
+        "{\"v\":\"2\"}",
+        "{\"v\":2,\"paths\":[{\"id\":\"p\"}]} trailing",
+        "{\"v\":2,\"names\":[{\"name\":\"a\",\"output_seq\":\"x\"}]}",
+        "{\"v\":2,\"names\":{}}",
+        "{\"v\":2,\"consumed_ids\":[1]}",
+        "{\"v\":2,\"consumed_ids\":\"a\"}",
+        "{\"v\":2,\"paths\":[{\"id\":\"p\",\"last_output_seq\":-1}]}",
     };
+    /* Another version, older or newer, is refused as such: version 1
+     * (before the step names and the compact mode), as written then
+     * and as the current state relabelled, and a version to come. */
+    static const char v1_as_written[] =
+        "{\"v\":1,\"status\":\"running\",\"last_seq\":2,"
+        "\"paths\":[{\"id\":\"main\",\"status\":\"active\"}],"
+        "\"waits\":[]}";
     evs_replay *r, *full;
-    char *a, *v2;
+    char *a, *v1, *v3;
     size_t la;
     hist h;
 
@@ -1413,10 +1470,20 @@ Test(replay, a_newer_state_version_is_refused_and_garbage_leaves_it_empty)
     full = open_at("rich", 0, NULL);
     a = hist_state(full, &la);
 
-    v2 = replace(a, "{\"v\":1,", "{\"v\":2,");
+    v1 = replace(a, "{\"v\":2,", "{\"v\":1,");
+    v3 = replace(a, "{\"v\":2,", "{\"v\":3,");
     r = hist_replayer();
-    cr_assert_eq(evs_replay_load_state(r, v2, strlen(v2)), EVS_EFORMAT);
+    cr_assert_eq(evs_replay_load_state(r, v3, strlen(v3)), EVS_EFORMAT);
     assert_empty(r);
+    cr_assert_eq(evs_replay_load_state(r, a, la), 0);
+    cr_assert_eq(evs_replay_load_state(r, v1, strlen(v1)), EVS_EFORMAT);
+    assert_empty(r);
+    cr_assert_eq(evs_replay_load_state(r, a, la), 0);
+    cr_assert_eq(evs_replay_load_state(r, v1_as_written,
+                                       strlen(v1_as_written)),
+                 EVS_EFORMAT);
+    assert_empty(r);
+    free(v1);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         /* Also over a loaded state: a failed load leaves it empty. */
         cr_assert_eq(evs_replay_load_state(r, a, la), 0);
@@ -1434,7 +1501,7 @@ Test(replay, a_newer_state_version_is_refused_and_garbage_leaves_it_empty)
     evs_replay_free(r);
     evs_replay_free(full);
     free(a);
-    free(v2);
+    free(v3);
     hist_free(&h);
 }
 
@@ -1556,19 +1623,30 @@ Test(replay, a_state_with_whitespace_or_another_member_order_loads_the_same)
      * as keys are compared as written), a member given twice (the last
      * one counts). */
     static const char canon[] =
-        "{\"v\":1,\"status\":\"running\",\"execution_id\":\"x\","
-        "\"last_seq\":2,\"paths\":[{\"id\":\"main\",\"status\":\"active\"}],"
+        "{\"v\":2,\"status\":\"running\",\"execution_id\":\"x\","
+        "\"last_seq\":2,\"paths\":[{\"id\":\"main\",\"status\":\"active\","
+        "\"last_output\":{\"k\":[1,2]},\"last_output_seq\":2}],"
         "\"steps\":[{\"path\":\"main\",\"name\":\"a\",\"iteration\":-1,"
         "\"status\":\"completed\",\"attempts\":1,\"output\":{\"k\":[1,2]},"
-        "\"started_seq\":1,\"ended_seq\":2}]}";
+        "\"started_seq\":1,\"ended_seq\":2}],"
+        "\"names\":[{\"name\":\"a\",\"kind\":\"action\",\"step_hash\":\"h\","
+        "\"started_seq\":1,\"output\":{\"k\":[1,2]},\"output_seq\":2}],"
+        "\"consumed_ids\":[],\"compact\":false}";
+    /* Version 2's members too: the mode first, a step name's members
+     * backwards, a path's last output before its id. */
     static const char other[] =
-        "{\"steps\":[{\"ended_seq\":2,\"started_seq\":1,"
+        "{\"compact\":false,\"consumed_ids\":[],"
+        "\"names\":[{\"output_seq\":2,\"output\":{\"k\":[1,2]},"
+        "\"x-later\":[1],\"started_seq\":1,\"step_hash\":\"h\","
+        "\"kind\":\"action\",\"name\":\"a\"}],"
+        "\"steps\":[{\"ended_seq\":2,\"started_seq\":1,"
         "\"output\":{\"k\":[1,2]},\"attempts\":1,\"status\":\"running\","
         "\"iteration\":-1,\"x-later\":{\"deep\":[{}]},\"name\":\"a\","
         "\"p\\u0061th\":\"elsewhere\",\"path\":\"main\","
-        "\"status\":\"completed\"}],\"paths\":[{\"status\":\"active\","
+        "\"status\":\"completed\"}],\"paths\":[{\"last_output_seq\":2,"
+        "\"last_output\":{\"k\":[1,2]},\"status\":\"active\","
         "\"id\":\"main\"}],\"last_seq\":2,\"execution_id\":\"x\","
-        "\"status\":\"running\",\"v\":1}";
+        "\"status\":\"running\",\"v\":2}";
     evs_replay *full, *r = hist_replayer();
     char *want, *got, *a, *wide;
     size_t la;
@@ -1576,10 +1654,25 @@ Test(replay, a_state_with_whitespace_or_another_member_order_loads_the_same)
 
     cr_assert_eq(evs_replay_load_state(r, canon, strlen(canon)), 0);
     want = hist_state(r, NULL);
+    cr_assert_not_null(strstr(want, "\"last_output\":{\"k\":[1,2]},"
+                                    "\"last_output_seq\":2}"),
+                       "%s", want);
+    cr_assert_not_null(strstr(want, "\"names\":[{\"name\":\"a\","
+                                    "\"kind\":\"action\",\"step_hash\":\"h\","
+                                    "\"started_seq\":1,"
+                                    "\"output\":{\"k\":[1,2]},"
+                                    "\"output_seq\":2}],"
+                                    "\"consumed_ids\":[],\"compact\":false}"),
+                       "%s", want);
     cr_assert_eq(evs_replay_load_state(r, other, strlen(other)), 0);
     got = hist_state(r, NULL);
     cr_assert_str_eq(got, want);
     assert_span(step(r, "main", "a", -1)->output, "{\"k\":[1,2]}");
+    assert_span(path(r, "main")->last_output, "{\"k\":[1,2]}");
+    cr_assert_eq(path(r, "main")->last_output_seq, 2);
+    cr_assert_eq(evs_replay_stepname_count(r), 1);
+    assert_span(evs_replay_find_stepname(r, sp("a"))->step_hash, "h");
+    cr_assert_eq(evs_replay_find_stepname(r, sp("a"))->output_seq, 2);
     free(got);
 
     /* Whitespace everywhere: JSON values keep theirs (they are kept
@@ -1624,7 +1717,7 @@ Test(replay, a_large_state_loads_whole)
 
     cr_assert_not_null(s);
     len += (size_t)sprintf(s + len,
-                           "{\"v\":1,\"last_seq\":0,\"paths\":[{\"id\":"
+                           "{\"v\":2,\"last_seq\":0,\"paths\":[{\"id\":"
                            "\"main\",\"status\":\"active\"}],\"steps\":[");
     for (size_t i = 0; i < n; i++)
         len += (size_t)sprintf(
@@ -1649,7 +1742,7 @@ Test(replay, a_large_state_loads_whole)
 
     /* Steps far smaller than the writer's: more than the guess, which
      * the vector then grows past. */
-    len = (size_t)sprintf(s, "{\"v\":1,\"steps\":[");
+    len = (size_t)sprintf(s, "{\"v\":2,\"steps\":[");
     for (size_t i = 0; i < 5 * n; i++)
         len += (size_t)sprintf(s + len, "%s{\"name\":\"m\",\"iteration\":%zu}",
                                i ? "," : "", i);
@@ -1678,7 +1771,7 @@ static char *nested_state(const char *where, int outer, int depth)
         *p++ = '[';
     for (int i = 0; i < depth - outer; i++)
         *p++ = ']';
-    strcpy(p, outer == 1 ? ",\"v\":1}" : "}]}");
+    strcpy(p, outer == 1 ? ",\"v\":2}" : "}]}");
     return s;
 }
 
@@ -1691,9 +1784,9 @@ Test(replay, the_nesting_limit_counts_the_whole_state)
         int outer;
     } at[] = {
         {"{\"inputs\":", 1},
-        {"{\"v\":1,\"variables\":[{\"name\":\"n\",\"value\":", 3},
-        {"{\"v\":1,\"steps\":[{\"name\":\"n\",\"input\":", 3},
-        {"{\"v\":1,\"steps\":[{\"name\":\"n\",\"x-unknown\":", 3},
+        {"{\"v\":2,\"variables\":[{\"name\":\"n\",\"value\":", 3},
+        {"{\"v\":2,\"steps\":[{\"name\":\"n\",\"input\":", 3},
+        {"{\"v\":2,\"steps\":[{\"name\":\"n\",\"x-unknown\":", 3},
     };
     evs_replay *r = hist_replayer();
 
@@ -1747,7 +1840,7 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int rc;
 
-        snprintf(buf, sizeof(buf), "{\"v\":1,\"started_at\":%s}",
+        snprintf(buf, sizeof(buf), "{\"v\":2,\"started_at\":%s}",
                  cases[i].v);
         rc = evs_replay_load_state(r, buf, strlen(buf));
         cr_assert_eq(rc, cases[i].rc, "%s: %d", cases[i].v, rc);
@@ -1756,7 +1849,7 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
                          "%s", cases[i].v);
         /* The same inside an element. */
         snprintf(buf, sizeof(buf),
-                 "{\"v\":1,\"steps\":[{\"name\":\"s\",\"retry_at\":%s}]}",
+                 "{\"v\":2,\"steps\":[{\"name\":\"s\",\"retry_at\":%s}]}",
                  cases[i].v);
         rc = evs_replay_load_state(r, buf, strlen(buf));
         cr_assert_eq(rc, cases[i].rc, "%s: %d", cases[i].v, rc);
@@ -1765,9 +1858,9 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
                          "%s", cases[i].v);
     }
     /* Sequences are not negative. */
-    snprintf(buf, sizeof(buf), "{\"v\":1,\"last_seq\":-1}");
+    snprintf(buf, sizeof(buf), "{\"v\":2,\"last_seq\":-1}");
     cr_assert_eq(evs_replay_load_state(r, buf, strlen(buf)), EVS_EPARSE);
-    snprintf(buf, sizeof(buf), "{\"v\":1,\"last_seq\":-0}");
+    snprintf(buf, sizeof(buf), "{\"v\":2,\"last_seq\":-0}");
     cr_assert_eq(evs_replay_load_state(r, buf, strlen(buf)), 0);
     evs_replay_free(r);
 }
@@ -1776,16 +1869,24 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
  * the rest of the text is JSON: a syntax error after it wins. */
 Test(replay, a_syntax_error_anywhere_wins_over_a_bad_value)
 {
-    static const char v2[] = "{\"v\":2,\"status\":\"running\"}";
-    static const char v2_bad[] = "{\"v\":2,\"status\":\"running\"";
-    static const char v2_bad_esc[] =
-        "{\"v\":2,\"steps\":[{\"output\":\"\\q\"}]}";
+    static const char v3[] = "{\"v\":3,\"status\":\"running\"}";
+    static const char v3_bad[] = "{\"v\":3,\"status\":\"running\"";
+    static const char v3_bad_esc[] =
+        "{\"v\":3,\"steps\":[{\"output\":\"\\q\"}]}";
+    static const char compact[] = "{\"v\":2,\"compact\":true}";
+    static const char compact_bad[] =
+        "{\"v\":2,\"compact\":true,\"steps\":[{\"output\":\"\\q\"}]}";
     evs_replay *r = hist_replayer();
 
-    cr_assert_eq(evs_replay_load_state(r, v2, strlen(v2)), EVS_EFORMAT);
-    cr_assert_eq(evs_replay_load_state(r, v2_bad, strlen(v2_bad)),
+    cr_assert_eq(evs_replay_load_state(r, v3, strlen(v3)), EVS_EFORMAT);
+    cr_assert_eq(evs_replay_load_state(r, v3_bad, strlen(v3_bad)),
                  EVS_EPARSE);
-    cr_assert_eq(evs_replay_load_state(r, v2_bad_esc, strlen(v2_bad_esc)),
+    cr_assert_eq(evs_replay_load_state(r, v3_bad_esc, strlen(v3_bad_esc)),
+                 EVS_EPARSE);
+    /* The same for a compact state, which a full replayer refuses. */
+    cr_assert_eq(evs_replay_load_state(r, compact, strlen(compact)),
+                 EVS_EFORMAT);
+    cr_assert_eq(evs_replay_load_state(r, compact_bad, strlen(compact_bad)),
                  EVS_EPARSE);
     evs_replay_free(r);
 }
@@ -1940,7 +2041,7 @@ Test(replay, a_snapshot_whose_state_cannot_be_used_is_rebuilt_from_the_log)
     evs_replay_free(r2);
 
     /* A newer state version. */
-    bad = replace(s5, "{\"v\":1,", "{\"v\":2,");
+    bad = replace(s5, "{\"v\":2,", "{\"v\":3,");
     save_state("rich", 5, bad);
     r2 = open_at("rich", 0, &fs);
     cr_assert_eq(fs, 0);
@@ -1949,7 +2050,7 @@ Test(replay, a_snapshot_whose_state_cannot_be_used_is_rebuilt_from_the_log)
     free(bad);
 
     /* Not a state at all. */
-    save_state("rich", 5, "{\"v\":1,\"paths\":3}");
+    save_state("rich", 5, "{\"v\":2,\"paths\":3}");
     r2 = open_at("rich", 0, &fs);
     cr_assert_eq(fs, 0);
     assert_same_state(r1, r2);

@@ -52,7 +52,23 @@ static int collect(void *arg, const evs_violation *v)
     return s->stop_at && (int)s->n == s->stop_at ? 7 : 0;
 }
 
-static evs_replay *tolerant(seen *s)
+/* Both modes check the same rules: every case runs in the full mode and
+ * in the compact one (which drops what has ended as it goes), and must
+ * give the same verdict in each. */
+static const char *const mode_name[2] = {"full", "compact"};
+
+static evs_replay *replayer(int compact)
+{
+    evs_replay_opts o;
+    evs_replay *r = NULL;
+
+    evs_replay_opts_init(&o);
+    o.compact = compact;
+    cr_assert_eq(evs_replay_new(&o, &r), 0);
+    return r;
+}
+
+static evs_replay *tolerant(seen *s, int compact)
 {
     evs_replay_opts o;
     evs_replay *r = NULL;
@@ -62,20 +78,22 @@ static evs_replay *tolerant(seen *s)
     o.tolerant = 1;
     o.on_violation = collect;
     o.arg = s;
+    o.compact = compact;
     cr_assert_eq(evs_replay_new(&o, &r), 0);
     return r;
 }
 
 /*
- * The last event of the history breaks `rule`. Strict: the events before
- * it apply, it is refused with the rule and its sequence, and the state
- * JSON is unchanged. Tolerant: the whole history applies and the first
- * violation reported is that one, at that event.
+ * The last event of the history breaks `rule`, in either mode. Strict:
+ * the events before it apply, it is refused with the rule and its
+ * sequence, and the state JSON is unchanged. Tolerant: the whole history
+ * applies and the first violation reported is that one, at that event.
  */
-static void expect_h(hist *h, const char *rule)
+static void expect_mode(hist *h, const char *rule, int cm, seen *out)
 {
     const evs_event *last = &h->ev[h->n - 1];
-    evs_replay *r = hist_replayer();
+    const char *mode = mode_name[cm];
+    evs_replay *r = replayer(cm);
     evs_violation v;
     seen s;
     char *before, *after;
@@ -83,38 +101,67 @@ static void expect_h(hist *h, const char *rule)
 
     memset(&v, 0, sizeof(v));
     rc = hist_apply(r, h, 0, h->n - 1, &v);
-    cr_assert_eq(rc, 0, "[%s] the events before the offending one are "
-                 "valid, but %llu broke %s: %s", rule,
+    cr_assert_eq(rc, 0, "[%s, %s] the events before the offending one are "
+                 "valid, but %llu broke %s: %s", rule, mode,
                  (unsigned long long)v.sequence, v.rule, v.msg);
     before = hist_state(r, NULL);
     memset(&v, 0, sizeof(v));
     rc = evs_replay_apply(r, last, &v);
-    cr_assert_eq(rc, EVS_EHISTORY, "[%s] strict apply returned %d (%s)", rule,
-                 rc, evs_err_name(rc));
-    cr_assert_eq(v.sequence, last->sequence, "[%s] sequence %llu, want %llu",
-                 rule, (unsigned long long)v.sequence,
+    cr_assert_eq(rc, EVS_EHISTORY, "[%s, %s] strict apply returned %d (%s)",
+                 rule, mode, rc, evs_err_name(rc));
+    cr_assert_eq(v.sequence, last->sequence,
+                 "[%s, %s] sequence %llu, want %llu", rule, mode,
+                 (unsigned long long)v.sequence,
                  (unsigned long long)last->sequence);
     cr_assert_not_null(v.rule);
-    cr_assert_str_eq(v.rule, rule, "rule \"%s\", want \"%s\" (%s)", v.rule,
-                     rule, v.msg);
+    cr_assert_str_eq(v.rule, rule, "[%s] rule \"%s\", want \"%s\" (%s)", mode,
+                     v.rule, rule, v.msg);
     cr_assert_neq(v.msg[0], '\0');
     after = hist_state(r, NULL);
-    cr_assert_str_eq(after, before, "[%s] the refused event changed the "
-                     "state", rule);
+    cr_assert_str_eq(after, before, "[%s, %s] the refused event changed "
+                     "the state", rule, mode);
     free(before);
     free(after);
     evs_replay_free(r);
 
-    r = tolerant(&s);
+    r = tolerant(&s, cm);
     cr_assert_eq(hist_apply(r, h, 0, h->n, NULL), 0);
     cr_assert_eq(evs_replay_exec(r)->last_seq, last->sequence,
-                 "[%s] tolerant mode applies the offending event", rule);
-    cr_assert_geq(s.n, 1, "[%s] tolerant mode reported nothing", rule);
+                 "[%s, %s] tolerant mode applies the offending event", rule,
+                 mode);
+    cr_assert_geq(s.n, 1, "[%s, %s] tolerant mode reported nothing", rule,
+                  mode);
     cr_assert_eq(s.seq[0], last->sequence);
-    cr_assert_str_eq(s.rule[0], rule);
+    cr_assert_str_eq(s.rule[0], rule, "[%s]", mode);
     for (size_t i = 1; i < s.n; i++)
         cr_assert_eq(s.seq[i], last->sequence);
     evs_replay_free(r);
+    *out = s;
+}
+
+/*
+ * As expect_mode in both modes: the same verdict in each. *out (may be
+ * NULL) gets what each mode's tolerant replay reported.
+ *
+ * Past the first violation the two tolerant reports may differ: an
+ * event on a step of an ended path also finds no step in compact mode
+ * (it went with the path), where the full mode still has it.
+ */
+static void expect_both(hist *h, const char *rule, seen out[2])
+{
+    seen s[2];
+
+    for (int cm = 0; cm < 2; cm++)
+        expect_mode(h, rule, cm, &s[cm]);
+    if (out) {
+        out[0] = s[0];
+        out[1] = s[1];
+    }
+}
+
+static void expect_h(hist *h, const char *rule)
+{
+    expect_both(h, rule, NULL);
 }
 
 static void expect(const spec *sp, const char *rule)
@@ -126,20 +173,38 @@ static void expect(const spec *sp, const char *rule)
     hist_free(&h);
 }
 
-/* As expect, and the tolerant report is exactly that one violation. */
+/* As expect, and the tolerant report is exactly that one violation, in
+ * both modes. */
 static void expect_only(const spec *sp, const char *rule)
 {
     hist h;
-    seen s;
-    evs_replay *r;
+    seen s[2];
 
-    expect(sp, rule);
     build(&h, sp);
-    r = tolerant(&s);
-    cr_assert_eq(hist_apply(r, &h, 0, h.n, NULL), 0);
-    cr_assert_eq(s.n, 1, "[%s] %zu violations reported, want 1 (second: "
-                 "%s)", rule, s.n, s.n > 1 ? s.rule[1] : "");
-    evs_replay_free(r);
+    expect_both(&h, rule, s);
+    for (int cm = 0; cm < 2; cm++)
+        cr_assert_eq(s[cm].n, 1, "[%s, %s] %zu violations reported, want 1 "
+                     "(second: %s)", rule, mode_name[cm], s[cm].n,
+                     s[cm].n > 1 ? s[cm].rule[1] : "");
+    hist_free(&h);
+}
+
+/* Applies the whole history strictly, in both modes: no rule broken. */
+static void expect_valid(const spec *sp)
+{
+    evs_violation v;
+    hist h;
+
+    build(&h, sp);
+    for (int cm = 0; cm < 2; cm++) {
+        evs_replay *r = replayer(cm);
+        memset(&v, 0, sizeof(v));
+        cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), 0,
+                     "[%s] sequence %llu broke %s: %s", mode_name[cm],
+                     (unsigned long long)v.sequence, v.rule, v.msg);
+        cr_assert_eq(evs_replay_exec(r)->last_seq, h.n);
+        evs_replay_free(r);
+    }
     hist_free(&h);
 }
 
@@ -409,16 +474,70 @@ Test(rules, wait_not_started_is_ending_a_wait_that_is_not_there)
     expect_only(c, "wait-not-started");
 }
 
-Test(rules, duplicate_timer_is_a_timer_id_started_twice)
+#define TSTART(id) {"timer_started", NULL, "t", "{\"timer_id\":\"" id "\"}"}
+#define TFIRED(id) {"timer_fired", NULL, "t", "{\"timer_id\":\"" id "\"}"}
+#define TCANCEL(id) {"timer_cancelled", NULL, "t", "{\"timer_id\":\"" id "\"}"}
+
+/* Only a pending timer's id is taken: one that fired or was cancelled
+ * leaves its id free for a new timer. */
+Test(rules, duplicate_timer_is_a_second_start_of_a_pending_timer_id)
 {
-    spec a[] = {START, {"timer_started", NULL, "t", "{\"timer_id\":\"t1\"}"},
-                {"timer_started", NULL, "t", "{\"timer_id\":\"t1\"}"}, END};
-    spec b[] = {START, {"timer_started", NULL, "t", "{\"timer_id\":\"t1\"}"},
-                {"timer_fired", NULL, "t", "{\"timer_id\":\"t1\"}"},
-                {"timer_started", NULL, "t", "{\"timer_id\":\"t1\"}"}, END};
+    /* Started twice while pending. */
+    spec a[] = {START, TSTART("t1"), TSTART("t1"), END};
+    /* Pending again after a reuse, started once more. */
+    spec b[] = {START, TSTART("t1"), TFIRED("t1"), TSTART("t1"),
+                TSTART("t1"), END};
+    spec c[] = {START, TSTART("t1"), TCANCEL("t1"), TSTART("t1"),
+                TSTART("t1"), END};
+    /* Another timer pending under the id, on another path. */
+    spec d[] = {START, {"path_branched", NULL, NULL, BRANCH_P},
+                {"timer_started", "p", "t", "{\"timer_id\":\"t1\"}"},
+                TSTART("t1"), END};
+    /* Reused after it fired, after it was cancelled, several times; the
+     * reused timer fires and is cancelled like any other. */
+    spec ok_fired[] = {START, TSTART("t1"), TFIRED("t1"), TSTART("t1"),
+                       TFIRED("t1"), END};
+    spec ok_cancelled[] = {START, TSTART("t1"), TCANCEL("t1"), TSTART("t1"),
+                           TCANCEL("t1"), TSTART("t1"), TFIRED("t1"),
+                           TSTART("t1"), END};
+    /* A reused timer ends once: a second end is of no pending timer. */
+    spec e[] = {START, TSTART("t1"), TFIRED("t1"), TSTART("t1"),
+                TFIRED("t1"), TFIRED("t1"), END};
 
     expect_only(a, "duplicate-timer");
     expect_only(b, "duplicate-timer");
+    expect_only(c, "duplicate-timer");
+    expect_only(d, "duplicate-timer");
+    expect_valid(ok_fired);
+    expect_valid(ok_cancelled);
+    expect_only(e, "timer-unknown");
+
+    /* The full state keeps each timer, the compact one only the pending
+     * one; the path is held by the pending one alone. */
+    for (int cm = 0; cm < 2; cm++) {
+        evs_replay *r = replayer(cm);
+        const evs_timer_state *t;
+        hist h;
+
+        build(&h, ok_cancelled);
+        cr_assert_eq(hist_apply(r, &h, 0, h.n, NULL), 0);
+        cr_assert_eq(evs_replay_timer_count(r), cm ? 1 : 4, "[%s] %zu",
+                     mode_name[cm], evs_replay_timer_count(r));
+        t = evs_replay_timer(r, evs_replay_timer_count(r) - 1);
+        cr_assert_eq(t->started_seq, h.n);
+        cr_assert_eq(t->fired_seq, 0);
+        cr_assert_not(t->cancelled);
+        if (!cm) {
+            cr_assert(evs_replay_timer(r, 0)->cancelled);
+            cr_assert(evs_replay_timer(r, 1)->cancelled);
+            cr_assert_eq(evs_replay_timer(r, 2)->fired_seq, 7);
+        }
+        cr_assert_eq(evs_replay_find_path(r, evs_span_cstr("main"))->pending,
+                     1);
+        cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
+        evs_replay_free(r);
+        hist_free(&h);
+    }
 }
 
 Test(rules, timer_unknown_is_firing_or_cancelling_a_timer_not_pending)
@@ -492,6 +611,18 @@ Test(rules, not_paused_is_a_resume_while_not_paused)
     expect_only(b, "not-paused");
 }
 
+/* A test run once in each mode, `cm` (0: full, 1: compact). */
+#define IN_BOTH_MODES(name)                                                   \
+    static void name##_in(int cm);                                            \
+    Test(rules, name)                                                         \
+    {                                                                         \
+        for (int cm = 0; cm < 2; cm++) {                                      \
+            cr_log_info("%s mode", mode_name[cm]);                            \
+            name##_in(cm);                                                    \
+        }                                                                     \
+    }                                                                         \
+    static void name##_in(int cm)
+
 /* A history with one violation of several rules, in tolerant mode. */
 static const spec mixed[] = {
     START,                                                          /* 1 */
@@ -511,7 +642,7 @@ static const spec mixed[] = {
     END,
 };
 
-Test(rules, tolerant_mode_applies_everything_and_reports_each_violation)
+IN_BOTH_MODES(tolerant_mode_applies_everything_and_reports_each_violation)
 {
     static const uint64_t want_seq[] = {3, 4, 5, 6, 8, 9, 12, 14};
     static const char *const want_rule[] = {
@@ -527,7 +658,7 @@ Test(rules, tolerant_mode_applies_everything_and_reports_each_violation)
     build(&h, mixed);
     for (size_t i = 9; i < h.n; i++)
         h.ev[i].sequence += 2;
-    r = tolerant(&s);
+    r = tolerant(&s, cm);
     cr_assert_eq(hist_apply(r, &h, 0, h.n, NULL), 0);
     cr_assert_eq(s.n, 8, "%zu violations", s.n);
     for (size_t i = 0; i < s.n; i++) {
@@ -550,7 +681,7 @@ Test(rules, tolerant_mode_applies_everything_and_reports_each_violation)
     /* The same history in strict mode stops at the first one. */
     {
         evs_violation v;
-        r = hist_replayer();
+        r = replayer(cm);
         cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), EVS_EHISTORY);
         cr_assert_eq(v.sequence, 3);
         cr_assert_str_eq(v.rule, "step-not-started");
@@ -560,7 +691,7 @@ Test(rules, tolerant_mode_applies_everything_and_reports_each_violation)
     hist_free(&h);
 }
 
-Test(rules, tolerant_callback_that_returns_non_zero_stops_the_apply)
+IN_BOTH_MODES(tolerant_callback_that_returns_non_zero_stops_the_apply)
 {
     evs_replay *r;
     hist h;
@@ -568,7 +699,7 @@ Test(rules, tolerant_callback_that_returns_non_zero_stops_the_apply)
     char *before, *after;
 
     build(&h, mixed);
-    r = tolerant(&s);
+    r = tolerant(&s, cm);
     s.stop_at = 2; /* the resume at 4 */
     cr_assert_eq(hist_apply(r, &h, 0, 3, NULL), 0);
     before = hist_state(r, NULL);
@@ -586,6 +717,7 @@ Test(rules, tolerant_callback_that_returns_non_zero_stops_the_apply)
         evs_replay_opts o;
         evs_replay_opts_init(&o);
         o.tolerant = 1;
+        o.compact = cm;
         cr_assert_eq(evs_replay_new(&o, &r), 0);
         cr_assert_eq(hist_apply(r, &h, 0, 9, NULL), 0);
         cr_assert_eq(evs_replay_exec(r)->last_seq, 9);
@@ -594,7 +726,7 @@ Test(rules, tolerant_callback_that_returns_non_zero_stops_the_apply)
     hist_free(&h);
 }
 
-Test(rules, a_valid_history_of_every_event_type_breaks_no_rule)
+IN_BOTH_MODES(a_valid_history_of_every_event_type_breaks_no_rule)
 {
     static const spec all[] = {
         {"execution_started", NULL, NULL,
@@ -641,7 +773,7 @@ Test(rules, a_valid_history_of_every_event_type_breaks_no_rule)
                                         "execution_terminated",
                                         "execution_continue_as_new"};
     evs_violation v;
-    evs_replay *r = hist_replayer();
+    evs_replay *r = replayer(cm);
     seen s;
     hist h;
     int rc;
@@ -654,7 +786,7 @@ Test(rules, a_valid_history_of_every_event_type_breaks_no_rule)
     cr_assert_eq(evs_replay_exec(r)->last_seq, h.n);
     cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_COMPLETED);
     evs_replay_free(r);
-    r = tolerant(&s);
+    r = tolerant(&s, cm);
     cr_assert_eq(hist_apply(r, &h, 0, h.n, NULL), 0);
     cr_assert_eq(s.n, 0, "tolerant mode reported %s at %llu",
                  s.n ? s.rule[0] : "", (unsigned long long)s.seq[0]);
@@ -664,7 +796,7 @@ Test(rules, a_valid_history_of_every_event_type_breaks_no_rule)
     for (size_t i = 0; i < 3; i++) {
         spec e[] = {START, {ends[i], NULL, NULL, NULL}, END};
         build(&h, e);
-        r = hist_replayer();
+        r = replayer(cm);
         cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), 0, "%s", ends[i]);
         cr_assert_eq(evs_replay_exec(r)->last_seq, 2);
         evs_replay_free(r);
@@ -672,11 +804,11 @@ Test(rules, a_valid_history_of_every_event_type_breaks_no_rule)
     }
 }
 
-Test(rules, a_refused_event_can_be_followed_by_the_right_one)
+IN_BOTH_MODES(a_refused_event_can_be_followed_by_the_right_one)
 {
     spec a[] = {START, {"step_completed", NULL, "a", NULL},
                 {"step_started", NULL, "a", NULL}, END};
-    evs_replay *r = hist_replayer();
+    evs_replay *r = replayer(cm);
     evs_violation v;
     hist h;
 
@@ -692,7 +824,7 @@ Test(rules, a_refused_event_can_be_followed_by_the_right_one)
     hist_free(&h);
 }
 
-Test(rules, tolerant_mode_takes_a_late_first_start_as_the_start)
+IN_BOTH_MODES(tolerant_mode_takes_a_late_first_start_as_the_start)
 {
     static const spec late[] = {
         {"step_started", NULL, "a", NULL}, /* 1: first-event, unknown-path */
@@ -706,7 +838,7 @@ Test(rules, tolerant_mode_takes_a_late_first_start_as_the_start)
     seen s;
 
     build(&h, late);
-    r = tolerant(&s);
+    r = tolerant(&s, cm);
     cr_assert_eq(hist_apply(r, &h, 0, h.n, NULL), 0);
     cr_assert_eq(s.n, 3, "%zu violations", s.n);
     cr_assert_eq(s.seq[0], 1);
@@ -724,10 +856,10 @@ Test(rules, tolerant_mode_takes_a_late_first_start_as_the_start)
 
 /* A path is waiting while anything holds it: a wait, a timer, a
  * scheduled retry. Ending one of two does not make it active. */
-Test(rules, a_path_waits_until_everything_holding_it_ends)
+IN_BOTH_MODES(a_path_waits_until_everything_holding_it_ends)
 {
     const evs_path_state *p;
-    evs_replay *r = hist_replayer();
+    evs_replay *r = replayer(cm);
     hist h;
 
     hist_init(&h, 1);
