@@ -146,7 +146,7 @@ static int is_our_successor(evs_store *s, const char *succ, const char *pred)
     evs_span lin, from;
     int ours = 0;
 
-    if (evs_replay_new(NULL, &rp) == 0 &&
+    if (orch_replay_new(&rp) == 0 &&
         evs_replay_open(rp, s, succ, strlen(succ), 1, NULL, &v, NULL) == 0) {
         lin = evs_replay_exec(rp)->lineage;
         ours = lin.len && evs__json_get(lin, "continued_from", &from) == 1 &&
@@ -338,7 +338,7 @@ int orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
         goto fail;
     /* Replayed strictly before it exists, which also gives its
      * snapshot. */
-    if ((rc = evs_replay_new(NULL, &nrp)) != 0)
+    if ((rc = orch_replay_new(&nrp)) != 0)
         goto fail;
     for (size_t i = 0; i < j->n; i++) {
         evs_event e = j->ev[i].ev;

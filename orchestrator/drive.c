@@ -68,20 +68,13 @@ static int step_done(const evs_step_state *s)
     return s->status == EVS_STEP_COMPLETED || s->status == EVS_STEP_SKIPPED;
 }
 
-/* The output of the last step completed on `path` (empty if none). */
+/* The output of the last step completed on `path` (empty if none): the
+ * replayer keeps it with the path, past the path's end. */
 static evs_span last_output(const evs_replay *rp, evs_span path)
 {
-    const evs_step_state *best = NULL;
+    const evs_path_state *p = evs_replay_find_path(rp, path);
 
-    for (size_t i = 0; i < evs_replay_step_count(rp); i++) {
-        const evs_step_state *s = evs_replay_step(rp, i);
-        /* An end step only ends the path; it has no output of its own. */
-        if (step_done(s) && spans_eq(s->path_id, path) &&
-            !span_eq(s->kind, "end") &&
-            (!best || s->ended_seq > best->ended_seq))
-            best = s;
-    }
-    return best ? best->output : (evs_span){0};
+    return p ? p->last_output : (evs_span){0};
 }
 
 /* Outputs of an `each` step's iterations on `path`, as a JSON array. */
@@ -129,7 +122,8 @@ static int step_output_fn(void *arg, evs_span name, evs_span *value)
     rctx *r = arg;
     const evs_replay *rp = r->x->rp;
     const evs_wf_step *S = evs_wf_find_step(r->x->def, name);
-    const evs_step_state *best = NULL;
+    const evs_step_state *own;
+    const evs_stepname_state *n;
 
     if (S && S->each.len) {
         evs__jbuf *b;
@@ -144,20 +138,17 @@ static int step_output_fn(void *arg, evs_span name, evs_span *value)
     }
     /* This path's, else the last one completed anywhere (a branch reads
      * what its parent computed before the branch). */
-    best = evs_replay_find_step(rp, r->path, name, -1);
-    if (!best || !step_done(best)) {
-        best = NULL;
-        for (size_t i = 0; i < evs_replay_step_count(rp); i++) {
-            const evs_step_state *s = evs_replay_step(rp, i);
-            if (step_done(s) && s->iteration < 0 &&
-                spans_eq(s->name, name) &&
-                (!best || s->ended_seq > best->ended_seq))
-                best = s;
-        }
+    own = evs_replay_find_step(rp, r->path, name, -1);
+    if (own && step_done(own)) {
+        *value = own->output;
+    } else {
+        n = evs_replay_find_stepname(rp, name);
+        if (!n || !n->output_seq)
+            return -ENOENT;
+        *value = n->output;
     }
-    if (!best)
-        return -ENOENT;
-    *value = best->output.len ? best->output : evs_span_cstr("null");
+    if (!value->len)
+        *value = evs_span_cstr("null");
     return 0;
 }
 
@@ -1397,14 +1388,12 @@ int drive_request(orch_exec *x, const char *req_id, evs_span body,
     if (span_eq((evs_span){kind.s, kind.len}, "event")) {
         if (!get_str(body, "type", &type))
             return 0;
-        if (req_id)
-            for (size_t i = 0; i < evs_replay_signal_count(x->rp); i++) {
-                const evs_signal_state *s = evs_replay_signal(x->rp, i);
-                if (span_eq(s->id, req_id)) {
-                    *seq = s->received_seq; /* taken before a crash */
-                    return 0;
-                }
-            }
+        /* Taken before a crash. A compact state no longer knows the
+         * sequence of a consumed signal (*seq 0): the caller then waits
+         * for the last one before it removes the request. */
+        if (req_id &&
+            evs_replay_signal_received(x->rp, evs_span_cstr(req_id), seq))
+            return 0;
         EVS__JB_LIT(&d, "{\"signal\":");
         evs__jb_quote(&d, (evs_span){type.s, type.len});
         EVS__JB_LIT(&d, ",\"payload\":");

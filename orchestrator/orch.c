@@ -316,6 +316,15 @@ void orch_fail_exec(orch_exec *x, int err, const char *why)
 /* Recording and flushing                                           */
 /* ---------------------------------------------------------------- */
 
+int orch_replay_new(evs_replay **out)
+{
+    evs_replay_opts ro;
+
+    evs_replay_opts_init(&ro);
+    ro.compact = 1;
+    return evs_replay_new(&ro, out);
+}
+
 int orch_emit(orch_exec *x, const char *id, const char *type, evs_span path,
               evs_span step, const evs__jbuf *data, uint64_t *seq)
 {
@@ -864,7 +873,7 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
                       NULL);
     if (rc != 0)
         return rc;
-    if ((rc = evs_replay_new(NULL, &rp)) != 0)
+    if ((rc = orch_replay_new(&rp)) != 0)
         goto fail;
     rc = evs_replay_open(rp, o->store, id.ptr, id.len, 0, NULL, &v, NULL);
     if (rc != 0) {
@@ -983,7 +992,7 @@ static void start_work(uv_work_t *w)
         j->rc = evs_log_open(j->o->store, j->id, j->id_len, EVS_LOG_WRITE,
                              &j->log, NULL, NULL);
     if (j->rc == 0)
-        j->rc = evs_replay_new(NULL, &j->rp);
+        j->rc = orch_replay_new(&j->rp);
     if (j->rc == 0)
         j->rc = evs_replay_run(j->rp, j->log, 0, &v, NULL);
 }
@@ -1156,7 +1165,7 @@ static int ended_in_store(evs_store *s, evs_span id)
     int ended = 0;
 
     if (id.len && id.len <= EVS_ID_MAX && evs_id_valid(id.ptr, id.len) &&
-        evs_replay_new(NULL, &rp) == 0 &&
+        orch_replay_new(&rp) == 0 &&
         evs_replay_open(rp, s, id.ptr, id.len, 0, NULL, &v, NULL) == 0)
         ended = evs_replay_exec(rp)->status >= EVS_STATUS_COMPLETED;
     evs_replay_free(rp);
@@ -1233,7 +1242,7 @@ int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
     /* A service that continued as new is reached through its chain. */
     for (int hops = 0; hops < 1000; hops++) {
         const evs_exec_state *x;
-        if ((rc = evs_replay_new(NULL, &rp)) != 0)
+        if ((rc = orch_replay_new(&rp)) != 0)
             return rc;
         rc = evs_replay_open(rp, store, id.ptr, id.len, 0, NULL, &v, NULL);
         x = evs_replay_exec(rp);

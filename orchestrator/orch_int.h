@@ -156,6 +156,9 @@ struct evs_orch {
 /* orch.c */
 /* Records one event (id: a request's id, or NULL for a new one). On
  * failure the execution is given up (orch_fail_exec). */
+/* A replayer in compact mode: the orchestrator only needs what a run can
+ * still use, and its snapshots then stay small (replay.h). */
+int orch_replay_new(evs_replay **out);
 int orch_emit(orch_exec *x, const char *id, const char *type, evs_span path,
               evs_span step, const evs__jbuf *data, uint64_t *seq);
 void orch_fail_exec(orch_exec *x, int err, const char *why);

@@ -230,7 +230,7 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
     if (o->new_id.len && (o->new_id.len > EVS_ID_MAX ||
                           !evs_id_valid(o->new_id.ptr, o->new_id.len)))
         return EVS_EBADID;
-    if ((rc = evs_replay_new(NULL, &rp)) != 0)
+    if ((rc = orch_replay_new(&rp)) != 0)
         goto out;
     rc = evs_replay_open(rp, s, id.ptr, id.len, 0, NULL, &v, NULL);
     if (rc == EVS_EHISTORY)
@@ -347,7 +347,7 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
     } else if ((rc = evs_uuid7(nid)) != 0) {
         goto out;
     }
-    if ((rc = evs_replay_new(NULL, &nrp)) != 0)
+    if ((rc = orch_replay_new(&nrp)) != 0)
         goto out;
     if (!(views = malloc(c.n * sizeof(*views)))) {
         rc = -ENOMEM;

@@ -52,12 +52,17 @@ static void member(json_object *o, const char *key, char *out, size_t cap)
 
 static int load(evs_store *st, evs_span id, node *nd)
 {
+    evs_replay_opts ro;
     evs_replay *r = NULL;
     const evs_exec_state *x;
     int rc;
 
     memset(nd, 0, sizeof(*nd));
-    if ((rc = evs_replay_new(NULL, &r)) != 0)
+    /* Only the execution's own record is read: a compact replay can
+     * start from the orchestrator's snapshot. */
+    evs_replay_opts_init(&ro);
+    ro.compact = 1;
+    if ((rc = evs_replay_new(&ro, &r)) != 0)
         return rc;
     rc = evs_replay_open(r, st, id.ptr, id.len, 0, NULL, NULL, NULL);
     if (rc == 0) {

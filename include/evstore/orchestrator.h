@@ -352,7 +352,9 @@ EVS_EXTERN int evs_orch_continue_as_new(evs_orch *o, evs_span id,
                                         evs_span start_at);
 
 /** The replayed state of an owned execution, or NULL. Borrowed until the
- *  loop turns again. */
+ *  loop turns again. It is a compact replay (replay.h): the steps of
+ *  ended paths, ended waits and timers and consumed signals are gone;
+ *  replay the log in full mode to see them. */
 EVS_EXTERN const evs_replay *evs_orch_state(const evs_orch *o, evs_span id);
 
 /** The loop the orchestrator runs on (its own, or opts.loop). */

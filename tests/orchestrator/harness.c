@@ -448,11 +448,14 @@ int script_stop_inflight(int step)
 /* Reading the history                                              */
 /* ---------------------------------------------------------------- */
 
-evs_replay *rp_new(void)
+static evs_replay *rp_new_mode(int compact)
 {
+    evs_replay_opts o;
     evs_replay *r = NULL;
 
-    cr_assert_eq(evs_replay_new(NULL, &r), 0);
+    evs_replay_opts_init(&o);
+    o.compact = compact;
+    cr_assert_eq(evs_replay_new(&o, &r), 0);
     for (size_t i = 0; i < COUNT_OF(live_rp); i++)
         if (!live_rp[i]) {
             live_rp[i] = r;
@@ -463,6 +466,16 @@ evs_replay *rp_new(void)
     return NULL;
 }
 
+evs_replay *rp_new(void)
+{
+    return rp_new_mode(0);
+}
+
+evs_replay *rp_new_compact(void)
+{
+    return rp_new_mode(1);
+}
+
 void rp_free(evs_replay *r)
 {
     for (size_t i = 0; i < COUNT_OF(live_rp); i++)
@@ -471,9 +484,9 @@ void rp_free(evs_replay *r)
     evs_replay_free(r);
 }
 
-evs_replay *replay_in(evs_store *s, const char *id)
+static evs_replay *replay_mode(evs_store *s, const char *id, int compact)
 {
-    evs_replay *r = rp_new();
+    evs_replay *r = rp_new_mode(compact);
     evs_violation v;
     evs_log *log;
     int rc;
@@ -489,14 +502,24 @@ evs_replay *replay_in(evs_store *s, const char *id)
     return r;
 }
 
+evs_replay *replay_in(evs_store *s, const char *id)
+{
+    return replay_mode(s, id, 0);
+}
+
 evs_replay *replay_of(const char *id)
 {
-    return replay_in(st, id);
+    return replay_mode(st, id, 0);
+}
+
+evs_replay *compact_replay_of(const char *id)
+{
+    return replay_mode(st, id, 1);
 }
 
 evs_replay *snapshot_replay(const evs_snapshot *sn)
 {
-    evs_replay *r = rp_new();
+    evs_replay *r = rp_new_compact();
 
     cr_assert_eq(evs_replay_load_state(r, sn->state.ptr, sn->state.len), 0);
     return r;

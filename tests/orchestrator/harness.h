@@ -228,16 +228,21 @@ int script_stop_inflight(int step);
 /* Reading the history                                              */
 /* ---------------------------------------------------------------- */
 
-/* A new replayer, freed at teardown unless rp_free frees it first. */
+/* A new replayer, freed at teardown unless rp_free frees it first: in
+ * the full mode, or in the compact mode the orchestrator replays in. */
 evs_replay *rp_new(void);
+evs_replay *rp_new_compact(void);
 void rp_free(evs_replay *r);
 
 /* Execution `id` of store s (or st) replayed strictly from sequence 1,
- * not from its snapshot; every rule checked. */
+ * not from its snapshot; every rule checked. compact_replay_of replays
+ * in compact mode, which is what the orchestrator's snapshots hold. */
 evs_replay *replay_in(evs_store *s, const char *id);
 evs_replay *replay_of(const char *id);
+evs_replay *compact_replay_of(const char *id);
 
-/* A replayer loaded from the state in snapshot sn. */
+/* A compact replayer loaded from the state in snapshot sn (the
+ * orchestrator writes compact states). */
 evs_replay *snapshot_replay(const evs_snapshot *sn);
 
 /* Two replayers hold the same state, byte for byte as state JSON. */

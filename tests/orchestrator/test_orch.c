@@ -1882,7 +1882,7 @@ Test(orch, a_finished_executions_snapshot_is_completed_and_loads)
     expect_span(sn->status, "completed");
     cr_assert_eq(sn->last_event_seq, (uint64_t)tu_count_events(st, "snap"));
     cr_assert_neq(sn->end_time_us, 0);
-    full = replay_of("snap");
+    full = compact_replay_of("snap");
     expect_span(sn->outputs, "{\"res\":[{\"i\":0,\"id\":\"a\",\"label\":"
                              "\"#0: a\"},{\"i\":1,\"id\":\"b\",\"label\":"
                              "\"#1: b\"}],\"after\":{\"got\":[{\"i\":0,"
@@ -1892,14 +1892,29 @@ Test(orch, a_finished_executions_snapshot_is_completed_and_loads)
     cr_assert_eq(evs_replay_exec(loaded)->status, EVS_STATUS_COMPLETED);
     expect_same_state(full, loaded, "snap");
     rp_free(loaded);
-    rp_free(full);
     evs_snapshot_free(sn);
-    loaded = rp_new();
+    loaded = rp_new_compact();
     cr_assert_eq(evs_replay_open(loaded, st, "snap", 4, 0, &from_snap, NULL,
                                  NULL),
                  0);
     cr_assert(from_snap);
+    expect_same_state(full, loaded, "snap, opened");
     rp_free(loaded);
+    /* A full replayer cannot use the compact snapshot: it replays the
+     * log, to the same outputs. */
+    loaded = rp_new();
+    cr_assert_eq(evs_replay_open(loaded, st, "snap", 4, 0, &from_snap, NULL,
+                                 NULL),
+                 0);
+    cr_assert(!from_snap);
+    {
+        evs_span a = evs_replay_exec(loaded)->outputs,
+                 b = evs_replay_exec(full)->outputs;
+        cr_assert(a.len == b.len && a.len && memcmp(a.ptr, b.ptr, a.len) == 0,
+                  "outputs '%.*s'", (int)a.len, a.ptr);
+    }
+    rp_free(loaded);
+    rp_free(full);
 }
 
 Test(orch, a_waiting_executions_snapshot_says_waiting)
