@@ -1391,8 +1391,8 @@ int drive_request(orch_exec *x, const char *req_id, evs_span body,
         /* Taken before a crash. A compact state no longer knows the
          * sequence of a consumed signal (*seq 0): the caller then waits
          * for the last one before it removes the request. */
-        if (req_id &&
-            evs_replay_signal_received(x->rp, evs_span_cstr(req_id), seq))
+        if (req_id && evs_replay_signal_received(
+                          x->rp, (evs_span){req_id, EVS_UUID_LEN}, seq))
             return 0;
         EVS__JB_LIT(&d, "{\"signal\":");
         evs__jb_quote(&d, (evs_span){type.s, type.len});

@@ -199,6 +199,8 @@ orch_exec *orch_find_exec(const evs_orch *o, evs_span id);
 void drive(orch_exec *x);
 void drive_outcome(orch_exec *x, evs_action_req *req);
 void drive_timer(orch_exec *x, orch_timer *t);
+/* Takes one request: req_id (EVS_UUID_LEN bytes, not NUL-terminated;
+ * NULL for a local one) becomes its event's id. */
 int drive_request(orch_exec *x, const char *req_id, evs_span body,
                   uint64_t *seq);
 
