@@ -457,6 +457,10 @@ static void set_step_status(evs_replay *r, evs_step_state *sp,
     sp->status = st;
     if (st == EVS_STEP_FAILED)
         r->nfailed++;
+    /* Only a running attempt is run again with its input; the next
+     * attempt records its own. */
+    if (r->opts.compact && st != EVS_STEP_RUNNING)
+        sp->input = nospan;
 }
 
 /* The failure point is the step that last failed for good. When that step
@@ -966,8 +970,8 @@ static int on_wait_ended(ctx *c)
         w->signal_seq = c->f.has_signal_seq && c->f.signal_seq > 0
                             ? (uint64_t)c->f.signal_seq
                             : 0;
-        if (r->opts.compact)
-            evs__rp_drop(r, EVS__DROP_WAITS);
+        if (r->opts.compact && (rc = evs__rp_drop(r, EVS__DROP_WAITS)))
+            return rc;
     }
     if (p)
         evs__rp_hold(c->r, p, -1);
@@ -1235,5 +1239,7 @@ int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
     }
     r->exec.last_seq = ev->sequence;
     evs__rp_settle(r);
+    /* Between events nothing points into the arena but the state. */
+    evs__rp_gc_maybe(r);
     return 0;
 }

@@ -299,7 +299,10 @@ static int drop_steps(evs_replay *r)
     int rc;
 
     for (size_t i = 0; i < r->steps.n; i++) {
-        const evs_step_state *s = &r->steps.v[i];
+        evs_step_state *s = &r->steps.v[i];
+        /* Only a running attempt is run again with its input. */
+        if (s->status != EVS_STEP_RUNNING)
+            s->input = nospan;
         if (s->status == EVS_STEP_FAILED || path_live(r, s->path_id))
             r->steps.v[j++] = *s;
     }
@@ -337,18 +340,21 @@ static int drop_steps(evs_replay *r)
     return 0;
 }
 
-static void drop_waits(evs_replay *r)
+static int drop_waits(evs_replay *r)
 {
     size_t j = 0;
+    int rc;
 
     for (size_t i = 0; i < r->waits.n; i++)
         if (!r->waits.v[i].ended_seq)
             r->waits.v[j++] = r->waits.v[i];
-    /* Every wait left is pending; pend has room for them all. */
+    /* Every wait left is pending. */
     r->waits.n = j;
     r->pend.n = 0;
-    for (size_t i = 0; i < j && i < r->pend.cap; i++)
-        r->pend.v[r->pend.n++] = i;
+    for (size_t i = 0; i < j; i++)
+        if ((rc = evs__rp_note_pending(r, i)) != 0)
+            return rc;
+    return 0;
 }
 
 static int drop_timers(evs_replay *r)
@@ -414,8 +420,8 @@ int evs__rp_drop(evs_replay *r, int what)
 
     if ((what & EVS__DROP_STEPS) && (rc = drop_steps(r)) != 0)
         return rc;
-    if (what & EVS__DROP_WAITS)
-        drop_waits(r);
+    if ((what & EVS__DROP_WAITS) && (rc = drop_waits(r)) != 0)
+        return rc;
     if ((what & EVS__DROP_TIMERS) && (rc = drop_timers(r)) != 0)
         return rc;
     if (what & EVS__DROP_SIGNALS)

@@ -67,6 +67,8 @@ struct evs_replay {
     evs_replay_opts opts;
     const evs_allocator *alloc;
     arena_chunk *arena;
+    size_t arena_bytes; /* copied into the arena since it was made */
+    size_t gc_next;     /* compact mode: collect past this (replay_gc.c) */
     /* The snapshot the state was loaded from, kept whole: the loaded
      * state's strings and JSON values point into its `state` text
      * (evs__rp_load_state_snapshot). Freed with the arena. */
@@ -180,6 +182,12 @@ void evs__rp_hold(evs_replay *r, evs_path_state *p, int delta);
 #define EVS__DROP_SIGNALS 8 /* consumed signals (their ids to `gone`) */
 #define EVS__DROP_ALL 15
 int evs__rp_drop(evs_replay *r, int what);
+
+/* Compact mode's memory (replay_gc.c): moves the state into a fresh
+ * arena and frees the old one; _maybe does so once the arena holds more
+ * than twice what the state held after the last collection. */
+int evs__rp_gc(evs_replay *r);
+void evs__rp_gc_maybe(evs_replay *r);
 
 /* Recomputes RUNNING/WAITING from the paths. */
 void evs__rp_settle(evs_replay *r);

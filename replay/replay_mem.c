@@ -66,6 +66,7 @@ int evs__rp_copy(evs_replay *r, evs_span in, evs_span *out)
     out->ptr = c->data + c->used;
     out->len = in.len;
     c->used += in.len;
+    r->arena_bytes += in.len;
     return 0;
 }
 
@@ -90,6 +91,7 @@ int evs__rp_copy_str(evs_replay *r, evs_span v, evs_span *out)
         return EVS_EPARSE;
     c = r->arena;
     c->used -= out->len - n;
+    r->arena_bytes -= out->len - n;
     out->len = n;
     return 0;
 }
@@ -204,6 +206,8 @@ void evs__rp_reset(evs_replay *r)
         evs__free(r->alloc, c);
     }
     r->arena = NULL;
+    r->arena_bytes = 0;
+    r->gc_next = 0;
     evs_snapshot_free(r->snapshot);
     r->snapshot = NULL;
     evs__free(r->alloc, r->paths.v);

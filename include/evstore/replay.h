@@ -234,6 +234,13 @@ typedef struct evs_replay_opts {
     void *arg;
     int compact;                /* 0 (default): the full state; 1: only
                                    what the run can still use (above) */
+    /* Compact mode: what is dropped from the state leaves its bytes in
+     * the replayer's memory until the state is moved to fresh memory,
+     * which happens once that memory holds more than twice what the
+     * state held after the last move, and more than gc_min bytes (0:
+     * 1 MiB). So a long run's replayer holds about its state, not its
+     * history. Tests set it small to move the state often. */
+    size_t gc_min;
 } evs_replay_opts;
 
 EVS_EXTERN void evs_replay_opts_init(evs_replay_opts *o);

@@ -682,6 +682,125 @@ Test(compact, the_compact_state_stays_small_however_many_paths_ended)
 }
 
 /* ------------------------------------------------------------------ */
+/* Memory                                                             */
+/* ------------------------------------------------------------------ */
+
+/* An allocator that counts the bytes live and their peak. Each block
+ * carries its size in a header. */
+typedef struct counted {
+    size_t live, peak;
+} counted;
+
+#define HDR 16
+
+static void *c_realloc(void *ctx, void *p, size_t n)
+{
+    counted *c = ctx;
+    size_t old = 0;
+    char *b = NULL;
+
+    if (p) {
+        b = (char *)p - HDR;
+        memcpy(&old, b, sizeof(old));
+    }
+    b = realloc(b, n + HDR);
+    if (!b)
+        return NULL;
+    memcpy(b, &n, sizeof(n));
+    c->live += n - old;
+    if (c->live > c->peak)
+        c->peak = c->live;
+    return b + HDR;
+}
+
+static void c_free(void *ctx, void *p)
+{
+    counted *c = ctx;
+    size_t n;
+
+    if (!p)
+        return;
+    memcpy(&n, (char *)p - HDR, sizeof(n));
+    c->live -= n;
+    free((char *)p - HDR);
+}
+
+/* A long run of short branches, each with 16 KiB of input and errors
+ * and a small output: what its steps copy is dropped again when its
+ * path ends, except the output, which the path keeps for a join. */
+static void big_workers(hist *h, int n, size_t *bytes)
+{
+    char *big = malloc(8192);
+
+    cr_assert_not_null(big);
+    memset(big, 'x', 8191);
+    big[8191] = '\0';
+    *bytes = 0;
+    hist_init(h, 1);
+    hist_add(h, "execution_started", NULL, NULL, "{\"workflow_name\":\"big\"}");
+    for (int i = 0; i < n; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "w%d", i);
+        branch(h, NULL, id);
+        hist_add(h, "step_started", id, "work", "{\"input\":\"%s\"}", big);
+        hist_add(h, "step_failed", id, "work", "{\"error\":\"%s\"}", big);
+        hist_add(h, "retry_scheduled", id, "work", "{\"delay_ms\":1}");
+        hist_add(h, "step_started", id, "work", "{\"input\":\"%s\"}", big);
+        hist_add(h, "step_completed", id, "work", "{\"output\":%d}", i);
+        hist_add(h, "path_completed", id, NULL, NULL);
+        *bytes += 3 * 8192;
+    }
+    free(big);
+}
+
+/* A compact replayer's memory follows its state, not its history: what
+ * the dropped steps copied is given back when the state moves to fresh
+ * memory. The full replayer, which keeps every step, holds it all. */
+Test(compact, a_compact_replayers_memory_follows_its_state)
+{
+    enum { N = 1000 };
+    size_t bytes, out_len[2];
+    char *out[2];
+    hist h;
+
+    /* 24 MiB of inputs and errors */
+    big_workers(&h, N, &bytes);
+    for (int cm = 0; cm < 2; cm++) {
+        counted c = {0, 0};
+        evs_allocator a = {&c, c_realloc, c_free};
+        evs_replay_opts o;
+        evs_replay *r = NULL;
+        evs_violation v;
+
+        evs_replay_opts_init(&o);
+        o.alloc = &a;
+        o.compact = cm;
+        cr_assert_eq(evs_replay_new(&o, &r), 0);
+        cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), 0, "%s", v.msg);
+        cr_assert_eq(evs_replay_state_json(r, &out[cm], &out_len[cm]), 0);
+        cr_log_info("%s: %zu bytes of inputs and errors, peak heap %zu, "
+                    "state %zu", mode_name[cm], bytes, c.peak, out_len[cm]);
+        if (cm) {
+            /* The arena is moved once it holds twice the state and
+             * more than 1 MiB (the default): with its chunks, the
+             * vectors and the state, a few MiB at most. */
+            cr_assert_lt(c.peak, (size_t)4 << 20, "peak %zu of %zu bytes",
+                         c.peak, bytes);
+            cr_assert_lt(out_len[cm], (size_t)N * 256,
+                         "a short record per path, nothing more");
+        } else {
+            cr_assert_gt(c.peak, bytes, "the full state keeps them all");
+        }
+        /* The state's text is the caller's, from the same allocator. */
+        c_free(&c, out[cm]);
+        evs_replay_free(r);
+        cr_assert_eq(c.live, 0, "%zu bytes not given back", c.live);
+    }
+    hist_free(&h);
+}
+
+/* ------------------------------------------------------------------ */
 /* Snapshots in a store                                               */
 /* ------------------------------------------------------------------ */
 
