@@ -588,9 +588,11 @@ static int outcome_step(ctx *c, evs_step_state **out, int want_failed)
 static int note_output(ctx *c, const evs_step_state *sp)
 {
     long pi = evs__rp_path_pos(c->r, sp->path_id);
+    int end = sp->kind.len == 3 && memcmp(sp->kind.ptr, "end", 3) == 0;
     evs_stepname_state *n;
 
-    if (pi >= 0 && !(sp->kind.len == 3 && memcmp(sp->kind.ptr, "end", 3) == 0)) {
+    /* An end step only ends the path; it has no output of its own. */
+    if (pi >= 0 && !end) {
         c->r->paths.v[pi].last_output = sp->output;
         c->r->paths.v[pi].last_output_seq = c->ev->sequence;
     }

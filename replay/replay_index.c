@@ -378,12 +378,16 @@ static int drop_timers(evs_replay *r)
     return 0;
 }
 
-/* Consumed signals leave their ids, in the order they were consumed. */
+/* Consumed signals leave their ids, in the order they were consumed
+ * (then received: only a tolerant replay consumes two at once). */
 static int by_consumed(const void *a, const void *b)
 {
     const evs_signal_state *x = a, *y = b;
-    return x->consumed_seq < y->consumed_seq ? -1
-           : x->consumed_seq > y->consumed_seq ? 1
+
+    if (x->consumed_seq != y->consumed_seq)
+        return x->consumed_seq < y->consumed_seq ? -1 : 1;
+    return x->received_seq < y->received_seq   ? -1
+           : x->received_seq > y->received_seq ? 1
                                                 : 0;
 }
 
