@@ -24,13 +24,16 @@
  *  - the `each` records of an ended path go;
  *  - an ended wait, a fired or cancelled timer and a consumed signal go;
  *    of a consumed signal only its id stays, so that a request taken
- *    twice is still recognised (evs_replay_signal_received).
+ *    twice is still recognised (evs_replay_signal_received);
+ *  - a step that is not running keeps no input (only a running attempt
+ *    is run again with it).
  * Both modes check the same rules, so a history is valid in one exactly
  * when it is valid in the other (in tolerant mode, past a first
  * violation, they may judge later events differently: an event on an
- * ended path finds its step in the full state only). A compact state can only be loaded by
- * a compact replayer; a full state loaded by a compact replayer is
- * compacted as it loads. The orchestrator replays in compact mode.
+ * ended path finds its step in the full state only). A compact state
+ * can only be loaded by a compact replayer; a full state loaded by a
+ * compact replayer is compacted as it loads. The orchestrator replays in
+ * compact mode.
  *
  * Lifecycle: evs_replay_new -> evs_replay_apply (or evs_replay_run over a
  * log) -> accessors -> evs_replay_free. A replayer is not thread-safe.
@@ -307,7 +310,7 @@ EVS_EXTERN const evs_path_state *evs_replay_find_path(const evs_replay *r,
                                                       evs_span id);
 
 EVS_EXTERN size_t evs_replay_step_count(const evs_replay *r);
-/** The i-th step, in the order the steps were first started. */
+/** The i-th step held, in the order the steps were first started. */
 EVS_EXTERN const evs_step_state *evs_replay_step(const evs_replay *r,
                                                  size_t i);
 /** A step by path, name and iteration (-1 for a plain step), or NULL. */
