@@ -737,7 +737,8 @@ static void big_workers(hist *h, int n, size_t *bytes)
     big[8191] = '\0';
     *bytes = 0;
     hist_init(h, 1);
-    hist_add(h, "execution_started", NULL, NULL, "{\"workflow_name\":\"big\"}");
+    hist_add(h, "execution_started", NULL, NULL,
+             "{\"workflow_name\":\"big\"}");
     for (int i = 0; i < n; i++) {
         char id[16];
 
@@ -843,7 +844,8 @@ static void assert_consistent(const evs_replay *full, const evs_replay *c)
     char *a = hist_state(fc, NULL), *b = hist_state(c, NULL);
 
     cr_assert_str_eq(a, b);
-    cr_assert_eq(evs_replay_exec(full)->last_seq, evs_replay_exec(c)->last_seq);
+    cr_assert_eq(evs_replay_exec(full)->last_seq,
+                 evs_replay_exec(c)->last_seq);
     free(a);
     free(b);
     evs_replay_free(fc);
