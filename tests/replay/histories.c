@@ -156,9 +156,17 @@ char *hist_state(const evs_replay *r, size_t *len)
 
 evs_replay *hist_replayer(void)
 {
+    return hist_replayer_mode(0);
+}
+
+evs_replay *hist_replayer_mode(int compact)
+{
+    evs_replay_opts o;
     evs_replay *r = NULL;
 
-    cr_assert_eq(evs_replay_new(NULL, &r), 0);
+    evs_replay_opts_init(&o);
+    o.compact = compact;
+    cr_assert_eq(evs_replay_new(&o, &r), 0);
     return r;
 }
 

@@ -57,6 +57,20 @@ char *hist_state(const evs_replay *r, size_t *len);
 
 /* A new replayer with the default options; asserts success. */
 evs_replay *hist_replayer(void);
+/* The same in the full (0) or the compact (1) mode. */
+evs_replay *hist_replayer_mode(int compact);
+
+/* A span equals a C string (for Criterion tests). */
+#define assert_span(got, want)                                                \
+    do {                                                                      \
+        evs_span g_ = (got);                                                  \
+        const char *w_ = (want);                                              \
+        size_t n_ = strlen(w_);                                               \
+        cr_assert(g_.len == n_ && (n_ == 0 || memcmp(g_.ptr, w_, n_) == 0),   \
+                  "%s: got '%.*s', want '%s'", #got, (int)g_.len,             \
+                  g_.ptr ? g_.ptr : "", w_);                                  \
+    } while (0)
+
 
 /* Replays the events of execution `id` through sequence `to` (0: all)
  * by hand: a reader log, a cursor and evs_replay_apply for each event,

@@ -30,31 +30,10 @@ static evs_span sp(const char *s)
     return evs_span_cstr(s);
 }
 
-#define assert_span(got, want)                                                \
-    do {                                                                      \
-        evs_span g_ = (got);                                                  \
-        const char *w_ = (want);                                              \
-        size_t n_ = strlen(w_);                                               \
-        cr_assert(g_.len == n_ && (n_ == 0 || memcmp(g_.ptr, w_, n_) == 0),   \
-                  "%s: got '%.*s', want '%s'", #got, (int)g_.len,             \
-                  g_.ptr ? g_.ptr : "", w_);                                  \
-    } while (0)
-
-static evs_replay *replayer(int compact)
-{
-    evs_replay_opts o;
-    evs_replay *r = NULL;
-
-    evs_replay_opts_init(&o);
-    o.compact = compact;
-    cr_assert_eq(evs_replay_new(&o, &r), 0);
-    return r;
-}
-
 /* Replays the whole history strictly in mode `cm`. */
 static evs_replay *replay(const hist *h, int cm)
 {
-    evs_replay *r = replayer(cm);
+    evs_replay *r = hist_replayer_mode(cm);
     evs_violation v;
 
     memset(&v, 0, sizeof(v));
@@ -68,7 +47,7 @@ static evs_replay *replay(const hist *h, int cm)
 /* r's state through JSON into a fresh replayer of mode `cm`. */
 static evs_replay *reloaded(const evs_replay *r, int cm)
 {
-    evs_replay *r2 = replayer(cm);
+    evs_replay *r2 = hist_replayer_mode(cm);
     size_t n;
     char *s = hist_state(r, &n);
 
@@ -825,7 +804,7 @@ static void store_teardown(void)
 
 static evs_replay *open_in(const char *id, int cm, int *fs)
 {
-    evs_replay *r = replayer(cm);
+    evs_replay *r = hist_replayer_mode(cm);
     evs_violation v;
     int rc;
 
@@ -893,7 +872,7 @@ Test(compact, a_compact_snapshot_is_used_only_by_a_compact_replayer,
     assert_consistent(f, c);
 
     /* The compact snapshot plus its tail is a compact replay from 1. */
-    hand = replayer(1);
+    hand = hist_replayer_mode(1);
     cr_assert_eq(evs_log_open(st, "fan", 3, 0, &log, NULL, NULL), 0);
     cr_assert_eq(evs_replay_run(hand, log, 0, NULL, NULL), 0);
     evs_log_close(log);

@@ -49,16 +49,6 @@ static evs_span sp(const char *s)
     return evs_span_cstr(s);
 }
 
-#define assert_span(got, want)                                                \
-    do {                                                                      \
-        evs_span g_ = (got);                                                  \
-        const char *w_ = (want);                                              \
-        size_t n_ = strlen(w_);                                               \
-        cr_assert(g_.len == n_ && (n_ == 0 || memcmp(g_.ptr, w_, n_) == 0),   \
-                  "%s: got '%.*s', want '%s'", #got, (int)g_.len,             \
-                  g_.ptr ? g_.ptr : "", w_);                                  \
-    } while (0)
-
 static int64_t ts(const char *rfc3339)
 {
     int64_t us = 0;

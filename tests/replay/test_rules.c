@@ -57,17 +57,6 @@ static int collect(void *arg, const evs_violation *v)
  * give the same verdict in each. */
 static const char *const mode_name[2] = {"full", "compact"};
 
-static evs_replay *replayer(int compact)
-{
-    evs_replay_opts o;
-    evs_replay *r = NULL;
-
-    evs_replay_opts_init(&o);
-    o.compact = compact;
-    cr_assert_eq(evs_replay_new(&o, &r), 0);
-    return r;
-}
-
 static evs_replay *tolerant(seen *s, int compact)
 {
     evs_replay_opts o;
@@ -93,7 +82,7 @@ static void expect_mode(hist *h, const char *rule, int cm, seen *out)
 {
     const evs_event *last = &h->ev[h->n - 1];
     const char *mode = mode_name[cm];
-    evs_replay *r = replayer(cm);
+    evs_replay *r = hist_replayer_mode(cm);
     evs_violation v;
     seen s;
     char *before, *after;
@@ -197,7 +186,7 @@ static void expect_valid(const spec *sp)
 
     build(&h, sp);
     for (int cm = 0; cm < 2; cm++) {
-        evs_replay *r = replayer(cm);
+        evs_replay *r = hist_replayer_mode(cm);
         memset(&v, 0, sizeof(v));
         cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), 0,
                      "[%s] sequence %llu broke %s: %s", mode_name[cm],
@@ -515,7 +504,7 @@ Test(rules, duplicate_timer_is_a_second_start_of_a_pending_timer_id)
     /* The full state keeps each timer, the compact one only the pending
      * one; the path is held by the pending one alone. */
     for (int cm = 0; cm < 2; cm++) {
-        evs_replay *r = replayer(cm);
+        evs_replay *r = hist_replayer_mode(cm);
         const evs_timer_state *t;
         hist h;
 
@@ -681,7 +670,7 @@ IN_BOTH_MODES(tolerant_mode_applies_everything_and_reports_each_violation)
     /* The same history in strict mode stops at the first one. */
     {
         evs_violation v;
-        r = replayer(cm);
+        r = hist_replayer_mode(cm);
         cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), EVS_EHISTORY);
         cr_assert_eq(v.sequence, 3);
         cr_assert_str_eq(v.rule, "step-not-started");
@@ -773,7 +762,7 @@ IN_BOTH_MODES(a_valid_history_of_every_event_type_breaks_no_rule)
                                         "execution_terminated",
                                         "execution_continue_as_new"};
     evs_violation v;
-    evs_replay *r = replayer(cm);
+    evs_replay *r = hist_replayer_mode(cm);
     seen s;
     hist h;
     int rc;
@@ -796,7 +785,7 @@ IN_BOTH_MODES(a_valid_history_of_every_event_type_breaks_no_rule)
     for (size_t i = 0; i < 3; i++) {
         spec e[] = {START, {ends[i], NULL, NULL, NULL}, END};
         build(&h, e);
-        r = replayer(cm);
+        r = hist_replayer_mode(cm);
         cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), 0, "%s", ends[i]);
         cr_assert_eq(evs_replay_exec(r)->last_seq, 2);
         evs_replay_free(r);
@@ -808,7 +797,7 @@ IN_BOTH_MODES(a_refused_event_can_be_followed_by_the_right_one)
 {
     spec a[] = {START, {"step_completed", NULL, "a", NULL},
                 {"step_started", NULL, "a", NULL}, END};
-    evs_replay *r = replayer(cm);
+    evs_replay *r = hist_replayer_mode(cm);
     evs_violation v;
     hist h;
 
@@ -859,7 +848,7 @@ IN_BOTH_MODES(tolerant_mode_takes_a_late_first_start_as_the_start)
 IN_BOTH_MODES(a_path_waits_until_everything_holding_it_ends)
 {
     const evs_path_state *p;
-    evs_replay *r = replayer(cm);
+    evs_replay *r = hist_replayer_mode(cm);
     hist h;
 
     hist_init(&h, 1);
