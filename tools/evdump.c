@@ -146,8 +146,10 @@ static const char help_state[] =
     "  or error), each progress, variables, signals, version decisions,\n"
     "  timers and waits. On a terminal JSON values are cut to its width;\n"
     "  otherwise they are printed in full. Replay starts from the snapshot\n"
-    "  when it is valid and not past SEQ, else from sequence 1. Every line\n"
-    "  read is verified: damage stops it with an error (exit 3).\n"
+    "  when it is valid, not past SEQ and holds the full state, else from\n"
+    "  sequence 1 (the snapshots of the orchestrator, evrun among them, hold\n"
+    "  compact states). Every line read is verified: damage stops it with\n"
+    "  an error (exit 3).\n"
     "  A history that breaks a replay rule (FORMAT.md, \"History rules\") is\n"
     "  replayed tolerantly: the state is shown anyway, each violation is\n"
     "  reported on stderr as \"EXEC: seq SEQ: RULE: message\", and the exit\n"
@@ -155,8 +157,8 @@ static const char help_state[] =
     "  starts from the snapshot, those before it are not.\n"
     "  --at SEQ       the state as of sequence SEQ (1 up to the last;\n"
     "                 default: the last)\n"
-    "  --json         print the canonical state JSON (a snapshot's \"state\")\n"
-    "                 exactly, on one line\n";
+    "  --json         print the canonical state JSON (FORMAT.md 6.2), in\n"
+    "                 full, exactly, on one line\n";
 
 static const char help_chain[] =
     "evdump chain STORE EXEC\n"
