@@ -208,6 +208,18 @@ static int open_store(const char *path, evs_durability d, int create,
     return 0;
 }
 
+/* evrun reads only what a run can still use (status, outputs, live
+ * paths, pending waits and timers, the definition check): a compact
+ * replay starts from the orchestrator's snapshot instead of sequence 1. */
+static int replay_new(evs_replay **rp)
+{
+    evs_replay_opts o;
+
+    evs_replay_opts_init(&o);
+    o.compact = 1;
+    return evs_replay_new(&o, rp);
+}
+
 /* ---------------------------------------------------------------- */
 /* Running                                                          */
 /* ---------------------------------------------------------------- */
@@ -228,7 +240,7 @@ static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
     /* A service that continued as new goes on in its successor, which
      * the orchestrator resumes: follow it. */
     if (oc == EVS_OUTCOME_CONTINUED && g_store &&
-        evs_replay_new(NULL, &rp) == 0 &&
+        replay_new(&rp) == 0 &&
         evs_replay_open(rp, g_store, id, strlen(id), 0, NULL, &v, NULL) ==
             0) {
         evs_span next = evs_replay_exec(rp)->continued_as;
@@ -298,7 +310,7 @@ static int report(evs_store *s)
         break;
     }
     printf("%s %s\n", g_exec, evs_outcome_name((evs_outcome)g_outcome));
-    if (evs_replay_new(NULL, &rp) == 0 &&
+    if (replay_new(&rp) == 0 &&
         (rc = evs_replay_open(rp, s, g_exec, strlen(g_exec), 0, NULL, &v,
                               NULL)) == 0) {
         x = evs_replay_exec(rp);
@@ -529,7 +541,7 @@ static int cmd_check(int argc, char **argv)
         size_t breaking = 0;
 
         snprintf(id, sizeof(id), "%.*s", (int)e->id.len, e->id.ptr);
-        if (evs_replay_new(NULL, &rp) != 0 ||
+        if (replay_new(&rp) != 0 ||
             evs_replay_open(rp, s, e->id.ptr, e->id.len, 0, NULL, &v,
                             NULL) != 0) {
             fprintf(stderr, "evrun: %s: cannot be replayed; skipped\n", id);
@@ -813,7 +825,7 @@ static int cmd_status(int argc, char **argv)
     if ((ex = open_store(pos[0], EVS_SYNC_FULL, 0, &s)) != 0)
         return ex;
     evs_error_info_clear(&info);
-    if ((rc = evs_replay_new(NULL, &rp)) != 0 ||
+    if ((rc = replay_new(&rp)) != 0 ||
         (rc = evs_replay_open(rp, s, pos[1], strlen(pos[1]), 0, NULL, &v,
                               &info)) != 0) {
         ex = rc == EVS_EHISTORY
