@@ -1099,11 +1099,14 @@ Test(evrun, exec_error_message_keeps_the_tail_of_a_long_stderr)
     result_free(&r);
 }
 
+/* The timeouts below leave a loaded machine time to start the script
+ * and let it write its pid files before the timeout ends it: with 300 ms
+ * a busy CI host sometimes killed the shell before its first line. */
 Test(evrun, exec_timeout_kills_a_slow_script_and_fails_with_type_timeout)
 {
     const char *def = def_file("slow",
         "{\"name\":\"slow\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
-        "  \"action\":\"@ACT@ s slow\",\"timeout_ms\":300}]}");
+        "  \"action\":\"@ACT@ s slow\",\"timeout_ms\":1500}]}");
     result r = EVRUN("start", store, def, "--id", "t1");
     json_object *o;
     char *line, *m, path[1024], *pidtext;
@@ -1131,7 +1134,7 @@ Test(evrun, exec_timeout_also_ends_the_processes_the_script_started)
 {
     const char *def = def_file("parent",
         "{\"name\":\"parent\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
-        "  \"action\":\"@ACT@ s parent\",\"timeout_ms\":300}]}");
+        "  \"action\":\"@ACT@ s parent\",\"timeout_ms\":1500}]}");
     result r = EVRUN("start", store, def, "--id", "t2");
     char path[1024], *pidtext;
     long pid;
