@@ -2387,8 +2387,11 @@ static char *fa_state(fail_alloc *f, const evs_replay *r)
 
 /* evs_replay_open with allocation N failing, for N = 1.. until it
  * succeeds without a failure: each run ends in success with the right
- * state or in -ENOMEM, and frees everything. */
-static void open_loop(const char *id, const char *want, int sticky)
+ * state or in -ENOMEM, and frees everything. A compact replayer moves
+ * its state to fresh memory at every chance (gc_min 1): a move that
+ * fails must leave the state whole, since the replay goes on. */
+static void open_loop(const char *id, const char *want, int sticky,
+                      int compact)
 {
     fail_alloc f;
     long n, successes = 0, enomem = 0, injected = 0;
@@ -2401,6 +2404,8 @@ static void open_loop(const char *id, const char *want, int sticky)
 
         evs_replay_opts_init(&o);
         o.alloc = &f.a;
+        o.compact = compact;
+        o.gc_min = (size_t)compact;
         fa_arm(&f, n, sticky);
         rc = evs_replay_new(&o, &r);
         if (rc != 0) {
@@ -2431,8 +2436,9 @@ static void open_loop(const char *id, const char *want, int sticky)
     }
     cr_assert_lt(n, 100000);
     cr_assert_gt(injected, 5, "only %ld runs failed an allocation", injected);
-    cr_log_info("%s, %s: %ld runs, %ld ENOMEM, %ld successes", id,
-                sticky ? "sticky" : "once", n, enomem, successes);
+    cr_log_info("%s, %s, %s: %ld runs, %ld ENOMEM, %ld successes", id,
+                compact ? "compact" : "full", sticky ? "sticky" : "once", n,
+                enomem, successes);
 }
 
 Test(replay, open_under_allocation_failures_succeeds_or_fails_cleanly)
@@ -2441,18 +2447,32 @@ Test(replay, open_under_allocation_failures_succeeds_or_fails_cleanly)
     char *want;
     hist h;
 
+    evs_replay *rc;
+    char *want_c;
+
     rich(&h);
     record(&h, "rich");
     r = open_at("rich", 0, NULL);
     want = hist_state(r, NULL);
-    open_loop("rich", want, 1);
-    open_loop("rich", want, 0);
+    rc = hist_replayer_mode(1);
+    cr_assert_eq(evs_replay_open(rc, st, "rich", 4, 0, NULL, NULL, NULL), 0);
+    want_c = hist_state(rc, NULL);
+    open_loop("rich", want, 1, 0);
+    open_loop("rich", want, 0, 0);
+    /* Compact, from the log: drops and moves of the state fail too. */
+    open_loop("rich", want_c, 1, 1);
+    open_loop("rich", want_c, 0, 1);
     /* From the snapshot: a failed load falls back to the log. */
     snapshot(r);
-    open_loop("rich", want, 1);
-    open_loop("rich", want, 0);
+    open_loop("rich", want, 1, 0);
+    open_loop("rich", want, 0, 0);
+    /* A full snapshot, compacted as it loads. */
+    open_loop("rich", want_c, 1, 1);
+    open_loop("rich", want_c, 0, 1);
     free(want);
+    free(want_c);
     evs_replay_free(r);
+    evs_replay_free(rc);
     hist_free(&h);
 }
 
