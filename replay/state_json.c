@@ -709,9 +709,11 @@ static int open_obj(rd *d, size_t depth)
 
 /*
  * Reads the array at d->p (a member of the state, one container deep):
- * fn reads each element, an object whose members sit three deep.
+ * fn reads each element. With `objects`, an element must be an object,
+ * whose '{' is read before fn reads its members (three deep); otherwise
+ * fn reads the element itself (two deep).
  */
-static int each_obj(rd *d, int (*fn)(rd *d))
+static int each_elem(rd *d, int (*fn)(rd *d), int objects)
 {
     int first = 1, rc;
 
@@ -723,12 +725,17 @@ static int each_obj(rd *d, int (*fn)(rd *d))
     }
     d->p++;
     while ((rc = element(d, &first)) == 1) {
-        if ((rc = open_obj(d, 2)) < 0)
+        if (objects && (rc = open_obj(d, 2)) < 0)
             return rc;
-        if (rc == 1 && (rc = fn(d)) != 0)
+        if ((!objects || rc == 1) && (rc = fn(d)) != 0)
             return rc;
     }
     return rc;
+}
+
+static int each_obj(rd *d, int (*fn)(rd *d))
+{
+    return each_elem(d, fn, 1);
 }
 
 /* Reads the members of the object whose '{' was just read, the switch
@@ -1044,26 +1051,17 @@ static int load_name(rd *d)
 
 #undef D
 
-/* `consumed_ids`: an array of strings, each two deep. */
+/* One string of `consumed_ids`. */
 static int load_gone(rd *d)
 {
-    int first = 1, rc;
+    evs_span id;
+    int rc;
 
-    if (!at(d, '[')) {
-        if (g_skip(d, 1) != 0)
-            return SYNTAX;
-        fail(d, EVS_EPARSE);
-        return 0;
-    }
-    d->p++;
-    while ((rc = element(d, &first)) == 1) {
-        evs_span id;
-        if ((rc = g_str(d, 2, &id)) != 0)
-            return rc;
-        if (!d->err && (rc = evs__rp_add_gone(d->r, id)) != 0)
-            fail(d, rc);
-    }
-    return rc;
+    if ((rc = g_str(d, 2, &id)) != 0)
+        return rc;
+    if (!d->err && (rc = evs__rp_add_gone(d->r, id)) != 0)
+        fail(d, rc);
+    return 0;
 }
 
 static const mkey failed_keys[] = {
@@ -1179,7 +1177,7 @@ static int load_all(rd *d)
     case 24: rc = each_obj(d, load_timer); break;
     case 25: rc = each_obj(d, load_wait); break;
     case 26: rc = each_obj(d, load_name); break;
-    case 27: rc = load_gone(d); break;
+    case 27: rc = each_elem(d, load_gone, 0); break;
     case 28: rc = g_bool(d, 1, &compact); break;
     default: rc = g_skip(d, 1); break;
     }
