@@ -12,6 +12,7 @@
 
 #include "formats_int.h"
 #include "harness.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -1640,6 +1641,71 @@ Test(orch, a_posted_event_reaches_a_waiting_execution_through_its_inbox)
                  -EINVAL);
     cr_assert_eq(evs_orch_post(st, S("nosuch"), S("event"), S("go"), S("")),
                  -ENOENT);
+}
+
+/* Two waits for the same event, one after the other. */
+static const char *twice_def(void)
+{
+    return J("{'name':'twice','steps':["
+             "{'name':'w1','kind':'wait_event','event':'go','next':'w2'},"
+             "{'name':'w2','kind':'wait_event','event':'go','next':'after'},"
+             "{'name':'after','kind':'action','action':'t_echo',"
+             "'params':'${steps.w2.output}'}]}");
+}
+
+/* A runner that crashed after its request's event was durable, and
+ * consumed, but before the request was removed, finds the request again.
+ * Its compact state holds only the consumed signal's id; that must be
+ * enough to take it for what it is, or the second wait would take it. */
+Test(orch, a_request_found_again_after_its_event_was_consumed_is_removed)
+{
+    char rid[EVS_REQUEST_ID_LEN + 1], name[EVS_REQUEST_ID_LEN + 16];
+    char *path, *body;
+    size_t len;
+    uint64_t seq = 99;
+    int fs = 0;
+    evs_replay *r;
+    evlist ev;
+
+    run_new(twice_def(), "", "tw", EVS_OUTCOME_SUSPENDED);
+    cr_assert_eq(evs_orch_post(st, S("tw"), S("event"), S("go"), S("1")), 0);
+    cr_assert_eq(inbox_count("tw", rid), 1);
+    snprintf(name, sizeof(name), "inbox/%s.json", rid);
+    path = tu_path(dir, "tw", name);
+    body = tu_read_file(path, &len);
+    cr_assert_not_null(body);
+    nouts = 0;
+    run_resume("tw", EVS_OUTCOME_SUSPENDED);
+    cr_assert_eq(inbox_count("tw", NULL), 0);
+
+    /* The runner's snapshot: the signal went, its id stayed. */
+    r = rp_new_compact();
+    cr_assert_eq(evs_replay_open(r, st, "tw", 2, 0, &fs, NULL, NULL), 0);
+    cr_assert(fs);
+    cr_assert_eq(evs_replay_signal_count(r), 0);
+    cr_assert(evs_replay_signal_received(r, S(rid), &seq));
+    cr_assert_eq(seq, 0);
+    expect_span(evs_replay_find_path(r, S("main"))->current_step, "w2");
+    rp_free(r);
+
+    /* The removal is lost: the request is back, and only removed. */
+    cr_assert_eq(tu_write_file(path, body, len), 0);
+    cr_assert_eq(inbox_count("tw", NULL), 1);
+    nouts = 0;
+    run_resume("tw", EVS_OUTCOME_SUSPENDED);
+    cr_assert_eq(inbox_count("tw", NULL), 0);
+    ev = events_of("tw");
+    cr_assert_eq(evcount(&ev, "signal_received", NULL, NULL), 1);
+    cr_assert_eq(evcount(&ev, "wait_ended", NULL, NULL), 1);
+    evlist_free(&ev);
+
+    /* A new event is what ends the second wait. */
+    cr_assert_eq(evs_orch_post(st, S("tw"), S("event"), S("go"), S("2")), 0);
+    nouts = 0;
+    run_resume("tw", EVS_OUTCOME_COMPLETED);
+    expect_input("tw", "after", -1, 0, "2");
+    free(body);
+    free(path);
 }
 
 /* ---------------------------------------------------------------- */
