@@ -16,23 +16,25 @@ static const char *const exec_names[] = {
     "completed", "failed", "terminated", "continued",
 };
 static const char *const path_names[] = {"active", "waiting", "completed",
-                                         "failed"};
+                                         "failed", "cancelled"};
 static const char *const step_names[] = {"running", "completed", "failed",
-                                         "retrying", "skipped"};
+                                         "retrying", "skipped", "cancelled"};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 const char *evs_exec_status_name(evs_exec_status s)
 {
-    return (unsigned)s < 8 ? exec_names[s] : "unknown";
+    return (unsigned)s < NELEM(exec_names) ? exec_names[s] : "unknown";
 }
 
 const char *evs_path_status_name(evs_path_status s)
 {
-    return (unsigned)s < 4 ? path_names[s] : "unknown";
+    return (unsigned)s < NELEM(path_names) ? path_names[s] : "unknown";
 }
 
 const char *evs_step_status_name(evs_step_status s)
 {
-    return (unsigned)s < 5 ? step_names[s] : "unknown";
+    return (unsigned)s < NELEM(step_names) ? step_names[s] : "unknown";
 }
 
 void evs_replay_opts_init(evs_replay_opts *o)
@@ -583,25 +585,24 @@ static int outcome_step(ctx *c, evs_step_state **out, int want_failed)
 }
 
 /* What later steps read of a step that completed or was skipped: the
- * path's last output, and the last output of a plain step of its name.
- * Both outlive the step, which compact mode drops when its path ends. */
-static int note_output(ctx *c, const evs_step_state *sp)
+ * path's last output (not of an `end` step, which only ends its path),
+ * and the last output of a step of its name. Both outlive the step,
+ * which compact mode drops when its path ends. One iteration of an
+ * `each` sets neither: the step's output is the array of all of them,
+ * which each_completed brings. */
+static int note_output(ctx *c, evs_span output, int of_path)
 {
-    long pi = evs__rp_path_pos(c->r, sp->path_id);
-    int end = sp->kind.len == 3 && memcmp(sp->kind.ptr, "end", 3) == 0;
+    long pi = of_path ? evs__rp_path_pos(c->r, c->path) : -1;
     evs_stepname_state *n;
 
-    /* An end step only ends the path; it has no output of its own. */
-    if (pi >= 0 && !end) {
-        c->r->paths.v[pi].last_output = sp->output;
+    if (pi >= 0) {
+        c->r->paths.v[pi].last_output = output;
         c->r->paths.v[pi].last_output_seq = c->ev->sequence;
     }
     if (!(n = stepname(c)))
         return -ENOMEM;
-    if (sp->iteration < 0) {
-        n->output = sp->output;
-        n->output_seq = c->ev->sequence;
-    }
+    n->output = output;
+    n->output_seq = c->ev->sequence;
     return 0;
 }
 
@@ -657,9 +658,65 @@ static int on_step_completed(ctx *c, int skipped)
     if (var.len &&
         (rc = set_var(r, var, sp->output, 1, c->ev->sequence)) != 0)
         return rc;
-    if (sp->iteration >= 0 && !was_done)
-        each_done(r, c->path, c->step);
-    return note_output(c, sp);
+    if (sp->iteration >= 0) {
+        if (!was_done)
+            each_done(r, c->path, c->step);
+        return stepname(c) ? 0 : -ENOMEM;
+    }
+    return note_output(c, sp->output,
+                       !(sp->kind.len == 3 &&
+                         memcmp(sp->kind.ptr, "end", 3) == 0));
+}
+
+/* An `each` step completed as a whole, every iteration done (an empty
+ * list has none, and no record before this event): its output is the
+ * array of their outputs. */
+static int on_each_completed(ctx *c)
+{
+    evs_replay *r = c->r;
+    fields *f = &c->f;
+    evs_path_state *p;
+    evs_each_state *e, ne;
+    evs_span var;
+    long i;
+    int rc;
+
+    if ((rc = need_path(c, &p)) != 0)
+        return rc;
+    RULE(c->step.len && f->has_count && f->count >= 0, c, "data",
+         "each_completed without a step_name and a count");
+    if (!c->step.len || !f->has_count || f->count < 0)
+        return 0;
+    i = evs__rp_each_pos(r, c->path, c->step);
+    e = i >= 0 ? &r->eaches.v[i] : NULL;
+    RULE(!e || !e->ended_seq, c, "each-completed-twice",
+         "step \"%.*s\" completed its each again", (int)c->step.len,
+         c->step.ptr);
+    RULE(e ? e->done == f->count : f->count == 0, c, "each-not-done",
+         "each_completed of step \"%.*s\" for %lld items after %lld "
+         "iterations", (int)c->step.len, c->step.ptr, (long long)f->count,
+         e ? (long long)e->done : 0LL);
+    if (e && e->ended_seq)
+        return 0;
+    if (!e) {
+        memset(&ne, 0, sizeof(ne));
+        ne.path_id = c->path;
+        ne.name = c->step;
+        ne.count = f->count;
+        if ((rc = evs__rp_add_each(r, &ne)) != 0)
+            return rc;
+        i = (long)r->eaches.n - 1;
+    }
+    e = &r->eaches.v[i];
+    if ((rc = str_of(r, f->stored_variable, &var)) ||
+        (rc = evs__rp_copy(r, f->output, &e->output)))
+        return rc;
+    e->ended_seq = c->ev->sequence;
+    if (p)
+        p->current_step = c->step;
+    if (var.len && (rc = set_var(r, var, e->output, 1, c->ev->sequence)))
+        return rc;
+    return note_output(c, e->output, 1);
 }
 
 static int on_step_failed(ctx *c)
@@ -771,6 +828,57 @@ static int on_path_ended(ctx *c, int failed)
     p->ended_seq = c->ev->sequence;
     /* No step event is valid on an ended path any more. */
     return c->r->opts.compact ? evs__rp_drop(c->r, EVS__DROP_STEPS) : 0;
+}
+
+/* A path ended by another's outcome: what held it ends with it (its
+ * running or retrying steps are cancelled, its timers cancelled, its
+ * wait ended), so the state shows nothing of it as pending. */
+static int on_path_cancelled(ctx *c)
+{
+    evs_replay *r = c->r;
+    uint64_t seq = c->ev->sequence;
+    evs_path_state *p;
+    int rc;
+
+    if ((rc = need_path(c, &p)) != 0)
+        return rc;
+    if (!p)
+        return 0;
+    if ((rc = evs__rp_copy(r, c->f.error, &p->error)) != 0)
+        return rc;
+    for (size_t i = 0; i < r->steps.n; i++) {
+        evs_step_state *s = &r->steps.v[i];
+        if ((s->status != EVS_STEP_RUNNING &&
+             s->status != EVS_STEP_RETRYING) ||
+            !evs__span_eq(s->path_id, c->path))
+            continue;
+        set_step_status(r, s, EVS_STEP_CANCELLED);
+        s->error = p->error;
+        s->retry_at_us = 0;
+        s->ended_seq = seq;
+    }
+    for (size_t k = 0; k < r->pend.n;) {
+        evs_wait_state *w = &r->waits.v[r->pend.v[k]];
+        if (!evs__span_eq(w->path_id, c->path)) {
+            k++;
+            continue;
+        }
+        w->ended_seq = seq;
+        r->pend.v[k] = r->pend.v[--r->pend.n];
+    }
+    for (size_t i = 0; i < r->timers.n; i++) {
+        evs_timer_state *t = &r->timers.v[i];
+        if (!t->fired_seq && !t->cancelled &&
+            evs__span_eq(t->path_id, c->path))
+            t->cancelled = 1;
+    }
+    p->pending = 0;
+    evs__rp_set_path_status(r, p, EVS_PATH_CANCELLED);
+    p->ended_seq = seq;
+    return r->opts.compact
+               ? evs__rp_drop(r, EVS__DROP_STEPS | EVS__DROP_WAITS |
+                                     EVS__DROP_TIMERS)
+               : 0;
 }
 
 static int on_exec_ended(ctx *c, evs_exec_status st)
@@ -1085,7 +1193,8 @@ enum ev_kind {
     K_PATH_COMPLETED, K_PATH_FAILED, K_EXEC_COMPLETED, K_EXEC_FAILED,
     K_TERMINATED, K_CONTINUED, K_PAUSED, K_RESUMED, K_VARIABLE,
     K_SIGNAL, K_CONSUMED, K_WAIT_STARTED, K_WAIT_ENDED, K_TIMER_STARTED,
-    K_TIMER_FIRED, K_TIMER_CANCELLED, K_VERSION, K_RESET, K_DEFINITION
+    K_TIMER_FIRED, K_TIMER_CANCELLED, K_VERSION, K_RESET, K_DEFINITION,
+    K_EACH_COMPLETED, K_PATH_CANCELLED
 };
 
 #define T(s, k) {s, sizeof(s) - 1, k}
@@ -1121,6 +1230,8 @@ static const struct {
     T(EVS_EV_VERSION_DECISION, K_VERSION),
     T("step_reset", K_RESET),
     T("definition_changed", K_DEFINITION),
+    T("each_completed", K_EACH_COMPLETED),
+    T("path_cancelled", K_PATH_CANCELLED),
 };
 #undef T
 
@@ -1188,6 +1299,8 @@ static int dispatch(ctx *c, enum ev_kind k)
     case K_VERSION: return on_version_decision(c);
     case K_RESET: return on_step_reset(c);
     case K_DEFINITION: return on_definition_changed(c);
+    case K_EACH_COMPLETED: return on_each_completed(c);
+    case K_PATH_CANCELLED: return on_path_cancelled(c);
     case K_UNKNOWN: break;
     }
     return 0;

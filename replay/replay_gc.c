@@ -136,6 +136,7 @@ static void move_state(gc *g)
     for (i = 0; i < r->eaches.n; i++) {
         mv(g, &r->eaches.v[i].path_id);
         mv(g, &r->eaches.v[i].name);
+        mv(g, &r->eaches.v[i].output);
     }
     for (i = 0; i < r->groups.n; i++) {
         mv(g, &r->groups.v[i].path_id);

@@ -476,6 +476,13 @@ const evs_step_state *evs_replay_find_step(const evs_replay *r,
     return i < 0 ? NULL : &r->steps.v[i];
 }
 
+const evs_each_state *evs_replay_find_each(const evs_replay *r,
+                                           evs_span path, evs_span name)
+{
+    long i = evs__rp_each_pos(r, path, name);
+    return i < 0 ? NULL : &r->eaches.v[i];
+}
+
 const evs_stepname_state *evs_replay_find_stepname(const evs_replay *r,
                                                    evs_span name)
 {

@@ -15,7 +15,7 @@
 #include <limits.h>
 #include <stdio.h>
 
-#define STATE_VERSION 2
+#define STATE_VERSION 3
 
 typedef evs__jbuf wbuf;
 
@@ -153,6 +153,8 @@ int evs_replay_state_json(const evs_replay *r, char **out, size_t *out_len)
         str(&b, "name", 0, e->name);
         num(&b, "count", 0, e->count);
         num(&b, "done", 0, e->done);
+        json(&b, "output", 0, e->output);
+        num(&b, "ended_seq", 0, (int64_t)e->ended_seq);
         LIT(&b, "}");
     }
     LIT(&b, "]");
@@ -774,7 +776,7 @@ static int load_path(rd *d)
     {
     case 0: rc = g_str(d, D, &p.id); break;
     case 1: rc = g_str(d, D, &p.parent); break;
-    case 2: rc = g_enum(d, D, path_name, 4, &st); break;
+    case 2: rc = g_enum(d, D, path_name, EVS_PATH_CANCELLED + 1, &st); break;
     case 3: rc = g_i64(d, D, &pending); break;
     case 4: rc = g_str(d, D, &p.current_step); break;
     case 5: rc = g_json(d, D, &p.error); break;
@@ -819,7 +821,7 @@ static int load_step(rd *d)
     case 0: rc = g_str(d, D, &s.path_id); break;
     case 1: rc = g_str(d, D, &s.name); break;
     case 2: rc = g_i64(d, D, &s.iteration); break;
-    case 3: rc = g_enum(d, D, step_name, 5, &st); break;
+    case 3: rc = g_enum(d, D, step_name, EVS_STEP_CANCELLED + 1, &st); break;
     case 4: rc = g_i64(d, D, &att); break;
     case 5: rc = g_json(d, D, &s.input); break;
     case 6: rc = g_json(d, D, &s.output); break;
@@ -849,7 +851,8 @@ static int load_step(rd *d)
 }
 
 static const mkey each_keys[] = {
-    KEY("path"), KEY("name"), KEY("count"), KEY("done"),
+    KEY("path"), KEY("name"), KEY("count"), KEY("done"), KEY("output"),
+    KEY("ended_seq"),
 };
 
 static int load_each(rd *d)
@@ -864,6 +867,8 @@ static int load_each(rd *d)
     case 1: rc = g_str(d, D, &e.name); break;
     case 2: rc = g_i64(d, D, &e.count); break;
     case 3: rc = g_i64(d, D, &e.done); break;
+    case 4: rc = g_json(d, D, &e.output); break;
+    case 5: rc = g_u64(d, D, &e.ended_seq); break;
     default: rc = g_skip(d, D); break;
     }
     END_MEMBERS;

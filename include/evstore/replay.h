@@ -73,7 +73,10 @@ typedef enum evs_path_status {
     EVS_PATH_ACTIVE = 0, /* "active" */
     EVS_PATH_WAITING,    /* "waiting" */
     EVS_PATH_COMPLETED,  /* "completed" */
-    EVS_PATH_FAILED      /* "failed" */
+    EVS_PATH_FAILED,     /* "failed" */
+    EVS_PATH_CANCELLED   /* "cancelled": ended by another path's outcome
+                            (it lost an `any` or `race` join, or the
+                            execution failed or was terminated) */
 } evs_path_status;
 
 EVS_EXTERN const char *evs_path_status_name(evs_path_status s);
@@ -83,7 +86,9 @@ typedef enum evs_step_status {
     EVS_STEP_COMPLETED,   /* "completed" */
     EVS_STEP_FAILED,      /* "failed": for good (no retry scheduled) */
     EVS_STEP_RETRYING,    /* "retrying": failed, a retry is scheduled */
-    EVS_STEP_SKIPPED      /* "skipped": given an output without running */
+    EVS_STEP_SKIPPED,     /* "skipped": given an output without running */
+    EVS_STEP_CANCELLED    /* "cancelled": running or retrying when its
+                             path was cancelled; never run again */
 } evs_step_status;
 
 EVS_EXTERN const char *evs_step_status_name(evs_step_status s);
@@ -123,8 +128,10 @@ typedef struct evs_path_state {
     uint64_t started_seq;
     uint64_t ended_seq;       /* 0 while live */
     /* The output of the last step completed or skipped on the path (an
-     * `end` step aside: it has no output of its own), and the sequence
-     * of that event; 0 if none. A join reads its branches' outputs here. */
+     * `end` step aside: it has no output of its own; an `each` step's is
+     * the array of its iterations' outputs, set when the whole step
+     * completes, not by each iteration), and the sequence of that event;
+     * 0 if none. A join reads its branches' outputs here. */
     evs_span last_output;
     uint64_t last_output_seq;
 } evs_path_state;
@@ -153,6 +160,10 @@ typedef struct evs_each_state {
     evs_span name;
     int64_t count;            /* items; -1 if not recorded */
     int64_t done;             /* iterations completed or skipped */
+    /* Once the step as a whole completed (`each_completed`): the array
+     * of its iterations' outputs, and that event's sequence (0 before). */
+    evs_span output;
+    uint64_t ended_seq;
 } evs_each_state;
 
 /**
@@ -165,10 +176,11 @@ typedef struct evs_stepname_state {
     evs_span kind;            /* recorded at its last start */
     evs_span step_hash;       /* recorded at its last start */
     uint64_t started_seq;     /* its last start; 0 if only skipped */
-    /* The output of the last completion or skip of a plain step (not an
-     * `each` iteration) of this name, on any path, and its sequence (0
-     * if none): what `${steps.NAME.output}` falls back to on a path that
-     * has not run the step itself. */
+    /* The output of the last completion or skip of a plain step of this
+     * name, or of the completion of an `each` step of this name as a
+     * whole (the array; never one iteration's), on any path, and its
+     * sequence (0 if none): what `${steps.NAME.output}` falls back to on
+     * a path that has not run the step itself. */
     evs_span output;
     uint64_t output_seq;
 } evs_stepname_state;
@@ -330,6 +342,11 @@ evs_replay_find_stepname(const evs_replay *r, evs_span name);
 EVS_EXTERN size_t evs_replay_each_count(const evs_replay *r);
 EVS_EXTERN const evs_each_state *evs_replay_each(const evs_replay *r,
                                                  size_t i);
+/** The `each` record of step `name` on `path`, or NULL (none started, or
+ *  dropped with its ended path in compact mode). */
+EVS_EXTERN const evs_each_state *evs_replay_find_each(const evs_replay *r,
+                                                      evs_span path,
+                                                      evs_span name);
 
 EVS_EXTERN size_t evs_replay_var_count(const evs_replay *r);
 EVS_EXTERN const evs_var_state *evs_replay_var(const evs_replay *r,

@@ -142,10 +142,13 @@ Test(compact, a_path_keeps_its_last_output_past_its_end_and_end_steps_skip)
     hist_add(&h, "step_skipped", "q", "c", "{\"output\":[2]}");
     skip_seq = h.n;
     hist_add(&h, "path_failed", "q", NULL, "{\"error\":\"x\"}");
-    /* r: an `each` iteration counts too; nothing after it. */
+    /* r: an `each` gives its output when it completes as a whole (the
+     * array), not at each iteration. */
     hist_add(&h, "step_started", "r", "e", "{\"iteration\":0,\"count\":1}");
     hist_add(&h, "step_completed", "r", "e",
              "{\"iteration\":0,\"output\":\"it0\"}");
+    hist_add(&h, "each_completed", "r", "e",
+             "{\"output\":[\"it0\"],\"count\":1}");
     it_seq = h.n;
     hist_add(&h, "path_completed", "r", NULL, NULL);
 
@@ -164,7 +167,7 @@ Test(compact, a_path_keeps_its_last_output_past_its_end_and_end_steps_skip)
             cr_assert_eq(p->last_output_seq, a_seq);
             assert_span(q->last_output, "[2]");
             cr_assert_eq(q->last_output_seq, skip_seq);
-            assert_span(rr->last_output, "\"it0\"");
+            assert_span(rr->last_output, "[\"it0\"]");
             cr_assert_eq(rr->last_output_seq, it_seq);
             assert_span(m->last_output, "");
             cr_assert_eq(m->last_output_seq, 0);

@@ -178,6 +178,7 @@ typedef struct mpath {
     unsigned char plain[NPLAIN];
     int count;  /* items of its `each`, 0 until first started */
     unsigned char it[MAXIT];
+    int each_done; /* each_completed recorded: no more iterations */
 } mpath;
 
 typedef struct model {
@@ -335,7 +336,10 @@ static int pick_step(model *m, int *pi, unsigned mask, int allow_new_each)
 
     for (int a = 0; a < nl; a++) {
         mpath *p = &m->p[l[a]];
-        int nk = NPLAIN + (p->count ? p->count : allow_new_each ? 1 : 0);
+        int nk = NPLAIN + (p->each_done ? 0
+                           : p->count ? p->count
+                           : allow_new_each ? 1
+                                            : 0);
         for (int k = 0; k < nk; k++)
             if (mask & (1u << *step_status(p, k))) {
                 cand_p[n] = l[a];
@@ -491,6 +495,65 @@ static int gen_path_end(model *m)
         put(&d, "{}");
         emit(m, "path_completed", p->id, NULL, &d);
     }
+    return 1;
+}
+
+/* Completes the `each` of a live path whose iterations are all done (or
+ * none started: an empty list). */
+static int gen_each_completed(model *m)
+{
+    int l[MAXP], nl = live_paths(m, l), c[MAXP], n = 0;
+    buf d = {.n = 0};
+    mpath *p;
+
+    for (int i = 0; i < nl; i++) {
+        mpath *q = &m->p[l[i]];
+        int all = !q->each_done;
+        for (int k = 0; all && k < q->count; k++)
+            all = q->it[k] == S_COMPLETED || q->it[k] == S_SKIPPED;
+        if (all)
+            c[n++] = l[i];
+    }
+    if (!n)
+        return 0;
+    p = &m->p[c[below(m->g, n)]];
+    p->each_done = 1;
+    put(&d, "{\"output\":[");
+    for (int k = 0; k < p->count; k++) {
+        if (k)
+            put(&d, ",");
+        put_value(m->g, &d, 1);
+    }
+    put(&d, "],\"count\":%d", p->count);
+    if (chance(m->g, 40))
+        put(&d, ",\"stored_variable\":\"v%d\"", below(m->g, 6));
+    put(&d, "}");
+    emit(m, "each_completed", p->id, each_name, &d);
+    return 1;
+}
+
+/* Cancels any live path, whatever holds it. */
+static int gen_path_cancel(model *m)
+{
+    int l[MAXP], nl = live_paths(m, l);
+    buf d = {.n = 0};
+    mpath *p;
+    int pi;
+
+    if (!nl)
+        return 0;
+    pi = l[below(m->g, nl)];
+    p = &m->p[pi];
+    p->live = 0;
+    p->wait = 0;
+    p->timers = 0;
+    for (int i = 0; i < m->nt; i++)
+        if (m->t[i].path == pi)
+            m->t[i].pending = 0;
+    put(&d, "{\"error\":{\"type\":\"cancelled\",\"message\":");
+    put_value(m->g, &d, 2);
+    put(&d, "}}");
+    emit(m, "path_cancelled", p->id, NULL, &d);
     return 1;
 }
 
@@ -742,6 +805,7 @@ static const struct {
     {gen_signal, 3},     {gen_consume, 2},      {gen_wait, 3},
     {gen_wait_end, 3},   {gen_timer, 3},        {gen_timer_end, 3},
     {gen_version, 2},    {gen_pause, 2},        {gen_unknown, 1},
+    {gen_each_completed, 2}, {gen_path_cancel, 1},
 };
 
 /* Builds a random valid history of 20..300 events. */
@@ -1024,6 +1088,8 @@ static void same_each(at *w, const evs_each_state *f, const evs_each_state *c)
     SAME_SPAN(w, f, c, name);
     SAME_NUM(w, f, c, count);
     SAME_NUM(w, f, c, done);
+    SAME_SPAN(w, f, c, output);
+    SAME_NUM(w, f, c, ended_seq);
 }
 
 static void same_var(at *w, const evs_var_state *f, const evs_var_state *c)
@@ -1101,16 +1167,40 @@ static int live_in(const evs_replay *r, evs_span id)
 }
 
 /*
- * What the full state's steps say the step-name records and the paths'
- * last outputs must be (the orchestrator found them so, by a scan of the
- * steps, before the replayer kept them): for a name, the kind and hash
- * of the step started last under it and the output of the plain step
- * done last; for a path, the output of its step done last, `end` steps
- * aside.
+ * What the full state's steps and `each` records say the step-name
+ * records and the paths' last outputs must be (the orchestrator found
+ * them so, by a scan of the steps, before the replayer kept them): for a
+ * name, the kind and hash of the step started last under it and the
+ * output of the plain step done, or the `each` completed, last; for a
+ * path, the output of its plain step done or `each` completed last, `end`
+ * steps aside. One iteration is never an output.
  */
 static int step_done(const evs_step_state *s)
 {
     return s->status == EVS_STEP_COMPLETED || s->status == EVS_STEP_SKIPPED;
+}
+
+/* An output and the sequence that gave it: the latest one wins. */
+typedef struct out_at {
+    uint64_t seq;
+    evs_span out;
+} out_at;
+
+static void newer(out_at *o, uint64_t seq, evs_span out)
+{
+    if (seq > o->seq) {
+        o->seq = seq;
+        o->out = out;
+    }
+}
+
+static void assert_out(const out_at *o, uint64_t seq, evs_span out,
+                       uint64_t seed, size_t upto, evs_span what)
+{
+    cr_assert_eq(seq, o->seq, "seed %" PRIu64 " at %zu: %.*s", seed, upto,
+                 (int)what.len, what.ptr);
+    cr_assert(span_same(out, o->out), "seed %" PRIu64 " at %zu: %.*s", seed,
+              upto, (int)what.len, what.ptr);
 }
 
 static void names_and_outputs_from_steps(const evs_replay *f, uint64_t seed,
@@ -1118,7 +1208,8 @@ static void names_and_outputs_from_steps(const evs_replay *f, uint64_t seed,
 {
     for (size_t i = 0; i < evs_replay_stepname_count(f); i++) {
         const evs_stepname_state *n = evs_replay_stepname(f, i);
-        const evs_step_state *started = NULL, *done = NULL;
+        const evs_step_state *started = NULL;
+        out_at done = {0, {"", 0}};
 
         for (size_t j = 0; j < evs_replay_step_count(f); j++) {
             const evs_step_state *s = evs_replay_step(f, j);
@@ -1127,9 +1218,13 @@ static void names_and_outputs_from_steps(const evs_replay *f, uint64_t seed,
             if (s->started_seq &&
                 (!started || s->started_seq > started->started_seq))
                 started = s;
-            if (step_done(s) && s->iteration < 0 &&
-                (!done || s->ended_seq > done->ended_seq))
-                done = s;
+            if (step_done(s) && s->iteration < 0)
+                newer(&done, s->ended_seq, s->output);
+        }
+        for (size_t j = 0; j < evs_replay_each_count(f); j++) {
+            const evs_each_state *e = evs_replay_each(f, j);
+            if (e->ended_seq && span_same(e->name, n->name))
+                newer(&done, e->ended_seq, e->output);
         }
         cr_assert_eq(n->started_seq, started ? started->started_seq : 0,
                      "seed %" PRIu64 " at %zu: name %.*s", seed, upto,
@@ -1141,11 +1236,7 @@ static void names_and_outputs_from_steps(const evs_replay *f, uint64_t seed,
                                         : (evs_span){"", 0}),
                   "seed %" PRIu64 " at %zu: name %.*s: kind or hash", seed,
                   upto, (int)n->name.len, n->name.ptr);
-        cr_assert_eq(n->output_seq, done ? done->ended_seq : 0,
-                     "seed %" PRIu64 " at %zu: name %.*s", seed, upto,
-                     (int)n->name.len, n->name.ptr);
-        cr_assert(span_same(n->output, done ? done->output
-                                            : (evs_span){"", 0}));
+        assert_out(&done, n->output_seq, n->output, seed, upto, n->name);
     }
     /* Every step's name has its record. */
     for (size_t j = 0; j < evs_replay_step_count(f); j++)
@@ -1153,22 +1244,22 @@ static void names_and_outputs_from_steps(const evs_replay *f, uint64_t seed,
             evs_replay_find_stepname(f, evs_replay_step(f, j)->name));
     for (size_t i = 0; i < evs_replay_path_count(f); i++) {
         const evs_path_state *p = evs_replay_path(f, i);
-        const evs_step_state *last = NULL;
+        out_at last = {0, {"", 0}};
 
         for (size_t j = 0; j < evs_replay_step_count(f); j++) {
             const evs_step_state *s = evs_replay_step(f, j);
-            if (step_done(s) && span_same(s->path_id, p->id) &&
-                !span_same(s->kind, evs_span_cstr("end")) &&
-                (!last || s->ended_seq > last->ended_seq))
-                last = s;
+            if (step_done(s) && s->iteration < 0 &&
+                span_same(s->path_id, p->id) &&
+                !span_same(s->kind, evs_span_cstr("end")))
+                newer(&last, s->ended_seq, s->output);
         }
-        cr_assert_eq(p->last_output_seq, last ? last->ended_seq : 0,
-                     "seed %" PRIu64 " at %zu: path %.*s", seed, upto,
-                     (int)p->id.len, p->id.ptr);
-        cr_assert(span_same(p->last_output, last ? last->output
-                                                 : (evs_span){"", 0}),
-                  "seed %" PRIu64 " at %zu: path %.*s", seed, upto,
-                  (int)p->id.len, p->id.ptr);
+        for (size_t j = 0; j < evs_replay_each_count(f); j++) {
+            const evs_each_state *e = evs_replay_each(f, j);
+            if (e->ended_seq && span_same(e->path_id, p->id))
+                newer(&last, e->ended_seq, e->output);
+        }
+        assert_out(&last, p->last_output_seq, p->last_output, seed, upto,
+                   p->id);
     }
 }
 

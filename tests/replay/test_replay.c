@@ -1276,6 +1276,10 @@ static size_t rich(hist *h)
     hist_add(h, "step_started", "p1", "e", "{\"iteration\":1,\"count\":3}");
     hist_add(h, "step_completed", "p1", "e",
              "{\"iteration\":1,\"output\":1,\"stored_variable\":\"v2\"}");
+    hist_add(h, "step_started", "p1", "e", "{\"iteration\":2,\"count\":3}");
+    hist_add(h, "step_completed", "p1", "e", "{\"iteration\":2,\"output\":2}");
+    hist_add(h, "each_completed", "p1", "e",
+             "{\"output\":[0,1,2],\"count\":3,\"stored_variable\":\"ve\"}");
     hist_add(h, "timer_fired", PE, "w", "{\"timer_id\":\"t1\"}");
     hist_add(h, "path_completed", PE, NULL, NULL);
     hist_add(h, "path_completed", "p1", NULL, NULL);
@@ -1319,7 +1323,7 @@ Test(replay, the_state_json_round_trips_at_every_point_of_a_rich_history)
     /* What the accessors give after a load equals the original. */
     r = open_at("rich", 22, NULL);
     a = hist_state(r, &la);
-    cr_assert(strncmp(a, "{\"v\":2,\"status\":\"running\",", 26) == 0, "%s",
+    cr_assert(strncmp(a, "{\"v\":3,\"status\":\"running\",", 26) == 0, "%s",
               a);
     /* Version 2 ends with the step names, the consumed ids and the
      * mode, in that order. */
@@ -1368,8 +1372,10 @@ Test(replay, the_state_json_round_trips_at_every_point_of_a_rich_history)
     assert_span(path(r2c, "main")->last_output,
                 "{\"text\":\"tab\\there \\\"q\\\"\"}");
     cr_assert_eq(path(r2c, "main")->last_output_seq, 6);
-    assert_span(path(r2c, "p1")->last_output, "0");
-    cr_assert_eq(path(r2c, "p1")->last_output_seq, 9);
+    /* An iteration is not the step: p1 has no output before the
+     * each_completed at the end. */
+    assert_span(path(r2c, "p1")->last_output, "");
+    cr_assert_eq(path(r2c, "p1")->last_output_seq, 0);
     assert_span(path(r2c, PE)->last_output, "");
     cr_assert_eq(path(r2c, PE)->last_output_seq, 0);
     cr_assert_eq(evs_replay_stepname_count(r2c), 2);
@@ -1428,30 +1434,31 @@ Test(replay, another_state_version_is_refused_and_garbage_leaves_it_empty)
     static const char *const bad[] = {
         "",
         "hello",
-        "{\"v\":2,\"status\":",
+        "{\"v\":3,\"status\":",
         "[1,2]",
         "{\"status\":\"running\",\"last_seq\":3}",
-        "{\"v\":2,\"paths\":7}",
-        "{\"v\":2,\"status\":\"sleeping\"}",
-        "{\"v\":2,\"last_seq\":-4}",
-        "{\"v\":2,\"steps\":[{\"name\":\"a\",\"attempts\":\"x\"}]}",
+        "{\"v\":3,\"paths\":7}",
+        "{\"v\":3,\"status\":\"sleeping\"}",
+        "{\"v\":3,\"last_seq\":-4}",
+        "{\"v\":3,\"steps\":[{\"name\":\"a\",\"attempts\":\"x\"}]}",
         "{\"v\":\"2\"}",
-        "{\"v\":2,\"paths\":[{\"id\":\"p\"}]} trailing",
-        "{\"v\":2,\"names\":[{\"name\":\"a\",\"output_seq\":\"x\"}]}",
-        "{\"v\":2,\"names\":{}}",
-        "{\"v\":2,\"consumed_ids\":[1]}",
-        "{\"v\":2,\"consumed_ids\":\"a\"}",
-        "{\"v\":2,\"paths\":[{\"id\":\"p\",\"last_output_seq\":-1}]}",
+        "{\"v\":3,\"paths\":[{\"id\":\"p\"}]} trailing",
+        "{\"v\":3,\"names\":[{\"name\":\"a\",\"output_seq\":\"x\"}]}",
+        "{\"v\":3,\"names\":{}}",
+        "{\"v\":3,\"consumed_ids\":[1]}",
+        "{\"v\":3,\"consumed_ids\":\"a\"}",
+        "{\"v\":3,\"paths\":[{\"id\":\"p\",\"last_output_seq\":-1}]}",
     };
     /* Another version, older or newer, is refused as such: version 1
-     * (before the step names and the compact mode), as written then
-     * and as the current state relabelled, and a version to come. */
+     * (before the step names and the compact mode) as written then,
+     * the current state relabelled as version 2 (before each records
+     * held their step's output), and a version to come. */
     static const char v1_as_written[] =
         "{\"v\":1,\"status\":\"running\",\"last_seq\":2,"
         "\"paths\":[{\"id\":\"main\",\"status\":\"active\"}],"
         "\"waits\":[]}";
     evs_replay *r, *full;
-    char *a, *v1, *v3;
+    char *a, *v2, *v4;
     size_t la;
     hist h;
 
@@ -1460,20 +1467,20 @@ Test(replay, another_state_version_is_refused_and_garbage_leaves_it_empty)
     full = open_at("rich", 0, NULL);
     a = hist_state(full, &la);
 
-    v1 = replace(a, "{\"v\":2,", "{\"v\":1,");
-    v3 = replace(a, "{\"v\":2,", "{\"v\":3,");
+    v2 = replace(a, "{\"v\":3,", "{\"v\":2,");
+    v4 = replace(a, "{\"v\":3,", "{\"v\":4,");
     r = hist_replayer();
-    cr_assert_eq(evs_replay_load_state(r, v3, strlen(v3)), EVS_EFORMAT);
+    cr_assert_eq(evs_replay_load_state(r, v4, strlen(v4)), EVS_EFORMAT);
     assert_empty(r);
     cr_assert_eq(evs_replay_load_state(r, a, la), 0);
-    cr_assert_eq(evs_replay_load_state(r, v1, strlen(v1)), EVS_EFORMAT);
+    cr_assert_eq(evs_replay_load_state(r, v2, strlen(v2)), EVS_EFORMAT);
     assert_empty(r);
     cr_assert_eq(evs_replay_load_state(r, a, la), 0);
     cr_assert_eq(evs_replay_load_state(r, v1_as_written,
                                        strlen(v1_as_written)),
                  EVS_EFORMAT);
     assert_empty(r);
-    free(v1);
+    free(v2);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         /* Also over a loaded state: a failed load leaves it empty. */
         cr_assert_eq(evs_replay_load_state(r, a, la), 0);
@@ -1491,7 +1498,7 @@ Test(replay, another_state_version_is_refused_and_garbage_leaves_it_empty)
     evs_replay_free(r);
     evs_replay_free(full);
     free(a);
-    free(v3);
+    free(v4);
     hist_free(&h);
 }
 
@@ -1613,7 +1620,7 @@ Test(replay, a_state_with_whitespace_or_another_member_order_loads_the_same)
      * as keys are compared as written), a member given twice (the last
      * one counts). */
     static const char canon[] =
-        "{\"v\":2,\"status\":\"running\",\"execution_id\":\"x\","
+        "{\"v\":3,\"status\":\"running\",\"execution_id\":\"x\","
         "\"last_seq\":2,\"paths\":[{\"id\":\"main\",\"status\":\"active\","
         "\"last_output\":{\"k\":[1,2]},\"last_output_seq\":2}],"
         "\"steps\":[{\"path\":\"main\",\"name\":\"a\",\"iteration\":-1,"
@@ -1636,7 +1643,7 @@ Test(replay, a_state_with_whitespace_or_another_member_order_loads_the_same)
         "\"status\":\"completed\"}],\"paths\":[{\"last_output_seq\":2,"
         "\"last_output\":{\"k\":[1,2]},\"status\":\"active\","
         "\"id\":\"main\"}],\"last_seq\":2,\"execution_id\":\"x\","
-        "\"status\":\"running\",\"v\":2}";
+        "\"status\":\"running\",\"v\":3}";
     evs_replay *full, *r = hist_replayer();
     char *want, *got, *a, *wide;
     size_t la;
@@ -1707,7 +1714,7 @@ Test(replay, a_large_state_loads_whole)
 
     cr_assert_not_null(s);
     len += (size_t)sprintf(s + len,
-                           "{\"v\":2,\"last_seq\":0,\"paths\":[{\"id\":"
+                           "{\"v\":3,\"last_seq\":0,\"paths\":[{\"id\":"
                            "\"main\",\"status\":\"active\"}],\"steps\":[");
     for (size_t i = 0; i < n; i++)
         len += (size_t)sprintf(
@@ -1732,7 +1739,7 @@ Test(replay, a_large_state_loads_whole)
 
     /* Steps far smaller than the writer's: more than the guess, which
      * the vector then grows past. */
-    len = (size_t)sprintf(s, "{\"v\":2,\"steps\":[");
+    len = (size_t)sprintf(s, "{\"v\":3,\"steps\":[");
     for (size_t i = 0; i < 5 * n; i++)
         len += (size_t)sprintf(s + len, "%s{\"name\":\"m\",\"iteration\":%zu}",
                                i ? "," : "", i);
@@ -1761,7 +1768,7 @@ static char *nested_state(const char *where, int outer, int depth)
         *p++ = '[';
     for (int i = 0; i < depth - outer; i++)
         *p++ = ']';
-    strcpy(p, outer == 1 ? ",\"v\":2}" : "}]}");
+    strcpy(p, outer == 1 ? ",\"v\":3}" : "}]}");
     return s;
 }
 
@@ -1774,9 +1781,9 @@ Test(replay, the_nesting_limit_counts_the_whole_state)
         int outer;
     } at[] = {
         {"{\"inputs\":", 1},
-        {"{\"v\":2,\"variables\":[{\"name\":\"n\",\"value\":", 3},
-        {"{\"v\":2,\"steps\":[{\"name\":\"n\",\"input\":", 3},
-        {"{\"v\":2,\"steps\":[{\"name\":\"n\",\"x-unknown\":", 3},
+        {"{\"v\":3,\"variables\":[{\"name\":\"n\",\"value\":", 3},
+        {"{\"v\":3,\"steps\":[{\"name\":\"n\",\"input\":", 3},
+        {"{\"v\":3,\"steps\":[{\"name\":\"n\",\"x-unknown\":", 3},
     };
     evs_replay *r = hist_replayer();
 
@@ -1830,7 +1837,7 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int rc;
 
-        snprintf(buf, sizeof(buf), "{\"v\":2,\"started_at\":%s}",
+        snprintf(buf, sizeof(buf), "{\"v\":3,\"started_at\":%s}",
                  cases[i].v);
         rc = evs_replay_load_state(r, buf, strlen(buf));
         cr_assert_eq(rc, cases[i].rc, "%s: %d", cases[i].v, rc);
@@ -1839,7 +1846,7 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
                          "%s", cases[i].v);
         /* The same inside an element. */
         snprintf(buf, sizeof(buf),
-                 "{\"v\":2,\"steps\":[{\"name\":\"s\",\"retry_at\":%s}]}",
+                 "{\"v\":3,\"steps\":[{\"name\":\"s\",\"retry_at\":%s}]}",
                  cases[i].v);
         rc = evs_replay_load_state(r, buf, strlen(buf));
         cr_assert_eq(rc, cases[i].rc, "%s: %d", cases[i].v, rc);
@@ -1848,9 +1855,9 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
                          "%s", cases[i].v);
     }
     /* Sequences are not negative. */
-    snprintf(buf, sizeof(buf), "{\"v\":2,\"last_seq\":-1}");
+    snprintf(buf, sizeof(buf), "{\"v\":3,\"last_seq\":-1}");
     cr_assert_eq(evs_replay_load_state(r, buf, strlen(buf)), EVS_EPARSE);
-    snprintf(buf, sizeof(buf), "{\"v\":2,\"last_seq\":-0}");
+    snprintf(buf, sizeof(buf), "{\"v\":3,\"last_seq\":-0}");
     cr_assert_eq(evs_replay_load_state(r, buf, strlen(buf)), 0);
     evs_replay_free(r);
 }
@@ -1859,13 +1866,13 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
  * the rest of the text is JSON: a syntax error after it wins. */
 Test(replay, a_syntax_error_anywhere_wins_over_a_bad_value)
 {
-    static const char v3[] = "{\"v\":3,\"status\":\"running\"}";
-    static const char v3_bad[] = "{\"v\":3,\"status\":\"running\"";
+    static const char v3[] = "{\"v\":4,\"status\":\"running\"}";
+    static const char v3_bad[] = "{\"v\":4,\"status\":\"running\"";
     static const char v3_bad_esc[] =
-        "{\"v\":3,\"steps\":[{\"output\":\"\\q\"}]}";
-    static const char compact[] = "{\"v\":2,\"compact\":true}";
+        "{\"v\":4,\"steps\":[{\"output\":\"\\q\"}]}";
+    static const char compact[] = "{\"v\":3,\"compact\":true}";
     static const char compact_bad[] =
-        "{\"v\":2,\"compact\":true,\"steps\":[{\"output\":\"\\q\"}]}";
+        "{\"v\":3,\"compact\":true,\"steps\":[{\"output\":\"\\q\"}]}";
     evs_replay *r = hist_replayer();
 
     cr_assert_eq(evs_replay_load_state(r, v3, strlen(v3)), EVS_EFORMAT);
@@ -1937,8 +1944,13 @@ Test(replay, a_snapshot_opens_to_the_state_of_a_replay_from_the_start)
     assert_same_state(r2, hand);
     cr_assert_eq(evs_replay_exec(r2)->status, EVS_STATUS_COMPLETED);
     assert_span(evs_replay_exec(r2)->outputs, "[\"x\"]");
-    cr_assert_eq(each_of(r2, "p1", "e")->done, 2);
+    cr_assert_eq(each_of(r2, "p1", "e")->done, 3);
+    assert_span(each_of(r2, "p1", "e")->output, "[0,1,2]");
+    cr_assert_neq(each_of(r2, "p1", "e")->ended_seq, 0);
     assert_span(var(r2, "v2")->value, "1");
+    assert_span(var(r2, "ve")->value, "[0,1,2]");
+    assert_span(path(r2, "p1")->last_output, "[0,1,2]");
+    assert_span(evs_replay_find_stepname(r2, sp("e"))->output, "[0,1,2]");
 
     /* A snapshot of the finished run opens to the same state again. */
     snapshot(r2);
@@ -2031,7 +2043,7 @@ Test(replay, a_snapshot_whose_state_cannot_be_used_is_rebuilt_from_the_log)
     evs_replay_free(r2);
 
     /* A newer state version. */
-    bad = replace(s5, "{\"v\":2,", "{\"v\":3,");
+    bad = replace(s5, "{\"v\":3,", "{\"v\":4,");
     save_state("rich", 5, bad);
     r2 = open_at("rich", 0, &fs);
     cr_assert_eq(fs, 0);
@@ -2040,7 +2052,7 @@ Test(replay, a_snapshot_whose_state_cannot_be_used_is_rebuilt_from_the_log)
     free(bad);
 
     /* Not a state at all. */
-    save_state("rich", 5, "{\"v\":2,\"paths\":3}");
+    save_state("rich", 5, "{\"v\":3,\"paths\":3}");
     r2 = open_at("rich", 0, &fs);
     cr_assert_eq(fs, 0);
     assert_same_state(r1, r2);

@@ -887,3 +887,177 @@ IN_BOTH_MODES(a_path_waits_until_everything_holding_it_ends)
     evs_replay_free(r);
     hist_free(&h);
 }
+
+#define EACH_ITER(i, n)                                                       \
+    {"step_started", NULL, "e", "{\"iteration\":" #i ",\"count\":" #n "}"},   \
+    {"step_completed", NULL, "e", "{\"iteration\":" #i ",\"output\":" #i "}"}
+
+Test(rules, each_not_done_is_a_completion_before_every_iteration)
+{
+    /* One of two iterations done; a count that is not the iterations
+     * done; items claimed for an each that never started. */
+    spec a[] = {START, EACH_ITER(0, 2),
+                {"each_completed", NULL, "e",
+                 "{\"output\":[0],\"count\":2}"}, END};
+    spec b[] = {START, EACH_ITER(0, 2), EACH_ITER(1, 2),
+                {"each_completed", NULL, "e",
+                 "{\"output\":[0,1],\"count\":3}"}, END};
+    spec c[] = {START,
+                {"each_completed", NULL, "e", "{\"output\":[1],\"count\":1}"},
+                END};
+    spec ok[] = {START, EACH_ITER(0, 2), EACH_ITER(1, 2),
+                 {"each_completed", NULL, "e",
+                  "{\"output\":[0,1],\"count\":2}"},
+                 {"each_completed", NULL, "none", "{\"output\":[],\"count\":0}"},
+                 END};
+
+    expect_only(a, "each-not-done");
+    expect_only(b, "each-not-done");
+    expect_only(c, "each-not-done");
+    expect_valid(ok);
+}
+
+Test(rules, each_completed_twice_and_without_a_count)
+{
+    spec a[] = {START,
+                {"each_completed", NULL, "e", "{\"output\":[],\"count\":0}"},
+                {"each_completed", NULL, "e", "{\"output\":[],\"count\":0}"},
+                END};
+    spec b[] = {START, {"each_completed", NULL, "e", "{\"output\":[]}"}, END};
+    spec c[] = {START, {"each_completed", NULL, NULL, "{\"count\":0}"}, END};
+    spec d[] = {START, {"path_completed", NULL, NULL, NULL},
+                {"each_completed", NULL, "e", "{\"count\":0}"}, END};
+
+    expect_only(a, "each-completed-twice");
+    expect_only(b, "data");
+    expect_only(c, "data");
+    expect_only(d, "path-ended");
+}
+
+/* An each's output is the array each_completed brings: its iterations
+ * set neither the path's last output nor the name's, and the completion
+ * sets both, the variable it names, and the path's current step. */
+Test(rules, each_completed_gives_the_step_its_output)
+{
+    spec s[] = {START,
+                {"step_started", NULL, "before", NULL},
+                {"step_completed", NULL, "before", "{\"output\":\"b\"}"},
+                EACH_ITER(0, 2), EACH_ITER(1, 2),
+                {"each_completed", NULL, "e",
+                 "{\"output\":[0,1],\"count\":2,\"stored_variable\":\"v\"}"},
+                END};
+
+    for (int cm = 0; cm < 2; cm++) {
+        evs_replay *r = hist_replayer_mode(cm);
+        const evs_path_state *p;
+        const evs_each_state *e;
+        hist h;
+
+        build(&h, s);
+        cr_assert_eq(hist_apply(r, &h, 0, h.n - 1, NULL), 0);
+        p = evs_replay_find_path(r, evs_span_cstr("main"));
+        assert_span(p->last_output, "\"b\"");
+        cr_assert_eq(p->last_output_seq, 3);
+        cr_assert_eq(
+            evs_replay_find_stepname(r, evs_span_cstr("e"))->output_seq, 0);
+        cr_assert_eq(hist_apply(r, &h, h.n - 1, h.n, NULL), 0);
+        p = evs_replay_find_path(r, evs_span_cstr("main"));
+        assert_span(p->last_output, "[0,1]");
+        cr_assert_eq(p->last_output_seq, h.n);
+        assert_span(p->current_step, "e");
+        assert_span(
+            evs_replay_find_stepname(r, evs_span_cstr("e"))->output, "[0,1]");
+        assert_span(evs_replay_find_var(r, evs_span_cstr("v"))->value,
+                    "[0,1]");
+        e = evs_replay_find_each(r, evs_span_cstr("main"),
+                                 evs_span_cstr("e"));
+        cr_assert_not_null(e);
+        assert_span(e->output, "[0,1]");
+        cr_assert_eq(e->ended_seq, h.n);
+        cr_assert_eq(e->done, 2);
+        evs_replay_free(r);
+        hist_free(&h);
+    }
+}
+
+/* A cancelled path has ended: nothing more happens on it, and what held
+ * it (a running step, a retry, a timer, a wait) ended with it. */
+Test(rules, a_cancelled_path_has_ended_with_all_it_held)
+{
+    spec after[] = {START, {"path_branched", NULL, NULL, BRANCH_P},
+                    {"path_cancelled", "p", NULL, "{\"error\":\"x\"}"},
+                    {"step_started", "p", "a", NULL}, END};
+    spec twice[] = {START, {"path_branched", NULL, NULL, BRANCH_P},
+                    {"path_cancelled", "p", NULL, NULL},
+                    {"path_cancelled", "p", NULL, NULL}, END};
+    spec late[] = {START, {"path_branched", NULL, NULL, BRANCH_P},
+                   {"step_started", "p", "a", NULL},
+                   {"path_cancelled", "p", NULL, NULL},
+                   {"step_completed", "p", "a", NULL}, END};
+    spec fire[] = {START, {"path_branched", NULL, NULL, BRANCH_P},
+                   {"timer_started", "p", "t", "{\"timer_id\":\"t\"}"},
+                   {"path_cancelled", "p", NULL, NULL},
+                   {"timer_fired", "p", "t", "{\"timer_id\":\"t\"}"}, END};
+    spec held[] = {START, {"path_branched", NULL, NULL, BRANCH_P},
+                   {"path_branched", NULL, NULL,
+                    "{\"new_paths\":[{\"id\":\"q\"}]}"},
+                   {"step_started", "p", "a", NULL},
+                   {"step_started", "q", "r", NULL},
+                   {"step_failed", "q", "r", "{\"error\":{}}"},
+                   {"retry_scheduled", "q", "r", "{\"delay_ms\":9}"},
+                   {"timer_started", "p", "t", "{\"timer_id\":\"t\"}"},
+                   {"wait_started", "q", "w", NULL},
+                   {"path_cancelled", "p", NULL,
+                    "{\"error\":{\"type\":\"cancelled\"}}"},
+                   {"path_cancelled", "q", NULL, NULL},
+                   {"timer_started", NULL, "t", "{\"timer_id\":\"t\"}"},
+                   END};
+
+    expect_only(after, "path-ended");
+    expect_only(twice, "path-ended");
+    expect(late, "path-ended");
+    expect_only(fire, "timer-unknown"); /* cancelled with its path */
+    expect_valid(held);
+    for (int cm = 0; cm < 2; cm++) {
+        evs_replay *r = hist_replayer_mode(cm);
+        const evs_path_state *p;
+        hist h;
+
+        build(&h, held);
+        cr_assert_eq(hist_apply(r, &h, 0, h.n - 1, NULL), 0);
+        p = evs_replay_find_path(r, evs_span_cstr("p"));
+        cr_assert_eq(p->status, EVS_PATH_CANCELLED);
+        cr_assert_eq(p->ended_seq, 10);
+        cr_assert_eq(p->pending, 0);
+        assert_span(p->error, "{\"type\":\"cancelled\"}");
+        p = evs_replay_find_path(r, evs_span_cstr("q"));
+        cr_assert_eq(p->status, EVS_PATH_CANCELLED);
+        cr_assert_eq(p->pending, 0);
+        cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING,
+                     "main alone is live, and active");
+        for (size_t i = 0; i < evs_replay_timer_count(r); i++)
+            cr_assert(evs_replay_timer(r, i)->cancelled);
+        for (size_t i = 0; i < evs_replay_wait_count(r); i++)
+            cr_assert_eq(evs_replay_wait(r, i)->ended_seq, 11);
+        if (!cm) {
+            const evs_step_state *a = evs_replay_find_step(
+                r, evs_span_cstr("p"), evs_span_cstr("a"), -1);
+            const evs_step_state *q = evs_replay_find_step(
+                r, evs_span_cstr("q"), evs_span_cstr("r"), -1);
+            cr_assert_eq(a->status, EVS_STEP_CANCELLED);
+            cr_assert_eq(a->ended_seq, 10);
+            assert_span(a->error, "{\"type\":\"cancelled\"}");
+            cr_assert_eq(q->status, EVS_STEP_CANCELLED);
+            cr_assert_eq(q->retry_at_us, 0);
+        } else {
+            cr_assert_eq(evs_replay_step_count(r), 0,
+                         "compact: gone with their paths");
+            cr_assert_eq(evs_replay_timer_count(r), 0);
+            cr_assert_eq(evs_replay_wait_count(r), 0);
+        }
+        /* The timer's id is free again: it was cancelled. */
+        cr_assert_eq(hist_apply(r, &h, h.n - 1, h.n, NULL), 0);
+        evs_replay_free(r);
+        hist_free(&h);
+    }
+}
