@@ -52,17 +52,6 @@ static int spans_eq(evs_span a, evs_span b)
 /* Looking things up in the state                                   */
 /* ---------------------------------------------------------------- */
 
-static const evs_each_state *find_each(const evs_replay *rp, evs_span path,
-                                       evs_span name)
-{
-    for (size_t i = evs_replay_each_count(rp); i-- > 0;) {
-        const evs_each_state *e = evs_replay_each(rp, i);
-        if (spans_eq(e->path_id, path) && spans_eq(e->name, name))
-            return e;
-    }
-    return NULL;
-}
-
 static int step_done(const evs_step_state *s)
 {
     return s->status == EVS_STEP_COMPLETED || s->status == EVS_STEP_SKIPPED;
@@ -77,11 +66,12 @@ static evs_span last_output(const evs_replay *rp, evs_span path)
     return p ? p->last_output : (evs_span){0};
 }
 
-/* Outputs of an `each` step's iterations on `path`, as a JSON array. */
+/* Outputs of an `each` step's iterations on `path`, as a JSON array: the
+ * output each_completed records for the step as a whole. */
 static void each_outputs(const evs_replay *rp, evs_span path, evs_span name,
                          evs__jbuf *b)
 {
-    const evs_each_state *e = find_each(rp, path, name);
+    const evs_each_state *e = evs_replay_find_each(rp, path, name);
     int64_t n = e ? e->done : 0;
 
     EVS__JB_LIT(b, "[");
@@ -101,8 +91,6 @@ static void each_outputs(const evs_replay *rp, evs_span path, evs_span name,
 typedef struct rctx {
     orch_exec *x;
     evs_span path;
-    evs__jbuf tmp[8];    /* values built for resolvers, alive until done */
-    int ntmp;
     evs_wf_ctx c;
 } rctx;
 
@@ -117,31 +105,28 @@ static int var_fn(void *arg, evs_span name, evs_span *value)
     return 0;
 }
 
+/* `${steps.NAME.output}`: this path's, else the last one completed
+ * anywhere (a branch reads what its parent computed before the branch).
+ * An `each` step's output is the array its completion recorded, never a
+ * part of it: one still running on this path reads as not run here. */
 static int step_output_fn(void *arg, evs_span name, evs_span *value)
 {
     rctx *r = arg;
     const evs_replay *rp = r->x->rp;
     const evs_wf_step *S = evs_wf_find_step(r->x->def, name);
-    const evs_step_state *own;
     const evs_stepname_state *n;
+    int here;
 
     if (S && S->each.len) {
-        evs__jbuf *b;
-        if (r->ntmp == (int)(sizeof(r->tmp) / sizeof(*r->tmp)))
-            return -ENOMEM;
-        b = &r->tmp[r->ntmp++];
-        each_outputs(rp, r->path, name, b);
-        if (b->err)
-            return -ENOMEM;
-        *value = (evs_span){b->p, b->len};
-        return 0;
-    }
-    /* This path's, else the last one completed anywhere (a branch reads
-     * what its parent computed before the branch). */
-    own = evs_replay_find_step(rp, r->path, name, -1);
-    if (own && step_done(own)) {
-        *value = own->output;
+        const evs_each_state *e = evs_replay_find_each(rp, r->path, name);
+        if ((here = e && e->ended_seq))
+            *value = e->output;
     } else {
+        const evs_step_state *s = evs_replay_find_step(rp, r->path, name, -1);
+        if ((here = s && step_done(s)))
+            *value = s->output;
+    }
+    if (!here) {
         n = evs_replay_find_stepname(rp, name);
         if (!n || !n->output_seq)
             return -ENOENT;
@@ -174,12 +159,6 @@ static void rctx_init(rctx *r, orch_exec *x, evs_span path)
     r->c.step_output = step_output_fn;
     r->c.version = version_fn;
     r->c.arg = r;
-}
-
-static void rctx_free(rctx *r)
-{
-    for (int i = 0; i < r->ntmp; i++)
-        evs__jb_free(&r->tmp[i]);
 }
 
 /* ---------------------------------------------------------------- */
@@ -224,18 +203,98 @@ static int failure_tolerated(orch_exec *x, evs_span pid)
     return 0;
 }
 
+/* Whether path `id` is `root` or descends from it: a branch of it, or a
+ * continuation (whose parent is the generation before), at any depth. */
+static int descends(const evs_replay *rp, evs_span id, evs_span root)
+{
+    const evs_path_state *p;
+
+    while (!spans_eq(id, root)) {
+        if (!(p = evs_replay_find_path(rp, id)) || !p->parent.len)
+            return 0;
+        id = p->parent;
+    }
+    return 1;
+}
+
+/* Stops what this process does for a path that has ended: its action is
+ * killed (its outcome, when it comes, is ignored; one not yet dispatched
+ * never is) and its timers disarmed. */
+static void stop_path(orch_exec *x, evs_span pid)
+{
+    orch_path *op = orch_path_get(x, pid, 0);
+
+    if (!op)
+        return;
+    if (op->req) {
+        op->req->stale = 1;
+        actions_kill(op->req);
+        op->req = NULL;
+    }
+    if (op->timer) {
+        orch_timer_cancel(op->timer);
+        op->timer = NULL;
+    }
+    if (op->wait_timer) {
+        orch_timer_cancel(op->wait_timer);
+        op->wait_timer = NULL;
+    }
+}
+
+/* Records the cancellation of every live path of the tree rooted at
+ * `root` (of every live path, when root is empty), with an error of type
+ * `cancelled` saying why: a path that lost a join, or outlived the
+ * execution, must show that it ended and why. Returns 0, or what
+ * recording returned. */
+static int cancel_paths(orch_exec *x, evs_span root, evs_span why)
+{
+    const evs_replay *rp = x->rp;
+    evs__jbuf d = {0}, err = {0};
+    name_buf rb, pb;
+    int rc = 0;
+
+    root = nb_set(&rb, root); /* the state's bytes move as it grows */
+    error_json(&err, "cancelled", why, 0);
+    EVS__JB_LIT(&d, "{\"error\":");
+    evs__jb_raw(&d, err.p, err.len);
+    EVS__JB_LIT(&d, "}");
+    for (size_t i = x->first_live; i < evs_replay_path_count(rp) && !rc;
+         i++) {
+        const evs_path_state *p = evs_replay_path(rp, i);
+        evs_span pid;
+        if (p->ended_seq || (root.len && !descends(rp, p->id, root)))
+            continue;
+        pid = nb_set(&pb, p->id);
+        stop_path(x, pid);
+        rc = orch_emit(x, NULL, "path_cancelled", pid, (evs_span){0}, &d,
+                       NULL);
+    }
+    evs__jb_free(&d);
+    evs__jb_free(&err);
+    return rc;
+}
+
 static void fail_path(orch_exec *x, evs_span pid, evs_span error)
 {
     evs__jbuf d = {0};
+    char why[NAME_MAX_ + 64];
+    name_buf pb;
 
+    pid = nb_set(&pb, pid);
     EVS__JB_LIT(&d, "{\"error\":");
     evs__jb_json(&d, error);
     EVS__JB_LIT(&d, "}");
-    if (orch_emit(x, NULL, "path_failed", pid, (evs_span){0}, &d, NULL) ==
-            0 &&
-        !failure_tolerated(x, pid))
+    if (orch_emit(x, NULL, "path_failed", pid, (evs_span){0}, &d, NULL) !=
+            0 ||
+        failure_tolerated(x, pid))
+        goto out;
+    /* The execution ends: nothing of it may stay live. */
+    snprintf(why, sizeof(why), "the execution failed: path \"%s\" failed",
+             pb.s);
+    if (cancel_paths(x, (evs_span){0}, evs_span_cstr(why)) == 0)
         orch_emit(x, NULL, "execution_failed", pid, (evs_span){0}, &d,
                   NULL);
+out:
     evs__jb_free(&d);
 }
 
@@ -409,7 +468,6 @@ static int64_t sleep_due(orch_exec *x, evs_span pid, const evs_wf_step *S,
     rctx_init(&r, x, pid);
     rc = evs_wf_render(&r.c, S->duration.len ? S->duration : S->until, NULL,
                        &v, &n, &e);
-    rctx_free(&r);
     if (rc != 0) {
         snprintf(why, cap, "%s", e.msg[0] ? e.msg : evs_strerror(rc));
         return -1;
@@ -514,6 +572,37 @@ static const evs_path_state *joined(const evs_replay *rp, evs_span pid,
                                 orch_path_latest(rp, q->id, buf, sizeof(buf)));
 }
 
+/* Cancels the live paths join S on pid waits for (and what they
+ * branched): the join was decided, by `win` (NULL when it failed with no
+ * path ended first). */
+static int cancel_losers(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                         const evs_path_state *win, int decided)
+{
+    const evs_replay *rp = x->rp;
+    char why[3 * NAME_MAX_];
+    evs_span name;
+    int rc = 0;
+
+    if (decided > 0)
+        snprintf(why, sizeof(why), "join \"%s\" on path \"%.*s\" "
+                 "completed with path \"%.*s\"", S->name, (int)pid.len,
+                 pid.ptr, (int)win->id.len, win->id.ptr);
+    else if (win)
+        snprintf(why, sizeof(why), "join \"%s\" on path \"%.*s\" "
+                 "failed: path \"%.*s\" failed first", S->name,
+                 (int)pid.len, pid.ptr, (int)win->id.len, win->id.ptr);
+    else
+        snprintf(why, sizeof(why), "join \"%s\" on path \"%.*s\" failed",
+                 S->name, (int)pid.len, pid.ptr);
+    for (size_t i = 0; i < evs_replay_path_count(rp) && !rc; i++) {
+        const evs_path_state *q = joined(rp, pid, S, i, &name);
+        if (q && !q->ended_seq)
+            rc = cancel_paths(x, evs_replay_path(rp, i)->id,
+                              evs_span_cstr(why));
+    }
+    return rc;
+}
+
 /* The paths `pid` branched that join S waits for, judged by its mode.
  * Returns 1 when it decided (and recorded the step's outcome). */
 static int check_join(orch_exec *x, evs_span pid, const evs_wf_step *S,
@@ -565,6 +654,12 @@ static int check_join(orch_exec *x, evs_span pid, const evs_wf_step *S,
         decided = -1;
     }
     EVS__JB_LIT(&out, "}");
+    /* The paths an `any` or a `race` no longer waits for end with it,
+     * before its outcome: deciding again after a crash in between finds
+     * the same winner (it ended first) and cancels the rest. */
+    if (decided != 0 && S->join_mode != EVS_JOIN_ALL &&
+        cancel_losers(x, pid, S, win, decided) != 0)
+        decided = 0;
     if (decided > 0) {
         complete_step(x, pid, S, iter, (evs_span){out.p, out.len});
     } else if (decided < 0) {
@@ -653,7 +748,6 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
             snprintf(why, sizeof(why), "params: %.200s", e.msg);
             bad = 1;
         }
-        rctx_free(&r);
     } else if (S->kind == EVS_WF_SLEEP) {
         if ((due = sleep_due(x, pid, S, why, sizeof(why))) < 0) {
             bad = 1;
@@ -757,7 +851,6 @@ static int64_t each_list(orch_exec *x, evs_span pid, const evs_wf_step *S,
 
     rctx_init(&r, x, pid);
     rc = evs_wf_render(&r.c, S->each, NULL, list, len, &e);
-    rctx_free(&r);
     if (rc != 0) {
         snprintf(why, cap, "each: %.200s", e.msg);
         return -1;
@@ -868,27 +961,41 @@ out:
     return rc;
 }
 
+/* An `each` step whose iterations are all done completes as a whole,
+ * with the array of their outputs (stored, when it has `store`), once:
+ * after a crash between this and the edges, it is found completed. */
+static int complete_each(orch_exec *x, evs_span pid, const evs_wf_step *S)
+{
+    evs_span name = evs_span_cstr(S->name);
+    const evs_each_state *e = evs_replay_find_each(x->rp, pid, name);
+    evs__jbuf d = {0};
+    int rc;
+
+    if (e && e->ended_seq)
+        return 0;
+    EVS__JB_LIT(&d, "{\"output\":");
+    each_outputs(x->rp, pid, name, &d);
+    if (S->store) {
+        EVS__JB_LIT(&d, ",\"stored_variable\":");
+        evs__jb_quote(&d, evs_span_cstr(S->store));
+    }
+    EVS__JB_LIT(&d, ",\"count\":");
+    evs__jb_int(&d, e ? e->done : 0);
+    EVS__JB_LIT(&d, "}");
+    rc = orch_emit(x, NULL, "each_completed", pid, name, &d, NULL);
+    evs__jb_free(&d);
+    return rc;
+}
+
 /* Follows S's edges from pid, which has finished it. */
 static void advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
 {
     const evs_wf_edge **m = NULL;
     size_t nm = 0;
-    evs__jbuf d = {0};
     rctx r;
 
-    if (S->each.len && S->store) {
-        evs__jbuf v = {0};
-        each_outputs(x->rp, pid, evs_span_cstr(S->name), &v);
-        EVS__JB_LIT(&d, "{\"name\":");
-        evs__jb_quote(&d, evs_span_cstr(S->store));
-        EVS__JB_LIT(&d, ",\"value\":");
-        evs__jb_json(&d, (evs_span){v.p, v.len});
-        EVS__JB_LIT(&d, "}");
-        evs__jb_free(&v);
-        if (orch_emit(x, NULL, "variable_set", pid, evs_span_cstr(S->name),
-                      &d, NULL) != 0)
-            goto out;
-    }
+    if (S->each.len && complete_each(x, pid, S) != 0)
+        goto out;
     if (S->n_next && !(m = malloc(S->n_next * sizeof(*m)))) {
         orch_fail_exec(x, -ENOMEM, "following edges");
         goto out;
@@ -901,7 +1008,6 @@ static void advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
         if (ok)
             m[nm++] = &S->next[i];
     }
-    rctx_free(&r);
     if (nm == 1 && !m[0]->path) {
         enter_step(x, pid, evs_wf_find_step(x->def, evs_span_cstr(m[0]->to)),
                    1, -1);
@@ -918,13 +1024,13 @@ static void advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
     }
 out:
     free(m);
-    evs__jb_free(&d);
 }
 
 static void enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                        uint32_t attempt, int64_t iter)
 {
     const evs_step_state *st;
+    const evs_each_state *e;
     char *list = NULL, why[256];
     size_t len = 0;
     int64_t n = -1;
@@ -935,7 +1041,10 @@ static void enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
     }
     st = evs_replay_find_step(x->rp, pid, evs_span_cstr(S->name),
                               S->each.len ? (iter < 0 ? 0 : iter) : -1);
-    if (st && step_done(st) && attempt == 1) {
+    e = S->each.len && iter <= 0
+            ? evs_replay_find_each(x->rp, pid, evs_span_cstr(S->name))
+            : NULL;
+    if (((st && step_done(st)) || (e && e->ended_seq)) && attempt == 1) {
         /* A loop: the history rules name a step by (path, name,
          * iteration), so the path goes on in a continuation. (A step
          * reset by a retry of the execution is not done: it runs here
@@ -1025,9 +1134,13 @@ static int drive_path(orch_exec *x, size_t i)
         return 0;
     }
     if (S->each.len) {
-        const evs_each_state *e = find_each(rp, pid, cur);
+        const evs_each_state *e = evs_replay_find_each(rp, pid, cur);
         iter = e ? e->done : 0;
         count = e ? e->count : -1;
+        if (e && e->ended_seq) {
+            advance(x, pid, S); /* its completion is recorded */
+            goto done;
+        }
         if (e && count >= 0 && iter >= count) {
             st = evs_replay_find_step(rp, pid, cur, iter - 1);
             if (!st || step_done(st))
@@ -1095,6 +1208,8 @@ static int drive_path(orch_exec *x, size_t i)
             evs__jb_free(&e);
         }
         break;
+    case EVS_STEP_CANCELLED:
+        break; /* its path has ended: not driven */
     case EVS_STEP_COMPLETED:
     case EVS_STEP_SKIPPED:
         if (iter >= 0)
@@ -1126,7 +1241,6 @@ static void exec_outputs(orch_exec *x)
         int rc;
         rctx_init(&r, x, nb_set(&pb, main_id));
         rc = evs_wf_render(&r.c, x->def->outputs, NULL, &out, &n, &e);
-        rctx_free(&r);
         if (rc != 0) {
             evs__jbuf err = {0};
             error_json(&err, "template", evs_span_cstr(e.msg), 0);
@@ -1315,7 +1429,7 @@ void drive_timer(orch_exec *x, orch_timer *t)
     S = evs_wf_find_step(x->def, (evs_span){sb.s, sb.len});
     if (!S)
         return;
-    if (S->each.len && (e = find_each(x->rp, pid, evs_span_cstr(S->name))))
+    if (S->each.len && (e = evs_replay_find_each(x->rp, pid, evs_span_cstr(S->name))))
         iter = e->done;
     st = evs_replay_find_step(x->rp, pid, evs_span_cstr(S->name), iter);
     if (!st)
@@ -1417,6 +1531,9 @@ int drive_request(orch_exec *x, const char *req_id, evs_span body,
             control = 1;
         }
     } else if (span_eq((evs_span){kind.s, kind.len}, "terminate")) {
+        if (cancel_paths(x, (evs_span){0},
+                         evs_span_cstr("the execution was terminated")))
+            goto out;
         EVS__JB_LIT(&d, "{\"reason\":");
         evs__jb_json(&d, payload);
         EVS__JB_LIT(&d, "}");
@@ -1424,6 +1541,7 @@ int drive_request(orch_exec *x, const char *req_id, evs_span body,
                   &d, seq);
         control = 1;
     }
+out:
     evs__jb_free(&d);
     return x->broken ? x->err : control;
 }

@@ -479,6 +479,10 @@ static void dispatch_durable(orch_exec *x)
         if (r->need_seq <= durable) {
             *pp = r->next;
             r->next = NULL;
+            if (r->stale) { /* its path was cancelled meanwhile */
+                req_free(r);
+                continue;
+            }
             if (x->o->stopping) {
                 /* Not started: the next runner re-runs the step. */
                 orch_path *p = orch_path_get(x, r->call.path_id, 0);

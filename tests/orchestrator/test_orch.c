@@ -576,6 +576,30 @@ static uint64_t path_end(const evs_replay *r, const char *id)
     return p->ended_seq;
 }
 
+/* Path `id` ended cancelled, before `before` (0: any time), with an
+ * error of type cancelled that says `why`; its running step `step` was
+ * cancelled with it. */
+static void expect_cancelled(const evs_replay *r, const char *id,
+                             const char *step, uint64_t before,
+                             const char *why)
+{
+    const evs_path_state *p = evs_replay_find_path(r, S(id));
+    const evs_step_state *s = step_of(r, id, step, -1);
+
+    cr_assert_not_null(p, "no path %s", id);
+    cr_assert_eq(p->status, EVS_PATH_CANCELLED, "%s: %s", id,
+                 evs_path_status_name(p->status));
+    cr_assert_neq(p->ended_seq, 0);
+    if (before)
+        cr_assert_lt(p->ended_seq, before);
+    cr_assert(span_contains(p->error, "\"type\":\"cancelled\"") &&
+                  span_contains(p->error, why),
+              "%s: %.*s", id, (int)p->error.len, p->error.ptr);
+    cr_assert_not_null(s);
+    cr_assert_eq(s->status, EVS_STEP_CANCELLED);
+    cr_assert_eq(s->ended_seq, p->ended_seq);
+}
+
 Test(orch, join_any_takes_the_first_path_to_complete)
 {
     evs_replay *r;
@@ -588,11 +612,11 @@ Test(orch, join_any_takes_the_first_path_to_complete)
     cr_assert_not_null(j);
     cr_assert_eq(j->status, EVS_STEP_COMPLETED);
     expect_span(j->output, "{\"fast\":\"F\"}");
-    /* Decided by the winner, before the loser ended. */
+    /* Decided by the winner; the loser was cancelled as it was. */
     cr_assert_lt(path_end(r, "main.fast"), j->ended_seq);
-    cr_assert_gt(path_end(r, "main.slow"), j->ended_seq);
-    cr_assert_eq(evs_replay_find_path(r, S("main.slow"))->status,
-                 EVS_PATH_COMPLETED);
+    expect_cancelled(r, "main.slow", "slow", j->ended_seq,
+                     "join \\\"j\\\" on path \\\"main\\\" completed with "
+                     "path \\\"main.fast\\\"");
     expect_span(evs_replay_exec(r)->outputs, "{\"fast\":\"F\"}");
     rp_free(r);
 }
@@ -658,9 +682,10 @@ Test(orch, join_race_fails_when_the_first_path_to_end_failed)
     cr_assert_not_null(j);
     cr_assert_eq(j->status, EVS_STEP_FAILED);
     cr_assert_lt(path_end(r, "main.fast"), j->ended_seq);
-    /* The execution ended with the join; the slow path's late outcome
-     * was not recorded after it. */
-    cr_assert_eq(path_end(r, "main.slow"), 0);
+    /* The slow path was cancelled when the join failed (its late
+     * outcome was not recorded after it). */
+    expect_cancelled(r, "main.slow", "slow", j->ended_seq,
+                     "failed: path \\\"main.fast\\\" failed first");
     cr_assert_eq(ex->status, EVS_STATUS_FAILED);
     expect_span(ex->failed_step, "j");
     cr_assert_neq(ex->error.len, 0);
@@ -679,16 +704,19 @@ Test(orch, join_race_takes_the_first_path_to_end_when_it_completed)
                     "{'ms':10,'out':'F'}"),
           "", "race2");
     run_orch();
-    /* The slow path fails after the race was won: a race awaited it, so
-     * its failure does not fail the execution. */
+    /* The slow path, which would have failed, lost the race: cancelled
+     * before the join's outcome, and its late failure not recorded. */
     expect_outcome("race2", EVS_OUTCOME_COMPLETED);
     r = replay_of("race2");
     j = step_of(r, "main", "j", -1);
     cr_assert_not_null(j);
     expect_span(j->output, "{\"fast\":\"F\"}");
-    cr_assert_lt(j->ended_seq, path_end(r, "main.slow"));
-    cr_assert_eq(evs_replay_find_path(r, S("main.slow"))->status,
-                 EVS_PATH_FAILED);
+    expect_cancelled(r, "main.slow", "slow", j->ended_seq, "completed");
+    {
+        evlist l = events_of("race2");
+        cr_assert_eq(evcount(&l, "step_failed", "slow", NULL), 0);
+        evlist_free(&l);
+    }
     rp_free(r);
 }
 
@@ -706,8 +734,10 @@ Test(orch, join_all_fails_as_soon_as_one_path_fails)
     cr_assert_eq(ex->status, EVS_STATUS_FAILED);
     cr_assert_eq(evs_replay_find_path(r, S("main.fast"))->status,
                  EVS_PATH_FAILED);
-    /* Failed without waiting for the slow path. */
-    cr_assert_eq(path_end(r, "main.slow"), 0);
+    /* Failed without waiting for the slow path, which was cancelled
+     * before the execution's end. */
+    expect_cancelled(r, "main.slow", "slow", evs_replay_exec(r)->last_seq,
+                     "the execution failed: path \\\"main.fast\\\" failed");
     j = step_of(r, "main", "j", -1);
     cr_assert(!j || j->status != EVS_STEP_COMPLETED);
     rp_free(r);
@@ -797,6 +827,71 @@ Test(orch, each_over_an_empty_list_goes_straight_to_the_next_step)
     cr_assert_null(step_of(r, "main", "e", 0));
     expect_span(evs_replay_exec(r)->outputs,
                 "{\"res\":[],\"after\":{\"got\":[]}}");
+    rp_free(r);
+}
+
+/* An each's output is the array, wherever it is read: by a join that
+ * waits for its path, by ${steps...} once that path has ended (from the
+ * step-name record), in the execution's outputs (the root path's last
+ * output), and in a compact snapshot, which drops the ended path's
+ * steps. Before each_completed, the join saw the last iteration alone,
+ * ${steps.items.output} rendered [] and the outputs were {"v":3}. */
+Test(orch, each_output_is_the_array_for_joins_steps_and_outputs)
+{
+    const char *arr = "[{\"v\":1},{\"v\":2},{\"v\":3}]";
+    char want[256];
+    evs_replay *r, *c;
+    const evs_each_state *e;
+    evlist ev;
+
+    run_new(J("{'name':'ep','steps':["
+              "{'name':'fork','kind':'action','action':'t_echo',"
+              "'next':[{'to':'items','path':'Y'}],'then':'meet'},"
+              "{'name':'items','kind':'action','action':'t_echo',"
+              "'each':[1,2,3],'params':{'v':'${item}'}},"
+              "{'name':'meet','kind':'join','paths':['Y'],'store':'met',"
+              "'next':'read'},"
+              "{'name':'read','kind':'action','action':'t_echo',"
+              "'params':{'met':'${vars.met}',"
+              "'seen':'${steps.items.output}'}}]}"),
+            "", "ep", EVS_OUTCOME_COMPLETED);
+    snprintf(want, sizeof(want), "{\"met\":{\"Y\":%s},\"seen\":%s}", arr,
+             arr);
+    expect_input("ep", "read", -1, 0, want);
+    for (int k = 0; k < 2; k++) {
+        r = k ? compact_replay_of("ep") : replay_of("ep");
+        expect_span(evs_replay_exec(r)->outputs, want);
+        expect_span(evs_replay_find_path(r, S("main.Y"))->last_output, arr);
+        expect_span(evs_replay_find_stepname(r, S("items"))->output, arr);
+        rp_free(r);
+    }
+    ev = events_of("ep");
+    cr_assert_eq(evcount(&ev, "each_completed", "items", "main.Y"), 1);
+    expect_span(dget(evf(&ev, "each_completed", "items", NULL, 0), "output"),
+                arr);
+    cr_assert_eq(dint(evf(&ev, "each_completed", "items", NULL, 0), "count"),
+                 3);
+    evlist_free(&ev);
+
+    /* One step: the execution's output is the whole array; in the
+     * orchestrator's own (compact) snapshot, too. */
+    run_new(J("{'name':'one','steps':[{'name':'items','kind':'action',"
+              "'action':'t_echo','each':[1,2,3],'params':{'v':'${item}'}}]}"),
+            "", "one", EVS_OUTCOME_COMPLETED);
+    r = replay_of("one");
+    expect_span(evs_replay_exec(r)->outputs, arr);
+    e = evs_replay_find_each(r, S("main"), S("items"));
+    cr_assert_not_null(e);
+    expect_span(e->output, arr);
+    cr_assert_neq(e->ended_seq, 0);
+    {
+        evs_snapshot *sn;
+        cr_assert_eq(evs_snapshot_load(st, "one", 3, &sn, NULL), 0);
+        c = snapshot_replay(sn);
+        expect_same_state(c, compact_replay_of("one"), "one");
+        expect_span(evs_replay_exec(c)->outputs, arr);
+        evs_snapshot_free(sn);
+    }
     rp_free(r);
 }
 
@@ -1571,6 +1666,100 @@ Test(orch, terminate_ends_a_waiting_execution_and_refuses_later_events)
     evlist_free(&ev);
     r = replay_of("tm");
     cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_TERMINATED);
+    rp_free(r);
+}
+
+/* Terminating an execution ends every path it still ran: a wait and a
+ * sleep on two branches are cancelled (their wait ended, their timer
+ * cancelled) before execution_terminated, so nothing of it stays live. */
+Test(orch, terminate_cancels_every_live_path_first)
+{
+    evlist ev;
+    evs_replay *r;
+    const evs_event *term;
+
+    run_scripted(0, J("{'name':'tw','steps':["
+                      "{'name':'s','kind':'action','action':'t_echo',"
+                      "'next':[{'to':'w','path':'A'},{'to':'z','path':'B'}],"
+                      "'then':'j'},"
+                      "{'name':'w','kind':'wait_event','event':'go'},"
+                      "{'name':'z','kind':'sleep','duration_ms':600000},"
+                      "{'name':'j','kind':'join','paths':'*'}]}"),
+                 "tw", script_terminate);
+    expect_outcome("tw", EVS_OUTCOME_TERMINATED);
+    ev = events_of("tw");
+    term = evf(&ev, "execution_terminated", NULL, NULL, 0);
+    cr_assert_eq(evcount(&ev, "path_cancelled", NULL, NULL), 3);
+    expect_in_order(evf(&ev, "path_cancelled", NULL, "main", 0), term);
+    expect_in_order(evf(&ev, "path_cancelled", NULL, "main.A", 0), term);
+    expect_in_order(evf(&ev, "path_cancelled", NULL, "main.B", 0), term);
+    evlist_free(&ev);
+    r = replay_of("tw");
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_TERMINATED);
+    for (size_t i = 0; i < evs_replay_path_count(r); i++) {
+        const evs_path_state *p = evs_replay_path(r, i);
+        cr_assert_eq(p->status, EVS_PATH_CANCELLED);
+        cr_assert(span_contains(p->error, "terminated"));
+    }
+    cr_assert_eq(step_of(r, "main.A", "w", -1)->status, EVS_STEP_CANCELLED);
+    cr_assert_eq(step_of(r, "main.B", "z", -1)->status, EVS_STEP_CANCELLED);
+    cr_assert_eq(step_of(r, "main", "j", -1)->status, EVS_STEP_CANCELLED);
+    cr_assert_neq(evs_replay_wait(r, 0)->ended_seq, 0);
+    cr_assert(evs_replay_timer(r, 0)->cancelled);
+    rp_free(r);
+}
+
+/* A race decided before a crash whose cancellations were not recorded
+ * (the history cut right after the winner ended, as a runner killed
+ * between the two would leave it if they were not in one batch): the
+ * runner that takes it over decides the same winner, cancels the loser
+ * (a sleep, whose timer it does not arm) and completes the join once. */
+Test(orch, a_race_cut_before_its_cancellations_is_decided_again_on_resume)
+{
+    evs_retry_opts ro;
+    char succ[EVS_ID_MAX + 1], why[256];
+    const evs_event *cancel, *fast_end;
+    evs_replay *r;
+    evlist ev;
+
+    run_new(J("{'name':'rc','steps':["
+              "{'name':'s','kind':'action','action':'t_echo',"
+              "'next':[{'to':'slow','path':'slow'},"
+              "{'to':'fast','path':'fast'}],'then':'j'},"
+              "{'name':'slow','kind':'sleep','duration_ms':600000},"
+              "{'name':'fast','kind':'action','action':'t_echo',"
+              "'params':{'won':true}},"
+              "{'name':'j','kind':'join','paths':'*','mode':'race',"
+              "'next':'after'},"
+              "{'name':'after','kind':'action','action':'t_echo',"
+              "'params':'${steps.j.output}'}]}"),
+            "", "rc", EVS_OUTCOME_COMPLETED);
+    ev = events_of("rc");
+    cancel = evf(&ev, "path_cancelled", NULL, "main.slow", 0);
+    fast_end = evf(&ev, "path_completed", NULL, "main.fast", 0);
+    cr_assert_not_null(cancel);
+    cr_assert_not_null(fast_end);
+    cr_assert_lt(fast_end->sequence, cancel->sequence);
+    cr_assert_lt(cancel->sequence,
+                 evf(&ev, "step_completed", "j", NULL, 0)->sequence);
+    evs_retry_opts_init(&ro);
+    ro.strategy = EVS_RETRY_FROM_SEQ;
+    ro.from_seq = cancel->sequence - 1;
+    ro.new_id = S("rc-cut");
+    evlist_free(&ev);
+    cr_assert_eq(evs_exec_retry(st, S("rc"), &ro, succ, why, sizeof(why)), 0,
+                 "%s", why);
+    run_resume("rc-cut", EVS_OUTCOME_COMPLETED);
+    expect_input("rc-cut", "after", -1, 0, "{\"fast\":{\"won\":true}}");
+    ev = events_of("rc-cut");
+    cr_assert_eq(evcount(&ev, "path_cancelled", NULL, "main.slow"), 1);
+    cr_assert_eq(evcount(&ev, "step_completed", "j", NULL), 1);
+    cr_assert_eq(evcount(&ev, "timer_fired", NULL, NULL), 0);
+    evlist_free(&ev);
+    r = replay_of("rc-cut");
+    expect_cancelled(r, "main.slow", "slow",
+                     step_of(r, "main", "j", -1)->ended_seq, "main.fast");
+    cr_assert(evs_replay_timer(r, 0)->cancelled);
     rp_free(r);
 }
 

@@ -1645,7 +1645,10 @@ Test(kill_checks, catch_a_writer_that_appends_other_data)
 
 /*
  * a (exec), then b (exec) and m (echo) on two paths, joined; a sleep;
- * c (exec) for each of three items; d (the sleep built-in); e (echo).
+ * c (exec) for each of three items; d (the sleep built-in); e (echo);
+ * then a race (win, an echo, against lose, a ten-minute sleep) and an
+ * `any` (got, an echo, against never, another): the losers can only be
+ * cancelled, once each, whatever the kill point.
  * Every exec: action is step.sh, which appends "KEY STEP ITERATION
  * ATTEMPT" to the side-effect file and answers {"step":S,"i":I}.
  */
@@ -1653,7 +1656,7 @@ static const char wf_text[] =
     "{\"name\":\"killed\","
     " \"inputs\":{\"items\":{\"type\":\"array\",\"required\":true}},"
     " \"outputs\":{\"j\":\"${vars.j}\",\"c\":\"${vars.c}\","
-    "\"e\":\"${vars.e}\"},"
+    "\"e\":\"${vars.e}\",\"rj\":\"${vars.rj}\",\"aj\":\"${vars.aj}\"},"
     " \"steps\":["
     "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"@ACT@\","
     "   \"params\":{\"n\":1},"
@@ -1671,7 +1674,21 @@ static const char wf_text[] =
     "  {\"name\":\"d\",\"kind\":\"action\",\"action\":\"sleep\","
     "   \"params\":{\"ms\":5},\"next\":\"e\"},"
     "  {\"name\":\"e\",\"kind\":\"action\",\"action\":\"echo\","
-    "   \"params\":{\"done\":true},\"store\":\"e\"}]}";
+    "   \"params\":{\"done\":true},\"store\":\"e\","
+    "   \"next\":[{\"to\":\"win\",\"path\":\"w\"},"
+    "{\"to\":\"lose\",\"path\":\"x\"}],\"then\":\"rj\"},"
+    "  {\"name\":\"win\",\"kind\":\"action\",\"action\":\"echo\","
+    "   \"params\":{\"won\":true}},"
+    "  {\"name\":\"lose\",\"kind\":\"sleep\",\"duration_ms\":600000},"
+    "  {\"name\":\"rj\",\"kind\":\"join\",\"paths\":[\"w\",\"x\"],"
+    "   \"mode\":\"race\",\"store\":\"rj\","
+    "   \"next\":[{\"to\":\"got\",\"path\":\"g\"},"
+    "{\"to\":\"never\",\"path\":\"n\"}],\"then\":\"aj\"},"
+    "  {\"name\":\"got\",\"kind\":\"action\",\"action\":\"echo\","
+    "   \"params\":{\"any\":true}},"
+    "  {\"name\":\"never\",\"kind\":\"sleep\",\"duration_ms\":600000},"
+    "  {\"name\":\"aj\",\"kind\":\"join\",\"paths\":[\"g\",\"n\"],"
+    "   \"mode\":\"any\",\"store\":\"aj\"}]}";
 
 static const char wf_input[] = "{\"items\":[\"p\",\"q\",\"r\"]}";
 
@@ -1679,7 +1696,8 @@ static const char wf_outputs[] =
     "{\"j\":{\"l\":{\"step\":\"b\",\"i\":-1},"
     "\"r\":{\"m\":[\"p\",\"q\",\"r\"]}},"
     "\"c\":[{\"step\":\"c\",\"i\":0},{\"step\":\"c\",\"i\":1},"
-    "{\"step\":\"c\",\"i\":2}],\"e\":{\"done\":true}}";
+    "{\"step\":\"c\",\"i\":2}],\"e\":{\"done\":true},"
+    "\"rj\":{\"w\":{\"won\":true}},\"aj\":{\"g\":{\"any\":true}}}";
 
 static const char step_sh[] =
     "#!/bin/sh\n"
@@ -1691,20 +1709,26 @@ static const char step_sh[] =
     "printf '%s %s %s %s\\n' \"$key\" \"$step\" \"$it\" \"$att\" >> \"$1\"\n"
     "printf '{\"step\":\"%s\",\"i\":%s}\\n' \"$step\" \"$it\"\n";
 
-/* Every step completion the run must record, once. */
+/* Every step completion the run must record, once; a loser's step is
+ * never completed, and its path is cancelled once. */
 typedef struct want_step {
     const char *path, *step;
     int iteration;
     int exec; /* an exec: action, which records its runs */
+    int lost; /* it loses a join */
 } want_step;
 
-#define NWANT 10
+#define NWANT 16
 
 static const want_step wants[NWANT] = {
-    {"main", "a", -1, 1},   {"main.l", "b", -1, 1}, {"main.r", "m", -1, 0},
-    {"main", "j", -1, 0},   {"main", "s", -1, 0},   {"main", "c", 0, 1},
-    {"main", "c", 1, 1},    {"main", "c", 2, 1},    {"main", "d", -1, 0},
-    {"main", "e", -1, 0}};
+    {"main", "a", -1, 1, 0},      {"main.l", "b", -1, 1, 0},
+    {"main.r", "m", -1, 0, 0},    {"main", "j", -1, 0, 0},
+    {"main", "s", -1, 0, 0},      {"main", "c", 0, 1, 0},
+    {"main", "c", 1, 1, 0},       {"main", "c", 2, 1, 0},
+    {"main", "d", -1, 0, 0},      {"main", "e", -1, 0, 0},
+    {"main.w", "win", -1, 0, 0},  {"main.x", "lose", -1, 0, 1},
+    {"main", "rj", -1, 0, 0},     {"main.g", "got", -1, 0, 0},
+    {"main.n", "never", -1, 0, 1}, {"main", "aj", -1, 0, 0}};
 
 static int want_index(const char *path, size_t plen, const char *step,
                       size_t slen, long it)
@@ -1863,10 +1887,12 @@ static long data_int(json_object *data, const char *key, long dflt)
 }
 
 /* The log: one step_completed per wanted (path, step, iteration), no
- * other, each step_started an attempt 1, one execution_completed. */
+ * other, and a loser's path cancelled once instead; each step_started an
+ * attempt 1, one execution_completed. */
 static void check_events(echeck *C, evs_store *s, const char *id)
 {
-    int done[NWANT] = {0}, started[NWANT] = {0}, completed = 0;
+    int done[NWANT] = {0}, started[NWANT] = {0}, cancelled[NWANT] = {0},
+        completed = 0;
     evs_error_info info;
     evs_cursor *c = NULL;
     evs_log *l = NULL;
@@ -1896,6 +1922,22 @@ static void check_events(echeck *C, evs_store *s, const char *id)
         if (ev.event_type.len == 19 &&
             memcmp(ev.event_type.ptr, "execution_completed", 19) == 0)
             completed++;
+        if (ev.event_type.len == 14 &&
+            memcmp(ev.event_type.ptr, "path_cancelled", 14) == 0) {
+            int k;
+            for (k = 0; k < NWANT; k++)
+                if (wants[k].lost && strlen(wants[k].path) == ev.path_id.len &&
+                    memcmp(wants[k].path, ev.path_id.ptr, ev.path_id.len) == 0)
+                    break;
+            if (k == NWANT) {
+                C->T->extra++;
+                eviol(C, id, "path %.*s cancelled", (int)ev.path_id.len,
+                      ev.path_id.ptr);
+            } else {
+                cancelled[k]++;
+            }
+            continue;
+        }
         if (!step_ev && !start_ev)
             continue;
         d = strndup(ev.data.ptr, ev.data.len);
@@ -1933,7 +1975,13 @@ static void check_events(echeck *C, evs_store *s, const char *id)
     evs_cursor_close(c);
     evs_log_close(l);
     for (int w = 0; w < NWANT; w++) {
-        if (done[w] == 0) {
+        if (wants[w].lost) {
+            if (done[w] || cancelled[w] != 1) {
+                C->T->bad_history++;
+                eviol(C, id, "loser %s/%s completed %d times, cancelled %d",
+                      wants[w].path, wants[w].step, done[w], cancelled[w]);
+            }
+        } else if (done[w] == 0) {
             C->T->missing++;
             eviol(C, id, "step %s/%s/%d never completed", wants[w].path,
                   wants[w].step, wants[w].iteration);
