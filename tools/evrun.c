@@ -849,7 +849,7 @@ static int cmd_status(int argc, char **argv)
         printf("{\"execution_id\":\"%s\",\"status\":\"%s\",\"workflow\":"
                "\"%.*s\",\"last_seq\":%llu,\"live_paths\":%zu,"
                "\"pending_waits\":%zu,\"pending_timers\":%zu,"
-               "\"outputs\":%.*s,\"error\":%.*s}\n",
+               "\"outputs\":%.*s,\"error\":%.*s,\"failed_at\":",
                pos[1], evs_exec_status_name(x->status),
                (int)x->workflow_name.len, x->workflow_name.ptr,
                (unsigned long long)x->last_seq, live, waits, timers,
@@ -857,6 +857,14 @@ static int cmd_status(int argc, char **argv)
                x->outputs.len ? x->outputs.ptr : "null",
                (int)(x->error.len ? x->error.len : 4),
                x->error.len ? x->error.ptr : "null");
+        if (x->failed_seq)
+            printf("{\"path\":\"%.*s\",\"step\":\"%.*s\",\"iteration\":"
+                   "%lld,\"seq\":%llu}}\n", (int)x->failed_path.len,
+                   x->failed_path.ptr, (int)x->failed_step.len,
+                   x->failed_step.ptr, (long long)x->failed_iteration,
+                   (unsigned long long)x->failed_seq);
+        else
+            printf("null}\n");
     } else {
         printf("execution  %s\nworkflow   %.*s\nstatus     %s\n"
                "events     %llu\npaths      %zu live\n"
@@ -868,6 +876,14 @@ static int cmd_status(int argc, char **argv)
             printf("outputs    %.*s\n", (int)x->outputs.len, x->outputs.ptr);
         if (x->error.len)
             printf("error      %.*s\n", (int)x->error.len, x->error.ptr);
+        if (x->failed_seq) {
+            printf("failed at  path %.*s, step %.*s", (int)x->failed_path.len,
+                   x->failed_path.ptr, (int)x->failed_step.len,
+                   x->failed_step.ptr);
+            if (x->failed_iteration >= 0)
+                printf(", iteration %lld", (long long)x->failed_iteration);
+            printf(", sequence %llu\n", (unsigned long long)x->failed_seq);
+        }
     }
     ex = 0;
 out:
