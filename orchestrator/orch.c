@@ -749,14 +749,16 @@ static int has_action(void *arg, const char *name)
 /* Takes over an open writer log and its replayed state; both are the
  * execution's from now on, even on failure. `newdef` (may be NULL; taken
  * over too) is a definition checked compatible with the history, which
- * the execution goes on under (recorded as definition_changed). */
+ * the execution goes on under (recorded as definition_changed). info
+ * (may be NULL) describes a refusal. */
 static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
-                  evs_wf_def *newdef)
+                  evs_wf_def *newdef, evs_error_info *info)
 {
     const evs_exec_state *st = evs_replay_exec(rp);
     evs_recorder_opts ro;
     orch_exec *x;
     evs_wf_error we;
+    evs_error_info ei;
     int rc, changed = 0;
 
     x = calloc(1, sizeof(*x));
@@ -799,22 +801,11 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
     x->service = orch_is_service(x->def);
     /* GetVersion on replay: a decision the history holds must be one
      * this definition accepts. */
-    for (size_t i = 0; i < x->def->n_steps; i++) {
-        const evs_wf_step *S = &x->def->steps[i];
-        const evs_version_state *v;
-        if (S->kind != EVS_WF_VERSION)
-            continue;
-        v = evs_replay_find_version(rp, evs_span_cstr(S->change_id));
-        if (v && (v->version < S->version_min ||
-                  v->version > S->version_max)) {
-            olog(o, EVS_LOG_ERROR,
-                 "execution %s, change \"%s\": recorded version %lld is "
-                 "outside [%lld, %lld]", x->id, S->change_id,
-                 (long long)v->version, (long long)S->version_min,
-                 (long long)S->version_max);
-            rc = EVS_EVERSION;
-            goto fail;
-        }
+    if ((rc = orch_check_versions(rp, x->def, &ei)) != 0) {
+        olog(o, EVS_LOG_ERROR, "execution %s: %s", x->id, ei.msg);
+        if (info)
+            *info = ei;
+        goto fail;
     }
     x->next = o->execs;
     o->execs = x;
@@ -852,20 +843,21 @@ fail:
 
 int evs_orch_resume(evs_orch *o, evs_span id)
 {
-    return evs_orch_resume_with(o, id, (evs_span){0}, NULL, NULL);
+    return evs_orch_resume_with(o, id, (evs_span){0}, NULL, NULL, NULL);
 }
 
 int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
-                         evs_def_change_fn fn, void *arg)
+                         evs_def_finding_fn fn, void *arg,
+                         evs_error_info *info)
 {
     evs_log *log = NULL;
     evs_replay *rp = NULL;
     evs_wf_def *nd = NULL;
     evs_violation v;
     evs_wf_error we;
-    size_t breaking = 0;
     int rc;
 
+    evs_error_info_clear(info);
     if (id.len == 0 || id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len))
         return EVS_EBADID;
     if (orch_find_exec(o, id))
@@ -894,14 +886,11 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
                  we.step, we.step[0] ? ": " : "", we.msg);
             goto fail;
         }
-        if ((rc = evs_orch_check_definition(rp, nd, fn, arg, &breaking)))
+        rc = evs_orch_check_definition(rp, nd, fn, arg, NULL, info);
+        if (rc != 0)
             goto fail;
-        if (breaking) {
-            rc = EVS_ENONDET;
-            goto fail;
-        }
     }
-    return attach(o, log, rp, nd);
+    return attach(o, log, rp, nd, info);
 fail:
     evs_wf_free(nd);
     evs_replay_free(rp);
@@ -1011,7 +1000,7 @@ static void start_done(uv_work_t *w, int status)
     o->busy--;
     if (rc == 0) {
         /* The definition parsed to start it serves the run too. */
-        rc = attach(o, j->log, j->rp, j->def);
+        rc = attach(o, j->log, j->rp, j->def, NULL);
         j->log = NULL;
         j->rp = NULL;
         j->def = NULL;

@@ -195,6 +195,14 @@ void orch_continue_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                                         int));
 orch_exec *orch_find_exec(const evs_orch *o, evs_span id);
 
+/* defchange.c */
+/* The part of evs_orch_check_definition a definition the history ran
+ * under all along needs: the decisions recorded against its version
+ * steps' ranges. Returns 0 or EVS_EVERSION, described in info (may be
+ * NULL). */
+int orch_check_versions(const evs_replay *rp, const evs_wf_def *def,
+                        evs_error_info *info);
+
 /* drive.c */
 void drive(orch_exec *x);
 void drive_outcome(orch_exec *x, evs_action_req *req);

@@ -42,12 +42,15 @@ static const char usage_text[] =
     "      timers, re-runs what was started and never finished) and runs\n"
     "      it as start does. With --definition it goes on under NEW.json,\n"
     "      if NEW.json is compatible with its history: every step it ran\n"
-    "      is unchanged, or the change is gated by a version step (exit 1\n"
-    "      and each differing step named, otherwise).\n"
+    "      is unchanged or its change is gated by a version step, and\n"
+    "      every version it decided lies in the range of NEW.json's\n"
+    "      version step for that change (formats/WORKFLOWS.md 2.7.1).\n"
+    "      Each difference is named; if one refuses it, exit 1.\n"
     "  evrun check STORE DEF.json\n"
-    "      Reports which unfinished executions of the workflow DEF.json\n"
-    "      defines it would break, without running anything (exit 1 if\n"
-    "      any).\n"
+    "      Makes the check of resume --definition on every unfinished\n"
+    "      execution of the workflow DEF.json defines, without running\n"
+    "      anything, and names each difference and refusal (exit 1 if\n"
+    "      any execution would be refused).\n"
     "  evrun retry STORE EXEC --strategy S [--inputs JSON|@FILE]\n"
     "              [--from-step NAME] [--output JSON|@FILE] [--from-seq N]\n"
     "              [--id NEWID] [--detach]\n"
@@ -416,23 +419,49 @@ out:
     return ex;
 }
 
-static const char *change_name(evs_step_change c)
+/* What the definition check found for one execution, held until its
+ * verdict is known: a difference a version step gates is called allowed
+ * only when nothing else refuses the definition. */
+typedef struct findings {
+    const char *id;
+    struct {
+        int code;
+        char text[512];
+    } *v;
+    size_t n, cap;
+} findings;
+
+static int hold_finding(void *arg, const evs_def_finding *f)
 {
-    return c == EVS_STEP_REMOVED       ? "removed"
-           : c == EVS_STEP_KIND_CHANGED ? "kind changed"
-                                        : "changed";
+    findings *fs = arg;
+
+    if (fs->n == fs->cap) {
+        size_t nc = fs->cap ? fs->cap * 2 : 8;
+        void *nv = realloc(fs->v, nc * sizeof(*fs->v));
+        if (!nv)
+            return -ENOMEM;
+        fs->v = nv;
+        fs->cap = nc;
+    }
+    fs->v[fs->n].code = f->code;
+    evs_def_finding_describe(f, fs->v[fs->n].text, sizeof(fs->v->text));
+    fs->n++;
+    return 0;
 }
 
-/* Prints one difference between a history and a new definition. */
-static int print_diff(void *arg, const evs_step_diff *d, int gated)
+/* Prints the findings, refusals on stderr, and frees them; `accepted`:
+ * the definition was allowed. */
+static void print_findings(findings *fs, int accepted)
 {
-    const char *id = arg;
-
-    fprintf(gated ? stdout : stderr, "%s%s: step \"%.*s\" %s%s\n",
-            gated ? "" : "evrun: ", id, (int)d->step.len, d->step.ptr,
-            change_name(d->change),
-            gated ? " (gated by a version step: allowed)" : "");
-    return 0;
+    for (size_t i = 0; i < fs->n; i++)
+        if (fs->v[i].code)
+            fprintf(stderr, "evrun: %s: %s\n", fs->id, fs->v[i].text);
+        else
+            printf("%s: %s%s\n", fs->id, fs->v[i].text,
+                   accepted ? ": allowed" : "");
+    free(fs->v);
+    fs->v = NULL;
+    fs->n = fs->cap = 0;
 }
 
 /* Takes over execution g_exec and runs it in the foreground, under
@@ -440,6 +469,8 @@ static int print_diff(void *arg, const evs_step_diff *d, int gated)
 static int run_resume(evs_store *s, evs_span def)
 {
     evs_orch_opts oo;
+    evs_error_info info;
+    findings fs = {g_exec, NULL, 0, 0};
     int rc, ex;
 
     evs_orch_opts_init(&oo);
@@ -448,15 +479,21 @@ static int run_resume(evs_store *s, evs_span def)
     if ((rc = evs_orch_new(s, &oo, &g_orch)) != 0)
         return fail(rc, "cannot start the orchestrator");
     rc = evs_orch_resume_with(g_orch, evs_span_cstr(g_exec), def,
-                              print_diff, g_exec);
+                              hold_finding, &fs, &info);
+    print_findings(&fs, rc == 0);
     if (rc != 0) {
+        /* A refusal under a new definition was named above; one by the
+         * recorded definition (a decision made from C) is named here. */
         ex = rc == EVS_ELOCKED
                  ? (fprintf(stderr, "evrun: execution %s is owned by "
                             "another runner\n", g_exec), EX_ERROR)
-             : rc == EVS_ENONDET
+             : (rc == EVS_ENONDET || rc == EVS_EVERSION) && def.len
                  ? (fprintf(stderr, "evrun: %s: the new definition breaks "
-                            "its history (steps above); not resumed\n",
-                            g_exec), EX_FAILED)
+                            "its history (above); not resumed (%s)\n",
+                            g_exec, evs_err_name(rc)), EX_FAILED)
+             : rc == EVS_EVERSION && info.code == rc
+                 ? (fprintf(stderr, "evrun: cannot resume %s: %s (%s)\n",
+                            g_exec, info.msg, evs_err_name(rc)), EX_FAILED)
                  : fail_exec(rc, s, g_exec, "cannot resume");
         evs_orch_stop(g_orch, 0);
     }
@@ -513,7 +550,7 @@ static int cmd_check(int argc, char **argv)
     evs_wf_def *def = NULL;
     evs_wf_error we;
     char *dbuf;
-    size_t dlen, nbad = 0, nchecked = 0;
+    size_t dlen, nbad = 0, nchecked = 0, nerr = 0;
     int ex, rc;
 
     if (argc != 2 || argv[0][0] == '-' || argv[1][0] == '-')
@@ -538,7 +575,6 @@ static int cmd_check(int argc, char **argv)
         const evs_exec_state *x;
         evs_violation v;
         char id[EVS_ID_MAX + 1];
-        size_t breaking = 0;
 
         snprintf(id, sizeof(id), "%.*s", (int)e->id.len, e->id.ptr);
         if (replay_new(&rp) != 0 ||
@@ -553,19 +589,30 @@ static int cmd_check(int argc, char **argv)
             x->workflow_name.len == strlen(def->name) &&
             memcmp(x->workflow_name.ptr, def->name, x->workflow_name.len) ==
                 0) {
+            findings fs = {id, NULL, 0, 0};
+
             nchecked++;
-            evs_orch_check_definition(rp, def, print_diff, id, &breaking);
-            if (breaking)
-                nbad++;
-            else
+            /* The check resume --definition makes, to the letter. */
+            rc = evs_orch_check_definition(rp, def, hold_finding, &fs, NULL,
+                                           NULL);
+            print_findings(&fs, rc == 0);
+            if (rc == 0) {
                 printf("%s: compatible\n", id);
+            } else if (rc == EVS_ENONDET || rc == EVS_EVERSION) {
+                fprintf(stderr, "evrun: %s: resume --definition would "
+                        "refuse it (%s)\n", id, evs_err_name(rc));
+                nbad++;
+            } else {
+                fail(rc, "%s: cannot be checked", id);
+                nerr++;
+            }
         }
         evs_replay_free(rp);
     }
     evs_exec_list_free(&l);
     printf("%zu unfinished executions of %s checked, %zu would break\n",
            nchecked, def->name, nbad);
-    ex = nbad ? EX_FAILED : EX_COMPLETED;
+    ex = nerr ? EX_ERROR : nbad ? EX_FAILED : EX_COMPLETED;
 out:
     evs_store_close(s);
     evs_wf_free(def);

@@ -193,41 +193,96 @@ EVS_EXTERN int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs,
  * re-arms its timers and re-runs what was started and never finished.
  * Returns 0, EVS_ELOCKED (another runner owns it), -EALREADY (this
  * orchestrator owns it), EVS_EHISTORY, EVS_EPARSE (its recorded
- * definition no longer parses), or what evs_replay_open returns. A
+ * definition no longer parses), EVS_EVERSION (a version decision it
+ * recorded lies outside the range of a `version` step of its definition;
+ * evs_orch_resume_with says which), or what evs_replay_open returns. A
  * finished execution returns 0 and reports its outcome at once.
  */
 EVS_EXTERN int evs_orch_resume(evs_orch *o, evs_span id);
 
-/** Called for each step that differs; `gated` says whether a version
- *  step guards the change. Return non-zero to stop. */
-typedef int (*evs_def_change_fn)(void *arg, const evs_step_diff *d,
-                                 int gated);
+/** A version decision the history recorded that a `version` step of the
+ *  new definition does not allow. Borrowed for the call. */
+typedef struct evs_version_conflict {
+    const char *step;       /* the version step */
+    const char *change_id;
+    int64_t version;        /* the recorded decision */
+    int64_t min, max;       /* the range the step allows */
+    uint64_t seq;           /* the version_decision event */
+} evs_version_conflict;
+
+typedef enum evs_def_finding_kind {
+    EVS_DEF_STEP = 0,       /* a step the history ran differs: `diff` */
+    EVS_DEF_VERSION         /* a decision out of range: `version` */
+} evs_def_finding_kind;
+
+/** One thing the check of a history against a definition found.
+ *  Borrowed for the call. */
+typedef struct evs_def_finding {
+    evs_def_finding_kind kind;
+    /* 0: allowed (a step difference a version step gates); otherwise the
+     * refusal it makes: EVS_ENONDET (a step difference nothing gates, or
+     * a step removed or of another kind) or EVS_EVERSION. */
+    int code;
+    const evs_step_diff *diff;              /* EVS_DEF_STEP; else NULL */
+    const evs_version_conflict *version;    /* EVS_DEF_VERSION; else NULL */
+} evs_def_finding;
+
+/** Hears each finding; return non-zero to stop the check. */
+typedef int (*evs_def_finding_fn)(void *arg, const evs_def_finding *f);
 
 /**
- * Checks a replayed history against definition `def`: the steps it ran
- * that `def` removed, gave another kind or changed (evs_replay_check_
- * definition). A change is gated, and harmless, when the changed step is
- * a `version` step, leads straight to one, or can only be reached
- * through one; a removed step or one of another kind is never gated.
- * Sets *breaking (may be NULL) to the number of differences not gated.
- * Returns 0, the callback's value, -ENOMEM.
+ * Writes a one-line description of `f` to buf (at most cap bytes, NUL
+ * included, as snprintf): the step and what changed, and whether a
+ * version step gates it; or the change, the recorded version, the range
+ * and the version step. Returns what snprintf returns.
+ */
+EVS_EXTERN int evs_def_finding_describe(const evs_def_finding *f, char *buf,
+                                        size_t cap);
+
+/**
+ * Decides whether the execution whose replayed history is `rp` may go on
+ * under definition `def`. The rules, with an example, are
+ * formats/WORKFLOWS.md §2.7.1: every step the history ran is unchanged
+ * (evs_replay_check_definition) or changed in a way a version step gates
+ * (that section says which), and every decision the history recorded for
+ * the change_id of a `version` step of `def` lies in that step's
+ * [min, max]. evs_orch_resume_with makes this very check, so its answer
+ * is the one resume gives.
+ *
+ * fn (may be NULL) hears every finding, allowed ones too: the differing
+ * steps in the order the history first ran them, then the decisions out
+ * of range in the order of def's steps. *refusals (may be NULL) is set to
+ * the number of findings with a non-zero code. info (may be NULL)
+ * describes the first refusal: its code, the execution, the sequence of
+ * the step_started or version_decision event, kind "step" or "version",
+ * and msg as evs_def_finding_describe writes it.
+ * Returns 0 (it may go on), the first refusal's code (EVS_ENONDET or
+ * EVS_EVERSION), the callback's non-zero value, or -ENOMEM.
+ * Thread-safe for distinct rp.
  */
 EVS_EXTERN int evs_orch_check_definition(const evs_replay *rp,
                                          const evs_wf_def *def,
-                                         evs_def_change_fn fn, void *arg,
-                                         size_t *breaking);
+                                         evs_def_finding_fn fn, void *arg,
+                                         size_t *refusals,
+                                         evs_error_info *info);
 
 /**
  * evs_orch_resume under a changed definition `def` (JSON; empty: the
- * recorded one): refused with EVS_ENONDET when a difference is not gated
- * (fn, which may be NULL, hears each difference first). When the
- * definition differs from the recorded one, the execution records
- * definition_changed and runs under `def` from then on.
+ * recorded one), if evs_orch_check_definition allows it (fn and arg go
+ * to that check). When the definition differs from the recorded one, the
+ * execution records definition_changed and runs under `def` from then
+ * on. A refused execution is left as it was, and not owned.
+ * info (may be NULL) describes a refusal (EVS_ENONDET, EVS_EVERSION),
+ * naming the execution and the step or the change, the recorded version
+ * and the allowed range. Without `def`, the recorded definition's
+ * version steps are checked against the history's decisions all the
+ * same (a decision made by evs_orch_get_version may lie outside them).
  * Returns what evs_orch_resume returns, EVS_EPARSE (def refused),
- * EVS_ENONDET.
+ * EVS_ENONDET, EVS_EVERSION.
  */
 EVS_EXTERN int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
-                                    evs_def_change_fn fn, void *arg);
+                                    evs_def_finding_fn fn, void *arg,
+                                    evs_error_info *info);
 
 /**
  * Resumes every unfinished execution of the store that no other process

@@ -2158,7 +2158,7 @@ Test(sec_id, the_orchestrators_entry_points_refuse_bad_ids)
                      EVS_EBADID, "start %zu", i);
         cr_assert_eq(evs_orch_resume(o, id), EVS_EBADID, "resume %zu", i);
         cr_assert_eq(evs_orch_resume_with(o, id, evs_span_cstr(echo_def),
-                                          NULL, NULL),
+                                          NULL, NULL, NULL),
                      EVS_EBADID, "resume_with %zu", i);
         cr_assert_eq(evs_orch_post(st, id, evs_span_cstr("pause"),
                                    (evs_span){0}, (evs_span){0}),

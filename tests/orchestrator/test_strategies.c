@@ -1191,34 +1191,55 @@ static const char *gate_v2(int ahead)
     return J(buf);
 }
 
-/* Differences heard by a evs_def_change_fn. */
+/* Findings heard by a evs_def_finding_fn. */
 typedef struct diff_rec {
-    char step[64];
+    evs_def_finding_kind kind;
+    char step[64];          /* for EVS_DEF_VERSION, the version step */
     evs_step_change change;
     int gated;
+    int code;
+    char text[512];         /* as evs_def_finding_describe has it */
 } diff_rec;
 
 static diff_rec diffs[16];
 static size_t ndiffs;
 
-static int on_diff(void *arg, const evs_step_diff *d, int gated)
+static int on_diff(void *arg, const evs_def_finding *f)
 {
+    diff_rec *d = &diffs[ndiffs];
+
     (void)arg;
     cr_assert_lt(ndiffs, sizeof(diffs) / sizeof(*diffs));
-    cpy(diffs[ndiffs].step, sizeof(diffs[ndiffs].step), d->step);
-    diffs[ndiffs].change = d->change;
-    diffs[ndiffs].gated = gated;
+    memset(d, 0, sizeof(*d));
+    d->kind = f->kind;
+    d->code = f->code;
+    d->gated = f->code == 0;
+    if (f->kind == EVS_DEF_STEP) {
+        cr_assert_not_null(f->diff);
+        cr_assert_null(f->version);
+        cpy(d->step, sizeof(d->step), f->diff->step);
+        d->change = f->diff->change;
+    } else {
+        cr_assert_not_null(f->version);
+        cr_assert_null(f->diff);
+        snprintf(d->step, sizeof(d->step), "%s", f->version->step);
+    }
+    evs_def_finding_describe(f, d->text, sizeof(d->text));
     ndiffs++;
     return 0;
 }
 
+/* The finding of a step that differs, or NULL. */
 static const diff_rec *diff_of(const char *step)
 {
     for (size_t i = 0; i < ndiffs; i++)
-        if (strcmp(diffs[i].step, step) == 0)
+        if (diffs[i].kind == EVS_DEF_STEP && strcmp(diffs[i].step, step) == 0)
             return &diffs[i];
     return NULL;
 }
+
+/* The detail of the last refusal of resume_and_go. */
+static evs_error_info resume_info;
 
 /* Forgets the outcomes so far, resumes id (under definition def, if not
  * NULL), sends it "go" if that worked, and runs it. Returns what the
@@ -1230,7 +1251,8 @@ static int resume_and_go(const char *id, const char *def)
     nouts = 0;
     ndiffs = 0;
     mk_orch(1);
-    rc = def ? evs_orch_resume_with(orch, S(id), S(def), on_diff, NULL)
+    rc = def ? evs_orch_resume_with(orch, S(id), S(def), on_diff, NULL,
+                                    &resume_info)
              : evs_orch_resume(orch, S(id));
     if (rc == 0)
         cr_assert_eq(evs_orch_send(orch, S(id), S("go"), S("1")), 0);
@@ -1321,7 +1343,7 @@ Test(strategies, a_decision_outside_a_changed_range_is_refused_at_resume)
 {
     static const int ranges[][2] = {{3, 3}, {-1, 1}};
     files was;
-    uint64_t last;
+    uint64_t last, decided;
     evs_replay *r;
     evlist ev;
     int rc;
@@ -1329,17 +1351,31 @@ Test(strategies, a_decision_outside_a_changed_range_is_refused_at_resume)
     run_new(range_def(-1, 2), "", "vr", EVS_OUTCOME_SUSPENDED);
     r = replay_of("vr");
     cr_assert_eq(evs_replay_find_version(r, S("rk"))->version, 2);
+    decided = evs_replay_find_version(r, S("rk"))->seq;
     rp_free(r);
     last = last_seq_of("vr");
     was = files_of("vr");
 
     for (size_t i = 0; i < sizeof(ranges) / sizeof(*ranges); i++) {
-        last_log[0] = '\0';
+        char range[32];
+
         rc = resume_and_go("vr", range_def(ranges[i][0], ranges[i][1]));
         cr_assert_eq(rc, EVS_EVERSION, "[%d, %d]: %s", ranges[i][0],
                      ranges[i][1], evs_err_name(rc));
-        cr_assert_not_null(strstr(last_log, "rk"), "log: %s", last_log);
-        cr_assert_not_null(strstr(last_log, "vr"), "log: %s", last_log);
+        /* The refusal names the change, the execution, the recorded
+         * version and the range. */
+        snprintf(range, sizeof(range), "[%d, %d]", ranges[i][0],
+                 ranges[i][1]);
+        cr_assert_eq(resume_info.code, EVS_EVERSION);
+        cr_assert_str_eq(resume_info.execution_id, "vr");
+        cr_assert_str_eq(resume_info.kind, "version");
+        cr_assert_not_null(strstr(resume_info.msg, "change \"rk\""), "%s",
+                           resume_info.msg);
+        cr_assert_not_null(strstr(resume_info.msg, "recorded version 2 "),
+                           "%s", resume_info.msg);
+        cr_assert_not_null(strstr(resume_info.msg, range), "%s",
+                           resume_info.msg);
+        cr_assert_eq(resume_info.sequence, decided);
         cr_assert_eq(last_seq_of("vr"), last);
     }
     cr_assert_eq(count("vr", "c", -1), 0);
@@ -1447,6 +1483,55 @@ Test(strategies, get_version_in_c_out_of_range_gives_up_with_eversion)
                  "{\"v\":3,\"a\":{\"v\":3,\"again\":3}}");
 }
 
+Test(strategies, a_c_decision_its_version_step_refuses_is_named_at_resume)
+{
+    /* t_ver decides 3 for cfeat from C; the gate after it allows [0, 1]. */
+    const char *def = J("{'name':'gc','steps':["
+                        "{'name':'a','kind':'action','action':'t_ver',"
+                        "'params':{},'next':'g'},"
+                        "{'name':'g','kind':'version','change_id':'cfeat',"
+                        "'min':0,'max':1,'next':'b'},"
+                        "{'name':'b','kind':'action','action':'t_act',"
+                        "'params':'b'}]}");
+    evs_error_info info;
+    evs_wf_def *d = NULL;
+    evs_replay *r;
+    size_t refusals;
+    uint64_t last;
+
+    hold_mode = 0;
+    run_new(def, "", "gc", EVS_OUTCOME_ERROR);
+    cr_assert_eq(outcome_of("gc")->err, EVS_EVERSION);
+    last = last_seq_of("gc");
+
+    /* Under its own definition: refused, and said why. */
+    mk_orch(1);
+    cr_assert_eq(evs_orch_resume_with(orch, S("gc"), (evs_span){0}, NULL,
+                                      NULL, &info),
+                 EVS_EVERSION);
+    cr_assert_eq(evs_orch_owned(orch), 0);
+    cr_assert_eq(info.code, EVS_EVERSION);
+    cr_assert_str_eq(info.execution_id, "gc");
+    cr_assert_str_eq(info.msg, "change \"cfeat\": recorded version 3 is "
+                               "outside [0, 1], the range of version step "
+                               "\"g\"");
+    run_orch();
+    cr_assert_eq(last_seq_of("gc"), last);
+
+    /* The check says the same of that definition. */
+    cr_assert_eq(evs_wf_parse(def, strlen(def), NULL, NULL, NULL, &d, NULL),
+                 0);
+    r = compact_replay_of("gc");
+    cr_assert_eq(evs_orch_check_definition(r, d, NULL, NULL, &refusals,
+                                           &info),
+                 EVS_EVERSION);
+    cr_assert_eq(refusals, 1);
+    cr_assert_str_eq(info.kind, "version");
+    cr_assert_eq(info.sequence, evs_replay_find_version(r, S("cfeat"))->seq);
+    rp_free(r);
+    evs_wf_free(d);
+}
+
 /* ---------------------------------------------------------------- */
 /* Definition changes                                               */
 /* ---------------------------------------------------------------- */
@@ -1485,19 +1570,29 @@ static const char *dc_gated(void)
                   "'params':'b2'}");
 }
 
+/* evs_orch_check_definition of r against def: returns the number of
+ * refusals, each finding in diffs, the code in check_rc and the detail
+ * in check_info. */
+static int check_rc;
+static evs_error_info check_info;
+
 static size_t check(const evs_replay *r, const char *def)
 {
     evs_wf_def *d = NULL;
     evs_wf_error e;
-    size_t breaking = 99;
+    size_t refusals = 99;
 
     cr_assert_eq(evs_wf_parse(def, strlen(def), NULL, NULL, NULL, &d, &e), 0,
                  "%s: %s", e.step, e.msg);
     ndiffs = 0;
-    cr_assert_eq(evs_orch_check_definition(r, d, on_diff, NULL, &breaking),
-                 0);
+    check_rc = evs_orch_check_definition(r, d, on_diff, NULL, &refusals,
+                                         &check_info);
+    cr_assert(check_rc == 0 || check_rc == EVS_ENONDET ||
+                  check_rc == EVS_EVERSION,
+              "%s", evs_err_name(check_rc));
+    cr_assert_eq(check_rc != 0, refusals != 0);
     evs_wf_free(d);
-    return breaking;
+    return refusals;
 }
 
 Test(strategies, check_definition_reports_changed_steps_and_allows_gated_ones)
@@ -1575,6 +1670,126 @@ Test(strategies, check_definition_reports_changed_steps_and_allows_gated_ones)
     cr_assert_eq(diff_of("a")->gated, 0);
     cr_assert_eq(diff_of("w")->gated, 1);
     rp_free(r);
+}
+
+/* a (leading to b), then b, then the gate g deciding "rk" in [min, max],
+ * then a wait for "go" going on at w_next, then c, then the `extra`
+ * steps. */
+static const char *ag_def(const char *a, int min, int max,
+                          const char *w_next, const char *extra)
+{
+    char buf[2048];
+
+    snprintf(buf, sizeof(buf),
+             "{'name':'ag','steps':[%s"
+             "{'name':'b','kind':'action','action':'t_act','params':'b',"
+             "'next':'g'},"
+             "{'name':'g','kind':'version','change_id':'rk','min':%d,"
+             "'max':%d,'next':'w'},"
+             "{'name':'w','kind':'wait_event','event':'go','next':%s},"
+             "{'name':'c','kind':'action','action':'t_act','params':'c'}"
+             "%s]}",
+             a, min, max, w_next, extra);
+    return J(buf);
+}
+
+#define AG_A "{'name':'a','kind':'action','action':'t_act','params':'a'," \
+             "'next':'b'},"
+
+Test(strategies, check_definition_and_resume_with_agree)
+{
+    static const char gate2[] =
+        ",{'name':'g2','kind':'version','change_id':'c2','min':-1,"
+        "'max':1,'next':[{'to':'c2','when':{'ge':['${versions.c2}',1]}},"
+        "{'to':'c','when':{'lt':['${versions.c2}',1]}}]},"
+        "{'name':'c2','kind':'action','action':'t_act','params':'c2'}";
+    static const char a_changed[] =
+        "{'name':'a','kind':'action','action':'t_act','params':'A',"
+        "'next':'b'},";
+    static const char a_sleeps[] =
+        "{'name':'a','kind':'sleep','duration_ms':1,'next':'b'},";
+    const struct {
+        const char *name, *def;
+        int code;
+        size_t findings, refusals;
+        const char *detail;     /* in the first refusal's message */
+    } cases[] = {
+        {"the same", ag_def(AG_A, -1, 1, "'c'", ""), 0, 0, 0, NULL},
+        {"a changed, not gated", ag_def(a_changed, -1, 1, "'c'", ""),
+         EVS_ENONDET, 1, 1, "step \"a\" changed, gated by no version"},
+        {"a of another kind", ag_def(a_sleeps, -1, 1, "'c'", ""),
+         EVS_ENONDET, 1, 1, "step \"a\" changed kind (action to sleep)"},
+        {"a removed", ag_def("", -1, 1, "'c'", ""), EVS_ENONDET, 1, 1,
+         "step \"a\" removed"},
+        {"w leads to a new gate", ag_def(AG_A, -1, 1, "'g2'", gate2), 0, 1,
+         0, NULL},
+        {"range widened", ag_def(AG_A, 0, 5, "'c'", ""), 0, 1, 0, NULL},
+        {"recorded version above max", ag_def(AG_A, -1, 0, "'c'", ""),
+         EVS_EVERSION, 2, 1,
+         "change \"rk\": recorded version 1 is outside [-1, 0], the range "
+         "of version step \"g\""},
+        {"recorded version below min", ag_def(AG_A, 2, 3, "'c'", ""),
+         EVS_EVERSION, 2, 1, "recorded version 1 is outside [2, 3]"},
+        {"both", ag_def(a_changed, 2, 3, "'c'", ""), EVS_ENONDET, 3, 2,
+         "step \"a\""},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        diff_rec heard[16];
+        evs_error_info info;
+        size_t n, refusals;
+        char id[16];
+        uint64_t last;
+        evs_replay *r;
+        int code, rc;
+
+        /* Each case on an execution of its own that decided 1 for rk
+         * and waits for "go" after the gate. */
+        snprintf(id, sizeof(id), "ag%zu", i);
+        run_new(ag_def(AG_A, -1, 1, "'c'", ""), "", id,
+                EVS_OUTCOME_SUSPENDED);
+        last = last_seq_of(id);
+
+        r = compact_replay_of(id);
+        refusals = check(r, cases[i].def);
+        rp_free(r);
+        code = check_rc;
+        info = check_info;
+        n = ndiffs;
+        memcpy(heard, diffs, sizeof(heard));
+        cr_assert_eq(code, cases[i].code, "%s: check: %s", cases[i].name,
+                     evs_err_name(code));
+        cr_assert_eq(n, cases[i].findings, "%s", cases[i].name);
+        cr_assert_eq(refusals, cases[i].refusals, "%s", cases[i].name);
+        if (cases[i].detail) {
+            cr_assert_not_null(strstr(info.msg, cases[i].detail),
+                               "%s: %s", cases[i].name, info.msg);
+            cr_assert_str_eq(info.execution_id, id);
+            cr_assert_eq(info.code, code);
+        }
+
+        rc = resume_and_go(id, cases[i].def);
+        cr_assert_eq(rc, code, "%s: resume %s, check %s", cases[i].name,
+                     evs_err_name(rc), evs_err_name(code));
+        cr_assert_eq(ndiffs, n, "%s", cases[i].name);
+        for (size_t k = 0; k < n; k++) {
+            cr_assert_str_eq(diffs[k].text, heard[k].text, "%s",
+                             cases[i].name);
+            cr_assert_eq(diffs[k].code, heard[k].code, "%s: %s",
+                         cases[i].name, heard[k].text);
+        }
+        if (code) {
+            cr_assert_eq(resume_info.code, info.code, "%s", cases[i].name);
+            cr_assert_str_eq(resume_info.kind, info.kind);
+            cr_assert_eq(resume_info.sequence, info.sequence);
+            cr_assert_str_eq(resume_info.execution_id, id);
+            cr_assert_str_eq(resume_info.msg, info.msg);
+            cr_assert_eq(last_seq_of(id), last, "%s: nothing recorded",
+                         cases[i].name);
+        } else {
+            expect_outcome(id, EVS_OUTCOME_COMPLETED);
+        }
+    }
 }
 
 Test(strategies, resume_with_refuses_breaking_changes_and_follows_gated_ones)
@@ -1769,8 +1984,8 @@ Test(strategies, evrun_resume_definition_names_each_differing_step_or_runs)
     res = EVRUN("resume", dir, "cli", "--definition", gated);
     cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out,
                  res.err);
-    cr_assert_not_null(strstr(res.out, "cli: step \"w\" changed (gated by "
-                                       "a version step: allowed)"),
+    cr_assert_not_null(strstr(res.out, "cli: step \"w\" changed, gated by "
+                                       "a version step: allowed"),
                        "%s", res.out);
     cr_assert_not_null(strstr(res.out, "cli completed"), "%s", res.out);
     cr_assert_not_null(strstr(res.out, "\"b2\""), "%s", res.out);
@@ -1819,7 +2034,7 @@ Test(strategies, evrun_check_names_the_unfinished_executions_it_breaks)
     res = EVRUN("check", dir, gated);
     cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out,
                  res.err);
-    cr_assert_not_null(strstr(res.out, "k1: step \"w\" changed (gated"),
+    cr_assert_not_null(strstr(res.out, "k1: step \"w\" changed, gated"),
                        "%s", res.out);
     cr_assert_not_null(strstr(res.out, "k1: compatible"), "%s", res.out);
     cr_assert_not_null(strstr(res.out, "k2: compatible"), "%s", res.out);
@@ -1835,4 +2050,77 @@ Test(strategies, evrun_check_names_the_unfinished_executions_it_breaks)
         cr_assert_eq(evcount(&ev, "definition_changed", NULL, NULL), 0);
         evlist_free(&ev);
     }
+}
+
+/* Runs evrun check and evrun resume --definition with `def`, which must
+ * refuse execution id (the one unfinished execution of its workflow):
+ * both, each output naming every needle, and nothing recorded. */
+static void expect_check_and_resume_refuse(const char *id, const char *def,
+                                           const char *const *needles)
+{
+    uint64_t last = last_seq_of(id);
+    result chk = EVRUN("check", dir, def);
+    result res = EVRUN("resume", dir, id, "--definition", def);
+
+    cr_assert_eq(res.status, 1, "resume: exit %d\n%s%s", res.status,
+                 res.out, res.err);
+    cr_assert_eq(chk.status, 1, "check: exit %d\n%s%s", chk.status,
+                 chk.out, chk.err);
+    cr_assert_not_null(strstr(chk.out, "1 would break"), "%s", chk.out);
+    for (const char *const *n = needles; *n; n++) {
+        cr_assert_not_null(strstr(res.err, *n), "resume: no %s in\n%s", *n,
+                           res.err);
+        cr_assert_not_null(strstr(chk.err, *n), "check: no %s in\n%s", *n,
+                           chk.err);
+    }
+    /* A gated difference is not called allowed when the definition is
+     * refused all the same. */
+    cr_assert_null(strstr(res.out, "allowed"), "%s", res.out);
+    cr_assert_null(strstr(chk.out, "allowed"), "%s", chk.out);
+    cr_assert_null(strstr(chk.out, "compatible"), "%s", chk.out);
+    cr_assert_eq(last_seq_of(id), last, "nothing recorded");
+    result_free(&chk);
+    result_free(&res);
+}
+
+Test(strategies, evrun_check_and_resume_name_a_recorded_version_out_of_range)
+{
+    const char *below = def_file("below.json", echo_of(range_def(2, 2)));
+    const char *above = def_file("above.json", echo_of(range_def(-1, 0)));
+    const char *wider = def_file("wider.json", echo_of(range_def(0, 5)));
+    result res;
+
+    /* e3 decides 1 for "rk" and waits for "go". */
+    mk_orch(1);
+    start(echo_of(range_def(1, 1)), "", "e3");
+    run_orch();
+    expect_outcome("e3", EVS_OUTCOME_SUSPENDED);
+
+    expect_check_and_resume_refuse(
+        "e3", below,
+        (const char *const[]){"e3", "change \"rk\"", "recorded version 1",
+                              "[2, 2]", "step \"g\"", "EVS_EVERSION",
+                              NULL});
+    expect_check_and_resume_refuse(
+        "e3", above,
+        (const char *const[]){"e3", "change \"rk\"", "recorded version 1",
+                              "[-1, 0]", "EVS_EVERSION", NULL});
+
+    /* A range that holds 1: the changed gate is allowed, by both. */
+    res = EVRUN("check", dir, wider);
+    cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out,
+                 res.err);
+    cr_assert_not_null(strstr(res.out, "e3: step \"g\" changed"), "%s",
+                       res.out);
+    cr_assert_not_null(strstr(res.out, "allowed"), "%s", res.out);
+    cr_assert_not_null(strstr(res.out, "e3: compatible"), "%s", res.out);
+    result_free(&res);
+    cr_assert_eq(evs_orch_post(st, S("e3"), S("event"), S("go"), S("1")),
+                 0);
+    res = EVRUN("resume", dir, "e3", "--definition", wider);
+    cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out,
+                 res.err);
+    cr_assert_not_null(strstr(res.out, "allowed"), "%s", res.out);
+    cr_assert_not_null(strstr(res.out, "e3 completed"), "%s", res.out);
+    result_free(&res);
 }
