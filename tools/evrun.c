@@ -140,7 +140,7 @@ static int fail_exec(int rc, evs_store *s, const char *id, const char *what)
 static void log_cb(void *ctx, evs_log_level lvl, const char *msg)
 {
     (void)ctx;
-    if (lvl >= EVS_LOG_WARN)
+    if (lvl <= EVS_LOG_WARN)
         fprintf(stderr, "evrun: %s\n", msg);
 }
 

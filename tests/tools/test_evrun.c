@@ -1209,3 +1209,96 @@ Test(evrun, a_retry_backoff_survives_a_killed_runner_and_runs_once_more)
     free(fire_at);
     free(started);
 }
+
+/* A race lost by a slow exec: program (a failing path ends it first):
+ * the runner kills the program and records the losing path cancelled,
+ * so status shows no live path of the failed execution and says where
+ * it failed; under serve too. */
+Test(evrun, a_lost_race_cancels_the_slow_path_and_status_says_where_it_failed)
+{
+    const char *def = def_file("race",
+        "{\"name\":\"race\",\"steps\":["
+        "  {\"name\":\"fork\",\"kind\":\"action\",\"action\":\"echo\","
+        "   \"next\":[{\"to\":\"a\",\"path\":\"A\"},{\"to\":\"b\",\"path\":\"B\"}],"
+        "   \"then\":\"meet\"},"
+        "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"fail\","
+        "   \"params\":{\"times\":1,\"fatal\":true}},"
+        "  {\"name\":\"b\",\"kind\":\"action\",\"action\":\"exec:sleep 600\"},"
+        "  {\"name\":\"meet\",\"kind\":\"join\",\"paths\":[\"A\",\"B\"],"
+        "   \"mode\":\"race\"}]}");
+    const char *ids[2] = {"r1", "r2"};
+
+    for (int k = 0; k < 2; k++) {
+        json_object *st;
+        char *v;
+        result r;
+
+        if (k == 0) {
+            r = EVRUN("start", store, def, "--id", ids[k]);
+            cr_assert_eq(r.status, 1, "stdout: %s\nstderr: %s", r.out, r.err);
+            result_free(&r);
+        } else {
+            r = EVRUN("start", store, def, "--id", ids[k], "--detach");
+            cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+            result_free(&r);
+            serve_pid = tu_spawn_tool(
+                "EVRUN", dir, "serve",
+                (const char *const[]){"serve", store, "--adopt", "50",
+                                      NULL});
+            await_status(ids[k], "failed");
+            cr_assert_eq(kill(serve_pid, SIGTERM), 0);
+            cr_assert_eq(tu_wait_exit(serve_pid), 0);
+            serve_pid = -1;
+        }
+        st = status_json(ids[k]);
+        v = member(st, "live_paths");
+        cr_assert_str_eq(v, "0", "%s", ids[k]);
+        free(v);
+        v = member(st, "pending_timers");
+        cr_assert_str_eq(v, "0");
+        free(v);
+        v = member(st, "failed_at");
+        assert_json_eq(v, "{\"path\":\"main\",\"step\":\"meet\","
+                          "\"iteration\":-1,\"seq\":14}");
+        free(v);
+        json_object_put(st);
+        r = EVRUN("status", store, ids[k]);
+        cr_assert(strstr(r.out, "failed at  path main, step meet, "
+                                "sequence 14\n"), "%s", r.out);
+        result_free(&r);
+        r = EVDUMP("show", store, ids[k]);
+        cr_assert(strstr(r.out, "path_cancelled"), "%s", r.out);
+        result_free(&r);
+    }
+    /* The program did not outlive its cancelled step (its group was
+     * killed; polled, as its exit is asynchronous). */
+    for (double deadline = now_s() + 30;
+         system("pgrep -f '^sleep 600$' >/dev/null") == 0 &&
+         now_s() < deadline;)
+        sleep_ms(20);
+    cr_assert_neq(system("pgrep -f '^sleep 600$' >/dev/null"), 0);
+}
+
+/* The library's errors reach stderr: a new definition that is refused
+ * says why, not only that resume failed. */
+Test(evrun, resume_says_why_a_new_definition_is_refused)
+{
+    const char *w = def_file("w1",
+        "{\"name\":\"w\",\"steps\":["
+        "  {\"name\":\"a\",\"kind\":\"wait_event\",\"event\":\"go\","
+        "   \"next\":\"b\"},"
+        "  {\"name\":\"b\",\"kind\":\"action\",\"action\":\"echo\"}]}");
+    const char *w2 = def_file("w2",
+        "{\"name\":\"w\",\"steps\":["
+        "  {\"name\":\"a\",\"kind\":\"wait_event\",\"event\":\"go\","
+        "   \"next\":\"b\"},"
+        "  {\"name\":\"b\",\"kind\":\"action\",\"action\":\"nope\"}]}");
+    result r = EVRUN("start", store, w, "--id", "wx");
+
+    cr_assert_eq(r.status, 4, "stderr: %s", r.err);
+    result_free(&r);
+    r = EVRUN("resume", store, "wx", "--definition", w2);
+    cr_assert_neq(r.status, 0);
+    cr_assert(strstr(r.err, "b: unknown action \"nope\""), "%s", r.err);
+    result_free(&r);
+}
