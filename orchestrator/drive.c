@@ -402,8 +402,6 @@ static evs_action_req *make_req(orch_exec *x, evs_span pid,
     evs__jb_str(&m, S->name);
     EVS__JB_LIT(&m, "/");
     evs__jb_int(&m, iter);
-    EVS__JB_LIT(&m, "/");
-    evs__jb_int(&m, attempt);
     if (m.err) {
         evs__jb_free(&m);
         free(r);

@@ -9,8 +9,13 @@
  *
  * Guarantees:
  *  - An action runs at least once per attempt. Each call carries an
- *    idempotency key "<execution>/<path>/<step>/<iteration>/<attempt>";
- *    a call re-run after a crash carries the same key.
+ *    idempotency key "<execution>/<path>/<step>/<iteration>", the same
+ *    for every attempt of that step (as Temporal's activity id): an
+ *    attempt that timed out after its side effect and the retry after it
+ *    carry one key, so a host that deduplicates on it (a payment API, say)
+ *    does the work once. The attempt comes beside it
+ *    (evs_action_call.attempt). A call re-run after a crash carries the
+ *    same key and attempt.
  *  - A step's outcome is durable (at the store's durability) before the
  *    next step of that path starts; the loop thread never waits on fsync
  *    (appends and snapshots run on the libuv threadpool).
@@ -59,7 +64,8 @@ typedef struct evs_action_call {
     int64_t iteration;        /* -1 outside `each` */
     uint32_t attempt;         /* 1-based */
     evs_span input;           /* the rendered `params`, JSON */
-    evs_span idempotency_key;
+    evs_span idempotency_key; /* "<execution>/<path>/<step>/<iteration>":
+                                 stable across attempts (above) */
     int64_t timeout_ms;       /* 0: none */
 } evs_action_call;
 

@@ -274,7 +274,7 @@ static int parse_line(const char *line, run_line *r)
 }
 
 /* Checks every side-effect line against the only attempt of its step:
- * key "<exec>/<path>/<step>/-1/1", attempt 1, and no run that began after
+ * key "<exec>/<path>/<step>/-1", attempt 1, and no run that began after
  * its step's completion was in the log. counts[i * NSTEPS + s] gets the
  * runs of step s of execution `prefix`i. */
 static void check_effects(const char *prefix, size_t nexec, int *counts)
@@ -296,7 +296,7 @@ static void check_effects(const char *prefix, size_t nexec, int *counts)
         cr_assert(*end == '\0' && i < nexec, "line: %s", t);
         s = step_index(r.step);
         cr_assert_geq(s, 0, "line: %s", t);
-        snprintf(want, sizeof(want), "%s/%s/%s/-1/1", r.exec,
+        snprintf(want, sizeof(want), "%s/%s/%s/-1", r.exec,
                  step_paths[s], r.step);
         cr_assert_str_eq(r.key, want, "a run with another key: %s", t);
         cr_assert_str_eq(r.attempt, "1", "line: %s", t);
