@@ -197,12 +197,16 @@ void orch_timer_cancel(orch_timer *t)
     uv_close((uv_handle_t *)&t->h, timer_closed);
 }
 
-/* Whether the execution can go on by itself: actions running or waiting
- * to run, events to write, or a timer it is waiting out. A wait for an
- * event (and its timeout) and a pause need the outside world. */
+/* Whether the execution cannot go on by itself. It can while actions run
+ * or wait to run, events wait to be written, or a timer is armed: a
+ * sleep or a retry backoff is waited out, and a wait's timeout that is
+ * due fires (a timeout that passed while no runner owned it fires as
+ * soon as one resumes it). A wait for an event whose timeout is not due
+ * yet, and a pause, need the outside world. */
 int orch_is_suspended(const orch_exec *x)
 {
     const evs_exec_state *st = evs_replay_exec(x->rp);
+    int64_t now = evs_now_us();
 
     if (x->flushing || x->waiting || evs_recorder_pending(x->rec) ||
         x->want_snap)
@@ -213,7 +217,7 @@ int orch_is_suspended(const orch_exec *x)
     if (st->status == EVS_STATUS_PAUSED)
         return 1;
     for (const orch_timer *t = x->timers; t; t = t->next)
-        if (t->kind != TK_WAIT_TIMEOUT)
+        if (t->kind != TK_WAIT_TIMEOUT || t->due_us <= now)
             return 0;
     return st->status == EVS_STATUS_WAITING;
 }

@@ -136,10 +136,13 @@ typedef struct evs_orch_opts {
     int stop_when_idle;         /* evs_orch_run returns once no owned
                                    execution can go on by itself: each
                                    has ended, is paused, or waits for an
-                                   event (even one with a timeout: the
-                                   timeout is recorded, and the runner
-                                   that resumes it honours it). Sleeps,
-                                   retry backoffs and running actions are
+                                   event whose timeout (if any) is not
+                                   due yet (the timeout is recorded, and
+                                   the runner that resumes it honours
+                                   it). Sleeps, retry backoffs, running
+                                   actions and wait timeouts already due
+                                   (one that passed while no runner owned
+                                   the execution fires on resume) are
                                    waited for. Executions left are
                                    reported SUSPENDED and released.
                                    0 (default): runs until evs_orch_stop */
@@ -190,7 +193,9 @@ EVS_EXTERN int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs,
 
 /**
  * Takes over execution `id`: opens its log as the writer, replays it,
- * re-arms its timers and re-runs what was started and never finished.
+ * re-arms its timers (one already due, such as a wait's timeout that
+ * passed while no runner owned it, fires as the loop turns) and re-runs
+ * what was started and never finished.
  * Returns 0, EVS_ELOCKED (another runner owns it), -EALREADY (this
  * orchestrator owns it), EVS_EHISTORY, EVS_EPARSE (its recorded
  * definition no longer parses), or what evs_replay_open returns. A

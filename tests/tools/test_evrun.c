@@ -738,6 +738,55 @@ Test(evrun, a_waiting_workflow_suspends_then_send_and_resume_complete_it)
     free(m);
 }
 
+/* gate_def with a timeout of `ms` on its wait. */
+static const char *timed_gate_def(const char *name, const char *ms)
+{
+    char text[1024];
+
+    snprintf(text, sizeof(text),
+             "{\"name\":\"timed\",\"steps\":["
+             "  {\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"go\","
+             "   \"timeout_ms\":%s,\"store\":\"g\",\"next\":\"after\"},"
+             "  {\"name\":\"after\",\"kind\":\"action\","
+             "   \"action\":\"@ACT@ after ok\"}]}",
+             ms);
+    return def_file(name, text);
+}
+
+Test(evrun, resume_fires_a_wait_timeout_that_passed_while_suspended)
+{
+    const char *far = timed_gate_def("far", "600000");
+    const char *near = timed_gate_def("near", "300");
+    result r;
+    char *effects;
+
+    /* A timeout not yet due: start and resume suspend. */
+    r = EVRUN("start", store, far, "--id", "far");
+    cr_assert_eq(r.status, 4, "stdout: %s\nstderr: %s", r.out, r.err);
+    result_free(&r);
+    r = EVRUN("resume", store, "far");
+    cr_assert_eq(r.status, 4, "stdout: %s\nstderr: %s", r.out, r.err);
+    cr_assert_str_eq(r.out, "far suspended\n");
+    result_free(&r);
+
+    /* A timeout that passed while no runner owned the execution fires as
+     * resume takes it (a slow start may have fired it already). */
+    r = EVRUN("start", store, near, "--id", "near");
+    cr_assert(r.status == 4 || r.status == 1, "stdout: %s\nstderr: %s",
+              r.out, r.err);
+    result_free(&r);
+    sleep_ms(400); /* the wait started before start returned */
+    r = EVRUN("resume", store, "near");
+    assert_outcome(&r, 1, "near", "failed",
+                   "{\"type\":\"timeout\",\"message\":\"no \\\"go\\\" event "
+                   "within 300 ms\",\"retryable\":false}");
+    result_free(&r);
+    cr_assert_eq(count_events("near", "wait_ended"), 1);
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "", "after ran: %s", effects);
+    free(effects);
+}
+
 Test(evrun, send_to_a_finished_execution_is_refused_with_exit_1)
 {
     const char *def = def_file("linear1",
