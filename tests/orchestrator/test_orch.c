@@ -1631,19 +1631,6 @@ Test(orch, terminate_ends_a_waiting_execution_and_refuses_later_events)
 static char posted_id[EVS_REQUEST_ID_LEN + 1];
 static size_t inbox_before, inbox_after;
 
-static size_t inbox_count(const char *id, char *first_id)
-{
-    evs_request_listing l;
-    size_t n;
-
-    cr_assert_eq(evs_request_list(st, id, strlen(id), &l), 0);
-    n = l.count;
-    if (n && first_id)
-        cpy(first_id, EVS_REQUEST_ID_LEN + 1, l.items[0].id);
-    evs_request_list_free(&l);
-    return n;
-}
-
 static int script_post(int step)
 {
     switch (step) {
