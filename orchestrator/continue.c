@@ -18,6 +18,10 @@
  * successor's id is derived from the predecessor's ("run.c2", "run.c3"),
  * so a runner that crashed between the two finds the successor it made
  * (same lineage) instead of making a second one.
+ *
+ * The predecessors stay, ended, and their ids keep meaning the chain:
+ * orch_chain_* walk from any member to the one that goes on, which is
+ * what a resume or a request addressed to a predecessor reaches.
  */
 #include "orch_int.h"
 #include "formats_int.h"
@@ -88,6 +92,69 @@ evs_span orch_path_latest(const evs_replay *rp, evs_span id, char *buf,
         memcpy(buf, next, strlen(next) + 1);
         id.len = strlen(next);
     }
+}
+
+/* ---------------------------------------------------------------- */
+/* Chains                                                           */
+/* ---------------------------------------------------------------- */
+
+int orch_chain_init(orch_chain *c, evs_span id)
+{
+    memset(c, 0, sizeof(*c));
+    if (id.len == 0 || id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len))
+        return EVS_EBADID;
+    memcpy(c->id, id.ptr, id.len);
+    c->id_len = id.len;
+    memcpy(c->mark, id.ptr, id.len);
+    c->power = 1;
+    return 0;
+}
+
+int orch_chain_next(orch_chain *c, const evs_replay *rp)
+{
+    const evs_exec_state *x = evs_replay_exec(rp);
+    evs_span next = x->continued_as;
+
+    if (x->status != EVS_STATUS_CONTINUED || next.len == 0)
+        return 0;
+    if (next.len > EVS_ID_MAX || !evs_id_valid(next.ptr, next.len))
+        return EVS_EHISTORY;
+    /* Brent: the mark moves to where we are after 1, 2, 4, ... steps; a
+     * loop brings the walk back to it. */
+    if (c->steps == c->power) {
+        memcpy(c->mark, c->id, c->id_len + 1);
+        c->power *= 2;
+        c->steps = 0;
+    }
+    memcpy(c->prev, c->id, c->id_len + 1);
+    memcpy(c->id, next.ptr, next.len);
+    c->id[next.len] = '\0';
+    c->id_len = next.len;
+    c->steps++;
+    return strcmp(c->id, c->mark) == 0 ? EVS_EHISTORY : 1;
+}
+
+int orch_chain_last(evs_store *s, orch_chain *c, evs_replay **out)
+{
+    evs_replay *rp = NULL;
+    evs_violation v;
+    int rc;
+
+    *out = NULL;
+    do {
+        evs_replay_free(rp);
+        if ((rc = orch_replay_new(&rp)) != 0)
+            return rc;
+        rc = evs_replay_open(rp, s, c->id, c->id_len, 0, NULL, &v, NULL);
+        if (rc == 0)
+            rc = orch_chain_next(c, rp);
+    } while (rc == 1);
+    if (rc != 0) {
+        evs_replay_free(rp);
+        return rc;
+    }
+    *out = rp;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- */

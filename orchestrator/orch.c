@@ -197,12 +197,16 @@ void orch_timer_cancel(orch_timer *t)
     uv_close((uv_handle_t *)&t->h, timer_closed);
 }
 
-/* Whether the execution can go on by itself: actions running or waiting
- * to run, events to write, or a timer it is waiting out. A wait for an
- * event (and its timeout) and a pause need the outside world. */
+/* Whether the execution cannot go on by itself. It can while actions run
+ * or wait to run, events wait to be written, or a timer is armed: a
+ * sleep or a retry backoff is waited out, and a wait's timeout that is
+ * due fires (a timeout that passed while no runner owned it fires as
+ * soon as one resumes it). A wait for an event whose timeout is not due
+ * yet, and a pause, need the outside world. */
 int orch_is_suspended(const orch_exec *x)
 {
     const evs_exec_state *st = evs_replay_exec(x->rp);
+    int64_t now = evs_now_us();
 
     if (x->flushing || x->waiting || evs_recorder_pending(x->rec) ||
         x->want_snap)
@@ -213,7 +217,7 @@ int orch_is_suspended(const orch_exec *x)
     if (st->status == EVS_STATUS_PAUSED)
         return 1;
     for (const orch_timer *t = x->timers; t; t = t->next)
-        if (t->kind != TK_WAIT_TIMEOUT)
+        if (t->kind != TK_WAIT_TIMEOUT || t->due_us <= now)
             return 0;
     return st->status == EVS_STATUS_WAITING;
 }
@@ -855,29 +859,53 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
     evs_wf_def *nd = NULL;
     evs_violation v;
     evs_wf_error we;
+    orch_chain c;
     int rc;
 
     evs_error_info_clear(info);
-    if (id.len == 0 || id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len))
-        return EVS_EBADID;
-    if (orch_find_exec(o, id))
-        return -EALREADY;
-    if (o->stopping)
-        return -ECANCELED;
-    /* The lock first: it is what owning means. */
-    rc = evs_log_open(o->store, id.ptr, id.len, EVS_LOG_WRITE, &log, NULL,
-                      NULL);
-    if (rc != 0)
+    if ((rc = orch_chain_init(&c, id)) != 0)
         return rc;
-    if ((rc = orch_replay_new(&rp)) != 0)
-        goto fail;
-    rc = evs_replay_open(rp, o->store, id.ptr, id.len, 0, NULL, &v, NULL);
-    if (rc != 0) {
-        if (rc == EVS_EHISTORY)
-            olog(o, EVS_LOG_ERROR, "execution %.*s: seq %llu: %s: %s",
-                 (int)id.len, id.ptr, (unsigned long long)v.sequence,
-                 v.rule, v.msg);
-        goto fail;
+    /* An execution that continued as new goes on in its successor: each
+     * member that continued is reported so, and the walk goes on to the
+     * next, until one that has not (which is taken, or reports how it
+     * ended). */
+    for (;;) {
+        id = (evs_span){c.id, c.id_len};
+        if (orch_find_exec(o, id))
+            return -EALREADY;
+        if (o->stopping)
+            return -ECANCELED;
+        /* The lock first: it is what owning means. */
+        rc = evs_log_open(o->store, id.ptr, id.len, EVS_LOG_WRITE, &log,
+                          NULL, NULL);
+        if (rc != 0)
+            return rc;
+        if ((rc = orch_replay_new(&rp)) != 0)
+            goto fail;
+        rc = evs_replay_open(rp, o->store, id.ptr, id.len, 0, NULL, &v,
+                             NULL);
+        if (rc != 0) {
+            if (rc == EVS_EHISTORY)
+                olog(o, EVS_LOG_ERROR, "execution %.*s: seq %llu: %s: %s",
+                     (int)id.len, id.ptr, (unsigned long long)v.sequence,
+                     v.rule, v.msg);
+            goto fail;
+        }
+        if ((rc = orch_chain_next(&c, rp)) == 0)
+            break;
+        evs_replay_free(rp);
+        evs_log_close(log);
+        rp = NULL;
+        log = NULL;
+        if (rc < 0) {
+            olog(o, EVS_LOG_ERROR, "execution %s: its chain of "
+                 "continuations loops here, or names a successor that is "
+                 "not an id", c.id);
+            return rc;
+        }
+        if (o->opts.on_outcome)
+            o->opts.on_outcome(o->opts.arg, c.prev, EVS_OUTCOME_CONTINUED,
+                               0);
     }
     if (def.len) {
         rc = evs_wf_parse(def.ptr, def.len, NULL, has_action, o, &nd, &we);
@@ -1150,33 +1178,42 @@ static int request_body(evs__jbuf *b, evs_span kind, evs_span type,
     return b->err ? -ENOMEM : 0;
 }
 
-/* Whether execution `id` of the store has ended, as its log says now. */
-static int ended_in_store(evs_store *s, evs_span id)
+/* The owned execution a request to `id` is for: `id`, or, once it has
+ * continued as new, the last member of its chain (as the store shows it
+ * now). Returns 0, EVS_EFINISHED (it, or its chain, has ended), -ENOENT
+ * (not owned here). */
+static int request_target(evs_orch *o, evs_span id, orch_exec **out)
 {
+    orch_exec *x = orch_find_exec(o, id);
     evs_replay *rp = NULL;
-    evs_violation v;
-    int ended = 0;
+    orch_chain c;
+    int ended;
 
-    if (id.len && id.len <= EVS_ID_MAX && evs_id_valid(id.ptr, id.len) &&
-        orch_replay_new(&rp) == 0 &&
-        evs_replay_open(rp, s, id.ptr, id.len, 0, NULL, &v, NULL) == 0)
+    if (!x || evs_replay_exec(x->rp)->status == EVS_STATUS_CONTINUED) {
+        if (orch_chain_init(&c, id) != 0 ||
+            orch_chain_last(o->store, &c, &rp) != 0)
+            return x ? EVS_EFINISHED : -ENOENT;
         ended = evs_replay_exec(rp)->status >= EVS_STATUS_COMPLETED;
-    evs_replay_free(rp);
-    return ended;
+        evs_replay_free(rp);
+        if (!(x = orch_find_exec(o, (evs_span){c.id, c.id_len})))
+            return ended ? EVS_EFINISHED : -ENOENT;
+    }
+    if (evs_replay_exec(x->rp)->status >= EVS_STATUS_COMPLETED)
+        return EVS_EFINISHED;
+    *out = x;
+    return 0;
 }
 
 static int local_request(evs_orch *o, evs_span id, const char *kind,
                          evs_span type, evs_span payload)
 {
-    orch_exec *x = orch_find_exec(o, id);
+    orch_exec *x;
     evs__jbuf b = {0};
     uint64_t seq;
     int rc;
 
-    if (!x)
-        return ended_in_store(o->store, id) ? EVS_EFINISHED : -ENOENT;
-    if (evs_replay_exec(x->rp)->status >= EVS_STATUS_COMPLETED)
-        return EVS_EFINISHED;
+    if ((rc = request_target(o, id, &x)) != 0)
+        return rc;
     if ((rc = request_body(&b, evs_span_cstr(kind), type, payload)) == 0) {
         rc = drive_request(x, NULL, (evs_span){b.p, b.len}, &seq);
         rc = rc < 0 ? rc : 0;
@@ -1216,11 +1253,10 @@ int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
     static const char *const kinds[] = {"event", "pause", "unpause",
                                         "terminate"};
     evs_replay *rp = NULL;
-    evs_violation v;
     evs__jbuf b = {0};
-    char next[EVS_ID_MAX + 1];
+    orch_chain c;
     size_t k;
-    int rc;
+    int rc, ended;
 
     for (k = 0; k < sizeof(kinds) / sizeof(*kinds); k++)
         if (kind.len == strlen(kinds[k]) &&
@@ -1228,33 +1264,20 @@ int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
             break;
     if (k == sizeof(kinds) / sizeof(*kinds) || (k == 0 && type.len == 0))
         return -EINVAL;
-    if (id.len == 0 || id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len))
-        return EVS_EBADID;
-    /* Refused once ended, as the log shows now. A runner that ends it
-     * before taking the request drops it (and says so in the log hook). */
-    /* A service that continued as new is reached through its chain. */
-    for (int hops = 0; hops < 1000; hops++) {
-        const evs_exec_state *x;
-        if ((rc = orch_replay_new(&rp)) != 0)
-            return rc;
-        rc = evs_replay_open(rp, store, id.ptr, id.len, 0, NULL, &v, NULL);
-        x = evs_replay_exec(rp);
-        if (rc == 0 && x->status == EVS_STATUS_CONTINUED &&
-            x->continued_as.len && x->continued_as.len <= EVS_ID_MAX) {
-            memcpy(next, x->continued_as.ptr, x->continued_as.len);
-            id = (evs_span){next, x->continued_as.len};
-            evs_replay_free(rp);
-            continue;
-        }
-        if (rc == 0 && x->status >= EVS_STATUS_COMPLETED)
-            rc = EVS_EFINISHED;
-        evs_replay_free(rp);
-        break;
-    }
-    if (rc != 0)
+    if ((rc = orch_chain_init(&c, id)) != 0)
         return rc;
+    /* An execution that continued as new is reached through its chain:
+     * the request goes to the member that goes on. Refused once that has
+     * ended, as the log shows now; a runner that ends it before taking
+     * the request drops it. */
+    if ((rc = orch_chain_last(store, &c, &rp)) != 0)
+        return rc;
+    ended = evs_replay_exec(rp)->status >= EVS_STATUS_COMPLETED;
+    evs_replay_free(rp);
+    if (ended)
+        return EVS_EFINISHED;
     if ((rc = request_body(&b, kind, type, payload)) == 0)
-        rc = evs_request_post(store, id.ptr, id.len, b.p, b.len, NULL);
+        rc = evs_request_post(store, c.id, c.id_len, b.p, b.len, NULL);
     evs__jb_free(&b);
     return rc;
 }

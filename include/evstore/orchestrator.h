@@ -34,7 +34,10 @@
  *
  * Definitions with a loop (services) continue as new by themselves
  * (evs_orch_opts.continue_*; formats/WORKFLOWS.md §2.9); the orchestrator
- * then resumes the successor and reports the predecessor CONTINUED.
+ * then resumes the successor and reports the predecessor CONTINUED. Any
+ * member's id serves for the whole chain: evs_orch_resume, evs_orch_send
+ * (and pause, unpause, terminate) and evs_orch_post, given a member that
+ * continued as new, follow the chain to the member that goes on.
  */
 #ifndef EVSTORE_ORCHESTRATOR_H
 #define EVSTORE_ORCHESTRATOR_H
@@ -142,10 +145,13 @@ typedef struct evs_orch_opts {
     int stop_when_idle;         /* evs_orch_run returns once no owned
                                    execution can go on by itself: each
                                    has ended, is paused, or waits for an
-                                   event (even one with a timeout: the
-                                   timeout is recorded, and the runner
-                                   that resumes it honours it). Sleeps,
-                                   retry backoffs and running actions are
+                                   event whose timeout (if any) is not
+                                   due yet (the timeout is recorded, and
+                                   the runner that resumes it honours
+                                   it). Sleeps, retry backoffs, running
+                                   actions and wait timeouts already due
+                                   (one that passed while no runner owned
+                                   the execution fires on resume) are
                                    waited for. Executions left are
                                    reported SUSPENDED and released.
                                    0 (default): runs until evs_orch_stop */
@@ -196,13 +202,21 @@ EVS_EXTERN int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs,
 
 /**
  * Takes over execution `id`: opens its log as the writer, replays it,
- * re-arms its timers and re-runs what was started and never finished.
- * Returns 0, EVS_ELOCKED (another runner owns it), -EALREADY (this
- * orchestrator owns it), EVS_EHISTORY, EVS_EPARSE (its recorded
- * definition no longer parses), EVS_EVERSION (a version decision it
- * recorded lies outside the range of a `version` step of its definition;
- * evs_orch_resume_with says which), or what evs_replay_open returns. A
- * finished execution returns 0 and reports its outcome at once.
+ * re-arms its timers (one already due, such as a wait's timeout that
+ * passed while no runner owned it, fires as the loop turns) and re-runs
+ * what was started and never finished.
+ * A finished execution returns 0 and reports its outcome at once. One
+ * that continued as new is reported CONTINUED at once, and its successor
+ * is taken in its place, and so on along the chain: the member that does
+ * not continue is resumed, or, if it has ended, reports how (so resuming
+ * any member of an ended chain reports the chain's outcome).
+ * Returns 0, EVS_ELOCKED (another runner owns it, or the member of its
+ * chain it leads to), -EALREADY (this orchestrator owns it, or that
+ * member), EVS_EHISTORY (its history breaks a rule, or its chain loops),
+ * EVS_EPARSE (its recorded definition no longer parses), EVS_EVERSION (a
+ * version decision it recorded lies outside the range of a `version`
+ * step of its definition; evs_orch_resume_with says which), or what
+ * evs_replay_open returns.
  */
 EVS_EXTERN int evs_orch_resume(evs_orch *o, evs_span id);
 
@@ -274,10 +288,11 @@ EVS_EXTERN int evs_orch_check_definition(const evs_replay *rp,
 
 /**
  * evs_orch_resume under a changed definition `def` (JSON; empty: the
- * recorded one), if evs_orch_check_definition allows it (fn and arg go
- * to that check). When the definition differs from the recorded one, the
- * execution records definition_changed and runs under `def` from then
- * on. A refused execution is left as it was, and not owned.
+ * recorded one), which applies to the member of the chain that is taken
+ * (evs_orch_resume), if evs_orch_check_definition allows it (fn and arg
+ * go to that check). When the definition differs from the recorded one,
+ * the execution records definition_changed and runs under `def` from
+ * then on. A refused execution is left as it was, and not owned.
  * info (may be NULL) describes a refusal (EVS_ENONDET, EVS_EVERSION),
  * naming the execution and the step or the change, the recorded version
  * and the allowed range. Without `def`, the recorded definition's
@@ -299,9 +314,13 @@ EVS_EXTERN int evs_orch_recover(evs_orch *o, size_t *count);
 
 /**
  * Delivers an external event to an owned execution: recorded as
- * signal_received, buffered until a wait_event step takes it.
+ * signal_received, buffered until a wait_event step takes it. An
+ * execution that continued as new passes it on along its chain (as the
+ * store shows it now) to the member that goes on, which must be owned
+ * here. The same holds for pause, unpause and terminate.
  * Returns 0, -ENOENT (not owned here), EVS_EFINISHED (finished
- * executions take no events), -EINVAL, -ENOMEM.
+ * executions, and chains whose last member has finished, take no
+ * events), -EINVAL, -ENOMEM.
  */
 EVS_EXTERN int evs_orch_send(evs_orch *o, evs_span id, evs_span type,
                              evs_span payload);
@@ -316,9 +335,12 @@ EVS_EXTERN int evs_orch_terminate(evs_orch *o, evs_span id,
  * (evs_request_post): `kind` is "event" (with `type` and `payload`),
  * "pause", "unpause" or "terminate" (with `reason` in `payload` as a
  * JSON string, or empty). The runner that owns it picks it up; with no
- * runner, the next one does. Refused with EVS_EFINISHED if the execution
- * has ended (as its log shows now). Returns 0, EVS_EFINISHED, -ENOENT,
- * -EINVAL, or what evs_request_post returns.
+ * runner, the next one does. A request to an execution that continued as
+ * new is forwarded along its chain: posted to the inbox of the member
+ * that did not continue (formats/FORMAT.md §13). Refused with
+ * EVS_EFINISHED if that member has ended (as its log shows now).
+ * Returns 0, EVS_EBADID, EVS_EFINISHED, EVS_EHISTORY (the chain loops),
+ * -ENOENT, -EINVAL, or what evs_request_post returns.
  */
 EVS_EXTERN int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
                              evs_span type, evs_span payload);

@@ -692,6 +692,19 @@ size_t exec_count(void)
     return n;
 }
 
+size_t inbox_count(const char *id, char *first_id)
+{
+    evs_request_listing l;
+    size_t n;
+
+    cr_assert_eq(evs_request_list(st, id, strlen(id), &l), 0);
+    n = l.count;
+    if (n && first_id)
+        cpy(first_id, EVS_REQUEST_ID_LEN + 1, l.items[0].id);
+    evs_request_list_free(&l);
+    return n;
+}
+
 uint64_t last_seq_of(const char *id)
 {
     long n = tu_count_events(st, id);

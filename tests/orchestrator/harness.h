@@ -289,6 +289,10 @@ int64_t dtime(const evs_event *e, const char *key);
 /* The number of executions in the store. */
 size_t exec_count(void);
 
+/* The number of requests in the inbox of `id`; the oldest one's id is
+ * copied to first_id (may be NULL; EVS_REQUEST_ID_LEN + 1 bytes). */
+size_t inbox_count(const char *id, char *first_id);
+
 /* The last sequence of `id` (asserted > 0). */
 uint64_t last_seq_of(const char *id);
 

@@ -311,6 +311,171 @@ Test(cont, an_id_of_the_longest_length_continues_as_new)
 }
 
 /* ------------------------------------------------------------------ */
+/* Resuming and reaching a chain through any of its members           */
+/* ------------------------------------------------------------------ */
+
+/* Counts to 2 in two runs (the first continues as new at 1), then runs
+ * step `last` (JSON, named "last"). */
+static const char *two_run_def(const char *last)
+{
+    char b[1024];
+
+    snprintf(b, sizeof(b),
+             "{'name':'two','steps':["
+             "{'name':'init','kind':'action','action':'echo',"
+             "'params':0,'store':'n','next':'tick'},"
+             "{'name':'tick','kind':'action','action':'incr',"
+             "'params':{'n':'${vars.n}'},'store':'n','next':["
+             "{'to':'again','when':{'lt':['${vars.n}',2]}},"
+             "{'to':'last','when':{'ge':['${vars.n}',2]}}]},"
+             "{'name':'again','kind':'continue_as_new',"
+             "'start_at':'tick','carry':['n']},"
+             "%s]}",
+             last);
+    return J(b);
+}
+
+/* Resumes `id` (a member of a chain that ends in `last`) and expects
+ * every member from `id` on to report CONTINUED, then `last` to report
+ * `oc`, with nothing written to any of them. */
+static void resume_member(const char *id, const char *last, evs_outcome oc)
+{
+    uint64_t seq = last_seq_of(last);
+    int rc;
+
+    nouts = 0;
+    mk_orch(1);
+    rc = evs_orch_resume(orch, S(id));
+    cr_assert_eq(rc, 0, "resume %s: %s (%s)", id, evs_err_name(rc),
+                 last_log);
+    run_orch();
+    if (strcmp(id, last) != 0) {
+        expect_outcome(id, EVS_OUTCOME_CONTINUED);
+        cr_assert_eq(nouts, 2, "%s, then %s", id, last);
+    }
+    expect_outcome(last, oc);
+    cr_assert_eq(last_seq_of(last), seq, "%s was written to", last);
+}
+
+Test(cont, resuming_any_member_of_an_ended_chain_reports_how_it_ended)
+{
+    evs_replay *rp;
+
+    run_new(two_run_def("{'name':'last','kind':'action','action':'echo',"
+                        "'params':{'n':'${vars.n}'}}"),
+            "", "ok", EVS_OUTCOME_CONTINUED);
+    expect_outcome("ok.c2", EVS_OUTCOME_COMPLETED);
+    resume_member("ok", "ok.c2", EVS_OUTCOME_COMPLETED);
+    resume_member("ok.c2", "ok.c2", EVS_OUTCOME_COMPLETED);
+    rp = replay_of("ok.c2");
+    expect_span(evs_replay_exec(rp)->outputs, "{\"n\":2}");
+    rp_free(rp);
+
+    run_new(two_run_def("{'name':'last','kind':'action','action':'fail',"
+                        "'params':{'times':1,'fatal':true}}"),
+            "", "bad", EVS_OUTCOME_CONTINUED);
+    expect_outcome("bad.c2", EVS_OUTCOME_FAILED);
+    resume_member("bad", "bad.c2", EVS_OUTCOME_FAILED);
+    rp = replay_of("bad.c2");
+    expect_span(jget(evs_replay_exec(rp)->error, "type"), "\"fatal\"");
+    rp_free(rp);
+}
+
+static const char *waiting_last =
+    "{'name':'last','kind':'wait_event','event':'go','store':'g',"
+    "'next':'out'},"
+    "{'name':'out','kind':'action','action':'echo',"
+    "'params':{'n':'${vars.n}','g':'${vars.g}'}}";
+
+Test(cont, a_chain_is_resumed_and_takes_requests_through_its_first_member)
+{
+    evs_replay *rp;
+
+    run_new(two_run_def(waiting_last), "", "lw", EVS_OUTCOME_CONTINUED);
+    expect_outcome("lw.c2", EVS_OUTCOME_SUSPENDED);
+    /* A request to the first member goes to the one that goes on. */
+    cr_assert_eq(evs_orch_post(st, S("lw"), S("event"), S("go"), S("7")), 0);
+    cr_assert_eq(inbox_count("lw.c2", NULL), 1);
+    cr_assert_eq(inbox_count("lw", NULL), 0);
+    /* Resuming the first member resumes the last, which takes it. */
+    nouts = 0;
+    run_resume("lw", EVS_OUTCOME_CONTINUED);
+    expect_outcome("lw.c2", EVS_OUTCOME_COMPLETED);
+    rp = replay_of("lw.c2");
+    expect_span(evs_replay_exec(rp)->outputs, "{\"n\":2,\"g\":7}");
+    rp_free(rp);
+    /* Ended, the chain takes no more. */
+    cr_assert_eq(evs_orch_post(st, S("lw"), S("event"), S("go"), S("8")),
+                 EVS_EFINISHED);
+    cr_assert_eq(inbox_count("lw.c2", NULL), 0);
+}
+
+static int send_rc;
+
+/* Once the successor waits, sends to the first member by its id. */
+static int script_send_to_first(int step)
+{
+    const evs_replay *r = evs_orch_state(orch, S("sf.c2"));
+
+    switch (step) {
+    case 0:
+        if (!r || evs_replay_exec(r)->status != EVS_STATUS_WAITING)
+            return 0;
+        send_rc = evs_orch_send(orch, S("sf"), S("go"), S("9"));
+        return 1;
+    default:
+        if (send_rc == 0 && !outcome_of("sf.c2"))
+            return 1;
+        evs_orch_stop(orch, 0);
+        return -1;
+    }
+}
+
+Test(cont, an_event_sent_to_a_member_that_continued_reaches_its_successor)
+{
+    evs_replay *rp;
+
+    send_rc = 99;
+    run_scripted(0, two_run_def(waiting_last), "sf", script_send_to_first);
+    cr_assert_eq(send_rc, 0, "send: %s", evs_err_name(send_rc));
+    expect_outcome("sf", EVS_OUTCOME_CONTINUED);
+    expect_outcome("sf.c2", EVS_OUTCOME_COMPLETED);
+    rp = replay_of("sf.c2");
+    expect_span(evs_replay_exec(rp)->outputs, "{\"n\":2,\"g\":9}");
+    rp_free(rp);
+}
+
+/* Makes execution `id`, ended by continuing as new as `next`. */
+static void continued_as(const char *id, const char *next)
+{
+    char data[EVS_ID_MAX + 32];
+    evs_event e;
+    evs_log *l;
+
+    snprintf(data, sizeof(data), "{\"successor\":\"%s\"}", next);
+    e = tu_event("execution_continue_as_new", NULL, data);
+    cr_assert_eq(tu_create(st, id), 0);
+    cr_assert_eq(evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL,
+                              NULL),
+                 0);
+    cr_assert_eq(evs_log_append(l, &e, 1, 1, NULL), 0);
+    evs_log_close(l);
+}
+
+Test(cont, a_chain_that_loops_is_refused_not_followed_for_ever)
+{
+    continued_as("a", "b");
+    continued_as("b", "c");
+    continued_as("c", "b");
+    cr_assert_eq(evs_orch_post(st, S("a"), S("event"), S("go"), S("1")),
+                 EVS_EHISTORY);
+    mk_orch(1);
+    cr_assert_eq(evs_orch_resume(orch, S("a")), EVS_EHISTORY);
+    cr_assert(strstr(last_log, "loops"), "log: %s", last_log);
+    run_orch();
+}
+
+/* ------------------------------------------------------------------ */
 /* Crashes during continue-as-new                                     */
 /* ------------------------------------------------------------------ */
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The thread the tests run the loop on. */
 static pthread_t loop_thread;
@@ -1474,6 +1475,55 @@ Test(orch, a_wait_with_a_timeout_fails_with_timeout)
     rp_free(r);
 }
 
+/* Sleeps until the wait of execution `id` is past the timeout its
+ * wait_started recorded. */
+static void sleep_past_wait_timeout(const char *id)
+{
+    evlist ev = events_of(id);
+    int64_t due = dtime(evf(&ev, "wait_started", "w", NULL, 0),
+                        "timeout_at");
+
+    evlist_free(&ev);
+    while (evs_now_us() <= due) {
+        int64_t us = due - evs_now_us() + 1000;
+        struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+Test(orch, resume_fires_a_wait_timeout_that_passed_while_it_was_suspended)
+{
+    evlist ev;
+    evs_replay *r;
+    evs_span ty;
+
+    /* A timeout that is not due: the wait suspends, and stays so. */
+    run_new(wait_def(",'timeout_ms':600000"), "", "far",
+            EVS_OUTCOME_SUSPENDED);
+    nouts = 0;
+    run_resume("far", EVS_OUTCOME_SUSPENDED);
+
+    /* A timeout that passes while no runner owns the execution fires
+     * when it is resumed (a slow start may have fired it already: then
+     * resuming reports the failure at once). */
+    mk_orch(1);
+    start(wait_def(",'timeout_ms':300"), "", "due");
+    run_orch();
+    sleep_past_wait_timeout("due");
+    nouts = 0;
+    run_resume("due", EVS_OUTCOME_FAILED);
+    cr_assert_eq(count_calls("after"), 0);
+    ev = events_of("due");
+    cr_assert_eq(evcount(&ev, "wait_ended", "w", NULL), 1);
+    expect_span(dget(evf(&ev, "wait_ended", "w", NULL, 0), "timed_out"),
+                "true");
+    evlist_free(&ev);
+    r = replay_of("due");
+    cr_assert_eq(evs__json_get(evs_replay_exec(r)->error, "type", &ty), 1);
+    expect_span(ty, "\"timeout\"");
+    rp_free(r);
+}
+
 static void send_on_outcome(const char *id, evs_outcome oc)
 {
     (void)oc;
@@ -1769,19 +1819,6 @@ Test(orch, a_race_cut_before_its_cancellations_is_decided_again_on_resume)
 
 static char posted_id[EVS_REQUEST_ID_LEN + 1];
 static size_t inbox_before, inbox_after;
-
-static size_t inbox_count(const char *id, char *first_id)
-{
-    evs_request_listing l;
-    size_t n;
-
-    cr_assert_eq(evs_request_list(st, id, strlen(id), &l), 0);
-    n = l.count;
-    if (n && first_id)
-        cpy(first_id, EVS_REQUEST_ID_LEN + 1, l.items[0].id);
-    evs_request_list_free(&l);
-    return n;
-}
 
 static int script_post(int step)
 {

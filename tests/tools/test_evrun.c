@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,20 @@ static const char *def_file(const char *name, const char *text)
     cr_assert_eq(tu_write_file(path, buf, strlen(buf)), 0);
     free(buf);
     return path;
+}
+
+/* def_file with the text made by printf from fmt. */
+static const char *def_filef(const char *name, const char *fmt, ...)
+{
+    char text[4096];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    cr_assert(n >= 0 && (size_t)n < sizeof(text));
+    return def_file(name, text);
 }
 
 static int exec_exists(const char *id)
@@ -735,6 +750,138 @@ Test(evrun, a_waiting_workflow_suspends_then_send_and_resume_complete_it)
     free(effects);
     m = status_of("w1");
     cr_assert_str_eq(m, "completed");
+    free(m);
+}
+
+/* gate_def with a timeout of `ms` on its wait. */
+static const char *timed_gate_def(const char *name, const char *ms)
+{
+    return def_filef(
+        name,
+        "{\"name\":\"timed\",\"steps\":["
+        "  {\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"go\","
+        "   \"timeout_ms\":%s,\"store\":\"g\",\"next\":\"after\"},"
+        "  {\"name\":\"after\",\"kind\":\"action\","
+        "   \"action\":\"@ACT@ after ok\"}]}",
+        ms);
+}
+
+Test(evrun, resume_fires_a_wait_timeout_that_passed_while_suspended)
+{
+    const char *far = timed_gate_def("far", "600000");
+    const char *near = timed_gate_def("near", "300");
+    result r;
+    char *effects;
+
+    /* A timeout not yet due: start and resume suspend. */
+    r = EVRUN("start", store, far, "--id", "far");
+    cr_assert_eq(r.status, 4, "stdout: %s\nstderr: %s", r.out, r.err);
+    result_free(&r);
+    r = EVRUN("resume", store, "far");
+    cr_assert_eq(r.status, 4, "stdout: %s\nstderr: %s", r.out, r.err);
+    cr_assert_str_eq(r.out, "far suspended\n");
+    result_free(&r);
+
+    /* A timeout that passed while no runner owned the execution fires as
+     * resume takes it (a slow start may have fired it already). */
+    r = EVRUN("start", store, near, "--id", "near");
+    cr_assert(r.status == 4 || r.status == 1, "stdout: %s\nstderr: %s",
+              r.out, r.err);
+    result_free(&r);
+    sleep_ms(400); /* the wait started before start returned */
+    r = EVRUN("resume", store, "near");
+    assert_outcome(&r, 1, "near", "failed",
+                   "{\"type\":\"timeout\",\"message\":\"no \\\"go\\\" event "
+                   "within 300 ms\",\"retryable\":false}");
+    result_free(&r);
+    cr_assert_eq(count_events("near", "wait_ended"), 1);
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "", "after ran: %s", effects);
+    free(effects);
+}
+
+/* Sets n to 1, continues as new at "b" carrying n, where n is 2 and the
+ * run goes on to `last` (JSON: a step named "last"). */
+static const char *rolled_def(const char *name, const char *last)
+{
+    return def_filef(
+        name,
+        "{\"name\":\"rolled\",\"steps\":["
+        "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"echo\","
+        "\"params\":1,\"store\":\"n\",\"next\":\"b\"},"
+        "{\"name\":\"b\",\"kind\":\"action\",\"action\":\"echo\","
+        "\"params\":\"${vars.n}\",\"next\":["
+        "{\"to\":\"c\",\"when\":{\"eq\":[\"${vars.n}\",1]}},"
+        "{\"to\":\"last\",\"when\":{\"eq\":[\"${vars.n}\",2]}}]},"
+        "{\"name\":\"c\",\"kind\":\"action\",\"action\":\"echo\","
+        "\"params\":2,\"store\":\"n\",\"next\":\"roll\"},"
+        "{\"name\":\"roll\",\"kind\":\"continue_as_new\","
+        "\"start_at\":\"b\",\"carry\":[\"n\"]},"
+        "%s]}",
+        last);
+}
+
+Test(evrun, resume_of_a_chain_that_completed_reports_its_last_outcome)
+{
+    const char *def = rolled_def(
+        "rolled", "{\"name\":\"last\",\"kind\":\"action\",\"action\":\"echo\","
+                  "\"params\":{\"r\":\"ok\"}}");
+    result r;
+
+    r = EVRUN("start", store, def, "--id", "m");
+    assert_outcome(&r, 0, "m.c2", "completed", "{\"r\":\"ok\"}");
+    result_free(&r);
+    /* Any member: the chain's outcome, its outputs and exit 0. */
+    r = EVRUN("resume", store, "m");
+    assert_outcome(&r, 0, "m.c2", "completed", "{\"r\":\"ok\"}");
+    result_free(&r);
+    r = EVRUN("resume", store, "m.c2");
+    assert_outcome(&r, 0, "m.c2", "completed", "{\"r\":\"ok\"}");
+    result_free(&r);
+}
+
+Test(evrun, requests_to_a_member_that_continued_reach_the_last_one)
+{
+    const char *def = rolled_def(
+        "rolledwait",
+        "{\"name\":\"last\",\"kind\":\"wait_event\",\"event\":\"go\","
+        "\"store\":\"g\",\"next\":\"out\"},"
+        "{\"name\":\"out\",\"kind\":\"action\",\"action\":\"echo\","
+        "\"params\":{\"got\":\"${vars.g}\"}}");
+    result r;
+    char *m;
+
+    r = EVRUN("start", store, def, "--id", "k");
+    cr_assert_eq(r.status, 4, "stdout: %s\nstderr: %s", r.out, r.err);
+    cr_assert_str_eq(r.out, "k.c2 suspended\n");
+    result_free(&r);
+    r = EVRUN("resume", store, "k");
+    cr_assert_eq(r.status, 4, "stdout: %s\nstderr: %s", r.out, r.err);
+    cr_assert_str_eq(r.out, "k.c2 suspended\n");
+    result_free(&r);
+    /* An event sent to the first member waits for the last one. */
+    r = EVRUN("send", store, "k", "go", "{\"x\":1}");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    r = EVRUN("resume", store, "k");
+    assert_outcome(&r, 0, "k.c2", "completed", "{\"got\":{\"x\":1}}");
+    result_free(&r);
+    r = EVRUN("send", store, "k", "go", "2");
+    cr_assert_eq(r.status, 1, "the chain has ended; stderr: %s", r.err);
+    result_free(&r);
+
+    /* A terminate the same way: resume then reports it, exit 1. */
+    r = EVRUN("start", store, def, "--id", "t");
+    cr_assert_eq(r.status, 4, "stdout: %s\nstderr: %s", r.out, r.err);
+    result_free(&r);
+    r = EVRUN("terminate", store, "t", "enough");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    r = EVRUN("resume", store, "t");
+    assert_outcome(&r, 1, "t.c2", "terminated", "\"enough\"");
+    result_free(&r);
+    m = status_of("t");
+    cr_assert_str_eq(m, "continued");
     free(m);
 }
 
