@@ -93,10 +93,19 @@ static const char usage_text[] =
     "\n"
     "Every command takes --allow-unsafe-perms: open a store directory\n"
     "that group or others may write to, which is refused otherwise.\n"
-    "\n"
-    "Exit status: 0 completed (or request accepted), 1 failed or\n"
-    "terminated (or request refused: the execution has ended), 2 usage\n"
-    "error, 3 other error, 4 suspended.\n";
+    "\n";
+
+/* Apart, as one string would outgrow what C11 promises to hold. */
+static const char exit_text[] =
+    "Exit status (as evdump's and evreplay's):\n"
+    "  0  completed (or request accepted)\n"
+    "  1  failed or terminated; a request refused (the execution has\n"
+    "     ended); check found an execution the definition would break\n"
+    "  2  usage error: unknown command or option, a missing or malformed\n"
+    "     argument (only then is --help suggested)\n"
+    "  3  any other error: a definition, inputs or retry refused, store\n"
+    "     or execution not found, I/O error\n"
+    "  4  suspended: it waits for an event, or is paused\n";
 
 static int g_outcome = -1;
 static evs_store *g_store;
@@ -404,7 +413,8 @@ static int cmd_start(int argc, char **argv)
                     we.step[0] ? ": " : "", we.msg);
         else
             fail(rc, "cannot start an execution of %s", def);
-        ex = rc == EVS_EPARSE ? EX_USAGE : EX_ERROR;
+        /* A refused definition or inputs is bad data, not bad usage. */
+        ex = EX_ERROR;
         evs_orch_stop(g_orch, 0);
         evs_orch_run(g_orch);
         goto out;
@@ -722,9 +732,7 @@ static int cmd_retry(int argc, char **argv)
     rc = evs_exec_retry(s, evs_span_cstr(id), &ro, g_exec, why, sizeof(why));
     if (rc != 0) {
         ex = why[0] ? (fprintf(stderr, "evrun: retry of %s refused: %s\n",
-                               id, why), rc == -EINVAL || rc == EVS_EPARSE
-                                             ? EX_USAGE
-                                             : EX_ERROR)
+                               id, why), EX_ERROR)
                     : fail_exec(rc, s, id, "cannot retry");
         goto out;
     }
@@ -975,11 +983,13 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
         strcmp(cmd, "help") == 0) {
         fputs(usage_text, stdout);
+        fputs(exit_text, stdout);
         return 0;
     }
     for (int i = 2; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage_text, stdout);
+            fputs(exit_text, stdout);
             return 0;
         }
     argc -= 2;

@@ -660,7 +660,9 @@ Test(evrun, start_of_a_failing_workflow_exits_1_with_the_error_json)
     result_free(&r);
 }
 
-Test(evrun, start_of_a_bad_definition_exits_2_naming_the_step)
+/* A refused definition is bad data, not bad usage: exit 3 (2 before),
+ * the step named, no pointer to --help. */
+Test(evrun, start_of_a_bad_definition_exits_3_naming_the_step)
 {
     static const struct {
         const char *text, *step;
@@ -691,8 +693,9 @@ Test(evrun, start_of_a_bad_definition_exits_2_naming_the_step)
         snprintf(id, sizeof(id), "bad%zu", i);
         r = EVRUN("start", store, def, "--id", id);
         snprintf(want, sizeof(want), ": %s: ", bad[i].step);
-        cr_assert_eq(r.status, 2, "case %zu: exit %d, stderr %s", i,
+        cr_assert_eq(r.status, 3, "case %zu: exit %d, stderr %s", i,
                      r.status, r.err);
+        cr_assert_null(strstr(r.err, "--help"), "case %zu: %s", i, r.err);
         cr_assert_not_null(strstr(r.err, want), "case %zu: stderr %s", i,
                            r.err);
         cr_assert_str_eq(r.out, "");
@@ -1089,8 +1092,8 @@ Test(evrun, help_exits_0_and_names_every_command_and_exit_status)
         "evrun start", "evrun resume", "evrun serve", "evrun send",
         "evrun pause", "evrun unpause", "evrun terminate", "evrun status",
         "--detach", "--sync", "--input", "--id", "--json", "--grace",
-        "--adopt", "exec:", "0 completed", "1 failed", "2 usage",
-        "3 other error", "4 suspended",
+        "--adopt", "exec:", "0  completed", "1  failed", "2  usage",
+        "3  any other error", "4  suspended",
     };
     result r = EVRUN("--help");
     result r2 = EVRUN("start", "--help");
