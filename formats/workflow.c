@@ -852,47 +852,6 @@ static int name_steps(parser *p, evs_span steps)
     return 0;
 }
 
-static size_t step_index(parser *p, const char *name)
-{
-    return (size_t)(step_named(p, name) - p->steps);
-}
-
-/* Every step must be reachable from the first through next and then. */
-static int check_reachable(parser *p)
-{
-    size_t *work, n = 0, i, j, t;
-    char *seen = p->scratch; /* the document has more bytes than steps */
-    int rc = 0;
-
-    if (!(work = evs__malloc(&p->h->alloc, p->n_steps * sizeof(*work))))
-        return -ENOMEM;
-    memset(seen, 0, p->n_steps);
-    seen[0] = 1;
-    work[n++] = 0;
-    while (n > 0) {
-        const evs_wf_step *s = &p->steps[work[--n]];
-
-        for (j = 0; j <= s->n_next; j++) {
-            if (j == s->n_next && !s->then)
-                break;
-            t = step_index(p, j < s->n_next ? s->next[j].to : s->then);
-            if (!seen[t]) {
-                seen[t] = 1;
-                work[n++] = t;
-            }
-        }
-    }
-    for (i = 0; i < p->n_steps && rc == 0; i++) {
-        if (!seen[i]) {
-            p->step = p->steps[i].name;
-            rc = fail(p, "not reachable from the first step \"%s\"",
-                      p->steps[0].name);
-        }
-    }
-    evs__free(&p->h->alloc, work);
-    return rc;
-}
-
 /* A join may only name paths that some edge list of the definition
  * creates: an edge's `path`, or the `to` of an edge without one. */
 static int check_joins(parser *p)
@@ -988,6 +947,26 @@ static int parse_inputs(parser *p, evs_span v)
     return 0;
 }
 
+/* The checks of evs__wf_graph_check, refusals named after their step. */
+static int check_graph(parser *p)
+{
+    char msg[256];
+    evs__wf_graph g;
+    int rc;
+
+    memset(&g, 0, sizeof(g));
+    g.steps = p->steps;
+    g.n_steps = p->n_steps;
+    g.alloc = &p->h->alloc;
+    g.msg = msg;
+    g.cap = sizeof(msg);
+    if ((rc = evs__wf_graph_check(&g)) == EVS_EPARSE) {
+        p->step = p->steps[g.at].name;
+        return fail(p, "%s", msg);
+    }
+    return rc;
+}
+
 static int parse_doc(parser *p)
 {
     static const char *const names[] = {"name", "version", "inputs",
@@ -1028,7 +1007,7 @@ static int parse_doc(parser *p)
         if ((rc = check_tmpl(p, m[3], 0, "outputs")) != 0)
             return rc;
     }
-    if ((rc = check_reachable(p)) != 0)
+    if ((rc = check_graph(p)) != 0)
         return rc;
     return check_joins(p);
 }

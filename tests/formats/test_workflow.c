@@ -659,6 +659,35 @@ Test(workflow, names_the_step_that_holds_a_duplicate_member)
 }
 
 /* ------------------------------------------------------------------ */
+/* The step graph: loops and reachability                             */
+/* ------------------------------------------------------------------ */
+
+/* A step that only a continue_as_new's start_at leads to is where the
+ * successor starts: reachable (it was refused as unreachable). */
+Test(workflow, a_step_reached_only_through_start_at_is_reachable)
+{
+    const char *j = DOC(
+        "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\","
+        "\"next\":\"roll\"},"
+        "{\"name\":\"roll\",\"kind\":\"continue_as_new\","
+        "\"start_at\":\"later\"},"
+        "{\"name\":\"later\",\"kind\":\"action\",\"action\":\"x\","
+        "\"next\":\"done\"},"
+        "{\"name\":\"done\",\"kind\":\"end\"}");
+    evs_wf_def *d = parse_ok(j);
+
+    cr_assert_str_eq(d->steps[1].start_at, "later");
+    evs_wf_free(d);
+    /* A step no edge, then and start_at leads to is still refused. */
+    j = DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\","
+            "\"next\":\"roll\"},"
+            "{\"name\":\"roll\",\"kind\":\"continue_as_new\"},"
+            "{\"name\":\"later\",\"kind\":\"end\"}");
+    cr_assert_eq(evs_wf_parse(j, strlen(j), NULL, NULL, NULL, &d, NULL),
+                 EVS_EPARSE);
+}
+
+/* ------------------------------------------------------------------ */
 /* The hash                                                           */
 /* ------------------------------------------------------------------ */
 

@@ -686,6 +686,31 @@ Test(evrun, start_of_a_bad_definition_exits_2_naming_the_step)
     }
 }
 
+/* A step that only a continue_as_new's start_at leads to was refused as
+ * unreachable; it is where the successor starts. */
+Test(evrun, a_step_reached_through_start_at_runs_in_the_successor)
+{
+    const char *def = def_file("roll",
+        "{\"name\":\"roll\",\"steps\":["
+        "  {\"name\":\"first\",\"kind\":\"action\","
+        "   \"action\":\"@ACT@ first ok\",\"next\":\"roll\"},"
+        "  {\"name\":\"roll\",\"kind\":\"continue_as_new\","
+        "   \"start_at\":\"later\"},"
+        "  {\"name\":\"later\",\"kind\":\"action\","
+        "   \"action\":\"@ACT@ later ok\",\"params\":\"L\"}]}");
+    result r = EVRUN("start", store, def, "--id", "ro1");
+    char *effects;
+
+    assert_outcome(&r, 0, "ro1.c2", "completed",
+                   "{\"step\":\"later\",\"attempt\":1,\"params\":\"L\"}");
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "first ro1/main/first/-1/1 1\n"
+                              "later ro1.c2/main/later/-1/1 1\n");
+    free(effects);
+    cr_assert_eq(count_events("ro1", "execution_continue_as_new"), 1);
+    result_free(&r);
+}
+
 /* ------------------------------------------------------------------ */
 /* Waiting for an event                                               */
 /* ------------------------------------------------------------------ */
