@@ -114,6 +114,8 @@ typedef struct parser {
     evs_wf_step *steps;
     size_t n_steps;
     char *listy;          /* per step: its `next` is a list of edges */
+    char *instant;        /* per step: it never waits and never fails by
+                             itself (WORKFLOWS.md §2.9) */
     evs_wf_error *err;
     const char *step;     /* the step being read, for errors; NULL: none */
     char *scratch;        /* room to unescape any string of the document */
@@ -601,7 +603,7 @@ static int parse_join(parser *p, evs_wf_step *s, const evs_span *m)
 static int parse_action(parser *p, evs_wf_step *s, const evs_span *m)
 {
     const char *a;
-    int rc;
+    int rc, known;
 
     if (!m[M_ACTION].len)
         return fail(p, "an action step needs \"action\"");
@@ -614,8 +616,10 @@ static int parse_action(parser *p, evs_wf_step *s, const evs_span *m)
             return fail(p, "\"exec:\" names no program");
     } else if (!s->action[0]) {
         return fail(p, "\"action\" is empty");
-    } else if (p->has_action && !p->has_action(p->arg, s->action)) {
-        return fail(p, "unknown action \"%.64s\"", s->action);
+    } else if (p->has_action) {
+        if (!(known = p->has_action(p->arg, s->action)))
+            return fail(p, "unknown action \"%.64s\"", s->action);
+        p->instant[s->index] = known == EVS_WF_ACTION_INSTANT;
     }
     if (m[M_PARAMS].len) {
         s->params = m[M_PARAMS];
@@ -630,6 +634,7 @@ static int parse_sleep(parser *p, evs_wf_step *s, const evs_span *m)
     evs_span d = m[M_DURATION], u = m[M_UNTIL];
     int64_t x;
     size_t n;
+    int rc;
 
     if (!d.len == !u.len)
         return fail(p, "a sleep step needs exactly one of \"duration_ms\" "
@@ -643,7 +648,10 @@ static int parse_sleep(parser *p, evs_wf_step *s, const evs_span *m)
             return check_tmpl(p, d, 0, "duration_ms");
         }
         s->duration = d;
-        return take_int(p, d, "duration_ms", 0, INT64_MAX, &x);
+        if ((rc = take_int(p, d, "duration_ms", 0, INT64_MAX, &x)) != 0)
+            return rc;
+        p->instant[s->index] = x == 0; /* a sleep that never waits */
+        return 0;
     }
     if (u.ptr[0] != '"')
         return fail(p, "\"until\" must be a string");
@@ -715,6 +723,11 @@ static int parse_step(parser *p, evs_wf_step *s)
     if (i == 7)
         return fail(p, "unknown kind \"%.64s\"", kind);
     s->kind = (evs_wf_kind)i;
+    /* Neither waits; nor fails by itself, but for a continue_as_new
+     * that finds other paths running, which the loop check does not
+     * count on (WORKFLOWS.md §2.9). */
+    p->instant[s->index] = s->kind == EVS_WF_VERSION ||
+                           s->kind == EVS_WF_CONTINUE;
     for (i = 0; i < N_MEMBERS; i++)
         if (m[i].len && !(member_kinds[i] & K(s->kind)))
             return fail(p, "member \"%s\" is not allowed in a step of "
@@ -819,10 +832,12 @@ static int name_steps(parser *p, evs_span steps)
         return fail(p, "\"steps\" must be a non-empty list");
     p->steps = arena_alloc(p->h, p->n_steps * sizeof(*p->steps));
     p->listy = arena_alloc(p->h, p->n_steps);
-    if (!p->steps || !p->listy)
+    p->instant = arena_alloc(p->h, p->n_steps);
+    if (!p->steps || !p->listy || !p->instant)
         return -ENOMEM;
     memset(p->steps, 0, p->n_steps * sizeof(*p->steps));
     memset(p->listy, 0, p->n_steps);
+    memset(p->instant, 0, p->n_steps);
     evs__json_iter_begin(&it, steps, '[');
     for (i = 0; evs__json_arr_next(&it, &el) == 1; i++) {
         evs__jit mi;
@@ -957,6 +972,7 @@ static int check_graph(parser *p)
     memset(&g, 0, sizeof(g));
     g.steps = p->steps;
     g.n_steps = p->n_steps;
+    g.instant = p->instant;
     g.alloc = &p->h->alloc;
     g.msg = msg;
     g.cap = sizeof(msg);

@@ -69,15 +69,17 @@ int evs__wf_type_ok(const char *type, evs_span v);
 typedef struct evs__wf_graph {
     const evs_wf_step *steps;    /* parsed, their edges checked */
     size_t n_steps;
+    const char *instant;         /* per step: it never waits and never
+                                    fails by itself (WORKFLOWS.md §2.9) */
     const evs_allocator *alloc;
     size_t at;                   /* on refusal: the step at fault */
     char *msg;                   /* on refusal: why */
     size_t cap;
 } evs__wf_graph;
 
-/* Refuses a step unreachable from the first (WORKFLOWS.md §3).
- * Returns 0, EVS_EPARSE (g->at and g->msg say where and why) or
- * -ENOMEM. */
+/* Refuses a step unreachable from the first and a loop that could never
+ * wait or end (WORKFLOWS.md §2.9, §3). Returns 0, EVS_EPARSE (g->at and
+ * g->msg say where and why) or -ENOMEM. */
 int evs__wf_graph_check(evs__wf_graph *g);
 
 /* Refuses objects with duplicate member names anywhere in json (valid

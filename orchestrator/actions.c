@@ -539,7 +539,8 @@ int actions_builtin(evs_orch *o)
 {
     int rc;
 
-    if ((rc = evs_orch_register(o, "echo", builtin_echo, o, 0)) ||
+    if ((rc = evs_orch_register(o, "echo", builtin_echo, o,
+                                EVS_ACTION_INSTANT)) ||
         (rc = evs_orch_register(o, "fail", builtin_fail, o, 0)) ||
         (rc = evs_orch_register(o, "sleep", builtin_sleep, o, 0)))
         return rc;

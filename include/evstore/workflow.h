@@ -174,8 +174,17 @@ typedef struct evs_wf_error {
     char msg[256];
 } evs_wf_error;
 
-/** Does the host have an action of this name? (registered actions) */
+/**
+ * Does the host have an action of this name (registered actions)? 0: no,
+ * and the definition is refused. EVS_WF_ACTION_INSTANT: yes, and the
+ * action completes at once, never fails and waits for nothing outside
+ * the runner, as the orchestrator's built-in `echo`: a loop made only of
+ * such steps is refused (formats/WORKFLOWS.md §2.9). Any other value:
+ * yes, an action that may take its time or fail.
+ */
 typedef int (*evs_wf_has_action_fn)(void *arg, const char *name);
+
+#define EVS_WF_ACTION_INSTANT 2
 
 /**
  * Parses and checks a definition (formats/WORKFLOWS.md, which lists every
@@ -185,8 +194,10 @@ typedef int (*evs_wf_has_action_fn)(void *arg, const char *name);
  * the wrong type or not allowed in the step's kind, an unknown kind,
  * duplicate step names, an edge to an unknown step, unreachable steps, a
  * join naming a path no edge creates, a malformed condition or template,
- * a bad retry policy, and an action that is neither `exec:` nor known to
- * `has_action` (NULL: not checked; called during the parse only).
+ * a bad retry policy, an action that is neither `exec:` nor known to
+ * `has_action` (NULL: not checked, and no action counts as instant;
+ * called during the parse only), and a loop that could never wait or
+ * end.
  * `alloc` may be NULL (the C library's); the definition keeps a copy of
  * it, so only its ctx must outlive the definition. On success *out is
  * owned by the caller: free it with evs_wf_free. *out is set only on

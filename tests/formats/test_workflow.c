@@ -585,18 +585,21 @@ static const refusal refusals[] = {
      "{\"name\":\"a\",\"kind\":\"end\"}]}", "", "an input must be an object"},
 };
 
-Test(workflow, refuses_each_fault_naming_the_step_and_the_reason)
+/* Each of the n refusals in rs is refused as it says, with the host's
+ * actions known through has_action (may be NULL), and *out left alone;
+ * and without an error struct too. */
+static void expect_refusals(const refusal *rs, size_t n,
+                            evs_wf_has_action_fn has_action)
 {
-    size_t i;
-
-    for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
-        const refusal *r = &refusals[i];
+    for (size_t i = 0; i < n; i++) {
+        const refusal *r = &rs[i];
         evs_wf_def *d = (evs_wf_def *)0x1;
         evs_wf_error e;
         int rc;
 
         memset(&e, 'x', sizeof(e));
-        rc = evs_wf_parse(r->json, strlen(r->json), NULL, NULL, NULL, &d, &e);
+        rc = evs_wf_parse(r->json, strlen(r->json), NULL, has_action, NULL,
+                          &d, &e);
         cr_assert_eq(rc, EVS_EPARSE, "#%zu accepted (%d): %s", i, rc,
                      r->json);
         cr_assert_eq(d, (evs_wf_def *)0x1, "#%zu: *out set", i);
@@ -604,10 +607,14 @@ Test(workflow, refuses_each_fault_naming_the_step_and_the_reason)
                          "(%s)", i, e.step, r->step, e.msg);
         cr_assert(strstr(e.msg, r->msg) != NULL,
                   "#%zu: message \"%s\" lacks \"%s\"", i, e.msg, r->msg);
-        /* The same refusal without an error struct. */
-        cr_assert_eq(evs_wf_parse(r->json, strlen(r->json), NULL, NULL, NULL,
-                                  &d, NULL), EVS_EPARSE);
+        cr_assert_eq(evs_wf_parse(r->json, strlen(r->json), NULL, has_action,
+                                  NULL, &d, NULL), EVS_EPARSE);
     }
+}
+
+Test(workflow, refuses_each_fault_naming_the_step_and_the_reason)
+{
+    expect_refusals(refusals, sizeof(refusals) / sizeof(refusals[0]), NULL);
 }
 
 Test(workflow, accepts_what_the_refusals_border_on)
@@ -661,6 +668,157 @@ Test(workflow, names_the_step_that_holds_a_duplicate_member)
 /* ------------------------------------------------------------------ */
 /* The step graph: loops and reachability                             */
 /* ------------------------------------------------------------------ */
+
+/* The orchestrator's view of actions: echo is instant, x and fail are
+ * actions that may wait or fail, anything else is unknown. */
+static int host_actions(void *arg, const char *name)
+{
+    (void)arg;
+    if (strcmp(name, "echo") == 0)
+        return EVS_WF_ACTION_INSTANT;
+    return strcmp(name, "x") == 0 || strcmp(name, "fail") == 0;
+}
+
+static int parse_host(const char *json, evs_wf_def **d, evs_wf_error *e)
+{
+    *d = NULL;
+    return evs_wf_parse(json, strlen(json), NULL, host_actions, NULL, d, e);
+}
+
+/* Step NAME, an echo, whose members M follow. */
+#define ECHO_STEP(name, m)                                                    \
+    "{\"name\":\"" name "\",\"kind\":\"action\",\"action\":\"echo\"" m "}"
+
+/* Issue 14, defect 8: a loop of steps that never wait, along edges that
+ * are always taken, went round at full speed for ever (2,000 executions
+ * and 2.9 GB in seconds). It is refused, naming the step the loop goes
+ * back to and the way round. */
+Test(workflow, refuses_a_loop_that_can_never_wait_or_end)
+{
+    static const refusal spins[] = {
+        {DOC(ECHO_STEP("a", ",\"next\":\"a\"")), "a",
+         "this loop can never wait or end: a -> a"},
+        /* Through a version step; after a first step that may wait. */
+        {DOC("{\"name\":\"first\",\"kind\":\"action\",\"action\":\"x\","
+             "\"next\":\"a\"}," ECHO_STEP("a", ",\"next\":\"v\"") ","
+             "{\"name\":\"v\",\"kind\":\"version\",\"change_id\":\"c\","
+             "\"min\":-1,\"max\":1,\"next\":\"a\"}"),
+         "a", "a -> v -> a"},
+        /* An edge list whose edge back is always taken: `when` absent or
+         * true. The other edge branches off; the loop goes on. */
+        {DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"a\",\"when\":true},"
+                       "{\"to\":\"b\",\"when\":{\"exists\":\"${vars.x}\"}}]")
+             ",{\"name\":\"b\",\"kind\":\"end\"}"),
+         "a", "a -> a"},
+        {DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"a\",\"path\":\"again\"}]")),
+         "a", "a -> a"},
+        /* `then` is taken whenever the step branches for sure. */
+        {DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"w\",\"path\":\"p\"}],"
+                       "\"then\":\"a\"")
+             ",{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\"}"),
+         "a", "a -> a"},
+        {DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"w\"},{\"to\":\"z\"}],"
+                       "\"then\":\"a\"")
+             ",{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\"},"
+             "{\"name\":\"z\",\"kind\":\"end\"}"),
+         "a", "a -> a"},
+        /* Continuing as new goes round in successors. */
+        {DOC(ECHO_STEP("a", ",\"next\":\"c\"")
+             ",{\"name\":\"c\",\"kind\":\"continue_as_new\"}"),
+         "a", "a -> c -> a"},
+        {DOC("{\"name\":\"first\",\"kind\":\"action\",\"action\":\"x\","
+             "\"next\":\"a\"}," ECHO_STEP("a", ",\"next\":\"c\"") ","
+             "{\"name\":\"c\",\"kind\":\"continue_as_new\","
+             "\"start_at\":\"a\"}"),
+         "a", "a -> c -> a"},
+        /* A sleep of no time does not pace anything. */
+        {DOC(ECHO_STEP("a", ",\"next\":\"s\"")
+             ",{\"name\":\"s\",\"kind\":\"sleep\",\"duration_ms\":0,"
+             "\"next\":\"a\"}"),
+         "a", "a -> s -> a"},
+    };
+    static const char *const ok[] = {
+        /* Something on the loop may wait: a sleep, an event, an action
+         * of the host (or exec), a join. */
+        DOC(ECHO_STEP("a", ",\"next\":\"s\"")
+            ",{\"name\":\"s\",\"kind\":\"sleep\",\"duration_ms\":10,"
+            "\"next\":\"a\"}"),
+        DOC(ECHO_STEP("a", ",\"next\":\"s\"")
+            ",{\"name\":\"s\",\"kind\":\"sleep\","
+            "\"duration_ms\":\"${inputs.d}\",\"next\":\"a\"}"),
+        DOC(ECHO_STEP("a", ",\"next\":\"w\"")
+            ",{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\","
+            "\"next\":\"a\"}"),
+        DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\","
+            "\"next\":\"a\"}"),
+        DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"fail\","
+            "\"next\":\"a\"}"),
+        DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"exec:x\","
+            "\"next\":\"a\"}"),
+        DOC(ECHO_STEP("a", ",\"next\":\"j\"")
+            ",{\"name\":\"j\",\"kind\":\"join\",\"paths\":\"*\","
+            "\"next\":\"a\"}"),
+        /* An edge of the loop that may not be taken. */
+        DOC(ECHO_STEP("a", ",\"store\":\"x\",\"next\":[{\"to\":\"a\",\"when\":"
+                      "{\"not\":{\"exists\":\"${vars.x.p.p.p}\"}}}]")),
+        DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"a\",\"when\":false},"
+                      "{\"to\":\"b\"}]")
+            ",{\"name\":\"b\",\"kind\":\"end\"}"),
+        /* `then` after a branch that may not happen. */
+        DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"w\",\"path\":\"p\","
+                      "\"when\":{\"exists\":\"${vars.go}\"}}],"
+                      "\"then\":\"a\"")
+            ",{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\"}"),
+        /* One edge always taken, without a path: the path moves on, and
+         * takes `then` only when the other edge matches too. */
+        DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"b\"},{\"to\":\"w\",\"when\":"
+                      "{\"exists\":\"${vars.go}\"}}],\"then\":\"a\"")
+            ",{\"name\":\"b\",\"kind\":\"end\"},"
+            "{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\"}"),
+        /* Instant steps without a loop. */
+        DOC(ECHO_STEP("a", ",\"next\":\"b\"") "," ECHO_STEP("b", "")),
+        DOC(ECHO_STEP("a", ",\"next\":\"c\"")
+            ",{\"name\":\"c\",\"kind\":\"continue_as_new\","
+            "\"start_at\":\"z\"}," ECHO_STEP("z", "")),
+    };
+    evs_wf_def *d;
+    evs_wf_error e;
+    size_t i;
+
+    expect_refusals(spins, sizeof(spins) / sizeof(*spins), host_actions);
+    for (i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+        cr_assert_eq(parse_host(ok[i], &d, &e), 0, "#%zu refused: %s: %s\n%s",
+                     i, e.step, e.msg, ok[i]);
+        evs_wf_free(d);
+    }
+    /* Without the host's word, no action counts as instant. */
+    evs_wf_free(parse_ok(spins[0].json));
+}
+
+Test(workflow, a_long_loop_is_named_by_its_first_steps)
+{
+    char buf[16384];
+    size_t n = 0;
+    evs_wf_def *d;
+    evs_wf_error e;
+    int i;
+
+    /* 200 echo steps in a ring: the message names the way round from
+     * the first step, cut to fit. */
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+                          "{\"name\":\"w\",\"steps\":[");
+    for (i = 0; i < 200; i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+                              "%s{\"name\":\"s%d\",\"kind\":\"action\","
+                              "\"action\":\"echo\",\"next\":\"s%d\"}",
+                              i ? "," : "", i, (i + 1) % 200);
+    cr_assert_lt(n + 3, sizeof(buf));
+    snprintf(buf + n, sizeof(buf) - n, "]}");
+    cr_assert_eq(parse_host(buf, &d, &e), EVS_EPARSE);
+    cr_assert_str_eq(e.step, "s0");
+    cr_assert(strstr(e.msg, "this loop can never wait or end: s0 -> s1 -> "
+                            "s2"), "%s", e.msg);
+}
 
 /* A step that only a continue_as_new's start_at leads to is where the
  * successor starts: reachable (it was refused as unreachable). */

@@ -686,6 +686,28 @@ Test(evrun, start_of_a_bad_definition_exits_2_naming_the_step)
     }
 }
 
+/* Issue 14, defect 8: an echo that leads back to itself went round at
+ * full speed for ever. `start` refuses it, naming the step and why, and
+ * creates nothing. (--detach: if it were accepted, the test fails at
+ * once instead of spinning.) */
+Test(evrun, start_refuses_a_loop_that_can_never_wait_or_end)
+{
+    const char *def = def_file("spin",
+        "{\"name\":\"spin\",\"steps\":[{\"name\":\"a\",\"kind\":\"action\","
+        "\"action\":\"echo\",\"next\":\"a\"}]}");
+    result r = EVRUN("start", store, def, "--id", "spin1", "--detach");
+    char want[1024];
+
+    cr_assert_eq(r.status, 2, "exit %d, stdout %s, stderr %s", r.status,
+                 r.out, r.err);
+    snprintf(want, sizeof(want), "evrun: %s: a: this loop can never wait or "
+             "end: a -> a (", def);
+    cr_assert(strstr(r.err, want) == r.err, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out, "");
+    cr_assert(!exec_exists("spin1"));
+    result_free(&r);
+}
+
 /* A step that only a continue_as_new's start_at leads to was refused as
  * unreachable; it is where the successor starts. */
 Test(evrun, a_step_reached_through_start_at_runs_in_the_successor)
