@@ -686,6 +686,17 @@ Test(evrun, start_of_a_bad_definition_exits_2_naming_the_step)
     }
 }
 
+/* Writes an executable script into the test's directory; returns its
+ * path (in_dir's rotating buffers). */
+static const char *script_file(const char *name, const char *text)
+{
+    const char *path = in_dir(name);
+
+    cr_assert_eq(tu_write_file(path, text, strlen(text)), 0);
+    cr_assert_eq(chmod(path, 0755), 0);
+    return path;
+}
+
 /* Issue 14, defect 8: an echo that leads back to itself went round at
  * full speed for ever. `start` refuses it, naming the step and why, and
  * creates nothing. (--detach: if it were accepted, the test fails at
@@ -731,6 +742,58 @@ Test(evrun, a_step_reached_through_start_at_runs_in_the_successor)
     free(effects);
     cr_assert_eq(count_events("ro1", "execution_continue_as_new"), 1);
     result_free(&r);
+}
+
+/* count.sh FILE: adds a line to FILE and answers how many it has. */
+static const char count_sh[] =
+    "#!/bin/sh\n"
+    "cat >/dev/null\n"
+    "echo x >> \"$1\"\n"
+    "wc -l < \"$1\"\n";
+
+/* An edge back to a step the path already ran does not fail the path
+ * (WORKFLOWS.md §3 said error type `loop`): the path completes and a
+ * continuation path, main~2 then main~3, goes on at that step. */
+Test(evrun, a_loop_goes_on_in_continuation_paths)
+{
+    char text[1024], *effects;
+    const char *def;
+    json_object *ev, *data;
+    result r;
+
+    snprintf(text, sizeof(text),
+             "{\"name\":\"loop\",\"outputs\":\"${vars.n}\",\"steps\":["
+             " {\"name\":\"tick\",\"kind\":\"action\","
+             "  \"action\":\"exec:%s %s\",\"store\":\"n\","
+             "  \"next\":[{\"to\":\"tick\","
+             "            \"when\":{\"lt\":[\"${vars.n}\",3]}}]}]}",
+             script_file("count.sh", count_sh), in_dir("ticks"));
+    def = def_file("loop", text);
+    r = EVRUN("start", store, def, "--id", "lp1");
+    assert_outcome(&r, 0, "lp1", "completed", "3");
+    result_free(&r);
+    effects = slurp_or_empty(in_dir("ticks"));
+    cr_assert_str_eq(effects, "x\nx\nx\n");
+    free(effects);
+    cr_assert_eq(count_events("lp1", "step_failed"), 0);
+    /* main, then its continuations. */
+    cr_assert_eq(count_events("lp1", "path_started"), 3);
+    for (size_t i = 0; i < 2; i++) {
+        char *m;
+
+        ev = event_of("lp1", "path_started", i + 1);
+        m = str_member(ev, "path_id");
+        cr_assert_str_eq(m, i == 0 ? "main~2" : "main~3");
+        free(m);
+        cr_assert(json_object_object_get_ex(ev, "data", &data));
+        m = str_member(data, "parent");
+        cr_assert_str_eq(m, i == 0 ? "main" : "main~2");
+        free(m);
+        m = str_member(data, "current_step");
+        cr_assert_str_eq(m, "tick");
+        free(m);
+        json_object_put(ev);
+    }
 }
 
 /* ------------------------------------------------------------------ */
