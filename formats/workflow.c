@@ -197,6 +197,11 @@ static int take_int(parser *p, evs_span v, const char *what, int64_t min,
     return 0;
 }
 
+static int is_bool(evs_span v)
+{
+    return evs__span_eq_cstr(v, "true") || evs__span_eq_cstr(v, "false");
+}
+
 static int take_num(parser *p, evs_span v, const char *what, double *out)
 {
     if (v.ptr[0] != '-' && (v.ptr[0] < '0' || v.ptr[0] > '9'))
@@ -246,6 +251,9 @@ static int check_tmpl(parser *p, evs_span t, int allow_item,
     ck.allow_item = allow_item;
     ck.steps = p->steps;
     ck.n_steps = p->n_steps;
+    ck.strict_inputs = p->d->strict_inputs;
+    ck.inputs = p->d->inputs;
+    ck.n_inputs = p->d->n_inputs;
     ck.scratch = p->scratch;
     ck.msg = msg;
     ck.cap = sizeof(msg);
@@ -943,8 +951,7 @@ static int parse_inputs(parser *p, evs_span v)
             return fail(p, "input \"%s\" has an unknown type \"%.32s\"",
                         in[i].name, in[i].type);
         if (m[1].len) {
-            if (!evs__span_eq_cstr(m[1], "true") &&
-                !evs__span_eq_cstr(m[1], "false"))
+            if (!is_bool(m[1]))
                 return fail(p, "input \"%s\": \"required\" must be a "
                                "boolean", in[i].name);
             in[i].required = m[1].ptr[0] == 't';
@@ -986,15 +993,15 @@ static int check_graph(parser *p)
 static int parse_doc(parser *p)
 {
     static const char *const names[] = {"name", "version", "inputs",
-                                        "outputs", "steps"};
+                                        "outputs", "steps", "strict_inputs"};
     evs_wf_def *d = p->d;
-    evs_span m[5];
+    evs_span m[6];
     size_t i;
     int rc;
 
     if (d->json.ptr[0] != '{')
         return fail(p, "a definition is a JSON object");
-    if ((rc = take_members(p, d->json, "the definition", names, 5, m)) != 0)
+    if ((rc = take_members(p, d->json, "the definition", names, 6, m)) != 0)
         return rc;
     if (!m[0].len)
         return fail(p, "missing member \"name\"");
@@ -1006,6 +1013,14 @@ static int parse_doc(parser *p)
     if (m[1].len &&
         (rc = take_int(p, m[1], "version", 1, INT64_MAX, &d->version)) != 0)
         return rc;
+    if (m[5].len) {
+        if (!is_bool(m[5]))
+            return fail(p, "\"strict_inputs\" must be a boolean");
+        d->strict_inputs = m[5].ptr[0] == 't';
+    }
+    /* The inputs before the templates that strict_inputs checks. */
+    if (m[2].len && (rc = parse_inputs(p, m[2])) != 0)
+        return rc;
     if (!m[4].len)
         return fail(p, "missing member \"steps\"");
     if ((rc = name_steps(p, m[4])) != 0)
@@ -1016,8 +1031,6 @@ static int parse_doc(parser *p)
         if ((rc = parse_step(p, &p->steps[i])) != 0)
             return rc;
     p->step = NULL;
-    if (m[2].len && (rc = parse_inputs(p, m[2])) != 0)
-        return rc;
     if (m[3].len) {
         d->outputs = m[3];
         if ((rc = check_tmpl(p, m[3], 0, "outputs")) != 0)

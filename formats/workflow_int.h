@@ -42,6 +42,9 @@ typedef struct evs__wf_refck {
     const evs_wf_step *steps;    /* ${steps.NAME...} must name one of
                                     these; NULL: not checked */
     size_t n_steps;
+    int strict_inputs;           /* ${inputs.NAME...} must name one of */
+    const evs_wf_input *inputs;  /* these (strict_inputs, §9) */
+    size_t n_inputs;
     char *scratch;               /* room to unescape any string of the
                                     template (its length will do) */
     char *msg;                   /* why, on failure */

@@ -157,6 +157,8 @@ typedef struct evs_wf_def {
     int64_t version;
     const evs_wf_input *inputs;
     size_t n_inputs;
+    int strict_inputs;          /* `strict_inputs`: only the declared
+                                   inputs may be given or referenced */
     evs_span outputs;           /* JSON template of the execution's outputs;
                                    empty: the last output of the root path */
     const evs_wf_step *steps;
@@ -194,7 +196,8 @@ typedef int (*evs_wf_has_action_fn)(void *arg, const char *name);
  * the wrong type or not allowed in the step's kind, an unknown kind,
  * duplicate step names, an edge to an unknown step, unreachable steps, a
  * join naming a path no edge creates, a malformed condition or template,
- * a bad retry policy, an action that is neither `exec:` nor known to
+ * a reference to an undeclared input under `strict_inputs`, a bad retry
+ * policy, an action that is neither `exec:` nor known to
  * `has_action` (NULL: not checked, and no action counts as instant;
  * called during the parse only), and a loop that could never wait or
  * end.
@@ -277,9 +280,11 @@ EVS_EXTERN int evs_wf_cond_eval(const evs_wf_cond *cond, const evs_wf_ctx *c,
  * inputs, filling in defaults: *out is the inputs to run with (compact
  * JSON and a NUL, allocated with `alloc`, owned by the caller, set only
  * on success): the members given, in their order, then the defaults of
- * the absent ones, in declaration order. Undeclared members are kept.
+ * the absent ones, in declaration order. Undeclared members are kept,
+ * or, when the definition has `strict_inputs`, refused.
  * Returns 0, EVS_EPARSE (not an object, a duplicate member, a required
- * input missing, a wrong type; err->msg says which), -ENOMEM.
+ * input missing, a wrong type, an undeclared input under strict_inputs;
+ * err->msg says which), -ENOMEM.
  */
 EVS_EXTERN int evs_wf_check_inputs(const evs_wf_def *d, evs_span inputs,
                                    const evs_allocator *alloc, char **out,

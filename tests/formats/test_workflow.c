@@ -1313,6 +1313,82 @@ Test(workflow, refuses_missing_required_inputs_and_wrong_types)
     evs_wf_free(d);
 }
 
+/* A strict definition whose step `a` has extra members `m`. */
+#define STRICT(m)                                                             \
+    "{\"name\":\"w\",\"strict_inputs\":true,\"inputs\":{"                     \
+    "\"url\":{\"type\":\"string\",\"required\":true},"                        \
+    "\"n\":{\"type\":\"integer\",\"default\":2}},\"steps\":["                 \
+    "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\"" m "},"             \
+    "{\"name\":\"b\",\"kind\":\"sleep\",\"duration_ms\":1}]}"
+
+/* With strict_inputs, a reference to an input that is not declared is
+ * refused at parse time, wherever a template may hold one; it used to
+ * fail only when the step ran. */
+Test(workflow, strict_inputs_refuses_references_to_undeclared_inputs)
+{
+    static const refusal typos[] = {
+        {STRICT(",\"params\":{\"u\":\"${inputs.ur}\"}"), "a",
+         "params: \"${inputs.ur}\" names no declared input (the definition "
+         "has strict_inputs)"},
+        {STRICT(",\"params\":\"at ${inputs.url} and ${inputs.typo.x}\""),
+         "a", "\"${inputs.typo.x}\" names no declared input"},
+        {STRICT(",\"each\":\"${inputs.items}\""), "a",
+         "each: \"${inputs.items}\" names no declared input"},
+        {STRICT(",\"next\":[{\"to\":\"b\",\"when\":{\"not\":"
+                "{\"exists\":\"${inputs.flag}\"}}}]"), "a",
+         "condition: \"${inputs.flag}\" names no declared input"},
+        {"{\"name\":\"w\",\"strict_inputs\":true,"
+         "\"outputs\":{\"o\":\"${inputs.x}\"},"
+         "\"steps\":[{\"name\":\"a\",\"kind\":\"end\"}]}", "",
+         "outputs: \"${inputs.x}\" names no declared input"},
+        {"{\"name\":\"w\",\"strict_inputs\":true,\"steps\":["
+         "{\"name\":\"s\",\"kind\":\"sleep\","
+         "\"until\":\"${inputs.when}\"}]}", "s",
+         "until: \"${inputs.when}\" names no declared input"},
+        {"{\"name\":\"w\",\"strict_inputs\":1,\"steps\":["
+         "{\"name\":\"a\",\"kind\":\"end\"}]}", "",
+         "\"strict_inputs\" must be a boolean"},
+    };
+    evs_wf_def *d;
+
+    expect_refusals(typos, sizeof(typos) / sizeof(*typos), NULL);
+    /* Declared inputs, paths into them and the whole object pass. */
+    d = parse_ok(STRICT(",\"params\":{\"u\":\"${inputs.url}\","
+                        "\"all\":\"${inputs}\",\"c\":\"${inputs.n.x}\"},"
+                        "\"next\":[{\"to\":\"b\",\"when\":"
+                        "{\"exists\":\"${inputs.n}\"}}]"));
+    cr_assert_eq(d->strict_inputs, 1);
+    evs_wf_free(d);
+    /* Without it (the default, or false) nothing changes. */
+    d = parse_ok(PARAMS("{\"u\":\"${inputs.ur}\"}"));
+    cr_assert_eq(d->strict_inputs, 0);
+    evs_wf_free(d);
+    d = parse_ok("{\"name\":\"w\",\"strict_inputs\":false,\"steps\":["
+                 "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\","
+                 "\"params\":\"${inputs.any}\"}]}");
+    evs_wf_free(d);
+}
+
+/* With strict_inputs only declared inputs are accepted at start; without
+ * it undeclared ones are kept. */
+Test(workflow, strict_inputs_refuses_undeclared_inputs_at_start)
+{
+    evs_wf_def *d = parse_ok(STRICT(",\"next\":\"b\""));
+
+    inputs_are(d, "{\"url\":\"u\"}", "{\"url\":\"u\",\"n\":2}");
+    inputs_are(d, "{\"n\":3,\"url\":\"u\"}", "{\"n\":3,\"url\":\"u\"}");
+    inputs_refused(d, "{\"url\":\"u\",\"urll\":\"v\"}",
+                   "input \"urll\" is not declared (the definition has "
+                   "strict_inputs)");
+    inputs_refused(d, "{\"typo\":1}", "input \"typo\" is not declared");
+    evs_wf_free(d);
+    d = parse_ok("{\"name\":\"w\",\"strict_inputs\":true,\"steps\":["
+                 "{\"name\":\"a\",\"kind\":\"end\"}]}");
+    inputs_are(d, "", "{}");
+    inputs_refused(d, "{\"a\":1}", "input \"a\" is not declared");
+    evs_wf_free(d);
+}
+
 /* ------------------------------------------------------------------ */
 /* Retry policies                                                     */
 /* ------------------------------------------------------------------ */

@@ -796,6 +796,46 @@ Test(evrun, a_loop_goes_on_in_continuation_paths)
     }
 }
 
+/* With strict_inputs, start refuses an input the definition does not
+ * declare (a typo would otherwise surface only where it is used), and a
+ * reference to one, naming its step. */
+Test(evrun, start_with_strict_inputs_refuses_undeclared_ones)
+{
+    const char *def = def_file("strict",
+        "{\"name\":\"strict\",\"strict_inputs\":true,"
+        " \"inputs\":{\"url\":{\"type\":\"string\",\"required\":true}},"
+        " \"steps\":[{\"name\":\"get\",\"kind\":\"action\",\"action\":\"echo\","
+        "  \"params\":{\"u\":\"${inputs.url}\"}}]}");
+    result r = EVRUN("start", store, def, "--id", "st1", "--input",
+                     "{\"url\":\"x\",\"urll\":\"y\"}");
+    char want[1024];
+
+    cr_assert_eq(r.status, 2, "exit %d, stderr %s", r.status, r.err);
+    snprintf(want, sizeof(want), "evrun: %s: input \"urll\" is not declared "
+             "(the definition has strict_inputs)\n", def);
+    cr_assert_str_eq(r.err, want);
+    cr_assert(!exec_exists("st1"));
+    result_free(&r);
+    r = EVRUN("start", store, def, "--id", "st2", "--input",
+              "{\"url\":\"x\"}");
+    assert_outcome(&r, 0, "st2", "completed", "{\"u\":\"x\"}");
+    result_free(&r);
+
+    def = def_file("strict_ref",
+        "{\"name\":\"strict\",\"strict_inputs\":true,"
+        " \"inputs\":{\"url\":{\"type\":\"string\",\"required\":true}},"
+        " \"steps\":[{\"name\":\"get\",\"kind\":\"action\",\"action\":\"echo\","
+        "  \"params\":{\"u\":\"${inputs.uri}\"}}]}");
+    r = EVRUN("start", store, def, "--id", "st3", "--input",
+              "{\"url\":\"x\"}");
+    cr_assert_eq(r.status, 2, "exit %d, stderr %s", r.status, r.err);
+    snprintf(want, sizeof(want), "evrun: %s: get: params: \"${inputs.uri}\" "
+             "names no declared input", def);
+    cr_assert(strstr(r.err, want) == r.err, "stderr: %s", r.err);
+    cr_assert(!exec_exists("st3"));
+    result_free(&r);
+}
+
 /* ------------------------------------------------------------------ */
 /* Waiting for an event                                               */
 /* ------------------------------------------------------------------ */
