@@ -163,13 +163,16 @@ static void proc_handle_closed(uv_handle_t *h)
     }
 }
 
+/* Closes every handle that was initialized (the process handle is not
+ * when uv_spawn failed early; p is zeroed, so its type is unknown). */
 static void proc_close_all(exec_proc *p)
 {
     uv_handle_t *hs[] = {(uv_handle_t *)&p->proc, (uv_handle_t *)&p->in,
                          (uv_handle_t *)&p->out, (uv_handle_t *)&p->err};
 
     for (size_t i = 0; i < sizeof(hs) / sizeof(*hs); i++)
-        if (!uv_is_closing(hs[i]))
+        if (uv_handle_get_type(hs[i]) != UV_UNKNOWN_HANDLE &&
+            !uv_is_closing(hs[i]))
             uv_close(hs[i], proc_handle_closed);
 }
 
@@ -402,7 +405,10 @@ static void exec_dispatch(evs_action_req *req)
         p->req = NULL;
         if (rc == 0)
             uv_process_kill(&p->proc, SIGKILL);
-        p->handles += rc == 0;
+        /* A failed uv_spawn may have initialized the process handle
+         * (libuv 1.44 does): then it is closed and counted too. */
+        p->handles += uv_handle_get_type((uv_handle_t *)&p->proc) ==
+                      UV_PROCESS;
         proc_close_all(p);
         evs_action_fail(req, evs_span_cstr("spawn"), evs_span_cstr(msg), 1);
         return;

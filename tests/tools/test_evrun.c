@@ -1303,6 +1303,50 @@ Test(evrun, exec_timeout_also_ends_the_processes_the_script_started)
               "the script's child %ld outlived the timeout", pid);
 }
 
+/* Asserts a run printed "ID failed" and exited 1; sets *type and *msg
+ * (heap memory) to its error's. */
+static void failed_with(const result *r, const char *id, char **type,
+                        char **msg)
+{
+    char *line, want[256];
+    json_object *o;
+
+    cr_assert_eq(r->status, 1, "exit %d, stdout %s, stderr %s", r->status,
+                 r->out, r->err);
+    line = nth_line(r->out, 0);
+    snprintf(want, sizeof(want), "%s failed", id);
+    cr_assert_str_eq(line, want);
+    free(line);
+    line = nth_line(r->out, 1);
+    o = parse(line);
+    *type = str_member(o, "type");
+    *msg = str_member(o, "message");
+    json_object_put(o);
+    free(line);
+}
+
+/* A program that cannot be started fails the step with type spawn (the
+ * runner used to abort on libuv's assertion: it closed the process
+ * handle, which the failed uv_spawn had initialized, without counting
+ * it, and freed it before its close callback ran). */
+Test(evrun, exec_program_that_cannot_start_fails_the_step_with_type_spawn)
+{
+    const char *def = def_file("missing",
+        "{\"name\":\"missing\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "  \"action\":\"exec:/nonexistent/prog a\"}]}");
+    result r = EVRUN("start", store, def, "--id", "sp1");
+    char *type, *msg;
+
+    failed_with(&r, "sp1", &type, &msg);
+    cr_assert_str_eq(type, "spawn");
+    cr_assert(strstr(msg, "cannot run \"/nonexistent/prog") == msg, "%s",
+              msg);
+    cr_assert(strstr(msg, "no such file or directory"), "%s", msg);
+    free(type);
+    free(msg);
+    result_free(&r);
+}
+
 /* ------------------------------------------------------------------ */
 /* A retry backoff outlives its runner                                */
 /* ------------------------------------------------------------------ */
