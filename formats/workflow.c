@@ -372,7 +372,7 @@ two:
 enum {
     M_NAME, M_KIND, M_ACTION, M_PARAMS, M_TIMEOUT, M_DURATION, M_UNTIL,
     M_EVENT, M_PATHS, M_MODE, M_STORE, M_EACH, M_RETRY, M_NEXT, M_THEN,
-    M_CHANGE, M_MIN, M_MAX, M_START_AT, M_CARRY, N_MEMBERS
+    M_CHANGE, M_MIN, M_MAX, M_START_AT, M_CARRY, M_EXEC, N_MEMBERS
 };
 
 #define K(k) (1u << (k))
@@ -381,7 +381,7 @@ enum {
 static const char *const step_members[N_MEMBERS] = {
     "name", "kind", "action", "params", "timeout_ms", "duration_ms",
     "until", "event", "paths", "mode", "store", "each", "retry", "next",
-    "then", "change_id", "min", "max", "start_at", "carry",
+    "then", "change_id", "min", "max", "start_at", "carry", "exec",
 };
 
 /* The kinds each member is allowed in. */
@@ -407,6 +407,7 @@ static const unsigned member_kinds[N_MEMBERS] = {
     [M_MAX] = K(EVS_WF_VERSION),
     [M_START_AT] = K(EVS_WF_CONTINUE),
     [M_CARRY] = K(EVS_WF_CONTINUE),
+    [M_EXEC] = K(EVS_WF_ACTION),
 };
 
 static const char *const kind_names[] = {
@@ -608,20 +609,83 @@ static int parse_join(parser *p, evs_wf_step *s, const evs_span *m)
     return 0;
 }
 
+/* The next word of an "exec:" string at *w, and its length; NULL at
+ * the end. Words are separated by blanks (spaces and tabs). */
+static const char *next_word(const char **w, size_t *len)
+{
+    const char *start = *w + strspn(*w, " \t");
+
+    *len = strcspn(start, " \t");
+    *w = start + *len;
+    return *len ? start : NULL;
+}
+
+/*
+ * The program and arguments of an exec step: the words of the string
+ * after "exec:" (no quoting), or the strings of an `exec` array (`arr`),
+ * taken as written. Either way the program comes first and is not empty.
+ */
+static int parse_argv(parser *p, evs_wf_step *s, evs_span arr)
+{
+    const char **argv, *w = s->action + 5, *word;
+    evs__jit it;
+    evs_span x;
+    size_t n = 0, i, len;
+    int rc;
+
+    if (arr.len && (arr.ptr[0] != '[' || (n = arr_count(arr)) == 0))
+        return fail(p, "\"exec\" must be a non-empty list of strings");
+    while (!arr.len && next_word(&w, &len))
+        n++;
+    if (n == 0)
+        return fail(p, "\"exec:\" names no program");
+    if (!(argv = arena_alloc(p->h, (n + 1) * sizeof(*argv))))
+        return -ENOMEM;
+    w = s->action + 5;
+    if (arr.len)
+        evs__json_iter_begin(&it, arr, '[');
+    for (i = 0; i < n; i++) {
+        if (!arr.len) {
+            char *copy;
+
+            word = next_word(&w, &len);
+            if (!(copy = arena_alloc(p->h, len + 1)))
+                return -ENOMEM;
+            memcpy(copy, word, len);
+            copy[len] = '\0';
+            argv[i] = copy;
+            continue;
+        }
+        evs__json_arr_next(&it, &x);
+        if (x.ptr[0] != '"')
+            return fail(p, "\"exec\" must be a non-empty list of strings");
+        if ((rc = take_str(p, x, "exec", &argv[i])) != 0)
+            return rc;
+    }
+    argv[n] = NULL;
+    if (!argv[0][0])
+        return fail(p, "\"exec\" must start with a program");
+    s->argv = argv;
+    s->n_argv = n;
+    return 0;
+}
+
 static int parse_action(parser *p, evs_wf_step *s, const evs_span *m)
 {
-    const char *a;
     int rc, known;
 
-    if (!m[M_ACTION].len)
-        return fail(p, "an action step needs \"action\"");
-    if ((rc = take_str(p, m[M_ACTION], "action", &s->action)) != 0)
+    if (!m[M_ACTION].len == !m[M_EXEC].len)
+        return fail(p, "an action step needs exactly one of \"action\" "
+                       "and \"exec\"");
+    if (m[M_EXEC].len) {
+        s->action = "exec:";
+        if ((rc = parse_argv(p, s, m[M_EXEC])) != 0)
+            return rc;
+    } else if ((rc = take_str(p, m[M_ACTION], "action", &s->action)) != 0) {
         return rc;
-    if (strncmp(s->action, "exec:", 5) == 0) {
-        for (a = s->action + 5; *a == ' ' || *a == '\t'; a++)
-            ;
-        if (!*a)
-            return fail(p, "\"exec:\" names no program");
+    } else if (strncmp(s->action, "exec:", 5) == 0) {
+        if ((rc = parse_argv(p, s, (evs_span){0})) != 0)
+            return rc;
     } else if (!s->action[0]) {
         return fail(p, "\"action\" is empty");
     } else if (p->has_action) {

@@ -103,7 +103,14 @@ typedef struct evs_wf_step {
     evs_span raw;               /* the step object as written; hash it with
                                    evs_replay_step_hash */
     /* action */
-    const char *action;         /* a registered name, or "exec:CMD ..." */
+    const char *action;         /* a registered name, or "exec:CMD ..."
+                                   as written, or "exec:" for a step
+                                   with an `exec` list */
+    const char *const *argv;    /* exec steps (action "exec:..."): the
+                                   program and its arguments, NULL-
+                                   terminated: the words of the string,
+                                   or the `exec` list as written */
+    size_t n_argv;              /* >= 1 for exec steps; else 0 */
     evs_span params;            /* JSON template; empty if none */
     /* sleep: one of the two */
     evs_span duration;          /* integer ms (1500), or one reference
@@ -197,10 +204,10 @@ typedef int (*evs_wf_has_action_fn)(void *arg, const char *name);
  * duplicate step names, an edge to an unknown step, unreachable steps, a
  * join naming a path no edge creates, a malformed condition or template,
  * a reference to an undeclared input under `strict_inputs`, a bad retry
- * policy, an action that is neither `exec:` nor known to
- * `has_action` (NULL: not checked, and no action counts as instant;
- * called during the parse only), and a loop that could never wait or
- * end.
+ * policy, an `exec` that is not a list of strings naming a program, an
+ * action that is neither an exec step nor known to `has_action` (NULL:
+ * not checked, and no action counts as instant; called during the parse
+ * only), and a loop that could never wait or end.
  * `alloc` may be NULL (the C library's); the definition keeps a copy of
  * it, so only its ctx must outlive the definition. On success *out is
  * owned by the caller: free it with evs_wf_free. *out is set only on

@@ -204,6 +204,9 @@ Test(workflow, reads_back_every_member_of_a_full_definition)
 
     s = &d->steps[1];
     cr_assert_str_eq(s->action, "exec:search --json");
+    cr_assert_eq(s->n_argv, 2);
+    cr_assert_str_eq(s->argv[0], "search");
+    cr_assert_str_eq(s->argv[1], "--json");
     assert_span(s->each, "[\"a\",\"b\"]");
     assert_span(s->params, "{\"q\":\"${item}\",\"i\":\"${index}\"}");
     cr_assert_eq(s->has_retry, 0);
@@ -413,7 +416,7 @@ static const refusal refusals[] = {
      "duplicate member \"k\""},
     /* Actions. */
     {DOC("{\"name\":\"a\",\"kind\":\"action\"}"), "a",
-     "an action step needs \"action\""},
+     "an action step needs exactly one of \"action\" and \"exec\""},
     {DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"\"}"), "a",
      "\"action\" is empty"},
     {DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"exec: \"}"), "a",
@@ -663,6 +666,77 @@ Test(workflow, names_the_step_that_holds_a_duplicate_member)
                  EVS_EPARSE);
     cr_assert_str_eq(e.step, "a");
     cr_assert(strstr(e.msg, "duplicate member \"kind\""), "%s", e.msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* exec steps                                                         */
+/* ------------------------------------------------------------------ */
+
+/* An exec step `a` with the members m (then an end). */
+#define EXEC(m)                                                               \
+    "{\"name\":\"w\",\"steps\":[{\"name\":\"a\",\"kind\":\"action\"" m        \
+    ",\"next\":\"b\"},{\"name\":\"b\",\"kind\":\"end\"}]}"
+
+static void argv_is(const evs_wf_step *s, const char *const *want)
+{
+    size_t n = 0;
+
+    while (want[n])
+        n++;
+    cr_assert_eq(s->n_argv, n, "%zu arguments, want %zu", s->n_argv, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(s->argv[i], want[i], "argument %zu", i);
+    cr_assert_null(s->argv[n]);
+}
+
+/* `exec` gives the program and its arguments as a list, taken as
+ * written: an argument may hold blanks, or be empty. The string form is
+ * split on blanks, at parse time. */
+Test(workflow, reads_the_argv_of_exec_steps_in_both_forms)
+{
+    evs_wf_def *d;
+    evs_wf_error e;
+    int calls = 0;
+
+    d = parse_ok(EXEC(",\"exec\":[\"./run me\",\"a b\",\"\",\"${x}\"]"));
+    cr_assert_str_eq(d->steps[0].action, "exec:");
+    argv_is(&d->steps[0],
+            (const char *const[]){"./run me", "a b", "", "${x}", NULL});
+    cr_assert_eq(d->steps[1].n_argv, 0);
+    cr_assert_null(d->steps[1].argv);
+    evs_wf_free(d);
+    d = parse_ok(EXEC(",\"action\":\"exec:\\t prog  a\\tb \""));
+    cr_assert_str_eq(d->steps[0].action, "exec:\t prog  a\tb ");
+    argv_is(&d->steps[0], (const char *const[]){"prog", "a", "b", NULL});
+    evs_wf_free(d);
+    /* The host is not asked about exec steps. */
+    const char *j = EXEC(",\"exec\":[\"llm\"]");
+    cr_assert_eq(evs_wf_parse(j, strlen(j), NULL, only_llm, &calls, &d, &e),
+                 0, "%s", e.msg);
+    cr_assert_eq(calls, 0);
+    evs_wf_free(d);
+}
+
+Test(workflow, refuses_malformed_exec_lists)
+{
+    static const refusal bad[] = {
+        {EXEC(",\"exec\":[]"), "a",
+         "\"exec\" must be a non-empty list of strings"},
+        {EXEC(",\"exec\":\"prog a\""), "a",
+         "\"exec\" must be a non-empty list of strings"},
+        {EXEC(",\"exec\":[\"prog\",5]"), "a",
+         "\"exec\" must be a non-empty list of strings"},
+        {EXEC(",\"exec\":[\"\",\"a\"]"), "a",
+         "\"exec\" must start with a program"},
+        {EXEC(",\"exec\":[\"a\\u0000b\"]"), "a",
+         "\"exec\" holds a NUL character"},
+        {EXEC(",\"exec\":[\"prog\"],\"action\":\"x\""), "a",
+         "an action step needs exactly one of \"action\" and \"exec\""},
+        {DOC("{\"name\":\"a\",\"kind\":\"sleep\",\"duration_ms\":1,"
+             "\"exec\":[\"x\"]}"), "a",
+         "member \"exec\" is not allowed in a step of kind sleep"},
+    };
+    expect_refusals(bad, sizeof(bad) / sizeof(*bad), NULL);
 }
 
 /* ------------------------------------------------------------------ */

@@ -1347,6 +1347,76 @@ Test(evrun, exec_program_that_cannot_start_fails_the_step_with_type_spawn)
     result_free(&r);
 }
 
+/* args.sh: answers with its arguments (at most two shown). */
+static const char args_sh[] =
+    "#!/bin/sh\n"
+    "cat >/dev/null\n"
+    "printf '{\"n\":%d,\"first\":\"%s\",\"second\":\"%s\"}\\n'"
+    " $# \"$1\" \"$2\"\n";
+
+/* Runs `def` as `id` from the working directory `cwd`: the runner's,
+ * which a relative program path is resolved against. */
+static result start_in(const char *cwd, const char *def, const char *id)
+{
+    char here[1024];
+    result r;
+
+    cr_assert_not_null(getcwd(here, sizeof(here)));
+    cr_assert_eq(chdir(cwd), 0);
+    r = EVRUN("start", store, def, "--id", id);
+    cr_assert_eq(chdir(here), 0);
+    return r;
+}
+
+/* The `exec` list passes each argument as it is, blanks included, where
+ * the string form splits on blanks; "./args.sh" is found from the
+ * runner's working directory. */
+Test(evrun, exec_list_passes_arguments_with_blanks_from_the_working_dir)
+{
+    const char *def = def_file("argv",
+        "{\"name\":\"argv\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "  \"exec\":[\"./args.sh\",\"a b\",\"\"]}]}");
+    result r;
+
+    script_file("args.sh", args_sh);
+    r = start_in(dir, def, "av1");
+    assert_outcome(&r, 0, "av1", "completed",
+                   "{\"n\":2,\"first\":\"a b\",\"second\":\"\"}");
+    result_free(&r);
+    def = def_file("words",
+        "{\"name\":\"words\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "  \"action\":\"exec:./args.sh a b\"}]}");
+    r = start_in(dir, def, "av2");
+    assert_outcome(&r, 0, "av2", "completed",
+                   "{\"n\":2,\"first\":\"a\",\"second\":\"b\"}");
+    result_free(&r);
+}
+
+/* From another working directory "./args.sh" is not there: the step
+ * fails with type spawn, saying where the path was looked for. */
+Test(evrun, exec_relative_program_is_looked_for_in_the_working_dir)
+{
+    const char *def = def_file("argv",
+        "{\"name\":\"argv\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "  \"exec\":[\"./args.sh\",\"a b\"]}]}");
+    const char *elsewhere = in_dir("elsewhere");
+    char *type, *msg;
+    result r;
+
+    script_file("args.sh", args_sh);
+    cr_assert_eq(mkdir(elsewhere, 0700), 0);
+    r = start_in(elsewhere, def, "av3");
+    failed_with(&r, "av3", &type, &msg);
+    cr_assert_str_eq(type, "spawn");
+    cr_assert(strstr(msg, "cannot run \"./args.sh\" (relative to the "
+                          "runner's working directory "),
+              "%s", msg);
+    cr_assert(strstr(msg, "/elsewhere)"), "%s", msg);
+    free(type);
+    free(msg);
+    result_free(&r);
+}
+
 /* ------------------------------------------------------------------ */
 /* A retry backoff outlives its runner                                */
 /* ------------------------------------------------------------------ */
