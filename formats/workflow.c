@@ -114,6 +114,8 @@ typedef struct parser {
     evs_wf_step *steps;
     size_t n_steps;
     char *listy;          /* per step: its `next` is a list of edges */
+    char *instant;        /* per step: it never waits and never fails by
+                             itself (WORKFLOWS.md §2.9) */
     evs_wf_error *err;
     const char *step;     /* the step being read, for errors; NULL: none */
     char *scratch;        /* room to unescape any string of the document */
@@ -195,6 +197,11 @@ static int take_int(parser *p, evs_span v, const char *what, int64_t min,
     return 0;
 }
 
+static int is_bool(evs_span v)
+{
+    return evs__span_eq_cstr(v, "true") || evs__span_eq_cstr(v, "false");
+}
+
 static int take_num(parser *p, evs_span v, const char *what, double *out)
 {
     if (v.ptr[0] != '-' && (v.ptr[0] < '0' || v.ptr[0] > '9'))
@@ -244,6 +251,9 @@ static int check_tmpl(parser *p, evs_span t, int allow_item,
     ck.allow_item = allow_item;
     ck.steps = p->steps;
     ck.n_steps = p->n_steps;
+    ck.strict_inputs = p->d->strict_inputs;
+    ck.inputs = p->d->inputs;
+    ck.n_inputs = p->d->n_inputs;
     ck.scratch = p->scratch;
     ck.msg = msg;
     ck.cap = sizeof(msg);
@@ -362,7 +372,7 @@ two:
 enum {
     M_NAME, M_KIND, M_ACTION, M_PARAMS, M_TIMEOUT, M_DURATION, M_UNTIL,
     M_EVENT, M_PATHS, M_MODE, M_STORE, M_EACH, M_RETRY, M_NEXT, M_THEN,
-    M_CHANGE, M_MIN, M_MAX, M_START_AT, M_CARRY, N_MEMBERS
+    M_CHANGE, M_MIN, M_MAX, M_START_AT, M_CARRY, M_EXEC, N_MEMBERS
 };
 
 #define K(k) (1u << (k))
@@ -371,7 +381,7 @@ enum {
 static const char *const step_members[N_MEMBERS] = {
     "name", "kind", "action", "params", "timeout_ms", "duration_ms",
     "until", "event", "paths", "mode", "store", "each", "retry", "next",
-    "then", "change_id", "min", "max", "start_at", "carry",
+    "then", "change_id", "min", "max", "start_at", "carry", "exec",
 };
 
 /* The kinds each member is allowed in. */
@@ -397,6 +407,7 @@ static const unsigned member_kinds[N_MEMBERS] = {
     [M_MAX] = K(EVS_WF_VERSION),
     [M_START_AT] = K(EVS_WF_CONTINUE),
     [M_CARRY] = K(EVS_WF_CONTINUE),
+    [M_EXEC] = K(EVS_WF_ACTION),
 };
 
 static const char *const kind_names[] = {
@@ -598,24 +609,89 @@ static int parse_join(parser *p, evs_wf_step *s, const evs_span *m)
     return 0;
 }
 
-static int parse_action(parser *p, evs_wf_step *s, const evs_span *m)
+/* The next word of an "exec:" string at *w, and its length; NULL at
+ * the end. Words are separated by blanks (spaces and tabs). */
+static const char *next_word(const char **w, size_t *len)
 {
-    const char *a;
+    const char *start = *w + strspn(*w, " \t");
+
+    *len = strcspn(start, " \t");
+    *w = start + *len;
+    return *len ? start : NULL;
+}
+
+/*
+ * The program and arguments of an exec step: the words of the string
+ * after "exec:" (no quoting), or the strings of an `exec` array (`arr`),
+ * taken as written. Either way the program comes first and is not empty.
+ */
+static int parse_argv(parser *p, evs_wf_step *s, evs_span arr)
+{
+    const char **argv, *w = s->action + 5, *word;
+    evs__jit it;
+    evs_span x;
+    size_t n = 0, i, len;
     int rc;
 
-    if (!m[M_ACTION].len)
-        return fail(p, "an action step needs \"action\"");
-    if ((rc = take_str(p, m[M_ACTION], "action", &s->action)) != 0)
+    if (arr.len && (arr.ptr[0] != '[' || (n = arr_count(arr)) == 0))
+        return fail(p, "\"exec\" must be a non-empty list of strings");
+    while (!arr.len && next_word(&w, &len))
+        n++;
+    if (n == 0)
+        return fail(p, "\"exec:\" names no program");
+    if (!(argv = arena_alloc(p->h, (n + 1) * sizeof(*argv))))
+        return -ENOMEM;
+    w = s->action + 5;
+    if (arr.len)
+        evs__json_iter_begin(&it, arr, '[');
+    for (i = 0; i < n; i++) {
+        if (!arr.len) {
+            char *copy;
+
+            word = next_word(&w, &len);
+            if (!(copy = arena_alloc(p->h, len + 1)))
+                return -ENOMEM;
+            memcpy(copy, word, len);
+            copy[len] = '\0';
+            argv[i] = copy;
+            continue;
+        }
+        evs__json_arr_next(&it, &x);
+        if (x.ptr[0] != '"')
+            return fail(p, "\"exec\" must be a non-empty list of strings");
+        if ((rc = take_str(p, x, "exec", &argv[i])) != 0)
+            return rc;
+    }
+    argv[n] = NULL;
+    if (!argv[0][0])
+        return fail(p, "\"exec\" must start with a program");
+    s->argv = argv;
+    s->n_argv = n;
+    return 0;
+}
+
+static int parse_action(parser *p, evs_wf_step *s, const evs_span *m)
+{
+    int rc, known;
+
+    if (!m[M_ACTION].len == !m[M_EXEC].len)
+        return fail(p, "an action step needs exactly one of \"action\" "
+                       "and \"exec\"");
+    if (m[M_EXEC].len) {
+        s->action = "exec:";
+        if ((rc = parse_argv(p, s, m[M_EXEC])) != 0)
+            return rc;
+    } else if ((rc = take_str(p, m[M_ACTION], "action", &s->action)) != 0) {
         return rc;
-    if (strncmp(s->action, "exec:", 5) == 0) {
-        for (a = s->action + 5; *a == ' ' || *a == '\t'; a++)
-            ;
-        if (!*a)
-            return fail(p, "\"exec:\" names no program");
+    } else if (strncmp(s->action, "exec:", 5) == 0) {
+        if ((rc = parse_argv(p, s, (evs_span){0})) != 0)
+            return rc;
     } else if (!s->action[0]) {
         return fail(p, "\"action\" is empty");
-    } else if (p->has_action && !p->has_action(p->arg, s->action)) {
-        return fail(p, "unknown action \"%.64s\"", s->action);
+    } else if (p->has_action) {
+        if (!(known = p->has_action(p->arg, s->action)))
+            return fail(p, "unknown action \"%.64s\"", s->action);
+        p->instant[s->index] = known == EVS_WF_ACTION_INSTANT;
     }
     if (m[M_PARAMS].len) {
         s->params = m[M_PARAMS];
@@ -630,6 +706,7 @@ static int parse_sleep(parser *p, evs_wf_step *s, const evs_span *m)
     evs_span d = m[M_DURATION], u = m[M_UNTIL];
     int64_t x;
     size_t n;
+    int rc;
 
     if (!d.len == !u.len)
         return fail(p, "a sleep step needs exactly one of \"duration_ms\" "
@@ -643,7 +720,10 @@ static int parse_sleep(parser *p, evs_wf_step *s, const evs_span *m)
             return check_tmpl(p, d, 0, "duration_ms");
         }
         s->duration = d;
-        return take_int(p, d, "duration_ms", 0, INT64_MAX, &x);
+        if ((rc = take_int(p, d, "duration_ms", 0, INT64_MAX, &x)) != 0)
+            return rc;
+        p->instant[s->index] = x == 0; /* a sleep that never waits */
+        return 0;
     }
     if (u.ptr[0] != '"')
         return fail(p, "\"until\" must be a string");
@@ -715,6 +795,11 @@ static int parse_step(parser *p, evs_wf_step *s)
     if (i == 7)
         return fail(p, "unknown kind \"%.64s\"", kind);
     s->kind = (evs_wf_kind)i;
+    /* Neither waits; nor fails by itself, but for a continue_as_new
+     * that finds other paths running, which the loop check does not
+     * count on (WORKFLOWS.md §2.9). */
+    p->instant[s->index] = s->kind == EVS_WF_VERSION ||
+                           s->kind == EVS_WF_CONTINUE;
     for (i = 0; i < N_MEMBERS; i++)
         if (m[i].len && !(member_kinds[i] & K(s->kind)))
             return fail(p, "member \"%s\" is not allowed in a step of "
@@ -819,10 +904,12 @@ static int name_steps(parser *p, evs_span steps)
         return fail(p, "\"steps\" must be a non-empty list");
     p->steps = arena_alloc(p->h, p->n_steps * sizeof(*p->steps));
     p->listy = arena_alloc(p->h, p->n_steps);
-    if (!p->steps || !p->listy)
+    p->instant = arena_alloc(p->h, p->n_steps);
+    if (!p->steps || !p->listy || !p->instant)
         return -ENOMEM;
     memset(p->steps, 0, p->n_steps * sizeof(*p->steps));
     memset(p->listy, 0, p->n_steps);
+    memset(p->instant, 0, p->n_steps);
     evs__json_iter_begin(&it, steps, '[');
     for (i = 0; evs__json_arr_next(&it, &el) == 1; i++) {
         evs__jit mi;
@@ -850,47 +937,6 @@ static int name_steps(parser *p, evs_span steps)
         p->step = NULL;
     }
     return 0;
-}
-
-static size_t step_index(parser *p, const char *name)
-{
-    return (size_t)(step_named(p, name) - p->steps);
-}
-
-/* Every step must be reachable from the first through next and then. */
-static int check_reachable(parser *p)
-{
-    size_t *work, n = 0, i, j, t;
-    char *seen = p->scratch; /* the document has more bytes than steps */
-    int rc = 0;
-
-    if (!(work = evs__malloc(&p->h->alloc, p->n_steps * sizeof(*work))))
-        return -ENOMEM;
-    memset(seen, 0, p->n_steps);
-    seen[0] = 1;
-    work[n++] = 0;
-    while (n > 0) {
-        const evs_wf_step *s = &p->steps[work[--n]];
-
-        for (j = 0; j <= s->n_next; j++) {
-            if (j == s->n_next && !s->then)
-                break;
-            t = step_index(p, j < s->n_next ? s->next[j].to : s->then);
-            if (!seen[t]) {
-                seen[t] = 1;
-                work[n++] = t;
-            }
-        }
-    }
-    for (i = 0; i < p->n_steps && rc == 0; i++) {
-        if (!seen[i]) {
-            p->step = p->steps[i].name;
-            rc = fail(p, "not reachable from the first step \"%s\"",
-                      p->steps[0].name);
-        }
-    }
-    evs__free(&p->h->alloc, work);
-    return rc;
 }
 
 /* A join may only name paths that some edge list of the definition
@@ -969,8 +1015,7 @@ static int parse_inputs(parser *p, evs_span v)
             return fail(p, "input \"%s\" has an unknown type \"%.32s\"",
                         in[i].name, in[i].type);
         if (m[1].len) {
-            if (!evs__span_eq_cstr(m[1], "true") &&
-                !evs__span_eq_cstr(m[1], "false"))
+            if (!is_bool(m[1]))
                 return fail(p, "input \"%s\": \"required\" must be a "
                                "boolean", in[i].name);
             in[i].required = m[1].ptr[0] == 't';
@@ -988,18 +1033,39 @@ static int parse_inputs(parser *p, evs_span v)
     return 0;
 }
 
+/* The checks of evs__wf_graph_check, refusals named after their step. */
+static int check_graph(parser *p)
+{
+    char msg[256];
+    evs__wf_graph g;
+    int rc;
+
+    memset(&g, 0, sizeof(g));
+    g.steps = p->steps;
+    g.n_steps = p->n_steps;
+    g.instant = p->instant;
+    g.alloc = &p->h->alloc;
+    g.msg = msg;
+    g.cap = sizeof(msg);
+    if ((rc = evs__wf_graph_check(&g)) == EVS_EPARSE) {
+        p->step = p->steps[g.at].name;
+        return fail(p, "%s", msg);
+    }
+    return rc;
+}
+
 static int parse_doc(parser *p)
 {
     static const char *const names[] = {"name", "version", "inputs",
-                                        "outputs", "steps"};
+                                        "outputs", "steps", "strict_inputs"};
     evs_wf_def *d = p->d;
-    evs_span m[5];
+    evs_span m[6];
     size_t i;
     int rc;
 
     if (d->json.ptr[0] != '{')
         return fail(p, "a definition is a JSON object");
-    if ((rc = take_members(p, d->json, "the definition", names, 5, m)) != 0)
+    if ((rc = take_members(p, d->json, "the definition", names, 6, m)) != 0)
         return rc;
     if (!m[0].len)
         return fail(p, "missing member \"name\"");
@@ -1011,6 +1077,14 @@ static int parse_doc(parser *p)
     if (m[1].len &&
         (rc = take_int(p, m[1], "version", 1, INT64_MAX, &d->version)) != 0)
         return rc;
+    if (m[5].len) {
+        if (!is_bool(m[5]))
+            return fail(p, "\"strict_inputs\" must be a boolean");
+        d->strict_inputs = m[5].ptr[0] == 't';
+    }
+    /* The inputs before the templates that strict_inputs checks. */
+    if (m[2].len && (rc = parse_inputs(p, m[2])) != 0)
+        return rc;
     if (!m[4].len)
         return fail(p, "missing member \"steps\"");
     if ((rc = name_steps(p, m[4])) != 0)
@@ -1021,14 +1095,12 @@ static int parse_doc(parser *p)
         if ((rc = parse_step(p, &p->steps[i])) != 0)
             return rc;
     p->step = NULL;
-    if (m[2].len && (rc = parse_inputs(p, m[2])) != 0)
-        return rc;
     if (m[3].len) {
         d->outputs = m[3];
         if ((rc = check_tmpl(p, m[3], 0, "outputs")) != 0)
             return rc;
     }
-    if ((rc = check_reachable(p)) != 0)
+    if ((rc = check_graph(p)) != 0)
         return rc;
     return check_joins(p);
 }

@@ -448,6 +448,18 @@ static int check_string(const evs__wf_refck *ck, evs_span raw)
                 return -1;
             }
         }
+        if (r.root == REF_INPUTS && ck->strict_inputs && r.seg < r.end) {
+            evs_span in = seg_next(&r.seg, r.end);
+
+            for (i = 0, found = 0; i < ck->n_inputs && !found; i++)
+                found = evs__span_eq_cstr(in, ck->inputs[i].name);
+            if (!found) {
+                MSG(ck->msg, ck->cap, "\"${%.*s}\" names no declared input "
+                    "(the definition has strict_inputs)",
+                    (int)(pc.n > 64 ? 64 : pc.n), pc.p);
+                return -1;
+            }
+        }
     }
     if (rc < 0) {
         MSG(ck->msg, ck->cap, "unterminated \"${\" in \"%.*s\"",
@@ -1120,6 +1132,18 @@ int evs_wf_check_inputs(const evs_wf_def *d, evs_span inputs,
         goto out;
     o.len--;
     members = o.len > 1;
+    while (d->strict_inputs && evs__json_obj_next(&it, &k, &v) == 1) {
+        for (i = 0, found = 0; i < d->n_inputs && !found; i++)
+            found = evs__wf_key_eq(k, d->inputs[i].name,
+                                   strlen(d->inputs[i].name));
+        if (!found) {
+            MSG(msg, sizeof(msg), "input \"%.*s\" is not declared (the "
+                "definition has strict_inputs)",
+                (int)(k.len > 64 ? 64 : k.len), k.ptr);
+            rc = EVS_EPARSE;
+            goto out;
+        }
+    }
     for (i = 0; i < d->n_inputs; i++) {
         const evs_wf_input *di = &d->inputs[i];
 

@@ -42,6 +42,9 @@ typedef struct evs__wf_refck {
     const evs_wf_step *steps;    /* ${steps.NAME...} must name one of
                                     these; NULL: not checked */
     size_t n_steps;
+    int strict_inputs;           /* ${inputs.NAME...} must name one of */
+    const evs_wf_input *inputs;  /* these (strict_inputs, §9) */
+    size_t n_inputs;
     char *scratch;               /* room to unescape any string of the
                                     template (its length will do) */
     char *msg;                   /* why, on failure */
@@ -64,6 +67,23 @@ int evs__wf_key_eq(evs_span raw, const char *s, size_t n);
 
 /* Does the valid JSON value v have the declared input type `type`? */
 int evs__wf_type_ok(const char *type, evs_span v);
+
+/* A definition's steps as a graph, for evs__wf_graph_check. */
+typedef struct evs__wf_graph {
+    const evs_wf_step *steps;    /* parsed, their edges checked */
+    size_t n_steps;
+    const char *instant;         /* per step: it never waits and never
+                                    fails by itself (WORKFLOWS.md §2.9) */
+    const evs_allocator *alloc;
+    size_t at;                   /* on refusal: the step at fault */
+    char *msg;                   /* on refusal: why */
+    size_t cap;
+} evs__wf_graph;
+
+/* Refuses a step unreachable from the first and a loop that could never
+ * wait or end (WORKFLOWS.md §2.9, §3). Returns 0, EVS_EPARSE (g->at and
+ * g->msg say where and why) or -ENOMEM. */
+int evs__wf_graph_check(evs__wf_graph *g);
 
 /* Refuses objects with duplicate member names anywhere in json (valid
  * JSON). Returns 0, EVS_EPARSE (msg names the member) or -ENOMEM. */

@@ -13,13 +13,13 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define EXEC_OUT_MAX ((size_t)16 << 20)
 #define EXEC_ERR_MAX ((size_t)4 << 10)
-#define EXEC_ARGS_MAX 64
 
 struct orch_action *actions_find(evs_orch *o, const char *name)
 {
@@ -163,13 +163,16 @@ static void proc_handle_closed(uv_handle_t *h)
     }
 }
 
+/* Closes every handle that was initialized (the process handle is not
+ * when uv_spawn failed early; p is zeroed, so its type is unknown). */
 static void proc_close_all(exec_proc *p)
 {
     uv_handle_t *hs[] = {(uv_handle_t *)&p->proc, (uv_handle_t *)&p->in,
                          (uv_handle_t *)&p->out, (uv_handle_t *)&p->err};
 
     for (size_t i = 0; i < sizeof(hs) / sizeof(*hs); i++)
-        if (!uv_is_closing(hs[i]))
+        if (uv_handle_get_type(hs[i]) != UV_UNKNOWN_HANDLE &&
+            !uv_is_closing(hs[i]))
             uv_close(hs[i], proc_handle_closed);
 }
 
@@ -313,45 +316,50 @@ static void shutdown_cb(uv_shutdown_t *sd, int status)
         uv_close((uv_handle_t *)&p->in, proc_handle_closed);
 }
 
-/* Splits "exec:prog a b" on blanks (no shell, no quoting). */
-static int split_args(char *cmd, char **argv, int max)
+/* Why an exec step's program could not be started, with where a
+ * program given without a directory, or with a relative one, was looked
+ * for: a relative path is the runner's working directory's. */
+static void spawn_failed(const char *prog, int rc, char *msg, size_t cap)
 {
-    int n = 0;
+    char cwd[1024];
+    size_t n = sizeof(cwd);
 
-    for (char *s = strtok(cmd, " \t"); s; s = strtok(NULL, " \t")) {
-        if (n == max - 1)
-            return -1;
-        argv[n++] = s;
-    }
-    argv[n] = NULL;
-    return n;
+    if (!strchr(prog, '/'))
+        snprintf(msg, cap, "cannot run \"%s\" (looked up in PATH): %s",
+                 prog, uv_strerror(rc));
+    else if (prog[0] != '/' && uv_cwd(cwd, &n) == 0)
+        snprintf(msg, cap, "cannot run \"%s\" (relative to the runner's "
+                 "working directory %s): %s", prog, cwd, uv_strerror(rc));
+    else
+        snprintf(msg, cap, "cannot run \"%s\": %s", prog, uv_strerror(rc));
 }
 
 static void exec_dispatch(evs_action_req *req)
 {
     orch_exec *x = req->x;
-    exec_proc *p = calloc(1, sizeof(*p));
+    const evs_wf_step *S = evs_wf_find_step(x->def, req->call.step);
+    exec_proc *p = NULL;
     uv_process_options_t po;
     uv_stdio_container_t io[3];
-    char *argv[EXEC_ARGS_MAX], *cmd = NULL;
+    char **argv = NULL;
     uv_buf_t b;
     int rc;
 
-    if (!p || !(cmd = strndup(req->call.action.ptr + 5,
-                              req->call.action.len - 5))) {
+    if (!S || !S->n_argv) {
+        evs_action_fail(req, evs_span_cstr("bad_command"),
+                        evs_span_cstr("the step has no program to run"), 0);
+        return;
+    }
+    if (!(p = calloc(1, sizeof(*p))) ||
+        !(argv = calloc(S->n_argv + 1, sizeof(*argv)))) {
         free(p);
         evs_action_fail(req, evs_span_cstr("no_memory"),
                         evs_span_cstr("out of memory spawning"), 1);
         return;
     }
-    if (split_args(cmd, argv, EXEC_ARGS_MAX) <= 0) {
-        free(cmd);
-        free(p);
-        evs_action_fail(req, evs_span_cstr("bad_command"),
-                        evs_span_cstr("exec: needs a program and at most "
-                                      "62 arguments"), 0);
-        return;
-    }
+    /* uv_spawn's argv is not const, but it is only read. */
+    for (size_t i = 0; i < S->n_argv; i++)
+        argv[i] = (char *)(uintptr_t)S->argv[i];
     p->req = req;
     EVS__JB_LIT(&p->request, "{\"params\":");
     evs__jb_json(&p->request, req->call.input);
@@ -393,16 +401,21 @@ static void exec_dispatch(evs_action_req *req)
     po.stdio = io;
     po.stdio_count = 3;
     rc = uv_spawn(x->o->loop, &p->proc, &po);
-    free(cmd);
+    free(argv);
     if (rc != 0 || p->request.err) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "cannot run \"%.*s\": %s",
-                 (int)req->call.action.len - 5, req->call.action.ptr + 5,
-                 rc ? uv_strerror(rc) : "out of memory");
+        char msg[1400];
+        if (rc)
+            spawn_failed(S->argv[0], rc, msg, sizeof(msg));
+        else
+            snprintf(msg, sizeof(msg), "out of memory starting \"%s\"",
+                     S->argv[0]);
         p->req = NULL;
         if (rc == 0)
             uv_process_kill(&p->proc, SIGKILL);
-        p->handles += rc == 0;
+        /* A failed uv_spawn may have initialized the process handle
+         * (libuv 1.44 does): then it is closed and counted too. */
+        p->handles += uv_handle_get_type((uv_handle_t *)&p->proc) ==
+                      UV_PROCESS;
         proc_close_all(p);
         evs_action_fail(req, evs_span_cstr("spawn"), evs_span_cstr(msg), 1);
         return;
@@ -539,7 +552,8 @@ int actions_builtin(evs_orch *o)
 {
     int rc;
 
-    if ((rc = evs_orch_register(o, "echo", builtin_echo, o, 0)) ||
+    if ((rc = evs_orch_register(o, "echo", builtin_echo, o,
+                                EVS_ACTION_INSTANT)) ||
         (rc = evs_orch_register(o, "fail", builtin_fail, o, 0)) ||
         (rc = evs_orch_register(o, "sleep", builtin_sleep, o, 0)))
         return rc;

@@ -747,7 +747,11 @@ static void watch_inbox(orch_exec *x)
 
 static int has_action(void *arg, const char *name)
 {
-    return actions_find(arg, name) != NULL;
+    struct orch_action *a = actions_find(arg, name);
+
+    if (!a)
+        return 0;
+    return a->flags & EVS_ACTION_INSTANT ? EVS_WF_ACTION_INSTANT : 1;
 }
 
 /* Takes over an open writer log and its replayed state; both are the
@@ -1439,7 +1443,7 @@ int evs_orch_register(evs_orch *o, const char *name, evs_action_fn fn,
     struct orch_action *a;
 
     if (!name || !*name || !fn || strncmp(name, "exec:", 5) == 0 ||
-        (flags & ~(unsigned)EVS_ACTION_BLOCKING))
+        (flags & ~(unsigned)(EVS_ACTION_BLOCKING | EVS_ACTION_INSTANT)))
         return -EINVAL;
     if (actions_find(o, name))
         return -EEXIST;

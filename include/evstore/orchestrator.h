@@ -103,13 +103,20 @@ enum {
     /** Run the callback on the libuv threadpool: it may block, and
      *  completes the request before it returns. */
     EVS_ACTION_BLOCKING = 1u << 0,
+    /** The action completes at once, never fails and waits for nothing
+     *  outside the runner, as the built-in `echo`. A definition with a
+     *  loop made only of such steps (and other steps that never wait)
+     *  is refused: nothing could ever slow it down or end it
+     *  (formats/WORKFLOWS.md §2.9). */
+    EVS_ACTION_INSTANT = 1u << 1,
 };
 
 /**
- * Registers action `name` (copied). Names starting with "exec:" are
- * reserved: such a step runs its command as a subprocess (see
- * orchestrator/README.md for the stdin/stdout protocol).
- * Returns 0, -EEXIST, -EINVAL, -ENOMEM.
+ * Registers action `name` (copied), with EVS_ACTION_* `flags`. Names
+ * starting with "exec:" are reserved: such a step runs its command as a
+ * subprocess (see orchestrator/README.md for the stdin/stdout protocol).
+ * Returns 0, -EEXIST, -EINVAL (an empty or reserved name, no `fn`, an
+ * unknown flag), -ENOMEM.
  */
 EVS_EXTERN int evs_orch_register(evs_orch *o, const char *name,
                                  evs_action_fn fn, void *arg,

@@ -103,7 +103,14 @@ typedef struct evs_wf_step {
     evs_span raw;               /* the step object as written; hash it with
                                    evs_replay_step_hash */
     /* action */
-    const char *action;         /* a registered name, or "exec:CMD ..." */
+    const char *action;         /* a registered name, or "exec:CMD ..."
+                                   as written, or "exec:" for a step
+                                   with an `exec` list */
+    const char *const *argv;    /* exec steps (action "exec:..."): the
+                                   program and its arguments, NULL-
+                                   terminated: the words of the string,
+                                   or the `exec` list as written */
+    size_t n_argv;              /* >= 1 for exec steps; else 0 */
     evs_span params;            /* JSON template; empty if none */
     /* sleep: one of the two */
     evs_span duration;          /* integer ms (1500), or one reference
@@ -157,6 +164,8 @@ typedef struct evs_wf_def {
     int64_t version;
     const evs_wf_input *inputs;
     size_t n_inputs;
+    int strict_inputs;          /* `strict_inputs`: only the declared
+                                   inputs may be given or referenced */
     evs_span outputs;           /* JSON template of the execution's outputs;
                                    empty: the last output of the root path */
     const evs_wf_step *steps;
@@ -174,8 +183,17 @@ typedef struct evs_wf_error {
     char msg[256];
 } evs_wf_error;
 
-/** Does the host have an action of this name? (registered actions) */
+/**
+ * Does the host have an action of this name (registered actions)? 0: no,
+ * and the definition is refused. EVS_WF_ACTION_INSTANT: yes, and the
+ * action completes at once, never fails and waits for nothing outside
+ * the runner, as the orchestrator's built-in `echo`: a loop made only of
+ * such steps is refused (formats/WORKFLOWS.md §2.9). Any other value:
+ * yes, an action that may take its time or fail.
+ */
 typedef int (*evs_wf_has_action_fn)(void *arg, const char *name);
+
+#define EVS_WF_ACTION_INSTANT 2
 
 /**
  * Parses and checks a definition (formats/WORKFLOWS.md, which lists every
@@ -185,8 +203,11 @@ typedef int (*evs_wf_has_action_fn)(void *arg, const char *name);
  * the wrong type or not allowed in the step's kind, an unknown kind,
  * duplicate step names, an edge to an unknown step, unreachable steps, a
  * join naming a path no edge creates, a malformed condition or template,
- * a bad retry policy, and an action that is neither `exec:` nor known to
- * `has_action` (NULL: not checked; called during the parse only).
+ * a reference to an undeclared input under `strict_inputs`, a bad retry
+ * policy, an `exec` that is not a list of strings naming a program, an
+ * action that is neither an exec step nor known to `has_action` (NULL:
+ * not checked, and no action counts as instant; called during the parse
+ * only), and a loop that could never wait or end.
  * `alloc` may be NULL (the C library's); the definition keeps a copy of
  * it, so only its ctx must outlive the definition. On success *out is
  * owned by the caller: free it with evs_wf_free. *out is set only on
@@ -266,9 +287,11 @@ EVS_EXTERN int evs_wf_cond_eval(const evs_wf_cond *cond, const evs_wf_ctx *c,
  * inputs, filling in defaults: *out is the inputs to run with (compact
  * JSON and a NUL, allocated with `alloc`, owned by the caller, set only
  * on success): the members given, in their order, then the defaults of
- * the absent ones, in declaration order. Undeclared members are kept.
+ * the absent ones, in declaration order. Undeclared members are kept,
+ * or, when the definition has `strict_inputs`, refused.
  * Returns 0, EVS_EPARSE (not an object, a duplicate member, a required
- * input missing, a wrong type; err->msg says which), -ENOMEM.
+ * input missing, a wrong type, an undeclared input under strict_inputs;
+ * err->msg says which), -ENOMEM.
  */
 EVS_EXTERN int evs_wf_check_inputs(const evs_wf_def *d, evs_span inputs,
                                    const evs_allocator *alloc, char **out,

@@ -204,6 +204,9 @@ Test(workflow, reads_back_every_member_of_a_full_definition)
 
     s = &d->steps[1];
     cr_assert_str_eq(s->action, "exec:search --json");
+    cr_assert_eq(s->n_argv, 2);
+    cr_assert_str_eq(s->argv[0], "search");
+    cr_assert_str_eq(s->argv[1], "--json");
     assert_span(s->each, "[\"a\",\"b\"]");
     assert_span(s->params, "{\"q\":\"${item}\",\"i\":\"${index}\"}");
     cr_assert_eq(s->has_retry, 0);
@@ -413,7 +416,7 @@ static const refusal refusals[] = {
      "duplicate member \"k\""},
     /* Actions. */
     {DOC("{\"name\":\"a\",\"kind\":\"action\"}"), "a",
-     "an action step needs \"action\""},
+     "an action step needs exactly one of \"action\" and \"exec\""},
     {DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"\"}"), "a",
      "\"action\" is empty"},
     {DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"exec: \"}"), "a",
@@ -585,18 +588,21 @@ static const refusal refusals[] = {
      "{\"name\":\"a\",\"kind\":\"end\"}]}", "", "an input must be an object"},
 };
 
-Test(workflow, refuses_each_fault_naming_the_step_and_the_reason)
+/* Each of the n refusals in rs is refused as it says, with the host's
+ * actions known through has_action (may be NULL), and *out left alone;
+ * and without an error struct too. */
+static void expect_refusals(const refusal *rs, size_t n,
+                            evs_wf_has_action_fn has_action)
 {
-    size_t i;
-
-    for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
-        const refusal *r = &refusals[i];
+    for (size_t i = 0; i < n; i++) {
+        const refusal *r = &rs[i];
         evs_wf_def *d = (evs_wf_def *)0x1;
         evs_wf_error e;
         int rc;
 
         memset(&e, 'x', sizeof(e));
-        rc = evs_wf_parse(r->json, strlen(r->json), NULL, NULL, NULL, &d, &e);
+        rc = evs_wf_parse(r->json, strlen(r->json), NULL, has_action, NULL,
+                          &d, &e);
         cr_assert_eq(rc, EVS_EPARSE, "#%zu accepted (%d): %s", i, rc,
                      r->json);
         cr_assert_eq(d, (evs_wf_def *)0x1, "#%zu: *out set", i);
@@ -604,10 +610,14 @@ Test(workflow, refuses_each_fault_naming_the_step_and_the_reason)
                          "(%s)", i, e.step, r->step, e.msg);
         cr_assert(strstr(e.msg, r->msg) != NULL,
                   "#%zu: message \"%s\" lacks \"%s\"", i, e.msg, r->msg);
-        /* The same refusal without an error struct. */
-        cr_assert_eq(evs_wf_parse(r->json, strlen(r->json), NULL, NULL, NULL,
-                                  &d, NULL), EVS_EPARSE);
+        cr_assert_eq(evs_wf_parse(r->json, strlen(r->json), NULL, has_action,
+                                  NULL, &d, NULL), EVS_EPARSE);
     }
+}
+
+Test(workflow, refuses_each_fault_naming_the_step_and_the_reason)
+{
+    expect_refusals(refusals, sizeof(refusals) / sizeof(refusals[0]), NULL);
 }
 
 Test(workflow, accepts_what_the_refusals_border_on)
@@ -656,6 +666,257 @@ Test(workflow, names_the_step_that_holds_a_duplicate_member)
                  EVS_EPARSE);
     cr_assert_str_eq(e.step, "a");
     cr_assert(strstr(e.msg, "duplicate member \"kind\""), "%s", e.msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* exec steps                                                         */
+/* ------------------------------------------------------------------ */
+
+/* An exec step `a` with the members m (then an end). */
+#define EXEC(m)                                                               \
+    "{\"name\":\"w\",\"steps\":[{\"name\":\"a\",\"kind\":\"action\"" m        \
+    ",\"next\":\"b\"},{\"name\":\"b\",\"kind\":\"end\"}]}"
+
+static void argv_is(const evs_wf_step *s, const char *const *want)
+{
+    size_t n = 0;
+
+    while (want[n])
+        n++;
+    cr_assert_eq(s->n_argv, n, "%zu arguments, want %zu", s->n_argv, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(s->argv[i], want[i], "argument %zu", i);
+    cr_assert_null(s->argv[n]);
+}
+
+/* `exec` gives the program and its arguments as a list, taken as
+ * written: an argument may hold blanks, or be empty. The string form is
+ * split on blanks, at parse time. */
+Test(workflow, reads_the_argv_of_exec_steps_in_both_forms)
+{
+    evs_wf_def *d;
+    evs_wf_error e;
+    int calls = 0;
+
+    d = parse_ok(EXEC(",\"exec\":[\"./run me\",\"a b\",\"\",\"${x}\"]"));
+    cr_assert_str_eq(d->steps[0].action, "exec:");
+    argv_is(&d->steps[0],
+            (const char *const[]){"./run me", "a b", "", "${x}", NULL});
+    cr_assert_eq(d->steps[1].n_argv, 0);
+    cr_assert_null(d->steps[1].argv);
+    evs_wf_free(d);
+    d = parse_ok(EXEC(",\"action\":\"exec:\\t prog  a\\tb \""));
+    cr_assert_str_eq(d->steps[0].action, "exec:\t prog  a\tb ");
+    argv_is(&d->steps[0], (const char *const[]){"prog", "a", "b", NULL});
+    evs_wf_free(d);
+    /* The host is not asked about exec steps. */
+    const char *j = EXEC(",\"exec\":[\"llm\"]");
+    cr_assert_eq(evs_wf_parse(j, strlen(j), NULL, only_llm, &calls, &d, &e),
+                 0, "%s", e.msg);
+    cr_assert_eq(calls, 0);
+    evs_wf_free(d);
+}
+
+Test(workflow, refuses_malformed_exec_lists)
+{
+    static const refusal bad[] = {
+        {EXEC(",\"exec\":[]"), "a",
+         "\"exec\" must be a non-empty list of strings"},
+        {EXEC(",\"exec\":\"prog a\""), "a",
+         "\"exec\" must be a non-empty list of strings"},
+        {EXEC(",\"exec\":[\"prog\",5]"), "a",
+         "\"exec\" must be a non-empty list of strings"},
+        {EXEC(",\"exec\":[\"\",\"a\"]"), "a",
+         "\"exec\" must start with a program"},
+        {EXEC(",\"exec\":[\"a\\u0000b\"]"), "a",
+         "\"exec\" holds a NUL character"},
+        {EXEC(",\"exec\":[\"prog\"],\"action\":\"x\""), "a",
+         "an action step needs exactly one of \"action\" and \"exec\""},
+        {DOC("{\"name\":\"a\",\"kind\":\"sleep\",\"duration_ms\":1,"
+             "\"exec\":[\"x\"]}"), "a",
+         "member \"exec\" is not allowed in a step of kind sleep"},
+    };
+    expect_refusals(bad, sizeof(bad) / sizeof(*bad), NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* The step graph: loops and reachability                             */
+/* ------------------------------------------------------------------ */
+
+/* The orchestrator's view of actions: echo is instant, x and fail are
+ * actions that may wait or fail, anything else is unknown. */
+static int host_actions(void *arg, const char *name)
+{
+    (void)arg;
+    if (strcmp(name, "echo") == 0)
+        return EVS_WF_ACTION_INSTANT;
+    return strcmp(name, "x") == 0 || strcmp(name, "fail") == 0;
+}
+
+static int parse_host(const char *json, evs_wf_def **d, evs_wf_error *e)
+{
+    *d = NULL;
+    return evs_wf_parse(json, strlen(json), NULL, host_actions, NULL, d, e);
+}
+
+/* Step NAME, an echo, whose members M follow. */
+#define ECHO_STEP(name, m)                                                    \
+    "{\"name\":\"" name "\",\"kind\":\"action\",\"action\":\"echo\"" m "}"
+
+/* Issue 14, defect 8: a loop of steps that never wait, along edges that
+ * are always taken, went round at full speed for ever (2,000 executions
+ * and 2.9 GB in seconds). It is refused, naming the step the loop goes
+ * back to and the way round. */
+Test(workflow, refuses_a_loop_that_can_never_wait_or_end)
+{
+    static const refusal spins[] = {
+        {DOC(ECHO_STEP("a", ",\"next\":\"a\"")), "a",
+         "this loop can never wait or end: a -> a"},
+        /* Through a version step; after a first step that may wait. */
+        {DOC("{\"name\":\"first\",\"kind\":\"action\",\"action\":\"x\","
+             "\"next\":\"a\"}," ECHO_STEP("a", ",\"next\":\"v\"") ","
+             "{\"name\":\"v\",\"kind\":\"version\",\"change_id\":\"c\","
+             "\"min\":-1,\"max\":1,\"next\":\"a\"}"),
+         "a", "a -> v -> a"},
+        /* An edge list whose edge back is always taken: `when` absent or
+         * true. The other edge branches off; the loop goes on. */
+        {DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"a\",\"when\":true},"
+                       "{\"to\":\"b\",\"when\":{\"exists\":\"${vars.x}\"}}]")
+             ",{\"name\":\"b\",\"kind\":\"end\"}"),
+         "a", "a -> a"},
+        {DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"a\",\"path\":\"again\"}]")),
+         "a", "a -> a"},
+        /* `then` is taken whenever the step branches for sure. */
+        {DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"w\",\"path\":\"p\"}],"
+                       "\"then\":\"a\"")
+             ",{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\"}"),
+         "a", "a -> a"},
+        {DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"w\"},{\"to\":\"z\"}],"
+                       "\"then\":\"a\"")
+             ",{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\"},"
+             "{\"name\":\"z\",\"kind\":\"end\"}"),
+         "a", "a -> a"},
+        /* Continuing as new goes round in successors. */
+        {DOC(ECHO_STEP("a", ",\"next\":\"c\"")
+             ",{\"name\":\"c\",\"kind\":\"continue_as_new\"}"),
+         "a", "a -> c -> a"},
+        {DOC("{\"name\":\"first\",\"kind\":\"action\",\"action\":\"x\","
+             "\"next\":\"a\"}," ECHO_STEP("a", ",\"next\":\"c\"") ","
+             "{\"name\":\"c\",\"kind\":\"continue_as_new\","
+             "\"start_at\":\"a\"}"),
+         "a", "a -> c -> a"},
+        /* A sleep of no time does not pace anything. */
+        {DOC(ECHO_STEP("a", ",\"next\":\"s\"")
+             ",{\"name\":\"s\",\"kind\":\"sleep\",\"duration_ms\":0,"
+             "\"next\":\"a\"}"),
+         "a", "a -> s -> a"},
+    };
+    static const char *const ok[] = {
+        /* Something on the loop may wait: a sleep, an event, an action
+         * of the host (or exec), a join. */
+        DOC(ECHO_STEP("a", ",\"next\":\"s\"")
+            ",{\"name\":\"s\",\"kind\":\"sleep\",\"duration_ms\":10,"
+            "\"next\":\"a\"}"),
+        DOC(ECHO_STEP("a", ",\"next\":\"s\"")
+            ",{\"name\":\"s\",\"kind\":\"sleep\","
+            "\"duration_ms\":\"${inputs.d}\",\"next\":\"a\"}"),
+        DOC(ECHO_STEP("a", ",\"next\":\"w\"")
+            ",{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\","
+            "\"next\":\"a\"}"),
+        DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\","
+            "\"next\":\"a\"}"),
+        DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"fail\","
+            "\"next\":\"a\"}"),
+        DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"exec:x\","
+            "\"next\":\"a\"}"),
+        DOC(ECHO_STEP("a", ",\"next\":\"j\"")
+            ",{\"name\":\"j\",\"kind\":\"join\",\"paths\":\"*\","
+            "\"next\":\"a\"}"),
+        /* An edge of the loop that may not be taken. */
+        DOC(ECHO_STEP("a", ",\"store\":\"x\",\"next\":[{\"to\":\"a\",\"when\":"
+                      "{\"not\":{\"exists\":\"${vars.x.p.p.p}\"}}}]")),
+        DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"a\",\"when\":false},"
+                      "{\"to\":\"b\"}]")
+            ",{\"name\":\"b\",\"kind\":\"end\"}"),
+        /* `then` after a branch that may not happen. */
+        DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"w\",\"path\":\"p\","
+                      "\"when\":{\"exists\":\"${vars.go}\"}}],"
+                      "\"then\":\"a\"")
+            ",{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\"}"),
+        /* One edge always taken, without a path: the path moves on, and
+         * takes `then` only when the other edge matches too. */
+        DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"b\"},{\"to\":\"w\",\"when\":"
+                      "{\"exists\":\"${vars.go}\"}}],\"then\":\"a\"")
+            ",{\"name\":\"b\",\"kind\":\"end\"},"
+            "{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\"}"),
+        /* Instant steps without a loop. */
+        DOC(ECHO_STEP("a", ",\"next\":\"b\"") "," ECHO_STEP("b", "")),
+        DOC(ECHO_STEP("a", ",\"next\":\"c\"")
+            ",{\"name\":\"c\",\"kind\":\"continue_as_new\","
+            "\"start_at\":\"z\"}," ECHO_STEP("z", "")),
+    };
+    evs_wf_def *d;
+    evs_wf_error e;
+    size_t i;
+
+    expect_refusals(spins, sizeof(spins) / sizeof(*spins), host_actions);
+    for (i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+        cr_assert_eq(parse_host(ok[i], &d, &e), 0, "#%zu refused: %s: %s\n%s",
+                     i, e.step, e.msg, ok[i]);
+        evs_wf_free(d);
+    }
+    /* Without the host's word, no action counts as instant. */
+    evs_wf_free(parse_ok(spins[0].json));
+}
+
+Test(workflow, a_long_loop_is_named_by_its_first_steps)
+{
+    char buf[16384];
+    size_t n = 0;
+    evs_wf_def *d;
+    evs_wf_error e;
+    int i;
+
+    /* 200 echo steps in a ring: the message names the way round from
+     * the first step, cut to fit. */
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+                          "{\"name\":\"w\",\"steps\":[");
+    for (i = 0; i < 200; i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+                              "%s{\"name\":\"s%d\",\"kind\":\"action\","
+                              "\"action\":\"echo\",\"next\":\"s%d\"}",
+                              i ? "," : "", i, (i + 1) % 200);
+    cr_assert_lt(n + 3, sizeof(buf));
+    snprintf(buf + n, sizeof(buf) - n, "]}");
+    cr_assert_eq(parse_host(buf, &d, &e), EVS_EPARSE);
+    cr_assert_str_eq(e.step, "s0");
+    cr_assert(strstr(e.msg, "this loop can never wait or end: s0 -> s1 -> "
+                            "s2"), "%s", e.msg);
+}
+
+/* A step that only a continue_as_new's start_at leads to is where the
+ * successor starts: reachable (it was refused as unreachable). */
+Test(workflow, a_step_reached_only_through_start_at_is_reachable)
+{
+    const char *j = DOC(
+        "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\","
+        "\"next\":\"roll\"},"
+        "{\"name\":\"roll\",\"kind\":\"continue_as_new\","
+        "\"start_at\":\"later\"},"
+        "{\"name\":\"later\",\"kind\":\"action\",\"action\":\"x\","
+        "\"next\":\"done\"},"
+        "{\"name\":\"done\",\"kind\":\"end\"}");
+    evs_wf_def *d = parse_ok(j);
+
+    cr_assert_str_eq(d->steps[1].start_at, "later");
+    evs_wf_free(d);
+    /* A step no edge, then and start_at leads to is still refused. */
+    j = DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\","
+            "\"next\":\"roll\"},"
+            "{\"name\":\"roll\",\"kind\":\"continue_as_new\"},"
+            "{\"name\":\"later\",\"kind\":\"end\"}");
+    cr_assert_eq(evs_wf_parse(j, strlen(j), NULL, NULL, NULL, &d, NULL),
+                 EVS_EPARSE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1123,6 +1384,82 @@ Test(workflow, refuses_missing_required_inputs_and_wrong_types)
     inputs_refused(d, "{\"topic\":", "not a JSON object");
     inputs_refused(d, "{\"topic\":\"a\",\"topic\":\"b\"}",
                    "duplicate member \"topic\"");
+    evs_wf_free(d);
+}
+
+/* A strict definition whose step `a` has extra members `m`. */
+#define STRICT(m)                                                             \
+    "{\"name\":\"w\",\"strict_inputs\":true,\"inputs\":{"                     \
+    "\"url\":{\"type\":\"string\",\"required\":true},"                        \
+    "\"n\":{\"type\":\"integer\",\"default\":2}},\"steps\":["                 \
+    "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\"" m "},"             \
+    "{\"name\":\"b\",\"kind\":\"sleep\",\"duration_ms\":1}]}"
+
+/* With strict_inputs, a reference to an input that is not declared is
+ * refused at parse time, wherever a template may hold one; it used to
+ * fail only when the step ran. */
+Test(workflow, strict_inputs_refuses_references_to_undeclared_inputs)
+{
+    static const refusal typos[] = {
+        {STRICT(",\"params\":{\"u\":\"${inputs.ur}\"}"), "a",
+         "params: \"${inputs.ur}\" names no declared input (the definition "
+         "has strict_inputs)"},
+        {STRICT(",\"params\":\"at ${inputs.url} and ${inputs.typo.x}\""),
+         "a", "\"${inputs.typo.x}\" names no declared input"},
+        {STRICT(",\"each\":\"${inputs.items}\""), "a",
+         "each: \"${inputs.items}\" names no declared input"},
+        {STRICT(",\"next\":[{\"to\":\"b\",\"when\":{\"not\":"
+                "{\"exists\":\"${inputs.flag}\"}}}]"), "a",
+         "condition: \"${inputs.flag}\" names no declared input"},
+        {"{\"name\":\"w\",\"strict_inputs\":true,"
+         "\"outputs\":{\"o\":\"${inputs.x}\"},"
+         "\"steps\":[{\"name\":\"a\",\"kind\":\"end\"}]}", "",
+         "outputs: \"${inputs.x}\" names no declared input"},
+        {"{\"name\":\"w\",\"strict_inputs\":true,\"steps\":["
+         "{\"name\":\"s\",\"kind\":\"sleep\","
+         "\"until\":\"${inputs.when}\"}]}", "s",
+         "until: \"${inputs.when}\" names no declared input"},
+        {"{\"name\":\"w\",\"strict_inputs\":1,\"steps\":["
+         "{\"name\":\"a\",\"kind\":\"end\"}]}", "",
+         "\"strict_inputs\" must be a boolean"},
+    };
+    evs_wf_def *d;
+
+    expect_refusals(typos, sizeof(typos) / sizeof(*typos), NULL);
+    /* Declared inputs, paths into them and the whole object pass. */
+    d = parse_ok(STRICT(",\"params\":{\"u\":\"${inputs.url}\","
+                        "\"all\":\"${inputs}\",\"c\":\"${inputs.n.x}\"},"
+                        "\"next\":[{\"to\":\"b\",\"when\":"
+                        "{\"exists\":\"${inputs.n}\"}}]"));
+    cr_assert_eq(d->strict_inputs, 1);
+    evs_wf_free(d);
+    /* Without it (the default, or false) nothing changes. */
+    d = parse_ok(PARAMS("{\"u\":\"${inputs.ur}\"}"));
+    cr_assert_eq(d->strict_inputs, 0);
+    evs_wf_free(d);
+    d = parse_ok("{\"name\":\"w\",\"strict_inputs\":false,\"steps\":["
+                 "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\","
+                 "\"params\":\"${inputs.any}\"}]}");
+    evs_wf_free(d);
+}
+
+/* With strict_inputs only declared inputs are accepted at start; without
+ * it undeclared ones are kept. */
+Test(workflow, strict_inputs_refuses_undeclared_inputs_at_start)
+{
+    evs_wf_def *d = parse_ok(STRICT(",\"next\":\"b\""));
+
+    inputs_are(d, "{\"url\":\"u\"}", "{\"url\":\"u\",\"n\":2}");
+    inputs_are(d, "{\"n\":3,\"url\":\"u\"}", "{\"n\":3,\"url\":\"u\"}");
+    inputs_refused(d, "{\"url\":\"u\",\"urll\":\"v\"}",
+                   "input \"urll\" is not declared (the definition has "
+                   "strict_inputs)");
+    inputs_refused(d, "{\"typo\":1}", "input \"typo\" is not declared");
+    evs_wf_free(d);
+    d = parse_ok("{\"name\":\"w\",\"strict_inputs\":true,\"steps\":["
+                 "{\"name\":\"a\",\"kind\":\"end\"}]}");
+    inputs_are(d, "", "{}");
+    inputs_refused(d, "{\"a\":1}", "input \"a\" is not declared");
     evs_wf_free(d);
 }
 

@@ -585,3 +585,36 @@ Test(cont, a_crash_at_any_write_leaves_one_whole_linked_successor_each)
         tu_rmtree_free(cdir);
     }
 }
+
+/* A loop that could never wait or end is refused at start: one of the
+ * built-in echo, and one of a host action registered with
+ * EVS_ACTION_INSTANT (WORKFLOWS.md §2.9). An unknown flag is refused. */
+Test(cont, a_loop_of_instant_actions_is_refused_at_start)
+{
+    const char *defs[] = {
+        J("{'name':'spin','steps':[{'name':'a','kind':'action',"
+          "'action':'echo','next':'a'}]}"),
+        J("{'name':'spin','steps':[{'name':'a','kind':'action',"
+          "'action':'incr','params':{'n':1},'next':'b'},"
+          "{'name':'b','kind':'action','action':'tock','next':'b'}]}"),
+    };
+    char id[EVS_ID_MAX + 1];
+    evs_wf_error e;
+
+    mk_orch(1);
+    cr_assert_eq(evs_orch_register(orch, "tock", t_echo, NULL,
+                                   EVS_ACTION_INSTANT | EVS_ACTION_BLOCKING),
+                 0);
+    cr_assert_eq(evs_orch_register(orch, "tick", t_echo, NULL, 1u << 7),
+                 -EINVAL);
+    cr_assert_eq(evs_orch_start(orch, S(defs[0]), S(""), S("s1"), id, &e),
+                 EVS_EPARSE);
+    cr_assert_str_eq(e.step, "a");
+    cr_assert(strstr(e.msg, "this loop can never wait or end: a -> a"), "%s",
+              e.msg);
+    cr_assert_eq(evs_orch_start(orch, S(defs[1]), S(""), S("s2"), id, &e),
+                 EVS_EPARSE);
+    cr_assert_str_eq(e.step, "b");
+    cr_assert(strstr(e.msg, "loop can never wait or end: b -> b"), "%s",
+              e.msg);
+}

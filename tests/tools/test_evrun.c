@@ -704,6 +704,156 @@ Test(evrun, start_of_a_bad_definition_exits_3_naming_the_step)
     }
 }
 
+/* Writes an executable script into the test's directory; returns its
+ * path (in_dir's rotating buffers). */
+static const char *script_file(const char *name, const char *text)
+{
+    const char *path = in_dir(name);
+
+    cr_assert_eq(tu_write_file(path, text, strlen(text)), 0);
+    cr_assert_eq(chmod(path, 0755), 0);
+    return path;
+}
+
+/* Issue 14, defect 8: an echo that leads back to itself went round at
+ * full speed for ever. `start` refuses it, naming the step and why, and
+ * creates nothing. (--detach: if it were accepted, the test fails at
+ * once instead of spinning.) */
+Test(evrun, start_refuses_a_loop_that_can_never_wait_or_end)
+{
+    const char *def = def_file("spin",
+        "{\"name\":\"spin\",\"steps\":[{\"name\":\"a\",\"kind\":\"action\","
+        "\"action\":\"echo\",\"next\":\"a\"}]}");
+    result r = EVRUN("start", store, def, "--id", "spin1", "--detach");
+    char want[1024];
+
+    cr_assert_eq(r.status, 3, "exit %d, stdout %s, stderr %s", r.status,
+                 r.out, r.err);
+    snprintf(want, sizeof(want), "evrun: %s: a: this loop can never wait or "
+             "end: a -> a (", def);
+    cr_assert(strstr(r.err, want) == r.err, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out, "");
+    cr_assert(!exec_exists("spin1"));
+    result_free(&r);
+}
+
+/* A step that only a continue_as_new's start_at leads to was refused as
+ * unreachable; it is where the successor starts. */
+Test(evrun, a_step_reached_through_start_at_runs_in_the_successor)
+{
+    const char *def = def_file("roll",
+        "{\"name\":\"roll\",\"steps\":["
+        "  {\"name\":\"first\",\"kind\":\"action\","
+        "   \"action\":\"@ACT@ first ok\",\"next\":\"roll\"},"
+        "  {\"name\":\"roll\",\"kind\":\"continue_as_new\","
+        "   \"start_at\":\"later\"},"
+        "  {\"name\":\"later\",\"kind\":\"action\","
+        "   \"action\":\"@ACT@ later ok\",\"params\":\"L\"}]}");
+    result r = EVRUN("start", store, def, "--id", "ro1");
+    char *effects;
+
+    assert_outcome(&r, 0, "ro1.c2", "completed",
+                   "{\"step\":\"later\",\"attempt\":1,\"params\":\"L\"}");
+    effects = slurp_or_empty(fx);
+    cr_assert_str_eq(effects, "first ro1/main/first/-1 1\n"
+                              "later ro1.c2/main/later/-1 1\n");
+    free(effects);
+    cr_assert_eq(count_events("ro1", "execution_continue_as_new"), 1);
+    result_free(&r);
+}
+
+/* count.sh FILE: adds a line to FILE and answers how many it has. */
+static const char count_sh[] =
+    "#!/bin/sh\n"
+    "cat >/dev/null\n"
+    "echo x >> \"$1\"\n"
+    "wc -l < \"$1\"\n";
+
+/* An edge back to a step the path already ran does not fail the path
+ * (WORKFLOWS.md §3 said error type `loop`): the path completes and a
+ * continuation path, main~2 then main~3, goes on at that step. */
+Test(evrun, a_loop_goes_on_in_continuation_paths)
+{
+    char text[1024], *effects;
+    const char *def;
+    json_object *ev, *data;
+    result r;
+
+    snprintf(text, sizeof(text),
+             "{\"name\":\"loop\",\"outputs\":\"${vars.n}\",\"steps\":["
+             " {\"name\":\"tick\",\"kind\":\"action\","
+             "  \"action\":\"exec:%s %s\",\"store\":\"n\","
+             "  \"next\":[{\"to\":\"tick\","
+             "            \"when\":{\"lt\":[\"${vars.n}\",3]}}]}]}",
+             script_file("count.sh", count_sh), in_dir("ticks"));
+    def = def_file("loop", text);
+    r = EVRUN("start", store, def, "--id", "lp1");
+    assert_outcome(&r, 0, "lp1", "completed", "3");
+    result_free(&r);
+    effects = slurp_or_empty(in_dir("ticks"));
+    cr_assert_str_eq(effects, "x\nx\nx\n");
+    free(effects);
+    cr_assert_eq(count_events("lp1", "step_failed"), 0);
+    /* main, then its continuations. */
+    cr_assert_eq(count_events("lp1", "path_started"), 3);
+    for (size_t i = 0; i < 2; i++) {
+        char *m;
+
+        ev = event_of("lp1", "path_started", i + 1);
+        m = str_member(ev, "path_id");
+        cr_assert_str_eq(m, i == 0 ? "main~2" : "main~3");
+        free(m);
+        cr_assert(json_object_object_get_ex(ev, "data", &data));
+        m = str_member(data, "parent");
+        cr_assert_str_eq(m, i == 0 ? "main" : "main~2");
+        free(m);
+        m = str_member(data, "current_step");
+        cr_assert_str_eq(m, "tick");
+        free(m);
+        json_object_put(ev);
+    }
+}
+
+/* With strict_inputs, start refuses an input the definition does not
+ * declare (a typo would otherwise surface only where it is used), and a
+ * reference to one, naming its step. */
+Test(evrun, start_with_strict_inputs_refuses_undeclared_ones)
+{
+    const char *def = def_file("strict",
+        "{\"name\":\"strict\",\"strict_inputs\":true,"
+        " \"inputs\":{\"url\":{\"type\":\"string\",\"required\":true}},"
+        " \"steps\":[{\"name\":\"get\",\"kind\":\"action\",\"action\":\"echo\","
+        "  \"params\":{\"u\":\"${inputs.url}\"}}]}");
+    result r = EVRUN("start", store, def, "--id", "st1", "--input",
+                     "{\"url\":\"x\",\"urll\":\"y\"}");
+    char want[1024];
+
+    cr_assert_eq(r.status, 3, "exit %d, stderr %s", r.status, r.err);
+    snprintf(want, sizeof(want), "evrun: %s: input \"urll\" is not declared "
+             "(the definition has strict_inputs)\n", def);
+    cr_assert_str_eq(r.err, want);
+    cr_assert(!exec_exists("st1"));
+    result_free(&r);
+    r = EVRUN("start", store, def, "--id", "st2", "--input",
+              "{\"url\":\"x\"}");
+    assert_outcome(&r, 0, "st2", "completed", "{\"u\":\"x\"}");
+    result_free(&r);
+
+    def = def_file("strict_ref",
+        "{\"name\":\"strict\",\"strict_inputs\":true,"
+        " \"inputs\":{\"url\":{\"type\":\"string\",\"required\":true}},"
+        " \"steps\":[{\"name\":\"get\",\"kind\":\"action\",\"action\":\"echo\","
+        "  \"params\":{\"u\":\"${inputs.uri}\"}}]}");
+    r = EVRUN("start", store, def, "--id", "st3", "--input",
+              "{\"url\":\"x\"}");
+    cr_assert_eq(r.status, 3, "exit %d, stderr %s", r.status, r.err);
+    snprintf(want, sizeof(want), "evrun: %s: get: params: \"${inputs.uri}\" "
+             "names no declared input", def);
+    cr_assert(strstr(r.err, want) == r.err, "stderr: %s", r.err);
+    cr_assert(!exec_exists("st3"));
+    result_free(&r);
+}
+
 /* ------------------------------------------------------------------ */
 /* Waiting for an event                                               */
 /* ------------------------------------------------------------------ */
@@ -1300,6 +1450,120 @@ Test(evrun, exec_timeout_also_ends_the_processes_the_script_started)
     cr_assert_gt(pid, 1);
     cr_assert(await_ended((pid_t)pid),
               "the script's child %ld outlived the timeout", pid);
+}
+
+/* Asserts a run printed "ID failed" and exited 1; sets *type and *msg
+ * (heap memory) to its error's. */
+static void failed_with(const result *r, const char *id, char **type,
+                        char **msg)
+{
+    char *line, want[256];
+    json_object *o;
+
+    cr_assert_eq(r->status, 1, "exit %d, stdout %s, stderr %s", r->status,
+                 r->out, r->err);
+    line = nth_line(r->out, 0);
+    snprintf(want, sizeof(want), "%s failed", id);
+    cr_assert_str_eq(line, want);
+    free(line);
+    line = nth_line(r->out, 1);
+    o = parse(line);
+    *type = str_member(o, "type");
+    *msg = str_member(o, "message");
+    json_object_put(o);
+    free(line);
+}
+
+/* A program that cannot be started fails the step with type spawn (the
+ * runner used to abort on libuv's assertion: it closed the process
+ * handle, which the failed uv_spawn had initialized, without counting
+ * it, and freed it before its close callback ran). */
+Test(evrun, exec_program_that_cannot_start_fails_the_step_with_type_spawn)
+{
+    const char *def = def_file("missing",
+        "{\"name\":\"missing\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "  \"action\":\"exec:/nonexistent/prog a\"}]}");
+    result r = EVRUN("start", store, def, "--id", "sp1");
+    char *type, *msg;
+
+    failed_with(&r, "sp1", &type, &msg);
+    cr_assert_str_eq(type, "spawn");
+    cr_assert(strstr(msg, "cannot run \"/nonexistent/prog") == msg, "%s",
+              msg);
+    cr_assert(strstr(msg, "no such file or directory"), "%s", msg);
+    free(type);
+    free(msg);
+    result_free(&r);
+}
+
+/* args.sh: answers with its arguments (at most two shown). */
+static const char args_sh[] =
+    "#!/bin/sh\n"
+    "cat >/dev/null\n"
+    "printf '{\"n\":%d,\"first\":\"%s\",\"second\":\"%s\"}\\n'"
+    " $# \"$1\" \"$2\"\n";
+
+/* Runs `def` as `id` from the working directory `cwd`: the runner's,
+ * which a relative program path is resolved against. */
+static result start_in(const char *cwd, const char *def, const char *id)
+{
+    char here[1024];
+    result r;
+
+    cr_assert_not_null(getcwd(here, sizeof(here)));
+    cr_assert_eq(chdir(cwd), 0);
+    r = EVRUN("start", store, def, "--id", id);
+    cr_assert_eq(chdir(here), 0);
+    return r;
+}
+
+/* The `exec` list passes each argument as it is, blanks included, where
+ * the string form splits on blanks; "./args.sh" is found from the
+ * runner's working directory. */
+Test(evrun, exec_list_passes_arguments_with_blanks_from_the_working_dir)
+{
+    const char *def = def_file("argv",
+        "{\"name\":\"argv\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "  \"exec\":[\"./args.sh\",\"a b\",\"\"]}]}");
+    result r;
+
+    script_file("args.sh", args_sh);
+    r = start_in(dir, def, "av1");
+    assert_outcome(&r, 0, "av1", "completed",
+                   "{\"n\":2,\"first\":\"a b\",\"second\":\"\"}");
+    result_free(&r);
+    def = def_file("words",
+        "{\"name\":\"words\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "  \"action\":\"exec:./args.sh a b\"}]}");
+    r = start_in(dir, def, "av2");
+    assert_outcome(&r, 0, "av2", "completed",
+                   "{\"n\":2,\"first\":\"a\",\"second\":\"b\"}");
+    result_free(&r);
+}
+
+/* From another working directory "./args.sh" is not there: the step
+ * fails with type spawn, saying where the path was looked for. */
+Test(evrun, exec_relative_program_is_looked_for_in_the_working_dir)
+{
+    const char *def = def_file("argv",
+        "{\"name\":\"argv\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
+        "  \"exec\":[\"./args.sh\",\"a b\"]}]}");
+    const char *elsewhere = in_dir("elsewhere");
+    char *type, *msg;
+    result r;
+
+    script_file("args.sh", args_sh);
+    cr_assert_eq(mkdir(elsewhere, 0700), 0);
+    r = start_in(elsewhere, def, "av3");
+    failed_with(&r, "av3", &type, &msg);
+    cr_assert_str_eq(type, "spawn");
+    cr_assert(strstr(msg, "cannot run \"./args.sh\" (relative to the "
+                          "runner's working directory "),
+              "%s", msg);
+    cr_assert(strstr(msg, "/elsewhere)"), "%s", msg);
+    free(type);
+    free(msg);
+    result_free(&r);
 }
 
 /* ------------------------------------------------------------------ */
