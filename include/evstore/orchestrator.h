@@ -392,7 +392,9 @@ EVS_EXTERN void evs_retry_opts_init(evs_retry_opts *o);
 
 /**
  * Creates the successor of execution `id` (which must have completed,
- * failed or been terminated) by the strategy in `o`, without running it:
+ * failed or been terminated; formats/WORKFLOWS.md §4.1 says which
+ * executions each strategy accepts, and what each refusal returns) by
+ * the strategy in `o`, without running it:
  * evs_orch_resume (or `evrun resume`) runs it. The successor holds the
  * origin's events 1..N (their sequences and times kept), with its
  * execution_started naming the origin in `lineage` ({"retry_of", 
