@@ -754,6 +754,12 @@ static int has_action(void *arg, const char *name)
     return a->flags & EVS_ACTION_INSTANT ? EVS_WF_ACTION_INSTANT : 1;
 }
 
+int evs_orch_parse(evs_orch *o, evs_span def, evs_wf_def **out,
+                   evs_wf_error *err)
+{
+    return evs_wf_parse(def.ptr, def.len, NULL, has_action, o, out, err);
+}
+
 /* Takes over an open writer log and its replayed state; both are the
  * execution's from now on, even on failure. `newdef` (may be NULL; taken
  * over too) is a definition checked compatible with the history, which

@@ -567,6 +567,8 @@ static int cmd_resume(int argc, char **argv)
 
 static int cmd_check(int argc, char **argv)
 {
+    evs_orch_opts oo;
+    evs_orch *o = NULL;
     evs_store *s = NULL;
     evs_exec_listing l;
     evs_wf_def *def = NULL;
@@ -579,14 +581,27 @@ static int cmd_check(int argc, char **argv)
         return usage("check needs STORE and DEF.json");
     if (!(dbuf = slurp(argv[1], &dlen)))
         return fail(-errno, "cannot read %s", argv[1]);
-    if (evs_wf_parse(dbuf, dlen, NULL, NULL, NULL, &def, &we) != 0) {
-        fprintf(stderr, "evrun: %s: %s%s%s\n", argv[1], we.step,
-                we.step[0] ? ": " : "", we.msg);
-        free(dbuf);
-        return EX_USAGE;
-    }
     if ((ex = open_store(argv[0], EVS_SYNC_FULL, 0, &s)) != 0)
         goto out;
+    /* Parsed as resume --definition parses it: with evrun's actions, so
+     * an action it does not have is refused here too. */
+    evs_orch_opts_init(&oo);
+    if ((rc = evs_orch_new(s, &oo, &o)) != 0) {
+        ex = fail(rc, "cannot start the orchestrator");
+        goto out;
+    }
+    rc = evs_orch_parse(o, (evs_span){dbuf, dlen}, &def, &we);
+    evs_orch_stop(o, 0);
+    evs_orch_run(o);
+    evs_orch_free(o);
+    if (rc != 0) {
+        ex = rc == EVS_EPARSE
+                 ? (fprintf(stderr, "evrun: %s: %s%s%s\n", argv[1], we.step,
+                            we.step[0] ? ": " : "", we.msg),
+                    EX_ERROR)
+                 : fail(rc, "cannot parse %s", argv[1]);
+        goto out;
+    }
     if ((rc = evs_exec_list(s, NULL, &l)) != 0) {
         ex = fail(rc, "cannot list %s", argv[0]);
         goto out;

@@ -112,6 +112,18 @@ enum {
 };
 
 /**
+ * Parses definition `def` (JSON) as this orchestrator would run it:
+ * evs_wf_parse, knowing the actions registered here (the built-ins among
+ * them), so an action it does not have is refused, and a loop of its
+ * EVS_ACTION_INSTANT actions too. *out (free it with evs_wf_free) is set
+ * only on success; err (may be NULL) names the step and the reason.
+ * Loop thread, like every call on `o`.
+ * Returns what evs_wf_parse returns.
+ */
+EVS_EXTERN int evs_orch_parse(evs_orch *o, evs_span def, evs_wf_def **out,
+                              evs_wf_error *err);
+
+/**
  * Registers action `name` (copied), with EVS_ACTION_* `flags`. Names
  * starting with "exec:" are reserved: such a step runs its command as a
  * subprocess (see orchestrator/README.md for the stdin/stdout protocol).

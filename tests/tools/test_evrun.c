@@ -1694,7 +1694,7 @@ Test(evrun, a_lost_race_cancels_the_slow_path_and_status_says_where_it_failed)
 
 /* The library's errors reach stderr: a new definition that is refused
  * says why, not only that resume failed. */
-Test(evrun, resume_says_why_a_new_definition_is_refused)
+Test(evrun, resume_and_check_say_why_a_new_definition_is_refused)
 {
     const char *w = def_file("w1",
         "{\"name\":\"w\",\"steps\":["
@@ -1713,5 +1713,11 @@ Test(evrun, resume_says_why_a_new_definition_is_refused)
     r = EVRUN("resume", store, "wx", "--definition", w2);
     cr_assert_neq(r.status, 0);
     cr_assert(strstr(r.err, "b: unknown action \"nope\""), "%s", r.err);
+    result_free(&r);
+    /* check refuses what resume refuses (it called it compatible). */
+    r = EVRUN("check", store, w2);
+    cr_assert_eq(r.status, 3, "stdout: %s\nstderr: %s", r.out, r.err);
+    cr_assert(strstr(r.err, "b: unknown action \"nope\""), "%s", r.err);
+    cr_assert_str_eq(r.out, "");
     result_free(&r);
 }
