@@ -215,11 +215,13 @@ static evs_span each_cell(const evs_replay *r, size_t i, int col,
     case 2:
         snprintf(tmp, 64, "%" PRId64, e->done);
         return evs_span_cstr(tmp);
-    default:
+    case 3:
         if (e->count < 0)
             return evs_span_cstr("?");
         snprintf(tmp, 64, "%" PRId64, e->count);
         return evs_span_cstr(tmp);
+    case 4: return num(e->ended_seq, tmp);
+    default: return or_none(e->output);
     }
 }
 
@@ -315,7 +317,8 @@ static void print_tables(const evs_replay *r)
     static const char *const h_step[] = {
         "PATH",  "STEP",  "ITER",     "STATUS",         "ATTEMPTS",
         "STARTED", "ENDED", "VARIABLE", "OUTPUT / ERROR"};
-    static const char *const h_each[] = {"PATH", "STEP", "DONE", "COUNT"};
+    static const char *const h_each[] = {"PATH",  "STEP",  "DONE",
+                                         "COUNT", "ENDED", "OUTPUT"};
     static const char *const h_var[] = {"NAME", "SET AT", "VALUE"};
     static const char *const h_sig[] = {"SEQ",     "NAME",    "STATUS",
                                         "CONSUMED", "BY PATH", "BY STEP",
@@ -333,7 +336,8 @@ static void print_tables(const evs_replay *r)
          path_cell},
         {"Steps", h_step, 9, "llrlrrrl", 3, evs_replay_step_count(r),
          step_cell},
-        {"Each", h_each, 4, "llr", -1, evs_replay_each_count(r), each_cell},
+        {"Each", h_each, 6, "llrrr", -1, evs_replay_each_count(r),
+         each_cell},
         {"Variables", h_var, 3, "lr", -1, evs_replay_var_count(r),
          var_cell},
         {"Signals", h_sig, 7, "rllrll", 2, evs_replay_signal_count(r),

@@ -527,10 +527,12 @@ static void each_line(delta *d, char op, const evs_each_state *e,
     if (e->count >= 0)
         snprintf(c, sizeof(c), "%" PRId64, e->count);
     if (old)
-        d_line(d, "%c each %s: done %" PRId64 " -> %" PRId64 " of %s", op, l,
-               old->done, e->done, c);
+        d_line(d, "%c each %s: done %" PRId64 " -> %" PRId64 " of %s%s", op,
+               l, old->done, e->done, c,
+               e->ended_seq && !old->ended_seq ? ", completed" : "");
     else
-        d_line(d, "%c each %s: done %" PRId64 " of %s", op, l, e->done, c);
+        d_line(d, "%c each %s: done %" PRId64 " of %s%s", op, l, e->done, c,
+               e->ended_seq ? ", completed" : "");
     free(l);
 }
 
@@ -543,7 +545,8 @@ static void diff_each(delta *d, const evs_replay *a, const evs_replay *b)
         const evs_each_state *h = i < nb ? evs_replay_each(b, i) : NULL;
         if (g && h && span_eq(g->path_id, h->path_id) &&
             span_eq(g->name, h->name)) {
-            if (g->done != h->done || g->count != h->count)
+            if (g->done != h->done || g->count != h->count ||
+                g->ended_seq != h->ended_seq)
                 each_line(d, '~', h, g);
             continue;
         }

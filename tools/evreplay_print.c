@@ -454,7 +454,8 @@ static int print_versions(session *s)
 
 static int print_each(session *s)
 {
-    static const char *const head[] = {"PATH", "STEP", "DONE", "COUNT"};
+    static const char *const head[] = {"PATH",  "STEP",  "DONE",
+                                       "COUNT", "ENDED", "OUTPUT"};
     size_t n = evs_replay_each_count(s->r);
     table t;
 
@@ -462,14 +463,16 @@ static int print_each(session *s)
         printf("no each steps\n");
         return CMD_OK;
     }
-    table_init(&t, 4, head);
+    table_init(&t, 6, head);
     for (size_t i = 0; i < n; i++) {
         const evs_each_state *e = evs_replay_each(s->r, i);
-        char *c[4];
+        char *c[6];
         c[0] = span_cell(e->path_id, 0);
         c[1] = span_cell(e->name, 0);
         c[2] = num_cell(e->done);
         c[3] = e->count >= 0 ? num_cell(e->count) : xstrdup("-");
+        c[4] = seq_cell(e->ended_seq);
+        c[5] = span_cell(e->output, 60);
         row_free(&t, c);
     }
     table_print(&t);

@@ -1287,3 +1287,28 @@ Test(evreplay, the_interactive_prompt_appears_on_a_terminal_and_quit_exits_0)
     free(buf);
     close(master);
 }
+
+/* An each step's record shows when it completed as a whole and its
+ * output, the array; diff says it completed. */
+Test(evreplay, print_each_and_diff_show_an_each_completed)
+{
+    static const spec eached[] = {
+        STARTED("eached"),
+        {"step_started", NULL, "e", "{\"iteration\":0,\"count\":2}"},
+        {"step_completed", NULL, "e", "{\"iteration\":0,\"output\":\"x\"}"},
+        {"step_started", NULL, "e", "{\"iteration\":1,\"count\":2}"},
+        {"step_completed", NULL, "e", "{\"iteration\":1,\"output\":\"y\"}"},
+        {"each_completed", NULL, "e", "{\"output\":[\"x\",\"y\"],\"count\":2}"},
+    };
+    result r;
+
+    RECORD("ea", eached);
+    r = script("ea", "goto 6; print each; diff 5 6");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.out, "DONE  COUNT  ENDED  OUTPUT\n"), "%s", r.out);
+    cr_assert(strstr(r.out, "2     2      6      [\"x\",\"y\"]\n"), "%s",
+              r.out);
+    cr_assert(strstr(r.out, "~ each main/e: done 2 -> 2 of 2, completed\n"),
+              "%s", r.out);
+    result_free(&r);
+}
