@@ -1127,7 +1127,7 @@ static int on_timer_ended(ctx *c, int cancelled)
     if ((rc = str_of(r, c->f.timer_id, &id)) != 0)
         return rc;
     RULE(id.len, c, "data", "%s without a timer_id",
-         cancelled ? "timer_cancelled" : "timer_fired");
+         cancelled ? EVS_EV_TIMER_CANCELLED : EVS_EV_TIMER_FIRED);
     if (!id.len)
         return 0;
     i = evs__rp_timer_pos(r, id);
@@ -1186,54 +1186,21 @@ void evs__rp_settle(evs_replay *r)
 
 /* The types of FORMAT.md ("Event types"), found once per event. Any
  * other type is counted and otherwise ignored, its `data` included: only
- * its writer knows what that should hold. */
-enum ev_kind {
-    K_UNKNOWN = 0, K_EXEC_STARTED, K_PATH_STARTED, K_PATH_BRANCHED,
-    K_STEP_STARTED, K_STEP_COMPLETED, K_STEP_FAILED, K_RETRY, K_SKIPPED,
-    K_PATH_COMPLETED, K_PATH_FAILED, K_EXEC_COMPLETED, K_EXEC_FAILED,
-    K_TERMINATED, K_CONTINUED, K_PAUSED, K_RESUMED, K_VARIABLE,
-    K_SIGNAL, K_CONSUMED, K_WAIT_STARTED, K_WAIT_ENDED, K_TIMER_STARTED,
-    K_TIMER_FIRED, K_TIMER_CANCELLED, K_VERSION, K_RESET, K_DEFINITION,
-    K_EACH_COMPLETED, K_PATH_CANCELLED
-};
+ * its writer knows what that should hold. The dispatch below has no
+ * default, so a type added to the list and not handled fails the build
+ * (-Wswitch). */
+#define KIND(name, dive) K_##name,
+enum ev_kind { K_UNKNOWN = 0, EVS_EVENT_TYPE_MAP(KIND) };
+#undef KIND
 
-#define T(s, k) {s, sizeof(s) - 1, k}
+#define KIND(name, dive)                                                      \
+    {EVS_EV_##name, sizeof(EVS_EV_##name) - 1, K_##name},
 static const struct {
     const char *name;
     size_t len;
     enum ev_kind kind;
-} kinds[] = {
-    T(EVS_EV_EXECUTION_STARTED, K_EXEC_STARTED),
-    T(EVS_EV_PATH_STARTED, K_PATH_STARTED),
-    T(EVS_EV_PATH_BRANCHED, K_PATH_BRANCHED),
-    T(EVS_EV_STEP_STARTED, K_STEP_STARTED),
-    T(EVS_EV_STEP_COMPLETED, K_STEP_COMPLETED),
-    T(EVS_EV_STEP_FAILED, K_STEP_FAILED),
-    T("retry_scheduled", K_RETRY),
-    T("step_skipped", K_SKIPPED),
-    T(EVS_EV_PATH_COMPLETED, K_PATH_COMPLETED),
-    T(EVS_EV_PATH_FAILED, K_PATH_FAILED),
-    T(EVS_EV_EXECUTION_COMPLETED, K_EXEC_COMPLETED),
-    T(EVS_EV_EXECUTION_FAILED, K_EXEC_FAILED),
-    T("execution_terminated", K_TERMINATED),
-    T(EVS_EV_EXECUTION_CONTINUE_AS_NEW, K_CONTINUED),
-    T("execution_paused", K_PAUSED),
-    T("execution_resumed", K_RESUMED),
-    T("variable_set", K_VARIABLE),
-    T(EVS_EV_SIGNAL_RECEIVED, K_SIGNAL),
-    T("signal_consumed", K_CONSUMED),
-    T("wait_started", K_WAIT_STARTED),
-    T("wait_ended", K_WAIT_ENDED),
-    T("timer_started", K_TIMER_STARTED),
-    T("timer_fired", K_TIMER_FIRED),
-    T("timer_cancelled", K_TIMER_CANCELLED),
-    T(EVS_EV_VERSION_DECISION, K_VERSION),
-    T("step_reset", K_RESET),
-    T("definition_changed", K_DEFINITION),
-    T("each_completed", K_EACH_COMPLETED),
-    T("path_cancelled", K_PATH_CANCELLED),
-};
-#undef T
+} kinds[] = {EVS_EVENT_TYPE_MAP(KIND)};
+#undef KIND
 
 static enum ev_kind kind_of(evs_span type)
 {
@@ -1272,33 +1239,36 @@ static int intern_names(evs_replay *r, const evs_event *ev, ctx *c)
 static int dispatch(ctx *c, enum ev_kind k)
 {
     switch (k) {
-    case K_EXEC_STARTED: return on_execution_started(c);
+    case K_EXECUTION_STARTED: return on_execution_started(c);
     case K_PATH_STARTED: return on_path_started(c);
     case K_PATH_BRANCHED: return on_path_branched(c);
     case K_STEP_STARTED: return on_step_started(c);
     case K_STEP_COMPLETED: return on_step_completed(c, 0);
     case K_STEP_FAILED: return on_step_failed(c);
-    case K_RETRY: return on_retry_scheduled(c);
-    case K_SKIPPED: return on_step_completed(c, 1);
+    case K_RETRY_SCHEDULED: return on_retry_scheduled(c);
+    case K_STEP_SKIPPED: return on_step_completed(c, 1);
     case K_PATH_COMPLETED: return on_path_ended(c, 0);
     case K_PATH_FAILED: return on_path_ended(c, 1);
-    case K_EXEC_COMPLETED: return on_exec_ended(c, EVS_STATUS_COMPLETED);
-    case K_EXEC_FAILED: return on_exec_ended(c, EVS_STATUS_FAILED);
-    case K_TERMINATED: return on_exec_ended(c, EVS_STATUS_TERMINATED);
-    case K_CONTINUED: return on_exec_ended(c, EVS_STATUS_CONTINUED);
-    case K_PAUSED: return on_pause(c, 1);
-    case K_RESUMED: return on_pause(c, 0);
-    case K_VARIABLE: return on_variable_set(c);
-    case K_SIGNAL: return on_signal_received(c);
-    case K_CONSUMED: return on_signal_consumed(c);
+    case K_EXECUTION_COMPLETED:
+        return on_exec_ended(c, EVS_STATUS_COMPLETED);
+    case K_EXECUTION_FAILED: return on_exec_ended(c, EVS_STATUS_FAILED);
+    case K_EXECUTION_TERMINATED:
+        return on_exec_ended(c, EVS_STATUS_TERMINATED);
+    case K_EXECUTION_CONTINUE_AS_NEW:
+        return on_exec_ended(c, EVS_STATUS_CONTINUED);
+    case K_EXECUTION_PAUSED: return on_pause(c, 1);
+    case K_EXECUTION_RESUMED: return on_pause(c, 0);
+    case K_VARIABLE_SET: return on_variable_set(c);
+    case K_SIGNAL_RECEIVED: return on_signal_received(c);
+    case K_SIGNAL_CONSUMED: return on_signal_consumed(c);
     case K_WAIT_STARTED: return on_wait_started(c);
     case K_WAIT_ENDED: return on_wait_ended(c);
     case K_TIMER_STARTED: return on_timer_started(c);
     case K_TIMER_FIRED: return on_timer_ended(c, 0);
     case K_TIMER_CANCELLED: return on_timer_ended(c, 1);
-    case K_VERSION: return on_version_decision(c);
-    case K_RESET: return on_step_reset(c);
-    case K_DEFINITION: return on_definition_changed(c);
+    case K_VERSION_DECISION: return on_version_decision(c);
+    case K_STEP_RESET: return on_step_reset(c);
+    case K_DEFINITION_CHANGED: return on_definition_changed(c);
     case K_EACH_COMPLETED: return on_each_completed(c);
     case K_PATH_CANCELLED: return on_path_cancelled(c);
     case K_UNKNOWN: break;
@@ -1325,9 +1295,9 @@ int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
         if (rc != 0)
             return rc;
     }
-    if (r->exec.last_seq == 0 && k != K_EXEC_STARTED) {
+    if (r->exec.last_seq == 0 && k != K_EXECUTION_STARTED) {
         rc = violate(&c, "first-event", "the first event is %.*s, not "
-                     "execution_started", (int)ev->event_type.len,
+                     EVS_EV_EXECUTION_STARTED, (int)ev->event_type.len,
                      ev->event_type.ptr);
         if (rc != 0)
             return rc;
