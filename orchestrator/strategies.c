@@ -101,8 +101,7 @@ static int first_start(evs_log *log, evs_span step, uint64_t *seq)
     while ((rc = evs_cursor_next(cur, &ev, NULL, NULL)) == 1)
         if (ev.step_name.len == step.len &&
             memcmp(ev.step_name.ptr, step.ptr, step.len) == 0 &&
-            ev.event_type.len == 12 &&
-            memcmp(ev.event_type.ptr, "step_started", 12) == 0) {
+            evs__span_eq_cstr(ev.event_type, EVS_EV_STEP_STARTED)) {
             *seq = ev.sequence;
             break;
         }
@@ -230,7 +229,7 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
     if (o->new_id.len && (o->new_id.len > EVS_ID_MAX ||
                           !evs_id_valid(o->new_id.ptr, o->new_id.len)))
         return EVS_EBADID;
-    if ((rc = orch_replay_new(&rp)) != 0)
+    if ((rc = evs__orch_replay_new(&rp)) != 0)
         goto out;
     rc = evs_replay_open(rp, s, id.ptr, id.len, 0, NULL, &v, NULL);
     if (rc == EVS_EHISTORY)
@@ -334,8 +333,8 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
         }
         EVS__JB_LIT(&d, "}");
         rc = push_change(&c, o->strategy == EVS_RETRY_SKIP_FAILED
-                                 ? "step_skipped"
-                                 : "step_reset",
+                                 ? EVS_EV_STEP_SKIPPED
+                                 : EVS_EV_STEP_RESET,
                          x, &d);
         if (rc != 0)
             goto out;
@@ -347,7 +346,7 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
     } else if ((rc = evs_uuid7(nid)) != 0) {
         goto out;
     }
-    if ((rc = orch_replay_new(&nrp)) != 0)
+    if ((rc = evs__orch_replay_new(&nrp)) != 0)
         goto out;
     if (!(views = malloc(c.n * sizeof(*views)))) {
         rc = -ENOMEM;
