@@ -13,6 +13,7 @@
 #include "orch_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@ const char *evs_outcome_name(evs_outcome o)
 void evs_orch_opts_init(evs_orch_opts *o)
 {
     memset(o, 0, sizeof(*o));
+    o->size = sizeof(*o);
     o->snapshot_every = 1000;
     o->inbox_poll_ms = 500;
     o->continue_events = 4096;
@@ -227,6 +229,21 @@ int evs_orch_register(evs_orch *o, const char *name, evs_action_fn fn,
     return 0;
 }
 
+/* The fields of evs_orch_opts after `size`: TAKE copies those the
+ * caller's `opts` covers into `o` (common.h, EVS_OPTS_HAS). The last
+ * one ends the struct, so a field added and not listed here fails the
+ * build. */
+#define ORCH_OPTS(X)                                                          \
+    X(loop) X(snapshot_every) X(inbox_poll_ms) X(stop_when_idle)              \
+    X(adopt_ms) X(continue_events) X(continue_bytes) X(continue_age_ms)       \
+    X(on_outcome) X(arg)
+_Static_assert(offsetof(evs_orch_opts, arg) + sizeof(void *) ==
+                   sizeof(evs_orch_opts),
+               "ORCH_OPTS lists every field");
+#define TAKE(f)                                                               \
+    if (EVS_OPTS_HAS(opts, f))                                                \
+        o->opts.f = opts->f;
+
 int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
 {
     evs_orch *o = calloc(1, sizeof(*o));
@@ -236,10 +253,10 @@ int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
     if (!o)
         return -ENOMEM;
     o->store = store;
-    if (opts)
-        o->opts = *opts;
-    else
-        evs_orch_opts_init(&o->opts);
+    evs_orch_opts_init(&o->opts);
+    if (opts) {
+        ORCH_OPTS(TAKE)
+    }
     if (o->opts.inbox_poll_ms == 0)
         o->opts.inbox_poll_ms = 500;
     o->rnd = (uint64_t)evs_now_us() | 1;

@@ -17,6 +17,7 @@
 #include "formats_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,21 @@ int evs_retry_strategy_parse(const char *name, evs_retry_strategy *out)
 void evs_retry_opts_init(evs_retry_opts *o)
 {
     memset(o, 0, sizeof(*o));
+    o->size = sizeof(*o);
 }
+
+/* The fields of evs_retry_opts after `size`: TAKE copies those the
+ * caller's `opts` covers into `o` (common.h, EVS_OPTS_HAS). The last
+ * one ends the struct, so a field added and not listed here fails the
+ * build. */
+#define RETRY_OPTS(X)                                                         \
+    X(strategy) X(inputs) X(from_step) X(output) X(from_seq) X(new_id)
+_Static_assert(offsetof(evs_retry_opts, new_id) + sizeof(evs_span) ==
+                   sizeof(evs_retry_opts),
+               "RETRY_OPTS lists every field");
+#define TAKE(f)                                                               \
+    if (EVS_OPTS_HAS(opts, f))                                                \
+        ro.f = opts->f;
 
 typedef struct copy {
     evs_event_owned *ev;
@@ -200,10 +215,11 @@ static int push_change(copy *c, const char *type,
     return data->err ? -ENOMEM : push(c, &ev);
 }
 
-int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
+int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
                    char out_id[EVS_ID_MAX + 1], char *why_buf,
                    size_t why_cap)
 {
+    evs_retry_opts ro, *o = &ro;
     evs_replay *rp = NULL, *nrp = NULL;
     evs_log *log = NULL;
     evs_wf_def *def = NULL;
@@ -219,6 +235,8 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
     uint64_t n = 0;
     int rc;
 
+    evs_retry_opts_init(&ro);
+    RETRY_OPTS(TAKE)
     memset(&c, 0, sizeof(c));
     c.why = why_buf;
     c.why_cap = why_cap;

@@ -11,6 +11,7 @@
 #include "replay_apply.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -43,17 +44,31 @@ const char *evs_step_status_name(evs_step_status s)
 void evs_replay_opts_init(evs_replay_opts *o)
 {
     memset(o, 0, sizeof(*o));
+    o->size = sizeof(*o);
 }
+
+/* The fields of evs_replay_opts after `size`: TAKE copies those the
+ * caller's `opts` covers into `o` (common.h, EVS_OPTS_HAS). The last
+ * one ends the struct, so a field added and not listed here fails the
+ * build. */
+#define REPLAY_OPTS(X)                                                        \
+    X(alloc) X(tolerant) X(on_violation) X(arg) X(compact) X(gc_min)
+_Static_assert(offsetof(evs_replay_opts, gc_min) + sizeof(size_t) ==
+                   sizeof(evs_replay_opts),
+               "REPLAY_OPTS lists every field");
+#define TAKE(f)                                                               \
+    if (EVS_OPTS_HAS(opts, f))                                                \
+        o.f = opts->f;
 
 int evs_replay_new(const evs_replay_opts *opts, evs_replay **out)
 {
     evs_replay_opts o;
     evs_replay *r;
 
-    if (opts)
-        o = *opts;
-    else
-        evs_replay_opts_init(&o);
+    evs_replay_opts_init(&o);
+    if (opts) {
+        REPLAY_OPTS(TAKE)
+    }
     r = evs__calloc(o.alloc, sizeof(*r));
     if (!r)
         return -ENOMEM;
