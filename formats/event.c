@@ -6,20 +6,17 @@
 
 #include <errno.h>
 
-static const char *const dive_types[] = {
-    EVS_EV_EXECUTION_STARTED,  EVS_EV_PATH_STARTED,
-    EVS_EV_STEP_STARTED,       EVS_EV_STEP_COMPLETED,
-    EVS_EV_STEP_FAILED,        EVS_EV_PATH_COMPLETED,
-    EVS_EV_PATH_FAILED,        EVS_EV_EXECUTION_COMPLETED,
-    EVS_EV_EXECUTION_FAILED,   EVS_EV_PATH_BRANCHED,
-    EVS_EV_SIGNAL_RECEIVED,    EVS_EV_VERSION_DECISION,
-    EVS_EV_EXECUTION_CONTINUE_AS_NEW,
-};
+#define TYPE(name, dive) {EVS_EV_##name, dive},
+static const struct {
+    const char *name;
+    bool dive;
+} types[] = {EVS_EVENT_TYPE_MAP(TYPE)};
+#undef TYPE
 
 bool evs_event_type_is_dive(evs_span type)
 {
-    for (size_t i = 0; i < sizeof(dive_types) / sizeof(dive_types[0]); i++)
-        if (evs__span_eq_cstr(type, dive_types[i]))
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (types[i].dive && evs__span_eq_cstr(type, types[i].name))
             return true;
     return false;
 }

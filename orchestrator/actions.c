@@ -21,7 +21,7 @@
 #define EXEC_OUT_MAX ((size_t)16 << 20)
 #define EXEC_ERR_MAX ((size_t)4 << 10)
 
-struct orch_action *actions_find(evs_orch *o, const char *name)
+struct orch_action *evs__actions_find(evs_orch *o, const char *name)
 {
     for (struct orch_action *a = o->actions; a; a = a->next)
         if (strcmp(a->name, name) == 0)
@@ -34,7 +34,7 @@ const evs_action_call *evs_action_req_call(const evs_action_req *req)
     return &req->call;
 }
 
-void req_free(evs_action_req *req)
+void evs__req_free(evs_action_req *req)
 {
     orch_exec *x = req->x;
 
@@ -45,7 +45,7 @@ void req_free(evs_action_req *req)
     free(req);
     x->nreqs--;
     x->o->live_reqs--;
-    orch_exec_unref(x);
+    evs__orch_exec_unref(x);
 }
 
 /* Hands a finished request to the loop. In a threadpool job the loop
@@ -431,7 +431,7 @@ static void exec_dispatch(evs_action_req *req)
     uv_shutdown(&p->sd, (uv_stream_t *)&p->in, shutdown_cb);
 }
 
-void actions_kill(evs_action_req *req)
+void evs__actions_kill(evs_action_req *req)
 {
     exec_proc *p = req->exec_state;
 
@@ -447,16 +447,15 @@ void actions_kill(evs_action_req *req)
 /* Dispatch                                                         */
 /* ---------------------------------------------------------------- */
 
-void actions_dispatch(evs_action_req *req)
+void evs__actions_dispatch(evs_action_req *req)
 {
     orch_exec *x = req->x;
     int rc;
 
     if (req->call.timeout_ms > 0) {
-        req->timeout = orch_timer_arm(x, TK_ACTION_TIMEOUT, req->call.path_id,
-                                      (evs_span){0},
-                                      evs_now_us() +
-                                          req->call.timeout_ms * 1000);
+        req->timeout = evs__orch_timer_arm(
+            x, TK_ACTION_TIMEOUT, req->call.path_id, (evs_span){0},
+            evs_now_us() + req->call.timeout_ms * 1000);
         if (req->timeout)
             req->timeout->req = req;
     }
@@ -548,7 +547,7 @@ static void builtin_sleep(void *arg, evs_action_req *req)
     uv_timer_start(t, sleep_fired, ms > 0 ? (uint64_t)ms : 0, 0);
 }
 
-int actions_builtin(evs_orch *o)
+int evs__actions_builtin(evs_orch *o)
 {
     int rc;
 

@@ -55,7 +55,7 @@ static uint64_t gen_of(evs_span id, size_t *base_len)
     return 1;
 }
 
-evs_span orch_path_base(evs_span id)
+evs_span evs__orch_path_base(evs_span id)
 {
     size_t base;
 
@@ -73,8 +73,8 @@ static void next_gen(evs_span id, char *out, size_t cap)
              (unsigned long long)(g + 1));
 }
 
-evs_span orch_path_latest(const evs_replay *rp, evs_span id, char *buf,
-                          size_t cap)
+evs_span evs__orch_path_latest(const evs_replay *rp, evs_span id, char *buf,
+                               size_t cap)
 {
     const evs_path_state *p;
     char next[512];
@@ -98,7 +98,7 @@ evs_span orch_path_latest(const evs_replay *rp, evs_span id, char *buf,
 /* Chains                                                           */
 /* ---------------------------------------------------------------- */
 
-int orch_chain_init(orch_chain *c, evs_span id)
+int evs__orch_chain_init(orch_chain *c, evs_span id)
 {
     memset(c, 0, sizeof(*c));
     if (id.len == 0 || id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len))
@@ -110,7 +110,7 @@ int orch_chain_init(orch_chain *c, evs_span id)
     return 0;
 }
 
-int orch_chain_next(orch_chain *c, const evs_replay *rp)
+int evs__orch_chain_next(orch_chain *c, const evs_replay *rp)
 {
     const evs_exec_state *x = evs_replay_exec(rp);
     evs_span next = x->continued_as;
@@ -134,7 +134,7 @@ int orch_chain_next(orch_chain *c, const evs_replay *rp)
     return strcmp(c->id, c->mark) == 0 ? EVS_EHISTORY : 1;
 }
 
-int orch_chain_last(evs_store *s, orch_chain *c, evs_replay **out)
+int evs__orch_chain_last(evs_store *s, orch_chain *c, evs_replay **out)
 {
     evs_replay *rp = NULL;
     evs_violation v;
@@ -143,11 +143,11 @@ int orch_chain_last(evs_store *s, orch_chain *c, evs_replay **out)
     *out = NULL;
     do {
         evs_replay_free(rp);
-        if ((rc = orch_replay_new(&rp)) != 0)
+        if ((rc = evs__orch_replay_new(&rp)) != 0)
             return rc;
         rc = evs_replay_open(rp, s, c->id, c->id_len, 0, NULL, &v, NULL);
         if (rc == 0)
-            rc = orch_chain_next(c, rp);
+            rc = evs__orch_chain_next(c, rp);
     } while (rc == 1);
     if (rc != 0) {
         evs_replay_free(rp);
@@ -213,7 +213,7 @@ static int is_our_successor(evs_store *s, const char *succ, const char *pred)
     evs_span lin, from;
     int ours = 0;
 
-    if (orch_replay_new(&rp) == 0 &&
+    if (evs__orch_replay_new(&rp) == 0 &&
         evs_replay_open(rp, s, succ, strlen(succ), 1, NULL, &v, NULL) == 0) {
         lin = evs_replay_exec(rp)->lineage;
         ours = lin.len && evs__json_get(lin, "continued_from", &from) == 1 &&
@@ -255,16 +255,16 @@ static void can_done(uv_work_t *w, int status)
         char msg[EVS_ID_MAX + 32];
         snprintf(msg, sizeof(msg), "creating successor %s", j->succ);
         if (!x->released)
-            orch_fail_exec(x, j->rc, msg);
+            evs__orch_fail_exec(x, j->rc, msg);
     } else if (!x->released) {
         EVS__JB_LIT(&d, "{\"successor\":");
         evs__jb_quote(&d, evs_span_cstr(j->succ));
         EVS__JB_LIT(&d, "}");
-        if (orch_emit(x, NULL, "execution_continue_as_new",
-                      evs_span_cstr("main"), (evs_span){0}, &d, NULL) == 0)
+        if (evs__orch_emit(x, NULL, EVS_EV_EXECUTION_CONTINUE_AS_NEW,
+                           evs_span_cstr("main"), (evs_span){0}, &d, NULL) == 0)
             snprintf(x->successor, sizeof(x->successor), "%s", j->succ);
         evs__jb_free(&d);
-        drive(x);
+        evs__drive(x);
     }
     for (size_t i = 0; i < j->n; i++)
         evs_event_free(&j->ev[i]);
@@ -273,8 +273,8 @@ static void can_done(uv_work_t *w, int status)
     free(j);
     {
         evs_orch *o = x->o; /* x may go with its last reference */
-        orch_exec_unref(x);
-        orch_check_idle(o);
+        evs__orch_exec_unref(x);
+        evs__orch_check_idle(o);
     }
 }
 
@@ -350,13 +350,15 @@ static int build_successor(orch_exec *x, can_job *j, const char *at,
     EVS__JB_LIT(&d, ",\"generation\":");
     evs__jb_int(&d, (int64_t)generation);
     EVS__JB_LIT(&d, "}}");
-    rc = add_event(j, &cap, "execution_started", main_id, (evs_span){0}, &d);
+    rc = add_event(j, &cap, EVS_EV_EXECUTION_STARTED, main_id, (evs_span){0},
+                   &d);
     d.len = 0;
     EVS__JB_LIT(&d, "{\"parent\":null,\"current_step\":");
     evs__jb_quote(&d, evs_span_cstr(at));
     EVS__JB_LIT(&d, "}");
     if (rc == 0)
-        rc = add_event(j, &cap, "path_started", main_id, (evs_span){0}, &d);
+        rc = add_event(j, &cap, EVS_EV_PATH_STARTED, main_id, (evs_span){0},
+                       &d);
     for (size_t i = 0; rc == 0 && i < evs_replay_var_count(rp); i++) {
         const evs_var_state *v = evs_replay_var(rp, i);
         if (!carried(S, v->name))
@@ -367,7 +369,8 @@ static int build_successor(orch_exec *x, can_job *j, const char *at,
         EVS__JB_LIT(&d, ",\"value\":");
         evs__jb_json(&d, v->value);
         EVS__JB_LIT(&d, "}");
-        rc = add_event(j, &cap, "variable_set", main_id, (evs_span){0}, &d);
+        rc = add_event(j, &cap, EVS_EV_VARIABLE_SET, main_id, (evs_span){0},
+                       &d);
     }
     /* Buffered events keep their ids: a request taken but not yet
      * removed is still recognised in the successor. */
@@ -381,14 +384,14 @@ static int build_successor(orch_exec *x, can_job *j, const char *at,
         EVS__JB_LIT(&d, ",\"payload\":");
         evs__jb_json(&d, s->payload);
         EVS__JB_LIT(&d, "}");
-        rc = add_event(j, &cap, "signal_received", main_id, s->id, &d);
+        rc = add_event(j, &cap, EVS_EV_SIGNAL_RECEIVED, main_id, s->id, &d);
     }
     evs__jb_free(&d);
     return rc;
 }
 
-int orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
-                         const evs_wf_step *S)
+int evs__orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
+                              const evs_wf_step *S)
 {
     evs_replay *nrp = NULL;
     can_job *j;
@@ -405,7 +408,7 @@ int orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
         goto fail;
     /* Replayed strictly before it exists, which also gives its
      * snapshot. */
-    if ((rc = orch_replay_new(&nrp)) != 0)
+    if ((rc = evs__orch_replay_new(&nrp)) != 0)
         goto fail;
     for (size_t i = 0; i < j->n; i++) {
         evs_event e = j->ev[i].ev;
@@ -434,7 +437,7 @@ fail:
     free(j->ev);
     evs_snapshot_free(j->snap);
     free(j);
-    orch_fail_exec(x, rc, "continuing as new");
+    evs__orch_fail_exec(x, rc, "continuing as new");
     return rc;
 }
 
@@ -465,7 +468,7 @@ static int past_threshold(orch_exec *x, evs_span pid)
 }
 
 /* The loop generation the successor starts from. */
-uint64_t orch_generation(orch_exec *x, evs_span pid)
+uint64_t evs__orch_generation(orch_exec *x, evs_span pid)
 {
     evs_span lin = evs_replay_exec(x->rp)->lineage, gv;
     int64_t before = 0;
@@ -492,7 +495,7 @@ static evs_span only_live_path(const evs_replay *rp)
 
 int evs_orch_continue_as_new(evs_orch *o, evs_span id, evs_span start_at)
 {
-    orch_exec *x = orch_find_exec(o, id);
+    orch_exec *x = evs__orch_find_exec(o, id);
     const evs_wf_step *T;
     evs_span pid;
     char at[256];
@@ -511,10 +514,10 @@ int evs_orch_continue_as_new(evs_orch *o, evs_span id, evs_span start_at)
         if (x->paths[i].req)
             return -EBUSY;
     snprintf(at, sizeof(at), "%s", T->name);
-    return orch_continue_as_new(x, at, orch_generation(x, pid), NULL);
+    return evs__orch_continue_as_new(x, at, evs__orch_generation(x, pid), NULL);
 }
 
-void orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
+void evs__orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
 {
     const evs_replay *rp = x->rp;
     size_t live = 0;
@@ -525,7 +528,8 @@ void orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
         live += evs_replay_path(rp, i)->ended_seq == 0;
     /* A service continues as new at a loop where nothing else runs. */
     if (x->service && live == 1 && !x->waiting && past_threshold(x, pid)) {
-        orch_continue_as_new(x, T->name, orch_generation(x, pid), NULL);
+        evs__orch_continue_as_new(x, T->name, evs__orch_generation(x, pid),
+                                  NULL);
         return;
     }
     next_gen(pid, next, sizeof(next));
@@ -534,10 +538,10 @@ void orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
     EVS__JB_LIT(&d, ",\"current_step\":");
     evs__jb_quote(&d, evs_span_cstr(T->name));
     EVS__JB_LIT(&d, "}");
-    if (orch_emit(x, NULL, "path_started", evs_span_cstr(next),
-                  (evs_span){0}, &d, NULL) == 0)
-        orch_emit(x, NULL, "path_completed", pid, (evs_span){0}, NULL,
-                  NULL);
+    if (evs__orch_emit(x, NULL, EVS_EV_PATH_STARTED, evs_span_cstr(next),
+                       (evs_span){0}, &d, NULL) == 0)
+        evs__orch_emit(x, NULL, EVS_EV_PATH_COMPLETED, pid, (evs_span){0}, NULL,
+                       NULL);
     evs__jb_free(&d);
 }
 
@@ -563,7 +567,7 @@ static int has_cycle_from(const evs_wf_def *d, size_t i, char *state)
     return 0;
 }
 
-int orch_is_service(const evs_wf_def *d)
+int evs__orch_is_service(const evs_wf_def *d)
 {
     char *state = calloc(d->n_steps ? d->n_steps : 1, 1);
     int cyc = 0;
@@ -578,12 +582,12 @@ int orch_is_service(const evs_wf_def *d)
 
 /* A continue_as_new step on pid: the successor starts at its start_at
  * with the variables it names. Every other path must have ended. */
-void orch_continue_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
-                        int64_t iter, uint32_t attempt,
-                        void (*failure)(orch_exec *, evs_span,
-                                        const evs_wf_step *, int64_t,
-                                        uint32_t, const char *, evs_span,
-                                        int))
+void evs__orch_continue_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                             int64_t iter, uint32_t attempt,
+                             void (*failure)(orch_exec *, evs_span,
+                                             const evs_wf_step *, int64_t,
+                                             uint32_t, const char *, evs_span,
+                                             int))
 {
     evs_span only = only_live_path(x->rp);
 
@@ -594,6 +598,7 @@ void orch_continue_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                 0);
         return;
     }
-    orch_continue_as_new(x, S->start_at ? S->start_at : x->def->steps[0].name,
-                         orch_generation(x, pid), S);
+    evs__orch_continue_as_new(x,
+                              S->start_at ? S->start_at : x->def->steps[0].name,
+                              evs__orch_generation(x, pid), S);
 }

@@ -196,8 +196,8 @@ int evs_orch_check_definition(const evs_replay *rp, const evs_wf_def *def,
     return check_def(rp, def, 1, fn, arg, refusals, info);
 }
 
-int orch_check_versions(const evs_replay *rp, const evs_wf_def *def,
-                        evs_error_info *info)
+int evs__orch_check_versions(const evs_replay *rp, const evs_wf_def *def,
+                             evs_error_info *info)
 {
     return check_def(rp, def, 0, NULL, NULL, NULL, info);
 }

@@ -1,11 +1,15 @@
 /*
  * orch_int.h: the orchestrator's internals, shared by its files.
  *
- *   orch.c     lifecycle, owning executions, recording and flushing,
- *              the inbox of cross-process requests
- *   drive.c    the step machine: what each path does next
- *   actions.c  running actions: callbacks, the threadpool, `exec:`
- *   continue.c loops (continuation paths) and continue-as-new
+ *   orch.c        lifecycle and the loop's handles
+ *   orch_exec.c   an execution: references, paths, timers, release
+ *   orch_flush.c  recording events and flushing them on the threadpool
+ *   orch_inbox.c  requests: the inbox, and those of this process
+ *   orch_own.c    starting, resuming and adopting executions
+ *   drive*.c      the step machine: what each path does next
+ *                 (drive_int.h)
+ *   actions.c     running actions: callbacks, the threadpool, `exec:`
+ *   continue.c    loops (continuation paths) and continue-as-new
  *   strategies.c  retrying an execution that has ended
  *   defchange.c   checking a history against a changed definition
  */
@@ -154,28 +158,79 @@ struct evs_orch {
 };
 
 /* orch.c */
-/* Records one event (id: a request's id, or NULL for a new one). On
- * failure the execution is given up (orch_fail_exec). */
+/* Reports a noteworthy thing through the store's log hook, if any. */
+void evs__orch_log(evs_orch *o, evs_log_level lvl, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* A number in [0, 1) for jitter (xorshift; not for secrets). */
+double evs__orch_random(evs_orch *o);
+/* Stops the runner once it has nothing left to do (stop_when_idle) or
+ * once stopping lets it; each callback that may have changed that calls
+ * it last. */
+void evs__orch_check_idle(evs_orch *o);
+
+/* orch_exec.c */
+/* The execution `id` this process owns (not released), or NULL. */
+orch_exec *evs__orch_find_exec(const evs_orch *o, evs_span id);
+/* Drops a reference; the last one frees x. */
+void evs__orch_exec_unref(orch_exec *x);
+/* What this process tracks for path `id`; made when `create` (NULL when
+ * it cannot be: no memory). */
+orch_path *evs__orch_path_get(orch_exec *x, evs_span id, int create);
+/* Arms a timer due at due_us (wall clock), which holds a reference to x
+ * until it is closed. NULL when out of memory. */
+orch_timer *evs__orch_timer_arm(orch_exec *x, timer_kind k, evs_span path,
+                                evs_span id, int64_t due_us);
+/* Disarms and closes t (freed once libuv has closed it). */
+void evs__orch_timer_cancel(orch_timer *t);
+/* Whether x cannot go on by itself (it waits for the outside world). */
+int evs__orch_is_suspended(const orch_exec *x);
+/* Reports x's outcome to on_outcome, once. */
+void evs__orch_report(orch_exec *x, evs_outcome oc, int err);
+/* Stops driving x and drops the orchestrator's reference (idempotent). */
+void evs__orch_release(orch_exec *x);
+/* Gives x up with err (logged with `why`, NULL: evs_strerror(err)). */
+void evs__orch_fail_exec(orch_exec *x, int err, const char *why);
+
+/* orch_flush.c */
 /* A replayer in compact mode: the orchestrator only needs what a run can
  * still use, and its snapshots then stay small (replay.h). */
-int orch_replay_new(evs_replay **out);
-int orch_emit(orch_exec *x, const char *id, const char *type, evs_span path,
-              evs_span step, const evs__jbuf *data, uint64_t *seq);
-void orch_fail_exec(orch_exec *x, int err, const char *why);
-void orch_exec_unref(orch_exec *x);
-void orch_kick(orch_exec *x);
-orch_path *orch_path_get(orch_exec *x, evs_span id, int create);
-orch_timer *orch_timer_arm(orch_exec *x, timer_kind k, evs_span path,
-                           evs_span id, int64_t due_us);
-void orch_timer_cancel(orch_timer *t);
-void orch_check_idle(evs_orch *o);
-double orch_random(evs_orch *o);
-int orch_is_suspended(const orch_exec *x);
+int evs__orch_replay_new(evs_replay **out);
+/* Records one event (id: a request's id, or NULL for a new one) of
+ * `type` (an EVS_EV_* string) on path and step, with data (NULL: {}),
+ * setting *seq (may be NULL) to its sequence. On failure the execution is
+ * given up (evs__orch_fail_exec) and the error returned. */
+int evs__orch_emit(orch_exec *x, const char *id, const char *type,
+                   evs_span path, evs_span step, const evs__jbuf *data,
+                   uint64_t *seq);
 /* GetVersion: the recorded decision for `change`, checked against
  * [min, max] (outside: the execution is given up with EVS_EVERSION), or
  * a new decision of `max`, recorded on path `pid`. */
-int orch_version(orch_exec *x, evs_span pid, evs_span change, int64_t min,
-                 int64_t max, int64_t *version);
+int evs__orch_version(orch_exec *x, evs_span pid, evs_span change,
+                      int64_t min, int64_t max, int64_t *version);
+/* Starts writing what x has recorded (and a snapshot when one is due) on
+ * the threadpool, unless a flush is in flight. */
+void evs__orch_kick(orch_exec *x);
+/* Reports and releases x once it has ended and everything is written. */
+void evs__orch_finish_if_done(orch_exec *x);
+
+/* orch_inbox.c */
+/* Takes the requests in x's inbox it has not taken yet. */
+void evs__orch_inbox_pick(orch_exec *x);
+/* Removes the requests whose events are durable. */
+void evs__orch_take_done(orch_exec *x);
+/* Watches x's inbox (or its directory, until it has one). */
+void evs__orch_watch(orch_exec *x);
+/* Stops watching (the watcher's reference goes once it is closed). */
+void evs__orch_unwatch(orch_exec *x);
+
+/* orch_own.c */
+/* Takes up to `max` (0: any number) unfinished executions no runner
+ * owns; *count (may be NULL) gets how many. Returns 0 or the first error
+ * other than "owned elsewhere". */
+int evs__orch_adopt(evs_orch *o, size_t max, size_t *count);
 
 /* continue.c */
 /* Walking a chain of executions that continued as new, from any member
@@ -190,56 +245,69 @@ typedef struct orch_chain {
     uint64_t power, steps;
 } orch_chain;
 /* Starts at `id`. Returns 0 or EVS_EBADID. */
-int orch_chain_init(orch_chain *c, evs_span id);
+int evs__orch_chain_init(orch_chain *c, evs_span id);
 /* Moves c to the successor of the member reached, whose replayed state
  * is rp. Returns 1 (moved), 0 (it has not continued as new, or names no
  * successor), EVS_EHISTORY (the successor is not a valid id, or the chain
  * loops). */
-int orch_chain_next(orch_chain *c, const evs_replay *rp);
+int evs__orch_chain_next(orch_chain *c, const evs_replay *rp);
 /* Follows c to the first member that has not continued as new, reading
  * each from store s without owning it; *rp (owned, compact) gets that
  * member's replayed state. Returns 0, EVS_EHISTORY, or what
  * evs_replay_open returns (such as -ENOENT). */
-int orch_chain_last(evs_store *s, orch_chain *c, evs_replay **rp);
-void orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T);
+int evs__orch_chain_last(evs_store *s, orch_chain *c, evs_replay **rp);
+void evs__orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T);
 /* The first generation of a continuation path ("x~3" -> "x"). */
-evs_span orch_path_base(evs_span id);
-evs_span orch_path_latest(const evs_replay *rp, evs_span id, char *buf,
-                          size_t cap);
-int orch_is_service(const evs_wf_def *d);
-int orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
-                         const evs_wf_step *carry);
-uint64_t orch_generation(orch_exec *x, evs_span pid);
-void orch_continue_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
-                        int64_t iter, uint32_t attempt,
-                        void (*failure)(orch_exec *, evs_span,
-                                        const evs_wf_step *, int64_t,
-                                        uint32_t, const char *, evs_span,
-                                        int));
-orch_exec *orch_find_exec(const evs_orch *o, evs_span id);
+evs_span evs__orch_path_base(evs_span id);
+evs_span evs__orch_path_latest(const evs_replay *rp, evs_span id,
+                               char *buf, size_t cap);
+int evs__orch_is_service(const evs_wf_def *d);
+int evs__orch_continue_as_new(orch_exec *x, const char *at,
+                              uint64_t generation, const evs_wf_step *carry);
+uint64_t evs__orch_generation(orch_exec *x, evs_span pid);
+void evs__orch_continue_step(orch_exec *x, evs_span pid,
+                             const evs_wf_step *S, int64_t iter,
+                             uint32_t attempt,
+                             void (*failure)(orch_exec *, evs_span,
+                                             const evs_wf_step *, int64_t,
+                                             uint32_t, const char *,
+                                             evs_span, int));
 
 /* defchange.c */
 /* The part of evs_orch_check_definition a definition the history ran
  * under all along needs: the decisions recorded against its version
  * steps' ranges. Returns 0 or EVS_EVERSION, described in info (may be
  * NULL). */
-int orch_check_versions(const evs_replay *rp, const evs_wf_def *def,
-                        evs_error_info *info);
+int evs__orch_check_versions(const evs_replay *rp, const evs_wf_def *def,
+                             evs_error_info *info);
 
-/* drive.c */
-void drive(orch_exec *x);
-void drive_outcome(orch_exec *x, evs_action_req *req);
-void drive_timer(orch_exec *x, orch_timer *t);
+/* drive.c: the step machine (its files share drive_int.h) */
+/* Decides and records what every live path of x does next, until a pass
+ * changes nothing, then flushes (evs__orch_kick). */
+void evs__drive(orch_exec *x);
+/* drive_events.c */
+/* The outcome of an action request, on the loop thread. */
+void evs__drive_outcome(orch_exec *x, evs_action_req *req);
+/* Timer t of x fired. */
+void evs__drive_timer(orch_exec *x, orch_timer *t);
 /* Takes one request: req_id (EVS_UUID_LEN bytes, not NUL-terminated;
- * NULL for a local one) becomes its event's id. */
-int drive_request(orch_exec *x, const char *req_id, evs_span body,
-                  uint64_t *seq);
+ * NULL for a local one) becomes its event's id. Returns 1 for a control
+ * request (pause, unpause, terminate) that was recorded, 0, or an error
+ * that gave the execution up. */
+int evs__drive_request(orch_exec *x, const char *req_id, evs_span body,
+                       uint64_t *seq);
 
 /* actions.c */
-struct orch_action *actions_find(evs_orch *o, const char *name);
-int actions_builtin(evs_orch *o);
-void actions_dispatch(evs_action_req *req);
-void actions_kill(evs_action_req *req);
-void req_free(evs_action_req *req);
+/* The registered action `name`, or NULL. */
+struct orch_action *evs__actions_find(evs_orch *o, const char *name);
+/* Registers the built-in actions. */
+int evs__actions_builtin(evs_orch *o);
+/* Runs a request whose step_started is durable: a callback on the loop
+ * thread, a blocking one on the threadpool, or an `exec:` subprocess. */
+void evs__actions_dispatch(evs_action_req *req);
+/* Orphans a request in flight (a subprocess is killed). */
+void evs__actions_kill(evs_action_req *req);
+/* Frees a request and drops what it holds. */
+void evs__req_free(evs_action_req *req);
 
 #endif /* EVS_ORCH_INT_H */

@@ -17,6 +17,7 @@
 #include "formats_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,21 @@ int evs_retry_strategy_parse(const char *name, evs_retry_strategy *out)
 void evs_retry_opts_init(evs_retry_opts *o)
 {
     memset(o, 0, sizeof(*o));
+    o->size = sizeof(*o);
 }
+
+/* The fields of evs_retry_opts after `size`: TAKE copies those the
+ * caller's `opts` covers into `o` (common.h, EVS_OPTS_HAS). The last
+ * one ends the struct, so a field added and not listed here fails the
+ * build. */
+#define RETRY_OPTS(X)                                                         \
+    X(strategy) X(inputs) X(from_step) X(output) X(from_seq) X(new_id)
+_Static_assert(offsetof(evs_retry_opts, new_id) + sizeof(evs_span) ==
+                   sizeof(evs_retry_opts),
+               "RETRY_OPTS lists every field");
+#define TAKE(f)                                                               \
+    if (EVS_OPTS_HAS(opts, f))                                                \
+        ro.f = opts->f;
 
 typedef struct copy {
     evs_event_owned *ev;
@@ -101,8 +116,7 @@ static int first_start(evs_log *log, evs_span step, uint64_t *seq)
     while ((rc = evs_cursor_next(cur, &ev, NULL, NULL)) == 1)
         if (ev.step_name.len == step.len &&
             memcmp(ev.step_name.ptr, step.ptr, step.len) == 0 &&
-            ev.event_type.len == 12 &&
-            memcmp(ev.event_type.ptr, "step_started", 12) == 0) {
+            evs__span_eq_cstr(ev.event_type, EVS_EV_STEP_STARTED)) {
             *seq = ev.sequence;
             break;
         }
@@ -201,10 +215,11 @@ static int push_change(copy *c, const char *type,
     return data->err ? -ENOMEM : push(c, &ev);
 }
 
-int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
+int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
                    char out_id[EVS_ID_MAX + 1], char *why_buf,
                    size_t why_cap)
 {
+    evs_retry_opts ro, *o = &ro;
     evs_replay *rp = NULL, *nrp = NULL;
     evs_log *log = NULL;
     evs_wf_def *def = NULL;
@@ -220,6 +235,8 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
     uint64_t n = 0;
     int rc;
 
+    evs_retry_opts_init(&ro);
+    RETRY_OPTS(TAKE)
     memset(&c, 0, sizeof(c));
     c.why = why_buf;
     c.why_cap = why_cap;
@@ -230,7 +247,7 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
     if (o->new_id.len && (o->new_id.len > EVS_ID_MAX ||
                           !evs_id_valid(o->new_id.ptr, o->new_id.len)))
         return EVS_EBADID;
-    if ((rc = orch_replay_new(&rp)) != 0)
+    if ((rc = evs__orch_replay_new(&rp)) != 0)
         goto out;
     rc = evs_replay_open(rp, s, id.ptr, id.len, 0, NULL, &v, NULL);
     if (rc == EVS_EHISTORY)
@@ -334,8 +351,8 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
         }
         EVS__JB_LIT(&d, "}");
         rc = push_change(&c, o->strategy == EVS_RETRY_SKIP_FAILED
-                                 ? "step_skipped"
-                                 : "step_reset",
+                                 ? EVS_EV_STEP_SKIPPED
+                                 : EVS_EV_STEP_RESET,
                          x, &d);
         if (rc != 0)
             goto out;
@@ -347,7 +364,7 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *o,
     } else if ((rc = evs_uuid7(nid)) != 0) {
         goto out;
     }
-    if ((rc = orch_replay_new(&nrp)) != 0)
+    if ((rc = evs__orch_replay_new(&nrp)) != 0)
         goto out;
     if (!(views = malloc(c.n * sizeof(*views)))) {
         rc = -ENOMEM;

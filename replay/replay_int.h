@@ -105,7 +105,7 @@ struct evs_replay {
  * place) and which the replayer keeps until it is reset or freed.
  * Otherwise the state is copied into the replayer's arena, as
  * evs_replay_load_state does, and sn freed. On failure sn is freed at
- * once. evs_replay_open reads snapshots this way (state_json.c).
+ * once. evs_replay_open reads snapshots this way (state_read.c).
  */
 int evs__rp_load_state_snapshot(evs_replay *r, evs_snapshot *sn);
 

@@ -118,6 +118,25 @@ typedef struct evs_allocator {
 /** The default allocator (the C library's). */
 EVS_EXTERN const evs_allocator *evs_default_allocator(void);
 
+/**
+ * Options structs that can grow (evs_replay_opts, evs_orch_opts,
+ * evs_retry_opts, ...) begin with `size_t size`, which their *_opts_init
+ * sets to sizeof the struct the caller was compiled with. The library
+ * reads only the fields that size covers and keeps its defaults for the
+ * rest, as SQLite does with sqlite3_io_methods.iVersion, so a program or
+ * a binding that mirrors an older struct keeps working when fields are
+ * added (only ever at the end, past the older struct's sizeof). A size
+ * of 0 (a struct zeroed by hand, not by *_opts_init) reads as the whole
+ * struct of this header.
+ *
+ * EVS_OPTS_HAS(o, field): whether the options struct at `o` covers
+ * `field`.
+ */
+#define EVS_OPTS_HAS(o, field)                                                \
+    ((o)->size == 0 ||                                                        \
+     (o)->size >= (size_t)((const char *)&(o)->field - (const char *)(o)) +   \
+                      sizeof((o)->field))
+
 /** Log levels for the optional log hook. */
 typedef enum evs_log_level {
     EVS_LOG_ERROR = 0,

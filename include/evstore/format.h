@@ -30,20 +30,79 @@ extern "C" {
  *  "2026-11-22T10:15:30.123456Z". */
 #define EVS_TIME_LEN 27
 
-/** Event types of Dive, kept with their exact strings. */
+/**
+ * The event types of FORMAT.md §6, each one's string once: EVS_EV_<NAME>.
+ * Dive's types keep their exact strings; the orchestrator's sit beside
+ * them.
+ */
 #define EVS_EV_EXECUTION_STARTED "execution_started"
 #define EVS_EV_PATH_STARTED "path_started"
+#define EVS_EV_PATH_BRANCHED "path_branched"
 #define EVS_EV_STEP_STARTED "step_started"
 #define EVS_EV_STEP_COMPLETED "step_completed"
 #define EVS_EV_STEP_FAILED "step_failed"
+#define EVS_EV_RETRY_SCHEDULED "retry_scheduled"
+#define EVS_EV_STEP_SKIPPED "step_skipped"
+#define EVS_EV_EACH_COMPLETED "each_completed"
 #define EVS_EV_PATH_COMPLETED "path_completed"
 #define EVS_EV_PATH_FAILED "path_failed"
+#define EVS_EV_PATH_CANCELLED "path_cancelled"
 #define EVS_EV_EXECUTION_COMPLETED "execution_completed"
 #define EVS_EV_EXECUTION_FAILED "execution_failed"
-#define EVS_EV_PATH_BRANCHED "path_branched"
-#define EVS_EV_SIGNAL_RECEIVED "signal_received"
-#define EVS_EV_VERSION_DECISION "version_decision"
+#define EVS_EV_EXECUTION_TERMINATED "execution_terminated"
 #define EVS_EV_EXECUTION_CONTINUE_AS_NEW "execution_continue_as_new"
+#define EVS_EV_EXECUTION_PAUSED "execution_paused"
+#define EVS_EV_EXECUTION_RESUMED "execution_resumed"
+#define EVS_EV_VARIABLE_SET "variable_set"
+#define EVS_EV_SIGNAL_RECEIVED "signal_received"
+#define EVS_EV_SIGNAL_CONSUMED "signal_consumed"
+#define EVS_EV_WAIT_STARTED "wait_started"
+#define EVS_EV_WAIT_ENDED "wait_ended"
+#define EVS_EV_TIMER_STARTED "timer_started"
+#define EVS_EV_TIMER_FIRED "timer_fired"
+#define EVS_EV_TIMER_CANCELLED "timer_cancelled"
+#define EVS_EV_VERSION_DECISION "version_decision"
+#define EVS_EV_STEP_RESET "step_reset"
+#define EVS_EV_DEFINITION_CHANGED "definition_changed"
+
+/**
+ * Every type above, in the order of FORMAT.md §6: X(NAME, dive), where
+ * EVS_EV_##NAME is its string and `dive` is 1 for Dive's types. Tables
+ * of types (the replayer's dispatch, evs_event_type_is_dive) are made
+ * from this list, so a new type is its string above and one line here.
+ * (The preprocessor cannot define macros, so the strings stay macros of
+ * their own, which callers can use as literals.)
+ */
+#define EVS_EVENT_TYPE_MAP(X)                                                \
+    X(EXECUTION_STARTED, 1)                                                  \
+    X(PATH_STARTED, 1)                                                       \
+    X(PATH_BRANCHED, 1)                                                      \
+    X(STEP_STARTED, 1)                                                       \
+    X(STEP_COMPLETED, 1)                                                     \
+    X(STEP_FAILED, 1)                                                        \
+    X(RETRY_SCHEDULED, 0)                                                    \
+    X(STEP_SKIPPED, 0)                                                       \
+    X(EACH_COMPLETED, 0)                                                     \
+    X(PATH_COMPLETED, 1)                                                     \
+    X(PATH_FAILED, 1)                                                        \
+    X(PATH_CANCELLED, 0)                                                     \
+    X(EXECUTION_COMPLETED, 1)                                                \
+    X(EXECUTION_FAILED, 1)                                                   \
+    X(EXECUTION_TERMINATED, 0)                                               \
+    X(EXECUTION_CONTINUE_AS_NEW, 1)                                          \
+    X(EXECUTION_PAUSED, 0)                                                   \
+    X(EXECUTION_RESUMED, 0)                                                  \
+    X(VARIABLE_SET, 0)                                                       \
+    X(SIGNAL_RECEIVED, 1)                                                    \
+    X(SIGNAL_CONSUMED, 0)                                                    \
+    X(WAIT_STARTED, 0)                                                       \
+    X(WAIT_ENDED, 0)                                                         \
+    X(TIMER_STARTED, 0)                                                      \
+    X(TIMER_FIRED, 0)                                                        \
+    X(TIMER_CANCELLED, 0)                                                    \
+    X(VERSION_DECISION, 1)                                                   \
+    X(STEP_RESET, 0)                                                         \
+    X(DEFINITION_CHANGED, 0)
 
 /**
  * One event, as a borrowed view. Every span is borrowed from whoever
@@ -93,7 +152,7 @@ EVS_EXTERN int evs_event_copy(const evs_event *ev, const evs_allocator *alloc,
 /** Frees what evs_event_copy() allocated. Accepts NULL and empty copies. */
 EVS_EXTERN void evs_event_free(evs_event_owned *o);
 
-/** True when `type` is one of Dive's event types above. */
+/** True when `type` is one of Dive's event types (EVS_EVENT_TYPE_MAP). */
 EVS_EXTERN bool evs_event_type_is_dive(evs_span type);
 
 /* ------------------------------------------------------------------ */

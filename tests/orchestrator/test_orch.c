@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +254,28 @@ Test(orch, linear_workflow_passes_data_through_inputs_vars_and_outputs)
     expect_span(g->value, "{\"text\":\"hi ana\",\"n\":3}");
     cr_assert_eq(evs_replay_path_count(r), 1);
     cr_assert_eq(evs_replay_path(r, 0)->status, EVS_PATH_COMPLETED);
+    rp_free(r);
+}
+
+/* Options are read only as far as their size goes (common.h): a caller
+ * whose struct ends before `on_outcome` has none, whatever the bytes past
+ * its size hold; the fields it covers are read. */
+Test(orch, opts_are_read_only_as_far_as_their_size_goes)
+{
+    const char *def = J("{'name':'sz','steps':[{'name':'a','kind':'action',"
+                        "'action':'t_echo','params':{}}]}");
+    evs_orch_opts o;
+    evs_replay *r;
+
+    orch_opts_init(&o, 1);
+    cr_assert_eq(o.size, sizeof(o));
+    o.size = offsetof(evs_orch_opts, on_outcome);
+    mk_orch_with(&o);
+    start(def, "", "sz");
+    run_orch(); /* returns: stop_when_idle, within the size, was read */
+    cr_assert_null(outcome_of("sz"), "on_outcome past the size was read");
+    r = replay_of("sz");
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_COMPLETED);
     rp_free(r);
 }
 

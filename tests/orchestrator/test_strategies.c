@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -883,6 +884,27 @@ Test(strategies, from_start_runs_every_step_again)
     cr_assert_eq(count("st-r", "c", -1), 1);
     expect_input("st-r", "a", -1, 0, "{\"n\":\"a\",\"x\":4}");
     expect_files_unchanged("st", &was);
+}
+
+/* Options are read only as far as their size goes (common.h): a caller
+ * whose struct ends before `new_id` gets the default, a new id, whatever
+ * the bytes past its size hold. */
+Test(strategies, retry_opts_are_read_only_as_far_as_their_size_goes)
+{
+    evs_retry_opts o;
+    char out[EVS_ID_MAX + 1] = "";
+
+    fail_rule("c", ANY_ITER, 99, 1);
+    run_new(linear_def(), "{\"x\":4}", "sz", EVS_OUTCOME_FAILED);
+    retry_opts(&o, EVS_RETRY_FROM_START);
+    cr_assert_eq(o.size, sizeof(o));
+    o.new_id = S("sz-r");
+    o.size = offsetof(evs_retry_opts, new_id);
+    cr_assert_eq(evs_exec_retry(st, S("sz"), &o, out, why, sizeof(why)), 0,
+                 "%s", why);
+    cr_assert_eq(strlen(out), EVS_UUID_LEN, "new_id was read: %s", out);
+    cr_assert(!evs_exec_exists(st, "sz-r", 4));
+    cr_assert(evs_exec_exists(st, out, strlen(out)));
 }
 
 /* ---------------------------------------------------------------- */

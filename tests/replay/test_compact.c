@@ -182,7 +182,7 @@ Test(compact, a_path_keeps_its_last_output_past_its_end_and_end_steps_skip)
     hist_free(&h);
 }
 
-/* What drive.c's `${steps.NAME.output}` reads on a path that has not
+/* What drive_eval.c's `${steps.NAME.output}` reads on a path that has not
  * run NAME itself: its own step when done, else the step-name record. */
 static int read_output(const evs_replay *r, const char *path,
                        const char *name, evs_span *out)

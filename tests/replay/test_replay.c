@@ -15,6 +15,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2636,4 +2637,38 @@ Test(replay, state_json_and_load_under_allocation_failures)
     free(want);
     evs_replay_free(full);
     hist_free(&h);
+}
+
+/* Whether a new replayer made from o is compact, by its state JSON. */
+static int made_compact(const evs_replay_opts *o)
+{
+    evs_replay *r = NULL;
+    char *s = NULL;
+    size_t n;
+    int compact;
+
+    cr_assert_eq(evs_replay_new(o, &r), 0);
+    cr_assert_eq(evs_replay_state_json(r, &s, &n), 0);
+    compact = n >= 15 && memcmp(s + n - 15, "\"compact\":true}", 15) == 0;
+    free(s);
+    evs_replay_free(r);
+    return compact;
+}
+
+/* Options are read only as far as their size goes (common.h): a caller
+ * built against a header whose struct ended before `compact` gets the
+ * default, whatever the bytes past its size hold; size 0 (a struct
+ * zeroed by hand) reads the whole struct. */
+Test(replay, opts_are_read_only_as_far_as_their_size_goes)
+{
+    evs_replay_opts o;
+
+    evs_replay_opts_init(&o);
+    cr_assert_eq(o.size, sizeof(o));
+    o.compact = 1;
+    cr_assert(made_compact(&o));
+    o.size = offsetof(evs_replay_opts, compact);
+    cr_assert(!made_compact(&o), "a field past the size was read");
+    o.size = 0;
+    cr_assert(made_compact(&o));
 }

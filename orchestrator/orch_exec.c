@@ -1,0 +1,247 @@
+/*
+ * orch_exec.c: an execution this process owns: finding it, its
+ * references, the paths it tracks, its timers, and letting it go.
+ *
+ * Executions are reference counted: handles, live action requests, armed
+ * timers, the inbox watcher and a flush in flight each hold one, so a
+ * released execution is freed only when nothing can call back into it.
+ */
+#include "orch_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static void exec_free(orch_exec *x);
+
+/* ---------------------------------------------------------------- */
+/* Executions                                                       */
+/* ---------------------------------------------------------------- */
+
+orch_exec *evs__orch_find_exec(const evs_orch *o, evs_span id)
+{
+    for (orch_exec *x = o->execs; x; x = x->next)
+        if (!x->released && x->id_len == id.len &&
+            memcmp(x->id, id.ptr, id.len) == 0)
+            return x;
+    return NULL;
+}
+
+void evs__orch_exec_unref(orch_exec *x)
+{
+    if (--x->refs == 0)
+        exec_free(x);
+}
+
+orch_path *evs__orch_path_get(orch_exec *x, evs_span id, int create)
+{
+    orch_path *p;
+
+    for (size_t i = 0; i < x->npaths; i++)
+        if (strlen(x->paths[i].id) == id.len &&
+            memcmp(x->paths[i].id, id.ptr, id.len) == 0)
+            return &x->paths[i];
+    if (!create)
+        return NULL;
+    if (x->npaths == x->cap_paths) {
+        size_t nc = x->cap_paths ? x->cap_paths * 2 : 8;
+        orch_path *np = realloc(x->paths, nc * sizeof(*np));
+        if (!np)
+            return NULL;
+        x->paths = np;
+        x->cap_paths = nc;
+    }
+    p = &x->paths[x->npaths];
+    memset(p, 0, sizeof(*p));
+    p->id = strndup(id.ptr, id.len);
+    if (!p->id)
+        return NULL;
+    x->npaths++;
+    return p;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    orch_timer *t = h->data;
+    orch_exec *x = t->x;
+
+    free(t->path);
+    free(t->id);
+    free(t);
+    evs__orch_exec_unref(x);
+}
+
+static void timer_fired(uv_timer_t *h)
+{
+    orch_timer *t = h->data;
+    orch_exec *x = t->x;
+    orch_timer **pp;
+    int64_t now = evs_now_us();
+
+    /* libuv counts from its cached loop time, in whole milliseconds: a
+     * timer may come a little before the recorded time it is due. */
+    if (now < t->due_us) {
+        uv_timer_start(&t->h, timer_fired,
+                       (uint64_t)((t->due_us - now + 999) / 1000), 0);
+        return;
+    }
+    for (pp = &x->timers; *pp && *pp != t; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = t->next;
+    t->next = NULL;
+    if (!x->released)
+        evs__drive_timer(x, t);
+    uv_close((uv_handle_t *)&t->h, timer_closed);
+    evs__orch_check_idle(x->o);
+}
+
+orch_timer *evs__orch_timer_arm(orch_exec *x, timer_kind k, evs_span path,
+                                evs_span id, int64_t due_us)
+{
+    orch_timer *t = calloc(1, sizeof(*t));
+    int64_t now = evs_now_us();
+    uint64_t ms = due_us > now ? (uint64_t)((due_us - now + 999) / 1000) : 0;
+
+    if (!t)
+        return NULL;
+    t->x = x;
+    t->kind = k;
+    t->due_us = due_us;
+    t->path = strndup(path.ptr ? path.ptr : "", path.len);
+    t->id = strndup(id.ptr ? id.ptr : "", id.len);
+    if (!t->path || !t->id) {
+        free(t->path);
+        free(t->id);
+        free(t);
+        return NULL;
+    }
+    uv_timer_init(x->o->loop, &t->h);
+    t->h.data = t;
+    x->refs++;
+    uv_timer_start(&t->h, timer_fired, ms, 0);
+    t->next = x->timers;
+    x->timers = t;
+    return t;
+}
+
+void evs__orch_timer_cancel(orch_timer *t)
+{
+    orch_exec *x = t->x;
+    orch_timer **pp;
+
+    for (pp = &x->timers; *pp && *pp != t; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = t->next;
+    uv_timer_stop(&t->h);
+    uv_close((uv_handle_t *)&t->h, timer_closed);
+}
+
+/* Whether the execution cannot go on by itself. It can while actions run
+ * or wait to run, events wait to be written, or a timer is armed: a
+ * sleep or a retry backoff is waited out, and a wait's timeout that is
+ * due fires (a timeout that passed while no runner owned it fires as
+ * soon as one resumes it). A wait for an event whose timeout is not due
+ * yet, and a pause, need the outside world. */
+int evs__orch_is_suspended(const orch_exec *x)
+{
+    const evs_exec_state *st = evs_replay_exec(x->rp);
+    int64_t now = evs_now_us();
+
+    if (x->flushing || x->waiting || evs_recorder_pending(x->rec) ||
+        x->want_snap)
+        return 0;
+    for (size_t i = 0; i < x->npaths; i++)
+        if (x->paths[i].req)
+            return 0;
+    if (st->status == EVS_STATUS_PAUSED)
+        return 1;
+    for (const orch_timer *t = x->timers; t; t = t->next)
+        if (t->kind != TK_WAIT_TIMEOUT || t->due_us <= now)
+            return 0;
+    return st->status == EVS_STATUS_WAITING;
+}
+
+void evs__orch_report(orch_exec *x, evs_outcome oc, int err)
+{
+    evs_orch *o = x->o;
+
+    if (x->reported)
+        return;
+    x->reported = 1;
+    if (o->opts.on_outcome)
+        o->opts.on_outcome(o->opts.arg, x->id, oc, err);
+}
+
+/* Stops driving x: its timers and watcher go, its actions in flight are
+ * orphaned (their outcomes are ignored; a subprocess is killed). The log
+ * stays open until the last reference goes, so a flush in flight ends. */
+void evs__orch_release(orch_exec *x)
+{
+    evs_orch *o = x->o;
+    orch_exec **pp;
+
+    if (x->released)
+        return;
+    x->released = 1;
+    while (x->timers)
+        evs__orch_timer_cancel(x->timers);
+    evs__orch_unwatch(x);
+    for (size_t i = 0; i < x->npaths; i++) {
+        evs_action_req *r = x->paths[i].req;
+        if (r) {
+            r->stale = 1;
+            evs__actions_kill(r);
+            x->paths[i].req = NULL;
+        }
+    }
+    while (x->waiting) {
+        evs_action_req *r = x->waiting;
+        x->waiting = r->next;
+        evs__req_free(r);
+    }
+    for (pp = &o->execs; *pp && *pp != x; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = x->next;
+    o->nexecs--;
+    evs__orch_exec_unref(x);
+}
+
+static void exec_free(orch_exec *x)
+{
+    if (x->rec) {
+        if (evs_recorder_pending(x->rec))
+            evs__orch_log(x->o, EVS_LOG_WARN,
+                          "execution %s: %zu events not written; the next "
+                          "run replays from the log", x->id,
+                          evs_recorder_pending(x->rec));
+        evs_recorder_close(x->rec);
+    }
+    evs_log_close(x->log);
+    evs_replay_free(x->rp);
+    evs_wf_free(x->def);
+    for (size_t i = 0; i < x->npaths; i++)
+        free(x->paths[i].id);
+    free(x->paths);
+    while (x->taken) {
+        taken_req *t = x->taken;
+        x->taken = t->next;
+        free(t);
+    }
+    free(x);
+}
+
+void evs__orch_fail_exec(orch_exec *x, int err, const char *why)
+{
+    if (x->broken)
+        return;
+    x->broken = 1;
+    x->err = err;
+    evs__orch_log(x->o, EVS_LOG_ERROR, "execution %s: given up (%s): %s", x->id,
+                  evs_err_name(err), why ? why : evs_strerror(err));
+    evs__orch_report(x, EVS_OUTCOME_ERROR, err);
+    evs__orch_release(x);
+}
+

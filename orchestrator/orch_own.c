@@ -1,0 +1,435 @@
+/*
+ * orch_own.c: how an execution comes to be owned here: started
+ * (evs_orch_start, created on the threadpool), resumed (evs_orch_resume,
+ * following a chain of continuations to the member that goes on), or
+ * adopted (evs_orch_recover, and the poll of a long-lived runner). Owning
+ * is holding the log's writer lock.
+ */
+#include "orch_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- */
+/* Owning an execution                                              */
+/* ---------------------------------------------------------------- */
+
+static int has_action(void *arg, const char *name)
+{
+    struct orch_action *a = evs__actions_find(arg, name);
+
+    if (!a)
+        return 0;
+    return a->flags & EVS_ACTION_INSTANT ? EVS_WF_ACTION_INSTANT : 1;
+}
+
+int evs_orch_parse(evs_orch *o, evs_span def, evs_wf_def **out,
+                   evs_wf_error *err)
+{
+    return evs_wf_parse(def.ptr, def.len, NULL, has_action, o, out, err);
+}
+
+/* Takes over an open writer log and its replayed state; both are the
+ * execution's from now on, even on failure. `newdef` (may be NULL; taken
+ * over too) is a definition checked compatible with the history, which
+ * the execution goes on under (recorded as definition_changed). info
+ * (may be NULL) describes a refusal. */
+static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
+                  evs_wf_def *newdef, evs_error_info *info)
+{
+    const evs_exec_state *st = evs_replay_exec(rp);
+    evs_recorder_opts ro;
+    orch_exec *x;
+    evs_wf_error we;
+    evs_error_info ei;
+    int rc, changed = 0;
+
+    x = calloc(1, sizeof(*x));
+    if (!x) {
+        evs_log_close(log);
+        evs_replay_free(rp);
+        return -ENOMEM;
+    }
+    x->o = o;
+    x->log = log;
+    x->rp = rp;
+    x->refs = 1;
+    x->id_len = strlen(evs_log_id(log));
+    memcpy(x->id, evs_log_id(log), x->id_len + 1);
+    x->snap_seq = st->last_seq;
+    evs_recorder_opts_init(&ro);
+    ro.batch_events = SIZE_MAX; /* flushed by evs__orch_kick only */
+    ro.batch_bytes = SIZE_MAX;
+    if ((rc = evs_recorder_open(log, &ro, &x->rec)) != 0)
+        goto fail;
+    if (newdef) {
+        x->def = newdef;
+        newdef = NULL;
+        changed = 1;
+        rc = 0;
+    } else if (st->definition.len == 0) {
+        rc = EVS_EPARSE;
+        evs__orch_log(o, EVS_LOG_ERROR, "execution %s: no definition recorded",
+                      x->id);
+        goto fail;
+    } else {
+        rc = evs_wf_parse(st->definition.ptr, st->definition.len, NULL,
+                          has_action, o, &x->def, &we);
+    }
+    if (rc != 0) {
+        evs__orch_log(o, EVS_LOG_ERROR,
+                      "execution %s: its definition is refused: %s%s%s",
+                      x->id, we.step, we.step[0] ? ": " : "", we.msg);
+        goto fail;
+    }
+    x->service = evs__orch_is_service(x->def);
+    /* GetVersion on replay: a decision the history holds must be one
+     * this definition accepts. */
+    if ((rc = evs__orch_check_versions(rp, x->def, &ei)) != 0) {
+        evs__orch_log(o, EVS_LOG_ERROR, "execution %s: %s", x->id, ei.msg);
+        if (info)
+            *info = ei;
+        goto fail;
+    }
+    x->next = o->execs;
+    o->execs = x;
+    o->nexecs++;
+    if (changed && (st->definition_hash.len != strlen(x->def->hash) ||
+                    memcmp(st->definition_hash.ptr, x->def->hash,
+                           st->definition_hash.len) != 0)) {
+        evs__jbuf d = {0};
+        EVS__JB_LIT(&d, "{\"definition\":");
+        evs__jb_json(&d, x->def->json);
+        EVS__JB_LIT(&d, ",\"definition_hash\":");
+        evs__jb_quote(&d, evs_span_cstr(x->def->hash));
+        EVS__JB_LIT(&d, "}");
+        evs__orch_emit(x, NULL, EVS_EV_DEFINITION_CHANGED,
+                       evs_span_cstr("main"), (evs_span){0}, &d, NULL);
+        evs__jb_free(&d);
+        if (x->released)
+            return x->err;
+    }
+    evs__orch_watch(x);
+    evs__orch_inbox_pick(x);
+    evs__drive(x);
+    evs__orch_finish_if_done(x);
+    return 0;
+fail:
+    if (x->rec)
+        evs_recorder_close(x->rec);
+    evs_log_close(x->log);
+    evs_replay_free(x->rp);
+    evs_wf_free(x->def);
+    evs_wf_free(newdef);
+    free(x);
+    return rc;
+}
+
+int evs_orch_resume(evs_orch *o, evs_span id)
+{
+    return evs_orch_resume_with(o, id, (evs_span){0}, NULL, NULL, NULL);
+}
+
+int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
+                         evs_def_finding_fn fn, void *arg,
+                         evs_error_info *info)
+{
+    evs_log *log = NULL;
+    evs_replay *rp = NULL;
+    evs_wf_def *nd = NULL;
+    evs_violation v;
+    evs_wf_error we;
+    orch_chain c;
+    int rc;
+
+    evs_error_info_clear(info);
+    if ((rc = evs__orch_chain_init(&c, id)) != 0)
+        return rc;
+    /* An execution that continued as new goes on in its successor: each
+     * member that continued is reported so, and the walk goes on to the
+     * next, until one that has not (which is taken, or reports how it
+     * ended). */
+    for (;;) {
+        id = (evs_span){c.id, c.id_len};
+        if (evs__orch_find_exec(o, id))
+            return -EALREADY;
+        if (o->stopping)
+            return -ECANCELED;
+        /* The lock first: it is what owning means. */
+        rc = evs_log_open(o->store, id.ptr, id.len, EVS_LOG_WRITE, &log,
+                          NULL, NULL);
+        if (rc != 0)
+            return rc;
+        if ((rc = evs__orch_replay_new(&rp)) != 0)
+            goto fail;
+        rc = evs_replay_open(rp, o->store, id.ptr, id.len, 0, NULL, &v,
+                             NULL);
+        if (rc != 0) {
+            if (rc == EVS_EHISTORY)
+                evs__orch_log(o, EVS_LOG_ERROR,
+                              "execution %.*s: seq %llu: %s: %s", (int)id.len,
+                              id.ptr, (unsigned long long)v.sequence, v.rule,
+                              v.msg);
+            goto fail;
+        }
+        if ((rc = evs__orch_chain_next(&c, rp)) == 0)
+            break;
+        evs_replay_free(rp);
+        evs_log_close(log);
+        rp = NULL;
+        log = NULL;
+        if (rc < 0) {
+            evs__orch_log(o, EVS_LOG_ERROR,
+                          "execution %s: its chain of continuations loops "
+                          "here, or names a successor that is not an id",
+                          c.id);
+            return rc;
+        }
+        if (o->opts.on_outcome)
+            o->opts.on_outcome(o->opts.arg, c.prev, EVS_OUTCOME_CONTINUED,
+                               0);
+    }
+    if (def.len) {
+        rc = evs_wf_parse(def.ptr, def.len, NULL, has_action, o, &nd, &we);
+        if (rc != 0) {
+            evs__orch_log(o, EVS_LOG_ERROR,
+                          "the new definition is refused: %s%s%s", we.step,
+                          we.step[0] ? ": " : "", we.msg);
+            goto fail;
+        }
+        rc = evs_orch_check_definition(rp, nd, fn, arg, NULL, info);
+        if (rc != 0)
+            goto fail;
+    }
+    return attach(o, log, rp, nd, info);
+fail:
+    evs_wf_free(nd);
+    evs_replay_free(rp);
+    evs_log_close(log);
+    return rc;
+}
+
+static int is_unfinished(evs_span status)
+{
+    static const char *const done[] = {"completed", "failed", "terminated",
+                                       "continued"};
+
+    for (size_t i = 0; i < sizeof(done) / sizeof(*done); i++)
+        if (status.len == strlen(done[i]) &&
+            memcmp(status.ptr, done[i], status.len) == 0)
+            return 0;
+    return 1;
+}
+
+/* Takes up to `max` (0: any number) unfinished executions no runner owns. */
+int evs__orch_adopt(evs_orch *o, size_t max, size_t *count)
+{
+    evs_exec_listing l;
+    size_t n = 0;
+    int rc, first = 0;
+
+    if (count)
+        *count = 0;
+    if ((rc = evs_exec_list(o->store, NULL, &l)) != 0)
+        return rc;
+    for (size_t i = 0; i < l.count && !o->stopping && (!max || n < max);
+         i++) {
+        const evs_exec_info *e = &l.items[i];
+        /* A snapshot may lag its log, so "finished" is believed only
+         * from a snapshot; a damaged one is checked by replaying. */
+        if (e->snapshot_ok && !is_unfinished(e->status))
+            continue;
+        if (evs__orch_find_exec(o, e->id))
+            continue;
+        rc = evs_orch_resume(o, e->id);
+        if (rc == 0)
+            n++;
+        else if (rc != EVS_ELOCKED && rc != -EALREADY && !first)
+            first = rc;
+    }
+    evs_exec_list_free(&l);
+    if (count)
+        *count = n;
+    return first;
+}
+
+int evs_orch_recover(evs_orch *o, size_t *count)
+{
+    return evs__orch_adopt(o, 0, count);
+}
+
+
+/* ---------------------------------------------------------------- */
+/* Starting an execution                                            */
+/* ---------------------------------------------------------------- */
+
+typedef struct start_job {
+    uv_work_t work;
+    evs_orch *o;
+    char id[EVS_ID_MAX + 1];
+    size_t id_len;
+    evs_event ev[2];
+    char uuid[2][EVS_UUID_LEN + 1];
+    evs__jbuf d0, d1;
+    evs_snapshot snap;
+    char *inputs;
+    size_t inputs_len;
+    char ihash[17];
+    evs_wf_def *def;
+    evs_log *log;
+    evs_replay *rp;
+    int rc;
+} start_job;
+
+static void start_work(uv_work_t *w)
+{
+    start_job *j = w->data;
+    evs_violation v;
+
+    j->rc = evs_exec_create(j->o->store, j->id, j->id_len, &j->snap, j->ev,
+                            2);
+    if (j->rc == 0)
+        j->rc = evs_log_open(j->o->store, j->id, j->id_len, EVS_LOG_WRITE,
+                             &j->log, NULL, NULL);
+    if (j->rc == 0)
+        j->rc = evs__orch_replay_new(&j->rp);
+    if (j->rc == 0)
+        j->rc = evs_replay_run(j->rp, j->log, 0, &v, NULL);
+}
+
+static void start_done(uv_work_t *w, int status)
+{
+    start_job *j = w->data;
+    evs_orch *o = j->o;
+    int rc = j->rc;
+
+    (void)status;
+    o->busy--;
+    if (rc == 0) {
+        /* The definition parsed to start it serves the run too. */
+        rc = attach(o, j->log, j->rp, j->def, NULL);
+        j->log = NULL;
+        j->rp = NULL;
+        j->def = NULL;
+    }
+    if (rc != 0) {
+        evs__orch_log(o, EVS_LOG_ERROR, "execution %s: not started: %s", j->id,
+                      evs_strerror(rc));
+        if (o->opts.on_outcome)
+            o->opts.on_outcome(o->opts.arg, j->id, EVS_OUTCOME_ERROR, rc);
+    }
+    evs_log_close(j->log);
+    evs_replay_free(j->rp);
+    evs_wf_free(j->def);
+    evs__jb_free(&j->d0);
+    evs__jb_free(&j->d1);
+    free(j->inputs);
+    free(j);
+    evs__orch_check_idle(o);
+}
+
+int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
+                   char out_id[EVS_ID_MAX + 1], evs_wf_error *err)
+{
+    evs_wf_error we;
+    evs_wf_def *d = NULL;
+    start_job *j;
+    uint64_t h;
+    int64_t now = evs_now_us();
+    int rc;
+
+    if (!err)
+        err = &we;
+    memset(err, 0, sizeof(*err));
+    if (o->stopping)
+        return -ECANCELED;
+    if (id.len && (id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len)))
+        return EVS_EBADID;
+    rc = evs_wf_parse(def.ptr, def.len, NULL, has_action, o, &d, err);
+    if (rc != 0)
+        return rc;
+    j = calloc(1, sizeof(*j));
+    if (!j) {
+        evs_wf_free(d);
+        return -ENOMEM;
+    }
+    j->o = o;
+    rc = evs_wf_check_inputs(d, inputs, NULL, &j->inputs, &j->inputs_len,
+                             err);
+    if (rc != 0)
+        goto fail;
+    if (id.len) {
+        memcpy(j->id, id.ptr, id.len);
+        j->id_len = id.len;
+    } else {
+        if ((rc = evs_uuid7(j->id)) != 0)
+            goto fail;
+        j->id_len = EVS_UUID_LEN;
+    }
+    if ((rc = evs_json_hash(j->inputs, j->inputs_len, NULL, &h)) != 0)
+        goto fail;
+    snprintf(j->ihash, sizeof(j->ihash), "%016llx", (unsigned long long)h);
+
+    EVS__JB_LIT(&j->d0, "{\"workflow_name\":");
+    evs__jb_quote(&j->d0, evs_span_cstr(d->name));
+    EVS__JB_LIT(&j->d0, ",\"inputs\":");
+    evs__jb_json(&j->d0, (evs_span){j->inputs, j->inputs_len});
+    EVS__JB_LIT(&j->d0, ",\"definition\":");
+    evs__jb_json(&j->d0, d->json);
+    EVS__JB_LIT(&j->d0, ",\"definition_hash\":\"");
+    evs__jb_str(&j->d0, d->hash);
+    EVS__JB_LIT(&j->d0, "\",\"inputs_hash\":\"");
+    evs__jb_str(&j->d0, j->ihash);
+    EVS__JB_LIT(&j->d0, "\",\"lineage\":{}}");
+    EVS__JB_LIT(&j->d1, "{\"parent\":null,\"current_step\":");
+    evs__jb_quote(&j->d1, evs_span_cstr(d->steps[0].name));
+    EVS__JB_LIT(&j->d1, "}");
+    rc = -ENOMEM;
+    if (j->d0.err || j->d1.err)
+        goto fail;
+    for (int i = 0; i < 2; i++) {
+        if ((rc = evs_uuid7(j->uuid[i])) != 0)
+            goto fail;
+        j->ev[i].id = (evs_span){j->uuid[i], EVS_UUID_LEN};
+        j->ev[i].path_id = evs_span_cstr("main");
+        j->ev[i].sequence = (uint64_t)i + 1;
+        j->ev[i].timestamp_us = now;
+    }
+    j->ev[0].event_type = evs_span_cstr(EVS_EV_EXECUTION_STARTED);
+    j->ev[0].data = (evs_span){j->d0.p, j->d0.len};
+    j->ev[1].event_type = evs_span_cstr(EVS_EV_PATH_STARTED);
+    j->ev[1].data = (evs_span){j->d1.p, j->d1.len};
+    /* The first snapshot: enough for listings; replay starts from the
+     * log, which is two events long. */
+    j->snap.workflow_name = evs_span_cstr(d->name);
+    j->snap.workflow_hash = evs_span_cstr(d->hash);
+    j->snap.inputs_hash = evs_span_cstr(j->ihash);
+    j->snap.status = evs_span_cstr("running");
+    j->snap.start_time_us = now;
+    j->snap.inputs = (evs_span){j->inputs, j->inputs_len};
+    j->snap.workflow_data = d->json;
+    j->def = d; /* the snapshot's spans point into it */
+    if (out_id) {
+        memcpy(out_id, j->id, j->id_len);
+        out_id[j->id_len] = '\0';
+    }
+    d = NULL;
+    j->work.data = j;
+    o->busy++;
+    if ((rc = uv_queue_work(o->loop, &j->work, start_work, start_done)) !=
+        0) {
+        o->busy--;
+        goto fail;
+    }
+    return 0;
+fail:
+    evs_wf_free(d);
+    evs_wf_free(j->def);
+    evs__jb_free(&j->d0);
+    evs__jb_free(&j->d1);
+    free(j->inputs);
+    free(j);
+    return rc;
+}
+
