@@ -8,7 +8,7 @@
 
 #include "evstore/recorder.h"
 #include "evstore/store.h"
-#include "formats_int.h"
+#include "formats_shared.h"
 
 #include <pthread.h>
 

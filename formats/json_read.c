@@ -28,7 +28,8 @@ static int hexval(char c)
     return -1;
 }
 
-int evs__hex4(const char *s, unsigned *v)
+/* Reads the four hex digits (either case) at s. Returns 0 or -1. */
+static int hex4(const char *s, unsigned *v)
 {
     unsigned r = 0;
 
@@ -42,72 +43,88 @@ int evs__hex4(const char *s, unsigned *v)
     return 0;
 }
 
-static char *put_utf8(char *o, unsigned cp)
+static int put_utf8(char *o, unsigned cp)
 {
     if (cp < 0x80) {
-        *o++ = (char)cp;
-    } else if (cp < 0x800) {
-        *o++ = (char)(0xc0 | (cp >> 6));
-        *o++ = (char)(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        *o++ = (char)(0xe0 | (cp >> 12));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-        *o++ = (char)(0x80 | (cp & 0x3f));
-    } else {
-        *o++ = (char)(0xf0 | (cp >> 18));
-        *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-        *o++ = (char)(0x80 | (cp & 0x3f));
+        o[0] = (char)cp;
+        return 1;
     }
-    return o;
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
 }
 
-/*
- * Unescapes the body of a JSON string, src[0..n) (no quotes), into out,
- * which has room for n bytes (unescaping never grows). Returns the output
- * length or (size_t)-1 on a bad escape. Lone surrogates become U+FFFD.
- */
+/* The one decoder of escapes (formats_shared.h says what it does with
+ * surrogates); inline so that evs__json_unescape's loop calls nothing. */
+static inline int unescape_one(const char **pp, const char *end, char *o)
+{
+    const char *s = *pp;
+    unsigned cp, lo;
+
+    if (end - s < 2)
+        return -1;
+    switch (s[1]) {
+    case '"': *o = '"'; break;
+    case '\\': *o = '\\'; break;
+    case '/': *o = '/'; break;
+    case 'b': *o = '\b'; break;
+    case 'f': *o = '\f'; break;
+    case 'n': *o = '\n'; break;
+    case 'r': *o = '\r'; break;
+    case 't': *o = '\t'; break;
+    case 'u':
+        if (end - s < 6 || hex4(s + 2, &cp) != 0)
+            return -1;
+        s += 6;
+        if (cp >= 0xd800 && cp < 0xdc00 && end - s >= 6 && s[0] == '\\' &&
+            s[1] == 'u' && hex4(s + 2, &lo) == 0 && lo >= 0xdc00 &&
+            lo < 0xe000) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            s += 6;
+        } else if (cp >= 0xd800 && cp < 0xe000) {
+            cp = 0xfffd; /* a lone surrogate */
+        }
+        *pp = s;
+        return put_utf8(o, cp);
+    default:
+        return -1;
+    }
+    *pp = s + 2;
+    return 1;
+}
+
+int evs__json_unescape_one(const char **pp, const char *end, char out[4])
+{
+    return unescape_one(pp, end, out);
+}
+
 size_t evs__json_unescape(const char *src, size_t n, char *out)
 {
     const char *s = src, *end = src + n;
     char *o = out;
+    int k;
 
     while (s < end) {
-        unsigned cp, lo;
-
         if (*s != '\\') {
             *o++ = *s++;
             continue;
         }
-        if (end - s < 2)
+        if ((k = unescape_one(&s, end, o)) < 0)
             return (size_t)-1;
-        switch (s[1]) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '/': *o++ = '/'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u':
-            if (end - s < 6 || evs__hex4(s + 2, &cp) != 0)
-                return (size_t)-1;
-            s += 6;
-            if (cp >= 0xd800 && cp < 0xdc00 && end - s >= 6 && s[0] == '\\' &&
-                s[1] == 'u' && evs__hex4(s + 2, &lo) == 0 && lo >= 0xdc00 &&
-                lo < 0xe000) {
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                s += 6;
-            } else if (cp >= 0xd800 && cp < 0xe000) {
-                cp = 0xfffd;
-            }
-            o = put_utf8(o, cp);
-            continue;
-        default:
-            return (size_t)-1;
-        }
-        s += 2;
+        o += k;
     }
     return (size_t)(o - out);
 }

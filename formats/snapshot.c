@@ -346,38 +346,6 @@ static int take_lit(const char **pp, const char *end, lit l)
 }
 
 /*
- * Reads one \uXXXX escape, or a surrogate pair of them, at p (just past
- * the backslash and 'u') and returns the code point, or -1. *pp advances
- * past what was read.
- */
-static long take_u_escape(const char **pp, const char *end)
-{
-    const char *p = *pp;
-    unsigned hi, lo;
-
-    if (end - p < 4 || evs__hex4(p, &hi) != 0)
-        return -1;
-    p += 4;
-    if (hi >= 0xdc00 && hi <= 0xdfff)
-        return -1;
-    if (hi >= 0xd800 && hi <= 0xdbff) {
-        if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
-            evs__hex4(p + 2, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff)
-            return -1;
-        p += 6;
-        *pp = p;
-        return 0x10000 + (((long)hi - 0xd800) << 10) + ((long)lo - 0xdc00);
-    }
-    *pp = p;
-    return (long)hi;
-}
-
-static size_t utf8_len(long cp)
-{
-    return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-}
-
-/*
  * Reads a JSON string at *pp (on its opening quote), checking its escapes
  * and its UTF-8. Sets *raw to the contents between the quotes and *ulen
  * to their length once unescaped.
@@ -386,7 +354,9 @@ static int take_string(const char **pp, const char *end, evs_span *raw,
                        size_t *ulen)
 {
     const char *p = *pp, *start;
+    char tmp[4];
     size_t n = 0;
+    int k;
 
     if (p == end || *p != '"')
         return -1;
@@ -405,25 +375,10 @@ static int take_string(const char **pp, const char *end, evs_span *raw,
             n++;
             continue;
         }
-        if (end - p < 2)
+        /* Escapes are decoded here only to count their bytes. */
+        if ((k = evs__json_unescape_one(&p, end, tmp)) < 0)
             return -1;
-        switch (p[1]) {
-        case '"': case '\\': case '/': case 'b':
-        case 'f': case 'n': case 'r': case 't':
-            p += 2;
-            n++;
-            break;
-        case 'u': {
-            long cp;
-            p += 2;
-            if ((cp = take_u_escape(&p, end)) < 0)
-                return -1;
-            n += utf8_len(cp);
-            break;
-        }
-        default:
-            return -1;
-        }
+        n += (size_t)k;
     }
     raw->ptr = start;
     raw->len = (size_t)(p - start);
@@ -434,8 +389,7 @@ static int take_string(const char **pp, const char *end, evs_span *raw,
     return 0;
 }
 
-/* Unescapes a string that take_string() accepted (which refused lone
- * surrogates); returns the end. */
+/* Unescapes a string that take_string() accepted; returns the end. */
 static char *unescape(char *o, evs_span raw)
 {
     return o + evs__json_unescape(raw.ptr, raw.len, o);

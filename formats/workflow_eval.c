@@ -23,11 +23,11 @@
 /* ------------------------------------------------------------------ */
 
 /* Reads the body of a JSON string (still escaped) one unescaped byte at
- * a time, so that names and strings compare without a copy. Escapes
- * decode as evs__json_unescape() does them. */
+ * a time, so that names and strings compare without a copy, with the
+ * decoder of evs__json_unescape(). */
 typedef struct ustr {
     const char *p, *end;
-    unsigned char pend[4];
+    char pend[4];
     int np, ip;
 } ustr;
 
@@ -38,75 +38,25 @@ static void ustr_init(ustr *u, evs_span raw)
     u->np = u->ip = 0;
 }
 
-static int put_cp(unsigned char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xc0 | (cp >> 6));
-        o[1] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xe0 | (cp >> 12));
-        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xf0 | (cp >> 18));
-    o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* The next byte, or -1 at the end (or at a bad escape, which checked
  * text never has). */
 static int ustr_next(ustr *u)
 {
-    unsigned cp, lo;
-    char c;
+    int n;
 
     if (u->ip < u->np)
-        return u->pend[u->ip++];
+        return (unsigned char)u->pend[u->ip++];
     if (u->p >= u->end)
         return -1;
     if (*u->p != '\\')
         return (unsigned char)*u->p++;
-    if (u->end - u->p < 2)
-        goto bad;
-    c = u->p[1];
-    u->p += 2;
-    switch (c) {
-    case 'b': return '\b';
-    case 'f': return '\f';
-    case 'n': return '\n';
-    case 'r': return '\r';
-    case 't': return '\t';
-    case 'u':
-        break;
-    default:
-        return (unsigned char)c;
+    if ((n = evs__json_unescape_one(&u->p, u->end, u->pend)) < 0) {
+        u->p = u->end;
+        return -1;
     }
-    if (u->end - u->p < 4 || evs__hex4(u->p, &cp) != 0)
-        goto bad;
-    u->p += 4;
-    if (cp >= 0xd800 && cp < 0xdc00 && u->end - u->p >= 6 &&
-        u->p[0] == '\\' && u->p[1] == 'u' && evs__hex4(u->p + 2, &lo) == 0 &&
-        lo >= 0xdc00 && lo < 0xe000) {
-        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        u->p += 6;
-    } else if (cp >= 0xd800 && cp < 0xe000) {
-        cp = 0xfffd;
-    }
-    u->np = put_cp(u->pend, cp);
+    u->np = n;
     u->ip = 1;
-    return u->pend[0];
-bad:
-    u->p = u->end;
-    return -1;
+    return (unsigned char)u->pend[0];
 }
 
 /* Compares two raw string bodies by their unescaped bytes. */

@@ -14,7 +14,7 @@
  * to repeat one.
  */
 #include "orch_int.h"
-#include "formats_int.h"
+#include "formats_shared.h"
 
 #include <errno.h>
 #include <stdio.h>

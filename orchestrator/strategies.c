@@ -14,7 +14,7 @@
  * or not at all.
  */
 #include "orch_int.h"
-#include "formats_int.h"
+#include "formats_shared.h"
 
 #include <errno.h>
 #include <stdarg.h>
