@@ -400,8 +400,21 @@ void evs__jb_raw(evs__jbuf *b, const char *s, size_t n);
 void evs__jb_str(evs__jbuf *b, const char *s);   /* raw C string */
 void evs__jb_quote(evs__jbuf *b, evs_span s);    /* a JSON string */
 void evs__jb_json(evs__jbuf *b, evs_span v);     /* JSON; null if empty */
+/* Appends the JSON text v minified, or the bytes of the raw (still
+ * escaped) string body raw unescaped. Unlike the appends above, these
+ * return: 0, EVS_EPARSE (v is not JSON, raw has a bad escape; nothing is
+ * appended and err is not set) or err (-ENOMEM). */
+int evs__jb_minify(evs__jbuf *b, evs_span v);
+int evs__jb_unescape(evs__jbuf *b, evs_span raw);
 void evs__jb_int(evs__jbuf *b, int64_t v);
 void evs__jb_time(evs__jbuf *b, int64_t us);     /* "RFC 3339", or null */
+/* Room for n more bytes at b->p + b->len, which the caller fills and then
+ * counts in b->len; NULL (and err set) when memory runs out. */
+char *evs__jb_reserve(evs__jbuf *b, size_t n);
+/* Appends a NUL (not counted in *out_len, which may be NULL) and hands
+ * the text over: *out is the caller's, freed with b->alloc; b is then
+ * empty. Returns 0, or b->err (b still owns its memory). */
+int evs__jb_finish(evs__jbuf *b, char **out, size_t *out_len);
 void evs__jb_free(evs__jbuf *b);
 #define EVS__JB_LIT(b, s) evs__jb_raw((b), (s), sizeof(s) - 1)
 

@@ -1,7 +1,8 @@
 /*
- * workflow_int.h: what the parser of workflow definitions (workflow.c)
- * and their evaluation (workflow_eval.c) share: the parsed condition and
- * the checking of `${...}` references in templates.
+ * workflow_int.h: what the files of workflow definitions share: the
+ * parser (workflow.c), templates (workflow_tmpl.c), conditions
+ * (workflow_eval.c), inputs (workflow_inputs.c) and the graph checks
+ * (workflow_graph.c).
  */
 #ifndef EVS_WORKFLOW_INT_H
 #define EVS_WORKFLOW_INT_H
@@ -61,6 +62,27 @@ int evs__wf_is_one_ref(const char *s, size_t n);
 /* True when the unescaped string s[0..n) holds a reference (or an
  * unterminated "${", which evs__wf_tmpl_check refuses). */
 int evs__wf_has_ref(const char *s, size_t n);
+
+/* The body of a JSON string value v (without its quotes). */
+static inline evs_span evs__wf_str_body(evs_span v)
+{
+    evs_span b = {v.ptr + 1, v.len - 2};
+    return b;
+}
+
+/* The type of the valid JSON value v: 's'tring, 'o'bject, 'a'rray,
+ * 'b'oolean, 'z' null or 'n'umber. */
+static inline char evs__wf_jtype(evs_span v)
+{
+    switch (v.ptr[0]) {
+    case '"': return 's';
+    case '{': return 'o';
+    case '[': return 'a';
+    case 't': case 'f': return 'b';
+    case 'n': return 'z';
+    default: return 'n';
+    }
+}
 
 /* True when the raw (still escaped) JSON string body equals s[0..n). */
 int evs__wf_key_eq(evs_span raw, const char *s, size_t n);
