@@ -234,14 +234,8 @@ static int collect_cb(void *arg, const char *name, size_t len)
         memcmp(name + EVS_REQUEST_ID_LEN, REQ_SUFFIX, REQ_SUFFIX_LEN) != 0 ||
         !req_id_valid(name, EVS_REQUEST_ID_LEN))
         return 0; /* temporaries, bad-*, anything foreign */
-    if (L->nnames == L->ncap) {
-        size_t nc = L->ncap ? L->ncap * 2 : 16;
-        void *nn = evs__realloc(L->s->alloc, L->names, nc * sizeof(*L->names));
-        if (!nn)
-            return -ENOMEM;
-        L->names = nn;
-        L->ncap = nc;
-    }
+    if (EVS__GROW(L->s->alloc, &L->names, &L->ncap, L->nnames + 1) != 0)
+        return -ENOMEM;
     memcpy(L->names[L->nnames], name, len + 1);
     L->nnames++;
     return 0;
@@ -255,19 +249,7 @@ static int name_cmp(const void *a, const void *b)
 /* Makes room for `n` more bytes in the arena. */
 static int arena_reserve(inbox_lister *L, size_t n)
 {
-    size_t nc;
-    char *nm;
-
-    if (L->memcap - L->used >= n)
-        return 0;
-    nc = L->memcap ? L->memcap * 2 : 4096;
-    while (nc - L->used < n)
-        nc *= 2;
-    if (!(nm = evs__realloc(L->s->alloc, L->mem, nc)))
-        return -ENOMEM;
-    L->mem = nm;
-    L->memcap = nc;
-    return 0;
+    return EVS__GROW(L->s->alloc, &L->mem, &L->memcap, L->used + n);
 }
 
 /* Renames a file that is named like a request but is not one to
@@ -348,16 +330,8 @@ static int read_one(inbox_lister *L, const char *name)
                           : "not a JSON object";
         goto out;
     }
-    if (L->count == L->icap) {
-        size_t nc = L->icap ? L->icap * 2 : 8;
-        void *ni = evs__realloc(s->alloc, L->items, nc * sizeof(*L->items));
-        if (!ni) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        L->items = ni;
-        L->icap = nc;
-    }
+    if ((rc = EVS__GROW(s->alloc, &L->items, &L->icap, L->count + 1)) != 0)
+        goto out;
     /* Offsets for now: the arena may still move. */
     it = &L->items[L->count++];
     it->id.ptr = (const char *)(uintptr_t)start;

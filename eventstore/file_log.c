@@ -18,23 +18,6 @@
 #define IO(s) ((s)->io)
 #define CTX(s) ((s)->io->ctx)
 
-static int grow(evs_store *s, char **buf, size_t *cap, size_t need)
-{
-    size_t nc = *cap ? *cap : 4096;
-    char *nb;
-
-    if (*cap >= need)
-        return 0;
-    while (nc < need)
-        nc *= 2;
-    nb = evs__realloc(s->alloc, *buf, nc);
-    if (!nb)
-        return -ENOMEM;
-    *buf = nb;
-    *cap = nc;
-    return 0;
-}
-
 /*
  * Reading a log backwards, line by line, through one buffer that holds
  * the file bytes [lo, hi): the last append of a log is checked with a
@@ -79,7 +62,7 @@ static int line_back(evs_store *s, int fd, backbuf *bb, uint64_t end,
         /* Read a window that ends at `end`, larger than before. */
         lo = end > want ? end - want : 0;
         n = (size_t)(end - lo);
-        if ((rc = grow(s, &bb->buf, &bb->cap, n)) != 0)
+        if ((rc = EVS__GROW(s->alloc, &bb->buf, &bb->cap, n)) != 0)
             return rc;
         rc = IO(s)->pread(CTX(s), fd, bb->buf, n, lo, &got);
         if (rc != 0)
@@ -336,7 +319,8 @@ int evs__encode_append(evs_store *s, const char *id, size_t id_len,
                 now = evs_now_us();
             e.timestamp_us = now;
         }
-        if ((rc = grow(s, buf, cap, off + evs_line_encoded_max(&e))) != 0)
+        rc = EVS__GROW(s->alloc, buf, cap, off + evs_line_encoded_max(&e));
+        if (rc != 0)
             return rc;
         rc = evs_line_encode(&e, *buf + off, *cap - off, &ll);
         if (rc != 0) {
@@ -383,7 +367,7 @@ static int save_cut(evs_store *s, file_log *fl, uint64_t from, uint64_t size,
         return rc;
     snprintf(name, name_cap, "cut-%llu-%.8s.jsonl",
              (unsigned long long)from, sfx);
-    if ((rc = grow(s, &buf, &cap, n)) != 0)
+    if ((rc = EVS__GROW(s->alloc, &buf, &cap, n)) != 0)
         return rc;
     rc = IO(s)->pread(CTX(s), fl->fd, buf, n, from, &got);
     if (rc == 0 && got != n)

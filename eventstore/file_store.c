@@ -433,17 +433,8 @@ typedef struct lister {
  * stops moving, so store offsets for now. */
 static int arena_put(lister *L, evs_span in, evs_span *out)
 {
-    if (L->used + in.len > L->memcap) {
-        size_t nc = L->memcap ? L->memcap * 2 : 4096;
-        char *nm;
-        while (nc < L->used + in.len)
-            nc *= 2;
-        nm = evs__realloc(L->s->alloc, L->mem, nc);
-        if (!nm)
-            return -ENOMEM;
-        L->mem = nm;
-        L->memcap = nc;
-    }
+    if (EVS__GROW(L->s->alloc, &L->mem, &L->memcap, L->used + in.len) != 0)
+        return -ENOMEM;
     if (in.len)
         memcpy(L->mem + L->used, in.ptr, in.len);
     out->ptr = (const char *)(uintptr_t)L->used; /* offset, fixed later */
@@ -563,16 +554,9 @@ static int list_cb(void *arg, const char *name, size_t len)
         evs_snapshot_free(sn);
         return 0;
     }
-    if (L->count == L->cap) {
-        size_t nc = L->cap ? L->cap * 2 : 64;
-        evs_exec_info *ni =
-            evs__realloc(s->alloc, L->items, nc * sizeof(*ni));
-        if (!ni) {
-            evs_snapshot_free(sn);
-            return -ENOMEM;
-        }
-        L->items = ni;
-        L->cap = nc;
+    if (EVS__GROW(s->alloc, &L->items, &L->cap, L->count + 1) != 0) {
+        evs_snapshot_free(sn);
+        return -ENOMEM;
     }
     it = &L->items[L->count];
     memset(it, 0, sizeof(*it));
@@ -703,15 +687,8 @@ static int collect_cb(void *arg, const char *name, size_t len)
 
     if (len >= EVS_ID_MAX + 48)
         return 0;
-    if (L->count == L->cap) {
-        size_t nc = L->cap ? L->cap * 2 : 64;
-        void *nn = evs__realloc(L->s->alloc, L->names,
-                                nc * sizeof(*L->names));
-        if (!nn)
-            return -ENOMEM;
-        L->names = nn;
-        L->cap = nc;
-    }
+    if (EVS__GROW(L->s->alloc, &L->names, &L->cap, L->count + 1) != 0)
+        return -ENOMEM;
     memcpy(L->names[L->count], name, len + 1);
     L->count++;
     return 0;

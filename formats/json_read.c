@@ -320,34 +320,6 @@ int evs__json_is_null(evs_span v)
 /* Canonical hashing                                                  */
 /* ------------------------------------------------------------------ */
 
-typedef struct canon {
-    const evs_allocator *alloc;
-    char *p;
-    size_t len, cap;
-    int err;
-} canon;
-
-static void canon_put(canon *c, const char *s, size_t n)
-{
-    if (c->err)
-        return;
-    if (c->cap - c->len < n) {
-        size_t nc = c->cap ? c->cap : 256;
-        char *np;
-        while (nc - c->len < n)
-            nc *= 2;
-        np = evs__realloc(c->alloc, c->p, nc);
-        if (!np) {
-            c->err = -ENOMEM;
-            return;
-        }
-        c->p = np;
-        c->cap = nc;
-    }
-    memcpy(c->p + c->len, s, n);
-    c->len += n;
-}
-
 typedef struct member {
     evs_span key, val;
 } member;
@@ -366,7 +338,7 @@ static int member_cmp(const void *a, const void *b)
 /* Writes v with object members sorted by key, recursively; everything
  * else (strings, numbers, literals) byte for byte. `depth` bounds the
  * recursion (the input was checked, so it is at most the JSON limit). */
-static void canon_value(canon *c, evs_span v, int depth)
+static void canon_value(evs__jbuf *c, evs_span v, int depth)
 {
     evs__jit it;
     evs_span k, x;
@@ -381,31 +353,25 @@ static void canon_value(canon *c, evs_span v, int depth)
         return;
     }
     if (evs__json_iter_begin(&it, v, '[') == 0) {
-        canon_put(c, "[", 1);
+        evs__jb_raw(c, "[", 1);
         while ((rc = evs__json_arr_next(&it, &x)) == 1) {
             if (n++)
-                canon_put(c, ",", 1);
+                evs__jb_raw(c, ",", 1);
             canon_value(c, x, depth + 1);
         }
         if (rc < 0)
             c->err = EVS_EPARSE;
-        canon_put(c, "]", 1);
+        evs__jb_raw(c, "]", 1);
         return;
     }
     if (evs__json_iter_begin(&it, v, '{') != 0) {
-        canon_put(c, v.ptr, v.len);
+        evs__jb_raw(c, v.ptr, v.len);
         return;
     }
     while ((rc = evs__json_obj_next(&it, &k, &x)) == 1) {
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            member *nm = evs__realloc(c->alloc, m, nc * sizeof(*m));
-            if (!nm) {
-                c->err = -ENOMEM;
-                break;
-            }
-            m = nm;
-            cap = nc;
+        if (EVS__GROW(c->alloc, &m, &cap, n + 1) != 0) {
+            c->err = -ENOMEM;
+            break;
         }
         m[n].key = k;
         m[n].val = x;
@@ -415,23 +381,23 @@ static void canon_value(canon *c, evs_span v, int depth)
         c->err = EVS_EPARSE;
     if (n > 1)
         qsort(m, n, sizeof(*m), member_cmp);
-    canon_put(c, "{", 1);
+    evs__jb_raw(c, "{", 1);
     for (size_t i = 0; i < n && !c->err; i++) {
         if (i)
-            canon_put(c, ",", 1);
-        canon_put(c, "\"", 1);
-        canon_put(c, m[i].key.ptr, m[i].key.len);
-        canon_put(c, "\":", 2);
+            evs__jb_raw(c, ",", 1);
+        evs__jb_raw(c, "\"", 1);
+        evs__jb_raw(c, m[i].key.ptr, m[i].key.len);
+        evs__jb_raw(c, "\":", 2);
         canon_value(c, m[i].val, depth + 1);
     }
-    canon_put(c, "}", 1);
+    evs__jb_raw(c, "}", 1);
     evs__free(c->alloc, m);
 }
 
 int evs_json_hash(const char *buf, size_t len, const evs_allocator *alloc,
                   uint64_t *hash)
 {
-    canon c = {alloc, NULL, 0, 0, 0};
+    evs__jbuf c = {alloc, NULL, 0, 0, 0};
     char *min;
     size_t mlen;
     int rc;
@@ -446,7 +412,7 @@ int evs_json_hash(const char *buf, size_t len, const evs_allocator *alloc,
     }
     if (rc == 0)
         *hash = evs_checksum(c.p, c.len);
-    evs__free(alloc, c.p);
+    evs__jb_free(&c);
     evs__free(alloc, min);
     return rc;
 }

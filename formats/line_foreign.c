@@ -35,8 +35,6 @@ typedef struct foreign_state {
     struct json_object *last; /* kept alive while views point into it */
 } foreign_state;
 
-int evs__decoder_reserve(evs_decoder *d, size_t n);
-
 void evs__decoder_foreign_free(evs_decoder *d)
 {
     foreign_state *fs = d->priv;

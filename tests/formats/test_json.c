@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -854,4 +855,61 @@ Test(json_unescape, one_escape_at_a_time_decodes_the_same)
     cr_assert_eq(evs__json_unescape_one(&p, end, out), 1);
     cr_assert_eq(out[0], '\n');
     cr_assert_eq(p, end);
+}
+
+/* ------------------------------------------------------------------ */
+/* The growth helper                                                  */
+/* ------------------------------------------------------------------ */
+
+static void *no_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    (void)p;
+    (void)n;
+    return NULL;
+}
+
+static void no_free(void *ctx, void *p)
+{
+    (void)ctx;
+    (void)p;
+}
+
+Test(grow, doubles_from_256_bytes_and_keeps_the_contents)
+{
+    uint32_t *a = NULL;
+    size_t cap = 0;
+
+    cr_assert_eq(EVS__GROW(NULL, &a, &cap, 1), 0);
+    cr_assert_eq(cap, 64); /* 256 bytes of uint32_t */
+    a[0] = 7;
+    cr_assert_eq(EVS__GROW(NULL, &a, &cap, 64), 0);
+    cr_assert_eq(cap, 64, "enough room: nothing moves");
+    cr_assert_eq(EVS__GROW(NULL, &a, &cap, 300), 0);
+    cr_assert_eq(cap, 512);
+    a[299] = 9;
+    cr_assert_eq(a[0], 7);
+    free(a);
+}
+
+Test(grow, refuses_overflow_and_failed_allocation_untouched)
+{
+    const evs_allocator none = {NULL, no_realloc, no_free};
+    struct big {
+        char b[1024];
+    } *s = NULL;
+    char *p = NULL;
+    size_t cap = 0;
+
+    cr_assert_eq(EVS__GROW(NULL, &s, &cap, SIZE_MAX / 512), -ENOMEM);
+    cr_assert_null(s);
+    cr_assert_eq(cap, 0);
+    cr_assert_eq(EVS__GROW(NULL, &p, &cap, 10), 0);
+    cr_assert_eq(cap, 256);
+    cr_assert_eq(EVS__GROW(NULL, &p, &cap, SIZE_MAX), -ENOMEM);
+    cr_assert_eq(cap, 256);
+    cr_assert_eq(EVS__GROW(&none, &p, &cap, 257), -ENOMEM);
+    cr_assert_eq(cap, 256);
+    p[255] = 'x'; /* still the old block */
+    free(p);
 }
