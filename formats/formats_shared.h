@@ -385,6 +385,39 @@ int evs__frame_check(const char *line, size_t len, size_t *body_len);
 size_t evs__frame_seal(char *buf, size_t body_len);
 
 /*
+ * A log line's place in its log, read without decoding the line
+ * (line_peek.c): its sequence and the append it belongs to (first
+ * sequence and count; a line appended alone is its own append of 1).
+ */
+typedef struct evs__line_pos {
+    uint64_t seq, first, count;
+} evs__line_pos;
+
+/*
+ * Checks the framing and checksum of the whole line line[0..len) (with
+ * its newline) and reads only its execution id, sequence and batch.
+ * Because the checksum vouches for the bytes and a quote inside a JSON
+ * string is always escaped, the first ,"sequence": of a canonical line is
+ * the field itself. An id written with escapes (by another program) is
+ * compared unescaped, as readers compare it. Returns 0 with *pos set,
+ * EVS_EFORMAT for a verified line of a newer version, EVS_ECORRUPT for
+ * a bad checksum or another execution's line, or EVS_EPARSE.
+ */
+int evs__line_peek(const char *line, size_t len, const char *id,
+                   size_t id_len, evs__line_pos *pos);
+
+/*
+ * As evs__line_peek, for a line read backwards from the end of a log. A
+ * line that does not check out may still end with one that does: a
+ * flipped newline merges a line with the next, and the good line then
+ * ends where the damaged one does. That line is read instead, with *skip
+ * set to where it begins in `line` (0 for an intact line), so that damage
+ * followed by a complete append is not taken for a torn tail.
+ */
+int evs__line_peek_back(const char *line, size_t len, const char *id,
+                        size_t id_len, evs__line_pos *pos, size_t *skip);
+
+/*
  * A growable buffer for writing JSON text (jbuf.c). Zero-initialise it
  * (alloc NULL: the C library). An append that cannot allocate sets err
  * (-ENOMEM) and later appends do nothing: check err once at the end.
