@@ -89,6 +89,17 @@ int evs__is_husk(evs_store *s, const char *name);
  * error. */
 int evs__delete_exec(evs_store *s, const char *name);
 
+/* The backend's inbox of requests (file_inbox.c). */
+int evs__file_request_post(evs_store *s, const char *id, size_t id_len,
+                           const char *json, size_t len,
+                           char out_id[EVS_REQUEST_ID_LEN + 1]);
+int evs__file_request_list(evs_store *s, const char *id, size_t id_len,
+                           evs_request_listing *out);
+int evs__file_request_remove(evs_store *s, const char *id, size_t id_len,
+                             const char *req_id);
+int evs__file_request_dir(evs_store *s, const char *id, size_t id_len,
+                          char *buf, size_t cap, int create);
+
 /* The backend's listing (file_list.c) and cleanup (file_cleanup.c). */
 int evs__file_exec_list(evs_store *s, const evs_list_filter *f,
                         evs_exec_listing *out);

@@ -422,4 +422,8 @@ const evs_backend_ops evs__file_backend = {
     evs__file_cursor_next,
     evs__file_cursor_offset,
     evs__file_cursor_close,
+    evs__file_request_post,
+    evs__file_request_list,
+    evs__file_request_remove,
+    evs__file_request_dir,
 };
