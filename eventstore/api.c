@@ -12,6 +12,7 @@
 void evs_store_opts_init(evs_store_opts *o)
 {
     memset(o, 0, sizeof(*o));
+    o->size = sizeof(*o);
     o->durability = EVS_SYNC_FULL;
     o->sync_bytes = 1u << 20;
     o->sync_interval_ms = 100;
@@ -47,10 +48,10 @@ int evs_store_open(const char *path, const evs_store_opts *opts,
 
     if (!path || !*path || !out)
         return -EINVAL;
-    if (opts)
-        o = *opts;
-    else
-        evs_store_opts_init(&o);
+    evs_store_opts_init(&o);
+    if (opts && evs__opts_read(&o, sizeof(o), opts,
+                               EVS__OPTS_SIZE(evs_store_opts, io)) != 0)
+        return -EINVAL;
     if (o.durability > EVS_SYNC_NONE || o.recovery > EVS_RECOVER_POINT_IN_TIME)
         return -EINVAL;
     if (o.max_line == 0)

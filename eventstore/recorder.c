@@ -32,6 +32,8 @@ struct evs_recorder {
 
 void evs_recorder_opts_init(evs_recorder_opts *o)
 {
+    memset(o, 0, sizeof(*o));
+    o->size = sizeof(*o);
     o->batch_events = 64;
     o->batch_bytes = (size_t)1 << 20;
     o->interval_ms = 10;
@@ -48,10 +50,13 @@ int evs_recorder_open(evs_log *log, const evs_recorder_opts *opts,
     r = evs__calloc(a, sizeof(*r));
     if (!r)
         return -ENOMEM;
-    if (opts)
-        r->opts = *opts;
-    else
-        evs_recorder_opts_init(&r->opts);
+    evs_recorder_opts_init(&r->opts);
+    if (opts && evs__opts_read(&r->opts, sizeof(r->opts), opts,
+                               EVS__OPTS_SIZE(evs_recorder_opts,
+                                              interval_ms)) != 0) {
+        evs__free(a, r);
+        return -EINVAL;
+    }
     if (r->opts.batch_events == 0)
         r->opts.batch_events = 1;
     r->log = log;

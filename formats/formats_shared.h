@@ -15,6 +15,7 @@
 #include "evstore/format.h"
 #include "evstore/snapshot.h"
 
+#include <stddef.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -63,6 +64,23 @@ int evs__grow(const evs_allocator *alloc, void *p, size_t *cap, size_t need,
               size_t elem);
 #define EVS__GROW(alloc, pp, cap, need)                                       \
     evs__grow((alloc), (pp), (cap), (need), sizeof(**(pp)))
+
+/*
+ * Reads the caller's options struct `src` into `dst` as common.h's rule
+ * for options structs says: both begin with `size_t size`; `dst` holds
+ * the library's defaults and is dst_size bytes (the library's sizeof).
+ * Only the first src->size bytes of src are read, so the fields an older
+ * caller does not have keep their defaults; the bytes a newer caller has
+ * beyond dst_size must be zero (fields this library cannot honour, left
+ * unset). Returns 0 with dst->size set to dst_size, or -EINVAL when
+ * src->size is below `min` (the size of the first version: a struct not
+ * filled in by its *_opts_init) or a field unknown here is set.
+ */
+int evs__opts_read(void *dst, size_t dst_size, const void *src, size_t min);
+
+/* The size of the part of options struct T up to and including member m:
+ * the `min` of evs__opts_read, with m the first version's last member. */
+#define EVS__OPTS_SIZE(T, m) (offsetof(T, m) + sizeof(((T *)0)->m))
 
 /* Reads a canonical decimal uint64 at *pp (no sign, no leading zero, no
  * overflow) and moves *pp past it. Returns 0 or -1. */

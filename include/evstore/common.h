@@ -118,6 +118,22 @@ typedef struct evs_allocator {
 /** The default allocator (the C library's). */
 EVS_EXTERN const evs_allocator *evs_default_allocator(void);
 
+/**
+ * Options structs (evs_store_opts, evs_recorder_opts, ...) begin with
+ * `size_t size`, the size of the struct as the caller's headers define
+ * it, which the struct's `*_opts_init` sets: always call it before
+ * setting fields. Fields are only ever added at the end, so the library
+ * reads just the first `size` bytes, as SQLite reads an
+ * sqlite3_io_methods up to its iVersion: a caller built against older
+ * headers gets the defaults for fields it does not know, and a binding
+ * that mirrors the struct keeps working as it grows. A caller built
+ * against newer headers may pass a larger struct to an older library as
+ * long as the fields the library does not know are zero (unset); if one
+ * is set, or `size` is smaller than the struct's first version (it was
+ * not filled in by `*_opts_init`), the function taking the options
+ * returns -EINVAL.
+ */
+
 /** Log levels for the optional log hook. */
 typedef enum evs_log_level {
     EVS_LOG_ERROR = 0,

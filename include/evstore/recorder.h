@@ -26,6 +26,8 @@ extern "C" {
 typedef struct evs_recorder evs_recorder;
 
 typedef struct evs_recorder_opts {
+    size_t size;            /* set by evs_recorder_opts_init (common.h,
+                               "Options structs") */
     size_t batch_events;    /* flush when this many are buffered; default
                                64; 1 flushes every record */
     size_t batch_bytes;     /* or when the buffered lines reach this many
@@ -34,13 +36,20 @@ typedef struct evs_recorder_opts {
                                this long; default 10 */
 } evs_recorder_opts;
 
+/**
+ * Fills *o with the defaults above and o->size with sizeof(*o). Always
+ * call it before setting fields (common.h, "Options structs"). `o` must
+ * not be NULL. Thread-safe.
+ */
 EVS_EXTERN void evs_recorder_opts_init(evs_recorder_opts *o);
 
 /**
  * Makes a recorder on `log`, which must be open for writing and must
- * outlive the recorder. `opts` may be NULL. Sequences continue from the
- * log's last sequence.
- * Returns 0, EVS_EREADONLY, -ENOMEM.
+ * outlive the recorder. `opts` may be NULL (the defaults); it is copied
+ * (up to opts->size, common.h). Sequences continue from the log's last
+ * sequence.
+ * Returns 0, EVS_EREADONLY, -EINVAL (opts not filled in by
+ * evs_recorder_opts_init) or -ENOMEM.
  */
 EVS_EXTERN int evs_recorder_open(evs_log *log, const evs_recorder_opts *opts,
                                  evs_recorder **out);

@@ -76,6 +76,8 @@ typedef enum evs_recovery_mode {
 } evs_recovery_mode;
 
 typedef struct evs_store_opts {
+    size_t size;                 /* set by evs_store_opts_init (common.h,
+                                    "Options structs") */
     evs_durability durability;   /* default EVS_SYNC_FULL */
     uint64_t sync_bytes;         /* EVS_SYNC_BATCH; default 1 MiB */
     uint32_t sync_interval_ms;   /* EVS_SYNC_BATCH; default 100 */
@@ -91,17 +93,21 @@ typedef struct evs_store_opts {
     const evs_io *io;            /* default: evs_io_posix() */
 } evs_store_opts;
 
-/** Fills *o with the defaults above. Always call it before setting
- *  fields, so fields added later start sensible. */
+/**
+ * Fills *o with the defaults above and o->size with sizeof(*o). Always
+ * call it before setting fields, so fields added later start sensible
+ * (common.h, "Options structs"). `o` must not be NULL. Thread-safe.
+ */
 EVS_EXTERN void evs_store_opts_init(evs_store_opts *o);
 
 /**
  * Opens the store at `path` (NUL-terminated). `opts` may be NULL for the
- * defaults; it is copied.
+ * defaults; it is copied (up to opts->size, common.h).
  *
  * Returns 0 and sets *out, or: -ENOENT (missing and create == 0),
  * -ENOTDIR, EVS_EUNSAFE (group- or world-writable and not allowed),
- * -EINVAL (bad options), -ENOMEM, or another -errno.
+ * -EINVAL (bad options, or opts not filled in by evs_store_opts_init),
+ * -ENOMEM, or another -errno.
  */
 EVS_EXTERN int evs_store_open(const char *path, const evs_store_opts *opts,
                               evs_store **out);
