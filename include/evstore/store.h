@@ -205,6 +205,8 @@ typedef struct evs_exec_listing {
 EVS_EXTERN int evs_exec_list(evs_store *s, const evs_list_filter *f,
                              evs_exec_listing *out);
 
+/** Frees what evs_exec_list() put in *l, with the store's allocator, and
+ *  empties it. Accepts NULL and empty (also zeroed) listings. */
 EVS_EXTERN void evs_exec_list_free(evs_exec_listing *l);
 
 /**
@@ -502,6 +504,8 @@ EVS_EXTERN int evs_cursor_next(evs_cursor *c, evs_event *ev, evs_span *raw,
 /** Byte offset of the next line the cursor will read. */
 EVS_EXTERN uint64_t evs_cursor_offset(const evs_cursor *c);
 
+/** Closes a cursor, which ends the views its last event lent. Its log
+ *  stays open. Accepts NULL. Not with another call on the same cursor. */
 EVS_EXTERN void evs_cursor_close(evs_cursor *c);
 
 /* ------------------------------------------------------------------ */
