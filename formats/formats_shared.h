@@ -58,12 +58,21 @@ static inline int evs__span_eq_cstr(evs_span a, const char *s)
  * type (it is read and written with memcpy); EVS__GROW supplies `elem`
  * from that type.
  *
- * Every growable array and byte buffer of the library grows this way.
+ * Growable arrays and byte buffers grow with this, not with loops of
+ * their own. (The page-aligned read buffer of eventstore/file_cursor.c
+ * cannot: realloc would not keep the alignment.)
  */
 int evs__grow(const evs_allocator *alloc, void *p, size_t *cap, size_t need,
               size_t elem);
+/* evs__grow with the check that nothing needs to move done inline, as
+ * inner loops want it; each argument is evaluated once. */
+static inline int evs__grow_inline(const evs_allocator *alloc, void *p,
+                                   size_t *cap, size_t need, size_t elem)
+{
+    return *cap >= need ? 0 : evs__grow(alloc, p, cap, need, elem);
+}
 #define EVS__GROW(alloc, pp, cap, need)                                       \
-    evs__grow((alloc), (pp), (cap), (need), sizeof(**(pp)))
+    evs__grow_inline((alloc), (pp), (cap), (need), sizeof(**(pp)))
 
 /*
  * Reads the caller's options struct `src` into `dst` as common.h's rule

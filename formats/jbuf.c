@@ -18,6 +18,8 @@ static int need(evs__jbuf *b, size_t n)
 {
     if (b->err)
         return -1;
+    if (b->cap - b->len >= n)
+        return 0; /* the common case, without the overflow check */
     if (n > SIZE_MAX - b->len ||
         EVS__GROW(b->alloc, &b->p, &b->cap, b->len + n) != 0) {
         b->err = -ENOMEM;

@@ -196,8 +196,6 @@ void evs_decoder_free(evs_decoder *d)
 /* Makes sure the scratch holds at least n bytes. */
 int evs__decoder_reserve(evs_decoder *d, size_t n)
 {
-    if (d->cap >= n)
-        return 0;
     return EVS__GROW(d->alloc, &d->buf, &d->cap, n);
 }
 
