@@ -12,6 +12,7 @@
 void evs_store_opts_init(evs_store_opts *o)
 {
     memset(o, 0, sizeof(*o));
+    o->size = sizeof(*o);
     o->durability = EVS_SYNC_FULL;
     o->sync_bytes = 1u << 20;
     o->sync_interval_ms = 100;
@@ -47,10 +48,10 @@ int evs_store_open(const char *path, const evs_store_opts *opts,
 
     if (!path || !*path || !out)
         return -EINVAL;
-    if (opts)
-        o = *opts;
-    else
-        evs_store_opts_init(&o);
+    evs_store_opts_init(&o);
+    if (opts && evs__opts_read(&o, sizeof(o), opts,
+                               EVS__OPTS_SIZE(evs_store_opts, io)) != 0)
+        return -EINVAL;
     if (o.durability > EVS_SYNC_NONE || o.recovery > EVS_RECOVER_POINT_IN_TIME)
         return -EINVAL;
     if (o.max_line == 0)
@@ -286,6 +287,84 @@ void evs_cursor_close(evs_cursor *c)
     if (!c)
         return;
     c->ops->cursor_close(c);
+}
+
+/* True for a UUIDv7 as evs_uuid7 writes it: lower-case hex, dashes at
+ * 8, 13, 18 and 23, version 7, variant 10. */
+int evs__request_id_valid(const char *p, size_t len)
+{
+    if (!p || len != EVS_REQUEST_ID_LEN)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+    }
+    return p[14] == '7' && (p[19] == '8' || p[19] == '9' || p[19] == 'a' ||
+                            p[19] == 'b');
+}
+
+int evs_request_post(evs_store *s, const char *id, size_t id_len,
+                     const char *json, size_t len,
+                     char out_id[EVS_REQUEST_ID_LEN + 1])
+{
+    CHECK_ID(id, id_len);
+    if (!json)
+        return -EINVAL;
+    return s->ops->request_post(s, id, id_len, json, len, out_id);
+}
+
+int evs_request_list(evs_store *s, const char *id, size_t id_len,
+                     evs_request_listing *out)
+{
+    if (!out)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    CHECK_ID(id, id_len);
+    return s->ops->request_list(s, id, id_len, out);
+}
+
+void evs_request_list_free(evs_request_listing *l)
+{
+    if (!l)
+        return;
+    evs__free(l->alloc_, l->items);
+    evs__free(l->alloc_, l->mem_);
+    memset(l, 0, sizeof(*l));
+}
+
+int evs_request_remove(evs_store *s, const char *id, size_t id_len,
+                       const char *req_id, size_t req_len)
+{
+    CHECK_ID(id, id_len);
+    if (!evs__request_id_valid(req_id, req_len))
+        return -EINVAL;
+    return s->ops->request_remove(s, id, id_len, req_id);
+}
+
+static int request_dir(evs_store *s, const char *id, size_t id_len,
+                       char *buf, size_t cap, int create)
+{
+    CHECK_ID(id, id_len);
+    if (!buf)
+        return -EINVAL;
+    return s->ops->request_dir(s, id, id_len, buf, cap, create);
+}
+
+int evs_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
+                    size_t cap)
+{
+    return request_dir(s, id, id_len, buf, cap, 1);
+}
+
+int evs_request_dir_peek(evs_store *s, const char *id, size_t id_len,
+                         char *buf, size_t cap)
+{
+    return request_dir(s, id, id_len, buf, cap, 0);
 }
 
 int evs_log_scan(evs_store *s, const char *id, size_t id_len, evs_scan_fn fn,

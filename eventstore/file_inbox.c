@@ -30,32 +30,6 @@
 #define REQ_MAX ((size_t)1 << 20)
 #define REQ_FILE_MAX (REQ_MAX + 1)
 
-#define CHECK_ID(id, len)                                                     \
-    do {                                                                      \
-        if (!(id) || !evs_id_valid((id), (len)))                              \
-            return EVS_EBADID;                                                \
-    } while (0)
-
-/* True for a UUIDv7 as evs_uuid7 writes it: lower-case hex, dashes at
- * 8, 13, 18 and 23, version 7, variant 10. Only such names are requests,
- * so nothing else in the inbox can be mistaken for one. */
-static int req_id_valid(const char *p, size_t len)
-{
-    if (!p || len != EVS_REQUEST_ID_LEN)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = p[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return 0;
-        }
-    }
-    return p[14] == '7' && (p[19] == '8' || p[19] == '9' || p[19] == 'a' ||
-                            p[19] == 'b');
-}
-
 /* The id's first 48 bits: milliseconds since the epoch. */
 static int64_t req_id_time_us(const char *p)
 {
@@ -147,9 +121,9 @@ static int compact_object(evs_store *s, const char *json, size_t len,
     return 0;
 }
 
-int evs_request_post(evs_store *s, const char *id, size_t id_len,
-                     const char *json, size_t len,
-                     char out_id[EVS_REQUEST_ID_LEN + 1])
+int evs__file_request_post(evs_store *s, const char *id, size_t id_len,
+                           const char *json, size_t len,
+                           char out_id[EVS_REQUEST_ID_LEN + 1])
 {
     char name[EVS_ID_MAX + 1], uuid[EVS_UUID_LEN + 1], sfx[17];
     char req[REQ_NAME_LEN + 1], tmp[32];
@@ -158,9 +132,6 @@ int evs_request_post(evs_store *s, const char *id, size_t id_len,
     struct iovec iov;
     int ifd = -1, fd = -1, rc, made = 0, renamed = 0;
 
-    CHECK_ID(id, id_len);
-    if (!json)
-        return -EINVAL;
     if ((rc = compact_object(s, json, len, &body, &blen)) != 0)
         return rc;
     body[blen] = '\n';
@@ -232,16 +203,10 @@ static int collect_cb(void *arg, const char *name, size_t len)
 
     if (len != REQ_NAME_LEN ||
         memcmp(name + EVS_REQUEST_ID_LEN, REQ_SUFFIX, REQ_SUFFIX_LEN) != 0 ||
-        !req_id_valid(name, EVS_REQUEST_ID_LEN))
+        !evs__request_id_valid(name, EVS_REQUEST_ID_LEN))
         return 0; /* temporaries, bad-*, anything foreign */
-    if (L->nnames == L->ncap) {
-        size_t nc = L->ncap ? L->ncap * 2 : 16;
-        void *nn = evs__realloc(L->s->alloc, L->names, nc * sizeof(*L->names));
-        if (!nn)
-            return -ENOMEM;
-        L->names = nn;
-        L->ncap = nc;
-    }
+    if (EVS__GROW(L->s->alloc, &L->names, &L->ncap, L->nnames + 1) != 0)
+        return -ENOMEM;
     memcpy(L->names[L->nnames], name, len + 1);
     L->nnames++;
     return 0;
@@ -255,19 +220,7 @@ static int name_cmp(const void *a, const void *b)
 /* Makes room for `n` more bytes in the arena. */
 static int arena_reserve(inbox_lister *L, size_t n)
 {
-    size_t nc;
-    char *nm;
-
-    if (L->memcap - L->used >= n)
-        return 0;
-    nc = L->memcap ? L->memcap * 2 : 4096;
-    while (nc - L->used < n)
-        nc *= 2;
-    if (!(nm = evs__realloc(L->s->alloc, L->mem, nc)))
-        return -ENOMEM;
-    L->mem = nm;
-    L->memcap = nc;
-    return 0;
+    return EVS__GROW(L->s->alloc, &L->mem, &L->memcap, L->used + n);
 }
 
 /* Renames a file that is named like a request but is not one to
@@ -348,16 +301,8 @@ static int read_one(inbox_lister *L, const char *name)
                           : "not a JSON object";
         goto out;
     }
-    if (L->count == L->icap) {
-        size_t nc = L->icap ? L->icap * 2 : 8;
-        void *ni = evs__realloc(s->alloc, L->items, nc * sizeof(*L->items));
-        if (!ni) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        L->items = ni;
-        L->icap = nc;
-    }
+    if ((rc = EVS__GROW(s->alloc, &L->items, &L->icap, L->count + 1)) != 0)
+        goto out;
     /* Offsets for now: the arena may still move. */
     it = &L->items[L->count++];
     it->id.ptr = (const char *)(uintptr_t)start;
@@ -374,17 +319,13 @@ out:
     return rc;
 }
 
-int evs_request_list(evs_store *s, const char *id, size_t id_len,
-                     evs_request_listing *out)
+int evs__file_request_list(evs_store *s, const char *id, size_t id_len,
+                           evs_request_listing *out)
 {
     char name[EVS_ID_MAX + 1];
     inbox_lister L;
     int rc;
 
-    if (!out)
-        return -EINVAL;
-    memset(out, 0, sizeof(*out));
-    CHECK_ID(id, id_len);
     nul_name(name, id, id_len);
     memset(&L, 0, sizeof(L));
     L.s = s;
@@ -421,28 +362,16 @@ out:
     return rc;
 }
 
-void evs_request_list_free(evs_request_listing *l)
-{
-    if (!l)
-        return;
-    evs__free(l->alloc_, l->items);
-    evs__free(l->alloc_, l->mem_);
-    memset(l, 0, sizeof(*l));
-}
-
 /* ------------------------------------------------------------------ */
 /* Removal and the inbox's path                                       */
 /* ------------------------------------------------------------------ */
 
-int evs_request_remove(evs_store *s, const char *id, size_t id_len,
-                       const char *req_id, size_t req_len)
+int evs__file_request_remove(evs_store *s, const char *id, size_t id_len,
+                             const char *req_id)
 {
     char name[EVS_ID_MAX + 1], req[REQ_NAME_LEN + 1];
     int ifd, rc;
 
-    CHECK_ID(id, id_len);
-    if (!req_id_valid(req_id, req_len))
-        return -EINVAL;
     nul_name(name, id, id_len);
     memcpy(req, req_id, EVS_REQUEST_ID_LEN);
     memcpy(req + EVS_REQUEST_ID_LEN, REQ_SUFFIX, REQ_SUFFIX_LEN + 1);
@@ -456,17 +385,12 @@ int evs_request_remove(evs_store *s, const char *id, size_t id_len,
     return rc == -ENOENT ? 0 : rc;
 }
 
-/* Writes the inbox's path to buf and opens the inbox (making it with
- * `create`). Returns 0, -ENOENT (none, without create) or an error. */
-static int inbox_path(evs_store *s, const char *id, size_t id_len,
-                      char *buf, size_t cap, int create)
+int evs__file_request_dir(evs_store *s, const char *id, size_t id_len,
+                          char *buf, size_t cap, int create)
 {
     char name[EVS_ID_MAX + 1];
     int ifd, rc, n;
 
-    CHECK_ID(id, id_len);
-    if (!buf)
-        return -EINVAL;
     nul_name(name, id, id_len);
     n = snprintf(buf, cap, "%s/%s/" INBOX_NAME, s->path, name);
     if (n < 0 || (size_t)n >= cap) {
@@ -481,16 +405,4 @@ static int inbox_path(evs_store *s, const char *id, size_t id_len,
     }
     IO(s)->close(CTX(s), ifd);
     return 0;
-}
-
-int evs_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
-                    size_t cap)
-{
-    return inbox_path(s, id, id_len, buf, cap, 1);
-}
-
-int evs_request_dir_peek(evs_store *s, const char *id, size_t id_len,
-                         char *buf, size_t cap)
-{
-    return inbox_path(s, id, id_len, buf, cap, 0);
 }

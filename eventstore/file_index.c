@@ -76,17 +76,8 @@ static int put_line(const evs_allocator *a, char **buf, size_t *len,
                  st->ino, st->ctime_ns, st->size);
     need = sizeof(PREFIX) - 1 + id_len + (size_t)n + hlen + 1 +
            EVS__CKSUM_TAIL_LEN;
-    if (*cap - *len < need) {
-        size_t nc = *cap ? *cap : 4096;
-        char *nb;
-        while (nc - *len < need)
-            nc *= 2;
-        nb = evs__realloc(a, *buf, nc);
-        if (!nb)
-            return -ENOMEM;
-        *buf = nb;
-        *cap = nc;
-    }
+    if (EVS__GROW(a, buf, cap, *len + need) != 0)
+        return -ENOMEM;
     body = *len;
     memcpy(*buf + body, PREFIX, sizeof(PREFIX) - 1);
     body += sizeof(PREFIX) - 1;
@@ -273,16 +264,8 @@ int evs__index_load(evs_store *s, evs__index **out)
             parse_line(line, body, &e) != 0)
             continue;
         ix->lines++;
-        if (ix->n == ix->cap) {
-            size_t nc = ix->cap ? ix->cap * 2 : 256;
-            ix_entry *ne = evs__realloc(s->alloc, ix->e, nc * sizeof(*ne));
-            if (!ne) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            ix->e = ne;
-            ix->cap = nc;
-        }
+        if ((rc = EVS__GROW(s->alloc, &ix->e, &ix->cap, ix->n + 1)) != 0)
+            goto out;
         ix->e[ix->n] = e;
         if ((rc = slot_put(s, ix, ix->n)) != 0)
             goto out;
@@ -322,17 +305,8 @@ static long extra_put(evs__index *ix, const char *p, size_t n)
 {
     long at;
 
-    if (ix->xcap - ix->xlen < n) {
-        size_t nc = ix->xcap ? ix->xcap : 4096;
-        char *nb;
-        while (nc - ix->xlen < n)
-            nc *= 2;
-        nb = evs__realloc(ix->alloc, ix->extra, nc);
-        if (!nb)
-            return -1;
-        ix->extra = nb;
-        ix->xcap = nc;
-    }
+    if (EVS__GROW(ix->alloc, &ix->extra, &ix->xcap, ix->xlen + n) != 0)
+        return -1;
     memcpy(ix->extra + ix->xlen, p, n);
     at = (long)ix->xlen;
     ix->xlen += n;
@@ -371,15 +345,9 @@ int evs__index_keep(evs__index *ix, const char *id, size_t id_len,
             return 0;
         e = *x;
     }
-    if (ix->nkeep == ix->ckeep) {
-        size_t nc = ix->ckeep ? ix->ckeep * 2 : 1024;
-        ix_entry *nk = evs__realloc(ix->alloc, ix->keep, nc * sizeof(*nk));
-        if (!nk) {
-            ix->failed = 1;
-            return 0;
-        }
-        ix->keep = nk;
-        ix->ckeep = nc;
+    if (EVS__GROW(ix->alloc, &ix->keep, &ix->ckeep, ix->nkeep + 1) != 0) {
+        ix->failed = 1;
+        return 0;
     }
     ix->keep[ix->nkeep++] = e;
     return 0;

@@ -64,6 +64,49 @@ int evs__file_snapshot_header(evs_store *s, int dirfd, char **hdr,
 int evs__snapshot_decode_header(evs_store *s, const char *hdr, size_t hlen,
                                 evs_snapshot **out);
 /*
+ * An execution's directory holds files and, since requests, the inbox/
+ * directory (FORMAT.md §13), which may hold anything a sender planted
+ * there. Removal therefore descends into subdirectories, a few levels
+ * deep, opening each with O_NOFOLLOW: a symbolic link is removed, never
+ * followed.
+ */
+#define EVS__REMOVE_DEPTH 4
+
+/* Removes everything in the directory `name` of `parent`, then the
+ * directory, descending `depth` levels. Returns the rmdir result. */
+int evs__remove_dir_at(evs_store *s, int parent, const char *name,
+                       int depth);
+
+/* Removes the directory `name` of the store and what it holds. */
+int evs__remove_tree(evs_store *s, const char *name);
+
+/* Whether `name` is a directory of the store that is not an execution:
+ * no log in it (what a power loss left of a creation). */
+int evs__is_husk(evs_store *s, const char *name);
+
+/* Deletes execution `name` (NUL-terminated): under its writer lock, moved
+ * to a trash name, then removed. Returns 0, EVS_ELOCKED, -ENOENT or an
+ * error. */
+int evs__delete_exec(evs_store *s, const char *name);
+
+/* The backend's inbox of requests (file_inbox.c). */
+int evs__file_request_post(evs_store *s, const char *id, size_t id_len,
+                           const char *json, size_t len,
+                           char out_id[EVS_REQUEST_ID_LEN + 1]);
+int evs__file_request_list(evs_store *s, const char *id, size_t id_len,
+                           evs_request_listing *out);
+int evs__file_request_remove(evs_store *s, const char *id, size_t id_len,
+                             const char *req_id);
+int evs__file_request_dir(evs_store *s, const char *id, size_t id_len,
+                          char *buf, size_t cap, int create);
+
+/* The backend's listing (file_list.c) and cleanup (file_cleanup.c). */
+int evs__file_exec_list(evs_store *s, const evs_list_filter *f,
+                        evs_exec_listing *out);
+int evs__file_exec_cleanup(evs_store *s, int64_t older_than_us,
+                           size_t *deleted);
+
+/*
  * Encodes events[0..n) as the lines of one append starting at sequence
  * `first`, into *buf (grown as needed). Fills empty ids, zero timestamps
  * and the execution id. Returns 0, -EINVAL (info says which event and

@@ -18,23 +18,6 @@
 #define IO(s) ((s)->io)
 #define CTX(s) ((s)->io->ctx)
 
-static int grow(evs_store *s, char **buf, size_t *cap, size_t need)
-{
-    size_t nc = *cap ? *cap : 4096;
-    char *nb;
-
-    if (*cap >= need)
-        return 0;
-    while (nc < need)
-        nc *= 2;
-    nb = evs__realloc(s->alloc, *buf, nc);
-    if (!nb)
-        return -ENOMEM;
-    *buf = nb;
-    *cap = nc;
-    return 0;
-}
-
 /*
  * Reading a log backwards, line by line, through one buffer that holds
  * the file bytes [lo, hi): the last append of a log is checked with a
@@ -79,7 +62,7 @@ static int line_back(evs_store *s, int fd, backbuf *bb, uint64_t end,
         /* Read a window that ends at `end`, larger than before. */
         lo = end > want ? end - want : 0;
         n = (size_t)(end - lo);
-        if ((rc = grow(s, &bb->buf, &bb->cap, n)) != 0)
+        if ((rc = EVS__GROW(s->alloc, &bb->buf, &bb->cap, n)) != 0)
             return rc;
         rc = IO(s)->pread(CTX(s), fd, bb->buf, n, lo, &got);
         if (rc != 0)
@@ -91,117 +74,6 @@ static int line_back(evs_store *s, int fd, backbuf *bb, uint64_t end,
     }
 }
 
-/* What find_tail needs of a line: its place in the sequence and in its
- * append. */
-typedef struct peek {
-    uint64_t seq, first, count;
-} peek;
-
-/*
- * Checks a line's framing and checksum, and reads only its execution id,
- * sequence and batch. Because the checksum vouches for the bytes and a
- * quote inside a JSON string is always escaped, the first ,"sequence":
- * in a canonical line is the field itself. Returns 0, EVS_EFORMAT for a
- * verified line of a newer version, or another error for a line that
- * does not count.
- */
-static int peek_line(const char *line, size_t len, const char *id,
-                     size_t id_len, peek *pk)
-{
-    static const char k_exec[] = ",\"execution_id\":\"";
-    static const char k_seq[] = ",\"sequence\":";
-    static const char k_batch[] = ",\"batch\":[";
-    const char *p, *end;
-    size_t body;
-    uint64_t v;
-    int rc;
-
-    if ((rc = evs__frame_check(line, len, &body)) != 0)
-        return rc;
-    end = line + body;
-    if (body < 7 || memcmp(line, "{\"v\":", 5) != 0)
-        return EVS_EPARSE;
-    if (line[5] != '1' || line[6] != ',')
-        return EVS_EFORMAT; /* verified, but not version 1 */
-    p = memmem(line, body, k_exec, sizeof(k_exec) - 1);
-    if (!p || (size_t)(end - p) < sizeof(k_exec) - 1 + id_len + 1)
-        return EVS_EPARSE;
-    p += sizeof(k_exec) - 1;
-    if (memcmp(p, id, id_len) != 0 || p[id_len] != '"') {
-        /* Readers take any JSON escape in the id (FORMAT.md §2), so an
-         * id written escaped, by another program, is compared unescaped
-         * as they compare it. */
-        char buf[EVS_ID_MAX * 6];
-        const char *q = p;
-        size_t n;
-        while (q < end && *q != '"')
-            q += *q == '\\' ? 2 : 1;
-        if (q >= end)
-            return EVS_EPARSE;
-        if (!memchr(p, '\\', (size_t)(q - p)) ||
-            (size_t)(q - p) > sizeof(buf))
-            return EVS_ECORRUPT; /* another execution's line */
-        n = evs__json_unescape(p, (size_t)(q - p), buf);
-        if (n == (size_t)-1)
-            return EVS_EPARSE;
-        if (n != id_len || memcmp(buf, id, id_len) != 0)
-            return EVS_ECORRUPT;
-    }
-    p = memmem(p, (size_t)(end - p), k_seq, sizeof(k_seq) - 1);
-    if (!p)
-        return EVS_EPARSE;
-    p += sizeof(k_seq) - 1;
-    if (evs__take_u64(&p, end, &v) != 0 || v == 0)
-        return EVS_EPARSE;
-    pk->seq = v;
-    pk->first = v;
-    pk->count = 1;
-    if ((size_t)(end - p) > sizeof(k_batch) - 1 &&
-        memcmp(p, k_batch, sizeof(k_batch) - 1) == 0) {
-        uint64_t f, c;
-        p += sizeof(k_batch) - 1;
-        if (evs__take_u64(&p, end, &f) != 0 || p >= end || *p++ != ',' ||
-            evs__take_u64(&p, end, &c) != 0 || p >= end || *p != ']' ||
-            c < 2 || f == 0 || v < f || v - f >= c)
-            return EVS_EPARSE;
-        pk->first = f;
-        pk->count = c;
-    }
-    return 0;
-}
-
-/*
- * As peek_line, for a line that find_tail read backwards. A line that
- * does not check out may still end with one that does: a flipped newline
- * merges a line with the next, and the good line then ends where the
- * damaged one does. That line is read instead, with *skip set to where
- * it begins in `line` (0 for an intact line), so that damage followed by
- * a complete append is not taken for a torn tail. Only the first
- * EMBED_TRIES candidates are checked, which bounds the cost when `data`
- * itself holds many "{"v":".
- */
-#define EMBED_TRIES 64
-
-static int peek_back(const char *line, size_t len, const char *id,
-                     size_t id_len, peek *pk, size_t *skip)
-{
-    const char *p = line;
-    int rc = peek_line(line, len, id, id_len, pk), tries = 0;
-
-    *skip = 0;
-    if (rc == 0 || rc == EVS_EFORMAT)
-        return rc;
-    while (tries++ < EMBED_TRIES && len > (size_t)(p + 1 - line) &&
-           (p = memmem(p + 1, len - (size_t)(p + 1 - line), "{\"v\":",
-                       5)) != NULL) {
-        if (peek_line(p, len - (size_t)(p - line), id, id_len, pk) == 0) {
-            *skip = (size_t)(p - line);
-            return 0;
-        }
-    }
-    return rc;
-}
-
 int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
                    size_t id_len, evs__tail *t, evs_error_info *info)
 {
@@ -209,7 +81,7 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
     const char *line;
     uint64_t e = size, ls, gs, ge;
     size_t skip;
-    peek pk, gp;
+    evs__line_pos pk, gp;
     int rc = 0, complete;
 
     memset(t, 0, sizeof(*t));
@@ -228,7 +100,8 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
             e = ls; /* an unterminated fragment */
             continue;
         }
-        rc = peek_back(line, (size_t)(e - ls), id, id_len, &pk, &skip);
+        rc = evs__line_peek_back(line, (size_t)(e - ls), id, id_len, &pk,
+                                 &skip);
         if (rc == EVS_EFORMAT) {
             evs__error_set(info, rc, "format",
                            "log written in a newer format at offset %llu",
@@ -259,8 +132,8 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
             if (rc < 0 && rc != EVS_ETOOBIG)
                 goto out;
             if (rc == 0 && line[ge - gs - 1] == '\n')
-                rc = peek_back(line, (size_t)(ge - gs), id, id_len, &gp,
-                               &skip);
+                rc = evs__line_peek_back(line, (size_t)(ge - gs), id, id_len,
+                                         &gp, &skip);
             else
                 rc = 1;
             if (rc != 0 || gp.seq != want || gp.first != pk.first ||
@@ -336,7 +209,8 @@ int evs__encode_append(evs_store *s, const char *id, size_t id_len,
                 now = evs_now_us();
             e.timestamp_us = now;
         }
-        if ((rc = grow(s, buf, cap, off + evs_line_encoded_max(&e))) != 0)
+        rc = EVS__GROW(s->alloc, buf, cap, off + evs_line_encoded_max(&e));
+        if (rc != 0)
             return rc;
         rc = evs_line_encode(&e, *buf + off, *cap - off, &ll);
         if (rc != 0) {
@@ -383,7 +257,7 @@ static int save_cut(evs_store *s, file_log *fl, uint64_t from, uint64_t size,
         return rc;
     snprintf(name, name_cap, "cut-%llu-%.8s.jsonl",
              (unsigned long long)from, sfx);
-    if ((rc = grow(s, &buf, &cap, n)) != 0)
+    if ((rc = EVS__GROW(s->alloc, &buf, &cap, n)) != 0)
         return rc;
     rc = IO(s)->pread(CTX(s), fl->fd, buf, n, from, &got);
     if (rc == 0 && got != n)

@@ -21,7 +21,8 @@ struct evs_recorder {
     char id[EVS_ID_MAX + 1];
     size_t id_len;
     size_t max_line;
-    size_t count, cap;
+    size_t count, cap;  /* of buf */
+    size_t vcap;        /* of views, which is at least cap */
     size_t bytes;
     uint64_t flushed;   /* last sequence known to be in the log */
     size_t inflight;    /* events detached into a batch being appended */
@@ -31,6 +32,8 @@ struct evs_recorder {
 
 void evs_recorder_opts_init(evs_recorder_opts *o)
 {
+    memset(o, 0, sizeof(*o));
+    o->size = sizeof(*o);
     o->batch_events = 64;
     o->batch_bytes = (size_t)1 << 20;
     o->interval_ms = 10;
@@ -47,10 +50,13 @@ int evs_recorder_open(evs_log *log, const evs_recorder_opts *opts,
     r = evs__calloc(a, sizeof(*r));
     if (!r)
         return -ENOMEM;
-    if (opts)
-        r->opts = *opts;
-    else
-        evs_recorder_opts_init(&r->opts);
+    evs_recorder_opts_init(&r->opts);
+    if (opts && evs__opts_read(&r->opts, sizeof(r->opts), opts,
+                               EVS__OPTS_SIZE(evs_recorder_opts,
+                                              interval_ms)) != 0) {
+        evs__free(a, r);
+        return -EINVAL;
+    }
     if (r->opts.batch_events == 0)
         r->opts.batch_events = 1;
     r->log = log;
@@ -201,6 +207,16 @@ int evs_recorder_flush_run(evs_recorder_batch *b)
     return b->rc;
 }
 
+/* Makes room for n buffered events, and for as many views: the views
+ * grow to the events' capacity, so that they always hold the count. */
+static int reserve(evs_recorder *r, size_t n)
+{
+    if (EVS__GROW(r->alloc, &r->buf, &r->cap, n) != 0 ||
+        EVS__GROW(r->alloc, &r->views, &r->vcap, r->cap) != 0)
+        return -ENOMEM;
+    return 0;
+}
+
 int evs_recorder_flush_end(evs_recorder *r, evs_recorder_batch *b)
 {
     size_t rest = b->n - b->done;
@@ -212,20 +228,8 @@ int evs_recorder_flush_end(evs_recorder *r, evs_recorder_batch *b)
     if (rest) {
         /* Put what the log does not hold back in front of the events
          * recorded meanwhile: the next flush retries them in order. */
-        size_t need = rest + r->count;
-        if (need > r->cap) {
-            evs_event_owned *nb =
-                evs__realloc(r->alloc, r->buf, need * sizeof(*nb));
-            evs_event *nv;
-            if (!nb)
-                goto oom;
-            r->buf = nb;
-            nv = evs__realloc(r->alloc, r->views, need * sizeof(*nv));
-            if (!nv)
-                goto oom;
-            r->views = nv;
-            r->cap = need;
-        }
+        if (reserve(r, rest + r->count) != 0)
+            goto oom;
         memmove(r->buf + rest, r->buf, r->count * sizeof(*r->buf));
         memcpy(r->buf, b->ev, rest * sizeof(*r->buf));
         r->count += rest;
@@ -263,20 +267,8 @@ int evs_recorder_record(evs_recorder *r, const evs_event *ev, uint64_t *seq)
         *seq = 0;
     if (r->replay)
         return 0;
-    if (r->count == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 16;
-        evs_event_owned *nb =
-            evs__realloc(r->alloc, r->buf, nc * sizeof(*nb));
-        evs_event *nv;
-        if (!nb)
-            return -ENOMEM;
-        r->buf = nb;
-        nv = evs__realloc(r->alloc, r->views, nc * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        r->views = nv;
-        r->cap = nc;
-    }
+    if (r->count == r->cap && reserve(r, r->count + 1) != 0)
+        return -ENOMEM;
     if (e.id.len == 0) {
         if ((rc = evs_uuid7(uuid)) != 0)
             return rc;
@@ -293,13 +285,9 @@ int evs_recorder_record(evs_recorder *r, const evs_event *ev, uint64_t *seq)
      * must be refused here, or it would stay in the buffer and fail
      * every later flush. The exact size also feeds batch_bytes. */
     need = evs_line_encoded_max(&e);
-    if (need > r->line_cap) {
-        char *nl = evs__realloc(r->alloc, r->line, need);
-        if (!nl)
-            return -ENOMEM;
-        r->line = nl;
-        r->line_cap = need;
-    }
+    if (need > r->line_cap &&
+        EVS__GROW(r->alloc, &r->line, &r->line_cap, need) != 0)
+        return -ENOMEM;
     if (evs_line_encode(&e, r->line, r->line_cap, &len) != 0)
         return -EINVAL;
     if (len + BATCH_FIELD_MAX > r->max_line)

@@ -8,7 +8,7 @@
 
 #include "evstore/recorder.h"
 #include "evstore/store.h"
-#include "formats_int.h"
+#include "formats_shared.h"
 
 #include <pthread.h>
 
@@ -51,6 +51,19 @@ typedef struct evs_backend_ops {
                        evs_error_info *info);
     uint64_t (*cursor_offset)(const evs_cursor *c);
     void (*cursor_close)(evs_cursor *c);
+    /* The inbox of requests (store.h, "Requests"). api.c has checked the
+     * ids (req_id: a valid request id of EVS_REQUEST_ID_LEN bytes) and
+     * that json, out and buf are not NULL. request_dir makes the inbox
+     * if `create`, else returns -ENOENT when there is none. */
+    int (*request_post)(evs_store *s, const char *id, size_t id_len,
+                        const char *json, size_t len,
+                        char out_id[EVS_REQUEST_ID_LEN + 1]);
+    int (*request_list)(evs_store *s, const char *id, size_t id_len,
+                        evs_request_listing *out);
+    int (*request_remove)(evs_store *s, const char *id, size_t id_len,
+                          const char *req_id);
+    int (*request_dir)(evs_store *s, const char *id, size_t id_len,
+                       char *buf, size_t cap, int create);
 } evs_backend_ops;
 
 extern const evs_backend_ops evs__file_backend;
@@ -88,6 +101,11 @@ struct evs_cursor {
 #define EVS__SNAP_NAME "snapshot.json"
 #define EVS__TMP_PREFIX ".tmp-"
 #define EVS__TRASH_PREFIX ".trash-"
+
+/* True for a request id as evs_request_post makes them: a UUIDv7 as
+ * evs_uuid7 writes it. Only such names are requests, so nothing else in
+ * an inbox can be mistaken for one. */
+int evs__request_id_valid(const char *p, size_t len);
 
 /* Logging through the store's hook; never prints. */
 void evs__log(evs_store *s, evs_log_level lvl, const char *fmt, ...)

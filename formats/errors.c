@@ -1,6 +1,6 @@
 /*
- * errors.c: the error table (evs_strerror, evs_err_name), error detail
- * helpers and the allocator hook, shared by every layer.
+ * errors.c: the error table (evs_strerror, evs_err_name) and the helpers
+ * that fill in evs_error_info, shared by every layer.
  */
 #include "formats_int.h"
 
@@ -100,52 +100,4 @@ void evs__error_set_id(evs_error_info *info, const char *id, size_t len)
         len = EVS_ID_MAX;
     memcpy(info->execution_id, id, len);
     info->execution_id[len] = '\0';
-}
-
-static void *libc_realloc(void *ctx, void *p, size_t n)
-{
-    (void)ctx;
-    return realloc(p, n);
-}
-
-static void libc_free(void *ctx, void *p)
-{
-    (void)ctx;
-    free(p);
-}
-
-static const evs_allocator libc_allocator = {NULL, libc_realloc, libc_free};
-
-const evs_allocator *evs_default_allocator(void)
-{
-    return &libc_allocator;
-}
-
-void *evs__realloc(const evs_allocator *a, void *p, size_t n)
-{
-    if (!a)
-        a = &libc_allocator;
-    return a->realloc(a->ctx, p, n ? n : 1);
-}
-
-void *evs__malloc(const evs_allocator *a, size_t n)
-{
-    return evs__realloc(a, NULL, n);
-}
-
-void *evs__calloc(const evs_allocator *a, size_t n)
-{
-    void *p = evs__realloc(a, NULL, n);
-    if (p)
-        memset(p, 0, n);
-    return p;
-}
-
-void evs__free(const evs_allocator *a, void *p)
-{
-    if (!p)
-        return;
-    if (!a)
-        a = &libc_allocator;
-    a->free(a->ctx, p);
 }

@@ -28,7 +28,8 @@ static int hexval(char c)
     return -1;
 }
 
-int evs__hex4(const char *s, unsigned *v)
+/* Reads the four hex digits (either case) at s. Returns 0 or -1. */
+static int hex4(const char *s, unsigned *v)
 {
     unsigned r = 0;
 
@@ -42,72 +43,88 @@ int evs__hex4(const char *s, unsigned *v)
     return 0;
 }
 
-static char *put_utf8(char *o, unsigned cp)
+static int put_utf8(char *o, unsigned cp)
 {
     if (cp < 0x80) {
-        *o++ = (char)cp;
-    } else if (cp < 0x800) {
-        *o++ = (char)(0xc0 | (cp >> 6));
-        *o++ = (char)(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        *o++ = (char)(0xe0 | (cp >> 12));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-        *o++ = (char)(0x80 | (cp & 0x3f));
-    } else {
-        *o++ = (char)(0xf0 | (cp >> 18));
-        *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-        *o++ = (char)(0x80 | (cp & 0x3f));
+        o[0] = (char)cp;
+        return 1;
     }
-    return o;
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
 }
 
-/*
- * Unescapes the body of a JSON string, src[0..n) (no quotes), into out,
- * which has room for n bytes (unescaping never grows). Returns the output
- * length or (size_t)-1 on a bad escape. Lone surrogates become U+FFFD.
- */
+/* The one decoder of escapes (formats_shared.h says what it does with
+ * surrogates); inline so that evs__json_unescape's loop calls nothing. */
+static inline int unescape_one(const char **pp, const char *end, char *o)
+{
+    const char *s = *pp;
+    unsigned cp, lo;
+
+    if (end - s < 2)
+        return -1;
+    switch (s[1]) {
+    case '"': *o = '"'; break;
+    case '\\': *o = '\\'; break;
+    case '/': *o = '/'; break;
+    case 'b': *o = '\b'; break;
+    case 'f': *o = '\f'; break;
+    case 'n': *o = '\n'; break;
+    case 'r': *o = '\r'; break;
+    case 't': *o = '\t'; break;
+    case 'u':
+        if (end - s < 6 || hex4(s + 2, &cp) != 0)
+            return -1;
+        s += 6;
+        if (cp >= 0xd800 && cp < 0xdc00 && end - s >= 6 && s[0] == '\\' &&
+            s[1] == 'u' && hex4(s + 2, &lo) == 0 && lo >= 0xdc00 &&
+            lo < 0xe000) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            s += 6;
+        } else if (cp >= 0xd800 && cp < 0xe000) {
+            cp = 0xfffd; /* a lone surrogate */
+        }
+        *pp = s;
+        return put_utf8(o, cp);
+    default:
+        return -1;
+    }
+    *pp = s + 2;
+    return 1;
+}
+
+int evs__json_unescape_one(const char **pp, const char *end, char out[4])
+{
+    return unescape_one(pp, end, out);
+}
+
 size_t evs__json_unescape(const char *src, size_t n, char *out)
 {
     const char *s = src, *end = src + n;
     char *o = out;
+    int k;
 
     while (s < end) {
-        unsigned cp, lo;
-
         if (*s != '\\') {
             *o++ = *s++;
             continue;
         }
-        if (end - s < 2)
+        if ((k = unescape_one(&s, end, o)) < 0)
             return (size_t)-1;
-        switch (s[1]) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '/': *o++ = '/'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u':
-            if (end - s < 6 || evs__hex4(s + 2, &cp) != 0)
-                return (size_t)-1;
-            s += 6;
-            if (cp >= 0xd800 && cp < 0xdc00 && end - s >= 6 && s[0] == '\\' &&
-                s[1] == 'u' && evs__hex4(s + 2, &lo) == 0 && lo >= 0xdc00 &&
-                lo < 0xe000) {
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                s += 6;
-            } else if (cp >= 0xd800 && cp < 0xe000) {
-                cp = 0xfffd;
-            }
-            o = put_utf8(o, cp);
-            continue;
-        default:
-            return (size_t)-1;
-        }
-        s += 2;
+        o += k;
     }
     return (size_t)(o - out);
 }
@@ -303,34 +320,6 @@ int evs__json_is_null(evs_span v)
 /* Canonical hashing                                                  */
 /* ------------------------------------------------------------------ */
 
-typedef struct canon {
-    const evs_allocator *alloc;
-    char *p;
-    size_t len, cap;
-    int err;
-} canon;
-
-static void canon_put(canon *c, const char *s, size_t n)
-{
-    if (c->err)
-        return;
-    if (c->cap - c->len < n) {
-        size_t nc = c->cap ? c->cap : 256;
-        char *np;
-        while (nc - c->len < n)
-            nc *= 2;
-        np = evs__realloc(c->alloc, c->p, nc);
-        if (!np) {
-            c->err = -ENOMEM;
-            return;
-        }
-        c->p = np;
-        c->cap = nc;
-    }
-    memcpy(c->p + c->len, s, n);
-    c->len += n;
-}
-
 typedef struct member {
     evs_span key, val;
 } member;
@@ -349,7 +338,7 @@ static int member_cmp(const void *a, const void *b)
 /* Writes v with object members sorted by key, recursively; everything
  * else (strings, numbers, literals) byte for byte. `depth` bounds the
  * recursion (the input was checked, so it is at most the JSON limit). */
-static void canon_value(canon *c, evs_span v, int depth)
+static void canon_value(evs__jbuf *c, evs_span v, int depth)
 {
     evs__jit it;
     evs_span k, x;
@@ -364,31 +353,25 @@ static void canon_value(canon *c, evs_span v, int depth)
         return;
     }
     if (evs__json_iter_begin(&it, v, '[') == 0) {
-        canon_put(c, "[", 1);
+        evs__jb_raw(c, "[", 1);
         while ((rc = evs__json_arr_next(&it, &x)) == 1) {
             if (n++)
-                canon_put(c, ",", 1);
+                evs__jb_raw(c, ",", 1);
             canon_value(c, x, depth + 1);
         }
         if (rc < 0)
             c->err = EVS_EPARSE;
-        canon_put(c, "]", 1);
+        evs__jb_raw(c, "]", 1);
         return;
     }
     if (evs__json_iter_begin(&it, v, '{') != 0) {
-        canon_put(c, v.ptr, v.len);
+        evs__jb_raw(c, v.ptr, v.len);
         return;
     }
     while ((rc = evs__json_obj_next(&it, &k, &x)) == 1) {
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            member *nm = evs__realloc(c->alloc, m, nc * sizeof(*m));
-            if (!nm) {
-                c->err = -ENOMEM;
-                break;
-            }
-            m = nm;
-            cap = nc;
+        if (EVS__GROW(c->alloc, &m, &cap, n + 1) != 0) {
+            c->err = -ENOMEM;
+            break;
         }
         m[n].key = k;
         m[n].val = x;
@@ -398,23 +381,23 @@ static void canon_value(canon *c, evs_span v, int depth)
         c->err = EVS_EPARSE;
     if (n > 1)
         qsort(m, n, sizeof(*m), member_cmp);
-    canon_put(c, "{", 1);
+    evs__jb_raw(c, "{", 1);
     for (size_t i = 0; i < n && !c->err; i++) {
         if (i)
-            canon_put(c, ",", 1);
-        canon_put(c, "\"", 1);
-        canon_put(c, m[i].key.ptr, m[i].key.len);
-        canon_put(c, "\":", 2);
+            evs__jb_raw(c, ",", 1);
+        evs__jb_raw(c, "\"", 1);
+        evs__jb_raw(c, m[i].key.ptr, m[i].key.len);
+        evs__jb_raw(c, "\":", 2);
         canon_value(c, m[i].val, depth + 1);
     }
-    canon_put(c, "}", 1);
+    evs__jb_raw(c, "}", 1);
     evs__free(c->alloc, m);
 }
 
 int evs_json_hash(const char *buf, size_t len, const evs_allocator *alloc,
                   uint64_t *hash)
 {
-    canon c = {alloc, NULL, 0, 0, 0};
+    evs__jbuf c = {alloc, NULL, 0, 0, 0};
     char *min;
     size_t mlen;
     int rc;
@@ -429,7 +412,7 @@ int evs_json_hash(const char *buf, size_t len, const evs_allocator *alloc,
     }
     if (rc == 0)
         *hash = evs_checksum(c.p, c.len);
-    evs__free(alloc, c.p);
+    evs__jb_free(&c);
     evs__free(alloc, min);
     return rc;
 }

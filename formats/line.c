@@ -184,8 +184,6 @@ void evs_decoder_init(evs_decoder *d, const evs_allocator *alloc)
     d->alloc = alloc;
 }
 
-void evs__decoder_foreign_free(evs_decoder *d);
-
 void evs_decoder_free(evs_decoder *d)
 {
     if (!d)
@@ -198,19 +196,7 @@ void evs_decoder_free(evs_decoder *d)
 /* Makes sure the scratch holds at least n bytes. */
 int evs__decoder_reserve(evs_decoder *d, size_t n)
 {
-    char *nb;
-    size_t cap = d->cap ? d->cap : 256;
-
-    if (d->cap >= n)
-        return 0;
-    while (cap < n)
-        cap *= 2;
-    nb = evs__realloc(d->alloc, d->buf, cap);
-    if (!nb)
-        return -ENOMEM;
-    d->buf = nb;
-    d->cap = cap;
-    return 0;
+    return EVS__GROW(d->alloc, &d->buf, &d->cap, n);
 }
 
 typedef struct lcur {
@@ -298,9 +284,6 @@ static int read_u64(lcur *c, uint64_t *v)
 {
     return evs__take_u64(&c->p, c->end, v);
 }
-
-int evs__line_decode_foreign(evs_decoder *d, const char *line, size_t len,
-                             evs_event *ev, evs_error_info *info);
 
 /*
  * True when s[0..EVS_TIME_LEN) has the writer's form, which

@@ -9,7 +9,7 @@
  * wake-up, so evs_action_complete may be called from any thread.
  */
 #include "orch_int.h"
-#include "formats_int.h"
+#include "formats_shared.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -24,7 +24,7 @@
  * what a resume or a request addressed to a predecessor reaches.
  */
 #include "orch_int.h"
-#include "formats_int.h"
+#include "formats_shared.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -229,21 +229,6 @@ int evs_orch_register(evs_orch *o, const char *name, evs_action_fn fn,
     return 0;
 }
 
-/* The fields of evs_orch_opts after `size`: TAKE copies those the
- * caller's `opts` covers into `o` (common.h, EVS_OPTS_HAS). The last
- * one ends the struct, so a field added and not listed here fails the
- * build. */
-#define ORCH_OPTS(X)                                                          \
-    X(loop) X(snapshot_every) X(inbox_poll_ms) X(stop_when_idle)              \
-    X(adopt_ms) X(continue_events) X(continue_bytes) X(continue_age_ms)       \
-    X(on_outcome) X(arg)
-_Static_assert(offsetof(evs_orch_opts, arg) + sizeof(void *) ==
-                   sizeof(evs_orch_opts),
-               "ORCH_OPTS lists every field");
-#define TAKE(f)                                                               \
-    if (EVS_OPTS_HAS(opts, f))                                                \
-        o->opts.f = opts->f;
-
 int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
 {
     evs_orch *o = calloc(1, sizeof(*o));
@@ -254,8 +239,11 @@ int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
         return -ENOMEM;
     o->store = store;
     evs_orch_opts_init(&o->opts);
-    if (opts) {
-        ORCH_OPTS(TAKE)
+    /* Only what the caller's size covers (common.h, options structs). */
+    if (opts && evs__opts_read(&o->opts, sizeof(o->opts), opts,
+                               EVS__OPTS_SIZE(evs_orch_opts, arg))) {
+        free(o);
+        return -EINVAL;
     }
     if (o->opts.inbox_poll_ms == 0)
         o->opts.inbox_poll_ms = 500;

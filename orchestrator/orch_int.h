@@ -18,7 +18,7 @@
 
 #include "evstore/orchestrator.h"
 #include "evstore/recorder.h"
-#include "formats_int.h" /* evs__jbuf, to build event data */
+#include "formats_shared.h" /* evs__jbuf, to build event data */
 
 #include <stdbool.h>
 

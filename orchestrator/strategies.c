@@ -14,7 +14,7 @@
  * or not at all.
  */
 #include "orch_int.h"
-#include "formats_int.h"
+#include "formats_shared.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -50,19 +50,6 @@ void evs_retry_opts_init(evs_retry_opts *o)
     memset(o, 0, sizeof(*o));
     o->size = sizeof(*o);
 }
-
-/* The fields of evs_retry_opts after `size`: TAKE copies those the
- * caller's `opts` covers into `o` (common.h, EVS_OPTS_HAS). The last
- * one ends the struct, so a field added and not listed here fails the
- * build. */
-#define RETRY_OPTS(X)                                                         \
-    X(strategy) X(inputs) X(from_step) X(output) X(from_seq) X(new_id)
-_Static_assert(offsetof(evs_retry_opts, new_id) + sizeof(evs_span) ==
-                   sizeof(evs_retry_opts),
-               "RETRY_OPTS lists every field");
-#define TAKE(f)                                                               \
-    if (EVS_OPTS_HAS(opts, f))                                                \
-        ro.f = opts->f;
 
 typedef struct copy {
     evs_event_owned *ev;
@@ -236,7 +223,10 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     int rc;
 
     evs_retry_opts_init(&ro);
-    RETRY_OPTS(TAKE)
+    /* Only what the caller's size covers (common.h, options structs). */
+    if (evs__opts_read(&ro, sizeof(ro), opts,
+                       EVS__OPTS_SIZE(evs_retry_opts, new_id)))
+        return -EINVAL;
     memset(&c, 0, sizeof(c));
     c.why = why_buf;
     c.why_cap = why_cap;

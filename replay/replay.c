@@ -47,28 +47,16 @@ void evs_replay_opts_init(evs_replay_opts *o)
     o->size = sizeof(*o);
 }
 
-/* The fields of evs_replay_opts after `size`: TAKE copies those the
- * caller's `opts` covers into `o` (common.h, EVS_OPTS_HAS). The last
- * one ends the struct, so a field added and not listed here fails the
- * build. */
-#define REPLAY_OPTS(X)                                                        \
-    X(alloc) X(tolerant) X(on_violation) X(arg) X(compact) X(gc_min)
-_Static_assert(offsetof(evs_replay_opts, gc_min) + sizeof(size_t) ==
-                   sizeof(evs_replay_opts),
-               "REPLAY_OPTS lists every field");
-#define TAKE(f)                                                               \
-    if (EVS_OPTS_HAS(opts, f))                                                \
-        o.f = opts->f;
-
 int evs_replay_new(const evs_replay_opts *opts, evs_replay **out)
 {
     evs_replay_opts o;
     evs_replay *r;
 
     evs_replay_opts_init(&o);
-    if (opts) {
-        REPLAY_OPTS(TAKE)
-    }
+    /* Only what the caller's size covers (common.h, options structs). */
+    if (opts && evs__opts_read(&o, sizeof(o), opts,
+                               EVS__OPTS_SIZE(evs_replay_opts, gc_min)))
+        return -EINVAL;
     r = evs__calloc(o.alloc, sizeof(*r));
     if (!r)
         return -ENOMEM;

@@ -5,7 +5,7 @@
 #define EVS_REPLAY_INT_H
 
 #include "evstore/replay.h"
-#include "formats_int.h"
+#include "formats_shared.h"
 
 /* Copies of strings and JSON values live in an arena of chunks that never
  * move, so the spans handed out stay valid until the replayer is freed or

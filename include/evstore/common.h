@@ -119,23 +119,20 @@ typedef struct evs_allocator {
 EVS_EXTERN const evs_allocator *evs_default_allocator(void);
 
 /**
- * Options structs that can grow (evs_replay_opts, evs_orch_opts,
- * evs_retry_opts, ...) begin with `size_t size`, which their *_opts_init
- * sets to sizeof the struct the caller was compiled with. The library
- * reads only the fields that size covers and keeps its defaults for the
- * rest, as SQLite does with sqlite3_io_methods.iVersion, so a program or
- * a binding that mirrors an older struct keeps working when fields are
- * added (only ever at the end, past the older struct's sizeof). A size
- * of 0 (a struct zeroed by hand, not by *_opts_init) reads as the whole
- * struct of this header.
- *
- * EVS_OPTS_HAS(o, field): whether the options struct at `o` covers
- * `field`.
+ * Options structs (evs_store_opts, evs_recorder_opts, ...) begin with
+ * `size_t size`, the size of the struct as the caller's headers define
+ * it, which the struct's `*_opts_init` sets: always call it before
+ * setting fields. Fields are only ever added at the end, so the library
+ * reads just the first `size` bytes, as SQLite reads an
+ * sqlite3_io_methods up to its iVersion: a caller built against older
+ * headers gets the defaults for fields it does not know, and a binding
+ * that mirrors the struct keeps working as it grows. A caller built
+ * against newer headers may pass a larger struct to an older library as
+ * long as the fields the library does not know are zero (unset); if one
+ * is set, or `size` is smaller than the struct's first version (it was
+ * not filled in by `*_opts_init`), the function taking the options
+ * returns -EINVAL.
  */
-#define EVS_OPTS_HAS(o, field)                                                \
-    ((o)->size == 0 ||                                                        \
-     (o)->size >= (size_t)((const char *)&(o)->field - (const char *)(o)) +   \
-                      sizeof((o)->field))
 
 /** Log levels for the optional log hook. */
 typedef enum evs_log_level {

@@ -213,7 +213,18 @@ typedef struct evs_decoder {
     int ts_valid_;
 } evs_decoder;
 
+/**
+ * Makes *d an empty decoder whose scratch comes from `alloc` (NULL: the
+ * C library's; the allocator must outlive the decoder). Allocates
+ * nothing and cannot fail; `d` must not be NULL.
+ */
 EVS_EXTERN void evs_decoder_init(evs_decoder *d, const evs_allocator *alloc);
+
+/**
+ * Frees the decoder's scratch and json-c state, which ends the views
+ * that decodes returned, and leaves *d zeroed (evs_decoder_init again to
+ * reuse it). Accepts NULL.
+ */
 EVS_EXTERN void evs_decoder_free(evs_decoder *d);
 
 /**

@@ -157,7 +157,7 @@ typedef void (*evs_outcome_fn)(void *arg, const char *execution_id,
 
 typedef struct evs_orch_opts {
     size_t size;                /* sizeof, set by evs_orch_opts_init
-                                   (common.h, EVS_OPTS_HAS) */
+                                   (common.h, options structs) */
     uv_loop_t *loop;            /* NULL: the orchestrator's own loop,
                                    run by evs_orch_run */
     uint64_t snapshot_every;    /* events between snapshots; default 1000 */
@@ -394,7 +394,7 @@ EVS_EXTERN int evs_retry_strategy_parse(const char *name,
 
 typedef struct evs_retry_opts {
     size_t size;            /* sizeof, set by evs_retry_opts_init
-                               (common.h, EVS_OPTS_HAS) */
+                               (common.h, options structs) */
     evs_retry_strategy strategy;
     evs_span inputs;        /* WITH_NEW_INPUTS: a JSON object, checked
                                against the declared inputs */

@@ -26,6 +26,8 @@ extern "C" {
 typedef struct evs_recorder evs_recorder;
 
 typedef struct evs_recorder_opts {
+    size_t size;            /* set by evs_recorder_opts_init (common.h,
+                               "Options structs") */
     size_t batch_events;    /* flush when this many are buffered; default
                                64; 1 flushes every record */
     size_t batch_bytes;     /* or when the buffered lines reach this many
@@ -34,13 +36,20 @@ typedef struct evs_recorder_opts {
                                this long; default 10 */
 } evs_recorder_opts;
 
+/**
+ * Fills *o with the defaults above and o->size with sizeof(*o). Always
+ * call it before setting fields (common.h, "Options structs"). `o` must
+ * not be NULL. Thread-safe.
+ */
 EVS_EXTERN void evs_recorder_opts_init(evs_recorder_opts *o);
 
 /**
  * Makes a recorder on `log`, which must be open for writing and must
- * outlive the recorder. `opts` may be NULL. Sequences continue from the
- * log's last sequence.
- * Returns 0, EVS_EREADONLY, -ENOMEM.
+ * outlive the recorder. `opts` may be NULL (the defaults); it is copied
+ * (up to opts->size, common.h). Sequences continue from the log's last
+ * sequence.
+ * Returns 0, EVS_EREADONLY, -EINVAL (opts not filled in by
+ * evs_recorder_opts_init) or -ENOMEM.
  */
 EVS_EXTERN int evs_recorder_open(evs_log *log, const evs_recorder_opts *opts,
                                  evs_recorder **out);
@@ -102,7 +111,17 @@ typedef struct evs_recorder_batch evs_recorder_batch;
  */
 EVS_EXTERN int evs_recorder_flush_begin(evs_recorder *r,
                                         evs_recorder_batch **out);
+
+/** Appends the batch `b` (from evs_recorder_flush_begin, not NULL) to
+ *  its log, on any one thread, while the recorder goes on. Returns what
+ *  the append returned (0, EVS_EPOISONED, ...), which end returns too. */
 EVS_EXTERN int evs_recorder_flush_run(evs_recorder_batch *b);
+
+/** On the recorder's thread, after flush_run: takes the result of `b`
+ *  back, keeps what the log does not hold for the next flush, and frees
+ *  `b` (consumed, whatever is returned). Returns the append's result, or
+ *  -ENOMEM when the unflushed events could not be kept (they are lost,
+ *  and the log hook says so). */
 EVS_EXTERN int evs_recorder_flush_end(evs_recorder *r, evs_recorder_batch *b);
 
 /**
@@ -124,9 +143,12 @@ EVS_EXTERN int evs_recorder_set_log(evs_recorder *r, evs_log *log);
  */
 EVS_EXTERN int evs_recorder_tick(evs_recorder *r, int64_t now_us);
 
-/** Turns replay mode on (1) or off (0). */
+/** Turns replay mode on (1) or off (0). In replay mode
+ *  evs_recorder_record records nothing and returns 0 (with *seq 0): the
+ *  events being replayed are already in the log. */
 EVS_EXTERN void evs_recorder_set_replay(evs_recorder *r, int on);
 
+/** 1 while replay mode is on (evs_recorder_set_replay), else 0. */
 EVS_EXTERN int evs_recorder_replaying(const evs_recorder *r);
 
 /** Sequence of the last recorded event, buffered or not. */

@@ -244,7 +244,7 @@ typedef int (*evs_violation_fn)(void *arg, const evs_violation *v);
 
 typedef struct evs_replay_opts {
     size_t size;                /* sizeof, set by evs_replay_opts_init
-                                   (common.h, EVS_OPTS_HAS) */
+                                   (common.h, options structs) */
     const evs_allocator *alloc; /* NULL: the C library */
     int tolerant;               /* 0 (default): strict */
     evs_violation_fn on_violation; /* tolerant mode's report; may be NULL */

@@ -52,7 +52,8 @@ typedef struct evs_snapshot {
 
 /**
  * Encodes `s` into a newly allocated buffer (*out, *out_len), owned by the
- * caller and freed with alloc->free (or free() for a NULL alloc).
+ * caller and freed with evs_snapshot_encoded_free(alloc, *out).
+ * `alloc` may be NULL (the C library's). Thread-safe.
  * Returns 0, -EINVAL (an id that fails evs_id_valid(), invalid UTF-8, a
  * JSON field that is not valid JSON, a time out of range, a header line
  * longer than EVS_SNAPSHOT_HEADER_MAX) or -ENOMEM;
@@ -61,6 +62,14 @@ typedef struct evs_snapshot {
 EVS_EXTERN int evs_snapshot_encode(const evs_snapshot *s,
                                    const evs_allocator *alloc, char **out,
                                    size_t *out_len);
+
+/**
+ * Frees a buffer that evs_snapshot_encode() made, through the allocator
+ * `alloc` it was made with (the buffer does not record it; NULL: the C
+ * library's). Accepts a NULL buffer.
+ */
+EVS_EXTERN void evs_snapshot_encoded_free(const evs_allocator *alloc,
+                                          char *buf);
 
 enum {
     /** Decode and check only the header line; the JSON fields of the

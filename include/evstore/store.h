@@ -76,6 +76,8 @@ typedef enum evs_recovery_mode {
 } evs_recovery_mode;
 
 typedef struct evs_store_opts {
+    size_t size;                 /* set by evs_store_opts_init (common.h,
+                                    "Options structs") */
     evs_durability durability;   /* default EVS_SYNC_FULL */
     uint64_t sync_bytes;         /* EVS_SYNC_BATCH; default 1 MiB */
     uint32_t sync_interval_ms;   /* EVS_SYNC_BATCH; default 100 */
@@ -91,17 +93,21 @@ typedef struct evs_store_opts {
     const evs_io *io;            /* default: evs_io_posix() */
 } evs_store_opts;
 
-/** Fills *o with the defaults above. Always call it before setting
- *  fields, so fields added later start sensible. */
+/**
+ * Fills *o with the defaults above and o->size with sizeof(*o). Always
+ * call it before setting fields, so fields added later start sensible
+ * (common.h, "Options structs"). `o` must not be NULL. Thread-safe.
+ */
 EVS_EXTERN void evs_store_opts_init(evs_store_opts *o);
 
 /**
  * Opens the store at `path` (NUL-terminated). `opts` may be NULL for the
- * defaults; it is copied.
+ * defaults; it is copied (up to opts->size, common.h).
  *
  * Returns 0 and sets *out, or: -ENOENT (missing and create == 0),
  * -ENOTDIR, EVS_EUNSAFE (group- or world-writable and not allowed),
- * -EINVAL (bad options), -ENOMEM, or another -errno.
+ * -EINVAL (bad options, or opts not filled in by evs_store_opts_init),
+ * -ENOMEM, or another -errno.
  */
 EVS_EXTERN int evs_store_open(const char *path, const evs_store_opts *opts,
                               evs_store **out);
@@ -199,6 +205,8 @@ typedef struct evs_exec_listing {
 EVS_EXTERN int evs_exec_list(evs_store *s, const evs_list_filter *f,
                              evs_exec_listing *out);
 
+/** Frees what evs_exec_list() put in *l, with the store's allocator, and
+ *  empties it. Accepts NULL and empty (also zeroed) listings. */
 EVS_EXTERN void evs_exec_list_free(evs_exec_listing *l);
 
 /**
@@ -496,6 +504,8 @@ EVS_EXTERN int evs_cursor_next(evs_cursor *c, evs_event *ev, evs_span *raw,
 /** Byte offset of the next line the cursor will read. */
 EVS_EXTERN uint64_t evs_cursor_offset(const evs_cursor *c);
 
+/** Closes a cursor, which ends the views its last event lent. Its log
+ *  stays open. Accepts NULL. Not with another call on the same cursor. */
 EVS_EXTERN void evs_cursor_close(evs_cursor *c);
 
 /* ------------------------------------------------------------------ */

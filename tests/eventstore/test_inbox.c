@@ -953,3 +953,76 @@ Test(inbox, listing_survives_every_allocation_failure)
     cr_assert_eq(inbox_count("x", ""), 40);
     evs_store_close(s);
 }
+
+/* ------------------------------------------------------------------ */
+/* The request functions dispatch through the backend table           */
+/* ------------------------------------------------------------------ */
+
+static int other_calls;
+
+static int other_post(evs_store *s, const char *id, size_t id_len,
+                      const char *json, size_t len,
+                      char out_id[EVS_REQUEST_ID_LEN + 1])
+{
+    (void)s, (void)id, (void)id_len, (void)json, (void)len;
+    if (out_id)
+        memcpy(out_id, "0190a3e1-0000-7000-8000-000000000001",
+               EVS_REQUEST_ID_LEN + 1);
+    other_calls++;
+    return 0;
+}
+
+static int other_list(evs_store *s, const char *id, size_t id_len,
+                      evs_request_listing *out)
+{
+    (void)s, (void)id, (void)id_len, (void)out;
+    other_calls += 10;
+    return 0;
+}
+
+static int other_remove(evs_store *s, const char *id, size_t id_len,
+                        const char *req_id)
+{
+    (void)s, (void)id, (void)id_len, (void)req_id;
+    other_calls += 100;
+    return 0;
+}
+
+static int other_dir(evs_store *s, const char *id, size_t id_len, char *buf,
+                     size_t cap, int create)
+{
+    (void)s, (void)id, (void)id_len;
+    snprintf(buf, cap, "%s", create ? "made" : "peeked");
+    other_calls += 1000;
+    return 0;
+}
+
+/* A second backend implements requests as it implements everything else,
+ * and api.c still checks the arguments before it is called. */
+Test(inbox, requests_go_through_the_backend_table)
+{
+    const evs_backend_ops *file = st->ops;
+    evs_backend_ops other = *file;
+    evs_request_listing l;
+    char rid[EVS_REQUEST_ID_LEN + 1], path[16];
+
+    other.request_post = other_post;
+    other.request_list = other_list;
+    other.request_remove = other_remove;
+    other.request_dir = other_dir;
+    st->ops = &other;
+    cr_assert_eq(evs_request_post(st, "nowhere", 7, "{}", 2, rid), 0);
+    cr_assert_str_eq(rid, "0190a3e1-0000-7000-8000-000000000001");
+    cr_assert_eq(evs_request_list(st, "nowhere", 7, &l), 0);
+    cr_assert_eq(evs_request_remove(st, "nowhere", 7, rid, strlen(rid)), 0);
+    cr_assert_eq(evs_request_dir(st, "nowhere", 7, path, sizeof(path)), 0);
+    cr_assert_str_eq(path, "made");
+    cr_assert_eq(evs_request_dir_peek(st, "nowhere", 7, path, sizeof(path)),
+                 0);
+    cr_assert_str_eq(path, "peeked");
+    cr_assert_eq(other_calls, 2111);
+    cr_assert_eq(evs_request_post(st, "../x", 4, "{}", 2, rid), EVS_EBADID);
+    cr_assert_eq(evs_request_remove(st, "nowhere", 7, "x", 1), -EINVAL);
+    cr_assert_eq(other_calls, 2111);
+    st->ops = file;
+}

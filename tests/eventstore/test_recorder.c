@@ -154,6 +154,22 @@ static void expect_tags(int count)
 /* Sequences, ids, timestamps                                         */
 /* ------------------------------------------------------------------ */
 
+/* Options are read up to their size (common.h, "Options structs"). */
+Test(rec, options_not_filled_in_by_opts_init_are_refused)
+{
+    evs_recorder_opts o;
+    evs_recorder *r = NULL;
+
+    memset(&o, 0, sizeof(o));
+    o.batch_events = 1;
+    cr_assert_eq(evs_recorder_open(wl, &o, &r), -EINVAL);
+    cr_assert_null(r);
+    evs_recorder_opts_init(&o);
+    cr_assert_eq(o.size, sizeof(o));
+    cr_assert_eq(evs_recorder_open(wl, &o, &r), 0);
+    evs_recorder_close(r);
+}
+
 Test(rec, sequences_continue_the_log)
 {
     evs_recorder *r;

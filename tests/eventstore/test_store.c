@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +187,45 @@ Test(store_open, a_regular_file_is_not_a_store)
 /* ------------------------------------------------------------------ */
 /* Creating executions                                                */
 /* ------------------------------------------------------------------ */
+
+/*
+ * Options are read up to their `size` (common.h, "Options structs"): a
+ * struct that evs_store_opts_init did not fill in is refused, and a
+ * newer caller's larger struct is taken if what this library does not
+ * know of it is unset.
+ */
+Test(store_open, options_are_read_up_to_their_size)
+{
+    char *p = spath("sized");
+    struct {
+        evs_store_opts o;
+        uint64_t later; /* a field of newer headers */
+    } newer;
+    evs_store_opts o;
+    evs_store *s2 = NULL;
+
+    memset(&o, 0, sizeof(o));
+    o.durability = EVS_SYNC_NONE;
+    cr_assert_eq(evs_store_open(p, &o, &s2), -EINVAL);
+    evs_store_opts_init(&o);
+    cr_assert_eq(o.size, sizeof(o));
+    o.size = offsetof(evs_store_opts, io); /* shorter than any version */
+    cr_assert_eq(evs_store_open(p, &o, &s2), -EINVAL);
+    cr_assert_null(s2);
+
+    memset(&newer, 0, sizeof(newer));
+    evs_store_opts_init(&newer.o);
+    newer.o.size = sizeof(newer);
+    newer.o.durability = EVS_SYNC_NONE;
+    newer.later = 1;
+    cr_assert_eq(evs_store_open(p, &newer.o, &s2), -EINVAL);
+    newer.later = 0;
+    cr_assert_eq(evs_store_open(p, &newer.o, &s2), 0);
+    cr_assert_eq(evs_store_get_opts(s2)->size, sizeof(evs_store_opts));
+    cr_assert_eq(evs_store_get_opts(s2)->durability, EVS_SYNC_NONE);
+    evs_store_close(s2);
+    free(p);
+}
 
 TestSuite(exec_create, .init = setup, .fini = teardown);
 

@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -796,4 +797,119 @@ Test(json_quote, round_trips_through_check)
         /* Sizing alone agrees. */
         cr_assert_eq(evs_json_quote((evs_span){s, len}, NULL, 0), n);
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* The one decoder of escapes                                         */
+/* ------------------------------------------------------------------ */
+
+static void unesc(const char *raw, const char *want, size_t want_len)
+{
+    char out[64];
+    size_t n = evs__json_unescape(raw, strlen(raw), out);
+
+    cr_assert_eq(n, want_len, "\"%s\": %zu bytes, want %zu", raw, n,
+                 want_len);
+    cr_assert(memcmp(out, want, n) == 0, "\"%s\"", raw);
+    cr_assert(evs__utf8_valid(out, n), "\"%s\" decodes to bad UTF-8", raw);
+}
+
+#define UNESC(raw, want) unesc((raw), (want), sizeof(want) - 1)
+
+/* What evs_json_check accepts (json_check.accepts_lone_surrogate_escapes)
+ * decodes, and always to valid UTF-8: a lone or unpaired surrogate
+ * becomes U+FFFD, a proper pair its code point. */
+Test(json_unescape, lone_surrogates_become_replacement_character)
+{
+    UNESC("\\ud800", "\xef\xbf\xbd");
+    UNESC("\\udfff", "\xef\xbf\xbd");
+    UNESC("a\\ud800b", "a\xef\xbf\xbd" "b");
+    UNESC("\\udc00\\ud800", "\xef\xbf\xbd\xef\xbf\xbd");
+    UNESC("\\ud800\\u0041", "\xef\xbf\xbd" "A");
+    UNESC("\\ud800\\\\u0041", "\xef\xbf\xbd\\u0041");
+    UNESC("\\ud83d\\ude00", "\xf0\x9f\x98\x80");
+    UNESC("\\uD83D\\uDE00", "\xf0\x9f\x98\x80");
+    UNESC("\\u00e9\\u2603\\u0000", "\xc3\xa9\xe2\x98\x83\0");
+}
+
+Test(json_unescape, bad_escapes_are_refused)
+{
+    static const char *bad[] = {"\\", "\\x", "\\u12", "\\u12g4", "a\\"};
+    char out[16];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(evs__json_unescape(bad[i], strlen(bad[i]), out),
+                     (size_t)-1, "\"%s\"", bad[i]);
+}
+
+Test(json_unescape, one_escape_at_a_time_decodes_the_same)
+{
+    const char *raw = "\\ud800\\ud83d\\ude00\\n";
+    const char *p = raw, *end = raw + strlen(raw);
+    char out[4];
+
+    cr_assert_eq(evs__json_unescape_one(&p, end, out), 3);
+    cr_assert(memcmp(out, "\xef\xbf\xbd", 3) == 0);
+    cr_assert_eq(evs__json_unescape_one(&p, end, out), 4);
+    cr_assert(memcmp(out, "\xf0\x9f\x98\x80", 4) == 0);
+    cr_assert_eq(evs__json_unescape_one(&p, end, out), 1);
+    cr_assert_eq(out[0], '\n');
+    cr_assert_eq(p, end);
+}
+
+/* ------------------------------------------------------------------ */
+/* The growth helper                                                  */
+/* ------------------------------------------------------------------ */
+
+static void *no_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    (void)p;
+    (void)n;
+    return NULL;
+}
+
+static void no_free(void *ctx, void *p)
+{
+    (void)ctx;
+    (void)p;
+}
+
+Test(grow, doubles_from_256_bytes_and_keeps_the_contents)
+{
+    uint32_t *a = NULL;
+    size_t cap = 0;
+
+    cr_assert_eq(EVS__GROW(NULL, &a, &cap, 1), 0);
+    cr_assert_eq(cap, 64); /* 256 bytes of uint32_t */
+    a[0] = 7;
+    cr_assert_eq(EVS__GROW(NULL, &a, &cap, 64), 0);
+    cr_assert_eq(cap, 64, "enough room: nothing moves");
+    cr_assert_eq(EVS__GROW(NULL, &a, &cap, 300), 0);
+    cr_assert_eq(cap, 512);
+    a[299] = 9;
+    cr_assert_eq(a[0], 7);
+    free(a);
+}
+
+Test(grow, refuses_overflow_and_failed_allocation_untouched)
+{
+    const evs_allocator none = {NULL, no_realloc, no_free};
+    struct big {
+        char b[1024];
+    } *s = NULL;
+    char *p = NULL;
+    size_t cap = 0;
+
+    cr_assert_eq(EVS__GROW(NULL, &s, &cap, SIZE_MAX / 512), -ENOMEM);
+    cr_assert_null(s);
+    cr_assert_eq(cap, 0);
+    cr_assert_eq(EVS__GROW(NULL, &p, &cap, 10), 0);
+    cr_assert_eq(cap, 256);
+    cr_assert_eq(EVS__GROW(NULL, &p, &cap, SIZE_MAX), -ENOMEM);
+    cr_assert_eq(cap, 256);
+    cr_assert_eq(EVS__GROW(&none, &p, &cap, 257), -ENOMEM);
+    cr_assert_eq(cap, 256);
+    p[255] = 'x'; /* still the old block */
+    free(p);
 }

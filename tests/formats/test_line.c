@@ -2119,3 +2119,79 @@ Test(line_decoder, out_of_memory_is_reported_as_enomem)
     cr_assert_eq(cnt.live, 0);
     free(line);
 }
+
+/* ------------------------------------------------------------------ */
+/* Peeking at a line's place in its log (line_peek.c)                 */
+/* ------------------------------------------------------------------ */
+
+#define PEEK_BODY(id, seq_batch)                                              \
+    "{\"v\":1,\"id\":\"0190a3e1-0000-7000-8000-000000000001\","               \
+    "\"execution_id\":\"" id "\",\"path_id\":\"\",\"sequence\":" seq_batch    \
+    ",\"timestamp\":\"" T_CANON_S "\",\"event_type\":\"x\",\"step_name\":"     \
+    "\"\",\"data\":{\"sequence\":99},"
+
+static int peek(const char *body, const char *id, evs__line_pos *pos)
+{
+    char *line = seal(body);
+    int rc = evs__line_peek(line, strlen(line), id, strlen(id), pos);
+
+    free(line);
+    return rc;
+}
+
+Test(line_peek, reads_sequence_and_batch)
+{
+    evs__line_pos pos;
+
+    cr_assert_eq(peek(PEEK_BODY("e1", "7"), "e1", &pos), 0);
+    cr_assert_eq(pos.seq, 7);
+    cr_assert_eq(pos.first, 7);
+    cr_assert_eq(pos.count, 1);
+    cr_assert_eq(peek(PEEK_BODY("e1", "8,\"batch\":[7,3]"), "e1", &pos), 0);
+    cr_assert_eq(pos.seq, 8);
+    cr_assert_eq(pos.first, 7);
+    cr_assert_eq(pos.count, 3);
+    /* An id written escaped by another program is the same id. */
+    cr_assert_eq(peek(PEEK_BODY("\\u00651", "7"), "e1", &pos), 0);
+}
+
+Test(line_peek, refuses_what_does_not_count)
+{
+    evs__line_pos pos;
+    char *line;
+
+    cr_assert_eq(peek(PEEK_BODY("e2", "7"), "e1", &pos), EVS_ECORRUPT);
+    cr_assert_eq(peek(PEEK_BODY("e1", "0"), "e1", &pos), EVS_EPARSE);
+    cr_assert_eq(peek(PEEK_BODY("e1", "9,\"batch\":[7,2]"), "e1", &pos),
+                 EVS_EPARSE);
+    cr_assert_eq(peek("{\"v\":2,\"x\":1,", "e1", &pos), EVS_EFORMAT);
+    line = seal(PEEK_BODY("e1", "7"));
+    line[20] ^= 1;
+    cr_assert_eq(evs__line_peek(line, strlen(line), "e1", 2, &pos),
+                 EVS_ECORRUPT);
+    free(line);
+}
+
+/* A line merged with the next by a lost newline: peeking backwards finds
+ * the good line at its end. */
+Test(line_peek, back_finds_the_line_a_damaged_one_ends_with)
+{
+    char *a = seal(PEEK_BODY("e1", "4")), *b = seal(PEEK_BODY("e1", "5"));
+    size_t na = strlen(a), nb = strlen(b), skip = 99;
+    char *m = malloc(na + nb);
+    evs__line_pos pos;
+
+    cr_assert_not_null(m);
+    memcpy(m, a, na - 1); /* without its newline */
+    memcpy(m + na - 1, b, nb);
+    cr_assert_neq(evs__line_peek(m, na - 1 + nb, "e1", 2, &pos), 0);
+    cr_assert_eq(evs__line_peek_back(m, na - 1 + nb, "e1", 2, &pos, &skip),
+                 0);
+    cr_assert_eq(pos.seq, 5);
+    cr_assert_eq(skip, na - 1);
+    cr_assert_eq(evs__line_peek_back(b, nb, "e1", 2, &pos, &skip), 0);
+    cr_assert_eq(skip, 0);
+    free(a);
+    free(b);
+    free(m);
+}

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 
 #include "formats_int.h"
+#include "workflow_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -588,7 +589,9 @@ Test(snapshot, allocation_failure_loop)
         evs_allocator a = {&c, counting_realloc, counting_free};
         rc = evs_snapshot_encode(&s, &a, &buf, &len);
         if (rc == 0) {
-            a.free(a.ctx, buf);
+            cr_assert_eq(c.live, 1);
+            evs_snapshot_encoded_free(&a, buf); /* through the hook */
+            evs_snapshot_encoded_free(&a, NULL);
             cr_assert_eq(c.live, 0);
             break;
         }
@@ -679,8 +682,9 @@ Test(snapshot, forged_malformed_content_is_rejected)
         /* A missing field. */
         {"{\"v\":1,\"kind\":\"snapshot\",\"id\":\"e1\",\"last_event_seq\":3,",
          BODY_PRE "null,"},
-        /* Lone and reversed surrogates, bad escapes, raw control bytes,
-         * bad UTF-8, an unusable id. */
+        /* Headers that stop short after a lone or reversed surrogate
+         * (which decode: see lone_surrogates_decode_as_elsewhere), bad
+         * escapes, raw control bytes, bad UTF-8, an unusable id. */
         {"{\"v\":1,\"kind\":\"snapshot\",\"id\":\"e1\",\"workflow_name\":"
          "\"\\ud83d\",",
          BODY_PRE "null,"},
@@ -1111,4 +1115,47 @@ Test(snapshot, the_read_buffer_is_freed_with_its_allocator)
     evs__snapshot_buf_free(buf);
     cr_assert_eq(c.live, 0);
     free(good);
+}
+
+/*
+ * The three readers of JSON strings in formats (the unescaping of trusted
+ * JSON, the snapshot header's parser, and the workflow evaluator's
+ * byte-at-a-time comparison) share one decoder, so they agree on what
+ * evs_json_check accepts: a lone surrogate escape is U+FFFD for each of
+ * them. The snapshot header used to refuse it.
+ */
+Test(snapshot, lone_surrogates_decode_as_elsewhere)
+{
+    static const char raw[] = "a\\ud800b\\udc00\\ud83d";
+    static const char want[] = "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd";
+    const size_t wn = sizeof(want) - 1;
+    const char *w = strstr(HDR_PRE, "\"w\",");
+    char buf[2048], hdr[512], out[64];
+    evs_snapshot *d = NULL;
+    size_t n;
+
+    cr_assert_eq(evs_json_check("\"a\\ud800b\\udc00\\ud83d\"", 22, 0, NULL,
+                                NULL, NULL), 0);
+    cr_assert_eq(evs__json_unescape(raw, sizeof(raw) - 1, out), wn);
+    cr_assert(memcmp(out, want, wn) == 0);
+    cr_assert(evs__wf_key_eq((evs_span){raw, sizeof(raw) - 1}, want, wn));
+
+    /* HDR_PRE with its workflow name, "w", replaced by raw. */
+    snprintf(hdr, sizeof(hdr), "%.*s\"%s\"%s", (int)(w - HDR_PRE), HDR_PRE,
+             raw, w + 3);
+    n = forge(hdr, BODY_PRE "null,", buf, sizeof(buf));
+    cr_assert_eq(evs_snapshot_decode(buf, n, 0, NULL, &d, NULL), 0);
+    cr_assert_eq(d->workflow_name.len, wn);
+    cr_assert(memcmp(d->workflow_name.ptr, want, wn) == 0);
+    evs_snapshot_free(d);
+    /* Decoded in the read buffer, in place, the same. */
+    {
+        char *b = evs__snapshot_buf(NULL, n);
+        cr_assert(b != NULL);
+        memcpy(b, buf, n);
+        cr_assert_eq(evs__snapshot_decode_buf(b, n, 0, &d, NULL), 0);
+        cr_assert_eq(d->workflow_name.len, wn);
+        cr_assert(memcmp(d->workflow_name.ptr, want, wn) == 0);
+        evs_snapshot_free(d);
+    }
 }

@@ -4,7 +4,7 @@
  */
 #include "harness.h"
 
-#include "formats_int.h"
+#include "formats_shared.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "formats_int.h"
+#include "formats_shared.h"
 #include "harness.h"
 #include "testutil.h"
 

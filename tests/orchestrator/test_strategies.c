@@ -13,7 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "fault_io.h"
-#include "formats_int.h"
+#include "formats_shared.h"
 #include "harness.h"
 
 #include <dirent.h>
