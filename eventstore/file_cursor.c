@@ -79,7 +79,7 @@ static int reader_room(reader *r, size_t want)
     while (nc - r->blen < want)
         nc *= 2;
     /* Page-aligned buffers make reads from the page cache several times
-     * faster (PERF-NOTES.md). */
+     * faster (docs/ARCHITECTURE.md §6). */
     raw = evs__malloc(r->s->alloc, nc + 4096);
     if (!raw)
         return -ENOMEM;
