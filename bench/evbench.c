@@ -213,8 +213,8 @@ static void usage(FILE *f)
     fprintf(f,
 "\n"
 "Every figure is the median [minimum-maximum] over the repetitions;\n"
-"x floor and x SQLite divide evstore's median by theirs. Targets (from\n"
-"DESIGN.md) are shown for information only.\n"
+"x floor and x SQLite divide evstore's median by theirs. Targets (see\n"
+"bench/RESULTS.md) are shown for information only.\n"
 "Standard error gets a line per finished scenario and, when it is a\n"
 "terminal, a progress line.\n"
 "\n"

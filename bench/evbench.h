@@ -235,7 +235,7 @@ int floor_write_all(int fd, const void *buf, size_t len);
  * need. */
 int floor_writev_all(int fd, const struct iovec *iov, int n);
 int floor_fdatasync(int fd);
-/* Page-aligned allocation (see PERF-NOTES.md), freed with free(). */
+/* Page-aligned allocation (docs/ARCHITECTURE.md §6), freed with free(). */
 void *floor_alloc_aligned(size_t len);
 /* Removes a tree (the data directory); best effort. */
 void floor_rm_rf(const char *path);

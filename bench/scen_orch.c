@@ -648,7 +648,7 @@ static int throughput_once(bench_ctx *c, const char *path, evs_durability d,
     if (keep) {
         if (count_log(c, st, ids[0], NULL, &lc, keep) != 0)
             goto out;
-        /* STORE/<id>/snapshot.json (DESIGN.md) */
+        /* STORE/<id>/snapshot.json (formats/FORMAT.md §1) */
         snprintf(spath, sizeof(spath), "%s/%s/snapshot.json", path, ids[0]);
         *snap_len = stat(spath, &sb) == 0 ? (size_t)sb.st_size : 2048;
     }

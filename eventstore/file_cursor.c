@@ -79,8 +79,8 @@ static int reader_room(reader *r, size_t want)
     while (nc - r->blen < want)
         nc *= 2;
     /* Page-aligned buffers make reads from the page cache several times
-     * faster (PERF-NOTES.md), which is why this buffer does not grow with
-     * evs__grow: realloc would not keep the alignment. */
+     * faster (docs/ARCHITECTURE.md §6), which is why this buffer does not
+     * grow with evs__grow: realloc would not keep the alignment. */
     raw = evs__malloc(r->s->alloc, nc + 4096);
     if (!raw)
         return -ENOMEM;

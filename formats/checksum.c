@@ -1,7 +1,7 @@
 /*
  * checksum.c: XXH3-64, the checksum framing shared by event lines and
  * snapshot lines, and the hex and decimal numbers of that framing. Only
- * formats/ uses xxHash directly (DESIGN.md).
+ * formats/ uses xxHash directly (docs/ARCHITECTURE.md §1).
  */
 #include "formats_int.h"
 
@@ -18,7 +18,8 @@ XXH64_hash_t XXH3_64bits_dispatch(const void *input, size_t len);
  * work per 64-byte stripe setup) take the inlined scalar/SSE2 code, which
  * has no call or dispatch cost; longer ones take libxxhash's runtime
  * dispatch, which uses AVX2 where the CPU has it (up to 2.4x faster on
- * this project's machines, PERF-NOTES.md). Both compute the same XXH3-64.
+ * this project's machines, docs/ARCHITECTURE.md §6). Both compute the
+ * same XXH3-64.
  */
 uint64_t evs_checksum(const void *buf, size_t len)
 {

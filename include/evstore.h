@@ -1,5 +1,6 @@
 /*
- * evstore.h: the whole public API of evstore.
+ * evstore.h: the public API of evstore's store and replay layers, which
+ * needs nothing but a C11 compiler and the C library:
  *
  *   evstore/common.h    errors, spans, allocator and log hooks
  *   evstore/format.h    the event model and the line codec
@@ -9,8 +10,14 @@
  *   evstore/recorder.h  buffered, sequenced recording
  *   evstore/replay.h    rebuilding state from events
  *   evstore/workflow.h  workflow definitions: parse, check, evaluate
- *   evstore/orchestrator.h  running workflows durably on libuv (needs
- *                       libuv's headers)
+ *
+ * The orchestrator, which runs workflows durably on libuv, is not part of
+ * it: its header needs libuv's, and libuv's headers need POSIX feature
+ * macros that strict C11 (gcc -std=c11) leaves off. A program that uses
+ * it includes <evstore/orchestrator.h> as well, and compiles with
+ * -D_POSIX_C_SOURCE=200809L (or _XOPEN_SOURCE=700, _DEFAULT_SOURCE,
+ * _GNU_SOURCE) when it asks for strict C11; see that header. Both link
+ * the one library, libevstore (pkg-config evstore).
  */
 #ifndef EVSTORE_H
 #define EVSTORE_H
@@ -23,6 +30,5 @@
 #include "evstore/snapshot.h"
 #include "evstore/store.h"
 #include "evstore/workflow.h"
-#include "evstore/orchestrator.h"
 
 #endif /* EVSTORE_H */

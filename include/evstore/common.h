@@ -26,11 +26,28 @@ extern "C" {
 #define EVS_EXTERN
 #endif
 
-/** Version of the library (not of the on-disk format). */
+/**
+ * Version of the library (not of the on-disk format) these headers
+ * declare. meson.build refuses to configure when they differ from the
+ * project's version, so the two move together. A program compares them
+ * with evs_version_number() to learn which library it runs with.
+ */
 #define EVS_VERSION_MAJOR 0
 #define EVS_VERSION_MINOR 1
 #define EVS_VERSION_PATCH 0
 #define EVS_VERSION_STRING "0.1.0"
+
+/**
+ * The version of the library the program runs with, as
+ * "MAJOR.MINOR.PATCH" (static; never NULL). Thread-safe.
+ */
+EVS_EXTERN const char *evs_version(void);
+
+/**
+ * The same version as one number, MAJOR * 10000 + MINOR * 100 + PATCH
+ * (0.1.0 is 100), for comparisons. Thread-safe.
+ */
+EVS_EXTERN int evs_version_number(void);
 
 /**
  * evstore's own error codes. X(name, value, message).

@@ -42,6 +42,28 @@
 #ifndef EVSTORE_ORCHESTRATOR_H
 #define EVSTORE_ORCHESTRATOR_H
 
+/*
+ * Compiling: this header includes <uv.h>, and libuv's headers use POSIX
+ * types (pthread_rwlock_t among them) that the C library declares only
+ * when POSIX is asked for. gcc and clang ask by default (-std=gnu11);
+ * strict C11 (-std=c11, which defines __STRICT_ANSI__) does not, and
+ * uv.h would then fail deep inside (as it does under an older POSIX
+ * level asked for explicitly). So under strict C11 compile with
+ * -D_POSIX_C_SOURCE=200809L (or _XOPEN_SOURCE=700, _DEFAULT_SOURCE or
+ * _GNU_SOURCE) on the command line, where it precedes every #include;
+ * without one, the check below stops the compile with that advice.
+ * The store and replay API, <evstore.h>, needs none of this.
+ */
+#if (defined(__STRICT_ANSI__) || defined(_POSIX_C_SOURCE) ||              \
+     defined(_XOPEN_SOURCE)) &&                                           \
+    !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) &&                 \
+    !defined(_BSD_SOURCE) &&                                              \
+    !(defined(_POSIX_C_SOURCE) && _POSIX_C_SOURCE + 0 >= 200112L) &&      \
+    !(defined(_XOPEN_SOURCE) && _XOPEN_SOURCE + 0 >= 500)
+#error "evstore/orchestrator.h includes libuv, which needs POSIX: " \
+       "under strict C11 compile with -D_POSIX_C_SOURCE=200809L"
+#endif
+
 #include "replay.h"
 #include "store.h"
 #include "workflow.h"

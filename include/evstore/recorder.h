@@ -13,6 +13,33 @@
  * so code that re-runs a history does not write it twice.
  *
  * A recorder is not thread-safe; use it from one thread (the loop).
+ *
+ * What to record. The store takes any well-formed event in sequence; it
+ * is replay that judges a history, by the rules of FORMAT.md §6.1, and a
+ * history it refuses cannot be resumed, retried or shown as state. A
+ * valid history:
+ *  - begins with execution_started (give it to evs_exec_create, so that
+ *    the execution never exists without it); its path_id is the root
+ *    path ("main" when empty);
+ *  - names on every event a path that exists and has not ended
+ *    (path_branched or path_started create others);
+ *  - starts a step (step_started) before it completes or fails, and
+ *    never starts it again once it completed;
+ *  - ends with at most one terminal event (execution_completed,
+ *    _failed, _terminated or _continue_as_new), after which nothing is
+ *    recorded.
+ * FORMAT.md §6 gives each type's `data`; the EVS_EV_* names are in
+ * evstore/format.h.
+ *
+ * The listing. evs_exec_list (and `evdump ls`) shows what each
+ * execution's snapshot says: status, workflow, last sequence. The
+ * recorder writes no snapshot, so after recording by hand the listing
+ * stays as of the last one saved (for a new execution: "running", at the
+ * sequence it was created with) until the caller saves another: replay
+ * the log and call evs_replay_snapshot (which checks the history on the
+ * way), or fill an evs_snapshot and call evs_snapshot_save. The
+ * orchestrator does this by itself. examples/record.c shows the whole
+ * path.
  */
 #ifndef EVSTORE_RECORDER_H
 #define EVSTORE_RECORDER_H

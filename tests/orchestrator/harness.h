@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 
 #include "evstore.h"
+#include "evstore/orchestrator.h"
 #include "testutil.h"
 
 #include <pthread.h>
