@@ -56,6 +56,23 @@ void evs__orch_log(evs_orch *o, evs_log_level lvl, const char *fmt, ...)
     so->log_fn(so->log_ctx, lvl, msg);
 }
 
+char *evs__orch_strndup(const evs_allocator *a, const char *s, size_t n)
+{
+    char *p = evs__malloc(a, n + 1);
+
+    if (p) {
+        if (n)
+            memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+const evs_allocator *evs__orch_store_alloc(evs_store *s)
+{
+    return evs_store_get_opts(s)->alloc;
+}
+
 double evs__orch_random(evs_orch *o)
 {
     /* xorshift64*: jitter only needs to spread retries apart. */
@@ -216,9 +233,9 @@ int evs_orch_register(evs_orch *o, const char *name, evs_action_fn fn,
         return -EINVAL;
     if (evs__actions_find(o, name))
         return -EEXIST;
-    a = calloc(1, sizeof(*a));
-    if (!a || !(a->name = strdup(name))) {
-        free(a);
+    a = evs__calloc(o->alloc, sizeof(*a));
+    if (!a || !(a->name = evs__orch_strndup(o->alloc, name, strlen(name)))) {
+        evs__free(o->alloc, a);
         return -ENOMEM;
     }
     a->fn = fn;
@@ -246,13 +263,15 @@ _Static_assert(offsetof(evs_orch_opts, arg) + sizeof(void *) ==
 
 int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
 {
-    evs_orch *o = calloc(1, sizeof(*o));
+    const evs_allocator *alloc = evs__orch_store_alloc(store);
+    evs_orch *o = evs__calloc(alloc, sizeof(*o));
     int rc;
 
     *out = NULL;
     if (!o)
         return -ENOMEM;
     o->store = store;
+    o->alloc = alloc;
     evs_orch_opts_init(&o->opts);
     if (opts) {
         ORCH_OPTS(TAKE)
@@ -264,7 +283,7 @@ int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
         o->loop = o->opts.loop;
     } else {
         if ((rc = uv_loop_init(&o->own_loop)) != 0) {
-            free(o);
+            evs__free(alloc, o);
             return rc;
         }
         o->own = 1;
@@ -291,7 +310,7 @@ int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
 fail:
     if (o->own)
         uv_loop_close(&o->own_loop);
-    free(o);
+    evs__free(alloc, o);
     return rc;
 }
 
@@ -312,11 +331,11 @@ void evs_orch_free(evs_orch *o)
     while (o->actions) {
         struct orch_action *a = o->actions;
         o->actions = a->next;
-        free(a->name);
-        free(a);
+        evs__free(o->alloc, a->name);
+        evs__free(o->alloc, a);
     }
     uv_mutex_destroy(&o->mu);
     if (o->own)
         uv_loop_close(&o->own_loop);
-    free(o);
+    evs__free(o->alloc, o);
 }
