@@ -7,6 +7,7 @@
  */
 #include "drive_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +146,7 @@ void evs__drive_timer(orch_exec *x, orch_timer *t)
         break;
     }
     case TK_ACTION_TIMEOUT:
+        assert(!"an attempt's timeout is handled above");
         break;
     }
     evs__jb_free(&d);

@@ -8,6 +8,7 @@
  */
 #include "drive_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,8 @@ void evs__drive_settle_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                                 evs__drive_step_failure);
         break;
     default:
+        /* Callers pass only the kinds above. */
+        assert(!"a step kind that does not settle at once");
         break;
     }
 }
