@@ -83,7 +83,6 @@ double evs__orch_random(evs_orch *o)
            (double)(1ULL << 53);
 }
 
-
 /* A long-lived runner takes new executions a few at a time, after the
  * loop has run the work it owns (due timers run before this poll), so
  * resumed work goes first. */

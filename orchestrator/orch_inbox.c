@@ -175,7 +175,6 @@ void evs__orch_watch(orch_exec *x)
     }
 }
 
-
 void evs__orch_unwatch(orch_exec *x)
 {
     if (x->watch) {

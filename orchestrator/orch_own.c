@@ -259,7 +259,6 @@ int evs_orch_recover(evs_orch *o, size_t *count)
     return evs__orch_adopt(o, 0, count);
 }
 
-
 /* ---------------------------------------------------------------- */
 /* Starting an execution                                            */
 /* ---------------------------------------------------------------- */
