@@ -38,11 +38,11 @@ void evs__req_free(evs_action_req *req)
 {
     orch_exec *x = req->x;
 
-    free(req->mem);
-    free(req->output);
-    free(req->etype);
-    free(req->emsg);
-    free(req);
+    evs__free(x->o->alloc, req->mem);
+    evs__free(x->o->alloc, req->output);
+    evs__free(x->o->alloc, req->etype);
+    evs__free(x->o->alloc, req->emsg);
+    evs__free(x->o->alloc, req);
     x->nreqs--;
     x->o->live_reqs--;
     evs__orch_exec_unref(x);
@@ -65,6 +65,15 @@ static void post_done(evs_action_req *req)
     uv_async_send(&o->async);
 }
 
+/* Sets the error of a failed attempt (a NULL type or message, out of
+ * memory, reads as "error" or ""). */
+static void set_error(evs_action_req *req, const char *type,
+                      const char *msg)
+{
+    req->etype = evs__orch_strndup(req->o->alloc, type, strlen(type));
+    req->emsg = evs__orch_strndup(req->o->alloc, msg, strlen(msg));
+}
+
 int evs_action_complete(evs_action_req *req, evs_span output)
 {
     int rc = 0;
@@ -72,13 +81,12 @@ int evs_action_complete(evs_action_req *req, evs_span output)
     if (output.len &&
         evs_json_check(output.ptr, output.len, 0, NULL, NULL, NULL) != 0) {
         req->failed = 1;
-        req->etype = strdup("bad_output");
-        req->emsg = strdup("the action's output is not JSON");
+        set_error(req, "bad_output", "the action's output is not JSON");
         post_done(req);
         return -EINVAL;
     }
     if (output.len) {
-        req->output = malloc(output.len);
+        req->output = evs__malloc(req->o->alloc, output.len);
         if (req->output) {
             memcpy(req->output, output.ptr, output.len);
             req->output_len = output.len;
@@ -97,9 +105,9 @@ int evs_action_fail(evs_action_req *req, evs_span type, evs_span message,
 {
     req->failed = 1;
     req->retryable = retryable != 0;
-    req->etype = strndup(type.len ? type.ptr : "error",
-                         type.len ? type.len : 5);
-    req->emsg = strndup(message.ptr ? message.ptr : "", message.len);
+    req->etype = evs__orch_strndup(req->o->alloc, type.len ? type.ptr : "error",
+                                   type.len ? type.len : 5);
+    req->emsg = evs__orch_strndup(req->o->alloc, message.ptr, message.len);
     post_done(req);
     return req->etype && req->emsg ? 0 : -ENOMEM;
 }
@@ -125,9 +133,9 @@ static void blocking_done(uv_work_t *w, int status)
         /* The callback returned without an outcome. */
         req->failed = 1;
         req->retryable = 1;
-        req->etype = strdup("no_outcome");
-        req->emsg = strdup("a blocking action returned without "
-                           "completing its request");
+        set_error(req, "no_outcome",
+                  "a blocking action returned without completing its "
+                  "request");
     }
     post_done(req);
 }
@@ -142,6 +150,7 @@ typedef struct exec_proc {
     uv_write_t wr;
     uv_shutdown_t sd;
     evs_action_req *req;
+    const evs_allocator *alloc; /* the orchestrator's, which frees p */
     evs__jbuf request, sout, serr;
     int64_t exit_status;
     int term_signal;
@@ -159,7 +168,7 @@ static void proc_handle_closed(uv_handle_t *h)
         evs__jb_free(&p->request);
         evs__jb_free(&p->sout);
         evs__jb_free(&p->serr);
-        free(p);
+        evs__free(p->alloc, p);
     }
 }
 
@@ -350,9 +359,10 @@ static void exec_dispatch(evs_action_req *req)
                         evs_span_cstr("the step has no program to run"), 0);
         return;
     }
-    if (!(p = calloc(1, sizeof(*p))) ||
-        !(argv = calloc(S->n_argv + 1, sizeof(*argv)))) {
-        free(p);
+    if (!(p = evs__calloc(x->o->alloc, sizeof(*p))) ||
+        !(argv = evs__calloc(x->o->alloc,
+                             (S->n_argv + 1) * sizeof(*argv)))) {
+        evs__free(x->o->alloc, p);
         evs_action_fail(req, evs_span_cstr("no_memory"),
                         evs_span_cstr("out of memory spawning"), 1);
         return;
@@ -361,6 +371,8 @@ static void exec_dispatch(evs_action_req *req)
     for (size_t i = 0; i < S->n_argv; i++)
         argv[i] = (char *)(uintptr_t)S->argv[i];
     p->req = req;
+    p->alloc = p->request.alloc = p->sout.alloc = p->serr.alloc =
+        x->o->alloc;
     EVS__JB_LIT(&p->request, "{\"params\":");
     evs__jb_json(&p->request, req->call.input);
     EVS__JB_LIT(&p->request, ",\"inputs\":");
@@ -401,7 +413,7 @@ static void exec_dispatch(evs_action_req *req)
     po.stdio = io;
     po.stdio_count = 3;
     rc = uv_spawn(x->o->loop, &p->proc, &po);
-    free(argv);
+    evs__free(x->o->alloc, argv);
     if (rc != 0 || p->request.err) {
         char msg[1400];
         if (rc)
@@ -519,32 +531,43 @@ static void builtin_fail(void *arg, evs_action_req *req)
                     evs_span_cstr(msg), !fatal);
 }
 
+/* The built-in sleep's timer; it outlives its request. */
+typedef struct sleep_timer {
+    uv_timer_t t;
+    evs_orch *o;
+    evs_action_req *req;
+} sleep_timer;
+
 static void sleep_closed(uv_handle_t *h)
 {
-    free(h);
+    sleep_timer *s = h->data;
+
+    evs__free(s->o->alloc, s);
 }
 
 static void sleep_fired(uv_timer_t *t)
 {
-    evs_action_req *req = t->data;
+    sleep_timer *s = t->data;
 
-    evs_action_complete(req, req->call.input);
+    evs_action_complete(s->req, s->req->call.input);
     uv_close((uv_handle_t *)t, sleep_closed);
 }
 
 static void builtin_sleep(void *arg, evs_action_req *req)
 {
     evs_orch *o = arg;
-    uv_timer_t *t = malloc(sizeof(*t));
+    sleep_timer *s = evs__malloc(o->alloc, sizeof(*s));
     int64_t ms = member_int(req->call.input, "ms", 0);
 
-    if (!t) {
+    if (!s) {
         evs_action_fail(req, evs_span_cstr("no_memory"), (evs_span){0}, 1);
         return;
     }
-    uv_timer_init(o->loop, t);
-    t->data = req;
-    uv_timer_start(t, sleep_fired, ms > 0 ? (uint64_t)ms : 0, 0);
+    s->o = o;
+    s->req = req;
+    uv_timer_init(o->loop, &s->t);
+    s->t.data = s;
+    uv_timer_start(&s->t, sleep_fired, ms > 0 ? (uint64_t)ms : 0, 0);
 }
 
 int evs__actions_builtin(evs_orch *o)

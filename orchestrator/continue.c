@@ -143,7 +143,7 @@ int evs__orch_chain_last(evs_store *s, orch_chain *c, evs_replay **out)
     *out = NULL;
     do {
         evs_replay_free(rp);
-        if ((rc = evs__orch_replay_new(&rp)) != 0)
+        if ((rc = evs__orch_replay_new(evs__orch_store_alloc(s), &rp)) != 0)
             return rc;
         rc = evs_replay_open(rp, s, c->id, c->id_len, 0, NULL, &v, NULL);
         if (rc == 0)
@@ -213,7 +213,7 @@ static int is_our_successor(evs_store *s, const char *succ, const char *pred)
     evs_span lin, from;
     int ours = 0;
 
-    if (evs__orch_replay_new(&rp) == 0 &&
+    if (evs__orch_replay_new(evs__orch_store_alloc(s), &rp) == 0 &&
         evs_replay_open(rp, s, succ, strlen(succ), 1, NULL, &v, NULL) == 0) {
         lin = evs_replay_exec(rp)->lineage;
         ours = lin.len && evs__json_get(lin, "continued_from", &from) == 1 &&
@@ -227,7 +227,7 @@ static int is_our_successor(evs_store *s, const char *succ, const char *pred)
 static void can_work(uv_work_t *w)
 {
     can_job *j = w->data;
-    evs_event *views = malloc(j->n * sizeof(*views));
+    evs_event *views = evs__malloc(j->x->o->alloc, j->n * sizeof(*views));
 
     if (!views) {
         j->rc = -ENOMEM;
@@ -240,14 +240,14 @@ static void can_work(uv_work_t *w)
     if (j->rc == -EEXIST &&
         is_our_successor(j->x->o->store, j->succ, j->x->id))
         j->rc = 0;
-    free(views);
+    evs__free(j->x->o->alloc, views);
 }
 
 static void can_done(uv_work_t *w, int status)
 {
     can_job *j = w->data;
     orch_exec *x = j->x;
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = x->o->alloc};
 
     (void)status;
     x->continuing = 0;
@@ -268,9 +268,9 @@ static void can_done(uv_work_t *w, int status)
     }
     for (size_t i = 0; i < j->n; i++)
         evs_event_free(&j->ev[i]);
-    free(j->ev);
+    evs__free(x->o->alloc, j->ev);
     evs_snapshot_free(j->snap);
-    free(j);
+    evs__free(x->o->alloc, j);
     {
         evs_orch *o = x->o; /* x may go with its last reference */
         evs__orch_exec_unref(x);
@@ -288,7 +288,8 @@ static int add_event(can_job *j, size_t *cap, const char *type,
         return -ENOMEM;
     if (j->n == *cap) {
         size_t nc = *cap ? *cap * 2 : 16;
-        evs_event_owned *nv = realloc(j->ev, nc * sizeof(*nv));
+        evs_event_owned *nv = evs__realloc(j->x->o->alloc, j->ev,
+                                           nc * sizeof(*nv));
         if (!nv)
             return -ENOMEM;
         j->ev = nv;
@@ -306,7 +307,7 @@ static int add_event(can_job *j, size_t *cap, const char *type,
     ev.timestamp_us = evs_now_us();
     ev.event_type = evs_span_cstr(type);
     ev.data = (evs_span){data->p, data->len};
-    if (evs_event_copy(&ev, NULL, &j->ev[j->n]) != 0)
+    if (evs_event_copy(&ev, j->x->o->alloc, &j->ev[j->n]) != 0)
         return -ENOMEM;
     j->n++;
     return 0;
@@ -332,7 +333,7 @@ static int build_successor(orch_exec *x, can_job *j, const char *at,
     const evs_exec_state *st = evs_replay_exec(rp);
     evs_span main_id = evs_span_cstr("main");
     size_t cap = 0;
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = x->o->alloc};
     int rc;
 
     EVS__JB_LIT(&d, "{\"workflow_name\":");
@@ -400,7 +401,7 @@ int evs__orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
 
     if (x->continuing || x->released)
         return 0;
-    if (!(j = calloc(1, sizeof(*j))))
+    if (!(j = evs__calloc(x->o->alloc, sizeof(*j))))
         return -ENOMEM;
     j->x = x;
     if ((rc = successor_id(x->id, j->succ)) != 0 ||
@@ -408,7 +409,7 @@ int evs__orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
         goto fail;
     /* Replayed strictly before it exists, which also gives its
      * snapshot. */
-    if ((rc = evs__orch_replay_new(&nrp)) != 0)
+    if ((rc = evs__orch_replay_new(x->o->alloc, &nrp)) != 0)
         goto fail;
     for (size_t i = 0; i < j->n; i++) {
         evs_event e = j->ev[i].ev;
@@ -434,9 +435,9 @@ fail:
     evs_replay_free(nrp);
     for (size_t i = 0; i < j->n; i++)
         evs_event_free(&j->ev[i]);
-    free(j->ev);
+    evs__free(x->o->alloc, j->ev);
     evs_snapshot_free(j->snap);
-    free(j);
+    evs__free(x->o->alloc, j);
     evs__orch_fail_exec(x, rc, "continuing as new");
     return rc;
 }
@@ -522,7 +523,7 @@ void evs__orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
     const evs_replay *rp = x->rp;
     size_t live = 0;
     char next[512];
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = x->o->alloc};
 
     for (size_t i = 0; i < evs_replay_path_count(rp); i++)
         live += evs_replay_path(rp, i)->ended_seq == 0;
@@ -567,16 +568,16 @@ static int has_cycle_from(const evs_wf_def *d, size_t i, char *state)
     return 0;
 }
 
-int evs__orch_is_service(const evs_wf_def *d)
+int evs__orch_is_service(const evs_allocator *a, const evs_wf_def *d)
 {
-    char *state = calloc(d->n_steps ? d->n_steps : 1, 1);
+    char *state = evs__calloc(a, d->n_steps ? d->n_steps : 1);
     int cyc = 0;
 
     if (!state)
         return 0;
     for (size_t i = 0; i < d->n_steps && !cyc; i++)
         cyc = has_cycle_from(d, i, state);
-    free(state);
+    evs__free(a, state);
     return cyc;
 }
 

@@ -156,9 +156,9 @@ static int check_versions(check *c)
 /* The check, of the steps too when `steps` is set: without, only the
  * decisions against the version steps (a definition the history ran
  * under all along, whose steps it cannot contradict). */
-static int check_def(const evs_replay *rp, const evs_wf_def *def, int steps,
-                     evs_def_finding_fn fn, void *arg, size_t *refusals,
-                     evs_error_info *info)
+static int check_def(const evs_allocator *a, const evs_replay *rp,
+                     const evs_wf_def *def, int steps, evs_def_finding_fn fn,
+                     void *arg, size_t *refusals, evs_error_info *info)
 {
     check c;
     char *open = NULL;
@@ -174,7 +174,7 @@ static int check_def(const evs_replay *rp, const evs_wf_def *def, int steps,
     c.arg = arg;
     c.info = info;
     if (steps) {
-        if (!(open = calloc(def->n_steps ? def->n_steps : 1, 1)))
+        if (!(open = evs__calloc(a, def->n_steps ? def->n_steps : 1)))
             return -ENOMEM;
         reach(def, 0, open);
         c.open = open;
@@ -183,7 +183,7 @@ static int check_def(const evs_replay *rp, const evs_wf_def *def, int steps,
     }
     if (rc == 0)
         rc = check_versions(&c);
-    free(open);
+    evs__free(a, open);
     if (refusals)
         *refusals = c.refusals;
     return rc ? rc : c.first;
@@ -193,11 +193,18 @@ int evs_orch_check_definition(const evs_replay *rp, const evs_wf_def *def,
                               evs_def_finding_fn fn, void *arg,
                               size_t *refusals, evs_error_info *info)
 {
-    return check_def(rp, def, 1, fn, arg, refusals, info);
+    return check_def(NULL, rp, def, 1, fn, arg, refusals, info);
+}
+
+int evs__orch_check_definition(const evs_allocator *a, const evs_replay *rp,
+                               const evs_wf_def *def, evs_def_finding_fn fn,
+                               void *arg, evs_error_info *info)
+{
+    return check_def(a, rp, def, 1, fn, arg, NULL, info);
 }
 
 int evs__orch_check_versions(const evs_replay *rp, const evs_wf_def *def,
                              evs_error_info *info)
 {
-    return check_def(rp, def, 0, NULL, NULL, NULL, info);
+    return check_def(NULL, rp, def, 0, NULL, NULL, NULL, info);
 }

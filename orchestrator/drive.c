@@ -124,7 +124,7 @@ static int drive_path(orch_exec *x, size_t i)
         /* Its path fails with it (recorded together, unless the history
          * was cut between them). */
         {
-            evs__jbuf e = {0};
+            evs__jbuf e = {.alloc = x->o->alloc};
             evs__jb_json(&e, st->error);
             evs__drive_fail_path(x, pid, (evs_span){e.p, e.len});
             evs__jb_free(&e);
@@ -152,7 +152,7 @@ static void exec_outputs(orch_exec *x)
         evs_replay_path_count(x->rp) ? evs_replay_path(x->rp, 0)->id
                                      : evs_span_cstr("main"),
         latest, sizeof(latest));
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = x->o->alloc};
     char *out = NULL;
     size_t n = 0;
 
@@ -162,9 +162,9 @@ static void exec_outputs(orch_exec *x)
         name_buf pb;
         int rc;
         evs__drive_rctx_init(&r, x, nb_set(&pb, main_id));
-        rc = evs_wf_render(&r.c, x->def->outputs, NULL, &out, &n, &e);
+        rc = evs_wf_render(&r.c, x->def->outputs, x->o->alloc, &out, &n, &e);
         if (rc != 0) {
-            evs__jbuf err = {0};
+            evs__jbuf err = {.alloc = x->o->alloc};
             evs__drive_error_json(&err, "template", evs_span_cstr(e.msg), 0);
             EVS__JB_LIT(&d, "{\"error\":");
             evs__jb_raw(&d, err.p, err.len);
@@ -178,7 +178,7 @@ static void exec_outputs(orch_exec *x)
         EVS__JB_LIT(&d, "{\"outputs\":");
         evs__jb_raw(&d, out, n);
         EVS__JB_LIT(&d, "}");
-        free(out);
+        evs__free(x->o->alloc, out);
     } else {
         EVS__JB_LIT(&d, "{\"outputs\":");
         evs__jb_json(&d, evs__drive_last_output(x->rp, main_id));
@@ -202,7 +202,7 @@ static void prune_paths(orch_exec *x)
             i++;
             continue;
         }
-        free(p->id);
+        evs__free(x->o->alloc, p->id);
         x->paths[i] = x->paths[--x->npaths];
     }
 }

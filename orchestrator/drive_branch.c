@@ -96,7 +96,7 @@ static void stop_path(orch_exec *x, evs_span pid)
 int evs__drive_cancel_paths(orch_exec *x, evs_span root, evs_span why)
 {
     const evs_replay *rp = x->rp;
-    evs__jbuf d = {0}, err = {0};
+    evs__jbuf d = {.alloc = x->o->alloc}, err = {.alloc = x->o->alloc};
     name_buf rb, pb;
     int rc = 0;
 
@@ -123,7 +123,7 @@ int evs__drive_cancel_paths(orch_exec *x, evs_span root, evs_span why)
 
 void evs__drive_fail_path(orch_exec *x, evs_span pid, evs_span error)
 {
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = x->o->alloc};
     char why[NAME_MAX_ + 64];
     name_buf pb;
 
@@ -149,7 +149,7 @@ void evs__drive_step_failure(orch_exec *x, evs_span pid, const evs_wf_step *S,
                              int64_t iter, uint32_t attempt, const char *type,
                              evs_span msg, int retryable)
 {
-    evs__jbuf d = {0}, err = {0};
+    evs__jbuf d = {.alloc = x->o->alloc}, err = {.alloc = x->o->alloc};
     int64_t delay, now = evs_now_us();
 
     evs__drive_error_json(&err, type, msg, retryable);
@@ -192,7 +192,7 @@ out:
 void evs__drive_complete_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                               int64_t iter, evs_span output)
 {
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = x->o->alloc};
 
     EVS__JB_LIT(&d, "{\"output\":");
     evs__jb_json(&d, output);
@@ -244,7 +244,7 @@ static int complete_each(orch_exec *x, evs_span pid, const evs_wf_step *S)
 {
     evs_span name = evs_span_cstr(S->name);
     const evs_each_state *e = evs_replay_find_each(x->rp, pid, name);
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = x->o->alloc};
     int rc;
 
     if (e && e->ended_seq)
@@ -274,8 +274,9 @@ static int branch(orch_exec *x, evs_span pid, const evs_wf_step *S,
     const evs_step_state *st = evs_replay_find_step(
         x->rp, pid, evs_span_cstr(S->name), S->each.len ? 0 : -1);
     uint64_t since = st ? st->started_seq : 0;
-    evs__jbuf *ids = calloc(nm, sizeof(*ids)), d = {0};
-    char *fresh = calloc(nm, 1);
+    evs__jbuf *ids = evs__calloc(x->o->alloc, nm * sizeof(*ids));
+    evs__jbuf d = {.alloc = x->o->alloc};
+    char *fresh = evs__calloc(x->o->alloc, nm);
     size_t n = 0;
     int rc = -1;
 
@@ -286,6 +287,7 @@ static int branch(orch_exec *x, evs_span pid, const evs_wf_step *S,
     EVS__JB_LIT(&d, "{\"new_paths\":[");
     for (size_t i = 0; i < nm; i++) {
         const evs_path_state *q;
+        ids[i].alloc = x->o->alloc;
         evs__jb_raw(&ids[i], pid.ptr, pid.len);
         EVS__JB_LIT(&ids[i], ".");
         evs__jb_str(&ids[i], m[i]->path ? m[i]->path : m[i]->to);
@@ -295,7 +297,7 @@ static int branch(orch_exec *x, evs_span pid, const evs_wf_step *S,
         }
         q = evs_replay_find_path(x->rp, (evs_span){ids[i].p, ids[i].len});
         if (q && q->started_seq < since) {
-            evs__jbuf e = {0};
+            evs__jbuf e = {.alloc = x->o->alloc};
             char msg[300];
             snprintf(msg, sizeof(msg),
                      "step \"%s\" branches path \"%.*s\", which an earlier "
@@ -339,8 +341,8 @@ static int branch(orch_exec *x, evs_span pid, const evs_wf_step *S,
 out:
     for (size_t i = 0; ids && i < nm; i++)
         evs__jb_free(&ids[i]);
-    free(ids);
-    free(fresh);
+    evs__free(x->o->alloc, ids);
+    evs__free(x->o->alloc, fresh);
     evs__jb_free(&d);
     return rc;
 }
@@ -354,7 +356,7 @@ void evs__drive_advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
 
     if (S->each.len && complete_each(x, pid, S) != 0)
         goto out;
-    if (S->n_next && !(m = malloc(S->n_next * sizeof(*m)))) {
+    if (S->n_next && !(m = evs__malloc(x->o->alloc, S->n_next * sizeof(*m)))) {
         evs__orch_fail_exec(x, -ENOMEM, "following edges");
         goto out;
     }
@@ -383,5 +385,5 @@ void evs__drive_advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
                            NULL, NULL);
     }
 out:
-    free(m);
+    evs__free(x->o->alloc, m);
 }

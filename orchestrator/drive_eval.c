@@ -102,8 +102,8 @@ int64_t evs__drive_sleep_due(orch_exec *x, evs_span pid, const evs_wf_step *S,
     int rc;
 
     evs__drive_rctx_init(&r, x, pid);
-    rc = evs_wf_render(&r.c, S->duration.len ? S->duration : S->until, NULL,
-                       &v, &n, &e);
+    rc = evs_wf_render(&r.c, S->duration.len ? S->duration : S->until,
+                       x->o->alloc, &v, &n, &e);
     if (rc != 0) {
         snprintf(why, cap, "%s", e.msg[0] ? e.msg : evs_strerror(rc));
         return -1;
@@ -120,7 +120,7 @@ int64_t evs__drive_sleep_due(orch_exec *x, evs_span pid, const evs_wf_step *S,
         snprintf(why, cap, "until is not an RFC 3339 time");
         due = -2;
     }
-    free(v);
+    evs__free(x->o->alloc, v);
     return due;
 }
 
@@ -138,7 +138,7 @@ int64_t evs__drive_each_list(orch_exec *x, evs_span pid, const evs_wf_step *S,
     int rc;
 
     evs__drive_rctx_init(&r, x, pid);
-    rc = evs_wf_render(&r.c, S->each, NULL, list, len, &e);
+    rc = evs_wf_render(&r.c, S->each, x->o->alloc, list, len, &e);
     if (rc != 0) {
         snprintf(why, cap, "each: %.200s", e.msg);
         return -1;

@@ -7,6 +7,7 @@
  */
 #include "drive_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +89,7 @@ void evs__drive_timer(orch_exec *x, orch_timer *t)
     const evs_each_state *e = NULL;
     name_buf sb;
     int64_t iter = -1;
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = x->o->alloc};
 
     if (op && op->timer == t)
         op->timer = NULL;
@@ -145,6 +146,7 @@ void evs__drive_timer(orch_exec *x, orch_timer *t)
         break;
     }
     case TK_ACTION_TIMEOUT:
+        assert(!"an attempt's timeout is handled above");
         break;
     }
     evs__jb_free(&d);
@@ -170,7 +172,7 @@ int evs__drive_request(orch_exec *x, const char *req_id, evs_span body,
     evs_span main_id = evs_span_cstr("main");
     name_buf kind, type;
     evs_span payload = {0};
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = x->o->alloc};
     int control = 0;
 
     *seq = 0;

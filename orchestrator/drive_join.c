@@ -17,7 +17,7 @@ int evs__drive_try_consume(orch_exec *x, evs_span pid, const evs_wf_step *S,
 {
     const evs_replay *rp = x->rp;
     orch_path *op;
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = x->o->alloc};
     evs_span payload;
     uint64_t seq = 0;
 
@@ -40,7 +40,7 @@ int evs__drive_try_consume(orch_exec *x, evs_span pid, const evs_wf_step *S,
     evs__jb_int(&d, (int64_t)seq);
     EVS__JB_LIT(&d, ",\"timed_out\":false}");
     {
-        evs__jbuf out = {0};
+        evs__jbuf out = {.alloc = x->o->alloc};
         evs__jb_json(&out, payload);
         if (evs__orch_emit(x, NULL, EVS_EV_WAIT_ENDED, pid,
                            evs_span_cstr(S->name), &d, NULL) == 0)
@@ -115,7 +115,7 @@ int evs__drive_check_join(orch_exec *x, evs_span pid, const evs_wf_step *S,
     const evs_path_state *win = NULL, *q;
     evs_span name, win_name = {0};
     size_t live = 0, done = 0, nkids = 0;
-    evs__jbuf out = {0};
+    evs__jbuf out = {.alloc = x->o->alloc};
     int decided = 0;
 
     for (size_t i = 0; i < evs_replay_path_count(rp); i++) {

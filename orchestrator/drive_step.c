@@ -8,6 +8,7 @@
  */
 #include "drive_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +21,13 @@ static evs_action_req *make_req(orch_exec *x, evs_span pid,
 {
     struct orch_action *a = NULL;
     evs_action_req *r;
-    evs__jbuf m = {0};
+    evs__jbuf m = {.alloc = x->o->alloc};
     size_t o_pid, o_step, o_act, o_in, o_key;
 
     if (strncmp(S->action, "exec:", 5) != 0 &&
         !(a = evs__actions_find(x->o, S->action)))
         return NULL;
-    r = calloc(1, sizeof(*r));
+    r = evs__calloc(x->o->alloc, sizeof(*r));
     if (!r)
         return NULL;
     /* Every span of the call in one buffer. */
@@ -48,7 +49,7 @@ static evs_action_req *make_req(orch_exec *x, evs_span pid,
     evs__jb_int(&m, iter);
     if (m.err) {
         evs__jb_free(&m);
-        free(r);
+        evs__free(x->o->alloc, r);
         return NULL;
     }
     r->mem = m.p;
@@ -156,6 +157,8 @@ void evs__drive_settle_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                                 evs__drive_step_failure);
         break;
     default:
+        /* Callers pass only the kinds above. */
+        assert(!"a step kind that does not settle at once");
         break;
     }
 }
@@ -171,7 +174,7 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
 {
     char hash[EVS_STEP_HASH_LEN + 1], why[256] = "";
     const char *bad_type = fail_type ? fail_type : "template";
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = x->o->alloc};
     char *input = NULL;
     size_t in_len = 0;
     int64_t due = 0;
@@ -187,7 +190,8 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
         evs__drive_rctx_init(&r, x, pid);
         r.c.item = item;
         r.c.index = iter;
-        if (evs_wf_render(&r.c, S->params, NULL, &input, &in_len, &e) != 0) {
+        if (evs_wf_render(&r.c, S->params, x->o->alloc, &input, &in_len,
+                          &e) != 0) {
             snprintf(why, sizeof(why), "params: %.200s", e.msg);
             bad = 1;
         }
@@ -231,7 +235,7 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                                 (evs_span){input, in_len}, seq);
         break;
     case EVS_WF_SLEEP: {
-        evs__jbuf t = {0};
+        evs__jbuf t = {.alloc = x->o->alloc};
         evs__jb_raw(&t, pid.ptr, pid.len);
         EVS__JB_LIT(&t, "/");
         evs__jb_str(&t, S->name);
@@ -276,7 +280,7 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
         break;
     }
 out:
-    free(input);
+    evs__free(x->o->alloc, input);
     evs__jb_free(&d);
 }
 
@@ -323,7 +327,7 @@ void evs__drive_enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
         start_step(x, pid, S, iter, n, evs__drive_each_item(list, len, iter),
                    attempt, NULL, NULL);
     }
-    free(list);
+    evs__free(x->o->alloc, list);
 }
 
 /* ---------------------------------------------------------------- */

@@ -56,6 +56,23 @@ void evs__orch_log(evs_orch *o, evs_log_level lvl, const char *fmt, ...)
     so->log_fn(so->log_ctx, lvl, msg);
 }
 
+char *evs__orch_strndup(const evs_allocator *a, const char *s, size_t n)
+{
+    char *p = evs__malloc(a, n + 1);
+
+    if (p) {
+        if (n)
+            memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+const evs_allocator *evs__orch_store_alloc(evs_store *s)
+{
+    return evs_store_get_opts(s)->alloc;
+}
+
 double evs__orch_random(evs_orch *o)
 {
     /* xorshift64*: jitter only needs to spread retries apart. */
@@ -65,7 +82,6 @@ double evs__orch_random(evs_orch *o)
     return (double)((o->rnd * 2685821657736338717ULL) >> 11) /
            (double)(1ULL << 53);
 }
-
 
 /* A long-lived runner takes new executions a few at a time, after the
  * loop has run the work it owns (due timers run before this poll), so
@@ -216,9 +232,9 @@ int evs_orch_register(evs_orch *o, const char *name, evs_action_fn fn,
         return -EINVAL;
     if (evs__actions_find(o, name))
         return -EEXIST;
-    a = calloc(1, sizeof(*a));
-    if (!a || !(a->name = strdup(name))) {
-        free(a);
+    a = evs__calloc(o->alloc, sizeof(*a));
+    if (!a || !(a->name = evs__orch_strndup(o->alloc, name, strlen(name)))) {
+        evs__free(o->alloc, a);
         return -ENOMEM;
     }
     a->fn = fn;
@@ -231,13 +247,15 @@ int evs_orch_register(evs_orch *o, const char *name, evs_action_fn fn,
 
 int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
 {
-    evs_orch *o = calloc(1, sizeof(*o));
+    const evs_allocator *alloc = evs__orch_store_alloc(store);
+    evs_orch *o = evs__calloc(alloc, sizeof(*o));
     int rc;
 
     *out = NULL;
     if (!o)
         return -ENOMEM;
     o->store = store;
+    o->alloc = alloc;
     evs_orch_opts_init(&o->opts);
     /* Only what the caller's size covers (common.h, options structs). */
     if (opts && evs__opts_read(&o->opts, sizeof(o->opts), opts,
@@ -252,7 +270,7 @@ int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
         o->loop = o->opts.loop;
     } else {
         if ((rc = uv_loop_init(&o->own_loop)) != 0) {
-            free(o);
+            evs__free(alloc, o);
             return rc;
         }
         o->own = 1;
@@ -279,7 +297,7 @@ int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
 fail:
     if (o->own)
         uv_loop_close(&o->own_loop);
-    free(o);
+    evs__free(alloc, o);
     return rc;
 }
 
@@ -300,11 +318,11 @@ void evs_orch_free(evs_orch *o)
     while (o->actions) {
         struct orch_action *a = o->actions;
         o->actions = a->next;
-        free(a->name);
-        free(a);
+        evs__free(o->alloc, a->name);
+        evs__free(o->alloc, a);
     }
     uv_mutex_destroy(&o->mu);
     if (o->own)
         uv_loop_close(&o->own_loop);
-    free(o);
+    evs__free(o->alloc, o);
 }

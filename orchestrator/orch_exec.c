@@ -45,7 +45,7 @@ orch_path *evs__orch_path_get(orch_exec *x, evs_span id, int create)
         return NULL;
     if (x->npaths == x->cap_paths) {
         size_t nc = x->cap_paths ? x->cap_paths * 2 : 8;
-        orch_path *np = realloc(x->paths, nc * sizeof(*np));
+        orch_path *np = evs__realloc(x->o->alloc, x->paths, nc * sizeof(*np));
         if (!np)
             return NULL;
         x->paths = np;
@@ -53,7 +53,7 @@ orch_path *evs__orch_path_get(orch_exec *x, evs_span id, int create)
     }
     p = &x->paths[x->npaths];
     memset(p, 0, sizeof(*p));
-    p->id = strndup(id.ptr, id.len);
+    p->id = evs__orch_strndup(x->o->alloc, id.ptr, id.len);
     if (!p->id)
         return NULL;
     x->npaths++;
@@ -65,9 +65,9 @@ static void timer_closed(uv_handle_t *h)
     orch_timer *t = h->data;
     orch_exec *x = t->x;
 
-    free(t->path);
-    free(t->id);
-    free(t);
+    evs__free(x->o->alloc, t->path);
+    evs__free(x->o->alloc, t->id);
+    evs__free(x->o->alloc, t);
     evs__orch_exec_unref(x);
 }
 
@@ -99,7 +99,8 @@ static void timer_fired(uv_timer_t *h)
 orch_timer *evs__orch_timer_arm(orch_exec *x, timer_kind k, evs_span path,
                                 evs_span id, int64_t due_us)
 {
-    orch_timer *t = calloc(1, sizeof(*t));
+    const evs_allocator *a = x->o->alloc;
+    orch_timer *t = evs__calloc(a, sizeof(*t));
     int64_t now = evs_now_us();
     uint64_t ms = due_us > now ? (uint64_t)((due_us - now + 999) / 1000) : 0;
 
@@ -108,12 +109,12 @@ orch_timer *evs__orch_timer_arm(orch_exec *x, timer_kind k, evs_span path,
     t->x = x;
     t->kind = k;
     t->due_us = due_us;
-    t->path = strndup(path.ptr ? path.ptr : "", path.len);
-    t->id = strndup(id.ptr ? id.ptr : "", id.len);
+    t->path = evs__orch_strndup(a, path.ptr, path.len);
+    t->id = evs__orch_strndup(a, id.ptr, id.len);
     if (!t->path || !t->id) {
-        free(t->path);
-        free(t->id);
-        free(t);
+        evs__free(a, t->path);
+        evs__free(a, t->id);
+        evs__free(a, t);
         return NULL;
     }
     uv_timer_init(x->o->loop, &t->h);
@@ -223,14 +224,14 @@ static void exec_free(orch_exec *x)
     evs_replay_free(x->rp);
     evs_wf_free(x->def);
     for (size_t i = 0; i < x->npaths; i++)
-        free(x->paths[i].id);
-    free(x->paths);
+        evs__free(x->o->alloc, x->paths[i].id);
+    evs__free(x->o->alloc, x->paths);
     while (x->taken) {
         taken_req *t = x->taken;
         x->taken = t->next;
-        free(t);
+        evs__free(x->o->alloc, t);
     }
-    free(x);
+    evs__free(x->o->alloc, x);
 }
 
 void evs__orch_fail_exec(orch_exec *x, int err, const char *why)

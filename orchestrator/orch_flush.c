@@ -20,11 +20,12 @@
 /* Recording and flushing                                           */
 /* ---------------------------------------------------------------- */
 
-int evs__orch_replay_new(evs_replay **out)
+int evs__orch_replay_new(const evs_allocator *a, evs_replay **out)
 {
     evs_replay_opts ro;
 
     evs_replay_opts_init(&ro);
+    ro.alloc = a;
     ro.compact = 1;
     return evs_replay_new(&ro, out);
 }
@@ -82,7 +83,7 @@ int evs__orch_version(orch_exec *x, evs_span pid, evs_span change, int64_t min,
                       int64_t max, int64_t *version)
 {
     const evs_version_state *v = evs_replay_find_version(x->rp, change);
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = x->o->alloc};
     int rc;
 
     if (v) {

@@ -60,7 +60,7 @@ static void forget_removed(orch_exec *x, const evs_request_listing *l)
                      memcmp(l->items[i].id.ptr, t->id, strlen(t->id)) == 0;
         if (t->seq == UINT64_MAX && !listed) {
             *pp = t->next;
-            free(t);
+            evs__free(x->o->alloc, t);
         } else {
             pp = &t->next;
         }
@@ -98,7 +98,7 @@ void evs__orch_inbox_pick(orch_exec *x)
         control = evs__drive_request(x, q->id.ptr, q->body, &seq);
         if (x->released)
             break;
-        t = calloc(1, sizeof(*t));
+        t = evs__calloc(x->o->alloc, sizeof(*t));
         if (!t)
             break;
         memcpy(t->id, q->id.ptr, q->id.len);
@@ -143,7 +143,7 @@ static void watch_closed(uv_handle_t *h)
 {
     orch_exec *x = h->data;
 
-    free(h);
+    evs__free(x->o->alloc, h);
     evs__orch_exec_unref(x);
 }
 
@@ -159,7 +159,7 @@ void evs__orch_watch(orch_exec *x)
                               sizeof(x->inbox_path));
     if (rc != 0 && rc != -ENOENT)
         return;
-    if (!(x->watch = malloc(sizeof(*x->watch))))
+    if (!(x->watch = evs__malloc(x->o->alloc, sizeof(*x->watch))))
         return;
     uv_fs_event_init(o->loop, x->watch);
     x->watch->data = x;
@@ -174,7 +174,6 @@ void evs__orch_watch(orch_exec *x)
         x->watch = NULL;
     }
 }
-
 
 void evs__orch_unwatch(orch_exec *x)
 {
@@ -240,7 +239,7 @@ static int local_request(evs_orch *o, evs_span id, const char *kind,
                          evs_span type, evs_span payload)
 {
     orch_exec *x;
-    evs__jbuf b = {0};
+    evs__jbuf b = {.alloc = o->alloc};
     uint64_t seq;
     int rc;
 
@@ -285,7 +284,7 @@ int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
     static const char *const kinds[] = {"event", "pause", "unpause",
                                         "terminate"};
     evs_replay *rp = NULL;
-    evs__jbuf b = {0};
+    evs__jbuf b = {.alloc = evs__orch_store_alloc(store)};
     orch_chain c;
     size_t k;
     int rc, ended;

@@ -135,6 +135,12 @@ struct orch_action {
 
 struct evs_orch {
     evs_store *store;
+    /* Every allocation of the orchestrator goes through its store's
+     * allocator (evs_store_opts.alloc; NULL: the C library's), from the
+     * loop thread and, for actions' outcomes and flushes, from others
+     * (common.h). libuv's own allocations do not (uv_replace_allocator
+     * is libuv's, and process-wide). */
+    const evs_allocator *alloc;
     uv_loop_t *loop;
     uv_loop_t own_loop;
     int own;
@@ -164,6 +170,12 @@ void evs__orch_log(evs_orch *o, evs_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* A copy of s[0..n) and a NUL, from allocator a (NULL when out of
+ * memory). */
+char *evs__orch_strndup(const evs_allocator *a, const char *s, size_t n);
+/* The allocator of store s, which whatever runs without an
+ * orchestrator (evs_exec_retry, evs_orch_post, ...) allocates from. */
+const evs_allocator *evs__orch_store_alloc(evs_store *s);
 /* A number in [0, 1) for jitter (xorshift; not for secrets). */
 double evs__orch_random(evs_orch *o);
 /* Stops the runner once it has nothing left to do (stop_when_idle) or
@@ -197,7 +209,7 @@ void evs__orch_fail_exec(orch_exec *x, int err, const char *why);
 /* orch_flush.c */
 /* A replayer in compact mode: the orchestrator only needs what a run can
  * still use, and its snapshots then stay small (replay.h). */
-int evs__orch_replay_new(evs_replay **out);
+int evs__orch_replay_new(const evs_allocator *a, evs_replay **out);
 /* Records one event (id: a request's id, or NULL for a new one) of
  * `type` (an EVS_EV_* string) on path and step, with data (NULL: {}),
  * setting *seq (may be NULL) to its sequence. On failure the execution is
@@ -261,7 +273,8 @@ void evs__orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T);
 evs_span evs__orch_path_base(evs_span id);
 evs_span evs__orch_path_latest(const evs_replay *rp, evs_span id,
                                char *buf, size_t cap);
-int evs__orch_is_service(const evs_wf_def *d);
+/* Whether d loops (a service). Out of memory (from a) reads as no. */
+int evs__orch_is_service(const evs_allocator *a, const evs_wf_def *d);
 int evs__orch_continue_as_new(orch_exec *x, const char *at,
                               uint64_t generation, const evs_wf_step *carry);
 uint64_t evs__orch_generation(orch_exec *x, evs_span pid);
@@ -280,6 +293,11 @@ void evs__orch_continue_step(orch_exec *x, evs_span pid,
  * NULL). */
 int evs__orch_check_versions(const evs_replay *rp, const evs_wf_def *def,
                              evs_error_info *info);
+/* evs_orch_check_definition (without a count of refusals), with its
+ * memory from `a` (evs_orch_check_definition's is the C library's). */
+int evs__orch_check_definition(const evs_allocator *a, const evs_replay *rp,
+                               const evs_wf_def *def, evs_def_finding_fn fn,
+                               void *arg, evs_error_info *info);
 
 /* drive.c: the step machine (its files share drive_int.h) */
 /* Decides and records what every live path of x does next, until a pass

@@ -27,7 +27,7 @@ static int has_action(void *arg, const char *name)
 int evs_orch_parse(evs_orch *o, evs_span def, evs_wf_def **out,
                    evs_wf_error *err)
 {
-    return evs_wf_parse(def.ptr, def.len, NULL, has_action, o, out, err);
+    return evs_wf_parse(def.ptr, def.len, o->alloc, has_action, o, out, err);
 }
 
 /* Takes over an open writer log and its replayed state; both are the
@@ -45,7 +45,7 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
     evs_error_info ei;
     int rc, changed = 0;
 
-    x = calloc(1, sizeof(*x));
+    x = evs__calloc(o->alloc, sizeof(*x));
     if (!x) {
         evs_log_close(log);
         evs_replay_free(rp);
@@ -83,7 +83,7 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
                       x->id, we.step, we.step[0] ? ": " : "", we.msg);
         goto fail;
     }
-    x->service = evs__orch_is_service(x->def);
+    x->service = evs__orch_is_service(o->alloc, x->def);
     /* GetVersion on replay: a decision the history holds must be one
      * this definition accepts. */
     if ((rc = evs__orch_check_versions(rp, x->def, &ei)) != 0) {
@@ -98,7 +98,7 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
     if (changed && (st->definition_hash.len != strlen(x->def->hash) ||
                     memcmp(st->definition_hash.ptr, x->def->hash,
                            st->definition_hash.len) != 0)) {
-        evs__jbuf d = {0};
+        evs__jbuf d = {.alloc = o->alloc};
         EVS__JB_LIT(&d, "{\"definition\":");
         evs__jb_json(&d, x->def->json);
         EVS__JB_LIT(&d, ",\"definition_hash\":");
@@ -122,7 +122,7 @@ fail:
     evs_replay_free(x->rp);
     evs_wf_free(x->def);
     evs_wf_free(newdef);
-    free(x);
+    evs__free(o->alloc, x);
     return rc;
 }
 
@@ -161,7 +161,7 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
                           NULL, NULL);
         if (rc != 0)
             return rc;
-        if ((rc = evs__orch_replay_new(&rp)) != 0)
+        if ((rc = evs__orch_replay_new(o->alloc, &rp)) != 0)
             goto fail;
         rc = evs_replay_open(rp, o->store, id.ptr, id.len, 0, NULL, &v,
                              NULL);
@@ -191,14 +191,14 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
                                0);
     }
     if (def.len) {
-        rc = evs_wf_parse(def.ptr, def.len, NULL, has_action, o, &nd, &we);
+        rc = evs_wf_parse(def.ptr, def.len, o->alloc, has_action, o, &nd, &we);
         if (rc != 0) {
             evs__orch_log(o, EVS_LOG_ERROR,
                           "the new definition is refused: %s%s%s", we.step,
                           we.step[0] ? ": " : "", we.msg);
             goto fail;
         }
-        rc = evs_orch_check_definition(rp, nd, fn, arg, NULL, info);
+        rc = evs__orch_check_definition(o->alloc, rp, nd, fn, arg, info);
         if (rc != 0)
             goto fail;
     }
@@ -259,7 +259,6 @@ int evs_orch_recover(evs_orch *o, size_t *count)
     return evs__orch_adopt(o, 0, count);
 }
 
-
 /* ---------------------------------------------------------------- */
 /* Starting an execution                                            */
 /* ---------------------------------------------------------------- */
@@ -293,7 +292,7 @@ static void start_work(uv_work_t *w)
         j->rc = evs_log_open(j->o->store, j->id, j->id_len, EVS_LOG_WRITE,
                              &j->log, NULL, NULL);
     if (j->rc == 0)
-        j->rc = evs__orch_replay_new(&j->rp);
+        j->rc = evs__orch_replay_new(j->o->alloc, &j->rp);
     if (j->rc == 0)
         j->rc = evs_replay_run(j->rp, j->log, 0, &v, NULL);
 }
@@ -324,8 +323,8 @@ static void start_done(uv_work_t *w, int status)
     evs_wf_free(j->def);
     evs__jb_free(&j->d0);
     evs__jb_free(&j->d1);
-    free(j->inputs);
-    free(j);
+    evs__free(o->alloc, j->inputs);
+    evs__free(o->alloc, j);
     evs__orch_check_idle(o);
 }
 
@@ -346,16 +345,17 @@ int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
         return -ECANCELED;
     if (id.len && (id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len)))
         return EVS_EBADID;
-    rc = evs_wf_parse(def.ptr, def.len, NULL, has_action, o, &d, err);
+    rc = evs_wf_parse(def.ptr, def.len, o->alloc, has_action, o, &d, err);
     if (rc != 0)
         return rc;
-    j = calloc(1, sizeof(*j));
+    j = evs__calloc(o->alloc, sizeof(*j));
     if (!j) {
         evs_wf_free(d);
         return -ENOMEM;
     }
     j->o = o;
-    rc = evs_wf_check_inputs(d, inputs, NULL, &j->inputs, &j->inputs_len,
+    j->d0.alloc = j->d1.alloc = o->alloc;
+    rc = evs_wf_check_inputs(d, inputs, o->alloc, &j->inputs, &j->inputs_len,
                              err);
     if (rc != 0)
         goto fail;
@@ -428,8 +428,8 @@ fail:
     evs_wf_free(j->def);
     evs__jb_free(&j->d0);
     evs__jb_free(&j->d1);
-    free(j->inputs);
-    free(j);
+    evs__free(o->alloc, j->inputs);
+    evs__free(o->alloc, j);
     return rc;
 }
 

@@ -52,6 +52,7 @@ void evs_retry_opts_init(evs_retry_opts *o)
 }
 
 typedef struct copy {
+    const evs_allocator *alloc;  /* the store's */
     evs_event_owned *ev;
     size_t n, cap;
     evs__jbuf start;             /* execution_started's new data */
@@ -78,13 +79,13 @@ static int push(copy *c, const evs_event *ev)
 {
     if (c->n == c->cap) {
         size_t nc = c->cap ? c->cap * 2 : 64;
-        evs_event_owned *nv = realloc(c->ev, nc * sizeof(*nv));
+        evs_event_owned *nv = evs__realloc(c->alloc, c->ev, nc * sizeof(*nv));
         if (!nv)
             return -ENOMEM;
         c->ev = nv;
         c->cap = nc;
     }
-    if (evs_event_copy(ev, NULL, &c->ev[c->n]) != 0)
+    if (evs_event_copy(ev, c->alloc, &c->ev[c->n]) != 0)
         return -ENOMEM;
     c->n++;
     return 0;
@@ -215,7 +216,7 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     evs_violation v;
     evs_wf_error we;
     copy c;
-    evs__jbuf d = {0};
+    evs__jbuf d = {.alloc = evs__orch_store_alloc(s)};
     char nid[EVS_ID_MAX + 1], *inputs = NULL;
     size_t inputs_len = 0;
     evs_event *views = NULL;
@@ -228,6 +229,7 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
                        EVS__OPTS_SIZE(evs_retry_opts, new_id)))
         return -EINVAL;
     memset(&c, 0, sizeof(c));
+    c.alloc = c.start.alloc = d.alloc;
     c.why = why_buf;
     c.why_cap = why_cap;
     if (why_buf && why_cap)
@@ -237,7 +239,7 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     if (o->new_id.len && (o->new_id.len > EVS_ID_MAX ||
                           !evs_id_valid(o->new_id.ptr, o->new_id.len)))
         return EVS_EBADID;
-    if ((rc = evs__orch_replay_new(&rp)) != 0)
+    if ((rc = evs__orch_replay_new(c.alloc, &rp)) != 0)
         goto out;
     rc = evs_replay_open(rp, s, id.ptr, id.len, 0, NULL, &v, NULL);
     if (rc == EVS_EHISTORY)
@@ -265,8 +267,8 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
         n = 2; /* execution_started, and the root path's start */
         break;
     case EVS_RETRY_WITH_NEW_INPUTS:
-        rc = evs_wf_check_inputs(def, o->inputs, NULL, &inputs, &inputs_len,
-                                 &we);
+        rc = evs_wf_check_inputs(def, o->inputs, c.alloc, &inputs,
+                                 &inputs_len, &we);
         if (rc != 0) {
             why(&c, rc, "inputs: %s", we.msg);
             goto out;
@@ -354,9 +356,9 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     } else if ((rc = evs_uuid7(nid)) != 0) {
         goto out;
     }
-    if ((rc = evs__orch_replay_new(&nrp)) != 0)
+    if ((rc = evs__orch_replay_new(c.alloc, &nrp)) != 0)
         goto out;
-    if (!(views = malloc(c.n * sizeof(*views)))) {
+    if (!(views = evs__malloc(c.alloc, c.n * sizeof(*views)))) {
         rc = -ENOMEM;
         goto out;
     }
@@ -377,11 +379,11 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
 out:
     for (size_t i = 0; i < c.n; i++)
         evs_event_free(&c.ev[i]);
-    free(c.ev);
-    free(views);
+    evs__free(c.alloc, c.ev);
+    evs__free(c.alloc, views);
     evs__jb_free(&c.start);
     evs__jb_free(&d);
-    free(inputs);
+    evs__free(c.alloc, inputs);
     evs_snapshot_free(snap);
     evs_log_close(log);
     evs_wf_free(def);

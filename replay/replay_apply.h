@@ -27,7 +27,6 @@ typedef struct fields {
         has_max, has_delay, timed_out;
 } fields;
 
-
 /* One event being applied. */
 typedef struct ctx {
     evs_replay *r;
@@ -42,7 +41,6 @@ typedef struct ctx {
      * right for the whole event; one not found is looked up again. */
     long path_i, step_i;
 } ctx;
-
 
 /* Reports a broken rule (FORMAT.md §6.1) of the event in c: in strict mode
  * returns EVS_EHISTORY, in tolerant mode what the violation hook returns
@@ -86,7 +84,6 @@ static inline int64_t time_of(evs_span v)
     return us;
 }
 
-
 /* Whether a path is still live (not ended). */
 static inline int is_live(const evs_path_state *p)
 {
@@ -107,7 +104,6 @@ static inline long step_pos(ctx *c)
                ? c->step_i
                : evs__rp_step_pos(c->r, c->path, c->step, c->f.iteration);
 }
-
 
 /* replay.c */
 /* Checks that the event's path exists and is live; *out is it, or NULL

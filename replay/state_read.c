@@ -486,7 +486,6 @@ static int each_obj(rd *d, int (*fn)(rd *d))
     if (rc != 0)                                                              \
         return rc
 
-
 /*
  * The code the field lists expand to: the members of one object, read
  * into `o` (a pointer to the record; the execution's state at the top)

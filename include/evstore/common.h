@@ -122,9 +122,21 @@ typedef struct evs_error_info {
 EVS_EXTERN void evs_error_info_clear(evs_error_info *info);
 
 /**
- * Allocator hook. All memory the library allocates goes through it.
+ * Allocator hook. All memory the library allocates goes through the
+ * allocator of the handle or call it is for: a store's
+ * (evs_store_opts.alloc) serves the store, its logs and everything made
+ * on it, an orchestrator included; a replayer's (evs_replay_opts.alloc)
+ * serves the replayer; calls that take an allocator use it; and the
+ * scratch memory of calls that take no store and no allocator (such as
+ * evs_orch_check_definition) comes from the default. The one
+ * exception is libuv's own memory (the orchestrator's loop, handles and
+ * subprocesses inside libuv), which goes through libuv's allocator
+ * (uv_replace_allocator, process-wide).
  * `realloc(ctx, NULL, n)` allocates; `free(ctx, NULL)` is a no-op. The
- * functions must be thread-safe if the handles using them are shared.
+ * functions must be thread-safe if the handles using them are shared;
+ * a store's allocator is called from the threads that use the store and
+ * from an orchestrator's (its threadpool flushes, and actions
+ * completing from any thread).
  */
 typedef struct evs_allocator {
     void *ctx;

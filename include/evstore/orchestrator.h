@@ -97,6 +97,10 @@ typedef struct evs_action_call {
 /** An action in flight; completed exactly once. */
 typedef struct evs_action_req evs_action_req;
 
+/**
+ * What `req` asks for (never NULL). Borrowed from req: valid until req
+ * is completed or failed. Any thread that holds req.
+ */
 EVS_EXTERN const evs_action_call *evs_action_req_call(
     const evs_action_req *req);
 
@@ -172,6 +176,8 @@ typedef enum evs_outcome {
                                  intact and another run may resume it */
 } evs_outcome;
 
+/** Name of an outcome ("completed", ..., "error"); "unknown" for a value
+ *  out of range, never NULL. Static; thread-safe. */
 EVS_EXTERN const char *evs_outcome_name(evs_outcome o);
 
 typedef void (*evs_outcome_fn)(void *arg, const char *execution_id,
@@ -215,6 +221,10 @@ typedef struct evs_orch_opts {
     void *arg;
 } evs_orch_opts;
 
+/**
+ * Fills *o with the defaults given with each field above, and o->size
+ * (common.h, EVS_OPTS_HAS). `o` must not be NULL. Thread-safe.
+ */
 EVS_EXTERN void evs_orch_opts_init(evs_orch_opts *o);
 
 /**
@@ -368,8 +378,35 @@ EVS_EXTERN int evs_orch_recover(evs_orch *o, size_t *count);
 EVS_EXTERN int evs_orch_send(evs_orch *o, evs_span id, evs_span type,
                              evs_span payload);
 
+/**
+ * Pauses owned execution `id` (or, as evs_orch_send, the member of its
+ * chain that goes on): recorded as execution_paused with `reason` (JSON,
+ * such as a string; empty: null); no step starts and no timer acts until
+ * it is unpaused, and actions already running complete and are
+ * recorded. Pausing a paused execution records nothing and succeeds.
+ * Loop thread. Returns 0, -ENOENT (not owned here), EVS_EFINISHED,
+ * -EINVAL (reason is not JSON), -ENOMEM, or the error that made the
+ * runner give the execution up while recording.
+ */
 EVS_EXTERN int evs_orch_pause(evs_orch *o, evs_span id, evs_span reason);
+
+/**
+ * Unpauses owned execution `id` (or the member of its chain that goes
+ * on): recorded as execution_resumed; it goes on from its state,
+ * timers that fell due meanwhile acting at once. Unpausing one that is
+ * not paused records nothing and succeeds. Loop thread.
+ * Returns as evs_orch_pause.
+ */
 EVS_EXTERN int evs_orch_unpause(evs_orch *o, evs_span id);
+
+/**
+ * Terminates owned execution `id` (or the member of its chain that goes
+ * on): every live path is cancelled (path_cancelled, its running steps
+ * cancelled, running actions orphaned and `exec:` subprocesses killed),
+ * then execution_terminated is recorded with `reason` (JSON; empty:
+ * null), and the outcome is reported TERMINATED. Loop thread.
+ * Returns as evs_orch_pause.
+ */
 EVS_EXTERN int evs_orch_terminate(evs_orch *o, evs_span id,
                                   evs_span reason);
 
@@ -409,8 +446,12 @@ typedef enum evs_retry_strategy {
                                    (a reset, as Temporal's) */
 } evs_retry_strategy;
 
+/** Name of a strategy ("from_start", ...); "unknown" for a value out of
+ *  range, never NULL. Static; thread-safe. */
 EVS_EXTERN const char *evs_retry_strategy_name(evs_retry_strategy s);
-/** Returns 0, or -EINVAL for an unknown name. */
+/** Sets *out to the strategy named `name` (NUL-terminated, not NULL).
+ *  Returns 0, or -EINVAL for an unknown name (*out untouched).
+ *  Thread-safe. */
 EVS_EXTERN int evs_retry_strategy_parse(const char *name,
                                         evs_retry_strategy *out);
 
@@ -426,6 +467,11 @@ typedef struct evs_retry_opts {
     evs_span new_id;        /* the successor's id; empty: a new UUIDv7 */
 } evs_retry_opts;
 
+/**
+ * Fills *o with the defaults: FROM_START, no inputs, no step, a null
+ * output, from_seq 0, a new id; and o->size (common.h, EVS_OPTS_HAS).
+ * `o` must not be NULL. Thread-safe.
+ */
 EVS_EXTERN void evs_retry_opts_init(evs_retry_opts *o);
 
 /**

@@ -79,6 +79,8 @@ typedef enum evs_path_status {
                             execution failed or was terminated) */
 } evs_path_status;
 
+/** Name of a path status ("active", ...); "unknown" for a value out of
+ *  range, never NULL. Static; thread-safe. */
 EVS_EXTERN const char *evs_path_status_name(evs_path_status s);
 
 typedef enum evs_step_status {
@@ -91,6 +93,8 @@ typedef enum evs_step_status {
                              path was cancelled; never run again */
 } evs_step_status;
 
+/** Name of a step status ("running", ...); "unknown" for a value out of
+ *  range, never NULL. Static; thread-safe. */
 EVS_EXTERN const char *evs_step_status_name(evs_step_status s);
 
 /** The execution as a whole. JSON spans are compact JSON, empty if none. */
@@ -260,6 +264,11 @@ typedef struct evs_replay_opts {
     size_t gc_min;
 } evs_replay_opts;
 
+/**
+ * Fills *o with the defaults: strict, full mode, the C library's
+ * allocator, no violation hook; and o->size (common.h, EVS_OPTS_HAS).
+ * `o` must not be NULL. Thread-safe.
+ */
 EVS_EXTERN void evs_replay_opts_init(evs_replay_opts *o);
 
 /**
@@ -313,8 +322,20 @@ EVS_EXTERN int evs_replay_open(evs_replay *r, evs_store *s, const char *id,
 /* State                                                            */
 /* ---------------------------------------------------------------- */
 
+/*
+ * The accessors below read the state. Each takes a replayer that is not
+ * NULL; what they return is borrowed from it (valid until the next
+ * apply, load or free on it). A record's index i must be below the count
+ * of its kind; the order of each kind is said at its count. Finding by
+ * key returns NULL when the state holds no such record. Several threads
+ * may read one replayer at once, but none while another applies or
+ * loads.
+ */
+
+/** The execution as a whole (never NULL). */
 EVS_EXTERN const evs_exec_state *evs_replay_exec(const evs_replay *r);
 
+/** The number of paths held (every path created; none is dropped). */
 EVS_EXTERN size_t evs_replay_path_count(const evs_replay *r);
 /** The i-th path, in the order the paths were created. */
 EVS_EXTERN const evs_path_state *evs_replay_path(const evs_replay *r,
@@ -323,6 +344,9 @@ EVS_EXTERN const evs_path_state *evs_replay_path(const evs_replay *r,
 EVS_EXTERN const evs_path_state *evs_replay_find_path(const evs_replay *r,
                                                       evs_span id);
 
+/** The number of steps held: every (path, name, iteration) started or
+ *  skipped (full mode), or those not dropped with their ended path
+ *  (compact mode). */
 EVS_EXTERN size_t evs_replay_step_count(const evs_replay *r);
 /** The i-th step held, in the order the steps were first started. */
 EVS_EXTERN const evs_step_state *evs_replay_step(const evs_replay *r,
@@ -333,6 +357,8 @@ EVS_EXTERN const evs_step_state *evs_replay_find_step(const evs_replay *r,
                                                       evs_span name,
                                                       int64_t iteration);
 
+/** The number of step names the history ran or skipped (one record per
+ *  name, kept in both modes). */
 EVS_EXTERN size_t evs_replay_stepname_count(const evs_replay *r);
 /** The i-th step name, in the order the names first appeared. */
 EVS_EXTERN const evs_stepname_state *
@@ -341,7 +367,10 @@ evs_replay_stepname(const evs_replay *r, size_t i);
 EVS_EXTERN const evs_stepname_state *
 evs_replay_find_stepname(const evs_replay *r, evs_span name);
 
+/** The number of `each` records held (one per `each` step and path that
+ *  started one; compact mode drops those of ended paths). */
 EVS_EXTERN size_t evs_replay_each_count(const evs_replay *r);
+/** The i-th `each` record, in the order they were started. */
 EVS_EXTERN const evs_each_state *evs_replay_each(const evs_replay *r,
                                                  size_t i);
 /** The `each` record of step `name` on `path`, or NULL (none started, or
@@ -350,15 +379,19 @@ EVS_EXTERN const evs_each_state *evs_replay_find_each(const evs_replay *r,
                                                       evs_span path,
                                                       evs_span name);
 
+/** The number of variables set (kept in both modes). */
 EVS_EXTERN size_t evs_replay_var_count(const evs_replay *r);
+/** The i-th variable, in the order they were first set. */
 EVS_EXTERN const evs_var_state *evs_replay_var(const evs_replay *r,
                                                size_t i);
+/** The variable `name`, or NULL if none was set. */
 EVS_EXTERN const evs_var_state *evs_replay_find_var(const evs_replay *r,
                                                     evs_span name);
 
-/* The signals held: every one received (full mode), or those still
- * buffered (compact mode), in the order received. */
+/** The number of signals held: every one received (full mode), or those
+ *  still buffered (compact mode). */
 EVS_EXTERN size_t evs_replay_signal_count(const evs_replay *r);
+/** The i-th signal held, in the order received. */
 EVS_EXTERN const evs_signal_state *evs_replay_signal(const evs_replay *r,
                                                      size_t i);
 /**
@@ -371,19 +404,27 @@ EVS_EXTERN const evs_signal_state *evs_replay_signal(const evs_replay *r,
 EVS_EXTERN int evs_replay_signal_received(const evs_replay *r, evs_span id,
                                           uint64_t *seq);
 
+/** The number of version decisions (one per change id; kept in both
+ *  modes). */
 EVS_EXTERN size_t evs_replay_version_count(const evs_replay *r);
+/** The i-th version decision, in the order they were made. */
 EVS_EXTERN const evs_version_state *evs_replay_version(const evs_replay *r,
                                                        size_t i);
+/** The decision recorded for `change_id`, or NULL if none was. */
 EVS_EXTERN const evs_version_state *
 evs_replay_find_version(const evs_replay *r, evs_span change_id);
 
-/* The timers and waits held: every one (full mode), or only the pending
- * ones (compact mode), in the order started. */
+/** The number of timers held: every one (full mode), or only the pending
+ *  ones (compact mode). */
 EVS_EXTERN size_t evs_replay_timer_count(const evs_replay *r);
+/** The i-th timer held, in the order started. */
 EVS_EXTERN const evs_timer_state *evs_replay_timer(const evs_replay *r,
                                                    size_t i);
 
+/** The number of waits held: every one (full mode), or only the pending
+ *  ones (compact mode). */
 EVS_EXTERN size_t evs_replay_wait_count(const evs_replay *r);
+/** The i-th wait held, in the order started. */
 EVS_EXTERN const evs_wait_state *evs_replay_wait(const evs_replay *r,
                                                  size_t i);
 
@@ -486,6 +527,11 @@ EVS_EXTERN int evs_replay_check_definition(const evs_replay *r,
                                            evs_step_diff_fn fn, void *arg,
                                            size_t *count);
 
+/**
+ * Frees the replayer and everything it holds (every span the accessors
+ * returned, and the snapshot it was opened from). NULL: no-op. No other
+ * call may be using it.
+ */
 EVS_EXTERN void evs_replay_free(evs_replay *r);
 
 #ifdef __cplusplus

@@ -290,6 +290,112 @@ Test(orch, opts_are_read_only_as_far_as_their_size_goes)
     rp_free(r);
 }
 
+/* An allocator that counts its blocks, can be made to fail, and marks
+ * each block, so that freeing one it did not make (or freeing its block
+ * with the C library's free) is caught. Flushes use it from the
+ * threadpool: it locks. */
+typedef struct tag_alloc {
+    evs_allocator a;
+    pthread_mutex_t mu;
+    long live, made;
+    int fail;
+} tag_alloc;
+
+#define TAG_HDR 16
+#define TAG_MAGIC 0x7a67616c6c6f6321ULL
+
+static void *ta_realloc(void *ctx, void *p, size_t n)
+{
+    tag_alloc *t = ctx;
+    unsigned char *base = p ? (unsigned char *)p - TAG_HDR : NULL;
+    uint64_t magic;
+    void *q = NULL;
+
+    pthread_mutex_lock(&t->mu);
+    if (base) {
+        memcpy(&magic, base, sizeof(magic));
+        cr_assert_eq(magic, TAG_MAGIC, "a block this allocator did not make");
+    }
+    if (!t->fail && (q = realloc(base, n + TAG_HDR)) != NULL) {
+        magic = TAG_MAGIC;
+        memcpy(q, &magic, sizeof(magic));
+        if (!base)
+            t->live++;
+        t->made++;
+        q = (unsigned char *)q + TAG_HDR;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return q;
+}
+
+static void ta_free(void *ctx, void *p)
+{
+    tag_alloc *t = ctx;
+    unsigned char *base;
+    uint64_t magic;
+
+    if (!p)
+        return;
+    base = (unsigned char *)p - TAG_HDR;
+    pthread_mutex_lock(&t->mu);
+    memcpy(&magic, base, sizeof(magic));
+    cr_assert_eq(magic, TAG_MAGIC, "a block this allocator did not make");
+    memset(base, 0, sizeof(magic));
+    t->live--;
+    free(base);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* The orchestrator takes its memory from its store's allocator, as the
+ * layers beneath it do (common.h): it fails to be made, or to register
+ * an action, when that allocator fails; and a whole run, its flushes on
+ * the threadpool included, frees through it every block it made there. */
+Test(orch, memory_comes_from_the_stores_allocator)
+{
+    const char *def = J("{'name':'al','steps':[{'name':'a','kind':'action',"
+                        "'action':'t_echo','params':{'x':'${inputs.x}'},"
+                        "'next':'b'},{'name':'b','kind':'sleep',"
+                        "'duration_ms':1}]}");
+    tag_alloc ta = {{&ta, ta_realloc, ta_free}, PTHREAD_MUTEX_INITIALIZER,
+                    0, 0, 0};
+    char *d2 = tu_tmpdir("orch-alloc");
+    evs_store_opts so;
+    evs_orch_opts oo;
+    evs_store *s2 = NULL;
+    evs_orch *o2 = NULL;
+    evs_replay *r;
+    long made;
+
+    evs_store_opts_init(&so);
+    so.alloc = &ta.a;
+    cr_assert_eq(evs_store_open(d2, &so, &s2), 0);
+    orch_opts_init(&oo, 1);
+    ta.fail = 1;
+    cr_assert_eq(evs_orch_new(s2, &oo, &o2), -ENOMEM);
+    cr_assert_null(o2);
+    ta.fail = 0;
+    o2 = orch_new_on(s2, &oo);
+    ta.fail = 1;
+    cr_assert_eq(evs_orch_register(o2, "t_other", NULL, NULL, 0), -EINVAL);
+    cr_assert_eq(evs_orch_register(o2, "t_other", t_echo, NULL, 0),
+                 -ENOMEM);
+    ta.fail = 0;
+    made = ta.made;
+    cr_assert_eq(evs_orch_start(o2, S(def), S("{\"x\":1}"), S("al"), NULL,
+                                NULL), 0);
+    cr_assert_eq(evs_orch_run(o2), 0);
+    cr_assert_gt(ta.made, made);
+    evs_orch_free(o2);
+    expect_outcome("al", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(evs_replay_new(NULL, &r), 0);
+    cr_assert_eq(evs_replay_open(r, s2, "al", 2, 0, NULL, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_COMPLETED);
+    evs_replay_free(r);
+    evs_store_close(s2);
+    cr_assert_eq(ta.live, 0, "%ld blocks not freed", ta.live);
+    tu_rmtree_free(d2);
+}
+
 Test(orch, without_outputs_the_execution_returns_the_root_paths_last_output)
 {
     const char *def = J(
