@@ -9,6 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+const char *evs_version(void)
+{
+    return EVS_VERSION_STRING;
+}
+
+int evs_version_number(void)
+{
+    return EVS_VERSION_NUMBER;
+}
+
 const char *evs_strerror(int code)
 {
     switch (code) {

@@ -31,6 +31,9 @@ extern "C" {
 #define EVS_VERSION_MINOR 1
 #define EVS_VERSION_PATCH 0
 #define EVS_VERSION_STRING "0.1.0"
+/** EVS_VERSION_* as one number: major * 10000 + minor * 100 + patch. */
+#define EVS_VERSION_NUMBER                                                    \
+    (EVS_VERSION_MAJOR * 10000 + EVS_VERSION_MINOR * 100 + EVS_VERSION_PATCH)
 
 /**
  * evstore's own error codes. X(name, value, message).
@@ -73,6 +76,15 @@ EVS_EXTERN const char *evs_strerror(int code);
  * Never NULL; unknown codes give "EVS_EUNKNOWN". Thread-safe.
  */
 EVS_EXTERN const char *evs_err_name(int code);
+
+/**
+ * The version of the library linked at run time, which may differ from
+ * the EVS_VERSION_* of the headers compiled against: a static string
+ * such as "0.1.0", and the same as EVS_VERSION_NUMBER would give.
+ * Thread-safe.
+ */
+EVS_EXTERN const char *evs_version(void);
+EVS_EXTERN int evs_version_number(void);
 
 /** A borrowed byte span. `ptr` may be NULL only when `len` is 0. */
 typedef struct evs_span {
