@@ -156,25 +156,36 @@ static void status_text(const char *id, const evs_replay *rp)
     }
 }
 
-int cmd_status(int argc, char **argv)
+/* Parses the options of status and check, which take only --json:
+ * 0, an exit status, or -1 after printing the help. */
+static int json_only_opts(int argc, char **argv, int *json)
 {
     static const struct option lo[] = {OPT_JSON_ENTRY, OPT_HELP, OPT_END};
+    int c;
+
+    while ((c = next_opt(argv[0], argc, argv, "", lo)) != -1) {
+        if (c == 'h') {
+            print_help(argv[0]);
+            return -1;
+        }
+        if (c != OPT_JSON)
+            return -c;
+        *json = 1;
+    }
+    return 0;
+}
+
+int cmd_status(int argc, char **argv)
+{
     const char *store, *id;
-    int json = 0, ex, rc, c;
+    int json = 0, ex, rc;
     evs_store *s = NULL;
     evs_replay *rp = NULL;
     evs_violation v;
     evs_error_info info;
 
-    while ((c = next_opt("status", argc, argv, "", lo)) != -1) {
-        if (c == 'h') {
-            print_help("status");
-            return EXIT_OKAY;
-        }
-        if (c != OPT_JSON)
-            return -c;
-        json = 1;
-    }
+    if ((ex = json_only_opts(argc, argv, &json)) != 0)
+        return ex < 0 ? EXIT_OKAY : ex;
     if ((ex = positionals("status", argc, argv, 2, 2, "STORE EXEC")) != 0)
         return ex;
     store = argv[optind];
@@ -277,7 +288,6 @@ static void check_one(const char *id, evs_replay *rp, const evs_wf_def *def,
 
 int cmd_check(int argc, char **argv)
 {
-    static const struct option lo[] = {OPT_JSON_ENTRY, OPT_HELP, OPT_END};
     evs_store *s = NULL;
     evs_exec_listing l;
     evs_wf_def *def = NULL;
@@ -285,17 +295,10 @@ int cmd_check(int argc, char **argv)
     const char *path;
     char *dbuf = NULL;
     size_t dlen;
-    int json = 0, ex, c;
+    int json = 0, ex;
 
-    while ((c = next_opt("check", argc, argv, "", lo)) != -1) {
-        if (c == 'h') {
-            print_help("check");
-            return EXIT_OKAY;
-        }
-        if (c != OPT_JSON)
-            return -c;
-        json = 1;
-    }
+    if ((ex = json_only_opts(argc, argv, &json)) != 0)
+        return ex < 0 ? EXIT_OKAY : ex;
     if ((ex = positionals("check", argc, argv, 2, 2, "STORE DEF.json")) != 0)
         return ex;
     path = argv[optind + 1];
