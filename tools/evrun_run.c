@@ -325,8 +325,7 @@ int cmd_resume(int argc, char **argv)
         return ex;
     id = argv[optind + 1];
     if (strlen(id) > EVS_ID_MAX)
-        return usage_error("resume", "'%s' is not a valid execution id",
-                           id);
+        return fail_exec(EVS_EBADID, NULL, argv[optind], id);
     snprintf(g_exec, sizeof(g_exec), "%s", id);
     if (defpath && !(dbuf = read_file(defpath, &dlen)))
         return fail_rc(-errno, "cannot read %s", defpath);
