@@ -252,8 +252,7 @@ int json_arg(const char *cmd, const char *opt, const char *arg, char **buf,
 
     if (file) {
         if (!(*buf = read_file(file, &len)))
-            return fail("%s: cannot read %s: %s", opt, file,
-                        strerror(errno));
+            return fail_rc(-errno, "%s: cannot read %s", opt, file);
         *out = (evs_span){*buf, len};
     } else {
         *out = evs_span_cstr(arg);
