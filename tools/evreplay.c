@@ -681,6 +681,7 @@ int main(int argc, char **argv)
             printf("%s\nCommands (the same list as 'help' at the prompt):\n\n",
                    usage_text);
             help_all();
+            free(src);
             return EXIT_OKAY;
         case OPT_VERSION:
             print_version();

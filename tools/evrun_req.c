@@ -67,11 +67,10 @@ int cmd_send(int argc, char **argv)
 
     if ((ex = request_args(argc, argv, 3, 4, "STORE EXEC TYPE")) != 0)
         return ex < 0 ? EXIT_OKAY : ex;
-    if (argc - optind == 4 &&
+    if (argc - optind < 4 ||
         (ex = json_arg("send", "the payload", argv[optind + 3], &buf,
-                       &payload)) != 0)
-        return ex;
-    ex = post(argv, "event", evs_span_cstr(argv[optind + 2]), payload);
+                       &payload)) == 0)
+        ex = post(argv, "event", evs_span_cstr(argv[optind + 2]), payload);
     free(buf);
     return ex;
 }
