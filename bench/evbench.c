@@ -204,6 +204,7 @@ static void usage(FILE *f)
 "                       --quick, and P8 lists what was made)\n"
 "  --list               list the scenarios and exit\n"
 "  --help               show this help and exit\n"
+"  --version            print the version of the evstore library and exit\n"
 "\n"
 "Scenarios:\n",
             BENCH_MAX_REPEAT, full_sizes.p8_execs, quick_sizes.p8_execs,
@@ -276,6 +277,9 @@ static int parse_args(bench_ctx *c, int argc, char **argv, const char **dir)
 
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
+            return 1;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("evbench (evstore) %s\n", evs_version());
             return 1;
         } else if (strcmp(a, "--list") == 0) {
             for (size_t k = 0; k < NSCEN; k++)

@@ -1,7 +1,8 @@
 /*
- * evdump.c: the operator's inspection tool: command dispatch, help, and
- * the helpers every command shares (errors, output that stops quietly at
- * a closed pipe, terminal-safe text, option parsing).
+ * evdump.c: the operator's inspection tool: its commands and their help,
+ * main, and what only evdump's commands share: text made safe for a
+ * terminal, pretty JSON, times and colours. Messages, options, store
+ * opening and the result output are the three tools' (common.c).
  *
  * Every command reaches the store only through the public API, so evdump
  * sees exactly what any other client of the library sees.
@@ -20,21 +21,9 @@
 dump_term g_term;
 volatile sig_atomic_t g_stop;
 
-static FILE *g_out;
-static const char *g_out_name = "stdout";
-static int g_out_err;
-static int g_allow_unsafe; /* --allow-unsafe-perms */
-
 /* ------------------------------------------------------------------ */
 /* Help                                                               */
 /* ------------------------------------------------------------------ */
-
-typedef struct command {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-    const char *help;
-} command;
 
 static const char help_ls[] =
     "evdump ls STORE [--status S] [--workflow W] [--limit N] [--offset N]\n"
@@ -168,9 +157,7 @@ static const char help_chain[] =
     "  made from it, with status, start time and number of events. Reads\n"
     "  the lineage of every execution in the store.\n";
 
-static int cmd_help(int argc, char **argv);
-
-static const command commands[] = {
+static const tool_command commands[] = {
     {"ls", cmd_ls, "list executions", help_ls},
     {"show", cmd_show, "show the events of an execution", help_show},
     {"tail", cmd_tail, "show the last events, and follow new ones",
@@ -187,10 +174,8 @@ static const command commands[] = {
      help_import},
     {"salvage", cmd_salvage, "export every event that can still be read",
      help_salvage},
-    {"help", cmd_help, "show this help, or a command's", NULL},
+    {"help", tool_cmd_help, "show this help, or a command's", NULL},
 };
-
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static const char help_exit[] =
     "Exit status:\n"
@@ -212,219 +197,17 @@ static const char help_head[] =
 
 static const char help_common[] =
     "Options may come before or after the arguments; \"--\" ends them.\n"
-    "Every command takes -h, --help.\n"
+    "Every command takes -h, --help (its own help); evdump --version\n"
+    "prints the version of the library.\n"
     "Every command takes --allow-unsafe-perms: open a store directory that\n"
     "group or others may write to, which is refused otherwise (exit 3).\n"
     "Colour is used only when stdout is a terminal and NO_COLOR is unset\n"
     "or empty. Data previews are cut to the terminal's width only when\n"
     "stdout is a terminal.\n";
 
-void print_help(const char *cmd)
-{
-    for (size_t i = 0; cmd && i < NCOMMANDS; i++) {
-        if (strcmp(cmd, commands[i].name) != 0 || !commands[i].help)
-            continue;
-        out_printf("Usage: %s\n%s\n%s", commands[i].help, help_common,
-                   help_exit);
-        return;
-    }
-    out_printf("%s", help_head);
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        out_printf("  %-9s %s\n", commands[i].name, commands[i].summary);
-    out_printf("\n%s\n", help_common);
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        if (commands[i].help)
-            out_printf("%s\n", commands[i].help);
-    out_printf("%s", help_exit);
-}
-
-static int cmd_help(int argc, char **argv)
-{
-    if (argc > 2)
-        return usage_error("help", "too many arguments");
-    if (argc == 2) {
-        for (size_t i = 0; i < NCOMMANDS; i++)
-            if (strcmp(argv[1], commands[i].name) == 0) {
-                print_help(argv[1]);
-                return EXIT_OKAY;
-            }
-        return usage_error("help", "unknown command '%s'", argv[1]);
-    }
-    print_help(NULL);
-    return EXIT_OKAY;
-}
-
 /* ------------------------------------------------------------------ */
-/* Errors                                                             */
+/* Terminal-safe text                                                 */
 /* ------------------------------------------------------------------ */
-
-static void vline(const char *fmt, va_list ap)
-{
-    char msg[1024];
-
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    /* One line, whatever the message holds. */
-    for (char *p = msg; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    fflush(stdout);
-    fprintf(stderr, "evdump: %s\n", msg);
-}
-
-int fail(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vline(fmt, ap);
-    va_end(ap);
-    return EXIT_ERROR;
-}
-
-void note(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vline(fmt, ap);
-    va_end(ap);
-}
-
-int usage_error(const char *cmd, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (cmd)
-        fail("%s: %s (run 'evdump %s --help')", cmd, msg, cmd);
-    else
-        fail("%s (run 'evdump --help')", msg);
-    return EXIT_USAGE;
-}
-
-int positionals(const char *cmd, int argc, char **argv, int max)
-{
-    if (argc - optind < 2)
-        return usage_error(cmd, "missing %s",
-                           argc == optind ? "STORE and EXEC" : "EXEC");
-    if (argc - optind > max)
-        return usage_error(cmd, "unexpected argument '%s'",
-                           argv[optind + max]);
-    return 0;
-}
-
-int fail_evs(int rc, const evs_error_info *info, const char *what)
-{
-    if (info && info->code != 0 && info->msg[0]) {
-        if (info->execution_id[0] && strstr(info->msg, info->execution_id))
-            return fail("%s (%s)", info->msg, evs_err_name(rc));
-        return fail("%s: %s (%s)", what, info->msg, evs_err_name(rc));
-    }
-    return fail("%s: %s (%s)", what, evs_strerror(rc), evs_err_name(rc));
-}
-
-int fail_exec(int rc, const evs_error_info *info, const char *store,
-              const char *id)
-{
-    if (rc == EVS_EBADID)
-        return fail("'%s' is not a valid execution id", id);
-    if (rc == -ENOENT)
-        return fail("no execution '%s' in store %s", id, store);
-    return fail_evs(rc, info, id);
-}
-
-int probe_exec(evs_store *st, const char *id, evs_error_info *info)
-{
-    evs_log *l = NULL;
-    int rc = evs_log_open(st, id, strlen(id), 0, &l, NULL, info);
-
-    evs_log_close(l);
-    return rc;
-}
-
-int fail_unreadable(evs_store *st, const char *store, const char *id,
-                    int rc)
-{
-    evs_error_info info;
-    int orc = probe_exec(st, id, &info);
-
-    if (orc != 0 && (rc == 0 || orc == rc))
-        return fail_exec(orc, &info, store, id);
-    if (rc == 0)
-        return fail_exec(-ENOENT, NULL, store, id);
-    return fail("%s: reading the log: %s (%s)", id, evs_strerror(rc),
-                evs_err_name(rc));
-}
-
-/* ------------------------------------------------------------------ */
-/* Output                                                             */
-/* ------------------------------------------------------------------ */
-
-void out_to(FILE *f, const char *name)
-{
-    g_out = f;
-    g_out_name = name;
-}
-
-int out_broken(void)
-{
-    return g_out_err != 0;
-}
-
-int out_write(const void *p, size_t n)
-{
-    if (g_out_err)
-        return -1;
-    if (n && fwrite(p, 1, n, g_out) != n) {
-        g_out_err = errno ? errno : EIO;
-        return -1;
-    }
-    return 0;
-}
-
-int out_printf(const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (g_out_err)
-        return -1;
-    va_start(ap, fmt);
-    n = vfprintf(g_out, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        g_out_err = errno ? errno : EIO;
-        return -1;
-    }
-    return 0;
-}
-
-int out_flush(void)
-{
-    if (g_out_err)
-        return -1;
-    if (fflush(g_out) != 0) {
-        g_out_err = errno ? errno : EIO;
-        return -1;
-    }
-    return 0;
-}
-
-int out_finish(int status)
-{
-    out_flush();
-    if (g_out != stdout && fclose(g_out) != 0 && !g_out_err)
-        g_out_err = errno ? errno : EIO;
-    g_out = stdout;
-    if (!g_out_err)
-        return status;
-    if (g_out_err == EPIPE)
-        return EXIT_OKAY; /* the reader went away, as with `| head` */
-    return fail("writing %s: %s", g_out_name, strerror(g_out_err));
-}
 
 /* Length of the UTF-8 sequence starting with byte c, or 1 for a byte
  * that cannot start one (shown as is: the terminal shows a replacement). */
@@ -546,34 +329,6 @@ void out_json_pretty(evs_span js, int indent)
     }
 }
 
-void out_json_str(evs_span s)
-{
-    char small[256];
-    size_t n;
-
-    if (!s.ptr) {
-        out_write("null", 4);
-        return;
-    }
-    n = evs_json_quote(s, small, sizeof(small));
-    if (n == (size_t)-1) {
-        /* Not UTF-8; the library never hands such text out, but stay
-         * valid JSON whatever happens. */
-        out_write("null", 4);
-    } else if (n <= sizeof(small)) {
-        out_write(small, n);
-    } else {
-        char *big = malloc(n);
-        if (!big) {
-            out_write("null", 4);
-            return;
-        }
-        evs_json_quote(s, big, n);
-        out_write(big, n);
-        free(big);
-    }
-}
-
 void fmt_time(int64_t us, int secs, char buf[40])
 {
     if (us == 0 || evs_time_format(us, buf) != 0) {
@@ -584,15 +339,6 @@ void fmt_time(int64_t us, int secs, char buf[40])
         memcpy(buf + 19, "Z", 2);
 }
 
-void out_json_time(int64_t us)
-{
-    char buf[EVS_TIME_LEN + 1];
-
-    if (us == 0 || evs_time_format(us, buf) != 0)
-        out_write("null", 4);
-    else
-        out_printf("\"%s\"", buf);
-}
 
 const char *c_dim(void)
 {
@@ -625,80 +371,6 @@ const char *c_off(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* Store and arguments                                                */
-/* ------------------------------------------------------------------ */
-
-int open_store(const char *path, evs_store **out)
-{
-    evs_store_opts o;
-    int rc;
-
-    evs_store_opts_init(&o);
-    o.create = 0; /* a typo must not create a directory */
-    o.allow_unsafe_perms = g_allow_unsafe;
-    rc = evs_store_open(path, &o, out);
-    if (rc == 0)
-        return 0;
-    if (rc == -ENOENT)
-        return fail("no store at %s (no such directory)", path);
-    if (rc == EVS_EUNSAFE)
-        return fail("refusing store %s: group or others may write to it "
-                    "(--allow-unsafe-perms opens it anyway)", path);
-    return fail("cannot open store %s: %s (%s)", path, evs_strerror(rc),
-                evs_err_name(rc));
-}
-
-int parse_num(const char *cmd, const char *opt, const char *arg,
-              uint64_t min, uint64_t max, uint64_t *out)
-{
-    uint64_t v = 0;
-    const char *p = arg;
-
-    if (!*p)
-        return usage_error(cmd, "%s needs a number, got ''", opt);
-    for (; *p; p++) {
-        unsigned d = (unsigned)(*p - '0');
-        if (*p < '0' || *p > '9')
-            return usage_error(cmd, "%s needs a non-negative whole number, "
-                                    "got '%s'", opt, arg);
-        if (v > (UINT64_MAX - d) / 10)
-            return usage_error(cmd, "%s: '%s' is too large", opt, arg);
-        v = v * 10 + d;
-    }
-    if (v < min || v > max)
-        return usage_error(cmd, "%s must be between %" PRIu64 " and %" PRIu64
-                                ", got '%s'", opt, min, max, arg);
-    *out = v;
-    return 0;
-}
-
-int next_opt(const char *cmd, int argc, char **argv, const char *shortopts,
-             const struct option *longopts)
-{
-    char sopts[64];
-    int c;
-
-    /* A leading ':' makes a missing argument ':' rather than '?'. */
-    snprintf(sopts, sizeof(sopts), ":%sh", shortopts);
-    c = getopt_long(argc, argv, sopts, longopts, NULL);
-    if (c == '?' || c == ':') {
-        const char *arg = argv[optind - 1];
-        char shown[64];
-
-        /* For a long option the word is shown without its "=value". */
-        if (arg[0] == '-' && arg[1] == '-')
-            snprintf(shown, sizeof(shown), "%.*s", (int)strcspn(arg, "="),
-                     arg);
-        else
-            snprintf(shown, sizeof(shown), "-%c", optopt ? optopt : '?');
-        if (c == '?')
-            return -usage_error(cmd, "unknown option '%s'", shown);
-        return -usage_error(cmd, "option '%s' needs an argument", shown);
-    }
-    return c;
-}
-
-/* ------------------------------------------------------------------ */
 /* main                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -719,52 +391,15 @@ static void setup_terminal(void)
 
 int main(int argc, char **argv)
 {
+    static const tool_def evdump = {
+        "evdump", help_head, help_common, NULL, help_exit, commands,
+        sizeof(commands) / sizeof(commands[0])};
     static char outbuf[1 << 16];
-    const char *name;
-    int status, n = 1;
 
     /* A closed pipe shows up as EPIPE on a write, which ends the output
      * quietly (out_finish). */
     signal(SIGPIPE, SIG_IGN);
     setup_terminal();
     setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-    out_to(stdout, "stdout");
-    opterr = 0;
-
-    /* The one option every command takes is taken out here, before the
-     * command's own parsing; "--" ends options, so not after it. */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0) {
-            while (i < argc)
-                argv[n++] = argv[i++];
-            break;
-        }
-        if (strcmp(argv[i], "--allow-unsafe-perms") == 0)
-            g_allow_unsafe = 1;
-        else
-            argv[n++] = argv[i];
-    }
-    argv[n] = NULL;
-    argc = n;
-    if (argc < 2)
-        return usage_error(NULL, "no command given");
-    name = argv[1];
-    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
-        print_help(NULL);
-        return out_finish(EXIT_OKAY);
-    }
-    if (strcmp(name, "--version") == 0) {
-        out_printf("evdump (evstore) %s\n", EVS_VERSION_STRING);
-        return out_finish(EXIT_OKAY);
-    }
-    for (size_t i = 0; i < NCOMMANDS; i++) {
-        if (strcmp(name, commands[i].name) != 0)
-            continue;
-        optind = 0; /* full reinitialisation of GNU getopt */
-        status = commands[i].run(argc - 1, argv + 1);
-        return out_finish(status);
-    }
-    if (name[0] == '-')
-        return usage_error(NULL, "expected a command before '%s'", name);
-    return usage_error(NULL, "unknown command '%s'", name);
+    return tool_main(&evdump, argc, argv);
 }

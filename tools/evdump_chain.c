@@ -140,7 +140,7 @@ int cmd_chain(int argc, char **argv)
         }
         return -c;
     }
-    if ((rc = positionals("chain", argc, argv, 2)) != 0)
+    if ((rc = positionals("chain", argc, argv, 2, 2, "STORE EXEC")) != 0)
         return rc;
     store = argv[optind];
     id = argv[optind + 1];
@@ -164,7 +164,7 @@ int cmd_chain(int argc, char **argv)
             g.n++;
     if (!(root = find(&g, id))) {
         /* Missing, or there but refused (a linked log). */
-        rc = fail_unreadable(st, store, id, 0);
+        rc = fail_on_exec(st, store, id, 0, "reading the log");
         goto out;
     }
     /* Back to the first of the lineage. */

@@ -299,7 +299,7 @@ int cmd_import(int argc, char **argv)
         }
         return -c;
     }
-    if ((rc = positionals("import", argc, argv, 3)) != 0)
+    if ((rc = positionals("import", argc, argv, 2, 3, "STORE EXEC")) != 0)
         return rc;
     im = calloc(1, sizeof(*im));
     if (!im)

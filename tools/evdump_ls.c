@@ -249,47 +249,24 @@ static void snap_show(const evs_snapshot *s)
     snap_json("state", s->state);
 }
 
-/* A string field of the JSON form: never null, "" when empty. */
-static void jstr(const char *key, evs_span v, int first)
-{
-    out_printf("%s\"%s\":", first ? "{" : ",", key);
-    out_json_str(v.ptr ? v : evs_span_cstr(""));
-}
-
-static void jtime(const char *key, int64_t us)
-{
-    out_printf(",\"%s\":", key);
-    out_json_time(us);
-}
-
-/* The library hands out compact, checked JSON: embed it as it is. */
-static void jraw(const char *key, evs_span v)
-{
-    out_printf(",\"%s\":", key);
-    if (v.len)
-        out_write(v.ptr, v.len);
-    else
-        out_write("null", 4);
-}
-
 static void snap_json_doc(const evs_snapshot *s)
 {
-    jstr("id", s->id, 1);
-    jstr("workflow_name", s->workflow_name, 0);
-    jstr("workflow_hash", s->workflow_hash, 0);
-    jstr("inputs_hash", s->inputs_hash, 0);
-    jstr("status", s->status, 0);
-    jtime("start_time", s->start_time_us);
-    jtime("end_time", s->end_time_us);
-    jtime("created_at", s->created_at_us);
-    jtime("updated_at", s->updated_at_us);
-    out_printf(",\"last_event_seq\":%" PRIu64, s->last_event_seq);
-    jraw("workflow_data", s->workflow_data);
-    jraw("inputs", s->inputs);
-    jraw("outputs", s->outputs);
-    jraw("error", s->error);
-    jraw("lineage", s->lineage);
-    jraw("state", s->state);
+    out_member_str("id", s->id, 1);
+    out_member_str("workflow_name", s->workflow_name, 0);
+    out_member_str("workflow_hash", s->workflow_hash, 0);
+    out_member_str("inputs_hash", s->inputs_hash, 0);
+    out_member_str("status", s->status, 0);
+    out_member_time("start_time", s->start_time_us);
+    out_member_time("end_time", s->end_time_us);
+    out_member_time("created_at", s->created_at_us);
+    out_member_time("updated_at", s->updated_at_us);
+    out_member_u64("last_event_seq", s->last_event_seq);
+    out_member_json("workflow_data", s->workflow_data);
+    out_member_json("inputs", s->inputs);
+    out_member_json("outputs", s->outputs);
+    out_member_json("error", s->error);
+    out_member_json("lineage", s->lineage);
+    out_member_json("state", s->state);
     out_write("}\n", 2);
 }
 
@@ -315,7 +292,7 @@ int cmd_snapshot(int argc, char **argv)
             return -c;
         }
     }
-    if ((rc = positionals("snapshot", argc, argv, 2)) != 0)
+    if ((rc = positionals("snapshot", argc, argv, 2, 2, "STORE EXEC")) != 0)
         return rc;
     store = argv[optind];
     id = argv[optind + 1];

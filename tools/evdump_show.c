@@ -208,7 +208,7 @@ int cmd_show(int argc, char **argv)
             goto out;
     }
     rc = EXIT_USAGE;
-    if (positionals("show", argc, argv, 2) != 0)
+    if (positionals("show", argc, argv, 2, 2, "STORE EXEC") != 0)
         goto out;
     if (to && to < from) {
         usage_error("show", "--to %" PRIu64 " is before --from %" PRIu64, to,
@@ -305,7 +305,7 @@ int cmd_tail(int argc, char **argv)
             return -c;
         }
     }
-    if ((rc = positionals("tail", argc, argv, 2)) != 0)
+    if ((rc = positionals("tail", argc, argv, 2, 2, "STORE EXEC")) != 0)
         return rc;
     if ((rc = open_reader(argv[optind], argv[optind + 1], &st, &l)) != 0)
         return rc;

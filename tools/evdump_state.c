@@ -504,7 +504,7 @@ int cmd_state(int argc, char **argv)
             return -c;
         }
     }
-    if ((rc = positionals("state", argc, argv, 2)) != 0)
+    if ((rc = positionals("state", argc, argv, 2, 2, "STORE EXEC")) != 0)
         return rc;
     store = argv[optind];
     id = argv[optind + 1];

@@ -76,7 +76,7 @@ static int verify_one(evs_store *st, scan_state *x)
     if (rc == -ENOENT)
         other_problem(x, "log", "missing", "no events.jsonl");
     else if (rc < 0)
-        err = fail_unreadable(st, NULL, x->id, rc);
+        err = fail_on_exec(st, NULL, x->id, rc, "reading the log");
     if (out_broken())
         return 0;
 
@@ -153,7 +153,8 @@ int cmd_verify(int argc, char **argv)
                 continue;
             }
             if (!evs_exec_exists(st, x.id, strlen(x.id))) {
-                err = fail_unreadable(st, argv[optind], x.id, 0);
+                err = fail_on_exec(st, argv[optind], x.id, 0,
+                                   "reading the log");
                 continue;
             }
         }
@@ -197,7 +198,7 @@ int cmd_salvage(int argc, char **argv)
             return -c;
         }
     }
-    if ((rc = positionals("salvage", argc, argv, 2)) != 0)
+    if ((rc = positionals("salvage", argc, argv, 2, 2, "STORE EXEC")) != 0)
         return rc;
     if (outpath && !*outpath)
         return usage_error("salvage", "--out needs a file name");
@@ -209,7 +210,7 @@ int cmd_salvage(int argc, char **argv)
         goto out;
     }
     if (!evs_exec_exists(st, id, strlen(id))) {
-        rc = fail_unreadable(st, argv[optind], id, 0);
+        rc = fail_on_exec(st, argv[optind], id, 0, "reading the log");
         goto out;
     }
     if (outpath) {
@@ -236,7 +237,7 @@ int cmd_salvage(int argc, char **argv)
     x.salvage = 1;
     rc = evs_log_scan(st, id, strlen(id), scan_cb, &x);
     if (rc < 0) {
-        rc = fail_unreadable(st, argv[optind], id, rc);
+        rc = fail_on_exec(st, argv[optind], id, rc, "reading the log");
         goto out;
     }
     rc = EXIT_OKAY;

@@ -11,7 +11,9 @@
  */
 #include "evreplay.h"
 
+#ifdef EVREPLAY_LIBEDIT
 #include <editline/readline.h>
+#endif
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -487,6 +489,43 @@ static void on_sigint(int sig)
     g_interrupted = 1;
 }
 
+#ifdef EVREPLAY_LIBEDIT
+#define EDITING ", line editing and history"
+#else
+#define EDITING " (this build has no line editing)"
+
+/* Built without libedit: a plain prompt, without line editing or
+ * history. A ^C (its handler does not restart the read) drops the line
+ * as readline's does. */
+static char *readline(const char *prompt)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+
+    fputs(prompt, stdout);
+    fflush(stdout);
+    n = getline(&line, &cap, stdin);
+    if (n < 0) {
+        clearerr(stdin);
+        free(line);
+        return NULL;
+    }
+    if (n > 0 && line[n - 1] == '\n')
+        line[n - 1] = '\0';
+    return line;
+}
+
+static void using_history(void)
+{
+}
+
+static void add_history(const char *line)
+{
+    (void)line;
+}
+#endif
+
 static void run_interactive(runner *u)
 {
     const session *s = u->s;
@@ -562,12 +601,12 @@ static const char usage_text[] =
     "\n"
     "Where commands come from: -c and -x run in the order given, then\n"
     "evreplay exits. Without them, commands are read from stdin: with a\n"
-    "prompt \"(evreplay SEQ/LAST) \", line editing and history when stdin is\n"
-    "a terminal, as a script otherwise. An empty line repeats the last\n"
-    "step, next, back or continue (except in -c and -x scripts, where\n"
-    "empty lines are skipped). Lines starting with '#' are comments.\n"
-    "Words are separated by blanks; a word that holds blanks or ';' can\n"
-    "be quoted with \"...\" or '...'.\n"
+    "prompt \"(evreplay SEQ/LAST) \"" EDITING "\n"
+    "when stdin is a terminal, as a script otherwise. An empty line\n"
+    "repeats the last step, next, back or continue (except in -c and -x\n"
+    "scripts, where empty lines are skipped). Lines starting with '#' are\n"
+    "comments. Words are separated by blanks; a word that holds blanks or\n"
+    "';' can be quoted with \"...\" or '...'.\n"
     "\n"
     "A command that fails prints one line \"error: ...\" on stderr. In a\n"
     "script (-c, -x or stdin that is not a terminal) the remaining commands\n"
@@ -586,21 +625,6 @@ typedef struct source {
     const char *arg;
 } source;
 
-static int usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    tool_msg("%s (run 'evreplay --help')", msg);
-    return EXIT_USAGE;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -618,14 +642,15 @@ int main(int argc, char **argv)
     size_t nsrc = 0, src_cap = 0;
     uint64_t ck_every = CK_EVERY_DEFAULT;
     size_t ck_budget = CK_BUDGET;
-    int batch = 0, unsafe = 0, c, status, interactive;
-    evs_store_opts so;
+    int batch = 0, c, status, interactive;
     evs_store *st = NULL;
     session s;
     runner u;
 
+    tool_name = "evreplay";
+    out_to(stdout, "stdout");
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:x:h", longopts, NULL)) != -1) {
+    while ((c = next_opt(NULL, argc, argv, "c:x:", longopts)) != -1) {
         switch (c) {
         case 'c':
         case 'x':
@@ -637,60 +662,40 @@ int main(int argc, char **argv)
             batch = 1;
             break;
         case OPT_UNSAFE:
-            unsafe = 1;
+            tool_allow_unsafe = 1;
             break;
         case OPT_CKPT:
+            if ((status = parse_num(NULL, "--checkpoint-every", optarg, 0,
+                                    UINT64_MAX, &ck_every)) != 0)
+                goto usage;
+            break;
         case OPT_BUDGET: {
-            char *end;
-            unsigned long long v;
-            errno = 0;
-            v = strtoull(optarg, &end, 10);
-            if (errno || !*optarg || *end || optarg[0] == '-' ||
-                (c == OPT_BUDGET && v > SIZE_MAX))
-                return usage_error("%s needs a whole number",
-                                   c == OPT_CKPT ? "--checkpoint-every"
-                                                 : "--checkpoint-budget");
-            if (c == OPT_CKPT)
-                ck_every = v;
-            else
-                ck_budget = (size_t)v;
+            uint64_t v;
+            if ((status = parse_num(NULL, "--checkpoint-budget", optarg, 0,
+                                    SIZE_MAX, &v)) != 0)
+                goto usage;
+            ck_budget = (size_t)v;
             break;
         }
         case 'h':
             printf("%s\nCommands (the same list as 'help' at the prompt):\n\n",
                    usage_text);
             help_all();
+            free(src);
             return EXIT_OKAY;
         case OPT_VERSION:
-            printf("evreplay (evstore) %s\n", EVS_VERSION_STRING);
-            return EXIT_OKAY;
-        case ':':
-            return usage_error("option '%s' needs an argument",
-                               argv[optind - 1]);
+            print_version();
+            free(src);
+            return out_finish(EXIT_OKAY);
         default:
-            return usage_error("unknown option '%s'", argv[optind - 1]);
+            status = -c;
+            goto usage;
         }
     }
-    if (argc - optind != 2) {
-        free(src);
-        return usage_error("%s", argc - optind < 2
-                                     ? "expected STORE and EXEC"
-                                     : "too many arguments");
-    }
+    if ((status = positionals(NULL, argc, argv, 2, 2, "STORE EXEC")) != 0)
+        goto usage;
 
-    evs_store_opts_init(&so);
-    so.create = 0; /* a typo must not create a directory */
-    so.allow_unsafe_perms = unsafe;
-    status = evs_store_open(argv[optind], &so, &st);
-    if (status != 0) {
-        if (status == -ENOENT)
-            tool_msg("no store at %s (no such directory)", argv[optind]);
-        else if (status == EVS_EUNSAFE)
-            tool_msg("refusing store %s: group or others may write to it "
-                     "(--allow-unsafe-perms opens it anyway)", argv[optind]);
-        else
-            tool_msg("cannot open store %s: %s (%s)", argv[optind],
-                     evs_strerror(status), evs_err_name(status));
+    if ((status = open_store(argv[optind], &st)) != 0) {
         free(src);
         return EXIT_OPEN;
     }
@@ -733,5 +738,9 @@ int main(int argc, char **argv)
     free(src);
     session_free(&s);
     evs_store_close(st);
+    return status;
+
+usage:
+    free(src);
     return status;
 }

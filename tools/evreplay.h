@@ -9,19 +9,19 @@
 #ifndef EVREPLAY_H
 #define EVREPLAY_H
 
-#include "evstore.h"
+#include "common.h"
 
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
-/* Exit codes; --help documents them. */
+/* evreplay's own exit statuses; --help documents them, and the others
+ * are common.h's. */
 enum {
-    EXIT_OKAY = 0,   /* every command succeeded */
-    EXIT_FAILED = 1, /* a command failed (script and batch modes) */
-    EXIT_USAGE = 2,  /* bad command line */
-    EXIT_OPEN = 3    /* cannot open the store or the execution, or a
-                        fatal error (out of memory, unreadable log) */
+    EXIT_FAILED = 1,        /* a command failed (script and batch modes) */
+    EXIT_OPEN = EXIT_ERROR  /* cannot open the store or the execution, or
+                               a fatal error (out of memory, unreadable
+                               log) */
 };
 
 /* What a command returns. */
@@ -134,9 +134,6 @@ size_t session_violations_at(const session *s, uint64_t seq,
 /* Prints "error: <msg>" as one line on stderr (stdout is flushed first,
  * so a transcript stays in order) and returns CMD_ERROR. */
 int cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Prints "evreplay: <msg>" as one line on stderr. */
-void tool_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Allocation that cannot fail: an exhausted heap ends the tool with
  * EXIT_OPEN after saying so. */

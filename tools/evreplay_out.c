@@ -17,41 +17,19 @@
 /* Messages and memory                                                */
 /* ------------------------------------------------------------------ */
 
-static void one_line(const char *prefix, const char *fmt, va_list ap)
-{
-    char msg[1024];
-
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    for (char *p = msg; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    fflush(stdout);
-    fprintf(stderr, "%s%s\n", prefix, msg);
-    fflush(stderr);
-}
-
 int cmd_error(const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    one_line("error: ", fmt, ap);
+    vline("error: ", fmt, ap);
     va_end(ap);
     return CMD_ERROR;
 }
 
-void tool_msg(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    one_line("evreplay: ", fmt, ap);
-    va_end(ap);
-}
-
 static void out_of_memory(void)
 {
-    tool_msg("out of memory");
+    note("out of memory");
     exit(EXIT_OPEN);
 }
 

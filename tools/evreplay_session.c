@@ -130,24 +130,14 @@ static int read_events(session *s, const char *store_desc)
 
     evs_error_info_clear(&info);
     rc = evs_log_open(s->store, id, strlen(id), 0, &log, NULL, &info);
-    if (rc == EVS_EBADID) {
-        tool_msg("'%s' is not a valid execution id", id);
-        goto out;
-    }
-    if (rc == -ENOENT) {
-        tool_msg("no execution '%s' in store %s", id, store_desc);
-        goto out;
-    }
     if (rc != 0) {
-        tool_msg("cannot open execution '%s': %s (%s)", id,
-                 info.msg[0] ? info.msg : evs_strerror(rc),
-                 evs_err_name(rc));
+        fail_exec(rc, &info, store_desc, id);
         goto out;
     }
     if (evs_log_last_seq(log) > 0) {
         rc = evs_cursor_open(log, 1, 0, &c, &info);
         if (rc != 0) {
-            tool_msg("cannot read execution '%s': %s (%s)", id,
+            note("cannot read execution '%s': %s (%s)", id,
                      info.msg[0] ? info.msg : evs_strerror(rc),
                      evs_err_name(rc));
             goto out;
@@ -155,20 +145,20 @@ static int read_events(session *s, const char *store_desc)
         while ((rc = evs_cursor_next(c, &ev, NULL, &info)) == 1) {
             grow((void **)&s->ev, &s->ev_cap, s->n, sizeof(*s->ev));
             if (evs_event_copy(&ev, NULL, &s->ev[s->n]) != 0) {
-                tool_msg("out of memory");
+                note("out of memory");
                 goto out;
             }
             measure(s, &s->ev[s->n].ev);
             s->n++;
         }
         if (rc == EVS_ECORRUPT || rc == EVS_EFORMAT) {
-            tool_msg("warning: the log of '%s' is damaged at seq %" PRIu64
+            note("warning: the log of '%s' is damaged at seq %" PRIu64
                      ", byte %" PRIu64 ": %s; only events 1..%zu are "
                      "loaded",
                      id, info.sequence, info.offset,
                      info.msg[0] ? info.msg : evs_strerror(rc), s->n);
         } else if (rc != 0) {
-            tool_msg("cannot read execution '%s': %s (%s)", id,
+            note("cannot read execution '%s': %s (%s)", id,
                      evs_strerror(rc), evs_err_name(rc));
             goto out;
         }
@@ -207,7 +197,7 @@ int session_load(session *s, evs_store *st, const char *id,
     for (size_t i = 0; i < s->n; i++) {
         const evs_event *e = &s->ev[i].ev;
         if ((rc = evs_replay_apply(s->r, e, NULL)) != 0) {
-            tool_msg("cannot replay seq %zu: %s", i + 1, evs_strerror(rc));
+            note("cannot replay seq %zu: %s", i + 1, evs_strerror(rc));
             return EXIT_OPEN;
         }
         s->pos = i + 1;
@@ -233,7 +223,7 @@ int session_load(session *s, evs_store *st, const char *id,
         goto oom;
     return 0;
 oom:
-    tool_msg("out of memory");
+    note("out of memory");
     return EXIT_OPEN;
 }
 

@@ -36,6 +36,9 @@ extern "C" {
 #define EVS_VERSION_MINOR 1
 #define EVS_VERSION_PATCH 0
 #define EVS_VERSION_STRING "0.1.0"
+/** EVS_VERSION_* as one number: major * 10000 + minor * 100 + patch. */
+#define EVS_VERSION_NUMBER                                                    \
+    (EVS_VERSION_MAJOR * 10000 + EVS_VERSION_MINOR * 100 + EVS_VERSION_PATCH)
 
 /**
  * The version of the library the program runs with, as

@@ -2159,7 +2159,7 @@ static void evrun_point(const ectx *E, uint64_t n, etally *T, uint64_t *m)
     char id[32], *out = in_edir(E, "start.out");
     char *err = in_edir(E, "start.err");
     char *argv[] = {getenv("EVRUN"), "start", E->store, E->def, "--id", id,
-                    "--input", (char *)wf_input, NULL};
+                    "--input", (char *)wf_input, "--create", NULL};
     sk_exec x = {argv[0], argv, E->envp, "/dev/null", out, err};
     const char *tag = "start";
     echeck C;
@@ -2210,7 +2210,7 @@ static void evrun_point(const ectx *E, uint64_t n, etally *T, uint64_t *m)
         char *e;
         int exists;
         const char *start[] = {"start", E->store, E->def, "--id", id,
-                               "--input", wf_input, NULL};
+                               "--input", wf_input, "--create", NULL};
         const char *resume[] = {"resume", E->store, id, NULL};
 
         {

@@ -1365,7 +1365,7 @@ Test(evdump, help_exits_0_and_covers_every_command_option_and_exit_code)
     static const char *const opts[] = {
         "--status", "--workflow", "--limit", "--offset", "--json", "--from",
         "--to",     "--type",     "--path",  "--lines",  "--follow",
-        "--out",    "NO_COLOR"};
+        "--out",    "NO_COLOR",   "--version"};
     result r;
 
     r = EVDUMP("--help");

@@ -1312,3 +1312,34 @@ Test(evreplay, print_each_and_diff_show_an_each_completed)
               "%s", r.out);
     result_free(&r);
 }
+
+/* The command line is parsed as evdump's and evrun's are (tools/common.c):
+ * the same getopt_long forms, the same words for a bad number, missing
+ * arguments and an execution that is not there. */
+Test(evreplay, the_command_line_speaks_as_evdump_and_evrun_do)
+{
+    char want[1024];
+    result r;
+
+    RECORD("lin", linear);
+    r = EVREPLAY(dir, "lin", "--checkpoint-every=x", "-c", "where");
+    cr_assert_eq(r.status, 2);
+    cr_assert_str_eq(r.err, "evreplay: --checkpoint-every needs a "
+                            "non-negative whole number, got 'x' (run "
+                            "'evreplay --help')\n");
+    result_free(&r);
+    r = EVREPLAY(dir);
+    cr_assert_eq(r.status, 2);
+    cr_assert_str_eq(r.err, "evreplay: missing EXEC (run 'evreplay "
+                            "--help')\n");
+    result_free(&r);
+    r = EVREPLAY("--command=where", "--checkpoint-every=2", dir, "lin");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "seq      0 of"), "%s", r.out);
+    result_free(&r);
+    r = EVREPLAY(dir, "nope", "-c", "where");
+    snprintf(want, sizeof(want), "evreplay: no execution 'nope' in store "
+             "%s\n", dir);
+    cr_assert_str_eq(r.err, want);
+    result_free(&r);
+}

@@ -191,6 +191,8 @@ static void setup(void)
     dir = tu_tmpdir("evrun");
     cr_assert_not_null(dir);
     store = strdup(in_dir("store"));
+    /* evrun start and serve create no store without --create. */
+    cr_assert_eq(mkdir(store, 0700), 0);
     fx = strdup(in_dir("fx"));
     f = fopen(in_dir("act.sh"), "w");
     cr_assert_not_null(f);
@@ -256,6 +258,8 @@ static result run_tool(const char *bin, const char *const *args)
 #define EVRUN(...) run_tool("EVRUN", (const char *const[]){__VA_ARGS__, NULL})
 #define EVDUMP(...)                                                           \
     run_tool("EVDUMP", (const char *const[]){__VA_ARGS__, NULL})
+#define EVREPLAY(...)                                                         \
+    run_tool("EVREPLAY", (const char *const[]){__VA_ARGS__, NULL})
 
 static void result_free(result *r)
 {
@@ -828,10 +832,10 @@ Test(evrun, start_with_strict_inputs_refuses_undeclared_ones)
                      "{\"url\":\"x\",\"urll\":\"y\"}");
     char want[1024];
 
+    /* The inputs are at fault, not the definition: blamed on --input. */
     cr_assert_eq(r.status, 3, "exit %d, stderr %s", r.status, r.err);
-    snprintf(want, sizeof(want), "evrun: %s: input \"urll\" is not declared "
-             "(the definition has strict_inputs)\n", def);
-    cr_assert_str_eq(r.err, want);
+    cr_assert_str_eq(r.err, "evrun: --input: input \"urll\" is not declared "
+                            "(the definition has strict_inputs)\n");
     cr_assert(!exec_exists("st1"));
     result_free(&r);
     r = EVRUN("start", store, def, "--id", "st2", "--input",
@@ -1257,6 +1261,590 @@ Test(evrun, help_exits_0_and_names_every_command_and_exit_status)
     cr_assert_eq(r2.status, 0);
     cr_assert_not_null(strstr(r2.out, "evrun start"));
     result_free(&r2);
+}
+
+/* ------------------------------------------------------------------ */
+/* One parser, one vocabulary, one set of messages (issue 15)         */
+/* ------------------------------------------------------------------ */
+
+static const char *const commands[] = {
+    "start", "resume", "retry", "serve", "send", "pause", "unpause",
+    "terminate", "status", "check",
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(*commands))
+
+/* `evrun CMD --help`, `evrun CMD -h` and `evrun help CMD` print that
+ * command's usage and options only, not the whole manual. */
+Test(evrun, each_command_help_prints_its_own_usage_only)
+{
+    result all = EVRUN("--help");
+
+    cr_assert_eq(all.status, 0);
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const char *forms[][2] = {{commands[i], "--help"},
+                                  {commands[i], "-h"},
+                                  {"help", commands[i]}};
+        char want[64];
+        result first = {0, NULL, NULL};
+
+        snprintf(want, sizeof(want), "Usage: evrun %s STORE", commands[i]);
+        for (size_t f = 0; f < 3; f++) {
+            result r = EVRUN(forms[f][0], forms[f][1]);
+
+            cr_assert_eq(r.status, 0, "%s %s: %s", forms[f][0], forms[f][1],
+                         r.err);
+            cr_assert_str_eq(r.err, "");
+            cr_assert_eq(strncmp(r.out, want, strlen(want)), 0, "%s", r.out);
+            cr_assert_not_null(strstr(r.out, "Exit status"), "%s", r.out);
+            for (size_t j = 0; j < NCOMMANDS; j++) {
+                char other[64];
+
+                snprintf(other, sizeof(other), "evrun %s STORE",
+                         commands[j]);
+                cr_assert_eq(strstr(r.out, other) != NULL, i == j,
+                             "%s help and \"%s\": %s", commands[i], other,
+                             r.out);
+            }
+            if (f == 0) {
+                first = r;
+                continue;
+            }
+            cr_assert_str_eq(r.out, first.out);
+            result_free(&r);
+        }
+        /* The general help holds each command's help whole. */
+        {
+            const char *h = first.out + strlen("Usage: ");
+            char *own = strndup(h, (size_t)(strstr(h, "\n\n") - h));
+
+            cr_assert_not_null(strstr(all.out, own), "%s", commands[i]);
+            free(own);
+        }
+        result_free(&first);
+    }
+    result_free(&all);
+}
+
+/* Every option a command's help lists (its usage lines and its option
+ * list) is one the command takes: --help tells the truth. */
+Test(evrun, every_option_a_command_help_lists_is_taken)
+{
+    size_t tried = 0;
+
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        result h = EVRUN(commands[i], "--help");
+        const char *line = h.out;
+
+        cr_assert_eq(h.status, 0);
+        /* Every option of the usage lines, and the one that begins each
+         * entry of the option list (its description may name other
+         * commands' options in passing). */
+        for (int k = 0; *line; k++) {
+            const char *end = strchr(line, '\n'), *p = line;
+            int usage = k == 0 || strncmp(line, "          [", 11) == 0;
+
+            if (!end)
+                end = line + strlen(line);
+            if (!usage && strncmp(line, "  --", 4) != 0)
+                p = end;
+            while ((p = strstr(p, "--")) != NULL && p < end) {
+                char opt[64], want[96];
+                size_t w = strspn(p + 2, "abcdefghijklmnopqrstuvwxyz-");
+                result r;
+
+                snprintf(opt, sizeof(opt), "%.*s", (int)(w + 2), p);
+                r = EVRUN(commands[i], opt);
+                snprintf(want, sizeof(want), "unknown option '%s'", opt);
+                cr_assert_null(strstr(r.err, want), "%s: %s", commands[i],
+                               r.err);
+                result_free(&r);
+                tried++;
+                p = usage ? p + w + 2 : end;
+            }
+            line = *end ? end + 1 : end;
+        }
+        result_free(&h);
+    }
+    cr_assert_gt(tried, 40, "only %zu options found in the helps", tried);
+}
+
+/* getopt_long's forms work in evrun as in evdump: --opt=value, options
+ * before, between or after the arguments, and "--". */
+Test(evrun, options_take_every_getopt_form_anywhere)
+{
+    const char *def = def_file("forms",
+        "{\"name\":\"forms\",\"inputs\":{\"x\":{\"type\":\"number\"}},"
+        " \"outputs\":\"${inputs.x}\",\"steps\":[{\"name\":\"a\","
+        " \"kind\":\"action\",\"action\":\"echo\"}]}");
+    result r = EVRUN("start", "--id=o1", "--input={\"x\":1}", store, def,
+                     "--sync=none");
+
+    assert_outcome(&r, 0, "o1", "completed", "1");
+    result_free(&r);
+    r = EVRUN("start", store, "--input", "{\"x\":2}", def, "--id", "o2");
+    assert_outcome(&r, 0, "o2", "completed", "2");
+    result_free(&r);
+    r = EVRUN("start", "--id=o3", "--input={\"x\":3}", "--", store, def);
+    assert_outcome(&r, 0, "o3", "completed", "3");
+    result_free(&r);
+    r = EVRUN("status", "--json", store, "o3");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "\"outputs\":3"), "%s", r.out);
+    result_free(&r);
+    r = EVRUN("start", store, def, "--id=o4", "--input={\"x\":4}",
+              "--allow-unsafe-perms");
+    assert_outcome(&r, 0, "o4", "completed", "4");
+    result_free(&r);
+    /* An option whose value is missing, and one that takes none. */
+    r = EVRUN("start", store, def, "--id");
+    cr_assert_eq(r.status, 2);
+    cr_assert_str_eq(r.err, "evrun: start: option '--id' needs an argument "
+                            "(run 'evrun start --help')\n");
+    result_free(&r);
+    r = EVRUN("status", store, "o1", "--json=yes");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    result_free(&r);
+}
+
+/* Parses `text` as exactly one JSON object on one line, the whole of
+ * stdout. */
+static json_object *only_object(const char *text)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *o;
+    size_t len = strlen(text);
+
+    cr_assert_gt(len, 0, "nothing on stdout");
+    cr_assert_eq(count_lines(text), 1, "stdout: %s", text);
+    cr_assert_eq(text[len - 1], '\n');
+    o = json_tokener_parse_ex(tok, text, (int)len - 1);
+    cr_assert_not_null(o, "not JSON: %s", text);
+    cr_assert_eq(json_tokener_get_parse_end(tok), len - 1,
+                 "more than one value: %s", text);
+    cr_assert(json_object_is_type(o, json_type_object), "%s", text);
+    json_tokener_free(tok);
+    return o;
+}
+
+/* The members every execution object has, named as evdump's ls --json
+ * and snapshot --json name them; checked against evdump's listing. */
+static void assert_exec_object(json_object *o, const char *id,
+                               const char *outcome, const char *status)
+{
+    static const char *const names[] = {
+        "id", "status", "workflow_name", "last_event_seq", "start_time",
+        "end_time", "live_paths", "pending_waits", "pending_timers",
+        "outputs", "error", "failed_at",
+    };
+    result ls = EVDUMP("ls", store, "--json");
+    char *m, want[128];
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+        cr_assert(json_object_object_get_ex(o, names[i], NULL), "no %s: %s",
+                  names[i], json_object_to_json_string(o));
+    cr_assert(!json_object_object_get_ex(o, "workflow", NULL));
+    cr_assert(!json_object_object_get_ex(o, "last_seq", NULL));
+    cr_assert(!json_object_object_get_ex(o, "execution_id", NULL));
+    m = str_member(o, "id");
+    cr_assert_str_eq(m, id);
+    free(m);
+    m = str_member(o, "status");
+    cr_assert_str_eq(m, status);
+    free(m);
+    if (outcome) {
+        m = str_member(o, "outcome");
+        cr_assert_str_eq(m, outcome);
+        free(m);
+    }
+    /* evdump says the same of it, in the same words. */
+    cr_assert_eq(ls.status, 0, "%s", ls.err);
+    m = str_member(o, "workflow_name");
+    snprintf(want, sizeof(want), "{\"id\":\"%s\",\"status\":\"%s\","
+             "\"workflow_name\":\"%s\"", id, status, m);
+    free(m);
+    cr_assert_not_null(strstr(ls.out, want), "%s not in %s", want, ls.out);
+    result_free(&ls);
+    /* last_event_seq is the log's last sequence. */
+    ls = EVDUMP("show", store, id, "--json");
+    cr_assert_eq(ls.status, 0, "%s", ls.err);
+    m = member(o, "last_event_seq");
+    snprintf(want, sizeof(want), "%zu", count_lines(ls.out));
+    cr_assert_str_eq(m, want);
+    free(m);
+    result_free(&ls);
+}
+
+/* --json prints one JSON object and nothing else on stdout, whatever
+ * the command and however it ends, so that `evrun ... --json | jq`
+ * works. */
+Test(evrun, json_prints_one_object_and_nothing_else_on_stdout)
+{
+    const char *ok = def_file("jok",
+        "{\"name\":\"jok\",\"outputs\":\"${steps.a.output}\","
+        " \"steps\":[{\"name\":\"a\",\"kind\":\"action\","
+        " \"action\":\"echo\",\"params\":{\"v\":1}}]}");
+    const char *bad = def_file("jbad",
+        "{\"name\":\"jbad\",\"steps\":[{\"name\":\"b\","
+        " \"kind\":\"action\",\"action\":\"fail\","
+        " \"params\":{\"times\":9,\"fatal\":true}}]}");
+    const char *gate = def_file("gate", gate_def);
+    json_object *o, *m;
+    char *v;
+    result r;
+
+    r = EVRUN("start", store, ok, "--id", "j1", "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    o = only_object(r.out);
+    assert_exec_object(o, "j1", "completed", "completed");
+    v = member(o, "outputs");
+    assert_json_eq(v, "{\"v\":1}");
+    free(v);
+    json_object_put(o);
+    result_free(&r);
+
+    r = EVRUN("start", store, bad, "--id", "j2", "--json");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    o = only_object(r.out);
+    assert_exec_object(o, "j2", "failed", "failed");
+    cr_assert(json_object_object_get_ex(o, "failed_at", &m));
+    cr_assert(json_object_is_type(m, json_type_object));
+    json_object_put(o);
+    result_free(&r);
+
+    r = EVRUN("start", store, gate, "--id", "j3", "--json");
+    cr_assert_eq(r.status, 4, "%s", r.err);
+    o = only_object(r.out);
+    assert_exec_object(o, "j3", "suspended", "waiting");
+    v = member(o, "pending_waits");
+    cr_assert_str_eq(v, "1");
+    free(v);
+    json_object_put(o);
+    result_free(&r);
+
+    r = EVRUN("resume", store, "j3", "--json");
+    cr_assert_eq(r.status, 4, "%s", r.err);
+    o = only_object(r.out);
+    assert_exec_object(o, "j3", "suspended", "waiting");
+    json_object_put(o);
+    result_free(&r);
+
+    r = EVRUN("start", store, ok, "--id", "j4", "--detach", "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    o = only_object(r.out);
+    assert_exec_object(o, "j4", "created", "running");
+    json_object_put(o);
+    result_free(&r);
+
+    r = EVRUN("retry", store, "j2", "--strategy", "from_start", "--id", "j5",
+              "--json");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    o = only_object(r.out);
+    assert_exec_object(o, "j5", "failed", "failed");
+    json_object_put(o);
+    result_free(&r);
+
+    r = EVRUN("status", store, "j1", "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    o = only_object(r.out);
+    assert_exec_object(o, "j1", NULL, "completed");
+    json_object_put(o);
+    result_free(&r);
+
+    r = EVRUN("check", store, gate, "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    o = only_object(r.out);
+    v = member(o, "checked");
+    cr_assert_str_eq(v, "1");
+    free(v);
+    v = member(o, "executions");
+    assert_json_eq(v, "[{\"id\":\"j3\",\"verdict\":\"compatible\","
+                      "\"findings\":[]}]");
+    free(v);
+    json_object_put(o);
+    result_free(&r);
+}
+
+/* resume --definition --json and check --json carry the findings of the
+ * definition check: each difference, allowed or refusing. */
+Test(evrun, json_of_a_definition_check_names_each_finding)
+{
+    const char *w = def_file("v1",
+        "{\"name\":\"v\",\"steps\":["
+        "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"echo\","
+        "   \"params\":{\"n\":1},\"next\":\"w\"},"
+        "  {\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"go\"}]}");
+    const char *w2 = def_file("v2",
+        "{\"name\":\"v\",\"steps\":["
+        "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"echo\","
+        "   \"params\":{\"n\":2},\"next\":\"w\"},"
+        "  {\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"go\"}]}");
+    result r = EVRUN("start", store, w, "--id", "v1");
+    json_object *o, *f, *e;
+    char *s;
+
+    cr_assert_eq(r.status, 4, "%s", r.err);
+    result_free(&r);
+    r = EVRUN("check", store, w2, "--json");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    o = only_object(r.out);
+    s = member(o, "would_break");
+    cr_assert_str_eq(s, "1");
+    free(s);
+    cr_assert(json_object_object_get_ex(o, "executions", &e));
+    e = json_object_array_get_idx(e, 0);
+    s = str_member(e, "verdict");
+    cr_assert_str_eq(s, "refused");
+    free(s);
+    cr_assert(json_object_object_get_ex(e, "findings", &f));
+    cr_assert_eq(json_object_array_length(f), 1);
+    f = json_object_array_get_idx(f, 0);
+    s = str_member(f, "refusal");
+    cr_assert_str_eq(s, "EVS_ENONDET");
+    free(s);
+    s = str_member(f, "kind");
+    cr_assert_str_eq(s, "step");
+    free(s);
+    json_object_put(o);
+    cr_assert_not_null(strstr(r.err, "v1: "), "%s", r.err);
+    result_free(&r);
+
+    r = EVRUN("resume", store, "v1", "--definition", w2, "--json");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    o = only_object(r.out);
+    s = str_member(o, "outcome");
+    cr_assert_str_eq(s, "refused");
+    free(s);
+    cr_assert(json_object_object_get_ex(o, "findings", &f));
+    cr_assert_eq(json_object_array_length(f), 1);
+    json_object_put(o);
+    result_free(&r);
+}
+
+/* An execution that is not there gets one message from every command of
+ * every tool: evdump's. */
+Test(evrun, an_unknown_execution_gets_the_same_message_from_every_tool)
+{
+    const char *const evrun_cmds[][6] = {
+        {"status", store, "nope"},
+        {"resume", store, "nope"},
+        {"send", store, "nope", "go"},
+        {"pause", store, "nope"},
+        {"unpause", store, "nope"},
+        {"terminate", store, "nope", "why"},
+        {"retry", store, "nope", "--strategy", "from_start"},
+    };
+    char want[1024];
+    result r;
+
+    cr_assert_not_null(getenv("EVREPLAY"), "EVREPLAY must name the binary");
+    for (size_t i = 0; i < sizeof(evrun_cmds) / sizeof(*evrun_cmds); i++) {
+        r = run_tool("EVRUN", evrun_cmds[i]);
+        snprintf(want, sizeof(want), "evrun: no execution 'nope' in store "
+                 "%s\n", store);
+        cr_assert_eq(r.status, 3, "%s: %s", evrun_cmds[i][0], r.err);
+        cr_assert_str_eq(r.err, want, "%s", evrun_cmds[i][0]);
+        cr_assert_str_eq(r.out, "");
+        result_free(&r);
+    }
+    r = EVDUMP("show", store, "nope");
+    snprintf(want, sizeof(want), "evdump: no execution 'nope' in store %s\n",
+             store);
+    cr_assert_eq(r.status, 3);
+    cr_assert_str_eq(r.err, want);
+    result_free(&r);
+    r = EVREPLAY(store, "nope", "-c", "quit");
+    snprintf(want, sizeof(want), "evreplay: no execution 'nope' in store "
+             "%s\n", store);
+    cr_assert_eq(r.status, 3);
+    cr_assert_str_eq(r.err, want);
+    result_free(&r);
+}
+
+/* start and serve create the store only with --create: a mistyped path
+ * is refused, naming --create; every other command never creates it. */
+Test(evrun, a_store_is_created_only_with_create)
+{
+    const char *def = def_file("mk",
+        "{\"name\":\"mk\",\"outputs\":{\"ok\":1},\"steps\":[{\"name\":"
+        "\"a\",\"kind\":\"action\",\"action\":\"echo\"}]}");
+    char *typo = strdup(in_dir("stor")), *deep = strdup(in_dir("no/such"));
+    const char *const others[][6] = {
+        {"status", typo, "x"},
+        {"resume", typo, "x"},
+        {"send", typo, "x", "go"},
+        {"retry", typo, "x", "--strategy", "from_start"},
+        {"check", typo, def},
+    };
+    char want[1024];
+    struct stat sb;
+    result r;
+
+    r = EVRUN("start", typo, def, "--id", "m1");
+    snprintf(want, sizeof(want), "evrun: no store at %s (no such directory; "
+             "--create makes it)\n", typo);
+    cr_assert_eq(r.status, 3, "%s", r.err);
+    cr_assert_str_eq(r.err, want);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_eq(stat(typo, &sb), -1, "start created %s", typo);
+    result_free(&r);
+    r = EVRUN("serve", typo);
+    cr_assert_eq(r.status, 3, "%s", r.err);
+    cr_assert_str_eq(r.err, want);
+    cr_assert_eq(stat(typo, &sb), -1, "serve created %s", typo);
+    result_free(&r);
+    snprintf(want, sizeof(want), "evrun: no store at %s (no such "
+             "directory)\n", typo);
+    for (size_t i = 0; i < sizeof(others) / sizeof(*others); i++) {
+        r = run_tool("EVRUN", others[i]);
+        cr_assert_eq(r.status, 3, "%s: %s", others[i][0], r.err);
+        cr_assert_str_eq(r.err, want, "%s", others[i][0]);
+        cr_assert_eq(stat(typo, &sb), -1, "%s created it", others[i][0]);
+        result_free(&r);
+    }
+    /* Only the store itself is made, never its parents. */
+    r = EVRUN("start", deep, def, "--id", "m1", "--create");
+    cr_assert_eq(r.status, 3, "%s", r.err);
+    cr_assert_eq(stat(in_dir("no"), &sb), -1);
+    result_free(&r);
+    r = EVRUN("start", typo, def, "--id", "m1", "--create");
+    assert_outcome(&r, 0, "m1", "completed", "{\"ok\":1}");
+    cr_assert_eq(stat(typo, &sb), 0);
+    cr_assert(S_ISDIR(sb.st_mode));
+    cr_assert_eq(sb.st_mode & 0777, 0700);
+    result_free(&r);
+    /* --create on a store that exists is no error. */
+    r = EVRUN("start", typo, def, "--id", "m2", "--create");
+    assert_outcome(&r, 0, "m2", "completed", "{\"ok\":1}");
+    result_free(&r);
+    free(typo);
+    free(deep);
+}
+
+/* --version prints the version of the library the tool runs with, in
+ * every tool. */
+Test(evrun, version_prints_the_library_version_in_every_tool)
+{
+    static const char *const tools[] = {"EVRUN", "EVDUMP", "EVREPLAY"};
+    static const char *const names[] = {"evrun", "evdump", "evreplay"};
+
+    for (size_t i = 0; i < 3; i++) {
+        result r = run_tool(tools[i], (const char *const[]){"--version",
+                                                            NULL});
+        char want[128];
+
+        snprintf(want, sizeof(want), "%s (evstore) %s\n", names[i],
+                 evs_version());
+        cr_assert_eq(r.status, 0, "%s: %s", names[i], r.err);
+        cr_assert_str_eq(r.out, want);
+        cr_assert_str_eq(r.err, "");
+        result_free(&r);
+    }
+    cr_assert_str_eq(evs_version(), EVS_VERSION_STRING);
+    cr_assert_eq(evs_version_number(), EVS_VERSION_NUMBER);
+}
+
+/* Inputs that are not JSON are a usage error that says where they go
+ * wrong; inputs the definition refuses are blamed on --input, not on the
+ * definition file. JSON arguments of retry and send alike. */
+Test(evrun, a_bad_input_is_blamed_on_the_input_with_its_offset)
+{
+    const char *def = def_file("typed",
+        "{\"name\":\"typed\",\"inputs\":{\"n\":{\"type\":\"number\","
+        " \"required\":true}},\"outputs\":\"${inputs.n}\","
+        " \"steps\":[{\"name\":\"a\","
+        " \"kind\":\"action\",\"action\":\"echo\"}]}");
+    const char *bad = "{\"n\":\n  tru}";
+    char *file = strdup(in_dir("in.json"));
+    char arg[1100], want[2048];
+    result r;
+
+    r = EVRUN("start", store, def, "--input", "{\"n\":1,}", "--id", "b1");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert_str_eq(r.err, "evrun: start: --input is not JSON (at byte 7) "
+                            "(run 'evrun start --help')\n");
+    cr_assert(!exec_exists("b1"));
+    result_free(&r);
+
+    cr_assert_eq(tu_write_file(file, bad, strlen(bad)), 0);
+    snprintf(arg, sizeof(arg), "--input=@%s", file);
+    r = EVRUN("start", store, def, arg, "--id", "b1");
+    snprintf(want, sizeof(want), "evrun: start: --input @%s is not JSON (at "
+             "byte 11) (run 'evrun start --help')\n", file);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert_str_eq(r.err, want);
+    result_free(&r);
+
+    r = EVRUN("start", store, def, "--input", "{\"n\":\"one\"}", "--id",
+              "b1");
+    cr_assert_eq(r.status, 3, "%s", r.err);
+    cr_assert_eq(strncmp(r.err, "evrun: --input: ", 16), 0, "%s", r.err);
+    cr_assert_null(strstr(r.err, def), "blamed on the definition: %s",
+                   r.err);
+    cr_assert(!exec_exists("b1"));
+    result_free(&r);
+
+    r = EVRUN("start", store, def, "--input", "{\"n\":1}", "--id", "b1");
+    assert_outcome(&r, 0, "b1", "completed", "1");
+    result_free(&r);
+    r = EVRUN("retry", store, "b1", "--strategy", "with_new_inputs",
+              "--inputs", "[1 2]");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert_str_eq(r.err, "evrun: retry: --inputs is not JSON (at byte 3) "
+                            "(run 'evrun retry --help')\n");
+    result_free(&r);    free(file);
+}
+
+/* send, pause and terminate take options up to EXEC only: a payload or
+ * reason may begin with '-'. send reads a payload from @FILE as --input
+ * does. */
+Test(evrun, send_takes_a_payload_that_begins_with_a_dash_or_from_a_file)
+{
+    const char *def = def_file("gate", gate_def);
+    const char *payload = "{\"from\": 1}\n";
+    char *file = strdup(in_dir("payload.json"));
+    char arg[1100];
+    result r;
+
+    r = EVRUN("start", store, def, "--id", "p1");
+    cr_assert_eq(r.status, 4, "%s", r.err);
+    result_free(&r);
+    r = EVRUN("send", store, "p1", "go", "-5");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = EVRUN("resume", store, "p1");
+    assert_outcome(&r, 0, "p1", "completed",
+                   "{\"step\":\"after\",\"attempt\":1,"
+                   "\"params\":{\"g\":-5}}");
+    result_free(&r);
+
+    r = EVRUN("start", store, def, "--id", "p2");
+    cr_assert_eq(r.status, 4, "%s", r.err);
+    result_free(&r);
+    cr_assert_eq(tu_write_file(file, payload, strlen(payload)), 0);
+    snprintf(arg, sizeof(arg), "@%s", file);
+    r = EVRUN("send", store, "p2", "go", "{\"a\":}");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert_str_eq(r.err, "evrun: send: the payload is not JSON (at byte "
+                            "5) (run 'evrun send --help')\n");
+    result_free(&r);
+    r = EVRUN("send", store, "p2", "go", arg);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = EVRUN("resume", store, "p2");
+    assert_outcome(&r, 0, "p2", "completed",
+                   "{\"step\":\"after\",\"attempt\":1,"
+                   "\"params\":{\"g\":{\"from\":1}}}");
+    result_free(&r);
+    /* A reason that looks like an option is the reason: the request
+     * reaches p2, which has ended (1), rather than a usage error (2). */
+    r = EVRUN("pause", store, "p2", "--not-an-option");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert_str_eq(r.err, "evrun: execution p2 has ended; request "
+                            "refused\n");
+    result_free(&r);
+    r = EVRUN("pause", "--bogus", store, "p2");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    result_free(&r);    free(file);
 }
 
 /* ------------------------------------------------------------------ */

@@ -165,6 +165,8 @@ static void setup(void)
     dir = tu_tmpdir("evrun-crash");
     cr_assert_not_null(dir);
     store = strdup(in_dir("store"));
+    /* evrun start and serve create no store without --create. */
+    cr_assert_eq(mkdir(store, 0700), 0);
     fx = strdup(in_dir("fx"));
     def = strdup(in_dir("crashy.json"));
     f = fopen(in_dir("step.sh"), "w");

@@ -224,7 +224,7 @@ static void setup(void)
     put(def, echo_def);
     put(wdef, wait_def);
     put(imp, imp_events);
-    r = RUN("EVRUN", "start", store, def, "--id", "good");
+    r = RUN("EVRUN", "start", store, def, "--id", "good", "--create");
     cr_assert_eq(r.status, 0, "%s", r.err);
     result_free(&r);
     r = RUN("EVRUN", "start", store, wdef, "--id", "w");
@@ -725,7 +725,7 @@ Test(sectools, what_the_tools_create_is_private_under_umask_0)
     result r;
 
     umask(0); /* inherited by every tool started from here */
-    r = RUN("EVRUN", "start", s2, def, "--id", "a");
+    r = RUN("EVRUN", "start", s2, def, "--id", "a", "--create");
     cr_assert_eq(r.status, 0, "%s", r.err);
     result_free(&r);
     r = RUN("EVRUN", "start", s2, wdef, "--id", "w");

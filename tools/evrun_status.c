@@ -1,0 +1,360 @@
+/*
+ * evrun_status.c: what evrun reads without running anything: status
+ * (one execution, as its log has it now, and the JSON object that
+ * describes an execution, which start, resume and retry print too), and
+ * check (a new definition against every unfinished execution of its
+ * workflow, with the findings that resume --definition prints as well).
+ */
+#include "evrun.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Findings of a definition check                                     */
+/* ------------------------------------------------------------------ */
+
+int hold_finding(void *arg, const evs_def_finding *f)
+{
+    findings *fs = arg;
+
+    if (fs->n == fs->cap) {
+        size_t nc = fs->cap ? fs->cap * 2 : 8;
+        finding *nv = realloc(fs->v, nc * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        fs->v = nv;
+        fs->cap = nc;
+    }
+    fs->v[fs->n].code = f->code;
+    fs->v[fs->n].version = f->kind == EVS_DEF_VERSION;
+    evs_def_finding_describe(f, fs->v[fs->n].text, sizeof(fs->v->text));
+    fs->n++;
+    return 0;
+}
+
+void print_findings(const findings *fs, int accepted, int json)
+{
+    for (size_t i = 0; i < fs->n; i++)
+        if (fs->v[i].code)
+            note("%s: %s", fs->id, fs->v[i].text);
+        else if (!json)
+            out_printf("%s: %s%s\n", fs->id, fs->v[i].text,
+                       accepted ? ": allowed" : "");
+}
+
+void findings_json(const findings *fs)
+{
+    out_write(",\"findings\":[", 13);
+    for (size_t i = 0; i < fs->n; i++) {
+        const finding *f = &fs->v[i];
+
+        out_printf("%s{\"kind\":\"%s\",\"refusal\":", i ? "," : "",
+                   f->version ? "version" : "step");
+        if (f->code)
+            out_printf("\"%s\"", evs_err_name(f->code));
+        else
+            out_write("null", 4);
+        out_write(",\"text\":", 8);
+        out_json_str(evs_span_cstr(f->text));
+        out_write("}", 1);
+    }
+    out_write("]", 1);
+}
+
+void findings_free(findings *fs)
+{
+    free(fs->v);
+    fs->v = NULL;
+    fs->n = fs->cap = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* status                                                             */
+/* ------------------------------------------------------------------ */
+
+/* What is still pending in an execution. */
+typedef struct pending {
+    size_t live_paths, waits, timers;
+} pending;
+
+static pending pending_of(const evs_replay *rp)
+{
+    pending p = {0, 0, 0};
+
+    for (size_t i = 0; i < evs_replay_path_count(rp); i++)
+        p.live_paths += evs_replay_path(rp, i)->ended_seq == 0;
+    for (size_t i = 0; i < evs_replay_wait_count(rp); i++)
+        p.waits += evs_replay_wait(rp, i)->ended_seq == 0;
+    for (size_t i = 0; i < evs_replay_timer_count(rp); i++) {
+        const evs_timer_state *t = evs_replay_timer(rp, i);
+        p.timers += !t->fired_seq && !t->cancelled;
+    }
+    return p;
+}
+
+void exec_json_open(const char *id, const char *outcome,
+                    const evs_replay *rp)
+{
+    const evs_exec_state *x;
+    pending p;
+
+    out_member_str("id", evs_span_cstr(id), 1);
+    if (outcome)
+        out_member_str("outcome", evs_span_cstr(outcome), 0);
+    if (!rp)
+        return;
+    x = evs_replay_exec(rp);
+    p = pending_of(rp);
+    out_member_str("status", evs_span_cstr(evs_exec_status_name(x->status)),
+                   0);
+    out_member_str("workflow_name", x->workflow_name, 0);
+    out_member_u64("last_event_seq", x->last_seq);
+    out_member_time("start_time", x->started_at_us);
+    out_member_time("end_time", x->ended_at_us);
+    out_member_u64("live_paths", p.live_paths);
+    out_member_u64("pending_waits", p.waits);
+    out_member_u64("pending_timers", p.timers);
+    out_member_json("outputs", x->outputs);
+    out_member_json("error", x->error);
+    out_write(",\"failed_at\":", 13);
+    if (x->failed_seq) {
+        out_member_str("path", x->failed_path, 1);
+        out_member_str("step", x->failed_step, 0);
+        out_printf(",\"iteration\":%lld", (long long)x->failed_iteration);
+        out_member_u64("seq", x->failed_seq);
+        out_write("}", 1);
+    } else {
+        out_write("null", 4);
+    }
+}
+
+static void status_text(const char *id, const evs_replay *rp)
+{
+    const evs_exec_state *x = evs_replay_exec(rp);
+    pending p = pending_of(rp);
+
+    out_printf("execution  %s\nworkflow   %.*s\nstatus     %s\n"
+               "events     %llu\npaths      %zu live\n"
+               "waiting    %zu events, %zu timers\n",
+               id, (int)x->workflow_name.len, x->workflow_name.ptr,
+               evs_exec_status_name(x->status),
+               (unsigned long long)x->last_seq, p.live_paths, p.waits,
+               p.timers);
+    if (x->outputs.len)
+        out_printf("outputs    %.*s\n", (int)x->outputs.len, x->outputs.ptr);
+    if (x->error.len)
+        out_printf("error      %.*s\n", (int)x->error.len, x->error.ptr);
+    if (x->failed_seq) {
+        out_printf("failed at  path %.*s, step %.*s",
+                   (int)x->failed_path.len, x->failed_path.ptr,
+                   (int)x->failed_step.len, x->failed_step.ptr);
+        if (x->failed_iteration >= 0)
+            out_printf(", iteration %lld", (long long)x->failed_iteration);
+        out_printf(", sequence %llu\n", (unsigned long long)x->failed_seq);
+    }
+}
+
+/* Parses the options of status and check, which take only --json:
+ * 0, an exit status, or -1 after printing the help. */
+static int json_only_opts(int argc, char **argv, int *json)
+{
+    static const struct option lo[] = {OPT_JSON_ENTRY, OPT_HELP, OPT_END};
+    int c;
+
+    while ((c = next_opt(argv[0], argc, argv, "", lo)) != -1) {
+        if (c == 'h') {
+            print_help(argv[0]);
+            return -1;
+        }
+        if (c != OPT_JSON)
+            return -c;
+        *json = 1;
+    }
+    return 0;
+}
+
+int cmd_status(int argc, char **argv)
+{
+    const char *store, *id;
+    int json = 0, ex, rc;
+    evs_store *s = NULL;
+    evs_replay *rp = NULL;
+    evs_violation v;
+    evs_error_info info;
+
+    if ((ex = json_only_opts(argc, argv, &json)) != 0)
+        return ex < 0 ? EXIT_OKAY : ex;
+    if ((ex = positionals("status", argc, argv, 2, 2, "STORE EXEC")) != 0)
+        return ex;
+    store = argv[optind];
+    id = argv[optind + 1];
+    if ((ex = open_store(store, &s)) != 0)
+        return ex;
+    evs_error_info_clear(&info);
+    if ((rc = replay_new(&rp)) != 0 ||
+        (rc = evs_replay_open(rp, s, id, strlen(id), 0, NULL, &v,
+                              &info)) != 0) {
+        if (rc == EVS_EHISTORY)
+            ex = fail_rc(rc, "%s: sequence %llu breaks rule %s: %s", id,
+                         (unsigned long long)v.sequence, v.rule, v.msg);
+        else if (rc == -ENOENT || rc == EVS_EBADID || !info.msg[0])
+            ex = fail_on_exec(s, store, id, rc, "reading the log");
+        else
+            ex = fail_evs(rc, &info, id);
+        goto out;
+    }
+    if (json) {
+        exec_json_open(id, NULL, rp);
+        out_write("}\n", 2);
+    } else {
+        status_text(id, rp);
+    }
+    ex = EXIT_OKAY;
+out:
+    evs_replay_free(rp);
+    evs_store_close(s);
+    return ex;
+}
+
+/* ------------------------------------------------------------------ */
+/* check                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Parses the definition as resume --definition parses it: with evrun's
+ * actions, so an action it does not have is refused here too. */
+static int check_parse(evs_store *s, const char *path, evs_span text,
+                       evs_wf_def **def)
+{
+    evs_orch_opts oo;
+    evs_orch *o = NULL;
+    evs_wf_error we;
+    int rc;
+
+    evs_orch_opts_init(&oo);
+    if ((rc = evs_orch_new(s, &oo, &o)) != 0)
+        return fail_rc(rc, "cannot start the orchestrator");
+    rc = evs_orch_parse(o, text, def, &we);
+    evs_orch_stop(o, 0);
+    evs_orch_run(o);
+    evs_orch_free(o);
+    if (rc == EVS_EPARSE)
+        return fail_definition(path, &we);
+    if (rc != 0)
+        return fail_rc(rc, "cannot parse %s", path);
+    return 0;
+}
+
+/* The tally of a check. */
+typedef struct check_tally {
+    size_t checked, bad, errors;
+} check_tally;
+
+/* Checks execution `id` (replayed in rp) against def and reports it. */
+static void check_one(const char *id, evs_replay *rp, const evs_wf_def *def,
+                      int json, check_tally *t)
+{
+    findings fs = {id, NULL, 0, 0};
+    const char *verdict;
+    int rc;
+
+    t->checked++;
+    /* The check resume --definition makes, to the letter. */
+    rc = evs_orch_check_definition(rp, def, hold_finding, &fs, NULL, NULL);
+    print_findings(&fs, rc == 0, json);
+    if (rc == 0) {
+        verdict = "compatible";
+    } else if (rc == EVS_ENONDET || rc == EVS_EVERSION) {
+        note("%s: resume --definition would refuse it (%s)", id,
+             evs_err_name(rc));
+        verdict = "refused";
+        t->bad++;
+    } else {
+        fail_rc(rc, "%s: cannot be checked", id);
+        verdict = "error";
+        t->errors++;
+    }
+    if (json) {
+        out_member_str("id", evs_span_cstr(id), 1);
+        out_member_str("verdict", evs_span_cstr(verdict), 0);
+        findings_json(&fs);
+        out_write("}", 1);
+    } else if (rc == 0) {
+        out_printf("%s: compatible\n", id);
+    }
+    findings_free(&fs);
+}
+
+int cmd_check(int argc, char **argv)
+{
+    evs_store *s = NULL;
+    evs_exec_listing l;
+    evs_wf_def *def = NULL;
+    check_tally t = {0, 0, 0};
+    const char *path;
+    char *dbuf = NULL;
+    size_t dlen;
+    int json = 0, ex;
+
+    if ((ex = json_only_opts(argc, argv, &json)) != 0)
+        return ex < 0 ? EXIT_OKAY : ex;
+    if ((ex = positionals("check", argc, argv, 2, 2, "STORE DEF.json")) != 0)
+        return ex;
+    path = argv[optind + 1];
+    if (!(dbuf = read_file(path, &dlen)))
+        return fail_rc(-errno, "cannot read %s", path);
+    if ((ex = run_store_open(argv[optind], EVS_SYNC_FULL, 0, 0, &s)) != 0 ||
+        (ex = check_parse(s, path, (evs_span){dbuf, dlen}, &def)) != 0)
+        goto out;
+    if ((ex = evs_exec_list(s, NULL, &l)) != 0) {
+        ex = fail_rc(ex, "cannot list %s", argv[optind]);
+        goto out;
+    }
+    if (json) {
+        out_member_str("workflow_name", evs_span_cstr(def->name), 1);
+        out_write(",\"executions\":[", 15);
+    }
+    for (size_t i = 0; i < l.count; i++) {
+        const evs_exec_info *e = &l.items[i];
+        evs_replay *rp = NULL;
+        const evs_exec_state *x;
+        evs_violation v;
+        char id[EVS_ID_MAX + 1];
+
+        snprintf(id, sizeof(id), "%.*s", (int)e->id.len, e->id.ptr);
+        if (replay_new(&rp) != 0 ||
+            evs_replay_open(rp, s, e->id.ptr, e->id.len, 0, NULL, &v,
+                            NULL) != 0) {
+            note("%s: cannot be replayed; skipped", id);
+            evs_replay_free(rp);
+            continue;
+        }
+        x = evs_replay_exec(rp);
+        if (x->status < EVS_STATUS_COMPLETED &&
+            x->workflow_name.len == strlen(def->name) &&
+            memcmp(x->workflow_name.ptr, def->name, x->workflow_name.len) ==
+                0) {
+            if (json && t.checked)
+                out_write(",", 1);
+            check_one(id, rp, def, json, &t);
+        }
+        evs_replay_free(rp);
+    }
+    evs_exec_list_free(&l);
+    if (json) {
+        out_write("]", 1);
+        out_member_u64("checked", t.checked);
+        out_member_u64("would_break", t.bad);
+        out_write("}\n", 2);
+    } else {
+        out_printf("%zu unfinished executions of %s checked, %zu would "
+                   "break\n", t.checked, def->name, t.bad);
+    }
+    ex = t.errors ? EXIT_ERROR : t.bad ? EXIT_FAILED : EXIT_OKAY;
+out:
+    evs_store_close(s);
+    evs_wf_free(def);
+    free(dbuf);
+    return ex;
+}
