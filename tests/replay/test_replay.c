@@ -2324,76 +2324,27 @@ Test(replay, an_at_before_the_snapshot_ignores_it_and_one_after_uses_it)
 /* Allocation failures                                                */
 /* ------------------------------------------------------------------ */
 
-/* Fails call number fail_at (and, if sticky, every call after it). */
-typedef struct fail_alloc {
-    evs_allocator a;
-    long calls, fail_at, live, failed;
-    int sticky;
-} fail_alloc;
-
-static void *fa_realloc(void *ctx, void *p, size_t n)
-{
-    fail_alloc *f = ctx;
-    void *q;
-
-    f->calls++;
-    if (f->fail_at &&
-        (f->calls == f->fail_at || (f->sticky && f->calls > f->fail_at))) {
-        f->failed++;
-        return NULL;
-    }
-    q = realloc(p, n);
-    if (q && !p)
-        f->live++;
-    return q;
-}
-
-static void fa_free(void *ctx, void *p)
-{
-    fail_alloc *f = ctx;
-
-    if (p)
-        f->live--;
-    free(p);
-}
-
-static void fa_init(fail_alloc *f)
-{
-    memset(f, 0, sizeof(*f));
-    f->a.ctx = f;
-    f->a.realloc = fa_realloc;
-    f->a.free = fa_free;
-}
-
-static void fa_arm(fail_alloc *f, long n, int sticky)
-{
-    f->calls = 0;
-    f->failed = 0;
-    f->fail_at = n;
-    f->sticky = sticky;
-}
-
-static evs_replay *fa_replayer(fail_alloc *f)
+static evs_replay *fa_replayer(tu_alloc *f)
 {
     evs_replay_opts o;
     evs_replay *r = NULL;
 
     evs_replay_opts_init(&o);
     o.alloc = &f->a;
-    f->fail_at = 0;
+    tu_alloc_stop(f);
     cr_assert_eq(evs_replay_new(&o, &r), 0);
     return r;
 }
 
-static char *fa_state(fail_alloc *f, const evs_replay *r)
+static char *fa_state(tu_alloc *f, const evs_replay *r)
 {
     char *s = NULL, *out;
     size_t n;
 
-    f->fail_at = 0;
+    tu_alloc_stop(f);
     cr_assert_eq(evs_replay_state_json(r, &s, &n), 0);
     out = strndup(s, n);
-    fa_free(f, s);
+    tu_alloc_free(f, s);
     return out;
 }
 
@@ -2405,10 +2356,10 @@ static char *fa_state(fail_alloc *f, const evs_replay *r)
 static void open_loop(const char *id, const char *want, int sticky,
                       int compact)
 {
-    fail_alloc f;
+    tu_alloc f;
     long n, successes = 0, enomem = 0, injected = 0;
 
-    fa_init(&f);
+    tu_alloc_init(&f);
     for (n = 1; n < 100000; n++) {
         evs_replay_opts o;
         evs_replay *r = (evs_replay *)&f; /* must stay untouched */
@@ -2418,7 +2369,7 @@ static void open_loop(const char *id, const char *want, int sticky,
         o.alloc = &f.a;
         o.compact = compact;
         o.gc_min = (size_t)compact;
-        fa_arm(&f, n, sticky);
+        tu_alloc_fail(&f, n, sticky ? TU_FAIL_FROM : TU_FAIL_ONCE);
         rc = evs_replay_new(&o, &r);
         if (rc != 0) {
             cr_assert_eq(rc, -ENOMEM);
@@ -2498,7 +2449,7 @@ Test(replay, a_replayer_outlives_the_store_it_opened_and_its_allocator)
     evs_store_opts o;
     evs_store *s2;
     evs_replay *full, *r;
-    fail_alloc sa, ra;
+    tu_alloc sa, ra;
     char *want, *got;
     int fs = -1;
     hist h;
@@ -2510,7 +2461,7 @@ Test(replay, a_replayer_outlives_the_store_it_opened_and_its_allocator)
     want = hist_state(full, NULL);
 
     /* A store with its own allocator, closed before the replayer. */
-    fa_init(&sa);
+    tu_alloc_init(&sa);
     evs_store_opts_init(&o);
     o.alloc = &sa.a;
     cr_assert_eq(evs_store_open(dir, &o, &s2), 0);
@@ -2526,7 +2477,7 @@ Test(replay, a_replayer_outlives_the_store_it_opened_and_its_allocator)
     evs_replay_free(r);
 
     /* A replayer with its own allocator has all its memory from it. */
-    fa_init(&ra);
+    tu_alloc_init(&ra);
     r = fa_replayer(&ra);
     fs = -1;
     cr_assert_eq(evs_replay_open(r, st, "rich", 4, 0, &fs, NULL, NULL), 0);
@@ -2546,7 +2497,7 @@ Test(replay, a_replayer_outlives_the_store_it_opened_and_its_allocator)
 Test(replay, state_json_and_load_under_allocation_failures)
 {
     evs_replay *full, *r;
-    fail_alloc f;
+    tu_alloc f;
     char *want;
     size_t len;
     long n;
@@ -2556,13 +2507,13 @@ Test(replay, state_json_and_load_under_allocation_failures)
     record(&h, "rich");
     full = open_at("rich", 0, NULL);
     want = hist_state(full, &len);
-    fa_init(&f);
+    tu_alloc_init(&f);
 
     /* Loading. */
     for (n = 1; n < 100000; n++) {
         int rc;
         r = fa_replayer(&f);
-        fa_arm(&f, n, 1);
+        tu_alloc_fail(&f, n, TU_FAIL_FROM);
         rc = evs_replay_load_state(r, want, len);
         cr_assert(rc == 0 || rc == -ENOMEM, "allocation %ld: %d", n, rc);
         if (rc == 0) {
@@ -2594,13 +2545,13 @@ Test(replay, state_json_and_load_under_allocation_failures)
         char *out = NULL;
         size_t olen = 12345;
         int rc;
-        fa_arm(&f, n, 0);
+        tu_alloc_fail(&f, n, TU_FAIL_ONCE);
         rc = evs_replay_state_json(r, &out, &olen);
-        f.fail_at = 0;
+        tu_alloc_stop(&f);
         if (rc == 0) {
             cr_assert_eq(olen, len);
             cr_assert(memcmp(out, want, len) == 0);
-            fa_free(&f, out);
+            tu_alloc_free(&f, out);
             if (f.failed == 0)
                 break;
         } else {
@@ -2614,9 +2565,9 @@ Test(replay, state_json_and_load_under_allocation_failures)
     /* Saving a snapshot. */
     for (n = 1; n < 100000; n++) {
         int rc;
-        fa_arm(&f, n, 1);
+        tu_alloc_fail(&f, n, TU_FAIL_FROM);
         rc = evs_replay_snapshot(r, st, (evs_span){NULL, 0});
-        f.fail_at = 0;
+        tu_alloc_stop(&f);
         cr_assert(rc == 0 || rc == -ENOMEM, "%d", rc);
         if (rc == 0 && f.failed == 0)
             break;

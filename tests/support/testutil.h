@@ -1,11 +1,13 @@
 /*
  * testutil.h: helpers shared by the test suites: temporary stores, file
- * surgery (truncate, flip a bit), and event builders.
+ * surgery (truncate, flip a bit), event builders and running the tools.
+ * The counting and failing allocator is in tu_alloc.h, included here.
  */
 #ifndef EVS_TEST_UTIL_H
 #define EVS_TEST_UTIL_H
 
 #include "evstore.h"
+#include "tu_alloc.h"
 
 #include <stdarg.h>
 #include <stddef.h>
