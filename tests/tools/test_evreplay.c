@@ -13,15 +13,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
-
-extern char **environ;
 
 static char *dir; /* the store */
 static char *io;  /* scratch: the child's output, scripts */
@@ -226,48 +223,14 @@ static char *io_path(const char *name)
  */
 static result run_args(const char *input, const char *const *args)
 {
-    const char *argv[64];
-    posix_spawn_file_actions_t fa;
     char out[512], err[512];
-    int pfd[2] = {-1, -1}, ws;
-    size_t n = 0, len;
-    pid_t pid;
+    tu_spawn_io sio = {.input = input, .out = out, .err = err};
+    size_t len;
     result r;
 
-    argv[n++] = getenv("EVREPLAY");
-    while (args[n - 1] && n < 63) {
-        argv[n] = args[n - 1];
-        n++;
-    }
-    argv[n] = NULL;
     snprintf(out, sizeof(out), "%s/out", io);
     snprintf(err, sizeof(err), "%s/err", io);
-    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-    if (input) {
-        cr_assert_eq(pipe(pfd), 0);
-        posix_spawn_file_actions_adddup2(&fa, pfd[0], 0);
-        posix_spawn_file_actions_addclose(&fa, pfd[0]);
-        posix_spawn_file_actions_addclose(&fa, pfd[1]);
-    } else {
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    }
-    posix_spawn_file_actions_addopen(&fa, 1, out,
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err,
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, (char **)argv,
-                             environ),
-                 0);
-    posix_spawn_file_actions_destroy(&fa);
-    if (input) {
-        close(pfd[0]);
-        /* Scripts are small: they fit in the pipe's buffer. */
-        cr_assert_eq(write(pfd[1], input, strlen(input)),
-                     (ssize_t)strlen(input));
-        close(pfd[1]);
-    }
-    cr_assert_eq(waitpid(pid, &ws, 0), pid);
-    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    r.status = tu_wait_exit(tu_spawn("EVREPLAY", &sio, args));
     r.out = tu_read_file(out, &len);
     r.err = tu_read_file(err, &len);
     cr_assert_not_null(r.out);
@@ -1250,25 +1213,8 @@ Test(evreplay, the_interactive_prompt_appears_on_a_terminal_and_quit_exits_0)
     pid_t pid;
 
     RECORD("lin", linear);
-    master = posix_openpt(O_RDWR | O_NOCTTY);
-    cr_assert_geq(master, 0);
-    cr_assert_eq(grantpt(master), 0);
-    cr_assert_eq(unlockpt(master), 0);
-    pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        int slave;
-        setsid();
-        slave = open(ptsname(master), O_RDWR);
-        if (slave < 0)
-            _exit(99);
-        dup2(slave, 0);
-        dup2(slave, 1);
-        dup2(slave, 2);
-        close(master);
-        execl(getenv("EVREPLAY"), "evreplay", dir, "lin", (char *)NULL);
-        _exit(98);
-    }
+    pid = tu_spawn("EVREPLAY", &(tu_spawn_io){.tty = &master},
+                   (const char *const[]){dir, "lin", NULL});
     cr_assert(read_until(master, &buf, &len, "(evreplay 0/9) "),
               "no prompt: %s", buf ? buf : "");
     cr_assert_not_null(strstr(buf, "evreplay: execution lin: 9 events"));
