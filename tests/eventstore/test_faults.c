@@ -303,12 +303,7 @@ static void append_under_faults(size_t n)
                 snprintf(exec, sizeof(exec), "a%zu-%zu-%d-%ld", n, ei,
                          persist, nth);
                 s = open_store(NULL, NULL);
-                cr_assert_eq(tu_create(s, exec), 0);
-                cr_assert_eq(evs_log_open(s, exec, strlen(exec),
-                                          EVS_LOG_WRITE, &l, NULL, NULL),
-                             0);
-                cr_assert_eq(tu_append_n(l, 2), 0);
-                evs_log_close(l);
+                cr_assert_eq(tu_make_exec(s, exec, 2), 0);
                 evs_store_close(s);
                 prefix = file_of(exec, EVS__LOG_NAME, &plen);
                 cr_assert_not_null(prefix);
@@ -422,12 +417,7 @@ Test(faults, writer_open_cutting_a_torn_tail_survives_every_io_error)
                 cr_assert_lt(nth, 40, "the loop does not end");
                 snprintf(exec, sizeof(exec), "t%zu-%d-%ld", ei, persist, nth);
                 s = open_store(NULL, NULL);
-                cr_assert_eq(tu_create(s, exec), 0);
-                cr_assert_eq(evs_log_open(s, exec, strlen(exec),
-                                          EVS_LOG_WRITE, &l, NULL, NULL),
-                             0);
-                cr_assert_eq(tu_append_n(l, 3), 0);
-                evs_log_close(l);
+                cr_assert_eq(tu_make_exec(s, exec, 3), 0);
                 evs_store_close(s);
                 prefix = file_of(exec, EVS__LOG_NAME, &plen);
                 both = malloc(plen + tlen);

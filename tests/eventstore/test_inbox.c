@@ -660,18 +660,15 @@ Test(inbox, cleanup_removes_finished_executions_and_leftovers_with_inboxes)
 
     /* An interrupted delete and an interrupted create, each holding an
      * inbox with a request in it. */
-    sprintf(p, "%s/.trash-0123456789abcdef-t", dir);
-    cr_assert_eq(mkdir(p, 0700), 0);
-    strcat(p, "/inbox");
-    cr_assert_eq(mkdir(p, 0700), 0);
-    strcat(p, "/" PLANTED_ID ".json");
-    cr_assert_eq(tu_write_file(p, "{}\n", 3), 0);
-    sprintf(p, "%s/.tmp-0123456789abcdef-c", dir);
-    cr_assert_eq(mkdir(p, 0700), 0);
-    strcat(p, "/inbox");
-    cr_assert_eq(mkdir(p, 0700), 0);
-    strcat(p, "/" PLANTED_ID ".json");
-    cr_assert_eq(tu_write_file(p, "{}\n", 3), 0);
+    for (int k = 0; k < 2; k++) {
+        sprintf(p, "%s/%s", dir, k ? ".tmp-0123456789abcdef-c"
+                                   : ".trash-0123456789abcdef-t");
+        cr_assert_eq(mkdir(p, 0700), 0);
+        strcat(p, "/inbox");
+        cr_assert_eq(mkdir(p, 0700), 0);
+        strcat(p, "/" PLANTED_ID ".json");
+        cr_assert_eq(tu_write_file(p, "{}\n", 3), 0);
+    }
     sprintf(p, "%s/.tmp-0123456789abcdef-c", dir);
     age(p);
 

@@ -753,16 +753,12 @@ static evs_store *st;
 
 static void store_setup(void)
 {
-    dir = tu_tmpdir("compact");
-    cr_assert_not_null(dir);
-    st = tu_open_store(dir, NULL);
-    cr_assert_not_null(st);
+    tu_fresh_store("compact", &dir, &st);
 }
 
 static void store_teardown(void)
 {
-    evs_store_close(st);
-    tu_rmtree_free(dir);
+    tu_drop_store(&dir, &st);
     hist_leak_check();
 }
 

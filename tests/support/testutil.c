@@ -67,6 +67,37 @@ evs_store *tu_open_store(const char *path, const evs_io *io)
     return s;
 }
 
+void tu_fresh_store(const char *tag, char **dir, evs_store **st)
+{
+    *dir = tu_tmpdir(tag);
+    cr_assert_not_null(*dir, "a directory for %s", tag);
+    *st = tu_open_store(*dir, NULL);
+    cr_assert_not_null(*st, "a store in %s", *dir);
+}
+
+void tu_drop_store(char **dir, evs_store **st)
+{
+    evs_store_close(*st);
+    *st = NULL;
+    tu_rmtree_free(*dir);
+    *dir = NULL;
+}
+
+int tu_count_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    cr_assert_not_null(d, "%s", path);
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            strcmp(e->d_name, ".index"))
+            n++;
+    closedir(d);
+    return n;
+}
+
 char *tu_replace(const char *text, const char *mark, const char *with,
                  size_t *n)
 {
@@ -126,6 +157,20 @@ int tu_append_n(evs_log *l, size_t n)
             return rc;
     }
     return 0;
+}
+
+int tu_make_exec(evs_store *s, const char *id, size_t n)
+{
+    evs_log *l;
+    int rc = tu_create(s, id);
+
+    if (rc == 0)
+        rc = evs_log_open(s, id, strlen(id), EVS_LOG_WRITE, &l, NULL, NULL);
+    if (rc == 0) {
+        rc = tu_append_n(l, n);
+        evs_log_close(l);
+    }
+    return rc;
 }
 
 long tu_count_events(evs_store *s, const char *id)

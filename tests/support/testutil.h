@@ -19,6 +19,17 @@
 /* Opens a store with default options (and the given io, may be NULL). */
 evs_store *tu_open_store(const char *path, const evs_io *io);
 
+/* A suite's fresh store (its .init): *dir made by tu_tmpdir(tag), *st
+ * opened there with default options. Asserts it got both. */
+void tu_fresh_store(const char *tag, char **dir, evs_store **st);
+
+/* Closes *st and removes *dir (a suite's .fini); both become NULL. */
+void tu_drop_store(char **dir, evs_store **st);
+
+/* Entries of directory `path` but ".", ".." and a store's listing cache
+ * ".index" (FORMAT.md). Asserts it can read the directory. */
+int tu_count_entries(const char *path);
+
 /* A fresh directory for stores made and removed by the thousand: under
  * the directory in environment variable `env` if set, else on /dev/shm
  * (tmpfs) when there is one, else as tu_tmpdir. Asserts it got one. */
@@ -41,6 +52,10 @@ int tu_create(evs_store *s, const char *id);
 /* Appends `n` single-event appends of step events to a writer log.
  * Returns 0 or the first error. */
 int tu_append_n(evs_log *l, size_t n);
+
+/* tu_create, then tu_append_n(n) through a writer it closes: execution
+ * `id` with 1 + n events. Returns 0 or the first error. */
+int tu_make_exec(evs_store *s, const char *id, size_t n);
 
 /* Reads every event of `id` with a cursor; returns the count, or a
  * negative error. */
