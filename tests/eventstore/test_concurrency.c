@@ -25,17 +25,13 @@ static evs_store *st;
 
 static void setup(void)
 {
-    dir = tu_tmpdir("conc");
-    cr_assert_not_null(dir);
-    st = tu_open_store(dir, NULL);
-    cr_assert_not_null(st);
+    tu_fresh_store("conc", &dir, &st);
     cr_assert_eq(tu_create(st, "x"), 0);
 }
 
 static void teardown(void)
 {
-    evs_store_close(st);
-    tu_rmtree_free(dir);
+    tu_drop_store(&dir, &st);
 }
 
 TestSuite(conc, .init = setup, .fini = teardown);
@@ -468,22 +464,6 @@ Test(conc, a_writer_killed_while_appending_leaves_a_usable_log)
 
 #define RACERS 8
 
-static int store_entries(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-
-    cr_assert_not_null(d);
-    while ((e = readdir(d)) != NULL)
-        /* ".index" is the store's listing cache (FORMAT.md). */
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-            strcmp(e->d_name, ".index"))
-            n++;
-    closedir(d);
-    return n;
-}
-
 typedef struct racer {
     pthread_barrier_t *go;
     int who;
@@ -541,6 +521,6 @@ Test(conc, racing_creates_of_one_id_have_exactly_one_winner)
         evs_cursor_close(c);
         evs_log_close(l);
         cr_assert_eq(evs_exec_delete(st, "race", 4), 0);
-        cr_assert_eq(store_entries(), 1, "only x: no .tmp-* or .trash-*");
+        cr_assert_eq(tu_count_entries(dir), 1, "only x: no .tmp-* or .trash-*");
     }
 }

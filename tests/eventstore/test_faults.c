@@ -303,12 +303,7 @@ static void append_under_faults(size_t n)
                 snprintf(exec, sizeof(exec), "a%zu-%zu-%d-%ld", n, ei,
                          persist, nth);
                 s = open_store(NULL, NULL);
-                cr_assert_eq(tu_create(s, exec), 0);
-                cr_assert_eq(evs_log_open(s, exec, strlen(exec),
-                                          EVS_LOG_WRITE, &l, NULL, NULL),
-                             0);
-                cr_assert_eq(tu_append_n(l, 2), 0);
-                evs_log_close(l);
+                cr_assert_eq(tu_make_exec(s, exec, 2), 0);
                 evs_store_close(s);
                 prefix = file_of(exec, EVS__LOG_NAME, &plen);
                 cr_assert_not_null(prefix);
@@ -422,12 +417,7 @@ Test(faults, writer_open_cutting_a_torn_tail_survives_every_io_error)
                 cr_assert_lt(nth, 40, "the loop does not end");
                 snprintf(exec, sizeof(exec), "t%zu-%d-%ld", ei, persist, nth);
                 s = open_store(NULL, NULL);
-                cr_assert_eq(tu_create(s, exec), 0);
-                cr_assert_eq(evs_log_open(s, exec, strlen(exec),
-                                          EVS_LOG_WRITE, &l, NULL, NULL),
-                             0);
-                cr_assert_eq(tu_append_n(l, 3), 0);
-                evs_log_close(l);
+                cr_assert_eq(tu_make_exec(s, exec, 3), 0);
                 evs_store_close(s);
                 prefix = file_of(exec, EVS__LOG_NAME, &plen);
                 both = malloc(plen + tlen);
@@ -962,58 +952,6 @@ Test(faults, recorder_flush_whose_bytes_stayed_with_more_events_recorded)
 /* Allocation failures                                                */
 /* ------------------------------------------------------------------ */
 
-/* An allocator whose Nth call fails, counting live blocks. */
-typedef struct fail_alloc {
-    evs_allocator a;
-    long nth, calls, failed, live;
-} fail_alloc;
-
-static void *fa_realloc(void *ctx, void *p, size_t n)
-{
-    fail_alloc *f = ctx;
-    void *q;
-
-    if (f->nth && ++f->calls == f->nth) {
-        f->failed++;
-        return NULL;
-    }
-    q = realloc(p, n);
-    if (q && !p)
-        f->live++;
-    return q;
-}
-
-static void fa_free(void *ctx, void *p)
-{
-    fail_alloc *f = ctx;
-
-    if (p) {
-        f->live--;
-        free(p);
-    }
-}
-
-static void fa_init(fail_alloc *f)
-{
-    memset(f, 0, sizeof(*f));
-    f->a.ctx = f;
-    f->a.realloc = fa_realloc;
-    f->a.free = fa_free;
-}
-
-static void fa_arm(fail_alloc *f, long nth)
-{
-    f->nth = nth;
-    f->calls = 0;
-    f->failed = 0;
-}
-
-/* Stops failing; keeps the counts of the run. */
-static void fa_disarm(fail_alloc *f)
-{
-    f->nth = 0;
-}
-
 /*
  * A log that ends with a batch whose first line is much longer than its
  * last, so that reading the end of the log needs more memory part way.
@@ -1057,7 +995,7 @@ static char *build_alloc_log(const char *exec, size_t *len, uint64_t *last)
 Test(faults, opening_a_store_and_log_survives_every_allocation_failure)
 {
     const char torn[] = "{\"v\":1,\"id\":\"half an append";
-    fail_alloc fa;
+    tu_alloc fa;
     uint64_t last;
     size_t len, runs = 0;
     char *good = build_alloc_log("al", &len, &last), *both, *p;
@@ -1067,7 +1005,7 @@ Test(faults, opening_a_store_and_log_survives_every_allocation_failure)
     memcpy(both, good, len);
     memcpy(both + len, torn, sizeof(torn) - 1);
     p = tu_path(dir, "al", EVS__LOG_NAME);
-    fa_init(&fa);
+    tu_alloc_init(&fa);
     for (long nth = 1;; nth++) {
         evs_store_opts o;
         evs_store *s = NULL;
@@ -1079,7 +1017,7 @@ Test(faults, opening_a_store_and_log_survives_every_allocation_failure)
 
         cr_assert_lt(nth, 200, "the loop does not end");
         cr_assert_eq(tu_write_file(p, both, len + sizeof(torn) - 1), 0);
-        fa_arm(&fa, nth);
+        tu_alloc_fail(&fa, nth, TU_FAIL_ONCE);
         evs_store_opts_init(&o);
         o.alloc = &fa.a;
         rc = evs_store_open(dir, &o, &s);
@@ -1101,7 +1039,7 @@ Test(faults, opening_a_store_and_log_survives_every_allocation_failure)
         }
         cr_assert(rc == 0 || rc == -ENOMEM, "nth %ld: %s", nth,
                   evs_err_name(rc));
-        fa_disarm(&fa);
+        tu_alloc_stop(&fa);
         cr_assert_eq(fa.live, 0, "nth %ld: %ld blocks leaked", nth, fa.live);
         /* Never cut into the complete appends. */
         cur = tu_read_file(p, &clen);
@@ -1125,12 +1063,12 @@ Test(faults, opening_a_store_and_log_survives_every_allocation_failure)
 Test(faults, append_survives_every_allocation_failure)
 {
     evset *one = evset_new(1, "m1"), *many = evset_new(100, "mm");
-    fail_alloc fa;
+    tu_alloc fa;
     uint64_t last;
     size_t len, runs = 0;
     char *good = build_alloc_log("am", &len, &last);
 
-    fa_init(&fa);
+    tu_alloc_init(&fa);
     for (long nth = 1;; nth++) {
         evs_store_opts o;
         evs_store *s;
@@ -1145,12 +1083,12 @@ Test(faults, append_survives_every_allocation_failure)
         cr_assert_eq(evs_log_open(s, "am", 2, EVS_LOG_WRITE, &l, NULL, NULL),
                      0);
         last = evs_log_last_seq(l);
-        fa_arm(&fa, nth);
+        tu_alloc_fail(&fa, nth, TU_FAIL_ONCE);
         rc = evs_log_append(l, one->ev, 1, last, NULL);
         if (rc == 0)
             rc = evs_log_append(l, many->ev, 100, last + 1, NULL);
         failed = fa.failed;
-        fa_disarm(&fa);
+        tu_alloc_stop(&fa);
         cr_assert(rc == 0 || rc == -ENOMEM, "nth %ld: %s", nth,
                   evs_err_name(rc));
         if (rc != 0) {
@@ -1199,13 +1137,13 @@ Test(faults, append_survives_every_allocation_failure)
 
 Test(faults, cursor_read_survives_every_allocation_failure)
 {
-    fail_alloc fa;
+    tu_alloc fa;
     uint64_t last;
     size_t len, runs = 0;
     char *good = build_alloc_log("ac", &len, &last);
     uint64_t froms[2] = {1, 3};
 
-    fa_init(&fa);
+    tu_alloc_init(&fa);
     for (long nth = 1;; nth++) {
         evs_store_opts o;
         evs_store *s;
@@ -1218,7 +1156,7 @@ Test(faults, cursor_read_survives_every_allocation_failure)
         o.alloc = &fa.a;
         cr_assert_eq(evs_store_open(dir, &o, &s), 0);
         cr_assert_eq(evs_log_open(s, "ac", 2, 0, &l, NULL, NULL), 0);
-        fa_arm(&fa, nth);
+        tu_alloc_fail(&fa, nth, TU_FAIL_ONCE);
         for (int fi = 0; fi < 2 && rc == 0; fi++) {
             evs_cursor *c;
             evs_event ev;
@@ -1246,7 +1184,7 @@ Test(faults, cursor_read_survives_every_allocation_failure)
             cr_assert_eq(want, last + 1, "nth %ld", nth);
         }
         failed = fa.failed;
-        fa_disarm(&fa);
+        tu_alloc_stop(&fa);
         cr_assert(rc == 0 || rc == -ENOMEM, "nth %ld: %s", nth,
                   evs_err_name(rc));
         evs_log_close(l);
@@ -1265,7 +1203,7 @@ Test(faults, cursor_read_survives_every_allocation_failure)
 Test(faults, snapshot_save_and_load_survive_every_allocation_failure)
 {
     evs_snapshot old = snap_old(), nw = snap_new();
-    fail_alloc fa;
+    tu_alloc fa;
     uint64_t last;
     size_t len, runs = 0;
     char *good = build_alloc_log("as", &len, &last);
@@ -1277,7 +1215,7 @@ Test(faults, snapshot_save_and_load_survive_every_allocation_failure)
         cr_assert_eq(evs_snapshot_save(s, "as", 2, &old), 0);
         evs_store_close(s);
     }
-    fa_init(&fa);
+    tu_alloc_init(&fa);
     for (long nth = 1;; nth++) {
         evs_store_opts o;
         evs_store *s;
@@ -1289,7 +1227,7 @@ Test(faults, snapshot_save_and_load_survive_every_allocation_failure)
         evs_store_opts_init(&o);
         o.alloc = &fa.a;
         cr_assert_eq(evs_store_open(dir, &o, &s), 0);
-        fa_arm(&fa, nth);
+        tu_alloc_fail(&fa, nth, TU_FAIL_ONCE);
         rc = evs_snapshot_save(s, "as", 2, &nw);
         if (rc == 0) {
             rc = evs_snapshot_load(s, "as", 2, &got, NULL);
@@ -1299,7 +1237,7 @@ Test(faults, snapshot_save_and_load_survive_every_allocation_failure)
             }
         }
         failed = fa.failed;
-        fa_disarm(&fa);
+        tu_alloc_stop(&fa);
         cr_assert(rc == 0 || rc == -ENOMEM, "nth %ld: %s", nth,
                   evs_err_name(rc));
         evs_store_close(s);
@@ -1326,7 +1264,7 @@ Test(faults, snapshot_save_and_load_survive_every_allocation_failure)
  * right listing or -ENOMEM whichever allocation fails, without leaks. */
 Test(faults, listing_survives_every_allocation_failure)
 {
-    fail_alloc fa;
+    tu_alloc fa;
     char id[16], *idx;
     size_t runs = 0;
 
@@ -1344,7 +1282,7 @@ Test(faults, listing_survives_every_allocation_failure)
     idx = malloc(strlen(dir) + 16);
     cr_assert_not_null(idx);
     sprintf(idx, "%s/.index", dir);
-    fa_init(&fa);
+    tu_alloc_init(&fa);
     for (int with_index = 1; with_index >= 0; with_index--) {
         for (long nth = 1;; nth++) {
             evs_store_opts o;
@@ -1362,10 +1300,10 @@ Test(faults, listing_survives_every_allocation_failure)
             cr_assert_eq(evs_store_open(dir, &o, &s), 0);
             memset(&f, 0, sizeof(f));
             f.status = evs_span_cstr("failed");
-            fa_arm(&fa, nth);
+            tu_alloc_fail(&fa, nth, TU_FAIL_ONCE);
             rc = evs_exec_list(s, &f, &l);
             failed = fa.failed;
-            fa_disarm(&fa);
+            tu_alloc_stop(&fa);
             cr_assert(rc == 0 || rc == -ENOMEM, "nth %ld: %s", nth,
                       evs_err_name(rc));
             if (rc == 0) {

@@ -660,18 +660,15 @@ Test(inbox, cleanup_removes_finished_executions_and_leftovers_with_inboxes)
 
     /* An interrupted delete and an interrupted create, each holding an
      * inbox with a request in it. */
-    sprintf(p, "%s/.trash-0123456789abcdef-t", dir);
-    cr_assert_eq(mkdir(p, 0700), 0);
-    strcat(p, "/inbox");
-    cr_assert_eq(mkdir(p, 0700), 0);
-    strcat(p, "/" PLANTED_ID ".json");
-    cr_assert_eq(tu_write_file(p, "{}\n", 3), 0);
-    sprintf(p, "%s/.tmp-0123456789abcdef-c", dir);
-    cr_assert_eq(mkdir(p, 0700), 0);
-    strcat(p, "/inbox");
-    cr_assert_eq(mkdir(p, 0700), 0);
-    strcat(p, "/" PLANTED_ID ".json");
-    cr_assert_eq(tu_write_file(p, "{}\n", 3), 0);
+    for (int k = 0; k < 2; k++) {
+        sprintf(p, "%s/%s", dir, k ? ".tmp-0123456789abcdef-c"
+                                   : ".trash-0123456789abcdef-t");
+        cr_assert_eq(mkdir(p, 0700), 0);
+        strcat(p, "/inbox");
+        cr_assert_eq(mkdir(p, 0700), 0);
+        strcat(p, "/" PLANTED_ID ".json");
+        cr_assert_eq(tu_write_file(p, "{}\n", 3), 0);
+    }
     sprintf(p, "%s/.tmp-0123456789abcdef-c", dir);
     age(p);
 
@@ -866,48 +863,14 @@ Test(inbox, a_failed_list_or_remove_loses_nothing)
     }
 }
 
-/* An allocator whose Nth call fails, counting live blocks. */
-typedef struct fail_alloc {
-    evs_allocator a;
-    long nth, calls, failed, live;
-} fail_alloc;
-
-static void *fa_realloc(void *ctx, void *p, size_t n)
-{
-    fail_alloc *f = ctx;
-    void *q;
-
-    if (f->nth && ++f->calls == f->nth) {
-        f->failed++;
-        return NULL;
-    }
-    q = realloc(p, n);
-    if (q && !p)
-        f->live++;
-    return q;
-}
-
-static void fa_free(void *ctx, void *p)
-{
-    fail_alloc *f = ctx;
-
-    if (p) {
-        f->live--;
-        free(p);
-    }
-}
-
 Test(inbox, listing_survives_every_allocation_failure)
 {
     char ids[40][EVS_REQUEST_ID_LEN + 1], body[1200];
-    fail_alloc fa;
+    tu_alloc fa;
     evs_store *s;
     long base, n;
 
-    memset(&fa, 0, sizeof(fa));
-    fa.a.ctx = &fa;
-    fa.a.realloc = fa_realloc;
-    fa.a.free = fa_free;
+    tu_alloc_init(&fa);
     s = open_store(NULL, &fa.a, EVS_SYNC_FULL);
     /* Enough names, items and bytes that every array grows. */
     memset(body, 'b', sizeof(body));
@@ -920,11 +883,9 @@ Test(inbox, listing_survives_every_allocation_failure)
         evs_request_listing l;
         int rc;
 
-        fa.nth = n;
-        fa.calls = 0;
-        fa.failed = 0;
+        tu_alloc_fail(&fa, n, TU_FAIL_ONCE);
         rc = evs_request_list(s, "x", 1, &l);
-        fa.nth = 0;
+        tu_alloc_stop(&fa);
         if (rc == 0) {
             cr_assert_eq(l.count, 40, "n=%ld", n);
             for (int i = 0; i < 40; i++) {
@@ -945,10 +906,9 @@ Test(inbox, listing_survives_every_allocation_failure)
     cr_assert_gt(n, 4, "several allocations were tried");
 
     /* Posting: the one allocation fails cleanly too. */
-    fa.nth = 1;
-    fa.calls = 0;
+    tu_alloc_fail(&fa, 1, TU_FAIL_ONCE);
     cr_assert_eq(post(s, "x", "{\"no\":\"memory\"}", NULL), -ENOMEM);
-    fa.nth = 0;
+    tu_alloc_stop(&fa);
     cr_assert_eq(fa.live, base);
     cr_assert_eq(inbox_count("x", ""), 40);
     evs_store_close(s);

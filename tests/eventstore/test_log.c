@@ -16,16 +16,12 @@ static evs_store *st;
 
 static void setup(void)
 {
-    dir = tu_tmpdir("log");
-    cr_assert_not_null(dir);
-    st = tu_open_store(dir, NULL);
-    cr_assert_not_null(st);
+    tu_fresh_store("log", &dir, &st);
 }
 
 static void teardown(void)
 {
-    evs_store_close(st);
-    tu_rmtree_free(dir);
+    tu_drop_store(&dir, &st);
 }
 
 TestSuite(log, .init = setup, .fini = teardown);

@@ -108,22 +108,6 @@ static void check_bad_id(const char *id, size_t len)
     evs_replay_free(rp);
 }
 
-static int entries(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int n = 0;
-
-    cr_assert_not_null(d);
-    while ((e = readdir(d)) != NULL)
-        /* ".index" is the store's listing cache (FORMAT.md). */
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-            strcmp(e->d_name, ".index"))
-            n++;
-    closedir(d);
-    return n;
-}
-
 Test(sec, bad_execution_ids_are_refused_everywhere)
 {
     static const char *bad[] = {"..", ".", "a/b", "/x", "", ".hidden",
@@ -143,13 +127,14 @@ Test(sec, bad_execution_ids_are_refused_everywhere)
     check_bad_id(NULL, 3);
     memset(longid, 'a', sizeof(longid));
     check_bad_id(longid, 129);
-    cr_assert_eq(entries(dir), 1, "nothing was created");
+    cr_assert_eq(tu_count_entries(dir), 1, "nothing was created");
     {
         char *a = tu_join(dir, "a");
-        cr_assert_eq(entries(a), 2, "nothing was created below a/ either");
+        cr_assert_eq(tu_count_entries(a), 2,
+                     "nothing was created below a/ either");
         free(a);
     }
-    cr_assert_eq(entries(outside), 0);
+    cr_assert_eq(tu_count_entries(outside), 0);
     cr_assert_eq(tu_count_events(st, "a"), 1, "nothing was changed");
 }
 
@@ -176,7 +161,7 @@ Test(sec, an_id_of_128_bytes_is_fine)
     cr_assert_eq(out->id.len, EVS_ID_MAX);
     evs_snapshot_free(out);
     cr_assert_eq(evs_exec_delete(st, id, sizeof(id)), 0);
-    cr_assert_eq(entries(dir), 0);
+    cr_assert_eq(tu_count_entries(dir), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -313,7 +298,8 @@ Test(sec, a_symlinked_execution_directory_is_not_followed)
     cr_assert_str_eq(before, after);
     cr_assert_eq(lstat(ep, &sb), 0);
     cr_assert(S_ISLNK(sb.st_mode), "the link itself is still there");
-    cr_assert_eq(entries(dir), 1, "no temporary or trash entry is left");
+    cr_assert_eq(tu_count_entries(dir), 1,
+                 "no temporary or trash entry is left");
     free(before);
     free(after);
     free(src);
@@ -506,7 +492,7 @@ Test(sec, permissions_are_private_under_umask_0)
     sn.last_event_seq = 3;
     cr_assert_eq(evs_snapshot_save(s2, "p", 1, &sn), 0);
     cr_assert_eq(perm_of(sp), 0600);
-    cr_assert_eq(entries(ep), 2);
+    cr_assert_eq(tu_count_entries(ep), 2);
     evs_store_close(s2);
     free(ep);
     free(lp);
@@ -1050,7 +1036,7 @@ static void check_create(int kind, int rc)
     cr_assert_eq(rc, -EEXIST, "%s: %s", pl_name[kind], evs_strerror(rc));
     cr_assert_eq(evs_exec_exists(st, "y", 1), 0);
     assert_planted(p, kind);
-    cr_assert_eq(entries(sroot), 1, "only the planted name is there");
+    cr_assert_eq(tu_count_entries(sroot), 1, "only the planted name is there");
     free(p);
 }
 
@@ -1069,7 +1055,7 @@ static void check_create_files(int kind, int rc)
     cr_assert_eq(evs_exec_exists(st, "y", 1), 0);
     /* The half-built directory, plant and all, is removed: the plant is
      * unlinked, never followed. */
-    cr_assert_eq(entries(sroot), 0, "nothing is left of the creation");
+    cr_assert_eq(tu_count_entries(sroot), 0, "nothing is left of the creation");
 }
 
 Test(sec_plant, a_planted_log_in_a_creation_directory_is_never_opened)
@@ -2044,9 +2030,9 @@ Test(sec_id, the_id_alphabet_is_exactly_the_one_format_md_gives)
         }
     }
     cr_assert_eq(made, 62 + 65);
-    cr_assert_eq(entries(sroot), made, "nothing else was made");
+    cr_assert_eq(tu_count_entries(sroot), made, "nothing else was made");
     assert_names(base, "outside|store|");
-    cr_assert_eq(entries(odir), 1);
+    cr_assert_eq(tu_count_entries(odir), 1);
 }
 
 Test(sec_id, dots_after_the_first_byte_make_plain_names_not_paths)
@@ -2067,11 +2053,11 @@ Test(sec_id, dots_after_the_first_byte_make_plain_names_not_paths)
         free(p);
         free(lp);
     }
-    cr_assert_eq(entries(sroot), 7);
+    cr_assert_eq(tu_count_entries(sroot), 7);
     assert_names(base, "outside|store|");
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
         cr_assert_eq(evs_exec_delete(st, ids[i], strlen(ids[i])), 0);
-    cr_assert_eq(entries(sroot), 0);
+    cr_assert_eq(tu_count_entries(sroot), 0);
 }
 
 /* Bad ids as spans: with NUL bytes, with lengths that cut or overrun. */
@@ -2305,10 +2291,7 @@ Test(sec_perm, everything_the_store_creates_is_private_under_umask_0)
     st = open_at(sroot, &pio->io, EVS_SYNC_FULL);
     cr_assert_eq(stat(sroot, &sb), 0);
     cr_assert_eq(sb.st_mode & 07777, 0700);
-    cr_assert_eq(tu_create(st, "x"), 0);
-    cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &l, NULL, NULL), 0);
-    cr_assert_eq(tu_append_n(l, 2), 0);
-    evs_log_close(l);
+    cr_assert_eq(tu_make_exec(st, "x", 2), 0);
     memset(&sn, 0, sizeof(sn));
     sn.status = evs_span_cstr("running");
     sn.last_event_seq = 3;
@@ -2436,7 +2419,8 @@ Test(sec_root, a_root_others_may_write_is_refused_unless_the_caller_allows_it)
                      (unsigned)unsafe[i]);
         cr_assert_eq(open_mode(p, unsafe[i], 0, 0), EVS_EUNSAFE, "%04o",
                      (unsigned)unsafe[i]);
-        cr_assert_eq(entries(p), 0, "%04o: nothing made in a refused root",
+        cr_assert_eq(tu_count_entries(p), 0,
+                     "%04o: nothing made in a refused root",
                      (unsigned)unsafe[i]);
         cr_assert_eq(open_mode(p, unsafe[i], 0, 1), 0, "%04o allowed",
                      (unsigned)unsafe[i]);

@@ -26,16 +26,12 @@ static evs_store *st;
 
 static void setup(void)
 {
-    dir = tu_tmpdir("store");
-    cr_assert_not_null(dir);
-    st = tu_open_store(dir, NULL);
-    cr_assert_not_null(st);
+    tu_fresh_store("store", &dir, &st);
 }
 
 static void teardown(void)
 {
-    evs_store_close(st);
-    tu_rmtree_free(dir);
+    tu_drop_store(&dir, &st);
 }
 
 /* A path under the store: dir/name, heap memory. */
@@ -908,12 +904,8 @@ TestSuite(snapshot, .init = setup, .fini = teardown);
 Test(snapshot, save_then_load_gives_back_every_field)
 {
     evs_snapshot in, *out = NULL;
-    evs_log *w;
 
-    cr_assert_eq(tu_create(st, "rt"), 0);
-    cr_assert_eq(evs_log_open(st, "rt", 2, EVS_LOG_WRITE, &w, NULL, NULL), 0);
-    cr_assert_eq(tu_append_n(w, 6), 0);
-    evs_log_close(w);
+    cr_assert_eq(tu_make_exec(st, "rt", 6), 0);
 
     memset(&in, 0, sizeof(in));
     in.id = evs_span_cstr("ignored");

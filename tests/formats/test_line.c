@@ -14,6 +14,7 @@
 
 #include "evstore/format.h"
 #include "formats_int.h"
+#include "tu_alloc.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                            */
@@ -1926,49 +1927,21 @@ Test(line_decoder, reused_across_lines_of_many_sizes_leaves_no_stale_views)
     evs_decoder_free(NULL);
 }
 
-/* An allocator that counts, and can be told to fail. */
-typedef struct counting {
-    long live, calls;
-    long fail_after; /* fail the call with this index (from 0); -1 never */
-} counting;
-
-static void *cnt_realloc(void *ctx, void *p, size_t n)
-{
-    counting *c = ctx;
-    void *q;
-
-    if (c->fail_after >= 0 && c->calls++ >= c->fail_after)
-        return NULL;
-    q = realloc(p, n);
-    if (q && !p)
-        c->live++;
-    return q;
-}
-
-static void cnt_free(void *ctx, void *p)
-{
-    counting *c = ctx;
-
-    if (p)
-        c->live--;
-    free(p);
-}
-
 Test(line_event, a_copy_outlives_the_line_and_the_decoder)
 {
-    counting cnt = {0, 0, -1};
-    evs_allocator a = {&cnt, cnt_realloc, cnt_free};
     evs_event want = dive_like_event(), got;
     evs_event_owned own;
     evs_decoder d;
+    tu_alloc cnt;
     size_t n;
     char *line;
 
+    tu_alloc_init(&cnt);
     want.step_name = sp("needs \"unescaping\"");
     line = encode_ok(&want, &n);
     evs_decoder_init(&d, NULL);
     decode_ok(&d, line, n, 0, &got);
-    cr_assert_eq(evs_event_copy(&got, &a, &own), 0);
+    cr_assert_eq(evs_event_copy(&got, &cnt.a, &own), 0);
     cr_assert_eq(cnt.live, 1, "one allocation holds every span");
     /* Wreck everything the views pointed at. */
     memset(line, 'X', n);
@@ -2007,13 +1980,14 @@ Test(line_event, copies_an_event_with_empty_spans)
 
 Test(line_event, a_failed_copy_leaves_nothing_to_free)
 {
-    counting cnt = {0, 0, 0};
-    evs_allocator a = {&cnt, cnt_realloc, cnt_free};
     evs_event e = dive_like_event();
     evs_event_owned own;
+    tu_alloc cnt;
 
+    tu_alloc_init(&cnt);
+    tu_alloc_fail(&cnt, 1, TU_FAIL_FROM);
     memset(&own, 0x5a, sizeof(own));
-    cr_assert_eq(evs_event_copy(&e, &a, &own), -ENOMEM);
+    cr_assert_eq(evs_event_copy(&e, &cnt.a, &own), -ENOMEM);
     cr_assert_null(own.buf_);
     cr_assert_eq(own.ev.id.len, 0);
     evs_event_free(&own);
@@ -2048,12 +2022,13 @@ Test(line_event, random_decoded_events_copy_exactly)
 
 Test(line_decoder, a_line_without_escapes_needs_no_memory)
 {
-    counting cnt = {0, 0, 0}; /* every allocation fails */
-    evs_allocator a = {&cnt, cnt_realloc, cnt_free};
     evs_event want = dive_like_event(), got;
     evs_decoder d;
+    tu_alloc cnt;
 
-    evs_decoder_init(&d, &a);
+    tu_alloc_init(&cnt);
+    tu_alloc_fail(&cnt, 1, TU_FAIL_FROM); /* every allocation fails */
+    evs_decoder_init(&d, &cnt.a);
     decode_ok(&d, DIVE_LIKE_LINE, strlen(DIVE_LIKE_LINE), 0, &got);
     assert_event_eq(&got, &want, want.data);
     cr_assert_eq(cnt.live, 0);
@@ -2094,23 +2069,24 @@ Test(line_decoder, escaped_fields_all_survive_the_scratch_growing)
 
 Test(line_decoder, out_of_memory_is_reported_as_enomem)
 {
-    counting cnt = {0, 0, 0};
-    evs_allocator a = {&cnt, cnt_realloc, cnt_free};
     evs_event e = dive_like_event(), got;
     evs_decoder d;
+    tu_alloc cnt;
     size_t n;
     char *line;
 
+    tu_alloc_init(&cnt);
+    tu_alloc_fail(&cnt, 1, TU_FAIL_FROM);
     /* An escaped field needs the scratch. */
     e.step_name = sp("a\"b");
     line = encode_ok(&e, &n);
-    evs_decoder_init(&d, &a);
+    evs_decoder_init(&d, &cnt.a);
     cr_assert_eq(evs_line_decode(&d, line, n, 0, &got, NULL), -ENOMEM);
     cr_assert_eq(evs_line_decode(&d, DIVE_LINE, strlen(DIVE_LINE),
                                  EVS_DECODE_FOREIGN, &got, NULL),
                  -ENOMEM);
     /* Once memory is back, the same decoder works. */
-    cnt.fail_after = -1;
+    tu_alloc_stop(&cnt);
     decode_ok(&d, line, n, 0, &got);
     assert_span_str(got.step_name, "a\"b", "step_name");
     decode_ok(&d, DIVE_LINE, strlen(DIVE_LINE), EVS_DECODE_FOREIGN, &got);

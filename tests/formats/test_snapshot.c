@@ -9,6 +9,7 @@
 
 #include "formats_int.h"
 #include "workflow_int.h"
+#include "tu_alloc.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -523,54 +524,27 @@ Test(snapshot, json_null_reads_back_empty)
 /* Allocation                                                         */
 /* ------------------------------------------------------------------ */
 
-typedef struct counting {
-    int calls;   /* allocations attempted */
-    int fail_at; /* the call that fails (1-based), 0 for none, -1 all */
-    int live;    /* allocated and not yet freed */
-} counting;
-
-static void *counting_realloc(void *ctx, void *p, size_t n)
-{
-    counting *c = ctx;
-    void *q;
-
-    c->calls++;
-    if (c->fail_at < 0 || c->calls == c->fail_at)
-        return NULL;
-    q = realloc(p, n);
-    if (q != NULL && p == NULL)
-        c->live++;
-    return q;
-}
-
-static void counting_free(void *ctx, void *p)
-{
-    counting *c = ctx;
-
-    if (p != NULL)
-        c->live--;
-    free(p);
-}
-
 Test(snapshot, failing_allocator_gives_enomem)
 {
-    counting c = {0, -1, 0};
-    evs_allocator a = {&c, counting_realloc, counting_free};
+    tu_alloc c;
     evs_snapshot s = full_snapshot(), *d = (evs_snapshot *)0x1;
     evs_error_info info;
     char *buf = (char *)0x1, *good;
     size_t len = 7, glen;
 
-    cr_assert_eq(evs_snapshot_encode(&s, &a, &buf, &len), -ENOMEM);
+    tu_alloc_init(&c);
+    tu_alloc_fail(&c, 1, TU_FAIL_FROM);
+    cr_assert_eq(evs_snapshot_encode(&s, &c.a, &buf, &len), -ENOMEM);
     cr_assert_eq(buf, (char *)0x1);
     cr_assert_eq(len, 7);
 
     encode_ok(&s, &good, &glen);
-    cr_assert_eq(evs_snapshot_decode(good, glen, 0, &a, &d, &info), -ENOMEM);
+    cr_assert_eq(evs_snapshot_decode(good, glen, 0, &c.a, &d, &info),
+                 -ENOMEM);
     cr_assert_eq(info.code, -ENOMEM);
     cr_assert_eq(d, (evs_snapshot *)0x1);
-    cr_assert_eq(evs_snapshot_decode(good, glen, EVS_SNAPSHOT_HEADER_ONLY, &a,
-                                     &d, NULL),
+    cr_assert_eq(evs_snapshot_decode(good, glen, EVS_SNAPSHOT_HEADER_ONLY,
+                                     &c.a, &d, NULL),
                  -ENOMEM);
     cr_assert_eq(c.live, 0);
     free(good);
@@ -582,11 +556,13 @@ Test(snapshot, allocation_failure_loop)
     evs_snapshot s = full_snapshot(), *d;
     char *buf = NULL;
     size_t len = 0;
+    tu_alloc c;
     int rc, n;
 
+    tu_alloc_init(&c);
     for (n = 1;; n++) {
-        counting c = {0, n, 0};
-        evs_allocator a = {&c, counting_realloc, counting_free};
+        evs_allocator a = c.a;
+        tu_alloc_fail(&c, n, TU_FAIL_ONCE);
         rc = evs_snapshot_encode(&s, &a, &buf, &len);
         if (rc == 0) {
             cr_assert_eq(c.live, 1);
@@ -602,8 +578,8 @@ Test(snapshot, allocation_failure_loop)
 
     encode_ok(&s, &buf, &len);
     for (n = 1;; n++) {
-        counting c = {0, n, 0};
-        evs_allocator a = {&c, counting_realloc, counting_free};
+        evs_allocator a = c.a;
+        tu_alloc_fail(&c, n, TU_FAIL_ONCE);
         d = NULL;
         rc = evs_snapshot_decode(buf, len, 0, &a, &d, NULL);
         if (rc == 0) {
@@ -1091,14 +1067,14 @@ Test(snapshot, checksums_taken_as_the_buffer_fills_are_the_same)
 /* The buffer remembers its allocator, which then frees the snapshot. */
 Test(snapshot, the_read_buffer_is_freed_with_its_allocator)
 {
-    counting c = {0, 0, 0};
-    evs_allocator a = {&c, counting_realloc, counting_free};
     evs_snapshot s = full_snapshot(), *d = NULL;
     char *good, *buf;
     size_t len;
+    tu_alloc c;
 
+    tu_alloc_init(&c);
     encode_ok(&s, &good, &len);
-    buf = evs__snapshot_buf(&a, len);
+    buf = evs__snapshot_buf(&c.a, len);
     cr_assert_not_null(buf);
     cr_assert_eq(c.live, 1);
     memcpy(buf, good, len);
@@ -1107,7 +1083,7 @@ Test(snapshot, the_read_buffer_is_freed_with_its_allocator)
     evs_snapshot_free(d);
     cr_assert_eq(c.live, 0);
 
-    buf = evs__snapshot_buf(&a, len);
+    buf = evs__snapshot_buf(&c.a, len);
     memcpy(buf, good, len - 1);
     cr_assert_eq(evs__snapshot_decode_buf(buf, len - 1, 0, &d, NULL),
                  EVS_ECORRUPT);

@@ -7,6 +7,7 @@
 
 #include "evstore.h"
 #include "formats_int.h"
+#include "tu_alloc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -1571,35 +1572,6 @@ Test(workflow, retry_allows_until_the_attempts_run_out)
 /* Allocation                                                         */
 /* ------------------------------------------------------------------ */
 
-typedef struct counting {
-    int calls;   /* allocations attempted */
-    int fail_at; /* the call that fails (1-based), 0 for none */
-    int live;    /* allocated and not yet freed */
-} counting;
-
-static void *counting_realloc(void *ctx, void *p, size_t n)
-{
-    counting *c = ctx;
-    void *q;
-
-    c->calls++;
-    if (c->calls == c->fail_at)
-        return NULL;
-    q = realloc(p, n);
-    if (q != NULL && p == NULL)
-        c->live++;
-    return q;
-}
-
-static void counting_free(void *ctx, void *p)
-{
-    counting *c = ctx;
-
-    if (p != NULL)
-        c->live--;
-    free(p);
-}
-
 /* A definition big enough to need several blocks of the arena. */
 static char *big_def(void)
 {
@@ -1627,14 +1599,14 @@ static void parse_loop(const char *json)
 {
     evs_wf_def *d;
     evs_wf_error e;
+    tu_alloc c;
     int rc, n;
 
+    tu_alloc_init(&c);
     for (n = 1;; n++) {
-        counting c = {0, n, 0};
-        evs_allocator a = {&c, counting_realloc, counting_free};
-
+        tu_alloc_fail(&c, n, TU_FAIL_ONCE);
         d = NULL;
-        rc = evs_wf_parse(json, strlen(json), &a, NULL, NULL, &d, &e);
+        rc = evs_wf_parse(json, strlen(json), &c.a, NULL, NULL, &d, &e);
         if (rc == 0) {
             cr_assert_gt(c.live, 0);
             cr_assert_str_eq(d->name, d->n_steps == 10 ? "full" : "big");
@@ -1645,7 +1617,7 @@ static void parse_loop(const char *json)
         cr_assert_eq(rc, -ENOMEM, "allocation %d: rc %d (%s)", n, rc, e.msg);
         cr_assert_null(d);
         cr_assert_str_eq(e.msg, "out of memory");
-        cr_assert_eq(c.live, 0, "allocation %d: %d leaked", n, c.live);
+        cr_assert_eq(c.live, 0, "allocation %d: %ld leaked", n, c.live);
     }
     cr_assert_gt(n, 2);
     cr_assert_lt(n, 5000);
@@ -1664,26 +1636,26 @@ Test(workflow, evaluation_survives_every_allocation_failure)
 {
     evs_wf_def *d, *cd;
     evs_wf_ctx c = make_ctx();
-    counting cnt = {0, 0, 0};
-    evs_allocator a = {&cnt, counting_realloc, counting_free};
+    tu_alloc cnt, k;
     const char *tmpl = "{\"a\":\"${inputs.obj}\",\"b\":\"x=${inputs.q} "
                        "${inputs.list}\",\"c\":[\"${inputs.s}\"]}";
     char *out;
     size_t len;
-    int rc, n, r, live;
+    int rc, n, r;
+    long live;
 
+    tu_alloc_init(&cnt);
+    tu_alloc_init(&k);
     for (n = 1;; n++) {
-        counting k = {0, n, 0};
-        evs_allocator ka = {&k, counting_realloc, counting_free};
-
+        tu_alloc_fail(&k, n, TU_FAIL_ONCE);
         out = NULL;
-        rc = evs_wf_render(&c, evs_span_cstr(tmpl), &ka, &out, &len, NULL);
+        rc = evs_wf_render(&c, evs_span_cstr(tmpl), &k.a, &out, &len, NULL);
         if (rc == 0) {
             cr_assert_str_eq(out, "{\"a\":{\"a\":1,\"b\":[1,2]},"
                                   "\"b\":\"x=say \\\"hi\\\"\\n "
                                   "[1,\\\"two\\\",{\\\"a\\\":1}]\","
                                   "\"c\":[\"hello world\"]}");
-            ka.free(ka.ctx, out);
+            tu_alloc_free(&k, out);
             cr_assert_eq(k.live, 0);
             break;
         }
@@ -1694,15 +1666,13 @@ Test(workflow, evaluation_survives_every_allocation_failure)
 
     d = parse_ok(inputs_def);
     for (n = 1;; n++) {
-        counting k = {0, n, 0};
-        evs_allocator ka = {&k, counting_realloc, counting_free};
-
-        rc = evs_wf_check_inputs(d, evs_span_cstr("{\"topic\":\"t\"}"), &ka,
-                                 &out, &len, NULL);
+        tu_alloc_fail(&k, n, TU_FAIL_ONCE);
+        rc = evs_wf_check_inputs(d, evs_span_cstr("{\"topic\":\"t\"}"),
+                                 &k.a, &out, &len, NULL);
         if (rc == 0) {
             cr_assert_str_eq(out, "{\"topic\":\"t\",\"n\":2,\"flag\":false,"
                                   "\"o\":{\"k\":[1]}}");
-            ka.free(ka.ctx, out);
+            tu_alloc_free(&k, out);
             cr_assert_eq(k.live, 0);
             break;
         }
@@ -1714,16 +1684,15 @@ Test(workflow, evaluation_survives_every_allocation_failure)
     /* A condition allocates through its definition's allocator. */
     rc = evs_wf_parse(WHEN("{\"in\":[\"wor\",\"x ${inputs.s}\"]}"),
                       strlen(WHEN("{\"in\":[\"wor\",\"x ${inputs.s}\"]}")),
-                      &a, NULL, NULL, &cd, NULL);
+                      &cnt.a, NULL, NULL, &cd, NULL);
     cr_assert_eq(rc, 0);
     live = cnt.live;
     for (n = 1;; n++) {
-        cnt.calls = 0;
-        cnt.fail_at = n;
+        tu_alloc_fail(&cnt, n, TU_FAIL_ONCE);
         r = -7;
         rc = evs_wf_cond_eval(cd->steps[0].next[0].when, &c, &r);
         cr_assert_eq(cnt.live, live);
-        if (cnt.calls < n) {
+        if (!cnt.failed) {
             cr_assert_eq(rc, 0);
             cr_assert_eq(r, 1);
             break;

@@ -11,6 +11,7 @@
 #define EVS_FUZZ_H
 
 #include "evstore.h"
+#include "tu_file.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -84,14 +85,6 @@ char *fuzz_fix_snapshot(const char *buf, size_t len, size_t *out_len);
  * than with the library under test.
  */
 int fuzz_line_checksum_ok(const char *line, size_t len);
-
-/* Makes a fresh private directory under $EVS_TEST_TMP (or /tmp); heap
- * path, NULL on failure. */
-char *fuzz_tmpdir(const char *tag);
-
-/* Removes a directory tree (not following symbolic links) and frees the
- * path. Accepts NULL. */
-void fuzz_rmtree(char *path);
 
 /* evs_io_posix() with fsync and fdatasync made no-ops: recovery syncs
  * whatever the durability mode, and what is fuzzed here is what it

@@ -2,16 +2,15 @@
  * fuzz_common.c: helpers shared by the fuzz targets, in both of their
  * builds (libFuzzer and the corpus regression test): checksum repair so
  * that mutated inputs get past the checksum, an independent checksum
- * check, temporary directories and output silencing.
+ * check and output silencing. Files and temporary directories are
+ * tests/support/tu_file.h's.
  */
 #include "fuzz.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <xxhash.h>
 
 #define CK_KEY ",\"checksum\":\""
@@ -159,44 +158,6 @@ int fuzz_line_checksum_ok(const char *line, size_t len)
         want = want << 4 | d;
     }
     return XXH3_64bits(line, comma + 1) == want;
-}
-
-char *fuzz_tmpdir(const char *tag)
-{
-    const char *base = getenv("EVS_TEST_TMP");
-    char *path;
-    size_t n;
-
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    n = strlen(base) + strlen(tag) + 32;
-    if (!(path = malloc(n)))
-        return NULL;
-    snprintf(path, n, "%s/evs-fuzz-%s-XXXXXX", base, tag);
-    if (!mkdtemp(path)) {
-        free(path);
-        return NULL;
-    }
-    return path;
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag,
-                  struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(p);
-    return 0;
-}
-
-void fuzz_rmtree(char *path)
-{
-    if (!path)
-        return;
-    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(path);
 }
 
 static int no_sync(void *ctx, int fd)

@@ -94,7 +94,7 @@ static void setup(void)
 #ifdef EVS_FUZZING
     atexit(fuzz_evreplay_done);
 #endif
-    root = fuzz_tmpdir("evreplay");
+    root = tu_tmpdir("fuzz-evreplay");
     FUZZ_CHECK(root != NULL, "cannot make a temporary store");
     evs_store_opts_init(&o);
     o.durability = EVS_SYNC_NONE;
@@ -116,7 +116,7 @@ void fuzz_evreplay_done(void)
 {
     evs_store_close(store);
     store = NULL;
-    fuzz_rmtree(root);
+    tu_rmtree_free(root);
     root = NULL;
 }
 

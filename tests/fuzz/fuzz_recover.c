@@ -56,7 +56,7 @@ static void setup(void)
 #ifdef EVS_FUZZING
     atexit(fuzz_recover_done);
 #endif
-    root = fuzz_tmpdir("recover");
+    root = tu_tmpdir("fuzz-recover");
     FUZZ_CHECK(root != NULL, "cannot make a temporary store");
     n = strlen(root) + sizeof("/" EXEC);
     exec_dir = malloc(n);
@@ -83,7 +83,7 @@ void fuzz_recover_done(void)
     scan_cap = 0;
     free(exec_dir);
     exec_dir = NULL;
-    fuzz_rmtree(root);
+    tu_rmtree_free(root);
     root = NULL;
 }
 
@@ -105,45 +105,17 @@ static void clear_exec(void)
 static char *read_in_exec(const char *name, size_t *len)
 {
     char path[512];
-    struct stat sb;
-    char *buf;
-    int fd;
 
     snprintf(path, sizeof(path), "%s/%s", exec_dir, name);
-    if ((fd = open(path, O_RDONLY)) < 0)
-        return NULL;
-    if (fstat(fd, &sb) != 0) {
-        close(fd);
-        return NULL;
-    }
-    buf = malloc((size_t)sb.st_size + 1);
-    FUZZ_CHECK(buf != NULL, "out of memory");
-    *len = 0;
-    while (*len < (size_t)sb.st_size) {
-        ssize_t r = read(fd, buf + *len, (size_t)sb.st_size - *len);
-        if (r <= 0)
-            break;
-        *len += (size_t)r;
-    }
-    close(fd);
-    return buf;
+    return tu_read_file(path, len);
 }
 
 static void write_log(const char *buf, size_t len)
 {
     char path[512];
-    size_t done = 0;
-    int fd;
 
     snprintf(path, sizeof(path), "%s/events.jsonl", exec_dir);
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    FUZZ_CHECK(fd >= 0, "cannot write the log");
-    while (done < len) {
-        ssize_t w = write(fd, buf + done, len - done);
-        FUZZ_CHECK(w > 0, "cannot write the log");
-        done += (size_t)w;
-    }
-    close(fd);
+    FUZZ_CHECK(tu_write_file(path, buf, len) == 0, "cannot write the log");
 }
 
 /* What the scan reported. */

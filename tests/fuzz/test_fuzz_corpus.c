@@ -19,7 +19,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -147,22 +146,9 @@ static int not_hidden(const struct dirent *e)
 
 static char *slurp(const char *path, size_t *len)
 {
-    struct stat sb;
-    char *buf;
-    size_t got = 0;
-    int fd = open(path, O_RDONLY);
+    char *buf = tu_read_file(path, len);
 
-    cr_assert(fd >= 0, "cannot open %s", path);
-    cr_assert_eq(fstat(fd, &sb), 0);
-    buf = malloc((size_t)sb.st_size + 1);
-    cr_assert_not_null(buf);
-    while (got < (size_t)sb.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
-        cr_assert(r > 0, "cannot read %s", path);
-        got += (size_t)r;
-    }
-    close(fd);
-    *len = got;
+    cr_assert_not_null(buf, "cannot read %s", path);
     return buf;
 }
 
@@ -1324,7 +1310,7 @@ static void clear_cuts(const char *dir)
  */
 Test(fuzz_bitflip, no_bit_flip_of_a_log_is_read_back_as_an_event)
 {
-    char *dir = fuzz_tmpdir("bitflip");
+    char *dir = tu_tmpdir("fuzz-bitflip");
     char path[1024], xdir[1024], name[64];
     size_t ends[8], nlines = 0, len;
     evs_store_opts o;
@@ -1406,7 +1392,7 @@ Test(fuzz_bitflip, no_bit_flip_of_a_log_is_read_back_as_an_event)
     cr_log_info("log: %zu flips, no damaged line read back", len * 8);
     free(orig);
     evs_store_close(st);
-    fuzz_rmtree(dir);
+    tu_rmtree_free(dir);
 }
 
 /*

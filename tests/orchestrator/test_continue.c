@@ -228,16 +228,15 @@ Test(cont, a_continue_as_new_step_carries_only_the_variables_it_names)
     {
         /* evdump chain, asked about the middle, shows all five in order,
          * from the first. */
-        const char *evdump = getenv("EVDUMP");
-        char cmd[4096], out[8192] = "";
-        size_t n = 0;
-        FILE *p;
-        cr_assert_not_null(evdump, "EVDUMP is set by meson");
-        snprintf(cmd, sizeof(cmd), "'%s' chain '%s' r.c3", evdump, dir);
-        cr_assert_not_null(p = popen(cmd, "r"));
-        n = fread(out, 1, sizeof(out) - 1, p);
-        out[n] = '\0';
-        cr_assert_eq(pclose(p), 0, "%s", out);
+        char *io = tu_tmpdir("cont-io");
+        tu_result r;
+        const char *out;
+
+        cr_assert_not_null(io);
+        r = tu_run_tool("EVDUMP", io, "chain",
+                        (const char *const[]){"chain", dir, "r.c3", NULL});
+        out = r.out;
+        cr_assert_eq(r.status, 0, "%s%s", out, r.err);
         for (size_t i = 0; i < 5; i++) {
             char *at = strstr(out, ids[i]);
             cr_assert_not_null(at, "%s missing from:\n%s", ids[i], out);
@@ -248,6 +247,8 @@ Test(cont, a_continue_as_new_step_carries_only_the_variables_it_names)
         cr_assert_not_null(strstr(out, "r.c3") &&
                                strstr(strstr(out, "r.c3"), "<-"),
                            "the one asked about is marked:\n%s", out);
+        tu_result_free(&r);
+        tu_rmtree_free(io);
     }
 }
 

@@ -20,14 +20,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 static char *xdir;  /* scratch for the command-line tests */
 
@@ -1887,11 +1883,16 @@ Test(strategies, resume_with_refuses_breaking_changes_and_follows_gated_ones)
 /* evrun resume --definition and evrun check                        */
 /* ---------------------------------------------------------------- */
 
-typedef struct result {
-    int status;
-    char *out;
-    char *err;
-} result;
+/* The scratch directory of the command-line tests, made when first
+ * needed. */
+static const char *x_dir(void)
+{
+    if (!xdir) {
+        xdir = tu_tmpdir("strat-x");
+        cr_assert_not_null(xdir);
+    }
+    return xdir;
+}
 
 static const char *in_xdir(const char *name)
 {
@@ -1899,63 +1900,16 @@ static const char *in_xdir(const char *name)
     static int k;
     char *p = buf[k++ % 8];
 
-    if (!xdir) {
-        xdir = tu_tmpdir("strat-x");
-        cr_assert_not_null(xdir);
-    }
-    snprintf(p, 1024, "%s/%s", xdir, name);
+    snprintf(p, 1024, "%s/%s", x_dir(), name);
     return p;
 }
 
-static char *slurp_or_empty(const char *path)
+static tu_result run_evrun(const char *const *args)
 {
-    size_t n;
-    char *s = tu_read_file(path, &n);
-
-    return s ? s : strdup("");
-}
-
-static result run_evrun(const char *const *args)
-{
-    const char *argv[16];
-    posix_spawn_file_actions_t fa;
-    result r;
-    pid_t pid;
-    size_t n = 0;
-    int ws;
-
-    cr_assert_not_null(getenv("EVRUN"), "EVRUN must name the binary");
-    setenv("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1", 0);
-    argv[n++] = getenv("EVRUN");
-    while (args[n - 1] && n < 15) {
-        argv[n] = args[n - 1];
-        n++;
-    }
-    argv[n] = NULL;
-    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, in_xdir("run.out"),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, in_xdir("run.err"),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, (char **)argv,
-                             environ),
-                 0);
-    posix_spawn_file_actions_destroy(&fa);
-    cr_assert_eq(waitpid(pid, &ws, 0), pid);
-    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    r.out = slurp_or_empty(in_xdir("run.out"));
-    r.err = slurp_or_empty(in_xdir("run.err"));
-    return r;
+    return tu_run_tool("EVRUN", x_dir(), "run", args);
 }
 
 #define EVRUN(...) run_evrun((const char *const[]){__VA_ARGS__, NULL})
-
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
-}
 
 /* Writes a definition for evrun (built-in actions only). */
 static const char *def_file(const char *name, const char *json)
@@ -1990,7 +1944,7 @@ Test(strategies, evrun_resume_definition_names_each_differing_step_or_runs)
                                echo_of(dc_def("'A'", "go2", "'b'", "")));
     const char *gated = def_file("gated.json", echo_of(dc_gated()));
     files was;
-    result res;
+    tu_result res;
     evlist ev;
 
     mk_orch(1);
@@ -2008,7 +1962,7 @@ Test(strategies, evrun_resume_definition_names_each_differing_step_or_runs)
                        res.err);
     cr_assert_null(strstr(res.err, "step \"b\""), "%s", res.err);
     cr_assert_not_null(strstr(res.err, "not resumed"), "%s", res.err);
-    result_free(&res);
+    tu_result_free(&res);
     expect_files_unchanged("cli", &was);
 
     cr_assert_eq(evs_orch_post(st, S("cli"), S("event"), S("go"), S("1")),
@@ -2021,7 +1975,7 @@ Test(strategies, evrun_resume_definition_names_each_differing_step_or_runs)
                        "%s", res.out);
     cr_assert_not_null(strstr(res.out, "cli completed"), "%s", res.out);
     cr_assert_not_null(strstr(res.out, "\"b2\""), "%s", res.out);
-    result_free(&res);
+    tu_result_free(&res);
     ev = events_of("cli");
     cr_assert_eq(evcount(&ev, "definition_changed", NULL, NULL), 1);
     cr_assert_eq(evcount(&ev, "step_started", "b2", NULL), 1);
@@ -2038,7 +1992,7 @@ Test(strategies, evrun_check_names_the_unfinished_executions_it_breaks)
                           "{'name':'a','kind':'action','action':'echo',"
                           "'params':'x','next':'w'},"
                           "{'name':'w','kind':'wait_event','event':'go'}]}");
-    result res;
+    tu_result res;
 
     mk_orch(1);
     start(echo_of(dc_v1()), "", "k1");
@@ -2061,7 +2015,7 @@ Test(strategies, evrun_check_names_the_unfinished_executions_it_breaks)
     cr_assert_not_null(strstr(res.out, "2 unfinished executions of dc "
                                        "checked, 2 would break"),
                        "%s", res.out);
-    result_free(&res);
+    tu_result_free(&res);
 
     res = EVRUN("check", dir, gated);
     cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out,
@@ -2074,7 +2028,7 @@ Test(strategies, evrun_check_names_the_unfinished_executions_it_breaks)
                                        "checked, 0 would break"),
                        "%s", res.out);
     cr_assert_eq(res.err[0], '\0', "%s", res.err);
-    result_free(&res);
+    tu_result_free(&res);
     /* Nothing ran. */
     cr_assert_eq(last_seq_of("k1"), last_seq_of("k2"));
     {
@@ -2091,8 +2045,8 @@ static void expect_check_and_resume_refuse(const char *id, const char *def,
                                            const char *const *needles)
 {
     uint64_t last = last_seq_of(id);
-    result chk = EVRUN("check", dir, def);
-    result res = EVRUN("resume", dir, id, "--definition", def);
+    tu_result chk = EVRUN("check", dir, def);
+    tu_result res = EVRUN("resume", dir, id, "--definition", def);
 
     cr_assert_eq(res.status, 1, "resume: exit %d\n%s%s", res.status,
                  res.out, res.err);
@@ -2111,8 +2065,8 @@ static void expect_check_and_resume_refuse(const char *id, const char *def,
     cr_assert_null(strstr(chk.out, "allowed"), "%s", chk.out);
     cr_assert_null(strstr(chk.out, "compatible"), "%s", chk.out);
     cr_assert_eq(last_seq_of(id), last, "nothing recorded");
-    result_free(&chk);
-    result_free(&res);
+    tu_result_free(&chk);
+    tu_result_free(&res);
 }
 
 Test(strategies, evrun_check_and_resume_name_a_recorded_version_out_of_range)
@@ -2120,7 +2074,7 @@ Test(strategies, evrun_check_and_resume_name_a_recorded_version_out_of_range)
     const char *below = def_file("below.json", echo_of(range_def(2, 2)));
     const char *above = def_file("above.json", echo_of(range_def(-1, 0)));
     const char *wider = def_file("wider.json", echo_of(range_def(0, 5)));
-    result res;
+    tu_result res;
 
     /* e3 decides 1 for "rk" and waits for "go". */
     mk_orch(1);
@@ -2146,7 +2100,7 @@ Test(strategies, evrun_check_and_resume_name_a_recorded_version_out_of_range)
                        res.out);
     cr_assert_not_null(strstr(res.out, "allowed"), "%s", res.out);
     cr_assert_not_null(strstr(res.out, "e3: compatible"), "%s", res.out);
-    result_free(&res);
+    tu_result_free(&res);
     cr_assert_eq(evs_orch_post(st, S("e3"), S("event"), S("go"), S("1")),
                  0);
     res = EVRUN("resume", dir, "e3", "--definition", wider);
@@ -2154,5 +2108,5 @@ Test(strategies, evrun_check_and_resume_name_a_recorded_version_out_of_range)
                  res.err);
     cr_assert_not_null(strstr(res.out, "allowed"), "%s", res.out);
     cr_assert_not_null(strstr(res.out, "e3 completed"), "%s", res.out);
-    result_free(&res);
+    tu_result_free(&res);
 }

@@ -7,24 +7,14 @@
  */
 #include "stress.h"
 
-#include <ftw.h>
+#include "tu_file.h"
+
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-
-static int remove_entry(const char *path, const struct stat *sb, int type,
-                        struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    return remove(path) == 0 ? 0 : -1;
-}
 
 int main(int argc, char **argv)
 {
-    const char *base = getenv("EVS_TEST_TMP");
-    char root[4096], run_dir[4200], holder_dir[4200];
+    char *root, run_dir[4200], holder_dir[4200];
     stress_totals tot;
     int failed = 0;
 
@@ -33,12 +23,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: stress_driver (size: EVS_STRESS_EVENTS)\n");
         return 2;
     }
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(root, sizeof(root), "%s/evs-stress-driver-XXXXXX", base);
-    if (!mkdtemp(root)) {
-        perror(root);
+    if (!(root = tu_tmpdir("stress-driver"))) {
+        perror("a directory under EVS_TEST_TMP");
         return 1;
     }
     snprintf(run_dir, sizeof(run_dir), "%s/run", root);
@@ -57,9 +43,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "FAIL killed lock holder: %s\n", stress_error());
         failed = 1;
     }
-    if (failed)
+    if (failed) {
         fprintf(stderr, "stores kept in %s\n", root);
-    else
-        nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(root);
+    } else {
+        tu_rmtree_free(root);
+    }
     return failed;
 }

@@ -1809,14 +1809,6 @@ static char *in_edir(const ectx *E, const char *name)
     return tu_join(E->dir, name);
 }
 
-static char *slurp_or_empty(const char *path)
-{
-    size_t n;
-    char *s = tu_read_file(path, &n);
-
-    return s ? s : strdup("");
-}
-
 /* Reaps the orphans of a killed runner (this process is a subreaper):
  * the actions it started, which run on and record their side effects.
  * Blocks until every one has exited, so the side-effect file is final
@@ -2070,7 +2062,7 @@ out:
  * with the key of its step's only attempt. */
 static void check_effects(echeck *C, const char *id)
 {
-    char *all = slurp_or_empty(C->E->fx), *save = NULL;
+    char *all = tu_read_or_empty(C->E->fx), *save = NULL;
     int runs[NWANT] = {0};
 
     for (char *t = strtok_r(all, "\n", &save); t;
@@ -2129,7 +2121,7 @@ static void check_run(echeck *C, const char *id, const char *tag)
     {
         char *p = in_edir(C->E, name);
 
-        out = slurp_or_empty(p);
+        out = tu_read_or_empty(p);
         free(p);
     }
     free(name);
@@ -2199,7 +2191,7 @@ static void evrun_point(const ectx *E, uint64_t n, etally *T, uint64_t *m)
     } else {
         T->finished += n != 0;
         if (r.status != 0) {
-            char *e = slurp_or_empty(err);
+            char *e = tu_read_or_empty(err);
 
             eviol(&C, id, "evrun start exited %d: %s", r.status, e);
             free(e);
@@ -2233,7 +2225,7 @@ static void evrun_point(const ectx *E, uint64_t n, etally *T, uint64_t *m)
         {
             char *p = in_edir(E, exists ? "resume.err" : "restart.err");
 
-            e = slurp_or_empty(p);
+            e = tu_read_or_empty(p);
             free(p);
         }
         eviol(&C, id, "evrun %s exited %d: %s", tag, ex, e);

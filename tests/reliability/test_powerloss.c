@@ -1706,6 +1706,27 @@ static void small_world(world *W, evs_durability mode, int nex)
     cr_assert(!W->setup_failed, "%s", W->setup_err);
 }
 
+/* After W's set-up, the log of execution 0 has said 4 events are durable
+ * (evs_log_sync returned 0): a power loss must keep them. */
+static void sync_claim_survives(world *W)
+{
+    uint64_t claimed;
+    opened o;
+    long got;
+
+    cr_assert(!W->setup_failed, "%s", W->setup_err);
+    claimed = evs_log_durable_seq(W->ex[0].l);
+    cr_assert_eq(claimed, 4);
+    open_durable(W, pl_rec_nops(W->rec), &o);
+    got = recovered_last(&o, W->ex[0].id);
+    cr_expect_geq(got, (long)claimed,
+                  "evs_log_sync() returned 0 and evs_log_durable_seq() "
+                  "said %" PRIu64 ", but after a power loss the log ends "
+                  "at %ld (-1: the execution is gone)",
+                  claimed, got);
+    close_durable(&o);
+}
+
 /*
  * EVS_SYNC_NONE: appends, close, reopen, evs_log_sync(). The sync is a
  * no-op (the new handle has nothing "unsynced" of its own) and
@@ -1716,9 +1737,6 @@ static void small_world(world *W, evs_durability mode, int nex)
 Test(powerloss, log_sync_after_a_reopen_makes_earlier_appends_durable)
 {
     world W;
-    opened o;
-    uint64_t claimed;
-    long got;
 
     small_world(&W, EVS_SYNC_NONE, 1);
     w_create(&W, 0, 1, 1, 1900000000000000LL); /* durable creation */
@@ -1726,17 +1744,7 @@ Test(powerloss, log_sync_after_a_reopen_makes_earlier_appends_durable)
     w_append(&W, 0, 3, 0);
     w_reopen(&W, 0);
     w_sync(&W, 0);
-    cr_assert(!W.setup_failed, "%s", W.setup_err);
-    claimed = evs_log_durable_seq(W.ex[0].l);
-    cr_assert_eq(claimed, 4);
-    open_durable(&W, pl_rec_nops(W.rec), &o);
-    got = recovered_last(&o, W.ex[0].id);
-    cr_expect_geq(got, (long)claimed,
-                  "evs_log_sync() returned 0 and evs_log_durable_seq() "
-                  "said %" PRIu64 ", but after a power loss the log ends "
-                  "at %ld",
-                  claimed, got);
-    close_durable(&o);
+    sync_claim_survives(&W);
     free_world(&W);
 }
 
@@ -1750,26 +1758,13 @@ Test(powerloss, log_sync_after_a_reopen_makes_earlier_appends_durable)
 Test(powerloss, log_sync_makes_appends_durable_in_an_unsynced_execution)
 {
     world W;
-    opened o;
-    uint64_t claimed;
-    long got;
 
     small_world(&W, EVS_SYNC_NONE, 1);
     w_create(&W, 0, 1, 0, 1900000000000000LL);
     w_open(&W, 0);
     w_append(&W, 0, 3, 0);
     w_sync(&W, 0);
-    cr_assert(!W.setup_failed, "%s", W.setup_err);
-    claimed = evs_log_durable_seq(W.ex[0].l);
-    cr_assert_eq(claimed, 4);
-    open_durable(&W, pl_rec_nops(W.rec), &o);
-    got = recovered_last(&o, W.ex[0].id);
-    cr_expect_geq(got, (long)claimed,
-                  "evs_log_sync() returned 0 and evs_log_durable_seq() "
-                  "said %" PRIu64 ", but after a power loss the log ends "
-                  "at %ld (-1: the execution is gone)",
-                  claimed, got);
-    close_durable(&o);
+    sync_claim_survives(&W);
     free_world(&W);
 }
 

@@ -643,63 +643,22 @@ Test(sweep, every_mutating_call_failing_once_or_forever_loses_nothing,
 /* Allocation sweep                                                   */
 /* ------------------------------------------------------------------ */
 
-typedef struct fail_alloc {
-    evs_allocator a;
-    long nth, calls, failed, live;
-} fail_alloc;
-
-static void *fa_realloc(void *ctx, void *p, size_t n)
-{
-    fail_alloc *f = ctx;
-    void *q;
-
-    if (n == 0) {
-        if (p)
-            f->live--;
-        free(p);
-        return NULL;
-    }
-    if (++f->calls == f->nth) {
-        f->failed++;
-        return NULL;
-    }
-    q = realloc(p, n);
-    if (q && !p)
-        f->live++;
-    return q;
-}
-
-static void fa_free(void *ctx, void *p)
-{
-    fail_alloc *f = ctx;
-
-    if (p) {
-        f->live--;
-        free(p);
-    }
-}
-
 Test(sweep, every_allocation_failing_ends_clean_without_a_leak,
      .timeout = 600)
 {
-    fail_alloc f;
+    tu_alloc f;
     long total;
     char where[64];
 
     sets_init();
-    memset(&f, 0, sizeof(f));
-    f.a.ctx = &f;
-    f.a.realloc = fa_realloc;
-    f.a.free = fa_free;
+    tu_alloc_init(&f);
     run_once(evs_io_posix(), &f.a, "counting allocations");
     total = f.calls;
     cr_assert_gt(total, 0);
     cr_assert_eq(f.live, 0, "the workload leaks %ld blocks", f.live);
     for (long n = 1; n <= total; n++) {
         snprintf(where, sizeof(where), "allocation #%ld", n);
-        f.nth = n;
-        f.calls = 0;
-        f.failed = 0;
+        tu_alloc_fail(&f, n, TU_FAIL_ONCE);
         run_once(evs_io_posix(), &f.a, where);
         cr_assert_eq(f.failed, 1, "%s: never failed", where);
         cr_assert_eq(f.live, 0, "%s: %ld blocks leaked", where, f.live);

@@ -667,46 +667,6 @@ Test(compact, the_compact_state_stays_small_however_many_paths_ended)
 /* Memory                                                             */
 /* ------------------------------------------------------------------ */
 
-/* An allocator that counts the bytes live and their peak. Each block
- * carries its size in a header. */
-typedef struct counted {
-    size_t live, peak;
-} counted;
-
-#define HDR 16
-
-static void *c_realloc(void *ctx, void *p, size_t n)
-{
-    counted *c = ctx;
-    size_t old = 0;
-    char *b = NULL;
-
-    if (p) {
-        b = (char *)p - HDR;
-        memcpy(&old, b, sizeof(old));
-    }
-    b = realloc(b, n + HDR);
-    if (!b)
-        return NULL;
-    memcpy(b, &n, sizeof(n));
-    c->live += n - old;
-    if (c->live > c->peak)
-        c->peak = c->live;
-    return b + HDR;
-}
-
-static void c_free(void *ctx, void *p)
-{
-    counted *c = ctx;
-    size_t n;
-
-    if (!p)
-        return;
-    memcpy(&n, (char *)p - HDR, sizeof(n));
-    c->live -= n;
-    free((char *)p - HDR);
-}
-
 /* A long run of short branches, each with 16 KiB of input and errors
  * and a small output: what its steps copy is dropped again when its
  * path ends, except the output, which the path keeps for a join. */
@@ -750,14 +710,14 @@ Test(compact, a_compact_replayers_memory_follows_its_state)
     /* 24 MiB of inputs and errors */
     big_workers(&h, N, &bytes);
     for (int cm = 0; cm < 2; cm++) {
-        counted c = {0, 0};
-        evs_allocator a = {&c, c_realloc, c_free};
         evs_replay_opts o;
         evs_replay *r = NULL;
         evs_violation v;
+        tu_alloc c;
 
+        tu_alloc_init(&c);
         evs_replay_opts_init(&o);
-        o.alloc = &a;
+        o.alloc = &c.a;
         o.compact = cm;
         cr_assert_eq(evs_replay_new(&o, &r), 0);
         cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), 0, "%s", v.msg);
@@ -776,9 +736,10 @@ Test(compact, a_compact_replayers_memory_follows_its_state)
             cr_assert_gt(c.peak, bytes, "the full state keeps them all");
         }
         /* The state's text is the caller's, from the same allocator. */
-        c_free(&c, out[cm]);
+        tu_alloc_free(&c, out[cm]);
         evs_replay_free(r);
-        cr_assert_eq(c.live, 0, "%zu bytes not given back", c.live);
+        cr_assert_eq(c.bytes, 0, "%zu bytes not given back", c.bytes);
+        cr_assert_eq(c.live, 0);
     }
     hist_free(&h);
 }
@@ -792,16 +753,12 @@ static evs_store *st;
 
 static void store_setup(void)
 {
-    dir = tu_tmpdir("compact");
-    cr_assert_not_null(dir);
-    st = tu_open_store(dir, NULL);
-    cr_assert_not_null(st);
+    tu_fresh_store("compact", &dir, &st);
 }
 
 static void store_teardown(void)
 {
-    evs_store_close(st);
-    tu_rmtree_free(dir);
+    tu_drop_store(&dir, &st);
     hist_leak_check();
 }
 

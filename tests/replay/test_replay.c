@@ -26,16 +26,12 @@ static evs_store *st;
 
 static void setup(void)
 {
-    dir = tu_tmpdir("replay");
-    cr_assert_not_null(dir);
-    st = tu_open_store(dir, NULL);
-    cr_assert_not_null(st);
+    tu_fresh_store("replay", &dir, &st);
 }
 
 static void teardown(void)
 {
-    evs_store_close(st);
-    tu_rmtree_free(dir);
+    tu_drop_store(&dir, &st);
     hist_leak_check();
 }
 
@@ -136,26 +132,108 @@ static const evs_each_state *each_of(const evs_replay *r, const char *pathid,
     return NULL;
 }
 
-static void assert_no_failure(const evs_replay *r)
+/* The failure point as "PATH/STEP@SEQ", with "[IT]" after STEP for an
+ * iteration; "" when there is none. In buf[cap]. */
+static const char *failure_point(const evs_replay *r, char *buf, size_t cap)
 {
     const evs_exec_state *x = evs_replay_exec(r);
+    int n;
 
-    cr_assert_eq(x->failed_seq, 0);
-    assert_span(x->failed_path, "");
-    assert_span(x->failed_step, "");
-    cr_assert_eq(x->failed_iteration, -1);
+    buf[0] = '\0';
+    if (x->failed_seq == 0 && x->failed_path.len == 0 &&
+        x->failed_step.len == 0 && x->failed_iteration == -1)
+        return buf;
+    n = snprintf(buf, cap, "%.*s/%.*s", (int)x->failed_path.len,
+                 x->failed_path.ptr, (int)x->failed_step.len,
+                 x->failed_step.ptr);
+    if (x->failed_iteration != -1)
+        n += snprintf(buf + n, cap - (size_t)n, "[%lld]",
+                      (long long)x->failed_iteration);
+    snprintf(buf + n, cap - (size_t)n, "@%llu",
+             (unsigned long long)x->failed_seq);
+    return buf;
 }
 
-static void assert_failure(const evs_replay *r, const char *pathid,
-                           const char *name, int64_t it, uint64_t seq)
+/* The failure point is `want`, as failure_point writes it. */
+static void assert_failure(const evs_replay *r, const char *want)
 {
-    const evs_exec_state *x = evs_replay_exec(r);
+    char got[256];
 
-    cr_assert_eq(x->failed_seq, seq, "failure point at %llu, want %llu",
-                 (unsigned long long)x->failed_seq, (unsigned long long)seq);
-    assert_span(x->failed_path, pathid);
-    assert_span(x->failed_step, name);
-    cr_assert_eq(x->failed_iteration, it);
+    cr_assert_str_eq(failure_point(r, got, sizeof(got)), want,
+                     "failure point \"%s\", want \"%s\"", got, want);
+}
+
+/*
+ * What the replay of a recorded execution shows after `at` of its
+ * events (0: all of them). A NULL field is not checked.
+ */
+typedef struct point {
+    uint64_t at;
+    const char *status;  /* the execution's status, by name */
+    const char *path;    /* "ID=STATUS": path ID's status, by name */
+    const char *failure; /* the failure point, as failure_point writes it */
+} point;
+
+/* Opens execution `id` at p->at and checks what p says; the replayer is
+ * the caller's, for more checks. */
+static evs_replay *open_check(const char *id, const point *p)
+{
+    evs_replay *r = open_at(id, p->at, NULL);
+
+    if (p->status)
+        cr_assert_str_eq(evs_exec_status_name(evs_replay_exec(r)->status),
+                         p->status, "%s at %llu", id,
+                         (unsigned long long)p->at);
+    if (p->path) {
+        const char *eq = strchr(p->path, '=');
+        char pid[64];
+
+        cr_assert(eq && (size_t)(eq - p->path) < sizeof(pid));
+        snprintf(pid, sizeof(pid), "%.*s", (int)(eq - p->path), p->path);
+        cr_assert_str_eq(evs_path_status_name(path(r, pid)->status), eq + 1,
+                         "%s at %llu: path %s", id, (unsigned long long)p->at,
+                         pid);
+    }
+    if (p->failure)
+        assert_failure(r, p->failure);
+    return r;
+}
+
+static void check_points(const char *id, const point *pts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        evs_replay_free(open_check(id, &pts[i]));
+}
+
+#define CHECK_POINTS(id, pts)                                                 \
+    check_points(id, pts, sizeof(pts) / sizeof(pts[0]))
+
+/* Both replayers are in the same state, as the state JSON shows it. */
+static void assert_same_state(const evs_replay *a, const evs_replay *b)
+{
+    char *x = hist_state(a, NULL), *y = hist_state(b, NULL);
+
+    cr_assert_str_eq(x, y);
+    free(x);
+    free(y);
+}
+
+/* Signal i of r, every field but the id in one line, is `want`:
+ * "NAME PAYLOAD received R, consumed C by PATH/STEP". */
+static void assert_signal(const evs_replay *r, size_t i, const char *want)
+{
+    const evs_signal_state *g = evs_replay_signal(r, i);
+    char got[512];
+
+    cr_assert_not_null(g, "no signal %zu", i);
+    snprintf(got, sizeof(got), "%.*s %.*s received %llu, consumed %llu by "
+             "%.*s/%.*s", (int)g->name.len, g->name.ptr,
+             (int)g->payload.len, g->payload.ptr,
+             (unsigned long long)g->received_seq,
+             (unsigned long long)g->consumed_seq,
+             (int)g->consumed_by_path.len, g->consumed_by_path.ptr,
+             (int)g->consumed_by_step.len, g->consumed_by_step.ptr);
+    cr_assert_str_eq(got, want, "signal %zu", i);
 }
 
 /* Timestamp of event `seq` of `id`, as the recorder gave it. */
@@ -222,7 +300,7 @@ Test(replay, a_linear_run_gives_its_outputs_variables_and_sequences)
     assert_span(x->continued_as, "");
     cr_assert_eq(x->started_at_us, event_time("lin", 1));
     cr_assert_eq(x->ended_at_us, event_time("lin", 9));
-    assert_no_failure(r);
+    assert_failure(r, "");
 
     cr_assert_eq(evs_replay_var_count(r), 3);
     assert_span(evs_replay_var(r, 0)->name, "va");
@@ -354,7 +432,7 @@ Test(replay, branching_creates_paths_with_parents_and_the_brancher_goes_on)
     assert_span(p->current_step, "s3");
     cr_assert_eq(p->ended_seq, 0);
     cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
-    assert_failure(r, "p2", "s2", -1, 9);
+    assert_failure(r, "p2/s2@9");
     assert_span(step(r, "p2", "s2", -1)->error,
                 "{\"type\":\"E\",\"message\":\"m\"}");
     cr_assert_eq(step(r, "p2", "s2", -1)->status, EVS_STEP_FAILED);
@@ -504,13 +582,13 @@ Test(replay, each_iterations_count_their_progress_at_every_point)
     check_each_at(12, 5, "ccscc");
 
     r = open_at("each", 7, NULL);
-    assert_failure(r, "main", "fanout", 2, 7);
+    assert_failure(r, "main/fanout[2]@7");
     assert_span(step(r, "main", "fanout", 2)->error, "\"bad item\"");
     evs_replay_free(r);
 
     r = open_at("each", 0, NULL);
     rr = r;
-    assert_no_failure(rr);
+    assert_failure(rr, "");
     assert_span(step(rr, "main", "fanout", 0)->output, "\"r0\"");
     assert_span(step(rr, "main", "fanout", 2)->output, "\"default\"");
     assert_span(step(rr, "main", "fanout", 2)->error, "\"bad item\"");
@@ -609,52 +687,42 @@ Test(replay, a_step_that_fails_after_a_retry_is_the_failure_point)
              "{\"error\":{\"type\":\"Fatal\",\"message\":\"no\"}}");
     record(&h, "flaky");
 
-    r = open_at("flaky", 3, NULL);
+    r = open_check("flaky", &(point){3, NULL, NULL, "main/call@3"});
     s = step(r, "main", "call", -1);
     cr_assert_eq(s->status, EVS_STEP_FAILED);
     cr_assert_eq(s->attempts, 1);
     assert_span(s->error, "{\"type\":\"Timeout\",\"message\":\"slow\","
                           "\"retryable\":true}");
     cr_assert_eq(s->ended_seq, 3);
-    assert_failure(r, "main", "call", -1, 3);
     evs_replay_free(r);
 
-    r = open_at("flaky", 4, NULL);
+    /* Waiting: every live path waits. */
+    r = open_check("flaky", &(point){4, "waiting", "main=waiting", ""});
     s = step(r, "main", "call", -1);
     cr_assert_eq(s->status, EVS_STEP_RETRYING);
     cr_assert_eq(s->retry_at_us, ts("2026-11-22T10:15:31.000000Z"));
-    assert_no_failure(r);
-    cr_assert_eq(path(r, "main")->status, EVS_PATH_WAITING);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING,
-                 "every live path waits");
     evs_replay_free(r);
 
-    r = open_at("flaky", 5, NULL);
+    r = open_check("flaky", &(point){5, "running", "main=active", NULL});
     s = step(r, "main", "call", -1);
     cr_assert_eq(s->status, EVS_STEP_RUNNING);
     cr_assert_eq(s->attempts, 2);
     cr_assert_eq(s->retry_at_us, 0);
     cr_assert_eq(s->started_seq, 5);
     cr_assert_eq(s->ended_seq, 0);
-    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
     evs_replay_free(r);
 
-    r = open_at("flaky", 6, NULL);
-    assert_failure(r, "main", "call", -1, 6);
+    r = open_check("flaky", &(point){6, "running", NULL, "main/call@6"});
     cr_assert_eq(step(r, "main", "call", -1)->attempts, 2);
     assert_span(step(r, "main", "call", -1)->error,
                 "{\"type\":\"Fatal\",\"message\":\"no\",\"retryable\":false}");
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
     evs_replay_free(r);
 
-    r = open_at("flaky", 0, NULL);
+    r = open_check("flaky", &(point){0, "failed", "main=failed",
+                                     "main/call@6"});
     x = evs_replay_exec(r);
-    cr_assert_eq(x->status, EVS_STATUS_FAILED);
     assert_span(x->error, "{\"type\":\"Fatal\",\"message\":\"no\"}");
     cr_assert_eq(x->ended_at_us, event_time("flaky", 8));
-    assert_failure(r, "main", "call", -1, 6);
-    cr_assert_eq(path(r, "main")->status, EVS_PATH_FAILED);
     assert_span(path(r, "main")->error, "{\"type\":\"Fatal\"}");
     evs_replay_free(r);
     hist_free(&h);
@@ -680,7 +748,7 @@ Test(replay, a_retry_that_succeeds_clears_the_failure_point)
     cr_assert_eq(s->status, EVS_STEP_RETRYING);
     cr_assert_eq(s->retry_at_us, event_time("ok", 4) + 1500000,
                  "delay_ms counts from the retry_scheduled event");
-    assert_no_failure(r);
+    assert_failure(r, "");
     evs_replay_free(r);
 
     r = open_at("ok", 0, NULL);
@@ -689,7 +757,7 @@ Test(replay, a_retry_that_succeeds_clears_the_failure_point)
     cr_assert_eq(s->attempts, 2);
     assert_span(s->output, "\"ok\"");
     assert_span(s->error, "\"E\""); /* the last failure's */
-    assert_no_failure(r);
+    assert_failure(r, "");
     cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_COMPLETED);
     assert_span(evs_replay_exec(r)->outputs, "\"ok\"");
     evs_replay_free(r);
@@ -698,6 +766,13 @@ Test(replay, a_retry_that_succeeds_clears_the_failure_point)
 
 Test(replay, the_failure_point_goes_back_to_an_earlier_failure_still_standing)
 {
+    static const point points[] = {
+        {6, NULL, NULL, "b/y@6"},
+        {7, NULL, NULL, "main/x@4"},
+        {9, NULL, NULL, "main/x@4"},
+        {10, NULL, NULL, ""},
+        {12, NULL, NULL, "main/x@12"},
+    };
     evs_replay *r;
     hist h;
 
@@ -717,24 +792,9 @@ Test(replay, the_failure_point_goes_back_to_an_earlier_failure_still_standing)
     hist_add(&h, "step_started", NULL, "x", NULL);                  /* 13 */
     record(&h, "two");
 
-    r = open_at("two", 6, NULL);
-    assert_failure(r, "b", "y", -1, 6);
-    evs_replay_free(r);
-    r = open_at("two", 7, NULL);
-    assert_failure(r, "main", "x", -1, 4);
-    evs_replay_free(r);
-    r = open_at("two", 9, NULL);
-    assert_failure(r, "main", "x", -1, 4);
-    evs_replay_free(r);
-    r = open_at("two", 10, NULL);
-    assert_no_failure(r);
-    evs_replay_free(r);
-    r = open_at("two", 12, NULL);
-    assert_failure(r, "main", "x", -1, 12);
-    evs_replay_free(r);
+    CHECK_POINTS("two", points);
     /* Started again without a retry: no longer failed. */
-    r = open_at("two", 13, NULL);
-    assert_no_failure(r);
+    r = open_check("two", &(point){13, NULL, NULL, ""});
     cr_assert_eq(step(r, "main", "x", -1)->attempts, 3);
     evs_replay_free(r);
     hist_free(&h);
@@ -758,13 +818,13 @@ Test(replay, skipping_another_iteration_keeps_the_failure_point)
     record(&h, "skip");
 
     r = open_at("skip", 4, NULL);
-    assert_failure(r, "main", "e", 0, 3);
+    assert_failure(r, "main/e[0]@3");
     cr_assert_eq(step(r, "main", "e", 1)->status, EVS_STEP_SKIPPED);
     assert_span(step(r, "main", "e", 1)->output, "");
     cr_assert_eq(each_of(r, "main", "e")->done, 1);
     evs_replay_free(r);
     r = open_at("skip", 5, NULL);
-    assert_no_failure(r);
+    assert_failure(r, "");
     cr_assert_eq(each_of(r, "main", "e")->done, 2);
     evs_replay_free(r);
     /* Skipping an iteration already skipped does not count it twice. */
@@ -779,7 +839,6 @@ Test(replay, skipping_another_iteration_keeps_the_failure_point)
 
 Test(replay, signals_are_buffered_then_consumed_by_the_wait_that_takes_them)
 {
-    const evs_signal_state *g;
     const evs_wait_state *w;
     evs_replay *r;
     hist h;
@@ -807,17 +866,16 @@ Test(replay, signals_are_buffered_then_consumed_by_the_wait_that_takes_them)
 
     r = open_at("sig", 2, NULL);
     cr_assert_eq(evs_replay_signal_count(r), 1);
-    g = evs_replay_signal(r, 0);
-    assert_span(g->name, "approve");
-    assert_span(g->payload, "{\"ok\":true,\"by\":\"ann\"}");
-    cr_assert_eq(g->received_seq, 2);
-    cr_assert_eq(g->consumed_seq, 0);
-    cr_assert_eq(g->id.len, EVS_UUID_LEN, "the receiving event's id");
+    assert_signal(r, 0, "approve {\"ok\":true,\"by\":\"ann\"} received 2, "
+                        "consumed 0 by /");
+    cr_assert_eq(evs_replay_signal(r, 0)->id.len, EVS_UUID_LEN,
+                 "the receiving event's id");
     evs_replay_free(r);
 
-    r = open_at("sig", 4, NULL);
-    g = evs_replay_signal(r, 0);
-    cr_assert_eq(g->consumed_seq, 0, "still buffered while waited for");
+    r = open_check("sig", &(point){4, "waiting", "main=waiting", NULL});
+    /* Still buffered while waited for. */
+    assert_signal(r, 0, "approve {\"ok\":true,\"by\":\"ann\"} received 2, "
+                        "consumed 0 by /");
     cr_assert_eq(evs_replay_wait_count(r), 1);
     w = evs_replay_wait(r, 0);
     assert_span(w->path_id, "main");
@@ -826,21 +884,15 @@ Test(replay, signals_are_buffered_then_consumed_by_the_wait_that_takes_them)
     cr_assert_eq(w->timeout_at_us, ts("2026-11-22T11:00:00.000000Z"));
     cr_assert_eq(w->started_seq, 4);
     cr_assert_eq(w->ended_seq, 0);
-    cr_assert_eq(path(r, "main")->status, EVS_PATH_WAITING);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
     evs_replay_free(r);
 
-    r = open_at("sig", 5, NULL);
-    g = evs_replay_signal(r, 0);
-    cr_assert_eq(g->consumed_seq, 5);
-    assert_span(g->consumed_by_path, "main");
-    assert_span(g->consumed_by_step, "gate");
+    r = open_check("sig", &(point){5, "running", "main=active", NULL});
+    assert_signal(r, 0, "approve {\"ok\":true,\"by\":\"ann\"} received 2, "
+                        "consumed 5 by main/gate");
     w = evs_replay_wait(r, 0);
     cr_assert_eq(w->ended_seq, 5);
     cr_assert_eq(w->signal_seq, 2);
     cr_assert_eq(w->timed_out, 0);
-    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
     evs_replay_free(r);
 
     r = open_at("sig", 0, NULL);
@@ -853,17 +905,9 @@ Test(replay, signals_are_buffered_then_consumed_by_the_wait_that_takes_them)
     cr_assert_eq(w->started_seq, 8);
     cr_assert_eq(w->ended_seq, 9);
     cr_assert_eq(evs_replay_signal_count(r), 3);
-    g = evs_replay_signal(r, 1);
-    assert_span(g->name, "late");
-    assert_span(g->payload, "1");
-    cr_assert_eq(g->received_seq, 10);
-    cr_assert_eq(g->consumed_seq, 12);
-    assert_span(g->consumed_by_path, "main");
-    assert_span(g->consumed_by_step, "after");
-    g = evs_replay_signal(r, 2);
-    assert_span(g->name, "hook"); /* no name: the step's */
-    assert_span(g->payload, "");
-    cr_assert_eq(g->consumed_seq, 0);
+    assert_signal(r, 1, "late 1 received 10, consumed 12 by main/after");
+    /* No name: the step's. */
+    assert_signal(r, 2, "hook  received 11, consumed 0 by /");
     cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
     evs_replay_free(r);
     hist_free(&h);
@@ -871,6 +915,12 @@ Test(replay, signals_are_buffered_then_consumed_by_the_wait_that_takes_them)
 
 Test(replay, timers_hold_their_path_until_they_fire_or_are_cancelled)
 {
+    static const point points[] = {
+        /* One path waits, one does not: running. */
+        {7, "running", "p1=waiting", NULL},
+        {7, "running", "main=active", NULL},
+        {8, "waiting", "main=waiting", NULL},
+    };
     const evs_timer_state *t;
     evs_replay *r;
     hist h;
@@ -893,7 +943,7 @@ Test(replay, timers_hold_their_path_until_they_fire_or_are_cancelled)
     hist_add(&h, "timer_cancelled", NULL, "s2", "{\"timer_id\":\"t3\"}");
     record(&h, "nap");
 
-    r = open_at("nap", 3, NULL);
+    r = open_check("nap", &(point){3, "waiting", "main=waiting", NULL});
     cr_assert_eq(evs_replay_timer_count(r), 1);
     t = evs_replay_timer(r, 0);
     assert_span(t->timer_id, "t1");
@@ -903,29 +953,13 @@ Test(replay, timers_hold_their_path_until_they_fire_or_are_cancelled)
     cr_assert_eq(t->started_seq, 3);
     cr_assert_eq(t->fired_seq, 0);
     cr_assert_eq(t->cancelled, 0);
-    cr_assert_eq(path(r, "main")->status, EVS_PATH_WAITING);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
     evs_replay_free(r);
-
-    r = open_at("nap", 4, NULL);
+    r = open_check("nap", &(point){4, "running", "main=active", NULL});
     cr_assert_eq(evs_replay_timer(r, 0)->fired_seq, 4);
-    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
     evs_replay_free(r);
+    CHECK_POINTS("nap", points);
 
-    /* One path waits, one does not: running. */
-    r = open_at("nap", 7, NULL);
-    cr_assert_eq(path(r, "p1")->status, EVS_PATH_WAITING);
-    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
-    evs_replay_free(r);
-
-    r = open_at("nap", 8, NULL);
-    cr_assert_eq(path(r, "main")->status, EVS_PATH_WAITING);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
-    evs_replay_free(r);
-
-    r = open_at("nap", 0, NULL);
+    r = open_check("nap", &(point){0, "running", "p1=waiting", NULL});
     cr_assert_eq(evs_replay_timer_count(r), 3);
     t = evs_replay_timer(r, 2);
     assert_span(t->timer_id, "t3");
@@ -938,8 +972,6 @@ Test(replay, timers_hold_their_path_until_they_fire_or_are_cancelled)
     cr_assert_eq(t->fired_seq, 0);
     cr_assert_eq(t->fire_at_us, ts("2026-11-22T10:30:00.000000Z"));
     cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
-    cr_assert_eq(path(r, "p1")->status, EVS_PATH_WAITING);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
     evs_replay_free(r);
     hist_free(&h);
 }
@@ -982,6 +1014,13 @@ Test(replay, version_decisions_are_found_by_change_id)
 
 Test(replay, pause_resume_and_terminate_move_the_status)
 {
+    static const point points[] = {
+        {4, "running", NULL, NULL},
+        {5, "waiting", NULL, NULL},
+        /* A timer that fires while paused frees its path; still paused. */
+        {7, "paused", "main=active", NULL},
+        {8, "running", NULL, NULL},
+    };
     const evs_exec_state *x;
     evs_replay *r;
     hist h;
@@ -1004,25 +1043,10 @@ Test(replay, pause_resume_and_terminate_move_the_status)
     cr_assert_str_eq(evs_exec_status_name(x->status), "paused");
     cr_assert_eq(x->status_before_pause, EVS_STATUS_RUNNING);
     evs_replay_free(r);
-    r = open_at("ops", 4, NULL);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
+    r = open_check("ops", &(point){6, "paused", NULL, NULL});
+    cr_assert_eq(evs_replay_exec(r)->status_before_pause, EVS_STATUS_WAITING);
     evs_replay_free(r);
-    r = open_at("ops", 5, NULL);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
-    evs_replay_free(r);
-    r = open_at("ops", 6, NULL);
-    x = evs_replay_exec(r);
-    cr_assert_eq(x->status, EVS_STATUS_PAUSED);
-    cr_assert_eq(x->status_before_pause, EVS_STATUS_WAITING);
-    evs_replay_free(r);
-    /* A timer that fires while paused frees its path; still paused. */
-    r = open_at("ops", 7, NULL);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_PAUSED);
-    cr_assert_eq(path(r, "main")->status, EVS_PATH_ACTIVE);
-    evs_replay_free(r);
-    r = open_at("ops", 8, NULL);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_RUNNING);
-    evs_replay_free(r);
+    CHECK_POINTS("ops", points);
     r = open_at("ops", 0, NULL);
     x = evs_replay_exec(r);
     cr_assert_eq(x->status, EVS_STATUS_TERMINATED);
@@ -1040,9 +1064,7 @@ Test(replay, pause_resume_and_terminate_move_the_status)
     hist_add(&h, "execution_continue_as_new", NULL, NULL,
              "{\"successor\":\"can-2\"}");
     record(&h, "can");
-    r = open_at("can", 5, NULL);
-    cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_WAITING);
-    evs_replay_free(r);
+    check_points("can", &(point){5, "waiting", NULL, NULL}, 1);
     r = open_at("can", 0, NULL);
     x = evs_replay_exec(r);
     cr_assert_eq(x->status, EVS_STATUS_CONTINUED);
@@ -1061,7 +1083,6 @@ Test(replay, applying_one_event_at_a_time_shows_each_step_of_the_way)
     evs_cursor *c;
     evs_event ev;
     evs_violation v;
-    char *a, *b;
     int rc;
     hist h;
 
@@ -1095,11 +1116,11 @@ Test(replay, applying_one_event_at_a_time_shows_each_step_of_the_way)
                          EVS_STEP_RUNNING);
             break;
         case 3:
-            assert_failure(r, "main", "call", -1, 3);
+            assert_failure(r, "main/call@3");
             break;
         case 4:
             cr_assert_eq(x->status, EVS_STATUS_WAITING);
-            assert_no_failure(r);
+            assert_failure(r, "");
             break;
         case 5:
             cr_assert_eq(x->status, EVS_STATUS_RUNNING);
@@ -1116,11 +1137,7 @@ Test(replay, applying_one_event_at_a_time_shows_each_step_of_the_way)
     cr_assert_eq(evs_replay_exec(r)->last_seq, 7);
 
     all = open_at("step", 0, NULL);
-    a = hist_state(r, NULL);
-    b = hist_state(all, NULL);
-    cr_assert_str_eq(a, b);
-    free(a);
-    free(b);
+    assert_same_state(r, all);
     evs_replay_free(r);
     evs_replay_free(all);
     hist_free(&h);
@@ -1131,7 +1148,6 @@ Test(replay, evs_replay_run_goes_on_from_where_the_replayer_stopped)
     evs_replay *r = hist_replayer(), *all;
     evs_log *log;
     evs_violation v;
-    char *a, *b;
     hist h;
 
     start(&h, "{\"workflow_name\":\"run\",\"inputs\":{}}");
@@ -1154,11 +1170,7 @@ Test(replay, evs_replay_run_goes_on_from_where_the_replayer_stopped)
     cr_assert_eq(evs_replay_exec(r)->last_seq, 21);
     evs_log_close(log);
     all = open_at("run", 0, NULL);
-    a = hist_state(r, NULL);
-    b = hist_state(all, NULL);
-    cr_assert_str_eq(a, b);
-    free(a);
-    free(b);
+    assert_same_state(r, all);
     evs_replay_free(r);
     evs_replay_free(all);
     hist_free(&h);
@@ -1344,7 +1356,7 @@ Test(replay, the_state_json_round_trips_at_every_point_of_a_rich_history)
     assert_span(evs_replay_exec(r2c)->lineage,
                 "{\"retry_of\":\"old\",\"strategy\":\"from_failure\"}");
     assert_span(evs_replay_exec(r2c)->definition_hash, "dh1");
-    assert_failure(r2c, "p1", "e", 1, 21);
+    assert_failure(r2c, "p1/e[1]@21");
     cr_assert_eq(evs_replay_path_count(r2c), 3);
     assert_span(path(r2c, PE)->parent, "main");
     /* The input of the last attempt, which recorded none. */
@@ -1893,15 +1905,6 @@ Test(replay, a_syntax_error_anywhere_wins_over_a_bad_value)
 /* Snapshots                                                          */
 /* ------------------------------------------------------------------ */
 
-static void assert_same_state(const evs_replay *a, const evs_replay *b)
-{
-    char *x = hist_state(a, NULL), *y = hist_state(b, NULL);
-
-    cr_assert_str_eq(x, y);
-    free(x);
-    free(y);
-}
-
 static void snapshot(const evs_replay *r)
 {
     cr_assert_eq(evs_replay_snapshot(r, st, (evs_span){NULL, 0}), 0);
@@ -2325,76 +2328,27 @@ Test(replay, an_at_before_the_snapshot_ignores_it_and_one_after_uses_it)
 /* Allocation failures                                                */
 /* ------------------------------------------------------------------ */
 
-/* Fails call number fail_at (and, if sticky, every call after it). */
-typedef struct fail_alloc {
-    evs_allocator a;
-    long calls, fail_at, live, failed;
-    int sticky;
-} fail_alloc;
-
-static void *fa_realloc(void *ctx, void *p, size_t n)
-{
-    fail_alloc *f = ctx;
-    void *q;
-
-    f->calls++;
-    if (f->fail_at &&
-        (f->calls == f->fail_at || (f->sticky && f->calls > f->fail_at))) {
-        f->failed++;
-        return NULL;
-    }
-    q = realloc(p, n);
-    if (q && !p)
-        f->live++;
-    return q;
-}
-
-static void fa_free(void *ctx, void *p)
-{
-    fail_alloc *f = ctx;
-
-    if (p)
-        f->live--;
-    free(p);
-}
-
-static void fa_init(fail_alloc *f)
-{
-    memset(f, 0, sizeof(*f));
-    f->a.ctx = f;
-    f->a.realloc = fa_realloc;
-    f->a.free = fa_free;
-}
-
-static void fa_arm(fail_alloc *f, long n, int sticky)
-{
-    f->calls = 0;
-    f->failed = 0;
-    f->fail_at = n;
-    f->sticky = sticky;
-}
-
-static evs_replay *fa_replayer(fail_alloc *f)
+static evs_replay *fa_replayer(tu_alloc *f)
 {
     evs_replay_opts o;
     evs_replay *r = NULL;
 
     evs_replay_opts_init(&o);
     o.alloc = &f->a;
-    f->fail_at = 0;
+    tu_alloc_stop(f);
     cr_assert_eq(evs_replay_new(&o, &r), 0);
     return r;
 }
 
-static char *fa_state(fail_alloc *f, const evs_replay *r)
+static char *fa_state(tu_alloc *f, const evs_replay *r)
 {
     char *s = NULL, *out;
     size_t n;
 
-    f->fail_at = 0;
+    tu_alloc_stop(f);
     cr_assert_eq(evs_replay_state_json(r, &s, &n), 0);
     out = strndup(s, n);
-    fa_free(f, s);
+    tu_alloc_free(f, s);
     return out;
 }
 
@@ -2406,10 +2360,10 @@ static char *fa_state(fail_alloc *f, const evs_replay *r)
 static void open_loop(const char *id, const char *want, int sticky,
                       int compact)
 {
-    fail_alloc f;
+    tu_alloc f;
     long n, successes = 0, enomem = 0, injected = 0;
 
-    fa_init(&f);
+    tu_alloc_init(&f);
     for (n = 1; n < 100000; n++) {
         evs_replay_opts o;
         evs_replay *r = (evs_replay *)&f; /* must stay untouched */
@@ -2419,7 +2373,7 @@ static void open_loop(const char *id, const char *want, int sticky,
         o.alloc = &f.a;
         o.compact = compact;
         o.gc_min = (size_t)compact;
-        fa_arm(&f, n, sticky);
+        tu_alloc_fail(&f, n, sticky ? TU_FAIL_FROM : TU_FAIL_ONCE);
         rc = evs_replay_new(&o, &r);
         if (rc != 0) {
             cr_assert_eq(rc, -ENOMEM);
@@ -2499,7 +2453,7 @@ Test(replay, a_replayer_outlives_the_store_it_opened_and_its_allocator)
     evs_store_opts o;
     evs_store *s2;
     evs_replay *full, *r;
-    fail_alloc sa, ra;
+    tu_alloc sa, ra;
     char *want, *got;
     int fs = -1;
     hist h;
@@ -2511,7 +2465,7 @@ Test(replay, a_replayer_outlives_the_store_it_opened_and_its_allocator)
     want = hist_state(full, NULL);
 
     /* A store with its own allocator, closed before the replayer. */
-    fa_init(&sa);
+    tu_alloc_init(&sa);
     evs_store_opts_init(&o);
     o.alloc = &sa.a;
     cr_assert_eq(evs_store_open(dir, &o, &s2), 0);
@@ -2527,7 +2481,7 @@ Test(replay, a_replayer_outlives_the_store_it_opened_and_its_allocator)
     evs_replay_free(r);
 
     /* A replayer with its own allocator has all its memory from it. */
-    fa_init(&ra);
+    tu_alloc_init(&ra);
     r = fa_replayer(&ra);
     fs = -1;
     cr_assert_eq(evs_replay_open(r, st, "rich", 4, 0, &fs, NULL, NULL), 0);
@@ -2547,7 +2501,7 @@ Test(replay, a_replayer_outlives_the_store_it_opened_and_its_allocator)
 Test(replay, state_json_and_load_under_allocation_failures)
 {
     evs_replay *full, *r;
-    fail_alloc f;
+    tu_alloc f;
     char *want;
     size_t len;
     long n;
@@ -2557,13 +2511,13 @@ Test(replay, state_json_and_load_under_allocation_failures)
     record(&h, "rich");
     full = open_at("rich", 0, NULL);
     want = hist_state(full, &len);
-    fa_init(&f);
+    tu_alloc_init(&f);
 
     /* Loading. */
     for (n = 1; n < 100000; n++) {
         int rc;
         r = fa_replayer(&f);
-        fa_arm(&f, n, 1);
+        tu_alloc_fail(&f, n, TU_FAIL_FROM);
         rc = evs_replay_load_state(r, want, len);
         cr_assert(rc == 0 || rc == -ENOMEM, "allocation %ld: %d", n, rc);
         if (rc == 0) {
@@ -2595,13 +2549,13 @@ Test(replay, state_json_and_load_under_allocation_failures)
         char *out = NULL;
         size_t olen = 12345;
         int rc;
-        fa_arm(&f, n, 0);
+        tu_alloc_fail(&f, n, TU_FAIL_ONCE);
         rc = evs_replay_state_json(r, &out, &olen);
-        f.fail_at = 0;
+        tu_alloc_stop(&f);
         if (rc == 0) {
             cr_assert_eq(olen, len);
             cr_assert(memcmp(out, want, len) == 0);
-            fa_free(&f, out);
+            tu_alloc_free(&f, out);
             if (f.failed == 0)
                 break;
         } else {
@@ -2615,9 +2569,9 @@ Test(replay, state_json_and_load_under_allocation_failures)
     /* Saving a snapshot. */
     for (n = 1; n < 100000; n++) {
         int rc;
-        fa_arm(&f, n, 1);
+        tu_alloc_fail(&f, n, TU_FAIL_FROM);
         rc = evs_replay_snapshot(r, st, (evs_span){NULL, 0});
-        f.fail_at = 0;
+        tu_alloc_stop(&f);
         cr_assert(rc == 0 || rc == -ENOMEM, "%d", rc);
         if (rc == 0 && f.failed == 0)
             break;

@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,45 +19,6 @@
 #include <criterion/criterion.h>
 
 extern char **environ;
-
-char *tu_tmpdir(const char *tag)
-{
-    const char *base = getenv("EVS_TEST_TMP");
-    char *path;
-    size_t n;
-
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0700);
-    n = strlen(base) + strlen(tag) + 32;
-    path = malloc(n);
-    if (!path)
-        return NULL;
-    snprintf(path, n, "%s/evs-%s-XXXXXX", base, tag);
-    if (!mkdtemp(path)) {
-        free(path);
-        return NULL;
-    }
-    return path;
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag,
-                  struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(p);
-    return 0;
-}
-
-void tu_rmtree_free(char *path)
-{
-    if (!path)
-        return;
-    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(path);
-}
 
 char *tu_scratch_dir(const char *env, const char *tag)
 {
@@ -107,6 +67,37 @@ evs_store *tu_open_store(const char *path, const evs_io *io)
     return s;
 }
 
+void tu_fresh_store(const char *tag, char **dir, evs_store **st)
+{
+    *dir = tu_tmpdir(tag);
+    cr_assert_not_null(*dir, "a directory for %s", tag);
+    *st = tu_open_store(*dir, NULL);
+    cr_assert_not_null(*st, "a store in %s", *dir);
+}
+
+void tu_drop_store(char **dir, evs_store **st)
+{
+    evs_store_close(*st);
+    *st = NULL;
+    tu_rmtree_free(*dir);
+    *dir = NULL;
+}
+
+int tu_count_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    cr_assert_not_null(d, "%s", path);
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            strcmp(e->d_name, ".index"))
+            n++;
+    closedir(d);
+    return n;
+}
+
 char *tu_replace(const char *text, const char *mark, const char *with,
                  size_t *n)
 {
@@ -128,81 +119,6 @@ char *tu_replace(const char *text, const char *mark, const char *with,
     strcpy(p, s);
     *n = count;
     return out;
-}
-
-char *tu_path(const char *dir, const char *exec, const char *name)
-{
-    size_t n = strlen(dir) + strlen(exec) + strlen(name) + 3;
-    char *p = malloc(n);
-
-    if (p)
-        snprintf(p, n, "%s/%s/%s", dir, exec, name);
-    return p;
-}
-
-char *tu_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    return buf;
-}
-
-int tu_write_file(const char *path, const void *buf, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ssize_t w;
-
-    if (fd < 0)
-        return -errno;
-    w = write(fd, buf, len);
-    close(fd);
-    return w == (ssize_t)len ? 0 : -EIO;
-}
-
-long long tu_file_size(const char *path)
-{
-    struct stat sb;
-
-    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
-}
-
-int tu_truncate(const char *path, long long len)
-{
-    return truncate(path, (off_t)len) == 0 ? 0 : -errno;
-}
-
-int tu_flip_bit(const char *path, long long off, int bit)
-{
-    int fd = open(path, O_RDWR);
-    unsigned char c;
-    int rc = -EIO;
-
-    if (fd < 0)
-        return -errno;
-    if (pread(fd, &c, 1, off) == 1) {
-        c ^= (unsigned char)(1u << bit);
-        if (pwrite(fd, &c, 1, off) == 1)
-            rc = 0;
-    }
-    close(fd);
-    return rc;
 }
 
 evs_event tu_event(const char *type, const char *step, const char *data)
@@ -241,6 +157,20 @@ int tu_append_n(evs_log *l, size_t n)
             return rc;
     }
     return 0;
+}
+
+int tu_make_exec(evs_store *s, const char *id, size_t n)
+{
+    evs_log *l;
+    int rc = tu_create(s, id);
+
+    if (rc == 0)
+        rc = evs_log_open(s, id, strlen(id), EVS_LOG_WRITE, &l, NULL, NULL);
+    if (rc == 0) {
+        rc = tu_append_n(l, n);
+        evs_log_close(l);
+    }
+    return rc;
 }
 
 long tu_count_events(evs_store *s, const char *id)
@@ -394,35 +324,124 @@ uint64_t tu_seed(const char *env, const char *what)
     return seed;
 }
 
-pid_t tu_spawn_tool(const char *bin_env, const char *dir, const char *tag,
-                    const char *const *args)
+char *tu_read_or_empty(const char *path)
 {
+    size_t n;
+    char *s = tu_read_file(path, &n);
+
+    if (!s)
+        s = strdup("");
+    cr_assert_not_null(s);
+    return s;
+}
+
+/* Puts `input` in a pipe and returns its read end, close-on-exec (the
+ * child gets it as its stdin, dup2'ed); its write end is closed. */
+static int input_pipe(const char *input)
+{
+    size_t len = strlen(input);
+    int pfd[2];
+
+    cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+    cr_assert_leq(len, (size_t)fcntl(pfd[1], F_GETPIPE_SZ),
+                  "%zu bytes of input do not fit in a pipe", len);
+    cr_assert_eq(write(pfd[1], input, len), (ssize_t)len);
+    close(pfd[1]);
+    return pfd[0];
+}
+
+/* Opens a pseudo-terminal: its master end, close-on-exec; its slave's
+ * name in name[cap]. */
+static int open_pty(char *name, size_t cap)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+    cr_assert_geq(master, 0);
+    cr_assert_eq(grantpt(master), 0);
+    cr_assert_eq(unlockpt(master), 0);
+    cr_assert_eq(ptsname_r(master, name, cap), 0);
+    return master;
+}
+
+pid_t tu_spawn(const char *bin_env, const tu_spawn_io *io,
+               const char *const *args)
+{
+    static const tu_spawn_io none;
+    const int wr = O_WRONLY | O_CREAT | O_TRUNC;
     const char *argv[64];
-    char out[1024], err[1024];
+    char pts[256];
     posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int in_fd = -1, out_fds[2] = {-1, -1}, master = -1;
     pid_t pid;
     size_t n = 0;
 
+    if (!io)
+        io = &none;
     argv[n++] = getenv(bin_env);
     cr_assert_not_null(argv[0], "%s is set by meson", bin_env);
-    while (args[n - 1] && n < 63) {
+    for (; args[n - 1]; n++) {
+        cr_assert_lt(n, 63, "too many arguments for %s", bin_env);
         argv[n] = args[n - 1];
-        n++;
     }
     argv[n] = NULL;
+    setenv("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1", 0);
+    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
+    cr_assert_eq(posix_spawnattr_init(&attr), 0);
+    if (io->tty) {
+        /* The child's setsid comes before its file actions, so the
+         * terminal it opens becomes its controlling one. */
+        master = open_pty(pts, sizeof(pts));
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+        posix_spawn_file_actions_addopen(&fa, 0, pts, O_RDWR, 0);
+        posix_spawn_file_actions_adddup2(&fa, 0, 1);
+        posix_spawn_file_actions_adddup2(&fa, 0, 2);
+        goto spawn;
+    }
+    if (io->input) {
+        in_fd = input_pipe(io->input);
+        posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+    } else {
+        posix_spawn_file_actions_addopen(&fa, 0, io->in ? io->in
+                                                        : "/dev/null",
+                                         O_RDONLY, 0);
+    }
+    if (io->out_pipe) {
+        cr_assert_eq(pipe2(out_fds, O_CLOEXEC), 0);
+        posix_spawn_file_actions_adddup2(&fa, out_fds[1], 1);
+    } else {
+        posix_spawn_file_actions_addopen(&fa, 1, io->out ? io->out
+                                                         : "/dev/null",
+                                         wr, 0600);
+    }
+    posix_spawn_file_actions_addopen(&fa, 2, io->err ? io->err : "/dev/null",
+                                     wr, 0600);
+spawn:
+    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, &attr, (char **)argv,
+                             environ),
+                 0, "cannot start %s", argv[0]);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (in_fd >= 0)
+        close(in_fd);
+    if (io->out_pipe) {
+        close(out_fds[1]);
+        *io->out_pipe = out_fds[0];
+    }
+    if (io->tty)
+        *io->tty = master;
+    return pid;
+}
+
+pid_t tu_spawn_tool(const char *bin_env, const char *dir, const char *tag,
+                    const char *const *args)
+{
+    char out[1024], err[1024];
+    tu_spawn_io io = {.out = out, .err = err};
+
     snprintf(out, sizeof(out), "%s/%s.out", dir, tag);
     snprintf(err, sizeof(err), "%s/%s.err", dir, tag);
-    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out,
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err,
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, (char **)argv,
-                             environ),
-                 0);
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
+    return tu_spawn(bin_env, &io, args);
 }
 
 int tu_wait_exit(pid_t pid)
@@ -433,4 +452,25 @@ int tu_wait_exit(pid_t pid)
     if (WIFEXITED(ws))
         return WEXITSTATUS(ws);
     return 128 + WTERMSIG(ws);
+}
+
+tu_result tu_run_tool(const char *bin_env, const char *dir, const char *tag,
+                      const char *const *args)
+{
+    char path[1024];
+    tu_result r;
+
+    r.status = tu_wait_exit(tu_spawn_tool(bin_env, dir, tag, args));
+    snprintf(path, sizeof(path), "%s/%s.out", dir, tag);
+    r.out = tu_read_or_empty(path);
+    snprintf(path, sizeof(path), "%s/%s.err", dir, tag);
+    r.err = tu_read_or_empty(path);
+    return r;
+}
+
+void tu_result_free(tu_result *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
 }

@@ -1,27 +1,34 @@
 /*
- * testutil.h: helpers shared by the test suites: temporary stores, file
- * surgery (truncate, flip a bit), and event builders.
+ * testutil.h: helpers shared by the test suites: stores, event builders,
+ * recovery checks, seeds and running the tools.
+ * The counting and failing allocator (tu_alloc.h) and the file helpers
+ * that need no Criterion (tu_file.h) are included here.
  */
 #ifndef EVS_TEST_UTIL_H
 #define EVS_TEST_UTIL_H
 
 #include "evstore.h"
+#include "tu_alloc.h"
+#include "tu_file.h"
 
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <stdint.h>
 
-/* Makes a fresh, empty directory (0700) for a test store and returns its
- * path (static storage per call site is not needed: it is heap memory
- * freed by tu_rmtree_free). */
-char *tu_tmpdir(const char *tag);
-
-/* Removes a directory tree and frees the path from tu_tmpdir. */
-void tu_rmtree_free(char *path);
-
 /* Opens a store with default options (and the given io, may be NULL). */
 evs_store *tu_open_store(const char *path, const evs_io *io);
+
+/* A suite's fresh store (its .init): *dir made by tu_tmpdir(tag), *st
+ * opened there with default options. Asserts it got both. */
+void tu_fresh_store(const char *tag, char **dir, evs_store **st);
+
+/* Closes *st and removes *dir (a suite's .fini); both become NULL. */
+void tu_drop_store(char **dir, evs_store **st);
+
+/* Entries of directory `path` but ".", ".." and a store's listing cache
+ * ".index" (FORMAT.md). Asserts it can read the directory. */
+int tu_count_entries(const char *path);
 
 /* A fresh directory for stores made and removed by the thousand: under
  * the directory in environment variable `env` if set, else on /dev/shm
@@ -36,25 +43,6 @@ char *tu_join(const char *a, const char *b);
 char *tu_replace(const char *text, const char *mark, const char *with,
                  size_t *n);
 
-/* Path of a file inside an execution: dir/exec/name, heap memory. */
-char *tu_path(const char *dir, const char *exec, const char *name);
-
-/* Reads a whole file into heap memory; *len gets its size. NULL if it
- * cannot be read. */
-char *tu_read_file(const char *path, size_t *len);
-
-/* Replaces a file's content. Returns 0 or -errno. */
-int tu_write_file(const char *path, const void *buf, size_t len);
-
-/* Size of a file, or -1. */
-long long tu_file_size(const char *path);
-
-/* Truncates a file to len bytes. */
-int tu_truncate(const char *path, long long len);
-
-/* Flips bit `bit` (0-7) of byte `off` in a file. */
-int tu_flip_bit(const char *path, long long off, int bit);
-
 /* An event view with the given type, step and data (NUL-terminated). */
 evs_event tu_event(const char *type, const char *step, const char *data);
 
@@ -64,6 +52,10 @@ int tu_create(evs_store *s, const char *id);
 /* Appends `n` single-event appends of step events to a writer log.
  * Returns 0 or the first error. */
 int tu_append_n(evs_log *l, size_t n);
+
+/* tu_create, then tu_append_n(n) through a writer it closes: execution
+ * `id` with 1 + n events. Returns 0 or the first error. */
+int tu_make_exec(evs_store *s, const char *id, size_t n);
 
 /* Reads every event of `id` with a cursor; returns the count, or a
  * negative error. */
@@ -102,13 +94,64 @@ long tu_env_long(const char *name, long dflt);
  * and how to repeat it. */
 uint64_t tu_seed(const char *env, const char *what);
 
-/* Starts the tool whose path is in environment variable `bin_env`
- * (EVRUN, EVDUMP, ...) with args (NULL-terminated), stdin from /dev/null,
- * stdout and stderr into dir/TAG.out and dir/TAG.err. Asserts it started. */
+/* Heap memory with the file's content, NUL-terminated, or "" when it
+ * cannot be read. Asserts it got the memory. */
+char *tu_read_or_empty(const char *path);
+
+/*
+ * Running the tools. Meson puts the path of each tool in an environment
+ * variable (EVRUN, EVDUMP, EVREPLAY); the helpers take the variable's
+ * name and args without the program's name, NULL-terminated. A tool
+ * started here stops at its first undefined behaviour under UBSan
+ * (UBSAN_OPTIONS halt_on_error=1, unless the caller set UBSAN_OPTIONS),
+ * so that it fails the test rather than only printing.
+ */
+
+/* Where tu_spawn connects a tool's standard streams. Fields left zero
+ * mean /dev/null. */
+typedef struct tu_spawn_io {
+    const char *in;    /* stdin from this file */
+    const char *input; /* or: these bytes (NUL-terminated), through a pipe
+                          closed after them; no more than a pipe holds
+                          (64 KiB), as they are written before the start */
+    const char *out;   /* stdout into this file (created 0600, emptied) */
+    const char *err;   /* stderr into this file (likewise) */
+    int *out_pipe;     /* or: stdout into a pipe, whose read end goes to
+                          *out_pipe for the caller to read and close */
+    int *tty;          /* or: all three on a new pseudo-terminal, which
+                          is the tool's controlling terminal (it leads a
+                          new session); its master end goes to *tty for
+                          the caller to talk through and close */
+} tu_spawn_io;
+
+/* Starts the tool in environment variable `bin_env` with args and the
+ * streams io says (NULL: all /dev/null). Asserts it started. The caller
+ * reaps it (tu_wait_exit). */
+pid_t tu_spawn(const char *bin_env, const tu_spawn_io *io,
+               const char *const *args);
+
+/* tu_spawn with stdin from /dev/null, stdout and stderr into dir/TAG.out
+ * and dir/TAG.err. */
 pid_t tu_spawn_tool(const char *bin_env, const char *dir, const char *tag,
                     const char *const *args);
 
 /* Waits for pid: its exit status, or 128 + the signal that killed it. */
 int tu_wait_exit(pid_t pid);
+
+/* A finished tool: how it ended (as tu_wait_exit) and all it wrote to
+ * stdout and stderr ("" for nothing), heap memory for tu_result_free. */
+typedef struct tu_result {
+    int status;
+    char *out;
+    char *err;
+} tu_result;
+
+/* Runs a tool to its end: tu_spawn_tool(bin_env, dir, tag, args), then
+ * reads back dir/TAG.out and dir/TAG.err. */
+tu_result tu_run_tool(const char *bin_env, const char *dir, const char *tag,
+                      const char *const *args);
+
+/* Frees what a tu_result holds and empties it. */
+void tu_result_free(tu_result *r);
 
 #endif

@@ -12,15 +12,12 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 static char *dir; /* the store */
 static char *io;  /* scratch for the child's stdin, stdout, stderr */
@@ -73,39 +70,9 @@ static char *io_path(const char *name)
 static pid_t start(const char *in, const char *out, const char *err,
                    const char *const *args)
 {
-    const char *argv[64];
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    size_t n = 0;
+    tu_spawn_io sio = {.in = in, .out = out, .err = err};
 
-    argv[n++] = getenv("EVDUMP");
-    while (args[n - 1] && n < 63) {
-        argv[n] = args[n - 1];
-        n++;
-    }
-    argv[n] = NULL;
-    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-    posix_spawn_file_actions_addopen(&fa, 0, in ? in : "/dev/null",
-                                     O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out,
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err,
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, (char **)argv,
-                             environ),
-                 0);
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-    int ws;
-
-    cr_assert_eq(waitpid(pid, &ws, 0), pid);
-    if (WIFEXITED(ws))
-        return WEXITSTATUS(ws);
-    return 128 + WTERMSIG(ws);
+    return tu_spawn("EVDUMP", &sio, args);
 }
 
 static result run_args(const char *in, const char *const *args)
@@ -115,7 +82,7 @@ static result run_args(const char *in, const char *const *args)
 
     snprintf(out, sizeof(out), "%s/out", io);
     snprintf(err, sizeof(err), "%s/err", io);
-    r.status = wait_status(start(in, out, err, args));
+    r.status = tu_wait_exit(start(in, out, err, args));
     r.out = tu_read_file(out, &r.out_len);
     r.err = tu_read_file(err, &r.err_len);
     cr_assert_not_null(r.out);
@@ -671,29 +638,18 @@ Test(evdump, show_of_missing_store_or_execution_exits_3_without_creating)
 
 Test(evdump, show_ends_quietly_when_the_reader_goes_away)
 {
-    posix_spawn_file_actions_t fa;
-    const char *argv[] = {getenv("EVDUMP"), "show", dir, "big", "--json",
-                          NULL};
-    int fds[2];
+    int fd;
     pid_t pid;
     char buf[100];
 
     make_run("big", 3000);
-    cr_assert_eq(pipe(fds), 0);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    posix_spawn_file_actions_addopen(&fa, 2, io_path("err"),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, (char **)argv,
-                             environ),
-                 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
+    pid = tu_spawn("EVDUMP",
+                   &(tu_spawn_io){.out_pipe = &fd, .err = io_path("err")},
+                   (const char *const[]){"show", dir, "big", "--json", NULL});
     /* Like `| head -c 100`: read a little, then go away. */
-    cr_assert_eq(read(fds[0], buf, sizeof(buf)), (ssize_t)sizeof(buf));
-    close(fds[0]);
-    cr_assert_eq(wait_status(pid), 0);
+    cr_assert_eq(read(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+    close(fd);
+    cr_assert_eq(tu_wait_exit(pid), 0);
     cr_assert_eq(tu_file_size(io_path("err")), 0);
 }
 
@@ -1234,7 +1190,7 @@ Test(evdump, tail_follow_prints_appends_made_after_it_started)
     cr_assert(wait_lines(out, 5), "tail -f missed later appends");
     evs_log_close(l);
     cr_assert_eq(kill(pid, SIGTERM), 0);
-    cr_assert_eq(wait_status(pid), 0);
+    cr_assert_eq(tu_wait_exit(pid), 0);
     buf = tu_read_file(out, &len);
     cr_assert_eq(count_lines(buf), 5, "%s", buf);
     line = nth_line(buf, 2);

@@ -13,15 +13,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
-
-extern char **environ;
 
 static char *dir; /* the store */
 static char *io;  /* scratch: the child's output, scripts */
@@ -226,48 +223,14 @@ static char *io_path(const char *name)
  */
 static result run_args(const char *input, const char *const *args)
 {
-    const char *argv[64];
-    posix_spawn_file_actions_t fa;
     char out[512], err[512];
-    int pfd[2] = {-1, -1}, ws;
-    size_t n = 0, len;
-    pid_t pid;
+    tu_spawn_io sio = {.input = input, .out = out, .err = err};
+    size_t len;
     result r;
 
-    argv[n++] = getenv("EVREPLAY");
-    while (args[n - 1] && n < 63) {
-        argv[n] = args[n - 1];
-        n++;
-    }
-    argv[n] = NULL;
     snprintf(out, sizeof(out), "%s/out", io);
     snprintf(err, sizeof(err), "%s/err", io);
-    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-    if (input) {
-        cr_assert_eq(pipe(pfd), 0);
-        posix_spawn_file_actions_adddup2(&fa, pfd[0], 0);
-        posix_spawn_file_actions_addclose(&fa, pfd[0]);
-        posix_spawn_file_actions_addclose(&fa, pfd[1]);
-    } else {
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    }
-    posix_spawn_file_actions_addopen(&fa, 1, out,
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err,
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, (char **)argv,
-                             environ),
-                 0);
-    posix_spawn_file_actions_destroy(&fa);
-    if (input) {
-        close(pfd[0]);
-        /* Scripts are small: they fit in the pipe's buffer. */
-        cr_assert_eq(write(pfd[1], input, strlen(input)),
-                     (ssize_t)strlen(input));
-        close(pfd[1]);
-    }
-    cr_assert_eq(waitpid(pid, &ws, 0), pid);
-    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    r.status = tu_wait_exit(tu_spawn("EVREPLAY", &sio, args));
     r.out = tu_read_file(out, &len);
     r.err = tu_read_file(err, &len);
     cr_assert_not_null(r.out);
@@ -333,12 +296,6 @@ static char *row(const char *out, const char *first)
         free(r_);                                                             \
     } while (0)
 
-#define assert_no_row(out, first)                                             \
-    do {                                                                      \
-        char *r_ = row(out, first);                                           \
-        cr_assert_null(r_, "unexpected line '%s' in:\n%s", r_, out);          \
-    } while (0)
-
 static size_t count_lines(const char *s)
 {
     size_t n = 0;
@@ -348,84 +305,150 @@ static size_t count_lines(const char *s)
     return n;
 }
 
+/*
+ * A line a test expects in stdout: the nth (from 0) whose first word is
+ * `first`, blanks collapsed (row_n), is `line`; a `line` that ends in '*'
+ * need only start with what comes before the '*'. NULL: there is none.
+ */
+typedef struct want_row {
+    const char *first;
+    int nth;
+    const char *line;
+} want_row;
+
+/*
+ * A script run over execution `id` and what it must show: its exit
+ * status, its whole stderr (NULL: not checked), lines of stdout, text
+ * stdout contains, stdout's count of lines (0: not checked) and all of
+ * stdout. The lists end at their first empty entry.
+ */
+typedef struct run_case {
+    const char *id, *cmds;
+    int status;
+    const char *err;
+    want_row rows[16];
+    const char *has[8];
+    size_t lines;
+    const char *out; /* the whole stdout, NULL: not checked */
+} run_case;
+
+static void assert_want_row(const char *out, const want_row *w)
+{
+    char *got = row_n(out, w->first, w->nth);
+    size_t n = w->line ? strlen(w->line) : 0;
+
+    if (!w->line) {
+        cr_assert_null(got, "unexpected line '%s' in:\n%s", got, out);
+        return;
+    }
+    cr_assert_not_null(got, "no line %d starting with '%s' in:\n%s", w->nth,
+                       w->first, out);
+    if (n && w->line[n - 1] == '*')
+        cr_assert_eq(strncmp(got, w->line, n - 1), 0, "'%s' in:\n%s", got,
+                     out);
+    else
+        cr_assert_str_eq(got, w->line, "in:\n%s", out);
+    free(got);
+}
+
+/* Runs c's script and checks what c says; the result is the caller's,
+ * for more checks. */
+static result run_case_check(const run_case *c)
+{
+    result r = script(c->id, c->cmds);
+
+    cr_assert_eq(r.status, c->status, "%s: exit %d\nstdout: %s\nstderr: %s",
+                 c->cmds, r.status, r.out, r.err);
+    if (c->err)
+        cr_assert_str_eq(r.err, c->err, "%s", c->cmds);
+    for (size_t i = 0; i < 16 && c->rows[i].first; i++)
+        assert_want_row(r.out, &c->rows[i]);
+    for (size_t i = 0; i < 8 && c->has[i]; i++)
+        cr_assert_not_null(strstr(r.out, c->has[i]), "%s: no '%s' in:\n%s",
+                           c->cmds, c->has[i], r.out);
+    if (c->lines)
+        cr_assert_eq(count_lines(r.out), c->lines, "%s", r.out);
+    if (c->out)
+        cr_assert_str_eq(r.out, c->out, "%s", c->cmds);
+    return r;
+}
+
+static void run_cases(const run_case *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        result r = run_case_check(&c[i]);
+        result_free(&r);
+    }
+}
+
+#define RUN_CASES(cases) run_cases(cases, sizeof(cases) / sizeof(cases[0]))
+
 /* ------------------------------------------------------------------ */
 /* Moving                                                             */
 /* ------------------------------------------------------------------ */
 
 Test(evreplay, goto_then_print_paths_shows_the_branched_paths)
 {
-    result r;
+    static const run_case cases[] = {
+        {"br", "goto 5; print paths", 0, .err = "",
+         .rows = {{"=>", 0, "=> 5 path_started left - {\"parent\":\"main\","
+                            "\"current_step\":\"a\"}"},
+                  {"ID", 0, "ID STATUS PARENT STEP STARTED ENDED"},
+                  {"main", 0, "main active - plan 1 -"},
+                  {"left", 0, "left active main a 4 -"},
+                  {"right", 0, "right active main b 4 -"}},
+         .lines = 5},
+        /* Before the branch there is only main. */
+        {"br", "goto 3; print paths", 0,
+         .rows = {{"main", 0, "main active - plan 1 -"}, {"left", 0, NULL}}},
+    };
 
     RECORD("br", branched);
-    r = script("br", "goto 5; print paths");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    cr_assert_str_empty(r.err);
-    assert_row(r.out, "=>", "=> 5 path_started left - {\"parent\":\"main\","
-                            "\"current_step\":\"a\"}");
-    assert_row(r.out, "ID", "ID STATUS PARENT STEP STARTED ENDED");
-    assert_row(r.out, "main", "main active - plan 1 -");
-    assert_row(r.out, "left", "left active main a 4 -");
-    assert_row(r.out, "right", "right active main b 4 -");
-    cr_assert_eq(count_lines(r.out), 5, "%s", r.out);
-    result_free(&r);
-
-    /* Before the branch there is only main. */
-    r = script("br", "goto 3; print paths");
-    assert_row(r.out, "main", "main active - plan 1 -");
-    assert_no_row(r.out, "left");
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, step_and_back_move_and_where_reports_the_event)
 {
-    result r;
+    static const run_case cases[] = {
+        {"lin", "step 3; where; back 2; where", 0,
+         .rows = {{"=>", 0, "=> 3 step_completed main fetch "
+                            "{\"output\":{\"pages\":3},"
+                            "\"stored_variable\":\"doc\"}"},
+                  {"seq", 0, "seq 3 of 9"},
+                  {"event", 0, "event step_completed"},
+                  {"path", 0, "path main"},
+                  {"step", 0, "step fetch"},
+                  {"status", 0, "status running"},
+                  {"seq", 1, "seq 1 of 9"},
+                  {"event", 1, "event execution_started"}}},
+    };
 
     RECORD("lin", linear);
-    r = script("lin", "step 3; where; back 2; where");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "=>", "=> 3 step_completed main fetch "
-                            "{\"output\":{\"pages\":3},"
-                            "\"stored_variable\":\"doc\"}");
-    assert_row(r.out, "seq", "seq 3 of 9");
-    assert_row(r.out, "event", "event step_completed");
-    assert_row(r.out, "path", "path main");
-    assert_row(r.out, "step", "step fetch");
-    assert_row(r.out, "status", "status running");
-    {
-        char *second = row_n(r.out, "seq", 1);
-        cr_assert_not_null(second);
-        cr_assert_str_eq(second, "seq 1 of 9");
-        free(second);
-        second = row_n(r.out, "event", 1);
-        cr_assert_str_eq(second, "event execution_started");
-        free(second);
-    }
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, where_at_the_start_says_no_event_was_applied)
 {
-    result r;
+    static const run_case cases[] = {
+        {"lin", "where", 0,
+         .rows = {{"seq", 0, "seq 0 of 9 (start: no event applied)"},
+                  {"status", 0, "status pending"}}},
+    };
 
     RECORD("lin", linear);
-    r = script("lin", "where");
-    cr_assert_eq(r.status, 0);
-    assert_row(r.out, "seq", "seq 0 of 9 (start: no event applied)");
-    assert_row(r.out, "status", "status pending");
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, next_skips_the_events_of_other_paths)
 {
-    result r;
+    static const run_case cases[] = {
+        /* At 7 the current path is left; 8 and 9 are right's. */
+        {"br", "goto 7; next; where", 0,
+         .rows = {{"seq", 0, "seq 10 of 13"}, {"path", 0, "path left"}}},
+    };
 
     RECORD("br", branched);
-    /* At 7 the current path is left; 8 and 9 are right's. */
-    r = script("br", "goto 7; next; where");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "seq", "seq 10 of 13");
-    assert_row(r.out, "path", "path left");
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, an_empty_line_on_stdin_repeats_the_last_move)
@@ -473,39 +496,29 @@ Test(evreplay, back_and_goto_give_the_same_state_with_and_without_checkpoints)
 
 Test(evreplay, run_and_reset_go_back_to_the_start)
 {
-    result r;
+    static const run_case cases[] = {
+        {"lin", "goto 6; run; where; goto 4; reset; where", 0,
+         .rows = {{"seq", 0, "seq 0 of 9 (start: no event applied)"},
+                  {"seq", 1, "seq 0 of 9 (start: no event applied)"}}},
+    };
 
     RECORD("lin", linear);
-    r = script("lin", "goto 6; run; where; goto 4; reset; where");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "seq", "seq 0 of 9 (start: no event applied)");
-    {
-        char *second = row_n(r.out, "seq", 1);
-        cr_assert_str_eq(second, "seq 0 of 9 (start: no event applied)");
-        free(second);
-    }
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, moving_past_either_end_is_an_error)
 {
-    result r;
+    static const run_case cases[] = {
+        {"lin", "back", 1, .err = "error: at the start of the history\n"},
+        {"lin", "goto 9; step", 1,
+         .err = "error: at the end of the history (seq 9)\n"},
+        /* Stepping past the end stops at the end. */
+        {"lin", "goto 7; step 5; where", 0,
+         .rows = {{"seq", 0, "seq 9 of 9"}}, .has = {"end of history\n"}},
+    };
 
     RECORD("lin", linear);
-    r = script("lin", "back");
-    cr_assert_eq(r.status, 1);
-    cr_assert_str_eq(r.err, "error: at the start of the history\n");
-    result_free(&r);
-    r = script("lin", "goto 9; step");
-    cr_assert_eq(r.status, 1);
-    cr_assert_str_eq(r.err, "error: at the end of the history (seq 9)\n");
-    result_free(&r);
-    /* Stepping past the end stops at the end. */
-    r = script("lin", "goto 7; step 5; where");
-    cr_assert_eq(r.status, 0);
-    cr_assert_not_null(strstr(r.out, "end of history\n"));
-    assert_row(r.out, "seq", "seq 9 of 9");
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 /* ------------------------------------------------------------------ */
@@ -514,147 +527,111 @@ Test(evreplay, moving_past_either_end_is_an_error)
 
 Test(evreplay, break_type_stops_continue_at_the_failure)
 {
-    result r;
+    static const run_case cases[] = {
+        {"re", "break type step_failed; continue; where; print state; "
+               "continue; where", 0,
+         .rows = {{"breakpoint", 0, "breakpoint 1: type step_failed"},
+                  {"seq", 0, "seq 3 of 8"},
+                  {"event", 0, "event step_failed"},
+                  {"failure", 0, "failure main/call at seq 3"},
+                  {"seq", 1, "seq 6 of 8"}}},
+    };
 
     RECORD("re", retried);
-    r = script("re", "break type step_failed; continue; where; "
-                     "print state; continue; where");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "breakpoint", "breakpoint 1: type step_failed");
-    assert_row(r.out, "seq", "seq 3 of 8");
-    assert_row(r.out, "event", "event step_failed");
-    assert_row(r.out, "failure", "failure main/call at seq 3");
-    {
-        char *again = row_n(r.out, "seq", 1);
-        cr_assert_str_eq(again, "seq 6 of 8");
-        free(again);
-    }
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, a_retry_shows_in_the_step_and_clears_the_failure_point)
 {
-    result r;
+    static const run_case cases[] = {
+        {"re", "goto 4; print step call; print state", 0,
+         .rows = {{"step", 0, "step main/call"},
+                  {"status", 0, "status retrying"},
+                  {"attempts", 0, "attempts 1"},
+                  {"failure", 0, "failure none"}},
+         .has = {"\"message\": \"upstream timed out\""}},
+        {"re", "goto 8; print step call; print state", 0,
+         .rows = {{"attempts", 0, "attempts 2"},
+                  {"failure", 0, "failure main/call at seq 6"},
+                  {"status", 1, "status failed"}}},
+    };
 
     RECORD("re", retried);
-    r = script("re", "goto 4; print step call; print state");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "step", "step main/call");
-    assert_row(r.out, "status", "status retrying");
-    assert_row(r.out, "attempts", "attempts 1");
-    assert_row(r.out, "failure", "failure none");
-    cr_assert_not_null(strstr(r.out, "\"message\": \"upstream timed out\""),
-                       "%s", r.out);
-    result_free(&r);
-    r = script("re", "goto 8; print step call; print state");
-    assert_row(r.out, "attempts", "attempts 2");
-    assert_row(r.out, "failure", "failure main/call at seq 6");
-    {
-        char *st_ = row_n(r.out, "status", 1);
-        cr_assert_str_eq(st_, "status failed");
-        free(st_);
-    }
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, break_step_stops_at_every_event_of_that_step)
 {
-    result r;
+    static const run_case cases[] = {
+        {"lin", "break step summarize; continue; continue; continue; "
+                "info breakpoints", 0,
+         .rows = {{"=>", 0, "=> 4 step_started main summarize "
+                            "{\"attempt\":1,\"input\":{\"pages\":3}}"},
+                  {"=>", 1, "=> 5 step_completed main summarize*"},
+                  {"=>", 2, "=> 9 execution_completed*"},
+                  {"1", 0, "1 step summarize 2"}},
+         .has = {"end of history\n"}},
+    };
 
     RECORD("lin", linear);
-    r = script("lin", "break step summarize; continue; continue; "
-                      "continue; info breakpoints");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "=>", "=> 4 step_started main summarize "
-                            "{\"attempt\":1,\"input\":{\"pages\":3}}");
-    {
-        char *second = row_n(r.out, "=>", 1);
-        cr_assert_not_null(second);
-        cr_assert_eq(strncmp(second, "=> 5 step_completed main summarize",
-                             34),
-                     0, "%s", second);
-        free(second);
-        second = row_n(r.out, "=>", 2);
-        cr_assert_eq(strncmp(second, "=> 9 execution_completed", 24), 0,
-                     "%s", second);
-        free(second);
-    }
-    cr_assert_not_null(strstr(r.out, "end of history\n"));
-    assert_row(r.out, "1", "1 step summarize 2");
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, break_status_stops_when_the_execution_completes)
 {
-    result r;
+    static const run_case cases[] = {
+        {"sg", "break status completed; continue; where", 0,
+         .rows = {{"seq", 0, "seq 9 of 9"},
+                  {"status", 0, "status completed"}}},
+        /* Any change: running at 1, waiting at 3 (the only path waits),
+         * running again at 7: the wait ends at 6, but its timeout timer
+         * holds the path until it is cancelled at 7. */
+        {"sg", "break status; continue; where; continue; where; "
+               "continue; where", 0,
+         .rows = {{"seq", 0, "seq 1 of 9"},
+                  {"seq", 1, "seq 3 of 9"},
+                  {"status", 1, "status waiting"},
+                  {"seq", 2, "seq 7 of 9"}}},
+    };
 
     RECORD("sg", signalled);
-    r = script("sg", "break status completed; continue; where");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "seq", "seq 9 of 9");
-    assert_row(r.out, "status", "status completed");
-    result_free(&r);
-    /* Any change: running at 1, waiting at 3 (the only path waits),
-     * running again at 7: the wait ends at 6, but its timeout timer holds
-     * the path until it is cancelled at 7. */
-    r = script("sg", "break status; continue; where; continue; where; "
-                     "continue; where");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "seq", "seq 1 of 9");
-    {
-        char *s2 = row_n(r.out, "seq", 1), *s3 = row_n(r.out, "seq", 2);
-        char *t2 = row_n(r.out, "status", 1);
-        cr_assert_str_eq(s2, "seq 3 of 9");
-        cr_assert_str_eq(t2, "status waiting");
-        cr_assert_str_eq(s3, "seq 7 of 9");
-        free(s2);
-        free(s3);
-        free(t2);
-    }
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, break_path_and_seq_and_delete)
 {
-    result r;
+    static const run_case cases[] = {
+        {"br", "break path right; break seq 12; info breakpoints; "
+               "continue; delete 1; continue; info breakpoints; "
+               "delete; info breakpoints", 0,
+         .rows = {{"NUM", 0, "NUM WHAT HITS"},
+                  {"1", 0, "1 path right 0"},
+                  {"2", 0, "2 seq 12 0"},
+                  {"=>", 0, "=> 6 path_started right - "
+                            "{\"parent\":\"main\",\"current_step\":\"b\"}"},
+                  {"=>", 1, "=> 12 path_completed right*"},
+                  {"2", 1, "2 seq 12 1"},
+                  {"deleted", 0, "deleted breakpoint 1"}},
+         .has = {"deleted 1 breakpoint\n", "no breakpoints\n"}},
+    };
 
     RECORD("br", branched);
-    r = script("br", "break path right; break seq 12; info breakpoints; "
-                     "continue; delete 1; continue; info breakpoints; "
-                     "delete; info breakpoints");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "NUM", "NUM WHAT HITS");
-    assert_row(r.out, "1", "1 path right 0");
-    assert_row(r.out, "2", "2 seq 12 0");
-    assert_row(r.out, "=>", "=> 6 path_started right - "
-                            "{\"parent\":\"main\",\"current_step\":\"b\"}");
-    {
-        char *second = row_n(r.out, "=>", 1), *hits = row_n(r.out, "2", 1);
-        cr_assert_eq(strncmp(second, "=> 12 path_completed right", 26), 0,
-                     "%s", second);
-        cr_assert_str_eq(hits, "2 seq 12 1");
-        free(second);
-        free(hits);
-    }
-    assert_row(r.out, "deleted", "deleted breakpoint 1");
-    cr_assert_not_null(strstr(r.out, "deleted 1 breakpoint\n"));
-    cr_assert_not_null(strstr(r.out, "no breakpoints\n"));
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, bad_breakpoints_are_errors)
 {
+    static const run_case c = {
+        "lin", "break status done; break seq 99; break; break colour red; "
+               "delete 7; info breakpoints", 1, .out = "no breakpoints\n"};
     result r;
 
     RECORD("lin", linear);
-    r = script("lin", "break status done; break seq 99; break; "
-                      "break colour red; delete 7; info breakpoints");
-    cr_assert_eq(r.status, 1);
+    r = run_case_check(&c);
     cr_assert_eq(count_lines(r.err), 5, "%s", r.err);
     cr_assert_not_null(strstr(r.err, "error: unknown status 'done'"));
     cr_assert_not_null(strstr(r.err, "error: seq 99 is out of range (1..9)"));
     cr_assert_not_null(strstr(r.err, "error: no breakpoint number 7"));
-    cr_assert_str_eq(r.out, "no breakpoints\n");
     result_free(&r);
 }
 
@@ -664,172 +641,138 @@ Test(evreplay, bad_breakpoints_are_errors)
 
 Test(evreplay, diff_names_the_step_completed_and_the_variable_set)
 {
-    result r;
+    static const run_case cases[] = {
+        {"lin", "diff 3 8", 0,
+         .out = "diff seq 3 -> seq 8\n"
+                "~ path main: status active -> completed; "
+                "step fetch -> publish; ended - -> 8\n"
+                "+ step main/summarize: completed, attempts 1\n"
+                "+ step main/publish: completed, attempts 1\n"
+                "+ var summary = \"cats are nice\"\n"
+                "4 changes\n"},
+        /* A step that was running at the first point shows as changed. */
+        {"lin", "diff 4 5; diff 5 5", 0,
+         .has = {"~ step main/summarize: status running -> completed; "
+                 "output - -> \"cats are nice\"; variable - -> summary; "
+                 "ended - -> 5\n",
+                 "no difference\n"}},
+    };
 
     RECORD("lin", linear);
-    r = script("lin", "diff 3 8");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    cr_assert_str_eq(r.out,
-                     "diff seq 3 -> seq 8\n"
-                     "~ path main: status active -> completed; "
-                     "step fetch -> publish; ended - -> 8\n"
-                     "+ step main/summarize: completed, attempts 1\n"
-                     "+ step main/publish: completed, attempts 1\n"
-                     "+ var summary = \"cats are nice\"\n"
-                     "4 changes\n");
-    result_free(&r);
-    /* A step that was running at the first point shows as changed. */
-    r = script("lin", "diff 4 5; diff 5 5");
-    cr_assert_not_null(strstr(r.out, "~ step main/summarize: status running "
-                                     "-> completed; output - -> \"cats are "
-                                     "nice\"; variable - -> summary; ended "
-                                     "- -> 5\n"),
-                       "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "no difference\n"));
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, diff_covers_status_signals_timers_and_waits)
 {
-    result r;
+    static const run_case cases[] = {
+        {"sg", "diff 3 7", 0,
+         .has = {"+ signal approval (seq 5): consumed at 6 by main/approve\n",
+                 "+ timer t-approve (main/approve): cancelled\n",
+                 "~ wait main/approve on approval (seq 3): pending -> "
+                 "ended at 6\n"}},
+        {"sg", "diff 9 0", 0,
+         .has = {"~ status: completed -> pending\n",
+                 "- var approval = {\"by\":\"ann\"}\n"}},
+    };
 
     RECORD("sg", signalled);
-    r = script("sg", "diff 3 7");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    cr_assert_not_null(strstr(r.out, "+ signal approval (seq 5): consumed at "
-                                     "6 by main/approve\n"),
-                       "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "+ timer t-approve (main/approve): "
-                                     "cancelled\n"),
-                       "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "~ wait main/approve on approval "
-                                     "(seq 3): pending -> ended at 6\n"),
-                       "%s", r.out);
-    result_free(&r);
-    r = script("sg", "diff 9 0");
-    cr_assert_not_null(strstr(r.out, "~ status: completed -> pending\n"),
-                       "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "- var approval = {\"by\":\"ann\"}\n"),
-                       "%s", r.out);
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, signals_timers_and_waits_are_printed_as_they_change)
 {
-    result r;
+    static const run_case cases[] = {
+        {"sg", "goto 4; print waits; print timers; print signals; "
+               "goto 5; print signals; goto 7; print signals; "
+               "print waits; print timers", 0,
+         .rows = {{"PATH", 0, "PATH STEP SIGNAL TIMEOUT STARTED STATUS"},
+                  {"main", 0, "main approve approval "
+                              "2030-01-01T00:00:00.000000Z 3 pending"},
+                  {"t-approve", 0, "t-approve main approve "
+                                   "2030-01-01T00:00:00.000000Z 4 pending"},
+                  {"5", 0, "5 approval buffered - {\"by\":\"ann\"}"},
+                  {"5", 1, "5 approval consumed at 6 main/approve "
+                           "{\"by\":\"ann\"}"},
+                  {"main", 1, "main approve approval "
+                              "2030-01-01T00:00:00.000000Z 3 ended at 6 by "
+                              "signal 5"},
+                  {"t-approve", 1, "t-approve main approve "
+                                   "2030-01-01T00:00:00.000000Z 4 cancelled"}},
+         .has = {"no signals\n"}},
+    };
 
     RECORD("sg", signalled);
-    r = script("sg", "goto 4; print waits; print timers; print signals; "
-                     "goto 5; print signals; goto 7; print signals; "
-                     "print waits; print timers");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "PATH", "PATH STEP SIGNAL TIMEOUT STARTED STATUS");
-    assert_row(r.out, "main", "main approve approval "
-                              "2030-01-01T00:00:00.000000Z 3 pending");
-    assert_row(r.out, "t-approve", "t-approve main approve "
-                                   "2030-01-01T00:00:00.000000Z 4 pending");
-    cr_assert_not_null(strstr(r.out, "no signals\n"));
-    assert_row(r.out, "5", "5 approval buffered - {\"by\":\"ann\"}");
-    {
-        char *c = row_n(r.out, "5", 1), *w = row_n(r.out, "main", 1),
-             *t = row_n(r.out, "t-approve", 1);
-        cr_assert_str_eq(c, "5 approval consumed at 6 main/approve "
-                            "{\"by\":\"ann\"}");
-        cr_assert_str_eq(w, "main approve approval "
-                            "2030-01-01T00:00:00.000000Z 3 ended at 6 by "
-                            "signal 5");
-        cr_assert_str_eq(t, "t-approve main approve "
-                            "2030-01-01T00:00:00.000000Z 4 cancelled");
-        free(c);
-        free(w);
-        free(t);
-    }
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, print_versions_shows_the_decision)
 {
-    result r;
+    static const run_case cases[] = {
+        {"vd", "goto 1; print versions; goto 2; print versions", 0,
+         .rows = {{"CHANGE", 0, "CHANGE VERSION MIN MAX SEQ"},
+                  {"new-prompt", 0, "new-prompt 2 1 3 2"}},
+         .has = {"no versions\n"}},
+    };
 
     RECORD("vd", versioned);
-    r = script("vd", "goto 1; print versions; goto 2; print versions");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    cr_assert_not_null(strstr(r.out, "no versions\n"));
-    assert_row(r.out, "CHANGE", "CHANGE VERSION MIN MAX SEQ");
-    assert_row(r.out, "new-prompt", "new-prompt 2 1 3 2");
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, print_var_and_vars_show_values_and_where_they_were_set)
 {
-    result r;
+    static const run_case cases[] = {
+        /* The first lines starting with doc are print var's. */
+        {"lin", "goto 5; print var doc; print vars; print var summary", 0,
+         .rows = {{"NAME", 0, "NAME SET AT VALUE"},
+                  {"doc", 1, "doc 3 {\"pages\":3}"},
+                  {"summary", 0, "summary 5 \"cats are nice\""}},
+         .has = {"doc = {\n  \"pages\": 3\n}\n(set at seq 3)\n",
+                 "summary = \"cats are nice\"\n(set at seq 5)\n"}},
+        {"lin", "goto 4; print var summary", 1,
+         .err = "error: no variable 'summary' at seq 4\n"},
+    };
 
     RECORD("lin", linear);
-    r = script("lin", "goto 5; print var doc; print vars; print var summary");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    cr_assert_not_null(strstr(r.out, "doc = {\n  \"pages\": 3\n}\n"
-                                     "(set at seq 3)\n"),
-                       "%s", r.out);
-    assert_row(r.out, "NAME", "NAME SET AT VALUE");
-    {
-        /* The first lines starting with doc are print var's. */
-        char *d = row_n(r.out, "doc", 1), *s = row(r.out, "summary");
-        cr_assert_str_eq(d, "doc 3 {\"pages\":3}");
-        cr_assert_str_eq(s, "summary 5 \"cats are nice\"");
-        free(d);
-        free(s);
-    }
-    cr_assert_not_null(strstr(r.out, "summary = \"cats are nice\"\n"
-                                     "(set at seq 5)\n"));
-    result_free(&r);
-    r = script("lin", "goto 4; print var summary");
-    cr_assert_eq(r.status, 1);
-    cr_assert_str_eq(r.err, "error: no variable 'summary' at seq 4\n");
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, print_state_steps_and_path_describe_the_execution)
 {
-    result r;
+    static const run_case cases[] = {
+        {"lin", "goto 9; print state; print steps; print path main", 0,
+         .rows = {{"execution", 0, "execution lin"},
+                  {"workflow", 0, "workflow linear"},
+                  {"status", 0, "status completed"},
+                  {"last", 0, "last seq 9 of 9"},
+                  {"failure", 0, "failure none"},
+                  {"paths", 0, "paths 1"},
+                  {"steps", 0, "steps 3"},
+                  {"variables", 0, "variables 2"},
+                  {"outputs", 0, "outputs {\"ok\":true}"},
+                  {"inputs", 0, "inputs {\"topic\":\"cats\"}"},
+                  {"PATH", 0, "PATH STEP ITER STATUS ATTEMPTS STARTED ENDED "
+                              "VARIABLE"},
+                  {"main", 0, "main fetch - completed 1 2 3 doc"},
+                  {"path", 0, "path main"},
+                  /* The path's own table repeats its steps. */
+                  {"main", 3, "main fetch - completed 1 2 3 doc"}}},
+    };
 
     RECORD("lin", linear);
-    r = script("lin", "goto 9; print state; print steps; print path main");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "execution", "execution lin");
-    assert_row(r.out, "workflow", "workflow linear");
-    assert_row(r.out, "status", "status completed");
-    assert_row(r.out, "last", "last seq 9 of 9");
-    assert_row(r.out, "failure", "failure none");
-    assert_row(r.out, "paths", "paths 1");
-    assert_row(r.out, "steps", "steps 3");
-    assert_row(r.out, "variables", "variables 2");
-    assert_row(r.out, "outputs", "outputs {\"ok\":true}");
-    assert_row(r.out, "inputs", "inputs {\"topic\":\"cats\"}");
-    assert_row(r.out, "PATH", "PATH STEP ITER STATUS ATTEMPTS STARTED ENDED "
-                              "VARIABLE");
-    assert_row(r.out, "main", "main fetch - completed 1 2 3 doc");
-    assert_row(r.out, "path", "path main");
-    {
-        char *p = row_n(r.out, "main", 3);
-        /* The path's own table repeats its steps. */
-        cr_assert_not_null(p);
-        cr_assert_str_eq(p, "main fetch - completed 1 2 3 doc");
-        free(p);
-    }
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, print_step_with_a_path_and_an_unknown_step)
 {
-    result r;
+    static const run_case cases[] = {
+        {"br", "goto 10; print step a left; print step a right", 1,
+         .err = "error: no step 'a' on path right at seq 10\n",
+         .rows = {{"step", 0, "step left/a"},
+                  {"output", 0, "output \"L\""}}},
+    };
 
     RECORD("br", branched);
-    r = script("br", "goto 10; print step a left; print step a right");
-    cr_assert_eq(r.status, 1);
-    assert_row(r.out, "step", "step left/a");
-    assert_row(r.out, "output", "output \"L\"");
-    cr_assert_str_eq(r.err, "error: no step 'a' on path right at seq 10\n");
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, print_json_is_the_canonical_state_pretty_printed)
@@ -873,95 +816,68 @@ Test(evreplay, print_json_is_the_canonical_state_pretty_printed)
 
 Test(evreplay, list_marks_the_current_event)
 {
-    result r;
+    static const run_case cases[] = {
+        /* 2..12 around 7, 11 lines after the line of goto. */
+        {"br", "goto 7; list", 0,
+         .rows = {{"2", 0, "2 step_started main plan*"},
+                  {"=>", 1, "=> 7 step_started left a*"},
+                  {"1", 0, NULL},
+                  {"13", 0, NULL}},
+         .lines = 12},
+        /* At 0, outside the window, nothing is marked. */
+        {"br", "list 13", 0,
+         .rows = {{"13", 0, "13*"},
+                  {"3", 0, "3*"},
+                  {"2", 0, NULL},
+                  {"=>", 0, NULL}}},
+        {"br", "list", 0,
+         .rows = {{"=>", 0, "=> 0 (start: no event applied)"}}},
+    };
 
     RECORD("br", branched);
-    r = script("br", "goto 7; list");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    /* 2..12 around 7, 11 lines after the line of goto. */
-    cr_assert_eq(count_lines(r.out), 12, "%s", r.out);
-    {
-        char *first = row_n(r.out, "2", 0), *cur = row_n(r.out, "=>", 1);
-        cr_assert_not_null(first);
-        cr_assert_eq(strncmp(first, "2 step_started main plan", 24), 0);
-        cr_assert_eq(strncmp(cur, "=> 7 step_started left a", 24), 0);
-        free(first);
-        free(cur);
-    }
-    assert_no_row(r.out, "1");
-    assert_no_row(r.out, "13");
-    result_free(&r);
-    r = script("br", "list 13");
-    {
-        char *last = row(r.out, "13"), *first = row(r.out, "3");
-        cr_assert_not_null(last);
-        cr_assert_not_null(first, "%s", r.out);
-        free(last);
-        free(first);
-    }
-    assert_no_row(r.out, "2");
-    /* At 0, outside the window, nothing is marked. */
-    assert_no_row(r.out, "=>");
-    result_free(&r);
-    r = script("br", "list");
-    assert_row(r.out, "=>", "=> 0 (start: no event applied)");
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, event_prints_every_field_and_the_data)
 {
-    result r;
+    static const run_case cases[] = {
+        {"lin", "event 4", 0,
+         .rows = {{"seq", 0, "seq 4"},
+                  {"type", 0, "type step_started"},
+                  {"path", 0, "path main"},
+                  {"step", 0, "step summarize"},
+                  {"append", 0, "append 9 events from seq 1"}},
+         .has = {"data       {\n"
+                 "             \"attempt\": 1,\n"
+                 "             \"input\": {\n"
+                 "               \"pages\": 3\n"
+                 "             }\n"
+                 "           }\n"}},
+        {"lin", "event", 1,
+         .err = "error: no event applied yet (at seq 0); give a SEQ\n"},
+    };
 
     RECORD("lin", linear);
-    r = script("lin", "event 4");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "seq", "seq 4");
-    assert_row(r.out, "type", "type step_started");
-    assert_row(r.out, "path", "path main");
-    assert_row(r.out, "step", "step summarize");
-    assert_row(r.out, "append", "append 9 events from seq 1");
-    cr_assert_not_null(strstr(r.out, "data       {\n"
-                                     "             \"attempt\": 1,\n"
-                                     "             \"input\": {\n"
-                                     "               \"pages\": 3\n"
-                                     "             }\n"
-                                     "           }\n"),
-                       "%s", r.out);
-    result_free(&r);
-    r = script("lin", "event");
-    cr_assert_eq(r.status, 1);
-    cr_assert_str_eq(r.err,
-                     "error: no event applied yet (at seq 0); give a SEQ\n");
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, search_finds_text_and_types_without_moving)
 {
-    result r;
+    static const run_case cases[] = {
+        {"re", "goto 2; search timed out; search type step_failed; "
+               "search nothing-like-this; where", 0,
+         /* The data preview is cut to 60 columns. */
+         .rows = {{"3", 0, "3 step_failed main call {\"error\":{\"type\":"
+                           "\"Timeout\",\"message\":\"upstream timed "
+                           "out\"..."},
+                  {"6", 0, "6 step_failed main call*"},
+                  {"seq", 0, "seq 2 of 8"}},
+         .has = {"1 event matches\n", "2 events match\n",
+                 "no event matches\n"}},
+    };
 
     RECORD("re", retried);
-    r = script("re", "goto 2; search timed out; search type step_failed; "
-                     "search nothing-like-this; where");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    {
-        char *a = row(r.out, "3");
-        /* The data preview is cut to 60 columns. */
-        cr_assert_str_eq(a, "3 step_failed main call {\"error\":{\"type\":"
-                            "\"Timeout\",\"message\":\"upstream timed "
-                            "out\"...");
-        free(a);
-    }
-    cr_assert_not_null(strstr(r.out, "1 event matches\n"));
-    {
-        char *b = row_n(r.out, "6", 0);
-        cr_assert_not_null(b);
-        cr_assert_eq(strncmp(b, "6 step_failed main call", 23), 0);
-        free(b);
-    }
-    cr_assert_not_null(strstr(r.out, "2 events match\n"));
-    cr_assert_not_null(strstr(r.out, "no event matches\n"));
-    assert_row(r.out, "seq", "seq 2 of 8");
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 /* ------------------------------------------------------------------ */
@@ -970,33 +886,26 @@ Test(evreplay, search_finds_text_and_types_without_moving)
 
 Test(evreplay, a_violation_is_shown_when_stepped_over_and_replay_goes_on)
 {
-    result r;
+    static const run_case cases[] = {
+        {"bad", "step 3; print steps; info violations", 0,
+         .rows = {{"violation", 0, "violation at seq 3: step-not-started: "
+                                   "outcome of step \"ghost\" that is not "
+                                   "running"},
+                  {"main", 0, "main a - running 1 2 - -"}},
+         .has = {"1 violation\n"}},
+        {"bad", "break violation; continue; where; continue; print state",
+         0,
+         .rows = {{"seq", 0, "seq 3 of 5"},
+                  {"status", 0, "status running"},
+                  {"status", 1, "status completed"},
+                  {"steps", 0, "steps 1"}}},
+        /* Going back over it and forward again shows it again. */
+        {"bad", "goto 4; back 3; goto 5", 0,
+         .has = {"violation at seq 3:"}},
+    };
 
     make_broken("bad");
-    r = script("bad", "step 3; print steps; info violations");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "violation",
-               "violation at seq 3: step-not-started: outcome of step "
-               "\"ghost\" that is not running");
-    assert_row(r.out, "main", "main a - running 1 2 - -");
-    cr_assert_not_null(strstr(r.out, "1 violation\n"));
-    result_free(&r);
-    r = script("bad", "break violation; continue; where; continue; "
-                      "print state");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    assert_row(r.out, "seq", "seq 3 of 5");
-    assert_row(r.out, "status", "status running");
-    {
-        char *s = row_n(r.out, "status", 1);
-        cr_assert_str_eq(s, "status completed");
-        free(s);
-    }
-    assert_row(r.out, "steps", "steps 1");
-    result_free(&r);
-    /* Going back over it and forward again shows it again. */
-    r = script("bad", "goto 4; back 3; goto 5");
-    cr_assert_not_null(strstr(r.out, "violation at seq 3:"), "%s", r.out);
-    result_free(&r);
+    RUN_CASES(cases);
 }
 
 Test(evreplay, a_damaged_log_is_loaded_up_to_the_damage)
@@ -1250,25 +1159,8 @@ Test(evreplay, the_interactive_prompt_appears_on_a_terminal_and_quit_exits_0)
     pid_t pid;
 
     RECORD("lin", linear);
-    master = posix_openpt(O_RDWR | O_NOCTTY);
-    cr_assert_geq(master, 0);
-    cr_assert_eq(grantpt(master), 0);
-    cr_assert_eq(unlockpt(master), 0);
-    pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        int slave;
-        setsid();
-        slave = open(ptsname(master), O_RDWR);
-        if (slave < 0)
-            _exit(99);
-        dup2(slave, 0);
-        dup2(slave, 1);
-        dup2(slave, 2);
-        close(master);
-        execl(getenv("EVREPLAY"), "evreplay", dir, "lin", (char *)NULL);
-        _exit(98);
-    }
+    pid = tu_spawn("EVREPLAY", &(tu_spawn_io){.tty = &master},
+                   (const char *const[]){dir, "lin", NULL});
     cr_assert(read_until(master, &buf, &len, "(evreplay 0/9) "),
               "no prompt: %s", buf ? buf : "");
     cr_assert_not_null(strstr(buf, "evreplay: execution lin: 9 events"));
