@@ -315,6 +315,12 @@ void evs_orch_free(evs_orch *o)
 {
     if (!o)
         return;
+    /* Never run (or not to the end) on its own loop: stop it there, so
+     * that its handles close and its loop's memory goes with it. */
+    if (o->own && !o->closing) {
+        evs_orch_stop(o, 0);
+        evs_orch_run(o);
+    }
     while (o->actions) {
         struct orch_action *a = o->actions;
         o->actions = a->next;

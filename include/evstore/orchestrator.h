@@ -555,7 +555,13 @@ EVS_EXTERN int evs_orch_run(evs_orch *o);
  */
 EVS_EXTERN void evs_orch_stop(evs_orch *o, uint32_t grace_ms);
 
-/** Frees an orchestrator that is stopped (or never ran). Accepts NULL. */
+/**
+ * Frees an orchestrator. On its own loop, one that was never run (or not
+ * to the end) is stopped first (evs_orch_stop with no grace, and its loop
+ * run until that is done). On the host's loop (evs_orch_opts.loop), stop
+ * it and run the loop until evs_orch_stop's work is done before freeing:
+ * its handles live on that loop. Accepts NULL.
+ */
 EVS_EXTERN void evs_orch_free(evs_orch *o);
 
 #ifdef __cplusplus
