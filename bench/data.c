@@ -52,26 +52,82 @@ static uint64_t between(bench_rng *r, uint64_t lo, uint64_t hi)
 
 /* Words of JSON string text (already escaped where needed). */
 static const char *const words[] = {
-    "the", "agent", "called", "search", "results", "for", "quarterly",
-    "revenue", "summary", "of", "and", "to", "in", "a", "report", "found",
-    "three", "sources", "café", "naïve", "über", "latency", "p99",
-    "budget", "draft", "review", "approved", "citation", "table", "chart",
-    "2026", "Q3", "growth", "12.5%", "customers", "churn", "model",
-    "tokens", "context", "window", "retry", "timeout", "tool", "fetched",
-    "page", "https://example.com/docs/api", "parsed", "JSON", "bytes",
-    "rows", "\\\"quoted\\\"", "—", "step", "plan", "wrote", "done", "is",
-    "within", "week", "compared", "with", "last", "month", "ok",
+    "the",
+    "agent",
+    "called",
+    "search",
+    "results",
+    "for",
+    "quarterly",
+    "revenue",
+    "summary",
+    "of",
+    "and",
+    "to",
+    "in",
+    "a",
+    "report",
+    "found",
+    "three",
+    "sources",
+    "café",
+    "naïve",
+    "über",
+    "latency",
+    "p99",
+    "budget",
+    "draft",
+    "review",
+    "approved",
+    "citation",
+    "table",
+    "chart",
+    "2026",
+    "Q3",
+    "growth",
+    "12.5%",
+    "customers",
+    "churn",
+    "model",
+    "tokens",
+    "context",
+    "window",
+    "retry",
+    "timeout",
+    "tool",
+    "fetched",
+    "page",
+    "https://example.com/docs/api",
+    "parsed",
+    "JSON",
+    "bytes",
+    "rows",
+    "\\\"quoted\\\"",
+    "—",
+    "step",
+    "plan",
+    "wrote",
+    "done",
+    "is",
+    "within",
+    "week",
+    "compared",
+    "with",
+    "last",
+    "month",
+    "ok",
 };
 #define NWORDS (sizeof(words) / sizeof(words[0]))
 
-static const char *const steps[] = {"plan", "search", "fetch", "summarize",
-                                    "write_report", "review", "approve"};
+static const char *const steps[] = {"plan",      "search",       "fetch",
+                                    "summarize", "write_report", "review",
+                                    "approve"};
 static const char *const tools[] = {"web_search", "fetch_url", "run_sql",
                                     "read_file"};
-static const char *const vars[] = {"summary", "results", "plan", "draft",
-                                   "report", "answer"};
-static const char *const errors[] = {"timeout", "rate_limited",
-                                     "tool_error", "invalid_output"};
+static const char *const vars[] = {"summary", "results", "plan",
+                                   "draft",   "report",  "answer"};
+static const char *const errors[] = {"timeout", "rate_limited", "tool_error",
+                                     "invalid_output"};
 
 #define PICK(r, a) ((a)[bench_rng_below((r), sizeof(a) / sizeof((a)[0]))])
 
@@ -164,8 +220,7 @@ void bench_gen_init(bench_gen *g, uint64_t seed)
 }
 
 /* Writes the data of a small event into buf and sets its type. */
-static size_t small_data(bench_rng *r, char *buf, size_t cap,
-                         const char **type)
+static size_t small_data(bench_rng *r, char *buf, size_t cap, const char **type)
 {
     unsigned k = (unsigned)bench_rng_below(r, 100);
     char text[512], *e;
@@ -196,8 +251,8 @@ static size_t small_data(bench_rng *r, char *buf, size_t cap,
                      "{\"query\":\"%.*s\",\"limit\":%u},\"result_count\":"
                      "%u},\"stored_variable\":\"%s\"}",
                      PICK(r, tools), (int)(e - text), text,
-                     (unsigned)between(r, 1, 50),
-                     (unsigned)between(r, 0, 50), PICK(r, vars));
+                     (unsigned)between(r, 1, 50), (unsigned)between(r, 0, 50),
+                     PICK(r, vars));
     } else if (k < 78) {
         *type = EVS_EV_PATH_STARTED;
         n = snprintf(buf, cap, "{\"current_step\":\"%s\"}", PICK(r, steps));
@@ -221,8 +276,8 @@ static size_t small_data(bench_rng *r, char *buf, size_t cap,
         n = snprintf(buf, cap,
                      "{\"name\":\"approval\",\"payload\":{\"approved\":%s,"
                      "\"by\":\"%s\",\"comment\":\"%.*s\"}}",
-                     bench_rng_below(r, 5) ? "true" : "false",
-                     PICK(r, words), (int)(e - text), text);
+                     bench_rng_below(r, 5) ? "true" : "false", PICK(r, words),
+                     (int)(e - text), text);
     } else {
         *type = EVS_EV_VERSION_DECISION;
         n = snprintf(buf, cap,
@@ -255,8 +310,7 @@ static int gen_one(bench_gen *g, bench_workload *w, evs_event *ev)
     ms = (uint64_t)(g->t_us / 1000);
     snprintf(idbuf, sizeof(idbuf), "%08llx-%04llx-7%03llx-%04llx-%012llx",
              (unsigned long long)((ms >> 16) & 0xffffffffu),
-             (unsigned long long)(ms & 0xffff),
-             (unsigned long long)(a & 0xfff),
+             (unsigned long long)(ms & 0xffff), (unsigned long long)(a & 0xfff),
              (unsigned long long)(0x8000 | ((a >> 12) & 0x3fff)),
              (unsigned long long)(b & 0xffffffffffffull));
     ev->id = arena_span(w, idbuf, EVS_UUID_LEN);
@@ -347,8 +401,7 @@ int bench_workload_make(bench_workload *w, uint64_t seed, size_t n)
     return bench_gen_fill(&g, w, n);
 }
 
-int bench_workload_encode(bench_workload *w, const char *exec_id,
-                          size_t batch)
+int bench_workload_encode(bench_workload *w, const char *exec_id, size_t batch)
 {
     size_t cap = 0, off = 0, len;
     evs_event e;
@@ -394,8 +447,8 @@ int bench_workload_encode(bench_workload *w, const char *exec_id,
     return 0;
 }
 
-void bench_workload_line_sizes(const bench_workload *w, size_t *p5,
-                               size_t *p50, size_t *p95)
+void bench_workload_line_sizes(const bench_workload *w, size_t *p5, size_t *p50,
+                               size_t *p95)
 {
     double *v = malloc((w->n ? w->n : 1) * sizeof(*v));
     size_t n = 0;
@@ -429,8 +482,8 @@ void bench_workload_free(bench_workload *w)
 /* ------------------------------------------------------------------ */
 
 static const char *const workflows[] = {"research_report", "triage_ticket",
-                                        "code_review", "customer_reply",
-                                        "data_cleanup", "weekly_digest"};
+                                        "code_review",     "customer_reply",
+                                        "data_cleanup",    "weekly_digest"};
 
 /* Copies s into the caller's buffer and returns its span. */
 static evs_span bput(char **p, char *end, const char *s, size_t n)
@@ -455,8 +508,11 @@ const char *bench_gen_snapshot(bench_rng *r, evs_snapshot *sn, char *buf,
 
     memset(sn, 0, sizeof(*sn));
     /* About 10% failed: what the listing filter looks for. */
-    status = k < 10 ? "failed" : k < 65 ? "completed" : k < 90 ? "running"
-             : k < 95 ? "waiting" : "paused";
+    status = k < 10   ? "failed"
+             : k < 65 ? "completed"
+             : k < 90 ? "running"
+             : k < 95 ? "waiting"
+                      : "paused";
     sn->status = evs_span_cstr(status);
     sn->workflow_name = evs_span_cstr(PICK(r, workflows));
     n = snprintf(tmp, sizeof(tmp), "%016llx",
@@ -477,8 +533,7 @@ const char *bench_gen_snapshot(bench_rng *r, evs_snapshot *sn, char *buf,
     sn->inputs = bput(&p, end, tmp, (size_t)n);
     if (strcmp(status, "failed") == 0) {
         e = put_text(r, text, between(r, 20, 80), sizeof(text) - 1);
-        n = snprintf(tmp, sizeof(tmp),
-                     "{\"type\":\"%s\",\"message\":\"%.*s\"}",
+        n = snprintf(tmp, sizeof(tmp), "{\"type\":\"%s\",\"message\":\"%.*s\"}",
                      PICK(r, errors), (int)(e - text), text);
         sn->error = bput(&p, end, tmp, (size_t)n);
     } else if (strcmp(status, "completed") == 0) {

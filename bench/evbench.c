@@ -23,7 +23,7 @@
 #endif
 
 typedef struct scenario {
-    const char *name;   /* for --scenario */
+    const char *name; /* for --scenario */
     unsigned bit;
     const char *what;
     int (*run)(bench_ctx *c);
@@ -35,14 +35,10 @@ static const scenario scenarios[] = {
     {"p3", SC_P3, "append without sync", scen_p3},
     {"p4", SC_P4, "read + verify of a 1 M-event log", scen_p4},
     {"p6", SC_P6, "last 100 events of a 1 M-event log", scen_p6},
-    {"p5", SC_P5, "replay to state of a 1 M-event agent history",
-     scen_p5},
-    {"p7", SC_P7, "open + replay of 1 M events with a fresh snapshot",
-     scen_p7},
-    {"p8", SC_P8, "listing 100 k executions with a status filter",
-     scen_p8},
-    {"p9", SC_P9, "orchestrator: 3-step workflows/s, event latency",
-     scen_p9},
+    {"p5", SC_P5, "replay to state of a 1 M-event agent history", scen_p5},
+    {"p7", SC_P7, "open + replay of 1 M events with a fresh snapshot", scen_p7},
+    {"p8", SC_P8, "listing 100 k executions with a status filter", scen_p8},
+    {"p9", SC_P9, "orchestrator: 3-step workflows/s, event latency", scen_p9},
     {"p10", SC_P10, "peak memory while reading a 1 GB log", scen_p10},
     {"conc", SC_CONC, "64 executions x durable appends by 1-64 threads",
      scen_conc},
@@ -90,8 +86,8 @@ int bench_fail(bench_ctx *c, const char *fmt, ...)
     va_list ap;
 
     bench_progress_clear(c);
-    fprintf(stderr, "evbench: %s: ",
-            c->cur_scenario ? c->cur_scenario : "setup");
+    fprintf(stderr,
+            "evbench: %s: ", c->cur_scenario ? c->cur_scenario : "setup");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -167,60 +163,72 @@ int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-"Usage: evbench [OPTION]...\n"
-"Measures evstore beside the physical floor (raw system calls doing the\n"
-"same I/O) and beside SQLite (WAL mode, primary key (execution_id,\n"
-"sequence), same events, same durability), interleaved in every\n"
-"repetition: floor, then evstore, then SQLite.\n"
-"\n"
-"Options:\n"
-"  --quick              small sizes (a 20 k-event log instead of 1 M, 500\n"
-"                       executions instead of 100 k, a 16 MiB log\n"
-"                       instead of 1 GiB, ...), so that the whole set\n"
-"                       runs in well under a minute (what CI runs; no\n"
-"                       thresholds)\n"
-"  --scenario NAME[,NAME]...\n"
-"                       run only these scenarios (default: all)\n"
-"  --repeat N           repetitions per scenario, 1..%d\n"
-"                       (default 5, or 3 with --quick; conc and p9\n"
-"                       run at most 3)\n"
-"  --dir DIR            put the data in a fresh directory inside DIR,\n"
-"                       created if missing (default: inside $TMPDIR if\n"
-"                       set, else inside the directory that holds this\n"
-"                       program, e.g. the build directory's bench/; the\n"
-"                       current directory if it was found through PATH)\n"
-"  --keep               keep the data directory with the data sets (the\n"
-"                       logs of P4/P6 and P10, the P8 store, ...; the\n"
-"                       files of each repetition are removed as it\n"
-"                       ends). Default: everything is removed, also\n"
-"                       after an error\n"
-"  --json FILE          also write the results as JSON to FILE ('-' for\n"
-"                       standard output, which then gets no table)\n"
-"  --seed N             seed of the event generator (default 1)\n"
-"  --p8-execs N         executions to create for P8, without the setup\n"
-"                       time limit (default %zu, or %zu with --quick;\n"
-"                       setup then stops after %.0f s, or %.0f s with\n"
-"                       --quick, and P8 lists what was made)\n"
-"  --list               list the scenarios and exit\n"
-"  --help               show this help and exit\n"
-"  --version            print the version of the evstore library and exit\n"
-"\n"
-"Scenarios:\n",
-            BENCH_MAX_REPEAT, full_sizes.p8_execs, quick_sizes.p8_execs,
-            full_sizes.p8_budget_s, quick_sizes.p8_budget_s);
+    fprintf(
+        f,
+        "Usage: evbench [OPTION]...\n"
+        "Measures evstore beside the physical floor (raw system calls doing "
+        "the\n"
+        "same I/O) and beside SQLite (WAL mode, primary key (execution_id,\n"
+        "sequence), same events, same durability), interleaved in every\n"
+        "repetition: floor, then evstore, then SQLite.\n"
+        "\n"
+        "Options:\n"
+        "  --quick              small sizes (a 20 k-event log instead of 1 M, "
+        "500\n"
+        "                       executions instead of 100 k, a 16 MiB log\n"
+        "                       instead of 1 GiB, ...), so that the whole set\n"
+        "                       runs in well under a minute (what CI runs; no\n"
+        "                       thresholds)\n"
+        "  --scenario NAME[,NAME]...\n"
+        "                       run only these scenarios (default: all)\n"
+        "  --repeat N           repetitions per scenario, 1..%d\n"
+        "                       (default 5, or 3 with --quick; conc and p9\n"
+        "                       run at most 3)\n"
+        "  --dir DIR            put the data in a fresh directory inside DIR,\n"
+        "                       created if missing (default: inside $TMPDIR "
+        "if\n"
+        "                       set, else inside the directory that holds "
+        "this\n"
+        "                       program, e.g. the build directory's bench/; "
+        "the\n"
+        "                       current directory if it was found through "
+        "PATH)\n"
+        "  --keep               keep the data directory with the data sets "
+        "(the\n"
+        "                       logs of P4/P6 and P10, the P8 store, ...; the\n"
+        "                       files of each repetition are removed as it\n"
+        "                       ends). Default: everything is removed, also\n"
+        "                       after an error\n"
+        "  --json FILE          also write the results as JSON to FILE ('-' "
+        "for\n"
+        "                       standard output, which then gets no table)\n"
+        "  --seed N             seed of the event generator (default 1)\n"
+        "  --p8-execs N         executions to create for P8, without the "
+        "setup\n"
+        "                       time limit (default %zu, or %zu with --quick;\n"
+        "                       setup then stops after %.0f s, or %.0f s with\n"
+        "                       --quick, and P8 lists what was made)\n"
+        "  --list               list the scenarios and exit\n"
+        "  --help               show this help and exit\n"
+        "  --version            print the version of the evstore library and "
+        "exit\n"
+        "\n"
+        "Scenarios:\n",
+        BENCH_MAX_REPEAT, full_sizes.p8_execs, quick_sizes.p8_execs,
+        full_sizes.p8_budget_s, quick_sizes.p8_budget_s);
     for (size_t i = 0; i < NSCEN; i++)
         fprintf(f, "  %-5s %s\n", scenarios[i].name, scenarios[i].what);
-    fprintf(f,
-"\n"
-"Every figure is the median [minimum-maximum] over the repetitions;\n"
-"x floor and x SQLite divide evstore's median by theirs. Targets (see\n"
-"bench/RESULTS.md) are shown for information only.\n"
-"Standard error gets a line per finished scenario and, when it is a\n"
-"terminal, a progress line.\n"
-"\n"
-"Exit status: 0 if every scenario ran, 1 on an error, 2 on bad usage.\n"
-"A missed target is not an error.\n");
+    fprintf(
+        f,
+        "\n"
+        "Every figure is the median [minimum-maximum] over the repetitions;\n"
+        "x floor and x SQLite divide evstore's median by theirs. Targets (see\n"
+        "bench/RESULTS.md) are shown for information only.\n"
+        "Standard error gets a line per finished scenario and, when it is a\n"
+        "terminal, a progress line.\n"
+        "\n"
+        "Exit status: 0 if every scenario ran, 1 on an error, 2 on bad usage.\n"
+        "A missed target is not an error.\n");
 }
 
 static int parse_scenarios(const char *arg, unsigned *mask)
@@ -290,8 +298,10 @@ static int parse_args(bench_ctx *c, int argc, char **argv, const char **dir)
         } else if (strcmp(a, "--keep") == 0) {
             c->keep = 1;
         } else if (!val) {
-            fprintf(stderr, "evbench: unknown option or missing value: "
-                    "%s (try --help)\n", a);
+            fprintf(stderr,
+                    "evbench: unknown option or missing value: "
+                    "%s (try --help)\n",
+                    a);
             return 2;
         } else if (strcmp(a, "--scenario") == 0) {
             if (parse_scenarios(val, &c->scenarios) != 0)
@@ -349,8 +359,7 @@ static int make_dirs(bench_ctx *c, const char *parent, const char *argv0)
         /* Beside the program: in a build, the build directory. */
         slash = strrchr(argv0, '/');
         if (slash && slash != argv0)
-            snprintf(base, sizeof(base), "%.*s", (int)(slash - argv0),
-                     argv0);
+            snprintf(base, sizeof(base), "%.*s", (int)(slash - argv0), argv0);
         else
             snprintf(base, sizeof(base), ".");
         parent = base;
@@ -383,8 +392,7 @@ static void join_args(char *out, size_t cap, int argc, char **argv)
             const char *s = strrchr(a, '/');
             a = s ? s + 1 : a;
         }
-        off += (size_t)snprintf(out + off, cap - off, "%s%s", i ? " " : "",
-                                a);
+        off += (size_t)snprintf(out + off, cap - off, "%s%s", i ? " " : "", a);
     }
 }
 
@@ -405,8 +413,10 @@ int main(int argc, char **argv)
     if (make_dirs(c, dir, argv[0]) != 0)
         return 1;
     if (strcmp(EVBENCH_BUILDTYPE, "release") != 0)
-        bench_note(c, "built as '%s', not release: figures are not "
-                   "representative", EVBENCH_BUILDTYPE);
+        bench_note(c,
+                   "built as '%s', not release: figures are not "
+                   "representative",
+                   EVBENCH_BUILDTYPE);
     t0 = bench_now_ns();
     for (size_t i = 0; i < NSCEN; i++) {
         unsigned later = 0;
@@ -422,8 +432,10 @@ int main(int argc, char **argv)
         rc = scenarios[i].run(c);
         failed |= rc != 0;
         if (rc != 0)
-            bench_note(c, "%s FAILED (see standard error); its rows, if "
-                       "any, are incomplete", scenarios[i].name);
+            bench_note(c,
+                       "%s FAILED (see standard error); its rows, if "
+                       "any, are incomplete",
+                       scenarios[i].name);
         bench_progress_clear(c);
         fprintf(stderr, "evbench: %s %s in %.1f s\n", scenarios[i].name,
                 rc != 0 ? "FAILED" : "done",

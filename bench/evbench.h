@@ -45,19 +45,19 @@ typedef struct bench_row {
 
 /* Sizes of the data sets and loops, chosen by --quick. */
 typedef struct bench_sizes {
-    size_t p1_events;       /* single durable appends per repetition */
-    size_t p2_batches;      /* 1000-event appends per repetition */
-    size_t p3_events;       /* single unsynced appends per repetition */
-    size_t log_events;      /* events of the P4/P6 log */
-    size_t p6_iters;        /* "last 100 events" reads per repetition */
-    size_t p8_execs;        /* executions to list */
-    double p8_budget_s;     /* seconds of setup allowed for P8 */
-    uint64_t p10_bytes;     /* size of the P10 log */
-    size_t conc_per_exec;   /* durable appends per execution */
-    size_t conc_one;        /* appends to the single execution */
-    size_t p9_durable;      /* durable workflows started at once */
-    size_t p9_nosync;       /* unsynced workflows started at once */
-    size_t p9_latency;      /* executions for the cross-process latency */
+    size_t p1_events;     /* single durable appends per repetition */
+    size_t p2_batches;    /* 1000-event appends per repetition */
+    size_t p3_events;     /* single unsynced appends per repetition */
+    size_t log_events;    /* events of the P4/P6 log */
+    size_t p6_iters;      /* "last 100 events" reads per repetition */
+    size_t p8_execs;      /* executions to list */
+    double p8_budget_s;   /* seconds of setup allowed for P8 */
+    uint64_t p10_bytes;   /* size of the P10 log */
+    size_t conc_per_exec; /* durable appends per execution */
+    size_t conc_one;      /* appends to the single execution */
+    size_t p9_durable;    /* durable workflows started at once */
+    size_t p9_nosync;     /* unsynced workflows started at once */
+    size_t p9_latency;    /* executions for the cross-process latency */
 } bench_sizes;
 
 /* Scenario bits, in the order they run. */
@@ -80,18 +80,18 @@ typedef struct bench_ctx {
     int quick;
     int repeat;
     int keep;
-    int progress;             /* stderr is a terminal */
+    int progress; /* stderr is a terminal */
     uint64_t seed;
-    size_t p8_execs_forced;   /* --p8-execs, 0 if not given */
+    size_t p8_execs_forced; /* --p8-execs, 0 if not given */
     unsigned scenarios;
     const char *json_path;
     bench_sizes sz;
 
     /* where the data goes */
-    char root[4096];          /* the fresh data directory */
-    char store[4200];         /* root/store: the evstore store */
-    char floor[4200];         /* root/floor: the floor's files */
-    char sql[4200];           /* root/sqlite: SQLite's databases */
+    char root[4096];  /* the fresh data directory */
+    char store[4200]; /* root/store: the evstore store */
+    char floor[4200]; /* root/floor: the floor's files */
+    char sql[4200];   /* root/sqlite: SQLite's databases */
 
     /* what is being done now, for the progress line and errors */
     const char *cur_scenario;
@@ -146,9 +146,8 @@ typedef struct bench_summary {
 
 bench_summary bench_summarize(const bench_row *r, int sys);
 /* Adds a row to the context and returns it. */
-bench_row *bench_row_add(bench_ctx *c, const char *scenario,
-                         const char *metric, const char *unit,
-                         int lower_better);
+bench_row *bench_row_add(bench_ctx *c, const char *scenario, const char *metric,
+                         const char *unit, int lower_better);
 void bench_row_push(bench_row *r, int sys, double value);
 /* Median of one system's samples, NaN when it has none. */
 double bench_row_median(const bench_row *r, int sys);
@@ -185,8 +184,8 @@ typedef struct bench_workload {
     size_t n;
     evs_event *ev;
     bench_arena_blk *blocks;
-    uint64_t data_bytes;        /* sum of the data spans */
-    size_t large;               /* events with a 64 KiB..1 MiB output */
+    uint64_t data_bytes; /* sum of the data spans */
+    size_t large;        /* events with a 64 KiB..1 MiB output */
     /* Lines as evstore writes them, for the floor (bench_workload_encode) */
     char *lines;
     size_t *line_off, *line_len;
@@ -198,7 +197,7 @@ typedef struct bench_gen {
     bench_rng rng;
     uint64_t count;
     int64_t t_us;
-    unsigned large_every;       /* one large output in this many; 0 none */
+    unsigned large_every; /* one large output in this many; 0 none */
 } bench_gen;
 
 void bench_gen_init(bench_gen *g, uint64_t seed);
@@ -212,11 +211,10 @@ int bench_workload_make(bench_workload *w, uint64_t seed, size_t n);
  * execution `exec_id`, with sequences from 1, in appends of `batch`
  * events (1: single-event appends). The floor writes these bytes.
  */
-int bench_workload_encode(bench_workload *w, const char *exec_id,
-                          size_t batch);
+int bench_workload_encode(bench_workload *w, const char *exec_id, size_t batch);
 /* Percentiles of the encoded line sizes, large outputs left out. */
-void bench_workload_line_sizes(const bench_workload *w, size_t *p5,
-                               size_t *p50, size_t *p95);
+void bench_workload_line_sizes(const bench_workload *w, size_t *p5, size_t *p50,
+                               size_t *p95);
 void bench_workload_free(bench_workload *w);
 
 /* Fills a snapshot of an agent-like execution for listing, with its
@@ -259,8 +257,7 @@ int sq_open(bench_ctx *c, const char *name, const char *sync, sqlite3 **db,
 int sq_insert(bench_ctx *c, sqlite3_stmt *ins, const char *exec_id,
               uint64_t seq, const evs_event *ev);
 int sq_exec(bench_ctx *c, sqlite3 *db, const char *sql);
-int sq_prepare(bench_ctx *c, sqlite3 *db, const char *sql,
-               sqlite3_stmt **st);
+int sq_prepare(bench_ctx *c, sqlite3 *db, const char *sql, sqlite3_stmt **st);
 /* Steps an ordered SELECT of every column of an execution's events,
  * touching every column of every row; *rows and *bytes say how many. */
 int sq_read_rows(bench_ctx *c, sqlite3_stmt *st, uint64_t *rows,

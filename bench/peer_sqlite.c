@@ -11,17 +11,16 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS events("
-    " execution_id TEXT NOT NULL,"
-    " sequence INTEGER NOT NULL,"
-    " id TEXT NOT NULL,"
-    " path_id TEXT NOT NULL,"
-    " timestamp INTEGER NOT NULL,"
-    " event_type TEXT NOT NULL,"
-    " step_name TEXT NOT NULL,"
-    " data TEXT NOT NULL,"
-    " PRIMARY KEY (execution_id, sequence))";
+static const char schema[] = "CREATE TABLE IF NOT EXISTS events("
+                             " execution_id TEXT NOT NULL,"
+                             " sequence INTEGER NOT NULL,"
+                             " id TEXT NOT NULL,"
+                             " path_id TEXT NOT NULL,"
+                             " timestamp INTEGER NOT NULL,"
+                             " event_type TEXT NOT NULL,"
+                             " step_name TEXT NOT NULL,"
+                             " data TEXT NOT NULL,"
+                             " PRIMARY KEY (execution_id, sequence))";
 
 static const char insert_sql[] =
     "INSERT INTO events(execution_id, sequence, id, path_id, timestamp,"
@@ -62,8 +61,7 @@ int sq_exec(bench_ctx *c, sqlite3 *db, const char *sql)
     return 0;
 }
 
-int sq_prepare(bench_ctx *c, sqlite3 *db, const char *sql,
-               sqlite3_stmt **st)
+int sq_prepare(bench_ctx *c, sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
         return sq_fail(c, db, sql);

@@ -79,8 +79,7 @@ static void machine_get(bench_ctx *c, machine *m)
         if (n)
             snprintf(m->fs, sizeof(m->fs), "%s", n);
         else
-            snprintf(m->fs, sizeof(m->fs), "0x%lx",
-                     (unsigned long)sf.f_type);
+            snprintf(m->fs, sizeof(m->fs), "0x%lx", (unsigned long)sf.f_type);
     }
 }
 
@@ -143,8 +142,8 @@ void bench_report_table(bench_ctx *c, const char *cmdline)
         fmt_ratio(xs, sizeof(xs), bench_ratio(r, SYS_SQLITE));
         printf("| %s | %s (%s%s) | %s | %s | %s | %s | %s | %s%s |\n",
                r->scenario, r->metric, r->unit,
-               r->lower_better ? ", lower is better" : "", ev, fl, sq, xf,
-               xs, r->target,
+               r->lower_better ? ", lower is better" : "", ev, fl, sq, xf, xs,
+               r->target,
                r->met == MET_YES  ? ": met"
                : r->met == MET_NO ? ": **missed**"
                                   : "");
@@ -159,8 +158,8 @@ void bench_report_table(bench_ctx *c, const char *cmdline)
     printf("\nRun: `%s` (%d repetitions%s, seed %llu), %s\n", cmdline,
            c->repeat, c->quick ? ", quick sizes" : "",
            (unsigned long long)c->seed, m.date);
-    printf("Machine: %ld CPUs, %s, %s; data directory on %s\n", m.nproc,
-           m.cpu, m.kernel, m.fs);
+    printf("Machine: %ld CPUs, %s, %s; data directory on %s\n", m.nproc, m.cpu,
+           m.kernel, m.fs);
     printf("Versions: evstore %s (%s build), SQLite %s\n", EVS_VERSION_STRING,
            EVBENCH_BUILDTYPE, sqlite3_libversion());
     fflush(stdout);
@@ -266,7 +265,7 @@ int bench_report_json(bench_ctx *c, const char *path, const char *cmdline)
         fputs(",\"target\":", f);
         json_str(f, r->target);
         fprintf(f, ",\"target_met\":%s}",
-                r->met == MET_YES ? "true"
+                r->met == MET_YES  ? "true"
                 : r->met == MET_NO ? "false"
                                    : "null");
     }

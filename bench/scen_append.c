@@ -25,10 +25,10 @@
 /* How one system is driven through a workload. */
 typedef struct append_job {
     bench_workload *w;
-    size_t batch;       /* events per call (per transaction for SQLite) */
-    int sync;           /* durable: fdatasync / EVS_SYNC_FULL / FULL */
-    double *lat;        /* per-call latency in µs, or NULL */
-    double secs;        /* out: the whole loop */
+    size_t batch; /* events per call (per transaction for SQLite) */
+    int sync;     /* durable: fdatasync / EVS_SYNC_FULL / FULL */
+    double *lat;  /* per-call latency in µs, or NULL */
+    double secs;  /* out: the whole loop */
 } append_job;
 
 static int floor_append(bench_ctx *c, append_job *j, const char *name)
@@ -38,8 +38,7 @@ static int floor_append(bench_ctx *c, append_job *j, const char *name)
     uint64_t t0, t1, start;
     int fd, rc = -1;
 
-    fd = floor_open(c->floor, name, O_WRONLY | O_CREAT | O_TRUNC |
-                                        O_APPEND);
+    fd = floor_open(c->floor, name, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
     if (fd < 0)
         return bench_fail(c, "floor: open %s: %s", name, strerror(-fd));
     iov = calloc(j->batch, sizeof(*iov));
@@ -54,8 +53,8 @@ static int floor_append(bench_ctx *c, append_job *j, const char *name)
 
         t0 = bench_now_ns();
         if (cnt == 1) {
-            err = floor_write_all(fd, w->lines + w->line_off[i],
-                                  w->line_len[i]);
+            err =
+                floor_write_all(fd, w->lines + w->line_off[i], w->line_len[i]);
         } else {
             for (size_t e = 0; e < cnt; e++) {
                 iov[e].iov_base = w->lines + w->line_off[i + e];
@@ -172,8 +171,8 @@ out:
 
 /* Runs one repetition on the three systems, one after the other, and
  * leaves their results in j[SYS_*]. */
-static int run_rep(bench_ctx *c, evs_store *st, append_job *j,
-                   const char *tag, int rep)
+static int run_rep(bench_ctx *c, evs_store *st, append_job *j, const char *tag,
+                   int rep)
 {
     char name[64], id[32];
 
@@ -193,8 +192,8 @@ static int run_rep(bench_ctx *c, evs_store *st, append_job *j,
     return sqlite_append(c, &j[SYS_SQLITE], name, id);
 }
 
-static void job_init(append_job *j, bench_workload *w, size_t batch,
-                     int sync, double *lat)
+static void job_init(append_job *j, bench_workload *w, size_t batch, int sync,
+                     double *lat)
 {
     for (int s = 0; s < SYS_N; s++) {
         memset(&j[s], 0, sizeof(j[s]));
@@ -210,10 +209,11 @@ static void note_workload(bench_ctx *c, const char *sc, bench_workload *w)
     size_t p5, p50, p95;
 
     bench_workload_line_sizes(w, &p5, &p50, &p95);
-    bench_note(c, "%s: %zu events, %zu of them large outputs (64 KiB-1 "
+    bench_note(c,
+               "%s: %zu events, %zu of them large outputs (64 KiB-1 "
                "MiB); other lines %zu/%zu/%zu bytes (p5/p50/p95); mean "
-               "line %.0f bytes, %.1f MiB per repetition and system", sc,
-               w->n, w->large, p5, p50, p95,
+               "line %.0f bytes, %.1f MiB per repetition and system",
+               sc, w->n, w->large, p5, p50, p95,
                (double)w->line_bytes / (double)w->n,
                (double)w->line_bytes / 1048576.0);
 }
@@ -240,10 +240,8 @@ int scen_p1(bench_ctx *c)
     }
     if (bench_store_open(c, EVS_SYNC_FULL, &st) != 0)
         goto out;
-    r50 = bench_row_add(c, "P1", "durable append, 1 event/call: p50",
-                        "µs", 1);
-    r99 = bench_row_add(c, "P1", "durable append, 1 event/call: p99",
-                        "µs", 1);
+    r50 = bench_row_add(c, "P1", "durable append, 1 event/call: p50", "µs", 1);
+    r99 = bench_row_add(c, "P1", "durable append, 1 event/call: p99", "µs", 1);
     job_init(j, &w, 1, 1, lat);
     for (int rep = 0; rep < c->repeat; rep++) {
         if (run_rep(c, st, j, "p1", rep) != 0)
@@ -281,8 +279,8 @@ int scen_p2(bench_ctx *c)
     }
     if (bench_store_open(c, EVS_SYNC_FULL, &st) != 0)
         goto out;
-    r = bench_row_add(c, "P2", "durable append, 1000 events/call",
-                      "events/s", 0);
+    r = bench_row_add(c, "P2", "durable append, 1000 events/call", "events/s",
+                      0);
     job_init(j, &w, 1000, 1, NULL);
     for (int rep = 0; rep < c->repeat; rep++) {
         if (run_rep(c, st, j, "p2", rep) != 0)
@@ -322,11 +320,16 @@ int scen_p3(bench_ctx *c)
     }
     if (bench_store_open(c, EVS_SYNC_NONE, &st) != 0)
         goto out;
-    r = bench_row_add(c, "P3", "append, no sync, 1 event/call "
-                      "(SQLite: 1 event/txn)", "events/s", 0);
-    rb = bench_row_add(c, "P3", "append, no sync, 1 event/call "
-                       "(SQLite: 1000 events/txn)", "events/s", 0);
-    rc100 = bench_row_add(c, "P3", "append, no sync, 100 events/call "
+    r = bench_row_add(c, "P3",
+                      "append, no sync, 1 event/call "
+                      "(SQLite: 1 event/txn)",
+                      "events/s", 0);
+    rb = bench_row_add(c, "P3",
+                       "append, no sync, 1 event/call "
+                       "(SQLite: 1000 events/txn)",
+                       "events/s", 0);
+    rc100 = bench_row_add(c, "P3",
+                          "append, no sync, 100 events/call "
                           "(floor: writev; SQLite: 100 events/txn)",
                           "events/s", 0);
     job_init(j, &w, 1, 0, NULL);

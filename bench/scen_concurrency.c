@@ -27,12 +27,12 @@ typedef struct conc_run {
     bench_ctx *c;
     int sys;
     int nthreads;
-    int nexec;               /* 1: the single-execution baseline */
-    size_t per_exec;         /* appends per execution */
-    bench_workload *w;       /* lines encoded for the floor */
+    int nexec;         /* 1: the single-execution baseline */
+    size_t per_exec;   /* appends per execution */
+    bench_workload *w; /* lines encoded for the floor */
     evs_store *st;
     pthread_barrier_t start, stop;
-    uint64_t seq[NEXEC];     /* events already in each execution */
+    uint64_t seq[NEXEC]; /* events already in each execution */
     const char *ids[NEXEC];
 } conc_run;
 
@@ -73,8 +73,7 @@ static void *conc_main(void *arg)
 
         if (r->sys == SYS_FLOOR) {
             snprintf(name, sizeof(name), "%s.jsonl", id);
-            fds[k] = floor_open(c->floor, name,
-                                O_WRONLY | O_CREAT | O_APPEND);
+            fds[k] = floor_open(c->floor, name, O_WRONLY | O_CREAT | O_APPEND);
             if (fds[k] < 0)
                 err = bench_fail(c, "floor: open %s: %s", name,
                                  strerror(-fds[k]));
@@ -102,13 +101,11 @@ static void *conc_main(void *arg)
                 if (rc != 0)
                     err = bench_fail(c, "floor: write: %s", strerror(-rc));
             } else if (r->sys == SYS_EVSTORE) {
-                rc = evs_log_append(logs[k], &r->w->ev[x], 1, r->seq[e],
-                                    &info);
+                rc = evs_log_append(logs[k], &r->w->ev[x], 1, r->seq[e], &info);
                 if (rc != 0)
                     err = bench_fail(c, "evs_log_append: %s", info.msg);
             } else {
-                err = sq_insert(c, ins, r->ids[e], r->seq[e] + 1,
-                                &r->w->ev[x]);
+                err = sq_insert(c, ins, r->ids[e], r->seq[e] + 1, &r->w->ev[x]);
             }
             r->seq[e]++;
         }
@@ -195,8 +192,7 @@ int scen_conc(bench_ctx *c)
             snprintf(idbuf[e], sizeof(idbuf[e]), "c-one");
     }
     for (int e = 0; e <= NEXEC; e++) {
-        err = evs_exec_create(st, idbuf[e], strlen(idbuf[e]), NULL, NULL,
-                              0);
+        err = evs_exec_create(st, idbuf[e], strlen(idbuf[e]), NULL, NULL, 0);
         if (err != 0) {
             bench_evs_fail(c, err, "evs_exec_create");
             goto out;
@@ -211,8 +207,10 @@ int scen_conc(bench_ctx *c)
     for (int k = 0; k < 4; k++) {
         char metric[80];
 
-        snprintf(metric, sizeof(metric), "64 executions, %d thread%s, "
-                 "durable", threads[k], threads[k] > 1 ? "s" : "");
+        snprintf(metric, sizeof(metric),
+                 "64 executions, %d thread%s, "
+                 "durable",
+                 threads[k], threads[k] > 1 ? "s" : "");
         rows[k + 1] = bench_row_add(c, "conc", metric, "events/s", 0);
     }
     for (int rep = 0; rep < repeat; rep++) {
@@ -237,8 +235,8 @@ int scen_conc(bench_ctx *c)
             one_seq[s] = run.seq[0];
             bench_row_push(rows[0], s, v);
             for (int k = 0; k < 4; k++) {
-                bench_progress(c, 1, "conc rep %d/%d: %s, %d threads",
-                               rep + 1, repeat, names[s], threads[k]);
+                bench_progress(c, 1, "conc rep %d/%d: %s, %d threads", rep + 1,
+                               repeat, names[s], threads[k]);
                 run.nthreads = threads[k];
                 run.nexec = NEXEC;
                 run.per_exec = per;
@@ -257,7 +255,8 @@ int scen_conc(bench_ctx *c)
         bench_row_target(rows[k + 1], "(info) %.2f× one execution",
                          bench_row_median(rows[k + 1], SYS_EVSTORE) /
                              bench_row_median(rows[0], SYS_EVSTORE));
-    bench_note(c, "conc: %zu durable appends per configuration (%zu to "
+    bench_note(c,
+               "conc: %zu durable appends per configuration (%zu to "
                "the single execution), %d repetitions; each system appends "
                "to its own files, evstore executions and SQLite rows; "
                "SQLite's connections retry a busy lock every 10-100 µs",

@@ -110,8 +110,8 @@ static int setup(bench_ctx *c, evs_store *st, sqlite3 *db, size_t want,
 
         if (budget_s > 0 && el > budget_s)
             break;
-        bench_progress(c, 0, "p8 setup: %zu/%zu executions (%.0f s)", i,
-                       want, el);
+        bench_progress(c, 0, "p8 setup: %zu/%zu executions (%.0f s)", i, want,
+                       el);
         snprintf(id, sizeof(id), "%08llx-%04llx-7%03llx-%04llx-%012llx",
                  (unsigned long long)((ms >> 16) & 0xffffffffu),
                  (unsigned long long)(ms & 0xffff),
@@ -215,15 +215,17 @@ int scen_p8(bench_ctx *c)
     if (setup(c, st, db, want, budget, &made, &nfailed) != 0)
         goto out;
     setup_s = (double)(bench_now_ns() - t0) / 1e9;
-    bench_note(c, "P8 setup: %zu executions (%zu failed) created with "
+    bench_note(c,
+               "P8 setup: %zu executions (%zu failed) created with "
                "evs_exec_create (EVS_SYNC_NONE) in %.1f s, %.2f ms each",
                made, nfailed, setup_s,
                made ? setup_s * 1e3 / (double)made : 0.0);
     if (made < want)
-        bench_note(c, "P8 ran with %zu executions, not %zu: setup stopped "
+        bench_note(c,
+                   "P8 ran with %zu executions, not %zu: setup stopped "
                    "at its %.0f s limit (use --p8-execs N to force a "
-                   "size); the target is scaled linearly", made, want,
-                   budget);
+                   "size); the target is scaled linearly",
+                   made, want, budget);
     if (sq_prepare(c, db, select_sql, &sel) != 0)
         goto out;
     sqlite3_bind_text(sel, 1, "failed", -1, SQLITE_STATIC);
@@ -232,8 +234,10 @@ int scen_p8(bench_ctx *c)
     {
         char metric[80];
 
-        snprintf(metric, sizeof(metric), "list %zu executions, status "
-                 "filter", made);
+        snprintf(metric, sizeof(metric),
+                 "list %zu executions, status "
+                 "filter",
+                 made);
         r = bench_row_add(c, "P8", metric, "ms", 1);
     }
     for (int rep = 0; rep < c->repeat; rep++) {
@@ -262,8 +266,10 @@ int scen_p8(bench_ctx *c)
         got[SYS_SQLITE] = (size_t)rows;
         for (int s = 0; s < SYS_N; s++) {
             if (got[s] != nfailed) {
-                bench_fail(c, "system %d listed %zu failed executions, "
-                           "not %zu", s, got[s], nfailed);
+                bench_fail(c,
+                           "system %d listed %zu failed executions, "
+                           "not %zu",
+                           s, got[s], nfailed);
                 goto out;
             }
             bench_row_push(r, s, ms[s]);
@@ -273,8 +279,7 @@ int scen_p8(bench_ctx *c)
     if (made == 100000)
         bench_row_target(r, "≤ 500 ms");
     else
-        bench_row_target(r, "≤ 500 ms at 100 k (%.0f ms at this size)",
-                         scaled);
+        bench_row_target(r, "≤ 500 ms at 100 k (%.0f ms at this size)", scaled);
     bench_row_judge(r, bench_row_median(r, SYS_EVSTORE) <= scaled);
     rc = 0;
 out:

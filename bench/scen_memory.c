@@ -35,7 +35,7 @@ typedef struct child_result {
     int ok;
     int hwm_reset;
     double peak_kib;
-    double heap_peak;        /* evstore: bytes, through the allocator hook */
+    double heap_peak; /* evstore: bytes, through the allocator hook */
     uint64_t events;
     double secs;
 } child_result;
@@ -56,8 +56,8 @@ static int setup(bench_ctx *c, uint64_t *events, uint64_t *bytes)
         goto out;
     err = evs_exec_create(st, P10_ID, strlen(P10_ID), NULL, NULL, 0);
     if (err == 0)
-        err = evs_log_open(st, P10_ID, strlen(P10_ID), EVS_LOG_WRITE, &l,
-                           NULL, &info);
+        err = evs_log_open(st, P10_ID, strlen(P10_ID), EVS_LOG_WRITE, &l, NULL,
+                           &info);
     if (err != 0) {
         bench_evs_fail(c, err, "creating the P10 log");
         goto out;
@@ -310,8 +310,8 @@ int scen_p10(bench_ctx *c)
 
     if (setup(c, &events, &bytes) != 0)
         goto out;
-    r = bench_row_add(c, "P10", "peak RSS growth reading the whole log",
-                      "MiB", 1);
+    r = bench_row_add(c, "P10", "peak RSS growth reading the whole log", "MiB",
+                      1);
     for (int rep = 0; rep < c->repeat; rep++) {
         for (int s = 0; s < SYS_N; s++) {
             bench_progress(c, 1, "p10 rep %d/%d: %s", rep + 1, c->repeat,
@@ -333,14 +333,16 @@ int scen_p10(bench_ctx *c)
     }
     bench_row_target(r, "≤ 64 MiB");
     bench_row_judge(r, bench_row_median(r, SYS_EVSTORE) <= 64);
-    bench_note(c, "P10 log: %llu events, %.0f MiB; mean read time floor "
+    bench_note(c,
+               "P10 log: %llu events, %.0f MiB; mean read time floor "
                "%.2f s, evstore %.2f s, SQLite %.2f s; evstore's own heap "
                "peak (allocator hook) %.2f MiB%s",
                (unsigned long long)events, (double)bytes / 1048576.0,
-               secs[0] / c->repeat, secs[1] / c->repeat,
-               secs[2] / c->repeat, heap / 1048576.0,
-               reset_ok ? "" : " (could not reset the high-water mark: "
-                               "the baseline is the RSS at fork)");
+               secs[0] / c->repeat, secs[1] / c->repeat, secs[2] / c->repeat,
+               heap / 1048576.0,
+               reset_ok ? ""
+                        : " (could not reset the high-water mark: "
+                          "the baseline is the RSS at fork)");
     rc = 0;
 out:
     if (!c->keep && bench_store_open(c, EVS_SYNC_NONE, &st) == 0) {

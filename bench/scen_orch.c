@@ -86,9 +86,8 @@ typedef char exec_id[EVS_ID_MAX + 1];
  * table must outlive the stores that use it. */
 static struct io_count {
     evs_io io;
-    pthread_t loop;                 /* the orchestrator's thread */
-    atomic_ulong syncs, loop_syncs, loop_calls, opens, mkdirs, renames,
-        writes;
+    pthread_t loop; /* the orchestrator's thread */
+    atomic_ulong syncs, loop_syncs, loop_calls, opens, mkdirs, renames, writes;
 } ioc;
 
 static const evs_io *px(void)
@@ -118,8 +117,8 @@ static int ioc_openat(void *ctx, int dirfd, const char *name, int flags,
     return px()->openat(px()->ctx, dirfd, name, flags, mode, fd);
 }
 
-static int ioc_pwritev(void *ctx, int fd, const struct iovec *iov,
-                       int iovcnt, uint64_t off)
+static int ioc_pwritev(void *ctx, int fd, const struct iovec *iov, int iovcnt,
+                       uint64_t off)
 {
     (void)ctx;
     count_call(&ioc.writes);
@@ -184,7 +183,7 @@ static const evs_io *ioc_table(void)
 typedef struct outcomes {
     size_t completed, suspended, other;
     char first_bad[EVS_ID_MAX + 64];
-    evs_orch *stop;           /* stop this orchestrator when one ends */
+    evs_orch *stop; /* stop this orchestrator when one ends */
 } outcomes;
 
 static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
@@ -236,8 +235,8 @@ static int orch_make(evs_store *st, outcomes *oc, int stop_when_idle,
     oo.on_outcome = on_outcome;
     oo.arg = oc;
     rc = evs_orch_new(st, &oo, out);
-    if (rc == 0 && (rc = evs_orch_register(*out, "noop", noop_action, NULL,
-                                           0)) != 0) {
+    if (rc == 0 &&
+        (rc = evs_orch_register(*out, "noop", noop_action, NULL, 0)) != 0) {
         evs_orch_free(*out);
         *out = NULL;
     }
@@ -247,9 +246,8 @@ static int orch_make(evs_store *st, outcomes *oc, int stop_when_idle,
 /* Starts n executions of `def` and runs the orchestrator until it is
  * idle; *secs is the time from the first start to the end of the run.
  * Every execution must end as `want`. */
-static int run_batch(bench_ctx *c, evs_store *st, const char *def,
-                     size_t n, evs_outcome want, exec_id *ids,
-                     double *secs)
+static int run_batch(bench_ctx *c, evs_store *st, const char *def, size_t n,
+                     evs_outcome want, exec_id *ids, double *secs)
 {
     evs_orch *o = NULL;
     outcomes oc;
@@ -282,8 +280,10 @@ static int run_batch(bench_ctx *c, evs_store *st, const char *def,
     if (started < n)
         goto out;
     if (oc.other) {
-        bench_fail(c, "%zu executions did not end as expected; the first: "
-                   "%s", oc.other, oc.first_bad);
+        bench_fail(c,
+                   "%zu executions did not end as expected; the first: "
+                   "%s",
+                   oc.other, oc.first_bad);
         goto out;
     }
     got = want == EVS_OUTCOME_COMPLETED ? oc.completed : oc.suspended;
@@ -306,7 +306,7 @@ out:
 typedef struct appends {
     char *buf;
     size_t len, cap;
-    size_t *off;        /* append i is buf[off[i] .. off[i + 1]) */
+    size_t *off; /* append i is buf[off[i] .. off[i + 1]) */
     size_t n, ncap;
 } appends;
 
@@ -349,9 +349,9 @@ static void appends_free(appends *a)
 /* What reading one log back found. */
 typedef struct log_count {
     uint64_t events, appends;
-    int ended;                /* the last event is execution_completed */
-    int64_t signal_us;        /* of the first signal_received, or 0 */
-    int64_t step_started_us;  /* of the step asked for, or 0 */
+    int ended;               /* the last event is execution_completed */
+    int64_t signal_us;       /* of the first signal_received, or 0 */
+    int64_t step_started_us; /* of the step asked for, or 0 */
 } log_count;
 
 static int span_is(evs_span s, const char *lit)
@@ -416,8 +416,10 @@ static int count_logs(bench_ctx *c, evs_store *st, exec_id *ids, size_t n,
         if (count_log(c, st, ids[i], NULL, &lc, NULL) != 0)
             return -1;
         if (!lc.ended)
-            return bench_fail(c, "%s: the log does not end with "
-                              "execution_completed", ids[i]);
+            return bench_fail(c,
+                              "%s: the log does not end with "
+                              "execution_completed",
+                              ids[i]);
         *events += lc.events;
         *nappends += lc.appends;
     }
@@ -431,11 +433,11 @@ static int count_logs(bench_ctx *c, evs_store *st, exec_id *ids, size_t n,
 typedef struct floor_run {
     bench_ctx *c;
     const appends *a;
-    size_t snap_len;          /* bytes of a snapshot (layout floor) */
+    size_t snap_len; /* bytes of a snapshot (layout floor) */
     const char *snap;
-    char dir[4400];           /* where the layout floor makes its files */
-    size_t per_thread;        /* appends, or workflows, per thread */
-    int layout;               /* 0: appends alone; 1: the layout */
+    char dir[4400];    /* where the layout floor makes its files */
+    size_t per_thread; /* appends, or workflows, per thread */
+    int layout;        /* 0: appends alone; 1: the layout */
     int sync;
     pthread_barrier_t start;
 } floor_run;
@@ -444,7 +446,7 @@ typedef struct floor_thread {
     floor_run *run;
     int tid;
     pthread_t th;
-    int err;                  /* errno */
+    int err; /* errno */
 } floor_thread;
 
 static int sys_rc(int rc)
@@ -454,13 +456,13 @@ static int sys_rc(int rc)
 
 /* A new file dir/name holding buf[0..len), synced with `sync`; returns
  * 0 or -errno, with the file open in *fd. */
-static int layout_file(int dir, const char *name, const void *buf,
-                       size_t len, int sync, int *fd)
+static int layout_file(int dir, const char *name, const void *buf, size_t len,
+                       int sync, int *fd)
 {
     int rc;
 
-    *fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
-                                O_CLOEXEC, 0600);
+    *fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+                 0600);
     if (*fd < 0)
         return -errno;
     rc = floor_write_all(*fd, buf, len);
@@ -489,8 +491,8 @@ static int layout_one(floor_run *r, int root, int tid, size_t i)
         return -errno;
     rc = layout_file(dir, "events.jsonl", a->buf, a->off[1], r->sync, &log);
     if (rc == 0)
-        rc = layout_file(dir, ".tmp-snap", r->snap, r->snap_len, r->sync,
-                         &snap);
+        rc =
+            layout_file(dir, ".tmp-snap", r->snap, r->snap_len, r->sync, &snap);
     if (rc == 0)
         rc = sys_rc(renameat(dir, ".tmp-snap", dir, "snapshot.json"));
     if (rc == 0 && r->sync)
@@ -500,8 +502,8 @@ static int layout_one(floor_run *r, int root, int tid, size_t i)
     if (rc == 0 && r->sync)
         rc = sys_rc(fsync(root));
     for (size_t k = 1; k < a->n && rc == 0; k++) {
-        rc = floor_write_all(log, a->buf + a->off[k],
-                             a->off[k + 1] - a->off[k]);
+        rc =
+            floor_write_all(log, a->buf + a->off[k], a->off[k + 1] - a->off[k]);
         if (rc == 0 && r->sync)
             rc = floor_fdatasync(log);
     }
@@ -509,8 +511,8 @@ static int layout_one(floor_run *r, int root, int tid, size_t i)
         close(snap);
     snap = -1;
     if (rc == 0)
-        rc = layout_file(dir, ".tmp-snap", r->snap, r->snap_len, r->sync,
-                         &snap);
+        rc =
+            layout_file(dir, ".tmp-snap", r->snap, r->snap_len, r->sync, &snap);
     if (rc == 0)
         rc = sys_rc(renameat(dir, ".tmp-snap", dir, "snapshot.json"));
     if (rc == 0 && r->sync)
@@ -534,8 +536,8 @@ static void *floor_main(void *arg)
         fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     } else {
         snprintf(name, sizeof(name), "p9-%d.jsonl", t->tid);
-        fd = floor_open(r->c->floor, name, O_WRONLY | O_CREAT | O_TRUNC |
-                                               O_APPEND);
+        fd = floor_open(r->c->floor, name,
+                        O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
     }
     if (fd < 0)
         t->err = errno;
@@ -615,8 +617,8 @@ static double floor_rate(bench_ctx *c, floor_run *r, size_t total)
 /* ------------------------------------------------------------------ */
 
 typedef struct tp_result {
-    double wf_s;              /* workflows/s */
-    double events, appends;   /* per workflow */
+    double wf_s;            /* workflows/s */
+    double events, appends; /* per workflow */
 } tp_result;
 
 /* One throughput run of n workflows in a fresh store at `path`. With
@@ -640,8 +642,7 @@ static int throughput_once(bench_ctx *c, const char *path, evs_durability d,
         return bench_fail(c, "out of memory");
     if (open_store(c, path, d, io, &st) != 0)
         goto out;
-    if (run_batch(c, st, wf_three, n, EVS_OUTCOME_COMPLETED, ids, &secs) !=
-        0)
+    if (run_batch(c, st, wf_three, n, EVS_OUTCOME_COMPLETED, ids, &secs) != 0)
         goto out;
     if (count_logs(c, st, ids, n, &events, &nappends) != 0)
         goto out;
@@ -777,8 +778,7 @@ typedef struct lat_run {
 
 /* n waiting executions in a fresh store at `path`, each run by a child
  * after its event is posted. */
-static int latency_run(bench_ctx *c, const char *path, size_t n,
-                       lat_run *out)
+static int latency_run(bench_ctx *c, const char *path, size_t n, lat_run *out)
 {
     evs_store *st = NULL;
     exec_id *ids;
@@ -796,8 +796,7 @@ static int latency_run(bench_ctx *c, const char *path, size_t n,
     }
     if (open_store(c, path, EVS_SYNC_FULL, NULL, &st) != 0)
         goto out;
-    if (run_batch(c, st, wf_wait, n, EVS_OUTCOME_SUSPENDED, ids, &secs) !=
-        0)
+    if (run_batch(c, st, wf_wait, n, EVS_OUTCOME_SUSPENDED, ids, &secs) != 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         bench_progress(c, 0, "p9: latency %zu/%zu", i + 1, n);
@@ -808,8 +807,10 @@ static int latency_run(bench_ctx *c, const char *path, size_t n,
         if (count_log(c, st, ids[i], "act", &lc, NULL) != 0)
             goto out;
         if (!lc.ended || !lc.step_started_us || !lc.signal_us) {
-            bench_fail(c, "%s: no signal_received or step_started of "
-                       "'act', or not completed", ids[i]);
+            bench_fail(c,
+                       "%s: no signal_received or step_started of "
+                       "'act', or not completed",
+                       ids[i]);
             goto out;
         }
         out->lat[i] = (double)(lc.step_started_us - t_post[i]);
@@ -849,16 +850,17 @@ static size_t fit_fds(bench_ctx *c, size_t n)
     if (rl.rlim_cur < rl.rlim_max) {
         struct rlimit want = rl;
 
-        want.rlim_cur = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20
-                                                     : rl.rlim_max;
+        want.rlim_cur =
+            rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &want) == 0)
             rl = want;
     }
     fit = rl.rlim_cur > 512 ? (size_t)(rl.rlim_cur - 256) / 3 : 64;
     if (n > fit) {
-        bench_note(c, "P9: %zu workflows at once lowered to %zu to fit "
-                   "RLIMIT_NOFILE (%llu)", n, fit,
-                   (unsigned long long)rl.rlim_cur);
+        bench_note(c,
+                   "P9: %zu workflows at once lowered to %zu to fit "
+                   "RLIMIT_NOFILE (%llu)",
+                   n, fit, (unsigned long long)rl.rlim_cur);
         n = fit;
     }
     return n;
@@ -924,15 +926,17 @@ int scen_p9(bench_ctx *c)
     }
     memset(snap, 'x', snap_len);
 
-    rd = bench_row_add(c, "P9", "3-step workflows, durable", "workflows/s",
-                       0);
-    rn = bench_row_add(c, "P9", "3-step workflows, no sync", "workflows/s",
-                       0);
+    rd = bench_row_add(c, "P9", "3-step workflows, durable", "workflows/s", 0);
+    rn = bench_row_add(c, "P9", "3-step workflows, no sync", "workflows/s", 0);
     re = bench_row_add(c, "P9", "3-step workflows, no sync", "events/s", 0);
-    r50 = bench_row_add(c, "P9", "event from another process to the next "
-                        "step_started: p50", "µs", 1);
-    r99 = bench_row_add(c, "P9", "event from another process to the next "
-                        "step_started: p99", "µs", 1);
+    r50 = bench_row_add(c, "P9",
+                        "event from another process to the next "
+                        "step_started: p50",
+                        "µs", 1);
+    r99 = bench_row_add(c, "P9",
+                        "event from another process to the next "
+                        "step_started: p99",
+                        "µs", 1);
     memset(&fr, 0, sizeof(fr));
     fr.a = &a;
     fr.snap = snap;
@@ -950,11 +954,11 @@ int scen_p9(bench_ctx *c)
         snprintf(fr.dir, sizeof(fr.dir), "%s/floor-durable-%d", dir, r1);
         if ((fl[LAY_D][rep] = floor_rate(c, &fr, nd)) < 0)
             goto out;
-        bench_progress(c, 1, "p9 rep %d/%zu: %zu durable workflows", r1,
-                       reps, nd);
+        bench_progress(c, 1, "p9 rep %d/%zu: %zu durable workflows", r1, reps,
+                       nd);
         snprintf(path, sizeof(path), "%s/durable-%d", dir, r1);
-        if (throughput_once(c, path, EVS_SYNC_FULL, NULL, nd, &d_last,
-                            NULL, NULL) != 0)
+        if (throughput_once(c, path, EVS_SYNC_FULL, NULL, nd, &d_last, NULL,
+                            NULL) != 0)
             goto out;
         ap_d[rep] = d_last.appends;
         bench_row_push(rd, SYS_EVSTORE, d_last.wf_s);
@@ -965,11 +969,11 @@ int scen_p9(bench_ctx *c)
         snprintf(fr.dir, sizeof(fr.dir), "%s/floor-nosync-%d", dir, r1);
         if ((fl[LAY_N][rep] = floor_rate(c, &fr, nn)) < 0)
             goto out;
-        bench_progress(c, 1, "p9 rep %d/%zu: %zu workflows, no sync", r1,
-                       reps, nn);
+        bench_progress(c, 1, "p9 rep %d/%zu: %zu workflows, no sync", r1, reps,
+                       nn);
         snprintf(path, sizeof(path), "%s/nosync-%d", dir, r1);
-        if (throughput_once(c, path, EVS_SYNC_NONE, NULL, nn, &n_last,
-                            NULL, NULL) != 0)
+        if (throughput_once(c, path, EVS_SYNC_NONE, NULL, nn, &n_last, NULL,
+                            NULL) != 0)
             goto out;
         ap_n[rep] = n_last.appends;
         bench_row_push(rn, SYS_EVSTORE, n_last.wf_s);
@@ -999,40 +1003,49 @@ int scen_p9(bench_ctx *c)
     bench_row_target(rn, "≥ 30000 workflows/s");
     bench_row_judge(rn, bench_row_median(rn, SYS_EVSTORE) >= 30000);
 
-    bench_note(c, "P9: %zu durable and %zu unsynced 3-step workflows "
+    bench_note(c,
+               "P9: %zu durable and %zu unsynced 3-step workflows "
                "started at once per repetition (%zu repetitions) on one "
                "orchestrator (own loop, stop_when_idle), a no-op C action "
                "completing on the loop thread; from the first "
-               "evs_orch_start to the end of evs_orch_run", nd, nn, reps);
-    bench_note(c, "P9: read back from the logs, per workflow: %.2f appends "
+               "evs_orch_start to the end of evs_orch_run",
+               nd, nn, reps);
+    bench_note(c,
+               "P9: read back from the logs, per workflow: %.2f appends "
                "(%.1f events) durable, %.2f appends (%.1f events) no sync, "
                "the creation's included; one workflow's appends are %zu "
-               "bytes", apw, d_last.events, median(ap_n, reps),
-               n_last.events, a.len);
-    bench_note(c, "P9 warm-up through a counting I/O table, per durable "
+               "bytes",
+               apw, d_last.events, median(ap_n, reps), n_last.events, a.len);
+    bench_note(c,
+               "P9 warm-up through a counting I/O table, per durable "
                "workflow: %.1f syncs (fsync+fdatasync), %.1f of them on the "
                "loop thread; %.1f opens, %.1f mkdirs, %.1f renames, %.1f "
                "writes; %.1f of these calls on the loop thread",
                warm_io[0], warm_io[1], warm_io[2], warm_io[3], warm_io[4],
                warm_io[5], warm_io[6]);
-    bench_note(c, "P9 durable floor: %d threads (the threadpool size the "
-               "orchestrator runs with here) each writing one workflow's appends in turn with "
+    bench_note(c,
+               "P9 durable floor: %d threads (the threadpool size the "
+               "orchestrator runs with here) each writing one workflow's "
+               "appends in turn with "
                "fdatasync after each, %.0f appends/s, divided by %.2f "
-               "appends per workflow", FLOOR_THREADS,
-               median(fl[AP_D], reps), apw);
-    bench_note(c, "P9 layout floor (%d threads, raw calls: temp directory "
+               "appends per workflow",
+               FLOOR_THREADS, median(fl[AP_D], reps), apw);
+    bench_note(c,
+               "P9 layout floor (%d threads, raw calls: temp directory "
                "with log and snapshot by rename, renamed into place; the "
                "other appends; final snapshot by rename): "
                "%.0f workflows/s with its 10 syncs, %.0f without (the "
-               "no-sync rows' floor)", FLOOR_THREADS,
-               median(fl[LAY_D], reps), median(fl[LAY_N], reps));
-    bench_note(c, "P9 latency: %zu executions per repetition wait on an "
+               "no-sync rows' floor)",
+               FLOOR_THREADS, median(fl[LAY_D], reps), median(fl[LAY_N], reps));
+    bench_note(c,
+               "P9 latency: %zu executions per repetition wait on an "
                "event; a forked runner (evs_orch_resume, EVS_SYNC_FULL) "
                "takes each over, then this process calls evs_orch_post; "
                "medians over all: evs_orch_post returns after %.0f µs, "
                "signal_received is stamped at %.0f µs, step_started %.0f "
-               "µs after it", nl, median(L.post, nl * reps),
-               median(L.pick, nl * reps), median(L.step, nl * reps));
+               "µs after it",
+               nl, median(L.post, nl * reps), median(L.pick, nl * reps),
+               median(L.step, nl * reps));
     rc = 0;
 out:
     if (!c->keep)

@@ -62,8 +62,8 @@ int bench_log_ensure(bench_ctx *c)
         goto out;
     err = evs_exec_create(st, LOG_ID, strlen(LOG_ID), NULL, NULL, 0);
     if (err == 0)
-        err = evs_log_open(st, LOG_ID, strlen(LOG_ID), EVS_LOG_WRITE, &l,
-                           NULL, &info);
+        err = evs_log_open(st, LOG_ID, strlen(LOG_ID), EVS_LOG_WRITE, &l, NULL,
+                           &info);
     if (err != 0) {
         bench_evs_fail(c, err, "creating the 1 M-event log");
         goto out;
@@ -102,13 +102,13 @@ int bench_log_ensure(bench_ctx *c)
         goto out;
     c->log_ready = 1;
     c->log_setup_s = (double)(bench_now_ns() - t0) / 1e9;
-    bench_note(c, "P4/P6 log: %llu events (%zu large outputs), %.1f MiB, "
+    bench_note(c,
+               "P4/P6 log: %llu events (%zu large outputs), %.1f MiB, "
                "mean line %.0f bytes, written in 1000-event appends; "
                "setup (evstore + SQLite) %.1f s",
                (unsigned long long)c->log_last_seq, large,
                (double)c->log_bytes / 1048576.0,
-               (double)c->log_bytes / (double)c->log_last_seq,
-               c->log_setup_s);
+               (double)c->log_bytes / (double)c->log_last_seq, c->log_setup_s);
     rc = 0;
 out:
     sq_close(c, db, LOG_DB, 0);
@@ -226,8 +226,7 @@ int scen_p4(bench_ctx *c)
         secs[SYS_FLOOR] = (double)(bench_now_ns() - t0) / 1e9;
         bench_progress(c, 1, "p4 rep %d/%d: evstore", rep + 1, c->repeat);
         t0 = bench_now_ns();
-        if (bench_read_all(c, st, LOG_ID, "evstore",
-                           &got[SYS_EVSTORE]) != 0)
+        if (bench_read_all(c, st, LOG_ID, "evstore", &got[SYS_EVSTORE]) != 0)
             goto out;
         secs[SYS_EVSTORE] = (double)(bench_now_ns() - t0) / 1e9;
         bench_progress(c, 1, "p4 rep %d/%d: SQLite", rep + 1, c->repeat);
@@ -252,8 +251,8 @@ int scen_p4(bench_ctx *c)
     bench_row_target(re, "≥ 1.5× SQLite");
     bench_row_judge(re, bench_ratio(re, SYS_SQLITE) >= 1.5);
     bench_note(c, "P4: GB/s counts the JSONL log's bytes for all three "
-               "systems (the same events); evstore's figure includes "
-               "evs_log_open");
+                  "systems (the same events); evstore's figure includes "
+                  "evs_log_open");
     rc = 0;
 out:
     sq_close(c, db, NULL, 0);
@@ -330,8 +329,7 @@ static int p6_floor(bench_ctx *c, const char *path, char *buf, size_t k,
         return bench_fail(c, "floor: pread: %s", strerror(errno));
     }
     close(fd);
-    for (p = buf, end = buf + k; (p = memchr(p, '\n', (size_t)(end - p)));
-         p++)
+    for (p = buf, end = buf + k; (p = memchr(p, '\n', (size_t)(end - p))); p++)
         n++;
     *lines = n;
     return 0;
@@ -370,9 +368,9 @@ typedef struct p6_round {
     sqlite3_stmt *sel;
     char path[8300];
     char *buf;
-    size_t k;           /* bytes holding the last 100 lines */
+    size_t k; /* bytes holding the last 100 lines */
     size_t iters;
-    double *lat;        /* SYS_N * iters */
+    double *lat; /* SYS_N * iters */
 } p6_round;
 
 /* Measures every repetition of one round into two new rows. */
@@ -391,8 +389,7 @@ static int p6_run(bench_ctx *c, p6_round *p, const char *what)
     for (int rep = 0; rep < c->repeat; rep++) {
         double *lf = p->lat, *le = lf + p->iters, *ls = le + p->iters;
 
-        bench_progress(c, 1, "p6 (%s) rep %d/%d", what, rep + 1,
-                       c->repeat);
+        bench_progress(c, 1, "p6 (%s) rep %d/%d", what, rep + 1, c->repeat);
         for (size_t i = 0; i < p->iters; i++) {
             t0 = bench_now_ns();
             if (p6_floor(c, p->path, p->buf, p->k, &got) != 0)
@@ -407,8 +404,7 @@ static int p6_run(bench_ctx *c, p6_round *p, const char *what)
                 return -1;
             le[i] = (double)(bench_now_ns() - t0) / 1e3;
             if (got != 100)
-                return bench_fail(c, "evstore read %zu events, not 100",
-                                  got);
+                return bench_fail(c, "evstore read %zu events, not 100", got);
         }
         for (size_t i = 0; i < p->iters; i++) {
             t0 = bench_now_ns();
@@ -517,11 +513,13 @@ int scen_p6(bench_ctx *c)
     }
     if (p6_run(c, &p, "ends in a 1-event append") != 0)
         goto out;
-    bench_note(c, "P6: %zu reads per repetition and system; the floor "
+    bench_note(c,
+               "P6: %zu reads per repetition and system; the floor "
                "opens the file and preads the last %zu bytes; SQLite "
                "keeps its connection and prepared statement open; the "
                "second pair of rows is after one more event was appended "
-               "alone", p.iters, k1);
+               "alone",
+               p.iters, k1);
     rc = 0;
 out:
     sq_close(c, db, NULL, 0);

@@ -81,19 +81,67 @@ static char *g_state;
 
 /* Words of JSON string text (escaped where needed). */
 static const char *const words[] = {
-    "the", "agent", "called", "search", "results", "for", "quarterly",
-    "revenue", "summary", "of", "and", "to", "in", "a", "report", "found",
-    "three", "sources", "café", "naïve", "latency", "p99", "budget",
-    "draft", "review", "approved", "citation", "table", "chart", "2026",
-    "Q3", "growth", "12.5%", "customers", "churn", "model", "tokens",
-    "context", "window", "retry", "timeout", "tool", "fetched", "page",
-    "https://example.com/docs/api", "parsed", "JSON", "bytes", "rows",
-    "\\\"quoted\\\"", "—", "step", "plan", "wrote", "done", "is",
+    "the",
+    "agent",
+    "called",
+    "search",
+    "results",
+    "for",
+    "quarterly",
+    "revenue",
+    "summary",
+    "of",
+    "and",
+    "to",
+    "in",
+    "a",
+    "report",
+    "found",
+    "three",
+    "sources",
+    "café",
+    "naïve",
+    "latency",
+    "p99",
+    "budget",
+    "draft",
+    "review",
+    "approved",
+    "citation",
+    "table",
+    "chart",
+    "2026",
+    "Q3",
+    "growth",
+    "12.5%",
+    "customers",
+    "churn",
+    "model",
+    "tokens",
+    "context",
+    "window",
+    "retry",
+    "timeout",
+    "tool",
+    "fetched",
+    "page",
+    "https://example.com/docs/api",
+    "parsed",
+    "JSON",
+    "bytes",
+    "rows",
+    "\\\"quoted\\\"",
+    "—",
+    "step",
+    "plan",
+    "wrote",
+    "done",
+    "is",
 };
 #define NWORDS (sizeof(words) / sizeof(words[0]))
 
-static const char *const errors[] = {"timeout", "rate_limited",
-                                     "tool_error", "http_503"};
+static const char *const errors[] = {"timeout", "rate_limited", "tool_error",
+                                     "http_503"};
 
 typedef struct worker {
     char path[32];
@@ -234,8 +282,7 @@ static uint64_t emit(hist *h, const char *type, const char *path,
     ms = (uint64_t)(h->t_us / 1000);
     snprintf(id, sizeof(id), "%08llx-%04llx-7%03llx-%04llx-%012llx",
              (unsigned long long)((ms >> 16) & 0xffffffffu),
-             (unsigned long long)(ms & 0xffff),
-             (unsigned long long)(a & 0xfff),
+             (unsigned long long)(ms & 0xffff), (unsigned long long)(a & 0xfff),
              (unsigned long long)(0x8000 | ((a >> 12) & 0x3fff)),
              (unsigned long long)(b & 0xffffffffffffull));
     ev->id = keep(h, id, EVS_UUID_LEN);
@@ -247,8 +294,8 @@ static uint64_t emit(hist *h, const char *type, const char *path,
     return ++h->seq;
 }
 
-static void step_started(hist *h, const char *path, const char *step,
-                         long iter, long count, int attempt)
+static void step_started(hist *h, const char *path, const char *step, long iter,
+                         long count, int attempt)
 {
     clear(h);
     put(h, "{\"attempt\":%d,\"iteration\":%ld,", attempt, iter);
@@ -263,14 +310,15 @@ static void step_started(hist *h, const char *path, const char *step,
 }
 
 /* step_completed with a text output kept in `var`. */
-static void step_done(hist *h, const char *path, const char *step,
-                      long iter, size_t len, const char *var)
+static void step_done(hist *h, const char *path, const char *step, long iter,
+                      size_t len, const char *var)
 {
     clear(h);
     put(h, "{\"iteration\":%ld,\"output\":\"", iter);
     text(h, len);
-    put(h, "\",\"stored_variable\":\"%s\",\"tokens\":{\"prompt\":%u,"
-           "\"completion\":%u}}",
+    put(h,
+        "\",\"stored_variable\":\"%s\",\"tokens\":{\"prompt\":%u,"
+        "\"completion\":%u}}",
         var, (unsigned)between(&h->rng, 200, 9000),
         (unsigned)between(&h->rng, 20, 900));
     emit(h, EVS_EV_STEP_COMPLETED, path, step);
@@ -285,8 +333,10 @@ static void item(hist *h, worker *w, long i, long count)
 
     step_started(h, w->path, "search", i, count, 1);
     clear(h);
-    put(h, "{\"iteration\":%ld,\"output\":{\"tool\":\"web_search\","
-           "\"results\":[\"", i);
+    put(h,
+        "{\"iteration\":%ld,\"output\":{\"tool\":\"web_search\","
+        "\"results\":[\"",
+        i);
     text(h, (size_t)between(r, 20, 60));
     put(h, "\",\"");
     text(h, (size_t)between(r, 20, 60));
@@ -297,8 +347,10 @@ static void item(hist *h, worker *w, long i, long count)
     step_started(h, w->path, "fetch", i, count, 1);
     if (bench_rng_below(r, 100) < 8) {
         clear(h);
-        put(h, "{\"iteration\":%ld,\"error\":{\"type\":\"%s\",\"message\":"
-               "\"", i, errors[bench_rng_below(r, 4)]);
+        put(h,
+            "{\"iteration\":%ld,\"error\":{\"type\":\"%s\",\"message\":"
+            "\"",
+            i, errors[bench_rng_below(r, 4)]);
         text(h, (size_t)between(r, 10, 40));
         put(h, "\",\"retryable\":true}}");
         emit(h, EVS_EV_STEP_FAILED, w->path, "fetch");
@@ -349,8 +401,9 @@ static void resume(hist *h, worker *w)
 {
     if (w->waiting == 1 && !w->signal_seq) {
         clear(h);
-        put(h, "{\"signal\":\"approval\",\"payload\":{\"approved\":true,"
-               "\"by\":\"reviewer-%u\",\"comment\":\"",
+        put(h,
+            "{\"signal\":\"approval\",\"payload\":{\"approved\":true,"
+            "\"by\":\"reviewer-%u\",\"comment\":\"",
             (unsigned)bench_rng_below(&h->rng, 40));
         text(h, (size_t)between(&h->rng, 10, 80));
         put(h, "\"}}");
@@ -403,8 +456,8 @@ static void fanout(hist *h, long b, uint64_t budget)
     memset(w, 0, sizeof(w));
     step_started(h, "main", "plan", b, 0, 1);
     clear(h);
-    put(h, "{\"iteration\":%ld,\"output\":{\"subtasks\":%d,\"outline\":\"",
-        b, WORKERS);
+    put(h, "{\"iteration\":%ld,\"output\":{\"subtasks\":%d,\"outline\":\"", b,
+        WORKERS);
     text(h, (size_t)between(&h->rng, 80, 300));
     put(h, "\"},\"stored_variable\":\"plan\"}");
     emit(h, EVS_EV_STEP_COMPLETED, "main", "plan");
@@ -412,8 +465,8 @@ static void fanout(hist *h, long b, uint64_t budget)
     put(h, "{\"new_paths\":[");
     for (int k = 0; k < WORKERS; k++) {
         snprintf(w[k].path, sizeof(w[k].path), "b%ld.w%d", b, k);
-        put(h, "%s{\"id\":\"%s\",\"current_step\":\"search\"}",
-            k ? "," : "", w[k].path);
+        put(h, "%s{\"id\":\"%s\",\"current_step\":\"search\"}", k ? "," : "",
+            w[k].path);
     }
     put(h, "]}");
     emit(h, EVS_EV_PATH_BRANCHED, "main", "plan");
@@ -426,8 +479,10 @@ static void fanout(hist *h, long b, uint64_t budget)
     }
     if (b % 10 == 0) {
         clear(h);
-        put(h, "{\"change_id\":\"fanout-%ld-policy\",\"version\":2,"
-               "\"min\":1,\"max\":3}", b);
+        put(h,
+            "{\"change_id\":\"fanout-%ld-policy\",\"version\":2,"
+            "\"min\":1,\"max\":3}",
+            b);
         emit(h, EVS_EV_VERSION_DECISION, "main", "plan");
         h->want.versions++;
     }
@@ -526,8 +581,8 @@ static int hist_ensure(bench_ctx *c)
         goto out;
     err = evs_exec_create(st, HIST_ID, strlen(HIST_ID), NULL, NULL, 0);
     if (err == 0)
-        err = evs_log_open(st, HIST_ID, strlen(HIST_ID), EVS_LOG_WRITE,
-                           &h->log, NULL, &info);
+        err = evs_log_open(st, HIST_ID, strlen(HIST_ID), EVS_LOG_WRITE, &h->log,
+                           NULL, &info);
     if (err != 0) {
         bench_evs_fail(c, err, "creating the replay history");
         goto out;
@@ -545,24 +600,21 @@ static int hist_ensure(bench_ctx *c)
     g_hist.large = h->large;
     g_hist.setup_s = (double)(bench_now_ns() - t0) / 1e9;
     g_hist.ready = 1;
-    bench_note(c, "P5/P7 history: %llu events in %llu fan-outs to %d "
-               "worker paths (%llu paths, %llu steps, %llu fetch "
-               "failures retried, %llu long pages, %llu signals, %llu "
-               "waits, %llu timers), %.1f MiB, mean line %.0f bytes, "
-               "written in %d-event appends; setup (evstore + SQLite) "
-               "%.1f s",
-               (unsigned long long)g_hist.events,
-               (unsigned long long)((h->want.paths - 1) / WORKERS), WORKERS,
-               (unsigned long long)h->want.paths,
-               (unsigned long long)h->want.steps,
-               (unsigned long long)h->failures,
-               (unsigned long long)h->large,
-               (unsigned long long)h->want.signals,
-               (unsigned long long)h->want.waits,
-               (unsigned long long)h->want.timers,
-               (double)g_hist.bytes / 1048576.0,
-               (double)g_hist.bytes / (double)g_hist.events, APPEND_N,
-               g_hist.setup_s);
+    bench_note(
+        c,
+        "P5/P7 history: %llu events in %llu fan-outs to %d "
+        "worker paths (%llu paths, %llu steps, %llu fetch "
+        "failures retried, %llu long pages, %llu signals, %llu "
+        "waits, %llu timers), %.1f MiB, mean line %.0f bytes, "
+        "written in %d-event appends; setup (evstore + SQLite) "
+        "%.1f s",
+        (unsigned long long)g_hist.events,
+        (unsigned long long)((h->want.paths - 1) / WORKERS), WORKERS,
+        (unsigned long long)h->want.paths, (unsigned long long)h->want.steps,
+        (unsigned long long)h->failures, (unsigned long long)h->large,
+        (unsigned long long)h->want.signals, (unsigned long long)h->want.waits,
+        (unsigned long long)h->want.timers, (double)g_hist.bytes / 1048576.0,
+        (double)g_hist.bytes / (double)g_hist.events, APPEND_N, g_hist.setup_s);
     rc = 0;
 out:
     if (h) {
@@ -595,8 +647,8 @@ static void hist_drop(bench_ctx *c, evs_store *st)
 
 /* Replays the history strictly, in full or compact mode; *out is the
  * replayer (the caller frees it). Checks where it started. */
-static int replay(bench_ctx *c, evs_store *st, int want_snapshot,
-                  int compact, evs_replay **out)
+static int replay(bench_ctx *c, evs_store *st, int want_snapshot, int compact,
+                  evs_replay **out)
 {
     evs_replay_opts o;
     evs_violation v;
@@ -610,13 +662,13 @@ static int replay(bench_ctx *c, evs_store *st, int want_snapshot,
         return bench_evs_fail(c, rc, "evs_replay_new");
     memset(&v, 0, sizeof(v));
     evs_error_info_clear(&info);
-    rc = evs_replay_open(r, st, HIST_ID, strlen(HIST_ID), 0, &fs, &v,
-                         &info);
+    rc = evs_replay_open(r, st, HIST_ID, strlen(HIST_ID), 0, &fs, &v, &info);
     *out = r;
     if (rc == EVS_EHISTORY)
-        return bench_fail(c, "the history breaks rule %s at sequence %llu: "
-                          "%s", v.rule, (unsigned long long)v.sequence,
-                          v.msg);
+        return bench_fail(c,
+                          "the history breaks rule %s at sequence %llu: "
+                          "%s",
+                          v.rule, (unsigned long long)v.sequence, v.msg);
     if (rc != 0)
         return bench_fail(c, "evs_replay_open: %s (%s)",
                           info.msg[0] ? info.msg : evs_strerror(rc),
@@ -654,9 +706,11 @@ static int check_state(bench_ctx *c, const evs_replay *r, int compact)
 
     for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
         if (k[i].got != k[i].want)
-            return bench_fail(c, "replay found %llu %s, the history has "
-                              "%llu", (unsigned long long)k[i].got,
-                              k[i].what, (unsigned long long)k[i].want);
+            return bench_fail(c,
+                              "replay found %llu %s, the history has "
+                              "%llu",
+                              (unsigned long long)k[i].got, k[i].what,
+                              (unsigned long long)k[i].want);
     if (x->status != EVS_STATUS_COMPLETED)
         return bench_fail(c, "replayed status %s, not completed",
                           evs_exec_status_name(x->status));
@@ -686,13 +740,15 @@ int scen_p5(bench_ctx *c)
         sq_prepare(c, db, select_all, &sel) != 0)
         goto out;
     sqlite3_bind_text(sel, 1, HIST_ID, -1, SQLITE_STATIC);
-    re = bench_row_add(c, "P5", "replay to state, agent history, no "
-                       "snapshot", "events/s", 0);
+    re = bench_row_add(c, "P5",
+                       "replay to state, agent history, no "
+                       "snapshot",
+                       "events/s", 0);
     for (int rep = 0; rep < c->repeat; rep++) {
         bench_progress(c, 1, "p5 rep %d/%d: floor", rep + 1, c->repeat);
         t0 = bench_now_ns();
-        if (bench_read_all(c, st, HIST_ID, "floor (cursor)",
-                           &got[SYS_FLOOR]) != 0)
+        if (bench_read_all(c, st, HIST_ID, "floor (cursor)", &got[SYS_FLOOR]) !=
+            0)
             goto out;
         secs[SYS_FLOOR] = (double)(bench_now_ns() - t0) / 1e9;
         bench_progress(c, 1, "p5 rep %d/%d: evstore", rep + 1, c->repeat);
@@ -723,10 +779,10 @@ int scen_p5(bench_ctx *c)
     bench_row_target(re, "≥ 1 M events/s");
     bench_row_judge(re, bench_row_median(re, SYS_EVSTORE) >= 1e6);
     bench_note(c, "P5: evstore is evs_replay_new + evs_replay_open, strict, "
-               "no snapshot with state (checked); the floor is evstore's "
-               "cursor alone over the same log (open, read, verify: no "
-               "replay); SQLite reads the same events back in order (it "
-               "builds no state)");
+                  "no snapshot with state (checked); the floor is evstore's "
+                  "cursor alone over the same log (open, read, verify: no "
+                  "replay); SQLite reads the same events back in order (it "
+                  "builds no state)");
     rc = 0;
 out:
     evs_replay_free(r);
@@ -814,8 +870,9 @@ static int same_state(bench_ctx *c, const evs_replay *r)
         return bench_evs_fail(c, rc, "evs_replay_state_json");
     rc = len == g_hist.state_len && memcmp(js, g_state, len) == 0;
     free(js);
-    return rc ? 0 : bench_fail(c, "the state opened from the snapshot "
-                               "differs from the replay from sequence 1");
+    return rc ? 0
+              : bench_fail(c, "the state opened from the snapshot "
+                              "differs from the replay from sequence 1");
 }
 
 static int p7_floor(bench_ctx *c, const char *path, char *buf, size_t cap)
@@ -879,8 +936,8 @@ static int p7_once(bench_ctx *c, evs_store *st, sqlite3_stmt *sel,
         return -1;
     lat[SYS_SQLITE * iters + i] = (double)(bench_now_ns() - t0) / 1e3;
     if (len != g_hist.state_len)
-        return bench_fail(c, "SQLite returned %zu bytes of state, not %zu",
-                          len, g_hist.state_len);
+        return bench_fail(c, "SQLite returned %zu bytes of state, not %zu", len,
+                          g_hist.state_len);
     return 0;
 }
 
@@ -927,11 +984,11 @@ static void p7_breakdown(bench_ctx *c, evs_store *st)
     evs_replay_free(r);
     evs_snapshot_free(sn);
     if (n == 5)
-        bench_note(c, "P7 breakdown (median of 5, ms): evs_snapshot_load "
+        bench_note(c,
+                   "P7 breakdown (median of 5, ms): evs_snapshot_load "
                    "(state unchecked) %.2f, evs_replay_load_state (with "
                    "its copy of the text) %.2f, evs_log_open %.2f",
-                   bench_quantile(load, 5, 0.5),
-                   bench_quantile(parse, 5, 0.5),
+                   bench_quantile(load, 5, 0.5), bench_quantile(parse, 5, 0.5),
                    bench_quantile(logo, 5, 0.5));
 }
 
@@ -979,10 +1036,8 @@ int scen_p7(bench_ctx *c)
         bench_fail(c, "out of memory");
         goto out;
     }
-    r50 = bench_row_add(c, "P7", "open + replay, fresh snapshot: p50", "µs",
-                        1);
-    r99 = bench_row_add(c, "P7", "open + replay, fresh snapshot: p99", "µs",
-                        1);
+    r50 = bench_row_add(c, "P7", "open + replay, fresh snapshot: p50", "µs", 1);
+    r99 = bench_row_add(c, "P7", "open + replay, fresh snapshot: p99", "µs", 1);
     for (int rep = 0; rep < c->repeat; rep++) {
         bench_progress(c, 1, "p7 rep %d/%d", rep + 1, c->repeat);
         for (size_t i = 0; i < iters; i++)
@@ -998,7 +1053,8 @@ int scen_p7(bench_ctx *c)
     bench_row_target(r50, "≤ 5000 µs");
     bench_row_judge(r50, bench_row_median(r50, SYS_EVSTORE) <= 5000);
     p7_breakdown(c, st);
-    bench_note(c, "P7: %zu opens per repetition and system; snapshot "
+    bench_note(c,
+               "P7: %zu opens per repetition and system; snapshot "
                "%.1f KiB, compact state JSON %.1f KiB (the orchestrator's "
                "mode; it equals the compact replay from sequence 1, "
                "checked); evstore is evs_replay_new + evs_replay_open, "

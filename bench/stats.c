@@ -64,9 +64,8 @@ double bench_row_median(const bench_row *r, int sys)
     return bench_summarize(r, sys).median;
 }
 
-bench_row *bench_row_add(bench_ctx *c, const char *scenario,
-                         const char *metric, const char *unit,
-                         int lower_better)
+bench_row *bench_row_add(bench_ctx *c, const char *scenario, const char *metric,
+                         const char *unit, int lower_better)
 {
     bench_row *r;
 

@@ -92,15 +92,14 @@ void evs_store_close(evs_store *s)
     evs__free(s->alloc, s);
 }
 
-#define CHECK_ID(id, len)                                                     \
-    do {                                                                      \
-        if (!(id) || !evs_id_valid((id), (len)))                              \
-            return EVS_EBADID;                                                \
+#define CHECK_ID(id, len)                                                      \
+    do {                                                                       \
+        if (!(id) || !evs_id_valid((id), (len)))                               \
+            return EVS_EBADID;                                                 \
     } while (0)
 
 int evs_exec_create(evs_store *s, const char *id, size_t id_len,
-                    const evs_snapshot *snap, const evs_event *events,
-                    size_t n)
+                    const evs_snapshot *snap, const evs_event *events, size_t n)
 {
     CHECK_ID(id, id_len);
     if (n && !events)
@@ -304,8 +303,8 @@ int evs__request_id_valid(const char *p, size_t len)
             return 0;
         }
     }
-    return p[14] == '7' && (p[19] == '8' || p[19] == '9' || p[19] == 'a' ||
-                            p[19] == 'b');
+    return p[14] == '7' &&
+           (p[19] == '8' || p[19] == '9' || p[19] == 'a' || p[19] == 'b');
 }
 
 int evs_request_post(evs_store *s, const char *id, size_t id_len,
@@ -346,8 +345,8 @@ int evs_request_remove(evs_store *s, const char *id, size_t id_len,
     return s->ops->request_remove(s, id, id_len, req_id);
 }
 
-static int request_dir(evs_store *s, const char *id, size_t id_len,
-                       char *buf, size_t cap, int create)
+static int request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
+                       size_t cap, int create)
 {
     CHECK_ID(id, id_len);
     if (!buf)
@@ -361,8 +360,8 @@ int evs_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
     return request_dir(s, id, id_len, buf, cap, 1);
 }
 
-int evs_request_dir_peek(evs_store *s, const char *id, size_t id_len,
-                         char *buf, size_t cap)
+int evs_request_dir_peek(evs_store *s, const char *id, size_t id_len, char *buf,
+                         size_t cap)
 {
     return request_dir(s, id, id_len, buf, cap, 0);
 }

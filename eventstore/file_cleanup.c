@@ -140,8 +140,7 @@ static void clean_one(cleaner *C, const char *name)
     evs_snapshot_free(sn);
 }
 
-int evs__file_exec_cleanup(evs_store *s, int64_t older_than_us,
-                           size_t *deleted)
+int evs__file_exec_cleanup(evs_store *s, int64_t older_than_us, size_t *deleted)
 {
     name_list L = {s, NULL, 0, 0};
     cleaner C;
@@ -161,4 +160,3 @@ int evs__file_exec_cleanup(evs_store *s, int64_t older_than_us,
     *deleted = C.deleted;
     return rc;
 }
-

@@ -29,7 +29,7 @@ typedef struct reader {
     uint64_t limit;  /* never read at or past this offset */
     char *raw, *buf; /* buf is raw aligned to 4 KiB */
     size_t cap;
-    uint64_t boff;   /* file offset of buf[0] */
+    uint64_t boff; /* file offset of buf[0] */
     size_t blen, pos;
     size_t chunk;
 } reader;
@@ -138,8 +138,8 @@ static int reader_line(reader *r, const char **line, size_t *len)
             want = r->chunk;
         if (want > r->limit - at)
             want = r->limit - at;
-        rc = IO(r->s)->pread(CTX(r->s), r->fd, r->buf + r->blen,
-                             (size_t)want, at, &got);
+        rc = IO(r->s)->pread(CTX(r->s), r->fd, r->buf + r->blen, (size_t)want,
+                             at, &got);
         if (rc != 0)
             return rc;
         if (got == 0)
@@ -171,8 +171,7 @@ static int reader_skip_line(reader *r)
         want = r->cap;
         if (want > r->limit - at)
             want = r->limit - at;
-        rc = IO(r->s)->pread(CTX(r->s), r->fd, r->buf, (size_t)want, at,
-                             &got);
+        rc = IO(r->s)->pread(CTX(r->s), r->fd, r->buf, (size_t)want, at, &got);
         if (rc != 0)
             return rc;
         if (got == 0)
@@ -198,9 +197,8 @@ static int set_damage(evs_error_info *info, const file_cursor *c, int code,
                       const char *kind, uint64_t off, const char *what)
 {
     evs__error_set(info, code, kind,
-                   "%s: %s at sequence %llu, byte offset %llu",
-                   c->base.log->id, what,
-                   (unsigned long long)c->next_seq,
+                   "%s: %s at sequence %llu, byte offset %llu", c->base.log->id,
+                   what, (unsigned long long)c->next_seq,
                    (unsigned long long)off);
     if (info) {
         evs__error_set_id(info, c->base.log->id, c->base.log->id_len);
@@ -249,8 +247,8 @@ static int probe(file_cursor *c, uint64_t *seq, uint64_t *start)
 #define BACK_COUNT_BYTES ((uint64_t)4 << 20)
 #define BACK_COUNT_CHUNK ((size_t)64 << 10)
 
-static int seek_back(file_cursor *c, uint64_t from, uint64_t last,
-                     uint64_t end, uint64_t *off)
+static int seek_back(file_cursor *c, uint64_t from, uint64_t last, uint64_t end,
+                     uint64_t *off)
 {
     evs_store *s = c->rd.s;
     uint64_t lines = last - from + 1, seen = 0, pos = end;
@@ -429,7 +427,7 @@ int evs__file_cursor_next(evs_cursor *cur, evs_event *ev, evs_span *raw,
                           : rc == EVS_EFORMAT ? "format"
                                               : "syntax",
                           off,
-                          rc == EVS_ECORRUPT ? "checksum mismatch"
+                          rc == EVS_ECORRUPT  ? "checksum mismatch"
                           : rc == EVS_EFORMAT ? "newer format version"
                                               : "malformed line");
     }
@@ -493,10 +491,10 @@ typedef struct scanner {
     evs_decoder dec;
     const char *id;
     size_t id_len;
-    uint64_t expect;          /* next sequence expected */
+    uint64_t expect; /* next sequence expected */
     uint64_t grp_first, grp_end;
-    int resync;               /* just after damage: take the next seq */
-    uint64_t commit_end;      /* end of the last complete append seen */
+    int resync;          /* just after damage: take the next seq */
+    uint64_t commit_end; /* end of the last complete append seen */
     uint64_t commit_seq;
 } scanner;
 
@@ -541,9 +539,9 @@ static int scan_lines(scanner *sc, scan_emit emit, void *arg, int stop)
         if (rc == EVS_ETOOBIG) {
             if (stop)
                 return 1;
-            rc = problem(emit, arg, EVS_ECORRUPT, "framing", sc->expect,
-                         off, 0, "no line ending within the maximum line "
-                                 "size");
+            rc = problem(emit, arg, EVS_ECORRUPT, "framing", sc->expect, off, 0,
+                         "no line ending within the maximum line "
+                         "size");
             if (rc)
                 return rc;
             if ((rc = reader_skip_line(&sc->rd)) < 0)
@@ -559,8 +557,8 @@ static int scan_lines(scanner *sc, scan_emit emit, void *arg, int stop)
         rc = evs_line_decode(&sc->dec, line, len, 0, &ev, &ei);
         if (rc == -ENOMEM)
             return rc;
-        if (rc == 0 && !evs__span_eq(ev.execution_id,
-                                     (evs_span){sc->id, sc->id_len})) {
+        if (rc == 0 &&
+            !evs__span_eq(ev.execution_id, (evs_span){sc->id, sc->id_len})) {
             rc = EVS_ECORRUPT;
             ei.kind = "execution";
             snprintf(ei.msg, sizeof(ei.msg), "line of another execution");
@@ -569,15 +567,15 @@ static int scan_lines(scanner *sc, scan_emit emit, void *arg, int stop)
             if (stop)
                 return 1;
             rc = problem(emit, arg, rc == EVS_EFORMAT ? rc : EVS_ECORRUPT,
-                         ei.kind[0] ? ei.kind : "syntax", sc->expect, off,
-                         len, ei.msg);
+                         ei.kind[0] ? ei.kind : "syntax", sc->expect, off, len,
+                         ei.msg);
             if (rc)
                 return rc;
             sc->resync = 1;
             continue;
         }
-        if (ev.sequence != sc->expect && !(sc->resync &&
-                                           ev.sequence > sc->expect)) {
+        if (ev.sequence != sc->expect &&
+            !(sc->resync && ev.sequence > sc->expect)) {
             char msg[96];
             if (stop)
                 return 1;

@@ -104,8 +104,8 @@ static int compact_object(evs_store *s, const char *json, size_t len,
     size_t i = 0, n;
     char *b;
 
-    while (i < len && (json[i] == ' ' || json[i] == '\t' ||
-                       json[i] == '\n' || json[i] == '\r'))
+    while (i < len && (json[i] == ' ' || json[i] == '\t' || json[i] == '\n' ||
+                       json[i] == '\r'))
         i++;
     if (i == len || json[i] != '{')
         return -EINVAL;
@@ -185,13 +185,13 @@ out:
 
 typedef struct inbox_lister {
     evs_store *s;
-    const char *exec;           /* the execution, for messages */
+    const char *exec; /* the execution, for messages */
     int ifd;
     char (*names)[REQ_NAME_LEN + 1];
     size_t nnames, ncap;
     evs_request *items;
     size_t count, icap;
-    char *mem;                  /* arena: ids and bodies */
+    char *mem; /* arena: ids and bodies */
     size_t used, memcap;
 } inbox_lister;
 
@@ -232,8 +232,7 @@ static void move_aside(inbox_lister *L, const char *name, const char *why)
     int rc;
 
     snprintf(bad, sizeof(bad), BAD_PREFIX "%s", name);
-    rc = IO(s)->renameat(CTX(s), L->ifd, name, L->ifd, bad,
-                         RENAME_NOREPLACE);
+    rc = IO(s)->renameat(CTX(s), L->ifd, name, L->ifd, bad, RENAME_NOREPLACE);
     if (rc == -EEXIST && evs__rand_suffix(sfx) == 0) {
         snprintf(bad, sizeof(bad), BAD_PREFIX "%s-%s", sfx, name);
         rc = IO(s)->renameat(CTX(s), L->ifd, name, L->ifd, bad,
@@ -291,14 +290,14 @@ static int read_one(inbox_lister *L, const char *name)
     rc = IO(s)->pread(CTX(s), fd, body, st.size, 0, &got);
     if (rc != 0)
         goto out;
-    if (got == 0 || evs_json_check(body, got, EVS_JSON_MINIFY, body, &n,
-                                   NULL) != 0) {
+    if (got == 0 ||
+        evs_json_check(body, got, EVS_JSON_MINIFY, body, &n, NULL) != 0) {
         why = "not valid JSON";
         goto out;
     }
     if (n == 0 || body[0] != '{' || n > REQ_MAX) {
-        why = n > REQ_MAX ? "larger than a request can be"
-                          : "not a JSON object";
+        why =
+            n > REQ_MAX ? "larger than a request can be" : "not a JSON object";
         goto out;
     }
     if ((rc = EVS__GROW(s->alloc, &L->items, &L->icap, L->count + 1)) != 0)

@@ -33,7 +33,7 @@
 typedef struct ix_entry {
     const char *id;
     size_t id_len;
-    const char *hdr;   /* header line, without its newline */
+    const char *hdr; /* header line, without its newline */
     size_t hlen;
     uint64_t ino, size;
     int64_t ctime;
@@ -45,26 +45,26 @@ typedef struct ix_entry {
 
 struct evs__index {
     const evs_allocator *alloc;
-    char *file;        /* the index as read */
+    char *file; /* the index as read */
     ix_entry *e;
     size_t n, cap;
-    uint32_t *slot;    /* open addressing: entry + 1, 0 empty */
+    uint32_t *slot; /* open addressing: entry + 1, 0 empty */
     size_t nslots;
-    size_t lines;      /* entry lines in the file */
+    size_t lines; /* entry lines in the file */
     /* The current entries, for a rewrite: hits point into `file`,
      * misses into `extra`. Lines are only made if a rewrite happens. */
     ix_entry *keep;
     size_t nkeep, ckeep;
     char *extra;
     size_t xlen, xcap;
-    size_t misses;     /* executions the index did not answer for */
+    size_t misses; /* executions the index did not answer for */
     int failed;
 };
 
 /* Appends one entry line for (id, hdr, st) to buf. */
 static int put_line(const evs_allocator *a, char **buf, size_t *len,
-                    size_t *cap, const char *id, size_t id_len,
-                    const char *hdr, size_t hlen, const evs_stat *st)
+                    size_t *cap, const char *id, size_t id_len, const char *hdr,
+                    size_t hlen, const evs_stat *st)
 {
     char head[256];
     size_t need, body;
@@ -92,8 +92,8 @@ static int put_line(const evs_allocator *a, char **buf, size_t *len,
     return 0;
 }
 
-void evs__index_note(evs_store *s, const char *id, const char *snap,
-                     size_t len, const evs_stat *st)
+void evs__index_note(evs_store *s, const char *id, const char *snap, size_t len,
+                     const evs_stat *st)
 {
     const char *nl = memchr(snap, '\n', len);
     char *line = NULL;
@@ -290,9 +290,9 @@ int evs__index_lookup(evs_store *s, evs__index *ix, const char *id,
     /* A metadata-only check: nothing is opened through this path, and
      * any mismatch (another file, a link, a rewrite) means reading the
      * snapshot the safe way. */
-    if (IO(s)->statat(CTX(s), s->dirfd, path, &st) != 0 ||
-        st.ino != e->ino || st.ctime_ns != e->ctime || st.size != e->size ||
-        !S_ISREG(st.mode) || st.nlink != 1)
+    if (IO(s)->statat(CTX(s), s->dirfd, path, &st) != 0 || st.ino != e->ino ||
+        st.ctime_ns != e->ctime || st.size != e->size || !S_ISREG(st.mode) ||
+        st.nlink != 1)
         return 0;
     *hdr = e->hdr;
     *hlen = e->hlen;
@@ -362,8 +362,8 @@ void evs__index_finish(evs_store *s, evs__index *ix, size_t listed)
     /* Rewrite when the index missed a fair share of the executions, or
      * holds many lines that later ones superseded; the rewrite holds one
      * line per execution. */
-    int missed = ix->misses > 0 &&
-                 (ix->misses >= 64 || ix->misses * 16 >= listed);
+    int missed =
+        ix->misses > 0 && (ix->misses >= 64 || ix->misses * 16 >= listed);
 
     char *out = NULL;
     size_t olen = 0, ocap = 0;
@@ -399,8 +399,8 @@ void evs__index_finish(evs_store *s, evs__index *ix, size_t listed)
     iov.iov_len = olen;
     /* No fsync: a lost or torn index only costs speed. */
     if (IO(s)->pwritev(CTX(s), fd, &iov, 1, 0) != 0 ||
-        IO(s)->renameat(CTX(s), s->dirfd, tmp, s->dirfd, EVS__INDEX_NAME,
-                        0) != 0)
+        IO(s)->renameat(CTX(s), s->dirfd, tmp, s->dirfd, EVS__INDEX_NAME, 0) !=
+            0)
         IO(s)->unlinkat(CTX(s), s->dirfd, tmp, 0);
     IO(s)->close(CTX(s), fd);
 out:

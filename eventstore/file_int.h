@@ -9,16 +9,16 @@
 
 typedef struct file_log {
     struct evs_log base;
-    int dirfd;            /* the execution's directory */
-    int fd;               /* events.jsonl */
-    uint64_t unsynced;    /* bytes appended since the last sync; at
+    int dirfd;          /* the execution's directory */
+    int fd;             /* events.jsonl */
+    uint64_t unsynced;  /* bytes appended since the last sync; at
                              open, 1 if the log held anything (its
                              durability is not known) */
-    int names_unsynced;   /* the directory entries may not be durable */
+    int names_unsynced; /* the directory entries may not be durable */
     int64_t last_sync_us;
-    char *wbuf;           /* encode buffer for appends */
+    char *wbuf; /* encode buffer for appends */
     size_t wcap;
-    char *rbuf;           /* scratch for tail checks */
+    char *rbuf; /* scratch for tail checks */
     size_t rcap;
     evs_decoder dec;
 } file_log;
@@ -56,9 +56,8 @@ int evs__file_snapshot_read(evs_store *s, int dirfd, unsigned flags,
  * and *hlen, the file's stat into *st and the decoded header into *out
  * (each may be NULL). Returns 0, EVS_ECORRUPT (no header line within
  * 64 KiB), what decoding returns, or -errno. */
-int evs__file_snapshot_header(evs_store *s, int dirfd, char **hdr,
-                              size_t *hlen, evs_stat *st,
-                              evs_snapshot **out);
+int evs__file_snapshot_header(evs_store *s, int dirfd, char **hdr, size_t *hlen,
+                              evs_stat *st, evs_snapshot **out);
 
 /* Decodes a snapshot header line given without its newline. */
 int evs__snapshot_decode_header(evs_store *s, const char *hdr, size_t hlen,
@@ -74,8 +73,7 @@ int evs__snapshot_decode_header(evs_store *s, const char *hdr, size_t hlen,
 
 /* Removes everything in the directory `name` of `parent`, then the
  * directory, descending `depth` levels. Returns the rmdir result. */
-int evs__remove_dir_at(evs_store *s, int parent, const char *name,
-                       int depth);
+int evs__remove_dir_at(evs_store *s, int parent, const char *name, int depth);
 
 /* Removes the directory `name` of the store and what it holds. */
 int evs__remove_tree(evs_store *s, const char *name);

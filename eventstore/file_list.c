@@ -17,13 +17,13 @@
 
 typedef struct lister {
     evs_store *s;
-    evs__index *ix;   /* the listing index; NULL if it could not load */
-    size_t seen;      /* executions met, filtered or not */
+    evs__index *ix; /* the listing index; NULL if it could not load */
+    size_t seen;    /* executions met, filtered or not */
     const evs_list_filter *f;
     int filtered;
     evs_exec_info *items;
     size_t count, cap;
-    char *mem;      /* arena for the strings */
+    char *mem; /* arena for the strings */
     size_t used, memcap;
     int err;
 } lister;
@@ -60,8 +60,8 @@ static int match(const evs_list_filter *f, const evs_snapshot *sn)
  * `name` is not an execution directory (skip it), 2 when the directory
  * could not be opened (*dir_err says why), or an error about the
  * snapshot. */
-static int read_header(evs_store *s, const char *name, char **hdr,
-                       size_t *hlen, evs_stat *st, int *dir_err)
+static int read_header(evs_store *s, const char *name, char **hdr, size_t *hlen,
+                       evs_stat *st, int *dir_err)
 {
     int dfd, rc;
 
@@ -81,8 +81,7 @@ static int read_header(evs_store *s, const char *name, char **hdr,
  * header is canonical, so the first ,"key": is the member itself (a quote
  * inside a string is always escaped), and a plain `want` compares byte
  * for byte. Anything unusual answers "maybe" and the header is decoded. */
-static int differs(const char *hdr, size_t hlen, const char *key,
-                   evs_span want)
+static int differs(const char *hdr, size_t hlen, const char *key, evs_span want)
 {
     size_t kl = strlen(key);
     const char *p = memmem(hdr, hlen, key, kl), *end = hdr + hlen;
@@ -99,8 +98,7 @@ static int differs(const char *hdr, size_t hlen, const char *key,
     return memcmp(p + 1, want.ptr, want.len) != 0 || p[want.len + 1] != '"';
 }
 
-static int quick_reject(const evs_list_filter *f, const char *hdr,
-                        size_t hlen)
+static int quick_reject(const evs_list_filter *f, const char *hdr, size_t hlen)
 {
     return differs(hdr, hlen, ",\"status\":", f->status) ||
            differs(hdr, hlen, ",\"workflow_name\":", f->workflow_name);
@@ -208,8 +206,8 @@ int evs__file_exec_list(evs_store *s, const evs_list_filter *f,
     memset(&L, 0, sizeof(L));
     L.s = s;
     L.f = f;
-    L.filtered = f->status.len || f->workflow_name.len ||
-                 f->created_after_us || f->created_before_us;
+    L.filtered = f->status.len || f->workflow_name.len || f->created_after_us ||
+                 f->created_before_us;
     if (evs__index_load(s, &L.ix) == -ENOMEM) {
         evs__index_free(s, L.ix);
         L.ix = NULL;
@@ -248,4 +246,3 @@ fail:
     evs__free(s->alloc, L.mem);
     return rc;
 }
-

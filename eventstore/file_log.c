@@ -47,8 +47,7 @@ static int line_back(evs_store *s, int fd, backbuf *bb, uint64_t end,
     for (;;) {
         if (bb->lo < end && end <= bb->hi) {
             size_t span = (size_t)(end - bb->lo);
-            const char *nl = span > 1 ? memrchr(bb->buf, '\n', span - 1)
-                                      : NULL;
+            const char *nl = span > 1 ? memrchr(bb->buf, '\n', span - 1) : NULL;
             if (nl || bb->lo == 0) {
                 *start = nl ? bb->lo + (uint64_t)(nl - bb->buf) + 1 : 0;
                 *line = bb->buf + (*start - bb->lo);
@@ -100,8 +99,8 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
             e = ls; /* an unterminated fragment */
             continue;
         }
-        rc = evs__line_peek_back(line, (size_t)(e - ls), id, id_len, &pk,
-                                 &skip);
+        rc =
+            evs__line_peek_back(line, (size_t)(e - ls), id, id_len, &pk, &skip);
         if (rc == EVS_EFORMAT) {
             evs__error_set(info, rc, "format",
                            "log written in a newer format at offset %llu",
@@ -221,7 +220,8 @@ int evs__encode_append(evs_store *s, const char *id, size_t id_len,
             else if (e.id.len == 0)
                 why = "id is empty";
             else if (evs_json_check(e.data.ptr, e.data.len, 0, NULL, NULL,
-                                    &eoff) != 0 && e.data.len)
+                                    &eoff) != 0 &&
+                     e.data.len)
                 why = "data is not valid JSON";
             else if (evs_time_format(e.timestamp_us, uuid) != 0)
                 why = "timestamp out of range";
@@ -233,7 +233,8 @@ int evs__encode_append(evs_store *s, const char *id, size_t id_len,
         if (ll > s->opts.max_line) {
             evs__error_set(info, EVS_ETOOBIG, "event",
                            "event %zu: line of %zu bytes exceeds the "
-                           "maximum of %zu", i, ll, s->opts.max_line);
+                           "maximum of %zu",
+                           i, ll, s->opts.max_line);
             return EVS_ETOOBIG;
         }
         off += ll;
@@ -255,8 +256,8 @@ static int save_cut(evs_store *s, file_log *fl, uint64_t from, uint64_t size,
 
     if ((rc = evs__rand_suffix(sfx)) != 0)
         return rc;
-    snprintf(name, name_cap, "cut-%llu-%.8s.jsonl",
-             (unsigned long long)from, sfx);
+    snprintf(name, name_cap, "cut-%llu-%.8s.jsonl", (unsigned long long)from,
+             sfx);
     if ((rc = EVS__GROW(s->alloc, &buf, &cap, n)) != 0)
         return rc;
     rc = IO(s)->pread(CTX(s), fl->fd, buf, n, from, &got);
@@ -264,8 +265,7 @@ static int save_cut(evs_store *s, file_log *fl, uint64_t from, uint64_t size,
         rc = -EIO;
     if (rc == 0)
         rc = IO(s)->openat(CTX(s), fl->dirfd, name,
-                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                               O_CLOEXEC,
+                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                            0600, &fd);
     if (rc == 0) {
         iov.iov_base = buf;
@@ -325,16 +325,15 @@ int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
 
     if ((rc = evs__open_exec_dir(s, fl->base.id, &fl->dirfd)) != 0)
         goto fail;
-    rc = evs__open_regular(s, fl->dirfd, EVS__LOG_NAME,
-                           wr ? O_RDWR : O_RDONLY, 0, &fl->fd, &st);
+    rc = evs__open_regular(s, fl->dirfd, EVS__LOG_NAME, wr ? O_RDWR : O_RDONLY,
+                           0, &fl->fd, &st);
     if (rc != 0) {
         evs__error_refused(info, rc, fl->base.id, EVS__LOG_NAME);
         goto fail;
     }
     if (wr) {
         rc = IO(s)->lock(CTX(s), fl->fd,
-                         (flags & EVS_LOG_WAIT) ? EVS_LOCK_WAIT
-                                                : EVS_LOCK_TRY);
+                         (flags & EVS_LOG_WAIT) ? EVS_LOCK_WAIT : EVS_LOCK_TRY);
         if (rc == -EAGAIN) {
             rc = EVS_ELOCKED;
             evs__error_set(info, rc, "lock",
@@ -368,8 +367,8 @@ int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
                  "%llu (%llu complete lines of an unfinished append); "
                  "saved as %s",
                  fl->base.id, (unsigned long long)(st.size - t.end),
-                 (unsigned long long)t.end,
-                 (unsigned long long)t.lines_after, name);
+                 (unsigned long long)t.end, (unsigned long long)t.lines_after,
+                 name);
         if (rec) {
             rec->cut_bytes = st.size - t.end;
             rec->cut_offset = t.end;
@@ -400,8 +399,8 @@ int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
     return 0;
 fail:
     if (info && info->code == 0)
-        evs__error_set(info, rc, "", "opening the log of %s: %s",
-                       fl->base.id, evs_strerror(rc));
+        evs__error_set(info, rc, "", "opening the log of %s: %s", fl->base.id,
+                       evs_strerror(rc));
     free_log(s, fl);
     return rc;
 }
@@ -438,8 +437,7 @@ static int poison(file_log *fl, int rc)
 }
 
 /* A retried append: do the events already in the log carry these ids? */
-static int same_ids(file_log *fl, const evs_event *ev, size_t n,
-                    uint64_t first)
+static int same_ids(file_log *fl, const evs_event *ev, size_t n, uint64_t first)
 {
     evs_cursor *c;
     evs_event got;
@@ -489,8 +487,8 @@ int evs__file_log_append(evs_log *l, const evs_event *ev, size_t n,
             info->sequence = expected + 1;
         goto out;
     }
-    rc = evs__encode_append(s, l->id, l->id_len, ev, n, expected + 1,
-                            &fl->wbuf, &fl->wcap, &len, info);
+    rc = evs__encode_append(s, l->id, l->id_len, ev, n, expected + 1, &fl->wbuf,
+                            &fl->wcap, &len, info);
     if (rc != 0)
         goto out;
     iov.iov_base = fl->wbuf;

@@ -45,8 +45,10 @@ int evs__file_snapshot_read(evs_store *s, int dirfd, unsigned flags,
         return rc;
     if (st.size > SNAP_MAX) {
         rc = EVS_ECORRUPT;
-        evs__error_set(info, rc, "size", "snapshot of %llu bytes is too "
-                       "large", (unsigned long long)st.size);
+        evs__error_set(info, rc, "size",
+                       "snapshot of %llu bytes is too "
+                       "large",
+                       (unsigned long long)st.size);
         goto out;
     }
     size = (size_t)st.size;
@@ -93,14 +95,14 @@ int evs__snapshot_decode_header(evs_store *s, const char *hdr, size_t hlen,
         return -ENOMEM;
     memcpy(buf, hdr, hlen);
     buf[hlen] = '\n';
-    rc = evs_snapshot_decode(buf, hlen + 1, EVS_SNAPSHOT_HEADER_ONLY,
-                             s->alloc, out, NULL);
+    rc = evs_snapshot_decode(buf, hlen + 1, EVS_SNAPSHOT_HEADER_ONLY, s->alloc,
+                             out, NULL);
     evs__free(s->alloc, buf);
     return rc;
 }
 
-int evs__file_snapshot_header(evs_store *s, int dirfd, char **hdr,
-                              size_t *hlen, evs_stat *st, evs_snapshot **out)
+int evs__file_snapshot_header(evs_store *s, int dirfd, char **hdr, size_t *hlen,
+                              evs_stat *st, evs_snapshot **out)
 {
     const char *nl = NULL;
     size_t n, got;

@@ -73,8 +73,7 @@ void evs__error_refused(evs_error_info *info, int rc, const char *id,
                                           : NULL;
 
     if (why)
-        evs__error_set(info, rc, "unsafe", "%s/%s %s; refused", id, name,
-                       why);
+        evs__error_set(info, rc, "unsafe", "%s/%s %s; refused", id, name, why);
 }
 
 int evs__open_exec_dir(evs_store *s, const char *id, int *fd)
@@ -188,8 +187,7 @@ static int unlink_cb(void *arg, const char *name, size_t len)
 
 /* Removes everything in the directory `name` of `parent`, then the
  * directory. Returns the rmdir result. */
-int evs__remove_dir_at(evs_store *s, int parent, const char *name,
-                       int depth)
+int evs__remove_dir_at(evs_store *s, int parent, const char *name, int depth)
 {
     remover r;
     int rc;
@@ -268,8 +266,8 @@ static int file_exec_create(evs_store *s, const char *id, size_t id_len,
     /* Encode everything before touching the disk: a bad event or
      * snapshot then leaves nothing behind. */
     if (n) {
-        rc = evs__encode_append(s, id, id_len, ev, n, 1, &buf, &cap, &len,
-                                NULL);
+        rc =
+            evs__encode_append(s, id, id_len, ev, n, 1, &buf, &cap, &len, NULL);
         if (rc != 0)
             goto out;
     }
@@ -292,9 +290,9 @@ static int file_exec_create(evs_store *s, const char *id, size_t id_len,
     if ((rc = IO(s)->mkdirat(CTX(s), s->dirfd, tmp, 0700)) != 0)
         goto out;
     made = 1;
-    rc = IO(s)->openat(CTX(s), s->dirfd, tmp,
-                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
-                       &dfd);
+    rc =
+        IO(s)->openat(CTX(s), s->dirfd, tmp,
+                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, &dfd);
     if (rc != 0)
         goto out;
     rc = IO(s)->openat(CTX(s), dfd, EVS__LOG_NAME,
@@ -310,8 +308,7 @@ static int file_exec_create(evs_store *s, const char *id, size_t id_len,
     }
     if (evs__sync_meta(s) && (rc = IO(s)->fsync(CTX(s), fd)) != 0)
         goto out;
-    if ((rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, sbuf, slen, &sst)) !=
-        0)
+    if ((rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, sbuf, slen, &sst)) != 0)
         goto out;
     /* The directory appears under its real name whole, or not at all. */
     rc = IO(s)->renameat(CTX(s), s->dirfd, tmp, s->dirfd, name,

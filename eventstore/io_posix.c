@@ -45,8 +45,8 @@ static int px_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off,
 
     (void)ctx;
     while (done < len) {
-        ssize_t n = pread(fd, (char *)buf + done, len - done,
-                          (off_t)(off + done));
+        ssize_t n =
+            pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -150,11 +150,11 @@ static void fill_stat(const struct stat *sb, evs_stat *st)
     st->size = (uint64_t)sb->st_size;
     st->mode = (uint32_t)sb->st_mode;
     st->nlink = (uint64_t)sb->st_nlink;
-    st->mtime_us = (int64_t)sb->st_mtim.tv_sec * 1000000 +
-                   sb->st_mtim.tv_nsec / 1000;
+    st->mtime_us =
+        (int64_t)sb->st_mtim.tv_sec * 1000000 + sb->st_mtim.tv_nsec / 1000;
     st->ino = (uint64_t)sb->st_ino;
-    st->ctime_ns = (int64_t)sb->st_ctim.tv_sec * 1000000000 +
-                   sb->st_ctim.tv_nsec;
+    st->ctime_ns =
+        (int64_t)sb->st_ctim.tv_sec * 1000000000 + sb->st_ctim.tv_nsec;
 }
 
 static int px_fstat(void *ctx, int fd, evs_stat *st)
@@ -189,9 +189,8 @@ static int px_renameat(void *ctx, int olddirfd, const char *oldname,
                        int newdirfd, const char *newname, unsigned flags)
 {
     (void)ctx;
-    return renameat2(olddirfd, oldname, newdirfd, newname, flags) == 0
-               ? 0
-               : -errno;
+    return renameat2(olddirfd, oldname, newdirfd, newname, flags) == 0 ? 0
+                                                                       : -errno;
 }
 
 static int px_unlinkat(void *ctx, int dirfd, const char *name, int flags)
@@ -253,9 +252,9 @@ static int px_listdir(void *ctx, int dirfd, evs_dirent_fn fn, void *arg)
 }
 
 static const evs_io posix_io = {
-    NULL,         px_openat,   px_close,    px_pread,     px_pwritev,
-    px_fdatasync, px_fsync,    px_ftruncate, px_fstat,    px_mkdirat,
-    px_renameat,  px_unlinkat, px_lock,     px_listdir,   px_statat,
+    NULL,         px_openat,   px_close,     px_pread,   px_pwritev,
+    px_fdatasync, px_fsync,    px_ftruncate, px_fstat,   px_mkdirat,
+    px_renameat,  px_unlinkat, px_lock,      px_listdir, px_statat,
 };
 
 const evs_io *evs_io_posix(void)

@@ -14,19 +14,19 @@ struct evs_recorder {
     evs_recorder_opts opts;
     const evs_allocator *alloc;
     evs_event_owned *buf;
-    evs_event *views;   /* scratch for the append */
-    char *line;         /* scratch for checking an event at record time */
+    evs_event *views; /* scratch for the append */
+    char *line;       /* scratch for checking an event at record time */
     size_t line_cap;
     /* Copied from the log, which may be closed before set_log. */
     char id[EVS_ID_MAX + 1];
     size_t id_len;
     size_t max_line;
-    size_t count, cap;  /* of buf */
-    size_t vcap;        /* of views, which is at least cap */
+    size_t count, cap; /* of buf */
+    size_t vcap;       /* of views, which is at least cap */
     size_t bytes;
-    uint64_t flushed;   /* last sequence known to be in the log */
-    size_t inflight;    /* events detached into a batch being appended */
-    int64_t oldest_us;  /* when the oldest buffered event was recorded */
+    uint64_t flushed;  /* last sequence known to be in the log */
+    size_t inflight;   /* events detached into a batch being appended */
+    int64_t oldest_us; /* when the oldest buffered event was recorded */
     int replay;
 };
 
@@ -51,9 +51,9 @@ int evs_recorder_open(evs_log *log, const evs_recorder_opts *opts,
     if (!r)
         return -ENOMEM;
     evs_recorder_opts_init(&r->opts);
-    if (opts && evs__opts_read(&r->opts, sizeof(r->opts), opts,
-                               EVS__OPTS_SIZE(evs_recorder_opts,
-                                              interval_ms)) != 0) {
+    if (opts &&
+        evs__opts_read(&r->opts, sizeof(r->opts), opts,
+                       EVS__OPTS_SIZE(evs_recorder_opts, interval_ms)) != 0) {
         evs__free(a, r);
         return -EINVAL;
     }
@@ -152,8 +152,7 @@ int evs_recorder_flush(evs_recorder *r)
         return -EBUSY;
     if (r->count == 0)
         return 0;
-    rc = append_events(r->log, r->flushed, r->buf, r->views, r->count,
-                       &done);
+    rc = append_events(r->log, r->flushed, r->buf, r->views, r->count, &done);
     drop_front(r, done);
     return rc;
 }
@@ -202,8 +201,7 @@ int evs_recorder_flush_begin(evs_recorder *r, evs_recorder_batch **out)
 
 int evs_recorder_flush_run(evs_recorder_batch *b)
 {
-    b->rc = append_events(b->log, b->flushed, b->ev, b->views, b->n,
-                          &b->done);
+    b->rc = append_events(b->log, b->flushed, b->ev, b->views, b->n, &b->done);
     return b->rc;
 }
 
@@ -247,7 +245,8 @@ out:
 oom:
     evs__log(r->log->store, EVS_LOG_ERROR,
              "execution %s: no memory to keep %zu events of a failed "
-             "flush; they are lost", r->id, rest);
+             "flush; they are lost",
+             r->id, rest);
     rc = -ENOMEM;
     goto out;
 }
@@ -302,8 +301,8 @@ int evs_recorder_record(evs_recorder *r, const evs_event *ev, uint64_t *seq)
     r->bytes += len;
     if (seq)
         *seq = e.sequence;
-    if (!r->inflight && (r->count >= r->opts.batch_events ||
-                         r->bytes >= r->opts.batch_bytes))
+    if (!r->inflight &&
+        (r->count >= r->opts.batch_events || r->bytes >= r->opts.batch_bytes))
         return evs_recorder_flush(r);
     return 0;
 }

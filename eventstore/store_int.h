@@ -22,31 +22,29 @@ typedef struct evs_backend_ops {
     int (*open)(evs_store *s, const char *path);
     void (*close)(evs_store *s);
     int (*exec_create)(evs_store *s, const char *id, size_t id_len,
-                       const evs_snapshot *snap, const evs_event *ev,
-                       size_t n);
+                       const evs_snapshot *snap, const evs_event *ev, size_t n);
     int (*exec_exists)(evs_store *s, const char *id, size_t id_len);
     int (*exec_delete)(evs_store *s, const char *id, size_t id_len);
     int (*exec_list)(evs_store *s, const evs_list_filter *f,
                      evs_exec_listing *out);
-    int (*exec_cleanup)(evs_store *s, int64_t older_than_us,
-                        size_t *deleted);
+    int (*exec_cleanup)(evs_store *s, int64_t older_than_us, size_t *deleted);
     int (*snapshot_save)(evs_store *s, const char *id, size_t id_len,
                          const evs_snapshot *snap);
     int (*snapshot_load)(evs_store *s, const char *id, size_t id_len,
                          unsigned flags, evs_snapshot **out,
                          evs_error_info *info);
-    int (*log_open)(evs_store *s, const char *id, size_t id_len,
-                    unsigned flags, evs_log **out, evs_recovery_info *rec,
+    int (*log_open)(evs_store *s, const char *id, size_t id_len, unsigned flags,
+                    evs_log **out, evs_recovery_info *rec,
                     evs_error_info *info);
     void (*log_close)(evs_log *l);
     int (*log_append)(evs_log *l, const evs_event *ev, size_t n,
                       uint64_t expected, evs_error_info *info);
     int (*log_sync)(evs_log *l);
     int (*log_refresh)(evs_log *l);
-    int (*log_scan)(evs_store *s, const char *id, size_t id_len,
-                    evs_scan_fn fn, void *arg);
-    int (*cursor_open)(evs_log *l, uint64_t from, uint64_t to,
-                       evs_cursor **out, evs_error_info *info);
+    int (*log_scan)(evs_store *s, const char *id, size_t id_len, evs_scan_fn fn,
+                    void *arg);
+    int (*cursor_open)(evs_log *l, uint64_t from, uint64_t to, evs_cursor **out,
+                       evs_error_info *info);
     int (*cursor_next)(evs_cursor *c, evs_event *ev, evs_span *raw,
                        evs_error_info *info);
     uint64_t (*cursor_offset)(const evs_cursor *c);
@@ -62,8 +60,8 @@ typedef struct evs_backend_ops {
                         evs_request_listing *out);
     int (*request_remove)(evs_store *s, const char *id, size_t id_len,
                           const char *req_id);
-    int (*request_dir)(evs_store *s, const char *id, size_t id_len,
-                       char *buf, size_t cap, int create);
+    int (*request_dir)(evs_store *s, const char *id, size_t id_len, char *buf,
+                       size_t cap, int create);
 } evs_backend_ops;
 
 extern const evs_backend_ops evs__file_backend;
@@ -73,7 +71,7 @@ struct evs_store {
     evs_store_opts opts;
     const evs_io *io;
     const evs_allocator *alloc;
-    int dirfd; /* the store's directory; every path is relative to it */
+    int dirfd;  /* the store's directory; every path is relative to it */
     char *path; /* the path it was opened with, for evs_request_dir */
 };
 
@@ -142,8 +140,8 @@ int evs__write_atomic(evs_store *s, int dirfd, const char *name,
 /* Records that execution id's snapshot is now `snap` (its whole bytes;
  * only the header line is kept), written as described by *st. Best
  * effort: the index is only a cache. */
-void evs__index_note(evs_store *s, const char *id, const char *snap,
-                     size_t len, const evs_stat *st);
+void evs__index_note(evs_store *s, const char *id, const char *snap, size_t len,
+                     const evs_stat *st);
 
 typedef struct evs__index evs__index;
 
@@ -184,8 +182,8 @@ int evs__log_peek_last(evs_store *s, const char *id, size_t id_len,
  * from the file's last bytes, finds the end of the last complete append.
  */
 typedef struct evs__tail {
-    uint64_t end;       /* end of the last complete append */
-    uint64_t last_seq;  /* its last sequence, 0 if none */
+    uint64_t end;         /* end of the last complete append */
+    uint64_t last_seq;    /* its last sequence, 0 if none */
     uint64_t lines_after; /* complete, valid lines after `end` */
 } evs__tail;
 

@@ -21,8 +21,8 @@
 
 /* What the host keeps of the run. */
 struct host {
-    int action_rc;       /* the first failed evs_action_complete, or 0 */
-    int completed;       /* the started execution completed */
+    int action_rc; /* the first failed evs_action_complete, or 0 */
+    int completed; /* the started execution completed */
     char id[EVS_ID_MAX + 1];
 };
 
@@ -41,7 +41,7 @@ static void call_llm(void *arg, evs_action_req *req)
     const evs_action_call *c = evs_action_req_call(req);
     int rc;
 
-    (void)c;   /* c->input: the step's params, rendered, as JSON */
+    (void)c; /* c->input: the step's params, rendered, as JSON */
     rc = evs_action_complete(req, evs_span_cstr("{\"text\":\"...\"}"));
     if (rc != 0 && h->action_rc == 0)
         h->action_rc = rc;
@@ -64,23 +64,23 @@ static int orchestrate(evs_store *st, uv_loop_t *loop, struct host *h)
     int rc;
 
     evs_orch_opts_init(&oo);
-    oo.loop = loop;           /* the host's loop; NULL: evs_orch_run() */
-    oo.stop_when_idle = 1;    /* let go once nothing can go on */
+    oo.loop = loop;        /* the host's loop; NULL: evs_orch_run() */
+    oo.stop_when_idle = 1; /* let go once nothing can go on */
     oo.on_outcome = on_outcome;
     oo.arg = h;
     if ((rc = evs_orch_new(st, &oo, &o)) != 0)
         return rc;
     if ((rc = evs_orch_register(o, "llm", call_llm, h, 0)) != 0 ||
-        (rc = evs_orch_recover(o, NULL)) != 0 ||  /* take over unfinished
+        (rc = evs_orch_recover(o, NULL)) != 0 || /* take over unfinished
                                                      runs */
         (rc = evs_orch_start(o, evs_span_cstr(definition),
                              evs_span_cstr("{\"topic\":\"durability\"}"),
                              (evs_span){0}, h->id, &why)) != 0) {
         if (rc == EVS_EPARSE)
             fprintf(stderr, "refused: %s: %s\n", why.step, why.msg);
-        evs_orch_stop(o, 0);  /* nothing more to run: close its handles */
+        evs_orch_stop(o, 0); /* nothing more to run: close its handles */
     }
-    uv_run(loop, UV_RUN_DEFAULT);   /* the host's loop, with the run on it */
+    uv_run(loop, UV_RUN_DEFAULT); /* the host's loop, with the run on it */
     evs_orch_free(o);
     return rc;
 }

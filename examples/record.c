@@ -53,8 +53,8 @@ static int record(const char *dir, evs_violation *v)
               "{\"workflow_name\":\"summarize\",\"inputs\":{\"url\":\"u\"}}");
     if ((rc = evs_store_open(dir, NULL, &st)) != 0 ||
         (rc = evs_exec_create(st, "run-42", 6, NULL, &e, 1)) != 0 ||
-        (rc = evs_log_open(st, "run-42", 6, EVS_LOG_WRITE, &log, NULL,
-                           NULL)) != 0 ||
+        (rc = evs_log_open(st, "run-42", 6, EVS_LOG_WRITE, &log, NULL, NULL)) !=
+            0 ||
         (rc = evs_recorder_open(log, NULL, &rec)) != 0)
         goto out;
 
@@ -64,7 +64,7 @@ static int record(const char *dir, evs_violation *v)
         if ((rc = evs_recorder_record(rec, &e, NULL)) != 0)
             goto out;
     }
-    if ((rc = evs_recorder_flush(rec)) != 0)  /* one atomic, fsynced append */
+    if ((rc = evs_recorder_flush(rec)) != 0) /* one atomic, fsynced append */
         goto out;
 
     /* The listing reads snapshots, and the recorder writes none: replay
@@ -77,7 +77,7 @@ out:
     evs_recorder_close(rec);
     evs_log_close(log);
     evs_store_close(st);
-    return rc;   /* 0, or -errno or an EVS_E* code */
+    return rc; /* 0, or -errno or an EVS_E* code */
 }
 /* README: record: end */
 

@@ -28,7 +28,7 @@ static int show(evs_store *st, const char *id, evs_violation *v)
                               NULL)) != 0)
         goto out;
 
-    x = evs_replay_exec(r);     /* status, outputs, failure point */
+    x = evs_replay_exec(r); /* status, outputs, failure point */
     printf("%s: %s at seq %llu%s\n", id, evs_exec_status_name(x->status),
            (unsigned long long)x->last_seq,
            from_snapshot ? " (from its snapshot)" : "");
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
     }
     memset(&v, 0, sizeof(v));
     evs_store_opts_init(&so);
-    so.create = 0;   /* a mistyped store is an error, not a new store */
+    so.create = 0; /* a mistyped store is an error, not a new store */
     if ((rc = evs_store_open(argv[1], &so, &st)) == 0)
         rc = show(st, argv[2], &v);
     evs_store_close(st);

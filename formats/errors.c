@@ -12,15 +12,12 @@
 const char *evs_strerror(int code)
 {
     switch (code) {
-#define EVS_X_(name, value, msg)                                              \
-    case EVS_##name:                                                          \
-        return msg;
+#define EVS_X_(name, value, msg)                                               \
+    case EVS_##name: return msg;
         EVS_ERRNO_MAP(EVS_X_)
 #undef EVS_X_
-    case 0:
-        return "success";
-    default:
-        break;
+    case 0: return "success";
+    default: break;
     }
     if (code < 0 && code > EVS_ERRNO_FLOOR)
         return strerror(-code);
@@ -30,13 +27,11 @@ const char *evs_strerror(int code)
 const char *evs_err_name(int code)
 {
     switch (code) {
-#define EVS_X_(name, value, msg)                                              \
-    case EVS_##name:                                                          \
-        return "EVS_" #name;
+#define EVS_X_(name, value, msg)                                               \
+    case EVS_##name: return "EVS_" #name;
         EVS_ERRNO_MAP(EVS_X_)
 #undef EVS_X_
-    case 0:
-        return "OK";
+    case 0: return "OK";
     case -EPERM: return "EPERM";
     case -ENOENT: return "ENOENT";
     case -EIO: return "EIO";

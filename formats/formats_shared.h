@@ -29,8 +29,7 @@ void evs__free(const evs_allocator *a, void *p);
 
 /* Fills `info` (may be NULL) with code, kind and a printf-style message. */
 void evs__error_set(evs_error_info *info, int code, const char *kind,
-                    const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Sets info->execution_id from a (ptr, len) id. */
 void evs__error_set_id(evs_error_info *info, const char *id, size_t len);
@@ -71,7 +70,7 @@ static inline int evs__grow_inline(const evs_allocator *alloc, void *p,
 {
     return *cap >= need ? 0 : evs__grow(alloc, p, cap, need, elem);
 }
-#define EVS__GROW(alloc, pp, cap, need)                                       \
+#define EVS__GROW(alloc, pp, cap, need)                                        \
     evs__grow_inline((alloc), (pp), (cap), (need), sizeof(**(pp)))
 
 /*
@@ -246,18 +245,21 @@ static EVS__ALWAYS_INLINE int evs__json_scan_string(const unsigned char **pp,
             if (++p == end)
                 goto fail;
             switch (*p) {
-            case '"': case '\\': case '/': case 'b':
-            case 'f': case 'n': case 'r': case 't':
-                p++;
-                break;
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't': p++; break;
             case 'u':
                 p++;
                 for (i = 0; i < 4; i++, p++)
                     if (p == end || !evs__is_hex(*p))
                         goto fail;
                 break;
-            default:
-                goto fail;
+            default: goto fail;
             }
         } else if (*p >= 0x80) {
             if ((n = evs__utf8_seq(p, end, &bad)) == 0) {
@@ -322,8 +324,8 @@ fail:
 
 /* Matches the n-byte literal lit at *pp, whose first byte is known. */
 static inline int evs__json_scan_lit(const unsigned char **pp,
-                                     const unsigned char *end,
-                           const char *lit, size_t n)
+                                     const unsigned char *end, const char *lit,
+                                     size_t n)
 {
     const unsigned char *p = *pp + 1;
     size_t i;
@@ -350,8 +352,7 @@ static inline int evs__json_scan_lit(const unsigned char **pp,
  * byte after the value (whatever follows it is not looked at), or NULL
  * when it is not valid JSON.
  */
-const char *evs__json_check_value(const char *p, const char *end,
-                                  size_t depth);
+const char *evs__json_check_value(const char *p, const char *end, size_t depth);
 
 /*
  * Reading values out of JSON text that is already known to be valid (a
@@ -430,8 +431,8 @@ typedef struct evs__line_pos {
  * EVS_EFORMAT for a verified line of a newer version, EVS_ECORRUPT for
  * a bad checksum or another execution's line, or EVS_EPARSE.
  */
-int evs__line_peek(const char *line, size_t len, const char *id,
-                   size_t id_len, evs__line_pos *pos);
+int evs__line_peek(const char *line, size_t len, const char *id, size_t id_len,
+                   evs__line_pos *pos);
 
 /*
  * As evs__line_peek, for a line read backwards from the end of a log. A
@@ -457,9 +458,9 @@ typedef struct evs__jbuf {
 } evs__jbuf;
 
 void evs__jb_raw(evs__jbuf *b, const char *s, size_t n);
-void evs__jb_str(evs__jbuf *b, const char *s);   /* raw C string */
-void evs__jb_quote(evs__jbuf *b, evs_span s);    /* a JSON string */
-void evs__jb_json(evs__jbuf *b, evs_span v);     /* JSON; null if empty */
+void evs__jb_str(evs__jbuf *b, const char *s); /* raw C string */
+void evs__jb_quote(evs__jbuf *b, evs_span s);  /* a JSON string */
+void evs__jb_json(evs__jbuf *b, evs_span v);   /* JSON; null if empty */
 /* Appends the JSON text v minified, or the bytes of the raw (still
  * escaped) string body raw unescaped. Unlike the appends above, these
  * return: 0, EVS_EPARSE (v is not JSON, raw has a bad escape; nothing is
@@ -467,7 +468,7 @@ void evs__jb_json(evs__jbuf *b, evs_span v);     /* JSON; null if empty */
 int evs__jb_minify(evs__jbuf *b, evs_span v);
 int evs__jb_unescape(evs__jbuf *b, evs_span raw);
 void evs__jb_int(evs__jbuf *b, int64_t v);
-void evs__jb_time(evs__jbuf *b, int64_t us);     /* "RFC 3339", or null */
+void evs__jb_time(evs__jbuf *b, int64_t us); /* "RFC 3339", or null */
 /* Room for n more bytes at b->p + b->len, which the caller fills and then
  * counts in b->len; NULL (and err set) when memory runs out. */
 char *evs__jb_reserve(evs__jbuf *b, size_t n);

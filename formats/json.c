@@ -19,7 +19,6 @@ typedef unsigned char uchar;
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 
-
 int evs__utf8_valid(const char *s, size_t len)
 {
     const uchar *p = (const uchar *)s, *end;
@@ -57,9 +56,6 @@ static inline int is_ws(uchar c)
     return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
-
-
-
 /*
  * The minified copy is made lazily: bytes are not copied as they are
  * scanned but in runs, whenever insignificant whitespace ends a run. Input
@@ -68,18 +64,17 @@ static inline int is_ws(uchar c)
  * output length so far; w <= seg - buf always, so memmove is safe in
  * place.
  */
-#define SKIP_WS()                                                             \
-    do {                                                                      \
-        if (p < end && *p <= ' ' && is_ws(*p)) {                              \
-            flush(out, &w, seg, p);                                           \
-            while (++p < end && is_ws(*p))                                    \
-                ;                                                             \
-            seg = p;                                                          \
-        }                                                                     \
+#define SKIP_WS()                                                              \
+    do {                                                                       \
+        if (p < end && *p <= ' ' && is_ws(*p)) {                               \
+            flush(out, &w, seg, p);                                            \
+            while (++p < end && is_ws(*p))                                     \
+                ;                                                              \
+            seg = p;                                                           \
+        }                                                                      \
     } while (0)
 
-static inline void flush(char *out, size_t *w, const uchar *seg,
-                         const uchar *p)
+static inline void flush(char *out, size_t *w, const uchar *seg, const uchar *p)
 {
     size_t n = (size_t)(p - seg);
 
@@ -102,9 +97,8 @@ static inline void flush(char *out, size_t *w, const uchar *seg,
  * starts it on the value (p == seg, no whitespace skipped).
  */
 static EVS__ALWAYS_INLINE int check(const uchar *base, const uchar *p,
-                                    const uchar *end, unsigned flags,
-                                    char *out, size_t *out_len,
-                                    size_t *err_off, int one,
+                                    const uchar *end, unsigned flags, char *out,
+                                    size_t *out_len, size_t *err_off, int one,
                                     size_t max_depth, const uchar **stop)
 {
     const uchar *seg = p;
@@ -227,21 +221,20 @@ int evs_json_check(const char *buf, size_t len, unsigned flags, char *out,
     while (p < end && is_ws(*p))
         p++;
     if (flags & EVS_JSON_MINIFY)
-        return check((const uchar *)buf, p, end, EVS_JSON_MINIFY, out,
-                     out_len, err_off, 0, EVS_JSON_DEPTH_MAX, NULL);
+        return check((const uchar *)buf, p, end, EVS_JSON_MINIFY, out, out_len,
+                     err_off, 0, EVS_JSON_DEPTH_MAX, NULL);
     return check((const uchar *)buf, p, end, 0, NULL, NULL, err_off, 0,
                  EVS_JSON_DEPTH_MAX, NULL);
 }
 
-const char *evs__json_check_value(const char *p, const char *end,
-                                  size_t depth)
+const char *evs__json_check_value(const char *p, const char *end, size_t depth)
 {
     const uchar *q = NULL;
 
     if (depth > EVS_JSON_DEPTH_MAX)
         return NULL;
-    if (check((const uchar *)p, (const uchar *)p, (const uchar *)end, 0,
-              NULL, NULL, NULL, 1, EVS_JSON_DEPTH_MAX - depth, &q) != 0)
+    if (check((const uchar *)p, (const uchar *)p, (const uchar *)end, 0, NULL,
+              NULL, NULL, 1, EVS_JSON_DEPTH_MAX - depth, &q) != 0)
         return NULL;
     return (const char *)q;
 }
@@ -259,10 +252,12 @@ static inline size_t quote_len(uchar c)
     if (c >= 0x20)
         return (c == '"' || c == '\\') ? 2 : 1;
     switch (c) {
-    case '\b': case '\f': case '\n': case '\r': case '\t':
-        return 2;
-    default:
-        return 6;
+    case '\b':
+    case '\f':
+    case '\n':
+    case '\r':
+    case '\t': return 2;
+    default: return 6;
     }
 }
 

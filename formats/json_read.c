@@ -99,8 +99,7 @@ static inline int unescape_one(const char **pp, const char *end, char *o)
         }
         *pp = s;
         return put_utf8(o, cp);
-    default:
-        return -1;
+    default: return -1;
     }
     *pp = s + 2;
     return 1;

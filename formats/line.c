@@ -30,10 +30,10 @@
 #define LIT(s) (s), (sizeof(s) - 1)
 
 /* Bytes of the fixed keys and punctuation of a line without a batch. */
-#define FIXED_LEN                                                             \
-    (sizeof(K_V) - 1 + sizeof(K_EXEC) - 1 + sizeof(K_PATH) - 1 +              \
-     sizeof(K_SEQ) - 1 + sizeof(K_TIME) - 1 + EVS_TIME_LEN + 1 +              \
-     sizeof(K_TYPE) - 1 + sizeof(K_STEP) - 1 + sizeof(K_DATA) - 1 + 1 +       \
+#define FIXED_LEN                                                              \
+    (sizeof(K_V) - 1 + sizeof(K_EXEC) - 1 + sizeof(K_PATH) - 1 +               \
+     sizeof(K_SEQ) - 1 + sizeof(K_TIME) - 1 + EVS_TIME_LEN + 1 +               \
+     sizeof(K_TYPE) - 1 + sizeof(K_STEP) - 1 + sizeof(K_DATA) - 1 + 1 +        \
      EVS__CKSUM_TAIL_LEN)
 
 /* A quoted string is at most 6 bytes per input byte (\u00XX) plus 2. */
@@ -68,7 +68,6 @@ static char *put_str(char *p, const char *end, evs_span s)
     return p + n;
 }
 
-
 /*
  * Sets *len to the exact length of the line for ev. This costs a pass over
  * every field, so it is only done when the caller's buffer is below the
@@ -91,8 +90,8 @@ static int exact_len(const evs_event *ev, size_t *len)
              evs__u64_digits(ev->batch_count) + 1;
     if (ev->data.len == 0) {
         q = 2;
-    } else if (evs_json_check(ev->data.ptr, ev->data.len, EVS_JSON_MINIFY,
-                              NULL, &q, NULL) != 0) {
+    } else if (evs_json_check(ev->data.ptr, ev->data.len, EVS_JSON_MINIFY, NULL,
+                              &q, NULL) != 0) {
         return -EINVAL;
     }
     *len = n + q;
@@ -106,8 +105,7 @@ static int batch_valid(uint64_t seq, uint64_t first, uint64_t count)
            count - 1 <= UINT64_MAX - first;
 }
 
-int evs_line_encode(const evs_event *ev, char *buf, size_t cap,
-                    size_t *out_len)
+int evs_line_encode(const evs_event *ev, char *buf, size_t cap, size_t *out_len)
 {
     char *p = buf, *end = buf + cap;
     char ts[EVS_TIME_LEN + 1];
@@ -202,10 +200,10 @@ int evs__decoder_reserve(evs_decoder *d, size_t n)
 typedef struct lcur {
     const char *p, *end;
     evs_decoder *d;
-    size_t used;   /* bytes of d->buf used by this decode */
-    size_t need;   /* scratch that every escaped string together fits */
-    int reserved;  /* the scratch has been sized for this decode */
-    int oom;       /* a failure was -ENOMEM, not the line's fault */
+    size_t used;  /* bytes of d->buf used by this decode */
+    size_t need;  /* scratch that every escaped string together fits */
+    int reserved; /* the scratch has been sized for this decode */
+    int oom;      /* a failure was -ENOMEM, not the line's fault */
 } lcur;
 
 static inline __attribute__((always_inline)) int
@@ -231,8 +229,8 @@ static int read_str(lcur *c, evs_span *out)
     /* Skip plain ASCII in bulk (ids, names and types almost always are
      * all plain); the byte loop below takes over at the first other
      * byte. */
-    q += evs__plain_run((const unsigned char *)q,
-                        (const unsigned char *)c->end);
+    q +=
+        evs__plain_run((const unsigned char *)q, (const unsigned char *)c->end);
     for (; q < c->end; q++) {
         unsigned char ch = (unsigned char)*q;
         if (ch == '"')
@@ -396,8 +394,7 @@ int evs_line_decode(evs_decoder *d, const char *line, size_t len,
                 read_u64(&c, &ev->batch_count) || expect(&c, "]", 1))
                 goto bad;
             if (ev->batch_count < 2 ||
-                !batch_valid(ev->sequence, ev->batch_first,
-                             ev->batch_count))
+                !batch_valid(ev->sequence, ev->batch_first, ev->batch_count))
                 goto bad;
         } else {
             ev->batch_first = ev->sequence;

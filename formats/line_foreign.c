@@ -57,8 +57,8 @@ static int get_str(struct json_object *o, const char *key, int required,
 
     out->ptr = "";
     out->len = 0;
-    if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(
-                                                       v, json_type_null))
+    if (!json_object_object_get_ex(o, key, &v) ||
+        json_object_is_type(v, json_type_null))
         return required ? -1 : 0;
     if (!json_object_is_type(v, json_type_string))
         return -1;
@@ -69,8 +69,7 @@ static int get_str(struct json_object *o, const char *key, int required,
 
 static int fail(evs_error_info *info, const char *what)
 {
-    evs__error_set(info, EVS_EPARSE, "syntax", "foreign event line: %s",
-                   what);
+    evs__error_set(info, EVS_EPARSE, "syntax", "foreign event line: %s", what);
     return EVS_EPARSE;
 }
 
@@ -129,12 +128,22 @@ static const char *skip_value(const char *p, const char *end)
     return p;
 }
 
-enum { F_ID, F_EXEC, F_PATH, F_SEQ, F_TIME, F_TYPE, F_STEP, F_DATA,
-       F_CKSUM, F_COUNT };
+enum {
+    F_ID,
+    F_EXEC,
+    F_PATH,
+    F_SEQ,
+    F_TIME,
+    F_TYPE,
+    F_STEP,
+    F_DATA,
+    F_CKSUM,
+    F_COUNT
+};
 
 static const char *const field_names[F_COUNT] = {
-    "id", "execution_id", "path_id", "sequence", "timestamp",
-    "event_type", "step_name", "data", "checksum",
+    "id",         "execution_id", "path_id", "sequence", "timestamp",
+    "event_type", "step_name",    "data",    "checksum",
 };
 
 /* The raw text of the event fields' values. */
@@ -274,8 +283,7 @@ int evs__line_decode_foreign(evs_decoder *d, const char *line, size_t len,
         return fail(info, "bad \"execution_id\"");
     if (get_str(o, "path_id", 0, &ev->path_id))
         return fail(info, "bad \"path_id\"");
-    if (get_str(o, "event_type", 1, &ev->event_type) ||
-        ev->event_type.len == 0)
+    if (get_str(o, "event_type", 1, &ev->event_type) || ev->event_type.len == 0)
         return fail(info, "missing or bad \"event_type\"");
     if (get_str(o, "step_name", 0, &ev->step_name))
         return fail(info, "bad \"step_name\"");
@@ -312,8 +320,8 @@ int evs__line_decode_foreign(evs_decoder *d, const char *line, size_t len,
         ev->data.len = 2;
     } else {
         /* A member of the line that evs_json_check accepted above. */
-        int bad = evs_json_check(data.ptr, data.len, EVS_JSON_MINIFY,
-                                 d->buf, &dlen, NULL);
+        int bad = evs_json_check(data.ptr, data.len, EVS_JSON_MINIFY, d->buf,
+                                 &dlen, NULL);
         assert(bad == 0);
         (void)bad;
         ev->data.ptr = d->buf;

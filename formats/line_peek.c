@@ -7,8 +7,8 @@
  */
 #include "formats_int.h"
 
-int evs__line_peek(const char *line, size_t len, const char *id,
-                   size_t id_len, evs__line_pos *pk)
+int evs__line_peek(const char *line, size_t len, const char *id, size_t id_len,
+                   evs__line_pos *pk)
 {
     static const char k_exec[] = ",\"execution_id\":\"";
     static const char k_seq[] = ",\"sequence\":";
@@ -40,8 +40,7 @@ int evs__line_peek(const char *line, size_t len, const char *id,
             q += *q == '\\' ? 2 : 1;
         if (q >= end)
             return EVS_EPARSE;
-        if (!memchr(p, '\\', (size_t)(q - p)) ||
-            (size_t)(q - p) > sizeof(buf))
+        if (!memchr(p, '\\', (size_t)(q - p)) || (size_t)(q - p) > sizeof(buf))
             return EVS_ECORRUPT; /* another execution's line */
         n = evs__json_unescape(p, (size_t)(q - p), buf);
         if (n == (size_t)-1)
@@ -63,8 +62,8 @@ int evs__line_peek(const char *line, size_t len, const char *id,
         uint64_t f, c;
         p += sizeof(k_batch) - 1;
         if (evs__take_u64(&p, end, &f) != 0 || p >= end || *p++ != ',' ||
-            evs__take_u64(&p, end, &c) != 0 || p >= end || *p != ']' ||
-            c < 2 || f == 0 || v < f || v - f >= c)
+            evs__take_u64(&p, end, &c) != 0 || p >= end || *p != ']' || c < 2 ||
+            f == 0 || v < f || v - f >= c)
             return EVS_EPARSE;
         pk->first = f;
         pk->count = c;
@@ -86,14 +85,12 @@ int evs__line_peek_back(const char *line, size_t len, const char *id,
     if (rc == 0 || rc == EVS_EFORMAT)
         return rc;
     while (tries++ < EMBED_TRIES && len > (size_t)(p + 1 - line) &&
-           (p = memmem(p + 1, len - (size_t)(p + 1 - line), "{\"v\":",
-                       5)) != NULL) {
-        if (evs__line_peek(p, len - (size_t)(p - line), id, id_len, pk) ==
-            0) {
+           (p = memmem(p + 1, len - (size_t)(p + 1 - line), "{\"v\":", 5)) !=
+               NULL) {
+        if (evs__line_peek(p, len - (size_t)(p - line), id, id_len, pk) == 0) {
             *skip = (size_t)(p - line);
             return 0;
         }
     }
     return rc;
 }
-

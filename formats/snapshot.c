@@ -206,9 +206,8 @@ int evs_snapshot_copy(const evs_snapshot *src, const evs_allocator *alloc,
     blk->snap = *src;
     o = blk->bytes;
     for (int i = 0; i < N_STR + N_JSON; i++) {
-        evs_span *sp = span_ref(&blk->snap, i < N_STR
-                                    ? str_fields[i]
-                                    : json_fields[i - N_STR]);
+        evs_span *sp = span_ref(&blk->snap, i < N_STR ? str_fields[i]
+                                                      : json_fields[i - N_STR]);
         if (sp->len > 0) {
             memcpy(o, sp->ptr, sp->len);
             sp->ptr = o;
@@ -223,8 +222,9 @@ int evs_snapshot_copy(const evs_snapshot *src, const evs_allocator *alloc,
 
 int evs__snapshot_libc(const evs_snapshot *s)
 {
-    const snap_block *blk = (const snap_block *)(const void *)(
-        (const char *)s - offsetof(snap_block, snap));
+    const snap_block *blk =
+        (const snap_block *)(const void *)((const char *)s -
+                                           offsetof(snap_block, snap));
     const evs_allocator *d = evs_default_allocator();
 
     return blk->alloc.realloc == d->realloc && blk->alloc.free == d->free &&

@@ -163,8 +163,7 @@ static const char *skip_value(const char *p, const char *end)
     if (p == end)
         return NULL;
     switch (*p) {
-    case '"':
-        return skip_string(p, end);
+    case '"': return skip_string(p, end);
     case '{':
     case '[':
         while (p < end) {
@@ -174,24 +173,20 @@ static const char *skip_value(const char *p, const char *end)
                     return NULL;
                 continue;
             case '{':
-            case '[':
-                depth++;
-                break;
+            case '[': depth++; break;
             case '}':
             case ']':
                 if (--depth == 0)
                     return p + 1;
                 break;
-            default:
-                break;
+            default: break;
             }
             p++;
         }
         return NULL;
     case ',':
     case '}':
-    case ']':
-        return NULL;
+    case ']': return NULL;
     default:
         while (p < end && *p != ',' && *p != '}' && *p != ']')
             p++;
@@ -246,8 +241,8 @@ struct sum_run {
     uint64_t first; /* XXH3 of [body, cut), once done reaches cut */
 };
 
-static void sum_twice(const char *p, size_t len, size_t cut,
-                      uint64_t *whole, uint64_t *first)
+static void sum_twice(const char *p, size_t len, size_t cut, uint64_t *whole,
+                      uint64_t *first)
 {
     XXH3_state_t st;
 
@@ -272,16 +267,15 @@ static size_t body_cut(size_t len)
  * when it has hashed exactly this body already.
  */
 static int check_body(const char *body, size_t len, const snap_hdr *h,
-                      const sum_run *run, size_t *sum_len,
-                      evs_error_info *info)
+                      const sum_run *run, size_t *sum_len, evs_error_info *info)
 {
     size_t cut = body_cut(len);
     uint64_t whole, first, want;
 
     if (len != h->body_len) {
         evs__error_set(info, EVS_ECORRUPT, "binding",
-                       "snapshot body is %zu bytes, header says %" PRIu64,
-                       len, h->body_len);
+                       "snapshot body is %zu bytes, header says %" PRIu64, len,
+                       h->body_len);
         return EVS_ECORRUPT;
     }
     if (run != NULL && run->body != 0 && run->done == run->body + len &&
@@ -297,8 +291,7 @@ static int check_body(const char *body, size_t len, const snap_hdr *h,
         return EVS_ECORRUPT;
     }
     if (len < 1 + EVS__CKSUM_KEY_LEN + 16 + 3 || body[0] != '{' ||
-        body[len - 1] != '\n' || body[len - 2] != '}' ||
-        body[len - 3] != '"' ||
+        body[len - 1] != '\n' || body[len - 2] != '}' || body[len - 3] != '"' ||
         memcmp(body + cut - 1, EVS__CKSUM_KEY, EVS__CKSUM_KEY_LEN) != 0 ||
         evs__unhex64(body + cut - 1 + EVS__CKSUM_KEY_LEN, &want) != 0) {
         evs__error_set(info, EVS_EPARSE, "syntax",
@@ -320,9 +313,8 @@ static int check_body(const char *body, size_t len, const snap_hdr *h,
  * report.
  */
 static int check_snapshot(const char *buf, size_t len, unsigned flags,
-                          const sum_run *run, snap_hdr *h,
-                          evs_span val[N_JSON], size_t *off,
-                          evs_error_info *info)
+                          const sum_run *run, snap_hdr *h, evs_span val[N_JSON],
+                          size_t *off, evs_error_info *info)
 {
     const char *nl, *p, *hend, *body;
     size_t hdr_len, sum_len;
@@ -424,8 +416,7 @@ int evs_snapshot_decode(const char *buf, size_t len, unsigned flags,
         evs__error_set(info, rc, "", "no place for the result");
         goto out;
     }
-    if ((rc = check_snapshot(buf, len, flags, NULL, &h, val, &off,
-                             info)) != 0)
+    if ((rc = check_snapshot(buf, len, flags, NULL, &h, val, &off, info)) != 0)
         goto out;
 
     /* Everything is checked; only now allocate, exactly. */
@@ -497,8 +488,8 @@ char *evs__snapshot_buf(const evs_allocator *alloc, size_t len)
 #ifdef MADV_HUGEPAGE
     if ((alloc == NULL || alloc == evs_default_allocator()) &&
         len >= HUGE_MIN) {
-        uintptr_t a = ((uintptr_t)blk->bytes + HUGE_PAGE - 1) &
-                      ~(HUGE_PAGE - 1);
+        uintptr_t a =
+            ((uintptr_t)blk->bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
         uintptr_t b = ((uintptr_t)blk->bytes + len) & ~(HUGE_PAGE - 1);
         if (b > a)
             (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
@@ -570,8 +561,8 @@ int evs__snapshot_decode_buf(char *buf, size_t len, unsigned flags,
         evs__error_set(info, -EINVAL, "", "no place for the result");
         return -EINVAL;
     }
-    if ((rc = check_snapshot(buf, len, flags, blk->run, &h, val, &off,
-                             info)) != 0) {
+    if ((rc = check_snapshot(buf, len, flags, blk->run, &h, val, &off, info)) !=
+        0) {
         if (info != NULL)
             info->offset = off;
         return rc;

@@ -32,7 +32,10 @@ typedef struct lit {
     size_t n;
 } lit;
 
-#define LIT(x) {x, sizeof(x) - 1}
+#define LIT(x)                                                                 \
+    {                                                                          \
+        x, sizeof(x) - 1                                                       \
+    }
 
 /* A key in canonical order, with the separator before it, and where its
  * value lives in evs_snapshot. */
@@ -41,7 +44,10 @@ typedef struct field {
     size_t off;
 } field;
 
-#define FIELD(k, m) {LIT(k), offsetof(evs_snapshot, m)}
+#define FIELD(k, m)                                                            \
+    {                                                                          \
+        LIT(k), offsetof(evs_snapshot, m)                                      \
+    }
 
 #define N_STR 5
 #define N_TIME 4

@@ -116,8 +116,7 @@ int evs__wf_fail(evs__wf_parser *p, const char *fmt, ...)
 
     if (!p->err)
         return EVS_EPARSE;
-    snprintf(p->err->step, sizeof(p->err->step), "%s",
-             p->step ? p->step : "");
+    snprintf(p->err->step, sizeof(p->err->step), "%s", p->step ? p->step : "");
     va_start(ap, fmt);
     vsnprintf(p->err->msg, sizeof(p->err->msg), fmt, ap);
     va_end(ap);
@@ -413,8 +412,8 @@ static int check_graph(evs__wf_parser *p)
 
 static int parse_doc(evs__wf_parser *p)
 {
-    static const char *const names[] = {"name", "version", "inputs",
-                                        "outputs", "steps", "strict_inputs"};
+    static const char *const names[] = {"name",    "version", "inputs",
+                                        "outputs", "steps",   "strict_inputs"};
     evs_wf_def *d = p->d;
     evs_span m[6];
     size_t i;
@@ -493,8 +492,8 @@ static void blame_step(evs__wf_parser *p, char *msg, size_t cap)
 }
 
 int evs_wf_parse(const char *json, size_t len, const evs_allocator *alloc,
-                 evs_wf_has_action_fn has_action, void *arg,
-                 evs_wf_def **out, evs_wf_error *err)
+                 evs_wf_has_action_fn has_action, void *arg, evs_wf_def **out,
+                 evs_wf_error *err)
 {
     wf_holder *h = NULL;
     evs__wf_parser P;
@@ -597,7 +596,7 @@ int64_t evs_wf_retry_delay_ms(const evs_wf_retry *r, uint32_t attempt,
 
     if (!r || r->initial_ms <= 0)
         return 0;
-    max = r->max_interval_ms > 0 ? r->max_interval_ms
+    max = r->max_interval_ms > 0            ? r->max_interval_ms
           : r->initial_ms > INT64_MAX / 100 ? INT64_MAX
                                             : r->initial_ms * 100;
     b = r->backoff >= 1.0 ? r->backoff : 1.0;
@@ -617,8 +616,8 @@ int64_t evs_wf_retry_delay_ms(const evs_wf_retry *r, uint32_t attempt,
     return (int64_t)d;
 }
 
-int evs_wf_retry_allows(const evs_wf_retry *r, uint32_t attempt,
-                        evs_span type, int retryable)
+int evs_wf_retry_allows(const evs_wf_retry *r, uint32_t attempt, evs_span type,
+                        int retryable)
 {
     size_t i;
 

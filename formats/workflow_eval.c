@@ -139,8 +139,7 @@ static int json_eq(evs_span a, evs_span b, const evs_allocator *al)
         if ((rc = num_cmp(a, b, al, &cmp)) != 0)
             return rc;
         return cmp == 0;
-    case 's':
-        return ustr_cmp(evs__wf_str_body(a), evs__wf_str_body(b)) == 0;
+    case 's': return ustr_cmp(evs__wf_str_body(a), evs__wf_str_body(b)) == 0;
     case 'a':
         evs__json_iter_begin(&ia, a, '[');
         evs__json_iter_begin(&ib, b, '[');
@@ -169,15 +168,13 @@ static int json_eq(evs_span a, evs_span b, const evs_allocator *al)
                 return rc;
         }
         return na == nb;
-    default:
-        return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
+    default: return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
     }
 }
 
 /* Orders two numbers or two strings: 0 and *cmp set, 1 when they do not
  * compare, or -ENOMEM. */
-static int json_order(evs_span a, evs_span b, const evs_allocator *al,
-                      int *cmp)
+static int json_order(evs_span a, evs_span b, const evs_allocator *al, int *cmp)
 {
     char t = evs__wf_jtype(a);
 
@@ -209,8 +206,8 @@ static int json_in(evs_span a, evs_span b, const evs_allocator *al)
         return 0;
     if ((rc = evs__jb_unescape(&x, evs__wf_str_body(a))) == 0 &&
         (rc = evs__jb_unescape(&y, evs__wf_str_body(b))) == 0)
-        rc = x.len == 0 || (y.len >= x.len &&
-                            memmem(y.p, y.len, x.p, x.len) != NULL);
+        rc = x.len == 0 ||
+             (y.len >= x.len && memmem(y.p, y.len, x.p, x.len) != NULL);
     evs__jb_free(&x);
     evs__jb_free(&y);
     return rc;
@@ -249,10 +246,8 @@ static int eval(const evs_wf_cond *k, const evs_wf_ctx *c)
     int rc, cmp;
 
     switch (k->op) {
-    case EVS__WF_TRUE:
-        return 1;
-    case EVS__WF_FALSE:
-        return 0;
+    case EVS__WF_TRUE: return 1;
+    case EVS__WF_FALSE: return 0;
     case EVS__WF_AND:
     case EVS__WF_OR:
         for (i = 0; i < k->n_kids; i++) {
@@ -261,15 +256,12 @@ static int eval(const evs_wf_cond *k, const evs_wf_ctx *c)
                 return rc;
         }
         return k->op == EVS__WF_AND;
-    case EVS__WF_NOT:
-        rc = eval(&k->kids[0], c);
-        return rc < 0 ? rc : !rc;
+    case EVS__WF_NOT: rc = eval(&k->kids[0], c); return rc < 0 ? rc : !rc;
     case EVS__WF_EXISTS:
         rc = operand(k, c, k->a, &ba, &a);
         evs__free(k->alloc, ba);
         return rc == -ENOENT ? 0 : rc == 0 ? 1 : rc;
-    default:
-        break;
+    default: break;
     }
     if ((rc = operand(k, c, k->a, &ba, &a)) != 0 ||
         (rc = operand(k, c, k->b, &bb, &b)) != 0) {
@@ -278,16 +270,12 @@ static int eval(const evs_wf_cond *k, const evs_wf_ctx *c)
         goto out;
     }
     switch (k->op) {
-    case EVS__WF_EQ:
-        rc = json_eq(a, b, k->alloc);
-        break;
+    case EVS__WF_EQ: rc = json_eq(a, b, k->alloc); break;
     case EVS__WF_NE:
         rc = json_eq(a, b, k->alloc);
         rc = rc < 0 ? rc : !rc;
         break;
-    case EVS__WF_IN:
-        rc = json_in(a, b, k->alloc);
-        break;
+    case EVS__WF_IN: rc = json_in(a, b, k->alloc); break;
     default:
         rc = json_order(a, b, k->alloc, &cmp);
         if (rc == 1) {
@@ -308,8 +296,7 @@ out:
     return rc;
 }
 
-int evs_wf_cond_eval(const evs_wf_cond *cond, const evs_wf_ctx *c,
-                     int *result)
+int evs_wf_cond_eval(const evs_wf_cond *cond, const evs_wf_ctx *c, int *result)
 {
     int rc;
 

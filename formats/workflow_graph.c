@@ -16,9 +16,8 @@
 
 #define NONE ((size_t)-1)
 
-__attribute__((format(printf, 3, 4))) static int refuse(evs__wf_graph *g,
-                                                        size_t at,
-                                                        const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+refuse(evs__wf_graph *g, size_t at, const char *fmt, ...)
 {
     va_list ap;
 
@@ -68,8 +67,8 @@ static int always_branches(const evs_wf_step *s)
  * With `sure`, only a move made whenever s completes. NONE: no move in
  * that slot.
  */
-static size_t succ_at(const evs__wf_graph *g, const evs_wf_step *s,
-                      size_t k, int sure)
+static size_t succ_at(const evs__wf_graph *g, const evs_wf_step *s, size_t k,
+                      int sure)
 {
     if (k < s->n_next)
         return !sure || edge_sure(&s->next[k]) ? index_of(g, s->next[k].to)

@@ -18,7 +18,7 @@
 /* ------------------------------------------------------------------ */
 
 typedef struct dupck {
-    char *kbuf;      /* the unescaped names of one object */
+    char *kbuf; /* the unescaped names of one object */
     evs_span *keys;
     char *msg;
     size_t cap;
@@ -123,8 +123,8 @@ int evs__wf_type_ok(const char *type, evs_span v)
 }
 
 int evs_wf_check_inputs(const evs_wf_def *d, evs_span inputs,
-                        const evs_allocator *alloc, char **out,
-                        size_t *out_len, evs_wf_error *err)
+                        const evs_allocator *alloc, char **out, size_t *out_len,
+                        evs_wf_error *err)
 {
     evs__jbuf o = {alloc, NULL, 0, 0, 0};
     evs_span in = inputs, k, v;
@@ -152,10 +152,11 @@ int evs_wf_check_inputs(const evs_wf_def *d, evs_span inputs,
     members = o.len > 1;
     while (d->strict_inputs && evs__json_obj_next(&it, &k, &v) == 1) {
         for (i = 0, found = 0; i < d->n_inputs && !found; i++)
-            found = evs__wf_key_eq(k, d->inputs[i].name,
-                                   strlen(d->inputs[i].name));
+            found =
+                evs__wf_key_eq(k, d->inputs[i].name, strlen(d->inputs[i].name));
         if (!found) {
-            MSG(msg, sizeof(msg), "input \"%.*s\" is not declared (the "
+            MSG(msg, sizeof(msg),
+                "input \"%.*s\" is not declared (the "
                 "definition has strict_inputs)",
                 (int)(k.len > 64 ? 64 : k.len), k.ptr);
             rc = EVS_EPARSE;
@@ -170,8 +171,8 @@ int evs_wf_check_inputs(const evs_wf_def *d, evs_span inputs,
         while (!found && evs__json_obj_next(&it, &k, &v) == 1)
             found = evs__wf_key_eq(k, di->name, strlen(di->name));
         if (found && !evs__wf_type_ok(di->type, v)) {
-            MSG(msg, sizeof(msg), "input \"%s\" must be of type %s",
-                di->name, di->type);
+            MSG(msg, sizeof(msg), "input \"%s\" must be of type %s", di->name,
+                di->type);
             rc = EVS_EPARSE;
             goto out;
         }

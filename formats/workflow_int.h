@@ -29,26 +29,26 @@ enum {
 /* A condition as parsed; it lives in its definition's arena. */
 struct evs_wf_cond {
     int op;
-    evs_span a, b;               /* operands: compact JSON templates; for
+    evs_span a, b;           /* operands: compact JSON templates; for
                                     EVS__WF_EXISTS, a is the "${ref}"
                                     string */
-    const evs_wf_cond *kids;     /* and, or, not */
+    const evs_wf_cond *kids; /* and, or, not */
     size_t n_kids;
-    const evs_allocator *alloc;  /* the definition's, for evaluation */
+    const evs_allocator *alloc; /* the definition's, for evaluation */
 };
 
 /* How the references of a template are checked. */
 typedef struct evs__wf_refck {
-    int allow_item;              /* ${item} and ${index} may be used */
-    const evs_wf_step *steps;    /* ${steps.NAME...} must name one of
+    int allow_item;           /* ${item} and ${index} may be used */
+    const evs_wf_step *steps; /* ${steps.NAME...} must name one of
                                     these; NULL: not checked */
     size_t n_steps;
-    int strict_inputs;           /* ${inputs.NAME...} must name one of */
-    const evs_wf_input *inputs;  /* these (strict_inputs, §9) */
+    int strict_inputs;          /* ${inputs.NAME...} must name one of */
+    const evs_wf_input *inputs; /* these (strict_inputs, §9) */
     size_t n_inputs;
-    char *scratch;               /* room to unescape any string of the
+    char *scratch; /* room to unescape any string of the
                                     template (its length will do) */
-    char *msg;                   /* why, on failure */
+    char *msg;     /* why, on failure */
     size_t cap;
 } evs__wf_refck;
 
@@ -61,22 +61,21 @@ typedef struct evs__wf_refck {
 struct wf_holder;
 
 typedef struct evs__wf_parser {
-    struct wf_holder *h;  /* the arena (evs__wf_alloc) */
+    struct wf_holder *h;        /* the arena (evs__wf_alloc) */
     const evs_allocator *alloc; /* the definition's */
     evs_wf_def *d;
     evs_wf_step *steps;
     size_t n_steps;
-    char *listy;          /* per step: its `next` is a list of edges */
-    char *instant;        /* per step: it never waits and never fails by
+    char *listy;   /* per step: its `next` is a list of edges */
+    char *instant; /* per step: it never waits and never fails by
                              itself (WORKFLOWS.md §2.9) */
     evs_wf_error *err;
-    const char *step;     /* the step being read, for errors; NULL: none */
-    char *scratch;        /* room to unescape any string of the document */
+    const char *step; /* the step being read, for errors; NULL: none */
+    char *scratch;    /* room to unescape any string of the document */
     size_t scratch_len;
     evs_wf_has_action_fn has_action;
     void *arg;
 } evs__wf_parser;
-
 
 /* Fills p->err (step and message, if p->err is set) and returns
  * EVS_EPARSE. */
@@ -155,7 +154,8 @@ static inline char evs__wf_jtype(evs_span v)
     case '"': return 's';
     case '{': return 'o';
     case '[': return 'a';
-    case 't': case 'f': return 'b';
+    case 't':
+    case 'f': return 'b';
     case 'n': return 'z';
     default: return 'n';
     }
@@ -169,13 +169,13 @@ int evs__wf_type_ok(const char *type, evs_span v);
 
 /* A definition's steps as a graph, for evs__wf_graph_check. */
 typedef struct evs__wf_graph {
-    const evs_wf_step *steps;    /* parsed, their edges checked */
+    const evs_wf_step *steps; /* parsed, their edges checked */
     size_t n_steps;
-    const char *instant;         /* per step: it never waits and never
+    const char *instant; /* per step: it never waits and never
                                     fails by itself (WORKFLOWS.md §2.9) */
     const evs_allocator *alloc;
-    size_t at;                   /* on refusal: the step at fault */
-    char *msg;                   /* on refusal: why */
+    size_t at; /* on refusal: the step at fault */
+    char *msg; /* on refusal: why */
     size_t cap;
 } evs__wf_graph;
 

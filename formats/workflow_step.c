@@ -17,10 +17,10 @@
 /* ------------------------------------------------------------------ */
 
 static const char *const cond_ops[] = {
-    [EVS__WF_EQ] = "eq", [EVS__WF_NE] = "ne", [EVS__WF_LT] = "lt",
-    [EVS__WF_LE] = "le", [EVS__WF_GT] = "gt", [EVS__WF_GE] = "ge",
-    [EVS__WF_IN] = "in", [EVS__WF_EXISTS] = "exists",
-    [EVS__WF_AND] = "and", [EVS__WF_OR] = "or", [EVS__WF_NOT] = "not",
+    [EVS__WF_EQ] = "eq", [EVS__WF_NE] = "ne",         [EVS__WF_LT] = "lt",
+    [EVS__WF_LE] = "le", [EVS__WF_GT] = "gt",         [EVS__WF_GE] = "ge",
+    [EVS__WF_IN] = "in", [EVS__WF_EXISTS] = "exists", [EVS__WF_AND] = "and",
+    [EVS__WF_OR] = "or", [EVS__WF_NOT] = "not",
 };
 
 static int parse_cond(evs__wf_parser *p, evs_span v, evs_wf_cond *c)
@@ -98,18 +98,38 @@ two:
 /* ------------------------------------------------------------------ */
 
 enum {
-    M_NAME, M_KIND, M_ACTION, M_PARAMS, M_TIMEOUT, M_DURATION, M_UNTIL,
-    M_EVENT, M_PATHS, M_MODE, M_STORE, M_EACH, M_RETRY, M_NEXT, M_THEN,
-    M_CHANGE, M_MIN, M_MAX, M_START_AT, M_CARRY, M_EXEC, N_MEMBERS
+    M_NAME,
+    M_KIND,
+    M_ACTION,
+    M_PARAMS,
+    M_TIMEOUT,
+    M_DURATION,
+    M_UNTIL,
+    M_EVENT,
+    M_PATHS,
+    M_MODE,
+    M_STORE,
+    M_EACH,
+    M_RETRY,
+    M_NEXT,
+    M_THEN,
+    M_CHANGE,
+    M_MIN,
+    M_MAX,
+    M_START_AT,
+    M_CARRY,
+    M_EXEC,
+    N_MEMBERS
 };
 
 #define K(k) (1u << (k))
 #define K_ALL 0x7fu
 
 static const char *const step_members[N_MEMBERS] = {
-    "name", "kind", "action", "params", "timeout_ms", "duration_ms",
-    "until", "event", "paths", "mode", "store", "each", "retry", "next",
-    "then", "change_id", "min", "max", "start_at", "carry", "exec",
+    "name",     "kind",  "action", "params",    "timeout_ms", "duration_ms",
+    "until",    "event", "paths",  "mode",      "store",      "each",
+    "retry",    "next",  "then",   "change_id", "min",        "max",
+    "start_at", "carry", "exec",
 };
 
 /* The kinds each member is allowed in. */
@@ -139,8 +159,8 @@ static const unsigned member_kinds[N_MEMBERS] = {
 };
 
 static const char *const kind_names[] = {
-    "action", "sleep", "wait_event", "join", "end", "version",
-    "continue_as_new",
+    "action", "sleep",   "wait_event",      "join",
+    "end",    "version", "continue_as_new",
 };
 
 const char *evs_wf_kind_name(evs_wf_kind k)
@@ -155,8 +175,8 @@ static const char *const join_all[] = {"*"};
 static int parse_retry(evs__wf_parser *p, evs_wf_retry *r, evs_span v)
 {
     static const char *const names[] = {
-        "max_attempts", "max_interval_ms", "initial_interval_ms",
-        "backoff_coefficient", "jitter", "non_retryable",
+        "max_attempts",        "max_interval_ms", "initial_interval_ms",
+        "backoff_coefficient", "jitter",          "non_retryable",
     };
     evs_span m[6], x;
     const char **types;
@@ -182,8 +202,8 @@ static int parse_retry(evs__wf_parser *p, evs_wf_retry *r, evs_span v)
                                    INT64_MAX, &r->initial_ms)) != 0)
             return rc;
     }
-    r->max_interval_ms = r->initial_ms > INT64_MAX / 100 ? INT64_MAX
-                                                         : r->initial_ms * 100;
+    r->max_interval_ms =
+        r->initial_ms > INT64_MAX / 100 ? INT64_MAX : r->initial_ms * 100;
     if (m[1].len) {
         if (evs__json_int(m[1], &i64) == 0 && i64 < 0)
             return evs__wf_fail(p,
@@ -544,8 +564,8 @@ int evs__wf_parse_step(evs__wf_parser *p, evs_wf_step *s)
     /* Neither waits; nor fails by itself, but for a continue_as_new
      * that finds other paths running, which the loop check does not
      * count on (WORKFLOWS.md §2.9). */
-    p->instant[s->index] = s->kind == EVS_WF_VERSION ||
-                           s->kind == EVS_WF_CONTINUE;
+    p->instant[s->index] =
+        s->kind == EVS_WF_VERSION || s->kind == EVS_WF_CONTINUE;
     for (i = 0; i < N_MEMBERS; i++)
         if (m[i].len && !(member_kinds[i] & K(s->kind)))
             return evs__wf_fail(p,
@@ -557,12 +577,8 @@ int evs__wf_parse_step(evs__wf_parser *p, evs_wf_step *s)
     s->retry.backoff = 2.0;
     s->retry.max_interval_ms = 100000;
     switch (s->kind) {
-    case EVS_WF_ACTION:
-        rc = parse_action(p, s, m);
-        break;
-    case EVS_WF_SLEEP:
-        rc = parse_sleep(p, s, m);
-        break;
+    case EVS_WF_ACTION: rc = parse_action(p, s, m); break;
+    case EVS_WF_SLEEP: rc = parse_sleep(p, s, m); break;
     case EVS_WF_WAIT_EVENT:
         if (!m[M_EVENT].len)
             return evs__wf_fail(p, "a wait_event step needs \"event\"");
@@ -570,12 +586,8 @@ int evs__wf_parse_step(evs__wf_parser *p, evs_wf_step *s)
             !s->event[0])
             return evs__wf_fail(p, "\"event\" is empty");
         break;
-    case EVS_WF_JOIN:
-        rc = parse_join(p, s, m);
-        break;
-    case EVS_WF_CONTINUE:
-        rc = parse_continue(p, s, m);
-        break;
+    case EVS_WF_JOIN: rc = parse_join(p, s, m); break;
+    case EVS_WF_CONTINUE: rc = parse_continue(p, s, m); break;
     case EVS_WF_VERSION:
         if (!m[M_CHANGE].len || !m[M_MIN].len || !m[M_MAX].len)
             return evs__wf_fail(p,
@@ -596,8 +608,7 @@ int evs__wf_parse_step(evs__wf_parser *p, evs_wf_step *s)
         if (s->version_min > s->version_max)
             return evs__wf_fail(p, "\"min\" is greater than \"max\"");
         break;
-    default:
-        break;
+    default: break;
     }
     if (rc != 0)
         return rc;
@@ -684,4 +695,3 @@ int evs__wf_check_joins(evs__wf_parser *p)
     }
     return 0;
 }
-

@@ -38,8 +38,8 @@ enum { REF_INPUTS, REF_VARS, REF_STEPS, REF_ITEM, REF_INDEX, REF_VERSIONS };
 
 typedef struct ref {
     int root;
-    evs_span name;          /* vars: the variable; steps: the step */
-    const char *seg, *end;  /* the path that follows: "a.b.0", or empty */
+    evs_span name;         /* vars: the variable; steps: the step */
+    const char *seg, *end; /* the path that follows: "a.b.0", or empty */
 } ref;
 
 /* The next segment of a dotted path at *p; moves past it and its dot. */
@@ -214,16 +214,20 @@ static int check_string(const evs__wf_refck *ck, evs_span raw)
             return -1;
         }
         if ((r.root == REF_ITEM || r.root == REF_INDEX) && !ck->allow_item) {
-            MSG(ck->msg, ck->cap, "\"${%.*s}\" used outside the params of "
-                "an `each` step", (int)(pc.n > 64 ? 64 : pc.n), pc.p);
+            MSG(ck->msg, ck->cap,
+                "\"${%.*s}\" used outside the params of "
+                "an `each` step",
+                (int)(pc.n > 64 ? 64 : pc.n), pc.p);
             return -1;
         }
         if (r.root == REF_STEPS && ck->steps) {
             for (i = 0, found = 0; i < ck->n_steps && !found; i++)
                 found = evs__span_eq_cstr(r.name, ck->steps[i].name);
             if (!found) {
-                MSG(ck->msg, ck->cap, "\"${%.*s}\" names no step of the "
-                    "definition", (int)(pc.n > 64 ? 64 : pc.n), pc.p);
+                MSG(ck->msg, ck->cap,
+                    "\"${%.*s}\" names no step of the "
+                    "definition",
+                    (int)(pc.n > 64 ? 64 : pc.n), pc.p);
                 return -1;
             }
         }
@@ -233,7 +237,8 @@ static int check_string(const evs__wf_refck *ck, evs_span raw)
             for (i = 0, found = 0; i < ck->n_inputs && !found; i++)
                 found = evs__span_eq_cstr(in, ck->inputs[i].name);
             if (!found) {
-                MSG(ck->msg, ck->cap, "\"${%.*s}\" names no declared input "
+                MSG(ck->msg, ck->cap,
+                    "\"${%.*s}\" names no declared input "
                     "(the definition has strict_inputs)",
                     (int)(pc.n > 64 ? 64 : pc.n), pc.p);
                 return -1;
@@ -320,8 +325,8 @@ static int navigate(evs_span *v, const ref *r)
  * `ibuf` holds the text of ${index}. Returns 0, -ENOENT, EVS_EPARSE (a
  * malformed reference or a resolver's value that is not JSON) or a
  * resolver's error. */
-static int resolve(const evs_wf_ctx *c, const char *s, size_t n,
-                   char ibuf[24], evs_span *out, evs_wf_error *err)
+static int resolve(const evs_wf_ctx *c, const char *s, size_t n, char ibuf[24],
+                   evs_span *out, evs_wf_error *err)
 {
     const char *why;
     evs_span v = {"{}", 2};
@@ -330,8 +335,10 @@ static int resolve(const evs_wf_ctx *c, const char *s, size_t n,
 
     if (ref_parse(s, n, &r, &why) != 0) {
         if (err)
-            MSG(err->msg, sizeof(err->msg), "malformed reference "
-                "\"${%.*s}\": %s", (int)(n > 64 ? 64 : n), s, why);
+            MSG(err->msg, sizeof(err->msg),
+                "malformed reference "
+                "\"${%.*s}\": %s",
+                (int)(n > 64 ? 64 : n), s, why);
         return EVS_EPARSE;
     }
     switch (r.root) {
@@ -339,9 +346,7 @@ static int resolve(const evs_wf_ctx *c, const char *s, size_t n,
         if (c->inputs.len)
             v = c->inputs;
         break;
-    case REF_VARS:
-        rc = c->var ? c->var(c->arg, r.name, &v) : -ENOENT;
-        break;
+    case REF_VARS: rc = c->var ? c->var(c->arg, r.name, &v) : -ENOENT; break;
     case REF_STEPS:
         rc = c->step_output ? c->step_output(c->arg, r.name, &v) : -ENOENT;
         break;
@@ -368,8 +373,10 @@ static int resolve(const evs_wf_ctx *c, const char *s, size_t n,
     }
     if (rc == 0 && evs_json_check(v.ptr, v.len, 0, NULL, NULL, NULL) != 0) {
         if (err)
-            MSG(err->msg, sizeof(err->msg), "the value behind \"${%.*s}\" "
-                "is not valid JSON", (int)(n > 64 ? 64 : n), s);
+            MSG(err->msg, sizeof(err->msg),
+                "the value behind \"${%.*s}\" "
+                "is not valid JSON",
+                (int)(n > 64 ? 64 : n), s);
         return EVS_EPARSE;
     }
     if (rc == 0) {
@@ -391,8 +398,8 @@ static int resolve(const evs_wf_ctx *c, const char *s, size_t n,
 typedef struct render {
     const evs_wf_ctx *c;
     evs_wf_error *err;
-    char *scratch;  /* an unescaped template string */
-    evs__jbuf str;  /* an interpolated string, before it is quoted */
+    char *scratch; /* an unescaped template string */
+    evs__jbuf str; /* an interpolated string, before it is quoted */
 } render;
 
 static int render_string(render *R, evs__jbuf *o, evs_span raw)

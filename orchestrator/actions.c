@@ -67,8 +67,7 @@ static void post_done(evs_action_req *req)
 
 /* Sets the error of a failed attempt (a NULL type or message, out of
  * memory, reads as "error" or ""). */
-static void set_error(evs_action_req *req, const char *type,
-                      const char *msg)
+static void set_error(evs_action_req *req, const char *type, const char *msg)
 {
     req->etype = evs__orch_strndup(req->o->alloc, type, strlen(type));
     req->emsg = evs__orch_strndup(req->o->alloc, msg, strlen(msg));
@@ -154,8 +153,8 @@ typedef struct exec_proc {
     evs__jbuf request, sout, serr;
     int64_t exit_status;
     int term_signal;
-    int pending;        /* exit + two EOFs before the outcome */
-    int handles;        /* open handles; freed at 0 */
+    int pending; /* exit + two EOFs before the outcome */
+    int handles; /* open handles; freed at 0 */
     int spawned;
     int killed;
 } exec_proc;
@@ -203,12 +202,11 @@ static void proc_finish(exec_proc *p)
     req->exec_state = NULL;
     if (p->sout.err || p->serr.err) {
         evs_action_fail(req, evs_span_cstr("no_memory"),
-                        evs_span_cstr("out of memory reading the output"),
-                        1);
+                        evs_span_cstr("out of memory reading the output"), 1);
     } else if (p->term_signal) {
-        snprintf(msg, sizeof(msg), "killed by signal %d%s%.*s",
-                 p->term_signal, p->serr.len ? ": " : "",
-                 (int)p->serr.len, p->serr.p ? p->serr.p : "");
+        snprintf(msg, sizeof(msg), "killed by signal %d%s%.*s", p->term_signal,
+                 p->serr.len ? ": " : "", (int)p->serr.len,
+                 p->serr.p ? p->serr.p : "");
         evs_action_fail(req, evs_span_cstr("killed"), evs_span_cstr(msg), 1);
     } else if (p->exit_status != 0) {
         snprintf(msg, sizeof(msg), "exit status %lld%s%.*s",
@@ -237,13 +235,13 @@ static void proc_finish(exec_proc *p)
             memcpy(text, m.ptr, m.len);
         evs_action_fail(req, evs_span_cstr(type), evs_span_cstr(text),
                         retryable);
-    } else if (out.len && evs_json_check(out.ptr, out.len, 0, NULL, NULL,
-                                         NULL) != 0) {
+    } else if (out.len &&
+               evs_json_check(out.ptr, out.len, 0, NULL, NULL, NULL) != 0) {
         snprintf(msg, sizeof(msg), "stdout is not JSON%s%.*s",
                  p->serr.len ? "; stderr: " : "", (int)p->serr.len,
                  p->serr.p ? p->serr.p : "");
-        evs_action_fail(req, evs_span_cstr("bad_output"),
-                        evs_span_cstr(msg), 0);
+        evs_action_fail(req, evs_span_cstr("bad_output"), evs_span_cstr(msg),
+                        0);
     } else {
         evs_action_complete(req, out);
     }
@@ -334,11 +332,13 @@ static void spawn_failed(const char *prog, int rc, char *msg, size_t cap)
     size_t n = sizeof(cwd);
 
     if (!strchr(prog, '/'))
-        snprintf(msg, cap, "cannot run \"%s\" (looked up in PATH): %s",
-                 prog, uv_strerror(rc));
+        snprintf(msg, cap, "cannot run \"%s\" (looked up in PATH): %s", prog,
+                 uv_strerror(rc));
     else if (prog[0] != '/' && uv_cwd(cwd, &n) == 0)
-        snprintf(msg, cap, "cannot run \"%s\" (relative to the runner's "
-                 "working directory %s): %s", prog, cwd, uv_strerror(rc));
+        snprintf(msg, cap,
+                 "cannot run \"%s\" (relative to the runner's "
+                 "working directory %s): %s",
+                 prog, cwd, uv_strerror(rc));
     else
         snprintf(msg, cap, "cannot run \"%s\": %s", prog, uv_strerror(rc));
 }
@@ -360,8 +360,7 @@ static void exec_dispatch(evs_action_req *req)
         return;
     }
     if (!(p = evs__calloc(x->o->alloc, sizeof(*p))) ||
-        !(argv = evs__calloc(x->o->alloc,
-                             (S->n_argv + 1) * sizeof(*argv)))) {
+        !(argv = evs__calloc(x->o->alloc, (S->n_argv + 1) * sizeof(*argv)))) {
         evs__free(x->o->alloc, p);
         evs_action_fail(req, evs_span_cstr("no_memory"),
                         evs_span_cstr("out of memory spawning"), 1);
@@ -371,8 +370,7 @@ static void exec_dispatch(evs_action_req *req)
     for (size_t i = 0; i < S->n_argv; i++)
         argv[i] = (char *)(uintptr_t)S->argv[i];
     p->req = req;
-    p->alloc = p->request.alloc = p->sout.alloc = p->serr.alloc =
-        x->o->alloc;
+    p->alloc = p->request.alloc = p->sout.alloc = p->serr.alloc = x->o->alloc;
     EVS__JB_LIT(&p->request, "{\"params\":");
     evs__jb_json(&p->request, req->call.input);
     EVS__JB_LIT(&p->request, ",\"inputs\":");
@@ -426,8 +424,7 @@ static void exec_dispatch(evs_action_req *req)
             uv_process_kill(&p->proc, SIGKILL);
         /* A failed uv_spawn may have initialized the process handle
          * (libuv 1.44 does): then it is closed and counted too. */
-        p->handles += uv_handle_get_type((uv_handle_t *)&p->proc) ==
-                      UV_PROCESS;
+        p->handles += uv_handle_get_type((uv_handle_t *)&p->proc) == UV_PROCESS;
         proc_close_all(p);
         evs_action_fail(req, evs_span_cstr("spawn"), evs_span_cstr(msg), 1);
         return;
@@ -478,8 +475,8 @@ void evs__actions_dispatch(evs_action_req *req)
     if (req->flags & EVS_ACTION_BLOCKING) {
         req->in_work = 1;
         req->work.data = req;
-        rc = uv_queue_work(x->o->loop, &req->work, blocking_work,
-                           blocking_done);
+        rc =
+            uv_queue_work(x->o->loop, &req->work, blocking_work, blocking_done);
         if (rc != 0) {
             req->in_work = 0;
             evs_action_fail(req, evs_span_cstr("queue"),

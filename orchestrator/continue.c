@@ -235,10 +235,9 @@ static void can_work(uv_work_t *w)
     }
     for (size_t i = 0; i < j->n; i++)
         views[i] = j->ev[i].ev;
-    j->rc = evs_exec_create(j->x->o->store, j->succ, strlen(j->succ),
-                            j->snap, views, j->n);
-    if (j->rc == -EEXIST &&
-        is_our_successor(j->x->o->store, j->succ, j->x->id))
+    j->rc = evs_exec_create(j->x->o->store, j->succ, strlen(j->succ), j->snap,
+                            views, j->n);
+    if (j->rc == -EEXIST && is_our_successor(j->x->o->store, j->succ, j->x->id))
         j->rc = 0;
     evs__free(j->x->o->alloc, views);
 }
@@ -278,8 +277,8 @@ static void can_done(uv_work_t *w, int status)
     }
 }
 
-static int add_event(can_job *j, size_t *cap, const char *type,
-                     evs_span path, evs_span id, const evs__jbuf *data)
+static int add_event(can_job *j, size_t *cap, const char *type, evs_span path,
+                     evs_span id, const evs__jbuf *data)
 {
     char uuid[EVS_UUID_LEN + 1];
     evs_event ev;
@@ -288,8 +287,8 @@ static int add_event(can_job *j, size_t *cap, const char *type,
         return -ENOMEM;
     if (j->n == *cap) {
         size_t nc = *cap ? *cap * 2 : 16;
-        evs_event_owned *nv = evs__realloc(j->x->o->alloc, j->ev,
-                                           nc * sizeof(*nv));
+        evs_event_owned *nv =
+            evs__realloc(j->x->o->alloc, j->ev, nc * sizeof(*nv));
         if (!nv)
             return -ENOMEM;
         j->ev = nv;
@@ -358,8 +357,8 @@ static int build_successor(orch_exec *x, can_job *j, const char *at,
     evs__jb_quote(&d, evs_span_cstr(at));
     EVS__JB_LIT(&d, "}");
     if (rc == 0)
-        rc = add_event(j, &cap, EVS_EV_PATH_STARTED, main_id, (evs_span){0},
-                       &d);
+        rc =
+            add_event(j, &cap, EVS_EV_PATH_STARTED, main_id, (evs_span){0}, &d);
     for (size_t i = 0; rc == 0 && i < evs_replay_var_count(rp); i++) {
         const evs_var_state *v = evs_replay_var(rp, i);
         if (!carried(S, v->name))
@@ -370,8 +369,8 @@ static int build_successor(orch_exec *x, can_job *j, const char *at,
         EVS__JB_LIT(&d, ",\"value\":");
         evs__jb_json(&d, v->value);
         EVS__JB_LIT(&d, "}");
-        rc = add_event(j, &cap, EVS_EV_VARIABLE_SET, main_id, (evs_span){0},
-                       &d);
+        rc =
+            add_event(j, &cap, EVS_EV_VARIABLE_SET, main_id, (evs_span){0}, &d);
     }
     /* Buffered events keep their ids: a request taken but not yet
      * removed is still recognised in the successor. */
@@ -424,8 +423,7 @@ int evs__orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
     x->continuing = 1;
     x->refs++;
     j->work.data = j;
-    if ((rc = uv_queue_work(x->o->loop, &j->work, can_work, can_done)) !=
-        0) {
+    if ((rc = uv_queue_work(x->o->loop, &j->work, can_work, can_done)) != 0) {
         x->continuing = 0;
         x->refs--;
         goto fail;
@@ -455,8 +453,7 @@ static int past_threshold(orch_exec *x, evs_span pid)
     const evs_exec_state *st = evs_replay_exec(x->rp);
     const evs_path_state *cur = evs_replay_find_path(x->rp, pid);
     uint64_t seq = st->last_seq, bytes = evs_log_size(x->log);
-    uint64_t pass = cur && cur->started_seq ? seq - cur->started_seq + 1
-                                            : seq;
+    uint64_t pass = cur && cur->started_seq ? seq - cur->started_seq + 1 : seq;
 
     /* +1: the predecessor's last event, execution_continue_as_new. The
      * bytes of a pass are estimated from the log's average event. */
@@ -559,8 +556,8 @@ static int has_cycle_from(const evs_wf_def *d, size_t i, char *state)
     state[i] = 1;
     for (size_t k = 0; k <= s->n_next; k++) {
         const char *to = k < s->n_next ? s->next[k].to : s->then;
-        const evs_wf_step *t = to ? evs_wf_find_step(d, evs_span_cstr(to))
-                                  : NULL;
+        const evs_wf_step *t =
+            to ? evs_wf_find_step(d, evs_span_cstr(to)) : NULL;
         if (t && has_cycle_from(d, t->index, state))
             return 1;
     }

@@ -44,15 +44,14 @@ static void reach(const evs_wf_def *d, size_t i, char *seen)
     seen[i] = 1;
     for (size_t k = 0; k <= s->n_next; k++) {
         const char *to = k < s->n_next ? s->next[k].to : s->then;
-        const evs_wf_step *t = to ? evs_wf_find_step(d, evs_span_cstr(to))
-                                  : NULL;
+        const evs_wf_step *t =
+            to ? evs_wf_find_step(d, evs_span_cstr(to)) : NULL;
         if (t)
             reach(d, t->index, seen);
     }
 }
 
-int evs_def_finding_describe(const evs_def_finding *f, char *buf,
-                             size_t cap)
+int evs_def_finding_describe(const evs_def_finding *f, char *buf, size_t cap)
 {
     const evs_version_conflict *v = f->version;
     const evs_step_diff *d = f->diff;
@@ -61,16 +60,15 @@ int evs_def_finding_describe(const evs_def_finding *f, char *buf,
         return snprintf(buf, cap,
                         "change \"%s\": recorded version %lld is outside "
                         "[%lld, %lld], the range of version step \"%s\"",
-                        v->change_id, (long long)v->version,
-                        (long long)v->min, (long long)v->max, v->step);
+                        v->change_id, (long long)v->version, (long long)v->min,
+                        (long long)v->max, v->step);
     if (d->change == EVS_STEP_REMOVED)
         return snprintf(buf, cap, "step \"%.*s\" removed", (int)d->step.len,
                         d->step.ptr);
     if (d->change == EVS_STEP_KIND_CHANGED)
         return snprintf(buf, cap, "step \"%.*s\" changed kind (%.*s to %.*s)",
                         (int)d->step.len, d->step.ptr, (int)d->old_kind.len,
-                        d->old_kind.ptr, (int)d->new_kind.len,
-                        d->new_kind.ptr);
+                        d->old_kind.ptr, (int)d->new_kind.len, d->new_kind.ptr);
     return snprintf(buf, cap, "step \"%.*s\" changed, gated by %s",
                     (int)d->step.len, d->step.ptr,
                     f->code ? "no version step" : "a version step");
@@ -79,11 +77,11 @@ int evs_def_finding_describe(const evs_def_finding *f, char *buf,
 typedef struct check {
     const evs_replay *rp;
     const evs_wf_def *def;
-    const char *open;       /* steps reachable around every version gate */
+    const char *open; /* steps reachable around every version gate */
     evs_def_finding_fn fn;
     void *arg;
     size_t refusals;
-    int first;              /* the first refusal's code, 0 if none */
+    int first; /* the first refusal's code, 0 if none */
     evs_error_info *info;
 } check;
 
@@ -134,8 +132,8 @@ static int check_versions(check *c)
         if (S->kind != EVS_WF_VERSION)
             continue;
         v = evs_replay_find_version(c->rp, evs_span_cstr(S->change_id));
-        if (!v || (v->version >= S->version_min &&
-                   v->version <= S->version_max))
+        if (!v ||
+            (v->version >= S->version_min && v->version <= S->version_max))
             continue;
         vc.step = S->name;
         vc.change_id = S->change_id;

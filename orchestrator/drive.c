@@ -130,8 +130,7 @@ static int drive_path(orch_exec *x, size_t i)
             evs__jb_free(&e);
         }
         break;
-    case EVS_STEP_CANCELLED:
-        break; /* its path has ended: not driven */
+    case EVS_STEP_CANCELLED: break; /* its path has ended: not driven */
     case EVS_STEP_COMPLETED:
     case EVS_STEP_SKIPPED:
         if (iter >= 0)
@@ -147,11 +146,11 @@ static void exec_outputs(orch_exec *x)
 {
     char latest[NAME_MAX_];
     /* The root path, or the continuation its loop went on in. */
-    evs_span main_id = evs__orch_path_latest(
-        x->rp,
-        evs_replay_path_count(x->rp) ? evs_replay_path(x->rp, 0)->id
-                                     : evs_span_cstr("main"),
-        latest, sizeof(latest));
+    evs_span main_id = evs__orch_path_latest(x->rp,
+                                             evs_replay_path_count(x->rp)
+                                                 ? evs_replay_path(x->rp, 0)->id
+                                                 : evs_span_cstr("main"),
+                                             latest, sizeof(latest));
     evs__jbuf d = {.alloc = x->o->alloc};
     char *out = NULL;
     size_t n = 0;
@@ -236,8 +235,7 @@ void evs__drive(orch_exec *x)
         st = evs_replay_exec(x->rp);
         if (st->status >= EVS_STATUS_COMPLETED)
             break;
-        for (size_t i = x->first_live; i < evs_replay_path_count(x->rp);
-             i++)
+        for (size_t i = x->first_live; i < evs_replay_path_count(x->rp); i++)
             if (!evs_replay_path(x->rp, i)->ended_seq)
                 live++;
         if (live == 0) {

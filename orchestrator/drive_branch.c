@@ -105,8 +105,7 @@ int evs__drive_cancel_paths(orch_exec *x, evs_span root, evs_span why)
     EVS__JB_LIT(&d, "{\"error\":");
     evs__jb_raw(&d, err.p, err.len);
     EVS__JB_LIT(&d, "}");
-    for (size_t i = x->first_live; i < evs_replay_path_count(rp) && !rc;
-         i++) {
+    for (size_t i = x->first_live; i < evs_replay_path_count(rp) && !rc; i++) {
         const evs_path_state *p = evs_replay_path(rp, i);
         evs_span pid;
         if (p->ended_seq || (root.len && !descends(rp, p->id, root)))
@@ -132,7 +131,8 @@ void evs__drive_fail_path(orch_exec *x, evs_span pid, evs_span error)
     evs__jb_json(&d, error);
     EVS__JB_LIT(&d, "}");
     if (evs__orch_emit(x, NULL, EVS_EV_PATH_FAILED, pid, (evs_span){0}, &d,
-                       NULL) != 0 || failure_tolerated(x, pid))
+                       NULL) != 0 ||
+        failure_tolerated(x, pid))
         goto out;
     /* The execution ends: nothing of it may stay live. */
     snprintf(why, sizeof(why), "the execution failed: path \"%s\" failed",
@@ -165,8 +165,8 @@ void evs__drive_step_failure(orch_exec *x, evs_span pid, const evs_wf_step *S,
         goto out;
     if (evs_wf_retry_allows(&S->retry, attempt, evs_span_cstr(type),
                             retryable)) {
-        delay = evs_wf_retry_delay_ms(&S->retry, attempt,
-                                      evs__orch_random(x->o));
+        delay =
+            evs_wf_retry_delay_ms(&S->retry, attempt, evs__orch_random(x->o));
         d.len = 0;
         EVS__JB_LIT(&d, "{\"fire_at\":");
         evs__jb_time(&d, now + delay * 1000);
@@ -301,8 +301,8 @@ static int branch(orch_exec *x, evs_span pid, const evs_wf_step *S,
             char msg[300];
             snprintf(msg, sizeof(msg),
                      "step \"%s\" branches path \"%.*s\", which an earlier "
-                     "branch of this path made", S->name, (int)ids[i].len,
-                     ids[i].p);
+                     "branch of this path made",
+                     S->name, (int)ids[i].len, ids[i].p);
             evs__drive_error_json(&e, "branch_conflict", evs_span_cstr(msg), 0);
             evs__drive_fail_path(x, pid, (evs_span){e.p, e.len});
             evs__jb_free(&e);
@@ -320,9 +320,8 @@ static int branch(orch_exec *x, evs_span pid, const evs_wf_step *S,
         EVS__JB_LIT(&d, "}");
     }
     EVS__JB_LIT(&d, "]}");
-    if (n &&
-        evs__orch_emit(x, NULL, EVS_EV_PATH_BRANCHED, pid,
-                       evs_span_cstr(S->name), &d, NULL) != 0)
+    if (n && evs__orch_emit(x, NULL, EVS_EV_PATH_BRANCHED, pid,
+                            evs_span_cstr(S->name), &d, NULL) != 0)
         goto out;
     for (size_t i = 0; i < nm && !x->broken; i++) {
         if (!fresh[i])
@@ -369,9 +368,8 @@ void evs__drive_advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
             m[nm++] = &S->next[i];
     }
     if (nm == 1 && !m[0]->path) {
-        evs__drive_enter_step(x, pid,
-                              evs_wf_find_step(x->def, evs_span_cstr(m[0]->to)),
-                              1, -1);
+        evs__drive_enter_step(
+            x, pid, evs_wf_find_step(x->def, evs_span_cstr(m[0]->to)), 1, -1);
     } else if (nm == 0) {
         evs__orch_emit(x, NULL, EVS_EV_PATH_COMPLETED, pid, (evs_span){0}, NULL,
                        NULL);

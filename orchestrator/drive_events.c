@@ -21,31 +21,28 @@ void evs__drive_outcome(orch_exec *x, evs_action_req *req)
     evs_span pid = nb_set(&pb, req->call.path_id);
 
     S = evs_wf_find_step(x->def, req->call.step);
-    st = evs_replay_find_step(x->rp, pid, req->call.step,
-                              req->call.iteration);
+    st = evs_replay_find_step(x->rp, pid, req->call.step, req->call.iteration);
     if (!S || !st || st->status != EVS_STEP_RUNNING ||
         st->attempts != req->call.attempt ||
         evs_replay_exec(x->rp)->status >= EVS_STATUS_COMPLETED)
         return; /* superseded: timed out, or the execution ended */
     if (!req->failed) {
         evs_span out = {req->output, req->output_len};
-        if (out.len && evs_json_check(out.ptr, out.len, EVS_JSON_MINIFY,
-                                      req->output, &req->output_len,
-                                      NULL) != 0) {
+        if (out.len &&
+            evs_json_check(out.ptr, out.len, EVS_JSON_MINIFY, req->output,
+                           &req->output_len, NULL) != 0) {
             evs__drive_step_failure(
-                x, pid, S, req->call.iteration, req->call.attempt,
-                "bad_output",
+                x, pid, S, req->call.iteration, req->call.attempt, "bad_output",
                 evs_span_cstr("the action's output is not JSON"), 0);
         } else {
             out.len = req->output_len;
             evs__drive_complete_step(x, pid, S, req->call.iteration, out);
         }
     } else {
-        evs__drive_step_failure(x, pid, S, req->call.iteration,
-                                req->call.attempt,
-                                req->etype ? req->etype : "error",
-                                evs_span_cstr(req->emsg ? req->emsg : ""),
-                                req->retryable);
+        evs__drive_step_failure(
+            x, pid, S, req->call.iteration, req->call.attempt,
+            req->etype ? req->etype : "error",
+            evs_span_cstr(req->emsg ? req->emsg : ""), req->retryable);
     }
     evs__drive(x);
 }
@@ -102,8 +99,7 @@ void evs__drive_timer(orch_exec *x, orch_timer *t)
     if (!ps || ps->ended_seq)
         return;
     /* Paused: the timer is re-armed by evs__drive() on resume, already due. */
-    if (evs_replay_exec(x->rp)->status == EVS_STATUS_PAUSED ||
-        x->o->stopping)
+    if (evs_replay_exec(x->rp)->status == EVS_STATUS_PAUSED || x->o->stopping)
         return;
     nb_set(&sb, ps->current_step);
     S = evs_wf_find_step(x->def, (evs_span){sb.s, sb.len});
@@ -139,8 +135,8 @@ void evs__drive_timer(orch_exec *x, orch_timer *t)
         if (evs__orch_emit(x, NULL, EVS_EV_WAIT_ENDED, pid,
                            evs_span_cstr(S->name), &d, NULL) != 0)
             break;
-        snprintf(msg, sizeof(msg), "no \"%s\" event within %lld ms",
-                 S->event, (long long)S->timeout_ms);
+        snprintf(msg, sizeof(msg), "no \"%s\" event within %lld ms", S->event,
+                 (long long)S->timeout_ms);
         evs__drive_step_failure(x, pid, S, iter, st->attempts, "timeout",
                                 evs_span_cstr(msg), 0);
         break;

@@ -66,14 +66,13 @@ evs_span evs__drive_last_output(const evs_replay *rp, evs_span path);
 void evs__drive_rctx_init(rctx *r, orch_exec *x, evs_span path);
 /* When a sleep step on pid is due (µs), or with `why` set -1 (its
  * template failed) or -2 (not a duration or a time). */
-int64_t evs__drive_sleep_due(orch_exec *x, evs_span pid,
-                             const evs_wf_step *S, char *why, size_t cap);
+int64_t evs__drive_sleep_due(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                             char *why, size_t cap);
 /* Renders an `each` step's list. Returns its items' count, or with `why`
  * set -1 (a reference to nothing) or -2 (not an array). *list is the
  * array (owned). */
-int64_t evs__drive_each_list(orch_exec *x, evs_span pid,
-                             const evs_wf_step *S, char **list, size_t *len,
-                             char *why, size_t cap);
+int64_t evs__drive_each_list(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                             char **list, size_t *len, char *why, size_t cap);
 /* Item i of the JSON array list[0..len) (empty if none). */
 evs_span evs__drive_each_item(const char *list, size_t len, int64_t i);
 
@@ -84,9 +83,8 @@ evs_span evs__drive_each_item(const char *list, size_t len, int64_t i);
 void evs__drive_enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                            uint32_t attempt, int64_t iter);
 /* Queues an attempt of an action step to run once need_seq is durable. */
-void evs__drive_queue_action(orch_exec *x, evs_span pid,
-                             const evs_wf_step *S, int64_t iter,
-                             uint32_t attempt, evs_span input,
+void evs__drive_queue_action(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                             int64_t iter, uint32_t attempt, evs_span input,
                              uint64_t need_seq);
 /* Arms a timer of kind k for pid, due at `due` (µs). */
 void evs__drive_arm(orch_exec *x, evs_span pid, timer_kind k, evs_span id,
@@ -105,8 +103,8 @@ int evs__drive_try_consume(orch_exec *x, evs_span pid, const evs_wf_step *S,
 int evs__drive_check_join(orch_exec *x, evs_span pid, const evs_wf_step *S,
                           int64_t iter, uint32_t attempt);
 /* The pending timer of step `step` on pid: 1 with its due time and id. */
-int evs__drive_pending_timer(const evs_replay *rp, evs_span pid,
-                             evs_span step, int64_t *due, name_buf *id);
+int evs__drive_pending_timer(const evs_replay *rp, evs_span pid, evs_span step,
+                             int64_t *due, name_buf *id);
 /* The pending wait of pid, or NULL. */
 const evs_wait_state *evs__drive_pending_wait(const evs_replay *rp,
                                               evs_span pid);
@@ -123,14 +121,12 @@ int evs__drive_cancel_paths(orch_exec *x, evs_span root, evs_span why);
  * a join may judge it. */
 void evs__drive_fail_path(orch_exec *x, evs_span pid, evs_span error);
 /* Records a failed attempt, then a retry or the path's failure. */
-void evs__drive_step_failure(orch_exec *x, evs_span pid,
-                             const evs_wf_step *S, int64_t iter,
-                             uint32_t attempt, const char *type,
+void evs__drive_step_failure(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                             int64_t iter, uint32_t attempt, const char *type,
                              evs_span msg, int retryable);
 /* Records step S's completion on pid with `output`. */
-void evs__drive_complete_step(orch_exec *x, evs_span pid,
-                              const evs_wf_step *S, int64_t iter,
-                              evs_span output);
+void evs__drive_complete_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                              int64_t iter, evs_span output);
 /* Follows S's edges from pid, which has finished it. */
 void evs__drive_advance(orch_exec *x, evs_span pid, const evs_wf_step *S);
 

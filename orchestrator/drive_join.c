@@ -87,13 +87,15 @@ static int cancel_losers(orch_exec *x, evs_span pid, const evs_wf_step *S,
     int rc = 0;
 
     if (decided > 0)
-        snprintf(why, sizeof(why), "join \"%s\" on path \"%.*s\" "
-                 "completed with path \"%.*s\"", S->name, (int)pid.len,
-                 pid.ptr, (int)win->id.len, win->id.ptr);
+        snprintf(why, sizeof(why),
+                 "join \"%s\" on path \"%.*s\" "
+                 "completed with path \"%.*s\"",
+                 S->name, (int)pid.len, pid.ptr, (int)win->id.len, win->id.ptr);
     else if (win)
-        snprintf(why, sizeof(why), "join \"%s\" on path \"%.*s\" "
-                 "failed: path \"%.*s\" failed first", S->name,
-                 (int)pid.len, pid.ptr, (int)win->id.len, win->id.ptr);
+        snprintf(why, sizeof(why),
+                 "join \"%s\" on path \"%.*s\" "
+                 "failed: path \"%.*s\" failed first",
+                 S->name, (int)pid.len, pid.ptr, (int)win->id.len, win->id.ptr);
     else
         snprintf(why, sizeof(why), "join \"%s\" on path \"%.*s\" failed",
                  S->name, (int)pid.len, pid.ptr);

@@ -141,17 +141,13 @@ void evs__drive_settle_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                             int64_t iter, uint32_t attempt)
 {
     switch (S->kind) {
-    case EVS_WF_JOIN:
-        evs__drive_check_join(x, pid, S, iter, attempt);
-        break;
+    case EVS_WF_JOIN: evs__drive_check_join(x, pid, S, iter, attempt); break;
     case EVS_WF_END:
         evs__drive_complete_step(x, pid, S, iter, (evs_span){0});
         evs__orch_emit(x, NULL, EVS_EV_PATH_COMPLETED, pid, (evs_span){0}, NULL,
                        NULL);
         break;
-    case EVS_WF_VERSION:
-        decide_version(x, pid, S, iter);
-        break;
+    case EVS_WF_VERSION: decide_version(x, pid, S, iter); break;
     case EVS_WF_CONTINUE:
         evs__orch_continue_step(x, pid, S, iter, attempt,
                                 evs__drive_step_failure);
@@ -190,8 +186,8 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
         evs__drive_rctx_init(&r, x, pid);
         r.c.item = item;
         r.c.index = iter;
-        if (evs_wf_render(&r.c, S->params, x->o->alloc, &input, &in_len,
-                          &e) != 0) {
+        if (evs_wf_render(&r.c, S->params, x->o->alloc, &input, &in_len, &e) !=
+            0) {
             snprintf(why, sizeof(why), "params: %.200s", e.msg);
             bad = 1;
         }
@@ -249,9 +245,8 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
         EVS__JB_LIT(&d, ",\"fire_at\":");
         evs__jb_time(&d, due);
         EVS__JB_LIT(&d, "}");
-        if (!t.err &&
-            evs__orch_emit(x, NULL, EVS_EV_TIMER_STARTED, pid,
-                           evs_span_cstr(S->name), &d, NULL) == 0)
+        if (!t.err && evs__orch_emit(x, NULL, EVS_EV_TIMER_STARTED, pid,
+                                     evs_span_cstr(S->name), &d, NULL) == 0)
             evs__drive_arm(x, pid, TK_SLEEP, (evs_span){t.p, t.len}, due);
         evs__jb_free(&t);
         break;

@@ -216,8 +216,8 @@ static void exec_free(orch_exec *x)
         if (evs_recorder_pending(x->rec))
             evs__orch_log(x->o, EVS_LOG_WARN,
                           "execution %s: %zu events not written; the next "
-                          "run replays from the log", x->id,
-                          evs_recorder_pending(x->rec));
+                          "run replays from the log",
+                          x->id, evs_recorder_pending(x->rec));
         evs_recorder_close(x->rec);
     }
     evs_log_close(x->log);
@@ -245,4 +245,3 @@ void evs__orch_fail_exec(orch_exec *x, int err, const char *why)
     evs__orch_report(x, EVS_OUTCOME_ERROR, err);
     evs__orch_release(x);
 }
-

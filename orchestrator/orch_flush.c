@@ -91,8 +91,8 @@ int evs__orch_version(orch_exec *x, evs_span pid, evs_span change, int64_t min,
             char msg[256];
             snprintf(msg, sizeof(msg),
                      "execution %s, change \"%.*s\": recorded version "
-                     "%lld is outside [%lld, %lld]", x->id,
-                     (int)change.len, change.ptr, (long long)v->version,
+                     "%lld is outside [%lld, %lld]",
+                     x->id, (int)change.len, change.ptr, (long long)v->version,
                      (long long)min, (long long)max);
             evs__orch_fail_exec(x, EVS_EVERSION, msg);
             return EVS_EVERSION;
@@ -117,8 +117,8 @@ int evs__orch_version(orch_exec *x, evs_span pid, evs_span change, int64_t min,
     return rc;
 }
 
-int evs_orch_get_version(evs_orch *o, evs_span id, evs_span change,
-                         int64_t min, int64_t max, int64_t *version)
+int evs_orch_get_version(evs_orch *o, evs_span id, evs_span change, int64_t min,
+                         int64_t max, int64_t *version)
 {
     orch_exec *x = evs__orch_find_exec(o, id);
     evs_span pid = {0};
@@ -149,8 +149,7 @@ static void flush_work(uv_work_t *w)
     if (x->batch)
         x->flush_rc = evs_recorder_flush_run(x->batch);
     if (x->flush_rc == 0 && x->snap)
-        x->snap_rc = evs_snapshot_save(x->o->store, x->id, x->id_len,
-                                       x->snap);
+        x->snap_rc = evs_snapshot_save(x->o->store, x->id, x->id_len, x->snap);
 }
 
 static void dispatch_durable(orch_exec *x)
@@ -205,8 +204,8 @@ void evs__orch_finish_if_done(orch_exec *x)
         int rc = evs_orch_resume(x->o, evs_span_cstr(x->successor));
         if (rc != 0 && rc != EVS_ELOCKED && rc != -EALREADY)
             evs__orch_log(x->o, EVS_LOG_ERROR,
-                          "execution %s: successor %s not resumed: %s",
-                          x->id, x->successor, evs_strerror(rc));
+                          "execution %s: successor %s not resumed: %s", x->id,
+                          x->successor, evs_strerror(rc));
     }
 }
 
@@ -223,7 +222,8 @@ static void flush_done(uv_work_t *w, int status)
         if (x->snap_rc != 0 && rc == 0)
             evs__orch_log(x->o, EVS_LOG_WARN,
                           "execution %s: snapshot not saved (%s); the log "
-                          "is intact", x->id, evs_err_name(x->snap_rc));
+                          "is intact",
+                          x->id, evs_err_name(x->snap_rc));
         evs_snapshot_free(x->snap);
         x->snap = NULL;
     }
@@ -288,4 +288,3 @@ void evs__orch_kick(orch_exec *x)
         evs__orch_fail_exec(x, rc, "queueing a flush");
     }
 }
-

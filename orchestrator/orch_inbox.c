@@ -24,13 +24,14 @@ void evs__orch_take_done(orch_exec *x)
     while (*pp) {
         taken_req *t = *pp;
         if (t->seq <= durable && t->seq != UINT64_MAX) {
-            int rc = evs_request_remove(x->o->store, x->id, x->id_len,
-                                        t->id, strlen(t->id));
+            int rc = evs_request_remove(x->o->store, x->id, x->id_len, t->id,
+                                        strlen(t->id));
             if (rc != 0)
                 evs__orch_log(x->o, EVS_LOG_WARN,
                               "execution %s: request %s recorded but not "
                               "removed (%s); it will be recognised and "
-                              "skipped", x->id, t->id, evs_err_name(rc));
+                              "skipped",
+                              x->id, t->id, evs_err_name(rc));
             /* Keep the id while the file may still be listed. */
             t->seq = UINT64_MAX;
         }
@@ -118,8 +119,7 @@ void evs__orch_inbox_pick(orch_exec *x)
     }
 }
 
-static void watch_cb(uv_fs_event_t *h, const char *name, int events,
-                     int status)
+static void watch_cb(uv_fs_event_t *h, const char *name, int events, int status)
 {
     orch_exec *x = h->data;
 
@@ -192,8 +192,8 @@ void evs__orch_unwatch(orch_exec *x)
 static int request_body(evs__jbuf *b, evs_span kind, evs_span type,
                         evs_span payload)
 {
-    if (payload.len && evs_json_check(payload.ptr, payload.len, 0, NULL,
-                                      NULL, NULL) != 0)
+    if (payload.len &&
+        evs_json_check(payload.ptr, payload.len, 0, NULL, NULL, NULL) != 0)
         return -EINVAL;
     EVS__JB_LIT(b, "{\"kind\":");
     evs__jb_quote(b, kind);
@@ -278,8 +278,8 @@ int evs_orch_terminate(evs_orch *o, evs_span id, evs_span reason)
     return local_request(o, id, "terminate", (evs_span){0}, reason);
 }
 
-int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
-                  evs_span type, evs_span payload)
+int evs_orch_post(evs_store *store, evs_span id, evs_span kind, evs_span type,
+                  evs_span payload)
 {
     static const char *const kinds[] = {"event", "pause", "unpause",
                                         "terminate"};
@@ -329,4 +329,3 @@ size_t evs_orch_owned(const evs_orch *o)
 {
     return o->nexecs;
 }
-

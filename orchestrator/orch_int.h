@@ -27,21 +27,21 @@ typedef struct orch_timer orch_timer;
 
 /* What an armed timer does when it fires. */
 typedef enum timer_kind {
-    TK_SLEEP = 0,       /* a sleep step's durable timer */
-    TK_RETRY,           /* a retry's backoff */
-    TK_WAIT_TIMEOUT,    /* a wait_event step's timeout */
-    TK_ACTION_TIMEOUT   /* one attempt's timeout (not durable) */
+    TK_SLEEP = 0,     /* a sleep step's durable timer */
+    TK_RETRY,         /* a retry's backoff */
+    TK_WAIT_TIMEOUT,  /* a wait_event step's timeout */
+    TK_ACTION_TIMEOUT /* one attempt's timeout (not durable) */
 } timer_kind;
 
 struct orch_timer {
     uv_timer_t h;
     orch_exec *x;
     timer_kind kind;
-    int64_t due_us;     /* wall-clock time it is due */
-    char *path;         /* owned */
-    char *id;           /* TK_SLEEP: the timer id; owned */
+    int64_t due_us;      /* wall-clock time it is due */
+    char *path;          /* owned */
+    char *id;            /* TK_SLEEP: the timer id; owned */
     evs_action_req *req; /* TK_ACTION_TIMEOUT */
-    orch_timer *next;   /* in x->timers */
+    orch_timer *next;    /* in x->timers */
 };
 
 /* Per live path, what this process is doing for it. */
@@ -56,12 +56,12 @@ struct evs_action_req {
     evs_orch *o;
     orch_exec *x;
     evs_action_call call;
-    char *mem;              /* the call's spans */
-    uint64_t need_seq;      /* dispatch once this is durable */
+    char *mem;         /* the call's spans */
+    uint64_t need_seq; /* dispatch once this is durable */
     int dispatched;
-    int in_work;            /* EVS_ACTION_BLOCKING job running */
-    int finished;           /* ... and it has its outcome */
-    int stale;              /* timed out or orphaned: outcome ignored */
+    int in_work;  /* EVS_ACTION_BLOCKING job running */
+    int finished; /* ... and it has its outcome */
+    int stale;    /* timed out or orphaned: outcome ignored */
     unsigned flags;
     evs_action_fn fn;
     void *fn_arg;
@@ -72,9 +72,9 @@ struct evs_action_req {
     size_t output_len;
     char *etype, *emsg;
     int retryable;
-    evs_action_req *next;   /* in o->done / x->waiting_dispatch */
-    uv_work_t work;         /* EVS_ACTION_BLOCKING */
-    void *exec_state;       /* exec: the subprocess */
+    evs_action_req *next; /* in o->done / x->waiting_dispatch */
+    uv_work_t work;       /* EVS_ACTION_BLOCKING */
+    void *exec_state;     /* exec: the subprocess */
 };
 
 /* A request picked up from the inbox, removed once its event is durable. */
@@ -92,12 +92,12 @@ struct orch_exec {
     evs_recorder *rec;
     evs_replay *rp;
     evs_wf_def *def;
-    orch_path *paths;           /* live paths this process tracks */
+    orch_path *paths; /* live paths this process tracks */
     size_t npaths, cap_paths;
-    size_t first_live;          /* replay paths before it have ended */
+    size_t first_live; /* replay paths before it have ended */
     orch_timer *timers;
-    evs_action_req *waiting;    /* built, not yet durable */
-    size_t nreqs;               /* requests alive (in flight or waiting) */
+    evs_action_req *waiting; /* built, not yet durable */
+    size_t nreqs;            /* requests alive (in flight or waiting) */
     taken_req *taken;
     /* Flushing on the threadpool. */
     uv_work_t work;
@@ -105,24 +105,24 @@ struct orch_exec {
     evs_recorder_batch *batch;
     evs_snapshot *snap;
     int flush_rc, snap_rc;
-    uint64_t snap_seq;          /* last_seq of the last snapshot */
+    uint64_t snap_seq; /* last_seq of the last snapshot */
     int want_snap;
     /* Inbox. */
     uv_fs_event_t *watch;
-    int watch_parent;           /* watching the directory: no inbox yet */
+    int watch_parent; /* watching the directory: no inbox yet */
     char inbox_path[1024];
     int inbox_dirty;
     /* Lifecycle. */
-    int broken;                 /* gave up: see err */
+    int broken; /* gave up: see err */
     int err;
-    int released;               /* no longer driven; freed when idle */
+    int released; /* no longer driven; freed when idle */
     int reported;
     int driving;
-    int continuing;             /* its successor is being created */
-    int service;                /* the definition loops */
+    int continuing;                 /* its successor is being created */
+    int service;                    /* the definition loops */
     char successor[EVS_ID_MAX + 1]; /* once continued as new */
     int refs;
-    orch_exec *next;            /* in o->execs */
+    orch_exec *next; /* in o->execs */
 };
 
 struct orch_action {
@@ -150,7 +150,7 @@ struct evs_orch {
     size_t nexecs;
     uv_async_t async;
     uv_mutex_t mu;
-    evs_action_req *done;       /* completed, under mu */
+    evs_action_req *done; /* completed, under mu */
     uv_timer_t poll;
     uv_timer_t grace;
     uint64_t last_adopt_ms;
@@ -158,9 +158,9 @@ struct evs_orch {
     int closing;
     int stopping;
     int stopped;
-    int busy;                   /* jobs on the threadpool (creations) */
-    size_t live_reqs;           /* action requests not yet freed */
-    uint64_t rnd;               /* xorshift state for jitter */
+    int busy;         /* jobs on the threadpool (creations) */
+    size_t live_reqs; /* action requests not yet freed */
+    uint64_t rnd;     /* xorshift state for jitter */
 };
 
 /* orch.c */
@@ -220,8 +220,8 @@ int evs__orch_emit(orch_exec *x, const char *id, const char *type,
 /* GetVersion: the recorded decision for `change`, checked against
  * [min, max] (outside: the execution is given up with EVS_EVERSION), or
  * a new decision of `max`, recorded on path `pid`. */
-int evs__orch_version(orch_exec *x, evs_span pid, evs_span change,
-                      int64_t min, int64_t max, int64_t *version);
+int evs__orch_version(orch_exec *x, evs_span pid, evs_span change, int64_t min,
+                      int64_t max, int64_t *version);
 /* Starts writing what x has recorded (and a snapshot when one is due) on
  * the threadpool, unless a flush is in flight. */
 void evs__orch_kick(orch_exec *x);
@@ -250,10 +250,10 @@ int evs__orch_adopt(evs_orch *o, size_t max, size_t *count);
  * to a member it passed (only a damaged store can hold one) is found
  * after at most twice its length, by Brent's method. */
 typedef struct orch_chain {
-    char id[EVS_ID_MAX + 1];    /* the member reached */
+    char id[EVS_ID_MAX + 1]; /* the member reached */
     size_t id_len;
-    char prev[EVS_ID_MAX + 1];  /* the one before it, once it moved */
-    char mark[EVS_ID_MAX + 1];  /* a member passed, to meet again */
+    char prev[EVS_ID_MAX + 1]; /* the one before it, once it moved */
+    char mark[EVS_ID_MAX + 1]; /* a member passed, to meet again */
     uint64_t power, steps;
 } orch_chain;
 /* Starts at `id`. Returns 0 or EVS_EBADID. */
@@ -271,20 +271,19 @@ int evs__orch_chain_last(evs_store *s, orch_chain *c, evs_replay **rp);
 void evs__orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T);
 /* The first generation of a continuation path ("x~3" -> "x"). */
 evs_span evs__orch_path_base(evs_span id);
-evs_span evs__orch_path_latest(const evs_replay *rp, evs_span id,
-                               char *buf, size_t cap);
+evs_span evs__orch_path_latest(const evs_replay *rp, evs_span id, char *buf,
+                               size_t cap);
 /* Whether d loops (a service). Out of memory (from a) reads as no. */
 int evs__orch_is_service(const evs_allocator *a, const evs_wf_def *d);
-int evs__orch_continue_as_new(orch_exec *x, const char *at,
-                              uint64_t generation, const evs_wf_step *carry);
+int evs__orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
+                              const evs_wf_step *carry);
 uint64_t evs__orch_generation(orch_exec *x, evs_span pid);
-void evs__orch_continue_step(orch_exec *x, evs_span pid,
-                             const evs_wf_step *S, int64_t iter,
-                             uint32_t attempt,
+void evs__orch_continue_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                             int64_t iter, uint32_t attempt,
                              void (*failure)(orch_exec *, evs_span,
                                              const evs_wf_step *, int64_t,
-                                             uint32_t, const char *,
-                                             evs_span, int));
+                                             uint32_t, const char *, evs_span,
+                                             int));
 
 /* defchange.c */
 /* The part of evs_orch_check_definition a definition the history ran

@@ -35,8 +35,8 @@ int evs_orch_parse(evs_orch *o, evs_span def, evs_wf_def **out,
  * over too) is a definition checked compatible with the history, which
  * the execution goes on under (recorded as definition_changed). info
  * (may be NULL) describes a refusal. */
-static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
-                  evs_wf_def *newdef, evs_error_info *info)
+static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
+                  evs_error_info *info)
 {
     const evs_exec_state *st = evs_replay_exec(rp);
     evs_recorder_opts ro;
@@ -79,8 +79,8 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp,
     }
     if (rc != 0) {
         evs__orch_log(o, EVS_LOG_ERROR,
-                      "execution %s: its definition is refused: %s%s%s",
-                      x->id, we.step, we.step[0] ? ": " : "", we.msg);
+                      "execution %s: its definition is refused: %s%s%s", x->id,
+                      we.step, we.step[0] ? ": " : "", we.msg);
         goto fail;
     }
     x->service = evs__orch_is_service(o->alloc, x->def);
@@ -132,8 +132,7 @@ int evs_orch_resume(evs_orch *o, evs_span id)
 }
 
 int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
-                         evs_def_finding_fn fn, void *arg,
-                         evs_error_info *info)
+                         evs_def_finding_fn fn, void *arg, evs_error_info *info)
 {
     evs_log *log = NULL;
     evs_replay *rp = NULL;
@@ -157,14 +156,13 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
         if (o->stopping)
             return -ECANCELED;
         /* The lock first: it is what owning means. */
-        rc = evs_log_open(o->store, id.ptr, id.len, EVS_LOG_WRITE, &log,
-                          NULL, NULL);
+        rc = evs_log_open(o->store, id.ptr, id.len, EVS_LOG_WRITE, &log, NULL,
+                          NULL);
         if (rc != 0)
             return rc;
         if ((rc = evs__orch_replay_new(o->alloc, &rp)) != 0)
             goto fail;
-        rc = evs_replay_open(rp, o->store, id.ptr, id.len, 0, NULL, &v,
-                             NULL);
+        rc = evs_replay_open(rp, o->store, id.ptr, id.len, 0, NULL, &v, NULL);
         if (rc != 0) {
             if (rc == EVS_EHISTORY)
                 evs__orch_log(o, EVS_LOG_ERROR,
@@ -187,8 +185,7 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
             return rc;
         }
         if (o->opts.on_outcome)
-            o->opts.on_outcome(o->opts.arg, c.prev, EVS_OUTCOME_CONTINUED,
-                               0);
+            o->opts.on_outcome(o->opts.arg, c.prev, EVS_OUTCOME_CONTINUED, 0);
     }
     if (def.len) {
         rc = evs_wf_parse(def.ptr, def.len, o->alloc, has_action, o, &nd, &we);
@@ -233,8 +230,7 @@ int evs__orch_adopt(evs_orch *o, size_t max, size_t *count)
         *count = 0;
     if ((rc = evs_exec_list(o->store, NULL, &l)) != 0)
         return rc;
-    for (size_t i = 0; i < l.count && !o->stopping && (!max || n < max);
-         i++) {
+    for (size_t i = 0; i < l.count && !o->stopping && (!max || n < max); i++) {
         const evs_exec_info *e = &l.items[i];
         /* A snapshot may lag its log, so "finished" is believed only
          * from a snapshot; a damaged one is checked by replaying. */
@@ -286,8 +282,7 @@ static void start_work(uv_work_t *w)
     start_job *j = w->data;
     evs_violation v;
 
-    j->rc = evs_exec_create(j->o->store, j->id, j->id_len, &j->snap, j->ev,
-                            2);
+    j->rc = evs_exec_create(j->o->store, j->id, j->id_len, &j->snap, j->ev, 2);
     if (j->rc == 0)
         j->rc = evs_log_open(j->o->store, j->id, j->id_len, EVS_LOG_WRITE,
                              &j->log, NULL, NULL);
@@ -417,8 +412,7 @@ int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
     d = NULL;
     j->work.data = j;
     o->busy++;
-    if ((rc = uv_queue_work(o->loop, &j->work, start_work, start_done)) !=
-        0) {
+    if ((rc = uv_queue_work(o->loop, &j->work, start_work, start_done)) != 0) {
         o->busy--;
         goto fail;
     }
@@ -432,4 +426,3 @@ fail:
     evs__free(o->alloc, j);
     return rc;
 }
-

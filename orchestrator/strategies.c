@@ -24,8 +24,7 @@
 #include <string.h>
 
 static const char *const strategy_names[] = {
-    "from_start", "from_failure", "with_new_inputs", "skip_failed",
-    "from_seq"};
+    "from_start", "from_failure", "with_new_inputs", "skip_failed", "from_seq"};
 
 const char *evs_retry_strategy_name(evs_retry_strategy s)
 {
@@ -52,10 +51,10 @@ void evs_retry_opts_init(evs_retry_opts *o)
 }
 
 typedef struct copy {
-    const evs_allocator *alloc;  /* the store's */
+    const evs_allocator *alloc; /* the store's */
     evs_event_owned *ev;
     size_t n, cap;
-    evs__jbuf start;             /* execution_started's new data */
+    evs__jbuf start; /* execution_started's new data */
     char *why;
     size_t why_cap;
 } copy;
@@ -183,8 +182,8 @@ static int copy_prefix(copy *c, evs_log *log, uint64_t n, evs_span origin,
 }
 
 /* Appends the event that says what the strategy changes. */
-static int push_change(copy *c, const char *type,
-                       const evs_exec_state *x, const evs__jbuf *data)
+static int push_change(copy *c, const char *type, const evs_exec_state *x,
+                       const evs__jbuf *data)
 {
     char uuid[EVS_UUID_LEN + 1];
     evs_event ev;
@@ -204,8 +203,7 @@ static int push_change(copy *c, const char *type,
 }
 
 int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
-                   char out_id[EVS_ID_MAX + 1], char *why_buf,
-                   size_t why_cap)
+                   char out_id[EVS_ID_MAX + 1], char *why_buf, size_t why_cap)
 {
     evs_retry_opts ro, *o = &ro;
     evs_replay *rp = NULL, *nrp = NULL;
@@ -250,13 +248,14 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     x = evs_replay_exec(rp);
     if (x->status != EVS_STATUS_COMPLETED && x->status != EVS_STATUS_FAILED &&
         x->status != EVS_STATUS_TERMINATED) {
-        rc = why(&c, -EINVAL, "execution %.*s is %s: only an execution "
+        rc = why(&c, -EINVAL,
+                 "execution %.*s is %s: only an execution "
                  "that completed, failed or was terminated is retried",
                  (int)id.len, id.ptr, evs_exec_status_name(x->status));
         goto out;
     }
-    rc = evs_wf_parse(x->definition.ptr, x->definition.len, NULL, NULL,
-                      NULL, &def, &we);
+    rc = evs_wf_parse(x->definition.ptr, x->definition.len, NULL, NULL, NULL,
+                      &def, &we);
     if (rc != 0) {
         why(&c, rc, "its definition: %s%s%s", we.step, we.step[0] ? ": " : "",
             we.msg);
@@ -267,8 +266,8 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
         n = 2; /* execution_started, and the root path's start */
         break;
     case EVS_RETRY_WITH_NEW_INPUTS:
-        rc = evs_wf_check_inputs(def, o->inputs, c.alloc, &inputs,
-                                 &inputs_len, &we);
+        rc = evs_wf_check_inputs(def, o->inputs, c.alloc, &inputs, &inputs_len,
+                                 &we);
         if (rc != 0) {
             why(&c, rc, "inputs: %s", we.msg);
             goto out;
@@ -284,12 +283,8 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
         }
         n = x->failed_seq - 1;
         break;
-    case EVS_RETRY_FROM_SEQ:
-        n = o->from_seq;
-        break;
-    default:
-        rc = -EINVAL;
-        goto out;
+    case EVS_RETRY_FROM_SEQ: n = o->from_seq; break;
+    default: rc = -EINVAL; goto out;
     }
     if ((rc = evs_log_open(s, id.ptr, id.len, 0, &log, NULL, NULL)) != 0)
         goto out;
@@ -310,7 +305,8 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
         n = first - 1;
     }
     if (n < 2 || n >= x->last_seq) {
-        rc = why(&c, -EINVAL, "the history to keep must end at a sequence "
+        rc = why(&c, -EINVAL,
+                 "the history to keep must end at a sequence "
                  "from 2 to %llu (before the end)",
                  (unsigned long long)(x->last_seq ? x->last_seq - 1 : 0));
         goto out;
@@ -323,8 +319,8 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
         const evs_wf_step *S = evs_wf_find_step(def, x->failed_step);
         EVS__JB_LIT(&d, "{");
         if (o->strategy == EVS_RETRY_SKIP_FAILED) {
-            if (o->output.len && evs_json_check(o->output.ptr, o->output.len,
-                                                0, NULL, NULL, NULL) != 0) {
+            if (o->output.len && evs_json_check(o->output.ptr, o->output.len, 0,
+                                                NULL, NULL, NULL) != 0) {
                 rc = why(&c, -EINVAL, "the output is not JSON");
                 goto out;
             }
@@ -342,9 +338,10 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
             evs__jb_int(&d, x->failed_iteration);
         }
         EVS__JB_LIT(&d, "}");
-        rc = push_change(&c, o->strategy == EVS_RETRY_SKIP_FAILED
-                                 ? EVS_EV_STEP_SKIPPED
-                                 : EVS_EV_STEP_RESET,
+        rc = push_change(&c,
+                         o->strategy == EVS_RETRY_SKIP_FAILED
+                             ? EVS_EV_STEP_SKIPPED
+                             : EVS_EV_STEP_RESET,
                          x, &d);
         if (rc != 0)
             goto out;
@@ -366,8 +363,10 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
         views[i] = c.ev[i].ev;
         views[i].execution_id = evs_span_cstr(nid);
         if ((rc = evs_replay_apply(nrp, &views[i], &v)) != 0) {
-            why(&c, rc, "the new history breaks rule %s at sequence %llu: "
-                "%s", v.rule, (unsigned long long)v.sequence, v.msg);
+            why(&c, rc,
+                "the new history breaks rule %s at sequence %llu: "
+                "%s",
+                v.rule, (unsigned long long)v.sequence, v.msg);
             goto out;
         }
     }

@@ -16,13 +16,13 @@
 #include <stdio.h>
 
 static const char *const exec_names[] = {
-    "pending", "running",    "waiting",  "paused",
-    "completed", "failed", "terminated", "continued",
+    "pending",   "running", "waiting",    "paused",
+    "completed", "failed",  "terminated", "continued",
 };
 static const char *const path_names[] = {"active", "waiting", "completed",
                                          "failed", "cancelled"};
-static const char *const step_names[] = {"running", "completed", "failed",
-                                         "retrying", "skipped", "cancelled"};
+static const char *const step_names[] = {"running",  "completed", "failed",
+                                         "retrying", "skipped",   "cancelled"};
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -83,7 +83,7 @@ static const evs_span nospan = {"", 0};
 
 /* The length is a constant in the memcmp, so that the compiler compares
  * a few words in place instead of calling memcmp for every member. */
-#define KEY(k)                                                                \
+#define KEY(k)                                                                 \
     (key.len == sizeof(k) - 1 && memcmp(key.ptr, k, sizeof(k) - 1) == 0)
 
 static int read_fields(evs_span data, fields *f)
@@ -99,47 +99,76 @@ static int read_fields(evs_span data, fields *f)
     while ((rc = evs__json_obj_next(&it, &key, &val)) == 1) {
         if (evs__json_is_null(val))
             continue;
-        if (KEY("output")) f->output = val;
-        else if (KEY("stored_variable")) f->stored_variable = val;
-        else if (KEY("attempt")) evs__json_int(val, &f->attempt);
+        if (KEY("output"))
+            f->output = val;
+        else if (KEY("stored_variable"))
+            f->stored_variable = val;
+        else if (KEY("attempt"))
+            evs__json_int(val, &f->attempt);
         else if (KEY("iteration"))
             f->has_iteration = evs__json_int(val, &f->iteration) == 0;
-        else if (KEY("error")) f->error = val;
-        else if (KEY("input")) f->input = val;
+        else if (KEY("error"))
+            f->error = val;
+        else if (KEY("input"))
+            f->input = val;
         else if (KEY("count"))
             f->has_count = evs__json_int(val, &f->count) == 0;
-        else if (KEY("step_hash")) f->step_hash = val;
-        else if (KEY("kind")) f->kind = val;
-        else if (KEY("current_step")) f->current_step = val;
-        else if (KEY("parent")) f->parent = val;
-        else if (KEY("new_paths")) f->new_paths = val;
-        else if (KEY("workflow_name")) f->workflow_name = val;
-        else if (KEY("inputs")) f->inputs = val;
-        else if (KEY("outputs")) f->outputs = val;
-        else if (KEY("definition")) f->definition = val;
-        else if (KEY("definition_hash")) f->definition_hash = val;
-        else if (KEY("inputs_hash")) f->inputs_hash = val;
-        else if (KEY("lineage")) f->lineage = val;
-        else if (KEY("name")) f->name = val;
-        else if (KEY("value")) f->value = val;
-        else if (KEY("signal")) f->signal = val;
-        else if (KEY("payload")) f->payload = val;
+        else if (KEY("step_hash"))
+            f->step_hash = val;
+        else if (KEY("kind"))
+            f->kind = val;
+        else if (KEY("current_step"))
+            f->current_step = val;
+        else if (KEY("parent"))
+            f->parent = val;
+        else if (KEY("new_paths"))
+            f->new_paths = val;
+        else if (KEY("workflow_name"))
+            f->workflow_name = val;
+        else if (KEY("inputs"))
+            f->inputs = val;
+        else if (KEY("outputs"))
+            f->outputs = val;
+        else if (KEY("definition"))
+            f->definition = val;
+        else if (KEY("definition_hash"))
+            f->definition_hash = val;
+        else if (KEY("inputs_hash"))
+            f->inputs_hash = val;
+        else if (KEY("lineage"))
+            f->lineage = val;
+        else if (KEY("name"))
+            f->name = val;
+        else if (KEY("value"))
+            f->value = val;
+        else if (KEY("signal"))
+            f->signal = val;
+        else if (KEY("payload"))
+            f->payload = val;
         else if (KEY("signal_seq"))
             f->has_signal_seq = evs__json_int(val, &f->signal_seq) == 0;
-        else if (KEY("timer_id")) f->timer_id = val;
-        else if (KEY("fire_at")) f->fire_at = val;
-        else if (KEY("timeout_at")) f->timeout_at = val;
+        else if (KEY("timer_id"))
+            f->timer_id = val;
+        else if (KEY("fire_at"))
+            f->fire_at = val;
+        else if (KEY("timeout_at"))
+            f->timeout_at = val;
         else if (KEY("delay_ms"))
             f->has_delay = evs__json_int(val, &f->delay_ms) == 0;
         else if (KEY("timed_out"))
             f->timed_out = val.len == 4 && memcmp(val.ptr, "true", 4) == 0;
-        else if (KEY("change_id")) f->change_id = val;
+        else if (KEY("change_id"))
+            f->change_id = val;
         else if (KEY("version"))
             f->has_version = evs__json_int(val, &f->version) == 0;
-        else if (KEY("min")) f->has_min = evs__json_int(val, &f->min) == 0;
-        else if (KEY("max")) f->has_max = evs__json_int(val, &f->max) == 0;
-        else if (KEY("successor")) f->successor = val;
-        else if (KEY("reason")) f->reason = val;
+        else if (KEY("min"))
+            f->has_min = evs__json_int(val, &f->min) == 0;
+        else if (KEY("max"))
+            f->has_max = evs__json_int(val, &f->max) == 0;
+        else if (KEY("successor"))
+            f->successor = val;
+        else if (KEY("reason"))
+            f->reason = val;
     }
     return rc < 0 ? -1 : 0;
 }
@@ -169,8 +198,8 @@ int evs__rp_need_path(ctx *c, evs_path_state **out)
     RULE(p != NULL, c, "unknown-path", "path \"%.*s\" does not exist",
          (int)c->path.len, c->path.ptr);
     RULE(!p || is_live(p), c, "path-ended",
-         "path \"%.*s\" has already ended (%s)", (int)c->path.len,
-         c->path.ptr, p ? evs_path_status_name(p->status) : "");
+         "path \"%.*s\" has already ended (%s)", (int)c->path.len, c->path.ptr,
+         p ? evs_path_status_name(p->status) : "");
     *out = p;
     return 0;
 }
@@ -215,8 +244,8 @@ void evs__rp_settle(evs_replay *r)
     if (r->exec.status != EVS_STATUS_RUNNING &&
         r->exec.status != EVS_STATUS_WAITING)
         return;
-    r->exec.status = !r->nactive && r->nwaiting ? EVS_STATUS_WAITING
-                                                : EVS_STATUS_RUNNING;
+    r->exec.status =
+        !r->nactive && r->nwaiting ? EVS_STATUS_WAITING : EVS_STATUS_RUNNING;
 }
 
 /* The types of FORMAT.md ("Event types"), found once per event. Any
@@ -228,8 +257,7 @@ void evs__rp_settle(evs_replay *r)
 enum ev_kind { K_UNKNOWN = 0, EVS_EVENT_TYPE_MAP(KIND) };
 #undef KIND
 
-#define KIND(name, dive)                                                      \
-    {EVS_EV_##name, sizeof(EVS_EV_##name) - 1, K_##name},
+#define KIND(name, dive) {EVS_EV_##name, sizeof(EVS_EV_##name) - 1, K_##name},
 static const struct {
     const char *name;
     size_t len;
@@ -331,24 +359,26 @@ int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
             return rc;
     }
     if (r->exec.last_seq == 0 && k != K_EXECUTION_STARTED) {
-        rc = evs__rp_violate(&c, "first-event", "the first event is %.*s, not "
-                     EVS_EV_EXECUTION_STARTED, (int)ev->event_type.len,
-                     ev->event_type.ptr);
+        rc = evs__rp_violate(
+            &c, "first-event",
+            "the first event is %.*s, not " EVS_EV_EXECUTION_STARTED,
+            (int)ev->event_type.len, ev->event_type.ptr);
         if (rc != 0)
             return rc;
     }
     if (r->terminal) {
-        rc = evs__rp_violate(&c, "after-terminal", "%.*s after the execution "
-                     "ended (%s)", (int)ev->event_type.len,
-                     ev->event_type.ptr,
-                     evs_exec_status_name(r->exec.status));
+        rc = evs__rp_violate(&c, "after-terminal",
+                             "%.*s after the execution "
+                             "ended (%s)",
+                             (int)ev->event_type.len, ev->event_type.ptr,
+                             evs_exec_status_name(r->exec.status));
         if (rc != 0)
             return rc;
     }
     if (k != K_UNKNOWN) {
         if (read_fields(ev->data, &c.f) != 0 &&
-            (rc = evs__rp_violate(&c, "data",
-                                  "data is not a JSON object")) != 0)
+            (rc = evs__rp_violate(&c, "data", "data is not a JSON object")) !=
+                0)
             return rc;
         /* Names outlive the event. A path or step the state already
          * holds lends its copy; only new names are copied, so memory

@@ -21,10 +21,9 @@ typedef struct fields {
         lineage, parent, current_step, input, output, stored_variable, error,
         outputs, new_paths, name, value, signal, payload, timer_id, fire_at,
         timeout_at, change_id, successor, step_hash, kind, reason;
-    int64_t attempt, iteration, count, signal_seq, version, min, max,
-        delay_ms;
-    int has_iteration, has_count, has_signal_seq, has_version, has_min,
-        has_max, has_delay, timed_out;
+    int64_t attempt, iteration, count, signal_seq, version, min, max, delay_ms;
+    int has_iteration, has_count, has_signal_seq, has_version, has_min, has_max,
+        has_delay, timed_out;
 } fields;
 
 /* One event being applied. */
@@ -33,8 +32,8 @@ typedef struct ctx {
     const evs_event *ev;
     evs_violation *v;
     fields f;
-    evs_span path;     /* the event's path, copied */
-    evs_span step;     /* its step name, copied */
+    evs_span path; /* the event's path, copied */
+    evs_span step; /* its step name, copied */
     /* Where intern_names found them (-1: not there then). Paths are
      * never removed, and steps only when a path ends (compact mode),
      * after which the event looks at neither: a found position stays
@@ -52,13 +51,13 @@ int evs__rp_violate(ctx *c, const char *rule, const char *fmt, ...)
     ;
 
 /* Checks the rule; in strict mode a violation ends the apply. */
-#define RULE(cond, c, rule, ...)                                              \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            int rc_ = evs__rp_violate((c), (rule), __VA_ARGS__);              \
-            if (rc_ != 0)                                                     \
-                return rc_;                                                   \
-        }                                                                     \
+#define RULE(cond, c, rule, ...)                                               \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            int rc_ = evs__rp_violate((c), (rule), __VA_ARGS__);               \
+            if (rc_ != 0)                                                      \
+                return rc_;                                                    \
+        }                                                                      \
     } while (0)
 
 /* The text of a JSON string value, unescaped, for comparisons. A value
@@ -114,8 +113,8 @@ int evs__rp_need_path(ctx *c, evs_path_state **out);
 int evs__rp_set_var(evs_replay *r, evs_span name, evs_span value, int held,
                     uint64_t seq);
 /* Adds a live path. */
-int evs__rp_new_path(evs_replay *r, evs_span id, evs_span parent,
-                     evs_span step, uint64_t seq);
+int evs__rp_new_path(evs_replay *r, evs_span id, evs_span parent, evs_span step,
+                     uint64_t seq);
 
 /* replay_step.c */
 /* Every change of a step's status goes through here, which keeps count

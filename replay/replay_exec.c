@@ -108,8 +108,8 @@ int evs__rp_on_path_branched(ctx *c)
             (rc = str_of(r, v, &ref.id)) != 0)
             goto out;
         if (!ref.id.len) {
-            if ((rc = evs__rp_violate(c, "data",
-                                      "a new path without an id")) != 0)
+            if ((rc = evs__rp_violate(c, "data", "a new path without an id")) !=
+                0)
                 goto out;
             continue;
         }
@@ -200,8 +200,7 @@ int evs__rp_on_path_cancelled(ctx *c)
         return rc;
     for (size_t i = 0; i < r->steps.n; i++) {
         evs_step_state *s = &r->steps.v[i];
-        if ((s->status != EVS_STEP_RUNNING &&
-             s->status != EVS_STEP_RETRYING) ||
+        if ((s->status != EVS_STEP_RUNNING && s->status != EVS_STEP_RETRYING) ||
             !evs__span_eq(s->path_id, c->path))
             continue;
         evs__rp_set_step_status(r, s, EVS_STEP_CANCELLED);
@@ -220,17 +219,15 @@ int evs__rp_on_path_cancelled(ctx *c)
     }
     for (size_t i = 0; i < r->timers.n; i++) {
         evs_timer_state *t = &r->timers.v[i];
-        if (!t->fired_seq && !t->cancelled &&
-            evs__span_eq(t->path_id, c->path))
+        if (!t->fired_seq && !t->cancelled && evs__span_eq(t->path_id, c->path))
             t->cancelled = 1;
     }
     p->pending = 0;
     evs__rp_set_path_status(r, p, EVS_PATH_CANCELLED);
     p->ended_seq = seq;
-    return r->opts.compact
-               ? evs__rp_drop(r, EVS__DROP_STEPS | EVS__DROP_WAITS |
-                                     EVS__DROP_TIMERS)
-               : 0;
+    return r->opts.compact ? evs__rp_drop(r, EVS__DROP_STEPS | EVS__DROP_WAITS |
+                                                 EVS__DROP_TIMERS)
+                           : 0;
 }
 
 int evs__rp_on_exec_ended(ctx *c, evs_exec_status st)

@@ -76,8 +76,7 @@ static void mv(gc *g, evs_span *s)
     if ((g->err = evs__rp_copy(g->r, *s, &out)) != 0)
         return;
     m.now = out.ptr;
-    if (!evs__rp_grow(g->r, (void **)&g->v.v, &g->v.cap, g->v.n,
-                      sizeof(m)) ||
+    if (!evs__rp_grow(g->r, (void **)&g->v.v, &g->v.cap, g->v.n, sizeof(m)) ||
         evs__rp_insert(g->r, &g->ix, h, g->v.n) != 0) {
         g->err = -ENOMEM;
         return;

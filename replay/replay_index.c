@@ -77,12 +77,10 @@ static int gone_eq(const void *ctx, size_t pos)
     return evs__span_eq(k->r->gone.v[pos], k->a);
 }
 
-
 long evs__rp_path_pos(const evs_replay *r, evs_span id)
 {
     key3 k = {r, id, nospan, 0};
-    return evs__rp_find(&r->path_ix, evs__rp_hash(id, nospan, 0), path_eq,
-                        &k);
+    return evs__rp_find(&r->path_ix, evs__rp_hash(id, nospan, 0), path_eq, &k);
 }
 
 static int group_eq(const void *ctx, size_t pos)
@@ -126,22 +124,20 @@ long evs__rp_step_pos(const evs_replay *r, evs_span path, evs_span name,
 long evs__rp_each_pos(const evs_replay *r, evs_span path, evs_span name)
 {
     key3 k = {r, path, name, 0};
-    return evs__rp_find(&r->each_ix, evs__rp_hash(path, name, -2), each_eq,
-                        &k);
+    return evs__rp_find(&r->each_ix, evs__rp_hash(path, name, -2), each_eq, &k);
 }
 
 long evs__rp_var_pos(const evs_replay *r, evs_span name)
 {
     key3 k = {r, name, nospan, 0};
-    return evs__rp_find(&r->var_ix, evs__rp_hash(name, nospan, 1), var_eq,
-                        &k);
+    return evs__rp_find(&r->var_ix, evs__rp_hash(name, nospan, 1), var_eq, &k);
 }
 
 long evs__rp_version_pos(const evs_replay *r, evs_span id)
 {
     key3 k = {r, id, nospan, 0};
-    return evs__rp_find(&r->version_ix, evs__rp_hash(id, nospan, 2),
-                        version_eq, &k);
+    return evs__rp_find(&r->version_ix, evs__rp_hash(id, nospan, 2), version_eq,
+                        &k);
 }
 
 long evs__rp_timer_pos(const evs_replay *r, evs_span id)
@@ -154,15 +150,14 @@ long evs__rp_timer_pos(const evs_replay *r, evs_span id)
 long evs__rp_stepname_pos(const evs_replay *r, evs_span name)
 {
     key3 k = {r, name, nospan, 0};
-    return evs__rp_find(&r->name_ix, evs__rp_hash(name, nospan, 4),
-                        stepname_eq, &k);
+    return evs__rp_find(&r->name_ix, evs__rp_hash(name, nospan, 4), stepname_eq,
+                        &k);
 }
 
 static long gone_pos(const evs_replay *r, evs_span id)
 {
     key3 k = {r, id, nospan, 0};
-    return evs__rp_find(&r->gone_ix, evs__rp_hash(id, nospan, 5), gone_eq,
-                        &k);
+    return evs__rp_find(&r->gone_ix, evs__rp_hash(id, nospan, 5), gone_eq, &k);
 }
 
 static void count_path(evs_replay *r, evs_path_status st, int d)
@@ -183,7 +178,7 @@ int evs__rp_add_path(evs_replay *r, const evs_path_state *p)
 /* Every change of a path's status goes through here, which keeps count
  * of the live paths by status: the execution's status follows them. */
 void evs__rp_set_path_status(evs_replay *r, evs_path_state *p,
-                            evs_path_status st)
+                             evs_path_status st)
 {
     count_path(r, p->status, -1);
     p->status = st;
@@ -324,10 +319,9 @@ static int drop_steps(evs_replay *r)
         const evs_step_state *s = &r->steps.v[i];
         rc = dense(s->iteration)
                  ? add_iteration(r, s, i)
-                 : evs__rp_insert(r, &r->step_ix,
-                                  evs__rp_hash(s->path_id, s->name,
-                                               s->iteration),
-                                  i);
+                 : evs__rp_insert(
+                       r, &r->step_ix,
+                       evs__rp_hash(s->path_id, s->name, s->iteration), i);
         if (rc != 0)
             return rc;
     }
@@ -370,10 +364,9 @@ static int drop_timers(evs_replay *r)
     r->timers.n = j;
     evs__rp_map_free(r, &r->timer_ix);
     for (size_t i = 0; i < j; i++)
-        if ((rc = evs__rp_insert(r, &r->timer_ix,
-                                 evs__rp_hash(r->timers.v[i].timer_id,
-                                              nospan, 3),
-                                 i)) != 0)
+        if ((rc = evs__rp_insert(
+                 r, &r->timer_ix,
+                 evs__rp_hash(r->timers.v[i].timer_id, nospan, 3), i)) != 0)
             return rc;
     return 0;
 }
@@ -388,7 +381,7 @@ static int by_consumed(const void *a, const void *b)
         return x->consumed_seq < y->consumed_seq ? -1 : 1;
     return x->received_seq < y->received_seq   ? -1
            : x->received_seq > y->received_seq ? 1
-                                                : 0;
+                                               : 0;
 }
 
 static int drop_signals(evs_replay *r)
@@ -442,14 +435,14 @@ const evs_exec_state *evs_replay_exec(const evs_replay *r)
     return &r->exec;
 }
 
-#define ACCESSORS(name, vec, type)                                            \
-    size_t evs_replay_##name##_count(const evs_replay *r)                     \
-    {                                                                         \
-        return r->vec.n;                                                      \
-    }                                                                         \
-    const type *evs_replay_##name(const evs_replay *r, size_t i)              \
-    {                                                                         \
-        return i < r->vec.n ? &r->vec.v[i] : NULL;                            \
+#define ACCESSORS(name, vec, type)                                             \
+    size_t evs_replay_##name##_count(const evs_replay *r)                      \
+    {                                                                          \
+        return r->vec.n;                                                       \
+    }                                                                          \
+    const type *evs_replay_##name(const evs_replay *r, size_t i)               \
+    {                                                                          \
+        return i < r->vec.n ? &r->vec.v[i] : NULL;                             \
     }
 
 ACCESSORS(path, paths, evs_path_state)
@@ -468,16 +461,15 @@ const evs_path_state *evs_replay_find_path(const evs_replay *r, evs_span id)
     return i < 0 ? NULL : &r->paths.v[i];
 }
 
-const evs_step_state *evs_replay_find_step(const evs_replay *r,
-                                           evs_span path, evs_span name,
-                                           int64_t iteration)
+const evs_step_state *evs_replay_find_step(const evs_replay *r, evs_span path,
+                                           evs_span name, int64_t iteration)
 {
     long i = evs__rp_step_pos(r, path, name, iteration);
     return i < 0 ? NULL : &r->steps.v[i];
 }
 
-const evs_each_state *evs_replay_find_each(const evs_replay *r,
-                                           evs_span path, evs_span name)
+const evs_each_state *evs_replay_find_each(const evs_replay *r, evs_span path,
+                                           evs_span name)
 {
     long i = evs__rp_each_pos(r, path, name);
     return i < 0 ? NULL : &r->eaches.v[i];
@@ -490,8 +482,7 @@ const evs_stepname_state *evs_replay_find_stepname(const evs_replay *r,
     return i < 0 ? NULL : &r->names.v[i];
 }
 
-int evs_replay_signal_received(const evs_replay *r, evs_span id,
-                               uint64_t *seq)
+int evs_replay_signal_received(const evs_replay *r, evs_span id, uint64_t *seq)
 {
     if (seq)
         *seq = 0;
@@ -525,6 +516,6 @@ void evs__rp_hold(evs_replay *r, evs_path_state *p, int delta)
         return; /* tolerant mode past a broken rule: never wrap */
     p->pending = (uint32_t)((int64_t)p->pending + delta);
     if (p->status == EVS_PATH_ACTIVE || p->status == EVS_PATH_WAITING)
-        evs__rp_set_path_status(r, p, p->pending ? EVS_PATH_WAITING
-                                                 : EVS_PATH_ACTIVE);
+        evs__rp_set_path_status(
+            r, p, p->pending ? EVS_PATH_WAITING : EVS_PATH_ACTIVE);
 }

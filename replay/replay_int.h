@@ -29,10 +29,10 @@ typedef struct index_map {
     size_t cap, count;
 } index_map;
 
-#define DEFINE_VEC(name, type)                                                \
-    typedef struct name {                                                     \
-        type *v;                                                              \
-        size_t n, cap;                                                        \
+#define DEFINE_VEC(name, type)                                                 \
+    typedef struct name {                                                      \
+        type *v;                                                               \
+        size_t n, cap;                                                         \
     } name
 
 DEFINE_VEC(path_vec, evs_path_state);
@@ -82,16 +82,16 @@ struct evs_replay {
     version_vec versions;
     timer_vec timers;
     wait_vec waits;
-    pos_vec pend;     /* positions in waits of the pending ones */
-    name_vec names;   /* one record per step name */
+    pos_vec pend;   /* positions in waits of the pending ones */
+    name_vec names; /* one record per step name */
     /* Compact mode: the ids of the consumed signals, which went from
      * `signals`, in the order they were consumed. */
     span_vec gone;
     group_vec groups; /* iterations of `each` steps, by (path, name) */
-    index_map path_ix, step_ix, each_ix, var_ix, version_ix, timer_ix,
-        group_ix, name_ix, gone_ix;
-    int terminal; /* a terminal event was applied */
-    size_t nfailed;  /* steps failed for good */
+    index_map path_ix, step_ix, each_ix, var_ix, version_ix, timer_ix, group_ix,
+        name_ix, gone_ix;
+    int terminal;             /* a terminal event was applied */
+    size_t nfailed;           /* steps failed for good */
     size_t nactive, nwaiting; /* paths by status, for the exec status */
 };
 
@@ -114,8 +114,7 @@ int evs__rp_copy(evs_replay *r, evs_span in, evs_span *out);
 /* Copies the unescaped text of JSON string value v (with its quotes). */
 int evs__rp_copy_str(evs_replay *r, evs_span v, evs_span *out);
 void evs__rp_reset(evs_replay *r);
-void *evs__rp_grow(evs_replay *r, void **v, size_t *cap, size_t n,
-                   size_t size);
+void *evs__rp_grow(evs_replay *r, void **v, size_t *cap, size_t n, size_t size);
 /* Makes room for `want` elements at once when that is more than *cap, so
  * that a vector whose size can be guessed is not copied as it doubles
  * (a hint: it does nothing with a caller's allocator, and a failure is
@@ -161,21 +160,22 @@ void evs__rp_hold(evs_replay *r, evs_path_state *p, int delta);
 
 /* Appends *item to a state vector, and to its index when ix is not
  * NULL. Returns -ENOMEM from the calling function on failure. */
-#define ADD(r, vec, item, ix, h)                                              \
-    do {                                                                      \
-        if (!evs__rp_grow((r), (void **)&(r)->vec.v, &(r)->vec.cap,           \
-                          (r)->vec.n, sizeof(*(r)->vec.v)))                   \
-            return -ENOMEM;                                                   \
-        if ((ix) && evs__rp_insert((r), (ix), (h), (r)->vec.n) != 0)          \
-            return -ENOMEM;                                                   \
-        (r)->vec.v[(r)->vec.n++] = *(item);                                   \
+#define ADD(r, vec, item, ix, h)                                               \
+    do {                                                                       \
+        if (!evs__rp_grow((r), (void **)&(r)->vec.v, &(r)->vec.cap,            \
+                          (r)->vec.n, sizeof(*(r)->vec.v)))                    \
+            return -ENOMEM;                                                    \
+        if ((ix) && evs__rp_insert((r), (ix), (h), (r)->vec.n) != 0)           \
+            return -ENOMEM;                                                    \
+        (r)->vec.v[(r)->vec.n++] = *(item);                                    \
     } while (0)
 
 /* Compact mode: what goes from the state (replay_index.c). Each drops
  * what has ended of its kind and rebuilds the indexes of what stays, in
  * the same order, so that dropping at once or bit by bit ends in the
  * same state. */
-#define EVS__DROP_STEPS 1   /* of ended paths, unless failed for good;
+#define EVS__DROP_STEPS                                                        \
+    1                       /* of ended paths, unless failed for good;
                                and the `each` records of ended paths */
 #define EVS__DROP_WAITS 2   /* ended waits */
 #define EVS__DROP_TIMERS 4  /* fired or cancelled timers */

@@ -6,8 +6,8 @@
 
 #include <errno.h>
 
-int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to,
-                   evs_violation *v, evs_error_info *info)
+int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to, evs_violation *v,
+                   evs_error_info *info)
 {
     uint64_t from = r->exec.last_seq + 1, last = evs_log_last_seq(log);
     evs_cursor *c;
@@ -27,9 +27,9 @@ int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to,
     return rc < 0 ? rc : rc == 1 ? 0 : rc;
 }
 
-int evs_replay_open(evs_replay *r, evs_store *s, const char *id,
-                    size_t id_len, uint64_t at, int *from_snapshot,
-                    evs_violation *v, evs_error_info *info)
+int evs_replay_open(evs_replay *r, evs_store *s, const char *id, size_t id_len,
+                    uint64_t at, int *from_snapshot, evs_violation *v,
+                    evs_error_info *info)
 {
     evs_snapshot *sn = NULL;
     evs_log *log = NULL;
@@ -44,11 +44,9 @@ int evs_replay_open(evs_replay *r, evs_store *s, const char *id,
      * was read instead of being copied. */
     if (evs_snapshot_load_flags(s, id, id_len, EVS_SNAPSHOT_STATE_RAW, &sn,
                                 NULL) == 0 &&
-        sn->state.len &&
-        (at == 0 || sn->last_event_seq <= at)) {
+        sn->state.len && (at == 0 || sn->last_event_seq <= at)) {
         seq = sn->last_event_seq;
-        if (evs__rp_load_state_snapshot(r, sn) == 0 &&
-            r->exec.last_seq == seq)
+        if (evs__rp_load_state_snapshot(r, sn) == 0 && r->exec.last_seq == seq)
             used = 1;
         else
             evs__rp_reset(r);

@@ -96,8 +96,7 @@ int evs__rp_copy_str(evs_replay *r, evs_span v, evs_span *out)
     return 0;
 }
 
-void *evs__rp_grow(evs_replay *r, void **v, size_t *cap, size_t n,
-                   size_t size)
+void *evs__rp_grow(evs_replay *r, void **v, size_t *cap, size_t n, size_t size)
 {
     size_t nc;
     void *nv;

@@ -172,8 +172,8 @@ static int outcome_step(ctx *c, evs_step_state **out, int want_failed)
              c->step.ptr);
     else
         RULE(sp && sp->status == EVS_STEP_RUNNING, c, "step-not-started",
-             "outcome of step \"%.*s\" that is not running",
-             (int)c->step.len, c->step.ptr);
+             "outcome of step \"%.*s\" that is not running", (int)c->step.len,
+             c->step.ptr);
     *out = sp;
     return 0;
 }
@@ -235,8 +235,8 @@ int evs__rp_on_step_completed(ctx *c, int skipped)
     /* A skipped step no longer marks the failure point, and an iteration
      * skipped after it completed is not done twice. */
     was_failure = is_failure_point(r, sp);
-    was_done = sp->status == EVS_STEP_COMPLETED ||
-               sp->status == EVS_STEP_SKIPPED;
+    was_done =
+        sp->status == EVS_STEP_COMPLETED || sp->status == EVS_STEP_SKIPPED;
     if (sp->status == EVS_STEP_RETRYING) {
         /* Skipped instead of retried: the retry no longer holds it. */
         long pi = evs__rp_path_pos(r, sp->path_id);
@@ -257,9 +257,9 @@ int evs__rp_on_step_completed(ctx *c, int skipped)
             each_done(r, c->path, c->step);
         return stepname(c) ? 0 : -ENOMEM;
     }
-    return note_output(c, sp->output,
-                       !(sp->kind.len == 3 &&
-                         memcmp(sp->kind.ptr, "end", 3) == 0));
+    return note_output(
+        c, sp->output,
+        !(sp->kind.len == 3 && memcmp(sp->kind.ptr, "end", 3) == 0));
 }
 
 /* An `each` step completed as a whole, every iteration done (an empty
@@ -288,7 +288,8 @@ int evs__rp_on_each_completed(ctx *c)
          c->step.ptr);
     RULE(e ? e->done == f->count : f->count == 0, c, "each-not-done",
          "each_completed of step \"%.*s\" for %lld items after %lld "
-         "iterations", (int)c->step.len, c->step.ptr, (long long)f->count,
+         "iterations",
+         (int)c->step.len, c->step.ptr, (long long)f->count,
          e ? (long long)e->done : 0LL);
     if (e && e->ended_seq)
         return 0;
@@ -374,9 +375,8 @@ int evs__rp_on_step_reset(ctx *c)
         return rc;
     RULE(sp && sp->status != EVS_STEP_COMPLETED &&
              sp->status != EVS_STEP_SKIPPED,
-         c, "reset-done", "reset of step \"%.*s\" that %s",
-         (int)c->step.len, c->step.ptr,
-         sp ? "has completed" : "never started");
+         c, "reset-done", "reset of step \"%.*s\" that %s", (int)c->step.len,
+         c->step.ptr, sp ? "has completed" : "never started");
     if (!sp || sp->status == EVS_STEP_COMPLETED ||
         sp->status == EVS_STEP_SKIPPED)
         return 0;

@@ -52,10 +52,10 @@ static int consume(ctx *c, int64_t seq)
 
     RULE(s && !s->consumed_seq, c, "signal-not-received",
          "consumes signal at sequence %lld, which %s", (long long)seq,
-         s                   ? "was already consumed"
+         s                    ? "was already consumed"
          : c->r->opts.compact ? "is not buffered (not received, or "
-                               "consumed already)"
-                             : "was not received");
+                                "consumed already)"
+                              : "was not received");
     if (s && !s->consumed_seq) {
         s->consumed_seq = c->ev->sequence;
         s->consumed_by_path = c->path;
@@ -68,8 +68,9 @@ static int consume(ctx *c, int64_t seq)
 
 int evs__rp_on_signal_consumed(ctx *c)
 {
-    RULE(c->f.has_signal_seq, c, "data", "signal_consumed without "
-                                         "signal_seq");
+    RULE(c->f.has_signal_seq, c, "data",
+         "signal_consumed without "
+         "signal_seq");
     if (!c->f.has_signal_seq)
         return 0;
     return consume(c, c->f.signal_seq);
@@ -201,9 +202,8 @@ int evs__rp_on_timer_ended(ctx *c, int cancelled)
     if (!id.len)
         return 0;
     i = evs__rp_timer_pos(r, id);
-    RULE(i >= 0 && !r->timers.v[i].fired_seq && !r->timers.v[i].cancelled,
-         c, "timer-unknown", "timer \"%.*s\" is not pending", (int)id.len,
-         id.ptr);
+    RULE(i >= 0 && !r->timers.v[i].fired_seq && !r->timers.v[i].cancelled, c,
+         "timer-unknown", "timer \"%.*s\" is not pending", (int)id.len, id.ptr);
     if (i < 0 || r->timers.v[i].fired_seq || r->timers.v[i].cancelled)
         return 0;
     if (cancelled)

@@ -36,135 +36,135 @@
 
 /* The whole state. Its scalar members are the execution's
  * (evs_exec_state). */
-#define STATE_FIELDS(X)                                                       \
-    X(VERSION, "v", v)                                                        \
-    X(EXEC_STATUS, "status", status)                                          \
-    X(EXEC_STATUS, "status_before_pause", status_before_pause)                \
-    X(STR, "execution_id", execution_id)                                      \
-    X(STR, "workflow_name", workflow_name)                                    \
-    X(JSON, "inputs", inputs)                                                 \
-    X(JSON, "outputs", outputs)                                               \
-    X(JSON, "error", error)                                                   \
-    X(JSON, "definition", definition)                                         \
-    X(STR, "definition_hash", definition_hash)                                \
-    X(STR, "inputs_hash", inputs_hash)                                        \
-    X(JSON, "lineage", lineage)                                               \
-    X(STR, "continued_as", continued_as)                                      \
-    X(I64, "started_at", started_at_us)                                       \
-    X(I64, "ended_at", ended_at_us)                                           \
-    X(U64, "last_seq", last_seq)                                              \
-    X(FLAG, "terminal", terminal)                                             \
-    X(FAILED, "failed", failed)                                               \
-    X(RECORDS, "paths", paths)                                                \
-    X(STEPS, "steps", steps)                                                  \
-    X(RECORDS, "each", eaches)                                                \
-    X(RECORDS, "variables", vars)                                             \
-    X(RECORDS, "signals", signals)                                            \
-    X(RECORDS, "versions", versions)                                          \
-    X(RECORDS, "timers", timers)                                              \
-    X(RECORDS, "waits", waits)                                                \
-    X(RECORDS, "names", names)                                                \
-    X(GONE, "consumed_ids", gone)                                             \
+#define STATE_FIELDS(X)                                                        \
+    X(VERSION, "v", v)                                                         \
+    X(EXEC_STATUS, "status", status)                                           \
+    X(EXEC_STATUS, "status_before_pause", status_before_pause)                 \
+    X(STR, "execution_id", execution_id)                                       \
+    X(STR, "workflow_name", workflow_name)                                     \
+    X(JSON, "inputs", inputs)                                                  \
+    X(JSON, "outputs", outputs)                                                \
+    X(JSON, "error", error)                                                    \
+    X(JSON, "definition", definition)                                          \
+    X(STR, "definition_hash", definition_hash)                                 \
+    X(STR, "inputs_hash", inputs_hash)                                         \
+    X(JSON, "lineage", lineage)                                                \
+    X(STR, "continued_as", continued_as)                                       \
+    X(I64, "started_at", started_at_us)                                        \
+    X(I64, "ended_at", ended_at_us)                                            \
+    X(U64, "last_seq", last_seq)                                               \
+    X(FLAG, "terminal", terminal)                                              \
+    X(FAILED, "failed", failed)                                                \
+    X(RECORDS, "paths", paths)                                                 \
+    X(STEPS, "steps", steps)                                                   \
+    X(RECORDS, "each", eaches)                                                 \
+    X(RECORDS, "variables", vars)                                              \
+    X(RECORDS, "signals", signals)                                             \
+    X(RECORDS, "versions", versions)                                           \
+    X(RECORDS, "timers", timers)                                               \
+    X(RECORDS, "waits", waits)                                                 \
+    X(RECORDS, "names", names)                                                 \
+    X(GONE, "consumed_ids", gone)                                              \
     X(COMPACT, "compact", compact)
 
 /* `failed`: the failure point (evs_exec_state). */
-#define FAILED_FIELDS(X)                                                      \
-    X(STR, "path", failed_path)                                               \
-    X(STR, "step", failed_step)                                               \
-    X(I64, "iteration", failed_iteration)                                     \
+#define FAILED_FIELDS(X)                                                       \
+    X(STR, "path", failed_path)                                                \
+    X(STR, "step", failed_step)                                                \
+    X(I64, "iteration", failed_iteration)                                      \
     X(U64, "seq", failed_seq)
 
 /* An element of `paths` (evs_path_state). */
-#define PATH_FIELDS(X)                                                        \
-    X(STR, "id", id)                                                          \
-    X(STR, "parent", parent)                                                  \
-    X(PATH_STATUS, "status", status)                                          \
-    X(U32, "pending", pending)                                                \
-    X(STR, "current_step", current_step)                                      \
-    X(JSON, "error", error)                                                   \
-    X(U64, "started_seq", started_seq)                                        \
-    X(U64, "ended_seq", ended_seq)                                            \
-    X(JSON, "last_output", last_output)                                       \
+#define PATH_FIELDS(X)                                                         \
+    X(STR, "id", id)                                                           \
+    X(STR, "parent", parent)                                                   \
+    X(PATH_STATUS, "status", status)                                           \
+    X(U32, "pending", pending)                                                 \
+    X(STR, "current_step", current_step)                                       \
+    X(JSON, "error", error)                                                    \
+    X(U64, "started_seq", started_seq)                                         \
+    X(U64, "ended_seq", ended_seq)                                             \
+    X(JSON, "last_output", last_output)                                        \
     X(U64, "last_output_seq", last_output_seq)
 
 /* An element of `steps` (evs_step_state). */
-#define STEP_FIELDS(X)                                                        \
-    X(STR, "path", path_id)                                                   \
-    X(STR, "name", name)                                                      \
-    X(I64, "iteration", iteration)                                            \
-    X(STEP_STATUS, "status", status)                                          \
-    X(U32, "attempts", attempts)                                              \
-    X(JSON, "input", input)                                                   \
-    X(JSON, "output", output)                                                 \
-    X(JSON, "error", error)                                                   \
-    X(STR, "stored_variable", stored_variable)                                \
-    X(STR, "step_hash", step_hash)                                            \
-    X(STR, "kind", kind)                                                      \
-    X(I64, "retry_at", retry_at_us)                                           \
-    X(U64, "started_seq", started_seq)                                        \
+#define STEP_FIELDS(X)                                                         \
+    X(STR, "path", path_id)                                                    \
+    X(STR, "name", name)                                                       \
+    X(I64, "iteration", iteration)                                             \
+    X(STEP_STATUS, "status", status)                                           \
+    X(U32, "attempts", attempts)                                               \
+    X(JSON, "input", input)                                                    \
+    X(JSON, "output", output)                                                  \
+    X(JSON, "error", error)                                                    \
+    X(STR, "stored_variable", stored_variable)                                 \
+    X(STR, "step_hash", step_hash)                                             \
+    X(STR, "kind", kind)                                                       \
+    X(I64, "retry_at", retry_at_us)                                            \
+    X(U64, "started_seq", started_seq)                                         \
     X(U64, "ended_seq", ended_seq)
 
 /* An element of `each` (evs_each_state). */
-#define EACH_FIELDS(X)                                                        \
-    X(STR, "path", path_id)                                                   \
-    X(STR, "name", name)                                                      \
-    X(I64, "count", count)                                                    \
-    X(I64, "done", done)                                                      \
-    X(JSON, "output", output)                                                 \
+#define EACH_FIELDS(X)                                                         \
+    X(STR, "path", path_id)                                                    \
+    X(STR, "name", name)                                                       \
+    X(I64, "count", count)                                                     \
+    X(I64, "done", done)                                                       \
+    X(JSON, "output", output)                                                  \
     X(U64, "ended_seq", ended_seq)
 
 /* An element of `variables` (evs_var_state). */
-#define VAR_FIELDS(X)                                                         \
-    X(STR, "name", name)                                                      \
-    X(JSON, "value", value)                                                   \
+#define VAR_FIELDS(X)                                                          \
+    X(STR, "name", name)                                                       \
+    X(JSON, "value", value)                                                    \
     X(U64, "set_seq", set_seq)
 
 /* An element of `signals` (evs_signal_state). */
-#define SIGNAL_FIELDS(X)                                                      \
-    X(STR, "id", id)                                                          \
-    X(STR, "name", name)                                                      \
-    X(JSON, "payload", payload)                                               \
-    X(U64, "received_seq", received_seq)                                      \
-    X(U64, "consumed_seq", consumed_seq)                                      \
-    X(STR, "path", consumed_by_path)                                          \
+#define SIGNAL_FIELDS(X)                                                       \
+    X(STR, "id", id)                                                           \
+    X(STR, "name", name)                                                       \
+    X(JSON, "payload", payload)                                                \
+    X(U64, "received_seq", received_seq)                                       \
+    X(U64, "consumed_seq", consumed_seq)                                       \
+    X(STR, "path", consumed_by_path)                                           \
     X(STR, "step", consumed_by_step)
 
 /* An element of `versions` (evs_version_state). */
-#define VERSION_FIELDS(X)                                                     \
-    X(STR, "change_id", change_id)                                            \
-    X(I64, "version", version)                                                \
-    X(I64, "min", min)                                                        \
-    X(I64, "max", max)                                                        \
+#define VERSION_FIELDS(X)                                                      \
+    X(STR, "change_id", change_id)                                             \
+    X(I64, "version", version)                                                 \
+    X(I64, "min", min)                                                         \
+    X(I64, "max", max)                                                         \
     X(U64, "seq", seq)
 
 /* An element of `timers` (evs_timer_state). */
-#define TIMER_FIELDS(X)                                                       \
-    X(STR, "id", timer_id)                                                    \
-    X(STR, "path", path_id)                                                   \
-    X(STR, "step", step)                                                      \
-    X(I64, "fire_at", fire_at_us)                                             \
-    X(U64, "started_seq", started_seq)                                        \
-    X(U64, "fired_seq", fired_seq)                                            \
+#define TIMER_FIELDS(X)                                                        \
+    X(STR, "id", timer_id)                                                     \
+    X(STR, "path", path_id)                                                    \
+    X(STR, "step", step)                                                       \
+    X(I64, "fire_at", fire_at_us)                                              \
+    X(U64, "started_seq", started_seq)                                         \
+    X(U64, "fired_seq", fired_seq)                                             \
     X(BOOL, "cancelled", cancelled)
 
 /* An element of `waits` (evs_wait_state). */
-#define WAIT_FIELDS(X)                                                        \
-    X(STR, "path", path_id)                                                   \
-    X(STR, "step", step)                                                      \
-    X(STR, "signal", signal)                                                  \
-    X(I64, "timeout_at", timeout_at_us)                                       \
-    X(U64, "started_seq", started_seq)                                        \
-    X(U64, "ended_seq", ended_seq)                                            \
-    X(BOOL, "timed_out", timed_out)                                           \
+#define WAIT_FIELDS(X)                                                         \
+    X(STR, "path", path_id)                                                    \
+    X(STR, "step", step)                                                       \
+    X(STR, "signal", signal)                                                   \
+    X(I64, "timeout_at", timeout_at_us)                                        \
+    X(U64, "started_seq", started_seq)                                         \
+    X(U64, "ended_seq", ended_seq)                                             \
+    X(BOOL, "timed_out", timed_out)                                            \
     X(U64, "signal_seq", signal_seq)
 
 /* An element of `names` (evs_stepname_state). */
-#define NAME_FIELDS(X)                                                        \
-    X(STR, "name", name)                                                      \
-    X(STR, "kind", kind)                                                      \
-    X(STR, "step_hash", step_hash)                                            \
-    X(U64, "started_seq", started_seq)                                        \
-    X(JSON, "output", output)                                                 \
+#define NAME_FIELDS(X)                                                         \
+    X(STR, "name", name)                                                       \
+    X(STR, "kind", kind)                                                       \
+    X(STR, "step_hash", step_hash)                                             \
+    X(U64, "started_seq", started_seq)                                         \
+    X(JSON, "output", output)                                                  \
     X(U64, "output_seq", output_seq)
 
 #endif /* EVS_STATE_FIELDS_H */

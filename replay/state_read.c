@@ -50,15 +50,17 @@ typedef struct mkey {
     size_t n;
 } mkey;
 
-#define KEY(k) {"\"" k "\":", sizeof(k) + 2}
+#define KEY(k)                                                                 \
+    {                                                                          \
+        "\"" k "\":", sizeof(k) + 2                                            \
+    }
 
 static const evs_span empty = {"", 0};
 
 static void ws(rd *d)
 {
     while (d->p < d->end && (unsigned char)*d->p <= ' ' &&
-           (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' ||
-            *d->p == '\t'))
+           (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t'))
         d->p++;
 }
 
@@ -83,24 +85,16 @@ static int value(rd *d, size_t depth, evs_span *v)
     if (p == end)
         return SYNTAX;
     switch (*p) {
-    case '"':
-        bad = evs__json_scan_string(&p, end);
-        break;
+    case '"': bad = evs__json_scan_string(&p, end); break;
     case '{':
     case '[':
         q = evs__json_check_value(d->p, d->end, depth);
         bad = q == NULL;
         p = (const unsigned char *)q;
         break;
-    case 't':
-        bad = evs__json_scan_lit(&p, end, "true", 4);
-        break;
-    case 'f':
-        bad = evs__json_scan_lit(&p, end, "false", 5);
-        break;
-    case 'n':
-        bad = evs__json_scan_lit(&p, end, "null", 4);
-        break;
+    case 't': bad = evs__json_scan_lit(&p, end, "true", 4); break;
+    case 'f': bad = evs__json_scan_lit(&p, end, "false", 5); break;
+    case 'n': bad = evs__json_scan_lit(&p, end, "null", 4); break;
     default:
         if (*p != '-' && !evs__is_digit(*p))
             return SYNTAX;
@@ -191,8 +185,8 @@ member_key(rd *d, const mkey *keys, int n, int *next, int *idx)
  * plain ASCII, so that text is a valid string and its colon); anything
  * else takes the general way.
  */
-static inline int member(rd *d, int *first, const mkey *keys, int n,
-                         int *next, int *idx)
+static inline int member(rd *d, int *first, const mkey *keys, int n, int *next,
+                         int *idx)
 {
     int i = *next;
 
@@ -472,19 +466,18 @@ static int each_obj(rd *d, int (*fn)(rd *d))
 /* Reads the members of the object whose '{' was just read, the switch
  * that follows taking each one's value by its key's index; rc (0 to
  * start with) ends the loop on a syntax error. */
-#define MEMBERS(keys)                                                         \
-    int first_ = 1, next_ = 0, more_ = 0, i_ = -1;                            \
-    while (rc == 0 &&                                                         \
-           (more_ = member(d, &first_, keys,                                  \
-                           (int)(sizeof(keys) / sizeof(keys[0])), &next_,     \
-                           &i_)) == 1)                                        \
+#define MEMBERS(keys)                                                          \
+    int first_ = 1, next_ = 0, more_ = 0, i_ = -1;                             \
+    while (rc == 0 && (more_ = member(d, &first_, keys,                        \
+                                      (int)(sizeof(keys) / sizeof(keys[0])),   \
+                                      &next_, &i_)) == 1)                      \
         switch (i_)
 
-#define END_MEMBERS                                                           \
-    if (rc == 0 && more_ < 0)                                                 \
-        rc = SYNTAX;                                                          \
-    if (rc != 0)                                                              \
-        return rc
+#define END_MEMBERS                                                            \
+    if (rc == 0 && more_ < 0)                                                  \
+        rc = SYNTAX;                                                           \
+    if (rc != 0)                                                               \
+    return rc
 
 /*
  * The code the field lists expand to: the members of one object, read
@@ -496,28 +489,30 @@ static int each_obj(rd *d, int (*fn)(rd *d))
  * (u32_<member>) and checked once the record is read (READ_END), as a
  * range error of meaning.
  */
-#define READ_MEMBERS(FIELDS, depth)                                           \
-    enum { FIELDS(R_INDEX) n_keys_ };                                         \
-    static const mkey keys_[] = {FIELDS(R_KEY)};                              \
-    const size_t depth_ = (depth);                                            \
-    FIELDS(R_DECL)                                                            \
-    MEMBERS(keys_)                                                            \
-    {                                                                         \
-        FIELDS(R_CASE)                                                        \
-    default: rc = g_skip(d, depth_); break;                                   \
-    }                                                                         \
+#define READ_MEMBERS(FIELDS, depth)                                            \
+    enum { FIELDS(R_INDEX) n_keys_ };                                          \
+    static const mkey keys_[] = {FIELDS(R_KEY)};                               \
+    const size_t depth_ = (depth);                                             \
+    FIELDS(R_DECL)                                                             \
+    MEMBERS(keys_)                                                             \
+    {                                                                          \
+        FIELDS(R_CASE)                                                         \
+    default: rc = g_skip(d, depth_); break;                                    \
+    }                                                                          \
     END_MEMBERS
 
 /* After READ_MEMBERS: returns 0 unless the record applies. */
-#define READ_END(FIELDS)                                                      \
-    if (d->err)                                                               \
-        return 0;                                                             \
+#define READ_END(FIELDS)                                                       \
+    if (d->err)                                                                \
+        return 0;                                                              \
     FIELDS(R_POST)
 
 #define R_INDEX(T, k, m) i_##m,
 #define R_KEY(T, k, m) KEY(k),
-#define R_CASE(T, k, m)                                                       \
-    case i_##m: R_##T(m); break;
+#define R_CASE(T, k, m)                                                        \
+    case i_##m:                                                                \
+        R_##T(m);                                                              \
+        break;
 #define R_DECL(T, k, m) D_##T(m)
 #define R_POST(T, k, m) P_##T(m)
 
@@ -527,38 +522,37 @@ static int each_obj(rd *d, int (*fn)(rd *d))
 #define R_U64(m) rc = g_u64(d, depth_, &o->m)
 #define R_U32(m) rc = g_i64(d, depth_, &u32_##m)
 #define R_BOOL(m) rc = g_bool(d, depth_, &o->m)
-#define R_ENUM(m, type, names, n)                                             \
-    do {                                                                      \
-        int e_ = (int)o->m;                                                   \
-        rc = g_enum(d, depth_, names, n, &e_);                                \
-        o->m = (type)e_;                                                      \
+#define R_ENUM(m, type, names, n)                                              \
+    do {                                                                       \
+        int e_ = (int)o->m;                                                    \
+        rc = g_enum(d, depth_, names, n, &e_);                                 \
+        o->m = (type)e_;                                                       \
     } while (0)
-#define R_EXEC_STATUS(m)                                                      \
+#define R_EXEC_STATUS(m)                                                       \
     R_ENUM(m, evs_exec_status, exec_name, EVS_STATUS_CONTINUED + 1)
-#define R_PATH_STATUS(m)                                                      \
+#define R_PATH_STATUS(m)                                                       \
     R_ENUM(m, evs_path_status, path_name, EVS_PATH_CANCELLED + 1)
-#define R_STEP_STATUS(m)                                                      \
+#define R_STEP_STATUS(m)                                                       \
     R_ENUM(m, evs_step_status, step_name, EVS_STEP_CANCELLED + 1)
 /* The top's own: `ver` and `compact` are load_all's. */
-#define R_VERSION(m)                                                          \
-    if ((rc = g_i64(d, depth_, &ver)) == 0 && !d->err &&                      \
-        ver != STATE_VERSION)                                                 \
-        fail(d, EVS_EFORMAT)
+#define R_VERSION(m)                                                           \
+    if ((rc = g_i64(d, depth_, &ver)) == 0 && !d->err && ver != STATE_VERSION) \
+    fail(d, EVS_EFORMAT)
 #define R_FLAG(m) rc = g_bool(d, depth_, &d->r->m)
 #define R_FAILED(m) rc = rd_failed(d)
 #define R_RECORDS(m) rc = each_obj(d, rd_##m)
-#define R_STEPS(m)                                                            \
-    reserve_steps(d);                                                         \
+#define R_STEPS(m)                                                             \
+    reserve_steps(d);                                                          \
     rc = each_obj(d, rd_##m)
 #define R_GONE(m) rc = each_elem(d, rd_gone, 0)
 #define R_COMPACT(m) rc = g_bool(d, depth_, &compact)
 
 #define D_U32(m) int64_t u32_##m = 0;
-#define P_U32(m)                                                              \
-    if (u32_##m < 0 || u32_##m > UINT32_MAX) {                                \
-        fail(d, EVS_EPARSE); /* no replay counts that far */                  \
-        return 0;                                                             \
-    }                                                                         \
+#define P_U32(m)                                                               \
+    if (u32_##m < 0 || u32_##m > UINT32_MAX) {                                 \
+        fail(d, EVS_EPARSE); /* no replay counts that far */                   \
+        return 0;                                                              \
+    }                                                                          \
     o->m = (uint32_t)u32_##m;
 #define D_STR(m)
 #define D_JSON(m)
@@ -601,8 +595,8 @@ static int add_step(evs_replay *r, const evs_step_state *s)
 /* Signals and waits have no index of their own. */
 static int add_signal(evs_replay *r, const evs_signal_state *s)
 {
-    if (!evs__rp_grow(r, (void **)&r->signals.v, &r->signals.cap,
-                      r->signals.n, sizeof(*s)))
+    if (!evs__rp_grow(r, (void **)&r->signals.v, &r->signals.cap, r->signals.n,
+                      sizeof(*s)))
         return -ENOMEM;
     r->signals.v[r->signals.n++] = *s;
     return 0;
@@ -622,19 +616,19 @@ static int add_wait(evs_replay *r, const evs_wait_state *w)
  * '{' has been read: a record zeroed, then changed by `init`, read, and
  * given to add(r, &record) if it applies (its error is the load's).
  */
-#define DEFINE_READER(name, type, FIELDS, init, add)                          \
-    static int rd_##name(rd *d)                                               \
-    {                                                                         \
-        type e, *o = &e;                                                      \
-        int rc = 0;                                                           \
-                                                                              \
-        memset(&e, 0, sizeof(e));                                             \
-        init;                                                                 \
-        READ_MEMBERS(FIELDS, ELEM_DEPTH);                                     \
-        READ_END(FIELDS)                                                      \
-        if ((rc = add(d->r, &e)) != 0)                                        \
-            fail(d, rc);                                                      \
-        return 0;                                                             \
+#define DEFINE_READER(name, type, FIELDS, init, add)                           \
+    static int rd_##name(rd *d)                                                \
+    {                                                                          \
+        type e, *o = &e;                                                       \
+        int rc = 0;                                                            \
+                                                                               \
+        memset(&e, 0, sizeof(e));                                              \
+        init;                                                                  \
+        READ_MEMBERS(FIELDS, ELEM_DEPTH);                                      \
+        READ_END(FIELDS)                                                       \
+        if ((rc = add(d->r, &e)) != 0)                                         \
+            fail(d, rc);                                                       \
+        return 0;                                                              \
     }
 
 DEFINE_READER(paths, evs_path_state, PATH_FIELDS, (void)0, evs__rp_add_path)
@@ -644,8 +638,7 @@ DEFINE_READER(vars, evs_var_state, VAR_FIELDS, (void)0, evs__rp_add_var)
 DEFINE_READER(signals, evs_signal_state, SIGNAL_FIELDS, (void)0, add_signal)
 DEFINE_READER(versions, evs_version_state, VERSION_FIELDS, (void)0,
               evs__rp_add_version)
-DEFINE_READER(timers, evs_timer_state, TIMER_FIELDS, (void)0,
-              evs__rp_add_timer)
+DEFINE_READER(timers, evs_timer_state, TIMER_FIELDS, (void)0, evs__rp_add_timer)
 DEFINE_READER(waits, evs_wait_state, WAIT_FIELDS, (void)0, add_wait)
 DEFINE_READER(names, evs_stepname_state, NAME_FIELDS, (void)0,
               evs__rp_add_stepname)
@@ -703,8 +696,7 @@ static void reserve_steps(rd *d)
 
     if (left >= RESERVE_MIN && !d->err)
         evs__rp_reserve(r, (void **)&r->steps.v, &r->steps.cap,
-                        r->steps.n + left / STEP_TEXT_MIN,
-                        sizeof(*r->steps.v));
+                        r->steps.n + left / STEP_TEXT_MIN, sizeof(*r->steps.v));
 }
 
 /* The whole state: an object, then only whitespace. */
@@ -787,4 +779,3 @@ int evs__rp_load_state_snapshot(evs_replay *r, evs_snapshot *sn)
     }
     return load_owned(r, (char *)sn->state.ptr, sn->state.len);
 }
-

@@ -35,12 +35,12 @@ static void w_name(wbuf *b, const char *name)
  * replayer). Each member writes its key, ,"key": past the first, then
  * its value by its type.
  */
-#define W_FIELD(T, k, m)                                                      \
-    if (first_)                                                               \
-        LIT(b, "\"" k "\":");                                                 \
-    else                                                                      \
-        LIT(b, ",\"" k "\":");                                                \
-    first_ = 0;                                                               \
+#define W_FIELD(T, k, m)                                                       \
+    if (first_)                                                                \
+        LIT(b, "\"" k "\":");                                                  \
+    else                                                                       \
+        LIT(b, ",\"" k "\":");                                                 \
+    first_ = 0;                                                                \
     W_##T(m);
 
 #define W_STR(m) evs__jb_quote(b, o->m)
@@ -55,34 +55,34 @@ static void w_name(wbuf *b, const char *name)
 #define W_VERSION(m) evs__jb_int(b, STATE_VERSION)
 #define W_FLAG(m) w_bool(b, r->m)
 #define W_FAILED(m) w_failed(b, o)
-#define W_RECORDS(m)                                                          \
-    LIT(b, "[");                                                              \
-    for (size_t i_ = 0; i_ < r->m.n; i_++) {                                  \
-        if (i_)                                                               \
-            LIT(b, ",");                                                      \
-        w_##m(b, &r->m.v[i_]);                                                \
-    }                                                                         \
+#define W_RECORDS(m)                                                           \
+    LIT(b, "[");                                                               \
+    for (size_t i_ = 0; i_ < r->m.n; i_++) {                                   \
+        if (i_)                                                                \
+            LIT(b, ",");                                                       \
+        w_##m(b, &r->m.v[i_]);                                                 \
+    }                                                                          \
     LIT(b, "]")
 #define W_STEPS(m) W_RECORDS(m)
-#define W_GONE(m)                                                             \
-    LIT(b, "[");                                                              \
-    for (size_t i_ = 0; i_ < r->m.n; i_++) {                                  \
-        if (i_)                                                               \
-            LIT(b, ",");                                                      \
-        evs__jb_quote(b, r->m.v[i_]);                                         \
-    }                                                                         \
+#define W_GONE(m)                                                              \
+    LIT(b, "[");                                                               \
+    for (size_t i_ = 0; i_ < r->m.n; i_++) {                                   \
+        if (i_)                                                                \
+            LIT(b, ",");                                                       \
+        evs__jb_quote(b, r->m.v[i_]);                                          \
+    }                                                                          \
     LIT(b, "]")
 #define W_COMPACT(m) w_bool(b, r->opts.compact)
 
 /* static void w_<name>(wbuf *b, const type *o): one record, an object. */
-#define DEFINE_WRITER(name, type, FIELDS)                                     \
-    static void w_##name(wbuf *b, const type *o)                              \
-    {                                                                         \
-        int first_ = 1;                                                       \
-                                                                              \
-        LIT(b, "{");                                                          \
-        FIELDS(W_FIELD)                                                       \
-        LIT(b, "}");                                                          \
+#define DEFINE_WRITER(name, type, FIELDS)                                      \
+    static void w_##name(wbuf *b, const type *o)                               \
+    {                                                                          \
+        int first_ = 1;                                                        \
+                                                                               \
+        LIT(b, "{");                                                           \
+        FIELDS(W_FIELD)                                                        \
+        LIT(b, "}");                                                           \
     }
 
 DEFINE_WRITER(failed, evs_exec_state, FAILED_FIELDS)

@@ -134,8 +134,8 @@ int fail_on_exec(evs_store *st, const char *store, const char *id, int rc,
 /* Store and files                                                    */
 /* ------------------------------------------------------------------ */
 
-int open_store_opts(const char *path, evs_store_opts *o,
-                    const char *missing, evs_store **out)
+int open_store_opts(const char *path, evs_store_opts *o, const char *missing,
+                    evs_store **out)
 {
     evs_store_opts dflt;
     int rc;
@@ -154,7 +154,8 @@ int open_store_opts(const char *path, evs_store_opts *o,
                     missing ? missing : "");
     if (rc == EVS_EUNSAFE)
         return fail("refusing store %s: group or others may write to it "
-                    "(--allow-unsafe-perms opens it anyway)", path);
+                    "(--allow-unsafe-perms opens it anyway)",
+                    path);
     return fail("cannot open store %s: %s (%s)", path, evs_strerror(rc),
                 evs_err_name(rc));
 }
@@ -218,8 +219,7 @@ void print_help(const char *cmd)
     }
     out_printf("%s", t->head);
     for (size_t i = 0; i < t->ncommands; i++)
-        out_printf("  %-9s %s\n", t->commands[i].name,
-                   t->commands[i].summary);
+        out_printf("  %-9s %s\n", t->commands[i].name, t->commands[i].summary);
     out_printf("\n%s\n", t->common);
     for (size_t i = 0; i < t->ncommands; i++)
         if (t->commands[i].help)
@@ -304,8 +304,7 @@ int next_opt(const char *cmd, int argc, char **argv, const char *shortopts,
     int plus = shortopts[0] == '+', c;
 
     /* A leading ':' makes a missing argument ':' rather than '?'. */
-    snprintf(sopts, sizeof(sopts), "%s:%sh", plus ? "+" : "",
-             shortopts + plus);
+    snprintf(sopts, sizeof(sopts), "%s:%sh", plus ? "+" : "", shortopts + plus);
     c = getopt_long(argc, argv, sopts, longopts, NULL);
     if (c == '?' || c == ':') {
         const char *arg = argv[optind - 1];
@@ -313,8 +312,7 @@ int next_opt(const char *cmd, int argc, char **argv, const char *shortopts,
 
         /* For a long option the word is shown without its "=value". */
         if (arg[0] == '-' && arg[1] == '-')
-            snprintf(shown, sizeof(shown), "%.*s", (int)strcspn(arg, "="),
-                     arg);
+            snprintf(shown, sizeof(shown), "%.*s", (int)strcspn(arg, "="), arg);
         else
             snprintf(shown, sizeof(shown), "-%c", optopt ? optopt : '?');
         if (c == '?')
@@ -340,8 +338,7 @@ int positionals(const char *cmd, int argc, char **argv, int min, int max,
             size_t w = strcspn(p, " ");
             if (i >= have)
                 n += (size_t)snprintf(missing + n, sizeof(missing) - n,
-                                      "%s%.*s", n ? " and " : "", (int)w,
-                                      p);
+                                      "%s%.*s", n ? " and " : "", (int)w, p);
             if (n >= sizeof(missing))
                 break;
             p += w + (p[w] == ' ');
@@ -349,13 +346,12 @@ int positionals(const char *cmd, int argc, char **argv, int min, int max,
         return usage_error(cmd, "missing %s", missing);
     }
     if (have > max)
-        return usage_error(cmd, "unexpected argument '%s'",
-                           argv[optind + max]);
+        return usage_error(cmd, "unexpected argument '%s'", argv[optind + max]);
     return 0;
 }
 
-int parse_num(const char *cmd, const char *opt, const char *arg,
-              uint64_t min, uint64_t max, uint64_t *out)
+int parse_num(const char *cmd, const char *opt, const char *arg, uint64_t min,
+              uint64_t max, uint64_t *out)
 {
     uint64_t v = 0;
     const char *p = arg;
@@ -365,15 +361,18 @@ int parse_num(const char *cmd, const char *opt, const char *arg,
     for (; *p; p++) {
         unsigned d = (unsigned)(*p - '0');
         if (*p < '0' || *p > '9')
-            return usage_error(cmd, "%s needs a non-negative whole number, "
-                                    "got '%s'", opt, arg);
+            return usage_error(cmd,
+                               "%s needs a non-negative whole number, "
+                               "got '%s'",
+                               opt, arg);
         if (v > (UINT64_MAX - d) / 10)
             return usage_error(cmd, "%s: '%s' is too large", opt, arg);
         v = v * 10 + d;
     }
     if (v < min || v > max)
-        return usage_error(cmd, "%s must be between %" PRIu64 " and %" PRIu64
-                                ", got '%s'", opt, min, max, arg);
+        return usage_error(
+            cmd, "%s must be between %" PRIu64 " and %" PRIu64 ", got '%s'",
+            opt, min, max, arg);
     *out = v;
     return 0;
 }

@@ -48,8 +48,7 @@ int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints "<tool>: <msg>: <evs_strerror(rc)> (<evs_err_name(rc)>)" and
  * returns EXIT_ERROR. */
-int fail_rc(int rc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int fail_rc(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prints "<tool>: <cmd>: <msg> (run '<tool> <cmd> --help')", or without
  * "<cmd>: " for NULL, and returns EXIT_USAGE. */
@@ -92,8 +91,8 @@ extern int tool_allow_unsafe;
  * one line ("no store at PATH (no such directory<missing>)", a directory
  * others may write to, ...) and returns EXIT_ERROR; `missing` (may be
  * NULL) says more about a missing store. Returns 0 with *out set. */
-int open_store_opts(const char *path, evs_store_opts *o,
-                    const char *missing, evs_store **out);
+int open_store_opts(const char *path, evs_store_opts *o, const char *missing,
+                    evs_store **out);
 
 /* open_store_opts with the defaults: a typo must not create a store. */
 int open_store(const char *path, evs_store **out);
@@ -155,8 +154,14 @@ int next_opt(const char *cmd, int argc, char **argv, const char *shortopts,
              const struct option *longopts);
 
 /* Every command's option table ends with these. */
-#define OPT_HELP {"help", no_argument, NULL, 'h'}
-#define OPT_END {NULL, 0, NULL, 0}
+#define OPT_HELP                                                               \
+    {                                                                          \
+        "help", no_argument, NULL, 'h'                                         \
+    }
+#define OPT_END                                                                \
+    {                                                                          \
+        NULL, 0, NULL, 0                                                       \
+    }
 
 /*
  * Checks the arguments left after the options: at least `min`, at most
@@ -168,8 +173,8 @@ int positionals(const char *cmd, int argc, char **argv, int min, int max,
 
 /* Parses a decimal number into [min, max]; on failure reports a usage
  * error naming the option and returns EXIT_USAGE. */
-int parse_num(const char *cmd, const char *opt, const char *arg,
-              uint64_t min, uint64_t max, uint64_t *out);
+int parse_num(const char *cmd, const char *opt, const char *arg, uint64_t min,
+              uint64_t max, uint64_t *out);
 
 /* ------------------------------------------------------------------ */
 /* Result output                                                      */

@@ -160,14 +160,10 @@ static const char help_chain[] =
 static const tool_command commands[] = {
     {"ls", cmd_ls, "list executions", help_ls},
     {"show", cmd_show, "show the events of an execution", help_show},
-    {"tail", cmd_tail, "show the last events, and follow new ones",
-     help_tail},
-    {"verify", cmd_verify, "check logs and snapshots for damage",
-     help_verify},
-    {"snapshot", cmd_snapshot, "show an execution's snapshot",
-     help_snapshot},
-    {"state", cmd_state, "replay an execution and show its state",
-     help_state},
+    {"tail", cmd_tail, "show the last events, and follow new ones", help_tail},
+    {"verify", cmd_verify, "check logs and snapshots for damage", help_verify},
+    {"snapshot", cmd_snapshot, "show an execution's snapshot", help_snapshot},
+    {"state", cmd_state, "replay an execution and show its state", help_state},
     {"chain", cmd_chain, "show the lineage: continuations and retries",
      help_chain},
     {"import", cmd_import, "append JSONL events (evstore's or Dive's)",
@@ -242,8 +238,7 @@ static size_t text_walk(evs_span s, size_t max_cols, int emit)
         if (c < 0x20 || c == 0x7f) {
             ctl = 1;
             cp = c;
-        } else if (c == 0xc2 && n == 2 &&
-                   (unsigned char)s.ptr[i + 1] < 0xa0) {
+        } else if (c == 0xc2 && n == 2 && (unsigned char)s.ptr[i + 1] < 0xa0) {
             ctl = 1;
             cp = (unsigned char)s.ptr[i + 1] & 0x3f;
             cp |= 0x80;
@@ -339,7 +334,6 @@ void fmt_time(int64_t us, int secs, char buf[40])
         memcpy(buf + 19, "Z", 2);
 }
 
-
 const char *c_dim(void)
 {
     return g_term.color ? "\033[2m" : "";
@@ -391,9 +385,13 @@ static void setup_terminal(void)
 
 int main(int argc, char **argv)
 {
-    static const tool_def evdump = {
-        "evdump", help_head, help_common, NULL, help_exit, commands,
-        sizeof(commands) / sizeof(commands[0])};
+    static const tool_def evdump = {"evdump",
+                                    help_head,
+                                    help_common,
+                                    NULL,
+                                    help_exit,
+                                    commands,
+                                    sizeof(commands) / sizeof(commands[0])};
     static char outbuf[1 << 16];
 
     /* A closed pipe shows up as EPIPE on a write, which ends the output

@@ -176,7 +176,8 @@ int cmd_chain(int argc, char **argv)
     }
     if (root->origin[0])
         out_printf("(%s continues or retries %s, which is not in the "
-                   "store)\n", root->id, root->origin);
+                   "store)\n",
+                   root->id, root->origin);
     print_tree(&g, root, 0, id);
     rc = EXIT_OKAY;
 out:

@@ -26,18 +26,18 @@ typedef struct importer {
     const char *store;
     const char *id;
     size_t id_len;
-    const char *src;       /* input name for messages */
-    int exists;            /* the execution is there */
-    evs_log *log;          /* its writer, once opened */
-    uint64_t next;         /* the sequence the next line must carry */
-    uint64_t first;        /* first sequence imported, 0 if none yet */
-    uint64_t written;      /* events appended so far */
+    const char *src;  /* input name for messages */
+    int exists;       /* the execution is there */
+    evs_log *log;     /* its writer, once opened */
+    uint64_t next;    /* the sequence the next line must carry */
+    uint64_t first;   /* first sequence imported, 0 if none yet */
+    uint64_t written; /* events appended so far */
     size_t max_line;
     evs_event_owned batch[BATCH_EVENTS];
     evs_event views[BATCH_EVENTS];
     size_t nb;
     size_t bytes;
-    char *enc;             /* scratch for the encoding check */
+    char *enc; /* scratch for the encoding check */
     size_t enc_cap;
 } importer;
 
@@ -61,11 +61,10 @@ static void written_note(const importer *im, char *buf, size_t cap)
                  im->written, im->first, im->first + im->written - 1);
 }
 
-static int line_error(const importer *im, size_t lineno, const char *fmt,
-                      ...) __attribute__((format(printf, 3, 4)));
+static int line_error(const importer *im, size_t lineno, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static int line_error(const importer *im, size_t lineno, const char *fmt,
-                      ...)
+static int line_error(const importer *im, size_t lineno, const char *fmt, ...)
 {
     char why[512], done[160];
     va_list ap;
@@ -108,8 +107,8 @@ static int open_writer(importer *im)
     evs_error_info info;
     int rc;
 
-    rc = evs_log_open(im->st, im->id, im->id_len, EVS_LOG_WRITE, &im->log,
-                      &rec, &info);
+    rc = evs_log_open(im->st, im->id, im->id_len, EVS_LOG_WRITE, &im->log, &rec,
+                      &info);
     if (rc != 0)
         return fail_exec(rc, &info, im->store, im->id);
     if (rec.cut_bytes)
@@ -146,7 +145,8 @@ static int flush(importer *im)
         free(wf);
         if (rc == -EEXIST)
             return fail("%s: created by someone else during the import; "
-                        "nothing was written", im->id);
+                        "nothing was written",
+                        im->id);
         if (rc != 0)
             return fail("%s: creating the execution: %s (%s)", im->id,
                         evs_strerror(rc), evs_err_name(rc));
@@ -159,7 +159,8 @@ static int flush(importer *im)
             char done[160];
             written_note(im, done, sizeof(done));
             return fail("%s: appending seq %" PRIu64 "..%" PRIu64 ": %s "
-                        "(%s); %s", im->id, first, first + im->nb - 1,
+                        "(%s); %s",
+                        im->id, first, first + im->nb - 1,
                         info.msg[0] ? info.msg : evs_strerror(rc),
                         evs_err_name(rc), done);
         }
@@ -181,22 +182,21 @@ static int take(importer *im, size_t lineno, const evs_event *ev)
     if (ev->execution_id.len &&
         (ev->execution_id.len != im->id_len ||
          memcmp(ev->execution_id.ptr, im->id, im->id_len) != 0))
-        return line_error(im, lineno, "execution_id '%.*s' is not '%s'",
-                          (int)(ev->execution_id.len > 64
-                                    ? 64
-                                    : ev->execution_id.len),
-                          ev->execution_id.ptr, im->id);
+        return line_error(
+            im, lineno, "execution_id '%.*s' is not '%s'",
+            (int)(ev->execution_id.len > 64 ? 64 : ev->execution_id.len),
+            ev->execution_id.ptr, im->id);
     if (ev->sequence != im->next) {
         if (!im->exists && im->next == 1)
             return line_error(im, lineno,
                               "sequence %" PRIu64 ": a new execution must "
-                              "begin at sequence 1", ev->sequence);
-        return line_error(im, lineno,
-                          "sequence %" PRIu64 " %s (expected %" PRIu64 ")",
-                          ev->sequence,
-                          ev->sequence < im->next ? "is a duplicate"
-                                                  : "leaves a gap",
-                          im->next);
+                              "begin at sequence 1",
+                              ev->sequence);
+        return line_error(
+            im, lineno, "sequence %" PRIu64 " %s (expected %" PRIu64 ")",
+            ev->sequence,
+            ev->sequence < im->next ? "is a duplicate" : "leaves a gap",
+            im->next);
     }
     /* Encode it as the append will, with the widest batch field it can
      * get, so the append cannot refuse it later. */
@@ -214,11 +214,14 @@ static int take(importer *im, size_t lineno, const evs_event *ev)
     }
     rc = evs_line_encode(&e, im->enc, im->enc_cap, &len);
     if (rc != 0)
-        return line_error(im, lineno, "cannot be written as an evstore "
-                                      "event: %s", evs_strerror(rc));
+        return line_error(im, lineno,
+                          "cannot be written as an evstore "
+                          "event: %s",
+                          evs_strerror(rc));
     if (len > im->max_line)
-        return line_error(im, lineno, "the event needs a line of %zu bytes, "
-                                      "over the store's maximum of %zu",
+        return line_error(im, lineno,
+                          "the event needs a line of %zu bytes, "
+                          "over the store's maximum of %zu",
                           len, im->max_line);
     if (evs_event_copy(&e, NULL, &im->batch[im->nb]) != 0)
         return fail("out of memory");
@@ -268,8 +271,8 @@ static int run(importer *im, FILE *in)
             break;
         }
         if (rc != 0) {
-            rc = line_error(im, lineno, "%s", info.msg[0] ? info.msg
-                                                          : evs_strerror(rc));
+            rc = line_error(im, lineno, "%s",
+                            info.msg[0] ? info.msg : evs_strerror(rc));
             break;
         }
         if ((rc = take(im, lineno, &ev)) != 0)
@@ -344,12 +347,12 @@ int cmd_import(int argc, char **argv)
     }
     rc = run(im, in);
     if (rc == 0 && !im->exists)
-        rc = fail("%s: no events in %s; the execution was not created",
-                  im->id, im->src);
+        rc = fail("%s: no events in %s; the execution was not created", im->id,
+                  im->src);
     if (rc == 0 && im->written)
         out_printf("imported %" PRIu64 " events (seq %" PRIu64 "..%" PRIu64
-                   ")\n", im->written, im->first,
-                   im->first + im->written - 1);
+                   ")\n",
+                   im->written, im->first, im->first + im->written - 1);
     else if (rc == 0)
         out_printf("imported 0 events\n");
 out:

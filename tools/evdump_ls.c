@@ -63,10 +63,8 @@ static evs_span ls_cell(const evs_exec_info *it, int col, char tmp[40])
     if (!it->snapshot_ok)
         return unknown;
     switch (col) {
-    case COL_STATUS:
-        return it->status.len ? it->status : none;
-    case COL_WF:
-        return it->workflow_name.len ? it->workflow_name : none;
+    case COL_STATUS: return it->status.len ? it->status : none;
+    case COL_WF: return it->workflow_name.len ? it->workflow_name : none;
     case COL_CREATED:
         fmt_time(it->created_at_us, 1, tmp);
         return evs_span_cstr(tmp);
@@ -103,9 +101,8 @@ static void ls_table(const evs_exec_listing *l)
         for (int c = 0; c < NCOL - 1; c++) {
             evs_span cell = ls_cell(it, c, tmp);
             const char *on = c == COL_STATUS ? status_color(cell)
-                             : c == COL_CREATED || c == COL_UPDATED
-                                 ? c_dim()
-                                 : "";
+                             : c == COL_CREATED || c == COL_UPDATED ? c_dim()
+                                                                    : "";
             out_printf("%s", on);
             out_text(cell, 0);
             out_printf("%s", *on ? c_off() : "");
@@ -138,15 +135,9 @@ int cmd_ls(int argc, char **argv)
     memset(&f, 0, sizeof(f));
     while ((c = next_opt("ls", argc, argv, "", lo)) != -1) {
         switch (c) {
-        case 'h':
-            print_help("ls");
-            return EXIT_OKAY;
-        case OPT_STATUS:
-            f.status = evs_span_cstr(optarg);
-            break;
-        case OPT_WORKFLOW:
-            f.workflow_name = evs_span_cstr(optarg);
-            break;
+        case 'h': print_help("ls"); return EXIT_OKAY;
+        case OPT_STATUS: f.status = evs_span_cstr(optarg); break;
+        case OPT_WORKFLOW: f.workflow_name = evs_span_cstr(optarg); break;
         case OPT_LIMIT:
         case OPT_OFFSET:
             rc = parse_num("ls", c == OPT_LIMIT ? "--limit" : "--offset",
@@ -158,11 +149,8 @@ int cmd_ls(int argc, char **argv)
             else
                 f.offset = (size_t)v;
             break;
-        case OPT_JSON:
-            json = 1;
-            break;
-        default:
-            return -c;
+        case OPT_JSON: json = 1; break;
+        default: return -c;
         }
     }
     if (optind >= argc)
@@ -282,14 +270,9 @@ int cmd_snapshot(int argc, char **argv)
 
     while ((c = next_opt("snapshot", argc, argv, "", lo)) != -1) {
         switch (c) {
-        case 'h':
-            print_help("snapshot");
-            return EXIT_OKAY;
-        case OPT_JSON:
-            json = 1;
-            break;
-        default:
-            return -c;
+        case 'h': print_help("snapshot"); return EXIT_OKAY;
+        case OPT_JSON: json = 1; break;
+        default: return -c;
         }
     }
     if ((rc = positionals("snapshot", argc, argv, 2, 2, "STORE EXEC")) != 0)

@@ -61,8 +61,7 @@ static const char *type_color(evs_span t)
                sizeof(failed) - 1) == 0)
         return c_red();
     if (t.len >= sizeof(done) - 1 &&
-        memcmp(t.ptr + t.len - (sizeof(done) - 1), done,
-               sizeof(done) - 1) == 0)
+        memcmp(t.ptr + t.len - (sizeof(done) - 1), done, sizeof(done) - 1) == 0)
         return c_green();
     return c_cyan();
 }
@@ -111,8 +110,8 @@ static void print_event(const printer *p, const evs_event *ev, evs_span raw)
  * Prints the events [from, to] of `l` that pass the filters; *last gets
  * the last sequence read. Returns 0 or an exit code after reporting.
  */
-static int print_range(const printer *p, evs_log *l, uint64_t from,
-                       uint64_t to, uint64_t *last)
+static int print_range(const printer *p, evs_log *l, uint64_t from, uint64_t to,
+                       uint64_t *last)
 {
     evs_error_info info;
     evs_cursor *c;
@@ -183,26 +182,17 @@ int cmd_show(int argc, char **argv)
     while ((c = next_opt("show", argc, argv, "", lo)) != -1) {
         rc = 0;
         switch (c) {
-        case 'h':
-            print_help("show");
-            goto out;
+        case 'h': print_help("show"); goto out;
         case OPT_FROM:
             rc = parse_num("show", "--from", optarg, 1, UINT64_MAX, &from);
             break;
         case OPT_TO:
             rc = parse_num("show", "--to", optarg, 1, UINT64_MAX, &to);
             break;
-        case OPT_TYPE:
-            p.types[p.ntypes++] = optarg;
-            break;
-        case OPT_PATH:
-            p.paths[p.npaths++] = optarg;
-            break;
-        case OPT_JSON:
-            p.json = 1;
-            break;
-        default:
-            rc = -c;
+        case OPT_TYPE: p.types[p.ntypes++] = optarg; break;
+        case OPT_PATH: p.paths[p.npaths++] = optarg; break;
+        case OPT_JSON: p.json = 1; break;
+        default: rc = -c;
         }
         if (rc)
             goto out;
@@ -273,12 +263,11 @@ static int follow(printer *p, evs_log *l, uint64_t printed)
 
 int cmd_tail(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"lines", required_argument, NULL, 'n'},
-        {"follow", no_argument, NULL, 'f'},
-        {"json", no_argument, NULL, OPT_JSON},
-        OPT_HELP,
-        OPT_END};
+    static const struct option lo[] = {{"lines", required_argument, NULL, 'n'},
+                                       {"follow", no_argument, NULL, 'f'},
+                                       {"json", no_argument, NULL, OPT_JSON},
+                                       OPT_HELP,
+                                       OPT_END};
     printer p;
     evs_store *st = NULL;
     evs_log *l = NULL;
@@ -288,21 +277,14 @@ int cmd_tail(int argc, char **argv)
     memset(&p, 0, sizeof(p));
     while ((c = next_opt("tail", argc, argv, "n:f", lo)) != -1) {
         switch (c) {
-        case 'h':
-            print_help("tail");
-            return EXIT_OKAY;
+        case 'h': print_help("tail"); return EXIT_OKAY;
         case 'n':
             if ((rc = parse_num("tail", "-n", optarg, 0, UINT64_MAX, &n)))
                 return rc;
             break;
-        case 'f':
-            fol = 1;
-            break;
-        case OPT_JSON:
-            p.json = 1;
-            break;
-        default:
-            return -c;
+        case 'f': fol = 1; break;
+        case OPT_JSON: p.json = 1; break;
+        default: return -c;
         }
     }
     if ((rc = positionals("tail", argc, argv, 2, 2, "STORE EXEC")) != 0)

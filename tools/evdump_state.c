@@ -166,8 +166,7 @@ static void table_print(const evs_replay *r, const table *t)
     }
 }
 
-static evs_span path_cell(const evs_replay *r, size_t i, int col,
-                          char tmp[64])
+static evs_span path_cell(const evs_replay *r, size_t i, int col, char tmp[64])
 {
     const evs_path_state *p = evs_replay_path(r, i);
 
@@ -182,8 +181,7 @@ static evs_span path_cell(const evs_replay *r, size_t i, int col,
     }
 }
 
-static evs_span step_cell(const evs_replay *r, size_t i, int col,
-                          char tmp[64])
+static evs_span step_cell(const evs_replay *r, size_t i, int col, char tmp[64])
 {
     const evs_step_state *s = evs_replay_step(r, i);
 
@@ -204,17 +202,14 @@ static evs_span step_cell(const evs_replay *r, size_t i, int col,
     }
 }
 
-static evs_span each_cell(const evs_replay *r, size_t i, int col,
-                          char tmp[64])
+static evs_span each_cell(const evs_replay *r, size_t i, int col, char tmp[64])
 {
     const evs_each_state *e = evs_replay_each(r, i);
 
     switch (col) {
     case 0: return e->path_id;
     case 1: return e->name;
-    case 2:
-        snprintf(tmp, 64, "%" PRId64, e->done);
-        return evs_span_cstr(tmp);
+    case 2: snprintf(tmp, 64, "%" PRId64, e->done); return evs_span_cstr(tmp);
     case 3:
         if (e->count < 0)
             return evs_span_cstr("?");
@@ -225,8 +220,7 @@ static evs_span each_cell(const evs_replay *r, size_t i, int col,
     }
 }
 
-static evs_span var_cell(const evs_replay *r, size_t i, int col,
-                         char tmp[64])
+static evs_span var_cell(const evs_replay *r, size_t i, int col, char tmp[64])
 {
     const evs_var_state *v = evs_replay_var(r, i);
 
@@ -263,15 +257,12 @@ static evs_span version_cell(const evs_replay *r, size_t i, int col,
     case 0: return v->change_id;
     case 1:
     case 2:
-    case 3:
-        snprintf(tmp, 64, "%" PRId64, x);
-        return evs_span_cstr(tmp);
+    case 3: snprintf(tmp, 64, "%" PRId64, x); return evs_span_cstr(tmp);
     default: return num(v->seq, tmp);
     }
 }
 
-static evs_span timer_cell(const evs_replay *r, size_t i, int col,
-                           char tmp[64])
+static evs_span timer_cell(const evs_replay *r, size_t i, int col, char tmp[64])
 {
     const evs_timer_state *t = evs_replay_timer(r, i);
 
@@ -280,7 +271,7 @@ static evs_span timer_cell(const evs_replay *r, size_t i, int col,
     case 1: return t->path_id;
     case 2: return or_none(t->step);
     case 3:
-        return evs_span_cstr(t->cancelled    ? "cancelled"
+        return evs_span_cstr(t->cancelled   ? "cancelled"
                              : t->fired_seq ? "fired"
                                             : "pending");
     case 4: return num(t->started_seq, tmp);
@@ -289,8 +280,7 @@ static evs_span timer_cell(const evs_replay *r, size_t i, int col,
     }
 }
 
-static evs_span wait_cell(const evs_replay *r, size_t i, int col,
-                          char tmp[64])
+static evs_span wait_cell(const evs_replay *r, size_t i, int col, char tmp[64])
 {
     const evs_wait_state *w = evs_replay_wait(r, i);
 
@@ -299,7 +289,7 @@ static evs_span wait_cell(const evs_replay *r, size_t i, int col,
     case 1: return or_none(w->step);
     case 2: return or_none(w->signal);
     case 3:
-        return evs_span_cstr(!w->ended_seq ? "pending"
+        return evs_span_cstr(!w->ended_seq  ? "pending"
                              : w->timed_out ? "timed out"
                                             : "ended");
     case 4: return num(w->started_seq, tmp);
@@ -311,43 +301,36 @@ static evs_span wait_cell(const evs_replay *r, size_t i, int col,
 
 static void print_tables(const evs_replay *r)
 {
-    static const char *const h_path[] = {"ID",    "PARENT", "STATUS",
-                                         "STEP",  "STARTED", "ENDED",
-                                         "ERROR"};
+    static const char *const h_path[] = {"ID",      "PARENT", "STATUS", "STEP",
+                                         "STARTED", "ENDED",  "ERROR"};
     static const char *const h_step[] = {
-        "PATH",  "STEP",  "ITER",     "STATUS",         "ATTEMPTS",
+        "PATH",    "STEP",  "ITER",     "STATUS",        "ATTEMPTS",
         "STARTED", "ENDED", "VARIABLE", "OUTPUT / ERROR"};
     static const char *const h_each[] = {"PATH",  "STEP",  "DONE",
                                          "COUNT", "ENDED", "OUTPUT"};
     static const char *const h_var[] = {"NAME", "SET AT", "VALUE"};
-    static const char *const h_sig[] = {"SEQ",     "NAME",    "STATUS",
-                                        "CONSUMED", "BY PATH", "BY STEP",
-                                        "PAYLOAD"};
+    static const char *const h_sig[] = {
+        "SEQ", "NAME", "STATUS", "CONSUMED", "BY PATH", "BY STEP", "PAYLOAD"};
     static const char *const h_ver[] = {"CHANGE", "VERSION", "MIN", "MAX",
                                         "SEQ"};
-    static const char *const h_tim[] = {"ID",      "PATH",  "STEP",
-                                        "STATUS",  "STARTED", "FIRED",
-                                        "FIRE AT"};
-    static const char *const h_wait[] = {"PATH",    "STEP",  "SIGNAL",
-                                         "STATUS",  "STARTED", "ENDED",
+    static const char *const h_tim[] = {"ID",      "PATH",  "STEP",   "STATUS",
+                                        "STARTED", "FIRED", "FIRE AT"};
+    static const char *const h_wait[] = {"PATH",      "STEP",      "SIGNAL",
+                                         "STATUS",    "STARTED",   "ENDED",
                                          "BY SIGNAL", "TIMEOUT AT"};
     const table tables[] = {
-        {"Paths", h_path, 7, "llllrr", 2, evs_replay_path_count(r),
-         path_cell},
+        {"Paths", h_path, 7, "llllrr", 2, evs_replay_path_count(r), path_cell},
         {"Steps", h_step, 9, "llrlrrrl", 3, evs_replay_step_count(r),
          step_cell},
-        {"Each", h_each, 6, "llrrr", -1, evs_replay_each_count(r),
-         each_cell},
-        {"Variables", h_var, 3, "lr", -1, evs_replay_var_count(r),
-         var_cell},
+        {"Each", h_each, 6, "llrrr", -1, evs_replay_each_count(r), each_cell},
+        {"Variables", h_var, 3, "lr", -1, evs_replay_var_count(r), var_cell},
         {"Signals", h_sig, 7, "rllrll", 2, evs_replay_signal_count(r),
          signal_cell},
         {"Versions", h_ver, 5, "lrrr", -1, evs_replay_version_count(r),
          version_cell},
         {"Timers", h_tim, 7, "llllrr", 3, evs_replay_timer_count(r),
          timer_cell},
-        {"Waits", h_wait, 8, "llllrrr", 3, evs_replay_wait_count(r),
-         wait_cell},
+        {"Waits", h_wait, 8, "llllrrr", 3, evs_replay_wait_count(r), wait_cell},
     };
 
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
@@ -433,7 +416,8 @@ static void print_exec(const evs_replay *r, int from_snapshot,
         out_printf("from seq 1, %" PRIu64 " events\n", x->last_seq);
     else if (snap_seq <= x->last_seq)
         out_printf("from snapshot at seq %" PRIu64 ", then %" PRIu64
-                   " events\n", snap_seq, x->last_seq - snap_seq);
+                   " events\n",
+                   snap_seq, x->last_seq - snap_seq);
     else /* replaced since the replay read it */
         out_printf("from snapshot\n");
 }
@@ -464,17 +448,16 @@ static void report_violations(const char *id, const violations *vs)
         note("%s: %" PRIu64 " more violations not shown", id,
              vs->total - vs->n);
     note("%s: the history breaks %" PRIu64 " replay rule%s; the state "
-         "shown was replayed tolerantly", id, vs->total,
-         vs->total == 1 ? "" : "s");
+         "shown was replayed tolerantly",
+         id, vs->total, vs->total == 1 ? "" : "s");
 }
 
 int cmd_state(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"at", required_argument, NULL, OPT_AT},
-        {"json", no_argument, NULL, OPT_JSON},
-        OPT_HELP,
-        OPT_END};
+    static const struct option lo[] = {{"at", required_argument, NULL, OPT_AT},
+                                       {"json", no_argument, NULL, OPT_JSON},
+                                       OPT_HELP,
+                                       OPT_END};
     violations vs;
     evs_replay_opts ro;
     evs_replay *r = NULL;
@@ -489,19 +472,13 @@ int cmd_state(int argc, char **argv)
     memset(&vs, 0, sizeof(vs));
     while ((c = next_opt("state", argc, argv, "", lo)) != -1) {
         switch (c) {
-        case 'h':
-            print_help("state");
-            return EXIT_OKAY;
+        case 'h': print_help("state"); return EXIT_OKAY;
         case OPT_AT:
-            if ((rc = parse_num("state", "--at", optarg, 1, UINT64_MAX,
-                                &at)))
+            if ((rc = parse_num("state", "--at", optarg, 1, UINT64_MAX, &at)))
                 return rc;
             break;
-        case OPT_JSON:
-            json = 1;
-            break;
-        default:
-            return -c;
+        case OPT_JSON: json = 1; break;
+        default: return -c;
         }
     }
     if ((rc = positionals("state", argc, argv, 2, 2, "STORE EXEC")) != 0)
@@ -525,9 +502,10 @@ int cmd_state(int argc, char **argv)
     }
     last = evs_replay_exec(r)->last_seq;
     if (at > last) {
-        rc = usage_error("state", "--at %" PRIu64 " is past the end of '%s' "
-                                  "(last sequence %" PRIu64 ")", at, id,
-                         last);
+        rc = usage_error("state",
+                         "--at %" PRIu64 " is past the end of '%s' "
+                         "(last sequence %" PRIu64 ")",
+                         at, id, last);
         goto out;
     }
     if (json) {

@@ -16,7 +16,7 @@
 
 typedef struct scan_state {
     const char *id;
-    int salvage;       /* export events, problems to stderr */
+    int salvage; /* export events, problems to stderr */
     uint64_t events;
     uint64_t problems;
 } scan_state;
@@ -29,8 +29,8 @@ static void format_problem(const scan_state *x, const evs_scan_item *it,
 
     if (it->offset != UINT64_MAX)
         snprintf(at, sizeof(at), " at byte %" PRIu64, it->offset);
-    snprintf(buf, cap, "%s: seq %" PRIu64 "%s: %s: %s", x->id, it->sequence,
-             at, it->kind && it->kind[0] ? it->kind : "damage",
+    snprintf(buf, cap, "%s: seq %" PRIu64 "%s: %s: %s", x->id, it->sequence, at,
+             it->kind && it->kind[0] ? it->kind : "damage",
              it->msg && it->msg[0] ? it->msg : evs_strerror(it->code));
 }
 
@@ -83,8 +83,7 @@ static int verify_one(evs_store *st, scan_state *x)
     rc = evs_snapshot_load(st, x->id, len, &sn, &info);
     evs_snapshot_free(sn);
     switch (rc) {
-    case 0:
-        break;
+    case 0: break;
     case -ENOENT:
         other_problem(x, "snapshot", "missing", "no snapshot.json");
         break;
@@ -93,14 +92,14 @@ static int verify_one(evs_store *st, scan_state *x)
     case EVS_EFORMAT:
     case EVS_EPARSE:
         other_problem(x, "snapshot",
-                      info.kind[0] ? info.kind
+                      info.kind[0]       ? info.kind
                       : rc == EVS_ESTALE ? "stale"
                                          : "damage",
                       info.msg[0] ? info.msg : evs_strerror(rc));
         break;
     default:
-        err = fail("%s: reading the snapshot: %s (%s)", x->id,
-                   evs_strerror(rc), evs_err_name(rc));
+        err = fail("%s: reading the snapshot: %s (%s)", x->id, evs_strerror(rc),
+                   evs_err_name(rc));
     }
     return err;
 }
@@ -153,8 +152,8 @@ int cmd_verify(int argc, char **argv)
                 continue;
             }
             if (!evs_exec_exists(st, x.id, strlen(x.id))) {
-                err = fail_on_exec(st, argv[optind], x.id, 0,
-                                   "reading the log");
+                err =
+                    fail_on_exec(st, argv[optind], x.id, 0, "reading the log");
                 continue;
             }
         }
@@ -164,8 +163,7 @@ int cmd_verify(int argc, char **argv)
         events += x.events;
         problems += x.problems;
     }
-    out_printf("%s%zu executions, %" PRIu64 " events, %" PRIu64
-               " problems%s\n",
+    out_printf("%s%zu executions, %" PRIu64 " events, %" PRIu64 " problems%s\n",
                problems ? c_red() : c_green(), nexec, events, problems,
                c_off());
     rc = err ? EXIT_ERROR : problems ? EXIT_DAMAGE : EXIT_OKAY;
@@ -188,14 +186,9 @@ int cmd_salvage(int argc, char **argv)
 
     while ((c = next_opt("salvage", argc, argv, "", lo)) != -1) {
         switch (c) {
-        case 'h':
-            print_help("salvage");
-            return EXIT_OKAY;
-        case OPT_OUT:
-            outpath = optarg;
-            break;
-        default:
-            return -c;
+        case 'h': print_help("salvage"); return EXIT_OKAY;
+        case OPT_OUT: outpath = optarg; break;
+        default: return -c;
         }
     }
     if ((rc = positionals("salvage", argc, argv, 2, 2, "STORE EXEC")) != 0)
@@ -242,8 +235,8 @@ int cmd_salvage(int argc, char **argv)
     }
     rc = EXIT_OKAY;
     if (x.problems) {
-        note("%s: exported %" PRIu64 " events; %" PRIu64 " problems",
-             id, x.events, x.problems);
+        note("%s: exported %" PRIu64 " events; %" PRIu64 " problems", id,
+             x.events, x.problems);
         rc = EXIT_DAMAGE;
     }
 out:

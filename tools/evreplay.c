@@ -42,13 +42,13 @@ static int cmd_quit(session *s, int argc, char **argv);
  * the commands an empty line repeats.
  */
 typedef struct command {
-    const char *group;   /* set on the first row of a group */
-    const char *word;    /* the command's name */
-    const char *alias;   /* a short name, or NULL */
+    const char *group; /* set on the first row of a group */
+    const char *word;  /* the command's name */
+    const char *alias; /* a short name, or NULL */
     const char *usage;
     const char *summary; /* one line */
     const char *example;
-    const char *detail;  /* for `help WORD`, or NULL */
+    const char *detail; /* for `help WORD`, or NULL */
     int (*run)(session *s, int argc, char **argv);
     int moves;
 } command;
@@ -60,14 +60,13 @@ static const command commands[] = {
      "end of the history. Prints the violations of the events applied, the\n"
      "breakpoints hit, and the event it stopped at, marked \"=>\".",
      cmd_step, 1},
-    {NULL, "next", "n", "next [N]",
-     "apply events until N of the current path", "next",
+    {NULL, "next", "n", "next [N]", "apply events until N of the current path",
+     "next",
      "The current path is the path of the event just applied (at seq 0, of\n"
      "the first event). Events of other paths are applied on the way\n"
      "without counting. Stops early at a breakpoint or at the end.",
      cmd_next, 1},
-    {NULL, "back", NULL, "back [N]", "go back N events (default 1)",
-     "back 2",
+    {NULL, "back", NULL, "back [N]", "go back N events (default 1)", "back 2",
      "Rebuilds the state N events earlier, from the nearest checkpoint.\n"
      "Breakpoints do not stop it.",
      cmd_back, 1},
@@ -79,10 +78,9 @@ static const command commands[] = {
     {NULL, "continue", "c", "continue",
      "apply events until a breakpoint or the end", "continue", NULL,
      cmd_continue, 1},
-    {NULL, "run", NULL, "run", "go back to seq 0, before any event",
-     "run", "Same as reset.", cmd_run, 0},
-    {NULL, "reset", NULL, "reset", "same as run", "reset",
-     NULL, cmd_run, 0},
+    {NULL, "run", NULL, "run", "go back to seq 0, before any event", "run",
+     "Same as reset.", cmd_run, 0},
+    {NULL, "reset", NULL, "reset", "same as run", "reset", NULL, cmd_run, 0},
 
     {"Breakpoints", "break", "b", "break step NAME",
      "stop at events of step NAME", "break step fetch",
@@ -94,27 +92,22 @@ static const command commands[] = {
      "break type step_failed", NULL, NULL, 0},
     {NULL, "break", NULL, "break path ID", "stop at events of path ID",
      "break path main", NULL, NULL, 0},
-    {NULL, "break", NULL, "break seq N", "stop at event N",
-     "break seq 12", NULL, NULL, 0},
+    {NULL, "break", NULL, "break seq N", "stop at event N", "break seq 12",
+     NULL, NULL, 0},
     {NULL, "break", NULL, "break status [STATUS]",
-     "stop when the status changes (to STATUS)",
-     "break status completed",
+     "stop when the status changes (to STATUS)", "break status completed",
      "STATUS is pending, running, waiting, paused, completed, failed,\n"
      "terminated or continued; without it any change stops.",
      NULL, 0},
-    {NULL, "break", NULL, "break violation",
-     "stop at events that break a rule", "break violation", NULL,
-     NULL, 0},
-    {NULL, "info", NULL, "info breakpoints",
-     "list breakpoints and their hits", "info breakpoints", NULL,
-     cmd_info, 0},
-    {NULL, "delete", "d", "delete [N...]",
-     "delete breakpoints N..., or all", "delete 1", NULL,
-     cmd_delete, 0},
+    {NULL, "break", NULL, "break violation", "stop at events that break a rule",
+     "break violation", NULL, NULL, 0},
+    {NULL, "info", NULL, "info breakpoints", "list breakpoints and their hits",
+     "info breakpoints", NULL, cmd_info, 0},
+    {NULL, "delete", "d", "delete [N...]", "delete breakpoints N..., or all",
+     "delete 1", NULL, cmd_delete, 0},
 
     {"Inspecting", "print", "p", "print state",
-     "status, last seq, failure point, counts",
-     "print state",
+     "status, last seq, failure point, counts", "print state",
      "Everything print shows is the state after the current event.\n"
      "JSON values are cut to 60 columns in tables; print var, print step\n"
      "and print json show them whole.",
@@ -126,17 +119,14 @@ static const command commands[] = {
     {NULL, "print", NULL, "print steps", "every step, one per line",
      "print steps", NULL, NULL, 0},
     {NULL, "print", NULL, "print step NAME [PATH] [ITER]",
-     "one step in full (every match)",
-     "print step fetch main",
-     "ITER is the iteration of an `each` step, -1 for a plain step.", NULL,
-     0},
+     "one step in full (every match)", "print step fetch main",
+     "ITER is the iteration of an `each` step, -1 for a plain step.", NULL, 0},
     {NULL, "print", NULL, "print vars", "every variable and its value",
      "print vars", NULL, NULL, 0},
     {NULL, "print", NULL, "print var NAME", "one variable, pretty-printed",
      "print var summary", NULL, NULL, 0},
     {NULL, "print", NULL, "print signals",
-     "signals received, buffered or consumed", "print signals", NULL, NULL,
-     0},
+     "signals received, buffered or consumed", "print signals", NULL, NULL, 0},
     {NULL, "print", NULL, "print timers", "timers, pending or fired",
      "print timers", NULL, NULL, 0},
     {NULL, "print", NULL, "print waits", "waits, pending or ended",
@@ -145,18 +135,14 @@ static const command commands[] = {
      "print versions", NULL, NULL, 0},
     {NULL, "print", NULL, "print each", "progress of `each` steps",
      "print each", NULL, NULL, 0},
-    {NULL, "print", NULL, "print json",
-     "the canonical state JSON, pretty", "print json", NULL, NULL,
-     0},
-    {NULL, "where", NULL, "where",
-     "seq, event just applied, its path, step", "where",
-     NULL, cmd_where, 0},
+    {NULL, "print", NULL, "print json", "the canonical state JSON, pretty",
+     "print json", NULL, NULL, 0},
+    {NULL, "where", NULL, "where", "seq, event just applied, its path, step",
+     "where", NULL, cmd_where, 0},
     {NULL, "list", "l", "list [SEQ]",
-     "events around SEQ (default: current, =>)",
-     "list 10", "Shows up to 11 events: SEQ and five either side.",
-     cmd_list, 0},
-    {NULL, "event", NULL, "event [SEQ]",
-     "one event in full (default: current)",
+     "events around SEQ (default: current, =>)", "list 10",
+     "Shows up to 11 events: SEQ and five either side.", cmd_list, 0},
+    {NULL, "event", NULL, "event [SEQ]", "one event in full (default: current)",
      "event 4", NULL, cmd_event, 0},
     {NULL, "diff", NULL, "diff SEQ1 SEQ2",
      "what changed in the state between them", "diff 3 8",
@@ -172,17 +158,16 @@ static const command commands[] = {
      "the first is type, path or step. Does not move.",
      cmd_search, 0},
     {NULL, "search", NULL, "search type|path|step NAME",
-     "events whose type/path/step is NAME", "search type step_failed",
-     NULL, NULL, 0},
-    {NULL, "info", NULL, "info violations",
-     "every broken history rule", "info violations", NULL,
+     "events whose type/path/step is NAME", "search type step_failed", NULL,
      NULL, 0},
+    {NULL, "info", NULL, "info violations", "every broken history rule",
+     "info violations", NULL, NULL, 0},
 
     {"Other", "help", "h", "help [CMD]", "list commands, or explain one",
      "help break", NULL, cmd_help, 0},
     {NULL, "quit", "q", "quit", "leave evreplay", "quit", NULL, cmd_quit, 0},
-    {NULL, "exit", NULL, "exit", "leave evreplay (same as quit)", "exit",
-     NULL, cmd_quit, 0},
+    {NULL, "exit", NULL, "exit", "leave evreplay (same as quit)", "exit", NULL,
+     cmd_quit, 0},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -208,8 +193,8 @@ static void help_all(void)
         const command *c = &commands[i];
         if (c->group)
             printf("%s%s:\n", i ? "\n" : "", c->group);
-        printf("  %-*s  %s\n  %-*s    e.g. %s\n", (int)wu, c->usage,
-               c->summary, (int)wu, "", c->example);
+        printf("  %-*s  %s\n  %-*s    e.g. %s\n", (int)wu, c->usage, c->summary,
+               (int)wu, "", c->example);
     }
     printf("\nShort names: s step, n next, c continue, b break, d delete,\n"
            "p print, l list, h help, q quit. An empty line repeats the last\n"
@@ -295,8 +280,8 @@ static int split_words(const char *p, char ***out)
             break;
         n = 0;
         quote = 0;
-        while (*p && (quote || (*p != ' ' && *p != '\t' && *p != '\r' &&
-                                *p != '\n'))) {
+        while (*p && (quote ||
+                      (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n'))) {
             if (quote && *p == quote) {
                 quote = 0;
             } else if (!quote && (*p == '"' || *p == '\'')) {
@@ -355,8 +340,8 @@ static size_t command_len(const char *p)
 
 typedef struct runner {
     session *s;
-    int script;      /* errors make the exit status 1 */
-    int batch;       /* stop at the first error */
+    int script; /* errors make the exit status 1 */
+    int batch;  /* stop at the first error */
     int errors;
     int stop;        /* quit, or an error in batch mode */
     char *last_move; /* what an empty line repeats */
@@ -538,8 +523,8 @@ static void run_interactive(runner *u)
     printf("\nType 'help' for the commands, 'quit' to leave.\n");
     using_history();
     while (!u->stop) {
-        snprintf(prompt, sizeof(prompt), "(evreplay %" PRIu64 "/%zu) ",
-                 s->pos, s->n);
+        snprintf(prompt, sizeof(prompt), "(evreplay %" PRIu64 "/%zu) ", s->pos,
+                 s->n);
         fflush(stdout);
         g_interrupted = 0;
         line = readline(prompt);
@@ -658,12 +643,8 @@ int main(int argc, char **argv)
             src[nsrc].file = c == 'x';
             src[nsrc++].arg = optarg;
             break;
-        case OPT_BATCH:
-            batch = 1;
-            break;
-        case OPT_UNSAFE:
-            tool_allow_unsafe = 1;
-            break;
+        case OPT_BATCH: batch = 1; break;
+        case OPT_UNSAFE: tool_allow_unsafe = 1; break;
         case OPT_CKPT:
             if ((status = parse_num(NULL, "--checkpoint-every", optarg, 0,
                                     UINT64_MAX, &ck_every)) != 0)
@@ -687,9 +668,7 @@ int main(int argc, char **argv)
             print_version();
             free(src);
             return out_finish(EXIT_OKAY);
-        default:
-            status = -c;
-            goto usage;
+        default: status = -c; goto usage;
         }
     }
     if ((status = positionals(NULL, argc, argv, 2, 2, "STORE EXEC")) != 0)
@@ -699,8 +678,8 @@ int main(int argc, char **argv)
         free(src);
         return EXIT_OPEN;
     }
-    if ((status = session_load(&s, st, argv[optind + 1], ck_every,
-                               ck_budget, argv[optind])) != 0) {
+    if ((status = session_load(&s, st, argv[optind + 1], ck_every, ck_budget,
+                               argv[optind])) != 0) {
         session_free(&s);
         evs_store_close(st);
         free(src);

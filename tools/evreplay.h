@@ -18,8 +18,8 @@
 /* evreplay's own exit statuses; --help documents them, and the others
  * are common.h's. */
 enum {
-    EXIT_FAILED = 1,        /* a command failed (script and batch modes) */
-    EXIT_OPEN = EXIT_ERROR  /* cannot open the store or the execution, or
+    EXIT_FAILED = 1,       /* a command failed (script and batch modes) */
+    EXIT_OPEN = EXIT_ERROR /* cannot open the store or the execution, or
                                a fatal error (out of memory, unreadable
                                log) */
 };
@@ -57,9 +57,9 @@ typedef enum bp_kind {
 typedef struct breakpoint {
     int num;
     bp_kind kind;
-    char *arg;      /* step, type or path; NULL otherwise */
-    uint64_t seq;   /* BP_SEQ */
-    int status;     /* BP_STATUS: an evs_exec_status, or -1 for any change */
+    char *arg;    /* step, type or path; NULL otherwise */
+    uint64_t seq; /* BP_SEQ */
+    int status;   /* BP_STATUS: an evs_exec_status, or -1 for any change */
     uint64_t hits;
 } breakpoint;
 
@@ -98,9 +98,8 @@ typedef struct session {
  * find the violations and take the checkpoints (every `ck_every` events,
  * 0: none), and positions at 0. `store_desc` names the store in
  * messages. Reports failures on stderr; returns 0 or an exit code. */
-int session_load(session *s, evs_store *st, const char *id,
-                 uint64_t ck_every, size_t ck_budget,
-                 const char *store_desc);
+int session_load(session *s, evs_store *st, const char *id, uint64_t ck_every,
+                 size_t ck_budget, const char *store_desc);
 
 void session_free(session *s);
 
@@ -124,8 +123,7 @@ int session_seek(session *s, uint64_t seq);
 
 /* The violations of event `seq`: *first gets the index of the first;
  * returns how many. */
-size_t session_violations_at(const session *s, uint64_t seq,
-                             size_t *first);
+size_t session_violations_at(const session *s, uint64_t seq, size_t *first);
 
 /* ------------------------------------------------------------------ */
 /* Output (evreplay_out.c)                                            */

@@ -79,8 +79,7 @@ static void d_line(delta *d, const char *fmt, ...)
 
 /* "label old -> new"; a NULL label gives "old -> new", for the fields
  * of the execution, which are lines of their own. */
-static void d_pair(delta *d, const char *label, const char *x,
-                   const char *y)
+static void d_pair(delta *d, const char *label, const char *x, const char *y)
 {
     if (label)
         d_add(d, "%s %s -> %s", label, x, y);
@@ -205,8 +204,7 @@ static void path_line(delta *d, char op, const evs_path_state *p)
          *st = text_dup(p->current_step, 0);
 
     d_line(d, "%c path %s: %s, parent %s, step %s", op, id,
-           evs_path_status_name(p->status), *par ? par : "-",
-           *st ? st : "-");
+           evs_path_status_name(p->status), *par ? par : "-", *st ? st : "-");
     free(id);
     free(par);
     free(st);
@@ -319,8 +317,8 @@ static void diff_vars(delta *d, const evs_replay *a, const evs_replay *b)
             continue;
         n = text_dup(w->name, 0);
         if (span_eq(v->value, w->value)) {
-            d_line(d, "~ var %s: set again at seq %" PRIu64 ", same value",
-                   n, w->set_seq);
+            d_line(d, "~ var %s: set again at seq %" PRIu64 ", same value", n,
+                   w->set_seq);
             free(n);
             continue;
         }
@@ -338,8 +336,8 @@ static void version_line(delta *d, char op, const evs_version_state *v)
 {
     char *c = text_dup(v->change_id, 0);
 
-    d_line(d, "%c version %s = %" PRId64 " [%" PRId64 ", %" PRId64 "]", op,
-           c, v->version, v->min, v->max);
+    d_line(d, "%c version %s = %" PRId64 " [%" PRId64 ", %" PRId64 "]", op, c,
+           v->version, v->min, v->max);
     free(c);
 }
 
@@ -381,8 +379,7 @@ static char *signal_status(const evs_signal_state *g)
     if (!g->consumed_seq)
         return xstrdup("buffered");
     by = step_label(g->consumed_by_path, g->consumed_by_step, -1);
-    snprintf(buf, sizeof(buf), "consumed at %" PRIu64 " by ",
-             g->consumed_seq);
+    snprintf(buf, sizeof(buf), "consumed at %" PRIu64 " by ", g->consumed_seq);
     cap = strlen(buf) + strlen(by) + 1;
     out = xmalloc(cap);
     snprintf(out, cap, "%s%s", buf, by);
@@ -401,8 +398,8 @@ static void signal_line(delta *d, char op, const evs_signal_state *g,
         d_line(d, "%c signal %s (seq %" PRIu64 "): %s -> %s", op, n,
                g->received_seq, was, st);
     else
-        d_line(d, "%c signal %s (seq %" PRIu64 "): %s", op, n,
-               g->received_seq, st);
+        d_line(d, "%c signal %s (seq %" PRIu64 "): %s", op, n, g->received_seq,
+               st);
     free(n);
     free(st);
     free(was);
@@ -527,8 +524,8 @@ static void each_line(delta *d, char op, const evs_each_state *e,
     if (e->count >= 0)
         snprintf(c, sizeof(c), "%" PRId64, e->count);
     if (old)
-        d_line(d, "%c each %s: done %" PRId64 " -> %" PRId64 " of %s%s", op,
-               l, old->done, e->done, c,
+        d_line(d, "%c each %s: done %" PRId64 " -> %" PRId64 " of %s%s", op, l,
+               old->done, e->done, c,
                e->ended_seq && !old->ended_seq ? ", completed" : "");
     else
         d_line(d, "%c each %s: done %" PRId64 " of %s%s", op, l, e->done, c,

@@ -47,8 +47,7 @@ static void show_violations(const session *s, uint64_t from, uint64_t to)
         size_t more = 0;
         for (; i < s->nviol && s->viol[i].seq <= to; i++)
             more++;
-        printf("... and %zu more violations (see 'info violations')\n",
-               more);
+        printf("... and %zu more violations (see 'info violations')\n", more);
     }
 }
 
@@ -65,18 +64,10 @@ static int apply_failed(const session *s, int rc)
 static void bp_desc(const breakpoint *b, char *buf, size_t cap)
 {
     switch (b->kind) {
-    case BP_STEP:
-        snprintf(buf, cap, "step %s", b->arg);
-        break;
-    case BP_TYPE:
-        snprintf(buf, cap, "type %s", b->arg);
-        break;
-    case BP_PATH:
-        snprintf(buf, cap, "path %s", b->arg);
-        break;
-    case BP_SEQ:
-        snprintf(buf, cap, "seq %" PRIu64, b->seq);
-        break;
+    case BP_STEP: snprintf(buf, cap, "step %s", b->arg); break;
+    case BP_TYPE: snprintf(buf, cap, "type %s", b->arg); break;
+    case BP_PATH: snprintf(buf, cap, "path %s", b->arg); break;
+    case BP_SEQ: snprintf(buf, cap, "seq %" PRIu64, b->seq); break;
     case BP_STATUS:
         if (b->status < 0)
             snprintf(buf, cap, "status (any change)");
@@ -84,31 +75,24 @@ static void bp_desc(const breakpoint *b, char *buf, size_t cap)
             snprintf(buf, cap, "status %s",
                      evs_exec_status_name((evs_exec_status)b->status));
         break;
-    case BP_VIOLATION:
-        snprintf(buf, cap, "violation");
-        break;
+    case BP_VIOLATION: snprintf(buf, cap, "violation"); break;
     }
 }
 
-static int bp_matches(const session *s, const breakpoint *b,
-                      const evs_event *e, evs_exec_status before)
+static int bp_matches(const session *s, const breakpoint *b, const evs_event *e,
+                      evs_exec_status before)
 {
     evs_exec_status now = evs_replay_exec(s->r)->status;
     size_t first;
 
     switch (b->kind) {
-    case BP_STEP:
-        return span_is(e->step_name, b->arg);
-    case BP_TYPE:
-        return span_is(e->event_type, b->arg);
-    case BP_PATH:
-        return span_is(event_path(e), b->arg);
-    case BP_SEQ:
-        return e->sequence == b->seq;
+    case BP_STEP: return span_is(e->step_name, b->arg);
+    case BP_TYPE: return span_is(e->event_type, b->arg);
+    case BP_PATH: return span_is(event_path(e), b->arg);
+    case BP_SEQ: return e->sequence == b->seq;
     case BP_STATUS:
         return now != before && (b->status < 0 || (int)now == b->status);
-    case BP_VIOLATION:
-        return session_violations_at(s, e->sequence, &first) > 0;
+    case BP_VIOLATION: return session_violations_at(s, e->sequence, &first) > 0;
     }
     return 0;
 }
@@ -304,8 +288,7 @@ typedef enum run_mode { RUN_STEP, RUN_NEXT, RUN_CONTINUE } run_mode;
  * RUN_CONTINUE), a breakpoint is hit, the end is reached or SIGINT
  * arrives.
  */
-static int run_forward(session *s, run_mode mode, uint64_t count,
-                       evs_span path)
+static int run_forward(session *s, run_mode mode, uint64_t count, evs_span path)
 {
     uint64_t start = s->pos, done = 0;
     char *hit = s->nbp ? xmalloc(s->nbp) : NULL;
@@ -421,8 +404,7 @@ int cmd_goto(session *s, int argc, char **argv)
     if (parse_u64("seq", argv[1], &seq) != 0)
         return CMD_ERROR;
     if (seq > s->n)
-        return cmd_error("seq %" PRIu64 " is out of range (0..%zu)", seq,
-                         s->n);
+        return cmd_error("seq %" PRIu64 " is out of range (0..%zu)", seq, s->n);
     return seek_and_show(s, seq);
 }
 

@@ -98,8 +98,7 @@ int parse_u64(const char *what, const char *arg, uint64_t *out)
     for (const char *p = arg; *p; p++) {
         unsigned d = (unsigned)(*p - '0');
         if (*p < '0' || *p > '9')
-            return cmd_error("%s must be a whole number, not '%s'", what,
-                             arg);
+            return cmd_error("%s must be a whole number, not '%s'", what, arg);
         if (v > (UINT64_MAX - d) / 10)
             return cmd_error("%s '%s' is too large", what, arg);
         v = v * 10 + d;
@@ -163,8 +162,7 @@ static size_t text_walk(evs_span s, sbuf *b, size_t limit)
         if (c < 0x20 || c == 0x7f) {
             ctl = 1;
             cp = c;
-        } else if (c == 0xc2 && n == 2 &&
-                   (unsigned char)s.ptr[i + 1] < 0xa0) {
+        } else if (c == 0xc2 && n == 2 && (unsigned char)s.ptr[i + 1] < 0xa0) {
             ctl = 1;
             cp = 0x80 | ((unsigned char)s.ptr[i + 1] & 0x3f);
         }

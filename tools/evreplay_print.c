@@ -77,8 +77,8 @@ static int print_state(session *s)
     for (size_t i = 0; i < evs_replay_wait_count(s->r); i++)
         pending_w += evs_replay_wait(s->r, i)->ended_seq == 0;
 
-    out_kv_text(w, "execution", x->execution_id.len
-                                    ? x->execution_id
+    out_kv_text(w, "execution",
+                x->execution_id.len ? x->execution_id
                                     : evs_span_cstr(s->exec_id));
     out_kv_text(w, "workflow", x->workflow_name);
     if (x->status == EVS_STATUS_PAUSED)
@@ -92,8 +92,8 @@ static int print_state(session *s)
     fmt_time(x->ended_at_us, t);
     out_kv(w, "ended", "%s", t);
     if (x->failed_seq) {
-        char *l = step_label(x->failed_path, x->failed_step,
-                             x->failed_iteration);
+        char *l =
+            step_label(x->failed_path, x->failed_step, x->failed_iteration);
         out_kv(w, "failure", "%s at seq %" PRIu64, l, x->failed_seq);
         free(l);
     } else {
@@ -130,8 +130,8 @@ static int print_state(session *s)
 
 static int print_paths(session *s)
 {
-    static const char *const head[] = {"ID",      "STATUS",  "PARENT",
-                                       "STEP",    "STARTED", "ENDED"};
+    static const char *const head[] = {"ID",   "STATUS",  "PARENT",
+                                       "STEP", "STARTED", "ENDED"};
     size_t n = evs_replay_path_count(s->r);
     table t;
 
@@ -157,9 +157,9 @@ static int print_paths(session *s)
 
 static void steps_table(session *s, const evs_span *only_path)
 {
-    static const char *const head[] = {"PATH",    "STEP",    "ITER",
-                                       "STATUS",  "ATTEMPTS", "STARTED",
-                                       "ENDED",   "VARIABLE"};
+    static const char *const head[] = {"PATH",   "STEP",     "ITER",
+                                       "STATUS", "ATTEMPTS", "STARTED",
+                                       "ENDED",  "VARIABLE"};
     size_t n = evs_replay_step_count(s->r), shown = 0;
     table t;
 
@@ -269,8 +269,8 @@ static int print_step(session *s, int argc, char **argv)
     }
     for (size_t i = 0; i < evs_replay_step_count(s->r); i++) {
         const evs_step_state *st = evs_replay_step(s->r, i);
-        if (!span_eq(st->name, name) || (path.ptr && !span_eq(st->path_id,
-                                                              path)) ||
+        if (!span_eq(st->name, name) ||
+            (path.ptr && !span_eq(st->path_id, path)) ||
             (has_iter && st->iteration != iter))
             continue;
         if (found++)
@@ -279,8 +279,8 @@ static int print_step(session *s, int argc, char **argv)
     }
     if (!found)
         return cmd_error("no step '%s'%s%s at seq %" PRIu64, argv[2],
-                         path.ptr ? " on path " : "",
-                         path.ptr ? argv[3] : "", s->pos);
+                         path.ptr ? " on path " : "", path.ptr ? argv[3] : "",
+                         s->pos);
     return CMD_OK;
 }
 
@@ -324,8 +324,8 @@ static int print_var(session *s, const char *name)
 
 static int print_signals(session *s)
 {
-    static const char *const head[] = {"SEQ", "NAME", "STATUS",
-                                       "BY", "PAYLOAD"};
+    static const char *const head[] = {"SEQ", "NAME", "STATUS", "BY",
+                                       "PAYLOAD"};
     size_t n = evs_replay_signal_count(s->r);
     table t;
 
@@ -340,8 +340,7 @@ static int print_signals(session *s)
         c[0] = seq_cell(g->received_seq);
         c[1] = span_cell(g->name, 0);
         if (g->consumed_seq) {
-            snprintf(buf, sizeof(buf), "consumed at %" PRIu64,
-                     g->consumed_seq);
+            snprintf(buf, sizeof(buf), "consumed at %" PRIu64, g->consumed_seq);
             c[2] = xstrdup(buf);
             c[3] = step_label(g->consumed_by_path, g->consumed_by_step, -1);
         } else {
@@ -411,12 +410,11 @@ static int print_waits(session *s)
         if (!wt->ended_seq)
             snprintf(buf, sizeof(buf), "pending");
         else if (wt->timed_out)
-            snprintf(buf, sizeof(buf), "timed out at %" PRIu64,
-                     wt->ended_seq);
+            snprintf(buf, sizeof(buf), "timed out at %" PRIu64, wt->ended_seq);
         else if (wt->signal_seq)
             snprintf(buf, sizeof(buf),
-                     "ended at %" PRIu64 " by signal %" PRIu64,
-                     wt->ended_seq, wt->signal_seq);
+                     "ended at %" PRIu64 " by signal %" PRIu64, wt->ended_seq,
+                     wt->signal_seq);
         else
             snprintf(buf, sizeof(buf), "ended at %" PRIu64, wt->ended_seq);
         c[5] = xstrdup(buf);
@@ -505,8 +503,7 @@ int cmd_print(session *s, int argc, char **argv)
         if (argc != 3)
             return cmd_error("usage: print %s %s", what,
                              what[0] == 'p' ? "ID" : "NAME");
-        return what[0] == 'p' ? print_path(s, argv[2])
-                              : print_var(s, argv[2]);
+        return what[0] == 'p' ? print_path(s, argv[2]) : print_var(s, argv[2]);
     }
     if (strcmp(what, "step") == 0)
         return print_step(s, argc, argv);
@@ -581,8 +578,8 @@ int cmd_list(session *s, int argc, char **argv)
         if (parse_u64("seq", argv[1], &center) != 0)
             return CMD_ERROR;
         if (center > s->n)
-            return cmd_error("seq %" PRIu64 " is out of range (0..%zu)",
-                             center, s->n);
+            return cmd_error("seq %" PRIu64 " is out of range (0..%zu)", center,
+                             s->n);
     }
     if (s->n == 0) {
         out_summary(s, 0, 1);
@@ -616,8 +613,7 @@ int cmd_event(session *s, int argc, char **argv)
     if (argc == 1 && seq == 0)
         return cmd_error("no event applied yet (at seq 0); give a SEQ");
     if (seq == 0 || seq > s->n)
-        return cmd_error("seq %" PRIu64 " is out of range (1..%zu)", seq,
-                         s->n);
+        return cmd_error("seq %" PRIu64 " is out of range (1..%zu)", seq, s->n);
     e = session_event(s, seq);
     out_kv(w, "seq", "%" PRIu64, e->sequence);
     out_kv_text(w, "id", e->id);
@@ -691,15 +687,9 @@ int cmd_search(session *s, int argc, char **argv)
         const evs_event *e = session_event(s, q);
         int m;
         switch (by) {
-        case BY_TYPE:
-            m = span_is(e->event_type, text);
-            break;
-        case BY_PATH:
-            m = span_is(event_path(e), text);
-            break;
-        case BY_STEP:
-            m = span_is(e->step_name, text);
-            break;
+        case BY_TYPE: m = span_is(e->event_type, text); break;
+        case BY_PATH: m = span_is(event_path(e), text); break;
+        case BY_STEP: m = span_is(e->step_name, text); break;
         default:
             m = span_contains(e->event_type, text, len) ||
                 span_contains(e->step_name, text, len) ||

@@ -138,8 +138,7 @@ static int read_events(session *s, const char *store_desc)
         rc = evs_cursor_open(log, 1, 0, &c, &info);
         if (rc != 0) {
             note("cannot read execution '%s': %s (%s)", id,
-                     info.msg[0] ? info.msg : evs_strerror(rc),
-                     evs_err_name(rc));
+                 info.msg[0] ? info.msg : evs_strerror(rc), evs_err_name(rc));
             goto out;
         }
         while ((rc = evs_cursor_next(c, &ev, NULL, &info)) == 1) {
@@ -153,13 +152,13 @@ static int read_events(session *s, const char *store_desc)
         }
         if (rc == EVS_ECORRUPT || rc == EVS_EFORMAT) {
             note("warning: the log of '%s' is damaged at seq %" PRIu64
-                     ", byte %" PRIu64 ": %s; only events 1..%zu are "
-                     "loaded",
-                     id, info.sequence, info.offset,
-                     info.msg[0] ? info.msg : evs_strerror(rc), s->n);
+                 ", byte %" PRIu64 ": %s; only events 1..%zu are "
+                 "loaded",
+                 id, info.sequence, info.offset,
+                 info.msg[0] ? info.msg : evs_strerror(rc), s->n);
         } else if (rc != 0) {
-            note("cannot read execution '%s': %s (%s)", id,
-                     evs_strerror(rc), evs_err_name(rc));
+            note("cannot read execution '%s': %s (%s)", id, evs_strerror(rc),
+                 evs_err_name(rc));
             goto out;
         }
     }
@@ -170,8 +169,8 @@ out:
     return status;
 }
 
-int session_load(session *s, evs_store *st, const char *id,
-                 uint64_t ck_every, size_t ck_budget, const char *store_desc)
+int session_load(session *s, evs_store *st, const char *id, uint64_t ck_every,
+                 size_t ck_budget, const char *store_desc)
 {
     uint64_t v;
     size_t since = 0;

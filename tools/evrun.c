@@ -151,8 +151,7 @@ static const char help_check[] =
 
 static const tool_command commands[] = {
     {"start", cmd_start, "create an execution and run it", help_start},
-    {"resume", cmd_resume, "take over an execution and run it",
-     help_resume},
+    {"resume", cmd_resume, "take over an execution and run it", help_resume},
     {"retry", cmd_retry, "run a successor of an execution that ended",
      help_retry},
     {"serve", cmd_serve, "run every unfinished execution until stopped",
@@ -219,8 +218,10 @@ int parse_sync(const char *cmd, const char *v, evs_durability *d)
     else if (strcmp(v, "none") == 0)
         *d = EVS_SYNC_NONE;
     else
-        return usage_error(cmd, "--sync takes full, batch or none, got "
-                                "'%s'", v);
+        return usage_error(cmd,
+                           "--sync takes full, batch or none, got "
+                           "'%s'",
+                           v);
     return 0;
 }
 
@@ -240,8 +241,8 @@ int run_store_open(const char *path, evs_durability d, int create,
     so.durability = d;
     so.create = create;
     so.log_fn = log_cb;
-    return open_store_opts(path, &so,
-                           can_create ? "; --create makes it" : NULL, s);
+    return open_store_opts(path, &so, can_create ? "; --create makes it" : NULL,
+                           s);
 }
 
 int json_arg(const char *cmd, const char *opt, const char *arg, char **buf,
@@ -257,8 +258,8 @@ int json_arg(const char *cmd, const char *opt, const char *arg, char **buf,
     } else {
         *out = evs_span_cstr(arg);
     }
-    if (out->len && evs_json_check(out->ptr, out->len, 0, NULL, NULL,
-                                   &off) != 0)
+    if (out->len &&
+        evs_json_check(out->ptr, out->len, 0, NULL, NULL, &off) != 0)
         return usage_error(cmd, "%s%s%s is not JSON (at byte %zu)", opt,
                            file ? " @" : "", file ? file : "", off);
     return 0;
@@ -266,8 +267,7 @@ int json_arg(const char *cmd, const char *opt, const char *arg, char **buf,
 
 int fail_definition(const char *path, const evs_wf_error *we)
 {
-    return fail("%s: %s%s%s", path, we->step, we->step[0] ? ": " : "",
-                we->msg);
+    return fail("%s: %s%s%s", path, we->step, we->step[0] ? ": " : "", we->msg);
 }
 
 int replay_new(evs_replay **rp)
@@ -281,9 +281,13 @@ int replay_new(evs_replay **rp)
 
 int main(int argc, char **argv)
 {
-    static const tool_def evrun = {
-        "evrun", help_head, help_common, help_more, help_exit, commands,
-        sizeof(commands) / sizeof(commands[0])};
+    static const tool_def evrun = {"evrun",
+                                   help_head,
+                                   help_common,
+                                   help_more,
+                                   help_exit,
+                                   commands,
+                                   sizeof(commands) / sizeof(commands[0])};
 
     /* Appends and snapshots of executions run on the libuv threadpool,
      * and a durable run waits on fsync there: more threads than libuv's

@@ -39,8 +39,14 @@ enum {
     OPT_ADOPT
 };
 
-#define OPT_JSON_ENTRY {"json", no_argument, NULL, OPT_JSON}
-#define OPT_SYNC_ENTRY {"sync", required_argument, NULL, OPT_SYNC}
+#define OPT_JSON_ENTRY                                                         \
+    {                                                                          \
+        "json", no_argument, NULL, OPT_JSON                                    \
+    }
+#define OPT_SYNC_ENTRY                                                         \
+    {                                                                          \
+        "sync", required_argument, NULL, OPT_SYNC                              \
+    }
 
 /* Parses --sync's value; a usage error (EXIT_USAGE) if it is none of
  * full, batch and none. */
@@ -78,7 +84,7 @@ int replay_new(evs_replay **rp);
  * until its verdict is known: a difference a version step gates is
  * called allowed only when nothing else refuses the definition. */
 typedef struct finding {
-    int code; /* 0: allowed; else the refusal (EVS_ENONDET, EVS_EVERSION) */
+    int code;    /* 0: allowed; else the refusal (EVS_ENONDET, EVS_EVERSION) */
     int version; /* a version decision out of range; else a step */
     char text[512];
 } finding;
@@ -110,8 +116,7 @@ void findings_free(findings *fs);
  * live_paths, pending_waits, pending_timers, outputs, error and
  * failed_at. rp may be NULL: only id and outcome.
  */
-void exec_json_open(const char *id, const char *outcome,
-                    const evs_replay *rp);
+void exec_json_open(const char *id, const char *outcome, const evs_replay *rp);
 
 int cmd_start(int argc, char **argv);
 int cmd_resume(int argc, char **argv);

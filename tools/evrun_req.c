@@ -38,8 +38,7 @@ static int request_args(int argc, char **argv, int min, int max,
 
 /* Posts request `kind` ("event", "pause", ...) with the event type and
  * payload to the execution named by argv[optind + 1]. */
-static int post(char **argv, const char *kind, evs_span type,
-                evs_span payload)
+static int post(char **argv, const char *kind, evs_span type, evs_span payload)
 {
     const char *store = argv[optind], *id = argv[optind + 1];
     evs_store *s = NULL;
@@ -47,8 +46,8 @@ static int post(char **argv, const char *kind, evs_span type,
 
     if ((ex = open_store(store, &s)) != 0)
         return ex;
-    rc = evs_orch_post(s, evs_span_cstr(id), evs_span_cstr(kind), type,
-                       payload);
+    rc =
+        evs_orch_post(s, evs_span_cstr(id), evs_span_cstr(kind), type, payload);
     if (rc == EVS_EFINISHED) {
         note("execution %s has ended; request refused", id);
         ex = EXIT_FAILED;

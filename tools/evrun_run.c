@@ -31,10 +31,8 @@ static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
     g_outcome_err = err;
     /* A service that continued as new goes on in its successor, which
      * the orchestrator resumes: follow it. */
-    if (oc == EVS_OUTCOME_CONTINUED && g_store &&
-        replay_new(&rp) == 0 &&
-        evs_replay_open(rp, g_store, id, strlen(id), 0, NULL, &v, NULL) ==
-            0) {
+    if (oc == EVS_OUTCOME_CONTINUED && g_store && replay_new(&rp) == 0 &&
+        evs_replay_open(rp, g_store, id, strlen(id), 0, NULL, &v, NULL) == 0) {
         evs_span next = evs_replay_exec(rp)->continued_as;
         if (next.len && next.len <= EVS_ID_MAX) {
             memcpy(g_exec, next.ptr, next.len);
@@ -90,9 +88,8 @@ static void print_result(evs_store *s, const char *outcome, int json,
     evs_replay *rp = NULL;
     evs_violation v;
 
-    if (replay_new(&rp) != 0 ||
-        evs_replay_open(rp, s, g_exec, strlen(g_exec), 0, NULL, &v,
-                        NULL) != 0) {
+    if (replay_new(&rp) != 0 || evs_replay_open(rp, s, g_exec, strlen(g_exec),
+                                                0, NULL, &v, NULL) != 0) {
         evs_replay_free(rp);
         rp = NULL;
     }
@@ -107,8 +104,7 @@ static void print_result(evs_store *s, const char *outcome, int json,
             const evs_exec_state *x = evs_replay_exec(rp);
 
             if (strcmp(outcome, "completed") == 0)
-                out_printf("%.*s\n", (int)(x->outputs.len ? x->outputs.len
-                                                          : 4),
+                out_printf("%.*s\n", (int)(x->outputs.len ? x->outputs.len : 4),
                            x->outputs.len ? x->outputs.ptr : "null");
             else if (x->error.len)
                 out_printf("%.*s\n", (int)x->error.len, x->error.ptr);
@@ -141,8 +137,7 @@ static int report(evs_store *s, int json, const findings *fs)
 
 /* Says what start refused: the definition, naming the step at fault,
  * or, when the definition alone is accepted, the inputs. */
-static int start_refused(const char *path, evs_span def,
-                         const evs_wf_error *we)
+static int start_refused(const char *path, evs_span def, const evs_wf_error *we)
 {
     evs_wf_def *d = NULL;
     evs_wf_error dwe;
@@ -212,8 +207,8 @@ int cmd_start(int argc, char **argv)
         ex = fail_rc(rc, "cannot start the orchestrator");
         goto out;
     }
-    rc = evs_orch_start(g_orch, (evs_span){dbuf, dlen}, in,
-                        evs_span_cstr(id), g_exec, &we);
+    rc = evs_orch_start(g_orch, (evs_span){dbuf, dlen}, in, evs_span_cstr(id),
+                        g_exec, &we);
     if (rc != 0) {
         /* A refused definition or inputs is bad data, not bad usage. */
         ex = rc == EVS_EPARSE
@@ -247,8 +242,7 @@ out:
 
 /* Takes over execution g_exec and runs it in the foreground, under
  * definition `def` when it is not empty. */
-static int run_resume(evs_store *s, const char *store, evs_span def,
-                      int json)
+static int run_resume(evs_store *s, const char *store, evs_span def, int json)
 {
     evs_orch_opts oo;
     evs_error_info info;
@@ -261,8 +255,8 @@ static int run_resume(evs_store *s, const char *store, evs_span def,
     oo.on_outcome = on_outcome;
     if ((rc = evs_orch_new(s, &oo, &g_orch)) != 0)
         return fail_rc(rc, "cannot start the orchestrator");
-    rc = evs_orch_resume_with(g_orch, evs_span_cstr(g_exec), def,
-                              hold_finding, &fs, &info);
+    rc = evs_orch_resume_with(g_orch, evs_span_cstr(g_exec), def, hold_finding,
+                              &fs, &info);
     print_findings(&fs, rc == 0, json);
     if (rc == EVS_ELOCKED) {
         ex = fail("execution %s is owned by another runner", g_exec);
@@ -270,11 +264,11 @@ static int run_resume(evs_store *s, const char *store, evs_span def,
         /* A refusal under a new definition was named above; one by the
          * recorded definition (a decision made from C) is named here. */
         note("%s: the new definition breaks its history (above); not "
-             "resumed (%s)", g_exec, evs_err_name(rc));
+             "resumed (%s)",
+             g_exec, evs_err_name(rc));
         ex = EXIT_FAILED;
     } else if (rc == EVS_EVERSION && info.code == rc) {
-        note("cannot resume %s: %s (%s)", g_exec, info.msg,
-             evs_err_name(rc));
+        note("cannot resume %s: %s (%s)", g_exec, info.msg, evs_err_name(rc));
         ex = EXIT_FAILED;
     } else if (rc != 0) {
         ex = fail_on_exec(s, store, g_exec, rc, "resume");
@@ -355,8 +349,7 @@ static int retry_check(const char *strategy, evs_retry_opts *ro)
         (ro->from_step.len && ro->strategy != EVS_RETRY_WITH_NEW_INPUTS) ||
         (ro->output.len && ro->strategy != EVS_RETRY_SKIP_FAILED) ||
         (ro->from_seq && ro->strategy != EVS_RETRY_FROM_SEQ))
-        return usage_error("retry", "an option does not apply to %s",
-                           strategy);
+        return usage_error("retry", "an option does not apply to %s", strategy);
     return 0;
 }
 
@@ -384,9 +377,7 @@ int cmd_retry(int argc, char **argv)
     evs_retry_opts_init(&ro);
     while (!ex && (c = next_opt("retry", argc, argv, "", lo)) != -1) {
         switch (c) {
-        case 'h':
-            print_help("retry");
-            goto out;
+        case 'h': print_help("retry"); goto out;
         case OPT_STRATEGY: strategy = optarg; break;
         case OPT_INPUTS:
             free(ibuf);
@@ -405,8 +396,10 @@ int cmd_retry(int argc, char **argv)
             break;
         case OPT_ID:
             if (!evs_id_valid(optarg, strlen(optarg)))
-                ex = usage_error("retry", "--id '%s' is not a valid "
-                                          "execution id", optarg);
+                ex = usage_error("retry",
+                                 "--id '%s' is not a valid "
+                                 "execution id",
+                                 optarg);
             ro.new_id = evs_span_cstr(optarg);
             break;
         case OPT_DETACH: detach = 1; break;
@@ -440,8 +433,7 @@ out:
     return ex;
 }
 
-static void serve_outcome(void *arg, const char *id, evs_outcome oc,
-                          int err)
+static void serve_outcome(void *arg, const char *id, evs_outcome oc, int err)
 {
     (void)arg;
     if (oc == EVS_OUTCOME_ERROR)

@@ -94,8 +94,7 @@ static pending pending_of(const evs_replay *rp)
     return p;
 }
 
-void exec_json_open(const char *id, const char *outcome,
-                    const evs_replay *rp)
+void exec_json_open(const char *id, const char *outcome, const evs_replay *rp)
 {
     const evs_exec_state *x;
     pending p;
@@ -107,8 +106,7 @@ void exec_json_open(const char *id, const char *outcome,
         return;
     x = evs_replay_exec(rp);
     p = pending_of(rp);
-    out_member_str("status", evs_span_cstr(evs_exec_status_name(x->status)),
-                   0);
+    out_member_str("status", evs_span_cstr(evs_exec_status_name(x->status)), 0);
     out_member_str("workflow_name", x->workflow_name, 0);
     out_member_u64("last_event_seq", x->last_seq);
     out_member_time("start_time", x->started_at_us);
@@ -139,17 +137,16 @@ static void status_text(const char *id, const evs_replay *rp)
                "events     %llu\npaths      %zu live\n"
                "waiting    %zu events, %zu timers\n",
                id, (int)x->workflow_name.len, x->workflow_name.ptr,
-               evs_exec_status_name(x->status),
-               (unsigned long long)x->last_seq, p.live_paths, p.waits,
-               p.timers);
+               evs_exec_status_name(x->status), (unsigned long long)x->last_seq,
+               p.live_paths, p.waits, p.timers);
     if (x->outputs.len)
         out_printf("outputs    %.*s\n", (int)x->outputs.len, x->outputs.ptr);
     if (x->error.len)
         out_printf("error      %.*s\n", (int)x->error.len, x->error.ptr);
     if (x->failed_seq) {
-        out_printf("failed at  path %.*s, step %.*s",
-                   (int)x->failed_path.len, x->failed_path.ptr,
-                   (int)x->failed_step.len, x->failed_step.ptr);
+        out_printf("failed at  path %.*s, step %.*s", (int)x->failed_path.len,
+                   x->failed_path.ptr, (int)x->failed_step.len,
+                   x->failed_step.ptr);
         if (x->failed_iteration >= 0)
             out_printf(", iteration %lld", (long long)x->failed_iteration);
         out_printf(", sequence %llu\n", (unsigned long long)x->failed_seq);
@@ -194,8 +191,8 @@ int cmd_status(int argc, char **argv)
         return ex;
     evs_error_info_clear(&info);
     if ((rc = replay_new(&rp)) != 0 ||
-        (rc = evs_replay_open(rp, s, id, strlen(id), 0, NULL, &v,
-                              &info)) != 0) {
+        (rc = evs_replay_open(rp, s, id, strlen(id), 0, NULL, &v, &info)) !=
+            0) {
         if (rc == EVS_EHISTORY)
             ex = fail_rc(rc, "%s: sequence %llu breaks rule %s: %s", id,
                          (unsigned long long)v.sequence, v.rule, v.msg);
@@ -323,9 +320,8 @@ int cmd_check(int argc, char **argv)
         char id[EVS_ID_MAX + 1];
 
         snprintf(id, sizeof(id), "%.*s", (int)e->id.len, e->id.ptr);
-        if (replay_new(&rp) != 0 ||
-            evs_replay_open(rp, s, e->id.ptr, e->id.len, 0, NULL, &v,
-                            NULL) != 0) {
+        if (replay_new(&rp) != 0 || evs_replay_open(rp, s, e->id.ptr, e->id.len,
+                                                    0, NULL, &v, NULL) != 0) {
             note("%s: cannot be replayed; skipped", id);
             evs_replay_free(rp);
             continue;
@@ -349,7 +345,8 @@ int cmd_check(int argc, char **argv)
         out_write("}\n", 2);
     } else {
         out_printf("%zu unfinished executions of %s checked, %zu would "
-                   "break\n", t.checked, def->name, t.bad);
+                   "break\n",
+                   t.checked, def->name, t.bad);
     }
     ex = t.errors ? EXIT_ERROR : t.bad ? EXIT_FAILED : EXIT_OKAY;
 out:

@@ -37,7 +37,7 @@ extern "C" {
 #define EVS_VERSION_PATCH 0
 #define EVS_VERSION_STRING "0.1.0"
 /** EVS_VERSION_* as one number: major * 10000 + minor * 100 + patch. */
-#define EVS_VERSION_NUMBER                                                    \
+#define EVS_VERSION_NUMBER                                                     \
     (EVS_VERSION_MAJOR * 10000 + EVS_VERSION_MINOR * 100 + EVS_VERSION_PATCH)
 
 /**
@@ -58,22 +58,22 @@ EVS_EXTERN int evs_version_number(void);
  * -errno with a single comparison (code <= EVS_ERRNO_FLOOR).
  */
 #define EVS_ERRNO_FLOOR (-30000)
-#define EVS_ERRNO_MAP(X)                                                      \
-    X(ECORRUPT, -30001, "log or snapshot is damaged")                         \
-    X(ETORN, -30002, "torn tail: an append was cut short")                    \
-    X(ECONFLICT, -30003, "append does not follow the log's last sequence")    \
-    X(ENONDET, -30004, "history does not match the workflow (nondeterminism)")\
-    X(EVERSION, -30005, "recorded version is outside the allowed range")      \
-    X(EPOISONED, -30006, "handle failed a write or sync; reopen it")          \
-    X(EFORMAT, -30007, "written in a newer, unknown format version")          \
-    X(EBADID, -30008, "invalid execution id")                                 \
-    X(ELOCKED, -30009, "execution is locked by another writer")               \
-    X(ETOOBIG, -30010, "line exceeds the maximum line size")                  \
-    X(EPARSE, -30011, "malformed JSON or event")                              \
-    X(ESTALE, -30012, "snapshot is ahead of its log")                         \
-    X(EREADONLY, -30013, "handle was opened for reading only")                \
-    X(EUNSAFE, -30014, "unsafe: writable by others, or a second hard link") \
-    X(EHISTORY, -30015, "history breaks a replay rule")                     \
+#define EVS_ERRNO_MAP(X)                                                       \
+    X(ECORRUPT, -30001, "log or snapshot is damaged")                          \
+    X(ETORN, -30002, "torn tail: an append was cut short")                     \
+    X(ECONFLICT, -30003, "append does not follow the log's last sequence")     \
+    X(ENONDET, -30004, "history does not match the workflow (nondeterminism)") \
+    X(EVERSION, -30005, "recorded version is outside the allowed range")       \
+    X(EPOISONED, -30006, "handle failed a write or sync; reopen it")           \
+    X(EFORMAT, -30007, "written in a newer, unknown format version")           \
+    X(EBADID, -30008, "invalid execution id")                                  \
+    X(ELOCKED, -30009, "execution is locked by another writer")                \
+    X(ETOOBIG, -30010, "line exceeds the maximum line size")                   \
+    X(EPARSE, -30011, "malformed JSON or event")                               \
+    X(ESTALE, -30012, "snapshot is ahead of its log")                          \
+    X(EREADONLY, -30013, "handle was opened for reading only")                 \
+    X(EUNSAFE, -30014, "unsafe: writable by others, or a second hard link")    \
+    X(EHISTORY, -30015, "history breaks a replay rule")                        \
     X(EFINISHED, -30016, "execution has finished")
 
 enum {

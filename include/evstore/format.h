@@ -73,35 +73,35 @@ extern "C" {
  * (The preprocessor cannot define macros, so the strings stay macros of
  * their own, which callers can use as literals.)
  */
-#define EVS_EVENT_TYPE_MAP(X)                                                \
-    X(EXECUTION_STARTED, 1)                                                  \
-    X(PATH_STARTED, 1)                                                       \
-    X(PATH_BRANCHED, 1)                                                      \
-    X(STEP_STARTED, 1)                                                       \
-    X(STEP_COMPLETED, 1)                                                     \
-    X(STEP_FAILED, 1)                                                        \
-    X(RETRY_SCHEDULED, 0)                                                    \
-    X(STEP_SKIPPED, 0)                                                       \
-    X(EACH_COMPLETED, 0)                                                     \
-    X(PATH_COMPLETED, 1)                                                     \
-    X(PATH_FAILED, 1)                                                        \
-    X(PATH_CANCELLED, 0)                                                     \
-    X(EXECUTION_COMPLETED, 1)                                                \
-    X(EXECUTION_FAILED, 1)                                                   \
-    X(EXECUTION_TERMINATED, 0)                                               \
-    X(EXECUTION_CONTINUE_AS_NEW, 1)                                          \
-    X(EXECUTION_PAUSED, 0)                                                   \
-    X(EXECUTION_RESUMED, 0)                                                  \
-    X(VARIABLE_SET, 0)                                                       \
-    X(SIGNAL_RECEIVED, 1)                                                    \
-    X(SIGNAL_CONSUMED, 0)                                                    \
-    X(WAIT_STARTED, 0)                                                       \
-    X(WAIT_ENDED, 0)                                                         \
-    X(TIMER_STARTED, 0)                                                      \
-    X(TIMER_FIRED, 0)                                                        \
-    X(TIMER_CANCELLED, 0)                                                    \
-    X(VERSION_DECISION, 1)                                                   \
-    X(STEP_RESET, 0)                                                         \
+#define EVS_EVENT_TYPE_MAP(X)                                                  \
+    X(EXECUTION_STARTED, 1)                                                    \
+    X(PATH_STARTED, 1)                                                         \
+    X(PATH_BRANCHED, 1)                                                        \
+    X(STEP_STARTED, 1)                                                         \
+    X(STEP_COMPLETED, 1)                                                       \
+    X(STEP_FAILED, 1)                                                          \
+    X(RETRY_SCHEDULED, 0)                                                      \
+    X(STEP_SKIPPED, 0)                                                         \
+    X(EACH_COMPLETED, 0)                                                       \
+    X(PATH_COMPLETED, 1)                                                       \
+    X(PATH_FAILED, 1)                                                          \
+    X(PATH_CANCELLED, 0)                                                       \
+    X(EXECUTION_COMPLETED, 1)                                                  \
+    X(EXECUTION_FAILED, 1)                                                     \
+    X(EXECUTION_TERMINATED, 0)                                                 \
+    X(EXECUTION_CONTINUE_AS_NEW, 1)                                            \
+    X(EXECUTION_PAUSED, 0)                                                     \
+    X(EXECUTION_RESUMED, 0)                                                    \
+    X(VARIABLE_SET, 0)                                                         \
+    X(SIGNAL_RECEIVED, 1)                                                      \
+    X(SIGNAL_CONSUMED, 0)                                                      \
+    X(WAIT_STARTED, 0)                                                         \
+    X(WAIT_ENDED, 0)                                                           \
+    X(TIMER_STARTED, 0)                                                        \
+    X(TIMER_FIRED, 0)                                                          \
+    X(TIMER_CANCELLED, 0)                                                      \
+    X(VERSION_DECISION, 1)                                                     \
+    X(STEP_RESET, 0)                                                           \
     X(DEFINITION_CHANGED, 0)
 
 /**

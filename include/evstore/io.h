@@ -26,7 +26,7 @@ extern "C" {
 /** What the store needs to know about an open file. */
 typedef struct evs_stat {
     uint64_t size;
-    uint32_t mode;   /* st_mode: type and permission bits */
+    uint32_t mode; /* st_mode: type and permission bits */
     uint64_t nlink;
     int64_t mtime_us;
     uint64_t ino;
@@ -67,8 +67,8 @@ typedef struct evs_io {
     int (*fstat)(void *ctx, int fd, evs_stat *st);
     int (*mkdirat)(void *ctx, int dirfd, const char *name, mode_t mode);
     /** renameat2(2); `flags` is 0 or RENAME_NOREPLACE. */
-    int (*renameat)(void *ctx, int olddirfd, const char *oldname,
-                    int newdirfd, const char *newname, unsigned flags);
+    int (*renameat)(void *ctx, int olddirfd, const char *oldname, int newdirfd,
+                    const char *newname, unsigned flags);
     /** unlinkat(2); `flags` may be AT_REMOVEDIR. */
     int (*unlinkat)(void *ctx, int dirfd, const char *name, int flags);
     /** Open-file-description lock on the whole file (F_OFD_SETLK(W)). */

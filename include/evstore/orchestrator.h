@@ -54,11 +54,11 @@
  * without one, the check below stops the compile with that advice.
  * The store and replay API, <evstore.h>, needs none of this.
  */
-#if (defined(__STRICT_ANSI__) || defined(_POSIX_C_SOURCE) ||              \
-     defined(_XOPEN_SOURCE)) &&                                           \
-    !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) &&                 \
-    !defined(_BSD_SOURCE) &&                                              \
-    !(defined(_POSIX_C_SOURCE) && _POSIX_C_SOURCE + 0 >= 200112L) &&      \
+#if (defined(__STRICT_ANSI__) || defined(_POSIX_C_SOURCE) ||                   \
+     defined(_XOPEN_SOURCE)) &&                                                \
+    !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) &&                      \
+    !defined(_BSD_SOURCE) &&                                                   \
+    !(defined(_POSIX_C_SOURCE) && _POSIX_C_SOURCE + 0 >= 200112L) &&           \
     !(defined(_XOPEN_SOURCE) && _XOPEN_SOURCE + 0 >= 500)
 #error "evstore/orchestrator.h includes libuv, which needs POSIX: " \
        "under strict C11 compile with -D_POSIX_C_SOURCE=200809L"
@@ -101,8 +101,8 @@ typedef struct evs_action_req evs_action_req;
  * What `req` asks for (never NULL). Borrowed from req: valid until req
  * is completed or failed. Any thread that holds req.
  */
-EVS_EXTERN const evs_action_call *evs_action_req_call(
-    const evs_action_req *req);
+EVS_EXTERN const evs_action_call *
+evs_action_req_call(const evs_action_req *req);
 
 /**
  * Completes an action with `output` (JSON; empty for null). Any thread.
@@ -157,8 +157,7 @@ EVS_EXTERN int evs_orch_parse(evs_orch *o, evs_span def, evs_wf_def **out,
  * unknown flag), -ENOMEM.
  */
 EVS_EXTERN int evs_orch_register(evs_orch *o, const char *name,
-                                 evs_action_fn fn, void *arg,
-                                 unsigned flags);
+                                 evs_action_fn fn, void *arg, unsigned flags);
 
 /* ---------------------------------------------------------------- */
 /* The orchestrator                                                 */
@@ -170,8 +169,8 @@ typedef enum evs_outcome {
     EVS_OUTCOME_FAILED,
     EVS_OUTCOME_TERMINATED,
     EVS_OUTCOME_CONTINUED,
-    EVS_OUTCOME_SUSPENDED,    /* waiting on an event, or paused */
-    EVS_OUTCOME_ERROR         /* the runner gave it up (I/O error, a
+    EVS_OUTCOME_SUSPENDED, /* waiting on an event, or paused */
+    EVS_OUTCOME_ERROR      /* the runner gave it up (I/O error, a
                                  history it cannot continue); its log is
                                  intact and another run may resume it */
 } evs_outcome;
@@ -184,14 +183,14 @@ typedef void (*evs_outcome_fn)(void *arg, const char *execution_id,
                                evs_outcome outcome, int err);
 
 typedef struct evs_orch_opts {
-    size_t size;                /* sizeof, set by evs_orch_opts_init
+    size_t size;             /* sizeof, set by evs_orch_opts_init
                                    (common.h, options structs) */
-    uv_loop_t *loop;            /* NULL: the orchestrator's own loop,
+    uv_loop_t *loop;         /* NULL: the orchestrator's own loop,
                                    run by evs_orch_run */
-    uint64_t snapshot_every;    /* events between snapshots; default 1000 */
-    uint32_t inbox_poll_ms;     /* how often inboxes are polled besides
+    uint64_t snapshot_every; /* events between snapshots; default 1000 */
+    uint32_t inbox_poll_ms;  /* how often inboxes are polled besides
                                    file-change notifications; default 500 */
-    int stop_when_idle;         /* evs_orch_run returns once no owned
+    int stop_when_idle;      /* evs_orch_run returns once no owned
                                    execution can go on by itself: each
                                    has ended, is paused, or waits for an
                                    event whose timeout (if any) is not
@@ -204,7 +203,7 @@ typedef struct evs_orch_opts {
                                    waited for. Executions left are
                                    reported SUSPENDED and released.
                                    0 (default): runs until evs_orch_stop */
-    uint32_t adopt_ms;          /* look for unfinished executions no
+    uint32_t adopt_ms;       /* look for unfinished executions no
                                    runner owns this often and take up to
                                    64 of them (the work already owned,
                                    woken timers and events, runs first);
@@ -214,10 +213,10 @@ typedef struct evs_orch_opts {
      * when nothing else runs and the log has passed one of these, the
      * execution continues as new. Temporal suggests 4,096 events or
      * 4 MiB. 0 turns a threshold off; all three 0: never. */
-    uint64_t continue_events;   /* default 4096 */
-    uint64_t continue_bytes;    /* default 4 MiB */
-    uint32_t continue_age_ms;   /* default 0 (off) */
-    evs_outcome_fn on_outcome;  /* may be NULL */
+    uint64_t continue_events;  /* default 4096 */
+    uint64_t continue_bytes;   /* default 4 MiB */
+    uint32_t continue_age_ms;  /* default 0 (off) */
+    evs_outcome_fn on_outcome; /* may be NULL */
     void *arg;
 } evs_orch_opts;
 
@@ -276,16 +275,16 @@ EVS_EXTERN int evs_orch_resume(evs_orch *o, evs_span id);
 /** A version decision the history recorded that a `version` step of the
  *  new definition does not allow. Borrowed for the call. */
 typedef struct evs_version_conflict {
-    const char *step;       /* the version step */
+    const char *step; /* the version step */
     const char *change_id;
-    int64_t version;        /* the recorded decision */
-    int64_t min, max;       /* the range the step allows */
-    uint64_t seq;           /* the version_decision event */
+    int64_t version;  /* the recorded decision */
+    int64_t min, max; /* the range the step allows */
+    uint64_t seq;     /* the version_decision event */
 } evs_version_conflict;
 
 typedef enum evs_def_finding_kind {
-    EVS_DEF_STEP = 0,       /* a step the history ran differs: `diff` */
-    EVS_DEF_VERSION         /* a decision out of range: `version` */
+    EVS_DEF_STEP = 0, /* a step the history ran differs: `diff` */
+    EVS_DEF_VERSION   /* a decision out of range: `version` */
 } evs_def_finding_kind;
 
 /** One thing the check of a history against a definition found.
@@ -296,8 +295,8 @@ typedef struct evs_def_finding {
      * refusal it makes: EVS_ENONDET (a step difference nothing gates, or
      * a step removed or of another kind) or EVS_EVERSION. */
     int code;
-    const evs_step_diff *diff;              /* EVS_DEF_STEP; else NULL */
-    const evs_version_conflict *version;    /* EVS_DEF_VERSION; else NULL */
+    const evs_step_diff *diff;           /* EVS_DEF_STEP; else NULL */
+    const evs_version_conflict *version; /* EVS_DEF_VERSION; else NULL */
 } evs_def_finding;
 
 /** Hears each finding; return non-zero to stop the check. */
@@ -407,8 +406,7 @@ EVS_EXTERN int evs_orch_unpause(evs_orch *o, evs_span id);
  * null), and the outcome is reported TERMINATED. Loop thread.
  * Returns as evs_orch_pause.
  */
-EVS_EXTERN int evs_orch_terminate(evs_orch *o, evs_span id,
-                                  evs_span reason);
+EVS_EXTERN int evs_orch_terminate(evs_orch *o, evs_span id, evs_span reason);
 
 /**
  * Posts a request to execution `id` from any process, through its inbox
@@ -430,19 +428,19 @@ EVS_EXTERN int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
 /* ---------------------------------------------------------------- */
 
 typedef enum evs_retry_strategy {
-    EVS_RETRY_FROM_START = 0,   /* "from_start": same definition and
+    EVS_RETRY_FROM_START = 0,  /* "from_start": same definition and
                                    inputs, from the beginning */
-    EVS_RETRY_FROM_FAILURE,     /* "from_failure": the history up to the
+    EVS_RETRY_FROM_FAILURE,    /* "from_failure": the history up to the
                                    failure point; the failed step runs
                                    again with a fresh attempt count, and
                                    nothing that completed runs again */
-    EVS_RETRY_WITH_NEW_INPUTS,  /* "with_new_inputs": other inputs; with
+    EVS_RETRY_WITH_NEW_INPUTS, /* "with_new_inputs": other inputs; with
                                    from_step, the history before that
                                    step first started is kept */
-    EVS_RETRY_SKIP_FAILED,      /* "skip_failed": the failed step gets
+    EVS_RETRY_SKIP_FAILED,     /* "skip_failed": the failed step gets
                                    `output` (null if empty) and the run
                                    goes on after it */
-    EVS_RETRY_FROM_SEQ          /* "from_seq": the history up to from_seq
+    EVS_RETRY_FROM_SEQ         /* "from_seq": the history up to from_seq
                                    (a reset, as Temporal's) */
 } evs_retry_strategy;
 
@@ -456,15 +454,15 @@ EVS_EXTERN int evs_retry_strategy_parse(const char *name,
                                         evs_retry_strategy *out);
 
 typedef struct evs_retry_opts {
-    size_t size;            /* sizeof, set by evs_retry_opts_init
+    size_t size; /* sizeof, set by evs_retry_opts_init
                                (common.h, options structs) */
     evs_retry_strategy strategy;
-    evs_span inputs;        /* WITH_NEW_INPUTS: a JSON object, checked
+    evs_span inputs;    /* WITH_NEW_INPUTS: a JSON object, checked
                                against the declared inputs */
-    evs_span from_step;     /* WITH_NEW_INPUTS: reuse the steps before it */
-    evs_span output;        /* SKIP_FAILED: JSON; empty: null */
-    uint64_t from_seq;      /* FROM_SEQ: the last event kept */
-    evs_span new_id;        /* the successor's id; empty: a new UUIDv7 */
+    evs_span from_step; /* WITH_NEW_INPUTS: reuse the steps before it */
+    evs_span output;    /* SKIP_FAILED: JSON; empty: null */
+    uint64_t from_seq;  /* FROM_SEQ: the last event kept */
+    evs_span new_id;    /* the successor's id; empty: a new UUIDv7 */
 } evs_retry_opts;
 
 /**
@@ -510,9 +508,8 @@ EVS_EXTERN int evs_exec_retry(evs_store *s, evs_span id,
  * Returns 0, -ENOENT (not owned here), -EINVAL, EVS_EFINISHED,
  * EVS_EVERSION.
  */
-EVS_EXTERN int evs_orch_get_version(evs_orch *o, evs_span id,
-                                    evs_span change, int64_t min,
-                                    int64_t max, int64_t *version);
+EVS_EXTERN int evs_orch_get_version(evs_orch *o, evs_span id, evs_span change,
+                                    int64_t min, int64_t max, int64_t *version);
 
 /**
  * Continues execution `id` (owned here) as new by hand: a successor,

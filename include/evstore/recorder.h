@@ -53,13 +53,13 @@ extern "C" {
 typedef struct evs_recorder evs_recorder;
 
 typedef struct evs_recorder_opts {
-    size_t size;            /* set by evs_recorder_opts_init (common.h,
+    size_t size;          /* set by evs_recorder_opts_init (common.h,
                                "Options structs") */
-    size_t batch_events;    /* flush when this many are buffered; default
+    size_t batch_events;  /* flush when this many are buffered; default
                                64; 1 flushes every record */
-    size_t batch_bytes;     /* or when the buffered lines reach this many
+    size_t batch_bytes;   /* or when the buffered lines reach this many
                                bytes; default 1 MiB */
-    uint32_t interval_ms;   /* evs_recorder_tick flushes events buffered
+    uint32_t interval_ms; /* evs_recorder_tick flushes events buffered
                                this long; default 10 */
 } evs_recorder_opts;
 

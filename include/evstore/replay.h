@@ -53,15 +53,15 @@ typedef struct evs_replay evs_replay;
 
 /** Execution status. The names are the snapshot's `status` strings. */
 typedef enum evs_exec_status {
-    EVS_STATUS_PENDING = 0,  /* "pending": nothing applied yet */
-    EVS_STATUS_RUNNING,      /* "running" */
-    EVS_STATUS_WAITING,      /* "waiting": every live path waits on an
+    EVS_STATUS_PENDING = 0, /* "pending": nothing applied yet */
+    EVS_STATUS_RUNNING,     /* "running" */
+    EVS_STATUS_WAITING,     /* "waiting": every live path waits on an
                                 event, a timer or a retry */
-    EVS_STATUS_PAUSED,       /* "paused" */
-    EVS_STATUS_COMPLETED,    /* "completed" */
-    EVS_STATUS_FAILED,       /* "failed" */
-    EVS_STATUS_TERMINATED,   /* "terminated" */
-    EVS_STATUS_CONTINUED     /* "continued": continued as new */
+    EVS_STATUS_PAUSED,      /* "paused" */
+    EVS_STATUS_COMPLETED,   /* "completed" */
+    EVS_STATUS_FAILED,      /* "failed" */
+    EVS_STATUS_TERMINATED,  /* "terminated" */
+    EVS_STATUS_CONTINUED    /* "continued": continued as new */
 } evs_exec_status;
 
 /** Name of a status ("running", ...); never NULL. */
@@ -106,14 +106,14 @@ typedef struct evs_exec_state {
     evs_span inputs;
     evs_span outputs;
     evs_span error;
-    evs_span definition;      /* the definition it runs, if recorded */
+    evs_span definition; /* the definition it runs, if recorded */
     evs_span definition_hash;
     evs_span inputs_hash;
-    evs_span lineage;         /* {"continued_from":..,"retry_of":..,..} */
-    evs_span continued_as;    /* successor, once continued as new */
+    evs_span lineage;      /* {"continued_from":..,"retry_of":..,..} */
+    evs_span continued_as; /* successor, once continued as new */
     int64_t started_at_us;
     int64_t ended_at_us;
-    uint64_t last_seq;        /* last event applied */
+    uint64_t last_seq; /* last event applied */
     /* The failure point: the last step that failed for good. */
     evs_span failed_path;
     evs_span failed_step;
@@ -123,14 +123,14 @@ typedef struct evs_exec_state {
 
 typedef struct evs_path_state {
     evs_span id;
-    evs_span parent;          /* empty for a root path */
-    evs_path_status status;   /* WAITING while `pending` > 0 */
-    uint32_t pending;         /* waits, timers and scheduled retries
+    evs_span parent;        /* empty for a root path */
+    evs_path_status status; /* WAITING while `pending` > 0 */
+    uint32_t pending;       /* waits, timers and scheduled retries
                                  holding the path */
     evs_span current_step;
     evs_span error;
     uint64_t started_seq;
-    uint64_t ended_seq;       /* 0 while live */
+    uint64_t ended_seq; /* 0 while live */
     /* The output of the last step completed or skipped on the path (an
      * `end` step aside: it has no output of its own; an `each` step's is
      * the array of its iterations' outputs, set when the whole step
@@ -144,26 +144,26 @@ typedef struct evs_path_state {
 typedef struct evs_step_state {
     evs_span path_id;
     evs_span name;
-    int64_t iteration;        /* -1 if not an `each` iteration */
+    int64_t iteration; /* -1 if not an `each` iteration */
     evs_step_status status;
-    uint32_t attempts;        /* step_started events seen */
-    evs_span input;           /* of the last attempt, if recorded */
-    evs_span output;          /* of the completion */
-    evs_span error;           /* of the last failure */
+    uint32_t attempts; /* step_started events seen */
+    evs_span input;    /* of the last attempt, if recorded */
+    evs_span output;   /* of the completion */
+    evs_span error;    /* of the last failure */
     evs_span stored_variable;
-    evs_span step_hash;       /* recorded definition hash of the step */
-    evs_span kind;            /* recorded step kind */
-    int64_t retry_at_us;      /* RETRYING: when the next attempt is due */
-    uint64_t started_seq;     /* of the last attempt */
-    uint64_t ended_seq;       /* of the outcome; 0 while running */
+    evs_span step_hash;   /* recorded definition hash of the step */
+    evs_span kind;        /* recorded step kind */
+    int64_t retry_at_us;  /* RETRYING: when the next attempt is due */
+    uint64_t started_seq; /* of the last attempt */
+    uint64_t ended_seq;   /* of the outcome; 0 while running */
 } evs_step_state;
 
 /** `each` progress of a step on a path. */
 typedef struct evs_each_state {
     evs_span path_id;
     evs_span name;
-    int64_t count;            /* items; -1 if not recorded */
-    int64_t done;             /* iterations completed or skipped */
+    int64_t count; /* items; -1 if not recorded */
+    int64_t done;  /* iterations completed or skipped */
     /* Once the step as a whole completed (`each_completed`): the array
      * of its iterations' outputs, and that event's sequence (0 before). */
     evs_span output;
@@ -177,9 +177,9 @@ typedef struct evs_each_state {
  */
 typedef struct evs_stepname_state {
     evs_span name;
-    evs_span kind;            /* recorded at its last start */
-    evs_span step_hash;       /* recorded at its last start */
-    uint64_t started_seq;     /* its last start; 0 if only skipped */
+    evs_span kind;        /* recorded at its last start */
+    evs_span step_hash;   /* recorded at its last start */
+    uint64_t started_seq; /* its last start; 0 if only skipped */
     /* The output of the last completion or skip of a plain step of this
      * name, or of the completion of an `each` step of this name as a
      * whole (the array; never one iteration's), on any path, and its
@@ -191,17 +191,17 @@ typedef struct evs_stepname_state {
 
 typedef struct evs_var_state {
     evs_span name;
-    evs_span value;           /* JSON */
+    evs_span value; /* JSON */
     uint64_t set_seq;
 } evs_var_state;
 
 /** An external event or signal, from its receipt on. */
 typedef struct evs_signal_state {
-    evs_span id;              /* the receiving event's id */
-    evs_span name;            /* signal / event type */
-    evs_span payload;         /* JSON */
+    evs_span id;      /* the receiving event's id */
+    evs_span name;    /* signal / event type */
+    evs_span payload; /* JSON */
     uint64_t received_seq;
-    uint64_t consumed_seq;    /* 0 while buffered */
+    uint64_t consumed_seq; /* 0 while buffered */
     evs_span consumed_by_path;
     evs_span consumed_by_step;
 } evs_signal_state;
@@ -209,7 +209,7 @@ typedef struct evs_signal_state {
 typedef struct evs_version_state {
     evs_span change_id;
     int64_t version;
-    int64_t min, max;         /* the range recorded with it */
+    int64_t min, max; /* the range recorded with it */
     uint64_t seq;
 } evs_version_state;
 
@@ -219,25 +219,25 @@ typedef struct evs_timer_state {
     evs_span step;
     int64_t fire_at_us;
     uint64_t started_seq;
-    uint64_t fired_seq;       /* 0 while pending */
+    uint64_t fired_seq; /* 0 while pending */
     int cancelled;
 } evs_timer_state;
 
 typedef struct evs_wait_state {
     evs_span path_id;
     evs_span step;
-    evs_span signal;          /* what it waits for */
-    int64_t timeout_at_us;    /* 0: no timeout */
+    evs_span signal;       /* what it waits for */
+    int64_t timeout_at_us; /* 0: no timeout */
     uint64_t started_seq;
-    uint64_t ended_seq;       /* 0 while pending */
+    uint64_t ended_seq; /* 0 while pending */
     int timed_out;
-    uint64_t signal_seq;      /* the signal that ended it, 0 if none */
+    uint64_t signal_seq; /* the signal that ended it, 0 if none */
 } evs_wait_state;
 
 /** A broken history rule. */
 typedef struct evs_violation {
     uint64_t sequence;
-    const char *rule;         /* static: "first-event", "sequence",
+    const char *rule; /* static: "first-event", "sequence",
                                  "after-terminal", "step-not-started",
                                  "unknown-path", ... (FORMAT.md) */
     char msg[256];
@@ -247,13 +247,13 @@ typedef struct evs_violation {
 typedef int (*evs_violation_fn)(void *arg, const evs_violation *v);
 
 typedef struct evs_replay_opts {
-    size_t size;                /* sizeof, set by evs_replay_opts_init
+    size_t size;                   /* sizeof, set by evs_replay_opts_init
                                    (common.h, options structs) */
-    const evs_allocator *alloc; /* NULL: the C library */
-    int tolerant;               /* 0 (default): strict */
+    const evs_allocator *alloc;    /* NULL: the C library */
+    int tolerant;                  /* 0 (default): strict */
     evs_violation_fn on_violation; /* tolerant mode's report; may be NULL */
     void *arg;
-    int compact;                /* 0 (default): the full state; 1: only
+    int compact; /* 0 (default): the full state; 1: only
                                    what the run can still use (above) */
     /* Compact mode: what is dropped from the state leaves its bytes in
      * the replayer's memory until the state is moved to fresh memory,
@@ -314,9 +314,8 @@ EVS_EXTERN int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to,
  * Returns what evs_log_open and evs_replay_run return.
  */
 EVS_EXTERN int evs_replay_open(evs_replay *r, evs_store *s, const char *id,
-                               size_t id_len, uint64_t at,
-                               int *from_snapshot, evs_violation *v,
-                               evs_error_info *info);
+                               size_t id_len, uint64_t at, int *from_snapshot,
+                               evs_violation *v, evs_error_info *info);
 
 /* ---------------------------------------------------------------- */
 /* State                                                            */
@@ -338,8 +337,7 @@ EVS_EXTERN const evs_exec_state *evs_replay_exec(const evs_replay *r);
 /** The number of paths held (every path created; none is dropped). */
 EVS_EXTERN size_t evs_replay_path_count(const evs_replay *r);
 /** The i-th path, in the order the paths were created. */
-EVS_EXTERN const evs_path_state *evs_replay_path(const evs_replay *r,
-                                                 size_t i);
+EVS_EXTERN const evs_path_state *evs_replay_path(const evs_replay *r, size_t i);
 /** The path with this id, or NULL. */
 EVS_EXTERN const evs_path_state *evs_replay_find_path(const evs_replay *r,
                                                       evs_span id);
@@ -349,8 +347,7 @@ EVS_EXTERN const evs_path_state *evs_replay_find_path(const evs_replay *r,
  *  (compact mode). */
 EVS_EXTERN size_t evs_replay_step_count(const evs_replay *r);
 /** The i-th step held, in the order the steps were first started. */
-EVS_EXTERN const evs_step_state *evs_replay_step(const evs_replay *r,
-                                                 size_t i);
+EVS_EXTERN const evs_step_state *evs_replay_step(const evs_replay *r, size_t i);
 /** A step by path, name and iteration (-1 for a plain step), or NULL. */
 EVS_EXTERN const evs_step_state *evs_replay_find_step(const evs_replay *r,
                                                       evs_span path,
@@ -361,8 +358,8 @@ EVS_EXTERN const evs_step_state *evs_replay_find_step(const evs_replay *r,
  *  name, kept in both modes). */
 EVS_EXTERN size_t evs_replay_stepname_count(const evs_replay *r);
 /** The i-th step name, in the order the names first appeared. */
-EVS_EXTERN const evs_stepname_state *
-evs_replay_stepname(const evs_replay *r, size_t i);
+EVS_EXTERN const evs_stepname_state *evs_replay_stepname(const evs_replay *r,
+                                                         size_t i);
 /** The record of step name `name`, or NULL if the history never ran it. */
 EVS_EXTERN const evs_stepname_state *
 evs_replay_find_stepname(const evs_replay *r, evs_span name);
@@ -371,19 +368,16 @@ evs_replay_find_stepname(const evs_replay *r, evs_span name);
  *  started one; compact mode drops those of ended paths). */
 EVS_EXTERN size_t evs_replay_each_count(const evs_replay *r);
 /** The i-th `each` record, in the order they were started. */
-EVS_EXTERN const evs_each_state *evs_replay_each(const evs_replay *r,
-                                                 size_t i);
+EVS_EXTERN const evs_each_state *evs_replay_each(const evs_replay *r, size_t i);
 /** The `each` record of step `name` on `path`, or NULL (none started, or
  *  dropped with its ended path in compact mode). */
-EVS_EXTERN const evs_each_state *evs_replay_find_each(const evs_replay *r,
-                                                      evs_span path,
-                                                      evs_span name);
+EVS_EXTERN const evs_each_state *
+evs_replay_find_each(const evs_replay *r, evs_span path, evs_span name);
 
 /** The number of variables set (kept in both modes). */
 EVS_EXTERN size_t evs_replay_var_count(const evs_replay *r);
 /** The i-th variable, in the order they were first set. */
-EVS_EXTERN const evs_var_state *evs_replay_var(const evs_replay *r,
-                                               size_t i);
+EVS_EXTERN const evs_var_state *evs_replay_var(const evs_replay *r, size_t i);
 /** The variable `name`, or NULL if none was set. */
 EVS_EXTERN const evs_var_state *evs_replay_find_var(const evs_replay *r,
                                                     evs_span name);
@@ -411,8 +405,8 @@ EVS_EXTERN size_t evs_replay_version_count(const evs_replay *r);
 EVS_EXTERN const evs_version_state *evs_replay_version(const evs_replay *r,
                                                        size_t i);
 /** The decision recorded for `change_id`, or NULL if none was. */
-EVS_EXTERN const evs_version_state *
-evs_replay_find_version(const evs_replay *r, evs_span change_id);
+EVS_EXTERN const evs_version_state *evs_replay_find_version(const evs_replay *r,
+                                                            evs_span change_id);
 
 /** The number of timers held: every one (full mode), or only the pending
  *  ones (compact mode). */
@@ -425,8 +419,7 @@ EVS_EXTERN const evs_timer_state *evs_replay_timer(const evs_replay *r,
  *  ones (compact mode). */
 EVS_EXTERN size_t evs_replay_wait_count(const evs_replay *r);
 /** The i-th wait held, in the order started. */
-EVS_EXTERN const evs_wait_state *evs_replay_wait(const evs_replay *r,
-                                                 size_t i);
+EVS_EXTERN const evs_wait_state *evs_replay_wait(const evs_replay *r, size_t i);
 
 /* ---------------------------------------------------------------- */
 /* State as JSON, and snapshots                                     */
@@ -494,18 +487,18 @@ EVS_EXTERN int evs_replay_step_hash(const char *step, size_t len,
                                     char out[EVS_STEP_HASH_LEN + 1]);
 
 typedef enum evs_step_change {
-    EVS_STEP_REMOVED = 0,   /* the definition no longer has the step */
-    EVS_STEP_KIND_CHANGED,  /* it has a step of that name, of another kind */
-    EVS_STEP_CHANGED        /* same kind, other parameters (hash) */
+    EVS_STEP_REMOVED = 0,  /* the definition no longer has the step */
+    EVS_STEP_KIND_CHANGED, /* it has a step of that name, of another kind */
+    EVS_STEP_CHANGED       /* same kind, other parameters (hash) */
 } evs_step_change;
 
 /** One step that a history ran and a definition changed. Borrowed. */
 typedef struct evs_step_diff {
-    evs_span step;          /* the step's name */
+    evs_span step; /* the step's name */
     evs_step_change change;
     evs_span old_kind, new_kind;
     evs_span old_hash, new_hash;
-    uint64_t first_seq;     /* where the history last started it */
+    uint64_t first_seq; /* where the history last started it */
 } evs_step_diff;
 
 typedef int (*evs_step_diff_fn)(void *arg, const evs_step_diff *d);
@@ -522,10 +515,9 @@ typedef int (*evs_step_diff_fn)(void *arg, const evs_step_diff *d);
  * Returns 0, the callback's non-zero value, EVS_EPARSE (not such a
  * definition) or -ENOMEM.
  */
-EVS_EXTERN int evs_replay_check_definition(const evs_replay *r,
-                                           const char *def, size_t len,
-                                           evs_step_diff_fn fn, void *arg,
-                                           size_t *count);
+EVS_EXTERN int evs_replay_check_definition(const evs_replay *r, const char *def,
+                                           size_t len, evs_step_diff_fn fn,
+                                           void *arg, size_t *count);
 
 /**
  * Frees the replayer and everything it holds (every span the accessors

@@ -103,8 +103,8 @@ enum {
  * out) or -ENOMEM. info->offset is 0 for a header problem and the
  * header's length for a body problem.
  */
-EVS_EXTERN int evs_snapshot_decode(const char *buf, size_t len,
-                                   unsigned flags, const evs_allocator *alloc,
+EVS_EXTERN int evs_snapshot_decode(const char *buf, size_t len, unsigned flags,
+                                   const evs_allocator *alloc,
                                    evs_snapshot **out, evs_error_info *info);
 
 /**

@@ -76,21 +76,21 @@ typedef enum evs_recovery_mode {
 } evs_recovery_mode;
 
 typedef struct evs_store_opts {
-    size_t size;                 /* set by evs_store_opts_init (common.h,
+    size_t size;                /* set by evs_store_opts_init (common.h,
                                     "Options structs") */
-    evs_durability durability;   /* default EVS_SYNC_FULL */
-    uint64_t sync_bytes;         /* EVS_SYNC_BATCH; default 1 MiB */
-    uint32_t sync_interval_ms;   /* EVS_SYNC_BATCH; default 100 */
-    size_t max_line;             /* default EVS_LINE_MAX_DEFAULT (16 MiB) */
-    evs_recovery_mode recovery;  /* default EVS_RECOVER_TAIL */
-    int create;                  /* create the directory if missing (0700);
+    evs_durability durability;  /* default EVS_SYNC_FULL */
+    uint64_t sync_bytes;        /* EVS_SYNC_BATCH; default 1 MiB */
+    uint32_t sync_interval_ms;  /* EVS_SYNC_BATCH; default 100 */
+    size_t max_line;            /* default EVS_LINE_MAX_DEFAULT (16 MiB) */
+    evs_recovery_mode recovery; /* default EVS_RECOVER_TAIL */
+    int create;                 /* create the directory if missing (0700);
                                     default 1 */
-    int allow_unsafe_perms;      /* accept a root writable by group or
+    int allow_unsafe_perms;     /* accept a root writable by group or
                                     others; default 0 */
-    const evs_allocator *alloc;  /* default: the C library */
-    evs_log_fn log_fn;           /* default: none */
+    const evs_allocator *alloc; /* default: the C library */
+    evs_log_fn log_fn;          /* default: none */
     void *log_ctx;
-    const evs_io *io;            /* default: evs_io_posix() */
+    const evs_io *io; /* default: evs_io_posix() */
 } evs_store_opts;
 
 /**
@@ -167,8 +167,8 @@ typedef struct evs_exec_info {
     int64_t end_time_us;
     int64_t created_at_us;
     int64_t updated_at_us;
-    uint64_t last_event_seq;  /* as of the snapshot */
-    int snapshot_ok;          /* 0 if the snapshot was missing or damaged:
+    uint64_t last_event_seq; /* as of the snapshot */
+    int snapshot_ok;         /* 0 if the snapshot was missing or damaged:
                                  the other fields are then empty */
 } evs_exec_info;
 
@@ -176,16 +176,16 @@ typedef struct evs_exec_info {
 typedef struct evs_list_filter {
     evs_span status;
     evs_span workflow_name;
-    int64_t created_after_us;   /* created_at >= this */
-    int64_t created_before_us;  /* created_at < this */
+    int64_t created_after_us;  /* created_at >= this */
+    int64_t created_before_us; /* created_at < this */
     size_t offset;
-    size_t limit;               /* 0: no limit */
+    size_t limit; /* 0: no limit */
 } evs_list_filter;
 
 typedef struct evs_exec_listing {
     evs_exec_info *items;
     size_t count;
-    size_t total;     /* matches before offset and limit */
+    size_t total; /* matches before offset and limit */
     /* private */
     void *mem_;
     const evs_allocator *alloc_;
@@ -277,12 +277,12 @@ enum {
 
 /** What a writer's open found and repaired. */
 typedef struct evs_recovery_info {
-    uint64_t last_seq;        /* last sequence after recovery */
-    uint64_t end_offset;      /* log size after recovery */
-    uint64_t cut_bytes;       /* bytes cut from the end (0: clean) */
-    uint64_t cut_offset;      /* where the cut began */
-    uint64_t cut_events;      /* complete lines that were cut */
-    char saved_as[64];        /* name of the file the cut bytes were
+    uint64_t last_seq;   /* last sequence after recovery */
+    uint64_t end_offset; /* log size after recovery */
+    uint64_t cut_bytes;  /* bytes cut from the end (0: clean) */
+    uint64_t cut_offset; /* where the cut began */
+    uint64_t cut_events; /* complete lines that were cut */
+    char saved_as[64];   /* name of the file the cut bytes were
                                  saved to, "" if nothing was cut */
 } evs_recovery_info;
 
@@ -340,8 +340,7 @@ EVS_EXTERN uint64_t evs_log_size(evs_log *l);
  * -EINVAL (bad event; info->msg says which and why), -ENOMEM or -errno.
  */
 EVS_EXTERN int evs_log_append(evs_log *l, const evs_event *events, size_t n,
-                              uint64_t expected_last_seq,
-                              evs_error_info *info);
+                              uint64_t expected_last_seq, evs_error_info *info);
 
 /** Makes every append so far durable (fdatasync), including those of
  *  earlier writers; a writer's first call also syncs the directory
@@ -385,9 +384,9 @@ EVS_EXTERN void evs_log_close(evs_log *l);
 
 /** One pending request. Spans point into the list's memory. */
 typedef struct evs_request {
-    evs_span id;        /* UUIDv7, also the file name stem */
-    evs_span body;      /* the JSON object that was posted, compact */
-    int64_t posted_us;  /* from the id's timestamp */
+    evs_span id;       /* UUIDv7, also the file name stem */
+    evs_span body;     /* the JSON object that was posted, compact */
+    int64_t posted_us; /* from the id's timestamp */
 } evs_request;
 
 typedef struct evs_request_listing {
@@ -470,8 +469,8 @@ EVS_EXTERN int evs_request_dir(evs_store *s, const char *id, size_t id_len,
  * first post creates it). A runner watches the execution's directory
  * until then. Returns also EVS_EBADID, -ENAMETOOLONG, -errno.
  */
-EVS_EXTERN int evs_request_dir_peek(evs_store *s, const char *id,
-                                    size_t id_len, char *buf, size_t cap);
+EVS_EXTERN int evs_request_dir_peek(evs_store *s, const char *id, size_t id_len,
+                                    char *buf, size_t cap);
 
 /* ------------------------------------------------------------------ */
 /* Cursors                                                            */
@@ -519,13 +518,13 @@ typedef struct evs_scan_item {
     const evs_event *ev;
     evs_span raw;
     /* for a problem: */
-    int code;             /* EVS_ECORRUPT, EVS_ETORN, EVS_EFORMAT */
-    const char *kind;     /* "checksum", "sequence", "syntax", "torn",
+    int code;          /* EVS_ECORRUPT, EVS_ETORN, EVS_EFORMAT */
+    const char *kind;  /* "checksum", "sequence", "syntax", "torn",
                              "framing", "format" */
-    uint64_t sequence;    /* the sequence expected at that point */
-    uint64_t offset;      /* byte offset of the damage */
-    uint64_t length;      /* bytes affected */
-    const char *msg;      /* one line */
+    uint64_t sequence; /* the sequence expected at that point */
+    uint64_t offset;   /* byte offset of the damage */
+    uint64_t length;   /* bytes affected */
+    const char *msg;   /* one line */
 } evs_scan_item;
 
 /** Return non-zero to stop the scan; evs_log_scan then returns it. */

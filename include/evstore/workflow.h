@@ -23,14 +23,14 @@ extern "C" {
 #endif
 
 typedef enum evs_wf_kind {
-    EVS_WF_ACTION = 0,   /* "action" */
-    EVS_WF_SLEEP,        /* "sleep" */
-    EVS_WF_WAIT_EVENT,   /* "wait_event" */
-    EVS_WF_JOIN,         /* "join" */
-    EVS_WF_END,          /* "end" */
-    EVS_WF_VERSION,      /* "version": a version decision, as Temporal's
+    EVS_WF_ACTION = 0, /* "action" */
+    EVS_WF_SLEEP,      /* "sleep" */
+    EVS_WF_WAIT_EVENT, /* "wait_event" */
+    EVS_WF_JOIN,       /* "join" */
+    EVS_WF_END,        /* "end" */
+    EVS_WF_VERSION,    /* "version": a version decision, as Temporal's
                             GetVersion(change_id, min, max) */
-    EVS_WF_CONTINUE      /* "continue_as_new": end this run, go on in a
+    EVS_WF_CONTINUE    /* "continue_as_new": end this run, go on in a
                             successor that carries the state */
 } evs_wf_kind;
 
@@ -38,9 +38,9 @@ typedef enum evs_wf_kind {
 EVS_EXTERN const char *evs_wf_kind_name(evs_wf_kind k);
 
 typedef enum evs_wf_join_mode {
-    EVS_JOIN_ALL = 0,    /* "all": every path completed (Task.all) */
-    EVS_JOIN_ANY,        /* "any": the first path that completes */
-    EVS_JOIN_RACE        /* "race": the first path that ends, either way */
+    EVS_JOIN_ALL = 0, /* "all": every path completed (Task.all) */
+    EVS_JOIN_ANY,     /* "any": the first path that completes */
+    EVS_JOIN_RACE     /* "race": the first path that ends, either way */
 } evs_wf_join_mode;
 
 /**
@@ -49,13 +49,13 @@ typedef enum evs_wf_join_mode {
  * Temporal's defaults for what it leaves out.
  */
 typedef struct evs_wf_retry {
-    uint32_t max_attempts;      /* attempts in all; 0: unlimited
+    uint32_t max_attempts;            /* attempts in all; 0: unlimited
                                    (default 0 in a `retry` object, 1
                                    without one) */
-    int64_t initial_ms;         /* default 1000 */
-    double backoff;             /* >= 1; default 2.0 */
-    int64_t max_interval_ms;    /* default 100 x initial_ms */
-    double jitter;              /* 0..1: the delay is scaled by a random
+    int64_t initial_ms;               /* default 1000 */
+    double backoff;                   /* >= 1; default 2.0 */
+    int64_t max_interval_ms;          /* default 100 x initial_ms */
+    double jitter;                    /* 0..1: the delay is scaled by a random
                                    factor in [1 - jitter, 1]; default 0 */
     const char *const *non_retryable; /* error types never retried */
     size_t n_non_retryable;
@@ -85,10 +85,10 @@ typedef struct evs_wf_cond evs_wf_cond; /* a parsed condition */
 
 /** An edge out of a step. */
 typedef struct evs_wf_edge {
-    const char *to;             /* the next step's name */
-    const char *path;           /* name of the path a branch creates; NULL
+    const char *to;          /* the next step's name */
+    const char *path;        /* name of the path a branch creates; NULL
                                    when the edge does not name one */
-    const evs_wf_cond *when;    /* NULL: always taken */
+    const evs_wf_cond *when; /* NULL: always taken */
 } evs_wf_edge;
 
 /**
@@ -99,27 +99,27 @@ typedef struct evs_wf_edge {
 typedef struct evs_wf_step {
     const char *name;
     evs_wf_kind kind;
-    size_t index;               /* position in the definition */
-    evs_span raw;               /* the step object as written; hash it with
+    size_t index; /* position in the definition */
+    evs_span raw; /* the step object as written; hash it with
                                    evs_replay_step_hash */
     /* action */
-    const char *action;         /* a registered name, or "exec:CMD ..."
+    const char *action;      /* a registered name, or "exec:CMD ..."
                                    as written, or "exec:" for a step
                                    with an `exec` list */
-    const char *const *argv;    /* exec steps (action "exec:..."): the
+    const char *const *argv; /* exec steps (action "exec:..."): the
                                    program and its arguments, NULL-
                                    terminated: the words of the string,
                                    or the `exec` list as written */
-    size_t n_argv;              /* >= 1 for exec steps; else 0 */
-    evs_span params;            /* JSON template; empty if none */
+    size_t n_argv;           /* >= 1 for exec steps; else 0 */
+    evs_span params;         /* JSON template; empty if none */
     /* sleep: one of the two */
-    evs_span duration;          /* integer ms (1500), or one reference
+    evs_span duration; /* integer ms (1500), or one reference
                                    ("${inputs.delay}") */
-    evs_span until;             /* an RFC 3339 string, or a string
+    evs_span until;    /* an RFC 3339 string, or a string
                                    template */
     /* wait_event */
-    const char *event;          /* the event type it waits for */
-    int64_t timeout_ms;         /* per attempt, for actions and waits;
+    const char *event;  /* the event type it waits for */
+    int64_t timeout_ms; /* per attempt, for actions and waits;
                                    0: none */
     /* version: the decision for change_id, in [version_min,
      * version_max]; a new execution gets version_max, a replay the
@@ -138,14 +138,14 @@ typedef struct evs_wf_step {
                                       this path branched */
     size_t n_join_paths;
     /* common */
-    const char *store;          /* variable to keep the output in, or NULL */
-    evs_span each;              /* JSON array, or a template giving one;
+    const char *store; /* variable to keep the output in, or NULL */
+    evs_span each;     /* JSON array, or a template giving one;
                                    empty if not an `each` step */
     int has_retry;
     evs_wf_retry retry;
     const evs_wf_edge *next;
     size_t n_next;
-    const char *then;           /* where the path goes on after branching;
+    const char *then; /* where the path goes on after branching;
                                    NULL: it completes. Only with a list
                                    of edges. */
 } evs_wf_step;
@@ -153,10 +153,10 @@ typedef struct evs_wf_step {
 /** A declared input. */
 typedef struct evs_wf_input {
     const char *name;
-    const char *type;           /* "string", "number", "integer",
+    const char *type; /* "string", "number", "integer",
                                    "boolean", "object", "array", "any" */
     int required;
-    evs_span default_value;     /* JSON; empty if none */
+    evs_span default_value; /* JSON; empty if none */
 } evs_wf_input;
 
 typedef struct evs_wf_def {
@@ -164,21 +164,21 @@ typedef struct evs_wf_def {
     int64_t version;
     const evs_wf_input *inputs;
     size_t n_inputs;
-    int strict_inputs;          /* `strict_inputs`: only the declared
+    int strict_inputs; /* `strict_inputs`: only the declared
                                    inputs may be given or referenced */
-    evs_span outputs;           /* JSON template of the execution's outputs;
+    evs_span outputs;  /* JSON template of the execution's outputs;
                                    empty: the last output of the root path */
     const evs_wf_step *steps;
-    size_t n_steps;             /* the first step is where a run starts */
-    evs_span json;              /* the whole definition, compact, followed
+    size_t n_steps; /* the first step is where a run starts */
+    evs_span json;  /* the whole definition, compact, followed
                                    by a NUL */
-    char hash[17];              /* XXH3-64 hex of the definition with
+    char hash[17];  /* XXH3-64 hex of the definition with
                                    members sorted (evs_json_hash) */
 } evs_wf_def;
 
 /** Why a definition was refused. */
 typedef struct evs_wf_error {
-    char step[128];             /* the step at fault; "" for the document
+    char step[128]; /* the step at fault; "" for the document
                                    (its name, version, inputs, outputs) */
     char msg[256];
 } evs_wf_error;
@@ -243,9 +243,9 @@ EVS_EXTERN void evs_wf_free(evs_wf_def *d);
  * and return 0, or return -ENOENT when there is no such thing.
  */
 typedef struct evs_wf_ctx {
-    evs_span inputs;            /* JSON object; empty means {} */
-    evs_span item;              /* the `each` item; empty outside `each` */
-    int64_t index;              /* its index; -1 outside `each` */
+    evs_span inputs; /* JSON object; empty means {} */
+    evs_span item;   /* the `each` item; empty outside `each` */
+    int64_t index;   /* its index; -1 outside `each` */
     int (*var)(void *arg, evs_span name, evs_span *value);
     int (*step_output)(void *arg, evs_span step, evs_span *value);
     /* Sets *version and returns 0, or -ENOENT when none was decided

@@ -73,8 +73,8 @@ static void check_log(int writers, int per)
         cr_assert_eq(sscanf(ev.data.ptr, "{\"w\":%d,\"i\":%d}", &w, &i), 2,
                      "data %.*s", (int)ev.data.len, ev.data.ptr);
         cr_assert(w >= 0 && w < writers);
-        cr_assert_eq(i, next[w], "writer %d: event %d where %d was due", w,
-                     i, next[w]);
+        cr_assert_eq(i, next[w], "writer %d: event %d where %d was due", w, i,
+                     next[w]);
         next[w]++;
     }
     cr_assert_eq(rc, 0);
@@ -93,7 +93,7 @@ static void check_log(int writers, int per)
 typedef struct reader {
     pthread_t th;
     atomic_int stop;
-    int err;             /* first failure, or 0 */
+    int err; /* first failure, or 0 */
     char msg[320];
     long rounds;
     uint64_t max_seen;
@@ -120,16 +120,16 @@ static void *reader_main(void *arg)
 
         last = atomic_load(&r->stop);
         if ((rc = evs_log_refresh(l)) != 0) {
-            snprintf(r->msg, sizeof(r->msg), "refresh: %s",
-                     evs_err_name(rc));
+            snprintf(r->msg, sizeof(r->msg), "refresh: %s", evs_err_name(rc));
             break;
         }
         want = evs_log_last_seq(l);
         if (want < prev_end) {
             rc = -ERANGE;
-            snprintf(r->msg, sizeof(r->msg), "log went back from %llu to "
-                     "%llu", (unsigned long long)prev_end,
-                     (unsigned long long)want);
+            snprintf(r->msg, sizeof(r->msg),
+                     "log went back from %llu to "
+                     "%llu",
+                     (unsigned long long)prev_end, (unsigned long long)want);
             break;
         }
         if ((rc = evs_cursor_open(l, 1, 0, &c, &info)) != 0) {
@@ -255,8 +255,7 @@ typedef struct own_arg {
 
 /* Opens the writer (waiting for the lock), appends one batch of
  * OWN_BATCH events numbered from `first`, closes. */
-static int append_batch(evs_store *s, int who, int first, char *msg,
-                        size_t cap)
+static int append_batch(evs_store *s, int who, int first, char *msg, size_t cap)
 {
     char data[OWN_BATCH][64];
     evs_event ev[OWN_BATCH];
@@ -266,8 +265,7 @@ static int append_batch(evs_store *s, int who, int first, char *msg,
 
     for (int k = 0; k < OWN_BATCH; k++)
         ev[k] = tagged(data[k], sizeof(data[k]), who, first + k);
-    rc = evs_log_open(s, "x", 1, EVS_LOG_WRITE | EVS_LOG_WAIT, &l, NULL,
-                      &info);
+    rc = evs_log_open(s, "x", 1, EVS_LOG_WRITE | EVS_LOG_WAIT, &l, NULL, &info);
     if (rc != 0) {
         snprintf(msg, cap, "open: %s", info.msg);
         return rc;
@@ -284,8 +282,8 @@ static void *own_main(void *arg)
     own_arg *a = arg;
 
     for (int r = 0; r < OWN_ROUNDS && a->err == 0; r++)
-        a->err = append_batch(st, a->who, r * OWN_BATCH, a->msg,
-                              sizeof(a->msg));
+        a->err =
+            append_batch(st, a->who, r * OWN_BATCH, a->msg, sizeof(a->msg));
     return NULL;
 }
 
@@ -405,10 +403,9 @@ static pid_t spawn_writer(int n, int forever)
             if (i >= n && !forever)
                 pause();
             for (int k = 0; k < OWN_BATCH; k++)
-                ev[k] = tagged(data[k], sizeof(data[k]), 0,
-                               i * OWN_BATCH + k);
-            if (evs_log_append(l, ev, OWN_BATCH, evs_log_last_seq(l),
-                               NULL) != 0)
+                ev[k] = tagged(data[k], sizeof(data[k]), 0, i * OWN_BATCH + k);
+            if (evs_log_append(l, ev, OWN_BATCH, evs_log_last_seq(l), NULL) !=
+                0)
                 _exit(12);
         }
     }
@@ -495,8 +492,7 @@ Test(conc, racing_creates_of_one_id_have_exactly_one_winner)
         cr_assert_eq(pthread_barrier_init(&go, NULL, RACERS), 0);
         for (int t = 0; t < RACERS; t++) {
             args[t] = (racer){&go, t, 1};
-            cr_assert_eq(pthread_create(&th[t], NULL, racer_main, &args[t]),
-                         0);
+            cr_assert_eq(pthread_create(&th[t], NULL, racer_main, &args[t]), 0);
         }
         wins = 0;
         for (int t = 0; t < RACERS; t++) {

@@ -69,8 +69,8 @@ static evset *evset_new(size_t n, const char *tag)
     for (size_t i = 0; i < n; i++) {
         snprintf(s->id[i], sizeof(s->id[i]), "%s-%03zu", tag, i);
         snprintf(s->data[i], sizeof(s->data[i]),
-                 "{\"tag\":\"%s\",\"i\":%zu,\"output\":\"result %zu\"}", tag,
-                 i, i * 7);
+                 "{\"tag\":\"%s\",\"i\":%zu,\"output\":\"result %zu\"}", tag, i,
+                 i * 7);
         s->ev[i] = tu_event(EVS_EV_STEP_COMPLETED, "faulty", s->data[i]);
         s->ev[i].id = evs_span_cstr(s->id[i]);
         s->ev[i].timestamp_us = T0 + (int64_t)i;
@@ -232,8 +232,7 @@ static void check_append_outcome(const char *exec, const char *prefix,
     /* The log reads back cleanly: at most a torn tail, and only when the
      * cleanup of a failed append failed too. */
     scan(s, exec, &sr);
-    cr_assert(sr.problems == sr.torn && sr.torn <= 1, "scan found %s",
-              sr.kind);
+    cr_assert(sr.problems == sr.torn && sr.torn <= 1, "scan found %s", sr.kind);
     if (sr.torn) {
         cr_assert_eq(acked, 0);
         cr_assert_eq(persist, 1, "a failed append was not truncated away");
@@ -255,9 +254,8 @@ static void check_append_outcome(const char *exec, const char *prefix,
 
     /* A writer cuts exactly the torn bytes, if any. */
     memset(&rec, 0xa5, sizeof(rec));
-    cr_assert_eq(evs_log_open(s, exec, strlen(exec), EVS_LOG_WRITE, &l, &rec,
-                              NULL),
-                 0);
+    cr_assert_eq(
+        evs_log_open(s, exec, strlen(exec), EVS_LOG_WRITE, &l, &rec, NULL), 0);
     cr_assert_eq(rec.cut_bytes, sr.torn ? sr.torn_len : 0);
     cr_assert_eq(rec.last_seq, visible ? base_seq + es->n : base_seq);
     free(cur);
@@ -300,8 +298,8 @@ static void append_under_faults(size_t n)
                 long fired;
 
                 cr_assert_lt(nth, 40, "the loop does not end");
-                snprintf(exec, sizeof(exec), "a%zu-%zu-%d-%ld", n, ei,
-                         persist, nth);
+                snprintf(exec, sizeof(exec), "a%zu-%zu-%d-%ld", n, ei, persist,
+                         nth);
                 s = open_store(NULL, NULL);
                 cr_assert_eq(tu_make_exec(s, exec, 2), 0);
                 evs_store_close(s);
@@ -332,22 +330,21 @@ static void append_under_faults(size_t n)
                     }
                     evs_log_close(l);
                 } else {
-                    cr_assert_eq(rc, seen_as(errs[ei]), "%s",
-                                 evs_err_name(rc));
+                    cr_assert_eq(rc, seen_as(errs[ei]), "%s", evs_err_name(rc));
                 }
                 fired = f.fired;
                 fault_io_disarm(&f);
                 evs_store_close(s);
-                check_append_outcome(exec, prefix, plen, es, 3, acked,
-                                     persist);
+                check_append_outcome(exec, prefix, plen, es, 3, acked, persist);
                 free(prefix);
                 runs++;
                 if (fired == 0) {
                     cr_assert_eq(acked, 1);
                     break;
                 }
-                cr_assert_eq(acked, 0, "a fault fired but the append and "
-                                       "open both succeeded");
+                cr_assert_eq(acked, 0,
+                             "a fault fired but the append and "
+                             "open both succeeded");
             }
         }
     }
@@ -370,7 +367,7 @@ Test(faults, hundred_event_append_survives_every_io_error)
 /* Returns how many cut-* files `exec` has; *exact gets how many of them
  * hold exactly tail[0..tlen). */
 static int count_cut_files(const char *exec, const char *tail, size_t tlen,
-                         int *exact)
+                           int *exact)
 {
     char *p = tu_path(dir, exec, "");
     DIR *d = opendir(p);
@@ -443,8 +440,7 @@ Test(faults, writer_open_cutting_a_torn_tail_survives_every_io_error)
                     cr_assert_eq(rec.last_seq, 4);
                     evs_log_close(l);
                 } else {
-                    cr_assert_eq(rc, seen_as(errs[ei]), "%s",
-                                 evs_err_name(rc));
+                    cr_assert_eq(rc, seen_as(errs[ei]), "%s", evs_err_name(rc));
                 }
                 evs_store_close(s);
 
@@ -467,8 +463,8 @@ Test(faults, writer_open_cutting_a_torn_tail_survives_every_io_error)
                 /* Whatever happened, the next writer finds a clean end. */
                 s = open_store(NULL, NULL);
                 memset(&rec, 0, sizeof(rec));
-                cr_assert_eq(evs_log_open(s, exec, strlen(exec),
-                                          EVS_LOG_WRITE, &l, &rec, NULL),
+                cr_assert_eq(evs_log_open(s, exec, strlen(exec), EVS_LOG_WRITE,
+                                          &l, &rec, NULL),
                              0);
                 cr_assert_eq(rec.cut_bytes, clen - plen);
                 cr_assert_eq(rec.last_seq, 4);
@@ -515,8 +511,7 @@ Test(faults, failed_fdatasync_poisons_the_log_until_it_is_reopened)
     fault_io_disarm(&f);
     /* The disk works again, but this handle never trusts it again. */
     for (int i = 0; i < 3; i++) {
-        cr_assert_eq(evs_log_append(l, &es->ev[1], 1, 2, &info),
-                     EVS_EPOISONED);
+        cr_assert_eq(evs_log_append(l, &es->ev[1], 1, 2, &info), EVS_EPOISONED);
         cr_assert_eq(info.code, EVS_EPOISONED);
         cr_assert_eq(evs_log_append(l, &e, 1, 2, NULL), EVS_EPOISONED);
         cr_assert_eq(evs_log_sync(l), EVS_EPOISONED);
@@ -601,16 +596,14 @@ static evs_snapshot snap_new(void)
 }
 
 /* 1 if the loaded snapshot is `a` in every field that matters here. */
-static int snap_is(const evs_snapshot *got, const evs_snapshot *a,
-                   uint64_t seq)
+static int snap_is(const evs_snapshot *got, const evs_snapshot *a, uint64_t seq)
 {
     return evs__span_eq(got->status, a->status) &&
            evs__span_eq(got->outputs, a->outputs) &&
            evs__span_eq(got->inputs, a->inputs) &&
            evs__span_eq(got->workflow_name, a->workflow_name) &&
            got->updated_at_us == a->updated_at_us &&
-           got->end_time_us == a->end_time_us &&
-           got->last_event_seq == seq;
+           got->end_time_us == a->end_time_us && got->last_event_seq == seq;
 }
 
 Test(faults, snapshot_save_leaves_the_old_or_the_new_snapshot)
@@ -634,9 +627,8 @@ Test(faults, snapshot_save_leaves_the_old_or_the_new_snapshot)
                 cr_assert_lt(nth, 40, "the loop does not end");
                 snprintf(exec, sizeof(exec), "s%zu-%d-%ld", ei, persist, nth);
                 s = open_store(NULL, NULL);
-                cr_assert_eq(evs_exec_create(s, exec, strlen(exec), &old,
-                                             es->ev, 3),
-                             0);
+                cr_assert_eq(
+                    evs_exec_create(s, exec, strlen(exec), &old, es->ev, 3), 0);
                 evs_store_close(s);
 
                 fault_io_init(&f);
@@ -650,9 +642,9 @@ Test(faults, snapshot_save_leaves_the_old_or_the_new_snapshot)
                           evs_err_name(rc));
 
                 s = open_store(NULL, NULL);
-                cr_assert_eq(evs_snapshot_load(s, exec, strlen(exec), &got,
-                                               &info),
-                             0, "snapshot unreadable: %s", info.msg);
+                cr_assert_eq(
+                    evs_snapshot_load(s, exec, strlen(exec), &got, &info), 0,
+                    "snapshot unreadable: %s", info.msg);
                 is_new = snap_is(got, &nw, 3);
                 cr_assert(is_new || snap_is(got, &old, 3),
                           "neither the old nor the new snapshot");
@@ -728,16 +720,16 @@ Test(faults, created_execution_is_absent_or_fully_usable)
                     cr_assert(exists, "created but not there");
                 if (!exists) {
                     absent++;
-                    cr_assert_eq(evs_log_open(s, exec, strlen(exec), 0, &l,
-                                              NULL, NULL),
-                                 -ENOENT);
-                    cr_assert_eq(evs_snapshot_load(s, exec, strlen(exec),
-                                                   &got, NULL),
-                                 -ENOENT);
+                    cr_assert_eq(
+                        evs_log_open(s, exec, strlen(exec), 0, &l, NULL, NULL),
+                        -ENOENT);
+                    cr_assert_eq(
+                        evs_snapshot_load(s, exec, strlen(exec), &got, NULL),
+                        -ENOENT);
                     /* Nothing left in the way of creating it now. */
-                    cr_assert_eq(evs_exec_create(s, exec, strlen(exec), &sn,
-                                                 es->ev, 3),
-                                 0);
+                    cr_assert_eq(
+                        evs_exec_create(s, exec, strlen(exec), &sn, es->ev, 3),
+                        0);
                 } else if (rc != 0) {
                     present_on_error++;
                 }
@@ -750,16 +742,16 @@ Test(faults, created_execution_is_absent_or_fully_usable)
                 cr_assert(memcmp(cur, want, wlen) == 0);
                 cr_assert_eq(read_all(s, exec, want, wlen), 3);
                 memset(&rec, 0xa5, sizeof(rec));
-                cr_assert_eq(evs_log_open(s, exec, strlen(exec),
-                                          EVS_LOG_WRITE, &l, &rec, NULL),
+                cr_assert_eq(evs_log_open(s, exec, strlen(exec), EVS_LOG_WRITE,
+                                          &l, &rec, NULL),
                              0);
                 cr_assert_eq(rec.cut_bytes, 0);
                 cr_assert_eq(rec.last_seq, 3);
                 cr_assert_eq(tu_append_n(l, 1), 0);
                 evs_log_close(l);
-                cr_assert_eq(evs_snapshot_load(s, exec, strlen(exec), &got,
-                                               &info),
-                             0, "%s", info.msg);
+                cr_assert_eq(
+                    evs_snapshot_load(s, exec, strlen(exec), &got, &info), 0,
+                    "%s", info.msg);
                 cr_assert(evs__span_eq_cstr(got->status, "waiting"));
                 cr_assert_eq(got->last_event_seq, 3);
                 evs_snapshot_free(got);
@@ -784,8 +776,9 @@ Test(faults, created_execution_is_absent_or_fully_usable)
         }
     }
     cr_assert_gt(absent, 0);
-    cr_assert_gt(present_on_error, 0, "a failed fsync of the store after "
-                                      "the rename leaves it in place");
+    cr_assert_gt(present_on_error, 0,
+                 "a failed fsync of the store after "
+                 "the rename leaves it in place");
     cr_assert_geq(runs, NERRS * 2 * 10);
     free(es);
 }
@@ -885,8 +878,9 @@ static void recorder_flush_fails(unsigned mask, int err, int persist,
     cr_assert_eq(evs_recorder_flush(r), EVS_EPOISONED);
     cr_assert_eq(evs_recorder_pending(r), 5);
     if (stays)
-        cr_assert_gt(tu_file_size(p), before, "the bytes were expected to "
-                                              "stay");
+        cr_assert_gt(tu_file_size(p), before,
+                     "the bytes were expected to "
+                     "stay");
     else
         cr_assert_eq(tu_file_size(p), before);
     record(r, es, 5, more);
@@ -970,13 +964,11 @@ static char *build_alloc_log(const char *exec, size_t *len, uint64_t *last)
     memcpy(big, "{\"big\":\"", 8);
     memcpy(big + sizeof(big) - 3, "\"}", 3);
     cr_assert_eq(tu_create(s, exec), 0);
-    cr_assert_eq(evs_log_open(s, exec, strlen(exec), EVS_LOG_WRITE, &l, NULL,
-                              NULL),
-                 0);
+    cr_assert_eq(
+        evs_log_open(s, exec, strlen(exec), EVS_LOG_WRITE, &l, NULL, NULL), 0);
     for (int i = 0; i < 3; i++) {
         ev[0] = tu_event(EVS_EV_STEP_COMPLETED, "say \"hi\"", "{}");
-        cr_assert_eq(evs_log_append(l, ev, 1, evs_log_last_seq(l), NULL),
-                     0);
+        cr_assert_eq(evs_log_append(l, ev, 1, evs_log_last_seq(l), NULL), 0);
     }
     /* The step name is the data's text from its x's on: a long string
      * that ends with a quote, so it is escaped. */
@@ -1096,8 +1088,7 @@ Test(faults, append_survives_every_allocation_failure)
              * same appends go through now. */
             cr_assert_lt(evs_log_last_seq(l), last + 101);
             cr_assert_eq(evs_log_append(l, one->ev, 1, last, NULL), 0);
-            cr_assert_eq(evs_log_append(l, many->ev, 100, last + 1, NULL),
-                         0);
+            cr_assert_eq(evs_log_append(l, many->ev, 100, last + 1, NULL), 0);
         }
         cr_assert_eq(evs_log_last_seq(l), last + 101);
         evs_log_close(l);
@@ -1274,8 +1265,7 @@ Test(faults, listing_survives_every_allocation_failure)
             evs_snapshot sn = snap_old();
             snprintf(id, sizeof(id), "li%d", i);
             sn.status = evs_span_cstr(i % 2 ? "failed" : "running");
-            cr_assert_eq(evs_exec_create(s, id, strlen(id), &sn, NULL, 0),
-                         0);
+            cr_assert_eq(evs_exec_create(s, id, strlen(id), &sn, NULL, 0), 0);
         }
         evs_store_close(s);
     }

@@ -285,17 +285,16 @@ Test(inbox, bad_ids_are_refused)
     cr_assert_eq(post(st, "../x", "{}", NULL), EVS_EBADID);
     cr_assert_eq(post(st, ".x", "{}", NULL), EVS_EBADID);
     cr_assert_eq(evs_request_post(st, NULL, 0, "{}", 2, NULL), EVS_EBADID);
-    cr_assert_eq(evs_request_post(st, "x/inbox", 7, "{}", 2, NULL),
-                 EVS_EBADID);
+    cr_assert_eq(evs_request_post(st, "x/inbox", 7, "{}", 2, NULL), EVS_EBADID);
     cr_assert_eq(evs_request_list(st, "x/y", 3, &l), EVS_EBADID);
     cr_assert_eq(l.count, 0);
     cr_assert_eq(evs_request_remove(st, "", 0, PLANTED_ID, 36), EVS_EBADID);
     cr_assert_eq(evs_request_dir(st, "..", 2, buf, sizeof(buf)), EVS_EBADID);
     cr_assert_eq(evs_request_remove(st, "x", 1, NULL, 0), -EINVAL);
     for (size_t i = 0; i < sizeof(bad_req) / sizeof(bad_req[0]); i++)
-        cr_assert_eq(evs_request_remove(st, "x", 1, bad_req[i],
-                                        strlen(bad_req[i])),
-                     -EINVAL, "%s", bad_req[i]);
+        cr_assert_eq(
+            evs_request_remove(st, "x", 1, bad_req[i], strlen(bad_req[i])),
+            -EINVAL, "%s", bad_req[i]);
     /* A valid id whose length is given wrong. */
     cr_assert_eq(evs_request_remove(st, "x", 1, PLANTED_ID, 35), -EINVAL);
     cr_assert_eq(evs_request_list(st, "x", 1, NULL), -EINVAL);
@@ -305,14 +304,24 @@ Test(inbox, bad_ids_are_refused)
 Test(inbox, bodies_that_are_not_json_objects_are_refused)
 {
     static const char *bad[] = {
-        "", " ", "{", "{\"a\":}", "{\"a\":1}}", "{\"a\":1} x", "[1,2]",
-        "\"str\"", "1", "null", "true", "{\"a\":\"\x01\"}", "{\"a\":\"\xff\"}",
+        "",
+        " ",
+        "{",
+        "{\"a\":}",
+        "{\"a\":1}}",
+        "{\"a\":1} x",
+        "[1,2]",
+        "\"str\"",
+        "1",
+        "null",
+        "true",
+        "{\"a\":\"\x01\"}",
+        "{\"a\":\"\xff\"}",
     };
     char id[EVS_REQUEST_ID_LEN + 1];
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        cr_assert_eq(post(st, "x", bad[i], id), -EINVAL, "[%zu] %s", i,
-                     bad[i]);
+        cr_assert_eq(post(st, "x", bad[i], id), -EINVAL, "[%zu] %s", i, bad[i]);
     cr_assert_eq(evs_request_post(st, "x", 1, NULL, 0, id), -EINVAL);
     /* A NUL inside the buffer is not JSON either. */
     cr_assert_eq(evs_request_post(st, "x", 1, "{}\0", 3, id), -EINVAL);
@@ -406,8 +415,7 @@ Test(inbox, request_dir_names_the_inbox_and_creates_it)
     /* Again, now that it exists; then with exactly no room to spare. */
     cr_assert_eq(evs_request_dir(st, "x", 1, buf, strlen(want) + 1), 0);
     cr_assert_str_eq(buf, want);
-    cr_assert_eq(evs_request_dir(st, "x", 1, buf, strlen(want)),
-                 -ENAMETOOLONG);
+    cr_assert_eq(evs_request_dir(st, "x", 1, buf, strlen(want)), -ENAMETOOLONG);
     cr_assert_eq(evs_request_dir(st, "x", 1, buf, 0), -ENAMETOOLONG);
     cr_assert_eq(evs_request_dir(st, "x", 1, NULL, 10), -EINVAL);
 }
@@ -661,8 +669,8 @@ Test(inbox, cleanup_removes_finished_executions_and_leftovers_with_inboxes)
     /* An interrupted delete and an interrupted create, each holding an
      * inbox with a request in it. */
     for (int k = 0; k < 2; k++) {
-        sprintf(p, "%s/%s", dir, k ? ".tmp-0123456789abcdef-c"
-                                   : ".trash-0123456789abcdef-t");
+        sprintf(p, "%s/%s", dir,
+                k ? ".tmp-0123456789abcdef-c" : ".trash-0123456789abcdef-t");
         cr_assert_eq(mkdir(p, 0700), 0);
         strcat(p, "/inbox");
         cr_assert_eq(mkdir(p, 0700), 0);
@@ -733,12 +741,11 @@ Test(inbox, another_process_posts_while_this_one_holds_the_writer_lock)
         evs_event ev = tu_event(EVS_EV_SIGNAL_RECEIVED, "", "{}");
         ev.id = l.items[0].id;
         ev.data = l.items[0].body;
-        cr_assert_eq(evs_log_append(w, &ev, 1, evs_log_last_seq(w), NULL),
-                     0);
+        cr_assert_eq(evs_log_append(w, &ev, 1, evs_log_last_seq(w), NULL), 0);
     }
-    cr_assert_eq(evs_request_remove(st, "x", 1, l.items[0].id.ptr,
-                                    l.items[0].id.len),
-                 0);
+    cr_assert_eq(
+        evs_request_remove(st, "x", 1, l.items[0].id.ptr, l.items[0].id.len),
+        0);
     evs_request_list_free(&l);
     evs_log_close(w);
     cr_assert_eq(inbox_count("x", ""), 0);
@@ -792,8 +799,10 @@ static int faulty_post(long n, int err, int fresh)
         cr_assert(found, "n=%ld fresh=%d: posted but not listed", n, fresh);
         cr_assert_eq(now, have + 1, "n=%ld fresh=%d", n, fresh);
     } else {
-        cr_assert_eq(now, have, "n=%ld fresh=%d err=%d: a failed post is "
-                     "listed", n, fresh, err);
+        cr_assert_eq(now, have,
+                     "n=%ld fresh=%d err=%d: a failed post is "
+                     "listed",
+                     n, fresh, err);
     }
     cr_assert_leq(inbox_count("x", ".tmp-"), 0, "n=%ld", n);
     if (fio.fired == 0)
@@ -977,8 +986,7 @@ Test(inbox, requests_go_through_the_backend_table)
     cr_assert_eq(evs_request_remove(st, "nowhere", 7, rid, strlen(rid)), 0);
     cr_assert_eq(evs_request_dir(st, "nowhere", 7, path, sizeof(path)), 0);
     cr_assert_str_eq(path, "made");
-    cr_assert_eq(evs_request_dir_peek(st, "nowhere", 7, path, sizeof(path)),
-                 0);
+    cr_assert_eq(evs_request_dir_peek(st, "nowhere", 7, path, sizeof(path)), 0);
     cr_assert_str_eq(path, "peeked");
     cr_assert_eq(other_calls, 2111);
     cr_assert_eq(evs_request_post(st, "../x", 4, "{}", 2, rid), EVS_EBADID);

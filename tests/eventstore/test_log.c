@@ -46,9 +46,9 @@ Test(log, append_then_read_back_in_order)
         cr_assert_eq(ev.sequence, seq);
         cr_assert(evs__span_eq_cstr(ev.execution_id, "run-1"));
         if (seq > 1) {
-            snprintf(want, sizeof(want), "{\"output\":\"step %llu\",\"n\":%llu}",
-                     (unsigned long long)(seq - 2),
-                     (unsigned long long)(seq - 2));
+            snprintf(
+                want, sizeof(want), "{\"output\":\"step %llu\",\"n\":%llu}",
+                (unsigned long long)(seq - 2), (unsigned long long)(seq - 2));
             cr_assert(evs__span_eq_cstr(ev.data, want), "data %.*s",
                       (int)ev.data.len, ev.data.ptr);
             cr_assert(evs__span_eq_cstr(ev.event_type, "step_completed"));
@@ -67,13 +67,16 @@ Test(log, seek_lands_on_every_sequence)
     evs_event batch[100];
 
     cr_assert_eq(tu_create(st, "seek"), 0);
-    cr_assert_eq(evs_log_open(st, "seek", 4, EVS_LOG_WRITE, &l, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "seek", 4, EVS_LOG_WRITE, &l, NULL, NULL), 0);
     /* Mixed single and batched appends, enough bytes for the binary
      * search to run. */
     for (int i = 0; i < 100; i++)
-        batch[i] = tu_event("step_completed", "s",
-                            "{\"output\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}");
+        batch[i] =
+            tu_event("step_completed", "s",
+                     "{\"output\":"
+                     "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}");
     for (int r = 0; r < 20; r++) {
         cr_assert_eq(evs_log_append(l, batch, 100, evs_log_last_seq(l), NULL),
                      0);
@@ -204,8 +207,7 @@ Test(log, seek_far_from_the_end_uses_the_binary_search)
     evs_event ev, batch[500];
 
     cr_assert_eq(tu_create(st, "far"), 0);
-    cr_assert_eq(evs_log_open(st, "far", 3, EVS_LOG_WRITE, &l, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "far", 3, EVS_LOG_WRITE, &l, NULL, NULL), 0);
     for (int i = 0; i < 500; i++)
         batch[i] = tu_event("step_completed", "s", "{\"output\":\"abc\"}");
     for (int r = 0; r < 20; r++)

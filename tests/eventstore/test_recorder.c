@@ -58,8 +58,7 @@ static void setup(void)
     hook_msg[0] = '\0';
     open_store(0);
     cr_assert_eq(tu_create(st, "x"), 0);
-    cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &wl, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &wl, NULL, NULL), 0);
 }
 
 static void teardown(void)
@@ -296,8 +295,7 @@ Test(rec, a_line_over_max_line_is_too_big_at_record_time)
     evs_log_close(wl);
     evs_store_close(st);
     open_store(4096);
-    cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &wl, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &wl, NULL, NULL), 0);
     r = rec_open(0, 0, 0);
     memset(big, 'a', 6000);
     big[0] = '"';
@@ -467,8 +465,7 @@ Test(rec, a_failed_flush_at_close_is_reported_to_the_log_hook)
     evs_recorder_close(r);
     fault_io_disarm(&fio);
     cr_assert_geq(hook_errors, 1);
-    cr_assert_not_null(strstr(hook_msg, "3 events"), "hook said: %s",
-                      hook_msg);
+    cr_assert_not_null(strstr(hook_msg, "3 events"), "hook said: %s", hook_msg);
     cr_assert_eq(reader_last(), 1);
 }
 
@@ -496,8 +493,7 @@ static void reopen_writer(evs_recorder *r)
     evs_log *old = wl;
 
     evs_log_close(old);
-    cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &wl, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &wl, NULL, NULL), 0);
     cr_assert_eq(evs_recorder_set_log(r, wl), 0);
 }
 
@@ -519,8 +515,7 @@ Test(rec, a_failed_write_keeps_the_events_for_the_next_log)
     {
         /* The poisoned handle keeps the lock until it is closed. */
         evs_log *l2 = NULL;
-        cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &l2, NULL,
-                                  NULL),
+        cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &l2, NULL, NULL),
                      EVS_ELOCKED);
     }
 
@@ -529,8 +524,7 @@ Test(rec, a_failed_write_keeps_the_events_for_the_next_log)
     evs_log_close(wl);
     wl = NULL;
     cr_assert_eq(rec_n(r, 4), 6);
-    cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &wl, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &wl, NULL, NULL), 0);
     cr_assert_eq(evs_recorder_set_log(r, wl), 0);
     cr_assert_eq(evs_recorder_flush(r), 0);
     expect_state(r, 6, 6, 0);
@@ -633,8 +627,7 @@ Test(rec, events_of_another_writer_are_a_conflict_not_an_overwrite)
         rec_n(r, i);
     /* The writer changes hands and someone else appends first. */
     evs_log_close(wl);
-    cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &wl, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "x", 1, EVS_LOG_WRITE, &wl, NULL, NULL), 0);
     cr_assert_eq(evs_log_append(wl, &other, 1, 1, NULL), 0);
     cr_assert_eq(evs_recorder_set_log(r, wl), 0);
     cr_assert_eq(evs_recorder_flush(r), EVS_ECONFLICT);

@@ -150,9 +150,8 @@ static void build(const char *id, size_t singles, size_t mid_n,
     evs_log *l;
 
     cr_assert_eq(tu_create(st, id), 0);
-    cr_assert_eq(evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL,
-                              NULL),
-                 0);
+    cr_assert_eq(
+        evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL, NULL), 0);
     cr_assert_eq(tu_append_n(l, singles), 0);
     if (mid_n)
         append_group(l, mid_n, 40, 1);
@@ -188,8 +187,7 @@ static uint64_t read_back(evs_log *l, const img *want, int *end_rc,
         cr_assert_eq(raw.len, want->off[n] - want->off[n - 1],
                      "line %llu has other bytes than were written",
                      (unsigned long long)n);
-        cr_assert(memcmp(raw.ptr, want->buf + want->off[n - 1], raw.len) ==
-                      0,
+        cr_assert(memcmp(raw.ptr, want->buf + want->off[n - 1], raw.len) == 0,
                   "line %llu has other bytes than were written",
                   (unsigned long long)n);
     }
@@ -272,8 +270,8 @@ static int count_cut_files(const char *id)
  * the log then goes on normally. cut_events < 0: not checked.
  */
 static void check_recovers(const char *id, const img *m, uint64_t prev_end,
-                           uint64_t prev_seq, const char *tail,
-                           size_t tail_len, long cut_events)
+                           uint64_t prev_seq, const char *tail, size_t tail_len,
+                           long cut_events)
 {
     char *buf = malloc(prev_end + tail_len + 1), *p;
     evs_recovery_info rec;
@@ -289,10 +287,9 @@ static void check_recovers(const char *id, const img *m, uint64_t prev_end,
     put_log(id, buf, prev_end + tail_len);
 
     /* A reader sees the complete appends only. */
-    cr_assert_eq(evs_log_open(st, id, strlen(id), 0, &l, NULL, &info), 0,
-                 "%s", info.msg);
-    cr_assert_eq(evs_log_last_seq(l), prev_seq, "tail of %zu bytes",
-                 tail_len);
+    cr_assert_eq(evs_log_open(st, id, strlen(id), 0, &l, NULL, &info), 0, "%s",
+                 info.msg);
+    cr_assert_eq(evs_log_last_seq(l), prev_seq, "tail of %zu bytes", tail_len);
     cr_assert_eq(evs_log_size(l), prev_end);
     cr_assert_eq(read_back(l, m, &rc, &info), prev_seq);
     cr_assert_eq(rc, 0, "%s", info.msg);
@@ -314,9 +311,9 @@ static void check_recovers(const char *id, const img *m, uint64_t prev_end,
 
     /* A writer cuts it back to the previous append, saving it first. */
     memset(&rec, 0xa5, sizeof(rec));
-    cr_assert_eq(evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, &rec,
-                              &info),
-                 0, "%s", info.msg);
+    cr_assert_eq(
+        evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, &rec, &info), 0,
+        "%s", info.msg);
     cr_assert_eq(rec.cut_bytes, tail_len);
     cr_assert_eq(rec.last_seq, prev_seq);
     cr_assert_eq(rec.end_offset, prev_end);
@@ -347,16 +344,14 @@ static void check_recovers(const char *id, const img *m, uint64_t prev_end,
     cr_assert_eq(read_back(l, m, &rc, &info), prev_seq);
     cr_assert_eq(rc, 0, "%s", info.msg);
     e = tu_event(EVS_EV_STEP_STARTED, "after", "{\"again\":true}");
-    cr_assert_eq(evs_log_append(l, &e, 1, prev_seq, &info), 0, "%s",
-                 info.msg);
+    cr_assert_eq(evs_log_append(l, &e, 1, prev_seq, &info), 0, "%s", info.msg);
     cr_assert_eq(evs_log_last_seq(l), prev_seq + 1);
     evs_log_close(l);
 
     /* Opening again finds a clean log. */
     memset(&rec, 0xa5, sizeof(rec));
-    cr_assert_eq(evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, &rec,
-                              NULL),
-                 0);
+    cr_assert_eq(
+        evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, &rec, NULL), 0);
     cr_assert_eq(rec.cut_bytes, 0);
     cr_assert_eq(rec.saved_as[0], '\0');
     cr_assert_eq(rec.last_seq, prev_seq + 1);
@@ -439,8 +434,7 @@ static void damaged_block_in_last_append(const char *id, size_t last_n,
             continue;
         memcpy(tail, m.buf + prev_end, tlen);
         for (size_t i = 0; i < 512; i++)
-            tail[a - prev_end + i] =
-                zeros ? '\0' : (char)(rnd(&seed) & 0xff);
+            tail[a - prev_end + i] = zeros ? '\0' : (char)(rnd(&seed) & 0xff);
         check_recovers(id, &m, prev_end, prev_seq, tail, tlen, -1);
         runs++;
     }
@@ -549,15 +543,16 @@ static void flip_everywhere(const char *id, uint64_t last_start,
             scan(id, &m, &sr);
             cr_assert_eq(sr.bad_event, 0,
                          "scan returned bytes never written (byte %zu bit "
-                         "%d)", b, bit);
+                         "%d)",
+                         b, bit);
             cr_assert_geq(sr.problems, 1,
                           "scan missed a flip of byte %zu bit %d", b, bit);
 
             evs_error_info_clear(&info);
             open_rc = evs_log_open(st, id, strlen(id), 0, &l, NULL, &info);
             cr_assert(open_rc == 0 || open_rc == EVS_ECORRUPT,
-                      "open: %s (byte %zu bit %d)", evs_err_name(open_rc),
-                      b, bit);
+                      "open: %s (byte %zu bit %d)", evs_err_name(open_rc), b,
+                      bit);
             if (open_rc == 0) {
                 evs_error_info_clear(&info);
                 n = read_back(l, &m, &rc, &info);
@@ -565,17 +560,16 @@ static void flip_everywhere(const char *id, uint64_t last_start,
                 if (rc == EVS_ECORRUPT) {
                     /* Reported where the damage begins. */
                     cr_assert_eq(info.sequence, n + 1);
-                    cr_assert_eq(info.offset, m.off[n],
-                                 "byte %zu bit %d", b, bit);
+                    cr_assert_eq(info.offset, m.off[n], "byte %zu bit %d", b,
+                                 bit);
                     cr_assert_str_eq(info.execution_id, id);
                     cr_assert_leq(m.off[n], b);
                     as_corrupt++;
                     seen = 1;
                 } else {
                     cr_assert_eq(rc, 0, "%s", evs_err_name(rc));
-                    cr_assert_lt(n, m.n,
-                                 "flip of byte %zu bit %d went unseen", b,
-                                 bit);
+                    cr_assert_lt(n, m.n, "flip of byte %zu bit %d went unseen",
+                                 b, bit);
                     /* Only the last append may vanish, as a torn one. */
                     cr_assert_geq(b, last_start,
                                   "flip of byte %zu bit %d hid complete "
@@ -666,8 +660,7 @@ Test(log_recover, mid_log_damage_is_ecorrupt_with_sequence_and_offset)
 
     /* Not a tail: a writer cuts nothing. */
     memset(&rec, 0xa5, sizeof(rec));
-    cr_assert_eq(evs_log_open(st, "mid", 3, EVS_LOG_WRITE, &l, &rec, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "mid", 3, EVS_LOG_WRITE, &l, &rec, NULL), 0);
     cr_assert_eq(rec.cut_bytes, 0);
     cr_assert_eq(rec.saved_as[0], '\0');
     cr_assert_eq(rec.last_seq, 10);
@@ -821,8 +814,7 @@ Test(log_recover, newer_format_line_inside_the_log_fails_the_cursor)
     cr_assert_eq(info.offset, m.len);
     evs_log_close(l);
     /* A writer does not take it for a torn tail either. */
-    cr_assert_eq(evs_log_open(st, "v2m", 3, EVS_LOG_WRITE, &w, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "v2m", 3, EVS_LOG_WRITE, &w, NULL, NULL), 0);
     cr_assert_eq(evs_log_last_seq(w), 6);
     evs_log_close(w);
     cr_assert_eq(count_cut_files("v2m"), 0);
@@ -851,8 +843,7 @@ Test(log_recover, point_in_time_recovery_cuts_at_mid_log_damage)
     build("pit", 0, 3, 2, 0, 0, NULL, NULL);
     {
         evs_log *w;
-        cr_assert_eq(evs_log_open(st, "pit", 3, EVS_LOG_WRITE, &w, NULL,
-                                  NULL),
+        cr_assert_eq(evs_log_open(st, "pit", 3, EVS_LOG_WRITE, &w, NULL, NULL),
                      0);
         append_group(w, 3, 20, 3);
         cr_assert_eq(tu_append_n(w, 2), 0);
@@ -867,8 +858,7 @@ Test(log_recover, point_in_time_recovery_cuts_at_mid_log_damage)
 
     /* The default mode leaves it alone. */
     memset(&rec, 0xa5, sizeof(rec));
-    cr_assert_eq(evs_log_open(st, "pit", 3, EVS_LOG_WRITE, &l, &rec, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "pit", 3, EVS_LOG_WRITE, &l, &rec, NULL), 0);
     cr_assert_eq(rec.cut_bytes, 0);
     cr_assert_eq(rec.last_seq, 11);
     evs_log_close(l);
@@ -885,8 +875,8 @@ Test(log_recover, point_in_time_recovery_cuts_at_mid_log_damage)
 
     /* A writer in point-in-time mode cuts at the damage, saving it. */
     memset(&rec, 0xa5, sizeof(rec));
-    cr_assert_eq(evs_log_open(pit, "pit", 3, EVS_LOG_WRITE, &l, &rec, &info),
-                 0, "%s", info.msg);
+    cr_assert_eq(evs_log_open(pit, "pit", 3, EVS_LOG_WRITE, &l, &rec, &info), 0,
+                 "%s", info.msg);
     cr_assert_eq(rec.cut_offset, dmg);
     cr_assert_eq(rec.cut_bytes, m.len - dmg);
     cr_assert_eq(rec.end_offset, dmg);
@@ -907,8 +897,7 @@ Test(log_recover, point_in_time_recovery_cuts_at_mid_log_damage)
 
     /* And finds a clean log the next time. */
     memset(&rec, 0xa5, sizeof(rec));
-    cr_assert_eq(evs_log_open(pit, "pit", 3, EVS_LOG_WRITE, &l, &rec, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(pit, "pit", 3, EVS_LOG_WRITE, &l, &rec, NULL), 0);
     cr_assert_eq(rec.cut_bytes, 0);
     cr_assert_eq(rec.last_seq, 5);
     evs_log_close(l);

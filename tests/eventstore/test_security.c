@@ -95,8 +95,7 @@ static void check_bad_id(const char *id, size_t len)
     cr_assert_eq(rl.count, 0);
     evs_request_list_free(&rl);
     cr_assert_eq(evs_request_remove(st, id, len,
-                                    "01900000-0000-7000-8000-000000000001",
-                                    36),
+                                    "01900000-0000-7000-8000-000000000001", 36),
                  EVS_EBADID);
     cr_assert_eq(evs_request_dir(st, id, len, buf, sizeof(buf)), EVS_EBADID);
     cr_assert_eq(evs_request_dir_peek(st, id, len, buf, sizeof(buf)),
@@ -110,10 +109,11 @@ static void check_bad_id(const char *id, size_t len)
 
 Test(sec, bad_execution_ids_are_refused_everywhere)
 {
-    static const char *bad[] = {"..", ".", "a/b", "/x", "", ".hidden",
-                                "-x", "a b", "a\\b", "_x", "x\n", "a/..",
-                                "./a", "a/", "../a", "\xc3\xa9", "a\xc3\xa9",
-                                "a:b", "~a", "a*", "\x7f", "a\r", "a\t"};
+    static const char *bad[] = {"..",       ".",         "a/b", "/x",   "",
+                                ".hidden",  "-x",        "a b", "a\\b", "_x",
+                                "x\n",      "a/..",      "./a", "a/",   "../a",
+                                "\xc3\xa9", "a\xc3\xa9", "a:b", "~a",   "a*",
+                                "\x7f",     "a\r",       "a\t"};
     char longid[130];
 
     /* An existing execution that a path trick could reach. */
@@ -152,9 +152,8 @@ Test(sec, an_id_of_128_bytes_is_fine)
     id[62] = '-';
     cr_assert_eq(evs_exec_create(st, id, sizeof(id), NULL, &e, 1), 0);
     cr_assert(evs_exec_exists(st, id, sizeof(id)));
-    cr_assert_eq(evs_log_open(st, id, sizeof(id), EVS_LOG_WRITE, &l, NULL,
-                              NULL),
-                 0);
+    cr_assert_eq(
+        evs_log_open(st, id, sizeof(id), EVS_LOG_WRITE, &l, NULL, NULL), 0);
     cr_assert_eq(strlen(evs_log_id(l)), EVS_ID_MAX);
     evs_log_close(l);
     cr_assert_eq(evs_snapshot_load(st, id, sizeof(id), &out, NULL), 0);
@@ -191,9 +190,8 @@ static char *dir_digest(const char *path)
         cr_assert_eq(lstat(p, &sb), 0);
         if (S_ISREG(sb.st_mode))
             body = tu_read_file(p, &len);
-        hl = snprintf(head, sizeof(head), "[%s %o %lld]",
-                      names[i]->d_name, (unsigned)sb.st_mode,
-                      (long long)sb.st_size);
+        hl = snprintf(head, sizeof(head), "[%s %o %lld]", names[i]->d_name,
+                      (unsigned)sb.st_mode, (long long)sb.st_size);
         out = realloc(out, cap + (size_t)hl + len);
         cr_assert_not_null(out);
         memcpy(out + used, head, (size_t)hl);
@@ -522,8 +520,7 @@ static void base_setup(void)
     odir = tu_join(base, "outside");
     victim = tu_join(odir, "victim");
     cr_assert_eq(mkdir(odir, 0700), 0);
-    cr_assert_eq(tu_write_file(victim, VICTIM_TEXT, strlen(VICTIM_TEXT)),
-                 0);
+    cr_assert_eq(tu_write_file(victim, VICTIM_TEXT, strlen(VICTIM_TEXT)), 0);
     st = NULL;
 }
 
@@ -573,8 +570,7 @@ static void assert_names(const char *path, const char *want)
     free(got);
 }
 
-static evs_store *open_at(const char *path, const evs_io *io,
-                          evs_durability d)
+static evs_store *open_at(const char *path, const evs_io *io, evs_durability d)
 {
     evs_store_opts o;
     evs_store *s = NULL;
@@ -624,8 +620,7 @@ static int guarded(int (*fn)(void *), void *arg)
     cr_assert_eq(waitpid(pid, &ws, 0), pid);
     cr_assert(!WIFSIGNALED(ws) || WTERMSIG(ws) != SIGALRM,
               "the call blocked: still waiting after %d s", GUARD_SECONDS);
-    cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0 &&
-                  n == (ssize_t)sizeof(rc),
+    cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && n == (ssize_t)sizeof(rc),
               "the child failed (wait status %#x)", (unsigned)ws);
     return rc;
 }
@@ -658,7 +653,7 @@ typedef struct plant_io {
     const char *prefix;
     unsigned at;
     int kind;
-    int link_dir;       /* a symbolic link points at the outside dir */
+    int link_dir; /* a symbolic link points at the outside dir */
     int armed;
     int planted;
     int plant_errno;
@@ -788,15 +783,15 @@ static int p_mkdirat(void *ctx, int dirfd, const char *name, mode_t mode)
         p->dirs++;
         if ((sb.st_mode & 07777) != 0700) {
             p->bad_modes++;
-            snprintf(p->bad_what, sizeof(p->bad_what), "directory %s: %o",
-                     name, (unsigned)(sb.st_mode & 07777));
+            snprintf(p->bad_what, sizeof(p->bad_what), "directory %s: %o", name,
+                     (unsigned)(sb.st_mode & 07777));
         }
     }
     return rc;
 }
 
-static int p_renameat(void *ctx, int od, const char *on, int nd,
-                      const char *nn, unsigned flags)
+static int p_renameat(void *ctx, int od, const char *on, int nd, const char *nn,
+                      unsigned flags)
 {
     plant_io *p = ctx;
 
@@ -918,8 +913,8 @@ typedef struct plant_case {
     const char *prefix;
     unsigned at;
     int link_dir;
-    void (*prep)(void);         /* the state to start from */
-    int (*op)(void *);          /* the call, in a guarded child */
+    void (*prep)(void);              /* the state to start from */
+    int (*op)(void *);               /* the call, in a guarded child */
     void (*check)(int kind, int rc); /* afterwards, in the parent */
 } plant_case;
 
@@ -947,11 +942,11 @@ static void run_plant_case(const plant_case *c)
         cr_assert_eq(pio->plant_errno, 0, "planting: %s",
                      strerror(pio->plant_errno));
         c->check(k, rc);
-        cr_assert_eq(pio->escapes, 0, "%s, %s: %s of what is outside",
-                     c->what, pl_name[k], pio->escape_what);
+        cr_assert_eq(pio->escapes, 0, "%s, %s: %s of what is outside", c->what,
+                     pl_name[k], pio->escape_what);
         after = dir_digest(odir);
-        cr_assert_str_eq(before, after, "%s, %s: the outside changed",
-                         c->what, pl_name[k]);
+        cr_assert_str_eq(before, after, "%s, %s: the outside changed", c->what,
+                         pl_name[k]);
         assert_names(base, "outside|store|");
         free(before);
         free(after);
@@ -1016,8 +1011,8 @@ static void check_save(int kind, int rc)
 
 Test(sec_plant, a_planted_snapshot_temporary_is_never_opened)
 {
-    const plant_case c = {"snapshot temporary", ".tmp-", AT_OPEN, 0, prep_x,
-                          op_save, check_save};
+    const plant_case c = {
+        "snapshot temporary", ".tmp-", AT_OPEN, 0, prep_x, op_save, check_save};
     run_plant_case(&c);
 }
 
@@ -1042,8 +1037,8 @@ static void check_create(int kind, int rc)
 
 Test(sec_plant, a_planted_creation_directory_is_never_built_in)
 {
-    const plant_case c = {"creation directory", ".tmp-", AT_MKDIR, 1,
-                          prep_nothing, op_create_y, check_create};
+    const plant_case c = {"creation directory", ".tmp-",     AT_MKDIR,    1,
+                          prep_nothing,         op_create_y, check_create};
     run_plant_case(&c);
 }
 
@@ -1060,15 +1055,20 @@ static void check_create_files(int kind, int rc)
 
 Test(sec_plant, a_planted_log_in_a_creation_directory_is_never_opened)
 {
-    const plant_case c = {"log of a creation", EVS__LOG_NAME, AT_OPEN, 0,
-                          prep_nothing, op_create_y, check_create_files};
+    const plant_case c = {
+        "log of a creation", EVS__LOG_NAME, AT_OPEN,           0,
+        prep_nothing,        op_create_y,   check_create_files};
     run_plant_case(&c);
 }
 
 Test(sec_plant, a_planted_snapshot_temporary_of_a_creation_is_never_opened)
 {
-    const plant_case c = {"snapshot temporary of a creation", ".tmp-",
-                          AT_OPEN, 0, prep_nothing, op_create_y,
+    const plant_case c = {"snapshot temporary of a creation",
+                          ".tmp-",
+                          AT_OPEN,
+                          0,
+                          prep_nothing,
+                          op_create_y,
                           check_create_files};
     run_plant_case(&c);
 }
@@ -1102,8 +1102,8 @@ static void prep_x_no_snapshot(void)
 
 Test(sec_plant, a_planted_snapshot_is_replaced_not_written_through)
 {
-    const plant_case c = {"snapshot.json", EVS__SNAP_NAME, AT_RENAME, 0,
-                          prep_x_no_snapshot, op_save, check_replaced};
+    const plant_case c = {"snapshot.json",    EVS__SNAP_NAME, AT_RENAME,     0,
+                          prep_x_no_snapshot, op_save,        check_replaced};
     run_plant_case(&c);
 }
 
@@ -1128,8 +1128,8 @@ static void check_delete(int kind, int rc)
 
 Test(sec_plant, a_planted_trash_name_is_never_renamed_over)
 {
-    const plant_case c = {"trash name", ".trash-", AT_RENAME, 1, prep_x,
-                          op_delete_x, check_delete};
+    const plant_case c = {"trash name", ".trash-",   AT_RENAME,   1,
+                          prep_x,       op_delete_x, check_delete};
     run_plant_case(&c);
 }
 
@@ -1187,8 +1187,8 @@ static void check_cut(int kind, int rc)
 
 Test(sec_plant, a_planted_cut_file_is_never_written)
 {
-    const plant_case c = {"cut file", "cut-", AT_OPEN, 0, prep_torn,
-                          op_writer_open, check_cut};
+    const plant_case c = {"cut file", "cut-",         AT_OPEN,  0,
+                          prep_torn,  op_writer_open, check_cut};
     run_plant_case(&c);
 }
 
@@ -1229,8 +1229,8 @@ static void check_post_tmp(int kind, int rc)
 
 Test(sec_plant, a_planted_request_temporary_is_never_opened)
 {
-    const plant_case c = {"request temporary", ".tmp-", AT_OPEN, 0,
-                          prep_posted, op_post, check_post_tmp};
+    const plant_case c = {"request temporary", ".tmp-", AT_OPEN,       0,
+                          prep_posted,         op_post, check_post_tmp};
     run_plant_case(&c);
 }
 
@@ -1275,8 +1275,8 @@ static void check_post_name(int kind, int rc)
 Test(sec_plant, a_planted_request_name_is_never_renamed_over)
 {
     /* Request ids begin with the time in hex: "01..." until 2527. */
-    const plant_case c = {"request name", "0", AT_RENAME, 0, prep_x,
-                          op_post, check_post_name};
+    const plant_case c = {"request name", "0",     AT_RENAME,      0,
+                          prep_x,         op_post, check_post_name};
     run_plant_case(&c);
 }
 
@@ -1292,8 +1292,8 @@ static void check_inbox_dir(int kind, int rc)
 
 Test(sec_plant, a_planted_inbox_is_never_used)
 {
-    const plant_case c = {"inbox", "inbox", AT_MKDIR, 1, prep_x, op_post,
-                          check_inbox_dir};
+    const plant_case c = {"inbox", "inbox", AT_MKDIR,       1,
+                          prep_x,  op_post, check_inbox_dir};
     run_plant_case(&c);
 }
 
@@ -1344,9 +1344,8 @@ static void check_bad_name(int kind, int rc)
 
 Test(sec_plant, a_planted_bad_name_is_never_renamed_over)
 {
-    const plant_case c = {"bad- name", "bad-", AT_RENAME, 0,
-                          prep_bad_request, op_list_requests,
-                          check_bad_name};
+    const plant_case c = {"bad- name",      "bad-",           AT_RENAME,     0,
+                          prep_bad_request, op_list_requests, check_bad_name};
     run_plant_case(&c);
 }
 
@@ -1390,8 +1389,8 @@ static void check_index_tmp(int kind, int rc)
 
 Test(sec_plant, a_planted_index_temporary_is_never_opened)
 {
-    const plant_case c = {"index temporary", ".tmp-", AT_OPEN, 0,
-                          prep_no_index, op_list, check_index_tmp};
+    const plant_case c = {"index temporary", ".tmp-", AT_OPEN,        0,
+                          prep_no_index,     op_list, check_index_tmp};
     run_plant_case(&c);
 }
 
@@ -1441,8 +1440,7 @@ static char *crafted_index(size_t *len)
                  ",\"ctime\":%" PRId64 ",\"size\":%" PRIu64 ",\"header\":"
                  "%.*s,",
                  (uint64_t)sb.st_ino,
-                 (int64_t)sb.st_ctim.tv_sec * 1000000000 +
-                     sb.st_ctim.tv_nsec,
+                 (int64_t)sb.st_ctim.tv_sec * 1000000000 + sb.st_ctim.tv_nsec,
                  (uint64_t)sb.st_size, (int)(nl - snap), snap);
     cr_assert_lt((size_t)n + EVS__CKSUM_TAIL_LEN, cap);
     body = (size_t)n;
@@ -1519,8 +1517,7 @@ Test(sec_plant, the_index_is_never_followed_shared_or_waited_on)
         cr_assert_eq(pio->escapes, 0, "%s: %s of the victim", pl_name[k],
                      pio->escape_what);
         after = dir_digest(odir);
-        cr_assert_str_eq(before, after, "%s: the victim changed",
-                         pl_name[k]);
+        cr_assert_str_eq(before, after, "%s: the victim changed", pl_name[k]);
         assert_victim(line);
         /* The listing replaced the planted name with an index of its
          * own, which later listings believe. */
@@ -1558,12 +1555,11 @@ static int op_inbox_calls(void *arg)
     evs_request_list_free(&l);
     if ((rc = evs_request_dir(st, "x", 1, buf, sizeof(buf))) != -ENOTDIR)
         return 102;
-    if ((rc = evs_request_dir_peek(st, "x", 1, buf, sizeof(buf))) !=
-        -ENOTDIR)
+    if ((rc = evs_request_dir_peek(st, "x", 1, buf, sizeof(buf))) != -ENOTDIR)
         return 103;
     if ((rc = evs_request_remove(st, "x", 1,
-                                 "01900000-0000-7000-8000-000000000001",
-                                 36)) != -ENOTDIR)
+                                 "01900000-0000-7000-8000-000000000001", 36)) !=
+        -ENOTDIR)
         return 104;
     return 0;
 }
@@ -1579,8 +1575,8 @@ Test(sec_plant, a_fifo_or_a_file_in_place_of_the_inbox_is_refused_promptly)
         ib = in_store("x", "inbox");
         plant_at(ib, k, victim);
         pio->escapes = 0;
-        cr_assert_eq(guarded(op_inbox_calls, NULL), 0,
-                     "%s: see op_inbox_calls", pl_name[k]);
+        cr_assert_eq(guarded(op_inbox_calls, NULL), 0, "%s: see op_inbox_calls",
+                     pl_name[k]);
         cr_assert_eq(pio->escapes, 0);
         assert_planted(ib, k);
         assert_victim(VICTIM_TEXT);
@@ -1609,10 +1605,8 @@ Test(sec_plant, a_fifo_or_link_named_like_a_request_is_moved_aside_unread)
         cr_assert_eq(tu_write_file(victim, "{\"secret\":1}\n", 13), 0);
         plant_at(p, k, victim);
         pio->escapes = 0;
-        cr_assert_eq(guarded(op_list_requests, NULL), 0, "%s",
-                     pl_name[k]);
-        cr_assert_eq(pio->escapes, 0, "%s: %s", pl_name[k],
-                     pio->escape_what);
+        cr_assert_eq(guarded(op_list_requests, NULL), 0, "%s", pl_name[k]);
+        cr_assert_eq(pio->escapes, 0, "%s: %s", pl_name[k], pio->escape_what);
         assert_planted(bad, k);
         assert_victim("{\"secret\":1}\n");
         free(p);
@@ -1693,8 +1687,8 @@ Test(sec_plant, a_fifo_or_a_file_in_place_of_an_execution_is_refused_promptly)
         ep = in_store("x", NULL);
         plant_at(ep, k, victim);
         pio->escapes = 0;
-        cr_assert_eq(guarded(op_exec_calls, NULL), 0,
-                     "%s: see op_exec_calls", pl_name[k]);
+        cr_assert_eq(guarded(op_exec_calls, NULL), 0, "%s: see op_exec_calls",
+                     pl_name[k]);
         cr_assert_eq(pio->escapes, 0);
         assert_planted(ep, k);
         assert_victim(VICTIM_TEXT);
@@ -1741,8 +1735,7 @@ Test(sec_plant, a_fifo_log_fails_deletion_requests_creation_and_replay)
     ib = in_store("x", "inbox");
     cr_assert_eq(unlink(lp), 0);
     plant_at(lp, PL_FIFO, NULL);
-    cr_assert_eq(guarded(op_fifo_log_calls, NULL), 0,
-                 "see op_fifo_log_calls");
+    cr_assert_eq(guarded(op_fifo_log_calls, NULL), 0, "see op_fifo_log_calls");
     assert_planted(lp, PL_FIFO);
     cr_assert_eq(lstat(ib, &sb), -1, "no inbox for what has no log");
     free(lp);
@@ -1830,9 +1823,9 @@ Test(sec_plant, deleting_an_execution_removes_links_in_it_not_their_targets)
 /* The library says what it refused, whatever the code reads as. */
 Test(sec_plant, a_refused_log_or_snapshot_is_named_in_the_error)
 {
-    static const char *const why[PL_KINDS] = {
-        "is a symbolic link", "is not a regular file",
-        "has more than one hard link"};
+    static const char *const why[PL_KINDS] = {"is a symbolic link",
+                                              "is not a regular file",
+                                              "has more than one hard link"};
     static const int code[PL_KINDS] = {-ELOOP, -EINVAL, EVS_EUNSAFE};
 
     for (int k = 0; k < PL_KINDS; k++) {
@@ -1954,8 +1947,7 @@ Test(sec_plant, a_store_path_that_is_a_fifo_or_a_file_is_refused_promptly)
 {
     for (int k = PL_FIFO; k < PL_KINDS; k++) {
         plant_at(sroot, k, victim);
-        cr_assert_eq(guarded(op_open_root, sroot), -ENOTDIR, "%s",
-                     pl_name[k]);
+        cr_assert_eq(guarded(op_open_root, sroot), -ENOTDIR, "%s", pl_name[k]);
         assert_planted(sroot, k);
         assert_victim(VICTIM_TEXT);
         cr_assert_eq(unlink(sroot), 0);
@@ -2037,14 +2029,14 @@ Test(sec_id, the_id_alphabet_is_exactly_the_one_format_md_gives)
 
 Test(sec_id, dots_after_the_first_byte_make_plain_names_not_paths)
 {
-    static const char *ids[] = {"a.", "a..", "a...", "a..b", "a.-._",
-                                "0..0", "Z.._"};
+    static const char *ids[] = {"a.",    "a..",  "a...", "a..b",
+                                "a.-._", "0..0", "Z.._"};
     struct stat sb;
 
     st = open_at(sroot, NULL, EVS_SYNC_FULL);
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
-        char *p = tu_join(sroot, ids[i]), *lp = tu_path(sroot, ids[i],
-                                                     EVS__LOG_NAME);
+        char *p = tu_join(sroot, ids[i]),
+             *lp = tu_path(sroot, ids[i], EVS__LOG_NAME);
         cr_assert_eq(tu_create(st, ids[i]), 0, "%s", ids[i]);
         cr_assert_eq(lstat(p, &sb), 0, "%s is a name in the store", ids[i]);
         cr_assert(S_ISDIR(sb.st_mode));
@@ -2071,9 +2063,10 @@ static char long_id[EVS_ID_MAX + 2];
 static size_t bad_spans(bad_span *out)
 {
     static const char *const plain[] = {
-        "..", ".", "a/b", "/x", "../store/done", "done/", "./done",
-        "done/../done", ".hidden", "-x", "_x", "x\n", "a\\b", "a b",
-        "\xc3\xa9", "done\r",
+        "..",     ".",      "a/b",          "/x",      "../store/done",
+        "done/",  "./done", "done/../done", ".hidden", "-x",
+        "_x",     "x\n",    "a\\b",         "a b",     "\xc3\xa9",
+        "done\r",
     };
     size_t n = 0;
 
@@ -2143,8 +2136,8 @@ Test(sec_id, the_orchestrators_entry_points_refuse_bad_ids)
                                     id, out_id, &we),
                      EVS_EBADID, "start %zu", i);
         cr_assert_eq(evs_orch_resume(o, id), EVS_EBADID, "resume %zu", i);
-        cr_assert_eq(evs_orch_resume_with(o, id, evs_span_cstr(echo_def),
-                                          NULL, NULL, NULL),
+        cr_assert_eq(evs_orch_resume_with(o, id, evs_span_cstr(echo_def), NULL,
+                                          NULL, NULL),
                      EVS_EBADID, "resume_with %zu", i);
         cr_assert_eq(evs_orch_post(st, id, evs_span_cstr("pause"),
                                    (evs_span){0}, (evs_span){0}),
@@ -2154,8 +2147,8 @@ Test(sec_id, the_orchestrators_entry_points_refuse_bad_ids)
                      EVS_EBADID, "retry %zu", i);
         /* The successor's id too. */
         ro.new_id = id;
-        cr_assert_eq(evs_exec_retry(st, evs_span_cstr("done"), &ro, out_id,
-                                    why, sizeof(why)),
+        cr_assert_eq(evs_exec_retry(st, evs_span_cstr("done"), &ro, out_id, why,
+                                    sizeof(why)),
                      EVS_EBADID, "retry --id %zu", i);
     }
     /* Empty means "make one up" where an id is optional, and is refused
@@ -2188,9 +2181,8 @@ Test(sec_id, the_orchestrators_entry_points_refuse_bad_ids)
 Test(sec_id, calls_on_owned_executions_never_match_a_bad_id)
 {
     static const bad_span near[] = {
-        {"w\0", 2}, {"w/", 2},   {"./w", 3}, {"w\n", 2},
-        {"W", 1},   {"", 0},     {"w.", 2},  {"../store/w", 10},
-        {"w ", 2},  {"ww", 2},
+        {"w\0", 2}, {"w/", 2}, {"./w", 3},         {"w\n", 2}, {"W", 1},
+        {"", 0},    {"w.", 2}, {"../store/w", 10}, {"w ", 2},  {"ww", 2},
     };
     evs_orch *o;
     long before;
@@ -2205,17 +2197,14 @@ Test(sec_id, calls_on_owned_executions_never_match_a_bad_id)
     cr_assert_not_null(evs_orch_state(o, evs_span_cstr("w")), "the control");
     for (size_t i = 0; i < sizeof(near) / sizeof(near[0]); i++) {
         evs_span id = {near[i].p, near[i].len};
-        cr_assert_eq(evs_orch_send(o, id, evs_span_cstr("go"),
-                                   (evs_span){0}),
+        cr_assert_eq(evs_orch_send(o, id, evs_span_cstr("go"), (evs_span){0}),
                      -ENOENT, "send %zu", i);
         cr_assert_eq(evs_orch_pause(o, id, (evs_span){0}), -ENOENT);
         cr_assert_eq(evs_orch_unpause(o, id), -ENOENT);
         cr_assert_eq(evs_orch_terminate(o, id, (evs_span){0}), -ENOENT);
-        cr_assert_eq(evs_orch_get_version(o, id, evs_span_cstr("c"), 1, 2,
-                                          &v),
+        cr_assert_eq(evs_orch_get_version(o, id, evs_span_cstr("c"), 1, 2, &v),
                      -ENOENT);
-        cr_assert_eq(evs_orch_continue_as_new(o, id, (evs_span){0}),
-                     -ENOENT);
+        cr_assert_eq(evs_orch_continue_as_new(o, id, (evs_span){0}), -ENOENT);
         cr_assert_null(evs_orch_state(o, id), "state %zu", i);
     }
     evs_orch_stop(o, 0);
@@ -2252,8 +2241,7 @@ Test(sec_id, a_replayed_history_cannot_name_where_its_snapshot_goes)
         cr_assert_eq(rc, EVS_EBADID, "%s: %s", forged[i], evs_strerror(rc));
         /* Prepared for another thread: saving it is the caller's, and
          * the id it carries is not trusted there either. */
-        cr_assert_eq(evs_replay_snapshot_prepare(rp, (evs_span){0}, &sn),
-                     0);
+        cr_assert_eq(evs_replay_snapshot_prepare(rp, (evs_span){0}, &sn), 0);
         cr_assert(evs__span_eq_cstr(sn->id, forged[i]));
         cr_assert_eq(evs_snapshot_save(st, sn->id.ptr, sn->id.len, sn),
                      EVS_EBADID);
@@ -2330,15 +2318,19 @@ Test(sec_perm, everything_the_store_creates_is_private_under_umask_0)
 
     /* Everything made on the way, temporaries included... */
     cr_assert_eq(pio->bad_modes, 0, "%s", pio->bad_what);
-    cr_assert_geq(pio->files, 12, "events x2, snapshot temporaries x4, "
-                                  "index x5, requests x2, cut, index "
-                                  "temporary: %d", pio->files);
+    cr_assert_geq(pio->files, 12,
+                  "events x2, snapshot temporaries x4, "
+                  "index x5, requests x2, cut, index "
+                  "temporary: %d",
+                  pio->files);
     cr_assert_geq(pio->dirs, 4, "root, creation x2, inbox: %d", pio->dirs);
     /* ... and what is left. */
     tu_assert_private_tree(sroot, &files, &dirs);
     cr_assert_eq(dirs, 2, "x and its inbox");
-    cr_assert_eq(files, 7, "index, log, snapshot, cut, 2 requests, "
-                           "bad-, and nothing else: %d", files);
+    cr_assert_eq(files, 7,
+                 "index, log, snapshot, cut, 2 requests, "
+                 "bad-, and nothing else: %d",
+                 files);
     cr_assert_eq(count_with_prefix(sroot, ".tmp-"), 0);
 }
 
@@ -2360,9 +2352,9 @@ Test(sec_perm, what_the_orchestrator_creates_is_private_under_umask_0)
     run_to_idle(o);
     evs_retry_opts_init(&ro);
     ro.new_id = evs_span_cstr("w2");
-    cr_assert_eq(evs_exec_retry(st, evs_span_cstr("w"), &ro, out_id, why,
-                                sizeof(why)),
-                 0, "%s", why);
+    cr_assert_eq(
+        evs_exec_retry(st, evs_span_cstr("w"), &ro, out_id, why, sizeof(why)),
+        0, "%s", why);
     tu_assert_private_tree(sroot, &files, &dirs);
     cr_assert_geq(dirs, 3, "w, its inbox, w2");
     cr_assert_geq(files, 5, "index, logs and snapshots");
@@ -2402,10 +2394,10 @@ static int open_mode(const char *p, mode_t mode, int create, int allow)
 
 Test(sec_root, a_root_others_may_write_is_refused_unless_the_caller_allows_it)
 {
-    static const mode_t unsafe[] = {0770, 0777, 0757, 0775, 0722, 0702,
-                                    0720, 0730, 0703, 0760, 0706, 01777,
-                                    02770, 0727, 0672};
-    static const mode_t safe[] = {0700, 0750, 0755, 0705, 0711, 0500,
+    static const mode_t unsafe[] = {0770, 0777,  0757,  0775, 0722,
+                                    0702, 0720,  0730,  0703, 0760,
+                                    0706, 01777, 02770, 0727, 0672};
+    static const mode_t safe[] = {0700, 0750,  0755, 0705,  0711, 0500,
                                   0550, 01700, 0740, 02750, 0600};
 
     for (size_t i = 0; i < sizeof(unsafe) / sizeof(unsafe[0]); i++) {

@@ -81,8 +81,8 @@ static unsigned perm_of(const char *path)
     return (unsigned)(sb.st_mode & 07777);
 }
 
-static evs_snapshot snap_of(const char *wf, const char *status,
-                            int64_t created, int64_t updated)
+static evs_snapshot snap_of(const char *wf, const char *status, int64_t created,
+                            int64_t updated)
 {
     evs_snapshot s;
 
@@ -100,9 +100,9 @@ static int create_with(const char *id, const evs_snapshot *sn, size_t n)
 
     cr_assert_leq(n, 8);
     for (size_t i = 0; i < n; i++)
-        ev[i] = tu_event(i == 0 ? EVS_EV_EXECUTION_STARTED
-                                : EVS_EV_STEP_COMPLETED,
-                         "s", "{}");
+        ev[i] =
+            tu_event(i == 0 ? EVS_EV_EXECUTION_STARTED : EVS_EV_STEP_COMPLETED,
+                     "s", "{}");
     return evs_exec_create(st, id, strlen(id), sn, ev, n);
 }
 
@@ -374,8 +374,7 @@ TestSuite(exec_list, .init = setup, .fini = teardown);
 #define NLIST 30
 #define T0 1750000000000000LL
 
-static const char *list_status[] = {"running", "completed", "failed",
-                                    "paused"};
+static const char *list_status[] = {"running", "completed", "failed", "paused"};
 static const char *list_wf[] = {"wf-a", "wf-b", "wf-c"};
 
 typedef struct row {
@@ -436,9 +435,10 @@ static void check_listing(const evs_exec_listing *L, int (*keep)(const row *))
     cr_assert_eq(L->total, n);
     for (size_t i = 0; i < n; i++) {
         const evs_exec_info *it = &L->items[i];
-        cr_assert(evs__span_eq_cstr(it->id, want[i].id), "item %zu: %.*s "
-                  "instead of %s", i, (int)it->id.len, it->id.ptr,
-                  want[i].id);
+        cr_assert(evs__span_eq_cstr(it->id, want[i].id),
+                  "item %zu: %.*s "
+                  "instead of %s",
+                  i, (int)it->id.len, it->id.ptr, want[i].id);
         cr_assert_eq(it->snapshot_ok, 1);
         cr_assert_eq(it->created_at_us, want[i].created);
         cr_assert(evs__span_eq_cstr(it->status, list_status[want[i].st]));
@@ -718,8 +718,7 @@ Test(exec_delete, is_refused_while_a_writer_is_open)
     evs_log *w;
 
     cr_assert_eq(tu_create(st, "busy"), 0);
-    cr_assert_eq(evs_log_open(st, "busy", 4, EVS_LOG_WRITE, &w, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "busy", 4, EVS_LOG_WRITE, &w, NULL, NULL), 0);
     cr_assert_eq(evs_exec_delete(st, "busy", 4), EVS_ELOCKED);
     cr_assert(evs_exec_exists(st, "busy", 4));
     /* The writer is undisturbed. */
@@ -788,9 +787,8 @@ Test(exec_cleanup, deletes_only_old_finished_unlocked_executions)
     make_dir_with_file(".trash-0123456789abcdef-old");
     make_dir_with_file(".trash-fedcba9876543210-older");
     make_dir_with_file(".tmp-0123456789abcdef-other");
-    cr_assert_eq(evs_log_open(st, "old-locked", 10, EVS_LOG_WRITE, &w, NULL,
-                              NULL),
-                 0);
+    cr_assert_eq(
+        evs_log_open(st, "old-locked", 10, EVS_LOG_WRITE, &w, NULL, NULL), 0);
 
     cr_assert_eq(evs_exec_cleanup(st, T, &deleted), 0);
     cr_assert_eq(deleted, 4);
@@ -1055,7 +1053,8 @@ Test(snapshot, is_replaced_by_rename_and_leaves_no_temporary_file)
         cr_assert_eq(evs_snapshot_save(st, "atom", 4, &in), 0);
     }
     cr_assert_eq(stat(sp, &b), 0);
-    cr_assert_neq(a.st_ino, b.st_ino, "a new file, not one rewritten in "
+    cr_assert_neq(a.st_ino, b.st_ino,
+                  "a new file, not one rewritten in "
                   "place");
     held = malloc(olen + 1);
     cr_assert_not_null(held);
@@ -1129,8 +1128,7 @@ Test(store_faults, a_create_that_fails_anywhere_leaves_all_or_nothing)
     long n;
 
     for (int i = 0; i < 3; i++)
-        ev[i] = tu_event(i ? "step_started" : "execution_started", "s",
-                         "{}");
+        ev[i] = tu_event(i ? "step_started" : "execution_started", "s", "{}");
     reopen_with(&f);
     for (n = 1;; n++) {
         evs_snapshot *sn = NULL;
@@ -1145,8 +1143,7 @@ Test(store_faults, a_create_that_fails_anywhere_leaves_all_or_nothing)
             break; /* past the last call */
         /* A failed open of the existence check is harmless: the rename
          * that publishes the directory refuses to replace anything. */
-        cr_assert(rc == 0 || rc == -EIO, "call %ld: %s", n,
-                  evs_err_name(rc));
+        cr_assert(rc == 0 || rc == -EIO, "call %ld: %s", n, evs_err_name(rc));
         if (evs_exec_exists(st, "c", 1)) {
             /* After the rename only the store directory's fsync may
              * fail: then the execution is there, whole. */
@@ -1187,8 +1184,7 @@ Test(store_faults, a_delete_that_fails_anywhere_leaves_all_or_nothing)
             cr_assert_eq(count_prefix(dir, "d"), 0);
         /* Whatever an interrupted delete left, cleanup removes. */
         cr_assert_eq(evs_exec_cleanup(st, 0, NULL), 0);
-        cr_assert_eq(count_prefix(dir, EVS__TRASH_PREFIX), 0, "call %ld",
-                     n);
+        cr_assert_eq(count_prefix(dir, EVS__TRASH_PREFIX), 0, "call %ld", n);
     }
     cr_assert_geq(n, 3);
     cr_assert_eq(count_prefix(dir, ""), 0);
@@ -1213,8 +1209,8 @@ Test(store_faults, a_snapshot_save_that_fails_anywhere_keeps_old_or_new)
         rc = evs_snapshot_save(st, "s", 1, &in);
         fault_io_disarm(&f);
         cr_assert_eq(count_prefix(ep, EVS__TMP_PREFIX), 0, "call %ld", n);
-        cr_assert_eq(evs_snapshot_load(st, "s", 1, &out, NULL), 0,
-                     "call %ld", n);
+        cr_assert_eq(evs_snapshot_load(st, "s", 1, &out, NULL), 0, "call %ld",
+                     n);
         if (rc == 0 && f.fired == 0) {
             cr_assert(evs__span_eq_cstr(out->status, "completed"));
             evs_snapshot_free(out);
@@ -1222,8 +1218,8 @@ Test(store_faults, a_snapshot_save_that_fails_anywhere_keeps_old_or_new)
         }
         /* A fault in the listing index's update (best effort, after the
          * save is complete) leaves a successful save. */
-        cr_assert(rc == -EIO || (rc == 0 && evs__span_eq_cstr(
-                                                out->status, "completed")),
+        cr_assert(rc == -EIO ||
+                      (rc == 0 && evs__span_eq_cstr(out->status, "completed")),
                   "call %ld: %s", n, evs_err_name(rc));
         cr_assert(evs__span_eq_cstr(out->status, "running") ||
                   evs__span_eq_cstr(out->status, "completed"));
@@ -1278,8 +1274,7 @@ static void make_execs(int n)
 
     for (int i = 0; i < n; i++) {
         evs_snapshot sn = snap_of(i % 3 ? "wf" : "other",
-                                  i % 4 ? "running" : "failed", T0 + i,
-                                  T0 + i);
+                                  i % 4 ? "running" : "failed", T0 + i, T0 + i);
         snprintf(id, sizeof(id), "e%03d", i);
         cr_assert_eq(create_with(id, &sn, 1), 0);
     }

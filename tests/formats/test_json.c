@@ -18,8 +18,8 @@ static void ok_n(const char *s, size_t len)
     size_t off = 12345;
     int rc = evs_json_check(s, len, 0, NULL, NULL, &off);
 
-    cr_assert_eq(rc, 0, "rejected %zu bytes \"%.*s\" at %zu", len, (int)len,
-                 s, off);
+    cr_assert_eq(rc, 0, "rejected %zu bytes \"%.*s\" at %zu", len, (int)len, s,
+                 off);
     cr_assert_eq(off, 12345, "err_off written on success");
 }
 
@@ -36,10 +36,9 @@ static void bad_n(const char *s, size_t len, size_t want)
     size_t off = 12345, olen = 999;
     int rc = evs_json_check(s, len, 0, NULL, NULL, &off);
 
-    cr_assert_eq(rc, EVS_EPARSE, "accepted \"%.*s\" (rc %d)", (int)len, s,
-                 rc);
-    cr_assert_eq(off, want, "\"%.*s\": err_off %zu, want %zu", (int)len, s,
-                 off, want);
+    cr_assert_eq(rc, EVS_EPARSE, "accepted \"%.*s\" (rc %d)", (int)len, s, rc);
+    cr_assert_eq(off, want, "\"%.*s\": err_off %zu, want %zu", (int)len, s, off,
+                 want);
     cr_assert_eq(evs_json_check(s, len, 0, NULL, NULL, NULL), EVS_EPARSE);
 
     cr_assert_not_null(tmp);
@@ -65,8 +64,8 @@ static void minify_eq(const char *s, const char *want)
     cr_assert_not_null(out);
     rc = evs_json_check(s, len, EVS_JSON_MINIFY, out, &olen, &off);
     cr_assert_eq(rc, 0, "rejected \"%s\" at %zu", s, off);
-    cr_assert_eq(olen, strlen(want), "\"%s\": out_len %zu, want %zu", s,
-                 olen, strlen(want));
+    cr_assert_eq(olen, strlen(want), "\"%s\": out_len %zu, want %zu", s, olen,
+                 strlen(want));
     cr_assert_eq(memcmp(out, want, olen), 0, "got \"%.*s\" want \"%s\"",
                  (int)olen, out, want);
 
@@ -156,7 +155,9 @@ Test(json_check, rejects_bad_whitespace)
     bad("\v1", 0);
     bad("\f1", 0);
     bad("[1,\v2]", 3);
-    bad("\xc2\xa0" "1", 0); /* U+00A0 is not whitespace */
+    bad("\xc2\xa0"
+        "1",
+        0); /* U+00A0 is not whitespace */
 }
 
 Test(json_check, rejects_bad_numbers)
@@ -334,14 +335,14 @@ Test(json_check, string_fast_path_stops_at_every_offset)
 
 Test(json_check, accepts_valid_utf8)
 {
-    ok("\"\xc3\xa9\""); /* U+00E9 */
-    ok("\"\xc2\x80\""); /* U+0080, smallest 2-byte */
-    ok("\"\xdf\xbf\""); /* U+07FF */
-    ok("\"\xe0\xa0\x80\""); /* U+0800, smallest 3-byte */
-    ok("\"\xe2\x82\xac\""); /* U+20AC */
-    ok("\"\xed\x9f\xbf\""); /* U+D7FF, just below the surrogates */
-    ok("\"\xee\x80\x80\""); /* U+E000, just above them */
-    ok("\"\xef\xbf\xbf\""); /* U+FFFF */
+    ok("\"\xc3\xa9\"");         /* U+00E9 */
+    ok("\"\xc2\x80\"");         /* U+0080, smallest 2-byte */
+    ok("\"\xdf\xbf\"");         /* U+07FF */
+    ok("\"\xe0\xa0\x80\"");     /* U+0800, smallest 3-byte */
+    ok("\"\xe2\x82\xac\"");     /* U+20AC */
+    ok("\"\xed\x9f\xbf\"");     /* U+D7FF, just below the surrogates */
+    ok("\"\xee\x80\x80\"");     /* U+E000, just above them */
+    ok("\"\xef\xbf\xbf\"");     /* U+FFFF */
     ok("\"\xf0\x90\x80\x80\""); /* U+10000, smallest 4-byte */
     ok("\"\xf0\x9f\x98\x80\""); /* U+1F600 */
     ok("\"\xf4\x8f\xbf\xbf\""); /* U+10FFFF, the largest */
@@ -380,8 +381,8 @@ Test(json_check, rejects_overlong_utf8)
 
 Test(json_check, rejects_surrogates_in_utf8)
 {
-    bad_utf8("\xed\xa0\x80", 1); /* U+D800 */
-    bad_utf8("\xed\xbf\xbf", 1); /* U+DFFF */
+    bad_utf8("\xed\xa0\x80", 1);             /* U+D800 */
+    bad_utf8("\xed\xbf\xbf", 1);             /* U+DFFF */
     bad_utf8("\xed\xa0\xbd\xed\xb8\x80", 1); /* CESU-8 pair */
 }
 
@@ -401,9 +402,15 @@ Test(json_check, rejects_truncated_utf8)
     bad_utf8("\xe2\x82", 2);
     bad_utf8("\xe2", 1);
     bad_utf8("\xf0\x9f\x98", 3);
-    bad_utf8("\xc3" "a", 1);
-    bad_utf8("\xe2" "ab", 1);
-    bad_utf8("\xf0\x9f" "a", 2);
+    bad_utf8("\xc3"
+             "a",
+             1);
+    bad_utf8("\xe2"
+             "ab",
+             1);
+    bad_utf8("\xf0\x9f"
+             "a",
+             2);
     /* At the very end of the input, inside an unterminated string. */
     bad_n("\"\xe2\x82", 3, 3);
     bad_n("\"\xf0", 2, 2);
@@ -458,8 +465,7 @@ Test(utf8_valid, finds_errors_behind_ascii_runs)
             cr_assert_eq(evs__utf8_valid(buf, n), 0, "n %zu i %zu", n, i);
             if (i + 1 < n) {
                 buf[i + 1] = '\xa9';
-                cr_assert_eq(evs__utf8_valid(buf, n), 1, "n %zu i %zu", n,
-                             i);
+                cr_assert_eq(evs__utf8_valid(buf, n), 1, "n %zu i %zu", n, i);
             }
         }
     }
@@ -594,9 +600,8 @@ Test(json_minify, in_place)
     const char *want = "{\"k\":[1,2],\"s\":\"a  b\"}";
     size_t olen = 0;
 
-    cr_assert_eq(evs_json_check(buf, strlen(buf), EVS_JSON_MINIFY, buf,
-                                &olen, NULL),
-                 0);
+    cr_assert_eq(
+        evs_json_check(buf, strlen(buf), EVS_JSON_MINIFY, buf, &olen, NULL), 0);
     cr_assert_eq(olen, strlen(want));
     cr_assert_eq(memcmp(buf, want, olen), 0, "got \"%.*s\"", (int)olen, buf);
 }
@@ -638,8 +643,8 @@ Test(json_minify, output_is_valid_and_idempotent)
         }
         accepted++;
         cr_assert_leq(l1, len);
-        cr_assert_eq(evs_json_check(m1, l1, EVS_JSON_MINIFY, m2, &l2, NULL),
-                     0, "minified output rejected: %.*s", (int)l1, m1);
+        cr_assert_eq(evs_json_check(m1, l1, EVS_JSON_MINIFY, m2, &l2, NULL), 0,
+                     "minified output rejected: %.*s", (int)l1, m1);
         cr_assert_eq(l1, l2);
         cr_assert_eq(memcmp(m1, m2, l1), 0);
     }
@@ -656,8 +661,8 @@ static void quote_eq(const char *s, size_t len, const char *want)
     evs_span sp = {s, len};
     size_t n = evs_json_quote(sp, buf, sizeof(buf));
 
-    cr_assert_eq(n, strlen(want), "quote of %zu bytes: %zu, want %zu", len,
-                 n, strlen(want));
+    cr_assert_eq(n, strlen(want), "quote of %zu bytes: %zu, want %zu", len, n,
+                 strlen(want));
     cr_assert_eq(memcmp(buf, want, n), 0, "got %.*s want %s", (int)n, buf,
                  want);
     /* The same with a buffer of exactly the needed size. */
@@ -716,8 +721,9 @@ Test(json_quote, small_cap_writes_nothing)
 
 Test(json_quote, rejects_invalid_utf8)
 {
-    static const char *badv[] = {"\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-                                 "ab\xe2\x82", "\x80", "x\xff"};
+    static const char *badv[] = {
+        "\xc0\x80",   "\xed\xa0\x80", "\xf4\x90\x80\x80",
+        "ab\xe2\x82", "\x80",         "x\xff"};
     char big[64], small[2];
     size_t i;
 
@@ -752,8 +758,7 @@ static size_t unquote(const char *q, size_t n, char *out)
         case 'f': out[o++] = '\f'; break;
         case 'u':
             cr_assert_eq(memcmp(q + i + 1, "00", 2), 0);
-            out[o++] = (char)strtol((char[]){q[i + 3], q[i + 4], 0}, NULL,
-                                    16);
+            out[o++] = (char)strtol((char[]){q[i + 3], q[i + 4], 0}, NULL, 16);
             i += 4;
             break;
         default: out[o++] = q[i]; break;
@@ -764,9 +769,20 @@ static size_t unquote(const char *q, size_t n, char *out)
 
 Test(json_quote, round_trips_through_check)
 {
-    static const char *pieces[] = {"a", "Z", " ", "\"", "\\", "/", "\n",
-                                   "\x01", "\x1f", "\x7f", "\xc3\xa9",
-                                   "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\t"};
+    static const char *pieces[] = {"a",
+                                   "Z",
+                                   " ",
+                                   "\"",
+                                   "\\",
+                                   "/",
+                                   "\n",
+                                   "\x01",
+                                   "\x1f",
+                                   "\x7f",
+                                   "\xc3\xa9",
+                                   "\xe2\x82\xac",
+                                   "\xf0\x9f\x98\x80",
+                                   "\t"};
     char s[200], q[2000], back[200], m[2000];
     uint64_t x = 88172645463325252u;
     size_t len, n, k, ml;
@@ -808,8 +824,7 @@ static void unesc(const char *raw, const char *want, size_t want_len)
     char out[64];
     size_t n = evs__json_unescape(raw, strlen(raw), out);
 
-    cr_assert_eq(n, want_len, "\"%s\": %zu bytes, want %zu", raw, n,
-                 want_len);
+    cr_assert_eq(n, want_len, "\"%s\": %zu bytes, want %zu", raw, n, want_len);
     cr_assert(memcmp(out, want, n) == 0, "\"%s\"", raw);
     cr_assert(evs__utf8_valid(out, n), "\"%s\" decodes to bad UTF-8", raw);
 }
@@ -823,9 +838,11 @@ Test(json_unescape, lone_surrogates_become_replacement_character)
 {
     UNESC("\\ud800", "\xef\xbf\xbd");
     UNESC("\\udfff", "\xef\xbf\xbd");
-    UNESC("a\\ud800b", "a\xef\xbf\xbd" "b");
+    UNESC("a\\ud800b", "a\xef\xbf\xbd"
+                       "b");
     UNESC("\\udc00\\ud800", "\xef\xbf\xbd\xef\xbf\xbd");
-    UNESC("\\ud800\\u0041", "\xef\xbf\xbd" "A");
+    UNESC("\\ud800\\u0041", "\xef\xbf\xbd"
+                            "A");
     UNESC("\\ud800\\\\u0041", "\xef\xbf\xbd\\u0041");
     UNESC("\\ud83d\\ude00", "\xf0\x9f\x98\x80");
     UNESC("\\uD83D\\uDE00", "\xf0\x9f\x98\x80");

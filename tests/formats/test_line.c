@@ -110,14 +110,14 @@ static evs_span spn(const char *s, size_t n)
     return r;
 }
 
-#define assert_span_eq(got, want, what)                                      \
-    do {                                                                      \
-        evs_span g_ = (got), w_ = (want);                                     \
-        cr_assert(evs__span_eq(g_, w_),                                       \
-                  "%s: got %zu bytes \"%.*s\", want %zu bytes \"%.*s\"",      \
-                  (what), g_.len, (int)(g_.len > 200 ? 200 : g_.len),         \
-                  g_.len ? g_.ptr : "", w_.len,                               \
-                  (int)(w_.len > 200 ? 200 : w_.len), w_.len ? w_.ptr : "");  \
+#define assert_span_eq(got, want, what)                                        \
+    do {                                                                       \
+        evs_span g_ = (got), w_ = (want);                                      \
+        cr_assert(evs__span_eq(g_, w_),                                        \
+                  "%s: got %zu bytes \"%.*s\", want %zu bytes \"%.*s\"",       \
+                  (what), g_.len, (int)(g_.len > 200 ? 200 : g_.len),          \
+                  g_.len ? g_.ptr : "", w_.len,                                \
+                  (int)(w_.len > 200 ? 200 : w_.len), w_.len ? w_.ptr : "");   \
     } while (0)
 
 #define assert_span_str(got, s, what) assert_span_eq((got), sp(s), (what))
@@ -126,8 +126,7 @@ static evs_span spn(const char *s, size_t n)
 static void assert_event_eq(const evs_event *got, const evs_event *want,
                             evs_span want_data)
 {
-    uint64_t first = want->batch_count > 1 ? want->batch_first
-                                           : want->sequence;
+    uint64_t first = want->batch_count > 1 ? want->batch_first : want->sequence;
     uint64_t count = want->batch_count > 1 ? want->batch_count : 1;
 
     assert_span_eq(got->id, want->id, "id");
@@ -135,8 +134,7 @@ static void assert_event_eq(const evs_event *got, const evs_event *want,
     assert_span_eq(got->path_id, want->path_id, "path_id");
     cr_assert_eq(got->sequence, want->sequence);
     cr_assert_eq(got->timestamp_us, want->timestamp_us, "ts %lld want %lld",
-                 (long long)got->timestamp_us,
-                 (long long)want->timestamp_us);
+                 (long long)got->timestamp_us, (long long)want->timestamp_us);
     assert_span_eq(got->event_type, want->event_type, "event_type");
     assert_span_eq(got->step_name, want->step_name, "step_name");
     assert_span_eq(got->data, want_data, "data");
@@ -187,8 +185,7 @@ static char *encode_ok(const evs_event *ev, size_t *len)
     cr_assert_eq(buf[n - 1], '\n');
     cr_assert_null(memchr(buf, '\n', n - 1), "raw newline inside a line");
     cr_assert(n >= 7 && memcmp(buf, "{\"v\":1,", 7) == 0);
-    cr_assert(n >= 31 &&
-              memcmp(buf + n - 31, "\"checksum\":\"", 12) == 0 &&
+    cr_assert(n >= 31 && memcmp(buf + n - 31, "\"checksum\":\"", 12) == 0 &&
               memcmp(buf + n - 3, "\"}\n", 3) == 0);
     *len = n;
     return buf;
@@ -223,8 +220,8 @@ static void decode_ok(evs_decoder *d, const char *line, size_t len,
 
 /* Decodes expecting the error `code` with info->kind `kind`; the same
  * with a NULL info. */
-static void decode_bad(const char *line, size_t len, unsigned flags,
-                       int code, const char *kind)
+static void decode_bad(const char *line, size_t len, unsigned flags, int code,
+                       const char *kind)
 {
     evs_decoder d;
     evs_error_info info;
@@ -330,9 +327,7 @@ static void rand_char(sb *b)
         u[3] = (char)(0x80 | (cp & 0x3f));
         sb_putn(b, u, 4);
         return;
-    default:
-        sb_putc(b, (char)(' ' + rnd(95)));
-        return;
+    default: sb_putc(b, (char)(' ' + rnd(95))); return;
     }
 }
 
@@ -348,9 +343,10 @@ static void rand_str(sb *b, size_t maxlen)
  * compact and the spaced text. */
 static void rand_json_str(sb *c, sb *s)
 {
-    static const char *const esc[] = {"\\\"", "\\\\", "\\/", "\\b", "\\f",
-                                      "\\n", "\\r", "\\t", "\\u00e9",
-                                      "\\ud83d\\ude00", "\\u0000", "\\ud800"};
+    static const char *const esc[] = {
+        "\\\"",    "\\\\",   "\\/", "\\b",     "\\f",
+        "\\n",     "\\r",    "\\t", "\\u00e9", "\\ud83d\\ude00",
+        "\\u0000", "\\ud800"};
     sb t = {0};
     size_t n = rnd(12);
 
@@ -386,11 +382,22 @@ static void rand_ws(sb *s)
 
 static void rand_json(sb *c, sb *s, int depth)
 {
-    static const char *const nums[] = {
-        "0", "-0", "1", "-1", "1.10", "0.1", "1e400", "-1e-400", "1E+2",
-        "12345678901234567890", "99999999999999999999999",
-        "-9223372036854775809", "9223372036854775807", "3.14159",
-        "-0.0", "2.5e-3"};
+    static const char *const nums[] = {"0",
+                                       "-0",
+                                       "1",
+                                       "-1",
+                                       "1.10",
+                                       "0.1",
+                                       "1e400",
+                                       "-1e-400",
+                                       "1E+2",
+                                       "12345678901234567890",
+                                       "99999999999999999999999",
+                                       "-9223372036854775809",
+                                       "9223372036854775807",
+                                       "3.14159",
+                                       "-0.0",
+                                       "2.5e-3"};
     unsigned k = rnd(depth > 4 ? 6 : 8);
     const char *t;
     unsigned n;
@@ -401,9 +408,7 @@ static void rand_json(sb *c, sb *s, int depth)
     case 2: t = "null"; break;
     case 3: t = nums[rnd(sizeof(nums) / sizeof(nums[0]))]; break;
     case 4:
-    case 5:
-        rand_json_str(c, s);
-        return;
+    case 5: rand_json_str(c, s); return;
     case 6:
         n = rnd(5);
         sb_putc(c, '[');
@@ -521,8 +526,7 @@ Test(line_encode, writes_the_exact_canonical_bytes_of_a_known_event)
     char *line = encode_ok(&e, &n);
 
     cr_assert_eq(n, strlen(DIVE_LIKE_LINE));
-    cr_assert(memcmp(line, DIVE_LIKE_LINE, n) == 0, "got %.*s", (int)n,
-              line);
+    cr_assert(memcmp(line, DIVE_LIKE_LINE, n) == 0, "got %.*s", (int)n, line);
     free(line);
 }
 
@@ -730,8 +734,8 @@ Test(line_encode, refuses_invalid_utf8_in_every_string_field)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         for (int f = 0; f < 5; f++) {
             evs_event e = dive_like_event();
-            evs_span *s[] = {&e.id, &e.execution_id, &e.path_id,
-                             &e.event_type, &e.step_name};
+            evs_span *s[] = {&e.id, &e.execution_id, &e.path_id, &e.event_type,
+                             &e.step_name};
 
             *s[f] = sp(bad[i]);
             cr_assert_eq(encode_rc(&e), -EINVAL, "case %zu field %d", i, f);
@@ -742,12 +746,13 @@ Test(line_encode, refuses_invalid_utf8_in_every_string_field)
 Test(line_encode, refuses_data_that_is_not_one_json_value)
 {
     static const char *const bad[] = {
-        "{",          "{\"a\":}",   "[1,]",       "NaN",
-        "Infinity",   "1.",         ".5",         "01",
-        "'x'",        "{\"a\":1}x", "{} {}",      "\"\\u12\"",
-        "\"a\nb\"",   "\"\\x\"",    "[\"\xff\"]", "{\"a\" 1}",
-        "tru",        "nul",        "  ",         "-",
-        "\"\xed\xa0\x80\"",
+        "{",          "{\"a\":}", "[1,]",
+        "NaN",        "Infinity", "1.",
+        ".5",         "01",       "'x'",
+        "{\"a\":1}x", "{} {}",    "\"\\u12\"",
+        "\"a\nb\"",   "\"\\x\"",  "[\"\xff\"]",
+        "{\"a\" 1}",  "tru",      "nul",
+        "  ",         "-",        "\"\xed\xa0\x80\"",
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -779,9 +784,9 @@ Test(line_encode, refuses_inconsistent_batch_fields)
 {
     static const uint64_t cases[][3] = {
         /* sequence, batch_first, batch_count */
-        {5, 0, 3},          /* no first */
-        {4, 5, 3},          /* before the batch */
-        {8, 5, 3},          /* after the batch */
+        {5, 0, 3},                       /* no first */
+        {4, 5, 3},                       /* before the batch */
+        {8, 5, 3},                       /* after the batch */
         {UINT64_MAX, UINT64_MAX - 1, 5}, /* batch runs past UINT64_MAX */
     };
 
@@ -817,7 +822,10 @@ Test(line_encode, refuses_a_timestamp_outside_years_0000_to_9999)
         INT64_MAX,
     };
     static const int64_t good[] = {
-        INT64_C(-62167219200000000), INT64_C(253402300799999999), 0, -1,
+        INT64_C(-62167219200000000),
+        INT64_C(253402300799999999),
+        0,
+        -1,
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -928,8 +936,7 @@ Test(line_decode, reads_the_known_line)
     decode_ok(&d, DIVE_LIKE_LINE, n, 0, &got);
     assert_event_eq(&got, &want, want.data);
     /* Without escapes, every view points into the caller's line. */
-    cr_assert(got.id.ptr > DIVE_LIKE_LINE &&
-              got.data.ptr < DIVE_LIKE_LINE + n);
+    cr_assert(got.id.ptr > DIVE_LIKE_LINE && got.data.ptr < DIVE_LIKE_LINE + n);
     cr_assert_eq(got.data.ptr + got.data.len + 1,
                  DIVE_LIKE_LINE + n - EVS__CKSUM_TAIL_LEN);
     evs_decoder_free(&d);
@@ -965,8 +972,8 @@ Test(line_decode, any_changed_byte_is_a_checksum_mismatch)
     char *line = malloc(n);
 
     cr_assert_not_null(line);
-    cr_assert(memcmp(DIVE_LIKE_LINE + key, EVS__CKSUM_KEY,
-                     EVS__CKSUM_KEY_LEN) == 0);
+    cr_assert(
+        memcmp(DIVE_LIKE_LINE + key, EVS__CKSUM_KEY, EVS__CKSUM_KEY_LEN) == 0);
     for (unsigned flags = 0; flags <= EVS_DECODE_FOREIGN; flags++) {
         /* Every byte of the body after {"v":, one bit flipped. */
         for (size_t i = 5; i < key; i++) {
@@ -1078,8 +1085,7 @@ Test(line_decode, bad_framing_is_a_syntax_error)
 
     /* A byte after the brace, CRLF, two newlines, a space in the tail. */
     {
-        static const char *const tails[] = {"} \n", "}\r\n", "}\n\n",
-                                            "}x\n"};
+        static const char *const tails[] = {"} \n", "}\r\n", "}\n\n", "}x\n"};
         for (size_t i = 0; i < 4; i++) {
             sb_putn(&b, DIVE_LIKE_LINE, n - 2);
             sb_puts(&b, tails[i]);
@@ -1130,8 +1136,7 @@ Test(line_decode, the_sealed_helper_builds_a_valid_line)
 {
     evs_decoder d;
     evs_event got;
-    char *line = seal(B_V B_ID B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP
-                          B_DATA);
+    char *line = seal(B_V B_ID B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA);
 
     evs_decoder_init(&d, NULL);
     decode_ok(&d, line, strlen(line), 0, &got);
@@ -1170,53 +1175,50 @@ Test(line_decode, fields_out_of_order_or_missing_are_a_syntax_error)
         B_V B_ID B_ID B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
         B_V B_ID B_EXEC B_PATH B_SEQ "\"x\":1," B_TIME B_TYPE B_STEP B_DATA,
         /* batch in the wrong place, alone, or inconsistent */
-        B_V B_ID B_EXEC B_PATH B_SEQ B_TIME "\"batch\":[4,2]," B_TYPE B_STEP
-            B_DATA,
-        B_V B_ID B_EXEC B_PATH "\"batch\":[4,2]," B_SEQ B_TIME B_TYPE B_STEP
-            B_DATA,
-        B_V B_ID B_EXEC B_PATH B_SEQ "\"batch\":[5,1]," B_TIME B_TYPE B_STEP
-            B_DATA,
-        B_V B_ID B_EXEC B_PATH B_SEQ "\"batch\":[5,0]," B_TIME B_TYPE B_STEP
-            B_DATA,
-        B_V B_ID B_EXEC B_PATH B_SEQ "\"batch\":[0,9]," B_TIME B_TYPE B_STEP
-            B_DATA,
-        B_V B_ID B_EXEC B_PATH B_SEQ "\"batch\":[6,2]," B_TIME B_TYPE B_STEP
-            B_DATA,
-        B_V B_ID B_EXEC B_PATH B_SEQ "\"batch\":[2,3]," B_TIME B_TYPE B_STEP
-            B_DATA,
-        B_V B_ID B_EXEC B_PATH B_SEQ "\"batch\":[4,02]," B_TIME B_TYPE
-            B_STEP B_DATA,
-        B_V B_ID B_EXEC B_PATH B_SEQ "\"batch\":[4, 2]," B_TIME B_TYPE
-            B_STEP B_DATA,
-        B_V B_ID B_EXEC B_PATH B_SEQ "\"batch\":[4,2,1]," B_TIME B_TYPE
-            B_STEP B_DATA,
-        B_V B_ID B_EXEC B_PATH "\"sequence\":18446744073709551615,"
-            "\"batch\":[18446744073709551614,3]," B_TIME B_TYPE B_STEP
-                B_DATA,
+        B_V B_ID B_EXEC B_PATH B_SEQ B_TIME
+        "\"batch\":[4,2]," B_TYPE B_STEP B_DATA,
+        B_V B_ID B_EXEC B_PATH
+        "\"batch\":[4,2]," B_SEQ B_TIME B_TYPE B_STEP B_DATA,
+        B_V B_ID B_EXEC B_PATH B_SEQ
+        "\"batch\":[5,1]," B_TIME B_TYPE B_STEP B_DATA,
+        B_V B_ID B_EXEC B_PATH B_SEQ
+        "\"batch\":[5,0]," B_TIME B_TYPE B_STEP B_DATA,
+        B_V B_ID B_EXEC B_PATH B_SEQ
+        "\"batch\":[0,9]," B_TIME B_TYPE B_STEP B_DATA,
+        B_V B_ID B_EXEC B_PATH B_SEQ
+        "\"batch\":[6,2]," B_TIME B_TYPE B_STEP B_DATA,
+        B_V B_ID B_EXEC B_PATH B_SEQ
+        "\"batch\":[2,3]," B_TIME B_TYPE B_STEP B_DATA,
+        B_V B_ID B_EXEC B_PATH B_SEQ
+        "\"batch\":[4,02]," B_TIME B_TYPE B_STEP B_DATA,
+        B_V B_ID B_EXEC B_PATH B_SEQ
+        "\"batch\":[4, 2]," B_TIME B_TYPE B_STEP B_DATA,
+        B_V B_ID B_EXEC B_PATH B_SEQ
+        "\"batch\":[4,2,1]," B_TIME B_TYPE B_STEP B_DATA,
+        B_V B_ID B_EXEC B_PATH
+        "\"sequence\":18446744073709551615,"
+        "\"batch\":[18446744073709551614,3]," B_TIME B_TYPE B_STEP B_DATA,
         /* whitespace between tokens */
         "{\"v\":1, " B_ID B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
         B_V "\"id\" :\"a\"," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
         /* empty required strings */
         B_V "\"id\":\"\"," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
-        B_V B_ID "\"execution_id\":\"\"," B_PATH B_SEQ B_TIME B_TYPE B_STEP
-            B_DATA,
-        B_V B_ID B_EXEC B_PATH B_SEQ B_TIME "\"event_type\":\"\"," B_STEP
-            B_DATA,
+        B_V B_ID
+        "\"execution_id\":\"\"," B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
+        B_V B_ID B_EXEC B_PATH B_SEQ B_TIME
+        "\"event_type\":\"\"," B_STEP B_DATA,
         /* strings that are not strings, or not valid */
         B_V "\"id\":7," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
         B_V "\"id\":null," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
-        B_V "\"id\":\"a\\x\"," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP
-            B_DATA,
-        B_V "\"id\":\"a\\u12\"," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP
-            B_DATA,
-        B_V "\"id\":\"a\tb\"," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP
-            B_DATA,
-        B_V "\"id\":\"a\xff\"," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP
-            B_DATA,
+        B_V "\"id\":\"a\\x\"," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
+        B_V
+        "\"id\":\"a\\u12\"," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
+        B_V "\"id\":\"a\tb\"," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
+        B_V "\"id\":\"a\xff\"," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
         B_V B_ID B_EXEC B_PATH B_SEQ B_TIME B_TYPE
-            "\"step_name\":\"\xed\xa0\x80\"," B_DATA,
-        B_V B_ID B_EXEC "\"path_id\":\"\xc0\xaf\"," B_SEQ B_TIME B_TYPE
-            B_STEP B_DATA,
+        "\"step_name\":\"\xed\xa0\x80\"," B_DATA,
+        B_V B_ID B_EXEC
+        "\"path_id\":\"\xc0\xaf\"," B_SEQ B_TIME B_TYPE B_STEP B_DATA,
     };
 
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
@@ -1226,8 +1228,20 @@ Test(line_decode, fields_out_of_order_or_missing_are_a_syntax_error)
 Test(line_decode, sequence_must_be_a_plain_64_bit_integer)
 {
     static const char *const bad[] = {
-        "0", "00", "05", "007", "-1", "+1", "1.0", "1e3", "\"5\"", "",
-        "18446744073709551616", "99999999999999999999", "0x10", "5 ",
+        "0",
+        "00",
+        "05",
+        "007",
+        "-1",
+        "+1",
+        "1.0",
+        "1e3",
+        "\"5\"",
+        "",
+        "18446744073709551616",
+        "99999999999999999999",
+        "0x10",
+        "5 ",
     };
     evs_decoder d;
     evs_event got;
@@ -1235,20 +1249,20 @@ Test(line_decode, sequence_must_be_a_plain_64_bit_integer)
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(body, sizeof(body),
-                 B_V B_ID B_EXEC B_PATH "\"sequence\":%s," B_TIME B_TYPE
-                     B_STEP B_DATA,
+                 B_V B_ID B_EXEC B_PATH
+                 "\"sequence\":%s," B_TIME B_TYPE B_STEP B_DATA,
                  bad[i]);
         sealed_bad(body, EVS_EPARSE, "syntax");
     }
     evs_decoder_init(&d, NULL);
-    line = sealed_ok(B_V B_ID B_EXEC B_PATH
-                     "\"sequence\":18446744073709551615," B_TIME B_TYPE
-                         B_STEP B_DATA,
-                     &got, &d);
+    line = sealed_ok(
+        B_V B_ID B_EXEC B_PATH
+        "\"sequence\":18446744073709551615," B_TIME B_TYPE B_STEP B_DATA,
+        &got, &d);
     cr_assert_eq(got.sequence, UINT64_MAX);
     free(line);
-    line = sealed_ok(B_V B_ID B_EXEC B_PATH "\"sequence\":10," B_TIME B_TYPE
-                         B_STEP B_DATA,
+    line = sealed_ok(B_V B_ID B_EXEC B_PATH
+                     "\"sequence\":10," B_TIME B_TYPE B_STEP B_DATA,
                      &got, &d);
     cr_assert_eq(got.sequence, 10);
     free(line);
@@ -1258,32 +1272,31 @@ Test(line_decode, sequence_must_be_a_plain_64_bit_integer)
 Test(line_decode, timestamp_must_be_in_the_writers_form)
 {
     static const char *const bad[] = {
-        "2026-11-22T10:15:30.123456z",     /* lower-case z */
-        "2026-11-22t10:15:30.123456Z",     /* lower-case t */
-        "2026-11-22 10:15:30.123456Z",     /* space */
-        "2026-11-22T10:15:30.1+05:00",     /* 27 bytes, but an offset */
-        "2026-11-22T10:15:30.12345Z",      /* five digits */
-        "2026-11-22T10:15:30.1234567Z",    /* seven digits */
-        "2026-11-22T10:15:30Z",            /* none */
-        "2026-11-22T10:15:30.123456",      /* no zone */
-        "2026-11-22T10:15:60.000000Z",     /* leap second */
-        "2026-02-30T10:15:30.123456Z",     /* no such day */
-        "2026-13-22T10:15:30.123456Z",     /* no such month */
-        "2026-11-22T24:15:30.123456Z",     /* no such hour */
-        "2026-11-22T10:15:30.12345xZ",
-        "",
+        "2026-11-22T10:15:30.123456z",  /* lower-case z */
+        "2026-11-22t10:15:30.123456Z",  /* lower-case t */
+        "2026-11-22 10:15:30.123456Z",  /* space */
+        "2026-11-22T10:15:30.1+05:00",  /* 27 bytes, but an offset */
+        "2026-11-22T10:15:30.12345Z",   /* five digits */
+        "2026-11-22T10:15:30.1234567Z", /* seven digits */
+        "2026-11-22T10:15:30Z",         /* none */
+        "2026-11-22T10:15:30.123456",   /* no zone */
+        "2026-11-22T10:15:60.000000Z",  /* leap second */
+        "2026-02-30T10:15:30.123456Z",  /* no such day */
+        "2026-13-22T10:15:30.123456Z",  /* no such month */
+        "2026-11-22T24:15:30.123456Z",  /* no such hour */
+        "2026-11-22T10:15:30.12345xZ",  "",
     };
     char body[512];
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(body, sizeof(body),
-                 B_V B_ID B_EXEC B_PATH B_SEQ "\"timestamp\":\"%s\"," B_TYPE
-                     B_STEP B_DATA,
+                 B_V B_ID B_EXEC B_PATH B_SEQ
+                 "\"timestamp\":\"%s\"," B_TYPE B_STEP B_DATA,
                  bad[i]);
         sealed_bad(body, EVS_EPARSE, "syntax");
     }
-    sealed_bad(B_V B_ID B_EXEC B_PATH B_SEQ "\"timestamp\":1," B_TYPE B_STEP
-                   B_DATA,
+    sealed_bad(B_V B_ID B_EXEC B_PATH B_SEQ
+               "\"timestamp\":1," B_TYPE B_STEP B_DATA,
                EVS_EPARSE, "syntax");
 }
 
@@ -1294,10 +1307,10 @@ Test(line_decode, reads_any_valid_escape_in_strings)
     char *line;
 
     evs_decoder_init(&d, NULL);
-    line = sealed_ok(B_V "\"id\":\"\\u0061\\/\\b\\f\\r\\t\\\"\\\\\\u00e9"
-                  "\\ud83d\\ude00\"," B_EXEC B_PATH B_SEQ B_TIME B_TYPE
-                      B_STEP B_DATA,
-              &got, &d);
+    line = sealed_ok(
+        B_V "\"id\":\"\\u0061\\/\\b\\f\\r\\t\\\"\\\\\\u00e9"
+            "\\ud83d\\ude00\"," B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
+        &got, &d);
     assert_span_str(got.id, "a/\b\f\r\t\"\\\xc3\xa9\xf0\x9f\x98\x80", "id");
     free(line);
     evs_decoder_free(&d);
@@ -1305,19 +1318,17 @@ Test(line_decode, reads_any_valid_escape_in_strings)
 
 Test(line_decode, a_newer_version_with_a_valid_checksum_is_eformat)
 {
-    static const char *const newer[] = {"2", "10", "0",
-                                        "18446744073709551615"};
+    static const char *const newer[] = {"2", "10", "0", "18446744073709551615"};
     char body[512];
 
     for (size_t i = 0; i < sizeof(newer) / sizeof(newer[0]); i++) {
         /* Whatever a newer version puts after the version number. */
-        snprintf(body, sizeof(body), "{\"v\":%s,\"whatever\":[1,2],",
-                 newer[i]);
+        snprintf(body, sizeof(body), "{\"v\":%s,\"whatever\":[1,2],", newer[i]);
         sealed_bad(body, EVS_EFORMAT, "format");
-        snprintf(body, sizeof(body),
-                 "{\"v\":%s," B_ID B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP
-                     B_DATA,
-                 newer[i]);
+        snprintf(
+            body, sizeof(body),
+            "{\"v\":%s," B_ID B_EXEC B_PATH B_SEQ B_TIME B_TYPE B_STEP B_DATA,
+            newer[i]);
         sealed_bad(body, EVS_EFORMAT, "format");
     }
     /* A version that is not a plain number is not a version. */
@@ -1537,11 +1548,22 @@ Test(line_foreign, converts_timestamps_to_utc_microseconds)
 Test(line_foreign, keeps_every_number_in_data_exactly)
 {
     static const char *const nums[] = {
-        "1.10", "0.1", "1e400", "-1e400", "1e-400", "1E+2", "-0", "-0.0",
-        "12345678901234567890", "18446744073709551616",
-        "99999999999999999999999", "-9223372036854775809",
-        "9223372036854775807", "-9223372036854775808",
-        "123456789012345678901234567890.5", "4.9e-324",
+        "1.10",
+        "0.1",
+        "1e400",
+        "-1e400",
+        "1e-400",
+        "1E+2",
+        "-0",
+        "-0.0",
+        "12345678901234567890",
+        "18446744073709551616",
+        "99999999999999999999999",
+        "-9223372036854775809",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "123456789012345678901234567890.5",
+        "4.9e-324",
         "1.7976931348623157e309",
     };
     evs_decoder d;
@@ -1555,8 +1577,7 @@ Test(line_foreign, keeps_every_number_in_data_exactly)
                  "\"timestamp\":\"2025-03-04T10:11:12Z\",\"event_type\":\"t\","
                  "\"data\":{\"n\": %s, \"a\": [ %s ]}}\n",
                  nums[i], nums[i]);
-        snprintf(want, sizeof(want), "{\"n\":%s,\"a\":[%s]}", nums[i],
-                 nums[i]);
+        snprintf(want, sizeof(want), "{\"n\":%s,\"a\":[%s]}", nums[i], nums[i]);
         foreign_ok(&d, line, &got);
         assert_span_str(got.data, want, "data");
         /* Data that is only a number, too. */
@@ -1675,9 +1696,17 @@ Test(line_foreign, refuses_missing_or_mistyped_fields)
 Test(line_foreign, refuses_a_sequence_that_is_not_a_plain_positive_integer)
 {
     static const char *const bad[] = {
-        "0", "-1", "-0", "3.0", "1e2", "\"3\"", "null", "true",
+        "0",
+        "-1",
+        "-0",
+        "3.0",
+        "1e2",
+        "\"3\"",
+        "null",
+        "true",
         /* json-c would clamp these to the largest 64-bit values */
-        "18446744073709551616", "99999999999999999999999",
+        "18446744073709551616",
+        "99999999999999999999999",
     };
     char member[64];
     evs_decoder d;
@@ -1730,8 +1759,8 @@ Test(line_foreign, refuses_text_that_is_not_strict_json)
 
         sb_puts(&b, bad[i]);
         /* Put the required fields in, so only the fault is at fault. */
-        if (b.len > 2 && b.p[b.len - 1] == '}' && strchr(bad[i], '\'') ==
-                                                      NULL) {
+        if (b.len > 2 && b.p[b.len - 1] == '}' &&
+            strchr(bad[i], '\'') == NULL) {
             b.len--;
             sb_puts(&b, ",\"id\":\"e\",\"sequence\":1,\"timestamp\":"
                         "\"2025-03-04T10:11:12Z\",\"event_type\":\"t\"}");
@@ -1743,8 +1772,8 @@ Test(line_foreign, refuses_text_that_is_not_strict_json)
 
 Test(line_foreign, refuses_values_that_are_not_objects)
 {
-    static const char *const bad[] = {"[]", "[{\"id\":\"e\"}]", "\"x\"",
-                                      "1", "null", "true"};
+    static const char *const bad[] = {
+        "[]", "[{\"id\":\"e\"}]", "\"x\"", "1", "null", "true"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         decode_bad_s(bad[i], EVS_DECODE_FOREIGN, EVS_EPARSE, "syntax");
@@ -1881,8 +1910,9 @@ Test(line_decoder, reused_across_lines_of_many_sizes_leaves_no_stale_views)
             cr_assert_eq(evs_time_format(r.ev.timestamp_us, ts), 0);
             sb_puts(&f, "{\"data\": ");
             sb_putn(&f, r.data_spaced.p, r.data_spaced.len);
-            sb_printf(&f, " ,\"sequence\":%llu,\"timestamp\":\"%s\","
-                          "\"id\":",
+            sb_printf(&f,
+                      " ,\"sequence\":%llu,\"timestamp\":\"%s\","
+                      "\"id\":",
                       (unsigned long long)r.ev.sequence, ts);
             q = malloc(r.ev.id.len * 6 + 2);
             cr_assert_not_null(q);
@@ -1891,8 +1921,9 @@ Test(line_decoder, reused_across_lines_of_many_sizes_leaves_no_stale_views)
             free(q);
             q = malloc(r.ev.event_type.len * 6 + 2);
             cr_assert_not_null(q);
-            sb_putn(&f, q, evs_json_quote(r.ev.event_type, q,
-                                          r.ev.event_type.len * 6 + 2));
+            sb_putn(&f, q,
+                    evs_json_quote(r.ev.event_type, q,
+                                   r.ev.event_type.len * 6 + 2));
             free(q);
             sb_puts(&f, "}\n");
             free(tmp);
@@ -2100,9 +2131,9 @@ Test(line_decoder, out_of_memory_is_reported_as_enomem)
 /* Peeking at a line's place in its log (line_peek.c)                 */
 /* ------------------------------------------------------------------ */
 
-#define PEEK_BODY(id, seq_batch)                                              \
-    "{\"v\":1,\"id\":\"0190a3e1-0000-7000-8000-000000000001\","               \
-    "\"execution_id\":\"" id "\",\"path_id\":\"\",\"sequence\":" seq_batch    \
+#define PEEK_BODY(id, seq_batch)                                               \
+    "{\"v\":1,\"id\":\"0190a3e1-0000-7000-8000-000000000001\","                \
+    "\"execution_id\":\"" id "\",\"path_id\":\"\",\"sequence\":" seq_batch     \
     ",\"timestamp\":\"" T_CANON_S "\",\"event_type\":\"x\",\"step_name\":"     \
     "\"\",\"data\":{\"sequence\":99},"
 
@@ -2161,8 +2192,7 @@ Test(line_peek, back_finds_the_line_a_damaged_one_ends_with)
     memcpy(m, a, na - 1); /* without its newline */
     memcpy(m + na - 1, b, nb);
     cr_assert_neq(evs__line_peek(m, na - 1 + nb, "e1", 2, &pos), 0);
-    cr_assert_eq(evs__line_peek_back(m, na - 1 + nb, "e1", 2, &pos, &skip),
-                 0);
+    cr_assert_eq(evs__line_peek_back(m, na - 1 + nb, "e1", 2, &pos, &skip), 0);
     cr_assert_eq(pos.seq, 5);
     cr_assert_eq(skip, na - 1);
     cr_assert_eq(evs__line_peek_back(b, nb, "e1", 2, &pos, &skip), 0);

@@ -52,8 +52,7 @@ static void assert_span(evs_span got, const char *want)
 {
     size_t n = strlen(want);
 
-    cr_assert_eq(got.len, n, "length %zu, want %zu (\"%s\")", got.len, n,
-                 want);
+    cr_assert_eq(got.len, n, "length %zu, want %zu (\"%s\")", got.len, n, want);
     if (n > 0)
         cr_assert(memcmp(got.ptr, want, n) == 0, "got \"%.*s\", want \"%s\"",
                   (int)got.len, got.ptr, want);
@@ -137,13 +136,13 @@ static void reseal_header(char *buf, size_t hdr_len)
     cr_assert_eq(n, hdr_len);
 }
 
-#define HDR_PRE                                                               \
-    "{\"v\":1,\"kind\":\"snapshot\",\"id\":\"e1\",\"workflow_name\":\"w\","   \
-    "\"workflow_hash\":\"\",\"inputs_hash\":\"\",\"status\":\"running\","     \
-    "\"start_time\":null,\"end_time\":null,\"created_at\":null,"              \
+#define HDR_PRE                                                                \
+    "{\"v\":1,\"kind\":\"snapshot\",\"id\":\"e1\",\"workflow_name\":\"w\","    \
+    "\"workflow_hash\":\"\",\"inputs_hash\":\"\",\"status\":\"running\","      \
+    "\"start_time\":null,\"end_time\":null,\"created_at\":null,"               \
     "\"updated_at\":null,\"last_event_seq\":3,"
-#define BODY_PRE                                                              \
-    "{\"workflow_data\":null,\"inputs\":null,\"outputs\":null,"               \
+#define BODY_PRE                                                               \
+    "{\"workflow_data\":null,\"inputs\":null,\"outputs\":null,"                \
     "\"error\":null,\"lineage\":null,\"state\":"
 
 /* ------------------------------------------------------------------ */
@@ -253,8 +252,8 @@ Test(snapshot, encode_matches_format)
         blen, hex);
     n = evs__frame_seal(want, n);
     cr_assert_eq(header_len(buf, len), n);
-    cr_assert(memcmp(buf, want, n) == 0, "header: %.*s\nwant:   %.*s",
-              (int)n, buf, (int)n, want);
+    cr_assert(memcmp(buf, want, n) == 0, "header: %.*s\nwant:   %.*s", (int)n,
+              buf, (int)n, want);
     free(buf);
 }
 
@@ -286,8 +285,8 @@ Test(snapshot, header_only)
     }
     /* Damage to the body goes unseen when only the header is read. */
     buf[len - 5] ^= 1;
-    rc = evs_snapshot_decode(buf, len, EVS_SNAPSHOT_HEADER_ONLY, NULL, &d,
-                             NULL);
+    rc =
+        evs_snapshot_decode(buf, len, EVS_SNAPSHOT_HEADER_ONLY, NULL, &d, NULL);
     cr_assert_eq(rc, 0);
     evs_snapshot_free(d);
     free(buf);
@@ -430,9 +429,9 @@ Test(snapshot, newer_version_is_reported)
                  EVS_EFORMAT);
     cr_assert_str_eq(info.msg,
                      "snapshot written in format 2, this library reads 1");
-    cr_assert_eq(evs_snapshot_decode(buf, hl, EVS_SNAPSHOT_HEADER_ONLY, NULL,
-                                     &d, NULL),
-                 EVS_EFORMAT);
+    cr_assert_eq(
+        evs_snapshot_decode(buf, hl, EVS_SNAPSHOT_HEADER_ONLY, NULL, &d, NULL),
+        EVS_EFORMAT);
     /* Without a correct checksum it is damage, not a version. */
     buf[hl - 4] = buf[hl - 4] == '0' ? '1' : '0';
     cr_assert_eq(evs_snapshot_decode(buf, len, 0, NULL, &d, &info),
@@ -458,8 +457,9 @@ Test(snapshot, encode_rejects_bad_fields)
     char *buf = (char *)0x1, id129[130];
     size_t len = 7;
     const char *bad_ids[] = {"", "-a", "../x", "a/b", "a b", "é"};
-    const char *bad_json[] = {"{\"a\":}", "[1,]", "{} {}", "nul", "\"x",
-                              "01", "{\"a\":\"\x01\"}", "  ", "[\"\xff\"]"};
+    const char *bad_json[] = {
+        "{\"a\":}",         "[1,]", "{} {}",     "nul", "\"x", "01",
+        "{\"a\":\"\x01\"}", "  ",   "[\"\xff\"]"};
 
     for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
         s = full_snapshot();
@@ -539,12 +539,11 @@ Test(snapshot, failing_allocator_gives_enomem)
     cr_assert_eq(len, 7);
 
     encode_ok(&s, &good, &glen);
-    cr_assert_eq(evs_snapshot_decode(good, glen, 0, &c.a, &d, &info),
-                 -ENOMEM);
+    cr_assert_eq(evs_snapshot_decode(good, glen, 0, &c.a, &d, &info), -ENOMEM);
     cr_assert_eq(info.code, -ENOMEM);
     cr_assert_eq(d, (evs_snapshot *)0x1);
-    cr_assert_eq(evs_snapshot_decode(good, glen, EVS_SNAPSHOT_HEADER_ONLY,
-                                     &c.a, &d, NULL),
+    cr_assert_eq(evs_snapshot_decode(good, glen, EVS_SNAPSHOT_HEADER_ONLY, &c.a,
+                                     &d, NULL),
                  -ENOMEM);
     cr_assert_eq(c.live, 0);
     free(good);
@@ -783,8 +782,7 @@ Test(snapshot, decode_rejects_garbage)
     evs_snapshot *d = NULL;
     evs_error_info info;
 
-    cr_assert_eq(evs_snapshot_decode(NULL, 0, 0, NULL, &d, &info),
-                 EVS_EPARSE);
+    cr_assert_eq(evs_snapshot_decode(NULL, 0, 0, NULL, &d, &info), EVS_EPARSE);
     cr_assert_eq(evs_snapshot_decode("\n", 1, 0, NULL, &d, &info), EVS_EPARSE);
     cr_assert_eq(evs_snapshot_decode("{}\n{}\n", 6, 0, NULL, &d, NULL),
                  EVS_EPARSE);
@@ -825,12 +823,12 @@ Test(snapshot, encode_refuses_a_header_past_its_limit)
 Test(snapshot, a_raw_state_is_the_rest_of_the_body_and_all_else_is_checked)
 {
     static const char *const states[] = {
-        "[[1]", "\"abc", "\"abc\\\"", "{\"a\":\"b\"}}", "]",
-        "1,\"extra\":2", "{\"v\":1} trailing", "null",
+        "[[1]", "\"abc",         "\"abc\\\"",          "{\"a\":\"b\"}}",
+        "]",    "1,\"extra\":2", "{\"v\":1} trailing", "null",
     };
     static const char *const bad_bodies[] = {
-        BODY_PRE ",",                       /* no state at all */
-        "{\"inputs\":null,",                /* fields missing */
+        BODY_PRE ",",        /* no state at all */
+        "{\"inputs\":null,", /* fields missing */
         "{\"workflow_data\":null,\"inputs\":[1,\"outputs\":null,"
         "\"error\":null,\"lineage\":null,\"state\":{},", /* bad inputs */
     };
@@ -857,8 +855,7 @@ Test(snapshot, a_raw_state_is_the_rest_of_the_body_and_all_else_is_checked)
             cr_assert_eq(evs_snapshot_decode(buf, n, 0, NULL, &d, NULL),
                          EVS_EPARSE, "%s", states[i]);
     }
-    for (size_t i = 0; i < sizeof(bad_bodies) / sizeof(bad_bodies[0]);
-         i++) {
+    for (size_t i = 0; i < sizeof(bad_bodies) / sizeof(bad_bodies[0]); i++) {
         size_t n = forge(HDR_PRE, bad_bodies[i], buf, sizeof(buf));
         cr_assert_eq(evs_snapshot_decode(buf, n, EVS_SNAPSHOT_STATE_RAW, NULL,
                                          &d, &info),
@@ -880,16 +877,16 @@ Test(snapshot, a_raw_state_still_has_its_checksums_checked)
     for (size_t i = 0; i < len; i++) {
         for (int bit = 0; bit < 8; bit++) {
             buf[i] ^= (char)(1u << bit);
-            rc = evs_snapshot_decode(buf, len, EVS_SNAPSHOT_STATE_RAW, NULL,
-                                     &d, NULL);
+            rc = evs_snapshot_decode(buf, len, EVS_SNAPSHOT_STATE_RAW, NULL, &d,
+                                     NULL);
             cr_assert(rc == EVS_ECORRUPT || rc == EVS_EPARSE,
                       "byte %zu bit %d: %s", i, bit, evs_err_name(rc));
             buf[i] ^= (char)(1u << bit);
         }
     }
-    cr_assert_eq(evs_snapshot_decode(buf, len, EVS_SNAPSHOT_STATE_RAW, NULL,
-                                     &d, NULL),
-                 0);
+    cr_assert_eq(
+        evs_snapshot_decode(buf, len, EVS_SNAPSHOT_STATE_RAW, NULL, &d, NULL),
+        0);
     assert_span(d->state, "{\"v\":1,\"steps\":[{\"name\":\"a\"}]}");
     evs_snapshot_free(d);
     free(buf);
@@ -897,14 +894,14 @@ Test(snapshot, a_raw_state_still_has_its_checksums_checked)
 
 static void assert_same_snapshot(const evs_snapshot *a, const evs_snapshot *b)
 {
-    const evs_span *sa[] = {&a->id, &a->workflow_name, &a->workflow_hash,
-                            &a->inputs_hash, &a->status, &a->workflow_data,
-                            &a->inputs, &a->outputs, &a->error, &a->lineage,
-                            &a->state};
-    const evs_span *sb[] = {&b->id, &b->workflow_name, &b->workflow_hash,
-                            &b->inputs_hash, &b->status, &b->workflow_data,
-                            &b->inputs, &b->outputs, &b->error, &b->lineage,
-                            &b->state};
+    const evs_span *sa[] = {
+        &a->id,     &a->workflow_name, &a->workflow_hash, &a->inputs_hash,
+        &a->status, &a->workflow_data, &a->inputs,        &a->outputs,
+        &a->error,  &a->lineage,       &a->state};
+    const evs_span *sb[] = {
+        &b->id,     &b->workflow_name, &b->workflow_hash, &b->inputs_hash,
+        &b->status, &b->workflow_data, &b->inputs,        &b->outputs,
+        &b->error,  &b->lineage,       &b->state};
 
     for (size_t i = 0; i < sizeof(sa) / sizeof(sa[0]); i++) {
         cr_assert_eq(sa[i]->len, sb[i]->len, "field %zu", i);
@@ -927,8 +924,8 @@ static void assert_same_snapshot(const evs_snapshot *a, const evs_snapshot *b)
  * short) and filled `chunk` bytes at a time, each piece announced with
  * evs__snapshot_buf_filled (0: not announced at all).
  */
-static void decode_read(const char *in, size_t len, size_t room,
-                        unsigned flags, size_t chunk)
+static void decode_read(const char *in, size_t len, size_t room, unsigned flags,
+                        size_t chunk)
 {
     evs_error_info i1, i2;
     evs_snapshot *a = NULL, *b = NULL;
@@ -1103,22 +1100,24 @@ Test(snapshot, the_read_buffer_is_freed_with_its_allocator)
 Test(snapshot, lone_surrogates_decode_as_elsewhere)
 {
     static const char raw[] = "a\\ud800b\\udc00\\ud83d";
-    static const char want[] = "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd";
+    static const char want[] = "a\xef\xbf\xbd"
+                               "b\xef\xbf\xbd\xef\xbf\xbd";
     const size_t wn = sizeof(want) - 1;
     const char *w = strstr(HDR_PRE, "\"w\",");
     char buf[2048], hdr[512], out[64];
     evs_snapshot *d = NULL;
     size_t n;
 
-    cr_assert_eq(evs_json_check("\"a\\ud800b\\udc00\\ud83d\"", 22, 0, NULL,
-                                NULL, NULL), 0);
+    cr_assert_eq(
+        evs_json_check("\"a\\ud800b\\udc00\\ud83d\"", 22, 0, NULL, NULL, NULL),
+        0);
     cr_assert_eq(evs__json_unescape(raw, sizeof(raw) - 1, out), wn);
     cr_assert(memcmp(out, want, wn) == 0);
     cr_assert(evs__wf_key_eq((evs_span){raw, sizeof(raw) - 1}, want, wn));
 
     /* HDR_PRE with its workflow name, "w", replaced by raw. */
-    snprintf(hdr, sizeof(hdr), "%.*s\"%s\"%s", (int)(w - HDR_PRE), HDR_PRE,
-             raw, w + 3);
+    snprintf(hdr, sizeof(hdr), "%.*s\"%s\"%s", (int)(w - HDR_PRE), HDR_PRE, raw,
+             w + 3);
     n = forge(hdr, BODY_PRE "null,", buf, sizeof(buf));
     cr_assert_eq(evs_snapshot_decode(buf, n, 0, NULL, &d, NULL), 0);
     cr_assert_eq(d->workflow_name.len, wn);

@@ -171,8 +171,7 @@ static int cmp_id(const void *a, const void *b)
 
 Test(uuid7, unique_and_increasing_across_threads)
 {
-    char(*all)[EVS_UUID_LEN + 1] =
-        malloc(NTHREADS * PER_THREAD * sizeof(*all));
+    char(*all)[EVS_UUID_LEN + 1] = malloc(NTHREADS * PER_THREAD * sizeof(*all));
     pthread_t th[NTHREADS];
     uuid_job job[NTHREADS];
     int t, i;
@@ -363,8 +362,8 @@ Test(time_parse, refuses_malformed)
 {
     parse_bad("");
     parse_bad("2026-01-01");
-    parse_bad("2026-01-01T00:00:00");        /* no zone */
-    parse_bad("2026-01-01T00:00:00.Z");      /* '.' without digits */
+    parse_bad("2026-01-01T00:00:00");   /* no zone */
+    parse_bad("2026-01-01T00:00:00.Z"); /* '.' without digits */
     parse_bad("2026-01-01T00:00:00.");
     parse_bad("2026-01-01T00:00:00ZZ");
     parse_bad("2026-01-01T00:00:00Z ");
@@ -394,11 +393,11 @@ Test(time_parse, refuses_embedded_nul)
 {
     int64_t us = 0;
 
-    cr_assert_eq(evs_time_parse("2026-01-01T00:00:00Z\0", 21, &us),
-                 EVS_EPARSE);
-    cr_assert_eq(evs_time_parse("2026-01-01T00:00:00\0Z", 21, &us),
-                 EVS_EPARSE);
-    cr_assert_eq(evs_time_parse("2026-01-01\0" "00:00:00Z", 20, &us),
+    cr_assert_eq(evs_time_parse("2026-01-01T00:00:00Z\0", 21, &us), EVS_EPARSE);
+    cr_assert_eq(evs_time_parse("2026-01-01T00:00:00\0Z", 21, &us), EVS_EPARSE);
+    cr_assert_eq(evs_time_parse("2026-01-01\0"
+                                "00:00:00Z",
+                                20, &us),
                  EVS_EPARSE);
 }
 

@@ -24,8 +24,8 @@ static evs_wf_def *parse_ok(const char *json)
     evs_wf_error e;
     int rc = evs_wf_parse(json, strlen(json), NULL, NULL, NULL, &d, &e);
 
-    cr_assert_eq(rc, 0, "refused (%d): step \"%s\": %s\n%s", rc, e.step,
-                 e.msg, json);
+    cr_assert_eq(rc, 0, "refused (%d): step \"%s\": %s\n%s", rc, e.step, e.msg,
+                 json);
     cr_assert_not_null(d);
     return d;
 }
@@ -35,9 +35,9 @@ static int span_is(evs_span s, const char *want)
     return s.len == strlen(want) && memcmp(s.ptr, want, s.len) == 0;
 }
 
-#define assert_span(s, want)                                               \
-    cr_assert(span_is((s), (want)), "got \"%.*s\", want \"%s\"",           \
-              (int)(s).len, (s).ptr ? (s).ptr : "", (want))
+#define assert_span(s, want)                                                   \
+    cr_assert(span_is((s), (want)), "got \"%.*s\", want \"%s\"", (int)(s).len, \
+              (s).ptr ? (s).ptr : "", (want))
 
 static const char full_def[] =
     "{\n"
@@ -146,7 +146,8 @@ Test(workflow, reads_back_every_member_of_a_full_definition)
     cr_assert_eq(strlen(d->hash), 16);
 
     cr_assert_eq(evs_json_check(full_def, strlen(full_def), EVS_JSON_MINIFY,
-                                compact, &n, NULL), 0);
+                                compact, &n, NULL),
+                 0);
     cr_assert(d->json.len == n && memcmp(d->json.ptr, compact, n) == 0);
 
     cr_assert_eq(d->n_inputs, 3);
@@ -323,13 +324,13 @@ Test(workflow, asks_the_host_about_actions_but_not_about_exec)
     evs_wf_error e;
     int calls = 0;
 
-    cr_assert_eq(evs_wf_parse(ok, strlen(ok), NULL, only_llm, &calls, &d,
-                              &e), 0, "%s", e.msg);
+    cr_assert_eq(evs_wf_parse(ok, strlen(ok), NULL, only_llm, &calls, &d, &e),
+                 0, "%s", e.msg);
     cr_assert_eq(calls, 1);
     evs_wf_free(d);
     d = (evs_wf_def *)0x1;
-    cr_assert_eq(evs_wf_parse(bad, strlen(bad), NULL, only_llm, &calls, &d,
-                              &e), EVS_EPARSE);
+    cr_assert_eq(evs_wf_parse(bad, strlen(bad), NULL, only_llm, &calls, &d, &e),
+                 EVS_EPARSE);
     cr_assert_eq(d, (evs_wf_def *)0x1, "*out set on failure");
     cr_assert_str_eq(e.step, "b");
     cr_assert(strstr(e.msg, "unknown action \"lm\""), "%s", e.msg);
@@ -348,8 +349,8 @@ typedef struct refusal {
 /* A definition around some steps. */
 #define DOC(steps) "{\"name\":\"w\",\"steps\":[" steps "]}"
 /* An action step `a` whose extra members are `m`, then an end `b`. */
-#define ACT(m)                                                                \
-    DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\"" m "},"         \
+#define ACT(m)                                                                 \
+    DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\"" m "},"          \
         "{\"name\":\"b\",\"kind\":\"end\"}")
 /* Step `a` with the extra members `m`, going to end `b`. */
 #define RETRY(r) ACT(",\"retry\":" r ",\"next\":\"b\"")
@@ -362,7 +363,8 @@ static const refusal refusals[] = {
     {"{\"name\":\"w\xff\",\"steps\":[]}", "", "not valid JSON"},
     {"[1]", "", "a definition is a JSON object"},
     {"{\"name\":\"w\",\"name\":\"v\",\"steps\":[{\"name\":\"a\","
-     "\"kind\":\"end\"}]}", "", "duplicate member \"name\""},
+     "\"kind\":\"end\"}]}",
+     "", "duplicate member \"name\""},
     {"{\"nmae\":\"w\",\"steps\":[]}", "", "unknown member \"nmae\""},
     {"{\"steps\":[{\"name\":\"a\",\"kind\":\"end\"}]}", "",
      "missing member \"name\""},
@@ -372,13 +374,17 @@ static const refusal refusals[] = {
     {"{\"name\":\"w\",\"steps\":[]}", "", "non-empty list"},
     {"{\"name\":\"w\",\"steps\":{}}", "", "non-empty list"},
     {"{\"name\":\"w\",\"version\":0,\"steps\":[{\"name\":\"a\","
-     "\"kind\":\"end\"}]}", "", "\"version\" must be an integer >= 1"},
+     "\"kind\":\"end\"}]}",
+     "", "\"version\" must be an integer >= 1"},
     {"{\"name\":\"w\",\"version\":1.5,\"steps\":[{\"name\":\"a\","
-     "\"kind\":\"end\"}]}", "", "\"version\" must be an integer"},
+     "\"kind\":\"end\"}]}",
+     "", "\"version\" must be an integer"},
     {"{\"name\":\"w\",\"version\":\"2\",\"steps\":[{\"name\":\"a\","
-     "\"kind\":\"end\"}]}", "", "\"version\" must be an integer"},
+     "\"kind\":\"end\"}]}",
+     "", "\"version\" must be an integer"},
     {"{\"name\":\"w\",\"outputs\":\"${output}\",\"steps\":[{\"name\":\"a\","
-     "\"kind\":\"end\"}]}", "", "outputs: malformed reference"},
+     "\"kind\":\"end\"}]}",
+     "", "outputs: malformed reference"},
     /* Step names. */
     {DOC("5"), "", "the step at index 0 is not an object"},
     {DOC("{\"kind\":\"end\"}"), "", "the step at index 0 has no \"name\""},
@@ -394,25 +400,24 @@ static const refusal refusals[] = {
          "\"next\":\"a\"},{\"name\":\"a\",\"kind\":\"end\"}"),
      "a", "duplicate step name"},
     /* Kinds and members. */
-    {DOC("{\"name\":\"a\",\"kind\":\"acton\"}"), "a",
-     "unknown kind \"acton\""},
+    {DOC("{\"name\":\"a\",\"kind\":\"acton\"}"), "a", "unknown kind \"acton\""},
     {DOC("{\"name\":\"a\"}"), "a", "missing member \"kind\""},
     {DOC("{\"name\":\"a\",\"kind\":3}"), "a", "\"kind\" must be a string"},
     {ACT(",\"tiemout_ms\":5"), "a", "unknown member \"tiemout_ms\""},
     {DOC("{\"name\":\"a\",\"kind\":\"end\",\"next\":\"a\"}"), "a",
      "member \"next\" is not allowed in a step of kind end"},
     {DOC("{\"name\":\"a\",\"kind\":\"sleep\",\"duration_ms\":1,"
-         "\"action\":\"x\"}"), "a",
-     "member \"action\" is not allowed in a step of kind sleep"},
+         "\"action\":\"x\"}"),
+     "a", "member \"action\" is not allowed in a step of kind sleep"},
     {DOC("{\"name\":\"a\",\"kind\":\"sleep\",\"duration_ms\":1,"
-         "\"each\":[1]}"), "a",
-     "member \"each\" is not allowed in a step of kind sleep"},
+         "\"each\":[1]}"),
+     "a", "member \"each\" is not allowed in a step of kind sleep"},
     {DOC("{\"name\":\"a\",\"kind\":\"wait_event\",\"event\":\"e\","
-         "\"retry\":{}}"), "a",
-     "member \"retry\" is not allowed in a step of kind wait_event"},
+         "\"retry\":{}}"),
+     "a", "member \"retry\" is not allowed in a step of kind wait_event"},
     {DOC("{\"name\":\"a\",\"kind\":\"join\",\"paths\":\"*\","
-         "\"timeout_ms\":5}"), "a",
-     "member \"timeout_ms\" is not allowed in a step of kind join"},
+         "\"timeout_ms\":5}"),
+     "a", "member \"timeout_ms\" is not allowed in a step of kind join"},
     {ACT(",\"params\":{\"k\":1,\"k\":2},\"next\":\"b\""), "a",
      "duplicate member \"k\""},
     /* Actions. */
@@ -435,8 +440,8 @@ static const refusal refusals[] = {
     {DOC("{\"name\":\"a\",\"kind\":\"sleep\"}"), "a",
      "exactly one of \"duration_ms\" and \"until\""},
     {DOC("{\"name\":\"a\",\"kind\":\"sleep\",\"duration_ms\":1,"
-         "\"until\":\"2026-01-01T00:00:00Z\"}"), "a",
-     "exactly one of \"duration_ms\" and \"until\""},
+         "\"until\":\"2026-01-01T00:00:00Z\"}"),
+     "a", "exactly one of \"duration_ms\" and \"until\""},
     {DOC("{\"name\":\"a\",\"kind\":\"sleep\",\"duration_ms\":\"5s\"}"), "a",
      "\"duration_ms\" must be an integer or one \"${...}\" reference"},
     {DOC("{\"name\":\"a\",\"kind\":\"sleep\",\"duration_ms\":-5}"), "a",
@@ -463,7 +468,8 @@ static const refusal refusals[] = {
     {ACT(",\"next\":[{\"to\":\"b\"},{\"to\":\"b\"}]"), "a",
      "two edges create the branch \"b\""},
     {ACT(",\"next\":[{\"to\":\"b\",\"path\":\"p\"},{\"to\":\"a\","
-         "\"path\":\"p\"}]"), "a", "two edges create the branch \"p\""},
+         "\"path\":\"p\"}]"),
+     "a", "two edges create the branch \"p\""},
     {ACT(",\"next\":[{\"to\":\"b\",\"path\":\"p q\"}]"), "a",
      "path name \"p q\" is invalid"},
     {ACT(",\"next\":\"b\",\"then\":\"b\""), "a",
@@ -471,8 +477,8 @@ static const refusal refusals[] = {
     {ACT(",\"next\":[{\"to\":\"b\"}],\"then\":\"c\""), "a",
      "\"then\" names no step \"c\""},
     {DOC("{\"name\":\"a\",\"kind\":\"end\"},{\"name\":\"orphan\","
-         "\"kind\":\"end\"}"), "orphan",
-     "not reachable from the first step \"a\""},
+         "\"kind\":\"end\"}"),
+     "orphan", "not reachable from the first step \"a\""},
     {DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\","
          "\"next\":[{\"to\":\"b\"}],\"then\":\"a\"},"
          "{\"name\":\"b\",\"kind\":\"end\"},"
@@ -498,7 +504,8 @@ static const refusal refusals[] = {
     {DOC("{\"name\":\"j\",\"kind\":\"join\",\"paths\":[\"p\",\"p\"]}"), "j",
      "\"paths\" names \"p\" twice"},
     {DOC("{\"name\":\"j\",\"kind\":\"join\",\"paths\":\"*\","
-         "\"mode\":\"first\"}"), "j", "unknown join mode \"first\""},
+         "\"mode\":\"first\"}"),
+     "j", "unknown join mode \"first\""},
     /* Conditions. */
     {WHEN("{\"equals\":[1,1]}"), "a", "unknown condition operator \"equals\""},
     {WHEN("{\"eq\":[1]}"), "a", "\"eq\" takes an array of two operands"},
@@ -521,10 +528,10 @@ static const refusal refusals[] = {
      "condition: malformed reference \"${input.x}\": an unknown root"},
     {WHEN("{\"eq\":[\"${item}\",1]}"), "a", "condition: \"${item}\" used"},
     /* Templates. */
-    {PARAMS("{\"q\":\"${inputs.topic\"}"), "a",
-     "params: unterminated \"${\""},
-    {PARAMS("[\"${foo.x}\"]"), "a", "params: malformed reference "
-                                    "\"${foo.x}\": an unknown root"},
+    {PARAMS("{\"q\":\"${inputs.topic\"}"), "a", "params: unterminated \"${\""},
+    {PARAMS("[\"${foo.x}\"]"), "a",
+     "params: malformed reference "
+     "\"${foo.x}\": an unknown root"},
     {PARAMS("\"${inputs..a}\""), "a", "an empty segment"},
     {PARAMS("\"${inputs.a.}\""), "a", "an empty segment"},
     {PARAMS("\"${}\""), "a", "an empty reference"},
@@ -566,27 +573,29 @@ static const refusal refusals[] = {
     {RETRY("3"), "a", "\"retry\" must be an object"},
     /* Inputs. */
     {"{\"name\":\"w\",\"inputs\":[],\"steps\":[{\"name\":\"a\","
-     "\"kind\":\"end\"}]}", "", "\"inputs\" must be an object"},
+     "\"kind\":\"end\"}]}",
+     "", "\"inputs\" must be an object"},
     {"{\"name\":\"w\",\"inputs\":{\"x\":{\"type\":\"str\"}},\"steps\":["
-     "{\"name\":\"a\",\"kind\":\"end\"}]}", "",
-     "input \"x\" has an unknown type \"str\""},
+     "{\"name\":\"a\",\"kind\":\"end\"}]}",
+     "", "input \"x\" has an unknown type \"str\""},
     {"{\"name\":\"w\",\"inputs\":{\"x\":{\"required\":true,\"default\":1}},"
-     "\"steps\":[{\"name\":\"a\",\"kind\":\"end\"}]}", "",
-     "input \"x\" is required and has a default"},
+     "\"steps\":[{\"name\":\"a\",\"kind\":\"end\"}]}",
+     "", "input \"x\" is required and has a default"},
     {"{\"name\":\"w\",\"inputs\":{\"x\":{\"type\":\"integer\","
-     "\"default\":1.5}},\"steps\":[{\"name\":\"a\",\"kind\":\"end\"}]}", "",
-     "the default of input \"x\" is not of type integer"},
+     "\"default\":1.5}},\"steps\":[{\"name\":\"a\",\"kind\":\"end\"}]}",
+     "", "the default of input \"x\" is not of type integer"},
     {"{\"name\":\"w\",\"inputs\":{\"x\":{\"required\":\"yes\"}},\"steps\":["
-     "{\"name\":\"a\",\"kind\":\"end\"}]}", "",
-     "input \"x\": \"required\" must be a boolean"},
+     "{\"name\":\"a\",\"kind\":\"end\"}]}",
+     "", "input \"x\": \"required\" must be a boolean"},
     {"{\"name\":\"w\",\"inputs\":{\"x\":{\"typ\":\"string\"}},\"steps\":["
-     "{\"name\":\"a\",\"kind\":\"end\"}]}", "",
-     "unknown member \"typ\" in an input"},
+     "{\"name\":\"a\",\"kind\":\"end\"}]}",
+     "", "unknown member \"typ\" in an input"},
     {"{\"name\":\"w\",\"inputs\":{\"a.b\":{}},\"steps\":["
-     "{\"name\":\"a\",\"kind\":\"end\"}]}", "",
-     "input name \"a.b\" is invalid"},
+     "{\"name\":\"a\",\"kind\":\"end\"}]}",
+     "", "input name \"a.b\" is invalid"},
     {"{\"name\":\"w\",\"inputs\":{\"x\":5},\"steps\":["
-     "{\"name\":\"a\",\"kind\":\"end\"}]}", "", "an input must be an object"},
+     "{\"name\":\"a\",\"kind\":\"end\"}]}",
+     "", "an input must be an object"},
 };
 
 /* Each of the n refusals in rs is refused as it says, with the host's
@@ -602,17 +611,19 @@ static void expect_refusals(const refusal *rs, size_t n,
         int rc;
 
         memset(&e, 'x', sizeof(e));
-        rc = evs_wf_parse(r->json, strlen(r->json), NULL, has_action, NULL,
-                          &d, &e);
-        cr_assert_eq(rc, EVS_EPARSE, "#%zu accepted (%d): %s", i, rc,
-                     r->json);
+        rc = evs_wf_parse(r->json, strlen(r->json), NULL, has_action, NULL, &d,
+                          &e);
+        cr_assert_eq(rc, EVS_EPARSE, "#%zu accepted (%d): %s", i, rc, r->json);
         cr_assert_eq(d, (evs_wf_def *)0x1, "#%zu: *out set", i);
-        cr_assert_str_eq(e.step, r->step, "#%zu: step \"%s\", want \"%s\" "
-                         "(%s)", i, e.step, r->step, e.msg);
+        cr_assert_str_eq(e.step, r->step,
+                         "#%zu: step \"%s\", want \"%s\" "
+                         "(%s)",
+                         i, e.step, r->step, e.msg);
         cr_assert(strstr(e.msg, r->msg) != NULL,
                   "#%zu: message \"%s\" lacks \"%s\"", i, e.msg, r->msg);
         cr_assert_eq(evs_wf_parse(r->json, strlen(r->json), NULL, has_action,
-                                  NULL, &d, NULL), EVS_EPARSE);
+                                  NULL, &d, NULL),
+                     EVS_EPARSE);
     }
 }
 
@@ -674,8 +685,8 @@ Test(workflow, names_the_step_that_holds_a_duplicate_member)
 /* ------------------------------------------------------------------ */
 
 /* An exec step `a` with the members m (then an end). */
-#define EXEC(m)                                                               \
-    "{\"name\":\"w\",\"steps\":[{\"name\":\"a\",\"kind\":\"action\"" m        \
+#define EXEC(m)                                                                \
+    "{\"name\":\"w\",\"steps\":[{\"name\":\"a\",\"kind\":\"action\"" m         \
     ",\"next\":\"b\"},{\"name\":\"b\",\"kind\":\"end\"}]}"
 
 static void argv_is(const evs_wf_step *s, const char *const *want)
@@ -712,8 +723,8 @@ Test(workflow, reads_the_argv_of_exec_steps_in_both_forms)
     evs_wf_free(d);
     /* The host is not asked about exec steps. */
     const char *j = EXEC(",\"exec\":[\"llm\"]");
-    cr_assert_eq(evs_wf_parse(j, strlen(j), NULL, only_llm, &calls, &d, &e),
-                 0, "%s", e.msg);
+    cr_assert_eq(evs_wf_parse(j, strlen(j), NULL, only_llm, &calls, &d, &e), 0,
+                 "%s", e.msg);
     cr_assert_eq(calls, 0);
     evs_wf_free(d);
 }
@@ -734,8 +745,8 @@ Test(workflow, refuses_malformed_exec_lists)
         {EXEC(",\"exec\":[\"prog\"],\"action\":\"x\""), "a",
          "an action step needs exactly one of \"action\" and \"exec\""},
         {DOC("{\"name\":\"a\",\"kind\":\"sleep\",\"duration_ms\":1,"
-             "\"exec\":[\"x\"]}"), "a",
-         "member \"exec\" is not allowed in a step of kind sleep"},
+             "\"exec\":[\"x\"]}"),
+         "a", "member \"exec\" is not allowed in a step of kind sleep"},
     };
     expect_refusals(bad, sizeof(bad) / sizeof(*bad), NULL);
 }
@@ -761,7 +772,7 @@ static int parse_host(const char *json, evs_wf_def **d, evs_wf_error *e)
 }
 
 /* Step NAME, an echo, whose members M follow. */
-#define ECHO_STEP(name, m)                                                    \
+#define ECHO_STEP(name, m)                                                     \
     "{\"name\":\"" name "\",\"kind\":\"action\",\"action\":\"echo\"" m "}"
 
 /* Issue 14, defect 8: a loop of steps that never wait, along edges that
@@ -775,86 +786,100 @@ Test(workflow, refuses_a_loop_that_can_never_wait_or_end)
          "this loop can never wait or end: a -> a"},
         /* Through a version step; after a first step that may wait. */
         {DOC("{\"name\":\"first\",\"kind\":\"action\",\"action\":\"x\","
-             "\"next\":\"a\"}," ECHO_STEP("a", ",\"next\":\"v\"") ","
-             "{\"name\":\"v\",\"kind\":\"version\",\"change_id\":\"c\","
-             "\"min\":-1,\"max\":1,\"next\":\"a\"}"),
+             "\"next\":\"a\"}," ECHO_STEP(
+                 "a",
+                 ",\"next\":\"v\"") ","
+                                    "{\"name\":\"v\",\"kind\":\"version\","
+                                    "\"change_id\":\"c\","
+                                    "\"min\":-1,\"max\":1,\"next\":\"a\"}"),
          "a", "a -> v -> a"},
         /* An edge list whose edge back is always taken: `when` absent or
          * true. The other edge branches off; the loop goes on. */
         {DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"a\",\"when\":true},"
-                       "{\"to\":\"b\",\"when\":{\"exists\":\"${vars.x}\"}}]")
-             ",{\"name\":\"b\",\"kind\":\"end\"}"),
+                            "{\"to\":\"b\",\"when\":{\"exists\":\"${vars.x}\"}}"
+                            "]") ",{\"name\":\"b\",\"kind\":\"end\"}"),
          "a", "a -> a"},
         {DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"a\",\"path\":\"again\"}]")),
          "a", "a -> a"},
         /* `then` is taken whenever the step branches for sure. */
-        {DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"w\",\"path\":\"p\"}],"
-                       "\"then\":\"a\"")
-             ",{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\"}"),
+        {DOC(ECHO_STEP("a",
+                       ",\"next\":[{\"to\":\"w\",\"path\":\"p\"}],"
+                       "\"then\":\"a\"") ",{\"name\":\"w\",\"kind\":\"wait_"
+                                         "event\",\"event\":\"e\"}"),
          "a", "a -> a"},
-        {DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"w\"},{\"to\":\"z\"}],"
-                       "\"then\":\"a\"")
-             ",{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\"},"
-             "{\"name\":\"z\",\"kind\":\"end\"}"),
+        {DOC(ECHO_STEP("a",
+                       ",\"next\":[{\"to\":\"w\"},{\"to\":\"z\"}],"
+                       "\"then\":\"a\"") ",{\"name\":\"w\",\"kind\":\"wait_"
+                                         "event\",\"event\":\"e\"},"
+                                         "{\"name\":\"z\",\"kind\":\"end\"}"),
          "a", "a -> a"},
         /* Continuing as new goes round in successors. */
-        {DOC(ECHO_STEP("a", ",\"next\":\"c\"")
-             ",{\"name\":\"c\",\"kind\":\"continue_as_new\"}"),
+        {DOC(ECHO_STEP("a", ",\"next\":\"c\"") ",{\"name\":\"c\",\"kind\":"
+                                               "\"continue_as_new\"}"),
          "a", "a -> c -> a"},
         {DOC("{\"name\":\"first\",\"kind\":\"action\",\"action\":\"x\","
-             "\"next\":\"a\"}," ECHO_STEP("a", ",\"next\":\"c\"") ","
-             "{\"name\":\"c\",\"kind\":\"continue_as_new\","
-             "\"start_at\":\"a\"}"),
+             "\"next\":\"a\"}," ECHO_STEP(
+                 "a", ",\"next\":\"c\"") ","
+                                         "{\"name\":\"c\",\"kind\":\"continue_"
+                                         "as_new\","
+                                         "\"start_at\":\"a\"}"),
          "a", "a -> c -> a"},
         /* A sleep of no time does not pace anything. */
-        {DOC(ECHO_STEP("a", ",\"next\":\"s\"")
-             ",{\"name\":\"s\",\"kind\":\"sleep\",\"duration_ms\":0,"
-             "\"next\":\"a\"}"),
+        {DOC(ECHO_STEP("a", ",\"next\":\"s\"") ",{\"name\":\"s\",\"kind\":"
+                                               "\"sleep\",\"duration_ms\":0,"
+                                               "\"next\":\"a\"}"),
          "a", "a -> s -> a"},
     };
     static const char *const ok[] = {
         /* Something on the loop may wait: a sleep, an event, an action
          * of the host (or exec), a join. */
-        DOC(ECHO_STEP("a", ",\"next\":\"s\"")
-            ",{\"name\":\"s\",\"kind\":\"sleep\",\"duration_ms\":10,"
-            "\"next\":\"a\"}"),
-        DOC(ECHO_STEP("a", ",\"next\":\"s\"")
-            ",{\"name\":\"s\",\"kind\":\"sleep\","
-            "\"duration_ms\":\"${inputs.d}\",\"next\":\"a\"}"),
-        DOC(ECHO_STEP("a", ",\"next\":\"w\"")
-            ",{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\","
-            "\"next\":\"a\"}"),
+        DOC(ECHO_STEP("a", ",\"next\":\"s\"") ",{\"name\":\"s\",\"kind\":"
+                                              "\"sleep\",\"duration_ms\":10,"
+                                              "\"next\":\"a\"}"),
+        DOC(ECHO_STEP("a",
+                      ",\"next\":\"s\"") ",{\"name\":\"s\",\"kind\":\"sleep\","
+                                         "\"duration_ms\":\"${inputs.d}\","
+                                         "\"next\":\"a\"}"),
+        DOC(ECHO_STEP("a", ",\"next\":\"w\"") ",{\"name\":\"w\",\"kind\":"
+                                              "\"wait_event\",\"event\":\"e\","
+                                              "\"next\":\"a\"}"),
         DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\","
             "\"next\":\"a\"}"),
         DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"fail\","
             "\"next\":\"a\"}"),
         DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"exec:x\","
             "\"next\":\"a\"}"),
-        DOC(ECHO_STEP("a", ",\"next\":\"j\"")
-            ",{\"name\":\"j\",\"kind\":\"join\",\"paths\":\"*\","
-            "\"next\":\"a\"}"),
+        DOC(ECHO_STEP("a", ",\"next\":\"j\"") ",{\"name\":\"j\",\"kind\":"
+                                              "\"join\",\"paths\":\"*\","
+                                              "\"next\":\"a\"}"),
         /* An edge of the loop that may not be taken. */
         DOC(ECHO_STEP("a", ",\"store\":\"x\",\"next\":[{\"to\":\"a\",\"when\":"
-                      "{\"not\":{\"exists\":\"${vars.x.p.p.p}\"}}}]")),
-        DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"a\",\"when\":false},"
-                      "{\"to\":\"b\"}]")
-            ",{\"name\":\"b\",\"kind\":\"end\"}"),
+                           "{\"not\":{\"exists\":\"${vars.x.p.p.p}\"}}}]")),
+        DOC(ECHO_STEP("a",
+                      ",\"next\":[{\"to\":\"a\",\"when\":false},"
+                      "{\"to\":\"b\"}]") ",{\"name\":\"b\",\"kind\":\"end\"}"),
         /* `then` after a branch that may not happen. */
         DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"w\",\"path\":\"p\","
-                      "\"when\":{\"exists\":\"${vars.go}\"}}],"
-                      "\"then\":\"a\"")
-            ",{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\"}"),
+                           "\"when\":{\"exists\":\"${vars.go}\"}}],"
+                           "\"then\":\"a\"") ",{\"name\":\"w\",\"kind\":\"wait_"
+                                             "event\",\"event\":\"e\"}"),
         /* One edge always taken, without a path: the path moves on, and
          * takes `then` only when the other edge matches too. */
-        DOC(ECHO_STEP("a", ",\"next\":[{\"to\":\"b\"},{\"to\":\"w\",\"when\":"
-                      "{\"exists\":\"${vars.go}\"}}],\"then\":\"a\"")
-            ",{\"name\":\"b\",\"kind\":\"end\"},"
-            "{\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"e\"}"),
+        DOC(ECHO_STEP(
+            "a",
+            ",\"next\":[{\"to\":\"b\"},{\"to\":\"w\",\"when\":"
+            "{\"exists\":\"${vars.go}\"}}],\"then\":\"a\"") ",{\"name\":\"b\","
+                                                            "\"kind\":\"end\"},"
+                                                            "{\"name\":\"w\","
+                                                            "\"kind\":\"wait_"
+                                                            "event\",\"event\":"
+                                                            "\"e\"}"),
         /* Instant steps without a loop. */
         DOC(ECHO_STEP("a", ",\"next\":\"b\"") "," ECHO_STEP("b", "")),
-        DOC(ECHO_STEP("a", ",\"next\":\"c\"")
-            ",{\"name\":\"c\",\"kind\":\"continue_as_new\","
-            "\"start_at\":\"z\"}," ECHO_STEP("z", "")),
+        DOC(ECHO_STEP(
+            "a",
+            ",\"next\":\"c\"") ",{\"name\":\"c\",\"kind\":\"continue_as_new\","
+                               "\"start_at\":\"z\"}," ECHO_STEP("z", "")),
     };
     evs_wf_def *d;
     evs_wf_error e;
@@ -892,21 +917,22 @@ Test(workflow, a_long_loop_is_named_by_its_first_steps)
     cr_assert_eq(parse_host(buf, &d, &e), EVS_EPARSE);
     cr_assert_str_eq(e.step, "s0");
     cr_assert(strstr(e.msg, "this loop can never wait or end: s0 -> s1 -> "
-                            "s2"), "%s", e.msg);
+                            "s2"),
+              "%s", e.msg);
 }
 
 /* A step that only a continue_as_new's start_at leads to is where the
  * successor starts: reachable (it was refused as unreachable). */
 Test(workflow, a_step_reached_only_through_start_at_is_reachable)
 {
-    const char *j = DOC(
-        "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\","
-        "\"next\":\"roll\"},"
-        "{\"name\":\"roll\",\"kind\":\"continue_as_new\","
-        "\"start_at\":\"later\"},"
-        "{\"name\":\"later\",\"kind\":\"action\",\"action\":\"x\","
-        "\"next\":\"done\"},"
-        "{\"name\":\"done\",\"kind\":\"end\"}");
+    const char *j =
+        DOC("{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\","
+            "\"next\":\"roll\"},"
+            "{\"name\":\"roll\",\"kind\":\"continue_as_new\","
+            "\"start_at\":\"later\"},"
+            "{\"name\":\"later\",\"kind\":\"action\",\"action\":\"x\","
+            "\"next\":\"done\"},"
+            "{\"name\":\"done\",\"kind\":\"end\"}");
     evs_wf_def *d = parse_ok(j);
 
     cr_assert_str_eq(d->steps[1].start_at, "later");
@@ -934,11 +960,10 @@ static void hash_of(const char *json, char out[17])
 
 Test(workflow, hash_ignores_formatting_and_member_order)
 {
-    const char *a =
-        "{\"name\":\"w\",\"version\":2,\"steps\":["
-        "{\"name\":\"s\",\"kind\":\"action\",\"action\":\"x\","
-        "\"params\":{\"a\":1,\"b\":[1,2]},\"next\":\"e\"},"
-        "{\"name\":\"e\",\"kind\":\"end\"}]}";
+    const char *a = "{\"name\":\"w\",\"version\":2,\"steps\":["
+                    "{\"name\":\"s\",\"kind\":\"action\",\"action\":\"x\","
+                    "\"params\":{\"a\":1,\"b\":[1,2]},\"next\":\"e\"},"
+                    "{\"name\":\"e\",\"kind\":\"end\"}]}";
     const char *b =
         "{ \"steps\" : [\n"
         "   { \"next\": \"e\", \"params\": {\"b\": [1, 2], \"a\": 1},\n"
@@ -946,16 +971,14 @@ Test(workflow, hash_ignores_formatting_and_member_order)
         "   {\"kind\": \"end\", \"name\": \"e\"}\n"
         " ],\n"
         " \"version\": 2, \"name\": \"w\" }\n";
-    const char *c =
-        "{\"name\":\"w\",\"version\":2,\"steps\":["
-        "{\"name\":\"s\",\"kind\":\"action\",\"action\":\"x\","
-        "\"params\":{\"a\":2,\"b\":[1,2]},\"next\":\"e\"},"
-        "{\"name\":\"e\",\"kind\":\"end\"}]}";
-    const char *arr =
-        "{\"name\":\"w\",\"version\":2,\"steps\":["
-        "{\"name\":\"s\",\"kind\":\"action\",\"action\":\"x\","
-        "\"params\":{\"a\":1,\"b\":[2,1]},\"next\":\"e\"},"
-        "{\"name\":\"e\",\"kind\":\"end\"}]}";
+    const char *c = "{\"name\":\"w\",\"version\":2,\"steps\":["
+                    "{\"name\":\"s\",\"kind\":\"action\",\"action\":\"x\","
+                    "\"params\":{\"a\":2,\"b\":[1,2]},\"next\":\"e\"},"
+                    "{\"name\":\"e\",\"kind\":\"end\"}]}";
+    const char *arr = "{\"name\":\"w\",\"version\":2,\"steps\":["
+                      "{\"name\":\"s\",\"kind\":\"action\",\"action\":\"x\","
+                      "\"params\":{\"a\":1,\"b\":[2,1]},\"next\":\"e\"},"
+                      "{\"name\":\"e\",\"kind\":\"end\"}]}";
     char ha[17], hb[17], hc[17], harr[17];
     char sa[EVS_STEP_HASH_LEN + 1], sb[EVS_STEP_HASH_LEN + 1];
     evs_wf_def *da, *db;
@@ -971,10 +994,12 @@ Test(workflow, hash_ignores_formatting_and_member_order)
     /* A step's raw text hashes the same under either formatting. */
     da = parse_ok(a);
     db = parse_ok(b);
-    cr_assert_eq(evs_replay_step_hash(da->steps[0].raw.ptr,
-                                      da->steps[0].raw.len, sa), 0);
-    cr_assert_eq(evs_replay_step_hash(db->steps[0].raw.ptr,
-                                      db->steps[0].raw.len, sb), 0);
+    cr_assert_eq(
+        evs_replay_step_hash(da->steps[0].raw.ptr, da->steps[0].raw.len, sa),
+        0);
+    cr_assert_eq(
+        evs_replay_step_hash(db->steps[0].raw.ptr, db->steps[0].raw.len, sb),
+        0);
     cr_assert_str_eq(sa, sb);
     evs_wf_free(da);
     evs_wf_free(db);
@@ -1107,9 +1132,9 @@ static const truth truths[] = {
     {"{\"not\":true}", 0},
     {"{\"not\":{\"eq\":[\"${inputs.nope}\",1]}}", 1},
     {"{\"and\":[{\"or\":[false,{\"not\":false}]},"
-     "{\"not\":{\"and\":[true,false]}}]}", 1},
-    {"{\"or\":[{\"and\":[true,{\"lt\":[2,1]}]},{\"not\":{\"or\":[true]}}]}",
-     0},
+     "{\"not\":{\"and\":[true,false]}}]}",
+     1},
+    {"{\"or\":[{\"and\":[true,{\"lt\":[2,1]}]},{\"not\":{\"or\":[true]}}]}", 0},
 };
 
 Test(workflow, evaluates_conditions_per_their_truth_tables)
@@ -1137,8 +1162,7 @@ Test(workflow, reports_a_resolver_value_that_is_not_json)
     evs_wf_ctx c = make_ctx();
     int r = -7;
 
-    snprintf(json, sizeof(json), WHEN("%s"),
-             "{\"eq\":[\"${vars.bad.x}\",1]}");
+    snprintf(json, sizeof(json), WHEN("%s"), "{\"eq\":[\"${vars.bad.x}\",1]}");
     d = parse_ok(json);
     cr_assert_eq(evs_wf_cond_eval(d->steps[0].next[0].when, &c, &r),
                  EVS_EPARSE);
@@ -1150,8 +1174,7 @@ Test(workflow, reports_a_resolver_value_that_is_not_json)
 /* Templates                                                          */
 /* ------------------------------------------------------------------ */
 
-static void render_is(const evs_wf_ctx *c, const char *tmpl,
-                      const char *want)
+static void render_is(const evs_wf_ctx *c, const char *tmpl, const char *want)
 {
     char *out = NULL;
     size_t len = 0;
@@ -1183,9 +1206,10 @@ Test(workflow, renders_a_whole_reference_as_the_value_with_its_type)
 {
     evs_wf_ctx c = make_ctx();
 
-    render_is(&c, "{\"a\":\"${inputs.n}\",\"b\":\"${inputs.obj}\","
-                  "\"c\":\"${inputs.z}\",\"d\":\"${inputs.t}\","
-                  "\"e\":\"${inputs.s}\",\"f\":\"${inputs.k}\"}",
+    render_is(&c,
+              "{\"a\":\"${inputs.n}\",\"b\":\"${inputs.obj}\","
+              "\"c\":\"${inputs.z}\",\"d\":\"${inputs.t}\","
+              "\"e\":\"${inputs.s}\",\"f\":\"${inputs.k}\"}",
               "{\"a\":1,\"b\":{\"a\":1,\"b\":[1,2]},\"c\":null,\"d\":true,"
               "\"e\":\"hello world\",\"f\":1.50}");
     render_is(&c, "\"${inputs.list.1}\"", "\"two\"");
@@ -1211,8 +1235,9 @@ Test(workflow, interpolates_references_inside_longer_strings)
 {
     evs_wf_ctx c = make_ctx();
 
-    render_is(&c, "\"n=${inputs.n}, s=${inputs.s}, o=${inputs.obj}, "
-                  "z=${inputs.z}, t=${inputs.t}\"",
+    render_is(&c,
+              "\"n=${inputs.n}, s=${inputs.s}, o=${inputs.obj}, "
+              "z=${inputs.z}, t=${inputs.t}\"",
               "\"n=1, s=hello world, o={\\\"a\\\":1,\\\"b\\\":[1,2]}, "
               "z=null, t=true\"");
     render_is(&c, "\"<${inputs.q}>\"", "\"<say \\\"hi\\\"\\n>\"");
@@ -1273,21 +1298,22 @@ Test(workflow, renders_item_and_index_in_each_params)
 
     c.item = evs_span_cstr("{\"q\": \"a\", \"n\": [1, 2]}");
     c.index = 3;
-    render_is(&c, "{\"q\":\"${item.q}\",\"i\":\"${index}\",\"all\":\"${item}\","
-                  "\"s\":\"#${index}: ${item.q}\",\"n\":\"${item.n.0}\"}",
+    render_is(&c,
+              "{\"q\":\"${item.q}\",\"i\":\"${index}\",\"all\":\"${item}\","
+              "\"s\":\"#${index}: ${item.q}\",\"n\":\"${item.n.0}\"}",
               "{\"q\":\"a\",\"i\":3,\"all\":{\"q\":\"a\",\"n\":[1,2]},"
               "\"s\":\"#3: a\",\"n\":1}");
     c.item = evs_span_cstr("\"b\"");
     c.index = 0;
-    cr_assert_eq(evs_wf_render(&c, d->steps[1].params, NULL, &out, &len,
-                               NULL), 0);
+    cr_assert_eq(evs_wf_render(&c, d->steps[1].params, NULL, &out, &len, NULL),
+                 0);
     cr_assert_str_eq(out, "{\"q\":\"b\",\"i\":0}");
     free(out);
-    cr_assert_eq(evs_wf_render(&c, d->steps[0].params, NULL, &out, &len,
-                               NULL), -ENOENT);
+    cr_assert_eq(evs_wf_render(&c, d->steps[0].params, NULL, &out, &len, NULL),
+                 -ENOENT);
     c.inputs = evs_span_cstr("{\"topic\":\"cats\"}");
-    cr_assert_eq(evs_wf_render(&c, d->steps[0].params, NULL, &out, &len,
-                               NULL), 0);
+    cr_assert_eq(evs_wf_render(&c, d->steps[0].params, NULL, &out, &len, NULL),
+                 0);
     cr_assert_str_eq(out, "{\"q\":\"cats\",\"k\":1.50}");
     free(out);
     evs_wf_free(d);
@@ -1321,8 +1347,7 @@ static void inputs_are(const evs_wf_def *d, const char *in, const char *want)
     free(out);
 }
 
-static void inputs_refused(const evs_wf_def *d, const char *in,
-                           const char *msg)
+static void inputs_refused(const evs_wf_def *d, const char *in, const char *msg)
 {
     char *out = (char *)0x1;
     evs_wf_error e;
@@ -1342,8 +1367,9 @@ Test(workflow, fills_in_defaults_and_keeps_undeclared_inputs)
     inputs_are(d, "{ \"extra\" : [1, 2], \"n\": 5, \"topic\": \"t\" }",
                "{\"extra\":[1,2],\"n\":5,\"topic\":\"t\",\"flag\":false,"
                "\"o\":{\"k\":[1]}}");
-    inputs_are(d, "{\"topic\":\"t\",\"n\":-7,\"flag\":true,\"x\":1.5e3,"
-                  "\"o\":{},\"l\":[],\"any\":null}",
+    inputs_are(d,
+               "{\"topic\":\"t\",\"n\":-7,\"flag\":true,\"x\":1.5e3,"
+               "\"o\":{},\"l\":[],\"any\":null}",
                "{\"topic\":\"t\",\"n\":-7,\"flag\":true,\"x\":1.5e3,"
                "\"o\":{},\"l\":[],\"any\":null}");
     inputs_are(d, "{\"t\\u006fpic\":\"t\",\"x\":3}",
@@ -1369,8 +1395,9 @@ Test(workflow, refuses_missing_required_inputs_and_wrong_types)
     inputs_refused(d, "{}", "input \"topic\" is required");
     inputs_refused(d, "", "input \"topic\" is required");
     inputs_refused(d, "{\"n\":1}", "input \"topic\" is required");
-    inputs_refused(d, "{\"topic\":5}", "input \"topic\" must be of type "
-                                       "string");
+    inputs_refused(d, "{\"topic\":5}",
+                   "input \"topic\" must be of type "
+                   "string");
     inputs_refused(d, "{\"topic\":null}", "must be of type string");
     inputs_refused(d, "{\"topic\":\"t\",\"n\":1.5}",
                    "input \"n\" must be of type integer");
@@ -1389,11 +1416,11 @@ Test(workflow, refuses_missing_required_inputs_and_wrong_types)
 }
 
 /* A strict definition whose step `a` has extra members `m`. */
-#define STRICT(m)                                                             \
-    "{\"name\":\"w\",\"strict_inputs\":true,\"inputs\":{"                     \
-    "\"url\":{\"type\":\"string\",\"required\":true},"                        \
-    "\"n\":{\"type\":\"integer\",\"default\":2}},\"steps\":["                 \
-    "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\"" m "},"             \
+#define STRICT(m)                                                              \
+    "{\"name\":\"w\",\"strict_inputs\":true,\"inputs\":{"                      \
+    "\"url\":{\"type\":\"string\",\"required\":true},"                         \
+    "\"n\":{\"type\":\"integer\",\"default\":2}},\"steps\":["                  \
+    "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"x\"" m "},"              \
     "{\"name\":\"b\",\"kind\":\"sleep\",\"duration_ms\":1}]}"
 
 /* With strict_inputs, a reference to an input that is not declared is
@@ -1405,24 +1432,24 @@ Test(workflow, strict_inputs_refuses_references_to_undeclared_inputs)
         {STRICT(",\"params\":{\"u\":\"${inputs.ur}\"}"), "a",
          "params: \"${inputs.ur}\" names no declared input (the definition "
          "has strict_inputs)"},
-        {STRICT(",\"params\":\"at ${inputs.url} and ${inputs.typo.x}\""),
-         "a", "\"${inputs.typo.x}\" names no declared input"},
+        {STRICT(",\"params\":\"at ${inputs.url} and ${inputs.typo.x}\""), "a",
+         "\"${inputs.typo.x}\" names no declared input"},
         {STRICT(",\"each\":\"${inputs.items}\""), "a",
          "each: \"${inputs.items}\" names no declared input"},
         {STRICT(",\"next\":[{\"to\":\"b\",\"when\":{\"not\":"
-                "{\"exists\":\"${inputs.flag}\"}}}]"), "a",
-         "condition: \"${inputs.flag}\" names no declared input"},
+                "{\"exists\":\"${inputs.flag}\"}}}]"),
+         "a", "condition: \"${inputs.flag}\" names no declared input"},
         {"{\"name\":\"w\",\"strict_inputs\":true,"
          "\"outputs\":{\"o\":\"${inputs.x}\"},"
-         "\"steps\":[{\"name\":\"a\",\"kind\":\"end\"}]}", "",
-         "outputs: \"${inputs.x}\" names no declared input"},
+         "\"steps\":[{\"name\":\"a\",\"kind\":\"end\"}]}",
+         "", "outputs: \"${inputs.x}\" names no declared input"},
         {"{\"name\":\"w\",\"strict_inputs\":true,\"steps\":["
          "{\"name\":\"s\",\"kind\":\"sleep\","
-         "\"until\":\"${inputs.when}\"}]}", "s",
-         "until: \"${inputs.when}\" names no declared input"},
+         "\"until\":\"${inputs.when}\"}]}",
+         "s", "until: \"${inputs.when}\" names no declared input"},
         {"{\"name\":\"w\",\"strict_inputs\":1,\"steps\":["
-         "{\"name\":\"a\",\"kind\":\"end\"}]}", "",
-         "\"strict_inputs\" must be a boolean"},
+         "{\"name\":\"a\",\"kind\":\"end\"}]}",
+         "", "\"strict_inputs\" must be a boolean"},
     };
     evs_wf_def *d;
 
@@ -1543,8 +1570,7 @@ Test(workflow, retry_allows_until_the_attempts_run_out)
     cr_assert_eq(evs_wf_retry_allows(r, 6, t, 1), 0);
     cr_assert_eq(evs_wf_retry_allows(r, 1, t, 0), 0);
     cr_assert_eq(evs_wf_retry_allows(r, 1, evs_span_cstr("auth"), 1), 0);
-    cr_assert_eq(evs_wf_retry_allows(r, 1, evs_span_cstr("bad_input"), 1),
-                 0);
+    cr_assert_eq(evs_wf_retry_allows(r, 1, evs_span_cstr("bad_input"), 1), 0);
     cr_assert_eq(evs_wf_retry_allows(r, 1, evs_span_cstr("aut"), 1), 1);
     cr_assert_eq(evs_wf_retry_allows(r, 1, evs_span_cstr(""), 1), 1);
     cr_assert_eq(evs_wf_retry_delay_ms(r, 1, 0), 200);
@@ -1667,8 +1693,8 @@ Test(workflow, evaluation_survives_every_allocation_failure)
     d = parse_ok(inputs_def);
     for (n = 1;; n++) {
         tu_alloc_fail(&k, n, TU_FAIL_ONCE);
-        rc = evs_wf_check_inputs(d, evs_span_cstr("{\"topic\":\"t\"}"),
-                                 &k.a, &out, &len, NULL);
+        rc = evs_wf_check_inputs(d, evs_span_cstr("{\"topic\":\"t\"}"), &k.a,
+                                 &out, &len, NULL);
         if (rc == 0) {
             cr_assert_str_eq(out, "{\"topic\":\"t\",\"n\":2,\"flag\":false,"
                                   "\"o\":{\"k\":[1]}}");

@@ -17,12 +17,12 @@
 #include <stdint.h>
 
 #ifdef EVS_FUZZING
-#define FUZZ_ENTRY(name)                                                      \
+#define FUZZ_ENTRY(name)                                                       \
     int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-#define FUZZ_CHECK(cond, what)                                                \
-    do {                                                                      \
-        if (!(cond))                                                          \
-            fuzz_die(__FILE__, __LINE__, #cond, (what));                      \
+#define FUZZ_CHECK(cond, what)                                                 \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            fuzz_die(__FILE__, __LINE__, #cond, (what));                       \
     } while (0)
 void fuzz_die(const char *file, int line, const char *cond, const char *what)
     __attribute__((noreturn));
@@ -30,10 +30,10 @@ void fuzz_die(const char *file, int line, const char *cond, const char *what)
 /* A broken invariant is a (non-fatal) Criterion failure naming the input,
  * and ends that input only: the test goes on with the next one, so one
  * finding never hides another. */
-#define FUZZ_CHECK(cond, what)                                                \
-    do {                                                                      \
-        if (!(cond))                                                          \
-            fuzz_fail(__FILE__, __LINE__, #cond, (what));                     \
+#define FUZZ_CHECK(cond, what)                                                 \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            fuzz_fail(__FILE__, __LINE__, #cond, (what));                      \
     } while (0)
 #define FUZZ_ENTRY(name) int fuzz_##name(const uint8_t *data, size_t size)
 void fuzz_fail(const char *file, int line, const char *cond, const char *what)

@@ -143,8 +143,8 @@ int fuzz_line_checksum_ok(const char *line, size_t len)
     if (len < CK_TAIL_LEN + 2 || line[0] != '{' || line[len - 1] != '\n')
         return 0;
     comma = len - 1 - CK_TAIL_LEN;
-    if (memcmp(line + comma, CK_KEY, CK_KEY_LEN) != 0 ||
-        line[len - 3] != '"' || line[len - 2] != '}')
+    if (memcmp(line + comma, CK_KEY, CK_KEY_LEN) != 0 || line[len - 3] != '"' ||
+        line[len - 2] != '}')
         return 0;
     for (size_t i = 0; i < 16; i++) {
         char c = line[comma + CK_KEY_LEN + i];

@@ -140,14 +140,14 @@ typedef struct command {
 
 /* The commands of evreplay's table that evreplay.h exposes. */
 static const command commands[] = {
-    {"step", "s", cmd_step},       {"next", "n", cmd_next},
-    {"back", NULL, cmd_back},      {"goto", NULL, cmd_goto},
+    {"step", "s", cmd_step},         {"next", "n", cmd_next},
+    {"back", NULL, cmd_back},        {"goto", NULL, cmd_goto},
     {"continue", "c", cmd_continue}, {"run", NULL, cmd_run},
-    {"reset", NULL, cmd_run},      {"break", "b", cmd_break},
-    {"delete", "d", cmd_delete},   {"print", "p", cmd_print},
-    {"where", NULL, cmd_where},    {"list", "l", cmd_list},
-    {"event", NULL, cmd_event},    {"diff", NULL, cmd_diff},
-    {"search", NULL, cmd_search},  {"info", NULL, cmd_info},
+    {"reset", NULL, cmd_run},        {"break", "b", cmd_break},
+    {"delete", "d", cmd_delete},     {"print", "p", cmd_print},
+    {"where", NULL, cmd_where},      {"list", "l", cmd_list},
+    {"event", NULL, cmd_event},      {"diff", NULL, cmd_diff},
+    {"search", NULL, cmd_search},    {"info", NULL, cmd_info},
 };
 
 static const command *find_command(const char *w)

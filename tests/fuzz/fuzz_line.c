@@ -28,12 +28,11 @@ static int same_event(const evs_event *a, const evs_event *b)
 {
     return fuzz_span_eq(a->id, b->id) &&
            fuzz_span_eq(a->execution_id, b->execution_id) &&
-           fuzz_span_eq(a->path_id, b->path_id) &&
-           a->sequence == b->sequence && a->timestamp_us == b->timestamp_us &&
+           fuzz_span_eq(a->path_id, b->path_id) && a->sequence == b->sequence &&
+           a->timestamp_us == b->timestamp_us &&
            fuzz_span_eq(a->event_type, b->event_type) &&
            fuzz_span_eq(a->step_name, b->step_name) &&
-           a->batch_first == b->batch_first &&
-           a->batch_count == b->batch_count;
+           a->batch_first == b->batch_first && a->batch_count == b->batch_count;
 }
 
 /* Re-encodes `ev` and decodes the result: the same event must come
@@ -133,8 +132,8 @@ static void check_line(const char *line, size_t len)
         FUZZ_CHECK(fev.sequence > 0 && fev.id.len && fev.event_type.len,
                    "foreign line accepted without its required fields");
         FUZZ_CHECK(fev.data.len > 0 &&
-                       evs_json_check(fev.data.ptr, fev.data.len, 0, NULL,
-                                      NULL, NULL) == 0,
+                       evs_json_check(fev.data.ptr, fev.data.len, 0, NULL, NULL,
+                                      NULL) == 0,
                    "foreign line gave data that is not JSON");
         round_trip(&fev);
     }

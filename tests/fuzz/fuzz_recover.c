@@ -36,10 +36,10 @@
 
 #define EXEC "fz"
 
-static char *root;       /* the store directory */
-static char *exec_dir;   /* root/fz */
+static char *root;     /* the store directory */
+static char *exec_dir; /* root/fz */
 static evs_store *store;
-static evs_store *pit;   /* the same directory, point-in-time recovery */
+static evs_store *pit; /* the same directory, point-in-time recovery */
 /* Offsets of the events the scan reported. Kept from one input to the
  * next (and freed by fuzz_recover_done), so that an input a broken
  * check ends early leaks nothing. */
@@ -120,7 +120,7 @@ static void write_log(const char *buf, size_t len)
 
 /* What the scan reported. */
 typedef struct seen {
-    uint64_t *off;     /* offsets of the valid events (scan_off) */
+    uint64_t *off; /* offsets of the valid events (scan_off) */
     size_t n;
     size_t first_problem; /* events before the first problem */
     int problems;
@@ -240,8 +240,7 @@ static void check_pit(const char *orig, size_t len)
     clear_exec();
     write_log(orig, len);
     memset(&rec, 0, sizeof(rec));
-    rc = evs_log_open(pit, EXEC, strlen(EXEC), EVS_LOG_WRITE, &l, &rec,
-                      &info);
+    rc = evs_log_open(pit, EXEC, strlen(EXEC), EVS_LOG_WRITE, &l, &rec, &info);
     FUZZ_CHECK(rc == 0 || rc == -ENOMEM,
                "point-in-time recovery refused the log");
     if (rc != 0)
@@ -295,8 +294,8 @@ static void check(const char *orig, size_t len)
 
     /* 2. A writer's open. */
     memset(&rec, 0, sizeof(rec));
-    rc = evs_log_open(store, EXEC, strlen(EXEC), EVS_LOG_WRITE, &l, &rec,
-                      &info);
+    rc =
+        evs_log_open(store, EXEC, strlen(EXEC), EVS_LOG_WRITE, &l, &rec, &info);
     now = read_in_exec("events.jsonl", &now_len);
     FUZZ_CHECK(now != NULL, "the log is gone after recovery");
     if (clean)
@@ -361,16 +360,15 @@ static void check(const char *orig, size_t len)
                 FUZZ_CHECK(at + raw.len <= now_len &&
                                memcmp(now + at, raw.ptr, raw.len) == 0,
                            "cursor returned bytes that are not the log's");
-                FUZZ_CHECK(fuzz_span_eq(ev.execution_id,
-                                        evs_span_cstr(EXEC)),
+                FUZZ_CHECK(fuzz_span_eq(ev.execution_id, evs_span_cstr(EXEC)),
                            "cursor accepted another execution's line");
                 FUZZ_CHECK(n - 1 < sc.n && sc.off[n - 1] == at,
                            "cursor read an event the scan did not report");
                 at += raw.len;
                 FUZZ_CHECK(n <= last, "cursor read past the last sequence");
             }
-            FUZZ_CHECK(crc == 0 || crc == EVS_ECORRUPT ||
-                           crc == EVS_EFORMAT || crc == -ENOMEM,
+            FUZZ_CHECK(crc == 0 || crc == EVS_ECORRUPT || crc == EVS_EFORMAT ||
+                           crc == -ENOMEM,
                        "cursor failed with an undocumented code");
             if (crc == 0)
                 FUZZ_CHECK(n == last, "cursor ended before the last "
@@ -391,8 +389,7 @@ static void check(const char *orig, size_t len)
         e.step_name = evs_span_cstr("after");
         e.data = evs_span_cstr("{\"fuzz\":true}");
         rc = evs_log_append(l, &e, 1, last, &info);
-        FUZZ_CHECK(rc == 0 || rc == -ENOMEM,
-                   "append after recovery failed");
+        FUZZ_CHECK(rc == 0 || rc == -ENOMEM, "append after recovery failed");
         evs_log_close(l);
         l = NULL;
         if (rc == 0) {

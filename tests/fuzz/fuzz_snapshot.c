@@ -50,8 +50,7 @@ static int same_body(const evs_snapshot *a, const evs_snapshot *b)
 
 static int json_ok(evs_span j)
 {
-    return j.len == 0 ||
-           evs_json_check(j.ptr, j.len, 0, NULL, NULL, NULL) == 0;
+    return j.len == 0 || evs_json_check(j.ptr, j.len, 0, NULL, NULL, NULL) == 0;
 }
 
 static int time_ok(int64_t us)
@@ -66,10 +65,9 @@ static int compact(evs_span j)
 {
     size_t n;
 
-    return j.len == 0 ||
-           (evs_json_check(j.ptr, j.len, EVS_JSON_MINIFY, NULL, &n, NULL) ==
-                0 &&
-            n == j.len);
+    return j.len == 0 || (evs_json_check(j.ptr, j.len, EVS_JSON_MINIFY, NULL,
+                                         &n, NULL) == 0 &&
+                          n == j.len);
 }
 
 static void round_trip(const evs_snapshot *s)

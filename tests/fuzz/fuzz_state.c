@@ -27,8 +27,7 @@
 
 static int known_code(int rc)
 {
-    return rc == 0 || rc == EVS_EPARSE || rc == EVS_EFORMAT ||
-           rc == -ENOMEM;
+    return rc == 0 || rc == EVS_EPARSE || rc == EVS_EFORMAT || rc == -ENOMEM;
 }
 
 static int json_ok(const char *p, size_t n)
@@ -140,8 +139,7 @@ static void walk(const evs_replay *r)
         touch(s->payload);
         touch(s->consumed_by_path);
         touch(s->consumed_by_step);
-        FUZZ_CHECK(evs_replay_signal_received(r, s->id, NULL) ||
-                       s->id.len == 0,
+        FUZZ_CHECK(evs_replay_signal_received(r, s->id, NULL) || s->id.len == 0,
                    "a loaded signal is not found by its id");
     }
     n = evs_replay_version_count(r);

@@ -66,8 +66,7 @@ static void render(const evs_wf_ctx *c, evs_span tmpl)
     int rc;
 
     rc = evs_wf_render(c, tmpl, NULL, &out, &len, &err);
-    FUZZ_CHECK(rc == 0 || rc == -ENOENT || rc == EVS_EPARSE ||
-                   rc == -ENOMEM,
+    FUZZ_CHECK(rc == 0 || rc == -ENOENT || rc == EVS_EPARSE || rc == -ENOMEM,
                "render failed with an undocumented code");
     if (rc != 0) {
         FUZZ_CHECK(out == NULL, "a failed render set its output");
@@ -184,12 +183,11 @@ static void check(const char *buf, size_t len)
     FUZZ_CHECK(strlen(d->hash) == 16, "hash is not 16 hex digits");
 
     /* The compact form is the same definition. */
-    rc = evs_wf_parse(d->json.ptr, d->json.len, NULL, has_action, NULL,
-                      &again, &err);
+    rc = evs_wf_parse(d->json.ptr, d->json.len, NULL, has_action, NULL, &again,
+                      &err);
     FUZZ_CHECK(rc == 0, "the compact form of a definition does not parse");
     FUZZ_CHECK(strcmp(again->hash, d->hash) == 0 &&
-                   again->n_steps == d->n_steps &&
-                   again->version == d->version,
+                   again->n_steps == d->n_steps && again->version == d->version,
                "the compact form parses to another definition");
     evs_wf_free(again);
 

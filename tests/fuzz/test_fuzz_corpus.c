@@ -164,8 +164,7 @@ static const struct {
 #define N_TARGETS (sizeof(targets) / sizeof(targets[0]))
 
 /* Lists corpus/<target>/ sorted; returns the count (-1: no directory). */
-static int list_corpus(size_t t, struct dirent ***ents, char *dir,
-                       size_t cap)
+static int list_corpus(size_t t, struct dirent ***ents, char *dir, size_t cap)
 {
     snprintf(dir, cap, "%s/%s", FUZZ_CORPUS_DIR, targets[t].name);
     return scandir(dir, ents, not_hidden, by_name);
@@ -304,8 +303,7 @@ static buf line_of(const char *id, const char *exec, const char *seq,
     return b;
 }
 
-static int decode(const char *line, size_t len, unsigned flags,
-                  evs_event *ev)
+static int decode(const char *line, size_t len, unsigned flags, evs_event *ev)
 {
     static evs_decoder d;
     static int init;
@@ -374,10 +372,10 @@ Test(fuzz_hostile, nesting_a_million_deep_neither_crashes_nor_passes_checks)
 
     putn(&b, '[', DEEP);
     putn(&b, ']', DEEP);
-    cr_assert_eq(evs_json_check(b.p, b.len, 0, NULL, NULL, &off),
-                 EVS_EPARSE);
-    cr_assert_eq(off, EVS_JSON_DEPTH_MAX, "refused at the first level "
-                                          "past the maximum");
+    cr_assert_eq(evs_json_check(b.p, b.len, 0, NULL, NULL, &off), EVS_EPARSE);
+    cr_assert_eq(off, EVS_JSON_DEPTH_MAX,
+                 "refused at the first level "
+                 "past the maximum");
     /* Foreign: strict JSON, so refused. */
     {
         buf f = {0};
@@ -385,8 +383,7 @@ Test(fuzz_hostile, nesting_a_million_deep_neither_crashes_nor_passes_checks)
                   "\"timestamp\":\"" TS "\",\"data\":");
         put(&f, b.p, b.len);
         puts_(&f, "}");
-        cr_assert_eq(decode(f.p, f.len, EVS_DECODE_FOREIGN, NULL),
-                     EVS_EPARSE);
+        cr_assert_eq(decode(f.p, f.len, EVS_DECODE_FOREIGN, NULL), EVS_EPARSE);
         run(fuzz_line, "foreign line nested 10^6 deep", f.p, f.len);
         free(f.p);
     }
@@ -402,8 +399,7 @@ Test(fuzz_hostile, nesting_a_million_deep_neither_crashes_nor_passes_checks)
         cr_assert(rc == 0 || rc == EVS_EPARSE);
         if (rc == 0) {
             cr_assert_eq(ev.data.len, b.len);
-            cr_assert_eq(evs_line_encode(&ev, out, l.len + 1024, &n),
-                         -EINVAL);
+            cr_assert_eq(evs_line_encode(&ev, out, l.len + 1024, &n), -EINVAL);
         }
         free(out);
     }
@@ -415,14 +411,20 @@ Test(fuzz_hostile, nesting_a_million_deep_neither_crashes_nor_passes_checks)
 Test(fuzz_hostile, numbers_out_of_range_are_refused_by_the_decoder)
 {
     static const char *const bad_seq[] = {
-        "18446744073709551616", "99999999999999999999999", "0", "007",
-        "-1", "1e3", "1.0", "",
+        "18446744073709551616",
+        "99999999999999999999999",
+        "0",
+        "007",
+        "-1",
+        "1e3",
+        "1.0",
+        "",
     };
     static const char *const bad_ts[] = {
         "10000-01-01T00:00:00.000000Z", "2026-13-01T00:00:00.000000Z",
-        "2026-02-30T00:00:00.000000Z", "2026-11-22T24:00:00.000000Z",
-        "2026-11-22T10:15:60.000000Z", "2026-11-22T10:15:30.123456+",
-        "2026-11-22T10:15:30.12345Z0", "-002-11-22T10:15:30.123456Z",
+        "2026-02-30T00:00:00.000000Z",  "2026-11-22T24:00:00.000000Z",
+        "2026-11-22T10:15:60.000000Z",  "2026-11-22T10:15:30.123456+",
+        "2026-11-22T10:15:30.12345Z0",  "-002-11-22T10:15:30.123456Z",
     };
     evs_event ev;
     buf l;
@@ -448,8 +450,8 @@ Test(fuzz_hostile, numbers_out_of_range_are_refused_by_the_decoder)
     free(l.p);
     /* A batch that would run past 2^64 - 1. */
     l = line_of("e", "fz",
-                "18446744073709551615,\"batch\":[18446744073709551615,2]",
-                TS, "s", "{}");
+                "18446744073709551615,\"batch\":[18446744073709551615,2]", TS,
+                "s", "{}");
     cr_assert_eq(decode(l.p, l.len, 0, NULL), EVS_EPARSE);
     free(l.p);
     /* Numbers in data are kept as written, whatever their range. */
@@ -475,8 +477,7 @@ Test(fuzz_hostile, numbers_out_of_range_are_refused_by_the_decoder)
             "\"timestamp\":\"9999-12-31T23:59:59.999999-23:59\"}",
         };
         for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-            cr_assert_eq(decode(f[i], strlen(f[i]), EVS_DECODE_FOREIGN,
-                                NULL),
+            cr_assert_eq(decode(f[i], strlen(f[i]), EVS_DECODE_FOREIGN, NULL),
                          EVS_EPARSE, "accepted %s", f[i]);
             run(fuzz_line, f[i], f[i], strlen(f[i]));
         }
@@ -486,8 +487,8 @@ Test(fuzz_hostile, numbers_out_of_range_are_refused_by_the_decoder)
 Test(fuzz_hostile, invalid_utf8_in_a_string_field_is_refused)
 {
     static const char *const bad[] = {
-        "\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "a\xe2\x82",
-        "\x80", "\xf8\x88\x80\x80\x80",
+        "\xff",      "\xc0\xaf", "\xed\xa0\x80",         "\xf4\x90\x80\x80",
+        "a\xe2\x82", "\x80",     "\xf8\x88\x80\x80\x80",
     };
     buf l;
 
@@ -502,8 +503,8 @@ Test(fuzz_hostile, invalid_utf8_in_a_string_field_is_refused)
                  "{\"id\":\"x\",\"event_type\":\"t%s\",\"sequence\":1,"
                  "\"timestamp\":\"" TS "\"}",
                  bad[i]);
-        cr_assert_eq(decode(f, strlen(f), EVS_DECODE_FOREIGN, NULL),
-                     EVS_EPARSE, "invalid UTF-8 #%zu in a foreign line", i);
+        cr_assert_eq(decode(f, strlen(f), EVS_DECODE_FOREIGN, NULL), EVS_EPARSE,
+                     "invalid UTF-8 #%zu in a foreign line", i);
         run(fuzz_line, "invalid UTF-8 (foreign)", f, strlen(f));
     }
 }
@@ -716,7 +717,10 @@ Test(fuzz_hostile, hostile_snapshots_are_refused)
     /* Numbers out of range, invalid UTF-8, NUL, CRLF: each fixed up so
      * only the oddity is wrong. */
     {
-#define SUB(f, t) {f, t, sizeof(t) - 1}
+#define SUB(f, t)                                                              \
+    {                                                                          \
+        f, t, sizeof(t) - 1                                                    \
+    }
         static const struct {
             const char *from, *to;
             size_t tolen;
@@ -928,12 +932,12 @@ Test(fuzz_hostile, a_state_nested_deeper_than_json_allows_is_refused)
             puts_(&w, ",\"x\":");
             m = state_sub(&s, at[k], w.p, w.len);
             cr_assert_eq(evs_json_check(m.p, m.len, 0, NULL, NULL, NULL),
-                         lvl ? EVS_EPARSE : 0, "%s at depth max + %zu",
-                         at[k], lvl);
+                         lvl ? EVS_EPARSE : 0, "%s at depth max + %zu", at[k],
+                         lvl);
             cr_assert_eq(load_state(m.p, m.len), lvl ? EVS_EPARSE : 0,
                          "%s at depth max + %zu", at[k], lvl);
-            run(fuzz_state, lvl ? "state past the depth limit"
-                                : "state at the depth limit",
+            run(fuzz_state,
+                lvl ? "state past the depth limit" : "state at the depth limit",
                 m.p, m.len);
             free(m.p);
             free(w.p);
@@ -945,7 +949,10 @@ Test(fuzz_hostile, a_state_nested_deeper_than_json_allows_is_refused)
 
 Test(fuzz_hostile, numbers_out_of_range_are_refused_by_the_state_reader)
 {
-#define SUB(f, t) {f, t, sizeof(t) - 1}
+#define SUB(f, t)                                                              \
+    {                                                                          \
+        f, t, sizeof(t) - 1                                                    \
+    }
     static const struct {
         const char *from, *to;
         size_t tolen;
@@ -993,16 +1000,16 @@ Test(fuzz_hostile, numbers_out_of_range_are_refused_by_the_state_reader)
 Test(fuzz_hostile, invalid_utf8_in_a_state_is_refused)
 {
     static const char *const bad[] = {
-        "\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "a\xe2\x82",
-        "\x80", "\xf8\x88\x80\x80\x80",
+        "\xff",      "\xc0\xaf", "\xed\xa0\x80",         "\xf4\x90\x80\x80",
+        "a\xe2\x82", "\x80",     "\xf8\x88\x80\x80\x80",
     };
     buf s = valid_state();
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         static const char *const where[] = {
             "\"execution_id\":\"fz", /* a string the state keeps */
-            "\"inputs\":{\"q", /* inside a value kept as JSON */
-            "\"waits\":[{\"path", /* a key */
+            "\"inputs\":{\"q",       /* inside a value kept as JSON */
+            "\"waits\":[{\"path",    /* a key */
         };
         for (size_t k = 0; k < 3; k++) {
             char to[64];
@@ -1091,8 +1098,7 @@ Test(fuzz_hostile, a_state_with_crlf_between_tokens_reads_the_same)
     cr_assert_eq(evs_replay_state_json(r, &out, &len), 0);
     /* Values kept as JSON keep their whitespace (the reader takes them
      * as written), so the two compare minified. */
-    cr_assert_eq(evs_json_check(out, len, EVS_JSON_MINIFY, out, &len, NULL),
-                 0);
+    cr_assert_eq(evs_json_check(out, len, EVS_JSON_MINIFY, out, &len, NULL), 0);
     cr_assert_eq(len, s.len);
     cr_assert_eq(memcmp(out, s.p, len), 0, "CRLF state reads as another");
     free(out);
@@ -1116,7 +1122,7 @@ static int parse_def(const char *json, size_t len)
     return rc;
 }
 
-#define DEF_HEAD                                                              \
+#define DEF_HEAD                                                               \
     "{\"name\":\"w\",\"steps\":[{\"name\":\"a\",\"kind\":\"action\","
 
 Test(fuzz_hostile, hostile_definitions_are_refused)
@@ -1180,37 +1186,36 @@ Test(fuzz_hostile, hostile_definitions_are_refused)
 
 Test(fuzz_hostile, hostile_evreplay_commands_fail_cleanly)
 {
-    static const char cmds[] =
-        "goto 18446744073709551616\n"
-        "goto 18446744073709551615\n"
-        "step 18446744073709551615\n"
-        "back 18446744073709551615\n"
-        "next 99999999999999999999999\n"
-        "list 18446744073709551615\n"
-        "list -1\n"
-        "event 0\n"
-        "diff 0 18446744073709551615\n"
-        "diff 18446744073709551615 1\n"
-        "break seq 0\n"
-        "break seq 18446744073709551616\n"
-        "print step a main -9223372036854775809\n"
-        "print step a main 9223372036854775807\n"
-        "print path \xff\xfe\n"
-        "search \xc0\xaf\n"
-        "break step \xed\xa0\x80\n"
-        "step\r\n"
-        "print var plan\r\n"
-        "delete 99999999999999999999\n"
-        "delete 2147483648\n"
-        "info breakpoints\n"
-        "info violations\n";
+    static const char cmds[] = "goto 18446744073709551616\n"
+                               "goto 18446744073709551615\n"
+                               "step 18446744073709551615\n"
+                               "back 18446744073709551615\n"
+                               "next 99999999999999999999999\n"
+                               "list 18446744073709551615\n"
+                               "list -1\n"
+                               "event 0\n"
+                               "diff 0 18446744073709551615\n"
+                               "diff 18446744073709551615 1\n"
+                               "break seq 0\n"
+                               "break seq 18446744073709551616\n"
+                               "print step a main -9223372036854775809\n"
+                               "print step a main 9223372036854775807\n"
+                               "print path \xff\xfe\n"
+                               "search \xc0\xaf\n"
+                               "break step \xed\xa0\x80\n"
+                               "step\r\n"
+                               "print var plan\r\n"
+                               "delete 99999999999999999999\n"
+                               "delete 2147483648\n"
+                               "info breakpoints\n"
+                               "info violations\n";
     buf b = {0};
 
-    run(fuzz_evreplay, "out-of-range and odd commands", cmds,
-        sizeof(cmds) - 1);
+    run(fuzz_evreplay, "out-of-range and odd commands", cmds, sizeof(cmds) - 1);
     /* Embedded NUL bytes separate words. */
     {
-        static const char nul[] = "goto\0" "3\0;print\0state\0\0;where";
+        static const char nul[] = "goto\0"
+                                  "3\0;print\0state\0\0;where";
         run(fuzz_evreplay, "NUL between words", nul, sizeof(nul) - 1);
     }
     /* A 64 MiB word. */
@@ -1241,8 +1246,8 @@ Test(fuzz_bitflip, every_bit_flip_of_a_valid_line_is_rejected)
             cr_assert_neq(decode(l.p, l.len, 0, NULL), 0,
                           "flip of bit %d at byte %zu accepted", bit, i);
             cr_assert_neq(decode(l.p, l.len, EVS_DECODE_FOREIGN, NULL), 0,
-                          "flip of bit %d at byte %zu accepted as foreign",
-                          bit, i);
+                          "flip of bit %d at byte %zu accepted as foreign", bit,
+                          i);
             snprintf(name, sizeof(name), "line, byte %zu bit %d", i, bit);
             run(fuzz_line, name, l.p, l.len);
             l.p[i] ^= (char)(1 << bit);
@@ -1268,17 +1273,20 @@ Test(fuzz_bitflip, every_bit_flip_of_a_valid_snapshot_is_rejected)
             out = NULL;
             s.p[i] ^= (char)(1 << bit);
             rc = evs_snapshot_decode(s.p, s.len, 0, NULL, &out, NULL);
-            cr_assert_neq(rc, 0, "flip of bit %d at byte %zu accepted", bit,
-                          i);
-            rc = evs_snapshot_decode(s.p, s.len, EVS_SNAPSHOT_HEADER_ONLY,
-                                     NULL, &out, NULL);
+            cr_assert_neq(rc, 0, "flip of bit %d at byte %zu accepted", bit, i);
+            rc = evs_snapshot_decode(s.p, s.len, EVS_SNAPSHOT_HEADER_ONLY, NULL,
+                                     &out, NULL);
             /* The header alone vouches only for the header. */
             if (i < hlen)
-                cr_assert_neq(rc, 0, "header flip of bit %d at byte %zu "
-                                     "accepted", bit, i);
+                cr_assert_neq(rc, 0,
+                              "header flip of bit %d at byte %zu "
+                              "accepted",
+                              bit, i);
             else
-                cr_assert_eq(rc, 0, "body flip at byte %zu refused by a "
-                                    "header-only decode", i);
+                cr_assert_eq(rc, 0,
+                             "body flip at byte %zu refused by a "
+                             "header-only decode",
+                             i);
             evs_snapshot_free(out);
             snprintf(name, sizeof(name), "snapshot, byte %zu bit %d", i, bit);
             run(fuzz_snapshot, name, s.p, s.len);
@@ -1332,8 +1340,7 @@ Test(fuzz_bitflip, no_bit_flip_of_a_log_is_read_back_as_an_event)
     ev[1].event_type = evs_span_cstr("step_completed");
     ev[1].data = evs_span_cstr("{\"output\":\"\\u00e9\"}");
     cr_assert_eq(evs_exec_create(st, "fz", 2, NULL, ev, 1), 0);
-    cr_assert_eq(evs_log_open(st, "fz", 2, EVS_LOG_WRITE, &l, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "fz", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
     cr_assert_eq(evs_log_append(l, ev, 2, 1, NULL), 0);
     cr_assert_eq(evs_log_append(l, ev + 1, 1, 3, NULL), 0);
     evs_log_close(l);
@@ -1365,9 +1372,10 @@ Test(fuzz_bitflip, no_bit_flip_of_a_log_is_read_back_as_an_event)
                 if (evs_log_last_seq(l) > 0 &&
                     evs_cursor_open(l, 1, 0, &c, NULL) == 0) {
                     while (evs_cursor_next(c, &e, &raw, NULL) == 1) {
-                        cr_assert(n < hit, "byte %zu bit %d: read line %zu, "
-                                           "which holds the flip", i, bit,
-                                  n);
+                        cr_assert(n < hit,
+                                  "byte %zu bit %d: read line %zu, "
+                                  "which holds the flip",
+                                  i, bit, n);
                         cr_assert_eq(raw.len, ends[n] - at);
                         cr_assert_eq(memcmp(raw.ptr, orig + at, raw.len), 0);
                         at = ends[n++];
@@ -1418,8 +1426,10 @@ Test(fuzz_bitflip, every_bit_flip_of_a_state_is_refused_or_reads_as_json)
                       "byte %zu bit %d: load gave %d", i, bit, rc);
             if (evs_json_check(s.p, s.len, 0, NULL, NULL, NULL) != 0) {
                 not_json++;
-                cr_assert_eq(rc, EVS_EPARSE, "byte %zu bit %d: not JSON, "
-                                             "but loaded", i, bit);
+                cr_assert_eq(rc, EVS_EPARSE,
+                             "byte %zu bit %d: not JSON, "
+                             "but loaded",
+                             i, bit);
             }
             refused += rc != 0;
             snprintf(name, sizeof(name), "state, byte %zu bit %d", i, bit);

@@ -231,8 +231,8 @@ const call_rec *call_of(const char *exec, const char *step, int64_t iter,
     return NULL;
 }
 
-void expect_input(const char *exec, const char *step, int64_t iter,
-                  size_t nth, const char *want)
+void expect_input(const char *exec, const char *step, int64_t iter, size_t nth,
+                  const char *want)
 {
     const call_rec *c = call_of(exec, step, iter, nth);
 
@@ -244,10 +244,9 @@ void expect_path(const char *exec, const char *step, const char *path)
 {
     for (size_t i = 0; i < ncalls; i++)
         if (call_is(&calls[i], exec, step, ANY_ITER))
-            cr_assert_str_eq(calls[i].path, path,
-                             "%s: %s (iteration %lld) ran on path %s",
-                             exec, step, (long long)calls[i].iteration,
-                             calls[i].path);
+            cr_assert_str_eq(
+                calls[i].path, path, "%s: %s (iteration %lld) ran on path %s",
+                exec, step, (long long)calls[i].iteration, calls[i].path);
 }
 
 static evs_action_req *held[32];
@@ -348,8 +347,8 @@ void start(const char *def, const char *inputs, const char *id)
 
     memset(&e, 0, sizeof(e));
     rc = evs_orch_start(orch, S(def), S(inputs), S(id), NULL, &e);
-    cr_assert_eq(rc, 0, "start %s: %s (%s: %s)", id, evs_err_name(rc),
-                 e.step, e.msg);
+    cr_assert_eq(rc, 0, "start %s: %s (%s: %s)", id, evs_err_name(rc), e.step,
+                 e.msg);
 }
 
 void run_orch(void)
@@ -374,8 +373,7 @@ void run_resume(const char *id, evs_outcome oc)
 
     mk_orch(1);
     rc = evs_orch_resume(orch, S(id));
-    cr_assert_eq(rc, 0, "resume %s: %s (%s)", id, evs_err_name(rc),
-                 last_log);
+    cr_assert_eq(rc, 0, "resume %s: %s (%s)", id, evs_err_name(rc), last_log);
     run_orch();
     expect_outcome(id, oc);
 }
@@ -492,13 +490,12 @@ static evs_replay *replay_mode(evs_store *s, const char *id, int compact)
     int rc;
 
     memset(&v, 0, sizeof(v));
-    cr_assert_eq(evs_log_open(s, id, strlen(id), 0, &log, NULL, NULL), 0,
-                 "%s", id);
+    cr_assert_eq(evs_log_open(s, id, strlen(id), 0, &log, NULL, NULL), 0, "%s",
+                 id);
     rc = evs_replay_run(r, log, 0, &v, NULL);
     evs_log_close(log);
-    cr_assert_eq(rc, 0, "replay %s: %s (seq %llu %s: %s)", id,
-                 evs_err_name(rc), (unsigned long long)v.sequence,
-                 v.rule ? v.rule : "", v.msg);
+    cr_assert_eq(rc, 0, "replay %s: %s (seq %llu %s: %s)", id, evs_err_name(rc),
+                 (unsigned long long)v.sequence, v.rule ? v.rule : "", v.msg);
     return r;
 }
 
@@ -565,8 +562,8 @@ evlist events_of(const char *id)
     size_t cap = 0;
     int rc;
 
-    cr_assert_eq(evs_log_open(st, id, strlen(id), 0, &log, NULL, NULL), 0,
-                 "%s", id);
+    cr_assert_eq(evs_log_open(st, id, strlen(id), 0, &log, NULL, NULL), 0, "%s",
+                 id);
     cr_assert_eq(evs_cursor_open(log, 1, 0, &c, NULL), 0);
     while ((rc = evs_cursor_next(c, &ev, NULL, NULL)) == 1) {
         if (l.n == cap) {
@@ -654,8 +651,8 @@ int64_t jint(evs_span v)
 {
     int64_t n = 0;
 
-    cr_assert_eq(evs__json_int(v, &n), 0, "not an integer: %.*s",
-                 (int)v.len, v.ptr);
+    cr_assert_eq(evs__json_int(v, &n), 0, "not an integer: %.*s", (int)v.len,
+                 v.ptr);
     return n;
 }
 

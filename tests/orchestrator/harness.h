@@ -57,11 +57,11 @@ int span_contains(evs_span s, const char *needle);
 /* Copies s into dst as a C string, cut to cap - 1 bytes. */
 void cpy(char *dst, size_t cap, evs_span s);
 
-#define expect_span(sp, want)                                                 \
-    do {                                                                      \
-        evs_span s_ = (sp);                                                   \
-        cr_assert(span_is(s_, (want)), "%s: got '%.*s', expected '%s'", #sp,  \
-                  (int)s_.len, s_.ptr ? s_.ptr : "", (want));                 \
+#define expect_span(sp, want)                                                  \
+    do {                                                                       \
+        evs_span s_ = (sp);                                                    \
+        cr_assert(span_is(s_, (want)), "%s: got '%.*s', expected '%s'", #sp,   \
+                  (int)s_.len, s_.ptr ? s_.ptr : "", (want));                  \
     } while (0)
 
 /* A copy of s with every ' turned into ", freed at teardown: definitions
@@ -146,8 +146,8 @@ const call_rec *call_of(const char *exec, const char *step, int64_t iter,
                         size_t nth);
 
 /* Call nth of step in exec (and iter) was made, with input `want`. */
-void expect_input(const char *exec, const char *step, int64_t iter,
-                  size_t nth, const char *want);
+void expect_input(const char *exec, const char *step, int64_t iter, size_t nth,
+                  const char *want);
 
 /* Every call of `step` in exec ran on `path` (a reset step goes on
  * where it was, not in a new path). */
@@ -271,9 +271,9 @@ size_t evcount(const evlist *l, const char *type, const char *step,
 
 /* The events (each asserted found) were recorded in the order given:
  * expect_in_order(started, paused, fired). */
-#define expect_in_order(...)                                                  \
-    expect_order((const evs_event *const[]){__VA_ARGS__},                    \
-                 sizeof((const evs_event *const[]){__VA_ARGS__}) /           \
+#define expect_in_order(...)                                                   \
+    expect_order((const evs_event *const[]){__VA_ARGS__},                      \
+                 sizeof((const evs_event *const[]){__VA_ARGS__}) /             \
                      sizeof(const evs_event *))
 void expect_order(const evs_event *const *e, size_t n);
 

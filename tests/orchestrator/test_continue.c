@@ -95,8 +95,7 @@ static void next_link(evs_store *s, const evs_exec_state *x, char *id)
     snprintf(id, EVS_ID_MAX + 1, "%.*s", (int)x->continued_as.len,
              x->continued_as.ptr);
     succ = replay_in(s, id);
-    expect_span(jget(evs_replay_exec(succ)->lineage, "continued_from"),
-                from);
+    expect_span(jget(evs_replay_exec(succ)->lineage, "continued_from"), from);
     rp_free(succ);
 }
 
@@ -168,20 +167,19 @@ Test(cont, a_service_through_100000_events_stays_under_the_threshold)
 
 Test(cont, a_continue_as_new_step_carries_only_the_variables_it_names)
 {
-    const char *d = J(
-        "{'name':'roll','steps':["
-        "{'name':'init','kind':'action','action':'echo',"
-        "'params':0,'store':'n','next':'tick'},"
-        "{'name':'tick','kind':'action','action':'incr',"
-        "'params':{'n':'${vars.n}'},'store':'n','next':'junk'},"
-        "{'name':'junk','kind':'action','action':'echo',"
-        "'params':'x','store':'junk','next':["
-        "{'to':'again','when':{'lt':['${vars.n}',5]}},"
-        "{'to':'done','when':{'ge':['${vars.n}',5]}}]},"
-        "{'name':'again','kind':'continue_as_new',"
-        "'start_at':'tick','carry':['n']},"
-        "{'name':'done','kind':'action','action':'echo',"
-        "'params':{'n':'${vars.n}'}}]}");
+    const char *d = J("{'name':'roll','steps':["
+                      "{'name':'init','kind':'action','action':'echo',"
+                      "'params':0,'store':'n','next':'tick'},"
+                      "{'name':'tick','kind':'action','action':'incr',"
+                      "'params':{'n':'${vars.n}'},'store':'n','next':'junk'},"
+                      "{'name':'junk','kind':'action','action':'echo',"
+                      "'params':'x','store':'junk','next':["
+                      "{'to':'again','when':{'lt':['${vars.n}',5]}},"
+                      "{'to':'done','when':{'ge':['${vars.n}',5]}}]},"
+                      "{'name':'again','kind':'continue_as_new',"
+                      "'start_at':'tick','carry':['n']},"
+                      "{'name':'done','kind':'action','action':'echo',"
+                      "'params':{'n':'${vars.n}'}}]}");
     const char *ids[] = {"r", "r.c2", "r.c3", "r.c4", "r.c5"};
 
     run_new(d, "", "r", EVS_OUTCOME_CONTINUED);
@@ -195,12 +193,12 @@ Test(cont, a_continue_as_new_step_carries_only_the_variables_it_names)
         if (i > 0) {
             /* Carried: n as the predecessor left it; not carried: junk,
              * until this run's own junk step sets it. */
-            const evs_var_state *n = evs_replay_find_var(rp,
-                                                         evs_span_cstr("n"));
+            const evs_var_state *n =
+                evs_replay_find_var(rp, evs_span_cstr("n"));
             cr_assert_not_null(n);
             cr_assert(span_contains(x->lineage, ids[i - 1]));
-            cr_assert_eq(x->status, i < 4 ? EVS_STATUS_CONTINUED
-                                          : EVS_STATUS_COMPLETED);
+            cr_assert_eq(x->status,
+                         i < 4 ? EVS_STATUS_CONTINUED : EVS_STATUS_COMPLETED);
         }
         if (i == 4)
             cr_assert_eq(x->outputs.len, 7, "%.*s", (int)x->outputs.len,
@@ -256,18 +254,17 @@ Test(cont, a_continue_as_new_step_carries_only_the_variables_it_names)
  * ids[0..3] with the chain, which must be whole, each id valid. */
 static void roll_chain(const char *id, char ids[4][EVS_ID_MAX + 1])
 {
-    const char *d = J(
-        "{'name':'roll','steps':["
-        "{'name':'init','kind':'action','action':'echo',"
-        "'params':0,'store':'n','next':'tick'},"
-        "{'name':'tick','kind':'action','action':'incr',"
-        "'params':{'n':'${vars.n}'},'store':'n','next':["
-        "{'to':'again','when':{'lt':['${vars.n}',4]}},"
-        "{'to':'done','when':{'ge':['${vars.n}',4]}}]},"
-        "{'name':'again','kind':'continue_as_new',"
-        "'start_at':'tick','carry':['n']},"
-        "{'name':'done','kind':'action','action':'echo',"
-        "'params':{'n':'${vars.n}'}}]}");
+    const char *d = J("{'name':'roll','steps':["
+                      "{'name':'init','kind':'action','action':'echo',"
+                      "'params':0,'store':'n','next':'tick'},"
+                      "{'name':'tick','kind':'action','action':'incr',"
+                      "'params':{'n':'${vars.n}'},'store':'n','next':["
+                      "{'to':'again','when':{'lt':['${vars.n}',4]}},"
+                      "{'to':'done','when':{'ge':['${vars.n}',4]}}]},"
+                      "{'name':'again','kind':'continue_as_new',"
+                      "'start_at':'tick','carry':['n']},"
+                      "{'name':'done','kind':'action','action':'echo',"
+                      "'params':{'n':'${vars.n}'}}]}");
 
     nouts = 0;
     run_new(d, "", id, EVS_OUTCOME_CONTINUED);
@@ -347,8 +344,7 @@ static void resume_member(const char *id, const char *last, evs_outcome oc)
     nouts = 0;
     mk_orch(1);
     rc = evs_orch_resume(orch, S(id));
-    cr_assert_eq(rc, 0, "resume %s: %s (%s)", id, evs_err_name(rc),
-                 last_log);
+    cr_assert_eq(rc, 0, "resume %s: %s (%s)", id, evs_err_name(rc), last_log);
     run_orch();
     if (strcmp(id, last) != 0) {
         expect_outcome(id, EVS_OUTCOME_CONTINUED);
@@ -456,9 +452,8 @@ static void continued_as(const char *id, const char *next)
     snprintf(data, sizeof(data), "{\"successor\":\"%s\"}", next);
     e = tu_event("execution_continue_as_new", NULL, data);
     cr_assert_eq(tu_create(st, id), 0);
-    cr_assert_eq(evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL,
-                              NULL),
-                 0);
+    cr_assert_eq(
+        evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL, NULL), 0);
     cr_assert_eq(evs_log_append(l, &e, 1, 1, NULL), 0);
     evs_log_close(l);
 }
@@ -483,8 +478,7 @@ Test(cont, a_chain_that_loops_is_refused_not_followed_for_ever)
 /* Runs `def` (the counter) as "svc" on the store in `d`, or with resume
  * takes over what is unfinished there, until it stops (done, or given up
  * after an I/O failure); `fio` may be NULL for the real disk. */
-static void run_on(const char *d, fault_io *fio, const char *def,
-                   int resume)
+static void run_on(const char *d, fault_io *fio, const char *def, int resume)
 {
     evs_store_opts so;
     evs_orch_opts oo;
@@ -557,8 +551,7 @@ Test(cont, a_crash_at_any_write_leaves_one_whole_linked_successor_each)
          * continues the one before it in the chain: no orphan, none made
          * twice. */
         for (size_t i = 0; i < l.count; i++)
-            cr_assert(evs_exec_exists(s, l.items[i].id.ptr,
-                                      l.items[i].id.len),
+            cr_assert(evs_exec_exists(s, l.items[i].id.ptr, l.items[i].id.len),
                       "nth %ld: %.*s is listed but has no log", nth,
                       (int)l.items[i].id.len, l.items[i].id.ptr);
         for (;;) {
@@ -570,8 +563,8 @@ Test(cont, a_crash_at_any_write_leaves_one_whole_linked_successor_each)
                              "nth %ld: %s ends %s", nth, id,
                              evs_exec_status_name(x->status));
                 cr_assert(span_contains(x->outputs, "40"),
-                          "nth %ld: outputs %.*s", nth,
-                          (int)x->outputs.len, x->outputs.ptr);
+                          "nth %ld: outputs %.*s", nth, (int)x->outputs.len,
+                          x->outputs.ptr);
                 rp_free(rp);
                 break;
             }
@@ -579,8 +572,8 @@ Test(cont, a_crash_at_any_write_leaves_one_whole_linked_successor_each)
             rp_free(rp);
         }
         cr_assert_eq(links, l.count,
-                     "nth %ld: %zu executions, %zu in the chain", nth,
-                     l.count, links);
+                     "nth %ld: %zu executions, %zu in the chain", nth, l.count,
+                     links);
         evs_exec_list_free(&l);
         evs_store_close(s);
         tu_rmtree_free(cdir);
@@ -616,8 +609,7 @@ Test(cont, a_loop_of_instant_actions_is_refused_at_start)
     cr_assert_eq(evs_orch_start(orch, S(defs[1]), S(""), S("s2"), id, &e),
                  EVS_EPARSE);
     cr_assert_str_eq(e.step, "b");
-    cr_assert(strstr(e.msg, "loop can never wait or end: b -> b"), "%s",
-              e.msg);
+    cr_assert(strstr(e.msg, "loop can never wait or end: b -> b"), "%s", e.msg);
     /* Freed at teardown without having run: evs_orch_free stops it, so
      * its loop's memory goes too (LeakSanitizer saw it stay). */
 }

@@ -64,8 +64,7 @@ static void t_flaky(void *arg, evs_action_req *req)
         cpy(t, sizeof(t), (evs_span){type.ptr + 1, type.len - 2});
     if ((int64_t)c->attempt <= in_int(c->input, "times", 0)) {
         snprintf(msg, sizeof(msg), "attempt %u failed", c->attempt);
-        evs_action_fail(req, evs_span_cstr(t), evs_span_cstr(msg),
-                        retryable);
+        evs_action_fail(req, evs_span_cstr(t), evs_span_cstr(msg), retryable);
         return;
     }
     snprintf(out, sizeof(out), "{\"ok\":%u}", c->attempt);
@@ -110,8 +109,7 @@ static void t_delay(void *arg, evs_action_req *req)
     j->fail = span_is(in_get(c->input, "fail"), "true");
     cpy(j->out, sizeof(j->out), in_get(c->input, "out"));
     uv_timer_init(evs_orch_loop(orch), &j->t);
-    uv_timer_start(&j->t, delay_fired,
-                   (uint64_t)in_int(c->input, "ms", 0), 0);
+    uv_timer_start(&j->t, delay_fired, (uint64_t)in_int(c->input, "ms", 0), 0);
 }
 
 /* Output: the path id, as a JSON string. */
@@ -122,8 +120,7 @@ static void t_pathid(void *arg, evs_action_req *req)
 
     (void)arg;
     record_call(req);
-    snprintf(out, sizeof(out), "\"%.*s\"", (int)c->path_id.len,
-             c->path_id.ptr);
+    snprintf(out, sizeof(out), "\"%.*s\"", (int)c->path_id.len, c->path_id.ptr);
     evs_action_complete(req, evs_span_cstr(out));
 }
 
@@ -173,9 +170,8 @@ static void register_actions(evs_orch *o)
     cr_assert_eq(evs_orch_register(o, "t_flaky", t_flaky, NULL, 0), 0);
     cr_assert_eq(evs_orch_register(o, "t_delay", t_delay, NULL, 0), 0);
     cr_assert_eq(evs_orch_register(o, "t_pathid", t_pathid, NULL, 0), 0);
-    cr_assert_eq(evs_orch_register(o, "t_block", t_block, NULL,
-                                   EVS_ACTION_BLOCKING),
-                 0);
+    cr_assert_eq(
+        evs_orch_register(o, "t_block", t_block, NULL, EVS_ACTION_BLOCKING), 0);
     cr_assert_eq(evs_orch_register(o, "t_bad", t_bad, NULL, 0), 0);
     cr_assert_eq(evs_orch_register(o, "t_timeout", t_timeout, NULL, 0), 0);
 }
@@ -198,19 +194,19 @@ TestSuite(orch, .init = setup, .fini = harness_teardown, .timeout = 60);
 
 Test(orch, linear_workflow_passes_data_through_inputs_vars_and_outputs)
 {
-    const char *def = J(
-        "{'name':'lin','inputs':{'who':{'type':'string','required':true},"
-        "'n':{'type':'integer','default':3}},"
-        "'outputs':{'greeting':'${vars.g.text}','n':'${steps.b.output.n}',"
-        "'who':'${inputs.who}'},"
-        "'steps':["
-        "{'name':'a','kind':'action','action':'t_echo',"
-        "'params':{'text':'hi ${inputs.who}','n':'${inputs.n}'},"
-        "'store':'g','next':'b'},"
-        "{'name':'b','kind':'action','action':'t_echo',"
-        "'params':{'prev':'${steps.a.output.text}','n':'${vars.g.n}',"
-        "'all':'${vars.g}'},'next':'c'},"
-        "{'name':'c','kind':'end'}]}");
+    const char *def =
+        J("{'name':'lin','inputs':{'who':{'type':'string','required':true},"
+          "'n':{'type':'integer','default':3}},"
+          "'outputs':{'greeting':'${vars.g.text}','n':'${steps.b.output.n}',"
+          "'who':'${inputs.who}'},"
+          "'steps':["
+          "{'name':'a','kind':'action','action':'t_echo',"
+          "'params':{'text':'hi ${inputs.who}','n':'${inputs.n}'},"
+          "'store':'g','next':'b'},"
+          "{'name':'b','kind':'action','action':'t_echo',"
+          "'params':{'prev':'${steps.a.output.text}','n':'${vars.g.n}',"
+          "'all':'${vars.g}'},'next':'c'},"
+          "{'name':'c','kind':'end'}]}");
     evs_replay *r;
     const evs_exec_state *ex;
     const evs_step_state *sa, *sb, *sc;
@@ -225,9 +221,8 @@ Test(orch, linear_workflow_passes_data_through_inputs_vars_and_outputs)
     cr_assert_eq(calls[0].attempt, 1);
     cr_assert_eq(calls[0].iteration, -1);
     cr_assert_str_eq(calls[1].step, "b");
-    cr_assert_str_eq(calls[1].input,
-                     "{\"prev\":\"hi ana\",\"n\":3,"
-                     "\"all\":{\"text\":\"hi ana\",\"n\":3}}");
+    cr_assert_str_eq(calls[1].input, "{\"prev\":\"hi ana\",\"n\":3,"
+                                     "\"all\":{\"text\":\"hi ana\",\"n\":3}}");
     cr_assert_str_eq(calls[1].key, "lin/main/b/-1");
 
     r = replay_of("lin");
@@ -356,8 +351,8 @@ Test(orch, memory_comes_from_the_stores_allocator)
                         "'action':'t_echo','params':{'x':'${inputs.x}'},"
                         "'next':'b'},{'name':'b','kind':'sleep',"
                         "'duration_ms':1}]}");
-    tag_alloc ta = {{&ta, ta_realloc, ta_free}, PTHREAD_MUTEX_INITIALIZER,
-                    0, 0, 0};
+    tag_alloc ta = {
+        {&ta, ta_realloc, ta_free}, PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
     char *d2 = tu_tmpdir("orch-alloc");
     evs_store_opts so;
     evs_orch_opts oo;
@@ -377,12 +372,11 @@ Test(orch, memory_comes_from_the_stores_allocator)
     o2 = orch_new_on(s2, &oo);
     ta.fail = 1;
     cr_assert_eq(evs_orch_register(o2, "t_other", NULL, NULL, 0), -EINVAL);
-    cr_assert_eq(evs_orch_register(o2, "t_other", t_echo, NULL, 0),
-                 -ENOMEM);
+    cr_assert_eq(evs_orch_register(o2, "t_other", t_echo, NULL, 0), -ENOMEM);
     ta.fail = 0;
     made = ta.made;
-    cr_assert_eq(evs_orch_start(o2, S(def), S("{\"x\":1}"), S("al"), NULL,
-                                NULL), 0);
+    cr_assert_eq(
+        evs_orch_start(o2, S(def), S("{\"x\":1}"), S("al"), NULL, NULL), 0);
     cr_assert_eq(evs_orch_run(o2), 0);
     cr_assert_gt(ta.made, made);
     evs_orch_free(o2);
@@ -398,12 +392,12 @@ Test(orch, memory_comes_from_the_stores_allocator)
 
 Test(orch, without_outputs_the_execution_returns_the_root_paths_last_output)
 {
-    const char *def = J(
-        "{'name':'last','steps':["
-        "{'name':'a','kind':'action','action':'t_echo','params':1,"
-        "'next':'b'},"
-        "{'name':'b','kind':'action','action':'t_echo',"
-        "'params':{'from_a':'${steps.a.output}','x':[true,null]}}]}");
+    const char *def =
+        J("{'name':'last','steps':["
+          "{'name':'a','kind':'action','action':'t_echo','params':1,"
+          "'next':'b'},"
+          "{'name':'b','kind':'action','action':'t_echo',"
+          "'params':{'from_a':'${steps.a.output}','x':[true,null]}}]}");
     evs_replay *r;
 
     run_new(def, "", "last", EVS_OUTCOME_COMPLETED);
@@ -418,11 +412,11 @@ Test(orch, without_outputs_the_execution_returns_the_root_paths_last_output)
  * payload"). */
 Test(orch, an_end_step_does_not_replace_the_root_paths_last_output)
 {
-    const char *def = J(
-        "{'name':'last','steps':["
-        "{'name':'a','kind':'action','action':'t_echo','params':{'v':7},"
-        "'next':'done'},"
-        "{'name':'done','kind':'end'}]}");
+    const char *def =
+        J("{'name':'last','steps':["
+          "{'name':'a','kind':'action','action':'t_echo','params':{'v':7},"
+          "'next':'done'},"
+          "{'name':'done','kind':'end'}]}");
     evs_replay *r;
 
     run_new(def, "", "endout", EVS_OUTCOME_COMPLETED);
@@ -508,8 +502,8 @@ Test(orch, conditional_edges_take_the_matching_step_or_complete_the_path)
             expect_span(p->current_step, "yes");
             expect_span(evs_replay_exec(r)->outputs, "\"yes\"");
         } else {
-            cr_assert_null(y, "case %zu (%s with %s) matched", i,
-                           cases[i].when, cases[i].inputs);
+            cr_assert_null(y, "case %zu (%s with %s) matched", i, cases[i].when,
+                           cases[i].inputs);
             expect_span(p->current_step, "s");
         }
         rp_free(r);
@@ -518,16 +512,16 @@ Test(orch, conditional_edges_take_the_matching_step_or_complete_the_path)
 
 Test(orch, a_choice_of_two_exclusive_edges_runs_only_the_chosen_step)
 {
-    const char *def = J(
-        "{'name':'choice','inputs':{'n':{'type':'integer','required':true}},"
-        "'steps':["
-        "{'name':'classify','kind':'action','action':'t_echo',"
-        "'params':'${inputs.n}','store':'n','next':["
-        "{'to':'big','when':{'gt':['${vars.n}',10]}},"
-        "{'to':'small','when':{'not':{'gt':['${vars.n}',10]}}}]},"
-        "{'name':'big','kind':'action','action':'t_echo','params':'big'},"
-        "{'name':'small','kind':'action','action':'t_echo',"
-        "'params':'small'}]}");
+    const char *def =
+        J("{'name':'choice','inputs':{'n':{'type':'integer','required':true}},"
+          "'steps':["
+          "{'name':'classify','kind':'action','action':'t_echo',"
+          "'params':'${inputs.n}','store':'n','next':["
+          "{'to':'big','when':{'gt':['${vars.n}',10]}},"
+          "{'to':'small','when':{'not':{'gt':['${vars.n}',10]}}}]},"
+          "{'name':'big','kind':'action','action':'t_echo','params':'big'},"
+          "{'name':'small','kind':'action','action':'t_echo',"
+          "'params':'small'}]}");
     evs_replay *r;
 
     mk_orch(1);
@@ -570,9 +564,9 @@ static const char *fan_def(const char *paths, const char *extra)
                             "{'name':'start','kind':'action',"
                             "'action':'t_echo','next':[");
     for (int i = 0; i < NFAN; i++)
-        len += (size_t)snprintf(b + len, cap - len,
-                                "%s{'to':'work','path':'p%03d'}",
-                                i ? "," : "", i);
+        len +=
+            (size_t)snprintf(b + len, cap - len,
+                             "%s{'to':'work','path':'p%03d'}", i ? "," : "", i);
     len += (size_t)snprintf(b + len, cap - len,
                             "%s],'then':'gather'},"
                             "{'name':'work','kind':'action',"
@@ -638,13 +632,11 @@ Test(orch, two_hundred_branches_join_all_with_a_star)
         expect_span(val, want);
         /* Every branch ended before the join did. */
         snprintf(want, sizeof(want), "main.p%03d", k);
-        cr_assert_lt(evs_replay_find_path(r, S(want))->ended_seq,
-                     g->ended_seq);
+        cr_assert_lt(evs_replay_find_path(r, S(want))->ended_seq, g->ended_seq);
         n++;
     }
     cr_assert_eq(n, NFAN);
-    cr_assert(spans_equal(evs_replay_find_var(r, S("all"))->value,
-                          g->output));
+    cr_assert(spans_equal(evs_replay_find_var(r, S("all"))->value, g->output));
     rp_free(r);
 
     ev = events_of("fan");
@@ -652,8 +644,7 @@ Test(orch, two_hundred_branches_join_all_with_a_star)
     {
         const evs_event *b = evf(&ev, "path_branched", "start", "main", 0);
         size_t m = 0;
-        cr_assert_eq(evs__json_iter_begin(&it, dget(b, "new_paths"), '['),
-                     0);
+        cr_assert_eq(evs__json_iter_begin(&it, dget(b, "new_paths"), '['), 0);
         while (evs__json_arr_next(&it, &val) == 1)
             m++;
         cr_assert_eq(m, NFAN);
@@ -666,9 +657,8 @@ Test(orch, two_hundred_branches_join_all_with_a_star)
 Test(orch, two_hundred_branches_join_all_with_an_explicit_list)
 {
     /* "never" is created by an edge that does not match: skipped. */
-    const char *def =
-        fan_def("['p001','p100','p199','never']",
-                ",{'to':'work','path':'never','when':false}");
+    const char *def = fan_def("['p001','p100','p199','never']",
+                              ",{'to':'work','path':'never','when':false}");
     evs_replay *r;
     const evs_step_state *g;
 
@@ -721,8 +711,7 @@ static uint64_t path_end(const evs_replay *r, const char *id)
  * error of type cancelled that says `why`; its running step `step` was
  * cancelled with it. */
 static void expect_cancelled(const evs_replay *r, const char *id,
-                             const char *step, uint64_t before,
-                             const char *why)
+                             const char *step, uint64_t before, const char *why)
 {
     const evs_path_state *p = evs_replay_find_path(r, S(id));
     const evs_step_state *s = step_of(r, id, step, -1);
@@ -746,8 +735,8 @@ Test(orch, join_any_takes_the_first_path_to_complete)
     evs_replay *r;
     const evs_step_state *j;
 
-    run_new(two_paths("any", "{'ms':300,'out':'S'}", "{'ms':10,'out':'F'}"),
-            "", "any", EVS_OUTCOME_COMPLETED);
+    run_new(two_paths("any", "{'ms':300,'out':'S'}", "{'ms':10,'out':'F'}"), "",
+            "any", EVS_OUTCOME_COMPLETED);
     r = replay_of("any");
     j = step_of(r, "main", "j", -1);
     cr_assert_not_null(j);
@@ -767,8 +756,7 @@ Test(orch, join_any_passes_over_a_failed_path_to_the_first_completed)
     evs_replay *r;
     const evs_step_state *j;
 
-    run_new(two_paths("any", "{'ms':100,'out':'S'}",
-                      "{'ms':10,'fail':true}"),
+    run_new(two_paths("any", "{'ms':100,'out':'S'}", "{'ms':10,'fail':true}"),
             "", "any2", EVS_OUTCOME_COMPLETED);
     r = replay_of("any2");
     j = step_of(r, "main", "j", -1);
@@ -788,8 +776,7 @@ Test(orch, join_any_fails_when_every_path_failed)
     const evs_step_state *j;
     const evs_exec_state *ex;
 
-    run_new(two_paths("any", "{'ms':60,'fail':true}",
-                      "{'ms':10,'fail':true}"),
+    run_new(two_paths("any", "{'ms':60,'fail':true}", "{'ms':10,'fail':true}"),
             "", "any3", EVS_OUTCOME_FAILED);
     r = replay_of("any3");
     ex = evs_replay_exec(r);
@@ -813,8 +800,7 @@ Test(orch, join_race_fails_when_the_first_path_to_end_failed)
     const evs_step_state *j;
     const evs_exec_state *ex;
 
-    run_new(two_paths("race", "{'ms':200,'out':'S'}",
-                      "{'ms':10,'fail':true}"),
+    run_new(two_paths("race", "{'ms':200,'out':'S'}", "{'ms':10,'fail':true}"),
             "", "race", EVS_OUTCOME_FAILED);
     cr_assert_eq(count_calls("slow"), 1);
     r = replay_of("race");
@@ -841,8 +827,7 @@ Test(orch, join_race_takes_the_first_path_to_end_when_it_completed)
     const evs_step_state *j;
 
     mk_orch(1);
-    start(two_paths("race", "{'ms':150,'fail':true}",
-                    "{'ms':10,'out':'F'}"),
+    start(two_paths("race", "{'ms':150,'fail':true}", "{'ms':10,'out':'F'}"),
           "", "race2");
     run_orch();
     /* The slow path, which would have failed, lost the race: cancelled
@@ -867,8 +852,7 @@ Test(orch, join_all_fails_as_soon_as_one_path_fails)
     const evs_exec_state *ex;
     const evs_step_state *j;
 
-    run_new(two_paths("all", "{'ms':200,'out':'S'}",
-                      "{'ms':10,'fail':true}"),
+    run_new(two_paths("all", "{'ms':200,'out':'S'}", "{'ms':10,'fail':true}"),
             "", "allf", EVS_OUTCOME_FAILED);
     r = replay_of("allf");
     ex = evs_replay_exec(r);
@@ -943,13 +927,13 @@ Test(orch, each_runs_once_per_item_in_order_and_stores_the_array)
         cr_assert_eq(s->status, EVS_STEP_COMPLETED);
         expect_span(s->output, outs_[i]);
         if (i)
-            cr_assert_gt(s->started_seq, step_of(r, "main", "e", i - 1)
-                                             ->ended_seq);
+            cr_assert_gt(s->started_seq,
+                         step_of(r, "main", "e", i - 1)->ended_seq);
     }
     {
         char want[1200];
-        snprintf(want, sizeof(want), "{\"res\":%s,\"after\":{\"got\":%s}}",
-                 arr, arr);
+        snprintf(want, sizeof(want), "{\"res\":%s,\"after\":{\"got\":%s}}", arr,
+                 arr);
         expect_span(evs_replay_exec(r)->outputs, want);
     }
     rp_free(r);
@@ -996,8 +980,7 @@ Test(orch, each_output_is_the_array_for_joins_steps_and_outputs)
               "'params':{'met':'${vars.met}',"
               "'seen':'${steps.items.output}'}}]}"),
             "", "ep", EVS_OUTCOME_COMPLETED);
-    snprintf(want, sizeof(want), "{\"met\":{\"Y\":%s},\"seen\":%s}", arr,
-             arr);
+    snprintf(want, sizeof(want), "{\"met\":{\"Y\":%s},\"seen\":%s}", arr, arr);
     expect_input("ep", "read", -1, 0, want);
     for (int k = 0; k < 2; k++) {
         r = k ? compact_replay_of("ep") : replay_of("ep");
@@ -1040,12 +1023,12 @@ Test(orch, each_output_is_the_array_for_joins_steps_and_outputs)
  * and params that only use ${index} (which can). */
 Test(orch, each_over_a_value_that_is_not_an_array_fails_with_bad_input)
 {
-    const char *by_index = J(
-        "{'name':'each','inputs':{'items':{'type':'any'}},'steps':["
-        "{'name':'e','kind':'action','action':'t_echo',"
-        "'each':'${inputs.items}','params':{'i':'${index}'},"
-        "'next':'after'},"
-        "{'name':'after','kind':'action','action':'t_echo'}]}");
+    const char *by_index =
+        J("{'name':'each','inputs':{'items':{'type':'any'}},'steps':["
+          "{'name':'e','kind':'action','action':'t_echo',"
+          "'each':'${inputs.items}','params':{'i':'${index}'},"
+          "'next':'after'},"
+          "{'name':'after','kind':'action','action':'t_echo'}]}");
     const char *ids[2] = {"eachx", "eachy"};
 
     mk_orch(1);
@@ -1076,8 +1059,7 @@ Test(orch, each_over_a_value_that_is_not_an_array_fails_with_bad_input)
         rp_free(r);
     }
     /* No iteration of a list that is not one runs. */
-    cr_expect_eq(ncalls, 0, "%zu calls, the first on %s", ncalls,
-                 calls[0].key);
+    cr_expect_eq(ncalls, 0, "%zu calls, the first on %s", ncalls, calls[0].key);
 }
 
 /* WORKFLOWS.md §7 and §4: a reference to nothing at run time fails the
@@ -1085,13 +1067,13 @@ Test(orch, each_over_a_value_that_is_not_an_array_fails_with_bad_input)
  * "template". */
 Test(orch, a_reference_to_nothing_at_run_time_fails_with_type_template)
 {
-    const char *in_params = J(
-        "{'name':'ref','inputs':{'o':{'type':'object','default':{}}},"
-        "'steps':[{'name':'p','kind':'action','action':'t_echo',"
-        "'params':{'x':'${inputs.o.missing}'}}]}");
-    const char *in_outputs = J(
-        "{'name':'ref','outputs':'${vars.never_set}','steps':["
-        "{'name':'p','kind':'action','action':'t_echo','params':1}]}");
+    const char *in_params =
+        J("{'name':'ref','inputs':{'o':{'type':'object','default':{}}},"
+          "'steps':[{'name':'p','kind':'action','action':'t_echo',"
+          "'params':{'x':'${inputs.o.missing}'}}]}");
+    const char *in_outputs =
+        J("{'name':'ref','outputs':'${vars.never_set}','steps':["
+          "{'name':'p','kind':'action','action':'t_echo','params':1}]}");
     evs_replay *r;
     evs_span t;
 
@@ -1106,8 +1088,8 @@ Test(orch, a_reference_to_nothing_at_run_time_fails_with_type_template)
     r = replay_of("refp");
     expect_span(evs_replay_exec(r)->failed_step, "p");
     cr_assert_eq(evs__json_get(evs_replay_exec(r)->error, "type", &t), 1);
-    cr_expect(span_is(t, "\"template\""), "params: error type %.*s",
-              (int)t.len, t.ptr);
+    cr_expect(span_is(t, "\"template\""), "params: error type %.*s", (int)t.len,
+              t.ptr);
     rp_free(r);
     r = replay_of("refo");
     cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_FAILED);
@@ -1123,11 +1105,11 @@ Test(orch, a_reference_to_nothing_at_run_time_fails_with_type_template)
 
 Test(orch, retries_back_off_by_the_coefficient_up_to_the_max_interval)
 {
-    const char *def = J(
-        "{'name':'retry','steps':[{'name':'f','kind':'action',"
-        "'action':'t_flaky','params':{'times':5,'type':'http_503'},"
-        "'retry':{'max_attempts':6,'initial_interval_ms':10,"
-        "'backoff_coefficient':3,'max_interval_ms':100}}]}");
+    const char *def =
+        J("{'name':'retry','steps':[{'name':'f','kind':'action',"
+          "'action':'t_flaky','params':{'times':5,'type':'http_503'},"
+          "'retry':{'max_attempts':6,'initial_interval_ms':10,"
+          "'backoff_coefficient':3,'max_interval_ms':100}}]}");
     static const int64_t delays[5] = {10, 30, 90, 100, 100};
     evlist ev;
     evs_replay *r;
@@ -1167,12 +1149,12 @@ Test(orch, retries_back_off_by_the_coefficient_up_to_the_max_interval)
 
 Test(orch, max_attempts_stops_retrying_and_fails_with_the_last_error)
 {
-    const char *def = J(
-        "{'name':'retry','steps':[{'name':'f','kind':'action',"
-        "'action':'t_flaky','params':{'times':10,'type':'http_503'},"
-        "'retry':{'max_attempts':3,'initial_interval_ms':5},"
-        "'next':'never'},"
-        "{'name':'never','kind':'action','action':'t_echo'}]}");
+    const char *def =
+        J("{'name':'retry','steps':[{'name':'f','kind':'action',"
+          "'action':'t_flaky','params':{'times':10,'type':'http_503'},"
+          "'retry':{'max_attempts':3,'initial_interval_ms':5},"
+          "'next':'never'},"
+          "{'name':'never','kind':'action','action':'t_echo'}]}");
     evs_replay *r;
     const evs_exec_state *ex;
     const evs_step_state *f;
@@ -1188,8 +1170,7 @@ Test(orch, max_attempts_stops_retrying_and_fails_with_the_last_error)
     expect_span(ex->error, "{\"type\":\"http_503\",\"message\":\"attempt 3 "
                            "failed\",\"retryable\":true}");
     expect_span(ex->failed_step, "f");
-    cr_assert_eq(evs_replay_find_path(r, S("main"))->status,
-                 EVS_PATH_FAILED);
+    cr_assert_eq(evs_replay_find_path(r, S("main"))->status, EVS_PATH_FAILED);
     rp_free(r);
 }
 
@@ -1197,17 +1178,17 @@ Test(orch, non_retryable_failures_and_steps_without_retry_run_once)
 {
     /* not_found is in non_retryable; "nope" says retryable = false; the
      * third has no policy at all. */
-    const char *d1 = J(
-        "{'name':'nr','steps':[{'name':'f','kind':'action',"
-        "'action':'t_flaky','params':{'times':10,'type':'not_found'},"
-        "'retry':{'initial_interval_ms':1,'non_retryable':['not_found']}}]}");
-    const char *d2 = J(
-        "{'name':'nr','steps':[{'name':'f','kind':'action',"
-        "'action':'t_flaky','params':{'times':10,'type':'nope',"
-        "'retryable':false},'retry':{'initial_interval_ms':1}}]}");
-    const char *d3 = J(
-        "{'name':'nr','steps':[{'name':'f','kind':'action',"
-        "'action':'t_flaky','params':{'times':10,'type':'http_503'}}]}");
+    const char *d1 =
+        J("{'name':'nr','steps':[{'name':'f','kind':'action',"
+          "'action':'t_flaky','params':{'times':10,'type':'not_found'},"
+          "'retry':{'initial_interval_ms':1,'non_retryable':['not_found']}}]}");
+    const char *d2 =
+        J("{'name':'nr','steps':[{'name':'f','kind':'action',"
+          "'action':'t_flaky','params':{'times':10,'type':'nope',"
+          "'retryable':false},'retry':{'initial_interval_ms':1}}]}");
+    const char *d3 =
+        J("{'name':'nr','steps':[{'name':'f','kind':'action',"
+          "'action':'t_flaky','params':{'times':10,'type':'http_503'}}]}");
     const char *ids[3] = {"nr1", "nr2", "nr3"};
     const char *types[3] = {"\"not_found\"", "\"nope\"", "\"http_503\""};
 
@@ -1244,10 +1225,10 @@ Test(orch, non_retryable_failures_and_steps_without_retry_run_once)
 
 Test(orch, an_action_that_times_out_is_retried_and_its_late_answer_ignored)
 {
-    const char *def = J(
-        "{'name':'to','steps':[{'name':'t','kind':'action',"
-        "'action':'t_timeout','timeout_ms':100,"
-        "'retry':{'max_attempts':3,'initial_interval_ms':10}}]}");
+    const char *def =
+        J("{'name':'to','steps':[{'name':'t','kind':'action',"
+          "'action':'t_timeout','timeout_ms':100,"
+          "'retry':{'max_attempts':3,'initial_interval_ms':10}}]}");
     evlist ev;
     evs_replay *r;
     const evs_step_state *t;
@@ -1291,10 +1272,10 @@ static void complete_held_late(const char *id, evs_outcome oc)
 
 Test(orch, attempts_that_all_time_out_fail_the_execution_with_timeout)
 {
-    const char *def = J(
-        "{'name':'to','steps':[{'name':'t','kind':'action',"
-        "'action':'t_hold','timeout_ms':30,"
-        "'retry':{'max_attempts':2,'initial_interval_ms':5}}]}");
+    const char *def =
+        J("{'name':'to','steps':[{'name':'t','kind':'action',"
+          "'action':'t_hold','timeout_ms':30,"
+          "'retry':{'max_attempts':2,'initial_interval_ms':5}}]}");
     evlist ev;
     evs_replay *r;
     evs_span ty;
@@ -1317,11 +1298,11 @@ Test(orch, attempts_that_all_time_out_fail_the_execution_with_timeout)
 
 Test(orch, blocking_actions_run_on_the_threadpool_and_complete)
 {
-    const char *def = J(
-        "{'name':'blk','steps':["
-        "{'name':'a','kind':'action','action':'t_echo','next':'b'},"
-        "{'name':'b','kind':'action','action':'t_block','each':[1,2,3],"
-        "'params':'${item}','store':'bs'}]}");
+    const char *def =
+        J("{'name':'blk','steps':["
+          "{'name':'a','kind':'action','action':'t_echo','next':'b'},"
+          "{'name':'b','kind':'action','action':'t_block','each':[1,2,3],"
+          "'params':'${item}','store':'bs'}]}");
     evs_replay *r;
 
     run_new(def, "", "blk", EVS_OUTCOME_COMPLETED);
@@ -1340,10 +1321,9 @@ Test(orch, blocking_actions_run_on_the_threadpool_and_complete)
 
 Test(orch, output_that_is_not_json_fails_the_attempt_with_bad_output)
 {
-    const char *def = J(
-        "{'name':'bad','steps':[{'name':'b','kind':'action',"
-        "'action':'t_bad','retry':{'max_attempts':3,"
-        "'initial_interval_ms':1}}]}");
+    const char *def = J("{'name':'bad','steps':[{'name':'b','kind':'action',"
+                        "'action':'t_bad','retry':{'max_attempts':3,"
+                        "'initial_interval_ms':1}}]}");
     evs_replay *r;
     const evs_step_state *b;
     evs_span ty;
@@ -1365,9 +1345,8 @@ Test(orch, output_that_is_not_json_fails_the_attempt_with_bad_output)
  * JSON: the attempt fails with error type "bad_output" instead)". */
 Test(orch, action_complete_with_output_that_is_not_json_returns_einval)
 {
-    const char *def = J(
-        "{'name':'bad','steps':[{'name':'b','kind':'action',"
-        "'action':'t_bad'}]}");
+    const char *def = J("{'name':'bad','steps':[{'name':'b','kind':'action',"
+                        "'action':'t_bad'}]}");
 
     run_new(def, "", "bad2", EVS_OUTCOME_FAILED);
     cr_assert_eq(bad_rc, -EINVAL, "evs_action_complete returned %s",
@@ -1406,21 +1385,21 @@ static void expect_slept(const char *id, int64_t min_fire_at)
 
 Test(orch, sleep_steps_wake_no_earlier_than_their_duration_or_time)
 {
-    const char *dur = J(
-        "{'name':'sl','steps':["
-        "{'name':'z','kind':'sleep','duration_ms':150,'next':'after'},"
-        "{'name':'after','kind':'action','action':'t_echo'}]}");
-    const char *ref = J(
-        "{'name':'sl','inputs':{'ms':{'type':'integer','default':120}},"
-        "'steps':["
-        "{'name':'z','kind':'sleep','duration_ms':'${inputs.ms}',"
-        "'next':'after'},"
-        "{'name':'after','kind':'action','action':'t_echo'}]}");
-    const char *until = J(
-        "{'name':'sl','inputs':{'at':{'type':'string','required':true}},"
-        "'steps':["
-        "{'name':'z','kind':'sleep','until':'${inputs.at}','next':'after'},"
-        "{'name':'after','kind':'action','action':'t_echo'}]}");
+    const char *dur =
+        J("{'name':'sl','steps':["
+          "{'name':'z','kind':'sleep','duration_ms':150,'next':'after'},"
+          "{'name':'after','kind':'action','action':'t_echo'}]}");
+    const char *ref =
+        J("{'name':'sl','inputs':{'ms':{'type':'integer','default':120}},"
+          "'steps':["
+          "{'name':'z','kind':'sleep','duration_ms':'${inputs.ms}',"
+          "'next':'after'},"
+          "{'name':'after','kind':'action','action':'t_echo'}]}");
+    const char *until =
+        J("{'name':'sl','inputs':{'at':{'type':'string','required':true}},"
+          "'steps':["
+          "{'name':'z','kind':'sleep','until':'${inputs.at}','next':'after'},"
+          "{'name':'after','kind':'action','action':'t_echo'}]}");
     char at[EVS_TIME_LEN + 1], in[64];
     int64_t t0 = evs_now_us(), due = t0 + 200 * 1000;
     evlist ev;
@@ -1498,20 +1477,19 @@ static int script_send_early(int step)
         rc_b = evs_orch_send(orch, S("nosuch"), S("go"), S("1"));
         complete_held("null");
         return 1;
-    default:
-        return outcome_of(sid) ? -1 : 1;
+    default: return outcome_of(sid) ? -1 : 1;
     }
 }
 
 Test(orch, an_event_sent_before_the_wait_is_buffered_and_consumed)
 {
-    const char *def = J(
-        "{'name':'wait','steps':["
-        "{'name':'first','kind':'action','action':'t_hold','next':'w'},"
-        "{'name':'w','kind':'wait_event','event':'go','store':'got',"
-        "'next':'after'},"
-        "{'name':'after','kind':'action','action':'t_echo',"
-        "'params':{'got':'${vars.got}'}}]}");
+    const char *def =
+        J("{'name':'wait','steps':["
+          "{'name':'first','kind':'action','action':'t_hold','next':'w'},"
+          "{'name':'w','kind':'wait_event','event':'go','store':'got',"
+          "'next':'after'},"
+          "{'name':'after','kind':'action','action':'t_echo',"
+          "'params':{'got':'${vars.got}'}}]}");
     evlist ev;
     const evs_event *sr, *ws, *we;
     evs_replay *r;
@@ -1552,8 +1530,7 @@ static int script_send_late(int step)
         rc_a = evs_orch_send(orch, S(sid), S("other"), S("0"));
         rc_b = evs_orch_send(orch, S(sid), S("go"), S("{\"n\":42}"));
         return 1;
-    default:
-        return script_until_outcome(step);
+    default: return script_until_outcome(step);
     }
 }
 
@@ -1620,8 +1597,7 @@ Test(orch, a_wait_with_a_timeout_fails_with_timeout)
 static void sleep_past_wait_timeout(const char *id)
 {
     evlist ev = events_of(id);
-    int64_t due = dtime(evf(&ev, "wait_started", "w", NULL, 0),
-                        "timeout_at");
+    int64_t due = dtime(evf(&ev, "wait_started", "w", NULL, 0), "timeout_at");
 
     evlist_free(&ev);
     while (evs_now_us() <= due) {
@@ -1638,8 +1614,7 @@ Test(orch, resume_fires_a_wait_timeout_that_passed_while_it_was_suspended)
     evs_span ty;
 
     /* A timeout that is not due: the wait suspends, and stays so. */
-    run_new(wait_def(",'timeout_ms':600000"), "", "far",
-            EVS_OUTCOME_SUSPENDED);
+    run_new(wait_def(",'timeout_ms':600000"), "", "far", EVS_OUTCOME_SUSPENDED);
     nouts = 0;
     run_resume("far", EVS_OUTCOME_SUSPENDED);
 
@@ -1737,18 +1712,17 @@ static int script_pause_inflight(int step)
             return 2;
         rc_b = evs_orch_unpause(orch, S(sid));
         return 3;
-    default:
-        return script_until_outcome(step);
+    default: return script_until_outcome(step);
     }
 }
 
 Test(orch, a_paused_execution_records_its_action_but_starts_no_step)
 {
-    const char *def = J(
-        "{'name':'pz','steps':["
-        "{'name':'a','kind':'action','action':'t_hold','next':'b'},"
-        "{'name':'b','kind':'action','action':'t_echo',"
-        "'params':'${steps.a.output}'}]}");
+    const char *def =
+        J("{'name':'pz','steps':["
+          "{'name':'a','kind':'action','action':'t_hold','next':'b'},"
+          "{'name':'b','kind':'action','action':'t_echo',"
+          "'params':'${steps.a.output}'}]}");
     evlist ev;
     const evs_event *pa, *ac, *re, *bs;
 
@@ -1790,17 +1764,16 @@ static int script_pause_sleep(int step)
                              evs_replay_exec(r)->status != EVS_STATUS_PAUSED;
         rc_b = evs_orch_unpause(orch, S(sid));
         return 2;
-    default:
-        return script_until_outcome(step);
+    default: return script_until_outcome(step);
     }
 }
 
 Test(orch, a_timer_due_during_a_pause_fires_after_unpause)
 {
-    const char *def = J(
-        "{'name':'ps','steps':["
-        "{'name':'z','kind':'sleep','duration_ms':300,'next':'after'},"
-        "{'name':'after','kind':'action','action':'t_echo'}]}");
+    const char *def =
+        J("{'name':'ps','steps':["
+          "{'name':'z','kind':'sleep','duration_ms':300,'next':'after'},"
+          "{'name':'after','kind':'action','action':'t_echo'}]}");
     evlist ev;
     const evs_event *pa, *re, *tf, *ts;
 
@@ -1832,8 +1805,7 @@ static int script_terminate(int step)
         rc_a = evs_orch_terminate(orch, S(sid), S("\"enough\""));
         rc_b = evs_orch_send(orch, S(sid), S("go"), S("1"));
         return 1;
-    default:
-        return script_until_outcome(step);
+    default: return script_until_outcome(step);
     }
 }
 
@@ -1868,13 +1840,14 @@ Test(orch, terminate_cancels_every_live_path_first)
     evs_replay *r;
     const evs_event *term;
 
-    run_scripted(0, J("{'name':'tw','steps':["
-                      "{'name':'s','kind':'action','action':'t_echo',"
-                      "'next':[{'to':'w','path':'A'},{'to':'z','path':'B'}],"
-                      "'then':'j'},"
-                      "{'name':'w','kind':'wait_event','event':'go'},"
-                      "{'name':'z','kind':'sleep','duration_ms':600000},"
-                      "{'name':'j','kind':'join','paths':'*'}]}"),
+    run_scripted(0,
+                 J("{'name':'tw','steps':["
+                   "{'name':'s','kind':'action','action':'t_echo',"
+                   "'next':[{'to':'w','path':'A'},{'to':'z','path':'B'}],"
+                   "'then':'j'},"
+                   "{'name':'w','kind':'wait_event','event':'go'},"
+                   "{'name':'z','kind':'sleep','duration_ms':600000},"
+                   "{'name':'j','kind':'join','paths':'*'}]}"),
                  "tw", script_terminate);
     expect_outcome("tw", EVS_OUTCOME_TERMINATED);
     ev = events_of("tw");
@@ -2003,8 +1976,7 @@ Test(orch, a_posted_event_reaches_a_waiting_execution_through_its_inbox)
     r = replay_of("post");
     expect_span(evs_replay_exec(r)->outputs, "{\"got\":{\"via\":\"inbox\"}}");
     rp_free(r);
-    cr_assert_eq(evs_orch_post(st, S(sid), S("poke"), S(""), S("")),
-                 -EINVAL);
+    cr_assert_eq(evs_orch_post(st, S(sid), S("poke"), S(""), S("")), -EINVAL);
     cr_assert_eq(evs_orch_post(st, S("nosuch"), S("event"), S("go"), S("")),
                  -ENOENT);
 }
@@ -2172,8 +2144,7 @@ Test(orch, resume_refuses_a_locked_or_owned_execution)
 
     nouts = 0;
     mk_orch(1);
-    cr_assert_eq(evs_log_open(st, "lk", 2, EVS_LOG_WRITE, &l, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "lk", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
     cr_assert_eq(evs_orch_resume(orch, S("lk")), EVS_ELOCKED);
     cr_assert_eq(evs_orch_recover(orch, &n), 0);
     cr_assert_eq(n, 0);
@@ -2203,49 +2174,47 @@ Test(orch, resume_refuses_a_locked_or_owned_execution)
 
 Test(orch, start_refuses_bad_definitions_and_inputs_and_creates_nothing)
 {
-    const char *no_duration = J(
-        "{'name':'bad','steps':["
-        "{'name':'first','kind':'action','action':'t_echo',"
-        "'next':'second'},"
-        "{'name':'second','kind':'sleep'}]}");
-    const char *unknown_member = J(
-        "{'name':'bad','steps':[{'name':'only','kind':'action',"
-        "'action':'t_echo','parms':{}}]}");
-    const char *unknown_action = J(
-        "{'name':'bad','steps':["
-        "{'name':'first','kind':'action','action':'t_echo','next':'x'},"
-        "{'name':'x','kind':'action','action':'no_such_action'}]}");
-    const char *needs_url = J(
-        "{'name':'bad','inputs':{'url':{'type':'string','required':true}},"
-        "'steps':[{'name':'s','kind':'action','action':'t_echo'}]}");
+    const char *no_duration =
+        J("{'name':'bad','steps':["
+          "{'name':'first','kind':'action','action':'t_echo',"
+          "'next':'second'},"
+          "{'name':'second','kind':'sleep'}]}");
+    const char *unknown_member =
+        J("{'name':'bad','steps':[{'name':'only','kind':'action',"
+          "'action':'t_echo','parms':{}}]}");
+    const char *unknown_action =
+        J("{'name':'bad','steps':["
+          "{'name':'first','kind':'action','action':'t_echo','next':'x'},"
+          "{'name':'x','kind':'action','action':'no_such_action'}]}");
+    const char *needs_url =
+        J("{'name':'bad','inputs':{'url':{'type':'string','required':true}},"
+          "'steps':[{'name':'s','kind':'action','action':'t_echo'}]}");
     evs_wf_error e;
     char out[EVS_ID_MAX + 1] = "untouched";
 
     mk_orch(1);
-    cr_assert_eq(evs_orch_start(orch, S(no_duration), S(""), S("r1"), out,
-                                &e),
+    cr_assert_eq(evs_orch_start(orch, S(no_duration), S(""), S("r1"), out, &e),
                  EVS_EPARSE);
     cr_assert_str_eq(e.step, "second");
     cr_assert_neq(e.msg[0], '\0');
-    cr_assert_eq(evs_orch_start(orch, S(unknown_member), S(""), S("r2"),
-                                NULL, &e),
-                 EVS_EPARSE);
+    cr_assert_eq(
+        evs_orch_start(orch, S(unknown_member), S(""), S("r2"), NULL, &e),
+        EVS_EPARSE);
     cr_assert_str_eq(e.step, "only");
-    cr_assert_eq(evs_orch_start(orch, S(unknown_action), S(""), S("r3"),
-                                NULL, &e),
-                 EVS_EPARSE);
+    cr_assert_eq(
+        evs_orch_start(orch, S(unknown_action), S(""), S("r3"), NULL, &e),
+        EVS_EPARSE);
     cr_assert_str_eq(e.step, "x");
     cr_assert_not_null(strstr(e.msg, "no_such_action"), "msg: %s", e.msg);
-    cr_assert_eq(evs_orch_start(orch, S(needs_url), S("{}"), S("r4"), NULL,
-                                &e),
+    cr_assert_eq(evs_orch_start(orch, S(needs_url), S("{}"), S("r4"), NULL, &e),
                  EVS_EPARSE);
     cr_assert_not_null(strstr(e.msg, "url"), "msg: %s", e.msg);
-    cr_assert_eq(evs_orch_start(orch, S(needs_url), S("{\"url\":5}"),
-                                S("r5"), NULL, &e),
-                 EVS_EPARSE);
-    cr_assert_eq(evs_orch_start(orch, S("{\"name\":"), S(""), S("r6"), NULL,
-                                NULL),
-                 EVS_EPARSE);
+    cr_assert_eq(
+        evs_orch_start(orch, S(needs_url), S("{\"url\":5}"), S("r5"), NULL, &e),
+        EVS_EPARSE);
+    cr_assert_eq(
+        evs_orch_start(orch, S("{\"name\":"), S(""), S("r6"), NULL, NULL),
+        EVS_EPARSE);
     cr_assert_eq(evs_orch_start(orch, S(needs_url), S("{\"url\":\"u\"}"),
                                 S("bad id"), NULL, &e),
                  EVS_EBADID);
@@ -2260,15 +2229,12 @@ Test(orch, start_refuses_bad_definitions_and_inputs_and_creates_nothing)
 Test(orch, register_refuses_duplicates_and_reserved_names)
 {
     mk_orch(1);
-    cr_assert_eq(evs_orch_register(orch, "t_echo", t_echo, NULL, 0),
-                 -EEXIST);
+    cr_assert_eq(evs_orch_register(orch, "t_echo", t_echo, NULL, 0), -EEXIST);
     cr_assert_eq(evs_orch_register(orch, "echo", t_echo, NULL, 0), -EEXIST);
-    cr_assert_eq(evs_orch_register(orch, "exec:ls", t_echo, NULL, 0),
-                 -EINVAL);
+    cr_assert_eq(evs_orch_register(orch, "exec:ls", t_echo, NULL, 0), -EINVAL);
     cr_assert_eq(evs_orch_register(orch, "", t_echo, NULL, 0), -EINVAL);
     cr_assert_eq(evs_orch_register(orch, "x", NULL, NULL, 0), -EINVAL);
-    cr_assert_eq(evs_orch_register(orch, "x", t_echo, NULL, 1u << 7),
-                 -EINVAL);
+    cr_assert_eq(evs_orch_register(orch, "x", t_echo, NULL, 1u << 7), -EINVAL);
     run_orch();
 }
 
@@ -2326,18 +2292,16 @@ Test(orch, a_finished_executions_snapshot_is_completed_and_loads)
     rp_free(loaded);
     evs_snapshot_free(sn);
     loaded = rp_new_compact();
-    cr_assert_eq(evs_replay_open(loaded, st, "snap", 4, 0, &from_snap, NULL,
-                                 NULL),
-                 0);
+    cr_assert_eq(
+        evs_replay_open(loaded, st, "snap", 4, 0, &from_snap, NULL, NULL), 0);
     cr_assert(from_snap);
     expect_same_state(full, loaded, "snap, opened");
     rp_free(loaded);
     /* A full replayer cannot use the compact snapshot: it replays the
      * log, to the same outputs. */
     loaded = rp_new();
-    cr_assert_eq(evs_replay_open(loaded, st, "snap", 4, 0, &from_snap, NULL,
-                                 NULL),
-                 0);
+    cr_assert_eq(
+        evs_replay_open(loaded, st, "snap", 4, 0, &from_snap, NULL, NULL), 0);
     cr_assert(!from_snap);
     {
         evs_span a = evs_replay_exec(loaded)->outputs,

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *xdir;  /* scratch for the command-line tests */
+static char *xdir; /* scratch for the command-line tests */
 
 /* ---------------------------------------------------------------- */
 /* This suite's actions (t_hold comes with the harness)             */
@@ -43,8 +43,7 @@ typedef struct rule {
 static rule rules[8];
 static size_t nrules;
 
-static void fail_rule(const char *step, int64_t iter, uint32_t upto,
-                      int fatal)
+static void fail_rule(const char *step, int64_t iter, uint32_t upto, int fatal)
 {
     cr_assert_lt(nrules, sizeof(rules) / sizeof(*rules));
     rules[nrules++] = (rule){step, iter, upto, fatal};
@@ -89,11 +88,10 @@ static void t_ver(void *arg, evs_action_req *req)
     (void)arg;
     record_call(req);
     cpy(id, sizeof(id), c->execution_id);
-    ver_enoent = evs_orch_get_version(orch, S("no-such-exec"), S("cfeat"), 0,
-                                      1, &dummy);
+    ver_enoent =
+        evs_orch_get_version(orch, S("no-such-exec"), S("cfeat"), 0, 1, &dummy);
     ver_einval = evs_orch_get_version(orch, S(id), S("cfeat"), 5, 1, &dummy);
-    rc1 = evs_orch_get_version(orch, S(id), S("cfeat"), ver_min, ver_max,
-                               &v1);
+    rc1 = evs_orch_get_version(orch, S(id), S("cfeat"), ver_min, ver_max, &v1);
     rc2 = rc1 ? rc1
               : evs_orch_get_version(orch, S(id), S("cfeat"), ver_min,
                                      ver_max + 2, &v2);
@@ -151,8 +149,10 @@ static void expect_files_unchanged(const char *id, const files *was)
     files now = files_of(id);
 
     cr_assert_eq(now.nlog, was->nlog, "%s: its log changed size", id);
-    cr_assert(memcmp(now.log, was->log, now.nlog) == 0, "%s: its log "
-              "changed", id);
+    cr_assert(memcmp(now.log, was->log, now.nlog) == 0,
+              "%s: its log "
+              "changed",
+              id);
     cr_assert_eq(now.nsnap, was->nsnap, "%s: its snapshot changed", id);
     cr_assert(memcmp(now.snap, was->snap, now.nsnap) == 0,
               "%s: its snapshot changed", id);
@@ -177,12 +177,13 @@ static void expect_start_data(evs_span orig, evs_span succ, int new_inputs)
         cr_assert_eq(evs__json_get(succ, key, &w), 1,
                      "the successor's execution_started lost %s: %.*s", key,
                      (int)succ.len, succ.ptr);
-        if (new_inputs && (strcmp(key, "inputs") == 0 ||
-                           strcmp(key, "inputs_hash") == 0))
+        if (new_inputs &&
+            (strcmp(key, "inputs") == 0 || strcmp(key, "inputs_hash") == 0))
             continue;
-        cr_assert(spans_equal(v, w), "execution_started's %s: %.*s, "
-                  "origin's %.*s", key, (int)w.len, w.ptr, (int)v.len,
-                  v.ptr);
+        cr_assert(spans_equal(v, w),
+                  "execution_started's %s: %.*s, "
+                  "origin's %.*s",
+                  key, (int)w.len, w.ptr, (int)v.len, v.ptr);
     }
     cr_assert_eq(evs__json_iter_begin(&it, succ, '{'), 0);
     while (evs__json_obj_next(&it, &k, &v) == 1) {
@@ -226,8 +227,8 @@ static void expect_prefix(const char *origin, const char *succ, uint64_t n,
         else
             cr_assert(spans_equal(x->data, y->data),
                       "seq %llu: data %.*s, origin's %.*s",
-                      (unsigned long long)i + 1, (int)y->data.len,
-                      y->data.ptr, (int)x->data.len, x->data.ptr);
+                      (unsigned long long)i + 1, (int)y->data.len, y->data.ptr,
+                      (int)x->data.len, x->data.ptr);
     }
     evlist_free(&a);
     evlist_free(&b);
@@ -294,8 +295,7 @@ static int retry(const char *origin, evs_retry_opts *o, const char *new_id)
     return rc;
 }
 
-static void retry_ok(const char *origin, evs_retry_opts *o,
-                     const char *new_id)
+static void retry_ok(const char *origin, evs_retry_opts *o, const char *new_id)
 {
     int rc = retry(origin, o, new_id);
 
@@ -521,8 +521,7 @@ Test(strategies, from_failure_on_branches_keeps_the_completed_branch_steps)
     cr_assert_eq(count("br-r", "r1", -1), 1);
     cr_assert_eq(count("br-r", "final", -1), 1);
     /* In flight when r1 failed: run again (once); done before: not. */
-    cr_assert_eq(count("br-r", "s1", -1),
-                 s1_done && s1_done < fseq ? 0u : 1u);
+    cr_assert_eq(count("br-r", "s1", -1), s1_done && s1_done < fseq ? 0u : 1u);
     if (count("br-r", "s1", -1))
         cr_assert_str_eq(call_of("br-r", "s1", -1, 0)->key,
                          "br-r/main.slow/s1/-1");
@@ -594,8 +593,7 @@ Test(strategies, from_failure_in_each_reruns_the_failed_iteration_afresh)
     cr_assert_eq(count("ea-r", "items", 2), 2);
     cr_assert_eq(call_of("ea-r", "items", 2, 0)->attempt, 1);
     cr_assert_eq(call_of("ea-r", "items", 2, 1)->attempt, 2);
-    cr_assert_str_eq(call_of("ea-r", "items", 2, 0)->key,
-                     "ea-r/main/items/2");
+    cr_assert_str_eq(call_of("ea-r", "items", 2, 0)->key, "ea-r/main/items/2");
     cr_assert_eq(count("ea-r", "items", 3), 1);
     cr_assert_eq(count("ea-r", "after", -1), 1);
     expect_input("ea-r", "after", -1, 0,
@@ -693,9 +691,13 @@ Test(strategies, with_new_inputs_from_a_step_reuses_only_the_steps_before_it)
 
 Test(strategies, with_new_inputs_refuses_bad_inputs_and_creates_nothing)
 {
-    static const char *const bad[] = {
-        "{\"x\":\"two\"}", "{}", "{\"x\":1.5}", "[1]", "{\"x\":",
-        "{\"x\":1,\"x\":2}", "{\"x\":1,\"y\":\"no\"}"};
+    static const char *const bad[] = {"{\"x\":\"two\"}",
+                                      "{}",
+                                      "{\"x\":1.5}",
+                                      "[1]",
+                                      "{\"x\":",
+                                      "{\"x\":1,\"x\":2}",
+                                      "{\"x\":1,\"y\":\"no\"}"};
     evs_retry_opts o;
     size_t before;
     files was;
@@ -732,8 +734,7 @@ static const char *skip_def(void)
              "'params':{'got':'${steps.b.output}','var':'${vars.bv}'}}]}");
 }
 
-static void expect_skipped(const char *succ, uint64_t fseq,
-                           const char *output)
+static void expect_skipped(const char *succ, uint64_t fseq, const char *output)
 {
     evlist ev = events_of(succ);
     const evs_event *e;
@@ -908,8 +909,8 @@ Test(strategies, retry_opts_are_read_only_as_far_as_their_size_goes)
                  -EINVAL);
     cr_assert(!evs_exec_exists(st, "sz-r", 4));
     big.newer[5] = 0;
-    cr_assert_eq(evs_exec_retry(st, S("sz"), &big.o, out, why, sizeof(why)),
-                 0, "%s", why);
+    cr_assert_eq(evs_exec_retry(st, S("sz"), &big.o, out, why, sizeof(why)), 0,
+                 "%s", why);
     cr_assert_str_eq(out, "sz-r");
 }
 
@@ -1016,8 +1017,7 @@ static void expect_whole(const char *id, uint64_t fseq)
     cr_assert_eq(ev.n, fseq, "%s: %zu events", id, ev.n);
     expect_span(ev.v[fseq - 1].ev.event_type, "step_reset");
     evlist_free(&ev);
-    cr_assert_eq(evs_snapshot_load(st, id, strlen(id), &sn, NULL), 0, "%s",
-                 id);
+    cr_assert_eq(evs_snapshot_load(st, id, strlen(id), &sn, NULL), 0, "%s", id);
     cr_assert_eq(sn->last_event_seq, fseq);
     /* The reset step holds its path until it starts again. */
     expect_span(sn->status, "waiting");
@@ -1089,11 +1089,10 @@ Test(strategies, a_retry_cut_at_any_io_call_leaves_nothing_or_a_whole_successor)
                 evs_log *l = NULL;
                 evs_snapshot *sn = NULL;
                 absent++;
-                cr_assert_eq(evs_log_open(st, nid, strlen(nid), 0, &l, NULL,
-                                          NULL),
-                             -ENOENT);
-                cr_assert_eq(evs_snapshot_load(st, nid, strlen(nid), &sn,
-                                               NULL),
+                cr_assert_eq(
+                    evs_log_open(st, nid, strlen(nid), 0, &l, NULL, NULL),
+                    -ENOENT);
+                cr_assert_eq(evs_snapshot_load(st, nid, strlen(nid), &sn, NULL),
                              -ENOENT);
                 /* Nothing in the way of a fresh retry. */
                 retry_opts(&o, EVS_RETRY_FROM_FAILURE);
@@ -1105,8 +1104,8 @@ Test(strategies, a_retry_cut_at_any_io_call_leaves_nothing_or_a_whole_successor)
         }
     }
     cr_log_info("cut retries: %zu left nothing, %zu a whole successor "
-                "(%zu of them despite an error)", absent, existing,
-                present_on_error);
+                "(%zu of them despite an error)",
+                absent, existing, present_on_error);
     cr_assert_gt(absent, 10, "faults never stopped a retry?");
     cr_assert_gt(present_on_error, 0, "no fault came after the rename");
     /* Every entry of the store that is not hidden is a whole execution:
@@ -1118,8 +1117,7 @@ Test(strategies, a_retry_cut_at_any_io_call_leaves_nothing_or_a_whole_successor)
             continue;
         if (strcmp(de->d_name, "at") == 0)
             continue;
-        cr_assert_eq(strncmp(de->d_name, "at-", 3), 0, "stray %s",
-                     de->d_name);
+        cr_assert_eq(strncmp(de->d_name, "at-", 3), 0, "stray %s", de->d_name);
         expect_whole(de->d_name, fseq);
     }
     closedir(d);
@@ -1133,18 +1131,18 @@ Test(strategies, a_retry_cut_at_any_io_call_leaves_nothing_or_a_whole_successor)
 
 Test(strategies, a_new_execution_decides_the_max_version_and_routes_on_it)
 {
-    const char *def = J(
-        "{'name':'vn','steps':["
-        "{'name':'a','kind':'action','action':'t_act','params':'a',"
-        "'next':'g'},"
-        "{'name':'g','kind':'version','change_id':'ranker','min':-1,"
-        "'max':2,'next':["
-        "{'to':'rank_v2','when':{'ge':['${versions.ranker}',2]}},"
-        "{'to':'rank_v1','when':{'lt':['${versions.ranker}',2]}}]},"
-        "{'name':'rank_v1','kind':'action','action':'t_act',"
-        "'params':{'v':'${versions.ranker}'}},"
-        "{'name':'rank_v2','kind':'action','action':'t_act',"
-        "'params':{'v':'${versions.ranker}','out':'${steps.g.output}'}}]}");
+    const char *def =
+        J("{'name':'vn','steps':["
+          "{'name':'a','kind':'action','action':'t_act','params':'a',"
+          "'next':'g'},"
+          "{'name':'g','kind':'version','change_id':'ranker','min':-1,"
+          "'max':2,'next':["
+          "{'to':'rank_v2','when':{'ge':['${versions.ranker}',2]}},"
+          "{'to':'rank_v1','when':{'lt':['${versions.ranker}',2]}}]},"
+          "{'name':'rank_v1','kind':'action','action':'t_act',"
+          "'params':{'v':'${versions.ranker}'}},"
+          "{'name':'rank_v2','kind':'action','action':'t_act',"
+          "'params':{'v':'${versions.ranker}','out':'${steps.g.output}'}}]}");
     evlist ev;
     const evs_event *e;
     evs_replay *r;
@@ -1222,11 +1220,11 @@ static const char *gate_v2(int ahead)
 /* Findings heard by a evs_def_finding_fn. */
 typedef struct diff_rec {
     evs_def_finding_kind kind;
-    char step[64];          /* for EVS_DEF_VERSION, the version step */
+    char step[64]; /* for EVS_DEF_VERSION, the version step */
     evs_step_change change;
     int gated;
     int code;
-    char text[512];         /* as evs_def_finding_describe has it */
+    char text[512]; /* as evs_def_finding_describe has it */
 } diff_rec;
 
 static diff_rec diffs[16];
@@ -1293,8 +1291,7 @@ static void resume_and_go_ok(const char *id, const char *def)
 {
     int rc = resume_and_go(id, def);
 
-    cr_assert_eq(rc, 0, "resume %s: %s (%s)", id, evs_err_name(rc),
-                 last_log);
+    cr_assert_eq(rc, 0, "resume %s: %s (%s)", id, evs_err_name(rc), last_log);
     expect_outcome(id, EVS_OUTCOME_COMPLETED);
 }
 
@@ -1336,9 +1333,8 @@ Test(strategies, a_history_that_passed_a_new_gate_gets_version_minus_one)
     expect_input("ahead", "c_new", -1, 0, "{\"s\":\"c_new\",\"v\":1}");
     ev = events_of("ahead");
     cr_assert_eq(evcount(&ev, "version_decision", NULL, NULL), 1);
-    cr_assert_eq(jint(dget(evf(&ev, "version_decision", NULL, NULL, 0),
-                           "version")),
-                 1);
+    cr_assert_eq(
+        jint(dget(evf(&ev, "version_decision", NULL, NULL, 0), "version")), 1);
     evlist_free(&ev);
 
     /* A new execution under v2 (gate behind) decides 1 and goes c_new. */
@@ -1392,15 +1388,14 @@ Test(strategies, a_decision_outside_a_changed_range_is_refused_at_resume)
                      ranges[i][1], evs_err_name(rc));
         /* The refusal names the change, the execution, the recorded
          * version and the range. */
-        snprintf(range, sizeof(range), "[%d, %d]", ranges[i][0],
-                 ranges[i][1]);
+        snprintf(range, sizeof(range), "[%d, %d]", ranges[i][0], ranges[i][1]);
         cr_assert_eq(resume_info.code, EVS_EVERSION);
         cr_assert_str_eq(resume_info.execution_id, "vr");
         cr_assert_str_eq(resume_info.kind, "version");
         cr_assert_not_null(strstr(resume_info.msg, "change \"rk\""), "%s",
                            resume_info.msg);
-        cr_assert_not_null(strstr(resume_info.msg, "recorded version 2 "),
-                           "%s", resume_info.msg);
+        cr_assert_not_null(strstr(resume_info.msg, "recorded version 2 "), "%s",
+                           resume_info.msg);
         cr_assert_not_null(strstr(resume_info.msg, range), "%s",
                            resume_info.msg);
         cr_assert_eq(resume_info.sequence, decided);
@@ -1444,7 +1439,8 @@ static void ver_until_held(void)
     cr_assert_eq(ver_log[0].rc1, 0);
     cr_assert_eq(ver_log[0].v1, 3, "the first call decides the max");
     cr_assert_eq(ver_log[0].rc2, 0);
-    cr_assert_eq(ver_log[0].v2, 3, "the second call returns the decision, "
+    cr_assert_eq(ver_log[0].v2, 3,
+                 "the second call returns the decision, "
                  "not its own max");
 }
 
@@ -1477,8 +1473,7 @@ Test(strategies, get_version_in_c_keeps_its_decision_across_calls_and_resume)
     cr_assert_eq(ver_log[1].v2, 3);
     expect_one_decision("gv", 3);
     /* The definition's ${versions.cfeat} sees the C action's decision. */
-    expect_input("gv", "b", -1, 0,
-                 "{\"v\":3,\"a\":{\"v\":3,\"again\":3}}");
+    expect_input("gv", "b", -1, 0, "{\"v\":3,\"a\":{\"v\":3,\"again\":3}}");
     r = replay_of("gv");
     cr_assert_eq(evs_replay_find_version(r, S("cfeat"))->version, 3);
     rp_free(r);
@@ -1507,8 +1502,7 @@ Test(strategies, get_version_in_c_out_of_range_gives_up_with_eversion)
     nouts = 0;
     ver_min = 0;
     run_resume("gv", EVS_OUTCOME_COMPLETED);
-    expect_input("gv", "b", -1, 0,
-                 "{\"v\":3,\"a\":{\"v\":3,\"again\":3}}");
+    expect_input("gv", "b", -1, 0, "{\"v\":3,\"a\":{\"v\":3,\"again\":3}}");
 }
 
 Test(strategies, a_c_decision_its_version_step_refuses_is_named_at_resume)
@@ -1534,9 +1528,9 @@ Test(strategies, a_c_decision_its_version_step_refuses_is_named_at_resume)
 
     /* Under its own definition: refused, and said why. */
     mk_orch(1);
-    cr_assert_eq(evs_orch_resume_with(orch, S("gc"), (evs_span){0}, NULL,
-                                      NULL, &info),
-                 EVS_EVERSION);
+    cr_assert_eq(
+        evs_orch_resume_with(orch, S("gc"), (evs_span){0}, NULL, NULL, &info),
+        EVS_EVERSION);
     cr_assert_eq(evs_orch_owned(orch), 0);
     cr_assert_eq(info.code, EVS_EVERSION);
     cr_assert_str_eq(info.execution_id, "gc");
@@ -1547,11 +1541,9 @@ Test(strategies, a_c_decision_its_version_step_refuses_is_named_at_resume)
     cr_assert_eq(last_seq_of("gc"), last);
 
     /* The check says the same of that definition. */
-    cr_assert_eq(evs_wf_parse(def, strlen(def), NULL, NULL, NULL, &d, NULL),
-                 0);
+    cr_assert_eq(evs_wf_parse(def, strlen(def), NULL, NULL, NULL, &d, NULL), 0);
     r = compact_replay_of("gc");
-    cr_assert_eq(evs_orch_check_definition(r, d, NULL, NULL, &refusals,
-                                           &info),
+    cr_assert_eq(evs_orch_check_definition(r, d, NULL, NULL, &refusals, &info),
                  EVS_EVERSION);
     cr_assert_eq(refusals, 1);
     cr_assert_str_eq(info.kind, "version");
@@ -1613,8 +1605,8 @@ static size_t check(const evs_replay *r, const char *def)
     cr_assert_eq(evs_wf_parse(def, strlen(def), NULL, NULL, NULL, &d, &e), 0,
                  "%s: %s", e.step, e.msg);
     ndiffs = 0;
-    check_rc = evs_orch_check_definition(r, d, on_diff, NULL, &refusals,
-                                         &check_info);
+    check_rc =
+        evs_orch_check_definition(r, d, on_diff, NULL, &refusals, &check_info);
     cr_assert(check_rc == 0 || check_rc == EVS_ENONDET ||
                   check_rc == EVS_EVERSION,
               "%s", evs_err_name(check_rc));
@@ -1628,12 +1620,12 @@ Test(strategies, check_definition_reports_changed_steps_and_allows_gated_ones)
     evs_replay *r;
     const diff_rec *dr;
     /* The same definition, reformatted and with members reordered. */
-    const char *same = J(
-        "{ 'steps': [ {'kind':'action', 'name':'a', 'next':'w', "
-        "'params':'a', 'action':'t_act'},\n"
-        "{'name':'w','next':'b','kind':'wait_event','event':'go'},"
-        "{'name':'b','kind':'action','action':'t_act','params':'b'}],"
-        " 'name': 'dc' }");
+    const char *same =
+        J("{ 'steps': [ {'kind':'action', 'name':'a', 'next':'w', "
+          "'params':'a', 'action':'t_act'},\n"
+          "{'name':'w','next':'b','kind':'wait_event','event':'go'},"
+          "{'name':'b','kind':'action','action':'t_act','params':'b'}],"
+          " 'name': 'dc' }");
 
     run_new(dc_v1(), "", "dc", EVS_OUTCOME_SUSPENDED);
     r = replay_of("dc");
@@ -1703,8 +1695,8 @@ Test(strategies, check_definition_reports_changed_steps_and_allows_gated_ones)
 /* a (leading to b), then b, then the gate g deciding "rk" in [min, max],
  * then a wait for "go" going on at w_next, then c, then the `extra`
  * steps. */
-static const char *ag_def(const char *a, int min, int max,
-                          const char *w_next, const char *extra)
+static const char *ag_def(const char *a, int min, int max, const char *w_next,
+                          const char *extra)
 {
     char buf[2048];
 
@@ -1721,8 +1713,9 @@ static const char *ag_def(const char *a, int min, int max,
     return J(buf);
 }
 
-#define AG_A "{'name':'a','kind':'action','action':'t_act','params':'a'," \
-             "'next':'b'},"
+#define AG_A                                                                   \
+    "{'name':'a','kind':'action','action':'t_act','params':'a',"               \
+    "'next':'b'},"
 
 Test(strategies, check_definition_and_resume_with_agree)
 {
@@ -1740,17 +1733,17 @@ Test(strategies, check_definition_and_resume_with_agree)
         const char *name, *def;
         int code;
         size_t findings, refusals;
-        const char *detail;     /* in the first refusal's message */
+        const char *detail; /* in the first refusal's message */
     } cases[] = {
         {"the same", ag_def(AG_A, -1, 1, "'c'", ""), 0, 0, 0, NULL},
         {"a changed, not gated", ag_def(a_changed, -1, 1, "'c'", ""),
          EVS_ENONDET, 1, 1, "step \"a\" changed, gated by no version"},
-        {"a of another kind", ag_def(a_sleeps, -1, 1, "'c'", ""),
-         EVS_ENONDET, 1, 1, "step \"a\" changed kind (action to sleep)"},
+        {"a of another kind", ag_def(a_sleeps, -1, 1, "'c'", ""), EVS_ENONDET,
+         1, 1, "step \"a\" changed kind (action to sleep)"},
         {"a removed", ag_def("", -1, 1, "'c'", ""), EVS_ENONDET, 1, 1,
          "step \"a\" removed"},
-        {"w leads to a new gate", ag_def(AG_A, -1, 1, "'g2'", gate2), 0, 1,
-         0, NULL},
+        {"w leads to a new gate", ag_def(AG_A, -1, 1, "'g2'", gate2), 0, 1, 0,
+         NULL},
         {"range widened", ag_def(AG_A, 0, 5, "'c'", ""), 0, 1, 0, NULL},
         {"recorded version above max", ag_def(AG_A, -1, 0, "'c'", ""),
          EVS_EVERSION, 2, 1,
@@ -1774,8 +1767,7 @@ Test(strategies, check_definition_and_resume_with_agree)
         /* Each case on an execution of its own that decided 1 for rk
          * and waits for "go" after the gate. */
         snprintf(id, sizeof(id), "ag%zu", i);
-        run_new(ag_def(AG_A, -1, 1, "'c'", ""), "", id,
-                EVS_OUTCOME_SUSPENDED);
+        run_new(ag_def(AG_A, -1, 1, "'c'", ""), "", id, EVS_OUTCOME_SUSPENDED);
         last = last_seq_of(id);
 
         r = compact_replay_of(id);
@@ -1790,8 +1782,8 @@ Test(strategies, check_definition_and_resume_with_agree)
         cr_assert_eq(n, cases[i].findings, "%s", cases[i].name);
         cr_assert_eq(refusals, cases[i].refusals, "%s", cases[i].name);
         if (cases[i].detail) {
-            cr_assert_not_null(strstr(info.msg, cases[i].detail),
-                               "%s: %s", cases[i].name, info.msg);
+            cr_assert_not_null(strstr(info.msg, cases[i].detail), "%s: %s",
+                               cases[i].name, info.msg);
             cr_assert_str_eq(info.execution_id, id);
             cr_assert_eq(info.code, code);
         }
@@ -1801,10 +1793,9 @@ Test(strategies, check_definition_and_resume_with_agree)
                      evs_err_name(rc), evs_err_name(code));
         cr_assert_eq(ndiffs, n, "%s", cases[i].name);
         for (size_t k = 0; k < n; k++) {
-            cr_assert_str_eq(diffs[k].text, heard[k].text, "%s",
-                             cases[i].name);
-            cr_assert_eq(diffs[k].code, heard[k].code, "%s: %s",
-                         cases[i].name, heard[k].text);
+            cr_assert_str_eq(diffs[k].text, heard[k].text, "%s", cases[i].name);
+            cr_assert_eq(diffs[k].code, heard[k].code, "%s: %s", cases[i].name,
+                         heard[k].text);
         }
         if (code) {
             cr_assert_eq(resume_info.code, info.code, "%s", cases[i].name);
@@ -1857,9 +1848,9 @@ Test(strategies, resume_with_refuses_breaking_changes_and_follows_gated_ones)
     cr_assert_eq(count("rw", "a", -1), 1);
     cr_assert_eq(count("rw", "b", -1), 0);
     cr_assert_eq(count("rw", "b2", -1), 1);
-    cr_assert_eq(evs_wf_parse(dc_gated(), strlen(dc_gated()), NULL, NULL,
-                              NULL, &d, &e),
-                 0);
+    cr_assert_eq(
+        evs_wf_parse(dc_gated(), strlen(dc_gated()), NULL, NULL, NULL, &d, &e),
+        0);
     ev = events_of("rw");
     cr_assert_eq(evcount(&ev, "definition_changed", NULL, NULL), 1);
     dc = evf(&ev, "definition_changed", NULL, NULL, 0);
@@ -1940,8 +1931,8 @@ static const char *echo_of(const char *def)
 
 Test(strategies, evrun_resume_definition_names_each_differing_step_or_runs)
 {
-    const char *bad = def_file("bad.json",
-                               echo_of(dc_def("'A'", "go2", "'b'", "")));
+    const char *bad =
+        def_file("bad.json", echo_of(dc_def("'A'", "go2", "'b'", "")));
     const char *gated = def_file("gated.json", echo_of(dc_gated()));
     files was;
     tu_result res;
@@ -1954,8 +1945,7 @@ Test(strategies, evrun_resume_definition_names_each_differing_step_or_runs)
     was = files_of("cli");
 
     res = EVRUN("resume", dir, "cli", "--definition", bad);
-    cr_assert_eq(res.status, 1, "exit %d\n%s%s", res.status, res.out,
-                 res.err);
+    cr_assert_eq(res.status, 1, "exit %d\n%s%s", res.status, res.out, res.err);
     cr_assert_not_null(strstr(res.err, "cli: step \"a\" changed"), "%s",
                        res.err);
     cr_assert_not_null(strstr(res.err, "cli: step \"w\" changed"), "%s",
@@ -1965,11 +1955,9 @@ Test(strategies, evrun_resume_definition_names_each_differing_step_or_runs)
     tu_result_free(&res);
     expect_files_unchanged("cli", &was);
 
-    cr_assert_eq(evs_orch_post(st, S("cli"), S("event"), S("go"), S("1")),
-                 0);
+    cr_assert_eq(evs_orch_post(st, S("cli"), S("event"), S("go"), S("1")), 0);
     res = EVRUN("resume", dir, "cli", "--definition", gated);
-    cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out,
-                 res.err);
+    cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out, res.err);
     cr_assert_not_null(strstr(res.out, "cli: step \"w\" changed, gated by "
                                        "a version step: allowed"),
                        "%s", res.out);
@@ -1985,8 +1973,8 @@ Test(strategies, evrun_resume_definition_names_each_differing_step_or_runs)
 
 Test(strategies, evrun_check_names_the_unfinished_executions_it_breaks)
 {
-    const char *bad = def_file("bad.json",
-                               echo_of(dc_def("'A'", "go", "'b'", "")));
+    const char *bad =
+        def_file("bad.json", echo_of(dc_def("'A'", "go", "'b'", "")));
     const char *gated = def_file("gated.json", echo_of(dc_gated()));
     const char *other = J("{'name':'other','steps':["
                           "{'name':'a','kind':'action','action':'echo',"
@@ -2004,8 +1992,7 @@ Test(strategies, evrun_check_names_the_unfinished_executions_it_breaks)
     resume_and_go_ok("k3", NULL);
 
     res = EVRUN("check", dir, bad);
-    cr_assert_eq(res.status, 1, "exit %d\n%s%s", res.status, res.out,
-                 res.err);
+    cr_assert_eq(res.status, 1, "exit %d\n%s%s", res.status, res.out, res.err);
     cr_assert_not_null(strstr(res.err, "k1: step \"a\" changed"), "%s",
                        res.err);
     cr_assert_not_null(strstr(res.err, "k2: step \"a\" changed"), "%s",
@@ -2018,10 +2005,9 @@ Test(strategies, evrun_check_names_the_unfinished_executions_it_breaks)
     tu_result_free(&res);
 
     res = EVRUN("check", dir, gated);
-    cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out,
-                 res.err);
-    cr_assert_not_null(strstr(res.out, "k1: step \"w\" changed, gated"),
-                       "%s", res.out);
+    cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out, res.err);
+    cr_assert_not_null(strstr(res.out, "k1: step \"w\" changed, gated"), "%s",
+                       res.out);
     cr_assert_not_null(strstr(res.out, "k1: compatible"), "%s", res.out);
     cr_assert_not_null(strstr(res.out, "k2: compatible"), "%s", res.out);
     cr_assert_not_null(strstr(res.out, "2 unfinished executions of dc "
@@ -2048,10 +2034,10 @@ static void expect_check_and_resume_refuse(const char *id, const char *def,
     tu_result chk = EVRUN("check", dir, def);
     tu_result res = EVRUN("resume", dir, id, "--definition", def);
 
-    cr_assert_eq(res.status, 1, "resume: exit %d\n%s%s", res.status,
-                 res.out, res.err);
-    cr_assert_eq(chk.status, 1, "check: exit %d\n%s%s", chk.status,
-                 chk.out, chk.err);
+    cr_assert_eq(res.status, 1, "resume: exit %d\n%s%s", res.status, res.out,
+                 res.err);
+    cr_assert_eq(chk.status, 1, "check: exit %d\n%s%s", chk.status, chk.out,
+                 chk.err);
     cr_assert_not_null(strstr(chk.out, "1 would break"), "%s", chk.out);
     for (const char *const *n = needles; *n; n++) {
         cr_assert_not_null(strstr(res.err, *n), "resume: no %s in\n%s", *n,
@@ -2085,8 +2071,7 @@ Test(strategies, evrun_check_and_resume_name_a_recorded_version_out_of_range)
     expect_check_and_resume_refuse(
         "e3", below,
         (const char *const[]){"e3", "change \"rk\"", "recorded version 1",
-                              "[2, 2]", "step \"g\"", "EVS_EVERSION",
-                              NULL});
+                              "[2, 2]", "step \"g\"", "EVS_EVERSION", NULL});
     expect_check_and_resume_refuse(
         "e3", above,
         (const char *const[]){"e3", "change \"rk\"", "recorded version 1",
@@ -2094,18 +2079,15 @@ Test(strategies, evrun_check_and_resume_name_a_recorded_version_out_of_range)
 
     /* A range that holds 1: the changed gate is allowed, by both. */
     res = EVRUN("check", dir, wider);
-    cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out,
-                 res.err);
+    cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out, res.err);
     cr_assert_not_null(strstr(res.out, "e3: step \"g\" changed"), "%s",
                        res.out);
     cr_assert_not_null(strstr(res.out, "allowed"), "%s", res.out);
     cr_assert_not_null(strstr(res.out, "e3: compatible"), "%s", res.out);
     tu_result_free(&res);
-    cr_assert_eq(evs_orch_post(st, S("e3"), S("event"), S("go"), S("1")),
-                 0);
+    cr_assert_eq(evs_orch_post(st, S("e3"), S("event"), S("go"), S("1")), 0);
     res = EVRUN("resume", dir, "e3", "--definition", wider);
-    cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out,
-                 res.err);
+    cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out, res.err);
     cr_assert_not_null(strstr(res.out, "allowed"), "%s", res.out);
     cr_assert_not_null(strstr(res.out, "e3 completed"), "%s", res.out);
     tu_result_free(&res);

@@ -39,17 +39,17 @@
 /* What the processes share: acknowledgements, failures, the reader's
  * figures. Lives in a MAP_SHARED mapping made before the forks. */
 typedef struct stress_shm {
-    atomic_int stop;                 /* the reader's last round */
-    atomic_int failed;               /* first failure claims msg */
+    atomic_int stop;   /* the reader's last round */
+    atomic_int failed; /* first failure claims msg */
     char msg[512];
     /* acked[p][t][k]: events of (p, t) to target k acknowledged. Each
      * slot is written by its thread only, read after the waits. */
     uint64_t acked[PROCS][THREADS][TARGETS];
-    uint64_t opens[PROCS];           /* writer opens of shared logs */
-    uint64_t conflicts[PROCS];       /* EVS_ECONFLICT retries */
-    uint64_t appends[PROCS];         /* successful appends */
+    uint64_t opens[PROCS];     /* writer opens of shared logs */
+    uint64_t conflicts[PROCS]; /* EVS_ECONFLICT retries */
+    uint64_t appends[PROCS];   /* successful appends */
     uint64_t rd_rounds, rd_events, rd_refreshes, rd_cursors;
-    uint64_t rd_seen[LOGS];          /* last sequence the reader saw */
+    uint64_t rd_seen[LOGS]; /* last sequence the reader saw */
 } stress_shm;
 
 static stress_shm *shm;
@@ -92,12 +92,12 @@ static void fail_at(int line, const char *what, const char *fmt, ...)
 }
 
 /* For the parent's checks: records the failure, leaves through `out`. */
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fail_at(__LINE__, #cond, __VA_ARGS__);                          \
-            goto out;                                                       \
-        }                                                                   \
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fail_at(__LINE__, #cond, __VA_ARGS__);                             \
+            goto out;                                                          \
+        }                                                                      \
     } while (0)
 
 const char *stress_error(void)
@@ -219,8 +219,8 @@ static int parse_data(evs_span d, int *p, int *t, long long *c)
         return -1;
     memcpy(buf, d.ptr, d.len);
     buf[d.len] = '\0';
-    if (sscanf(buf, "{\"p\":%d,\"t\":%d,\"c\":%lld}%n", p, t, c, &used) != 3
-        || used != (int)d.len)
+    if (sscanf(buf, "{\"p\":%d,\"t\":%d,\"c\":%lld}%n", p, t, c, &used) != 3 ||
+        used != (int)d.len)
         return -1;
     if (*p < 0 || *p >= PROCS || *t < 0 || *t >= THREADS || *c < 0)
         return -1;
@@ -241,14 +241,12 @@ static int check_event(const char *id, const evs_event *ev, uint64_t want_seq,
 
     if (ev->sequence != want_seq) {
         fail("%s: sequence %llu where %llu was due", id,
-             (unsigned long long)ev->sequence,
-             (unsigned long long)want_seq);
+             (unsigned long long)ev->sequence, (unsigned long long)want_seq);
         return -1;
     }
     if (!evs__span_eq_cstr(ev->execution_id, id)) {
-        fail("%s seq %llu: execution_id %.*s", id,
-             (unsigned long long)want_seq, (int)ev->execution_id.len,
-             ev->execution_id.ptr);
+        fail("%s seq %llu: execution_id %.*s", id, (unsigned long long)want_seq,
+             (int)ev->execution_id.len, ev->execution_id.ptr);
         return -1;
     }
     if (want_seq == 1) {
@@ -259,17 +257,17 @@ static int check_event(const char *id, const evs_event *ev, uint64_t want_seq,
         }
         return 0;
     }
-    if (!evs__span_eq_cstr(ev->event_type, EVS_EV_STEP_COMPLETED)
-        || !evs__span_eq_cstr(ev->step_name, "work")
-        || parse_data(ev->data, &p, &t, &c) != 0) {
+    if (!evs__span_eq_cstr(ev->event_type, EVS_EV_STEP_COMPLETED) ||
+        !evs__span_eq_cstr(ev->step_name, "work") ||
+        parse_data(ev->data, &p, &t, &c) != 0) {
         fail("%s seq %llu: malformed event %.*s %.*s", id,
              (unsigned long long)want_seq, (int)ev->event_type.len,
              ev->event_type.ptr, (int)ev->data.len, ev->data.ptr);
         return -1;
     }
     if (c != next[p][t]) {
-        fail("%s seq %llu: writer (%d, %d) counter %lld where %lld was due",
-             id, (unsigned long long)want_seq, p, t, c, next[p][t]);
+        fail("%s seq %llu: writer (%d, %d) counter %lld where %lld was due", id,
+             (unsigned long long)want_seq, p, t, c, next[p][t]);
         return -1;
     }
     next[p][t]++;
@@ -302,15 +300,15 @@ typedef struct thread_arg {
     int t;
 } thread_arg;
 
-static int append_retry(proc_ctx *pc, evs_log *l, const evs_event *ev,
-                        size_t n, const char *id)
+static int append_retry(proc_ctx *pc, evs_log *l, const evs_event *ev, size_t n,
+                        const char *id)
 {
     evs_error_info info;
     int rc;
 
     memset(&info, 0, sizeof(info));
-    while ((rc = evs_log_append(l, ev, n, evs_log_last_seq(l), &info))
-           == EVS_ECONFLICT)
+    while ((rc = evs_log_append(l, ev, n, evs_log_last_seq(l), &info)) ==
+           EVS_ECONFLICT)
         atomic_fetch_add(&pc->conflicts, 1);
     if (rc != 0) {
         fail("append to %s: %s (%s)", id, evs_err_name(rc), info.msg);
@@ -333,8 +331,8 @@ static int shared_append(proc_ctx *pc, int k, const evs_event *ev, size_t n)
         evs_error_info info;
 
         memset(&info, 0, sizeof(info));
-        rc = evs_log_open(pc->s, id, strlen(id),
-                          EVS_LOG_WRITE | EVS_LOG_WAIT, &se->l, NULL, &info);
+        rc = evs_log_open(pc->s, id, strlen(id), EVS_LOG_WRITE | EVS_LOG_WAIT,
+                          &se->l, NULL, &info);
         if (rc != 0) {
             fail("open %s: %s (%s)", id, evs_err_name(rc), info.msg);
             se->l = NULL;
@@ -370,8 +368,8 @@ static void *writer_main(void *arg)
     rem[1] = pc->per_thread / 4;
     rem[2] = pc->per_thread - rem[0] - rem[1];
     log_name(target_log(p, t, 0), own_id, sizeof(own_id));
-    rc = evs_log_open(pc->s, own_id, strlen(own_id), EVS_LOG_WRITE, &own,
-                      NULL, NULL);
+    rc = evs_log_open(pc->s, own_id, strlen(own_id), EVS_LOG_WRITE, &own, NULL,
+                      NULL);
     if (rc != 0) {
         fail("open %s: %s", own_id, evs_err_name(rc));
         return NULL;
@@ -387,9 +385,8 @@ static void *writer_main(void *arg)
         if (n > rem[k])
             n = rem[k];
         for (uint64_t i = 0; i < n; i++) {
-            snprintf(data[i], sizeof(data[i]),
-                     "{\"p\":%d,\"t\":%d,\"c\":%llu}", p, t,
-                     (unsigned long long)(cnt[k] + i));
+            snprintf(data[i], sizeof(data[i]), "{\"p\":%d,\"t\":%d,\"c\":%llu}",
+                     p, t, (unsigned long long)(cnt[k] + i));
             ev[i] = work_event(data[i]);
         }
         if (k == 0)
@@ -521,8 +518,8 @@ static _Noreturn void reader_process(void)
     }
     for (int i = 0; i < LOGS; i++) {
         log_name(i, tails[i].id, sizeof(tails[i].id));
-        if (evs_log_open(s, tails[i].id, strlen(tails[i].id), 0,
-                         &tails[i].l, NULL, NULL) != 0) {
+        if (evs_log_open(s, tails[i].id, strlen(tails[i].id), 0, &tails[i].l,
+                         NULL, NULL) != 0) {
             fail("reader: open %s", tails[i].id);
             _exit(21);
         }
@@ -562,8 +559,8 @@ static int wait_ok(pid_t pid, const char *what)
 
     CHECK(waitpid(pid, &status, 0) == pid, "%s: waitpid: %s", what,
           strerror(errno));
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status %#x",
-          what, status);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status %#x", what,
+          status);
     rc = 0;
 out:
     return rc;
@@ -604,8 +601,7 @@ static int final_check(evs_store *s, int i, stress_totals *tot)
     CHECK(rc == 0, "%s after %llu: %s (%s)", id, (unsigned long long)seq,
           evs_err_name(rc), info.msg);
     CHECK(seq == evs_log_last_seq(l), "%s: read %llu, last_seq %llu", id,
-          (unsigned long long)seq,
-          (unsigned long long)evs_log_last_seq(l));
+          (unsigned long long)seq, (unsigned long long)evs_log_last_seq(l));
     for (int p = 0; p < PROCS; p++)
         for (int t = 0; t < THREADS; t++) {
             uint64_t acked = 0;
@@ -614,8 +610,8 @@ static int final_check(evs_store *s, int i, stress_totals *tot)
                 if (target_log(p, t, k) == i)
                     acked = shm->acked[p][t][k];
             CHECK((uint64_t)next[p][t] == acked,
-                  "%s: writer (%d, %d) has %lld events, %llu acked", id, p,
-                  t, next[p][t], (unsigned long long)acked);
+                  "%s: writer (%d, %d) has %lld events, %llu acked", id, p, t,
+                  next[p][t], (unsigned long long)acked);
             want += acked;
         }
     CHECK(seq == want, "%s: %llu events, %llu expected", id,
@@ -693,8 +689,7 @@ int stress_run(const char *dir, uint64_t events, stress_totals *tot)
     CHECK(tot->acked == total, "%llu events acknowledged, %llu expected",
           (unsigned long long)tot->acked, (unsigned long long)total);
     CHECK(tot->seqs == total + LOGS, "%llu sequences, %llu expected",
-          (unsigned long long)tot->seqs,
-          (unsigned long long)(total + LOGS));
+          (unsigned long long)tot->seqs, (unsigned long long)(total + LOGS));
     CHECK(shm->rd_rounds >= 2, "the reader made %llu rounds",
           (unsigned long long)shm->rd_rounds);
     CHECK(tot->handoffs > 0, "the shared logs never changed writer process");
@@ -724,8 +719,7 @@ void stress_print(FILE *f, const stress_totals *tot)
             PROCS, THREADS, LOGS, SHARED, (unsigned long long)tot->acked,
             (unsigned long long)tot->appends, tot->seconds,
             (double)tot->acked / tot->seconds, (unsigned long long)tot->seqs,
-            (unsigned long long)tot->opens,
-            (unsigned long long)tot->handoffs,
+            (unsigned long long)tot->opens, (unsigned long long)tot->handoffs,
             (unsigned long long)tot->conflicts,
             (unsigned long long)tot->rd_rounds,
             (unsigned long long)tot->rd_refreshes,
@@ -852,8 +846,8 @@ static _Noreturn void take_over(const int pfd[2])
 
     close(pfd[0]);
     s = open_store();
-    if (!s || evs_log_open(s, "k", 1, EVS_LOG_WRITE | EVS_LOG_WAIT, &l,
-                           NULL, NULL) != 0)
+    if (!s || evs_log_open(s, "k", 1, EVS_LOG_WRITE | EVS_LOG_WAIT, &l, NULL,
+                           NULL) != 0)
         _exit(10);
     got = evs_log_last_seq(l);
     if (append_singles(l, 3) != 0)
@@ -888,8 +882,7 @@ int stress_killed_holder(const char *dir)
     if ((holder = spawn_holder()) < 0)
         goto out;
     rc = evs_log_open(s, "k", 1, EVS_LOG_WRITE, &l, NULL, NULL);
-    CHECK(rc == EVS_ELOCKED, "open beside the holder: %s",
-          evs_err_name(rc));
+    CHECK(rc == EVS_ELOCKED, "open beside the holder: %s", evs_err_name(rc));
     CHECK(pipe(pfd) == 0, "pipe: %s", strerror(errno));
     fflush(NULL);
     taker = fork();
@@ -902,19 +895,23 @@ int stress_killed_holder(const char *dir)
         goto out;
     holder = -1;
     t0 = now_s();
-    while ((w = waitpid(taker, &status, WNOHANG)) == 0
-           && now_s() - t0 < DEADLINE_S)
+    while ((w = waitpid(taker, &status, WNOHANG)) == 0 &&
+           now_s() - t0 < DEADLINE_S)
         usleep(1000);
-    CHECK(w != 0, "the waiting writer did not get the lock within %.0f s "
-          "of the holder's death", DEADLINE_S);
+    CHECK(w != 0,
+          "the waiting writer did not get the lock within %.0f s "
+          "of the holder's death",
+          DEADLINE_S);
     CHECK(w == taker, "waitpid: %s", strerror(errno));
     taker = -1;
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-          "taker status %#x", status);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "taker status %#x",
+          status);
     CHECK(read(pfd[0], &last, sizeof(last)) == (ssize_t)sizeof(last),
           "no word from the taker");
-    CHECK(last == 1 + HOLD_EVENTS, "the taker found %llu events, not the "
-          "holder's acknowledged ones", (unsigned long long)last);
+    CHECK(last == 1 + HOLD_EVENTS,
+          "the taker found %llu events, not the "
+          "holder's acknowledged ones",
+          (unsigned long long)last);
     n = count_events(s, "k");
     CHECK(n == 1 + HOLD_EVENTS + 3, "k holds %ld events", n);
 
@@ -930,8 +927,9 @@ int stress_killed_holder(const char *dir)
     holder = -1;
     t0 = now_s();
     memset(&rec, 0, sizeof(rec));
-    while ((rc = evs_log_open(s, "k", 1, EVS_LOG_WRITE, &l, &rec, NULL))
-           == EVS_ELOCKED && now_s() - t0 < DEADLINE_S)
+    while ((rc = evs_log_open(s, "k", 1, EVS_LOG_WRITE, &l, &rec, NULL)) ==
+               EVS_ELOCKED &&
+           now_s() - t0 < DEADLINE_S)
         usleep(1000);
     CHECK(rc == 0, "open after the holder's death: %s", evs_err_name(rc));
     CHECK(rec.cut_bytes == 0, "a whole append was cut (%llu bytes)",

@@ -15,14 +15,14 @@
 #include <stdio.h>
 
 typedef struct stress_totals {
-    uint64_t acked;         /* events acknowledged */
-    uint64_t appends;       /* successful appends */
-    uint64_t seqs;          /* sequences checked in the final read */
-    uint64_t opens;         /* writer opens of the shared logs */
-    uint64_t handoffs;      /* changes of writer process in them */
-    uint64_t conflicts;     /* EVS_ECONFLICT retried */
+    uint64_t acked;     /* events acknowledged */
+    uint64_t appends;   /* successful appends */
+    uint64_t seqs;      /* sequences checked in the final read */
+    uint64_t opens;     /* writer opens of the shared logs */
+    uint64_t handoffs;  /* changes of writer process in them */
+    uint64_t conflicts; /* EVS_ECONFLICT retried */
     uint64_t rd_rounds, rd_refreshes, rd_cursors, rd_events;
-    double seconds;         /* from the first fork to the writers' end */
+    double seconds; /* from the first fork to the writers' end */
 } stress_totals;
 
 /* EVS_STRESS_EVENTS, or 10^6; at least 4 events per writer thread. */

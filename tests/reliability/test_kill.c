@@ -200,8 +200,7 @@ static uint64_t find_syscall(int (*fn)(void *), long nr, int nth)
     sk_opts_init(&o);
     for (o.kill_at = 1; o.kill_at < 100000; o.kill_at++) {
         cr_assert_eq(sk_run_fn(fn, NULL, &o, &r), 0);
-        cr_assert_eq(r.killed, 1, "ran to the end before syscall %ld",
-                     nr);
+        cr_assert_eq(r.killed, 1, "ran to the end before syscall %ld", nr);
         if (r.killed_nr == nr && --nth == 0)
             return o.kill_at;
     }
@@ -283,8 +282,10 @@ Test(syskill, follows_threads_and_kills_them_all)
         if (!r.killed) {
             cr_assert_eq(r.status, 0);
             cr_assert_lt(r.syscalls, n);
-            cr_assert_gt(n, m / 2, "a run of %" PRIu64 " syscalls ended "
-                         "after %" PRIu64, m, r.syscalls);
+            cr_assert_gt(n, m / 2,
+                         "a run of %" PRIu64 " syscalls ended "
+                         "after %" PRIu64,
+                         m, r.syscalls);
             continue;
         }
         cr_assert_eq(r.status, 128 + SIGKILL, "kill at %" PRIu64, n);
@@ -329,8 +330,8 @@ Test(syskill, passes_signals_on_and_resumes_group_stops)
 Test(syskill, counts_a_program_from_its_exec)
 {
     char *argv[] = {"/bin/true", NULL};
-    sk_exec x = {"/bin/true", argv, NULL, "/dev/null", "/dev/null",
-                 "/dev/null"};
+    sk_exec x = {"/bin/true", argv,        NULL,
+                 "/dev/null", "/dev/null", "/dev/null"};
     sk_opts o;
     sk_result r;
 
@@ -411,7 +412,7 @@ Test(syskill, tears_a_vectored_write_at_a_page_boundary)
 
 enum { OP_CREATE, OP_APPEND, OP_SNAP, OP_REOPEN, OP_LIST, OP_DELETE };
 static const char *const op_names[] = {"create", "append", "snapshot",
-                                       "reopen", "list", "delete"};
+                                       "reopen", "list",   "delete"};
 
 /* Mutants of the writer, to show the checks catch them. */
 enum { MUT_NONE, MUT_EARLY_ACK, MUT_WRONG_DATA };
@@ -423,10 +424,10 @@ enum { MUT_NONE, MUT_EARLY_ACK, MUT_WRONG_DATA };
 
 typedef struct op {
     int kind, exec;
-    uint32_t n;      /* CREATE, APPEND: events */
-    uint64_t first;  /* CREATE, APPEND: sequence of the first */
-    int ver;         /* CREATE (0), SNAP: snapshot version */
-    uint64_t last;   /* SNAP: its last_event_seq */
+    uint32_t n;     /* CREATE, APPEND: events */
+    uint64_t first; /* CREATE, APPEND: sequence of the first */
+    int ver;        /* CREATE (0), SNAP: snapshot version */
+    uint64_t last;  /* SNAP: its last_event_seq */
 } op;
 
 typedef struct evinfo {
@@ -439,11 +440,11 @@ typedef struct evinfo {
 typedef struct wmodel {
     uint64_t seed;
     int mutant;
-    size_t mutant_op;    /* MUT_WRONG_DATA: the append it changes */
+    size_t mutant_op; /* MUT_WRONG_DATA: the append it changes */
     op ops[MAX_OPS];
     size_t nops;
     char id[NEX][16];
-    int64_t base[NEX];   /* snapshot times: base + version */
+    int64_t base[NEX];      /* snapshot times: base + version */
     evinfo ev[NEX][MAX_EV]; /* by sequence */
     uint64_t nev[NEX];
     uint64_t ver_last[NEX][MAX_VER];
@@ -462,8 +463,10 @@ static char *event_data(const wmodel *W, int e, uint64_t seq, int wrong)
     char *d = malloc(pad + 128);
 
     cr_assert_not_null(d);
-    n = (size_t)snprintf(d, 128, "{\"e\":%d,\"seq\":%" PRIu64 ",\"op\":%zu,"
-                         "\"pad\":\"", e, seq, v->op);
+    n = (size_t)snprintf(d, 128,
+                         "{\"e\":%d,\"seq\":%" PRIu64 ",\"op\":%zu,"
+                         "\"pad\":\"",
+                         e, seq, v->op);
     for (size_t i = 0; i < pad; i++) {
         h = mix(h);
         d[n + i] = (char)('a' + h % 26);
@@ -484,8 +487,7 @@ static char step_buf[NEX][MAX_EV][16];
 
 /* Event `seq` of e as the writer appends it; `data` and the id are
  * heap memory the caller frees. */
-static evs_event make_event(const wmodel *W, int e, uint64_t seq,
-                            int wrong)
+static evs_event make_event(const wmodel *W, int e, uint64_t seq, int wrong)
 {
     static const char *const types[] = {"step_started", "step_completed",
                                         "signal_received"};
@@ -499,8 +501,8 @@ static evs_event make_event(const wmodel *W, int e, uint64_t seq,
     ev.id = evs_span_cstr(id);
     ev.execution_id = evs_span_cstr(W->id[e]);
     ev.path_id = evs_span_cstr("main");
-    ev.event_type = evs_span_cstr(seq == 1 ? "execution_started"
-                                           : types[seq % 3]);
+    ev.event_type =
+        evs_span_cstr(seq == 1 ? "execution_started" : types[seq % 3]);
     snprintf(step_buf[e][seq], sizeof(step_buf[e][seq]), "s%zu", v->op);
     ev.step_name = evs_span_cstr(seq == 1 ? "" : step_buf[e][seq]);
     ev.timestamp_us = 1800000000000000LL + (int64_t)seq * 1000 + e;
@@ -542,8 +544,7 @@ static void add_op(wmodel *W, int kind, int e, uint32_t n, int big)
         if (kind == OP_SNAP)
             for (size_t i = 0; i < W->nops; i++)
                 if (W->ops[i].exec == e &&
-                    (W->ops[i].kind == OP_SNAP ||
-                     W->ops[i].kind == OP_CREATE))
+                    (W->ops[i].kind == OP_SNAP || W->ops[i].kind == OP_CREATE))
                     v = W->ops[i].ver + 1;
         cr_assert_lt(v, MAX_VER);
         o->ver = v;
@@ -713,16 +714,15 @@ static int do_op(const wmodel *W, evs_store *s, evs_log **l, size_t i)
     case OP_CREATE:
     case OP_APPEND:
         for (uint32_t k = 0; k < o->n; k++)
-            ev[k] = make_event(W, e, o->first + k,
-                               W->mutant == MUT_WRONG_DATA &&
-                                   i == W->mutant_op);
+            ev[k] =
+                make_event(W, e, o->first + k,
+                           W->mutant == MUT_WRONG_DATA && i == W->mutant_op);
         if (o->kind == OP_CREATE) {
             sn = make_snap(W, e, 0);
             rc = evs_exec_create(s, id, idl, &sn, ev, o->n);
         } else {
             if (!l[e])
-                rc = evs_log_open(s, id, idl, EVS_LOG_WRITE, &l[e], NULL,
-                                  NULL);
+                rc = evs_log_open(s, id, idl, EVS_LOG_WRITE, &l[e], NULL, NULL);
             if (rc == 0)
                 rc = evs_log_append(l[e], ev, o->n, o->first - 1, NULL);
         }
@@ -768,8 +768,7 @@ static int writer_main(void *arg)
         return 10;
     for (size_t i = 0; i < W->nops; i++) {
         /* The mutant claims an append before it is made. */
-        int early = W->mutant == MUT_EARLY_ACK &&
-                    W->ops[i].kind == OP_APPEND;
+        int early = W->mutant == MUT_EARLY_ACK && W->ops[i].kind == OP_APPEND;
 
         if (early && send_ack(C->fd, i) != 0)
             return 12;
@@ -812,9 +811,9 @@ typedef struct wcheck {
     const wmodel *W;
     wtally *T;
     const char *store;
-    uint64_t n;          /* the kill point */
+    uint64_t n; /* the kill point */
     const sk_result *r;
-    size_t acked;        /* ops acknowledged */
+    size_t acked; /* ops acknowledged */
 } wcheck;
 
 /* Counts a violation in *count and prints the first EVS_KILL_PRINT of
@@ -822,9 +821,9 @@ typedef struct wcheck {
  * syscall of run r, what else is known of that moment (`more`), the
  * execution and the message. The checkers of the writer and of evrun
  * both report through it. */
-static void violation(size_t *count, long *printed, const char *who,
-                      uint64_t n, const sk_result *r, const char *more,
-                      const char *exec, const char *fmt, va_list ap)
+static void violation(size_t *count, long *printed, const char *who, uint64_t n,
+                      const sk_result *r, const char *more, const char *exec,
+                      const char *fmt, va_list ap)
 {
     char msg[768];
 
@@ -832,15 +831,16 @@ static void violation(size_t *count, long *printed, const char *who,
     if ((*printed)++ >= tu_env_long("EVS_KILL_PRINT", 20))
         return;
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    fprintf(stderr, "kill VIOLATION [%s killed at syscall %" PRIu64
-            " (%s%s)%s, execution %s]: %s\n", who, n,
+    fprintf(stderr,
+            "kill VIOLATION [%s killed at syscall %" PRIu64
+            " (%s%s)%s, execution %s]: %s\n",
+            who, n,
             r && r->killed ? sk_syscall_name(r->killed_nr) : "not killed",
             r && r->torn_len ? ", torn" : "", more, exec ? exec : "-", msg);
 }
 
 /* A tu_fail_fn: ctx is the wcheck. */
-static void vwviol(void *ctx, const char *exec, const char *fmt,
-                   va_list ap)
+static void vwviol(void *ctx, const char *exec, const char *fmt, va_list ap)
 {
     wcheck *C = ctx;
     const wmodel *W = C->W;
@@ -850,8 +850,8 @@ static void vwviol(void *ctx, const char *exec, const char *fmt,
     snprintf(more, sizeof(more), ", %zu ops acknowledged, in flight: %s",
              C->acked,
              C->acked < W->nops ? op_names[W->ops[C->acked].kind] : "-");
-    violation(&C->T->violations, &C->T->printed, who, C->n, C->r, more,
-              exec, fmt, ap);
+    violation(&C->T->violations, &C->T->printed, who, C->n, C->r, more, exec,
+              fmt, ap);
 }
 
 static void wviol(wcheck *C, const char *exec, const char *fmt, ...)
@@ -881,15 +881,9 @@ static void state_after(const wmodel *W, size_t k, int e, xstate *x)
             x->last = o->n;
             x->ver = 0;
             break;
-        case OP_APPEND:
-            x->last = o->first + o->n - 1;
-            break;
-        case OP_SNAP:
-            x->ver = o->ver;
-            break;
-        case OP_DELETE:
-            x->exists = 0;
-            break;
+        case OP_APPEND: x->last = o->first + o->n - 1; break;
+        case OP_SNAP: x->ver = o->ver; break;
+        case OP_DELETE: x->exists = 0; break;
         }
     }
 }
@@ -916,8 +910,8 @@ static long read_events(wcheck *C, int e, evs_log *l, const char *who)
     if (evs_log_last_seq(l) == 0)
         return 0;
     if ((rc = evs_cursor_open(l, 1, 0, &c, &info)) != 0) {
-        wviol(C, W->id[e], "%s: cursor open: %s (%s)", who,
-              evs_err_name(rc), info.msg);
+        wviol(C, W->id[e], "%s: cursor open: %s (%s)", who, evs_err_name(rc),
+              info.msg);
         return -1;
     }
     while ((rc = evs_cursor_next(c, &ev, &raw, &info)) == 1) {
@@ -928,22 +922,23 @@ static long read_events(wcheck *C, int e, evs_log *l, const char *who)
             raw.len != W->off[e][seq + 1] - W->off[e][seq] ||
             memcmp(raw.ptr, W->bytes[e] + W->off[e][seq], raw.len) != 0) {
             C->T->invalid++;
-            wviol(C, W->id[e], "%s: sequence %" PRIu64 " (read as %" PRIu64
-                  ") is not the event the writer appended", who, seq,
-                  ev.sequence);
+            wviol(C, W->id[e],
+                  "%s: sequence %" PRIu64 " (read as %" PRIu64
+                  ") is not the event the writer appended",
+                  who, seq, ev.sequence);
         }
     }
     evs_cursor_close(c);
     if (rc != 0) {
-        wviol(C, W->id[e], "%s: cursor stopped after %ld events: %s (%s)",
-              who, n, evs_err_name(rc), info.msg);
+        wviol(C, W->id[e], "%s: cursor stopped after %ld events: %s (%s)", who,
+              n, evs_err_name(rc), info.msg);
         return -1;
     }
     return n;
 }
 
-static char *read_in_exec(const char *store, const char *id,
-                          const char *name, size_t *len)
+static char *read_in_exec(const char *store, const char *id, const char *name,
+                          size_t *len)
 {
     char *p = tu_path(store, id, name), *b;
 
@@ -989,15 +984,18 @@ static void check_wexec(wcheck *C, evs_store *s, int e,
     if (!found->exists) {
         if (s0.exists && s1.exists) {
             C->T->lost += s0.last;
-            wviol(C, id, "an acknowledged execution is gone (%" PRIu64
-                  " acknowledged events lost)", s0.last);
+            wviol(C, id,
+                  "an acknowledged execution is gone (%" PRIu64
+                  " acknowledged events lost)",
+                  s0.last);
         }
         if (listed)
             wviol(C, id, "listed, but does not exist");
         return;
     }
     if (!s0.exists && !s1.exists)
-        wviol(C, id, "exists, but its creation never began or its "
+        wviol(C, id,
+              "exists, but its creation never began or its "
               "deletion was acknowledged");
     if (!listed)
         wviol(C, id, "exists but is not listed");
@@ -1026,11 +1024,11 @@ static void check_wexec(wcheck *C, evs_store *s, int e,
     last = evs_log_last_seq(l);
     found->last = last;
     if (rec.last_seq != last)
-        wviol(C, id, "recovery reports last_seq %" PRIu64 ", the log %"
-              PRIu64, rec.last_seq, last);
+        wviol(C, id, "recovery reports last_seq %" PRIu64 ", the log %" PRIu64,
+              rec.last_seq, last);
     if (rd_ok && rd_last != last)
-        wviol(C, id, "a reader saw %" PRIu64 " events, recovery kept %"
-              PRIu64, rd_last, last);
+        wviol(C, id, "a reader saw %" PRIu64 " events, recovery kept %" PRIu64,
+              rd_last, last);
     if (rec.cut_bytes) {
         char *cut;
         size_t clen = 0;
@@ -1040,41 +1038,51 @@ static void check_wexec(wcheck *C, evs_store *s, int e,
          * saved, byte for byte: a prefix of that append's lines. */
         cut = read_in_exec(C->store, id, rec.saved_as, &clen);
         if (!fl || fl->kind != OP_APPEND)
-            wviol(C, id, "recovery cut %" PRIu64 " bytes, but no append "
-                  "to it was in flight", rec.cut_bytes);
+            wviol(C, id,
+                  "recovery cut %" PRIu64 " bytes, but no append "
+                  "to it was in flight",
+                  rec.cut_bytes);
         else if (rec.cut_offset != W->off[e][fl->first] ||
-                 rec.cut_bytes >= W->off[e][fl->first + fl->n] -
-                                      W->off[e][fl->first] ||
+                 rec.cut_bytes >=
+                     W->off[e][fl->first + fl->n] - W->off[e][fl->first] ||
                  !cut || clen != rec.cut_bytes ||
                  memcmp(cut, W->bytes[e] + rec.cut_offset, clen) != 0)
-            wviol(C, id, "recovery cut %" PRIu64 " bytes at %" PRIu64
+            wviol(C, id,
+                  "recovery cut %" PRIu64 " bytes at %" PRIu64
                   " (saved: %zu): not a prefix of the in-flight append",
                   rec.cut_bytes, rec.cut_offset, clen);
         else if (C->r->torn_len && rec.cut_bytes != C->r->torn_len)
-            wviol(C, id, "the kill tore %" PRIu64 " bytes of the append, "
-                  "recovery cut %" PRIu64, C->r->torn_len, rec.cut_bytes);
+            wviol(C, id,
+                  "the kill tore %" PRIu64 " bytes of the append, "
+                  "recovery cut %" PRIu64,
+                  C->r->torn_len, rec.cut_bytes);
         free(cut);
     } else if (C->r->torn_len && fl && fl->kind == OP_APPEND &&
                last < fl->first) {
-        wviol(C, id, "the kill tore the append (%" PRIu64 " bytes "
-              "written), recovery cut nothing", C->r->torn_len);
+        wviol(C, id,
+              "the kill tore the append (%" PRIu64 " bytes "
+              "written), recovery cut nothing",
+              C->r->torn_len);
     }
     if (read_events(C, e, l, "writer") != (long)last)
-        wviol(C, id, "the cursor does not read last_seq %" PRIu64
-              " events", last);
+        wviol(C, id, "the cursor does not read last_seq %" PRIu64 " events",
+              last);
     C->T->events_checked += last;
     if (s0.exists && last < s0.last) {
         C->T->lost += s0.last - last;
-        wviol(C, id, "%" PRIu64 " acknowledged events lost (log ends at %"
-              PRIu64 ", %" PRIu64 " acknowledged)", s0.last - last, last,
-              s0.last);
+        wviol(C, id,
+              "%" PRIu64 " acknowledged events lost (log ends at %" PRIu64
+              ", %" PRIu64 " acknowledged)",
+              s0.last - last, last, s0.last);
     }
     if (last != s0.last && last != s1.last) {
         if (last > s0.last)
             C->T->invalid++;
-        wviol(C, id, "the log ends at %" PRIu64 ": neither the %" PRIu64
+        wviol(C, id,
+              "the log ends at %" PRIu64 ": neither the %" PRIu64
               " acknowledged events nor those and the whole in-flight "
-              "append (%" PRIu64 ")", last, s0.last, s1.last);
+              "append (%" PRIu64 ")",
+              last, s0.last, s1.last);
     }
     evs_log_close(l);
     l = NULL;
@@ -1089,16 +1097,20 @@ static void check_wexec(wcheck *C, evs_store *s, int e,
         v = find_ver(W, e, sn->updated_at_us);
         found->ver = v;
         if (v != s0.ver && v != s1.ver)
-            wviol(C, id, "snapshot version %d: neither the acknowledged "
-                  "%d nor the in-flight %d", v, s0.ver, s1.ver);
+            wviol(C, id,
+                  "snapshot version %d: neither the acknowledged "
+                  "%d nor the in-flight %d",
+                  v, s0.ver, s1.ver);
         else if (sn->last_event_seq != W->ver_last[e][v])
-            wviol(C, id, "snapshot version %d has last_event_seq %" PRIu64
-                  " (saved with %" PRIu64 ")", v, sn->last_event_seq,
-                  W->ver_last[e][v]);
+            wviol(C, id,
+                  "snapshot version %d has last_event_seq %" PRIu64
+                  " (saved with %" PRIu64 ")",
+                  v, sn->last_event_seq, W->ver_last[e][v]);
         if (listed && (!listed->snapshot_ok ||
                        listed->updated_at_us != sn->updated_at_us ||
                        listed->last_event_seq != sn->last_event_seq))
-            wviol(C, id, "listed with another snapshot than the one that "
+            wviol(C, id,
+                  "listed with another snapshot than the one that "
                   "loads");
         evs_snapshot_free(sn);
     }
@@ -1107,10 +1119,10 @@ static void check_wexec(wcheck *C, evs_store *s, int e,
      * problem, a second recovery finds nothing to do and changes
      * nothing, and appending works. */
     b = read_in_exec(C->store, id, "events.jsonl", &len);
-    if (b && (len != W->off[e][last + 1] ||
-              memcmp(b, W->bytes[e], len) != 0))
-        wviol(C, id, "the log is not byte for byte the %" PRIu64
-              " events appended", last);
+    if (b && (len != W->off[e][last + 1] || memcmp(b, W->bytes[e], len) != 0))
+        wviol(C, id,
+              "the log is not byte for byte the %" PRIu64 " events appended",
+              last);
     free(b);
     tu_check_recovered(s, C->store, id, last, "after-the-kill", vwviol, C);
 }
@@ -1163,12 +1175,10 @@ static void age(const char *dir, const char *name)
  * `judge`, each must be one the in-flight operation explains, and any
  * other name is a violation; with `old`, each is made two hours old.
  */
-static void scan_leftovers(wcheck *C, int judge, int old,
-                           size_t n[LEFT_KINDS])
+static void scan_leftovers(wcheck *C, int judge, int old, size_t n[LEFT_KINDS])
 {
-    const op *fl = C->r->killed && C->acked < C->W->nops
-                       ? &C->W->ops[C->acked]
-                       : NULL;
+    const op *fl =
+        C->r->killed && C->acked < C->W->nops ? &C->W->ops[C->acked] : NULL;
     int fk = fl ? fl->kind : -1;
     struct dirent *d;
     DIR *top = opendir(C->store);
@@ -1208,8 +1218,10 @@ static void scan_leftovers(wcheck *C, int judge, int old,
                 }
                 n[LEFT_SNAP]++;
                 if (judge && !(fk == OP_SNAP && fl->exec == e))
-                    wviol(C, nm, "%s left, but no snapshot of it was being "
-                          "saved", fn);
+                    wviol(C, nm,
+                          "%s left, but no snapshot of it was being "
+                          "saved",
+                          fn);
                 if (old)
                     age(xd, fn);
             }
@@ -1231,8 +1243,10 @@ static void scan_leftovers(wcheck *C, int judge, int old,
         if (judge && !((kind == LEFT_TRASH && fk == OP_DELETE) ||
                        (kind == LEFT_CREATE && fk == OP_CREATE) ||
                        (kind == LEFT_INDEX && fk == OP_LIST)))
-            wviol(C, NULL, "%s left, but no operation that makes one was "
-                  "in flight", nm);
+            wviol(C, NULL,
+                  "%s left, but no operation that makes one was "
+                  "in flight",
+                  nm);
         if (old)
             age(C->store, nm);
     }
@@ -1280,8 +1294,10 @@ static void check_point(wcheck *C, int ackfd)
     C->T->acked_ops += C->acked;
     if (C->n == 0) {
         if (r->status != 0 || C->acked != W->nops)
-            wviol(C, NULL, "the clean run exited %d after %zu of %zu "
-                  "operations", r->status, C->acked, W->nops);
+            wviol(C, NULL,
+                  "the clean run exited %d after %zu of %zu "
+                  "operations",
+                  r->status, C->acked, W->nops);
     } else if (r->killed) {
         C->T->killed++;
         histo_add(&C->T->kills, r->killed_nr);
@@ -1292,8 +1308,10 @@ static void check_point(wcheck *C, int ackfd)
     } else {
         C->T->finished++;
         if (r->status != 0 || C->acked != W->nops)
-            wviol(C, NULL, "the writer exited %d after %zu of %zu "
-                  "operations", r->status, C->acked, W->nops);
+            wviol(C, NULL,
+                  "the writer exited %d after %zu of %zu "
+                  "operations",
+                  r->status, C->acked, W->nops);
     }
 
     s = tu_open_store(C->store, NULL);
@@ -1438,11 +1456,11 @@ static void print_wtally(const char *what, const wtally *T)
             "events acknowledged in all, %zu events checked; lost %zu, "
             "invalid accepted %zu, violations %zu; %zu recoveries cut a "
             "torn tail\n",
-            what, T->rounds, T->ops, T->syscalls, T->points, T->killed,
-            T->torn, T->finished, T->acked_ops, T->events_acked,
-            T->events_checked, T->lost, T->invalid, T->violations, T->cut);
-    fprintf(stderr, "kill %s: in-flight operation found done / not done:",
-            what);
+            what, T->rounds, T->ops, T->syscalls, T->points, T->killed, T->torn,
+            T->finished, T->acked_ops, T->events_acked, T->events_checked,
+            T->lost, T->invalid, T->violations, T->cut);
+    fprintf(stderr,
+            "kill %s: in-flight operation found done / not done:", what);
     for (int k = 0; k < 6; k++)
         if (k != OP_REOPEN && k != OP_LIST)
             fprintf(stderr, " %s %zu/%zu", op_names[k], T->by_kind_done[k],
@@ -1529,7 +1547,8 @@ Test(kill, cleanup_removes_the_temporary_files_that_kills_leave)
     /* The writer's workload, every third syscall. */
     cr_assert_not_null(T);
     run_writer(tu_seed("EVS_KILL_SEED", "kill cleanup"), MUT_NONE, 3, 0, T);
-    fprintf(stderr, "kill cleanup: writer, %zu kill points: snapshot "
+    fprintf(stderr,
+            "kill cleanup: writer, %zu kill points: snapshot "
             ".tmp-* files left %zu, after cleanup %zu; creation .tmp-* "
             "directories %zu/%zu; .trash-* directories %zu/%zu\n",
             T->points, T->left[LEFT_SNAP], T->left_after_cleanup[LEFT_SNAP],
@@ -1589,12 +1608,12 @@ Test(kill, cleanup_removes_the_temporary_files_that_kills_leave)
     cr_assert_eq(deleted, 0);
     evs_store_close(s);
     after = tmp_files(dir);
-    fprintf(stderr, "kill cleanup: listing, %" PRIu64 " kill points: index "
-            ".tmp-* files left %zu, after cleanup %zu\n", o.kill_at - 1,
-            left, after);
+    fprintf(stderr,
+            "kill cleanup: listing, %" PRIu64 " kill points: index "
+            ".tmp-* files left %zu, after cleanup %zu\n",
+            o.kill_at - 1, left, after);
     cr_expect_gt(left, 0, "no kill left the index's temporary file");
-    cr_expect_eq(after, 0, "%zu index .tmp-* files left after cleanup",
-                 after);
+    cr_expect_eq(after, 0, "%zu index .tmp-* files left after cleanup", after);
     free(base);
     free(big);
     free(ixp);
@@ -1616,9 +1635,10 @@ Test(kill_checks, catch_a_writer_that_acknowledges_an_append_too_early)
     cr_assert_not_null(T);
     T->printed = tu_env_long("EVS_KILL_PRINT", 20) - 3; /* a few examples */
     run_writer(11, MUT_EARLY_ACK, 3, 600, T);
-    fprintf(stderr, "kill_checks: early acknowledgements: %zu kill points, "
-            "%zu events lost, %zu violations\n", T->points, T->lost,
-            T->violations);
+    fprintf(stderr,
+            "kill_checks: early acknowledgements: %zu kill points, "
+            "%zu events lost, %zu violations\n",
+            T->points, T->lost, T->violations);
     cr_assert_gt(T->lost, 0, "nothing lost found in %zu kill points",
                  T->points);
     cr_assert_gt(T->violations, 0);
@@ -1632,9 +1652,10 @@ Test(kill_checks, catch_a_writer_that_appends_other_data)
     cr_assert_not_null(T);
     T->printed = tu_env_long("EVS_KILL_PRINT", 20) - 3;
     run_writer(12, MUT_WRONG_DATA, 97, 0, T);
-    fprintf(stderr, "kill_checks: wrong data: %zu kill points, %zu invalid "
-            "events, %zu violations\n", T->points, T->invalid,
-            T->violations);
+    fprintf(stderr,
+            "kill_checks: wrong data: %zu kill points, %zu invalid "
+            "events, %zu violations\n",
+            T->points, T->invalid, T->violations);
     cr_assert_gt(T->invalid, 0);
     free(T);
 }
@@ -1721,13 +1742,13 @@ typedef struct want_step {
 #define NWANT 16
 
 static const want_step wants[NWANT] = {
-    {"main", "a", -1, 1, 0},      {"main.l", "b", -1, 1, 0},
-    {"main.r", "m", -1, 0, 0},    {"main", "j", -1, 0, 0},
-    {"main", "s", -1, 0, 0},      {"main", "c", 0, 1, 0},
-    {"main", "c", 1, 1, 0},       {"main", "c", 2, 1, 0},
-    {"main", "d", -1, 0, 0},      {"main", "e", -1, 0, 0},
-    {"main.w", "win", -1, 0, 0},  {"main.x", "lose", -1, 0, 1},
-    {"main", "rj", -1, 0, 0},     {"main.g", "got", -1, 0, 0},
+    {"main", "a", -1, 1, 0},       {"main.l", "b", -1, 1, 0},
+    {"main.r", "m", -1, 0, 0},     {"main", "j", -1, 0, 0},
+    {"main", "s", -1, 0, 0},       {"main", "c", 0, 1, 0},
+    {"main", "c", 1, 1, 0},        {"main", "c", 2, 1, 0},
+    {"main", "d", -1, 0, 0},       {"main", "e", -1, 0, 0},
+    {"main.w", "win", -1, 0, 0},   {"main.x", "lose", -1, 0, 1},
+    {"main", "rj", -1, 0, 0},      {"main.g", "got", -1, 0, 0},
     {"main.n", "never", -1, 0, 1}, {"main", "aj", -1, 0, 0}};
 
 static int want_index(const char *path, size_t plen, const char *step,
@@ -1737,8 +1758,7 @@ static int want_index(const char *path, size_t plen, const char *step,
         if (strlen(wants[i].path) == plen &&
             memcmp(wants[i].path, path, plen) == 0 &&
             strlen(wants[i].step) == slen &&
-            memcmp(wants[i].step, step, slen) == 0 &&
-            wants[i].iteration == it)
+            memcmp(wants[i].step, step, slen) == 0 && wants[i].iteration == it)
             return i;
     return -1;
 }
@@ -1851,8 +1871,8 @@ static void eviol(echeck *C, const char *id, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    violation(&C->T->violations, &C->T->printed, "evrun", C->n, C->r, "",
-              id, fmt, ap);
+    violation(&C->T->violations, &C->T->printed, "evrun", C->n, C->r, "", id,
+              fmt, ap);
     va_end(ap);
 }
 
@@ -1944,8 +1964,8 @@ static void check_events(echeck *C, evs_store *s, const char *id)
             C->T->extra++;
             eviol(C, id, "%.*s of an unknown step %.*s/%.*s/%ld",
                   (int)ev.event_type.len, ev.event_type.ptr,
-                  (int)ev.path_id.len, ev.path_id.ptr,
-                  (int)ev.step_name.len, ev.step_name.ptr, it);
+                  (int)ev.path_id.len, ev.path_id.ptr, (int)ev.step_name.len,
+                  ev.step_name.ptr, it);
             continue;
         }
         if (step_ev) {
@@ -1955,14 +1975,12 @@ static void check_events(echeck *C, evs_store *s, const char *id)
             started[w]++;
             if (att != 1)
                 eviol(C, id, "step %s/%s/%d started as attempt %ld",
-                      wants[w].path, wants[w].step, wants[w].iteration,
-                      att);
+                      wants[w].path, wants[w].step, wants[w].iteration, att);
         }
     }
     if (rc != 0) {
         C->T->bad_history++;
-        eviol(C, id, "the cursor stopped: %s (%s)", evs_err_name(rc),
-              info.msg);
+        eviol(C, id, "the cursor stopped: %s (%s)", evs_err_name(rc), info.msg);
     }
     evs_cursor_close(c);
     evs_log_close(l);
@@ -2021,9 +2039,10 @@ static void check_replay(echeck *C, evs_store *s, const char *id)
     evs_log_close(l);
     if (rc != 0) {
         C->T->bad_history++;
-        eviol(C, id, "strict replay fails: %s at sequence %" PRIu64 " (%s: "
-              "%s)", evs_err_name(rc), v.sequence, v.rule ? v.rule : "-",
-              v.msg);
+        eviol(C, id,
+              "strict replay fails: %s at sequence %" PRIu64 " (%s: "
+              "%s)",
+              evs_err_name(rc), v.sequence, v.rule ? v.rule : "-", v.msg);
         goto out;
     }
     x = evs_replay_exec(a);
@@ -2041,8 +2060,10 @@ static void check_replay(echeck *C, evs_store *s, const char *id)
         evs_replay_state_json(b, &jb, &lb) != 0 || la != lb ||
         memcmp(ja, jb, la) != 0) {
         C->T->bad_history++;
-        eviol(C, id, "the replay from the snapshot differs from the replay "
-              "from sequence 1 (%s)", evs_err_name(rc));
+        eviol(C, id,
+              "the replay from the snapshot differs from the replay "
+              "from sequence 1 (%s)",
+              evs_err_name(rc));
     }
     rc = evs_log_scan(s, id, strlen(id), tu_count_problems, &problems);
     if (rc != 0 || problems) {
@@ -2087,12 +2108,14 @@ static void check_effects(echeck *C, const char *id)
             eviol(C, id, "a run of an unknown action: %s", t);
             continue;
         }
-        snprintf(want, sizeof(want), "%s/%s/%s/%ld", id, wants[w].path,
-                 step, it);
+        snprintf(want, sizeof(want), "%s/%s/%s/%ld", id, wants[w].path, step,
+                 it);
         if (strcmp(key, want) != 0 || att != 1) {
             C->T->bad_key++;
-            eviol(C, id, "a run with another idempotency key or attempt: "
-                  "%s (the attempt's key: %s)", t, want);
+            eviol(C, id,
+                  "a run with another idempotency key or attempt: "
+                  "%s (the attempt's key: %s)",
+                  t, want);
         }
         runs[w]++;
     }
@@ -2101,8 +2124,8 @@ static void check_effects(echeck *C, const char *id)
             continue;
         if (runs[w] == 0) {
             C->T->missing++;
-            eviol(C, id, "action %s/%d completed but never ran",
-                  wants[w].step, wants[w].iteration);
+            eviol(C, id, "action %s/%d completed but never ran", wants[w].step,
+                  wants[w].iteration);
         } else {
             C->T->reruns += (size_t)runs[w] - 1;
         }
@@ -2150,8 +2173,9 @@ static void evrun_point(const ectx *E, uint64_t n, etally *T, uint64_t *m)
 {
     char id[32], *out = in_edir(E, "start.out");
     char *err = in_edir(E, "start.err");
-    char *argv[] = {getenv("EVRUN"), "start", E->store, E->def, "--id", id,
-                    "--input", (char *)wf_input, "--create", NULL};
+    char *argv[] = {getenv("EVRUN"), "start", E->store,  E->def,
+                    "--id",          id,      "--input", (char *)wf_input,
+                    "--create",      NULL};
     sk_exec x = {argv[0], argv, E->envp, "/dev/null", out, err};
     const char *tag = "start";
     echeck C;
@@ -2201,7 +2225,7 @@ static void evrun_point(const ectx *E, uint64_t n, etally *T, uint64_t *m)
     for (int tries = 0; r.killed && tries < 3; tries++) {
         char *e;
         int exists;
-        const char *start[] = {"start", E->store, E->def, "--id", id,
+        const char *start[] = {"start",   E->store, E->def,     "--id", id,
                                "--input", wf_input, "--create", NULL};
         const char *resume[] = {"resume", E->store, id, NULL};
 
@@ -2250,8 +2274,7 @@ static void print_etally(const char *what, const etally *T)
             what, T->points, T->m_min, T->m_max, T->killed, T->torn,
             T->finished, T->resumes, T->restarts, T->completions, T->dup,
             T->missing, T->extra, T->runs, T->reruns, T->bad_key,
-            T->restarted_steps, T->bad_history, T->bad_output,
-            T->violations);
+            T->restarted_steps, T->bad_history, T->bad_output, T->violations);
     histo_print(what, &T->kills);
 }
 
@@ -2276,8 +2299,7 @@ Test(kill, a_runner_killed_at_every_syscall_completes_each_step_once)
     cr_assert_gt(m, 0);
     stride = (uint64_t)tu_env_long("EVS_KILL_STRIDE", 0);
     if (stride == 0)
-        stride = points > 0 && (uint64_t)points < m ? m / (uint64_t)points
-                                                    : 1;
+        stride = points > 0 && (uint64_t)points < m ? m / (uint64_t)points : 1;
     for (uint64_t n = 1 + seed % stride; n <= m; n += stride)
         evrun_point(&E, n, T, &m);
     print_etally("evrun", T);
@@ -2318,8 +2340,7 @@ Test(kill_checks, catch_a_duplicate_completion_and_a_run_with_another_key)
     /* A second step_completed of a. */
     s = tu_open_store(E.store, NULL);
     cr_assert_not_null(s);
-    cr_assert_eq(evs_log_open(s, "k0", 2, EVS_LOG_WRITE, &l, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(s, "k0", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
     ev = tu_event("step_completed", "a",
                   "{\"output\":{\"step\":\"a\",\"i\":-1}}");
     cr_assert_eq(evs_log_append(l, &ev, 1, evs_log_last_seq(l), NULL), 0);

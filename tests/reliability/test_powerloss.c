@@ -68,7 +68,7 @@ static char *scratch_dir(const char *tag)
 enum {
     A_CREATE,
     A_APPEND,
-    A_TORN,   /* an append whose write was torn; then a reopen */
+    A_TORN, /* an append whose write was torn; then a reopen */
     A_SYNC,
     A_REOPEN,
     A_SNAP,
@@ -106,13 +106,13 @@ typedef struct snapver {
 
 typedef struct exm {
     char id[32];
-    int weak_create;   /* created by a store in EVS_SYNC_NONE */
+    int weak_create; /* created by a store in EVS_SYNC_NONE */
     uint64_t n_initial;
-    line *lines;       /* by sequence; [0] unused */
+    line *lines; /* by sequence; [0] unused */
     size_t nlines, cap;
     snapver ver[MAX_VER];
     int nver;
-    uint64_t last;     /* while the workload runs */
+    uint64_t last; /* while the workload runs */
     evs_log *l;
     int64_t upd_base;
 } exm;
@@ -220,13 +220,10 @@ static char *make_data(uint64_t *rs, size_t size, uint64_t tag)
 static size_t pick_size(uint64_t *rs)
 {
     switch (rnd(rs) % 8) {
-    case 0:
-        return 3000 + rnd(rs) % 6000; /* spans 4 KiB blocks */
+    case 0: return 3000 + rnd(rs) % 6000; /* spans 4 KiB blocks */
     case 1:
-    case 2:
-        return 400 + rnd(rs) % 800; /* spans 512-byte blocks */
-    default:
-        return rnd(rs) % 120;
+    case 2: return 400 + rnd(rs) % 800; /* spans 512-byte blocks */
+    default: return rnd(rs) % 120;
     }
 }
 
@@ -243,19 +240,16 @@ static evs_event *make_events(world *W, int e, uint64_t first, size_t n,
     for (size_t i = 0; i < n; i++) {
         char *id = malloc(64);
         cr_assert_not_null(id);
-        snprintf(id, 64, "ev-%" PRIx64 "-%d-%" PRIu64, W->seed, e,
-                 first + i);
+        snprintf(id, 64, "ev-%" PRIx64 "-%d-%" PRIu64, W->seed, e, first + i);
         ev[i].id = evs_span_cstr(id);
-        ev[i].event_type = evs_span_cstr(first + i == 1
-                                             ? "execution_started"
-                                             : types[rnd(&W->rs) % 3]);
+        ev[i].event_type = evs_span_cstr(
+            first + i == 1 ? "execution_started" : types[rnd(&W->rs) % 3]);
         ev[i].step_name = evs_span_cstr("step");
         ev[i].path_id = evs_span_cstr("main");
         ev[i].timestamp_us = 1800000000000000LL + (int64_t)(first + i);
-        ev[i].data = evs_span_cstr(
-            make_data(&W->rs, big ? 3000 + rnd(&W->rs) % 6000
-                                  : pick_size(&W->rs),
-                      first + i));
+        ev[i].data = evs_span_cstr(make_data(
+            &W->rs, big ? 3000 + rnd(&W->rs) % 6000 : pick_size(&W->rs),
+            first + i));
     }
     return ev;
 }
@@ -271,8 +265,8 @@ static void free_events(evs_event *ev, size_t n)
 
 /* Keeps the bytes the log holds for sequences [first, first+n) of exec
  * e, read back through a cursor of `l`. */
-static void keep_lines(world *W, int e, evs_log *l, uint64_t first,
-                       size_t n, size_t op0)
+static void keep_lines(world *W, int e, evs_log *l, uint64_t first, size_t n,
+                       size_t op0)
 {
     exm *x = &W->ex[e];
     evs_cursor *c = NULL;
@@ -411,8 +405,7 @@ static void w_append(world *W, int e, size_t n, int big)
     }
     a->durable = evs_log_durable_seq(x->l);
     if (W->mode == EVS_SYNC_FULL && a->durable != x->last + n)
-        setup_fail(W, "EVS_SYNC_FULL append acknowledged before durable",
-                   0);
+        setup_fail(W, "EVS_SYNC_FULL append acknowledged before durable", 0);
     keep_lines(W, e, x->l, x->last + 1, n, a->op0);
     x->last += n;
 }
@@ -440,8 +433,8 @@ static void w_reopen(world *W, int e)
 
     evs_log_close(x->l);
     x->l = NULL;
-    rc = evs_log_open(W->s, x->id, strlen(x->id), EVS_LOG_WRITE, &x->l,
-                      NULL, NULL);
+    rc = evs_log_open(W->s, x->id, strlen(x->id), EVS_LOG_WRITE, &x->l, NULL,
+                      NULL);
     end(W, a, rc);
     if (rc != 0) {
         setup_fail(W, "reopening a writer", rc);
@@ -553,9 +546,8 @@ static void w_remove(world *W, int r)
     int rc;
 
     a->req = r;
-    rc = evs_request_remove(W->s, W->ex[q->exec].id,
-                            strlen(W->ex[q->exec].id), q->id,
-                            EVS_REQUEST_ID_LEN);
+    rc = evs_request_remove(W->s, W->ex[q->exec].id, strlen(W->ex[q->exec].id),
+                            q->id, EVS_REQUEST_ID_LEN);
     end(W, a, rc);
     if (rc != 0)
         setup_fail(W, "evs_request_remove", rc);
@@ -698,26 +690,30 @@ static void run_workload(world *W)
  * read a violation against. */
 static void trace_world(const world *W)
 {
-    static const char *an[] = {"create", "append", "torn+reopen", "sync",
-                               "reopen", "snapshot", "list", "post",
-                               "remove", "delete", "cleanup"};
-    static const char *on[] = {"?", "write", "trunc", "sync", "create",
-                               "mkdir", "rename", "unlink"};
+    static const char *an[] = {"create", "append",   "torn+reopen", "sync",
+                               "reopen", "snapshot", "list",        "post",
+                               "remove", "delete",   "cleanup"};
+    static const char *on[] = {"?",      "write", "trunc",  "sync",
+                               "create", "mkdir", "rename", "unlink"};
 
     if (!getenv("EVS_POWERLOSS_TRACE"))
         return;
     for (size_t i = 0; i < W->nacts; i++) {
         const act *a = &W->acts[i];
-        fprintf(stderr, "action %zu: %s exec %d ops [%zu,%zu) rc %d "
-                "durable %" PRIu64 " ver %d\n", i, an[a->kind], a->exec,
-                a->op0, a->op1, a->rc, a->durable, a->ver);
+        fprintf(stderr,
+                "action %zu: %s exec %d ops [%zu,%zu) rc %d "
+                "durable %" PRIu64 " ver %d\n",
+                i, an[a->kind], a->exec, a->op0, a->op1, a->rc, a->durable,
+                a->ver);
     }
     for (size_t i = 0; i < pl_rec_nops(W->rec); i++) {
         const pl_op *op = pl_rec_op(W->rec, i);
-        fprintf(stderr, "op %zu: %s node %u dir %u %s%s%s off %" PRIu64
-                " len %" PRIu64 "\n", i, on[op->kind], op->node, op->dir,
-                op->name ? op->name : "", op->name2 ? " -> " : "",
-                op->name2 ? op->name2 : "", op->off, op->len);
+        fprintf(stderr,
+                "op %zu: %s node %u dir %u %s%s%s off %" PRIu64 " len %" PRIu64
+                "\n",
+                i, on[op->kind], op->node, op->dir, op->name ? op->name : "",
+                op->name2 ? " -> " : "", op->name2 ? op->name2 : "", op->off,
+                op->len);
     }
 }
 
@@ -743,11 +739,11 @@ static void free_world(world *W)
 
 typedef struct expect {
     int may_exist, must_exist;
-    uint64_t required;   /* sequences 1..required, byte for byte */
+    uint64_t required; /* sequences 1..required, byte for byte */
     int allowed[MAX_VER];
-    int snap_may_fail;   /* damaged or missing: weak writes */
-    int stale_ok;        /* ahead of the log: appends lost in a weak mode */
-    int weak;            /* whole-ness is not promised */
+    int snap_may_fail; /* damaged or missing: weak writes */
+    int stale_ok;      /* ahead of the log: appends lost in a weak mode */
+    int weak;          /* whole-ness is not promised */
 } expect;
 
 static void expect_at(const world *W, int e, size_t k, expect *x)
@@ -830,8 +826,7 @@ typedef struct checker {
 } checker;
 
 /* A tu_fail_fn: ctx is the checker. */
-static void vviolation(void *ctx, const char *exec, const char *fmt,
-                       va_list ap)
+static void vviolation(void *ctx, const char *exec, const char *fmt, va_list ap)
 {
     checker *C = ctx;
     char msg[512];
@@ -872,15 +867,14 @@ static int find_ver(const exm *x, int64_t updated)
 
 /* How read_all reads. */
 enum {
-    RD_WRITER = 1,   /* after recovery: counts events and losses */
-    RD_TOLERANT = 2  /* a reader before point-in-time recovery: it may
+    RD_WRITER = 1,  /* after recovery: counts events and losses */
+    RD_TOLERANT = 2 /* a reader before point-in-time recovery: it may
                         stop at damage (EVS_ECORRUPT), never read past */
 };
 
 /* Reads every event of an open log and compares it with what was
  * written. Returns the number of events read, or -1 after an error. */
-static long read_all(checker *C, int e, evs_log *l, const expect *x,
-                     int how)
+static long read_all(checker *C, int e, evs_log *l, const expect *x, int how)
 {
     const exm *m = &C->W->ex[e];
     evs_cursor *c = NULL;
@@ -919,8 +913,8 @@ static long read_all(checker *C, int e, evs_log *l, const expect *x,
     evs_cursor_close(c);
     if (rc != 0) {
         if (!(how & RD_TOLERANT) || rc != EVS_ECORRUPT)
-            violation(C, m->id, "cursor stopped: %s (%s)",
-                      evs_err_name(rc), info.msg);
+            violation(C, m->id, "cursor stopped: %s (%s)", evs_err_name(rc),
+                      info.msg);
         return -1;
     }
     return n;
@@ -931,8 +925,8 @@ typedef struct listed {
     evs_exec_info info;
 } listed;
 
-static void check_snapshot(checker *C, evs_store *s, int e,
-                           const expect *x, uint64_t last, const listed *li)
+static void check_snapshot(checker *C, evs_store *s, int e, const expect *x,
+                           uint64_t last, const listed *li)
 {
     const exm *m = &C->W->ex[e];
     evs_snapshot *sn = NULL;
@@ -953,8 +947,10 @@ static void check_snapshot(checker *C, evs_store *s, int e,
                       v);
         else if (sn->last_event_seq != m->ver[v].last_seq ||
                  sn->last_event_seq > last)
-            violation(C, m->id, "snapshot version %d has last_event_seq "
-                      "%" PRIu64, v, sn->last_event_seq);
+            violation(C, m->id,
+                      "snapshot version %d has last_event_seq "
+                      "%" PRIu64,
+                      v, sn->last_event_seq);
         if (li->found && (!li->info.snapshot_ok ||
                           li->info.updated_at_us != sn->updated_at_us ||
                           li->info.last_event_seq != sn->last_event_seq))
@@ -1041,7 +1037,8 @@ static void check_exec(checker *C, evs_store *s, const char *dir, int e,
     if (!exists) {
         if (x.must_exist) {
             C->T->lost += x.required;
-            violation(C, id, "an acknowledged execution is gone "
+            violation(C, id,
+                      "an acknowledged execution is gone "
                       "(%" PRIu64 " acknowledged events lost)",
                       x.required);
         }
@@ -1052,21 +1049,25 @@ static void check_exec(checker *C, evs_store *s, const char *dir, int e,
          * modes it must never happen. */
         if (li->found) {
             if (!x.weak) {
-                violation(C, id, "listed, but has no log (the directory of "
+                violation(C, id,
+                          "listed, but has no log (the directory of "
                           "a creation is there without its files)");
             } else {
                 C->T->half_created++;
                 rc = evs_exec_create(s, id, idl, NULL, NULL, 0);
                 if (rc != 0)
-                    violation(C, id, "a creation's husk is not replaced by "
-                              "a new creation: %s", evs_err_name(rc));
+                    violation(C, id,
+                              "a creation's husk is not replaced by "
+                              "a new creation: %s",
+                              evs_err_name(rc));
             }
         }
         return;
     }
     C->T->execs++;
     if (!x.may_exist)
-        violation(C, id, "exists, but was never created or its deletion "
+        violation(C, id,
+                  "exists, but was never created or its deletion "
                   "was acknowledged");
     if (!li->found)
         violation(C, id, "exists but is not listed");
@@ -1101,17 +1102,22 @@ static void check_exec(checker *C, evs_store *s, const char *dir, int e,
     if (rec.cut_bytes)
         C->T->cut++;
     if (rec.last_seq != last)
-        violation(C, id, "recovery reports last_seq %" PRIu64
-                  " but the log says %" PRIu64, rec.last_seq, last);
+        violation(C, id,
+                  "recovery reports last_seq %" PRIu64
+                  " but the log says %" PRIu64,
+                  rec.last_seq, last);
     if (W->recovery == EVS_RECOVER_TAIL && rd_ok && rd_last != last)
-        violation(C, id, "a reader saw %" PRIu64 " events, recovery kept "
-                  "%" PRIu64, rd_last, last);
+        violation(C, id,
+                  "a reader saw %" PRIu64 " events, recovery kept "
+                  "%" PRIu64,
+                  rd_last, last);
     n = read_all(C, e, l, &x, RD_WRITER);
     if (n >= 0 && (uint64_t)n != last)
         violation(C, id, "read %ld events, last_seq is %" PRIu64, n, last);
     if (last < x.required) {
         C->T->lost += x.required - last;
-        violation(C, id, "%" PRIu64 " acknowledged events lost (log ends at "
+        violation(C, id,
+                  "%" PRIu64 " acknowledged events lost (log ends at "
                   "%" PRIu64 ", %" PRIu64 " were promised)",
                   x.required - last, last, x.required);
     }
@@ -1164,8 +1170,8 @@ static void check_image(checker *C, pl_image *im, const char *dir)
             int e = -1;
             for (int j = 0; j < W->nex; j++)
                 if (strlen(W->ex[j].id) == L.items[i].id.len &&
-                    memcmp(W->ex[j].id, L.items[i].id.ptr,
-                           L.items[i].id.len) == 0)
+                    memcmp(W->ex[j].id, L.items[i].id.ptr, L.items[i].id.len) ==
+                        0)
                     e = j;
             if (e < 0) {
                 violation(C, NULL, "an unknown execution is listed");
@@ -1235,8 +1241,8 @@ typedef struct imager {
     size_t npend;
 } imager;
 
-static void try_image(imager *I, const char *kind, int contents,
-                      size_t block, uint64_t seed, int all)
+static void try_image(imager *I, const char *kind, int contents, size_t block,
+                      uint64_t seed, int all)
 {
     checker *C = I->C;
     pl_choice ch;
@@ -1371,8 +1377,8 @@ static void run_world(const char *name, evs_durability mode, long target,
                                            : EVS_RECOVER_POINT_IN_TIME;
         W.seed = seed0 + round;
         run_workload(&W);
-        cr_assert(!W.setup_failed, "%s seed 0x%" PRIx64 ": workload: %s",
-                  name, W.seed, W.setup_err);
+        cr_assert(!W.setup_failed, "%s seed 0x%" PRIx64 ": workload: %s", name,
+                  W.seed, W.setup_err);
         trace_world(&W);
         memset(&C, 0, sizeof(C));
         C.W = &W;
@@ -1382,9 +1388,10 @@ static void run_world(const char *name, evs_durability mode, long target,
             images_at(&C, &D, k, &rs);
         T->rounds++;
         T->ops += pl_rec_nops(W.rec);
-        fprintf(stderr, "powerloss %s: round %" PRIu64 " seed 0x%" PRIx64
-                ": %zu operations\n", name, round, W.seed,
-                pl_rec_nops(W.rec));
+        fprintf(stderr,
+                "powerloss %s: round %" PRIu64 " seed 0x%" PRIx64
+                ": %zu operations\n",
+                name, round, W.seed, pl_rec_nops(W.rec));
         free_world(&W);
         if (round > 1000)
             break;
@@ -1405,9 +1412,8 @@ static void run_world(const char *name, evs_durability mode, long target,
             "listed, %zu of them from the listing index; %.1f s\n",
             name, seed0, T->rounds, T->ops, T->crash_points, T->images,
             T->distinct, T->execs, T->events, T->lost, T->invalid,
-            T->violations, T->cut, T->snap_ok, T->snap_stale,
-            T->snap_weak_fail, T->half_created, T->listed,
-            T->listed_from_index,
+            T->violations, T->cut, T->snap_ok, T->snap_stale, T->snap_weak_fail,
+            T->half_created, T->listed, T->listed_from_index,
             (double)(t1.tv_sec - t0.tv_sec) +
                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
@@ -1478,8 +1484,8 @@ Test(powerloss_model, a_write_is_durable_only_after_fsync_of_its_file)
     int fd;
 
     mini_open(&m);
-    cr_assert_eq(m.io->openat(m.io->ctx, m.root, "f",
-                              O_RDWR | O_CREAT | O_EXCL, 0600, &fd),
+    cr_assert_eq(m.io->openat(m.io->ctx, m.root, "f", O_RDWR | O_CREAT | O_EXCL,
+                              0600, &fd),
                  0);
     cr_assert_eq(m.io->fsync(m.io->ctx, m.root), 0);
     mini_write(&m, fd, "hello", 0);
@@ -1521,8 +1527,7 @@ Test(powerloss_model, a_new_name_is_durable_only_after_fsync_of_its_directory)
                  0);
     mini_write(&m, fd, "new", 0);
     cr_assert_eq(m.io->fsync(m.io->ctx, fd), 0);
-    cr_assert_eq(m.io->renameat(m.io->ctx, m.root, "tmp", m.root, "dst", 0),
-                 0);
+    cr_assert_eq(m.io->renameat(m.io->ctx, m.root, "tmp", m.root, "dst", 0), 0);
     k_renamed = pl_rec_nops(m.rec);
     cr_assert_eq(m.io->fsync(m.io->ctx, m.root), 0);
     m.io->close(m.io->ctx, fd);
@@ -1553,8 +1558,8 @@ Test(powerloss_model, blocks_mix_old_and_new_contents_and_fill_leaves_zeros)
     int fd, mixed = 0, zeros = 0;
 
     mini_open(&m);
-    cr_assert_eq(m.io->openat(m.io->ctx, m.root, "f",
-                              O_RDWR | O_CREAT | O_EXCL, 0600, &fd),
+    cr_assert_eq(m.io->openat(m.io->ctx, m.root, "f", O_RDWR | O_CREAT | O_EXCL,
+                              0600, &fd),
                  0);
     cr_assert_eq(m.io->fsync(m.io->ctx, m.root), 0);
     memset(big, 'x', 2048);
@@ -1591,14 +1596,13 @@ Test(powerloss_model, blocks_mix_old_and_new_contents_and_fill_leaves_zeros)
 
 static void expect_clean(const char *name, const tally *T, long target)
 {
-    cr_expect_eq(T->lost, 0, "%s: %zu acknowledged events lost", name,
-                 T->lost);
+    cr_expect_eq(T->lost, 0, "%s: %zu acknowledged events lost", name, T->lost);
     cr_expect_eq(T->invalid, 0, "%s: %zu invalid events accepted", name,
                  T->invalid);
     cr_expect_eq(T->violations, 0, "%s: %zu violations (see above)", name,
                  T->violations);
-    cr_expect_geq(T->distinct, (size_t)target,
-                  "%s: only %zu distinct images", name, T->distinct);
+    cr_expect_geq(T->distinct, (size_t)target, "%s: only %zu distinct images",
+                  name, T->distinct);
     cr_expect_gt(T->events, 0);
 }
 
@@ -1790,8 +1794,8 @@ Test(powerloss, an_unsynced_creation_appears_whole_or_not_at_all)
     open_durable(&W, pl_rec_nops(W.rec), &o);
     cr_assert_eq(evs_exec_list(o.s, NULL, &L), 0);
     for (size_t i = 0; i < L.count; i++)
-        listed |= L.items[i].id.len == 2 &&
-                  memcmp(L.items[i].id.ptr, "x0", 2) == 0;
+        listed |=
+            L.items[i].id.len == 2 && memcmp(L.items[i].id.ptr, "x0", 2) == 0;
     evs_exec_list_free(&L);
     exists = evs_exec_exists(o.s, "x0", 2);
     cr_expect(!listed || exists,

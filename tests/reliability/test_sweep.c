@@ -57,11 +57,10 @@ static void sets_init(void)
 
         s->n = append_size[a];
         for (size_t i = 0; i < s->n; i++) {
-            snprintf(s->id[i], sizeof(s->id[i]), "%s-%03zu",
-                     append_tag[a], i);
+            snprintf(s->id[i], sizeof(s->id[i]), "%s-%03zu", append_tag[a], i);
             snprintf(s->data[i], sizeof(s->data[i]),
-                     "{\"a\":\"%s\",\"i\":%zu,\"s\":\"x\\ty\"}",
-                     append_tag[a], i);
+                     "{\"a\":\"%s\",\"i\":%zu,\"s\":\"x\\ty\"}", append_tag[a],
+                     i);
             s->ev[i] = tu_event(EVS_EV_STEP_COMPLETED, "sweep", s->data[i]);
             s->ev[i].id = evs_span_cstr(s->id[i]);
             s->ev[i].timestamp_us = T0 + a * 1000 + (int64_t)i;
@@ -77,11 +76,11 @@ typedef struct run {
     int status[N_APPENDS];
     int created, gone_created, gone_deleted, snap_saved, posted;
     int torn_written;
-    size_t rec_n;               /* events the recorder buffered */
+    size_t rec_n; /* events the recorder buffered */
     char *torn;
     size_t torn_len;
-    uint64_t acked_last;        /* last acknowledged sequence */
-    const char *where;          /* describes the fault, for messages */
+    uint64_t acked_last; /* last acknowledged sequence */
+    const char *where;   /* describes the fault, for messages */
 } run;
 
 /* Totals over the whole binary, printed at the end of each test. */
@@ -97,12 +96,12 @@ static int clean(int rc)
     return rc < 0 && rc >= -4095;
 }
 
-#define CLEAN(r, rc, what)                                                   \
-    cr_assert(clean(rc), "%s: %s returned %d (%s)", (r)->where, what, rc,   \
+#define CLEAN(r, rc, what)                                                     \
+    cr_assert(clean(rc), "%s: %s returned %d (%s)", (r)->where, what, rc,      \
               evs_err_name(rc))
 
-static evs_store *store_open(run *r, const evs_io *io,
-                             const evs_allocator *a, int *rc)
+static evs_store *store_open(run *r, const evs_io *io, const evs_allocator *a,
+                             int *rc)
 {
     evs_store_opts o;
     evs_store *s = NULL;
@@ -121,13 +120,12 @@ static void check_poisoned(run *r, evs_log *l, int rc)
     if (rc == -ENOMEM || rc == -EINVAL || rc == EVS_ETOOBIG)
         return;
     cr_assert_leq(evs_log_durable_seq(l), r->acked_last,
-                  "%s: durable_seq %llu past the acknowledged %llu",
-                  r->where, (unsigned long long)evs_log_durable_seq(l),
+                  "%s: durable_seq %llu past the acknowledged %llu", r->where,
+                  (unsigned long long)evs_log_durable_seq(l),
                   (unsigned long long)r->acked_last);
-    cr_assert_eq(evs_log_append(l, sets[A_ONE].ev, 1, evs_log_last_seq(l),
-                                NULL),
-                 EVS_EPOISONED, "%s: append after a failed append",
-                 r->where);
+    cr_assert_eq(
+        evs_log_append(l, sets[A_ONE].ev, 1, evs_log_last_seq(l), NULL),
+        EVS_EPOISONED, "%s: append after a failed append", r->where);
     cr_assert_eq(evs_log_sync(l), EVS_EPOISONED,
                  "%s: sync after a failed append", r->where);
 }
@@ -135,8 +133,7 @@ static void check_poisoned(run *r, evs_log *l, int rc)
 static evs_log *writer(run *r, evs_store *s, evs_recovery_info *rec)
 {
     evs_log *l = NULL;
-    int rc = evs_log_open(s, EXEC, strlen(EXEC), EVS_LOG_WRITE, &l, rec,
-                          NULL);
+    int rc = evs_log_open(s, EXEC, strlen(EXEC), EVS_LOG_WRITE, &l, rec, NULL);
 
     CLEAN(r, rc, "evs_log_open(WRITE)");
     return rc == 0 ? l : NULL;
@@ -146,8 +143,8 @@ static evs_log *writer(run *r, evs_store *s, evs_recovery_info *rec)
  * Returns the writer, or NULL when it could not be reopened. */
 static evs_log *do_append(run *r, evs_store *s, evs_log *l, int a)
 {
-    int rc = evs_log_append(l, sets[a].ev, sets[a].n, evs_log_last_seq(l),
-                            NULL);
+    int rc =
+        evs_log_append(l, sets[a].ev, sets[a].n, evs_log_last_seq(l), NULL);
 
     CLEAN(r, rc, "evs_log_append");
     if (rc == 0) {
@@ -208,8 +205,8 @@ static evs_log *do_record(run *r, evs_store *s, evs_log *l)
              * writer on the real I/O so that it can be closed. */
             real = store_open(r, evs_io_posix(), NULL, &rc);
             cr_assert_not_null(real);
-            cr_assert_eq(evs_log_open(real, EXEC, strlen(EXEC),
-                                      EVS_LOG_WRITE, &fallback, NULL, NULL),
+            cr_assert_eq(evs_log_open(real, EXEC, strlen(EXEC), EVS_LOG_WRITE,
+                                      &fallback, NULL, NULL),
                          0, "%s: real reopen", r->where);
         }
         rc = evs_recorder_set_log(rec, l ? l : fallback);
@@ -256,8 +253,7 @@ static void write_torn_tail(run *r, uint64_t last)
         e.sequence = last + 1 + (uint64_t)i;
         e.batch_first = last + 1;
         e.batch_count = 2;
-        cr_assert_eq(evs_line_encode(&e, buf + off, sizeof(buf) - off, &n),
-                     0);
+        cr_assert_eq(evs_line_encode(&e, buf + off, sizeof(buf) - off, &n), 0);
         off += i == 0 ? n : n / 2;
     }
     r->torn = malloc(off);
@@ -346,8 +342,10 @@ static void workload(run *r)
         /* Not fatal, so that the sweep goes on and counts them. */
         if (!found)
             listing_omissions++;
-        cr_expect(found, "%s: evs_exec_list returned 0 without the "
-                  "execution", r->where);
+        cr_expect(found,
+                  "%s: evs_exec_list returned 0 without the "
+                  "execution",
+                  r->where);
         evs_exec_list_free(&lst);
     }
     if (r->gone_created) {
@@ -427,8 +425,8 @@ static void check_log(run *r, evs_store *s)
                 rc = evs_cursor_next(c, &ev, &raw, NULL);
                 if (rc != 1) {
                     invalid_accepted++;
-                    cr_assert_fail("%s: append %s incomplete (%d)",
-                                   r->where, append_tag[a], rc);
+                    cr_assert_fail("%s: append %s incomplete (%d)", r->where,
+                                   append_tag[a], rc);
                 }
             }
             seq++;
@@ -439,9 +437,9 @@ static void check_log(run *r, evs_store *s)
             cr_assert_eq(evs_line_encode(&e, buf, sizeof(buf), &n), 0);
             if (raw.len != n || memcmp(raw.ptr, buf, n) != 0) {
                 invalid_accepted++;
-                cr_assert_fail("%s: event %llu of %s differs: %.*s",
-                               r->where, (unsigned long long)seq,
-                               append_tag[a], (int)raw.len, raw.ptr);
+                cr_assert_fail("%s: event %llu of %s differs: %.*s", r->where,
+                               (unsigned long long)seq, append_tag[a],
+                               (int)raw.len, raw.ptr);
             }
         }
         next = a + 1;
@@ -485,8 +483,7 @@ static void check_torn(run *r)
         f = tu_path(r->dir, EXEC, de->d_name);
         log = tu_read_file(f, &flen);
         free(f);
-        kept = log && flen == r->torn_len &&
-               memcmp(log, r->torn, flen) == 0;
+        kept = log && flen == r->torn_len && memcmp(log, r->torn, flen) == 0;
         free(log);
     }
     closedir(d);
@@ -502,8 +499,7 @@ static void check_after(run *r)
     evs_request_listing rl;
     int exists;
 
-    cr_assert_not_null(s, "%s: reopen store: %s", r->where,
-                       evs_err_name(rc));
+    cr_assert_not_null(s, "%s: reopen store: %s", r->where, evs_err_name(rc));
     exists = evs_exec_exists(s, EXEC, strlen(EXEC));
     if (r->created)
         cr_assert(exists, "%s: created execution is gone", r->where);
@@ -519,11 +515,10 @@ static void check_after(run *r)
         evs_snapshot_free(snap);
         memset(&rl, 0, sizeof(rl));
         rc = evs_request_list(s, EXEC, strlen(EXEC), &rl);
-        cr_assert_eq(rc, 0, "%s: request list: %s", r->where,
-                     evs_err_name(rc));
+        cr_assert_eq(rc, 0, "%s: request list: %s", r->where, evs_err_name(rc));
         cr_assert_eq(rl.count, (size_t)r->posted,
-                     "%s: %zu requests, post returned %s", r->where,
-                     rl.count, r->posted ? "0" : "an error");
+                     "%s: %zu requests, post returned %s", r->where, rl.count,
+                     r->posted ? "0" : "an error");
         if (rl.count == 1)
             cr_assert(rl.items[0].body.len == strlen(REQ) &&
                       memcmp(rl.items[0].body.ptr, REQ, strlen(REQ)) == 0);
@@ -568,10 +563,10 @@ static const struct {
     unsigned kind;
     const char *name;
 } kinds[] = {
-    {FIO_OPEN, "open"},         {FIO_WRITE, "write"},
+    {FIO_OPEN, "open"},           {FIO_WRITE, "write"},
     {FIO_FDATASYNC, "fdatasync"}, {FIO_FSYNC, "fsync"},
-    {FIO_TRUNCATE, "ftruncate"}, {FIO_MKDIR, "mkdir"},
-    {FIO_RENAME, "rename"},     {FIO_UNLINK, "unlink"},
+    {FIO_TRUNCATE, "ftruncate"},  {FIO_MKDIR, "mkdir"},
+    {FIO_RENAME, "rename"},       {FIO_UNLINK, "unlink"},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -579,18 +574,18 @@ static const struct {
     int err;
     const char *name;
 } errs[] = {
-    {-EIO, "EIO"}, {-ENOSPC, "ENOSPC"}, {-EDQUOT, "EDQUOT"},
+    {-EIO, "EIO"},     {-ENOSPC, "ENOSPC"},        {-EDQUOT, "EDQUOT"},
     {-EINTR, "EINTR"}, {FIO_SHORT, "short write"},
 };
 #define NERRS (sizeof(errs) / sizeof(errs[0]))
 
 static void print_totals(const char *what, long sites, long kinds_n)
 {
-    printf("sweep %s: %ld call sites x %ld error kinds%s; %ld runs; acknowledged events lost: %ld; invalid events "
-           "accepted: %ld; listings missing an execution: %ld\n", what,
-           sites, kinds_n, kinds_n > 1 ? " x {once, forever}" : ", once",
-           runs, acked_lost, invalid_accepted,
-           listing_omissions);
+    printf("sweep %s: %ld call sites x %ld error kinds%s; %ld runs; "
+           "acknowledged events lost: %ld; invalid events "
+           "accepted: %ld; listings missing an execution: %ld\n",
+           what, sites, kinds_n, kinds_n > 1 ? " x {once, forever}" : ", once",
+           runs, acked_lost, invalid_accepted, listing_omissions);
     fflush(stdout);
 }
 
@@ -622,8 +617,7 @@ Test(sweep, every_mutating_call_failing_once_or_forever_loses_nothing,
                     snprintf(where, sizeof(where), "%s #%ld %s %s",
                              kinds[k].name, n, errs[e].name,
                              persist ? "forever" : "once");
-                    fault_io_arm(&f, kinds[k].kind, n, errs[e].err,
-                                 persist);
+                    fault_io_arm(&f, kinds[k].kind, n, errs[e].err, persist);
                     run_once(&f.io, NULL, where);
                     cr_assert_geq(f.fired, 1, "%s: never fired", where);
                     fired += f.fired;
@@ -643,8 +637,7 @@ Test(sweep, every_mutating_call_failing_once_or_forever_loses_nothing,
 /* Allocation sweep                                                   */
 /* ------------------------------------------------------------------ */
 
-Test(sweep, every_allocation_failing_ends_clean_without_a_leak,
-     .timeout = 600)
+Test(sweep, every_allocation_failing_ends_clean_without_a_leak, .timeout = 600)
 {
     tu_alloc f;
     long total;

@@ -56,8 +56,8 @@ static evs_span keep(hist *h, const char *s, size_t len)
     return (evs_span){p, len};
 }
 
-uint64_t hist_add(hist *h, const char *type, const char *path,
-                  const char *step, const char *fmt, ...)
+uint64_t hist_add(hist *h, const char *type, const char *path, const char *step,
+                  const char *fmt, ...)
 {
     evs_event *e;
     char *data = NULL;
@@ -85,8 +85,8 @@ uint64_t hist_add(hist *h, const char *type, const char *path,
     free(data);
     if (h->hand) {
         char id[32];
-        int k = snprintf(id, sizeof(id), "e%llu",
-                         (unsigned long long)e->sequence);
+        int k =
+            snprintf(id, sizeof(id), "e%llu", (unsigned long long)e->sequence);
         e->id = keep(h, id, (size_t)k);
         e->execution_id = keep(h, "x", 1);
         e->timestamp_us = HIST_T0 + (int64_t)e->sequence * 1000;
@@ -182,9 +182,8 @@ evs_replay *hist_replay_by_hand(evs_store *s, const char *id, uint64_t to)
     cr_assert_eq(evs_log_open(s, id, strlen(id), 0, &log, NULL, NULL), 0);
     cr_assert_eq(evs_cursor_open(log, 1, to, &c, NULL), 0);
     while ((rc = evs_cursor_next(c, &ev, NULL, NULL)) == 1)
-        cr_assert_eq(evs_replay_apply(r, &ev, &v), 0,
-                     "sequence %llu: %s", (unsigned long long)ev.sequence,
-                     v.msg);
+        cr_assert_eq(evs_replay_apply(r, &ev, &v), 0, "sequence %llu: %s",
+                     (unsigned long long)ev.sequence, v.msg);
     cr_assert_eq(rc, 0);
     evs_cursor_close(c);
     evs_log_close(log);

@@ -19,9 +19,9 @@
 typedef struct hist {
     evs_event *ev;
     size_t n, cap;
-    int hand;    /* 1: ids "e<seq>", execution "x", times from HIST_T0;
+    int hand;   /* 1: ids "e<seq>", execution "x", times from HIST_T0;
                     0: left empty for the recorder to fill in */
-    char **mem;  /* the strings the events point to */
+    char **mem; /* the strings the events point to */
     size_t nmem, memcap;
 } hist;
 
@@ -31,9 +31,8 @@ void hist_free(hist *h);
 /* Adds an event and returns its sequence (n after the add). `path` NULL
  * means "main", `step` NULL no step; `fmt` (printf; NULL: "{}") gives
  * `data`. */
-uint64_t hist_add(hist *h, const char *type, const char *path,
-                  const char *step, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+uint64_t hist_add(hist *h, const char *type, const char *path, const char *step,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Drops the events from index n on. */
 void hist_truncate(hist *h, size_t n);
@@ -61,16 +60,15 @@ evs_replay *hist_replayer(void);
 evs_replay *hist_replayer_mode(int compact);
 
 /* A span equals a C string (for Criterion tests). */
-#define assert_span(got, want)                                                \
-    do {                                                                      \
-        evs_span g_ = (got);                                                  \
-        const char *w_ = (want);                                              \
-        size_t n_ = strlen(w_);                                               \
-        cr_assert(g_.len == n_ && (n_ == 0 || memcmp(g_.ptr, w_, n_) == 0),   \
-                  "%s: got '%.*s', want '%s'", #got, (int)g_.len,             \
-                  g_.ptr ? g_.ptr : "", w_);                                  \
+#define assert_span(got, want)                                                 \
+    do {                                                                       \
+        evs_span g_ = (got);                                                   \
+        const char *w_ = (want);                                               \
+        size_t n_ = strlen(w_);                                                \
+        cr_assert(g_.len == n_ && (n_ == 0 || memcmp(g_.ptr, w_, n_) == 0),    \
+                  "%s: got '%.*s', want '%s'", #got, (int)g_.len,              \
+                  g_.ptr ? g_.ptr : "", w_);                                   \
     } while (0)
-
 
 /* Replays the events of execution `id` through sequence `to` (0: all)
  * by hand: a reader log, a cursor and evs_replay_apply for each event,

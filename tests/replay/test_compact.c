@@ -39,8 +39,7 @@ static evs_replay *replay(const hist *h, int cm)
     memset(&v, 0, sizeof(v));
     cr_assert_eq(hist_apply(r, h, 0, h->n, &v), 0,
                  "[%s] sequence %llu broke %s: %s", mode_name[cm],
-                 (unsigned long long)v.sequence, v.rule ? v.rule : "",
-                 v.msg);
+                 (unsigned long long)v.sequence, v.rule ? v.rule : "", v.msg);
     return r;
 }
 
@@ -63,8 +62,8 @@ static void branch(hist *h, const char *from, const char *id)
              "{\"new_paths\":[{\"id\":\"%s\"}]}", id);
 }
 
-static void run(hist *h, const char *path, const char *step,
-                const char *kind, const char *output)
+static void run(hist *h, const char *path, const char *step, const char *kind,
+                const char *output)
 {
     if (kind)
         hist_add(h, "step_started", path, step, "{\"kind\":\"%s\"}", kind);
@@ -93,8 +92,7 @@ static size_t steps_on(const evs_replay *r, const char *path)
     return n;
 }
 
-static const evs_stepname_state *name_rec(const evs_replay *r,
-                                          const char *name)
+static const evs_stepname_state *name_rec(const evs_replay *r, const char *name)
 {
     const evs_stepname_state *n = evs_replay_find_stepname(r, sp(name));
 
@@ -184,8 +182,8 @@ Test(compact, a_path_keeps_its_last_output_past_its_end_and_end_steps_skip)
 
 /* What drive_eval.c's `${steps.NAME.output}` reads on a path that has not
  * run NAME itself: its own step when done, else the step-name record. */
-static int read_output(const evs_replay *r, const char *path,
-                       const char *name, evs_span *out)
+static int read_output(const evs_replay *r, const char *path, const char *name,
+                       evs_span *out)
 {
     const evs_step_state *own = find_step(r, path, name, -1);
     const evs_stepname_state *n;
@@ -314,11 +312,10 @@ Test(compact, the_failure_point_goes_back_to_a_failed_step_of_an_ended_path)
         hist_init(&t, 1);
         for (size_t i = 0; i < h.n; i++)
             hist_add(&t, h.ev[i].event_type.ptr, h.ev[i].path_id.ptr,
-                     h.ev[i].step_name.len ? h.ev[i].step_name.ptr : NULL,
-                     "%s", h.ev[i].data.ptr);
+                     h.ev[i].step_name.len ? h.ev[i].step_name.ptr : NULL, "%s",
+                     h.ev[i].data.ptr);
         if (upto > main_fail)
-            hist_add(&t, "retry_scheduled", NULL, "later",
-                     "{\"delay_ms\":5}");
+            hist_add(&t, "retry_scheduled", NULL, "later", "{\"delay_ms\":5}");
         if (upto > main_fail + 1)
             hist_add(&t, "step_started", NULL, "later", NULL);
         if (upto > main_fail + 2)
@@ -382,9 +379,8 @@ static void check_def(const evs_replay *r, const char *def, diffs *f)
     size_t n = 99;
 
     memset(f, 0, sizeof(*f));
-    cr_assert_eq(evs_replay_check_definition(r, def, strlen(def), collect, f,
-                                             &n),
-                 0);
+    cr_assert_eq(
+        evs_replay_check_definition(r, def, strlen(def), collect, f, &n), 0);
     cr_assert_eq(n, f->n);
 }
 
@@ -438,8 +434,7 @@ Test(compact, the_definition_check_is_the_same_in_both_modes_by_last_start)
 
         cr_log_info("%s mode", mode_name[cm]);
         /* The current definition: compatible, though w ran others. */
-        check_def(r, "{\"steps\":[" PLAN_V2 "," NAP_WAIT "," GONE "]}",
-                  &none);
+        check_def(r, "{\"steps\":[" PLAN_V2 "," NAP_WAIT "," GONE "]}", &none);
         cr_assert_eq(none.n, 0, "%zu diffs, first %s", none.n, none.step[0]);
 
         /* The first definition: plan and nap changed since, and gone,
@@ -500,8 +495,8 @@ Test(compact, a_received_signal_is_found_consumed_or_buffered)
             for (size_t i = 0; i < 4; i++) {
                 uint64_t seq = 99;
                 int consumed = i == 0 || i == 2;
-                cr_assert(evs_replay_signal_received(x, sp(ids[i]), &seq),
-                          "%s", ids[i]);
+                cr_assert(evs_replay_signal_received(x, sp(ids[i]), &seq), "%s",
+                          ids[i]);
                 /* Compact mode no longer knows a consumed one's seq. */
                 cr_assert_eq(seq, cm && consumed ? 0 : i + 2, "%s: %llu",
                              ids[i], (unsigned long long)seq);
@@ -515,8 +510,7 @@ Test(compact, a_received_signal_is_found_consumed_or_buffered)
             cr_assert_eq(evs_replay_wait_count(x), cm ? 0 : 1);
         }
         s = hist_state(r, &n);
-        cr_assert(n > strlen(tail) &&
-                      strcmp(s + n - strlen(tail), tail) == 0,
+        cr_assert(n > strlen(tail) && strcmp(s + n - strlen(tail), tail) == 0,
                   "%s", s);
         free(s);
         evs_replay_free(r);
@@ -550,8 +544,7 @@ Test(compact, a_received_signal_is_found_consumed_or_buffered)
 static void workers(hist *h, int n)
 {
     hist_init(h, 1);
-    hist_add(h, "execution_started", NULL, NULL,
-             "{\"workflow_name\":\"fan\"}");
+    hist_add(h, "execution_started", NULL, NULL, "{\"workflow_name\":\"fan\"}");
     run(h, NULL, "plan", "action", "{\"n\":1}");
     for (int i = 0; i < n; i++) {
         char id[16];
@@ -566,7 +559,8 @@ static void workers(hist *h, int n)
                  "{\"iteration\":0,\"output\":[1,2,3]}");
         hist_add(h, "timer_started", id, "nap",
                  "{\"timer_id\":\"nap-%s\",\"fire_at\":"
-                 "\"2026-11-22T10:20:00.000000Z\"}", id);
+                 "\"2026-11-22T10:20:00.000000Z\"}",
+                 id);
         hist_add(h, "timer_fired", id, "nap", "{\"timer_id\":\"nap-%s\"}", id);
         hist_add(h, "wait_started", id, "gate", "{\"signal\":\"go\"}");
         hist_add(h, "wait_ended", id, "gate", "{\"timed_out\":true}");
@@ -679,8 +673,7 @@ static void big_workers(hist *h, int n, size_t *bytes)
     big[8191] = '\0';
     *bytes = 0;
     hist_init(h, 1);
-    hist_add(h, "execution_started", NULL, NULL,
-             "{\"workflow_name\":\"big\"}");
+    hist_add(h, "execution_started", NULL, NULL, "{\"workflow_name\":\"big\"}");
     for (int i = 0; i < n; i++) {
         char id[16];
 
@@ -723,7 +716,8 @@ Test(compact, a_compact_replayers_memory_follows_its_state)
         cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), 0, "%s", v.msg);
         cr_assert_eq(evs_replay_state_json(r, &out[cm], &out_len[cm]), 0);
         cr_log_info("%s: %zu bytes of inputs and errors, peak heap %zu, "
-                    "state %zu", mode_name[cm], bytes, c.peak, out_len[cm]);
+                    "state %zu",
+                    mode_name[cm], bytes, c.peak, out_len[cm]);
         if (cm) {
             /* The arena is moved once it holds twice the state and
              * more than 1 MiB (the default): with its chunks, the
@@ -783,8 +777,7 @@ static void assert_consistent(const evs_replay *full, const evs_replay *c)
     char *a = hist_state(fc, NULL), *b = hist_state(c, NULL);
 
     cr_assert_str_eq(a, b);
-    cr_assert_eq(evs_replay_exec(full)->last_seq,
-                 evs_replay_exec(c)->last_seq);
+    cr_assert_eq(evs_replay_exec(full)->last_seq, evs_replay_exec(c)->last_seq);
     free(a);
     free(b);
     evs_replay_free(fc);
@@ -809,8 +802,8 @@ Test(compact, a_compact_snapshot_is_used_only_by_a_compact_replayer,
         hist_init(&rec, 0);
         for (size_t i = 0; i < h.n; i++)
             hist_add(&rec, h.ev[i].event_type.ptr, h.ev[i].path_id.ptr,
-                     h.ev[i].step_name.len ? h.ev[i].step_name.ptr : NULL,
-                     "%s", h.ev[i].data.ptr);
+                     h.ev[i].step_name.len ? h.ev[i].step_name.ptr : NULL, "%s",
+                     h.ev[i].data.ptr);
         hist_free(&h);
         h = rec;
     }

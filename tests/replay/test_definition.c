@@ -40,8 +40,10 @@ static void run_step(const char *name, const char *kind, const char *json)
     char h[EVS_STEP_HASH_LEN + 1], data[256];
 
     hash_of(json, h);
-    snprintf(data, sizeof(data), "{\"attempt\":1,\"kind\":\"%s\","
-             "\"step_hash\":\"%s\"}", kind, h);
+    snprintf(data, sizeof(data),
+             "{\"attempt\":1,\"kind\":\"%s\","
+             "\"step_hash\":\"%s\"}",
+             kind, h);
     apply("step_started", name, data);
     apply("step_completed", name, "{\"output\":1}");
 }
@@ -51,10 +53,12 @@ static void setup(void)
     seq = 0;
     cr_assert_eq(evs_replay_new(NULL, &rp), 0);
     apply("execution_started", "", "{\"workflow_name\":\"w\"}");
-    run_step("plan", "action", "{\"name\":\"plan\",\"kind\":\"action\","
-                               "\"action\":\"llm\",\"params\":{\"t\":0}}");
-    run_step("nap", "sleep", "{\"name\":\"nap\",\"kind\":\"sleep\","
-                             "\"duration\":\"5s\"}");
+    run_step("plan", "action",
+             "{\"name\":\"plan\",\"kind\":\"action\","
+             "\"action\":\"llm\",\"params\":{\"t\":0}}");
+    run_step("nap", "sleep",
+             "{\"name\":\"nap\",\"kind\":\"sleep\","
+             "\"duration\":\"5s\"}");
 }
 
 static void teardown(void)
@@ -85,9 +89,8 @@ static size_t check(const char *def, found *f)
     size_t n = 99;
 
     memset(f, 0, sizeof(*f));
-    cr_assert_eq(evs_replay_check_definition(rp, def, strlen(def), collect,
-                                             f, &n),
-                 0);
+    cr_assert_eq(
+        evs_replay_check_definition(rp, def, strlen(def), collect, f, &n), 0);
     cr_assert_eq(n, f->n);
     return n;
 }
@@ -96,13 +99,16 @@ Test(definition, hash_ignores_formatting_and_member_order)
 {
     char a[17], b[17], c[17];
 
-    hash_of("{\"name\":\"s\",\"kind\":\"action\",\"params\":{\"a\":1,\"b\":[1,2]}}",
-            a);
-    hash_of("{ \"params\" : { \"b\" : [1, 2], \"a\" : 1 },\n \"kind\":\"action\","
-            " \"name\": \"s\" }",
-            b);
-    hash_of("{\"name\":\"s\",\"kind\":\"action\",\"params\":{\"a\":1,\"b\":[2,1]}}",
-            c);
+    hash_of(
+        "{\"name\":\"s\",\"kind\":\"action\",\"params\":{\"a\":1,\"b\":[1,2]}}",
+        a);
+    hash_of(
+        "{ \"params\" : { \"b\" : [1, 2], \"a\" : 1 },\n \"kind\":\"action\","
+        " \"name\": \"s\" }",
+        b);
+    hash_of(
+        "{\"name\":\"s\",\"kind\":\"action\",\"params\":{\"a\":1,\"b\":[2,1]}}",
+        c);
     cr_assert_str_eq(a, b);
     cr_assert_str_neq(a, c, "array order counts");
     cr_assert_eq(evs_replay_step_hash("{\"a\":", 5, a), EVS_EPARSE);
@@ -112,13 +118,14 @@ Test(definition, the_same_definition_is_compatible)
 {
     found f;
 
-    cr_assert_eq(check("{\"name\":\"w\",\"steps\":["
-                       "{\"kind\":\"action\",\"name\":\"plan\",\"params\":{\"t\":0},"
-                       "\"action\":\"llm\"},"
-                       "{\"name\":\"nap\",\"kind\":\"sleep\",\"duration\":\"5s\"},"
-                       "{\"name\":\"new\",\"kind\":\"end\"}]}",
-                       &f),
-                 0, "a reordered step and an added step change nothing");
+    cr_assert_eq(
+        check("{\"name\":\"w\",\"steps\":["
+              "{\"kind\":\"action\",\"name\":\"plan\",\"params\":{\"t\":0},"
+              "\"action\":\"llm\"},"
+              "{\"name\":\"nap\",\"kind\":\"sleep\",\"duration\":\"5s\"},"
+              "{\"name\":\"new\",\"kind\":\"end\"}]}",
+              &f),
+        0, "a reordered step and an added step change nothing");
 }
 
 Test(definition, removed_kind_changed_and_changed_steps_are_named)
@@ -149,9 +156,9 @@ Test(definition, a_bad_definition_is_refused)
 
     cr_assert_eq(evs_replay_check_definition(rp, "{}", 2, NULL, NULL, &n),
                  EVS_EPARSE);
-    cr_assert_eq(evs_replay_check_definition(rp, "{\"steps\":[{}]}", 14, NULL,
-                                             NULL, &n),
-                 EVS_EPARSE);
+    cr_assert_eq(
+        evs_replay_check_definition(rp, "{\"steps\":[{}]}", 14, NULL, NULL, &n),
+        EVS_EPARSE);
     cr_assert_eq(evs_replay_check_definition(rp, "[", 1, NULL, NULL, &n),
                  EVS_EPARSE);
 }

@@ -103,9 +103,7 @@ static void put_str(buf *b, const char *s)
 static void put_value(rng *g, buf *b, int depth)
 {
     switch (below(g, depth > 1 ? 4 : 6)) {
-    case 0:
-        put(b, "%d", below(g, 2001) - 1000);
-        break;
+    case 0: put(b, "%d", below(g, 2001) - 1000); break;
     case 1: {
         static const char *const nums[] = {"1.5e3", "-0.25", "0", "2E-7",
                                            "123456789012345678"};
@@ -114,8 +112,9 @@ static void put_value(rng *g, buf *b, int depth)
     }
     case 2: {
         static const char *const strs[] = {
-            "\"plain\"", "\"q \\\"x\\\" \\\\ y\"", "\"\\u00e9t\\u00e9\"",
-            "\"line\\nbreak\\ttab\"", "\"caf\xc3\xa9\"", "\"\""};
+            "\"plain\"",           "\"q \\\"x\\\" \\\\ y\"",
+            "\"\\u00e9t\\u00e9\"", "\"line\\nbreak\\ttab\"",
+            "\"caf\xc3\xa9\"",     "\"\""};
         put(b, "%s", strs[below(g, 6)]);
         break;
     }
@@ -176,7 +175,7 @@ typedef struct mpath {
     int wait;   /* a wait is pending */
     int timers; /* pending timers */
     unsigned char plain[NPLAIN];
-    int count;  /* items of its `each`, 0 until first started */
+    int count; /* items of its `each`, 0 until first started */
     unsigned char it[MAXIT];
     int each_done; /* each_completed recorded: no more iterations */
 } mpath;
@@ -202,15 +201,9 @@ typedef struct model {
 static void path_id(char *out, size_t cap, int k)
 {
     switch (k % 4) {
-    case 2:
-        snprintf(out, cap, "p%d-\xc3\xa9\"x", k);
-        break;
-    case 3:
-        snprintf(out, cap, "p%d\\y", k);
-        break;
-    default:
-        snprintf(out, cap, "p%d", k);
-        break;
+    case 2: snprintf(out, cap, "p%d-\xc3\xa9\"x", k); break;
+    case 3: snprintf(out, cap, "p%d\\y", k); break;
+    default: snprintf(out, cap, "p%d", k); break;
     }
 }
 
@@ -239,8 +232,8 @@ static const char *some_path(model *m)
     return m->p[i < 0 ? 0 : i].id;
 }
 
-static void emit(model *m, const char *type, const char *path,
-                 const char *step, const buf *data)
+static void emit(model *m, const char *type, const char *path, const char *step,
+                 const buf *data)
 {
     hist_add(m->h, type, path, step, "%.*s", (int)data->n, data->p);
 }
@@ -336,8 +329,8 @@ static int pick_step(model *m, int *pi, unsigned mask, int allow_new_each)
 
     for (int a = 0; a < nl; a++) {
         mpath *p = &m->p[l[a]];
-        int nk = NPLAIN + (p->each_done ? 0
-                           : p->count ? p->count
+        int nk = NPLAIN + (p->each_done     ? 0
+                           : p->count       ? p->count
                            : allow_new_each ? 1
                                             : 0);
         for (int k = 0; k < nk; k++)
@@ -362,8 +355,8 @@ static void put_iteration(buf *d, int k, int first)
 
 static int gen_step_started(model *m)
 {
-    unsigned mask = 1u << S_NONE | 1u << S_RUNNING | 1u << S_FAILED |
-                    1u << S_RETRYING;
+    unsigned mask =
+        1u << S_NONE | 1u << S_RUNNING | 1u << S_FAILED | 1u << S_RETRYING;
     buf d = {.n = 0};
     mpath *p;
     int pi, k = pick_step(m, &pi, mask, 1);
@@ -387,8 +380,8 @@ static int gen_step_started(model *m)
     if (chance(m->g, 30)) {
         /* An `end` step's output is not its path's last output. */
         static const char *const kinds[] = {"action", "end", "sleep"};
-        put(&d, ",\"step_hash\":\"h%d\",\"kind\":\"%s\"",
-            below(m->g, 100), kinds[below(m->g, 3)]);
+        put(&d, ",\"step_hash\":\"h%d\",\"kind\":\"%s\"", below(m->g, 100),
+            kinds[below(m->g, 3)]);
     }
     put(&d, "}");
     *step_status(p, k) = S_RUNNING;
@@ -422,8 +415,7 @@ static int gen_step_outcome(model *m, int failed)
     put_iteration(&d, k, d.n == 1);
     put(&d, "}");
     *step_status(p, k) = failed ? S_FAILED : S_COMPLETED;
-    emit(m, failed ? "step_failed" : "step_completed", p->id, step_name(k),
-         &d);
+    emit(m, failed ? "step_failed" : "step_completed", p->id, step_name(k), &d);
     return 1;
 }
 
@@ -584,9 +576,7 @@ static int gen_signal(model *m)
         put_value(m->g, &d, 0);
         put(&d, "}");
         break;
-    case 1:
-        put(&d, "{\"name\":\"n%d\"}", below(m->g, 4));
-        break;
+    case 1: put(&d, "{\"name\":\"n%d\"}", below(m->g, 4)); break;
     default:
         put(&d, "{}");
         step = "hook";
@@ -687,8 +677,7 @@ static int gen_timer(model *m)
         for (int a = 0; a < m->nt; a++) {
             int taken = 0;
             for (int b = 0; b < m->nt && !taken; b++)
-                taken = m->t[b].pending &&
-                        strcmp(m->t[b].id, m->t[a].id) == 0;
+                taken = m->t[b].pending && strcmp(m->t[b].id, m->t[a].id) == 0;
             if (!taken)
                 c[n++] = a;
         }
@@ -724,8 +713,8 @@ static int gen_timer_end(model *m)
     m->t[n].pending = 0;
     m->p[m->t[n].path].timers--;
     put(&d, "{\"timer_id\":\"%s\"}", m->t[n].id);
-    emit(m, cancel ? "timer_cancelled" : "timer_fired",
-         m->p[m->t[n].path].id, "nap", &d);
+    emit(m, cancel ? "timer_cancelled" : "timer_fired", m->p[m->t[n].path].id,
+         "nap", &d);
     return 1;
 }
 
@@ -748,8 +737,8 @@ static int gen_pause(model *m)
     buf d = {.n = 0};
 
     put(&d, m->paused ? "{}" : "{\"reason\":\"ops\"}");
-    emit(m, m->paused ? "execution_resumed" : "execution_paused",
-         some_path(m), NULL, &d);
+    emit(m, m->paused ? "execution_resumed" : "execution_paused", some_path(m),
+         NULL, &d);
     m->paused = !m->paused;
     return 1;
 }
@@ -759,8 +748,8 @@ static int gen_unknown(model *m)
     buf d = {.n = 0};
 
     put_value(m->g, &d, 0);
-    emit(m, below(m->g, 2) ? "x_custom_event" : "future_thing",
-         some_path(m), NULL, &d);
+    emit(m, below(m->g, 2) ? "x_custom_event" : "future_thing", some_path(m),
+         NULL, &d);
     return 1;
 }
 
@@ -799,12 +788,12 @@ static const struct {
     gen_fn fn;
     int weight;
 } gens[] = {
-    {gen_branch, 3},     {gen_path_started, 2}, {gen_step_started, 12},
-    {gen_completed, 10}, {gen_failed, 4},       {gen_retry, 4},
-    {gen_skip, 2},       {gen_path_end, 2},     {gen_variable, 3},
-    {gen_signal, 3},     {gen_consume, 2},      {gen_wait, 3},
-    {gen_wait_end, 3},   {gen_timer, 3},        {gen_timer_end, 3},
-    {gen_version, 2},    {gen_pause, 2},        {gen_unknown, 1},
+    {gen_branch, 3},         {gen_path_started, 2}, {gen_step_started, 12},
+    {gen_completed, 10},     {gen_failed, 4},       {gen_retry, 4},
+    {gen_skip, 2},           {gen_path_end, 2},     {gen_variable, 3},
+    {gen_signal, 3},         {gen_consume, 2},      {gen_wait, 3},
+    {gen_wait_end, 3},       {gen_timer, 3},        {gen_timer_end, 3},
+    {gen_version, 2},        {gen_pause, 2},        {gen_unknown, 1},
     {gen_each_completed, 2}, {gen_path_cancel, 1},
 };
 
@@ -872,8 +861,8 @@ static char *state_of(const evs_replay *r, size_t *len)
     return s;
 }
 
-static void check_history(const hist *h, rng *g, evs_replay *scratch,
-                          totals *t, uint64_t seed, int every_prefix)
+static void check_history(const hist *h, rng *g, evs_replay *scratch, totals *t,
+                          uint64_t seed, int every_prefix)
 {
     enum { NCUT = 4, NSAMPLE = 8 };
     size_t cut[NCUT], sample[NSAMPLE], nfinal;
@@ -1000,23 +989,23 @@ static int span_same(evs_span a, evs_span b)
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
-#define SAME_SPAN(w, f, c, field)                                             \
-    cr_assert(span_same((f)->field, (c)->field),                              \
-              "seed %" PRIu64 " at %zu: %s %zu: " #field " is '%.*s' in "    \
-              "full mode, '%.*s' in compact mode",                            \
-              (w)->seed, (w)->seq, (w)->what, (w)->i,                         \
-              (int)(f)->field.len, (f)->field.ptr ? (f)->field.ptr : "",      \
-              (int)(c)->field.len, (c)->field.ptr ? (c)->field.ptr : "")
-#define SAME_NUM(w, f, c, field)                                              \
-    cr_assert((f)->field == (c)->field,                                       \
-              "seed %" PRIu64 " at %zu: %s %zu: " #field " is %lld in full "  \
-              "mode, %lld in compact mode",                                   \
-              (w)->seed, (w)->seq, (w)->what, (w)->i,                         \
-              (long long)(f)->field, (long long)(c)->field)
-#define SAME_COUNT(w, nf, nc)                                                 \
-    cr_assert((nf) == (nc),                                                   \
-              "seed %" PRIu64 " at %zu: %zu %s in full mode (as filtered), " \
-              "%zu in compact mode",                                          \
+#define SAME_SPAN(w, f, c, field)                                              \
+    cr_assert(span_same((f)->field, (c)->field),                               \
+              "seed %" PRIu64 " at %zu: %s %zu: " #field " is '%.*s' in "      \
+              "full mode, '%.*s' in compact mode",                             \
+              (w)->seed, (w)->seq, (w)->what, (w)->i, (int)(f)->field.len,     \
+              (f)->field.ptr ? (f)->field.ptr : "", (int)(c)->field.len,       \
+              (c)->field.ptr ? (c)->field.ptr : "")
+#define SAME_NUM(w, f, c, field)                                               \
+    cr_assert((f)->field == (c)->field,                                        \
+              "seed %" PRIu64 " at %zu: %s %zu: " #field " is %lld in full "   \
+              "mode, %lld in compact mode",                                    \
+              (w)->seed, (w)->seq, (w)->what, (w)->i, (long long)(f)->field,   \
+              (long long)(c)->field)
+#define SAME_COUNT(w, nf, nc)                                                  \
+    cr_assert((nf) == (nc),                                                    \
+              "seed %" PRIu64 " at %zu: %zu %s in full mode (as filtered), "   \
+              "%zu in compact mode",                                           \
               (w)->seed, (w)->seq, (size_t)(nf), (w)->what, (size_t)(nc))
 
 static void same_exec(at *w, const evs_exec_state *f, const evs_exec_state *c)
@@ -1070,8 +1059,8 @@ static void same_step(at *w, const evs_step_state *f, const evs_step_state *c)
     else
         cr_assert_eq(c->input.len, 0,
                      "seed %" PRIu64 " at %zu: a %s step keeps its input "
-                     "in compact mode", w->seed, w->seq,
-                     evs_step_status_name(f->status));
+                     "in compact mode",
+                     w->seed, w->seq, evs_step_status_name(f->status));
     SAME_SPAN(w, f, c, output);
     SAME_SPAN(w, f, c, error);
     SAME_SPAN(w, f, c, stored_variable);
@@ -1162,8 +1151,7 @@ static int live_in(const evs_replay *r, evs_span id)
 {
     const evs_path_state *p = evs_replay_find_path(r, id);
 
-    return !p || p->status == EVS_PATH_ACTIVE ||
-           p->status == EVS_PATH_WAITING;
+    return !p || p->status == EVS_PATH_ACTIVE || p->status == EVS_PATH_WAITING;
 }
 
 /*
@@ -1229,13 +1217,12 @@ static void names_and_outputs_from_steps(const evs_replay *f, uint64_t seed,
         cr_assert_eq(n->started_seq, started ? started->started_seq : 0,
                      "seed %" PRIu64 " at %zu: name %.*s", seed, upto,
                      (int)n->name.len, n->name.ptr);
-        cr_assert(span_same(n->kind, started ? started->kind
-                                             : (evs_span){"", 0}) &&
-                      span_same(n->step_hash,
-                                started ? started->step_hash
-                                        : (evs_span){"", 0}),
-                  "seed %" PRIu64 " at %zu: name %.*s: kind or hash", seed,
-                  upto, (int)n->name.len, n->name.ptr);
+        cr_assert(
+            span_same(n->kind, started ? started->kind : (evs_span){"", 0}) &&
+                span_same(n->step_hash,
+                          started ? started->step_hash : (evs_span){"", 0}),
+            "seed %" PRIu64 " at %zu: name %.*s: kind or hash", seed, upto,
+            (int)n->name.len, n->name.ptr);
         assert_out(&done, n->output_seq, n->output, seed, upto, n->name);
     }
     /* Every step's name has its record. */
@@ -1295,12 +1282,12 @@ static void same_meaning(const evs_replay *f, const evs_replay *c,
     w.what = "exec";
     same_exec(&w, evs_replay_exec(f), evs_replay_exec(c));
 
-#define SAME_ALL(label, count_fn, get_fn, same_fn)                            \
-    do {                                                                      \
-        w.what = label;                                                       \
-        SAME_COUNT(&w, count_fn(f), count_fn(c));                             \
-        for (w.i = 0; w.i < count_fn(f); w.i++)                               \
-            same_fn(&w, get_fn(f, w.i), get_fn(c, w.i));                      \
+#define SAME_ALL(label, count_fn, get_fn, same_fn)                             \
+    do {                                                                       \
+        w.what = label;                                                        \
+        SAME_COUNT(&w, count_fn(f), count_fn(c));                              \
+        for (w.i = 0; w.i < count_fn(f); w.i++)                                \
+            same_fn(&w, get_fn(f, w.i), get_fn(c, w.i));                       \
     } while (0)
     SAME_ALL("paths", evs_replay_path_count, evs_replay_path, same_path);
     SAME_ALL("variables", evs_replay_var_count, evs_replay_var, same_var);
@@ -1311,24 +1298,25 @@ static void same_meaning(const evs_replay *f, const evs_replay *c,
 #undef SAME_ALL
 
     /* The others, filtered. */
-#define SAME_KEPT(label, type, count_fn, get_fn, same_fn, keep)               \
-    do {                                                                      \
-        w.what = label;                                                       \
-        for (j = 0, n = 0; j < count_fn(f); j++) {                            \
-            const type *x = get_fn(f, j);                                     \
-            if (!(keep))                                                      \
-                continue;                                                     \
-            w.i = n;                                                          \
-            cr_assert_lt(n, count_fn(c),                                      \
-                         "seed %" PRIu64 " at %zu: %s %zu is missing in "    \
-                         "compact mode", seed, upto, label, n);               \
-            same_fn(&w, x, get_fn(c, n));                                     \
-            n++;                                                              \
-        }                                                                     \
-        SAME_COUNT(&w, n, count_fn(c));                                       \
+#define SAME_KEPT(label, type, count_fn, get_fn, same_fn, keep)                \
+    do {                                                                       \
+        w.what = label;                                                        \
+        for (j = 0, n = 0; j < count_fn(f); j++) {                             \
+            const type *x = get_fn(f, j);                                      \
+            if (!(keep))                                                       \
+                continue;                                                      \
+            w.i = n;                                                           \
+            cr_assert_lt(n, count_fn(c),                                       \
+                         "seed %" PRIu64 " at %zu: %s %zu is missing in "      \
+                         "compact mode",                                       \
+                         seed, upto, label, n);                                \
+            same_fn(&w, x, get_fn(c, n));                                      \
+            n++;                                                               \
+        }                                                                      \
+        SAME_COUNT(&w, n, count_fn(c));                                        \
     } while (0)
-    SAME_KEPT("steps", evs_step_state, evs_replay_step_count,
-              evs_replay_step, same_step,
+    SAME_KEPT("steps", evs_step_state, evs_replay_step_count, evs_replay_step,
+              same_step,
               x->status == EVS_STEP_FAILED || live_in(f, x->path_id));
     SAME_KEPT("each records", evs_each_state, evs_replay_each_count,
               evs_replay_each, same_each, live_in(f, x->path_id));
@@ -1336,8 +1324,8 @@ static void same_meaning(const evs_replay *f, const evs_replay *c,
               evs_replay_signal, same_signal, x->consumed_seq == 0);
     SAME_KEPT("timers", evs_timer_state, evs_replay_timer_count,
               evs_replay_timer, same_timer, !x->fired_seq && !x->cancelled);
-    SAME_KEPT("waits", evs_wait_state, evs_replay_wait_count,
-              evs_replay_wait, same_wait, x->ended_seq == 0);
+    SAME_KEPT("waits", evs_wait_state, evs_replay_wait_count, evs_replay_wait,
+              same_wait, x->ended_seq == 0);
 #undef SAME_KEPT
 
     /* Every signal received (the full state holds them all) is known to
@@ -1350,7 +1338,8 @@ static void same_meaning(const evs_replay *f, const evs_replay *c,
         cr_assert_eq(sf, x->received_seq);
         cr_assert(evs_replay_signal_received(c, x->id, &sc),
                   "seed %" PRIu64 " at %zu: signal %" PRIu64 " unknown in "
-                  "compact mode", seed, upto, x->received_seq);
+                  "compact mode",
+                  seed, upto, x->received_seq);
         cr_assert_eq(sc, x->consumed_seq ? 0 : x->received_seq,
                      "seed %" PRIu64 " at %zu: signal %" PRIu64, seed, upto,
                      x->received_seq);
@@ -1389,11 +1378,10 @@ static void same_meaning(const evs_replay *f, const evs_replay *c,
         put(&want, "],\"compact\":true}");
         free(gone);
         cr_assert(cjson_len >= want.n &&
-                      memcmp(cjson + cjson_len - want.n, want.p, want.n) ==
-                          0,
+                      memcmp(cjson + cjson_len - want.n, want.p, want.n) == 0,
                   "seed %" PRIu64 " at %zu: the compact state ends\n%.*s\n"
-                  "not\n%.*s", seed, upto,
-                  (int)(cjson_len < want.n ? cjson_len : want.n),
+                  "not\n%.*s",
+                  seed, upto, (int)(cjson_len < want.n ? cjson_len : want.n),
                   cjson + (cjson_len < want.n ? 0 : cjson_len - want.n),
                   (int)want.n, want.p);
     }
@@ -1442,8 +1430,8 @@ static void check_compact(const hist *h, rng *g, evs_replay *sc_full,
         memset(&v, 0, sizeof(v));
         cr_assert_eq(evs_replay_apply(rf, &h->ev[i], &v), 0,
                      "seed %" PRIu64 ": sequence %" PRIu64 " broke %s in "
-                     "full mode: %s", seed, v.sequence, v.rule ? v.rule : "?",
-                     v.msg);
+                     "full mode: %s",
+                     seed, v.sequence, v.rule ? v.rule : "?", v.msg);
         memset(&v, 0, sizeof(v));
         rv = evs_replay_apply(rc, &h->ev[i], &v);
         if (rv != 0) {
@@ -1619,14 +1607,20 @@ Test(property, compact_replay_keeps_what_the_run_can_still_use)
 Test(property, the_generator_reaches_every_event_type)
 {
     static const char *const types[] = {
-        "execution_started", "path_started", "path_branched",
-        "step_started", "step_completed", "step_failed", "retry_scheduled",
-        "step_skipped", "path_completed", "path_failed",
-        "execution_completed", "execution_failed", "execution_terminated",
-        "execution_continue_as_new", "execution_paused", "execution_resumed",
-        "variable_set", "signal_received", "signal_consumed", "wait_started",
-        "wait_ended", "timer_started", "timer_fired", "timer_cancelled",
-        "version_decision", "x_custom_event", "future_thing",
+        "execution_started",    "path_started",
+        "path_branched",        "step_started",
+        "step_completed",       "step_failed",
+        "retry_scheduled",      "step_skipped",
+        "path_completed",       "path_failed",
+        "execution_completed",  "execution_failed",
+        "execution_terminated", "execution_continue_as_new",
+        "execution_paused",     "execution_resumed",
+        "variable_set",         "signal_received",
+        "signal_consumed",      "wait_started",
+        "wait_ended",           "timer_started",
+        "timer_fired",          "timer_cancelled",
+        "version_decision",     "x_custom_event",
+        "future_thing",
     };
     enum { NT = sizeof(types) / sizeof(types[0]) };
     size_t seen[NT] = {0}, waits_with_signal = 0, end_steps = 0,
@@ -1646,13 +1640,11 @@ Test(property, the_generator_reaches_every_event_type)
                            h.ev[i].event_type.len) == 0)
                     seen[k]++;
             if (memcmp(h.ev[i].event_type.ptr, "wait_ended", 10) == 0 &&
-                memmem(h.ev[i].data.ptr, h.ev[i].data.len, "signal_seq",
-                       10))
+                memmem(h.ev[i].data.ptr, h.ev[i].data.len, "signal_seq", 10))
                 waits_with_signal++;
-            if (span_same(h.ev[i].event_type,
-                          evs_span_cstr("step_started")) &&
-                memmem(h.ev[i].data.ptr, h.ev[i].data.len,
-                       "\"kind\":\"end\"", 12))
+            if (span_same(h.ev[i].event_type, evs_span_cstr("step_started")) &&
+                memmem(h.ev[i].data.ptr, h.ev[i].data.len, "\"kind\":\"end\"",
+                       12))
                 end_steps++;
             /* A timer id started before, in the same history. */
             if (span_same(h.ev[i].event_type, evs_span_cstr("timer_started")))

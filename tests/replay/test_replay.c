@@ -76,9 +76,8 @@ static evs_replay *open_at(const char *id, uint64_t at, int *from_snapshot)
     memset(&v, 0, sizeof(v));
     rc = evs_replay_open(r, st, id, strlen(id), at, &fs, &v, &info);
     cr_assert_eq(rc, 0, "evs_replay_open(%s, %llu): %s (%s at %llu: %s)", id,
-                 (unsigned long long)at, evs_err_name(rc),
-                 v.rule ? v.rule : "", (unsigned long long)v.sequence,
-                 v.msg);
+                 (unsigned long long)at, evs_err_name(rc), v.rule ? v.rule : "",
+                 (unsigned long long)v.sequence, v.msg);
     cr_assert(fs == 0 || fs == 1);
     if (from_snapshot)
         *from_snapshot = fs;
@@ -99,11 +98,9 @@ static const evs_path_state *path(const evs_replay *r, const char *id)
 static const evs_step_state *step(const evs_replay *r, const char *pathid,
                                   const char *name, int64_t it)
 {
-    const evs_step_state *s =
-        evs_replay_find_step(r, sp(pathid), sp(name), it);
+    const evs_step_state *s = evs_replay_find_step(r, sp(pathid), sp(name), it);
 
-    cr_assert_not_null(s, "no step %s/%s[%lld]", pathid, name,
-                       (long long)it);
+    cr_assert_not_null(s, "no step %s/%s[%lld]", pathid, name, (long long)it);
     assert_span(s->path_id, pathid);
     assert_span(s->name, name);
     cr_assert_eq(s->iteration, it);
@@ -205,7 +202,7 @@ static void check_points(const char *id, const point *pts, size_t n)
         evs_replay_free(open_check(id, &pts[i]));
 }
 
-#define CHECK_POINTS(id, pts)                                                 \
+#define CHECK_POINTS(id, pts)                                                  \
     check_points(id, pts, sizeof(pts) / sizeof(pts[0]))
 
 /* Both replayers are in the same state, as the state JSON shows it. */
@@ -226,13 +223,14 @@ static void assert_signal(const evs_replay *r, size_t i, const char *want)
     char got[512];
 
     cr_assert_not_null(g, "no signal %zu", i);
-    snprintf(got, sizeof(got), "%.*s %.*s received %llu, consumed %llu by "
-             "%.*s/%.*s", (int)g->name.len, g->name.ptr,
-             (int)g->payload.len, g->payload.ptr,
+    snprintf(got, sizeof(got),
+             "%.*s %.*s received %llu, consumed %llu by "
+             "%.*s/%.*s",
+             (int)g->name.len, g->name.ptr, (int)g->payload.len, g->payload.ptr,
              (unsigned long long)g->received_seq,
-             (unsigned long long)g->consumed_seq,
-             (int)g->consumed_by_path.len, g->consumed_by_path.ptr,
-             (int)g->consumed_by_step.len, g->consumed_by_step.ptr);
+             (unsigned long long)g->consumed_seq, (int)g->consumed_by_path.len,
+             g->consumed_by_path.ptr, (int)g->consumed_by_step.len,
+             g->consumed_by_step.ptr);
     cr_assert_str_eq(got, want, "signal %zu", i);
 }
 
@@ -381,13 +379,13 @@ Test(replay, branching_creates_paths_with_parents_and_the_brancher_goes_on)
              "{\"id\":\"p3\",\"current_step\":\"s3\"}]}");
     hist_add(&h, "path_started", "p1", NULL,
              "{\"parent\":\"main\",\"current_step\":\"s1\"}");
-    hist_add(&h, "step_started", "p1", "s1", NULL);                  /* 6 */
+    hist_add(&h, "step_started", "p1", "s1", NULL); /* 6 */
     hist_add(&h, "step_completed", "p1", "s1", "{\"output\":1}");
-    hist_add(&h, "step_started", "p2", "s2", NULL);                  /* 8 */
+    hist_add(&h, "step_started", "p2", "s2", NULL); /* 8 */
     hist_add(&h, "step_failed", "p2", "s2",
              "{\"error\":{\"type\":\"E\",\"message\":\"m\"}}");
     hist_add(&h, "path_failed", "p2", NULL, "{\"error\":{\"type\":\"E\"}}");
-    hist_add(&h, "step_started", "p3", "s3", NULL);                 /* 11 */
+    hist_add(&h, "step_started", "p3", "s3", NULL); /* 11 */
     hist_add(&h, "path_completed", "p1", NULL, NULL);
     hist_add(&h, "step_started", NULL, "join", "{\"kind\":\"join\"}");
     record(&h, "fan");
@@ -508,16 +506,14 @@ static void check_each_at(uint64_t n, int64_t done, const char *running)
     evs_replay *r = open_at("each", n, NULL);
     const evs_each_state *e = each_of(r, "main", "fanout");
 
-    cr_assert_not_null(e, "at %llu: no each progress",
-                       (unsigned long long)n);
+    cr_assert_not_null(e, "at %llu: no each progress", (unsigned long long)n);
     cr_assert_eq(e->count, 5);
     cr_assert_eq(e->done, done, "at %llu: done %lld, want %lld",
-                 (unsigned long long)n, (long long)e->done,
-                 (long long)done);
+                 (unsigned long long)n, (long long)e->done, (long long)done);
     cr_assert_eq(evs_replay_each_count(r), 1);
     for (int64_t i = 0; i < 5; i++) {
-        const evs_step_state *s = evs_replay_find_step(r, sp("main"),
-                                                       sp("fanout"), i);
+        const evs_step_state *s =
+            evs_replay_find_step(r, sp("main"), sp("fanout"), i);
         if (running[i] == '-') {
             cr_assert_null(s, "at %llu: iteration %lld exists",
                            (unsigned long long)n, (long long)i);
@@ -545,27 +541,27 @@ Test(replay, each_iterations_count_their_progress_at_every_point)
     start(&h, "{\"workflow_name\":\"each\","
               "\"inputs\":{\"items\":[1,2,3,4,5]}}");
     hist_add(&h, "step_started", NULL, "fanout",
-             "{\"iteration\":0,\"count\":5}");                         /* 2 */
+             "{\"iteration\":0,\"count\":5}"); /* 2 */
     hist_add(&h, "step_started", NULL, "fanout",
-             "{\"iteration\":1,\"count\":5}");                         /* 3 */
+             "{\"iteration\":1,\"count\":5}"); /* 3 */
     hist_add(&h, "step_completed", NULL, "fanout",
-             "{\"iteration\":0,\"output\":\"r0\"}");                   /* 4 */
+             "{\"iteration\":0,\"output\":\"r0\"}"); /* 4 */
     hist_add(&h, "step_started", NULL, "fanout",
-             "{\"iteration\":2,\"count\":5}");                         /* 5 */
+             "{\"iteration\":2,\"count\":5}"); /* 5 */
     hist_add(&h, "step_completed", NULL, "fanout",
-             "{\"iteration\":1,\"output\":\"r1\"}");                   /* 6 */
+             "{\"iteration\":1,\"output\":\"r1\"}"); /* 6 */
     hist_add(&h, "step_failed", NULL, "fanout",
-             "{\"iteration\":2,\"error\":\"bad item\"}");              /* 7 */
+             "{\"iteration\":2,\"error\":\"bad item\"}"); /* 7 */
     hist_add(&h, "step_started", NULL, "fanout",
-             "{\"iteration\":3,\"count\":5}");                         /* 8 */
+             "{\"iteration\":3,\"count\":5}"); /* 8 */
     hist_add(&h, "step_completed", NULL, "fanout",
-             "{\"iteration\":3,\"output\":\"r3\"}");                   /* 9 */
+             "{\"iteration\":3,\"output\":\"r3\"}"); /* 9 */
     hist_add(&h, "step_started", NULL, "fanout",
-             "{\"iteration\":4,\"count\":5}");                        /* 10 */
+             "{\"iteration\":4,\"count\":5}"); /* 10 */
     hist_add(&h, "step_skipped", NULL, "fanout",
-             "{\"iteration\":2,\"output\":\"default\"}");             /* 11 */
+             "{\"iteration\":2,\"output\":\"default\"}"); /* 11 */
     hist_add(&h, "step_completed", NULL, "fanout",
-             "{\"iteration\":4,\"output\":\"r4\"}");                  /* 12 */
+             "{\"iteration\":4,\"output\":\"r4\"}"); /* 12 */
     record(&h, "each");
 
     r = open_at("each", 1, NULL);
@@ -609,8 +605,8 @@ Test(replay, each_iterations_count_their_progress_at_every_point)
  * through the state JSON. */
 Test(replay, sparse_and_huge_iteration_numbers_are_all_found)
 {
-    static const int64_t its[] = {3, 70000, 0, 65535, 65536,
-                                  INT64_C(4000000000), 1};
+    static const int64_t its[] = {
+        3, 70000, 0, 65535, 65536, INT64_C(4000000000), 1};
     const size_t nits = sizeof(its) / sizeof(its[0]);
     evs_replay *r = hist_replayer(), *r2 = hist_replayer();
     evs_violation v;
@@ -623,11 +619,10 @@ Test(replay, sparse_and_huge_iteration_numbers_are_all_found)
     hist_add(&h, "path_branched", NULL, NULL,
              "{\"new_paths\":[{\"id\":\"b\"}]}");
     for (size_t i = 0; i < nits; i++) {
-        hist_add(&h, "step_started", NULL, "fan",
-                 "{\"iteration\":%lld}", (long long)its[i]);
+        hist_add(&h, "step_started", NULL, "fan", "{\"iteration\":%lld}",
+                 (long long)its[i]);
         hist_add(&h, "step_completed", NULL, "fan",
-                 "{\"iteration\":%lld,\"output\":%zu}",
-                 (long long)its[i], i);
+                 "{\"iteration\":%lld,\"output\":%zu}", (long long)its[i], i);
         hist_add(&h, "step_started", "b", "fan", "{\"iteration\":%lld}",
                  (long long)its[i]);
     }
@@ -718,8 +713,8 @@ Test(replay, a_step_that_fails_after_a_retry_is_the_failure_point)
                 "{\"type\":\"Fatal\",\"message\":\"no\",\"retryable\":false}");
     evs_replay_free(r);
 
-    r = open_check("flaky", &(point){0, "failed", "main=failed",
-                                     "main/call@6"});
+    r = open_check("flaky",
+                   &(point){0, "failed", "main=failed", "main/call@6"});
     x = evs_replay_exec(r);
     assert_span(x->error, "{\"type\":\"Fatal\",\"message\":\"no\"}");
     cr_assert_eq(x->ended_at_us, event_time("flaky", 8));
@@ -767,10 +762,8 @@ Test(replay, a_retry_that_succeeds_clears_the_failure_point)
 Test(replay, the_failure_point_goes_back_to_an_earlier_failure_still_standing)
 {
     static const point points[] = {
-        {6, NULL, NULL, "b/y@6"},
-        {7, NULL, NULL, "main/x@4"},
-        {9, NULL, NULL, "main/x@4"},
-        {10, NULL, NULL, ""},
+        {6, NULL, NULL, "b/y@6"},      {7, NULL, NULL, "main/x@4"},
+        {9, NULL, NULL, "main/x@4"},   {10, NULL, NULL, ""},
         {12, NULL, NULL, "main/x@12"},
     };
     evs_replay *r;
@@ -787,9 +780,9 @@ Test(replay, the_failure_point_goes_back_to_an_earlier_failure_still_standing)
     hist_add(&h, "step_started", "b", "y", NULL);                    /* 8 */
     hist_add(&h, "step_completed", "b", "y", NULL);                  /* 9 */
     hist_add(&h, "retry_scheduled", NULL, "x", "{\"delay_ms\":10}"); /* 10 */
-    hist_add(&h, "step_started", NULL, "x", NULL);                  /* 11 */
-    hist_add(&h, "step_failed", NULL, "x", "{\"error\":\"E3\"}");   /* 12 */
-    hist_add(&h, "step_started", NULL, "x", NULL);                  /* 13 */
+    hist_add(&h, "step_started", NULL, "x", NULL);                   /* 11 */
+    hist_add(&h, "step_failed", NULL, "x", "{\"error\":\"E3\"}");    /* 12 */
+    hist_add(&h, "step_started", NULL, "x", NULL);                   /* 13 */
     record(&h, "two");
 
     CHECK_POINTS("two", points);
@@ -808,13 +801,13 @@ Test(replay, skipping_another_iteration_keeps_the_failure_point)
     start(&h, "{\"workflow_name\":\"skip\",\"inputs\":{}}");
     hist_add(&h, "step_started", NULL, "e", "{\"iteration\":0,\"count\":2}");
     hist_add(&h, "step_failed", NULL, "e",
-             "{\"iteration\":0,\"error\":\"E\"}");                     /* 3 */
+             "{\"iteration\":0,\"error\":\"E\"}"); /* 3 */
     hist_add(&h, "step_skipped", NULL, "e",
-             "{\"iteration\":1,\"output\":null}");                      /* 4 */
+             "{\"iteration\":1,\"output\":null}"); /* 4 */
     hist_add(&h, "step_skipped", NULL, "e",
-             "{\"iteration\":0,\"output\":\"d\"}");                     /* 5 */
+             "{\"iteration\":0,\"output\":\"d\"}"); /* 5 */
     hist_add(&h, "step_skipped", NULL, "e",
-             "{\"iteration\":1,\"output\":\"again\"}");                 /* 6 */
+             "{\"iteration\":1,\"output\":\"again\"}"); /* 6 */
     record(&h, "skip");
 
     r = open_at("skip", 4, NULL);
@@ -850,32 +843,34 @@ Test(replay, signals_are_buffered_then_consumed_by_the_wait_that_takes_them)
     hist_add(&h, "step_started", NULL, "gate", "{\"kind\":\"wait_event\"}");
     hist_add(&h, "wait_started", NULL, "gate",
              "{\"signal\":\"approve\","
-             "\"timeout_at\":\"2026-11-22T11:00:00.000000Z\"}");     /* 4 */
-    hist_add(&h, "wait_ended", NULL, "gate", "{\"signal_seq\":2}");  /* 5 */
+             "\"timeout_at\":\"2026-11-22T11:00:00.000000Z\"}");    /* 4 */
+    hist_add(&h, "wait_ended", NULL, "gate", "{\"signal_seq\":2}"); /* 5 */
     hist_add(&h, "step_completed", NULL, "gate", "{\"output\":{\"ok\":true}}");
     hist_add(&h, "step_started", NULL, "gate2", NULL);
     hist_add(&h, "wait_started", NULL, "gate2",
              "{\"signal\":\"second\","
-             "\"timeout_at\":\"2026-11-22T11:05:00.000000Z\"}");     /* 8 */
+             "\"timeout_at\":\"2026-11-22T11:05:00.000000Z\"}"); /* 8 */
     hist_add(&h, "wait_ended", NULL, "gate2", "{\"timed_out\":true}");
     hist_add(&h, "signal_received", NULL, NULL,
-             "{\"name\":\"late\",\"payload\":1}");                   /* 10 */
-    hist_add(&h, "signal_received", NULL, "hook", NULL);             /* 11 */
+             "{\"name\":\"late\",\"payload\":1}");       /* 10 */
+    hist_add(&h, "signal_received", NULL, "hook", NULL); /* 11 */
     hist_add(&h, "signal_consumed", NULL, "after", "{\"signal_seq\":10}");
     record(&h, "sig");
 
     r = open_at("sig", 2, NULL);
     cr_assert_eq(evs_replay_signal_count(r), 1);
-    assert_signal(r, 0, "approve {\"ok\":true,\"by\":\"ann\"} received 2, "
-                        "consumed 0 by /");
+    assert_signal(r, 0,
+                  "approve {\"ok\":true,\"by\":\"ann\"} received 2, "
+                  "consumed 0 by /");
     cr_assert_eq(evs_replay_signal(r, 0)->id.len, EVS_UUID_LEN,
                  "the receiving event's id");
     evs_replay_free(r);
 
     r = open_check("sig", &(point){4, "waiting", "main=waiting", NULL});
     /* Still buffered while waited for. */
-    assert_signal(r, 0, "approve {\"ok\":true,\"by\":\"ann\"} received 2, "
-                        "consumed 0 by /");
+    assert_signal(r, 0,
+                  "approve {\"ok\":true,\"by\":\"ann\"} received 2, "
+                  "consumed 0 by /");
     cr_assert_eq(evs_replay_wait_count(r), 1);
     w = evs_replay_wait(r, 0);
     assert_span(w->path_id, "main");
@@ -887,8 +882,9 @@ Test(replay, signals_are_buffered_then_consumed_by_the_wait_that_takes_them)
     evs_replay_free(r);
 
     r = open_check("sig", &(point){5, "running", "main=active", NULL});
-    assert_signal(r, 0, "approve {\"ok\":true,\"by\":\"ann\"} received 2, "
-                        "consumed 5 by main/gate");
+    assert_signal(r, 0,
+                  "approve {\"ok\":true,\"by\":\"ann\"} received 2, "
+                  "consumed 5 by main/gate");
     w = evs_replay_wait(r, 0);
     cr_assert_eq(w->ended_seq, 5);
     cr_assert_eq(w->signal_seq, 2);
@@ -929,17 +925,17 @@ Test(replay, timers_hold_their_path_until_they_fire_or_are_cancelled)
     hist_add(&h, "step_started", NULL, "nap", "{\"kind\":\"sleep\"}");
     hist_add(&h, "timer_started", NULL, "nap",
              "{\"timer_id\":\"t1\","
-             "\"fire_at\":\"2026-11-22T10:20:00.000000Z\"}");         /* 3 */
+             "\"fire_at\":\"2026-11-22T10:20:00.000000Z\"}"); /* 3 */
     hist_add(&h, "timer_fired", NULL, "nap", "{\"timer_id\":\"t1\"}");
     hist_add(&h, "step_completed", NULL, "nap", NULL);
     hist_add(&h, "path_branched", NULL, NULL,
              "{\"new_paths\":[{\"id\":\"p1\",\"current_step\":\"s\"}]}");
     hist_add(&h, "timer_started", "p1", "s",
              "{\"timer_id\":\"t2\","
-             "\"fire_at\":\"2026-11-22T10:30:00.000000Z\"}");         /* 7 */
+             "\"fire_at\":\"2026-11-22T10:30:00.000000Z\"}"); /* 7 */
     hist_add(&h, "timer_started", NULL, "s2",
              "{\"timer_id\":\"t3\","
-             "\"fire_at\":\"2026-11-22T10:40:00.000000Z\"}");         /* 8 */
+             "\"fire_at\":\"2026-11-22T10:40:00.000000Z\"}"); /* 8 */
     hist_add(&h, "timer_cancelled", NULL, "s2", "{\"timer_id\":\"t3\"}");
     record(&h, "nap");
 
@@ -1060,7 +1056,7 @@ Test(replay, pause_resume_and_terminate_move_the_status)
     hist_add(&h, "step_started", NULL, "a", NULL);
     hist_add(&h, "timer_started", NULL, "a", "{\"timer_id\":\"t\"}");
     hist_add(&h, "execution_paused", NULL, NULL, NULL);
-    hist_add(&h, "execution_resumed", NULL, NULL, NULL);              /* 5 */
+    hist_add(&h, "execution_resumed", NULL, NULL, NULL); /* 5 */
     hist_add(&h, "execution_continue_as_new", NULL, NULL,
              "{\"successor\":\"can-2\"}");
     record(&h, "can");
@@ -1112,12 +1108,9 @@ Test(replay, applying_one_event_at_a_time_shows_each_step_of_the_way)
             cr_assert_eq(evs_replay_step_count(r), 0);
             break;
         case 2:
-            cr_assert_eq(step(r, "main", "call", -1)->status,
-                         EVS_STEP_RUNNING);
+            cr_assert_eq(step(r, "main", "call", -1)->status, EVS_STEP_RUNNING);
             break;
-        case 3:
-            assert_failure(r, "main/call@3");
-            break;
+        case 3: assert_failure(r, "main/call@3"); break;
         case 4:
             cr_assert_eq(x->status, EVS_STATUS_WAITING);
             assert_failure(r, "");
@@ -1126,9 +1119,7 @@ Test(replay, applying_one_event_at_a_time_shows_each_step_of_the_way)
             cr_assert_eq(x->status, EVS_STATUS_RUNNING);
             cr_assert_eq(step(r, "main", "call", -1)->attempts, 2);
             break;
-        case 7:
-            cr_assert_eq(x->status, EVS_STATUS_COMPLETED);
-            break;
+        case 7: cr_assert_eq(x->status, EVS_STATUS_COMPLETED); break;
         }
     }
     cr_assert_eq(rc, 0);
@@ -1265,7 +1256,7 @@ static size_t rich(hist *h)
     hist_add(h, "step_completed", "p1", "e", "{\"iteration\":0,\"output\":0}");
     hist_add(h, "step_started", "p1", "e", "{\"iteration\":1,\"count\":3}");
     hist_add(h, "signal_received", NULL, NULL,
-             "{\"signal\":\"go\",\"payload\":[1,{\"a\":null}]}");  /* 11 */
+             "{\"signal\":\"go\",\"payload\":[1,{\"a\":null}]}"); /* 11 */
     hist_add(h, "wait_started", PE, "w",
              "{\"signal\":\"go\","
              "\"timeout_at\":\"2026-11-22T12:00:00.000000Z\"}");
@@ -1336,8 +1327,7 @@ Test(replay, the_state_json_round_trips_at_every_point_of_a_rich_history)
     /* What the accessors give after a load equals the original. */
     r = open_at("rich", 22, NULL);
     a = hist_state(r, &la);
-    cr_assert(strncmp(a, "{\"v\":3,\"status\":\"running\",", 26) == 0, "%s",
-              a);
+    cr_assert(strncmp(a, "{\"v\":3,\"status\":\"running\",", 26) == 0, "%s", a);
     /* Version 2 ends with the step names, the consumed ids and the
      * mode, in that order. */
     cr_assert_not_null(strstr(a, "],\"names\":[{\"name\":\"a\","), "%s", a);
@@ -1412,8 +1402,8 @@ Test(replay, the_state_json_round_trips_at_every_point_of_a_rich_history)
     }
     {
         uint64_t seq = 99;
-        cr_assert(evs_replay_signal_received(r2c, evs_replay_signal(r, 0)->id,
-                                             &seq));
+        cr_assert(
+            evs_replay_signal_received(r2c, evs_replay_signal(r, 0)->id, &seq));
         cr_assert_eq(seq, 11);
         cr_assert_not(evs_replay_signal_received(r2c, sp("nope"), &seq));
         cr_assert_eq(seq, 0);
@@ -1489,8 +1479,7 @@ Test(replay, another_state_version_is_refused_and_garbage_leaves_it_empty)
     cr_assert_eq(evs_replay_load_state(r, v2, strlen(v2)), EVS_EFORMAT);
     assert_empty(r);
     cr_assert_eq(evs_replay_load_state(r, a, la), 0);
-    cr_assert_eq(evs_replay_load_state(r, v1_as_written,
-                                       strlen(v1_as_written)),
+    cr_assert_eq(evs_replay_load_state(r, v1_as_written, strlen(v1_as_written)),
                  EVS_EFORMAT);
     assert_empty(r);
     free(v2);
@@ -1554,19 +1543,18 @@ Test(replay, a_state_that_is_not_json_is_refused_wherever_the_damage_is)
         m[at] = alphabet[rng % (sizeof(alphabet) - 1)];
         rc = evs_replay_load_state(r, m, n);
         if (evs_json_check(m, n, 0, NULL, NULL, NULL) != 0) {
-            cr_assert_eq(rc, EVS_EPARSE, "byte %zu '%c' of: %.*s", at,
-                         m[at], (int)n, m);
+            cr_assert_eq(rc, EVS_EPARSE, "byte %zu '%c' of: %.*s", at, m[at],
+                         (int)n, m);
             cr_assert_eq(evs_replay_exec(r)->last_seq, 0);
             cr_assert_eq(evs_replay_step_count(r), 0);
             refused++;
             continue;
         }
-        cr_assert(rc == 0 || rc == EVS_EPARSE || rc == EVS_EFORMAT,
-                  "%d", rc);
+        cr_assert(rc == 0 || rc == EVS_EPARSE || rc == EVS_EFORMAT, "%d", rc);
         if (rc == 0) {
             char *back = hist_state(r, &n);
-            cr_assert_eq(evs_json_check(back, n, 0, NULL, NULL, NULL), 0,
-                         "%s", back);
+            cr_assert_eq(evs_json_check(back, n, 0, NULL, NULL, NULL), 0, "%s",
+                         back);
             free(back);
             loaded++;
         }
@@ -1689,8 +1677,7 @@ Test(replay, a_state_with_whitespace_or_another_member_order_loads_the_same)
      * byte for byte), so the state written back is the same once
      * minified. */
     wide = spread(canon);
-    cr_assert_eq(evs_replay_load_state(r, wide, strlen(wide)), 0, "%s",
-                 wide);
+    cr_assert_eq(evs_replay_load_state(r, wide, strlen(wide)), 0, "%s", wide);
     got = minified_state(r);
     cr_assert_str_eq(got, want);
     cr_assert_neq(evs_replay_step(r, 0)->output.len, strlen("{\"k\":[1,2]}"));
@@ -1761,8 +1748,7 @@ Test(replay, a_large_state_loads_whole)
     cr_assert_gt(5 * n, len / 196);
     cr_assert_eq(evs_replay_load_state(r, s, len), 0);
     cr_assert_eq(evs_replay_step_count(r), 5 * n);
-    cr_assert_eq(evs_replay_find_step(r, sp(""), sp("m"), 5 * n - 1)
-                     ->iteration,
+    cr_assert_eq(evs_replay_find_step(r, sp(""), sp("m"), 5 * n - 1)->iteration,
                  (int64_t)(5 * n - 1));
     free(s);
     evs_replay_free(r);
@@ -1801,19 +1787,17 @@ Test(replay, the_nesting_limit_counts_the_whole_state)
     evs_replay *r = hist_replayer();
 
     for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
-        char *ok = nested_state(at[i].where, at[i].outer,
-                                EVS_JSON_DEPTH_MAX);
-        char *deep = nested_state(at[i].where, at[i].outer,
-                                  EVS_JSON_DEPTH_MAX + 1);
+        char *ok = nested_state(at[i].where, at[i].outer, EVS_JSON_DEPTH_MAX);
+        char *deep =
+            nested_state(at[i].where, at[i].outer, EVS_JSON_DEPTH_MAX + 1);
 
-        cr_assert_eq(evs_json_check(ok, strlen(ok), 0, NULL, NULL, NULL),
-                     0);
-        cr_assert_neq(
-            evs_json_check(deep, strlen(deep), 0, NULL, NULL, NULL), 0);
-        cr_assert_eq(evs_replay_load_state(r, ok, strlen(ok)), 0,
+        cr_assert_eq(evs_json_check(ok, strlen(ok), 0, NULL, NULL, NULL), 0);
+        cr_assert_neq(evs_json_check(deep, strlen(deep), 0, NULL, NULL, NULL),
+                      0);
+        cr_assert_eq(evs_replay_load_state(r, ok, strlen(ok)), 0, "case %zu",
+                     i);
+        cr_assert_eq(evs_replay_load_state(r, deep, strlen(deep)), EVS_EPARSE,
                      "case %zu", i);
-        cr_assert_eq(evs_replay_load_state(r, deep, strlen(deep)),
-                     EVS_EPARSE, "case %zu", i);
         free(ok);
         free(deep);
     }
@@ -1850,13 +1834,12 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int rc;
 
-        snprintf(buf, sizeof(buf), "{\"v\":3,\"started_at\":%s}",
-                 cases[i].v);
+        snprintf(buf, sizeof(buf), "{\"v\":3,\"started_at\":%s}", cases[i].v);
         rc = evs_replay_load_state(r, buf, strlen(buf));
         cr_assert_eq(rc, cases[i].rc, "%s: %d", cases[i].v, rc);
         if (rc == 0)
-            cr_assert_eq(evs_replay_exec(r)->started_at_us, cases[i].want,
-                         "%s", cases[i].v);
+            cr_assert_eq(evs_replay_exec(r)->started_at_us, cases[i].want, "%s",
+                         cases[i].v);
         /* The same inside an element. */
         snprintf(buf, sizeof(buf),
                  "{\"v\":3,\"steps\":[{\"name\":\"s\",\"retry_at\":%s}]}",
@@ -1889,8 +1872,7 @@ Test(replay, a_syntax_error_anywhere_wins_over_a_bad_value)
     evs_replay *r = hist_replayer();
 
     cr_assert_eq(evs_replay_load_state(r, v3, strlen(v3)), EVS_EFORMAT);
-    cr_assert_eq(evs_replay_load_state(r, v3_bad, strlen(v3_bad)),
-                 EVS_EPARSE);
+    cr_assert_eq(evs_replay_load_state(r, v3_bad, strlen(v3_bad)), EVS_EPARSE);
     cr_assert_eq(evs_replay_load_state(r, v3_bad_esc, strlen(v3_bad_esc)),
                  EVS_EPARSE);
     /* The same for a compact state, which a full replayer refuses. */
@@ -2164,19 +2146,18 @@ Test(replay, a_checksummed_snapshot_with_a_malformed_state_is_not_used)
             strcpy(bad, s2);
             strcat(bad, damage[i].to);
         }
-        cr_assert_neq(evs_json_check(bad, strlen(bad), 0, NULL, NULL, NULL),
-                      0, "case %zu", i);
+        cr_assert_neq(evs_json_check(bad, strlen(bad), 0, NULL, NULL, NULL), 0,
+                      "case %zu", i);
         forge_state("rich", 2, bad);
         /* The store's plain load refuses it; asked for the raw state (as
          * evs_replay_open asks), it hands it on, and the replay refuses
          * it. */
         sn = NULL;
-        cr_assert_eq(evs_snapshot_load(st, "rich", 4, &sn, NULL),
-                     EVS_EPARSE, "case %zu", i);
+        cr_assert_eq(evs_snapshot_load(st, "rich", 4, &sn, NULL), EVS_EPARSE,
+                     "case %zu", i);
         cr_assert_null(sn);
         cr_assert_eq(evs_snapshot_load_flags(st, "rich", 4,
-                                             EVS_SNAPSHOT_STATE_RAW, &sn,
-                                             NULL),
+                                             EVS_SNAPSHOT_STATE_RAW, &sn, NULL),
                      0);
         cr_assert_eq(sn->state.len, strlen(bad));
         r = hist_replayer();
@@ -2205,8 +2186,9 @@ Test(replay, a_checksummed_snapshot_with_a_malformed_state_is_not_used)
 Test(replay, escaped_names_survive_a_snapshot_and_its_tail)
 {
     static const char *const names[] = {
-        "q\\\"uote", "back\\\\slash", "tab\\tnl\\n", "\\u00e9t\\u00e9",
-        "\\ud83d\\ude00 smile", "\\u0001ctl", "plain",
+        "q\\\"uote",       "back\\\\slash",        "tab\\tnl\\n",
+        "\\u00e9t\\u00e9", "\\ud83d\\ude00 smile", "\\u0001ctl",
+        "plain",
     };
     const size_t nn = sizeof(names) / sizeof(names[0]);
     evs_replay *r1, *r2, *hand;
@@ -2223,10 +2205,12 @@ Test(replay, escaped_names_survive_a_snapshot_and_its_tail)
                  "{\"signal\":\"%s\",\"payload\":%zu}", names[i], i);
         hist_add(&h, "version_decision", NULL, NULL,
                  "{\"change_id\":\"%s\",\"version\":1,\"min\":0,"
-                 "\"max\":2}", names[i]);
+                 "\"max\":2}",
+                 names[i]);
         hist_add(&h, "timer_started", NULL, "w",
                  "{\"timer_id\":\"%s\","
-                 "\"fire_at\":\"2026-11-22T10:20:00.000000Z\"}", names[i]);
+                 "\"fire_at\":\"2026-11-22T10:20:00.000000Z\"}",
+                 names[i]);
     }
     mid = h.n;
     for (size_t i = 0; i < nn; i++) {
@@ -2254,7 +2238,10 @@ Test(replay, escaped_names_survive_a_snapshot_and_its_tail)
     hand = hist_replay_by_hand(st, "esc", 0);
     assert_same_state(r2, hand);
     assert_span(evs_replay_find_var(r2, sp("tab\tnl\n"))->value, "[2]");
-    assert_span(evs_replay_find_var(r2, sp("\x01" "ctl"))->value, "[5]");
+    assert_span(evs_replay_find_var(r2, sp("\x01"
+                                           "ctl"))
+                    ->value,
+                "[5]");
     for (size_t i = 0; i < evs_replay_timer_count(r2); i++)
         cr_assert_neq(evs_replay_timer(r2, i)->fired_seq, 0);
     evs_replay_free(r1);
@@ -2357,8 +2344,7 @@ static char *fa_state(tu_alloc *f, const evs_replay *r)
  * state or in -ENOMEM, and frees everything. A compact replayer moves
  * its state to fresh memory at every chance (gc_min 1): a move that
  * fails must leave the state whole, since the replay goes on. */
-static void open_loop(const char *id, const char *want, int sticky,
-                      int compact)
+static void open_loop(const char *id, const char *want, int sticky, int compact)
 {
     tu_alloc f;
     long n, successes = 0, enomem = 0, injected = 0;
@@ -2396,8 +2382,7 @@ static void open_loop(const char *id, const char *want, int sticky,
             enomem++;
         }
         evs_replay_free(r);
-        cr_assert_eq(f.live, 0, "allocation %ld: %ld blocks leaked", n,
-                     f.live);
+        cr_assert_eq(f.live, 0, "allocation %ld: %ld blocks leaked", n, f.live);
         if (rc == 0 && f.failed == 0)
             break;
     }
@@ -2473,8 +2458,10 @@ Test(replay, a_replayer_outlives_the_store_it_opened_and_its_allocator)
     cr_assert_eq(evs_replay_open(r, s2, "rich", 4, 0, &fs, NULL, NULL), 0);
     cr_assert_eq(fs, 1);
     evs_store_close(s2);
-    cr_assert_eq(sa.live, 0, "the replayer holds %ld blocks of the store's "
-                 "allocator", sa.live);
+    cr_assert_eq(sa.live, 0,
+                 "the replayer holds %ld blocks of the store's "
+                 "allocator",
+                 sa.live);
     got = hist_state(r, NULL);
     cr_assert_str_eq(got, want);
     free(got);
@@ -2534,8 +2521,7 @@ Test(replay, state_json_and_load_under_allocation_failures)
             evs_replay_free(fresh);
         }
         evs_replay_free(r);
-        cr_assert_eq(f.live, 0, "allocation %ld: %ld blocks leaked", n,
-                     f.live);
+        cr_assert_eq(f.live, 0, "allocation %ld: %ld blocks leaked", n, f.live);
         if (rc == 0 && f.failed == 0)
             break;
     }

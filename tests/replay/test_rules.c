@@ -20,8 +20,14 @@ typedef struct spec {
     const char *type, *path, *step, *data;
 } spec;
 
-#define START {"execution_started", NULL, NULL, "{\"workflow_name\":\"w\"}"}
-#define END {NULL, NULL, NULL, NULL}
+#define START                                                                  \
+    {                                                                          \
+        "execution_started", NULL, NULL, "{\"workflow_name\":\"w\"}"           \
+    }
+#define END                                                                    \
+    {                                                                          \
+        NULL, NULL, NULL, NULL                                                 \
+    }
 #define BRANCH_P "{\"new_paths\":[{\"id\":\"p\"}]}"
 
 static void build(hist *h, const spec *s)
@@ -90,9 +96,10 @@ static void expect_mode(hist *h, const char *rule, int cm, seen *out)
 
     memset(&v, 0, sizeof(v));
     rc = hist_apply(r, h, 0, h->n - 1, &v);
-    cr_assert_eq(rc, 0, "[%s, %s] the events before the offending one are "
-                 "valid, but %llu broke %s: %s", rule, mode,
-                 (unsigned long long)v.sequence, v.rule, v.msg);
+    cr_assert_eq(rc, 0,
+                 "[%s, %s] the events before the offending one are "
+                 "valid, but %llu broke %s: %s",
+                 rule, mode, (unsigned long long)v.sequence, v.rule, v.msg);
     before = hist_state(r, NULL);
     memset(&v, 0, sizeof(v));
     rc = evs_replay_apply(r, last, &v);
@@ -107,8 +114,10 @@ static void expect_mode(hist *h, const char *rule, int cm, seen *out)
                      v.rule, rule, v.msg);
     cr_assert_neq(v.msg[0], '\0');
     after = hist_state(r, NULL);
-    cr_assert_str_eq(after, before, "[%s, %s] the refused event changed "
-                     "the state", rule, mode);
+    cr_assert_str_eq(after, before,
+                     "[%s, %s] the refused event changed "
+                     "the state",
+                     rule, mode);
     free(before);
     free(after);
     evs_replay_free(r);
@@ -172,8 +181,10 @@ static void expect_only(const spec *sp, const char *rule)
     build(&h, sp);
     expect_both(&h, rule, s);
     for (int cm = 0; cm < 2; cm++)
-        cr_assert_eq(s[cm].n, 1, "[%s, %s] %zu violations reported, want 1 "
-                     "(second: %s)", rule, mode_name[cm], s[cm].n,
+        cr_assert_eq(s[cm].n, 1,
+                     "[%s, %s] %zu violations reported, want 1 "
+                     "(second: %s)",
+                     rule, mode_name[cm], s[cm].n,
                      s[cm].n > 1 ? s[cm].rule[1] : "");
     hist_free(&h);
 }
@@ -232,16 +243,23 @@ Test(rules, duplicate_start_is_a_second_execution_started)
 
 Test(rules, after_terminal_is_any_event_after_the_end)
 {
-    spec a[] = {START, {"execution_completed", NULL, NULL, NULL},
-                {"step_started", NULL, "a", NULL}, END};
-    spec b[] = {START, {"execution_failed", NULL, NULL, "{\"error\":1}"},
-                {"execution_completed", NULL, NULL, NULL}, END};
-    spec c[] = {START, {"execution_terminated", NULL, NULL, NULL},
-                {"variable_set", NULL, NULL, "{\"name\":\"v\"}"}, END};
-    spec d[] = {START,
-                {"execution_continue_as_new", NULL, NULL,
-                 "{\"successor\":\"y\"}"},
-                {"something_new", NULL, NULL, NULL}, END};
+    spec a[] = {START,
+                {"execution_completed", NULL, NULL, NULL},
+                {"step_started", NULL, "a", NULL},
+                END};
+    spec b[] = {START,
+                {"execution_failed", NULL, NULL, "{\"error\":1}"},
+                {"execution_completed", NULL, NULL, NULL},
+                END};
+    spec c[] = {START,
+                {"execution_terminated", NULL, NULL, NULL},
+                {"variable_set", NULL, NULL, "{\"name\":\"v\"}"},
+                END};
+    spec d[] = {
+        START,
+        {"execution_continue_as_new", NULL, NULL, "{\"successor\":\"y\"}"},
+        {"something_new", NULL, NULL, NULL},
+        END};
 
     expect_only(a, "after-terminal");
     expect(b, "after-terminal");
@@ -266,8 +284,7 @@ Test(rules, data_is_broken_by_a_non_object_or_a_missing_member)
         {START, {"timer_started", NULL, "t", "{\"fire_at\":null}"}, END},
         {START, {"timer_fired", NULL, NULL, NULL}, END},
         {START, {"timer_cancelled", NULL, NULL, NULL}, END},
-        {START, {"version_decision", NULL, NULL, "{\"change_id\":\"c\"}"},
-         END},
+        {START, {"version_decision", NULL, NULL, "{\"change_id\":\"c\"}"}, END},
         {START, {"version_decision", NULL, NULL, "{\"version\":1}"}, END},
     };
 
@@ -293,7 +310,8 @@ Test(rules, unknown_path_is_an_event_on_a_path_that_does_not_exist)
         {START, {"timer_started", "ghost", "t", "{\"timer_id\":\"t\"}"}, END},
     };
     spec root[] = {{"execution_started", "root", NULL, NULL},
-                   {"step_started", NULL, "a", NULL}, END};
+                   {"step_started", NULL, "a", NULL},
+                   END};
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         expect(cases[i], "unknown-path");
@@ -303,21 +321,32 @@ Test(rules, unknown_path_is_an_event_on_a_path_that_does_not_exist)
 
 Test(rules, path_ended_is_an_event_on_a_completed_or_failed_path)
 {
-    spec a[] = {START, {"path_completed", NULL, NULL, NULL},
-                {"step_started", NULL, "a", NULL}, END};
-    spec b[] = {START, {"path_failed", NULL, NULL, "{\"error\":\"x\"}"},
-                {"path_completed", NULL, NULL, NULL}, END};
+    spec a[] = {START,
+                {"path_completed", NULL, NULL, NULL},
+                {"step_started", NULL, "a", NULL},
+                END};
+    spec b[] = {START,
+                {"path_failed", NULL, NULL, "{\"error\":\"x\"}"},
+                {"path_completed", NULL, NULL, NULL},
+                END};
     spec c[] = {START,
                 {"path_branched", NULL, NULL, BRANCH_P},
                 {"path_completed", "p", NULL, NULL},
-                {"path_started", "p", NULL, NULL}, END};
-    spec d[] = {START, {"step_started", NULL, "w", NULL},
+                {"path_started", "p", NULL, NULL},
+                END};
+    spec d[] = {START,
+                {"step_started", NULL, "w", NULL},
                 {"path_completed", NULL, NULL, NULL},
-                {"step_completed", NULL, "w", NULL}, END};
-    spec e[] = {START, {"path_completed", NULL, NULL, NULL},
-                {"timer_started", NULL, "t", "{\"timer_id\":\"t\"}"}, END};
-    spec f[] = {START, {"path_completed", NULL, NULL, NULL},
-                {"wait_started", NULL, "w", NULL}, END};
+                {"step_completed", NULL, "w", NULL},
+                END};
+    spec e[] = {START,
+                {"path_completed", NULL, NULL, NULL},
+                {"timer_started", NULL, "t", "{\"timer_id\":\"t\"}"},
+                END};
+    spec f[] = {START,
+                {"path_completed", NULL, NULL, NULL},
+                {"wait_started", NULL, "w", NULL},
+                END};
 
     expect_only(a, "path-ended");
     expect_only(b, "path-ended");
@@ -329,10 +358,10 @@ Test(rules, path_ended_is_an_event_on_a_completed_or_failed_path)
 
 Test(rules, duplicate_path_is_a_branch_to_an_existing_path)
 {
-    spec a[] = {START,
-                {"path_branched", NULL, NULL,
-                 "{\"new_paths\":[{\"id\":\"main\"}]}"},
-                END};
+    spec a[] = {
+        START,
+        {"path_branched", NULL, NULL, "{\"new_paths\":[{\"id\":\"main\"}]}"},
+        END};
     spec b[] = {START,
                 {"path_branched", NULL, NULL, BRANCH_P},
                 {"path_branched", NULL, NULL,
@@ -351,22 +380,28 @@ Test(rules, duplicate_path_is_a_branch_to_an_existing_path)
 
 Test(rules, branch_parent_is_a_path_started_under_a_missing_parent)
 {
-    spec a[] = {START,
-                {"path_started", "p", NULL, "{\"parent\":\"ghost\"}"}, END};
+    spec a[] = {
+        START, {"path_started", "p", NULL, "{\"parent\":\"ghost\"}"}, END};
 
     expect_only(a, "branch-parent");
 }
 
 Test(rules, step_restarted_is_a_start_after_completion_or_skip)
 {
-    spec a[] = {START, {"step_started", NULL, "a", NULL},
+    spec a[] = {START,
+                {"step_started", NULL, "a", NULL},
                 {"step_completed", NULL, "a", NULL},
-                {"step_started", NULL, "a", NULL}, END};
-    spec b[] = {START, {"step_skipped", NULL, "a", NULL},
-                {"step_started", NULL, "a", NULL}, END};
-    spec c[] = {START, {"step_started", NULL, "e", "{\"iteration\":2}"},
+                {"step_started", NULL, "a", NULL},
+                END};
+    spec b[] = {START,
+                {"step_skipped", NULL, "a", NULL},
+                {"step_started", NULL, "a", NULL},
+                END};
+    spec c[] = {START,
+                {"step_started", NULL, "e", "{\"iteration\":2}"},
                 {"step_completed", NULL, "e", "{\"iteration\":2}"},
-                {"step_started", NULL, "e", "{\"iteration\":2}"}, END};
+                {"step_started", NULL, "e", "{\"iteration\":2}"},
+                END};
 
     expect_only(a, "step-restarted");
     expect_only(b, "step-restarted");
@@ -376,19 +411,27 @@ Test(rules, step_restarted_is_a_start_after_completion_or_skip)
 Test(rules, step_not_started_is_an_outcome_of_a_step_not_running)
 {
     spec a[] = {START, {"step_completed", NULL, "a", NULL}, END};
-    spec b[] = {START, {"step_started", NULL, "a", NULL},
+    spec b[] = {START,
+                {"step_started", NULL, "a", NULL},
                 {"step_completed", NULL, "a", NULL},
-                {"step_failed", NULL, "a", NULL}, END};
-    spec c[] = {START, {"step_started", NULL, "a", NULL},
                 {"step_failed", NULL, "a", NULL},
-                {"step_completed", NULL, "a", NULL}, END};
-    spec d[] = {START, {"step_started", NULL, "e", "{\"iteration\":0}"},
-                {"step_completed", NULL, "e", "{\"iteration\":1}"}, END};
-    spec e[] = {START, {"step_started", NULL, "a", NULL},
+                END};
+    spec c[] = {START,
+                {"step_started", NULL, "a", NULL},
+                {"step_failed", NULL, "a", NULL},
+                {"step_completed", NULL, "a", NULL},
+                END};
+    spec d[] = {START,
+                {"step_started", NULL, "e", "{\"iteration\":0}"},
+                {"step_completed", NULL, "e", "{\"iteration\":1}"},
+                END};
+    spec e[] = {START,
+                {"step_started", NULL, "a", NULL},
                 {"step_started", "main", "b", NULL},
                 {"step_failed", NULL, "a", NULL},
                 {"retry_scheduled", NULL, "a", NULL},
-                {"step_failed", NULL, "a", NULL}, END};
+                {"step_failed", NULL, "a", NULL},
+                END};
 
     expect_only(a, "step-not-started");
     expect_only(b, "step-not-started");
@@ -399,16 +442,22 @@ Test(rules, step_not_started_is_an_outcome_of_a_step_not_running)
 
 Test(rules, retry_not_failed_is_a_retry_of_a_step_that_did_not_fail)
 {
-    spec a[] = {START, {"step_started", NULL, "a", NULL},
-                {"retry_scheduled", NULL, "a", NULL}, END};
+    spec a[] = {START,
+                {"step_started", NULL, "a", NULL},
+                {"retry_scheduled", NULL, "a", NULL},
+                END};
     spec b[] = {START, {"retry_scheduled", NULL, "a", NULL}, END};
-    spec c[] = {START, {"step_started", NULL, "a", NULL},
+    spec c[] = {START,
+                {"step_started", NULL, "a", NULL},
                 {"step_completed", NULL, "a", NULL},
-                {"retry_scheduled", NULL, "a", NULL}, END};
-    spec d[] = {START, {"step_started", NULL, "a", NULL},
+                {"retry_scheduled", NULL, "a", NULL},
+                END};
+    spec d[] = {START,
+                {"step_started", NULL, "a", NULL},
                 {"step_failed", NULL, "a", NULL},
                 {"retry_scheduled", NULL, "a", NULL},
-                {"retry_scheduled", NULL, "a", NULL}, END};
+                {"retry_scheduled", NULL, "a", NULL},
+                END};
 
     expect_only(a, "retry-not-failed");
     expect_only(b, "retry-not-failed");
@@ -418,19 +467,27 @@ Test(rules, retry_not_failed_is_a_retry_of_a_step_that_did_not_fail)
 
 Test(rules, signal_not_received_is_consuming_a_missing_or_used_signal)
 {
-    spec a[] = {START, {"signal_consumed", NULL, NULL, "{\"signal_seq\":9}"},
-                END};
-    spec b[] = {START, {"step_started", NULL, "a", NULL},
-                {"signal_consumed", NULL, NULL, "{\"signal_seq\":2}"}, END};
-    spec c[] = {START, {"signal_received", NULL, NULL, "{\"signal\":\"s\"}"},
+    spec a[] = {
+        START, {"signal_consumed", NULL, NULL, "{\"signal_seq\":9}"}, END};
+    spec b[] = {START,
+                {"step_started", NULL, "a", NULL},
                 {"signal_consumed", NULL, NULL, "{\"signal_seq\":2}"},
-                {"signal_consumed", NULL, NULL, "{\"signal_seq\":2}"}, END};
-    spec d[] = {START, {"wait_started", NULL, "w", NULL},
-                {"wait_ended", NULL, "w", "{\"signal_seq\":99}"}, END};
-    spec e[] = {START, {"signal_received", NULL, NULL, "{\"signal\":\"s\"}"},
+                END};
+    spec c[] = {START,
+                {"signal_received", NULL, NULL, "{\"signal\":\"s\"}"},
+                {"signal_consumed", NULL, NULL, "{\"signal_seq\":2}"},
+                {"signal_consumed", NULL, NULL, "{\"signal_seq\":2}"},
+                END};
+    spec d[] = {START,
+                {"wait_started", NULL, "w", NULL},
+                {"wait_ended", NULL, "w", "{\"signal_seq\":99}"},
+                END};
+    spec e[] = {START,
+                {"signal_received", NULL, NULL, "{\"signal\":\"s\"}"},
                 {"signal_consumed", NULL, NULL, "{\"signal_seq\":2}"},
                 {"wait_started", NULL, "w", NULL},
-                {"wait_ended", NULL, "w", "{\"signal_seq\":2}"}, END};
+                {"wait_ended", NULL, "w", "{\"signal_seq\":2}"},
+                END};
 
     expect_only(a, "signal-not-received");
     expect_only(b, "signal-not-received");
@@ -441,8 +498,10 @@ Test(rules, signal_not_received_is_consuming_a_missing_or_used_signal)
 
 Test(rules, wait_pending_is_a_second_wait_on_a_waiting_path)
 {
-    spec a[] = {START, {"wait_started", NULL, "w", NULL},
-                {"wait_started", NULL, "w2", NULL}, END};
+    spec a[] = {START,
+                {"wait_started", NULL, "w", NULL},
+                {"wait_started", NULL, "w2", NULL},
+                END};
 
     expect_only(a, "wait-pending");
 }
@@ -450,22 +509,34 @@ Test(rules, wait_pending_is_a_second_wait_on_a_waiting_path)
 Test(rules, wait_not_started_is_ending_a_wait_that_is_not_there)
 {
     spec a[] = {START, {"wait_ended", NULL, "w", NULL}, END};
-    spec b[] = {START, {"wait_started", NULL, "w", NULL},
+    spec b[] = {START,
+                {"wait_started", NULL, "w", NULL},
                 {"wait_ended", NULL, "w", "{\"timed_out\":true}"},
-                {"wait_ended", NULL, "w", NULL}, END};
+                {"wait_ended", NULL, "w", NULL},
+                END};
     spec c[] = {START,
                 {"path_branched", NULL, NULL, BRANCH_P},
                 {"wait_started", "p", "w", NULL},
-                {"wait_ended", NULL, "w", NULL}, END};
+                {"wait_ended", NULL, "w", NULL},
+                END};
 
     expect_only(a, "wait-not-started");
     expect_only(b, "wait-not-started");
     expect_only(c, "wait-not-started");
 }
 
-#define TSTART(id) {"timer_started", NULL, "t", "{\"timer_id\":\"" id "\"}"}
-#define TFIRED(id) {"timer_fired", NULL, "t", "{\"timer_id\":\"" id "\"}"}
-#define TCANCEL(id) {"timer_cancelled", NULL, "t", "{\"timer_id\":\"" id "\"}"}
+#define TSTART(id)                                                             \
+    {                                                                          \
+        "timer_started", NULL, "t", "{\"timer_id\":\"" id "\"}"                \
+    }
+#define TFIRED(id)                                                             \
+    {                                                                          \
+        "timer_fired", NULL, "t", "{\"timer_id\":\"" id "\"}"                  \
+    }
+#define TCANCEL(id)                                                            \
+    {                                                                          \
+        "timer_cancelled", NULL, "t", "{\"timer_id\":\"" id "\"}"              \
+    }
 
 /* Only a pending timer's id is taken: one that fired or was cancelled
  * leaves its id free for a new timer. */
@@ -474,23 +545,25 @@ Test(rules, duplicate_timer_is_a_second_start_of_a_pending_timer_id)
     /* Started twice while pending. */
     spec a[] = {START, TSTART("t1"), TSTART("t1"), END};
     /* Pending again after a reuse, started once more. */
-    spec b[] = {START, TSTART("t1"), TFIRED("t1"), TSTART("t1"),
-                TSTART("t1"), END};
-    spec c[] = {START, TSTART("t1"), TCANCEL("t1"), TSTART("t1"),
-                TSTART("t1"), END};
+    spec b[] = {START,        TSTART("t1"), TFIRED("t1"),
+                TSTART("t1"), TSTART("t1"), END};
+    spec c[] = {START,        TSTART("t1"), TCANCEL("t1"),
+                TSTART("t1"), TSTART("t1"), END};
     /* Another timer pending under the id, on another path. */
-    spec d[] = {START, {"path_branched", NULL, NULL, BRANCH_P},
+    spec d[] = {START,
+                {"path_branched", NULL, NULL, BRANCH_P},
                 {"timer_started", "p", "t", "{\"timer_id\":\"t1\"}"},
-                TSTART("t1"), END};
+                TSTART("t1"),
+                END};
     /* Reused after it fired, after it was cancelled, several times; the
      * reused timer fires and is cancelled like any other. */
-    spec ok_fired[] = {START, TSTART("t1"), TFIRED("t1"), TSTART("t1"),
-                       TFIRED("t1"), END};
-    spec ok_cancelled[] = {START, TSTART("t1"), TCANCEL("t1"), TSTART("t1"),
-                           TCANCEL("t1"), TSTART("t1"), TFIRED("t1"),
-                           TSTART("t1"), END};
+    spec ok_fired[] = {START,        TSTART("t1"), TFIRED("t1"),
+                       TSTART("t1"), TFIRED("t1"), END};
+    spec ok_cancelled[] = {START,        TSTART("t1"),  TCANCEL("t1"),
+                           TSTART("t1"), TCANCEL("t1"), TSTART("t1"),
+                           TFIRED("t1"), TSTART("t1"),  END};
     /* A reused timer ends once: a second end is of no pending timer. */
-    spec e[] = {START, TSTART("t1"), TFIRED("t1"), TSTART("t1"),
+    spec e[] = {START,        TSTART("t1"), TFIRED("t1"), TSTART("t1"),
                 TFIRED("t1"), TFIRED("t1"), END};
 
     expect_only(a, "duplicate-timer");
@@ -531,17 +604,23 @@ Test(rules, duplicate_timer_is_a_second_start_of_a_pending_timer_id)
 
 Test(rules, timer_unknown_is_firing_or_cancelling_a_timer_not_pending)
 {
-    spec a[] = {START, {"timer_fired", NULL, NULL, "{\"timer_id\":\"t9\"}"},
+    spec a[] = {
+        START, {"timer_fired", NULL, NULL, "{\"timer_id\":\"t9\"}"}, END};
+    spec b[] = {START,
+                {"timer_started", NULL, "t", "{\"timer_id\":\"t1\"}"},
+                {"timer_fired", NULL, "t", "{\"timer_id\":\"t1\"}"},
+                {"timer_fired", NULL, "t", "{\"timer_id\":\"t1\"}"},
                 END};
-    spec b[] = {START, {"timer_started", NULL, "t", "{\"timer_id\":\"t1\"}"},
+    spec c[] = {START,
+                {"timer_started", NULL, "t", "{\"timer_id\":\"t1\"}"},
                 {"timer_fired", NULL, "t", "{\"timer_id\":\"t1\"}"},
-                {"timer_fired", NULL, "t", "{\"timer_id\":\"t1\"}"}, END};
-    spec c[] = {START, {"timer_started", NULL, "t", "{\"timer_id\":\"t1\"}"},
-                {"timer_fired", NULL, "t", "{\"timer_id\":\"t1\"}"},
-                {"timer_cancelled", NULL, "t", "{\"timer_id\":\"t1\"}"}, END};
-    spec d[] = {START, {"timer_started", NULL, "t", "{\"timer_id\":\"t1\"}"},
                 {"timer_cancelled", NULL, "t", "{\"timer_id\":\"t1\"}"},
-                {"timer_fired", NULL, "t", "{\"timer_id\":\"t1\"}"}, END};
+                END};
+    spec d[] = {START,
+                {"timer_started", NULL, "t", "{\"timer_id\":\"t1\"}"},
+                {"timer_cancelled", NULL, "t", "{\"timer_id\":\"t1\"}"},
+                {"timer_fired", NULL, "t", "{\"timer_id\":\"t1\"}"},
+                END};
 
     expect_only(a, "timer-unknown");
     expect_only(b, "timer-unknown");
@@ -551,12 +630,11 @@ Test(rules, timer_unknown_is_firing_or_cancelling_a_timer_not_pending)
 
 Test(rules, version_duplicate_is_a_second_decision_for_a_change)
 {
-    spec a[] = {START,
-                {"version_decision", NULL, NULL,
-                 "{\"change_id\":\"c\",\"version\":1}"},
-                {"version_decision", NULL, NULL,
-                 "{\"change_id\":\"c\",\"version\":1}"},
-                END};
+    spec a[] = {
+        START,
+        {"version_decision", NULL, NULL, "{\"change_id\":\"c\",\"version\":1}"},
+        {"version_decision", NULL, NULL, "{\"change_id\":\"c\",\"version\":1}"},
+        END};
 
     expect_only(a, "version-duplicate");
 }
@@ -583,8 +661,10 @@ Test(rules, version_range_is_a_version_outside_min_and_max)
 
 Test(rules, already_paused_is_a_pause_while_paused)
 {
-    spec a[] = {START, {"execution_paused", NULL, NULL, NULL},
-                {"execution_paused", NULL, NULL, NULL}, END};
+    spec a[] = {START,
+                {"execution_paused", NULL, NULL, NULL},
+                {"execution_paused", NULL, NULL, NULL},
+                END};
 
     expect_only(a, "already-paused");
 }
@@ -592,42 +672,44 @@ Test(rules, already_paused_is_a_pause_while_paused)
 Test(rules, not_paused_is_a_resume_while_not_paused)
 {
     spec a[] = {START, {"execution_resumed", NULL, NULL, NULL}, END};
-    spec b[] = {START, {"execution_paused", NULL, NULL, NULL},
+    spec b[] = {START,
+                {"execution_paused", NULL, NULL, NULL},
                 {"execution_resumed", NULL, NULL, NULL},
-                {"execution_resumed", NULL, NULL, NULL}, END};
+                {"execution_resumed", NULL, NULL, NULL},
+                END};
 
     expect_only(a, "not-paused");
     expect_only(b, "not-paused");
 }
 
 /* A test run once in each mode, `cm` (0: full, 1: compact). */
-#define IN_BOTH_MODES(name)                                                   \
-    static void name##_in(int cm);                                            \
-    Test(rules, name)                                                         \
-    {                                                                         \
-        for (int cm = 0; cm < 2; cm++) {                                      \
-            cr_log_info("%s mode", mode_name[cm]);                            \
-            name##_in(cm);                                                    \
-        }                                                                     \
-    }                                                                         \
+#define IN_BOTH_MODES(name)                                                    \
+    static void name##_in(int cm);                                             \
+    Test(rules, name)                                                          \
+    {                                                                          \
+        for (int cm = 0; cm < 2; cm++) {                                       \
+            cr_log_info("%s mode", mode_name[cm]);                             \
+            name##_in(cm);                                                     \
+        }                                                                      \
+    }                                                                          \
     static void name##_in(int cm)
 
 /* A history with one violation of several rules, in tolerant mode. */
 static const spec mixed[] = {
-    START,                                                          /* 1 */
-    {"step_started", NULL, "a", NULL},                              /* 2 */
-    {"step_completed", NULL, "b", NULL},                            /* 3 */
-    {"execution_resumed", NULL, NULL, NULL},                        /* 4 */
-    {"timer_fired", NULL, NULL, "{\"timer_id\":\"t\"}"},            /* 5 */
+    START,                                               /* 1 */
+    {"step_started", NULL, "a", NULL},                   /* 2 */
+    {"step_completed", NULL, "b", NULL},                 /* 3 */
+    {"execution_resumed", NULL, NULL, NULL},             /* 4 */
+    {"timer_fired", NULL, NULL, "{\"timer_id\":\"t\"}"}, /* 5 */
     {"path_branched", NULL, NULL,
-     "{\"new_paths\":[{\"id\":\"main\"},{\"id\":\"p1\"}]}"},        /* 6 */
-    {"step_started", "p1", "s", NULL},                              /* 7 */
+     "{\"new_paths\":[{\"id\":\"main\"},{\"id\":\"p1\"}]}"}, /* 6 */
+    {"step_started", "p1", "s", NULL},                       /* 7 */
     {"version_decision", NULL, NULL,
-     "{\"change_id\":\"c\",\"version\":9,\"min\":1,\"max\":3}"},    /* 8 */
-    {"step_started", "ghost", "x", NULL},                           /* 9 */
-    {"variable_set", NULL, NULL, "{\"name\":\"v\",\"value\":3}"},   /* 12 */
-    {"execution_completed", NULL, NULL, "{\"outputs\":1}"},         /* 13 */
-    {"step_started", NULL, "a", NULL},                              /* 14 */
+     "{\"change_id\":\"c\",\"version\":9,\"min\":1,\"max\":3}"},  /* 8 */
+    {"step_started", "ghost", "x", NULL},                         /* 9 */
+    {"variable_set", NULL, NULL, "{\"name\":\"v\",\"value\":3}"}, /* 12 */
+    {"execution_completed", NULL, NULL, "{\"outputs\":1}"},       /* 13 */
+    {"step_started", NULL, "a", NULL},                            /* 14 */
     END,
 };
 
@@ -635,8 +717,8 @@ IN_BOTH_MODES(tolerant_mode_applies_everything_and_reports_each_violation)
 {
     static const uint64_t want_seq[] = {3, 4, 5, 6, 8, 9, 12, 14};
     static const char *const want_rule[] = {
-        "step-not-started", "not-paused",    "timer-unknown", "duplicate-path",
-        "version-range",    "unknown-path",  "sequence",      "after-terminal",
+        "step-not-started", "not-paused",   "timer-unknown", "duplicate-path",
+        "version-range",    "unknown-path", "sequence",      "after-terminal",
     };
     const evs_exec_state *x;
     const evs_step_state *st;
@@ -759,8 +841,8 @@ IN_BOTH_MODES(a_valid_history_of_every_event_type_breaks_no_rule)
         END,
     };
     static const char *const ends[] = {"execution_failed",
-                                        "execution_terminated",
-                                        "execution_continue_as_new"};
+                                       "execution_terminated",
+                                       "execution_continue_as_new"};
     evs_violation v;
     evs_replay *r = hist_replayer_mode(cm);
     seen s;
@@ -795,8 +877,10 @@ IN_BOTH_MODES(a_valid_history_of_every_event_type_breaks_no_rule)
 
 IN_BOTH_MODES(a_refused_event_can_be_followed_by_the_right_one)
 {
-    spec a[] = {START, {"step_completed", NULL, "a", NULL},
-                {"step_started", NULL, "a", NULL}, END};
+    spec a[] = {START,
+                {"step_completed", NULL, "a", NULL},
+                {"step_started", NULL, "a", NULL},
+                END};
     evs_replay *r = hist_replayer_mode(cm);
     evs_violation v;
     hist h;
@@ -888,28 +972,36 @@ IN_BOTH_MODES(a_path_waits_until_everything_holding_it_ends)
     hist_free(&h);
 }
 
-#define EACH_ITER(i, n)                                                       \
-    {"step_started", NULL, "e", "{\"iteration\":" #i ",\"count\":" #n "}"},   \
-    {"step_completed", NULL, "e", "{\"iteration\":" #i ",\"output\":" #i "}"}
+#define EACH_ITER(i, n)                                                        \
+    {"step_started", NULL, "e", "{\"iteration\":" #i ",\"count\":" #n "}"},    \
+    {                                                                          \
+        "step_completed", NULL, "e",                                           \
+            "{\"iteration\":" #i ",\"output\":" #i "}"                         \
+    }
 
 Test(rules, each_not_done_is_a_completion_before_every_iteration)
 {
     /* One of two iterations done; a count that is not the iterations
      * done; items claimed for an each that never started. */
-    spec a[] = {START, EACH_ITER(0, 2),
-                {"each_completed", NULL, "e",
-                 "{\"output\":[0],\"count\":2}"}, END};
-    spec b[] = {START, EACH_ITER(0, 2), EACH_ITER(1, 2),
-                {"each_completed", NULL, "e",
-                 "{\"output\":[0,1],\"count\":3}"}, END};
+    spec a[] = {START,
+                EACH_ITER(0, 2),
+                {"each_completed", NULL, "e", "{\"output\":[0],\"count\":2}"},
+                END};
+    spec b[] = {START,
+                EACH_ITER(0, 2),
+                EACH_ITER(1, 2),
+                {"each_completed", NULL, "e", "{\"output\":[0,1],\"count\":3}"},
+                END};
     spec c[] = {START,
                 {"each_completed", NULL, "e", "{\"output\":[1],\"count\":1}"},
                 END};
-    spec ok[] = {START, EACH_ITER(0, 2), EACH_ITER(1, 2),
-                 {"each_completed", NULL, "e",
-                  "{\"output\":[0,1],\"count\":2}"},
-                 {"each_completed", NULL, "none", "{\"output\":[],\"count\":0}"},
-                 END};
+    spec ok[] = {
+        START,
+        EACH_ITER(0, 2),
+        EACH_ITER(1, 2),
+        {"each_completed", NULL, "e", "{\"output\":[0,1],\"count\":2}"},
+        {"each_completed", NULL, "none", "{\"output\":[],\"count\":0}"},
+        END};
 
     expect_only(a, "each-not-done");
     expect_only(b, "each-not-done");
@@ -925,8 +1017,10 @@ Test(rules, each_completed_twice_and_without_a_count)
                 END};
     spec b[] = {START, {"each_completed", NULL, "e", "{\"output\":[]}"}, END};
     spec c[] = {START, {"each_completed", NULL, NULL, "{\"count\":0}"}, END};
-    spec d[] = {START, {"path_completed", NULL, NULL, NULL},
-                {"each_completed", NULL, "e", "{\"count\":0}"}, END};
+    spec d[] = {START,
+                {"path_completed", NULL, NULL, NULL},
+                {"each_completed", NULL, "e", "{\"count\":0}"},
+                END};
 
     expect_only(a, "each-completed-twice");
     expect_only(b, "data");
@@ -942,7 +1036,8 @@ Test(rules, each_completed_gives_the_step_its_output)
     spec s[] = {START,
                 {"step_started", NULL, "before", NULL},
                 {"step_completed", NULL, "before", "{\"output\":\"b\"}"},
-                EACH_ITER(0, 2), EACH_ITER(1, 2),
+                EACH_ITER(0, 2),
+                EACH_ITER(1, 2),
                 {"each_completed", NULL, "e",
                  "{\"output\":[0,1],\"count\":2,\"stored_variable\":\"v\"}"},
                 END};
@@ -965,12 +1060,10 @@ Test(rules, each_completed_gives_the_step_its_output)
         assert_span(p->last_output, "[0,1]");
         cr_assert_eq(p->last_output_seq, h.n);
         assert_span(p->current_step, "e");
-        assert_span(
-            evs_replay_find_stepname(r, evs_span_cstr("e"))->output, "[0,1]");
-        assert_span(evs_replay_find_var(r, evs_span_cstr("v"))->value,
+        assert_span(evs_replay_find_stepname(r, evs_span_cstr("e"))->output,
                     "[0,1]");
-        e = evs_replay_find_each(r, evs_span_cstr("main"),
-                                 evs_span_cstr("e"));
+        assert_span(evs_replay_find_var(r, evs_span_cstr("v"))->value, "[0,1]");
+        e = evs_replay_find_each(r, evs_span_cstr("main"), evs_span_cstr("e"));
         cr_assert_not_null(e);
         assert_span(e->output, "[0,1]");
         cr_assert_eq(e->ended_seq, h.n);
@@ -984,34 +1077,42 @@ Test(rules, each_completed_gives_the_step_its_output)
  * it (a running step, a retry, a timer, a wait) ended with it. */
 Test(rules, a_cancelled_path_has_ended_with_all_it_held)
 {
-    spec after[] = {START, {"path_branched", NULL, NULL, BRANCH_P},
+    spec after[] = {START,
+                    {"path_branched", NULL, NULL, BRANCH_P},
                     {"path_cancelled", "p", NULL, "{\"error\":\"x\"}"},
-                    {"step_started", "p", "a", NULL}, END};
-    spec twice[] = {START, {"path_branched", NULL, NULL, BRANCH_P},
+                    {"step_started", "p", "a", NULL},
+                    END};
+    spec twice[] = {START,
+                    {"path_branched", NULL, NULL, BRANCH_P},
                     {"path_cancelled", "p", NULL, NULL},
-                    {"path_cancelled", "p", NULL, NULL}, END};
-    spec late[] = {START, {"path_branched", NULL, NULL, BRANCH_P},
+                    {"path_cancelled", "p", NULL, NULL},
+                    END};
+    spec late[] = {START,
+                   {"path_branched", NULL, NULL, BRANCH_P},
                    {"step_started", "p", "a", NULL},
                    {"path_cancelled", "p", NULL, NULL},
-                   {"step_completed", "p", "a", NULL}, END};
-    spec fire[] = {START, {"path_branched", NULL, NULL, BRANCH_P},
-                   {"timer_started", "p", "t", "{\"timer_id\":\"t\"}"},
-                   {"path_cancelled", "p", NULL, NULL},
-                   {"timer_fired", "p", "t", "{\"timer_id\":\"t\"}"}, END};
-    spec held[] = {START, {"path_branched", NULL, NULL, BRANCH_P},
-                   {"path_branched", NULL, NULL,
-                    "{\"new_paths\":[{\"id\":\"q\"}]}"},
-                   {"step_started", "p", "a", NULL},
-                   {"step_started", "q", "r", NULL},
-                   {"step_failed", "q", "r", "{\"error\":{}}"},
-                   {"retry_scheduled", "q", "r", "{\"delay_ms\":9}"},
-                   {"timer_started", "p", "t", "{\"timer_id\":\"t\"}"},
-                   {"wait_started", "q", "w", NULL},
-                   {"path_cancelled", "p", NULL,
-                    "{\"error\":{\"type\":\"cancelled\"}}"},
-                   {"path_cancelled", "q", NULL, NULL},
-                   {"timer_started", NULL, "t", "{\"timer_id\":\"t\"}"},
+                   {"step_completed", "p", "a", NULL},
                    END};
+    spec fire[] = {START,
+                   {"path_branched", NULL, NULL, BRANCH_P},
+                   {"timer_started", "p", "t", "{\"timer_id\":\"t\"}"},
+                   {"path_cancelled", "p", NULL, NULL},
+                   {"timer_fired", "p", "t", "{\"timer_id\":\"t\"}"},
+                   END};
+    spec held[] = {
+        START,
+        {"path_branched", NULL, NULL, BRANCH_P},
+        {"path_branched", NULL, NULL, "{\"new_paths\":[{\"id\":\"q\"}]}"},
+        {"step_started", "p", "a", NULL},
+        {"step_started", "q", "r", NULL},
+        {"step_failed", "q", "r", "{\"error\":{}}"},
+        {"retry_scheduled", "q", "r", "{\"delay_ms\":9}"},
+        {"timer_started", "p", "t", "{\"timer_id\":\"t\"}"},
+        {"wait_started", "q", "w", NULL},
+        {"path_cancelled", "p", NULL, "{\"error\":{\"type\":\"cancelled\"}}"},
+        {"path_cancelled", "q", NULL, NULL},
+        {"timer_started", NULL, "t", "{\"timer_id\":\"t\"}"},
+        END};
 
     expect_only(after, "path-ended");
     expect_only(twice, "path-ended");

@@ -67,8 +67,8 @@ static int f_pwritev(void *ctx, int fd, const struct iovec *iov, int cnt,
         struct iovec one = iov[i];
         if (one.iov_len > half - done)
             one.iov_len = half - done;
-        if (F(ctx)->base->pwritev(F(ctx)->base->ctx, fd, &one, 1,
-                                  off + done) != 0)
+        if (F(ctx)->base->pwritev(F(ctx)->base->ctx, fd, &one, 1, off + done) !=
+            0)
             break;
         done += one.iov_len;
     }
@@ -115,8 +115,8 @@ static int f_mkdirat(void *ctx, int dirfd, const char *name, mode_t mode)
     return F(ctx)->base->mkdirat(F(ctx)->base->ctx, dirfd, name, mode);
 }
 
-static int f_renameat(void *ctx, int od, const char *on, int nd,
-                      const char *nn, unsigned flags)
+static int f_renameat(void *ctx, int od, const char *on, int nd, const char *nn,
+                      unsigned flags)
 {
     int e = hit(F(ctx), FIO_RENAME);
     if (e)

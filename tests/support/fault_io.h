@@ -34,17 +34,16 @@ enum {
 typedef struct fault_io {
     evs_io io; /* install this one: opts.io = &f.io */
     const evs_io *base;
-    unsigned mask;  /* kinds of call that count */
-    long nth;       /* 1-based call that fails; 0: disarmed */
-    int err;        /* negative errno, or FIO_SHORT */
-    int persist;    /* keep failing after the first failure */
-    long calls;     /* counted calls so far */
-    long fired;     /* failures injected */
+    unsigned mask; /* kinds of call that count */
+    long nth;      /* 1-based call that fails; 0: disarmed */
+    int err;       /* negative errno, or FIO_SHORT */
+    int persist;   /* keep failing after the first failure */
+    long calls;    /* counted calls so far */
+    long fired;    /* failures injected */
 } fault_io;
 
 void fault_io_init(fault_io *f);
-void fault_io_arm(fault_io *f, unsigned mask, long nth, int err,
-                  int persist);
+void fault_io_arm(fault_io *f, unsigned mask, long nth, int err, int persist);
 void fault_io_disarm(fault_io *f);
 
 #endif

@@ -27,8 +27,10 @@ int main(int argc, char *argv[])
     if (criterion_handle_args(argc, argv, true)) {
         result = !criterion_run_all_tests(tests);
         if (ran == 0) {
-            fprintf(stderr, "%s: no test ran; a registered suite must "
-                    "have tests (tests/meson.build)\n", argv[0]);
+            fprintf(stderr,
+                    "%s: no test ran; a registered suite must "
+                    "have tests (tests/meson.build)\n",
+                    argv[0]);
             result = 1;
         }
     }

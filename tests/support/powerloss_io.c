@@ -96,8 +96,7 @@ static char *xstrdup(const char *s)
 static void fail(pl_rec *r, const char *what, const char *name)
 {
     if (!r->failed)
-        snprintf(r->err, sizeof(r->err), "%s (%s)", what,
-                 name ? name : "");
+        snprintf(r->err, sizeof(r->err), "%s (%s)", what, name ? name : "");
     r->failed = 1;
 }
 
@@ -219,8 +218,7 @@ static int r_openat(void *ctx, int dirfd, const char *name, int flags,
         return rc;
     if (d < 0) {
         if (fd_node(r, dirfd) >= 0 || dirfd != AT_FDCWD)
-            fail(r, "open through a directory the model does not know",
-                 name);
+            fail(r, "open through a directory the model does not know", name);
         set_fd(r, *fd, -1, 0);
         return 0;
     }
@@ -335,8 +333,7 @@ static int r_pwritev(void *ctx, int fd, const struct iovec *iov, int cnt,
     if (rc == 0)
         log_write(r, node, off, iov, cnt, total);
     else
-        fail(r, "a real write failed; the model does not know its bytes",
-             NULL);
+        fail(r, "a real write failed; the model does not know its bytes", NULL);
     return rc;
 }
 
@@ -466,8 +463,8 @@ static int r_mkdirat(void *ctx, int dirfd, const char *name, mode_t mode)
     return 0;
 }
 
-static int r_renameat(void *ctx, int od, const char *on, int nd,
-                      const char *nn, unsigned flags)
+static int r_renameat(void *ctx, int od, const char *on, int nd, const char *nn,
+                      unsigned flags)
 {
     pl_rec *r = R(ctx);
     long d1 = dir_node(r, od, on), d2 = dir_node(r, nd, nn);
@@ -480,8 +477,10 @@ static int r_renameat(void *ctx, int od, const char *on, int nd,
     if (rc != 0)
         return rc;
     if (d1 < 0 || d2 < 0 || d1 != d2) {
-        fail(r, "rename the model does not follow (unknown directory or "
-                "between directories)", on);
+        fail(r,
+             "rename the model does not follow (unknown directory or "
+             "between directories)",
+             on);
         return 0;
     }
     e = lookup(&r->nodes[d1], on);
@@ -632,7 +631,7 @@ typedef struct cnode {
     int is_dir;
     char *buf; /* file: durable bytes */
     size_t len, cap;
-    cent *e;   /* directory: durable entries */
+    cent *e; /* directory: durable entries */
     size_t n, ecap;
     uint64_t vct1; /* 1 + sequence of the last durable change; 0 none */
 } cnode;
@@ -713,9 +712,7 @@ static long dir_apply(cent **e, size_t *n, size_t *cap, const pl_op *op)
 
     switch (op->kind) {
     case PL_CREATE:
-    case PL_MKDIR:
-        c_put(e, n, cap, op->name, op->node);
-        return op->node;
+    case PL_MKDIR: c_put(e, n, cap, op->name, op->node); return op->node;
     case PL_RENAME:
         if (!(x = c_lookup(*e, *n, op->name)))
             return -1;
@@ -723,9 +720,7 @@ static long dir_apply(cent **e, size_t *n, size_t *cap, const pl_op *op)
         c_del(*e, n, op->name);
         c_put(e, n, cap, op->name2, node);
         return node;
-    case PL_UNLINK:
-        c_del(*e, n, op->name);
-        return -1;
+    case PL_UNLINK: c_del(*e, n, op->name); return -1;
     }
     return -1;
 }
@@ -865,19 +860,15 @@ static void fill_garbage(char *p, size_t n, uint64_t *rs)
 
 /* Builds the contents of one file from its old and new versions. */
 static void make_contents(const pl_choice *ch, const char *old, size_t olen,
-                          const char *nw, size_t nlen, uint64_t *rs,
-                          char **out, size_t *olen_out)
+                          const char *nw, size_t nlen, uint64_t *rs, char **out,
+                          size_t *olen_out)
 {
     size_t max = olen > nlen ? olen : nlen, size = nlen, extra = 0;
     char *b;
 
     switch (ch->contents) {
-    case PL_TAIL_ZEROS:
-        extra = (nlen / 4096 + 1) * 4096 - nlen;
-        break;
-    case PL_TAIL_GARBAGE:
-        extra = 1 + (size_t)(next_rand(rs) % 3000);
-        break;
+    case PL_TAIL_ZEROS: extra = (nlen / 4096 + 1) * 4096 - nlen; break;
+    case PL_TAIL_GARBAGE: extra = 1 + (size_t)(next_rand(rs) % 3000); break;
     }
     b = xrealloc(NULL, max + extra);
     memset(b, 0, max + extra);
@@ -899,14 +890,9 @@ static void make_contents(const pl_choice *ch, const char *old, size_t olen,
          * one, the new one, or just enough for the new blocks that
          * made it. It never cuts into what both versions hold. */
         switch (next_rand(rs) % 3) {
-        case 0:
-            size = olen;
-            break;
-        case 1:
-            size = nlen;
-            break;
-        default:
-            size = last_new > olen ? last_new : olen;
+        case 0: size = olen; break;
+        case 1: size = nlen; break;
+        default: size = last_new > olen ? last_new : olen;
         }
         break;
     }
@@ -940,8 +926,7 @@ static void fnv(uint64_t *h, const void *p, size_t n)
     }
 }
 
-static void add_file(pl_image *im, const char *path, int is_dir,
-                     uint32_t node)
+static void add_file(pl_image *im, const char *path, int is_dir, uint32_t node)
 {
     ifile *f;
 
@@ -1188,8 +1173,8 @@ int pl_image_write(pl_image *im, const char *dir)
         rc = write_all(fd, f->buf, f->len);
         if (rc == 0 && fstat(fd, &sb) == 0) {
             f->real_ino = (uint64_t)sb.st_ino;
-            f->real_ctime = (int64_t)sb.st_ctim.tv_sec * 1000000000 +
-                            sb.st_ctim.tv_nsec;
+            f->real_ctime =
+                (int64_t)sb.st_ctim.tv_sec * 1000000000 + sb.st_ctim.tv_nsec;
         }
         close(fd);
     }

@@ -42,13 +42,13 @@
 
 /* Kinds of recorded operation. */
 enum {
-    PL_WRITE = 1,  /* node, off, len, bytes */
-    PL_TRUNC,      /* node, len */
-    PL_SYNC,       /* node: fsync or fdatasync of a file or directory */
-    PL_CREATE,     /* dir, name, node: a new regular file */
-    PL_MKDIR,      /* dir, name, node: a new directory */
-    PL_RENAME,     /* dir, name -> dir2, name2; node is the one moved */
-    PL_UNLINK      /* dir, name; node is the one unlinked */
+    PL_WRITE = 1, /* node, off, len, bytes */
+    PL_TRUNC,     /* node, len */
+    PL_SYNC,      /* node: fsync or fdatasync of a file or directory */
+    PL_CREATE,    /* dir, name, node: a new regular file */
+    PL_MKDIR,     /* dir, name, node: a new directory */
+    PL_RENAME,    /* dir, name -> dir2, name2; node is the one moved */
+    PL_UNLINK     /* dir, name; node is the one unlinked */
 };
 
 typedef struct pl_op {
@@ -105,22 +105,22 @@ const pl_op *pl_crash_pending_op(const pl_crash *c, size_t i);
 /* How file contents are built from the durable image ("old") and the
  * durable image plus the included pending writes ("new"). */
 enum {
-    PL_WHOLE = 0,     /* new */
-    PL_BLOCKS,        /* block by block old or new, at random; the size
+    PL_WHOLE = 0,    /* new */
+    PL_BLOCKS,       /* block by block old or new, at random; the size
                          is the old one, the new one, or the end of the
                          last new block */
-    PL_FILL_ZEROS,    /* old bytes, new size: allocated, never written */
-    PL_FILL_GARBAGE,  /* old bytes, new size, the rest random bytes */
-    PL_TAIL_ZEROS,    /* new, then zeros up to past the next 4 KiB */
-    PL_TAIL_GARBAGE   /* new, then random bytes (some newlines) */
+    PL_FILL_ZEROS,   /* old bytes, new size: allocated, never written */
+    PL_FILL_GARBAGE, /* old bytes, new size, the rest random bytes */
+    PL_TAIL_ZEROS,   /* new, then zeros up to past the next 4 KiB */
+    PL_TAIL_GARBAGE  /* new, then random bytes (some newlines) */
 };
 
 typedef struct pl_choice {
     /* One flag per pending operation: it reached the disk. NULL: all. */
     const unsigned char *include;
-    int contents;     /* PL_WHOLE ... */
-    size_t block;     /* PL_BLOCKS: 512 or 4096 */
-    uint64_t seed;    /* for PL_BLOCKS and garbage */
+    int contents;  /* PL_WHOLE ... */
+    size_t block;  /* PL_BLOCKS: 512 or 4096 */
+    uint64_t seed; /* for PL_BLOCKS and garbage */
 } pl_choice;
 
 typedef struct pl_image pl_image;
@@ -137,8 +137,7 @@ void pl_image_digest(const pl_image *im, uint64_t out[2]);
 /* Number of files and directories in the image, and the contents of the
  * file at `path` (relative, "a/b"), or NULL. */
 size_t pl_image_count(const pl_image *im);
-const char *pl_image_file(const pl_image *im, const char *path,
-                          size_t *len);
+const char *pl_image_file(const pl_image *im, const char *path, size_t *len);
 
 /* Writes the image into `dir`, an existing empty directory. 0 or
  * -errno. */

@@ -41,12 +41,12 @@ typedef struct tracee {
 typedef struct tracer {
     const sk_opts *o;
     sk_result *r;
-    pid_t pid;       /* the child: thread-group leader */
+    pid_t pid; /* the child: thread-group leader */
     tracee *t;
     size_t n, cap;
-    int counting;    /* exec mode: not before the execve */
+    int counting; /* exec mode: not before the execve */
     int kill_sent;
-    pid_t tearing;   /* the thread whose torn write is under way */
+    pid_t tearing; /* the thread whose torn write is under way */
 } tracer;
 
 static tracee *find(tracer *T, pid_t tid)
@@ -181,8 +181,7 @@ static int arm_tear(tracer *T, pid_t tid,
             iov[i].iov_len = left;
         left -= iov[i].iov_len;
     }
-    if (process_vm_writev(tid, &loc, 1, &rem, 1, 0) !=
-        (ssize_t)loc.iov_len)
+    if (process_vm_writev(tid, &loc, 1, &rem, 1, 0) != (ssize_t)loc.iov_len)
         return 0;
     T->r->torn_of = total;
     return 1;
@@ -294,8 +293,7 @@ static int trace(pid_t pid, int counting, const sk_opts *o, sk_result *r)
     }
     if (ptrace(PTRACE_SETOPTIONS, pid, NULL,
                (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD |
-                              PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)) !=
-        0) {
+                              PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)) != 0) {
         rc = -errno;
         kill(pid, SIGKILL);
         waitpid(pid, &st, __WALL);
@@ -320,8 +318,8 @@ static int trace(pid_t pid, int counting, const sk_opts *o, sk_result *r)
         }
         if (WIFEXITED(st) || WIFSIGNALED(st)) {
             if (tid == pid)
-                r->status = WIFEXITED(st) ? WEXITSTATUS(st)
-                                          : 128 + WTERMSIG(st);
+                r->status =
+                    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
             drop(&T, tid);
             continue;
         }
@@ -373,8 +371,8 @@ static void unpin(int pinned, const cpu_set_t *old)
 /* Forks a child that makes itself traceable, stops, and then runs
  * body(arg), which never returns; traces it to its end. `counting` as
  * trace's: 1 counts syscalls from the body's start, 0 from its execve. */
-static int run_traced(void (*body)(const void *), const void *arg,
-                      int counting, const sk_opts *o, sk_result *r)
+static int run_traced(void (*body)(const void *), const void *arg, int counting,
+                      const sk_opts *o, sk_result *r)
 {
     cpu_set_t old;
     pid_t pid;

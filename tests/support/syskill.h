@@ -47,14 +47,14 @@ typedef struct sk_opts {
 void sk_opts_init(sk_opts *o);
 
 typedef struct sk_result {
-    uint64_t syscalls;   /* syscall entries counted (kill_at when killed) */
-    int killed;          /* 1 if the child was killed at kill_at */
-    long killed_nr;      /* the syscall it was killed at (or in), else -1 */
-    uint64_t torn_len;   /* a torn write: bytes it wrote (0: not torn) */
-    uint64_t torn_of;    /* ... of how many it was asked to write */
-    int status;          /* the child's exit status, or 128 + signal */
-    unsigned threads;    /* threads traced, the first one included */
-    unsigned signals;    /* signals passed on to the child */
+    uint64_t syscalls;    /* syscall entries counted (kill_at when killed) */
+    int killed;           /* 1 if the child was killed at kill_at */
+    long killed_nr;       /* the syscall it was killed at (or in), else -1 */
+    uint64_t torn_len;    /* a torn write: bytes it wrote (0: not torn) */
+    uint64_t torn_of;     /* ... of how many it was asked to write */
+    int status;           /* the child's exit status, or 128 + signal */
+    unsigned threads;     /* threads traced, the first one included */
+    unsigned signals;     /* signals passed on to the child */
     unsigned group_stops; /* group-stops met (and resumed) */
 } sk_result;
 
@@ -64,8 +64,7 @@ typedef struct sk_result {
  * counted from fn's start. Fills *r. Returns 0, or -errno if the child
  * could not be started or traced.
  */
-int sk_run_fn(int (*fn)(void *), void *arg, const sk_opts *o,
-              sk_result *r);
+int sk_run_fn(int (*fn)(void *), void *arg, const sk_opts *o, sk_result *r);
 
 /** A program to run: execve(path, argv, envp ? envp : environ), with
  *  stdin, stdout and stderr opened on the given files (NULL: inherited;

@@ -203,11 +203,11 @@ int tu_count_problems(void *arg, const evs_scan_item *it)
     return 0;
 }
 
-static void report(tu_fail_fn *fail, void *ctx, const char *id,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void report(tu_fail_fn *fail, void *ctx, const char *id, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
 
-static void report(tu_fail_fn *fail, void *ctx, const char *id,
-                   const char *fmt, ...)
+static void report(tu_fail_fn *fail, void *ctx, const char *id, const char *fmt,
+                   ...)
 {
     va_list ap;
 
@@ -246,7 +246,8 @@ void tu_check_recovered(evs_store *s, const char *dir, const char *id,
     b2 = tu_read_file(lp, &len2);
     if (rec.cut_bytes != 0 || rec.last_seq != last || !b1 || !b2 ||
         len1 != len2 || memcmp(b1, b2, len1) != 0)
-        report(fail, ctx, id, "second recovery differs: cut %" PRIu64
+        report(fail, ctx, id,
+               "second recovery differs: cut %" PRIu64
                " bytes, last_seq %" PRIu64 " (first: %" PRIu64 ")",
                rec.cut_bytes, rec.last_seq, last);
 
@@ -263,8 +264,10 @@ void tu_check_recovered(evs_store *s, const char *dir, const char *id,
         rc = evs_cursor_next(c, &got, NULL, &info);
     if (rc != 1 || got.sequence != last + 1 || got.id.len != strlen(evid) ||
         memcmp(got.id.ptr, evid, got.id.len) != 0)
-        report(fail, ctx, id, "the event appended after recovery does not "
-               "read back (%s)", evs_err_name(rc));
+        report(fail, ctx, id,
+               "the event appended after recovery does not "
+               "read back (%s)",
+               evs_err_name(rc));
     evs_cursor_close(c);
 out:
     evs_log_close(l);
@@ -319,8 +322,8 @@ uint64_t tu_seed(const char *env, const char *what)
         seed = strtoull(v, NULL, 0);
     else
         seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    fprintf(stderr, "%s: seed 0x%" PRIx64 " (%s=0x%" PRIx64
-            " repeats it)\n", what, seed, env, seed);
+    fprintf(stderr, "%s: seed 0x%" PRIx64 " (%s=0x%" PRIx64 " repeats it)\n",
+            what, seed, env, seed);
     return seed;
 }
 
@@ -402,23 +405,20 @@ pid_t tu_spawn(const char *bin_env, const tu_spawn_io *io,
         in_fd = input_pipe(io->input);
         posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
     } else {
-        posix_spawn_file_actions_addopen(&fa, 0, io->in ? io->in
-                                                        : "/dev/null",
+        posix_spawn_file_actions_addopen(&fa, 0, io->in ? io->in : "/dev/null",
                                          O_RDONLY, 0);
     }
     if (io->out_pipe) {
         cr_assert_eq(pipe2(out_fds, O_CLOEXEC), 0);
         posix_spawn_file_actions_adddup2(&fa, out_fds[1], 1);
     } else {
-        posix_spawn_file_actions_addopen(&fa, 1, io->out ? io->out
-                                                         : "/dev/null",
-                                         wr, 0600);
+        posix_spawn_file_actions_addopen(
+            &fa, 1, io->out ? io->out : "/dev/null", wr, 0600);
     }
     posix_spawn_file_actions_addopen(&fa, 2, io->err ? io->err : "/dev/null",
                                      wr, 0600);
 spawn:
-    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, &attr, (char **)argv,
-                             environ),
+    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, &attr, (char **)argv, environ),
                  0, "cannot start %s", argv[0]);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);

@@ -67,8 +67,7 @@ int tu_count_problems(void *arg, const evs_scan_item *it);
 
 /* Reports a failed check about execution `id` (printf-like): a checker
  * that counts what it finds rather than asserting. */
-typedef void tu_fail_fn(void *ctx, const char *id, const char *fmt,
-                        va_list ap);
+typedef void tu_fail_fn(void *ctx, const char *id, const char *fmt, va_list ap);
 
 /* The checks after a recovery that left `last` events in execution `id`
  * of store s, whose directory is `dir` (no writer of it open): a scan

@@ -26,9 +26,10 @@ static header *header_of(void *p, const char *what)
     header *h = (header *)p - 1;
 
     if (h->h.mark != MARK_LIVE) {
-        fprintf(stderr, "tu_alloc: %s of %p, which is not a live block of "
-                "this allocator (%s)\n", what, p,
-                h->h.mark == MARK_FREED ? "freed already" : "foreign");
+        fprintf(stderr,
+                "tu_alloc: %s of %p, which is not a live block of "
+                "this allocator (%s)\n",
+                what, p, h->h.mark == MARK_FREED ? "freed already" : "foreign");
         abort();
     }
     return h;
@@ -70,8 +71,7 @@ static void *ta_realloc(void *ctx, void *p, size_t n)
         h = header_of(p, "realloc");
         old = h->h.size;
     }
-    if (n > SIZE_MAX - sizeof(header) ||
-        !(h = realloc(h, sizeof(header) + n)))
+    if (n > SIZE_MAX - sizeof(header) || !(h = realloc(h, sizeof(header) + n)))
         goto out;
     h->h.size = n;
     h->h.mark = MARK_LIVE;

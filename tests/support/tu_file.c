@@ -141,4 +141,3 @@ int tu_flip_bit(const char *path, long long off, int bit)
     close(fd);
     return rc;
 }
-

@@ -90,7 +90,7 @@ static result run_args(const char *in, const char *const *args)
     return r;
 }
 
-#define EVDUMP_IN(in, ...)                                                    \
+#define EVDUMP_IN(in, ...)                                                     \
     run_args(in, (const char *const[]){__VA_ARGS__, NULL})
 #define EVDUMP(...) EVDUMP_IN(NULL, __VA_ARGS__)
 
@@ -139,15 +139,15 @@ static void assert_one_error_line(const result *r)
 
 /* Creates `id` with an execution_started event of `workflow`, the given
  * status and creation time (seconds after a fixed instant). */
-static void make_exec(const char *id, const char *workflow,
-                      const char *status, int created_s)
+static void make_exec(const char *id, const char *workflow, const char *status,
+                      int created_s)
 {
     char data[128];
     evs_snapshot sn;
     evs_event e;
 
-    snprintf(data, sizeof(data),
-             "{\"workflow_name\":\"%s\",\"inputs\":{}}", workflow);
+    snprintf(data, sizeof(data), "{\"workflow_name\":\"%s\",\"inputs\":{}}",
+             workflow);
     e = tu_event(EVS_EV_EXECUTION_STARTED, NULL, data);
     memset(&sn, 0, sizeof(sn));
     sn.status = evs_span_cstr(status);
@@ -161,9 +161,8 @@ static evs_log *writer(const char *id)
 {
     evs_log *l;
 
-    cr_assert_eq(evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL,
-                              NULL),
-                 0);
+    cr_assert_eq(
+        evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL, NULL), 0);
     return l;
 }
 
@@ -306,14 +305,14 @@ Test(evdump, ls_lists_executions_by_creation_time_with_every_column)
     cr_assert_eq(r.err_len, 0);
     row = nth_line(r.out, 0);
     cr_assert(strstr(row, "ID") && strstr(row, "STATUS") &&
-              strstr(row, "WORKFLOW") && strstr(row, "CREATED") &&
-              strstr(row, "UPDATED") && strstr(row, "LAST SEQ"),
+                  strstr(row, "WORKFLOW") && strstr(row, "CREATED") &&
+                  strstr(row, "UPDATED") && strstr(row, "LAST SEQ"),
               "header: %s", row);
     free(row);
     assert_ids(r.out, 1, want, 4);
     row = nth_line(r.out, 3); /* mid */
-    cr_assert(strstr(row, " failed ") && strstr(row, " billing "),
-              "row: %s", row);
+    cr_assert(strstr(row, " failed ") && strstr(row, " billing "), "row: %s",
+              row);
     /* 1764000003 s is 2025-11-24T16:00:03Z; updated half a second on. */
     cr_assert(strstr(row, "2025-11-24T16:00:03Z"), "row: %s", row);
     cr_assert_eq(row[strlen(row) - 1], '1', "last seq: %s", row);
@@ -381,8 +380,8 @@ Test(evdump, ls_limit_and_offset_page_through_the_listing)
     cr_assert_eq(r.status, 0);
     cr_assert_eq(count_lines(r.out), 2);
     cr_assert(strstr(r.out, "\"id\":\"mid\"") <
-                  strstr(r.out, "\"id\":\"beta\"") &&
-              strstr(r.out, "\"id\":\"mid\""),
+                      strstr(r.out, "\"id\":\"beta\"") &&
+                  strstr(r.out, "\"id\":\"mid\""),
               "%s", r.out);
     cr_assert_null(strstr(r.out, "zeta"));
     result_free(&r);
@@ -432,8 +431,7 @@ Test(evdump, ls_json_prints_one_parseable_object_per_execution)
             int64_t us;
             const char *t = json_object_get_string(v);
             cr_assert_eq(evs_time_parse(t, strlen(t), &us), 0);
-            cr_assert_eq(us, 1764000000000000LL +
-                                 (int64_t)(i + 1) * 1000000LL);
+            cr_assert_eq(us, 1764000000000000LL + (int64_t)(i + 1) * 1000000LL);
         }
         cr_assert(json_object_object_get_ex(o, "end_time", &v));
         cr_assert(json_object_is_type(v, json_type_null));
@@ -545,7 +543,7 @@ Test(evdump, show_prints_aligned_rows_with_full_data_when_not_a_terminal)
     }
     row = nth_line(r.out, 3); /* the step_completed of the batch */
     cr_assert(strstr(row, "step_completed") && strstr(row, " main ") &&
-              strstr(row, " a "),
+                  strstr(row, " a "),
               "row: %s", row);
     cr_assert(strstr(row, "{\"output\":\"x\\ny\",\"stored_variable\":\"v\"}"),
               "row: %s", row);
@@ -564,7 +562,7 @@ Test(evdump, show_prints_aligned_rows_with_full_data_when_not_a_terminal)
     }
     row = nth_line(r.out, 6);
     cr_assert(strstr(row, ts) && strstr(row, "step_failed") &&
-              strstr(row, " side ") && strstr(row, "{\"error\":\"boom\"}"),
+                  strstr(row, " side ") && strstr(row, "{\"error\":\"boom\"}"),
               "row: %s", row);
     free(row);
     result_free(&r);
@@ -581,9 +579,10 @@ Test(evdump, show_stops_at_damage_with_exit_3_naming_sequence_and_offset)
     file = read_log("bad", &len);
     off = line_offset(file, 5);
     p = log_path("bad");
-    cr_assert_eq(tu_flip_bit(p, off + (strstr(file + off, "\"output\"") -
-                                       (file + off)) + 12, 1),
-                 0);
+    cr_assert_eq(
+        tu_flip_bit(
+            p, off + (strstr(file + off, "\"output\"") - (file + off)) + 12, 1),
+        0);
     r = EVDUMP("show", dir, "bad", "--json");
     cr_assert_eq(r.status, 3, "stderr: %s", r.err);
     cr_assert_eq(r.out_len, (size_t)off, "the four good lines come first");
@@ -591,7 +590,7 @@ Test(evdump, show_stops_at_damage_with_exit_3_naming_sequence_and_offset)
     assert_one_error_line(&r);
     snprintf(want, sizeof(want), "sequence 5, byte offset %lld", off);
     cr_assert(strstr(r.err, want) && strstr(r.err, "bad") &&
-              strstr(r.err, "checksum"),
+                  strstr(r.err, "checksum"),
               "stderr: %s", r.err);
     result_free(&r);
     free(p);
@@ -689,13 +688,13 @@ Test(evdump, verify_reports_a_flipped_byte_with_execution_sequence_offset)
     file = read_log("run-7", &len);
     off = line_offset(file, 6);
     p = log_path("run-7");
-    cr_assert_eq(tu_flip_bit(p, off + (strstr(file + off, "\"output\"") -
-                                       (file + off)) + 12, 1),
-                 0);
+    cr_assert_eq(
+        tu_flip_bit(
+            p, off + (strstr(file + off, "\"output\"") - (file + off)) + 12, 1),
+        0);
     r = EVDUMP("verify", dir);
     cr_assert_eq(r.status, 1, "out: %s err: %s", r.out, r.err);
-    snprintf(want, sizeof(want), "run-7: seq 6 at byte %lld: checksum: ",
-             off);
+    snprintf(want, sizeof(want), "run-7: seq 6 at byte %lld: checksum: ", off);
     cr_assert(strstr(r.out, want), "want '%s' in:\n%s", want, r.out);
     cr_assert_eq(count_lines(r.out), 2, "%s", r.out);
     /* 4 + 10 events, one of them damaged */
@@ -818,10 +817,10 @@ Test(evdump, snapshot_json_has_every_field_with_json_embedded)
     struct json_object *o, *v, *w;
     result r;
     static const char *const keys[] = {
-        "id", "workflow_name", "workflow_hash", "inputs_hash", "status",
-        "start_time", "end_time", "created_at", "updated_at",
-        "last_event_seq", "workflow_data", "inputs", "outputs", "error",
-        "lineage", "state"};
+        "id",         "workflow_name",  "workflow_hash", "inputs_hash",
+        "status",     "start_time",     "end_time",      "created_at",
+        "updated_at", "last_event_seq", "workflow_data", "inputs",
+        "outputs",    "error",          "lineage",       "state"};
 
     memset(&sn, 0, sizeof(sn));
     sn.workflow_name = evs_span_cstr("wf");
@@ -838,8 +837,7 @@ Test(evdump, snapshot_json_has_every_field_with_json_embedded)
     o = json_tokener_parse(r.out);
     cr_assert_not_null(o, "%s", r.out);
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-        cr_assert(json_object_object_get_ex(o, keys[i], &v), "no %s",
-                  keys[i]);
+        cr_assert(json_object_object_get_ex(o, keys[i], &v), "no %s", keys[i]);
     json_object_object_get_ex(o, "id", &v);
     cr_assert_str_eq(json_object_get_string(v), "snap");
     json_object_object_get_ex(o, "status", &v);
@@ -1042,8 +1040,7 @@ Test(evdump, import_refuses_a_sequence_gap_naming_the_line_and_keeps_batches)
     r = EVDUMP_IN(scratch_file("gap.jsonl", lines), "import", dir, "gap");
     cr_assert_eq(r.status, 3, "out: %s err: %s", r.out, r.err);
     assert_one_error_line(&r);
-    cr_assert(strstr(r.err, "line 1201:") && strstr(r.err, "gap"), "%s",
-              r.err);
+    cr_assert(strstr(r.err, "line 1201:") && strstr(r.err, "gap"), "%s", r.err);
     cr_assert_eq(r.out_len, 0, "%s", r.out);
     result_free(&r);
     /* The first full batch is in; nothing of the one with the bad line. */
@@ -1070,8 +1067,7 @@ Test(evdump, import_refuses_another_execution_and_bad_lines)
     r = EVDUMP_IN(scratch_file("o.jsonl", lines), "import", dir, "x");
     cr_assert_eq(r.status, 3);
     assert_one_error_line(&r);
-    cr_assert(strstr(r.err, "line 1:") && strstr(r.err, "other"), "%s",
-              r.err);
+    cr_assert(strstr(r.err, "line 1:") && strstr(r.err, "other"), "%s", r.err);
     result_free(&r);
     free(lines);
     cr_assert_eq(tu_count_events(st, "x"), 3);
@@ -1141,8 +1137,8 @@ Test(evdump, tail_prints_the_last_n_events)
     cr_assert_eq(count_lines(r.out), 10);
     {
         char *first = nth_line(r.out, 0);
-        cr_assert_eq(strncmp(first + strspn(first, " "), "22  ", 4), 0,
-                     "%s", first);
+        cr_assert_eq(strncmp(first + strspn(first, " "), "22  ", 4), 0, "%s",
+                     first);
         free(first);
     }
     result_free(&r);
@@ -1195,7 +1191,7 @@ Test(evdump, tail_follow_prints_appends_made_after_it_started)
     cr_assert_eq(count_lines(buf), 5, "%s", buf);
     line = nth_line(buf, 2);
     cr_assert(strstr(line, "\"sequence\":7,") &&
-              strstr(line, "\"signal_received\""),
+                  strstr(line, "\"signal_received\""),
               "%s", line);
     free(line);
     line = nth_line(buf, 4);
@@ -1279,8 +1275,8 @@ Test(evdump, usage_errors_exit_2_with_a_hint)
         (const char *const[]){"ls", NULL},
         (const char *const[]){"ls", dir, "--limit", "x", NULL},
         (const char *const[]){"ls", dir, "--limit", "-1", NULL},
-        (const char *const[]){"ls", dir, "--offset",
-                              "99999999999999999999999", NULL},
+        (const char *const[]){"ls", dir, "--offset", "99999999999999999999999",
+                              NULL},
         (const char *const[]){"ls", dir, "--limit", NULL},
         (const char *const[]){"ls", dir, "--bogus", NULL},
         (const char *const[]){"ls", dir, "extra", NULL},
@@ -1315,13 +1311,12 @@ Test(evdump, usage_errors_exit_2_with_a_hint)
 
 Test(evdump, help_exits_0_and_covers_every_command_option_and_exit_code)
 {
-    static const char *const cmds[] = {"ls",       "show",   "tail",
-                                       "verify",   "snapshot", "import",
-                                       "salvage"};
+    static const char *const cmds[] = {"ls",       "show",   "tail",   "verify",
+                                       "snapshot", "import", "salvage"};
     static const char *const opts[] = {
-        "--status", "--workflow", "--limit", "--offset", "--json", "--from",
-        "--to",     "--type",     "--path",  "--lines",  "--follow",
-        "--out",    "NO_COLOR",   "--version"};
+        "--status", "--workflow", "--limit",  "--offset", "--json",
+        "--from",   "--to",       "--type",   "--path",   "--lines",
+        "--follow", "--out",      "NO_COLOR", "--version"};
     result r;
 
     r = EVDUMP("--help");
@@ -1458,8 +1453,8 @@ static int has_row(const char *out, const char *const *cells, size_t n)
     return 0;
 }
 
-#define HAS_ROW(out, ...)                                                     \
-    has_row((out), (const char *const[]){__VA_ARGS__},                        \
+#define HAS_ROW(out, ...)                                                      \
+    has_row((out), (const char *const[]){__VA_ARGS__},                         \
             sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *))
 
 /* The library's canonical state JSON of `id` as of `at` (0: the end). */
@@ -1473,8 +1468,7 @@ static char *library_state(const char *id, uint64_t at, int tolerant)
     evs_replay_opts_init(&o);
     o.tolerant = tolerant;
     cr_assert_eq(evs_replay_new(&o, &r), 0);
-    cr_assert_eq(evs_replay_open(r, st, id, strlen(id), at, NULL, NULL,
-                                 NULL),
+    cr_assert_eq(evs_replay_open(r, st, id, strlen(id), at, NULL, NULL, NULL),
                  0);
     cr_assert_eq(evs_replay_state_json(r, &js, &len), 0);
     copy = strndup(js, len);
@@ -1507,20 +1501,19 @@ Test(evdump, state_shows_the_execution_and_every_table_at_the_end)
     cr_assert(HAS_ROW(r.out, "Paths", "(2)"), "%s", r.out);
     cr_assert(HAS_ROW(r.out, "main", "-", "active", "each_item", "1", "-"),
               "%s", r.out);
-    cr_assert(HAS_ROW(r.out, "side", "main", "completed", "fetch", "4",
-                      "19"),
+    cr_assert(HAS_ROW(r.out, "side", "main", "completed", "fetch", "4", "19"),
               "%s", r.out);
     cr_assert(HAS_ROW(r.out, "Steps", "(3)"), "%s", r.out);
     /* path, step, iteration, status, attempts, started, ended, variable,
      * output */
-    cr_assert(HAS_ROW(r.out, "main", "plan", "-", "completed", "1", "2",
-                      "3", "plan", "{\"steps\":3}"),
+    cr_assert(HAS_ROW(r.out, "main", "plan", "-", "completed", "1", "2", "3",
+                      "plan", "{\"steps\":3}"),
               "%s", r.out);
-    cr_assert(HAS_ROW(r.out, "side", "fetch", "-", "completed", "2", "8",
-                      "9", "page", "\"page\""),
+    cr_assert(HAS_ROW(r.out, "side", "fetch", "-", "completed", "2", "8", "9",
+                      "page", "\"page\""),
               "%s", r.out);
-    cr_assert(HAS_ROW(r.out, "main", "each_item", "0", "completed", "1",
-                      "10", "11", "-", "\"i0\""),
+    cr_assert(HAS_ROW(r.out, "main", "each_item", "0", "completed", "1", "10",
+                      "11", "-", "\"i0\""),
               "%s", r.out);
     cr_assert(HAS_ROW(r.out, "Each", "(1)"), "%s", r.out);
     cr_assert(HAS_ROW(r.out, "main", "each_item", "1", "2"), "%s", r.out);
@@ -1532,15 +1525,14 @@ Test(evdump, state_shows_the_execution_and_every_table_at_the_end)
                       "approve", "{\"ok\":true}"),
               "%s", r.out);
     cr_assert(HAS_ROW(r.out, "Versions", "(1)"), "%s", r.out);
-    cr_assert(HAS_ROW(r.out, "new-prompt", "2", "1", "3", "17"), "%s",
-              r.out);
+    cr_assert(HAS_ROW(r.out, "new-prompt", "2", "1", "3", "17"), "%s", r.out);
     cr_assert(HAS_ROW(r.out, "Timers", "(1)"), "%s", r.out);
     cr_assert(HAS_ROW(r.out, "t1", "main", "nap", "fired", "15", "16",
                       "2026-11-22T10:20:00.000000Z"),
               "%s", r.out);
     cr_assert(HAS_ROW(r.out, "Waits", "(1)"), "%s", r.out);
-    cr_assert(HAS_ROW(r.out, "main", "approve", "approval", "ended", "13",
-                      "14", "12", "-"),
+    cr_assert(HAS_ROW(r.out, "main", "approve", "approval", "ended", "13", "14",
+                      "12", "-"),
               "%s", r.out);
     result_free(&r);
 }
@@ -1553,10 +1545,10 @@ Test(evdump, state_at_shows_the_state_as_of_that_sequence)
     r = EVDUMP("state", dir, "agent", "--at", "6");
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
     cr_assert(HAS_ROW(r.out, "last", "seq", "6"), "%s", r.out);
-    cr_assert(HAS_ROW(r.out, "failure", "side/fetch", "at", "seq", "6"),
-              "%s", r.out);
-    cr_assert(HAS_ROW(r.out, "side", "fetch", "-", "failed", "1", "5", "6",
-                      "-", "{\"type\":\"timeout\",\"message\":\"slow\"}"),
+    cr_assert(HAS_ROW(r.out, "failure", "side/fetch", "at", "seq", "6"), "%s",
+              r.out);
+    cr_assert(HAS_ROW(r.out, "side", "fetch", "-", "failed", "1", "5", "6", "-",
+                      "{\"type\":\"timeout\",\"message\":\"slow\"}"),
               "the error stands in for the output: %s", r.out);
     cr_assert(HAS_ROW(r.out, "Variables", "(1)"), "%s", r.out);
     cr_assert(HAS_ROW(r.out, "Signals", "(0)"), "%s", r.out);
@@ -1587,10 +1579,10 @@ Test(evdump, state_json_is_the_library_state_json_on_one_line)
         cr_assert_eq(r.status, 0, "at %s: %s", at, r.err);
         cr_assert_eq(count_lines(r.out), 1, "%s", r.out);
         cr_assert_eq(r.out[r.out_len - 1], '\n');
-        cr_assert_eq(r.out_len, strlen(want) + 1, "at %s:\n%s\n%s", at,
+        cr_assert_eq(r.out_len, strlen(want) + 1, "at %s:\n%s\n%s", at, r.out,
+                     want);
+        cr_assert_eq(memcmp(r.out, want, strlen(want)), 0, "at %s:\n%s\n%s", at,
                      r.out, want);
-        cr_assert_eq(memcmp(r.out, want, strlen(want)), 0,
-                     "at %s:\n%s\n%s", at, r.out, want);
         free(want);
         result_free(&r);
     }
@@ -1610,8 +1602,7 @@ Test(evdump, state_says_when_it_started_from_the_snapshot)
 
     make_agent("agent");
     cr_assert_eq(evs_replay_new(NULL, &rp), 0);
-    cr_assert_eq(evs_replay_open(rp, st, "agent", 5, 0, NULL, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_replay_open(rp, st, "agent", 5, 0, NULL, NULL, NULL), 0);
     cr_assert_eq(evs_replay_snapshot(rp, st, (evs_span){NULL, 0}), 0);
     evs_replay_free(rp);
     l = writer("agent");
@@ -1619,15 +1610,14 @@ Test(evdump, state_says_when_it_started_from_the_snapshot)
     evs_log_close(l);
     /* The library does start from it. */
     cr_assert_eq(evs_replay_new(NULL, &rp), 0);
-    cr_assert_eq(evs_replay_open(rp, st, "agent", 5, 0, &fs, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_replay_open(rp, st, "agent", 5, 0, &fs, NULL, NULL), 0);
     cr_assert_eq(fs, 1);
     evs_replay_free(rp);
 
     r = EVDUMP("state", dir, "agent");
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    cr_assert(HAS_ROW(r.out, "replayed", "from", "snapshot", "at", "seq",
-                      "19,", "then", "2", "events"),
+    cr_assert(HAS_ROW(r.out, "replayed", "from", "snapshot", "at", "seq", "19,",
+                      "then", "2", "events"),
               "%s", r.out);
     cr_assert(HAS_ROW(r.out, "last", "seq", "21"), "%s", r.out);
     cr_assert(HAS_ROW(r.out, "late", "21", "2"), "%s", r.out);
@@ -1666,8 +1656,8 @@ Test(evdump, state_of_a_history_breaking_a_rule_shows_it_and_exits_1)
     for (size_t i = 0; i < 3; i++) {
         char seq[64];
         line = nth_line(r.err, i);
-        snprintf(seq, sizeof(seq), "evdump: u: seq %zu: step-not-started: ",
-                 i + 2);
+        snprintf(seq, sizeof(seq),
+                 "evdump: u: seq %zu: step-not-started: ", i + 2);
         cr_assert_eq(strncmp(line, seq, strlen(seq)), 0, "%s", line);
         free(line);
     }
@@ -1732,8 +1722,7 @@ Test(evdump, state_usage_errors_exit_2_including_a_bad_at)
         (const char *const[]){"state", dir, "c", "--at", "x", NULL},
         (const char *const[]){"state", dir, "c", "--at", "-2", NULL},
         (const char *const[]){"state", dir, "c", "--at", "2", NULL},
-        (const char *const[]){"state", dir, "c", "--json", "--at", "99",
-                              NULL},
+        (const char *const[]){"state", dir, "c", "--json", "--at", "99", NULL},
         (const char *const[]){"state", dir, "c", "--bogus", NULL},
     };
 
@@ -1756,12 +1745,11 @@ Test(evdump, state_help_documents_at_json_and_the_tolerant_exit_1)
 
     r = EVDUMP("state", "--help");
     cr_assert_eq(r.status, 0);
-    cr_assert_eq(strncmp(r.out, "Usage: evdump state STORE EXEC", 30), 0,
-                 "%s", r.out);
+    cr_assert_eq(strncmp(r.out, "Usage: evdump state STORE EXEC", 30), 0, "%s",
+                 r.out);
     cr_assert(strstr(r.out, "--at SEQ") && strstr(r.out, "--json") &&
                   strstr(r.out, "from snapshot at") &&
-                  strstr(r.out, "tolerantly") &&
-                  strstr(r.out, "status is 1"),
+                  strstr(r.out, "tolerantly") && strstr(r.out, "status is 1"),
               "%s", r.out);
     cr_assert(strstr(r.out, "Exit status:"), "%s", r.out);
     result_free(&r);

@@ -68,9 +68,8 @@ static void record(const char *id, const spec *sp, size_t n)
     uint64_t seq;
 
     cr_assert_eq(evs_exec_create(st, id, strlen(id), NULL, NULL, 0), 0);
-    cr_assert_eq(evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL,
-                              NULL),
-                 0);
+    cr_assert_eq(
+        evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL, NULL), 0);
     cr_assert_eq(evs_recorder_open(l, NULL, &rec), 0);
     for (size_t i = 0; i < n; i++) {
         evs_event e = ev_of(&sp[i]);
@@ -84,10 +83,10 @@ static void record(const char *id, const spec *sp, size_t n)
 
 #define RECORD(id, arr) record(id, arr, sizeof(arr) / sizeof(arr[0]))
 
-#define STARTED(wf)                                                           \
-    {                                                                         \
-        "execution_started", NULL, NULL,                                      \
-            "{\"workflow_name\":\"" wf "\",\"inputs\":{\"topic\":\"cats\"}}"  \
+#define STARTED(wf)                                                            \
+    {                                                                          \
+        "execution_started", NULL, NULL,                                       \
+            "{\"workflow_name\":\"" wf "\",\"inputs\":{\"topic\":\"cats\"}}"   \
     }
 
 static const spec linear[] = {
@@ -180,9 +179,8 @@ static void make_broken(const char *id)
     evs_log *l;
 
     cr_assert_eq(tu_create(st, id), 0);
-    cr_assert_eq(evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL,
-                              NULL),
-                 0);
+    cr_assert_eq(
+        evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL, NULL), 0);
     for (size_t i = 0; i < 4; i++) {
         evs_event e = ev_of(&rest[i]);
         cr_assert_eq(evs_log_append(l, &e, 1, evs_log_last_seq(l), NULL), 0);
@@ -238,7 +236,7 @@ static result run_args(const char *input, const char *const *args)
     return r;
 }
 
-#define EVREPLAY_IN(in, ...)                                                  \
+#define EVREPLAY_IN(in, ...)                                                   \
     run_args(in, (const char *const[]){__VA_ARGS__, NULL})
 #define EVREPLAY(...) EVREPLAY_IN(NULL, __VA_ARGS__)
 
@@ -287,13 +285,13 @@ static char *row(const char *out, const char *first)
     return row_n(out, first, 0);
 }
 
-#define assert_row(out, first, expected)                                      \
-    do {                                                                      \
-        char *r_ = row(out, first);                                           \
-        cr_assert_not_null(r_, "no line starting with '%s' in:\n%s", first,   \
-                           out);                                              \
-        cr_assert_str_eq(r_, expected, "in:\n%s", out);                       \
-        free(r_);                                                             \
+#define assert_row(out, first, expected)                                       \
+    do {                                                                       \
+        char *r_ = row(out, first);                                            \
+        cr_assert_not_null(r_, "no line starting with '%s' in:\n%s", first,    \
+                           out);                                               \
+        cr_assert_str_eq(r_, expected, "in:\n%s", out);                        \
+        free(r_);                                                              \
     } while (0)
 
 static size_t count_lines(const char *s)
@@ -344,8 +342,7 @@ static void assert_want_row(const char *out, const want_row *w)
     cr_assert_not_null(got, "no line %d starting with '%s' in:\n%s", w->nth,
                        w->first, out);
     if (n && w->line[n - 1] == '*')
-        cr_assert_eq(strncmp(got, w->line, n - 1), 0, "'%s' in:\n%s", got,
-                     out);
+        cr_assert_eq(strncmp(got, w->line, n - 1), 0, "'%s' in:\n%s", got, out);
     else
         cr_assert_str_eq(got, w->line, "in:\n%s", out);
     free(got);
@@ -391,8 +388,9 @@ Test(evreplay, goto_then_print_paths_shows_the_branched_paths)
 {
     static const run_case cases[] = {
         {"br", "goto 5; print paths", 0, .err = "",
-         .rows = {{"=>", 0, "=> 5 path_started left - {\"parent\":\"main\","
-                            "\"current_step\":\"a\"}"},
+         .rows = {{"=>", 0,
+                   "=> 5 path_started left - {\"parent\":\"main\","
+                   "\"current_step\":\"a\"}"},
                   {"ID", 0, "ID STATUS PARENT STEP STARTED ENDED"},
                   {"main", 0, "main active - plan 1 -"},
                   {"left", 0, "left active main a 4 -"},
@@ -411,9 +409,10 @@ Test(evreplay, step_and_back_move_and_where_reports_the_event)
 {
     static const run_case cases[] = {
         {"lin", "step 3; where; back 2; where", 0,
-         .rows = {{"=>", 0, "=> 3 step_completed main fetch "
-                            "{\"output\":{\"pages\":3},"
-                            "\"stored_variable\":\"doc\"}"},
+         .rows = {{"=>", 0,
+                   "=> 3 step_completed main fetch "
+                   "{\"output\":{\"pages\":3},"
+                   "\"stored_variable\":\"doc\"}"},
                   {"seq", 0, "seq 3 of 9"},
                   {"event", 0, "event step_completed"},
                   {"path", 0, "path main"},
@@ -472,8 +471,8 @@ Test(evreplay, back_and_goto_give_the_same_state_with_and_without_checkpoints)
     a = EVREPLAY(dir, "br", "--checkpoint-every", "0", "-c", cmds);
     b = EVREPLAY(dir, "br", "--checkpoint-every", "2", "-c", cmds);
     /* A budget of one byte drops every checkpoint as soon as taken. */
-    c = EVREPLAY(dir, "br", "--checkpoint-every", "1",
-                 "--checkpoint-budget", "1", "-c", cmds);
+    c = EVREPLAY(dir, "br", "--checkpoint-every", "1", "--checkpoint-budget",
+                 "1", "-c", cmds);
     cr_assert_eq(a.status, 0, "stderr: %s", a.err);
     cr_assert_eq(b.status, 0, "stderr: %s", b.err);
     cr_assert_eq(c.status, 0, "stderr: %s", c.err);
@@ -513,8 +512,8 @@ Test(evreplay, moving_past_either_end_is_an_error)
         {"lin", "goto 9; step", 1,
          .err = "error: at the end of the history (seq 9)\n"},
         /* Stepping past the end stops at the end. */
-        {"lin", "goto 7; step 5; where", 0,
-         .rows = {{"seq", 0, "seq 9 of 9"}}, .has = {"end of history\n"}},
+        {"lin", "goto 7; step 5; where", 0, .rows = {{"seq", 0, "seq 9 of 9"}},
+         .has = {"end of history\n"}},
     };
 
     RECORD("lin", linear);
@@ -528,8 +527,10 @@ Test(evreplay, moving_past_either_end_is_an_error)
 Test(evreplay, break_type_stops_continue_at_the_failure)
 {
     static const run_case cases[] = {
-        {"re", "break type step_failed; continue; where; print state; "
-               "continue; where", 0,
+        {"re",
+         "break type step_failed; continue; where; print state; "
+         "continue; where",
+         0,
          .rows = {{"breakpoint", 0, "breakpoint 1: type step_failed"},
                   {"seq", 0, "seq 3 of 8"},
                   {"event", 0, "event step_failed"},
@@ -563,10 +564,13 @@ Test(evreplay, a_retry_shows_in_the_step_and_clears_the_failure_point)
 Test(evreplay, break_step_stops_at_every_event_of_that_step)
 {
     static const run_case cases[] = {
-        {"lin", "break step summarize; continue; continue; continue; "
-                "info breakpoints", 0,
-         .rows = {{"=>", 0, "=> 4 step_started main summarize "
-                            "{\"attempt\":1,\"input\":{\"pages\":3}}"},
+        {"lin",
+         "break step summarize; continue; continue; continue; "
+         "info breakpoints",
+         0,
+         .rows = {{"=>", 0,
+                   "=> 4 step_started main summarize "
+                   "{\"attempt\":1,\"input\":{\"pages\":3}}"},
                   {"=>", 1, "=> 5 step_completed main summarize*"},
                   {"=>", 2, "=> 9 execution_completed*"},
                   {"1", 0, "1 step summarize 2"}},
@@ -581,13 +585,14 @@ Test(evreplay, break_status_stops_when_the_execution_completes)
 {
     static const run_case cases[] = {
         {"sg", "break status completed; continue; where", 0,
-         .rows = {{"seq", 0, "seq 9 of 9"},
-                  {"status", 0, "status completed"}}},
+         .rows = {{"seq", 0, "seq 9 of 9"}, {"status", 0, "status completed"}}},
         /* Any change: running at 1, waiting at 3 (the only path waits),
          * running again at 7: the wait ends at 6, but its timeout timer
          * holds the path until it is cancelled at 7. */
-        {"sg", "break status; continue; where; continue; where; "
-               "continue; where", 0,
+        {"sg",
+         "break status; continue; where; continue; where; "
+         "continue; where",
+         0,
          .rows = {{"seq", 0, "seq 1 of 9"},
                   {"seq", 1, "seq 3 of 9"},
                   {"status", 1, "status waiting"},
@@ -601,14 +606,17 @@ Test(evreplay, break_status_stops_when_the_execution_completes)
 Test(evreplay, break_path_and_seq_and_delete)
 {
     static const run_case cases[] = {
-        {"br", "break path right; break seq 12; info breakpoints; "
-               "continue; delete 1; continue; info breakpoints; "
-               "delete; info breakpoints", 0,
+        {"br",
+         "break path right; break seq 12; info breakpoints; "
+         "continue; delete 1; continue; info breakpoints; "
+         "delete; info breakpoints",
+         0,
          .rows = {{"NUM", 0, "NUM WHAT HITS"},
                   {"1", 0, "1 path right 0"},
                   {"2", 0, "2 seq 12 0"},
-                  {"=>", 0, "=> 6 path_started right - "
-                            "{\"parent\":\"main\",\"current_step\":\"b\"}"},
+                  {"=>", 0,
+                   "=> 6 path_started right - "
+                   "{\"parent\":\"main\",\"current_step\":\"b\"}"},
                   {"=>", 1, "=> 12 path_completed right*"},
                   {"2", 1, "2 seq 12 1"},
                   {"deleted", 0, "deleted breakpoint 1"}},
@@ -622,8 +630,10 @@ Test(evreplay, break_path_and_seq_and_delete)
 Test(evreplay, bad_breakpoints_are_errors)
 {
     static const run_case c = {
-        "lin", "break status done; break seq 99; break; break colour red; "
-               "delete 7; info breakpoints", 1, .out = "no breakpoints\n"};
+        "lin",
+        "break status done; break seq 99; break; break colour red; "
+        "delete 7; info breakpoints",
+        1, .out = "no breakpoints\n"};
     result r;
 
     RECORD("lin", linear);
@@ -682,22 +692,29 @@ Test(evreplay, diff_covers_status_signals_timers_and_waits)
 Test(evreplay, signals_timers_and_waits_are_printed_as_they_change)
 {
     static const run_case cases[] = {
-        {"sg", "goto 4; print waits; print timers; print signals; "
-               "goto 5; print signals; goto 7; print signals; "
-               "print waits; print timers", 0,
+        {"sg",
+         "goto 4; print waits; print timers; print signals; "
+         "goto 5; print signals; goto 7; print signals; "
+         "print waits; print timers",
+         0,
          .rows = {{"PATH", 0, "PATH STEP SIGNAL TIMEOUT STARTED STATUS"},
-                  {"main", 0, "main approve approval "
-                              "2030-01-01T00:00:00.000000Z 3 pending"},
-                  {"t-approve", 0, "t-approve main approve "
-                                   "2030-01-01T00:00:00.000000Z 4 pending"},
+                  {"main", 0,
+                   "main approve approval "
+                   "2030-01-01T00:00:00.000000Z 3 pending"},
+                  {"t-approve", 0,
+                   "t-approve main approve "
+                   "2030-01-01T00:00:00.000000Z 4 pending"},
                   {"5", 0, "5 approval buffered - {\"by\":\"ann\"}"},
-                  {"5", 1, "5 approval consumed at 6 main/approve "
-                           "{\"by\":\"ann\"}"},
-                  {"main", 1, "main approve approval "
-                              "2030-01-01T00:00:00.000000Z 3 ended at 6 by "
-                              "signal 5"},
-                  {"t-approve", 1, "t-approve main approve "
-                                   "2030-01-01T00:00:00.000000Z 4 cancelled"}},
+                  {"5", 1,
+                   "5 approval consumed at 6 main/approve "
+                   "{\"by\":\"ann\"}"},
+                  {"main", 1,
+                   "main approve approval "
+                   "2030-01-01T00:00:00.000000Z 3 ended at 6 by "
+                   "signal 5"},
+                  {"t-approve", 1,
+                   "t-approve main approve "
+                   "2030-01-01T00:00:00.000000Z 4 cancelled"}},
          .has = {"no signals\n"}},
     };
 
@@ -750,8 +767,9 @@ Test(evreplay, print_state_steps_and_path_describe_the_execution)
                   {"variables", 0, "variables 2"},
                   {"outputs", 0, "outputs {\"ok\":true}"},
                   {"inputs", 0, "inputs {\"topic\":\"cats\"}"},
-                  {"PATH", 0, "PATH STEP ITER STATUS ATTEMPTS STARTED ENDED "
-                              "VARIABLE"},
+                  {"PATH", 0,
+                   "PATH STEP ITER STATUS ATTEMPTS STARTED ENDED "
+                   "VARIABLE"},
                   {"main", 0, "main fetch - completed 1 2 3 doc"},
                   {"path", 0, "path main"},
                   /* The path's own table repeats its steps. */
@@ -767,8 +785,7 @@ Test(evreplay, print_step_with_a_path_and_an_unknown_step)
     static const run_case cases[] = {
         {"br", "goto 10; print step a left; print step a right", 1,
          .err = "error: no step 'a' on path right at seq 10\n",
-         .rows = {{"step", 0, "step left/a"},
-                  {"output", 0, "output \"L\""}}},
+         .rows = {{"step", 0, "step left/a"}, {"output", 0, "output \"L\""}}},
     };
 
     RECORD("br", branched);
@@ -864,12 +881,15 @@ Test(evreplay, event_prints_every_field_and_the_data)
 Test(evreplay, search_finds_text_and_types_without_moving)
 {
     static const run_case cases[] = {
-        {"re", "goto 2; search timed out; search type step_failed; "
-               "search nothing-like-this; where", 0,
+        {"re",
+         "goto 2; search timed out; search type step_failed; "
+         "search nothing-like-this; where",
+         0,
          /* The data preview is cut to 60 columns. */
-         .rows = {{"3", 0, "3 step_failed main call {\"error\":{\"type\":"
-                           "\"Timeout\",\"message\":\"upstream timed "
-                           "out\"..."},
+         .rows = {{"3", 0,
+                   "3 step_failed main call {\"error\":{\"type\":"
+                   "\"Timeout\",\"message\":\"upstream timed "
+                   "out\"..."},
                   {"6", 0, "6 step_failed main call*"},
                   {"seq", 0, "seq 2 of 8"}},
          .has = {"1 event matches\n", "2 events match\n",
@@ -888,20 +908,19 @@ Test(evreplay, a_violation_is_shown_when_stepped_over_and_replay_goes_on)
 {
     static const run_case cases[] = {
         {"bad", "step 3; print steps; info violations", 0,
-         .rows = {{"violation", 0, "violation at seq 3: step-not-started: "
-                                   "outcome of step \"ghost\" that is not "
-                                   "running"},
+         .rows = {{"violation", 0,
+                   "violation at seq 3: step-not-started: "
+                   "outcome of step \"ghost\" that is not "
+                   "running"},
                   {"main", 0, "main a - running 1 2 - -"}},
          .has = {"1 violation\n"}},
-        {"bad", "break violation; continue; where; continue; print state",
-         0,
+        {"bad", "break violation; continue; where; continue; print state", 0,
          .rows = {{"seq", 0, "seq 3 of 5"},
                   {"status", 0, "status running"},
                   {"status", 1, "status completed"},
                   {"steps", 0, "steps 1"}}},
         /* Going back over it and forward again shows it again. */
-        {"bad", "goto 4; back 3; goto 5", 0,
-         .has = {"violation at seq 3:"}},
+        {"bad", "goto 4; back 3; goto 5", 0, .has = {"violation at seq 3:"}},
     };
 
     make_broken("bad");
@@ -919,8 +938,7 @@ Test(evreplay, a_damaged_log_is_loaded_up_to_the_damage)
     /* One event per append, so appends follow the damaged one and it is
      * damage, not a torn tail. */
     cr_assert_eq(tu_create(st, "dmg"), 0);
-    cr_assert_eq(evs_log_open(st, "dmg", 3, EVS_LOG_WRITE, &l, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_log_open(st, "dmg", 3, EVS_LOG_WRITE, &l, NULL, NULL), 0);
     for (size_t i = 1; i < 9; i++) {
         evs_event e = ev_of(&linear[i]);
         cr_assert_eq(evs_log_append(l, &e, 1, evs_log_last_seq(l), NULL), 0);
@@ -954,16 +972,44 @@ Test(evreplay, a_damaged_log_is_loaded_up_to_the_damage)
 Test(evreplay, help_lists_every_command_with_an_example)
 {
     static const char *const usages[] = {
-        "step [N]", "next [N]", "back [N]", "goto SEQ", "continue", "run",
-        "reset", "break step NAME", "break type TYPE", "break path ID",
-        "break seq N", "break status [STATUS]", "break violation",
-        "info breakpoints", "delete [N...]", "print state", "print paths",
-        "print path ID", "print steps", "print step NAME [PATH] [ITER]",
-        "print vars", "print var NAME", "print signals", "print timers",
-        "print waits", "print versions", "print each", "print json",
-        "where", "list [SEQ]", "event [SEQ]", "diff SEQ1 SEQ2",
-        "search TEXT", "search type|path|step NAME", "info violations",
-        "help [CMD]", "quit", "exit",
+        "step [N]",
+        "next [N]",
+        "back [N]",
+        "goto SEQ",
+        "continue",
+        "run",
+        "reset",
+        "break step NAME",
+        "break type TYPE",
+        "break path ID",
+        "break seq N",
+        "break status [STATUS]",
+        "break violation",
+        "info breakpoints",
+        "delete [N...]",
+        "print state",
+        "print paths",
+        "print path ID",
+        "print steps",
+        "print step NAME [PATH] [ITER]",
+        "print vars",
+        "print var NAME",
+        "print signals",
+        "print timers",
+        "print waits",
+        "print versions",
+        "print each",
+        "print json",
+        "where",
+        "list [SEQ]",
+        "event [SEQ]",
+        "diff SEQ1 SEQ2",
+        "search TEXT",
+        "search type|path|step NAME",
+        "info violations",
+        "help [CMD]",
+        "quit",
+        "exit",
     };
     result r;
 
@@ -1230,8 +1276,10 @@ Test(evreplay, the_command_line_speaks_as_evdump_and_evrun_do)
     cr_assert_not_null(strstr(r.out, "seq      0 of"), "%s", r.out);
     result_free(&r);
     r = EVREPLAY(dir, "nope", "-c", "where");
-    snprintf(want, sizeof(want), "evreplay: no execution 'nope' in store "
-             "%s\n", dir);
+    snprintf(want, sizeof(want),
+             "evreplay: no execution 'nope' in store "
+             "%s\n",
+             dir);
     cr_assert_str_eq(r.err, want);
     result_free(&r);
 }

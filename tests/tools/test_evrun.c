@@ -236,7 +236,6 @@ typedef struct result {
     char *err;
 } result;
 
-
 static result collect(const char *tag, int status)
 {
     char name[64];
@@ -256,9 +255,8 @@ static result run_tool(const char *bin, const char *const *args)
 }
 
 #define EVRUN(...) run_tool("EVRUN", (const char *const[]){__VA_ARGS__, NULL})
-#define EVDUMP(...)                                                           \
-    run_tool("EVDUMP", (const char *const[]){__VA_ARGS__, NULL})
-#define EVREPLAY(...)                                                         \
+#define EVDUMP(...) run_tool("EVDUMP", (const char *const[]){__VA_ARGS__, NULL})
+#define EVREPLAY(...)                                                          \
     run_tool("EVREPLAY", (const char *const[]){__VA_ARGS__, NULL})
 
 static void result_free(result *r)
@@ -478,7 +476,8 @@ static void assert_outcome(const result *r, int status, const char *id,
 
 Test(evrun, start_of_a_linear_workflow_prints_completed_and_its_outputs)
 {
-    const char *def = def_file("linear",
+    const char *def = def_file(
+        "linear",
         "{\"name\":\"linear\","
         " \"inputs\":{\"who\":{\"type\":\"string\",\"default\":\"ana\"}},"
         " \"outputs\":{\"first\":\"${steps.a.output}\",\"last\":\"${vars.c}\"},"
@@ -494,12 +493,11 @@ Test(evrun, start_of_a_linear_workflow_prints_completed_and_its_outputs)
 
     /* Exact bytes: the outputs are the rendered template, compact. */
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    cr_assert_str_eq(r.out,
-                     "lin1 completed\n"
-                     "{\"first\":{\"step\":\"a\",\"attempt\":1,"
-                     "\"params\":{\"who\":\"ana\"}},"
-                     "\"last\":{\"step\":\"c\",\"attempt\":1,"
-                     "\"params\":null}}\n");
+    cr_assert_str_eq(r.out, "lin1 completed\n"
+                            "{\"first\":{\"step\":\"a\",\"attempt\":1,"
+                            "\"params\":{\"who\":\"ana\"}},"
+                            "\"last\":{\"step\":\"c\",\"attempt\":1,"
+                            "\"params\":null}}\n");
     cr_assert_str_eq(r.err, "");
     effects = slurp_or_empty(fx);
     cr_assert_str_eq(effects, "a lin1/main/a/-1 1\n"
@@ -511,7 +509,8 @@ Test(evrun, start_of_a_linear_workflow_prints_completed_and_its_outputs)
 
 Test(evrun, start_of_a_branching_workflow_joins_both_paths_then_goes_on)
 {
-    const char *def = def_file("fanout",
+    const char *def = def_file(
+        "fanout",
         "{\"name\":\"fanout\",\"outputs\":{\"both\":\"${vars.both}\","
         " \"after\":\"${steps.after.output.step}\"},"
         " \"steps\":["
@@ -550,7 +549,8 @@ Test(evrun, start_of_a_branching_workflow_joins_both_paths_then_goes_on)
 
 Test(evrun, start_of_an_each_step_runs_every_item_and_outputs_in_item_order)
 {
-    const char *def = def_file("each",
+    const char *def = def_file(
+        "each",
         "{\"name\":\"per_item\","
         " \"inputs\":{\"items\":{\"type\":\"array\",\"required\":true}},"
         " \"outputs\":\"${vars.all}\","
@@ -564,14 +564,13 @@ Test(evrun, start_of_an_each_step_runs_every_item_and_outputs_in_item_order)
     char *effects;
 
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    cr_assert_str_eq(r.out,
-                     "ea1 completed\n"
-                     "[{\"step\":\"t\",\"attempt\":1,"
-                     "\"params\":{\"x\":\"p\",\"i\":0}},"
-                     "{\"step\":\"t\",\"attempt\":1,"
-                     "\"params\":{\"x\":\"q\",\"i\":1}},"
-                     "{\"step\":\"t\",\"attempt\":1,"
-                     "\"params\":{\"x\":\"r\",\"i\":2}}]\n");
+    cr_assert_str_eq(r.out, "ea1 completed\n"
+                            "[{\"step\":\"t\",\"attempt\":1,"
+                            "\"params\":{\"x\":\"p\",\"i\":0}},"
+                            "{\"step\":\"t\",\"attempt\":1,"
+                            "\"params\":{\"x\":\"q\",\"i\":1}},"
+                            "{\"step\":\"t\",\"attempt\":1,"
+                            "\"params\":{\"x\":\"r\",\"i\":2}}]\n");
     effects = fx_sorted();
     cr_assert_str_eq(effects, "t ea1/main/t/0 1\n"
                               "t ea1/main/t/1 1\n"
@@ -597,8 +596,8 @@ static const char cond_def[] =
 Test(evrun, start_of_a_conditional_workflow_takes_the_edge_that_holds)
 {
     const char *def = def_file("cond", cond_def);
-    result r = EVRUN("start", store, def, "--id", "c1", "--input",
-                     "{\"n\":50}");
+    result r =
+        EVRUN("start", store, def, "--id", "c1", "--input", "{\"n\":50}");
     char *effects;
 
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
@@ -627,7 +626,8 @@ Test(evrun, start_of_a_conditional_workflow_takes_the_edge_that_holds)
 
 Test(evrun, start_of_a_failing_workflow_exits_1_with_the_error_json)
 {
-    const char *def = def_file("doomed",
+    const char *def = def_file(
+        "doomed",
         "{\"name\":\"doomed\",\"steps\":["
         "  {\"name\":\"first\",\"kind\":\"action\",\"action\":\"echo\","
         "   \"next\":\"boom\"},"
@@ -697,8 +697,8 @@ Test(evrun, start_of_a_bad_definition_exits_3_naming_the_step)
         snprintf(id, sizeof(id), "bad%zu", i);
         r = EVRUN("start", store, def, "--id", id);
         snprintf(want, sizeof(want), ": %s: ", bad[i].step);
-        cr_assert_eq(r.status, 3, "case %zu: exit %d, stderr %s", i,
-                     r.status, r.err);
+        cr_assert_eq(r.status, 3, "case %zu: exit %d, stderr %s", i, r.status,
+                     r.err);
         cr_assert_null(strstr(r.err, "--help"), "case %zu: %s", i, r.err);
         cr_assert_not_null(strstr(r.err, want), "case %zu: stderr %s", i,
                            r.err);
@@ -725,16 +725,19 @@ static const char *script_file(const char *name, const char *text)
  * once instead of spinning.) */
 Test(evrun, start_refuses_a_loop_that_can_never_wait_or_end)
 {
-    const char *def = def_file("spin",
+    const char *def = def_file(
+        "spin",
         "{\"name\":\"spin\",\"steps\":[{\"name\":\"a\",\"kind\":\"action\","
         "\"action\":\"echo\",\"next\":\"a\"}]}");
     result r = EVRUN("start", store, def, "--id", "spin1", "--detach");
     char want[1024];
 
-    cr_assert_eq(r.status, 3, "exit %d, stdout %s, stderr %s", r.status,
-                 r.out, r.err);
-    snprintf(want, sizeof(want), "evrun: %s: a: this loop can never wait or "
-             "end: a -> a (", def);
+    cr_assert_eq(r.status, 3, "exit %d, stdout %s, stderr %s", r.status, r.out,
+                 r.err);
+    snprintf(want, sizeof(want),
+             "evrun: %s: a: this loop can never wait or "
+             "end: a -> a (",
+             def);
     cr_assert(strstr(r.err, want) == r.err, "stderr: %s", r.err);
     cr_assert_str_eq(r.out, "");
     cr_assert(!exec_exists("spin1"));
@@ -745,14 +748,14 @@ Test(evrun, start_refuses_a_loop_that_can_never_wait_or_end)
  * unreachable; it is where the successor starts. */
 Test(evrun, a_step_reached_through_start_at_runs_in_the_successor)
 {
-    const char *def = def_file("roll",
-        "{\"name\":\"roll\",\"steps\":["
-        "  {\"name\":\"first\",\"kind\":\"action\","
-        "   \"action\":\"@ACT@ first ok\",\"next\":\"roll\"},"
-        "  {\"name\":\"roll\",\"kind\":\"continue_as_new\","
-        "   \"start_at\":\"later\"},"
-        "  {\"name\":\"later\",\"kind\":\"action\","
-        "   \"action\":\"@ACT@ later ok\",\"params\":\"L\"}]}");
+    const char *def = def_file(
+        "roll", "{\"name\":\"roll\",\"steps\":["
+                "  {\"name\":\"first\",\"kind\":\"action\","
+                "   \"action\":\"@ACT@ first ok\",\"next\":\"roll\"},"
+                "  {\"name\":\"roll\",\"kind\":\"continue_as_new\","
+                "   \"start_at\":\"later\"},"
+                "  {\"name\":\"later\",\"kind\":\"action\","
+                "   \"action\":\"@ACT@ later ok\",\"params\":\"L\"}]}");
     result r = EVRUN("start", store, def, "--id", "ro1");
     char *effects;
 
@@ -767,11 +770,10 @@ Test(evrun, a_step_reached_through_start_at_runs_in_the_successor)
 }
 
 /* count.sh FILE: adds a line to FILE and answers how many it has. */
-static const char count_sh[] =
-    "#!/bin/sh\n"
-    "cat >/dev/null\n"
-    "echo x >> \"$1\"\n"
-    "wc -l < \"$1\"\n";
+static const char count_sh[] = "#!/bin/sh\n"
+                               "cat >/dev/null\n"
+                               "echo x >> \"$1\"\n"
+                               "wc -l < \"$1\"\n";
 
 /* An edge back to a step the path already ran does not fail the path
  * (WORKFLOWS.md §3 said error type `loop`): the path completes and a
@@ -823,7 +825,8 @@ Test(evrun, a_loop_goes_on_in_continuation_paths)
  * reference to one, naming its step. */
 Test(evrun, start_with_strict_inputs_refuses_undeclared_ones)
 {
-    const char *def = def_file("strict",
+    const char *def = def_file(
+        "strict",
         "{\"name\":\"strict\",\"strict_inputs\":true,"
         " \"inputs\":{\"url\":{\"type\":\"string\",\"required\":true}},"
         " \"steps\":[{\"name\":\"get\",\"kind\":\"action\",\"action\":\"echo\","
@@ -838,21 +841,22 @@ Test(evrun, start_with_strict_inputs_refuses_undeclared_ones)
                             "(the definition has strict_inputs)\n");
     cr_assert(!exec_exists("st1"));
     result_free(&r);
-    r = EVRUN("start", store, def, "--id", "st2", "--input",
-              "{\"url\":\"x\"}");
+    r = EVRUN("start", store, def, "--id", "st2", "--input", "{\"url\":\"x\"}");
     assert_outcome(&r, 0, "st2", "completed", "{\"u\":\"x\"}");
     result_free(&r);
 
-    def = def_file("strict_ref",
+    def = def_file(
+        "strict_ref",
         "{\"name\":\"strict\",\"strict_inputs\":true,"
         " \"inputs\":{\"url\":{\"type\":\"string\",\"required\":true}},"
         " \"steps\":[{\"name\":\"get\",\"kind\":\"action\",\"action\":\"echo\","
         "  \"params\":{\"u\":\"${inputs.uri}\"}}]}");
-    r = EVRUN("start", store, def, "--id", "st3", "--input",
-              "{\"url\":\"x\"}");
+    r = EVRUN("start", store, def, "--id", "st3", "--input", "{\"url\":\"x\"}");
     cr_assert_eq(r.status, 3, "exit %d, stderr %s", r.status, r.err);
-    snprintf(want, sizeof(want), "evrun: %s: get: params: \"${inputs.uri}\" "
-             "names no declared input", def);
+    snprintf(want, sizeof(want),
+             "evrun: %s: get: params: \"${inputs.uri}\" "
+             "names no declared input",
+             def);
     cr_assert(strstr(r.err, want) == r.err, "stderr: %s", r.err);
     cr_assert(!exec_exists("st3"));
     result_free(&r);
@@ -942,8 +946,8 @@ Test(evrun, resume_fires_a_wait_timeout_that_passed_while_suspended)
     /* A timeout that passed while no runner owned the execution fires as
      * resume takes it (a slow start may have fired it already). */
     r = EVRUN("start", store, near, "--id", "near");
-    cr_assert(r.status == 4 || r.status == 1, "stdout: %s\nstderr: %s",
-              r.out, r.err);
+    cr_assert(r.status == 4 || r.status == 1, "stdout: %s\nstderr: %s", r.out,
+              r.err);
     result_free(&r);
     sleep_ms(400); /* the wait started before start returned */
     r = EVRUN("resume", store, "near");
@@ -961,21 +965,20 @@ Test(evrun, resume_fires_a_wait_timeout_that_passed_while_suspended)
  * run goes on to `last` (JSON: a step named "last"). */
 static const char *rolled_def(const char *name, const char *last)
 {
-    return def_filef(
-        name,
-        "{\"name\":\"rolled\",\"steps\":["
-        "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"echo\","
-        "\"params\":1,\"store\":\"n\",\"next\":\"b\"},"
-        "{\"name\":\"b\",\"kind\":\"action\",\"action\":\"echo\","
-        "\"params\":\"${vars.n}\",\"next\":["
-        "{\"to\":\"c\",\"when\":{\"eq\":[\"${vars.n}\",1]}},"
-        "{\"to\":\"last\",\"when\":{\"eq\":[\"${vars.n}\",2]}}]},"
-        "{\"name\":\"c\",\"kind\":\"action\",\"action\":\"echo\","
-        "\"params\":2,\"store\":\"n\",\"next\":\"roll\"},"
-        "{\"name\":\"roll\",\"kind\":\"continue_as_new\","
-        "\"start_at\":\"b\",\"carry\":[\"n\"]},"
-        "%s]}",
-        last);
+    return def_filef(name,
+                     "{\"name\":\"rolled\",\"steps\":["
+                     "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"echo\","
+                     "\"params\":1,\"store\":\"n\",\"next\":\"b\"},"
+                     "{\"name\":\"b\",\"kind\":\"action\",\"action\":\"echo\","
+                     "\"params\":\"${vars.n}\",\"next\":["
+                     "{\"to\":\"c\",\"when\":{\"eq\":[\"${vars.n}\",1]}},"
+                     "{\"to\":\"last\",\"when\":{\"eq\":[\"${vars.n}\",2]}}]},"
+                     "{\"name\":\"c\",\"kind\":\"action\",\"action\":\"echo\","
+                     "\"params\":2,\"store\":\"n\",\"next\":\"roll\"},"
+                     "{\"name\":\"roll\",\"kind\":\"continue_as_new\","
+                     "\"start_at\":\"b\",\"carry\":[\"n\"]},"
+                     "%s]}",
+                     last);
 }
 
 Test(evrun, resume_of_a_chain_that_completed_reports_its_last_outcome)
@@ -1044,7 +1047,8 @@ Test(evrun, requests_to_a_member_that_continued_reach_the_last_one)
 
 Test(evrun, send_to_a_finished_execution_is_refused_with_exit_1)
 {
-    const char *def = def_file("linear1",
+    const char *def = def_file(
+        "linear1",
         "{\"name\":\"one\",\"steps\":[{\"name\":\"a\",\"kind\":\"action\","
         "\"action\":\"echo\"}]}");
     result r = EVRUN("start", store, def, "--id", "done1");
@@ -1087,9 +1091,9 @@ Test(evrun, serve_takes_requests_to_pause_unpause_and_terminate)
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
     cr_assert_str_eq(r.out, "p1 created\n");
     result_free(&r);
-    serve_pid = tu_spawn_tool("EVRUN", dir, "serve",
-                           (const char *const[]){"serve", store, "--adopt",
-                                                 "50", NULL});
+    serve_pid = tu_spawn_tool(
+        "EVRUN", dir, "serve",
+        (const char *const[]){"serve", store, "--adopt", "50", NULL});
     await_status("p1", "waiting");
 
     r = EVRUN("pause", store, "p1", "maintenance");
@@ -1155,7 +1159,8 @@ Test(evrun, serve_takes_requests_to_pause_unpause_and_terminate)
 
 Test(evrun, start_detach_creates_the_execution_without_running_it)
 {
-    const char *def = def_file("two",
+    const char *def = def_file(
+        "two",
         "{\"name\":\"two\",\"steps\":["
         "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"@ACT@ a ok\","
         "   \"next\":\"b\"},"
@@ -1196,8 +1201,7 @@ Test(evrun, usage_errors_exit_2_with_a_message_and_change_nothing)
         (const char *const[]){"frobnicate", store, NULL},
         (const char *const[]){"start", store, NULL},
         (const char *const[]){"start", NULL},
-        (const char *const[]){"start", store, def, "--sync", "sometimes",
-                              NULL},
+        (const char *const[]){"start", store, def, "--sync", "sometimes", NULL},
         (const char *const[]){"start", store, def, "--bogus", NULL},
         (const char *const[]){"start", store, def, "extra", NULL},
         (const char *const[]){"resume", store, NULL},
@@ -1222,10 +1226,9 @@ Test(evrun, usage_errors_exit_2_with_a_message_and_change_nothing)
     result_free(&r);
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         r = run_tool("EVRUN", cases[i]);
-        cr_assert_eq(r.status, 2, "case %zu: exit %d, stderr %s", i,
-                     r.status, r.err);
-        cr_assert_eq(strncmp(r.err, "evrun: ", 7), 0, "case %zu: %s", i,
+        cr_assert_eq(r.status, 2, "case %zu: exit %d, stderr %s", i, r.status,
                      r.err);
+        cr_assert_eq(strncmp(r.err, "evrun: ", 7), 0, "case %zu: %s", i, r.err);
         cr_assert_str_eq(r.out, "", "case %zu", i);
         result_free(&r);
     }
@@ -1243,11 +1246,17 @@ Test(evrun, usage_errors_exit_2_with_a_message_and_change_nothing)
 Test(evrun, help_exits_0_and_names_every_command_and_exit_status)
 {
     static const char *const words[] = {
-        "evrun start", "evrun resume", "evrun serve", "evrun send",
-        "evrun pause", "evrun unpause", "evrun terminate", "evrun status",
-        "--detach", "--sync", "--input", "--id", "--json", "--grace",
-        "--adopt", "exec:", "0  completed", "1  failed", "2  usage",
-        "3  any other error", "4  suspended",
+        "evrun start",     "evrun resume",
+        "evrun serve",     "evrun send",
+        "evrun pause",     "evrun unpause",
+        "evrun terminate", "evrun status",
+        "--detach",        "--sync",
+        "--input",         "--id",
+        "--json",          "--grace",
+        "--adopt",         "exec:",
+        "0  completed",    "1  failed",
+        "2  usage",        "3  any other error",
+        "4  suspended",
     };
     result r = EVRUN("--help");
     result r2 = EVRUN("start", "--help");
@@ -1268,8 +1277,8 @@ Test(evrun, help_exits_0_and_names_every_command_and_exit_status)
 /* ------------------------------------------------------------------ */
 
 static const char *const commands[] = {
-    "start", "resume", "retry", "serve", "send", "pause", "unpause",
-    "terminate", "status", "check",
+    "start", "resume",  "retry",     "serve",  "send",
+    "pause", "unpause", "terminate", "status", "check",
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(*commands))
 
@@ -1299,8 +1308,7 @@ Test(evrun, each_command_help_prints_its_own_usage_only)
             for (size_t j = 0; j < NCOMMANDS; j++) {
                 char other[64];
 
-                snprintf(other, sizeof(other), "evrun %s STORE",
-                         commands[j]);
+                snprintf(other, sizeof(other), "evrun %s STORE", commands[j]);
                 cr_assert_eq(strstr(r.out, other) != NULL, i == j,
                              "%s help and \"%s\": %s", commands[i], other,
                              r.out);
@@ -1372,10 +1380,10 @@ Test(evrun, every_option_a_command_help_lists_is_taken)
  * before, between or after the arguments, and "--". */
 Test(evrun, options_take_every_getopt_form_anywhere)
 {
-    const char *def = def_file("forms",
-        "{\"name\":\"forms\",\"inputs\":{\"x\":{\"type\":\"number\"}},"
-        " \"outputs\":\"${inputs.x}\",\"steps\":[{\"name\":\"a\","
-        " \"kind\":\"action\",\"action\":\"echo\"}]}");
+    const char *def = def_file(
+        "forms", "{\"name\":\"forms\",\"inputs\":{\"x\":{\"type\":\"number\"}},"
+                 " \"outputs\":\"${inputs.x}\",\"steps\":[{\"name\":\"a\","
+                 " \"kind\":\"action\",\"action\":\"echo\"}]}");
     result r = EVRUN("start", "--id=o1", "--input={\"x\":1}", store, def,
                      "--sync=none");
 
@@ -1432,9 +1440,18 @@ static void assert_exec_object(json_object *o, const char *id,
                                const char *outcome, const char *status)
 {
     static const char *const names[] = {
-        "id", "status", "workflow_name", "last_event_seq", "start_time",
-        "end_time", "live_paths", "pending_waits", "pending_timers",
-        "outputs", "error", "failed_at",
+        "id",
+        "status",
+        "workflow_name",
+        "last_event_seq",
+        "start_time",
+        "end_time",
+        "live_paths",
+        "pending_waits",
+        "pending_timers",
+        "outputs",
+        "error",
+        "failed_at",
     };
     result ls = EVDUMP("ls", store, "--json");
     char *m, want[128];
@@ -1459,8 +1476,10 @@ static void assert_exec_object(json_object *o, const char *id,
     /* evdump says the same of it, in the same words. */
     cr_assert_eq(ls.status, 0, "%s", ls.err);
     m = str_member(o, "workflow_name");
-    snprintf(want, sizeof(want), "{\"id\":\"%s\",\"status\":\"%s\","
-             "\"workflow_name\":\"%s\"", id, status, m);
+    snprintf(want, sizeof(want),
+             "{\"id\":\"%s\",\"status\":\"%s\","
+             "\"workflow_name\":\"%s\"",
+             id, status, m);
     free(m);
     cr_assert_not_null(strstr(ls.out, want), "%s not in %s", want, ls.out);
     result_free(&ls);
@@ -1479,14 +1498,14 @@ static void assert_exec_object(json_object *o, const char *id,
  * works. */
 Test(evrun, json_prints_one_object_and_nothing_else_on_stdout)
 {
-    const char *ok = def_file("jok",
-        "{\"name\":\"jok\",\"outputs\":\"${steps.a.output}\","
-        " \"steps\":[{\"name\":\"a\",\"kind\":\"action\","
-        " \"action\":\"echo\",\"params\":{\"v\":1}}]}");
-    const char *bad = def_file("jbad",
-        "{\"name\":\"jbad\",\"steps\":[{\"name\":\"b\","
-        " \"kind\":\"action\",\"action\":\"fail\","
-        " \"params\":{\"times\":9,\"fatal\":true}}]}");
+    const char *ok =
+        def_file("jok", "{\"name\":\"jok\",\"outputs\":\"${steps.a.output}\","
+                        " \"steps\":[{\"name\":\"a\",\"kind\":\"action\","
+                        " \"action\":\"echo\",\"params\":{\"v\":1}}]}");
+    const char *bad =
+        def_file("jbad", "{\"name\":\"jbad\",\"steps\":[{\"name\":\"b\","
+                         " \"kind\":\"action\",\"action\":\"fail\","
+                         " \"params\":{\"times\":9,\"fatal\":true}}]}");
     const char *gate = def_file("gate", gate_def);
     json_object *o, *m;
     char *v;
@@ -1568,16 +1587,16 @@ Test(evrun, json_prints_one_object_and_nothing_else_on_stdout)
  * definition check: each difference, allowed or refusing. */
 Test(evrun, json_of_a_definition_check_names_each_finding)
 {
-    const char *w = def_file("v1",
-        "{\"name\":\"v\",\"steps\":["
-        "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"echo\","
-        "   \"params\":{\"n\":1},\"next\":\"w\"},"
-        "  {\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"go\"}]}");
-    const char *w2 = def_file("v2",
-        "{\"name\":\"v\",\"steps\":["
-        "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"echo\","
-        "   \"params\":{\"n\":2},\"next\":\"w\"},"
-        "  {\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"go\"}]}");
+    const char *w = def_file(
+        "v1", "{\"name\":\"v\",\"steps\":["
+              "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"echo\","
+              "   \"params\":{\"n\":1},\"next\":\"w\"},"
+              "  {\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"go\"}]}");
+    const char *w2 = def_file(
+        "v2", "{\"name\":\"v\",\"steps\":["
+              "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"echo\","
+              "   \"params\":{\"n\":2},\"next\":\"w\"},"
+              "  {\"name\":\"w\",\"kind\":\"wait_event\",\"event\":\"go\"}]}");
     result r = EVRUN("start", store, w, "--id", "v1");
     json_object *o, *f, *e;
     char *s;
@@ -1639,8 +1658,10 @@ Test(evrun, an_unknown_execution_gets_the_same_message_from_every_tool)
     cr_assert_not_null(getenv("EVREPLAY"), "EVREPLAY must name the binary");
     for (size_t i = 0; i < sizeof(evrun_cmds) / sizeof(*evrun_cmds); i++) {
         r = run_tool("EVRUN", evrun_cmds[i]);
-        snprintf(want, sizeof(want), "evrun: no execution 'nope' in store "
-                 "%s\n", store);
+        snprintf(want, sizeof(want),
+                 "evrun: no execution 'nope' in store "
+                 "%s\n",
+                 store);
         cr_assert_eq(r.status, 3, "%s: %s", evrun_cmds[i][0], r.err);
         cr_assert_str_eq(r.err, want, "%s", evrun_cmds[i][0]);
         cr_assert_str_eq(r.out, "");
@@ -1653,8 +1674,10 @@ Test(evrun, an_unknown_execution_gets_the_same_message_from_every_tool)
     cr_assert_str_eq(r.err, want);
     result_free(&r);
     r = EVREPLAY(store, "nope", "-c", "quit");
-    snprintf(want, sizeof(want), "evreplay: no execution 'nope' in store "
-             "%s\n", store);
+    snprintf(want, sizeof(want),
+             "evreplay: no execution 'nope' in store "
+             "%s\n",
+             store);
     cr_assert_eq(r.status, 3);
     cr_assert_str_eq(r.err, want);
     result_free(&r);
@@ -1664,9 +1687,9 @@ Test(evrun, an_unknown_execution_gets_the_same_message_from_every_tool)
  * is refused, naming --create; every other command never creates it. */
 Test(evrun, a_store_is_created_only_with_create)
 {
-    const char *def = def_file("mk",
-        "{\"name\":\"mk\",\"outputs\":{\"ok\":1},\"steps\":[{\"name\":"
-        "\"a\",\"kind\":\"action\",\"action\":\"echo\"}]}");
+    const char *def = def_file(
+        "mk", "{\"name\":\"mk\",\"outputs\":{\"ok\":1},\"steps\":[{\"name\":"
+              "\"a\",\"kind\":\"action\",\"action\":\"echo\"}]}");
     char *typo = strdup(in_dir("stor")), *deep = strdup(in_dir("no/such"));
     const char *const others[][6] = {
         {"status", typo, "x"},
@@ -1680,8 +1703,10 @@ Test(evrun, a_store_is_created_only_with_create)
     result r;
 
     r = EVRUN("start", typo, def, "--id", "m1");
-    snprintf(want, sizeof(want), "evrun: no store at %s (no such directory; "
-             "--create makes it)\n", typo);
+    snprintf(want, sizeof(want),
+             "evrun: no store at %s (no such directory; "
+             "--create makes it)\n",
+             typo);
     cr_assert_eq(r.status, 3, "%s", r.err);
     cr_assert_str_eq(r.err, want);
     cr_assert_str_eq(r.out, "");
@@ -1692,8 +1717,10 @@ Test(evrun, a_store_is_created_only_with_create)
     cr_assert_str_eq(r.err, want);
     cr_assert_eq(stat(typo, &sb), -1, "serve created %s", typo);
     result_free(&r);
-    snprintf(want, sizeof(want), "evrun: no store at %s (no such "
-             "directory)\n", typo);
+    snprintf(want, sizeof(want),
+             "evrun: no store at %s (no such "
+             "directory)\n",
+             typo);
     for (size_t i = 0; i < sizeof(others) / sizeof(*others); i++) {
         r = run_tool("EVRUN", others[i]);
         cr_assert_eq(r.status, 3, "%s: %s", others[i][0], r.err);
@@ -1728,8 +1755,7 @@ Test(evrun, version_prints_the_library_version_in_every_tool)
     static const char *const names[] = {"evrun", "evdump", "evreplay"};
 
     for (size_t i = 0; i < 3; i++) {
-        result r = run_tool(tools[i], (const char *const[]){"--version",
-                                                            NULL});
+        result r = run_tool(tools[i], (const char *const[]){"--version", NULL});
         char want[128];
 
         snprintf(want, sizeof(want), "%s (evstore) %s\n", names[i],
@@ -1748,11 +1774,11 @@ Test(evrun, version_prints_the_library_version_in_every_tool)
  * definition file. JSON arguments of retry and send alike. */
 Test(evrun, a_bad_input_is_blamed_on_the_input_with_its_offset)
 {
-    const char *def = def_file("typed",
-        "{\"name\":\"typed\",\"inputs\":{\"n\":{\"type\":\"number\","
-        " \"required\":true}},\"outputs\":\"${inputs.n}\","
-        " \"steps\":[{\"name\":\"a\","
-        " \"kind\":\"action\",\"action\":\"echo\"}]}");
+    const char *def = def_file(
+        "typed", "{\"name\":\"typed\",\"inputs\":{\"n\":{\"type\":\"number\","
+                 " \"required\":true}},\"outputs\":\"${inputs.n}\","
+                 " \"steps\":[{\"name\":\"a\","
+                 " \"kind\":\"action\",\"action\":\"echo\"}]}");
     const char *bad = "{\"n\":\n  tru}";
     char *file = strdup(in_dir("in.json"));
     char arg[1100], want[2048];
@@ -1768,30 +1794,31 @@ Test(evrun, a_bad_input_is_blamed_on_the_input_with_its_offset)
     cr_assert_eq(tu_write_file(file, bad, strlen(bad)), 0);
     snprintf(arg, sizeof(arg), "--input=@%s", file);
     r = EVRUN("start", store, def, arg, "--id", "b1");
-    snprintf(want, sizeof(want), "evrun: start: --input @%s is not JSON (at "
-             "byte 11) (run 'evrun start --help')\n", file);
+    snprintf(want, sizeof(want),
+             "evrun: start: --input @%s is not JSON (at "
+             "byte 11) (run 'evrun start --help')\n",
+             file);
     cr_assert_eq(r.status, 2, "%s", r.err);
     cr_assert_str_eq(r.err, want);
     result_free(&r);
 
-    r = EVRUN("start", store, def, "--input", "{\"n\":\"one\"}", "--id",
-              "b1");
+    r = EVRUN("start", store, def, "--input", "{\"n\":\"one\"}", "--id", "b1");
     cr_assert_eq(r.status, 3, "%s", r.err);
     cr_assert_eq(strncmp(r.err, "evrun: --input: ", 16), 0, "%s", r.err);
-    cr_assert_null(strstr(r.err, def), "blamed on the definition: %s",
-                   r.err);
+    cr_assert_null(strstr(r.err, def), "blamed on the definition: %s", r.err);
     cr_assert(!exec_exists("b1"));
     result_free(&r);
 
     r = EVRUN("start", store, def, "--input", "{\"n\":1}", "--id", "b1");
     assert_outcome(&r, 0, "b1", "completed", "1");
     result_free(&r);
-    r = EVRUN("retry", store, "b1", "--strategy", "with_new_inputs",
-              "--inputs", "[1 2]");
+    r = EVRUN("retry", store, "b1", "--strategy", "with_new_inputs", "--inputs",
+              "[1 2]");
     cr_assert_eq(r.status, 2, "%s", r.err);
     cr_assert_str_eq(r.err, "evrun: retry: --inputs is not JSON (at byte 3) "
                             "(run 'evrun retry --help')\n");
-    result_free(&r);    free(file);
+    result_free(&r);
+    free(file);
 }
 
 /* send, pause and terminate take options up to EXEC only: a payload or
@@ -1844,7 +1871,8 @@ Test(evrun, send_takes_a_payload_that_begins_with_a_dash_or_from_a_file)
     result_free(&r);
     r = EVRUN("pause", "--bogus", store, "p2");
     cr_assert_eq(r.status, 2, "%s", r.err);
-    result_free(&r);    free(file);
+    result_free(&r);
+    free(file);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1853,7 +1881,8 @@ Test(evrun, send_takes_a_payload_that_begins_with_a_dash_or_from_a_file)
 
 Test(evrun, exec_stdin_carries_params_inputs_idempotency_key_and_attempt)
 {
-    const char *def = def_file("proto",
+    const char *def = def_file(
+        "proto",
         "{\"name\":\"proto\","
         " \"inputs\":{\"q\":{\"type\":\"string\",\"required\":true},"
         "            \"k\":{\"type\":\"integer\",\"default\":7}},"
@@ -1909,7 +1938,8 @@ Test(evrun, exec_stdin_carries_params_inputs_idempotency_key_and_attempt)
 
 Test(evrun, exec_error_json_on_stdout_fails_the_step_without_retry)
 {
-    const char *def = def_file("denied",
+    const char *def = def_file(
+        "denied",
         "{\"name\":\"denied\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
         "  \"action\":\"@ACT@ s fatal\","
         "  \"retry\":{\"max_attempts\":5,\"initial_interval_ms\":10}}]}");
@@ -1928,7 +1958,8 @@ Test(evrun, exec_error_json_on_stdout_fails_the_step_without_retry)
 
 Test(evrun, exec_nonzero_exit_is_retried_per_policy_with_stderr_in_message)
 {
-    const char *def = def_file("stubborn",
+    const char *def = def_file(
+        "stubborn",
         "{\"name\":\"stubborn\",\"steps\":[{\"name\":\"s\","
         "  \"kind\":\"action\",\"action\":\"@ACT@ s flaky 99\","
         "  \"retry\":{\"max_attempts\":3,\"initial_interval_ms\":10}}]}");
@@ -1963,7 +1994,8 @@ Test(evrun, exec_nonzero_exit_is_retried_per_policy_with_stderr_in_message)
 
 Test(evrun, exec_error_message_keeps_the_tail_of_a_long_stderr)
 {
-    const char *def = def_file("noisy",
+    const char *def = def_file(
+        "noisy",
         "{\"name\":\"noisy\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
         "  \"action\":\"@ACT@ s noisy\"}]}");
     result r = EVRUN("start", store, def, "--id", "n1");
@@ -1991,7 +2023,8 @@ Test(evrun, exec_error_message_keeps_the_tail_of_a_long_stderr)
  * a busy CI host sometimes killed the shell before its first line. */
 Test(evrun, exec_timeout_kills_a_slow_script_and_fails_with_type_timeout)
 {
-    const char *def = def_file("slow",
+    const char *def = def_file(
+        "slow",
         "{\"name\":\"slow\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
         "  \"action\":\"@ACT@ s slow\",\"timeout_ms\":1500}]}");
     result r = EVRUN("start", store, def, "--id", "t1");
@@ -2019,7 +2052,8 @@ Test(evrun, exec_timeout_kills_a_slow_script_and_fails_with_type_timeout)
 
 Test(evrun, exec_timeout_also_ends_the_processes_the_script_started)
 {
-    const char *def = def_file("parent",
+    const char *def = def_file(
+        "parent",
         "{\"name\":\"parent\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
         "  \"action\":\"@ACT@ s parent\",\"timeout_ms\":1500}]}");
     result r = EVRUN("start", store, def, "--id", "t2");
@@ -2068,7 +2102,8 @@ static void failed_with(const result *r, const char *id, char **type,
  * it, and freed it before its close callback ran). */
 Test(evrun, exec_program_that_cannot_start_fails_the_step_with_type_spawn)
 {
-    const char *def = def_file("missing",
+    const char *def = def_file(
+        "missing",
         "{\"name\":\"missing\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
         "  \"action\":\"exec:/nonexistent/prog a\"}]}");
     result r = EVRUN("start", store, def, "--id", "sp1");
@@ -2076,8 +2111,7 @@ Test(evrun, exec_program_that_cannot_start_fails_the_step_with_type_spawn)
 
     failed_with(&r, "sp1", &type, &msg);
     cr_assert_str_eq(type, "spawn");
-    cr_assert(strstr(msg, "cannot run \"/nonexistent/prog") == msg, "%s",
-              msg);
+    cr_assert(strstr(msg, "cannot run \"/nonexistent/prog") == msg, "%s", msg);
     cr_assert(strstr(msg, "no such file or directory"), "%s", msg);
     free(type);
     free(msg);
@@ -2110,7 +2144,8 @@ static result start_in(const char *cwd, const char *def, const char *id)
  * runner's working directory. */
 Test(evrun, exec_list_passes_arguments_with_blanks_from_the_working_dir)
 {
-    const char *def = def_file("argv",
+    const char *def = def_file(
+        "argv",
         "{\"name\":\"argv\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
         "  \"exec\":[\"./args.sh\",\"a b\",\"\"]}]}");
     result r;
@@ -2120,7 +2155,8 @@ Test(evrun, exec_list_passes_arguments_with_blanks_from_the_working_dir)
     assert_outcome(&r, 0, "av1", "completed",
                    "{\"n\":2,\"first\":\"a b\",\"second\":\"\"}");
     result_free(&r);
-    def = def_file("words",
+    def = def_file(
+        "words",
         "{\"name\":\"words\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
         "  \"action\":\"exec:./args.sh a b\"}]}");
     r = start_in(dir, def, "av2");
@@ -2133,7 +2169,8 @@ Test(evrun, exec_list_passes_arguments_with_blanks_from_the_working_dir)
  * fails with type spawn, saying where the path was looked for. */
 Test(evrun, exec_relative_program_is_looked_for_in_the_working_dir)
 {
-    const char *def = def_file("argv",
+    const char *def = def_file(
+        "argv",
         "{\"name\":\"argv\",\"steps\":[{\"name\":\"s\",\"kind\":\"action\","
         "  \"exec\":[\"./args.sh\",\"a b\"]}]}");
     const char *elsewhere = in_dir("elsewhere");
@@ -2160,13 +2197,14 @@ Test(evrun, exec_relative_program_is_looked_for_in_the_working_dir)
 
 Test(evrun, a_retry_backoff_survives_a_killed_runner_and_runs_once_more)
 {
-    const char *def = def_file("backoff",
+    const char *def = def_file(
+        "backoff",
         "{\"name\":\"backoff\",\"steps\":[{\"name\":\"s\","
         "  \"kind\":\"action\",\"action\":\"@ACT@ s flaky 1\","
         "  \"retry\":{\"max_attempts\":3,\"initial_interval_ms\":1500}}]}");
-    pid_t pid = tu_spawn_tool("EVRUN", dir, "runner",
-                           (const char *const[]){"start", store, def, "--id",
-                                                 "bo1", NULL});
+    pid_t pid = tu_spawn_tool(
+        "EVRUN", dir, "runner",
+        (const char *const[]){"start", store, def, "--id", "bo1", NULL});
     double deadline = now_s() + 30;
     json_object *ev, *data;
     char *effects, *fire_at, *started;
@@ -2174,9 +2212,9 @@ Test(evrun, a_retry_backoff_survives_a_killed_runner_and_runs_once_more)
     int ex;
 
     /* Kill it during the backoff: once retry_scheduled is in the log. */
-    while (!(exec_exists("bo1") &&
-             count_events("bo1", "retry_scheduled") == 1) &&
-           now_s() < deadline)
+    while (
+        !(exec_exists("bo1") && count_events("bo1", "retry_scheduled") == 1) &&
+        now_s() < deadline)
         sleep_ms(10);
     cr_assert_eq(kill(pid, SIGKILL), 0);
     ex = tu_wait_exit(pid);
@@ -2217,10 +2255,13 @@ Test(evrun, a_retry_backoff_survives_a_killed_runner_and_runs_once_more)
  * it failed; under serve too. */
 Test(evrun, a_lost_race_cancels_the_slow_path_and_status_says_where_it_failed)
 {
-    const char *def = def_file("race",
+    const char *def = def_file(
+        "race",
         "{\"name\":\"race\",\"steps\":["
         "  {\"name\":\"fork\",\"kind\":\"action\",\"action\":\"echo\","
-        "   \"next\":[{\"to\":\"a\",\"path\":\"A\"},{\"to\":\"b\",\"path\":\"B\"}],"
+        "   "
+        "\"next\":[{\"to\":\"a\",\"path\":\"A\"},{\"to\":\"b\",\"path\":\"B\"}]"
+        ","
         "   \"then\":\"meet\"},"
         "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"fail\","
         "   \"params\":{\"times\":1,\"fatal\":true}},"
@@ -2244,8 +2285,7 @@ Test(evrun, a_lost_race_cancels_the_slow_path_and_status_says_where_it_failed)
             result_free(&r);
             serve_pid = tu_spawn_tool(
                 "EVRUN", dir, "serve",
-                (const char *const[]){"serve", store, "--adopt", "50",
-                                      NULL});
+                (const char *const[]){"serve", store, "--adopt", "50", NULL});
             await_status(ids[k], "failed");
             cr_assert_eq(kill(serve_pid, SIGTERM), 0);
             cr_assert_eq(tu_wait_exit(serve_pid), 0);
@@ -2265,7 +2305,8 @@ Test(evrun, a_lost_race_cancels_the_slow_path_and_status_says_where_it_failed)
         json_object_put(st);
         r = EVRUN("status", store, ids[k]);
         cr_assert(strstr(r.out, "failed at  path main, step meet, "
-                                "sequence 14\n"), "%s", r.out);
+                                "sequence 14\n"),
+                  "%s", r.out);
         result_free(&r);
         r = EVDUMP("show", store, ids[k]);
         cr_assert(strstr(r.out, "path_cancelled"), "%s", r.out);
@@ -2284,16 +2325,16 @@ Test(evrun, a_lost_race_cancels_the_slow_path_and_status_says_where_it_failed)
  * says why, not only that resume failed. */
 Test(evrun, resume_and_check_say_why_a_new_definition_is_refused)
 {
-    const char *w = def_file("w1",
-        "{\"name\":\"w\",\"steps\":["
-        "  {\"name\":\"a\",\"kind\":\"wait_event\",\"event\":\"go\","
-        "   \"next\":\"b\"},"
-        "  {\"name\":\"b\",\"kind\":\"action\",\"action\":\"echo\"}]}");
-    const char *w2 = def_file("w2",
-        "{\"name\":\"w\",\"steps\":["
-        "  {\"name\":\"a\",\"kind\":\"wait_event\",\"event\":\"go\","
-        "   \"next\":\"b\"},"
-        "  {\"name\":\"b\",\"kind\":\"action\",\"action\":\"nope\"}]}");
+    const char *w = def_file(
+        "w1", "{\"name\":\"w\",\"steps\":["
+              "  {\"name\":\"a\",\"kind\":\"wait_event\",\"event\":\"go\","
+              "   \"next\":\"b\"},"
+              "  {\"name\":\"b\",\"kind\":\"action\",\"action\":\"echo\"}]}");
+    const char *w2 = def_file(
+        "w2", "{\"name\":\"w\",\"steps\":["
+              "  {\"name\":\"a\",\"kind\":\"wait_event\",\"event\":\"go\","
+              "   \"next\":\"b\"},"
+              "  {\"name\":\"b\",\"kind\":\"action\",\"action\":\"nope\"}]}");
     result r = EVRUN("start", store, w, "--id", "wx");
 
     cr_assert_eq(r.status, 4, "stderr: %s", r.err);

@@ -30,8 +30,8 @@
 
 extern char **environ;
 
-#define RUNS 100        /* executions killed at random moments */
-#define SERVED 500      /* executions for the two runners */
+#define RUNS 100   /* executions killed at random moments */
+#define SERVED 500 /* executions for the two runners */
 #define NSTEPS 5
 
 static char *dir;   /* scratch: script, definition, outputs */
@@ -174,8 +174,7 @@ static void setup(void)
     fputs(step_sh, f);
     cr_assert_eq(fclose(f), 0);
     cr_assert_eq(chmod(in_dir("step.sh"), 0755), 0);
-    snprintf(act, sizeof(act), "exec:%s %s %s", in_dir("step.sh"), fx,
-             store);
+    snprintf(act, sizeof(act), "exec:%s %s %s", in_dir("step.sh"), fx, store);
     text = tu_replace(def_text, "@ACT@", act, &n);
     cr_assert_eq(n, NSTEPS);
     cr_assert_eq(tu_write_file(def, text, strlen(text)), 0);
@@ -197,7 +196,6 @@ static void teardown(void)
 }
 
 TestSuite(evrun_crash, .init = setup, .fini = teardown, .timeout = 300);
-
 
 /* dir/TAG.out or dir/TAG.err, heap memory. */
 static char *tag_file(const char *tag, const char *ext)
@@ -298,13 +296,14 @@ static void check_effects(const char *prefix, size_t nexec, int *counts)
         cr_assert(*end == '\0' && i < nexec, "line: %s", t);
         s = step_index(r.step);
         cr_assert_geq(s, 0, "line: %s", t);
-        snprintf(want, sizeof(want), "%s/%s/%s/-1", r.exec,
-                 step_paths[s], r.step);
+        snprintf(want, sizeof(want), "%s/%s/%s/-1", r.exec, step_paths[s],
+                 r.step);
         cr_assert_str_eq(r.key, want, "a run with another key: %s", t);
         cr_assert_str_eq(r.attempt, "1", "line: %s", t);
         cr_assert_str_eq(r.seen, "-",
                          "step %s of %s ran after its step_completed (%s) "
-                         "was in the log", r.step, r.exec, r.seen);
+                         "was in the log",
+                         r.step, r.exec, r.seen);
         counts[i * NSTEPS + (size_t)s]++;
     }
     free(all);
@@ -352,10 +351,9 @@ static void check_log(const char *id)
         json_object_put(o);
     }
     for (int s = 0; s < NSTEPS; s++) {
-        cr_assert_geq(started[s], 1, "%s: %s never started", id,
-                      step_names[s]);
-        cr_assert_eq(done[s], 1, "%s: %s completed %d times", id,
-                     step_names[s], done[s]);
+        cr_assert_geq(started[s], 1, "%s: %s never started", id, step_names[s]);
+        cr_assert_eq(done[s], 1, "%s: %s completed %d times", id, step_names[s],
+                     done[s]);
     }
     cr_assert_eq(completed, 1, "%s: not completed", id);
     free(out);
@@ -387,8 +385,8 @@ Test(evrun_crash, killed_runners_lose_no_step_and_rerun_only_unfinished_ones)
     seed_rng("killed_runners");
     for (int n = 0; n < RUNS; n++) {
         char id[32], input[256];
-        const char *start_args[] = {"start", store, def, "--id", id,
-                                    "--input", input, NULL};
+        const char *start_args[] = {"start", store,     def,   "--id",
+                                    id,      "--input", input, NULL};
         const char *resume_args[] = {"resume", store, id, NULL};
         uint32_t d[NSTEPS];
         pid_t pid;
@@ -417,15 +415,15 @@ Test(evrun_crash, killed_runners_lose_no_step_and_rerun_only_unfinished_ones)
                 locked++;
                 sleep_ms(10);
             } else {
-                cr_assert_eq(ex, 128 + SIGKILL, "%s: evrun exited %d: %s",
-                             id, ex, err);
+                cr_assert_eq(ex, 128 + SIGKILL, "%s: evrun exited %d: %s", id,
+                             ex, err);
                 kills++;
             }
             free(err);
             cr_assert_lt(tries++, 500, "%s never completed", id);
             /* Killed before the execution was created: start it again. */
             pid = tu_spawn_tool("EVRUN", dir, "runner",
-                             exec_exists(id) ? resume_args : start_args);
+                                exec_exists(id) ? resume_args : start_args);
             if (tries < 4 && rnd(4) == 0) {
                 sleep_ms(rnd(151));
                 kill(pid, SIGKILL);
@@ -441,8 +439,8 @@ Test(evrun_crash, killed_runners_lose_no_step_and_rerun_only_unfinished_ones)
 
         snprintf(id, sizeof(id), "run%d", n);
         for (int s = 0; s < NSTEPS; s++) {
-            cr_assert_geq(counts[n * NSTEPS + s], 1,
-                          "step %s of %s never ran", step_names[s], id);
+            cr_assert_geq(counts[n * NSTEPS + s], 1, "step %s of %s never ran",
+                          step_names[s], id);
             reruns += (unsigned)counts[n * NSTEPS + s] - 1;
         }
         check_log(id);
@@ -469,9 +467,9 @@ static void create_detached(int from, int to)
 
         for (int k = 0; k < 2 && n + k < to; k++) {
             char id[32], tag[16];
-            const char *args[] = {"start", store, def, "--id", id,
-                                  "--input", input, "--detach", "--sync",
-                                  "none", NULL};
+            const char *args[] = {"start",  store,     def,   "--id",
+                                  id,       "--input", input, "--detach",
+                                  "--sync", "none",    NULL};
 
             snprintf(id, sizeof(id), "srv%d", n + k);
             snprintf(tag, sizeof(tag), "create%d", k);
@@ -479,8 +477,7 @@ static void create_detached(int from, int to)
         }
         for (int k = 0; k < 2 && pid[k] > 0; k++) {
             int ex = tu_wait_exit(pid[k]);
-            cr_assert_eq(ex, 0, "start --detach srv%d exited %d", n + k,
-                         ex);
+            cr_assert_eq(ex, 0, "start --detach srv%d exited %d", n + k, ex);
         }
     }
 }
@@ -488,8 +485,8 @@ static void create_detached(int from, int to)
 /* How many executions `evdump ls --status completed` lists. */
 static size_t completed_count(void)
 {
-    const char *const args[] = {"ls", store, "--status", "completed",
-                                "--json", NULL};
+    const char *const args[] = {"ls",        store,    "--status",
+                                "completed", "--json", NULL};
     int ex = tu_wait_exit(tu_spawn_tool("EVDUMP", dir, "ls", args));
     char *out = tag_file("ls", "out");
     size_t n = count_lines(out);
@@ -520,8 +517,7 @@ Test(evrun_crash, two_runners_on_one_store_run_each_step_exactly_once)
     deadline = now_s() + 240;
     while ((done = completed_count()) < SERVED && now_s() < deadline)
         sleep_ms(500);
-    cr_assert_eq(done, SERVED, "%zu of %d executions completed", done,
-                 SERVED);
+    cr_assert_eq(done, SERVED, "%zu of %d executions completed", done, SERVED);
     for (int i = 0; i < 2; i++)
         cr_assert_eq(kill(serves[i], SIGTERM), 0);
     for (int i = 0; i < 2; i++) {
@@ -555,8 +551,7 @@ Test(evrun_crash, two_runners_on_one_store_run_each_step_exactly_once)
 
         snprintf(id, sizeof(id), "srv%d", n);
         cr_assert_eq(evs_replay_new(NULL, &rp), 0);
-        cr_assert_eq(evs_replay_open(rp, s, id, strlen(id), 0, NULL, &v,
-                                     NULL),
+        cr_assert_eq(evs_replay_open(rp, s, id, strlen(id), 0, NULL, &v, NULL),
                      0, "%s does not replay", id);
         x = evs_replay_exec(rp);
         cr_assert_eq(x->status, EVS_STATUS_COMPLETED, "%s is %s", id,

@@ -28,14 +28,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *base;   /* private scratch: everything below */
-static char *store;  /* base/store: "good" (completed), "w" (waiting) */
-static char *odir;   /* base/outside, with the victim file */
+static char *base;  /* private scratch: everything below */
+static char *store; /* base/store: "good" (completed), "w" (waiting) */
+static char *odir;  /* base/outside, with the victim file */
 static char *victim;
-static char *iodir;  /* base/io: the tools' stdout and stderr */
-static char *def;    /* base/def.json: one echo step */
-static char *wdef;   /* base/wait.json: waits for event "go" */
-static char *imp;    /* base/imp.jsonl: events to import */
+static char *iodir; /* base/io: the tools' stdout and stderr */
+static char *def;   /* base/def.json: one echo step */
+static char *wdef;  /* base/wait.json: waits for event "go" */
+static char *imp;   /* base/imp.jsonl: events to import */
 
 #define VICTIM_TEXT "outside the store\n"
 
@@ -87,9 +87,8 @@ static result run_tool(const char *env, const char *const *args)
         if (waited_ms >= DEADLINE_S * 1000L) {
             kill(pid, SIGKILL);
             waitpid(pid, &ws, 0);
-            cr_assert_fail("%s %s %s ...: still running after %d s",
-                           env, args[0], args[1] ? args[1] : "",
-                           DEADLINE_S);
+            cr_assert_fail("%s %s %s ...: still running after %d s", env,
+                           args[0], args[1] ? args[1] : "", DEADLINE_S);
         }
         nanosleep(&pause, NULL);
         waited_ms += 2;
@@ -292,12 +291,12 @@ static void expand(const command *c, const char *id, const char **argv,
 
     for (i = 0; c->args[i]; i++) {
         const char *a = c->args[i];
-        argv[i] = strcmp(a, "@") == 0       ? id
-                  : strcmp(a, S) == 0       ? store
-                  : strcmp(a, "$IMP") == 0  ? imp
-                  : strcmp(a, "$DEF") == 0  ? def
-                  : strcmp(a, "$OUT") == 0  ? outpath
-                                            : a;
+        argv[i] = strcmp(a, "@") == 0      ? id
+                  : strcmp(a, S) == 0      ? store
+                  : strcmp(a, "$IMP") == 0 ? imp
+                  : strcmp(a, "$DEF") == 0 ? def
+                  : strcmp(a, "$OUT") == 0 ? outpath
+                                           : a;
     }
     argv[i] = NULL;
 }
@@ -311,16 +310,16 @@ static int says_bad_id(const char *err)
 
 Test(sectools, every_command_that_takes_an_id_refuses_a_bad_one)
 {
-    const char *bad[] = {"..", ".", "", "../outside/victim", "/abs",
-                         "a/b", "good/..", "good/", "./good", "a\\b",
-                         "x\ny", ".hidden", "_x", "\xc3\xa9", "good\r",
-                         "~good", long_id};
+    const char *bad[] = {"..",     ".",        "",        "../outside/victim",
+                         "/abs",   "a/b",      "good/..", "good/",
+                         "./good", "a\\b",     "x\ny",    ".hidden",
+                         "_x",     "\xc3\xa9", "good\r",  "~good",
+                         long_id};
     char *out = tu_join(odir, "salvaged");
     char *before = snapshot_of_world();
 
     memset(long_id, 'g', EVS_ID_MAX + 1);
-    for (size_t c = 0; c < sizeof(id_commands) / sizeof(id_commands[0]);
-         c++) {
+    for (size_t c = 0; c < sizeof(id_commands) / sizeof(id_commands[0]); c++) {
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
             const char *argv[12];
             const char *tool = id_commands[c].env;
@@ -328,9 +327,8 @@ Test(sectools, every_command_that_takes_an_id_refuses_a_bad_one)
 
             expand(&id_commands[c], bad[i], argv, out);
             r = run_tool(tool, argv);
-            cr_assert(r.status != 0 && r.status < 128,
-                      "%s %s '%s': exit %d", tool, argv[0], bad[i],
-                      r.status);
+            cr_assert(r.status != 0 && r.status < 128, "%s %s '%s': exit %d",
+                      tool, argv[0], bad[i], r.status);
             cr_assert(says_bad_id(r.err), "%s %s '%s': stderr: %s", tool,
                       argv[0], bad[i], r.err);
             result_free(&r);
@@ -459,8 +457,8 @@ Test(sectools, a_continuation_id_too_long_for_a_suffix_is_cut_and_hashed)
             cr_assert_eq(strlen(e->d_name), 128, "%s", e->d_name);
             cr_assert_eq(strspn(e->d_name, "d"), 108, "%s", e->d_name);
             cr_assert_eq(e->d_name[108], '-', "%s", e->d_name);
-            cr_assert_eq(strspn(e->d_name + 109, "0123456789abcdef"), 16,
-                         "%s", e->d_name);
+            cr_assert_eq(strspn(e->d_name + 109, "0123456789abcdef"), 16, "%s",
+                         e->d_name);
             cr_assert_str_eq(e->d_name + 125, ".c2");
             memcpy(succ, e->d_name, sizeof(succ)); /* 128 and a NUL */
         }
@@ -569,8 +567,8 @@ Test(sectools, a_store_others_may_write_is_refused_unless_allowed)
         result r = run_allowed(&root_commands[c], c % 2);
 
         cr_assert_eq(r.status, 0, "%s %s --allow-unsafe-perms: %d: %s",
-                     root_commands[c].env, root_commands[c].args[0],
-                     r.status, r.err);
+                     root_commands[c].env, root_commands[c].args[0], r.status,
+                     r.err);
         result_free(&r);
     }
     {
@@ -595,8 +593,7 @@ Test(sectools, every_tools_help_documents_the_opt_out)
         result r = RUN(tools[i], "--help");
         cr_assert_eq(r.status, 0);
         cr_assert(strstr(r.out, "--allow-unsafe-perms"),
-                  "%s --help does not mention --allow-unsafe-perms",
-                  tools[i]);
+                  "%s --help does not mention --allow-unsafe-perms", tools[i]);
         result_free(&r);
     }
 }
@@ -608,9 +605,9 @@ Test(sectools, every_tools_help_documents_the_opt_out)
 enum { PL_SYMLINK, PL_FIFO, PL_HARDLINK, PL_KINDS };
 static const char *const pl_name[PL_KINDS] = {"symbolic link", "FIFO",
                                               "hard link"};
-static const char *const pl_says[PL_KINDS] = {
-    "is a symbolic link", "is not a regular file",
-    "has more than one hard link"};
+static const char *const pl_says[PL_KINDS] = {"is a symbolic link",
+                                              "is not a regular file",
+                                              "has more than one hard link"};
 
 /* Every command that reads or writes good's log. */
 static const command log_commands[] = {
@@ -627,8 +624,7 @@ static const command log_commands[] = {
     {"EVRUN", {"status", S, "good"}},
     {"EVRUN", {"resume", S, "good"}},
     {"EVRUN", {"send", S, "good", "go"}},
-    {"EVRUN", {"retry", S, "good", "--strategy", "from_start", "--id",
-               "r1"}},
+    {"EVRUN", {"retry", S, "good", "--strategy", "from_start", "--id", "r1"}},
 };
 
 Test(sectools, a_planted_log_fails_every_tool_promptly_and_by_name)
@@ -652,20 +648,19 @@ Test(sectools, a_planted_log_fails_every_tool_promptly_and_by_name)
         else
             cr_assert_eq(link(copy, lp), 0);
         before = snapshot_of_world();
-        for (size_t c = 0;
-             c < sizeof(log_commands) / sizeof(log_commands[0]); c++) {
+        for (size_t c = 0; c < sizeof(log_commands) / sizeof(log_commands[0]);
+             c++) {
             const char *argv[12];
             result r;
 
             expand(&log_commands[c], NULL, argv, NULL);
             r = run_tool(log_commands[c].env, argv);
-            cr_assert(r.status != 0 && r.status < 128,
-                      "%s: %s %s: exit %d", pl_name[k], log_commands[c].env,
-                      argv[0], r.status);
+            cr_assert(r.status != 0 && r.status < 128, "%s: %s %s: exit %d",
+                      pl_name[k], log_commands[c].env, argv[0], r.status);
             cr_assert(strstr(r.err, "good/events.jsonl") &&
                           strstr(r.err, pl_says[k]),
-                      "%s: %s %s: stderr: %s", pl_name[k],
-                      log_commands[c].env, argv[0], r.err);
+                      "%s: %s %s: stderr: %s", pl_name[k], log_commands[c].env,
+                      argv[0], r.err);
             result_free(&r);
         }
         after = snapshot_of_world();
@@ -737,8 +732,8 @@ Test(sectools, what_the_tools_create_is_private_under_umask_0)
     r = RUN("EVRUN", "pause", s2, "w", "later");
     cr_assert_eq(r.status, 0, "%s", r.err);
     result_free(&r);
-    r = RUN("EVRUN", "retry", s2, "a", "--strategy", "from_start", "--id",
-            "a2", "--detach");
+    r = RUN("EVRUN", "retry", s2, "a", "--strategy", "from_start", "--id", "a2",
+            "--detach");
     cr_assert_eq(r.status, 0, "%s", r.err);
     result_free(&r);
     r = RUN("EVDUMP", "import", s2, "imp", imp);
