@@ -164,16 +164,24 @@ int evs__rp_on_definition_changed(ctx *c)
     return 0;
 }
 
-int evs__rp_on_path_ended(ctx *c, int failed)
+/* The live path an ending event names, in *out (NULL, and 0, in
+ * tolerant mode past a broken rule), its error taken from the event's
+ * `error` when `with_error`. */
+static int ending_path(ctx *c, int with_error, evs_path_state **out)
 {
-    evs_path_state *p;
     int rc;
 
-    if ((rc = evs__rp_need_path(c, &p)) != 0)
+    if ((rc = evs__rp_need_path(c, out)) != 0 || !*out)
         return rc;
-    if (!p)
-        return 0;
-    if (failed && (rc = evs__rp_copy(c->r, c->f.error, &p->error)) != 0)
+    return with_error ? evs__rp_copy(c->r, c->f.error, &(*out)->error) : 0;
+}
+
+int evs__rp_on_path_ended(ctx *c, int failed)
+{
+    evs_path_state *p = NULL;
+    int rc;
+
+    if ((rc = ending_path(c, failed, &p)) != 0 || !p)
         return rc;
     evs__rp_set_path_status(c->r, p,
                             failed ? EVS_PATH_FAILED : EVS_PATH_COMPLETED);
@@ -189,14 +197,10 @@ int evs__rp_on_path_cancelled(ctx *c)
 {
     evs_replay *r = c->r;
     uint64_t seq = c->ev->sequence;
-    evs_path_state *p;
+    evs_path_state *p = NULL;
     int rc;
 
-    if ((rc = evs__rp_need_path(c, &p)) != 0)
-        return rc;
-    if (!p)
-        return 0;
-    if ((rc = evs__rp_copy(r, c->f.error, &p->error)) != 0)
+    if ((rc = ending_path(c, 1, &p)) != 0 || !p)
         return rc;
     for (size_t i = 0; i < r->steps.n; i++) {
         evs_step_state *s = &r->steps.v[i];
