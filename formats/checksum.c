@@ -92,7 +92,7 @@ size_t evs__frame_seal(char *buf, size_t body_len)
     uint64_t sum = evs_checksum(buf, body_len);
     char *p = buf + body_len;
 
-    memcpy(p, EVS__CKSUM_KEY + 1, EVS__CKSUM_KEY_LEN - 1);
+    memcpy(p, &EVS__CKSUM_KEY[1], EVS__CKSUM_KEY_LEN - 1);
     p += EVS__CKSUM_KEY_LEN - 1;
     evs__hex64(sum, p);
     p += 16;
