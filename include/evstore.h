@@ -27,6 +27,7 @@
 #include "evstore/io.h"
 #include "evstore/recorder.h"
 #include "evstore/replay.h"
+#include "evstore/run.h"
 #include "evstore/snapshot.h"
 #include "evstore/store.h"
 #include "evstore/workflow.h"

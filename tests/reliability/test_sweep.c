@@ -92,7 +92,7 @@ static int clean(int rc)
     if (rc == 0)
         return 1;
     if (rc <= EVS_ERRNO_FLOOR)
-        return rc >= EVS_EFINISHED;
+        return rc >= EVS_EFAILED;
     return rc < 0 && rc >= -4095;
 }
 

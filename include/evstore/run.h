@@ -1,0 +1,324 @@
+/*
+ * evstore/run.h: durable functions, the code-first way in.
+ *
+ * A run is an execution whose control flow is the host's own code. Each
+ * side effect runs inside a named step, whose outcome is journaled in the
+ * run's event log before the step call returns. When the code runs again
+ * after a crash (or a suspension), the same calls replay: each step
+ * returns its recorded output without running again, and the code goes
+ * on live from where the history ends. Sleeps, waits for external
+ * events, retries with durable backoff and version decisions are
+ * journaled the same way. The journal is the store's ordinary log
+ * (formats/FORMAT.md), so evdump, evreplay, `evrun status|send|pause|
+ * unpause|terminate` and the retry strategies work on runs as on
+ * definitions' executions. formats/WORKFLOWS.md §5 gives the events each
+ * call records.
+ *
+ * No event loop is needed: the calls block (or suspend, below) the
+ * calling thread.
+ *
+ *     evs_run *r;
+ *     int rc = evs_run_open(store, "r-42", "research", "1",
+ *                           "{\"topic\":\"x\"}", NULL, &r, &err);
+ *     if (rc == 0) {
+ *         const char *plan;
+ *         rc = evs_run_step(r, "plan", NULL, NULL, plan_fn, NULL, &plan,
+ *                           &err);
+ *         ...
+ *         rc = evs_run_complete(r, "{\"ok\":true}", &err);
+ *     }
+ *     evs_run_close(r);
+ *
+ * Identity of a step. A step is named by the host (1 to 64 bytes of
+ * [A-Za-z0-9_.:-]) and identified by its name and its occurrence on the
+ * run: the first "llm" step is recorded as step "llm", the third as
+ * "llm#3". Sleeps are steps named "sleep", waits steps named after the
+ * event they wait for. The idempotency key of a step
+ * (evs_run_step_key) is "<run id>/main/<step>", the same for every
+ * attempt and every re-run.
+ *
+ * Determinism. Replaying code must ask for the same steps, in the same
+ * order, as the history holds: a call that asks for another name or
+ * another kind of step than the history's next one, or a completion
+ * while the history holds more, fails with EVS_ENONDET, names the
+ * sequence, the recorded step and the requested one in `err`, and
+ * leaves the log untouched. A change to the code that must alter what
+ * running runs do is guarded with evs_run_patched. The code version
+ * given to evs_run_open is recorded and shown, never used to refuse or
+ * to filter recovery: a run begun under another version is found and
+ * replayed all the same (evs_run_version tells the host which one, so it
+ * may route or refuse it).
+ *
+ * Blocking and suspending (the "mode" option). In "block" mode (the
+ * default) a sleep, a wait for an event, a retry's backoff and a pause
+ * wait in the calling thread, polling the run's inbox every poll_ms; a
+ * crash in the meantime loses nothing, and the re-run waits only for
+ * what is left. In "suspend" mode such a call returns EVS_ESUSPENDED
+ * instead of waiting: the run's snapshot is saved, the host closes the
+ * handle and re-runs the code later, when evs_run_recoverable says the
+ * run is due.
+ *
+ * Options. evs_run_open takes its options as a JSON object (NULL or ""
+ * for the defaults), so that no structure layout is part of the API:
+ *   "mode":    "block" (default) or "suspend";
+ *   "poll_ms": how often a blocked call looks at the inbox; default 50,
+ *              1 to 60000;
+ *   "retry":   the retry policy of steps that give none: an object as a
+ *              definition step's `retry` (formats/WORKFLOWS.md §2.6:
+ *              max_attempts, initial_interval_ms, backoff_coefficient,
+ *              max_interval_ms, jitter, non_retryable). Without it a
+ *              step runs once.
+ * A step's options (evs_run_step_begin, evs_run_step) are an object with
+ * a "retry" member likewise. An unknown member is refused (EVS_EPARSE).
+ *
+ * Requests. Other processes reach a run through its inbox
+ * (evs_orch_post, `evrun send|pause|unpause|terminate`; FORMAT.md §13):
+ * the run takes them at each call. An event is buffered until a wait
+ * takes it (oldest first), so one sent before the wait is reached is
+ * consumed once. A pause is observed at the next call (in block mode the
+ * call waits for the unpause; in suspend mode it returns
+ * EVS_ESUSPENDED), a termination at the next call too, which returns
+ * EVS_EFINISHED: the code must then stop.
+ *
+ * Threads and ownership. An evs_run is the run's writer: it holds the
+ * log's lock (FORMAT.md §7), so a second handle on the same run, in this
+ * process or another, is refused with EVS_ELOCKED, and a run whose
+ * process died is free to be taken (evs_run_recoverable lists it). The
+ * functions may be called from any thread; calls on one handle are
+ * serialised by its mutex. A step is open between evs_run_step_begin and
+ * its end; another call that records (a step, a sleep, a completion)
+ * while one is open is refused with -EBUSY.
+ *
+ * Strings. Every string argument is NUL-terminated UTF-8; JSON
+ * arguments are checked (EVS_EPARSE) and stored compact. The strings the
+ * accessors return are borrowed from the handle and stay valid until the
+ * next call on it.
+ *
+ * Errors. Every function returns 0 or a code of common.h; `err` (may be
+ * NULL) then holds the detail: the execution id, the sequence and the
+ * step involved, and a one-line message.
+ */
+#ifndef EVSTORE_RUN_H
+#define EVSTORE_RUN_H
+
+#include "store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct evs_run evs_run;
+
+/** What evs_run_step_begin asks of its caller. */
+enum {
+    EVS_STEP_RUN = 0,      /* run the step now, then end it */
+    EVS_STEP_REPLAYED = 1, /* the history holds its output
+                              (evs_run_result): do not run it */
+    EVS_STEP_RETRY = 2     /* evs_run_step_fail: an attempt is scheduled;
+                              call evs_run_step_begin for it again */
+};
+
+/**
+ * Starts run `id` (NULL or "": a new UUIDv7), or resumes it if it
+ * exists: its history is replayed (checked strictly) and the code goes
+ * on from it. `workflow` (1 to 128 bytes) names the code, `version`
+ * (0 to 128 bytes; NULL is "") is the host's code version, `inputs` a
+ * JSON object (NULL or "" for {}), `options` as above.
+ * A new run is created atomically with its first events and snapshot.
+ * An existing one must have been started with the same workflow name
+ * and inputs (compared by their canonical hash), else EVS_ECONFLICT;
+ * its recorded version may differ (evs_run_version gives it).
+ * *out is set on 0 and on EVS_EFINISHED: a run that has ended
+ * (completed, failed, terminated, continued as new) is opened for its
+ * status and output, and the code must not run.
+ * Returns 0, EVS_EFINISHED, EVS_EBADID, EVS_ECONFLICT (another workflow
+ * or other inputs, or an execution that is not a run: one of a
+ * definition), EVS_ELOCKED (another handle or process runs it),
+ * EVS_EPARSE (inputs or options), -EINVAL (NULL or bad workflow or
+ * version), EVS_EHISTORY, EVS_ECORRUPT, -ENOMEM, or what the store's
+ * calls return.
+ */
+EVS_EXTERN int evs_run_open(evs_store *s, const char *id, const char *workflow,
+                            const char *version, const char *inputs,
+                            const char *options, evs_run **out,
+                            evs_error_info *err);
+
+/**
+ * Saves the run's snapshot (so that listings show its status and last
+ * sequence), releases its lock and frees the handle. Everything recorded
+ * is already durable; a step left open is recorded as started only, and
+ * runs again when the code is re-run. Accepts NULL.
+ */
+EVS_EXTERN void evs_run_close(evs_run *r);
+
+/* ---------------------------------------------------------------- */
+/* Steps                                                            */
+/* ---------------------------------------------------------------- */
+
+/**
+ * Begins step `name` with `input` (JSON, or NULL for none) and
+ * `options` (JSON, or NULL). Takes the inbox's requests first.
+ * Returns:
+ *  EVS_STEP_RUN: the caller runs the step now and ends it with
+ *      evs_run_step_end or evs_run_step_fail. step_started is recorded
+ *      (made durable with the outcome, in one append).
+ *  EVS_STEP_REPLAYED: the history holds the step's output, which
+ *      evs_run_result gives; the step must not run.
+ *  EVS_EFAILED: the history holds the step failed for good; evs_run_error
+ *      gives the error ({"type","message","retryable"}).
+ * or EVS_ENONDET (not the history's next step), EVS_ESUSPENDED (suspend
+ * mode: a backoff not yet due, or paused), EVS_EFINISHED (terminated),
+ * -EBUSY (a step is open), -EINVAL (bad name), EVS_EPARSE (input or
+ * options), or a store error (the handle is then broken: close it and
+ * re-run the code).
+ */
+EVS_EXTERN int evs_run_step_begin(evs_run *r, const char *name,
+                                  const char *input, const char *options,
+                                  evs_error_info *err);
+
+/**
+ * Ends the open step with `output` (JSON; NULL or "" is null): records
+ * step_completed durably. Returns 0, -EINVAL (no step open), EVS_EPARSE
+ * (output is not JSON; the step stays open), or a store error.
+ */
+EVS_EXTERN int evs_run_step_end(evs_run *r, const char *output,
+                                evs_error_info *err);
+
+/**
+ * Ends the open step with a failure of `type` (NULL: "error") and
+ * `message` (NULL: ""). If the step's retry policy allows another
+ * attempt (`retryable` not 0, the type not non-retryable, attempts
+ * left), records the failure and the retry with its fire time
+ * (retry_scheduled: the durable backoff) and returns EVS_STEP_RETRY: call
+ * evs_run_step_begin with the same name again, which waits for the
+ * backoff (or suspends). Else records the failure and returns EVS_EFAILED.
+ * Returns also -EINVAL (no step open) or a store error.
+ */
+EVS_EXTERN int evs_run_step_fail(evs_run *r, const char *type,
+                                 const char *message, int retryable,
+                                 evs_error_info *err);
+
+/** The open step's attempt, 1 for the first; 0 when none is open. */
+EVS_EXTERN uint32_t evs_run_step_attempt(evs_run *r);
+
+/** The open step's idempotency key ("<id>/main/<step>"); "" when none is
+ *  open. Borrowed. */
+EVS_EXTERN const char *evs_run_step_key(evs_run *r);
+
+/**
+ * A step as one call, for C hosts: runs `fn` as the step's body.
+ * fn returns 0 for success, with the output it gave to
+ * evs_run_step_output (null if none); non-zero for a failure, with the
+ * error it gave to evs_run_step_error (else type "error" and the
+ * message of evs_strerror(rc), retryable). `input` is the step's input
+ * (NULL if none). fn may call only evs_run_step_output,
+ * evs_run_step_error, evs_run_step_attempt and evs_run_step_key on `r`.
+ */
+typedef int (*evs_step_fn)(void *arg, evs_run *r, const char *input);
+
+/** Sets the output (JSON) of the step fn runs. Returns 0 or EVS_EPARSE. */
+EVS_EXTERN int evs_run_step_output(evs_run *r, const char *output);
+
+/** Sets the error of the step fn runs. Returns 0 or -ENOMEM. */
+EVS_EXTERN int evs_run_step_error(evs_run *r, const char *type,
+                                  const char *message, int retryable);
+
+/**
+ * Runs step `name`: evs_run_step_begin, then (unless replayed) fn and
+ * its end, retrying by the policy until it completes or fails for good.
+ * *output (may be NULL) gets the output, borrowed.
+ * Returns 0, EVS_EFAILED (evs_run_error tells why), or what
+ * evs_run_step_begin returns.
+ */
+EVS_EXTERN int evs_run_step(evs_run *r, const char *name, const char *input,
+                            const char *options, evs_step_fn fn, void *arg,
+                            const char **output, evs_error_info *err);
+
+/* ---------------------------------------------------------------- */
+/* Time, events, versions                                           */
+/* ---------------------------------------------------------------- */
+
+/**
+ * Durable sleep: a step "sleep" with a timer, fired after `ms`
+ * milliseconds (>= 0) from its first run; a re-run waits only for what
+ * is left. Returns 0, EVS_ESUSPENDED (suspend mode, not yet due), or as
+ * evs_run_step_begin.
+ */
+EVS_EXTERN int evs_run_sleep(evs_run *r, int64_t ms, evs_error_info *err);
+
+/** As evs_run_sleep, until `at_us` (µs since the epoch). */
+EVS_EXTERN int evs_run_sleep_until(evs_run *r, int64_t at_us,
+                                   evs_error_info *err);
+
+/**
+ * Waits for an external event of type `event` (1 to 64 bytes, as a step
+ * name), taking the oldest one buffered: its payload is then
+ * evs_run_result. `timeout_ms` 0 waits for ever; otherwise the wait ends
+ * after that long from its first run, and returns -ETIMEDOUT (recorded
+ * as a failure of type "timeout"). Returns 0, -ETIMEDOUT,
+ * EVS_ESUSPENDED (suspend mode, nothing yet), or as evs_run_step_begin.
+ */
+EVS_EXTERN int evs_run_wait_event(evs_run *r, const char *event,
+                                  int64_t timeout_ms, evs_error_info *err);
+
+/**
+ * Whether the run takes the patched path of change `change_id` (as a
+ * step name): 1 for a run that reaches this point first on code that
+ * has the patch (recorded as version_decision 1), 0 for a run whose
+ * history had already gone past it without one (nothing recorded), and
+ * the recorded answer ever after. Returns 1, 0, or a negative code.
+ */
+EVS_EXTERN int evs_run_patched(evs_run *r, const char *change_id,
+                               evs_error_info *err);
+
+/* ---------------------------------------------------------------- */
+/* Ending                                                           */
+/* ---------------------------------------------------------------- */
+
+/**
+ * Completes the run with `output` (JSON; NULL is null): its outputs.
+ * Durable; the snapshot is saved. Returns 0, EVS_ENONDET (the history
+ * holds more steps), EVS_EFINISHED, -EBUSY, EVS_EPARSE, or a store
+ * error.
+ */
+EVS_EXTERN int evs_run_complete(evs_run *r, const char *output,
+                                evs_error_info *err);
+
+/**
+ * Fails the run with an error of `type` (NULL: "error") and `message`:
+ * the run ends failed, and the retry strategies may retry it. Returns as
+ * evs_run_complete.
+ */
+EVS_EXTERN int evs_run_fail(evs_run *r, const char *type, const char *message,
+                            evs_error_info *err);
+
+/* ---------------------------------------------------------------- */
+/* Reading a run                                                    */
+/* ---------------------------------------------------------------- */
+
+/** The run's id. Borrowed. */
+EVS_EXTERN const char *evs_run_id(evs_run *r);
+/** The workflow name it was started with. Borrowed. */
+EVS_EXTERN const char *evs_run_workflow(evs_run *r);
+/** The code version it was started with ("" if none). Borrowed. */
+EVS_EXTERN const char *evs_run_version(evs_run *r);
+/** Its inputs, compact JSON. Borrowed. */
+EVS_EXTERN const char *evs_run_inputs(evs_run *r);
+/** Its status: "running", "waiting", "paused", "completed", "failed",
+ *  "terminated" or "continued". Static. */
+EVS_EXTERN const char *evs_run_status(evs_run *r);
+/** Its outputs once completed, else "null". Borrowed. */
+EVS_EXTERN const char *evs_run_output(evs_run *r);
+/** The result of the last step, sleep or wait call (JSON; "null" if
+ *  none). Borrowed. */
+EVS_EXTERN const char *evs_run_result(evs_run *r);
+/** The error of the last failed step, or of the run once failed:
+ *  {"type","message","retryable"}; "null" if none. Borrowed. */
+EVS_EXTERN const char *evs_run_error(evs_run *r);
+/** 1 while the code is behind the history (its calls replay), else 0. */
+EVS_EXTERN int evs_run_replaying(evs_run *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EVSTORE_RUN_H */

@@ -1,0 +1,827 @@
+/*
+ * run.c: opening, replaying and closing a run; recording its events;
+ * taking its requests; waiting for time to pass; reading it.
+ */
+#include "run_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define POLL_MS_DEFAULT 50
+
+static evs_span main_path(void)
+{
+    return evs_span_cstr("main");
+}
+
+int evs__run_set(evs__jbuf *b, evs_span json)
+{
+    b->len = 0;
+    b->err = 0;
+    evs__jb_raw(b, json.ptr, json.len);
+    if (!json.len)
+        EVS__JB_LIT(b, "null");
+    evs__jb_raw(b, "", 1); /* the NUL */
+    if (b->err)
+        return -ENOMEM;
+    b->len--;
+    return 0;
+}
+
+int evs__run_fail(evs_run *r, evs_error_info *err, int code, const char *kind,
+                  const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err)
+        return code;
+    evs_error_info_clear(err);
+    err->code = code;
+    err->kind = kind ? kind : "";
+    evs__error_set_id(err, r->id, r->id_len);
+    err->sequence = r->rec ? evs_recorder_last_seq(r->rec) : 0;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* A failed write leaves the replayer ahead of the log: nothing more may
+ * be recorded through this handle. */
+static int broken(evs_run *r, int rc, evs_error_info *err, const char *what)
+{
+    if (!r->broken) {
+        r->broken = 1;
+        r->broken_rc = rc;
+    }
+    return evs__run_fail(r, err, rc, "store",
+                         "run %s: %s failed (%s); close the run and run its "
+                         "code again",
+                         r->id, what, evs_strerror(rc));
+}
+
+int evs__run_emit(evs_run *r, const char *req_id, const char *type,
+                  const char *step, const evs__jbuf *data, evs_error_info *err)
+{
+    char uuid[EVS_UUID_LEN + 1];
+    evs_violation v;
+    evs_event ev;
+    int rc;
+
+    if (r->broken)
+        return r->broken_rc;
+    if (data && data->err)
+        return evs__run_fail(r, err, -ENOMEM, "memory", "out of memory");
+    if (req_id)
+        memcpy(uuid, req_id, EVS_UUID_LEN);
+    else if ((rc = evs_uuid7(uuid)) != 0)
+        return broken(r, rc, err, "making an event id");
+    memset(&ev, 0, sizeof(ev));
+    ev.id = (evs_span){uuid, EVS_UUID_LEN};
+    ev.execution_id = (evs_span){r->id, r->id_len};
+    ev.path_id = main_path();
+    ev.sequence = evs_recorder_last_seq(r->rec) + 1;
+    ev.timestamp_us = evs_now_us();
+    ev.event_type = evs_span_cstr(type);
+    ev.step_name = evs_span_cstr(step);
+    ev.data = data && data->len ? (evs_span){data->p, data->len}
+                                : evs_span_cstr("{}");
+    /* The replayer first: an event that breaks a history rule is a bug
+     * here and must not reach the log. */
+    if ((rc = evs_replay_apply(r->rp, &ev, &v)) != 0) {
+        if (rc == EVS_EHISTORY) {
+            r->broken = 1;
+            r->broken_rc = rc;
+            return evs__run_fail(r, err, rc, v.rule, "run %s: %s", r->id,
+                                 v.msg);
+        }
+        return broken(r, rc, err, "replaying an event");
+    }
+    if ((rc = evs_recorder_record(r->rec, &ev, NULL)) != 0)
+        return broken(r, rc, err, "recording an event");
+    return 0;
+}
+
+int evs__run_flush(evs_run *r, evs_error_info *err)
+{
+    int rc;
+
+    if (r->broken)
+        return r->broken_rc;
+    if ((rc = evs_recorder_flush(r->rec)) != 0)
+        return broken(r, rc, err, "appending to the log");
+    return 0;
+}
+
+int evs__run_save_snapshot(evs_run *r)
+{
+    if (r->broken || evs_recorder_flush(r->rec) != 0)
+        return r->broken ? r->broken_rc : -EIO;
+    return evs_replay_snapshot(r->rp, r->s,
+                               (evs_span){r->wf_data.p, r->wf_data.len});
+}
+
+int evs__run_check_json(evs_run *r, const char *json, const char *what,
+                        evs__jbuf *out, evs_error_info *err)
+{
+    size_t off = 0;
+    int rc;
+
+    out->len = 0;
+    out->err = 0;
+    if (!json || !*json) {
+        EVS__JB_LIT(out, "null");
+        return out->err
+                   ? evs__run_fail(r, err, -ENOMEM, "memory", "out of memory")
+                   : 0;
+    }
+    if ((rc = evs__jb_minify(out, evs_span_cstr(json))) == EVS_EPARSE) {
+        evs_json_check(json, strlen(json), 0, NULL, NULL, &off);
+        return evs__run_fail(r, err, EVS_EPARSE, "json",
+                             "%s is not valid JSON (at byte %zu)", what, off);
+    }
+    if (rc == 0)
+        evs__jb_raw(out, "", 1); /* a NUL after it */
+    if (rc != 0 || out->err)
+        return evs__run_fail(r, err, -ENOMEM, "memory", "out of memory");
+    out->len--;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Requests                                                         */
+/* ---------------------------------------------------------------- */
+
+static int body_str(evs_span body, const char *key, char *buf, size_t cap)
+{
+    evs_span v;
+    size_t n;
+
+    if (evs__json_get(body, key, &v) != 1 || v.len < 2 || v.ptr[0] != '"' ||
+        v.len - 2 >= cap)
+        return 0;
+    n = evs__json_unescape(v.ptr + 1, v.len - 2, buf);
+    buf[n] = '\0';
+    return strlen(buf) == n;
+}
+
+/* Records what one request asks, as the orchestrator does (FORMAT.md
+ * §13). Returns 1 if it changed the status (a control request), 0 if
+ * not, or an error. */
+static int take_one(evs_run *r, const evs_request *q, int control_taken,
+                    evs_error_info *err)
+{
+    const evs_exec_state *st = evs_replay_exec(r->rp);
+    char kind[16], type[RUN_NAME_MAX * 4 + 1], req_id[EVS_UUID_LEN + 1];
+    evs__jbuf d = {.alloc = r->alloc};
+    evs_span payload;
+    int rc = 0;
+
+    memcpy(req_id, q->id.ptr, EVS_UUID_LEN);
+    req_id[EVS_UUID_LEN] = '\0';
+    if (st->status >= EVS_STATUS_COMPLETED)
+        return 0;
+    if (!body_str(q->body, "kind", kind, sizeof(kind)))
+        return 0;
+    if (evs__json_get(q->body, "payload", &payload) != 1)
+        payload = (evs_span){0};
+    if (strcmp(kind, "event") == 0) {
+        if (!body_str(q->body, "type", type, sizeof(type)) ||
+            evs_replay_signal_received(r->rp, q->id, NULL))
+            return 0;
+        EVS__JB_LIT(&d, "{\"signal\":");
+        evs__jb_quote(&d, evs_span_cstr(type));
+        EVS__JB_LIT(&d, ",\"payload\":");
+        evs__jb_json(&d, payload);
+        EVS__JB_LIT(&d, "}");
+        rc = evs__run_emit(r, req_id, EVS_EV_SIGNAL_RECEIVED, "", &d, err);
+    } else if (control_taken) {
+        rc = 2; /* one control request per append: the next one later */
+    } else if (strcmp(kind, "pause") == 0) {
+        if (st->status != EVS_STATUS_PAUSED) {
+            EVS__JB_LIT(&d, "{\"reason\":");
+            evs__jb_json(&d, payload);
+            EVS__JB_LIT(&d, "}");
+            rc = evs__run_emit(r, req_id, EVS_EV_EXECUTION_PAUSED, "", &d, err);
+            rc = rc ? rc : 1;
+        }
+    } else if (strcmp(kind, "unpause") == 0) {
+        if (st->status == EVS_STATUS_PAUSED) {
+            rc = evs__run_emit(r, req_id, EVS_EV_EXECUTION_RESUMED, "", NULL,
+                               err);
+            rc = rc ? rc : 1;
+        }
+    } else if (strcmp(kind, "terminate") == 0) {
+        EVS__JB_LIT(&d, "{\"error\":{\"type\":\"cancelled\",\"message\":"
+                        "\"the execution was terminated\","
+                        "\"retryable\":false}}");
+        rc = evs__run_emit(r, NULL, EVS_EV_PATH_CANCELLED, "", &d, err);
+        d.len = 0;
+        EVS__JB_LIT(&d, "{\"reason\":");
+        evs__jb_json(&d, payload);
+        EVS__JB_LIT(&d, "}");
+        if (rc == 0)
+            rc = evs__run_emit(r, req_id, EVS_EV_EXECUTION_TERMINATED, "", &d,
+                               err);
+        rc = rc ? rc : 1;
+    }
+    evs__jb_free(&d);
+    return rc;
+}
+
+/* Takes the inbox's requests: records them, makes them durable, then
+ * removes them. At most one control request is taken per call. */
+static int take_requests(evs_run *r, evs_error_info *err)
+{
+    evs_request_listing l = {0};
+    size_t i, done = 0;
+    int rc, control = 0;
+
+    rc = evs_request_list(r->s, r->id, r->id_len, &l);
+    if (rc != 0) {
+        evs_request_list_free(&l);
+        return evs__run_fail(r, err, rc, "inbox",
+                             "run %s: listing its inbox: %s", r->id,
+                             evs_strerror(rc));
+    }
+    for (i = 0; i < l.count; i++, done++) {
+        rc = take_one(r, &l.items[i], control, err);
+        if (rc == 2)
+            break;
+        if (rc < 0)
+            goto out;
+        control |= rc;
+    }
+    rc = 0;
+    if (done && (rc = evs__run_flush(r, err)) == 0)
+        for (i = 0; i < done; i++)
+            evs_request_remove(r->s, r->id, r->id_len, l.items[i].id.ptr,
+                               l.items[i].id.len);
+out:
+    evs_request_list_free(&l);
+    return rc;
+}
+
+static void nap_ms(int64_t ms)
+{
+    struct timespec ts;
+
+    if (ms <= 0)
+        return;
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int evs__run_usable(evs_run *r, evs_error_info *err)
+{
+    if (r->broken)
+        return evs__run_fail(r, err, r->broken_rc, "store",
+                             "run %s: an earlier write failed (%s); close "
+                             "the run and run its code again",
+                             r->id, evs_strerror(r->broken_rc));
+    if (r->suspended)
+        return evs__run_fail(r, err, EVS_ESUSPENDED, "suspended",
+                             "run %s is suspended; close it and run its "
+                             "code again when it is due",
+                             r->id);
+    return 0;
+}
+
+double evs__run_random(evs_run *r)
+{
+    r->rng ^= r->rng << 13;
+    r->rng ^= r->rng >> 7;
+    r->rng ^= r->rng << 17;
+    return (double)(r->rng >> 11) / 9007199254740992.0;
+}
+
+static int suspend(evs_run *r, evs_error_info *err, const char *why,
+                   const char *fmt_id)
+{
+    int rc;
+
+    if ((rc = evs__run_flush(r, err)) != 0)
+        return rc;
+    evs__run_save_snapshot(r);
+    r->suspended = 1;
+    return evs__run_fail(r, err, EVS_ESUSPENDED, "suspended", "run %s %s",
+                         fmt_id, why);
+}
+
+/* Takes the requests, then: 0 to go on; EVS_EFINISHED once the run has
+ * ended (terminated); while it is paused, waits (block mode) or
+ * suspends. */
+int evs__run_gate(evs_run *r, evs_error_info *err)
+{
+    const evs_exec_state *st;
+    int rc;
+
+    for (;;) {
+        if ((rc = take_requests(r, err)) != 0)
+            return rc;
+        st = evs_replay_exec(r->rp);
+        if (st->status >= EVS_STATUS_COMPLETED)
+            return evs__run_fail(
+                r, err, EVS_EFINISHED, "status", "run %s has %s", r->id,
+                st->status == EVS_STATUS_TERMINATED ? "been terminated"
+                                                    : "ended");
+        if (st->status != EVS_STATUS_PAUSED)
+            return 0;
+        if (r->suspend)
+            return suspend(r, err, "is paused", r->id);
+        nap_ms(r->poll_ms);
+    }
+}
+
+/* The start of every call that records: clears err; refuses a broken or
+ * suspended handle, and an open step (or one whose retry is scheduled);
+ * then takes the requests (evs__run_gate). */
+int evs__run_idle(evs_run *r, evs_error_info *err)
+{
+    int rc;
+
+    if (err)
+        evs_error_info_clear(err);
+    if ((rc = evs__run_usable(r, err)) != 0)
+        return rc;
+    if (r->open || r->retrying[0])
+        return evs__run_fail(
+            r, err, -EBUSY, "argument", "run %s: step \"%s\" is %s", r->id,
+            r->open ? r->step : r->retrying,
+            r->open ? "open" : "to be retried: begin it again first");
+    return evs__run_gate(r, err);
+}
+
+/* Waits until due_us, taking requests meanwhile (a termination ends the
+ * wait with EVS_EFINISHED). In suspend mode, returns EVS_ESUSPENDED if
+ * it is not yet due. */
+int evs__run_wait_until(evs_run *r, int64_t due_us, evs_error_info *err)
+{
+    int64_t now;
+    int rc;
+
+    for (;;) {
+        if ((rc = evs__run_gate(r, err)) != 0)
+            return rc;
+        now = evs_now_us();
+        if (now >= due_us)
+            return 0;
+        if (r->suspend)
+            return suspend(r, err, "waits for its time", r->id);
+        nap_ms((due_us - now + 999) / 1000 < r->poll_ms
+                   ? (due_us - now + 999) / 1000
+                   : r->poll_ms);
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* Opening                                                          */
+/* ---------------------------------------------------------------- */
+
+static int parse_options(evs_run *r, const char *options, evs_error_info *err)
+{
+    evs_span key, val;
+    evs__jit it;
+    int64_t n;
+    int rc;
+
+    r->poll_ms = POLL_MS_DEFAULT;
+    if (!options || !*options)
+        return 0;
+    if (evs_json_check(options, strlen(options), 0, NULL, NULL, NULL) != 0 ||
+        evs__json_iter_begin(&it, evs_span_cstr(options), '{') != 0)
+        return evs__run_fail(r, err, EVS_EPARSE, "options",
+                             "options must be a JSON object");
+    while ((rc = evs__json_obj_next(&it, &key, &val)) == 1) {
+        if (evs__span_eq_cstr(key, "mode")) {
+            if (evs__span_eq_cstr(val, "\"block\""))
+                r->suspend = 0;
+            else if (evs__span_eq_cstr(val, "\"suspend\""))
+                r->suspend = 1;
+            else
+                return evs__run_fail(r, err, EVS_EPARSE, "options",
+                                     "options.mode must be \"block\" or "
+                                     "\"suspend\"");
+        } else if (evs__span_eq_cstr(key, "poll_ms")) {
+            if (evs__json_int(val, &n) != 0 || n < 1 || n > 60000)
+                return evs__run_fail(r, err, EVS_EPARSE, "options",
+                                     "options.poll_ms must be an integer "
+                                     "from 1 to 60000");
+            r->poll_ms = n;
+        } else if (evs__span_eq_cstr(key, "retry")) {
+            if ((rc = evs__run_parse_retry(r, val, &r->policy_def, err)) != 0)
+                return rc;
+        } else {
+            return evs__run_fail(r, err, EVS_EPARSE, "options",
+                                 "unknown option \"%.*s\"", (int)key.len,
+                                 key.ptr);
+        }
+    }
+    return rc < 0 ? evs__run_fail(r, err, EVS_EPARSE, "options",
+                                  "options must be a JSON object")
+                  : 0;
+}
+
+static int hash_inputs(const char *inputs, size_t len, char out[17])
+{
+    uint64_t h;
+    int rc = evs_json_hash(inputs, len, NULL, &h);
+
+    if (rc == 0) {
+        evs__hex64(h, out);
+        out[16] = '\0';
+    }
+    return rc;
+}
+
+/* Creates the run: execution_started (the workflow name, the inputs and
+ * their hash, the code version: the member that marks a run) and the
+ * root path, with a first snapshot. */
+static int create(evs_run *r, const char *ihash, evs_error_info *err)
+{
+    evs__jbuf d0 = {.alloc = r->alloc};
+    evs_event ev[2];
+    evs_snapshot snap;
+    int64_t now = evs_now_us();
+    int rc;
+
+    EVS__JB_LIT(&d0, "{\"workflow_name\":");
+    evs__jb_quote(&d0, evs_span_cstr(r->workflow));
+    EVS__JB_LIT(&d0, ",\"inputs\":");
+    evs__jb_raw(&d0, r->inputs, strlen(r->inputs));
+    EVS__JB_LIT(&d0, ",\"inputs_hash\":\"");
+    evs__jb_str(&d0, ihash);
+    EVS__JB_LIT(&d0, "\",\"code_version\":");
+    evs__jb_quote(&d0, evs_span_cstr(r->version));
+    EVS__JB_LIT(&d0, ",\"lineage\":{}}");
+    if (d0.err) {
+        evs__jb_free(&d0);
+        return evs__run_fail(r, err, -ENOMEM, "memory", "out of memory");
+    }
+    memset(ev, 0, sizeof(ev));
+    for (int i = 0; i < 2; i++) {
+        ev[i].path_id = main_path();
+        ev[i].sequence = (uint64_t)i + 1;
+        ev[i].timestamp_us = now;
+    }
+    ev[0].event_type = evs_span_cstr(EVS_EV_EXECUTION_STARTED);
+    ev[0].data = (evs_span){d0.p, d0.len};
+    ev[1].event_type = evs_span_cstr(EVS_EV_PATH_STARTED);
+    ev[1].data = evs_span_cstr("{\"parent\":null}");
+    memset(&snap, 0, sizeof(snap));
+    snap.workflow_name = evs_span_cstr(r->workflow);
+    snap.inputs_hash = evs_span_cstr(ihash);
+    snap.status = evs_span_cstr("running");
+    snap.start_time_us = now;
+    snap.inputs = evs_span_cstr(r->inputs);
+    snap.workflow_data = (evs_span){r->wf_data.p, r->wf_data.len};
+    rc = evs_exec_create(r->s, r->id, r->id_len, &snap, ev, 2);
+    evs__jb_free(&d0);
+    return rc;
+}
+
+/* The journal: one command per step the root path first started, in
+ * order, and the occurrence counts that the code's calls will reach. */
+static int journal_add(evs_run *r, const evs_event *ev)
+{
+    const evs_step_state *sp;
+    run_cmd *c;
+    char *step;
+
+    if (!evs__span_eq_cstr(ev->path_id, "main") || !ev->step_name.len)
+        return 0;
+    sp = evs_replay_find_step(r->rp, ev->path_id, ev->step_name, -1);
+    if (!sp || sp->attempts != 1 || sp->started_seq != ev->sequence)
+        return 0;
+    if (EVS__GROW(r->alloc, &r->cmds, &r->cap_cmds, r->n_cmds + 1) != 0)
+        return -ENOMEM;
+    c = &r->cmds[r->n_cmds];
+    memset(c, 0, sizeof(*c));
+    step = evs__malloc(r->alloc, ev->step_name.len + sp->kind.len + 2);
+    if (!step)
+        return -ENOMEM;
+    memcpy(step, ev->step_name.ptr, ev->step_name.len);
+    step[ev->step_name.len] = '\0';
+    c->step = step;
+    c->kind = step + ev->step_name.len + 1;
+    memcpy(c->kind, sp->kind.ptr, sp->kind.len);
+    c->kind[sp->kind.len] = '\0';
+    c->seq = ev->sequence;
+    r->n_cmds++;
+    return 0;
+}
+
+/* Replays the whole log (strictly), building the journal, and checks
+ * that it is this run: a run (code_version recorded), of this workflow,
+ * with these inputs. */
+static int replay_log(evs_run *r, const char *ihash, evs_error_info *err)
+{
+    evs_cursor *cur = NULL;
+    evs_violation v;
+    evs_event ev;
+    evs_span val;
+    int rc, first = 1;
+    evs__jbuf q = {.alloc = r->alloc};
+
+    if (evs_log_last_seq(r->log) == 0)
+        return evs__run_fail(r, err, EVS_EHISTORY, "first-event",
+                             "run %s has an empty log", r->id);
+    rc = evs_cursor_open(r->log, 1, 0, &cur, err);
+    while (rc == 0 && (rc = evs_cursor_next(cur, &ev, NULL, err)) == 1) {
+        if (first) {
+            first = 0;
+            evs__jb_quote(&q, evs_span_cstr(r->workflow));
+            if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
+                evs__json_get(ev.data, "code_version", &val) != 1) {
+                rc = evs__run_fail(r, err, EVS_ECONFLICT, "run",
+                                   "execution %s runs a definition, not code",
+                                   r->id);
+                break;
+            }
+            if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
+                (evs__json_get(ev.data, "workflow_name", &val) != 1 ||
+                 !evs__span_eq(val, (evs_span){q.p, q.len}))) {
+                rc = evs__run_fail(r, err, EVS_ECONFLICT, "run",
+                                   "run %s exists as a run of workflow %.*s",
+                                   r->id, (int)val.len, val.ptr);
+                break;
+            }
+            if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
+                (evs__json_get(ev.data, "inputs_hash", &val) != 1 ||
+                 val.len != 18 || memcmp(val.ptr + 1, ihash, 16) != 0)) {
+                rc = evs__run_fail(r, err, EVS_ECONFLICT, "run",
+                                   "run %s exists with other inputs", r->id);
+                break;
+            }
+            if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
+                evs__json_get(ev.data, "code_version", &val) == 1 &&
+                val.len >= 2 && val.ptr[0] == '"') {
+                char *ver = evs__malloc(r->alloc, val.len);
+                if (!ver) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                val.len = evs__json_unescape(val.ptr + 1, val.len - 2, ver);
+                ver[val.len] = '\0';
+                evs__free(r->alloc, r->version);
+                r->version = ver;
+            }
+        }
+        if ((rc = evs_replay_apply(r->rp, &ev, &v)) != 0) {
+            if (rc == EVS_EHISTORY)
+                evs__run_fail(r, err, rc, v.rule, "run %s, sequence %llu: %s",
+                              r->id, (unsigned long long)v.sequence, v.msg);
+            break;
+        }
+        if ((rc = journal_add(r, &ev)) != 0)
+            break;
+    }
+    evs_cursor_close(cur);
+    evs__jb_free(&q);
+    if (rc == -ENOMEM)
+        evs__run_fail(r, err, rc, "memory", "out of memory");
+    return rc;
+}
+
+static char *dup_str(const evs_allocator *a, const char *s, size_t n)
+{
+    char *p = evs__malloc(a, n + 1);
+
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static int check_name(evs_run *r, const char *s, size_t max, int empty_ok,
+                      const char *what, evs_error_info *err)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if ((!s && !empty_ok) || (!n && !empty_ok) || n > max ||
+        !evs__utf8_valid(s ? s : "", n))
+        return evs__run_fail(r, err, -EINVAL, "argument",
+                             "%s must be 1 to %zu bytes of UTF-8", what, max);
+    return 0;
+}
+
+int evs_run_open(evs_store *s, const char *id, const char *workflow,
+                 const char *version, const char *inputs, const char *options,
+                 evs_run **out, evs_error_info *err)
+{
+    const evs_store_opts *so;
+    evs_recorder_opts ro;
+    evs_replay_opts po;
+    evs_run *r;
+    evs__jbuf in;
+    char ihash[17];
+    int rc, created = 0;
+
+    if (err)
+        evs_error_info_clear(err);
+    if (!s || !out)
+        return -EINVAL;
+    *out = NULL;
+    so = evs_store_get_opts(s);
+    if (!(r = evs__calloc(so->alloc, sizeof(*r))))
+        return -ENOMEM;
+    r->s = s;
+    r->alloc = so->alloc;
+    r->rng =
+        (uint64_t)evs_now_us() ^ (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ull;
+    pthread_mutex_init(&r->mu, NULL);
+    r->wf_data.alloc = r->result.alloc = r->error.alloc = r->output.alloc =
+        r->fn_out.alloc = r->fn_type.alloc = r->fn_msg.alloc = r->alloc;
+    in.alloc = r->alloc;
+    in.p = NULL;
+    in.len = in.cap = 0;
+    in.err = 0;
+    if (id && *id) {
+        r->id_len = strlen(id);
+        if (r->id_len > EVS_ID_MAX || !evs_id_valid(id, r->id_len)) {
+            rc = evs__run_fail(r, err, EVS_EBADID, "argument",
+                               "\"%.*s\" is not a valid execution id",
+                               (int)(r->id_len > 64 ? 64 : r->id_len), id);
+            goto fail;
+        }
+        memcpy(r->id, id, r->id_len);
+    } else {
+        if ((rc = evs_uuid7(r->id)) != 0)
+            goto fail;
+        r->id_len = EVS_UUID_LEN;
+    }
+    if ((rc = check_name(r, workflow, 128, 0, "the workflow name", err)) ||
+        (rc = check_name(r, version, 128, 1, "the code version", err)) ||
+        (rc = parse_options(r, options, err)) ||
+        (rc = evs__run_check_json(r, inputs && *inputs ? inputs : "{}",
+                                  "the inputs", &in, err)))
+        goto fail;
+    if (in.p[0] != '{') {
+        rc = evs__run_fail(r, err, EVS_EPARSE, "json",
+                           "the inputs must be a JSON object");
+        goto fail;
+    }
+    rc = -ENOMEM;
+    if (!(r->workflow = dup_str(r->alloc, workflow, strlen(workflow))) ||
+        !(r->version = dup_str(r->alloc, version ? version : "",
+                               version ? strlen(version) : 0)) ||
+        !(r->inputs = dup_str(r->alloc, in.p, in.len)))
+        goto fail;
+    if ((rc = hash_inputs(r->inputs, strlen(r->inputs), ihash)) != 0)
+        goto fail;
+    EVS__JB_LIT(&r->wf_data, "{\"code_version\":");
+    evs__jb_quote(&r->wf_data, evs_span_cstr(r->version));
+    EVS__JB_LIT(&r->wf_data, "}");
+    if (r->wf_data.err) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (!evs_exec_exists(s, r->id, r->id_len)) {
+        rc = create(r, ihash, err);
+        if (rc == 0)
+            created = 1;
+        else if (rc != -EEXIST) {
+            evs__run_fail(r, err, rc, "store", "creating run %s: %s", r->id,
+                          evs_strerror(rc));
+            goto fail;
+        }
+    }
+    rc = evs_log_open(s, r->id, r->id_len, EVS_LOG_WRITE, &r->log, NULL, err);
+    if (rc != 0) {
+        if (rc == EVS_ELOCKED)
+            evs__run_fail(r, err, rc, "lock",
+                          "run %s is run by another handle or process", r->id);
+        goto fail;
+    }
+    evs_recorder_opts_init(&ro);
+    ro.batch_events = SIZE_MAX;
+    ro.batch_bytes = SIZE_MAX;
+    evs_replay_opts_init(&po);
+    po.alloc = r->alloc;
+    if ((rc = evs_recorder_open(r->log, &ro, &r->rec)) != 0 ||
+        (rc = evs_replay_new(&po, &r->rp)) != 0 ||
+        (rc = replay_log(r, ihash, err)) != 0)
+        goto fail;
+    (void)created;
+    evs__jb_free(&in);
+    *out = r;
+    if (evs_replay_exec(r->rp)->status >= EVS_STATUS_COMPLETED) {
+        evs__run_set(&r->output, evs_replay_exec(r->rp)->outputs);
+        evs__run_set(&r->error, evs_replay_exec(r->rp)->error);
+        return evs__run_fail(
+            r, err, EVS_EFINISHED, "status", "run %s has ended (%s)", r->id,
+            evs_exec_status_name(evs_replay_exec(r->rp)->status));
+    }
+    return 0;
+fail:
+    evs__jb_free(&in);
+    if (err && !err->msg[0])
+        evs__run_fail(r, err, rc, "", "opening run %s: %s", r->id,
+                      evs_strerror(rc));
+    r->broken = 1; /* nothing to save */
+    evs_run_close(r);
+    return rc;
+}
+
+void evs_run_close(evs_run *r)
+{
+    if (!r)
+        return;
+    if (r->rec && r->rp && !r->broken && evs_recorder_flush(r->rec) == 0 &&
+        evs_replay_exec(r->rp)->last_seq)
+        evs__run_save_snapshot(r);
+    evs_recorder_close(r->rec);
+    evs_log_close(r->log);
+    evs_replay_free(r->rp);
+    for (size_t i = 0; i < r->n_cmds; i++)
+        evs__free(r->alloc, r->cmds[i].step);
+    evs__free(r->alloc, r->cmds);
+    for (size_t i = 0; i < r->cap_occ; i++)
+        evs__free(r->alloc, r->occ[i].name);
+    evs__free(r->alloc, r->occ);
+    evs_wf_free(r->policy_def);
+    evs_wf_free(r->step_policy_def);
+    evs__free(r->alloc, r->workflow);
+    evs__free(r->alloc, r->version);
+    evs__free(r->alloc, r->inputs);
+    evs__jb_free(&r->wf_data);
+    evs__jb_free(&r->fn_out);
+    evs__jb_free(&r->fn_type);
+    evs__jb_free(&r->fn_msg);
+    evs__jb_free(&r->result);
+    evs__jb_free(&r->error);
+    evs__jb_free(&r->output);
+    pthread_mutex_destroy(&r->mu);
+    evs__free(r->alloc, r);
+}
+
+/* ---------------------------------------------------------------- */
+/* Reading                                                          */
+/* ---------------------------------------------------------------- */
+
+const char *evs_run_id(evs_run *r)
+{
+    return r->id;
+}
+
+const char *evs_run_workflow(evs_run *r)
+{
+    return r->workflow;
+}
+
+const char *evs_run_version(evs_run *r)
+{
+    return r->version;
+}
+
+const char *evs_run_inputs(evs_run *r)
+{
+    return r->inputs;
+}
+
+const char *evs_run_status(evs_run *r)
+{
+    const char *s;
+
+    pthread_mutex_lock(&r->mu);
+    s = evs_exec_status_name(evs_replay_exec(r->rp)->status);
+    pthread_mutex_unlock(&r->mu);
+    return s;
+}
+
+static const char *buf_or_null(const evs__jbuf *b)
+{
+    return b->p && b->len ? b->p : "null";
+}
+
+const char *evs_run_output(evs_run *r)
+{
+    return buf_or_null(&r->output);
+}
+
+const char *evs_run_result(evs_run *r)
+{
+    return buf_or_null(&r->result);
+}
+
+const char *evs_run_error(evs_run *r)
+{
+    return buf_or_null(&r->error);
+}
+
+int evs_run_replaying(evs_run *r)
+{
+    int on;
+
+    pthread_mutex_lock(&r->mu);
+    on = r->next_cmd < r->n_cmds;
+    pthread_mutex_unlock(&r->mu);
+    return on;
+}

@@ -1,0 +1,121 @@
+/*
+ * run_int.h: the durable-functions layer's insides (include/evstore/run.h).
+ *
+ * A run handle is the writer of one execution: its log (locked), a
+ * recorder on it, and a full replayer that holds the state of every
+ * event recorded, applied before it is recorded (as the orchestrator
+ * does), so the state is always the log's plus what is buffered.
+ *
+ * The journal is the order in which the history first started its steps
+ * on the root path: one command per step (a step, a sleep, a wait),
+ * built while the history is replayed at open. The code's calls consume
+ * it in order (next_cmd); each must ask for the command the history
+ * holds there, or the call fails with EVS_ENONDET. Past its end the code
+ * runs live.
+ */
+#ifndef EVS_RUN_INT_H
+#define EVS_RUN_INT_H
+
+#include "evstore/recorder.h"
+#include "evstore/replay.h"
+#include "evstore/run.h"
+#include "evstore/workflow.h"
+#include "formats_shared.h"
+
+#include <pthread.h>
+
+/* Step names: 1 to 64 bytes, plus "#<occurrence>". */
+#define RUN_NAME_MAX 64
+#define RUN_STEP_MAX (RUN_NAME_MAX + 12)
+
+/* What kind of command a step is: its `kind` in step_started. */
+#define RUN_KIND_STEP "step"
+#define RUN_KIND_SLEEP "sleep"
+#define RUN_KIND_WAIT "wait_event"
+
+typedef struct run_cmd {
+    char *step;   /* the recorded step name ("llm#3"), NUL-terminated */
+    char *kind;   /* its recorded kind */
+    uint64_t seq; /* its first step_started */
+} run_cmd;
+
+/* How many times each step name was asked for: open addressing. */
+typedef struct run_occ {
+    char *name;
+    uint32_t count;
+} run_occ;
+
+struct evs_run {
+    evs_store *s;
+    const evs_allocator *alloc;
+    pthread_mutex_t mu;
+    char id[EVS_ID_MAX + 1];
+    size_t id_len;
+    char *workflow, *version, *inputs;
+    evs_log *log;
+    evs_recorder *rec;
+    evs_replay *rp;
+    evs__jbuf wf_data; /* the snapshot's workflow_data */
+
+    /* options */
+    int suspend;
+    int64_t poll_ms;
+    evs_wf_def *policy_def; /* holds the default retry policy */
+
+    /* the journal */
+    run_cmd *cmds;
+    size_t n_cmds, cap_cmds, next_cmd;
+    run_occ *occ;
+    size_t n_occ, cap_occ;
+
+    /* the open step */
+    int open;
+    char step[RUN_STEP_MAX + 1];
+    char key[EVS_ID_MAX + RUN_STEP_MAX + 8];
+    uint32_t attempt;
+    evs_wf_def *step_policy_def; /* its own policy, if it gave one */
+    /* a step whose retry was scheduled and that has not begun again */
+    char retrying[RUN_STEP_MAX + 1];
+    char retrying_base[RUN_NAME_MAX + 1];
+
+    /* what evs_step_fn gave */
+    evs__jbuf fn_out, fn_type, fn_msg;
+    int fn_has_out, fn_has_err, fn_retryable;
+
+    /* borrowed strings the accessors return */
+    evs__jbuf result, error, output;
+
+    int broken; /* a write failed: every call returns broken_rc */
+    int broken_rc;
+    int suspended; /* EVS_ESUSPENDED was returned: every call returns it
+                      again; the host closes the run and re-runs it */
+    uint64_t rng;  /* retry jitter (xorshift64) */
+};
+
+/* run.c */
+int evs__run_emit(evs_run *r, const char *req_id, const char *type,
+                  const char *step, const evs__jbuf *data, evs_error_info *err);
+int evs__run_flush(evs_run *r, evs_error_info *err);
+int evs__run_save_snapshot(evs_run *r);
+int evs__run_set(evs__jbuf *b, evs_span json);
+int evs__run_fail(evs_run *r, evs_error_info *err, int code, const char *kind,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int evs__run_usable(evs_run *r, evs_error_info *err);
+double evs__run_random(evs_run *r);
+int evs__run_gate(evs_run *r, evs_error_info *err);
+int evs__run_idle(evs_run *r, evs_error_info *err);
+int evs__run_wait_until(evs_run *r, int64_t due_us, evs_error_info *err);
+int evs__run_check_json(evs_run *r, const char *json, const char *what,
+                        evs__jbuf *out, evs_error_info *err);
+
+/* run_step.c */
+int evs__run_name_ok(const char *name);
+int evs__run_command(evs_run *r, const char *name, const char *kind,
+                     char step[RUN_STEP_MAX + 1], evs_error_info *err);
+int evs__run_parse_retry(evs_run *r, evs_span json, evs_wf_def **out,
+                         evs_error_info *err);
+int evs__run_nondet(evs_run *r, const run_cmd *c, const char *asked,
+                    evs_error_info *err);
+const evs_step_state *evs__run_find_step(const evs_run *r, const char *step);
+
+#endif /* EVS_RUN_INT_H */

@@ -1,0 +1,651 @@
+/*
+ * test_run.c: durable functions (include/evstore/run.h): steps journaled
+ * and replayed, the determinism check, retries with durable backoff,
+ * sleeps and waits (blocking and suspending), patched, requests (events,
+ * pause, terminate), completion, and the history each leaves, which must
+ * replay strictly.
+ */
+#include "testutil.h"
+#include "evstore/orchestrator.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static int span_is(evs_span s, const char *c)
+{
+    return s.len == strlen(c) && memcmp(s.ptr, c, s.len) == 0;
+}
+
+static char *dir;
+static evs_store *st;
+
+static void setup(void)
+{
+    tu_fresh_store("run", &dir, &st);
+}
+
+static void teardown(void)
+{
+    tu_drop_store(&dir, &st);
+}
+
+TestSuite(run, .init = setup, .fini = teardown);
+
+/* A step body that counts its calls and echoes its input (or "null"). */
+typedef struct counter {
+    int calls;
+    int fail_first; /* fail this many calls first */
+    const char *fail_type;
+} counter;
+
+static int count_fn(void *arg, evs_run *r, const char *input)
+{
+    counter *c = arg;
+
+    c->calls++;
+    if (c->fail_first > 0) {
+        c->fail_first--;
+        evs_run_step_error(r, c->fail_type ? c->fail_type : "flaky",
+                           "not this time", 1);
+        return -EIO;
+    }
+    return evs_run_step_output(r, input ? input : "null");
+}
+
+static evs_run *open_run(const char *id, const char *inputs,
+                         const char *options, int want)
+{
+    evs_error_info e;
+    evs_run *r = NULL;
+    int rc = evs_run_open(st, id, "wf", "1", inputs, options, &r, &e);
+
+    cr_assert_eq(rc, want, "open %s: %s (%s)", id, evs_err_name(rc), e.msg);
+    if (want == 0 || want == EVS_EFINISHED)
+        cr_assert_not_null(r);
+    return r;
+}
+
+static void step_ok(evs_run *r, const char *name, const char *input, counter *c,
+                    const char *want_out)
+{
+    evs_error_info e;
+    const char *out = NULL;
+    int rc = evs_run_step(r, name, input, NULL, count_fn, c, &out, &e);
+
+    cr_assert_eq(rc, 0, "step %s: %s (%s)", name, evs_err_name(rc), e.msg);
+    cr_assert_str_eq(out, want_out, "step %s", name);
+}
+
+/* The history of `id` replayed strictly from sequence 1: its status. */
+static evs_exec_status replay_status(const char *id, evs_replay **keep)
+{
+    evs_replay *rp;
+    evs_violation v;
+    evs_error_info e;
+    evs_exec_status s;
+    int rc;
+
+    cr_assert_eq(evs_replay_new(NULL, &rp), 0);
+    rc = evs_replay_open(rp, st, id, strlen(id), 0, NULL, &v, &e);
+    cr_assert_eq(rc, 0, "replay of %s: %s (%s %s)", id, evs_err_name(rc), v.msg,
+                 e.msg);
+    s = evs_replay_exec(rp)->status;
+    if (keep)
+        *keep = rp;
+    else
+        evs_replay_free(rp);
+    return s;
+}
+
+static const evs_step_state *find_step(evs_replay *rp, const char *name)
+{
+    return evs_replay_find_step(rp, evs_span_cstr("main"), evs_span_cstr(name),
+                                -1);
+}
+
+Test(run, a_new_run_runs_its_steps_and_completes)
+{
+    counter a = {0}, b = {0};
+    evs_error_info e;
+    evs_run *r = open_run("r1", "{\"topic\":\"x\"}", NULL, 0);
+    evs_exec_listing l = {0};
+
+    cr_assert_str_eq(evs_run_id(r), "r1");
+    cr_assert_str_eq(evs_run_workflow(r), "wf");
+    cr_assert_str_eq(evs_run_version(r), "1");
+    cr_assert_str_eq(evs_run_inputs(r), "{\"topic\":\"x\"}");
+    cr_assert_str_eq(evs_run_status(r), "running");
+    step_ok(r, "plan", "{\"q\":[1, 2]}", &a, "{\"q\":[1,2]}");
+    step_ok(r, "search", "\"x\"", &b, "\"x\"");
+    cr_assert_eq(evs_run_complete(r, "{\"ok\":true}", &e), 0, "%s", e.msg);
+    cr_assert_str_eq(evs_run_status(r), "completed");
+    cr_assert_str_eq(evs_run_output(r), "{\"ok\":true}");
+    evs_run_close(r);
+    cr_assert_eq(a.calls, 1);
+    cr_assert_eq(b.calls, 1);
+    cr_assert_eq(replay_status("r1", NULL), EVS_STATUS_COMPLETED);
+    /* The listing shows the real status. */
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0);
+    cr_assert_eq(l.count, 1);
+    cr_assert(span_is(l.items[0].status, "completed"));
+    cr_assert(span_is(l.items[0].workflow_name, "wf"));
+    evs_exec_list_free(&l);
+    /* Opened again: it has ended, and tells its output. */
+    r = open_run("r1", "{\"topic\":\"x\"}", NULL, EVS_EFINISHED);
+    cr_assert_str_eq(evs_run_status(r), "completed");
+    cr_assert_str_eq(evs_run_output(r), "{\"ok\":true}");
+    evs_run_close(r);
+}
+
+Test(run, a_rerun_replays_recorded_steps_without_calling_them)
+{
+    counter a = {0}, b = {0}, c = {0};
+    evs_error_info e;
+    evs_run *r = open_run("r2", NULL, NULL, 0);
+
+    step_ok(r, "a", "1", &a, "1");
+    step_ok(r, "b", "2", &b, "2");
+    cr_assert_eq(evs_run_replaying(r), 0);
+    evs_run_close(r); /* as if the process died here */
+
+    r = open_run("r2", NULL, NULL, 0);
+    cr_assert_eq(evs_run_replaying(r), 1);
+    step_ok(r, "a", "1", &a, "1");
+    step_ok(r, "b", "2", &b, "2");
+    cr_assert_eq(evs_run_replaying(r), 0);
+    step_ok(r, "c", "3", &c, "3");
+    cr_assert_eq(evs_run_complete(r, NULL, &e), 0, "%s", e.msg);
+    evs_run_close(r);
+    cr_assert_eq(a.calls, 1, "a ran again");
+    cr_assert_eq(b.calls, 1, "b ran again");
+    cr_assert_eq(c.calls, 1);
+}
+
+Test(run, a_step_begun_and_never_ended_runs_again_with_the_same_key)
+{
+    evs_error_info e;
+    evs_replay *rp;
+    char key[256];
+    evs_run *r = open_run("r3", NULL, NULL, 0);
+
+    cr_assert_eq(evs_run_step_begin(r, "pay", "{\"amount\":5}", NULL, &e),
+                 EVS_STEP_RUN, "%s", e.msg);
+    cr_assert_eq(evs_run_step_attempt(r), 1);
+    snprintf(key, sizeof(key), "%s", evs_run_step_key(r));
+    cr_assert_str_eq(key, "r3/main/pay");
+    evs_run_close(r); /* died inside the step */
+
+    r = open_run("r3", NULL, NULL, 0);
+    cr_assert_eq(evs_run_step_begin(r, "pay", "{\"amount\":5}", NULL, &e),
+                 EVS_STEP_RUN, "%s", e.msg);
+    cr_assert_str_eq(evs_run_step_key(r), key);
+    cr_assert_eq(evs_run_step_end(r, "\"paid\"", &e), 0, "%s", e.msg);
+    cr_assert_str_eq(evs_run_result(r), "\"paid\"");
+    cr_assert_eq(evs_run_complete(r, NULL, &e), 0, "%s", e.msg);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("r3", &rp), EVS_STATUS_COMPLETED);
+    /* The first attempt's step_started was made durable only with an
+     * outcome, so the history holds the second attempt alone. */
+    cr_assert_eq(find_step(rp, "pay")->status, EVS_STEP_COMPLETED);
+    evs_replay_free(rp);
+}
+
+Test(run, loops_name_each_occurrence)
+{
+    counter c = {0};
+    evs_error_info e;
+    evs_replay *rp;
+    evs_run *r = open_run("r4", NULL, NULL, 0);
+
+    for (int i = 0; i < 3; i++) {
+        char in[16];
+        snprintf(in, sizeof(in), "%d", i);
+        step_ok(r, "llm", in, &c, in);
+    }
+    cr_assert_eq(evs_run_complete(r, NULL, &e), 0, "%s", e.msg);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("r4", &rp), EVS_STATUS_COMPLETED);
+    cr_assert_not_null(find_step(rp, "llm"));
+    cr_assert_not_null(find_step(rp, "llm#2"));
+    cr_assert_not_null(find_step(rp, "llm#3"));
+    cr_assert(span_is(find_step(rp, "llm#3")->output, "2"));
+    evs_replay_free(rp);
+
+    /* Re-running the loop replays the three without calling them. */
+    r = open_run("r4", NULL, NULL, EVS_EFINISHED);
+    evs_run_close(r);
+    cr_assert_eq(c.calls, 3);
+}
+
+static off_t log_size(const char *id)
+{
+    char *d = tu_join(dir, id);
+    char *p = tu_join(d, "events.jsonl");
+    struct stat sb;
+
+    cr_assert_eq(stat(p, &sb), 0);
+    free(d);
+    free(p);
+    return sb.st_size;
+}
+
+Test(run, another_step_order_is_nondeterminism_and_leaves_the_log)
+{
+    counter c = {0};
+    evs_error_info e;
+    off_t size;
+    int rc;
+    evs_run *r = open_run("r5", NULL, NULL, 0);
+
+    step_ok(r, "a", "1", &c, "1");
+    step_ok(r, "b", "2", &c, "2");
+    evs_run_close(r);
+    size = log_size("r5");
+
+    r = open_run("r5", NULL, NULL, 0);
+    step_ok(r, "a", "1", &c, "1");
+    rc = evs_run_step(r, "c", "3", NULL, count_fn, &c, NULL, &e);
+    cr_assert_eq(rc, EVS_ENONDET, "%s", evs_err_name(rc));
+    cr_assert_eq(e.code, EVS_ENONDET);
+    cr_assert_neq(e.sequence, 0);
+    cr_assert(strstr(e.msg, "\"b\"") && strstr(e.msg, "\"c\""), "%s", e.msg);
+    evs_run_close(r);
+    cr_assert_eq(c.calls, 2);
+    cr_assert_eq(log_size("r5"), size, "the log changed");
+
+    /* Ending the run while the history holds more is refused too. */
+    r = open_run("r5", NULL, NULL, 0);
+    step_ok(r, "a", "1", &c, "1");
+    rc = evs_run_complete(r, NULL, &e);
+    cr_assert_eq(rc, EVS_ENONDET, "%s", evs_err_name(rc));
+    evs_run_close(r);
+    cr_assert_eq(log_size("r5"), size, "the log changed");
+}
+
+Test(run, the_same_id_with_other_inputs_or_workflow_is_refused)
+{
+    evs_error_info e;
+    evs_run *r = open_run("r6", "{\"a\":1}", NULL, 0);
+    int rc;
+
+    evs_run_close(r);
+    /* Same inputs, written otherwise: the same run. */
+    r = open_run("r6", "{ \"a\" : 1 }", NULL, 0);
+    evs_run_close(r);
+    open_run("r6", "{\"a\":2}", NULL, EVS_ECONFLICT);
+    rc = evs_run_open(st, "r6", "other", "1", "{\"a\":1}", NULL, &r, &e);
+    cr_assert_eq(rc, EVS_ECONFLICT, "%s", evs_err_name(rc));
+    cr_assert_null(r);
+    cr_assert(strstr(e.msg, "workflow"), "%s", e.msg);
+    /* Another code version is found and replayed; the recorded one is
+     * told. */
+    rc = evs_run_open(st, "r6", "wf", "2", "{\"a\":1}", NULL, &r, &e);
+    cr_assert_eq(rc, 0, "%s", e.msg);
+    cr_assert_str_eq(evs_run_version(r), "1");
+    evs_run_close(r);
+}
+
+Test(run, a_second_handle_on_a_run_is_refused)
+{
+    evs_error_info e;
+    evs_run *r = open_run("r7", NULL, NULL, 0), *r2 = NULL;
+    int rc = evs_run_open(st, "r7", "wf", "1", NULL, NULL, &r2, &e);
+
+    cr_assert_eq(rc, EVS_ELOCKED, "%s", evs_err_name(rc));
+    cr_assert_null(r2);
+    evs_run_close(r);
+}
+
+Test(run, bad_arguments_get_clear_errors)
+{
+    evs_error_info e;
+    evs_run *r = NULL;
+
+    cr_assert_eq(evs_run_open(st, "../x", "wf", "1", NULL, NULL, &r, &e),
+                 EVS_EBADID);
+    cr_assert_eq(evs_run_open(st, "x", "", "1", NULL, NULL, &r, &e), -EINVAL);
+    cr_assert_eq(evs_run_open(st, "x", "wf", "1", "[1]", NULL, &r, &e),
+                 EVS_EPARSE);
+    cr_assert_eq(evs_run_open(st, "x", "wf", "1", "{", NULL, &r, &e),
+                 EVS_EPARSE);
+    cr_assert_eq(
+        evs_run_open(st, "x", "wf", "1", NULL, "{\"mode\":\"later\"}", &r, &e),
+        EVS_EPARSE);
+    cr_assert(strstr(e.msg, "mode"), "%s", e.msg);
+    cr_assert_eq(
+        evs_run_open(st, "x", "wf", "1", NULL, "{\"colour\":1}", &r, &e),
+        EVS_EPARSE);
+    cr_assert_eq(evs_run_open(st, "x", "wf", "1", NULL,
+                              "{\"retry\":{\"jitter\":3}}", &r, &e),
+                 EVS_EPARSE);
+    cr_assert(strstr(e.msg, "jitter"), "%s", e.msg);
+    cr_assert_null(r);
+    cr_assert_eq(evs_exec_exists(st, "x", 1), 0, "a refused open created it");
+
+    r = open_run("x", NULL, NULL, 0);
+    cr_assert_eq(evs_run_step_begin(r, "a b", NULL, NULL, &e), -EINVAL);
+    cr_assert_eq(evs_run_step_begin(r, "a", "{nope", NULL, &e), EVS_EPARSE);
+    cr_assert_eq(evs_run_step_end(r, "1", &e), -EINVAL, "no step is open");
+    cr_assert_eq(evs_run_step_begin(r, "a", NULL, NULL, &e), EVS_STEP_RUN);
+    cr_assert_eq(evs_run_step_begin(r, "b", NULL, NULL, &e), -EBUSY);
+    cr_assert_eq(evs_run_complete(r, NULL, &e), -EBUSY);
+    cr_assert_eq(evs_run_step_end(r, "{bad", &e), EVS_EPARSE);
+    cr_assert_eq(evs_run_step_end(r, "1", &e), 0, "%s", e.msg);
+    evs_run_close(r);
+}
+
+Test(run, retries_wait_their_backoff_and_survive_a_reopen)
+{
+    counter c = {.fail_first = 2};
+    evs_error_info e;
+    evs_replay *rp;
+    const char *out;
+    const char *opts = "{\"retry\":{\"max_attempts\":3,"
+                       "\"initial_interval_ms\":20}}";
+    evs_run *r = open_run("r8", NULL, NULL, 0);
+    int64_t t0 = evs_now_us();
+    int rc;
+
+    rc = evs_run_step(r, "flaky", "1", opts, count_fn, &c, &out, &e);
+    cr_assert_eq(rc, 0, "%s", e.msg);
+    cr_assert_eq(c.calls, 3);
+    /* 20 ms, then 40 ms of backoff at least. */
+    cr_assert_geq(evs_now_us() - t0, 60000);
+    cr_assert_eq(evs_run_complete(r, out, &e), 0, "%s", e.msg);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("r8", &rp), EVS_STATUS_COMPLETED);
+    cr_assert_eq(find_step(rp, "flaky")->attempts, 3);
+    evs_replay_free(rp);
+
+    /* A failure that is not retryable fails the step at once. */
+    r = open_run("r8b", NULL, NULL, 0);
+    c = (counter){.fail_first = 5, .fail_type = "fatal"};
+    rc = evs_run_step(r, "x", NULL,
+                      "{\"retry\":{\"max_attempts\":5,"
+                      "\"non_retryable\":[\"fatal\"]}}",
+                      count_fn, &c, NULL, &e);
+    cr_assert_eq(rc, EVS_EFAILED, "%s", evs_err_name(rc));
+    cr_assert_eq(c.calls, 1);
+    cr_assert(strstr(evs_run_error(r), "\"fatal\""), "%s", evs_run_error(r));
+    /* The code may catch it and go on. */
+    cr_assert_eq(evs_run_fail(r, "fatal", "gave up", &e), 0, "%s", e.msg);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("r8b", NULL), EVS_STATUS_FAILED);
+    r = open_run("r8b", NULL, NULL, EVS_EFINISHED);
+    cr_assert(strstr(evs_run_error(r), "gave up"), "%s", evs_run_error(r));
+    evs_run_close(r);
+}
+
+Test(run, a_backoff_is_durable_across_a_crash)
+{
+    evs_error_info e;
+    evs_run *r = open_run("r9", NULL, NULL, 0);
+    const char *opts = "{\"retry\":{\"initial_interval_ms\":300}}";
+    int64_t t0;
+    int rc;
+
+    cr_assert_eq(evs_run_step_begin(r, "s", NULL, opts, &e), EVS_STEP_RUN);
+    t0 = evs_now_us();
+    rc = evs_run_step_fail(r, "flaky", "no", 1, &e);
+    cr_assert_eq(rc, EVS_STEP_RETRY, "%s", evs_err_name(rc));
+    /* Another step before the retry is refused. */
+    cr_assert_eq(evs_run_step_begin(r, "t", NULL, NULL, &e), -EBUSY);
+    evs_run_close(r); /* died during the backoff */
+
+    r = open_run("r9", NULL, NULL, 0);
+    cr_assert_eq(evs_run_step_begin(r, "s", NULL, opts, &e), EVS_STEP_RUN, "%s",
+                 e.msg);
+    cr_assert_geq(evs_now_us() - t0, 300000, "the backoff was not waited");
+    cr_assert_eq(evs_run_step_attempt(r), 2);
+    cr_assert_eq(evs_run_step_end(r, "1", &e), 0);
+    evs_run_close(r);
+}
+
+Test(run, suspend_mode_returns_instead_of_waiting)
+{
+    evs_error_info e;
+    evs_run *r = open_run("r10", NULL, "{\"mode\":\"suspend\"}", 0);
+    evs_exec_listing l = {0};
+    int rc;
+
+    rc = evs_run_sleep(r, 200, &e);
+    cr_assert_eq(rc, EVS_ESUSPENDED, "%s", evs_err_name(rc));
+    /* Every later call says so too, until the run is opened again. */
+    cr_assert_eq(evs_run_step_begin(r, "a", NULL, NULL, &e), EVS_ESUSPENDED);
+    evs_run_close(r);
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0);
+    cr_assert(span_is(l.items[0].status, "waiting"));
+    evs_exec_list_free(&l);
+
+    /* Not yet due. */
+    r = open_run("r10", NULL, "{\"mode\":\"suspend\"}", 0);
+    cr_assert_eq(evs_run_sleep(r, 200, &e), EVS_ESUSPENDED);
+    evs_run_close(r);
+    /* Due: blocking mode finishes what is left. */
+    r = open_run("r10", NULL, NULL, 0);
+    cr_assert_eq(evs_run_sleep(r, 200, &e), 0, "%s", e.msg);
+    cr_assert_eq(evs_run_complete(r, NULL, &e), 0);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("r10", NULL), EVS_STATUS_COMPLETED);
+}
+
+Test(run, a_blocking_sleep_waits_only_for_what_is_left)
+{
+    evs_error_info e;
+    evs_run *r = open_run("r11", NULL, "{\"mode\":\"suspend\"}", 0);
+    int64_t t0 = evs_now_us();
+
+    cr_assert_eq(evs_run_sleep(r, 300, &e), EVS_ESUSPENDED);
+    evs_run_close(r);
+    r = open_run("r11", NULL, NULL, 0);
+    /* Asked for 10 s now: the recorded timer rules. */
+    cr_assert_eq(evs_run_sleep(r, 10000, &e), 0, "%s", e.msg);
+    cr_assert_geq(evs_now_us() - t0, 300000);
+    cr_assert_lt(evs_now_us() - t0, 9000000);
+    evs_run_close(r);
+}
+
+static void post(const char *id, const char *kind, const char *type,
+                 const char *payload)
+{
+    int rc = evs_orch_post(st, evs_span_cstr(id), evs_span_cstr(kind),
+                           evs_span_cstr(type), evs_span_cstr(payload));
+    cr_assert_eq(rc, 0, "post %s: %s", kind, evs_err_name(rc));
+}
+
+Test(run, an_event_sent_before_the_wait_is_consumed_once)
+{
+    evs_error_info e;
+    evs_replay *rp;
+    evs_run *r = open_run("r12", NULL, NULL, 0);
+
+    post("r12", "event", "approval", "{\"by\":\"alice\"}");
+    cr_assert_eq(evs_run_wait_event(r, "approval", 0, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(evs_run_result(r), "{\"by\":\"alice\"}");
+    /* A second wait does not get the same event. */
+    cr_assert_eq(evs_run_wait_event(r, "approval", 100, &e), -ETIMEDOUT, "%s",
+                 e.msg);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("r12", &rp), EVS_STATUS_RUNNING);
+    cr_assert_eq(evs_replay_signal_count(rp), 1);
+    cr_assert_neq(evs_replay_signal(rp, 0)->consumed_seq, 0);
+    cr_assert_eq(find_step(rp, "approval#2")->status, EVS_STEP_FAILED);
+    evs_replay_free(rp);
+
+    /* Replayed: the same payload, and the same timeout, at once. */
+    r = open_run("r12", NULL, NULL, 0);
+    cr_assert_eq(evs_run_wait_event(r, "approval", 0, &e), 0);
+    cr_assert_str_eq(evs_run_result(r), "{\"by\":\"alice\"}");
+    cr_assert_eq(evs_run_wait_event(r, "approval", 100, &e), -ETIMEDOUT);
+    evs_run_close(r);
+}
+
+static void *send_later(void *arg)
+{
+    struct timespec ts = {0, 100 * 1000000L};
+
+    (void)arg;
+    nanosleep(&ts, NULL);
+    post("r13", "event", "go", "42");
+    return NULL;
+}
+
+Test(run, a_blocking_wait_gets_an_event_sent_while_it_waits)
+{
+    evs_error_info e;
+    pthread_t t;
+    evs_run *r = open_run("r13", NULL, "{\"poll_ms\":5}", 0);
+
+    cr_assert_eq(pthread_create(&t, NULL, send_later, NULL), 0);
+    cr_assert_eq(evs_run_wait_event(r, "go", 0, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(evs_run_result(r), "42");
+    pthread_join(t, NULL);
+    evs_run_close(r);
+}
+
+Test(run, a_suspended_wait_is_due_once_its_event_arrives)
+{
+    evs_error_info e;
+    evs_run *r = open_run("r14", NULL, "{\"mode\":\"suspend\"}", 0);
+
+    cr_assert_eq(evs_run_wait_event(r, "go", 0, &e), EVS_ESUSPENDED);
+    evs_run_close(r);
+    post("r14", "event", "go", "\"now\"");
+    r = open_run("r14", NULL, "{\"mode\":\"suspend\"}", 0);
+    cr_assert_eq(evs_run_wait_event(r, "go", 0, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(evs_run_result(r), "\"now\"");
+    cr_assert_eq(evs_run_complete(r, NULL, &e), 0);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("r14", NULL), EVS_STATUS_COMPLETED);
+}
+
+Test(run, patched_is_false_for_runs_past_it_and_true_for_new_ones)
+{
+    counter c = {0};
+    evs_error_info e;
+    evs_replay *rp;
+    evs_run *r = open_run("old", NULL, NULL, 0);
+
+    /* Old code: a, b. */
+    step_ok(r, "a", "1", &c, "1");
+    step_ok(r, "b", "2", &c, "2");
+    evs_run_close(r);
+    /* New code: a, then patched("v2") before b. */
+    r = open_run("old", NULL, NULL, 0);
+    step_ok(r, "a", "1", &c, "1");
+    cr_assert_eq(evs_run_patched(r, "v2", &e), 0, "%s", e.msg);
+    step_ok(r, "b", "2", &c, "2");
+    cr_assert_eq(evs_run_complete(r, NULL, &e), 0);
+    evs_run_close(r);
+
+    r = open_run("new", NULL, NULL, 0);
+    step_ok(r, "a", "1", &c, "1");
+    cr_assert_eq(evs_run_patched(r, "v2", &e), 1, "%s", e.msg);
+    step_ok(r, "b2", "2", &c, "2");
+    evs_run_close(r);
+    r = open_run("new", NULL, NULL, 0);
+    step_ok(r, "a", "1", &c, "1");
+    cr_assert_eq(evs_run_patched(r, "v2", &e), 1, "the recorded answer");
+    step_ok(r, "b2", "2", &c, "2");
+    cr_assert_eq(evs_run_complete(r, NULL, &e), 0);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("new", &rp), EVS_STATUS_COMPLETED);
+    cr_assert_eq(evs_replay_find_version(rp, evs_span_cstr("v2"))->version, 1);
+    evs_replay_free(rp);
+    cr_assert_eq(replay_status("old", &rp), EVS_STATUS_COMPLETED);
+    cr_assert_null(evs_replay_find_version(rp, evs_span_cstr("v2")));
+    evs_replay_free(rp);
+}
+
+Test(run, terminate_and_pause_are_seen_at_the_next_step)
+{
+    counter c = {0};
+    evs_error_info e;
+    evs_run *r = open_run("r15", NULL, "{\"mode\":\"suspend\"}", 0);
+    int rc;
+
+    step_ok(r, "a", "1", &c, "1");
+    post("r15", "pause", "", "\"lunch\"");
+    rc = evs_run_step(r, "b", "2", NULL, count_fn, &c, NULL, &e);
+    cr_assert_eq(rc, EVS_ESUSPENDED, "%s", evs_err_name(rc));
+    evs_run_close(r);
+    cr_assert_eq(c.calls, 1, "a step ran while paused");
+
+    post("r15", "unpause", "", "");
+    r = open_run("r15", NULL, NULL, 0);
+    step_ok(r, "a", "1", &c, "1");
+    step_ok(r, "b", "2", &c, "2");
+    post("r15", "terminate", "", "\"enough\"");
+    rc = evs_run_step(r, "c", "3", NULL, count_fn, &c, NULL, &e);
+    cr_assert_eq(rc, EVS_EFINISHED, "%s", evs_err_name(rc));
+    cr_assert_str_eq(evs_run_status(r), "terminated");
+    evs_run_close(r);
+    cr_assert_eq(c.calls, 2);
+    cr_assert_eq(replay_status("r15", NULL), EVS_STATUS_TERMINATED);
+}
+
+typedef struct thread_arg {
+    evs_run *r;
+    const char *id;
+    int rc;
+} thread_arg;
+
+static void *run_many(void *arg)
+{
+    thread_arg *t = arg;
+    counter c = {0};
+    evs_error_info e;
+    evs_run *r = NULL;
+
+    t->rc = evs_run_open(st, t->id, "wf", "1", NULL, NULL, &r, &e);
+    for (int i = 0; i < 20 && t->rc == 0; i++)
+        t->rc = evs_run_step(r, "s", NULL, NULL, count_fn, &c, NULL, &e);
+    if (t->rc == 0)
+        t->rc = evs_run_complete(r, NULL, &e);
+    evs_run_close(r);
+    return NULL;
+}
+
+Test(run, threads_run_different_runs_at_once)
+{
+    thread_arg a[4] = {{.id = "t0"}, {.id = "t1"}, {.id = "t2"}, {.id = "t3"}};
+    pthread_t t[4];
+
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, run_many, &a[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(a[i].rc, 0, "%s: %s", a[i].id, evs_err_name(a[i].rc));
+        cr_assert_eq(replay_status(a[i].id, NULL), EVS_STATUS_COMPLETED);
+    }
+}
+
+static void *begin_in_thread(void *arg)
+{
+    thread_arg *t = arg;
+    evs_error_info e;
+
+    t->rc = evs_run_step_begin(t->r, "other", NULL, NULL, &e);
+    return NULL;
+}
+
+Test(run, a_second_thread_on_a_run_with_an_open_step_is_refused)
+{
+    evs_error_info e;
+    thread_arg a = {0};
+    pthread_t t;
+
+    a.r = open_run("r16", NULL, NULL, 0);
+    cr_assert_eq(evs_run_step_begin(a.r, "mine", NULL, NULL, &e), EVS_STEP_RUN);
+    cr_assert_eq(pthread_create(&t, NULL, begin_in_thread, &a), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(a.rc, -EBUSY, "%s", evs_err_name(a.rc));
+    cr_assert_eq(evs_run_step_end(a.r, "1", &e), 0);
+    evs_run_close(a.r);
+}
