@@ -477,7 +477,9 @@ char *evs__jb_reserve(evs__jbuf *b, size_t n);
  * empty. Returns 0, or b->err (b still owns its memory). */
 int evs__jb_finish(evs__jbuf *b, char **out, size_t *out_len);
 void evs__jb_free(evs__jbuf *b);
-#define EVS__JB_LIT(b, s) evs__jb_raw((b), (s), sizeof(s) - 1)
+/* A string literal (a non-literal fails to compile: sizeof of a pointer
+ * would silently cut it). */
+#define EVS__JB_LIT(b, s) evs__jb_raw((b), "" s, sizeof(s) - 1)
 
 /*
  * Decoding a snapshot in the buffer its file was read into, so that the

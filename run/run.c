@@ -13,11 +13,6 @@
 
 #define POLL_MS_DEFAULT 50
 
-static evs_span main_path(void)
-{
-    return evs_span_cstr("main");
-}
-
 int evs__run_set(evs__jbuf *b, evs_span json)
 {
     b->len = 0;
@@ -42,8 +37,8 @@ int evs__run_fail(evs_run *r, evs_error_info *err, int code, const char *kind,
     evs_error_info_clear(err);
     err->code = code;
     err->kind = kind ? kind : "";
-    evs__error_set_id(err, r->id, r->id_len);
-    err->sequence = r->rec ? evs_recorder_last_seq(r->rec) : 0;
+    evs__error_set_id(err, r->c->id, r->c->id_len);
+    err->sequence = r->c->rec ? evs_recorder_last_seq(r->c->rec) : 0;
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
@@ -54,37 +49,47 @@ int evs__run_fail(evs_run *r, evs_error_info *err, int code, const char *kind,
  * be recorded through this handle. */
 static int broken(evs_run *r, int rc, evs_error_info *err, const char *what)
 {
-    if (!r->broken) {
-        r->broken = 1;
-        r->broken_rc = rc;
+    if (!r->c->broken) {
+        r->c->broken = 1;
+        r->c->broken_rc = rc;
     }
     return evs__run_fail(r, err, rc, "store",
                          "run %s: %s failed (%s); close the run and run its "
                          "code again",
-                         r->id, what, evs_strerror(rc));
+                         r->c->id, what, evs_strerror(rc));
 }
 
-int evs__run_emit(evs_run *r, const char *req_id, const char *type,
-                  const char *step, const evs__jbuf *data, evs_error_info *err)
+int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
+                     const char *type, const char *step, const evs__jbuf *data,
+                     evs_error_info *err)
 {
+    run_core *c = r->c;
+    const evs_path_state *p;
     char uuid[EVS_UUID_LEN + 1];
     evs_violation v;
     evs_event ev;
     int rc;
 
-    if (r->broken)
-        return r->broken_rc;
+    if (c->broken)
+        return c->broken_rc;
     if (data && data->err)
         return evs__run_fail(r, err, -ENOMEM, "memory", "out of memory");
+    /* A branch cancelled under its thread (a join was decided, the run
+     * ended): what it would record now is dropped. */
+    p = evs_replay_find_path(c->rp, evs_span_cstr(path));
+    if (p && p->ended_seq && strncmp(type, "execution_", 10) != 0)
+        return evs__run_fail(r, err, -ECANCELED, "cancelled",
+                             "run %s: path %s has %s", c->id, path,
+                             evs_path_status_name(p->status));
     if (req_id)
         memcpy(uuid, req_id, EVS_UUID_LEN);
     else if ((rc = evs_uuid7(uuid)) != 0)
         return broken(r, rc, err, "making an event id");
     memset(&ev, 0, sizeof(ev));
     ev.id = (evs_span){uuid, EVS_UUID_LEN};
-    ev.execution_id = (evs_span){r->id, r->id_len};
-    ev.path_id = main_path();
-    ev.sequence = evs_recorder_last_seq(r->rec) + 1;
+    ev.execution_id = (evs_span){c->id, c->id_len};
+    ev.path_id = evs_span_cstr(path);
+    ev.sequence = evs_recorder_last_seq(c->rec) + 1;
     ev.timestamp_us = evs_now_us();
     ev.event_type = evs_span_cstr(type);
     ev.step_name = evs_span_cstr(step);
@@ -92,37 +97,48 @@ int evs__run_emit(evs_run *r, const char *req_id, const char *type,
                                 : evs_span_cstr("{}");
     /* The replayer first: an event that breaks a history rule is a bug
      * here and must not reach the log. */
-    if ((rc = evs_replay_apply(r->rp, &ev, &v)) != 0) {
+    if ((rc = evs_replay_apply(c->rp, &ev, &v)) != 0) {
         if (rc == EVS_EHISTORY) {
-            r->broken = 1;
-            r->broken_rc = rc;
-            return evs__run_fail(r, err, rc, v.rule, "run %s: %s", r->id,
+            c->broken = 1;
+            c->broken_rc = rc;
+            return evs__run_fail(r, err, rc, v.rule, "run %s: %s", c->id,
                                  v.msg);
         }
         return broken(r, rc, err, "replaying an event");
     }
-    if ((rc = evs_recorder_record(r->rec, &ev, NULL)) != 0)
+    if ((rc = evs_recorder_record(c->rec, &ev, NULL)) != 0)
         return broken(r, rc, err, "recording an event");
+    if (evs__span_eq_cstr(ev.event_type, EVS_EV_PATH_COMPLETED) ||
+        evs__span_eq_cstr(ev.event_type, EVS_EV_PATH_FAILED) ||
+        evs__span_eq_cstr(ev.event_type, EVS_EV_PATH_CANCELLED) ||
+        evs_replay_exec(c->rp)->status >= EVS_STATUS_COMPLETED)
+        pthread_cond_broadcast(&c->changed);
     return 0;
+}
+
+int evs__run_emit(evs_run *r, const char *req_id, const char *type,
+                  const char *step, const evs__jbuf *data, evs_error_info *err)
+{
+    return evs__run_emit_on(r, r->path, req_id, type, step, data, err);
 }
 
 int evs__run_flush(evs_run *r, evs_error_info *err)
 {
     int rc;
 
-    if (r->broken)
-        return r->broken_rc;
-    if ((rc = evs_recorder_flush(r->rec)) != 0)
+    if (r->c->broken)
+        return r->c->broken_rc;
+    if ((rc = evs_recorder_flush(r->c->rec)) != 0)
         return broken(r, rc, err, "appending to the log");
     return 0;
 }
 
 int evs__run_save_snapshot(evs_run *r)
 {
-    if (r->broken || evs_recorder_flush(r->rec) != 0)
-        return r->broken ? r->broken_rc : -EIO;
-    return evs_replay_snapshot(r->rp, r->s,
-                               (evs_span){r->wf_data.p, r->wf_data.len});
+    if (r->c->broken || evs_recorder_flush(r->c->rec) != 0)
+        return r->c->broken ? r->c->broken_rc : -EIO;
+    return evs_replay_snapshot(r->c->rp, r->c->s,
+                               (evs_span){r->c->wf_data.p, r->c->wf_data.len});
 }
 
 int evs__run_check_json(evs_run *r, const char *json, const char *what,
@@ -169,15 +185,42 @@ static int body_str(evs_span body, const char *key, char *buf, size_t cap)
     return strlen(buf) == n;
 }
 
+/* Cancels every live path, the root's too unless keep_root, the latest
+ * first: the run ends. */
+int evs__run_cancel_paths(evs_run *r, const char *why, int keep_root,
+                          evs_error_info *err)
+{
+    const evs_path_state *p;
+    evs__jbuf d = {.alloc = r->c->alloc};
+    char path[EVS_ID_MAX + 1];
+    int rc = 0;
+
+    EVS__JB_LIT(&d, "{\"error\":{\"type\":\"cancelled\",\"message\":");
+    evs__jb_quote(&d, evs_span_cstr(why));
+    EVS__JB_LIT(&d, ",\"retryable\":false}}");
+    for (size_t i = evs_replay_path_count(r->c->rp); i-- > 0 && rc == 0;) {
+        p = evs_replay_path(r->c->rp, i);
+        if (p->ended_seq || p->id.len > EVS_ID_MAX ||
+            (keep_root && evs__span_eq_cstr(p->id, "main")))
+            continue;
+        memcpy(path, p->id.ptr, p->id.len);
+        path[p->id.len] = '\0';
+        rc =
+            evs__run_emit_on(r, path, NULL, EVS_EV_PATH_CANCELLED, "", &d, err);
+    }
+    evs__jb_free(&d);
+    return rc;
+}
+
 /* Records what one request asks, as the orchestrator does (FORMAT.md
  * §13). Returns 1 if it changed the status (a control request), 0 if
  * not, or an error. */
 static int take_one(evs_run *r, const evs_request *q, int control_taken,
                     evs_error_info *err)
 {
-    const evs_exec_state *st = evs_replay_exec(r->rp);
+    const evs_exec_state *st = evs_replay_exec(r->c->rp);
     char kind[16], type[RUN_NAME_MAX * 4 + 1], req_id[EVS_UUID_LEN + 1];
-    evs__jbuf d = {.alloc = r->alloc};
+    evs__jbuf d = {.alloc = r->c->alloc};
     evs_span payload;
     int rc = 0;
 
@@ -191,14 +234,15 @@ static int take_one(evs_run *r, const evs_request *q, int control_taken,
         payload = (evs_span){0};
     if (strcmp(kind, "event") == 0) {
         if (!body_str(q->body, "type", type, sizeof(type)) ||
-            evs_replay_signal_received(r->rp, q->id, NULL))
+            evs_replay_signal_received(r->c->rp, q->id, NULL))
             return 0;
         EVS__JB_LIT(&d, "{\"signal\":");
         evs__jb_quote(&d, evs_span_cstr(type));
         EVS__JB_LIT(&d, ",\"payload\":");
         evs__jb_json(&d, payload);
         EVS__JB_LIT(&d, "}");
-        rc = evs__run_emit(r, req_id, EVS_EV_SIGNAL_RECEIVED, "", &d, err);
+        rc = evs__run_emit_on(r, "main", req_id, EVS_EV_SIGNAL_RECEIVED, "", &d,
+                              err);
     } else if (control_taken) {
         rc = 2; /* one control request per append: the next one later */
     } else if (strcmp(kind, "pause") == 0) {
@@ -206,27 +250,24 @@ static int take_one(evs_run *r, const evs_request *q, int control_taken,
             EVS__JB_LIT(&d, "{\"reason\":");
             evs__jb_json(&d, payload);
             EVS__JB_LIT(&d, "}");
-            rc = evs__run_emit(r, req_id, EVS_EV_EXECUTION_PAUSED, "", &d, err);
+            rc = evs__run_emit_on(r, "main", req_id, EVS_EV_EXECUTION_PAUSED,
+                                  "", &d, err);
             rc = rc ? rc : 1;
         }
     } else if (strcmp(kind, "unpause") == 0) {
         if (st->status == EVS_STATUS_PAUSED) {
-            rc = evs__run_emit(r, req_id, EVS_EV_EXECUTION_RESUMED, "", NULL,
-                               err);
+            rc = evs__run_emit_on(r, "main", req_id, EVS_EV_EXECUTION_RESUMED,
+                                  "", NULL, err);
             rc = rc ? rc : 1;
         }
     } else if (strcmp(kind, "terminate") == 0) {
-        EVS__JB_LIT(&d, "{\"error\":{\"type\":\"cancelled\",\"message\":"
-                        "\"the execution was terminated\","
-                        "\"retryable\":false}}");
-        rc = evs__run_emit(r, NULL, EVS_EV_PATH_CANCELLED, "", &d, err);
-        d.len = 0;
+        rc = evs__run_cancel_paths(r, "the execution was terminated", 0, err);
         EVS__JB_LIT(&d, "{\"reason\":");
         evs__jb_json(&d, payload);
         EVS__JB_LIT(&d, "}");
         if (rc == 0)
-            rc = evs__run_emit(r, req_id, EVS_EV_EXECUTION_TERMINATED, "", &d,
-                               err);
+            rc = evs__run_emit_on(r, "main", req_id,
+                                  EVS_EV_EXECUTION_TERMINATED, "", &d, err);
         rc = rc ? rc : 1;
     }
     evs__jb_free(&d);
@@ -241,11 +282,11 @@ static int take_requests(evs_run *r, evs_error_info *err)
     size_t i, done = 0;
     int rc, control = 0;
 
-    rc = evs_request_list(r->s, r->id, r->id_len, &l);
+    rc = evs_request_list(r->c->s, r->c->id, r->c->id_len, &l);
     if (rc != 0) {
         evs_request_list_free(&l);
         return evs__run_fail(r, err, rc, "inbox",
-                             "run %s: listing its inbox: %s", r->id,
+                             "run %s: listing its inbox: %s", r->c->id,
                              evs_strerror(rc));
     }
     for (i = 0; i < l.count; i++, done++) {
@@ -259,14 +300,15 @@ static int take_requests(evs_run *r, evs_error_info *err)
     rc = 0;
     if (done && (rc = evs__run_flush(r, err)) == 0)
         for (i = 0; i < done; i++)
-            evs_request_remove(r->s, r->id, r->id_len, l.items[i].id.ptr,
-                               l.items[i].id.len);
+            evs_request_remove(r->c->s, r->c->id, r->c->id_len,
+                               l.items[i].id.ptr, l.items[i].id.len);
 out:
     evs_request_list_free(&l);
     return rc;
 }
 
-static void nap_ms(int64_t ms)
+/* Sleeps `ms` without the run's lock, so that its other handles go on. */
+void evs__run_nap(evs_run *r, int64_t ms)
 {
     struct timespec ts;
 
@@ -274,31 +316,33 @@ static void nap_ms(int64_t ms)
         return;
     ts.tv_sec = (time_t)(ms / 1000);
     ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    pthread_mutex_unlock(&r->c->mu);
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
+    pthread_mutex_lock(&r->c->mu);
 }
 
 int evs__run_usable(evs_run *r, evs_error_info *err)
 {
-    if (r->broken)
-        return evs__run_fail(r, err, r->broken_rc, "store",
+    if (r->c->broken)
+        return evs__run_fail(r, err, r->c->broken_rc, "store",
                              "run %s: an earlier write failed (%s); close "
                              "the run and run its code again",
-                             r->id, evs_strerror(r->broken_rc));
-    if (r->suspended)
+                             r->c->id, evs_strerror(r->c->broken_rc));
+    if (r->c->suspended)
         return evs__run_fail(r, err, EVS_ESUSPENDED, "suspended",
                              "run %s is suspended; close it and run its "
                              "code again when it is due",
-                             r->id);
+                             r->c->id);
     return 0;
 }
 
 double evs__run_random(evs_run *r)
 {
-    r->rng ^= r->rng << 13;
-    r->rng ^= r->rng >> 7;
-    r->rng ^= r->rng << 17;
-    return (double)(r->rng >> 11) / 9007199254740992.0;
+    r->c->rng ^= r->c->rng << 13;
+    r->c->rng ^= r->c->rng >> 7;
+    r->c->rng ^= r->c->rng << 17;
+    return (double)(r->c->rng >> 11) / 9007199254740992.0;
 }
 
 static int suspend(evs_run *r, evs_error_info *err, const char *why,
@@ -309,7 +353,7 @@ static int suspend(evs_run *r, evs_error_info *err, const char *why,
     if ((rc = evs__run_flush(r, err)) != 0)
         return rc;
     evs__run_save_snapshot(r);
-    r->suspended = 1;
+    r->c->suspended = 1;
     return evs__run_fail(r, err, EVS_ESUSPENDED, "suspended", "run %s %s",
                          fmt_id, why);
 }
@@ -325,17 +369,17 @@ int evs__run_gate(evs_run *r, evs_error_info *err)
     for (;;) {
         if ((rc = take_requests(r, err)) != 0)
             return rc;
-        st = evs_replay_exec(r->rp);
+        st = evs_replay_exec(r->c->rp);
         if (st->status >= EVS_STATUS_COMPLETED)
             return evs__run_fail(
-                r, err, EVS_EFINISHED, "status", "run %s has %s", r->id,
+                r, err, EVS_EFINISHED, "status", "run %s has %s", r->c->id,
                 st->status == EVS_STATUS_TERMINATED ? "been terminated"
                                                     : "ended");
         if (st->status != EVS_STATUS_PAUSED)
             return 0;
-        if (r->suspend)
-            return suspend(r, err, "is paused", r->id);
-        nap_ms(r->poll_ms);
+        if (r->c->suspend)
+            return suspend(r, err, "is paused", r->c->id);
+        evs__run_nap(r, r->c->poll_ms);
     }
 }
 
@@ -352,7 +396,7 @@ int evs__run_idle(evs_run *r, evs_error_info *err)
         return rc;
     if (r->open || r->retrying[0])
         return evs__run_fail(
-            r, err, -EBUSY, "argument", "run %s: step \"%s\" is %s", r->id,
+            r, err, -EBUSY, "argument", "run %s: step \"%s\" is %s", r->c->id,
             r->open ? r->step : r->retrying,
             r->open ? "open" : "to be retried: begin it again first");
     return evs__run_gate(r, err);
@@ -372,11 +416,11 @@ int evs__run_wait_until(evs_run *r, int64_t due_us, evs_error_info *err)
         now = evs_now_us();
         if (now >= due_us)
             return 0;
-        if (r->suspend)
-            return suspend(r, err, "waits for its time", r->id);
-        nap_ms((due_us - now + 999) / 1000 < r->poll_ms
-                   ? (due_us - now + 999) / 1000
-                   : r->poll_ms);
+        if (r->c->suspend)
+            return suspend(r, err, "waits for its time", r->c->id);
+        evs__run_nap(r, (due_us - now + 999) / 1000 < r->c->poll_ms
+                            ? (due_us - now + 999) / 1000
+                            : r->c->poll_ms);
     }
 }
 
@@ -391,7 +435,7 @@ static int parse_options(evs_run *r, const char *options, evs_error_info *err)
     int64_t n;
     int rc;
 
-    r->poll_ms = POLL_MS_DEFAULT;
+    r->c->poll_ms = POLL_MS_DEFAULT;
     if (!options || !*options)
         return 0;
     if (evs_json_check(options, strlen(options), 0, NULL, NULL, NULL) != 0 ||
@@ -401,9 +445,9 @@ static int parse_options(evs_run *r, const char *options, evs_error_info *err)
     while ((rc = evs__json_obj_next(&it, &key, &val)) == 1) {
         if (evs__span_eq_cstr(key, "mode")) {
             if (evs__span_eq_cstr(val, "\"block\""))
-                r->suspend = 0;
+                r->c->suspend = 0;
             else if (evs__span_eq_cstr(val, "\"suspend\""))
-                r->suspend = 1;
+                r->c->suspend = 1;
             else
                 return evs__run_fail(r, err, EVS_EPARSE, "options",
                                      "options.mode must be \"block\" or "
@@ -413,9 +457,10 @@ static int parse_options(evs_run *r, const char *options, evs_error_info *err)
                 return evs__run_fail(r, err, EVS_EPARSE, "options",
                                      "options.poll_ms must be an integer "
                                      "from 1 to 60000");
-            r->poll_ms = n;
+            r->c->poll_ms = n;
         } else if (evs__span_eq_cstr(key, "retry")) {
-            if ((rc = evs__run_parse_retry(r, val, &r->policy_def, err)) != 0)
+            if ((rc = evs__run_parse_retry(r, val, &r->c->policy_def, err)) !=
+                0)
                 return rc;
         } else {
             return evs__run_fail(r, err, EVS_EPARSE, "options",
@@ -445,20 +490,20 @@ static int hash_inputs(const char *inputs, size_t len, char out[17])
  * root path, with a first snapshot. */
 static int create(evs_run *r, const char *ihash, evs_error_info *err)
 {
-    evs__jbuf d0 = {.alloc = r->alloc};
+    evs__jbuf d0 = {.alloc = r->c->alloc};
     evs_event ev[2];
     evs_snapshot snap;
     int64_t now = evs_now_us();
     int rc;
 
     EVS__JB_LIT(&d0, "{\"workflow_name\":");
-    evs__jb_quote(&d0, evs_span_cstr(r->workflow));
+    evs__jb_quote(&d0, evs_span_cstr(r->c->workflow));
     EVS__JB_LIT(&d0, ",\"inputs\":");
-    evs__jb_raw(&d0, r->inputs, strlen(r->inputs));
+    evs__jb_raw(&d0, r->c->inputs, strlen(r->c->inputs));
     EVS__JB_LIT(&d0, ",\"inputs_hash\":\"");
     evs__jb_str(&d0, ihash);
     EVS__JB_LIT(&d0, "\",\"code_version\":");
-    evs__jb_quote(&d0, evs_span_cstr(r->version));
+    evs__jb_quote(&d0, evs_span_cstr(r->c->version));
     EVS__JB_LIT(&d0, ",\"lineage\":{}}");
     if (d0.err) {
         evs__jb_free(&d0);
@@ -466,7 +511,7 @@ static int create(evs_run *r, const char *ihash, evs_error_info *err)
     }
     memset(ev, 0, sizeof(ev));
     for (int i = 0; i < 2; i++) {
-        ev[i].path_id = main_path();
+        ev[i].path_id = evs_span_cstr("main");
         ev[i].sequence = (uint64_t)i + 1;
         ev[i].timestamp_us = now;
     }
@@ -475,45 +520,79 @@ static int create(evs_run *r, const char *ihash, evs_error_info *err)
     ev[1].event_type = evs_span_cstr(EVS_EV_PATH_STARTED);
     ev[1].data = evs_span_cstr("{\"parent\":null}");
     memset(&snap, 0, sizeof(snap));
-    snap.workflow_name = evs_span_cstr(r->workflow);
+    snap.workflow_name = evs_span_cstr(r->c->workflow);
     snap.inputs_hash = evs_span_cstr(ihash);
     snap.status = evs_span_cstr("running");
     snap.start_time_us = now;
-    snap.inputs = evs_span_cstr(r->inputs);
-    snap.workflow_data = (evs_span){r->wf_data.p, r->wf_data.len};
-    rc = evs_exec_create(r->s, r->id, r->id_len, &snap, ev, 2);
+    snap.inputs = evs_span_cstr(r->c->inputs);
+    snap.workflow_data = (evs_span){r->c->wf_data.p, r->c->wf_data.len};
+    rc = evs_exec_create(r->c->s, r->c->id, r->c->id_len, &snap, ev, 2);
     evs__jb_free(&d0);
     return rc;
 }
 
-/* The journal: one command per step the root path first started, in
- * order, and the occurrence counts that the code's calls will reach. */
-static int journal_add(evs_run *r, const evs_event *ev)
+/* The journal of `path`, made if it has none yet: its index. */
+int evs__run_journal(run_core *c, evs_span path, size_t *out)
 {
-    const evs_step_state *sp;
-    run_cmd *c;
+    run_journal *j;
+
+    for (size_t i = 0; i < c->n_journals; i++)
+        if (evs__span_eq_cstr(path, c->journals[i].path)) {
+            *out = i;
+            return 0;
+        }
+    if (EVS__GROW(c->alloc, &c->journals, &c->cap_journals,
+                  c->n_journals + 1) != 0)
+        return -ENOMEM;
+    j = &c->journals[c->n_journals];
+    memset(j, 0, sizeof(*j));
+    if (!(j->path = evs__malloc(c->alloc, path.len + 1)))
+        return -ENOMEM;
+    memcpy(j->path, path.ptr, path.len);
+    j->path[path.len] = '\0';
+    *out = c->n_journals++;
+    return 0;
+}
+
+/* The journals: one command per step a path first started, and per
+ * branch it made (path_branched, named by its step), in order. */
+static int journal_add(run_core *c, const evs_event *ev)
+{
+    const evs_step_state *sp = NULL;
+    evs_span kind = evs_span_cstr(RUN_KIND_BRANCH);
+    run_journal *j;
+    run_cmd *cmd;
+    size_t i;
     char *step;
 
-    if (!evs__span_eq_cstr(ev->path_id, "main") || !ev->step_name.len)
+    if (!ev->step_name.len)
         return 0;
-    sp = evs_replay_find_step(r->rp, ev->path_id, ev->step_name, -1);
-    if (!sp || sp->attempts != 1 || sp->started_seq != ev->sequence)
-        return 0;
-    if (EVS__GROW(r->alloc, &r->cmds, &r->cap_cmds, r->n_cmds + 1) != 0)
+    if (!evs__span_eq_cstr(ev->event_type, EVS_EV_PATH_BRANCHED)) {
+        if (!evs__span_eq_cstr(ev->event_type, EVS_EV_STEP_STARTED))
+            return 0;
+        sp = evs_replay_find_step(c->rp, ev->path_id, ev->step_name, -1);
+        if (!sp || sp->attempts != 1 || sp->started_seq != ev->sequence)
+            return 0;
+        kind = sp->kind;
+    }
+    if (evs__run_journal(c, ev->path_id, &i) != 0)
         return -ENOMEM;
-    c = &r->cmds[r->n_cmds];
-    memset(c, 0, sizeof(*c));
-    step = evs__malloc(r->alloc, ev->step_name.len + sp->kind.len + 2);
+    j = &c->journals[i];
+    if (EVS__GROW(c->alloc, &j->cmds, &j->cap, j->n + 1) != 0)
+        return -ENOMEM;
+    cmd = &j->cmds[j->n];
+    memset(cmd, 0, sizeof(*cmd));
+    step = evs__malloc(c->alloc, ev->step_name.len + kind.len + 2);
     if (!step)
         return -ENOMEM;
     memcpy(step, ev->step_name.ptr, ev->step_name.len);
     step[ev->step_name.len] = '\0';
-    c->step = step;
-    c->kind = step + ev->step_name.len + 1;
-    memcpy(c->kind, sp->kind.ptr, sp->kind.len);
-    c->kind[sp->kind.len] = '\0';
-    c->seq = ev->sequence;
-    r->n_cmds++;
+    cmd->step = step;
+    cmd->kind = step + ev->step_name.len + 1;
+    memcpy(cmd->kind, kind.ptr, kind.len);
+    cmd->kind[kind.len] = '\0';
+    cmd->seq = ev->sequence;
+    j->n++;
     return 0;
 }
 
@@ -527,21 +606,21 @@ static int replay_log(evs_run *r, const char *ihash, evs_error_info *err)
     evs_event ev;
     evs_span val;
     int rc, first = 1;
-    evs__jbuf q = {.alloc = r->alloc};
+    evs__jbuf q = {.alloc = r->c->alloc};
 
-    if (evs_log_last_seq(r->log) == 0)
+    if (evs_log_last_seq(r->c->log) == 0)
         return evs__run_fail(r, err, EVS_EHISTORY, "first-event",
-                             "run %s has an empty log", r->id);
-    rc = evs_cursor_open(r->log, 1, 0, &cur, err);
+                             "run %s has an empty log", r->c->id);
+    rc = evs_cursor_open(r->c->log, 1, 0, &cur, err);
     while (rc == 0 && (rc = evs_cursor_next(cur, &ev, NULL, err)) == 1) {
         if (first) {
             first = 0;
-            evs__jb_quote(&q, evs_span_cstr(r->workflow));
+            evs__jb_quote(&q, evs_span_cstr(r->c->workflow));
             if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
                 evs__json_get(ev.data, "code_version", &val) != 1) {
                 rc = evs__run_fail(r, err, EVS_ECONFLICT, "run",
                                    "execution %s runs a definition, not code",
-                                   r->id);
+                                   r->c->id);
                 break;
             }
             if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
@@ -549,37 +628,37 @@ static int replay_log(evs_run *r, const char *ihash, evs_error_info *err)
                  !evs__span_eq(val, (evs_span){q.p, q.len}))) {
                 rc = evs__run_fail(r, err, EVS_ECONFLICT, "run",
                                    "run %s exists as a run of workflow %.*s",
-                                   r->id, (int)val.len, val.ptr);
+                                   r->c->id, (int)val.len, val.ptr);
                 break;
             }
             if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
                 (evs__json_get(ev.data, "inputs_hash", &val) != 1 ||
                  val.len != 18 || memcmp(val.ptr + 1, ihash, 16) != 0)) {
                 rc = evs__run_fail(r, err, EVS_ECONFLICT, "run",
-                                   "run %s exists with other inputs", r->id);
+                                   "run %s exists with other inputs", r->c->id);
                 break;
             }
             if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
                 evs__json_get(ev.data, "code_version", &val) == 1 &&
                 val.len >= 2 && val.ptr[0] == '"') {
-                char *ver = evs__malloc(r->alloc, val.len);
+                char *ver = evs__malloc(r->c->alloc, val.len);
                 if (!ver) {
                     rc = -ENOMEM;
                     break;
                 }
                 val.len = evs__json_unescape(val.ptr + 1, val.len - 2, ver);
                 ver[val.len] = '\0';
-                evs__free(r->alloc, r->version);
-                r->version = ver;
+                evs__free(r->c->alloc, r->c->version);
+                r->c->version = ver;
             }
         }
-        if ((rc = evs_replay_apply(r->rp, &ev, &v)) != 0) {
+        if ((rc = evs_replay_apply(r->c->rp, &ev, &v)) != 0) {
             if (rc == EVS_EHISTORY)
                 evs__run_fail(r, err, rc, v.rule, "run %s, sequence %llu: %s",
-                              r->id, (unsigned long long)v.sequence, v.msg);
+                              r->c->id, (unsigned long long)v.sequence, v.msg);
             break;
         }
-        if ((rc = journal_add(r, &ev)) != 0)
+        if ((rc = journal_add(r->c, &ev)) != 0)
             break;
     }
     evs_cursor_close(cur);
@@ -588,6 +667,8 @@ static int replay_log(evs_run *r, const char *ihash, evs_error_info *err)
         evs__run_fail(r, err, rc, "memory", "out of memory");
     return rc;
 }
+
+static void core_free(run_core *c);
 
 static char *dup_str(const evs_allocator *a, const char *s, size_t n)
 {
@@ -619,10 +700,11 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
     const evs_store_opts *so;
     evs_recorder_opts ro;
     evs_replay_opts po;
+    run_core *c;
     evs_run *r;
     evs__jbuf in;
     char ihash[17];
-    int rc, created = 0;
+    int rc;
 
     if (err)
         evs_error_info_clear(err);
@@ -630,32 +712,37 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
         return -EINVAL;
     *out = NULL;
     so = evs_store_get_opts(s);
-    if (!(r = evs__calloc(so->alloc, sizeof(*r))))
+    if (!(c = evs__calloc(so->alloc, sizeof(*c))))
         return -ENOMEM;
-    r->s = s;
-    r->alloc = so->alloc;
-    r->rng =
-        (uint64_t)evs_now_us() ^ (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ull;
-    pthread_mutex_init(&r->mu, NULL);
-    r->wf_data.alloc = r->result.alloc = r->error.alloc = r->output.alloc =
-        r->fn_out.alloc = r->fn_type.alloc = r->fn_msg.alloc = r->alloc;
-    in.alloc = r->alloc;
+    c->s = s;
+    c->alloc = so->alloc;
+    c->rng =
+        (uint64_t)evs_now_us() ^ (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ull;
+    c->wf_data.alloc = c->alloc;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->changed, NULL);
+    if (!(r = evs__run_handle_new(c, NULL, "main"))) {
+        core_free(c);
+        return -ENOMEM;
+    }
+    in.alloc = r->c->alloc;
     in.p = NULL;
     in.len = in.cap = 0;
     in.err = 0;
     if (id && *id) {
-        r->id_len = strlen(id);
-        if (r->id_len > EVS_ID_MAX || !evs_id_valid(id, r->id_len)) {
-            rc = evs__run_fail(r, err, EVS_EBADID, "argument",
-                               "\"%.*s\" is not a valid execution id",
-                               (int)(r->id_len > 64 ? 64 : r->id_len), id);
+        r->c->id_len = strlen(id);
+        if (r->c->id_len > EVS_ID_MAX || !evs_id_valid(id, r->c->id_len)) {
+            rc =
+                evs__run_fail(r, err, EVS_EBADID, "argument",
+                              "\"%.*s\" is not a valid execution id",
+                              (int)(r->c->id_len > 64 ? 64 : r->c->id_len), id);
             goto fail;
         }
-        memcpy(r->id, id, r->id_len);
+        memcpy(r->c->id, id, r->c->id_len);
     } else {
-        if ((rc = evs_uuid7(r->id)) != 0)
+        if ((rc = evs_uuid7(r->c->id)) != 0)
             goto fail;
-        r->id_len = EVS_UUID_LEN;
+        r->c->id_len = EVS_UUID_LEN;
     }
     if ((rc = check_name(r, workflow, 128, 0, "the workflow name", err)) ||
         (rc = check_name(r, version, 128, 1, "the code version", err)) ||
@@ -669,97 +756,133 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
         goto fail;
     }
     rc = -ENOMEM;
-    if (!(r->workflow = dup_str(r->alloc, workflow, strlen(workflow))) ||
-        !(r->version = dup_str(r->alloc, version ? version : "",
-                               version ? strlen(version) : 0)) ||
-        !(r->inputs = dup_str(r->alloc, in.p, in.len)))
+    if (!(r->c->workflow = dup_str(r->c->alloc, workflow, strlen(workflow))) ||
+        !(r->c->version = dup_str(r->c->alloc, version ? version : "",
+                                  version ? strlen(version) : 0)) ||
+        !(r->c->inputs = dup_str(r->c->alloc, in.p, in.len)))
         goto fail;
-    if ((rc = hash_inputs(r->inputs, strlen(r->inputs), ihash)) != 0)
+    if ((rc = hash_inputs(r->c->inputs, strlen(r->c->inputs), ihash)) != 0)
         goto fail;
-    EVS__JB_LIT(&r->wf_data, "{\"code_version\":");
-    evs__jb_quote(&r->wf_data, evs_span_cstr(r->version));
-    EVS__JB_LIT(&r->wf_data, "}");
-    if (r->wf_data.err) {
+    EVS__JB_LIT(&r->c->wf_data, "{\"code_version\":");
+    evs__jb_quote(&r->c->wf_data, evs_span_cstr(r->c->version));
+    EVS__JB_LIT(&r->c->wf_data, "}");
+    if (r->c->wf_data.err) {
         rc = -ENOMEM;
         goto fail;
     }
-    if (!evs_exec_exists(s, r->id, r->id_len)) {
+    if (!evs_exec_exists(s, r->c->id, r->c->id_len)) {
         rc = create(r, ihash, err);
-        if (rc == 0)
-            created = 1;
-        else if (rc != -EEXIST) {
-            evs__run_fail(r, err, rc, "store", "creating run %s: %s", r->id,
+        if (rc != 0 && rc != -EEXIST) {
+            evs__run_fail(r, err, rc, "store", "creating run %s: %s", r->c->id,
                           evs_strerror(rc));
             goto fail;
         }
     }
-    rc = evs_log_open(s, r->id, r->id_len, EVS_LOG_WRITE, &r->log, NULL, err);
+    rc = evs_log_open(s, r->c->id, r->c->id_len, EVS_LOG_WRITE, &r->c->log,
+                      NULL, err);
     if (rc != 0) {
         if (rc == EVS_ELOCKED)
             evs__run_fail(r, err, rc, "lock",
-                          "run %s is run by another handle or process", r->id);
+                          "run %s is run by another handle or process",
+                          r->c->id);
         goto fail;
     }
     evs_recorder_opts_init(&ro);
     ro.batch_events = SIZE_MAX;
     ro.batch_bytes = SIZE_MAX;
     evs_replay_opts_init(&po);
-    po.alloc = r->alloc;
-    if ((rc = evs_recorder_open(r->log, &ro, &r->rec)) != 0 ||
-        (rc = evs_replay_new(&po, &r->rp)) != 0 ||
-        (rc = replay_log(r, ihash, err)) != 0)
+    po.alloc = r->c->alloc;
+    if ((rc = evs_recorder_open(r->c->log, &ro, &r->c->rec)) != 0 ||
+        (rc = evs_replay_new(&po, &r->c->rp)) != 0 ||
+        (rc = replay_log(r, ihash, err)) != 0 ||
+        (rc = evs__run_journal(c, evs_span_cstr("main"), &r->journal)) != 0)
         goto fail;
-    (void)created;
     evs__jb_free(&in);
     *out = r;
-    if (evs_replay_exec(r->rp)->status >= EVS_STATUS_COMPLETED) {
-        evs__run_set(&r->output, evs_replay_exec(r->rp)->outputs);
-        evs__run_set(&r->error, evs_replay_exec(r->rp)->error);
+    if (evs_replay_exec(r->c->rp)->status >= EVS_STATUS_COMPLETED) {
+        evs__run_set(&r->output, evs_replay_exec(r->c->rp)->outputs);
+        evs__run_set(&r->error, evs_replay_exec(r->c->rp)->error);
         return evs__run_fail(
-            r, err, EVS_EFINISHED, "status", "run %s has ended (%s)", r->id,
-            evs_exec_status_name(evs_replay_exec(r->rp)->status));
+            r, err, EVS_EFINISHED, "status", "run %s has ended (%s)", r->c->id,
+            evs_exec_status_name(evs_replay_exec(r->c->rp)->status));
     }
     return 0;
 fail:
     evs__jb_free(&in);
     if (err && !err->msg[0])
-        evs__run_fail(r, err, rc, "", "opening run %s: %s", r->id,
+        evs__run_fail(r, err, rc, "", "opening run %s: %s", r->c->id,
                       evs_strerror(rc));
-    r->broken = 1; /* nothing to save */
+    r->c->broken = 1; /* nothing to save */
     evs_run_close(r);
     return rc;
 }
 
+evs_run *evs__run_handle_new(run_core *c, evs_run *parent, const char *path)
+{
+    evs_run *r = evs__calloc(c->alloc, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->c = c;
+    r->parent = parent;
+    snprintf(r->path, sizeof(r->path), "%s", path);
+    r->result.alloc = r->error.alloc = r->output.alloc = r->fn_out.alloc =
+        r->fn_type.alloc = r->fn_msg.alloc = c->alloc;
+    c->handles++;
+    return r;
+}
+
+static void core_free(run_core *c)
+{
+    if (c->rec && c->rp && !c->broken && evs_recorder_flush(c->rec) == 0 &&
+        evs_replay_exec(c->rp)->last_seq)
+        evs_replay_snapshot(c->rp, c->s,
+                            (evs_span){c->wf_data.p, c->wf_data.len});
+    evs_recorder_close(c->rec);
+    evs_log_close(c->log);
+    evs_replay_free(c->rp);
+    for (size_t i = 0; i < c->n_journals; i++) {
+        for (size_t k = 0; k < c->journals[i].n; k++)
+            evs__free(c->alloc, c->journals[i].cmds[k].step);
+        evs__free(c->alloc, c->journals[i].cmds);
+        evs__free(c->alloc, c->journals[i].path);
+    }
+    evs__free(c->alloc, c->journals);
+    evs_wf_free(c->policy_def);
+    evs__free(c->alloc, c->workflow);
+    evs__free(c->alloc, c->version);
+    evs__free(c->alloc, c->inputs);
+    evs__jb_free(&c->wf_data);
+    pthread_cond_destroy(&c->changed);
+    pthread_mutex_destroy(&c->mu);
+    evs__free(c->alloc, c);
+}
+
 void evs_run_close(evs_run *r)
 {
+    run_core *c;
+    int last;
+
     if (!r)
         return;
-    if (r->rec && r->rp && !r->broken && evs_recorder_flush(r->rec) == 0 &&
-        evs_replay_exec(r->rp)->last_seq)
-        evs__run_save_snapshot(r);
-    evs_recorder_close(r->rec);
-    evs_log_close(r->log);
-    evs_replay_free(r->rp);
-    for (size_t i = 0; i < r->n_cmds; i++)
-        evs__free(r->alloc, r->cmds[i].step);
-    evs__free(r->alloc, r->cmds);
+    c = r->c;
+    pthread_mutex_lock(&c->mu);
+    last = --c->handles == 0;
+    pthread_mutex_unlock(&c->mu);
     for (size_t i = 0; i < r->cap_occ; i++)
-        evs__free(r->alloc, r->occ[i].name);
-    evs__free(r->alloc, r->occ);
-    evs_wf_free(r->policy_def);
+        evs__free(c->alloc, r->occ[i].name);
+    evs__free(c->alloc, r->occ);
     evs_wf_free(r->step_policy_def);
-    evs__free(r->alloc, r->workflow);
-    evs__free(r->alloc, r->version);
-    evs__free(r->alloc, r->inputs);
-    evs__jb_free(&r->wf_data);
     evs__jb_free(&r->fn_out);
     evs__jb_free(&r->fn_type);
     evs__jb_free(&r->fn_msg);
     evs__jb_free(&r->result);
     evs__jb_free(&r->error);
     evs__jb_free(&r->output);
-    pthread_mutex_destroy(&r->mu);
-    evs__free(r->alloc, r);
+    evs__free(c->alloc, r);
+    /* The last handle closes the run: the snapshot, the lock. */
+    if (last)
+        core_free(c);
 }
 
 /* ---------------------------------------------------------------- */
@@ -768,31 +891,31 @@ void evs_run_close(evs_run *r)
 
 const char *evs_run_id(evs_run *r)
 {
-    return r->id;
+    return r->c->id;
 }
 
 const char *evs_run_workflow(evs_run *r)
 {
-    return r->workflow;
+    return r->c->workflow;
 }
 
 const char *evs_run_version(evs_run *r)
 {
-    return r->version;
+    return r->c->version;
 }
 
 const char *evs_run_inputs(evs_run *r)
 {
-    return r->inputs;
+    return r->c->inputs;
 }
 
 const char *evs_run_status(evs_run *r)
 {
     const char *s;
 
-    pthread_mutex_lock(&r->mu);
-    s = evs_exec_status_name(evs_replay_exec(r->rp)->status);
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
+    s = evs_exec_status_name(evs_replay_exec(r->c->rp)->status);
+    pthread_mutex_unlock(&r->c->mu);
     return s;
 }
 
@@ -820,8 +943,8 @@ int evs_run_replaying(evs_run *r)
 {
     int on;
 
-    pthread_mutex_lock(&r->mu);
-    on = r->next_cmd < r->n_cmds;
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
+    on = evs__run_next_cmd(r) != NULL;
+    pthread_mutex_unlock(&r->c->mu);
     return on;
 }

@@ -24,7 +24,8 @@
 
 #include <pthread.h>
 
-/* Step names: 1 to 64 bytes, plus "#<occurrence>". */
+/* Step names: 1 to 64 bytes, plus "#<occurrence>". A branch's path is
+ * its parent's id, "/" and its step name, at most EVS_ID_MAX bytes. */
 #define RUN_NAME_MAX 64
 #define RUN_STEP_MAX (RUN_NAME_MAX + 12)
 
@@ -32,12 +33,22 @@
 #define RUN_KIND_STEP "step"
 #define RUN_KIND_SLEEP "sleep"
 #define RUN_KIND_WAIT "wait_event"
+#define RUN_KIND_BRANCH "branch"
+#define RUN_KIND_JOIN "join"
 
 typedef struct run_cmd {
     char *step;   /* the recorded step name ("llm#3"), NUL-terminated */
     char *kind;   /* its recorded kind */
-    uint64_t seq; /* its first step_started */
+    uint64_t seq; /* its first step_started (or the path_branched) */
 } run_cmd;
+
+/* The commands of one path, in the order the history first started
+ * them. */
+typedef struct run_journal {
+    char *path;
+    run_cmd *cmds;
+    size_t n, cap;
+} run_journal;
 
 /* How many times each step name was asked for: open addressing. */
 typedef struct run_occ {
@@ -45,10 +56,14 @@ typedef struct run_occ {
     uint32_t count;
 } run_occ;
 
-struct evs_run {
+/* What the handles of one run share: the writer and its state. Every
+ * field is guarded by mu, which a call holds except while it waits
+ * (naps, a step's body, a join). */
+typedef struct run_core {
     evs_store *s;
     const evs_allocator *alloc;
     pthread_mutex_t mu;
+    pthread_cond_t changed; /* a path ended, or the run did */
     char id[EVS_ID_MAX + 1];
     size_t id_len;
     char *workflow, *version, *inputs;
@@ -62,16 +77,32 @@ struct evs_run {
     int64_t poll_ms;
     evs_wf_def *policy_def; /* holds the default retry policy */
 
-    /* the journal */
-    run_cmd *cmds;
-    size_t n_cmds, cap_cmds, next_cmd;
+    run_journal *journals;
+    size_t n_journals, cap_journals;
+    size_t handles; /* open handles: the root's and its branches' */
+
+    int broken; /* a write failed: every call returns broken_rc */
+    int broken_rc;
+    int suspended; /* EVS_ESUSPENDED was returned: every call returns it
+                      again; the host closes the run and re-runs it */
+    uint64_t rng;  /* retry jitter (xorshift64) */
+} run_core;
+
+/* A handle: the root path's (evs_run_open) or a branch's
+ * (evs_run_branch). Its own fields are used by one thread at a time. */
+struct evs_run {
+    run_core *c;
+    evs_run *parent; /* NULL for the root */
+    char path[EVS_ID_MAX + 1];
+    size_t journal; /* index in c->journals */
+    size_t next_cmd;
     run_occ *occ;
     size_t n_occ, cap_occ;
 
     /* the open step */
     int open;
     char step[RUN_STEP_MAX + 1];
-    char key[EVS_ID_MAX + RUN_STEP_MAX + 8];
+    char key[EVS_ID_MAX * 2 + RUN_STEP_MAX + 8];
     uint32_t attempt;
     evs_wf_def *step_policy_def; /* its own policy, if it gave one */
     /* a step whose retry was scheduled and that has not begun again */
@@ -84,15 +115,26 @@ struct evs_run {
 
     /* borrowed strings the accessors return */
     evs__jbuf result, error, output;
-
-    int broken; /* a write failed: every call returns broken_rc */
-    int broken_rc;
-    int suspended; /* EVS_ESUSPENDED was returned: every call returns it
-                      again; the host closes the run and re-runs it */
-    uint64_t rng;  /* retry jitter (xorshift64) */
 };
 
+/* The next command the history holds for r's path, or NULL past the end
+ * of its journal (the code then runs live). */
+static inline const run_cmd *evs__run_next_cmd(const evs_run *r)
+{
+    const run_journal *j = &r->c->journals[r->journal];
+
+    return r->next_cmd < j->n ? &j->cmds[r->next_cmd] : NULL;
+}
+
 /* run.c */
+evs_run *evs__run_handle_new(run_core *c, evs_run *parent, const char *path);
+int evs__run_journal(run_core *c, evs_span path, size_t *out);
+int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
+                     const char *type, const char *step, const evs__jbuf *data,
+                     evs_error_info *err);
+int evs__run_cancel_paths(evs_run *r, const char *why, int keep_root,
+                          evs_error_info *err);
+void evs__run_nap(evs_run *r, int64_t ms);
 int evs__run_emit(evs_run *r, const char *req_id, const char *type,
                   const char *step, const evs__jbuf *data, evs_error_info *err);
 int evs__run_flush(evs_run *r, evs_error_info *err);

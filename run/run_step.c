@@ -42,7 +42,7 @@ static run_occ *occ_slot(evs_run *r, const char *name)
 
     if ((r->n_occ + 1) * 2 > r->cap_occ) {
         size_t cap = r->cap_occ ? r->cap_occ * 2 : 16;
-        run_occ *t = evs__calloc(r->alloc, cap * sizeof(*t));
+        run_occ *t = evs__calloc(r->c->alloc, cap * sizeof(*t));
         if (!t)
             return NULL;
         for (i = 0; i < r->cap_occ; i++) {
@@ -53,7 +53,7 @@ static run_occ *occ_slot(evs_run *r, const char *name)
                 j = (j + 1) & (cap - 1);
             t[j] = r->occ[i];
         }
-        evs__free(r->alloc, r->occ);
+        evs__free(r->c->alloc, r->occ);
         r->occ = t;
         r->cap_occ = cap;
     }
@@ -61,7 +61,7 @@ static run_occ *occ_slot(evs_run *r, const char *name)
     for (i = name_hash(name) & mask; r->occ[i].name; i = (i + 1) & mask)
         if (strcmp(r->occ[i].name, name) == 0)
             return &r->occ[i];
-    if (!(r->occ[i].name = evs__malloc(r->alloc, strlen(name) + 1)))
+    if (!(r->occ[i].name = evs__malloc(r->c->alloc, strlen(name) + 1)))
         return NULL;
     strcpy(r->occ[i].name, name);
     r->n_occ++;
@@ -87,8 +87,7 @@ int evs__run_command(evs_run *r, const char *name, const char *kind,
         snprintf(step, RUN_STEP_MAX + 1, "%s", name);
     else
         snprintf(step, RUN_STEP_MAX + 1, "%s#%u", name, o->count + 1);
-    if (r->next_cmd < r->n_cmds) {
-        c = &r->cmds[r->next_cmd];
+    if ((c = evs__run_next_cmd(r)) != NULL) {
         if (strcmp(c->step, step) != 0 || strcmp(c->kind, kind) != 0) {
             char asked[RUN_STEP_MAX + 48];
             snprintf(asked, sizeof(asked), "asks for %s \"%s\"", kind, step);
@@ -106,7 +105,8 @@ int evs__run_nondet(evs_run *r, const run_cmd *c, const char *asked,
     evs__run_fail(r, err, EVS_ENONDET, "nondeterminism",
                   "run %s: at sequence %llu the history holds %s \"%s\", "
                   "the code %s",
-                  r->id, (unsigned long long)c->seq, c->kind, c->step, asked);
+                  r->c->id, (unsigned long long)c->seq, c->kind, c->step,
+                  asked);
     if (err)
         err->sequence = c->seq;
     return EVS_ENONDET;
@@ -114,7 +114,7 @@ int evs__run_nondet(evs_run *r, const run_cmd *c, const char *asked,
 
 const evs_step_state *evs__run_find_step(const evs_run *r, const char *step)
 {
-    return evs_replay_find_step(r->rp, evs_span_cstr("main"),
+    return evs_replay_find_step(r->c->rp, evs_span_cstr(r->path),
                                 evs_span_cstr(step), -1);
 }
 
@@ -127,7 +127,7 @@ int evs__run_parse_retry(evs_run *r, evs_span json, evs_wf_def **out,
     static const char head[] = "{\"name\":\"policy\",\"steps\":[{\"name\":"
                                "\"step\",\"kind\":\"action\",\"action\":"
                                "\"step\",\"retry\":";
-    evs__jbuf d = {.alloc = r->alloc};
+    evs__jbuf d = {.alloc = r->c->alloc};
     evs_wf_error we;
     int rc;
 
@@ -135,14 +135,14 @@ int evs__run_parse_retry(evs_run *r, evs_span json, evs_wf_def **out,
         json.ptr[0] != '{')
         return evs__run_fail(r, err, EVS_EPARSE, "options",
                              "retry must be a JSON object");
-    EVS__JB_LIT(&d, head);
+    evs__jb_raw(&d, head, sizeof(head) - 1);
     evs__jb_raw(&d, json.ptr, json.len);
     EVS__JB_LIT(&d, "}]}");
     if (d.err)
         return evs__run_fail(r, err, -ENOMEM, "memory", "out of memory");
     evs_wf_free(*out);
     *out = NULL;
-    rc = evs_wf_parse(d.p, d.len, r->alloc, NULL, NULL, out, &we);
+    rc = evs_wf_parse(d.p, d.len, r->c->alloc, NULL, NULL, out, &we);
     evs__jb_free(&d);
     if (rc != 0)
         return evs__run_fail(r, err, rc, "options", "%s", we.msg);
@@ -161,8 +161,8 @@ static const evs_wf_retry *step_policy(const evs_run *r)
 
     if (r->step_policy_def)
         return policy_of(r->step_policy_def);
-    if (r->policy_def)
-        return policy_of(r->policy_def);
+    if (r->c->policy_def)
+        return policy_of(r->c->policy_def);
     return &once;
 }
 
@@ -197,7 +197,7 @@ static int parse_step_options(evs_run *r, const char *options,
 static int start_attempt(evs_run *r, uint32_t attempt, const evs__jbuf *input,
                          evs_error_info *err)
 {
-    evs__jbuf d = {.alloc = r->alloc};
+    evs__jbuf d = {.alloc = r->c->alloc};
     int rc;
 
     EVS__JB_LIT(&d, "{\"attempt\":");
@@ -213,7 +213,7 @@ static int start_attempt(evs_run *r, uint32_t attempt, const evs__jbuf *input,
         return rc;
     r->open = 1;
     r->attempt = attempt;
-    snprintf(r->key, sizeof(r->key), "%s/main/%s", r->id, r->step);
+    snprintf(r->key, sizeof(r->key), "%s/%s/%s", r->c->id, r->path, r->step);
     return EVS_STEP_RUN;
 }
 
@@ -221,7 +221,7 @@ static int step_begin(evs_run *r, const char *name, const char *input,
                       const char *options, evs_error_info *err)
 {
     const evs_step_state *sp;
-    evs__jbuf in = {.alloc = r->alloc};
+    evs__jbuf in = {.alloc = r->c->alloc};
     int rc;
 
     if (r->retrying[0] && name && strcmp(name, r->retrying_base) == 0) {
@@ -258,12 +258,13 @@ static int step_begin(evs_run *r, const char *name, const char *input,
             rc = -ENOMEM;
         else
             rc = evs__run_fail(r, err, EVS_EFAILED, "step",
-                               "run %s: step \"%s\" failed: %s", r->id, r->step,
-                               r->error.p);
+                               "run %s: step \"%s\" failed: %s", r->c->id,
+                               r->step, r->error.p);
         break;
     case EVS_STEP_CANCELLED:
         rc = evs__run_fail(r, err, -ECANCELED, "step",
-                           "run %s: step \"%s\" was cancelled", r->id, r->step);
+                           "run %s: step \"%s\" was cancelled", r->c->id,
+                           r->step);
         break;
     case EVS_STEP_RETRYING:
         /* Remembered, so that a suspended begin is begun again. */
@@ -295,22 +296,22 @@ int evs_run_step_begin(evs_run *r, const char *name, const char *input,
 
     if (err)
         evs_error_info_clear(err);
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
     rc = step_begin(r, name, input, options, err);
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
 
 static int step_end(evs_run *r, const char *output, evs_error_info *err)
 {
-    evs__jbuf out = {.alloc = r->alloc}, d = {.alloc = r->alloc};
+    evs__jbuf out = {.alloc = r->c->alloc}, d = {.alloc = r->c->alloc};
     int rc;
 
     if ((rc = evs__run_usable(r, err)) != 0)
         return rc;
     if (!r->open)
         return evs__run_fail(r, err, -EINVAL, "argument",
-                             "run %s: no step is open", r->id);
+                             "run %s: no step is open", r->c->id);
     if ((rc = evs__run_check_json(r, output, "the step's output", &out, err)))
         goto out;
     EVS__JB_LIT(&d, "{\"output\":");
@@ -334,9 +335,9 @@ int evs_run_step_end(evs_run *r, const char *output, evs_error_info *err)
 
     if (err)
         evs_error_info_clear(err);
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
     rc = step_end(r, output, err);
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
 
@@ -344,7 +345,7 @@ static int step_fail(evs_run *r, const char *type, const char *message,
                      int retryable, evs_error_info *err)
 {
     const evs_wf_retry *pol = step_policy(r);
-    evs__jbuf e = {.alloc = r->alloc}, d = {.alloc = r->alloc};
+    evs__jbuf e = {.alloc = r->c->alloc}, d = {.alloc = r->c->alloc};
     int64_t delay_ms, fire_at;
     int rc, again;
 
@@ -352,7 +353,7 @@ static int step_fail(evs_run *r, const char *type, const char *message,
         return rc;
     if (!r->open)
         return evs__run_fail(r, err, -EINVAL, "argument",
-                             "run %s: no step is open", r->id);
+                             "run %s: no step is open", r->c->id);
     if (!type || !*type)
         type = "error";
     if (!message)
@@ -402,8 +403,8 @@ static int step_fail(evs_run *r, const char *type, const char *message,
         rc = EVS_STEP_RETRY;
     } else {
         rc = evs__run_fail(r, err, EVS_EFAILED, "step",
-                           "run %s: step \"%s\" failed: %s: %s", r->id, r->step,
-                           type, message);
+                           "run %s: step \"%s\" failed: %s: %s", r->c->id,
+                           r->step, type, message);
     }
 out:
     evs__jb_free(&e);
@@ -418,9 +419,9 @@ int evs_run_step_fail(evs_run *r, const char *type, const char *message,
 
     if (err)
         evs_error_info_clear(err);
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
     rc = step_fail(r, type, message, retryable, err);
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
 
@@ -428,9 +429,9 @@ uint32_t evs_run_step_attempt(evs_run *r)
 {
     uint32_t a;
 
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
     a = r->open ? r->attempt : 0;
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->c->mu);
     return a;
 }
 
@@ -443,10 +444,10 @@ int evs_run_step_output(evs_run *r, const char *output)
 {
     int rc;
 
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
     rc = evs__run_check_json(r, output, "the step's output", &r->fn_out, NULL);
     r->fn_has_out = rc == 0;
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
 
@@ -455,7 +456,7 @@ int evs_run_step_error(evs_run *r, const char *type, const char *message,
 {
     int rc;
 
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
     rc = evs__run_set(&r->fn_type,
                       evs_span_cstr(type && *type ? type : "error")) ||
                  evs__run_set(&r->fn_msg, evs_span_cstr(message ? message : ""))
@@ -463,7 +464,7 @@ int evs_run_step_error(evs_run *r, const char *type, const char *message,
              : 0;
     r->fn_has_err = rc == 0;
     r->fn_retryable = retryable;
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
 
@@ -481,9 +482,9 @@ int evs_run_step(evs_run *r, const char *name, const char *input,
             break;
         if (rc != EVS_STEP_RUN)
             return rc;
-        pthread_mutex_lock(&r->mu);
+        pthread_mutex_lock(&r->c->mu);
         r->fn_has_out = r->fn_has_err = 0;
-        pthread_mutex_unlock(&r->mu);
+        pthread_mutex_unlock(&r->c->mu);
         frc = fn(arg, r, input);
         if (frc == 0) {
             rc = evs_run_step_end(r, r->fn_has_out ? r->fn_out.p : NULL, err);

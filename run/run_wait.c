@@ -22,7 +22,7 @@ static int begin_command(evs_run *r, const char *name, const char *kind,
 static int start_command(evs_run *r, const char *kind, const evs__jbuf *input,
                          evs_error_info *err)
 {
-    evs__jbuf d = {.alloc = r->alloc};
+    evs__jbuf d = {.alloc = r->c->alloc};
     int rc;
 
     EVS__JB_LIT(&d, "{\"attempt\":1,\"input\":");
@@ -37,7 +37,7 @@ static int start_command(evs_run *r, const char *kind, const evs__jbuf *input,
 
 static int complete_command(evs_run *r, evs_span output, evs_error_info *err)
 {
-    evs__jbuf d = {.alloc = r->alloc};
+    evs__jbuf d = {.alloc = r->c->alloc};
     int rc;
 
     EVS__JB_LIT(&d, "{\"output\":");
@@ -53,8 +53,8 @@ static int complete_command(evs_run *r, evs_span output, evs_error_info *err)
 
 static const evs_timer_state *pending_timer(const evs_run *r, evs_span tid)
 {
-    for (size_t i = evs_replay_timer_count(r->rp); i-- > 0;) {
-        const evs_timer_state *t = evs_replay_timer(r->rp, i);
+    for (size_t i = evs_replay_timer_count(r->c->rp); i-- > 0;) {
+        const evs_timer_state *t = evs_replay_timer(r->c->rp, i);
         if (!t->fired_seq && !t->cancelled && evs__span_eq(t->timer_id, tid))
             return t;
     }
@@ -65,13 +65,14 @@ static int sleep_until(evs_run *r, int64_t at_us, evs_error_info *err)
 {
     const evs_step_state *sp;
     const evs_timer_state *t;
-    evs__jbuf d = {.alloc = r->alloc}, tid = {.alloc = r->alloc};
+    evs__jbuf d = {.alloc = r->c->alloc}, tid = {.alloc = r->c->alloc};
     int64_t due = at_us;
     int rc;
 
     if ((rc = begin_command(r, "sleep", RUN_KIND_SLEEP, err)) != 0)
         return rc;
-    EVS__JB_LIT(&tid, "main/");
+    evs__jb_str(&tid, r->path);
+    EVS__JB_LIT(&tid, "/");
     evs__jb_str(&tid, r->step);
     sp = evs__run_find_step(r, r->step);
     if (sp &&
@@ -81,7 +82,7 @@ static int sleep_until(evs_run *r, int64_t at_us, evs_error_info *err)
     }
     if (sp && sp->status != EVS_STEP_RUNNING) {
         rc = evs__run_fail(r, err, -ECANCELED, "step",
-                           "run %s: sleep \"%s\" is %s", r->id, r->step,
+                           "run %s: sleep \"%s\" is %s", r->c->id, r->step,
                            evs_step_status_name(sp->status));
         goto out;
     }
@@ -128,9 +129,9 @@ int evs_run_sleep_until(evs_run *r, int64_t at_us, evs_error_info *err)
 {
     int rc;
 
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
     rc = sleep_until(r, at_us, err);
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
 
@@ -145,8 +146,8 @@ int evs_run_sleep(evs_run *r, int64_t ms, evs_error_info *err)
 /* The oldest buffered signal named `event`, or NULL. */
 static const evs_signal_state *buffered(const evs_run *r, const char *event)
 {
-    for (size_t i = 0; i < evs_replay_signal_count(r->rp); i++) {
-        const evs_signal_state *s = evs_replay_signal(r->rp, i);
+    for (size_t i = 0; i < evs_replay_signal_count(r->c->rp); i++) {
+        const evs_signal_state *s = evs_replay_signal(r->c->rp, i);
         if (!s->consumed_seq && evs__span_eq_cstr(s->name, event))
             return s;
     }
@@ -155,9 +156,9 @@ static const evs_signal_state *buffered(const evs_run *r, const char *event)
 
 static const evs_wait_state *pending_wait(const evs_run *r)
 {
-    for (size_t i = evs_replay_wait_count(r->rp); i-- > 0;) {
-        const evs_wait_state *w = evs_replay_wait(r->rp, i);
-        if (!w->ended_seq && evs__span_eq_cstr(w->path_id, "main") &&
+    for (size_t i = evs_replay_wait_count(r->c->rp); i-- > 0;) {
+        const evs_wait_state *w = evs_replay_wait(r->c->rp, i);
+        if (!w->ended_seq && evs__span_eq_cstr(w->path_id, r->path) &&
             evs__span_eq_cstr(w->step, r->step))
             return w;
     }
@@ -170,7 +171,7 @@ static int wait_event(evs_run *r, const char *event, int64_t timeout_ms,
     const evs_step_state *sp;
     const evs_signal_state *sig;
     const evs_wait_state *w;
-    evs__jbuf d = {.alloc = r->alloc}, payload = {.alloc = r->alloc};
+    evs__jbuf d = {.alloc = r->c->alloc}, payload = {.alloc = r->c->alloc};
     int64_t timeout_at = 0, now;
     int rc;
 
@@ -188,13 +189,13 @@ static int wait_event(evs_run *r, const char *event, int64_t timeout_ms,
         rc = evs__run_set(&r->error, sp->error)
                  ? -ENOMEM
                  : evs__run_fail(r, err, -ETIMEDOUT, "timeout",
-                                 "run %s: the wait for \"%s\" timed out", r->id,
-                                 event);
+                                 "run %s: the wait for \"%s\" timed out",
+                                 r->c->id, event);
         goto out;
     }
     if (sp && sp->status != EVS_STEP_RUNNING) {
         rc = evs__run_fail(r, err, -ECANCELED, "step",
-                           "run %s: wait \"%s\" is %s", r->id, r->step,
+                           "run %s: wait \"%s\" is %s", r->c->id, r->step,
                            evs_step_status_name(sp->status));
         goto out;
     }
@@ -255,15 +256,15 @@ static int wait_event(evs_run *r, const char *event, int64_t timeout_ms,
                 goto out;
             evs__run_set(&r->error, (evs_span){d.p + 9, d.len - 10});
             rc = evs__run_fail(r, err, -ETIMEDOUT, "timeout",
-                               "run %s: the wait for \"%s\" timed out", r->id,
-                               event);
+                               "run %s: the wait for \"%s\" timed out",
+                               r->c->id, event);
             goto out;
         }
         if ((rc = evs__run_wait_until(r,
                                       timeout_at && timeout_at - now <
-                                                        r->poll_ms * 1000
+                                                        r->c->poll_ms * 1000
                                           ? timeout_at
-                                          : now + r->poll_ms * 1000,
+                                          : now + r->c->poll_ms * 1000,
                                       err)) != 0)
             goto out;
     }
@@ -280,16 +281,16 @@ int evs_run_wait_event(evs_run *r, const char *event, int64_t timeout_ms,
 {
     int rc;
 
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
     rc = wait_event(r, event, timeout_ms, err);
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
 
 static int patched(evs_run *r, const char *change_id, evs_error_info *err)
 {
     const evs_version_state *v;
-    evs__jbuf d = {.alloc = r->alloc};
+    evs__jbuf d = {.alloc = r->c->alloc};
     int rc;
 
     if (err)
@@ -301,14 +302,14 @@ static int patched(evs_run *r, const char *change_id, evs_error_info *err)
                              "a change id is 1 to %d bytes of "
                              "[A-Za-z0-9_.:-]",
                              RUN_NAME_MAX);
-    if ((v = evs_replay_find_version(r->rp, evs_span_cstr(change_id))))
+    if ((v = evs_replay_find_version(r->c->rp, evs_span_cstr(change_id))))
         return v->version >= 1;
     /* The history went past this point without asking: old code. */
-    if (r->next_cmd < r->n_cmds)
+    if (evs__run_next_cmd(r))
         return 0;
-    if (evs_replay_exec(r->rp)->status >= EVS_STATUS_COMPLETED)
+    if (evs_replay_exec(r->c->rp)->status >= EVS_STATUS_COMPLETED)
         return evs__run_fail(r, err, EVS_EFINISHED, "status",
-                             "run %s has ended", r->id);
+                             "run %s has ended", r->c->id);
     /* Made durable with the next append: a crash before it leaves no
      * decision, and the re-run decides the same. */
     EVS__JB_LIT(&d, "{\"change_id\":");
@@ -323,9 +324,9 @@ int evs_run_patched(evs_run *r, const char *change_id, evs_error_info *err)
 {
     int rc;
 
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
     rc = patched(r, change_id, err);
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
 
@@ -336,20 +337,25 @@ int evs_run_patched(evs_run *r, const char *change_id, evs_error_info *err)
 static int end_run(evs_run *r, int ok, const char *output, const char *type,
                    const char *message, evs_error_info *err)
 {
-    evs__jbuf d = {.alloc = r->alloc}, v = {.alloc = r->alloc};
+    evs__jbuf d = {.alloc = r->c->alloc}, v = {.alloc = r->c->alloc};
     int rc;
 
     if ((rc = evs__run_idle(r, err)) != 0)
         return rc;
-    if (r->next_cmd < r->n_cmds)
-        return evs__run_nondet(r, &r->cmds[r->next_cmd], "ends the run", err);
+    if (r->parent)
+        return evs__run_fail(r, err, -EINVAL, "argument",
+                             "run %s: a branch ends with evs_run_branch_end",
+                             r->c->id);
+    if (evs__run_next_cmd(r))
+        return evs__run_nondet(r, evs__run_next_cmd(r), "ends the run", err);
     if (ok) {
         if ((rc = evs__run_check_json(r, output, "the run's output", &v, err)))
             goto out;
         EVS__JB_LIT(&d, "{\"outputs\":");
         evs__jb_raw(&d, v.p, v.len);
         EVS__JB_LIT(&d, "}");
-        if ((rc = evs__run_emit(r, NULL, EVS_EV_PATH_COMPLETED, "", NULL,
+        if ((rc = evs__run_cancel_paths(r, "the run completed", 1, err)) == 0 &&
+            (rc = evs__run_emit(r, NULL, EVS_EV_PATH_COMPLETED, "", NULL,
                                 err)) == 0)
             rc =
                 evs__run_emit(r, NULL, EVS_EV_EXECUTION_COMPLETED, "", &d, err);
@@ -362,7 +368,8 @@ static int end_run(evs_run *r, int ok, const char *output, const char *type,
         EVS__JB_LIT(&d, "{\"error\":");
         evs__jb_raw(&d, v.p, v.len);
         EVS__JB_LIT(&d, "}");
-        if ((rc = evs__run_emit(r, NULL, EVS_EV_PATH_FAILED, "", &d, err)) == 0)
+        if ((rc = evs__run_cancel_paths(r, "the run failed", 1, err)) == 0 &&
+            (rc = evs__run_emit(r, NULL, EVS_EV_PATH_FAILED, "", &d, err)) == 0)
             rc = evs__run_emit(r, NULL, EVS_EV_EXECUTION_FAILED, "", &d, err);
     }
     if (rc == 0 && (rc = evs__run_flush(r, err)) == 0) {
@@ -380,9 +387,9 @@ int evs_run_complete(evs_run *r, const char *output, evs_error_info *err)
 {
     int rc;
 
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
     rc = end_run(r, 1, output, NULL, NULL, err);
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
 
@@ -391,8 +398,8 @@ int evs_run_fail(evs_run *r, const char *type, const char *message,
 {
     int rc;
 
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->c->mu);
     rc = end_run(r, 0, NULL, type, message, err);
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->c->mu);
     return rc;
 }

@@ -144,10 +144,11 @@ EVS_EXTERN int evs_run_open(evs_store *s, const char *id, const char *workflow,
                             evs_error_info *err);
 
 /**
- * Saves the run's snapshot (so that listings show its status and last
- * sequence), releases its lock and frees the handle. Everything recorded
- * is already durable; a step left open is recorded as started only, and
- * runs again when the code is re-run. Accepts NULL.
+ * Frees the handle, the root's or a branch's. When the last handle of a
+ * run is closed, the run's snapshot is saved (so that listings show its
+ * status and last sequence) and its lock released. Everything a call
+ * returned is durable by then; a step left open is recorded as started
+ * at most, and runs again when the code is re-run. Accepts NULL.
  */
 EVS_EXTERN void evs_run_close(evs_run *r);
 
@@ -272,12 +273,69 @@ EVS_EXTERN int evs_run_patched(evs_run *r, const char *change_id,
                                evs_error_info *err);
 
 /* ---------------------------------------------------------------- */
+/* Parallel branches                                                */
+/* ---------------------------------------------------------------- */
+
+/**
+ * Opens branch `name` (a step name; numbered by occurrence as steps are)
+ * of the path of `r`: a path of its own, "<r's path>/<name>", recorded
+ * as path_branched and path_started, so that evdump and evreplay show it
+ * as they show a definition's branches. *out is a handle on it: give it
+ * to another thread, which runs steps, sleeps and waits on it while `r`
+ * and the other branches go on, then ends it with evs_run_branch_end (or
+ * _fail), and closes it with evs_run_close. A branch may branch in turn.
+ * On a re-run the same call opens the recorded branch, whose calls
+ * replay. Returns 0, or as evs_run_step_begin.
+ */
+EVS_EXTERN int evs_run_branch(evs_run *r, const char *name, evs_run **out,
+                              evs_error_info *err);
+
+/**
+ * Ends branch `b`: its path completes, and its output (what a join
+ * gives for it) is the output of its last step. Returns 0, -ECANCELED
+ * (the branch was cancelled: a join was decided without it, or the run
+ * ended), EVS_ENONDET (the history holds more on the branch), -EINVAL
+ * (not a branch), or a store error.
+ */
+EVS_EXTERN int evs_run_branch_end(evs_run *b, evs_error_info *err);
+
+/** Ends branch `b` failed, with an error of `type` and `message`.
+ *  Returns as evs_run_branch_end. */
+EVS_EXTERN int evs_run_branch_fail(evs_run *b, const char *type,
+                                   const char *message, evs_error_info *err);
+
+/**
+ * Waits for branches[0..n) of r's path (Task.all, .any, .race), as a
+ * step of kind "join", named "join" (numbered by occurrence):
+ *  "all"  (NULL too) completes when every branch has completed; fails as
+ *         soon as one fails or is cancelled;
+ *  "any"  completes when the first branch completes; fails when every
+ *         one has failed;
+ *  "race" ends with the first branch to end, either way.
+ * When it is decided, the branches still live are cancelled (path_
+ * cancelled; their threads' next calls return -ECANCELED, and a step
+ * they were running is not recorded). Its result (evs_run_result) is a
+ * JSON object mapping each branch's name to its output: every branch's
+ * for "all", the winner's for "any" and "race". A failure's error
+ * (evs_run_error) has type "join_failed" and the failed branch's error
+ * as "cause". The branches' threads must be running: the join blocks
+ * until they end (or, in suspend mode, returns EVS_ESUSPENDED once one
+ * of them suspended the run). On a re-run it returns the recorded
+ * outcome. Returns 0, EVS_EFAILED, -EINVAL (a bad mode, or a handle that
+ * is not a branch of r's path), or as evs_run_step_begin.
+ */
+EVS_EXTERN int evs_run_join(evs_run *r, const char *mode,
+                            evs_run *const *branches, size_t n,
+                            evs_error_info *err);
+
+/* ---------------------------------------------------------------- */
 /* Ending                                                           */
 /* ---------------------------------------------------------------- */
 
 /**
  * Completes the run with `output` (JSON; NULL is null): its outputs.
- * Durable; the snapshot is saved. Returns 0, EVS_ENONDET (the history
+ * Branches still live are cancelled first. Durable; the snapshot is
+ * saved. Only on the root handle (a branch: -EINVAL). Returns 0, EVS_ENONDET (the history
  * holds more steps), EVS_EFINISHED, -EBUSY, EVS_EPARSE, or a store
  * error.
  */
