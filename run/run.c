@@ -485,6 +485,16 @@ static int hash_inputs(const char *inputs, size_t len, char out[17])
     return rc;
 }
 
+/* The snapshot's workflow_data: the code version. */
+static int wf_data(run_core *c)
+{
+    c->wf_data.len = 0;
+    EVS__JB_LIT(&c->wf_data, "{\"code_version\":");
+    evs__jb_quote(&c->wf_data, evs_span_cstr(c->version));
+    EVS__JB_LIT(&c->wf_data, "}");
+    return c->wf_data.err ? -ENOMEM : 0;
+}
+
 /* Creates the run: execution_started (the workflow name, the inputs and
  * their hash, the code version: the member that marks a run) and the
  * root path, with a first snapshot. */
@@ -596,62 +606,84 @@ static int journal_add(run_core *c, const evs_event *ev)
     return 0;
 }
 
-/* Replays the whole log (strictly), building the journal, and checks
- * that it is this run: a run (code_version recorded), of this workflow,
- * with these inputs. */
+/* A JSON string's text, unescaped into fresh memory. */
+static char *unquote(const evs_allocator *a, evs_span v)
+{
+    size_t n;
+    char *p;
+
+    if (v.len < 2 || v.ptr[0] != '"' || !(p = evs__malloc(a, v.len)))
+        return NULL;
+    n = evs__json_unescape(v.ptr + 1, v.len - 2, p);
+    p[n == (size_t)-1 ? 0 : n] = '\0';
+    return p;
+}
+
+/* The run's first event: it must be a run's execution_started (it
+ * records a code_version), of the workflow and inputs asked for; those
+ * not asked for (NULL) are taken from it, and so is the version. */
+static int check_start(evs_run *r, const evs_event *ev, const char *ihash,
+                       evs_error_info *err)
+{
+    run_core *c = r->c;
+    evs__jbuf q = {.alloc = c->alloc};
+    evs_span val, ver, wf, in;
+    int same;
+
+    if (!evs__span_eq_cstr(ev->event_type, EVS_EV_EXECUTION_STARTED))
+        return 0; /* the replay refuses it: first-event */
+    if (evs__json_get(ev->data, "code_version", &ver) != 1)
+        return evs__run_fail(r, err, EVS_ECONFLICT, "run",
+                             "execution %s runs a definition, not code",
+                             c->id);
+    if (evs__json_get(ev->data, "workflow_name", &wf) != 1)
+        wf = (evs_span){0};
+    if (c->workflow) {
+        evs__jb_quote(&q, evs_span_cstr(c->workflow));
+        same = !q.err && evs__span_eq(wf, (evs_span){q.p, q.len});
+        evs__jb_free(&q);
+        if (!same)
+            return evs__run_fail(r, err, EVS_ECONFLICT, "run",
+                                 "run %s exists as a run of workflow %.*s",
+                                 c->id, (int)wf.len, wf.ptr);
+    } else if (!(c->workflow = unquote(c->alloc, wf))) {
+        return evs__run_fail(r, err, -ENOMEM, "memory", "out of memory");
+    }
+    if (c->inputs) {
+        if (evs__json_get(ev->data, "inputs_hash", &val) != 1 ||
+            val.len != 18 || memcmp(val.ptr + 1, ihash, 16) != 0)
+            return evs__run_fail(r, err, EVS_ECONFLICT, "run",
+                                 "run %s exists with other inputs", c->id);
+    } else {
+        if (evs__json_get(ev->data, "inputs", &in) != 1)
+            in = evs_span_cstr("{}");
+        if (!(c->inputs = evs__malloc(c->alloc, in.len + 1)))
+            return evs__run_fail(r, err, -ENOMEM, "memory", "out of memory");
+        memcpy(c->inputs, in.ptr, in.len);
+        c->inputs[in.len] = '\0';
+    }
+    evs__free(c->alloc, c->version);
+    if (!(c->version = unquote(c->alloc, ver)))
+        return evs__run_fail(r, err, -ENOMEM, "memory", "out of memory");
+    return 0;
+}
+
+/* Replays the whole log (strictly), building the journals, after
+ * checking its first event (check_start). */
 static int replay_log(evs_run *r, const char *ihash, evs_error_info *err)
 {
     evs_cursor *cur = NULL;
     evs_violation v;
     evs_event ev;
-    evs_span val;
-    int rc, first = 1;
-    evs__jbuf q = {.alloc = r->c->alloc};
+    int rc;
 
     if (evs_log_last_seq(r->c->log) == 0)
         return evs__run_fail(r, err, EVS_EHISTORY, "first-event",
                              "run %s has an empty log", r->c->id);
     rc = evs_cursor_open(r->c->log, 1, 0, &cur, err);
     while (rc == 0 && (rc = evs_cursor_next(cur, &ev, NULL, err)) == 1) {
-        if (first) {
-            first = 0;
-            evs__jb_quote(&q, evs_span_cstr(r->c->workflow));
-            if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
-                evs__json_get(ev.data, "code_version", &val) != 1) {
-                rc = evs__run_fail(r, err, EVS_ECONFLICT, "run",
-                                   "execution %s runs a definition, not code",
-                                   r->c->id);
-                break;
-            }
-            if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
-                (evs__json_get(ev.data, "workflow_name", &val) != 1 ||
-                 !evs__span_eq(val, (evs_span){q.p, q.len}))) {
-                rc = evs__run_fail(r, err, EVS_ECONFLICT, "run",
-                                   "run %s exists as a run of workflow %.*s",
-                                   r->c->id, (int)val.len, val.ptr);
-                break;
-            }
-            if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
-                (evs__json_get(ev.data, "inputs_hash", &val) != 1 ||
-                 val.len != 18 || memcmp(val.ptr + 1, ihash, 16) != 0)) {
-                rc = evs__run_fail(r, err, EVS_ECONFLICT, "run",
-                                   "run %s exists with other inputs", r->c->id);
-                break;
-            }
-            if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
-                evs__json_get(ev.data, "code_version", &val) == 1 &&
-                val.len >= 2 && val.ptr[0] == '"') {
-                char *ver = evs__malloc(r->c->alloc, val.len);
-                if (!ver) {
-                    rc = -ENOMEM;
-                    break;
-                }
-                val.len = evs__json_unescape(val.ptr + 1, val.len - 2, ver);
-                ver[val.len] = '\0';
-                evs__free(r->c->alloc, r->c->version);
-                r->c->version = ver;
-            }
-        }
+        if (ev.sequence == 1 && (rc = check_start(r, &ev, ihash, err)) != 0)
+            break;
         if ((rc = evs_replay_apply(r->c->rp, &ev, &v)) != 0) {
             if (rc == EVS_EHISTORY)
                 evs__run_fail(r, err, rc, v.rule, "run %s, sequence %llu: %s",
@@ -662,7 +694,6 @@ static int replay_log(evs_run *r, const char *ihash, evs_error_info *err)
             break;
     }
     evs_cursor_close(cur);
-    evs__jb_free(&q);
     if (rc == -ENOMEM)
         evs__run_fail(r, err, rc, "memory", "out of memory");
     return rc;
@@ -744,36 +775,46 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
             goto fail;
         r->c->id_len = EVS_UUID_LEN;
     }
-    if ((rc = check_name(r, workflow, 128, 0, "the workflow name", err)) ||
+    if ((workflow &&
+         (rc = check_name(r, workflow, 128, 0, "the workflow name", err))) ||
         (rc = check_name(r, version, 128, 1, "the code version", err)) ||
-        (rc = parse_options(r, options, err)) ||
-        (rc = evs__run_check_json(r, inputs && *inputs ? inputs : "{}",
-                                  "the inputs", &in, err)))
+        (rc = parse_options(r, options, err)))
         goto fail;
-    if (in.p[0] != '{') {
-        rc = evs__run_fail(r, err, EVS_EPARSE, "json",
-                           "the inputs must be a JSON object");
-        goto fail;
+    if (inputs) {
+        if ((rc = evs__run_check_json(r, *inputs ? inputs : "{}", "the inputs",
+                                      &in, err)) != 0)
+            goto fail;
+        if (in.p[0] != '{') {
+            rc = evs__run_fail(r, err, EVS_EPARSE, "json",
+                               "the inputs must be a JSON object");
+            goto fail;
+        }
     }
     rc = -ENOMEM;
-    if (!(r->c->workflow = dup_str(r->c->alloc, workflow, strlen(workflow))) ||
-        !(r->c->version = dup_str(r->c->alloc, version ? version : "",
-                                  version ? strlen(version) : 0)) ||
-        !(r->c->inputs = dup_str(r->c->alloc, in.p, in.len)))
+    if ((workflow &&
+         !(c->workflow = dup_str(c->alloc, workflow, strlen(workflow)))) ||
+        !(c->version = dup_str(c->alloc, version ? version : "",
+                               version ? strlen(version) : 0)) ||
+        (inputs && !(c->inputs = dup_str(c->alloc, in.p, in.len))))
         goto fail;
-    if ((rc = hash_inputs(r->c->inputs, strlen(r->c->inputs), ihash)) != 0)
+    if (c->inputs && (rc = hash_inputs(c->inputs, strlen(c->inputs), ihash)))
         goto fail;
-    EVS__JB_LIT(&r->c->wf_data, "{\"code_version\":");
-    evs__jb_quote(&r->c->wf_data, evs_span_cstr(r->c->version));
-    EVS__JB_LIT(&r->c->wf_data, "}");
-    if (r->c->wf_data.err) {
+    if (!evs_exec_exists(s, c->id, c->id_len)) {
+        if (!c->workflow) {
+            rc = evs__run_fail(r, err, -EINVAL, "argument",
+                               "run %s does not exist, and a new run needs a "
+                               "workflow name",
+                               c->id);
+            goto fail;
+        }
         rc = -ENOMEM;
-        goto fail;
-    }
-    if (!evs_exec_exists(s, r->c->id, r->c->id_len)) {
-        rc = create(r, ihash, err);
-        if (rc != 0 && rc != -EEXIST) {
-            evs__run_fail(r, err, rc, "store", "creating run %s: %s", r->c->id,
+        if (!c->inputs && (!(c->inputs = dup_str(c->alloc, "{}", 2)) ||
+                           (rc = hash_inputs(c->inputs, 2, ihash)) != 0))
+            goto fail;
+        if ((rc = wf_data(c)) != 0)
+            goto fail;
+        if ((rc = create(r, ihash, err)) != 0 && rc != -EEXIST) {
+            evs__run_fail(r, err, rc, "store", "creating run %s: %s", c->id,
                           evs_strerror(rc));
             goto fail;
         }
@@ -795,7 +836,8 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
     if ((rc = evs_recorder_open(r->c->log, &ro, &r->c->rec)) != 0 ||
         (rc = evs_replay_new(&po, &r->c->rp)) != 0 ||
         (rc = replay_log(r, ihash, err)) != 0 ||
-        (rc = evs__run_journal(c, evs_span_cstr("main"), &r->journal)) != 0)
+        (rc = evs__run_journal(c, evs_span_cstr("main"), &r->journal)) != 0 ||
+        (rc = wf_data(c)) != 0)
         goto fail;
     evs__jb_free(&in);
     *out = r;

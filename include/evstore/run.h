@@ -123,7 +123,10 @@ enum {
  * exists: its history is replayed (checked strictly) and the code goes
  * on from it. `workflow` (1 to 128 bytes) names the code, `version`
  * (0 to 128 bytes; NULL is "") is the host's code version, `inputs` a
- * JSON object (NULL or "" for {}), `options` as above.
+ * JSON object (NULL: {} for a new run), `options` as above. For a run
+ * that exists, a NULL workflow or inputs means "as recorded", so that
+ * a host recovering runs (evs_run_recoverable) opens them by id alone
+ * and reads evs_run_workflow to know which code to run.
  * A new run is created atomically with its first events and snapshot.
  * An existing one must have been started with the same workflow name
  * and inputs (compared by their canonical hash), else EVS_ECONFLICT;
@@ -134,8 +137,8 @@ enum {
  * Returns 0, EVS_EFINISHED, EVS_EBADID, EVS_ECONFLICT (another workflow
  * or other inputs, or an execution that is not a run: one of a
  * definition), EVS_ELOCKED (another handle or process runs it),
- * EVS_EPARSE (inputs or options), -EINVAL (NULL or bad workflow or
- * version), EVS_EHISTORY, EVS_ECORRUPT, -ENOMEM, or what the store's
+ * EVS_EPARSE (inputs or options), -EINVAL (a bad workflow or version,
+ * or no workflow for a new run), EVS_EHISTORY, EVS_ECORRUPT, -ENOMEM, or what the store's
  * calls return.
  */
 EVS_EXTERN int evs_run_open(evs_store *s, const char *id, const char *workflow,

@@ -806,3 +806,25 @@ Test(run, a_rerun_replays_branches_and_their_join)
     cr_assert_eq(w[0].calls, 1, "branch x's step ran again");
     cr_assert_eq(w[1].calls, 1, "branch y's step ran again");
 }
+
+Test(run, an_existing_run_opens_with_what_it_recorded)
+{
+    evs_error_info e;
+    evs_run *r = open_run("rec", "{\"n\":7}", NULL, 0);
+    int rc;
+
+    evs_run_close(r);
+    /* A host recovering runs knows neither their workflow nor their
+     * inputs: NULL takes the recorded ones. */
+    rc = evs_run_open(st, "rec", NULL, NULL, NULL, NULL, &r, &e);
+    cr_assert_eq(rc, 0, "%s", e.msg);
+    cr_assert_str_eq(evs_run_workflow(r), "wf");
+    cr_assert_str_eq(evs_run_inputs(r), "{\"n\":7}");
+    cr_assert_str_eq(evs_run_version(r), "1");
+    evs_run_close(r);
+    /* A new run needs a workflow name. */
+    rc = evs_run_open(st, "fresh", NULL, "1", NULL, NULL, &r, &e);
+    cr_assert_eq(rc, -EINVAL, "%s", evs_err_name(rc));
+    cr_assert(strstr(e.msg, "workflow"), "%s", e.msg);
+    cr_assert_eq(evs_exec_exists(st, "fresh", 5), 0);
+}
