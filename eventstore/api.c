@@ -84,6 +84,13 @@ const evs_store_opts *evs_store_get_opts(const evs_store *s)
     return &s->opts;
 }
 
+const evs_allocator *evs_store_allocator(const evs_store *s)
+{
+    const evs_allocator *a = evs_store_get_opts(s)->alloc;
+
+    return a ? a : evs_default_allocator();
+}
+
 void evs_store_close(evs_store *s)
 {
     if (!s)

@@ -634,8 +634,7 @@ static int check_start(evs_run *r, const evs_event *ev, const char *ihash,
         return 0; /* the replay refuses it: first-event */
     if (evs__json_get(ev->data, "code_version", &ver) != 1)
         return evs__run_fail(r, err, EVS_ECONFLICT, "run",
-                             "execution %s runs a definition, not code",
-                             c->id);
+                             "execution %s runs a definition, not code", c->id);
     if (evs__json_get(ev->data, "workflow_name", &wf) != 1)
         wf = (evs_span){0};
     if (c->workflow) {

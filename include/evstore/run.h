@@ -354,6 +354,32 @@ EVS_EXTERN int evs_run_fail(evs_run *r, const char *type, const char *message,
                             evs_error_info *err);
 
 /* ---------------------------------------------------------------- */
+/* Recovery                                                         */
+/* ---------------------------------------------------------------- */
+
+/**
+ * Lists the runs of `workflow` (NULL: of every workflow) that have not
+ * ended and that no process owns (no handle holds the run's lock: its
+ * process died, or closed it suspended), as a JSON array, oldest first:
+ *   [{"id", "workflow", "version", "status", "due", "wake_at"}, ...]
+ * `version` is the code version the run was started under (any: a run
+ * is never hidden for its version), `status` its replayed status
+ * ("running", "waiting" or "paused"), `due` true when it can go on now
+ * (it was cut off while running, a timer, a retry or a wait's timeout
+ * has come, an event it waits for or a request is in its inbox), and
+ * `wake_at` the earliest time it waits for (RFC 3339), or null. A host
+ * re-runs each due run's code (evs_run_open by id, with NULL workflow
+ * and inputs), and looks again at wake_at, or when it posts an event.
+ * Each run is replayed to judge it, under its lock for that moment.
+ * *out (NUL-terminated) is the caller's: free it with
+ * evs_free(evs_store_allocator(s), *out).
+ * Returns 0, -EINVAL, -ENOMEM, or what listing, opening and replaying
+ * return (EVS_ECORRUPT, EVS_EHISTORY...: err names the run).
+ */
+EVS_EXTERN int evs_run_recoverable(evs_store *s, const char *workflow,
+                                   char **out, evs_error_info *err);
+
+/* ---------------------------------------------------------------- */
 /* Reading a run                                                    */
 /* ---------------------------------------------------------------- */
 

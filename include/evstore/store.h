@@ -115,6 +115,10 @@ EVS_EXTERN int evs_store_open(const char *path, const evs_store_opts *opts,
 /** The options the store runs with (after defaults). Borrowed. */
 EVS_EXTERN const evs_store_opts *evs_store_get_opts(const evs_store *s);
 
+/** The allocator the store runs with (never NULL: the C library's when
+ *  none was given): what frees the buffers its calls return. */
+EVS_EXTERN const evs_allocator *evs_store_allocator(const evs_store *s);
+
 /* ------------------------------------------------------------------ */
 /* Executions                                                         */
 /* ------------------------------------------------------------------ */

@@ -25,6 +25,14 @@ static int span_is(evs_span s, const char *c)
 static char *dir;
 static evs_store *st;
 
+/* Frees what a call on the store returned (its allocator). */
+static void free_store_buf(char *p)
+{
+    const evs_allocator *a = evs_store_allocator(st);
+
+    a->free(a->ctx, p);
+}
+
 static void setup(void)
 {
     tu_fresh_store("run", &dir, &st);
@@ -827,4 +835,61 @@ Test(run, an_existing_run_opens_with_what_it_recorded)
     cr_assert_eq(rc, -EINVAL, "%s", evs_err_name(rc));
     cr_assert(strstr(e.msg, "workflow"), "%s", e.msg);
     cr_assert_eq(evs_exec_exists(st, "fresh", 5), 0);
+}
+
+Test(run, recovery_lists_unowned_unfinished_runs_and_when_they_are_due)
+{
+    counter c = {0};
+    evs_error_info e;
+    evs_run *r, *held;
+    char *json = NULL;
+    int rc;
+
+    /* crashed: cut off after a step (due now) */
+    r = open_run("crashed", NULL, NULL, 0);
+    step_ok(r, "a", "1", &c, "1");
+    evs_run_close(r);
+    /* sleeper: suspended until a minute from now (not due) */
+    r = open_run("sleeper", NULL, "{\"mode\":\"suspend\"}", 0);
+    cr_assert_eq(evs_run_sleep(r, 60000, &e), EVS_ESUSPENDED);
+    evs_run_close(r);
+    /* waiter: suspended on an event that has since come (due) */
+    r = open_run("waiter", NULL, "{\"mode\":\"suspend\"}", 0);
+    cr_assert_eq(evs_run_wait_event(r, "go", 0, &e), EVS_ESUSPENDED);
+    evs_run_close(r);
+    post("waiter", "event", "go", "1");
+    /* done: completed; held: owned by a handle open now; other: another
+     * workflow */
+    r = open_run("done", NULL, NULL, 0);
+    cr_assert_eq(evs_run_complete(r, NULL, &e), 0);
+    evs_run_close(r);
+    held = open_run("held", NULL, NULL, 0);
+    cr_assert_eq(evs_run_open(st, "other", "wf2", "9", NULL, NULL, &r, &e), 0);
+    evs_run_close(r);
+
+    rc = evs_run_recoverable(st, "wf", &json, &e);
+    cr_assert_eq(rc, 0, "%s", e.msg);
+    cr_assert(strstr(json, "{\"id\":\"crashed\",\"workflow\":\"wf\","
+                           "\"version\":\"1\",\"status\":\"running\","
+                           "\"due\":true,\"wake_at\":null}"),
+              "%s", json);
+    cr_assert(strstr(json, "\"id\":\"sleeper\",\"workflow\":\"wf\","
+                           "\"version\":\"1\",\"status\":\"waiting\","
+                           "\"due\":false,\"wake_at\":\"20"),
+              "%s", json);
+    cr_assert(strstr(json, "\"id\":\"waiter\",\"workflow\":\"wf\","
+                           "\"version\":\"1\",\"status\":\"waiting\","
+                           "\"due\":true"),
+              "%s", json);
+    cr_assert_null(strstr(json, "\"done\""), "%s", json);
+    cr_assert_null(strstr(json, "\"held\""), "%s", json);
+    cr_assert_null(strstr(json, "\"other\""), "%s", json);
+    free_store_buf(json);
+    /* Every workflow, and the version is not a filter. */
+    cr_assert_eq(evs_run_recoverable(st, NULL, &json, &e), 0);
+    cr_assert(strstr(json, "\"id\":\"other\",\"workflow\":\"wf2\","
+                           "\"version\":\"9\""),
+              "%s", json);
+    free_store_buf(json);
+    evs_run_close(held);
 }
