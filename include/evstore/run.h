@@ -11,7 +11,7 @@
  * journaled the same way. The journal is the store's ordinary log
  * (formats/FORMAT.md), so evdump, evreplay, `evrun status|send|pause|
  * unpause|terminate` and the retry strategies work on runs as on
- * definitions' executions. formats/WORKFLOWS.md §5 gives the events each
+ * definitions' executions. formats/RUNS.md gives the events each
  * call records.
  *
  * No event loop is needed: the calls block (or suspend, below) the
@@ -64,7 +64,7 @@
  *   "poll_ms": how often a blocked call looks at the inbox; default 50,
  *              1 to 60000;
  *   "retry":   the retry policy of steps that give none: an object as a
- *              definition step's `retry` (formats/WORKFLOWS.md §2.6:
+ *              definition step's `retry` (formats/WORKFLOWS.md §6:
  *              max_attempts, initial_interval_ms, backoff_coefficient,
  *              max_interval_ms, jitter, non_retryable). Without it a
  *              step runs once.
