@@ -373,6 +373,33 @@ int evs_request_dir_peek(evs_store *s, const char *id, size_t id_len, char *buf,
     return request_dir(s, id, id_len, buf, cap, 0);
 }
 
+/* How long a status-change time stays too recent to trust: longer than
+ * a tick of the kernel's coarse clock, which stamps directories. */
+#define STAMP_SLACK_US 50000
+
+int evs_request_changed(evs_store *s, const char *id, size_t id_len,
+                        evs_inbox_watch *w)
+{
+    uint64_t ino;
+    int64_t ctime_ns, now = evs_now_us();
+    int rc;
+
+    CHECK_ID(id, id_len);
+    if (!w)
+        return -EINVAL;
+    if ((rc = s->ops->request_stamp(s, id, id_len, &ino, &ctime_ns)) != 0)
+        return rc;
+    /* Unchanged, and old enough that a post since the last listing
+     * could not have left the same time behind. */
+    if (w->checked_us && ino == w->ino && ctime_ns == w->ctime_ns &&
+        ctime_ns / 1000 < w->checked_us - STAMP_SLACK_US)
+        return 0;
+    w->ino = ino;
+    w->ctime_ns = ctime_ns;
+    w->checked_us = now;
+    return 1;
+}
+
 int evs_log_scan(evs_store *s, const char *id, size_t id_len, evs_scan_fn fn,
                  void *arg)
 {

@@ -405,3 +405,28 @@ int evs__file_request_dir(evs_store *s, const char *id, size_t id_len,
     IO(s)->close(CTX(s), ifd);
     return 0;
 }
+
+int evs__file_request_stamp(evs_store *s, const char *id, size_t id_len,
+                            uint64_t *ino, int64_t *ctime_ns)
+{
+    char path[EVS_ID_MAX + sizeof("/" INBOX_NAME)];
+    evs_stat st;
+    int rc;
+
+    /* Metadata only, nothing opened through the two components
+     * (FORMAT.md §13). */
+    snprintf(path, sizeof(path), "%.*s/" INBOX_NAME, (int)id_len, id);
+    rc = IO(s)->statat(CTX(s), s->dirfd, path, &st);
+    if (rc == -ENOENT) {
+        *ino = 0;
+        *ctime_ns = 0;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    if (!S_ISDIR(st.mode))
+        return -ENOTDIR;
+    *ino = st.ino;
+    *ctime_ns = st.ctime_ns;
+    return 0;
+}

@@ -95,6 +95,8 @@ int evs__file_request_list(evs_store *s, const char *id, size_t id_len,
                            evs_request_listing *out);
 int evs__file_request_remove(evs_store *s, const char *id, size_t id_len,
                              const char *req_id);
+int evs__file_request_stamp(evs_store *s, const char *id, size_t id_len,
+                            uint64_t *ino, int64_t *ctime_ns);
 int evs__file_request_dir(evs_store *s, const char *id, size_t id_len,
                           char *buf, size_t cap, int create);
 

@@ -423,4 +423,5 @@ const evs_backend_ops evs__file_backend = {
     evs__file_request_list,
     evs__file_request_remove,
     evs__file_request_dir,
+    evs__file_request_stamp,
 };

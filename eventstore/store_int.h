@@ -62,6 +62,10 @@ typedef struct evs_backend_ops {
                           const char *req_id);
     int (*request_dir)(evs_store *s, const char *id, size_t id_len, char *buf,
                        size_t cap, int create);
+    /* The inbox's inode and status-change time, both 0 when there is no
+     * inbox: one metadata call, for evs_request_changed. */
+    int (*request_stamp)(evs_store *s, const char *id, size_t id_len,
+                         uint64_t *ino, int64_t *ctime_ns);
 } evs_backend_ops;
 
 extern const evs_backend_ops evs__file_backend;

@@ -282,6 +282,13 @@ static int take_requests(evs_run *r, evs_error_info *err)
     size_t i, done = 0;
     int rc, control = 0;
 
+    /* One metadata call when nothing was posted since the last look. */
+    rc = evs_request_changed(r->c->s, r->c->id, r->c->id_len, &r->c->watch);
+    if (rc <= 0)
+        return rc == 0 ? 0
+                       : evs__run_fail(r, err, rc, "inbox",
+                                       "run %s: looking at its inbox: %s",
+                                       r->c->id, evs_strerror(rc));
     rc = evs_request_list(r->c->s, r->c->id, r->c->id_len, &l);
     if (rc != 0) {
         evs_request_list_free(&l);

@@ -476,6 +476,29 @@ EVS_EXTERN int evs_request_dir(evs_store *s, const char *id, size_t id_len,
 EVS_EXTERN int evs_request_dir_peek(evs_store *s, const char *id, size_t id_len,
                                     char *buf, size_t cap);
 
+/** What evs_request_changed remembers of an inbox. Zero it to begin. */
+typedef struct evs_inbox_watch {
+    uint64_t ino;
+    int64_t ctime_ns;
+    int64_t checked_us;
+} evs_inbox_watch;
+
+/**
+ * Whether execution `id`'s inbox may hold requests that the caller's
+ * last listing did not see, at the cost of one metadata call (no
+ * directory is opened or read): 1 when it may (list it now with
+ * evs_request_list: the watch is updated as of this call), 0 when
+ * nothing was posted or removed since the last call that returned 1
+ * (and that listing saw everything). The inbox's status-change time
+ * is trusted only once it is older than the kernel clock's tick
+ * (FORMAT.md §13); until then every call returns 1. For a writer that
+ * looks at its inbox between steps, without watching it.
+ * Returns 1, 0, EVS_EBADID, -EINVAL (w is NULL), -ENOTDIR (the inbox is
+ * not a directory) or -errno.
+ */
+EVS_EXTERN int evs_request_changed(evs_store *s, const char *id, size_t id_len,
+                                   evs_inbox_watch *w);
+
 /* ------------------------------------------------------------------ */
 /* Cursors                                                            */
 /* ------------------------------------------------------------------ */

@@ -994,3 +994,40 @@ Test(inbox, requests_go_through_the_backend_table)
     cr_assert_eq(other_calls, 2111);
     st->ops = file;
 }
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+Test(inbox, a_watch_says_when_the_inbox_may_have_changed)
+{
+    evs_inbox_watch w;
+
+    memset(&w, 0, sizeof(w));
+    cr_assert_eq(tu_create(st, "e1"), 0);
+    /* No inbox yet: the first look says list, the next says nothing new. */
+    cr_assert_eq(evs_request_changed(st, "e1", 2, &w), 1);
+    cr_assert_eq(evs_request_changed(st, "e1", 2, &w), 0);
+    /* The first post makes the inbox. */
+    cr_assert_eq(evs_request_post(st, "e1", 2, "{}", 2, NULL), 0);
+    cr_assert_eq(evs_request_changed(st, "e1", 2, &w), 1);
+    /* A time as recent as the listing is not trusted... */
+    cr_assert_eq(evs_request_changed(st, "e1", 2, &w), 1);
+    /* ...until it is older than a clock tick. */
+    nap_ms(80);
+    cr_assert_eq(evs_request_changed(st, "e1", 2, &w), 1);
+    cr_assert_eq(evs_request_changed(st, "e1", 2, &w), 0);
+    cr_assert_eq(evs_request_changed(st, "e1", 2, &w), 0);
+    /* Another post, or a removal, is seen. */
+    cr_assert_eq(evs_request_post(st, "e1", 2, "{\"a\":1}", 7, NULL), 0);
+    cr_assert_eq(evs_request_changed(st, "e1", 2, &w), 1);
+    nap_ms(80);
+    cr_assert_eq(evs_request_changed(st, "e1", 2, &w), 1);
+    cr_assert_eq(evs_request_changed(st, "e1", 2, &w), 0);
+    cr_assert_eq(evs_request_changed(st, "../x", 4, &w), EVS_EBADID);
+    cr_assert_eq(evs_request_changed(st, "e1", 2, NULL), -EINVAL);
+}
