@@ -166,13 +166,13 @@ static int snap_ensure(bench_ctx *c, evs_store *st, sqlite3 *db)
     g_hist.state_len = len;
     g_hist.snap_bytes = (uint64_t)sb.st_size;
     g_hist.snap_ready = 1;
-    free(g_hist.state);
+    evs_free(NULL, g_hist.state);
     g_hist.state = js;
     js = NULL;
     rc = 0;
 out:
     sqlite3_finalize(ins);
-    free(js);
+    evs_free(NULL, js);
     evs_replay_free(r);
     return rc;
 }
@@ -187,7 +187,7 @@ static int same_state(bench_ctx *c, const evs_replay *r)
     if (rc != 0)
         return bench_evs_fail(c, rc, "evs_replay_state_json");
     rc = len == g_hist.state_len && memcmp(js, g_hist.state, len) == 0;
-    free(js);
+    evs_free(NULL, js);
     return rc ? 0
               : bench_fail(c, "the state opened from the snapshot "
                               "differs from the replay from sequence 1");

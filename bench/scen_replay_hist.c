@@ -588,7 +588,7 @@ void bench_hist_drop(bench_ctx *c, evs_store *st)
     if (st)
         evs_exec_delete(st, BENCH_HIST_ID, strlen(BENCH_HIST_ID));
     sq_close(c, NULL, BENCH_HIST_DB, 1);
-    free(g_hist.state);
+    evs_free(NULL, g_hist.state);
     memset(&g_hist, 0, sizeof(g_hist));
 }
 

@@ -526,7 +526,7 @@ int cmd_state(int argc, char **argv)
         rc = EXIT_DAMAGE;
     }
 out:
-    free(js);
+    evs_free(NULL, js);
     free(vs.v);
     evs_replay_free(r);
     evs_store_close(st);

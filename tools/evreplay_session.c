@@ -70,7 +70,7 @@ static void thin_checkpoints(session *s)
     s->ck_bytes = 0;
     for (size_t i = 0; i < s->nck; i++) {
         if (s->ck[i].seq % s->ck_every != 0) {
-            free(s->ck[i].json);
+            evs_free(NULL, s->ck[i].json);
             continue;
         }
         s->ck_bytes += s->ck[i].len;
@@ -232,7 +232,7 @@ void session_free(session *s)
         evs_event_free(&s->ev[i]);
     free(s->ev);
     for (size_t i = 0; i < s->nck; i++)
-        free(s->ck[i].json);
+        evs_free(NULL, s->ck[i].json);
     free(s->ck);
     for (size_t i = 0; i < s->nviol; i++)
         free(s->viol[i].msg);

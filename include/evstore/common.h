@@ -151,6 +151,15 @@ typedef struct evs_allocator {
 EVS_EXTERN const evs_allocator *evs_default_allocator(void);
 
 /**
+ * Frees a buffer the library returned (a `char **out` of evs_wf_render,
+ * evs_wf_check_inputs, evs_replay_state_json, evs_snapshot_encode, ...)
+ * through `alloc`, the allocator it was allocated with, as the function's
+ * comment names it (NULL: the C library's). NULL `p`: no-op. Thread-safe
+ * as the allocator is.
+ */
+EVS_EXTERN void evs_free(const evs_allocator *alloc, void *p);
+
+/**
  * Options structs (evs_store_opts, evs_recorder_opts, ...) begin with
  * `size_t size`, the size of the struct as the caller's headers define
  * it, which the struct's `*_opts_init` sets: always call it before

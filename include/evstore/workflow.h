@@ -262,7 +262,8 @@ typedef struct evs_wf_ctx {
  * and strings without a reference are copied as written.
  * *out (compact JSON and a NUL, which *out_len does not count; allocated
  * with `alloc`, NULL: the C library) is owned by the caller and set only
- * on success. An empty template renders as `null`. `err` may be NULL.
+ * on success: free it with evs_free(alloc, *out). An empty template
+ * renders as `null`. `err` may be NULL.
  * Returns 0, -ENOENT (a reference to nothing; err->msg names it),
  * EVS_EPARSE (the template is not JSON, a reference is malformed, or a
  * resolver's value is not JSON), -ENOMEM, or a resolver's own error.
@@ -286,9 +287,10 @@ EVS_EXTERN int evs_wf_cond_eval(const evs_wf_cond *cond, const evs_wf_ctx *c,
  * Checks `inputs` (a JSON object, empty for {}) against the declared
  * inputs, filling in defaults: *out is the inputs to run with (compact
  * JSON and a NUL, allocated with `alloc`, owned by the caller, set only
- * on success): the members given, in their order, then the defaults of
- * the absent ones, in declaration order. Undeclared members are kept,
- * or, when the definition has `strict_inputs`, refused.
+ * on success; free it with evs_free(alloc, *out)): the members given, in
+ * their order, then the defaults of the absent ones, in declaration
+ * order. Undeclared members are kept, or, when the definition has
+ * `strict_inputs`, refused.
  * Returns 0, EVS_EPARSE (not an object, a duplicate member, a required
  * input missing, a wrong type, an undeclared input under strict_inputs;
  * err->msg says which), -ENOMEM.

@@ -730,7 +730,7 @@ Test(compact, a_compact_replayers_memory_follows_its_state)
             cr_assert_gt(c.peak, bytes, "the full state keeps them all");
         }
         /* The state's text is the caller's, from the same allocator. */
-        tu_alloc_free(&c, out[cm]);
+        evs_free(&c.a, out[cm]);
         evs_replay_free(r);
         cr_assert_eq(c.bytes, 0, "%zu bytes not given back", c.bytes);
         cr_assert_eq(c.live, 0);

@@ -2335,7 +2335,7 @@ static char *fa_state(tu_alloc *f, const evs_replay *r)
     tu_alloc_stop(f);
     cr_assert_eq(evs_replay_state_json(r, &s, &n), 0);
     out = strndup(s, n);
-    tu_alloc_free(f, s);
+    evs_free(&f->a, s);
     return out;
 }
 
@@ -2541,7 +2541,7 @@ Test(replay, state_json_and_load_under_allocation_failures)
         if (rc == 0) {
             cr_assert_eq(olen, len);
             cr_assert(memcmp(out, want, len) == 0);
-            tu_alloc_free(&f, out);
+            evs_free(&f.a, out);
             if (f.failed == 0)
                 break;
         } else {
