@@ -124,7 +124,7 @@ int p9_run_batch(bench_ctx *c, evs_store *st, const char *def, size_t n,
 {
     evs_orch *o = NULL;
     p9_outcomes oc;
-    evs_wf_error we;
+    evs_error_info we;
     uint64_t t0;
     size_t started = 0, got;
     int rc = -1, err;

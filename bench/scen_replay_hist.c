@@ -600,7 +600,6 @@ int bench_hist_replay(bench_ctx *c, evs_store *st, int want_snapshot,
                       int compact, evs_replay **out)
 {
     evs_replay_opts o;
-    evs_violation v;
     evs_error_info info;
     evs_replay *r;
     int rc, fs = -1;
@@ -609,16 +608,16 @@ int bench_hist_replay(bench_ctx *c, evs_store *st, int want_snapshot,
     o.compact = compact;
     if ((rc = evs_replay_new(&o, &r)) != 0)
         return bench_evs_fail(c, rc, "evs_replay_new");
-    memset(&v, 0, sizeof(v));
     evs_error_info_clear(&info);
     rc = evs_replay_open(r, st, BENCH_HIST_ID, strlen(BENCH_HIST_ID), 0, &fs,
-                         &v, &info);
+                         &info);
     *out = r;
     if (rc == EVS_EHISTORY)
         return bench_fail(c,
                           "the history breaks rule %s at sequence %llu: "
                           "%s",
-                          v.rule, (unsigned long long)v.sequence, v.msg);
+                          info.kind, (unsigned long long)info.sequence,
+                          info.msg);
     if (rc != 0)
         return bench_fail(c, "evs_replay_open: %s (%s)",
                           info.msg[0] ? info.msg : evs_strerror(rc),

@@ -48,7 +48,7 @@ static int new_replayer(evs_violation_fn fn, void *arg, evs_replay **out)
 /* Loading                                                            */
 /* ------------------------------------------------------------------ */
 
-static int collect_violation(void *arg, const evs_violation *v)
+static int collect_violation(void *arg, const evs_error_info *v)
 {
     session *s = arg;
     violation_rec *vr;
@@ -56,7 +56,7 @@ static int collect_violation(void *arg, const evs_violation *v)
     grow((void **)&s->viol, &s->viol_cap, s->nviol, sizeof(*s->viol));
     vr = &s->viol[s->nviol++];
     vr->seq = v->sequence;
-    vr->rule = v->rule ? v->rule : "?";
+    vr->rule = v->kind ? v->kind : "?";
     vr->msg = xstrdup(v->msg);
     return 0;
 }
