@@ -133,17 +133,11 @@ static int report(evs_store *s, int json, const findings *fs)
     return ex;
 }
 
-/* Says what start refused: the definition, naming the step at fault,
- * or, when the definition alone is accepted, the inputs. */
-static int start_refused(const char *path, evs_span def,
-                         const evs_error_info *we)
+/* Says what start refused: the definition, naming the step at fault, or
+ * the inputs. */
+static int start_refused(const char *path, const evs_error_info *we)
 {
-    evs_wf_def *d = NULL;
-    evs_error_info dwe;
-    int rc = evs_orch_parse(g_orch, def, &d, &dwe);
-
-    evs_wf_free(d);
-    if (rc == 0)
+    if (strcmp(we->kind, "inputs") == 0)
         return fail("--input: %s", we->msg);
     return fail_definition(path, we);
 }
@@ -211,7 +205,7 @@ int cmd_start(int argc, char **argv)
     if (rc != 0) {
         /* A refused definition or inputs is bad data, not bad usage. */
         ex = rc == EVS_EPARSE
-                 ? start_refused(def, (evs_span){dbuf, dlen}, &we)
+                 ? start_refused(def, &we)
                  : fail_rc(rc, "cannot start an execution of %s", def);
         evs_orch_stop(g_orch, 0);
         evs_orch_run(g_orch);
