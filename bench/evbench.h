@@ -13,7 +13,9 @@
 #define EVBENCH_H
 
 #include <evstore.h>
+#include <evstore/orchestrator.h>
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -285,15 +287,163 @@ int scen_p10(bench_ctx *c);
 int scen_p8(bench_ctx *c);
 /* scen_concurrency.c */
 int scen_conc(bench_ctx *c);
-/* scen_replay.c: P5 and P7 share one agent-like history, dropped after
- * the last of them that runs. */
+/* scen_replay.c: P5 and P7 share one agent-like history
+ * (scen_replay_hist.c), dropped after the last of them that runs. */
 int scen_p5(bench_ctx *c);
 int scen_p7(bench_ctx *c);
-/* scen_orch.c */
+/* scen_orch.c, with its parts in scen_orch_floor.c and
+ * scen_orch_latency.c */
 int scen_p9(bench_ctx *c);
 
 /* Opens the bench's store with the given durability. */
 int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out);
+
+/* ------------------------------------------------------------------ */
+/* scen_replay_hist.c: the history of P5 and P7                       */
+/* ------------------------------------------------------------------ */
+
+/* The execution in the bench's store, and the SQLite database holding the
+ * same events. */
+#define BENCH_HIST_ID "p5hist"
+#define BENCH_HIST_DB "replay.db"
+
+/* What a replay of the history must find. */
+typedef struct bench_hist_counts {
+    uint64_t paths, steps, eaches, vars, signals, versions, timers, waits;
+} bench_hist_counts;
+
+/* The history shared by P5 and P7, made once per run. */
+typedef struct bench_hist {
+    int ready;
+    uint64_t events;
+    uint64_t bytes;
+    bench_hist_counts want;
+    uint64_t failures, large;
+    double setup_s;
+    /* P7's snapshot (scen_replay.c) */
+    int snap_ready;
+    size_t state_len;
+    uint64_t snap_bytes;
+    /* The compact state at the end of the history, as JSON, which every
+     * open from the snapshot must give again. */
+    char *state;
+} bench_hist;
+
+extern bench_hist g_hist;
+
+/* Makes the history once per run (in the bench's store and in SQLite);
+ * 0 or -1. */
+int bench_hist_ensure(bench_ctx *c);
+/* Removes the history through `st` (may be NULL when the scenario could
+ * not open the store: the run's directory is removed at the end). */
+void bench_hist_drop(bench_ctx *c, evs_store *st);
+/* Replays the history strictly, in full or compact mode; *out is the
+ * replayer (the caller frees it). Checks where it started. */
+int bench_hist_replay(bench_ctx *c, evs_store *st, int want_snapshot,
+                      int compact, evs_replay **out);
+/* Checks that a replay of the whole history holds what it was written
+ * with, in full or compact mode. */
+int bench_hist_check(bench_ctx *c, const evs_replay *r, int compact);
+
+/* ------------------------------------------------------------------ */
+/* scen_orch*.c: the parts of P9                                      */
+/* ------------------------------------------------------------------ */
+
+/* The threadpool size P9 runs the orchestrator with (as evrun does), and
+ * the floors' threads to match. */
+#define P9_FLOOR_THREADS 16
+
+typedef char p9_exec_id[EVS_ID_MAX + 1];
+
+/* What on_outcome saw during one evs_orch_run. */
+typedef struct p9_outcomes {
+    size_t completed, suspended, other;
+    char first_bad[EVS_ID_MAX + 64];
+    evs_orch *stop; /* stop this orchestrator when one ends */
+} p9_outcomes;
+
+/* The appends of one log: their bytes, for the floor. */
+typedef struct p9_appends {
+    char *buf;
+    size_t len, cap;
+    size_t *off; /* append i is buf[off[i] .. off[i + 1]) */
+    size_t n, ncap;
+} p9_appends;
+
+/* What reading one log back found. */
+typedef struct p9_log_count {
+    uint64_t events, appends;
+    int ended;               /* the last event is execution_completed */
+    int64_t signal_us;       /* of the first signal_received, or 0 */
+    int64_t step_started_us; /* of the step asked for, or 0 */
+} p9_log_count;
+
+/* scen_orch.c: running workflows and reading their logs back. */
+
+/* Opens the store at `path` with durability d, through the I/O table io
+ * if not NULL. */
+int p9_open_store(bench_ctx *c, const char *path, evs_durability d,
+                  const evs_io *io, evs_store **out);
+/* An orchestrator on its own loop, reporting its outcomes to oc, with
+ * the action "noop" (done at once, on the loop thread, with its input). */
+int p9_orch_make(evs_store *st, p9_outcomes *oc, int stop_when_idle,
+                 evs_orch **out);
+/* Starts n executions of `def` and runs the orchestrator until it is
+ * idle; *secs is the time from the first start to the end of the run.
+ * Every execution must end as `want`. */
+int p9_run_batch(bench_ctx *c, evs_store *st, const char *def, size_t n,
+                 evs_outcome want, p9_exec_id *ids, double *secs);
+/* Reads execution `id` back: its events and appends (an append of n > 1
+ * events carries "batch":[first, n] on each line), whether it completed,
+ * and when step `step` (may be NULL) started. With `keep`, the appends'
+ * bytes are added to it. */
+int p9_count_log(bench_ctx *c, evs_store *st, const char *id, const char *step,
+                 p9_log_count *lc, p9_appends *keep);
+
+/* scen_orch_floor.c: the counting I/O table and the floors. */
+
+/* What the counting table counted since p9_io_counting. */
+typedef struct p9_io_counts {
+    unsigned long syncs, loop_syncs, loop_calls, opens, mkdirs, renames, writes;
+} p9_io_counts;
+
+/* The POSIX table with counters in front, for the warm-up; its counters
+ * start at 0, and the calling thread is the loop's. */
+const evs_io *p9_io_counting(void);
+void p9_io_counted(p9_io_counts *out);
+
+typedef struct p9_floor_run {
+    bench_ctx *c;
+    const p9_appends *a;
+    size_t snap_len; /* bytes of a snapshot (layout floor) */
+    const char *snap;
+    char dir[4400];    /* where the layout floor makes its files */
+    size_t per_thread; /* appends, or workflows, per thread */
+    int layout;        /* 0: appends alone; 1: the layout */
+    int sync;
+    pthread_barrier_t start;
+} p9_floor_run;
+
+/*
+ * Runs a floor on P9_FLOOR_THREADS threads, `total` units (appends, or
+ * workflows for the layout) shared among them, and returns units/s, or a
+ * negative value on error. The layout floor works in `dir`, which it
+ * creates.
+ */
+double p9_floor_rate(bench_ctx *c, p9_floor_run *r, size_t total);
+
+/* scen_orch_latency.c: the latency of an event from another process. */
+
+/* Latencies of an event from another process, in µs: lat[0..n) in
+ * total; post[], pick[] and step[] its parts (the post call; from its
+ * start to signal_received; from there to step_started). */
+typedef struct p9_lat_run {
+    double *lat, *post, *pick, *step;
+} p9_lat_run;
+
+/* n waiting executions in a fresh store at `path`, each run by a child
+ * after its event is posted. */
+int p9_latency_run(bench_ctx *c, const char *path, size_t n, p9_lat_run *out);
 
 /* ------------------------------------------------------------------ */
 /* report.c: table, JSON, machine                                     */

@@ -40,24 +40,13 @@
  */
 #include "evbench.h"
 
-#include <evstore/orchestrator.h>
-
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-/* The threadpool size the scenario runs the orchestrator with (as evrun
- * does), and the floor's threads to match. */
-#define FLOOR_THREADS 16
 #define WARM_WORKFLOWS 8
 
 static const char wf_three[] =
@@ -69,126 +58,13 @@ static const char wf_three[] =
     "{\"name\":\"c\",\"kind\":\"action\",\"action\":\"noop\","
     "\"params\":{\"step\":3}}]}";
 
-static const char wf_wait[] =
-    "{\"name\":\"p9-wait\",\"steps\":["
-    "{\"name\":\"wait\",\"kind\":\"wait_event\",\"event\":\"go\","
-    "\"next\":\"act\"},"
-    "{\"name\":\"act\",\"kind\":\"action\",\"action\":\"noop\","
-    "\"params\":{\"step\":2}}]}";
-
-typedef char exec_id[EVS_ID_MAX + 1];
-
-/* ------------------------------------------------------------------ */
-/* An I/O table that counts                                           */
-/* ------------------------------------------------------------------ */
-
-/* The POSIX table with counters in front, for the warm-up. Static: a
- * table must outlive the stores that use it. */
-static struct io_count {
-    evs_io io;
-    pthread_t loop; /* the orchestrator's thread */
-    atomic_ulong syncs, loop_syncs, loop_calls, opens, mkdirs, renames, writes;
-} ioc;
-
-static const evs_io *px(void)
-{
-    return evs_io_posix();
-}
-
-static void count_call(atomic_ulong *n)
-{
-    atomic_fetch_add(n, 1);
-    if (pthread_equal(pthread_self(), ioc.loop))
-        atomic_fetch_add(&ioc.loop_calls, 1);
-}
-
-static void count_sync(void)
-{
-    count_call(&ioc.syncs);
-    if (pthread_equal(pthread_self(), ioc.loop))
-        atomic_fetch_add(&ioc.loop_syncs, 1);
-}
-
-static int ioc_openat(void *ctx, int dirfd, const char *name, int flags,
-                      mode_t mode, int *fd)
-{
-    (void)ctx;
-    count_call(&ioc.opens);
-    return px()->openat(px()->ctx, dirfd, name, flags, mode, fd);
-}
-
-static int ioc_pwritev(void *ctx, int fd, const struct iovec *iov, int iovcnt,
-                       uint64_t off)
-{
-    (void)ctx;
-    count_call(&ioc.writes);
-    return px()->pwritev(px()->ctx, fd, iov, iovcnt, off);
-}
-
-static int ioc_fdatasync(void *ctx, int fd)
-{
-    (void)ctx;
-    count_sync();
-    return px()->fdatasync(px()->ctx, fd);
-}
-
-static int ioc_fsync(void *ctx, int fd)
-{
-    (void)ctx;
-    count_sync();
-    return px()->fsync(px()->ctx, fd);
-}
-
-static int ioc_mkdirat(void *ctx, int dirfd, const char *name, mode_t mode)
-{
-    (void)ctx;
-    count_call(&ioc.mkdirs);
-    return px()->mkdirat(px()->ctx, dirfd, name, mode);
-}
-
-static int ioc_renameat(void *ctx, int odir, const char *oname, int ndir,
-                        const char *nname, unsigned flags)
-{
-    (void)ctx;
-    count_call(&ioc.renames);
-    return px()->renameat(px()->ctx, odir, oname, ndir, nname, flags);
-}
-
-static const evs_io *ioc_table(void)
-{
-    ioc.io = *px();
-    ioc.io.ctx = &ioc;
-    ioc.io.openat = ioc_openat;
-    ioc.io.pwritev = ioc_pwritev;
-    ioc.io.fdatasync = ioc_fdatasync;
-    ioc.io.fsync = ioc_fsync;
-    ioc.io.mkdirat = ioc_mkdirat;
-    ioc.io.renameat = ioc_renameat;
-    ioc.loop = pthread_self();
-    atomic_store(&ioc.syncs, 0);
-    atomic_store(&ioc.loop_syncs, 0);
-    atomic_store(&ioc.loop_calls, 0);
-    atomic_store(&ioc.opens, 0);
-    atomic_store(&ioc.mkdirs, 0);
-    atomic_store(&ioc.renames, 0);
-    atomic_store(&ioc.writes, 0);
-    return &ioc.io;
-}
-
 /* ------------------------------------------------------------------ */
 /* Running workflows                                                  */
 /* ------------------------------------------------------------------ */
 
-/* What on_outcome saw during one evs_orch_run. */
-typedef struct outcomes {
-    size_t completed, suspended, other;
-    char first_bad[EVS_ID_MAX + 64];
-    evs_orch *stop; /* stop this orchestrator when one ends */
-} outcomes;
-
 static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
 {
-    outcomes *r = arg;
+    p9_outcomes *r = arg;
 
     if (oc == EVS_OUTCOME_COMPLETED)
         r->completed++;
@@ -208,8 +84,8 @@ static void noop_action(void *arg, evs_action_req *req)
     evs_action_complete(req, evs_action_req_call(req)->input);
 }
 
-static int open_store(bench_ctx *c, const char *path, evs_durability d,
-                      const evs_io *io, evs_store **out)
+int p9_open_store(bench_ctx *c, const char *path, evs_durability d,
+                  const evs_io *io, evs_store **out)
 {
     evs_store_opts o;
     int rc;
@@ -224,8 +100,8 @@ static int open_store(bench_ctx *c, const char *path, evs_durability d,
     return 0;
 }
 
-static int orch_make(evs_store *st, outcomes *oc, int stop_when_idle,
-                     evs_orch **out)
+int p9_orch_make(evs_store *st, p9_outcomes *oc, int stop_when_idle,
+                 evs_orch **out)
 {
     evs_orch_opts oo;
     int rc;
@@ -243,21 +119,18 @@ static int orch_make(evs_store *st, outcomes *oc, int stop_when_idle,
     return rc;
 }
 
-/* Starts n executions of `def` and runs the orchestrator until it is
- * idle; *secs is the time from the first start to the end of the run.
- * Every execution must end as `want`. */
-static int run_batch(bench_ctx *c, evs_store *st, const char *def, size_t n,
-                     evs_outcome want, exec_id *ids, double *secs)
+int p9_run_batch(bench_ctx *c, evs_store *st, const char *def, size_t n,
+                 evs_outcome want, p9_exec_id *ids, double *secs)
 {
     evs_orch *o = NULL;
-    outcomes oc;
-    evs_wf_error we;
+    p9_outcomes oc;
+    evs_error_info we;
     uint64_t t0;
     size_t started = 0, got;
     int rc = -1, err;
 
     memset(&oc, 0, sizeof(oc));
-    if ((err = orch_make(st, &oc, 1, &o)) != 0)
+    if ((err = p9_orch_make(st, &oc, 1, &o)) != 0)
         return bench_evs_fail(c, err, "evs_orch_new");
     t0 = bench_now_ns();
     for (; started < n; started++) {
@@ -302,15 +175,7 @@ out:
 /* Reading the logs back                                              */
 /* ------------------------------------------------------------------ */
 
-/* The appends of one log: their bytes, for the floor. */
-typedef struct appends {
-    char *buf;
-    size_t len, cap;
-    size_t *off; /* append i is buf[off[i] .. off[i + 1]) */
-    size_t n, ncap;
-} appends;
-
-static int appends_add(appends *a, evs_span raw, int new_append)
+static int appends_add(p9_appends *a, evs_span raw, int new_append)
 {
     if (new_append) {
         if (a->n + 2 > a->ncap) {
@@ -339,32 +204,20 @@ static int appends_add(appends *a, evs_span raw, int new_append)
     return 0;
 }
 
-static void appends_free(appends *a)
+static void appends_free(p9_appends *a)
 {
     free(a->buf);
     free(a->off);
     memset(a, 0, sizeof(*a));
 }
 
-/* What reading one log back found. */
-typedef struct log_count {
-    uint64_t events, appends;
-    int ended;               /* the last event is execution_completed */
-    int64_t signal_us;       /* of the first signal_received, or 0 */
-    int64_t step_started_us; /* of the step asked for, or 0 */
-} log_count;
-
 static int span_is(evs_span s, const char *lit)
 {
     return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
 }
 
-/* Reads execution `id` back: its events and appends (an append of n > 1
- * events carries "batch":[first, n] on each line), whether it completed,
- * and when step `step` (may be NULL) started. With `keep`, the appends'
- * bytes are added to it. */
-static int count_log(bench_ctx *c, evs_store *st, const char *id,
-                     const char *step, log_count *lc, appends *keep)
+int p9_count_log(bench_ctx *c, evs_store *st, const char *id, const char *step,
+                 p9_log_count *lc, p9_appends *keep)
 {
     evs_error_info info;
     evs_log *l = NULL;
@@ -406,14 +259,14 @@ static int count_log(bench_ctx *c, evs_store *st, const char *id,
 
 /* Sums the events and appends of the logs ids[0..n), which must all have
  * completed. */
-static int count_logs(bench_ctx *c, evs_store *st, exec_id *ids, size_t n,
+static int count_logs(bench_ctx *c, evs_store *st, p9_exec_id *ids, size_t n,
                       uint64_t *events, uint64_t *nappends)
 {
-    log_count lc;
+    p9_log_count lc;
 
     *events = *nappends = 0;
     for (size_t i = 0; i < n; i++) {
-        if (count_log(c, st, ids[i], NULL, &lc, NULL) != 0)
+        if (p9_count_log(c, st, ids[i], NULL, &lc, NULL) != 0)
             return -1;
         if (!lc.ended)
             return bench_fail(c,
@@ -424,192 +277,6 @@ static int count_logs(bench_ctx *c, evs_store *st, exec_id *ids, size_t n,
         *nappends += lc.appends;
     }
     return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* The floors                                                         */
-/* ------------------------------------------------------------------ */
-
-typedef struct floor_run {
-    bench_ctx *c;
-    const appends *a;
-    size_t snap_len; /* bytes of a snapshot (layout floor) */
-    const char *snap;
-    char dir[4400];    /* where the layout floor makes its files */
-    size_t per_thread; /* appends, or workflows, per thread */
-    int layout;        /* 0: appends alone; 1: the layout */
-    int sync;
-    pthread_barrier_t start;
-} floor_run;
-
-typedef struct floor_thread {
-    floor_run *run;
-    int tid;
-    pthread_t th;
-    int err; /* errno */
-} floor_thread;
-
-static int sys_rc(int rc)
-{
-    return rc < 0 ? -errno : 0;
-}
-
-/* A new file dir/name holding buf[0..len), synced with `sync`; returns
- * 0 or -errno, with the file open in *fd. */
-static int layout_file(int dir, const char *name, const void *buf, size_t len,
-                       int sync, int *fd)
-{
-    int rc;
-
-    *fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-                 0600);
-    if (*fd < 0)
-        return -errno;
-    rc = floor_write_all(*fd, buf, len);
-    if (rc == 0 && sync)
-        rc = sys_rc(fsync(*fd));
-    return rc;
-}
-
-/* What evstore's layout asks of the file system for one workflow, with
- * the raw calls: a temporary directory holding the log (first append)
- * and a snapshot by rename, renamed into place; the other appends; a
- * final snapshot by rename. With `sync`, the syncs that make each step
- * durable: 10. No inbox: nothing posts to these executions. */
-static int layout_one(floor_run *r, int root, int tid, size_t i)
-{
-    const appends *a = r->a;
-    char tmp[64], fin[64];
-    int dir = -1, log = -1, snap = -1, rc;
-
-    snprintf(tmp, sizeof(tmp), ".tmp-%d-%zu", tid, i);
-    snprintf(fin, sizeof(fin), "w-%d-%zu", tid, i);
-    if ((rc = sys_rc(mkdirat(root, tmp, 0700))) != 0)
-        return rc;
-    dir = openat(root, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0)
-        return -errno;
-    rc = layout_file(dir, "events.jsonl", a->buf, a->off[1], r->sync, &log);
-    if (rc == 0)
-        rc =
-            layout_file(dir, ".tmp-snap", r->snap, r->snap_len, r->sync, &snap);
-    if (rc == 0)
-        rc = sys_rc(renameat(dir, ".tmp-snap", dir, "snapshot.json"));
-    if (rc == 0 && r->sync)
-        rc = sys_rc(fsync(dir));
-    if (rc == 0)
-        rc = sys_rc(renameat(root, tmp, root, fin));
-    if (rc == 0 && r->sync)
-        rc = sys_rc(fsync(root));
-    for (size_t k = 1; k < a->n && rc == 0; k++) {
-        rc =
-            floor_write_all(log, a->buf + a->off[k], a->off[k + 1] - a->off[k]);
-        if (rc == 0 && r->sync)
-            rc = floor_fdatasync(log);
-    }
-    if (snap >= 0)
-        close(snap);
-    snap = -1;
-    if (rc == 0)
-        rc =
-            layout_file(dir, ".tmp-snap", r->snap, r->snap_len, r->sync, &snap);
-    if (rc == 0)
-        rc = sys_rc(renameat(dir, ".tmp-snap", dir, "snapshot.json"));
-    if (rc == 0 && r->sync)
-        rc = sys_rc(fsync(dir));
-    if (snap >= 0)
-        close(snap);
-    if (log >= 0)
-        close(log);
-    close(dir);
-    return rc;
-}
-
-static void *floor_main(void *arg)
-{
-    floor_thread *t = arg;
-    floor_run *r = t->run;
-    char name[32];
-    int fd;
-
-    if (r->layout) {
-        fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    } else {
-        snprintf(name, sizeof(name), "p9-%d.jsonl", t->tid);
-        fd = floor_open(r->c->floor, name,
-                        O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
-    }
-    if (fd < 0)
-        t->err = errno;
-    pthread_barrier_wait(&r->start);
-    for (size_t i = 0; i < r->per_thread && !t->err; i++) {
-        int rc;
-
-        if (r->layout) {
-            rc = layout_one(r, fd, t->tid, i);
-        } else {
-            /* One workflow's appends in order, over and over, as the
-             * orchestrator's flushes write them. */
-            size_t k = i % r->a->n;
-
-            rc = floor_write_all(fd, r->a->buf + r->a->off[k],
-                                 r->a->off[k + 1] - r->a->off[k]);
-            if (rc == 0 && r->sync)
-                rc = floor_fdatasync(fd);
-        }
-        t->err = -rc;
-    }
-    if (fd >= 0)
-        close(fd);
-    if (!r->layout)
-        floor_unlink(r->c->floor, name);
-    return NULL;
-}
-
-/*
- * Runs a floor on FLOOR_THREADS threads, `total` units (appends, or
- * workflows for the layout) shared among them, and returns units/s, or a
- * negative value on error. The layout floor works in `dir`, which it
- * creates.
- */
-static double floor_rate(bench_ctx *c, floor_run *r, size_t total)
-{
-    floor_thread th[FLOOR_THREADS];
-    uint64_t t0;
-    int err = 0;
-
-    if (r->layout && mkdir(r->dir, 0700) != 0) {
-        bench_fail(c, "floor: mkdir %s: %s", r->dir, strerror(errno));
-        return -1;
-    }
-    r->c = c;
-    r->per_thread = (total + FLOOR_THREADS - 1) / FLOOR_THREADS;
-    pthread_barrier_init(&r->start, NULL, FLOOR_THREADS + 1);
-    for (int i = 0; i < FLOOR_THREADS; i++) {
-        th[i].run = r;
-        th[i].tid = i;
-        th[i].err = 0;
-        if (pthread_create(&th[i].th, NULL, floor_main, &th[i]) != 0) {
-            /* The barrier cannot be met without every thread. */
-            fprintf(stderr, "evbench: pthread_create failed\n");
-            exit(1);
-        }
-    }
-    /* No thread starts before this one reaches the barrier. */
-    t0 = bench_now_ns();
-    pthread_barrier_wait(&r->start);
-    for (int i = 0; i < FLOOR_THREADS; i++) {
-        pthread_join(th[i].th, NULL);
-        if (th[i].err && !err)
-            err = th[i].err;
-    }
-    t0 = bench_now_ns() - t0;
-    pthread_barrier_destroy(&r->start);
-    if (err) {
-        bench_fail(c, "floor: %s", strerror(err));
-        return -1;
-    }
-    return (double)(r->per_thread * FLOOR_THREADS) / ((double)t0 / 1e9);
 }
 
 /* ------------------------------------------------------------------ */
@@ -626,28 +293,29 @@ typedef struct tp_result {
  * its last snapshot goes to *snap_len. */
 static int throughput_once(bench_ctx *c, const char *path, evs_durability d,
                            const evs_io *io, size_t n, tp_result *res,
-                           appends *keep, size_t *snap_len)
+                           p9_appends *keep, size_t *snap_len)
 {
     char spath[4600];
     evs_store *st = NULL;
-    exec_id *ids;
+    p9_exec_id *ids;
     uint64_t events, nappends;
     struct stat sb;
-    log_count lc;
+    p9_log_count lc;
     double secs;
     int rc = -1;
 
     ids = calloc(n, sizeof(*ids));
     if (!ids)
         return bench_fail(c, "out of memory");
-    if (open_store(c, path, d, io, &st) != 0)
+    if (p9_open_store(c, path, d, io, &st) != 0)
         goto out;
-    if (run_batch(c, st, wf_three, n, EVS_OUTCOME_COMPLETED, ids, &secs) != 0)
+    if (p9_run_batch(c, st, wf_three, n, EVS_OUTCOME_COMPLETED, ids, &secs) !=
+        0)
         goto out;
     if (count_logs(c, st, ids, n, &events, &nappends) != 0)
         goto out;
     if (keep) {
-        if (count_log(c, st, ids[0], NULL, &lc, keep) != 0)
+        if (p9_count_log(c, st, ids[0], NULL, &lc, keep) != 0)
             goto out;
         /* STORE/<id>/snapshot.json (formats/FORMAT.md §1) */
         snprintf(spath, sizeof(spath), "%s/%s/snapshot.json", path, ids[0]);
@@ -660,170 +328,6 @@ static int throughput_once(bench_ctx *c, const char *path, evs_durability d,
 out:
     evs_store_close(st);
     free(ids);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* Latency of an event from another process                           */
-/* ------------------------------------------------------------------ */
-
-typedef struct ready_timer {
-    uv_timer_t h;
-    int fd;
-} ready_timer;
-
-static void ready_closed(uv_handle_t *h)
-{
-    (void)h;
-}
-
-/* Fires on the child's first loop iteration: the runner owns the
- * execution and watches its inbox, so the parent may post now. */
-static void ready_cb(uv_timer_t *h)
-{
-    ready_timer *r = h->data;
-    char b = 'r';
-
-    if (write(r->fd, &b, 1) != 1)
-        _exit(5);
-    close(r->fd);
-    uv_close((uv_handle_t *)h, ready_closed);
-}
-
-/* The child: runs execution `id` until it ends. Never returns. */
-static void runner_child(const char *store_path, const char *id, int fd)
-{
-    evs_store *st = NULL;
-    evs_orch *o = NULL;
-    outcomes oc;
-    ready_timer rt;
-    int rc;
-
-    /* A runner that hangs must not hang the benchmark. */
-    alarm(30);
-    memset(&oc, 0, sizeof(oc));
-    if (evs_store_open(store_path, NULL, &st) != 0 ||
-        orch_make(st, &oc, 0, &o) != 0)
-        _exit(2);
-    oc.stop = o;
-    if (evs_orch_resume(o, evs_span_cstr(id)) != 0)
-        _exit(3);
-    rt.fd = fd;
-    uv_timer_init(evs_orch_loop(o), &rt.h);
-    rt.h.data = &rt;
-    uv_timer_start(&rt.h, ready_cb, 0, 0);
-    rc = evs_orch_run(o);
-    evs_orch_free(o);
-    evs_store_close(st);
-    _exit(rc == 0 && oc.completed == 1 && oc.other == 0 ? 0 : 4);
-}
-
-/* Has execution `id` taken over by a child and posts its event; *t_post
- * is the wall-clock time just before the post, *t_done just after. */
-static int latency_once(bench_ctx *c, evs_store *st, const char *path,
-                        const char *id, int64_t *t_post, int64_t *t_done)
-{
-    int fds[2], status = 0, rc = -1;
-    pid_t pid;
-    char b;
-    ssize_t got;
-
-    if (pipe(fds) != 0)
-        return bench_fail(c, "pipe: %s", strerror(errno));
-    fflush(NULL);
-    pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return bench_fail(c, "fork: %s", strerror(errno));
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        runner_child(path, id, fds[1]);
-    }
-    close(fds[1]);
-    do
-        got = read(fds[0], &b, 1);
-    while (got < 0 && errno == EINTR);
-    close(fds[0]);
-    if (got != 1) {
-        bench_fail(c, "the runner of %s did not start", id);
-        kill(pid, SIGKILL);
-        goto wait;
-    }
-    *t_post = evs_now_us();
-    rc = evs_orch_post(st, evs_span_cstr(id), evs_span_cstr("event"),
-                       evs_span_cstr("go"), evs_span_cstr("{\"ok\":true}"));
-    *t_done = evs_now_us();
-    if (rc != 0) {
-        bench_evs_fail(c, rc, "evs_orch_post");
-        rc = -1;
-        kill(pid, SIGKILL);
-    }
-wait:
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-        rc = bench_fail(c, "the runner of %s failed (status 0x%x)", id,
-                        (unsigned)status);
-    return rc;
-}
-
-/* Latencies of an event from another process, in µs: lat[0..n) in
- * total; post[], pick[] and step[] its parts (the post call; from its
- * start to signal_received; from there to step_started). */
-typedef struct lat_run {
-    double *lat, *post, *pick, *step;
-} lat_run;
-
-/* n waiting executions in a fresh store at `path`, each run by a child
- * after its event is posted. */
-static int latency_run(bench_ctx *c, const char *path, size_t n, lat_run *out)
-{
-    evs_store *st = NULL;
-    exec_id *ids;
-    int64_t *t_post = NULL, *t_done = NULL;
-    log_count lc;
-    double secs;
-    int rc = -1;
-
-    ids = calloc(n, sizeof(*ids));
-    t_post = calloc(n, sizeof(*t_post));
-    t_done = calloc(n, sizeof(*t_done));
-    if (!ids || !t_post || !t_done) {
-        bench_fail(c, "out of memory");
-        goto out;
-    }
-    if (open_store(c, path, EVS_SYNC_FULL, NULL, &st) != 0)
-        goto out;
-    if (run_batch(c, st, wf_wait, n, EVS_OUTCOME_SUSPENDED, ids, &secs) != 0)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        bench_progress(c, 0, "p9: latency %zu/%zu", i + 1, n);
-        if (latency_once(c, st, path, ids[i], &t_post[i], &t_done[i]) != 0)
-            goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (count_log(c, st, ids[i], "act", &lc, NULL) != 0)
-            goto out;
-        if (!lc.ended || !lc.step_started_us || !lc.signal_us) {
-            bench_fail(c,
-                       "%s: no signal_received or step_started of "
-                       "'act', or not completed",
-                       ids[i]);
-            goto out;
-        }
-        out->lat[i] = (double)(lc.step_started_us - t_post[i]);
-        out->post[i] = (double)(t_done[i] - t_post[i]);
-        out->pick[i] = (double)(lc.signal_us - t_post[i]);
-        out->step[i] = (double)(lc.step_started_us - lc.signal_us);
-    }
-    rc = 0;
-out:
-    evs_store_close(st);
-    free(ids);
-    free(t_post);
-    free(t_done);
     return rc;
 }
 
@@ -879,15 +383,16 @@ int scen_p9(bench_ctx *c)
     size_t reps = c->repeat < 3 ? (size_t)c->repeat : 3;
     bench_row *rd, *rn, *re, *r50, *r99;
     char dir[4200], path[4400];
-    appends a = {0};
+    p9_appends a = {0};
     char *snap = NULL;
     size_t snap_len = 0;
     tp_result warm, d_last = {0}, n_last = {0};
     double ap_d[BENCH_MAX_REPEAT], ap_n[BENCH_MAX_REPEAT];
     double fl[NFLOOR][BENCH_MAX_REPEAT];
     double warm_io[7], apw;
-    lat_run L = {0}, one;
-    floor_run fr;
+    p9_lat_run L = {0}, one;
+    p9_floor_run fr;
+    p9_io_counts ioc;
     int rc = -1;
 
     bench_path(dir, sizeof(dir), c->root, "p9");
@@ -908,16 +413,17 @@ int scen_p9(bench_ctx *c)
      * it also gives the floors one workflow's appends and snapshot. */
     bench_progress(c, 1, "p9: warm-up");
     bench_path(path, sizeof(path), dir, "warm");
-    if (throughput_once(c, path, EVS_SYNC_FULL, ioc_table(), WARM_WORKFLOWS,
-                        &warm, &a, &snap_len) != 0)
+    if (throughput_once(c, path, EVS_SYNC_FULL, p9_io_counting(),
+                        WARM_WORKFLOWS, &warm, &a, &snap_len) != 0)
         goto out;
-    warm_io[0] = (double)atomic_load(&ioc.syncs);
-    warm_io[1] = (double)atomic_load(&ioc.loop_syncs);
-    warm_io[2] = (double)atomic_load(&ioc.opens);
-    warm_io[3] = (double)atomic_load(&ioc.mkdirs);
-    warm_io[4] = (double)atomic_load(&ioc.renames);
-    warm_io[5] = (double)atomic_load(&ioc.writes);
-    warm_io[6] = (double)atomic_load(&ioc.loop_calls);
+    p9_io_counted(&ioc);
+    warm_io[0] = (double)ioc.syncs;
+    warm_io[1] = (double)ioc.loop_syncs;
+    warm_io[2] = (double)ioc.opens;
+    warm_io[3] = (double)ioc.mkdirs;
+    warm_io[4] = (double)ioc.renames;
+    warm_io[5] = (double)ioc.writes;
+    warm_io[6] = (double)ioc.loop_calls;
     for (int k = 0; k < 7; k++)
         warm_io[k] /= WARM_WORKFLOWS;
     if (a.n < 2 || !(snap = malloc(snap_len))) {
@@ -948,11 +454,11 @@ int scen_p9(bench_ctx *c)
         bench_progress(c, 1, "p9 rep %d/%zu: floors, durable", r1, reps);
         fr.layout = 0;
         fr.sync = 1;
-        if ((fl[AP_D][rep] = floor_rate(c, &fr, nd * a.n)) < 0)
+        if ((fl[AP_D][rep] = p9_floor_rate(c, &fr, nd * a.n)) < 0)
             goto out;
         fr.layout = 1;
         snprintf(fr.dir, sizeof(fr.dir), "%s/floor-durable-%d", dir, r1);
-        if ((fl[LAY_D][rep] = floor_rate(c, &fr, nd)) < 0)
+        if ((fl[LAY_D][rep] = p9_floor_rate(c, &fr, nd)) < 0)
             goto out;
         bench_progress(c, 1, "p9 rep %d/%zu: %zu durable workflows", r1, reps,
                        nd);
@@ -967,7 +473,7 @@ int scen_p9(bench_ctx *c)
         bench_progress(c, 1, "p9 rep %d/%zu: floor, no sync", r1, reps);
         fr.sync = 0;
         snprintf(fr.dir, sizeof(fr.dir), "%s/floor-nosync-%d", dir, r1);
-        if ((fl[LAY_N][rep] = floor_rate(c, &fr, nn)) < 0)
+        if ((fl[LAY_N][rep] = p9_floor_rate(c, &fr, nn)) < 0)
             goto out;
         bench_progress(c, 1, "p9 rep %d/%zu: %zu workflows, no sync", r1, reps,
                        nn);
@@ -988,7 +494,7 @@ int scen_p9(bench_ctx *c)
         one.post = L.post + rep * nl;
         one.pick = L.pick + rep * nl;
         one.step = L.step + rep * nl;
-        if (latency_run(c, path, nl, &one) != 0)
+        if (p9_latency_run(c, path, nl, &one) != 0)
             goto out;
         bench_row_push(r50, SYS_EVSTORE, bench_quantile(one.lat, nl, 0.5));
         bench_row_push(r99, SYS_EVSTORE, bench_quantile(one.lat, nl, 0.99));
@@ -1029,14 +535,15 @@ int scen_p9(bench_ctx *c)
                "appends in turn with "
                "fdatasync after each, %.0f appends/s, divided by %.2f "
                "appends per workflow",
-               FLOOR_THREADS, median(fl[AP_D], reps), apw);
+               P9_FLOOR_THREADS, median(fl[AP_D], reps), apw);
     bench_note(c,
                "P9 layout floor (%d threads, raw calls: temp directory "
                "with log and snapshot by rename, renamed into place; the "
                "other appends; final snapshot by rename): "
                "%.0f workflows/s with its 10 syncs, %.0f without (the "
                "no-sync rows' floor)",
-               FLOOR_THREADS, median(fl[LAY_D], reps), median(fl[LAY_N], reps));
+               P9_FLOOR_THREADS, median(fl[LAY_D], reps),
+               median(fl[LAY_N], reps));
     bench_note(c,
                "P9 latency: %zu executions per repetition wait on an "
                "event; a forked runner (evs_orch_resume, EVS_SYNC_FULL) "

@@ -58,7 +58,7 @@ int main(int argc, char **argv)
     }
     for (int i = 1; i < argc; i++) {
         evs_wf_def *def = NULL;
-        evs_wf_error why;
+        evs_error_info why;
         char *json;
         size_t len;
         int rc;

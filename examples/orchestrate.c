@@ -60,7 +60,7 @@ static int orchestrate(evs_store *st, uv_loop_t *loop, struct host *h)
 {
     evs_orch *o;
     evs_orch_opts oo;
-    evs_wf_error why;
+    evs_error_info why;
     int rc;
 
     evs_orch_opts_init(&oo);

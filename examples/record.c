@@ -38,7 +38,7 @@ static const char *const rest[][3] = {
     {EVS_EV_EXECUTION_COMPLETED, "", "{\"outputs\":{\"summary\":\"...\"}}"},
 };
 
-static int record(const char *dir, evs_violation *v)
+static int record(const char *dir, evs_error_info *err)
 {
     evs_store *st = NULL;
     evs_log *log = NULL;
@@ -70,7 +70,7 @@ static int record(const char *dir, evs_violation *v)
     /* The listing reads snapshots, and the recorder writes none: replay
      * the log (which checks the history) and save its snapshot. */
     if ((rc = evs_replay_new(NULL, &r)) == 0 &&
-        (rc = evs_replay_run(r, log, 0, v, NULL)) == 0)
+        (rc = evs_replay_run(r, log, 0, err)) == 0)
         rc = evs_replay_snapshot(r, st, (evs_span){0});
 out:
     evs_replay_free(r);
@@ -83,20 +83,20 @@ out:
 
 int main(int argc, char **argv)
 {
-    evs_violation v;
+    evs_error_info err;
     int rc;
 
     if (argc != 2) {
         fprintf(stderr, "usage: record STORE_DIR\n");
         return 2;
     }
-    memset(&v, 0, sizeof(v));
-    if ((rc = record(argv[1], &v)) != 0) {
+    evs_error_info_clear(&err);
+    if ((rc = record(argv[1], &err)) != 0) {
         fprintf(stderr, "record: %s (%s)\n", evs_strerror(rc),
                 evs_err_name(rc));
-        if (rc == EVS_EHISTORY)
+        if (rc == EVS_EHISTORY) /* err.kind is the rule (FORMAT.md §6.1) */
             fprintf(stderr, "record: seq %llu breaks rule %s: %s\n",
-                    (unsigned long long)v.sequence, v.rule, v.msg);
+                    (unsigned long long)err.sequence, err.kind, err.msg);
         return 1;
     }
     printf("recorded run-42 in %s\n", argv[1]);

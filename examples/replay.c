@@ -16,16 +16,17 @@
 #include <stdio.h>
 #include <string.h>
 
-static int show(evs_store *st, const char *id, evs_violation *v)
+static int show(evs_store *st, const char *id, evs_error_info *err)
 {
     evs_replay *r = NULL;
     const evs_exec_state *x;
     int from_snapshot, rc;
 
-    /* Strict: an event that breaks a history rule stops the replay. */
+    /* Strict: an event that breaks a history rule stops the replay, and
+     * *err says which rule, as it says what is wrong with a damaged log. */
     if ((rc = evs_replay_new(NULL, &r)) != 0 ||
-        (rc = evs_replay_open(r, st, id, strlen(id), 0, &from_snapshot, v,
-                              NULL)) != 0)
+        (rc = evs_replay_open(r, st, id, strlen(id), 0, &from_snapshot, err)) !=
+            0)
         goto out;
 
     x = evs_replay_exec(r); /* status, outputs, failure point */
@@ -52,25 +53,27 @@ int main(int argc, char **argv)
 {
     evs_store_opts so;
     evs_store *st = NULL;
-    evs_violation v;
+    evs_error_info err;
     int rc;
 
     if (argc != 3) {
         fprintf(stderr, "usage: replay STORE_DIR EXECUTION_ID\n");
         return 2;
     }
-    memset(&v, 0, sizeof(v));
+    evs_error_info_clear(&err);
     evs_store_opts_init(&so);
     so.create = 0; /* a mistyped store is an error, not a new store */
     if ((rc = evs_store_open(argv[1], &so, &st)) == 0)
-        rc = show(st, argv[2], &v);
+        rc = show(st, argv[2], &err);
     evs_store_close(st);
     if (rc != 0) {
         fprintf(stderr, "replay: %s (%s)\n", evs_strerror(rc),
                 evs_err_name(rc));
-        if (rc == EVS_EHISTORY)
+        if (rc == EVS_EHISTORY) /* err.kind is the rule (FORMAT.md §6.1) */
             fprintf(stderr, "replay: seq %llu breaks rule %s: %s\n",
-                    (unsigned long long)v.sequence, v.rule, v.msg);
+                    (unsigned long long)err.sequence, err.kind, err.msg);
+        else if (err.msg[0])
+            fprintf(stderr, "replay: %s\n", err.msg);
         return 1;
     }
     return 0;

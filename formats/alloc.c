@@ -1,7 +1,8 @@
 /*
  * alloc.c: the allocator hook (common.h) as the library uses it: the
- * default allocator, allocation through a caller's hook, and the one
- * growth helper of the library's growable arrays and buffers.
+ * default allocator, allocation through a caller's hook, evs_free for the
+ * buffers the library returns, and the one growth helper of the
+ * library's growable arrays and buffers.
  */
 #include "formats_int.h"
 
@@ -56,6 +57,11 @@ void evs__free(const evs_allocator *a, void *p)
     if (!a)
         a = &libc_allocator;
     a->free(a->ctx, p);
+}
+
+void evs_free(const evs_allocator *alloc, void *p)
+{
+    evs__free(alloc, p);
 }
 
 /* The first capacity of an array that has none: 256 bytes' worth. */

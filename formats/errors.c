@@ -73,18 +73,35 @@ void evs_error_info_clear(evs_error_info *info)
     info->kind = "";
 }
 
+void evs__error_vset(evs_error_info *info, int code, const char *kind,
+                     const char *fmt, va_list ap)
+{
+    if (!info)
+        return;
+    info->code = code;
+    info->kind = kind ? kind : "";
+    vsnprintf(info->msg, sizeof(info->msg), fmt, ap);
+}
+
 void evs__error_set(evs_error_info *info, int code, const char *kind,
                     const char *fmt, ...)
 {
     va_list ap;
 
+    va_start(ap, fmt);
+    evs__error_vset(info, code, kind, fmt, ap);
+    va_end(ap);
+}
+
+void evs__error_set_step(evs_error_info *info, evs_span step)
+{
     if (!info)
         return;
-    info->code = code;
-    info->kind = kind ? kind : "";
-    va_start(ap, fmt);
-    vsnprintf(info->msg, sizeof(info->msg), fmt, ap);
-    va_end(ap);
+    if (step.len >= sizeof(info->step))
+        step.len = sizeof(info->step) - 1;
+    if (step.len)
+        memcpy(info->step, step.ptr, step.len);
+    info->step[step.len] = '\0';
 }
 
 void evs__error_set_id(evs_error_info *info, const char *id, size_t len)

@@ -15,6 +15,7 @@
 #include "evstore/format.h"
 #include "evstore/snapshot.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -27,9 +28,25 @@ void *evs__malloc(const evs_allocator *a, size_t n);
 void *evs__calloc(const evs_allocator *a, size_t n);
 void evs__free(const evs_allocator *a, void *p);
 
-/* Fills `info` (may be NULL) with code, kind and a printf-style message. */
+/* Fills `info` (may be NULL) with code, kind and a printf-style message;
+ * evs__error_vset with a va_list. */
 void evs__error_set(evs_error_info *info, int code, const char *kind,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void evs__error_vset(evs_error_info *info, int code, const char *kind,
+                     const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+/* Sets info->step (info may be NULL) from a step name, cut to fit. */
+void evs__error_set_step(evs_error_info *info, evs_span step);
+
+/* Sets info->code (info may be NULL) to a failure's code rc, the value
+ * its function returns; returns rc. */
+static inline int evs__error_rc(evs_error_info *info, int rc)
+{
+    if (info && rc != 0)
+        info->code = rc;
+    return rc;
+}
 
 /* Sets info->execution_id from a (ptr, len) id. */
 void evs__error_set_id(evs_error_info *info, const char *id, size_t len);

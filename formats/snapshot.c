@@ -182,11 +182,6 @@ out:
     return rc;
 }
 
-void evs_snapshot_encoded_free(const evs_allocator *alloc, char *buf)
-{
-    evs__free(alloc, buf);
-}
-
 int evs_snapshot_copy(const evs_snapshot *src, const evs_allocator *alloc,
                       evs_snapshot **out)
 {

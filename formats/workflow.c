@@ -114,11 +114,9 @@ int evs__wf_fail(evs__wf_parser *p, const char *fmt, ...)
 {
     va_list ap;
 
-    if (!p->err)
-        return EVS_EPARSE;
-    snprintf(p->err->step, sizeof(p->err->step), "%s", p->step ? p->step : "");
+    evs__error_set_step(p->err, evs_span_cstr(p->step));
     va_start(ap, fmt);
-    vsnprintf(p->err->msg, sizeof(p->err->msg), fmt, ap);
+    evs__error_vset(p->err, EVS_EPARSE, "definition", fmt, ap);
     va_end(ap);
     return EVS_EPARSE;
 }
@@ -493,7 +491,7 @@ static void blame_step(evs__wf_parser *p, char *msg, size_t cap)
 
 int evs_wf_parse(const char *json, size_t len, const evs_allocator *alloc,
                  evs_wf_has_action_fn has_action, void *arg, evs_wf_def **out,
-                 evs_wf_error *err)
+                 evs_error_info *err)
 {
     wf_holder *h = NULL;
     evs__wf_parser P;
@@ -502,8 +500,7 @@ int evs_wf_parse(const char *json, size_t len, const evs_allocator *alloc,
     uint64_t hash;
     int rc;
 
-    if (err)
-        memset(err, 0, sizeof(*err));
+    evs_error_info_clear(err);
     memset(&P, 0, sizeof(P));
     P.err = err;
     P.has_action = has_action;
@@ -545,10 +542,11 @@ int evs_wf_parse(const char *json, size_t len, const evs_allocator *alloc,
         h->def.hash[16] = '\0';
     }
 out:
-    if (rc == -ENOMEM && err) {
-        err->step[0] = '\0';
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
+    if (rc == -ENOMEM) {
+        evs_error_info_clear(err);
+        evs__error_set(err, rc, "", "out of memory");
     }
+    evs__error_rc(err, rc);
     if (h)
         evs__free(&h->alloc, P.scratch);
     if (rc != 0)

@@ -124,7 +124,7 @@ int evs__wf_type_ok(const char *type, evs_span v)
 
 int evs_wf_check_inputs(const evs_wf_def *d, evs_span inputs,
                         const evs_allocator *alloc, char **out, size_t *out_len,
-                        evs_wf_error *err)
+                        evs_error_info *err)
 {
     evs__jbuf o = {alloc, NULL, 0, 0, 0};
     evs_span in = inputs, k, v;
@@ -133,8 +133,7 @@ int evs_wf_check_inputs(const evs_wf_def *d, evs_span inputs,
     size_t i;
     int rc, found, members;
 
-    if (err)
-        memset(err, 0, sizeof(*err));
+    evs_error_info_clear(err);
     if (in.len == 0)
         in = (evs_span){"{}", 2};
     if (evs_json_check(in.ptr, in.len, 0, NULL, NULL, NULL) != 0 ||
@@ -198,8 +197,8 @@ int evs_wf_check_inputs(const evs_wf_def *d, evs_span inputs,
 out:
     if (rc == -ENOMEM)
         MSG(msg, sizeof(msg), "out of memory");
-    if (rc != 0 && err)
-        MSG(err->msg, sizeof(err->msg), "%s", msg);
+    if (rc != 0)
+        evs__error_set(err, rc, rc == -ENOMEM ? "" : "inputs", "%s", msg);
     evs__jb_free(&o);
     return rc;
 }

@@ -69,7 +69,7 @@ typedef struct evs__wf_parser {
     char *listy;   /* per step: its `next` is a list of edges */
     char *instant; /* per step: it never waits and never fails by
                              itself (WORKFLOWS.md §2.9) */
-    evs_wf_error *err;
+    evs_error_info *err;
     const char *step; /* the step being read, for errors; NULL: none */
     char *scratch;    /* room to unescape any string of the document */
     size_t scratch_len;
@@ -77,8 +77,8 @@ typedef struct evs__wf_parser {
     void *arg;
 } evs__wf_parser;
 
-/* Fills p->err (step and message, if p->err is set) and returns
- * EVS_EPARSE. */
+/* Fills p->err (if set: code EVS_EPARSE, kind "definition", the step
+ * being read and the message) and returns EVS_EPARSE. */
 int evs__wf_fail(evs__wf_parser *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

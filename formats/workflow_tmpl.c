@@ -326,7 +326,7 @@ static int navigate(evs_span *v, const ref *r)
  * malformed reference or a resolver's value that is not JSON) or a
  * resolver's error. */
 static int resolve(const evs_wf_ctx *c, const char *s, size_t n, char ibuf[24],
-                   evs_span *out, evs_wf_error *err)
+                   evs_span *out, evs_error_info *err)
 {
     const char *why;
     evs_span v = {"{}", 2};
@@ -397,7 +397,7 @@ static int resolve(const evs_wf_ctx *c, const char *s, size_t n, char ibuf[24],
 
 typedef struct render {
     const evs_wf_ctx *c;
-    evs_wf_error *err;
+    evs_error_info *err;
     char *scratch; /* an unescaped template string */
     evs__jbuf str; /* an interpolated string, before it is quoted */
 } render;
@@ -484,7 +484,7 @@ static int render_value(render *R, evs__jbuf *o, evs_span v)
 
 int evs_wf_render(const evs_wf_ctx *c, evs_span tmpl,
                   const evs_allocator *alloc, char **out, size_t *out_len,
-                  evs_wf_error *err)
+                  evs_error_info *err)
 {
     evs__jbuf o = {alloc, NULL, 0, 0, 0};
     render R = {c, err, NULL, {alloc, NULL, 0, 0, 0}};
@@ -493,8 +493,7 @@ int evs_wf_render(const evs_wf_ctx *c, evs_span tmpl,
     size_t n;
     int rc;
 
-    if (err)
-        memset(err, 0, sizeof(*err));
+    evs_error_info_clear(err);
     if (tmpl.len == 0) {
         tmpl.ptr = "null";
         tmpl.len = 4;
@@ -526,8 +525,11 @@ int evs_wf_render(const evs_wf_ctx *c, evs_span tmpl,
         (rc = evs__jb_finish(&o, out, out_len)) != 0)
         goto out;
 out:
-    if (rc == -ENOMEM && err)
-        MSG(err->msg, sizeof(err->msg), "out of memory");
+    if (rc == -ENOMEM)
+        evs__error_set(err, rc, "", "out of memory");
+    else if (rc != 0 && err)
+        err->kind = "template";
+    evs__error_rc(err, rc);
     evs__jb_free(&o);
     evs__jb_free(&R.str);
     evs__free(alloc, tmp);

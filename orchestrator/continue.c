@@ -137,7 +137,6 @@ int evs__orch_chain_next(orch_chain *c, const evs_replay *rp)
 int evs__orch_chain_last(evs_store *s, orch_chain *c, evs_replay **out)
 {
     evs_replay *rp = NULL;
-    evs_violation v;
     int rc;
 
     *out = NULL;
@@ -145,7 +144,7 @@ int evs__orch_chain_last(evs_store *s, orch_chain *c, evs_replay **out)
         evs_replay_free(rp);
         if ((rc = evs__orch_replay_new(evs__orch_store_alloc(s), &rp)) != 0)
             return rc;
-        rc = evs_replay_open(rp, s, c->id, c->id_len, 0, NULL, &v, NULL);
+        rc = evs_replay_open(rp, s, c->id, c->id_len, 0, NULL, NULL);
         if (rc == 0)
             rc = evs__orch_chain_next(c, rp);
     } while (rc == 1);
@@ -209,12 +208,11 @@ static int successor_id(const char *id, char out[EVS_ID_MAX + 1])
 static int is_our_successor(evs_store *s, const char *succ, const char *pred)
 {
     evs_replay *rp = NULL;
-    evs_violation v;
     evs_span lin, from;
     int ours = 0;
 
     if (evs__orch_replay_new(evs__orch_store_alloc(s), &rp) == 0 &&
-        evs_replay_open(rp, s, succ, strlen(succ), 1, NULL, &v, NULL) == 0) {
+        evs_replay_open(rp, s, succ, strlen(succ), 1, NULL, NULL) == 0) {
         lin = evs_replay_exec(rp)->lineage;
         ours = lin.len && evs__json_get(lin, "continued_from", &from) == 1 &&
                from.len == strlen(pred) + 2 &&
@@ -395,7 +393,6 @@ int evs__orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
 {
     evs_replay *nrp = NULL;
     can_job *j;
-    evs_violation v;
     int rc;
 
     if (x->continuing || x->released)
@@ -413,7 +410,7 @@ int evs__orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
     for (size_t i = 0; i < j->n; i++) {
         evs_event e = j->ev[i].ev;
         e.execution_id = evs_span_cstr(j->succ);
-        if ((rc = evs_replay_apply(nrp, &e, &v)) != 0)
+        if ((rc = evs_replay_apply(nrp, &e, NULL)) != 0)
             goto fail;
     }
     if ((rc = evs_replay_snapshot_prepare(nrp, (evs_span){0}, &j->snap)))

@@ -157,7 +157,7 @@ static void exec_outputs(orch_exec *x)
 
     if (x->def->outputs.len) {
         rctx r;
-        evs_wf_error e;
+        evs_error_info e;
         name_buf pb;
         int rc;
         evs__drive_rctx_init(&r, x, nb_set(&pb, main_id));

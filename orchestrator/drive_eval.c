@@ -98,7 +98,7 @@ int64_t evs__drive_sleep_due(orch_exec *x, evs_span pid, const evs_wf_step *S,
     char *v = NULL;
     size_t n = 0;
     int64_t due = 0, ms;
-    evs_wf_error e;
+    evs_error_info e;
     int rc;
 
     evs__drive_rctx_init(&r, x, pid);
@@ -131,7 +131,7 @@ int64_t evs__drive_each_list(orch_exec *x, evs_span pid, const evs_wf_step *S,
                              char **list, size_t *len, char *why, size_t cap)
 {
     rctx r;
-    evs_wf_error e;
+    evs_error_info e;
     evs__jit it;
     evs_span v;
     int64_t n = 0;

@@ -182,7 +182,7 @@ static void start_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
         bad = 1;
     } else if (S->kind == EVS_WF_ACTION) {
         rctx r;
-        evs_wf_error e;
+        evs_error_info e;
         evs__drive_rctx_init(&r, x, pid);
         r.c.item = item;
         r.c.index = iter;

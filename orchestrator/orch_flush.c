@@ -35,7 +35,7 @@ int evs__orch_emit(orch_exec *x, const char *id, const char *type,
                    uint64_t *seq)
 {
     char uuid[EVS_UUID_LEN + 1];
-    evs_violation v;
+    evs_error_info v;
     evs_event ev;
     int rc;
 

@@ -25,7 +25,7 @@ static int has_action(void *arg, const char *name)
 }
 
 int evs_orch_parse(evs_orch *o, evs_span def, evs_wf_def **out,
-                   evs_wf_error *err)
+                   evs_error_info *err)
 {
     return evs_wf_parse(def.ptr, def.len, o->alloc, has_action, o, out, err);
 }
@@ -41,8 +41,7 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
     const evs_exec_state *st = evs_replay_exec(rp);
     evs_recorder_opts ro;
     orch_exec *x;
-    evs_wf_error we;
-    evs_error_info ei;
+    evs_error_info we, ei;
     int rc, changed = 0;
 
     x = evs__calloc(o->alloc, sizeof(*x));
@@ -137,8 +136,7 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
     evs_log *log = NULL;
     evs_replay *rp = NULL;
     evs_wf_def *nd = NULL;
-    evs_violation v;
-    evs_wf_error we;
+    evs_error_info ve, we;
     orch_chain c;
     int rc;
 
@@ -162,13 +160,13 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
             return rc;
         if ((rc = evs__orch_replay_new(o->alloc, &rp)) != 0)
             goto fail;
-        rc = evs_replay_open(rp, o->store, id.ptr, id.len, 0, NULL, &v, NULL);
+        rc = evs_replay_open(rp, o->store, id.ptr, id.len, 0, NULL, &ve);
         if (rc != 0) {
             if (rc == EVS_EHISTORY)
                 evs__orch_log(o, EVS_LOG_ERROR,
                               "execution %.*s: seq %llu: %s: %s", (int)id.len,
-                              id.ptr, (unsigned long long)v.sequence, v.rule,
-                              v.msg);
+                              id.ptr, (unsigned long long)ve.sequence, ve.kind,
+                              ve.msg);
             goto fail;
         }
         if ((rc = evs__orch_chain_next(&c, rp)) == 0)
@@ -280,7 +278,6 @@ typedef struct start_job {
 static void start_work(uv_work_t *w)
 {
     start_job *j = w->data;
-    evs_violation v;
 
     j->rc = evs_exec_create(j->o->store, j->id, j->id_len, &j->snap, j->ev, 2);
     if (j->rc == 0)
@@ -289,7 +286,7 @@ static void start_work(uv_work_t *w)
     if (j->rc == 0)
         j->rc = evs__orch_replay_new(j->o->alloc, &j->rp);
     if (j->rc == 0)
-        j->rc = evs_replay_run(j->rp, j->log, 0, &v, NULL);
+        j->rc = evs_replay_run(j->rp, j->log, 0, NULL);
 }
 
 static void start_done(uv_work_t *w, int status)
@@ -323,19 +320,15 @@ static void start_done(uv_work_t *w, int status)
     evs__orch_check_idle(o);
 }
 
-int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
-                   char out_id[EVS_ID_MAX + 1], evs_wf_error *err)
+static int start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
+                 char out_id[EVS_ID_MAX + 1], evs_error_info *err)
 {
-    evs_wf_error we;
     evs_wf_def *d = NULL;
     start_job *j;
     uint64_t h;
     int64_t now = evs_now_us();
     int rc;
 
-    if (!err)
-        err = &we;
-    memset(err, 0, sizeof(*err));
     if (o->stopping)
         return -ECANCELED;
     if (id.len && (id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len)))
@@ -425,4 +418,11 @@ fail:
     evs__free(o->alloc, j->inputs);
     evs__free(o->alloc, j);
     return rc;
+}
+
+int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
+                   char out_id[EVS_ID_MAX + 1], evs_error_info *err)
+{
+    evs_error_info_clear(err);
+    return evs__error_rc(err, start(o, def, inputs, id, out_id, err));
 }

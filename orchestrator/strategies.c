@@ -54,24 +54,48 @@ typedef struct copy {
     const evs_allocator *alloc; /* the store's */
     evs_event_owned *ev;
     size_t n, cap;
-    evs__jbuf start; /* execution_started's new data */
-    char *why;
-    size_t why_cap;
+    evs__jbuf start;     /* execution_started's new data */
+    evs_span origin;     /* the execution retried */
+    evs_error_info *err; /* the caller's, may be NULL */
 } copy;
 
-static int why(copy *c, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static int why(copy *c, int rc, const char *kind, evs_span step,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static int why(copy *c, int rc, const char *fmt, ...)
+/* Says why the retry is refused (orchestrator.h: kind "retry" when the
+ * strategy does not apply, the step it is about) and returns rc. */
+static int why(copy *c, int rc, const char *kind, evs_span step,
+               const char *fmt, ...)
 {
     va_list ap;
 
-    if (c->why && c->why_cap) {
-        va_start(ap, fmt);
-        vsnprintf(c->why, c->why_cap, fmt, ap);
-        va_end(ap);
-    }
+    if (!c->err)
+        return rc;
+    evs_error_info_clear(c->err);
+    evs__error_set_id(c->err, c->origin.ptr, c->origin.len);
+    evs__error_set_step(c->err, step);
+    va_start(ap, fmt);
+    evs__error_vset(c->err, rc, kind, fmt, ap);
+    va_end(ap);
     return rc;
+}
+
+/* why() for a history that breaks a rule, as `v` describes it: the
+ * origin's, or the successor's that was about to be created. */
+static int why_history(copy *c, const evs_error_info *v, int successor)
+{
+    unsigned long long seq = v->sequence;
+
+    if (successor)
+        why(c, v->code, v->kind, (evs_span){0},
+            "the new history breaks rule %s at sequence %llu: %s", v->kind,
+            seq, v->msg);
+    else
+        why(c, v->code, v->kind, (evs_span){0},
+            "sequence %llu breaks rule %s: %s", seq, v->kind, v->msg);
+    if (c->err)
+        c->err->sequence = v->sequence;
+    return v->code;
 }
 
 static int push(copy *c, const evs_event *ev)
@@ -202,8 +226,8 @@ static int push_change(copy *c, const char *type, const evs_exec_state *x,
     return data->err ? -ENOMEM : push(c, &ev);
 }
 
-int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
-                   char out_id[EVS_ID_MAX + 1], char *why_buf, size_t why_cap)
+static int retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
+                 char out_id[EVS_ID_MAX + 1], evs_error_info *err)
 {
     evs_retry_opts ro, *o = &ro;
     evs_replay *rp = NULL, *nrp = NULL;
@@ -211,8 +235,7 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     evs_wf_def *def = NULL;
     evs_snapshot *snap = NULL;
     const evs_exec_state *x;
-    evs_violation v;
-    evs_wf_error we;
+    evs_error_info ve;
     copy c;
     evs__jbuf d = {.alloc = evs__orch_store_alloc(s)};
     char nid[EVS_ID_MAX + 1], *inputs = NULL;
@@ -228,10 +251,8 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
         return -EINVAL;
     memset(&c, 0, sizeof(c));
     c.alloc = c.start.alloc = d.alloc;
-    c.why = why_buf;
-    c.why_cap = why_cap;
-    if (why_buf && why_cap)
-        why_buf[0] = '\0';
+    c.origin = id;
+    c.err = err;
     if (id.len == 0 || id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len))
         return EVS_EBADID;
     if (o->new_id.len && (o->new_id.len > EVS_ID_MAX ||
@@ -239,26 +260,27 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
         return EVS_EBADID;
     if ((rc = evs__orch_replay_new(c.alloc, &rp)) != 0)
         goto out;
-    rc = evs_replay_open(rp, s, id.ptr, id.len, 0, NULL, &v, NULL);
+    /* Only a broken rule is a refusal to explain; the log's own failures
+     * leave err->msg empty (orchestrator.h). */
+    rc = evs_replay_open(rp, s, id.ptr, id.len, 0, NULL, &ve);
     if (rc == EVS_EHISTORY)
-        why(&c, rc, "sequence %llu breaks rule %s: %s",
-            (unsigned long long)v.sequence, v.rule, v.msg);
+        why_history(&c, &ve, 0);
     if (rc != 0)
         goto out;
     x = evs_replay_exec(rp);
     if (x->status != EVS_STATUS_COMPLETED && x->status != EVS_STATUS_FAILED &&
         x->status != EVS_STATUS_TERMINATED) {
-        rc = why(&c, -EINVAL,
+        rc = why(&c, -EINVAL, "retry", (evs_span){0},
                  "execution %.*s is %s: only an execution "
                  "that completed, failed or was terminated is retried",
                  (int)id.len, id.ptr, evs_exec_status_name(x->status));
         goto out;
     }
     rc = evs_wf_parse(x->definition.ptr, x->definition.len, NULL, NULL, NULL,
-                      &def, &we);
+                      &def, &ve);
     if (rc != 0) {
-        why(&c, rc, "its definition: %s%s%s", we.step, we.step[0] ? ": " : "",
-            we.msg);
+        why(&c, rc, ve.kind, evs_span_cstr(ve.step), "its definition: %s%s%s",
+            ve.step, ve.step[0] ? ": " : "", ve.msg);
         goto out;
     }
     switch (o->strategy) {
@@ -267,9 +289,9 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
         break;
     case EVS_RETRY_WITH_NEW_INPUTS:
         rc = evs_wf_check_inputs(def, o->inputs, c.alloc, &inputs, &inputs_len,
-                                 &we);
+                                 &ve);
         if (rc != 0) {
-            why(&c, rc, "inputs: %s", we.msg);
+            why(&c, rc, ve.kind, (evs_span){0}, "inputs: %s", ve.msg);
             goto out;
         }
         n = 2;
@@ -277,7 +299,8 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     case EVS_RETRY_FROM_FAILURE:
     case EVS_RETRY_SKIP_FAILED:
         if (x->failed_seq < 2) {
-            rc = why(&c, -EINVAL, "execution %.*s has no failed step",
+            rc = why(&c, -EINVAL, "retry", (evs_span){0},
+                     "execution %.*s has no failed step",
                      (int)id.len, id.ptr);
             goto out;
         }
@@ -291,21 +314,23 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     if (o->strategy == EVS_RETRY_WITH_NEW_INPUTS && o->from_step.len) {
         uint64_t first;
         if (!evs_wf_find_step(def, o->from_step)) {
-            rc = why(&c, -EINVAL, "the definition has no step \"%.*s\"",
+            rc = why(&c, -EINVAL, "retry", o->from_step,
+                     "the definition has no step \"%.*s\"",
                      (int)o->from_step.len, o->from_step.ptr);
             goto out;
         }
         if ((rc = first_start(log, o->from_step, &first)) != 0)
             goto out;
         if (first == 0) {
-            rc = why(&c, -EINVAL, "step \"%.*s\" never ran",
+            rc = why(&c, -EINVAL, "retry", o->from_step,
+                     "step \"%.*s\" never ran",
                      (int)o->from_step.len, o->from_step.ptr);
             goto out;
         }
         n = first - 1;
     }
     if (n < 2 || n >= x->last_seq) {
-        rc = why(&c, -EINVAL,
+        rc = why(&c, -EINVAL, "retry", (evs_span){0},
                  "the history to keep must end at a sequence "
                  "from 2 to %llu (before the end)",
                  (unsigned long long)(x->last_seq ? x->last_seq - 1 : 0));
@@ -321,7 +346,8 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
         if (o->strategy == EVS_RETRY_SKIP_FAILED) {
             if (o->output.len && evs_json_check(o->output.ptr, o->output.len, 0,
                                                 NULL, NULL, NULL) != 0) {
-                rc = why(&c, -EINVAL, "the output is not JSON");
+                rc = why(&c, -EINVAL, "retry", x->failed_step,
+                         "the output is not JSON");
                 goto out;
             }
             EVS__JB_LIT(&d, "\"output\":");
@@ -362,11 +388,9 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     for (size_t i = 0; i < c.n; i++) {
         views[i] = c.ev[i].ev;
         views[i].execution_id = evs_span_cstr(nid);
-        if ((rc = evs_replay_apply(nrp, &views[i], &v)) != 0) {
-            why(&c, rc,
-                "the new history breaks rule %s at sequence %llu: "
-                "%s",
-                v.rule, (unsigned long long)v.sequence, v.msg);
+        if ((rc = evs_replay_apply(nrp, &views[i], &ve)) != 0) {
+            if (rc == EVS_EHISTORY)
+                why_history(&c, &ve, 1);
             goto out;
         }
     }
@@ -389,4 +413,11 @@ out:
     evs_replay_free(rp);
     evs_replay_free(nrp);
     return rc;
+}
+
+int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
+                   char out_id[EVS_ID_MAX + 1], evs_error_info *err)
+{
+    evs_error_info_clear(err);
+    return evs__error_rc(err, retry(s, id, opts, out_id, err));
 }

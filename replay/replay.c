@@ -175,19 +175,28 @@ static int read_fields(evs_span data, fields *f)
 
 int evs__rp_violate(ctx *c, const char *rule, const char *fmt, ...)
 {
-    evs_violation tmp, *v = c->v ? c->v : &tmp;
+    int tolerant = c->r->opts.tolerant;
+    evs_error_info tmp, *v = tolerant ? &tmp : c->err;
+    evs_span id = c->ev->execution_id;
     va_list ap;
 
+    /* Strict mode fills the caller's detail; tolerant mode hands its own
+     * to the hook and leaves the caller's alone (replay.h). */
+    if (!v || (tolerant && !c->r->opts.on_violation))
+        return tolerant ? 0 : EVS_EHISTORY;
+    if (!id.len)
+        id = c->r->exec.execution_id;
+    evs_error_info_clear(v);
+    evs__error_set_id(v, id.ptr, id.len);
     v->sequence = c->ev->sequence;
-    v->rule = rule;
     va_start(ap, fmt);
     vsnprintf(v->msg, sizeof(v->msg), fmt, ap);
     va_end(ap);
-    if (!c->r->opts.tolerant)
+    v->code = EVS_EHISTORY;
+    v->kind = rule;
+    if (!tolerant)
         return EVS_EHISTORY;
-    if (c->r->opts.on_violation)
-        return c->r->opts.on_violation(c->r->opts.arg, v);
-    return 0;
+    return c->r->opts.on_violation(c->r->opts.arg, v);
 }
 
 /* Checks that the event's path exists and is live. */
@@ -339,7 +348,7 @@ static int dispatch(ctx *c, enum ev_kind k)
     return 0;
 }
 
-int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
+static int apply(evs_replay *r, const evs_event *ev, evs_error_info *err)
 {
     enum ev_kind k = kind_of(ev->event_type);
     ctx c;
@@ -350,7 +359,7 @@ int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
     c.path_i = c.step_i = -1;
     c.r = r;
     c.ev = ev;
-    c.v = v;
+    c.err = err;
     if (ev->sequence != r->exec.last_seq + 1) {
         rc = evs__rp_violate(&c, "sequence", "sequence %llu after %llu",
                              (unsigned long long)ev->sequence,
@@ -393,4 +402,15 @@ int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_violation *v)
     /* Between events nothing points into the arena but the state. */
     evs__rp_gc_maybe(r);
     return 0;
+}
+
+int evs_replay_apply(evs_replay *r, const evs_event *ev, evs_error_info *err)
+{
+    int rc = apply(r, ev, err);
+
+    if (rc == -ENOMEM && err) {
+        evs_error_info_clear(err);
+        evs__error_set(err, rc, "", "out of memory");
+    }
+    return rc;
 }

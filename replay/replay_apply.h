@@ -30,7 +30,7 @@ typedef struct fields {
 typedef struct ctx {
     evs_replay *r;
     const evs_event *ev;
-    evs_violation *v;
+    evs_error_info *err; /* the caller's, may be NULL */
     fields f;
     evs_span path; /* the event's path, copied */
     evs_span step; /* its step name, copied */

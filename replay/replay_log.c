@@ -6,8 +6,8 @@
 
 #include <errno.h>
 
-int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to, evs_violation *v,
-                   evs_error_info *info)
+int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to,
+                   evs_error_info *err)
 {
     uint64_t from = r->exec.last_seq + 1, last = evs_log_last_seq(log);
     evs_cursor *c;
@@ -18,18 +18,17 @@ int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to, evs_violation *v,
         to = last;
     if (from > to)
         return 0;
-    if ((rc = evs_cursor_open(log, from, to, &c, info)) != 0)
+    if ((rc = evs_cursor_open(log, from, to, &c, err)) != 0)
         return rc;
-    while ((rc = evs_cursor_next(c, &ev, NULL, info)) == 1)
-        if ((rc = evs_replay_apply(r, &ev, v)) != 0)
+    while ((rc = evs_cursor_next(c, &ev, NULL, err)) == 1)
+        if ((rc = evs_replay_apply(r, &ev, err)) != 0)
             break;
     evs_cursor_close(c);
     return rc < 0 ? rc : rc == 1 ? 0 : rc;
 }
 
 int evs_replay_open(evs_replay *r, evs_store *s, const char *id, size_t id_len,
-                    uint64_t at, int *from_snapshot, evs_violation *v,
-                    evs_error_info *info)
+                    uint64_t at, int *from_snapshot, evs_error_info *err)
 {
     evs_snapshot *sn = NULL;
     evs_log *log = NULL;
@@ -53,9 +52,9 @@ int evs_replay_open(evs_replay *r, evs_store *s, const char *id, size_t id_len,
         sn = NULL; /* the replayer's now, or freed */
     }
     evs_snapshot_free(sn);
-    rc = evs_log_open(s, id, id_len, 0, &log, NULL, info);
+    rc = evs_log_open(s, id, id_len, 0, &log, NULL, err);
     if (rc == 0)
-        rc = evs_replay_run(r, log, at, v, info);
+        rc = evs_replay_run(r, log, at, err);
     evs_log_close(log);
     if (rc == 0 && from_snapshot)
         *from_snapshot = used;

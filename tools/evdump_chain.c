@@ -64,7 +64,7 @@ static int load(evs_store *st, evs_span id, node *nd)
     ro.compact = 1;
     if ((rc = evs_replay_new(&ro, &r)) != 0)
         return rc;
-    rc = evs_replay_open(r, st, id.ptr, id.len, 0, NULL, NULL, NULL);
+    rc = evs_replay_open(r, st, id.ptr, id.len, 0, NULL, NULL);
     if (rc == 0) {
         x = evs_replay_exec(r);
         span_str(id, nd->id, sizeof(nd->id));

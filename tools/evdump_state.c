@@ -23,12 +23,12 @@
 #define MAX_KEPT 1000
 
 typedef struct violations {
-    evs_violation *v;
+    evs_error_info *v;
     size_t n, cap;
     uint64_t total;
 } violations;
 
-static int on_violation(void *arg, const evs_violation *v)
+static int on_violation(void *arg, const evs_error_info *v)
 {
     violations *vs = arg;
 
@@ -37,7 +37,7 @@ static int on_violation(void *arg, const evs_violation *v)
         return 0;
     if (vs->n == vs->cap) {
         size_t cap = vs->cap ? vs->cap * 2 : 16;
-        evs_violation *nv = realloc(vs->v, cap * sizeof(*nv));
+        evs_error_info *nv = realloc(vs->v, cap * sizeof(*nv));
 
         if (!nv)
             return 0; /* only the count is lost, never the replay */
@@ -443,7 +443,7 @@ static void report_violations(const char *id, const violations *vs)
 {
     for (size_t i = 0; i < vs->n; i++)
         note("%s: seq %" PRIu64 ": %s: %s", id, vs->v[i].sequence,
-             vs->v[i].rule, vs->v[i].msg);
+             vs->v[i].kind, vs->v[i].msg);
     if (vs->total > vs->n)
         note("%s: %" PRIu64 " more violations not shown", id,
              vs->total - vs->n);
@@ -495,7 +495,7 @@ int cmd_state(int argc, char **argv)
         rc = fail("out of memory");
         goto out;
     }
-    rc = evs_replay_open(r, st, id, strlen(id), at, &fs, NULL, &info);
+    rc = evs_replay_open(r, st, id, strlen(id), at, &fs, &info);
     if (rc != 0) {
         rc = fail_exec(rc, &info, store, id);
         goto out;
@@ -526,7 +526,7 @@ int cmd_state(int argc, char **argv)
         rc = EXIT_DAMAGE;
     }
 out:
-    free(js);
+    evs_free(NULL, js);
     free(vs.v);
     evs_replay_free(r);
     evs_store_close(st);

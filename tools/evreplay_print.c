@@ -487,7 +487,7 @@ static int print_json(session *s)
         return cmd_error("cannot write the state: %s", evs_strerror(rc));
     out_json_pretty((evs_span){js, len}, 0);
     putchar('\n');
-    free(js);
+    evs_free(NULL, js);
     return CMD_OK;
 }
 

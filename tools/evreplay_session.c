@@ -48,7 +48,7 @@ static int new_replayer(evs_violation_fn fn, void *arg, evs_replay **out)
 /* Loading                                                            */
 /* ------------------------------------------------------------------ */
 
-static int collect_violation(void *arg, const evs_violation *v)
+static int collect_violation(void *arg, const evs_error_info *v)
 {
     session *s = arg;
     violation_rec *vr;
@@ -56,7 +56,7 @@ static int collect_violation(void *arg, const evs_violation *v)
     grow((void **)&s->viol, &s->viol_cap, s->nviol, sizeof(*s->viol));
     vr = &s->viol[s->nviol++];
     vr->seq = v->sequence;
-    vr->rule = v->rule ? v->rule : "?";
+    vr->rule = v->kind ? v->kind : "?";
     vr->msg = xstrdup(v->msg);
     return 0;
 }
@@ -70,7 +70,7 @@ static void thin_checkpoints(session *s)
     s->ck_bytes = 0;
     for (size_t i = 0; i < s->nck; i++) {
         if (s->ck[i].seq % s->ck_every != 0) {
-            free(s->ck[i].json);
+            evs_free(NULL, s->ck[i].json);
             continue;
         }
         s->ck_bytes += s->ck[i].len;
@@ -232,7 +232,7 @@ void session_free(session *s)
         evs_event_free(&s->ev[i]);
     free(s->ev);
     for (size_t i = 0; i < s->nck; i++)
-        free(s->ck[i].json);
+        evs_free(NULL, s->ck[i].json);
     free(s->ck);
     for (size_t i = 0; i < s->nviol; i++)
         free(s->viol[i].msg);

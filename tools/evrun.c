@@ -265,7 +265,7 @@ int json_arg(const char *cmd, const char *opt, const char *arg, char **buf,
     return 0;
 }
 
-int fail_definition(const char *path, const evs_wf_error *we)
+int fail_definition(const char *path, const evs_error_info *we)
 {
     return fail("%s: %s%s%s", path, we->step, we->step[0] ? ": " : "", we->msg);
 }

@@ -74,7 +74,7 @@ int json_arg(const char *cmd, const char *opt, const char *arg, char **buf,
 
 /* Reports a refused definition: "PATH: STEP: MESSAGE", without STEP for
  * the document as a whole. Returns EXIT_ERROR. */
-int fail_definition(const char *path, const evs_wf_error *we);
+int fail_definition(const char *path, const evs_error_info *we);
 
 /* A replayer as evrun needs it: compact (evrun reads only what a run
  * can still use, so replay starts from the orchestrator's snapshot). */

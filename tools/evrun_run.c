@@ -22,7 +22,6 @@ static uint32_t g_grace_ms = 10000;
 static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
 {
     evs_replay *rp = NULL;
-    evs_violation v;
 
     (void)arg;
     if (g_exec[0] && strcmp(id, g_exec) != 0)
@@ -32,7 +31,7 @@ static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
     /* A service that continued as new goes on in its successor, which
      * the orchestrator resumes: follow it. */
     if (oc == EVS_OUTCOME_CONTINUED && g_store && replay_new(&rp) == 0 &&
-        evs_replay_open(rp, g_store, id, strlen(id), 0, NULL, &v, NULL) == 0) {
+        evs_replay_open(rp, g_store, id, strlen(id), 0, NULL, NULL) == 0) {
         evs_span next = evs_replay_exec(rp)->continued_as;
         if (next.len && next.len <= EVS_ID_MAX) {
             memcpy(g_exec, next.ptr, next.len);
@@ -86,10 +85,9 @@ static void print_result(evs_store *s, const char *outcome, int json,
                          const findings *fs)
 {
     evs_replay *rp = NULL;
-    evs_violation v;
 
-    if (replay_new(&rp) != 0 || evs_replay_open(rp, s, g_exec, strlen(g_exec),
-                                                0, NULL, &v, NULL) != 0) {
+    if (replay_new(&rp) != 0 ||
+        evs_replay_open(rp, s, g_exec, strlen(g_exec), 0, NULL, NULL) != 0) {
         evs_replay_free(rp);
         rp = NULL;
     }
@@ -135,16 +133,11 @@ static int report(evs_store *s, int json, const findings *fs)
     return ex;
 }
 
-/* Says what start refused: the definition, naming the step at fault,
- * or, when the definition alone is accepted, the inputs. */
-static int start_refused(const char *path, evs_span def, const evs_wf_error *we)
+/* Says what start refused: the definition, naming the step at fault, or
+ * the inputs. */
+static int start_refused(const char *path, const evs_error_info *we)
 {
-    evs_wf_def *d = NULL;
-    evs_wf_error dwe;
-    int rc = evs_orch_parse(g_orch, def, &d, &dwe);
-
-    evs_wf_free(d);
-    if (rc == 0)
+    if (strcmp(we->kind, "inputs") == 0)
         return fail("--input: %s", we->msg);
     return fail_definition(path, we);
 }
@@ -168,7 +161,7 @@ int cmd_start(int argc, char **argv)
     evs_span in = {0};
     evs_store *s = NULL;
     evs_orch_opts oo;
-    evs_wf_error we;
+    evs_error_info we;
 
     while ((c = next_opt("start", argc, argv, "", lo)) != -1) {
         switch (c) {
@@ -212,7 +205,7 @@ int cmd_start(int argc, char **argv)
     if (rc != 0) {
         /* A refused definition or inputs is bad data, not bad usage. */
         ex = rc == EVS_EPARSE
-                 ? start_refused(def, (evs_span){dbuf, dlen}, &we)
+                 ? start_refused(def, &we)
                  : fail_rc(rc, "cannot start an execution of %s", def);
         evs_orch_stop(g_orch, 0);
         evs_orch_run(g_orch);
@@ -371,7 +364,8 @@ int cmd_retry(int argc, char **argv)
     evs_durability d = EVS_SYNC_FULL;
     evs_retry_opts ro;
     evs_store *s = NULL;
-    char *ibuf = NULL, *obuf = NULL, why[512];
+    char *ibuf = NULL, *obuf = NULL;
+    evs_error_info why;
     int detach = 0, json = 0, ex = 0, rc, c;
 
     evs_retry_opts_init(&ro);
@@ -415,9 +409,9 @@ int cmd_retry(int argc, char **argv)
     id = argv[optind + 1];
     if ((ex = run_store_open(argv[optind], d, 0, 0, &s)) != 0)
         goto out;
-    rc = evs_exec_retry(s, evs_span_cstr(id), &ro, g_exec, why, sizeof(why));
-    if (rc != 0 && why[0]) {
-        ex = fail("retry of %s refused: %s", id, why);
+    rc = evs_exec_retry(s, evs_span_cstr(id), &ro, g_exec, &why);
+    if (rc != 0 && why.msg[0]) {
+        ex = fail("retry of %s refused: %s", id, why.msg);
     } else if (rc != 0) {
         ex = fail_on_exec(s, argv[optind], id, rc, "retry");
     } else if (detach) {

@@ -178,7 +178,6 @@ int cmd_status(int argc, char **argv)
     int json = 0, ex, rc;
     evs_store *s = NULL;
     evs_replay *rp = NULL;
-    evs_violation v;
     evs_error_info info;
 
     if ((ex = json_only_opts(argc, argv, &json)) != 0)
@@ -191,11 +190,11 @@ int cmd_status(int argc, char **argv)
         return ex;
     evs_error_info_clear(&info);
     if ((rc = replay_new(&rp)) != 0 ||
-        (rc = evs_replay_open(rp, s, id, strlen(id), 0, NULL, &v, &info)) !=
-            0) {
+        (rc = evs_replay_open(rp, s, id, strlen(id), 0, NULL, &info)) != 0) {
         if (rc == EVS_EHISTORY)
-            ex = fail_rc(rc, "%s: sequence %llu breaks rule %s: %s", id,
-                         (unsigned long long)v.sequence, v.rule, v.msg);
+            ex =
+                fail_rc(rc, "%s: sequence %llu breaks rule %s: %s", id,
+                        (unsigned long long)info.sequence, info.kind, info.msg);
         else if (rc == -ENOENT || rc == EVS_EBADID || !info.msg[0])
             ex = fail_on_exec(s, store, id, rc, "reading the log");
         else
@@ -226,7 +225,7 @@ static int check_parse(evs_store *s, const char *path, evs_span text,
 {
     evs_orch_opts oo;
     evs_orch *o = NULL;
-    evs_wf_error we;
+    evs_error_info we;
     int rc;
 
     evs_orch_opts_init(&oo);
@@ -316,12 +315,11 @@ int cmd_check(int argc, char **argv)
         const evs_exec_info *e = &l.items[i];
         evs_replay *rp = NULL;
         const evs_exec_state *x;
-        evs_violation v;
         char id[EVS_ID_MAX + 1];
 
         snprintf(id, sizeof(id), "%.*s", (int)e->id.len, e->id.ptr);
-        if (replay_new(&rp) != 0 || evs_replay_open(rp, s, e->id.ptr, e->id.len,
-                                                    0, NULL, &v, NULL) != 0) {
+        if (replay_new(&rp) != 0 ||
+            evs_replay_open(rp, s, e->id.ptr, e->id.len, 0, NULL, NULL) != 0) {
             note("%s: cannot be replayed; skipped", id);
             evs_replay_free(rp);
             continue;

@@ -109,8 +109,23 @@ EVS_EXTERN evs_span evs_span_cstr(const char *s);
 #define EVS_ID_MAX 128
 
 /**
- * Detail for a failure, filled in by functions that take one. May always
- * be NULL. Only meaningful after the function returned an error.
+ * Detail for a failure: the one struct every function that explains its
+ * failures fills in, whatever failed (a file of the store, a history
+ * rule, a definition, a template, inputs, a retry). May always be NULL.
+ * Only meaningful after the function returned an error.
+ *
+ * `kind` says what went wrong, as a static string:
+ *  - a failure of the store's files: "checksum", "sequence", "syntax",
+ *    "torn", "format", "lock", ..., or "" (out of memory, a system call);
+ *  - a broken history rule (EVS_EHISTORY): the rule's name as
+ *    formats/FORMAT.md §6.1 gives it: "first-event", "sequence",
+ *    "after-terminal", "step-not-started", "unknown-path", ...;
+ *  - a refused definition (EVS_EPARSE): "definition";
+ *  - refused inputs (EVS_EPARSE): "inputs";
+ *  - a template that cannot be rendered: "template";
+ *  - a retry refused by evs_exec_retry: "retry";
+ *  - a definition check (evs_orch_check_definition): "step" or
+ *    "version".
  */
 typedef struct evs_error_info {
     int code;                          /* same value the function returned */
@@ -118,12 +133,17 @@ typedef struct evs_error_info {
     uint64_t sequence;                 /* sequence involved, 0 if none */
     uint64_t offset;                   /* byte offset in the file,
                                           UINT64_MAX if none */
-    const char *kind;                  /* static: "checksum", "sequence",
-                                          "syntax", "torn", ... or "" */
+    const char *kind;                  /* static, never NULL once filled:
+                                          above, or "" */
+    char step[128];                    /* the step at fault, for
+                                          definitions, templates, inputs,
+                                          retries and definition checks;
+                                          "" when none */
     char msg[256];                     /* one line, no trailing newline */
 } evs_error_info;
 
-/** Clears *info to "no error" (offset UINT64_MAX, empty strings). */
+/** Clears *info to "no error" (offset UINT64_MAX, empty strings, step
+ *  included). NULL: no-op. */
 EVS_EXTERN void evs_error_info_clear(evs_error_info *info);
 
 /**
@@ -151,6 +171,15 @@ typedef struct evs_allocator {
 
 /** The default allocator (the C library's). */
 EVS_EXTERN const evs_allocator *evs_default_allocator(void);
+
+/**
+ * Frees a buffer the library returned (a `char **out` of evs_wf_render,
+ * evs_wf_check_inputs, evs_replay_state_json, evs_snapshot_encode, ...)
+ * through `alloc`, the allocator it was allocated with, as the function's
+ * comment names it (NULL: the C library's). NULL `p`: no-op. Thread-safe
+ * as the allocator is.
+ */
+EVS_EXTERN void evs_free(const evs_allocator *alloc, void *p);
 
 /**
  * Options structs (evs_store_opts, evs_recorder_opts, ...) begin with

@@ -142,12 +142,13 @@ enum {
  * evs_wf_parse, knowing the actions registered here (the built-ins among
  * them), so an action it does not have is refused, and a loop of its
  * EVS_ACTION_INSTANT actions too. *out (free it with evs_wf_free) is set
- * only on success; err (may be NULL) names the step and the reason.
+ * only on success; *err (may be NULL) as evs_wf_parse fills it: kind
+ * "definition", the step and the reason.
  * Loop thread, like every call on `o`.
  * Returns what evs_wf_parse returns.
  */
 EVS_EXTERN int evs_orch_parse(evs_orch *o, evs_span def, evs_wf_def **out,
-                              evs_wf_error *err);
+                              evs_error_info *err);
 
 /**
  * Registers action `name` (copied), with EVS_ACTION_* `flags`. Names
@@ -239,7 +240,9 @@ EVS_EXTERN int evs_orch_new(evs_store *store, const evs_orch_opts *opts,
 /**
  * Creates an execution of definition `def` (JSON) with `inputs` (a JSON
  * object; empty for {}), and owns it. The definition is parsed and
- * checked first; a refusal fills *err (may be NULL) and creates nothing.
+ * checked first, then the inputs; a refusal fills *err (may be NULL) as
+ * evs_wf_parse or evs_wf_check_inputs fill it (kind "definition" or
+ * "inputs", the step, the reason) and creates nothing.
  * `id` may be empty for a new UUIDv7. The execution id is copied to
  * out_id (may be NULL). The execution runs as the loop turns.
  * The execution is created on the threadpool: an error then (such as
@@ -250,7 +253,7 @@ EVS_EXTERN int evs_orch_new(evs_store *store, const evs_orch_opts *opts,
  */
 EVS_EXTERN int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs,
                               evs_span id, char out_id[EVS_ID_MAX + 1],
-                              evs_wf_error *err);
+                              evs_error_info *err);
 
 /**
  * Takes over execution `id`: opens its log as the writer, replays it,
@@ -327,7 +330,8 @@ EVS_EXTERN int evs_def_finding_describe(const evs_def_finding *f, char *buf,
  * the number of findings with a non-zero code. info (may be NULL)
  * describes the first refusal: its code, the execution, the sequence of
  * the step_started or version_decision event, kind "step" or "version",
- * and msg as evs_def_finding_describe writes it.
+ * the step (the one that differs, or the version step) and msg as
+ * evs_def_finding_describe writes it.
  * Returns 0 (it may go on), the first refusal's code (EVS_ENONDET or
  * EVS_EVERSION), the callback's non-zero value, or -ENOMEM.
  * Thread-safe for distinct rp.
@@ -486,8 +490,15 @@ EVS_EXTERN void evs_retry_opts_init(evs_retry_opts *o);
  * (evs_exec_create): after a crash it exists whole and linked, or not at
  * all. The origin is not modified.
  *
- * out_id (may be NULL) receives the successor's id; `why` (may be NULL)
- * a one-line reason for a refusal.
+ * out_id (may be NULL) receives the successor's id. *err (may be NULL;
+ * common.h) says why a retry was refused, with the origin's id, the
+ * step it is about (the failed step, from_step, or the definition's step
+ * at fault) when there is one, and a one-line reason in `msg`; its kind
+ * is "retry" when the strategy does not apply, "definition" or "inputs"
+ * when the recorded definition or the new inputs are refused, and a
+ * history rule's name (with its sequence) when the origin's history, or
+ * the successor's, breaks one. Any other failure (no such execution, the
+ * store's errors) sets only err->code, and leaves err->msg empty.
  * Returns 0, EVS_EBADID, -ENOENT, -EINVAL (the strategy does not apply:
  * not ended, no failed step, a step that never ran, a sequence out of
  * range, bad output JSON), EVS_EPARSE (inputs refused), -EEXIST,
@@ -495,8 +506,8 @@ EVS_EXTERN void evs_retry_opts_init(evs_retry_opts *o);
  */
 EVS_EXTERN int evs_exec_retry(evs_store *s, evs_span id,
                               const evs_retry_opts *o,
-                              char out_id[EVS_ID_MAX + 1], char *why,
-                              size_t why_cap);
+                              char out_id[EVS_ID_MAX + 1],
+                              evs_error_info *err);
 
 /**
  * GetVersion(change_id, min, max) for an action written in C: the

@@ -234,17 +234,15 @@ typedef struct evs_wait_state {
     uint64_t signal_seq; /* the signal that ended it, 0 if none */
 } evs_wait_state;
 
-/** A broken history rule. */
-typedef struct evs_violation {
-    uint64_t sequence;
-    const char *rule; /* static: "first-event", "sequence",
-                                 "after-terminal", "step-not-started",
-                                 "unknown-path", ... (FORMAT.md) */
-    char msg[256];
-} evs_violation;
-
-/** Called for each violation in tolerant mode. Return non-zero to stop. */
-typedef int (*evs_violation_fn)(void *arg, const evs_violation *v);
+/**
+ * Called for each broken history rule in tolerant mode, with `v` (borrowed
+ * for the call) filled as a strict replay fills its evs_error_info: code
+ * EVS_EHISTORY, the event's sequence, the rule's name in `kind`
+ * ("first-event", "sequence", "after-terminal", "step-not-started",
+ * "unknown-path", ...: formats/FORMAT.md §6.1) and a message. Return
+ * non-zero to stop.
+ */
+typedef int (*evs_violation_fn)(void *arg, const evs_error_info *v);
 
 typedef struct evs_replay_opts {
     size_t size;                   /* sizeof, set by evs_replay_opts_init
@@ -281,28 +279,33 @@ EVS_EXTERN int evs_replay_new(const evs_replay_opts *opts, evs_replay **out);
  * Applies one event: its sequence must be last_seq + 1.
  *
  * Strict mode: an event that breaks a history rule is not applied; the
- * call returns EVS_EHISTORY and fills *v (may be NULL) with the sequence,
- * the rule and a message. Tolerant mode: the violation goes to
- * opts.on_violation, the event is applied as far as it makes sense, and
- * the call returns 0 (or the callback's non-zero value).
+ * call returns EVS_EHISTORY and fills *err (may be NULL): code
+ * EVS_EHISTORY, the event's execution id and sequence, the rule's name in
+ * `kind` (formats/FORMAT.md §6.1) and a message. Tolerant mode: the
+ * violation, described the same way, goes to opts.on_violation, the event
+ * is applied as far as it makes sense, and the call returns 0 (or the
+ * callback's non-zero value, with *err left alone).
  *
  * Unknown event types are kept in the count (last_seq) and otherwise
  * ignored, so histories of newer writers replay. `data` that is not a
  * JSON object where the type needs one is a violation ("data").
- * Returns 0, EVS_EHISTORY, -ENOMEM. After -ENOMEM the event may be
- * partly applied: free the replayer, or reset it by loading a state.
+ * Returns 0, EVS_EHISTORY, -ENOMEM (err->msg "out of memory", kind "").
+ * After -ENOMEM the event may be partly applied: free the replayer, or
+ * reset it by loading a state.
  */
 EVS_EXTERN int evs_replay_apply(evs_replay *r, const evs_event *ev,
-                                evs_violation *v);
+                                evs_error_info *err);
 
 /**
  * Applies the events of `log` from last_seq + 1 through `to` (0: the
- * end), reading them with a cursor. `v` as for evs_replay_apply; `info`
- * (may be NULL) details a failure of the log itself.
+ * end), reading them with a cursor. *err (may be NULL) describes either
+ * failure: a broken history rule as evs_replay_apply describes it, or a
+ * failure of the log itself as evs_cursor_next does (the kind of damage,
+ * the sequence and byte offset where it was found).
  * Returns 0, EVS_EHISTORY, EVS_ECORRUPT, -ENOMEM or -errno.
  */
 EVS_EXTERN int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to,
-                              evs_violation *v, evs_error_info *info);
+                              evs_error_info *err);
 
 /**
  * Opens execution `id` at sequence `at` (0 or past the end: its end):
@@ -310,12 +313,13 @@ EVS_EXTERN int evs_replay_run(evs_replay *r, evs_log *log, uint64_t to,
  * past `at` and loadable in the replayer's mode (a full replayer cannot
  * use a compact state, which the orchestrator writes), else from
  * sequence 1, then applies the tail. *from_snapshot (may be NULL)
- * tells which. The replayer must be empty (new).
+ * tells which. The replayer must be empty (new). *err (may be NULL) as
+ * evs_log_open and evs_replay_run fill it.
  * Returns what evs_log_open and evs_replay_run return.
  */
 EVS_EXTERN int evs_replay_open(evs_replay *r, evs_store *s, const char *id,
                                size_t id_len, uint64_t at, int *from_snapshot,
-                               evs_violation *v, evs_error_info *info);
+                               evs_error_info *err);
 
 /* ---------------------------------------------------------------- */
 /* State                                                            */
@@ -429,8 +433,9 @@ EVS_EXTERN const evs_wait_state *evs_replay_wait(const evs_replay *r, size_t i);
  * Writes the whole state as one canonical, compact JSON object (the
  * `state` of a snapshot; FORMAT.md, "Replay state"). Equal states give
  * equal bytes. *out (not NUL-terminated: use *out_len) is allocated with
- * the replayer's allocator and owned by the caller. Returns 0 or
- * -ENOMEM.
+ * the replayer's allocator (evs_replay_opts.alloc) and owned by the
+ * caller: free it with evs_free(alloc, *out), `alloc` being that one.
+ * Returns 0 or -ENOMEM.
  */
 EVS_EXTERN int evs_replay_state_json(const evs_replay *r, char **out,
                                      size_t *out_len);

@@ -51,9 +51,9 @@ typedef struct evs_snapshot {
 #define EVS_SNAPSHOT_HEADER_MAX ((size_t)64 << 10)
 
 /**
- * Encodes `s` into a newly allocated buffer (*out, *out_len), owned by the
- * caller and freed with evs_snapshot_encoded_free(alloc, *out).
- * `alloc` may be NULL (the C library's). Thread-safe.
+ * Encodes `s` into a newly allocated buffer (*out, *out_len), allocated
+ * with `alloc` (NULL: the C library's) and owned by the caller: free it
+ * with evs_free(alloc, *out) (common.h). Thread-safe.
  * Returns 0, -EINVAL (an id that fails evs_id_valid(), invalid UTF-8, a
  * JSON field that is not valid JSON, a time out of range, a header line
  * longer than EVS_SNAPSHOT_HEADER_MAX) or -ENOMEM;
@@ -62,14 +62,6 @@ typedef struct evs_snapshot {
 EVS_EXTERN int evs_snapshot_encode(const evs_snapshot *s,
                                    const evs_allocator *alloc, char **out,
                                    size_t *out_len);
-
-/**
- * Frees a buffer that evs_snapshot_encode() made, through the allocator
- * `alloc` it was made with (the buffer does not record it; NULL: the C
- * library's). Accepts a NULL buffer.
- */
-EVS_EXTERN void evs_snapshot_encoded_free(const evs_allocator *alloc,
-                                          char *buf);
 
 enum {
     /** Decode and check only the header line; the JSON fields of the

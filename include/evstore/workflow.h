@@ -176,13 +176,6 @@ typedef struct evs_wf_def {
                                    members sorted (evs_json_hash) */
 } evs_wf_def;
 
-/** Why a definition was refused. */
-typedef struct evs_wf_error {
-    char step[128]; /* the step at fault; "" for the document
-                                   (its name, version, inputs, outputs) */
-    char msg[256];
-} evs_wf_error;
-
 /**
  * Does the host have an action of this name (registered actions)? 0: no,
  * and the definition is refused. EVS_WF_ACTION_INSTANT: yes, and the
@@ -197,7 +190,10 @@ typedef int (*evs_wf_has_action_fn)(void *arg, const char *name);
 
 /**
  * Parses and checks a definition (formats/WORKFLOWS.md, which lists every
- * rule). Refuses, with the step and the reason in *err (may be NULL):
+ * rule). Refuses with EVS_EPARSE, filling *err (may be NULL; common.h)
+ * with code EVS_EPARSE, kind "definition", the step at fault in `step`
+ * ("" for the document: its name, version, inputs, outputs) and the
+ * reason in `msg`, when it finds:
  * malformed JSON (evs_json_check: invalid UTF-8, control characters...),
  * duplicate members at any depth, unknown or missing members, members of
  * the wrong type or not allowed in the step's kind, an unknown kind,
@@ -211,12 +207,13 @@ typedef int (*evs_wf_has_action_fn)(void *arg, const char *name);
  * `alloc` may be NULL (the C library's); the definition keeps a copy of
  * it, so only its ctx must outlive the definition. On success *out is
  * owned by the caller: free it with evs_wf_free. *out is set only on
- * success. Returns 0, EVS_EPARSE (refused), -ENOMEM. Thread-safe.
+ * success. Returns 0, EVS_EPARSE (refused), -ENOMEM (err->msg "out of
+ * memory", kind ""). Thread-safe.
  */
 EVS_EXTERN int evs_wf_parse(const char *json, size_t len,
                             const evs_allocator *alloc,
                             evs_wf_has_action_fn has_action, void *arg,
-                            evs_wf_def **out, evs_wf_error *err);
+                            evs_wf_def **out, evs_error_info *err);
 
 /** The step of this name (borrowed from d), or NULL. d may be NULL. */
 EVS_EXTERN const evs_wf_step *evs_wf_find_step(const evs_wf_def *d,
@@ -262,14 +259,17 @@ typedef struct evs_wf_ctx {
  * and strings without a reference are copied as written.
  * *out (compact JSON and a NUL, which *out_len does not count; allocated
  * with `alloc`, NULL: the C library) is owned by the caller and set only
- * on success. An empty template renders as `null`. `err` may be NULL.
+ * on success: free it with evs_free(alloc, *out). An empty template
+ * renders as `null`. *err (may be NULL; common.h) gets the code, kind
+ * "template" ("" for -ENOMEM) and what went wrong in `msg`; `step` stays
+ * "" (the template does not know its step).
  * Returns 0, -ENOENT (a reference to nothing; err->msg names it),
  * EVS_EPARSE (the template is not JSON, a reference is malformed, or a
  * resolver's value is not JSON), -ENOMEM, or a resolver's own error.
  */
 EVS_EXTERN int evs_wf_render(const evs_wf_ctx *c, evs_span tmpl,
                              const evs_allocator *alloc, char **out,
-                             size_t *out_len, evs_wf_error *err);
+                             size_t *out_len, evs_error_info *err);
 
 /**
  * Evaluates a condition (an edge's `when`; NULL is true). A comparison
@@ -286,16 +286,18 @@ EVS_EXTERN int evs_wf_cond_eval(const evs_wf_cond *cond, const evs_wf_ctx *c,
  * Checks `inputs` (a JSON object, empty for {}) against the declared
  * inputs, filling in defaults: *out is the inputs to run with (compact
  * JSON and a NUL, allocated with `alloc`, owned by the caller, set only
- * on success): the members given, in their order, then the defaults of
- * the absent ones, in declaration order. Undeclared members are kept,
- * or, when the definition has `strict_inputs`, refused.
+ * on success; free it with evs_free(alloc, *out)): the members given, in
+ * their order, then the defaults of the absent ones, in declaration
+ * order. Undeclared members are kept, or, when the definition has
+ * `strict_inputs`, refused. *err (may be NULL; common.h) gets the code,
+ * kind "inputs" ("" for -ENOMEM) and the reason in `msg`.
  * Returns 0, EVS_EPARSE (not an object, a duplicate member, a required
  * input missing, a wrong type, an undeclared input under strict_inputs;
  * err->msg says which), -ENOMEM.
  */
 EVS_EXTERN int evs_wf_check_inputs(const evs_wf_def *d, evs_span inputs,
                                    const evs_allocator *alloc, char **out,
-                                   size_t *out_len, evs_wf_error *err);
+                                   size_t *out_len, evs_error_info *err);
 
 #ifdef __cplusplus
 }

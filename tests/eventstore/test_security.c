@@ -102,8 +102,7 @@ static void check_bad_id(const char *id, size_t len)
                  EVS_EBADID);
     /* Replay opens by id too. */
     cr_assert_eq(evs_replay_new(NULL, &rp), 0);
-    cr_assert_eq(evs_replay_open(rp, st, id, len, 0, NULL, NULL, NULL),
-                 EVS_EBADID);
+    cr_assert_eq(evs_replay_open(rp, st, id, len, 0, NULL, NULL), EVS_EBADID);
     evs_replay_free(rp);
 }
 
@@ -1717,7 +1716,7 @@ static int op_fifo_log_calls(void *arg)
         return 102;
     if (evs_replay_new(NULL, &rp) != 0)
         return 103;
-    rc = evs_replay_open(rp, st, "x", 1, 0, NULL, NULL, NULL);
+    rc = evs_replay_open(rp, st, "x", 1, 0, NULL, NULL);
     evs_replay_free(rp);
     if (rc >= 0)
         return 104;
@@ -2107,7 +2106,7 @@ static void run_to_idle(evs_orch *o)
 static void start_one(const char *def, const char *id)
 {
     evs_orch *o = new_orch();
-    evs_wf_error we;
+    evs_error_info we;
 
     cr_assert_eq(evs_orch_start(o, evs_span_cstr(def), (evs_span){0},
                                 evs_span_cstr(id), NULL, &we),
@@ -2119,9 +2118,10 @@ Test(sec_id, the_orchestrators_entry_points_refuse_bad_ids)
 {
     bad_span bad[32];
     size_t nbad = bad_spans(bad);
-    char out_id[EVS_ID_MAX + 1], why[256];
+    char out_id[EVS_ID_MAX + 1];
+    evs_error_info why;
     evs_retry_opts ro;
-    evs_wf_error we;
+    evs_error_info we;
     evs_orch *o;
     char *before;
 
@@ -2143,13 +2143,13 @@ Test(sec_id, the_orchestrators_entry_points_refuse_bad_ids)
                                    (evs_span){0}, (evs_span){0}),
                      EVS_EBADID, "post %zu", i);
         evs_retry_opts_init(&ro);
-        cr_assert_eq(evs_exec_retry(st, id, &ro, out_id, why, sizeof(why)),
-                     EVS_EBADID, "retry %zu", i);
+        cr_assert_eq(evs_exec_retry(st, id, &ro, out_id, &why), EVS_EBADID,
+                     "retry %zu", i);
         /* The successor's id too. */
         ro.new_id = id;
-        cr_assert_eq(evs_exec_retry(st, evs_span_cstr("done"), &ro, out_id, why,
-                                    sizeof(why)),
-                     EVS_EBADID, "retry --id %zu", i);
+        cr_assert_eq(
+            evs_exec_retry(st, evs_span_cstr("done"), &ro, out_id, &why),
+            EVS_EBADID, "retry --id %zu", i);
     }
     /* Empty means "make one up" where an id is optional, and is refused
      * where one is needed. */
@@ -2170,9 +2170,8 @@ Test(sec_id, the_orchestrators_entry_points_refuse_bad_ids)
     /* The control: a good successor id is taken. */
     evs_retry_opts_init(&ro);
     ro.new_id = evs_span_cstr("done.r1");
-    cr_assert_eq(evs_exec_retry(st, evs_span_cstr("done"), &ro, out_id, why,
-                                sizeof(why)),
-                 0, "%s", why);
+    cr_assert_eq(evs_exec_retry(st, evs_span_cstr("done"), &ro, out_id, &why),
+                 0, "%s", why.msg);
     cr_assert_str_eq(out_id, "done.r1");
     cr_assert(evs_exec_exists(st, "done.r1", 7));
     free(before);
@@ -2336,7 +2335,8 @@ Test(sec_perm, everything_the_store_creates_is_private_under_umask_0)
 
 Test(sec_perm, what_the_orchestrator_creates_is_private_under_umask_0)
 {
-    char out_id[EVS_ID_MAX + 1], why[256];
+    char out_id[EVS_ID_MAX + 1];
+    evs_error_info why;
     evs_retry_opts ro;
     evs_orch *o;
     int files = 0, dirs = 0;
@@ -2352,9 +2352,8 @@ Test(sec_perm, what_the_orchestrator_creates_is_private_under_umask_0)
     run_to_idle(o);
     evs_retry_opts_init(&ro);
     ro.new_id = evs_span_cstr("w2");
-    cr_assert_eq(
-        evs_exec_retry(st, evs_span_cstr("w"), &ro, out_id, why, sizeof(why)),
-        0, "%s", why);
+    cr_assert_eq(evs_exec_retry(st, evs_span_cstr("w"), &ro, out_id, &why), 0,
+                 "%s", why.msg);
     tu_assert_private_tree(sroot, &files, &dirs);
     cr_assert_geq(dirs, 3, "w, its inbox, w2");
     cr_assert_geq(files, 5, "index, logs and snapshots");

@@ -565,8 +565,8 @@ Test(snapshot, allocation_failure_loop)
         rc = evs_snapshot_encode(&s, &a, &buf, &len);
         if (rc == 0) {
             cr_assert_eq(c.live, 1);
-            evs_snapshot_encoded_free(&a, buf); /* through the hook */
-            evs_snapshot_encoded_free(&a, NULL);
+            evs_free(&a, buf); /* through the hook */
+            evs_free(&a, NULL);
             cr_assert_eq(c.live, 0);
             break;
         }

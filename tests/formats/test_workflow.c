@@ -21,7 +21,7 @@
 static evs_wf_def *parse_ok(const char *json)
 {
     evs_wf_def *d = NULL;
-    evs_wf_error e;
+    evs_error_info e;
     int rc = evs_wf_parse(json, strlen(json), NULL, NULL, NULL, &d, &e);
 
     cr_assert_eq(rc, 0, "refused (%d): step \"%s\": %s\n%s", rc, e.step, e.msg,
@@ -321,7 +321,7 @@ Test(workflow, asks_the_host_about_actions_but_not_about_exec)
                       "{\"name\":\"b\",\"kind\":\"action\",\"action\":\"lm\"}"
                       "]}";
     evs_wf_def *d = NULL;
-    evs_wf_error e;
+    evs_error_info e;
     int calls = 0;
 
     cr_assert_eq(evs_wf_parse(ok, strlen(ok), NULL, only_llm, &calls, &d, &e),
@@ -607,7 +607,7 @@ static void expect_refusals(const refusal *rs, size_t n,
     for (size_t i = 0; i < n; i++) {
         const refusal *r = &rs[i];
         evs_wf_def *d = (evs_wf_def *)0x1;
-        evs_wf_error e;
+        evs_error_info e;
         int rc;
 
         memset(&e, 'x', sizeof(e));
@@ -615,6 +615,12 @@ static void expect_refusals(const refusal *rs, size_t n,
                           &e);
         cr_assert_eq(rc, EVS_EPARSE, "#%zu accepted (%d): %s", i, rc, r->json);
         cr_assert_eq(d, (evs_wf_def *)0x1, "#%zu: *out set", i);
+        /* The one error struct, filled whole (common.h). */
+        cr_assert_eq(e.code, EVS_EPARSE, "#%zu: code %d", i, e.code);
+        cr_assert_str_eq(e.kind, "definition", "#%zu", i);
+        cr_assert_str_eq(e.execution_id, "", "#%zu", i);
+        cr_assert_eq(e.sequence, 0, "#%zu", i);
+        cr_assert_eq(e.offset, UINT64_MAX, "#%zu", i);
         cr_assert_str_eq(e.step, r->step,
                          "#%zu: step \"%s\", want \"%s\" "
                          "(%s)",
@@ -665,7 +671,7 @@ Test(workflow, names_the_step_that_holds_a_duplicate_member)
                         "{\"name\":\"b\",\"kind\":\"action\",\"action\":\"x\","
                         "\"retry\":{\"jitter\":0,\"jitter\":1}}");
     evs_wf_def *d = NULL;
-    evs_wf_error e;
+    evs_error_info e;
 
     cr_assert_eq(evs_wf_parse(j, strlen(j), NULL, NULL, NULL, &d, &e),
                  EVS_EPARSE);
@@ -707,7 +713,7 @@ static void argv_is(const evs_wf_step *s, const char *const *want)
 Test(workflow, reads_the_argv_of_exec_steps_in_both_forms)
 {
     evs_wf_def *d;
-    evs_wf_error e;
+    evs_error_info e;
     int calls = 0;
 
     d = parse_ok(EXEC(",\"exec\":[\"./run me\",\"a b\",\"\",\"${x}\"]"));
@@ -765,7 +771,7 @@ static int host_actions(void *arg, const char *name)
     return strcmp(name, "x") == 0 || strcmp(name, "fail") == 0;
 }
 
-static int parse_host(const char *json, evs_wf_def **d, evs_wf_error *e)
+static int parse_host(const char *json, evs_wf_def **d, evs_error_info *e)
 {
     *d = NULL;
     return evs_wf_parse(json, strlen(json), NULL, host_actions, NULL, d, e);
@@ -882,7 +888,7 @@ Test(workflow, refuses_a_loop_that_can_never_wait_or_end)
                                "\"start_at\":\"z\"}," ECHO_STEP("z", "")),
     };
     evs_wf_def *d;
-    evs_wf_error e;
+    evs_error_info e;
     size_t i;
 
     expect_refusals(spins, sizeof(spins) / sizeof(*spins), host_actions);
@@ -900,7 +906,7 @@ Test(workflow, a_long_loop_is_named_by_its_first_steps)
     char buf[16384];
     size_t n = 0;
     evs_wf_def *d;
-    evs_wf_error e;
+    evs_error_info e;
     int i;
 
     /* 200 echo steps in a ring: the message names the way round from
@@ -1178,7 +1184,7 @@ static void render_is(const evs_wf_ctx *c, const char *tmpl, const char *want)
 {
     char *out = NULL;
     size_t len = 0;
-    evs_wf_error e;
+    evs_error_info e;
     int rc = evs_wf_render(c, evs_span_cstr(tmpl), NULL, &out, &len, &e);
 
     cr_assert_eq(rc, 0, "%s: rc %d: %s", tmpl, rc, e.msg);
@@ -1192,12 +1198,15 @@ static void render_fails(const evs_wf_ctx *c, const char *tmpl, int want,
 {
     char *out = (char *)0x1;
     size_t len = 77;
-    evs_wf_error e;
+    evs_error_info e;
     int rc = evs_wf_render(c, evs_span_cstr(tmpl), NULL, &out, &len, &e);
 
     cr_assert_eq(rc, want, "%s: rc %d, want %d", tmpl, rc, want);
     cr_assert_eq(out, (char *)0x1);
     cr_assert_eq(len, 77);
+    cr_assert_eq(e.code, rc);
+    cr_assert_str_eq(e.kind, "template");
+    cr_assert_str_eq(e.step, "");
     cr_assert(strstr(e.msg, msg), "%s: message \"%s\" lacks \"%s\"", tmpl,
               e.msg, msg);
 }
@@ -1338,7 +1347,7 @@ static void inputs_are(const evs_wf_def *d, const char *in, const char *want)
 {
     char *out = NULL;
     size_t len = 0;
-    evs_wf_error e;
+    evs_error_info e;
     int rc = evs_wf_check_inputs(d, evs_span_cstr(in), NULL, &out, &len, &e);
 
     cr_assert_eq(rc, 0, "%s: %d %s", in, rc, e.msg);
@@ -1350,11 +1359,13 @@ static void inputs_are(const evs_wf_def *d, const char *in, const char *want)
 static void inputs_refused(const evs_wf_def *d, const char *in, const char *msg)
 {
     char *out = (char *)0x1;
-    evs_wf_error e;
+    evs_error_info e;
     int rc = evs_wf_check_inputs(d, evs_span_cstr(in), NULL, &out, NULL, &e);
 
     cr_assert_eq(rc, EVS_EPARSE, "%s accepted", in);
     cr_assert_eq(out, (char *)0x1);
+    cr_assert_eq(e.code, EVS_EPARSE);
+    cr_assert_str_eq(e.kind, "inputs");
     cr_assert(strstr(e.msg, msg), "%s: \"%s\" lacks \"%s\"", in, e.msg, msg);
 }
 
@@ -1624,7 +1635,7 @@ static char *big_def(void)
 static void parse_loop(const char *json)
 {
     evs_wf_def *d;
-    evs_wf_error e;
+    evs_error_info e;
     tu_alloc c;
     int rc, n;
 
@@ -1642,6 +1653,9 @@ static void parse_loop(const char *json)
         }
         cr_assert_eq(rc, -ENOMEM, "allocation %d: rc %d (%s)", n, rc, e.msg);
         cr_assert_null(d);
+        cr_assert_eq(e.code, -ENOMEM);
+        cr_assert_str_eq(e.kind, "");
+        cr_assert_str_eq(e.step, "");
         cr_assert_str_eq(e.msg, "out of memory");
         cr_assert_eq(c.live, 0, "allocation %d: %ld leaked", n, c.live);
     }
@@ -1656,6 +1670,45 @@ Test(workflow, parse_survives_every_allocation_failure)
     parse_loop(full_def);
     parse_loop(big);
     free(big);
+}
+
+/* evs_free gives a buffer the library returned back to the allocator it
+ * was made with: the counting allocator sees the block go; NULL is the C
+ * library's allocator, and a NULL buffer is nothing to free. */
+Test(workflow, evs_free_returns_a_returned_buffer_to_its_allocator)
+{
+    evs_wf_ctx c = make_ctx();
+    evs_wf_def *d = parse_ok(inputs_def);
+    char *out = NULL, *in = NULL;
+    size_t len;
+    tu_alloc k;
+    long calls;
+
+    tu_alloc_init(&k);
+    cr_assert_eq(evs_wf_render(&c, evs_span_cstr("{\"a\":\"${inputs.s}\"}"),
+                               &k.a, &out, &len, NULL),
+                 0);
+    cr_assert_eq(evs_wf_check_inputs(d, evs_span_cstr("{\"topic\":\"t\"}"),
+                                     &k.a, &in, &len, NULL),
+                 0);
+    cr_assert_eq(k.live, 2, "the two results, nothing else");
+    calls = k.calls;
+    evs_free(&k.a, out);
+    cr_assert_eq(k.live, 1);
+    evs_free(&k.a, in);
+    cr_assert_eq(k.live, 0);
+    cr_assert_eq(k.bytes, 0);
+    evs_free(&k.a, NULL);
+    cr_assert_eq(k.live, 0);
+    cr_assert_eq(k.calls, calls, "freeing asks for no memory");
+
+    /* NULL: the C library's, as the buffer was made with (a mismatch
+     * would show under the sanitizers). */
+    cr_assert_eq(
+        evs_wf_render(&c, evs_span_cstr("[1]"), NULL, &out, &len, NULL), 0);
+    evs_free(NULL, out);
+    evs_free(NULL, NULL);
+    evs_wf_free(d);
 }
 
 Test(workflow, evaluation_survives_every_allocation_failure)
@@ -1681,7 +1734,7 @@ Test(workflow, evaluation_survives_every_allocation_failure)
                                   "\"b\":\"x=say \\\"hi\\\"\\n "
                                   "[1,\\\"two\\\",{\\\"a\\\":1}]\","
                                   "\"c\":[\"hello world\"]}");
-            tu_alloc_free(&k, out);
+            evs_free(&k.a, out);
             cr_assert_eq(k.live, 0);
             break;
         }
@@ -1698,7 +1751,7 @@ Test(workflow, evaluation_survives_every_allocation_failure)
         if (rc == 0) {
             cr_assert_str_eq(out, "{\"topic\":\"t\",\"n\":2,\"flag\":false,"
                                   "\"o\":{\"k\":[1]}}");
-            tu_alloc_free(&k, out);
+            evs_free(&k.a, out);
             cr_assert_eq(k.live, 0);
             break;
         }

@@ -60,7 +60,7 @@ static int has_action(void *arg, const char *name)
 
 static void render(const evs_wf_ctx *c, evs_span tmpl)
 {
-    evs_wf_error err;
+    evs_error_info err;
     char *out = NULL;
     size_t len = 0;
     int rc;
@@ -142,7 +142,7 @@ static void check_step(const evs_wf_def *d, const evs_wf_step *s)
 
 static void check_inputs(const evs_wf_def *d, const char *in)
 {
-    evs_wf_error err;
+    evs_error_info err;
     char *out = NULL;
     size_t len = 0;
     int rc;
@@ -161,7 +161,7 @@ static void check_inputs(const evs_wf_def *d, const char *in)
 static void check(const char *buf, size_t len)
 {
     evs_wf_def *d = NULL, *again = NULL;
-    evs_wf_error err;
+    evs_error_info err;
     evs_wf_ctx c;
     int rc;
 

@@ -781,7 +781,7 @@ Test(fuzz_hostile, hostile_snapshots_are_refused)
 static void apply_ev(evs_replay *r, uint64_t seq, const char *type,
                      const char *path, const char *step, const char *data)
 {
-    evs_violation v;
+    evs_error_info v;
     evs_event ev;
     char id[24];
 
@@ -1115,7 +1115,7 @@ Test(fuzz_hostile, a_state_with_crlf_between_tokens_reads_the_same)
 static int parse_def(const char *json, size_t len)
 {
     evs_wf_def *d = NULL;
-    evs_wf_error err;
+    evs_error_info err;
     int rc = evs_wf_parse(json, len, NULL, NULL, NULL, &d, &err);
 
     evs_wf_free(d);

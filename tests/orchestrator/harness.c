@@ -342,7 +342,7 @@ void mk_orch(int stop_when_idle)
 
 void start(const char *def, const char *inputs, const char *id)
 {
-    evs_wf_error e;
+    evs_error_info e;
     int rc;
 
     memset(&e, 0, sizeof(e));
@@ -485,17 +485,17 @@ void rp_free(evs_replay *r)
 static evs_replay *replay_mode(evs_store *s, const char *id, int compact)
 {
     evs_replay *r = rp_new_mode(compact);
-    evs_violation v;
+    evs_error_info v;
     evs_log *log;
     int rc;
 
     memset(&v, 0, sizeof(v));
     cr_assert_eq(evs_log_open(s, id, strlen(id), 0, &log, NULL, NULL), 0, "%s",
                  id);
-    rc = evs_replay_run(r, log, 0, &v, NULL);
+    rc = evs_replay_run(r, log, 0, &v);
     evs_log_close(log);
     cr_assert_eq(rc, 0, "replay %s: %s (seq %llu %s: %s)", id, evs_err_name(rc),
-                 (unsigned long long)v.sequence, v.rule ? v.rule : "", v.msg);
+                 (unsigned long long)v.sequence, v.kind ? v.kind : "", v.msg);
     return r;
 }
 

@@ -593,7 +593,7 @@ Test(cont, a_loop_of_instant_actions_is_refused_at_start)
           "{'name':'b','kind':'action','action':'tock','next':'b'}]}"),
     };
     char id[EVS_ID_MAX + 1];
-    evs_wf_error e;
+    evs_error_info e;
 
     mk_orch(1);
     cr_assert_eq(evs_orch_register(orch, "tock", t_echo, NULL,

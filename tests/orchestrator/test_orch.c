@@ -382,7 +382,7 @@ Test(orch, memory_comes_from_the_stores_allocator)
     evs_orch_free(o2);
     expect_outcome("al", EVS_OUTCOME_COMPLETED);
     cr_assert_eq(evs_replay_new(NULL, &r), 0);
-    cr_assert_eq(evs_replay_open(r, s2, "al", 2, 0, NULL, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_open(r, s2, "al", 2, 0, NULL, NULL), 0);
     cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_COMPLETED);
     evs_replay_free(r);
     evs_store_close(s2);
@@ -1880,7 +1880,8 @@ Test(orch, terminate_cancels_every_live_path_first)
 Test(orch, a_race_cut_before_its_cancellations_is_decided_again_on_resume)
 {
     evs_retry_opts ro;
-    char succ[EVS_ID_MAX + 1], why[256];
+    char succ[EVS_ID_MAX + 1];
+    evs_error_info why;
     const evs_event *cancel, *fast_end;
     evs_replay *r;
     evlist ev;
@@ -1910,8 +1911,8 @@ Test(orch, a_race_cut_before_its_cancellations_is_decided_again_on_resume)
     ro.from_seq = cancel->sequence - 1;
     ro.new_id = S("rc-cut");
     evlist_free(&ev);
-    cr_assert_eq(evs_exec_retry(st, S("rc"), &ro, succ, why, sizeof(why)), 0,
-                 "%s", why);
+    cr_assert_eq(evs_exec_retry(st, S("rc"), &ro, succ, &why), 0, "%s",
+                 why.msg);
     run_resume("rc-cut", EVS_OUTCOME_COMPLETED);
     expect_input("rc-cut", "after", -1, 0, "{\"fast\":{\"won\":true}}");
     ev = events_of("rc-cut");
@@ -2018,7 +2019,7 @@ Test(orch, a_request_found_again_after_its_event_was_consumed_is_removed)
 
     /* The runner's snapshot: the signal went, its id stayed. */
     r = rp_new_compact();
-    cr_assert_eq(evs_replay_open(r, st, "tw", 2, 0, &fs, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_open(r, st, "tw", 2, 0, &fs, NULL), 0);
     cr_assert(fs);
     cr_assert_eq(evs_replay_signal_count(r), 0);
     cr_assert(evs_replay_signal_received(r, S(rid), &seq));
@@ -2189,7 +2190,7 @@ Test(orch, start_refuses_bad_definitions_and_inputs_and_creates_nothing)
     const char *needs_url =
         J("{'name':'bad','inputs':{'url':{'type':'string','required':true}},"
           "'steps':[{'name':'s','kind':'action','action':'t_echo'}]}");
-    evs_wf_error e;
+    evs_error_info e;
     char out[EVS_ID_MAX + 1] = "untouched";
 
     mk_orch(1);
@@ -2292,16 +2293,16 @@ Test(orch, a_finished_executions_snapshot_is_completed_and_loads)
     rp_free(loaded);
     evs_snapshot_free(sn);
     loaded = rp_new_compact();
-    cr_assert_eq(
-        evs_replay_open(loaded, st, "snap", 4, 0, &from_snap, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_open(loaded, st, "snap", 4, 0, &from_snap, NULL),
+                 0);
     cr_assert(from_snap);
     expect_same_state(full, loaded, "snap, opened");
     rp_free(loaded);
     /* A full replayer cannot use the compact snapshot: it replays the
      * log, to the same outputs. */
     loaded = rp_new();
-    cr_assert_eq(
-        evs_replay_open(loaded, st, "snap", 4, 0, &from_snap, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_open(loaded, st, "snap", 4, 0, &from_snap, NULL),
+                 0);
     cr_assert(!from_snap);
     {
         evs_span a = evs_replay_exec(loaded)->outputs,

@@ -276,22 +276,29 @@ static uint64_t failed_seq_of(const char *id)
 /* Retrying                                                         */
 /* ---------------------------------------------------------------- */
 
-static char why[512];
+/* What the last retry() said; "x" until the library fills it. */
+static evs_error_info why;
 
-/* evs_exec_retry of origin into new_id; checks out_id on success. */
+/* evs_exec_retry of origin into new_id; checks out_id on success, and on
+ * failure that why.code is the code returned. */
 static int retry(const char *origin, evs_retry_opts *o, const char *new_id)
 {
     char out[EVS_ID_MAX + 1] = "untouched";
     int rc;
 
     o->new_id = S(new_id);
-    why[0] = 'x';
-    why[1] = '\0';
-    rc = evs_exec_retry(st, S(origin), o, out, why, sizeof(why));
-    if (rc == 0)
+    memset(&why, 0, sizeof(why));
+    snprintf(why.msg, sizeof(why.msg), "x");
+    snprintf(why.step, sizeof(why.step), "x");
+    rc = evs_exec_retry(st, S(origin), o, out, &why);
+    if (rc == 0) {
         cr_assert_str_eq(out, new_id);
-    else
+    } else {
         cr_assert_str_eq(out, "untouched", "a refused retry set out_id");
+        cr_assert_eq(why.code, rc, "err->code %s, returned %s",
+                     evs_err_name(why.code), evs_err_name(rc));
+        cr_assert_not_null(why.kind);
+    }
     return rc;
 }
 
@@ -300,13 +307,47 @@ static void retry_ok(const char *origin, evs_retry_opts *o, const char *new_id)
     int rc = retry(origin, o, new_id);
 
     cr_assert_eq(rc, 0, "retry of %s (%s): %s: %s", origin,
-                 evs_retry_strategy_name(o->strategy), evs_err_name(rc), why);
+                 evs_retry_strategy_name(o->strategy), evs_err_name(rc),
+                 why.msg);
 }
 
 static void retry_opts(evs_retry_opts *o, evs_retry_strategy s)
 {
     evs_retry_opts_init(o);
     o->strategy = s;
+}
+
+/* A refusal says why: kind "retry", the step it is about ("" when
+ * none), a message holding `needle`, the origin's id. */
+static void expect_refused(const char *origin, evs_retry_opts *o,
+                           const char *new_id, int want, const char *step,
+                           const char *needle)
+{
+    size_t before = exec_count();
+    int rc = retry(origin, o, new_id);
+
+    cr_assert_eq(rc, want, "%s (%s): %s, expected %s: %s", origin,
+                 evs_retry_strategy_name(o->strategy), evs_err_name(rc),
+                 evs_err_name(want), why.msg);
+    cr_assert_neq(why.msg[0], '\0');
+    cr_assert(strcmp(why.msg, "x") != 0, "no reason given");
+    cr_assert_str_eq(why.kind, "retry");
+    cr_assert_str_eq(why.step, step, "step \"%s\", want \"%s\" (%s)", why.step,
+                     step, why.msg);
+    cr_assert_str_eq(why.execution_id, origin);
+    if (needle)
+        cr_assert_not_null(strstr(why.msg, needle), "reason: %s", why.msg);
+    cr_assert(!evs_exec_exists(st, new_id, strlen(new_id)));
+    cr_assert_eq(exec_count(), before);
+}
+
+/* A failure that is not a refusal sets only the code (orchestrator.h). */
+static void expect_failed(const char *origin, evs_retry_opts *o,
+                          const char *new_id, int want)
+{
+    cr_assert_eq(retry(origin, o, new_id), want, "%s", why.msg);
+    cr_assert_str_eq(why.msg, "");
+    cr_assert_str_eq(why.step, "");
 }
 
 /* ---------------------------------------------------------------- */
@@ -711,8 +752,11 @@ Test(strategies, with_new_inputs_refuses_bad_inputs_and_creates_nothing)
         retry_opts(&o, EVS_RETRY_WITH_NEW_INPUTS);
         o.inputs = S(bad[i]);
         cr_assert_eq(retry("nb", &o, id), EVS_EPARSE, "inputs %s", bad[i]);
-        cr_assert_neq(why[0], '\0');
-        cr_assert(strcmp(why, "x") != 0, "no reason given for %s", bad[i]);
+        cr_assert_neq(why.msg[0], '\0');
+        cr_assert(strcmp(why.msg, "x") != 0, "no reason given for %s", bad[i]);
+        cr_assert_str_eq(why.kind, "inputs");
+        cr_assert_str_eq(why.step, "");
+        cr_assert_str_eq(why.execution_id, "nb");
         cr_assert(!evs_exec_exists(st, id, strlen(id)));
     }
     cr_assert_eq(exec_count(), before);
@@ -797,8 +841,7 @@ Test(strategies, skip_failed_continues_with_the_supplied_output_or_null)
     /* An output that is not JSON is refused. */
     retry_opts(&o, EVS_RETRY_SKIP_FAILED);
     o.output = S("{oops");
-    cr_assert_eq(retry("sk", &o, "sk-bad"), -EINVAL);
-    cr_assert(!evs_exec_exists(st, "sk-bad", 6));
+    expect_refused("sk", &o, "sk-bad", -EINVAL, "b", "not JSON");
     expect_files_unchanged("sk", &was);
 }
 
@@ -901,39 +944,20 @@ Test(strategies, retry_opts_are_read_only_as_far_as_their_size_goes)
     cr_assert_eq(big.o.size, sizeof(big.o));
     big.o.new_id = S("sz-r");
     big.o.size = offsetof(evs_retry_opts, new_id);
-    cr_assert_eq(evs_exec_retry(st, S("sz"), &big.o, out, why, sizeof(why)),
-                 -EINVAL);
+    cr_assert_eq(evs_exec_retry(st, S("sz"), &big.o, out, &why), -EINVAL);
     big.o.size = sizeof(big);
     big.newer[5] = 1;
-    cr_assert_eq(evs_exec_retry(st, S("sz"), &big.o, out, why, sizeof(why)),
-                 -EINVAL);
+    cr_assert_eq(evs_exec_retry(st, S("sz"), &big.o, out, &why), -EINVAL);
     cr_assert(!evs_exec_exists(st, "sz-r", 4));
     big.newer[5] = 0;
-    cr_assert_eq(evs_exec_retry(st, S("sz"), &big.o, out, why, sizeof(why)), 0,
-                 "%s", why);
+    cr_assert_eq(evs_exec_retry(st, S("sz"), &big.o, out, &why), 0, "%s",
+                 why.msg);
     cr_assert_str_eq(out, "sz-r");
 }
 
 /* ---------------------------------------------------------------- */
 /* Refusals                                                         */
 /* ---------------------------------------------------------------- */
-
-static void expect_refused(const char *origin, evs_retry_opts *o,
-                           const char *new_id, int want, const char *needle)
-{
-    size_t before = exec_count();
-    int rc = retry(origin, o, new_id);
-
-    cr_assert_eq(rc, want, "%s (%s): %s, expected %s: %s", origin,
-                 evs_retry_strategy_name(o->strategy), evs_err_name(rc),
-                 evs_err_name(want), why);
-    cr_assert_neq(why[0], '\0');
-    cr_assert(strcmp(why, "x") != 0, "no reason given");
-    if (needle)
-        cr_assert_not_null(strstr(why, needle), "reason: %s", why);
-    cr_assert(!evs_exec_exists(st, new_id, strlen(new_id)));
-    cr_assert_eq(exec_count(), before);
-}
 
 Test(strategies, retries_that_do_not_apply_are_refused_with_a_reason)
 {
@@ -955,47 +979,47 @@ Test(strategies, retries_that_do_not_apply_are_refused_with_a_reason)
         rp_free(r);
     }
     retry_opts(&o, EVS_RETRY_FROM_START);
-    expect_refused("run", &o, "run-r", -EINVAL, "running");
+    expect_refused("run", &o, "run-r", -EINVAL, "", "running");
     /* Waiting for an event. */
     run_new(waiter, "", "wait", EVS_OUTCOME_SUSPENDED);
     retry_opts(&o, EVS_RETRY_FROM_START);
-    expect_refused("wait", &o, "wait-r", -EINVAL, "waiting");
+    expect_refused("wait", &o, "wait-r", -EINVAL, "", "waiting");
     retry_opts(&o, EVS_RETRY_SKIP_FAILED);
-    expect_refused("wait", &o, "wait-r", -EINVAL, "waiting");
+    expect_refused("wait", &o, "wait-r", -EINVAL, "", "waiting");
     /* Completed: nothing failed. */
     run_new(linear_def(), "", "done", EVS_OUTCOME_COMPLETED);
     last = last_seq_of("done");
     retry_opts(&o, EVS_RETRY_FROM_FAILURE);
-    expect_refused("done", &o, "done-r", -EINVAL, "no failed step");
+    expect_refused("done", &o, "done-r", -EINVAL, "", "no failed step");
     retry_opts(&o, EVS_RETRY_SKIP_FAILED);
-    expect_refused("done", &o, "done-r", -EINVAL, "no failed step");
+    expect_refused("done", &o, "done-r", -EINVAL, "", "no failed step");
     /* Sequences out of range. */
     {
         const uint64_t seqs[] = {0, 1, last, last + 1, UINT64_MAX};
         for (size_t i = 0; i < sizeof(seqs) / sizeof(*seqs); i++) {
             retry_opts(&o, EVS_RETRY_FROM_SEQ);
             o.from_seq = seqs[i];
-            expect_refused("done", &o, "done-r", -EINVAL, "sequence");
+            expect_refused("done", &o, "done-r", -EINVAL, "", "sequence");
         }
     }
     /* from_step: not in the definition, or never run. */
     retry_opts(&o, EVS_RETRY_WITH_NEW_INPUTS);
     o.inputs = S("{\"x\":2}");
     o.from_step = S("nosuch");
-    expect_refused("done", &o, "done-r", -EINVAL, "nosuch");
+    expect_refused("done", &o, "done-r", -EINVAL, "nosuch", "nosuch");
     fail_rule("b", ANY_ITER, 99, 1);
     run_new(linear_def(), "", "part", EVS_OUTCOME_FAILED);
     retry_opts(&o, EVS_RETRY_WITH_NEW_INPUTS);
     o.inputs = S("{\"x\":2}");
     o.from_step = S("c");
-    expect_refused("part", &o, "part-r", -EINVAL, "never ran");
+    expect_refused("part", &o, "part-r", -EINVAL, "c", "never ran");
     /* No such origin, bad ids. */
     retry_opts(&o, EVS_RETRY_FROM_START);
-    cr_assert_eq(retry("ghost", &o, "ghost-r"), -ENOENT);
-    cr_assert_eq(retry("bad id", &o, "x-r"), EVS_EBADID);
-    cr_assert_eq(retry("done", &o, "bad id"), EVS_EBADID);
+    expect_failed("ghost", &o, "ghost-r", -ENOENT);
+    expect_failed("bad id", &o, "x-r", EVS_EBADID);
+    expect_failed("done", &o, "bad id", EVS_EBADID);
     /* A successor id that is taken. */
-    cr_assert_eq(retry("done", &o, "part"), -EEXIST);
+    expect_failed("done", &o, "part", -EEXIST);
     cr_assert_eq(exec_count(), 4);
 }
 
@@ -1070,7 +1094,7 @@ Test(strategies, a_retry_cut_at_any_io_call_leaves_nothing_or_a_whole_successor)
                          modes[m].persist);
             retry_opts(&o, EVS_RETRY_FROM_FAILURE);
             o.new_id = S(nid);
-            rc = evs_exec_retry(fs, S("at"), &o, out, NULL, 0);
+            rc = evs_exec_retry(fs, S("at"), &o, out, NULL);
             fired = f.fired;
             fault_io_disarm(&f);
             evs_store_close(fs);
@@ -1534,6 +1558,7 @@ Test(strategies, a_c_decision_its_version_step_refuses_is_named_at_resume)
     cr_assert_eq(evs_orch_owned(orch), 0);
     cr_assert_eq(info.code, EVS_EVERSION);
     cr_assert_str_eq(info.execution_id, "gc");
+    cr_assert_str_eq(info.step, "g");
     cr_assert_str_eq(info.msg, "change \"cfeat\": recorded version 3 is "
                                "outside [0, 1], the range of version step "
                                "\"g\"");
@@ -1547,6 +1572,7 @@ Test(strategies, a_c_decision_its_version_step_refuses_is_named_at_resume)
                  EVS_EVERSION);
     cr_assert_eq(refusals, 1);
     cr_assert_str_eq(info.kind, "version");
+    cr_assert_str_eq(info.step, "g");
     cr_assert_eq(info.sequence, evs_replay_find_version(r, S("cfeat"))->seq);
     rp_free(r);
     evs_wf_free(d);
@@ -1599,7 +1625,7 @@ static evs_error_info check_info;
 static size_t check(const evs_replay *r, const char *def)
 {
     evs_wf_def *d = NULL;
-    evs_wf_error e;
+    evs_error_info e;
     size_t refusals = 99;
 
     cr_assert_eq(evs_wf_parse(def, strlen(def), NULL, NULL, NULL, &d, &e), 0,
@@ -1786,6 +1812,9 @@ Test(strategies, check_definition_and_resume_with_agree)
                                cases[i].name, info.msg);
             cr_assert_str_eq(info.execution_id, id);
             cr_assert_eq(info.code, code);
+            /* The step at fault: a, which differs, or the gate g. */
+            cr_assert_str_eq(info.step, code == EVS_EVERSION ? "g" : "a", "%s",
+                             cases[i].name);
         }
 
         rc = resume_and_go(id, cases[i].def);
@@ -1800,6 +1829,7 @@ Test(strategies, check_definition_and_resume_with_agree)
         if (code) {
             cr_assert_eq(resume_info.code, info.code, "%s", cases[i].name);
             cr_assert_str_eq(resume_info.kind, info.kind);
+            cr_assert_str_eq(resume_info.step, info.step);
             cr_assert_eq(resume_info.sequence, info.sequence);
             cr_assert_str_eq(resume_info.execution_id, id);
             cr_assert_str_eq(resume_info.msg, info.msg);
@@ -1814,7 +1844,7 @@ Test(strategies, check_definition_and_resume_with_agree)
 Test(strategies, resume_with_refuses_breaking_changes_and_follows_gated_ones)
 {
     evs_wf_def *d = NULL;
-    evs_wf_error e;
+    evs_error_info e;
     files was;
     uint64_t last;
     evlist ev;

@@ -2019,13 +2019,11 @@ static void check_replay(echeck *C, evs_store *s, const char *id)
     evs_replay_opts co;
     const evs_exec_state *x;
     evs_error_info info;
-    evs_violation v;
     evs_log *l = NULL;
     char *ja = NULL, *jb = NULL;
     size_t la = 0, lb = 0, problems = 0;
     int rc;
 
-    memset(&v, 0, sizeof(v));
     evs_replay_opts_init(&co);
     co.compact = 1;
     cr_assert_eq(evs_replay_new(NULL, &a), 0);
@@ -2033,16 +2031,17 @@ static void check_replay(echeck *C, evs_store *s, const char *id)
     cr_assert_eq(evs_replay_new(&co, &c), 0);
     rc = evs_log_open(s, id, strlen(id), 0, &l, NULL, &info);
     if (rc == 0)
-        rc = evs_replay_run(a, l, 0, &v, &info);
+        rc = evs_replay_run(a, l, 0, &info);
     if (rc == 0)
-        rc = evs_replay_run(c, l, 0, &v, &info);
+        rc = evs_replay_run(c, l, 0, &info);
     evs_log_close(l);
     if (rc != 0) {
         C->T->bad_history++;
         eviol(C, id,
               "strict replay fails: %s at sequence %" PRIu64 " (%s: "
               "%s)",
-              evs_err_name(rc), v.sequence, v.rule ? v.rule : "-", v.msg);
+              evs_err_name(rc), info.sequence,
+              info.kind && info.kind[0] ? info.kind : "-", info.msg);
         goto out;
     }
     x = evs_replay_exec(a);
@@ -2055,7 +2054,7 @@ static void check_replay(echeck *C, evs_store *s, const char *id)
         eviol(C, id, "replayed outputs %.*s", (int)x->outputs.len,
               x->outputs.ptr);
     }
-    rc = evs_replay_open(b, s, id, strlen(id), 0, NULL, &v, &info);
+    rc = evs_replay_open(b, s, id, strlen(id), 0, NULL, &info);
     if (rc != 0 || evs_replay_state_json(c, &ja, &la) != 0 ||
         evs_replay_state_json(b, &jb, &lb) != 0 || la != lb ||
         memcmp(ja, jb, la) != 0) {

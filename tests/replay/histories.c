@@ -128,7 +128,7 @@ int hist_record(const hist *h, evs_store *s, const char *id, size_t from,
 }
 
 int hist_apply(evs_replay *r, const hist *h, size_t from, size_t to,
-               evs_violation *v)
+               evs_error_info *v)
 {
     for (size_t i = from; i < to; i++) {
         int rc = evs_replay_apply(r, &h->ev[i], v);
@@ -176,7 +176,7 @@ evs_replay *hist_replay_by_hand(evs_store *s, const char *id, uint64_t to)
     evs_log *log = NULL;
     evs_cursor *c = NULL;
     evs_event ev;
-    evs_violation v;
+    evs_error_info v;
     int rc;
 
     cr_assert_eq(evs_log_open(s, id, strlen(id), 0, &log, NULL, NULL), 0);

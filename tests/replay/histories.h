@@ -47,7 +47,7 @@ int hist_record(const hist *h, evs_store *s, const char *id, size_t from,
 /* Applies events [from, to) of h; stops at the first non-zero result and
  * returns it. */
 int hist_apply(evs_replay *r, const hist *h, size_t from, size_t to,
-               evs_violation *v);
+               evs_error_info *v);
 
 /* The replayer's state JSON as a NUL-terminated heap string (free());
  * asserts that writing it succeeds. The replayer must use the default

@@ -34,12 +34,12 @@ static evs_span sp(const char *s)
 static evs_replay *replay(const hist *h, int cm)
 {
     evs_replay *r = hist_replayer_mode(cm);
-    evs_violation v;
+    evs_error_info v;
 
     memset(&v, 0, sizeof(v));
     cr_assert_eq(hist_apply(r, h, 0, h->n, &v), 0,
                  "[%s] sequence %llu broke %s: %s", mode_name[cm],
-                 (unsigned long long)v.sequence, v.rule ? v.rule : "", v.msg);
+                 (unsigned long long)v.sequence, v.kind ? v.kind : "", v.msg);
     return r;
 }
 
@@ -705,7 +705,7 @@ Test(compact, a_compact_replayers_memory_follows_its_state)
     for (int cm = 0; cm < 2; cm++) {
         evs_replay_opts o;
         evs_replay *r = NULL;
-        evs_violation v;
+        evs_error_info v;
         tu_alloc c;
 
         tu_alloc_init(&c);
@@ -730,7 +730,7 @@ Test(compact, a_compact_replayers_memory_follows_its_state)
             cr_assert_gt(c.peak, bytes, "the full state keeps them all");
         }
         /* The state's text is the caller's, from the same allocator. */
-        tu_alloc_free(&c, out[cm]);
+        evs_free(&c.a, out[cm]);
         evs_replay_free(r);
         cr_assert_eq(c.bytes, 0, "%zu bytes not given back", c.bytes);
         cr_assert_eq(c.live, 0);
@@ -759,14 +759,14 @@ static void store_teardown(void)
 static evs_replay *open_in(const char *id, int cm, int *fs)
 {
     evs_replay *r = hist_replayer_mode(cm);
-    evs_violation v;
+    evs_error_info v;
     int rc;
 
     memset(&v, 0, sizeof(v));
     *fs = -1;
-    rc = evs_replay_open(r, st, id, strlen(id), 0, fs, &v, NULL);
+    rc = evs_replay_open(r, st, id, strlen(id), 0, fs, &v);
     cr_assert_eq(rc, 0, "evs_replay_open: %s (%s: %s)", evs_err_name(rc),
-                 v.rule ? v.rule : "", v.msg);
+                 v.kind ? v.kind : "", v.msg);
     return r;
 }
 
@@ -827,7 +827,7 @@ Test(compact, a_compact_snapshot_is_used_only_by_a_compact_replayer,
     /* The compact snapshot plus its tail is a compact replay from 1. */
     hand = hist_replayer_mode(1);
     cr_assert_eq(evs_log_open(st, "fan", 3, 0, &log, NULL, NULL), 0);
-    cr_assert_eq(evs_replay_run(hand, log, 0, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_run(hand, log, 0, NULL), 0);
     evs_log_close(log);
     {
         char *a = hist_state(hand, NULL), *b = hist_state(c, NULL);

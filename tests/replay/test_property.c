@@ -869,7 +869,7 @@ static void check_history(const hist *h, rng *g, evs_replay *scratch, totals *t,
     char *at_cut[NCUT] = {NULL}, *final;
     size_t at_cut_len[NCUT];
     evs_replay *r = hist_replayer();
-    evs_violation v;
+    evs_error_info v;
 
     for (int i = 0; i < NCUT; i++)
         cut[i] = 1 + (size_t)below(g, (int)h->n);
@@ -887,7 +887,7 @@ static void check_history(const hist *h, rng *g, evs_replay *scratch, totals *t,
             dump(h, i);
             cr_assert_fail("seed %" PRIu64 ": sequence %" PRIu64
                            " broke %s: %s",
-                           seed, v.sequence, v.rule ? v.rule : "?", v.msg);
+                           seed, v.sequence, v.kind ? v.kind : "?", v.msg);
         }
         for (int k = 0; k < NCUT; k++)
             check |= cut[k] == i + 1;
@@ -936,7 +936,7 @@ static void check_history(const hist *h, rng *g, evs_replay *scratch, totals *t,
             dump(h, h->n);
             cr_assert_fail("seed %" PRIu64 ", cut at %zu: sequence %" PRIu64
                            " broke %s after a load: %s",
-                           seed, cut[k], v.sequence, v.rule ? v.rule : "?",
+                           seed, cut[k], v.sequence, v.kind ? v.kind : "?",
                            v.msg);
         }
         s = state_of(rk, &ls);
@@ -1414,7 +1414,7 @@ static void check_compact(const hist *h, rng *g, evs_replay *sc_full,
     char *cstate[NCUT] = {NULL}, *fstate[NCUT] = {NULL}, *final;
     size_t cstate_len[NCUT], fstate_len[NCUT];
     evs_replay *rf = hist_replayer(), *rc = compact_replayer();
-    evs_violation v;
+    evs_error_info v;
 
     /* The same draws as check_history: the same cut points. */
     for (int i = 0; i < NCUT; i++)
@@ -1431,14 +1431,14 @@ static void check_compact(const hist *h, rng *g, evs_replay *sc_full,
         cr_assert_eq(evs_replay_apply(rf, &h->ev[i], &v), 0,
                      "seed %" PRIu64 ": sequence %" PRIu64 " broke %s in "
                      "full mode: %s",
-                     seed, v.sequence, v.rule ? v.rule : "?", v.msg);
+                     seed, v.sequence, v.kind ? v.kind : "?", v.msg);
         memset(&v, 0, sizeof(v));
         rv = evs_replay_apply(rc, &h->ev[i], &v);
         if (rv != 0) {
             dump(h, i);
             cr_assert_fail("seed %" PRIu64 ": sequence %" PRIu64
                            " broke %s in compact mode: %s",
-                           seed, v.sequence, v.rule ? v.rule : "?", v.msg);
+                           seed, v.sequence, v.kind ? v.kind : "?", v.msg);
         }
         for (int k = 0; k < NCUT; k++)
             is_cut |= cut[k] == i + 1;
@@ -1522,7 +1522,7 @@ static void check_compact(const hist *h, rng *g, evs_replay *sc_full,
                                "sequence %" PRIu64 " broke %s after a "
                                "load: %s",
                                seed, cut[k], from_full ? "full" : "compact",
-                               v.sequence, v.rule ? v.rule : "?", v.msg);
+                               v.sequence, v.kind ? v.kind : "?", v.msg);
             }
             s = state_of(rk, &ls);
             if (ls != nfinal || memcmp(s, final, ls) != 0) {

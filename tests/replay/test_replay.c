@@ -69,15 +69,13 @@ static void record(const hist *h, const char *id)
 static evs_replay *open_at(const char *id, uint64_t at, int *from_snapshot)
 {
     evs_replay *r = hist_replayer();
-    evs_violation v;
     evs_error_info info;
     int fs = -1, rc;
 
-    memset(&v, 0, sizeof(v));
-    rc = evs_replay_open(r, st, id, strlen(id), at, &fs, &v, &info);
+    rc = evs_replay_open(r, st, id, strlen(id), at, &fs, &info);
     cr_assert_eq(rc, 0, "evs_replay_open(%s, %llu): %s (%s at %llu: %s)", id,
-                 (unsigned long long)at, evs_err_name(rc), v.rule ? v.rule : "",
-                 (unsigned long long)v.sequence, v.msg);
+                 (unsigned long long)at, evs_err_name(rc), info.kind,
+                 (unsigned long long)info.sequence, info.msg);
     cr_assert(fs == 0 || fs == 1);
     if (from_snapshot)
         *from_snapshot = fs;
@@ -609,7 +607,7 @@ Test(replay, sparse_and_huge_iteration_numbers_are_all_found)
         3, 70000, 0, 65535, 65536, INT64_C(4000000000), 1};
     const size_t nits = sizeof(its) / sizeof(its[0]);
     evs_replay *r = hist_replayer(), *r2 = hist_replayer();
-    evs_violation v;
+    evs_error_info v;
     char *json;
     size_t len;
     hist h;
@@ -652,7 +650,7 @@ Test(replay, sparse_and_huge_iteration_numbers_are_all_found)
     /* A step restarted after it completed is refused at any iteration. */
     hist_add(&h, "step_started", NULL, "fan", "{\"iteration\":70000}");
     cr_assert_eq(hist_apply(r, &h, h.n - 1, h.n, &v), EVS_EHISTORY);
-    cr_assert_str_eq(v.rule, "step-restarted");
+    cr_assert_str_eq(v.kind, "step-restarted");
     free(json);
     evs_replay_free(r);
     evs_replay_free(r2);
@@ -1078,7 +1076,7 @@ Test(replay, applying_one_event_at_a_time_shows_each_step_of_the_way)
     evs_log *log;
     evs_cursor *c;
     evs_event ev;
-    evs_violation v;
+    evs_error_info v;
     int rc;
     hist h;
 
@@ -1138,7 +1136,7 @@ Test(replay, evs_replay_run_goes_on_from_where_the_replayer_stopped)
 {
     evs_replay *r = hist_replayer(), *all;
     evs_log *log;
-    evs_violation v;
+    evs_error_info v;
     hist h;
 
     start(&h, "{\"workflow_name\":\"run\",\"inputs\":{}}");
@@ -1150,20 +1148,83 @@ Test(replay, evs_replay_run_goes_on_from_where_the_replayer_stopped)
     }
     record(&h, "run");
     cr_assert_eq(evs_log_open(st, "run", 3, 0, &log, NULL, NULL), 0);
-    cr_assert_eq(evs_replay_run(r, log, 4, &v, NULL), 0);
+    cr_assert_eq(evs_replay_run(r, log, 4, &v), 0);
     cr_assert_eq(evs_replay_exec(r)->last_seq, 4);
-    cr_assert_eq(evs_replay_run(r, log, 4, &v, NULL), 0, "nothing to do");
-    cr_assert_eq(evs_replay_run(r, log, 2, &v, NULL), 0, "nothing to do");
+    cr_assert_eq(evs_replay_run(r, log, 4, &v), 0, "nothing to do");
+    cr_assert_eq(evs_replay_run(r, log, 2, &v), 0, "nothing to do");
     cr_assert_eq(evs_replay_exec(r)->last_seq, 4);
-    cr_assert_eq(evs_replay_run(r, log, 15, &v, NULL), 0);
+    cr_assert_eq(evs_replay_run(r, log, 15, &v), 0);
     cr_assert_eq(evs_replay_exec(r)->last_seq, 15);
-    cr_assert_eq(evs_replay_run(r, log, 0, &v, NULL), 0);
+    cr_assert_eq(evs_replay_run(r, log, 0, &v), 0);
     cr_assert_eq(evs_replay_exec(r)->last_seq, 21);
     evs_log_close(log);
     all = open_at("run", 0, NULL);
     assert_same_state(r, all);
     evs_replay_free(r);
     evs_replay_free(all);
+    hist_free(&h);
+}
+
+/* Whatever stops a strict open, a broken history rule or a damaged log,
+ * is described in the one evs_error_info, with code the value returned;
+ * each call clears what the one before left. */
+Test(replay, one_error_info_tells_a_broken_rule_and_a_damaged_log_apart)
+{
+    char *path, *buf, *hit;
+    evs_replay *r;
+    evs_error_info err;
+    size_t len;
+    hist h;
+    int rc;
+
+    /* s1 completes, then s2 completes without having started. */
+    start(&h, "{\"workflow_name\":\"e\",\"inputs\":{}}");
+    hist_add(&h, "step_started", NULL, "s1", NULL);
+    hist_add(&h, "step_completed", NULL, "s1", "{\"output\":\"marker\"}");
+    hist_add(&h, "step_completed", NULL, "s2", "{\"output\":2}");
+    record(&h, "bad");
+    r = hist_replayer();
+    memset(&err, 'x', sizeof(err));
+    cr_assert_eq(evs_replay_open(r, st, "bad", 3, 0, NULL, &err), EVS_EHISTORY);
+    cr_assert_eq(err.code, EVS_EHISTORY);
+    cr_assert_str_eq(err.kind, "step-not-started");
+    cr_assert_eq(err.sequence, 4);
+    cr_assert_str_eq(err.execution_id, "bad");
+    cr_assert_eq(err.offset, UINT64_MAX);
+    cr_assert_str_eq(err.step, "");
+    cr_assert_not_null(strstr(err.msg, "s2"), "%s", err.msg);
+    evs_replay_free(r);
+
+    /* A valid history in two appends, with a bit flipped in the data of
+     * its third line ('m' of "marker" becomes 'l': still JSON, so only
+     * the checksum can tell). Damage in the last append would be a torn
+     * tail, which a reader leaves out; this is in the one before. */
+    h.n = 3;
+    hist_add(&h, "step_started", NULL, "s2", NULL);
+    cr_assert_eq(hist_record(&h, st, "dmg", 0, 3), 0);
+    cr_assert_eq(hist_record(&h, st, "dmg", 3, 4), 0);
+    path = tu_path(dir, "dmg", "events.jsonl");
+    buf = tu_read_file(path, &len);
+    cr_assert_not_null(buf);
+    hit = memmem(buf, len, "marker", 6);
+    cr_assert_not_null(hit);
+    cr_assert_eq(tu_flip_bit(path, (long long)(hit - buf), 0), 0);
+    r = hist_replayer();
+    rc = evs_replay_open(r, st, "dmg", 3, 0, NULL, &err);
+    cr_assert_eq(rc, EVS_ECORRUPT, "%s: %s", evs_err_name(rc), err.msg);
+    cr_assert_eq(err.code, EVS_ECORRUPT);
+    cr_assert_str_eq(err.kind, "checksum");
+    cr_assert_neq(err.offset, UINT64_MAX);
+    cr_assert_leq(err.offset, (uint64_t)(hit - buf));
+    cr_assert_gt(err.offset, 0);
+    cr_assert_eq(buf[err.offset - 1], '\n', "offset %llu is no line's start",
+                 (unsigned long long)err.offset);
+    cr_assert_str_eq(err.execution_id, "dmg");
+    cr_assert_str_eq(err.step, "");
+    cr_assert_neq(err.msg[0], '\0');
+    evs_replay_free(r);
+    free(buf);
+    free(path);
     hist_free(&h);
 }
 
@@ -2335,7 +2396,7 @@ static char *fa_state(tu_alloc *f, const evs_replay *r)
     tu_alloc_stop(f);
     cr_assert_eq(evs_replay_state_json(r, &s, &n), 0);
     out = strndup(s, n);
-    tu_alloc_free(f, s);
+    evs_free(&f->a, s);
     return out;
 }
 
@@ -2368,7 +2429,7 @@ static void open_loop(const char *id, const char *want, int sticky, int compact)
             enomem++;
             continue;
         }
-        rc = evs_replay_open(r, st, id, strlen(id), 0, &fs, NULL, NULL);
+        rc = evs_replay_open(r, st, id, strlen(id), 0, &fs, NULL);
         cr_assert(rc == 0 || rc == -ENOMEM, "allocation %ld: %s", n,
                   evs_err_name(rc));
         injected += f.failed > 0;
@@ -2407,7 +2468,7 @@ Test(replay, open_under_allocation_failures_succeeds_or_fails_cleanly)
     r = open_at("rich", 0, NULL);
     want = hist_state(r, NULL);
     rc = hist_replayer_mode(1);
-    cr_assert_eq(evs_replay_open(rc, st, "rich", 4, 0, NULL, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_open(rc, st, "rich", 4, 0, NULL, NULL), 0);
     want_c = hist_state(rc, NULL);
     open_loop("rich", want, 1, 0);
     open_loop("rich", want, 0, 0);
@@ -2455,7 +2516,7 @@ Test(replay, a_replayer_outlives_the_store_it_opened_and_its_allocator)
     o.alloc = &sa.a;
     cr_assert_eq(evs_store_open(dir, &o, &s2), 0);
     r = hist_replayer();
-    cr_assert_eq(evs_replay_open(r, s2, "rich", 4, 0, &fs, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_open(r, s2, "rich", 4, 0, &fs, NULL), 0);
     cr_assert_eq(fs, 1);
     evs_store_close(s2);
     cr_assert_eq(sa.live, 0,
@@ -2471,7 +2532,7 @@ Test(replay, a_replayer_outlives_the_store_it_opened_and_its_allocator)
     tu_alloc_init(&ra);
     r = fa_replayer(&ra);
     fs = -1;
-    cr_assert_eq(evs_replay_open(r, st, "rich", 4, 0, &fs, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_open(r, st, "rich", 4, 0, &fs, NULL), 0);
     cr_assert_eq(fs, 1);
     cr_assert_gt(ra.live, 0);
     got = fa_state(&ra, r);
@@ -2541,7 +2602,7 @@ Test(replay, state_json_and_load_under_allocation_failures)
         if (rc == 0) {
             cr_assert_eq(olen, len);
             cr_assert(memcmp(out, want, len) == 0);
-            tu_alloc_free(&f, out);
+            evs_free(&f.a, out);
             if (f.failed == 0)
                 break;
         } else {

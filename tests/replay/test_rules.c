@@ -45,15 +45,16 @@ typedef struct seen {
     int stop_at; /* return non-zero at this violation (1-based), 0: never */
 } seen;
 
-static int collect(void *arg, const evs_violation *v)
+static int collect(void *arg, const evs_error_info *v)
 {
     seen *s = arg;
 
     cr_assert_lt(s->n, 32);
-    cr_assert_not_null(v->rule);
+    cr_assert_eq(v->code, EVS_EHISTORY);
+    cr_assert_not_null(v->kind);
     cr_assert_neq(v->msg[0], '\0', "a violation without a message");
     s->seq[s->n] = v->sequence;
-    s->rule[s->n] = v->rule;
+    s->rule[s->n] = v->kind;
     s->n++;
     return s->stop_at && (int)s->n == s->stop_at ? 7 : 0;
 }
@@ -89,7 +90,7 @@ static void expect_mode(hist *h, const char *rule, int cm, seen *out)
     const evs_event *last = &h->ev[h->n - 1];
     const char *mode = mode_name[cm];
     evs_replay *r = hist_replayer_mode(cm);
-    evs_violation v;
+    evs_error_info v;
     seen s;
     char *before, *after;
     int rc;
@@ -99,7 +100,7 @@ static void expect_mode(hist *h, const char *rule, int cm, seen *out)
     cr_assert_eq(rc, 0,
                  "[%s, %s] the events before the offending one are "
                  "valid, but %llu broke %s: %s",
-                 rule, mode, (unsigned long long)v.sequence, v.rule, v.msg);
+                 rule, mode, (unsigned long long)v.sequence, v.kind, v.msg);
     before = hist_state(r, NULL);
     memset(&v, 0, sizeof(v));
     rc = evs_replay_apply(r, last, &v);
@@ -109,10 +110,22 @@ static void expect_mode(hist *h, const char *rule, int cm, seen *out)
                  "[%s, %s] sequence %llu, want %llu", rule, mode,
                  (unsigned long long)v.sequence,
                  (unsigned long long)last->sequence);
-    cr_assert_not_null(v.rule);
-    cr_assert_str_eq(v.rule, rule, "[%s] rule \"%s\", want \"%s\" (%s)", mode,
-                     v.rule, rule, v.msg);
+    cr_assert_eq(v.code, EVS_EHISTORY, "[%s, %s] code %s", rule, mode,
+                 evs_err_name(v.code));
+    cr_assert_not_null(v.kind);
+    cr_assert_str_eq(v.kind, rule, "[%s] rule \"%s\", want \"%s\" (%s)", mode,
+                     v.kind, rule, v.msg);
     cr_assert_neq(v.msg[0], '\0');
+    /* One struct for every failure: what is not about a rule is empty. */
+    cr_assert_eq(v.offset, UINT64_MAX);
+    cr_assert_str_eq(v.step, "");
+    {
+        evs_span id = last->execution_id;
+        if (!id.len)
+            id = evs_replay_exec(r)->execution_id;
+        cr_assert_eq(strlen(v.execution_id), id.len);
+        cr_assert(memcmp(v.execution_id, id.ptr, id.len) == 0);
+    }
     after = hist_state(r, NULL);
     cr_assert_str_eq(after, before,
                      "[%s, %s] the refused event changed "
@@ -122,8 +135,13 @@ static void expect_mode(hist *h, const char *rule, int cm, seen *out)
     free(after);
     evs_replay_free(r);
 
+    /* Tolerant: the hook hears it, the caller's detail is left alone. */
     r = tolerant(&s, cm);
-    cr_assert_eq(hist_apply(r, h, 0, h->n, NULL), 0);
+    evs_error_info_clear(&v);
+    v.code = 12345;
+    cr_assert_eq(hist_apply(r, h, 0, h->n, &v), 0);
+    cr_assert_eq(v.code, 12345);
+    cr_assert_str_eq(v.msg, "");
     cr_assert_eq(evs_replay_exec(r)->last_seq, last->sequence,
                  "[%s, %s] tolerant mode applies the offending event", rule,
                  mode);
@@ -192,7 +210,7 @@ static void expect_only(const spec *sp, const char *rule)
 /* Applies the whole history strictly, in both modes: no rule broken. */
 static void expect_valid(const spec *sp)
 {
-    evs_violation v;
+    evs_error_info v;
     hist h;
 
     build(&h, sp);
@@ -201,7 +219,7 @@ static void expect_valid(const spec *sp)
         memset(&v, 0, sizeof(v));
         cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), 0,
                      "[%s] sequence %llu broke %s: %s", mode_name[cm],
-                     (unsigned long long)v.sequence, v.rule, v.msg);
+                     (unsigned long long)v.sequence, v.kind, v.msg);
         cr_assert_eq(evs_replay_exec(r)->last_seq, h.n);
         evs_replay_free(r);
     }
@@ -751,11 +769,11 @@ IN_BOTH_MODES(tolerant_mode_applies_everything_and_reports_each_violation)
 
     /* The same history in strict mode stops at the first one. */
     {
-        evs_violation v;
+        evs_error_info v;
         r = hist_replayer_mode(cm);
         cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), EVS_EHISTORY);
         cr_assert_eq(v.sequence, 3);
-        cr_assert_str_eq(v.rule, "step-not-started");
+        cr_assert_str_eq(v.kind, "step-not-started");
         cr_assert_eq(evs_replay_exec(r)->last_seq, 2);
         evs_replay_free(r);
     }
@@ -843,7 +861,7 @@ IN_BOTH_MODES(a_valid_history_of_every_event_type_breaks_no_rule)
     static const char *const ends[] = {"execution_failed",
                                        "execution_terminated",
                                        "execution_continue_as_new"};
-    evs_violation v;
+    evs_error_info v;
     evs_replay *r = hist_replayer_mode(cm);
     seen s;
     hist h;
@@ -853,7 +871,7 @@ IN_BOTH_MODES(a_valid_history_of_every_event_type_breaks_no_rule)
     memset(&v, 0, sizeof(v));
     rc = hist_apply(r, &h, 0, h.n, &v);
     cr_assert_eq(rc, 0, "sequence %llu broke %s: %s",
-                 (unsigned long long)v.sequence, v.rule, v.msg);
+                 (unsigned long long)v.sequence, v.kind, v.msg);
     cr_assert_eq(evs_replay_exec(r)->last_seq, h.n);
     cr_assert_eq(evs_replay_exec(r)->status, EVS_STATUS_COMPLETED);
     evs_replay_free(r);
@@ -882,7 +900,7 @@ IN_BOTH_MODES(a_refused_event_can_be_followed_by_the_right_one)
                 {"step_started", NULL, "a", NULL},
                 END};
     evs_replay *r = hist_replayer_mode(cm);
-    evs_violation v;
+    evs_error_info v;
     hist h;
 
     build(&h, a);

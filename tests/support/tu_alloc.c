@@ -122,8 +122,3 @@ void tu_alloc_stop(tu_alloc *ta)
     ta->fail_at = 0;
     pthread_mutex_unlock(&ta->mu);
 }
-
-void tu_alloc_free(tu_alloc *ta, void *p)
-{
-    ta_free(ta, p);
-}

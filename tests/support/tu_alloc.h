@@ -61,8 +61,4 @@ void tu_alloc_fail(tu_alloc *ta, long n, tu_fail_mode mode);
 /* Fails nothing from now on; keeps every count. */
 void tu_alloc_stop(tu_alloc *ta);
 
-/* Frees p (NULL is a no-op) as the library would: for memory that the
- * library handed back and that the caller owns. */
-void tu_alloc_free(tu_alloc *ta, void *p);
-
 #endif

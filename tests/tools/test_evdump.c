@@ -1468,8 +1468,7 @@ static char *library_state(const char *id, uint64_t at, int tolerant)
     evs_replay_opts_init(&o);
     o.tolerant = tolerant;
     cr_assert_eq(evs_replay_new(&o, &r), 0);
-    cr_assert_eq(evs_replay_open(r, st, id, strlen(id), at, NULL, NULL, NULL),
-                 0);
+    cr_assert_eq(evs_replay_open(r, st, id, strlen(id), at, NULL, NULL), 0);
     cr_assert_eq(evs_replay_state_json(r, &js, &len), 0);
     copy = strndup(js, len);
     free(js);
@@ -1602,7 +1601,7 @@ Test(evdump, state_says_when_it_started_from_the_snapshot)
 
     make_agent("agent");
     cr_assert_eq(evs_replay_new(NULL, &rp), 0);
-    cr_assert_eq(evs_replay_open(rp, st, "agent", 5, 0, NULL, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_open(rp, st, "agent", 5, 0, NULL, NULL), 0);
     cr_assert_eq(evs_replay_snapshot(rp, st, (evs_span){NULL, 0}), 0);
     evs_replay_free(rp);
     l = writer("agent");
@@ -1610,7 +1609,7 @@ Test(evdump, state_says_when_it_started_from_the_snapshot)
     evs_log_close(l);
     /* The library does start from it. */
     cr_assert_eq(evs_replay_new(NULL, &rp), 0);
-    cr_assert_eq(evs_replay_open(rp, st, "agent", 5, 0, &fs, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_open(rp, st, "agent", 5, 0, &fs, NULL), 0);
     cr_assert_eq(fs, 1);
     evs_replay_free(rp);
 

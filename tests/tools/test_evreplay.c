@@ -805,7 +805,7 @@ Test(evreplay, print_json_is_the_canonical_state_pretty_printed)
     /* The same state, made here by the library, has the same members in
      * the same order. */
     cr_assert_eq(evs_replay_new(NULL, &rp), 0);
-    cr_assert_eq(evs_replay_open(rp, st, "lin", 3, 5, NULL, NULL, NULL), 0);
+    cr_assert_eq(evs_replay_open(rp, st, "lin", 3, 5, NULL, NULL), 0);
     cr_assert_eq(evs_replay_state_json(rp, &js, &len), 0);
     {
         /* Strip the pretty printer's whitespace outside strings and

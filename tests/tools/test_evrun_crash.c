@@ -545,14 +545,14 @@ Test(evrun_crash, two_runners_on_one_store_run_each_step_exactly_once)
     for (int n = 0; n < SERVED; n++) {
         char id[32], *outputs;
         const evs_exec_state *x;
-        evs_violation v;
+        evs_error_info v;
         json_object *a, *b;
         size_t steps = 0;
 
         snprintf(id, sizeof(id), "srv%d", n);
         cr_assert_eq(evs_replay_new(NULL, &rp), 0);
-        cr_assert_eq(evs_replay_open(rp, s, id, strlen(id), 0, NULL, &v, NULL),
-                     0, "%s does not replay", id);
+        cr_assert_eq(evs_replay_open(rp, s, id, strlen(id), 0, NULL, &v), 0,
+                     "%s does not replay", id);
         x = evs_replay_exec(rp);
         cr_assert_eq(x->status, EVS_STATUS_COMPLETED, "%s is %s", id,
                      evs_exec_status_name(x->status));
