@@ -39,6 +39,8 @@ int evs__run_fail(evs_run *r, evs_error_info *err, int code, const char *kind,
     err->kind = kind ? kind : "";
     evs__error_set_id(err, r->c->id, r->c->id_len);
     err->sequence = r->c->rec ? evs_recorder_last_seq(r->c->rec) : 0;
+    /* The command the call is about, once it is named. */
+    snprintf(err->step, sizeof(err->step), "%s", r->step);
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
@@ -66,7 +68,7 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
     run_core *c = r->c;
     const evs_path_state *p;
     char uuid[EVS_UUID_LEN + 1];
-    evs_violation v;
+    evs_error_info v;
     evs_event ev;
     int rc;
 
@@ -101,7 +103,7 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
         if (rc == EVS_EHISTORY) {
             c->broken = 1;
             c->broken_rc = rc;
-            return evs__run_fail(r, err, rc, v.rule, "run %s: %s", c->id,
+            return evs__run_fail(r, err, rc, v.kind, "run %s: %s", c->id,
                                  v.msg);
         }
         return broken(r, rc, err, "replaying an event");
@@ -401,6 +403,8 @@ int evs__run_idle(evs_run *r, evs_error_info *err)
         evs_error_info_clear(err);
     if ((rc = evs__run_usable(r, err)) != 0)
         return rc;
+    if (!r->open)
+        r->step[0] = '\0'; /* a new command: not named yet */
     if (r->open || r->retrying[0])
         return evs__run_fail(
             r, err, -EBUSY, "argument", "run %s: step \"%s\" is %s", r->c->id,
@@ -679,7 +683,6 @@ static int check_start(evs_run *r, const evs_event *ev, const char *ihash,
 static int replay_log(evs_run *r, const char *ihash, evs_error_info *err)
 {
     evs_cursor *cur = NULL;
-    evs_violation v;
     evs_event ev;
     int rc;
 
@@ -690,12 +693,8 @@ static int replay_log(evs_run *r, const char *ihash, evs_error_info *err)
     while (rc == 0 && (rc = evs_cursor_next(cur, &ev, NULL, err)) == 1) {
         if (ev.sequence == 1 && (rc = check_start(r, &ev, ihash, err)) != 0)
             break;
-        if ((rc = evs_replay_apply(r->c->rp, &ev, &v)) != 0) {
-            if (rc == EVS_EHISTORY)
-                evs__run_fail(r, err, rc, v.rule, "run %s, sequence %llu: %s",
-                              r->c->id, (unsigned long long)v.sequence, v.msg);
+        if ((rc = evs_replay_apply(r->c->rp, &ev, err)) != 0)
             break;
-        }
         if ((rc = journal_add(r->c, &ev)) != 0)
             break;
     }

@@ -111,8 +111,8 @@ static int consider(evs_store *s, const evs_exec_info *it, evs__jbuf *out,
     evs_replay_opts_init(&po);
     po.alloc = alloc;
     if ((rc = evs_replay_new(&po, &rp)) != 0 ||
-        (rc = evs_replay_open(rp, s, it->id.ptr, it->id.len, 0, NULL, NULL,
-                              NULL)) != 0)
+        (rc = evs_replay_open(rp, s, it->id.ptr, it->id.len, 0, NULL, NULL)) !=
+            0)
         goto out;
     x = evs_replay_exec(rp);
     if (x->status >= EVS_STATUS_COMPLETED)

@@ -107,8 +107,10 @@ int evs__run_nondet(evs_run *r, const run_cmd *c, const char *asked,
                   "the code %s",
                   r->c->id, (unsigned long long)c->seq, c->kind, c->step,
                   asked);
-    if (err)
+    if (err) {
         err->sequence = c->seq;
+        snprintf(err->step, sizeof(err->step), "%s", c->step);
+    }
     return EVS_ENONDET;
 }
 
@@ -128,7 +130,7 @@ int evs__run_parse_retry(evs_run *r, evs_span json, evs_wf_def **out,
                                "\"step\",\"kind\":\"action\",\"action\":"
                                "\"step\",\"retry\":";
     evs__jbuf d = {.alloc = r->c->alloc};
-    evs_wf_error we;
+    evs_error_info we;
     int rc;
 
     if (evs_json_check(json.ptr, json.len, 0, NULL, NULL, NULL) != 0 ||

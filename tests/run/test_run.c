@@ -28,9 +28,7 @@ static evs_store *st;
 /* Frees what a call on the store returned (its allocator). */
 static void free_store_buf(char *p)
 {
-    const evs_allocator *a = evs_store_allocator(st);
-
-    a->free(a->ctx, p);
+    evs_free(evs_store_allocator(st), p);
 }
 
 static void setup(void)
@@ -94,15 +92,13 @@ static void step_ok(evs_run *r, const char *name, const char *input, counter *c,
 static evs_exec_status replay_status(const char *id, evs_replay **keep)
 {
     evs_replay *rp;
-    evs_violation v;
     evs_error_info e;
     evs_exec_status s;
     int rc;
 
     cr_assert_eq(evs_replay_new(NULL, &rp), 0);
-    rc = evs_replay_open(rp, st, id, strlen(id), 0, NULL, &v, &e);
-    cr_assert_eq(rc, 0, "replay of %s: %s (%s %s)", id, evs_err_name(rc), v.msg,
-                 e.msg);
+    rc = evs_replay_open(rp, st, id, strlen(id), 0, NULL, &e);
+    cr_assert_eq(rc, 0, "replay of %s: %s (%s)", id, evs_err_name(rc), e.msg);
     s = evs_replay_exec(rp)->status;
     if (keep)
         *keep = rp;
@@ -262,6 +258,8 @@ Test(run, another_step_order_is_nondeterminism_and_leaves_the_log)
     cr_assert_eq(rc, EVS_ENONDET, "%s", evs_err_name(rc));
     cr_assert_eq(e.code, EVS_ENONDET);
     cr_assert_neq(e.sequence, 0);
+    cr_assert_str_eq(e.step, "b", "the recorded step");
+    cr_assert_str_eq(e.kind, "nondeterminism");
     cr_assert(strstr(e.msg, "\"b\"") && strstr(e.msg, "\"c\""), "%s", e.msg);
     evs_run_close(r);
     cr_assert_eq(c.calls, 2);
@@ -379,6 +377,7 @@ Test(run, retries_wait_their_backoff_and_survive_a_reopen)
                       "\"non_retryable\":[\"fatal\"]}}",
                       count_fn, &c, NULL, &e);
     cr_assert_eq(rc, EVS_EFAILED, "%s", evs_err_name(rc));
+    cr_assert_str_eq(e.step, "x");
     cr_assert_eq(c.calls, 1);
     cr_assert(strstr(evs_run_error(r), "\"fatal\""), "%s", evs_run_error(r));
     /* The code may catch it and go on. */
