@@ -24,7 +24,8 @@
  * 2 on a usage error. With --tool-log, each step body first appends
  * "START <idempotency key> <attempt>" to FILE, synced, and the program
  * appends "DONE <key>", synced, once a step it ran has completed
- * durably: so no START of a key may ever follow its DONE.
+ * durably: so no START of a key may ever follow its DONE
+ * (tests/run/test_run_kill.c checks it, killing the program at random).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -103,7 +104,7 @@ static int model(void *arg, evs_run *r, const char *prompt)
     char out[64];
 
     (void)prompt; /* the turn and the last tool results, as JSON */
-    work_ms(5);
+    work_ms(10);
     snprintf(out, sizeof(out), "\"%s\"", script[turn < last ? turn : last]);
     return evs_run_step_output(r, out);
 }
@@ -129,7 +130,7 @@ static int tool(void *arg, evs_run *r, const char *input)
     char out[256];
 
     (void)input;
-    work_ms(10);
+    work_ms(20);
     if (strcmp(t->name, "fetch") == 0 && evs_run_step_attempt(r) == 1) {
         evs_run_step_error(r, "unavailable", "no answer", 1);
         return -1; /* a failure, as the error above says */
