@@ -256,8 +256,12 @@ int main(int argc, char **argv)
         return 2;
     }
     evs_error_info_clear(&err);
-    if ((rc = evs_store_open(argv[1], NULL, &st)) == 0)
-        rc = run_agent(st, argv[2], &err);
+    if ((rc = evs_store_open(argv[1], NULL, &st)) != 0) {
+        fprintf(stderr, "agent_loop: opening the store %s: %s (%s)\n", argv[1],
+                evs_strerror(rc), evs_err_name(rc));
+        return 1;
+    }
+    rc = run_agent(st, argv[2], &err);
     evs_store_close(st);
     if (rc != 0) {
         fprintf(stderr, "agent_loop: run %s: %s (%s)%s%s\n", argv[2],
