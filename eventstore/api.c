@@ -373,6 +373,41 @@ int evs_request_dir_peek(evs_store *s, const char *id, size_t id_len, char *buf,
     return request_dir(s, id, id_len, buf, cap, 0);
 }
 
+int evs_exec_code_version(evs_store *s, const char *id, size_t id_len,
+                          char *version, size_t cap)
+{
+    evs_cursor *cur = NULL;
+    evs_log *log = NULL;
+    evs_event ev;
+    evs_span v;
+    size_t n;
+    int rc;
+
+    if (version && cap)
+        version[0] = '\0';
+    if ((rc = evs_log_open(s, id, id_len, 0, &log, NULL, NULL)) != 0)
+        return rc;
+    if ((rc = evs_cursor_open(log, 1, 1, &cur, NULL)) == 0 &&
+        (rc = evs_cursor_next(cur, &ev, NULL, NULL)) == 1) {
+        rc = evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
+             evs__json_get(ev.data, "code_version", &v) == 1 && v.len >= 2 &&
+             v.ptr[0] == '"';
+        if (rc && version && cap) {
+            char buf[EVS_ID_MAX * 2];
+            n = v.len - 2 < sizeof(buf) ? v.len - 2 : sizeof(buf) - 1;
+            n = evs__json_unescape(v.ptr + 1, n, buf);
+            if (n == (size_t)-1)
+                n = 0;
+            n = n < cap ? n : cap - 1;
+            memcpy(version, buf, n);
+            version[n] = '\0';
+        }
+    }
+    evs_cursor_close(cur);
+    evs_log_close(log);
+    return rc;
+}
+
 /* How long a status-change time stays too recent to trust: longer than
  * a tick of the kernel's coarse clock, which stamps directories. */
 #define STAMP_SLACK_US 50000

@@ -125,6 +125,34 @@ fail:
     return rc;
 }
 
+/* EVS_ECONFLICT for a durable function's run (formats/RUNS.md), which
+ * the orchestrator has no definition to run; else 0. */
+static int refuse_run(evs_orch *o, evs_span id, evs_error_info *info)
+{
+    char version[129];
+
+    if (evs_exec_code_version(o->store, id.ptr, id.len, version,
+                              sizeof(version)) != 1)
+        return 0; /* not a run, or no such log: the open below says */
+    evs__orch_log(o, EVS_LOG_ERROR,
+                  "execution %.*s is a durable function's run (code version "
+                  "\"%s\"): its host's code runs it (evstore/run.h), not a "
+                  "definition",
+                  (int)id.len, id.ptr, version);
+    if (info) {
+        evs_error_info_clear(info);
+        info->code = EVS_ECONFLICT;
+        info->kind = "run";
+        snprintf(info->execution_id, sizeof(info->execution_id), "%.*s",
+                 (int)id.len, id.ptr);
+        snprintf(info->msg, sizeof(info->msg),
+                 "a durable function's run (code version \"%s\"): run its "
+                 "host's code to resume it",
+                 version);
+    }
+    return EVS_ECONFLICT;
+}
+
 int evs_orch_resume(evs_orch *o, evs_span id)
 {
     return evs_orch_resume_with(o, id, (evs_span){0}, NULL, NULL, NULL);
@@ -153,6 +181,9 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
             return -EALREADY;
         if (o->stopping)
             return -ECANCELED;
+        /* A durable function's run is run by its host's code. */
+        if ((rc = refuse_run(o, id, info)) != 0)
+            return rc;
         /* The lock first: it is what owning means. */
         rc = evs_log_open(o->store, id.ptr, id.len, EVS_LOG_WRITE, &log, NULL,
                           NULL);
@@ -235,6 +266,9 @@ int evs__orch_adopt(evs_orch *o, size_t max, size_t *count)
         if (e->snapshot_ok && !is_unfinished(e->status))
             continue;
         if (evs__orch_find_exec(o, e->id))
+            continue;
+        /* Durable functions' runs belong to their hosts. */
+        if (evs_exec_code_version(o->store, e->id.ptr, e->id.len, NULL, 0) == 1)
             continue;
         rc = evs_orch_resume(o, e->id);
         if (rc == 0)

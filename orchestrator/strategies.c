@@ -88,8 +88,8 @@ static int why_history(copy *c, const evs_error_info *v, int successor)
 
     if (successor)
         why(c, v->code, v->kind, (evs_span){0},
-            "the new history breaks rule %s at sequence %llu: %s", v->kind,
-            seq, v->msg);
+            "the new history breaks rule %s at sequence %llu: %s", v->kind, seq,
+            v->msg);
     else
         why(c, v->code, v->kind, (evs_span){0},
             "sequence %llu breaks rule %s: %s", seq, v->kind, v->msg);
@@ -141,7 +141,7 @@ static int start_data(copy *c, const evs_event *ev, evs_span origin,
                       const evs_retry_opts *o, uint64_t n, evs_span inputs)
 {
     static const char *const keep[] = {"workflow_name", "definition",
-                                       "definition_hash"};
+                                       "definition_hash", "code_version"};
     evs_span v;
     uint64_t h;
     evs__jbuf *b = &c->start;
@@ -226,6 +226,31 @@ static int push_change(copy *c, const char *type, const evs_exec_state *x,
     return data->err ? -ENOMEM : push(c, &ev);
 }
 
+/* A run's new inputs: any JSON object, compacted (a run declares no
+ * inputs to check them against). */
+static int run_inputs(evs_span in, const evs_allocator *alloc, char **out,
+                      size_t *out_len, evs_error_info *e)
+{
+    evs__jbuf b = {.alloc = alloc};
+    int rc;
+
+    evs_error_info_clear(e);
+    if (!in.len)
+        in = evs_span_cstr("{}");
+    rc = evs__jb_minify(&b, in);
+    if (rc == 0 && b.p[0] != '{')
+        rc = EVS_EPARSE;
+    if (rc == 0)
+        rc = evs__jb_finish(&b, out, out_len);
+    evs__jb_free(&b);
+    if (rc == EVS_EPARSE) {
+        e->code = rc;
+        e->kind = "inputs";
+        snprintf(e->msg, sizeof(e->msg), "a run's inputs are a JSON object");
+    }
+    return rc;
+}
+
 static int retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
                  char out_id[EVS_ID_MAX + 1], evs_error_info *err)
 {
@@ -242,7 +267,7 @@ static int retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     size_t inputs_len = 0;
     evs_event *views = NULL;
     uint64_t n = 0;
-    int rc;
+    int rc, code;
 
     evs_retry_opts_init(&ro);
     /* Only what the caller's size covers (common.h, options structs). */
@@ -276,8 +301,16 @@ static int retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
                  (int)id.len, id.ptr, evs_exec_status_name(x->status));
         goto out;
     }
-    rc = evs_wf_parse(x->definition.ptr, x->definition.len, NULL, NULL, NULL,
-                      &def, &ve);
+    /* A durable function's run has no definition: its host's code runs
+     * the successor (formats/RUNS.md). */
+    code = evs_exec_code_version(s, id.ptr, id.len, NULL, 0);
+    if (code < 0) {
+        rc = code;
+        goto out;
+    }
+    rc = code ? 0
+              : evs_wf_parse(x->definition.ptr, x->definition.len, NULL, NULL,
+                             NULL, &def, &ve);
     if (rc != 0) {
         why(&c, rc, ve.kind, evs_span_cstr(ve.step), "its definition: %s%s%s",
             ve.step, ve.step[0] ? ": " : "", ve.msg);
@@ -288,8 +321,9 @@ static int retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
         n = 2; /* execution_started, and the root path's start */
         break;
     case EVS_RETRY_WITH_NEW_INPUTS:
-        rc = evs_wf_check_inputs(def, o->inputs, c.alloc, &inputs, &inputs_len,
-                                 &ve);
+        rc = def ? evs_wf_check_inputs(def, o->inputs, c.alloc, &inputs,
+                                       &inputs_len, &ve)
+                 : run_inputs(o->inputs, c.alloc, &inputs, &inputs_len, &ve);
         if (rc != 0) {
             why(&c, rc, ve.kind, (evs_span){0}, "inputs: %s", ve.msg);
             goto out;
@@ -300,8 +334,7 @@ static int retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     case EVS_RETRY_SKIP_FAILED:
         if (x->failed_seq < 2) {
             rc = why(&c, -EINVAL, "retry", (evs_span){0},
-                     "execution %.*s has no failed step",
-                     (int)id.len, id.ptr);
+                     "execution %.*s has no failed step", (int)id.len, id.ptr);
             goto out;
         }
         n = x->failed_seq - 1;
@@ -313,7 +346,7 @@ static int retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
         goto out;
     if (o->strategy == EVS_RETRY_WITH_NEW_INPUTS && o->from_step.len) {
         uint64_t first;
-        if (!evs_wf_find_step(def, o->from_step)) {
+        if (def && !evs_wf_find_step(def, o->from_step)) {
             rc = why(&c, -EINVAL, "retry", o->from_step,
                      "the definition has no step \"%.*s\"",
                      (int)o->from_step.len, o->from_step.ptr);
@@ -323,8 +356,8 @@ static int retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
             goto out;
         if (first == 0) {
             rc = why(&c, -EINVAL, "retry", o->from_step,
-                     "step \"%.*s\" never ran",
-                     (int)o->from_step.len, o->from_step.ptr);
+                     "step \"%.*s\" never ran", (int)o->from_step.len,
+                     o->from_step.ptr);
             goto out;
         }
         n = first - 1;

@@ -121,6 +121,7 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
 int evs__run_emit(evs_run *r, const char *req_id, const char *type,
                   const char *step, const evs__jbuf *data, evs_error_info *err)
 {
+    r->replayed = 0;
     return evs__run_emit_on(r, r->path, req_id, type, step, data, err);
 }
 
@@ -316,6 +317,18 @@ out:
     return rc;
 }
 
+/* About to wait: what is buffered is made durable, and the snapshot
+ * brought up to date, so that listings show the run waiting. */
+void evs__run_before_blocking(evs_run *r)
+{
+    run_core *c = r->c;
+
+    if (c->broken || evs_recorder_last_seq(c->rec) == c->snap_seq)
+        return;
+    if (evs__run_save_snapshot(r) == 0)
+        c->snap_seq = evs_recorder_last_seq(c->rec);
+}
+
 /* Sleeps `ms` without the run's lock, so that its other handles go on. */
 void evs__run_nap(evs_run *r, int64_t ms)
 {
@@ -323,6 +336,7 @@ void evs__run_nap(evs_run *r, int64_t ms)
 
     if (ms <= 0)
         return;
+    evs__run_before_blocking(r);
     ts.tv_sec = (time_t)(ms / 1000);
     ts.tv_nsec = (long)(ms % 1000) * 1000000L;
     pthread_mutex_unlock(&r->c->mu);

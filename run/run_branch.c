@@ -359,6 +359,7 @@ static int join(evs_run *r, const char *mode_name, evs_run *const *bs, size_t n,
         if ((rc = evs__run_gate(r, err)) != 0 ||
             (rc = evs__run_usable(r, err)) != 0)
             return rc;
+        evs__run_before_blocking(r);
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += (long)(c->poll_ms % 1000) * 1000000L;
         ts.tv_sec += (time_t)(c->poll_ms / 1000) + ts.tv_nsec / 1000000000L;

@@ -84,9 +84,10 @@ typedef struct run_core {
 
     int broken; /* a write failed: every call returns broken_rc */
     int broken_rc;
-    int suspended; /* EVS_ESUSPENDED was returned: every call returns it
+    uint64_t snap_seq; /* the last sequence a snapshot was saved at */
+    int suspended;     /* EVS_ESUSPENDED was returned: every call returns it
                       again; the host closes the run and re-runs it */
-    uint64_t rng;  /* retry jitter (xorshift64) */
+    uint64_t rng;      /* retry jitter (xorshift64) */
 } run_core;
 
 /* A handle: the root path's (evs_run_open) or a branch's
@@ -99,6 +100,11 @@ struct evs_run {
     size_t next_cmd;
     run_occ *occ;
     size_t n_occ, cap_occ;
+
+    /* the last command named (evs_run_step_name), and whether the
+     * history answered it */
+    char named[RUN_STEP_MAX + 1];
+    int replayed;
 
     /* the open step */
     int open;
@@ -136,6 +142,7 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
 int evs__run_cancel_paths(evs_run *r, const char *why, int keep_root,
                           evs_error_info *err);
 void evs__run_nap(evs_run *r, int64_t ms);
+void evs__run_before_blocking(evs_run *r);
 int evs__run_emit(evs_run *r, const char *req_id, const char *type,
                   const char *step, const evs__jbuf *data, evs_error_info *err);
 int evs__run_flush(evs_run *r, evs_error_info *err);

@@ -63,32 +63,9 @@ static due_info when_due(const evs_replay *rp, int has_requests)
     return d;
 }
 
-/* Whether execution `id` is a run: its first event records a code
- * version (a string, kept in *version's buffer). */
-static int is_run(evs_log *log, evs__jbuf *version)
-{
-    evs_cursor *cur = NULL;
-    evs_event ev;
-    evs_span v;
-    int rc, yes = 0;
-
-    if (evs_cursor_open(log, 1, 1, &cur, NULL) != 0)
-        return 0;
-    rc = evs_cursor_next(cur, &ev, NULL, NULL);
-    if (rc == 1 && evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
-        evs__json_get(ev.data, "code_version", &v) == 1) {
-        version->len = 0;
-        evs__jb_raw(version, v.ptr, v.len);
-        yes = !version->err;
-    }
-    evs_cursor_close(cur);
-    return yes;
-}
-
 /* One listed execution: appended to `out` if it is a run that has not
  * ended and that no one owns. */
-static int consider(evs_store *s, const evs_exec_info *it, evs__jbuf *out,
-                    evs__jbuf *version)
+static int consider(evs_store *s, const evs_exec_info *it, evs__jbuf *out)
 {
     const evs_allocator *alloc = evs_store_get_opts(s)->alloc;
     evs_request_listing reqs = {0};
@@ -96,6 +73,7 @@ static int consider(evs_store *s, const evs_exec_info *it, evs__jbuf *out,
     evs_replay_opts po;
     evs_replay *rp = NULL;
     evs_log *log = NULL;
+    char version[256];
     due_info d;
     int rc;
 
@@ -106,8 +84,9 @@ static int consider(evs_store *s, const evs_exec_info *it, evs__jbuf *out,
         return 0;
     if (rc != 0)
         return rc;
-    if (!is_run(log, version))
-        goto out;
+    if ((rc = evs_exec_code_version(s, it->id.ptr, it->id.len, version,
+                                    sizeof(version))) != 1)
+        goto out; /* 0: not a run */
     evs_replay_opts_init(&po);
     po.alloc = alloc;
     if ((rc = evs_replay_new(&po, &rp)) != 0 ||
@@ -127,7 +106,7 @@ static int consider(evs_store *s, const evs_exec_info *it, evs__jbuf *out,
     EVS__JB_LIT(out, ",\"workflow\":");
     evs__jb_quote(out, x->workflow_name);
     EVS__JB_LIT(out, ",\"version\":");
-    evs__jb_raw(out, version->p, version->len);
+    evs__jb_quote(out, evs_span_cstr(version));
     EVS__JB_LIT(out, ",\"status\":\"");
     evs__jb_str(out, evs_exec_status_name(x->status));
     EVS__JB_LIT(out, "\",\"due\":");
@@ -152,7 +131,7 @@ int evs_run_recoverable(evs_store *s, const char *workflow, char **out,
     const evs_allocator *alloc;
     evs_exec_listing l = {0};
     evs_list_filter f;
-    evs__jbuf b, version;
+    evs__jbuf b;
     size_t len;
     int rc = 0;
 
@@ -163,7 +142,6 @@ int evs_run_recoverable(evs_store *s, const char *workflow, char **out,
     *out = NULL;
     alloc = evs_store_get_opts(s)->alloc;
     b = (evs__jbuf){.alloc = alloc};
-    version = (evs__jbuf){.alloc = alloc};
     memset(&f, 0, sizeof(f));
     f.workflow_name = evs_span_cstr(workflow);
     if ((rc = evs_exec_list(s, &f, &l)) != 0) {
@@ -181,7 +159,7 @@ int evs_run_recoverable(evs_store *s, const char *workflow, char **out,
                                 evs__span_eq_cstr(it->status, "terminated") ||
                                 evs__span_eq_cstr(it->status, "continued")))
             continue;
-        rc = consider(s, it, &b, &version);
+        rc = consider(s, it, &b);
         if (rc != 0) {
             evs__error_set(err, rc, "store", "looking at %.*s: %s",
                            (int)it->id.len, it->id.ptr, evs_strerror(rc));
@@ -190,7 +168,6 @@ int evs_run_recoverable(evs_store *s, const char *workflow, char **out,
     }
     EVS__JB_LIT(&b, "]");
     evs_exec_list_free(&l);
-    evs__jb_free(&version);
     if (rc == 0 && (rc = evs__jb_finish(&b, out, &len)) != 0)
         evs__error_set(err, rc, "memory", "out of memory");
     evs__jb_free(&b);

@@ -96,6 +96,10 @@ int evs__run_command(evs_run *r, const char *name, const char *kind,
         r->next_cmd++;
     }
     o->count++;
+    snprintf(r->named, sizeof(r->named), "%s", step);
+    snprintf(r->key, sizeof(r->key), "%s/%s/%s", r->c->id, r->path, step);
+    /* Answered by the history unless something is recorded for it. */
+    r->replayed = c != NULL;
     return 0;
 }
 
@@ -215,7 +219,7 @@ static int start_attempt(evs_run *r, uint32_t attempt, const evs__jbuf *input,
         return rc;
     r->open = 1;
     r->attempt = attempt;
-    snprintf(r->key, sizeof(r->key), "%s/%s/%s", r->c->id, r->path, r->step);
+    r->replayed = 0;
     return EVS_STEP_RUN;
 }
 
@@ -439,9 +443,18 @@ uint32_t evs_run_step_attempt(evs_run *r)
 
 const char *evs_run_step_key(evs_run *r)
 {
-    return r->open ? r->key : "";
+    return r->named[0] ? r->key : "";
 }
 
+const char *evs_run_step_name(evs_run *r)
+{
+    return r->named;
+}
+
+int evs_run_step_replayed(evs_run *r)
+{
+    return r->named[0] && r->replayed;
+}
 int evs_run_step_output(evs_run *r, const char *output)
 {
     int rc;

@@ -221,6 +221,13 @@ int cmd_start(int argc, char **argv)
     } else if (detach) {
         print_result(s, "created", json, NULL);
         ex = EXIT_OKAY;
+    } else if (evs_exec_code_version(s, id, strlen(id), NULL, 0) == 1) {
+        /* A durable function's run is run by its host's code. */
+        print_result(s, "created", json, NULL);
+        note("%s is a durable function's run: run its host's code on %s "
+             "(formats/RUNS.md)",
+             id, g_exec);
+        ex = EXIT_OKAY;
     } else {
         ex = report(s, json, NULL);
     }
@@ -262,6 +269,9 @@ static int run_resume(evs_store *s, const char *store, evs_span def, int json)
         ex = EXIT_FAILED;
     } else if (rc == EVS_EVERSION && info.code == rc) {
         note("cannot resume %s: %s (%s)", g_exec, info.msg, evs_err_name(rc));
+        ex = EXIT_FAILED;
+    } else if (rc == EVS_ECONFLICT && info.code == rc) {
+        /* A durable function's run: the orchestrator's log said so. */
         ex = EXIT_FAILED;
     } else if (rc != 0) {
         ex = fail_on_exec(s, store, g_exec, rc, "resume");
@@ -416,6 +426,13 @@ int cmd_retry(int argc, char **argv)
         ex = fail_on_exec(s, argv[optind], id, rc, "retry");
     } else if (detach) {
         print_result(s, "created", json, NULL);
+        ex = EXIT_OKAY;
+    } else if (evs_exec_code_version(s, id, strlen(id), NULL, 0) == 1) {
+        /* A durable function's run is run by its host's code. */
+        print_result(s, "created", json, NULL);
+        note("%s is a durable function's run: run its host's code on %s "
+             "(formats/RUNS.md)",
+             id, g_exec);
         ex = EXIT_OKAY;
     } else {
         ex = run_resume(s, argv[optind], (evs_span){0}, json);

@@ -75,7 +75,7 @@ EVS_EXTERN int evs_version_number(void);
     X(EUNSAFE, -30014, "unsafe: writable by others, or a second hard link")    \
     X(EHISTORY, -30015, "history breaks a replay rule")                        \
     X(EFINISHED, -30016, "execution has finished")                             \
-    X(ESUSPENDED, -30017, "run is suspended: run it again when it is due")    \
+    X(ESUSPENDED, -30017, "run is suspended: run it again when it is due")     \
     X(EFAILED, -30018, "step or run failed")
 
 enum {

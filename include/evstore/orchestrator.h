@@ -270,7 +270,9 @@ EVS_EXTERN int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs,
  * member), EVS_EHISTORY (its history breaks a rule, or its chain loops),
  * EVS_EPARSE (its recorded definition no longer parses), EVS_EVERSION (a
  * version decision it recorded lies outside the range of a `version`
- * step of its definition; evs_orch_resume_with says which), or what
+ * step of its definition; evs_orch_resume_with says which),
+ * EVS_ECONFLICT (a durable function's run, evstore/run.h: its host's code
+ * runs it; evs_orch_recover passes such runs by), or what
  * evs_replay_open returns.
  */
 EVS_EXTERN int evs_orch_resume(evs_orch *o, evs_span id);
@@ -506,8 +508,7 @@ EVS_EXTERN void evs_retry_opts_init(evs_retry_opts *o);
  */
 EVS_EXTERN int evs_exec_retry(evs_store *s, evs_span id,
                               const evs_retry_opts *o,
-                              char out_id[EVS_ID_MAX + 1],
-                              evs_error_info *err);
+                              char out_id[EVS_ID_MAX + 1], evs_error_info *err);
 
 /**
  * GetVersion(change_id, min, max) for an action written in C: the

@@ -53,7 +53,8 @@
  * default) a sleep, a wait for an event, a retry's backoff and a pause
  * wait in the calling thread, polling the run's inbox every poll_ms; a
  * crash in the meantime loses nothing, and the re-run waits only for
- * what is left. In "suspend" mode such a call returns EVS_ESUSPENDED
+ * what is left. Before a call waits, what it recorded is made durable
+ * and the run's snapshot saved, so that listings show it waiting. In "suspend" mode such a call returns EVS_ESUSPENDED
  * instead of waiting: the run's snapshot is saved, the host closes the
  * handle and re-runs the code later, when evs_run_recoverable says the
  * run is due.
@@ -205,9 +206,18 @@ EVS_EXTERN int evs_run_step_fail(evs_run *r, const char *type,
 /** The open step's attempt, 1 for the first; 0 when none is open. */
 EVS_EXTERN uint32_t evs_run_step_attempt(evs_run *r);
 
-/** The open step's idempotency key ("<id>/main/<step>"); "" when none is
- *  open. Borrowed. */
+/** The idempotency key ("<run id>/<path>/<step>") of the open step, or
+ *  else of the last command the handle made (a step, sleep, wait,
+ *  branch or join); "" before any. Borrowed. */
 EVS_EXTERN const char *evs_run_step_key(evs_run *r);
+
+/** The recorded name ("model#2") of the open step, or else of the last
+ *  command the handle made; "" before any. Borrowed. */
+EVS_EXTERN const char *evs_run_step_name(evs_run *r);
+
+/** 1 when the last command was answered by the history (a step's body
+ *  did not run, nothing was recorded for it), 0 when it ran live. */
+EVS_EXTERN int evs_run_step_replayed(evs_run *r);
 
 /**
  * A step as one call, for C hosts: runs `fn` as the step's body.

@@ -162,6 +162,18 @@ EVS_EXTERN int evs_exec_exists(evs_store *s, const char *id, size_t id_len);
  */
 EVS_EXTERN int evs_exec_delete(evs_store *s, const char *id, size_t id_len);
 
+/**
+ * Whether execution `id` is a durable-function run (evstore/run.h): its
+ * execution_started records a `code_version` (formats/RUNS.md §1). Reads
+ * its first event, without a lock. `version` (may be NULL) gets the
+ * recorded code version, NUL-terminated, cut to `cap` bytes.
+ * Returns 1 (a run), 0 (not a run: a definition's execution, or one
+ * recorded by hand), or what opening and reading the log return
+ * (EVS_EBADID, -ENOENT, EVS_ECORRUPT...).
+ */
+EVS_EXTERN int evs_exec_code_version(evs_store *s, const char *id,
+                                     size_t id_len, char *version, size_t cap);
+
 /** One row of a listing. Spans point into the listing's memory. */
 typedef struct evs_exec_info {
     evs_span id;

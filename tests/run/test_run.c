@@ -163,7 +163,12 @@ Test(run, a_rerun_replays_recorded_steps_without_calling_them)
     step_ok(r, "a", "1", &a, "1");
     step_ok(r, "b", "2", &b, "2");
     cr_assert_eq(evs_run_replaying(r), 0);
+    cr_assert_eq(evs_run_step_replayed(r), 1, "b was replayed");
+    cr_assert_str_eq(evs_run_step_name(r), "b");
+    cr_assert_str_eq(evs_run_step_key(r), "r2/main/b");
     step_ok(r, "c", "3", &c, "3");
+    cr_assert_eq(evs_run_step_replayed(r), 0, "c ran");
+    cr_assert_str_eq(evs_run_step_key(r), "r2/main/c");
     cr_assert_eq(evs_run_complete(r, NULL, &e), 0, "%s", e.msg);
     evs_run_close(r);
     cr_assert_eq(a.calls, 1, "a ran again");
@@ -194,9 +199,11 @@ Test(run, a_step_begun_and_never_ended_runs_again_with_the_same_key)
     cr_assert_eq(evs_run_complete(r, NULL, &e), 0, "%s", e.msg);
     evs_run_close(r);
     cr_assert_eq(replay_status("r3", &rp), EVS_STATUS_COMPLETED);
-    /* The first attempt's step_started was made durable only with an
-     * outcome, so the history holds the second attempt alone. */
+    /* The close wrote what was buffered, the first attempt's
+     * step_started among it: the history holds both attempts (after a
+     * kill it would hold the second alone). */
     cr_assert_eq(find_step(rp, "pay")->status, EVS_STEP_COMPLETED);
+    cr_assert_eq(find_step(rp, "pay")->attempts, 2);
     evs_replay_free(rp);
 }
 
@@ -493,12 +500,17 @@ Test(run, an_event_sent_before_the_wait_is_consumed_once)
     evs_run_close(r);
 }
 
+/* While the run waits, the listing shows it waiting; then the event
+ * comes. */
 static void *send_later(void *arg)
 {
     struct timespec ts = {0, 100 * 1000000L};
+    evs_exec_listing l = {0};
 
-    (void)arg;
     nanosleep(&ts, NULL);
+    if (evs_exec_list(st, NULL, &l) == 0 && l.count == 1)
+        *(int *)arg = span_is(l.items[0].status, "waiting");
+    evs_exec_list_free(&l);
     post("r13", "event", "go", "42");
     return NULL;
 }
@@ -507,12 +519,15 @@ Test(run, a_blocking_wait_gets_an_event_sent_while_it_waits)
 {
     evs_error_info e;
     pthread_t t;
+    int listed_waiting = 0;
     evs_run *r = open_run("r13", NULL, "{\"poll_ms\":5}", 0);
 
-    cr_assert_eq(pthread_create(&t, NULL, send_later, NULL), 0);
+    cr_assert_eq(pthread_create(&t, NULL, send_later, &listed_waiting), 0);
     cr_assert_eq(evs_run_wait_event(r, "go", 0, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(evs_run_step_name(r), "go");
     cr_assert_str_eq(evs_run_result(r), "42");
     pthread_join(t, NULL);
+    cr_assert(listed_waiting, "the listing did not show the run waiting");
     evs_run_close(r);
 }
 
@@ -891,4 +906,132 @@ Test(run, recovery_lists_unowned_unfinished_runs_and_when_they_are_due)
               "%s", json);
     free_store_buf(json);
     evs_run_close(held);
+}
+
+/* A run that failed at step "b": "a" completed, "b" failed for good,
+ * and the code failed the run. */
+static void failed_run(const char *id, counter *a, counter *b)
+{
+    evs_error_info e;
+    evs_run *r = open_run(id, "{\"n\":1}", NULL, 0);
+
+    step_ok(r, "a", "1", a, "1");
+    *b = (counter){.fail_first = 1, .fail_type = "fatal"};
+    cr_assert_eq(evs_run_step(r, "b", "2",
+                              "{\"retry\":{\"non_retryable\":"
+                              "[\"fatal\"]}}",
+                              count_fn, b, NULL, &e),
+                 EVS_EFAILED);
+    cr_assert_eq(evs_run_fail(r, "fatal", "b broke", &e), 0, "%s", e.msg);
+    evs_run_close(r);
+}
+
+static char *retry_run(const char *id, evs_retry_strategy how,
+                       const char *inputs, const char *output)
+{
+    static char out[EVS_ID_MAX + 1];
+    evs_retry_opts o;
+    evs_error_info e;
+    int rc;
+
+    evs_retry_opts_init(&o);
+    o.strategy = how;
+    o.inputs = evs_span_cstr(inputs);
+    o.output = evs_span_cstr(output);
+    rc = evs_exec_retry(st, evs_span_cstr(id), &o, out, &e);
+    cr_assert_eq(rc, 0, "retry of %s: %s (%s)", id, evs_err_name(rc), e.msg);
+    return out;
+}
+
+/* Runs the code of the failed run again on `id`: a, then b (its body
+ * `b` counter), then completes. Returns b's output. */
+static void rerun(const char *id, counter *a, counter *b, char *bout,
+                  size_t cap)
+{
+    evs_error_info e;
+    evs_run *r = NULL;
+    const char *out;
+    int rc = evs_run_open(st, id, NULL, NULL, NULL, NULL, &r, &e);
+
+    cr_assert_eq(rc, 0, "open %s: %s", id, e.msg);
+    step_ok(r, "a", "1", a, "1");
+    rc = evs_run_step(r, "b", "2", NULL, count_fn, b, &out, &e);
+    cr_assert_eq(rc, 0, "b: %s", e.msg);
+    snprintf(bout, cap, "%s", out);
+    cr_assert_eq(evs_run_complete(r, NULL, &e), 0, "%s", e.msg);
+    evs_run_close(r);
+    cr_assert_eq(replay_status(id, NULL), EVS_STATUS_COMPLETED);
+}
+
+Test(run, retry_from_failure_reruns_only_the_failed_step)
+{
+    counter a = {0}, b;
+    char out[64], *succ;
+    evs_replay *rp;
+
+    failed_run("f1", &a, &b);
+    succ = retry_run("f1", EVS_RETRY_FROM_FAILURE, NULL, NULL);
+    rerun(succ, &a, &b, out, sizeof(out));
+    cr_assert_eq(a.calls, 1, "a ran again");
+    cr_assert_eq(b.calls, 2, "b did not run again");
+    cr_assert_str_eq(out, "2");
+    cr_assert_eq(replay_status(succ, &rp), EVS_STATUS_COMPLETED);
+    cr_assert(strstr(evs_replay_exec(rp)->lineage.ptr, "\"retry_of\":\"f1\""));
+    evs_replay_free(rp);
+}
+
+Test(run, skip_failed_gives_the_failed_step_an_output)
+{
+    counter a = {0}, b;
+    char out[64], *succ;
+
+    failed_run("f2", &a, &b);
+    succ = retry_run("f2", EVS_RETRY_SKIP_FAILED, NULL, "\"skipped\"");
+    rerun(succ, &a, &b, out, sizeof(out));
+    cr_assert_eq(a.calls, 1);
+    cr_assert_eq(b.calls, 1, "b ran though it was skipped");
+    cr_assert_str_eq(out, "\"skipped\"");
+}
+
+Test(run, retry_from_start_and_with_new_inputs_run_everything_again)
+{
+    counter a = {0}, b;
+    char out[64], *succ;
+    evs_error_info e;
+    evs_run *r;
+
+    failed_run("f3", &a, &b);
+    succ = retry_run("f3", EVS_RETRY_FROM_START, NULL, NULL);
+    rerun(succ, &a, &b, out, sizeof(out));
+    cr_assert_eq(a.calls, 2);
+
+    failed_run("f4", &a, &b);
+    succ = retry_run("f4", EVS_RETRY_WITH_NEW_INPUTS, "{\"n\":2}", NULL);
+    cr_assert_eq(evs_run_open(st, succ, NULL, NULL, NULL, NULL, &r, &e), 0,
+                 "%s", e.msg);
+    cr_assert_str_eq(evs_run_inputs(r), "{\"n\":2}");
+    evs_run_close(r);
+    /* A run's new inputs must be an object. */
+    {
+        evs_retry_opts o;
+        evs_retry_opts_init(&o);
+        o.strategy = EVS_RETRY_WITH_NEW_INPUTS;
+        o.inputs = evs_span_cstr("[1]");
+        cr_assert_eq(evs_exec_retry(st, evs_span_cstr("f4"), &o, NULL, &e),
+                     EVS_EPARSE, "%s", e.msg);
+    }
+}
+
+Test(run, the_orchestrator_leaves_runs_to_their_hosts)
+{
+    char version[16];
+    evs_run *r = open_run("mine", NULL, NULL, 0);
+
+    evs_run_close(r);
+    cr_assert_eq(evs_exec_code_version(st, "mine", 4, version, sizeof(version)),
+                 1);
+    cr_assert_str_eq(version, "1");
+    cr_assert_eq(tu_create(st, "hand"), 0);
+    cr_assert_eq(evs_exec_code_version(st, "hand", 4, NULL, 0), 0);
+    cr_assert_eq(evs_exec_code_version(st, "none", 4, NULL, 0), -ENOENT);
 }

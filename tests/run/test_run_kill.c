@@ -197,7 +197,6 @@ static int step_index(const steps *s, const char *name)
 static void check_history(const char *id, evs_replay **full, steps *s)
 {
     evs_replay *a, *b;
-    evs_violation v;
     evs_error_info e;
     evs_log *l = NULL;
     const evs_exec_state *x;
@@ -205,14 +204,13 @@ static void check_history(const char *id, evs_replay **full, steps *s)
     size_t la = 0, lb = 0;
     int rc, from_snapshot = 0;
 
-    memset(&v, 0, sizeof(v));
     cr_assert_eq(evs_replay_new(NULL, &a), 0);
     rc = evs_log_open(st, id, strlen(id), 0, &l, NULL, &e);
     cr_assert_eq(rc, 0, "%s: %s", id, evs_err_name(rc));
-    rc = evs_replay_run(a, l, 0, &v, &e);
+    rc = evs_replay_run(a, l, 0, &e);
     evs_log_close(l);
     cr_assert_eq(rc, 0, "%s does not replay: %s at sequence %llu (%s)", id,
-                 evs_err_name(rc), (unsigned long long)v.sequence, v.msg);
+                 evs_err_name(rc), (unsigned long long)e.sequence, e.msg);
     x = evs_replay_exec(a);
     cr_assert_eq(x->status, EVS_STATUS_COMPLETED, "%s is %s", id,
                  evs_exec_status_name(x->status));
@@ -221,7 +219,7 @@ static void check_history(const char *id, evs_replay **full, steps *s)
         "%s outputs %.*s", id, (int)x->outputs.len, x->outputs.ptr);
 
     cr_assert_eq(evs_replay_new(NULL, &b), 0);
-    rc = evs_replay_open(b, st, id, strlen(id), 0, &from_snapshot, &v, &e);
+    rc = evs_replay_open(b, st, id, strlen(id), 0, &from_snapshot, &e);
     cr_assert_eq(rc, 0, "%s: %s", id, evs_err_name(rc));
     cr_assert(from_snapshot, "%s: its snapshot was not used", id);
     cr_assert_eq(evs_replay_state_json(a, &ja, &la), 0);
@@ -230,8 +228,8 @@ static void check_history(const char *id, evs_replay **full, steps *s)
               "%s: the replay from its snapshot differs from the replay "
               "from sequence 1:\n%.*s\n%.*s",
               id, (int)lb, jb, (int)la, ja);
-    free(ja);
-    free(jb);
+    evs_free(NULL, ja);
+    evs_free(NULL, jb);
     evs_replay_free(b);
 
     s->n = 0;
