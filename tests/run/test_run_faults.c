@@ -1,26 +1,27 @@
 /*
- * test_run_faults.c: a run's calls under I/O faults
- * (include/evstore/run.h), as SQLite's I/O-error loops do
- * (docs/STYLE.md, Tests).
+ * test_run_faults.c: a run's calls under I/O faults and allocation
+ * failures (include/evstore/run.h), as SQLite's I/O-error and
+ * malloc-failure loops do (docs/STYLE.md, Tests).
  *
  * One fixed script of run calls: open a new run with inputs; steps "a",
  * "b" (whose first attempt fails and is retried after a 1 ms backoff)
  * and "c" (by evs_run_step_begin and evs_run_step_end); evs_run_patched;
  * a short sleep; an event posted to the run and waited for; completion.
  * For every N, the Nth call of one I/O kind fails (once, or from then
- * on), until a pass meets no fault. The call that
+ * on), or the Nth allocation, until a pass meets no fault. The call that
  * fails must fail cleanly: the injected code, a message, nothing leaked
- * once the run and the store are closed (the store counts its memory
- * through tu_alloc), no hang. Then the store is
- * reopened without faults and the whole script runs again on the same
- * run id, as a durable function's host re-runs its code: it must
- * complete; no step whose end was acknowledged may run its body again or
- * return another output; an acknowledged retry and an acknowledged event
- * may not be lost; the history must replay strictly from sequence 1.
+ * once the run and the store are closed (the store allocates through a
+ * counting tu_alloc), no hang. Then the store is reopened without faults
+ * and the whole script runs again on the same run id, as a durable
+ * function's host re-runs its code: it must complete; no step whose end
+ * was acknowledged may run its body again or return another output; an
+ * acknowledged retry and an acknowledged event may not be lost; the
+ * history must replay strictly from sequence 1.
  *
  * The sweeps arm their fault from the first call of the script; the
- * open's own sweep stops the faulted pass after the open. A case that
- * breaks a rule is
+ * narrower ones arm it just before one call and stop the faulted pass
+ * after it (the open, a step, the sleep, the wait, the completion): the
+ * smallest reproducer of a failure there. A case that breaks a rule is
  * counted and printed with its fault, and the sweep goes on, so that a
  * test lists every case it failed; it fails at its end. Every sweep
  * prints its figures to stderr.
@@ -93,8 +94,8 @@ typedef struct pass {
     char out[N_STEPS][OUT_MAX]; /* each step's output as returned */
 } pass;
 
-/* What to inject: the Nth call of kinds `io`, counted from call `from`
- * of the script; the faulted pass stops after
+/* What to inject: the Nth call of kinds `io` (0: the Nth allocation),
+ * counted from call `from` of the script; the faulted pass stops after
  * call `upto`. */
 typedef struct fault {
     unsigned io;
@@ -284,7 +285,10 @@ static void arm(runcase *c)
     const fault *f = c->f;
 
     c->armed = 1;
-    fault_io_arm(&c->fio, f->io, c->nth, f->err, f->persist);
+    if (f->io)
+        fault_io_arm(&c->fio, f->io, c->nth, f->err, f->persist);
+    else
+        tu_alloc_fail(&c->ta, c->nth, f->persist ? TU_FAIL_FROM : TU_FAIL_ONCE);
 }
 
 /* Ends the fault: from here on nothing fails. */
@@ -293,9 +297,14 @@ static void disarm(runcase *c)
     if (!c->armed)
         return;
     c->armed = 0;
-    c->counted = c->fio.calls;
-    c->fired |= c->fio.fired > 0;
-    fault_io_disarm(&c->fio);
+    c->counted = c->f->io ? c->fio.calls : c->ta.calls;
+    if (c->f->io) {
+        c->fired |= c->fio.fired > 0;
+        fault_io_disarm(&c->fio);
+    } else {
+        c->fired |= c->ta.failed > 0;
+        tu_alloc_stop(&c->ta);
+    }
 }
 
 /* The result of a call: 1 if it succeeded (the script goes on; the fault
@@ -427,7 +436,7 @@ out:
 static void check_first_pass(runcase *c, totals *t)
 {
     const pass *p = &c->p[0];
-    int want = c->f->err == FIO_SHORT ? -EIO : c->f->err;
+    int want = !c->f->io ? -ENOMEM : c->f->err == FIO_SHORT ? -EIO : c->f->err;
     const char *call = call_of(p->done);
 
     if (c->bad[0])
@@ -644,7 +653,8 @@ static long one_case(const fault *f, long nth, totals *t)
              f->persist, f->from, nth);
     snprintf(c->where, sizeof(c->where), "%s #%ld from %s (%s, %s)", f->kind,
              nth, call_name[f->from],
-             f->err == FIO_SHORT ? "short" : evs_err_name(f->err),
+             f->io ? (f->err == FIO_SHORT ? "short" : evs_err_name(f->err))
+                   : "ENOMEM",
              f->persist ? "from then on" : "once");
     tu_alloc_init(&c->ta);
     fault_io_init(&c->fio);
@@ -736,6 +746,18 @@ static void sweep_io(const char *what, const unsigned *kinds,
     report(what, &t);
 }
 
+/* Every allocation in turn, once and from then on. */
+static void sweep_alloc(const char *what, int from, int upto)
+{
+    totals t = {0};
+
+    for (int persist = 0; persist < 2; persist++) {
+        fault f = {0, "alloc", -ENOMEM, persist, from, upto};
+        sweep(&f, &t);
+    }
+    report(what, &t);
+}
+
 #define KIND(k, name) (const unsigned[]){k}, (const char *[]){name}, 1
 
 Test(run_faults, every_failed_write_is_clean_and_the_rerun_completes)
@@ -780,7 +802,42 @@ Test(run_faults, every_other_failed_call_is_clean_and_the_rerun_completes)
              N_CALLS);
 }
 
+Test(run_faults, every_failed_allocation_is_clean_and_the_rerun_completes)
+{
+    sweep_alloc("alloc", C_OPEN, N_CALLS);
+}
+
 Test(run_faults, a_failed_open_leaves_no_run_or_one_a_clean_open_resumes)
 {
     sweep_io("open alone", all_kinds, all_names, N_KINDS, C_OPEN, C_OPEN + 1);
+    sweep_alloc("open alone, alloc", C_OPEN, C_OPEN + 1);
+}
+
+/* One call under allocation failures, the calls before it clean: the
+ * smallest reproducers of what the whole script's allocation sweep finds
+ * in that call. */
+
+Test(run_faults, an_allocation_failure_in_a_step_body_is_clean)
+{
+    sweep_alloc("step a alone, alloc", C_STEP_A, C_STEP_A + 1);
+}
+
+Test(run_faults, an_allocation_failure_in_a_retried_step_is_clean)
+{
+    sweep_alloc("step b alone, alloc", C_STEP_B, C_STEP_B + 1);
+}
+
+Test(run_faults, an_allocation_failure_in_a_sleep_is_clean)
+{
+    sweep_alloc("sleep alone, alloc", C_SLEEP, C_SLEEP + 1);
+}
+
+Test(run_faults, an_allocation_failure_in_a_wait_is_clean)
+{
+    sweep_alloc("wait alone, alloc", C_WAIT, C_WAIT + 1);
+}
+
+Test(run_faults, an_allocation_failure_in_the_completion_is_clean)
+{
+    sweep_alloc("completion alone, alloc", C_COMPLETE, C_COMPLETE + 1);
 }
