@@ -343,6 +343,18 @@ size_t evs_recorder_pending(const evs_recorder *r)
     return r->count;
 }
 
+size_t evs_recorder_discard(evs_recorder *r)
+{
+    size_t n = r->count;
+
+    for (size_t i = 0; i < r->count; i++)
+        evs_event_free(&r->buf[i]);
+    r->count = 0;
+    r->bytes = 0;
+    r->oldest_us = 0;
+    return n;
+}
+
 void evs_recorder_close(evs_recorder *r)
 {
     if (!r)

@@ -49,13 +49,17 @@ int evs__run_fail(evs_run *r, evs_error_info *err, int code, const char *kind,
 
 /* A failed write leaves the replayer ahead of the log: nothing more may
  * be recorded through this handle. */
-static int broken(evs_run *r, int rc, evs_error_info *err, const char *what)
+int evs__run_broken(evs_run *r, int rc, evs_error_info *err, const char *what)
 {
     if (!r->c->broken) {
         r->c->broken = 1;
         r->c->broken_rc = rc;
     }
-    return evs__run_fail(r, err, rc, "store",
+    /* What is buffered was never acknowledged, and may be half of a
+     * decision: none of it may reach the log. */
+    if (r->c->rec)
+        evs_recorder_discard(r->c->rec);
+    return evs__run_fail(r, err, rc, rc == -ENOMEM ? "memory" : "store",
                          "run %s: %s failed (%s); close the run and run its "
                          "code again",
                          r->c->id, what, evs_strerror(rc));
@@ -75,7 +79,7 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
     if (c->broken)
         return c->broken_rc;
     if (data && data->err)
-        return evs__run_fail(r, err, -ENOMEM, "memory", "out of memory");
+        return evs__run_broken(r, -ENOMEM, err, "building an event");
     /* A branch cancelled under its thread (a join was decided, the run
      * ended): what it would record now is dropped. */
     p = evs_replay_find_path(c->rp, evs_span_cstr(path));
@@ -86,7 +90,7 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
     if (req_id)
         memcpy(uuid, req_id, EVS_UUID_LEN);
     else if ((rc = evs_uuid7(uuid)) != 0)
-        return broken(r, rc, err, "making an event id");
+        return evs__run_broken(r, rc, err, "making an event id");
     memset(&ev, 0, sizeof(ev));
     ev.id = (evs_span){uuid, EVS_UUID_LEN};
     ev.execution_id = (evs_span){c->id, c->id_len};
@@ -100,16 +104,13 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
     /* The replayer first: an event that breaks a history rule is a bug
      * here and must not reach the log. */
     if ((rc = evs_replay_apply(c->rp, &ev, &v)) != 0) {
-        if (rc == EVS_EHISTORY) {
-            c->broken = 1;
-            c->broken_rc = rc;
-            return evs__run_fail(r, err, rc, v.kind, "run %s: %s", c->id,
-                                 v.msg);
-        }
-        return broken(r, rc, err, "replaying an event");
+        evs__run_broken(r, rc, err, "applying an event");
+        if (rc == EVS_EHISTORY)
+            evs__run_fail(r, err, rc, v.kind, "run %s: %s", c->id, v.msg);
+        return rc;
     }
     if ((rc = evs_recorder_record(c->rec, &ev, NULL)) != 0)
-        return broken(r, rc, err, "recording an event");
+        return evs__run_broken(r, rc, err, "recording an event");
     if (evs__span_eq_cstr(ev.event_type, EVS_EV_PATH_COMPLETED) ||
         evs__span_eq_cstr(ev.event_type, EVS_EV_PATH_FAILED) ||
         evs__span_eq_cstr(ev.event_type, EVS_EV_PATH_CANCELLED) ||
@@ -132,7 +133,7 @@ int evs__run_flush(evs_run *r, evs_error_info *err)
     if (r->c->broken)
         return r->c->broken_rc;
     if ((rc = evs_recorder_flush(r->c->rec)) != 0)
-        return broken(r, rc, err, "appending to the log");
+        return evs__run_broken(r, rc, err, "appending to the log");
     return 0;
 }
 
@@ -343,6 +344,14 @@ void evs__run_nap(evs_run *r, int64_t ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
     pthread_mutex_lock(&r->c->mu);
+}
+
+int evs__run_done(evs_run *r, int rc, evs_error_info *err)
+{
+    if (rc < 0 && err && !err->msg[0])
+        evs__run_fail(r, err, rc, rc == -ENOMEM ? "memory" : "", "run %s: %s",
+                      r->c->id, evs_strerror(rc));
+    return rc;
 }
 
 int evs__run_usable(evs_run *r, evs_error_info *err)
@@ -664,7 +673,11 @@ static int check_start(evs_run *r, const evs_event *ev, const char *ihash,
         wf = (evs_span){0};
     if (c->workflow) {
         evs__jb_quote(&q, evs_span_cstr(c->workflow));
-        same = !q.err && evs__span_eq(wf, (evs_span){q.p, q.len});
+        same = evs__span_eq(wf, (evs_span){q.p, q.len});
+        if (q.err) {
+            evs__jb_free(&q);
+            return evs__run_fail(r, err, -ENOMEM, "memory", "out of memory");
+        }
         evs__jb_free(&q);
         if (!same)
             return evs__run_fail(r, err, EVS_ECONFLICT, "run",
@@ -762,8 +775,10 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
         return -EINVAL;
     *out = NULL;
     so = evs_store_get_opts(s);
-    if (!(c = evs__calloc(so->alloc, sizeof(*c))))
+    if (!(c = evs__calloc(so->alloc, sizeof(*c)))) {
+        evs__error_set(err, -ENOMEM, "memory", "opening a run: out of memory");
         return -ENOMEM;
+    }
     c->s = s;
     c->alloc = so->alloc;
     c->rng =
@@ -773,6 +788,7 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
     pthread_cond_init(&c->changed, NULL);
     if (!(r = evs__run_handle_new(c, NULL, "main"))) {
         core_free(c);
+        evs__error_set(err, -ENOMEM, "memory", "opening a run: out of memory");
         return -ENOMEM;
     }
     in.alloc = r->c->alloc;

@@ -74,6 +74,7 @@ int evs_run_branch(evs_run *r, const char *name, evs_run **out,
     *out = NULL;
     pthread_mutex_lock(&r->c->mu);
     rc = branch(r, name, out, err);
+    rc = evs__run_done(r, rc, err);
     pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
@@ -121,6 +122,7 @@ int evs_run_branch_end(evs_run *b, evs_error_info *err)
 
     pthread_mutex_lock(&b->c->mu);
     rc = branch_end(b, 0, NULL, NULL, err);
+    rc = evs__run_done(b, rc, err);
     pthread_mutex_unlock(&b->c->mu);
     return rc;
 }
@@ -132,6 +134,7 @@ int evs_run_branch_fail(evs_run *b, const char *type, const char *message,
 
     pthread_mutex_lock(&b->c->mu);
     rc = branch_end(b, 1, type, message, err);
+    rc = evs__run_done(b, rc, err);
     pthread_mutex_unlock(&b->c->mu);
     return rc;
 }
@@ -271,7 +274,7 @@ static int settle(evs_run *r, evs_wf_join_mode mode, evs_run *const *bs,
     if ((rc = cancel_losers(r, bs, n, why, err)) != 0)
         goto out;
     evs__jb_str(&d, decision > 0 ? "{\"output\":" : "{\"error\":");
-    evs__jb_raw(&d, out.p, out.len);
+    evs__run_jb_cat(&d, &out);
     EVS__JB_LIT(&d, "}");
     if ((rc = evs__run_emit(
              r, NULL, decision > 0 ? EVS_EV_STEP_COMPLETED : EVS_EV_STEP_FAILED,
@@ -378,6 +381,7 @@ int evs_run_join(evs_run *r, const char *mode, evs_run *const *branches,
         evs_error_info_clear(err);
     pthread_mutex_lock(&r->c->mu);
     rc = join(r, mode, branches, n, err);
+    rc = evs__run_done(r, rc, err);
     pthread_mutex_unlock(&r->c->mu);
     return rc;
 }

@@ -119,6 +119,7 @@ struct evs_run {
     /* what evs_step_fn gave */
     evs__jbuf fn_out, fn_type, fn_msg;
     int fn_has_out, fn_has_err, fn_retryable;
+    int fn_oom; /* keeping what fn gave ran out of memory */
 
     /* borrowed strings the accessors return */
     evs__jbuf result, error, output;
@@ -131,6 +132,16 @@ static inline const run_cmd *evs__run_next_cmd(const evs_run *r)
     const run_journal *j = &r->c->journals[r->journal];
 
     return r->next_cmd < j->n ? &j->cmds[r->next_cmd] : NULL;
+}
+
+/* Appends what `x` holds to `d`, and x's failure with it: an event whose
+ * data could not be built whole is never recorded (evs__run_emit). */
+static inline void evs__run_jb_cat(evs__jbuf *d, const evs__jbuf *x)
+{
+    if (x->err)
+        d->err = x->err;
+    else
+        evs__jb_raw(d, x->p, x->len);
 }
 
 /* run.c */
@@ -150,7 +161,10 @@ int evs__run_save_snapshot(evs_run *r);
 int evs__run_set(evs__jbuf *b, evs_span json);
 int evs__run_fail(evs_run *r, evs_error_info *err, int code, const char *kind,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The end of every public call: a failure without a message gets one. */
+int evs__run_done(evs_run *r, int rc, evs_error_info *err);
 int evs__run_usable(evs_run *r, evs_error_info *err);
+int evs__run_broken(evs_run *r, int rc, evs_error_info *err, const char *what);
 double evs__run_random(evs_run *r);
 int evs__run_gate(evs_run *r, evs_error_info *err);
 int evs__run_idle(evs_run *r, evs_error_info *err);

@@ -210,7 +210,7 @@ static int start_attempt(evs_run *r, uint32_t attempt, const evs__jbuf *input,
     evs__jb_int(&d, attempt);
     if (input->len) {
         EVS__JB_LIT(&d, ",\"input\":");
-        evs__jb_raw(&d, input->p, input->len);
+        evs__run_jb_cat(&d, input);
     }
     EVS__JB_LIT(&d, ",\"kind\":\"" RUN_KIND_STEP "\"}");
     rc = evs__run_emit(r, NULL, EVS_EV_STEP_STARTED, r->step, &d, err);
@@ -304,6 +304,7 @@ int evs_run_step_begin(evs_run *r, const char *name, const char *input,
         evs_error_info_clear(err);
     pthread_mutex_lock(&r->c->mu);
     rc = step_begin(r, name, input, options, err);
+    rc = evs__run_done(r, rc, err);
     pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
@@ -321,7 +322,7 @@ static int step_end(evs_run *r, const char *output, evs_error_info *err)
     if ((rc = evs__run_check_json(r, output, "the step's output", &out, err)))
         goto out;
     EVS__JB_LIT(&d, "{\"output\":");
-    evs__jb_raw(&d, out.p, out.len);
+    evs__run_jb_cat(&d, &out);
     EVS__JB_LIT(&d, "}");
     r->open = 0;
     if ((rc = evs__run_emit(r, NULL, EVS_EV_STEP_COMPLETED, r->step, &d,
@@ -343,6 +344,7 @@ int evs_run_step_end(evs_run *r, const char *output, evs_error_info *err)
         evs_error_info_clear(err);
     pthread_mutex_lock(&r->c->mu);
     rc = step_end(r, output, err);
+    rc = evs__run_done(r, rc, err);
     pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
@@ -372,7 +374,7 @@ static int step_fail(evs_run *r, const char *type, const char *message,
     evs__jb_str(&e, retryable ? "true" : "false");
     EVS__JB_LIT(&e, "}");
     EVS__JB_LIT(&d, "{\"error\":");
-    evs__jb_raw(&d, e.p, e.len);
+    evs__run_jb_cat(&d, &e);
     EVS__JB_LIT(&d, "}");
     r->open = 0;
     again =
@@ -427,6 +429,7 @@ int evs_run_step_fail(evs_run *r, const char *type, const char *message,
         evs_error_info_clear(err);
     pthread_mutex_lock(&r->c->mu);
     rc = step_fail(r, type, message, retryable, err);
+    rc = evs__run_done(r, rc, err);
     pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
@@ -462,6 +465,7 @@ int evs_run_step_output(evs_run *r, const char *output)
     pthread_mutex_lock(&r->c->mu);
     rc = evs__run_check_json(r, output, "the step's output", &r->fn_out, NULL);
     r->fn_has_out = rc == 0;
+    r->fn_oom |= rc == -ENOMEM;
     pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
@@ -478,6 +482,7 @@ int evs_run_step_error(evs_run *r, const char *type, const char *message,
              ? -ENOMEM
              : 0;
     r->fn_has_err = rc == 0;
+    r->fn_oom |= rc == -ENOMEM;
     r->fn_retryable = retryable;
     pthread_mutex_unlock(&r->c->mu);
     return rc;
@@ -498,9 +503,17 @@ int evs_run_step(evs_run *r, const char *name, const char *input,
         if (rc != EVS_STEP_RUN)
             return rc;
         pthread_mutex_lock(&r->c->mu);
-        r->fn_has_out = r->fn_has_err = 0;
+        r->fn_has_out = r->fn_has_err = r->fn_oom = 0;
         pthread_mutex_unlock(&r->c->mu);
         frc = fn(arg, r, input);
+        if (r->fn_oom) {
+            /* Not the step's outcome: the library could not keep it. The
+             * step stays unrecorded, and runs again on a re-run. */
+            pthread_mutex_lock(&r->c->mu);
+            rc = evs__run_broken(r, -ENOMEM, err, "keeping a step's outcome");
+            pthread_mutex_unlock(&r->c->mu);
+            return rc;
+        }
         if (frc == 0) {
             rc = evs_run_step_end(r, r->fn_has_out ? r->fn_out.p : NULL, err);
             if (rc != 0)

@@ -26,7 +26,7 @@ static int start_command(evs_run *r, const char *kind, const evs__jbuf *input,
     int rc;
 
     EVS__JB_LIT(&d, "{\"attempt\":1,\"input\":");
-    evs__jb_raw(&d, input->p, input->len);
+    evs__run_jb_cat(&d, input);
     EVS__JB_LIT(&d, ",\"kind\":\"");
     evs__jb_str(&d, kind);
     EVS__JB_LIT(&d, "\"}");
@@ -74,6 +74,10 @@ static int sleep_until(evs_run *r, int64_t at_us, evs_error_info *err)
     evs__jb_str(&tid, r->path);
     EVS__JB_LIT(&tid, "/");
     evs__jb_str(&tid, r->step);
+    if (tid.err) {
+        rc = -ENOMEM;
+        goto out;
+    }
     sp = evs__run_find_step(r, r->step);
     if (sp &&
         (sp->status == EVS_STEP_COMPLETED || sp->status == EVS_STEP_SKIPPED)) {
@@ -131,6 +135,7 @@ int evs_run_sleep_until(evs_run *r, int64_t at_us, evs_error_info *err)
 
     pthread_mutex_lock(&r->c->mu);
     rc = sleep_until(r, at_us, err);
+    rc = evs__run_done(r, rc, err);
     pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
@@ -229,6 +234,10 @@ static int wait_event(evs_run *r, const char *event, int64_t timeout_ms,
             /* The payload moves when the state grows: copy it first. */
             payload.len = 0;
             evs__jb_json(&payload, sig->payload);
+            if (payload.err) {
+                rc = -ENOMEM; /* nothing recorded: the wait goes on */
+                goto out;
+            }
             d.len = 0;
             EVS__JB_LIT(&d, "{\"signal_seq\":");
             evs__jb_int(&d, (int64_t)sig->received_seq);
@@ -283,6 +292,7 @@ int evs_run_wait_event(evs_run *r, const char *event, int64_t timeout_ms,
 
     pthread_mutex_lock(&r->c->mu);
     rc = wait_event(r, event, timeout_ms, err);
+    rc = evs__run_done(r, rc, err);
     pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
@@ -326,6 +336,7 @@ int evs_run_patched(evs_run *r, const char *change_id, evs_error_info *err)
 
     pthread_mutex_lock(&r->c->mu);
     rc = patched(r, change_id, err);
+    rc = evs__run_done(r, rc, err);
     pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
@@ -352,7 +363,7 @@ static int end_run(evs_run *r, int ok, const char *output, const char *type,
         if ((rc = evs__run_check_json(r, output, "the run's output", &v, err)))
             goto out;
         EVS__JB_LIT(&d, "{\"outputs\":");
-        evs__jb_raw(&d, v.p, v.len);
+        evs__run_jb_cat(&d, &v);
         EVS__JB_LIT(&d, "}");
         if ((rc = evs__run_cancel_paths(r, "the run completed", 1, err)) == 0 &&
             (rc = evs__run_emit(r, NULL, EVS_EV_PATH_COMPLETED, "", NULL,
@@ -366,7 +377,7 @@ static int end_run(evs_run *r, int ok, const char *output, const char *type,
         evs__jb_quote(&v, evs_span_cstr(message ? message : ""));
         EVS__JB_LIT(&v, ",\"retryable\":false}");
         EVS__JB_LIT(&d, "{\"error\":");
-        evs__jb_raw(&d, v.p, v.len);
+        evs__run_jb_cat(&d, &v);
         EVS__JB_LIT(&d, "}");
         if ((rc = evs__run_cancel_paths(r, "the run failed", 1, err)) == 0 &&
             (rc = evs__run_emit(r, NULL, EVS_EV_PATH_FAILED, "", &d, err)) == 0)
@@ -389,6 +400,7 @@ int evs_run_complete(evs_run *r, const char *output, evs_error_info *err)
 
     pthread_mutex_lock(&r->c->mu);
     rc = end_run(r, 1, output, NULL, NULL, err);
+    rc = evs__run_done(r, rc, err);
     pthread_mutex_unlock(&r->c->mu);
     return rc;
 }
@@ -400,6 +412,7 @@ int evs_run_fail(evs_run *r, const char *type, const char *message,
 
     pthread_mutex_lock(&r->c->mu);
     rc = end_run(r, 0, NULL, type, message, err);
+    rc = evs__run_done(r, rc, err);
     pthread_mutex_unlock(&r->c->mu);
     return rc;
 }

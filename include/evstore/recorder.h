@@ -188,6 +188,15 @@ EVS_EXTERN uint64_t evs_recorder_flushed_seq(const evs_recorder *r);
 EVS_EXTERN size_t evs_recorder_pending(const evs_recorder *r);
 
 /**
+ * Drops every buffered event, unwritten: for a writer that gives up a
+ * decision half recorded (an event of it could not be built or
+ * recorded), so that no part of it reaches the log. A batch out with
+ * evs_recorder_flush_begin is not touched. Sequences go on from the last
+ * event flushed or in flight. Returns how many events were dropped.
+ */
+EVS_EXTERN size_t evs_recorder_discard(evs_recorder *r);
+
+/**
  * Flushes what is still buffered, then frees the recorder. Call
  * evs_recorder_flush first to learn whether that succeeds: if the flush
  * made here fails, the events are lost and the log hook is told how many.

@@ -230,7 +230,10 @@ EVS_EXTERN int evs_run_step_replayed(evs_run *r);
  */
 typedef int (*evs_step_fn)(void *arg, evs_run *r, const char *input);
 
-/** Sets the output (JSON) of the step fn runs. Returns 0 or EVS_EPARSE. */
+/** Sets the output (JSON) of the step fn runs. Returns 0, EVS_EPARSE or
+ *  -ENOMEM; after -ENOMEM (here or in evs_run_step_error) evs_run_step
+ *  records no outcome, whatever fn returns: it returns -ENOMEM, the
+ *  handle is broken, and the step runs again when the code is re-run. */
 EVS_EXTERN int evs_run_step_output(evs_run *r, const char *output);
 
 /** Sets the error of the step fn runs. Returns 0 or -ENOMEM. */

@@ -460,14 +460,14 @@ static void check_first_pass(runcase *c, totals *t)
 static void check_failed_open(runcase *c)
 {
     evs_replay *rp;
-    evs_violation v;
+    evs_error_info v;
     int rc;
 
     if (c->bad[0] || c->p[0].done != C_OPEN || !c->p[0].rc ||
         !evs_exec_exists(c->s, c->id, strlen(c->id)))
         return;
     cr_assert_eq(evs_replay_new(NULL, &rp), 0);
-    rc = evs_replay_open(rp, c->s, c->id, strlen(c->id), 0, NULL, &v, NULL);
+    rc = evs_replay_open(rp, c->s, c->id, strlen(c->id), 0, NULL, &v);
     ok(c, rc == 0, "a failed open left a run that does not replay: %s (%s)",
        evs_err_name(rc), v.msg);
     evs_replay_free(rp);
@@ -484,23 +484,21 @@ static int span_is(evs_span s, const char *c)
 static evs_replay *replay_both(runcase *c)
 {
     evs_replay *rp, *strict;
-    evs_violation v;
     evs_error_info e;
     evs_log *l = NULL;
     int rc, good;
 
     cr_assert_eq(evs_replay_new(NULL, &rp), 0);
     cr_assert_eq(evs_replay_new(NULL, &strict), 0);
-    rc = evs_replay_open(rp, c->s, c->id, strlen(c->id), 0, NULL, &v, &e);
-    good = ok(c, rc == 0, "replay: %s (%s %s)", evs_err_name(rc), v.msg, e.msg);
+    rc = evs_replay_open(rp, c->s, c->id, strlen(c->id), 0, NULL, &e);
+    good = ok(c, rc == 0, "replay: %s (%s)", evs_err_name(rc), e.msg);
     rc = evs_log_open(c->s, c->id, strlen(c->id), 0, &l, NULL, &e);
     good = good && ok(c, rc == 0, "reading the log: %s", e.msg);
     if (good)
-        rc = evs_replay_run(strict, l, 0, &v, &e);
+        rc = evs_replay_run(strict, l, 0, &e);
     evs_log_close(l);
     good = good &&
-           ok(c, rc == 0, "strict replay: %s (%s %s)", evs_err_name(rc), v.msg,
-              e.msg) &&
+           ok(c, rc == 0, "strict replay: %s (%s)", evs_err_name(rc), e.msg) &&
            ok(c, evs_replay_exec(strict)->status == EVS_STATUS_COMPLETED,
               "the history ends %s",
               evs_exec_status_name(evs_replay_exec(strict)->status)) &&
