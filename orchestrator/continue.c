@@ -20,10 +20,11 @@
  * (same lineage) instead of making a second one.
  *
  * The predecessors stay, ended, and their ids keep meaning the chain:
- * orch_chain_* walk from any member to the one that goes on, which is
+ * evs__chain_* walk from any member to the one that goes on, which is
  * what a resume or a request addressed to a predecessor reaches.
  */
 #include "orch_int.h"
+#include "lineage.h"
 #include "formats_shared.h"
 
 #include <errno.h>
@@ -95,68 +96,6 @@ evs_span evs__orch_path_latest(const evs_replay *rp, evs_span id, char *buf,
 }
 
 /* ---------------------------------------------------------------- */
-/* Chains                                                           */
-/* ---------------------------------------------------------------- */
-
-int evs__orch_chain_init(orch_chain *c, evs_span id)
-{
-    memset(c, 0, sizeof(*c));
-    if (id.len == 0 || id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len))
-        return EVS_EBADID;
-    memcpy(c->id, id.ptr, id.len);
-    c->id_len = id.len;
-    memcpy(c->mark, id.ptr, id.len);
-    c->power = 1;
-    return 0;
-}
-
-int evs__orch_chain_next(orch_chain *c, const evs_replay *rp)
-{
-    const evs_exec_state *x = evs_replay_exec(rp);
-    evs_span next = x->continued_as;
-
-    if (x->status != EVS_STATUS_CONTINUED || next.len == 0)
-        return 0;
-    if (next.len > EVS_ID_MAX || !evs_id_valid(next.ptr, next.len))
-        return EVS_EHISTORY;
-    /* Brent: the mark moves to where we are after 1, 2, 4, ... steps; a
-     * loop brings the walk back to it. */
-    if (c->steps == c->power) {
-        memcpy(c->mark, c->id, c->id_len + 1);
-        c->power *= 2;
-        c->steps = 0;
-    }
-    memcpy(c->prev, c->id, c->id_len + 1);
-    memcpy(c->id, next.ptr, next.len);
-    c->id[next.len] = '\0';
-    c->id_len = next.len;
-    c->steps++;
-    return strcmp(c->id, c->mark) == 0 ? EVS_EHISTORY : 1;
-}
-
-int evs__orch_chain_last(evs_store *s, orch_chain *c, evs_replay **out)
-{
-    evs_replay *rp = NULL;
-    int rc;
-
-    *out = NULL;
-    do {
-        evs_replay_free(rp);
-        if ((rc = evs__orch_replay_new(evs__orch_store_alloc(s), &rp)) != 0)
-            return rc;
-        rc = evs_replay_open(rp, s, c->id, c->id_len, 0, NULL, NULL);
-        if (rc == 0)
-            rc = evs__orch_chain_next(c, rp);
-    } while (rc == 1);
-    if (rc != 0) {
-        evs_replay_free(rp);
-        return rc;
-    }
-    *out = rp;
-    return 0;
-}
-
-/* ---------------------------------------------------------------- */
 /* Continue-as-new                                                  */
 /* ---------------------------------------------------------------- */
 
@@ -169,58 +108,6 @@ typedef struct can_job {
     evs_snapshot *snap;
     int rc;
 } can_job;
-
-/*
- * The successor of `id`: "id.c2", or "base.c<n+1>" for "base.c<n>".
- * When that would pass EVS_ID_MAX, the base is cut and followed by
- * "-<16 hex>", the checksum of the whole base, which keeps successors of
- * different long ids apart. Deterministic: a runner that crashed finds
- * the same successor again.
- */
-static int successor_id(const char *id, char out[EVS_ID_MAX + 1])
-{
-    const char *dot = strrchr(id, '.');
-    size_t base = strlen(id);
-    unsigned long long n = 1;
-    char sfx[24];
-    int sl;
-
-    if (dot && dot[1] == 'c' && dot[2] >= '1' && dot[2] <= '9') {
-        char *end;
-        unsigned long long v = strtoull(dot + 2, &end, 10);
-        if (*end == '\0') {
-            n = v;
-            base = (size_t)(dot - id);
-        }
-    }
-    sl = snprintf(sfx, sizeof(sfx), ".c%llu", n + 1);
-    if (base + (size_t)sl <= EVS_ID_MAX) {
-        snprintf(out, EVS_ID_MAX + 1, "%.*s%s", (int)base, id, sfx);
-        return 0;
-    }
-    snprintf(out, EVS_ID_MAX + 1, "%.*s-%016llx%s",
-             (int)(EVS_ID_MAX - 17 - (size_t)sl), id,
-             (unsigned long long)evs_checksum(id, base), sfx);
-    return 0;
-}
-
-/* Whether the successor that exists is ours (made before a crash). */
-static int is_our_successor(evs_store *s, const char *succ, const char *pred)
-{
-    evs_replay *rp = NULL;
-    evs_span lin, from;
-    int ours = 0;
-
-    if (evs__orch_replay_new(evs__orch_store_alloc(s), &rp) == 0 &&
-        evs_replay_open(rp, s, succ, strlen(succ), 1, NULL, NULL) == 0) {
-        lin = evs_replay_exec(rp)->lineage;
-        ours = lin.len && evs__json_get(lin, "continued_from", &from) == 1 &&
-               from.len == strlen(pred) + 2 &&
-               memcmp(from.ptr + 1, pred, strlen(pred)) == 0;
-    }
-    evs_replay_free(rp);
-    return ours;
-}
 
 static void can_work(uv_work_t *w)
 {
@@ -235,7 +122,8 @@ static void can_work(uv_work_t *w)
         views[i] = j->ev[i].ev;
     j->rc = evs_exec_create(j->x->o->store, j->succ, strlen(j->succ), j->snap,
                             views, j->n);
-    if (j->rc == -EEXIST && is_our_successor(j->x->o->store, j->succ, j->x->id))
+    if (j->rc == -EEXIST &&
+        evs__is_successor_of(j->x->o->store, j->succ, j->x->id))
         j->rc = 0;
     evs__free(j->x->o->alloc, views);
 }
@@ -400,8 +288,8 @@ int evs__orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
     if (!(j = evs__calloc(x->o->alloc, sizeof(*j))))
         return -ENOMEM;
     j->x = x;
-    if ((rc = successor_id(x->id, j->succ)) != 0 ||
-        (rc = build_successor(x, j, at, generation, S)) != 0)
+    evs__successor_id(x->id, j->succ);
+    if ((rc = build_successor(x, j, at, generation, S)) != 0)
         goto fail;
     /* Replayed strictly before it exists, which also gives its
      * snapshot. */

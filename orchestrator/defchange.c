@@ -97,10 +97,9 @@ static int found(check *c, const evs_def_finding *f, uint64_t seq)
             c->info->kind = f->kind == EVS_DEF_VERSION ? "version" : "step";
             c->info->sequence = seq;
             evs__error_set_id(c->info, id.ptr, id.len);
-            evs__error_set_step(c->info,
-                                f->kind == EVS_DEF_VERSION
-                                    ? evs_span_cstr(f->version->step)
-                                    : f->diff->step);
+            evs__error_set_step(c->info, f->kind == EVS_DEF_VERSION
+                                             ? evs_span_cstr(f->version->step)
+                                             : f->diff->step);
             evs_def_finding_describe(f, c->info->msg, sizeof(c->info->msg));
         }
     }

@@ -188,27 +188,6 @@ void evs__orch_unwatch(orch_exec *x)
 /* Requests from this process                                       */
 /* ---------------------------------------------------------------- */
 
-/* Builds a request body: {"kind":K[,"type":T][,"payload":P]}. */
-static int request_body(evs__jbuf *b, evs_span kind, evs_span type,
-                        evs_span payload)
-{
-    if (payload.len &&
-        evs_json_check(payload.ptr, payload.len, 0, NULL, NULL, NULL) != 0)
-        return -EINVAL;
-    EVS__JB_LIT(b, "{\"kind\":");
-    evs__jb_quote(b, kind);
-    if (type.len) {
-        EVS__JB_LIT(b, ",\"type\":");
-        evs__jb_quote(b, type);
-    }
-    if (payload.len) {
-        EVS__JB_LIT(b, ",\"payload\":");
-        evs__jb_json(b, payload);
-    }
-    EVS__JB_LIT(b, "}");
-    return b->err ? -ENOMEM : 0;
-}
-
 /* The owned execution a request to `id` is for: `id`, or, once it has
  * continued as new, the last member of its chain (as the store shows it
  * now). Returns 0, EVS_EFINISHED (it, or its chain, has ended), -ENOENT
@@ -217,12 +196,12 @@ static int request_target(evs_orch *o, evs_span id, orch_exec **out)
 {
     orch_exec *x = evs__orch_find_exec(o, id);
     evs_replay *rp = NULL;
-    orch_chain c;
+    evs__chain c;
     int ended;
 
     if (!x || evs_replay_exec(x->rp)->status == EVS_STATUS_CONTINUED) {
-        if (evs__orch_chain_init(&c, id) != 0 ||
-            evs__orch_chain_last(o->store, &c, &rp) != 0)
+        if (evs__chain_init(&c, id) != 0 ||
+            evs__chain_last(o->store, &c, &rp) != 0)
             return x ? EVS_EFINISHED : -ENOENT;
         ended = evs_replay_exec(rp)->status >= EVS_STATUS_COMPLETED;
         evs_replay_free(rp);
@@ -245,7 +224,7 @@ static int local_request(evs_orch *o, evs_span id, const char *kind,
 
     if ((rc = request_target(o, id, &x)) != 0)
         return rc;
-    if ((rc = request_body(&b, evs_span_cstr(kind), type, payload)) == 0) {
+    if ((rc = evs__request_body(&b, evs_span_cstr(kind), type, payload)) == 0) {
         rc = evs__drive_request(x, NULL, (evs_span){b.p, b.len}, &seq);
         rc = rc < 0 ? rc : 0;
         if (!x->released)
@@ -281,36 +260,7 @@ int evs_orch_terminate(evs_orch *o, evs_span id, evs_span reason)
 int evs_orch_post(evs_store *store, evs_span id, evs_span kind, evs_span type,
                   evs_span payload)
 {
-    static const char *const kinds[] = {"event", "pause", "unpause",
-                                        "terminate"};
-    evs_replay *rp = NULL;
-    evs__jbuf b = {.alloc = evs__orch_store_alloc(store)};
-    orch_chain c;
-    size_t k;
-    int rc, ended;
-
-    for (k = 0; k < sizeof(kinds) / sizeof(*kinds); k++)
-        if (kind.len == strlen(kinds[k]) &&
-            memcmp(kind.ptr, kinds[k], kind.len) == 0)
-            break;
-    if (k == sizeof(kinds) / sizeof(*kinds) || (k == 0 && type.len == 0))
-        return -EINVAL;
-    if ((rc = evs__orch_chain_init(&c, id)) != 0)
-        return rc;
-    /* An execution that continued as new is reached through its chain:
-     * the request goes to the member that goes on. Refused once that has
-     * ended, as the log shows now; a runner that ends it before taking
-     * the request drops it. */
-    if ((rc = evs__orch_chain_last(store, &c, &rp)) != 0)
-        return rc;
-    ended = evs_replay_exec(rp)->status >= EVS_STATUS_COMPLETED;
-    evs_replay_free(rp);
-    if (ended)
-        return EVS_EFINISHED;
-    if ((rc = request_body(&b, kind, type, payload)) == 0)
-        rc = evs_request_post(store, c.id, c.id_len, b.p, b.len, NULL);
-    evs__jb_free(&b);
-    return rc;
+    return evs_exec_post(store, id, kind, type, payload);
 }
 
 const evs_replay *evs_orch_state(const evs_orch *o, evs_span id)

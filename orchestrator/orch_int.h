@@ -19,6 +19,7 @@
 #include "evstore/orchestrator.h"
 #include "evstore/recorder.h"
 #include "formats_shared.h" /* evs__jbuf, to build event data */
+#include "lineage.h"        /* chains of continuations */
 
 #include <stdbool.h>
 
@@ -249,25 +250,6 @@ int evs__orch_adopt(evs_orch *o, size_t max, size_t *count);
  * to the one that goes on (or ended otherwise). A chain that comes back
  * to a member it passed (only a damaged store can hold one) is found
  * after at most twice its length, by Brent's method. */
-typedef struct orch_chain {
-    char id[EVS_ID_MAX + 1]; /* the member reached */
-    size_t id_len;
-    char prev[EVS_ID_MAX + 1]; /* the one before it, once it moved */
-    char mark[EVS_ID_MAX + 1]; /* a member passed, to meet again */
-    uint64_t power, steps;
-} orch_chain;
-/* Starts at `id`. Returns 0 or EVS_EBADID. */
-int evs__orch_chain_init(orch_chain *c, evs_span id);
-/* Moves c to the successor of the member reached, whose replayed state
- * is rp. Returns 1 (moved), 0 (it has not continued as new, or names no
- * successor), EVS_EHISTORY (the successor is not a valid id, or the chain
- * loops). */
-int evs__orch_chain_next(orch_chain *c, const evs_replay *rp);
-/* Follows c to the first member that has not continued as new, reading
- * each from store s without owning it; *rp (owned, compact) gets that
- * member's replayed state. Returns 0, EVS_EHISTORY, or what
- * evs_replay_open returns (such as -ENOENT). */
-int evs__orch_chain_last(evs_store *s, orch_chain *c, evs_replay **rp);
 void evs__orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T);
 /* The first generation of a continuation path ("x~3" -> "x"). */
 evs_span evs__orch_path_base(evs_span id);

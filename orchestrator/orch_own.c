@@ -165,11 +165,11 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
     evs_replay *rp = NULL;
     evs_wf_def *nd = NULL;
     evs_error_info ve, we;
-    orch_chain c;
+    evs__chain c;
     int rc;
 
     evs_error_info_clear(info);
-    if ((rc = evs__orch_chain_init(&c, id)) != 0)
+    if ((rc = evs__chain_init(&c, id)) != 0)
         return rc;
     /* An execution that continued as new goes on in its successor: each
      * member that continued is reported so, and the walk goes on to the
@@ -200,7 +200,7 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
                               ve.msg);
             goto fail;
         }
-        if ((rc = evs__orch_chain_next(&c, rp)) == 0)
+        if ((rc = evs__chain_next(&c, rp)) == 0)
             break;
         evs_replay_free(rp);
         evs_log_close(log);

@@ -524,6 +524,27 @@ EVS_EXTERN int evs_replay_check_definition(const evs_replay *r, const char *def,
                                            size_t len, evs_step_diff_fn fn,
                                            void *arg, size_t *count);
 
+/* ---------------------------------------------------------------- */
+/* Requests along a chain                                           */
+/* ---------------------------------------------------------------- */
+
+/**
+ * Posts a request to execution `id` from any thread or process, through
+ * its inbox (evs_request_post), for whatever runs it (an orchestrator,
+ * or a durable function's host, evstore/run.h): `kind` is "event" (with
+ * `type` and `payload`, any JSON), "pause", "unpause" or "terminate"
+ * (with a reason in `payload` as a JSON string, or empty). A request to
+ * an execution that continued as new is forwarded along its chain:
+ * posted to the inbox of the member that did not continue (formats/
+ * FORMAT.md §13). Refused with EVS_EFINISHED if that member has ended
+ * (as its log shows now). evs_orch_post is the same call.
+ * Returns 0, EVS_EBADID, EVS_EFINISHED, EVS_EHISTORY (the chain loops),
+ * -ENOENT, -EINVAL (an unknown kind, an event without a type, a payload
+ * that is not JSON), or what evs_request_post returns.
+ */
+EVS_EXTERN int evs_exec_post(evs_store *store, evs_span id, evs_span kind,
+                             evs_span type, evs_span payload);
+
 /**
  * Frees the replayer and everything it holds (every span the accessors
  * returned, and the snapshot it was opened from). NULL: no-op. No other
