@@ -161,18 +161,20 @@ int evs_exec_post(evs_store *store, evs_span id, evs_span kind, evs_span type,
         return -EINVAL;
     if ((rc = evs__chain_init(&c, id)) != 0)
         return rc;
+    /* The body first: a bad payload is told as such, whatever the run. */
+    if ((rc = evs__request_body(&b, kind, type, payload)) != 0)
+        goto out;
     /* An execution that continued as new is reached through its chain:
      * the request goes to the member that goes on. Refused once that has
      * ended, as the log shows now; a runner that ends it before taking
      * the request drops it. */
     if ((rc = evs__chain_last(store, &c, &rp)) != 0)
-        return rc;
+        goto out;
     ended = evs_replay_exec(rp)->status >= EVS_STATUS_COMPLETED;
     evs_replay_free(rp);
-    if (ended)
-        return EVS_EFINISHED;
-    if ((rc = evs__request_body(&b, kind, type, payload)) == 0)
-        rc = evs_request_post(store, c.id, c.id_len, b.p, b.len, NULL);
+    rc = ended ? EVS_EFINISHED
+               : evs_request_post(store, c.id, c.id_len, b.p, b.len, NULL);
+out:
     evs__jb_free(&b);
     return rc;
 }

@@ -830,6 +830,8 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
          !(c->workflow = dup_str(c->alloc, workflow, strlen(workflow)))) ||
         !(c->version = dup_str(c->alloc, version ? version : "",
                                version ? strlen(version) : 0)) ||
+        !(c->host_version =
+              dup_str(c->alloc, c->version, strlen(c->version))) ||
         (inputs && !(c->inputs = dup_str(c->alloc, in.p, in.len))))
         goto fail;
     if (c->inputs && (rc = hash_inputs(c->inputs, strlen(c->inputs), ihash)))
@@ -928,6 +930,7 @@ static void core_free(run_core *c)
     evs_wf_free(c->policy_def);
     evs__free(c->alloc, c->workflow);
     evs__free(c->alloc, c->version);
+    evs__free(c->alloc, c->host_version);
     evs__free(c->alloc, c->inputs);
     evs__jb_free(&c->wf_data);
     pthread_cond_destroy(&c->changed);

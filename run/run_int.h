@@ -67,6 +67,7 @@ typedef struct run_core {
     char id[EVS_ID_MAX + 1];
     size_t id_len;
     char *workflow, *version, *inputs;
+    char *host_version; /* the version the host opened it with */
     evs_log *log;
     evs_recorder *rec;
     evs_replay *rp;

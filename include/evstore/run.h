@@ -366,6 +366,53 @@ EVS_EXTERN int evs_run_complete(evs_run *r, const char *output,
 EVS_EXTERN int evs_run_fail(evs_run *r, const char *type, const char *message,
                             evs_error_info *err);
 
+/**
+ * Continues the run as new: a successor run is created atomically with
+ * `inputs` (a JSON object; NULL: the run's own), the events it received
+ * and no wait has taken (with their ids), and the code version this
+ * handle was opened with, linked to this run (lineage continued_from);
+ * then this run ends `continued`, naming it (branches still live are
+ * cancelled). The successor's id, derived from this one's ("id.c2",
+ * then "id.c3"...; a crash between the two finds the same one again), is
+ * written to out_id (may be NULL): the host opens it (evs_run_open with
+ * NULL workflow and inputs) and runs its code from the start. Requests
+ * posted to any member of the chain reach the last (evs_run_send).
+ * Returns 0, EVS_ENONDET, -EBUSY, -EINVAL (a branch), EVS_EPARSE, -E2BIG
+ * (more than 62 events wait to be taken), or a store error.
+ */
+EVS_EXTERN int evs_run_continue_as_new(evs_run *r, const char *inputs,
+                                       char out_id[EVS_ID_MAX + 1],
+                                       evs_error_info *err);
+
+/** The successor of a run that continued as new, "" otherwise.
+ *  Borrowed. */
+EVS_EXTERN const char *evs_run_continued_as(evs_run *r);
+
+/* ---------------------------------------------------------------- */
+/* Requests                                                         */
+/* ---------------------------------------------------------------- */
+
+/**
+ * Sends event `event` with `payload` (JSON; NULL: null) to run `id`,
+ * from any thread or process, through its inbox: a wait for `event`
+ * takes it, now or when it comes to one (events are buffered). A run
+ * that continued as new gets it in the last member of its chain.
+ * Durable when it returns 0. evs_exec_post (replay.h) is the general
+ * form. Returns 0, EVS_EBADID, -ENOENT, EVS_EFINISHED (the run has
+ * ended), -EINVAL (no event type, or a payload that is not JSON), or a
+ * store error.
+ */
+EVS_EXTERN int evs_run_send(evs_store *s, const char *id, const char *event,
+                            const char *payload, evs_error_info *err);
+
+/**
+ * Asks run `id` to "pause", "unpause" or "terminate", with `reason` (a
+ * string, may be NULL), as `evrun pause|unpause|terminate` does: the run
+ * sees it at its next call. Returns as evs_run_send.
+ */
+EVS_EXTERN int evs_run_request(evs_store *s, const char *id, const char *kind,
+                               const char *reason, evs_error_info *err);
+
 /* ---------------------------------------------------------------- */
 /* Recovery                                                         */
 /* ---------------------------------------------------------------- */

@@ -1035,3 +1035,65 @@ Test(run, the_orchestrator_leaves_runs_to_their_hosts)
     cr_assert_eq(evs_exec_code_version(st, "hand", 4, NULL, 0), 0);
     cr_assert_eq(evs_exec_code_version(st, "none", 4, NULL, 0), -ENOENT);
 }
+
+Test(run, continue_as_new_hands_the_run_to_a_linked_successor)
+{
+    counter c = {0};
+    evs_error_info e;
+    evs_replay *rp;
+    char succ[EVS_ID_MAX + 1];
+    evs_run *r = open_run("ca", "{\"n\":1}", NULL, 0);
+
+    step_ok(r, "poll", "1", &c, "1");
+    /* An event received and not taken goes on in the successor. */
+    cr_assert_eq(evs_run_send(st, "ca", "mail", "{\"from\":\"bob\"}", &e), 0,
+                 "%s", e.msg);
+    cr_assert_eq(evs_run_continue_as_new(r, "{\"n\":2}", succ, &e), 0, "%s",
+                 e.msg);
+    cr_assert_str_eq(succ, "ca.c2");
+    cr_assert_str_eq(evs_run_status(r), "continued");
+    cr_assert_str_eq(evs_run_continued_as(r), "ca.c2");
+    cr_assert_eq(evs_run_step_begin(r, "more", NULL, NULL, &e), EVS_EFINISHED);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("ca", NULL), EVS_STATUS_CONTINUED);
+
+    /* Sent to the first member, an event reaches the last. */
+    cr_assert_eq(evs_run_send(st, "ca", "mail", "2", &e), 0, "%s", e.msg);
+    cr_assert_eq(evs_run_open(st, "ca.c2", NULL, NULL, NULL, NULL, &r, &e), 0,
+                 "%s", e.msg);
+    cr_assert_str_eq(evs_run_inputs(r), "{\"n\":2}");
+    cr_assert_str_eq(evs_run_workflow(r), "wf");
+    cr_assert_eq(evs_run_wait_event(r, "mail", 100, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(evs_run_result(r), "{\"from\":\"bob\"}");
+    cr_assert_eq(evs_run_wait_event(r, "mail", 100, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(evs_run_result(r), "2");
+    cr_assert_eq(evs_run_complete(r, NULL, &e), 0);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("ca.c2", &rp), EVS_STATUS_COMPLETED);
+    cr_assert(
+        strstr(evs_replay_exec(rp)->lineage.ptr, "\"continued_from\":\"ca\""));
+    evs_replay_free(rp);
+    /* The chain has ended: a send is refused. */
+    cr_assert_eq(evs_run_send(st, "ca", "mail", "3", &e), EVS_EFINISHED);
+    cr_assert_neq(e.msg[0], '\0');
+}
+
+Test(run, requests_from_the_host_api)
+{
+    evs_error_info e;
+    evs_run *r = open_run("rq", NULL, "{\"mode\":\"suspend\"}", 0);
+
+    cr_assert_eq(evs_run_request(st, "rq", "pause", "a break", &e), 0, "%s",
+                 e.msg);
+    cr_assert_eq(evs_run_step_begin(r, "a", NULL, NULL, &e), EVS_ESUSPENDED);
+    evs_run_close(r);
+    cr_assert_eq(evs_run_request(st, "rq", "terminate", NULL, &e), 0);
+    r = open_run("rq", NULL, NULL, 0);
+    cr_assert_eq(evs_run_step_begin(r, "a", NULL, NULL, &e), EVS_EFINISHED);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("rq", NULL), EVS_STATUS_TERMINATED);
+    cr_assert_eq(evs_run_request(st, "rq", "stop", NULL, &e), -EINVAL);
+    cr_assert_eq(evs_run_send(st, "rq", "", NULL, &e), -EINVAL);
+    cr_assert_eq(evs_run_send(st, "nope", "x", NULL, &e), -ENOENT);
+    cr_assert_eq(evs_run_send(st, "rq", "x", "{bad", &e), -EINVAL);
+}
