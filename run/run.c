@@ -137,10 +137,15 @@ int evs__run_flush(evs_run *r, evs_error_info *err)
     return 0;
 }
 
+/* The snapshot, after what is buffered (it may not run ahead of the
+ * log). A failed flush breaks the handle; a failed save does not: the
+ * snapshot is a cache, and the next one replaces it. */
 int evs__run_save_snapshot(evs_run *r)
 {
-    if (r->c->broken || evs_recorder_flush(r->c->rec) != 0)
-        return r->c->broken ? r->c->broken_rc : -EIO;
+    int rc;
+
+    if ((rc = evs__run_flush(r, NULL)) != 0)
+        return rc;
     return evs_replay_snapshot(r->c->rp, r->c->s,
                                (evs_span){r->c->wf_data.p, r->c->wf_data.len});
 }
