@@ -335,20 +335,45 @@ void evs__run_before_blocking(evs_run *r)
         c->snap_seq = evs_recorder_last_seq(c->rec);
 }
 
-/* Sleeps `ms` without the run's lock, so that its other handles go on. */
-void evs__run_nap(evs_run *r, int64_t ms)
+/* Sleeps `ms` without the run's lock, so that its other handles go on.
+ * Returns -EINTR, with err filled, when evs_run_interrupt asked, or a
+ * signal the process handles came meanwhile; else 0. */
+int evs__run_nap(evs_run *r, int64_t ms, evs_error_info *err)
 {
     struct timespec ts;
+    int signalled = 0;
 
-    if (ms <= 0)
-        return;
-    evs__run_before_blocking(r);
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    pthread_mutex_unlock(&r->c->mu);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-    pthread_mutex_lock(&r->c->mu);
+    if (ms > 0) {
+        evs__run_before_blocking(r);
+        ts.tv_sec = (time_t)(ms / 1000);
+        ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+        pthread_mutex_unlock(&r->c->mu);
+        signalled = nanosleep(&ts, NULL) != 0 && errno == EINTR;
+        pthread_mutex_lock(&r->c->mu);
+    }
+    return evs__run_interrupted(r, signalled, err);
+}
+
+/* -EINTR (err filled) if the wait must end: evs_run_interrupt asked (the
+ * request is taken), or `signalled`. */
+int evs__run_interrupted(evs_run *r, int signalled, evs_error_info *err)
+{
+    if (!atomic_exchange(&r->c->interrupt, 0) && !signalled)
+        return 0;
+    /* A command already named (a sleep, a wait, a join) is taken up by
+     * the next call; a step's backoff is, by its retry. */
+    if (r->step[0] && !r->open && !r->retrying[0])
+        snprintf(r->pending, sizeof(r->pending), "%s", r->step);
+    return evs__run_fail(r, err, -EINTR, "interrupted",
+                         "run %s: the wait was interrupted; nothing is lost, "
+                         "call again to go on",
+                         r->c->id);
+}
+
+void evs_run_interrupt(evs_run *r)
+{
+    if (r)
+        atomic_store(&r->c->interrupt, 1);
 }
 
 int evs__run_done(evs_run *r, int rc, evs_error_info *err)
@@ -416,7 +441,8 @@ int evs__run_gate(evs_run *r, evs_error_info *err)
             return 0;
         if (r->c->suspend)
             return suspend(r, err, "is paused", r->c->id);
-        evs__run_nap(r, r->c->poll_ms);
+        if ((rc = evs__run_nap(r, r->c->poll_ms, err)) != 0)
+            return rc;
     }
 }
 
@@ -457,9 +483,13 @@ int evs__run_wait_until(evs_run *r, int64_t due_us, evs_error_info *err)
             return 0;
         if (r->c->suspend)
             return suspend(r, err, "waits for its time", r->c->id);
-        evs__run_nap(r, (due_us - now + 999) / 1000 < r->c->poll_ms
-                            ? (due_us - now + 999) / 1000
-                            : r->c->poll_ms);
+        rc = evs__run_nap(r,
+                          (due_us - now + 999) / 1000 < r->c->poll_ms
+                              ? (due_us - now + 999) / 1000
+                              : r->c->poll_ms,
+                          err);
+        if (rc != 0)
+            return rc;
     }
 }
 

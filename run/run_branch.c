@@ -368,6 +368,8 @@ static int join(evs_run *r, const char *mode_name, evs_run *const *bs, size_t n,
         ts.tv_sec += (time_t)(c->poll_ms / 1000) + ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
         pthread_cond_timedwait(&c->changed, &c->mu, &ts);
+        if ((rc = evs__run_interrupted(r, 0, err)) != 0)
+            return rc;
     }
     return settle(r, mode, bs, n, decision, win, err);
 }

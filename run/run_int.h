@@ -23,6 +23,7 @@
 #include "formats_shared.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 /* Step names: 1 to 64 bytes, plus "#<occurrence>". A branch's path is
  * its parent's id, "/" and its step name, at most EVS_ID_MAX bytes. */
@@ -85,10 +86,12 @@ typedef struct run_core {
 
     int broken; /* a write failed: every call returns broken_rc */
     int broken_rc;
-    uint64_t snap_seq; /* the last sequence a snapshot was saved at */
-    int suspended;     /* EVS_ESUSPENDED was returned: every call returns it
+    uint64_t snap_seq;    /* the last sequence a snapshot was saved at */
+    int suspended;        /* EVS_ESUSPENDED was returned: every call returns it
                       again; the host closes the run and re-runs it */
-    uint64_t rng;      /* retry jitter (xorshift64) */
+    uint64_t rng;         /* retry jitter (xorshift64) */
+    atomic_int interrupt; /* evs_run_interrupt asked (any thread, or a
+                             signal handler) */
 } run_core;
 
 /* A handle: the root path's (evs_run_open) or a branch's
@@ -106,6 +109,12 @@ struct evs_run {
      * history answered it */
     char named[RUN_STEP_MAX + 1];
     int replayed;
+
+    /* a command whose call was interrupted (-EINTR) after it was named:
+     * the next call must be the same, and goes on with it */
+    char pending[RUN_STEP_MAX + 1];
+    char pending_base[RUN_NAME_MAX + 1];
+    char pending_kind[16];
 
     /* the open step */
     int open;
@@ -153,7 +162,8 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
                      evs_error_info *err);
 int evs__run_cancel_paths(evs_run *r, const char *why, int keep_root,
                           evs_error_info *err);
-void evs__run_nap(evs_run *r, int64_t ms);
+int evs__run_nap(evs_run *r, int64_t ms, evs_error_info *err);
+int evs__run_interrupted(evs_run *r, int signalled, evs_error_info *err);
 void evs__run_before_blocking(evs_run *r);
 int evs__run_emit(evs_run *r, const char *req_id, const char *type,
                   const char *step, const evs__jbuf *data, evs_error_info *err);

@@ -81,6 +81,19 @@ int evs__run_command(evs_run *r, const char *name, const char *kind,
                              "a step name is 1 to %d bytes of "
                              "[A-Za-z0-9_.:-]",
                              RUN_NAME_MAX);
+    /* The command an interrupted call left: asked for again, it goes on
+     * (it is already named, and past its place in the journal). */
+    if (r->pending[0]) {
+        if (strcmp(name, r->pending_base) != 0 ||
+            strcmp(kind, r->pending_kind) != 0)
+            return evs__run_fail(r, err, -EBUSY, "argument",
+                                 "run %s: the interrupted %s \"%s\" must be "
+                                 "called again first",
+                                 r->c->id, r->pending_kind, r->pending);
+        snprintf(step, RUN_STEP_MAX + 1, "%s", r->pending);
+        r->pending[0] = '\0';
+        return 0;
+    }
     if (!(o = occ_slot(r, name)))
         return evs__run_fail(r, err, -ENOMEM, "memory", "out of memory");
     if (o->count == 0)
@@ -97,6 +110,8 @@ int evs__run_command(evs_run *r, const char *name, const char *kind,
     }
     o->count++;
     snprintf(r->named, sizeof(r->named), "%s", step);
+    snprintf(r->pending_base, sizeof(r->pending_base), "%s", name);
+    snprintf(r->pending_kind, sizeof(r->pending_kind), "%s", kind);
     snprintf(r->key, sizeof(r->key), "%s/%s/%s", r->c->id, r->path, step);
     /* Answered by the history unless something is recorded for it. */
     r->replayed = c != NULL;

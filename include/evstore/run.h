@@ -439,6 +439,18 @@ EVS_EXTERN int evs_run_request(evs_store *s, const char *id, const char *kind,
 EVS_EXTERN int evs_run_recoverable(evs_store *s, const char *workflow,
                                    char **out, evs_error_info *err);
 
+/**
+ * Ends the wait of a blocking call on run r (a sleep, a wait for an
+ * event, a backoff, a pause, a join), on any of its handles, within
+ * poll_ms: that call returns -EINTR, and nothing is lost (the wait stays
+ * recorded; calling again goes on with what is left). Callable from any
+ * thread and from a signal handler (it only sets an atomic flag). A
+ * signal the process catches while a call naps ends the call likewise,
+ * as it ends read(2): a binding's Ctrl-C handler then runs at once.
+ * Accepts NULL.
+ */
+EVS_EXTERN void evs_run_interrupt(evs_run *r);
+
 /* ---------------------------------------------------------------- */
 /* Reading a run                                                    */
 /* ---------------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1096,4 +1097,61 @@ Test(run, requests_from_the_host_api)
     cr_assert_eq(evs_run_send(st, "rq", "", NULL, &e), -EINVAL);
     cr_assert_eq(evs_run_send(st, "nope", "x", NULL, &e), -ENOENT);
     cr_assert_eq(evs_run_send(st, "rq", "x", "{bad", &e), -EINVAL);
+}
+
+static void *interrupt_later(void *arg)
+{
+    struct timespec ts = {0, 50 * 1000000L};
+
+    nanosleep(&ts, NULL);
+    evs_run_interrupt(arg);
+    return NULL;
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+static void *signal_later(void *arg)
+{
+    struct timespec ts = {0, 50 * 1000000L};
+
+    nanosleep(&ts, NULL);
+    pthread_kill(*(pthread_t *)arg, SIGUSR1);
+    return NULL;
+}
+
+Test(run, a_blocking_wait_can_be_interrupted_and_goes_on_after)
+{
+    evs_error_info e;
+    struct sigaction sa;
+    evs_replay *rp;
+    pthread_t t, self = pthread_self();
+    evs_run *r = open_run("intr", NULL, "{\"poll_ms\":5}", 0);
+    int64_t t0 = evs_now_us();
+
+    cr_assert_eq(pthread_create(&t, NULL, interrupt_later, r), 0);
+    cr_assert_eq(evs_run_wait_event(r, "go", 0, &e), -EINTR, "%s", e.msg);
+    pthread_join(t, NULL);
+    cr_assert_lt(evs_now_us() - t0, 5000000);
+    /* Nothing was lost: the interrupted call goes on where it was (the
+     * same wait, not a second one), and no other may come first. */
+    cr_assert_eq(evs_run_sleep(r, 1, &e), -EBUSY, "%s", e.msg);
+    post("intr", "event", "go", "7");
+    cr_assert_eq(evs_run_wait_event(r, "go", 0, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(evs_run_result(r), "7");
+    cr_assert_str_eq(evs_run_step_name(r), "go");
+    /* A signal the process handles ends a wait too (as read(2)). */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_usr1;
+    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    cr_assert_eq(pthread_create(&t, NULL, signal_later, &self), 0);
+    cr_assert_eq(evs_run_sleep(r, 10000, &e), -EINTR, "%s", e.msg);
+    pthread_join(t, NULL);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("intr", &rp), EVS_STATUS_WAITING);
+    cr_assert_eq(find_step(rp, "go")->status, EVS_STEP_COMPLETED);
+    cr_assert_null(find_step(rp, "go#2"));
+    evs_replay_free(rp);
 }
