@@ -275,6 +275,26 @@ void sq_close(bench_ctx *c, sqlite3 *db, const char *name, int drop);
 int scen_p1(bench_ctx *c);
 int scen_p2(bench_ctx *c);
 int scen_p3(bench_ctx *c);
+
+/* How one system is driven through a workload (P1-P3, and P11's single
+ * appends). */
+typedef struct bench_append_job {
+    bench_workload *w;
+    size_t batch; /* events per call (per transaction for SQLite) */
+    int sync;     /* durable: fdatasync / EVS_SYNC_FULL / FULL */
+    double *lat;  /* per-call latency in µs, or NULL */
+    double secs;  /* out: the whole loop */
+} bench_append_job;
+
+/* The floor: the workload's encoded lines written to the floor's file
+ * `name` (O_APPEND), `batch` per write or writev, fdatasync after each
+ * with `sync`; the file is removed after. */
+int bench_floor_append(bench_ctx *c, bench_append_job *j, const char *name);
+/* evstore: evs_log_append of the workload, `batch` events per call, to a
+ * fresh execution `id` of `st` (its durability is the store's), deleted
+ * after. */
+int bench_evs_append(bench_ctx *c, evs_store *st, bench_append_job *j,
+                     const char *id);
 /* scen_read.c */
 int scen_p4(bench_ctx *c);
 int scen_p6(bench_ctx *c);
