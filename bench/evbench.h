@@ -60,6 +60,7 @@ typedef struct bench_sizes {
     size_t p9_durable;    /* durable workflows started at once */
     size_t p9_nosync;     /* unsynced workflows started at once */
     size_t p9_latency;    /* executions for the cross-process latency */
+    size_t p11_runs;      /* 100-step runs per repetition and durability */
 } bench_sizes;
 
 /* Scenario bits, in the order they run. */
@@ -75,6 +76,7 @@ enum {
     SC_P5 = 1u << 8,
     SC_P7 = 1u << 9,
     SC_P9 = 1u << 10,
+    SC_P11 = 1u << 11,
 };
 
 typedef struct bench_ctx {
@@ -314,6 +316,8 @@ int scen_p7(bench_ctx *c);
 /* scen_orch.c, with its parts in scen_orch_floor.c and
  * scen_orch_latency.c */
 int scen_p9(bench_ctx *c);
+/* scen_run.c */
+int scen_p11(bench_ctx *c);
 
 /* Opens the bench's store with the given durability. */
 int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out);
