@@ -39,6 +39,8 @@ static const scenario scenarios[] = {
     {"p7", SC_P7, "open + replay of 1 M events with a fresh snapshot", scen_p7},
     {"p8", SC_P8, "listing 100 k executions with a status filter", scen_p8},
     {"p9", SC_P9, "orchestrator: 3-step workflows/s, event latency", scen_p9},
+    {"p11", SC_P11, "durable functions: first step, step-to-step overhead",
+     scen_p11},
     {"p10", SC_P10, "peak memory while reading a 1 GB log", scen_p10},
     {"conc", SC_CONC, "64 executions x durable appends by 1-64 threads",
      scen_conc},
@@ -59,6 +61,7 @@ static const bench_sizes full_sizes = {
     .p9_durable = 500,
     .p9_nosync = 1000,
     .p9_latency = 30,
+    .p11_runs = 20,
 };
 
 static const bench_sizes quick_sizes = {
@@ -75,6 +78,7 @@ static const bench_sizes quick_sizes = {
     .p9_durable = 50,
     .p9_nosync = 300,
     .p9_latency = 5,
+    .p11_runs = 3,
 };
 
 /* ------------------------------------------------------------------ */

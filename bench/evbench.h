@@ -60,6 +60,7 @@ typedef struct bench_sizes {
     size_t p9_durable;    /* durable workflows started at once */
     size_t p9_nosync;     /* unsynced workflows started at once */
     size_t p9_latency;    /* executions for the cross-process latency */
+    size_t p11_runs;      /* 100-step runs per repetition and durability */
 } bench_sizes;
 
 /* Scenario bits, in the order they run. */
@@ -75,6 +76,7 @@ enum {
     SC_P5 = 1u << 8,
     SC_P7 = 1u << 9,
     SC_P9 = 1u << 10,
+    SC_P11 = 1u << 11,
 };
 
 typedef struct bench_ctx {
@@ -275,6 +277,26 @@ void sq_close(bench_ctx *c, sqlite3 *db, const char *name, int drop);
 int scen_p1(bench_ctx *c);
 int scen_p2(bench_ctx *c);
 int scen_p3(bench_ctx *c);
+
+/* How one system is driven through a workload (P1-P3, and P11's single
+ * appends). */
+typedef struct bench_append_job {
+    bench_workload *w;
+    size_t batch; /* events per call (per transaction for SQLite) */
+    int sync;     /* durable: fdatasync / EVS_SYNC_FULL / FULL */
+    double *lat;  /* per-call latency in µs, or NULL */
+    double secs;  /* out: the whole loop */
+} bench_append_job;
+
+/* The floor: the workload's encoded lines written to the floor's file
+ * `name` (O_APPEND), `batch` per write or writev, fdatasync after each
+ * with `sync`; the file is removed after. */
+int bench_floor_append(bench_ctx *c, bench_append_job *j, const char *name);
+/* evstore: evs_log_append of the workload, `batch` events per call, to a
+ * fresh execution `id` of `st` (its durability is the store's), deleted
+ * after. */
+int bench_evs_append(bench_ctx *c, evs_store *st, bench_append_job *j,
+                     const char *id);
 /* scen_read.c */
 int scen_p4(bench_ctx *c);
 int scen_p6(bench_ctx *c);
@@ -294,6 +316,8 @@ int scen_p7(bench_ctx *c);
 /* scen_orch.c, with its parts in scen_orch_floor.c and
  * scen_orch_latency.c */
 int scen_p9(bench_ctx *c);
+/* scen_run.c */
+int scen_p11(bench_ctx *c);
 
 /* Opens the bench's store with the given durability. */
 int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out);

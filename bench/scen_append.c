@@ -22,16 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* How one system is driven through a workload. */
-typedef struct append_job {
-    bench_workload *w;
-    size_t batch; /* events per call (per transaction for SQLite) */
-    int sync;     /* durable: fdatasync / EVS_SYNC_FULL / FULL */
-    double *lat;  /* per-call latency in µs, or NULL */
-    double secs;  /* out: the whole loop */
-} append_job;
-
-static int floor_append(bench_ctx *c, append_job *j, const char *name)
+int bench_floor_append(bench_ctx *c, bench_append_job *j, const char *name)
 {
     struct iovec *iov = NULL;
     bench_workload *w = j->w;
@@ -81,8 +72,8 @@ out:
     return rc;
 }
 
-static int evs_append(bench_ctx *c, evs_store *st, append_job *j,
-                      const char *id)
+int bench_evs_append(bench_ctx *c, evs_store *st, bench_append_job *j,
+                     const char *id)
 {
     bench_workload *w = j->w;
     evs_error_info info;
@@ -120,7 +111,7 @@ out:
     return rc != 0 ? -1 : 0;
 }
 
-static int sqlite_append(bench_ctx *c, append_job *j, const char *name,
+static int sqlite_append(bench_ctx *c, bench_append_job *j, const char *name,
                          const char *exec_id)
 {
     bench_workload *w = j->w;
@@ -171,8 +162,8 @@ out:
 
 /* Runs one repetition on the three systems, one after the other, and
  * leaves their results in j[SYS_*]. */
-static int run_rep(bench_ctx *c, evs_store *st, append_job *j, const char *tag,
-                   int rep)
+static int run_rep(bench_ctx *c, evs_store *st, bench_append_job *j,
+                   const char *tag, int rep)
 {
     char name[64], id[32];
 
@@ -180,11 +171,11 @@ static int run_rep(bench_ctx *c, evs_store *st, append_job *j, const char *tag,
     bench_progress(c, 1, "%s rep %d/%d: floor", c->cur_scenario, rep + 1,
                    c->repeat);
     snprintf(name, sizeof(name), "%s.jsonl", id);
-    if (floor_append(c, &j[SYS_FLOOR], name) != 0)
+    if (bench_floor_append(c, &j[SYS_FLOOR], name) != 0)
         return -1;
     bench_progress(c, 1, "%s rep %d/%d: evstore", c->cur_scenario, rep + 1,
                    c->repeat);
-    if (evs_append(c, st, &j[SYS_EVSTORE], id) != 0)
+    if (bench_evs_append(c, st, &j[SYS_EVSTORE], id) != 0)
         return -1;
     bench_progress(c, 1, "%s rep %d/%d: SQLite", c->cur_scenario, rep + 1,
                    c->repeat);
@@ -192,8 +183,8 @@ static int run_rep(bench_ctx *c, evs_store *st, append_job *j, const char *tag,
     return sqlite_append(c, &j[SYS_SQLITE], name, id);
 }
 
-static void job_init(append_job *j, bench_workload *w, size_t batch, int sync,
-                     double *lat)
+static void job_init(bench_append_job *j, bench_workload *w, size_t batch,
+                     int sync, double *lat)
 {
     for (int s = 0; s < SYS_N; s++) {
         memset(&j[s], 0, sizeof(j[s]));
@@ -221,7 +212,7 @@ static void note_workload(bench_ctx *c, const char *sc, bench_workload *w)
 int scen_p1(bench_ctx *c)
 {
     bench_workload w = {0};
-    append_job j[SYS_N];
+    bench_append_job j[SYS_N];
     evs_store *st = NULL;
     double *lat = NULL;
     bench_row *r50, *r99;
@@ -266,7 +257,7 @@ out:
 int scen_p2(bench_ctx *c)
 {
     bench_workload w = {0};
-    append_job j[SYS_N];
+    bench_append_job j[SYS_N];
     evs_store *st = NULL;
     bench_row *r;
     size_t n = c->sz.p2_batches * 1000;
@@ -302,7 +293,7 @@ out:
 int scen_p3(bench_ctx *c)
 {
     bench_workload w = {0}, wc = {0};
-    append_job j[SYS_N], jb, jc[SYS_N];
+    bench_append_job j[SYS_N], jb, jc[SYS_N];
     evs_store *st = NULL;
     bench_row *r, *rb, *rc100;
     size_t n = c->sz.p3_events;
