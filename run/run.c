@@ -146,8 +146,11 @@ int evs__run_save_snapshot(evs_run *r)
 
     if ((rc = evs__run_flush(r, NULL)) != 0)
         return rc;
-    return evs_replay_snapshot(r->c->rp, r->c->s,
-                               (evs_span){r->c->wf_data.p, r->c->wf_data.len});
+    rc = evs_replay_snapshot(r->c->rp, r->c->s,
+                             (evs_span){r->c->wf_data.p, r->c->wf_data.len});
+    if (rc == 0)
+        r->c->snap_seq = evs_replay_exec(r->c->rp)->last_seq;
+    return rc;
 }
 
 int evs__run_check_json(evs_run *r, const char *json, const char *what,
@@ -329,10 +332,8 @@ void evs__run_before_blocking(evs_run *r)
 {
     run_core *c = r->c;
 
-    if (c->broken || evs_recorder_last_seq(c->rec) == c->snap_seq)
-        return;
-    if (evs__run_save_snapshot(r) == 0)
-        c->snap_seq = evs_recorder_last_seq(c->rec);
+    if (!c->broken && evs_recorder_last_seq(c->rec) != c->snap_seq)
+        evs__run_save_snapshot(r);
 }
 
 /* Sleeps `ms` without the run's lock, so that its other handles go on.
@@ -890,6 +891,8 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
                           evs_strerror(rc));
             goto fail;
         }
+        if (rc == 0)
+            c->snap_seq = 2; /* created with its snapshot */
     }
     rc = evs_log_open(s, r->c->id, r->c->id_len, EVS_LOG_WRITE, &r->c->log,
                       NULL, err);
@@ -948,8 +951,10 @@ evs_run *evs__run_handle_new(run_core *c, evs_run *parent, const char *path)
 
 static void core_free(run_core *c)
 {
+    /* The snapshot, unless the last one saved is current. */
     if (c->rec && c->rp && !c->broken && evs_recorder_flush(c->rec) == 0 &&
-        evs_replay_exec(c->rp)->last_seq)
+        evs_replay_exec(c->rp)->last_seq &&
+        evs_replay_exec(c->rp)->last_seq != c->snap_seq)
         evs_replay_snapshot(c->rp, c->s,
                             (evs_span){c->wf_data.p, c->wf_data.len});
     evs_recorder_close(c->rec);
