@@ -1155,3 +1155,53 @@ Test(run, a_blocking_wait_can_be_interrupted_and_goes_on_after)
     cr_assert_null(find_step(rp, "go#2"));
     evs_replay_free(rp);
 }
+
+Test(run, retry_from_a_sequence_keeps_the_history_up_to_it)
+{
+    counter a = {0}, b;
+    char out[64];
+    evs_retry_opts o;
+    evs_error_info e;
+    char succ[EVS_ID_MAX + 1];
+
+    failed_run("f5", &a, &b);
+    evs_retry_opts_init(&o);
+    o.strategy = EVS_RETRY_FROM_SEQ;
+    o.from_seq = 4; /* started, path, a started, a completed */
+    cr_assert_eq(evs_exec_retry(st, evs_span_cstr("f5"), &o, succ, &e), 0, "%s",
+                 e.msg);
+    rerun(succ, &a, &b, out, sizeof(out));
+    cr_assert_eq(a.calls, 1, "a ran again");
+    cr_assert_eq(b.calls, 2);
+}
+
+Test(run, the_tools_show_runs_and_leave_running_them_to_their_hosts)
+{
+    counter c = {0};
+    evs_error_info e;
+    tu_result t;
+    evs_run *r = open_run("tools", NULL, NULL, 0);
+
+    step_ok(r, "a", "1", &c, "1");
+    cr_assert_eq(evs_run_fail(r, "boom", "it broke", &e), 0);
+    evs_run_close(r);
+    t = tu_run_tool("EVRUN", dir, "resume",
+                    (const char *const[]){"resume", dir, "tools", NULL});
+    cr_assert_eq(t.status, 1, "evrun resume of a run: %d: %s", t.status, t.err);
+    cr_assert(strstr(t.err, "durable function's run"), "%s", t.err);
+    tu_result_free(&t);
+    t = tu_run_tool("EVRUN", dir, "status",
+                    (const char *const[]){"status", dir, "tools", NULL});
+    cr_assert(strstr(t.out, "failed"), "%s", t.out);
+    tu_result_free(&t);
+    t = tu_run_tool("EVDUMP", dir, "state",
+                    (const char *const[]){"state", dir, "tools", NULL});
+    cr_assert_eq(t.status, 0, "%s", t.err);
+    tu_result_free(&t);
+    t = tu_run_tool("EVRUN", dir, "retry",
+                    (const char *const[]){"retry", dir, "tools", "--strategy",
+                                          "from_start", NULL});
+    cr_assert_eq(t.status, 0, "evrun retry of a run: %s", t.err);
+    cr_assert(strstr(t.err, "run its host's code"), "%s", t.err);
+    tu_result_free(&t);
+}
