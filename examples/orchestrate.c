@@ -77,7 +77,8 @@ static int orchestrate(evs_store *st, uv_loop_t *loop, struct host *h)
                              evs_span_cstr("{\"topic\":\"durability\"}"),
                              (evs_span){0}, h->id, &why)) != 0) {
         if (rc == EVS_EPARSE)
-            fprintf(stderr, "refused: %s: %s\n", why.step, why.msg);
+            fprintf(stderr, "refused: %s%s%s\n", why.step,
+                    why.step[0] ? ": " : "", why.msg);
         evs_orch_stop(o, 0); /* nothing more to run: close its handles */
     }
     uv_run(loop, UV_RUN_DEFAULT); /* the host's loop, with the run on it */
