@@ -285,8 +285,8 @@ static int settle(evs_run *r, evs_wf_join_mode mode, evs_run *const *bs,
                      (evs_span){out.p, out.len}) != 0)
         rc = -ENOMEM;
     else if (decision < 0)
-        rc = evs__run_fail(r, err, EVS_EFAILED, "join", "run %s: %s: %s",
-                           r->c->id, r->step, out.p);
+        rc = evs__run_fail(r, err, EVS_EFAILED, "join", "run %s: %s: %.*s",
+                           r->c->id, r->step, (int)out.len, out.p);
 out:
     evs__jb_free(&out);
     evs__jb_free(&d);
