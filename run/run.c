@@ -951,6 +951,10 @@ evs_run *evs__run_handle_new(run_core *c, evs_run *parent, const char *path)
 
 static void core_free(run_core *c)
 {
+    /* A step left open leaves no trace, as after a kill: its start was
+     * never made durable, and nothing buffered was acknowledged. */
+    if (c->rec && c->open_steps)
+        evs_recorder_discard(c->rec);
     /* The snapshot, unless the last one saved is current. */
     if (c->rec && c->rp && !c->broken && evs_recorder_flush(c->rec) == 0 &&
         evs_replay_exec(c->rp)->last_seq &&

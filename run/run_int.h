@@ -82,6 +82,7 @@ typedef struct run_core {
     run_journal *journals;
     size_t n_journals, cap_journals;
     size_t handles;        /* open handles: the root's and its branches' */
+    size_t open_steps;     /* steps begun and not ended, on any handle */
     evs_inbox_watch watch; /* of the inbox, between calls */
 
     int broken; /* a write failed: every call returns broken_rc */

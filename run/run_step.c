@@ -233,6 +233,7 @@ static int start_attempt(evs_run *r, uint32_t attempt, const evs__jbuf *input,
     if (rc != 0)
         return rc;
     r->open = 1;
+    r->c->open_steps++;
     r->attempt = attempt;
     r->replayed = 0;
     return EVS_STEP_RUN;
@@ -340,6 +341,7 @@ static int step_end(evs_run *r, const char *output, evs_error_info *err)
     evs__run_jb_cat(&d, &out);
     EVS__JB_LIT(&d, "}");
     r->open = 0;
+    r->c->open_steps--;
     if ((rc = evs__run_emit(r, NULL, EVS_EV_STEP_COMPLETED, r->step, &d,
                             err)) == 0 &&
         (rc = evs__run_flush(r, err)) == 0 &&
@@ -392,6 +394,7 @@ static int step_fail(evs_run *r, const char *type, const char *message,
     evs__run_jb_cat(&d, &e);
     EVS__JB_LIT(&d, "}");
     r->open = 0;
+    r->c->open_steps--;
     again =
         evs_wf_retry_allows(pol, r->attempt, evs_span_cstr(type), retryable);
     if ((rc = evs__run_emit(r, NULL, EVS_EV_STEP_FAILED, r->step, &d, err)))
