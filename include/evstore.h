@@ -9,6 +9,8 @@
  *   evstore/store.h     the event store: executions, logs, cursors
  *   evstore/recorder.h  buffered, sequenced recording
  *   evstore/replay.h    rebuilding state from events
+ *   evstore/inspect.h   read-only views of a store as JSON text, for
+ *                       bindings (listings, events, states, lineages)
  *   evstore/workflow.h  workflow definitions: parse, check, evaluate
  *
  * The orchestrator, which runs workflows durably on libuv, is not part of
@@ -24,6 +26,7 @@
 
 #include "evstore/common.h"
 #include "evstore/format.h"
+#include "evstore/inspect.h"
 #include "evstore/io.h"
 #include "evstore/recorder.h"
 #include "evstore/replay.h"

@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A compact replayer on the store's allocator: what a walk needs. */
-static int compact_replayer(evs_store *s, evs_replay **out)
+int evs__compact_replayer(evs_store *s, evs_replay **out)
 {
     evs_replay_opts ro;
 
@@ -65,7 +64,7 @@ int evs__chain_last(evs_store *s, evs__chain *c, evs_replay **out)
     *out = NULL;
     do {
         evs_replay_free(rp);
-        if ((rc = compact_replayer(s, &rp)) != 0)
+        if ((rc = evs__compact_replayer(s, &rp)) != 0)
             return rc;
         rc = evs_replay_open(rp, s, c->id, c->id_len, 0, NULL, NULL);
         if (rc == 0)
@@ -111,7 +110,7 @@ int evs__is_successor_of(evs_store *s, const char *succ, const char *pred)
     evs_span lin, from;
     int ours = 0;
 
-    if (compact_replayer(s, &rp) == 0 &&
+    if (evs__compact_replayer(s, &rp) == 0 &&
         evs_replay_open(rp, s, succ, strlen(succ), 1, NULL, NULL) == 0) {
         lin = evs_replay_exec(rp)->lineage;
         ours = lin.len && evs__json_get(lin, "continued_from", &from) == 1 &&

@@ -20,6 +20,11 @@ typedef struct evs__chain {
     uint64_t power, steps;
 } evs__chain;
 
+/* A compact replayer on the store's allocator: what reading an
+ * execution's own record needs (a walk along a chain, a lineage). Returns
+ * 0 or -ENOMEM. */
+int evs__compact_replayer(evs_store *s, evs_replay **out);
+
 /* Starts at `id`. Returns 0 or EVS_EBADID. */
 int evs__chain_init(evs__chain *c, evs_span id);
 

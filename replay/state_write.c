@@ -11,6 +11,8 @@
 #include "replay_int.h"
 #include "state_fields.h"
 
+#include <errno.h>
+
 typedef evs__jbuf wbuf;
 
 #define LIT(b, s) EVS__JB_LIT(b, s)
@@ -105,11 +107,9 @@ int evs_replay_state_json(const evs_replay *r, char **out, size_t *out_len)
     LIT(b, "{");
     STATE_FIELDS(W_FIELD)
     LIT(b, "}");
-    if (buf.err) {
-        evs__free(r->alloc, buf.p);
-        return buf.err;
+    if (evs__jb_finish(b, out, out_len) != 0) {
+        evs__jb_free(b);
+        return -ENOMEM;
     }
-    *out = buf.p;
-    *out_len = buf.len;
     return 0;
 }

@@ -1,11 +1,13 @@
 /*
  * evdump_ls.c: `evdump ls` (the listing, from each execution's snapshot
- * header) and `evdump snapshot` (one snapshot, checked and in full).
+ * header: a table, or the library's JSON rows, evstore/inspect.h) and
+ * `evdump snapshot` (one snapshot, checked and in full).
  */
 #include "evdump.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ */
@@ -24,31 +26,73 @@ static const char *status_color(evs_span st)
     return "";
 }
 
-static void ls_json(const evs_exec_info *it)
+/* Appends "key":"v" to the JSON object being built at buf[0..*n), after a
+ * comma unless it is the first member. Returns -1 when v is not UTF-8. */
+static int put_str(char *buf, size_t *n, const char *key, evs_span v)
 {
-    out_write("{\"id\":", 6);
-    out_json_str(it->id);
-    if (!it->snapshot_ok) {
-        out_printf(",\"status\":null,\"workflow_name\":null,"
-                   "\"created_at\":null,\"updated_at\":null,"
-                   "\"start_time\":null,\"end_time\":null,"
-                   "\"last_event_seq\":null,\"snapshot_ok\":false}\n");
-        return;
+    size_t q;
+
+    *n += (size_t)sprintf(buf + *n, "%s\"%s\":", *n > 1 ? "," : "", key);
+    if ((q = evs_json_quote(v, buf + *n, v.len * 6 + 2)) == (size_t)-1)
+        return -1;
+    *n += q;
+    return 0;
+}
+
+/* Prints the rows of evs_inspect_list's compact `items` (p: past its
+ * '['), one a line. A row is a flat object: it ends at the first '}'
+ * outside a string. */
+static void print_rows(const char *p)
+{
+    while (*p == '{' && !out_broken()) {
+        const char *row = p;
+        int quoted = 0;
+
+        for (p++; quoted || *p != '}'; p++) {
+            if (quoted && *p == '\\')
+                p++;
+            else if (*p == '"')
+                quoted = !quoted;
+        }
+        p++;
+        out_write(row, (size_t)(p - row));
+        out_write("\n", 1);
+        p += *p == ',';
     }
-    out_write(",\"status\":", 10);
-    out_json_str(it->status);
-    out_write(",\"workflow_name\":", 17);
-    out_json_str(it->workflow_name);
-    out_write(",\"created_at\":", 14);
-    out_json_time(it->created_at_us);
-    out_write(",\"updated_at\":", 14);
-    out_json_time(it->updated_at_us);
-    out_write(",\"start_time\":", 14);
-    out_json_time(it->start_time_us);
-    out_write(",\"end_time\":", 12);
-    out_json_time(it->end_time_us);
-    out_printf(",\"last_event_seq\":%" PRIu64 ",\"snapshot_ok\":true}\n",
-               it->last_event_seq);
+}
+
+/* The listing as JSON lines, the rows the library writes
+ * (evs_inspect_list). */
+static int ls_json(evs_store *st, const char *store, const evs_list_filter *f)
+{
+    evs_error_info info;
+    char *filter, *js = NULL;
+    size_t n = 1;
+    int rc;
+
+    filter = malloc(6 * (f->status.len + f->workflow_name.len) + 128);
+    if (!filter)
+        return fail("out of memory");
+    filter[0] = '{';
+    if ((f->status.len && put_str(filter, &n, "status", f->status)) ||
+        (f->workflow_name.len &&
+         put_str(filter, &n, "workflow", f->workflow_name))) {
+        /* No snapshot holds text that is not UTF-8: nothing matches. */
+        free(filter);
+        return EXIT_OKAY;
+    }
+    /* Past INT64_MAX (what the filter takes) a count changes nothing. */
+    sprintf(filter + n, "%s\"offset\":%zu,\"limit\":%zu}", n > 1 ? "," : "",
+            f->offset < INT64_MAX ? f->offset : INT64_MAX,
+            f->limit < INT64_MAX ? f->limit : INT64_MAX);
+    rc = evs_inspect_list(st, filter, &js, &info);
+    free(filter);
+    if (rc != 0)
+        return fail("listing %s: %s (%s)", store, evs_strerror(rc),
+                    evs_err_name(rc));
+    print_rows(strstr(js, "\"items\":[") + 9);
+    evs_free(evs_store_allocator(st), js);
+    return EXIT_OKAY;
 }
 
 enum { COL_ID, COL_STATUS, COL_WF, COL_CREATED, COL_UPDATED, COL_SEQ, NCOL };
@@ -159,17 +203,17 @@ int cmd_ls(int argc, char **argv)
         return usage_error("ls", "unexpected argument '%s'", argv[optind + 1]);
     if ((rc = open_store(argv[optind], &st)) != 0)
         return rc;
+    if (json) {
+        rc = ls_json(st, argv[optind], &f);
+        goto out;
+    }
     rc = evs_exec_list(st, &f, &l);
     if (rc != 0) {
         rc = fail("listing %s: %s (%s)", argv[optind], evs_strerror(rc),
                   evs_err_name(rc));
         goto out;
     }
-    if (json)
-        for (size_t i = 0; i < l.count && !out_broken(); i++)
-            ls_json(&l.items[i]);
-    else
-        ls_table(&l);
+    ls_table(&l);
     evs_exec_list_free(&l);
 out:
     evs_store_close(st);

@@ -122,6 +122,7 @@ EVS_EXTERN evs_span evs_span_cstr(const char *s);
  *    "after-terminal", "step-not-started", "unknown-path", ...;
  *  - a refused definition (EVS_EPARSE): "definition";
  *  - refused inputs (EVS_EPARSE): "inputs";
+ *  - a refused listing filter (EVS_EPARSE, evs_inspect_list): "filter";
  *  - a template that cannot be rendered: "template";
  *  - a retry refused by evs_exec_retry: "retry";
  *  - a definition check (evs_orch_check_definition): "step" or

@@ -432,9 +432,10 @@ EVS_EXTERN const evs_wait_state *evs_replay_wait(const evs_replay *r, size_t i);
 /**
  * Writes the whole state as one canonical, compact JSON object (the
  * `state` of a snapshot; FORMAT.md, "Replay state"). Equal states give
- * equal bytes. *out (not NUL-terminated: use *out_len) is allocated with
- * the replayer's allocator (evs_replay_opts.alloc) and owned by the
- * caller: free it with evs_free(alloc, *out), `alloc` being that one.
+ * equal bytes. *out (NUL-terminated, the NUL not counted in *out_len) is
+ * allocated with the replayer's allocator (evs_replay_opts.alloc) and
+ * owned by the caller: free it with evs_free(alloc, *out), `alloc` being
+ * that one.
  * Returns 0 or -ENOMEM.
  */
 EVS_EXTERN int evs_replay_state_json(const evs_replay *r, char **out,
