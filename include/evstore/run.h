@@ -30,12 +30,13 @@
  *     evs_run_close(r);
  *
  * Identity of a step. A step is named by the host (1 to 64 bytes of
- * [A-Za-z0-9_.:-]) and identified by its name and its occurrence on the
- * run: the first "llm" step is recorded as step "llm", the third as
- * "llm#3". Sleeps are steps named "sleep", waits steps named after the
- * event they wait for. The idempotency key of a step
- * (evs_run_step_key) is "<run id>/main/<step>", the same for every
- * attempt and every re-run.
+ * [A-Za-z0-9_.:-]) and identified by its name and its occurrence on its
+ * path (the root's, "main", or a branch's): the first "llm" step is
+ * recorded as step "llm", the third as "llm#3". Sleeps are steps named
+ * "sleep", waits steps named after the event they wait for, joins steps
+ * named "join". The idempotency key of a step (evs_run_step_key) is
+ * "<run id>/<path>/<step>", the same for every attempt and every
+ * re-run.
  *
  * Determinism. Replaying code must ask for the same steps, in the same
  * order, as the history holds: a call that asks for another name or
@@ -54,10 +55,12 @@
  * wait in the calling thread, polling the run's inbox every poll_ms; a
  * crash in the meantime loses nothing, and the re-run waits only for
  * what is left. Before a call waits, what it recorded is made durable
- * and the run's snapshot saved, so that listings show it waiting. In "suspend" mode such a call returns EVS_ESUSPENDED
- * instead of waiting: the run's snapshot is saved, the host closes the
- * handle and re-runs the code later, when evs_run_recoverable says the
- * run is due.
+ * and the run's snapshot saved, so that listings show it waiting. A
+ * waiting call ends early with -EINTR on evs_run_interrupt or a caught
+ * signal. In "suspend" mode such a call returns EVS_ESUSPENDED instead
+ * of waiting: the run's snapshot is saved, every later call on the run
+ * returns EVS_ESUSPENDED too, and the host closes the handle and re-runs
+ * the code later, when evs_run_recoverable says the run is due.
  *
  * Options. evs_run_open takes its options as a JSON object (NULL or ""
  * for the defaults), so that no structure layout is part of the API:
@@ -72,9 +75,9 @@
  * A step's options (evs_run_step_begin, evs_run_step) are an object with
  * a "retry" member likewise. An unknown member is refused (EVS_EPARSE).
  *
- * Requests. Other processes reach a run through its inbox
- * (evs_orch_post, `evrun send|pause|unpause|terminate`; FORMAT.md §13):
- * the run takes them at each call. An event is buffered until a wait
+ * Requests. Other threads and processes reach a run through its inbox
+ * (evs_run_send, evs_run_request, `evrun send|pause|unpause|terminate`;
+ * FORMAT.md §13): the run takes them at each call. An event is buffered until a wait
  * takes it (oldest first), so one sent before the wait is reached is
  * consumed once. A pause is observed at the next call (in block mode the
  * call waits for the unpause; in suspend mode it returns
@@ -85,10 +88,12 @@
  * log's lock (FORMAT.md §7), so a second handle on the same run, in this
  * process or another, is refused with EVS_ELOCKED, and a run whose
  * process died is free to be taken (evs_run_recoverable lists it). The
- * functions may be called from any thread; calls on one handle are
- * serialised by its mutex. A step is open between evs_run_step_begin and
- * its end; another call that records (a step, a sleep, a completion)
- * while one is open is refused with -EBUSY.
+ * functions may be called from any thread; calls on one run are
+ * serialised by its mutex, which a call lets go while it waits (a nap,
+ * a step's body in evs_run_step, a join), so that branches run at once.
+ * A step is open between evs_run_step_begin and its end; another call on
+ * the same handle that records (a step, a sleep, a completion) while one
+ * is open is refused with -EBUSY.
  *
  * Strings. Every string argument is NUL-terminated UTF-8; JSON
  * arguments are checked (EVS_EPARSE) and stored compact. The strings the
@@ -175,9 +180,11 @@ EVS_EXTERN void evs_run_close(evs_run *r);
  *      gives the error ({"type","message","retryable"}).
  * or EVS_ENONDET (not the history's next step), EVS_ESUSPENDED (suspend
  * mode: a backoff not yet due, or paused), EVS_EFINISHED (terminated),
- * -EBUSY (a step is open), -EINVAL (bad name), EVS_EPARSE (input or
- * options), or a store error (the handle is then broken: close it and
- * re-run the code).
+ * -ECANCELED (the step, or the branch it is on, was cancelled: a join
+ * was decided without it), -EINTR (a backoff or a pause was interrupted:
+ * begin the same step again), -EBUSY (a step is open), -EINVAL (bad
+ * name), EVS_EPARSE (input or options), or a store error (the handle is
+ * then broken: close it and re-run the code).
  */
 EVS_EXTERN int evs_run_step_begin(evs_run *r, const char *name,
                                   const char *input, const char *options,
