@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -682,16 +683,22 @@ typedef struct worker {
     int calls;
     int rc; /* of the step, then of the end */
     char out[32];
+    struct worker *after; /* its body ends only once this branch ended */
+    atomic_int ended;
 } worker;
 
 static int work_fn(void *arg, evs_run *r, const char *input)
 {
     worker *w = arg;
     struct timespec ts = {w->ms / 1000, (long)(w->ms % 1000) * 1000000L};
+    struct timespec tick = {0, 1000000L};
 
     (void)input;
     w->calls++;
     nanosleep(&ts, NULL);
+    /* The order the test means, whatever the machine's load. */
+    while (w->after && !atomic_load(&w->after->ended))
+        nanosleep(&tick, NULL);
     return evs_run_step_output(r, w->out);
 }
 
@@ -704,6 +711,7 @@ static void *work_thread(void *arg)
     if (w->rc == 0)
         w->rc = w->fail ? evs_run_branch_fail(w->b, "bad", "it broke", &e)
                         : evs_run_branch_end(w->b, &e);
+    atomic_store(&w->ended, 1);
     return NULL;
 }
 
@@ -764,9 +772,12 @@ Test(run, join_all_waits_for_every_branch_and_replays)
 Test(run, join_any_takes_the_first_completed_and_cancels_the_rest)
 {
     worker w[3] = {0};
-    const int ms[3] = {10, 60, 1500}, fail[3] = {1, 0, 0};
+    const int ms[3] = {0, 0, 1500}, fail[3] = {1, 0, 0};
     char res[256];
     evs_replay *rp;
+
+    w[1].after = &w[0]; /* x fails first, then y completes */
+    w[2].after = &w[1];
 
     cr_assert_eq(run_join("j2", "any", w, ms, fail, res, sizeof(res)), 0, "%s",
                  res);
@@ -788,8 +799,10 @@ Test(run, join_any_takes_the_first_completed_and_cancels_the_rest)
 Test(run, join_race_fails_when_the_first_to_end_failed)
 {
     worker w[3] = {0};
-    const int ms[3] = {200, 10, 200}, fail[3] = {0, 1, 0};
+    const int ms[3] = {0, 0, 0}, fail[3] = {0, 1, 0};
     char res[512];
+
+    w[0].after = w[2].after = &w[1]; /* y ends first, failed */
 
     cr_assert_eq(run_join("j3", "race", w, ms, fail, res, sizeof(res)),
                  EVS_EFAILED, "%s", res);
@@ -1113,12 +1126,22 @@ static void on_usr1(int sig)
     (void)sig;
 }
 
+typedef struct signaller {
+    pthread_t target;
+    atomic_int stop;
+} signaller;
+
+/* Signals the target every 20 ms until told to stop: one of them finds
+ * it napping, however late it gets there. */
 static void *signal_later(void *arg)
 {
-    struct timespec ts = {0, 50 * 1000000L};
+    signaller *g = arg;
+    struct timespec ts = {0, 20 * 1000000L};
 
-    nanosleep(&ts, NULL);
-    pthread_kill(*(pthread_t *)arg, SIGUSR1);
+    while (!atomic_load(&g->stop)) {
+        nanosleep(&ts, NULL);
+        pthread_kill(g->target, SIGUSR1);
+    }
     return NULL;
 }
 
@@ -1128,8 +1151,10 @@ Test(run, a_blocking_wait_can_be_interrupted_and_goes_on_after)
     struct sigaction sa;
     evs_replay *rp;
     pthread_t t, self = pthread_self();
+    signaller g;
     evs_run *r = open_run("intr", NULL, "{\"poll_ms\":5}", 0);
     int64_t t0 = evs_now_us();
+    int rc;
 
     cr_assert_eq(pthread_create(&t, NULL, interrupt_later, r), 0);
     cr_assert_eq(evs_run_wait_event(r, "go", 0, &e), -EINTR, "%s", e.msg);
@@ -1146,9 +1171,13 @@ Test(run, a_blocking_wait_can_be_interrupted_and_goes_on_after)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_usr1;
     cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
-    cr_assert_eq(pthread_create(&t, NULL, signal_later, &self), 0);
-    cr_assert_eq(evs_run_sleep(r, 10000, &e), -EINTR, "%s", e.msg);
+    g.target = self;
+    atomic_init(&g.stop, 0);
+    cr_assert_eq(pthread_create(&t, NULL, signal_later, &g), 0);
+    rc = evs_run_sleep(r, 10000, &e);
+    atomic_store(&g.stop, 1);
     pthread_join(t, NULL);
+    cr_assert_eq(rc, -EINTR, "%s", e.msg);
     evs_run_close(r);
     cr_assert_eq(replay_status("intr", &rp), EVS_STATUS_WAITING);
     cr_assert_eq(find_step(rp, "go")->status, EVS_STEP_COMPLETED);
