@@ -10,6 +10,7 @@
  *   evstore/recorder.h  buffered, sequenced recording
  *   evstore/replay.h    rebuilding state from events
  *   evstore/workflow.h  workflow definitions: parse, check, evaluate
+ *   evstore/schedule.h  schedules: cron, time zones, firing executions
  *
  * The orchestrator, which runs workflows durably on libuv, is not part of
  * it: its header needs libuv's, and libuv's headers need POSIX feature
@@ -28,6 +29,7 @@
 #include "evstore/recorder.h"
 #include "evstore/replay.h"
 #include "evstore/run.h"
+#include "evstore/schedule.h"
 #include "evstore/snapshot.h"
 #include "evstore/store.h"
 #include "evstore/workflow.h"
