@@ -272,9 +272,9 @@ typedef struct evs__creation {
  * definition d (taken over, even on failure: free c) with `inputs`,
  * checked against its declared inputs (a refusal fills err). Returns 0,
  * EVS_EPARSE (inputs), -ENOMEM. */
-int evs__creation_make(evs__creation *c, const evs_allocator *a,
-                       evs_wf_def *d, evs_span inputs, evs_span id,
-                       int64_t now, evs_error_info *err);
+int evs__creation_make(evs__creation *c, const evs_allocator *a, evs_wf_def *d,
+                       evs_span inputs, evs_span id, int64_t now,
+                       evs_error_info *err);
 void evs__creation_free(evs__creation *c, const evs_allocator *a);
 /* Takes up to `max` (0: any number) unfinished executions no runner
  * owns; *count (may be NULL) gets how many. Returns 0 or the first error
