@@ -86,6 +86,13 @@ int evs__open_exec_dir(evs_store *s, const char *id, int *fd)
 int evs__write_atomic(evs_store *s, int dirfd, const char *name,
                       const void *buf, size_t len, evs_stat *st)
 {
+    return evs__write_atomic_flags(s, dirfd, name, buf, len, st, 0);
+}
+
+int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
+                            const void *buf, size_t len, evs_stat *st,
+                            unsigned rename_flags)
+{
     char tmp[64], sfx[17];
     struct iovec iov;
     int fd = -1, rc;
@@ -104,7 +111,7 @@ int evs__write_atomic(evs_store *s, int dirfd, const char *name,
     if (rc == 0 && evs__sync_meta(s))
         rc = IO(s)->fsync(CTX(s), fd);
     if (rc == 0)
-        rc = IO(s)->renameat(CTX(s), dirfd, tmp, dirfd, name, 0);
+        rc = IO(s)->renameat(CTX(s), dirfd, tmp, dirfd, name, rename_flags);
     /* After the rename, for the listing index: the rename changed the
      * file's ctime. */
     if (rc == 0 && st && IO(s)->fstat(CTX(s), fd, st) != 0)

@@ -133,6 +133,11 @@ int evs__open_exec_dir(evs_store *s, const char *id, int *fd);
  * EVS_SYNC_NONE (evs__sync_meta). */
 int evs__write_atomic(evs_store *s, int dirfd, const char *name,
                       const void *buf, size_t len, evs_stat *st);
+/* The same with the rename's flags: RENAME_NOREPLACE links the file only
+ * if `name` is free (-EEXIST otherwise, the temporary file removed). */
+int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
+                            const void *buf, size_t len, evs_stat *st,
+                            unsigned rename_flags);
 
 /*
  * The listing index (file_index.c; FORMAT.md, "The listing index"): a

@@ -26,6 +26,20 @@ char *evs__put_u64(char *p, uint64_t v);
 /* Parses exactly 16 lower-case hex digits. Returns 0 or -1. */
 int evs__unhex64(const char *s, uint64_t *v);
 
+/* Proleptic Gregorian dates (uuid_time.c), without the C library's
+ * time zone or locale: days since 1970-01-01 of y-m-d, and back. */
+int64_t evs__days_from_civil(int64_t y, unsigned m, unsigned d);
+void evs__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+int evs__is_leap(int64_t y);
+unsigned evs__days_in_month(int64_t y, unsigned m);
+
+/* The offset of zone z (NULL: UTC) at t, seconds since the epoch, and
+ * the span [*from, *to) around t over which it holds: from the change
+ * before (INT64_MIN: none) to the next (INT64_MAX: none) (tz.c). */
+struct evs_tz;
+int32_t evs__tz_segment(const struct evs_tz *z, int64_t t, int64_t *from,
+                        int64_t *to);
+
 /* Skips one value at p (leading whitespace allowed); returns the byte
  * after it, or NULL if it runs past end. */
 const char *evs__json_skip(const char *p, const char *end);

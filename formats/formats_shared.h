@@ -462,6 +462,12 @@ int evs__line_peek(const char *line, size_t len, const char *id, size_t id_len,
 int evs__line_peek_back(const char *line, size_t len, const char *id,
                         size_t id_len, evs__line_pos *pos, size_t *skip);
 
+/* Checks the references of a schedule's inputs template (valid JSON):
+ * ${schedule...} only (formats/schedule.c). Returns 0, EVS_EPARSE (msg
+ * says why) or -ENOMEM. */
+int evs__sched_check_inputs(evs_span tmpl, char *msg, size_t cap,
+                            const evs_allocator *alloc);
+
 /*
  * A growable buffer for writing JSON text (jbuf.c). Zero-initialise it
  * (alloc NULL: the C library). An append that cannot allocate sets err

@@ -188,8 +188,7 @@ int64_t evs_now_us(void)
     return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t evs__days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     int64_t era;
     unsigned yoe, doy, doe;
@@ -202,8 +201,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-/* The inverse of days_from_civil(). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void evs__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
     int64_t era;
     unsigned doe, yoe, doy, mp;
@@ -219,17 +217,17 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-static inline int is_leap(int64_t y)
+int evs__is_leap(int64_t y)
 {
     return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
 }
 
-static unsigned days_in_month(int64_t y, unsigned m)
+unsigned evs__days_in_month(int64_t y, unsigned m)
 {
     static const unsigned char dim[12] = {31, 28, 31, 30, 31, 30,
                                           31, 31, 30, 31, 30, 31};
 
-    return m == 2 && is_leap(y) ? 29 : dim[m - 1];
+    return m == 2 && evs__is_leap(y) ? 29 : dim[m - 1];
 }
 
 /* Writes v as exactly n decimal digits. */
@@ -274,7 +272,7 @@ int evs_time_format(int64_t us, char out[EVS_TIME_LEN + 1])
         rem += SEC_PER_DAY;
         days--;
     }
-    civil_from_days(days, &y, &m, &d);
+    evs__civil_from_days(days, &y, &m, &d);
 
     /* 2026-11-22T10:15:30.123456Z */
     put_dec(out, (unsigned)y, 4);
@@ -353,7 +351,7 @@ int evs_time_parse(const char *s, size_t len, int64_t *us)
         get_dec(s, len, &i, 2, &mi) || get_ch(s, len, &i, ':') ||
         get_dec(s, len, &i, 2, &sec))
         goto fail;
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+    if (mo < 1 || mo > 12 || d < 1 || d > evs__days_in_month(y, mo) || h > 23 ||
         mi > 59 || sec > 60)
         goto fail;
 
@@ -392,7 +390,7 @@ int evs_time_parse(const char *s, size_t len, int64_t *us)
     if (i != len)
         goto fail;
 
-    days = days_from_civil(y, mo, d);
+    days = evs__days_from_civil(y, mo, d);
     t = days * SEC_PER_DAY + (int64_t)h * 3600 + mi * 60 + sec - off;
     *us = t * US_PER_SEC + frac;
     return 0;

@@ -38,8 +38,15 @@ struct evs_wf_cond {
 };
 
 /* How the references of a template are checked. */
+enum {
+    EVS__REF_SCHEDULE_NOT = 0, /* ${schedule...} refused (definitions) */
+    EVS__REF_SCHEDULE_TOO,     /* allowed beside the others */
+    EVS__REF_SCHEDULE_ONLY     /* the only root (a schedule's inputs) */
+};
+
 typedef struct evs__wf_refck {
     int allow_item;           /* ${item} and ${index} may be used */
+    int schedule;             /* EVS__REF_SCHEDULE_* */
     const evs_wf_step *steps; /* ${steps.NAME...} must name one of
                                     these; NULL: not checked */
     size_t n_steps;

@@ -34,7 +34,15 @@ static evs_span trim(evs_span v)
 /* References                                                         */
 /* ------------------------------------------------------------------ */
 
-enum { REF_INPUTS, REF_VARS, REF_STEPS, REF_ITEM, REF_INDEX, REF_VERSIONS };
+enum {
+    REF_INPUTS,
+    REF_VARS,
+    REF_STEPS,
+    REF_ITEM,
+    REF_INDEX,
+    REF_VERSIONS,
+    REF_SCHEDULE
+};
 
 typedef struct ref {
     int root;
@@ -108,6 +116,8 @@ static int ref_parse(const char *s, size_t n, ref *r, const char **why)
             *why = "${versions.CHANGE} takes no path";
             return -1;
         }
+    } else if (evs__span_eq_cstr(root, "schedule")) {
+        r->root = REF_SCHEDULE;
     } else if (evs__span_eq_cstr(root, "steps")) {
         r->root = REF_STEPS;
         if (p < end)
@@ -119,8 +129,8 @@ static int ref_parse(const char *s, size_t n, ref *r, const char **why)
             return -1;
         }
     } else {
-        *why = "an unknown root (inputs, vars, steps, versions, item or "
-               "index)";
+        *why = "an unknown root (inputs, vars, steps, versions, item, "
+               "index or schedule)";
         return -1;
     }
     r->seg = p;
@@ -211,6 +221,18 @@ static int check_string(const evs__wf_refck *ck, evs_span raw)
         if (ref_parse(pc.p, pc.n, &r, &why) != 0) {
             MSG(ck->msg, ck->cap, "malformed reference \"${%.*s}\": %s",
                 (int)(pc.n > 64 ? 64 : pc.n), pc.p, why);
+            return -1;
+        }
+        if ((r.root == REF_SCHEDULE) !=
+                (ck->schedule == EVS__REF_SCHEDULE_ONLY) &&
+            ck->schedule != EVS__REF_SCHEDULE_TOO) {
+            MSG(ck->msg, ck->cap,
+                r.root == REF_SCHEDULE
+                    ? "\"${%.*s}\" is for a schedule's inputs only "
+                      "(formats/SCHEDULES.md)"
+                    : "\"${%.*s}\": a schedule's inputs may use only "
+                      "${schedule...}",
+                (int)(pc.n > 64 ? 64 : pc.n), pc.p);
             return -1;
         }
         if ((r.root == REF_ITEM || r.root == REF_INDEX) && !ck->allow_item) {
@@ -352,6 +374,10 @@ static int resolve(const evs_wf_ctx *c, const char *s, size_t n, char ibuf[24],
         break;
     case REF_ITEM:
         v = c->item;
+        rc = v.len ? 0 : -ENOENT;
+        break;
+    case REF_SCHEDULE:
+        v = c->schedule;
         rc = v.len ? 0 : -ENOENT;
         break;
     case REF_VERSIONS: {
@@ -511,6 +537,7 @@ int evs_wf_render(const evs_wf_ctx *c, evs_span tmpl,
     }
     memset(&ck, 0, sizeof(ck));
     ck.allow_item = 1;
+    ck.schedule = EVS__REF_SCHEDULE_TOO;
     ck.scratch = tmp + tmpl.len;
     ck.msg = msg;
     ck.cap = sizeof(msg);

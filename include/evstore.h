@@ -12,6 +12,7 @@
  *   evstore/inspect.h   read-only views of a store as JSON text, for
  *                       bindings (listings, events, states, lineages)
  *   evstore/workflow.h  workflow definitions: parse, check, evaluate
+ *   evstore/schedule.h  schedules: cron, time zones, firing executions
  *
  * The orchestrator, which runs workflows durably on libuv, is not part of
  * it: its header needs libuv's, and libuv's headers need POSIX feature
@@ -31,6 +32,7 @@
 #include "evstore/recorder.h"
 #include "evstore/replay.h"
 #include "evstore/run.h"
+#include "evstore/schedule.h"
 #include "evstore/snapshot.h"
 #include "evstore/store.h"
 #include "evstore/workflow.h"

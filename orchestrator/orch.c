@@ -42,18 +42,37 @@ void evs_orch_opts_init(evs_orch_opts *o)
     o->continue_bytes = (uint64_t)4 << 20;
 }
 
-void evs__orch_log(evs_orch *o, evs_log_level lvl, const char *fmt, ...)
+static void store_vlog(evs_store *s, evs_log_level lvl, const char *fmt,
+                       va_list ap) __attribute__((format(printf, 3, 0)));
+
+static void store_vlog(evs_store *s, evs_log_level lvl, const char *fmt,
+                       va_list ap)
 {
-    const evs_store_opts *so = evs_store_get_opts(o->store);
+    const evs_store_opts *so = evs_store_get_opts(s);
     char msg[512];
-    va_list ap;
 
     if (!so->log_fn)
         return;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     so->log_fn(so->log_ctx, lvl, msg);
+}
+
+void evs__orch_log(evs_orch *o, evs_log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    store_vlog(o->store, lvl, fmt, ap);
+    va_end(ap);
+}
+
+void evs__orch_store_log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    store_vlog(s, lvl, fmt, ap);
+    va_end(ap);
 }
 
 char *evs__orch_strndup(const evs_allocator *a, const char *s, size_t n)
@@ -162,6 +181,7 @@ static void close_handles(evs_orch *o)
     uv_close((uv_handle_t *)&o->async, handle_closed);
     uv_close((uv_handle_t *)&o->poll, handle_closed);
     uv_close((uv_handle_t *)&o->grace, handle_closed);
+    uv_close((uv_handle_t *)&o->sched, handle_closed);
 }
 
 static int exec_busy(const orch_exec *x)
@@ -284,6 +304,10 @@ int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
     o->poll.data = o;
     uv_timer_init(o->loop, &o->grace);
     o->grace.data = o;
+    uv_timer_init(o->loop, &o->sched);
+    o->sched.data = o;
+    if (o->opts.schedule_ms)
+        uv_timer_start(&o->sched, evs__orch_sched_cb, 0, 0);
     uv_timer_start(&o->poll, poll_cb, o->opts.inbox_poll_ms,
                    o->opts.inbox_poll_ms);
     if ((rc = evs__actions_builtin(o)) != 0) {

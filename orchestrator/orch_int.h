@@ -154,6 +154,8 @@ struct evs_orch {
     evs_action_req *done; /* completed, under mu */
     uv_timer_t poll;
     uv_timer_t grace;
+    uv_timer_t sched; /* the next look at the schedules */
+    int sched_busy;   /* a look is on the threadpool */
     uint64_t last_adopt_ms;
     uint64_t polls;
     int closing;
@@ -171,6 +173,13 @@ void evs__orch_log(evs_orch *o, evs_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* The same through store s's log hook, for what runs without an
+ * orchestrator (a schedule's fire). */
+void evs__orch_store_log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 /* A copy of s[0..n) and a NUL, from allocator a (NULL when out of
  * memory). */
 char *evs__orch_strndup(const evs_allocator *a, const char *s, size_t n);
@@ -183,6 +192,10 @@ double evs__orch_random(evs_orch *o);
  * once stopping lets it; each callback that may have changed that calls
  * it last. */
 void evs__orch_check_idle(evs_orch *o);
+
+/* orch_sched.c */
+/* Looks at the store's schedules on the threadpool (schedule_ms). */
+void evs__orch_sched_cb(uv_timer_t *h);
 
 /* orch_exec.c */
 /* The execution `id` this process owns (not released), or NULL. */
@@ -240,6 +253,29 @@ void evs__orch_watch(orch_exec *x);
 void evs__orch_unwatch(orch_exec *x);
 
 /* orch_own.c */
+/* An execution of a definition to create (evs_exec_create): its first
+ * two events (execution_started, path_started) and its first snapshot,
+ * as evs_orch_start and a schedule's fire make it. */
+typedef struct evs__creation {
+    char id[EVS_ID_MAX + 1];
+    size_t id_len;
+    evs_event ev[2];
+    char uuid[2][EVS_UUID_LEN + 1];
+    evs__jbuf d0, d1;
+    evs_snapshot snap;
+    char *inputs;
+    size_t inputs_len;
+    char ihash[17];
+    evs_wf_def *def; /* owned: the snapshot's spans point into it */
+} evs__creation;
+/* Builds the creation of execution `id` (empty: a new UUIDv7) of
+ * definition d (taken over, even on failure: free c) with `inputs`,
+ * checked against its declared inputs (a refusal fills err). Returns 0,
+ * EVS_EPARSE (inputs), -ENOMEM. */
+int evs__creation_make(evs__creation *c, const evs_allocator *a, evs_wf_def *d,
+                       evs_span inputs, evs_span id, int64_t now,
+                       evs_error_info *err);
+void evs__creation_free(evs__creation *c, const evs_allocator *a);
 /* Takes up to `max` (0: any number) unfinished executions no runner
  * owns; *count (may be NULL) gets how many. Returns 0 or the first error
  * other than "owned elsewhere". */

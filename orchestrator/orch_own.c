@@ -294,16 +294,7 @@ int evs_orch_recover(evs_orch *o, size_t *count)
 typedef struct start_job {
     uv_work_t work;
     evs_orch *o;
-    char id[EVS_ID_MAX + 1];
-    size_t id_len;
-    evs_event ev[2];
-    char uuid[2][EVS_UUID_LEN + 1];
-    evs__jbuf d0, d1;
-    evs_snapshot snap;
-    char *inputs;
-    size_t inputs_len;
-    char ihash[17];
-    evs_wf_def *def;
+    evs__creation c;
     evs_log *log;
     evs_replay *rp;
     int rc;
@@ -312,10 +303,11 @@ typedef struct start_job {
 static void start_work(uv_work_t *w)
 {
     start_job *j = w->data;
+    evs__creation *c = &j->c;
 
-    j->rc = evs_exec_create(j->o->store, j->id, j->id_len, &j->snap, j->ev, 2);
+    j->rc = evs_exec_create(j->o->store, c->id, c->id_len, &c->snap, c->ev, 2);
     if (j->rc == 0)
-        j->rc = evs_log_open(j->o->store, j->id, j->id_len, EVS_LOG_WRITE,
+        j->rc = evs_log_open(j->o->store, c->id, c->id_len, EVS_LOG_WRITE,
                              &j->log, NULL, NULL);
     if (j->rc == 0)
         j->rc = evs__orch_replay_new(j->o->alloc, &j->rp);
@@ -333,25 +325,96 @@ static void start_done(uv_work_t *w, int status)
     o->busy--;
     if (rc == 0) {
         /* The definition parsed to start it serves the run too. */
-        rc = attach(o, j->log, j->rp, j->def, NULL);
+        rc = attach(o, j->log, j->rp, j->c.def, NULL);
         j->log = NULL;
         j->rp = NULL;
-        j->def = NULL;
+        j->c.def = NULL;
     }
     if (rc != 0) {
-        evs__orch_log(o, EVS_LOG_ERROR, "execution %s: not started: %s", j->id,
-                      evs_strerror(rc));
+        evs__orch_log(o, EVS_LOG_ERROR, "execution %s: not started: %s",
+                      j->c.id, evs_strerror(rc));
         if (o->opts.on_outcome)
-            o->opts.on_outcome(o->opts.arg, j->id, EVS_OUTCOME_ERROR, rc);
+            o->opts.on_outcome(o->opts.arg, j->c.id, EVS_OUTCOME_ERROR, rc);
     }
     evs_log_close(j->log);
     evs_replay_free(j->rp);
-    evs_wf_free(j->def);
-    evs__jb_free(&j->d0);
-    evs__jb_free(&j->d1);
-    evs__free(o->alloc, j->inputs);
+    evs__creation_free(&j->c, o->alloc);
     evs__free(o->alloc, j);
     evs__orch_check_idle(o);
+}
+
+int evs__creation_make(evs__creation *c, const evs_allocator *a, evs_wf_def *d,
+                       evs_span inputs, evs_span id, int64_t now,
+                       evs_error_info *err)
+{
+    uint64_t h;
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    c->def = d;
+    c->d0.alloc = c->d1.alloc = a;
+    rc = evs_wf_check_inputs(d, inputs, a, &c->inputs, &c->inputs_len, err);
+    if (rc != 0)
+        return rc;
+    if (id.len) {
+        memcpy(c->id, id.ptr, id.len);
+        c->id_len = id.len;
+    } else {
+        if ((rc = evs_uuid7(c->id)) != 0)
+            return rc;
+        c->id_len = EVS_UUID_LEN;
+    }
+    if ((rc = evs_json_hash(c->inputs, c->inputs_len, NULL, &h)) != 0)
+        return rc;
+    snprintf(c->ihash, sizeof(c->ihash), "%016llx", (unsigned long long)h);
+
+    EVS__JB_LIT(&c->d0, "{\"workflow_name\":");
+    evs__jb_quote(&c->d0, evs_span_cstr(d->name));
+    EVS__JB_LIT(&c->d0, ",\"inputs\":");
+    evs__jb_json(&c->d0, (evs_span){c->inputs, c->inputs_len});
+    EVS__JB_LIT(&c->d0, ",\"definition\":");
+    evs__jb_json(&c->d0, d->json);
+    EVS__JB_LIT(&c->d0, ",\"definition_hash\":\"");
+    evs__jb_str(&c->d0, d->hash);
+    EVS__JB_LIT(&c->d0, "\",\"inputs_hash\":\"");
+    evs__jb_str(&c->d0, c->ihash);
+    EVS__JB_LIT(&c->d0, "\",\"lineage\":{}}");
+    EVS__JB_LIT(&c->d1, "{\"parent\":null,\"current_step\":");
+    evs__jb_quote(&c->d1, evs_span_cstr(d->steps[0].name));
+    EVS__JB_LIT(&c->d1, "}");
+    if (c->d0.err || c->d1.err)
+        return -ENOMEM;
+    for (int i = 0; i < 2; i++) {
+        if ((rc = evs_uuid7(c->uuid[i])) != 0)
+            return rc;
+        c->ev[i].id = (evs_span){c->uuid[i], EVS_UUID_LEN};
+        c->ev[i].path_id = evs_span_cstr("main");
+        c->ev[i].sequence = (uint64_t)i + 1;
+        c->ev[i].timestamp_us = now;
+    }
+    c->ev[0].event_type = evs_span_cstr(EVS_EV_EXECUTION_STARTED);
+    c->ev[0].data = (evs_span){c->d0.p, c->d0.len};
+    c->ev[1].event_type = evs_span_cstr(EVS_EV_PATH_STARTED);
+    c->ev[1].data = (evs_span){c->d1.p, c->d1.len};
+    /* The first snapshot: enough for listings; replay starts from the
+     * log, which is two events long. */
+    c->snap.workflow_name = evs_span_cstr(d->name);
+    c->snap.workflow_hash = evs_span_cstr(d->hash);
+    c->snap.inputs_hash = evs_span_cstr(c->ihash);
+    c->snap.status = evs_span_cstr("running");
+    c->snap.start_time_us = now;
+    c->snap.inputs = (evs_span){c->inputs, c->inputs_len};
+    c->snap.workflow_data = d->json;
+    return 0;
+}
+
+void evs__creation_free(evs__creation *c, const evs_allocator *a)
+{
+    evs_wf_free(c->def);
+    evs__jb_free(&c->d0);
+    evs__jb_free(&c->d1);
+    evs__free(a, c->inputs);
+    memset(c, 0, sizeof(*c));
 }
 
 static int start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
@@ -359,8 +422,6 @@ static int start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
 {
     evs_wf_def *d = NULL;
     start_job *j;
-    uint64_t h;
-    int64_t now = evs_now_us();
     int rc;
 
     if (o->stopping)
@@ -376,67 +437,14 @@ static int start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
         return -ENOMEM;
     }
     j->o = o;
-    j->d0.alloc = j->d1.alloc = o->alloc;
-    rc = evs_wf_check_inputs(d, inputs, o->alloc, &j->inputs, &j->inputs_len,
-                             err);
+    /* The snapshot's spans point into the definition, which j->c owns. */
+    rc = evs__creation_make(&j->c, o->alloc, d, inputs, id, evs_now_us(), err);
     if (rc != 0)
         goto fail;
-    if (id.len) {
-        memcpy(j->id, id.ptr, id.len);
-        j->id_len = id.len;
-    } else {
-        if ((rc = evs_uuid7(j->id)) != 0)
-            goto fail;
-        j->id_len = EVS_UUID_LEN;
-    }
-    if ((rc = evs_json_hash(j->inputs, j->inputs_len, NULL, &h)) != 0)
-        goto fail;
-    snprintf(j->ihash, sizeof(j->ihash), "%016llx", (unsigned long long)h);
-
-    EVS__JB_LIT(&j->d0, "{\"workflow_name\":");
-    evs__jb_quote(&j->d0, evs_span_cstr(d->name));
-    EVS__JB_LIT(&j->d0, ",\"inputs\":");
-    evs__jb_json(&j->d0, (evs_span){j->inputs, j->inputs_len});
-    EVS__JB_LIT(&j->d0, ",\"definition\":");
-    evs__jb_json(&j->d0, d->json);
-    EVS__JB_LIT(&j->d0, ",\"definition_hash\":\"");
-    evs__jb_str(&j->d0, d->hash);
-    EVS__JB_LIT(&j->d0, "\",\"inputs_hash\":\"");
-    evs__jb_str(&j->d0, j->ihash);
-    EVS__JB_LIT(&j->d0, "\",\"lineage\":{}}");
-    EVS__JB_LIT(&j->d1, "{\"parent\":null,\"current_step\":");
-    evs__jb_quote(&j->d1, evs_span_cstr(d->steps[0].name));
-    EVS__JB_LIT(&j->d1, "}");
-    rc = -ENOMEM;
-    if (j->d0.err || j->d1.err)
-        goto fail;
-    for (int i = 0; i < 2; i++) {
-        if ((rc = evs_uuid7(j->uuid[i])) != 0)
-            goto fail;
-        j->ev[i].id = (evs_span){j->uuid[i], EVS_UUID_LEN};
-        j->ev[i].path_id = evs_span_cstr("main");
-        j->ev[i].sequence = (uint64_t)i + 1;
-        j->ev[i].timestamp_us = now;
-    }
-    j->ev[0].event_type = evs_span_cstr(EVS_EV_EXECUTION_STARTED);
-    j->ev[0].data = (evs_span){j->d0.p, j->d0.len};
-    j->ev[1].event_type = evs_span_cstr(EVS_EV_PATH_STARTED);
-    j->ev[1].data = (evs_span){j->d1.p, j->d1.len};
-    /* The first snapshot: enough for listings; replay starts from the
-     * log, which is two events long. */
-    j->snap.workflow_name = evs_span_cstr(d->name);
-    j->snap.workflow_hash = evs_span_cstr(d->hash);
-    j->snap.inputs_hash = evs_span_cstr(j->ihash);
-    j->snap.status = evs_span_cstr("running");
-    j->snap.start_time_us = now;
-    j->snap.inputs = (evs_span){j->inputs, j->inputs_len};
-    j->snap.workflow_data = d->json;
-    j->def = d; /* the snapshot's spans point into it */
     if (out_id) {
-        memcpy(out_id, j->id, j->id_len);
-        out_id[j->id_len] = '\0';
+        memcpy(out_id, j->c.id, j->c.id_len);
+        out_id[j->c.id_len] = '\0';
     }
-    d = NULL;
     j->work.data = j;
     o->busy++;
     if ((rc = uv_queue_work(o->loop, &j->work, start_work, start_done)) != 0) {
@@ -445,11 +453,7 @@ static int start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
     }
     return 0;
 fail:
-    evs_wf_free(d);
-    evs_wf_free(j->def);
-    evs__jb_free(&j->d0);
-    evs__jb_free(&j->d1);
-    evs__free(o->alloc, j->inputs);
+    evs__creation_free(&j->c, o->alloc);
     evs__free(o->alloc, j);
     return rc;
 }

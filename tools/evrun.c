@@ -89,14 +89,20 @@ static const char help_retry[] =
     "  --json         print one JSON object, as start does\n";
 
 static const char help_serve[] =
-    "evrun serve STORE [--grace MS] [--adopt MS] [--sync MODE] [--create]\n"
-    "  Runs every unfinished execution no other runner owns, and looks for\n"
-    "  new ones. Stops on SIGINT or SIGTERM: no new steps start, actions in\n"
-    "  flight get the grace time to finish, everything is flushed, then it\n"
-    "  exits 0. Prints nothing on stdout.\n"
+    "evrun serve STORE [--grace MS] [--adopt MS] [--schedules MS]\n"
+    "          [--sync MODE] [--create]\n"
+    "  Runs every unfinished execution no other runner owns, looks for\n"
+    "  new ones, and fires the store's schedules when they are due (see\n"
+    "  schedule). Stops on SIGINT or SIGTERM: no new steps start, actions\n"
+    "  in flight get the grace time to finish, everything is flushed, then\n"
+    "  it exits 0. Prints nothing on stdout.\n"
     "  --grace MS     milliseconds actions get to finish (default 10000)\n"
     "  --adopt MS     look for new executions every MS milliseconds\n"
     "                 (default 1000)\n"
+    "  --schedules MS look at the schedules at least every MS milliseconds,\n"
+    "                 besides when a fire is due (default 1000; 0: fire\n"
+    "                 none). Any number of runners may serve one store:\n"
+    "                 each fire starts one execution\n"
     "  --sync MODE    full (default), batch or none\n"
     "  --create       create STORE if it does not exist, as start does\n";
 
@@ -149,6 +155,30 @@ static const char help_check[] =
     "                 would_break, and executions: each {id, verdict\n"
     "                 (compatible, refused or error), findings}\n";
 
+static const char help_schedule[] =
+    "evrun schedule STORE ACTION [NAME|FILE] [--next N] [--overlap P]\n"
+    "          [--json]\n"
+    "  Manages the store's schedules (formats/SCHEDULES.md), which serve\n"
+    "  fires: each fire creates an execution named NAME-YYYYMMDDTHHMMSSZ\n"
+    "  after its time.\n"
+    "  list           the schedules: state, overlap policy, next fire\n"
+    "  add FILE       adds the schedule FILE describes (@- or -: stdin); a\n"
+    "                 bad cron expression is refused with its byte (exit 3)\n"
+    "  describe NAME  its document, counts, next fires and last fires with\n"
+    "                 their executions and their status now\n"
+    "  pause NAME [NOTE]\n"
+    "                 no fires until unpause; fires due meanwhile are not\n"
+    "                 caught up\n"
+    "  unpause NAME   fires again from now on\n"
+    "  trigger NAME   fires now by hand (NAME-TIME-manual) under its\n"
+    "                 overlap policy; prints \"ID RESULT\"; exit 1 when it\n"
+    "                 did not start (skipped, dropped)\n"
+    "  delete NAME    deletes it: it fires no more (its executions stay)\n"
+    "  --next N       describe: how many next fires (default 5)\n"
+    "  --overlap P    trigger: skip, buffer_one, allow_all, cancel_other or\n"
+    "                 terminate_other instead of the schedule's policy\n"
+    "  --json         list: one object per line; describe: one object\n";
+
 static const tool_command commands[] = {
     {"start", cmd_start, "create an execution and run it", help_start},
     {"resume", cmd_resume, "take over an execution and run it", help_resume},
@@ -163,6 +193,8 @@ static const tool_command commands[] = {
     {"status", cmd_status, "show an execution's status", help_status},
     {"check", cmd_check, "check a new definition against the executions",
      help_check},
+    {"schedule", cmd_schedule, "add, list, pause or trigger schedules",
+     help_schedule},
     {"help", tool_cmd_help, "show this help, or a command's", NULL},
 };
 

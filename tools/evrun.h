@@ -36,7 +36,10 @@ enum {
     OPT_FROM_STEP,
     OPT_FROM_SEQ,
     OPT_GRACE,
-    OPT_ADOPT
+    OPT_ADOPT,
+    OPT_SCHEDULES,
+    OPT_NEXT,
+    OPT_OVERLAP
 };
 
 #define OPT_JSON_ENTRY                                                         \
@@ -128,5 +131,6 @@ int cmd_send(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_unpause(int argc, char **argv);
 int cmd_terminate(int argc, char **argv);
+int cmd_schedule(int argc, char **argv);
 
 #endif /* EVRUN_H */

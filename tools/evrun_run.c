@@ -456,12 +456,13 @@ int cmd_serve(int argc, char **argv)
     static const struct option lo[] = {
         {"grace", required_argument, NULL, OPT_GRACE},
         {"adopt", required_argument, NULL, OPT_ADOPT},
+        {"schedules", required_argument, NULL, OPT_SCHEDULES},
         OPT_SYNC_ENTRY,
         {"create", no_argument, NULL, OPT_CREATE},
         OPT_HELP,
         OPT_END};
     evs_durability d = EVS_SYNC_FULL;
-    uint64_t adopt = 1000, grace = g_grace_ms;
+    uint64_t adopt = 1000, grace = g_grace_ms, sched = 1000;
     evs_store *s = NULL;
     evs_orch_opts oo;
     int create = 0, rc, ex = 0, c;
@@ -474,6 +475,9 @@ int cmd_serve(int argc, char **argv)
             break;
         case OPT_ADOPT:
             ex = parse_num("serve", "--adopt", optarg, 0, 86400000, &adopt);
+            break;
+        case OPT_SCHEDULES:
+            ex = parse_num("serve", "--schedules", optarg, 0, 86400000, &sched);
             break;
         case OPT_SYNC: ex = parse_sync("serve", optarg, &d); break;
         case OPT_CREATE: create = 1; break;
@@ -490,6 +494,7 @@ int cmd_serve(int argc, char **argv)
     g_store = s;
     evs_orch_opts_init(&oo);
     oo.adopt_ms = (uint32_t)(adopt ? adopt : 1);
+    oo.schedule_ms = (uint32_t)sched;
     oo.on_outcome = serve_outcome;
     if ((rc = evs_orch_new(s, &oo, &g_orch)) != 0) {
         ex = fail_rc(rc, "cannot start the orchestrator");

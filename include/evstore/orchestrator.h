@@ -219,6 +219,15 @@ typedef struct evs_orch_opts {
     uint32_t continue_age_ms;  /* default 0 (off) */
     evs_outcome_fn on_outcome; /* may be NULL */
     void *arg;
+    uint32_t schedule_ms; /* fire the store's schedules
+                                   (evstore/schedule.h): look at them
+                                   when a fire is due, and this often
+                                   besides, to notice schedules added,
+                                   paused or deleted; the looks run on
+                                   the threadpool, and the executions
+                                   they create are taken here. 0
+                                   (default): fire none. A long-lived
+                                   runner sets it. */
 } evs_orch_opts;
 
 /**

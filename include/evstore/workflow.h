@@ -236,6 +236,8 @@ EVS_EXTERN void evs_wf_free(evs_wf_def *d);
  *   ${versions.CHANGE}   the version decided for change CHANGE, or -1
  *                        (Temporal's DEFAULT_VERSION) when none was: a
  *                        history that passed the gate before it existed
+ *   ${schedule.time}     in a schedule's inputs only: the fire
+ *                        (formats/SCHEDULES.md §2.1)
  * Resolvers set *value to compact JSON (borrowed until the call returns)
  * and return 0, or return -ENOENT when there is no such thing.
  */
@@ -249,6 +251,10 @@ typedef struct evs_wf_ctx {
      * (then ${versions...} is -1). May be NULL. */
     int (*version)(void *arg, evs_span change_id, int64_t *version);
     void *arg;
+    /* ${schedule.time} and the rest: the fire a schedule's inputs are
+     * rendered for (evstore/schedule.h), a JSON object; empty outside
+     * them. A definition may not refer to it. */
+    evs_span schedule;
 } evs_wf_ctx;
 
 /**
