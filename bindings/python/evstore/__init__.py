@@ -36,7 +36,6 @@ from typing import Any, Callable, Optional
 
 from ._lib import lib as _clib
 from ._lib import text as _text
-from .aio import AsyncContext
 from .context import Context, Future, StepInfo, step_info
 from .errors import (AlreadyExists, BadId, BrokenHistory, Busy, Cancelled,
                      Conflict, ContinuedAsNew, Corrupt, Error, Failed,
@@ -53,6 +52,14 @@ __version__ = "0.1.0"
 
 #: The version of the C library loaded ("MAJOR.MINOR.PATCH").
 library_version: str = _text(_clib.evs_version())
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncContext comes with asyncio, imported only when asked for.
+    if name == "AsyncContext":
+        from .aio import AsyncContext
+        return AsyncContext
+    raise AttributeError("module 'evstore' has no attribute %r" % name)
 
 
 def step(fn: Optional[Callable[..., Any]] = None, *,

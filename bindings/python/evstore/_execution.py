@@ -20,7 +20,6 @@ every later call raise at once.
 """
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from ctypes import byref, c_void_p
@@ -40,6 +39,10 @@ Outcome = Tuple[str, Any]  # ("value", v), ("error", exc), ("continued", id)
 
 class Execution:
     """A run this process executes."""
+
+    # Seconds that threads still running a run's code get to let it go
+    # when it stops.
+    GRACE = 5.0
 
     def __init__(self, store: "Store", run_id: Optional[str],
                  workflow: Optional[Workflow], inputs: Optional[bytes],
@@ -70,11 +73,10 @@ class Execution:
         out = c_void_p()
         err = _lib.ErrorInfo()
         wf = self.workflow
-        new = wf is not None and self._inputs is not None
         rc = lib.evs_run_open(
             self.store._ptr, _lib.enc(self.id or None),
             _lib.enc(wf.name) if wf is not None else None,
-            _lib.enc(wf.version) if new and wf is not None else None,
+            _lib.enc(wf.version) if wf is not None else None,
             self._inputs, self._options, byref(out), byref(err))
         if rc not in (0, errors.EFINISHED):
             raise errors.make(rc, err)
@@ -124,6 +126,8 @@ class Execution:
                 if opened:
                     self.store._adopt(self)
                     if self.workflow is not None and self.workflow.is_async:
+                        import asyncio
+
                         from .aio import run_code_async
                         asyncio.run(run_code_async(self))
                     else:
@@ -233,14 +237,30 @@ class Execution:
         closes the root's (the last close saves the snapshot and releases
         the run's lock)."""
         futures, self._futures = self._futures, []
-        if any(not f.ended.is_set() for f in futures):
+        live = [f for f in futures if not f.ended.is_set()]
+        if live:
             self.stop()
+            if not self._ended():
+                # The run goes on when run again: the branches' threads
+                # get the grace to let it go (a cancelled loser of a join
+                # that ended the run is not waited for).
+                deadline = time.monotonic() + self.GRACE
+                for f in live:
+                    f.ended.wait(max(0.0, deadline - time.monotonic()))
         for f in futures:
             f.release()
         if self.root is not None:
             self.close_handle(self.root)
 
     # -- stopping --------------------------------------------------------
+
+    def _ended(self) -> bool:
+        """Whether the outcome recorded is an end of the run."""
+        if self.outcome is None:
+            return False
+        kind, value = self.outcome
+        return kind != "error" or isinstance(value, (errors.RunFailed,
+                                                     errors.Terminated))
 
     def enter(self) -> None:
         with self._lock:

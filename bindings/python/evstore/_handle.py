@@ -48,6 +48,7 @@ class Handle:
         self.ptr = ptr
         self.err = _lib.ErrorInfo()
         self.execution = execution
+        execution.store._hold()
 
     # -- calling -------------------------------------------------------
 
@@ -78,6 +79,9 @@ class Handle:
             return errors.make(rc, self.err, errors.Terminated)
         if rc == errors.EFAILED:
             return self.step_failed(rc)
+        if rc == errors.ETIMEDOUT:
+            return errors.make(rc, self.err, errors.Timeout,
+                               _lib.text(lib.evs_run_error(self.ptr)))
         return errors.make(rc, self.err)
 
     def step_failed(self, rc: int) -> BaseException:
@@ -153,3 +157,4 @@ class Handle:
         if self.ptr:
             lib.evs_run_close(self.ptr)
             self.ptr = 0
+            self.execution.store._unhold()

@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 from ctypes import byref, c_void_p, create_string_buffer
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
@@ -62,6 +60,7 @@ def tool(name: str) -> str:
                             "tools", name)
         if os.access(here, os.X_OK):
             return here
+    import shutil
     found = shutil.which(name)
     if found:
         return found
@@ -71,6 +70,7 @@ def tool(name: str) -> str:
 
 
 def _run_tool(store: "Store", name: str, args: List[str]) -> str:
+    import subprocess
     argv = [tool(name)] + args
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
                        text=True)

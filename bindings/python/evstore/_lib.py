@@ -18,7 +18,6 @@ Where the library is found, first match wins:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from ctypes import (POINTER, Structure, c_char, c_char_p, c_int, c_int64,
                     c_size_t, c_uint32, c_uint64, c_void_p)
@@ -94,6 +93,7 @@ def find_library() -> str:
     bundled = Path(__file__).resolve().parent / "libevstore.so"
     if bundled.exists():
         return str(bundled)
+    import ctypes.util  # slow to import: only when needed
     name = ctypes.util.find_library("evstore")
     if name:
         return name

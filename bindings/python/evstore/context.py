@@ -8,10 +8,10 @@ branches, whose steps replay, and the join gives its recorded outcome.
 """
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import datetime as _dt
 import inspect
+import sys
 import threading
 from ctypes import byref, c_void_p, create_string_buffer
 from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence
@@ -56,6 +56,13 @@ _step_info: contextvars.ContextVar[Optional[StepInfo]] = \
 def step_info() -> Optional[StepInfo]:
     """The step whose body runs in this thread or task, or None."""
     return _step_info.get()
+
+
+def cancelled(exc: BaseException) -> bool:
+    """Whether `exc` is asyncio's cancellation (asyncio, slow to import,
+    is imported only by code that uses it)."""
+    aio = sys.modules.get("asyncio")
+    return aio is not None and isinstance(exc, aio.CancelledError)
 
 
 def millis(seconds: Optional[float], what: str) -> int:
@@ -189,6 +196,7 @@ class Context(_Base):
             try:
                 out = body(*args, **kwargs)
                 if inspect.iscoroutine(out):
+                    import asyncio
                     out = asyncio.run(out)
             except Exception as e:
                 h.fail(e, self._retryable(policy, e))
@@ -320,7 +328,7 @@ class Branch:
             if exc is None:
                 rc = lib.evs_run_branch_end(h.ptr, byref(h.err))
             elif isinstance(exc, (errors.Cancelled, errors.Interrupted,
-                                  errors.Suspended, asyncio.CancelledError)):
+                                  errors.Suspended)) or cancelled(exc):
                 pass
             elif isinstance(exc, errors.Failed):
                 rc = self._fail(exc.type, exc.message)
@@ -332,8 +340,8 @@ class Branch:
             if rc not in (0, errors.ECANCELED):
                 ex.fatal_error(h.failure(rc))
         finally:
-            self.ended.set()
             self.release()
+            self.ended.set()
 
     def _fail(self, typ: str, message: str) -> int:
         return lib.evs_run_branch_fail(self._h.ptr, typ.encode(),

@@ -34,7 +34,7 @@ class _Detail:
     def _fill(self, code: int, message: str, execution_id: str = "",
               sequence: int = 0, step: str = "", kind: str = "") -> None:
         self.code = code
-        self.name = _lib.text(_lib.lib.evs_err_name(code)) if code else ""
+        self.name = code_name(code) if code else ""
         self.message = message
         self.execution_id = execution_id
         self.sequence = sequence
@@ -247,9 +247,10 @@ class Busy(Error):
     sequential), or an interrupted call must be called again first."""
 
 
-class Timeout(Error):
-    """-ETIMEDOUT: a wait for an event timed out (recorded as a failure of
-    type ``timeout``)."""
+class Timeout(Failed):
+    """-ETIMEDOUT: a wait for an event timed out, recorded as the wait's
+    failure (``type`` ``"timeout"``): let through, it fails the run as a
+    step failed for good does."""
 
 
 class AlreadyExists(Error):
@@ -300,10 +301,20 @@ ELOCKED = _CODES["EVS_ELOCKED"]
 ENONDET = _CODES["EVS_ENONDET"]
 
 
+def code_name(code: int) -> str:
+    """The name of a code: the library's (evs_err_name), or, for an errno
+    value it does not name (it lacks -ETIMEDOUT, -ECANCELED and -E2BIG,
+    which run.h returns), the errno module's."""
+    name = _lib.text(_lib.lib.evs_err_name(code))
+    if name == "EVS_EUNKNOWN" and 0 < -code < 4096:
+        return _errno.errorcode.get(-code, name)
+    return name
+
+
 def error_class(code: int) -> Type[BaseException]:
     """The exception class for a code (:class:`Error` when none is
     named)."""
-    return _BY_NAME.get(_lib.text(_lib.lib.evs_err_name(code)), Error)
+    return _BY_NAME.get(code_name(code), Error)
 
 
 def make(code: int, info: Optional[_lib.ErrorInfo] = None,

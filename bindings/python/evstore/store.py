@@ -1,10 +1,10 @@
 """The store, the workflows registered with it, and runs."""
 from __future__ import annotations
 
-import asyncio
 import atexit
 import json
 import os
+import sys
 import threading
 import time
 import weakref
@@ -77,11 +77,13 @@ class Store:
             exc.message = "store %s: %s" % (self.path, exc.message)
             exc.args = (exc.message,)
             raise exc
-        self._ptr: int = ptr.value or 0
+        self._p: int = ptr.value or 0
         self._workflows: Dict[str, Workflow] = {}
         self._active: Dict[str, Execution] = {}
         self._lock = threading.Lock()
         self._options: Dict[str, bytes] = {}
+        self._held = 1  # the store's own, and one per run handle open
+        self._closing = False
         ref = weakref.ref(self)
         atexit.register(lambda: (ref() or _Closed).close(timeout=2.0))
 
@@ -141,6 +143,18 @@ class Store:
                 return Run(self, live)
         return self._launch(ex, ex.open())
 
+    def enqueue(self, workflow: Union[str, Workflow], id: Optional[str] = None,
+                inputs: Optional[Dict[str, Any]] = None, **kwargs: Any
+                ) -> "Run":
+        """Creates run `id` of `workflow` (as :meth:`start`) without running
+        its code here: a worker (``python -m evstore worker``), or
+        :meth:`recover` in any process, runs it. Its :class:`Run` watches
+        the store."""
+        ex = self._execution(workflow, id, inputs, kwargs)
+        if ex.open():
+            ex.release()
+        return Run(self, None, ex.id)
+
     def run(self, workflow: Union[str, Workflow], id: Optional[str] = None,
             inputs: Optional[Dict[str, Any]] = None, **kwargs: Any) -> Any:
         """As :meth:`start`, but runs the code in this thread and returns
@@ -148,9 +162,10 @@ class Store:
         Ctrl-C ends a wait at once (``KeyboardInterrupt``); the run goes on
         where it was when run again."""
         ex = self._execution(workflow, id, inputs, kwargs)
-        if ex.workflow is not None and ex.workflow.is_async:
+        aio = sys.modules.get("asyncio")
+        if ex.workflow is not None and ex.workflow.is_async and aio:
             try:
-                asyncio.get_running_loop()
+                aio.get_running_loop()
             except RuntimeError:
                 pass
             else:
@@ -354,11 +369,13 @@ class Store:
     def close(self, timeout: float = 5.0) -> None:
         """Stops the runs this process runs (their calls interrupted; each
         goes on where it was when run again), waits up to `timeout`
-        seconds for their threads, and closes the store. A store whose runs
-        are still running code then stays open."""
-        if not self._ptr:
-            return
+        seconds for their threads, and closes the store; or, while a
+        thread still runs a step's code, leaves that to the last run handle
+        to close."""
         with self._lock:
+            if self._closing:
+                return
+            self._closing = True
             live = list(self._active.values())
         for ex in live:
             ex.stop(wait=0)
@@ -366,10 +383,30 @@ class Store:
         for ex in live:
             ex.stop(wait=max(0.0, deadline - time.monotonic()))
             ex.ended.wait(max(0.0, deadline - time.monotonic()))
-        if any(not ex.ended.is_set() for ex in live):
-            return
-        lib.evs_store_close(self._ptr)
-        self._ptr = 0
+        self._unhold()  # the store's own hold
+
+    @property
+    def _ptr(self) -> int:
+        """The evs_store, or InvalidArgument once closed."""
+        p = self._p
+        if not p:
+            raise errors.InvalidArgument("store %s is closed" % self.path)
+        return p
+
+    def _hold(self) -> None:
+        with self._lock:
+            if not self._p:
+                raise errors.InvalidArgument("store %s is closed" % self.path)
+            self._held += 1
+
+    def _unhold(self) -> None:
+        with self._lock:
+            self._held -= 1
+            ptr = self._p if self._held == 0 else 0
+            if ptr:
+                self._p = 0
+        if ptr:
+            lib.evs_store_close(ptr)
 
     def __enter__(self) -> "Store":
         return self
@@ -412,10 +449,11 @@ class Run:
         """Waits (up to `timeout` seconds: else ``TimeoutError``) for the
         run to end, and returns its output, following its successors;
         raises :class:`evstore.RunFailed` or :class:`evstore.Terminated`
-        when it ended so. A run another process (or a worker) runs, or
-        that suspended here, is watched in the store until it ends.
-        Ctrl-C interrupts the run here (it goes on where it was when run
-        again) and raises KeyboardInterrupt."""
+        when it ended so; :class:`evstore.Interrupted` when its code was
+        stopped here. A run another process (or a worker) runs, or that
+        suspended here, is watched in the store until it ends. Ctrl-C
+        interrupts the run here (it goes on where it was when run again)
+        and raises KeyboardInterrupt."""
         deadline = None if timeout is None else time.monotonic() + timeout
         ex = self._ex
         if ex is not None:
@@ -428,8 +466,7 @@ class Run:
                 raise
             assert ex.outcome is not None
             kind, value = ex.outcome
-            if not (kind == "error" and isinstance(
-                    value, (errors.Suspended, errors.Interrupted))):
+            if not (kind == "error" and isinstance(value, errors.Suspended)):
                 return ex.result()
         return self._watch(deadline)
 
