@@ -108,14 +108,6 @@ def list_executions(store: "Store", status: Optional[str],
     return _parse_many(_evdump(store, args))
 
 
-def find(store: "Store", id: str) -> Optional[Dict[str, Any]]:
-    """The listing's entry for execution `id`, or None."""
-    for item in list_executions(store, None, None, None, None):
-        if item.get("id") == id:
-            return item
-    return None
-
-
 def events(store: "Store", id: str, from_seq: Optional[int],
            to_seq: Optional[int]) -> Iterator[Dict[str, Any]]:
     if _lib.has("evs_inspect_events"):

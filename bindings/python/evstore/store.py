@@ -471,38 +471,33 @@ class Run:
         return self._watch(deadline)
 
     def _watch(self, deadline: Optional[float]) -> Any:
+        # The replayed state, not the listing: a snapshot may lag behind
+        # the log (a crash between a run's last append and its snapshot).
         rid = self.current_id
         while True:
-            item = _inspect.find(self.store, rid)
-            status = item.get("status") if item else None
-            if status in ("completed", "failed", "terminated", "continued"):
-                st = self.store.state(rid)
-                if st.get("status") == "continued" and st.get("continued_as"):
-                    rid = st["continued_as"]
-                    continue
-                if st.get("status") == "completed":
-                    return st.get("outputs")
-                if st.get("status") == "failed":
-                    raise errors.RunFailed("", errors.EFAILED,
-                                           st.get("error") or {},
-                                           execution_id=rid)
-                if st.get("status") == "terminated":
-                    raise errors.Terminated("run %s was terminated" % rid,
-                                            errors.EFINISHED,
-                                            execution_id=rid)
+            st = self.store.state(rid)
+            status = st.get("status")
+            if status == "continued" and st.get("continued_as"):
+                rid = st["continued_as"]
+                continue
+            if status == "completed":
+                return st.get("outputs")
+            if status == "failed":
+                raise errors.RunFailed("", errors.EFAILED,
+                                       st.get("error") or {},
+                                       execution_id=rid)
+            if status == "terminated":
+                raise errors.Terminated("run %s was terminated" % rid,
+                                        errors.EFINISHED, execution_id=rid)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError("run %s has not ended" % rid)
             time.sleep(0.05)
 
     def status(self) -> str:
-        """The run's status as its snapshot shows it: ``"running"``,
-        ``"waiting"``, ``"paused"``, ``"completed"``, ``"failed"``,
-        ``"terminated"`` or ``"continued"``."""
-        item = _inspect.find(self.store, self.current_id)
-        if item is None:
-            raise errors.NotFound("no run %r in store %s"
-                                  % (self.current_id, self.store.path))
-        return str(item.get("status"))
+        """The run's replayed status: ``"running"``, ``"waiting"``,
+        ``"paused"``, ``"completed"``, ``"failed"``, ``"terminated"`` or
+        ``"continued"``."""
+        return str(self.store.state(self.current_id).get("status"))
 
     def events(self) -> Iterator[Dict[str, Any]]:
         """The run's events (:meth:`Store.events`)."""

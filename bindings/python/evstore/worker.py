@@ -83,26 +83,34 @@ def serve(store: Store, poll: float = 0.5, grace: float = 10.0,
         except errors.Error as e:
             say("evstore worker: %s" % e, file=sys.stderr, flush=True)
             items = []
-        for run in [r for r in running if r.done()]:
-            running.remove(run)
-            say("evstore worker: %s: %s" % (run.id, _ended(run)), flush=True)
+        _report(running, say)
         wake = _wake_in(items)
         stop.wait(poll if wake is None else max(0.01, min(poll, wake)))
     say("evstore worker: stopping", flush=True)
     store.close(timeout=grace)
+    _report(running, say)
     return 0
 
 
+def _report(running: List[Run], say: Any) -> None:
+    """Says how the code of each run that ended here ended."""
+    for run in [r for r in running if r.done()]:
+        running.remove(run)
+        say("evstore worker: %s: %s" % (run.id, _ended(run)), flush=True)
+
+
 def _ended(run: Run) -> str:
-    try:
-        run.result(timeout=0)
-    except errors.Suspended:
+    """How the code of a run this worker ran ended, in a few words."""
+    ex = run._ex
+    kind, value = ex.outcome if ex is not None and ex.outcome else \
+        ("error", None)
+    if kind == "value":
+        return "completed"
+    if isinstance(value, errors.Suspended):
         return "suspended (waits)"
-    except (errors.Interrupted, KeyboardInterrupt):
+    if isinstance(value, errors.Interrupted):
         return "interrupted"
-    except BaseException as e:  # reported, never raised: the worker goes on
-        return "%s: %s" % (type(e).__name__, e)
-    return "completed"
+    return "%s: %s" % (type(value).__name__, value)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -2,12 +2,15 @@
 runs it and prints its result: HOW is "run" (store.run, in the main
 thread; the default), "async" (its async twin, by store.run) or "start"
 (store.start, then run.result() in the main thread). The tests interrupt
-it (Ctrl-C), hold its lock, and run it again."""
+it (Ctrl-C), hold its lock, and run it again. A worker takes it as
+`--app wait_app:store` with the store in $EVS_APP_STORE."""
+import os
 import sys
 
 import evstore
 
-store = evstore.Store(sys.argv[1], poll_interval=0.02)
+store = evstore.Store(os.environ.get("EVS_APP_STORE") or sys.argv[1],
+                      poll_interval=0.02)
 
 
 @store.workflow("wait")
