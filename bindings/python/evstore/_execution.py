@@ -73,14 +73,16 @@ class Execution:
         out = c_void_p()
         err = _lib.ErrorInfo()
         wf = self.workflow
+        self.store._hold()  # for the handle, if one is opened
         rc = lib.evs_run_open(
             self.store._ptr, _lib.enc(self.id or None),
             _lib.enc(wf.name) if wf is not None else None,
             _lib.enc(wf.version) if wf is not None else None,
             self._inputs, self._options, byref(out), byref(err))
         if rc not in (0, errors.EFINISHED):
+            self.store._unhold()
             raise errors.make(rc, err)
-        h = Handle(out.value, self)
+        h = Handle(out.value, self, held=True)
         self.root = h
         self._handles.add(h)
         self.id = h.string(lib.evs_run_id)

@@ -44,11 +44,13 @@ class Handle:
 
     __slots__ = ("ptr", "err", "execution")
 
-    def __init__(self, ptr: int, execution: "Execution"):
+    def __init__(self, ptr: int, execution: "Execution",
+                 held: bool = False):
         self.ptr = ptr
         self.err = _lib.ErrorInfo()
         self.execution = execution
-        execution.store._hold()
+        if not held:  # the store stays open while the handle is
+            execution.store._hold()
 
     # -- calling -------------------------------------------------------
 
