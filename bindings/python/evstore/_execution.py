@@ -26,7 +26,7 @@ from ctypes import byref, c_void_p
 from typing import TYPE_CHECKING, Any, List, Optional, Set, Tuple
 
 from . import _codec, _lib, errors
-from ._handle import Handle
+from ._handle import Handle, SignalWatch
 from ._lib import lib
 from .policy import Workflow, current
 
@@ -56,6 +56,7 @@ class Execution:
         self._inputs = inputs
         self._options = store.run_options(mode)
         self.root: Optional[Handle] = None
+        self.watch: Optional[SignalWatch] = None  # in the main thread
         self.stopping = False
         self.fatal: Optional[BaseException] = None
         self.outcome: Optional[Outcome] = None
@@ -133,7 +134,7 @@ class Execution:
                         from .aio import run_code_async
                         asyncio.run(run_code_async(self))
                     else:
-                        self.run_code()
+                        self._run_code_watched()
                 if not self._next():
                     return
                 opened = self.open()
@@ -150,6 +151,18 @@ class Execution:
         self.outcome = None
         self.stopping = False
         return True
+
+    def _run_code_watched(self) -> None:
+        """run_code, with the signal watch in the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            return self.run_code()
+        old = SignalWatch.arm()
+        self.watch = SignalWatch._one if old is not None else None
+        try:
+            self.run_code()
+        finally:
+            self.watch = None
+            SignalWatch.disarm(old)
 
     def run_code(self) -> None:
         from .context import Context

@@ -12,11 +12,21 @@ made again, which goes on with what is left, unless the run is being
 stopped in this process (:class:`evstore.Interrupted`) or, in the main
 thread, the signal's Python handler raises (Ctrl-C:
 ``KeyboardInterrupt``).
+
+A signal that arrives while such a call is not napping (while it saves
+the run's snapshot, or looks at its inbox) would not end it. So while a
+workflow runs in the main thread, the interpreter's wakeup fd
+(``signal.set_wakeup_fd``) is a socket a thread of ours reads
+(:class:`SignalWatch`): a signal's byte there makes it interrupt the main
+thread's call until that call returns.
 """
 from __future__ import annotations
 
 import ctypes
+import signal
+import socket
 import threading
+import time
 from ctypes import byref
 from typing import TYPE_CHECKING, Any, Optional, Tuple
 
@@ -33,6 +43,65 @@ try:
 except AttributeError:  # not CPython: the interpreter's own check does it
     def _check_signals() -> int:
         return 0
+
+class SignalWatch:
+    """The reader of the wakeup fd (see the module's doc); one per process,
+    made when first armed."""
+
+    _one: "Optional[SignalWatch]" = None
+
+    def __init__(self) -> None:
+        self.r, self.w = socket.socketpair()
+        self.w.setblocking(False)
+        self.lock = threading.Lock()
+        self.handle: Optional["Handle"] = None
+        self.seq = 0
+        threading.Thread(target=self._watch, name="evstore signals",
+                         daemon=True).start()
+
+    @classmethod
+    def arm(cls) -> Optional[int]:
+        """Makes the wakeup fd ours, from the main thread, unless another
+        is set (asyncio's, the application's). Returns the fd it replaced
+        (-1: none), for disarm; None when not armed."""
+        if cls._one is None:
+            cls._one = SignalWatch()
+        fd = cls._one.w.fileno()
+        try:
+            old = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+        except ValueError:  # not the main thread
+            return None
+        if old not in (-1, fd):
+            signal.set_wakeup_fd(old)
+            return None
+        return old
+
+    @staticmethod
+    def disarm(old: Optional[int]) -> None:
+        if old is not None:
+            signal.set_wakeup_fd(old)
+
+    def enter(self, h: "Handle") -> None:
+        with self.lock:
+            self.handle = h
+            self.seq += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.handle = None
+
+    def _watch(self) -> None:
+        while self.r.recv(64):
+            with self.lock:
+                seq = self.seq
+            # Until the call that was running returns (10 s at most).
+            for _ in range(5000):
+                with self.lock:
+                    if self.handle is None or self.seq != seq:
+                        break
+                    lib.evs_run_interrupt(self.handle.ptr)
+                time.sleep(0.002)
+
 
 _NOT_SERIALIZABLE = "%s.%s" % (errors.NotSerializable.__module__,
                                errors.NotSerializable.__qualname__)
@@ -62,10 +131,15 @@ class Handle:
             if ex.stopping:
                 raise ex.stop_error(self, errors.make(
                     errors.EINTR, None, errors.Interrupted))
+            watch = ex.watch if self is ex.root else None
             ex.enter()
+            if watch is not None:
+                watch.enter(self)
             try:
                 rc = fn(self.ptr, *args, byref(self.err))
             finally:
+                if watch is not None:
+                    watch.leave()
                 ex.leave()
             if rc != errors.EINTR:
                 return rc

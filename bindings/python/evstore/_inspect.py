@@ -89,23 +89,38 @@ def _evdump(store: "Store", args: List[str]) -> str:
 
 # -- the views ------------------------------------------------------------
 
-def list_executions(store: "Store", status: Optional[str],
-                    workflow: Optional[str], limit: Optional[int],
-                    offset: Optional[int]) -> List[Dict[str, Any]]:
+def list_executions(store: "Store", filters: Dict[str, Any]
+                    ) -> List[Dict[str, Any]]:
+    """The listing's rows matching `filters` (evs_inspect_list's members:
+    status, workflow, created_after, created_before, offset, limit; None
+    values are left out)."""
+    f = {k: v for k, v in filters.items() if v is not None}
     if _lib.has("evs_inspect_list"):
-        f: Dict[str, Any] = {}
-        for k, v in (("status", status), ("workflow", workflow),
-                     ("limit", limit), ("offset", offset)):
-            if v is not None:
-                f[k] = v
-        return _parse_many(_c_call(store, "evs_inspect_list",
-                                   json.dumps(f).encode()))
+        doc = json.loads(_c_call(store, "evs_inspect_list",
+                                 json.dumps(f).encode()))
+        return doc["items"]
     args = ["ls", store.path, "--json"]
-    for opt, v in (("--status", status), ("--workflow", workflow),
-                   ("--limit", limit), ("--offset", offset)):
-        if v is not None:
-            args += [opt, str(v)]
-    return _parse_many(_evdump(store, args))
+    for opt in ("status", "workflow"):
+        if opt in f:
+            args += ["--" + opt, str(f[opt])]
+    rows = _parse_many(_evdump(store, args))
+    after, before = f.get("created_after"), f.get("created_before")
+    if after is not None or before is not None:  # evdump ls has no option
+        rows = [r for r in rows if r.get("created_at") and
+                (after is None or _us(r["created_at"]) >= _us(after)) and
+                (before is None or _us(r["created_at"]) < _us(before))]
+    offset = f.get("offset") or 0
+    limit = f.get("limit") or 0
+    return rows[offset:offset + limit] if limit else rows[offset:]
+
+
+def _us(t: Any) -> int:
+    """A time (µs since the epoch, or RFC 3339) in µs."""
+    if isinstance(t, int):
+        return t
+    import datetime
+    d = datetime.datetime.fromisoformat(str(t).replace("Z", "+00:00"))
+    return int(round(d.timestamp() * 1_000_000))
 
 
 def events(store: "Store", id: str, from_seq: Optional[int],
@@ -133,42 +148,61 @@ def state(store: "Store", id: str, at: Optional[int]) -> Dict[str, Any]:
     return json.loads(_evdump(store, args))
 
 
-def chain(store: "Store", id: str) -> Dict[str, Any]:
+def chain(store: "Store", id: str) -> List[Dict[str, Any]]:
     if _lib.has("evs_inspect_chain"):
         return json.loads(_c_call(store, "evs_inspect_chain", id.encode()))
     return _chain_from_states(store, id)
 
 
-def _chain_from_states(store: "Store", id: str) -> Dict[str, Any]:
-    """STOPGAP: the chain from the executions' replayed lineages: back from
-    `id` to the first, then every execution that continues or retries a
-    member, as a tree of {"id", "status", "how", "next": [...]}."""
-    parent: Dict[str, Any] = {}
-    info: Dict[str, Dict[str, Any]] = {}
-    for item in list_executions(store, None, None, None, None):
-        st = state(store, item["id"], None)
+def _chain_from_states(store: "Store", id: str) -> List[Dict[str, Any]]:
+    """STOPGAP: evs_inspect_chain's array, from every execution's replayed
+    state: from the first execution the lineage of `id` reaches, down
+    through what continues or retries any of them, depth first."""
+    import datetime
+    origin: Dict[str, str] = {}
+    row: Dict[str, Dict[str, Any]] = {}
+    order = []
+    for item in list_executions(store, {}):
+        try:
+            st = state(store, item["id"], None)
+        except errors.Error:
+            if item["id"] == id:
+                raise
+            continue
         lineage = st.get("lineage") or {}
-        info[item["id"]] = {"id": item["id"], "status": st.get("status"),
-                            "lineage": lineage}
-        prev = lineage.get("continued_from") or lineage.get("retry_of")
-        if prev:
-            parent[item["id"]] = prev
-    if id not in info:
+        started = st.get("started_at")
+        row[item["id"]] = {
+            "id": item["id"], "status": st.get("status"),
+            "started_at": datetime.datetime.fromtimestamp(
+                started / 1e6, datetime.timezone.utc).strftime(
+                    "%Y-%m-%dT%H:%M:%S.%fZ") if started else None,
+            "last_event_seq": st.get("last_seq"), "depth": 0,
+            "origin": lineage.get("continued_from") or
+            lineage.get("retry_of"),
+            "link": "continued" if lineage.get("continued_from") else
+            (lineage.get("strategy") or "retry")
+            if lineage.get("retry_of") else None}
+        if row[item["id"]]["origin"]:
+            origin[item["id"]] = row[item["id"]]["origin"]
+        order.append(item["id"])
+    if id not in row:
         raise errors.NotFound("no execution %r in store %s"
                               % (id, store.path))
-    first = id
-    while first in parent and parent[first] in info and \
-            parent[first] != id:
-        first = parent[first]
+    first, seen = id, {id}
+    while origin.get(first) in row and origin[first] not in seen:
+        first = origin[first]
+        seen.add(first)
+    out: List[Dict[str, Any]] = []
 
-    def node(x: str) -> Dict[str, Any]:
-        lin = info[x]["lineage"]
-        how = ("continued" if lin.get("continued_from") else
-               lin.get("strategy", "retry") if lin.get("retry_of") else None)
-        return {"id": x, "status": info[x]["status"], "how": how,
-                "next": [node(c) for c in sorted(parent)
-                         if parent[c] == x and c != first]}
-    return {"id": id, "first": first, "tree": node(first)}
+    def walk(x: str, depth: int) -> None:
+        if depth > 1001:
+            return
+        out.append(dict(row[x], depth=depth))
+        for c in order:
+            if origin.get(c) == x and c != first:
+                walk(c, depth + 1)
+    walk(first, 0)
+    return out
 
 
 # -- retries --------------------------------------------------------------

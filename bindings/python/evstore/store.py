@@ -337,15 +337,22 @@ class Store:
     # -- inspecting ----------------------------------------------------
 
     def list(self, status: Optional[str] = None,
-             workflow: Optional[str] = None, limit: Optional[int] = None,
-             offset: Optional[int] = None) -> List[Dict[str, Any]]:
+             workflow: Optional[str] = None,
+             created_after: Optional[Union[int, str]] = None,
+             created_before: Optional[Union[int, str]] = None,
+             offset: Optional[int] = None, limit: Optional[int] = None
+             ) -> List[Dict[str, Any]]:
         """The executions of the store (runs and definitions' executions),
-        by creation time, as their snapshots show them: dicts of ``id``,
-        ``status``, ``workflow_name``, ``created_at``, ``updated_at``,
-        ``start_time``, ``end_time``, ``last_event_seq``, ``snapshot_ok``.
-        """
-        return _inspect.list_executions(self, status, workflow, limit,
-                                        offset)
+        by creation time, as their snapshots show them (``evdump ls``):
+        dicts of ``id``, ``status``, ``workflow_name``, ``created_at``,
+        ``updated_at``, ``start_time``, ``end_time`` (RFC 3339 strings or
+        None), ``last_event_seq`` and ``snapshot_ok``. Times to filter by
+        are µs since the epoch or RFC 3339 strings."""
+        return _inspect.list_executions(self, {
+            "status": status, "workflow": workflow,
+            "created_after": created_after,
+            "created_before": created_before, "offset": offset,
+            "limit": limit})
 
     def events(self, id: str, from_seq: Optional[int] = None,
                to_seq: Optional[int] = None) -> Iterator[Dict[str, Any]]:
@@ -355,13 +362,19 @@ class Store:
         return _inspect.events(self, id, from_seq, to_seq)
 
     def state(self, id: str, at: Optional[int] = None) -> Dict[str, Any]:
-        """The replayed state of execution `id` (at sequence `at`): status,
-        inputs, outputs, error, lineage, paths, steps..."""
+        """The replayed state of execution `id` as of sequence `at` (None:
+        its end), checked strictly (``evdump state``; FORMAT.md §6.2):
+        status, inputs, outputs, error, lineage, continued_as, paths,
+        steps..."""
         return _inspect.state(self, id, at)
 
-    def chain(self, id: str) -> Dict[str, Any]:
-        """The lineage of `id`: the executions it continues or retries, and
-        those that continue or retry it."""
+    def chain(self, id: str) -> List[Dict[str, Any]]:
+        """The lineage of `id` as ``evdump chain`` shows it: from the first
+        execution it continues or retries, down through everything that
+        continues or retries any of them, depth first: dicts of ``id``,
+        ``status``, ``started_at``, ``last_event_seq``, ``depth``,
+        ``origin`` (what it continues or retries) and ``link``
+        (``"continued"``, or the retry's strategy)."""
         return _inspect.chain(self, id)
 
     # -- closing -------------------------------------------------------

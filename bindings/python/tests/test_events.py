@@ -139,8 +139,9 @@ def test_continue_as_new_hands_the_run_to_its_successor(store, store_dir):
     for rid in ("c", "c.c2", "c.c3"):
         assert_replays(store_dir, rid)
     chain = store.chain("c.c2")
-    assert chain["tree"]["id"] == "c"
-    assert chain["tree"]["next"][0]["next"][0]["id"] == "c.c3"
+    assert [(x["id"], x["depth"], x["origin"], x["link"]) for x in chain] \
+        == [("c", 0, None, None), ("c.c2", 1, "c", "continued"),
+            ("c.c3", 2, "c.c2", "continued")]
     # opened again, the first run follows its chain to the outcome
     assert store.run(loop, id="c", n=1) == {"last": 3, "mail": "hi"}
 

@@ -32,6 +32,9 @@ def test_listing_events_and_state(store):
     assert [x["id"] for x in store.list(status="failed")] == ["f"]
     assert [x["id"] for x in store.list(workflow="wf", limit=1,
                                         offset=1)] == ["ok"]
+    created = store.list()[1]["created_at"]
+    assert [x["id"] for x in store.list(created_after=created)] == ["ok"]
+    assert [x["id"] for x in store.list(created_before=created)] == ["f"]
     evs = list(store.events("ok"))
     assert evs[0]["event_type"] == "execution_started"
     assert evs[0]["data"]["code_version"] == "1"
@@ -57,8 +60,9 @@ def test_retry_from_failure_runs_only_the_failed_step(store, store_dir):
     assert calls == {"a": 1, "b": 2}  # a was not run again
     assert_replays(store_dir, run.id)
     chain = store.chain("f")
-    assert chain["tree"]["id"] == "f"
-    assert [n["id"] for n in chain["tree"]["next"]] == [run.id]
+    assert [(x["id"], x["depth"], x["link"]) for x in chain] == \
+        [("f", 0, None), (run.id, 1, "from_failure")]
+    assert chain[1]["status"] == "completed"
     assert store.state(run.id)["lineage"]["retry_of"] == "f"
 
 
