@@ -83,7 +83,7 @@ class Execution:
         if rc not in (0, errors.EFINISHED):
             self.store._unhold()
             raise errors.make(rc, err)
-        h = Handle(out.value, self, held=True)
+        h = Handle(out.value or 0, self, held=True)
         self.root = h
         self._handles.add(h)
         self.id = h.string(lib.evs_run_id)

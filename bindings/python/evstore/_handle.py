@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 from ctypes import byref
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 from . import _codec, _lib, errors
 from ._lib import STEP_REPLAYED, STEP_RETRY, STEP_RUN, lib
@@ -36,13 +36,21 @@ from ._lib import STEP_REPLAYED, STEP_RETRY, STEP_RUN, lib
 if TYPE_CHECKING:
     from ._execution import Execution
 
-try:
-    _check_signals = ctypes.pythonapi.PyErr_CheckSignals
-    _check_signals.restype = ctypes.c_int
-    _check_signals.argtypes = []
-except AttributeError:  # not CPython: the interpreter's own check does it
-    def _check_signals() -> int:
-        return 0
+def _signal_checker() -> Callable[[], int]:
+    """PyErr_CheckSignals: runs the Python handlers of the signals that
+    came (raising what they raise); not CPython: the interpreter's own
+    check does it."""
+    try:
+        fn = ctypes.pythonapi.PyErr_CheckSignals
+    except AttributeError:
+        return lambda: 0
+    fn.restype = ctypes.c_int
+    fn.argtypes = []
+    return fn  # type: ignore[no-any-return]
+
+
+_check_signals = _signal_checker()
+
 
 class SignalWatch:
     """The reader of the wakeup fd (see the module's doc); one per process,

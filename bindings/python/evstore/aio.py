@@ -74,7 +74,7 @@ class AsyncContext(_Base):
         await parent.run(lambda: h.check(
             h.call(lib.evs_run_branch, name.encode(), byref(out))))
         recorded = await parent.run(h.step_name)
-        path = _Path(Handle(out.value, self._ex), parent.path + "/" +
+        path = _Path(Handle(out.value or 0, self._ex), parent.path + "/" +
                      recorded, task)
         path.branch = Branch(path.h, recorded)
         self._ex.adopt(path.branch)

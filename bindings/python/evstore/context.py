@@ -247,7 +247,7 @@ class Context(_Base):
         rc = self._h.call(lib.evs_run_branch, name.encode(), byref(out))
         self._h.check(rc)
         recorded = self._h.step_name()
-        fut = Future(self, Handle(out.value, self._ex), recorded)
+        fut = Future(self, Handle(out.value or 0, self._ex), recorded)
         self._ex.adopt(fut)
         threading.Thread(target=fut._main, args=(fn, args, kwargs),
                          name="evstore %s %s/%s" % (self._ex.id, self.path,

@@ -73,10 +73,8 @@ class Store:
         ptr = c_void_p()
         rc = lib.evs_store_open(self.path.encode(), buf, byref(ptr))
         if rc != 0:
-            exc = errors.make(rc)
-            exc.message = "store %s: %s" % (self.path, exc.message)
-            exc.args = (exc.message,)
-            raise exc
+            raise errors.error_class(rc)("store %s: %s" % (
+                self.path, _lib.text(lib.evs_strerror(rc))), rc)
         self._p: int = ptr.value or 0
         self._workflows: Dict[str, Workflow] = {}
         self._active: Dict[str, Execution] = {}
@@ -473,7 +471,7 @@ class Run:
             try:
                 if not ex.ended.wait(timeout):
                     raise TimeoutError("run %s has not ended after %gs"
-                                       % (self.id, timeout))
+                                       % (self.id, timeout or 0))
             except KeyboardInterrupt:
                 ex.stop()
                 raise

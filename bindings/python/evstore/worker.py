@@ -57,7 +57,8 @@ def _wake_in(items: List[Dict[str, Any]]) -> Optional[float]:
         except ValueError:
             continue
         wait = t.timestamp() - now
-        best = wait if best is None else min(best, wait)
+        if best is None or wait < best:
+            best = wait
     return best
 
 
@@ -66,15 +67,15 @@ def serve(store: Store, poll: float = 0.5, grace: float = 10.0,
           say: Any = print) -> int:
     """Runs `store`'s due runs until `stop` is set (by SIGTERM or SIGINT
     when called from the main thread). Returns the exit status, 0."""
-    stop = stop or threading.Event()
+    stopped = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, lambda *_: stopped.set())
     names = ", ".join(sorted(store._workflows)) or "none"
     say("evstore worker: store %s, workflows: %s" % (store.path, names),
         flush=True)
     running: List[Run] = []
-    while not stop.is_set():
+    while not stopped.is_set():
         try:
             items = store.recoverable()
             for run in store.recover(mode=mode):
@@ -85,7 +86,7 @@ def serve(store: Store, poll: float = 0.5, grace: float = 10.0,
             items = []
         _report(running, say)
         wake = _wake_in(items)
-        stop.wait(poll if wake is None else max(0.01, min(poll, wake)))
+        stopped.wait(poll if wake is None else max(0.01, min(poll, wake)))
     say("evstore worker: stopping", flush=True)
     store.close(timeout=grace)
     _report(running, say)
