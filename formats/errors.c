@@ -54,6 +54,12 @@ const char *evs_err_name(int code)
     case -ENOBUFS: return "ENOBUFS";
     case -EBUSY: return "EBUSY";
     case -ENXIO: return "ENXIO";
+    case -ETIMEDOUT: return "ETIMEDOUT";
+    case -ECANCELED: return "ECANCELED";
+    case -E2BIG: return "E2BIG";
+    case -EALREADY: return "EALREADY";
+    case -EFBIG: return "EFBIG";
+    case -ESTALE: return "ESTALE";
     default: return "EVS_EUNKNOWN";
     }
 }

@@ -916,6 +916,16 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
         goto fail;
     evs__jb_free(&in);
     *out = r;
+    if (evs_replay_exec(r->c->rp)->status == EVS_STATUS_CONTINUED) {
+        /* Requests that came after it continued belong to its chain. */
+        const evs_span succ = evs_replay_exec(r->c->rp)->continued_as;
+        char sid[EVS_ID_MAX + 1];
+        if (succ.len && succ.len <= EVS_ID_MAX) {
+            memcpy(sid, succ.ptr, succ.len);
+            sid[succ.len] = '\0';
+            evs__run_forward_requests(r, sid);
+        }
+    }
     if (evs_replay_exec(r->c->rp)->status >= EVS_STATUS_COMPLETED) {
         evs__run_set(&r->output, evs_replay_exec(r->c->rp)->outputs);
         evs__run_set(&r->error, evs_replay_exec(r->c->rp)->error);

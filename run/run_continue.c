@@ -128,6 +128,31 @@ out:
     return rc;
 }
 
+/* Hands the requests left in this run's inbox on to its successor
+ * `succ` (FORMAT.md §13): those posted while it was continuing as new,
+ * which nothing here will take. One already recorded here went on with
+ * the events carried, and is only removed. A crash between the post and
+ * the removal hands it on twice (a second event with another id). */
+void evs__run_forward_requests(evs_run *r, const char *succ)
+{
+    run_core *c = r->c;
+    evs_request_listing l = {0};
+
+    if (evs_request_list(c->s, c->id, c->id_len, &l) != 0) {
+        evs_request_list_free(&l);
+        return;
+    }
+    for (size_t i = 0; i < l.count; i++) {
+        const evs_request *q = &l.items[i];
+        if (!evs_replay_signal_received(c->rp, q->id, NULL) &&
+            evs_request_post(c->s, succ, strlen(succ), q->body.ptr, q->body.len,
+                             NULL) != 0)
+            continue; /* left for a later open to hand on */
+        evs_request_remove(c->s, c->id, c->id_len, q->id.ptr, q->id.len);
+    }
+    evs_request_list_free(&l);
+}
+
 static int continue_as_new(evs_run *r, const char *inputs,
                            char out_id[EVS_ID_MAX + 1], evs_error_info *err)
 {
@@ -171,6 +196,7 @@ static int continue_as_new(evs_run *r, const char *inputs,
         (rc = evs__run_flush(r, err)))
         goto out;
     evs__run_save_snapshot(r);
+    evs__run_forward_requests(r, succ);
     if (out_id)
         snprintf(out_id, EVS_ID_MAX + 1, "%s", succ);
 out:

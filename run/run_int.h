@@ -184,6 +184,9 @@ int evs__run_wait_until(evs_run *r, int64_t due_us, evs_error_info *err);
 int evs__run_check_json(evs_run *r, const char *json, const char *what,
                         evs__jbuf *out, evs_error_info *err);
 
+/* run_continue.c */
+void evs__run_forward_requests(evs_run *r, const char *succ);
+
 /* run_step.c */
 int evs__run_name_ok(const char *name);
 int evs__run_command(evs_run *r, const char *name, const char *kind,

@@ -1234,3 +1234,28 @@ Test(run, the_tools_show_runs_and_leave_running_them_to_their_hosts)
     cr_assert(strstr(t.err, "run its host's code"), "%s", t.err);
     tu_result_free(&t);
 }
+
+Test(run, a_request_left_with_a_run_that_continued_goes_on_to_its_successor)
+{
+    evs_error_info e;
+    char succ[EVS_ID_MAX + 1];
+    static const char body[] = "{\"kind\":\"event\",\"type\":\"late\","
+                               "\"payload\":5}";
+    evs_run *r = open_run("fw", NULL, NULL, 0);
+
+    cr_assert_eq(evs_run_continue_as_new(r, NULL, succ, &e), 0, "%s", e.msg);
+    evs_run_close(r);
+    /* A poster that looked before the run continued, and wrote after:
+     * its request lands in the ended run's inbox. */
+    cr_assert_eq(evs_request_post(st, "fw", 2, body, strlen(body), NULL), 0);
+    r = open_run("fw", NULL, NULL, EVS_EFINISHED);
+    cr_assert_str_eq(evs_run_continued_as(r), succ);
+    evs_run_close(r);
+    r = open_run(succ, NULL, NULL, 0);
+    cr_assert_eq(evs_run_wait_event(r, "late", 100, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(evs_run_result(r), "5");
+    evs_run_close(r);
+    cr_assert_str_eq(evs_err_name(-ETIMEDOUT), "ETIMEDOUT");
+    cr_assert_str_eq(evs_err_name(-ECANCELED), "ECANCELED");
+    cr_assert_str_eq(evs_err_name(-E2BIG), "E2BIG");
+}

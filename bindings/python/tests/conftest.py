@@ -24,16 +24,6 @@ import evstore  # noqa: E402
 EVDUMP = os.environ.get("EVSTORE_EVDUMP") or os.path.join(
     TOP, "build", "tools", "evdump")
 
-# A join that fails makes evs_run_join format its error with "%s" from a
-# buffer that holds no NUL (run/run_branch.c, settle()): it reads past the
-# buffer, which AddressSanitizer reports and aborts on. Until the library
-# is fixed, the tests of failed joins run in the ordinary build only
-# (meson sets EVS_PY_ASAN in a build with AddressSanitizer).
-failed_join = pytest.mark.skipif(
-    os.environ.get("EVS_PY_ASAN") == "1",
-    reason="evs_run_join reads a failed join's error past its buffer "
-    "(run/run_branch.c, settle); AddressSanitizer aborts")
-
 
 @pytest.fixture
 def store_dir(tmp_path):

@@ -5,7 +5,7 @@ import time
 
 import evstore
 import pytest
-from conftest import assert_replays, failed_join
+from conftest import assert_replays
 
 
 class Crash(BaseException):
@@ -78,7 +78,6 @@ def test_any_takes_the_first_to_complete_and_cancels_the_rest(store,
     assert '"main/z"' in st.stdout and '"cancelled"' in st.stdout
 
 
-@failed_join
 def test_race_fails_when_the_first_to_end_failed(store):
     def fail():
         time.sleep(0.01)
@@ -115,7 +114,6 @@ def test_a_branch_runs_several_steps_and_sleeps(store, store_dir):
     assert_replays(store_dir, "r")
 
 
-@failed_join
 def test_an_exception_in_a_branch_never_hangs_the_join(store):
     def broken(bctx):
         bctx.step("ok", lambda: 1)
