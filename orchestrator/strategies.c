@@ -454,3 +454,74 @@ int evs_exec_retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     evs_error_info_clear(err);
     return evs__error_rc(err, retry(s, id, opts, out_id, err));
 }
+
+/* -EINVAL for bad arguments of evs_exec_retry_json, saying which. */
+static int why_arg(evs_error_info *err, const char *what)
+{
+    evs__error_set(err, -EINVAL, "retry", "retry: %s", what);
+    return -EINVAL;
+}
+
+/* A string member of the options: unescaped into buf. 0 absent, 1 set,
+ * -1 not a string or too long. */
+static int opt_str(evs_span obj, const char *key, char *buf, size_t cap,
+                   evs_span *out)
+{
+    evs_span v;
+    size_t n;
+
+    if (evs__json_get(obj, key, &v) != 1 || evs__json_is_null(v))
+        return 0;
+    if (v.len < 2 || v.ptr[0] != '"' || v.len - 2 >= cap)
+        return -1;
+    n = evs__json_unescape(v.ptr + 1, v.len - 2, buf);
+    if (n == (size_t)-1 || memchr(buf, '\0', n))
+        return -1;
+    *out = (evs_span){buf, n};
+    return 1;
+}
+
+int evs_exec_retry_json(evs_store *s, const char *id, const char *strategy,
+                        const char *options, char out_id[EVS_ID_MAX + 1],
+                        evs_error_info *err)
+{
+    static const char *const known[] = {"inputs", "from_step", "output",
+                                        "from_seq", "new_id"};
+    char step[256], nid[EVS_ID_MAX + 1];
+    evs_retry_opts o;
+    evs_span obj, key, val;
+    evs__jit it;
+    int64_t seq;
+    int rc;
+
+    evs_error_info_clear(err);
+    evs_retry_opts_init(&o);
+    if (!s || !id || !strategy ||
+        evs_retry_strategy_parse(strategy, &o.strategy))
+        return why_arg(err, "an unknown strategy, or a missing argument");
+    obj = evs_span_cstr(options && *options ? options : "{}");
+    if (evs_json_check(obj.ptr, obj.len, 0, NULL, NULL, NULL) != 0 ||
+        evs__json_iter_begin(&it, obj, '{') != 0)
+        return why_arg(err, "the options are not a JSON object");
+    while ((rc = evs__json_obj_next(&it, &key, &val)) == 1) {
+        size_t k = 0;
+        while (k < sizeof(known) / sizeof(*known) &&
+               !evs__span_eq_cstr(key, known[k]))
+            k++;
+        if (k == sizeof(known) / sizeof(*known))
+            return why_arg(err, "an unknown option");
+    }
+    if (evs__json_get(obj, "inputs", &val) == 1 && !evs__json_is_null(val))
+        o.inputs = val;
+    if (evs__json_get(obj, "output", &val) == 1)
+        o.output = val;
+    if (evs__json_get(obj, "from_seq", &val) == 1) {
+        if (evs__json_int(val, &seq) != 0 || seq < 0)
+            return why_arg(err, "from_seq must be a sequence");
+        o.from_seq = (uint64_t)seq;
+    }
+    if (opt_str(obj, "from_step", step, sizeof(step), &o.from_step) < 0 ||
+        opt_str(obj, "new_id", nid, sizeof(nid), &o.new_id) < 0)
+        return why_arg(err, "from_step and new_id must be strings");
+    return evs_exec_retry(s, evs_span_cstr(id), &o, out_id, err);
+}

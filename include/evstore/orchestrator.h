@@ -520,6 +520,21 @@ EVS_EXTERN int evs_exec_retry(evs_store *s, evs_span id,
                               char out_id[EVS_ID_MAX + 1], evs_error_info *err);
 
 /**
+ * evs_exec_retry with its options as strings, for bindings (no struct to
+ * mirror): `strategy` is a strategy's name ("from_failure", ...;
+ * evs_retry_strategy_parse), `options` (NULL or "" for none) a JSON
+ * object of the evs_retry_opts fields it needs: "inputs" (an object),
+ * "from_step" (a string), "output" (any JSON), "from_seq" (an integer),
+ * "new_id" (a string). Needs no orchestrator (and no libuv at run time).
+ * Returns what evs_exec_retry returns, or -EINVAL (an unknown strategy
+ * or option, or an option of the wrong type; err says which).
+ */
+EVS_EXTERN int evs_exec_retry_json(evs_store *s, const char *id,
+                                   const char *strategy, const char *options,
+                                   char out_id[EVS_ID_MAX + 1],
+                                   evs_error_info *err);
+
+/**
  * GetVersion(change_id, min, max) for an action written in C: the
  * version recorded for `change` in execution `id` (owned here), or, the
  * first time, `max`, recorded as a version_decision event. A recorded

@@ -1259,3 +1259,31 @@ Test(run, a_request_left_with_a_run_that_continued_goes_on_to_its_successor)
     cr_assert_str_eq(evs_err_name(-ECANCELED), "ECANCELED");
     cr_assert_str_eq(evs_err_name(-E2BIG), "E2BIG");
 }
+
+Test(run, a_retry_takes_its_options_as_json)
+{
+    counter a = {0}, b;
+    char out[64], succ[EVS_ID_MAX + 1];
+    evs_error_info e;
+
+    failed_run("fj", &a, &b);
+    cr_assert_eq(evs_exec_retry_json(
+                     st, "fj", "skip_failed",
+                     "{\"output\":\"given\",\"new_id\":\"fj2\"}", succ, &e),
+                 0, "%s", e.msg);
+    cr_assert_str_eq(succ, "fj2");
+    rerun(succ, &a, &b, out, sizeof(out));
+    cr_assert_str_eq(out, "\"given\"");
+    cr_assert_eq(evs_exec_retry_json(st, "fj", "sideways", NULL, succ, &e),
+                 -EINVAL);
+    cr_assert(strstr(e.msg, "strategy"), "%s", e.msg);
+    cr_assert_eq(
+        evs_exec_retry_json(st, "fj", "from_start", "{\"colour\":1}", succ, &e),
+        -EINVAL);
+    cr_assert(strstr(e.msg, "option"), "%s", e.msg);
+    cr_assert_eq(evs_exec_retry_json(st, "fj", "from_seq",
+                                     "{\"from_seq\":\"x\"}", succ, &e),
+                 -EINVAL);
+    cr_assert_eq(evs_exec_retry_json(st, "fj", "from_start", "[1]", succ, &e),
+                 -EINVAL);
+}

@@ -170,17 +170,11 @@ _SIGNATURES = [
     ("evs_run_result", c_char_p, [c_void_p]),
     ("evs_run_error", c_char_p, [c_void_p]),
     ("evs_run_replaying", c_int, [c_void_p]),
-]
-
-# Functions the package uses when the library has them, and works around
-# otherwise (the report of the Python SDK's branch names each):
-#  - evs_run_retry(store, id, strategy, options_json, out_id, err): a retry
-#    of an ended run with its options as JSON, in place of evs_exec_retry's
-#    struct of spans;
-#  - evs_inspect_*: JSON views of the store (include/evstore/inspect.h).
-_OPTIONAL = [
-    ("evs_run_retry", c_int, [c_void_p, c_char_p, c_char_p, c_char_p,
-                              c_char_p, _ERR]),
+    # A retry of an ended run with its options as JSON
+    # (include/evstore/orchestrator.h), and the JSON views of a store
+    # (include/evstore/inspect.h).
+    ("evs_exec_retry_json", c_int, [c_void_p, c_char_p, c_char_p, c_char_p,
+                                    c_char_p, _ERR]),
     ("evs_inspect_list", c_int, [c_void_p, c_char_p, POINTER(c_void_p),
                                  _ERR]),
     ("evs_inspect_events", c_int, [c_void_p, c_char_p, c_uint64, c_uint64,
@@ -207,7 +201,6 @@ def _bind(table, required: bool) -> None:
 
 
 _bind(_SIGNATURES, True)
-_bind(_OPTIONAL, False)
 
 
 def has(name: str) -> bool:
