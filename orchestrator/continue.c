@@ -189,7 +189,7 @@ static int add_event(can_job *j, size_t *cap, const char *type, evs_span path,
     ev.id = id;
     ev.path_id = path;
     ev.sequence = j->n + 1;
-    ev.timestamp_us = evs_now_us();
+    ev.timestamp_us = evs__orch_now_us(j->x->o);
     ev.event_type = evs_span_cstr(type);
     ev.data = (evs_span){data->p, data->len};
     if (evs_event_copy(&ev, j->x->o->alloc, &j->ev[j->n]) != 0)
@@ -325,29 +325,39 @@ fail:
     return rc;
 }
 
+/* A threshold: the definition's where it gives one, else the runner's. */
+static uint64_t threshold(int64_t def, uint64_t opt)
+{
+    return def >= 0 ? (uint64_t)def : opt;
+}
+
 /* Whether another pass of the loop on `pid`, as long as this one, would
  * take x's log past a continue-as-new threshold: the log then ends
  * within it. The pass is measured from the state (where this
- * continuation path started), so the same history decides the same way
- * after a crash. The byte and age thresholds depend on more than the
- * history; a runner that crashed after making a successor takes that one
- * (continue.c's top comment). */
+ * continuation path started), and the age from the history (the
+ * execution's start to the last event, the one being decided), so the
+ * same history decides the same way after a crash. The byte threshold
+ * depends on the log's encoding too; a runner that crashed after making
+ * a successor takes that one (continue.c's top comment). */
 static int past_threshold(orch_exec *x, evs_span pid)
 {
     const evs_orch_opts *o = &x->o->opts;
+    const evs_wf_continue *dc = &x->def->cont;
     const evs_exec_state *st = evs_replay_exec(x->rp);
     const evs_path_state *cur = evs_replay_find_path(x->rp, pid);
     uint64_t seq = st->last_seq, bytes = evs_log_size(x->log);
     uint64_t pass = cur && cur->started_seq ? seq - cur->started_seq + 1 : seq;
+    uint64_t events = threshold(dc->events, o->continue_events);
+    uint64_t max_bytes = threshold(dc->bytes, o->continue_bytes);
+    uint64_t age_ms = threshold(dc->age_ms, o->continue_age_ms);
 
     /* +1: the predecessor's last event, execution_continue_as_new. The
      * bytes of a pass are estimated from the log's average event. */
-    return (o->continue_events && seq + pass + 1 >= o->continue_events) ||
-           (o->continue_bytes && seq &&
-            bytes + 2 * pass * (bytes / seq) >= o->continue_bytes) ||
-           (o->continue_age_ms && st->started_at_us &&
-            evs_now_us() - st->started_at_us >=
-                (int64_t)o->continue_age_ms * 1000);
+    return (events && seq + pass + 1 >= events) ||
+           (max_bytes && seq &&
+            bytes + 2 * pass * (bytes / seq) >= max_bytes) ||
+           (age_ms && st->started_at_us && x->last_at_us &&
+            x->last_at_us - st->started_at_us >= (int64_t)age_ms * 1000);
 }
 
 /* The loop generation the successor starts from. */

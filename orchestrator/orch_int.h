@@ -120,7 +120,8 @@ struct orch_exec {
     int reported;
     int driving;
     int continuing;                 /* its successor is being created */
-    int service;                    /* the definition loops */
+    int service;                    /* evs__orch_is_service */
+    int64_t last_at_us;             /* the last event's timestamp */
     char successor[EVS_ID_MAX + 1]; /* once continued as new */
     int refs;
     orch_exec *next; /* in o->execs */
@@ -228,6 +229,9 @@ int evs__orch_replay_new(const evs_allocator *a, evs_replay **out);
  * `type` (an EVS_EV_* string) on path and step, with data (NULL: {}),
  * setting *seq (may be NULL) to its sequence. On failure the execution is
  * given up (evs__orch_fail_exec) and the error returned. */
+/* The time events are stamped with: opts.clock_us, or the wall clock. */
+int64_t evs__orch_now_us(const evs_orch *o);
+
 int evs__orch_emit(orch_exec *x, const char *id, const char *type,
                    evs_span path, evs_span step, const evs__jbuf *data,
                    uint64_t *seq);

@@ -159,6 +159,15 @@ typedef struct evs_wf_input {
     evs_span default_value; /* JSON; empty if none */
 } evs_wf_input;
 
+/** A definition's continue-as-new thresholds (`continue_as_new`,
+ *  formats/WORKFLOWS.md §1): each -1 when not given (the runner's
+ *  evs_orch_opts then decides), 0 for off. */
+typedef struct evs_wf_continue {
+    int64_t events;
+    int64_t bytes;
+    int64_t age_ms;
+} evs_wf_continue;
+
 typedef struct evs_wf_def {
     const char *name;
     int64_t version;
@@ -169,11 +178,12 @@ typedef struct evs_wf_def {
     evs_span outputs;  /* JSON template of the execution's outputs;
                                    empty: the last output of the root path */
     const evs_wf_step *steps;
-    size_t n_steps; /* the first step is where a run starts */
-    evs_span json;  /* the whole definition, compact, followed
+    size_t n_steps;       /* the first step is where a run starts */
+    evs_span json;        /* the whole definition, compact, followed
                                    by a NUL */
-    char hash[17];  /* XXH3-64 hex of the definition with
+    char hash[17];        /* XXH3-64 hex of the definition with
                                    members sorted (evs_json_hash) */
+    evs_wf_continue cont; /* `continue_as_new` */
 } evs_wf_def;
 
 /**

@@ -613,3 +613,114 @@ Test(cont, a_loop_of_instant_actions_is_refused_at_start)
     /* Freed at teardown without having run: evs_orch_free stops it, so
      * its loop's memory goes too (LeakSanitizer saw it stay). */
 }
+
+/* The clock the orchestrator stamps events with: each event `tick_us`
+ * after the one before. */
+static int64_t fake_now, tick_us;
+
+static int64_t fake_clock(void *arg)
+{
+    (void)arg;
+    fake_now += tick_us;
+    return fake_now;
+}
+
+/* Runs the counter to `passes` as `id` on the fake clock, with only the
+ * age threshold `age_ms` (0: the options' defaults, with `def` given a
+ * `continue_as_new` member `cont`). Returns the number of executions in
+ * its chain, each checked to stay within `max_events`. */
+static size_t run_aged(const char *id, long passes, uint32_t age_ms,
+                       const char *cont, uint64_t max_events)
+{
+    char def[2048], id2[EVS_ID_MAX + 1];
+    const char *base = counter_def(passes);
+    evs_orch_opts oo;
+    size_t n = 1;
+
+    nouts = 0;
+    fake_now = 1700000000000000;
+    orch_opts_init(&oo, 1);
+    if (age_ms) {
+        oo.continue_events = 0;
+        oo.continue_bytes = 0;
+        oo.continue_age_ms = age_ms;
+    }
+    oo.clock_us = fake_clock;
+    mk_orch_with(&oo);
+    cr_assert_eq(strncmp(base, "{\"name\":\"counter\",", 18), 0);
+    snprintf(def, sizeof(def), "{\"name\":\"counter\",%s%s%s", cont ? cont : "",
+             cont ? "," : "", base + 18);
+    start(def, "", id);
+    run_orch();
+    cr_assert_eq(outcome_count(EVS_OUTCOME_ERROR), 0);
+    snprintf(id2, sizeof(id2), "%s", id);
+    for (;;) {
+        evs_replay *rp = replay_of(id2);
+        const evs_exec_state *x = evs_replay_exec(rp);
+        cr_assert_leq(x->last_seq, max_events, "%s has %llu events", id2,
+                      (unsigned long long)x->last_seq);
+        if (x->status != EVS_STATUS_CONTINUED) {
+            char want[32];
+            cr_assert_eq(x->status, EVS_STATUS_COMPLETED);
+            snprintf(want, sizeof(want), "{\"n\":%ld}", passes);
+            expect_span(x->outputs, want);
+            rp_free(rp);
+            break;
+        }
+        next_link(st, x, id2);
+        rp_free(rp);
+        n++;
+    }
+    expect_outcome(id2, EVS_OUTCOME_COMPLETED);
+    return n;
+}
+
+Test(cont, a_service_continues_as_new_by_age_on_the_clock_of_its_history)
+{
+    /* A minute an event, an hour at most: about 60 events each (a pass
+     * of 4 may start just under the hour). */
+    tick_us = 60 * 1000000LL;
+    cr_assert_geq(run_aged("aged", 60, 3600 * 1000, NULL, 64 + 4), 3);
+}
+
+Test(cont, the_age_is_read_from_the_history_not_the_wall_clock)
+{
+    /* Every event stamped with the same time: however long the run
+     * takes on the wall clock, the history says no time passed. */
+    tick_us = 0;
+    cr_assert_eq(run_aged("still", 300, 1, NULL, 100000), 1);
+}
+
+Test(cont, a_definition_takes_the_service_profile_one_day_or_1000_events)
+{
+    /* An hour an event: 24 hours after about 24 events. */
+    tick_us = 3600 * 1000000LL;
+    cr_assert_geq(run_aged("daily", 30, 0,
+                           "\"continue_as_new\":{\"profile\":\"service\"}",
+                           24 + 8),
+                  4);
+    /* A minute an event: 1,000 events come before a day. */
+    tick_us = 60 * 1000000LL;
+    cr_assert_geq(run_aged("busy", 300, 0,
+                           "\"continue_as_new\":{\"profile\":\"service\"}",
+                           1000),
+                  2);
+    /* A member given wins over the profile. */
+    cr_assert_eq(
+        run_aged("off", 300, 0,
+                 "\"continue_as_new\":{\"profile\":\"service\",\"events\":0,"
+                 "\"age_ms\":0}",
+                 100000),
+        1);
+}
+
+Test(cont, the_service_profile_sets_1000_events_and_24_hours)
+{
+    evs_orch_opts oo;
+
+    evs_orch_opts_init(&oo);
+    evs_orch_opts_service_profile(&oo);
+    cr_assert_eq(oo.continue_events, 1000);
+    cr_assert_eq(oo.continue_age_ms, 24u * 3600 * 1000);
+    cr_assert_eq(oo.continue_bytes, (uint64_t)4 << 20);
+}
