@@ -724,3 +724,105 @@ Test(cont, the_service_profile_sets_1000_events_and_24_hours)
     cr_assert_eq(oo.continue_age_ms, 24u * 3600 * 1000);
     cr_assert_eq(oo.continue_bytes, (uint64_t)4 << 20);
 }
+
+/* ---------------------------------------------------------------- */
+/* Loop bounds (formats/WORKFLOWS.md §2.9)                          */
+/* ---------------------------------------------------------------- */
+
+/* The error of execution `id` names type "loop_bound". */
+static void expect_loop_bound(const char *id)
+{
+    evs_replay *rp = replay_of(id);
+    const evs_exec_state *x = evs_replay_exec(rp);
+
+    cr_assert_eq(x->status, EVS_STATUS_FAILED);
+    cr_assert(span_contains(x->error, "\"loop_bound\""), "error %.*s",
+              (int)x->error.len, x->error.ptr);
+    cr_assert(span_contains(x->error, "max_passes"));
+    rp_free(rp);
+}
+
+/* The counter with `edges` out of tick (and `more` steps after it). */
+static const char *bounded_def(const char *edges, const char *more)
+{
+    char b[1024];
+
+    snprintf(b, sizeof(b),
+             "{'name':'b','steps':["
+             "{'name':'init','kind':'action','action':'echo',"
+             "'params':0,'store':'n','next':'tick'},"
+             "{'name':'tick','kind':'action','action':'incr',"
+             "'params':{'n':'${vars.n}'},'store':'n','next':[%s]}%s]}",
+             edges, more);
+    return J(b);
+}
+
+Test(cont, a_loop_within_its_bound_ends)
+{
+    /* The counter's edge back allows 5 passes: 5 are all it needs. */
+    evs_replay *rp;
+
+    run_new(bounded_def("{'to':'tick','max_passes':5,"
+                        "'when':{'lt':['${vars.n}',5]}},"
+                        "{'to':'done','when':{'ge':['${vars.n}',5]}}",
+                        ",{'name':'done','kind':'end'}"),
+            "", "within", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(incr_calls, 5);
+    rp = replay_of("within");
+    cr_assert_not_null(evs_replay_find_path(rp, S("main~5")));
+    rp_free(rp);
+}
+
+Test(cont, a_loop_past_its_bound_fails_loop_bound)
+{
+    /* Round for ever, but for the bound. */
+    run_new(bounded_def("{'to':'tick','max_passes':3}", ""), "", "past",
+            EVS_OUTCOME_FAILED);
+    cr_assert_eq(incr_calls, 3, "tick ran %ld times", incr_calls);
+    expect_loop_bound("past");
+}
+
+Test(cont, the_passes_of_a_bounded_loop_are_counted_from_the_history)
+{
+    /* Each pass waits for an event; each event is taken by a new
+     * runner, which knows the passes made only from the log. */
+    const char *d = J("{'name':'w','steps':["
+                      "{'name':'init','kind':'action','action':'echo',"
+                      "'params':0,'store':'n','next':'tick'},"
+                      "{'name':'tick','kind':'action','action':'incr',"
+                      "'params':{'n':'${vars.n}'},'store':'n','next':'w'},"
+                      "{'name':'w','kind':'wait_event','event':'go',"
+                      "'next':[{'to':'tick','max_passes':3}]}]}");
+
+    run_new(d, "", "lb", EVS_OUTCOME_SUSPENDED);
+    for (int i = 1; i <= 3; i++) {
+        nouts = 0;
+        cr_assert_eq(evs_orch_post(st, S("lb"), S("event"), S("go"), S("1")),
+                     0);
+        run_resume("lb", i < 3 ? EVS_OUTCOME_SUSPENDED : EVS_OUTCOME_FAILED);
+    }
+    cr_assert_eq(incr_calls, 3);
+    expect_loop_bound("lb");
+}
+
+Test(cont, an_inner_bounded_loop_counts_afresh_on_each_pass_of_the_outer)
+{
+    /* Outer: m goes 1, 2, 3; inner: k goes 1, 2 on each (its bound). */
+    const char *d = J("{'name':'nest','steps':["
+                      "{'name':'init','kind':'action','action':'echo',"
+                      "'params':0,'store':'m','next':'tick'},"
+                      "{'name':'tick','kind':'action','action':'incr',"
+                      "'params':{'n':'${vars.m}'},'store':'m','next':'reset'},"
+                      "{'name':'reset','kind':'action','action':'echo',"
+                      "'params':0,'store':'k','next':'in'},"
+                      "{'name':'in','kind':'action','action':'incr',"
+                      "'params':{'n':'${vars.k}'},'store':'k','next':["
+                      "{'to':'in','max_passes':2,"
+                      "'when':{'lt':['${vars.k}',2]}},"
+                      "{'to':'tick','when':{'and':["
+                      "{'ge':['${vars.k}',2]},"
+                      "{'lt':['${vars.m}',3]}]}}]}]}");
+
+    run_new(d, "", "nest", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(incr_calls, 3 + 6);
+}
