@@ -408,19 +408,60 @@ static int check_graph(evs__wf_parser *p)
     return rc;
 }
 
+/* `continue_as_new`: {"profile": "service", "events": N, "bytes": N,
+ * "age_ms": N}; a member given wins over the profile. */
+static int parse_continue(evs__wf_parser *p, evs_span v, evs_wf_continue *c)
+{
+    static const char *const names[] = {"profile", "events", "bytes", "age_ms"};
+    evs_span m[4];
+    const char *profile;
+    int rc;
+
+    if (v.ptr[0] != '{')
+        return evs__wf_fail(p, "\"continue_as_new\" must be an object");
+    if ((rc = evs__wf_take_members(p, v, "continue_as_new", names, 4, m)) != 0)
+        return rc;
+    if (m[0].len) {
+        if ((rc = evs__wf_take_str(p, m[0], "continue_as_new.profile",
+                                   &profile)) != 0)
+            return rc;
+        if (strcmp(profile, "service") != 0)
+            return evs__wf_fail(p,
+                                "continue_as_new.profile \"%.64s\" is not "
+                                "known (\"service\")",
+                                profile);
+        c->events = 1000;
+        c->age_ms = (int64_t)24 * 60 * 60 * 1000;
+    }
+    if (m[1].len && (rc = evs__wf_take_int(p, m[1], "continue_as_new.events", 0,
+                                           INT64_MAX, &c->events)) != 0)
+        return rc;
+    if (m[2].len && (rc = evs__wf_take_int(p, m[2], "continue_as_new.bytes", 0,
+                                           INT64_MAX, &c->bytes)) != 0)
+        return rc;
+    if (m[3].len && (rc = evs__wf_take_int(p, m[3], "continue_as_new.age_ms", 0,
+                                           INT64_MAX, &c->age_ms)) != 0)
+        return rc;
+    return 0;
+}
+
 static int parse_doc(evs__wf_parser *p)
 {
-    static const char *const names[] = {"name",    "version", "inputs",
-                                        "outputs", "steps",   "strict_inputs"};
+    static const char *const names[] = {
+        "name",  "version",       "inputs",         "outputs",
+        "steps", "strict_inputs", "continue_as_new"};
     evs_wf_def *d = p->d;
-    evs_span m[6];
+    evs_span m[7];
     size_t i;
     int rc;
 
+    d->cont.events = d->cont.bytes = d->cont.age_ms = -1;
     if (d->json.ptr[0] != '{')
         return evs__wf_fail(p, "a definition is a JSON object");
-    if ((rc = evs__wf_take_members(p, d->json, "the definition", names, 6,
+    if ((rc = evs__wf_take_members(p, d->json, "the definition", names, 7,
                                    m)) != 0)
+        return rc;
+    if (m[6].len && (rc = parse_continue(p, m[6], &d->cont)) != 0)
         return rc;
     if (!m[0].len)
         return evs__wf_fail(p, "missing member \"name\"");

@@ -8,6 +8,7 @@
  * where its successor starts.
  */
 #include "workflow_int.h"
+#include "formats_shared.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -181,4 +182,106 @@ int evs__wf_graph_check(evs__wf_graph *g)
     evs__free(g->alloc, work);
     evs__free(g->alloc, marks);
     return rc;
+}
+
+/*
+ * Task or service (formats/WORKFLOWS.md §2.9, the seed's rule): a
+ * definition is a task when every loop is bounded (has an edge with
+ * max_passes), it has an end (a step where a path can complete), and
+ * no wait_event step is on a loop; otherwise a service. A loop here is
+ * a cycle of `next` and `then` moves.
+ */
+
+/* The step the move in slot k of s leads to (k = n_next: its `then`),
+ * or NULL; *bounded set when the move carries max_passes. */
+static const evs_wf_step *move_to(const evs_wf_def *d, const evs_wf_step *s,
+                                  size_t k, int *bounded)
+{
+    const char *to = k < s->n_next ? s->next[k].to : s->then;
+
+    *bounded = k < s->n_next && s->next[k].max_passes > 0;
+    return to ? evs_wf_find_step(d, evs_span_cstr(to)) : NULL;
+}
+
+/* Whether a cycle passes through step i by moves without max_passes
+ * (all of them when `all`). state: 0 unseen, 1 on the way, 2 done. */
+static int cycle_from(const evs_wf_def *d, size_t i, char *state, int all)
+{
+    const evs_wf_step *s = &d->steps[i], *t;
+    int bounded;
+
+    if (state[i] == 1)
+        return 1;
+    if (state[i] == 2)
+        return 0;
+    state[i] = 1;
+    for (size_t k = 0; k <= s->n_next; k++)
+        if ((t = move_to(d, s, k, &bounded)) && (all || !bounded) &&
+            cycle_from(d, t->index, state, all))
+            return 1;
+    state[i] = 2;
+    return 0;
+}
+
+/* Whether step `to` can be reached from step i by one move or more. */
+static int reaches(const evs_wf_def *d, size_t i, size_t to, char *seen)
+{
+    const evs_wf_step *s = &d->steps[i], *t;
+    int bounded;
+
+    for (size_t k = 0; k <= s->n_next; k++) {
+        if (!(t = move_to(d, s, k, &bounded)))
+            continue;
+        if (t->index == to)
+            return 1;
+        if (seen[t->index])
+            continue;
+        seen[t->index] = 1;
+        if (reaches(d, t->index, to, seen))
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether a path can complete at s: an `end` step, a step without
+ * `next` (a continue_as_new goes on elsewhere), one none of whose edges
+ * is sure to be taken, or one that always branches and has no `then`. */
+static int can_end_at(const evs_wf_step *s)
+{
+    size_t sure = 0;
+
+    if (s->kind == EVS_WF_END)
+        return 1;
+    if (s->kind == EVS_WF_CONTINUE)
+        return 0;
+    if (!s->n_next)
+        return 1;
+    for (size_t k = 0; k < s->n_next; k++)
+        sure += edge_sure(&s->next[k]);
+    return !sure || (always_branches(s) && !s->then);
+}
+
+int evs_wf_is_service(const evs_allocator *a, const evs_wf_def *d)
+{
+    size_t n = d->n_steps ? d->n_steps : 1;
+    char *state = evs__calloc(a, n);
+    int service = 0, ends = 0;
+
+    if (!state)
+        return -ENOMEM;
+    /* An unbounded loop. */
+    for (size_t i = 0; i < d->n_steps && !service; i++)
+        service = cycle_from(d, i, state, 0);
+    /* A wait for an event inside a loop, bounded or not. */
+    for (size_t i = 0; i < d->n_steps && !service; i++) {
+        if (d->steps[i].kind != EVS_WF_WAIT_EVENT)
+            continue;
+        memset(state, 0, n);
+        service = reaches(d, i, i, state);
+    }
+    /* No end. */
+    for (size_t i = 0; i < d->n_steps && !ends; i++)
+        ends = can_end_at(&d->steps[i]);
+    evs__free(a, state);
+    return service || !ends;
 }

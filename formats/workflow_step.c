@@ -254,8 +254,8 @@ static int parse_retry(evs__wf_parser *p, evs_wf_retry *r, evs_span v)
 
 static int parse_next(evs__wf_parser *p, evs_wf_step *s, evs_span v)
 {
-    static const char *const names[] = {"to", "when", "path"};
-    evs_span m[3], x;
+    static const char *const names[] = {"to", "when", "path", "max_passes"};
+    evs_span m[4], x;
     evs_wf_edge *e;
     evs_wf_cond *c;
     const char *bi, *bj;
@@ -283,7 +283,7 @@ static int parse_next(evs__wf_parser *p, evs_wf_step *s, evs_span v)
     p->listy[s->index] = 1;
     evs__json_iter_begin(&it, v, '[');
     for (i = 0; evs__json_arr_next(&it, &x) == 1; i++) {
-        if ((rc = evs__wf_take_members(p, x, "an edge", names, 3, m)) != 0)
+        if ((rc = evs__wf_take_members(p, x, "an edge", names, 4, m)) != 0)
             return rc;
         if (!m[0].len)
             return evs__wf_fail(p, "an edge needs \"to\"");
@@ -300,6 +300,15 @@ static int parse_next(evs__wf_parser *p, evs_wf_step *s, evs_span v)
                                     "path name \"%.64s\" is invalid (1 to 64 "
                                     "of A-Z a-z 0-9 _ . -)",
                                     e[i].path);
+        }
+        if (m[3].len) {
+            if ((rc = evs__wf_take_int(p, m[3], "max_passes", 1, INT64_MAX,
+                                       &e[i].max_passes)) != 0)
+                return rc;
+            if (e[i].path)
+                return evs__wf_fail(p, "an edge with \"path\" branches, never "
+                                       "loops: \"max_passes\" is for an edge "
+                                       "that moves the path");
         }
         if (m[1].len) {
             if (!(c = evs__wf_alloc(p->h, sizeof(*c))))

@@ -8,7 +8,8 @@
  * completing. A join or the execution's outputs follow a path to its
  * latest continuation.
  *
- * A workflow with such a loop is a service; its history grows forever,
+ * A workflow with an unbounded loop is a service (evs_wf_is_service,
+ * WORKFLOWS.md §2.9); its history may grow forever,
  * so at a wrap where nothing else runs, once the log passes the
  * orchestrator's thresholds (events, bytes, age), the execution continues
  * as new: a successor execution is created, atomically, holding what
@@ -93,6 +94,45 @@ evs_span evs__orch_path_latest(const evs_replay *rp, evs_span id, char *buf,
         memcpy(buf, next, strlen(next) + 1);
         id.len = strlen(next);
     }
+}
+
+/* Whether step T ran (or runs) on path `path`. */
+static int ran_on(const evs_replay *rp, evs_span path, const evs_wf_step *T)
+{
+    evs_span name = evs_span_cstr(T->name);
+
+    if (T->each.len)
+        return evs_replay_find_each(rp, path, name) != NULL ||
+               evs_replay_find_step(rp, path, name, 0) != NULL;
+    return evs_replay_find_step(rp, path, name, -1) != NULL;
+}
+
+int64_t evs__orch_loop_passes(const orch_exec *x, evs_span pid,
+                              const evs_wf_step *S, const evs_wf_step *T)
+{
+    const evs_replay *rp = x->rp;
+    const evs_path_state *p;
+    char prev[512];
+    size_t base;
+    uint64_t g = gen_of(pid, &base);
+    int64_t n;
+
+    /* The steps of ended paths may be gone from a compact state; their
+     * path states, where each ended, stay. */
+    if (!ran_on(rp, pid, T))
+        return 0;
+    for (n = 1; g >= 2; g--, n++) {
+        /* Generation g-1 went round from S. */
+        if (g - 1 == 1)
+            snprintf(prev, sizeof(prev), "%.*s", (int)base, pid.ptr);
+        else
+            snprintf(prev, sizeof(prev), "%.*s~%llu", (int)base, pid.ptr,
+                     (unsigned long long)(g - 1));
+        p = evs_replay_find_path(rp, evs_span_cstr(prev));
+        if (!p || !evs__span_eq_cstr(p->current_step, S->name))
+            break;
+    }
+    return n;
 }
 
 /* ---------------------------------------------------------------- */
@@ -189,7 +229,7 @@ static int add_event(can_job *j, size_t *cap, const char *type, evs_span path,
     ev.id = id;
     ev.path_id = path;
     ev.sequence = j->n + 1;
-    ev.timestamp_us = evs_now_us();
+    ev.timestamp_us = evs__orch_now_us(j->x->o);
     ev.event_type = evs_span_cstr(type);
     ev.data = (evs_span){data->p, data->len};
     if (evs_event_copy(&ev, j->x->o->alloc, &j->ev[j->n]) != 0)
@@ -325,29 +365,39 @@ fail:
     return rc;
 }
 
+/* A threshold: the definition's where it gives one, else the runner's. */
+static uint64_t threshold(int64_t def, uint64_t opt)
+{
+    return def >= 0 ? (uint64_t)def : opt;
+}
+
 /* Whether another pass of the loop on `pid`, as long as this one, would
  * take x's log past a continue-as-new threshold: the log then ends
  * within it. The pass is measured from the state (where this
- * continuation path started), so the same history decides the same way
- * after a crash. The byte and age thresholds depend on more than the
- * history; a runner that crashed after making a successor takes that one
- * (continue.c's top comment). */
+ * continuation path started), and the age from the history (the
+ * execution's start to the last event, the one being decided), so the
+ * same history decides the same way after a crash. The byte threshold
+ * depends on the log's encoding too; a runner that crashed after making
+ * a successor takes that one (continue.c's top comment). */
 static int past_threshold(orch_exec *x, evs_span pid)
 {
     const evs_orch_opts *o = &x->o->opts;
+    const evs_wf_continue *dc = &x->def->cont;
     const evs_exec_state *st = evs_replay_exec(x->rp);
     const evs_path_state *cur = evs_replay_find_path(x->rp, pid);
     uint64_t seq = st->last_seq, bytes = evs_log_size(x->log);
     uint64_t pass = cur && cur->started_seq ? seq - cur->started_seq + 1 : seq;
+    uint64_t events = threshold(dc->events, o->continue_events);
+    uint64_t max_bytes = threshold(dc->bytes, o->continue_bytes);
+    uint64_t age_ms = threshold(dc->age_ms, o->continue_age_ms);
 
     /* +1: the predecessor's last event, execution_continue_as_new. The
      * bytes of a pass are estimated from the log's average event. */
-    return (o->continue_events && seq + pass + 1 >= o->continue_events) ||
-           (o->continue_bytes && seq &&
-            bytes + 2 * pass * (bytes / seq) >= o->continue_bytes) ||
-           (o->continue_age_ms && st->started_at_us &&
-            evs_now_us() - st->started_at_us >=
-                (int64_t)o->continue_age_ms * 1000);
+    return (events && seq + pass + 1 >= events) ||
+           (max_bytes && seq &&
+            bytes + 2 * pass * (bytes / seq) >= max_bytes) ||
+           (age_ms && st->started_at_us && x->last_at_us &&
+            x->last_at_us - st->started_at_us >= (int64_t)age_ms * 1000);
 }
 
 /* The loop generation the successor starts from. */
@@ -409,8 +459,11 @@ void evs__orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
 
     for (size_t i = 0; i < evs_replay_path_count(rp); i++)
         live += evs_replay_path(rp, i)->ended_seq == 0;
-    /* A service continues as new at a loop where nothing else runs. */
-    if (x->service && live == 1 && !x->waiting && past_threshold(x, pid)) {
+    /* A service continues as new at a loop where nothing else runs (a
+     * bounded loop's passes are counted in one execution: it goes
+     * round here). */
+    if (x->service && live == 1 && !x->waiting && !x->bounded_move &&
+        past_threshold(x, pid)) {
         evs__orch_continue_as_new(x, T->name, evs__orch_generation(x, pid),
                                   NULL);
         return;
@@ -428,39 +481,9 @@ void evs__orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T)
     evs__jb_free(&d);
 }
 
-/* Whether the definition has a loop: an edge back to a step on the way
- * to it. */
-static int has_cycle_from(const evs_wf_def *d, size_t i, char *state)
-{
-    const evs_wf_step *s = &d->steps[i];
-
-    if (state[i] == 1)
-        return 1;
-    if (state[i] == 2)
-        return 0;
-    state[i] = 1;
-    for (size_t k = 0; k <= s->n_next; k++) {
-        const char *to = k < s->n_next ? s->next[k].to : s->then;
-        const evs_wf_step *t =
-            to ? evs_wf_find_step(d, evs_span_cstr(to)) : NULL;
-        if (t && has_cycle_from(d, t->index, state))
-            return 1;
-    }
-    state[i] = 2;
-    return 0;
-}
-
 int evs__orch_is_service(const evs_allocator *a, const evs_wf_def *d)
 {
-    char *state = evs__calloc(a, d->n_steps ? d->n_steps : 1);
-    int cyc = 0;
-
-    if (!state)
-        return 0;
-    for (size_t i = 0; i < d->n_steps && !cyc; i++)
-        cyc = has_cycle_from(d, i, state);
-    evs__free(a, state);
-    return cyc;
+    return evs_wf_is_service(a, d) == 1;
 }
 
 /* A continue_as_new step on pid: the successor starts at its start_at

@@ -368,8 +368,24 @@ void evs__drive_advance(orch_exec *x, evs_span pid, const evs_wf_step *S)
             m[nm++] = &S->next[i];
     }
     if (nm == 1 && !m[0]->path) {
-        evs__drive_enter_step(
-            x, pid, evs_wf_find_step(x->def, evs_span_cstr(m[0]->to)), 1, -1);
+        const evs_wf_step *T =
+            evs_wf_find_step(x->def, evs_span_cstr(m[0]->to));
+        if (m[0]->max_passes && T &&
+            evs__orch_loop_passes(x, pid, S, T) >= m[0]->max_passes) {
+            evs__jbuf e = {.alloc = x->o->alloc};
+            char msg[NAME_MAX_ * 2 + 96];
+            snprintf(msg, sizeof(msg),
+                     "the loop from \"%s\" back to \"%s\" has made its "
+                     "%lld passes (max_passes)",
+                     S->name, T->name, (long long)m[0]->max_passes);
+            evs__drive_error_json(&e, "loop_bound", evs_span_cstr(msg), 0);
+            evs__drive_fail_path(x, pid, (evs_span){e.p, e.len});
+            evs__jb_free(&e);
+            goto out;
+        }
+        x->bounded_move = m[0]->max_passes != 0;
+        evs__drive_enter_step(x, pid, T, 1, -1);
+        x->bounded_move = 0;
     } else if (nm == 0) {
         evs__orch_emit(x, NULL, EVS_EV_PATH_COMPLETED, pid, (evs_span){0}, NULL,
                        NULL);

@@ -42,6 +42,18 @@ void evs_orch_opts_init(evs_orch_opts *o)
     o->continue_bytes = (uint64_t)4 << 20;
 }
 
+void evs_orch_opts_service_profile(evs_orch_opts *o)
+{
+    o->continue_events = EVS_SERVICE_CONTINUE_EVENTS;
+    o->continue_age_ms = EVS_SERVICE_CONTINUE_AGE_MS;
+}
+
+int64_t evs__orch_now_us(const evs_orch *o)
+{
+    return o->opts.clock_us ? o->opts.clock_us(o->opts.clock_arg)
+                            : evs_now_us();
+}
+
 static void store_vlog(evs_store *s, evs_log_level lvl, const char *fmt,
                        va_list ap) __attribute__((format(printf, 3, 0)));
 

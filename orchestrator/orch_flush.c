@@ -58,7 +58,7 @@ int evs__orch_emit(orch_exec *x, const char *id, const char *type,
     ev.execution_id = (evs_span){x->id, x->id_len};
     ev.path_id = path;
     ev.sequence = evs_recorder_last_seq(x->rec) + 1;
-    ev.timestamp_us = evs_now_us();
+    ev.timestamp_us = evs__orch_now_us(x->o);
     ev.event_type = evs_span_cstr(type);
     ev.step_name = step;
     ev.data = data && data->len ? (evs_span){data->p, data->len}
@@ -73,6 +73,7 @@ int evs__orch_emit(orch_exec *x, const char *id, const char *type,
         evs__orch_fail_exec(x, rc, "recording an event");
         return rc;
     }
+    x->last_at_us = ev.timestamp_us;
     if (x->o->opts.snapshot_every &&
         ev.sequence - x->snap_seq >= x->o->opts.snapshot_every)
         x->want_snap = 1;

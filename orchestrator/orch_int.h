@@ -119,8 +119,10 @@ struct orch_exec {
     int released; /* no longer driven; freed when idle */
     int reported;
     int driving;
-    int continuing;                 /* its successor is being created */
-    int service;                    /* the definition loops */
+    int continuing;     /* its successor is being created */
+    int service;        /* evs__orch_is_service */
+    int64_t last_at_us; /* the last event's timestamp */
+    int bounded_move;   /* the path moves by an edge with max_passes */
     char successor[EVS_ID_MAX + 1]; /* once continued as new */
     int refs;
     orch_exec *next; /* in o->execs */
@@ -228,6 +230,9 @@ int evs__orch_replay_new(const evs_allocator *a, evs_replay **out);
  * `type` (an EVS_EV_* string) on path and step, with data (NULL: {}),
  * setting *seq (may be NULL) to its sequence. On failure the execution is
  * given up (evs__orch_fail_exec) and the error returned. */
+/* The time events are stamped with: opts.clock_us, or the wall clock. */
+int64_t evs__orch_now_us(const evs_orch *o);
+
 int evs__orch_emit(orch_exec *x, const char *id, const char *type,
                    evs_span path, evs_span step, const evs__jbuf *data,
                    uint64_t *seq);
@@ -291,7 +296,15 @@ void evs__orch_wrap(orch_exec *x, evs_span pid, const evs_wf_step *T);
 evs_span evs__orch_path_base(evs_span id);
 evs_span evs__orch_path_latest(const evs_replay *rp, evs_span id, char *buf,
                                size_t cap);
-/* Whether d loops (a service). Out of memory (from a) reads as no. */
+/* How many passes in a row the loop by edge S -> T has made on pid, as
+ * the history says: 0 if T has not run on pid, else 1 and one more for
+ * each continuation before it, in a row, that ended at S (went round
+ * from S). */
+int64_t evs__orch_loop_passes(const orch_exec *x, evs_span pid,
+                              const evs_wf_step *S, const evs_wf_step *T);
+
+/* Whether d is a service (evs_wf_is_service). Out of memory (from a)
+ * reads as no. */
 int evs__orch_is_service(const evs_allocator *a, const evs_wf_def *d);
 int evs__orch_continue_as_new(orch_exec *x, const char *at, uint64_t generation,
                               const evs_wf_step *carry);

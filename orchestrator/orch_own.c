@@ -30,6 +30,23 @@ int evs_orch_parse(evs_orch *o, evs_span def, evs_wf_def **out,
     return evs_wf_parse(def.ptr, def.len, o->alloc, has_action, o, out, err);
 }
 
+/* The timestamp of the log's last event (0 if none can be read): the
+ * event an age threshold is decided on, the same after a crash. */
+static int64_t last_event_at(evs_log *log)
+{
+    uint64_t last = evs_log_last_seq(log);
+    evs_cursor *c;
+    evs_event ev;
+    int64_t at = 0;
+
+    if (last && evs_cursor_open(log, last, last, &c, NULL) == 0) {
+        if (evs_cursor_next(c, &ev, NULL, NULL) == 1)
+            at = ev.timestamp_us;
+        evs_cursor_close(c);
+    }
+    return at;
+}
+
 /* Takes over an open writer log and its replayed state; both are the
  * execution's from now on, even on failure. `newdef` (may be NULL; taken
  * over too) is a definition checked compatible with the history, which
@@ -57,6 +74,7 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
     x->id_len = strlen(evs_log_id(log));
     memcpy(x->id, evs_log_id(log), x->id_len + 1);
     x->snap_seq = st->last_seq;
+    x->last_at_us = last_event_at(log);
     evs_recorder_opts_init(&ro);
     ro.batch_events = SIZE_MAX; /* flushed by evs__orch_kick only */
     ro.batch_bytes = SIZE_MAX;
@@ -438,7 +456,8 @@ static int start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
     }
     j->o = o;
     /* The snapshot's spans point into the definition, which j->c owns. */
-    rc = evs__creation_make(&j->c, o->alloc, d, inputs, id, evs_now_us(), err);
+    rc = evs__creation_make(&j->c, o->alloc, d, inputs, id, evs__orch_now_us(o),
+                            err);
     if (rc != 0)
         goto fail;
     if (out_id) {

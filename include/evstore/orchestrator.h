@@ -210,10 +210,15 @@ typedef struct evs_orch_opts {
                                    woken timers and events, runs first);
                                    0 (default): never. A long-lived runner
                                    sets it. */
-    /* Continue-as-new of services (definitions with a loop): at a loop,
-     * when nothing else runs and the log has passed one of these, the
-     * execution continues as new. Temporal suggests 4,096 events or
-     * 4 MiB. 0 turns a threshold off; all three 0: never. */
+    /* Continue-as-new of services (formats/WORKFLOWS.md §2.9): at a
+     * loop, when nothing else runs and the log has passed one of these,
+     * the execution continues as new. Temporal suggests 4,096 events or
+     * 4 MiB. 0 turns a threshold off; all three 0: never. A definition's
+     * `continue_as_new` member overrides them (§1). The age is the time
+     * from the execution's start (execution_started's timestamp) to the
+     * event being decided, both read from the history, so a runner
+     * that resumes after a crash decides the same.
+     * evs_orch_opts_service_profile sets the seed's service settings. */
     uint64_t continue_events;  /* default 4096 */
     uint64_t continue_bytes;   /* default 4 MiB */
     uint32_t continue_age_ms;  /* default 0 (off) */
@@ -228,6 +233,12 @@ typedef struct evs_orch_opts {
                                    they create are taken here. 0
                                    (default): fire none. A long-lived
                                    runner sets it. */
+    /* For tests: the clock the events this orchestrator records are
+     * stamped with (microseconds since the epoch), so that an age can
+     * be reached without waiting. Timers still run on the wall clock.
+     * NULL (default): evs_now_us. */
+    int64_t (*clock_us)(void *clock_arg);
+    void *clock_arg;
 } evs_orch_opts;
 
 /**
@@ -235,6 +246,20 @@ typedef struct evs_orch_opts {
  * (common.h, EVS_OPTS_HAS). `o` must not be NULL. Thread-safe.
  */
 EVS_EXTERN void evs_orch_opts_init(evs_orch_opts *o);
+
+/** The "service" profile's thresholds: 1,000 events or 24 hours. */
+#define EVS_SERVICE_CONTINUE_EVENTS 1000
+#define EVS_SERVICE_CONTINUE_AGE_MS (24u * 60 * 60 * 1000)
+
+/**
+ * Sets the seed's settings for services on *o (already initialised):
+ * continue as new after 1,000 events or 24 hours, whichever comes
+ * first (continue_events and continue_age_ms; continue_bytes is left as
+ * it is, 4 MiB by default). The same profile is available to one
+ * definition as "continue_as_new": {"profile": "service"}
+ * (formats/WORKFLOWS.md §1). Thread-safe.
+ */
+EVS_EXTERN void evs_orch_opts_service_profile(evs_orch_opts *o);
 
 /**
  * Makes an orchestrator on `store` (which must outlive it). The built-in

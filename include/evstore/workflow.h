@@ -89,6 +89,11 @@ typedef struct evs_wf_edge {
     const char *path;        /* name of the path a branch creates; NULL
                                    when the edge does not name one */
     const evs_wf_cond *when; /* NULL: always taken */
+    int64_t max_passes;      /* `max_passes`: the edge is not taken once
+                                   its `to` has run this many times on
+                                   the path (continuations included); the
+                                   path fails with error type
+                                   "loop_bound". 0: no bound */
 } evs_wf_edge;
 
 /**
@@ -159,6 +164,15 @@ typedef struct evs_wf_input {
     evs_span default_value; /* JSON; empty if none */
 } evs_wf_input;
 
+/** A definition's continue-as-new thresholds (`continue_as_new`,
+ *  formats/WORKFLOWS.md §1): each -1 when not given (the runner's
+ *  evs_orch_opts then decides), 0 for off. */
+typedef struct evs_wf_continue {
+    int64_t events;
+    int64_t bytes;
+    int64_t age_ms;
+} evs_wf_continue;
+
 typedef struct evs_wf_def {
     const char *name;
     int64_t version;
@@ -169,11 +183,12 @@ typedef struct evs_wf_def {
     evs_span outputs;  /* JSON template of the execution's outputs;
                                    empty: the last output of the root path */
     const evs_wf_step *steps;
-    size_t n_steps; /* the first step is where a run starts */
-    evs_span json;  /* the whole definition, compact, followed
+    size_t n_steps;       /* the first step is where a run starts */
+    evs_span json;        /* the whole definition, compact, followed
                                    by a NUL */
-    char hash[17];  /* XXH3-64 hex of the definition with
+    char hash[17];        /* XXH3-64 hex of the definition with
                                    members sorted (evs_json_hash) */
+    evs_wf_continue cont; /* `continue_as_new` */
 } evs_wf_def;
 
 /**
@@ -304,6 +319,16 @@ EVS_EXTERN int evs_wf_cond_eval(const evs_wf_cond *cond, const evs_wf_ctx *c,
 EVS_EXTERN int evs_wf_check_inputs(const evs_wf_def *d, evs_span inputs,
                                    const evs_allocator *alloc, char **out,
                                    size_t *out_len, evs_error_info *err);
+
+/**
+ * Whether definition d is a service rather than a task (the seed's rule,
+ * formats/WORKFLOWS.md §2.9): a task has every loop bounded (a cycle of
+ * `next` and `then` moves passes an edge with `max_passes`), an end (a
+ * step where a path can complete) and no wait_event step on a loop.
+ * `a` may be NULL (malloc). Returns 1 (service), 0 (task) or -ENOMEM.
+ * Thread-safe.
+ */
+EVS_EXTERN int evs_wf_is_service(const evs_allocator *a, const evs_wf_def *d);
 
 #ifdef __cplusplus
 }

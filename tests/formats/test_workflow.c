@@ -1783,3 +1783,135 @@ Test(workflow, evaluation_survives_every_allocation_failure)
     evs_wf_free(cd);
     cr_assert_eq(cnt.live, 0);
 }
+
+/* ------------------------------------------------------------------ */
+/* Loop bounds, task or service, continue_as_new thresholds           */
+/* ------------------------------------------------------------------ */
+
+/* `s` with ' for ", in a buffer of the caller's. */
+static const char *dq(const char *s, char *buf, size_t cap)
+{
+    size_t i;
+
+    for (i = 0; s[i] && i + 1 < cap; i++)
+        buf[i] = s[i] == '\'' ? '"' : s[i];
+    buf[i] = '\0';
+    return buf;
+}
+
+static int service_of(const char *sq)
+{
+    char b[2048];
+    evs_wf_def *d = parse_ok(dq(sq, b, sizeof(b)));
+    int r = evs_wf_is_service(NULL, d);
+
+    evs_wf_free(d);
+    return r;
+}
+
+Test(workflow, classifies_task_or_service_on_the_seeds_indicators)
+{
+    /* Every loop bounded, an end, no wait in a loop: a task. */
+    cr_assert_eq(
+        service_of("{'name':'t','steps':["
+                   "{'name':'a','kind':'action','action':'x','next':["
+                   "{'to':'a','max_passes':5,'when':{'lt':['${vars.n}',5]}},"
+                   "{'to':'e','when':{'ge':['${vars.n}',5]}}]},"
+                   "{'name':'e','kind':'end'}]}"),
+        0);
+    /* No loop at all: a task. */
+    cr_assert_eq(service_of("{'name':'t','steps':["
+                            "{'name':'a','kind':'action','action':'x'}]}"),
+                 0);
+    /* The same loop unbounded: a service. */
+    cr_assert_eq(service_of("{'name':'s','steps':["
+                            "{'name':'a','kind':'action','action':'x','next':["
+                            "{'to':'a','when':{'lt':['${vars.n}',5]}},"
+                            "{'to':'e','when':{'ge':['${vars.n}',5]}}]},"
+                            "{'name':'e','kind':'end'}]}"),
+                 1);
+    /* A wait for a signal inside a loop, even a bounded one: a service. */
+    cr_assert_eq(
+        service_of("{'name':'s','steps':["
+                   "{'name':'a','kind':'action','action':'x','next':'w'},"
+                   "{'name':'w','kind':'wait_event','event':'go','next':["
+                   "{'to':'a','max_passes':3,'when':{'lt':['${vars.n}',5]}},"
+                   "{'to':'e','when':{'ge':['${vars.n}',5]}}]},"
+                   "{'name':'e','kind':'end'}]}"),
+        1);
+    /* A wait outside the bounded loop: still a task. */
+    cr_assert_eq(
+        service_of("{'name':'t','steps':["
+                   "{'name':'w','kind':'wait_event','event':'go','next':'a'},"
+                   "{'name':'a','kind':'action','action':'x','next':["
+                   "{'to':'a','max_passes':3,'when':{'lt':['${vars.n}',5]}},"
+                   "{'to':'e','when':{'ge':['${vars.n}',5]}}]},"
+                   "{'name':'e','kind':'end'}]}"),
+        0);
+    /* No end: every move is always made, so no path ever completes. */
+    cr_assert_eq(service_of("{'name':'s','steps':["
+                            "{'name':'a','kind':'action','action':'x','next':["
+                            "{'to':'a','max_passes':3}]}]}"),
+                 1);
+    /* An inner bounded loop in an unbounded outer one: a service. */
+    cr_assert_eq(
+        service_of("{'name':'s','steps':["
+                   "{'name':'a','kind':'action','action':'x','next':'b'},"
+                   "{'name':'b','kind':'action','action':'x','next':["
+                   "{'to':'b','max_passes':2,'when':{'lt':['${vars.k}',2]}},"
+                   "{'to':'a','when':{'lt':['${vars.m}',3]}}]}]}"),
+        1);
+}
+
+Test(workflow, refuses_a_max_passes_that_is_not_a_positive_integer_or_branches)
+{
+    static const char *const bad[] = {
+        "{'name':'b','steps':[{'name':'a','kind':'action','action':'x',"
+        "'next':[{'to':'a','max_passes':0,'when':{'lt':[1,2]}}]}]}",
+        "{'name':'b','steps':[{'name':'a','kind':'action','action':'x',"
+        "'next':[{'to':'a','max_passes':'3','when':{'lt':[1,2]}}]}]}",
+        "{'name':'b','steps':[{'name':'a','kind':'action','action':'x',"
+        "'next':[{'to':'a','max_passes':2.5,'when':{'lt':[1,2]}}]}]}",
+        "{'name':'b','steps':[{'name':'a','kind':'action','action':'x',"
+        "'next':[{'to':'a','path':'p','max_passes':3,'when':{'lt':[1,2]}}]}]}",
+        "{'name':'b','continue_as_new':{'profile':'daily'},"
+        "'steps':[{'name':'a','kind':'action','action':'x'}]}",
+        "{'name':'b','continue_as_new':{'age_ms':-1},"
+        "'steps':[{'name':'a','kind':'action','action':'x'}]}",
+        "{'name':'b','continue_as_new':{'hours':1},"
+        "'steps':[{'name':'a','kind':'action','action':'x'}]}",
+    };
+    char b[1024];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        evs_wf_def *d = NULL;
+        evs_error_info e;
+        const char *j = dq(bad[i], b, sizeof(b));
+        cr_assert_eq(evs_wf_parse(j, strlen(j), NULL, NULL, NULL, &d, &e),
+                     EVS_EPARSE, "accepted: %s", j);
+        cr_assert_null(d);
+    }
+}
+
+Test(workflow, reads_max_passes_and_the_continue_as_new_thresholds)
+{
+    char b[1024];
+    evs_wf_def *d = parse_ok(
+        dq("{'name':'b','continue_as_new':{'profile':'service','bytes':7},"
+           "'steps':[{'name':'a','kind':'action','action':'x',"
+           "'next':[{'to':'a','max_passes':3,'when':{'lt':[1,2]}}]}]}",
+           b, sizeof(b)));
+
+    cr_assert_eq(d->steps[0].next[0].max_passes, 3);
+    cr_assert_eq(d->cont.events, 1000);
+    cr_assert_eq(d->cont.age_ms, 86400000);
+    cr_assert_eq(d->cont.bytes, 7);
+    evs_wf_free(d);
+    d = parse_ok(dq("{'name':'b','steps':[{'name':'a','kind':'action',"
+                    "'action':'x'}]}",
+                    b, sizeof(b)));
+    cr_assert_eq(d->cont.events, -1);
+    cr_assert_eq(d->cont.bytes, -1);
+    cr_assert_eq(d->cont.age_ms, -1);
+    evs_wf_free(d);
+}

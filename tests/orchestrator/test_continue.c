@@ -613,3 +613,216 @@ Test(cont, a_loop_of_instant_actions_is_refused_at_start)
     /* Freed at teardown without having run: evs_orch_free stops it, so
      * its loop's memory goes too (LeakSanitizer saw it stay). */
 }
+
+/* The clock the orchestrator stamps events with: each event `tick_us`
+ * after the one before. */
+static int64_t fake_now, tick_us;
+
+static int64_t fake_clock(void *arg)
+{
+    (void)arg;
+    fake_now += tick_us;
+    return fake_now;
+}
+
+/* Runs the counter to `passes` as `id` on the fake clock, with only the
+ * age threshold `age_ms` (0: the options' defaults, with `def` given a
+ * `continue_as_new` member `cont`). Returns the number of executions in
+ * its chain, each checked to stay within `max_events`. */
+static size_t run_aged(const char *id, long passes, uint32_t age_ms,
+                       const char *cont, uint64_t max_events)
+{
+    char def[2048], id2[EVS_ID_MAX + 1];
+    const char *base = counter_def(passes);
+    evs_orch_opts oo;
+    size_t n = 1;
+
+    nouts = 0;
+    fake_now = 1700000000000000;
+    orch_opts_init(&oo, 1);
+    if (age_ms) {
+        oo.continue_events = 0;
+        oo.continue_bytes = 0;
+        oo.continue_age_ms = age_ms;
+    }
+    oo.clock_us = fake_clock;
+    mk_orch_with(&oo);
+    cr_assert_eq(strncmp(base, "{\"name\":\"counter\",", 18), 0);
+    snprintf(def, sizeof(def), "{\"name\":\"counter\",%s%s%s", cont ? cont : "",
+             cont ? "," : "", base + 18);
+    start(def, "", id);
+    run_orch();
+    cr_assert_eq(outcome_count(EVS_OUTCOME_ERROR), 0);
+    snprintf(id2, sizeof(id2), "%s", id);
+    for (;;) {
+        evs_replay *rp = replay_of(id2);
+        const evs_exec_state *x = evs_replay_exec(rp);
+        cr_assert_leq(x->last_seq, max_events, "%s has %llu events", id2,
+                      (unsigned long long)x->last_seq);
+        if (x->status != EVS_STATUS_CONTINUED) {
+            char want[32];
+            cr_assert_eq(x->status, EVS_STATUS_COMPLETED);
+            snprintf(want, sizeof(want), "{\"n\":%ld}", passes);
+            expect_span(x->outputs, want);
+            rp_free(rp);
+            break;
+        }
+        next_link(st, x, id2);
+        rp_free(rp);
+        n++;
+    }
+    expect_outcome(id2, EVS_OUTCOME_COMPLETED);
+    return n;
+}
+
+Test(cont, a_service_continues_as_new_by_age_on_the_clock_of_its_history)
+{
+    /* A minute an event, an hour at most: about 60 events each (a pass
+     * of 4 may start just under the hour). */
+    tick_us = 60 * 1000000LL;
+    cr_assert_geq(run_aged("aged", 60, 3600 * 1000, NULL, 64 + 4), 3);
+}
+
+Test(cont, the_age_is_read_from_the_history_not_the_wall_clock)
+{
+    /* Every event stamped with the same time: however long the run
+     * takes on the wall clock, the history says no time passed. */
+    tick_us = 0;
+    cr_assert_eq(run_aged("still", 300, 1, NULL, 100000), 1);
+}
+
+Test(cont, a_definition_takes_the_service_profile_one_day_or_1000_events)
+{
+    /* An hour an event: 24 hours after about 24 events. */
+    tick_us = 3600 * 1000000LL;
+    cr_assert_geq(run_aged("daily", 30, 0,
+                           "\"continue_as_new\":{\"profile\":\"service\"}",
+                           24 + 8),
+                  4);
+    /* A minute an event: 1,000 events come before a day. */
+    tick_us = 60 * 1000000LL;
+    cr_assert_geq(run_aged("busy", 300, 0,
+                           "\"continue_as_new\":{\"profile\":\"service\"}",
+                           1000),
+                  2);
+    /* A member given wins over the profile. */
+    cr_assert_eq(
+        run_aged("off", 300, 0,
+                 "\"continue_as_new\":{\"profile\":\"service\",\"events\":0,"
+                 "\"age_ms\":0}",
+                 100000),
+        1);
+}
+
+Test(cont, the_service_profile_sets_1000_events_and_24_hours)
+{
+    evs_orch_opts oo;
+
+    evs_orch_opts_init(&oo);
+    evs_orch_opts_service_profile(&oo);
+    cr_assert_eq(oo.continue_events, 1000);
+    cr_assert_eq(oo.continue_age_ms, 24u * 3600 * 1000);
+    cr_assert_eq(oo.continue_bytes, (uint64_t)4 << 20);
+}
+
+/* ---------------------------------------------------------------- */
+/* Loop bounds (formats/WORKFLOWS.md §2.9)                          */
+/* ---------------------------------------------------------------- */
+
+/* The error of execution `id` names type "loop_bound". */
+static void expect_loop_bound(const char *id)
+{
+    evs_replay *rp = replay_of(id);
+    const evs_exec_state *x = evs_replay_exec(rp);
+
+    cr_assert_eq(x->status, EVS_STATUS_FAILED);
+    cr_assert(span_contains(x->error, "\"loop_bound\""), "error %.*s",
+              (int)x->error.len, x->error.ptr);
+    cr_assert(span_contains(x->error, "max_passes"));
+    rp_free(rp);
+}
+
+/* The counter with `edges` out of tick (and `more` steps after it). */
+static const char *bounded_def(const char *edges, const char *more)
+{
+    char b[1024];
+
+    snprintf(b, sizeof(b),
+             "{'name':'b','steps':["
+             "{'name':'init','kind':'action','action':'echo',"
+             "'params':0,'store':'n','next':'tick'},"
+             "{'name':'tick','kind':'action','action':'incr',"
+             "'params':{'n':'${vars.n}'},'store':'n','next':[%s]}%s]}",
+             edges, more);
+    return J(b);
+}
+
+Test(cont, a_loop_within_its_bound_ends)
+{
+    /* The counter's edge back allows 5 passes: 5 are all it needs. */
+    evs_replay *rp;
+
+    run_new(bounded_def("{'to':'tick','max_passes':5,"
+                        "'when':{'lt':['${vars.n}',5]}},"
+                        "{'to':'done','when':{'ge':['${vars.n}',5]}}",
+                        ",{'name':'done','kind':'end'}"),
+            "", "within", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(incr_calls, 5);
+    rp = replay_of("within");
+    cr_assert_not_null(evs_replay_find_path(rp, S("main~5")));
+    rp_free(rp);
+}
+
+Test(cont, a_loop_past_its_bound_fails_loop_bound)
+{
+    /* Round for ever, but for the bound. */
+    run_new(bounded_def("{'to':'tick','max_passes':3}", ""), "", "past",
+            EVS_OUTCOME_FAILED);
+    cr_assert_eq(incr_calls, 3, "tick ran %ld times", incr_calls);
+    expect_loop_bound("past");
+}
+
+Test(cont, the_passes_of_a_bounded_loop_are_counted_from_the_history)
+{
+    /* Each pass waits for an event; each event is taken by a new
+     * runner, which knows the passes made only from the log. */
+    const char *d = J("{'name':'w','steps':["
+                      "{'name':'init','kind':'action','action':'echo',"
+                      "'params':0,'store':'n','next':'tick'},"
+                      "{'name':'tick','kind':'action','action':'incr',"
+                      "'params':{'n':'${vars.n}'},'store':'n','next':'w'},"
+                      "{'name':'w','kind':'wait_event','event':'go',"
+                      "'next':[{'to':'tick','max_passes':3}]}]}");
+
+    run_new(d, "", "lb", EVS_OUTCOME_SUSPENDED);
+    for (int i = 1; i <= 3; i++) {
+        nouts = 0;
+        cr_assert_eq(evs_orch_post(st, S("lb"), S("event"), S("go"), S("1")),
+                     0);
+        run_resume("lb", i < 3 ? EVS_OUTCOME_SUSPENDED : EVS_OUTCOME_FAILED);
+    }
+    cr_assert_eq(incr_calls, 3);
+    expect_loop_bound("lb");
+}
+
+Test(cont, an_inner_bounded_loop_counts_afresh_on_each_pass_of_the_outer)
+{
+    /* Outer: m goes 1, 2, 3; inner: k goes 1, 2 on each (its bound). */
+    const char *d = J("{'name':'nest','steps':["
+                      "{'name':'init','kind':'action','action':'echo',"
+                      "'params':0,'store':'m','next':'tick'},"
+                      "{'name':'tick','kind':'action','action':'incr',"
+                      "'params':{'n':'${vars.m}'},'store':'m','next':'reset'},"
+                      "{'name':'reset','kind':'action','action':'echo',"
+                      "'params':0,'store':'k','next':'in'},"
+                      "{'name':'in','kind':'action','action':'incr',"
+                      "'params':{'n':'${vars.k}'},'store':'k','next':["
+                      "{'to':'in','max_passes':2,"
+                      "'when':{'lt':['${vars.k}',2]}},"
+                      "{'to':'tick','when':{'and':["
+                      "{'ge':['${vars.k}',2]},"
+                      "{'lt':['${vars.m}',3]}]}}]}]}");
+
+    run_new(d, "", "nest", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(incr_calls, 3 + 6);
+}
