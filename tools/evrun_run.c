@@ -221,13 +221,6 @@ int cmd_start(int argc, char **argv)
     } else if (detach) {
         print_result(s, "created", json, NULL);
         ex = EXIT_OKAY;
-    } else if (evs_exec_code_version(s, id, strlen(id), NULL, 0) == 1) {
-        /* A durable function's run is run by its host's code. */
-        print_result(s, "created", json, NULL);
-        note("%s is a durable function's run: run its host's code on %s "
-             "(formats/RUNS.md)",
-             id, g_exec);
-        ex = EXIT_OKAY;
     } else {
         ex = report(s, json, NULL);
     }

@@ -474,6 +474,22 @@ static void assert_outcome(const result *r, int status, const char *id,
 /* start: workflows that complete                                     */
 /* ------------------------------------------------------------------ */
 
+/* Without --id the execution gets a new UUIDv7, and evrun runs it to
+ * its end as with one (it once looked the id up as a string it was not
+ * given). */
+Test(evrun, start_without_an_id_runs_under_a_new_one)
+{
+    const char *def =
+        def_file("noid", "{\"name\":\"noid\",\"steps\":[{\"name\":\"a\","
+                         "\"kind\":\"action\",\"action\":\"echo\"}]}");
+    result r = EVRUN("start", store, def);
+
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_eq(strlen(r.out) > EVS_UUID_LEN, 1, "%s", r.out);
+    cr_assert_str_eq(r.out + EVS_UUID_LEN, " completed\nnull\n", "%s", r.out);
+    cr_assert_str_eq(r.err, "");
+}
+
 Test(evrun, start_of_a_linear_workflow_prints_completed_and_its_outputs)
 {
     const char *def = def_file(
