@@ -747,11 +747,11 @@ static int run_join(const char *id, const char *mode, worker w[3],
     return rc;
 }
 
-Test(run, join_all_waits_for_every_branch_and_replays)
+Test(run, join_all_waits_for_every_branch)
 {
-    worker w[3] = {0}, w2[3] = {0};
+    worker w[3] = {0};
     const int ms[3] = {30, 10, 20}, ok[3] = {0, 0, 0};
-    char res[256], res2[256];
+    char res[256];
     evs_replay *rp;
 
     cr_assert_eq(run_join("j1", "all", w, ms, ok, res, sizeof(res)), 0, "%s",
@@ -763,10 +763,7 @@ Test(run, join_all_waits_for_every_branch_and_replays)
     cr_assert_not_null(evs_replay_find_step(rp, evs_span_cstr("main/x"),
                                             evs_span_cstr("work"), -1));
     evs_replay_free(rp);
-    /* Opened again it has ended; a re-run of an unfinished join replays:
-     * see join_any. */
-    (void)w2;
-    (void)res2;
+    /* The replay of a join: a_rerun_replays_branches_and_their_join. */
 }
 
 Test(run, join_any_takes_the_first_completed_and_cancels_the_rest)
