@@ -488,6 +488,7 @@ Test(evrun, start_without_an_id_runs_under_a_new_one)
     cr_assert_eq(strlen(r.out) > EVS_UUID_LEN, 1, "%s", r.out);
     cr_assert_str_eq(r.out + EVS_UUID_LEN, " completed\nnull\n", "%s", r.out);
     cr_assert_str_eq(r.err, "");
+    result_free(&r);
 }
 
 Test(evrun, start_of_a_linear_workflow_prints_completed_and_its_outputs)
