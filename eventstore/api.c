@@ -26,17 +26,28 @@ void evs_store_opts_init(evs_store_opts *o)
     o->io = NULL;
 }
 
-void evs__log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
+void evs__logf(evs_store *s, evs_log_level lvl, const evs_log_record *f,
+               const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
 
     if (!s || !s->opts.log_fn)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    evs__log_emit(s->opts.log_fn, s->opts.log_ctx, "store", lvl, f, fmt, ap);
     va_end(ap);
-    s->opts.log_fn(s->opts.log_ctx, lvl, msg);
+}
+
+void evs__log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!s || !s->opts.log_fn)
+        return;
+    va_start(ap, fmt);
+    evs__log_emit(s->opts.log_fn, s->opts.log_ctx, "store", lvl, NULL, fmt,
+                  ap);
+    va_end(ap);
 }
 
 int evs_store_open(const char *path, const evs_store_opts *opts,

@@ -239,15 +239,14 @@ static void move_aside(inbox_lister *L, const char *name, const char *why)
                              RENAME_NOREPLACE);
     }
     if (rc == 0)
-        evs__log(s, EVS_LOG_WARN,
-                 "execution %s: request file %s is %s; moved aside to "
-                 "inbox/%s",
-                 L->exec, name, why, bad);
+        evs__logf(s, EVS_LOG_WARN, EVS_LOG_FIELDS(.execution = L->exec),
+                  "request file %s is %s; moved aside to inbox/%s", name, why,
+                  bad);
     else if (rc != -ENOENT)
-        evs__log(s, EVS_LOG_ERROR,
-                 "execution %s: request file %s is %s, and moving it "
-                 "aside failed: %s",
-                 L->exec, name, why, evs_strerror(rc));
+        evs__logf(s, EVS_LOG_ERROR,
+                  EVS_LOG_FIELDS(.execution = L->exec, .err = rc),
+                  "request file %s is %s, and moving it aside failed: %s",
+                  name, why, evs_strerror(rc));
 }
 
 /* Reads request `name` into the arena and adds it to the list. Returns

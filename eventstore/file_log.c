@@ -362,13 +362,12 @@ int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
             rc = IO(s)->fdatasync(CTX(s), fl->fd);
         if (rc != 0)
             goto fail;
-        evs__log(s, EVS_LOG_WARN,
-                 "execution %s: cut a torn tail of %llu bytes at offset "
-                 "%llu (%llu complete lines of an unfinished append); "
-                 "saved as %s",
-                 fl->base.id, (unsigned long long)(st.size - t.end),
-                 (unsigned long long)t.end, (unsigned long long)t.lines_after,
-                 name);
+        evs__logf(s, EVS_LOG_WARN, EVS_LOG_FIELDS(.execution = fl->base.id),
+                  "cut a torn tail of %llu bytes at offset %llu (%llu "
+                  "complete lines of an unfinished append); saved as %s",
+                  (unsigned long long)(st.size - t.end),
+                  (unsigned long long)t.end,
+                  (unsigned long long)t.lines_after, name);
         if (rec) {
             rec->cut_bytes = st.size - t.end;
             rec->cut_offset = t.end;
@@ -413,10 +412,9 @@ void evs__file_log_close(evs_log *l)
     if ((l->flags & EVS_LOG_WRITE) && !l->poisoned &&
         s->opts.durability == EVS_SYNC_BATCH && fl->unsynced) {
         if (IO(s)->fdatasync(CTX(s), fl->fd) != 0)
-            evs__log(s, EVS_LOG_ERROR,
-                     "execution %s: sync at close failed; appends since "
-                     "the last sync may be lost on a power failure",
-                     l->id);
+            evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.execution = l->id),
+                      "sync at close failed; appends since the last sync "
+                      "may be lost on a power failure");
     }
     /* Closing the descriptor releases the OFD lock. */
     free_log(s, fl);
@@ -429,10 +427,10 @@ static int poison(file_log *fl, int rc)
 
     fl->base.poisoned = rc;
     IO(s)->ftruncate(CTX(s), fl->fd, fl->base.end);
-    evs__log(s, EVS_LOG_ERROR,
-             "execution %s: %s; the log refuses every call until it is "
-             "reopened",
-             fl->base.id, evs_strerror(rc));
+    evs__logf(s, EVS_LOG_ERROR,
+              EVS_LOG_FIELDS(.execution = fl->base.id, .err = rc),
+              "%s; the log refuses every call until it is reopened",
+              evs_strerror(rc));
     return rc;
 }
 

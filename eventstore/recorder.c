@@ -243,10 +243,10 @@ out:
     evs__free(r->alloc, b);
     return rc;
 oom:
-    evs__log(r->log->store, EVS_LOG_ERROR,
-             "execution %s: no memory to keep %zu events of a failed "
-             "flush; they are lost",
-             r->id, rest);
+    evs__logf(r->log->store, EVS_LOG_ERROR,
+              EVS_LOG_FIELDS(.execution = r->id, .err = -ENOMEM),
+              "no memory to keep %zu events of a failed flush; they are lost",
+              rest);
     rc = -ENOMEM;
     goto out;
 }
@@ -360,10 +360,11 @@ void evs_recorder_close(evs_recorder *r)
     if (!r)
         return;
     if (r->count && evs_recorder_flush(r) != 0)
-        evs__log(r->log->store, EVS_LOG_ERROR,
-                 "execution %s: recorder closed with %zu events that "
-                 "could not be flushed; they are lost",
-                 r->id, r->count);
+        evs__logf(r->log->store, EVS_LOG_ERROR,
+                  EVS_LOG_FIELDS(.execution = r->id),
+                  "recorder closed with %zu events that could not be "
+                  "flushed; they are lost",
+                  r->count);
     for (size_t i = 0; i < r->count; i++)
         evs_event_free(&r->buf[i]);
     evs__free(r->alloc, r->buf);

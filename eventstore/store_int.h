@@ -109,7 +109,11 @@ struct evs_cursor {
  * an inbox can be mistaken for one. */
 int evs__request_id_valid(const char *p, size_t len);
 
-/* Logging through the store's hook; never prints. */
+/* Logging through the store's hook as component "store"; never prints.
+ * evs__logf gives the record's typed fields (EVS_LOG_FIELDS, may be
+ * NULL); evs__log has none. */
+void evs__logf(evs_store *s, evs_log_level lvl, const evs_log_record *f,
+               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void evs__log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

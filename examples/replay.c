@@ -63,6 +63,12 @@ int main(int argc, char **argv)
     evs_error_info_clear(&err);
     evs_store_opts_init(&so);
     so.create = 0; /* a mistyped store is an error, not a new store */
+    /* The library's log records, as JSON lines on stderr: */
+/* README: log_sink: begin */
+    static const evs_log_sink sink = {EVS_LOG_JSON, EVS_LOG_INFO, NULL};
+    so.log_fn = evs_log_stderr;
+    so.log_ctx = (void *)&sink;
+/* README: log_sink: end */
     if ((rc = evs_store_open(argv[1], &so, &st)) == 0)
         rc = show(st, argv[2], &err);
     evs_store_close(st);

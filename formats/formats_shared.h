@@ -22,6 +22,20 @@
 #include <emmintrin.h>
 #endif
 
+/*
+ * Structured logging (log.c). EVS_LOG_FIELDS(...) makes the typed fields
+ * of a record, by designated initialisers (.execution = id, .sequence =
+ * n, .err = rc); a duration not given is -1 ("none"). evs__log_emit
+ * fills in the time, level, component and the message formatted from
+ * fmt, and calls `fn` (nothing when `fn` is NULL). `f` may be NULL.
+ */
+#define EVS_LOG_FIELDS(...)                                                    \
+    (&(const evs_log_record){.duration_us = -1, __VA_ARGS__})
+void evs__log_emit(evs_log_fn fn, void *ctx, const char *component,
+                   evs_log_level lvl, const evs_log_record *f,
+                   const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+
 /* Allocation through an allocator hook; `a` may be NULL (the default). */
 void *evs__realloc(const evs_allocator *a, void *p, size_t n);
 void *evs__malloc(const evs_allocator *a, size_t n);

@@ -54,19 +54,26 @@ int64_t evs__orch_now_us(const evs_orch *o)
                             : evs_now_us();
 }
 
-static void store_vlog(evs_store *s, evs_log_level lvl, const char *fmt,
-                       va_list ap) __attribute__((format(printf, 3, 0)));
+static void store_vlog(evs_store *s, const char *component, evs_log_level lvl,
+                       const evs_log_record *f, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 
-static void store_vlog(evs_store *s, evs_log_level lvl, const char *fmt,
-                       va_list ap)
+static void store_vlog(evs_store *s, const char *component, evs_log_level lvl,
+                       const evs_log_record *f, const char *fmt, va_list ap)
 {
     const evs_store_opts *so = evs_store_get_opts(s);
-    char msg[512];
 
-    if (!so->log_fn)
-        return;
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    so->log_fn(so->log_ctx, lvl, msg);
+    evs__log_emit(so->log_fn, so->log_ctx, component, lvl, f, fmt, ap);
+}
+
+void evs__orch_logf(evs_orch *o, evs_log_level lvl, const evs_log_record *f,
+                    const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    store_vlog(o->store, "orchestrator", lvl, f, fmt, ap);
+    va_end(ap);
 }
 
 void evs__orch_log(evs_orch *o, evs_log_level lvl, const char *fmt, ...)
@@ -74,7 +81,7 @@ void evs__orch_log(evs_orch *o, evs_log_level lvl, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    store_vlog(o->store, lvl, fmt, ap);
+    store_vlog(o->store, "orchestrator", lvl, NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -83,7 +90,7 @@ void evs__orch_store_log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    store_vlog(s, lvl, fmt, ap);
+    store_vlog(s, "schedule", lvl, NULL, fmt, ap);
     va_end(ap);
 }
 

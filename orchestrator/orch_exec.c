@@ -214,10 +214,10 @@ static void exec_free(orch_exec *x)
 {
     if (x->rec) {
         if (evs_recorder_pending(x->rec))
-            evs__orch_log(x->o, EVS_LOG_WARN,
-                          "execution %s: %zu events not written; the next "
-                          "run replays from the log",
-                          x->id, evs_recorder_pending(x->rec));
+            evs__orch_logf(x->o, EVS_LOG_WARN, EVS_LOG_FIELDS(.execution = x->id),
+                           "%zu events not written; the next run replays "
+                           "from the log",
+                           evs_recorder_pending(x->rec));
         evs_recorder_close(x->rec);
     }
     evs_log_close(x->log);
@@ -240,8 +240,9 @@ void evs__orch_fail_exec(orch_exec *x, int err, const char *why)
         return;
     x->broken = 1;
     x->err = err;
-    evs__orch_log(x->o, EVS_LOG_ERROR, "execution %s: given up (%s): %s", x->id,
-                  evs_err_name(err), why ? why : evs_strerror(err));
+    evs__orch_logf(x->o, EVS_LOG_ERROR,
+                   EVS_LOG_FIELDS(.execution = x->id, .err = err),
+                   "given up: %s", why ? why : evs_strerror(err));
     evs__orch_report(x, EVS_OUTCOME_ERROR, err);
     evs__orch_release(x);
 }

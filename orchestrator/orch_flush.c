@@ -204,9 +204,10 @@ void evs__orch_finish_if_done(orch_exec *x)
     if (oc == EVS_OUTCOME_CONTINUED && x->successor[0] && !x->o->stopping) {
         int rc = evs_orch_resume(x->o, evs_span_cstr(x->successor));
         if (rc != 0 && rc != EVS_ELOCKED && rc != -EALREADY)
-            evs__orch_log(x->o, EVS_LOG_ERROR,
-                          "execution %s: successor %s not resumed: %s", x->id,
-                          x->successor, evs_strerror(rc));
+            evs__orch_logf(x->o, EVS_LOG_ERROR,
+                           EVS_LOG_FIELDS(.execution = x->id, .err = rc),
+                           "successor %s not resumed: %s", x->successor,
+                           evs_strerror(rc));
     }
 }
 
@@ -221,10 +222,10 @@ static void flush_done(uv_work_t *w, int status)
     x->batch = NULL;
     if (x->snap) {
         if (x->snap_rc != 0 && rc == 0)
-            evs__orch_log(x->o, EVS_LOG_WARN,
-                          "execution %s: snapshot not saved (%s); the log "
-                          "is intact",
-                          x->id, evs_err_name(x->snap_rc));
+            evs__orch_logf(x->o, EVS_LOG_WARN,
+                           EVS_LOG_FIELDS(.execution = x->id,
+                                          .err = x->snap_rc),
+                           "snapshot not saved; the log is intact");
         evs_snapshot_free(x->snap);
         x->snap = NULL;
     }

@@ -27,11 +27,11 @@ void evs__orch_take_done(orch_exec *x)
             int rc = evs_request_remove(x->o->store, x->id, x->id_len, t->id,
                                         strlen(t->id));
             if (rc != 0)
-                evs__orch_log(x->o, EVS_LOG_WARN,
-                              "execution %s: request %s recorded but not "
-                              "removed (%s); it will be recognised and "
-                              "skipped",
-                              x->id, t->id, evs_err_name(rc));
+                evs__orch_logf(x->o, EVS_LOG_WARN,
+                               EVS_LOG_FIELDS(.execution = x->id, .err = rc),
+                               "request %s recorded but not removed; it will "
+                               "be recognised and skipped",
+                               t->id);
             /* Keep the id while the file may still be listed. */
             t->seq = UINT64_MAX;
         }
@@ -83,8 +83,9 @@ void evs__orch_inbox_pick(orch_exec *x)
     }
     rc = evs_request_list(x->o->store, x->id, x->id_len, &l);
     if (rc != 0) {
-        evs__orch_log(x->o, EVS_LOG_WARN, "execution %s: inbox not read: %s",
-                      x->id, evs_strerror(rc));
+        evs__orch_logf(x->o, EVS_LOG_WARN,
+                       EVS_LOG_FIELDS(.execution = x->id, .err = rc),
+                       "inbox not read: %s", evs_strerror(rc));
         return;
     }
     forget_removed(x, &l);

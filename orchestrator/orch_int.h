@@ -169,14 +169,22 @@ struct evs_orch {
 };
 
 /* orch.c */
-/* Reports a noteworthy thing through the store's log hook, if any. */
+/* Reports a noteworthy thing through the store's log hook, if any, as
+ * component "orchestrator"; evs__orch_logf with the record's typed fields
+ * (EVS_LOG_FIELDS, formats_shared.h; may be NULL). */
+void evs__orch_logf(evs_orch *o, evs_log_level lvl, const evs_log_record *f,
+                    const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
 void evs__orch_log(evs_orch *o, evs_log_level lvl, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 /* The same through store s's log hook, for what runs without an
- * orchestrator (a schedule's fire). */
+ * orchestrator (a schedule's fire), as component "schedule". */
 void evs__orch_store_log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))

@@ -87,24 +87,27 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
         rc = 0;
     } else if (st->definition.len == 0) {
         rc = EVS_EPARSE;
-        evs__orch_log(o, EVS_LOG_ERROR, "execution %s: no definition recorded",
-                      x->id);
+        evs__orch_logf(o, EVS_LOG_ERROR, EVS_LOG_FIELDS(.execution = x->id),
+                       "no definition recorded");
         goto fail;
     } else {
         rc = evs_wf_parse(st->definition.ptr, st->definition.len, NULL,
                           has_action, o, &x->def, &we);
     }
     if (rc != 0) {
-        evs__orch_log(o, EVS_LOG_ERROR,
-                      "execution %s: its definition is refused: %s%s%s", x->id,
-                      we.step, we.step[0] ? ": " : "", we.msg);
+        evs__orch_logf(o, EVS_LOG_ERROR,
+                       EVS_LOG_FIELDS(.execution = x->id,
+                                      .step = we.step[0] ? we.step : NULL),
+                       "its definition is refused: %s", we.msg);
         goto fail;
     }
     x->service = evs__orch_is_service(o->alloc, x->def);
     /* GetVersion on replay: a decision the history holds must be one
      * this definition accepts. */
     if ((rc = evs__orch_check_versions(rp, x->def, &ei)) != 0) {
-        evs__orch_log(o, EVS_LOG_ERROR, "execution %s: %s", x->id, ei.msg);
+        evs__orch_logf(o, EVS_LOG_ERROR,
+                       EVS_LOG_FIELDS(.execution = x->id, .err = ei.code),
+                       "%s", ei.msg);
         if (info)
             *info = ei;
         goto fail;
@@ -212,10 +215,11 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
         rc = evs_replay_open(rp, o->store, id.ptr, id.len, 0, NULL, &ve);
         if (rc != 0) {
             if (rc == EVS_EHISTORY)
-                evs__orch_log(o, EVS_LOG_ERROR,
-                              "execution %.*s: seq %llu: %s: %s", (int)id.len,
-                              id.ptr, (unsigned long long)ve.sequence, ve.kind,
-                              ve.msg);
+                evs__orch_logf(o, EVS_LOG_ERROR,
+                               EVS_LOG_FIELDS(.execution = evs_log_id(log),
+                                              .sequence = ve.sequence,
+                                              .err = rc),
+                               "%s: %s", ve.kind, ve.msg);
             goto fail;
         }
         if ((rc = evs__chain_next(&c, rp)) == 0)
@@ -225,10 +229,9 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
         rp = NULL;
         log = NULL;
         if (rc < 0) {
-            evs__orch_log(o, EVS_LOG_ERROR,
-                          "execution %s: its chain of continuations loops "
-                          "here, or names a successor that is not an id",
-                          c.id);
+            evs__orch_logf(o, EVS_LOG_ERROR, EVS_LOG_FIELDS(.execution = c.id),
+                           "its chain of continuations loops here, or names "
+                           "a successor that is not an id");
             return rc;
         }
         if (o->opts.on_outcome)
@@ -349,8 +352,9 @@ static void start_done(uv_work_t *w, int status)
         j->c.def = NULL;
     }
     if (rc != 0) {
-        evs__orch_log(o, EVS_LOG_ERROR, "execution %s: not started: %s",
-                      j->c.id, evs_strerror(rc));
+        evs__orch_logf(o, EVS_LOG_ERROR,
+                       EVS_LOG_FIELDS(.execution = j->c.id, .err = rc),
+                       "not started: %s", evs_strerror(rc));
         if (o->opts.on_outcome)
             o->opts.on_outcome(o->opts.arg, j->c.id, EVS_OUTCOME_ERROR, rc);
     }

@@ -16,6 +16,7 @@
 
 const char *tool_name = "evstore";
 int tool_allow_unsafe;
+evs_log_sink tool_log = {EVS_LOG_TEXT, EVS_LOG_WARN, NULL};
 
 static const tool_def *g_def;
 static FILE *g_out;
@@ -146,6 +147,10 @@ int open_store_opts(const char *path, evs_store_opts *o, const char *missing,
         o = &dflt;
     }
     o->allow_unsafe_perms = tool_allow_unsafe;
+    if (!o->log_fn) {
+        o->log_fn = evs_log_stderr;
+        o->log_ctx = &tool_log;
+    }
     rc = evs_store_open(path, o, out);
     if (rc == 0)
         return 0;
@@ -252,6 +257,58 @@ int tool_cmd_help(int argc, char **argv)
     return EXIT_OKAY;
 }
 
+int tool_log_option(const char *opt, const char *val)
+{
+    static const char *const styles[] = {"json", "logfmt", "text"};
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    static char prefix[64];
+    int is_fmt = strcmp(opt, "--log-format") == 0;
+    const char *const *names = is_fmt ? styles : levels;
+    size_t n = is_fmt ? 3 : 4;
+
+    snprintf(prefix, sizeof(prefix), "%s: ", tool_name);
+    tool_log.prefix = prefix;
+    for (size_t i = 0; val && i < n; i++) {
+        if (strcmp(val, names[i]) != 0)
+            continue;
+        if (is_fmt)
+            tool_log.style = (evs_log_style)i;
+        else
+            tool_log.max_level = (evs_log_level)i;
+        return 0;
+    }
+    return usage_error(NULL, "%s takes %s, got '%s'", opt,
+                       is_fmt ? "text, logfmt or json"
+                              : "error, warn, info or debug",
+                       val ? val : "nothing");
+}
+
+/* If argv[*i] is --log-format or --log-level (with "=VALUE" or the value
+ * in the next argument), takes it; returns 1 if it did, 0 if it is not
+ * one, or -EXIT_USAGE. */
+static int take_log_option(int argc, char **argv, int *i)
+{
+    static const char *const opts[] = {"--log-format", "--log-level"};
+
+    for (size_t k = 0; k < 2; k++) {
+        size_t len = strlen(opts[k]);
+        const char *val;
+        int rc;
+
+        if (strncmp(argv[*i], opts[k], len) != 0)
+            continue;
+        if (argv[*i][len] == '=')
+            val = argv[*i] + len + 1;
+        else if (argv[*i][len] == '\0')
+            val = *i + 1 < argc ? argv[++*i] : NULL;
+        else
+            continue;
+        rc = tool_log_option(opts[k], val);
+        return rc ? -rc : 1;
+    }
+    return 0;
+}
+
 int tool_main(const tool_def *t, int argc, char **argv)
 {
     const tool_command *c;
@@ -262,6 +319,7 @@ int tool_main(const tool_def *t, int argc, char **argv)
     tool_name = t->name;
     out_to(stdout, "stdout");
     opterr = 0;
+    (void)tool_log_option("--log-format", "text"); /* sets the prefix */
     /* The one option every command takes is taken out here, before the
      * command's own parsing; "--" ends options, so not after it. */
     for (int i = 1; i < argc; i++) {
@@ -270,9 +328,13 @@ int tool_main(const tool_def *t, int argc, char **argv)
                 argv[n++] = argv[i++];
             break;
         }
+        int lo;
+
         if (strcmp(argv[i], "--allow-unsafe-perms") == 0)
             tool_allow_unsafe = 1;
-        else
+        else if ((lo = take_log_option(argc, argv, &i)) < 0)
+            return -lo;
+        else if (lo == 0)
             argv[n++] = argv[i];
     }
     argv[n] = NULL;

@@ -86,6 +86,21 @@ int fail_on_exec(evs_store *st, const char *store, const char *id, int rc,
 /* Set by --allow-unsafe-perms, which every tool takes. */
 extern int tool_allow_unsafe;
 
+/* Where the library's log records go: stderr, as --log-format (text,
+ * logfmt or json; default text) and --log-level (error, warn, info or
+ * debug; default warn) say. Every store the tools open logs here. */
+extern evs_log_sink tool_log;
+
+/* Takes --log-format or --log-level (opt, with its value val); returns 0,
+ * or a usage error (EXIT_USAGE) for a value it does not know. */
+int tool_log_option(const char *opt, const char *val);
+
+/* The text of the two options, for the tools' help. */
+#define TOOL_LOG_HELP                                                          \
+    "Every command takes --log-format FMT (text, logfmt or json: how the\n"    \
+    "library's log records are written to stderr; default text) and\n"        \
+    "--log-level LVL (error, warn, info or debug; default warn).\n"
+
 /* Opens the store at `path` with `o` (NULL: the defaults, without
  * creating it), --allow-unsafe-perms applied. On failure reports it in
  * one line ("no store at PATH (no such directory<missing>)", a directory

@@ -199,7 +199,7 @@ static const char help_common[] =
     "group or others may write to, which is refused otherwise (exit 3).\n"
     "Colour is used only when stdout is a terminal and NO_COLOR is unset\n"
     "or empty. Data previews are cut to the terminal's width only when\n"
-    "stdout is a terminal.\n";
+    "stdout is a terminal.\n" TOOL_LOG_HELP;
 
 /* ------------------------------------------------------------------ */
 /* Terminal-safe text                                                 */

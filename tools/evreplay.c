@@ -550,7 +550,8 @@ static void run_interactive(runner *u)
 static const char usage_text[] =
     "Usage: evreplay STORE EXEC [-c CMDS]... [-x FILE]... [--batch]\n"
     "                [--checkpoint-every N] [--checkpoint-budget BYTES]\n"
-    "                [--allow-unsafe-perms]\n"
+    "                [--allow-unsafe-perms] [--log-format FMT]\n"
+    "                [--log-level LVL]\n"
     "\n"
     "Steps through the history of execution EXEC of the evstore store\n"
     "STORE, as gdb steps through a program: move forward and back over its\n"
@@ -581,6 +582,9 @@ static const char usage_text[] =
     "                       dropped and the interval doubles\n"
     "  --allow-unsafe-perms open STORE even if group or others may write\n"
     "                       to it (refused otherwise, exit 3)\n"
+    "  --log-format FMT     how the library's log records are written to\n"
+    "                       stderr: text (default), logfmt or json\n"
+    "  --log-level LVL      error, warn (default), info or debug\n"
     "  -h, --help           show this help\n"
     "  --version            show the version\n"
     "\n"
@@ -603,7 +607,15 @@ static const char usage_text[] =
     "  2  usage error\n"
     "  3  the store or the execution cannot be opened, or a fatal error\n";
 
-enum { OPT_BATCH = 256, OPT_CKPT, OPT_BUDGET, OPT_VERSION, OPT_UNSAFE };
+enum {
+    OPT_BATCH = 256,
+    OPT_CKPT,
+    OPT_BUDGET,
+    OPT_VERSION,
+    OPT_UNSAFE,
+    OPT_LOG_FORMAT,
+    OPT_LOG_LEVEL
+};
 
 typedef struct source {
     int file; /* 0: -c text, 1: -x file */
@@ -621,6 +633,8 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {"allow-unsafe-perms", no_argument, NULL, OPT_UNSAFE},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
     source *src = NULL;
@@ -633,6 +647,7 @@ int main(int argc, char **argv)
     runner u;
 
     tool_name = "evreplay";
+    (void)tool_log_option("--log-format", "text"); /* sets the prefix */
     out_to(stdout, "stdout");
     opterr = 0;
     while ((c = next_opt(NULL, argc, argv, "c:x:", longopts)) != -1) {
@@ -645,6 +660,13 @@ int main(int argc, char **argv)
             break;
         case OPT_BATCH: batch = 1; break;
         case OPT_UNSAFE: tool_allow_unsafe = 1; break;
+        case OPT_LOG_FORMAT:
+        case OPT_LOG_LEVEL:
+            if ((status = tool_log_option(c == OPT_LOG_FORMAT ? "--log-format"
+                                                               : "--log-level",
+                                          optarg)) != 0)
+                goto usage;
+            break;
         case OPT_CKPT:
             if ((status = parse_num(NULL, "--checkpoint-every", optarg, 0,
                                     UINT64_MAX, &ck_every)) != 0)

@@ -215,7 +215,7 @@ static const char help_common[] =
     "library. Every command takes --allow-unsafe-perms: open a store\n"
     "directory that group or others may write to, which is refused\n"
     "otherwise (exit 3). With --json, stdout holds that one JSON object\n"
-    "and nothing else; messages go to stderr.\n";
+    "and nothing else; messages go to stderr.\n" TOOL_LOG_HELP;
 
 static const char help_more[] =
     "Built-in actions: echo (output = input), fail ({\"times\":N,\n"
@@ -257,13 +257,6 @@ int parse_sync(const char *cmd, const char *v, evs_durability *d)
     return 0;
 }
 
-static void log_cb(void *ctx, evs_log_level lvl, const char *msg)
-{
-    (void)ctx;
-    if (lvl <= EVS_LOG_WARN)
-        note("%s", msg);
-}
-
 int run_store_open(const char *path, evs_durability d, int create,
                    int can_create, evs_store **s)
 {
@@ -272,7 +265,6 @@ int run_store_open(const char *path, evs_durability d, int create,
     evs_store_opts_init(&so);
     so.durability = d;
     so.create = create;
-    so.log_fn = log_cb;
     return open_store_opts(path, &so, can_create ? "; --create makes it" : NULL,
                            s);
 }

@@ -207,11 +207,70 @@ typedef enum evs_log_level {
 } evs_log_level;
 
 /**
- * Log hook. The library never prints; it reports noteworthy things (a torn
- * tail cut back, a stale snapshot ignored) here. `msg` is borrowed for the
- * call only. May be called from any thread that uses the handle.
+ * One structured log record. The library never prints; it reports
+ * noteworthy things (a torn tail cut back, a request it could not read,
+ * an execution given up) as records to the log hook. Every pointer is
+ * borrowed for the call only. A field that does not apply is NULL, 0 or
+ * -1 as its comment says; `msg` is always set, one sentence without a
+ * trailing newline, and repeats none of the typed fields it need not.
  */
-typedef void (*evs_log_fn)(void *ctx, evs_log_level level, const char *msg);
+typedef struct evs_log_record {
+    int64_t time_us;       /* when: microseconds since the Unix epoch */
+    evs_log_level level;   /* how serious */
+    const char *component; /* "store", "orchestrator", "run", ... */
+    const char *msg;       /* what happened */
+    const char *execution; /* the execution's id, or NULL */
+    const char *path;      /* the path's id, or NULL */
+    const char *step;      /* the step's name, or NULL */
+    uint64_t sequence;     /* the sequence it concerns, or 0 */
+    int err;               /* an error code (evs_err_name names it), or 0 */
+    int64_t duration_us;   /* how long it took, or -1 */
+} evs_log_record;
+
+/**
+ * Log hook: receives each record. May be called from any thread that uses
+ * the handle (and from an orchestrator's threadpool), so it must be
+ * thread-safe if those are several. evs_log_stderr is a ready one.
+ */
+typedef void (*evs_log_fn)(void *ctx, const evs_log_record *rec);
+
+/** How evs_log_format writes a record. */
+typedef enum evs_log_style {
+    /** One JSON object: {"time":"<RFC 3339>","level":"warn",
+     * "component":"store","msg":"...","execution":"...",...}; fields that
+     * do not apply are left out. */
+    EVS_LOG_JSON = 0,
+    /** logfmt: time=... level=warn component=store msg="..." execution=...;
+     * values with a blank, '"', '=' or a control character are quoted. */
+    EVS_LOG_LOGFMT = 1,
+    /** For a person: "warning: <msg> (execution X, sequence N, EVS_E...)". */
+    EVS_LOG_TEXT = 2
+} evs_log_style;
+
+/**
+ * Writes `rec` in `style` into buf[0..cap), NUL-terminated and without a
+ * trailing newline, cutting it short (still valid JSON or logfmt: the
+ * message is shortened first) if it does not fit. Returns the length
+ * written, or -EINVAL for a bad style, NULL argument or cap < 256.
+ * Thread-safe.
+ */
+EVS_EXTERN int evs_log_format(const evs_log_record *rec, evs_log_style style,
+                              char *buf, size_t cap);
+
+/**
+ * A ready log hook: writes each record at or above a level to stderr as one
+ * line, in one write(2) (so lines of threads do not interleave). `ctx`
+ * points to an evs_log_sink that outlives the handle, or is NULL for JSON
+ * lines of warnings and errors.
+ */
+typedef struct evs_log_sink {
+    evs_log_style style;     /* EVS_LOG_JSON, LOGFMT or TEXT */
+    evs_log_level max_level; /* records above it (less serious) are dropped */
+    const char *prefix;      /* EVS_LOG_TEXT: put before each line, as
+                                "evrun: "; may be NULL */
+} evs_log_sink;
+
+EVS_EXTERN void evs_log_stderr(void *ctx, const evs_log_record *rec);
 
 #ifdef __cplusplus
 }

@@ -88,7 +88,8 @@ typedef struct evs_store_opts {
     int allow_unsafe_perms;     /* accept a root writable by group or
                                     others; default 0 */
     const evs_allocator *alloc; /* default: the C library */
-    evs_log_fn log_fn;          /* default: none */
+    evs_log_fn log_fn;          /* structured records (common.h); default:
+                                    none. evs_log_stderr is a ready one */
     void *log_ctx;
     const evs_io *io; /* default: evs_io_posix() */
 } evs_store_opts;

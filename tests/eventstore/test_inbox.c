@@ -25,14 +25,16 @@ static char *dir;
 static evs_store *st;
 static fault_io fio;
 static int hook_warns;
-static char hook_msg[512];
+static char hook_msg[1024];
 
-static void hook(void *ctx, evs_log_level lvl, const char *msg)
+static void hook(void *ctx, const evs_log_record *r)
 {
     (void)ctx;
-    if (lvl <= EVS_LOG_WARN) {
+    if (r->level <= EVS_LOG_WARN) {
         hook_warns++;
-        snprintf(hook_msg, sizeof(hook_msg), "%s", msg);
+        cr_assert_geq(evs_log_format(r, EVS_LOG_TEXT, hook_msg,
+                                     sizeof(hook_msg)),
+                      0);
     }
 }
 

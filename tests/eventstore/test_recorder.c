@@ -24,14 +24,22 @@ static evs_log *wl;
 
 /* What the log hook saw. */
 static int hook_errors;
-static char hook_msg[512];
+static char hook_msg[1024];   /* the last error, as text */
+static char hook_exec[160];   /* its execution field */
+static char hook_comp[32];    /* its component */
 
-static void hook(void *ctx, evs_log_level lvl, const char *msg)
+static void hook(void *ctx, const evs_log_record *r)
 {
     (void)ctx;
-    if (lvl == EVS_LOG_ERROR) {
+    if (r->level == EVS_LOG_ERROR) {
         hook_errors++;
-        snprintf(hook_msg, sizeof(hook_msg), "%s", msg);
+        cr_assert_geq(evs_log_format(r, EVS_LOG_TEXT, hook_msg,
+                                     sizeof(hook_msg)),
+                      0);
+        snprintf(hook_exec, sizeof(hook_exec), "%s",
+                 r->execution ? r->execution : "(none)");
+        snprintf(hook_comp, sizeof(hook_comp), "%s",
+                 r->component ? r->component : "(none)");
     }
 }
 
@@ -466,6 +474,8 @@ Test(rec, a_failed_flush_at_close_is_reported_to_the_log_hook)
     fault_io_disarm(&fio);
     cr_assert_geq(hook_errors, 1);
     cr_assert_not_null(strstr(hook_msg, "3 events"), "hook said: %s", hook_msg);
+    cr_assert_str_eq(hook_exec, "x", "the record names the execution");
+    cr_assert_str_eq(hook_comp, "store");
     cr_assert_eq(reader_last(), 1);
 }
 

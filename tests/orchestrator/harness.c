@@ -89,7 +89,7 @@ const char *J(const char *s)
 outcome_rec outs[128];
 size_t nouts;
 void (*outcome_hook)(const char *id, evs_outcome oc);
-char last_log[512];
+char last_log[1024];
 
 static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
 {
@@ -112,11 +112,11 @@ static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
         outcome_hook(id, oc);
 }
 
-static void log_hook(void *ctx, evs_log_level lvl, const char *msg)
+static void log_hook(void *ctx, const evs_log_record *r)
 {
     (void)ctx;
-    if (lvl == EVS_LOG_ERROR)
-        snprintf(last_log, sizeof(last_log), "%s", msg);
+    if (r->level == EVS_LOG_ERROR)
+        (void)evs_log_format(r, EVS_LOG_TEXT, last_log, sizeof(last_log));
 }
 
 const outcome_rec *outcome_of(const char *id)

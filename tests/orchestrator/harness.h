@@ -92,7 +92,7 @@ extern void (*outcome_hook)(const char *id, evs_outcome oc);
 
 /* The last error the store's log hook saw: the orchestrator says there
  * why it refused or gave up an execution. */
-extern char last_log[512];
+extern char last_log[1024];
 
 /* The record of `id`, or NULL if none was reported. */
 const outcome_rec *outcome_of(const char *id);

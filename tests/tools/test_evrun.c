@@ -931,6 +931,75 @@ Test(evrun, a_waiting_workflow_suspends_then_send_and_resume_complete_it)
     free(m);
 }
 
+/* Appends half a line to the log at `path`: a torn tail. */
+static void tear(const char *path)
+{
+    const char torn[] = "{\"v\":1,\"id\":\"half";
+    FILE *f = fopen(path, "ab");
+
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(torn, 1, sizeof(torn) - 1, f), sizeof(torn) - 1);
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* The library's log records reach stderr as --log-format says: a torn
+ * tail that resume cuts back is one JSON object naming the execution,
+ * and in the default text form a sentence with the tool's name. */
+Test(evrun, log_records_go_to_stderr_in_the_format_asked)
+{
+    const char *def = def_file("gate", gate_def);
+    result r = EVRUN("start", store, def, "--id", "t1");
+    char *log = tu_path(store, "t1", "events.jsonl");
+    json_object *o, *v;
+
+    cr_assert_eq(r.status, 4, "stderr: %s", r.err);
+    result_free(&r);
+    tear(log);
+
+    r = EVRUN("resume", store, "t1", "--log-format", "json");
+    cr_assert_eq(r.status, 4, "stderr: %s", r.err);
+    cr_assert_eq(count_lines(r.err), 1, "%s", r.err);
+    o = json_tokener_parse(r.err);
+    cr_assert_not_null(o, "not JSON: %s", r.err);
+    cr_assert(json_object_object_get_ex(o, "level", &v));
+    cr_assert_str_eq(json_object_get_string(v), "warn");
+    cr_assert(json_object_object_get_ex(o, "component", &v));
+    cr_assert_str_eq(json_object_get_string(v), "store");
+    cr_assert(json_object_object_get_ex(o, "execution", &v), "%s", r.err);
+    cr_assert_str_eq(json_object_get_string(v), "t1");
+    cr_assert(json_object_object_get_ex(o, "msg", &v));
+    cr_assert_not_null(strstr(json_object_get_string(v), "torn tail"), "%s",
+                       r.err);
+    json_object_put(o);
+    result_free(&r);
+
+    /* Nothing left to cut: nothing logged; then text, at the default
+     * level, after another tear. */
+    r = EVRUN("resume", store, "t1", "--log-format=logfmt");
+    cr_assert_eq(r.status, 4, "stderr: %s", r.err);
+    cr_assert_str_eq(r.err, "");
+    result_free(&r);
+    tear(log);
+    r = EVRUN("resume", store, "t1");
+    cr_assert_eq(r.status, 4, "stderr: %s", r.err);
+    cr_assert_eq(strncmp(r.err, "evrun: warning: execution t1: ", 30), 0, "%s",
+                 r.err);
+    result_free(&r);
+    /* --log-level error hides the warning. */
+    tear(log);
+    r = EVRUN("resume", store, "t1", "--log-level", "error");
+    cr_assert_eq(r.status, 4, "stderr: %s", r.err);
+    cr_assert_str_eq(r.err, "");
+    result_free(&r);
+
+    r = EVRUN("resume", store, "t1", "--log-format", "xml");
+    cr_assert_eq(r.status, 2);
+    cr_assert_not_null(strstr(r.err, "--log-format takes text, logfmt or json"),
+                       "%s", r.err);
+    result_free(&r);
+    free(log);
+}
+
 /* gate_def with a timeout of `ms` on its wait. */
 static const char *timed_gate_def(const char *name, const char *ms)
 {
