@@ -3,8 +3,9 @@
 Only the functions of ``include/evstore/run.h`` (strings in, JSON out) and a
 few of ``common.h`` and ``store.h`` are bound. The one struct mirrored whole
 is ``evs_error_info``, small and stable; of ``evs_store_opts`` only the
-leading scalar fields are, over a buffer that ``evs_store_opts_init`` fills
-(``common.h``, "Options structs": fields are only ever added at the end).
+leading fields are, up to the log hook, over a buffer that
+``evs_store_opts_init`` fills (``common.h``, "Options structs": fields are
+only ever added at the end).
 
 Where the library is found, first match wins:
 
@@ -58,7 +59,15 @@ class StoreOptsHead(Structure):
         ("recovery", c_int),
         ("create", c_int),
         ("allow_unsafe_perms", c_int),
+        ("alloc", c_void_p),
+        ("log_fn", c_void_p),
+        ("log_ctx", c_void_p),
     ]
+
+
+# evs_log_fn (common.h): the record is passed on as an opaque pointer, to
+# evs_log_format.
+LOG_FN = ctypes.CFUNCTYPE(None, c_void_p, c_void_p)
 
 
 # Room for evs_store_opts as it is and as it may grow: evs_store_opts_init
@@ -125,6 +134,7 @@ _SIGNATURES = [
     ("evs_err_name", c_char_p, [c_int]),
     ("evs_error_info_clear", None, [_ERR]),
     ("evs_free", None, [c_void_p, c_void_p]),
+    ("evs_log_format", c_int, [c_void_p, c_int, c_void_p, c_size_t]),
     ("evs_store_opts_init", None, [c_void_p]),
     ("evs_store_open", c_int, [c_char_p, c_void_p, POINTER(c_void_p)]),
     ("evs_store_allocator", c_void_p, [c_void_p]),

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import sys
 import threading
 import time
 import weakref
-from ctypes import byref, c_void_p, create_string_buffer
+from ctypes import byref, c_void_p, cast, create_string_buffer
 from os import PathLike, fspath
 from typing import (Any, Callable, Dict, Iterator, List, Optional, TypeVar,
                     Union, overload)
 
-from . import _codec, _inspect, _lib, errors
+from . import _codec, _inspect, _lib, _log, errors
 from ._execution import Execution
 from ._lib import lib
 from .policy import Retry, RetryLike, StepFunction, Workflow, make_step
@@ -42,13 +43,19 @@ class Store:
     - ``retry``: the retry policy of steps that give none (a
       :class:`evstore.Retry`, a dict or an int of attempts); without it a
       step runs once;
-    - ``create``, ``allow_unsafe_perms``: as ``evs_store_opts``.
+    - ``create``, ``allow_unsafe_perms``: as ``evs_store_opts``;
+    - ``logger``: where the library's log records go (a torn tail cut
+      back, a request file moved aside): default the ``"evstore"`` logger;
+      ``None`` drops them. Each record's typed fields (execution, step,
+      sequence, error, ...) are in its ``evstore`` attribute, a dict.
     """
 
     def __init__(self, path: Union[str, "PathLike[str]"], *,
                  durability: str = "full", mode: str = "block",
                  poll_interval: float = 0.05, retry: RetryLike = None,
-                 create: bool = True, allow_unsafe_perms: bool = False):
+                 create: bool = True, allow_unsafe_perms: bool = False,
+                 logger: Optional[logging.Logger] = logging.getLogger(
+                     "evstore")):
         if durability not in _DURABILITY:
             raise errors.InvalidArgument(
                 "durability is one of %s, not %r"
@@ -67,12 +74,17 @@ class Store:
         head.durability = _DURABILITY[durability]
         head.create = 1 if create else 0
         head.allow_unsafe_perms = 1 if allow_unsafe_perms else 0
+        self._log_key = _log.attach(logger) if logger is not None else 0
+        if self._log_key:
+            head.log_fn = cast(_log.HOOK, c_void_p).value
+            head.log_ctx = self._log_key
         parent = os.path.dirname(os.path.abspath(self.path))
         if create and not os.path.isdir(parent):
             os.makedirs(parent, exist_ok=True)
         ptr = c_void_p()
         rc = lib.evs_store_open(self.path.encode(), buf, byref(ptr))
         if rc != 0:
+            _log.detach(self._log_key)
             raise errors.error_class(rc)("store %s: %s" % (
                 self.path, _lib.text(lib.evs_strerror(rc))), rc)
         self._p: int = ptr.value or 0
@@ -418,6 +430,7 @@ class Store:
                 self._p = 0
         if ptr:
             lib.evs_store_close(ptr)
+            _log.detach(self._log_key)
 
     def __enter__(self) -> "Store":
         return self

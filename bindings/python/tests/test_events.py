@@ -1,5 +1,7 @@
 """Sleeps, waits for events, requests (pause, unpause, terminate),
 suspend mode and recovery, continue-as-new, and the errors of the API."""
+import logging
+import os
 import time
 
 import evstore
@@ -206,3 +208,44 @@ def test_a_run_another_process_holds_is_locked(store, store_dir):
         p.kill()
         p.wait()
     assert [r["id"] for r in store.recoverable()] == ["held"]
+
+
+def test_library_log_records_reach_python_logging(store_dir, caplog):
+    """A torn tail that the library cuts back when the run is opened again
+    is logged on the "evstore" logger, its typed fields attached."""
+    s = evstore.Store(store_dir, mode="suspend", poll_interval=0.01)
+
+    @s.workflow("wf")
+    def wf(ctx):
+        ctx.step("a", lambda: 1)
+        return ctx.wait_event("go")
+
+    with pytest.raises(evstore.Suspended):
+        s.run(wf, id="torn")
+    with open(os.path.join(store_dir, "torn", "events.jsonl"), "ab") as f:
+        f.write(b'{"v":1,"id":"half')
+    s.send("torn", "go", "ok")
+    with caplog.at_level(logging.WARNING, logger="evstore"):
+        assert s.run(wf, id="torn") == "ok"
+    cuts = [r for r in caplog.records if "torn tail" in r.getMessage()]
+    assert len(cuts) == 1, [r.getMessage() for r in caplog.records]
+    rec = cuts[0]
+    assert rec.name == "evstore" and rec.levelno == logging.WARNING
+    assert rec.getMessage().startswith("execution torn: cut a torn tail")
+    assert rec.evstore["execution"] == "torn"
+    assert rec.evstore["component"] == "store"
+    s.close()
+
+    # logger=None: nothing is logged.
+    caplog.clear()
+    s = evstore.Store(store_dir, logger=None, mode="suspend")
+    wf = s.workflow("wf")(wf.fn)
+    with pytest.raises(evstore.Suspended):
+        s.run(wf, id="torn2")
+    with open(os.path.join(store_dir, "torn2", "events.jsonl"), "ab") as f:
+        f.write(b'{"v":1')
+    with caplog.at_level(logging.DEBUG, logger="evstore"):
+        with pytest.raises(evstore.Suspended):
+            s.run(wf, id="torn2")
+    assert caplog.records == []
+    s.close()
