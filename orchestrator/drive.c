@@ -83,8 +83,7 @@ static int drive_path(orch_exec *x, size_t i)
         case EVS_WF_ACTION:
             /* Started and never finished: run the same attempt again,
              * with the same input and idempotency key. */
-            evs__drive_queue_action(x, pid, S, iter, st->attempts, st->input,
-                                    st->started_seq);
+            evs__drive_redispatch(x, pid, S, iter, st);
             break;
         case EVS_WF_SLEEP: {
             name_buf tid;

@@ -83,6 +83,12 @@ evs_span evs__drive_each_item(const char *list, size_t len, int64_t i);
 void evs__drive_enter_step(orch_exec *x, evs_span pid, const evs_wf_step *S,
                            uint32_t attempt, int64_t iter);
 /* Queues an attempt of an action step to run once need_seq is durable. */
+/* Runs again an attempt of an action step that was started and never
+ * finished (same attempt, input and idempotency key); one started
+ * before this runner took the history over is recorded first as
+ * step_redispatched. */
+void evs__drive_redispatch(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                           int64_t iter, const evs_step_state *st);
 void evs__drive_queue_action(orch_exec *x, evs_span pid, const evs_wf_step *S,
                              int64_t iter, uint32_t attempt, evs_span input,
                              uint64_t need_seq);

@@ -14,6 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Appends the idempotency key of a step to b: the same for every
+ * attempt and every dispatch of it (README, "Actions"). */
+static void step_key(const orch_exec *x, evs__jbuf *b, evs_span pid,
+                     const evs_wf_step *S, int64_t iter)
+{
+    evs__jb_raw(b, x->id, x->id_len);
+    EVS__JB_LIT(b, "/");
+    evs__jb_raw(b, pid.ptr, pid.len);
+    EVS__JB_LIT(b, "/");
+    evs__jb_str(b, S->name);
+    EVS__JB_LIT(b, "/");
+    evs__jb_int(b, iter);
+}
+
 static evs_action_req *make_req(orch_exec *x, evs_span pid,
                                 const evs_wf_step *S, int64_t iter,
                                 uint32_t attempt, evs_span input,
@@ -40,13 +54,7 @@ static evs_action_req *make_req(orch_exec *x, evs_span pid,
     o_in = m.len;
     evs__jb_json(&m, input);
     o_key = m.len;
-    evs__jb_raw(&m, x->id, x->id_len);
-    EVS__JB_LIT(&m, "/");
-    evs__jb_raw(&m, pid.ptr, pid.len);
-    EVS__JB_LIT(&m, "/");
-    evs__jb_str(&m, S->name);
-    EVS__JB_LIT(&m, "/");
-    evs__jb_int(&m, iter);
+    step_key(x, &m, pid, S, iter);
     if (m.err) {
         evs__jb_free(&m);
         evs__free(x->o->alloc, r);
@@ -96,6 +104,47 @@ void evs__drive_queue_action(orch_exec *x, evs_span pid, const evs_wf_step *S,
     op->req = r;
     r->next = x->waiting;
     x->waiting = r;
+}
+
+void evs__drive_redispatch(orch_exec *x, evs_span pid, const evs_wf_step *S,
+                           int64_t iter, const evs_step_state *st)
+{
+    evs__jbuf in = {.alloc = x->o->alloc}, key = {.alloc = x->o->alloc},
+              d = {.alloc = x->o->alloc};
+    uint32_t attempt = st->attempts;
+    uint64_t need = st->started_seq;
+
+    /* Copied first: recording an event may move the state's memory. */
+    evs__jb_raw(&in, st->input.ptr, st->input.len);
+    step_key(x, &key, pid, S, iter);
+    if (in.err || key.err) {
+        evs__orch_fail_exec(x, -ENOMEM, "re-dispatching a step");
+        goto out;
+    }
+    /* Started before this runner took the history over: the dispatch of
+     * its previous owner may have run, so this one is recorded, and the
+     * action runs once that is durable. */
+    if (x->taking_over || (x->takeover_seq && need <= x->from_seq)) {
+        if (evs__orch_note_takeover(x) != 0)
+            goto out;
+        evs__redispatch_data(&d, attempt, iter, (evs_span){key.p, key.len},
+                             x->takeover_seq);
+        if (evs__orch_emit(x, NULL, EVS_EV_STEP_REDISPATCHED, pid,
+                           evs_span_cstr(S->name), &d, &need) != 0)
+            goto out;
+        evs__orch_log(x->o, EVS_LOG_WARN,
+                      "execution %s: attempt %u of step %s on path %.*s was "
+                      "in flight when its runner stopped: dispatched again "
+                      "(key %.*s)",
+                      x->id, attempt, S->name, (int)pid.len, pid.ptr,
+                      (int)key.len, key.p);
+    }
+    evs__drive_queue_action(x, pid, S, iter, attempt,
+                            (evs_span){in.p, in.len}, need);
+out:
+    evs__jb_free(&in);
+    evs__jb_free(&key);
+    evs__jb_free(&d);
 }
 
 void evs__drive_arm(orch_exec *x, evs_span pid, timer_kind k, evs_span id,

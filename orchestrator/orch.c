@@ -305,6 +305,10 @@ int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
     if (o->opts.inbox_poll_ms == 0)
         o->opts.inbox_poll_ms = 500;
     o->rnd = (uint64_t)evs_now_us() | 1;
+    if ((rc = evs__runner_init(&o->me)) != 0) {
+        evs__free(alloc, o);
+        return rc;
+    }
     if (o->opts.loop) {
         o->loop = o->opts.loop;
     } else {

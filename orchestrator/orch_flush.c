@@ -30,6 +30,28 @@ int evs__orch_replay_new(const evs_allocator *a, evs_replay **out)
     return evs_replay_new(&ro, out);
 }
 
+int evs__orch_note_takeover(orch_exec *x)
+{
+    evs__jbuf t = {.alloc = x->o->alloc};
+    int rc;
+
+    if (!x->taking_over)
+        return 0;
+    x->taking_over = 0;
+    evs__takeover_data(&t, &x->o->me, evs_replay_exec(x->rp), x->from_seq);
+    rc = evs__orch_emit(x, NULL, EVS_EV_EXECUTION_TAKEN_OVER,
+                        evs_span_cstr("main"), (evs_span){0}, &t,
+                        &x->takeover_seq);
+    evs__jb_free(&t);
+    if (rc == 0)
+        evs__orch_log(x->o, EVS_LOG_INFO,
+                      "execution %s: taken over by runner %s (pid %ld) "
+                      "after sequence %llu",
+                      x->id, x->o->me.id, x->o->me.pid,
+                      (unsigned long long)x->from_seq);
+    return rc;
+}
+
 int evs__orch_emit(orch_exec *x, const char *id, const char *type,
                    evs_span path, evs_span step, const evs__jbuf *data,
                    uint64_t *seq)
@@ -47,6 +69,8 @@ int evs__orch_emit(orch_exec *x, const char *id, const char *type,
         evs__orch_fail_exec(x, -ENOMEM, "building an event");
         return -ENOMEM;
     }
+    if (x->taking_over && (rc = evs__orch_note_takeover(x)) != 0)
+        return rc;
     if (id)
         memcpy(uuid, id, EVS_UUID_LEN);
     else if ((rc = evs_uuid7(uuid)) != 0) {

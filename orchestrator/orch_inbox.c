@@ -271,6 +271,11 @@ const evs_replay *evs_orch_state(const evs_orch *o, evs_span id)
     return x ? x->rp : NULL;
 }
 
+const char *evs_orch_runner(const evs_orch *o)
+{
+    return o->me.id;
+}
+
 uv_loop_t *evs_orch_loop(evs_orch *o)
 {
     return o->loop;

@@ -20,6 +20,7 @@
 #include "evstore/recorder.h"
 #include "formats_shared.h" /* evs__jbuf, to build event data */
 #include "lineage.h"        /* chains of continuations */
+#include "takeover.h"       /* runners, and what a takeover records */
 
 #include <stdbool.h>
 
@@ -124,6 +125,12 @@ struct orch_exec {
     int64_t last_at_us; /* the last event's timestamp */
     int bounded_move;   /* the path moves by an edge with max_passes */
     char successor[EVS_ID_MAX + 1]; /* once continued as new */
+    /* Taken over from another runner (resumed, not started here): its
+     * takeover is recorded before the first event this runner records
+     * (evs__orch_emit), at takeover_seq; from_seq is the log's last
+     * sequence when it was taken. */
+    int taking_over;
+    uint64_t from_seq, takeover_seq;
     int refs;
     orch_exec *next; /* in o->execs */
 };
@@ -144,6 +151,7 @@ struct evs_orch {
      * (common.h). libuv's own allocations do not (uv_replace_allocator
      * is libuv's, and process-wide). */
     const evs_allocator *alloc;
+    evs__runner me; /* this runner, as takeovers name it */
     uv_loop_t *loop;
     uv_loop_t own_loop;
     int own;
@@ -244,6 +252,11 @@ int64_t evs__orch_now_us(const evs_orch *o);
 int evs__orch_emit(orch_exec *x, const char *id, const char *type,
                    evs_span path, evs_span step, const evs__jbuf *data,
                    uint64_t *seq);
+/* Records, if x was taken over from another runner and has not said so
+ * yet, execution_taken_over (setting x->takeover_seq). evs__orch_emit
+ * calls it before the first event of such a runner. Returns 0 or what
+ * evs__orch_emit returns. */
+int evs__orch_note_takeover(orch_exec *x);
 /* GetVersion: the recorded decision for `change`, checked against
  * [min, max] (outside: the execution is given up with EVS_EVERSION), or
  * a new decision of `max`, recorded on path `pid`. */

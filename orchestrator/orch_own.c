@@ -50,10 +50,12 @@ static int64_t last_event_at(evs_log *log)
 /* Takes over an open writer log and its replayed state; both are the
  * execution's from now on, even on failure. `newdef` (may be NULL; taken
  * over too) is a definition checked compatible with the history, which
- * the execution goes on under (recorded as definition_changed). info
- * (may be NULL) describes a refusal. */
+ * the execution goes on under (recorded as definition_changed). `taken`:
+ * the history is another runner's (resumed, not started here), and the
+ * first event recorded says this runner took it over. info (may be
+ * NULL) describes a refusal. */
 static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
-                  evs_error_info *info)
+                  int taken, evs_error_info *info)
 {
     const evs_exec_state *st = evs_replay_exec(rp);
     evs_recorder_opts ro;
@@ -74,6 +76,8 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
     x->id_len = strlen(evs_log_id(log));
     memcpy(x->id, evs_log_id(log), x->id_len + 1);
     x->snap_seq = st->last_seq;
+    x->taking_over = taken;
+    x->from_seq = st->last_seq;
     x->last_at_us = last_event_at(log);
     evs_recorder_opts_init(&ro);
     ro.batch_events = SIZE_MAX; /* flushed by evs__orch_kick only */
@@ -249,7 +253,7 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
         if (rc != 0)
             goto fail;
     }
-    return attach(o, log, rp, nd, info);
+    return attach(o, log, rp, nd, 1, info);
 fail:
     evs_wf_free(nd);
     evs_replay_free(rp);
@@ -346,7 +350,7 @@ static void start_done(uv_work_t *w, int status)
     o->busy--;
     if (rc == 0) {
         /* The definition parsed to start it serves the run too. */
-        rc = attach(o, j->log, j->rp, j->c.def, NULL);
+        rc = attach(o, j->log, j->rp, j->c.def, 0, NULL);
         j->log = NULL;
         j->rp = NULL;
         j->c.def = NULL;

@@ -104,7 +104,7 @@ static int read_fields(evs_span data, fields *f)
         else if (KEY("stored_variable"))
             f->stored_variable = val;
         else if (KEY("attempt"))
-            evs__json_int(val, &f->attempt);
+            f->has_attempt = evs__json_int(val, &f->attempt) == 0;
         else if (KEY("iteration"))
             f->has_iteration = evs__json_int(val, &f->iteration) == 0;
         else if (KEY("error"))
@@ -169,6 +169,12 @@ static int read_fields(evs_span data, fields *f)
             f->successor = val;
         else if (KEY("reason"))
             f->reason = val;
+        else if (KEY("runner"))
+            f->runner = val;
+        else if (KEY("from_seq"))
+            f->has_from_seq = evs__json_int(val, &f->from_seq) == 0;
+        else if (KEY("takeover_seq"))
+            f->has_takeover_seq = evs__json_int(val, &f->takeover_seq) == 0;
     }
     return rc < 0 ? -1 : 0;
 }
@@ -343,6 +349,8 @@ static int dispatch(ctx *c, enum ev_kind k)
     case K_DEFINITION_CHANGED: return evs__rp_on_definition_changed(c);
     case K_EACH_COMPLETED: return evs__rp_on_each_completed(c);
     case K_PATH_CANCELLED: return evs__rp_on_path_cancelled(c);
+    case K_EXECUTION_TAKEN_OVER: return evs__rp_on_taken_over(c);
+    case K_STEP_REDISPATCHED: return evs__rp_on_step_redispatched(c);
     case K_UNKNOWN: break;
     }
     return 0;

@@ -20,10 +20,11 @@ typedef struct fields {
     evs_span workflow_name, inputs, definition, definition_hash, inputs_hash,
         lineage, parent, current_step, input, output, stored_variable, error,
         outputs, new_paths, name, value, signal, payload, timer_id, fire_at,
-        timeout_at, change_id, successor, step_hash, kind, reason;
-    int64_t attempt, iteration, count, signal_seq, version, min, max, delay_ms;
+        timeout_at, change_id, successor, step_hash, kind, reason, runner;
+    int64_t attempt, iteration, count, signal_seq, version, min, max, delay_ms,
+        from_seq, takeover_seq;
     int has_iteration, has_count, has_signal_seq, has_version, has_min, has_max,
-        has_delay, timed_out;
+        has_delay, timed_out, has_attempt, has_from_seq, has_takeover_seq;
 } fields;
 
 /* One event being applied. */
@@ -135,6 +136,7 @@ int evs__rp_on_exec_ended(ctx *c, evs_exec_status st);
 int evs__rp_on_pause(ctx *c, int pause);
 int evs__rp_on_variable_set(ctx *c);
 int evs__rp_on_version_decision(ctx *c);
+int evs__rp_on_taken_over(ctx *c);
 /* replay_step.c */
 int evs__rp_on_step_started(ctx *c);
 int evs__rp_on_step_completed(ctx *c, int skipped);
@@ -142,6 +144,7 @@ int evs__rp_on_each_completed(ctx *c);
 int evs__rp_on_step_failed(ctx *c);
 int evs__rp_on_retry_scheduled(ctx *c);
 int evs__rp_on_step_reset(ctx *c);
+int evs__rp_on_step_redispatched(ctx *c);
 /* replay_wait.c */
 int evs__rp_on_signal_received(ctx *c);
 int evs__rp_on_signal_consumed(ctx *c);

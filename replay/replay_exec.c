@@ -319,3 +319,26 @@ int evs__rp_on_version_decision(ctx *c)
     v.seq = c->ev->sequence;
     return evs__rp_add_version(r, &v);
 }
+
+/* A runner took the execution over (FORMAT.md §6): from then on it is
+ * the owner the state names. */
+int evs__rp_on_taken_over(ctx *c)
+{
+    evs_replay *r = c->r;
+    fields *f = &c->f;
+    evs_span runner;
+    int rc;
+
+    if ((rc = str_of(r, f->runner, &runner)) != 0)
+        return rc;
+    RULE(runner.len && f->has_from_seq, c, "data",
+         "execution_taken_over without runner and from_seq");
+    RULE(!f->has_from_seq || (uint64_t)f->from_seq + 1 == c->ev->sequence, c,
+         "takeover-from",
+         "a takeover from sequence %lld recorded at sequence %llu",
+         (long long)f->from_seq, (unsigned long long)c->ev->sequence);
+    r->exec.takeovers++;
+    r->exec.takeover_seq = c->ev->sequence;
+    r->exec.runner = runner;
+    return 0;
+}

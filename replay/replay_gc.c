@@ -108,6 +108,7 @@ static void move_state(gc *g)
     mv(g, &x->continued_as);
     mv(g, &x->failed_path);
     mv(g, &x->failed_step);
+    mv(g, &x->runner);
     for (i = 0; i < r->paths.n; i++) {
         evs_path_state *p = &r->paths.v[i];
         mv(g, &p->parent);
@@ -125,6 +126,7 @@ static void move_state(gc *g)
         mv(g, &s->stored_variable);
         mv(g, &s->step_hash);
         mv(g, &s->kind);
+        mv(g, &s->redispatched_by);
     }
     for (i = 0; i < r->names.n; i++) {
         evs_stepname_state *n = &r->names.v[i];

@@ -129,6 +129,7 @@ int evs__rp_on_step_started(ctx *c)
     was_retrying = sp->status == EVS_STEP_RETRYING;
     evs__rp_set_step_status(r, sp, EVS_STEP_RUNNING);
     sp->attempts++;
+    sp->dispatches++;
     sp->started_seq = c->ev->sequence;
     sp->ended_seq = 0;
     sp->retry_at_us = 0;
@@ -389,4 +390,70 @@ int evs__rp_on_step_reset(ctx *c)
     if (was_failure)
         find_failure(r);
     return 0;
+}
+
+/* The last sequence in a step's redispatched_by ([41,97]: 97), 0 if
+ * none. */
+static uint64_t last_redispatch(const evs_step_state *sp)
+{
+    const char *p = sp->redispatched_by.ptr;
+    size_t n = sp->redispatched_by.len;
+    uint64_t v = 0, m = 1;
+
+    if (n < 3)
+        return 0;
+    for (n -= 2; n > 0 && p[n] >= '0' && p[n] <= '9'; n--, m *= 10)
+        v += (uint64_t)(p[n] - '0') * m;
+    return v;
+}
+
+/* An attempt in flight when its runner died, handed out again by the
+ * runner that took over: same attempt, same idempotency key. */
+int evs__rp_on_step_redispatched(ctx *c)
+{
+    evs_replay *r = c->r;
+    fields *f = &c->f;
+    long i = step_pos(c);
+    evs_step_state *sp = i >= 0 ? &r->steps.v[i] : NULL;
+    evs_path_state *p;
+    evs__jbuf b = {.alloc = r->alloc};
+    uint64_t take = (uint64_t)f->takeover_seq;
+    int rc;
+
+    if ((rc = evs__rp_need_path(c, &p)) != 0)
+        return rc;
+    RULE(f->has_attempt && f->has_takeover_seq && f->takeover_seq > 0, c,
+         "data", "step_redispatched without attempt and takeover_seq");
+    RULE(sp && sp->status == EVS_STEP_RUNNING, c, "redispatch-not-running",
+         "re-dispatch of step \"%.*s\" that %s", (int)c->step.len,
+         c->step.ptr, sp ? evs_step_status_name(sp->status) : "never started");
+    if (!sp || sp->status != EVS_STEP_RUNNING)
+        return 0;
+    RULE(!f->has_attempt || f->attempt == (int64_t)sp->attempts, c,
+         "redispatch-attempt",
+         "re-dispatch of attempt %lld of step \"%.*s\", whose attempt in "
+         "flight is %u",
+         (long long)f->attempt, (int)c->step.len, c->step.ptr, sp->attempts);
+    RULE(!f->has_takeover_seq ||
+             (take == r->exec.takeover_seq && sp->started_seq < take &&
+              last_redispatch(sp) != take),
+         c, "redispatch-takeover",
+         "re-dispatch of step \"%.*s\" by takeover %lld: not the last "
+         "takeover (%llu), or the step started after it or was already "
+         "re-dispatched by it",
+         (int)c->step.len, c->step.ptr, (long long)f->takeover_seq,
+         (unsigned long long)r->exec.takeover_seq);
+    sp->dispatches++;
+    if (sp->redispatched_by.len > 2) {
+        evs__jb_raw(&b, sp->redispatched_by.ptr, sp->redispatched_by.len - 1);
+        EVS__JB_LIT(&b, ",");
+    } else {
+        EVS__JB_LIT(&b, "[");
+    }
+    evs__jb_int(&b, f->takeover_seq);
+    EVS__JB_LIT(&b, "]");
+    rc = b.err ? -ENOMEM
+               : evs__rp_copy(r, (evs_span){b.p, b.len}, &sp->redispatched_by);
+    evs__jb_free(&b);
+    return rc;
 }

@@ -32,7 +32,7 @@
 #define EVS_STATE_FIELDS_H
 
 /* The version of the state's JSON; snapshots of another are not read. */
-#define STATE_VERSION 3
+#define STATE_VERSION 4
 
 /* The whole state. Its scalar members are the execution's
  * (evs_exec_state). */
@@ -55,6 +55,9 @@
     X(U64, "last_seq", last_seq)                                               \
     X(FLAG, "terminal", terminal)                                              \
     X(FAILED, "failed", failed)                                                \
+    X(U64, "takeovers", takeovers)                                             \
+    X(U64, "takeover_seq", takeover_seq)                                       \
+    X(STR, "runner", runner)                                                   \
     X(RECORDS, "paths", paths)                                                 \
     X(STEPS, "steps", steps)                                                   \
     X(RECORDS, "each", eaches)                                                 \
@@ -102,7 +105,9 @@
     X(STR, "kind", kind)                                                       \
     X(I64, "retry_at", retry_at_us)                                            \
     X(U64, "started_seq", started_seq)                                         \
-    X(U64, "ended_seq", ended_seq)
+    X(U64, "ended_seq", ended_seq)                                             \
+    X(U32, "dispatches", dispatches)                                           \
+    X(JSON, "redispatched_by", redispatched_by)
 
 /* An element of `each` (evs_each_state). */
 #define EACH_FIELDS(X)                                                         \

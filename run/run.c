@@ -81,6 +81,8 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
         return c->broken_rc;
     if (data && data->err)
         return evs__run_broken(r, -ENOMEM, err, "building an event");
+    if (c->taking_over && (rc = evs__run_note_takeover(r, err)) != 0)
+        return rc;
     /* A branch cancelled under its thread (a join was decided, the run
      * ended): what it would record now is dropped. */
     p = evs_replay_find_path(c->rp, evs_span_cstr(path));
@@ -118,6 +120,24 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
         evs_replay_exec(c->rp)->status >= EVS_STATUS_COMPLETED)
         pthread_cond_broadcast(&c->changed);
     return 0;
+}
+
+int evs__run_note_takeover(evs_run *r, evs_error_info *err)
+{
+    run_core *c = r->c;
+    evs__jbuf d = {.alloc = c->alloc};
+    int rc;
+
+    if (!c->taking_over)
+        return 0;
+    c->taking_over = 0;
+    evs__takeover_data(&d, &c->me, evs_replay_exec(c->rp), c->from_seq);
+    rc = evs__run_emit_on(r, "main", NULL, EVS_EV_EXECUTION_TAKEN_OVER, "", &d,
+                          err);
+    evs__jb_free(&d);
+    if (rc == 0)
+        c->takeover_seq = evs_replay_exec(c->rp)->last_seq;
+    return rc;
 }
 
 int evs__run_emit(evs_run *r, const char *req_id, const char *type,
@@ -490,7 +510,7 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
     evs_run *r;
     evs__jbuf in;
     char ihash[17];
-    int rc;
+    int rc, created = 0;
 
     if (err)
         evs_error_info_clear(err);
@@ -507,6 +527,11 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
     c->rng =
         (uint64_t)evs_now_us() ^ (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ull;
     c->wf_data.alloc = c->alloc;
+    if ((rc = evs__runner_init(&c->me)) != 0) {
+        evs__free(so->alloc, c);
+        evs__error_set(err, rc, "", "opening a run: %s", evs_strerror(rc));
+        return rc;
+    }
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->changed, NULL);
     if (!(r = evs__run_handle_new(c, NULL, "main"))) {
@@ -578,8 +603,10 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
                           evs_strerror(rc));
             goto fail;
         }
-        if (rc == 0)
+        if (rc == 0) {
             c->snap_seq = 2; /* created with its snapshot */
+            created = 1;
+        }
     }
     rc = evs_log_open(s, r->c->id, r->c->id_len, EVS_LOG_WRITE, &r->c->log,
                       NULL, err);
@@ -603,6 +630,11 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
         goto fail;
     evs__jb_free(&in);
     *out = r;
+    /* Another runner's run (this one did not create it) that goes on:
+     * its first event here says it was taken over. */
+    c->taking_over = !created && evs_replay_exec(c->rp)->status <
+                                     EVS_STATUS_COMPLETED;
+    c->from_seq = evs_replay_exec(c->rp)->last_seq;
     if (evs_replay_exec(r->c->rp)->status == EVS_STATUS_CONTINUED) {
         /* Requests that came after it continued belong to its chain. */
         const evs_span succ = evs_replay_exec(r->c->rp)->continued_as;
@@ -713,6 +745,11 @@ void evs_run_close(evs_run *r)
 const char *evs_run_id(evs_run *r)
 {
     return r->c->id;
+}
+
+const char *evs_run_runner(evs_run *r)
+{
+    return r->c->me.id;
 }
 
 const char *evs_run_workflow(evs_run *r)

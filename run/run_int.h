@@ -21,6 +21,7 @@
 #include "evstore/run.h"
 #include "evstore/workflow.h"
 #include "formats_shared.h"
+#include "takeover.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -91,6 +92,13 @@ typedef struct run_core {
     int suspended;        /* EVS_ESUSPENDED was returned: every call returns it
                       again; the host closes the run and re-runs it */
     uint64_t rng;         /* retry jitter (xorshift64) */
+    /* This handle's runner, and the takeover of a run another runner
+     * wrote: recorded before the first event this one records
+     * (evs__run_emit_on), at takeover_seq; from_seq is the log's last
+     * sequence at open. */
+    evs__runner me;
+    int taking_over;
+    uint64_t from_seq, takeover_seq;
     atomic_int interrupt; /* evs_run_interrupt asked (any thread, or a
                              signal handler) */
 } run_core;
@@ -169,6 +177,8 @@ void evs__run_before_blocking(evs_run *r);
 int evs__run_emit(evs_run *r, const char *req_id, const char *type,
                   const char *step, const evs__jbuf *data, evs_error_info *err);
 int evs__run_flush(evs_run *r, evs_error_info *err);
+/* Records the run's takeover if it is due (run_core.taking_over). */
+int evs__run_note_takeover(evs_run *r, evs_error_info *err);
 int evs__run_save_snapshot(evs_run *r);
 int evs__run_set(evs__jbuf *b, evs_span json);
 int evs__run_fail(evs_run *r, evs_error_info *err, int code, const char *kind,

@@ -239,6 +239,29 @@ static int start_attempt(evs_run *r, uint32_t attempt, const evs__jbuf *input,
     return EVS_STEP_RUN;
 }
 
+/* Hands out attempt `attempt` of r->step again after a takeover:
+ * step_redispatched, durable before the body runs, so that the history
+ * shows every dispatch whose body may have run. */
+static int redispatch(evs_run *r, uint32_t attempt, evs_error_info *err)
+{
+    evs__jbuf d = {.alloc = r->c->alloc};
+    int rc;
+
+    if ((rc = evs__run_note_takeover(r, err)) != 0)
+        return rc;
+    evs__redispatch_data(&d, attempt, -1, evs_span_cstr(r->key),
+                         r->c->takeover_seq);
+    rc = evs__run_emit(r, NULL, EVS_EV_STEP_REDISPATCHED, r->step, &d, err);
+    evs__jb_free(&d);
+    if (rc != 0 || (rc = evs__run_flush(r, err)) != 0)
+        return rc;
+    r->open = 1;
+    r->c->open_steps++;
+    r->attempt = attempt;
+    r->replayed = 0;
+    return EVS_STEP_RUN;
+}
+
 static int step_begin(evs_run *r, const char *name, const char *input,
                       const char *options, evs_error_info *err)
 {
@@ -299,9 +322,15 @@ static int step_begin(evs_run *r, const char *name, const char *input,
         rc = start_attempt(r, sp->attempts + 1, &in, err);
         break;
     case EVS_STEP_RUNNING:
-        /* Begun before a crash (or a close) without an outcome: it runs
-         * again, as a new attempt. */
-        rc = start_attempt(r, sp->attempts + 1, &in, err);
+        /* Begun by the runner this one took over from, its start durable
+         * and its outcome not: the same attempt runs again, recorded
+         * (and made durable) first. Otherwise (a close in between) it
+         * runs again as a new attempt. */
+        if (r->c->taking_over ||
+            (r->c->takeover_seq && sp->started_seq <= r->c->from_seq))
+            rc = redispatch(r, sp->attempts, err);
+        else
+            rc = start_attempt(r, sp->attempts + 1, &in, err);
         break;
     }
 out:

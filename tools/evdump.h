@@ -49,6 +49,12 @@ void out_json_pretty(evs_span json, int indent);
  * fraction. */
 void fmt_time(int64_t us, int secs, char buf[40]);
 
+/* Members of a json-c object (evdump_chain.c): a string's text, or ""
+ * when it is absent, null or not a string; an integer, or 0. */
+struct json_object;
+const char *dump_member(struct json_object *o, const char *key);
+int64_t dump_member_int(struct json_object *o, const char *key);
+
 /* Values for options that have no short form. */
 enum {
     OPT_JSON = 256,

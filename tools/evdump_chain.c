@@ -10,8 +10,9 @@
 #include <json-c/json.h>
 #include <string.h>
 
-/* A string member of an element of the chain, or "" (null). */
-static const char *member(json_object *o, const char *key)
+/* A string member of a JSON object, or "" (absent, null, another
+ * type): evdump.h. */
+const char *dump_member(json_object *o, const char *key)
 {
     json_object *v;
 
@@ -21,7 +22,7 @@ static const char *member(json_object *o, const char *key)
     return "";
 }
 
-static int64_t member_int(json_object *o, const char *key)
+int64_t dump_member_int(json_object *o, const char *key)
 {
     json_object *v;
 
@@ -32,9 +33,9 @@ static int64_t member_int(json_object *o, const char *key)
  * asked about (`mark`) is marked with "<-". */
 static void print_node(json_object *o, const char *mark)
 {
-    const char *id = member(o, "id"), *how = member(o, "link");
-    const char *at = member(o, "started_at");
-    int depth = (int)member_int(o, "depth");
+    const char *id = dump_member(o, "id"), *how = dump_member(o, "link");
+    const char *at = dump_member(o, "started_at");
+    int depth = (int)dump_member_int(o, "depth");
     int64_t us = 0;
     char t[40];
 
@@ -42,8 +43,8 @@ static void print_node(json_object *o, const char *mark)
         us = 0;
     fmt_time(us, 1, t);
     out_printf("%*s%s%-*s  %-10s %s  %llu events%s%s%s%s\n", depth * 2, "",
-               depth ? "└ " : "", 40 - depth * 2, id, member(o, "status"), t,
-               (unsigned long long)member_int(o, "last_event_seq"),
+               depth ? "└ " : "", 40 - depth * 2, id, dump_member(o, "status"), t,
+               (unsigned long long)dump_member_int(o, "last_event_seq"),
                how[0] ? "  (" : "", how, how[0] ? ")" : "",
                strcmp(id, mark) == 0 ? "  <-" : "");
 }
@@ -82,10 +83,10 @@ int cmd_chain(int argc, char **argv)
         goto out;
     }
     first = json_object_array_get_idx(chain, 0);
-    if (*member(first, "origin"))
+    if (*dump_member(first, "origin"))
         out_printf("(%s continues or retries %s, which is not in the "
                    "store)\n",
-                   member(first, "id"), member(first, "origin"));
+                   dump_member(first, "id"), dump_member(first, "origin"));
     for (size_t i = 0; i < json_object_array_length(chain); i++)
         print_node(json_object_array_get_idx(chain, i), id);
     rc = EXIT_OKAY;

@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -82,9 +84,55 @@ static size_t cell(evs_span v, size_t width, const char *color)
     return n + 2;
 }
 
+static int is_type(evs_span t, const char *name)
+{
+    return t.len == strlen(name) && memcmp(t.ptr, name, t.len) == 0;
+}
+
+/* What a takeover record says, in words (FORMAT.md §6): a runner took
+ * the execution over, or an attempt in flight then was dispatched
+ * again. 0 if ev is neither (or its data is not an object). */
+static int takeover_text(const evs_event *ev, char *buf, size_t cap)
+{
+    json_tokener *tok;
+    json_object *o;
+    int n = 0;
+
+    if (!is_type(ev->event_type, EVS_EV_EXECUTION_TAKEN_OVER) &&
+        !is_type(ev->event_type, EVS_EV_STEP_REDISPATCHED))
+        return 0;
+    if (!(tok = json_tokener_new()))
+        return 0;
+    o = json_tokener_parse_ex(tok, ev->data.ptr, (int)ev->data.len);
+    json_tokener_free(tok);
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return 0;
+    }
+    if (ev->event_type.ptr[0] == 'e') {
+        json_object *prev;
+        n = snprintf(buf, cap,
+                     "runner %s (host %s, pid %lld) took over after seq %lld",
+                     dump_member(o, "runner"), dump_member(o, "host"), (long long)dump_member_int(o, "pid"),
+                     (long long)dump_member_int(o, "from_seq"));
+        if (n > 0 && (size_t)n < cap &&
+            json_object_object_get_ex(o, "previous_runner", &prev))
+            snprintf(buf + n, cap - (size_t)n, " from runner %s",
+                     dump_member(o, "previous_runner"));
+    } else {
+        n = snprintf(buf, cap,
+                     "attempt %lld dispatched again by the takeover at seq "
+                     "%lld, key %s",
+                     (long long)dump_member_int(o, "attempt"), (long long)dump_member_int(o, "takeover_seq"),
+                     dump_member(o, "idempotency_key"));
+    }
+    json_object_put(o);
+    return n > 0;
+}
+
 static void print_event(const printer *p, const evs_event *ev, evs_span raw)
 {
-    char t[40];
+    char t[40], why[512];
     size_t cols, max = 0;
 
     if (p->json) {
@@ -102,7 +150,13 @@ static void print_event(const printer *p, const evs_event *ev, evs_span raw)
         max = (size_t)g_term.width > cols + DATA_MIN
                   ? (size_t)g_term.width - cols
                   : DATA_MIN;
-    out_text(ev->data, max);
+    if (takeover_text(ev, why, sizeof(why))) {
+        out_printf("%s", c_bold());
+        out_text(evs_span_cstr(why), max);
+        out_printf("%s", c_off());
+    } else {
+        out_text(ev->data, max);
+    }
     out_write("\n", 1);
 }
 

@@ -190,7 +190,15 @@ static evs_span step_cell(const evs_replay *r, size_t i, int col, char tmp[64])
     case 1: return s->name;
     case 2: return inum(s->iteration, tmp);
     case 3: return evs_span_cstr(evs_step_status_name(s->status));
-    case 4: return num(s->attempts, tmp);
+    case 4:
+        /* An attempt handed out again after a takeover shows beside the
+         * count (FORMAT.md §6, "Takeovers"). */
+        if (s->dispatches > s->attempts) {
+            snprintf(tmp, 64, "%" PRIu32 " (+%" PRIu32 " again)", s->attempts,
+                     s->dispatches - s->attempts);
+            return evs_span_cstr(tmp);
+        }
+        return num(s->attempts, tmp);
     case 5: return num(s->started_seq, tmp);
     case 6: return num(s->ended_seq, tmp);
     case 7: return or_none(s->stored_variable);

@@ -272,6 +272,7 @@ static void diff_steps(delta *d, const evs_replay *a, const evs_replay *b)
         f_name(d, "status", evs_step_status_name(s->status),
                evs_step_status_name(t->status));
         f_int(d, "attempts", s->attempts, t->attempts);
+        f_int(d, "dispatches", s->dispatches, t->dispatches);
         f_text(d, "input", s->input, t->input, DIFF_COLS);
         f_text(d, "output", s->output, t->output, DIFF_COLS);
         f_text(d, "error", s->error, t->error, DIFF_COLS);

@@ -218,6 +218,10 @@ static void print_one_step(const evs_step_state *st)
     free(l);
     out_kv(w, "status", "%s", evs_step_status_name(st->status));
     out_kv(w, "attempts", "%" PRIu32, st->attempts);
+    if (st->dispatches > st->attempts)
+        out_kv(w, "dispatched", "%" PRIu32 " times, again by takeovers %.*s",
+               st->dispatches, (int)st->redispatched_by.len,
+               st->redispatched_by.ptr);
     out_kv_text(w, "kind", st->kind);
     out_kv_text(w, "hash", st->step_hash);
     out_kv(w, "started", "seq %" PRIu64, st->started_seq);

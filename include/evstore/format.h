@@ -64,6 +64,8 @@ extern "C" {
 #define EVS_EV_VERSION_DECISION "version_decision"
 #define EVS_EV_STEP_RESET "step_reset"
 #define EVS_EV_DEFINITION_CHANGED "definition_changed"
+#define EVS_EV_EXECUTION_TAKEN_OVER "execution_taken_over"
+#define EVS_EV_STEP_REDISPATCHED "step_redispatched"
 
 /**
  * Every type above, in the order of FORMAT.md §6: X(NAME, dive), where
@@ -102,7 +104,9 @@ extern "C" {
     X(TIMER_CANCELLED, 0)                                                      \
     X(VERSION_DECISION, 1)                                                     \
     X(STEP_RESET, 0)                                                           \
-    X(DEFINITION_CHANGED, 0)
+    X(DEFINITION_CHANGED, 0)                                                   \
+    X(EXECUTION_TAKEN_OVER, 0)                                                 \
+    X(STEP_REDISPATCHED, 0)
 
 /**
  * One event, as a borrowed view. Every span is borrowed from whoever

@@ -598,6 +598,16 @@ EVS_EXTERN uv_loop_t *evs_orch_loop(evs_orch *o);
 EVS_EXTERN size_t evs_orch_owned(const evs_orch *o);
 
 /**
+ * This runner's id: a UUIDv7 made by evs_orch_new, different for every
+ * orchestrator. A history this runner takes over (evs_orch_resume, and
+ * so evs_orch_recover and the adoption of a long-lived runner) records
+ * it, with the host's name and the process id, in execution_taken_over
+ * before anything else it records there (FORMAT.md §6). Borrowed: valid
+ * until evs_orch_free. Any thread.
+ */
+EVS_EXTERN const char *evs_orch_runner(const evs_orch *o);
+
+/**
  * Runs the orchestrator's own loop (opts.loop NULL) until evs_orch_stop,
  * or until idle with opts.stop_when_idle. With a host loop, run that
  * loop instead. Returns 0 or a libuv error.

@@ -119,6 +119,13 @@ typedef struct evs_exec_state {
     evs_span failed_step;
     int64_t failed_iteration; /* -1 if none or not an `each` step */
     uint64_t failed_seq;      /* 0 if nothing failed */
+    /* Takeovers (execution_taken_over, FORMAT.md §6): how many the
+     * history records, the last one's sequence (0 if none) and the
+     * runner it names, the execution's owner since then (empty if no
+     * takeover is recorded: the runner that started it). */
+    uint64_t takeovers;
+    uint64_t takeover_seq;
+    evs_span runner;
 } evs_exec_state;
 
 typedef struct evs_path_state {
@@ -156,6 +163,13 @@ typedef struct evs_step_state {
     int64_t retry_at_us;  /* RETRYING: when the next attempt is due */
     uint64_t started_seq; /* of the last attempt */
     uint64_t ended_seq;   /* of the outcome; 0 while running */
+    /* How many times its action was handed out: once per step_started,
+     * and once more per step_redispatched (an attempt in flight when its
+     * runner died, run again by the runner that took over). */
+    uint32_t dispatches;
+    /* The sequences of the takeovers that re-dispatched it, as a JSON
+     * array ([41,97]); empty if none did. */
+    evs_span redispatched_by;
 } evs_step_state;
 
 /** `each` progress of a step on a path. */

@@ -466,6 +466,14 @@ EVS_EXTERN void evs_run_interrupt(evs_run *r);
 
 /** The run's id. Borrowed. */
 EVS_EXTERN const char *evs_run_id(evs_run *r);
+/**
+ * This handle's runner id: a UUIDv7 made by evs_run_open, different for
+ * every open. When the run was not created by this open and has not
+ * ended, the first event the handle records is execution_taken_over,
+ * naming it with the host's name and the process id (formats/RUNS.md
+ * §6). Borrowed, valid until the last handle of the run is closed.
+ */
+EVS_EXTERN const char *evs_run_runner(evs_run *r);
 /** The workflow name it was started with. Borrowed. */
 EVS_EXTERN const char *evs_run_workflow(evs_run *r);
 /** The code version it was started with ("" if none). Borrowed. */

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The thread the tests run the loop on. */
 static pthread_t loop_thread;
@@ -2067,19 +2068,45 @@ Test(orch, resume_reruns_the_step_in_flight_with_the_same_attempt_and_key)
     evlist ev;
     evs_replay *r;
     const evs_step_state *b;
+    const evs_event *tk, *rd;
+    char runner[64], quoted[70], by[32];
+    uint64_t last;
 
     run_scripted(0, rec_def(), "rec", script_stop_inflight);
     cr_assert_null(outcome_of("rec"));
     ev = events_of("rec");
     cr_assert_eq(evcount(&ev, "step_started", "b", NULL), 1);
     cr_assert_eq(evcount(&ev, "step_completed", "b", NULL), 0);
+    /* Started here: no takeover. */
+    cr_assert_eq(evcount(&ev, "execution_taken_over", NULL, NULL), 0);
     evlist_free(&ev);
+    last = last_seq_of("rec");
 
     hold_mode = 0;
     mk_orch(1);
+    cpy(runner, sizeof(runner), S(evs_orch_runner(orch)));
+    cr_assert_eq(strlen(runner), 36);
     cr_assert_eq(evs_orch_resume(orch, S("rec")), 0);
     run_orch();
     expect_outcome("rec", EVS_OUTCOME_COMPLETED);
+    /* The takeover names this runner and where the last one stopped;
+     * the step in flight then was dispatched again, with its key. */
+    ev = events_of("rec");
+    cr_assert_eq(evcount(&ev, "execution_taken_over", NULL, NULL), 1);
+    tk = evf(&ev, "execution_taken_over", NULL, NULL, 0);
+    cr_assert_eq(tk->sequence, last + 1);
+    snprintf(quoted, sizeof(quoted), "\"%s\"", runner);
+    expect_span(dget(tk, "runner"), quoted);
+    cr_assert_eq(dint(tk, "from_seq"), (int64_t)last);
+    cr_assert_eq(dint(tk, "pid"), (int64_t)getpid());
+    rd = evf(&ev, "step_redispatched", "b", NULL, 0);
+    cr_assert_not_null(rd);
+    cr_assert_eq(rd->sequence, last + 2);
+    cr_assert_eq(dint(rd, "attempt"), 1);
+    cr_assert_eq(dint(rd, "takeover_seq"), (int64_t)tk->sequence);
+    expect_span(dget(rd, "idempotency_key"), "\"rec/main/b/-1\"");
+    cr_assert_eq(evcount(&ev, "step_redispatched", NULL, NULL), 1);
+    evlist_free(&ev);
     cr_assert_eq(count_calls("a"), 1);
     cr_assert_eq(count_calls("b"), 2);
     cr_assert_eq(count_calls("c"), 1);
@@ -2092,6 +2119,14 @@ Test(orch, resume_reruns_the_step_in_flight_with_the_same_attempt_and_key)
     r = replay_of("rec");
     b = step_of(r, "main", "b", -1);
     cr_assert_eq(b->attempts, 1);
+    cr_assert_eq(b->dispatches, 2);
+    snprintf(by, sizeof(by), "[%llu]", (unsigned long long)(last + 1));
+    expect_span(b->redispatched_by, by);
+    cr_assert_eq(step_of(r, "main", "a", -1)->dispatches, 1);
+    cr_assert_eq(step_of(r, "main", "a", -1)->redispatched_by.len, 0);
+    cr_assert_eq(evs_replay_exec(r)->takeovers, 1);
+    cr_assert_eq(evs_replay_exec(r)->takeover_seq, last + 1);
+    expect_span(evs_replay_exec(r)->runner, runner);
     cr_assert_eq(b->status, EVS_STEP_COMPLETED);
     expect_span(b->output, "{\"from\":\"A\"}");
     expect_span(evs_replay_exec(r)->outputs, "{\"from\":\"A\"}");

@@ -1519,7 +1519,14 @@ Test(strategies, get_version_in_c_out_of_range_gives_up_with_eversion)
     cr_assert_eq(ver_log[1].rc1, EVS_EVERSION);
     cr_assert_not_null(strstr(last_log, "cfeat"), "log: %s", last_log);
     cr_assert_not_null(strstr(last_log, "gv"), "log: %s", last_log);
-    cr_assert_eq(last_seq_of("gv"), last, "nothing recorded");
+    /* Only that it was taken over, and the held step dispatched again. */
+    cr_assert_eq(last_seq_of("gv"), last + 2);
+    {
+        evlist ev = events_of("gv");
+        cr_assert_eq(evf(&ev, "execution_taken_over", NULL, NULL, 0)->sequence,
+                     last + 1);
+        cr_assert_eq(evcount(&ev, "step_redispatched", NULL, NULL), 1);
+    }
     expect_one_decision("gv", 3);
 
     /* Within the range again, it goes on with 3. */
@@ -1884,7 +1891,10 @@ Test(strategies, resume_with_refuses_breaking_changes_and_follows_gated_ones)
     ev = events_of("rw");
     cr_assert_eq(evcount(&ev, "definition_changed", NULL, NULL), 1);
     dc = evf(&ev, "definition_changed", NULL, NULL, 0);
-    cr_assert_eq(dc->sequence, last + 1, "recorded before anything else");
+    /* Before anything else but the takeover, which says who resumed. */
+    cr_assert_eq(evf(&ev, "execution_taken_over", NULL, NULL, 0)->sequence,
+                 last + 1);
+    cr_assert_eq(dc->sequence, last + 2, "recorded before anything else");
     cr_assert(spans_equal(dget(dc, "definition"), d->json));
     {
         char hq[24];

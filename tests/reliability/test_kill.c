@@ -1850,6 +1850,7 @@ typedef struct etally {
     size_t points, killed, finished, torn, restarts, resumes;
     size_t runs, reruns, restarted_steps, completions;
     size_t dup, missing, extra, bad_key, bad_history, bad_output;
+    size_t takeovers, redispatches, bad_takeover;
     size_t violations;
     uint64_t m_min, m_max;
     long printed;
@@ -1861,7 +1862,26 @@ typedef struct echeck {
     etally *T;
     uint64_t n;
     const sk_result *r;
+    /* The pids of the resumes after the kill: each took the execution
+     * over, and its execution_taken_over must name it. */
+    long resumed[4];
+    uint64_t resumed_at[4]; /* the log's last sequence then */
+    int nresumed;
 } echeck;
+
+/* The last sequence of `id`'s log in store (0 if none). */
+static uint64_t last_seq_in(const char *store, const char *id)
+{
+    evs_store *s = tu_open_store(store, NULL);
+    evs_log *l = NULL;
+    uint64_t last = 0;
+
+    if (s && evs_log_open(s, id, strlen(id), 0, &l, NULL, NULL) == 0)
+        last = evs_log_last_seq(l);
+    evs_log_close(l);
+    evs_store_close(s);
+    return last;
+}
 
 static void eviol(echeck *C, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -1898,13 +1918,96 @@ static long data_int(json_object *data, const char *key, long dflt)
     return dflt;
 }
 
+/* Whether a takeover's data names process `pid`. */
+static int strstr_pid(const evs_event *ev, long pid)
+{
+    char want[40];
+
+    snprintf(want, sizeof(want), "\"pid\":%ld,", pid);
+    return memmem(ev->data.ptr, ev->data.len, want, strlen(want)) != NULL;
+}
+
+/* A takeover: it names one of the resumes' processes, after the
+ * sequence before it; every action in flight then (started, no outcome)
+ * is owed a re-dispatch by it, and none is still owed by an earlier one
+ * (resumes are not killed: each runs what it owes). */
+static void check_takeover(echeck *C, const char *id, const evs_event *ev,
+                           const uint64_t *running, uint64_t *owed, int first)
+{
+    char *d = strndup(ev->data.ptr, ev->data.len);
+    json_object *data = d ? json_tokener_parse(d) : NULL, *v;
+    long pid = data_int(data, "pid", -1);
+    long from = data_int(data, "from_seq", -1);
+    int known = 0;
+
+    C->T->takeovers++;
+    for (int i = 0; i < C->nresumed; i++)
+        known |= C->resumed[i] == pid;
+    if (!known || from != (long)ev->sequence - 1 || !data ||
+        !json_object_object_get_ex(data, "runner", &v) ||
+        strlen(json_object_get_string(v)) != 36 ||
+        (first && json_object_object_get_ex(data, "previous_runner", &v))) {
+        C->T->bad_takeover++;
+        eviol(C, id, "takeover at %" PRIu64 " (%.*s): not by a resume's "
+                     "process, or not from the sequence before",
+              ev->sequence, (int)ev->data.len, ev->data.ptr);
+    }
+    for (int w = 0; w < NWANT; w++) {
+        if (owed[w]) {
+            C->T->bad_takeover++;
+            eviol(C, id,
+                  "step %s/%s/%d never re-dispatched after takeover "
+                  "%" PRIu64,
+                  wants[w].path, wants[w].step, wants[w].iteration, owed[w]);
+        }
+        owed[w] = running[w] ? ev->sequence : 0;
+    }
+    json_object_put(data);
+    free(d);
+}
+
+/* A re-dispatch: of an action in flight since before the last takeover,
+ * by that takeover, once, with the action's idempotency key. */
+static void check_redispatch(echeck *C, const char *id, const evs_event *ev,
+                             const uint64_t *running, uint64_t *owed,
+                             uint64_t take)
+{
+    char *d = strndup(ev->data.ptr, ev->data.len), key[160];
+    json_object *data = d ? json_tokener_parse(d) : NULL, *k;
+    long it = data_int(data, "iteration", -1);
+    int w = want_index(ev->path_id.ptr, ev->path_id.len, ev->step_name.ptr,
+                       ev->step_name.len, it);
+
+    C->T->redispatches++;
+    snprintf(key, sizeof(key), "%s/%.*s/%.*s/%ld", id, (int)ev->path_id.len,
+             ev->path_id.ptr, (int)ev->step_name.len, ev->step_name.ptr, it);
+    if (w < 0 || !running[w] || running[w] >= take || owed[w] != take ||
+        data_int(data, "takeover_seq", 0) != (long)take ||
+        data_int(data, "attempt", 0) != 1 ||
+        !json_object_object_get_ex(data, "idempotency_key", &k) ||
+        strcmp(json_object_get_string(k), key) != 0) {
+        C->T->bad_takeover++;
+        eviol(C, id, "re-dispatch at %" PRIu64 " (%.*s %.*s) is not of an "
+                     "action in flight at takeover %" PRIu64 " with key %s",
+              ev->sequence, (int)ev->step_name.len, ev->step_name.ptr,
+              (int)ev->data.len, ev->data.ptr, take, key);
+    }
+    if (w >= 0)
+        owed[w] = 0;
+    json_object_put(data);
+    free(d);
+}
+
 /* The log: one step_completed per wanted (path, step, iteration), no
  * other, and a loser's path cancelled once instead; each step_started an
  * attempt 1, one execution_completed. */
 static void check_events(echeck *C, evs_store *s, const char *id)
 {
     int done[NWANT] = {0}, started[NWANT] = {0}, cancelled[NWANT] = {0},
-        completed = 0;
+        completed = 0, takeovers = 0;
+    /* An action in flight: its start's sequence (0: none), and the
+     * takeover that found it so and owes its re-dispatch (0: none). */
+    uint64_t running[NWANT] = {0}, owed[NWANT] = {0}, take_seq = 0;
     evs_error_info info;
     evs_cursor *c = NULL;
     evs_log *l = NULL;
@@ -1929,11 +2032,37 @@ static void check_events(echeck *C, evs_store *s, const char *id)
         char *d;
         json_object *data;
         long it, att;
-        int w;
+        int w, is_action = 0;
 
         if (ev.event_type.len == 19 &&
             memcmp(ev.event_type.ptr, "execution_completed", 19) == 0)
             completed++;
+        for (int i = 0; i < C->nresumed; i++)
+            if (ev.sequence == C->resumed_at[i] + 1 &&
+                !(ev.event_type.len == 20 &&
+                  memcmp(ev.event_type.ptr, "execution_taken_over", 20) ==
+                      0 &&
+                  ev.data.len > 0 && strstr_pid(&ev, C->resumed[i]))) {
+                C->T->bad_takeover++;
+                eviol(C, id,
+                      "the first event after resume %d (pid %ld, from "
+                      "sequence %" PRIu64 ") is %.*s %.*s, not its takeover",
+                      i, C->resumed[i], C->resumed_at[i],
+                      (int)ev.event_type.len, ev.event_type.ptr,
+                      (int)ev.data.len, ev.data.ptr);
+            }
+        if (ev.event_type.len == 20 &&
+            memcmp(ev.event_type.ptr, "execution_taken_over", 20) == 0) {
+            check_takeover(C, id, &ev, running, owed, takeovers == 0);
+            takeovers++;
+            take_seq = ev.sequence;
+            continue;
+        }
+        if (ev.event_type.len == 17 &&
+            memcmp(ev.event_type.ptr, "step_redispatched", 17) == 0) {
+            check_redispatch(C, id, &ev, running, owed, take_seq);
+            continue;
+        }
         if (ev.event_type.len == 14 &&
             memcmp(ev.event_type.ptr, "path_cancelled", 14) == 0) {
             int k;
@@ -1947,6 +2076,7 @@ static void check_events(echeck *C, evs_store *s, const char *id)
                       ev.path_id.ptr);
             } else {
                 cancelled[k]++;
+                running[k] = owed[k] = 0; /* a loser is not re-run */
             }
             continue;
         }
@@ -1956,6 +2086,11 @@ static void check_events(echeck *C, evs_store *s, const char *id)
         data = d ? json_tokener_parse(d) : NULL;
         it = data_int(data, "iteration", -1);
         att = data_int(data, "attempt", 1);
+        {
+            json_object *k;
+            is_action = data && json_object_object_get_ex(data, "kind", &k) &&
+                        strcmp(json_object_get_string(k), "action") == 0;
+        }
         json_object_put(data);
         free(d);
         w = want_index(ev.path_id.ptr, ev.path_id.len, ev.step_name.ptr,
@@ -1971,11 +2106,23 @@ static void check_events(echeck *C, evs_store *s, const char *id)
         if (step_ev) {
             done[w]++;
             C->T->completions++;
+            running[w] = 0;
+            if (owed[w]) {
+                C->T->bad_takeover++;
+                eviol(C, id,
+                      "step %s/%s/%d, in flight at takeover %" PRIu64
+                      ", completed without a re-dispatch",
+                      wants[w].path, wants[w].step, wants[w].iteration,
+                      owed[w]);
+                owed[w] = 0;
+            }
         } else {
             started[w]++;
             if (att != 1)
                 eviol(C, id, "step %s/%s/%d started as attempt %ld",
                       wants[w].path, wants[w].step, wants[w].iteration, att);
+            if (is_action)
+                running[w] = ev.sequence;
         }
     }
     if (rc != 0) {
@@ -2006,6 +2153,13 @@ static void check_events(echeck *C, evs_store *s, const char *id)
     if (completed != 1) {
         C->T->missing++;
         eviol(C, id, "%d execution_completed events", completed);
+    }
+    /* No more takeovers than resumes (one that found the execution
+     * ended records none). */
+    if (takeovers > C->nresumed) {
+        C->T->bad_takeover++;
+        eviol(C, id, "%d takeovers recorded after %d resumes", takeovers,
+              C->nresumed);
     }
 }
 
@@ -2240,8 +2394,16 @@ static void evrun_point(const ectx *E, uint64_t n, etally *T, uint64_t *m)
             T->resumes++;
         else
             T->restarts++;
-        ex = tu_wait_exit(
-            tu_spawn_tool("EVRUN", E->dir, tag, exists ? resume : start));
+        {
+            uint64_t at = exists ? last_seq_in(E->store, id) : 0;
+            pid_t pid =
+                tu_spawn_tool("EVRUN", E->dir, tag, exists ? resume : start);
+            if (exists && C.nresumed < 4) {
+                C.resumed_at[C.nresumed] = at;
+                C.resumed[C.nresumed++] = (long)pid;
+            }
+            ex = tu_wait_exit(pid);
+        }
         reap_orphans();
         if (ex == 0)
             break;
@@ -2268,12 +2430,14 @@ static void print_etally(const char *what, const etally *T)
             "the execution existed); %zu step completions checked: "
             "duplicates %zu, missing %zu, unknown %zu; %zu action runs, "
             "%zu of them re-runs, all with their attempt's key (bad keys "
-            "%zu); %zu steps started again in the log; bad histories %zu, "
+            "%zu); %zu steps started again in the log; %zu takeovers and "
+            "%zu re-dispatches recorded (bad %zu); bad histories %zu, "
             "bad outputs %zu; violations %zu\n",
             what, T->points, T->m_min, T->m_max, T->killed, T->torn,
             T->finished, T->resumes, T->restarts, T->completions, T->dup,
             T->missing, T->extra, T->runs, T->reruns, T->bad_key,
-            T->restarted_steps, T->bad_history, T->bad_output, T->violations);
+            T->restarted_steps, T->takeovers, T->redispatches,
+            T->bad_takeover, T->bad_history, T->bad_output, T->violations);
     histo_print(what, &T->kills);
 }
 
@@ -2305,8 +2469,14 @@ Test(kill, a_runner_killed_at_every_syscall_completes_each_step_once)
     cr_expect_eq(T->dup, 0, "%zu steps completed more than once", T->dup);
     cr_expect_eq(T->missing, 0, "%zu steps never completed", T->missing);
     cr_expect_eq(T->bad_key, 0, "%zu runs with another key", T->bad_key);
+    cr_expect_eq(T->bad_takeover, 0, "%zu bad takeover records",
+                 T->bad_takeover);
     cr_expect_eq(T->violations, 0, "%zu violations", T->violations);
     cr_assert_gt(T->killed, 0);
+    /* Kills inside actions leave steps in flight: takeovers re-dispatch
+     * them, and the checks above looked at them. */
+    cr_assert_gt(T->takeovers, 0);
+    cr_assert_gt(T->redispatches, 0);
     ectx_free(&E);
     free(T);
 }

@@ -1180,3 +1180,175 @@ Test(rules, a_cancelled_path_has_ended_with_all_it_held)
         hist_free(&h);
     }
 }
+
+/* A takeover (seq 3 here) and the re-dispatch of the step in flight. */
+#define TAKE(from)                                                             \
+    {                                                                          \
+        "execution_taken_over", NULL, NULL,                                    \
+            "{\"runner\":\"r2\",\"host\":\"h\",\"pid\":7,\"from_seq\":" from  \
+            "}"                                                                \
+    }
+#define REDISPATCH(attempt, take)                                              \
+    {                                                                          \
+        "step_redispatched", NULL, "a",                                        \
+            "{\"attempt\":" attempt ",\"idempotency_key\":\"x/main/a/-1\","    \
+            "\"takeover_seq\":" take "}"                                       \
+    }
+
+Test(rules, takeovers_and_redispatches_of_steps_in_flight_are_valid)
+{
+    spec a[] = {START,
+                {"step_started", NULL, "a", "{\"attempt\":1}"},
+                TAKE("2"),
+                REDISPATCH("1", "3"),
+                TAKE("4"),
+                REDISPATCH("1", "5"),
+                {"step_completed", NULL, "a", NULL},
+                END};
+    /* A takeover with nothing in flight, and a history without any. */
+    spec b[] = {START, TAKE("1"), {"step_started", NULL, "a", NULL}, END};
+
+    expect_valid(a);
+    expect_valid(b);
+}
+
+Test(rules, takeover_from_is_a_from_seq_other_than_the_one_before)
+{
+    spec a[] = {START, {"step_started", NULL, "a", NULL}, TAKE("1"), END};
+    spec b[] = {START, TAKE("5"), END};
+
+    expect_only(a, "takeover-from");
+    expect_only(b, "takeover-from");
+}
+
+Test(rules, a_takeover_or_redispatch_without_its_members_breaks_data)
+{
+    spec a[] = {START,
+                {"execution_taken_over", NULL, NULL, "{\"from_seq\":1}"},
+                END};
+    spec b[] = {START,
+                {"execution_taken_over", NULL, NULL, "{\"runner\":\"r\"}"},
+                END};
+    spec c[] = {START,
+                {"step_started", NULL, "a", NULL},
+                TAKE("2"),
+                {"step_redispatched", NULL, "a", "{\"attempt\":1}"},
+                END};
+
+    expect_only(a, "data");
+    expect_only(b, "data");
+    expect(c, "data");
+}
+
+Test(rules, redispatch_not_running_is_a_redispatch_of_a_step_not_in_flight)
+{
+    spec a[] = {START, TAKE("1"), REDISPATCH("1", "2"), END};
+    spec b[] = {START,
+                {"step_started", NULL, "a", NULL},
+                {"step_completed", NULL, "a", NULL},
+                TAKE("3"),
+                REDISPATCH("1", "4"),
+                END};
+
+    expect_only(a, "redispatch-not-running");
+    expect_only(b, "redispatch-not-running");
+}
+
+Test(rules, redispatch_attempt_is_another_attempt_than_the_one_in_flight)
+{
+    spec a[] = {START,
+                {"step_started", NULL, "a", "{\"attempt\":1}"},
+                TAKE("2"),
+                REDISPATCH("2", "3"),
+                END};
+
+    expect_only(a, "redispatch-attempt");
+}
+
+Test(rules, redispatch_takeover_names_the_last_takeover_once_after_the_start)
+{
+    /* No takeover at all. */
+    spec a[] = {START,
+                {"step_started", NULL, "a", NULL},
+                REDISPATCH("1", "2"),
+                END};
+    /* Not the last takeover. */
+    spec b[] = {START,
+                {"step_started", NULL, "a", NULL},
+                TAKE("2"),
+                TAKE("3"),
+                REDISPATCH("1", "3"),
+                END};
+    /* Twice by one takeover. */
+    spec c[] = {START,
+                {"step_started", NULL, "a", NULL},
+                TAKE("2"),
+                REDISPATCH("1", "3"),
+                REDISPATCH("1", "3"),
+                END};
+    /* A step started after the takeover. */
+    spec d[] = {START,
+                TAKE("1"),
+                {"step_started", NULL, "a", NULL},
+                REDISPATCH("1", "2"),
+                END};
+
+    expect_only(a, "redispatch-takeover");
+    expect_only(b, "redispatch-takeover");
+    expect_only(c, "redispatch-takeover");
+    expect_only(d, "redispatch-takeover");
+}
+
+Test(rules, the_state_counts_dispatches_and_names_the_takeovers)
+{
+    spec a[] = {START,
+                {"step_started", NULL, "a", "{\"attempt\":1}"},
+                TAKE("2"),
+                REDISPATCH("1", "3"),
+                TAKE("4"),
+                REDISPATCH("1", "5"),
+                END};
+    hist h;
+
+    build(&h, a);
+    for (int cm = 0; cm < 2; cm++) {
+        evs_replay *r = hist_replayer_mode(cm);
+        const evs_step_state *s;
+        const evs_exec_state *x;
+        char *json;
+
+        cr_assert_eq(hist_apply(r, &h, 0, h.n, NULL), 0);
+        s = evs_replay_find_step(r, evs_span_cstr("main"), evs_span_cstr("a"),
+                                 -1);
+        cr_assert_not_null(s);
+        cr_assert_eq(s->attempts, 1);
+        cr_assert_eq(s->dispatches, 3);
+        cr_assert(s->redispatched_by.len == 5 &&
+                      memcmp(s->redispatched_by.ptr, "[3,5]", 5) == 0,
+                  "%.*s", (int)s->redispatched_by.len, s->redispatched_by.ptr);
+        x = evs_replay_exec(r);
+        cr_assert_eq(x->takeovers, 2);
+        cr_assert_eq(x->takeover_seq, 5);
+        cr_assert(x->runner.len == 2 && memcmp(x->runner.ptr, "r2", 2) == 0);
+        json = hist_state(r, NULL);
+        cr_assert_not_null(strstr(json, "\"takeovers\":2,\"takeover_seq\":5,"
+                                        "\"runner\":\"r2\""),
+                           "%s", json);
+        cr_assert_not_null(
+            strstr(json, "\"dispatches\":3,\"redispatched_by\":[3,5]"), "%s",
+            json);
+        /* The state loads back to the same bytes. */
+        {
+            evs_replay *b = hist_replayer_mode(cm);
+            char *again;
+            cr_assert_eq(evs_replay_load_state(b, json, strlen(json)), 0);
+            again = hist_state(b, NULL);
+            cr_assert_str_eq(again, json);
+            free(again);
+            evs_replay_free(b);
+        }
+        free(json);
+        evs_replay_free(r);
+    }
+    hist_free(&h);
+}

@@ -1284,3 +1284,91 @@ Test(run, a_retry_takes_its_options_as_json)
     cr_assert_eq(evs_exec_retry_json(st, "fj", "from_start", "[1]", succ, &e),
                  -EINVAL);
 }
+
+/* A step whose start was made durable (by another handle's append) and
+ * whose outcome was not: the handle that opens the run next takes it
+ * over, and dispatches that attempt again with its key, recorded
+ * before the body runs. */
+Test(run, a_step_in_flight_when_its_runner_went_is_dispatched_again)
+{
+    evs_error_info e;
+    evs_run *r, *b;
+    evs_replay *rp;
+    const evs_step_state *sp;
+    counter m = {0};
+    char key[128], first[64], second[64], want[32];
+    uint64_t last;
+    int rc;
+
+    r = open_run("tk", "{}", NULL, 0);
+    snprintf(first, sizeof(first), "%s", evs_run_runner(r));
+    cr_assert_eq(strlen(first), 36);
+    cr_assert_eq(evs_run_branch(r, "side", &b, &e), 0, "%s", e.msg);
+    cr_assert_eq(evs_run_step_begin(b, "x", "{\"n\":1}", NULL, &e),
+                 EVS_STEP_RUN, "%s", e.msg);
+    snprintf(key, sizeof(key), "%s", evs_run_step_key(b));
+    cr_assert_str_eq(key, "tk/main/side/x");
+    step_ok(r, "m", "1", &m, "1"); /* its append holds x's start */
+    evs_run_close(b);              /* x never ends: as after a kill */
+    evs_run_close(r);
+    cr_assert_eq(replay_status("tk", &rp), EVS_STATUS_RUNNING);
+    sp = evs_replay_find_step(rp, evs_span_cstr("main/side"),
+                              evs_span_cstr("x"), -1);
+    cr_assert_not_null(sp, "x's start is durable");
+    cr_assert_eq(sp->status, EVS_STEP_RUNNING);
+    cr_assert_eq(evs_replay_exec(rp)->takeovers, 0, "created, not taken");
+    last = evs_replay_exec(rp)->last_seq;
+    evs_replay_free(rp);
+
+    r = open_run("tk", "{}", NULL, 0);
+    snprintf(second, sizeof(second), "%s", evs_run_runner(r));
+    cr_assert_str_neq(second, first);
+    cr_assert_eq(evs_run_branch(r, "side", &b, &e), 0, "%s", e.msg);
+    rc = evs_run_step_begin(b, "x", "{\"n\":1}", NULL, &e);
+    cr_assert_eq(rc, EVS_STEP_RUN, "%s: %s", evs_err_name(rc), e.msg);
+    cr_assert_str_eq(evs_run_step_key(b), key, "the same key");
+    cr_assert_eq(evs_run_step_attempt(b), 1, "the same attempt");
+    /* Durable before the body runs. */
+    cr_assert_eq(replay_status("tk", &rp), EVS_STATUS_RUNNING);
+    cr_assert_eq(evs_replay_exec(rp)->takeovers, 1);
+    cr_assert_eq(evs_replay_exec(rp)->takeover_seq, last + 1);
+    cr_assert(span_is(evs_replay_exec(rp)->runner, second));
+    sp = evs_replay_find_step(rp, evs_span_cstr("main/side"),
+                              evs_span_cstr("x"), -1);
+    cr_assert_eq(sp->dispatches, 2);
+    cr_assert_eq(sp->attempts, 1);
+    snprintf(want, sizeof(want), "[%llu]", (unsigned long long)(last + 1));
+    cr_assert(span_is(sp->redispatched_by, want), "%.*s",
+              (int)sp->redispatched_by.len, sp->redispatched_by.ptr);
+    evs_replay_free(rp);
+    step_ok(r, "m", "1", &m, "1"); /* replayed */
+    cr_assert_eq(m.calls, 1);
+    cr_assert_eq(evs_run_step_end(b, "2", &e), 0, "%s", e.msg);
+    cr_assert_eq(evs_run_branch_end(b, &e), 0, "%s", e.msg);
+    evs_run_close(b);
+    cr_assert_eq(evs_run_complete(r, "{}", &e), 0, "%s", e.msg);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("tk", NULL), EVS_STATUS_COMPLETED);
+}
+
+Test(run, a_reopened_run_that_records_nothing_is_left_as_it_was)
+{
+    evs_run *r;
+    counter a = {0};
+    evs_replay *rp;
+    uint64_t last;
+
+    r = open_run("quiet", "{}", NULL, 0);
+    step_ok(r, "a", "1", &a, "1");
+    evs_run_close(r);
+    cr_assert_eq(replay_status("quiet", &rp), EVS_STATUS_RUNNING);
+    last = evs_replay_exec(rp)->last_seq;
+    evs_replay_free(rp);
+    r = open_run("quiet", "{}", NULL, 0);
+    step_ok(r, "a", "1", &a, "1"); /* replayed */
+    evs_run_close(r);
+    cr_assert_eq(a.calls, 1);
+    cr_assert_eq(replay_status("quiet", &rp), EVS_STATUS_RUNNING);
+    cr_assert_eq(evs_replay_exec(rp)->last_seq, last, "no takeover recorded");
+    evs_replay_free(rp);
+}

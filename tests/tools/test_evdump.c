@@ -1759,3 +1759,44 @@ Test(evdump, state_help_documents_at_json_and_the_tolerant_exit_1)
               "%s", r.out);
     result_free(&r);
 }
+
+Test(evdump, show_says_in_words_who_took_over_and_what_ran_again)
+{
+    evs_log *l;
+    evs_event b[3];
+    result r;
+    char *row;
+
+    cr_assert_eq(tu_create(st, "tk"), 0);
+    l = writer("tk");
+    b[0] = tu_event(EVS_EV_STEP_STARTED, "a", "{\"attempt\":1}");
+    b[1] = tu_event(EVS_EV_EXECUTION_TAKEN_OVER, NULL,
+                    "{\"runner\":\"R2\",\"host\":\"h2\",\"pid\":42,"
+                    "\"from_seq\":2,\"previous_runner\":\"R1\"}");
+    b[2] = tu_event(EVS_EV_STEP_REDISPATCHED, "a",
+                    "{\"attempt\":1,\"idempotency_key\":\"tk/main/a/-1\","
+                    "\"takeover_seq\":3}");
+    cr_assert_eq(evs_log_append(l, b, 1, evs_log_last_seq(l), NULL), 0);
+    cr_assert_eq(evs_log_append(l, b + 1, 2, evs_log_last_seq(l), NULL), 0);
+    evs_log_close(l);
+    r = EVDUMP("show", dir, "tk");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    row = nth_line(r.out, 2);
+    cr_assert(strstr(row, "execution_taken_over") &&
+                  strstr(row, "runner R2 (host h2, pid 42) took over after "
+                              "seq 2 from runner R1"),
+              "row: %s", row);
+    free(row);
+    row = nth_line(r.out, 3);
+    cr_assert(strstr(row, "step_redispatched") && strstr(row, " a ") &&
+                  strstr(row, "attempt 1 dispatched again by the takeover at "
+                              "seq 3, key tk/main/a/-1"),
+              "row: %s", row);
+    free(row);
+    result_free(&r);
+    /* The log's own lines, unchanged, with --json. */
+    r = EVDUMP("show", "--json", dir, "tk");
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(strstr(r.out, "\"from_seq\":2"), "%s", r.out);
+    result_free(&r);
+}
