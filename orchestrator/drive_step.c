@@ -132,12 +132,15 @@ void evs__drive_redispatch(orch_exec *x, evs_span pid, const evs_wf_step *S,
         if (evs__orch_emit(x, NULL, EVS_EV_STEP_REDISPATCHED, pid,
                            evs_span_cstr(S->name), &d, &need) != 0)
             goto out;
-        evs__orch_log(x->o, EVS_LOG_WARN,
-                      "execution %s: attempt %u of step %s on path %.*s was "
-                      "in flight when its runner stopped: dispatched again "
-                      "(key %.*s)",
-                      x->id, attempt, S->name, (int)pid.len, pid.ptr,
-                      (int)key.len, key.p);
+        char path[160];
+
+        snprintf(path, sizeof(path), "%.*s", (int)pid.len, pid.ptr);
+        evs__orch_logf(x->o, EVS_LOG_WARN,
+                       EVS_LOG_FIELDS(.execution = x->id, .path = path,
+                                      .step = S->name, .sequence = need),
+                       "attempt %u was in flight when its runner stopped: "
+                       "dispatched again (key %.*s)",
+                       attempt, (int)key.len, key.p);
     }
     evs__drive_queue_action(x, pid, S, iter, attempt,
                             (evs_span){in.p, in.len}, need);

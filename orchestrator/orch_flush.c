@@ -44,11 +44,13 @@ int evs__orch_note_takeover(orch_exec *x)
                         &x->takeover_seq);
     evs__jb_free(&t);
     if (rc == 0)
-        evs__orch_log(x->o, EVS_LOG_INFO,
-                      "execution %s: taken over by runner %s (pid %ld) "
-                      "after sequence %llu",
-                      x->id, x->o->me.id, x->o->me.pid,
-                      (unsigned long long)x->from_seq);
+        evs__orch_logf(x->o, EVS_LOG_INFO,
+                       EVS_LOG_FIELDS(.execution = x->id,
+                                      .sequence = x->takeover_seq),
+                       "taken over by runner %s (pid %ld) after sequence "
+                       "%llu",
+                       x->o->me.id, x->o->me.pid,
+                       (unsigned long long)x->from_seq);
     return rc;
 }
 
