@@ -33,7 +33,7 @@ static int64_t member_int(json_object *o, const char *key)
 static void print_node(json_object *o, const char *mark)
 {
     const char *id = member(o, "id"), *how = member(o, "link");
-    const char *at = member(o, "started_at");
+    const char *at = member(o, "started_at"), *arch = member(o, "archived");
     int depth = (int)member_int(o, "depth");
     int64_t us = 0;
     char t[40];
@@ -41,10 +41,11 @@ static void print_node(json_object *o, const char *mark)
     if (evs_time_parse(at, strlen(at), &us) != 0)
         us = 0;
     fmt_time(us, 1, t);
-    out_printf("%*s%s%-*s  %-10s %s  %llu events%s%s%s%s\n", depth * 2, "",
-               depth ? "└ " : "", 40 - depth * 2, id, member(o, "status"), t,
-               (unsigned long long)member_int(o, "last_event_seq"),
+    out_printf("%*s%s%-*s  %-10s %s  %llu events%s%s%s%s%s%s\n", depth * 2,
+               "", depth ? "└ " : "", 40 - depth * 2, id, member(o, "status"),
+               t, (unsigned long long)member_int(o, "last_event_seq"),
                how[0] ? "  (" : "", how, how[0] ? ")" : "",
+               arch[0] ? "  archived in " : "", arch,
                strcmp(id, mark) == 0 ? "  <-" : "");
 }
 
