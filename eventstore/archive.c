@@ -226,6 +226,8 @@ static int write_bundle(evs_store *s, int ddfd, const char *name,
 static void fill_info(evs_archive_info *info, const evs_bundle_manifest *m)
 {
     memset(info, 0, sizeof(*info));
+    snprintf(info->execution_id, sizeof(info->execution_id), "%.*s",
+             (int)m->execution_id.len, m->execution_id.ptr);
     info->events = m->events;
     info->last_seq = m->last_seq;
     info->log_bytes = m->log_bytes;

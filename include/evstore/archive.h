@@ -84,6 +84,7 @@ typedef struct evs_archive_opts {
 
 /** What evs_archive_exec and evs_archive_restore did. */
 typedef struct evs_archive_info {
+    char execution_id[EVS_ID_MAX + 1]; /* the execution */
     uint64_t events;          /* events in the log */
     uint64_t last_seq;        /* its last sequence */
     uint64_t log_bytes;       /* bytes of the log */
