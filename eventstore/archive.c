@@ -159,36 +159,22 @@ static void source_free(evs_store *s, source *src)
     evs__free(s->alloc, src->snap);
 }
 
-/* Whether bundle b holds exactly the source's bytes. */
-static int same_bytes(const evs_bundle *b, const source *src)
-{
-    evs_span log = evs_bundle_log(b), snap = evs_bundle_snapshot(b);
-
-    return evs__span_eq(log, (evs_span){src->log, src->log_len}) &&
-           evs__span_eq(snap, (evs_span){src->snap, src->snap_len});
-}
-
-/* Reads DIR/name back and checks it against the source. Returns 0,
- * -ENOENT, or EVS_ECORRUPT (another bundle, or a damaged one). */
+/* Reads DIR/name back and checks that it holds the source's bytes
+ * (evs__bundle_holds); *len gets its size, *ck its checksum. Returns 0,
+ * -ENOENT, EVS_ECORRUPT (another bundle, or a damaged one) or -errno. */
 static int read_back(evs_store *s, int ddfd, const char *name,
-                     const source *src, evs_bundle **out, evs_error_info *ei)
+                     const evs__bundle_src *bs, uint64_t *len, uint64_t *ck,
+                     evs_error_info *ei)
 {
     char *buf = NULL;
-    size_t len = 0;
+    size_t n = 0;
     int rc;
 
-    rc = evs__read_file(s, ddfd, name, (uint64_t)1 << 40, &buf, &len);
+    rc = evs__read_file(s, ddfd, name, (uint64_t)1 << 40, &buf, &n);
     if (rc == 0)
-        rc = evs__bundle_parse(buf, len, EVS__BUNDLE_NO_LINES, s->alloc, out,
-                               ei);
+        rc = evs__bundle_holds(buf, n, bs, s->alloc, ck, ei);
     evs__free(s->alloc, buf);
-    if (rc == 0 && !same_bytes(*out, src)) {
-        evs_bundle_close(*out);
-        *out = NULL;
-        rc = EVS_ECORRUPT;
-        evs__error_set(ei, rc, "bundle",
-                       "%s holds other bytes than the execution", name);
-    }
+    *len = n;
     return rc;
 }
 
@@ -223,6 +209,25 @@ static int write_bundle(evs_store *s, int ddfd, const char *name,
     return IO(s)->fsync(CTX(s), ddfd);
 }
 
+/* The manifest of the bundle of src, from what the archive read. */
+static void manifest_of(const char *id, const source *src, uint64_t bytes,
+                        uint64_t ck, evs_bundle_manifest *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->format = EVS_BUNDLE_FORMAT;
+    m->execution_id = evs_span_cstr(id);
+    m->events = src->facts.events;
+    m->last_seq = src->facts.last_seq;
+    m->log_bytes = src->log_len;
+    m->snapshot_bytes = src->snap_len;
+    m->status = src->status;
+    m->started_at_us = src->facts.started_us;
+    m->ended_at_us = src->facts.ended_us;
+    m->lineage = src->facts.lineage;
+    m->bundle_bytes = bytes;
+    m->bundle_checksum = ck;
+}
+
 static void fill_info(evs_archive_info *info, const evs_bundle_manifest *m)
 {
     memset(info, 0, sizeof(*info));
@@ -245,11 +250,11 @@ int evs_archive_exec(evs_store *s, const char *id, const char *dir,
     evs_archive_opts o;
     source src = {.dfd = -1, .fd = -1};
     evs__bundle_src bs;
-    evs_bundle *back = NULL;
+    evs_bundle_manifest m;
     evs__archived_src rec;
     char name[EVS_ID_MAX + 8], *buf = NULL;
     size_t len = 0;
-    uint64_t ck = 0;
+    uint64_t ck = 0, blen = 0;
     int ddfd = -1, rc, existed = 0, deleted = 0;
 
     evs_error_info_clear(ei);
@@ -287,11 +292,6 @@ int evs_archive_exec(evs_store *s, const char *id, const char *dir,
                            &src.facts,
                            src.status,
                            o.level};
-    if ((rc = evs__bundle_encode(&bs, s->alloc, &buf, &len, &ck)) != 0) {
-        evs__error_set(ei, rc, "", "making the bundle of %s: %s", id,
-                       evs_strerror(rc));
-        goto out;
-    }
     rc = IO(s)->openat(CTX(s), AT_FDCWD, dir,
                        O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &ddfd);
     if (rc != 0) {
@@ -301,7 +301,7 @@ int evs_archive_exec(evs_store *s, const char *id, const char *dir,
     snprintf(name, sizeof(name), "%s" EVS_BUNDLE_EXT, id);
     /* A bundle already there is kept if it is this one: an archive that
      * was interrupted before its delete is run again. */
-    rc = read_back(s, ddfd, name, &src, &back, NULL);
+    rc = read_back(s, ddfd, name, &bs, &blen, &ck, NULL);
     if (rc == 0) {
         existed = 1;
     } else if (rc != -ENOENT) {
@@ -312,20 +312,28 @@ int evs_archive_exec(evs_store *s, const char *id, const char *dir,
                        dir, name);
         goto out;
     } else {
+        if ((rc = evs__bundle_encode(&bs, s->alloc, &buf, &len, &ck)) != 0) {
+            evs__error_set(ei, rc, "", "making the bundle of %s: %s", id,
+                           evs_strerror(rc));
+            goto out;
+        }
         if ((rc = write_bundle(s, ddfd, name, buf, len)) != 0) {
             evs__error_set(ei, rc, "", "writing %s/%s: %s", dir, name,
                            evs_strerror(rc));
             goto out;
         }
-        if ((rc = read_back(s, ddfd, name, &src, &back, ei)) != 0) {
+        /* Read back from the file: what is on disk is checked, and its
+         * content compared with the bytes read from the store. */
+        if ((rc = read_back(s, ddfd, name, &bs, &blen, &ck, ei)) != 0) {
             evs__error_set(ei, rc, ei && ei->kind[0] ? ei->kind : "bundle",
                            "%s/%s did not read back as written: %s", dir, name,
                            evs_strerror(rc));
             goto out;
         }
     }
+    manifest_of(id, &src, blen, ck, &m);
     if (o.delete_after) {
-        rec = (evs__archived_src){id, dir, evs_bundle_info(back)};
+        rec = (evs__archived_src){id, dir, &m};
         if ((rc = evs__archived_put(s, &rec, ei)) != 0)
             goto out;
         rc = evs__trash_exec(s, id, src.dfd, src.fd);
@@ -341,18 +349,16 @@ int evs_archive_exec(evs_store *s, const char *id, const char *dir,
              "archived %s to %s/%s (%llu events, %zu log bytes, %llu bundle "
              "bytes)%s%s",
              id, dir, name, (unsigned long long)src.facts.events, src.log_len,
-             (unsigned long long)evs_bundle_info(back)->bundle_bytes,
-             existed ? ", bundle already there" : "",
+             (unsigned long long)blen, existed ? ", bundle already there" : "",
              deleted ? ", execution deleted" : "");
     if (info) {
-        fill_info(info, evs_bundle_info(back));
+        fill_info(info, &m);
         info->deleted = deleted;
         info->existed = existed;
     }
 out:
     if (ddfd >= 0)
         IO(s)->close(CTX(s), ddfd);
-    evs_bundle_close(back);
     evs__free(s->alloc, buf);
     source_free(s, &src);
     return evs__error_rc(ei, rc);
@@ -388,7 +394,7 @@ int evs_archive_restore(evs_store *s, const char *path, evs_archive_info *info,
                        rc == -EINVAL ? "not a regular file" : evs_strerror(rc));
         goto out;
     }
-    if ((rc = evs__bundle_parse(buf, len, 0, s->alloc, &b, ei)) != 0)
+    if ((rc = evs__bundle_parse(buf, len, s->alloc, &b, ei)) != 0)
         goto out;
     m = evs_bundle_info(b);
     memcpy(id, m->execution_id.ptr, m->execution_id.len);

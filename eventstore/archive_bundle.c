@@ -65,8 +65,10 @@ static void jb_hex(evs__jbuf *b, uint64_t v)
     EVS__JB_LIT(b, "\"");
 }
 
-/* The manifest line (formats/BUNDLES.md §3), framed as FORMAT.md §2.1. */
-static int manifest_encode(const evs__bundle_src *src, evs__jbuf *b)
+/* The manifest line (formats/BUNDLES.md §3), framed as FORMAT.md §2.1;
+ * log_ck and snap_ck are the XXH3-64 of the log and the snapshot. */
+static int manifest_encode(const evs__bundle_src *src, uint64_t log_ck,
+                           uint64_t snap_ck, evs__jbuf *b)
 {
     const evs__log_facts *f = src->facts;
 
@@ -81,12 +83,12 @@ static int manifest_encode(const evs__bundle_src *src, evs__jbuf *b)
     EVS__JB_LIT(b, ",\"log_bytes\":");
     evs__jb_int(b, (int64_t)src->log.len);
     EVS__JB_LIT(b, ",\"log_checksum\":");
-    jb_hex(b, evs_checksum(src->log.ptr, src->log.len));
+    jb_hex(b, log_ck);
     EVS__JB_LIT(b, ",\"snapshot_bytes\":");
     evs__jb_int(b, (int64_t)src->snap.len);
     EVS__JB_LIT(b, ",\"snapshot_checksum\":");
     if (src->snap.len)
-        jb_hex(b, evs_checksum(src->snap.ptr, src->snap.len));
+        jb_hex(b, snap_ck);
     else
         EVS__JB_LIT(b, "null");
     EVS__JB_LIT(b, ",\"status\":");
@@ -122,11 +124,13 @@ int evs__bundle_encode(const evs__bundle_src *src, const evs_allocator *alloc,
     ZSTD_outBuffer ob;
     unsigned char *p = NULL;
     uint64_t content, ck;
+    uint64_t log_ck = evs_checksum(src->log.ptr, src->log.len);
+    uint64_t snap_ck = evs_checksum(src->snap.ptr, src->snap.len);
     size_t bound, r, total;
     int rc;
 
     mb.alloc = alloc;
-    if ((rc = manifest_encode(src, &mb)) != 0)
+    if ((rc = manifest_encode(src, log_ck, snap_ck, &mb)) != 0)
         goto out;
     content = (uint64_t)mb.len + src->log.len + src->snap.len;
     bound = ZSTD_compressBound((size_t)content);
@@ -167,9 +171,7 @@ int evs__bundle_encode(const evs__bundle_src *src, const evs_allocator *alloc,
     put_u64(p + 40, ob.pos);
     /* The content's own checksum: a second, 64-bit check of what zstd's
      * 32-bit frame checksum covers, independent of the compressor. */
-    ck = evs_checksum(mb.p, mb.len);
-    ck ^= evs_checksum(src->log.ptr, src->log.len) * 3;
-    ck ^= evs_checksum(src->snap.ptr, src->snap.len) * 5;
+    ck = evs_checksum(mb.p, mb.len) ^ log_ck * 3 ^ snap_ck * 5;
     put_u64(p + 48, ck);
     put_u64(p + 56, evs_checksum(p, 56));
     total = EVS__BUNDLE_HDR + ob.pos;
@@ -398,9 +400,8 @@ static int check_frame(const unsigned char *p, size_t len, uint64_t *hl,
     return 0;
 }
 
-int evs__bundle_parse(const void *buf, size_t len, unsigned flags,
-                      const evs_allocator *alloc, evs_bundle **out,
-                      evs_error_info *ei)
+int evs__bundle_parse(const void *buf, size_t len, const evs_allocator *alloc,
+                      evs_bundle **out, evs_error_info *ei)
 {
     const unsigned char *p = buf;
     evs_bundle *bd = NULL;
@@ -465,7 +466,7 @@ int evs__bundle_parse(const void *buf, size_t len, unsigned flags,
                  "bundle manifest does not describe its content");
         goto out;
     }
-    if (!(flags & EVS__BUNDLE_NO_LINES)) {
+    {
         rc = evs__log_check(evs_bundle_log(bd).ptr, bd->log_len,
                             bd->m.execution_id.ptr, bd->m.execution_id.len,
                             alloc, &f, ei);
@@ -502,12 +503,102 @@ out:
     return rc;
 }
 
+/* Decompresses the next want.len bytes of the frame through `out` (a
+ * window of `cap` bytes) and compares them with `want`, or, when
+ * want.ptr is NULL, collects them into `keep` (want.len bytes). *last
+ * gets zstd's last answer (0: the frame is done, checksum included).
+ * Returns 0, 1 (they differ) or -1 (the frame is damaged). */
+static int stream_compare(ZSTD_DCtx *dc, ZSTD_inBuffer *in, char *out,
+                          size_t cap, evs_span want, char *keep, size_t *last)
+{
+    size_t done = 0;
+
+    while (done < want.len) {
+        size_t n = want.len - done < cap ? want.len - done : cap;
+        ZSTD_outBuffer ob = {keep ? keep + done : out, n, 0};
+
+        while (ob.pos < n) {
+            size_t before = ob.pos, in_before = in->pos;
+            size_t r = ZSTD_decompressStream(dc, &ob, in);
+            if (ZSTD_isError(r) || (ob.pos == before && in->pos == in_before))
+                return -1;
+            *last = r;
+        }
+        if (!keep && memcmp(out, want.ptr + done, n) != 0)
+            return 1;
+        done += n;
+    }
+    return 0;
+}
+
+int evs__bundle_holds(const void *buf, size_t len, const evs__bundle_src *src,
+                      const evs_allocator *alloc, uint64_t *checksum,
+                      evs_error_info *ei)
+{
+    const unsigned char *p = buf;
+    ZSTD_DCtx *dc = NULL;
+    ZSTD_inBuffer in;
+    ZSTD_outBuffer end;
+    char *win = NULL, *man = NULL, tail;
+    size_t body, mlen, payload, last = 1;
+    uint64_t hl;
+    int rc, c;
+
+    if ((rc = check_frame(p, len, &hl, ei)) != 0)
+        return rc;
+    mlen = (size_t)get_u64(p + 16);
+    if (get_u64(p + 24) != src->log.len || get_u64(p + 32) != src->snap.len ||
+        mlen > EVS__BUNDLE_MANIFEST_MAX)
+        return bad(ei, "bundle", 16, "the bundle holds other bytes");
+    payload = len - (size_t)hl - EVS__BUNDLE_TRAILER;
+    in = (ZSTD_inBuffer){p + hl, payload, 0};
+    if (!(dc = ZSTD_createDCtx()) ||
+        !(win = evs__malloc(alloc, EVS__BUNDLE_WINDOW)) ||
+        !(man = evs__malloc(alloc, mlen + 1))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* The manifest only has to be one (the library or level that wrote
+     * it may differ); the log and the snapshot must be these bytes. */
+    c = stream_compare(dc, &in, win, EVS__BUNDLE_WINDOW, (evs_span){NULL, mlen},
+                       man, &last);
+    if (c == 0 && (mlen == 0 || man[mlen - 1] != '\n' ||
+                   evs__frame_check(man, mlen, &body) != 0))
+        c = 1;
+    if (c == 0)
+        c = stream_compare(dc, &in, win, EVS__BUNDLE_WINDOW, src->log, NULL,
+                           &last);
+    if (c == 0)
+        c = stream_compare(dc, &in, win, EVS__BUNDLE_WINDOW, src->snap, NULL,
+                           &last);
+    /* The frame ends here: its checksum checked, nothing after it. */
+    if (c == 0 && last != 0) {
+        end = (ZSTD_outBuffer){&tail, 1, 0};
+        last = ZSTD_decompressStream(dc, &end, &in);
+        if (end.pos != 0)
+            c = 1;
+    }
+    if (c == 0 && (last != 0 || in.pos != in.size))
+        c = -1;
+    if (c < 0)
+        rc = bad(ei, "compression", hl, "bundle's compressed frame is damaged");
+    else if (c > 0)
+        rc = bad(ei, "bundle", hl, "the bundle holds other bytes");
+    else
+        *checksum = get_u64(p + len - 8);
+out:
+    evs__free(alloc, man);
+    evs__free(alloc, win);
+    ZSTD_freeDCtx(dc);
+    return rc;
+}
+
 int evs_bundle_decode(const void *buf, size_t len, const evs_allocator *alloc,
                       evs_bundle **out, evs_error_info *ei)
 {
     if ((!buf && len) || !out)
         return -EINVAL;
-    return evs__bundle_parse(buf ? buf : "", len, 0, alloc, out, ei);
+    return evs__bundle_parse(buf ? buf : "", len, alloc, out, ei);
 }
 
 /* Reads a whole file by path through the POSIX table. */
@@ -555,7 +646,7 @@ int evs_bundle_open(const char *path, const evs_allocator *alloc,
         return -EINVAL;
     if ((rc = read_path(path, alloc, &buf, &len, ei)) != 0)
         return rc;
-    rc = evs__bundle_parse(buf, len, 0, alloc, out, ei);
+    rc = evs__bundle_parse(buf, len, alloc, out, ei);
     evs__free(alloc, buf);
     return rc;
 }

@@ -54,17 +54,24 @@ typedef struct evs__bundle_src {
 int evs__bundle_encode(const evs__bundle_src *src, const evs_allocator *alloc,
                        char **out, size_t *len, uint64_t *checksum);
 
-enum {
-    /* Check the bundle's framing, checksums, compression and manifest,
-     * but not each line of its log: for a caller that compares the log
-     * with bytes it checked itself. */
-    EVS__BUNDLE_NO_LINES = 1u << 0,
-};
-
-/* evs_bundle_decode with flags. */
-int evs__bundle_parse(const void *buf, size_t len, unsigned flags,
-                      const evs_allocator *alloc, evs_bundle **out,
+/* Whether the bundle buf[0..len) holds exactly the log and snapshot of
+ * src, checked without keeping its content: its framing and checksums
+ * (formats/BUNDLES.md §2.1, 1-4), a manifest line that checks out, then
+ * the decompressed log and snapshot compared with src's as they come,
+ * and zstd's own checksum at the frame's end. Returns 0 with *checksum
+ * set to the bundle's trailer, EVS_ECORRUPT (ei->kind "bundle" when it
+ * is another execution's or another state's), EVS_EFORMAT or -ENOMEM. */
+int evs__bundle_holds(const void *buf, size_t len, const evs__bundle_src *src,
+                      const evs_allocator *alloc, uint64_t *checksum,
                       evs_error_info *ei);
+/* The window evs__bundle_holds decompresses through, and the longest
+ * manifest it accepts. */
+#define EVS__BUNDLE_WINDOW ((size_t)256 << 10)
+#define EVS__BUNDLE_MANIFEST_MAX ((size_t)64 << 20)
+
+/* evs_bundle_decode, buf not NULL. */
+int evs__bundle_parse(const void *buf, size_t len, const evs_allocator *alloc,
+                      evs_bundle **out, evs_error_info *ei);
 
 /* Reads the whole file `name` of dirfd through the store's I/O table
  * into *buf (from the store's allocator). Refuses what is not a regular

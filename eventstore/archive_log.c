@@ -37,23 +37,58 @@ static int damage(evs_error_info *ei, int code, uint64_t seq, uint64_t off,
     return code;
 }
 
+/* The facts of the first event (its time, workflow and lineage) or of
+ * the last (its time and whether it ends the execution), from the line
+ * fully decoded. Returns 0 or what decoding returns, with li filled. */
+static int line_facts(evs_decoder *d, const char *line, size_t n, int first,
+                      evs__log_facts *f, evs_error_info *li)
+{
+    evs_event ev;
+    evs_span v;
+    int rc;
+
+    if ((rc = evs_line_decode(d, line, n, 0, &ev, li)) != 0)
+        return rc;
+    if (first) {
+        f->started_us = ev.timestamp_us;
+        if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED)) {
+            if (evs__json_get(ev.data, "workflow_name", &v) == 1 &&
+                v.len >= 2 && v.ptr[0] == '"')
+                f->workflow = v;
+            if (evs__json_get(ev.data, "lineage", &v) == 1 && v.len &&
+                v.ptr[0] == '{')
+                f->lineage = v;
+        }
+    } else {
+        f->status = terminal_status(ev.event_type);
+        f->ended_us = f->status ? ev.timestamp_us : 0;
+    }
+    return 0;
+}
+
+/*
+ * Every line is checked as the store's end-of-log finder checks one
+ * (evs__line_peek: framing, checksum, version, execution, sequence and
+ * append), which is what FORMAT.md §2.1 and §3 require of a line to
+ * count; the first and the last are decoded in full besides, for the
+ * facts. `data` is never looked into: the checksums vouch for it.
+ */
 int evs__log_check(const char *log, size_t len, const char *id, size_t id_len,
                    const evs_allocator *alloc, evs__log_facts *f,
                    evs_error_info *ei)
 {
-    evs_span want = {id, id_len};
     uint64_t grp_first = 0, grp_end = 0, expect = 1;
-    size_t off = 0;
+    size_t off = 0, last_off = 0, last_n = 0;
+    evs__line_pos pk;
     evs_decoder d;
-    evs_event ev;
     evs_error_info li;
-    evs_span v;
     int rc = 0;
 
     memset(f, 0, sizeof(*f));
     evs_decoder_init(&d, alloc);
     while (off < len) {
         const char *nl = memchr(log + off, '\n', len - off);
+        const char *why = NULL;
         size_t n;
 
         if (!nl) {
@@ -63,49 +98,45 @@ int evs__log_check(const char *log, size_t len, const char *id, size_t id_len,
         }
         n = (size_t)(nl - (log + off)) + 1;
         evs_error_info_clear(&li);
-        rc = evs_line_decode(&d, log + off, n, 0, &ev, &li);
+        rc = evs__line_peek(log + off, n, id, id_len, &pk);
+        if (rc == 0 && off == 0)
+            rc = line_facts(&d, log, n, 1, f, &li);
         if (rc == -ENOMEM)
             goto out;
-        if (rc == 0 && !evs__span_eq(ev.execution_id, want))
-            rc = EVS_ECORRUPT, snprintf(li.msg, sizeof(li.msg),
-                                        "a line of another execution");
-        if (rc == 0 && ev.sequence != expect)
-            rc = EVS_ECORRUPT, snprintf(li.msg, sizeof(li.msg),
-                                        "sequence %llu out of order",
-                                        (unsigned long long)ev.sequence);
-        if (rc == 0 && ((grp_end >= ev.sequence && ev.batch_first != grp_first) ||
-                        (grp_end < ev.sequence && ev.batch_first != ev.sequence)))
-            rc = EVS_ECORRUPT, snprintf(li.msg, sizeof(li.msg),
-                                        "append cut short or its start is "
-                                        "missing");
-        if (rc != 0) {
+        if (rc == EVS_EFORMAT)
+            why = "a line of a newer format";
+        else if (rc == EVS_ECORRUPT && !li.msg[0])
+            why = "checksum mismatch, or a line of another execution";
+        else if (rc != 0)
+            why = li.msg[0] ? li.msg : "not a well-formed event";
+        else if (pk.seq != expect)
+            why = "sequence out of order";
+        else if ((grp_end >= pk.seq && pk.first != grp_first) ||
+                 (grp_end < pk.seq && pk.first != pk.seq))
+            why = "append cut short or its start is missing";
+        if (why) {
             rc = damage(ei, rc == EVS_EFORMAT ? rc : EVS_ECORRUPT, expect, off,
-                        li.msg[0] ? li.msg : evs_strerror(rc));
+                        why);
             goto out;
         }
-        grp_first = ev.batch_first;
-        grp_end = ev.batch_first + ev.batch_count - 1;
-        if (ev.sequence == 1) {
-            f->started_us = ev.timestamp_us;
-            if (evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED)) {
-                if (evs__json_get(ev.data, "workflow_name", &v) == 1 &&
-                    v.len >= 2 && v.ptr[0] == '"')
-                    f->workflow = v;
-                if (evs__json_get(ev.data, "lineage", &v) == 1 && v.len &&
-                    v.ptr[0] == '{')
-                    f->lineage = v;
-            }
-        }
-        f->status = terminal_status(ev.event_type);
-        f->ended_us = f->status ? ev.timestamp_us : 0;
+        grp_first = pk.first;
+        grp_end = pk.first + pk.count - 1;
         f->events++;
-        f->last_seq = ev.sequence;
-        expect = ev.sequence + 1;
+        f->last_seq = pk.seq;
+        expect = pk.seq + 1;
+        last_off = off;
+        last_n = n;
         off += n;
     }
-    if (grp_end > f->last_seq)
+    if (grp_end > f->last_seq) {
         rc = damage(ei, EVS_ECORRUPT, expect, off,
                     "the last append is incomplete");
+        goto out;
+    }
+    if (f->events > 0 &&
+        (rc = line_facts(&d, log + last_off, last_n, 0, f, &li)) != 0)
+        rc = damage(ei, rc == -ENOMEM ? rc : EVS_ECORRUPT, f->last_seq,
+                    last_off, li.msg[0] ? li.msg : "not a well-formed event");
 out:
     evs_decoder_free(&d);
     return rc;

@@ -227,6 +227,39 @@ Test(archive, every_bit_flip_is_detected)
     free(buf);
 }
 
+/* The archive's own read-back check (evs__bundle_holds) is as strict:
+ * every flip is refused, and the intact bundle holds the log. */
+Test(archive, every_bit_flip_fails_the_read_back_check)
+{
+    size_t len;
+    char *buf = small_bundle(&len);
+    evs_bundle *b = NULL;
+    evs__bundle_src src;
+    uint64_t ck = 0;
+
+    cr_assert_eq(evs_bundle_decode(buf, len, NULL, &b, NULL), 0);
+    memset(&src, 0, sizeof(src));
+    src.log = evs_bundle_log(b);
+    src.snap = evs_bundle_snapshot(b);
+    cr_assert_eq(evs__bundle_holds(buf, len, &src, NULL, &ck, NULL), 0);
+    cr_assert_eq(ck, evs_bundle_info(b)->bundle_checksum);
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            buf[i] ^= (char)(1 << bit);
+            cr_assert_eq(evs__bundle_holds(buf, len, &src, NULL, &ck, NULL),
+                         EVS_ECORRUPT, "flip of bit %d of byte %zu", bit, i);
+            buf[i] ^= (char)(1 << bit);
+        }
+    }
+    for (size_t n = 0; n < len; n++)
+        cr_assert_neq(evs__bundle_holds(buf, n, &src, NULL, &ck, NULL), 0);
+    src.log.len--;
+    cr_assert_eq(evs__bundle_holds(buf, len, &src, NULL, &ck, NULL),
+                 EVS_ECORRUPT);
+    evs_bundle_close(b);
+    free(buf);
+}
+
 Test(archive, every_truncation_and_extension_is_detected)
 {
     size_t len;
