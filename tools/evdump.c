@@ -167,7 +167,9 @@ static const char help_chain[] =
     "  execution it continues or retries, then, as a tree, every\n"
     "  continuation (continue-as-new) and every retry (with its strategy)\n"
     "  made from it, with status, start time and number of events. Reads\n"
-    "  the lineage of every execution in the store.\n";
+    "  the lineage of every execution in the store. An execution archived\n"
+    "  and deleted (evdump archive --delete) is shown from the store's\n"
+    "  record of it, \"archived in EXEC.evb\", and followed all the same.\n";
 
 static const char help_archive[] =
     "evdump archive STORE [EXEC...] --to DIR [--delete] [--force]\n"
