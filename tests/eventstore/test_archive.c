@@ -391,6 +391,44 @@ Test(archive, a_damaged_log_is_not_archived)
     free(p);
 }
 
+Test(archive, a_torn_tail_is_left_out_and_stops_a_delete)
+{
+    char *p = tu_path(g_dir, "a", "events.jsonl"), *log, *with_tail;
+    char *bp = bundle_path("a");
+    static const char tail[] = "{\"v\":1,\"id\":\"half";
+    size_t len;
+    evs_archive_opts o;
+    evs_archive_info ai;
+    evs_error_info ei;
+    evs_bundle *b = NULL;
+
+    make_exec(g_st, "a", NULL, 1);
+    log = tu_read_file(p, &len);
+    cr_assert_not_null(log);
+    with_tail = malloc(len + sizeof(tail));
+    cr_assert_not_null(with_tail);
+    memcpy(with_tail, log, len);
+    memcpy(with_tail + len, tail, sizeof(tail) - 1);
+    cr_assert_eq(tu_write_file(p, with_tail, len + sizeof(tail) - 1), 0);
+    evs_archive_opts_init(&o);
+    o.delete_after = 1;
+    cr_assert_eq(evs_archive_exec(g_st, "a", g_out, &o, NULL, &ei), EVS_ETORN);
+    cr_assert(strstr(ei.msg, "torn tail"), "%s", ei.msg);
+    cr_assert(evs_exec_exists(g_st, "a", 1));
+    cr_assert_eq(tu_count_entries(g_out), 0);
+    o.delete_after = 0;
+    cr_assert_eq(evs_archive_exec(g_st, "a", g_out, &o, &ai, &ei), 0, "%s",
+                 ei.msg);
+    cr_assert_eq(ai.log_bytes, len);
+    cr_assert_eq(evs_bundle_open(bp, NULL, &b, &ei), 0, "%s", ei.msg);
+    cr_assert(evs__span_eq(evs_bundle_log(b), (evs_span){log, len}));
+    evs_bundle_close(b);
+    free(log);
+    free(with_tail);
+    free(bp);
+    free(p);
+}
+
 Test(archive, an_identical_bundle_is_kept_and_another_refused)
 {
     evs_archive_opts o;
