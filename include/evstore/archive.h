@@ -124,10 +124,12 @@ EVS_EXTERN void evs_archive_opts_init(evs_archive_opts *o);
  * With opts->delete_after, the store then records the archival
  * (STORE/.archived/<id>.json, written atomically, so that lineages still
  * resolve: evs_archived_get) and deletes the execution as
- * evs_exec_delete does, still under the lock. A refused torn tail:
- * deleting an execution whose log has a torn tail is refused with
- * EVS_ETORN (open it as its writer first, which cuts the tail to a file
- * beside the log). A crash at any point leaves the execution, or a
+ * evs_exec_delete does, still under the lock. Deleting an execution
+ * whose log has a torn tail is refused with EVS_ETORN (open it as its
+ * writer first, which cuts the tail to a file beside the log); it is
+ * archived all the same without delete_after. The record and the
+ * delete come only after the bundle was read back. A crash at any
+ * point leaves the execution, or a
  * verified bundle under its final name and the record, never neither,
  * and never a partial bundle under the final name (a temporary one,
  * `dir/.tmp-<r>-<id>.evb`, may be left; nothing removes it).
