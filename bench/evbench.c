@@ -41,6 +41,8 @@ static const scenario scenarios[] = {
     {"p9", SC_P9, "orchestrator: 3-step workflows/s, event latency", scen_p9},
     {"p11", SC_P11, "durable functions: first step, step-to-step overhead",
      scen_p11},
+    {"arch", SC_ARCH, "archive and restore beside the zstd command",
+     scen_arch},
     {"p10", SC_P10, "peak memory while reading a 1 GB log", scen_p10},
     {"conc", SC_CONC, "64 executions x durable appends by 1-64 threads",
      scen_conc},
@@ -62,6 +64,8 @@ static const bench_sizes full_sizes = {
     .p9_nosync = 1000,
     .p9_latency = 30,
     .p11_runs = 20,
+    .arch_execs = 64,
+    .arch_events = 4000,
 };
 
 static const bench_sizes quick_sizes = {
@@ -79,6 +83,8 @@ static const bench_sizes quick_sizes = {
     .p9_nosync = 300,
     .p9_latency = 5,
     .p11_runs = 3,
+    .arch_execs = 8,
+    .arch_events = 300,
 };
 
 /* ------------------------------------------------------------------ */

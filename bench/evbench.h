@@ -61,6 +61,8 @@ typedef struct bench_sizes {
     size_t p9_nosync;     /* unsynced workflows started at once */
     size_t p9_latency;    /* executions for the cross-process latency */
     size_t p11_runs;      /* 100-step runs per repetition and durability */
+    size_t arch_execs;    /* executions archived and restored */
+    size_t arch_events;   /* events of each (and a completion) */
 } bench_sizes;
 
 /* Scenario bits, in the order they run. */
@@ -77,6 +79,7 @@ enum {
     SC_P7 = 1u << 9,
     SC_P9 = 1u << 10,
     SC_P11 = 1u << 11,
+    SC_ARCH = 1u << 12,
 };
 
 typedef struct bench_ctx {
@@ -318,6 +321,8 @@ int scen_p7(bench_ctx *c);
 int scen_p9(bench_ctx *c);
 /* scen_run.c */
 int scen_p11(bench_ctx *c);
+/* scen_archive.c */
+int scen_arch(bench_ctx *c);
 
 /* Opens the bench's store with the given durability. */
 int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out);

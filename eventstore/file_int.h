@@ -87,6 +87,19 @@ int evs__is_husk(evs_store *s, const char *name);
  * error. */
 int evs__delete_exec(evs_store *s, const char *name);
 
+/* The second half of evs__delete_exec, for a caller that holds the
+ * writer lock on fd (-1: the execution has no log): renames execution
+ * `name` (directory dfd) to a trash name, fsyncs the store, removes it.
+ * Closes dfd and fd whatever happens. Returns 0 or an error. */
+int evs__trash_exec(evs_store *s, const char *name, int dfd, int fd);
+
+/* Creates execution `name` (NUL-terminated, valid) from its files'
+ * bytes: the log log[0..len) and the snapshot snap[0..slen), none when
+ * slen is 0, as FORMAT.md §10 says; notes the snapshot in the listing
+ * index. Returns 0, -EEXIST or -errno. */
+int evs__create_exec_raw(evs_store *s, const char *name, const char *log,
+                         size_t len, const char *snap, size_t slen);
+
 /* The backend's inbox of requests (file_inbox.c). */
 int evs__file_request_post(evs_store *s, const char *id, size_t id_len,
                            const char *json, size_t len,

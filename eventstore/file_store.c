@@ -242,17 +242,80 @@ int evs__is_husk(evs_store *s, const char *name)
     return log_present(s, name) == -ENOENT;
 }
 
+/* Builds execution `name` from its files' bytes: the log log[0..len) and
+ * the snapshot snap[0..slen) (none when slen is 0), under a temporary
+ * name renamed into place without replacing anything (FORMAT.md §10). */
+int evs__create_exec_raw(evs_store *s, const char *name, const char *log,
+                         size_t len, const char *snap, size_t slen)
+{
+    char tmp[EVS_ID_MAX + 48], sfx[17];
+    evs_stat sst;
+    struct iovec iov;
+    int dfd = -1, fd = -1, rc, made = 0;
+
+    if (evs_exec_exists(s, name, strlen(name)))
+        return -EEXIST;
+    /* A directory of that name without a log is what a power loss can
+     * leave of a creation made without syncs (the rename reached the
+     * disk, the files did not): no execution, so it gives way. */
+    if (evs__is_husk(s, name))
+        evs__remove_tree(s, name);
+    if ((rc = evs__rand_suffix(sfx)) != 0)
+        goto out;
+    snprintf(tmp, sizeof(tmp), EVS__TMP_PREFIX "%s-%s", sfx, name);
+    if ((rc = IO(s)->mkdirat(CTX(s), s->dirfd, tmp, 0700)) != 0)
+        goto out;
+    made = 1;
+    rc =
+        IO(s)->openat(CTX(s), s->dirfd, tmp,
+                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, &dfd);
+    if (rc != 0)
+        goto out;
+    rc = IO(s)->openat(CTX(s), dfd, EVS__LOG_NAME,
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                       0600, &fd);
+    if (rc != 0)
+        goto out;
+    if (len) {
+        iov.iov_base = (void *)log;
+        iov.iov_len = len;
+        if ((rc = IO(s)->pwritev(CTX(s), fd, &iov, 1, 0)) != 0)
+            goto out;
+    }
+    if (evs__sync_meta(s) && (rc = IO(s)->fsync(CTX(s), fd)) != 0)
+        goto out;
+    if (slen &&
+        (rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, snap, slen, &sst)) != 0)
+        goto out;
+    /* The directory appears under its real name whole, or not at all. */
+    rc = IO(s)->renameat(CTX(s), s->dirfd, tmp, s->dirfd, name,
+                         RENAME_NOREPLACE);
+    if (rc != 0)
+        goto out;
+    made = 0;
+    if (evs__sync_meta(s))
+        rc = IO(s)->fsync(CTX(s), s->dirfd);
+    if (rc == 0 && slen)
+        evs__index_note(s, name, snap, slen, &sst);
+out:
+    if (fd >= 0)
+        IO(s)->close(CTX(s), fd);
+    if (dfd >= 0)
+        IO(s)->close(CTX(s), dfd);
+    if (made)
+        evs__remove_tree(s, tmp);
+    return rc;
+}
+
 static int file_exec_create(evs_store *s, const char *id, size_t id_len,
                             const evs_snapshot *snap, const evs_event *ev,
                             size_t n)
 {
-    char tmp[EVS_ID_MAX + 48], sfx[17], name[EVS_ID_MAX + 1];
+    char name[EVS_ID_MAX + 1];
     char *buf = NULL, *sbuf = NULL;
     size_t cap = 0, len = 0, slen;
     evs_snapshot sn;
-    evs_stat sst;
-    struct iovec iov;
-    int dfd = -1, fd = -1, rc, made = 0;
+    int rc;
 
     memcpy(name, id, id_len);
     name[id_len] = '\0';
@@ -279,61 +342,9 @@ static int file_exec_create(evs_store *s, const char *id, size_t id_len,
             goto out;
     }
     rc = evs_snapshot_encode(&sn, s->alloc, &sbuf, &slen);
-    if (rc != 0)
-        goto out;
-
-    if (evs_exec_exists(s, id, id_len)) {
-        rc = -EEXIST;
-        goto out;
-    }
-    /* A directory of that name without a log is what a power loss can
-     * leave of a creation made without syncs (the rename reached the
-     * disk, the files did not): no execution, so it gives way. */
-    if (evs__is_husk(s, name))
-        evs__remove_tree(s, name);
-    if ((rc = evs__rand_suffix(sfx)) != 0)
-        goto out;
-    snprintf(tmp, sizeof(tmp), EVS__TMP_PREFIX "%s-%s", sfx, name);
-    if ((rc = IO(s)->mkdirat(CTX(s), s->dirfd, tmp, 0700)) != 0)
-        goto out;
-    made = 1;
-    rc =
-        IO(s)->openat(CTX(s), s->dirfd, tmp,
-                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, &dfd);
-    if (rc != 0)
-        goto out;
-    rc = IO(s)->openat(CTX(s), dfd, EVS__LOG_NAME,
-                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                       0600, &fd);
-    if (rc != 0)
-        goto out;
-    if (len) {
-        iov.iov_base = buf;
-        iov.iov_len = len;
-        if ((rc = IO(s)->pwritev(CTX(s), fd, &iov, 1, 0)) != 0)
-            goto out;
-    }
-    if (evs__sync_meta(s) && (rc = IO(s)->fsync(CTX(s), fd)) != 0)
-        goto out;
-    if ((rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, sbuf, slen, &sst)) != 0)
-        goto out;
-    /* The directory appears under its real name whole, or not at all. */
-    rc = IO(s)->renameat(CTX(s), s->dirfd, tmp, s->dirfd, name,
-                         RENAME_NOREPLACE);
-    if (rc != 0)
-        goto out;
-    made = 0;
-    if (evs__sync_meta(s))
-        rc = IO(s)->fsync(CTX(s), s->dirfd);
     if (rc == 0)
-        evs__index_note(s, name, sbuf, slen, &sst);
+        rc = evs__create_exec_raw(s, name, buf, len, sbuf, slen);
 out:
-    if (fd >= 0)
-        IO(s)->close(CTX(s), fd);
-    if (dfd >= 0)
-        IO(s)->close(CTX(s), dfd);
-    if (made)
-        evs__remove_tree(s, tmp);
     evs__free(s->alloc, buf);
     evs__free(s->alloc, sbuf);
     return rc;
@@ -348,11 +359,43 @@ static int file_exec_exists(evs_store *s, const char *id, size_t id_len)
     return log_present(s, name) == 0;
 }
 
+/* Moves execution `name`, whose directory is dfd, out of sight and
+ * removes it; the caller holds its writer lock (or it has no log).
+ * Closes dfd and fd (-1 for none) in every case. */
+int evs__trash_exec(evs_store *s, const char *name, int dfd, int fd)
+{
+    char trash[EVS_ID_MAX + 48], sfx[17];
+    int rc;
+
+    if ((rc = evs__rand_suffix(sfx)) != 0)
+        goto out;
+    snprintf(trash, sizeof(trash), EVS__TRASH_PREFIX "%s-%s", sfx, name);
+    rc = IO(s)->renameat(CTX(s), s->dirfd, name, s->dirfd, trash,
+                         RENAME_NOREPLACE);
+    if (rc != 0)
+        goto out;
+    rc = IO(s)->fsync(CTX(s), s->dirfd);
+    if (fd >= 0)
+        IO(s)->close(CTX(s), fd);
+    IO(s)->close(CTX(s), dfd);
+    fd = dfd = -1;
+    if (rc == 0) {
+        /* Gone from the namespace; what remains is garbage that a later
+         * cleanup also removes if this is interrupted. */
+        evs__remove_tree(s, trash);
+    }
+out:
+    if (fd >= 0)
+        IO(s)->close(CTX(s), fd);
+    if (dfd >= 0)
+        IO(s)->close(CTX(s), dfd);
+    return rc;
+}
+
 /* Moves execution `name` out of sight and removes it, unless a writer
  * holds its lock. */
 int evs__delete_exec(evs_store *s, const char *name)
 {
-    char trash[EVS_ID_MAX + 48], sfx[17];
     int dfd = -1, fd = -1, rc;
 
     if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0)
@@ -367,33 +410,13 @@ int evs__delete_exec(evs_store *s, const char *name)
     } else if (rc == -ENOENT) {
         rc = 0; /* a directory without a log: remove it all the same */
     }
-    if (rc != 0)
-        goto out;
-    if ((rc = evs__rand_suffix(sfx)) != 0)
-        goto out;
-    snprintf(trash, sizeof(trash), EVS__TRASH_PREFIX "%s-%s", sfx, name);
-    rc = IO(s)->renameat(CTX(s), s->dirfd, name, s->dirfd, trash,
-                         RENAME_NOREPLACE);
-    if (rc != 0)
-        goto out;
-    rc = IO(s)->fsync(CTX(s), s->dirfd);
-    if (fd >= 0) {
-        IO(s)->close(CTX(s), fd);
-        fd = -1;
-    }
-    IO(s)->close(CTX(s), dfd);
-    dfd = -1;
-    if (rc == 0) {
-        /* Gone from the namespace; what remains is garbage that a later
-         * cleanup also removes if this is interrupted. */
-        evs__remove_tree(s, trash);
-    }
-out:
-    if (fd >= 0)
-        IO(s)->close(CTX(s), fd);
-    if (dfd >= 0)
+    if (rc != 0) {
+        if (fd >= 0)
+            IO(s)->close(CTX(s), fd);
         IO(s)->close(CTX(s), dfd);
-    return rc;
+        return rc;
+    }
+    return evs__trash_exec(s, name, dfd, fd);
 }
 
 static int file_exec_delete(evs_store *s, const char *id, size_t id_len)

@@ -8,6 +8,7 @@
  *   evstore/io.h        the I/O vtable
  *   evstore/store.h     the event store: executions, logs, cursors
  *   evstore/recorder.h  buffered, sequenced recording
+ *   evstore/archive.h   archiving executions to bundles, and back
  *   evstore/replay.h    rebuilding state from events
  *   evstore/inspect.h   read-only views of a store as JSON text, for
  *                       bindings (listings, events, states, lineages)
@@ -25,6 +26,7 @@
 #ifndef EVSTORE_H
 #define EVSTORE_H
 
+#include "evstore/archive.h"
 #include "evstore/common.h"
 #include "evstore/format.h"
 #include "evstore/inspect.h"

@@ -8,11 +8,16 @@
  * Forward links to retries are not stored with the origin (retrying
  * never touches it), so they are found by reading the lineage of every
  * execution in the store: one compact replay of each, from its snapshot.
+ * An execution archived and deleted (evstore/archive.h) is read from the
+ * store's record of it, so that a lineage through it still resolves.
  */
 #include "inspect_int.h"
 #include "lineage.h"
 
+#include "evstore/archive.h"
+
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* A lineage that goes deeper than this loops (damage): the walk shows
@@ -23,7 +28,8 @@ typedef struct node {
     char id[EVS_ID_MAX + 1];
     char origin[EVS_ID_MAX + 1]; /* continued_from or retry_of, or "" */
     char link[64];               /* "continued", the strategy, "retry" */
-    const char *status;          /* static */
+    char status[16];
+    char archived[EVS_ID_MAX + 8]; /* its bundle's name, or "" */
     int64_t started_us;
     uint64_t last_seq;
 } node;
@@ -55,6 +61,8 @@ static void lineage_member(evs_span lin, const char *key, char *out, size_t cap)
     out[n] = '\0';
 }
 
+static void links(evs_span lineage, node *nd);
+
 /* Reads execution `id` into *nd. Only the execution's own record is
  * read, so a compact replay may start from the orchestrator's snapshot.
  * Returns 0 or what evs_replay_open returns, *err filled. */
@@ -69,23 +77,50 @@ static int load(evs_store *s, evs_span id, node *nd, evs_error_info *err)
         (rc = evs_replay_open(r, s, id.ptr, id.len, 0, NULL, err)) == 0) {
         x = evs_replay_exec(r);
         memcpy(nd->id, id.ptr, id.len);
-        nd->status = evs_exec_status_name(x->status);
+        snprintf(nd->status, sizeof(nd->status), "%s",
+                 evs_exec_status_name(x->status));
         nd->started_us = x->started_at_us;
         nd->last_seq = x->last_seq;
-        lineage_member(x->lineage, "continued_from", nd->origin,
-                       sizeof(nd->origin));
-        if (nd->origin[0]) {
-            memcpy(nd->link, "continued", sizeof("continued"));
-        } else {
-            lineage_member(x->lineage, "retry_of", nd->origin,
-                           sizeof(nd->origin));
-            lineage_member(x->lineage, "strategy", nd->link, sizeof(nd->link));
-            if (nd->origin[0] && !nd->link[0])
-                memcpy(nd->link, "retry", sizeof("retry"));
-        }
+        links(x->lineage, nd);
     }
     evs_replay_free(r);
     return rc;
+}
+
+/* Fills *nd from one lineage object: its origin and how it links. */
+static void links(evs_span lineage, node *nd)
+{
+    lineage_member(lineage, "continued_from", nd->origin, sizeof(nd->origin));
+    if (nd->origin[0]) {
+        memcpy(nd->link, "continued", sizeof("continued"));
+    } else {
+        lineage_member(lineage, "retry_of", nd->origin, sizeof(nd->origin));
+        lineage_member(lineage, "strategy", nd->link, sizeof(nd->link));
+        if (nd->origin[0] && !nd->link[0])
+            memcpy(nd->link, "retry", sizeof("retry"));
+    }
+}
+
+/* Reads the store's record of archived execution `id` into *nd.
+ * Returns 0 or what evs_archived_get returns. */
+static int load_archived(evs_store *s, const char *id, node *nd)
+{
+    evs_archived a;
+    int rc;
+
+    memset(nd, 0, sizeof(*nd));
+    if ((rc = evs_archived_get(s, id, &a, NULL)) != 0)
+        return rc;
+    snprintf(nd->id, sizeof(nd->id), "%s", id);
+    snprintf(nd->status, sizeof(nd->status), "%.*s", (int)a.status.len,
+             a.status.ptr);
+    snprintf(nd->archived, sizeof(nd->archived), "%.*s", (int)a.bundle.len,
+             a.bundle.ptr);
+    nd->started_us = a.started_at_us;
+    nd->last_seq = a.last_seq;
+    links(a.lineage, nd);
+    evs_archived_free(&a);
+    return 0;
 }
 
 static size_t find(const node *v, size_t n, const char *id)
@@ -120,6 +155,8 @@ static void write_node(evs__jbuf *b, const node *nd, size_t depth)
     str_or_null(b, nd->origin);
     EVS__JB_LIT(b, ",\"link\":");
     str_or_null(b, nd->link);
+    EVS__JB_LIT(b, ",\"archived\":");
+    str_or_null(b, nd->archived);
     EVS__JB_LIT(b, "}");
 }
 
@@ -172,7 +209,7 @@ int evs_inspect_chain(evs_store *s, const char *id, char **out,
     evs__jbuf b = {0};
     evs_exec_listing l;
     node *v = NULL, asked;
-    size_t n = 0, root, up, hops;
+    size_t n = 0, cap = 0, root, up, hops;
     int rc;
 
     memset(&l, 0, sizeof(l));
@@ -182,13 +219,16 @@ int evs_inspect_chain(evs_store *s, const char *id, char **out,
     /* The one asked about must be there: its failure is the call's. The
      * others are left out when they cannot be read (damaged, refused, or
      * gone since the listing). */
-    if ((rc = load(s, evs_span_cstr(id), &asked, err)) != 0)
+    if ((rc = load(s, evs_span_cstr(id), &asked, err)) == -ENOENT &&
+        load_archived(s, id, &asked) == 0)
+        rc = 0;
+    if (rc != 0)
         goto out;
     if ((rc = evs_exec_list(s, NULL, &l)) != 0) {
         evs__error_set(err, rc, "", "listing the store: %s", evs_strerror(rc));
         goto out;
     }
-    if (!(v = evs__calloc(b.alloc, (l.count + 1) * sizeof(*v)))) {
+    if (EVS__GROW(b.alloc, &v, &cap, l.count + 1) != 0) {
         rc = -ENOMEM;
         goto out;
     }
@@ -208,8 +248,16 @@ int evs_inspect_chain(evs_store *s, const char *id, char **out,
     /* Back to the first of the lineage (no further than there are
      * executions, should it loop). */
     for (hops = 0; v[root].origin[0] && hops < n; hops++) {
-        if ((up = find(v, n, v[root].origin)) == n)
-            break;
+        if ((up = find(v, n, v[root].origin)) == n) {
+            /* Not in the store: archived, or the lineage ends here. */
+            if (EVS__GROW(b.alloc, &v, &cap, n + 1) != 0) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            if (load_archived(s, v[root].origin, &v[n]) != 0)
+                break;
+            n++;
+        }
         root = up;
     }
     rc = write_tree(&b, v, n, root);

@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char *tool_name = "evstore";
 int tool_allow_unsafe;
@@ -168,6 +169,28 @@ int open_store_opts(const char *path, evs_store_opts *o, const char *missing,
 int open_store(const char *path, evs_store **out)
 {
     return open_store_opts(path, NULL, NULL, out);
+}
+
+int is_bundle_path(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+int open_bundle(const char *path, evs_bundle **out)
+{
+    evs_error_info info;
+    int rc;
+
+    evs_error_info_clear(&info);
+    rc = evs_bundle_open(path, NULL, out, &info);
+    if (rc == 0)
+        return 0;
+    if (rc == -ENOENT)
+        return fail("no bundle at %s (no such file)", path);
+    return fail("%s: %s (%s)", path, info.msg[0] ? info.msg : evs_strerror(rc),
+                evs_err_name(rc));
 }
 
 char *read_file(const char *path, size_t *len)

@@ -112,6 +112,15 @@ int open_store_opts(const char *path, evs_store_opts *o, const char *missing,
 /* open_store_opts with the defaults: a typo must not create a store. */
 int open_store(const char *path, evs_store **out);
 
+/* Whether `path` names a bundle rather than a store: a regular file
+ * (a store is a directory). Follows a symbolic link. */
+int is_bundle_path(const char *path);
+
+/* Opens the bundle at `path` (evstore/archive.h), checking it whole. On
+ * failure reports it in one line ("BUNDLE: <what is wrong>") and returns
+ * EXIT_ERROR. Returns 0 with *out set. */
+int open_bundle(const char *path, evs_bundle **out);
+
 /* Reads the whole file at `path`, or stdin for "-". Returns a buffer
  * (NUL-terminated, *len not counting the NUL) to free, or NULL with errno
  * set. */

@@ -44,10 +44,12 @@ static const char help_ls[] =
 static const char help_show[] =
     "evdump show STORE EXEC [--from SEQ] [--to SEQ] [--type T] [--path P]\n"
     "          [--json]\n"
+    "evdump show BUNDLE [OPTIONS]\n"
     "  Shows the events of EXEC in order, one row each: sequence, time,\n"
     "  type, path, step and data. On a terminal the data is cut to the\n"
     "  terminal's width; otherwise it is printed in full. Every line read\n"
-    "  is verified: damage stops the output with an error (exit 3).\n"
+    "  is verified: damage stops the output with an error (exit 3). Given\n"
+    "  a bundle (evdump archive), shows the events of its log.\n"
     "  --from SEQ     start at sequence SEQ (default 1)\n"
     "  --to SEQ       stop after sequence SEQ (default: the last)\n"
     "  --type T       only events of type T; repeat for any of several\n"
@@ -67,6 +69,7 @@ static const char help_tail[] =
 
 static const char help_verify[] =
     "evdump verify STORE [EXEC...]\n"
+    "evdump verify BUNDLE...\n"
     "  Checks every line of each log (checksum, sequence, append framing,\n"
     "  execution id, format version) and each snapshot (checksums,\n"
     "  format, last_event_seq not past the end of the log); without EXEC,\n"
@@ -80,6 +83,13 @@ static const char help_verify[] =
     "    EXEC: snapshot: KIND: message\n"
     "  with KIND missing, checksum, binding, syntax, version, execution or\n"
     "  stale. Ends with \"N executions, M events, K problems\".\n"
+    "  Given bundles (files, as evdump archive writes them), checks each\n"
+    "  whole (framing, checksums, compression, manifest, every line of its\n"
+    "  log, its snapshot) and prints one line per bundle:\n"
+    "    BUNDLE: ok: EXEC, STATUS, N events, ended TIME, ...\n"
+    "    BUNDLE: at byte OFFSET: KIND: message\n"
+    "  then \"N bundles, K damaged\". A bundle of a newer bundle format is\n"
+    "  reported as such (EVS_EFORMAT).\n"
     "  Exit 1 if there is any problem.\n";
 
 static const char help_snapshot[] =
@@ -128,6 +138,7 @@ static const char help_salvage[] =
 
 static const char help_state[] =
     "evdump state STORE EXEC [--at SEQ] [--json]\n"
+    "evdump state BUNDLE [--at SEQ] [--json]\n"
     "  Replays EXEC and shows its state: the execution (status, workflow,\n"
     "  last sequence, start and end, failure point, inputs, outputs,\n"
     "  error, and whether replay began at the snapshot: \"from snapshot at\n"
@@ -144,6 +155,7 @@ static const char help_state[] =
     "  reported on stderr as \"EXEC: seq SEQ: RULE: message\", and the exit\n"
     "  status is 1. Only the events replayed are checked: when replay\n"
     "  starts from the snapshot, those before it are not.\n"
+    "  Given a bundle (evdump archive), replays its log from sequence 1.\n"
     "  --at SEQ       the state as of sequence SEQ (1 up to the last;\n"
     "                 default: the last)\n"
     "  --json         print the canonical state JSON (FORMAT.md 6.2), in\n"
@@ -155,7 +167,44 @@ static const char help_chain[] =
     "  execution it continues or retries, then, as a tree, every\n"
     "  continuation (continue-as-new) and every retry (with its strategy)\n"
     "  made from it, with status, start time and number of events. Reads\n"
-    "  the lineage of every execution in the store.\n";
+    "  the lineage of every execution in the store. An execution archived\n"
+    "  and deleted (evdump archive --delete) is shown from the store's\n"
+    "  record of it, \"archived in EXEC.evb\", and followed all the same.\n";
+
+static const char help_archive[] =
+    "evdump archive STORE [EXEC...] --to DIR [--delete] [--force]\n"
+    "          [--level N] [--status S] [--ended-before T]\n"
+    "  Writes each execution to DIR/EXEC.evb, one compressed,\n"
+    "  self-verifying bundle holding its log byte for byte, its snapshot\n"
+    "  and a manifest (formats/BUNDLES.md). Each bundle is fsynced, renamed\n"
+    "  into place and read back before anything else happens. Executions\n"
+    "  are named, or selected from the listing with --status and\n"
+    "  --ended-before (then only those that have ended, by their\n"
+    "  snapshot). An execution that has not ended (its log does not end\n"
+    "  with a terminal event), or that a writer holds, is refused. Prints\n"
+    "  one line per execution archived:\n"
+    "    archived EXEC -> DIR/EXEC.evb: N events, L log bytes, B bundle\n"
+    "    bytes (Rx)[, deleted]\n"
+    "  and one line on stderr per execution refused; the others go on.\n"
+    "  --to DIR          the directory to write the bundles to (required)\n"
+    "  --delete          then delete each execution from the store, under\n"
+    "                    its writer lock; the store keeps a record of it\n"
+    "                    (STORE/.archived/EXEC.json) so that chain still\n"
+    "                    names it\n"
+    "  --force           archive executions that have not ended too\n"
+    "  --level N         zstd level, 1 to 19 (default 3)\n"
+    "  --status S        the executions whose status is S\n"
+    "  --ended-before T  the executions that ended before T: an RFC 3339\n"
+    "                    time, or an age such as 90d, 12h, 30m or 10s\n"
+    "  Exit 3 if any execution was not archived.\n";
+
+static const char help_restore[] =
+    "evdump restore BUNDLE STORE\n"
+    "  Checks BUNDLE whole and brings its execution back into STORE, its\n"
+    "  log and snapshot byte for byte, created atomically as any\n"
+    "  execution is, and removes the store's record of its archival.\n"
+    "  Refused if the store has an execution of that id. Prints\n"
+    "    restored EXEC from BUNDLE: N events, status S\n";
 
 static const tool_command commands[] = {
     {"ls", cmd_ls, "list executions", help_ls},
@@ -170,6 +219,10 @@ static const tool_command commands[] = {
      help_import},
     {"salvage", cmd_salvage, "export every event that can still be read",
      help_salvage},
+    {"archive", cmd_archive, "write executions to bundles, and delete them",
+     help_archive},
+    {"restore", cmd_restore, "bring an execution back from its bundle",
+     help_restore},
     {"help", tool_cmd_help, "show this help, or a command's", NULL},
 };
 

@@ -67,7 +67,11 @@ enum {
     OPT_TYPE,
     OPT_PATH,
     OPT_OUT,
-    OPT_AT
+    OPT_AT,
+    OPT_DELETE,
+    OPT_FORCE,
+    OPT_LEVEL,
+    OPT_ENDED_BEFORE
 };
 
 /* Set by SIGINT/SIGTERM while following. */
@@ -82,5 +86,10 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_state(int argc, char **argv);
 int cmd_chain(int argc, char **argv);
+int cmd_archive(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+/* `evdump verify BUNDLE...`: checks each of argv[first..argc) as a
+ * bundle, one line each. Returns the exit status. */
+int verify_bundles(int argc, char **argv, int first);
 
 #endif /* EVDUMP_H */

@@ -35,6 +35,7 @@ static void print_node(json_object *o, const char *mark)
 {
     const char *id = dump_member(o, "id"), *how = dump_member(o, "link");
     const char *at = dump_member(o, "started_at");
+    const char *arch = dump_member(o, "archived");
     int depth = (int)dump_member_int(o, "depth");
     int64_t us = 0;
     char t[40];
@@ -42,10 +43,12 @@ static void print_node(json_object *o, const char *mark)
     if (evs_time_parse(at, strlen(at), &us) != 0)
         us = 0;
     fmt_time(us, 1, t);
-    out_printf("%*s%s%-*s  %-10s %s  %llu events%s%s%s%s\n", depth * 2, "",
-               depth ? "└ " : "", 40 - depth * 2, id, dump_member(o, "status"), t,
+    out_printf("%*s%s%-*s  %-10s %s  %llu events%s%s%s%s%s%s\n", depth * 2,
+               "", depth ? "└ " : "", 40 - depth * 2, id,
+               dump_member(o, "status"), t,
                (unsigned long long)dump_member_int(o, "last_event_seq"),
                how[0] ? "  (" : "", how, how[0] ? ")" : "",
+               arch[0] ? "  archived in " : "", arch,
                strcmp(id, mark) == 0 ? "  <-" : "");
 }
 

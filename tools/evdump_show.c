@@ -191,6 +191,35 @@ static int print_range(const printer *p, evs_log *l, uint64_t from, uint64_t to,
     return 0;
 }
 
+/* print_range over the log of a bundle. */
+static int print_bundle(printer *p, const char *path, uint64_t from,
+                        uint64_t to)
+{
+    evs_bundle *b = NULL;
+    uint64_t pos = 0;
+    evs_event ev;
+    evs_span raw;
+    int rc;
+
+    if ((rc = open_bundle(path, &b)) != 0)
+        return rc;
+    p->seq_w = digits(evs_bundle_info(b)->last_seq);
+    if (p->seq_w < 3)
+        p->seq_w = 3;
+    while ((rc = evs_bundle_next(b, &pos, &ev, &raw)) == 1 && !out_broken()) {
+        if (ev.sequence < from || (to && ev.sequence > to))
+            continue;
+        if (span_in(ev.event_type, p->types, p->ntypes) &&
+            span_in(ev.path_id, p->paths, p->npaths))
+            print_event(p, &ev, raw);
+    }
+    evs_bundle_close(b);
+    if (rc < 0)
+        return fail("%s: reading the log: %s (%s)", path, evs_strerror(rc),
+                    evs_err_name(rc));
+    return 0;
+}
+
 /* Opens the store and a reader of the execution; reports failures. */
 static int open_reader(const char *store, const char *id, evs_store **st,
                        evs_log **l)
@@ -252,13 +281,17 @@ int cmd_show(int argc, char **argv)
             goto out;
     }
     rc = EXIT_USAGE;
-    if (positionals("show", argc, argv, 2, 2, "STORE EXEC") != 0)
-        goto out;
     if (to && to < from) {
         usage_error("show", "--to %" PRIu64 " is before --from %" PRIu64, to,
                     from);
         goto out;
     }
+    if (argc - optind == 1 && is_bundle_path(argv[optind])) {
+        rc = print_bundle(&p, argv[optind], from, to);
+        goto out;
+    }
+    if (positionals("show", argc, argv, 2, 2, "STORE EXEC") != 0)
+        goto out;
     if ((rc = open_reader(argv[optind], argv[optind + 1], &st, &l)) != 0)
         goto out;
     p.seq_w = digits(evs_log_last_seq(l));

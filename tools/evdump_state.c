@@ -460,6 +460,28 @@ static void report_violations(const char *id, const violations *vs)
          id, vs->total, vs->total == 1 ? "" : "s");
 }
 
+/* Replays the events of bundle `b` up to `at` (0: all) into r. Returns
+ * 0 or an exit status after reporting. */
+static int replay_bundle(evs_replay *r, evs_bundle *b, const char *path,
+                         uint64_t at)
+{
+    uint64_t pos = 0;
+    evs_error_info info;
+    evs_event ev;
+    int rc;
+
+    while ((rc = evs_bundle_next(b, &pos, &ev, NULL)) == 1 &&
+           (at == 0 || ev.sequence <= at)) {
+        evs_error_info_clear(&info);
+        if ((rc = evs_replay_apply(r, &ev, &info)) != 0)
+            return fail_evs(rc, &info, path);
+    }
+    if (rc < 0)
+        return fail("%s: reading the log: %s (%s)", path, evs_strerror(rc),
+                    evs_err_name(rc));
+    return 0;
+}
+
 int cmd_state(int argc, char **argv)
 {
     static const struct option lo[] = {{"at", required_argument, NULL, OPT_AT},
@@ -472,6 +494,8 @@ int cmd_state(int argc, char **argv)
     evs_error_info info;
     evs_store *st = NULL;
     const char *store, *id;
+    evs_bundle *b = NULL;
+    char bid[EVS_ID_MAX + 1];
     uint64_t at = 0, last;
     char *js = NULL;
     size_t jlen;
@@ -489,12 +513,22 @@ int cmd_state(int argc, char **argv)
         default: return -c;
         }
     }
-    if ((rc = positionals("state", argc, argv, 2, 2, "STORE EXEC")) != 0)
-        return rc;
-    store = argv[optind];
-    id = argv[optind + 1];
-    if ((rc = open_store(store, &st)) != 0)
-        return rc;
+    if (argc - optind == 1 && is_bundle_path(argv[optind])) {
+        store = argv[optind];
+        if ((rc = open_bundle(store, &b)) != 0)
+            return rc;
+        snprintf(bid, sizeof(bid), "%.*s",
+                 (int)evs_bundle_info(b)->execution_id.len,
+                 evs_bundle_info(b)->execution_id.ptr);
+        id = bid;
+    } else {
+        if ((rc = positionals("state", argc, argv, 2, 2, "STORE EXEC")) != 0)
+            return rc;
+        store = argv[optind];
+        id = argv[optind + 1];
+        if ((rc = open_store(store, &st)) != 0)
+            return rc;
+    }
     evs_replay_opts_init(&ro);
     ro.tolerant = 1;
     ro.on_violation = on_violation;
@@ -503,8 +537,11 @@ int cmd_state(int argc, char **argv)
         rc = fail("out of memory");
         goto out;
     }
-    rc = evs_replay_open(r, st, id, strlen(id), at, &fs, &info);
-    if (rc != 0) {
+    if (b) {
+        if ((rc = replay_bundle(r, b, store, at)) != 0)
+            goto out;
+    } else if ((rc = evs_replay_open(r, st, id, strlen(id), at, &fs, &info)) !=
+               0) {
         rc = fail_exec(rc, &info, store, id);
         goto out;
     }
@@ -537,6 +574,7 @@ out:
     evs_free(NULL, js);
     free(vs.v);
     evs_replay_free(r);
+    evs_bundle_close(b);
     evs_store_close(st);
     return rc;
 }

@@ -123,6 +123,8 @@ int cmd_verify(int argc, char **argv)
     }
     if (optind >= argc)
         return usage_error("verify", "missing STORE");
+    if (is_bundle_path(argv[optind]))
+        return verify_bundles(argc, argv, optind);
     if ((rc = open_store(argv[optind], &st)) != 0)
         return rc;
     /* Without EXEC arguments, every execution the listing finds. */

@@ -552,12 +552,15 @@ static const char usage_text[] =
     "                [--checkpoint-every N] [--checkpoint-budget BYTES]\n"
     "                [--allow-unsafe-perms] [--log-format FMT]\n"
     "                [--log-level LVL]\n"
+    "       evreplay BUNDLE [OPTIONS]\n"
     "\n"
     "Steps through the history of execution EXEC of the evstore store\n"
     "STORE, as gdb steps through a program: move forward and back over its\n"
     "events, stop at breakpoints, and look at the replayed state (paths,\n"
     "steps, variables, signals, timers, waits, versions) at any point.\n"
-    "The store is only read.\n"
+    "The store is only read. Given a bundle (a file written by evdump\n"
+    "archive), steps through the history it holds, which is checked whole\n"
+    "first.\n"
     "\n"
     "The history is replayed tolerantly: an event that breaks a history\n"
     "rule is applied as far as it makes sense and the violation is shown\n"
@@ -643,6 +646,8 @@ int main(int argc, char **argv)
     size_t ck_budget = CK_BUDGET;
     int batch = 0, c, status, interactive;
     evs_store *st = NULL;
+    evs_bundle *b = NULL;
+    char bid[EVS_ID_MAX + 1];
     session s;
     runner u;
 
@@ -693,16 +698,27 @@ int main(int argc, char **argv)
         default: status = -c; goto usage;
         }
     }
-    if ((status = positionals(NULL, argc, argv, 2, 2, "STORE EXEC")) != 0)
-        goto usage;
-
-    if ((status = open_store(argv[optind], &st)) != 0) {
-        free(src);
-        return EXIT_OPEN;
+    if (argc - optind == 1 && is_bundle_path(argv[optind])) {
+        /* A bundle (evdump archive): its history, from memory. */
+        if (open_bundle(argv[optind], &b) != 0) {
+            free(src);
+            return EXIT_OPEN;
+        }
+        snprintf(bid, sizeof(bid), "%.*s",
+                 (int)evs_bundle_info(b)->execution_id.len,
+                 evs_bundle_info(b)->execution_id.ptr);
+    } else {
+        if ((status = positionals(NULL, argc, argv, 2, 2, "STORE EXEC")) != 0)
+            goto usage;
+        if ((status = open_store(argv[optind], &st)) != 0) {
+            free(src);
+            return EXIT_OPEN;
+        }
     }
-    if ((status = session_load(&s, st, argv[optind + 1], ck_every, ck_budget,
-                               argv[optind])) != 0) {
+    if ((status = session_load(&s, st, b, b ? bid : argv[optind + 1],
+                               ck_every, ck_budget, argv[optind])) != 0) {
         session_free(&s);
+        evs_bundle_close(b);
         evs_store_close(st);
         free(src);
         return status;
@@ -738,6 +754,7 @@ int main(int argc, char **argv)
     free(u.last_move);
     free(src);
     session_free(&s);
+    evs_bundle_close(b);
     evs_store_close(st);
     return status;
 

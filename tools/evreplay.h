@@ -64,7 +64,8 @@ typedef struct breakpoint {
 } breakpoint;
 
 typedef struct session {
-    evs_store *store;
+    evs_store *store;   /* where the history comes from: a store, */
+    evs_bundle *bundle; /* or a bundle (evdump archive) */
     char *exec_id;
     /* The history: ev[i] has sequence i + 1. */
     evs_event_owned *ev;
@@ -94,12 +95,13 @@ typedef struct session {
 /* Session (evreplay_session.c)                                       */
 /* ------------------------------------------------------------------ */
 
-/* Loads every readable event of execution `id`, replays them once to
+/* Loads every readable event of execution `id` of store `st`, or of the
+ * bundle `b` (st NULL; id is then the bundle's), replays them once to
  * find the violations and take the checkpoints (every `ck_every` events,
- * 0: none), and positions at 0. `store_desc` names the store in
- * messages. Reports failures on stderr; returns 0 or an exit code. */
-int session_load(session *s, evs_store *st, const char *id, uint64_t ck_every,
-                 size_t ck_budget, const char *store_desc);
+ * 0: none), and positions at 0. `store_desc` names the store or bundle
+ * in messages. Reports failures on stderr; returns 0 or an exit code. */
+int session_load(session *s, evs_store *st, evs_bundle *b, const char *id,
+                 uint64_t ck_every, size_t ck_budget, const char *store_desc);
 
 void session_free(session *s);
 

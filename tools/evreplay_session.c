@@ -117,6 +117,38 @@ static void measure(session *s, const evs_event *e)
         s->w_step = w;
 }
 
+/* Keeps a copy of event `ev` as the next of the history. Returns 0, or
+ * an exit code after reporting. */
+static int keep_event(session *s, const evs_event *ev)
+{
+    grow((void **)&s->ev, &s->ev_cap, s->n, sizeof(*s->ev));
+    if (evs_event_copy(ev, NULL, &s->ev[s->n]) != 0) {
+        note("out of memory");
+        return EXIT_OPEN;
+    }
+    measure(s, &s->ev[s->n].ev);
+    s->n++;
+    return 0;
+}
+
+/* Reads the events of the bundle, which was checked whole when opened. */
+static int read_bundle(session *s)
+{
+    uint64_t pos = 0;
+    evs_event ev;
+    int rc;
+
+    while ((rc = evs_bundle_next(s->bundle, &pos, &ev, NULL)) == 1)
+        if ((rc = keep_event(s, &ev)) != 0)
+            return rc;
+    if (rc < 0) {
+        note("cannot read the bundle: %s (%s)", evs_strerror(rc),
+             evs_err_name(rc));
+        return EXIT_OPEN;
+    }
+    return 0;
+}
+
 /* Reads every event that can be read. Damage stops the reading with a
  * warning: what came before it can still be debugged. */
 static int read_events(session *s, const char *store_desc)
@@ -141,15 +173,9 @@ static int read_events(session *s, const char *store_desc)
                  info.msg[0] ? info.msg : evs_strerror(rc), evs_err_name(rc));
             goto out;
         }
-        while ((rc = evs_cursor_next(c, &ev, NULL, &info)) == 1) {
-            grow((void **)&s->ev, &s->ev_cap, s->n, sizeof(*s->ev));
-            if (evs_event_copy(&ev, NULL, &s->ev[s->n]) != 0) {
-                note("out of memory");
+        while ((rc = evs_cursor_next(c, &ev, NULL, &info)) == 1)
+            if (keep_event(s, &ev) != 0)
                 goto out;
-            }
-            measure(s, &s->ev[s->n].ev);
-            s->n++;
-        }
         if (rc == EVS_ECORRUPT || rc == EVS_EFORMAT) {
             note("warning: the log of '%s' is damaged at seq %" PRIu64
                  ", byte %" PRIu64 ": %s; only events 1..%zu are "
@@ -169,8 +195,8 @@ out:
     return status;
 }
 
-int session_load(session *s, evs_store *st, const char *id, uint64_t ck_every,
-                 size_t ck_budget, const char *store_desc)
+int session_load(session *s, evs_store *st, evs_bundle *b, const char *id,
+                 uint64_t ck_every, size_t ck_budget, const char *store_desc)
 {
     uint64_t v;
     size_t since = 0;
@@ -178,6 +204,7 @@ int session_load(session *s, evs_store *st, const char *id, uint64_t ck_every,
 
     memset(s, 0, sizeof(*s));
     s->store = st;
+    s->bundle = b;
     s->exec_id = xstrdup(id);
     s->ck_every = ck_every;
     s->ck_budget = ck_budget;
@@ -185,7 +212,7 @@ int session_load(session *s, evs_store *st, const char *id, uint64_t ck_every,
     s->w_type = 4;
     s->w_path = 4;
     s->w_step = 1;
-    if ((rc = read_events(s, store_desc)) != 0)
+    if ((rc = b ? read_bundle(s) : read_events(s, store_desc)) != 0)
         return rc;
     s->w_seq = 1;
     for (v = s->n; v >= 10; v /= 10)

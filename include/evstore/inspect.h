@@ -109,13 +109,17 @@ EVS_EXTERN int evs_inspect_state(evs_store *s, const char *id, uint64_t at,
  * it, each in the listing's order):
  *
  *     [{"id":S,"status":S,"started_at":T,"last_event_seq":N,
- *       "depth":N,"origin":S,"link":S},...]
+ *       "depth":N,"origin":S,"link":S,"archived":S},...]
  *
  * `depth` is 0 for the first and one more for each link below it;
  * `origin` is the execution it continues or retries (null for none: a
  * first element with an origin continues or retries one that is not in
  * the store); `link` is "continued", the retry's strategy, or "retry"
- * when the lineage names none (null for none). A lineage that loops
+ * when the lineage names none (null for none); `archived` is the file
+ * name of the bundle an execution was archived to and deleted from the
+ * store (evstore/archive.h), read from the store's record of it, null
+ * for one that is in the store. An archived execution is followed like
+ * the others, `id` itself included. A lineage that loops
  * (damage) is cut: nothing deeper than depth 1001 is given.
  *
  * Retries are not recorded with their origin, so this replays every

@@ -208,7 +208,7 @@ FUZZ_ENTRY(evreplay)
     buf[size] = '\0';
 
     fuzz_quiet();
-    rc = session_load(&s, store, EXEC, 4, (size_t)64 << 10, "fuzz");
+    rc = session_load(&s, store, NULL, EXEC, 4, (size_t)64 << 10, "fuzz");
     fuzz_unquiet();
     FUZZ_CHECK(rc == 0 && s.n == N_HISTORY, "cannot load the history");
     fuzz_quiet();

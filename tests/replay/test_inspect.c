@@ -492,7 +492,8 @@ static void make_chain(void)
 #define NODE(id, st, k, seq, depth, origin, link)                              \
     "{\"id\":\"" id "\",\"status\":\"" st "\",\"started_at\":"                 \
     "\"2025-11-24T16:00:0" #k ".001000Z\",\"last_event_seq\":" #seq            \
-    ",\"depth\":" #depth ",\"origin\":" origin ",\"link\":" link "}"
+    ",\"depth\":" #depth ",\"origin\":" origin ",\"link\":" link           \
+    ",\"archived\":null}"
 #define NODE_R1 NODE("r1", "running", 1, 1, 0, "null", "null")
 #define NODE_R2 NODE("r2", "continued", 2, 2, 1, "\"r1\"", "\"from_start\"")
 #define NODE_R3 NODE("r3", "running", 3, 1, 2, "\"r2\"", "\"continued\"")

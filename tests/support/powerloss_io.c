@@ -54,6 +54,7 @@ struct pl_rec {
     evs_io io;
     const evs_io *base;
     char *root;
+    char *alias, *alias_name; /* pl_rec_alias */
     pl_op *ops;
     size_t nops, opcap;
     char *data;
@@ -198,11 +199,23 @@ static long dir_node(pl_rec *r, int dirfd, const char *name)
     return d;
 }
 
+/* dir_node, and the alias of pl_rec_alias: that path (from AT_FDCWD)
+ * is followed as the entry alias_name of the root, which *name becomes. */
+static long model_dir(pl_rec *r, int dirfd, const char **name)
+{
+    if (dirfd == AT_FDCWD && r->alias && strcmp(*name, r->alias) == 0) {
+        *name = r->alias_name;
+        return 0;
+    }
+    return dir_node(r, dirfd, *name);
+}
+
 static int r_openat(void *ctx, int dirfd, const char *name, int flags,
                     mode_t mode, int *fd)
 {
     pl_rec *r = R(ctx);
     long d, node;
+    const char *real = name;
     ent *e;
     int rc;
 
@@ -212,8 +225,8 @@ static int r_openat(void *ctx, int dirfd, const char *name, int flags,
             set_fd(r, *fd, 0, 0);
         return rc;
     }
-    d = dir_node(r, dirfd, name);
-    rc = BASE(r)->openat(BCTX(r), dirfd, name, flags, mode, fd);
+    d = model_dir(r, dirfd, &name);
+    rc = BASE(r)->openat(BCTX(r), dirfd, real, flags, mode, fd);
     if (rc != 0)
         return rc;
     if (d < 0) {
@@ -441,12 +454,13 @@ static int r_mkdirat(void *ctx, int dirfd, const char *name, mode_t mode)
     long d;
     uint32_t node;
     pl_op *op;
+    const char *real = name;
     int rc;
 
     if (dirfd == AT_FDCWD && strcmp(name, r->root) == 0)
         return BASE(r)->mkdirat(BCTX(r), dirfd, name, mode);
-    d = dir_node(r, dirfd, name);
-    rc = BASE(r)->mkdirat(BCTX(r), dirfd, name, mode);
+    d = model_dir(r, dirfd, &name);
+    rc = BASE(r)->mkdirat(BCTX(r), dirfd, real, mode);
     if (rc != 0)
         return rc;
     if (d < 0) {
@@ -534,6 +548,12 @@ static int r_listdir(void *ctx, int dirfd, evs_dirent_fn fn, void *arg)
     return BASE(R(ctx))->listdir(BCTX(R(ctx)), dirfd, fn, arg);
 }
 
+void pl_rec_alias(pl_rec *r, const char *path, const char *name)
+{
+    r->alias = xstrdup(path);
+    r->alias_name = xstrdup(name);
+}
+
 pl_rec *pl_rec_new(const char *root)
 {
     pl_rec *r = calloc(1, sizeof(*r));
@@ -579,6 +599,8 @@ void pl_rec_free(pl_rec *r)
     free(r->nodes);
     free(r->fds);
     free(r->root);
+    free(r->alias);
+    free(r->alias_name);
     free(r);
 }
 

@@ -67,6 +67,12 @@ typedef struct pl_rec pl_rec;
 pl_rec *pl_rec_new(const char *root);
 void pl_rec_free(pl_rec *r);
 
+/* Follows `path` (opened or made from AT_FDCWD by that exact string) as
+ * the entry `name` of the root, where it must be: for a directory the
+ * store is given by path, such as the one bundles are archived to
+ * (STORE/.bundles; the store ignores names that start with a dot). */
+void pl_rec_alias(pl_rec *r, const char *path, const char *name);
+
 /* The table to give the store (opts.io). Valid until pl_rec_free. */
 const evs_io *pl_rec_io(pl_rec *r);
 
