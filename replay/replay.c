@@ -343,6 +343,7 @@ static int dispatch(ctx *c, enum ev_kind k)
     case K_DEFINITION_CHANGED: return evs__rp_on_definition_changed(c);
     case K_EACH_COMPLETED: return evs__rp_on_each_completed(c);
     case K_PATH_CANCELLED: return evs__rp_on_path_cancelled(c);
+    case K_HISTORY_WARNING: return evs__rp_on_history_warning(c);
     case K_UNKNOWN: break;
     }
     return 0;

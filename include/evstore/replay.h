@@ -119,6 +119,9 @@ typedef struct evs_exec_state {
     evs_span failed_step;
     int64_t failed_iteration; /* -1 if none or not an `each` step */
     uint64_t failed_seq;      /* 0 if nothing failed */
+    /* The sequence of the first history_warning (FORMAT.md §3.1): the
+     * history passed a warning threshold; 0 if none. */
+    uint64_t history_warning_seq;
 } evs_exec_state;
 
 typedef struct evs_path_state {
