@@ -495,6 +495,13 @@ static int past_limit(evs_log *l, const evs_event *ev, size_t n, size_t len,
         return 0;
     if (info)
         info->sequence = l->last_seq + 1;
+    /* Said to the log hook too, for the recorder's callers, whose flush
+     * returns only the code. */
+    evs__log(l->store, EVS_LOG_ERROR,
+             "execution %s: append refused at its history limit (%llu "
+             "events, %llu bytes)",
+             l->id, (unsigned long long)o->max_events,
+             (unsigned long long)o->max_bytes);
     return EVS_ELIMIT;
 }
 

@@ -19,6 +19,7 @@
 #include "evstore/orchestrator.h"
 #include "evstore/recorder.h"
 #include "formats_shared.h" /* evs__jbuf, to build event data */
+#include "hist_limits.h"    /* history limits */
 #include "lineage.h"        /* chains of continuations */
 
 #include <stdbool.h>
@@ -124,6 +125,14 @@ struct orch_exec {
     int64_t last_at_us; /* the last event's timestamp */
     int bounded_move;   /* the path moves by an edge with max_passes */
     char successor[EVS_ID_MAX + 1]; /* once continued as new */
+    /* History limits (orch_flush.c): those that hold, and whether the
+     * execution is being failed, or was, at the hard limit. */
+    evs__limits lim;
+    uint64_t log_bytes; /* the log's size as of the last flush: read
+                           on the loop only when no flush is out, so
+                           that it never waits for one */
+    int limit_failing;
+    int limit_hit;
     int refs;
     orch_exec *next; /* in o->execs */
 };
