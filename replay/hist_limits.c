@@ -5,6 +5,7 @@
  */
 #include "hist_limits.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 
 /* An execution's own value where it gives one (> 0), else the store's. */
@@ -102,4 +103,18 @@ void evs__limits_error(evs__jbuf *d, const char *msg)
     EVS__JB_LIT(d, "{\"type\":\"" EVS__LIMIT_ERROR_TYPE "\",\"message\":");
     evs__jb_quote(d, evs_span_cstr(msg));
     EVS__JB_LIT(d, ",\"retryable\":false}");
+}
+
+void evs__limits_log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
+{
+    const evs_store_opts *o = evs_store_get_opts(s);
+    char msg[512];
+    va_list ap;
+
+    if (!o->log_fn)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    o->log_fn(o->log_ctx, lvl, msg);
 }

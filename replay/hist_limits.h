@@ -43,6 +43,11 @@ int evs__limits_warning(const evs__limits *l, const evs_exec_state *st,
  * retryable}, appended to d. */
 void evs__limits_error(evs__jbuf *d, const char *msg);
 
+/* Logs through store s's log hook (store.h), for the layers that have
+ * no hook of their own (run/). */
+void evs__limits_log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The error type of that failure. */
 #define EVS__LIMIT_ERROR_TYPE "history_limit"
 

@@ -21,6 +21,7 @@
 #include "evstore/run.h"
 #include "evstore/workflow.h"
 #include "formats_shared.h"
+#include "hist_limits.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -78,6 +79,12 @@ typedef struct run_core {
     int suspend;
     int64_t poll_ms;
     evs_wf_def *policy_def; /* holds the default retry policy */
+    evs_wf_limits own_limits; /* options.history_limits */
+
+    /* History limits (run.c): those that hold, and whether the run is
+     * being failed at its hard limit. */
+    evs__limits lim;
+    int limit_failing;
 
     run_journal *journals;
     size_t n_journals, cap_journals;
