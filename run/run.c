@@ -121,6 +121,7 @@ static int limit_reached(evs_run *r, const evs_event *ev, evs_error_info *err)
     /* Ended: nothing more may be recorded through this handle. */
     c->broken = 1;
     c->broken_rc = EVS_ELIMIT;
+    snprintf(c->limit_why, sizeof(c->limit_why), "%s", why);
     pthread_cond_broadcast(&c->changed);
     return evs__run_fail(r, err, EVS_ELIMIT, "limit", "run %s failed: its %s",
                          c->id, why);

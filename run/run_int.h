@@ -85,6 +85,7 @@ typedef struct run_core {
      * being failed at its hard limit. */
     evs__limits lim;
     int limit_failing;
+    char limit_why[160]; /* once failed at it: which limit, what size */
 
     run_journal *journals;
     size_t n_journals, cap_journals;
