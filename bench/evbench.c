@@ -161,6 +161,11 @@ int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out)
 
     evs_store_opts_init(&o);
     o.durability = d;
+    /* The scenarios' histories (100,000 events, a million, a GB) are
+     * past the default history limits on purpose; with none, every
+     * append still makes the limits' comparisons. */
+    o.max_events = o.max_bytes = EVS_LIMIT_NONE;
+    o.warn_events = o.warn_bytes = EVS_LIMIT_NONE;
     rc = evs_store_open(c->store, &o, out);
     if (rc != 0)
         return bench_evs_fail(c, rc, "evs_store_open");

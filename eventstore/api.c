@@ -24,6 +24,17 @@ void evs_store_opts_init(evs_store_opts *o)
     o->log_fn = NULL;
     o->log_ctx = NULL;
     o->io = NULL;
+    o->warn_events = EVS_LIMIT_WARN_EVENTS_DEFAULT;
+    o->warn_bytes = EVS_LIMIT_WARN_BYTES_DEFAULT;
+    o->max_events = EVS_LIMIT_MAX_EVENTS_DEFAULT;
+    o->max_bytes = EVS_LIMIT_MAX_BYTES_DEFAULT;
+}
+
+/* 0 in a limit is its default (a caller of older headers leaves them 0
+ * too, through evs__opts_read). */
+static uint64_t limit_or(uint64_t v, uint64_t def)
+{
+    return v ? v : def;
 }
 
 void evs__logf(evs_store *s, evs_log_level lvl, const evs_log_record *f,
@@ -69,6 +80,10 @@ int evs_store_open(const char *path, const evs_store_opts *opts,
         o.max_line = EVS_LINE_MAX_DEFAULT;
     if (o.max_line < 256 || o.max_line > EVS_LINE_MAX_LIMIT)
         return -EINVAL;
+    o.warn_events = limit_or(o.warn_events, EVS_LIMIT_WARN_EVENTS_DEFAULT);
+    o.warn_bytes = limit_or(o.warn_bytes, EVS_LIMIT_WARN_BYTES_DEFAULT);
+    o.max_events = limit_or(o.max_events, EVS_LIMIT_MAX_EVENTS_DEFAULT);
+    o.max_bytes = limit_or(o.max_bytes, EVS_LIMIT_MAX_BYTES_DEFAULT);
     if (!o.io)
         o.io = evs_io_posix();
     if (!o.alloc)

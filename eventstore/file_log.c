@@ -454,6 +454,57 @@ static int same_ids(file_log *fl, const evs_event *ev, size_t n, uint64_t first)
     return same;
 }
 
+/* a + b, at most UINT64_MAX (a limit of EVS_LIMIT_NONE plus the
+ * reserve stays none). */
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/*
+ * The hard limit (store.h, "History limits"), once the quick comparison
+ * in the append found the append past it: refused with EVS_ELIMIT unless
+ * its last event ends the execution and it stays within the reserve.
+ */
+static int past_limit(evs_log *l, const evs_event *ev, size_t n, size_t len,
+                      evs_error_info *info)
+{
+    const evs_store_opts *o = &l->store->opts;
+    uint64_t events = l->last_seq + n, bytes = l->end + len;
+    uint64_t max_ev = o->max_events, max_b = o->max_bytes;
+
+    if (evs_event_type_is_terminal(ev[n - 1].event_type)) {
+        max_ev = add_sat(max_ev, EVS_LIMIT_RESERVE_EVENTS);
+        max_b = add_sat(max_b, EVS_LIMIT_RESERVE_BYTES);
+    }
+    if (events > max_ev)
+        evs__error_set(info, EVS_ELIMIT, "limit",
+                       "execution %s: an append of %zu events would take its "
+                       "history to %llu events, past its limit of %llu",
+                       l->id, n, (unsigned long long)events,
+                       (unsigned long long)o->max_events);
+    else if (bytes > max_b)
+        evs__error_set(info, EVS_ELIMIT, "limit",
+                       "execution %s: an append of %zu bytes would take its "
+                       "history to %llu bytes, past its limit of %llu",
+                       l->id, len, (unsigned long long)bytes,
+                       (unsigned long long)o->max_bytes);
+    else
+        return 0;
+    if (info)
+        info->sequence = l->last_seq + 1;
+    /* Said to the log hook too, for the recorder's callers, whose flush
+     * returns only the code. */
+    evs__logf(l->store, EVS_LOG_ERROR,
+              EVS_LOG_FIELDS(.execution = l->id, .sequence = l->last_seq + 1,
+                             .err = EVS_ELIMIT),
+              "append refused at its history limit (%llu events, %llu "
+              "bytes)",
+              (unsigned long long)o->max_events,
+              (unsigned long long)o->max_bytes);
+    return EVS_ELIMIT;
+}
+
 int evs__file_log_append(evs_log *l, const evs_event *ev, size_t n,
                          uint64_t expected, evs_error_info *info)
 {
@@ -488,6 +539,11 @@ int evs__file_log_append(evs_log *l, const evs_event *ev, size_t n,
     rc = evs__encode_append(s, l->id, l->id_len, ev, n, expected + 1, &fl->wbuf,
                             &fl->wcap, &len, info);
     if (rc != 0)
+        goto out;
+    /* Two comparisons on the hot path; the rest only past the limit. */
+    if ((l->last_seq + n > s->opts.max_events ||
+         l->end + len > s->opts.max_bytes) &&
+        (rc = past_limit(l, ev, n, len, info)) != 0)
         goto out;
     iov.iov_base = fl->wbuf;
     iov.iov_len = len;

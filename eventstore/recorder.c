@@ -26,6 +26,7 @@ struct evs_recorder {
     size_t bytes;
     uint64_t flushed;  /* last sequence known to be in the log */
     size_t inflight;   /* events detached into a batch being appended */
+    size_t inflight_bytes; /* and their lines' bytes */
     int64_t oldest_us; /* when the oldest buffered event was recorded */
     int replay;
 };
@@ -192,6 +193,7 @@ int evs_recorder_flush_begin(evs_recorder *r, evs_recorder_batch **out)
     r->buf = NULL;
     r->cap = 0;
     r->inflight = r->count;
+    r->inflight_bytes = r->bytes;
     r->count = 0;
     r->bytes = 0;
     r->oldest_us = 0;
@@ -217,12 +219,13 @@ static int reserve(evs_recorder *r, size_t n)
 
 int evs_recorder_flush_end(evs_recorder *r, evs_recorder_batch *b)
 {
-    size_t rest = b->n - b->done;
+    size_t rest = b->n - b->done, ib = r->inflight_bytes;
     int rc = b->rc;
 
     drop_events(b->ev, b->done, b->n);
     r->flushed += b->done;
     r->inflight = 0;
+    r->inflight_bytes = 0;
     if (rest) {
         /* Put what the log does not hold back in front of the events
          * recorded meanwhile: the next flush retries them in order. */
@@ -231,6 +234,7 @@ int evs_recorder_flush_end(evs_recorder *r, evs_recorder_batch *b)
         memmove(r->buf + rest, r->buf, r->count * sizeof(*r->buf));
         memcpy(r->buf, b->ev, rest * sizeof(*r->buf));
         r->count += rest;
+        r->bytes += ib; /* an upper bound, when some were written */
         if (r->oldest_us == 0)
             r->oldest_us = evs_now_us();
         rest = 0;
@@ -341,6 +345,12 @@ uint64_t evs_recorder_flushed_seq(const evs_recorder *r)
 size_t evs_recorder_pending(const evs_recorder *r)
 {
     return r->count;
+}
+
+uint64_t evs_recorder_pending_bytes(const evs_recorder *r)
+{
+    return (uint64_t)r->bytes + r->inflight_bytes +
+           (uint64_t)(r->count + r->inflight) * BATCH_FIELD_MAX;
 }
 
 size_t evs_recorder_discard(evs_recorder *r)

@@ -21,6 +21,21 @@ bool evs_event_type_is_dive(evs_span type)
     return false;
 }
 
+bool evs_event_type_is_terminal(evs_span type)
+{
+    /* Every terminal type begins so; most events are not, and the
+     * prefix tells them apart at once. */
+    static const char pre[] = "execution_";
+
+    if (type.len <= sizeof(pre) - 1 ||
+        memcmp(type.ptr, pre, sizeof(pre) - 1) != 0)
+        return false;
+    return evs__span_eq_cstr(type, EVS_EV_EXECUTION_COMPLETED) ||
+           evs__span_eq_cstr(type, EVS_EV_EXECUTION_FAILED) ||
+           evs__span_eq_cstr(type, EVS_EV_EXECUTION_TERMINATED) ||
+           evs__span_eq_cstr(type, EVS_EV_EXECUTION_CONTINUE_AS_NEW);
+}
+
 static void copy_span(char **p, evs_span *dst, evs_span src)
 {
     if (src.len)

@@ -413,6 +413,17 @@ int evs__json_get(evs_span obj, const char *key, evs_span *val);
 /* A JSON integer that fits int64. Returns 0 or -1. */
 int evs__json_int(evs_span v, int64_t *out);
 
+/* Parses a `history_limits` object (a definition's member, WORKFLOWS.md
+ * §1; a run's option, RUNS.md) into *out: members warn_events,
+ * warn_bytes, max_events and max_bytes, each an integer of at least 1
+ * (one not given is -1); a warning threshold may not exceed the hard
+ * limit given beside it. Returns 0, or EVS_EPARSE with the reason in
+ * msg[0..cap), members named `what`.member. */
+struct evs_wf_limits;
+int evs__wf_limits_parse(evs_span v, const char *what,
+                         struct evs_wf_limits *out,
+                         char *msg, size_t cap);
+
 /* True when v is the literal null. */
 int evs__json_is_null(evs_span v);
 

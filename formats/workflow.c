@@ -445,24 +445,76 @@ static int parse_continue(evs__wf_parser *p, evs_span v, evs_wf_continue *c)
     return 0;
 }
 
+int evs__wf_limits_parse(evs_span v, const char *what, evs_wf_limits *out,
+                         char *msg, size_t cap)
+{
+    static const char *const names[] = {"warn_events", "warn_bytes",
+                                        "max_events", "max_bytes"};
+    int64_t *slot[4] = {&out->warn_events, &out->warn_bytes,
+                        &out->max_events, &out->max_bytes};
+    evs_span key, val;
+    evs__jit it;
+    size_t k;
+    int rc;
+
+    out->warn_events = out->warn_bytes = -1;
+    out->max_events = out->max_bytes = -1;
+    if (evs__json_iter_begin(&it, v, '{') != 0) {
+        snprintf(msg, cap, "\"%s\" must be an object", what);
+        return EVS_EPARSE;
+    }
+    while ((rc = evs__json_obj_next(&it, &key, &val)) == 1) {
+        for (k = 0; k < 4 && !evs__span_eq_cstr(key, names[k]); k++)
+            ;
+        if (k == 4) {
+            snprintf(msg, cap, "unknown member \"%.*s\" in \"%s\"",
+                     (int)(key.len > 64 ? 64 : key.len), key.ptr, what);
+            return EVS_EPARSE;
+        }
+        if (evs__json_int(val, slot[k]) != 0 || *slot[k] < 1) {
+            snprintf(msg, cap, "\"%s.%s\" must be an integer >= 1", what,
+                     names[k]);
+            return EVS_EPARSE;
+        }
+    }
+    if (rc < 0) {
+        snprintf(msg, cap, "\"%s\" must be an object", what);
+        return EVS_EPARSE;
+    }
+    for (k = 0; k < 2; k++)
+        if (*slot[k] > 0 && *slot[k + 2] > 0 && *slot[k] > *slot[k + 2]) {
+            snprintf(msg, cap, "\"%s.%s\" exceeds \"%s.%s\"", what,
+                     names[k], what, names[k + 2]);
+            return EVS_EPARSE;
+        }
+    return 0;
+}
+
 static int parse_doc(evs__wf_parser *p)
 {
     static const char *const names[] = {
-        "name",  "version",       "inputs",         "outputs",
-        "steps", "strict_inputs", "continue_as_new"};
+        "name",          "version",         "inputs",        "outputs",
+        "steps",         "strict_inputs",   "continue_as_new",
+        "history_limits"};
     evs_wf_def *d = p->d;
-    evs_span m[7];
+    evs_span m[8];
+    char msg[256];
     size_t i;
     int rc;
 
     d->cont.events = d->cont.bytes = d->cont.age_ms = -1;
+    d->limits.warn_events = d->limits.warn_bytes = -1;
+    d->limits.max_events = d->limits.max_bytes = -1;
     if (d->json.ptr[0] != '{')
         return evs__wf_fail(p, "a definition is a JSON object");
-    if ((rc = evs__wf_take_members(p, d->json, "the definition", names, 7,
+    if ((rc = evs__wf_take_members(p, d->json, "the definition", names, 8,
                                    m)) != 0)
         return rc;
     if (m[6].len && (rc = parse_continue(p, m[6], &d->cont)) != 0)
         return rc;
+    if (m[7].len && evs__wf_limits_parse(m[7], "history_limits", &d->limits,
+                                         msg, sizeof(msg)) != 0)
+        return evs__wf_fail(p, "%s", msg);
     if (!m[0].len)
         return evs__wf_fail(p, "missing member \"name\"");
     if ((rc = evs__wf_take_str(p, m[0], "name", &d->name)) != 0)

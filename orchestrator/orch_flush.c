@@ -10,7 +10,7 @@
  * the batch holding their step_started is durable, which is what makes
  * "a step's outcome is durable before the next step runs" true.
  */
-#include "orch_int.h"
+#include "drive_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,6 +54,81 @@ int evs__orch_note_takeover(orch_exec *x)
     return rc;
 }
 
+/*
+ * History limits (FORMAT.md §3.1). Before an event is recorded: would
+ * the history, with what is recorded and not yet written and this event
+ * (both counted at their largest), pass the hard limit? Then the
+ * execution fails instead, its paths cancelled, with the error type
+ * "history_limit": one append ending in execution_failed, which the
+ * store lets pass its limit by a reserve. An event that ends the
+ * execution is held to that reserve.
+ */
+static int limit_reached(orch_exec *x, const evs_event *ev)
+{
+    evs__limits l = x->lim;
+    uint64_t bytes = x->log_bytes + evs_recorder_pending_bytes(x->rec) +
+                     evs_line_encoded_max(ev);
+    char why[160];
+    evs__jbuf e = {.alloc = x->o->alloc}, d = {.alloc = x->o->alloc};
+
+    if (x->limit_failing)
+        return 0;
+    if (x->limit_hit)
+        return EVS_ELIMIT;
+    if (evs_event_type_is_terminal(ev->event_type)) {
+        l.max_events += l.max_events < EVS_LIMIT_NONE - EVS_LIMIT_RESERVE_EVENTS
+                            ? EVS_LIMIT_RESERVE_EVENTS
+                            : 0;
+        l.max_bytes += l.max_bytes < EVS_LIMIT_NONE - EVS_LIMIT_RESERVE_BYTES
+                           ? EVS_LIMIT_RESERVE_BYTES
+                           : 0;
+    }
+    if (!evs__limits_past(&l, ev->sequence, bytes, why, sizeof(why)))
+        return 0;
+    evs__orch_logf(x->o, EVS_LOG_ERROR,
+                   EVS_LOG_FIELDS(.execution = x->id, .err = EVS_ELIMIT),
+                   "failed: its %s", why);
+    x->limit_failing = 1;
+    evs__limits_error(&e, why);
+    EVS__JB_LIT(&d, "{\"error\":");
+    evs__jb_raw(&d, e.p, e.len);
+    EVS__JB_LIT(&d, "}");
+    if (e.err)
+        d.err = e.err;
+    if (evs__drive_cancel_paths(x, (evs_span){0}, evs_span_cstr(why)) == 0)
+        evs__orch_emit(x, NULL, EVS_EV_EXECUTION_FAILED, evs_span_cstr("main"),
+                       (evs_span){0}, &d, NULL);
+    evs__jb_free(&e);
+    evs__jb_free(&d);
+    x->limit_failing = 0;
+    x->limit_hit = 1;
+    return EVS_ELIMIT;
+}
+
+/* After an event is recorded: the history_warning, once, when the
+ * history has reached a warning threshold (the state says whether it
+ * was recorded, so a recovered execution does not record it again). */
+static void limit_warn(orch_exec *x)
+{
+    const evs_exec_state *st = evs_replay_exec(x->rp);
+    evs__jbuf d = {.alloc = x->o->alloc};
+    char msg[256];
+
+    if (x->limit_failing || st->status >= EVS_STATUS_COMPLETED ||
+        !evs__limits_warning(
+            &x->lim, st, st->last_seq,
+            x->log_bytes + evs_recorder_pending_bytes(x->rec), &d, msg,
+            sizeof(msg))) {
+        evs__jb_free(&d);
+        return;
+    }
+    evs__orch_logf(x->o, EVS_LOG_WARN, EVS_LOG_FIELDS(.execution = x->id),
+                   "%s", msg);
+    evs__orch_emit(x, NULL, EVS_EV_HISTORY_WARNING, evs_span_cstr("main"),
+                   (evs_span){0}, &d, NULL);
+    evs__jb_free(&d);
+}
+
 int evs__orch_emit(orch_exec *x, const char *id, const char *type,
                    evs_span path, evs_span step, const evs__jbuf *data,
                    uint64_t *seq)
@@ -89,6 +164,8 @@ int evs__orch_emit(orch_exec *x, const char *id, const char *type,
     ev.step_name = step;
     ev.data = data && data->len ? (evs_span){data->p, data->len}
                                 : evs_span_cstr("{}");
+    if ((rc = limit_reached(x, &ev)) != 0)
+        return rc;
     /* The replayer first: a decision that breaks a history rule is a bug
      * here, and must not reach the log. */
     if ((rc = evs_replay_apply(x->rp, &ev, &v)) != 0) {
@@ -103,6 +180,7 @@ int evs__orch_emit(orch_exec *x, const char *id, const char *type,
     if (x->o->opts.snapshot_every &&
         ev.sequence - x->snap_seq >= x->o->opts.snapshot_every)
         x->want_snap = 1;
+    limit_warn(x);
     return 0;
 }
 
@@ -246,6 +324,7 @@ static void flush_done(uv_work_t *w, int status)
     x->flushing = 0;
     rc = x->batch ? evs_recorder_flush_end(x->rec, x->batch) : 0;
     x->batch = NULL;
+    x->log_bytes = evs_log_size(x->log); /* no flush is out: no wait */
     if (x->snap) {
         if (x->snap_rc != 0 && rc == 0)
             evs__orch_logf(x->o, EVS_LOG_WARN,

@@ -19,6 +19,7 @@
 #include "evstore/orchestrator.h"
 #include "evstore/recorder.h"
 #include "formats_shared.h" /* evs__jbuf, to build event data */
+#include "hist_limits.h"    /* history limits */
 #include "lineage.h"        /* chains of continuations */
 #include "takeover.h"       /* runners, and what a takeover records */
 
@@ -131,6 +132,14 @@ struct orch_exec {
      * sequence when it was taken. */
     int taking_over;
     uint64_t from_seq, takeover_seq;
+    /* History limits (orch_flush.c): those that hold, and whether the
+     * execution is being failed, or was, at the hard limit. */
+    evs__limits lim;
+    uint64_t log_bytes; /* the log's size as of the last flush: read
+                           on the loop only when no flush is out, so
+                           that it never waits for one */
+    int limit_failing;
+    int limit_hit;
     int refs;
     orch_exec *next; /* in o->execs */
 };

@@ -106,6 +106,8 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
         goto fail;
     }
     x->service = evs__orch_is_service(o->alloc, x->def);
+    evs__limits_resolve(o->store, &x->def->limits, &x->lim);
+    x->log_bytes = evs_log_size(log);
     /* GetVersion on replay: a decision the history holds must be one
      * this definition accepts. */
     if ((rc = evs__orch_check_versions(rp, x->def, &ei)) != 0) {

@@ -351,6 +351,7 @@ static int dispatch(ctx *c, enum ev_kind k)
     case K_PATH_CANCELLED: return evs__rp_on_path_cancelled(c);
     case K_EXECUTION_TAKEN_OVER: return evs__rp_on_taken_over(c);
     case K_STEP_REDISPATCHED: return evs__rp_on_step_redispatched(c);
+    case K_HISTORY_WARNING: return evs__rp_on_history_warning(c);
     case K_UNKNOWN: break;
     }
     return 0;

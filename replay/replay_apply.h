@@ -135,6 +135,7 @@ int evs__rp_on_path_cancelled(ctx *c);
 int evs__rp_on_exec_ended(ctx *c, evs_exec_status st);
 int evs__rp_on_pause(ctx *c, int pause);
 int evs__rp_on_variable_set(ctx *c);
+int evs__rp_on_history_warning(ctx *c);
 int evs__rp_on_version_decision(ctx *c);
 int evs__rp_on_taken_over(ctx *c);
 /* replay_step.c */

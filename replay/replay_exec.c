@@ -2,7 +2,8 @@
  * replay_exec.c: applying the events of the execution and its paths:
  * execution_started, path_started, path_branched, path_completed,
  * path_failed, path_cancelled, the terminal events, pause and resume,
- * variable_set, definition_changed and version_decision.
+ * variable_set, definition_changed, version_decision and
+ * history_warning.
  */
 #include "replay_apply.h"
 
@@ -290,6 +291,15 @@ int evs__rp_on_variable_set(ctx *c)
     /* A null value is kept as the empty span, as everywhere in the state
      * (and as a loaded state gives it back). */
     return evs__rp_set_var(c->r, name, c->f.value, 0, c->ev->sequence);
+}
+
+/* The first warning is the one the state keeps: its writer records one
+ * (FORMAT.md §3.1), and a second changes nothing. */
+int evs__rp_on_history_warning(ctx *c)
+{
+    if (!c->r->exec.history_warning_seq)
+        c->r->exec.history_warning_seq = c->ev->sequence;
+    return 0;
 }
 
 int evs__rp_on_version_decision(ctx *c)

@@ -53,6 +53,7 @@
     X(I64, "started_at", started_at_us)                                        \
     X(I64, "ended_at", ended_at_us)                                            \
     X(U64, "last_seq", last_seq)                                               \
+    X(U64, "history_warning", history_warning_seq)                             \
     X(FLAG, "terminal", terminal)                                              \
     X(FAILED, "failed", failed)                                                \
     X(U64, "takeovers", takeovers)                                             \

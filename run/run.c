@@ -66,6 +66,88 @@ int evs__run_broken(evs_run *r, int rc, evs_error_info *err, const char *what)
                          r->c->id, what, evs_strerror(rc));
 }
 
+/*
+ * History limits (FORMAT.md §3.1, RUNS.md §5). Before an event is
+ * recorded: would the history, with what is buffered and this event,
+ * pass the hard limit? Then the run fails instead, as evs_run_fail
+ * would fail it, with the error type "history_limit", in one append
+ * that ends it (which the store lets pass its limit by a reserve), and
+ * every later call on the handle returns EVS_ELIMIT.
+ */
+static int limit_reached(evs_run *r, const evs_event *ev, evs_error_info *err)
+{
+    run_core *c = r->c;
+    evs__limits l = c->lim;
+    evs__jbuf e = {.alloc = c->alloc}, d = {.alloc = c->alloc};
+    char why[160];
+    int rc;
+
+    if (c->limit_failing)
+        return 0;
+    if (evs_event_type_is_terminal(ev->event_type)) {
+        l.max_events += l.max_events < EVS_LIMIT_NONE - EVS_LIMIT_RESERVE_EVENTS
+                            ? EVS_LIMIT_RESERVE_EVENTS
+                            : 0;
+        l.max_bytes += l.max_bytes < EVS_LIMIT_NONE - EVS_LIMIT_RESERVE_BYTES
+                           ? EVS_LIMIT_RESERVE_BYTES
+                           : 0;
+    }
+    if (!evs__limits_past(&l, ev->sequence,
+                          evs_log_size(c->log) +
+                              evs_recorder_pending_bytes(c->rec) +
+                              evs_line_encoded_max(ev),
+                          why, sizeof(why)))
+        return 0;
+    evs__limits_log(c->s, EVS_LOG_ERROR, c->id, "run failed: its %s", why);
+    c->limit_failing = 1;
+    evs__limits_error(&e, why);
+    EVS__JB_LIT(&d, "{\"error\":");
+    evs__run_jb_cat(&d, &e);
+    EVS__JB_LIT(&d, "}");
+    if ((rc = evs__run_cancel_paths(r, why, 1, err)) == 0 &&
+        (rc = evs__run_emit_on(r, "main", NULL, EVS_EV_PATH_FAILED, "", &d,
+                               err)) == 0 &&
+        (rc = evs__run_emit_on(r, "main", NULL, EVS_EV_EXECUTION_FAILED, "",
+                               &d, err)) == 0 &&
+        (rc = evs__run_flush(r, err)) == 0) {
+        evs__run_save_snapshot(r);
+        evs__run_set(&r->error, (evs_span){e.p, e.len});
+    }
+    evs__jb_free(&e);
+    evs__jb_free(&d);
+    c->limit_failing = 0;
+    if (rc != 0)
+        return rc;
+    /* Ended: nothing more may be recorded through this handle. */
+    c->broken = 1;
+    c->broken_rc = EVS_ELIMIT;
+    snprintf(c->limit_why, sizeof(c->limit_why), "%s", why);
+    pthread_cond_broadcast(&c->changed);
+    return evs__run_fail(r, err, EVS_ELIMIT, "limit", "run %s failed: its %s",
+                         c->id, why);
+}
+
+/* After an event is recorded: the history_warning, once (the state says
+ * whether it was recorded, so a re-run does not record it again). */
+static void limit_warn(evs_run *r)
+{
+    run_core *c = r->c;
+    const evs_exec_state *st = evs_replay_exec(c->rp);
+    evs__jbuf d = {.alloc = c->alloc};
+    char msg[256];
+
+    if (!c->limit_failing && st->status < EVS_STATUS_COMPLETED &&
+        evs__limits_warning(
+            &c->lim, st, st->last_seq,
+            evs_log_size(c->log) + evs_recorder_pending_bytes(c->rec), &d,
+            msg, sizeof(msg))) {
+        evs__limits_log(c->s, EVS_LOG_WARN, c->id, "%s", msg);
+        evs__run_emit_on(r, "main", NULL, EVS_EV_HISTORY_WARNING, "", &d,
+                         NULL);
+    }
+    evs__jb_free(&d);
+}
+
 int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
                      const char *type, const char *step, const evs__jbuf *data,
                      evs_error_info *err)
@@ -104,6 +186,8 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
     ev.step_name = evs_span_cstr(step);
     ev.data = data && data->len ? (evs_span){data->p, data->len}
                                 : evs_span_cstr("{}");
+    if ((rc = limit_reached(r, &ev, err)) != 0)
+        return rc;
     /* The replayer first: an event that breaks a history rule is a bug
      * here and must not reach the log. */
     if ((rc = evs_replay_apply(c->rp, &ev, &v)) != 0) {
@@ -114,6 +198,7 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
     }
     if ((rc = evs_recorder_record(c->rec, &ev, NULL)) != 0)
         return evs__run_broken(r, rc, err, "recording an event");
+    limit_warn(r);
     if (evs__span_eq_cstr(ev.event_type, EVS_EV_PATH_COMPLETED) ||
         evs__span_eq_cstr(ev.event_type, EVS_EV_PATH_FAILED) ||
         evs__span_eq_cstr(ev.event_type, EVS_EV_PATH_CANCELLED) ||
@@ -213,6 +298,7 @@ static int parse_options(evs_run *r, const char *options, evs_error_info *err)
     int rc;
 
     r->c->poll_ms = POLL_MS_DEFAULT;
+    r->c->own_limits = (evs_wf_limits){-1, -1, -1, -1};
     if (!options || !*options)
         return 0;
     if (evs_json_check(options, strlen(options), 0, NULL, NULL, NULL) != 0 ||
@@ -235,6 +321,11 @@ static int parse_options(evs_run *r, const char *options, evs_error_info *err)
                                      "options.poll_ms must be an integer "
                                      "from 1 to 60000");
             r->c->poll_ms = n;
+        } else if (evs__span_eq_cstr(key, "history_limits")) {
+            char msg[200];
+            if (evs__wf_limits_parse(val, "options.history_limits",
+                                     &r->c->own_limits, msg, sizeof(msg)))
+                return evs__run_fail(r, err, EVS_EPARSE, "options", "%s", msg);
         } else if (evs__span_eq_cstr(key, "retry")) {
             if ((rc = evs__run_parse_retry(r, val, &r->c->policy_def, err)) !=
                 0)
@@ -563,6 +654,7 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
         (rc = check_name(r, version, 128, 1, "the code version", err)) ||
         (rc = parse_options(r, options, err)))
         goto fail;
+    evs__limits_resolve(s, &c->own_limits, &c->lim);
     if (inputs) {
         if ((rc = evs__run_check_json(r, *inputs ? inputs : "{}", "the inputs",
                                       &in, err)) != 0)

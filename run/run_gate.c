@@ -214,6 +214,10 @@ int evs__run_done(evs_run *r, int rc, evs_error_info *err)
 
 int evs__run_usable(evs_run *r, evs_error_info *err)
 {
+    if (r->c->broken && r->c->broken_rc == EVS_ELIMIT)
+        return evs__run_fail(r, err, EVS_ELIMIT, "limit",
+                             "run %s failed: its %s", r->c->id,
+                             r->c->limit_why);
     if (r->c->broken)
         return evs__run_fail(r, err, r->c->broken_rc, "store",
                              "run %s: an earlier write failed (%s); close "

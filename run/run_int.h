@@ -22,6 +22,7 @@
 #include "evstore/workflow.h"
 #include "formats_shared.h"
 #include "takeover.h"
+#include "hist_limits.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -79,6 +80,13 @@ typedef struct run_core {
     int suspend;
     int64_t poll_ms;
     evs_wf_def *policy_def; /* holds the default retry policy */
+    evs_wf_limits own_limits; /* options.history_limits */
+
+    /* History limits (run.c): those that hold, and whether the run is
+     * being failed at its hard limit. */
+    evs__limits lim;
+    int limit_failing;
+    char limit_why[160]; /* once failed at it: which limit, what size */
 
     run_journal *journals;
     size_t n_journals, cap_journals;

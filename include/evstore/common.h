@@ -76,7 +76,8 @@ EVS_EXTERN int evs_version_number(void);
     X(EHISTORY, -30015, "history breaks a replay rule")                        \
     X(EFINISHED, -30016, "execution has finished")                             \
     X(ESUSPENDED, -30017, "run is suspended: run it again when it is due")     \
-    X(EFAILED, -30018, "step or run failed")
+    X(EFAILED, -30018, "step or run failed")                                   \
+    X(ELIMIT, -30019, "history would pass its hard limit")
 
 enum {
 #define EVS_X_(name, value, msg) EVS_##name = (value),
@@ -126,7 +127,10 @@ EVS_EXTERN evs_span evs_span_cstr(const char *s);
  *  - a template that cannot be rendered: "template";
  *  - a retry refused by evs_exec_retry: "retry";
  *  - a definition check (evs_orch_check_definition): "step" or
- *    "version".
+ *    "version";
+ *  - an append refused by a history limit (EVS_ELIMIT): "limit", with
+ *    the execution in `execution_id` and the sequence the append would
+ *    have begun at in `sequence`.
  */
 typedef struct evs_error_info {
     int code;                          /* same value the function returned */

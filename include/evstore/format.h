@@ -66,6 +66,7 @@ extern "C" {
 #define EVS_EV_DEFINITION_CHANGED "definition_changed"
 #define EVS_EV_EXECUTION_TAKEN_OVER "execution_taken_over"
 #define EVS_EV_STEP_REDISPATCHED "step_redispatched"
+#define EVS_EV_HISTORY_WARNING "history_warning"
 
 /**
  * Every type above, in the order of FORMAT.md §6: X(NAME, dive), where
@@ -106,7 +107,8 @@ extern "C" {
     X(STEP_RESET, 0)                                                           \
     X(DEFINITION_CHANGED, 0)                                                   \
     X(EXECUTION_TAKEN_OVER, 0)                                                 \
-    X(STEP_REDISPATCHED, 0)
+    X(STEP_REDISPATCHED, 0)                                                     \
+    X(HISTORY_WARNING, 0)
 
 /**
  * One event, as a borrowed view. Every span is borrowed from whoever
@@ -158,6 +160,10 @@ EVS_EXTERN void evs_event_free(evs_event_owned *o);
 
 /** True when `type` is one of Dive's event types (EVS_EVENT_TYPE_MAP). */
 EVS_EXTERN bool evs_event_type_is_dive(evs_span type);
+
+/** True when `type` ends an execution: execution_completed, _failed,
+ *  _terminated or _continue_as_new (FORMAT.md §6). Thread-safe. */
+EVS_EXTERN bool evs_event_type_is_terminal(evs_span type);
 
 /* ------------------------------------------------------------------ */
 /* Checksums                                                          */

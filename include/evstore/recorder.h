@@ -188,6 +188,15 @@ EVS_EXTERN uint64_t evs_recorder_flushed_seq(const evs_recorder *r);
 EVS_EXTERN size_t evs_recorder_pending(const evs_recorder *r);
 
 /**
+ * At most how many bytes the events recorded and not yet known to be in
+ * the log (buffered, or in a batch out with evs_recorder_flush_begin)
+ * will add to it: their lines, with room for the batch field each. With
+ * evs_log_size, what a writer compares with its history limits
+ * (store.h, "History limits") before it records more.
+ */
+EVS_EXTERN uint64_t evs_recorder_pending_bytes(const evs_recorder *r);
+
+/**
  * Drops every buffered event, unwritten: for a writer that gives up a
  * decision half recorded (an event of it could not be built or
  * recorded), so that no part of it reaches the log. A batch out with

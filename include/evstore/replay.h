@@ -126,6 +126,9 @@ typedef struct evs_exec_state {
     uint64_t takeovers;
     uint64_t takeover_seq;
     evs_span runner;
+    /* The sequence of the first history_warning (FORMAT.md §3.1): the
+     * history passed a warning threshold; 0 if none. */
+    uint64_t history_warning_seq;
 } evs_exec_state;
 
 typedef struct evs_path_state {

@@ -71,7 +71,13 @@
  *              definition step's `retry` (formats/WORKFLOWS.md §6:
  *              max_attempts, initial_interval_ms, backoff_coefficient,
  *              max_interval_ms, jitter, non_retryable). Without it a
- *              step runs once.
+ *              step runs once;
+ *   "history_limits": the run's own history limits (formats/RUNS.md §8:
+ *              warn_events, warn_bytes, max_events, max_bytes, each an
+ *              integer >= 1; a hard limit only lowers the store's). A
+ *              call whose event would pass the hard limit fails the run
+ *              (error type "history_limit") and returns EVS_ELIMIT, as
+ *              does every later call.
  * A step's options (evs_run_step_begin, evs_run_step) are an object with
  * a "retry" member likewise. An unknown member is refused (EVS_EPARSE).
  *

@@ -75,6 +75,38 @@ typedef enum evs_recovery_mode {
     EVS_RECOVER_POINT_IN_TIME = 1
 } evs_recovery_mode;
 
+/**
+ * History limits (FORMAT.md §3.1). Every execution's history is held to
+ * a warning threshold and a hard limit, each in events and in bytes of
+ * its log; the store's options give them for every execution, and a
+ * definition (WORKFLOWS.md §1, `history_limits`) or a run's options
+ * (RUNS.md) may lower them for its own.
+ *
+ * Past a warning threshold, the layer that owns the execution (the
+ * orchestrator, a run) records one `history_warning` event and logs it;
+ * the store itself only keeps the numbers. The hard limit is the
+ * store's: an append that would take the log past it (more than
+ * max_events events, or more than max_bytes bytes) is refused with
+ * EVS_ELIMIT, naming the execution, unless its last event ends the
+ * execution (execution_completed, _failed, _terminated or
+ * _continue_as_new), which may pass the limit by at most
+ * EVS_LIMIT_RESERVE_EVENTS events and EVS_LIMIT_RESERVE_BYTES bytes: an
+ * execution at its limit can always record its end. The orchestrator and
+ * the run layer stop before the limit and fail the execution with the
+ * error type "history_limit".
+ *
+ * In evs_store_opts, 0 means the default below and EVS_LIMIT_NONE no
+ * limit (no warning).
+ */
+#define EVS_LIMIT_NONE UINT64_MAX
+#define EVS_LIMIT_WARN_EVENTS_DEFAULT 10240u
+#define EVS_LIMIT_WARN_BYTES_DEFAULT ((uint64_t)10 << 20)
+#define EVS_LIMIT_MAX_EVENTS_DEFAULT 51200u
+#define EVS_LIMIT_MAX_BYTES_DEFAULT ((uint64_t)50 << 20)
+/** How far an append that ends the execution may pass the hard limit. */
+#define EVS_LIMIT_RESERVE_EVENTS 1024u
+#define EVS_LIMIT_RESERVE_BYTES ((uint64_t)1 << 20)
+
 typedef struct evs_store_opts {
     size_t size;                /* set by evs_store_opts_init (common.h,
                                     "Options structs") */
@@ -92,6 +124,11 @@ typedef struct evs_store_opts {
                                     none. evs_log_stderr is a ready one */
     void *log_ctx;
     const evs_io *io; /* default: evs_io_posix() */
+    /* History limits (above): 0 is the default, EVS_LIMIT_NONE none. */
+    uint64_t warn_events; /* default 10,240 */
+    uint64_t warn_bytes;  /* default 10 MiB */
+    uint64_t max_events;  /* default 51,200 */
+    uint64_t max_bytes;   /* default 50 MiB */
 } evs_store_opts;
 
 /**
@@ -353,8 +390,16 @@ EVS_EXTERN uint64_t evs_log_size(evs_log *l);
  * failed write or sync, the unacknowledged bytes are cut back if possible
  * and every later call on the handle returns EVS_EPOISONED.
  *
+ * An append that would take the log past the store's hard limit
+ * (max_events, max_bytes; "History limits" above) is refused with
+ * EVS_ELIMIT and writes nothing: info names the execution (kind
+ * "limit") and says which limit and how far, unless its last event ends
+ * the execution and it stays within the reserve. A retried append
+ * (above) is acknowledged whatever the limit.
+ *
  * Returns 0, EVS_ECONFLICT, EVS_EREADONLY, EVS_EPOISONED, EVS_ETOOBIG,
- * -EINVAL (bad event; info->msg says which and why), -ENOMEM or -errno.
+ * EVS_ELIMIT, -EINVAL (bad event; info->msg says which and why), -ENOMEM
+ * or -errno.
  */
 EVS_EXTERN int evs_log_append(evs_log *l, const evs_event *events, size_t n,
                               uint64_t expected_last_seq, evs_error_info *info);

@@ -173,6 +173,18 @@ typedef struct evs_wf_continue {
     int64_t age_ms;
 } evs_wf_continue;
 
+/** A definition's history limits (`history_limits`,
+ *  formats/WORKFLOWS.md §1; store.h, "History limits"): each -1 when not
+ *  given (the store's then holds), else at least 1. The hard limits
+ *  only lower the store's; a warning threshold may be anywhere up to the
+ *  hard limit that holds. */
+typedef struct evs_wf_limits {
+    int64_t warn_events;
+    int64_t warn_bytes;
+    int64_t max_events;
+    int64_t max_bytes;
+} evs_wf_limits;
+
 typedef struct evs_wf_def {
     const char *name;
     int64_t version;
@@ -189,6 +201,7 @@ typedef struct evs_wf_def {
     char hash[17];        /* XXH3-64 hex of the definition with
                                    members sorted (evs_json_hash) */
     evs_wf_continue cont; /* `continue_as_new` */
+    evs_wf_limits limits; /* `history_limits` */
 } evs_wf_def;
 
 /**

@@ -1915,3 +1915,78 @@ Test(workflow, reads_max_passes_and_the_continue_as_new_thresholds)
     cr_assert_eq(d->cont.age_ms, -1);
     evs_wf_free(d);
 }
+
+/* ---------------------------------------------------------------- */
+/* history_limits                                                   */
+/* ---------------------------------------------------------------- */
+
+Test(workflow, reads_history_limits)
+{
+    char b[1024];
+    evs_wf_def *d = parse_ok(
+        dq("{'name':'b','history_limits':{'warn_events':10,'max_events':20,"
+           "'warn_bytes':1000,'max_bytes':5000},"
+           "'steps':[{'name':'a','kind':'action','action':'x'}]}",
+           b, sizeof(b)));
+
+    cr_assert_eq(d->limits.warn_events, 10);
+    cr_assert_eq(d->limits.max_events, 20);
+    cr_assert_eq(d->limits.warn_bytes, 1000);
+    cr_assert_eq(d->limits.max_bytes, 5000);
+    evs_wf_free(d);
+    d = parse_ok(dq("{'name':'b','history_limits':{'max_bytes':9},"
+                    "'steps':[{'name':'a','kind':'action','action':'x'}]}",
+                    b, sizeof(b)));
+    cr_assert_eq(d->limits.max_bytes, 9);
+    cr_assert_eq(d->limits.warn_events, -1);
+    cr_assert_eq(d->limits.warn_bytes, -1);
+    cr_assert_eq(d->limits.max_events, -1);
+    evs_wf_free(d);
+    d = parse_ok(dq("{'name':'b','steps':[{'name':'a','kind':'action',"
+                    "'action':'x'}]}",
+                    b, sizeof(b)));
+    cr_assert_eq(d->limits.max_events, -1);
+    cr_assert_eq(d->limits.max_bytes, -1);
+    evs_wf_free(d);
+}
+
+Test(workflow, refuses_bad_history_limits_saying_which_member)
+{
+    static const struct {
+        const char *limits, *why;
+    } bad[] = {
+        {"{'max_events':0}", "\"history_limits.max_events\" must be an "
+                             "integer >= 1"},
+        {"{'warn_bytes':-5}", "\"history_limits.warn_bytes\" must be an "
+                              "integer >= 1"},
+        {"{'max_bytes':'1M'}", "\"history_limits.max_bytes\" must be an "
+                               "integer >= 1"},
+        {"{'max_events':1.5}", "\"history_limits.max_events\" must be an "
+                               "integer >= 1"},
+        {"{'hard':10}", "unknown member \"hard\" in \"history_limits\""},
+        {"[10]", "\"history_limits\" must be an object"},
+        {"{'warn_events':30,'max_events':20}",
+         "\"history_limits.warn_events\" exceeds "
+         "\"history_limits.max_events\""},
+        {"{'warn_bytes':30,'max_bytes':20}",
+         "\"history_limits.warn_bytes\" exceeds \"history_limits.max_bytes\""},
+    };
+    char def[512], b[1024];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        evs_wf_def *d = NULL;
+        evs_error_info e;
+        const char *j;
+        snprintf(def, sizeof(def),
+                 "{'name':'b','history_limits':%s,"
+                 "'steps':[{'name':'a','kind':'action','action':'x'}]}",
+                 bad[i].limits);
+        j = dq(def, b, sizeof(b));
+        cr_assert_eq(evs_wf_parse(j, strlen(j), NULL, NULL, NULL, &d, &e),
+                     EVS_EPARSE, "accepted: %s", j);
+        cr_assert_null(d);
+        cr_assert_str_eq(e.kind, "definition");
+        cr_assert_str_eq(e.step, "");
+        cr_assert_str_eq(e.msg, bad[i].why, "%s: %s", j, e.msg);
+    }
+}

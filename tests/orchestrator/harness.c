@@ -90,6 +90,7 @@ outcome_rec outs[128];
 size_t nouts;
 void (*outcome_hook)(const char *id, evs_outcome oc);
 char last_log[1024];
+char last_warn[1024];
 
 static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
 {
@@ -117,6 +118,8 @@ static void log_hook(void *ctx, const evs_log_record *r)
     (void)ctx;
     if (r->level == EVS_LOG_ERROR)
         (void)evs_log_format(r, EVS_LOG_TEXT, last_log, sizeof(last_log));
+    if (r->level == EVS_LOG_WARN)
+        (void)evs_log_format(r, EVS_LOG_TEXT, last_warn, sizeof(last_warn));
 }
 
 const outcome_rec *outcome_of(const char *id)
@@ -714,6 +717,8 @@ uint64_t last_seq_of(const char *id)
 /* Fixture                                                          */
 /* ---------------------------------------------------------------- */
 
+static evs_durability suite_durability;
+
 void harness_setup(const char *tag, harness_actions_fn actions,
                    evs_durability durability)
 {
@@ -725,8 +730,10 @@ void harness_setup(const char *tag, harness_actions_fn actions,
     so.durability = durability;
     so.log_fn = log_hook;
     cr_assert_eq(evs_store_open(dir, &so, &st), 0);
+    suite_durability = durability;
     suite_actions = actions;
     last_log[0] = '\0';
+    last_warn[0] = '\0';
     nouts = 0;
     outcome_hook = NULL;
     ncalls = 0;
@@ -734,6 +741,23 @@ void harness_setup(const char *tag, harness_actions_fn actions,
     hold_mode = 1;
     sid = NULL;
     wait_for = NULL;
+}
+
+void harness_store_limits(uint64_t warn_events, uint64_t warn_bytes,
+                          uint64_t max_events, uint64_t max_bytes)
+{
+    evs_store_opts so;
+
+    cr_assert_null(orch, "the store is reopened between runs");
+    evs_store_close(st);
+    evs_store_opts_init(&so);
+    so.durability = suite_durability;
+    so.log_fn = log_hook;
+    so.warn_events = warn_events;
+    so.warn_bytes = warn_bytes;
+    so.max_events = max_events;
+    so.max_bytes = max_bytes;
+    cr_assert_eq(evs_store_open(dir, &so, &st), 0);
 }
 
 void harness_teardown(void)

@@ -41,6 +41,11 @@ typedef void (*harness_actions_fn)(evs_orch *o);
 void harness_setup(const char *tag, harness_actions_fn actions,
                    evs_durability durability);
 
+/* Reopens `st` with these history limits (store.h, "History limits":
+ * 0 the default, EVS_LIMIT_NONE none), between runs. */
+void harness_store_limits(uint64_t warn_events, uint64_t warn_bytes,
+                          uint64_t max_events, uint64_t max_bytes);
+
 /* Frees what the test left: replayers, event lists, definitions, the
  * orchestrator, the store and its directory. A suite's .fini. */
 void harness_teardown(void);
@@ -93,6 +98,8 @@ extern void (*outcome_hook)(const char *id, evs_outcome oc);
 /* The last error the store's log hook saw: the orchestrator says there
  * why it refused or gave up an execution. */
 extern char last_log[1024];
+/* And the last warning it saw (a history_warning says so there). */
+extern char last_warn[1024];
 
 /* The record of `id`, or NULL if none was reported. */
 const outcome_rec *outcome_of(const char *id);

@@ -2684,3 +2684,48 @@ Test(replay, opts_are_read_only_as_far_as_their_size_goes)
     cr_assert_eq(evs_replay_new(&big.o, &r), -EINVAL);
     cr_assert_null(r);
 }
+
+Test(replay, history_warning_keeps_its_first_sequence_in_the_state)
+{
+    hist h;
+    evs_replay *r = hist_replayer(), *back = hist_replayer();
+    char *json, *again, *old;
+    size_t len, len2;
+    evs_error_info v;
+
+    start(&h, "{\"workflow_name\":\"w\"}");
+    hist_add(&h, "path_started", NULL, NULL, "{\"parent\":null}");
+    hist_add(&h, "history_warning", NULL, NULL,
+             "{\"threshold\":\"events\",\"events\":2,\"bytes\":400,"
+             "\"limit\":2,\"max_events\":10,\"max_bytes\":null}");
+    /* A second is allowed (old writers never wrote one), and changes
+     * nothing. */
+    hist_add(&h, "history_warning", NULL, NULL, "{}");
+    cr_assert_eq(hist_apply(r, &h, 0, h.n, &v), 0, "%s", v.msg);
+    cr_assert_eq(evs_replay_exec(r)->history_warning_seq, 3);
+    json = hist_state(r, &len);
+    cr_assert(strstr(json, "\"last_seq\":4,\"history_warning\":3,"), "%s",
+              json);
+    /* The state reads back the same; one written before the member
+     * existed reads as none. */
+    cr_assert_eq(evs_replay_load_state(back, json, len), 0);
+    cr_assert_eq(evs_replay_exec(back)->history_warning_seq, 3);
+    again = hist_state(back, &len2);
+    cr_assert_str_eq(again, json);
+    old = strdup(json);
+    {
+        char *p = strstr(old, "\"history_warning\":3,");
+        memmove(p, p + strlen("\"history_warning\":3,"),
+                strlen(p + strlen("\"history_warning\":3,")) + 1);
+    }
+    evs_replay_free(back);
+    back = hist_replayer();
+    cr_assert_eq(evs_replay_load_state(back, old, strlen(old)), 0);
+    cr_assert_eq(evs_replay_exec(back)->history_warning_seq, 0);
+    free(old);
+    free(again);
+    free(json);
+    evs_replay_free(back);
+    evs_replay_free(r);
+    hist_free(&h);
+}

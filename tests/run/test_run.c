@@ -1372,3 +1372,126 @@ Test(run, a_reopened_run_that_records_nothing_is_left_as_it_was)
     cr_assert_eq(evs_replay_exec(rp)->last_seq, last, "no takeover recorded");
     evs_replay_free(rp);
 }
+/* ---------------------------------------------------------------- */
+/* History limits                                                   */
+/* ---------------------------------------------------------------- */
+
+/* Steps of a run until one fails; returns that step's code and how many
+ * succeeded. */
+static int steps_until_refused(evs_run *r, counter *c, int max, int *done,
+                               evs_error_info *e)
+{
+    const char *out;
+    char name[16];
+    int rc = 0;
+
+    for (*done = 0; *done < max; (*done)++) {
+        snprintf(name, sizeof(name), "s%d", *done);
+        if ((rc = evs_run_step(r, name, "1", NULL, count_fn, c, &out, e)) != 0)
+            break;
+    }
+    return rc;
+}
+
+Test(run, a_run_at_its_history_limit_fails_with_history_limit)
+{
+    counter c = {0};
+    evs_error_info e;
+    evs_replay *rp;
+    const evs_exec_state *x;
+    int done;
+    evs_run *r = open_run("lim", NULL,
+                          "{\"history_limits\":{\"max_events\":20,"
+                          "\"warn_events\":8}}",
+                          0);
+
+    /* 2 events a step, after the first two. */
+    cr_assert_eq(steps_until_refused(r, &c, 100, &done, &e), EVS_ELIMIT);
+    cr_assert_lt(done, 10);
+    cr_assert_str_eq(e.kind, "limit");
+    cr_assert_str_eq(e.execution_id, "lim");
+    cr_assert(strstr(e.msg, "limit of 20 events"), "%s", e.msg);
+    cr_assert_str_eq(evs_run_status(r), "failed");
+    /* Every later call says so too. */
+    cr_assert_eq(evs_run_complete(r, "1", &e), EVS_ELIMIT);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("lim", &rp), EVS_STATUS_FAILED);
+    x = evs_replay_exec(rp);
+    cr_assert(strstr(x->error.ptr, "\"type\":\"history_limit\""), "%.*s",
+              (int)x->error.len, x->error.ptr);
+    cr_assert_leq(x->last_seq, 20 + EVS_LIMIT_RESERVE_EVENTS);
+    cr_assert_eq(x->history_warning_seq, 9);
+    evs_replay_free(rp);
+    /* Opened again, it has ended. */
+    r = open_run("lim", NULL, NULL, EVS_EFINISHED);
+    cr_assert_str_eq(evs_run_status(r), "failed");
+    evs_run_close(r);
+}
+
+Test(run, the_warning_is_recorded_once_across_reruns)
+{
+    counter c = {0};
+    evs_error_info e;
+    evs_replay *rp;
+    evs_event ev;
+    evs_log *l;
+    evs_cursor *cur;
+    int done, warnings = 0;
+    const char *opts = "{\"history_limits\":{\"warn_events\":6}}";
+    evs_run *r = open_run("warn", NULL, opts, 0);
+
+    cr_assert_eq(steps_until_refused(r, &c, 5, &done, &e), 0);
+    evs_run_close(r);
+    /* The code runs again: its steps replay, then go on. */
+    r = open_run("warn", NULL, opts, 0);
+    cr_assert_eq(steps_until_refused(r, &c, 8, &done, &e), 0);
+    cr_assert_eq(evs_run_complete(r, "1", &e), 0, "%s", e.msg);
+    evs_run_close(r);
+    cr_assert_eq(c.calls, 8);
+    cr_assert_eq(evs_log_open(st, "warn", 4, 0, &l, NULL, NULL), 0);
+    cr_assert_eq(evs_cursor_open(l, 1, 0, &cur, NULL), 0);
+    while (evs_cursor_next(cur, &ev, NULL, NULL) == 1)
+        if (span_is(ev.event_type, EVS_EV_HISTORY_WARNING)) {
+            warnings++;
+            cr_assert_eq(ev.sequence, 7);
+        }
+    evs_cursor_close(cur);
+    evs_log_close(l);
+    cr_assert_eq(warnings, 1);
+    cr_assert_eq(replay_status("warn", &rp), EVS_STATUS_COMPLETED);
+    cr_assert_eq(evs_replay_exec(rp)->history_warning_seq, 7);
+    evs_replay_free(rp);
+}
+
+Test(run, the_stores_limits_apply_and_bad_history_limits_are_refused)
+{
+    static const char *const bad[] = {
+        "{\"history_limits\":{\"max_events\":0}}",
+        "{\"history_limits\":{\"max\":5}}",
+        "{\"history_limits\":5}",
+        "{\"history_limits\":{\"warn_bytes\":9,\"max_bytes\":8}}",
+    };
+    evs_store_opts o;
+    evs_error_info e;
+    counter c = {0};
+    evs_run *r = NULL;
+    int done;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        cr_assert_eq(evs_run_open(st, "bad", "wf", "1", NULL, bad[i], &r, &e),
+                     EVS_EPARSE, "accepted %s", bad[i]);
+        cr_assert_str_eq(e.kind, "options");
+        cr_assert(strstr(e.msg, "history_limits"), "%s", e.msg);
+    }
+    evs_store_close(st);
+    evs_store_opts_init(&o);
+    o.max_bytes = 3000;
+    cr_assert_eq(evs_store_open(dir, &o, &st), 0);
+    /* A run's own limit may not raise the store's. */
+    r = open_run("bytes", NULL, "{\"history_limits\":{\"max_bytes\":99999}}",
+                 0);
+    cr_assert_eq(steps_until_refused(r, &c, 100, &done, &e), EVS_ELIMIT);
+    cr_assert(strstr(e.msg, "limit of 3000 bytes"), "%s", e.msg);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("bytes", NULL), EVS_STATUS_FAILED);
+}

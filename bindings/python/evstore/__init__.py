@@ -39,7 +39,8 @@ from ._lib import text as _text
 from .context import Context, Future, StepInfo, step_info
 from .errors import (AlreadyExists, BadId, BrokenHistory, Busy, Cancelled,
                      Conflict, ContinuedAsNew, Corrupt, Error, Failed,
-                     Finished, Interrupted, InvalidArgument, JoinFailed,
+                     Finished, HistoryLimit, Interrupted, InvalidArgument,
+                     JoinFailed,
                      Locked, NonDeterminism, NotFound, NotSerializable,
                      OutOfMemory, ParseError, Poisoned, ReadOnly, RunFailed,
                      Stale, StepFailed, Suspended, Terminated, Timeout,
@@ -80,5 +81,5 @@ __all__ = [
     "ContinuedAsNew", "Timeout", "InvalidArgument", "Busy", "AlreadyExists",
     "Corrupt", "Torn", "VersionOutOfRange", "Poisoned", "UnknownFormat",
     "BadId", "TooBig", "ParseError", "Stale", "ReadOnly", "Unsafe",
-    "BrokenHistory", "OutOfMemory", "TooManyEvents",
+    "BrokenHistory", "OutOfMemory", "TooManyEvents", "HistoryLimit",
 ]

@@ -261,6 +261,19 @@ class OutOfMemory(Error, MemoryError):
     """-ENOMEM."""
 
 
+class HistoryLimit(Failed):
+    """EVS_ELIMIT: the history reached its hard limit (the store's
+    ``max_events``/``max_bytes``, or the run's ``history_limits``); the run
+    was failed with the error type ``history_limit``, and the message
+    names the limit and the size."""
+
+    def __init__(self, message: str = "", code: int = 0,
+                 error: Optional[Dict[str, Any]] = None, **detail: Any):
+        Failed.__init__(self, message, code,
+                        error or {"type": "history_limit",
+                                  "message": message}, **detail)
+
+
 class TooManyEvents(Error):
     """-E2BIG: more events wait to be taken than a continuation carries."""
 
@@ -274,6 +287,7 @@ _BY_NAME: Dict[str, Type[BaseException]] = {
     "EVS_EREADONLY": ReadOnly, "EVS_EUNSAFE": Unsafe,
     "EVS_EHISTORY": BrokenHistory, "EVS_EFINISHED": Finished,
     "EVS_ESUSPENDED": Suspended, "EVS_EFAILED": Failed,
+    "EVS_ELIMIT": HistoryLimit,
     "ENOENT": NotFound, "EINVAL": InvalidArgument, "EBUSY": Busy,
     "ETIMEDOUT": Timeout, "EEXIST": AlreadyExists, "ENOMEM": OutOfMemory,
     "EINTR": Interrupted, "ECANCELED": Cancelled, "E2BIG": TooManyEvents,

@@ -43,6 +43,10 @@ class Store:
     - ``retry``: the retry policy of steps that give none (a
       :class:`evstore.Retry`, a dict or an int of attempts); without it a
       step runs once;
+    - ``history_limits``: the runs' own history limits, a dict of
+      ``warn_events``, ``warn_bytes``, ``max_events``, ``max_bytes``
+      (``formats/RUNS.md``): they lower the store's hard limit; a run that
+      reaches it fails, and the call raises :class:`evstore.HistoryLimit`;
     - ``create``, ``allow_unsafe_perms``: as ``evs_store_opts``;
     - ``logger``: where the library's log records go (a torn tail cut
       back, a request file moved aside): default the ``"evstore"`` logger;
@@ -53,6 +57,7 @@ class Store:
     def __init__(self, path: Union[str, "PathLike[str]"], *,
                  durability: str = "full", mode: str = "block",
                  poll_interval: float = 0.05, retry: RetryLike = None,
+                 history_limits: Optional[Dict[str, int]] = None,
                  create: bool = True, allow_unsafe_perms: bool = False,
                  logger: Optional[logging.Logger] = logging.getLogger(
                      "evstore")):
@@ -68,6 +73,7 @@ class Store:
         self.durability = durability
         self.poll_ms = max(1, int(round(poll_interval * 1000)))
         self.default_retry: Optional[Retry] = Retry.of(retry)
+        self.history_limits = dict(history_limits or {})
         buf = create_string_buffer(_lib.STORE_OPTS_BUFFER)
         lib.evs_store_opts_init(buf)
         head = _lib.StoreOptsHead.from_buffer(buf)
@@ -286,6 +292,8 @@ class Store:
             d: Dict[str, Any] = {"mode": mode, "poll_ms": self.poll_ms}
             if self.default_retry is not None:
                 d["retry"] = json.loads(self.default_retry.policy_json())
+            if self.history_limits:
+                d["history_limits"] = self.history_limits
             opts = self._options[mode] = json.dumps(d).encode()
         return opts
 

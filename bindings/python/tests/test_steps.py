@@ -1,6 +1,8 @@
 """Steps: journaled, replayed without running again, named by occurrence,
 checked for JSON, retried by their policy, failed for good as StepFailed;
 and the workflow's own end (completed, failed)."""
+import json
+
 import evstore
 import pytest
 from conftest import assert_replays
@@ -248,3 +250,27 @@ def test_async_bodies_run_in_a_sync_workflow(store):
         return ctx.step("fetch", fetch, 1)
 
     assert store.run(wf, id="r") == 2
+
+
+def test_a_run_at_its_history_limit_raises_history_limit(store_dir):
+    s = evstore.Store(store_dir, poll_interval=0.01,
+                      history_limits={"max_events": 20})
+    try:
+        @s.workflow("wf")
+        def wf(ctx):
+            for i in range(100):
+                ctx.step("s", lambda n: n, i)
+            return "done"
+
+        with pytest.raises(evstore.HistoryLimit) as ei:
+            s.run(wf, id="capped")
+        e = ei.value
+        assert isinstance(e, evstore.Failed)
+        assert e.type == "history_limit"
+        assert "limit of 20 events" in e.message
+        assert e.execution_id == "capped"
+    finally:
+        s.close()
+    state = json.loads(assert_replays(store_dir, "capped").stdout)
+    assert state["status"] == "failed"
+    assert state["error"]["type"] == "history_limit"
