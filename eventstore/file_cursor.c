@@ -634,13 +634,6 @@ static void scanner_free(scanner *sc)
     evs_decoder_free(&sc->dec);
 }
 
-static int count_lines(void *arg, const evs_scan_item *it)
-{
-    if (!it->is_problem)
-        ++*(uint64_t *)arg;
-    return 0;
-}
-
 int evs__scan_prefix(evs_store *s, int fd, uint64_t size, const char *id,
                      size_t id_len, evs__tail *t)
 {
@@ -650,22 +643,206 @@ int evs__scan_prefix(evs_store *s, int fd, uint64_t size, const char *id,
     scanner_init(&sc, s, fd, size, id, id_len);
     rc = scan_lines(&sc, NULL, NULL, 1);
     if (rc >= 0) {
-        rc = 0;
+        memset(t, 0, sizeof(*t));
         t->end = sc.commit_end;
         t->last_seq = sc.commit_seq;
-        t->lines_after = 0;
-        /* Count what the cut will drop, for the report. */
-        if (sc.commit_end < size) {
-            scanner rest;
-            scanner_init(&rest, s, fd, size, id, id_len);
-            reader_at(&rest.rd, sc.commit_end);
-            rest.resync = 1;
-            if (scan_lines(&rest, count_lines, &t->lines_after, 0) < 0)
-                t->lines_after = 0;
-            scanner_free(&rest);
-        }
+        /* Describe what the cut will drop, for the report. */
+        rc = evs__walk_tail(s, fd, size, id, id_len, t, NULL, NULL);
     }
     scanner_free(&sc);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The tail after the end                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The unit of the zero rule (FORMAT.md §4, "The tail"): a disk writes
+ * whole sectors and a file system whole blocks of them, so bytes a crash
+ * kept from the disk read back as whole sectors of zeros.
+ */
+#define TAIL_SECTOR 512
+
+/* Whether some sector-aligned piece of the file bytes [from, to), each
+ * clipped to [from, to), is all zeros. Returns 1, 0 or -errno. */
+static int zero_sector(evs_store *s, int fd, uint64_t from, uint64_t to)
+{
+    char buf[4096];
+    uint64_t at = from;
+    int zeros = 1; /* the piece being read is all zeros so far */
+
+    while (at < to) {
+        size_t n = sizeof(buf), got;
+        int rc;
+
+        if (n > to - at)
+            n = (size_t)(to - at);
+        rc = IO(s)->pread(CTX(s), fd, buf, n, at, &got);
+        if (rc != 0)
+            return rc;
+        if (got != n)
+            return -EIO;
+        for (size_t i = 0; i < n; i++) {
+            if (at + i != from && (at + i) % TAIL_SECTOR == 0) {
+                if (zeros)
+                    return 1;
+                zeros = 1;
+            }
+            if (buf[i] != 0)
+                zeros = 0;
+        }
+        at += n;
+    }
+    return from < to && zeros;
+}
+
+/* Whether the bytes [from, size), which end without a newline, are a
+ * whole line but for its last byte, which should be the newline: then
+ * the write did not stop short there. 1, 0 or -errno. */
+static int whole_but_newline(evs_store *s, int fd, uint64_t from,
+                             uint64_t size, const char *id, size_t id_len,
+                             evs_decoder *dec)
+{
+    size_t n = (size_t)(size - from), got;
+    char *buf;
+    evs_event ev;
+    int rc;
+
+    if (size - from < 2 || size - from > s->opts.max_line)
+        return 0;
+    buf = evs__malloc(s->alloc, n);
+    if (!buf)
+        return -ENOMEM;
+    rc = IO(s)->pread(CTX(s), fd, buf, n, from, &got);
+    if (rc == 0 && got != n)
+        rc = -EIO;
+    if (rc == 0) {
+        buf[n - 1] = '\n';
+        rc = evs_line_decode(dec, buf, n, 0, &ev, NULL);
+        if (rc == 0)
+            rc = evs__span_eq(ev.execution_id, (evs_span){id, id_len});
+        else
+            rc = rc == -ENOMEM ? rc : 0;
+    }
+    evs__free(s->alloc, buf);
+    return rc;
+}
+
+int evs__walk_tail(evs_store *s, int fd, uint64_t size, const char *id,
+                   size_t id_len, evs__tail *t, evs__tail_fn fn, void *arg)
+{
+    reader rd;
+    evs_decoder dec;
+    evs_event ev;
+    evs_error_info ei;
+    const char *line;
+    size_t len;
+    uint64_t pieces = 0, next = t->last_seq + 1;
+    int rc = 0, have_app = 0, last = 0;
+
+    t->size = size;
+    t->lines_after = 0;
+    t->app_first = t->last_seq + 1;
+    t->app_count = 0;
+    t->damaged = 0;
+    t->bad_seq = 0;
+    t->bad_offset = UINT64_MAX;
+    t->bad_len = 0;
+    t->bad_kind = "";
+    if (t->end >= size)
+        return 0;
+    reader_init(&rd, s, fd, size);
+    reader_at(&rd, t->end);
+    evs_decoder_init(&dec, s->alloc);
+    while (!last) {
+        evs__tail_piece p;
+
+        memset(&p, 0, sizeof(p));
+        p.offset = reader_off(&rd);
+        p.seq = next;
+        rc = reader_line(&rd, &line, &len);
+        if (rc == 0)
+            break;
+        if (rc == 1) {
+            p.len = len;
+            evs_error_info_clear(&ei);
+            rc = evs_line_decode(&dec, line, len, 0, &ev, &ei);
+            if (rc == -ENOMEM)
+                goto out;
+            if (rc == 0 &&
+                !evs__span_eq(ev.execution_id, (evs_span){id, id_len})) {
+                rc = EVS_ECORRUPT;
+                ei.kind = "execution";
+                snprintf(ei.msg, sizeof(ei.msg), "line of another execution");
+            }
+            if (rc == 0) {
+                p.ev = &ev;
+                p.raw.ptr = line;
+                p.raw.len = len;
+                p.seq = ev.sequence;
+                next = ev.sequence + 1;
+                t->lines_after++;
+                if (!have_app) {
+                    have_app = 1;
+                    t->app_first =
+                        ev.batch_count ? ev.batch_first : ev.sequence;
+                    t->app_count = ev.batch_count ? ev.batch_count : 1;
+                }
+            } else {
+                p.kind = ei.kind[0] ? ei.kind : "syntax";
+                p.why = ei.msg[0] ? ei.msg : "malformed line";
+                rc = zero_sector(s, fd, p.offset, p.offset + len);
+            }
+        } else if (rc == EVS_ETORN) {
+            /* The file ends inside this line: the write stopped short,
+             * unless the line is whole but for its newline. */
+            last = 1;
+            p.len = size - p.offset;
+            rc = whole_but_newline(s, fd, p.offset, size, id, id_len, &dec);
+            if (rc == 1) {
+                p.kind = "framing";
+                p.why = "a whole line whose newline is damaged";
+                rc = zero_sector(s, fd, p.offset, size);
+            } else if (rc == 0) {
+                p.kind = "torn";
+                p.why = "a line without its newline";
+                rc = 1;
+            }
+        } else if (rc == EVS_ETOOBIG) {
+            rc = reader_skip_line(&rd);
+            if (rc >= 0) {
+                last = rc == 0; /* no newline before the end: cut short */
+                p.len = (last ? size : reader_off(&rd)) - p.offset;
+                p.kind = last ? "torn" : "framing";
+                p.why = "no line ending within the maximum line size";
+                rc = last ? 1 : zero_sector(s, fd, p.offset, p.offset + p.len);
+            }
+        }
+        if (rc < 0)
+            goto out;
+        if (!p.ev) {
+            p.explained = rc;
+            next++;
+            if (!p.explained && !t->damaged) {
+                t->damaged = 1;
+                t->bad_seq = p.seq;
+                t->bad_offset = p.offset;
+                t->bad_len = p.len;
+                t->bad_kind = p.kind;
+            }
+        }
+        pieces++;
+        rc = 0;
+        if (fn && (rc = fn(arg, &p)) != 0)
+            goto out;
+    }
+    rc = 0;
+    if (!have_app)
+        t->app_count = pieces;
+out:
+    reader_free(&rd);
+    evs_decoder_free(&dec);
     return rc;
 }
 
@@ -680,6 +857,94 @@ static int scan_emit_user(void *arg, const evs_scan_item *it)
     scan_ctx *x = arg;
 
     return x->fn(x->arg, it);
+}
+
+typedef struct tail_ctx {
+    scan_ctx *x;
+    const evs__tail *t;
+} tail_ctx;
+
+/* Reports one piece of the tail to the scan's callback. */
+static int tail_item(void *arg, const evs__tail_piece *p)
+{
+    tail_ctx *tc = arg;
+    const evs__tail *t = tc->t;
+    evs_scan_item it;
+    char msg[256];
+
+    memset(&it, 0, sizeof(it));
+    it.after_end = 1;
+    it.append_first = t->app_first;
+    it.append_count = t->app_count;
+    if (p->ev) {
+        it.ev = p->ev;
+        it.raw = p->raw;
+        return tc->x->fn(tc->x->arg, &it);
+    }
+    if (!t->damaged)
+        return 0; /* a torn tail is reported once, as a whole */
+    it.is_problem = 1;
+    it.code = p->explained ? EVS_ETORN : EVS_ECORRUPT;
+    it.kind = p->explained ? "torn" : p->kind;
+    it.sequence = p->seq;
+    it.offset = p->offset;
+    it.length = p->len;
+    if (p->explained)
+        snprintf(msg, sizeof(msg), "%s: bytes a crash left, in the "
+                 "damaged last append", p->why);
+    else
+        snprintf(msg, sizeof(msg),
+                 "%s in the last append (sequences %llu..%llu, %llu "
+                 "events): damage no crash leaves, not a torn write "
+                 "(a writer's open refuses to cut it)",
+                 p->why, (unsigned long long)t->app_first,
+                 (unsigned long long)(t->app_first + t->app_count - 1),
+                 (unsigned long long)t->app_count);
+    it.msg = msg;
+    return tc->x->fn(tc->x->arg, &it);
+}
+
+/*
+ * Reports the tail after the end (FORMAT.md §4, "The tail"): a torn one
+ * as one problem, a damaged one by each piece that does not check out;
+ * either way, each of its lines that checks out as an event marked
+ * after_end.
+ */
+static int scan_tail(evs_store *s, file_log *fl, scan_ctx *x)
+{
+    evs__tail t = fl->tail;
+    tail_ctx tc = {x, &fl->tail};
+    char msg[256];
+    int rc;
+
+    if (!t.damaged) {
+        evs_scan_item it;
+
+        snprintf(msg, sizeof(msg),
+                 "torn tail: %llu bytes of an unfinished append "
+                 "(sequences %llu..%llu, %llu of its lines complete) after "
+                 "the last complete append; a writer's open cuts it back",
+                 (unsigned long long)(t.size - t.end),
+                 (unsigned long long)t.app_first,
+                 (unsigned long long)(t.app_first + t.app_count - 1),
+                 (unsigned long long)t.lines_after);
+        memset(&it, 0, sizeof(it));
+        it.is_problem = 1;
+        it.code = EVS_ETORN;
+        it.kind = "torn";
+        it.sequence = t.app_first;
+        it.offset = t.end;
+        it.length = t.size - t.end;
+        it.msg = msg;
+        it.after_end = 1;
+        it.append_first = t.app_first;
+        it.append_count = t.app_count;
+        if ((rc = x->fn(x->arg, &it)) != 0)
+            return rc;
+    }
+    /* The walk again, on a copy: the description stays the open's. */
+    return evs__walk_tail(s, fl->fd, t.size, fl->base.id, fl->base.id_len, &t,
+                          tail_item, &tc);
 }
 
 /* Scans every line of a log whose end is unknown, up to its size, and
@@ -740,19 +1005,12 @@ int evs__file_log_scan(evs_store *s, const char *id, size_t id_len,
     if (rc != 0)
         goto out;
     /* Everything up to the end of the last complete append is checked
-     * line by line; what follows it is one torn tail. */
+     * line by line; then what follows it, as the open found it. */
     scanner_init(&sc, s, fl->fd, l->end, id, id_len);
     rc = scan_lines(&sc, scan_emit_user, &x, 0);
     scanner_free(&sc);
-    if (rc == 0 && st.size > l->end) {
-        char msg[160];
-        snprintf(msg, sizeof(msg),
-                 "torn tail: %llu bytes after the last complete append "
-                 "(a writer's open cuts them back)",
-                 (unsigned long long)(st.size - l->end));
-        rc = problem(scan_emit_user, &x, EVS_ETORN, "torn", l->last_seq + 1,
-                     l->end, st.size - l->end, msg);
-    }
+    if (rc == 0 && fl->tail.size > l->end)
+        rc = scan_tail(s, fl, &x);
 out:
     evs__file_log_close(l);
     return rc;

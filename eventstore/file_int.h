@@ -21,6 +21,7 @@ typedef struct file_log {
     char *rbuf; /* scratch for tail checks */
     size_t rcap;
     evs_decoder dec;
+    evs__tail tail; /* what followed the end at open (or refresh) */
 } file_log;
 
 int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
