@@ -608,6 +608,7 @@ static int scan_lines(scanner *sc, scan_emit emit, void *arg, int stop)
             evs_scan_item it;
             memset(&it, 0, sizeof(it));
             it.ev = &ev;
+            it.offset = off;
             it.raw.ptr = line;
             it.raw.len = len;
             if ((rc = emit(arg, &it)) != 0)
@@ -879,6 +880,7 @@ static int tail_item(void *arg, const evs__tail_piece *p)
     if (p->ev) {
         it.ev = p->ev;
         it.raw = p->raw;
+        it.offset = p->offset;
         return tc->x->fn(tc->x->arg, &it);
     }
     if (!t->damaged)

@@ -587,7 +587,8 @@ typedef struct evs_scan_item {
     const char *kind;  /* "checksum", "sequence", "syntax", "torn",
                              "framing", "format", "execution" */
     uint64_t sequence; /* the sequence expected at that point */
-    uint64_t offset;   /* byte offset of the damage */
+    uint64_t offset;   /* byte offset of the damage (of an event: of
+                              its line) */
     uint64_t length;   /* bytes affected */
     const char *msg;   /* one line */
     /* for both, after the end of the log (FORMAT.md §4, "The tail"): */
