@@ -1,8 +1,10 @@
 /*
  * file_cursor.c: reading the file backend's log: cursors (seek by
  * binary search over byte offsets, then verified streaming in bounded
- * memory), the tolerant scan behind `evdump verify` and salvage, and the
- * forward scan of point-in-time recovery.
+ * memory), the tolerant scan behind `evdump verify` and salvage, the
+ * forward scan of point-in-time recovery, and the forward walk over the
+ * tail after the end that tells a torn last append from a damaged one
+ * (FORMAT.md §4, "The tail").
  *
  * Seeking works because raw newlines only ever end lines (the writer
  * escapes them inside strings) and sequences grow with offsets: from any
@@ -22,19 +24,7 @@
 #define SEEK_CHUNK ((size_t)4 << 10)
 #define SEEK_LINEAR ((uint64_t)64 << 10)
 
-/* A forward line reader over [.., limit) of a file, in bounded memory. */
-typedef struct reader {
-    evs_store *s;
-    int fd;
-    uint64_t limit;  /* never read at or past this offset */
-    char *raw, *buf; /* buf is raw aligned to 4 KiB */
-    size_t cap;
-    uint64_t boff; /* file offset of buf[0] */
-    size_t blen, pos;
-    size_t chunk;
-} reader;
-
-static void reader_init(reader *r, evs_store *s, int fd, uint64_t limit)
+void evs__reader_init(evs__reader *r, evs_store *s, int fd, uint64_t limit)
 {
     memset(r, 0, sizeof(*r));
     r->s = s;
@@ -43,26 +33,26 @@ static void reader_init(reader *r, evs_store *s, int fd, uint64_t limit)
     r->chunk = STREAM_CHUNK;
 }
 
-static void reader_free(reader *r)
+void evs__reader_free(evs__reader *r)
 {
     evs__free(r->s->alloc, r->raw);
     r->raw = r->buf = NULL;
 }
 
-static void reader_at(reader *r, uint64_t off)
+void evs__reader_at(evs__reader *r, uint64_t off)
 {
     r->boff = off;
     r->blen = r->pos = 0;
 }
 
-static uint64_t reader_off(const reader *r)
+uint64_t evs__reader_off(const evs__reader *r)
 {
     return r->boff + r->pos;
 }
 
 /* Makes room for at least `want` bytes in the buffer, keeping the unread
  * part. */
-static int reader_room(reader *r, size_t want)
+static int reader_room(evs__reader *r, size_t want)
 {
     size_t keep = r->blen - r->pos, nc;
     char *raw, *buf;
@@ -94,13 +84,7 @@ static int reader_room(reader *r, size_t want)
     return 0;
 }
 
-/*
- * Returns the next line, newline included, in *line and *len: 1 with a line,
- * 0 at the limit, EVS_ETOOBIG if no newline comes within max_line bytes
- * (the reader then stays put), EVS_ETORN if the bytes before the limit
- * end without a newline, or -errno.
- */
-static int reader_line(reader *r, const char **line, size_t *len)
+int evs__reader_line(evs__reader *r, const char **line, size_t *len)
 {
     size_t scanned = 0, max = r->s->opts.max_line;
     int rc;
@@ -148,9 +132,7 @@ static int reader_line(reader *r, const char **line, size_t *len)
     }
 }
 
-/* Skips past the next newline (for resynchronising after garbage).
- * Returns 1, or 0 if the limit came first. */
-static int reader_skip_line(reader *r)
+int evs__reader_skip_line(evs__reader *r)
 {
     for (;;) {
         const char *nl = memchr(r->buf + r->pos, '\n', r->blen - r->pos);
@@ -186,7 +168,7 @@ static int reader_skip_line(reader *r)
 
 typedef struct file_cursor {
     struct evs_cursor base;
-    reader rd;
+    evs__reader rd;
     uint64_t next_seq, to;
     uint64_t grp_first, grp_end; /* the append being read; grp_end 0: none */
     int mid_group_ok;            /* the first line may be inside an append */
@@ -217,8 +199,8 @@ static int probe(file_cursor *c, uint64_t *seq, uint64_t *start)
     evs_event ev;
     int rc;
 
-    *start = reader_off(&c->rd);
-    rc = reader_line(&c->rd, &line, &len);
+    *start = evs__reader_off(&c->rd);
+    rc = evs__reader_line(&c->rd, &line, &len);
     if (rc == EVS_ETOOBIG || rc == EVS_ETORN)
         return -1; /* damage, which the verified read reports */
     if (rc != 1)
@@ -310,7 +292,7 @@ static int seek(file_cursor *c, uint64_t from, uint64_t last, uint64_t end,
         if (rc == 0) {
             /* Damage can make the count land elsewhere; then the binary
              * search below finds the damage and the read reports it. */
-            reader_at(&c->rd, *off);
+            evs__reader_at(&c->rd, *off);
             rc = probe(c, &seq, &ls);
             if (rc < -1)
                 return rc;
@@ -322,11 +304,11 @@ static int seek(file_cursor *c, uint64_t from, uint64_t last, uint64_t end,
     while (hi - lo > SEEK_LINEAR) {
         uint64_t mid = lo + (hi - lo) / 2;
 
-        reader_at(&c->rd, mid - 1);
-        rc = reader_line(&c->rd, &line, &len); /* the rest of a line */
+        evs__reader_at(&c->rd, mid - 1);
+        rc = evs__reader_line(&c->rd, &line, &len); /* the rest of a line */
         if (rc < 0 && rc != EVS_ETOOBIG && rc != EVS_ETORN)
             return rc;
-        if (rc != 1 || reader_off(&c->rd) >= hi) {
+        if (rc != 1 || evs__reader_off(&c->rd) >= hi) {
             hi = mid;
             continue;
         }
@@ -345,7 +327,7 @@ static int seek(file_cursor *c, uint64_t from, uint64_t last, uint64_t end,
             hi = ls;
     }
     /* Linear scan of the last window. */
-    reader_at(&c->rd, lo);
+    evs__reader_at(&c->rd, lo);
     for (;;) {
         rc = probe(c, &seq, &ls);
         if (rc < -1)
@@ -378,7 +360,7 @@ int evs__file_cursor_open(evs_log *l, uint64_t from, uint64_t to,
         return -ENOMEM;
     c->base.ops = l->ops;
     c->base.log = l;
-    reader_init(&c->rd, s, fl->fd, end);
+    evs__reader_init(&c->rd, s, fl->fd, end);
     evs_decoder_init(&c->dec, s->alloc);
     c->next_seq = from;
     c->to = (to == 0 || to > last) ? last : to;
@@ -389,7 +371,7 @@ int evs__file_cursor_open(evs_log *l, uint64_t from, uint64_t to,
         evs__file_cursor_close(&c->base);
         return rc;
     }
-    reader_at(&c->rd, off);
+    evs__reader_at(&c->rd, off);
     *out = &c->base;
     return 0;
 }
@@ -400,13 +382,13 @@ int evs__file_cursor_next(evs_cursor *cur, evs_event *ev, evs_span *raw,
     file_cursor *c = (file_cursor *)cur;
     evs_log *l = cur->log;
     const char *line;
-    uint64_t off = reader_off(&c->rd);
+    uint64_t off = evs__reader_off(&c->rd);
     size_t len;
     int rc;
 
     if (c->next_seq > c->to)
         return 0;
-    rc = reader_line(&c->rd, &line, &len);
+    rc = evs__reader_line(&c->rd, &line, &len);
     if (rc == 0)
         return set_damage(info, c, EVS_ECORRUPT, "sequence", off,
                           "log ends before the sequence expected");
@@ -469,7 +451,7 @@ uint64_t evs__file_cursor_offset(const evs_cursor *cur)
 {
     const file_cursor *c = (const file_cursor *)cur;
 
-    return reader_off(&c->rd);
+    return evs__reader_off(&c->rd);
 }
 
 void evs__file_cursor_close(evs_cursor *cur)
@@ -477,7 +459,7 @@ void evs__file_cursor_close(evs_cursor *cur)
     file_cursor *c = (file_cursor *)cur;
     evs_store *s = cur->log->store;
 
-    reader_free(&c->rd);
+    evs__reader_free(&c->rd);
     evs_decoder_free(&c->dec);
     evs__free(s->alloc, c);
 }
@@ -487,7 +469,7 @@ void evs__file_cursor_close(evs_cursor *cur)
 /* ------------------------------------------------------------------ */
 
 typedef struct scanner {
-    reader rd;
+    evs__reader rd;
     evs_decoder dec;
     const char *id;
     size_t id_len;
@@ -529,9 +511,9 @@ static int scan_lines(scanner *sc, scan_emit emit, void *arg, int stop)
     int rc;
 
     for (;;) {
-        uint64_t off = reader_off(&sc->rd);
+        uint64_t off = evs__reader_off(&sc->rd);
 
-        rc = reader_line(&sc->rd, &line, &len);
+        rc = evs__reader_line(&sc->rd, &line, &len);
         if (rc == 0)
             return 0;
         if (rc == EVS_ETORN)
@@ -544,7 +526,7 @@ static int scan_lines(scanner *sc, scan_emit emit, void *arg, int stop)
                          "size");
             if (rc)
                 return rc;
-            if ((rc = reader_skip_line(&sc->rd)) < 0)
+            if ((rc = evs__reader_skip_line(&sc->rd)) < 0)
                 return rc;
             sc->resync = 1;
             if (rc == 0)
@@ -601,7 +583,7 @@ static int scan_lines(scanner *sc, scan_emit emit, void *arg, int stop)
         sc->grp_end = ev.batch_first + ev.batch_count - 1;
         sc->expect = ev.sequence + 1;
         if (ev.sequence == sc->grp_end) {
-            sc->commit_end = reader_off(&sc->rd);
+            sc->commit_end = evs__reader_off(&sc->rd);
             sc->commit_seq = ev.sequence;
         }
         if (emit) {
@@ -621,7 +603,7 @@ static int scanner_init(scanner *sc, evs_store *s, int fd, uint64_t limit,
                         const char *id, size_t id_len)
 {
     memset(sc, 0, sizeof(*sc));
-    reader_init(&sc->rd, s, fd, limit);
+    evs__reader_init(&sc->rd, s, fd, limit);
     evs_decoder_init(&sc->dec, s->alloc);
     sc->id = id;
     sc->id_len = id_len;
@@ -631,7 +613,7 @@ static int scanner_init(scanner *sc, evs_store *s, int fd, uint64_t limit,
 
 static void scanner_free(scanner *sc)
 {
-    reader_free(&sc->rd);
+    evs__reader_free(&sc->rd);
     evs_decoder_free(&sc->dec);
 }
 
@@ -651,199 +633,6 @@ int evs__scan_prefix(evs_store *s, int fd, uint64_t size, const char *id,
         rc = evs__walk_tail(s, fd, size, id, id_len, t, NULL, NULL);
     }
     scanner_free(&sc);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* The tail after the end                                             */
-/* ------------------------------------------------------------------ */
-
-/*
- * The unit of the zero rule (FORMAT.md §4, "The tail"): a disk writes
- * whole sectors and a file system whole blocks of them, so bytes a crash
- * kept from the disk read back as whole sectors of zeros.
- */
-#define TAIL_SECTOR 512
-
-/* Whether some sector-aligned piece of the file bytes [from, to), each
- * clipped to [from, to), is all zeros. Returns 1, 0 or -errno. */
-static int zero_sector(evs_store *s, int fd, uint64_t from, uint64_t to)
-{
-    char buf[4096];
-    uint64_t at = from;
-    int zeros = 1; /* the piece being read is all zeros so far */
-
-    while (at < to) {
-        size_t n = sizeof(buf), got;
-        int rc;
-
-        if (n > to - at)
-            n = (size_t)(to - at);
-        rc = IO(s)->pread(CTX(s), fd, buf, n, at, &got);
-        if (rc != 0)
-            return rc;
-        if (got != n)
-            return -EIO;
-        for (size_t i = 0; i < n; i++) {
-            if (at + i != from && (at + i) % TAIL_SECTOR == 0) {
-                if (zeros)
-                    return 1;
-                zeros = 1;
-            }
-            if (buf[i] != 0)
-                zeros = 0;
-        }
-        at += n;
-    }
-    return from < to && zeros;
-}
-
-/* Whether the bytes [from, size), which end without a newline, are a
- * whole line but for its last byte, which should be the newline: then
- * the write did not stop short there. 1, 0 or -errno. */
-static int whole_but_newline(evs_store *s, int fd, uint64_t from,
-                             uint64_t size, const char *id, size_t id_len,
-                             evs_decoder *dec)
-{
-    size_t n = (size_t)(size - from), got;
-    char *buf;
-    evs_event ev;
-    int rc;
-
-    if (size - from < 2 || size - from > s->opts.max_line)
-        return 0;
-    buf = evs__malloc(s->alloc, n);
-    if (!buf)
-        return -ENOMEM;
-    rc = IO(s)->pread(CTX(s), fd, buf, n, from, &got);
-    if (rc == 0 && got != n)
-        rc = -EIO;
-    if (rc == 0) {
-        buf[n - 1] = '\n';
-        rc = evs_line_decode(dec, buf, n, 0, &ev, NULL);
-        if (rc == 0)
-            rc = evs__span_eq(ev.execution_id, (evs_span){id, id_len});
-        else
-            rc = rc == -ENOMEM ? rc : 0;
-    }
-    evs__free(s->alloc, buf);
-    return rc;
-}
-
-int evs__walk_tail(evs_store *s, int fd, uint64_t size, const char *id,
-                   size_t id_len, evs__tail *t, evs__tail_fn fn, void *arg)
-{
-    reader rd;
-    evs_decoder dec;
-    evs_event ev;
-    evs_error_info ei;
-    const char *line;
-    size_t len;
-    uint64_t pieces = 0, next = t->last_seq + 1;
-    int rc = 0, have_app = 0, last = 0;
-
-    t->size = size;
-    t->lines_after = 0;
-    t->app_first = t->last_seq + 1;
-    t->app_count = 0;
-    t->damaged = 0;
-    t->bad_seq = 0;
-    t->bad_offset = UINT64_MAX;
-    t->bad_len = 0;
-    t->bad_kind = "";
-    if (t->end >= size)
-        return 0;
-    reader_init(&rd, s, fd, size);
-    reader_at(&rd, t->end);
-    evs_decoder_init(&dec, s->alloc);
-    while (!last) {
-        evs__tail_piece p;
-
-        memset(&p, 0, sizeof(p));
-        p.offset = reader_off(&rd);
-        p.seq = next;
-        rc = reader_line(&rd, &line, &len);
-        if (rc == 0)
-            break;
-        if (rc == 1) {
-            p.len = len;
-            evs_error_info_clear(&ei);
-            rc = evs_line_decode(&dec, line, len, 0, &ev, &ei);
-            if (rc == -ENOMEM)
-                goto out;
-            if (rc == 0 &&
-                !evs__span_eq(ev.execution_id, (evs_span){id, id_len})) {
-                rc = EVS_ECORRUPT;
-                ei.kind = "execution";
-                snprintf(ei.msg, sizeof(ei.msg), "line of another execution");
-            }
-            if (rc == 0) {
-                p.ev = &ev;
-                p.raw.ptr = line;
-                p.raw.len = len;
-                p.seq = ev.sequence;
-                next = ev.sequence + 1;
-                t->lines_after++;
-                if (!have_app) {
-                    have_app = 1;
-                    t->app_first =
-                        ev.batch_count ? ev.batch_first : ev.sequence;
-                    t->app_count = ev.batch_count ? ev.batch_count : 1;
-                }
-            } else {
-                p.kind = ei.kind[0] ? ei.kind : "syntax";
-                p.why = ei.msg[0] ? ei.msg : "malformed line";
-                rc = zero_sector(s, fd, p.offset, p.offset + len);
-            }
-        } else if (rc == EVS_ETORN) {
-            /* The file ends inside this line: the write stopped short,
-             * unless the line is whole but for its newline. */
-            last = 1;
-            p.len = size - p.offset;
-            rc = whole_but_newline(s, fd, p.offset, size, id, id_len, &dec);
-            if (rc == 1) {
-                p.kind = "framing";
-                p.why = "a whole line whose newline is damaged";
-                rc = zero_sector(s, fd, p.offset, size);
-            } else if (rc == 0) {
-                p.kind = "torn";
-                p.why = "a line without its newline";
-                rc = 1;
-            }
-        } else if (rc == EVS_ETOOBIG) {
-            rc = reader_skip_line(&rd);
-            if (rc >= 0) {
-                last = rc == 0; /* no newline before the end: cut short */
-                p.len = (last ? size : reader_off(&rd)) - p.offset;
-                p.kind = last ? "torn" : "framing";
-                p.why = "no line ending within the maximum line size";
-                rc = last ? 1 : zero_sector(s, fd, p.offset, p.offset + p.len);
-            }
-        }
-        if (rc < 0)
-            goto out;
-        if (!p.ev) {
-            p.explained = rc;
-            next++;
-            if (!p.explained && !t->damaged) {
-                t->damaged = 1;
-                t->bad_seq = p.seq;
-                t->bad_offset = p.offset;
-                t->bad_len = p.len;
-                t->bad_kind = p.kind;
-            }
-        }
-        pieces++;
-        rc = 0;
-        if (fn && (rc = fn(arg, &p)) != 0)
-            goto out;
-    }
-    rc = 0;
-    if (!have_app)
-        t->app_count = pieces;
-out:
-    reader_free(&rd);
-    evs_decoder_free(&dec);
     return rc;
 }
 
@@ -972,7 +761,7 @@ static int scan_whole_file(evs_store *s, const char *id, size_t id_len,
         goto out;
     scanner_init(&sc, s, fd, st.size, id, id_len);
     rc = scan_lines(&sc, scan_emit_user, x, 0);
-    at = reader_off(&sc.rd);
+    at = evs__reader_off(&sc.rd);
     seq = sc.expect;
     scanner_free(&sc);
     if (rc == 0 && at < st.size)
@@ -988,7 +777,6 @@ int evs__file_log_scan(evs_store *s, const char *id, size_t id_len,
 {
     evs_log *l;
     file_log *fl;
-    evs_stat st;
     scanner sc;
     scan_ctx x = {fn, arg, 0};
     evs_error_info info;
@@ -1003,17 +791,13 @@ int evs__file_log_scan(evs_store *s, const char *id, size_t id_len,
     if (rc != 0)
         return rc;
     fl = (file_log *)l;
-    rc = IO(s)->fstat(CTX(s), fl->fd, &st);
-    if (rc != 0)
-        goto out;
     /* Everything up to the end of the last complete append is checked
-     * line by line; then what follows it, as the open found it. */
+     * line by line; then what followed it when the log was opened. */
     scanner_init(&sc, s, fl->fd, l->end, id, id_len);
     rc = scan_lines(&sc, scan_emit_user, &x, 0);
     scanner_free(&sc);
     if (rc == 0 && fl->tail.size > l->end)
         rc = scan_tail(s, fl, &x);
-out:
     evs__file_log_close(l);
     return rc;
 }

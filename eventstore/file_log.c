@@ -1,7 +1,8 @@
 /*
  * file_log.c: the file backend's log: opening (finding the end of the log
- * from its last bytes, and cutting back a torn tail for a writer),
- * locking, atomic appends with their durability, and refresh for readers.
+ * from its last bytes, and cutting back a torn tail for a writer, but not
+ * a damaged one: FORMAT.md §4, "The tail"), locking, atomic appends with
+ * their durability, and refresh for readers.
  *
  * An append is one pwritev of complete lines. Every line of a multi-event
  * append carries "batch":[first,count], so whoever reads the log can tell
