@@ -19,6 +19,8 @@
  */
 #define TAIL_SECTOR 512
 
+#define TAIL_CHUNK ((size_t)16 << 10)
+
 /* Whether some sector-aligned piece of the file bytes [from, to), each
  * clipped to [from, to), is all zeros. Returns 1, 0 or -errno. */
 static int zero_sector(evs_store *s, int fd, uint64_t from, uint64_t to)
@@ -108,6 +110,8 @@ int evs__walk_tail(evs_store *s, int fd, uint64_t size, const char *id,
     if (t->end >= size)
         return 0;
     evs__reader_init(&rd, s, fd, size);
+    /* A tail is usually a few lines: start small, grow for long ones. */
+    rd.chunk = TAIL_CHUNK;
     evs__reader_at(&rd, t->end);
     evs_decoder_init(&dec, s->alloc);
     while (!last) {
