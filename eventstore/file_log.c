@@ -292,6 +292,8 @@ static void report_tail(const evs__tail *t, evs_recovery_info *rec)
 {
     if (!rec)
         return;
+    rec->last_seq = t->last_seq;
+    rec->end_offset = t->end;
     rec->tail_bytes = t->size > t->end ? t->size - t->end : 0;
     rec->tail_first = rec->tail_bytes ? t->app_first : 0;
     rec->tail_count = rec->tail_bytes ? t->app_count : 0;

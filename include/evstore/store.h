@@ -303,8 +303,10 @@ enum {
  * what it found).
  */
 typedef struct evs_recovery_info {
-    uint64_t last_seq;   /* last sequence after recovery */
-    uint64_t end_offset; /* log size after recovery */
+    uint64_t last_seq;   /* last sequence after recovery (on a
+                            refusal: of the end found) */
+    uint64_t end_offset; /* log size after recovery (on a refusal: the
+                            end found) */
     uint64_t cut_bytes;  /* bytes cut from the end (0: clean) */
     uint64_t cut_offset; /* where the cut began */
     uint64_t cut_events; /* complete lines that were cut */

@@ -6,7 +6,8 @@
  * append it belongs to), the scan reports exactly that line and hands
  * out every other line of the append as after_end events, and a writer's
  * open refuses to cut it, changing nothing. Every prefix of the same
- * append is what a crash leaves: still torn, and cut back as before.
+ * append is what a crash leaves: still torn, and cut back as before; the
+ * cut, and a refusal, go to the log hook with the sequences concerned.
  *
  * Under AddressSanitizer the loops over the 100-event append take every
  * STRIDE-th byte or prefix length, and the 1-event append is flipped
@@ -286,6 +287,11 @@ static void check_flip(const char *id, const img *m, char *copy, size_t b,
     cr_assert_eq(info.sequence, seq);
     cr_assert_eq(info.offset, bad);
     cr_assert_str_eq(info.execution_id, id);
+    cr_assert_eq(rec.tail_damaged, 1);
+    cr_assert_eq(rec.end_offset, m->prev_end);
+    cr_assert_eq(rec.last_seq, m->prev_seq);
+    cr_assert_eq(rec.bad_offset, bad);
+    cr_assert_eq(rec.cut_bytes, 0);
     now = tu_read_file(m->path, &got);
     cr_assert(now && got == m->len && memcmp(now, copy, got) == 0,
               "byte %zu: a refused open changed the log", b);
@@ -450,6 +456,90 @@ Test(last_append, a_zeroed_sector_is_torn_and_a_zero_byte_is_damage)
     cr_assert_eq(rec.bad_offset, m.off[line_of(&m, a + 100)]);
     cr_assert_eq(evs_log_open(st, "z", 1, EVS_LOG_WRITE, &l, &rec, &info),
                  EVS_ECORRUPT);
+    free(copy);
+    img_free(&m);
+}
+
+/* The log hook's messages, for the test below. */
+typedef struct logged {
+    char msg[4][512];
+    char execution[4][EVS_ID_MAX + 1];
+    uint64_t sequence[4];
+    int err[4];
+    int n;
+} logged;
+
+static void log_hook(void *ctx, const evs_log_record *rec)
+{
+    logged *g = ctx;
+
+    if (g->n < 4) {
+        snprintf(g->msg[g->n], sizeof(g->msg[0]), "%s", rec->msg);
+        snprintf(g->execution[g->n], sizeof(g->execution[0]), "%s",
+                 rec->execution ? rec->execution : "");
+        g->sequence[g->n] = rec->sequence;
+        g->err[g->n] = rec->err;
+        g->n++;
+    }
+}
+
+/*
+ * A writer's cut goes to the log hook with the offset, the bytes and the
+ * sequences it removed; a refusal too, with the damaged line's place.
+ */
+Test(last_append, a_cut_and_a_refusal_are_logged_with_their_sequences)
+{
+    evs_store_opts o;
+    evs_store *s2;
+    evs_log *l;
+    logged g;
+    char want[160], *copy;
+    size_t t;
+    img m;
+
+    build("lg", 100, &m);
+    memset(&g, 0, sizeof(g));
+    evs_store_opts_init(&o);
+    o.io = &nosync_io;
+    o.log_fn = log_hook;
+    o.log_ctx = &g;
+    cr_assert_eq(evs_store_open(dir, &o, &s2), 0);
+
+    t = m.off[m.prev_seq + 10] + 5 - m.prev_end; /* 10 lines and a bit */
+    put_log(&m, m.buf, m.prev_end + t);
+    cr_assert_eq(evs_log_open(s2, "lg", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
+    evs_log_close(l);
+    cr_assert_eq(g.n, 1);
+    snprintf(want, sizeof(want),
+             "cut a torn tail of %zu bytes at offset %llu, removing "
+             "sequences %llu..%llu (an unfinished append of 100 events, 10 "
+             "of its lines complete)",
+             t, (unsigned long long)m.prev_end,
+             (unsigned long long)m.prev_seq + 1,
+             (unsigned long long)m.prev_seq + 100);
+    cr_assert(strstr(g.msg[0], want), "want '%s' in '%s'", want, g.msg[0]);
+    cr_assert_str_eq(g.execution[0], "lg");
+    cr_assert_eq(g.sequence[0], m.prev_seq + 1, "the first one removed");
+
+    copy = malloc(m.len);
+    cr_assert_not_null(copy);
+    memcpy(copy, m.buf, m.len);
+    copy[m.off[m.prev_seq + 4] + 20] ^= (char)0xff;
+    put_log(&m, copy, m.len);
+    cr_assert_eq(evs_log_open(s2, "lg", 2, EVS_LOG_WRITE, &l, NULL, NULL),
+                 EVS_ECORRUPT);
+    cr_assert_eq(g.n, 2);
+    snprintf(want, sizeof(want),
+             "the last append (sequences %llu..%llu) is damaged at "
+             "sequence %llu, byte offset %zu",
+             (unsigned long long)m.prev_seq + 1,
+             (unsigned long long)m.prev_seq + 100,
+             (unsigned long long)m.prev_seq + 5, m.off[m.prev_seq + 4]);
+    cr_assert(strstr(g.msg[1], want), "want '%s' in '%s'", want, g.msg[1]);
+    cr_assert_str_eq(g.execution[1], "lg");
+    cr_assert_eq(g.sequence[1], m.prev_seq + 5, "the damaged line's");
+    cr_assert_eq(g.err[1], EVS_ECORRUPT);
+    evs_store_close(s2);
     free(copy);
     img_free(&m);
 }
