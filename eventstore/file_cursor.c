@@ -1,8 +1,10 @@
 /*
  * file_cursor.c: reading the file backend's log: cursors (seek by
  * binary search over byte offsets, then verified streaming in bounded
- * memory), the tolerant scan behind `evdump verify` and salvage, and the
- * forward scan of point-in-time recovery.
+ * memory), the tolerant scan behind `evdump verify` and salvage, the
+ * forward scan of point-in-time recovery, and the forward walk over the
+ * tail after the end that tells a torn last append from a damaged one
+ * (FORMAT.md §4, "The tail").
  *
  * Seeking works because raw newlines only ever end lines (the writer
  * escapes them inside strings) and sequences grow with offsets: from any
@@ -22,19 +24,7 @@
 #define SEEK_CHUNK ((size_t)4 << 10)
 #define SEEK_LINEAR ((uint64_t)64 << 10)
 
-/* A forward line reader over [.., limit) of a file, in bounded memory. */
-typedef struct reader {
-    evs_store *s;
-    int fd;
-    uint64_t limit;  /* never read at or past this offset */
-    char *raw, *buf; /* buf is raw aligned to 4 KiB */
-    size_t cap;
-    uint64_t boff; /* file offset of buf[0] */
-    size_t blen, pos;
-    size_t chunk;
-} reader;
-
-static void reader_init(reader *r, evs_store *s, int fd, uint64_t limit)
+void evs__reader_init(evs__reader *r, evs_store *s, int fd, uint64_t limit)
 {
     memset(r, 0, sizeof(*r));
     r->s = s;
@@ -43,26 +33,26 @@ static void reader_init(reader *r, evs_store *s, int fd, uint64_t limit)
     r->chunk = STREAM_CHUNK;
 }
 
-static void reader_free(reader *r)
+void evs__reader_free(evs__reader *r)
 {
     evs__free(r->s->alloc, r->raw);
     r->raw = r->buf = NULL;
 }
 
-static void reader_at(reader *r, uint64_t off)
+void evs__reader_at(evs__reader *r, uint64_t off)
 {
     r->boff = off;
     r->blen = r->pos = 0;
 }
 
-static uint64_t reader_off(const reader *r)
+uint64_t evs__reader_off(const evs__reader *r)
 {
     return r->boff + r->pos;
 }
 
 /* Makes room for at least `want` bytes in the buffer, keeping the unread
  * part. */
-static int reader_room(reader *r, size_t want)
+static int reader_room(evs__reader *r, size_t want)
 {
     size_t keep = r->blen - r->pos, nc;
     char *raw, *buf;
@@ -94,13 +84,7 @@ static int reader_room(reader *r, size_t want)
     return 0;
 }
 
-/*
- * Returns the next line, newline included, in *line and *len: 1 with a line,
- * 0 at the limit, EVS_ETOOBIG if no newline comes within max_line bytes
- * (the reader then stays put), EVS_ETORN if the bytes before the limit
- * end without a newline, or -errno.
- */
-static int reader_line(reader *r, const char **line, size_t *len)
+int evs__reader_line(evs__reader *r, const char **line, size_t *len)
 {
     size_t scanned = 0, max = r->s->opts.max_line;
     int rc;
@@ -148,9 +132,7 @@ static int reader_line(reader *r, const char **line, size_t *len)
     }
 }
 
-/* Skips past the next newline (for resynchronising after garbage).
- * Returns 1, or 0 if the limit came first. */
-static int reader_skip_line(reader *r)
+int evs__reader_skip_line(evs__reader *r)
 {
     for (;;) {
         const char *nl = memchr(r->buf + r->pos, '\n', r->blen - r->pos);
@@ -186,7 +168,7 @@ static int reader_skip_line(reader *r)
 
 typedef struct file_cursor {
     struct evs_cursor base;
-    reader rd;
+    evs__reader rd;
     uint64_t next_seq, to;
     uint64_t grp_first, grp_end; /* the append being read; grp_end 0: none */
     int mid_group_ok;            /* the first line may be inside an append */
@@ -217,8 +199,8 @@ static int probe(file_cursor *c, uint64_t *seq, uint64_t *start)
     evs_event ev;
     int rc;
 
-    *start = reader_off(&c->rd);
-    rc = reader_line(&c->rd, &line, &len);
+    *start = evs__reader_off(&c->rd);
+    rc = evs__reader_line(&c->rd, &line, &len);
     if (rc == EVS_ETOOBIG || rc == EVS_ETORN)
         return -1; /* damage, which the verified read reports */
     if (rc != 1)
@@ -310,7 +292,7 @@ static int seek(file_cursor *c, uint64_t from, uint64_t last, uint64_t end,
         if (rc == 0) {
             /* Damage can make the count land elsewhere; then the binary
              * search below finds the damage and the read reports it. */
-            reader_at(&c->rd, *off);
+            evs__reader_at(&c->rd, *off);
             rc = probe(c, &seq, &ls);
             if (rc < -1)
                 return rc;
@@ -322,11 +304,11 @@ static int seek(file_cursor *c, uint64_t from, uint64_t last, uint64_t end,
     while (hi - lo > SEEK_LINEAR) {
         uint64_t mid = lo + (hi - lo) / 2;
 
-        reader_at(&c->rd, mid - 1);
-        rc = reader_line(&c->rd, &line, &len); /* the rest of a line */
+        evs__reader_at(&c->rd, mid - 1);
+        rc = evs__reader_line(&c->rd, &line, &len); /* the rest of a line */
         if (rc < 0 && rc != EVS_ETOOBIG && rc != EVS_ETORN)
             return rc;
-        if (rc != 1 || reader_off(&c->rd) >= hi) {
+        if (rc != 1 || evs__reader_off(&c->rd) >= hi) {
             hi = mid;
             continue;
         }
@@ -345,7 +327,7 @@ static int seek(file_cursor *c, uint64_t from, uint64_t last, uint64_t end,
             hi = ls;
     }
     /* Linear scan of the last window. */
-    reader_at(&c->rd, lo);
+    evs__reader_at(&c->rd, lo);
     for (;;) {
         rc = probe(c, &seq, &ls);
         if (rc < -1)
@@ -378,7 +360,7 @@ int evs__file_cursor_open(evs_log *l, uint64_t from, uint64_t to,
         return -ENOMEM;
     c->base.ops = l->ops;
     c->base.log = l;
-    reader_init(&c->rd, s, fl->fd, end);
+    evs__reader_init(&c->rd, s, fl->fd, end);
     evs_decoder_init(&c->dec, s->alloc);
     c->next_seq = from;
     c->to = (to == 0 || to > last) ? last : to;
@@ -389,7 +371,7 @@ int evs__file_cursor_open(evs_log *l, uint64_t from, uint64_t to,
         evs__file_cursor_close(&c->base);
         return rc;
     }
-    reader_at(&c->rd, off);
+    evs__reader_at(&c->rd, off);
     *out = &c->base;
     return 0;
 }
@@ -400,13 +382,13 @@ int evs__file_cursor_next(evs_cursor *cur, evs_event *ev, evs_span *raw,
     file_cursor *c = (file_cursor *)cur;
     evs_log *l = cur->log;
     const char *line;
-    uint64_t off = reader_off(&c->rd);
+    uint64_t off = evs__reader_off(&c->rd);
     size_t len;
     int rc;
 
     if (c->next_seq > c->to)
         return 0;
-    rc = reader_line(&c->rd, &line, &len);
+    rc = evs__reader_line(&c->rd, &line, &len);
     if (rc == 0)
         return set_damage(info, c, EVS_ECORRUPT, "sequence", off,
                           "log ends before the sequence expected");
@@ -469,7 +451,7 @@ uint64_t evs__file_cursor_offset(const evs_cursor *cur)
 {
     const file_cursor *c = (const file_cursor *)cur;
 
-    return reader_off(&c->rd);
+    return evs__reader_off(&c->rd);
 }
 
 void evs__file_cursor_close(evs_cursor *cur)
@@ -477,7 +459,7 @@ void evs__file_cursor_close(evs_cursor *cur)
     file_cursor *c = (file_cursor *)cur;
     evs_store *s = cur->log->store;
 
-    reader_free(&c->rd);
+    evs__reader_free(&c->rd);
     evs_decoder_free(&c->dec);
     evs__free(s->alloc, c);
 }
@@ -487,7 +469,7 @@ void evs__file_cursor_close(evs_cursor *cur)
 /* ------------------------------------------------------------------ */
 
 typedef struct scanner {
-    reader rd;
+    evs__reader rd;
     evs_decoder dec;
     const char *id;
     size_t id_len;
@@ -529,9 +511,9 @@ static int scan_lines(scanner *sc, scan_emit emit, void *arg, int stop)
     int rc;
 
     for (;;) {
-        uint64_t off = reader_off(&sc->rd);
+        uint64_t off = evs__reader_off(&sc->rd);
 
-        rc = reader_line(&sc->rd, &line, &len);
+        rc = evs__reader_line(&sc->rd, &line, &len);
         if (rc == 0)
             return 0;
         if (rc == EVS_ETORN)
@@ -544,7 +526,7 @@ static int scan_lines(scanner *sc, scan_emit emit, void *arg, int stop)
                          "size");
             if (rc)
                 return rc;
-            if ((rc = reader_skip_line(&sc->rd)) < 0)
+            if ((rc = evs__reader_skip_line(&sc->rd)) < 0)
                 return rc;
             sc->resync = 1;
             if (rc == 0)
@@ -601,13 +583,14 @@ static int scan_lines(scanner *sc, scan_emit emit, void *arg, int stop)
         sc->grp_end = ev.batch_first + ev.batch_count - 1;
         sc->expect = ev.sequence + 1;
         if (ev.sequence == sc->grp_end) {
-            sc->commit_end = reader_off(&sc->rd);
+            sc->commit_end = evs__reader_off(&sc->rd);
             sc->commit_seq = ev.sequence;
         }
         if (emit) {
             evs_scan_item it;
             memset(&it, 0, sizeof(it));
             it.ev = &ev;
+            it.offset = off;
             it.raw.ptr = line;
             it.raw.len = len;
             if ((rc = emit(arg, &it)) != 0)
@@ -620,7 +603,7 @@ static int scanner_init(scanner *sc, evs_store *s, int fd, uint64_t limit,
                         const char *id, size_t id_len)
 {
     memset(sc, 0, sizeof(*sc));
-    reader_init(&sc->rd, s, fd, limit);
+    evs__reader_init(&sc->rd, s, fd, limit);
     evs_decoder_init(&sc->dec, s->alloc);
     sc->id = id;
     sc->id_len = id_len;
@@ -630,15 +613,8 @@ static int scanner_init(scanner *sc, evs_store *s, int fd, uint64_t limit,
 
 static void scanner_free(scanner *sc)
 {
-    reader_free(&sc->rd);
+    evs__reader_free(&sc->rd);
     evs_decoder_free(&sc->dec);
-}
-
-static int count_lines(void *arg, const evs_scan_item *it)
-{
-    if (!it->is_problem)
-        ++*(uint64_t *)arg;
-    return 0;
 }
 
 int evs__scan_prefix(evs_store *s, int fd, uint64_t size, const char *id,
@@ -650,20 +626,11 @@ int evs__scan_prefix(evs_store *s, int fd, uint64_t size, const char *id,
     scanner_init(&sc, s, fd, size, id, id_len);
     rc = scan_lines(&sc, NULL, NULL, 1);
     if (rc >= 0) {
-        rc = 0;
+        memset(t, 0, sizeof(*t));
         t->end = sc.commit_end;
         t->last_seq = sc.commit_seq;
-        t->lines_after = 0;
-        /* Count what the cut will drop, for the report. */
-        if (sc.commit_end < size) {
-            scanner rest;
-            scanner_init(&rest, s, fd, size, id, id_len);
-            reader_at(&rest.rd, sc.commit_end);
-            rest.resync = 1;
-            if (scan_lines(&rest, count_lines, &t->lines_after, 0) < 0)
-                t->lines_after = 0;
-            scanner_free(&rest);
-        }
+        /* Describe what the cut will drop, for the report. */
+        rc = evs__walk_tail(s, fd, size, id, id_len, t, NULL, NULL);
     }
     scanner_free(&sc);
     return rc;
@@ -680,6 +647,95 @@ static int scan_emit_user(void *arg, const evs_scan_item *it)
     scan_ctx *x = arg;
 
     return x->fn(x->arg, it);
+}
+
+typedef struct tail_ctx {
+    scan_ctx *x;
+    const evs__tail *t;
+} tail_ctx;
+
+/* Reports one piece of the tail to the scan's callback. */
+static int tail_item(void *arg, const evs__tail_piece *p)
+{
+    tail_ctx *tc = arg;
+    const evs__tail *t = tc->t;
+    evs_scan_item it;
+    char msg[256];
+
+    memset(&it, 0, sizeof(it));
+    it.after_end = 1;
+    it.append_first = t->app_first;
+    it.append_count = t->app_count;
+    if (p->ev) {
+        it.ev = p->ev;
+        it.raw = p->raw;
+        it.offset = p->offset;
+        return tc->x->fn(tc->x->arg, &it);
+    }
+    if (!t->damaged)
+        return 0; /* a torn tail is reported once, as a whole */
+    it.is_problem = 1;
+    it.code = p->explained ? EVS_ETORN : EVS_ECORRUPT;
+    it.kind = p->explained ? "torn" : p->kind;
+    it.sequence = p->seq;
+    it.offset = p->offset;
+    it.length = p->len;
+    if (p->explained)
+        snprintf(msg, sizeof(msg), "%s: bytes a crash left, in the "
+                 "damaged last append", p->why);
+    else
+        snprintf(msg, sizeof(msg),
+                 "%s in the last append (sequences %llu..%llu, %llu "
+                 "events): damage no crash leaves, not a torn write "
+                 "(a writer's open refuses to cut it)",
+                 p->why, (unsigned long long)t->app_first,
+                 (unsigned long long)(t->app_first + t->app_count - 1),
+                 (unsigned long long)t->app_count);
+    it.msg = msg;
+    return tc->x->fn(tc->x->arg, &it);
+}
+
+/*
+ * Reports the tail after the end (FORMAT.md §4, "The tail"): a torn one
+ * as one problem, a damaged one by each piece that does not check out;
+ * either way, each of its lines that checks out as an event marked
+ * after_end.
+ */
+static int scan_tail(evs_store *s, file_log *fl, scan_ctx *x)
+{
+    evs__tail t = fl->tail;
+    tail_ctx tc = {x, &fl->tail};
+    char msg[256];
+    int rc;
+
+    if (!t.damaged) {
+        evs_scan_item it;
+
+        snprintf(msg, sizeof(msg),
+                 "torn tail: %llu bytes of an unfinished append "
+                 "(sequences %llu..%llu, %llu of its lines complete) after "
+                 "the last complete append; a writer's open cuts it back",
+                 (unsigned long long)(t.size - t.end),
+                 (unsigned long long)t.app_first,
+                 (unsigned long long)(t.app_first + t.app_count - 1),
+                 (unsigned long long)t.lines_after);
+        memset(&it, 0, sizeof(it));
+        it.is_problem = 1;
+        it.code = EVS_ETORN;
+        it.kind = "torn";
+        it.sequence = t.app_first;
+        it.offset = t.end;
+        it.length = t.size - t.end;
+        it.msg = msg;
+        it.after_end = 1;
+        it.append_first = t.app_first;
+        it.append_count = t.app_count;
+        if ((rc = x->fn(x->arg, &it)) != 0)
+            return rc;
+    }
+    /* The walk again, on a copy: the description stays the open's. */
+    return evs__walk_tail(s, fl->fd, t.size, fl->base.id, fl->base.id_len, &t,
+                          tail_item, &tc);
 }
 
 /* Scans every line of a log whose end is unknown, up to its size, and
@@ -705,7 +761,7 @@ static int scan_whole_file(evs_store *s, const char *id, size_t id_len,
         goto out;
     scanner_init(&sc, s, fd, st.size, id, id_len);
     rc = scan_lines(&sc, scan_emit_user, x, 0);
-    at = reader_off(&sc.rd);
+    at = evs__reader_off(&sc.rd);
     seq = sc.expect;
     scanner_free(&sc);
     if (rc == 0 && at < st.size)
@@ -721,7 +777,6 @@ int evs__file_log_scan(evs_store *s, const char *id, size_t id_len,
 {
     evs_log *l;
     file_log *fl;
-    evs_stat st;
     scanner sc;
     scan_ctx x = {fn, arg, 0};
     evs_error_info info;
@@ -736,24 +791,13 @@ int evs__file_log_scan(evs_store *s, const char *id, size_t id_len,
     if (rc != 0)
         return rc;
     fl = (file_log *)l;
-    rc = IO(s)->fstat(CTX(s), fl->fd, &st);
-    if (rc != 0)
-        goto out;
     /* Everything up to the end of the last complete append is checked
-     * line by line; what follows it is one torn tail. */
+     * line by line; then what followed it when the log was opened. */
     scanner_init(&sc, s, fl->fd, l->end, id, id_len);
     rc = scan_lines(&sc, scan_emit_user, &x, 0);
     scanner_free(&sc);
-    if (rc == 0 && st.size > l->end) {
-        char msg[160];
-        snprintf(msg, sizeof(msg),
-                 "torn tail: %llu bytes after the last complete append "
-                 "(a writer's open cuts them back)",
-                 (unsigned long long)(st.size - l->end));
-        rc = problem(scan_emit_user, &x, EVS_ETORN, "torn", l->last_seq + 1,
-                     l->end, st.size - l->end, msg);
-    }
-out:
+    if (rc == 0 && fl->tail.size > l->end)
+        rc = scan_tail(s, fl, &x);
     evs__file_log_close(l);
     return rc;
 }

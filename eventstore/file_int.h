@@ -21,6 +21,7 @@ typedef struct file_log {
     char *rbuf; /* scratch for tail checks */
     size_t rcap;
     evs_decoder dec;
+    evs__tail tail; /* what followed the end at open (or refresh) */
 } file_log;
 
 int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
@@ -31,6 +32,37 @@ int evs__file_log_append(evs_log *l, const evs_event *ev, size_t n,
                          uint64_t expected, evs_error_info *info);
 int evs__file_log_sync(evs_log *l);
 int evs__file_log_refresh(evs_log *l);
+
+/* A forward line reader over [.., limit) of a file, in bounded memory. */
+typedef struct evs__reader {
+    evs_store *s;
+    int fd;
+    uint64_t limit;  /* never read at or past this offset */
+    char *raw, *buf; /* buf is raw aligned to 4 KiB */
+    size_t cap;
+    uint64_t boff; /* file offset of buf[0] */
+    size_t blen, pos;
+    size_t chunk;
+} evs__reader;
+
+/* Reads from `fd` with the store's I/O, never at or past `limit`. */
+void evs__reader_init(evs__reader *r, evs_store *s, int fd, uint64_t limit);
+void evs__reader_free(evs__reader *r);
+/* Moves to file offset `off`; evs__reader_off is where the next line
+ * starts. */
+void evs__reader_at(evs__reader *r, uint64_t off);
+uint64_t evs__reader_off(const evs__reader *r);
+/*
+ * Returns the next line, newline included, in *line and *len (borrowed
+ * until the next call): 1 with a line, 0 at the limit, EVS_ETOOBIG if no
+ * newline comes within max_line bytes (the reader then stays put),
+ * EVS_ETORN if the bytes before the limit end without a newline, or
+ * -errno.
+ */
+int evs__reader_line(evs__reader *r, const char **line, size_t *len);
+/* Skips past the next newline (for resynchronising after garbage).
+ * Returns 1, 0 if the limit came first, or -errno. */
+int evs__reader_skip_line(evs__reader *r);
 
 int evs__file_cursor_open(evs_log *l, uint64_t from, uint64_t to,
                           evs_cursor **out, evs_error_info *info);

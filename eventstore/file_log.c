@@ -1,7 +1,8 @@
 /*
  * file_log.c: the file backend's log: opening (finding the end of the log
- * from its last bytes, and cutting back a torn tail for a writer),
- * locking, atomic appends with their durability, and refresh for readers.
+ * from its last bytes, and cutting back a torn tail for a writer, but not
+ * a damaged one: FORMAT.md §4, "The tail"), locking, atomic appends with
+ * their durability, and refresh for readers.
  *
  * An append is one pwritev of complete lines. Every line of a multi-event
  * append carries "batch":[first,count], so whoever reads the log can tell
@@ -115,8 +116,7 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
             continue;
         }
         if (pk.seq != pk.first + pk.count - 1) {
-            t->lines_after++; /* part of an append that did not finish */
-            e = ls;
+            e = ls; /* part of an append that did not finish */
             continue;
         }
         /* A commit line: the append is complete if all its lines are. */
@@ -155,11 +155,12 @@ int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
             }
             t->end = e;
             t->last_seq = pk.seq;
-            goto out;
+            break;
         }
-        t->lines_after++;
         e = ls;
     }
+    /* What follows the end, read forwards: torn or damaged (§4). */
+    rc = evs__walk_tail(s, fd, size, id, id_len, t, NULL, NULL);
 out:
     evs__free(s->alloc, bb.buf);
     return rc;
@@ -286,6 +287,60 @@ static int save_cut(evs_store *s, file_log *fl, uint64_t from, uint64_t size,
 int evs__scan_prefix(evs_store *s, int fd, uint64_t size, const char *id,
                      size_t id_len, evs__tail *t);
 
+/* Copies what follows the end of the log into the caller's report. */
+static void report_tail(const evs__tail *t, evs_recovery_info *rec)
+{
+    if (!rec)
+        return;
+    rec->last_seq = t->last_seq;
+    rec->end_offset = t->end;
+    rec->tail_bytes = t->size > t->end ? t->size - t->end : 0;
+    rec->tail_first = rec->tail_bytes ? t->app_first : 0;
+    rec->tail_count = rec->tail_bytes ? t->app_count : 0;
+    rec->tail_lines = t->lines_after;
+    rec->tail_damaged = t->damaged;
+    rec->bad_sequence = t->bad_seq;
+    rec->bad_offset = t->bad_offset;
+    rec->bad_kind = t->bad_kind;
+}
+
+/*
+ * A damaged last append is not cut by the default recovery: no crash
+ * leaves such bytes, so they may be an acknowledged append that was
+ * damaged later (FORMAT.md §4, "The tail"). Says where and returns
+ * EVS_ECORRUPT.
+ */
+static int refuse_damaged(evs_store *s, const char *id, const evs__tail *t,
+                          evs_error_info *info)
+{
+    int rc = EVS_ECORRUPT;
+
+    evs__error_set(info, rc, t->bad_kind,
+                   "%s: the last append (%llu events from sequence %llu) "
+                   "is damaged at sequence %llu, byte offset %llu (%s): "
+                   "not a torn write, so it is not cut; point-in-time "
+                   "recovery cuts it",
+                   id, (unsigned long long)t->app_count,
+                   (unsigned long long)t->app_first,
+                   (unsigned long long)t->bad_seq,
+                   (unsigned long long)t->bad_offset, t->bad_kind);
+    if (info) {
+        info->sequence = t->bad_seq;
+        info->offset = t->bad_offset;
+    }
+    evs__logf(s, EVS_LOG_ERROR,
+              EVS_LOG_FIELDS(.execution = id, .sequence = t->bad_seq,
+                             .err = rc),
+              "the last append (sequences %llu..%llu) is damaged at "
+              "sequence %llu, byte offset %llu (%s); it is not a torn "
+              "write and is left in place",
+              (unsigned long long)t->app_first,
+              (unsigned long long)(t->app_first + t->app_count - 1),
+              (unsigned long long)t->bad_seq,
+              (unsigned long long)t->bad_offset, t->bad_kind);
+    return rc;
+}
+
 static void free_log(evs_store *s, file_log *fl)
 {
     if (fl->fd >= 0)
@@ -353,6 +408,11 @@ int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
         rc = evs__find_tail(s, fl->fd, st.size, id, id_len, &t, info);
     if (rc != 0)
         goto fail;
+    report_tail(&t, rec);
+    if (wr && t.damaged && s->opts.recovery != EVS_RECOVER_POINT_IN_TIME) {
+        rc = refuse_damaged(s, fl->base.id, &t, info);
+        goto fail;
+    }
     if (wr && t.end < st.size) {
         char name[64];
         rc = save_cut(s, fl, t.end, st.size, name, sizeof(name));
@@ -362,11 +422,17 @@ int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
             rc = IO(s)->fdatasync(CTX(s), fl->fd);
         if (rc != 0)
             goto fail;
-        evs__logf(s, EVS_LOG_WARN, EVS_LOG_FIELDS(.execution = fl->base.id),
-                  "cut a torn tail of %llu bytes at offset %llu (%llu "
-                  "complete lines of an unfinished append); saved as %s",
+        evs__logf(s, EVS_LOG_WARN,
+                  EVS_LOG_FIELDS(.execution = fl->base.id,
+                                 .sequence = t.app_first),
+                  "cut %s tail of %llu bytes at offset %llu, removing "
+                  "sequences %llu..%llu (an unfinished append of %llu "
+                  "events, %llu of its lines complete); saved as %s",
+                  t.damaged ? "a damaged" : "a torn",
                   (unsigned long long)(st.size - t.end),
-                  (unsigned long long)t.end,
+                  (unsigned long long)t.end, (unsigned long long)t.app_first,
+                  (unsigned long long)(t.app_first + t.app_count - 1),
+                  (unsigned long long)t.app_count,
                   (unsigned long long)t.lines_after, name);
         if (rec) {
             rec->cut_bytes = st.size - t.end;
@@ -375,6 +441,7 @@ int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
             snprintf(rec->saved_as, sizeof(rec->saved_as), "%s", name);
         }
     }
+    fl->tail = t;
     fl->base.end = t.end;
     fl->base.last_seq = t.last_seq;
     /* What the log holds at open was written by someone else, maybe
@@ -623,6 +690,7 @@ int evs__file_log_refresh(evs_log *l)
         if (rc == 0 && t.end < l->end)
             rc = EVS_ECORRUPT; /* complete appends vanished */
         if (rc == 0) {
+            fl->tail = t;
             l->end = t.end;
             l->last_seq = t.last_seq;
             l->durable_seq = t.last_seq;

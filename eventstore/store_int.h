@@ -198,9 +198,48 @@ typedef struct evs__tail {
     uint64_t end;         /* end of the last complete append */
     uint64_t last_seq;    /* its last sequence, 0 if none */
     uint64_t lines_after; /* complete, valid lines after `end` */
+    /* What follows `end` (FORMAT.md §4, "The tail"), when anything does:
+     * the unfinished append and its first damage. */
+    uint64_t size;        /* the file's size when it was looked at */
+    uint64_t app_first;   /* first sequence of the unfinished append */
+    uint64_t app_count;   /* its events: its lines' batch, else the lines
+                             there are */
+    int damaged;          /* a line fails in a way no crash leaves */
+    uint64_t bad_seq;     /* the first such line: the sequence it stands */
+    uint64_t bad_offset;  /* at, its offset (UINT64_MAX: none) */
+    uint64_t bad_len;     /* and its length */
+    const char *bad_kind; /* "checksum", "syntax", ...; "" when none */
 } evs__tail;
 
 int evs__find_tail(evs_store *s, int fd, uint64_t size, const char *id,
                    size_t id_len, evs__tail *t, evs_error_info *info);
+
+/*
+ * One piece of the tail after the end of the log, for evs__walk_tail's
+ * callback: a line that checks out (ev and raw set), or bytes that do
+ * not (ev NULL): `explained` when a crash can leave them (FORMAT.md §4),
+ * with the kind of failure.
+ */
+typedef struct evs__tail_piece {
+    const evs_event *ev;
+    evs_span raw;
+    uint64_t offset, len;
+    uint64_t seq; /* the sequence it stands at */
+    int explained;
+    const char *kind;
+    const char *why;
+} evs__tail_piece;
+
+typedef int (*evs__tail_fn)(void *arg, const evs__tail_piece *p);
+
+/*
+ * Reads the bytes [t->end, size) of the log forwards, line by line, and
+ * fills t's description of them (app_*, damaged, bad_*, lines_after);
+ * calls fn (may be NULL) for each piece, in file order, stopping with
+ * its non-zero return. t->end and t->last_seq must be set. Returns 0,
+ * fn's value, or -errno.
+ */
+int evs__walk_tail(evs_store *s, int fd, uint64_t size, const char *id,
+                   size_t id_len, evs__tail *t, evs__tail_fn fn, void *arg);
 
 #endif /* EVS_STORE_INT_H */

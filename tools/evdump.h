@@ -15,7 +15,8 @@
 
 /* evdump's exit status 1; the others are common.h's. */
 enum {
-    EXIT_DAMAGE = 1 /* verify or salvage found damage; state replayed a
+    EXIT_DAMAGE = 1 /* verify or salvage found damage; show or tail found
+                       a damaged append after the end; state replayed a
                        history that breaks a replay rule */
 };
 

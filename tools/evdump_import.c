@@ -113,9 +113,11 @@ static int open_writer(importer *im)
         return fail_exec(rc, &info, im->store, im->id);
     if (rec.cut_bytes)
         note("%s: repaired a torn tail first: cut %" PRIu64 " bytes at "
-             "byte %" PRIu64 " (%" PRIu64 " lines of an unfinished "
-             "append), saved beside the log as %s",
-             im->id, rec.cut_bytes, rec.cut_offset, rec.cut_events,
+             "byte %" PRIu64 ", removing sequences %" PRIu64 "..%" PRIu64
+             " (%" PRIu64 " lines of an unfinished append), saved beside "
+             "the log as %s",
+             im->id, rec.cut_bytes, rec.cut_offset, rec.tail_first,
+             rec.tail_first + rec.tail_count - 1, rec.cut_events,
              rec.saved_as);
     return 0;
 }

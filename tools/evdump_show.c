@@ -220,22 +220,53 @@ static int print_bundle(printer *p, const char *path, uint64_t from,
     return 0;
 }
 
-/* Opens the store and a reader of the execution; reports failures. */
+/* Opens the store and a reader of the execution; reports failures.
+ * *rec gets what follows the end of the log. */
 static int open_reader(const char *store, const char *id, evs_store **st,
-                       evs_log **l)
+                       evs_log **l, evs_recovery_info *rec)
 {
     evs_error_info info;
     int rc;
 
     if ((rc = open_store(store, st)) != 0)
         return rc;
-    rc = evs_log_open(*st, id, strlen(id), 0, l, NULL, &info);
+    rc = evs_log_open(*st, id, strlen(id), 0, l, rec, &info);
     if (rc != 0) {
         rc = fail_exec(rc, &info, store, id);
         evs_store_close(*st);
         *st = NULL;
     }
     return rc;
+}
+
+/*
+ * Says on stderr what follows the end of the log, if anything (FORMAT.md
+ * §4, "The tail"): an unfinished append (which a writer may still be
+ * writing, or which the next writer cuts back), or a damaged one, which
+ * is damage. Returns EXIT_DAMAGE for a damaged one, else 0.
+ */
+static int note_tail(const char *id, const evs_recovery_info *rec)
+{
+    unsigned long long first = rec->tail_first,
+                       last = rec->tail_first + rec->tail_count - 1;
+
+    if (rec->tail_bytes == 0)
+        return 0;
+    if (!rec->tail_damaged) {
+        note("%s: an unfinished append follows the end, at byte %" PRIu64
+             ": %" PRIu64 " bytes, %" PRIu64 " of its lines complete "
+             "(sequences %llu..%llu); it is not part of the log",
+             id, rec->end_offset, rec->tail_bytes, rec->tail_lines, first,
+             last);
+        return 0;
+    }
+    note("%s: a damaged append follows the end, at byte %" PRIu64
+         " (sequences %llu..%llu, %" PRIu64 " of its lines check out): "
+         "the line of sequence %" PRIu64 " at byte %" PRIu64 " fails (%s); "
+         "it is not part of the log, and `evdump verify` details it",
+         id, rec->end_offset, first, last, rec->tail_lines, rec->bad_sequence,
+         rec->bad_offset, rec->bad_kind);
+    return EXIT_DAMAGE;
 }
 
 int cmd_show(int argc, char **argv)
@@ -249,6 +280,7 @@ int cmd_show(int argc, char **argv)
         OPT_HELP,
         OPT_END};
     printer p;
+    evs_recovery_info rec;
     evs_store *st = NULL;
     evs_log *l = NULL;
     uint64_t from = 1, to = 0;
@@ -292,12 +324,16 @@ int cmd_show(int argc, char **argv)
     }
     if (positionals("show", argc, argv, 2, 2, "STORE EXEC") != 0)
         goto out;
-    if ((rc = open_reader(argv[optind], argv[optind + 1], &st, &l)) != 0)
+    if ((rc = open_reader(argv[optind], argv[optind + 1], &st, &l, &rec)) !=
+        0)
         goto out;
     p.seq_w = digits(evs_log_last_seq(l));
     if (p.seq_w < 3)
         p.seq_w = 3;
     rc = print_range(&p, l, from, to, NULL);
+    out_flush();
+    if (rc == 0)
+        rc = note_tail(evs_log_id(l), &rec);
 out:
     evs_log_close(l);
     evs_store_close(st);
@@ -356,10 +392,11 @@ int cmd_tail(int argc, char **argv)
                                        OPT_HELP,
                                        OPT_END};
     printer p;
+    evs_recovery_info rec;
     evs_store *st = NULL;
     evs_log *l = NULL;
     uint64_t n = 10, last, printed;
-    int c, rc, fol = 0;
+    int c, rc, fol = 0, damage;
 
     memset(&p, 0, sizeof(p));
     while ((c = next_opt("tail", argc, argv, "n:f", lo)) != -1) {
@@ -376,7 +413,7 @@ int cmd_tail(int argc, char **argv)
     }
     if ((rc = positionals("tail", argc, argv, 2, 2, "STORE EXEC")) != 0)
         return rc;
-    if ((rc = open_reader(argv[optind], argv[optind + 1], &st, &l)) != 0)
+    if ((rc = open_reader(argv[optind], argv[optind + 1], &st, &l, &rec)) != 0)
         return rc;
     last = evs_log_last_seq(l);
     p.seq_w = digits(last);
@@ -386,8 +423,11 @@ int cmd_tail(int argc, char **argv)
     if (printed < last)
         rc = print_range(&p, l, printed + 1, last, &printed);
     out_flush();
+    damage = rc == 0 ? note_tail(evs_log_id(l), &rec) : 0;
     if (rc == 0 && fol)
         rc = follow(&p, l, last);
+    if (rc == 0)
+        rc = damage;
     evs_log_close(l);
     evs_store_close(st);
     return rc;

@@ -18,6 +18,7 @@ typedef struct scan_state {
     const char *id;
     int salvage; /* export events, problems to stderr */
     uint64_t events;
+    uint64_t after_end; /* lines of an unfinished append after the end */
     uint64_t problems;
 } scan_state;
 
@@ -40,9 +41,22 @@ static int scan_cb(void *arg, const evs_scan_item *it)
     char line[512];
 
     if (!it->is_problem) {
-        x->events++;
-        if (x->salvage)
+        if (it->after_end)
+            x->after_end++;
+        else
+            x->events++;
+        if (x->salvage) {
             out_write(it->raw.ptr, it->raw.len);
+            /* It checks out, but its append never completed (or is
+             * damaged): say so, line by line. */
+            if (it->after_end)
+                note("%s: seq %" PRIu64 " at byte %" PRIu64 ": exported a "
+                     "line of the unfinished append after the end "
+                     "(sequences %" PRIu64 "..%" PRIu64 "), which is not "
+                     "part of the log",
+                     x->id, it->ev->sequence, it->offset, it->append_first,
+                     it->append_first + it->append_count - 1);
+        }
         return out_broken() ? 1 : 0;
     }
     x->problems++;
@@ -237,8 +251,9 @@ int cmd_salvage(int argc, char **argv)
     }
     rc = EXIT_OKAY;
     if (x.problems) {
-        note("%s: exported %" PRIu64 " events; %" PRIu64 " problems", id,
-             x.events, x.problems);
+        note("%s: exported %" PRIu64 " events of the log and %" PRIu64
+             " of an unfinished append after its end; %" PRIu64 " problems",
+             id, x.events, x.after_end, x.problems);
         rc = EXIT_DAMAGE;
     }
 out:

@@ -329,24 +329,51 @@ enum {
     EVS_LOG_WAIT = 1u << 1,
 };
 
-/** What a writer's open found and repaired. */
+/**
+ * What an open found after the end of the log and, for a writer, what it
+ * repaired. The tail_* and bad_* members describe the bytes after the
+ * last complete append as the open found them (FORMAT.md §4, "The
+ * tail"), for a reader as for a writer, before any cut: an unfinished
+ * append, either torn (a crash's leftover, which a writer cuts) or
+ * damaged (a line fails in a way no crash leaves, which a writer refuses
+ * to cut: its open fails with EVS_ECORRUPT and this struct still says
+ * what it found).
+ */
 typedef struct evs_recovery_info {
-    uint64_t last_seq;   /* last sequence after recovery */
-    uint64_t end_offset; /* log size after recovery */
+    uint64_t last_seq;   /* last sequence after recovery (on a
+                            refusal: of the end found) */
+    uint64_t end_offset; /* log size after recovery (on a refusal: the
+                            end found) */
     uint64_t cut_bytes;  /* bytes cut from the end (0: clean) */
     uint64_t cut_offset; /* where the cut began */
     uint64_t cut_events; /* complete lines that were cut */
     char saved_as[64];   /* name of the file the cut bytes were
                                  saved to, "" if nothing was cut */
+    uint64_t tail_bytes; /* bytes after the end (0: nothing follows) */
+    uint64_t tail_first; /* first sequence of the unfinished append */
+    uint64_t tail_count; /* its events, as its lines' "batch" gives
+                            them, else the lines there are */
+    uint64_t tail_lines; /* its lines that check out */
+    int tail_damaged;    /* 1: damaged, not torn (see above) */
+    uint64_t bad_sequence; /* the first line of the tail that does not
+                              check out: the sequence it stands at, */
+    uint64_t bad_offset;   /* its byte offset (UINT64_MAX: none), */
+    const char *bad_kind;  /* and why ("checksum", "syntax", "framing",
+                              "execution", ...; static, "" if none) */
 } evs_recovery_info;
 
 /**
  * Opens the log of execution `id`. `flags` are EVS_LOG_*. `rec` (may be
- * NULL) reports what a writer's open repaired; `info` (may be NULL)
- * details a failure.
+ * NULL) reports what follows the end of the log and what a writer's open
+ * repaired (evs_recovery_info); `info` (may be NULL) details a failure.
  *
  * Opening finds the end of the log from its last bytes, without reading
- * the whole file: the last sequence is then known in O(1).
+ * the whole file: the last sequence is then known in O(1). A writer cuts
+ * a torn tail back (saving it); a damaged last append is not cut
+ * (FORMAT.md §4): the writer's open fails with EVS_ECORRUPT, info giving
+ * the sequence and byte offset of the first line that does not check
+ * out, unless the store runs point-in-time recovery, which cuts it. A
+ * reader's open succeeds either way and reads the log up to its end.
  *
  * Returns 0 and sets *out, or EVS_EBADID, -ENOENT, EVS_ELOCKED (writer
  * only), EVS_ECORRUPT (damage at the end that recovery may not cut),
@@ -605,11 +632,19 @@ typedef struct evs_scan_item {
     /* for a problem: */
     int code;          /* EVS_ECORRUPT, EVS_ETORN, EVS_EFORMAT */
     const char *kind;  /* "checksum", "sequence", "syntax", "torn",
-                             "framing", "format" */
+                             "framing", "format", "execution" */
     uint64_t sequence; /* the sequence expected at that point */
-    uint64_t offset;   /* byte offset of the damage */
+    uint64_t offset;   /* byte offset of the damage (of an event: of
+                              its line) */
     uint64_t length;   /* bytes affected */
     const char *msg;   /* one line */
+    /* for both, after the end of the log (FORMAT.md §4, "The tail"): */
+    int after_end;         /* 1: an item of the unfinished append after
+                              the last complete one: an event there
+                              checks out but is not part of the log */
+    uint64_t append_first; /* that append's first sequence */
+    uint64_t append_count; /* and its events (as evs_recovery_info's
+                              tail_count) */
 } evs_scan_item;
 
 /** Return non-zero to stop the scan; evs_log_scan then returns it. */
@@ -618,8 +653,12 @@ typedef int (*evs_scan_fn)(void *arg, const evs_scan_item *item);
 /**
  * Reads the whole log tolerantly, without modifying it, and reports every
  * line that checks out and every problem, in file order: a damaged line
- * is reported and the scan goes on at the next line. A torn tail is
- * reported as kind "torn". This is what `evdump verify` and salvage use.
+ * is reported and the scan goes on at the next line. After the end of
+ * the log, a torn tail is reported as one problem of kind "torn"
+ * (EVS_ETORN) and a damaged one by each line that does not check out
+ * (EVS_ECORRUPT, its own kind); either way the tail's lines that check
+ * out follow as events with `after_end` set. This is what `evdump
+ * verify` and salvage use.
  * The log is opened read-only by this call.
  * Returns 0, the callback's non-zero value, or -errno.
  */

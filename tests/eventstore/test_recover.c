@@ -200,7 +200,9 @@ static uint64_t read_back(evs_log *l, const img *want, int *end_rc,
 typedef struct scan_res {
     const img *want;
     uint64_t events;
+    uint64_t after;    /* events of the tail after the end */
     uint64_t problems;
+    uint64_t app_first[8], app_count[8];
     int code[8];
     const char *kind[8];
     uint64_t seq[8];
@@ -221,13 +223,19 @@ static int scan_cb(void *arg, const evs_scan_item *it)
             r->seq[r->problems] = it->sequence;
             r->off[r->problems] = it->offset;
             r->len[r->problems] = it->length;
+            r->app_first[r->problems] = it->append_first;
+            r->app_count[r->problems] = it->append_count;
         }
         r->problems++;
         return 0;
     }
-    if (r->events < MAXL)
-        r->ev_seq[r->events] = it->ev->sequence;
-    r->events++;
+    if (it->after_end) {
+        r->after++;
+    } else {
+        if (r->events < MAXL)
+            r->ev_seq[r->events] = it->ev->sequence;
+        r->events++;
+    }
     if (r->want) {
         uint64_t s = it->ev->sequence;
         const img *m = r->want;
@@ -305,6 +313,10 @@ static void check_recovers(const char *id, const img *m, uint64_t prev_end,
         cr_assert_eq(sr.code[0], EVS_ETORN);
         cr_assert_eq(sr.off[0], prev_end);
         cr_assert_eq(sr.len[0], tail_len);
+        cr_assert_eq(sr.app_first[0], prev_seq + 1);
+        if (cut_events >= 0)
+            cr_assert_eq(sr.after, (uint64_t)cut_events,
+                         "the tail's good lines are reported after the end");
     } else {
         cr_assert_eq(sr.problems, 0);
     }
@@ -360,6 +372,89 @@ static void check_recovers(const char *id, const img *m, uint64_t prev_end,
     free(buf);
 }
 
+/*
+ * Writes the log of `m` up to prev_end followed by `tail`, a last append
+ * damaged in a way no crash leaves (FORMAT.md §4, "The tail"), and checks
+ * that a reader sees the events before prev_end and is told of the
+ * damage at byte `bad` (an offset in the file), that the scan reports it
+ * there as EVS_ECORRUPT, that a writer's open refuses with the same
+ * place and changes nothing, and that point-in-time recovery then cuts
+ * it, saving it.
+ */
+static void check_refused(const char *id, const img *m, uint64_t prev_end,
+                          uint64_t prev_seq, const char *tail, size_t tail_len,
+                          uint64_t bad)
+{
+    char *buf = malloc(prev_end + tail_len + 1), *p, *now;
+    evs_recovery_info rec;
+    evs_error_info info;
+    evs_store_opts o;
+    evs_store *pit;
+    scan_res sr;
+    evs_log *l;
+    size_t got;
+    int rc;
+
+    cr_assert_not_null(buf);
+    memcpy(buf, m->buf, prev_end);
+    memcpy(buf + prev_end, tail, tail_len);
+    put_log(id, buf, prev_end + tail_len);
+
+    cr_assert_eq(evs_log_open(st, id, strlen(id), 0, &l, &rec, &info), 0, "%s",
+                 info.msg);
+    cr_assert_eq(evs_log_last_seq(l), prev_seq);
+    cr_assert_eq(read_back(l, m, &rc, &info), prev_seq);
+    cr_assert_eq(rc, 0, "%s", info.msg);
+    evs_log_close(l);
+    cr_assert_eq(rec.tail_bytes, tail_len);
+    cr_assert_eq(rec.tail_damaged, 1);
+    cr_assert_eq(rec.bad_offset, bad);
+
+    scan(id, m, &sr);
+    cr_assert_eq(sr.events, prev_seq);
+    cr_assert_eq(sr.bad_event, 0);
+    cr_assert_geq(sr.problems, 1);
+    cr_assert_eq(sr.code[0], EVS_ECORRUPT);
+    cr_assert_eq(sr.off[0], bad);
+
+    cr_assert_eq(
+        evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, &rec, &info),
+        EVS_ECORRUPT);
+    cr_assert_eq(info.offset, bad);
+    cr_assert_eq(info.sequence, rec.bad_sequence);
+    cr_assert_str_eq(info.execution_id, id);
+    p = log_path(id);
+    now = tu_read_file(p, &got);
+    cr_assert(now && got == prev_end + tail_len &&
+                  memcmp(now, buf, got) == 0,
+              "a refused open changed the log");
+    free(now);
+    free(p);
+    cr_assert_eq(count_cut_files(id), 0);
+
+    /* Point-in-time recovery cuts it, saving it. */
+    evs_store_opts_init(&o);
+    o.io = &nosync_io;
+    o.recovery = EVS_RECOVER_POINT_IN_TIME;
+    cr_assert_eq(evs_store_open(dir, &o, &pit), 0);
+    cr_assert_eq(
+        evs_log_open(pit, id, strlen(id), EVS_LOG_WRITE, &l, &rec, &info), 0,
+        "%s", info.msg);
+    cr_assert_eq(rec.last_seq, prev_seq);
+    cr_assert_eq(rec.cut_offset, prev_end);
+    cr_assert_eq(rec.cut_bytes, tail_len);
+    evs_log_close(l);
+    evs_store_close(pit);
+    p = tu_path(dir, id, rec.saved_as);
+    now = tu_read_file(p, &got);
+    cr_assert(now && got == tail_len && memcmp(now, tail, got) == 0,
+              "the saved bytes differ from the cut ones");
+    free(now);
+    cr_assert_eq(unlink(p), 0);
+    free(p);
+    free(buf);
+}
+
 static size_t count_newlines(const char *p, size_t n)
 {
     size_t k = 0;
@@ -411,16 +506,20 @@ Test(log_recover, torn_single_event_append_is_cut_at_every_byte_offset)
 
 /*
  * A power loss during an unsynced append can leave the file at its full
- * length with some sectors never written (zeros) or holding garbage.
- * Every 512-byte block inside the last append, aligned as a sector and
- * also shifted, is damaged in turn.
+ * length with some sectors never written: zeros, in whole sectors, which
+ * make the append torn (FORMAT.md §4, "The tail"). Zeros that are not a
+ * whole sector of a line, and bytes that are neither what was written
+ * nor zeros (garbage, never 0 here), are damage no crash leaves on the
+ * file systems §4 names: the writer refuses to cut them. Every 512-byte
+ * block inside the last append, aligned as a sector and also shifted, is
+ * damaged in turn.
  */
 static void damaged_block_in_last_append(const char *id, size_t last_n,
                                          size_t pad, int zeros)
 {
     uint64_t prev_end, prev_seq, seed = 0x9e3779b97f4a7c15ull;
     char *tail;
-    size_t tlen, runs = 0;
+    size_t tlen, runs = 0, cut = 0, refused = 0;
     img m;
 
     build(id, 3, 0, 0, last_n, pad, &prev_end, &prev_seq);
@@ -430,14 +529,37 @@ static void damaged_block_in_last_append(const char *id, size_t last_n,
     tail = malloc(tlen);
     cr_assert_not_null(tail);
     for (size_t a = 0; a + 512 <= m.len; a += 32) {
+        size_t line = 0;
+        int torn;
+
         if (a < prev_end)
             continue;
         memcpy(tail, m.buf + prev_end, tlen);
-        for (size_t i = 0; i < 512; i++)
-            tail[a - prev_end + i] = zeros ? '\0' : (char)(rnd(&seed) & 0xff);
-        check_recovers(id, &m, prev_end, prev_seq, tail, tlen, -1);
+        for (size_t i = 0; i < 512; i++) {
+            char g = (char)(rnd(&seed) & 0xff);
+            tail[a - prev_end + i] = zeros ? '\0' : g ? g : 'x';
+        }
+        /* Torn: the file no longer ends with a newline, or a whole
+         * sector of the damaged line is zeros (an aligned block, or a
+         * shifted one whose line starts inside it). */
+        torn = tail[tlen - 1] != '\n' ||
+               (zeros && (a % 512 == 0 || m.buf[a - 1] == '\n'));
+        if (torn) {
+            check_recovers(id, &m, prev_end, prev_seq, tail, tlen, -1);
+            cut++;
+        } else {
+            /* The first damaged line is the one holding byte a. */
+            while (m.off[line + 1] <= a)
+                line++;
+            check_refused(id, &m, prev_end, prev_seq, tail, tlen,
+                          m.off[line]);
+            refused++;
+        }
         runs++;
     }
+    cr_assert_gt(refused, 0);
+    if (zeros)
+        cr_assert_gt(cut, 0);
     /* The block that ends the file, whatever its alignment. */
     memcpy(tail, m.buf + prev_end, tlen);
     memset(tail + tlen - 512, 0, 512);
@@ -447,22 +569,22 @@ static void damaged_block_in_last_append(const char *id, size_t last_n,
     img_free(&m);
 }
 
-Test(log_recover, zeroed_block_in_last_multi_event_append_is_cut_back)
+Test(log_recover, zeroed_block_in_last_multi_event_append_is_cut_or_refused)
 {
     damaged_block_in_last_append("z5", 5, 400, 1);
 }
 
-Test(log_recover, garbage_block_in_last_multi_event_append_is_cut_back)
+Test(log_recover, garbage_block_in_last_multi_event_append_is_refused)
 {
     damaged_block_in_last_append("g5", 5, 400, 0);
 }
 
-Test(log_recover, zeroed_block_in_last_single_event_append_is_cut_back)
+Test(log_recover, zeroed_block_in_last_single_event_append_is_cut_or_refused)
 {
     damaged_block_in_last_append("z1", 1, 2000, 1);
 }
 
-Test(log_recover, garbage_block_in_last_single_event_append_is_cut_back)
+Test(log_recover, garbage_block_in_last_single_event_append_is_refused)
 {
     damaged_block_in_last_append("g1", 1, 2000, 0);
 }
@@ -484,7 +606,7 @@ Test(log_recover, zeros_after_a_clean_end_are_cut_and_nothing_is_lost)
     img_free(&m);
 }
 
-Test(log_recover, garbage_after_a_clean_end_is_cut_and_nothing_is_lost)
+Test(log_recover, garbage_after_a_clean_end_is_refused_and_kept)
 {
     uint64_t prev_end, prev_seq, seed = 42;
     char junk[3000];
@@ -493,17 +615,24 @@ Test(log_recover, garbage_after_a_clean_end_is_cut_and_nothing_is_lost)
     build("gx", 4, 3, 1, 0, 0, &prev_end, &prev_seq);
     img_load(&m, "gx");
     cr_assert_eq(prev_end, m.len);
-    for (size_t i = 0; i < sizeof(junk); i++)
+    for (size_t i = 0; i < sizeof(junk); i++) {
         junk[i] = (char)(rnd(&seed) & 0xff);
-    check_recovers("gx", &m, prev_end, prev_seq, junk, sizeof(junk), -1);
-    /* Garbage that happens to end with a newline, and garbage made of
-     * text lines. */
+        junk[i] = junk[i] ? junk[i] : 'x';
+    }
+    /* Garbage with newlines in it is damage, wherever it stops. */
+    cr_assert_not_null(memchr(junk, '\n', sizeof(junk) - 1));
+    junk[sizeof(junk) - 1] = 'x';
+    check_refused("gx", &m, prev_end, prev_seq, junk, sizeof(junk), prev_end);
     junk[sizeof(junk) - 1] = '\n';
-    check_recovers("gx", &m, prev_end, prev_seq, junk, sizeof(junk), 0);
+    check_refused("gx", &m, prev_end, prev_seq, junk, sizeof(junk), prev_end);
     {
         const char *txt = "{\"v\":1,\"id\":\"x\"}\nnot json at all\n{}\n";
-        check_recovers("gx", &m, prev_end, prev_seq, txt, strlen(txt), 0);
+        check_refused("gx", &m, prev_end, prev_seq, txt, strlen(txt),
+                      prev_end);
     }
+    /* Without a newline it is a line the write did not finish: torn. */
+    memset(junk, 'x', sizeof(junk));
+    check_recovers("gx", &m, prev_end, prev_seq, junk, sizeof(junk), 0);
     img_free(&m);
 }
 

@@ -1252,15 +1252,158 @@ Test(evdump, salvage_of_a_clean_log_copies_it_and_skips_a_torn_tail)
     result_free(&r);
     free(file);
 
+    /* The torn append's two complete lines are exported too, each
+     * marked on stderr as not part of the log. */
     good = make_torn("tt", 3);
     file = read_log("tt", &len);
     r = EVDUMP("salvage", dir, "tt");
     cr_assert_eq(r.status, 1);
-    cr_assert_eq(r.out_len, (size_t)good, "no line of the torn append");
-    cr_assert_eq(memcmp(r.out, file, (size_t)good), 0);
-    cr_assert(strstr(r.err, "torn"), "%s", r.err);
+    cr_assert_eq(r.out_len, (size_t)line_offset(file, 7),
+                 "the log and the torn append's complete lines");
+    cr_assert_eq(memcmp(r.out, file, r.out_len), 0);
+    cr_assert(strstr(r.err, ": torn: "), "%s", r.err);
+    cr_assert(strstr(r.err, "tt: seq 5 at byte"), "%s", r.err);
+    cr_assert(strstr(r.err, "tt: seq 6 at byte"), "%s", r.err);
+    cr_assert(strstr(r.err, "exported 4 events of the log and 2 of an "
+                            "unfinished append"),
+              "%s", r.err);
+    cr_assert(good < line_offset(file, 7));
     result_free(&r);
     free(file);
+}
+
+/* The last append: three events, complete, with one byte of its second
+ * line (sequence 7) flipped, which no crash does (FORMAT.md §4). */
+static void make_damaged_last(const char *id, long long *end, long long *bad,
+                              char **file, size_t *len)
+{
+    evs_log *l;
+    evs_event b[3];
+    char *p;
+
+    make_run(id, 4);
+    l = writer(id);
+    for (int i = 0; i < 3; i++)
+        b[i] = tu_event(EVS_EV_STEP_COMPLETED, "t", "{\"output\":\"ok\"}");
+    cr_assert_eq(evs_log_append(l, b, 3, evs_log_last_seq(l), NULL), 0);
+    evs_log_close(l);
+    *file = read_log(id, len);
+    *end = line_offset(*file, 6);
+    *bad = line_offset(*file, 7);
+    p = log_path(id);
+    cr_assert_eq(tu_flip_bit(p, *bad + 40, 3), 0);
+    free(p);
+}
+
+Test(evdump, verify_names_the_bad_line_of_a_damaged_last_append)
+{
+    char *file, want[160];
+    long long end, bad;
+    size_t len;
+    result r;
+
+    make_damaged_last("dl", &end, &bad, &file, &len);
+    r = EVDUMP("verify", dir, "dl");
+    cr_assert_eq(r.status, 1, "out: %s", r.out);
+    snprintf(want, sizeof(want), "dl: seq 7 at byte %lld: checksum: ", bad);
+    cr_assert(strstr(r.out, want), "want '%s' in:\n%s", want, r.out);
+    cr_assert(strstr(r.out, "(sequences 6..8, 3 events)"), "%s", r.out);
+    cr_assert_null(strstr(r.out, ": torn: "), "not torn: %s", r.out);
+    cr_assert(strstr(r.out, "1 executions, 5 events, 1 problems\n"), "%s",
+              r.out);
+    result_free(&r);
+
+    /* A writer refuses it, naming the place: import fails, changing
+     * nothing. */
+    r = EVDUMP_IN(scratch_file("dl.jsonl", ""), "import", dir, "dl");
+    cr_assert_eq(r.status, 3, "%s", r.err);
+    snprintf(want, sizeof(want), "byte offset %lld", bad);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    result_free(&r);
+    {
+        size_t now_len;
+        char *now = read_log("dl", &now_len);
+        cr_assert_eq(now_len, len);
+        free(now);
+    }
+    free(file);
+}
+
+Test(evdump, salvage_exports_the_good_lines_of_a_damaged_last_append)
+{
+    char *file, want[160];
+    long long end, bad, after;
+    size_t len;
+    result r;
+
+    make_damaged_last("ds", &end, &bad, &file, &len);
+    after = line_offset(file, 8);
+    r = EVDUMP("salvage", dir, "ds");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert_eq(r.out_len, len - (size_t)(after - bad));
+    cr_assert_eq(memcmp(r.out, file, (size_t)bad), 0);
+    cr_assert_eq(memcmp(r.out + bad, file + after, len - (size_t)after), 0);
+    snprintf(want, sizeof(want), "ds: seq 6 at byte %lld: exported a line of "
+             "the unfinished append", end);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    snprintf(want, sizeof(want), "ds: seq 8 at byte %lld: exported", after);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    snprintf(want, sizeof(want), "ds: seq 7 at byte %lld: checksum: ", bad);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    result_free(&r);
+    free(file);
+}
+
+Test(evdump, show_and_tail_say_what_follows_the_end)
+{
+    char *file, want[200];
+    long long end, bad, good;
+    size_t len;
+    result r;
+
+    /* A damaged last append: the log is printed to its end, the damage
+     * named on stderr, exit 1. */
+    make_damaged_last("dv", &end, &bad, &file, &len);
+    r = EVDUMP("show", dir, "dv", "--json");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert_eq(r.out_len, (size_t)end);
+    cr_assert_eq(memcmp(r.out, file, (size_t)end), 0);
+    snprintf(want, sizeof(want), "dv: a damaged append follows the end, at "
+             "byte %lld (sequences 6..8, 2 of its lines check out): the "
+             "line of sequence 7 at byte %lld fails (checksum)", end, bad);
+    cr_assert(strstr(r.err, want), "want '%s' in %s", want, r.err);
+    result_free(&r);
+    r = EVDUMP("tail", dir, "dv", "-n", "1", "--json");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert_eq(r.out_len, (size_t)(end - line_offset(file, 5)),
+                 "the last event of the log, sequence 5");
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    result_free(&r);
+    free(file);
+
+    /* A torn one (a writer may still be writing it): exit 0. */
+    good = make_torn("tv", 4);
+    file = read_log("tv", &len);
+    snprintf(want, sizeof(want), "tv: an unfinished append follows the end, "
+             "at byte %lld: %lld bytes, 2 of its lines complete (sequences "
+             "6..8)", good, (long long)len - good);
+    r = EVDUMP("show", dir, "tv", "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(r.out_len, (size_t)good);
+    cr_assert(strstr(r.err, want), "want '%s' in %s", want, r.err);
+    result_free(&r);
+    r = EVDUMP("tail", dir, "tv");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    result_free(&r);
+    free(file);
+
+    /* Nothing follows the end of a clean log: nothing is said. */
+    make_run("cv", 2);
+    r = EVDUMP("show", dir, "cv");
+    cr_assert_eq(r.status, 0);
+    cr_assert_eq(r.err_len, 0, "%s", r.err);
+    result_free(&r);
 }
 
 /* ------------------------------------------------------------------ */
