@@ -443,3 +443,19 @@ int evs_log_scan(evs_store *s, const char *id, size_t id_len, evs_scan_fn fn,
         return -EINVAL;
     return s->ops->log_scan(s, id, id_len, fn, arg);
 }
+
+int evs_settings_load(evs_store *s, evs_settings **out, evs_error_info *ei)
+{
+    evs_error_info_clear(ei);
+    if (!s || !out)
+        return -EINVAL;
+    return s->ops->settings_load(s, out, ei);
+}
+
+int evs_settings_save(evs_store *s, const evs_settings *st, evs_error_info *ei)
+{
+    evs_error_info_clear(ei);
+    if (!s || !st)
+        return -EINVAL;
+    return s->ops->settings_save(s, st, ei);
+}
