@@ -61,7 +61,10 @@ enum {
     OPT_TYPE,
     OPT_PATH,
     OPT_OUT,
-    OPT_AT
+    OPT_AT,
+    OPT_UNSET,
+    OPT_DRY_RUN,
+    OPT_NOW
 };
 
 /* Set by SIGINT/SIGTERM while following. */
@@ -76,5 +79,8 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_state(int argc, char **argv);
 int cmd_chain(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 #endif /* EVDUMP_H */
