@@ -38,6 +38,7 @@ static const scenario scenarios[] = {
     {"p5", SC_P5, "replay to state of a 1 M-event agent history", scen_p5},
     {"p7", SC_P7, "open + replay of 1 M events with a fresh snapshot", scen_p7},
     {"p8", SC_P8, "listing 100 k executions with a status filter", scen_p8},
+    {"gc", SC_GC, "gc of 100 k ended executions (retention)", scen_gc},
     {"p9", SC_P9, "orchestrator: 3-step workflows/s, event latency", scen_p9},
     {"p11", SC_P11, "durable functions: first step, step-to-step overhead",
      scen_p11},
