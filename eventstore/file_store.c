@@ -350,15 +350,15 @@ static int file_exec_exists(evs_store *s, const char *id, size_t id_len)
 }
 
 /* The log's last complete sequence, read through fd. */
-static int tail_seq(evs_store *s, int fd, const char *name, uint64_t *seq)
+/* The last complete sequence of the log open as fd, of `size` bytes. */
+static int tail_seq(evs_store *s, int fd, uint64_t size, const char *name,
+                    uint64_t *seq)
 {
     evs__tail t;
-    evs_stat st;
     int rc;
 
-    if ((rc = IO(s)->fstat(CTX(s), fd, &st)) != 0)
-        return rc;
-    rc = evs__find_tail(s, fd, st.size, name, strlen(name), &t, NULL);
+    memset(&t, 0, sizeof(t));
+    rc = evs__find_tail(s, fd, size, name, strlen(name), &t, NULL);
     *seq = t.last_seq;
     return rc;
 }
@@ -368,23 +368,27 @@ int evs__exec_trash(evs_store *s, const char *name, uint64_t expect_seq,
 {
     char sfx[17];
     uint64_t seq = 0;
+    evs_stat st;
     int dfd = -1, fd = -1, rc;
 
     t->lock_fd = -1;
+    t->dir_fd = -1;
     t->name[0] = '\0';
     if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0)
         return rc;
-    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDWR, 0, &fd, NULL);
+    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDWR, 0, &fd, &st);
     if (rc == 0) {
         /* Hold the writer's lock through the rename, so no writer can be
          * appending to what is being deleted. */
         rc = IO(s)->lock(CTX(s), fd, EVS_LOCK_TRY);
         if (rc == -EAGAIN)
             rc = EVS_ELOCKED;
-        /* Under the lock the log cannot grow: if it is not where the
-         * caller's decision saw it, the decision is out of date. */
+        /* Under the lock the log cannot grow (the size opening saw is
+         * still its size): if it does not end where the caller's
+         * decision saw it, the decision is out of date. */
         if (rc == 0 && expect_seq != UINT64_MAX &&
-            (rc = tail_seq(s, fd, name, &seq)) == 0 && seq != expect_seq)
+            (rc = tail_seq(s, fd, st.size, name, &seq)) == 0 &&
+            seq != expect_seq)
             rc = EVS_ESTALE;
     } else if (rc == -ENOENT && expect_seq == UINT64_MAX) {
         rc = 0; /* a directory without a log: remove it all the same */
@@ -401,12 +405,24 @@ int evs__exec_trash(evs_store *s, const char *name, uint64_t expect_seq,
         goto out;
     }
     t->lock_fd = fd;
-    fd = -1;
+    t->dir_fd = dfd;
+    return 0;
 out:
     if (fd >= 0)
         IO(s)->close(CTX(s), fd);
     IO(s)->close(CTX(s), dfd);
     return rc;
+}
+
+/* Removes trashed execution t: its log and snapshot by name through the
+ * directory it still has open, then the directory; only when something
+ * else is left (an inbox, cut tails) is the directory read. */
+static void remove_trashed(evs_store *s, evs__trashed *t)
+{
+    IO(s)->unlinkat(CTX(s), t->dir_fd, EVS__LOG_NAME, 0);
+    IO(s)->unlinkat(CTX(s), t->dir_fd, EVS__SNAP_NAME, 0);
+    if (IO(s)->unlinkat(CTX(s), s->dirfd, t->name, AT_REMOVEDIR) != 0)
+        evs__remove_tree(s, t->name);
 }
 
 int evs__exec_trash_commit(evs_store *s, evs__trashed *t, size_t n)
@@ -425,7 +441,9 @@ int evs__exec_trash_commit(evs_store *s, evs__trashed *t, size_t n)
          * interrupted, or if the fsync failed (the renames may then
          * not be durable, so nothing is removed). */
         if (rc == 0)
-            evs__remove_tree(s, t[i].name);
+            remove_trashed(s, &t[i]);
+        IO(s)->close(CTX(s), t[i].dir_fd);
+        t[i].dir_fd = -1;
     }
     return rc;
 }

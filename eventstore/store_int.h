@@ -20,6 +20,7 @@
  */
 typedef struct evs__trashed {
     int lock_fd;                /* its log, locked; -1 when it had none */
+    int dir_fd;                 /* its directory, open */
     char name[EVS_ID_MAX + 48]; /* its trash name */
 } evs__trashed;
 
