@@ -139,9 +139,10 @@ int cmd_schedule(int argc, char **argv);
  * of the store's settings, the first time `first_ms` after the start,
  * evs_store_gc on the threadpool; what it did (when it did anything) or
  * why it failed is noted on stderr. Nothing is started when gc.interval
- * is off. serve_gc_start returns 0, or EXIT_ERROR after saying why (the
- * settings cannot be read). serve_gc_stop closes the timer; a gc in
- * flight ends on the loop's next run.
+ * is off. Settings that cannot be read are noted, and gc runs at the
+ * default interval (each gc refusing until they are mended): runners do
+ * not wait on them. serve_gc_start returns 0. serve_gc_stop closes the
+ * timer; a gc in flight ends on the loop's next run.
  */
 typedef struct serve_gc {
     uv_timer_t timer;

@@ -58,9 +58,16 @@ int serve_gc_start(uv_loop_t *loop, evs_store *s, uint64_t first_ms,
 
     memset(g, 0, sizeof(*g));
     g->s = s;
-    if ((rc = evs_settings_load(s, &st, &ei)) != 0)
-        return fail_evs(rc, &ei, "reading the store's settings");
-    rc = evs_settings_duration(st, EVS_SET_GC_INTERVAL, &us);
+    /* Runners do not wait on a settings file: one that cannot be read
+     * leaves gc at the default interval, each gc then refusing (and
+     * saying so) until it is mended. */
+    if ((rc = evs_settings_load(s, &st, &ei)) != 0) {
+        note("gc: %s (%s); gc deletes nothing until it is mended",
+             ei.msg[0] ? ei.msg : evs_strerror(rc), evs_err_name(rc));
+        rc = evs_settings_new(NULL, &st);
+    }
+    if (rc == 0)
+        rc = evs_settings_duration(st, EVS_SET_GC_INTERVAL, &us);
     evs_settings_free(st);
     if (rc != 0 || us == EVS_DURATION_NEVER)
         return 0; /* gc.interval off */
