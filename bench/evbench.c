@@ -38,6 +38,7 @@ static const scenario scenarios[] = {
     {"p5", SC_P5, "replay to state of a 1 M-event agent history", scen_p5},
     {"p7", SC_P7, "open + replay of 1 M events with a fresh snapshot", scen_p7},
     {"p8", SC_P8, "listing 100 k executions with a status filter", scen_p8},
+    {"gc", SC_GC, "gc of 100 k ended executions (retention)", scen_gc},
     {"p9", SC_P9, "orchestrator: 3-step workflows/s, event latency", scen_p9},
     {"p11", SC_P11, "durable functions: first step, step-to-step overhead",
      scen_p11},
@@ -222,7 +223,8 @@ static void usage(FILE *f)
         "setup\n"
         "                       time limit (default %zu, or %zu with --quick;\n"
         "                       setup then stops after %.0f s, or %.0f s with\n"
-        "                       --quick, and P8 lists what was made)\n"
+        "                       --quick, and P8 lists what was made); also\n"
+        "                       the executions gc deletes\n"
         "  --list               list the scenarios and exit\n"
         "  --help               show this help and exit\n"
         "  --version            print the version of the evstore library and "

@@ -80,6 +80,7 @@ enum {
     SC_P9 = 1u << 10,
     SC_P11 = 1u << 11,
     SC_ARCH = 1u << 12,
+    SC_GC = 1u << 13,
 };
 
 typedef struct bench_ctx {
@@ -310,6 +311,9 @@ void bench_log_drop(bench_ctx *c);
 int scen_p10(bench_ctx *c);
 /* scen_list.c */
 int scen_p8(bench_ctx *c);
+/* scen_gc.c: gc of 100 k ended executions (as many as P8 lists, and
+ * --p8-execs sets it too). */
+int scen_gc(bench_ctx *c);
 /* scen_concurrency.c */
 int scen_conc(bench_ctx *c);
 /* scen_replay.c: P5 and P7 share one agent-like history

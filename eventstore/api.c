@@ -24,17 +24,56 @@ void evs_store_opts_init(evs_store_opts *o)
     o->log_fn = NULL;
     o->log_ctx = NULL;
     o->io = NULL;
-    o->warn_events = EVS_LIMIT_WARN_EVENTS_DEFAULT;
-    o->warn_bytes = EVS_LIMIT_WARN_BYTES_DEFAULT;
-    o->max_events = EVS_LIMIT_MAX_EVENTS_DEFAULT;
-    o->max_bytes = EVS_LIMIT_MAX_BYTES_DEFAULT;
+    o->warn_events = 0; /* the store's settings, else the default */
+    o->warn_bytes = 0;
+    o->max_events = 0;
+    o->max_bytes = 0;
 }
 
-/* 0 in a limit is its default (a caller of older headers leaves them 0
- * too, through evs__opts_read). */
-static uint64_t limit_or(uint64_t v, uint64_t def)
+/*
+ * The history limits the caller left at 0 (also a caller of older
+ * headers, through evs__opts_read) come from the store's settings file
+ * (limits.*, where 0 is "none"), else from the defaults. A settings file
+ * that cannot be read does not keep the store from opening (`evdump
+ * config` must open it to mend the file): its limits are then the
+ * defaults, and the log hook says so.
+ */
+static void settings_limits(evs_store *s)
 {
-    return v ? v : def;
+    static const char *const keys[4] = {
+        EVS_SET_LIMITS_WARN_EVENTS, EVS_SET_LIMITS_WARN_BYTES,
+        EVS_SET_LIMITS_MAX_EVENTS, EVS_SET_LIMITS_MAX_BYTES};
+    static const uint64_t dflt[4] = {
+        EVS_LIMIT_WARN_EVENTS_DEFAULT, EVS_LIMIT_WARN_BYTES_DEFAULT,
+        EVS_LIMIT_MAX_EVENTS_DEFAULT, EVS_LIMIT_MAX_BYTES_DEFAULT};
+    uint64_t *v[4] = {&s->opts.warn_events, &s->opts.warn_bytes,
+                      &s->opts.max_events, &s->opts.max_bytes};
+    evs_settings *st = NULL;
+    evs_error_info ei;
+    int rc = 0, loaded = 0;
+
+    for (size_t k = 0; k < 4; k++) {
+        const char *text;
+        int is_set = 0;
+        uint64_t n;
+
+        if (*v[k])
+            continue;
+        if (!loaded) {
+            loaded = 1;
+            rc = evs_settings_load(s, &st, &ei);
+            if (rc != 0)
+                evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
+                          "the settings file cannot be read, so the "
+                          "default history limits hold: %s",
+                          ei.msg);
+        }
+        *v[k] = dflt[k];
+        if (rc == 0 && evs_settings_get(st, keys[k], &text, &is_set, NULL) == 0 &&
+            is_set && evs_settings_count(st, keys[k], &n) == 0)
+            *v[k] = n ? n : EVS_LIMIT_NONE;
+    }
+    evs_settings_free(st);
 }
 
 void evs__logf(evs_store *s, evs_log_level lvl, const evs_log_record *f,
@@ -80,10 +119,6 @@ int evs_store_open(const char *path, const evs_store_opts *opts,
         o.max_line = EVS_LINE_MAX_DEFAULT;
     if (o.max_line < 256 || o.max_line > EVS_LINE_MAX_LIMIT)
         return -EINVAL;
-    o.warn_events = limit_or(o.warn_events, EVS_LIMIT_WARN_EVENTS_DEFAULT);
-    o.warn_bytes = limit_or(o.warn_bytes, EVS_LIMIT_WARN_BYTES_DEFAULT);
-    o.max_events = limit_or(o.max_events, EVS_LIMIT_MAX_EVENTS_DEFAULT);
-    o.max_bytes = limit_or(o.max_bytes, EVS_LIMIT_MAX_BYTES_DEFAULT);
     if (!o.io)
         o.io = evs_io_posix();
     if (!o.alloc)
@@ -101,6 +136,7 @@ int evs_store_open(const char *path, const evs_store_opts *opts,
         evs__free(o.alloc, s);
         return rc;
     }
+    settings_limits(s);
     *out = s;
     return 0;
 }
@@ -468,4 +504,20 @@ int evs_log_scan(evs_store *s, const char *id, size_t id_len, evs_scan_fn fn,
     if (!fn)
         return -EINVAL;
     return s->ops->log_scan(s, id, id_len, fn, arg);
+}
+
+int evs_settings_load(evs_store *s, evs_settings **out, evs_error_info *ei)
+{
+    evs_error_info_clear(ei);
+    if (!s || !out)
+        return -EINVAL;
+    return s->ops->settings_load(s, out, ei);
+}
+
+int evs_settings_save(evs_store *s, const evs_settings *st, evs_error_info *ei)
+{
+    evs_error_info_clear(ei);
+    if (!s || !st)
+        return -EINVAL;
+    return s->ops->settings_save(s, st, ei);
 }

@@ -132,6 +132,23 @@ int evs__trash_exec(evs_store *s, const char *name, int dfd, int fd);
 int evs__create_exec_raw(evs_store *s, const char *name, const char *log,
                          size_t len, const char *snap, size_t slen);
 
+/* The two halves of a delete, so that many share one fsync of the store
+ * directory (store_int.h, evs__trashed). */
+int evs__exec_trash(evs_store *s, const char *name, uint64_t expect_seq,
+                    evs__trashed *t);
+int evs__exec_trash_commit(evs_store *s, evs__trashed *t, size_t n);
+
+/* The statistics' look at an execution and at the archive's record
+ * (file_stats.c). */
+int evs__file_exec_usage(evs_store *s, const char *name, evs__usage *u);
+int evs__file_archived_count(evs_store *s, int64_t *n);
+
+/* The settings file (file_settings.c). */
+int evs__file_settings_load(evs_store *s, evs_settings **out,
+                            evs_error_info *ei);
+int evs__file_settings_save(evs_store *s, const evs_settings *st,
+                            evs_error_info *ei);
+
 /* The backend's inbox of requests (file_inbox.c). */
 int evs__file_request_post(evs_store *s, const char *id, size_t id_len,
                            const char *json, size_t len,

@@ -95,7 +95,7 @@ int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
 {
     char tmp[64], sfx[17];
     struct iovec iov;
-    int fd = -1, rc;
+    int fd = -1, rc, sync = evs__sync_meta(s) || (rename_flags & EVS__WRITE_SYNC);
 
     if ((rc = evs__rand_suffix(sfx)) != 0)
         return rc;
@@ -108,10 +108,11 @@ int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
     iov.iov_base = (void *)buf;
     iov.iov_len = len;
     rc = IO(s)->pwritev(CTX(s), fd, &iov, 1, 0);
-    if (rc == 0 && evs__sync_meta(s))
+    if (rc == 0 && sync)
         rc = IO(s)->fsync(CTX(s), fd);
     if (rc == 0)
-        rc = IO(s)->renameat(CTX(s), dirfd, tmp, dirfd, name, rename_flags);
+        rc = IO(s)->renameat(CTX(s), dirfd, tmp, dirfd, name,
+                             rename_flags & ~EVS__WRITE_SYNC);
     /* After the rename, for the listing index: the rename changed the
      * file's ctime. */
     if (rc == 0 && st && IO(s)->fstat(CTX(s), fd, st) != 0)
@@ -122,7 +123,7 @@ int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
         return rc;
     }
     /* The rename is durable only once the directory is. */
-    return evs__sync_meta(s) ? IO(s)->fsync(CTX(s), dirfd) : 0;
+    return sync ? IO(s)->fsync(CTX(s), dirfd) : 0;
 }
 
 static int file_open(evs_store *s, const char *path)
@@ -359,55 +360,85 @@ static int file_exec_exists(evs_store *s, const char *id, size_t id_len)
     return log_present(s, name) == 0;
 }
 
-/* Moves execution `name`, whose directory is dfd, out of sight and
- * removes it; the caller holds its writer lock (or it has no log).
- * Closes dfd and fd (-1 for none) in every case. */
-int evs__trash_exec(evs_store *s, const char *name, int dfd, int fd)
+/* The last complete sequence of the log open as fd, of `size` bytes. */
+static int tail_seq(evs_store *s, int fd, uint64_t size, const char *name,
+                    uint64_t *seq)
 {
-    char trash[EVS_ID_MAX + 48], sfx[17];
+    evs__tail t;
+    int rc;
+
+    memset(&t, 0, sizeof(t));
+    rc = evs__find_tail(s, fd, size, name, strlen(name), &t, NULL);
+    *seq = t.last_seq;
+    return rc;
+}
+
+/* Renames execution `name` (directory dfd; its log fd, held under the
+ * writer's lock, or -1 when it has none) to a trash name, noting both
+ * descriptors in *t for evs__exec_trash_commit. On failure closes them. */
+static int trash_rename(evs_store *s, const char *name, int dfd, int fd,
+                        evs__trashed *t)
+{
+    char sfx[17];
     int rc;
 
     if ((rc = evs__rand_suffix(sfx)) != 0)
         goto out;
-    snprintf(trash, sizeof(trash), EVS__TRASH_PREFIX "%s-%s", sfx, name);
-    rc = IO(s)->renameat(CTX(s), s->dirfd, name, s->dirfd, trash,
+    snprintf(t->name, sizeof(t->name), EVS__TRASH_PREFIX "%s-%s", sfx, name);
+    rc = IO(s)->renameat(CTX(s), s->dirfd, name, s->dirfd, t->name,
                          RENAME_NOREPLACE);
-    if (rc != 0)
+    if (rc != 0) {
+        t->name[0] = '\0';
         goto out;
-    rc = IO(s)->fsync(CTX(s), s->dirfd);
-    if (fd >= 0)
-        IO(s)->close(CTX(s), fd);
-    IO(s)->close(CTX(s), dfd);
-    fd = dfd = -1;
-    if (rc == 0) {
-        /* Gone from the namespace; what remains is garbage that a later
-         * cleanup also removes if this is interrupted. */
-        evs__remove_tree(s, trash);
     }
+    t->lock_fd = fd;
+    t->dir_fd = dfd;
+    return 0;
 out:
     if (fd >= 0)
         IO(s)->close(CTX(s), fd);
-    if (dfd >= 0)
-        IO(s)->close(CTX(s), dfd);
+    IO(s)->close(CTX(s), dfd);
     return rc;
 }
 
-/* Moves execution `name` out of sight and removes it, unless a writer
- * holds its lock. */
-int evs__delete_exec(evs_store *s, const char *name)
+int evs__trash_exec(evs_store *s, const char *name, int dfd, int fd)
 {
+    evs__trashed t;
+    int rc;
+
+    t.name[0] = '\0';
+    if ((rc = trash_rename(s, name, dfd, fd, &t)) != 0)
+        return rc;
+    return evs__exec_trash_commit(s, &t, 1);
+}
+
+int evs__exec_trash(evs_store *s, const char *name, uint64_t expect_seq,
+                    evs__trashed *t)
+{
+    uint64_t seq = 0;
+    evs_stat st;
     int dfd = -1, fd = -1, rc;
 
+    t->lock_fd = -1;
+    t->dir_fd = -1;
+    t->name[0] = '\0';
     if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0)
         return rc;
-    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDWR, 0, &fd, NULL);
+    rc = evs__open_regular(s, dfd, EVS__LOG_NAME, O_RDWR, 0, &fd, &st);
     if (rc == 0) {
         /* Hold the writer's lock through the rename, so no writer can be
          * appending to what is being deleted. */
         rc = IO(s)->lock(CTX(s), fd, EVS_LOCK_TRY);
         if (rc == -EAGAIN)
             rc = EVS_ELOCKED;
-    } else if (rc == -ENOENT) {
+        /* Under the lock the log cannot grow (the size opening saw is
+         * still its size): if it does not end where the caller's
+         * decision saw it, the decision is out of date. */
+        if (rc == 0 && expect_seq != UINT64_MAX &&
+            (rc = tail_seq(s, fd, st.size, name, &seq)) == 0 &&
+            seq != expect_seq)
+            rc = EVS_ESTALE;
+    } else if (rc == -ENOENT && expect_seq == UINT64_MAX) {
         rc = 0; /* a directory without a log: remove it all the same */
     }
     if (rc != 0) {
@@ -416,7 +447,53 @@ int evs__delete_exec(evs_store *s, const char *name)
         IO(s)->close(CTX(s), dfd);
         return rc;
     }
-    return evs__trash_exec(s, name, dfd, fd);
+    return trash_rename(s, name, dfd, fd, t);
+}
+
+/* Removes trashed execution t: its log and snapshot by name through the
+ * directory it still has open, then the directory; only when something
+ * else is left (an inbox, cut tails) is the directory read. */
+static void remove_trashed(evs_store *s, evs__trashed *t)
+{
+    IO(s)->unlinkat(CTX(s), t->dir_fd, EVS__LOG_NAME, 0);
+    IO(s)->unlinkat(CTX(s), t->dir_fd, EVS__SNAP_NAME, 0);
+    if (IO(s)->unlinkat(CTX(s), s->dirfd, t->name, AT_REMOVEDIR) != 0)
+        evs__remove_tree(s, t->name);
+}
+
+int evs__exec_trash_commit(evs_store *s, evs__trashed *t, size_t n)
+{
+    int rc;
+
+    if (n == 0)
+        return 0;
+    rc = IO(s)->fsync(CTX(s), s->dirfd);
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].lock_fd >= 0)
+            IO(s)->close(CTX(s), t[i].lock_fd);
+        t[i].lock_fd = -1;
+        /* Gone from the namespace once the fsync held; what remains is
+         * garbage that a later cleanup also removes if this is
+         * interrupted, or if the fsync failed (the renames may then
+         * not be durable, so nothing is removed). */
+        if (rc == 0)
+            remove_trashed(s, &t[i]);
+        IO(s)->close(CTX(s), t[i].dir_fd);
+        t[i].dir_fd = -1;
+    }
+    return rc;
+}
+
+/* Moves execution `name` out of sight and removes it, unless a writer
+ * holds its lock. */
+int evs__delete_exec(evs_store *s, const char *name)
+{
+    evs__trashed t;
+    int rc;
+
+    if ((rc = evs__exec_trash(s, name, UINT64_MAX, &t)) != 0)
+        return rc;
+    return evs__exec_trash_commit(s, &t, 1);
 }
 
 static int file_exec_delete(evs_store *s, const char *id, size_t id_len)
@@ -454,4 +531,10 @@ const evs_backend_ops evs__file_backend = {
     evs__file_request_remove,
     evs__file_request_dir,
     evs__file_request_stamp,
+    evs__exec_trash,
+    evs__exec_trash_commit,
+    evs__file_settings_load,
+    evs__file_settings_save,
+    evs__file_exec_usage,
+    evs__file_archived_count,
 };

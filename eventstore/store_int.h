@@ -6,11 +6,31 @@
 #ifndef EVS_STORE_INT_H
 #define EVS_STORE_INT_H
 
+#include "evstore/gc.h"
 #include "evstore/recorder.h"
 #include "evstore/store.h"
 #include "formats_shared.h"
 
 #include <pthread.h>
+
+/*
+ * An execution a delete has moved out of sight (renamed to
+ * .trash-<r>-<id>, FORMAT.md §7) whose files are still to be removed,
+ * holding its writer's lock until then.
+ */
+typedef struct evs__trashed {
+    int lock_fd;                /* its log, locked; -1 when it had none */
+    int dir_fd;                 /* its directory, open */
+    char name[EVS_ID_MAX + 48]; /* its trash name */
+} evs__trashed;
+
+/* What the statistics read of one execution (evstore/gc.h). */
+typedef struct evs__usage {
+    uint64_t events;    /* the log's last complete sequence */
+    uint64_t bytes;     /* the log's size */
+    uint64_t cut_files; /* torn tails cut back and saved (FORMAT.md §4) */
+    uint64_t cut_bytes;
+} evs__usage;
 
 /*
  * A backend implements the store. The public functions in api.c check
@@ -66,6 +86,26 @@ typedef struct evs_backend_ops {
      * inbox: one metadata call, for evs_request_changed. */
     int (*request_stamp)(evs_store *s, const char *id, size_t id_len,
                          uint64_t *ino, int64_t *ctime_ns);
+    /* A delete in two halves, for gc: exec_trash takes execution
+     * `name`'s writer lock and renames it out of sight (not yet
+     * durably), into *t, which keeps the lock; with expect_seq other than
+     * UINT64_MAX, only if its log's last complete sequence is expect_seq
+     * (EVS_ESTALE otherwise). Returns 0, EVS_ELOCKED, EVS_ESTALE, -ENOENT
+     * or -errno, nothing moved on an error. trash_commit makes the
+     * renames of t[0..n) durable with one fsync of the store directory,
+     * then releases the locks and removes the files (all left for
+     * cleanup when the fsync fails, whose error it returns). */
+    int (*exec_trash)(evs_store *s, const char *name, uint64_t expect_seq,
+                      evs__trashed *t);
+    int (*trash_commit)(evs_store *s, evs__trashed *t, size_t n);
+    /* The settings file (evstore/settings.h). */
+    int (*settings_load)(evs_store *s, evs_settings **out, evs_error_info *ei);
+    int (*settings_save)(evs_store *s, const evs_settings *st,
+                         evs_error_info *ei);
+    /* For the statistics: one execution's usage, and the entries of the
+     * archive's record (-1 when there is none). */
+    int (*exec_usage)(evs_store *s, const char *name, evs__usage *u);
+    int (*archived_count)(evs_store *s, int64_t *n);
 } evs_backend_ops;
 
 extern const evs_backend_ops evs__file_backend;
@@ -138,7 +178,9 @@ int evs__open_exec_dir(evs_store *s, const char *id, int *fd);
 int evs__write_atomic(evs_store *s, int dirfd, const char *name,
                       const void *buf, size_t len, evs_stat *st);
 /* The same with the rename's flags: RENAME_NOREPLACE links the file only
- * if `name` is free (-EEXIST otherwise, the temporary file removed). */
+ * if `name` is free (-EEXIST otherwise, the temporary file removed).
+ * EVS__WRITE_SYNC among them fsyncs in every durability mode. */
+#define EVS__WRITE_SYNC (1u << 30)
 int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
                             const void *buf, size_t len, evs_stat *st,
                             unsigned rename_flags);

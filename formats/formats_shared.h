@@ -13,6 +13,7 @@
 #define EVS_FORMATS_SHARED_H
 
 #include "evstore/format.h"
+#include "evstore/settings.h"
 #include "evstore/snapshot.h"
 
 #include <stdarg.h>
@@ -486,6 +487,19 @@ int evs__line_peek(const char *line, size_t len, const char *id, size_t id_len,
  */
 int evs__line_peek_back(const char *line, size_t len, const char *id,
                         size_t id_len, evs__line_pos *pos, size_t *skip);
+
+/*
+ * The settings file's one line (formats/settings.c; FORMAT.md §14).
+ * evs__settings_encode writes st as that line, newline and checksum
+ * included, into *out (NUL-terminated, on `alloc`). Returns 0 or
+ * -ENOMEM. evs__settings_decode reads buf[0..len), the whole file, into
+ * new settings on `alloc`: 0, EVS_ECORRUPT, EVS_EFORMAT (ei says what)
+ * or -ENOMEM.
+ */
+int evs__settings_encode(const evs_settings *st, const evs_allocator *alloc,
+                         char **out, size_t *len);
+int evs__settings_decode(const evs_allocator *alloc, const char *buf,
+                         size_t len, evs_settings **out, evs_error_info *ei);
 
 /* Checks the references of a schedule's inputs template (valid JSON):
  * ${schedule...} only (formats/schedule.c). Returns 0, EVS_EPARSE (msg

@@ -7,6 +7,8 @@
  *   evstore/snapshot.h  the snapshot record and its codec
  *   evstore/io.h        the I/O vtable
  *   evstore/store.h     the event store: executions, logs, cursors
+ *   evstore/settings.h  the settings stored with a store
+ *   evstore/gc.h        applying the retention policy; store statistics
  *   evstore/recorder.h  buffered, sequenced recording
  *   evstore/archive.h   archiving executions to bundles, and back
  *   evstore/replay.h    rebuilding state from events
@@ -29,12 +31,14 @@
 #include "evstore/archive.h"
 #include "evstore/common.h"
 #include "evstore/format.h"
+#include "evstore/gc.h"
 #include "evstore/inspect.h"
 #include "evstore/io.h"
 #include "evstore/recorder.h"
 #include "evstore/replay.h"
 #include "evstore/run.h"
 #include "evstore/schedule.h"
+#include "evstore/settings.h"
 #include "evstore/snapshot.h"
 #include "evstore/store.h"
 #include "evstore/workflow.h"

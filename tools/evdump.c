@@ -216,6 +216,59 @@ static const char help_restore[] =
     "  Refused if the store has an execution of that id. Prints\n"
     "    restored EXEC from BUNDLE: N events, status S\n";
 
+static const char help_config[] =
+    "evdump config STORE [KEY [VALUE]] [--unset KEY] [--json]\n"
+    "  Reads or sets the store's settings (STORE/.settings.json, FORMAT.md\n"
+    "  14). Without KEY, prints every setting and its value, marking those\n"
+    "  at their default; with KEY, prints its value; with KEY VALUE, checks\n"
+    "  VALUE, saves it (atomically and durably) and prints it. Keys:\n"
+    "    retention.completed, retention.failed, retention.terminated,\n"
+    "    retention.continued   how long an ended execution of that status\n"
+    "                          is kept after it ended: 7d, 12h, 30m, 45s,\n"
+    "                          or forever (the default)\n"
+    "    retention.archive     an absolute directory to archive into before\n"
+    "                          deleting ('' , the default: none)\n"
+    "    gc.interval           how often evrun serve runs gc: a duration or\n"
+    "                          off (default 1h)\n"
+    "    limits.warn_events, limits.warn_bytes, limits.max_events,\n"
+    "    limits.max_bytes      history limits, 0 for none (defaults 10240,\n"
+    "                          10485760, 51200, 52428800)\n"
+    "  A damaged settings file, or one of a newer format, is refused\n"
+    "  (exit 3); an unknown key or a bad value is a usage error (exit 2).\n"
+    "  --unset KEY    return KEY to its default\n"
+    "  --json         one JSON object: {KEY: {value, default}} for all,\n"
+    "                 {key, value, default} for one\n";
+
+static const char help_gc[] =
+    "evdump gc STORE [--dry-run] [--now TIME] [--json]\n"
+    "  Applies the store's retention policy (see config): deletes each\n"
+    "  ended execution (completed, failed, terminated, continued) whose end\n"
+    "  is older than its status's retention. Executions that have not\n"
+    "  ended, or whose snapshot cannot be read, are never touched; one a\n"
+    "  writer holds, or whose log has moved past its snapshot, is skipped.\n"
+    "  An expired execution that a kept one continues or retries is kept,\n"
+    "  so that the kept one's chain still resolves. With\n"
+    "  retention.archive set, gc refuses to delete (this build cannot\n"
+    "  archive). Prints one line per expired execution, newest first\n"
+    "  (deleted, would delete, kept (lineage), skipped, failed), then\n"
+    "  \"N executions, M expired: ...\".\n"
+    "  --dry-run      print what would be deleted; delete nothing\n"
+    "  --now TIME     measure ages at TIME (RFC 3339) instead of now\n"
+    "  --json         one JSON object per expired execution (id, action:\n"
+    "                 delete, kept_lineage, skipped or failed, status,\n"
+    "                 workflow_name, ended_at, error), then a summary\n"
+    "                 object with \"summary\":true and the counts\n";
+
+static const char help_stats[] =
+    "evdump stats STORE [--top N] [--json]\n"
+    "  Shows the store's statistics: executions by status and by workflow,\n"
+    "  events and bytes of the logs in total and per execution (p50, p99,\n"
+    "  max), the largest histories, archived executions (entries of\n"
+    "  STORE/.archived), torn tails cut back (cut-*.jsonl files), and\n"
+    "  snapshots behind their log. Only reads.\n"
+    "  --top N        how many of the largest histories (default 10)\n"
+    "  --json         one JSON object\n";
+
 static const tool_command commands[] = {
     {"ls", cmd_ls, "list executions", help_ls},
     {"show", cmd_show, "show the events of an execution", help_show},
@@ -233,6 +286,9 @@ static const tool_command commands[] = {
      help_archive},
     {"restore", cmd_restore, "bring an execution back from its bundle",
      help_restore},
+    {"config", cmd_config, "read or set the store's settings", help_config},
+    {"gc", cmd_gc, "delete ended executions past their retention", help_gc},
+    {"stats", cmd_stats, "show the store's statistics", help_stats},
     {"help", tool_cmd_help, "show this help, or a command's", NULL},
 };
 

@@ -72,7 +72,10 @@ enum {
     OPT_DELETE,
     OPT_FORCE,
     OPT_LEVEL,
-    OPT_ENDED_BEFORE
+    OPT_ENDED_BEFORE,
+    OPT_UNSET,
+    OPT_DRY_RUN,
+    OPT_NOW
 };
 
 /* Set by SIGINT/SIGTERM while following. */
@@ -92,5 +95,8 @@ int cmd_restore(int argc, char **argv);
 /* `evdump verify BUNDLE...`: checks each of argv[first..argc) as a
  * bundle, one line each. Returns the exit status. */
 int verify_bundles(int argc, char **argv, int first);
+int cmd_config(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 #endif /* EVDUMP_H */

@@ -90,7 +90,7 @@ static const char help_retry[] =
 
 static const char help_serve[] =
     "evrun serve STORE [--grace MS] [--adopt MS] [--schedules MS]\n"
-    "          [--sync MODE] [--create]\n"
+    "          [--gc-first MS] [--sync MODE] [--create]\n"
     "  Runs every unfinished execution no other runner owns, looks for\n"
     "  new ones, and fires the store's schedules when they are due (see\n"
     "  schedule). Stops on SIGINT or SIGTERM: no new steps start, actions\n"
@@ -103,6 +103,11 @@ static const char help_serve[] =
     "                 besides when a fire is due (default 1000; 0: fire\n"
     "                 none). Any number of runners may serve one store:\n"
     "                 each fire starts one execution\n"
+    "  --gc-first MS  apply the store's retention policy (evdump config,\n"
+    "                 evdump gc) MS milliseconds after the start (default\n"
+    "                 1000), then every gc.interval (default 1h; off: never),\n"
+    "                 beside the runners, never to what they own; what it\n"
+    "                 deletes is noted on stderr\n"
     "  --sync MODE    full (default), batch or none\n"
     "  --create       create STORE if it does not exist, as start does\n";
 

@@ -39,7 +39,8 @@ enum {
     OPT_ADOPT,
     OPT_SCHEDULES,
     OPT_NEXT,
-    OPT_OVERLAP
+    OPT_OVERLAP,
+    OPT_GC_FIRST
 };
 
 #define OPT_JSON_ENTRY                                                         \
@@ -132,5 +133,28 @@ int cmd_pause(int argc, char **argv);
 int cmd_unpause(int argc, char **argv);
 int cmd_terminate(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
+
+/*
+ * The retention policy applied by serve (evrun_gc.c): every gc.interval
+ * of the store's settings, the first time `first_ms` after the start,
+ * evs_store_gc on the threadpool; what it did (when it did anything) or
+ * why it failed is noted on stderr. Nothing is started when gc.interval
+ * is off. Settings that cannot be read are noted, and gc runs at the
+ * default interval (each gc refusing until they are mended): runners do
+ * not wait on them. serve_gc_start returns 0. serve_gc_stop closes the
+ * timer; a gc in flight ends on the loop's next run.
+ */
+typedef struct serve_gc {
+    uv_timer_t timer;
+    uv_work_t work;
+    evs_store *s;
+    int started, busy, rc;
+    evs_gc_result res;
+    evs_error_info ei;
+} serve_gc;
+
+int serve_gc_start(uv_loop_t *loop, evs_store *s, uint64_t first_ms,
+                   serve_gc *g);
+void serve_gc_stop(serve_gc *g);
 
 #endif /* EVRUN_H */

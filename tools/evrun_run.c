@@ -450,16 +450,19 @@ int cmd_serve(int argc, char **argv)
         {"grace", required_argument, NULL, OPT_GRACE},
         {"adopt", required_argument, NULL, OPT_ADOPT},
         {"schedules", required_argument, NULL, OPT_SCHEDULES},
+        {"gc-first", required_argument, NULL, OPT_GC_FIRST},
         OPT_SYNC_ENTRY,
         {"create", no_argument, NULL, OPT_CREATE},
         OPT_HELP,
         OPT_END};
     evs_durability d = EVS_SYNC_FULL;
-    uint64_t adopt = 1000, grace = g_grace_ms, sched = 1000;
+    uint64_t adopt = 1000, grace = g_grace_ms, sched = 1000, gc_first = 1000;
     evs_store *s = NULL;
     evs_orch_opts oo;
+    serve_gc gc;
     int create = 0, rc, ex = 0, c;
 
+    memset(&gc, 0, sizeof(gc));
     while ((c = next_opt("serve", argc, argv, "", lo)) != -1) {
         switch (c) {
         case 'h': print_help("serve"); return EXIT_OKAY;
@@ -471,6 +474,10 @@ int cmd_serve(int argc, char **argv)
             break;
         case OPT_SCHEDULES:
             ex = parse_num("serve", "--schedules", optarg, 0, 86400000, &sched);
+            break;
+        case OPT_GC_FIRST:
+            ex = parse_num("serve", "--gc-first", optarg, 0, 86400000,
+                           &gc_first);
             break;
         case OPT_SYNC: ex = parse_sync("serve", optarg, &d); break;
         case OPT_CREATE: create = 1; break;
@@ -495,7 +502,11 @@ int cmd_serve(int argc, char **argv)
     }
     if ((rc = evs_orch_recover(g_orch, NULL)) != 0)
         fail_rc(rc, "recovering %s (the rest goes on)", argv[optind]);
+    if ((ex = serve_gc_start(evs_orch_loop(g_orch), s, gc_first, &gc)) != 0)
+        goto out;
     run_loop(g_orch, evs_orch_loop(g_orch));
+    serve_gc_stop(&gc);
+    uv_run(evs_orch_loop(g_orch), UV_RUN_DEFAULT);
     ex = 0;
 out:
     evs_orch_free(g_orch);

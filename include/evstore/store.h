@@ -124,7 +124,10 @@ typedef struct evs_store_opts {
                                     none. evs_log_stderr is a ready one */
     void *log_ctx;
     const evs_io *io; /* default: evs_io_posix() */
-    /* History limits (above): 0 is the default, EVS_LIMIT_NONE none. */
+    /* History limits (above): EVS_LIMIT_NONE is none; 0 (what
+     * evs_store_opts_init sets) takes the store's settings file's
+     * limits.* (evstore/settings.h; 0 there is none), else the default.
+     * evs_store_get_opts shows the values that hold. */
     uint64_t warn_events; /* default 10,240 */
     uint64_t warn_bytes;  /* default 10 MiB */
     uint64_t max_events;  /* default 51,200 */

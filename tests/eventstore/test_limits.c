@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 
 #include "store_int.h"
+#include "evstore/settings.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -96,6 +97,49 @@ Test(limits, the_options_default_to_temporals_limits_and_take_none)
     cr_assert_eq(o->max_events, EVS_LIMIT_NONE);
     cr_assert_eq(o->max_bytes, 7);
     cr_assert_str_eq(evs_err_name(EVS_ELIMIT), "EVS_ELIMIT");
+}
+
+/* The store's settings file gives the limits the options leave at 0
+ * (0 there is "none"); the options win where they are set; a settings
+ * file that cannot be read leaves the defaults, and the hook says so. */
+Test(limits, the_settings_file_gives_the_limits_the_options_leave)
+{
+    evs_settings *set;
+    const evs_store_opts *o;
+    evs_log *l;
+    char *path;
+
+    cr_assert_eq(evs_settings_new(NULL, &set), 0);
+    cr_assert_eq(evs_settings_set(set, EVS_SET_LIMITS_WARN_EVENTS, "0", NULL),
+                 0);
+    cr_assert_eq(evs_settings_set(set, EVS_SET_LIMITS_MAX_EVENTS, "5", NULL),
+                 0);
+    cr_assert_eq(evs_settings_save(st, set, NULL), 0);
+    evs_settings_free(set);
+    open_with(0, 0);
+    o = evs_store_get_opts(st);
+    cr_assert_eq(o->max_events, 5);
+    cr_assert_eq(o->warn_events, EVS_LIMIT_NONE);
+    cr_assert_eq(o->max_bytes, EVS_LIMIT_MAX_BYTES_DEFAULT, "unset: default");
+    cr_assert_eq(tu_create(st, "s"), 0);
+    l = writer("s");
+    cr_assert_eq(tu_append_n(l, 4), 0); /* 5 events */
+    cr_assert_eq(tu_append_n(l, 1), EVS_ELIMIT);
+    evs_log_close(l);
+
+    open_with(9, 0); /* the options win */
+    cr_assert_eq(evs_store_get_opts(st)->max_events, 9);
+
+    path = tu_join(dir, EVS_SETTINGS_FILE);
+    cr_assert_eq(tu_flip_bit(path, 3, 1), 0);
+    logged[0] = '\0';
+    open_with(0, 0);
+    o = evs_store_get_opts(st);
+    cr_assert_eq(o->max_events, EVS_LIMIT_MAX_EVENTS_DEFAULT);
+    cr_assert_eq(o->warn_events, EVS_LIMIT_WARN_EVENTS_DEFAULT);
+    cr_assert(strstr(logged, "settings file cannot be read"), "logged: %s",
+              logged);
+    free(path);
 }
 
 Test(limits, an_append_past_max_events_is_refused_naming_the_execution)

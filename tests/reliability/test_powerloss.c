@@ -1845,3 +1845,98 @@ Test(powerloss, an_unsynced_creation_appears_whole_or_not_at_all)
     close_durable(&o);
     free_world(&W);
 }
+
+/* ------------------------------------------------------------------ */
+/* The settings file                                                  */
+/* ------------------------------------------------------------------ */
+
+/* What a store's settings read back as on the disk `ch` gives after the
+ * first k operations: the value of retention.failed, or NULL when the
+ * settings cannot be read (the answer then names why). */
+static char *settings_after(mini *m, size_t k, const pl_choice *ch, int *rc)
+{
+    pl_image *im = mini_image(m, k, ch);
+    char *dir = scratch_dir("plset"), *out = NULL;
+    evs_settings *set = NULL;
+    evs_store_opts o;
+    evs_store *s = NULL;
+    const char *v;
+
+    cr_assert_not_null(dir);
+    cr_assert_eq(pl_image_write(im, dir), 0);
+    evs_store_opts_init(&o);
+    o.io = pl_image_io(im);
+    o.create = 0;
+    cr_assert_eq(evs_store_open(dir, &o, &s), 0);
+    *rc = evs_settings_load(s, &set, NULL);
+    if (*rc == 0 &&
+        evs_settings_get(set, EVS_SET_RETENTION_FAILED, &v, NULL, NULL) == 0)
+        out = strdup(v);
+    evs_settings_free(set);
+    evs_store_close(s);
+    pl_image_free(im);
+    tu_rmtree_free(dir);
+    return out;
+}
+
+Test(powerloss, a_settings_replacement_leaves_the_old_file_or_the_new)
+{
+    static const int contents[] = {PL_WHOLE, PL_BLOCKS, PL_FILL_ZEROS,
+                                   PL_FILL_GARBAGE, PL_TAIL_ZEROS,
+                                   PL_TAIL_GARBAGE};
+    evs_settings *set = NULL;
+    evs_store_opts o;
+    evs_store *s = NULL;
+    size_t k0, k1, checked = 0;
+    mini m;
+    int rc;
+
+    mini_open(&m);
+    evs_store_opts_init(&o);
+    o.io = m.io;
+    o.durability = EVS_SYNC_NONE; /* settings are synced all the same */
+    cr_assert_eq(evs_store_open(m.dir, &o, &s), 0);
+    cr_assert_eq(evs_settings_new(NULL, &set), 0);
+    cr_assert_eq(evs_settings_set(set, EVS_SET_RETENTION_FAILED, "1d", NULL), 0);
+    cr_assert_eq(evs_settings_save(s, set, NULL), 0);
+    k0 = pl_rec_nops(m.rec);
+    cr_assert_eq(evs_settings_set(set, EVS_SET_RETENTION_FAILED, "90d", NULL),
+                 0);
+    cr_assert_eq(evs_settings_save(s, set, NULL), 0);
+    k1 = pl_rec_nops(m.rec);
+    evs_settings_free(set);
+    evs_store_close(s);
+
+    for (size_t k = k0; k <= k1; k++) {
+        pl_crash *c = pl_crash_at(m.rec, k);
+        size_t P = pl_crash_npending(c);
+        unsigned char inc[64];
+
+        cr_assert_lt(P, sizeof(inc));
+        pl_crash_free(c);
+        for (size_t j = 0; j <= P; j++)
+            for (size_t t = 0; t < sizeof(contents) / sizeof(contents[0]);
+                 t++)
+                for (uint64_t seed = 1; seed <= 3; seed++) {
+                    pl_choice ch = {inc, contents[t], 512, seed};
+                    char *v;
+
+                    for (size_t i = 0; i < P; i++)
+                        inc[i] = i < j;
+                    v = settings_after(&m, k, &ch, &rc);
+                    cr_assert_eq(rc, 0,
+                                 "crash after op %zu, %zu of %zu pending, "
+                                 "contents %d: %s",
+                                 k, j, P, contents[t], evs_err_name(rc));
+                    cr_assert(v && (strcmp(v, "1d") == 0 ||
+                                    strcmp(v, "90d") == 0),
+                              "crash after op %zu: %s", k, v ? v : "?");
+                    if (k == k1 && j == 0)
+                        cr_assert_str_eq(v, "90d", "the save was durable");
+                    free(v);
+                    checked++;
+                }
+    }
+    cr_assert_gt(checked, 0);
+    mini_close(&m);
+}

@@ -1410,6 +1410,159 @@ Test(evdump, show_and_tail_say_what_follows_the_end)
 /* The command line                                                   */
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* config, gc, stats                                                  */
+/* ------------------------------------------------------------------ */
+
+Test(evdump, config_sets_gets_and_unsets_and_refuses_bad_input)
+{
+    char *file = tu_join(dir, EVS_SETTINGS_FILE), *before, *t;
+    result r;
+    size_t n;
+
+    r = EVDUMP("config", dir);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(count_lines(r.out), 10);
+    cr_assert(strstr(r.out, "retention.completed    forever  (default)\n"),
+              "%s", r.out);
+    result_free(&r);
+    cr_assert_eq(access(file, F_OK), -1, "reading writes nothing");
+
+    r = EVDUMP("config", dir, "retention.failed", "090d");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "90d\n");
+    result_free(&r);
+    r = EVDUMP("config", dir, "retention.failed", "--json");
+    cr_assert_str_eq(r.out, "{\"key\":\"retention.failed\",\"value\":"
+                            "\"90d\",\"default\":false}\n");
+    result_free(&r);
+    r = EVDUMP("config", dir);
+    cr_assert(strstr(r.out, "retention.failed       90d\n"), "%s", r.out);
+    result_free(&r);
+
+    before = tu_read_file(file, &n);
+    cr_assert_not_null(before);
+    r = EVDUMP("config", dir, "retention.failed", "90 days");
+    cr_assert_eq(r.status, 2);
+    assert_one_error_line(&r);
+    cr_assert(strstr(r.err, "not a duration"), "%s", r.err);
+    result_free(&r);
+    r = EVDUMP("config", dir, "retention.running", "1d");
+    cr_assert_eq(r.status, 2);
+    cr_assert(strstr(r.err, "unknown setting 'retention.running'"), "%s",
+              r.err);
+    result_free(&r);
+    t = tu_read_file(file, &n);
+    cr_assert_str_eq(t, before, "a refused value changes nothing");
+    free(t);
+
+    r = EVDUMP("config", dir, "--unset", "retention.failed");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "forever\n");
+    result_free(&r);
+
+    /* A damaged file is refused, never taken for the defaults. */
+    before[10] ^= 1;
+    cr_assert_eq(tu_write_file(file, before, strlen(before)), 0);
+    r = EVDUMP("config", dir);
+    cr_assert_eq(r.status, 3);
+    assert_one_error_line(&r);
+    cr_assert(strstr(r.err, "settings file"), "%s", r.err);
+    result_free(&r);
+    r = EVDUMP("gc", dir);
+    cr_assert_eq(r.status, 3);
+    result_free(&r);
+    free(before);
+    free(file);
+}
+
+Test(evdump, gc_dry_run_prints_and_deletes_nothing_then_gc_deletes)
+{
+    result r;
+
+    make_exec("old", "wf", "completed", 0);
+    make_exec("young", "wf", "completed", 86400 * 25);
+    make_exec("run", "wf", "running", 0);
+    r = EVDUMP("config", dir, "retention.completed", "7d");
+    result_free(&r);
+    /* 2025-12-24: "old" ended 30 days before, "young" 5. */
+    r = EVDUMP("gc", dir, "--dry-run", "--now", "2025-12-24T16:00:00Z");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "would delete   old  completed  ended "
+                            "2025-11-24T16:00:00Z\n"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "3 executions, 1 expired: 1 would be deleted"),
+              "%s", r.out);
+    result_free(&r);
+    cr_assert(evs_exec_exists(st, "old", 3));
+
+    r = EVDUMP("gc", dir, "--json", "--now", "2025-12-24T16:00:00Z");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(count_lines(r.out), 2, "%s", r.out);
+    cr_assert(strstr(r.out, "{\"id\":\"old\",\"action\":\"delete\","),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "\"expired\":1,\"deleted\":1,"), "%s", r.out);
+    result_free(&r);
+    cr_assert_not(evs_exec_exists(st, "old", 3));
+    cr_assert(evs_exec_exists(st, "young", 5));
+    cr_assert(evs_exec_exists(st, "run", 3));
+
+    r = EVDUMP("gc", dir, "--now", "yesterday");
+    cr_assert_eq(r.status, 2);
+    result_free(&r);
+}
+
+Test(evdump, gc_refuses_to_delete_when_archival_is_set)
+{
+    result r;
+
+    make_exec("old", "wf", "failed", 0);
+    r = EVDUMP("config", dir, "retention.failed", "1d");
+    result_free(&r);
+    r = EVDUMP("config", dir, "retention.archive", "/srv/archive");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = EVDUMP("gc", dir);
+    cr_assert_eq(r.status, 3);
+    assert_one_error_line(&r);
+    cr_assert(strstr(r.err, "archival is not available"), "%s", r.err);
+    result_free(&r);
+    cr_assert(evs_exec_exists(st, "old", 3));
+}
+
+Test(evdump, stats_counts_statuses_workflows_events_and_cuts)
+{
+    char *cut = tu_path(dir, "b", "cut-10-0123456789abcdef.jsonl");
+    result r;
+
+    make_exec("a", "alpha", "completed", 0);
+    make_exec("b", "alpha", "failed", 1);
+    make_exec("c", "beta", "completed", 2);
+    cr_assert_eq(tu_write_file(cut, "xyz", 3), 0);
+    r = EVDUMP("stats", dir, "--json", "--top", "1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"executions\":3,"), "%s", r.out);
+    cr_assert(strstr(r.out, "\"by_status\":{\"completed\":2,\"failed\":1}"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "\"by_workflow\":{\"alpha\":2,\"beta\":1}"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "\"events\":{\"total\":3,\"p50\":1,"), "%s",
+              r.out);
+    cr_assert(strstr(r.out, "\"archived\":null,\"cut_files\":1,"
+                            "\"cut_bytes\":3,\"cut_executions\":1,"
+                            "\"stale_snapshots\":0"),
+              "%s", r.out);
+    result_free(&r);
+    r = EVDUMP("stats", dir);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "executions: 3\n"), "%s", r.out);
+    cr_assert(strstr(r.out, "torn tails cut: 1 files, 3 bytes, in 1 "
+                            "executions\n"),
+              "%s", r.out);
+    result_free(&r);
+    free(cut);
+}
+
 Test(evdump, usage_errors_exit_2_with_a_hint)
 {
     const char *const *cases[] = {
@@ -1436,6 +1589,11 @@ Test(evdump, usage_errors_exit_2_with_a_hint)
         (const char *const[]){"import", dir, NULL},
         (const char *const[]){"import", dir, "u", "a", "b", NULL},
         (const char *const[]){"salvage", dir, "u", "--out", NULL},
+        (const char *const[]){"config", dir, "k", "v", "w", NULL},
+        (const char *const[]){"config", dir, "--unset", NULL},
+        (const char *const[]){"config", dir, "gc.interval", "soon", NULL},
+        (const char *const[]){"gc", dir, "extra", NULL},
+        (const char *const[]){"stats", dir, "--top", "x", NULL},
     };
 
     make_run("u", 1);

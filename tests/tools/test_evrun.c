@@ -1243,6 +1243,52 @@ Test(evrun, serve_takes_requests_to_pause_unpause_and_terminate)
     free(effects);
 }
 
+Test(evrun, serve_applies_the_retention_policy_beside_its_runners)
+{
+    const char *two = def_file(
+        "two",
+        "{\"name\":\"two\",\"steps\":["
+        "  {\"name\":\"a\",\"kind\":\"action\",\"action\":\"@ACT@ a ok\"}]}");
+    const char *gate = def_file("gate", gate_def);
+    char *d1 = tu_join(store, "d1");
+    result r;
+    int ex;
+
+    r = EVRUN("start", store, two, "--id", "d1");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    r = EVRUN("start", store, gate, "--id", "p1", "--detach");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    r = EVDUMP("config", store, "retention.completed", "1s");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    /* d1 ended before this; one second on it has expired. */
+    sleep_ms(1100);
+    serve_pid = tu_spawn_tool("EVRUN", dir, "serve",
+                              (const char *const[]){"serve", store, "--adopt",
+                                                    "50", "--gc-first", "0",
+                                                    NULL});
+    for (double deadline = now_s() + 30;
+         access(d1, F_OK) == 0 && now_s() < deadline;)
+        sleep_ms(20);
+    cr_assert_eq(access(d1, F_OK), -1, "gc did not delete d1");
+    /* What the runner owns goes on; it has not ended, so it stays. */
+    await_status("p1", "waiting");
+    r = EVRUN("terminate", store, "p1", "enough");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    result_free(&r);
+    await_status("p1", "terminated");
+    cr_assert_eq(kill(serve_pid, SIGTERM), 0);
+    ex = tu_wait_exit(serve_pid);
+    serve_pid = -1;
+    r = collect("serve", ex);
+    cr_assert_eq(ex, 0, "serve exited %d; stderr: %s", ex, r.err);
+    cr_assert(strstr(r.err, "gc: 1 expired: 1 deleted"), "stderr: %s", r.err);
+    result_free(&r);
+    free(d1);
+}
+
 Test(evrun, start_detach_creates_the_execution_without_running_it)
 {
     const char *def = def_file(
