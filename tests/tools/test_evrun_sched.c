@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "testutil.h"
+#include "tu_file.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -105,6 +106,16 @@ static int64_t fire_of(const char *id)
     return us / 1000000;
 }
 
+/* How many times `what` occurs in `text` (NULL: none). */
+static size_t count_of(const char *text, const char *what)
+{
+    size_t n = 0;
+
+    for (const char *p = text; p && (p = strstr(p, what)) != NULL; p++)
+        n++;
+    return n;
+}
+
 static int cmp64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -166,8 +177,23 @@ Test(evrun_sched, two_runners_killed_and_restarted_fire_each_second_once)
         }
         evs_snapshot_free(sn);
         /* It ran once: started, path, step started and completed, path
-         * and execution completed. */
-        cr_expect_eq(tu_count_events(st, id), 6, "%s ran once", id);
+         * and execution completed; and, when the runner that ran it did
+         * not create it, its takeover before them. Never a re-dispatch. */
+        {
+            size_t n;
+            char *p = tu_path(store, id, "events.jsonl");
+            char *log = tu_read_file(p, &n);
+            size_t took = count_of(log, "\"event_type\":\"execution_taken_over\"");
+
+            cr_expect_eq(count_of(log, "\"event_type\":\"step_started\""), 1,
+                         "%s ran once", id);
+            cr_expect_eq(count_of(log, "\"event_type\":\"step_redispatched\""),
+                         0, "%s ran once", id);
+            cr_expect_leq(took, 1, "%s", id);
+            cr_expect_eq(tu_count_events(st, id), 6 + took, "%s ran once", id);
+            free(log);
+            free(p);
+        }
     }
     qsort(t, l.count, sizeof(*t), cmp64);
     for (size_t i = 1; i < l.count; i++)
