@@ -157,16 +157,21 @@ int evs_store_stats_get(evs_store *s, size_t top, evs_store_stats *out)
         out->cut_bytes += u.cut_bytes;
         out->cut_executions += u.cut_files > 0;
     }
-    qsort(ev, n, sizeof(*ev), u64_cmp);
-    qsort(by, n, sizeof(*by), u64_cmp);
+    /* qsort of a NULL array is undefined, even of 0 elements. */
+    if (n) {
+        qsort(ev, n, sizeof(*ev), u64_cmp);
+        qsort(by, n, sizeof(*by), u64_cmp);
+    }
     out->events_p50 = quantile(ev, n, 0.50);
     out->events_p99 = quantile(ev, n, 0.99);
     out->events_max = n ? ev[n - 1] : 0;
     out->bytes_p50 = quantile(by, n, 0.50);
     out->bytes_p99 = quantile(by, n, 0.99);
     out->bytes_max = n ? by[n - 1] : 0;
-    qsort(ts, ns, sizeof(*ts), tally_cmp);
-    qsort(tw, nw, sizeof(*tw), tally_cmp);
+    if (ns)
+        qsort(ts, ns, sizeof(*ts), tally_cmp);
+    if (nw)
+        qsort(tw, nw, sizeof(*tw), tally_cmp);
     out->by_status = ts;
     out->n_status = ns;
     out->by_workflow = tw;
