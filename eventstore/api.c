@@ -289,17 +289,24 @@ uint64_t evs_log_size(evs_log *l)
     return locked_read(l, &l->end);
 }
 
-int evs_log_append(evs_log *l, const evs_event *events, size_t n,
-                   uint64_t expected_last_seq, evs_error_info *info)
+int evs_log_append_flags(evs_log *l, const evs_event *events, size_t n,
+                         uint64_t expected_last_seq, unsigned flags,
+                         evs_error_info *info)
 {
     evs_error_info_clear(info);
-    if (!l || (n && !events))
+    if (!l || (n && !events) || (flags & ~EVS_APPEND_NO_SYNC))
         return -EINVAL;
     if (n == 0)
         return 0;
     if (!(l->flags & EVS_LOG_WRITE))
         return EVS_EREADONLY;
-    return l->ops->log_append(l, events, n, expected_last_seq, info);
+    return l->ops->log_append(l, events, n, expected_last_seq, flags, info);
+}
+
+int evs_log_append(evs_log *l, const evs_event *events, size_t n,
+                   uint64_t expected_last_seq, evs_error_info *info)
+{
+    return evs_log_append_flags(l, events, n, expected_last_seq, 0, info);
 }
 
 int evs_log_sync(evs_log *l)

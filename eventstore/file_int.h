@@ -29,7 +29,8 @@ int evs__file_log_open(evs_store *s, const char *id, size_t id_len,
                        evs_error_info *info);
 void evs__file_log_close(evs_log *l);
 int evs__file_log_append(evs_log *l, const evs_event *ev, size_t n,
-                         uint64_t expected, evs_error_info *info);
+                         uint64_t expected, unsigned flags,
+                         evs_error_info *info);
 int evs__file_log_sync(evs_log *l);
 int evs__file_log_refresh(evs_log *l);
 

@@ -573,7 +573,8 @@ static int past_limit(evs_log *l, const evs_event *ev, size_t n, size_t len,
 }
 
 int evs__file_log_append(evs_log *l, const evs_event *ev, size_t n,
-                         uint64_t expected, evs_error_info *info)
+                         uint64_t expected, unsigned flags,
+                         evs_error_info *info)
 {
     file_log *fl = (file_log *)l;
     evs_store *s = l->store;
@@ -620,11 +621,14 @@ int evs__file_log_append(evs_log *l, const evs_event *ev, size_t n,
         goto out;
     }
     fl->unsynced += len;
-    if (s->opts.durability == EVS_SYNC_FULL ||
-        (s->opts.durability == EVS_SYNC_BATCH &&
-         (fl->unsynced >= s->opts.sync_bytes ||
-          evs_now_us() - fl->last_sync_us >=
-              (int64_t)s->opts.sync_interval_ms * 1000))) {
+    /* EVS_APPEND_NO_SYNC: durable with the next synced append or
+     * evs_log_sync. */
+    if (!(flags & EVS_APPEND_NO_SYNC) &&
+        (s->opts.durability == EVS_SYNC_FULL ||
+         (s->opts.durability == EVS_SYNC_BATCH &&
+          (fl->unsynced >= s->opts.sync_bytes ||
+           evs_now_us() - fl->last_sync_us >=
+               (int64_t)s->opts.sync_interval_ms * 1000)))) {
         rc = IO(s)->fdatasync(CTX(s), fl->fd);
         if (rc != 0) {
             rc = poison(fl, rc);

@@ -117,7 +117,8 @@ static void drop_front(evs_recorder *r, size_t k)
  * nothing written), then append the rest.
  */
 static int append_events(evs_log *log, uint64_t flushed, evs_event_owned *ev,
-                         evs_event *views, size_t n, size_t *done)
+                         evs_event *views, size_t n, unsigned flags,
+                         size_t *done)
 {
     uint64_t last;
     size_t k = 0;
@@ -131,31 +132,39 @@ static int append_events(evs_log *log, uint64_t flushed, evs_event_owned *ev,
         if (last - flushed > n)
             return EVS_ECONFLICT;
         k = (size_t)(last - flushed);
-        rc = evs_log_append(log, views, k, flushed, NULL);
+        rc = evs_log_append_flags(log, views, k, flushed, flags, NULL);
         if (rc != 0)
             return rc;
         *done = k;
         if (k == n)
             return 0;
     }
-    rc = evs_log_append(log, views + k, n - k, flushed + k, NULL);
+    rc = evs_log_append_flags(log, views + k, n - k, flushed + k, flags, NULL);
     if (rc == 0)
         *done = n;
     return rc;
 }
 
-int evs_recorder_flush(evs_recorder *r)
+int evs_recorder_flush_flags(evs_recorder *r, unsigned flags)
 {
     size_t done;
     int rc;
 
+    if (flags & ~EVS_APPEND_NO_SYNC)
+        return -EINVAL;
     if (r->inflight)
         return -EBUSY;
     if (r->count == 0)
         return 0;
-    rc = append_events(r->log, r->flushed, r->buf, r->views, r->count, &done);
+    rc = append_events(r->log, r->flushed, r->buf, r->views, r->count, flags,
+                       &done);
     drop_front(r, done);
     return rc;
+}
+
+int evs_recorder_flush(evs_recorder *r)
+{
+    return evs_recorder_flush_flags(r, 0);
 }
 
 struct evs_recorder_batch {
@@ -203,7 +212,8 @@ int evs_recorder_flush_begin(evs_recorder *r, evs_recorder_batch **out)
 
 int evs_recorder_flush_run(evs_recorder_batch *b)
 {
-    b->rc = append_events(b->log, b->flushed, b->ev, b->views, b->n, &b->done);
+    b->rc =
+        append_events(b->log, b->flushed, b->ev, b->views, b->n, 0, &b->done);
     return b->rc;
 }
 

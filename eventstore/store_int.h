@@ -58,7 +58,7 @@ typedef struct evs_backend_ops {
                     evs_error_info *info);
     void (*log_close)(evs_log *l);
     int (*log_append)(evs_log *l, const evs_event *ev, size_t n,
-                      uint64_t expected, evs_error_info *info);
+                      uint64_t expected, unsigned flags, evs_error_info *info);
     int (*log_sync)(evs_log *l);
     int (*log_refresh)(evs_log *l);
     int (*log_scan)(evs_store *s, const char *id, size_t id_len, evs_scan_fn fn,

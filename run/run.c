@@ -232,15 +232,20 @@ int evs__run_emit(evs_run *r, const char *req_id, const char *type,
     return evs__run_emit_on(r, r->path, req_id, type, step, data, err);
 }
 
-int evs__run_flush(evs_run *r, evs_error_info *err)
+int evs__run_flush_flags(evs_run *r, unsigned flags, evs_error_info *err)
 {
     int rc;
 
     if (r->c->broken)
         return r->c->broken_rc;
-    if ((rc = evs_recorder_flush(r->c->rec)) != 0)
+    if ((rc = evs_recorder_flush_flags(r->c->rec, flags)) != 0)
         return evs__run_broken(r, rc, err, "appending to the log");
     return 0;
+}
+
+int evs__run_flush(evs_run *r, evs_error_info *err)
+{
+    return evs__run_flush_flags(r, 0, err);
 }
 
 /* The snapshot, after what is buffered (it may not run ahead of the

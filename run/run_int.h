@@ -185,6 +185,8 @@ void evs__run_before_blocking(evs_run *r);
 int evs__run_emit(evs_run *r, const char *req_id, const char *type,
                   const char *step, const evs__jbuf *data, evs_error_info *err);
 int evs__run_flush(evs_run *r, evs_error_info *err);
+/* The same with the flags of evs_recorder_flush_flags. */
+int evs__run_flush_flags(evs_run *r, unsigned flags, evs_error_info *err);
 /* Records the run's takeover if it is due (run_core.taking_over). */
 int evs__run_note_takeover(evs_run *r, evs_error_info *err);
 int evs__run_save_snapshot(evs_run *r);

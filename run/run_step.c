@@ -213,8 +213,12 @@ static int parse_step_options(evs_run *r, const char *options,
     return 0;
 }
 
-/* Records an attempt of r->step: step_started, made durable with the
- * outcome. */
+/* Records an attempt of r->step: step_started, written before the body
+ * runs but not synced (EVS_APPEND_NO_SYNC), so that a process that dies
+ * in the body leaves it for the runner that takes over, which then
+ * records the attempt's re-dispatch (RUNS.md §6); it is made durable
+ * with the outcome, and a power loss that loses it loses the outcome
+ * too. */
 static int start_attempt(evs_run *r, uint32_t attempt, const evs__jbuf *input,
                          evs_error_info *err)
 {
@@ -230,7 +234,7 @@ static int start_attempt(evs_run *r, uint32_t attempt, const evs__jbuf *input,
     EVS__JB_LIT(&d, ",\"kind\":\"" RUN_KIND_STEP "\"}");
     rc = evs__run_emit(r, NULL, EVS_EV_STEP_STARTED, r->step, &d, err);
     evs__jb_free(&d);
-    if (rc != 0)
+    if (rc != 0 || (rc = evs__run_flush_flags(r, EVS_APPEND_NO_SYNC, err)) != 0)
         return rc;
     r->open = 1;
     r->c->open_steps++;

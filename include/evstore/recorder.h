@@ -112,6 +112,11 @@ EVS_EXTERN int evs_recorder_record(evs_recorder *r, const evs_event *ev,
  */
 EVS_EXTERN int evs_recorder_flush(evs_recorder *r);
 
+/** evs_recorder_flush with the flags of evs_log_append_flags
+ *  (EVS_APPEND_NO_SYNC: written, not synced). -EINVAL for an unknown
+ *  flag. */
+EVS_EXTERN int evs_recorder_flush_flags(evs_recorder *r, unsigned flags);
+
 typedef struct evs_recorder_batch evs_recorder_batch;
 
 /**

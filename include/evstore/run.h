@@ -178,8 +178,10 @@ EVS_EXTERN void evs_run_close(evs_run *r);
  * `options` (JSON, or NULL). Takes the inbox's requests first.
  * Returns:
  *  EVS_STEP_RUN: the caller runs the step now and ends it with
- *      evs_run_step_end or evs_run_step_fail. step_started is recorded
- *      (made durable with the outcome, in one append).
+ *      evs_run_step_end or evs_run_step_fail. step_started is written
+ *      to the log before this returns, not synced (a process that dies
+ *      in the body leaves it, and the run that takes over records the
+ *      re-dispatch), and made durable with the outcome.
  *  EVS_STEP_REPLAYED: the history holds the step's output, which
  *      evs_run_result gives; the step must not run.
  *  EVS_EFAILED: the history holds the step failed for good; evs_run_error

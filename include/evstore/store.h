@@ -434,6 +434,24 @@ EVS_EXTERN uint64_t evs_log_size(evs_log *l);
 EVS_EXTERN int evs_log_append(evs_log *l, const evs_event *events, size_t n,
                               uint64_t expected_last_seq, evs_error_info *info);
 
+/** evs_log_append_flags: write the append, but do not sync it, whatever
+ *  the durability mode. */
+#define EVS_APPEND_NO_SYNC 1u
+
+/**
+ * evs_log_append with flags (0: the same). With EVS_APPEND_NO_SYNC the
+ * append is written and not synced: a process crash keeps it (the page
+ * cache has it), a power loss may not, and it is durable once a later
+ * synced append or evs_log_sync returns (evs_log_durable_seq says when).
+ * It suits a record that only says what is about to happen (a durable
+ * function's step_started before its body runs), whose loss with the
+ * outcome that would follow it loses nothing acknowledged.
+ * Returns as evs_log_append, or -EINVAL for an unknown flag.
+ */
+EVS_EXTERN int evs_log_append_flags(evs_log *l, const evs_event *events,
+                                    size_t n, uint64_t expected_last_seq,
+                                    unsigned flags, evs_error_info *info);
+
 /** Makes every append so far durable (fdatasync), including those of
  *  earlier writers; a writer's first call also syncs the directory
  *  entries of the execution and its log (for an execution created under

@@ -491,6 +491,39 @@ Test(faults, writer_open_cutting_a_torn_tail_survives_every_io_error)
     cr_assert_geq(runs, NERRS * 2 * 7);
 }
 
+/* EVS_APPEND_NO_SYNC writes without a sync, even in EVS_SYNC_FULL; the
+ * next synced append makes it durable with itself. */
+Test(faults, a_no_sync_append_is_durable_with_the_next_synced_one)
+{
+    evset *es = evset_new(3, "ns");
+    fault_io f;
+    evs_store *s;
+    evs_log *l;
+
+    fault_io_init(&f);
+    s = open_store(&f.io, NULL);
+    cr_assert_eq(tu_create(s, "ns"), 0);
+    cr_assert_eq(evs_log_open(s, "ns", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
+    cr_assert_eq(evs_log_append(l, &es->ev[0], 1, 1, NULL), 0);
+    cr_assert_eq(evs_log_durable_seq(l), 2);
+    fault_io_arm(&f, FIO_FDATASYNC | FIO_FSYNC, 1000, -EIO, 0); /* counts */
+    cr_assert_eq(evs_log_append_flags(l, &es->ev[1], 1, 2, EVS_APPEND_NO_SYNC,
+                                      NULL),
+                 0);
+    cr_assert_eq(f.calls, 0, "no sync");
+    cr_assert_eq(evs_log_last_seq(l), 3);
+    cr_assert_eq(evs_log_durable_seq(l), 2);
+    cr_assert_eq(evs_log_append(l, &es->ev[2], 1, 3, NULL), 0);
+    cr_assert_eq(f.calls, 1);
+    cr_assert_eq(evs_log_durable_seq(l), 4);
+    cr_assert_eq(evs_log_append_flags(l, &es->ev[2], 1, 4, 2u, NULL), -EINVAL);
+    fault_io_disarm(&f);
+    evs_log_close(l);
+    cr_assert_eq(tu_count_events(s, "ns"), 4);
+    evs_store_close(s);
+    free(es);
+}
+
 Test(faults, failed_fdatasync_poisons_the_log_until_it_is_reopened)
 {
     evset *es = evset_new(3, "po");

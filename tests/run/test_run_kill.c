@@ -99,6 +99,7 @@ typedef struct tally {
     unsigned undone;   /* completions a kill kept from being noted */
     unsigned early;    /* approvals sent while no process ran */
     unsigned finished; /* processes that completed before their kill */
+    unsigned redispatches; /* step_redispatched in the histories */
 } tally;
 
 static pid_t start(const char *id, const char *log)
@@ -180,6 +181,8 @@ static void drive(const char *id, const char *log, tally *t)
 typedef struct steps {
     char name[32][80];
     uint32_t attempts[32];
+    uint32_t dispatches[32]; /* step_started + step_redispatched */
+    uint32_t redispatched[32];
     int n;
 } steps;
 
@@ -243,6 +246,9 @@ static void check_history(const char *id, evs_replay **full, steps *s)
         memcpy(s->name[s->n], sp->name.ptr, sp->name.len);
         s->name[s->n][sp->name.len] = '\0';
         s->attempts[s->n] = sp->attempts;
+        s->dispatches[s->n] = sp->dispatches;
+        /* The re-dispatches: dispatches past one per attempt. */
+        s->redispatched[s->n] = sp->dispatches - sp->attempts;
         s->n++;
     }
     *full = a;
@@ -307,6 +313,15 @@ static void check_tool_log(const char *id, const char *log, const steps *s,
                      "%s: step %s: attempt %u began last, the history "
                      "completed attempt %u",
                      id, s->name[i], last_attempt[i], s->attempts[i]);
+        /* Every body that began was recorded first (step_started, or
+         * step_redispatched after a takeover), so "did it run twice?"
+         * is answered by the history: a kill between the record and
+         * the body makes one more record than bodies, never fewer. */
+        cr_assert_geq(s->dispatches[i], (uint32_t)starts[i],
+                      "%s: step %s: its body began %d times, the history "
+                      "records %u dispatches",
+                      id, s->name[i], starts[i], s->dispatches[i]);
+        t->redispatches += s->redispatched[i];
     }
     free(text);
 }
@@ -336,6 +351,7 @@ Test(run_kill, killed_runs_never_rerun_a_durable_step_and_complete)
             "run_kill: %ld runs, %u kills, %u step bodies run again after a "
             "kill, %u retries, %u completions a kill kept from the tool "
             "log, %u approvals sent between processes, %u processes done "
-            "before their kill\n",
-            runs, t.kills, t.reruns, t.retries, t.undone, t.early, t.finished);
+            "before their kill, %u re-dispatches recorded\n",
+            runs, t.kills, t.reruns, t.retries, t.undone, t.early, t.finished,
+            t.redispatches);
 }
