@@ -146,6 +146,18 @@ static const char help_salvage[] =
     "                 instead of stdout\n"
     "  Exit 1 if anything was skipped, 0 if the log was clean.\n";
 
+static const char help_repair[] =
+    "evdump repair STORE EXEC\n"
+    "  Point-in-time recovery of EXEC's log (formats/FORMAT.md §4): opens\n"
+    "  it as its writer, reads it whole, and cuts it at the end of the\n"
+    "  last complete append before the first damage, the cut bytes saved\n"
+    "  beside the log as cut-OFFSET-R.jsonl (nothing is destroyed). This\n"
+    "  is the way past a damaged last append, which a writer otherwise\n"
+    "  refuses to cut; look first with verify and salvage, since the\n"
+    "  events after the damage leave the log. Prints what was cut and\n"
+    "  where the log now ends, or that there was nothing to repair.\n"
+    "  Refused while a writer holds EXEC.\n";
+
 static const char help_state[] =
     "evdump state STORE EXEC [--at SEQ] [--json]\n"
     "evdump state BUNDLE [--at SEQ] [--json]\n"
@@ -280,6 +292,8 @@ static const tool_command commands[] = {
      help_chain},
     {"import", cmd_import, "append JSONL events (evstore's or Dive's)",
      help_import},
+    {"repair", cmd_repair, "cut a damaged log back to its last good append",
+     help_repair},
     {"salvage", cmd_salvage, "export every event that can still be read",
      help_salvage},
     {"archive", cmd_archive, "write executions to bundles, and delete them",

@@ -86,6 +86,7 @@ int cmd_show(int argc, char **argv);
 int cmd_tail(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_salvage(int argc, char **argv);
+int cmd_repair(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_state(int argc, char **argv);

@@ -260,3 +260,58 @@ out:
     evs_store_close(st);
     return rc;
 }
+
+/* ------------------------------------------------------------------ */
+/* repair                                                             */
+/* ------------------------------------------------------------------ */
+
+int cmd_repair(int argc, char **argv)
+{
+    static const struct option lo[] = {OPT_HELP, OPT_END};
+    evs_store_opts so;
+    evs_store *st = NULL;
+    evs_log *l = NULL;
+    evs_recovery_info rec;
+    evs_error_info info;
+    const char *id;
+    int c, rc;
+
+    while ((c = next_opt("repair", argc, argv, "", lo)) != -1) {
+        switch (c) {
+        case 'h': print_help("repair"); return EXIT_OKAY;
+        default: return -c;
+        }
+    }
+    if ((rc = positionals("repair", argc, argv, 2, 2, "STORE EXEC")) != 0)
+        return rc;
+    id = argv[optind + 1];
+    evs_store_opts_init(&so);
+    so.create = 0;
+    so.recovery = EVS_RECOVER_POINT_IN_TIME;
+    if ((rc = open_store_opts(argv[optind], &so, NULL, &st)) != 0)
+        return rc;
+    if (!evs_id_valid(id, strlen(id))) {
+        rc = fail("'%s' is not a valid execution id", id);
+        goto out;
+    }
+    rc = evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, &rec, &info);
+    if (rc != 0) {
+        rc = fail_exec(rc, &info, argv[optind], id);
+        goto out;
+    }
+    if (rec.cut_bytes)
+        out_printf("%s: cut %" PRIu64 " bytes at byte %" PRIu64 " (%" PRIu64
+                   " complete lines among them), saved beside the log as "
+                   "%s; the log now ends at sequence %" PRIu64 "\n",
+                   id, rec.cut_bytes, rec.cut_offset, rec.cut_events,
+                   rec.saved_as, rec.last_seq);
+    else
+        out_printf("%s: nothing to repair; the log ends at sequence %" PRIu64
+                   "\n",
+                   id, rec.last_seq);
+    rc = EXIT_OKAY;
+out:
+    evs_log_close(l);
+    evs_store_close(st);
+    return rc;
+}

@@ -1329,6 +1329,59 @@ Test(evdump, verify_names_the_bad_line_of_a_damaged_last_append)
     free(file);
 }
 
+/* repair: point-in-time recovery, the way past a damaged last append.
+ * The append is cut (saved beside the log), the log verifies clean and a
+ * writer opens it again; a second repair has nothing to do. */
+Test(evdump, repair_cuts_a_damaged_last_append_back_and_saves_it)
+{
+    char *file, *cut, want[200];
+    long long end, bad;
+    size_t len, now_len;
+    result r;
+
+    make_damaged_last("dr", &end, &bad, &file, &len);
+    r = EVDUMP("repair", dir, "dr");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    snprintf(want, sizeof(want),
+             "dr: cut %lld bytes at byte %lld (2 complete lines among "
+             "them), saved beside the log as cut-%lld-",
+             (long long)len - end, end, end);
+    cr_assert_eq(strncmp(r.out, want, strlen(want)), 0, "want '%s' in:\n%s",
+                 want, r.out);
+    cr_assert(strstr(r.out, "; the log now ends at sequence 5\n"), "%s", r.out);
+    /* The cut bytes are the damaged append, byte for byte. */
+    {
+        char name[96];
+        size_t clen;
+
+        cr_assert_eq(sscanf(strstr(r.out, "cut-"), "%95[^;]", name), 1);
+        cut = tu_path(dir, "dr", name);
+        free(read_log("dr", &now_len));
+        cr_assert_eq(now_len, (size_t)end);
+        {
+            char *bytes = tu_read_file(cut, &clen);
+            cr_assert_not_null(bytes, "%s", cut);
+            cr_assert_eq(clen, len - (size_t)end);
+            free(bytes);
+        }
+        free(cut);
+    }
+    result_free(&r);
+    r = EVDUMP("verify", dir, "dr");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    result_free(&r);
+    r = EVDUMP("repair", dir, "dr");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "dr: nothing to repair; the log ends at sequence "
+                            "5\n");
+    result_free(&r);
+    r = EVDUMP("repair", dir, "nope");
+    cr_assert_eq(r.status, 3);
+    assert_one_error_line(&r);
+    result_free(&r);
+    free(file);
+}
+
 Test(evdump, salvage_exports_the_good_lines_of_a_damaged_last_append)
 {
     char *file, want[160];
