@@ -24,8 +24,11 @@ static int open_dir(evs_store *s, int create, int *fd)
     int rc;
 
     if (create) {
+        /* Synced in every durability mode, as the delete that follows
+         * the record is: lineage must not lose an ancestor's record
+         * while the ancestor's deletion stays. */
         rc = IO(s)->mkdirat(CTX(s), s->dirfd, EVS__ARCHIVED_DIR, 0700);
-        if (rc == 0 && evs__sync_meta(s))
+        if (rc == 0)
             rc = IO(s)->fsync(CTX(s), s->dirfd);
         if (rc != 0 && rc != -EEXIST)
             return rc;
@@ -79,7 +82,8 @@ int evs__archived_put(evs_store *s, const evs__archived_src *src,
         goto out;
     record_name(src->id, name);
     if ((rc = open_dir(s, 1, &dfd)) == 0)
-        rc = evs__write_atomic(s, dfd, name, b.p, b.len, NULL);
+        rc = evs__write_atomic_flags(s, dfd, name, b.p, b.len, NULL,
+                                     EVS__WRITE_SYNC);
 out:
     if (rc != 0)
         evs__error_set(ei, rc, "", "recording the archival of %s: %s", src->id,
