@@ -186,7 +186,7 @@ fail:
 }
 
 int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
-                            const evs_snapshot *snap)
+                            const evs_snapshot *snap, unsigned flags)
 {
     char name[EVS_ID_MAX + 1];
     evs_snapshot sn = *snap, *old;
@@ -217,7 +217,9 @@ int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
     }
     if ((rc = evs_snapshot_encode(&sn, s->alloc, &buf, &len)) != 0)
         goto out;
-    rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, buf, len, &st);
+    rc = evs__write_atomic_flags(
+        s, dfd, EVS__SNAP_NAME, buf, len, &st,
+        flags & EVS_SNAPSHOT_CACHE ? EVS__WRITE_NOSYNC : 0);
     if (rc == 0)
         evs__index_note(s, name, buf, len, &st);
 out:

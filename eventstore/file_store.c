@@ -95,7 +95,9 @@ int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
 {
     char tmp[64], sfx[17];
     struct iovec iov;
-    int fd = -1, rc, sync = evs__sync_meta(s) || (rename_flags & EVS__WRITE_SYNC);
+    int fd = -1, rc;
+    int sync = (evs__sync_meta(s) || (rename_flags & EVS__WRITE_SYNC)) &&
+               !(rename_flags & EVS__WRITE_NOSYNC);
 
     if ((rc = evs__rand_suffix(sfx)) != 0)
         return rc;
@@ -112,7 +114,8 @@ int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
         rc = IO(s)->fsync(CTX(s), fd);
     if (rc == 0)
         rc = IO(s)->renameat(CTX(s), dirfd, tmp, dirfd, name,
-                             rename_flags & ~EVS__WRITE_SYNC);
+                             rename_flags &
+                                 ~(EVS__WRITE_SYNC | EVS__WRITE_NOSYNC));
     /* After the rename, for the listing index: the rename changed the
      * file's ctime. */
     if (rc == 0 && st && IO(s)->fstat(CTX(s), fd, st) != 0)
@@ -245,9 +248,11 @@ int evs__is_husk(evs_store *s, const char *name)
 
 /* Builds execution `name` from its files' bytes: the log log[0..len) and
  * the snapshot snap[0..slen) (none when slen is 0), under a temporary
- * name renamed into place without replacing anything (FORMAT.md §10). */
+ * name renamed into place without replacing anything (FORMAT.md §10).
+ * flags: EVS_SNAPSHOT_CACHE writes the snapshot without its own syncs. */
 int evs__create_exec_raw(evs_store *s, const char *name, const char *log,
-                         size_t len, const char *snap, size_t slen)
+                         size_t len, const char *snap, size_t slen,
+                         unsigned flags)
 {
     char tmp[EVS_ID_MAX + 48], sfx[17];
     evs_stat sst;
@@ -285,8 +290,14 @@ int evs__create_exec_raw(evs_store *s, const char *name, const char *log,
     }
     if (evs__sync_meta(s) && (rc = IO(s)->fsync(CTX(s), fd)) != 0)
         goto out;
-    if (slen &&
-        (rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, snap, slen, &sst)) != 0)
+    if (slen && (rc = evs__write_atomic_flags(
+                     s, dfd, EVS__SNAP_NAME, snap, slen, &sst,
+                     flags & EVS_SNAPSHOT_CACHE ? EVS__WRITE_NOSYNC : 0)) != 0)
+        goto out;
+    /* The log's name in the new directory is durable only once the
+     * directory is; a synced snapshot write did that already. */
+    if (evs__sync_meta(s) && (!slen || (flags & EVS_SNAPSHOT_CACHE)) &&
+        (rc = IO(s)->fsync(CTX(s), dfd)) != 0)
         goto out;
     /* The directory appears under its real name whole, or not at all. */
     rc = IO(s)->renameat(CTX(s), s->dirfd, tmp, s->dirfd, name,
@@ -310,7 +321,7 @@ out:
 
 static int file_exec_create(evs_store *s, const char *id, size_t id_len,
                             const evs_snapshot *snap, const evs_event *ev,
-                            size_t n)
+                            size_t n, unsigned flags)
 {
     char name[EVS_ID_MAX + 1];
     char *buf = NULL, *sbuf = NULL;
@@ -344,7 +355,7 @@ static int file_exec_create(evs_store *s, const char *id, size_t id_len,
     }
     rc = evs_snapshot_encode(&sn, s->alloc, &sbuf, &slen);
     if (rc == 0)
-        rc = evs__create_exec_raw(s, name, buf, len, sbuf, slen);
+        rc = evs__create_exec_raw(s, name, buf, len, sbuf, slen, flags);
 out:
     evs__free(s->alloc, buf);
     evs__free(s->alloc, sbuf);

@@ -41,15 +41,17 @@ typedef struct evs_backend_ops {
     const char *name;
     int (*open)(evs_store *s, const char *path);
     void (*close)(evs_store *s);
+    /* flags: 0 or EVS_SNAPSHOT_CACHE (then n >= 1), for both. */
     int (*exec_create)(evs_store *s, const char *id, size_t id_len,
-                       const evs_snapshot *snap, const evs_event *ev, size_t n);
+                       const evs_snapshot *snap, const evs_event *ev, size_t n,
+                       unsigned flags);
     int (*exec_exists)(evs_store *s, const char *id, size_t id_len);
     int (*exec_delete)(evs_store *s, const char *id, size_t id_len);
     int (*exec_list)(evs_store *s, const evs_list_filter *f,
                      evs_exec_listing *out);
     int (*exec_cleanup)(evs_store *s, int64_t older_than_us, size_t *deleted);
     int (*snapshot_save)(evs_store *s, const char *id, size_t id_len,
-                         const evs_snapshot *snap);
+                         const evs_snapshot *snap, unsigned flags);
     int (*snapshot_load)(evs_store *s, const char *id, size_t id_len,
                          unsigned flags, evs_snapshot **out,
                          evs_error_info *info);
@@ -181,6 +183,8 @@ int evs__write_atomic(evs_store *s, int dirfd, const char *name,
  * if `name` is free (-EEXIST otherwise, the temporary file removed).
  * EVS__WRITE_SYNC among them fsyncs in every durability mode. */
 #define EVS__WRITE_SYNC (1u << 30)
+/* EVS__WRITE_NOSYNC: no fsync in any mode (a cache's replacement). */
+#define EVS__WRITE_NOSYNC (1u << 29)
 int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
                             const void *buf, size_t len, evs_stat *st,
                             unsigned rename_flags);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1159,6 +1160,63 @@ Test(store_faults, a_create_that_fails_anywhere_leaves_all_or_nothing)
     }
     cr_assert_geq(n, 6, "the loop went through every step");
     cr_assert_eq(tu_count_events(st, "c"), 3);
+}
+
+/* The syncs a call makes, counted by fault_io (armed never to fire). */
+static long syncs_of_create(fault_io *f, const char *id, unsigned flags)
+{
+    evs_event ev = tu_event("execution_started", "s", "{}");
+    long n;
+
+    fault_io_arm(f, FIO_FSYNC | FIO_FDATASYNC, LONG_MAX, -EIO, 0);
+    cr_assert_eq(evs_exec_create_flags(st, id, strlen(id), NULL, &ev, 1, flags),
+                 0);
+    n = f->calls;
+    fault_io_disarm(f);
+    return n;
+}
+
+static long syncs_of_save(fault_io *f, const char *id, unsigned flags)
+{
+    evs_snapshot sn;
+    long n;
+
+    memset(&sn, 0, sizeof(sn));
+    sn.status = evs_span_cstr("completed");
+    sn.last_event_seq = 1;
+    fault_io_arm(f, FIO_FSYNC | FIO_FDATASYNC, LONG_MAX, -EIO, 0);
+    cr_assert_eq(evs_snapshot_save_flags(st, id, strlen(id), &sn, flags), 0);
+    n = f->calls;
+    fault_io_disarm(f);
+    return n;
+}
+
+Test(store_faults, a_snapshot_that_is_a_cache_is_written_without_syncs)
+{
+    static fault_io f;
+    evs_event ev = tu_event("execution_started", "s", "{}");
+    evs_snapshot *sn = NULL;
+
+    reopen_with(&f);
+    /* Log, snapshot file, new directory (by the snapshot's write), store
+     * directory; a cached snapshot drops its file's sync only. */
+    cr_assert_eq(syncs_of_create(&f, "synced", 0), 4);
+    cr_assert_eq(syncs_of_create(&f, "cached", EVS_SNAPSHOT_CACHE), 3);
+    cr_assert_eq(syncs_of_save(&f, "synced", 0), 2);
+    cr_assert_eq(syncs_of_save(&f, "cached", EVS_SNAPSHOT_CACHE), 0);
+    /* Either way what was written reads back. */
+    cr_assert_eq(evs_snapshot_load(st, "cached", 6, &sn, NULL), 0);
+    cr_assert_eq(sn->last_event_seq, 1);
+    cr_assert(evs__span_eq_cstr(sn->status, "completed"));
+    evs_snapshot_free(sn);
+    /* A cache needs events to be a cache of; unknown flags are refused. */
+    cr_assert_eq(evs_exec_create_flags(st, "none", 4, NULL, NULL, 0,
+                                       EVS_SNAPSHOT_CACHE),
+                 -EINVAL);
+    cr_assert_eq(evs_exec_create_flags(st, "bad", 3, NULL, &ev, 1, 1u << 7),
+                 -EINVAL);
+    cr_assert_eq(evs_exec_exists(st, "none", 4), 0);
+    cr_assert_eq(evs_exec_exists(st, "bad", 3), 0);
 }
 
 Test(store_faults, a_delete_that_fails_anywhere_leaves_all_or_nothing)
