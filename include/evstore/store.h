@@ -267,10 +267,15 @@ typedef struct evs_exec_listing {
  * created_at, then id. Executions whose snapshot is missing or damaged
  * are listed (snapshot_ok = 0) only when the filter has no status,
  * workflow or time condition. Fills *out, which the caller frees with
- * evs_exec_list_free(). Headers come from the listing index
- * (STORE/.index, FORMAT.md §12) when one stat shows the snapshot is the
- * one indexed, else from the snapshot; the listing rebuilds the index
- * when it has grown stale, so it may write that one file.
+ * evs_exec_list_free(). The listing comes from the listing index
+ * (STORE/.index, FORMAT.md §12) alone, without reading the store's
+ * directory or any snapshot, when the index can be trusted: complete when
+ * written, and every writer since alive or closed cleanly. After a
+ * writer was killed or power was lost it is read from the directory
+ * instead (one stat per execution, and the snapshot where the index is
+ * behind), and the index is rebuilt durably, so a listing may write that
+ * one file. Changing an execution's files by hand is not seen until
+ * STORE/.index is removed.
  * Returns 0, -ENOMEM or -errno.
  */
 EVS_EXTERN int evs_exec_list(evs_store *s, const evs_list_filter *f,
