@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *dir;
@@ -1409,6 +1410,136 @@ Test(listing_index, a_snapshot_changed_behind_its_back_is_read_itself)
     evs_snapshot_free(got);
     free(saved);
     free(idx);
+}
+
+/* Calls of the kinds in `mask` made by one listing. */
+static long calls_in_listing(fault_io *f, unsigned mask,
+                             const evs_list_filter *flt, evs_exec_listing *out)
+{
+    fault_io_arm(f, mask, 1L << 40, -EIO, 0);
+    cr_assert_eq(evs_exec_list(st, flt, out), 0);
+    fault_io_disarm(f);
+    return f->calls;
+}
+
+/* Markers in STORE/.writers (FORMAT.md §12). */
+static int markers(void)
+{
+    char *w = spath(".writers");
+    int n = tu_count_entries(w);
+
+    free(w);
+    return n;
+}
+
+Test(listing_index, a_trusted_index_is_the_listing_without_a_look_at_the_store)
+{
+    static fault_io f;
+    evs_exec_listing l;
+
+    make_execs(30);
+    reopen_with(&f);
+    /* Rebuilt once (the store was not made by the library, so its
+     * index was never complete), then believed. */
+    cr_assert_geq(calls_in_listing(&f, FIO_STAT, NULL, &l), 30);
+    evs_exec_list_free(&l);
+    /* The index's own fstat; none per execution. */
+    cr_assert_leq(calls_in_listing(&f, FIO_STAT, NULL, &l), 1,
+                  "no stat of any execution");
+    cr_assert_eq(l.total, 30);
+    for (size_t i = 0; i < l.count; i++)
+        cr_assert(l.items[i].snapshot_ok);
+    evs_exec_list_free(&l);
+    /* A change made since is in it: a delete and a new status. */
+    {
+        evs_snapshot sn = snap_of("wf", "completed", T0 + 7, T0 + 100);
+        evs_list_filter flt;
+        sn.last_event_seq = 1;
+        cr_assert_eq(evs_snapshot_save(st, "e007", 4, &sn), 0);
+        cr_assert_eq(evs_exec_delete(st, "e008", 4), 0);
+        memset(&flt, 0, sizeof(flt));
+        flt.status = evs_span_cstr("completed");
+        cr_assert_leq(calls_in_listing(&f, FIO_STAT, &flt, &l), 1);
+        cr_assert_eq(l.total, 1);
+        cr_assert(evs__span_eq_cstr(l.items[0].id, "e007"));
+        evs_exec_list_free(&l);
+        cr_assert_leq(calls_in_listing(&f, FIO_STAT, NULL, &l), 1);
+        cr_assert_eq(l.total, 29);
+        evs_exec_list_free(&l);
+    }
+}
+
+Test(listing_index, a_writer_that_died_makes_the_listing_read_the_store)
+{
+    char *idx = spath(".index"), *saved;
+    evs_exec_listing l;
+    evs_list_filter flt;
+    size_t len;
+    pid_t pid;
+    int status, found = 0;
+
+    make_execs(6);
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0); /* complete now */
+    evs_exec_list_free(&l);
+    saved = tu_read_file(idx, &len);
+    cr_assert_not_null(saved);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        /* Another process creates one and dies without closing; then
+         * its line is taken out, as if it had died between the two. */
+        evs_store *o = tu_open_store(dir, NULL);
+        evs_snapshot sn = snap_of("wf", "failed", T0 + 50, T0 + 50);
+        evs_event ev = tu_event("execution_started", "s", "{}");
+        _exit(o && evs_exec_create(o, "late", 4, &sn, &ev, 1) == 0 ? 0 : 1);
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cr_assert_eq(tu_write_file(idx, saved, len), 0);
+    cr_assert_eq(markers(), 2, "this handle's and the dead one's");
+    memset(&flt, 0, sizeof(flt));
+    flt.status = evs_span_cstr("failed");
+    cr_assert_eq(evs_exec_list(st, &flt, &l), 0);
+    for (size_t i = 0; i < l.count; i++)
+        found += evs__span_eq_cstr(l.items[i].id, "late");
+    cr_assert_eq(found, 1, "the dead writer's change is listed");
+    cr_assert_eq(l.count, 3, "e000, e004 and late");
+    evs_exec_list_free(&l);
+    cr_assert_eq(markers(), 1, "the dead marker is gone, ours stays");
+    /* The rebuilt index has it, and is trusted again. */
+    cr_assert_eq(evs_exec_list(st, &flt, &l), 0);
+    cr_assert_eq(l.count, 3);
+    evs_exec_list_free(&l);
+    free(saved);
+    free(idx);
+}
+
+Test(listing_index, a_change_the_index_was_not_told_of_is_found_on_disk)
+{
+    static fault_io f;
+    evs_snapshot sn = snap_of("wf", "completed", T0 + 3, T0 + 100);
+    evs_exec_listing l;
+    evs_list_filter flt;
+
+    make_execs(5);
+    reopen_with(&f);
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0); /* complete now */
+    evs_exec_list_free(&l);
+    /* The second write of the save is the index's line: it fails after
+     * the snapshot is in place, and the save still succeeds. */
+    sn.last_event_seq = 1;
+    fault_io_arm(&f, FIO_WRITE, 2, -EIO, 0);
+    cr_assert_eq(evs_snapshot_save(st, "e003", 4, &sn), 0);
+    cr_assert_eq(f.fired, 1);
+    fault_io_disarm(&f);
+    cr_assert_eq(markers(), 1, "the handle's marker, given up");
+    memset(&flt, 0, sizeof(flt));
+    flt.status = evs_span_cstr("completed");
+    cr_assert_eq(evs_exec_list(st, &flt, &l), 0);
+    cr_assert_eq(l.count, 1);
+    cr_assert(evs__span_eq_cstr(l.items[0].id, "e003"));
+    evs_exec_list_free(&l);
+    cr_assert_eq(markers(), 0, "buried once the index was rebuilt");
 }
 
 Test(listing_index, torn_and_damaged_index_lines_are_ignored)
