@@ -588,15 +588,15 @@ out:
 void evs__srv_exec_retry(srv_job *j)
 {
     json_object *req = body_object(j);
-    const char *strategy = "from_start", *opts;
-    char new_id[EVS_ID_MAX + 1], *status = NULL;
+    const char *sname = "from_start", *opts;
+    char new_id[EVS_ID_MAX + 1], *status = NULL, strategy[32];
     evs_error_info err;
     int rc;
 
     if (!req)
         return;
     if (j->route == SRV_EXEC_RETRY) {
-        if (member_str(j, req, "strategy", &strategy) < 0)
+        if (member_str(j, req, "strategy", &sname) < 0)
             goto out;
         if (!json_object_object_get_ex(req, "strategy", NULL)) {
             evs__srv_job_error(j, 400, "EPARSE",
@@ -605,8 +605,10 @@ void evs__srv_exec_retry(srv_job *j)
                                "or from_seq");
             goto out;
         }
-        json_object_object_del(req, "strategy");
     }
+    /* Copied: the member goes with its object. */
+    snprintf(strategy, sizeof(strategy), "%s", sname);
+    json_object_object_del(req, "strategy");
     /* restart is from_start; its body may name the successor's id. */
     opts = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
     rc = evs_exec_retry_json(j->sv->store, j->id, strategy, opts, new_id,

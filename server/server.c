@@ -150,10 +150,17 @@ void evs__srv_job_error(srv_job *j, int status, const char *code,
     va_end(ap);
 }
 
+const char *evs__srv_code_name(int rc)
+{
+    const char *n = evs_err_name(rc);
+
+    return strncmp(n, "EVS_", 4) == 0 ? n + 4 : n;
+}
+
 void evs__srv_job_fail(srv_job *j, int rc, const evs_error_info *err)
 {
     const char *msg = err && err->msg[0] ? err->msg : evs_strerror(rc);
-    const char *name = evs_err_name(rc);
+    const char *name = evs__srv_code_name(rc);
     int status;
 
     switch (rc) {

@@ -132,6 +132,9 @@ void evs__srv_job_error(srv_job *j, int status, const char *code,
  * when it has one: 404 for -ENOENT, 400 for a bad id or bad input, 409
  * for conflicts (-EEXIST, EVS_EFINISHED, EVS_ELOCKED), else 500. */
 void evs__srv_job_fail(srv_job *j, int rc, const evs_error_info *err);
+/* The code an error document names for a library error: evs_err_name's
+ * without its "EVS_" ("EPARSE", "ENOENT"). */
+const char *evs__srv_code_name(int rc);
 /* Counts one answer for /metrics. */
 void evs__srv_count(evs_server *sv, srv_route route, int status);
 

@@ -159,24 +159,31 @@ static void stream_release(srv_stream *s)
 }
 
 static void read_after(uv_work_t *w, int status);
+static void pump(srv_stream *s);
 
-static void read_queue(srv_stream *s)
+/* Queues the next read. Returns 0 or a libuv error (s->rc is then set,
+ * which the work alone writes otherwise). */
+static int read_queue(srv_stream *s)
 {
+    int rc;
+
     s->working = 1;
     s->sv->jobs++;
-    if (uv_queue_work(s->sv->loop, &s->work, read_work, read_after) != 0) {
+    if ((rc = uv_queue_work(s->sv->loop, &s->work, read_work, read_after))) {
         s->working = 0;
         s->sv->jobs--;
         s->rc = -EIO;
     }
+    return rc;
 }
 
 static void timer_cb(uv_timer_t *t)
 {
     srv_stream *s = t->data;
 
-    if (s->req && !s->working && !s->sending_now && !s->finished)
-        read_queue(s);
+    if (s->req && !s->working && !s->sending_now && !s->finished &&
+        read_queue(s) != 0)
+        pump(s);
 }
 
 /* Sends what the last read gave, and the end when it is the end. */
@@ -208,7 +215,8 @@ static void pump(srv_stream *s)
              * already sent: the document says so instead. */
             if (s->rc) {
                 EVS__JB_LIT(&s->chunk, ",\"error\":{\"code\":");
-                evs__jb_quote(&s->chunk, evs_span_cstr(evs_err_name(s->rc)));
+                evs__jb_quote(&s->chunk,
+                              evs_span_cstr(evs__srv_code_name(s->rc)));
                 EVS__JB_LIT(&s->chunk, ",\"message\":");
                 evs__jb_quote(&s->chunk, evs_span_cstr(
                                              s->err.msg[0]
@@ -264,10 +272,8 @@ static void on_proceed(h2o_generator_t *g, h2o_req_t *req)
     s->sending.len = 0;
     if (!s->req || s->finished)
         return;
-    if (s->ending || s->rc)
+    if (s->ending || s->rc || read_queue(s) != 0)
         pump(s);
-    else
-        read_queue(s);
 }
 
 static void on_stop(h2o_generator_t *g, h2o_req_t *req)
@@ -303,7 +309,8 @@ static void read_after(uv_work_t *w, int status)
                      : s->rc == EVS_EBADID ? 400
                                            : 500;
             evs__srv_error(s->sv, req, s->route, st,
-                           st == 404 ? "not_found" : evs_err_name(s->rc),
+                           st == 404 ? "not_found"
+                                     : evs__srv_code_name(s->rc),
                            "%s", s->err.msg[0] ? s->err.msg
                                                : evs_strerror(s->rc));
             s->req = NULL;
@@ -421,8 +428,7 @@ void evs__srv_stream_start(evs_server *sv, h2o_req_t *req, srv_route route,
     sv->streams = s;
     if (follow)
         sv->followers++;
-    read_queue(s);
-    if (s->rc) {
+    if (read_queue(s) != 0) {
         evs__srv_error(sv, req, route, 500, "EIO", "cannot queue the work");
         s->req = NULL;
         s->finished = 1;
