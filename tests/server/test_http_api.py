@@ -128,6 +128,18 @@ class Server:
             time.sleep(0.05)
         raise AssertionError("%s never reached %s: %r" % (eid, want, doc))
 
+    def wait_listed(self, query, n, timeout=20):
+        """Waits until the listing (from snapshots, which a runner writes
+        just after an execution's last event) has n rows for query."""
+        deadline = time.time() + timeout
+        doc = None
+        while time.time() < deadline:
+            st, doc, _ = self.get("/v1/executions?" + query)
+            if st == 200 and doc["total"] == n:
+                return doc
+            time.sleep(0.05)
+        raise AssertionError("listing %s never had %d: %r" % (query, n, doc))
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -363,6 +375,8 @@ def test_list_filters_and_pagination(srv):
         ids.append("L%d" % i)
     for i, eid in enumerate(ids):
         srv.wait_status(eid, {"completed"} if i % 2 == 0 else {"failed"})
+    srv.wait_listed("status=completed", 4)
+    srv.wait_listed("status=failed", 3)
     st, doc, _ = srv.get("/v1/executions")
     assert st == 200 and doc["total"] == 7
     assert [it["id"] for it in doc["items"]] == ids
@@ -659,8 +673,7 @@ def test_concurrent_requests_while_runners_work(srv):
         for i in range(5):
             doc = srv.wait_status("c%d-%d" % (k, i), {"completed"})
             assert doc["outputs"] == {"done": True}
-    st, doc, _ = srv.get("/v1/executions?workflow=hello&status=completed")
-    assert doc["total"] == 20
+    srv.wait_listed("workflow=hello&status=completed", 20)
 
 
 # ---------------------------------------------------------------- metrics
@@ -674,6 +687,8 @@ def test_metrics_parse_and_count_a_known_workload(srv):
     for i in range(3):
         srv.wait_status("m%d" % i, {"completed"})
     srv.wait_status("mf", {"failed"})
+    srv.wait_listed("status=completed", 3)
+    srv.wait_listed("status=failed", 1)
     srv.get("/v1/executions/nosuch")
     st, text, r = srv.get("/metrics")
     assert st == 200 and r.getheader("Content-Type").startswith("text/plain")
