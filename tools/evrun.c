@@ -160,9 +160,10 @@ static const char help_status[] =
     "  --json         one JSON object: id, status, workflow_name,\n"
     "                 last_event_seq, start_time, end_time (RFC 3339 or\n"
     "                 null), live_paths, pending_waits, pending_timers,\n"
-    "                 outputs, error (JSON or null) and failed_at\n"
-    "                 ({path, step, iteration, seq} or null), the names\n"
-    "                 evdump ls --json and snapshot --json use\n";
+    "                 outputs, error (JSON or null), failed_at\n"
+    "                 ({path, step, iteration, seq} or null), inputs,\n"
+    "                 lineage ({} for none) and continued_as (or null),\n"
+    "                 the names evdump ls --json and snapshot --json use\n";
 
 static const char help_check[] =
     "evrun check STORE DEF.json [--json]\n"
