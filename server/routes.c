@@ -131,8 +131,15 @@ static int add_filter_str(srv_job *j, json_object *f, const char *param,
         evs__srv_job_error(j, 400, "EPARSE", "bad value of %s", param);
         return -1;
     }
-    if (rc > 0 && v[0])
-        json_object_object_add(f, member, json_object_new_string(v));
+    if (rc > 0 && v[0]) {
+        /* A time may be given in microseconds since the epoch. */
+        size_t n = strspn(v, "0123456789");
+        if (strncmp(member, "created_", 8) == 0 && n == strlen(v) && n < 19)
+            json_object_object_add(f, member,
+                                   json_object_new_int64(atoll(v)));
+        else
+            json_object_object_add(f, member, json_object_new_string(v));
+    }
     return 0;
 }
 
@@ -172,9 +179,12 @@ void evs__srv_exec_list(srv_job *j)
     }
     if (has_cursor) {
         /* The cursor's time, unless the filter's is later. */
-        json_object *ca;
+        json_object *ca = NULL;
         int64_t us = 0;
-        if (json_object_object_get_ex(f, "created_after", &ca)) {
+        if (json_object_object_get_ex(f, "created_after", &ca) &&
+            json_object_is_type(ca, json_type_int)) {
+            us = json_object_get_int64(ca);
+        } else if (ca) {
             const char *s = json_object_get_string(ca);
             if (evs_time_parse(s, strlen(s), &us) != 0) {
                 evs__srv_job_error(j, 400, "EPARSE",

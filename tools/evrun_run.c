@@ -7,6 +7,7 @@
 #include "evrun.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -504,6 +505,9 @@ static int http_start(evs_store *s, evs_server_opts *so)
     evs_error_info err;
     int rc;
 
+    /* A client that goes away must not take the runner with it: writes
+     * to its socket then fail with EPIPE instead. */
+    signal(SIGPIPE, SIG_IGN);
     so->orch = g_orch;
     rc = evs_server_start(evs_orch_loop(g_orch), s, so, &g_server, &err);
     if (rc != 0)

@@ -27,6 +27,12 @@
  * (evs_id_valid). The authorize hook lets a host decide each request
  * itself, after the token check.
  *
+ * Signals: a client that closes its connection while an answer is being
+ * written makes the write raise SIGPIPE, which kills a process that has
+ * not set it aside. The library does not change the process's signal
+ * dispositions: the host ignores SIGPIPE (signal(SIGPIPE, SIG_IGN)), as
+ * libuv's servers must; `evrun serve --http` does.
+ *
  * This header needs libuv's, and so, under strict C11, a POSIX feature
  * macro (evstore/orchestrator.h says which).
  */

@@ -637,6 +637,30 @@ def test_follow_a_running_execution_to_its_end(srv):
         "nap", "after"]
 
 
+def test_a_follower_that_leaves_does_not_harm_the_server(srv):
+    import socket
+    srv.post("/v1/executions", {"workflow": "approval", "id": "gone"})
+    srv.wait_status("gone", {"waiting", "running"})
+    for _ in range(3):
+        so = socket.create_connection(("127.0.0.1", srv.port), 10)
+        so.sendall(b"GET /v1/executions/gone/follow HTTP/1.1\r\n"
+                   b"Host: x\r\n\r\n")
+        assert so.recv(4096).startswith(b"HTTP/1.1 200")
+        so.close()
+    # New events go to nobody, in several writes (the first to a closed
+    # socket is answered with a reset, the next fails with EPIPE); the
+    # server and its runner go on.
+    for req in ("pause", "unpause", "pause", "unpause"):
+        time.sleep(0.3)
+        assert srv.post("/v1/executions/gone/" + req)[0] == 200
+    time.sleep(0.3)
+    srv.post("/v1/executions/gone/signal", {"type": "go", "payload": 1})
+    assert srv.wait_status("gone", {"completed"})["status"] == "completed"
+    time.sleep(0.3)
+    assert srv.proc.poll() is None
+    assert srv.get("/healthz")[0] == 200
+
+
 def test_concurrent_requests_while_runners_work(srv):
     errors = []
 
