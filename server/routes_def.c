@@ -94,6 +94,7 @@ typedef struct def_find {
     const char *name;
     char *text;
     size_t len;
+    char file[256];
 } def_find;
 
 static int find_one(void *arg, const char *file, const char *text, size_t len,
@@ -101,7 +102,6 @@ static int find_one(void *arg, const char *file, const char *text, size_t len,
 {
     def_find *f = arg;
 
-    (void)file;
     (void)err;
     if (!d || strcmp(d->name, f->name) != 0)
         return 0;
@@ -109,19 +109,31 @@ static int find_one(void *arg, const char *file, const char *text, size_t len,
         return -ENOMEM;
     memcpy(f->text, text, len + 1);
     f->len = len;
+    snprintf(f->file, sizeof(f->file), "%s", file);
     return 1;
+}
+
+/* Finds the definition of workflow `name`: f->text (malloc'd) and
+ * f->file. Returns 0, -ENOENT or -errno. */
+static int def_find_one(evs_server *sv, const char *name, def_find *f)
+{
+    int rc;
+
+    memset(f, 0, sizeof(*f));
+    f->name = name;
+    if ((rc = each_def(sv, find_one, f)) < 0)
+        return rc;
+    return f->text ? 0 : -ENOENT;
 }
 
 int evs__srv_def_read(evs_server *sv, const char *name, char **text,
                       size_t *len)
 {
-    def_find f = {name, NULL, 0};
-    int rc = each_def(sv, find_one, &f);
+    def_find f;
+    int rc = def_find_one(sv, name, &f);
 
-    if (rc < 0)
+    if (rc != 0)
         return rc;
-    if (!f.text)
-        return -ENOENT;
     *text = f.text;
     *len = f.len;
     return 0;
@@ -198,41 +210,29 @@ out:
     evs__jb_free(&l.bad);
 }
 
-typedef struct def_get {
-    const char *name;
-    evs__jbuf *b;
-    int found;
-} def_get;
-
-static int get_one(void *arg, const char *file, const char *text, size_t len,
-                   const evs_wf_def *d, const evs_error_info *err)
-{
-    def_get *g = arg;
-
-    (void)text;
-    (void)len;
-    (void)err;
-    if (!d || strcmp(d->name, g->name) != 0)
-        return 0;
-    def_summary(g->b, file, d);
-    EVS__JB_LIT(g->b, ",\"definition\":");
-    evs__jb_raw(g->b, d->json.ptr, d->json.len);
-    EVS__JB_LIT(g->b, "}\n");
-    g->found = 1;
-    return 1;
-}
-
 void evs__srv_def_get(srv_job *j)
 {
-    def_get g = {j->name, &j->out, 0};
-    int rc = each_def(j->sv, get_one, &g);
+    evs_wf_def *d = NULL;
+    def_find f;
+    int rc = def_find_one(j->sv, j->name, &f);
 
-    if (rc < 0)
+    if (rc == -ENOENT) {
+        evs__srv_job_error(j, 404, "not_found",
+                           "no definition of workflow '%s'", j->name);
+        return;
+    }
+    if (rc == 0)
+        rc = evs_wf_parse(f.text, f.len, NULL, NULL, NULL, &d, NULL);
+    if (rc != 0) {
         evs__srv_job_fail(j, rc, NULL);
-    else if (!g.found)
-        evs__srv_job_error(j, 404, "not_found", "no definition of workflow "
-                                                "'%s'",
-                           j->name);
+    } else {
+        def_summary(&j->out, f.file, d);
+        EVS__JB_LIT(&j->out, ",\"definition\":");
+        evs__jb_raw(&j->out, d->json.ptr, d->json.len);
+        EVS__JB_LIT(&j->out, "}\n");
+    }
+    evs_wf_free(d);
+    free(f.text);
 }
 
 /* ------------------------------------------------------------------ */

@@ -297,17 +297,6 @@ void evs__srv_job_queue(srv_job *j)
 /* Query strings                                                      */
 /* ------------------------------------------------------------------ */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int evs__srv_query(const char *query, const char *key, char *buf, size_t cap)
 {
     size_t klen = strlen(key);
@@ -327,8 +316,8 @@ int evs__srv_query(const char *query, const char *key, char *buf, size_t cap)
                     int h, l;
                     if (i + 2 >= n)
                         return -1;
-                    if ((h = hexval(p[i + 1])) < 0 ||
-                        (l = hexval(p[i + 2])) < 0)
+                    if ((h = evs__hex_val((unsigned char)p[i + 1])) < 0 ||
+                        (l = evs__hex_val((unsigned char)p[i + 2])) < 0)
                         return -1;
                     c = h * 16 + l;
                     i += 2;

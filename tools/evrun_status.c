@@ -74,26 +74,6 @@ void findings_free(findings *fs)
 /* status                                                             */
 /* ------------------------------------------------------------------ */
 
-/* What is still pending in an execution. */
-typedef struct pending {
-    size_t live_paths, waits, timers;
-} pending;
-
-static pending pending_of(const evs_replay *rp)
-{
-    pending p = {0, 0, 0};
-
-    for (size_t i = 0; i < evs_replay_path_count(rp); i++)
-        p.live_paths += evs_replay_path(rp, i)->ended_seq == 0;
-    for (size_t i = 0; i < evs_replay_wait_count(rp); i++)
-        p.waits += evs_replay_wait(rp, i)->ended_seq == 0;
-    for (size_t i = 0; i < evs_replay_timer_count(rp); i++) {
-        const evs_timer_state *t = evs_replay_timer(rp, i);
-        p.timers += !t->fired_seq && !t->cancelled;
-    }
-    return p;
-}
-
 void exec_json_open(const char *id, const char *outcome, const evs_replay *rp)
 {
     char *text = NULL;
@@ -117,11 +97,34 @@ void exec_json_open(const char *id, const char *outcome, const evs_replay *rp)
     evs_free(NULL, text);
 }
 
+/* A count of the library's status object: its members are unique and a
+ * string's quotes are escaped, so `,"NAME":` is found only as the
+ * member. */
+static size_t status_count(const char *json, const char *name)
+{
+    char key[32];
+    const char *p;
+
+    snprintf(key, sizeof(key), ",\"%s\":", name);
+    p = json ? strstr(json, key) : NULL;
+    return p ? (size_t)strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
 static void status_text(const char *id, const evs_replay *rp)
 {
     const evs_exec_state *x = evs_replay_exec(rp);
-    pending p = pending_of(rp);
+    char *json = NULL;
+    struct {
+        size_t live_paths, waits, timers;
+    } p;
 
+    /* The counts as the status object (evstore/inspect.h) has them. */
+    if (evs_replay_status_json(rp, NULL, &json, NULL) != 0)
+        note("%s: out of memory; counts shown as 0", id);
+    p.live_paths = status_count(json, "live_paths");
+    p.waits = status_count(json, "pending_waits");
+    p.timers = status_count(json, "pending_timers");
+    evs_free(NULL, json);
     out_printf("execution  %s\nworkflow   %.*s\nstatus     %s\n"
                "events     %llu\npaths      %zu live\n"
                "waiting    %zu events, %zu timers\n",
