@@ -497,6 +497,9 @@ void evs__srv_metrics_done(srv_job *j)
             n++;
         metric_u64(b, "evstore_http_streams", n);
     }
+    metric_head(b, "evstore_http_followers_total", "counter",
+                "Followers (Server-Sent Events) started.");
+    metric_u64(b, "evstore_http_followers_total", sv->followers);
     metric_head(b, "evstore_http_events_streamed_total", "counter",
                 "Events sent by history streams and followers.");
     metric_u64(b, "evstore_http_events_streamed_total", sv->events_streamed);

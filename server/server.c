@@ -97,6 +97,8 @@ void evs__srv_send(evs_server *sv, h2o_req_t *req, srv_route route, int status,
         h2o_add_header(&req->pool, &req->res.headers,
                        H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                        H2O_STRLIT("Bearer realm=\"evstore\""));
+    if (sv->stopping)
+        req->http1_is_persistent = 0;
     evs__srv_count(sv, route, status);
     sv->bytes_out += len;
     h2o_send_inline(req, body, len);
@@ -969,9 +971,9 @@ void evs_server_stop(evs_server *sv)
         h2o_context_request_shutdown(&sv->ctx);
 }
 
-/* The second turn of a close: h2o's timers, closed by
- * h2o_context_dispose without a callback, were finished on the turn the
- * first idle handle closed on. */
+/* The last turn of a close: h2o's timers, closed by h2o_context_dispose
+ * without a callback, were finished on the turn the drain timer closed
+ * on, so nothing of h2o's is left in the server's memory. */
 static void closer2_closed(uv_handle_t *h)
 {
     evs_server *sv = h->data;
@@ -988,7 +990,7 @@ static void closer1_closed(uv_handle_t *h)
 {
     evs_server *sv = h->data;
 
-    uv_close((uv_handle_t *)&sv->closer[1], closer2_closed);
+    uv_close((uv_handle_t *)&sv->closer, closer2_closed);
 }
 
 /* Whether h2o has nothing left on its timeouts: the last connection's
@@ -1018,8 +1020,8 @@ static void drain_cb(uv_timer_t *t)
     }
     if (sv->ctx_ready)
         h2o_context_dispose(&sv->ctx);
-    uv_idle_init(sv->loop, &sv->closer[1]);
-    sv->closer[1].data = sv;
+    uv_idle_init(sv->loop, &sv->closer);
+    sv->closer.data = sv;
     uv_close((uv_handle_t *)&sv->drain, closer1_closed);
 }
 

@@ -73,7 +73,7 @@ struct evs_server {
     size_t conns, jobs; /* open connections; work on the threadpool */
     srv_stream *streams; /* live streams, a list */
     uv_timer_t drain;    /* waits for h2o's timeouts to empty (server.c) */
-    uv_idle_t closer[2]; /* the last turn of a close (server.c) */
+    uv_idle_t closer;    /* the last turn of a close (server.c) */
     evs_server_close_cb close_cb;
     void *close_arg;
     /* Counters for /metrics (loop thread only). */

@@ -247,6 +247,9 @@ static void pump(srv_stream *s)
         s->finished = 1;
         s->req = NULL;
         evs__srv_count(s->sv, s->route, 200);
+        /* A server that stops lets the connection go with the answer. */
+        if (s->sv->stopping)
+            req->http1_is_persistent = 0;
         h2o_send(req, &iov, 1, H2O_SEND_STATE_FINAL);
         stream_release(s);
         return;
