@@ -110,6 +110,8 @@ struct srv_job {
     size_t n_created;
 };
 
+/* Frees a job that was not queued (a queued one frees itself). */
+void evs__srv_job_free(srv_job *j);
 /* Queues j (run on the threadpool, then answered). Takes j over. */
 void evs__srv_job_queue(srv_job *j);
 /* A new job for req, its body and query copied; NULL on ENOMEM (the

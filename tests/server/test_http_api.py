@@ -314,6 +314,33 @@ def test_bad_bodies(srv):
     assert st == 400 and error_of(doc) == "EPARSE"
 
 
+def test_console_files(tmp_path):
+    con = tmp_path / "console"
+    con.mkdir()
+    (con / "index.html").write_text("<!doctype html><title>evstore</title>")
+    (con / "app.js").write_text("console.log(1);")
+    (con / ".hidden").write_text("secret")
+    (tmp_path / "outside.txt").write_text("outside")
+    os.symlink(str(tmp_path / "outside.txt"), str(con / "link.txt"))
+    s = Server(tmp_path, token="t0k", extra=["--console", str(con)])
+    try:
+        st, text, r = s.get("/console/")
+        assert st == 200 and "<title>evstore</title>" in text
+        assert r.getheader("Content-Type").startswith("text/html")
+        st, text, r = s.get("/console/app.js")
+        assert st == 200 and r.getheader("Content-Type").startswith(
+            "text/javascript")
+        for bad in ["/console/.hidden", "/console/link.txt",
+                    "/console/../outside.txt", "/console/%2e%2e/outside.txt",
+                    "/console/nope.css", "/console/a/b"]:
+            st, doc, _ = s.get(bad)
+            assert st == 404, bad
+        st, _, _ = s.get("/console/", token="")
+        assert st == 401
+    finally:
+        assert s.stop() == 0
+
+
 # ---------------------------------------------------------------- create
 
 def test_create_is_idempotent_on_the_id(srv):
