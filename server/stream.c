@@ -17,6 +17,7 @@
 
 #define CHUNK_EVENTS 512
 #define CHUNK_BYTES ((size_t)256 << 10)
+#define KEEPALIVE_MS 15000
 
 struct srv_stream {
     h2o_generator_t gen;
@@ -34,6 +35,7 @@ struct srv_stream {
     uv_timer_t timer;
     evs__jbuf chunk;   /* written by the work */
     evs__jbuf sending; /* handed to h2o, until it proceeds */
+    uint64_t last_send_ms; /* loop time of the last piece sent */
     int working, sending_now, started, finished, ending, terminal, read_all;
     int rc;
     evs_error_info err;
@@ -232,11 +234,17 @@ static void pump(srv_stream *s)
         s->chunk.len = 0;
         last = 1;
     }
+    if (!last && s->follow && s->chunk.len == 0 &&
+        uv_now(s->sv->loop) - s->last_send_ms >= KEEPALIVE_MS)
+        /* A comment now and then, so that what stands between the
+         * follower and the server does not take it for a dead line. */
+        EVS__JB_LIT(&s->chunk, ": keepalive\n\n");
     if (!last && s->chunk.len == 0) {
         /* Nothing new: a follower looks again later. */
         uv_timer_start(&s->timer, timer_cb, s->sv->opts.follow_ms, 0);
         return;
     }
+    s->last_send_ms = uv_now(s->sv->loop);
     s->sv->bytes_out += s->chunk.len;
     if (last) {
         /* h2o holds the last buffer until the request goes: the pool's. */
