@@ -33,6 +33,11 @@
  * dispositions: the host ignores SIGPIPE (signal(SIGPIPE, SIG_IGN)), as
  * libuv's servers must; `evrun serve --http` does.
  *
+ * Memory: h2o keeps per-thread caches of the buffers it frees, which
+ * stay with the thread: a host that runs the loop on a thread that then
+ * ends leaves some KiB behind (LeakSanitizer reports them under
+ * h2o_mem_alloc_recycle).
+ *
  * This header needs libuv's, and so, under strict C11, a POSIX feature
  * macro (evstore/orchestrator.h says which).
  */
