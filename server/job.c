@@ -11,18 +11,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 /* ------------------------------------------------------------------ */
 /* Answers                                                            */
 /* ------------------------------------------------------------------ */
 
-void evs__srv_count(evs_server *sv, srv_route route, int status)
+const double evs__srv_buckets[SRV_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+
+void evs__srv_count(evs_server *sv, srv_route route, int status,
+                    h2o_req_t *req)
 {
     for (int i = 0; i < SRV_CODE_COUNT; i++)
         if (evs__srv_codes[i] == status) {
             sv->served[route][i]++;
-            return;
+            break;
         }
+    if (req) {
+        /* From when h2o had the request whole to the answer's end (its
+         * last piece handed over, for a stream). */
+        struct timeval now;
+        double s;
+        int b = 0;
+
+        gettimeofday(&now, NULL);
+        s = (double)(now.tv_sec - req->processed_at.at.tv_sec) +
+            (double)(now.tv_usec - req->processed_at.at.tv_usec) / 1e6;
+        if (s < 0)
+            s = 0;
+        while (b < SRV_BUCKETS && s > evs__srv_buckets[b])
+            b++;
+        sv->latency[route][b]++;
+        sv->latency_sum[route] += s;
+    }
 }
 
 static const char *reason_of(int status)
@@ -60,7 +83,7 @@ void evs__srv_send(evs_server *sv, h2o_req_t *req, srv_route route, int status,
                        H2O_STRLIT("Bearer realm=\"evstore\""));
     if (sv->stopping)
         req->http1_is_persistent = 0;
-    evs__srv_count(sv, route, status);
+    evs__srv_count(sv, route, status, req);
     sv->bytes_out += len;
     h2o_send_inline(req, body, len);
 }

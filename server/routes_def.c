@@ -480,6 +480,46 @@ void evs__srv_metrics_done(srv_job *j)
                 evs__jb_int(b, (int64_t)sv->served[r][c]);
                 EVS__JB_LIT(b, "\n");
             }
+    metric_head(b, "evstore_http_request_duration_seconds", "histogram",
+                "From a request read whole to its answer sent (a stream: "
+                "its last piece), by route.");
+    for (int r = 0; r < SRV_ROUTE_COUNT; r++) {
+        uint64_t cum = 0;
+        char num[32];
+
+        for (int k = 0; k <= SRV_BUCKETS; k++)
+            cum += sv->latency[r][k];
+        if (!cum)
+            continue;
+        cum = 0;
+        for (int k = 0; k <= SRV_BUCKETS; k++) {
+            cum += sv->latency[r][k];
+            EVS__JB_LIT(b, "evstore_http_request_duration_seconds_bucket"
+                           "{route=\"");
+            evs__jb_str(b, evs__srv_route_names[r]);
+            EVS__JB_LIT(b, "\",le=\"");
+            if (k == SRV_BUCKETS)
+                EVS__JB_LIT(b, "+Inf");
+            else {
+                snprintf(num, sizeof(num), "%g", evs__srv_buckets[k]);
+                evs__jb_str(b, num);
+            }
+            EVS__JB_LIT(b, "\"} ");
+            evs__jb_int(b, (int64_t)cum);
+            EVS__JB_LIT(b, "\n");
+        }
+        EVS__JB_LIT(b, "evstore_http_request_duration_seconds_sum{route=\"");
+        evs__jb_str(b, evs__srv_route_names[r]);
+        EVS__JB_LIT(b, "\"} ");
+        snprintf(num, sizeof(num), "%.6f", sv->latency_sum[r]);
+        evs__jb_str(b, num);
+        EVS__JB_LIT(b, "\nevstore_http_request_duration_seconds_count"
+                       "{route=\"");
+        evs__jb_str(b, evs__srv_route_names[r]);
+        EVS__JB_LIT(b, "\"} ");
+        evs__jb_int(b, (int64_t)cum);
+        EVS__JB_LIT(b, "\n");
+    }
     metric_head(b, "evstore_http_request_body_bytes_total", "counter",
                 "Bytes of request bodies received.");
     metric_u64(b, "evstore_http_request_body_bytes_total", sv->body_bytes_in);

@@ -53,6 +53,10 @@ extern const char *const evs__srv_route_names[SRV_ROUTE_COUNT];
         X(500) X(503)
 enum { SRV_CODE_COUNT = 12 };
 extern const int evs__srv_codes[SRV_CODE_COUNT];
+/* The upper bounds of the request duration histogram, in seconds; one
+ * more bucket counts what passes the last. */
+enum { SRV_BUCKETS = 14 };
+extern const double evs__srv_buckets[SRV_BUCKETS];
 
 typedef struct srv_stream srv_stream;
 typedef struct srv_job srv_job;
@@ -78,6 +82,8 @@ struct evs_server {
     void *close_arg;
     /* Counters for /metrics (loop thread only). */
     uint64_t served[SRV_ROUTE_COUNT][SRV_CODE_COUNT];
+    uint64_t latency[SRV_ROUTE_COUNT][SRV_BUCKETS + 1];
+    double latency_sum[SRV_ROUTE_COUNT];
     uint64_t body_bytes_in, bytes_out, followers, events_streamed;
     int64_t started_us;
 };
@@ -137,8 +143,10 @@ void evs__srv_job_fail(srv_job *j, int rc, const evs_error_info *err);
 /* The code an error document names for a library error: evs_err_name's
  * without its "EVS_" ("EPARSE", "ENOENT"). */
 const char *evs__srv_code_name(int rc);
-/* Counts one answer for /metrics. */
-void evs__srv_count(evs_server *sv, srv_route route, int status);
+/* Counts one answer for /metrics, and its duration when req is given
+ * (h2o's processed_at to now). */
+void evs__srv_count(evs_server *sv, srv_route route, int status,
+                    h2o_req_t *req);
 
 /* Reads query parameter `key` (decoded into buf, NUL-terminated):
  * 1 found, 0 absent, -1 bad (too long, bad escape). */

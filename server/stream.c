@@ -254,7 +254,7 @@ static void pump(srv_stream *s)
         s->chunk.len = 0;
         s->finished = 1;
         s->req = NULL;
-        evs__srv_count(s->sv, s->route, 200);
+        evs__srv_count(s->sv, s->route, 200, req);
         /* A server that stops lets the connection go with the answer. */
         if (s->sv->stopping)
             req->http1_is_persistent = 0;
@@ -291,12 +291,11 @@ static void on_stop(h2o_generator_t *g, h2o_req_t *req)
 {
     srv_stream *s = (srv_stream *)g;
 
-    (void)req;
     s->req = NULL;
     s->sending_now = 0;
     if (!s->finished) {
         s->finished = 1;
-        evs__srv_count(s->sv, s->route, 200);
+        evs__srv_count(s->sv, s->route, 200, req);
     }
     stream_release(s);
 }

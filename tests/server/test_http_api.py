@@ -762,3 +762,15 @@ def test_metrics_parse_and_count_a_known_workload(srv):
     assert val[(req, (("code", "201"), ("route", "executions.create")))] == 4
     assert val[(req, (("code", "404"), ("route", "executions.get")))] == 1
     assert fams["evstore_http_requests"].type == "counter"
+    # The duration histogram counts each answer once, by route.
+    hist = "evstore_http_request_duration_seconds"
+    assert fams[hist].type == "histogram"
+    assert val[(hist + "_count", (("route", "executions.create"),))] == 4
+    assert val[(hist + "_bucket", (("le", "+Inf"),
+                                   ("route", "executions.create")))] == 4
+    buckets = sorted((float(s.labels["le"]), s.value)
+                     for s in fams[hist].samples
+                     if s.name == hist + "_bucket" and
+                     s.labels["route"] == "executions.create")
+    assert [v for _, v in buckets] == sorted(v for _, v in buckets)
+    assert val[(hist + "_sum", (("route", "executions.create"),))] > 0
