@@ -513,7 +513,8 @@ int evs_exec_start(evs_store *s, evs_span def, evs_span inputs, evs_span id,
     /* d is the creation's from here, even on failure. */
     rc = evs__creation_make(&c, a, d, inputs, id, evs_now_us(), err);
     if (rc == 0)
-        rc = evs_exec_create(s, c.id, c.id_len, &c.snap, c.ev, 2);
+        rc = evs_exec_create_flags(s, c.id, c.id_len, &c.snap, c.ev, 2,
+                                   EVS_SNAPSHOT_CACHE);
     if (rc == 0 && out_id) {
         memcpy(out_id, c.id, c.id_len);
         out_id[c.id_len] = '\0';
