@@ -540,7 +540,7 @@ int scen_p9(bench_ctx *c)
                "P9 layout floor (%d threads, raw calls: temp directory "
                "with log and snapshot by rename, renamed into place; the "
                "other appends; final snapshot by rename): "
-               "%.0f workflows/s with its 10 syncs, %.0f without (the "
+               "%.0f workflows/s with its 7 syncs, %.0f without (the "
                "no-sync rows' floor)",
                P9_FLOOR_THREADS, median(fl[LAY_D], reps),
                median(fl[LAY_N], reps));

@@ -157,16 +157,34 @@ static int layout_file(int dir, const char *name, const void *buf, size_t len,
     return rc;
 }
 
+/* A line noted in the store's listing index (FORMAT.md §12): one write
+ * with O_APPEND to the shared file, opened for it. */
+static int layout_note(int root, const char *line, size_t len)
+{
+    int fd = openat(root, "index", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                    0600), rc;
+
+    if (fd < 0)
+        return -errno;
+    rc = floor_write_all(fd, line, len);
+    close(fd);
+    return rc;
+}
+
 /* What evstore's layout asks of the file system for one workflow, with
  * the raw calls: a temporary directory holding the log (first append)
  * and a snapshot by rename, renamed into place; the other appends; a
- * final snapshot by rename. With `sync`, the syncs that make each step
- * durable: 10. No inbox: nothing posts to these executions. */
+ * final snapshot by rename; each snapshot noted in the listing index.
+ * With `sync`, the syncs that make each step durable: 7 (the log, the
+ * new directory and the store directory at creation, then each append;
+ * snapshots are a cache of the log, written without syncs). No inbox:
+ * nothing posts to these executions. */
 static int layout_one(p9_floor_run *r, int root, int tid, size_t i)
 {
     const p9_appends *a = r->a;
     char tmp[64], fin[64];
     int dir = -1, log = -1, snap = -1, rc;
+    size_t note = r->snap_len < 512 ? r->snap_len : 512;
 
     snprintf(tmp, sizeof(tmp), ".tmp-%d-%zu", tid, i);
     snprintf(fin, sizeof(fin), "w-%d-%zu", tid, i);
@@ -177,8 +195,7 @@ static int layout_one(p9_floor_run *r, int root, int tid, size_t i)
         return -errno;
     rc = layout_file(dir, "events.jsonl", a->buf, a->off[1], r->sync, &log);
     if (rc == 0)
-        rc =
-            layout_file(dir, ".tmp-snap", r->snap, r->snap_len, r->sync, &snap);
+        rc = layout_file(dir, ".tmp-snap", r->snap, r->snap_len, 0, &snap);
     if (rc == 0)
         rc = sys_rc(renameat(dir, ".tmp-snap", dir, "snapshot.json"));
     if (rc == 0 && r->sync)
@@ -187,6 +204,8 @@ static int layout_one(p9_floor_run *r, int root, int tid, size_t i)
         rc = sys_rc(renameat(root, tmp, root, fin));
     if (rc == 0 && r->sync)
         rc = sys_rc(fsync(root));
+    if (rc == 0)
+        rc = layout_note(root, r->snap, note);
     for (size_t k = 1; k < a->n && rc == 0; k++) {
         rc =
             floor_write_all(log, a->buf + a->off[k], a->off[k + 1] - a->off[k]);
@@ -197,12 +216,11 @@ static int layout_one(p9_floor_run *r, int root, int tid, size_t i)
         close(snap);
     snap = -1;
     if (rc == 0)
-        rc =
-            layout_file(dir, ".tmp-snap", r->snap, r->snap_len, r->sync, &snap);
+        rc = layout_file(dir, ".tmp-snap", r->snap, r->snap_len, 0, &snap);
     if (rc == 0)
         rc = sys_rc(renameat(dir, ".tmp-snap", dir, "snapshot.json"));
-    if (rc == 0 && r->sync)
-        rc = sys_rc(fsync(dir));
+    if (rc == 0)
+        rc = layout_note(root, r->snap, note);
     if (snap >= 0)
         close(snap);
     if (log >= 0)

@@ -674,10 +674,11 @@ static void closer2_closed(uv_handle_t *h)
     evs_server_close_cb cb = sv->close_cb;
     void *arg = sv->close_arg;
 
-    h2o_config_dispose(&sv->config);
-    server_free(sv);
+    /* server.h: sv is gone after the callback returns, not before. */
     if (cb)
         cb(sv, arg);
+    h2o_config_dispose(&sv->config);
+    server_free(sv);
 }
 
 static void closer1_closed(uv_handle_t *h)
