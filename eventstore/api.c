@@ -308,7 +308,17 @@ int evs_log_append_flags(evs_log *l, const evs_event *events, size_t n,
                          evs_error_info *info)
 {
     evs_error_info_clear(info);
-    if (!l || (n && !events) || (flags & ~EVS_APPEND_NO_SYNC))
+    if (flags & ~EVS_APPEND_NO_SYNC)
+        return -EINVAL;
+    return evs__log_append_flags(l, events, n, expected_last_seq, flags, info);
+}
+
+int evs__log_append_flags(evs_log *l, const evs_event *events, size_t n,
+                          uint64_t expected_last_seq, unsigned flags,
+                          evs_error_info *info)
+{
+    evs_error_info_clear(info);
+    if (!l || (n && !events))
         return -EINVAL;
     if (n == 0)
         return 0;

@@ -52,17 +52,24 @@ static void nul_name(char name[EVS_ID_MAX + 1], const char *id, size_t len)
 
 /*
  * Opens the inbox of execution `name` into *ifd. With `create`, the
- * execution must have a log, the inbox is made if it is missing, and the
- * execution's directory is fsynced: whoever created the inbox, it must
- * be durable before a request in it can be. Returns 0, 1 (no inbox,
- * without `create`), -ENOENT (no execution) or another error; -ELOOP or
- * -ENOTDIR when the inbox is not a plain directory.
+ * execution must have a log and the inbox is made if it is missing.
+ * Whoever created the inbox, it must be durable before a request in it
+ * can be, so with `create` the execution's directory is returned open in
+ * *edfd for the caller to fsync (evs_request_post does so last, after
+ * the request is in place, which keeps that sync off the path by which a
+ * runner sees the request); with `edfd` NULL it is fsynced here. Returns
+ * 0, 1 (no inbox, without `create`), -ENOENT (no execution) or another
+ * error; -ELOOP or -ENOTDIR when the inbox is not a plain directory.
  */
-static int open_inbox(evs_store *s, const char *name, int create, int *ifd)
+static int open_inbox(evs_store *s, const char *name, int create, int *ifd,
+                      int *edfd)
 {
     const int dflags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     evs_stat st;
     int dfd = -1, fd = -1, rc;
+
+    if (edfd)
+        *edfd = -1;
 
     if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0)
         return rc;
@@ -83,10 +90,15 @@ static int open_inbox(evs_store *s, const char *name, int create, int *ifd)
         if (rc == 0 || rc == -EEXIST)
             rc = IO(s)->openat(CTX(s), dfd, INBOX_NAME, dflags, 0, &fd);
     }
-    if (rc == 0 && create)
+    if (rc == 0 && create && edfd) {
+        *edfd = dfd;
+        dfd = -1;
+    } else if (rc == 0 && create) {
         rc = IO(s)->fsync(CTX(s), dfd);
+    }
 out:
-    IO(s)->close(CTX(s), dfd);
+    if (dfd >= 0)
+        IO(s)->close(CTX(s), dfd);
     if (rc != 0 && fd >= 0) {
         IO(s)->close(CTX(s), fd);
         fd = -1;
@@ -130,13 +142,13 @@ int evs__file_request_post(evs_store *s, const char *id, size_t id_len,
     char *body = NULL;
     size_t blen = 0;
     struct iovec iov;
-    int ifd = -1, fd = -1, rc, made = 0, renamed = 0;
+    int edfd = -1, ifd = -1, fd = -1, rc, made = 0, renamed = 0;
 
     if ((rc = compact_object(s, json, len, &body, &blen)) != 0)
         return rc;
     body[blen] = '\n';
     nul_name(name, id, id_len);
-    if ((rc = open_inbox(s, name, 1, &ifd)) != 0)
+    if ((rc = open_inbox(s, name, 1, &ifd, &edfd)) != 0)
         goto out;
     if ((rc = evs_uuid7(uuid)) != 0 || (rc = evs__rand_suffix(sfx)) != 0)
         goto out;
@@ -160,7 +172,16 @@ int evs__file_request_post(evs_store *s, const char *id, size_t id_len,
     if (rc != 0)
         goto out;
     renamed = 1;
+    /* The request is whole and visible from here on, and a runner may
+     * take it at once. What makes it durable follows, before the post
+     * returns: its name in the inbox, then the inbox's in the execution's
+     * directory. A crash before these ends loses only a request that no
+     * caller was told is posted. On ext4 the first sync commits the
+     * journal that holds the inbox's creation too, so the second finds
+     * nothing left to write when this post made the inbox. */
     if ((rc = IO(s)->fsync(CTX(s), ifd)) != 0)
+        goto out;
+    if ((rc = IO(s)->fsync(CTX(s), edfd)) != 0)
         goto out;
     if (out_id)
         memcpy(out_id, uuid, EVS_REQUEST_ID_LEN + 1);
@@ -175,6 +196,8 @@ out:
         IO(s)->unlinkat(CTX(s), ifd, tmp, 0);
     if (ifd >= 0)
         IO(s)->close(CTX(s), ifd);
+    if (edfd >= 0)
+        IO(s)->close(CTX(s), edfd);
     evs__free(s->alloc, body);
     return rc;
 }
@@ -328,7 +351,7 @@ int evs__file_request_list(evs_store *s, const char *id, size_t id_len,
     memset(&L, 0, sizeof(L));
     L.s = s;
     L.exec = name;
-    rc = open_inbox(s, name, 0, &L.ifd);
+    rc = open_inbox(s, name, 0, &L.ifd, NULL);
     if (rc == 1)
         return 0; /* no inbox yet: no requests */
     if (rc != 0)
@@ -373,7 +396,7 @@ int evs__file_request_remove(evs_store *s, const char *id, size_t id_len,
     nul_name(name, id, id_len);
     memcpy(req, req_id, EVS_REQUEST_ID_LEN);
     memcpy(req + EVS_REQUEST_ID_LEN, REQ_SUFFIX, REQ_SUFFIX_LEN + 1);
-    rc = open_inbox(s, name, 0, &ifd);
+    rc = open_inbox(s, name, 0, &ifd, NULL);
     if (rc == 1 || rc == -ENOENT)
         return 0; /* no inbox, or no execution: the request is gone */
     if (rc != 0)
@@ -396,7 +419,7 @@ int evs__file_request_dir(evs_store *s, const char *id, size_t id_len,
             buf[0] = '\0';
         return -ENAMETOOLONG;
     }
-    if ((rc = open_inbox(s, name, create, &ifd)) != 0) {
+    if ((rc = open_inbox(s, name, create, &ifd, NULL)) != 0) {
         if (create)
             buf[0] = '\0';
         return rc == 1 ? -ENOENT : rc;

@@ -182,4 +182,11 @@ int evs__encode_append(evs_store *s, const char *id, size_t id_len,
                        char **buf, size_t *cap, size_t *len,
                        evs_error_info *info);
 
+/* evs__encode_append with the line encoder's flags
+ * (EVS__LINE_DATA_COMPACT). */
+int evs__encode_append_flags(evs_store *s, const char *id, size_t id_len,
+                             const evs_event *events, size_t n, uint64_t first,
+                             unsigned line_flags, char **buf, size_t *cap,
+                             size_t *len, evs_error_info *info);
+
 #endif /* EVS_FILE_INT_H */

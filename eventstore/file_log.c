@@ -171,6 +171,15 @@ int evs__encode_append(evs_store *s, const char *id, size_t id_len,
                        char **buf, size_t *cap, size_t *len,
                        evs_error_info *info)
 {
+    return evs__encode_append_flags(s, id, id_len, events, n, first, 0, buf,
+                                    cap, len, info);
+}
+
+int evs__encode_append_flags(evs_store *s, const char *id, size_t id_len,
+                             const evs_event *events, size_t n, uint64_t first,
+                             unsigned line_flags, char **buf, size_t *cap,
+                             size_t *len, evs_error_info *info)
+{
     char uuid[EVS_UUID_LEN + 1];
     int64_t now = 0;
     size_t off = 0, ll, eoff;
@@ -212,7 +221,8 @@ int evs__encode_append(evs_store *s, const char *id, size_t id_len,
         rc = EVS__GROW(s->alloc, buf, cap, off + evs_line_encoded_max(&e));
         if (rc != 0)
             return rc;
-        rc = evs_line_encode(&e, *buf + off, *cap - off, &ll);
+        rc = evs__line_encode_flags(&e, *buf + off, *cap - off, &ll,
+                                    line_flags);
         if (rc != 0) {
             /* Say why: the encoder only knows that something is off. */
             const char *why = "bad field";
@@ -604,8 +614,10 @@ int evs__file_log_append(evs_log *l, const evs_event *ev, size_t n,
             info->sequence = expected + 1;
         goto out;
     }
-    rc = evs__encode_append(s, l->id, l->id_len, ev, n, expected + 1, &fl->wbuf,
-                            &fl->wcap, &len, info);
+    rc = evs__encode_append_flags(
+        s, l->id, l->id_len, ev, n, expected + 1,
+        flags & EVS__APPEND_DATA_COMPACT ? EVS__LINE_DATA_COMPACT : 0,
+        &fl->wbuf, &fl->wcap, &len, info);
     if (rc != 0)
         goto out;
     /* Two comparisons on the hot path; the rest only past the limit. */

@@ -17,6 +17,8 @@ struct evs_recorder {
     evs_event *views; /* scratch for the append */
     char *line;       /* scratch for checking an event at record time */
     size_t line_cap;
+    char *data;       /* scratch: an event's data, compacted */
+    size_t data_cap;
     /* Copied from the log, which may be closed before set_log. */
     char id[EVS_ID_MAX + 1];
     size_t id_len;
@@ -132,14 +134,18 @@ static int append_events(evs_log *log, uint64_t flushed, evs_event_owned *ev,
         if (last - flushed > n)
             return EVS_ECONFLICT;
         k = (size_t)(last - flushed);
-        rc = evs_log_append_flags(log, views, k, flushed, flags, NULL);
+        rc = evs__log_append_flags(log, views, k, flushed,
+                                   flags | EVS__APPEND_DATA_COMPACT, NULL);
         if (rc != 0)
             return rc;
         *done = k;
         if (k == n)
             return 0;
     }
-    rc = evs_log_append_flags(log, views + k, n - k, flushed + k, flags, NULL);
+    /* Every event's data was checked and compacted when it was
+     * recorded. */
+    rc = evs__log_append_flags(log, views + k, n - k, flushed + k,
+                               flags | EVS__APPEND_DATA_COMPACT, NULL);
     if (rc == 0)
         *done = n;
     return rc;
@@ -294,6 +300,19 @@ int evs_recorder_record(evs_recorder *r, const evs_event *ev, uint64_t *seq)
     e.execution_id.ptr = r->id;
     e.execution_id.len = r->id_len;
     e.batch_first = e.batch_count = 0;
+    /* `data` is checked once, here, and kept in its compact form, which
+     * is what the line holds: the flush copies it into the log's lines
+     * without checking it again (EVS__APPEND_DATA_COMPACT). */
+    if (e.data.len) {
+        if (e.data.len > r->data_cap &&
+            EVS__GROW(r->alloc, &r->data, &r->data_cap, e.data.len) != 0)
+            return -ENOMEM;
+        if (evs_json_check(e.data.ptr, e.data.len, EVS_JSON_MINIFY, r->data,
+                           &len, NULL) != 0)
+            return -EINVAL;
+        e.data.ptr = r->data;
+        e.data.len = len;
+    }
     /* Encode it now, as the flush will: an event the log would refuse
      * must be refused here, or it would stay in the buffer and fail
      * every later flush. The exact size also feeds batch_bytes. */
@@ -301,7 +320,8 @@ int evs_recorder_record(evs_recorder *r, const evs_event *ev, uint64_t *seq)
     if (need > r->line_cap &&
         EVS__GROW(r->alloc, &r->line, &r->line_cap, need) != 0)
         return -ENOMEM;
-    if (evs_line_encode(&e, r->line, r->line_cap, &len) != 0)
+    if (evs__line_encode_flags(&e, r->line, r->line_cap, &len,
+                               EVS__LINE_DATA_COMPACT) != 0)
         return -EINVAL;
     if (len + BATCH_FIELD_MAX > r->max_line)
         return EVS_ETOOBIG;
@@ -390,5 +410,6 @@ void evs_recorder_close(evs_recorder *r)
     evs__free(r->alloc, r->buf);
     evs__free(r->alloc, r->views);
     evs__free(r->alloc, r->line);
+    evs__free(r->alloc, r->data);
     evs__free(r->alloc, r);
 }

@@ -349,4 +349,20 @@ typedef int (*evs__tail_fn)(void *arg, const evs__tail_piece *p);
 int evs__walk_tail(evs_store *s, int fd, uint64_t size, const char *id,
                    size_t id_len, evs__tail *t, evs__tail_fn fn, void *arg);
 
+/*
+ * An internal flag of log_append, beside EVS_APPEND_NO_SYNC: the `data`
+ * of every event is the compact JSON that evs_json_check accepted and
+ * wrote (EVS_JSON_MINIFY), so the encoder copies it instead of checking
+ * it again (EVS__LINE_DATA_COMPACT). The recorder checks `data` when an
+ * event is recorded and keeps it so; evs_log_append_flags refuses the
+ * flag, so no public caller can bring unchecked data past the check.
+ */
+#define EVS__APPEND_DATA_COMPACT (1u << 15)
+
+/* evs_log_append_flags without its check of `flags`, which may hold
+ * EVS__APPEND_DATA_COMPACT. */
+int evs__log_append_flags(evs_log *l, const evs_event *events, size_t n,
+                          uint64_t expected_last_seq, unsigned flags,
+                          evs_error_info *info);
+
 #endif /* EVS_STORE_INT_H */

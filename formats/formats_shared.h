@@ -442,6 +442,18 @@ int evs__json_is_null(evs_span v);
 int evs__utf8_valid(const char *s, size_t len);
 
 /*
+ * evs_line_encode with flags. EVS__LINE_DATA_COMPACT: ev->data is already
+ * the compact form that evs_json_check (EVS_JSON_MINIFY) accepted and
+ * wrote, and is copied as it is instead of being checked again. Only a
+ * caller that made it so may pass the flag (the recorder, which checks
+ * `data` when an event is recorded, for the log's encoding at flush);
+ * the line is then byte for byte the one evs_line_encode writes.
+ */
+#define EVS__LINE_DATA_COMPACT 1u
+int evs__line_encode_flags(const evs_event *ev, char *buf, size_t cap,
+                           size_t *out_len, unsigned flags);
+
+/*
  * The framing shared by event lines and snapshot lines (FORMAT.md): a
  * line is `{` ... `,"checksum":"<16 hex>"}\n` and the checksum is XXH3-64
  * of every byte before `"checksum"`.

@@ -73,7 +73,7 @@ static char *put_str(char *p, const char *end, evs_span s)
  * every field, so it is only done when the caller's buffer is below the
  * bound: a buffer of exactly the line's length must still do.
  */
-static int exact_len(const evs_event *ev, size_t *len)
+static int exact_len(const evs_event *ev, unsigned flags, size_t *len)
 {
     const evs_span *strs[] = {&ev->id, &ev->execution_id, &ev->path_id,
                               &ev->event_type, &ev->step_name};
@@ -90,6 +90,8 @@ static int exact_len(const evs_event *ev, size_t *len)
              evs__u64_digits(ev->batch_count) + 1;
     if (ev->data.len == 0) {
         q = 2;
+    } else if (flags & EVS__LINE_DATA_COMPACT) {
+        q = ev->data.len;
     } else if (evs_json_check(ev->data.ptr, ev->data.len, EVS_JSON_MINIFY, NULL,
                               &q, NULL) != 0) {
         return -EINVAL;
@@ -107,6 +109,12 @@ static int batch_valid(uint64_t seq, uint64_t first, uint64_t count)
 
 int evs_line_encode(const evs_event *ev, char *buf, size_t cap, size_t *out_len)
 {
+    return evs__line_encode_flags(ev, buf, cap, out_len, 0);
+}
+
+int evs__line_encode_flags(const evs_event *ev, char *buf, size_t cap,
+                           size_t *out_len, unsigned flags)
+{
     char *p = buf, *end = buf + cap;
     char ts[EVS_TIME_LEN + 1];
     size_t need = evs_line_encoded_max(ev), dlen;
@@ -123,7 +131,7 @@ int evs_line_encode(const evs_event *ev, char *buf, size_t cap, size_t *out_len)
     /* With room for the bound, nothing below can run out of space. Below
      * it, the line may still fit: measure it. */
     if (cap < need) {
-        if ((rc = exact_len(ev, &need)) != 0)
+        if ((rc = exact_len(ev, flags, &need)) != 0)
             return rc;
         if (cap < need)
             return -ENOBUFS;
@@ -159,6 +167,10 @@ int evs_line_encode(const evs_event *ev, char *buf, size_t cap, size_t *out_len)
     p = put(p, LIT(K_DATA));
     if (ev->data.len == 0) {
         p = put(p, "{}", 2);
+    } else if (flags & EVS__LINE_DATA_COMPACT) {
+        /* Checked and compacted by the caller (evs_json_check with
+         * EVS_JSON_MINIFY), so its bytes are the line's. */
+        p = put(p, ev->data.ptr, ev->data.len);
     } else {
         /* Validates and writes the compact form in one pass. */
         rc = evs_json_check(ev->data.ptr, ev->data.len, EVS_JSON_MINIFY, p,

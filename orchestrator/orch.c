@@ -13,11 +13,13 @@
 #include "orch_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *evs_outcome_name(evs_outcome o)
 {
@@ -284,6 +286,44 @@ int evs_orch_register(evs_orch *o, const char *name, evs_action_fn fn,
     return 0;
 }
 
+/*
+ * libuv makes its threadpool, every thread of it, when the first work of
+ * the process is queued, on the thread that queues it, and waits for each
+ * to start. An orchestrator's first work is an append, and for a runner
+ * that has just taken executions over that is the record of the first
+ * event one of them gets: the threads (16 as evrun runs) would be made on
+ * that event's way to its step, which measured 5 to 50 ms on a loaded
+ * machine. So the first orchestrator of a process that runs its own loop
+ * queues a work that does nothing as it is made. Its own loop is run to
+ * the end by evs_orch_free at the latest, so the request (static: the
+ * process's one, no orchestrator's memory) always completes.
+ */
+static _Atomic long pool_warmed_by; /* the pid of the process */
+static uv_work_t pool_warm;
+
+static void warm_work(uv_work_t *w)
+{
+    (void)w;
+}
+
+static void warm_done(uv_work_t *w, int status)
+{
+    (void)w;
+    (void)status;
+}
+
+/* Once per process, by its pid: a child forked from a process that had
+ * its threads has none (libuv makes them again there), and the pid tells
+ * it so. */
+static void warm_pool(uv_loop_t *loop)
+{
+    long me = (long)getpid();
+
+    if (atomic_exchange(&pool_warmed_by, me) != me &&
+        uv_queue_work(loop, &pool_warm, warm_work, warm_done) != 0)
+        atomic_store(&pool_warmed_by, 0);
+}
+
 int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
 {
     const evs_allocator *alloc = evs__orch_store_alloc(store);
@@ -339,6 +379,8 @@ int evs_orch_new(evs_store *store, const evs_orch_opts *opts, evs_orch **out)
         evs_orch_free(o);
         return rc;
     }
+    if (o->own)
+        warm_pool(o->loop);
     *out = o;
     return 0;
 fail:

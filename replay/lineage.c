@@ -141,6 +141,33 @@ int evs__request_body(evs__jbuf *b, evs_span kind, evs_span type,
     return b->err ? -ENOMEM : 0;
 }
 
+/*
+ * Whether execution c->id goes on for certain, as its log's last event
+ * shows: 1 when that event is not terminal (so it has neither ended nor
+ * continued as new: nothing may follow a terminal event, FORMAT.md §6.1),
+ * 0 when it may not or cannot be read (the walk of the chain decides and
+ * says why). One open of the log and one line read, instead of a replay:
+ * a post is on the path by which an event reaches its runner.
+ */
+static int goes_on(evs_store *s, const evs__chain *c)
+{
+    evs_log *l = NULL;
+    evs_cursor *cur = NULL;
+    evs_event ev;
+    uint64_t last;
+    int on = 0;
+
+    if (evs_log_open(s, c->id, c->id_len, 0, &l, NULL, NULL) != 0)
+        return 0;
+    last = evs_log_last_seq(l);
+    if (last && evs_cursor_open(l, last, last, &cur, NULL) == 0 &&
+        evs_cursor_next(cur, &ev, NULL, NULL) == 1)
+        on = !evs_event_type_is_terminal(ev.event_type);
+    evs_cursor_close(cur);
+    evs_log_close(l);
+    return on;
+}
+
 int evs_exec_post(evs_store *store, evs_span id, evs_span kind, evs_span type,
                   evs_span payload)
 {
@@ -163,6 +190,10 @@ int evs_exec_post(evs_store *store, evs_span id, evs_span kind, evs_span type,
     /* The body first: a bad payload is told as such, whatever the run. */
     if ((rc = evs__request_body(&b, kind, type, payload)) != 0)
         goto out;
+    if (goes_on(store, &c)) {
+        rc = evs_request_post(store, c.id, c.id_len, b.p, b.len, NULL);
+        goto out;
+    }
     /* An execution that continued as new is reached through its chain:
      * the request goes to the member that goes on. Refused once that has
      * ended, as the log shows now; a runner that ends it before taking

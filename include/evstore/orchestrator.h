@@ -266,6 +266,10 @@ EVS_EXTERN void evs_orch_opts_service_profile(evs_orch_opts *o);
  * actions are registered: "echo" (its input is its output), "fail"
  * (fails while attempt <= input.times, retryable unless input.fatal),
  * "sleep" (completes after input.ms milliseconds with its input).
+ * The first orchestrator of a process that runs its own loop (opts.loop
+ * NULL) has libuv's threadpool made here, by queuing a work that does
+ * nothing, so that the first append of the first event it gets does not
+ * wait for the threads (UV_THREADPOOL_SIZE is read then).
  * Returns 0, -ENOMEM, or a libuv error as -errno.
  */
 EVS_EXTERN int evs_orch_new(evs_store *store, const evs_orch_opts *opts,

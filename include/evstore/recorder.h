@@ -94,8 +94,11 @@ EVS_EXTERN int evs_recorder_open(evs_log *log, const evs_recorder_opts *opts,
  *
  * The event is encoded here as the flush will encode it, so a bad event
  * is refused now rather than blocking a later flush: -EINVAL for a bad
- * field, EVS_ETOOBIG when its line (with room for the batch field, about
- * 52 bytes) would exceed the store's max_line.
+ * field (`data` that is not one valid JSON value included), EVS_ETOOBIG
+ * when its line (with room for the batch field, about 52 bytes) would
+ * exceed the store's max_line. `data` is checked here only: the recorder
+ * keeps its compact form, which the flush copies into the log's lines
+ * without checking it again.
  *
  * Returns 0, -EINVAL (bad event), EVS_ETOOBIG, -ENOMEM, or what a flush
  * returns.

@@ -541,11 +541,12 @@ typedef struct evs_request_listing {
  * Posts a request to execution `id`'s inbox. `json[0..len)` must be one
  * JSON object (checked with evs_json_check); it is stored compacted, and
  * the compact form may be at most 1 MiB. It is written to a temporary
- * file, fsynced, renamed to inbox/<request id>.json, and the inbox
- * directory is fsynced, so the request is durable when this returns 0,
- * whatever the store's durability mode: requests come from people and
- * are rare. The inbox is created on first use (0700); the execution's
- * directory is fsynced as well, so the inbox itself is durable.
+ * file, fsynced, renamed to inbox/<request id>.json, and then the inbox
+ * directory and the execution's directory are fsynced, so the request is
+ * durable when this returns 0, whatever the store's durability mode:
+ * requests come from people and are rare. The inbox is created on first
+ * use (0700). The runner may take the request as soon as it is renamed,
+ * while the directory syncs run (FORMAT.md §13).
  *
  * `out_id` (may be NULL) receives the new request's id, NUL-terminated.
  * On an error nothing is left in the inbox.

@@ -403,6 +403,85 @@ Test(inbox, posting_syncs_even_when_the_store_does_not)
     st = s;
 }
 
+/* An I/O table that notes, in order, each fsync and each rename, with
+ * the inode synced (0 for a regular file, the directory's otherwise). */
+static struct {
+    evs_io io;
+    char kind[16];
+    ino_t ino[16];
+    size_t n;
+} seen;
+
+static int seen_fsync(void *ctx, int fd)
+{
+    struct stat sb;
+
+    (void)ctx;
+    cr_assert_eq(fstat(fd, &sb), 0);
+    if (seen.n < sizeof(seen.kind) - 1) {
+        seen.kind[seen.n] = S_ISREG(sb.st_mode) ? 'F' : 'D';
+        seen.ino[seen.n++] = S_ISREG(sb.st_mode) ? 0 : sb.st_ino;
+    }
+    return evs_io_posix()->fsync(evs_io_posix()->ctx, fd);
+}
+
+static int seen_rename(void *ctx, int od, const char *on, int nd,
+                       const char *nn, unsigned flags)
+{
+    (void)ctx;
+    if (seen.n < sizeof(seen.kind) - 1)
+        seen.kind[seen.n++] = 'R';
+    return evs_io_posix()->renameat(evs_io_posix()->ctx, od, on, nd, nn,
+                                    flags);
+}
+
+/* What the noted calls of a post to `exec` were: F (the request file),
+ * R (its rename), I (the inbox), E (the execution's directory), ? (any
+ * other directory). */
+static void seen_ops(const char *exec, char out[16])
+{
+    struct stat in, ex;
+    char *p = ipath(exec, "");
+
+    cr_assert_eq(stat(p, &in), 0);
+    *strrchr(p, '/') = '\0';
+    cr_assert_eq(stat(p, &ex), 0);
+    free(p);
+    for (size_t i = 0; i < seen.n; i++)
+        out[i] = seen.kind[i] != 'D'      ? seen.kind[i]
+                 : seen.ino[i] == in.st_ino ? 'I'
+                 : seen.ino[i] == ex.st_ino ? 'E'
+                                            : '?';
+    out[seen.n] = '\0';
+}
+
+Test(inbox, a_request_is_synced_then_renamed_then_its_directories_synced)
+{
+    evs_store *s;
+    char ops[16], id[EVS_REQUEST_ID_LEN + 1];
+
+    /* The request's own sync comes before the rename that shows it to a
+     * runner; the syncs that make its name durable come after it (off
+     * the runner's path), the inbox's and then the execution's, all
+     * before the post returns: for the post that makes the inbox and
+     * for one that finds it (whose maker may not have synced it). */
+    memset(&seen, 0, sizeof(seen));
+    seen.io = *evs_io_posix();
+    seen.io.fsync = seen_fsync;
+    seen.io.renameat = seen_rename;
+    evs_store_close(st);
+    st = NULL;
+    s = open_store(&seen.io, NULL, EVS_SYNC_NONE);
+    st = s;
+    cr_assert_eq(post(s, "x", "{\"first\":true}", id), 0);
+    seen_ops("x", ops);
+    cr_assert_str_eq(ops, "FRIE");
+    seen.n = 0;
+    cr_assert_eq(post(s, "x", "{\"second\":true}", id), 0);
+    seen_ops("x", ops);
+    cr_assert_str_eq(ops, "FRIE");
+}
+
 Test(inbox, request_dir_names_the_inbox_and_creates_it)
 {
     char buf[512], want[512];

@@ -762,3 +762,133 @@ Test(rec, a_batch_that_reached_the_log_before_failing_is_not_written_twice)
     evs_recorder_close(r);
     expect_tags(4);
 }
+
+/* ------------------------------------------------------------------ */
+/* data checked once, at record time                                  */
+/* ------------------------------------------------------------------ */
+
+/* Events whose data is valid but not compact, so that the recorder's
+ * compacted copy and the log's own compacting could differ. */
+static const char *const loose_data[] = {
+    "{ \"a\" : 1 }",
+    "\n[1, 2 ,{\"b\":\t\"x y\"} ]\r\n",
+    "{\"s\":\"tab\\t q\\\" bs\\\\ \\u00e9 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}",
+    "  \"just a string\"  ",
+    "-12.5e+3",
+    "{\"deep\":[[[[{\"k\":[true, false, null]}]]]]}",
+};
+#define NLOOSE (sizeof(loose_data) / sizeof(loose_data[0]))
+
+static evs_event loose_event(size_t i, char id[EVS_UUID_LEN + 1])
+{
+    evs_event e = tu_event(EVS_EV_STEP_COMPLETED, "s", loose_data[i]);
+
+    snprintf(id, EVS_UUID_LEN + 1, "01a25000-0000-7000-8000-%012zx", i);
+    e.id = (evs_span){id, EVS_UUID_LEN};
+    e.timestamp_us = 1800000000000000LL + (int64_t)i;
+    return e;
+}
+
+/* The bytes of execution x's log in `d` after its first line. */
+static char *lines_after_first(const char *d, size_t *len)
+{
+    char *p = tu_path(d, "x", "events.jsonl");
+    size_t n = 0;
+    char *all = tu_read_file(p, &n), *nl;
+
+    cr_assert_not_null(all);
+    free(p);
+    nl = memchr(all, '\n', n);
+    cr_assert_not_null(nl);
+    *len = n - (size_t)(nl + 1 - all);
+    memmove(all, nl + 1, *len);
+    return all;
+}
+
+Test(rec, lines_are_those_of_a_direct_append_of_the_same_events)
+{
+    evs_recorder *r = rec_open(NLOOSE, 0, 0);
+    char ids[NLOOSE][EVS_UUID_LEN + 1], *d2, *a, *b;
+    evs_event ev[NLOOSE];
+    evs_store *s2;
+    evs_log *l2;
+    size_t alen, blen;
+
+    /* Through the recorder, which checks data once and keeps it
+     * compacted... */
+    for (size_t i = 0; i < NLOOSE; i++) {
+        ev[i] = loose_event(i, ids[i]);
+        cr_assert_eq(evs_recorder_record(r, &ev[i], NULL), 0, "event %zu", i);
+    }
+    expect_state(r, 1 + NLOOSE, 1 + NLOOSE, 0);
+    evs_recorder_close(r);
+    /* ...and the same events in one direct append in another store,
+     * whose log compacts them itself: the same bytes. */
+    d2 = tu_tmpdir("rec2");
+    cr_assert_not_null(d2);
+    cr_assert_eq(evs_store_open(d2, NULL, &s2), 0);
+    cr_assert_eq(tu_create(s2, "x"), 0);
+    cr_assert_eq(evs_log_open(s2, "x", 1, EVS_LOG_WRITE, &l2, NULL, NULL), 0);
+    cr_assert_eq(evs_log_append(l2, ev, NLOOSE, 1, NULL), 0);
+    evs_log_close(l2);
+    evs_store_close(s2);
+    a = lines_after_first(dir, &alen);
+    b = lines_after_first(d2, &blen);
+    cr_assert_eq(alen, blen);
+    cr_assert_eq(memcmp(a, b, alen), 0, "recorder:\n%.*s\ndirect:\n%.*s",
+                 (int)alen, a, (int)blen, b);
+    cr_assert_not_null(strstr(a, "{\"a\":1}"), "data is compact");
+    free(a);
+    free(b);
+    tu_rmtree_free(d2);
+    cr_assert_eq(reader_last(), 1 + NLOOSE);
+}
+
+Test(rec, data_that_is_not_json_is_refused_and_never_reaches_the_log)
+{
+    static const char *const bad[] = {
+        "{\"a\":1} x",          /* trailing garbage */
+        "{\"s\":\"\x01\"}",     /* a control byte in a string */
+        "{\"s\":\"\xc3\x28\"}", /* invalid UTF-8 */
+        "{\"s\":\"\\q\"}",      /* a bad escape */
+        "{\"s\":\"\\u12\"}",    /* a short \u escape */
+        "[1,]",
+        "{\"a\" 1}",
+        "01",
+        "\"open",
+    };
+    evs_recorder *r = rec_open(0, 0, 0);
+    evs_event e;
+    uint64_t seq = 99;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        e = tu_event(EVS_EV_STEP_COMPLETED, "s", bad[i]);
+        cr_assert_eq(evs_recorder_record(r, &e, &seq), -EINVAL, "bad[%zu]",
+                     i);
+        cr_assert_eq(seq, 0);
+    }
+    expect_state(r, 1, 1, 0);
+    cr_assert_eq(rec_n(r, 0), 2);
+    cr_assert_eq(evs_recorder_flush(r), 0);
+    evs_recorder_close(r);
+    expect_tags(1);
+}
+
+Test(rec, the_checked_data_flag_is_refused_from_outside)
+{
+    evs_event e = tu_event(EVS_EV_STEP_COMPLETED, "s", "{\"a\":");
+
+    /* The flag the recorder passes to skip the second check is not one
+     * a caller of the public append may pass: unchecked data would
+     * reach the log. */
+    cr_assert_eq(evs_log_append_flags(wl, &e, 1, 1, EVS__APPEND_DATA_COMPACT,
+                                      NULL),
+                 -EINVAL);
+    cr_assert_eq(evs_log_append_flags(wl, &e, 1, 1,
+                                      EVS__APPEND_DATA_COMPACT |
+                                          EVS_APPEND_NO_SYNC,
+                                      NULL),
+                 -EINVAL);
+    cr_assert_eq(evs_log_last_seq(wl), 1);
+    expect_tags(0);
+}

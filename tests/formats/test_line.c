@@ -536,6 +536,23 @@ Test(line_encode, checksum_is_xxh3_64_with_seed_zero)
     cr_assert_eq(evs_checksum("", 0), UINT64_C(0x2d06800538d394c2));
 }
 
+/* Event 6 of a batch of 3 from 5, type "custom", with `data`. */
+static evs_event batch_event(const char *data)
+{
+    evs_event e;
+
+    memset(&e, 0, sizeof(e));
+    e.id = sp("e2");
+    e.execution_id = sp("exec-1");
+    e.sequence = 6;
+    e.batch_first = 5;
+    e.batch_count = 3;
+    e.timestamp_us = T_CANON;
+    e.event_type = sp("custom");
+    e.data = sp(data);
+    return e;
+}
+
 Test(line_encode, writes_batch_escapes_and_pretty_data_canonically)
 {
     static const char want[] =
@@ -546,24 +563,53 @@ Test(line_encode, writes_batch_escapes_and_pretty_data_canonically)
         "\"step_name\":\"a\\\"b\\\\c\\n\\u0001\x7f/\xc3\xa9\","
         "\"data\":[1,{\"k\":null}],"
         "\"checksum\":\"596efe639796a2c4\"}\n";
-    evs_event e;
+    evs_event e = batch_event(" [ 1 ,\n\t{\"k\" :\r\nnull} ] ");
     size_t n;
     char *line;
 
-    memset(&e, 0, sizeof(e));
-    e.id = sp("e2");
-    e.execution_id = sp("exec-1");
-    e.sequence = 6;
-    e.batch_first = 5;
-    e.batch_count = 3;
-    e.timestamp_us = T_CANON;
-    e.event_type = sp("custom");
     e.step_name = sp("a\"b\\c\n\x01\x7f/\xc3\xa9");
-    e.data = sp(" [ 1 ,\n\t{\"k\" :\r\nnull} ] ");
     line = encode_ok(&e, &n);
     cr_assert_eq(n, strlen(want), "got %.*s", (int)n, line);
     cr_assert(memcmp(line, want, n) == 0, "got %.*s", (int)n, line);
     free(line);
+}
+
+Test(line_encode, compact_data_passed_as_checked_gives_the_same_line)
+{
+    static const char loose[] = " [ 1 ,\n\t{\"k\" :\r\n\"\\u00e9 \xc3\xa9\"} ] ";
+    char compact[sizeof(loose)], *want, *got;
+    size_t clen, wn, gn, need;
+    evs_event e = batch_event(loose);
+
+    want = encode_ok(&e, &wn);
+    /* The recorder's way: data checked and compacted first, then copied
+     * into the line as it is, in a buffer of the bound and in one of
+     * exactly the line's length (the measuring path). */
+    cr_assert_eq(evs_json_check(loose, strlen(loose), EVS_JSON_MINIFY, compact,
+                                &clen, NULL),
+                 0);
+    e.data = (evs_span){compact, clen};
+    need = evs_line_encoded_max(&e);
+    for (int exact = 0; exact < 2; exact++) {
+        size_t cap = exact ? wn : need;
+        got = malloc(cap);
+        cr_assert_not_null(got);
+        cr_assert_eq(evs__line_encode_flags(&e, got, cap, &gn,
+                                            EVS__LINE_DATA_COMPACT),
+                     0);
+        cr_assert_eq(gn, wn, "exact=%d", exact);
+        cr_assert(memcmp(got, want, wn) == 0, "exact=%d: %.*s", exact, (int)gn,
+                  got);
+        free(got);
+    }
+    /* One byte short of the line: no room, not a different line. */
+    got = malloc(wn - 1);
+    cr_assert_not_null(got);
+    cr_assert_eq(evs__line_encode_flags(&e, got, wn - 1, &gn,
+                                        EVS__LINE_DATA_COMPACT),
+                 -ENOBUFS);
+    free(got);
+    free(want);
 }
 
 Test(line_encode, leaves_out_batch_for_a_count_of_zero_or_one)

@@ -10,8 +10,10 @@
  *  - an accepted event whose `data` is valid JSON can be written back
  *    with evs_line_encode(), and that line decodes to the same event: a
  *    line we read is a line we can write, which is what import, salvage
- *    and copying rely on.
+ *    and copying rely on; written with its data compacted beforehand
+ *    (the recorder's way), the line is the same.
  */
+#include "formats_shared.h"
 #include "fuzz.h"
 
 #include <errno.h>
@@ -42,8 +44,8 @@ static void round_trip(const evs_event *ev)
 {
     evs_decoder d2;
     evs_event back, in = *ev;
-    size_t cap, len, dlen;
-    char *buf, *mini;
+    size_t cap, len, dlen, clen;
+    char *buf, *mini, *cbuf;
     int rc;
 
     if (in.data.len &&
@@ -78,6 +80,15 @@ static void round_trip(const evs_event *ev)
     }
     FUZZ_CHECK(fuzz_span_eq(back.data, (evs_span){mini, dlen}),
                "data does not read back as its compact form");
+    /* The recorder's way, data checked and compacted first and then
+     * copied as it is (EVS__LINE_DATA_COMPACT): the same bytes. */
+    in.data = (evs_span){mini, dlen};
+    cbuf = malloc(cap);
+    FUZZ_CHECK(cbuf != NULL, "out of memory");
+    rc = evs__line_encode_flags(&in, cbuf, cap, &clen, EVS__LINE_DATA_COMPACT);
+    FUZZ_CHECK(rc == 0 && clen == len && memcmp(cbuf, buf, len) == 0,
+               "the line with checked data differs from evs_line_encode's");
+    free(cbuf);
     /* The same decoder again: its cached timestamp must not leak. */
     rc = evs_line_decode(&d2, buf, len, EVS_DECODE_FOREIGN, &back, NULL);
     FUZZ_CHECK(rc == 0 && same_event(&in, &back),

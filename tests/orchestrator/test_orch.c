@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -2051,6 +2052,77 @@ Test(orch, a_request_found_again_after_its_event_was_consumed_is_removed)
 /* ---------------------------------------------------------------- */
 /* Recovery                                                         */
 /* ---------------------------------------------------------------- */
+
+/* Threads of this process. */
+static int task_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+
+    cr_assert_not_null(d);
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* libuv makes its threadpool on the first work of the process; an
+ * orchestrator running its own loop has it made as it is made, so that a
+ * runner's first event (its first append) does not wait for it. Each
+ * test runs in a fresh process, where no work was queued before. */
+Test(orch, a_new_orchestrator_has_the_threadpool_made_before_its_first_append)
+{
+    const char *env = getenv("UV_THREADPOOL_SIZE");
+    int size = env && atoi(env) > 0 ? atoi(env) : 4, before;
+    evs_orch *o;
+
+    before = task_count();
+    cr_assert_eq(evs_orch_new(st, NULL, &o), 0);
+    cr_assert_geq(task_count(), before + size, "%d threads, %d before",
+                  task_count(), before);
+    evs_orch_free(o);
+}
+
+/* An I/O table that counts the opens of snapshot files. */
+static int snap_opens;
+
+static int count_snap_openat(void *ctx, int dirfd, const char *name,
+                             int flags, mode_t mode, int *fd)
+{
+    (void)ctx;
+    if (strcmp(name, "snapshot.json") == 0)
+        snap_opens++;
+    return evs_io_posix()->openat(evs_io_posix()->ctx, dirfd, name, flags,
+                                  mode, fd);
+}
+
+/* A post to an execution whose log goes on reads the log's last event,
+ * not the state (no snapshot, no replay: it is on the path by which an
+ * event reaches its runner); one whose log ends in a terminal event is
+ * walked through its chain and refused once that has ended. */
+Test(orch, a_post_reads_only_the_last_event_of_an_execution_that_goes_on)
+{
+    evs_io io = *evs_io_posix();
+    evs_store_opts so;
+    evs_store *s2;
+
+    io.openat = count_snap_openat;
+    run_new(twice_def(), "", "tw", EVS_OUTCOME_SUSPENDED);
+    run_new(each_def(), J("{'items':[]}"), "done", EVS_OUTCOME_COMPLETED);
+    evs_store_opts_init(&so);
+    so.io = &io;
+    cr_assert_eq(evs_store_open(dir, &so, &s2), 0);
+    snap_opens = 0;
+    cr_assert_eq(evs_orch_post(s2, S("tw"), S("event"), S("go"), S("1")), 0);
+    cr_assert_eq(inbox_count("tw", NULL), 1);
+    cr_assert_eq(snap_opens, 0, "the state was read");
+    cr_assert_eq(evs_orch_post(s2, S("done"), S("event"), S("go"), S("1")),
+                 EVS_EFINISHED);
+    cr_assert_gt(snap_opens, 0, "an ended execution is replayed");
+    cr_assert_eq(inbox_count("done", NULL), 0);
+    evs_store_close(s2);
+}
 
 static const char *rec_def(void)
 {

@@ -98,7 +98,8 @@ static void check(evs_store *s, const char *dir, const char *bdir,
         evs_bundle *b = NULL;
         int in_store, in_bundle, rc;
 
-        snprintf(name, sizeof(name), "%s.evb", orig[i].id);
+        snprintf(name, sizeof(name), "%.*s.evb", (int)sizeof(orig[i].id) - 1,
+                 orig[i].id);
         bp = tu_join(bdir, name);
         in_store = evs_exec_exists(s, orig[i].id, strlen(orig[i].id));
         if (in_store) {
