@@ -349,6 +349,23 @@ static int migrate(evs_store *s, const char *path)
     return evs__sq_end(s, rc);
 }
 
+/* Makes the directory that is to hold the database, one level as the
+ * file backend makes a store's directory (0700), when it is missing. */
+static void make_parent(evs_store *s, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+
+    if (!slash || slash == path)
+        return;
+    if (!(dir = evs__malloc(s->alloc, (size_t)(slash - path) + 1)))
+        return;
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    mkdir(dir, 0700);
+    evs__free(s->alloc, dir);
+}
+
 /* Makes the database file, private, before SQLite does (its -wal and
  * -shm files take the database's mode), and checks an existing one. */
 static int check_file(evs_store *s, const char *path)
@@ -357,9 +374,11 @@ static int check_file(evs_store *s, const char *path)
     int fd;
 
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ENOENT && s->opts.create)
+    if (fd < 0 && errno == ENOENT && s->opts.create) {
+        make_parent(s, path);
         fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                   0600);
+    }
     if (fd < 0)
         return errno == ELOOP ? -ELOOP : -errno;
     if (fstat(fd, &sb) != 0) {

@@ -492,7 +492,7 @@ static void run_on(const char *d, fault_io *fio, const char *def, int resume)
     so.durability = EVS_SYNC_NONE; /* failures, not power loss, here */
     if (fio)
         so.io = &fio->io;
-    if (evs_store_open(d, &so, &s) != 0) {
+    if (evs_store_open(tu_loc(d), &so, &s) != 0) {
         cr_assert_not_null(fio, "the real disk opens");
         return; /* the disk failed at once */
     }
@@ -538,11 +538,11 @@ Test(cont, a_crash_at_any_write_leaves_one_whole_linked_successor_each)
         fault_io_arm(&fio, FIO_MUTATING, nth, -EIO, 1);
         run_on(cdir, &fio, def, 0);
         /* A runner on a working disk takes over whatever is unfinished. */
-        if (evs_store_open(cdir, NULL, &s) == 0) {
+        if (evs_store_open(tu_loc(cdir), NULL, &s) == 0) {
             evs_store_close(s);
             run_on(cdir, NULL, def, 1);
         }
-        cr_assert_eq(evs_store_open(cdir, NULL, &s), 0);
+        cr_assert_eq(evs_store_open(tu_loc(cdir), NULL, &s), 0);
         cr_assert_eq(evs_exec_list(s, NULL, &l), 0);
         if (l.count == 0) { /* the crash came before the first creation */
             evs_exec_list_free(&l);

@@ -364,7 +364,7 @@ Test(orch, memory_comes_from_the_stores_allocator)
 
     evs_store_opts_init(&so);
     so.alloc = &ta.a;
-    cr_assert_eq(evs_store_open(d2, &so, &s2), 0);
+    cr_assert_eq(evs_store_open(tu_loc(d2), &so, &s2), 0);
     orch_opts_init(&oo, 1);
     ta.fail = 1;
     cr_assert_eq(evs_orch_new(s2, &oo, &o2), -ENOMEM);

@@ -1089,7 +1089,7 @@ Test(strategies, a_retry_cut_at_any_io_call_leaves_nothing_or_a_whole_successor)
             fault_io_init(&f);
             evs_store_opts_init(&so);
             so.io = &f.io;
-            cr_assert_eq(evs_store_open(dir, &so, &fs), 0);
+            cr_assert_eq(evs_store_open(tu_loc(dir), &so, &fs), 0);
             fault_io_arm(&f, modes[m].mask, nth, modes[m].err,
                          modes[m].persist);
             retry_opts(&o, EVS_RETRY_FROM_FAILURE);

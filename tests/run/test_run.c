@@ -1486,7 +1486,7 @@ Test(run, the_stores_limits_apply_and_bad_history_limits_are_refused)
     evs_store_close(st);
     evs_store_opts_init(&o);
     o.max_bytes = 3000;
-    cr_assert_eq(evs_store_open(dir, &o, &st), 0);
+    cr_assert_eq(evs_store_open(tu_loc(dir), &o, &st), 0);
     /* A run's own limit may not raise the store's. */
     r = open_run("bytes", NULL, "{\"history_limits\":{\"max_bytes\":99999}}",
                  0);
