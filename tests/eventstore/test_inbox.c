@@ -315,7 +315,8 @@ Test(inbox, bad_ids_are_refused)
     /* A valid id whose length is given wrong. */
     cr_assert_eq(evs_request_remove(st, "x", 1, PLANTED_ID, 35), -EINVAL);
     cr_assert_eq(evs_request_list(st, "x", 1, NULL), -EINVAL);
-    cr_assert_eq(inbox_count("x", ""), -1, "nothing was created");
+    cr_assert_eq(inbox_count("x", ""), tu_backend_is_file() ? -1 : 0,
+                 "nothing was created");
 }
 
 Test(inbox, bodies_that_are_not_json_objects_are_refused)
@@ -342,7 +343,8 @@ Test(inbox, bodies_that_are_not_json_objects_are_refused)
     cr_assert_eq(evs_request_post(st, "x", 1, NULL, 0, id), -EINVAL);
     /* A NUL inside the buffer is not JSON either. */
     cr_assert_eq(evs_request_post(st, "x", 1, "{}\0", 3, id), -EINVAL);
-    cr_assert_eq(inbox_count("x", ""), -1, "refused before any I/O");
+    cr_assert_eq(inbox_count("x", ""), tu_backend_is_file() ? -1 : 0,
+                 "refused before any I/O");
 }
 
 Test(inbox, a_body_over_one_mebibyte_is_refused_but_one_of_exactly_that_is_not)

@@ -235,7 +235,7 @@ Test(cont, a_continue_as_new_step_carries_only_the_variables_it_names)
 
         cr_assert_not_null(io);
         r = tu_run_tool("EVDUMP", io, "chain",
-                        (const char *const[]){"chain", dir, "r.c3", NULL});
+                        (const char *const[]){"chain", tu_loc(dir), "r.c3", NULL});
         out = r.out;
         cr_assert_eq(r.status, 0, "%s%s", out, r.err);
         for (size_t i = 0; i < 5; i++) {
@@ -512,6 +512,7 @@ static void run_on(const char *d, fault_io *fio, const char *def, int resume)
 
 Test(cont, a_crash_at_any_write_leaves_one_whole_linked_successor_each)
 {
+    TU_FILE_ONLY("faults injected through evs_io");
     const char *def = counter_def(40);
     fault_io fio;
     char *cdir;

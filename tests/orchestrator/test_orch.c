@@ -1999,6 +1999,7 @@ static const char *twice_def(void)
  * enough to take it for what it is, or the second wait would take it. */
 Test(orch, a_request_found_again_after_its_event_was_consumed_is_removed)
 {
+    TU_FILE_ONLY("puts a request file back by hand");
     char rid[EVS_REQUEST_ID_LEN + 1], name[EVS_REQUEST_ID_LEN + 16];
     char *path, *body;
     size_t len;
