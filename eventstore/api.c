@@ -562,3 +562,13 @@ int evs_settings_save(evs_store *s, const evs_settings *st, evs_error_info *ei)
         return -EINVAL;
     return s->ops->settings_save(s, st, ei);
 }
+
+int evs__file_only(evs_store *s, const char *what, evs_error_info *ei)
+{
+    if (s->ops == &evs__file_backend)
+        return 0;
+    evs__error_set(ei, -ENOTSUP, "backend",
+                   "%s needs a store of files; this one is %s", what,
+                   s->ops->name);
+    return -ENOTSUP;
+}

@@ -160,6 +160,11 @@ int evs__request_compact(evs_store *s, const char *json, size_t len,
 /* The time a request id (a UUIDv7) was made, in microseconds. */
 int64_t evs__request_time_us(const char *req_id);
 
+/* For what only the file backend does (archival: it moves execution
+ * directories to bundles): 0 on a file store, else -ENOTSUP with ei
+ * saying that `what` needs a file store. */
+int evs__file_only(evs_store *s, const char *what, evs_error_info *ei);
+
 /* ---- end of the backend seam ---- */
 
 struct evs_store {
