@@ -156,11 +156,6 @@ int evs_store_open(const char *path, const evs_store_opts *opts,
     s->alloc = o.alloc;
     s->dirfd = -1;
     rc = pick_backend(path, &ops, &arg);
-    if (rc == EVS_ENOBACKEND)
-        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
-                  "store %s: the PostgreSQL backend is not built into this "
-                  "library",
-                  path);
     s->ops = ops;
     if (rc == 0)
         rc = s->ops->open(s, arg);
