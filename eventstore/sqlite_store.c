@@ -282,6 +282,43 @@ int evs__sq_lock(evs_store *s, int64_t rid, int wait, int *fd)
 /* Opening                                                            */
 /* ------------------------------------------------------------------ */
 
+/*
+ * fork() while another thread is inside SQLite would leave the child
+ * with SQLite's global mutexes (its allocator's, its VFS's) held by a
+ * thread it does not have, and the child's first SQLite call would wait
+ * for ever. These handlers take them around every fork, in the order
+ * SQLite nests them, so a child may open stores of its own.
+ */
+static const int fork_mutexes[] = {
+    SQLITE_MUTEX_STATIC_MAIN, SQLITE_MUTEX_STATIC_VFS1,
+    SQLITE_MUTEX_STATIC_LRU,  SQLITE_MUTEX_STATIC_PMEM,
+    SQLITE_MUTEX_STATIC_PRNG, SQLITE_MUTEX_STATIC_MEM,
+};
+#define N_FORK_MUTEXES (sizeof(fork_mutexes) / sizeof(fork_mutexes[0]))
+
+static void fork_prepare(void)
+{
+    for (size_t i = 0; i < N_FORK_MUTEXES; i++)
+        sqlite3_mutex_enter(sqlite3_mutex_alloc(fork_mutexes[i]));
+}
+
+static void fork_release(void)
+{
+    for (size_t i = N_FORK_MUTEXES; i-- > 0;)
+        sqlite3_mutex_leave(sqlite3_mutex_alloc(fork_mutexes[i]));
+}
+
+static int fork_rc;
+
+static void fork_setup(void)
+{
+    fork_rc = sqlite3_initialize() == SQLITE_OK &&
+                      pthread_atfork(fork_prepare, fork_release,
+                                     fork_release) == 0
+                  ? 0
+                  : -ENOMEM;
+}
+
 /* Reads the schema version (0 for a new, empty database). */
 static int schema_version(evs_store *s, int *v)
 {
@@ -418,6 +455,11 @@ static int sq_open(evs_store *s, const char *path)
     sq_store *q;
     int rc, src;
 
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, fork_setup);
+    if (fork_rc != 0)
+        return fork_rc;
     if ((rc = check_file(s, path)) != 0)
         return rc;
     if (!(q = evs__calloc(s->alloc, sizeof(*q))))
