@@ -278,7 +278,11 @@ Test(sqlite, lines_and_evdump_show_are_byte_for_byte_those_of_files)
     cr_assert_eq(na, nb);
     cr_assert(memcmp(a, b, na) == 0, "sqlite:\n%.*s\nfiles:\n%.*s", (int)na,
               a, (int)nb, b);
-    file_log = tu_read_file(tu_path(fdir, "same", "events.jsonl"), &nf);
+    {
+        char *lp = tu_path(fdir, "same", "events.jsonl");
+        file_log = tu_read_file(lp, &nf);
+        free(lp);
+    }
     cr_assert_eq(nf, na);
     cr_assert(memcmp(file_log, a, na) == 0, "the file itself");
     evs_store_close(s);
