@@ -197,10 +197,18 @@ void evs_store_close(evs_store *s)
 int evs_exec_create(evs_store *s, const char *id, size_t id_len,
                     const evs_snapshot *snap, const evs_event *events, size_t n)
 {
+    return evs_exec_create_flags(s, id, id_len, snap, events, n, 0);
+}
+
+int evs_exec_create_flags(evs_store *s, const char *id, size_t id_len,
+                          const evs_snapshot *snap, const evs_event *events,
+                          size_t n, unsigned flags)
+{
     CHECK_ID(id, id_len);
-    if (n && !events)
+    if ((n && !events) || (flags & ~(unsigned)EVS_SNAPSHOT_CACHE) ||
+        ((flags & EVS_SNAPSHOT_CACHE) && n == 0))
         return -EINVAL;
-    return s->ops->exec_create(s, id, id_len, snap, events, n);
+    return s->ops->exec_create(s, id, id_len, snap, events, n, flags);
 }
 
 int evs_exec_exists(evs_store *s, const char *id, size_t id_len)
@@ -249,10 +257,16 @@ int evs_exec_cleanup(evs_store *s, int64_t older_than_us, size_t *deleted)
 int evs_snapshot_save(evs_store *s, const char *id, size_t id_len,
                       const evs_snapshot *snap)
 {
+    return evs_snapshot_save_flags(s, id, id_len, snap, 0);
+}
+
+int evs_snapshot_save_flags(evs_store *s, const char *id, size_t id_len,
+                            const evs_snapshot *snap, unsigned flags)
+{
     CHECK_ID(id, id_len);
-    if (!snap)
+    if (!snap || (flags & ~(unsigned)EVS_SNAPSHOT_CACHE))
         return -EINVAL;
-    return s->ops->snapshot_save(s, id, id_len, snap);
+    return s->ops->snapshot_save(s, id, id_len, snap, flags);
 }
 
 int evs_snapshot_load(evs_store *s, const char *id, size_t id_len,

@@ -405,7 +405,8 @@ int evs_archive_restore(evs_store *s, const char *path, evs_archive_info *info,
     id[m->execution_id.len] = '\0';
     log = evs_bundle_log(b);
     snap = evs_bundle_snapshot(b);
-    rc = evs__create_exec_raw(s, id, log.ptr, log.len, snap.ptr, snap.len);
+    rc = evs__create_exec_raw(s, id, log.ptr, log.len, snap.ptr, snap.len,
+                              0);
     if (rc != 0) {
         evs__error_set(ei, rc, "",
                        rc == -EEXIST ? "%s already exists in the store; "

@@ -111,10 +111,24 @@ static void clean_one(cleaner *C, const char *name)
         remove_old_tmp(C, s->dirfd, name);
         return;
     }
+    if (strcmp(name, EVS__WRITERS_DIR) == 0) {
+        /* Writers' markers cut before their rename; dead markers
+         * themselves go when a listing has rebuilt the index. */
+        if (IO(s)->openat(CTX(s), s->dirfd, name,
+                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
+                          &dfd) == 0) {
+            sweep_tmp(C, dfd);
+            IO(s)->close(CTX(s), dfd);
+        }
+        return;
+    }
     if (!evs_id_valid(name, len))
         return;
     if (evs__is_husk(s, name)) {
-        evs__remove_tree(s, name); /* what a power loss left of a creation */
+        /* What a power loss left of a creation; a listing may have
+         * shown it from its snapshot. */
+        if (evs__writer_enter(s) == 0 && evs__remove_tree(s, name) == 0)
+            evs__index_note_gone(s, name);
         return;
     }
     if (evs__open_exec_dir(s, name, &dfd) != 0)

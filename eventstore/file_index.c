@@ -1,15 +1,20 @@
 /*
- * file_index.c: the listing index, a cache that lets listing read one
- * file instead of one snapshot per execution (FORMAT.md, "The listing
+ * file_index.c: the listing index, which lets a listing read one file
+ * instead of one snapshot per execution (FORMAT.md §12, "The listing
  * index").
  *
- * Every snapshot write appends the snapshot's header line to STORE/.index
- * together with the inode, ctime and size the snapshot file got. Listing
- * believes an entry only if one stat of "<id>/snapshot.json" still shows
- * that inode, ctime and size; otherwise it reads the snapshot itself. So
- * the index may lag, lose lines in a crash or be deleted outright: the
- * cost is speed, never a wrong listing. It is appended without fsync and
- * rewritten by listing when it has grown stale.
+ * Every change a listing shows appends one line, after the change is
+ * made: a creation or a snapshot replacement the snapshot's header with
+ * the inode, ctime and size the snapshot file got, a delete a "gone"
+ * line. A listing believes the whole index without looking at a single
+ * execution when it is trusted: written complete (its first line is a
+ * base line, written by a listing that read every execution), undamaged,
+ * and appended to since only by writers that are alive or left cleanly
+ * (file_writers.c). Otherwise each entry is checked by one stat of its
+ * snapshot, every other execution is read, and the index is rewritten
+ * complete, durably, so the next listing can trust it. Appends and the
+ * rewrite's final step take the index's lock, and the rewrite carries
+ * over every line appended after it read the index.
  */
 #include "file_int.h"
 
@@ -28,9 +33,17 @@
 /* Header lines longer than this are not indexed. */
 #define HEADER_MAX 4096
 
-#define PREFIX "{\"v\":1,\"kind\":\"index\",\"id\":\""
+#define KIND "{\"v\":1,\"kind\":\"index"
+#define PREFIX KIND "\",\"id\":\""
+#define BARE KIND "-bare\",\"id\":\""
+#define GONE KIND "-gone\",\"id\":\""
+#define BASE KIND "-base\","
+
+/* What an entry says of its execution. */
+enum { E_FULL, E_BARE, E_GONE };
 
 typedef struct ix_entry {
+    int kind; /* E_FULL, E_BARE or E_GONE */
     const char *id;
     size_t id_len;
     const char *hdr; /* header line, without its newline */
@@ -59,6 +72,10 @@ struct evs__index {
     size_t xlen, xcap;
     size_t misses; /* executions the index did not answer for */
     int failed;
+    int based;       /* its first line is a base line: complete when made */
+    int damaged;     /* a line failed its checksum or was not understood */
+    uint64_t ino;    /* the file read (0: none), and its bytes read */
+    uint64_t loaded;
 };
 
 /* Appends one entry line for (id, hdr, st) to buf. */
@@ -92,36 +109,106 @@ static int put_line(const evs_allocator *a, char **buf, size_t *len,
     return 0;
 }
 
+/* A line of `prefix`, then id (may be NULL) and a closing quote. */
+static size_t small_line(char *buf, const char *prefix, const char *id)
+{
+    size_t n = strlen(prefix), il = id ? strlen(id) : 0;
+
+    memcpy(buf, prefix, n);
+    if (id) {
+        memcpy(buf + n, id, il);
+        n += il;
+        memcpy(buf + n, "\",", 2);
+        n += 2;
+    }
+    return evs__frame_seal(buf, n);
+}
+
+#define SMALL_MAX (sizeof(GONE) + EVS_ID_MAX + 2 + EVS__CKSUM_TAIL_LEN)
+
+/*
+ * Appends line[0..len) to the index, under its lock, to the file that
+ * `.index` names once the lock is held (a rewrite may have replaced the
+ * one opened). One write with O_APPEND. Opened as every other file is: a
+ * FIFO in its place must not block the change that called this, and a
+ * hard link must not carry the line elsewhere. When the line cannot be
+ * appended, the handle gives up its writer's marker, which then reads as
+ * a dead writer's: the index is not believed until a listing has rebuilt
+ * it from the executions, which include this change.
+ */
+static void append_line(evs_store *s, const char *line, size_t len)
+{
+    struct iovec iov;
+    evs_stat st, now;
+    int fd, rc = -EAGAIN;
+
+    for (int tries = 0; tries < 16 && rc == -EAGAIN; tries++) {
+        rc = evs__open_regular(s, s->dirfd, EVS__INDEX_NAME,
+                               O_WRONLY | O_APPEND | O_CREAT, 0600, &fd, &st);
+        if (rc != 0)
+            break;
+        rc = IO(s)->lock(CTX(s), fd, EVS_LOCK_WAIT);
+        if (rc == 0 &&
+            (IO(s)->statat(CTX(s), s->dirfd, EVS__INDEX_NAME, &now) != 0 ||
+             now.ino != st.ino))
+            rc = -EAGAIN; /* replaced or removed meanwhile: again */
+        if (rc == 0) {
+            iov.iov_base = (void *)line;
+            iov.iov_len = len;
+            rc = IO(s)->pwritev(CTX(s), fd, &iov, 1, 0);
+        }
+        IO(s)->close(CTX(s), fd);
+    }
+    if (rc != 0) {
+        evs__logf(s, EVS_LOG_WARN, EVS_LOG_FIELDS(.err = rc),
+                  "listing index: a change could not be noted (%s); the "
+                  "next listing rebuilds the index",
+                  evs_strerror(rc));
+        evs__writer_abandon(s);
+    }
+}
+
 void evs__index_note(evs_store *s, const char *id, const char *snap, size_t len,
                      const evs_stat *st)
 {
     const char *nl = memchr(snap, '\n', len);
     char *line = NULL;
     size_t llen = 0, lcap = 0;
-    struct iovec iov;
-    int fd;
 
-    if (!nl || nl - snap > HEADER_MAX || st->ino == 0)
+    if (!nl || nl - snap > HEADER_MAX || st->ino == 0 ||
+        put_line(s->alloc, &line, &llen, &lcap, id, strlen(id), snap,
+                 (size_t)(nl - snap), st) != 0) {
+        /* Not worth indexing, or no memory for it: the execution is at
+         * least known to be there, and listing reads its snapshot. */
+        evs__free(s->alloc, line);
+        evs__index_note_bare(s, id);
         return;
-    if (put_line(s->alloc, &line, &llen, &lcap, id, strlen(id), snap,
-                 (size_t)(nl - snap), st) != 0)
-        return;
-    /* One write with O_APPEND: appenders in other processes cannot
-     * interleave inside it, and a torn one fails its checksum. Opened as
-     * every other file is: a FIFO in its place must not block the
-     * snapshot write that called this, and a hard link must not carry
-     * the line to a file elsewhere; either way the index is skipped, and
-     * the next listing replaces it. */
-    if (evs__open_regular(s, s->dirfd, EVS__INDEX_NAME,
-                          O_WRONLY | O_APPEND | O_CREAT, 0600, &fd,
-                          NULL) == 0) {
-        iov.iov_base = line;
-        iov.iov_len = llen;
-        if (IO(s)->pwritev(CTX(s), fd, &iov, 1, 0) != 0)
-            evs__log(s, EVS_LOG_DEBUG, "listing index: append failed");
-        IO(s)->close(CTX(s), fd);
     }
+    append_line(s, line, llen);
     evs__free(s->alloc, line);
+}
+
+void evs__index_note_bare(evs_store *s, const char *id)
+{
+    char buf[SMALL_MAX];
+
+    append_line(s, buf, small_line(buf, BARE, id));
+}
+
+void evs__index_note_gone(evs_store *s, const char *id)
+{
+    char buf[SMALL_MAX];
+
+    append_line(s, buf, small_line(buf, GONE, id));
+}
+
+int evs__index_create(evs_store *s)
+{
+    char buf[SMALL_MAX];
+
+    return evs__write_atomic_flags(s, s->dirfd, EVS__INDEX_NAME, buf,
+                                   small_line(buf, BASE, NULL), NULL,
+                                   EVS__WRITE_SYNC);
 }
 
 static uint64_t id_hash(const char *id, size_t len)
@@ -195,13 +282,29 @@ static int read_u64(const char **p, const char *end, const char *key,
     return evs__take_u64(p, end, v);
 }
 
-/* Parses one verified line into an entry pointing into the line. */
+static int starts(const char *line, size_t body, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    return body >= n && memcmp(line, prefix, n) == 0;
+}
+
+/* Parses one verified line into an entry pointing into the line.
+ * Returns 0, 1 for a base line, or -1 for a line not understood. */
 static int parse_line(const char *line, size_t body, ix_entry *e)
 {
-    const char *p = line + sizeof(PREFIX) - 1, *end = line + body, *q;
+    const char *p, *end = line + body, *q;
     uint64_t ct;
 
-    if (body < sizeof(PREFIX) || memcmp(line, PREFIX, sizeof(PREFIX) - 1))
+    if (body == sizeof(BASE) - 1 && starts(line, body, BASE))
+        return 1;
+    if (starts(line, body, PREFIX))
+        e->kind = E_FULL, p = line + sizeof(PREFIX) - 1;
+    else if (starts(line, body, BARE))
+        e->kind = E_BARE, p = line + sizeof(BARE) - 1;
+    else if (starts(line, body, GONE))
+        e->kind = E_GONE, p = line + sizeof(GONE) - 1;
+    else
         return -1;
     q = memchr(p, '"', (size_t)(end - p));
     if (!q || !evs_id_valid(p, (size_t)(q - p)))
@@ -209,6 +312,8 @@ static int parse_line(const char *line, size_t body, ix_entry *e)
     e->id = p;
     e->id_len = (size_t)(q - p);
     p = q + 1;
+    if (e->kind != E_FULL)
+        return p + 1 == end && *p == ',' ? 0 : -1;
     if (read_u64(&p, end, ",\"ino\":", &e->ino) ||
         read_u64(&p, end, ",\"ctime\":", &ct) ||
         read_u64(&p, end, ",\"size\":", &e->size) ||
@@ -238,31 +343,46 @@ int evs__index_load(evs_store *s, evs__index **out)
                           &st) != 0)
         return 0; /* none yet, or not a plain file: list without it */
     rc = 0;
-    if (st.size > INDEX_MAX || st.size == 0)
+    ix->ino = st.ino;
+    if (st.size > INDEX_MAX || st.size == 0) {
+        ix->damaged = st.size != 0;
         goto out;
+    }
     ix->file = evs__malloc(s->alloc, (size_t)st.size);
     if (!ix->file) {
         rc = -ENOMEM;
         goto out;
     }
-    if (IO(s)->pread(CTX(s), fd, ix->file, (size_t)st.size, 0, &got) != 0)
+    if (IO(s)->pread(CTX(s), fd, ix->file, (size_t)st.size, 0, &got) != 0) {
+        ix->damaged = 1;
         goto out;
+    }
     for (size_t off = 0; off < got;) {
         const char *line = ix->file + off;
         const char *nl = memchr(line, '\n', got - off);
         size_t len, body;
         ix_entry e;
+        int kind;
 
         if (!nl)
-            break;
+            break; /* an append still being written: not there yet */
         len = (size_t)(nl - line) + 1;
-        off += len;
-        /* Torn or damaged lines are skipped: the index is a cache and
-         * the snapshot itself is read for any execution it misses. */
+        /* Damaged lines are skipped, and the index is then not trusted:
+         * each entry is checked, and every execution it misses read. */
         memset(&e, 0, sizeof(e));
-        if (evs__frame_check(line, len, &body) != 0 ||
-            parse_line(line, body, &e) != 0)
+        kind = evs__frame_check(line, len, &body) == 0
+                   ? parse_line(line, body, &e)
+                   : -1;
+        if (off == 0 && kind == 1)
+            ix->based = 1;
+        off += len;
+        ix->loaded = off;
+        if (kind < 0) {
+            ix->damaged = 1;
             continue;
+        }
+        if (kind == 1)
+            continue; /* a rewrite carried a whole index over */
         ix->lines++;
         if ((rc = EVS__GROW(s->alloc, &ix->e, &ix->cap, ix->n + 1)) != 0)
             goto out;
@@ -283,7 +403,7 @@ int evs__index_lookup(evs_store *s, evs__index *ix, const char *id,
     ix_entry *e = slot_get(ix, id, id_len);
     evs_stat st;
 
-    if (!e)
+    if (!e || e->kind != E_FULL)
         return 0;
     memcpy(path, id, id_len);
     memcpy(path + id_len, "/" EVS__SNAP_NAME, sizeof("/" EVS__SNAP_NAME));
@@ -313,6 +433,16 @@ static long extra_put(evs__index *ix, const char *p, size_t n)
     return at;
 }
 
+static int keep_entry(evs__index *ix, const ix_entry *e)
+{
+    if (EVS__GROW(ix->alloc, &ix->keep, &ix->ckeep, ix->nkeep + 1) != 0) {
+        ix->failed = 1;
+        return 0;
+    }
+    ix->keep[ix->nkeep++] = *e;
+    return 0;
+}
+
 int evs__index_keep(evs__index *ix, const char *id, size_t id_len,
                     const char *hdr, size_t hlen, const evs_stat *st)
 {
@@ -323,14 +453,17 @@ int evs__index_keep(evs__index *ix, const char *id, size_t id_len,
         /* The caller read the snapshot itself: keep copies. */
         long a, b;
         ix->misses++;
-        if (ix->failed || hlen > HEADER_MAX || st->ino == 0)
+        if (ix->failed)
             return 0;
+        if (hlen > HEADER_MAX || st->ino == 0)
+            return evs__index_keep_bare(ix, id, id_len);
         a = extra_put(ix, id, id_len);
         b = extra_put(ix, hdr, hlen);
         if (a < 0 || b < 0) {
             ix->failed = 1;
             return 0;
         }
+        e.kind = E_FULL;
         e.in_extra = 1;
         e.id_off = (size_t)a;
         e.hdr_off = (size_t)b;
@@ -345,66 +478,209 @@ int evs__index_keep(evs__index *ix, const char *id, size_t id_len,
             return 0;
         e = *x;
     }
-    if (EVS__GROW(ix->alloc, &ix->keep, &ix->ckeep, ix->nkeep + 1) != 0) {
+    return keep_entry(ix, &e);
+}
+
+int evs__index_keep_bare(evs__index *ix, const char *id, size_t id_len)
+{
+    ix_entry e;
+    long a;
+
+    memset(&e, 0, sizeof(e));
+    ix->misses++;
+    if (ix->failed || (a = extra_put(ix, id, id_len)) < 0) {
         ix->failed = 1;
         return 0;
     }
-    ix->keep[ix->nkeep++] = e;
+    e.kind = E_BARE;
+    e.in_extra = 1;
+    e.id_off = (size_t)a;
+    e.id_len = id_len;
+    return keep_entry(ix, &e);
+}
+
+int evs__index_trusted(evs_store *s, evs__index *ix, evs__dead *dead)
+{
+    int rc;
+
+    memset(dead, 0, sizeof(*dead));
+    if (!ix->based || ix->damaged || ix->failed)
+        return 0;
+    if ((rc = evs__writers_census(s, dead)) != 0)
+        return rc;
+    return dead->count == 0;
+}
+
+int evs__index_each(evs__index *ix, evs__index_fn fn, void *arg)
+{
+    int rc;
+
+    for (size_t i = 0; i < ix->n; i++) {
+        const ix_entry *e = &ix->e[i];
+        if (e->kind == E_GONE)
+            continue;
+        rc = fn(arg, e->id, e->id_len, e->kind == E_FULL ? e->hdr : NULL,
+                e->kind == E_FULL ? e->hlen : 0);
+        if (rc != 0)
+            return rc;
+    }
     return 0;
 }
 
-void evs__index_finish(evs_store *s, evs__index *ix, size_t listed)
+/* The lines of entries e[0..n), after a base line, into *out. */
+static int make_file(evs__index *ix, const ix_entry *ents, size_t n, char **out,
+                     size_t *olen, size_t *ocap)
 {
-    char tmp[32], sfx[17];
-    struct iovec iov;
-    int fd;
+    char small[SMALL_MAX], id[EVS_ID_MAX + 1];
 
-    /* Rewrite when the index missed a fair share of the executions, or
-     * holds many lines that later ones superseded; the rewrite holds one
-     * line per execution. */
-    int missed =
-        ix->misses > 0 && (ix->misses >= 64 || ix->misses * 16 >= listed);
-
-    char *out = NULL;
-    size_t olen = 0, ocap = 0;
-
-    if (ix->failed || (!missed && ix->lines <= 2 * listed + 1024))
-        return;
-    for (size_t i = 0; i < ix->nkeep; i++) {
-        ix_entry e = ix->keep[i];
+    if (EVS__GROW(ix->alloc, out, ocap, SMALL_MAX) != 0)
+        return -ENOMEM;
+    *olen = small_line(*out, BASE, NULL);
+    for (size_t i = 0; i < n; i++) {
+        ix_entry e = ents[i];
         evs_stat st;
+        size_t k;
         if (e.in_extra) {
             /* `extra` no longer moves. */
             e.id = ix->extra + e.id_off;
             e.hdr = ix->extra + e.hdr_off;
         }
+        if (e.kind == E_GONE)
+            continue;
+        if (e.kind == E_BARE) {
+            memcpy(id, e.id, e.id_len);
+            id[e.id_len] = '\0';
+            k = small_line(small, BARE, id);
+            if (EVS__GROW(ix->alloc, out, ocap, *olen + k) != 0)
+                return -ENOMEM;
+            memcpy(*out + *olen, small, k);
+            *olen += k;
+            continue;
+        }
         memset(&st, 0, sizeof(st));
         st.ino = e.ino;
         st.ctime_ns = e.ctime;
         st.size = e.size;
-        if (put_line(ix->alloc, &out, &olen, &ocap, e.id, e.id_len, e.hdr,
-                     e.hlen, &st) != 0) {
-            evs__free(ix->alloc, out);
-            return;
-        }
+        if (put_line(ix->alloc, out, olen, ocap, e.id, e.id_len, e.hdr, e.hlen,
+                     &st) != 0)
+            return -ENOMEM;
     }
-    if (evs__rand_suffix(sfx) != 0)
+    return 0;
+}
+
+/*
+ * Replaces the index with out[0..olen) followed by whatever was appended
+ * to it since it was read: under the index's lock, so no append falls
+ * between, and only if `.index` still names the file that was read (one
+ * removed or replaced meanwhile says a writer or another listing knew
+ * better). Durable: a complete index is what lets the dead writers'
+ * markers be removed.
+ */
+static int replace_file(evs_store *s, evs__index *ix, char **out, size_t *olen,
+                        size_t *ocap)
+{
+    char tmp[32], sfx[17];
+    struct iovec iov;
+    evs_stat st, now;
+    size_t got;
+    int fd = -1, tfd = -1, rc;
+    unsigned how = 0;
+
+    /* There was none it could read. The new one goes in only if there
+     * still is none (an append made one meanwhile: its line would be
+     * lost), or in place of what is there if that is no index (a link,
+     * a FIFO: nothing could append to it). */
+    if (!ix->ino) {
+        rc = IO(s)->statat(CTX(s), s->dirfd, EVS__INDEX_NAME, &now);
+        if (rc == 0 && S_ISREG(now.mode) && now.nlink == 1)
+            return -EAGAIN;
+        if (rc != 0 && rc != -ENOENT)
+            return rc;
+        how = rc == -ENOENT ? RENAME_NOREPLACE : 0;
+        goto write;
+    }
+    rc = evs__open_regular(s, s->dirfd, EVS__INDEX_NAME, O_RDWR, 0600, &fd,
+                           &st);
+    if (rc == 0)
+        rc = IO(s)->lock(CTX(s), fd, EVS_LOCK_WAIT);
+    if (rc == 0 &&
+        (IO(s)->statat(CTX(s), s->dirfd, EVS__INDEX_NAME, &now) != 0 ||
+         now.ino != st.ino || (ix->ino && st.ino != ix->ino)))
+        rc = -EAGAIN;
+    if (rc != 0)
+        goto out;
+    /* Under the lock the file holds only whole appends. */
+    if (IO(s)->fstat(CTX(s), fd, &st) != 0 || st.size < ix->loaded ||
+        st.size > INDEX_MAX) {
+        rc = -EAGAIN;
+        goto out;
+    }
+    if (st.size > ix->loaded) {
+        size_t more = (size_t)(st.size - ix->loaded);
+        if (EVS__GROW(ix->alloc, out, ocap, *olen + more) != 0) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        rc = IO(s)->pread(CTX(s), fd, *out + *olen, more, ix->loaded, &got);
+        if (rc != 0 || got != more) {
+            rc = rc ? rc : -EAGAIN;
+            goto out;
+        }
+        *olen += more;
+    }
+write:
+    if ((rc = evs__rand_suffix(sfx)) != 0)
         goto out;
     snprintf(tmp, sizeof(tmp), EVS__TMP_PREFIX "%s", sfx);
-    if (IO(s)->openat(CTX(s), s->dirfd, tmp,
-                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                      0600, &fd) != 0)
+    rc = IO(s)->openat(CTX(s), s->dirfd, tmp,
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                       0600, &tfd);
+    if (rc != 0)
         goto out;
-    iov.iov_base = out;
-    iov.iov_len = olen;
-    /* No fsync: a lost or torn index only costs speed. */
-    if (IO(s)->pwritev(CTX(s), fd, &iov, 1, 0) != 0 ||
-        IO(s)->renameat(CTX(s), s->dirfd, tmp, s->dirfd, EVS__INDEX_NAME, 0) !=
-            0)
+    iov.iov_base = *out;
+    iov.iov_len = *olen;
+    rc = IO(s)->pwritev(CTX(s), tfd, &iov, 1, 0);
+    if (rc == 0)
+        rc = IO(s)->fsync(CTX(s), tfd);
+    if (rc == 0)
+        rc = IO(s)->renameat(CTX(s), s->dirfd, tmp, s->dirfd, EVS__INDEX_NAME,
+                             how);
+    if (rc != 0)
         IO(s)->unlinkat(CTX(s), s->dirfd, tmp, 0);
-    IO(s)->close(CTX(s), fd);
+    else
+        rc = IO(s)->fsync(CTX(s), s->dirfd);
 out:
+    if (tfd >= 0)
+        IO(s)->close(CTX(s), tfd);
+    if (fd >= 0)
+        IO(s)->close(CTX(s), fd);
+    return rc;
+}
+
+int evs__index_finish(evs_store *s, evs__index *ix, size_t listed, int rebuilt)
+{
+    /* Rewritten from every listing that had to read the directory (the
+     * index was not trusted), so that the next one can trust it; from a
+     * trusted index alone when it holds many lines later ones
+     * superseded. */
+    int bloated = ix->lines > 2 * listed + 1024;
+    char *out = NULL;
+    size_t olen = 0, ocap = 0;
+    int rc;
+
+    if (ix->failed)
+        return 0;
+    if (rebuilt) {
+        rc = make_file(ix, ix->keep, ix->nkeep, &out, &olen, &ocap);
+    } else {
+        if (!bloated)
+            return 0;
+        rc = make_file(ix, ix->e, ix->n, &out, &olen, &ocap);
+    }
+    if (rc == 0)
+        rc = replace_file(s, ix, &out, &olen, &ocap);
     evs__free(ix->alloc, out);
+    return rc == 0;
 }
 
 void evs__index_free(evs_store *s, evs__index *ix)

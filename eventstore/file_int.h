@@ -75,7 +75,7 @@ int evs__file_log_scan(evs_store *s, const char *id, size_t id_len,
                        evs_scan_fn fn, void *arg);
 
 int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
-                            const evs_snapshot *snap);
+                            const evs_snapshot *snap, unsigned flags);
 int evs__file_snapshot_load(evs_store *s, const char *id, size_t id_len,
                             unsigned flags, evs_snapshot **out,
                             evs_error_info *info);
@@ -129,9 +129,11 @@ int evs__trash_exec(evs_store *s, const char *name, int dfd, int fd);
 /* Creates execution `name` (NUL-terminated, valid) from its files'
  * bytes: the log log[0..len) and the snapshot snap[0..slen), none when
  * slen is 0, as FORMAT.md §10 says; notes the snapshot in the listing
- * index. Returns 0, -EEXIST or -errno. */
+ * index. flags: 0 or EVS_SNAPSHOT_CACHE (the snapshot without syncs of
+ * its own). Returns 0, -EEXIST or -errno. */
 int evs__create_exec_raw(evs_store *s, const char *name, const char *log,
-                         size_t len, const char *snap, size_t slen);
+                         size_t len, const char *snap, size_t slen,
+                         unsigned flags);
 
 /* The two halves of a delete, so that many share one fsync of the store
  * directory (store_int.h, evs__trashed). */

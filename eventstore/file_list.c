@@ -2,7 +2,8 @@
  * file_list.c: listing the executions of a file store (evs_exec_list),
  * from the listing index where it is current and from each snapshot's
  * header line where it is not, with the filter applied as early as the
- * header allows.
+ * header allows. A trusted index (file_index.c) is listed without looking
+ * at the directory at all.
  */
 #include "file_int.h"
 
@@ -104,53 +105,15 @@ static int quick_reject(const evs_list_filter *f, const char *hdr, size_t hlen)
            differs(hdr, hlen, ",\"workflow_name\":", f->workflow_name);
 }
 
-static int list_cb(void *arg, const char *name, size_t len)
+/* Adds execution name[0..len) to the listing, with what its snapshot's
+ * header says (sn, consumed) or nothing (NULL: none could be read). */
+static int add_item(lister *L, const char *name, size_t len, evs_snapshot *sn)
 {
-    lister *L = arg;
     evs_store *s = L->s;
-    evs_snapshot *sn = NULL;
-    evs_exec_info *it;
     evs_span idsp = {name, len};
-    const char *hdr;
-    char *raw = NULL;
-    size_t hlen;
-    evs_stat st;
-    int rc = -1;
+    evs_exec_info *it;
+    int rc;
 
-    if (!evs_id_valid(name, len))
-        return 0; /* temporary, trash and foreign entries */
-    L->seen++;
-    /* The index answers with one stat; else read the snapshot. */
-    if (L->ix && evs__index_lookup(s, L->ix, name, len, &hdr, &hlen)) {
-        evs__index_keep(L->ix, name, len, hdr, hlen, NULL);
-        if (quick_reject(L->f, hdr, hlen))
-            return 0;
-        rc = evs__snapshot_decode_header(s, hdr, hlen, &sn);
-    }
-    if (rc != 0 && rc != -ENOMEM) {
-        int dir_err = 0;
-        rc = read_header(s, name, &raw, &hlen, &st, &dir_err);
-        if (rc == 1)
-            return 0;
-        if (rc == 2)
-            return dir_err;
-        if (rc == 0) {
-            rc = evs__snapshot_decode_header(s, raw, hlen, &sn);
-            if (rc == 0 && L->ix)
-                evs__index_keep(L->ix, name, len, raw, hlen, &st);
-        }
-        evs__free(s->alloc, raw);
-    }
-    if (rc == -ENOMEM)
-        return rc;
-    if (rc != 0) {
-        sn = NULL;
-        if (L->filtered || evs__is_husk(s, name))
-            return 0; /* a husk is not an execution (evs__is_husk) */
-    } else if (!match(L->f, sn)) {
-        evs_snapshot_free(sn);
-        return 0;
-    }
     if (EVS__GROW(s->alloc, &L->items, &L->cap, L->count + 1) != 0) {
         evs_snapshot_free(sn);
         return -ENOMEM;
@@ -174,6 +137,100 @@ static int list_cb(void *arg, const char *name, size_t len)
         return rc;
     L->count++;
     return 0;
+}
+
+/* Lists execution name[0..len) from its snapshot on disk, noting what
+ * was read in the index being rebuilt (when L->ix). */
+static int from_disk(lister *L, const char *name, size_t len)
+{
+    evs_store *s = L->s;
+    evs_snapshot *sn = NULL;
+    char *raw = NULL;
+    size_t hlen;
+    evs_stat st;
+    int dir_err = 0, rc;
+
+    rc = read_header(s, name, &raw, &hlen, &st, &dir_err);
+    if (rc == 1)
+        return 0;
+    if (rc == 2)
+        return dir_err;
+    if (rc == 0) {
+        rc = evs__snapshot_decode_header(s, raw, hlen, &sn);
+        if (rc == 0 && L->ix)
+            evs__index_keep(L->ix, name, len, raw, hlen, &st);
+    }
+    evs__free(s->alloc, raw);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc != 0) {
+        /* A husk is not an execution (evs__is_husk); any other is
+         * listed without what its snapshot would say. */
+        if (evs__is_husk(s, name))
+            return 0;
+        if (L->ix)
+            evs__index_keep_bare(L->ix, name, len);
+        return L->filtered ? 0 : add_item(L, name, len, NULL);
+    }
+    if (!match(L->f, sn)) {
+        evs_snapshot_free(sn);
+        return 0;
+    }
+    return add_item(L, name, len, sn);
+}
+
+/* Lists one execution from the header line hdr[0..hlen) the index has
+ * for it. */
+static int from_header(lister *L, const char *name, size_t len,
+                       const char *hdr, size_t hlen)
+{
+    evs_snapshot *sn = NULL;
+    int rc;
+
+    if (quick_reject(L->f, hdr, hlen))
+        return 0;
+    rc = evs__snapshot_decode_header(L->s, hdr, hlen, &sn);
+    if (rc != 0)
+        return rc == -ENOMEM ? rc : from_disk(L, name, len);
+    if (!match(L->f, sn)) {
+        evs_snapshot_free(sn);
+        return 0;
+    }
+    return add_item(L, name, len, sn);
+}
+
+/* One entry of a trusted index (evs__index_each); one without a header
+ * (the index knows the execution is there, not what its snapshot says)
+ * is read from disk. */
+static int index_cb(void *arg, const char *id, size_t len, const char *hdr,
+                    size_t hlen)
+{
+    lister *L = arg;
+    char name[EVS_ID_MAX + 1]; /* the index's ids are not terminated */
+
+    memcpy(name, id, len);
+    name[len] = '\0';
+    L->seen++;
+    return hlen ? from_header(L, name, len, hdr, hlen)
+                : from_disk(L, name, len);
+}
+
+/* One entry of the store's directory, when the index is not trusted:
+ * the index answers for it with one stat, else its snapshot is read. */
+static int list_cb(void *arg, const char *name, size_t len)
+{
+    lister *L = arg;
+    const char *hdr;
+    size_t hlen;
+
+    if (!evs_id_valid(name, len))
+        return 0; /* temporary, trash and foreign entries */
+    L->seen++;
+    if (L->ix && evs__index_lookup(L->s, L->ix, name, len, &hdr, &hlen)) {
+        evs__index_keep(L->ix, name, len, hdr, hlen, NULL);
+        return from_header(L, name, len, hdr, hlen);
+    }
+    return from_disk(L, name, len);
 }
 
 static int info_cmp(const void *pa, const void *pb)
@@ -200,10 +257,12 @@ int evs__file_exec_list(evs_store *s, const evs_list_filter *f,
                         evs_exec_listing *out)
 {
     lister L;
+    evs__dead dead;
     size_t start, n;
     int rc;
 
     memset(&L, 0, sizeof(L));
+    memset(&dead, 0, sizeof(dead));
     L.s = s;
     L.f = f;
     L.filtered = f->status.len || f->workflow_name.len || f->created_after_us ||
@@ -212,15 +271,21 @@ int evs__file_exec_list(evs_store *s, const evs_list_filter *f,
         evs__index_free(s, L.ix);
         L.ix = NULL;
     }
-    rc = IO(s)->listdir(CTX(s), s->dirfd, list_cb, &L);
-    if (rc != 0) {
-        evs__index_free(s, L.ix);
+    /* A trusted index is the listing; otherwise the directory is, and
+     * the index is rebuilt from it, after which the markers of the
+     * writers that had died before it was read can go. */
+    if (L.ix && evs__index_trusted(s, L.ix, &dead) == 1) {
+        rc = evs__index_each(L.ix, index_cb, &L);
+        if (rc == 0)
+            evs__index_finish(s, L.ix, L.seen, 0);
+    } else {
+        rc = IO(s)->listdir(CTX(s), s->dirfd, list_cb, &L);
+        if (rc == 0 && L.ix && evs__index_finish(s, L.ix, L.seen, 1) == 1)
+            evs__writers_bury(s, &dead);
+    }
+    evs__index_free(s, L.ix);
+    if (rc != 0)
         goto fail;
-    }
-    if (L.ix) {
-        evs__index_finish(s, L.ix, L.seen);
-        evs__index_free(s, L.ix);
-    }
     /* The arena has stopped moving: turn offsets into pointers. */
     for (size_t i = 0; i < L.count; i++) {
         fix_span(&L.items[i].id, L.mem);

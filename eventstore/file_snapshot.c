@@ -186,7 +186,7 @@ fail:
 }
 
 int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
-                            const evs_snapshot *snap)
+                            const evs_snapshot *snap, unsigned flags)
 {
     char name[EVS_ID_MAX + 1];
     evs_snapshot sn = *snap, *old;
@@ -206,7 +206,8 @@ int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
         return rc;
     if (sn.last_event_seq > last)
         return EVS_ESTALE;
-    if ((rc = evs__open_exec_dir(s, name, &dfd)) != 0)
+    if ((rc = evs__writer_enter(s)) != 0 ||
+        (rc = evs__open_exec_dir(s, name, &dfd)) != 0)
         return rc;
     /* created_at belongs to the execution, not to one snapshot: keep the
      * one the execution was created with unless the caller sets it. */
@@ -217,9 +218,16 @@ int evs__file_snapshot_save(evs_store *s, const char *id, size_t id_len,
     }
     if ((rc = evs_snapshot_encode(&sn, s->alloc, &buf, &len)) != 0)
         goto out;
-    rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, buf, len, &st);
+    rc = evs__write_atomic_flags(
+        s, dfd, EVS__SNAP_NAME, buf, len, &st,
+        flags & EVS_SNAPSHOT_CACHE ? EVS__WRITE_NOSYNC : 0);
+    /* On an error the rename may have been made (a failed sync of the
+     * directory): the index then only says the execution is there, and
+     * a listing reads its snapshot. */
     if (rc == 0)
         evs__index_note(s, name, buf, len, &st);
+    else
+        evs__index_note_bare(s, name);
 out:
     if (dfd >= 0)
         IO(s)->close(CTX(s), dfd);

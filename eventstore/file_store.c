@@ -95,7 +95,9 @@ int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
 {
     char tmp[64], sfx[17];
     struct iovec iov;
-    int fd = -1, rc, sync = evs__sync_meta(s) || (rename_flags & EVS__WRITE_SYNC);
+    int fd = -1, rc;
+    int sync = (evs__sync_meta(s) || (rename_flags & EVS__WRITE_SYNC)) &&
+               !(rename_flags & EVS__WRITE_NOSYNC);
 
     if ((rc = evs__rand_suffix(sfx)) != 0)
         return rc;
@@ -112,7 +114,8 @@ int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
         rc = IO(s)->fsync(CTX(s), fd);
     if (rc == 0)
         rc = IO(s)->renameat(CTX(s), dirfd, tmp, dirfd, name,
-                             rename_flags & ~EVS__WRITE_SYNC);
+                             rename_flags &
+                                 ~(EVS__WRITE_SYNC | EVS__WRITE_NOSYNC));
     /* After the rename, for the listing index: the rename changed the
      * file's ctime. */
     if (rc == 0 && st && IO(s)->fstat(CTX(s), fd, st) != 0)
@@ -126,17 +129,21 @@ int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
     return sync ? IO(s)->fsync(CTX(s), dirfd) : 0;
 }
 
+static void file_close(evs_store *s);
+
 static int file_open(evs_store *s, const char *path)
 {
     evs_stat st;
-    int rc, fd;
+    int rc, fd, made = 0;
 
+    s->wfd = -1;
     rc = IO(s)->openat(CTX(s), AT_FDCWD, path,
                        O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &fd);
     if (rc == -ENOENT && s->opts.create) {
         rc = IO(s)->mkdirat(CTX(s), AT_FDCWD, path, 0700);
         if (rc != 0 && rc != -EEXIST)
             return rc;
+        made = rc == 0;
         rc = IO(s)->openat(CTX(s), AT_FDCWD, path,
                            O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &fd);
     }
@@ -153,16 +160,28 @@ static int file_open(evs_store *s, const char *path)
         else
             rc = -ENOMEM;
     }
+    if (rc == 0 && (rc = -pthread_mutex_init(&s->wmu, NULL)) != 0) {
+        evs__free(s->alloc, s->path);
+        s->path = NULL;
+    }
     if (rc != 0) {
         IO(s)->close(CTX(s), fd);
         return rc;
     }
     s->dirfd = fd;
+    /* A store made here starts with a complete (empty) listing index,
+     * so that its listings never need to read its directory. */
+    if (made && (rc = evs__index_create(s)) != 0) {
+        file_close(s);
+        return rc;
+    }
     return 0;
 }
 
 static void file_close(evs_store *s)
 {
+    evs__writer_leave(s);
+    pthread_mutex_destroy(&s->wmu);
     if (s->dirfd >= 0)
         IO(s)->close(CTX(s), s->dirfd);
     s->dirfd = -1;
@@ -245,9 +264,11 @@ int evs__is_husk(evs_store *s, const char *name)
 
 /* Builds execution `name` from its files' bytes: the log log[0..len) and
  * the snapshot snap[0..slen) (none when slen is 0), under a temporary
- * name renamed into place without replacing anything (FORMAT.md §10). */
+ * name renamed into place without replacing anything (FORMAT.md §10).
+ * flags: EVS_SNAPSHOT_CACHE writes the snapshot without its own syncs. */
 int evs__create_exec_raw(evs_store *s, const char *name, const char *log,
-                         size_t len, const char *snap, size_t slen)
+                         size_t len, const char *snap, size_t slen,
+                         unsigned flags)
 {
     char tmp[EVS_ID_MAX + 48], sfx[17];
     evs_stat sst;
@@ -256,11 +277,13 @@ int evs__create_exec_raw(evs_store *s, const char *name, const char *log,
 
     if (evs_exec_exists(s, name, strlen(name)))
         return -EEXIST;
+    if ((rc = evs__writer_enter(s)) != 0)
+        return rc;
     /* A directory of that name without a log is what a power loss can
      * leave of a creation made without syncs (the rename reached the
      * disk, the files did not): no execution, so it gives way. */
-    if (evs__is_husk(s, name))
-        evs__remove_tree(s, name);
+    if (evs__is_husk(s, name) && evs__remove_tree(s, name) == 0)
+        evs__index_note_gone(s, name);
     if ((rc = evs__rand_suffix(sfx)) != 0)
         goto out;
     snprintf(tmp, sizeof(tmp), EVS__TMP_PREFIX "%s-%s", sfx, name);
@@ -285,8 +308,14 @@ int evs__create_exec_raw(evs_store *s, const char *name, const char *log,
     }
     if (evs__sync_meta(s) && (rc = IO(s)->fsync(CTX(s), fd)) != 0)
         goto out;
-    if (slen &&
-        (rc = evs__write_atomic(s, dfd, EVS__SNAP_NAME, snap, slen, &sst)) != 0)
+    if (slen && (rc = evs__write_atomic_flags(
+                     s, dfd, EVS__SNAP_NAME, snap, slen, &sst,
+                     flags & EVS_SNAPSHOT_CACHE ? EVS__WRITE_NOSYNC : 0)) != 0)
+        goto out;
+    /* The log's name in the new directory is durable only once the
+     * directory is; a synced snapshot write did that already. */
+    if (evs__sync_meta(s) && (!slen || (flags & EVS_SNAPSHOT_CACHE)) &&
+        (rc = IO(s)->fsync(CTX(s), dfd)) != 0)
         goto out;
     /* The directory appears under its real name whole, or not at all. */
     rc = IO(s)->renameat(CTX(s), s->dirfd, tmp, s->dirfd, name,
@@ -296,8 +325,11 @@ int evs__create_exec_raw(evs_store *s, const char *name, const char *log,
     made = 0;
     if (evs__sync_meta(s))
         rc = IO(s)->fsync(CTX(s), s->dirfd);
-    if (rc == 0 && slen)
+    /* Noted whether or not the sync held: the execution is there. */
+    if (slen)
         evs__index_note(s, name, snap, slen, &sst);
+    else
+        evs__index_note_bare(s, name);
 out:
     if (fd >= 0)
         IO(s)->close(CTX(s), fd);
@@ -310,7 +342,7 @@ out:
 
 static int file_exec_create(evs_store *s, const char *id, size_t id_len,
                             const evs_snapshot *snap, const evs_event *ev,
-                            size_t n)
+                            size_t n, unsigned flags)
 {
     char name[EVS_ID_MAX + 1];
     char *buf = NULL, *sbuf = NULL;
@@ -344,7 +376,7 @@ static int file_exec_create(evs_store *s, const char *id, size_t id_len,
     }
     rc = evs_snapshot_encode(&sn, s->alloc, &sbuf, &slen);
     if (rc == 0)
-        rc = evs__create_exec_raw(s, name, buf, len, sbuf, slen);
+        rc = evs__create_exec_raw(s, name, buf, len, sbuf, slen, flags);
 out:
     evs__free(s->alloc, buf);
     evs__free(s->alloc, sbuf);
@@ -382,7 +414,7 @@ static int trash_rename(evs_store *s, const char *name, int dfd, int fd,
     char sfx[17];
     int rc;
 
-    if ((rc = evs__rand_suffix(sfx)) != 0)
+    if ((rc = evs__writer_enter(s)) != 0 || (rc = evs__rand_suffix(sfx)) != 0)
         goto out;
     snprintf(t->name, sizeof(t->name), EVS__TRASH_PREFIX "%s-%s", sfx, name);
     rc = IO(s)->renameat(CTX(s), s->dirfd, name, s->dirfd, t->name,
@@ -469,6 +501,8 @@ int evs__exec_trash_commit(evs_store *s, evs__trashed *t, size_t n)
         return 0;
     rc = IO(s)->fsync(CTX(s), s->dirfd);
     for (size_t i = 0; i < n; i++) {
+        /* Out of sight whether or not the sync held. */
+        evs__index_note_gone(s, t[i].name + sizeof(EVS__TRASH_PREFIX) + 16);
         if (t[i].lock_fd >= 0)
             IO(s)->close(CTX(s), t[i].lock_fd);
         t[i].lock_fd = -1;

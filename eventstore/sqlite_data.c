@@ -223,7 +223,7 @@ static int snap_get(evs_store *s, int64_t rid, char **buf, size_t *len,
 }
 
 int evs__sq_snapshot_save(evs_store *s, const char *id, size_t id_len,
-                          const evs_snapshot *snap)
+                          const evs_snapshot *snap, unsigned flags)
 {
     sq_store *q = evs__sq(s);
     evs_snapshot sn = *snap;
@@ -249,7 +249,10 @@ int evs__sq_snapshot_save(evs_store *s, const char *id, size_t id_len,
         sn.created_at_us = created;
     if (rc == 0)
         rc = evs_snapshot_encode(&sn, s->alloc, &buf, &len);
-    if (rc == 0 && (rc = evs__sq_begin(s, SQ_SYNC_META(s))) == 0) {
+    /* A cache of the log (EVS_SNAPSHOT_CACHE) is committed unsynced. */
+    if (rc == 0 && (rc = evs__sq_begin(s, SQ_SYNC_META(s) &&
+                                              !(flags & EVS_SNAPSHOT_CACHE))) ==
+                       0) {
         if (!(st = evs__sq_stmt(s, SQ_SNAP_SET))) {
             rc = -EIO;
         } else {

@@ -142,7 +142,7 @@ void evs__sq_cursor_close(evs_cursor *c);
 int evs__sq_exec_list(evs_store *s, const evs_list_filter *f,
                       evs_exec_listing *out);
 int evs__sq_snapshot_save(evs_store *s, const char *id, size_t id_len,
-                          const evs_snapshot *snap);
+                          const evs_snapshot *snap, unsigned flags);
 int evs__sq_snapshot_load(evs_store *s, const char *id, size_t id_len,
                           unsigned flags, evs_snapshot **out,
                           evs_error_info *info);

@@ -562,9 +562,11 @@ int evs__sq_add_lines(evs_store *s, int64_t rid, uint64_t last, uint64_t bytes,
     return sqlite3_changes(evs__sq(s)->db) == 1 ? 0 : EVS_ECONFLICT;
 }
 
+/* EVS_SNAPSHOT_CACHE changes nothing here: the snapshot is written in
+ * the transaction that makes the log, whose sync it shares. */
 static int sq_exec_create(evs_store *s, const char *id, size_t id_len,
                           const evs_snapshot *snap, const evs_event *ev,
-                          size_t n)
+                          size_t n, unsigned flags)
 {
     sq_store *q = evs__sq(s);
     char *buf = NULL, *sbuf = NULL;
@@ -574,6 +576,7 @@ static int sq_exec_create(evs_store *s, const char *id, size_t id_len,
     int64_t rid;
     int rc;
 
+    (void)flags;
     if (snap) {
         sn = *snap;
     } else {

@@ -43,15 +43,17 @@ typedef struct evs_backend_ops {
     const char *name;
     int (*open)(evs_store *s, const char *path);
     void (*close)(evs_store *s);
+    /* flags: 0 or EVS_SNAPSHOT_CACHE (then n >= 1), for both. */
     int (*exec_create)(evs_store *s, const char *id, size_t id_len,
-                       const evs_snapshot *snap, const evs_event *ev, size_t n);
+                       const evs_snapshot *snap, const evs_event *ev, size_t n,
+                       unsigned flags);
     int (*exec_exists)(evs_store *s, const char *id, size_t id_len);
     int (*exec_delete)(evs_store *s, const char *id, size_t id_len);
     int (*exec_list)(evs_store *s, const evs_list_filter *f,
                      evs_exec_listing *out);
     int (*exec_cleanup)(evs_store *s, int64_t older_than_us, size_t *deleted);
     int (*snapshot_save)(evs_store *s, const char *id, size_t id_len,
-                         const evs_snapshot *snap);
+                         const evs_snapshot *snap, unsigned flags);
     int (*snapshot_load)(evs_store *s, const char *id, size_t id_len,
                          unsigned flags, evs_snapshot **out,
                          evs_error_info *info);
@@ -174,7 +176,12 @@ struct evs_store {
     const evs_allocator *alloc;
     int dirfd;  /* the store's directory; every path is relative to it */
     char *path; /* the path it was opened with, for evs_request_dir */
-    void *be;   /* a backend's own state (SQLite: its connection) */
+    /* This handle's writer's marker (file_writers.c): its descriptor,
+     * holding the lock, or -1 before the first change; its name. */
+    pthread_mutex_t wmu;
+    int wfd;
+    char wname[32];
+    void *be; /* a backend's own state (SQLite: its connection) */
 };
 
 /* Fields every backend's log starts with. */
@@ -239,6 +246,8 @@ int evs__write_atomic(evs_store *s, int dirfd, const char *name,
  * if `name` is free (-EEXIST otherwise, the temporary file removed).
  * EVS__WRITE_SYNC among them fsyncs in every durability mode. */
 #define EVS__WRITE_SYNC (1u << 30)
+/* EVS__WRITE_NOSYNC: no fsync in any mode (a cache's replacement). */
+#define EVS__WRITE_NOSYNC (1u << 29)
 int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
                             const void *buf, size_t len, evs_stat *st,
                             unsigned rename_flags);
@@ -250,17 +259,65 @@ int evs__write_atomic_flags(evs_store *s, int dirfd, const char *name,
  */
 #define EVS__INDEX_NAME ".index"
 
-/* Records that execution id's snapshot is now `snap` (its whole bytes;
- * only the header line is kept), written as described by *st. Best
- * effort: the index is only a cache. */
+/* The writers' markers (FORMAT.md §12; file_writers.c). */
+#define EVS__WRITERS_DIR ".writers"
+/* Registers the handle as a writer, once: called before any change a
+ * listing would show. Returns 0 or -errno (the change must then not be
+ * made). */
+int evs__writer_enter(evs_store *s);
+/* At close: syncs the index, then removes the handle's marker. */
+void evs__writer_leave(evs_store *s);
+/* Gives the marker up without removing it, so that it reads as a dead
+ * writer's: for a change the index could not be told of. The next
+ * change registers again. */
+void evs__writer_abandon(evs_store *s);
+/* Markers whose writer died, found by evs__writers_census. */
+#define EVS__DEAD_MAX 64
+typedef struct evs__dead {
+    size_t count;                     /* dead markers seen */
+    size_t n;                         /* of them named below */
+    char names[EVS__DEAD_MAX][32];
+} evs__dead;
+/* Looks for dead writers; 0 with dead->count 0 when every marker is
+ * held, or -errno when it could not tell. */
+int evs__writers_census(evs_store *s, evs__dead *dead);
+/* Removes the markers named in *dead (after the index was rebuilt). */
+void evs__writers_bury(evs_store *s, const evs__dead *dead);
+
+/* What the writers note in the index, after the change is made (and
+ * whether or not its sync succeeded: the change is visible). Each
+ * appends one line under the index's lock; when a line cannot be
+ * appended the handle abandons its marker (evs__writer_abandon), so a
+ * stale index is never believed.
+ * evs__index_note: execution id's snapshot is now `snap` (its whole
+ * bytes; only the header line is kept), written as described by *st.
+ * evs__index_note_bare: execution id exists, with no snapshot a listing
+ * can read. evs__index_note_gone: execution id is deleted. */
 void evs__index_note(evs_store *s, const char *id, const char *snap, size_t len,
                      const evs_stat *st);
+void evs__index_note_bare(evs_store *s, const char *id);
+void evs__index_note_gone(evs_store *s, const char *id);
+/* Writes a new, empty and complete index: for a store just made. */
+int evs__index_create(evs_store *s);
 
 typedef struct evs__index evs__index;
 
 /* Loads the index; never fails for a missing or damaged one (it is then
- * empty). Returns 0 or -ENOMEM. */
+ * empty and not trusted). Returns 0 or -ENOMEM. */
 int evs__index_load(evs_store *s, evs__index **out);
+
+/* 1 when the index can be believed without looking at the executions:
+ * complete when written (a base line), undamaged since, and every writer
+ * that appended to it alive or gone cleanly (no dead marker, which
+ * *dead then lists: rebuild, then bury them). 0 otherwise, -errno when
+ * the markers could not be read. */
+int evs__index_trusted(evs_store *s, evs__index *ix, evs__dead *dead);
+
+/* Walks a trusted index's current entries: fn gets each execution's id
+ * and header line (hlen 0: no snapshot a listing can read). */
+typedef int (*evs__index_fn)(void *arg, const char *id, size_t id_len,
+                             const char *hdr, size_t hlen);
+int evs__index_each(evs__index *ix, evs__index_fn fn, void *arg);
 
 /* The header line recorded for id if the snapshot on disk still matches
  * it (one stat of "<id>/snapshot.json"): 1 with *hdr and *hlen set (borrowed
@@ -272,7 +329,15 @@ int evs__index_lookup(evs_store *s, evs__index *ix, const char *id,
  * evs__index_finish when it holds many stale or missing entries. */
 int evs__index_keep(evs__index *ix, const char *id, size_t id_len,
                     const char *hdr, size_t hlen, const evs_stat *st);
-void evs__index_finish(evs_store *s, evs__index *ix, size_t listed);
+/* The same for an execution with no snapshot a listing can read. */
+int evs__index_keep_bare(evs__index *ix, const char *id, size_t id_len);
+/* After a listing: rewrites the index (durably, with a base line) when
+ * `rebuilt` (the index was not trusted, so every execution was listed
+ * from the directory, with evs__index_keep), or when a trusted index
+ * holds many superseded lines. Returns 1 when a complete index was
+ * written. */
+int evs__index_finish(evs_store *s, evs__index *ix, size_t listed,
+                      int rebuilt);
 void evs__index_free(evs_store *s, evs__index *ix);
 
 /* Whether creations and replacements are fsynced: always, except in

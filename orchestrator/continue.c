@@ -160,8 +160,8 @@ static void can_work(uv_work_t *w)
     }
     for (size_t i = 0; i < j->n; i++)
         views[i] = j->ev[i].ev;
-    j->rc = evs_exec_create(j->x->o->store, j->succ, strlen(j->succ), j->snap,
-                            views, j->n);
+    j->rc = evs_exec_create_flags(j->x->o->store, j->succ, strlen(j->succ),
+                                  j->snap, views, j->n, EVS_SNAPSHOT_CACHE);
     if (j->rc == -EEXIST &&
         evs__is_successor_of(j->x->o->store, j->succ, j->x->id))
         j->rc = 0;

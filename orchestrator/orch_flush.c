@@ -254,7 +254,8 @@ static void flush_work(uv_work_t *w)
     if (x->batch)
         x->flush_rc = evs_recorder_flush_run(x->batch);
     if (x->flush_rc == 0 && x->snap)
-        x->snap_rc = evs_snapshot_save(x->o->store, x->id, x->id_len, x->snap);
+        x->snap_rc = evs_snapshot_save_flags(x->o->store, x->id, x->id_len,
+                                             x->snap, EVS_SNAPSHOT_CACHE);
 }
 
 static void dispatch_durable(orch_exec *x)

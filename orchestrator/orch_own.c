@@ -332,7 +332,8 @@ static void start_work(uv_work_t *w)
     start_job *j = w->data;
     evs__creation *c = &j->c;
 
-    j->rc = evs_exec_create(j->o->store, c->id, c->id_len, &c->snap, c->ev, 2);
+    j->rc = evs_exec_create_flags(j->o->store, c->id, c->id_len, &c->snap,
+                                  c->ev, 2, EVS_SNAPSHOT_CACHE);
     if (j->rc == 0)
         j->rc = evs_log_open(j->o->store, c->id, c->id_len, EVS_LOG_WRITE,
                              &j->log, NULL, NULL);

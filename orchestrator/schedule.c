@@ -132,7 +132,8 @@ static int create(look *l, int64_t fire, int manual, evs_sched_action *a)
     d = NULL;
     if (rc != 0)
         goto refused;
-    rc = evs_exec_create(l->s, c.id, c.id_len, &c.snap, c.ev, 2);
+    rc = evs_exec_create_flags(l->s, c.id, c.id_len, &c.snap, c.ev, 2,
+                               EVS_SNAPSHOT_CACHE);
     if (rc == 0 || rc == -EEXIST) {
         a->result = rc == 0 ? EVS_FIRE_STARTED : EVS_FIRE_EXISTED;
         snprintf(l->st.last_exec, sizeof(l->st.last_exec), "%s", a->exec_id);

@@ -429,7 +429,8 @@ static int retry(evs_store *s, evs_span id, const evs_retry_opts *opts,
     }
     if ((rc = evs_replay_snapshot_prepare(nrp, (evs_span){0}, &snap)) != 0)
         goto out;
-    rc = evs_exec_create(s, nid, strlen(nid), snap, views, c.n);
+    rc = evs_exec_create_flags(s, nid, strlen(nid), snap, views, c.n,
+                               EVS_SNAPSHOT_CACHE);
     if (rc == 0 && out_id)
         memcpy(out_id, nid, strlen(nid) + 1);
 out:

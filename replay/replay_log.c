@@ -116,7 +116,9 @@ int evs_replay_snapshot(const evs_replay *r, evs_store *s,
     if ((rc = evs_replay_state_json(r, &state, &len)) != 0)
         return rc;
     fill_snapshot(r, workflow_data, (evs_span){state, len}, &sn);
-    rc = evs_snapshot_save(s, x->execution_id.ptr, x->execution_id.len, &sn);
+    /* Made from the log, so the log rebuilds it: a cache. */
+    rc = evs_snapshot_save_flags(s, x->execution_id.ptr, x->execution_id.len,
+                                 &sn, EVS_SNAPSHOT_CACHE);
     evs__free(r->alloc, state);
     return rc;
 }

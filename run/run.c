@@ -409,7 +409,8 @@ static int create(evs_run *r, const char *ihash, evs_error_info *err)
     snap.start_time_us = now;
     snap.inputs = evs_span_cstr(r->c->inputs);
     snap.workflow_data = (evs_span){r->c->wf_data.p, r->c->wf_data.len};
-    rc = evs_exec_create(r->c->s, r->c->id, r->c->id_len, &snap, ev, 2);
+    rc = evs_exec_create_flags(r->c->s, r->c->id, r->c->id_len, &snap, ev,
+                               2, EVS_SNAPSHOT_CACHE);
     evs__jb_free(&d0);
     return rc;
 }

@@ -116,7 +116,8 @@ static int create_successor(evs_run *r, const char *succ, const evs__jbuf *in,
     snap.inputs = (evs_span){in->p, in->len};
     snap.lineage = evs_span_cstr("{}");
     snap.workflow_data = (evs_span){wf.p, wf.len};
-    rc = evs_exec_create(c->s, succ, strlen(succ), &snap, e->ev, e->n);
+    rc = evs_exec_create_flags(c->s, succ, strlen(succ), &snap, e->ev, e->n,
+                               EVS_SNAPSHOT_CACHE);
     /* Made before a crash, by this run: it is the one. */
     if (rc == -EEXIST && evs__is_successor_of(c->s, succ, c->id))
         rc = 0;

@@ -476,8 +476,11 @@ EVS_EXTERN int evs_replay_load_state(evs_replay *r, const char *json,
  * fields (status, times, inputs, outputs, error, workflow), the lineage
  * and `state`, as of last_seq. `workflow_data` (may be empty) is stored
  * as given. The orchestrator calls this at creation, pauses, waits,
- * terminal states and every N events.
- * Returns what evs_snapshot_save returns, or -ENOMEM.
+ * terminal states and every N events. Everything in it comes from the
+ * log, so it is saved as a cache (EVS_SNAPSHOT_CACHE: without fsyncs;
+ * a power loss may leave an older or damaged one, which
+ * evs_replay_open notices and replays past).
+ * Returns what evs_snapshot_save_flags returns, or -ENOMEM.
  */
 EVS_EXTERN int evs_replay_snapshot(const evs_replay *r, evs_store *s,
                                    evs_span workflow_data);

@@ -76,6 +76,14 @@ enum {
      *  without the flag; only a body whose checksums match but whose
      *  state is not one JSON value (a writer's bug) gets through. */
     EVS_SNAPSHOT_STATE_RAW = 1u << 1,
+    /** For evs_snapshot_save_flags and evs_exec_create_flags (store.h):
+     *  the snapshot is a cache that its log can rebuild (as every
+     *  snapshot the orchestrator and durable functions write is: the
+     *  replayer makes it from the log), so it is written without a sync
+     *  of its own. A power loss may then leave the previous snapshot or
+     *  a damaged one; a reader detects the damage (checksums) and
+     *  rebuilds from the log. Nothing in the log is weakened. */
+    EVS_SNAPSHOT_CACHE = 1u << 2,
 };
 
 /**

@@ -210,6 +210,20 @@ EVS_EXTERN int evs_exec_create(evs_store *s, const char *id, size_t id_len,
                                const evs_snapshot *snap,
                                const evs_event *events, size_t n);
 
+/**
+ * evs_exec_create with flags. 0 is evs_exec_create. EVS_SNAPSHOT_CACHE
+ * (snapshot.h) says the snapshot can be rebuilt from `events` (n must
+ * then be at least 1): it is written without a sync of its own, which
+ * saves two of the four syncs of a creation (the log, the new directory
+ * and the store directory are still synced; FORMAT.md §10).
+ * Returns what evs_exec_create does, and -EINVAL for unknown flags or
+ * EVS_SNAPSHOT_CACHE with no events.
+ */
+EVS_EXTERN int evs_exec_create_flags(evs_store *s, const char *id,
+                                     size_t id_len, const evs_snapshot *snap,
+                                     const evs_event *events, size_t n,
+                                     unsigned flags);
+
 /** True if execution `id` exists (its directory and log are there). */
 EVS_EXTERN int evs_exec_exists(evs_store *s, const char *id, size_t id_len);
 
@@ -273,10 +287,15 @@ typedef struct evs_exec_listing {
  * created_at, then id. Executions whose snapshot is missing or damaged
  * are listed (snapshot_ok = 0) only when the filter has no status,
  * workflow or time condition. Fills *out, which the caller frees with
- * evs_exec_list_free(). Headers come from the listing index
- * (STORE/.index, FORMAT.md §12) when one stat shows the snapshot is the
- * one indexed, else from the snapshot; the listing rebuilds the index
- * when it has grown stale, so it may write that one file.
+ * evs_exec_list_free(). The listing comes from the listing index
+ * (STORE/.index, FORMAT.md §12) alone, without reading the store's
+ * directory or any snapshot, when the index can be trusted: complete when
+ * written, and every writer since alive or closed cleanly. After a
+ * writer was killed or power was lost it is read from the directory
+ * instead (one stat per execution, and the snapshot where the index is
+ * behind), and the index is rebuilt durably, so a listing may write that
+ * one file. Changing an execution's files by hand is not seen until
+ * STORE/.index is removed.
  * Returns 0, -ENOMEM or -errno.
  */
 EVS_EXTERN int evs_exec_list(evs_store *s, const evs_list_filter *f,
@@ -314,6 +333,17 @@ EVS_EXTERN int evs_exec_cleanup(evs_store *s, int64_t older_than_us,
  */
 EVS_EXTERN int evs_snapshot_save(evs_store *s, const char *id, size_t id_len,
                                  const evs_snapshot *snap);
+
+/**
+ * evs_snapshot_save with flags. 0 is evs_snapshot_save.
+ * EVS_SNAPSHOT_CACHE (snapshot.h): the snapshot is a cache of the log,
+ * written and renamed into place without any fsync; a power loss may
+ * leave the previous snapshot or a damaged one, which readers detect.
+ * Returns what evs_snapshot_save does, and -EINVAL for unknown flags.
+ */
+EVS_EXTERN int evs_snapshot_save_flags(evs_store *s, const char *id,
+                                       size_t id_len, const evs_snapshot *snap,
+                                       unsigned flags);
 
 /**
  * Loads and checks the snapshot of `id`: checksums, fields, and that

@@ -14,11 +14,13 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *dir;
@@ -55,9 +57,8 @@ static int count_prefix(const char *path, const char *prefix)
 
     cr_assert_not_null(d, "opendir %s: %s", path, strerror(errno));
     while ((e = readdir(d)) != NULL) {
-        /* ".index" is the store's listing cache (FORMAT.md). */
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
-            !strcmp(e->d_name, ".index"))
+            tu_store_own(e->d_name))
             continue;
         if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
             n++;
@@ -629,7 +630,8 @@ Test(exec_list, an_execution_is_listed_right_after_create)
 }
 
 /* Flips a bit in the workflow name inside a snapshot file, which keeps
- * its syntax and breaks its checksum. */
+ * its syntax and breaks its checksum; and forgets the index, which would
+ * otherwise list what the writer noted (tu_forget_index). */
 static void damage_snapshot(const char *id, const char *wf)
 {
     char *p = tu_path(dir, id, EVS__SNAP_NAME);
@@ -643,6 +645,7 @@ static void damage_snapshot(const char *id, const char *wf)
     cr_assert_eq(tu_flip_bit(p, at - buf, 0), 0);
     free(buf);
     free(p);
+    tu_forget_index(dir);
 }
 
 Test(exec_list, a_damaged_snapshot_is_listed_only_unfiltered)
@@ -1199,6 +1202,66 @@ Test(store_faults, a_create_that_fails_anywhere_leaves_all_or_nothing)
     cr_assert_eq(tu_count_events(st, "c"), 3);
 }
 
+/* The syncs a call makes, counted by fault_io (armed never to fire). */
+static long syncs_of_create(fault_io *f, const char *id, unsigned flags)
+{
+    evs_event ev = tu_event("execution_started", "s", "{}");
+    long n;
+
+    fault_io_arm(f, FIO_FSYNC | FIO_FDATASYNC, LONG_MAX, -EIO, 0);
+    cr_assert_eq(evs_exec_create_flags(st, id, strlen(id), NULL, &ev, 1, flags),
+                 0);
+    n = f->calls;
+    fault_io_disarm(f);
+    return n;
+}
+
+static long syncs_of_save(fault_io *f, const char *id, unsigned flags)
+{
+    evs_snapshot sn;
+    long n;
+
+    memset(&sn, 0, sizeof(sn));
+    sn.status = evs_span_cstr("completed");
+    sn.last_event_seq = 1;
+    fault_io_arm(f, FIO_FSYNC | FIO_FDATASYNC, LONG_MAX, -EIO, 0);
+    cr_assert_eq(evs_snapshot_save_flags(st, id, strlen(id), &sn, flags), 0);
+    n = f->calls;
+    fault_io_disarm(f);
+    return n;
+}
+
+Test(store_faults, a_snapshot_that_is_a_cache_is_written_without_syncs)
+{
+    static fault_io f;
+    evs_event ev = tu_event("execution_started", "s", "{}");
+    evs_snapshot *sn = NULL;
+
+    reopen_with(&f);
+    /* The handle's first change registers it as a writer (a sync of its
+     * own, once): make it before counting. */
+    cr_assert_eq(evs_exec_create(st, "first", 5, NULL, &ev, 1), 0);
+    /* Log, snapshot file, new directory (by the snapshot's write), store
+     * directory; a cached snapshot drops its file's sync only. */
+    cr_assert_eq(syncs_of_create(&f, "synced", 0), 4);
+    cr_assert_eq(syncs_of_create(&f, "cached", EVS_SNAPSHOT_CACHE), 3);
+    cr_assert_eq(syncs_of_save(&f, "synced", 0), 2);
+    cr_assert_eq(syncs_of_save(&f, "cached", EVS_SNAPSHOT_CACHE), 0);
+    /* Either way what was written reads back. */
+    cr_assert_eq(evs_snapshot_load(st, "cached", 6, &sn, NULL), 0);
+    cr_assert_eq(sn->last_event_seq, 1);
+    cr_assert(evs__span_eq_cstr(sn->status, "completed"));
+    evs_snapshot_free(sn);
+    /* A cache needs events to be a cache of; unknown flags are refused. */
+    cr_assert_eq(evs_exec_create_flags(st, "none", 4, NULL, NULL, 0,
+                                       EVS_SNAPSHOT_CACHE),
+                 -EINVAL);
+    cr_assert_eq(evs_exec_create_flags(st, "bad", 3, NULL, &ev, 1, 1u << 7),
+                 -EINVAL);
+    cr_assert_eq(evs_exec_exists(st, "none", 4), 0);
+    cr_assert_eq(evs_exec_exists(st, "bad", 3), 0);
+}
+
 Test(store_faults, a_delete_that_fails_anywhere_leaves_all_or_nothing)
 {
     TU_FILE_ONLY("faults injected through evs_io");
@@ -1334,7 +1397,9 @@ Test(listing_index, a_listing_reads_the_index_not_every_snapshot)
     flt.status = evs_span_cstr("failed");
     opens = opens_in_listing(&f, &flt, &l);
     cr_assert_eq(l.total, 10);
-    cr_assert_leq(opens, 2, "%ld opens for 40 executions", opens);
+    /* The index, the writers' markers' directory and the one marker
+     * there (this handle's): none per execution. */
+    cr_assert_leq(opens, 3, "%ld opens for 40 executions", opens);
     evs_exec_list_free(&l);
 }
 
@@ -1388,6 +1453,136 @@ Test(listing_index, a_snapshot_changed_behind_its_back_is_read_itself)
     evs_snapshot_free(got);
     free(saved);
     free(idx);
+}
+
+/* Calls of the kinds in `mask` made by one listing. */
+static long calls_in_listing(fault_io *f, unsigned mask,
+                             const evs_list_filter *flt, evs_exec_listing *out)
+{
+    fault_io_arm(f, mask, 1L << 40, -EIO, 0);
+    cr_assert_eq(evs_exec_list(st, flt, out), 0);
+    fault_io_disarm(f);
+    return f->calls;
+}
+
+/* Markers in STORE/.writers (FORMAT.md §12). */
+static int markers(void)
+{
+    char *w = spath(".writers");
+    int n = tu_count_entries(w);
+
+    free(w);
+    return n;
+}
+
+Test(listing_index, a_trusted_index_is_the_listing_without_a_look_at_the_store)
+{
+    static fault_io f;
+    evs_exec_listing l;
+
+    make_execs(30);
+    reopen_with(&f);
+    /* Rebuilt once (the store was not made by the library, so its
+     * index was never complete), then believed. */
+    cr_assert_geq(calls_in_listing(&f, FIO_STAT, NULL, &l), 30);
+    evs_exec_list_free(&l);
+    /* The index's own fstat; none per execution. */
+    cr_assert_leq(calls_in_listing(&f, FIO_STAT, NULL, &l), 1,
+                  "no stat of any execution");
+    cr_assert_eq(l.total, 30);
+    for (size_t i = 0; i < l.count; i++)
+        cr_assert(l.items[i].snapshot_ok);
+    evs_exec_list_free(&l);
+    /* A change made since is in it: a delete and a new status. */
+    {
+        evs_snapshot sn = snap_of("wf", "completed", T0 + 7, T0 + 100);
+        evs_list_filter flt;
+        sn.last_event_seq = 1;
+        cr_assert_eq(evs_snapshot_save(st, "e007", 4, &sn), 0);
+        cr_assert_eq(evs_exec_delete(st, "e008", 4), 0);
+        memset(&flt, 0, sizeof(flt));
+        flt.status = evs_span_cstr("completed");
+        cr_assert_leq(calls_in_listing(&f, FIO_STAT, &flt, &l), 1);
+        cr_assert_eq(l.total, 1);
+        cr_assert(evs__span_eq_cstr(l.items[0].id, "e007"));
+        evs_exec_list_free(&l);
+        cr_assert_leq(calls_in_listing(&f, FIO_STAT, NULL, &l), 1);
+        cr_assert_eq(l.total, 29);
+        evs_exec_list_free(&l);
+    }
+}
+
+Test(listing_index, a_writer_that_died_makes_the_listing_read_the_store)
+{
+    char *idx = spath(".index"), *saved;
+    evs_exec_listing l;
+    evs_list_filter flt;
+    size_t len;
+    pid_t pid;
+    int status, found = 0;
+
+    make_execs(6);
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0); /* complete now */
+    evs_exec_list_free(&l);
+    saved = tu_read_file(idx, &len);
+    cr_assert_not_null(saved);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        /* Another process creates one and dies without closing; then
+         * its line is taken out, as if it had died between the two. */
+        evs_store *o = tu_open_store(dir, NULL);
+        evs_snapshot sn = snap_of("wf", "failed", T0 + 50, T0 + 50);
+        evs_event ev = tu_event("execution_started", "s", "{}");
+        _exit(o && evs_exec_create(o, "late", 4, &sn, &ev, 1) == 0 ? 0 : 1);
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cr_assert_eq(tu_write_file(idx, saved, len), 0);
+    cr_assert_eq(markers(), 2, "this handle's and the dead one's");
+    memset(&flt, 0, sizeof(flt));
+    flt.status = evs_span_cstr("failed");
+    cr_assert_eq(evs_exec_list(st, &flt, &l), 0);
+    for (size_t i = 0; i < l.count; i++)
+        found += evs__span_eq_cstr(l.items[i].id, "late");
+    cr_assert_eq(found, 1, "the dead writer's change is listed");
+    cr_assert_eq(l.count, 3, "e000, e004 and late");
+    evs_exec_list_free(&l);
+    cr_assert_eq(markers(), 1, "the dead marker is gone, ours stays");
+    /* The rebuilt index has it, and is trusted again. */
+    cr_assert_eq(evs_exec_list(st, &flt, &l), 0);
+    cr_assert_eq(l.count, 3);
+    evs_exec_list_free(&l);
+    free(saved);
+    free(idx);
+}
+
+Test(listing_index, a_change_the_index_was_not_told_of_is_found_on_disk)
+{
+    static fault_io f;
+    evs_snapshot sn = snap_of("wf", "completed", T0 + 3, T0 + 100);
+    evs_exec_listing l;
+    evs_list_filter flt;
+
+    make_execs(5);
+    reopen_with(&f);
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0); /* complete now */
+    evs_exec_list_free(&l);
+    /* The second write of the save is the index's line: it fails after
+     * the snapshot is in place, and the save still succeeds. */
+    sn.last_event_seq = 1;
+    fault_io_arm(&f, FIO_WRITE, 2, -EIO, 0);
+    cr_assert_eq(evs_snapshot_save(st, "e003", 4, &sn), 0);
+    cr_assert_eq(f.fired, 1);
+    fault_io_disarm(&f);
+    cr_assert_eq(markers(), 1, "the handle's marker, given up");
+    memset(&flt, 0, sizeof(flt));
+    flt.status = evs_span_cstr("completed");
+    cr_assert_eq(evs_exec_list(st, &flt, &l), 0);
+    cr_assert_eq(l.count, 1);
+    cr_assert(evs__span_eq_cstr(l.items[0].id, "e003"));
+    evs_exec_list_free(&l);
+    cr_assert_eq(markers(), 0, "buried once the index was rebuilt");
 }
 
 Test(listing_index, torn_and_damaged_index_lines_are_ignored)

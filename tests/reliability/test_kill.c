@@ -796,7 +796,7 @@ typedef struct wtally {
     size_t lost, invalid, violations;
     size_t cut, inflight_done, inflight_undone;
     size_t by_kind_done[6], by_kind_undone[6];
-    size_t left[4], left_after_cleanup[4];
+    size_t left[5], left_after_cleanup[5];
     long printed;
     histo kills;
 } wtally;
@@ -1146,10 +1146,11 @@ static void check_acks(wcheck *C, int fd)
 }
 
 /* What a kill may leave beside the executions (FORMAT.md §1). */
-enum { LEFT_CREATE, LEFT_TRASH, LEFT_INDEX, LEFT_SNAP, LEFT_KINDS };
+enum { LEFT_CREATE, LEFT_TRASH, LEFT_INDEX, LEFT_SNAP, LEFT_MARK, LEFT_KINDS };
 static const char *const left_names[LEFT_KINDS] = {
     "creation .tmp-* directories", "deletion .trash-* directories",
-    "index .tmp-* files", "snapshot .tmp-* files"};
+    "index .tmp-* files", "snapshot .tmp-* files",
+    "writers' marker .tmp-* files"};
 
 static int has_prefix(const char *s, const char *p)
 {
@@ -1168,6 +1169,34 @@ static void age(const char *dir, const char *name)
     ts[1] = ts[0];
     utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW);
     free(p);
+}
+
+/* The writers' markers (FORMAT.md §12): held or dead markers `w-*`, and
+ * `.tmp-*` ones cut before their rename, which any change may make (a
+ * handle registers at its first). */
+static void scan_markers(wcheck *C, int judge, int old, size_t n[LEFT_KINDS])
+{
+    char *wd = tu_join(C->store, ".writers");
+    DIR *x = opendir(wd);
+    struct dirent *f;
+
+    while (x && (f = readdir(x))) {
+        const char *fn = f->d_name;
+        if (strcmp(fn, ".") == 0 || strcmp(fn, "..") == 0 ||
+            has_prefix(fn, "w-"))
+            continue;
+        if (!has_prefix(fn, ".tmp-")) {
+            if (judge)
+                wviol(C, NULL, "an unknown marker: %s", fn);
+            continue;
+        }
+        n[LEFT_MARK]++;
+        if (old)
+            age(wd, fn);
+    }
+    if (x)
+        closedir(x);
+    free(wd);
 }
 
 /*
@@ -1193,6 +1222,10 @@ static void scan_leftovers(wcheck *C, int judge, int old, size_t n[LEFT_KINDS])
         if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 ||
             strcmp(nm, ".index") == 0)
             continue;
+        if (strcmp(nm, ".writers") == 0) {
+            scan_markers(C, judge, old, n);
+            continue;
+        }
         for (int j = 0; j < NEX; j++)
             if (strcmp(nm, C->W->id[j]) == 0)
                 e = j;
@@ -1240,9 +1273,12 @@ static void scan_leftovers(wcheck *C, int judge, int old, size_t n[LEFT_KINDS])
             continue;
         }
         n[kind]++;
+        /* An index's temporary file is made by a listing's rewrite, or
+         * by the store's first open, which made the store. */
         if (judge && !((kind == LEFT_TRASH && fk == OP_DELETE) ||
                        (kind == LEFT_CREATE && fk == OP_CREATE) ||
-                       (kind == LEFT_INDEX && fk == OP_LIST)))
+                       (kind == LEFT_INDEX &&
+                        (fk == OP_LIST || C->acked == 0))))
             wviol(C, NULL,
                   "%s left, but no operation that makes one was "
                   "in flight",

@@ -84,6 +84,8 @@ typedef struct act {
     size_t op0, op1;  /* its operations: [op0, op1) */
     uint64_t durable; /* events promised durable once it returned */
     int ver;          /* A_CREATE, A_SNAP: snapshot version */
+    int snap_weak;    /* A_CREATE: its snapshot was not synced
+                       * (EVS_SNAPSHOT_CACHE); the rest was */
     unsigned deleted; /* A_DELETE, A_CLEANUP: executions it removed */
     int req;          /* A_POST, A_REMOVE */
 } act;
@@ -361,7 +363,12 @@ static void w_create(world *W, int e, size_t n, int strong, int64_t upd)
     a = begin(W, A_CREATE, e, x->weak_create);
     a->ver = 0;
     a->durable = n;
-    rc = evs_exec_create(s, x->id, strlen(x->id), &sn, ev, n);
+    /* Half the creations write their snapshot as a cache of the log
+     * (what the orchestrator does): the execution and its events are
+     * as durable as ever, its snapshot may be lost or damaged. */
+    a->snap_weak = !x->weak_create && rnd(&W->rs) % 2;
+    rc = evs_exec_create_flags(s, x->id, strlen(x->id), &sn, ev, n,
+                               a->snap_weak ? EVS_SNAPSHOT_CACHE : 0);
     end(W, a, rc);
     free_events(ev, n);
     if (rc != 0) {
@@ -490,10 +497,13 @@ static void w_snap(world *W, int e, const char *status)
 
     if (ver >= MAX_VER)
         return;
+    unsigned flags = rnd(&W->rs) % 2 ? EVS_SNAPSHOT_CACHE : 0;
+
     sn = make_snap(x, ver, status);
-    a = begin(W, A_SNAP, e, W->mode == EVS_SYNC_NONE);
+    /* A cache's save is as weak as any save in EVS_SYNC_NONE. */
+    a = begin(W, A_SNAP, e, W->mode == EVS_SYNC_NONE || flags);
     a->ver = ver;
-    rc = evs_snapshot_save(W->s, x->id, strlen(x->id), &sn);
+    rc = evs_snapshot_save_flags(W->s, x->id, strlen(x->id), &sn, flags);
     end(W, a, rc);
     if (rc != 0) {
         setup_fail(W, "evs_snapshot_save", rc);
@@ -767,10 +777,12 @@ static void expect_at(const world *W, int e, size_t k, expect *x)
         case A_CREATE:
             create_started = started;
             created = done;
-            if (done && !a->weak) {
+            if (done && !a->weak && !a->snap_weak) {
                 strong_ver = 0;
                 strong_ver_op = (int)i;
             }
+            if (started && a->snap_weak)
+                x->snap_may_fail = 1;
             break;
         case A_APPEND:
         case A_SYNC:

@@ -153,6 +153,7 @@ static void make_four(void)
     p = tu_path(dir, "d", "snapshot.json");
     cr_assert_eq(tu_write_file(p, "{", 1), 0);
     free(p);
+    tu_forget_index(dir);
 }
 
 #define ROW(id, st, wf, k, end, seq)                                           \

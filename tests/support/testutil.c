@@ -113,6 +113,20 @@ void tu_drop_store(char **dir, evs_store **st)
     *dir = NULL;
 }
 
+int tu_store_own(const char *name)
+{
+    return !strcmp(name, ".index") || !strcmp(name, ".writers");
+}
+
+void tu_forget_index(const char *store)
+{
+    char *p = tu_join(store, ".index");
+
+    cr_assert(unlink(p) == 0 || errno == ENOENT, "unlink %s: %s", p,
+              strerror(errno));
+    free(p);
+}
+
 int tu_count_entries(const char *path)
 {
     DIR *d = opendir(path);
@@ -122,7 +136,7 @@ int tu_count_entries(const char *path)
     cr_assert_not_null(d, "%s", path);
     while ((e = readdir(d)) != NULL)
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-            strcmp(e->d_name, ".index"))
+            !tu_store_own(e->d_name))
             n++;
     closedir(d);
     return n;

@@ -73,6 +73,15 @@ void tu_drop_store(char **dir, evs_store **st);
 /* Entries of directory `path` but ".", ".." and a store's listing cache
  * ".index" (FORMAT.md). Asserts it can read the directory. */
 int tu_count_entries(const char *path);
+/* True for the names a file store keeps for itself beside its
+ * executions (FORMAT.md §1): the listing index and the writers'
+ * markers. Counts of a store's entries leave them out. */
+int tu_store_own(const char *name);
+/* Removes STORE/.index, as an operator does after changing an
+ * execution's files by hand: a listing believes a complete index
+ * without looking at the executions (FORMAT.md §12), so a test that
+ * damages a snapshot and wants the listing to see it says so. */
+void tu_forget_index(const char *store);
 
 /* A fresh directory for stores made and removed by the thousand: under
  * the directory in environment variable `env` if set, else on /dev/shm
