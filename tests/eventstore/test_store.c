@@ -1233,6 +1233,7 @@ static long syncs_of_save(fault_io *f, const char *id, unsigned flags)
 
 Test(store_faults, a_snapshot_that_is_a_cache_is_written_without_syncs)
 {
+    TU_FILE_ONLY("counts fsyncs through evs_io");
     static fault_io f;
     evs_event ev = tu_event("execution_started", "s", "{}");
     evs_snapshot *sn = NULL;
@@ -1477,6 +1478,7 @@ static int markers(void)
 
 Test(listing_index, a_trusted_index_is_the_listing_without_a_look_at_the_store)
 {
+    TU_FILE_ONLY("the file store listing index");
     static fault_io f;
     evs_exec_listing l;
 
@@ -1514,6 +1516,7 @@ Test(listing_index, a_trusted_index_is_the_listing_without_a_look_at_the_store)
 
 Test(listing_index, a_writer_that_died_makes_the_listing_read_the_store)
 {
+    TU_FILE_ONLY("the file store listing index and writers' markers");
     char *idx = spath(".index"), *saved;
     evs_exec_listing l;
     evs_list_filter flt;
@@ -1559,6 +1562,7 @@ Test(listing_index, a_writer_that_died_makes_the_listing_read_the_store)
 
 Test(listing_index, a_change_the_index_was_not_told_of_is_found_on_disk)
 {
+    TU_FILE_ONLY("the file store listing index");
     static fault_io f;
     evs_snapshot sn = snap_of("wf", "completed", T0 + 3, T0 + 100);
     evs_exec_listing l;
