@@ -146,7 +146,7 @@ int evs__sq_snapshot_save(evs_store *s, const char *id, size_t id_len,
 int evs__sq_snapshot_load(evs_store *s, const char *id, size_t id_len,
                           unsigned flags, evs_snapshot **out,
                           evs_error_info *info);
-/* Binds the snapshot columns (?2..?9 of SQ_SNAP_SET and SQ_EXEC_ADD) of
+/* Binds the snapshot columns (?2..?8 of SQ_SNAP_SET and SQ_EXEC_ADD) of
  * the encoded snapshot `sn`, whose bytes are buf[0..len). */
 void evs__sq_bind_snapshot(sqlite3_stmt *st, const evs_snapshot *sn,
                            const char *buf, size_t len);
