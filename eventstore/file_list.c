@@ -1,9 +1,14 @@
 /*
- * file_list.c: listing the executions of a file store (evs_exec_list),
- * from the listing index where it is current and from each snapshot's
- * header line where it is not, with the filter applied as early as the
- * header allows. A trusted index (file_index.c) is listed without looking
- * at the directory at all.
+ * file_list.c: listing the executions of a file store (evs_exec_list).
+ *
+ * A trusted listing index (file_index.c) is the listing, without a look
+ * at the store's directory; otherwise the directory is read, with the
+ * index answering for each execution whose snapshot it still matches
+ * (one stat) and the snapshot read for the others. Either way each
+ * execution becomes a row holding its id and its snapshot's header line,
+ * filtered on the header's bytes where they are plain (decoded where they
+ * are not); only the rows of the page asked for are decoded in full, once
+ * sorted.
  */
 #include "file_int.h"
 
@@ -16,32 +21,27 @@
 #define IO(s) ((s)->io)
 #define CTX(s) ((s)->io->ctx)
 
+/* One execution listed: its sort key, id and header line, pointing into
+ * the index (which outlives the rows) or into `own`. hdr NULL: no
+ * snapshot could be read. */
+typedef struct row {
+    int64_t created;
+    const char *id;
+    size_t id_len;
+    const char *hdr;
+    size_t hlen;
+    char *own;
+} row;
+
 typedef struct lister {
     evs_store *s;
     evs__index *ix; /* the listing index; NULL if it could not load */
     size_t seen;    /* executions met, filtered or not */
     const evs_list_filter *f;
     int filtered;
-    evs_exec_info *items;
+    row *rows;
     size_t count, cap;
-    char *mem; /* arena for the strings */
-    size_t used, memcap;
-    int err;
 } lister;
-
-/* Copies a span into the arena; the spans are fixed up after the arena
- * stops moving, so store offsets for now. */
-static int arena_put(lister *L, evs_span in, evs_span *out)
-{
-    if (EVS__GROW(L->s->alloc, &L->mem, &L->memcap, L->used + in.len) != 0)
-        return -ENOMEM;
-    if (in.len)
-        memcpy(L->mem + L->used, in.ptr, in.len);
-    out->ptr = (const char *)(uintptr_t)L->used; /* offset, fixed later */
-    out->len = in.len;
-    L->used += in.len;
-    return 0;
-}
 
 static int match(const evs_list_filter *f, const evs_snapshot *sn)
 {
@@ -78,73 +78,122 @@ static int read_header(evs_store *s, const char *name, char **hdr, size_t *hlen,
     return rc;
 }
 
-/* True when the header's `key` is certainly not the string `want`: the
- * header is canonical, so the first ,"key": is the member itself (a quote
- * inside a string is always escaped), and a plain `want` compares byte
- * for byte. Anything unusual answers "maybe" and the header is decoded. */
-static int differs(const char *hdr, size_t hlen, const char *key, evs_span want)
+/*
+ * The string member `key` (as ,"key":) of a header line, when it is plain:
+ * 1 with *v set to its bytes, 0 for null, -1 when it is anything else (an
+ * escape inside, or not found) and the header must be decoded. The header
+ * is canonical, so the first ,"key": is the member itself (a quote inside
+ * a string is always escaped).
+ */
+static int peek_str(const char *hdr, size_t hlen, const char *key, evs_span *v)
 {
     size_t kl = strlen(key);
-    const char *p = memmem(hdr, hlen, key, kl), *end = hdr + hlen;
+    const char *p = memmem(hdr, hlen, key, kl), *end = hdr + hlen, *q;
 
-    if (!want.len || !p)
-        return 0;
-    for (size_t i = 0; i < want.len; i++)
-        if (want.ptr[i] == '"' || want.ptr[i] == '\\' ||
-            (unsigned char)want.ptr[i] < 0x20)
-            return 0;
+    if (!p)
+        return -1;
     p += kl;
-    if ((size_t)(end - p) < want.len + 2 || p[0] != '"')
-        return 1;
-    return memcmp(p + 1, want.ptr, want.len) != 0 || p[want.len + 1] != '"';
+    if ((size_t)(end - p) >= 4 && memcmp(p, "null", 4) == 0)
+        return 0;
+    if (p >= end || *p != '"' || !(q = memchr(p + 1, '"', (size_t)(end - p - 1))))
+        return -1;
+    if (memchr(p + 1, '\\', (size_t)(q - p - 1)))
+        return -1;
+    v->ptr = p + 1;
+    v->len = (size_t)(q - p - 1);
+    return 1;
 }
 
-static int quick_reject(const evs_list_filter *f, const char *hdr, size_t hlen)
+/* Whether the header matches the filter, with its created_at in
+ * *created: 1 or 0, or -1 when the bytes do not say (decode it). */
+static int peek_match(const evs_list_filter *f, const char *hdr, size_t hlen,
+                      int64_t *created)
 {
-    return differs(hdr, hlen, ",\"status\":", f->status) ||
-           differs(hdr, hlen, ",\"workflow_name\":", f->workflow_name);
+    evs_span v = {0};
+    int r;
+
+    if ((r = peek_str(hdr, hlen, ",\"created_at\":", &v)) < 0)
+        return -1;
+    *created = 0;
+    if (r == 1 && evs_time_parse(v.ptr, v.len, created) != 0)
+        return -1;
+    if (f->created_after_us && *created < f->created_after_us)
+        return 0;
+    if (f->created_before_us && *created >= f->created_before_us)
+        return 0;
+    if (f->status.len) {
+        if ((r = peek_str(hdr, hlen, ",\"status\":", &v)) < 0)
+            return -1;
+        if (!evs__span_eq(f->status, r ? v : (evs_span){0}))
+            return 0;
+    }
+    if (f->workflow_name.len) {
+        if ((r = peek_str(hdr, hlen, ",\"workflow_name\":", &v)) < 0)
+            return -1;
+        if (!evs__span_eq(f->workflow_name, r ? v : (evs_span){0}))
+            return 0;
+    }
+    return 1;
 }
 
-/* Adds execution name[0..len) to the listing, with what its snapshot's
- * header says (sn, consumed) or nothing (NULL: none could be read). */
-static int add_item(lister *L, const char *name, size_t len, evs_snapshot *sn)
+/* Adds a row for execution id[0..len) with header hdr[0..hlen) (NULL:
+ * none), created at `created`. With `copy`, the row keeps copies of both
+ * (they will not outlive the call). */
+static int add_row(lister *L, const char *id, size_t len, const char *hdr,
+                   size_t hlen, int64_t created, int copy)
 {
-    evs_store *s = L->s;
-    evs_span idsp = {name, len};
-    evs_exec_info *it;
-    int rc;
+    row *r;
 
-    if (EVS__GROW(s->alloc, &L->items, &L->cap, L->count + 1) != 0) {
-        evs_snapshot_free(sn);
+    if (EVS__GROW(L->s->alloc, &L->rows, &L->cap, L->count + 1) != 0)
         return -ENOMEM;
+    r = &L->rows[L->count];
+    memset(r, 0, sizeof(*r));
+    r->created = created;
+    if (copy) {
+        if (!(r->own = evs__malloc(L->s->alloc, len + hlen + 1)))
+            return -ENOMEM;
+        memcpy(r->own, id, len);
+        if (hdr)
+            memcpy(r->own + len, hdr, hlen);
+        id = r->own;
+        hdr = hdr ? r->own + len : NULL;
     }
-    it = &L->items[L->count];
-    memset(it, 0, sizeof(*it));
-    rc = arena_put(L, idsp, &it->id);
-    if (rc == 0 && sn) {
-        it->snapshot_ok = 1;
-        it->start_time_us = sn->start_time_us;
-        it->end_time_us = sn->end_time_us;
-        it->created_at_us = sn->created_at_us;
-        it->updated_at_us = sn->updated_at_us;
-        it->last_event_seq = sn->last_event_seq;
-        rc = arena_put(L, sn->workflow_name, &it->workflow_name);
-        if (rc == 0)
-            rc = arena_put(L, sn->status, &it->status);
-    }
-    evs_snapshot_free(sn);
-    if (rc != 0)
-        return rc;
+    r->id = id;
+    r->id_len = len;
+    r->hdr = hdr;
+    r->hlen = hdr ? hlen : 0;
     L->count++;
     return 0;
 }
 
-/* Lists execution name[0..len) from its snapshot on disk, noting what
- * was read in the index being rebuilt (when L->ix). */
+/* Lists one execution from header line hdr[0..hlen): 0 when it is added
+ * or filtered out, 1 when the header does not decode (then read the
+ * snapshot), or -ENOMEM. The bytes are looked into without decoding only
+ * when the index's checksum covered them (`copy` 0); a header read from
+ * a snapshot is decoded, which checks its own. */
+static int from_header(lister *L, const char *name, size_t len,
+                       const char *hdr, size_t hlen, int copy)
+{
+    evs_snapshot *sn = NULL;
+    int64_t created = 0;
+    int rc = copy ? -1 : peek_match(L->f, hdr, hlen, &created);
+
+    if (rc < 0) {
+        rc = evs__snapshot_decode_header(L->s, hdr, hlen, &sn);
+        if (rc != 0)
+            return rc == -ENOMEM ? rc : 1;
+        created = sn->created_at_us;
+        rc = match(L->f, sn);
+        evs_snapshot_free(sn);
+    }
+    return rc ? add_row(L, name, len, hdr, hlen, created, copy) : 0;
+}
+
+/* Lists execution `name` (NUL-terminated) from its snapshot on disk,
+ * noting what was read in the index being rebuilt (when L->ix). */
 static int from_disk(lister *L, const char *name, size_t len)
 {
     evs_store *s = L->s;
-    evs_snapshot *sn = NULL;
     char *raw = NULL;
     size_t hlen;
     evs_stat st;
@@ -156,7 +205,7 @@ static int from_disk(lister *L, const char *name, size_t len)
     if (rc == 2)
         return dir_err;
     if (rc == 0) {
-        rc = evs__snapshot_decode_header(s, raw, hlen, &sn);
+        rc = from_header(L, name, len, raw, hlen, 1);
         if (rc == 0 && L->ix)
             evs__index_keep(L->ix, name, len, raw, hlen, &st);
     }
@@ -170,33 +219,9 @@ static int from_disk(lister *L, const char *name, size_t len)
             return 0;
         if (L->ix)
             evs__index_keep_bare(L->ix, name, len);
-        return L->filtered ? 0 : add_item(L, name, len, NULL);
+        return L->filtered ? 0 : add_row(L, name, len, NULL, 0, 0, 1);
     }
-    if (!match(L->f, sn)) {
-        evs_snapshot_free(sn);
-        return 0;
-    }
-    return add_item(L, name, len, sn);
-}
-
-/* Lists one execution from the header line hdr[0..hlen) the index has
- * for it. */
-static int from_header(lister *L, const char *name, size_t len,
-                       const char *hdr, size_t hlen)
-{
-    evs_snapshot *sn = NULL;
-    int rc;
-
-    if (quick_reject(L->f, hdr, hlen))
-        return 0;
-    rc = evs__snapshot_decode_header(L->s, hdr, hlen, &sn);
-    if (rc != 0)
-        return rc == -ENOMEM ? rc : from_disk(L, name, len);
-    if (!match(L->f, sn)) {
-        evs_snapshot_free(sn);
-        return 0;
-    }
-    return add_item(L, name, len, sn);
+    return 0;
 }
 
 /* One entry of a trusted index (evs__index_each); one without a header
@@ -207,12 +232,14 @@ static int index_cb(void *arg, const char *id, size_t len, const char *hdr,
 {
     lister *L = arg;
     char name[EVS_ID_MAX + 1]; /* the index's ids are not terminated */
+    int rc;
 
+    L->seen++;
+    if (hlen && (rc = from_header(L, id, len, hdr, hlen, 0)) != 1)
+        return rc;
     memcpy(name, id, len);
     name[len] = '\0';
-    L->seen++;
-    return hlen ? from_header(L, name, len, hdr, hlen)
-                : from_disk(L, name, len);
+    return from_disk(L, name, len);
 }
 
 /* One entry of the store's directory, when the index is not trusted:
@@ -222,35 +249,94 @@ static int list_cb(void *arg, const char *name, size_t len)
     lister *L = arg;
     const char *hdr;
     size_t hlen;
+    int rc;
 
     if (!evs_id_valid(name, len))
         return 0; /* temporary, trash and foreign entries */
     L->seen++;
     if (L->ix && evs__index_lookup(L->s, L->ix, name, len, &hdr, &hlen)) {
         evs__index_keep(L->ix, name, len, hdr, hlen, NULL);
-        return from_header(L, name, len, hdr, hlen);
+        /* The index outlives the rows, but not the directory's name. */
+        if ((rc = from_header(L, name, len, hdr, hlen, 1)) != 1)
+            return rc;
     }
     return from_disk(L, name, len);
 }
 
-static int info_cmp(const void *pa, const void *pb)
+static int row_cmp(const void *pa, const void *pb)
 {
-    const evs_exec_info *a = pa, *b = pb;
+    const row *a = pa, *b = pb;
     size_t n;
     int c;
 
-    if (a->created_at_us != b->created_at_us)
-        return a->created_at_us < b->created_at_us ? -1 : 1;
-    n = a->id.len < b->id.len ? a->id.len : b->id.len;
-    c = memcmp(a->id.ptr, b->id.ptr, n);
+    if (a->created != b->created)
+        return a->created < b->created ? -1 : 1;
+    n = a->id_len < b->id_len ? a->id_len : b->id_len;
+    c = memcmp(a->id, b->id, n);
     if (c)
         return c;
-    return a->id.len < b->id.len ? -1 : a->id.len > b->id.len;
+    return a->id_len < b->id_len ? -1 : a->id_len > b->id_len;
 }
 
-static void fix_span(evs_span *sp, const char *base)
+/* The arena of a listing's strings: each item's id, workflow name and
+ * status, one after the other. */
+static int put(char **mem, size_t *used, evs_span in, evs_span *out)
 {
-    sp->ptr = sp->len ? base + (uintptr_t)sp->ptr : "";
+    memcpy(*mem + *used, in.ptr, in.len);
+    out->ptr = *mem + *used;
+    out->len = in.len;
+    *used += in.len;
+    return 0;
+}
+
+/* Turns rows r[0..n) into out's items, decoding their headers. */
+static int finish_rows(evs_store *s, const row *r, size_t n,
+                       evs_exec_listing *out)
+{
+    evs_exec_info *items = NULL;
+    char *mem = NULL;
+    size_t need = 1, used = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        need += r[i].id_len + r[i].hlen; /* the header bounds its strings */
+    if ((n && !(items = evs__calloc(s->alloc, n * sizeof(*items)))) ||
+        !(mem = evs__malloc(s->alloc, need))) {
+        evs__free(s->alloc, items);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        evs_exec_info *it = &items[i];
+        evs_snapshot *sn = NULL;
+        put(&mem, &used, (evs_span){r[i].id, r[i].id_len}, &it->id);
+        it->workflow_name = it->status = (evs_span){"", 0};
+        if (!r[i].hdr)
+            continue;
+        rc = evs__snapshot_decode_header(s, r[i].hdr, r[i].hlen, &sn);
+        if (rc != 0) {
+            rc = rc == -ENOMEM ? rc : 0; /* was read: cannot happen */
+            continue;
+        }
+        it->snapshot_ok = 1;
+        it->start_time_us = sn->start_time_us;
+        it->end_time_us = sn->end_time_us;
+        it->created_at_us = sn->created_at_us;
+        it->updated_at_us = sn->updated_at_us;
+        it->last_event_seq = sn->last_event_seq;
+        put(&mem, &used, sn->workflow_name, &it->workflow_name);
+        put(&mem, &used, sn->status, &it->status);
+        evs_snapshot_free(sn);
+    }
+    if (rc != 0) {
+        evs__free(s->alloc, items);
+        evs__free(s->alloc, mem);
+        return rc;
+    }
+    out->items = items;
+    out->count = n;
+    out->mem_ = mem;
+    out->alloc_ = s->alloc;
+    return 0;
 }
 
 int evs__file_exec_list(evs_store *s, const evs_list_filter *f,
@@ -283,31 +369,19 @@ int evs__file_exec_list(evs_store *s, const evs_list_filter *f,
         if (rc == 0 && L.ix && evs__index_finish(s, L.ix, L.seen, 1) == 1)
             evs__writers_bury(s, &dead);
     }
-    evs__index_free(s, L.ix);
-    if (rc != 0)
-        goto fail;
-    /* The arena has stopped moving: turn offsets into pointers. */
-    for (size_t i = 0; i < L.count; i++) {
-        fix_span(&L.items[i].id, L.mem);
-        fix_span(&L.items[i].workflow_name, L.mem);
-        fix_span(&L.items[i].status, L.mem);
+    if (rc == 0) {
+        if (L.count > 1)
+            qsort(L.rows, L.count, sizeof(*L.rows), row_cmp);
+        start = f->offset < L.count ? f->offset : L.count;
+        n = L.count - start;
+        if (f->limit && n > f->limit)
+            n = f->limit;
+        rc = finish_rows(s, L.rows + start, n, out);
+        out->total = L.count;
     }
-    if (L.count > 1)
-        qsort(L.items, L.count, sizeof(*L.items), info_cmp);
-    start = f->offset < L.count ? f->offset : L.count;
-    n = L.count - start;
-    if (f->limit && n > f->limit)
-        n = f->limit;
-    if (start && n)
-        memmove(L.items, L.items + start, n * sizeof(*L.items));
-    out->items = L.items;
-    out->count = n;
-    out->total = L.count;
-    out->mem_ = L.mem;
-    out->alloc_ = s->alloc;
-    return 0;
-fail:
-    evs__free(s->alloc, L.items);
-    evs__free(s->alloc, L.mem);
+    for (size_t i = 0; i < L.count; i++)
+        evs__free(s->alloc, L.rows[i].own);
+    evs__free(s->alloc, L.rows);
+    evs__index_free(s, L.ix);
     return rc;
 }

@@ -243,6 +243,16 @@ static inline int evs__is_hex(unsigned char c)
     return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
 
+/* The value of hex digit c, or -1 if it is none. */
+static inline int evs__hex_val(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+        return (c | 0x20) - 'a' + 10;
+    return -1;
+}
+
 static inline int evs__is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';

@@ -17,24 +17,13 @@ typedef unsigned char uchar;
 /* Unescaping                                                         */
 /* ------------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads the four hex digits (either case) at s. Returns 0 or -1. */
 static int hex4(const char *s, unsigned *v)
 {
     unsigned r = 0;
 
     for (int i = 0; i < 4; i++) {
-        int h = hexval(s[i]);
+        int h = evs__hex_val((unsigned char)s[i]);
         if (h < 0)
             return -1;
         r = (r << 4) | (unsigned)h;

@@ -211,3 +211,58 @@ int evs__orch_check_versions(const evs_replay *rp, const evs_wf_def *def,
 {
     return check_def(NULL, rp, def, 0, NULL, NULL, NULL, info);
 }
+
+/* ---------------------------------------------------------------- */
+/* The check of every unfinished execution (evrun check, the API)   */
+/* ---------------------------------------------------------------- */
+
+int evs_orch_check_store(evs_store *s, const evs_wf_def *def,
+                         evs_def_finding_fn on_finding,
+                         evs_def_exec_fn on_exec, void *arg)
+{
+    const evs_allocator *a;
+    evs_exec_listing l;
+    size_t nlen;
+    int rc;
+
+    if (!s || !def || !on_exec)
+        return -EINVAL;
+    a = evs_store_allocator(s);
+    nlen = strlen(def->name);
+    if ((rc = evs_exec_list(s, NULL, &l)) != 0)
+        return rc;
+    for (size_t i = 0; i < l.count && rc == 0; i++) {
+        const evs_exec_info *e = &l.items[i];
+        evs_replay_opts ro;
+        evs_replay *rp = NULL;
+        const evs_exec_state *x;
+        char id[EVS_ID_MAX + 1];
+        int vrc;
+
+        if (e->id.len > EVS_ID_MAX)
+            continue;
+        memcpy(id, e->id.ptr, e->id.len);
+        id[e->id.len] = '\0';
+        /* Compact: what a runner replays, from the snapshot it keeps. */
+        evs_replay_opts_init(&ro);
+        ro.alloc = a;
+        ro.compact = 1;
+        if ((vrc = evs_replay_new(&ro, &rp)) != 0 ||
+            (vrc = evs_replay_open(rp, s, e->id.ptr, e->id.len, 0, NULL,
+                                   NULL)) != 0) {
+            evs_replay_free(rp);
+            rc = on_exec(arg, id, 0, vrc);
+            continue;
+        }
+        x = evs_replay_exec(rp);
+        if (x->status < EVS_STATUS_COMPLETED && x->workflow_name.len == nlen &&
+            memcmp(x->workflow_name.ptr, def->name, nlen) == 0) {
+            vrc = evs_orch_check_definition(rp, def, on_finding, arg, NULL,
+                                            NULL);
+            rc = on_exec(arg, id, 1, vrc);
+        }
+        evs_replay_free(rp);
+    }
+    evs_exec_list_free(&l);
+    return rc;
+}

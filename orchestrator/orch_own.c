@@ -494,3 +494,30 @@ int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
     evs_error_info_clear(err);
     return evs__error_rc(err, start(o, def, inputs, id, out_id, err));
 }
+
+int evs_exec_start(evs_store *s, evs_span def, evs_span inputs, evs_span id,
+                   char out_id[EVS_ID_MAX + 1], evs_error_info *err)
+{
+    const evs_allocator *a = evs_store_allocator(s);
+    evs__creation c;
+    evs_wf_def *d = NULL;
+    int rc;
+
+    evs_error_info_clear(err);
+    memset(&c, 0, sizeof(c));
+    if (id.len && (id.len > EVS_ID_MAX || !evs_id_valid(id.ptr, id.len)))
+        return evs__error_rc(err, EVS_EBADID);
+    rc = evs_wf_parse(def.ptr, def.len, a, NULL, NULL, &d, err);
+    if (rc != 0)
+        return evs__error_rc(err, rc);
+    /* d is the creation's from here, even on failure. */
+    rc = evs__creation_make(&c, a, d, inputs, id, evs_now_us(), err);
+    if (rc == 0)
+        rc = evs_exec_create(s, c.id, c.id_len, &c.snap, c.ev, 2);
+    if (rc == 0 && out_id) {
+        memcpy(out_id, c.id, c.id_len);
+        out_id[c.id_len] = '\0';
+    }
+    evs__creation_free(&c, a);
+    return evs__error_rc(err, rc);
+}

@@ -91,6 +91,8 @@ static const char help_retry[] =
 static const char help_serve[] =
     "evrun serve STORE [--grace MS] [--adopt MS] [--schedules MS]\n"
     "          [--gc-first MS] [--sync MODE] [--create]\n"
+    "          [--http ADDR:PORT [--token-file F] [--definitions DIR]\n"
+    "          [--console DIR]]\n"
     "  Runs every unfinished execution no other runner owns, looks for\n"
     "  new ones, and fires the store's schedules when they are due (see\n"
     "  schedule). Stops on SIGINT or SIGTERM: no new steps start, actions\n"
@@ -109,7 +111,19 @@ static const char help_serve[] =
     "                 beside the runners, never to what they own; what it\n"
     "                 deletes is noted on stderr\n"
     "  --sync MODE    full (default), batch or none\n"
-    "  --create       create STORE if it does not exist, as start does\n";
+    "  --create       create STORE if it does not exist, as start does\n"
+    "  --http ADDR:PORT\n"
+    "                 also serve the HTTP API (server/README.md) on\n"
+    "                 ADDR:PORT ([::1]:PORT for IPv6; port 0: a free one),\n"
+    "                 on the runner's loop; where it listens is noted on\n"
+    "                 stderr. An address that is not loopback is refused\n"
+    "                 without --token-file (exit 3)\n"
+    "  --token-file F every route but /healthz requires the bearer token\n"
+    "                 on F's first line (\"Authorization: Bearer TOKEN\")\n"
+    "  --definitions DIR\n"
+    "                 the workflow definitions (*.json) the API lists,\n"
+    "                 checks and creates executions of, by name\n"
+    "  --console DIR  static files served under /console/\n";
 
 static const char help_send[] =
     "evrun send STORE EXEC TYPE [JSON|@FILE]\n"
@@ -146,9 +160,10 @@ static const char help_status[] =
     "  --json         one JSON object: id, status, workflow_name,\n"
     "                 last_event_seq, start_time, end_time (RFC 3339 or\n"
     "                 null), live_paths, pending_waits, pending_timers,\n"
-    "                 outputs, error (JSON or null) and failed_at\n"
-    "                 ({path, step, iteration, seq} or null), the names\n"
-    "                 evdump ls --json and snapshot --json use\n";
+    "                 outputs, error (JSON or null), failed_at\n"
+    "                 ({path, step, iteration, seq} or null), inputs,\n"
+    "                 lineage ({} for none) and continued_as (or null),\n"
+    "                 the names evdump ls --json and snapshot --json use\n";
 
 static const char help_check[] =
     "evrun check STORE DEF.json [--json]\n"

@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "evstore/orchestrator.h"
+#include "evstore/server.h"
 
 /* evrun's own exit statuses; the others are common.h's. */
 enum {
@@ -40,7 +41,11 @@ enum {
     OPT_SCHEDULES,
     OPT_NEXT,
     OPT_OVERLAP,
-    OPT_GC_FIRST
+    OPT_GC_FIRST,
+    OPT_HTTP,
+    OPT_TOKEN_FILE,
+    OPT_DEFINITIONS,
+    OPT_CONSOLE
 };
 
 #define OPT_JSON_ENTRY                                                         \

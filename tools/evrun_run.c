@@ -7,6 +7,7 @@
 #include "evrun.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,9 +43,15 @@ static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
     evs_replay_free(rp);
 }
 
+static evs_server *g_server;
+
 static void on_signal(uv_signal_t *h, int sig)
 {
     (void)sig;
+    /* The HTTP server goes first: its followers end, its connections
+     * close, and then nothing of it keeps the loop alive. */
+    evs_server_close(g_server, NULL, NULL);
+    g_server = NULL;
     evs_orch_stop(g_orch, g_grace_ms);
     uv_signal_stop(h);
 }
@@ -437,6 +444,81 @@ out:
     return ex;
 }
 
+/*
+ * serve --http ADDR:PORT [--token-file F]: splits ADDR:PORT ("[::1]:8080"
+ * for IPv6) into `so`, and reads the token (the file's first line, blanks
+ * around it cut) into *token (owned by the caller). Returns 0, a usage
+ * error, or EXIT_ERROR for a token file that cannot be read or is empty.
+ */
+static int http_args(const char *http, const char *token_file,
+                     evs_server_opts *so, char **token)
+{
+    static char addr[64];
+    const char *colon = strrchr(http, ':'), *a = http;
+    size_t alen;
+    uint64_t port;
+    int ex;
+
+    if (!colon)
+        return usage_error("serve", "--http takes ADDR:PORT, got '%s'", http);
+    alen = (size_t)(colon - http);
+    if (alen >= 2 && http[0] == '[' && http[alen - 1] == ']') {
+        a = http + 1;
+        alen -= 2;
+    }
+    if (alen == 0 || alen >= sizeof(addr))
+        return usage_error("serve", "--http takes ADDR:PORT, got '%s'", http);
+    memcpy(addr, a, alen);
+    addr[alen] = '\0';
+    if ((ex = parse_num("serve", "--http's port", colon + 1, 0, 65535,
+                        &port)) != 0)
+        return ex;
+    so->address = addr;
+    so->port = (uint16_t)port;
+    if (token_file) {
+        size_t len = 0, b = 0;
+        char *t = read_file(token_file, &len);
+        if (!t)
+            return fail_rc(-errno, "--token-file: cannot read %s",
+                           token_file);
+        while (b < len && (t[b] == ' ' || t[b] == '\t'))
+            b++;
+        len = b + strcspn(t + b, "\r\n");
+        while (len > b && (t[len - 1] == ' ' || t[len - 1] == '\t'))
+            len--;
+        if (len == b) {
+            free(t);
+            return fail("--token-file: %s holds no token", token_file);
+        }
+        memmove(t, t + b, len - b);
+        t[len - b] = '\0';
+        *token = t;
+        so->token = evs_span_cstr(t);
+    }
+    return 0;
+}
+
+/* Starts the HTTP server on the runner's loop, beside it; says where it
+ * listens on stderr. */
+static int http_start(evs_store *s, evs_server_opts *so)
+{
+    evs_error_info err;
+    int rc;
+
+    /* A client that goes away must not take the runner with it: writes
+     * to its socket then fail with EPIPE instead. */
+    signal(SIGPIPE, SIG_IGN);
+    so->orch = g_orch;
+    rc = evs_server_start(evs_orch_loop(g_orch), s, so, &g_server, &err);
+    if (rc != 0)
+        return fail("--http: %s", err.msg[0] ? err.msg : evs_strerror(rc));
+    note("serving the HTTP API on http://%s%s%s:%u/",
+         strchr(so->address, ':') ? "[" : "", so->address,
+         strchr(so->address, ':') ? "]" : "",
+         (unsigned)evs_server_port(g_server));
+    return 0;
+}
+
 static void serve_outcome(void *arg, const char *id, evs_outcome oc, int err)
 {
     (void)arg;
@@ -451,18 +533,27 @@ int cmd_serve(int argc, char **argv)
         {"adopt", required_argument, NULL, OPT_ADOPT},
         {"schedules", required_argument, NULL, OPT_SCHEDULES},
         {"gc-first", required_argument, NULL, OPT_GC_FIRST},
+        {"http", required_argument, NULL, OPT_HTTP},
+        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+        {"definitions", required_argument, NULL, OPT_DEFINITIONS},
+        {"console", required_argument, NULL, OPT_CONSOLE},
         OPT_SYNC_ENTRY,
         {"create", no_argument, NULL, OPT_CREATE},
         OPT_HELP,
         OPT_END};
+    const char *http = NULL, *token_file = NULL, *defs = NULL,
+               *console = NULL;
+    char *token = NULL;
     evs_durability d = EVS_SYNC_FULL;
     uint64_t adopt = 1000, grace = g_grace_ms, sched = 1000, gc_first = 1000;
     evs_store *s = NULL;
     evs_orch_opts oo;
+    evs_server_opts so;
     serve_gc gc;
     int create = 0, rc, ex = 0, c;
 
     memset(&gc, 0, sizeof(gc));
+    evs_server_opts_init(&so);
     while ((c = next_opt("serve", argc, argv, "", lo)) != -1) {
         switch (c) {
         case 'h': print_help("serve"); return EXIT_OKAY;
@@ -481,6 +572,10 @@ int cmd_serve(int argc, char **argv)
             break;
         case OPT_SYNC: ex = parse_sync("serve", optarg, &d); break;
         case OPT_CREATE: create = 1; break;
+        case OPT_HTTP: http = optarg; break;
+        case OPT_TOKEN_FILE: token_file = optarg; break;
+        case OPT_DEFINITIONS: defs = optarg; break;
+        case OPT_CONSOLE: console = optarg; break;
         default: return -c;
         }
         if (ex)
@@ -488,6 +583,13 @@ int cmd_serve(int argc, char **argv)
     }
     if ((ex = positionals("serve", argc, argv, 1, 1, "STORE")) != 0)
         return ex;
+    if (!http && (token_file || defs || console))
+        return usage_error("serve", "--token-file, --definitions and "
+                                    "--console go with --http");
+    if (http && (ex = http_args(http, token_file, &so, &token)) != 0)
+        return ex;
+    so.definitions_dir = defs;
+    so.console_dir = console;
     g_grace_ms = (uint32_t)grace;
     if ((ex = run_store_open(argv[optind], d, create, 1, &s)) != 0)
         return ex;
@@ -504,6 +606,12 @@ int cmd_serve(int argc, char **argv)
         fail_rc(rc, "recovering %s (the rest goes on)", argv[optind]);
     if ((ex = serve_gc_start(evs_orch_loop(g_orch), s, gc_first, &gc)) != 0)
         goto out;
+    if (http && (ex = http_start(s, &so)) != 0) {
+        serve_gc_stop(&gc);
+        evs_orch_stop(g_orch, 0);
+        evs_orch_run(g_orch);
+        goto out;
+    }
     run_loop(g_orch, evs_orch_loop(g_orch));
     serve_gc_stop(&gc);
     uv_run(evs_orch_loop(g_orch), UV_RUN_DEFAULT);
@@ -512,5 +620,9 @@ out:
     evs_orch_free(g_orch);
     g_orch = NULL;
     evs_store_close(s);
+    if (token) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
     return ex;
 }

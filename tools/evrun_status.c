@@ -74,65 +74,57 @@ void findings_free(findings *fs)
 /* status                                                             */
 /* ------------------------------------------------------------------ */
 
-/* What is still pending in an execution. */
-typedef struct pending {
-    size_t live_paths, waits, timers;
-} pending;
-
-static pending pending_of(const evs_replay *rp)
-{
-    pending p = {0, 0, 0};
-
-    for (size_t i = 0; i < evs_replay_path_count(rp); i++)
-        p.live_paths += evs_replay_path(rp, i)->ended_seq == 0;
-    for (size_t i = 0; i < evs_replay_wait_count(rp); i++)
-        p.waits += evs_replay_wait(rp, i)->ended_seq == 0;
-    for (size_t i = 0; i < evs_replay_timer_count(rp); i++) {
-        const evs_timer_state *t = evs_replay_timer(rp, i);
-        p.timers += !t->fired_seq && !t->cancelled;
-    }
-    return p;
-}
-
 void exec_json_open(const char *id, const char *outcome, const evs_replay *rp)
 {
-    const evs_exec_state *x;
-    pending p;
+    char *text = NULL;
+    const char *rest;
+    size_t len = 0;
 
     out_member_str("id", evs_span_cstr(id), 1);
     if (outcome)
         out_member_str("outcome", evs_span_cstr(outcome), 0);
     if (!rp)
         return;
-    x = evs_replay_exec(rp);
-    p = pending_of(rp);
-    out_member_str("status", evs_span_cstr(evs_exec_status_name(x->status)), 0);
-    out_member_str("workflow_name", x->workflow_name, 0);
-    out_member_u64("last_event_seq", x->last_seq);
-    out_member_time("start_time", x->started_at_us);
-    out_member_time("end_time", x->ended_at_us);
-    out_member_u64("live_paths", p.live_paths);
-    out_member_u64("pending_waits", p.waits);
-    out_member_u64("pending_timers", p.timers);
-    out_member_json("outputs", x->outputs);
-    out_member_json("error", x->error);
-    out_write(",\"failed_at\":", 13);
-    if (x->failed_seq) {
-        out_member_str("path", x->failed_path, 1);
-        out_member_str("step", x->failed_step, 0);
-        out_printf(",\"iteration\":%lld", (long long)x->failed_iteration);
-        out_member_u64("seq", x->failed_seq);
-        out_write("}", 1);
-    } else {
-        out_write("null", 4);
+    /* The library's status object (evstore/inspect.h), the API's too,
+     * after its id and without its closing brace. */
+    if (evs_replay_status_json(rp, NULL, &text, &len) != 0 ||
+        !(rest = strstr(text, ",\"status\":"))) {
+        note("%s: out of memory", id);
+        evs_free(NULL, text);
+        return;
     }
+    out_write(rest, len - (size_t)(rest - text) - 1);
+    evs_free(NULL, text);
+}
+
+/* A count of the library's status object: its members are unique and a
+ * string's quotes are escaped, so `,"NAME":` is found only as the
+ * member. */
+static size_t status_count(const char *json, const char *name)
+{
+    char key[32];
+    const char *p;
+
+    snprintf(key, sizeof(key), ",\"%s\":", name);
+    p = json ? strstr(json, key) : NULL;
+    return p ? (size_t)strtoull(p + strlen(key), NULL, 10) : 0;
 }
 
 static void status_text(const char *id, const evs_replay *rp)
 {
     const evs_exec_state *x = evs_replay_exec(rp);
-    pending p = pending_of(rp);
+    char *json = NULL;
+    struct {
+        size_t live_paths, waits, timers;
+    } p;
 
+    /* The counts as the status object (evstore/inspect.h) has them. */
+    if (evs_replay_status_json(rp, NULL, &json, NULL) != 0)
+        note("%s: out of memory; counts shown as 0", id);
+    p.live_paths = status_count(json, "live_paths");
+    p.waits = status_count(json, "pending_waits");
+    p.timers = status_count(json, "pending_timers");
+    evs_free(NULL, json);
     out_printf("execution  %s\nworkflow   %.*s\nstatus     %s\n"
                "events     %llu\npaths      %zu live\n"
                "waiting    %zu events, %zu timers\n",
@@ -247,52 +239,66 @@ typedef struct check_tally {
     size_t checked, bad, errors;
 } check_tally;
 
-/* Checks execution `id` (replayed in rp) against def and reports it. */
-static void check_one(const char *id, evs_replay *rp, const evs_wf_def *def,
-                      int json, check_tally *t)
-{
-    findings fs = {id, NULL, 0, 0};
-    const char *verdict;
-    int rc;
+/* What a check carries from one execution to the next. `fs` comes
+ * first: hold_finding is handed the whole as its findings. */
+typedef struct check_run {
+    findings fs;
+    int json;
+    check_tally t;
+} check_run;
 
-    t->checked++;
-    /* The check resume --definition makes, to the letter. */
-    rc = evs_orch_check_definition(rp, def, hold_finding, &fs, NULL, NULL);
-    print_findings(&fs, rc == 0, json);
+/* Reports one execution evs_orch_check_store checked (its findings are
+ * held in c->fs), or one it could not replay. */
+static int check_one(void *arg, const char *id, int checked, int rc)
+{
+    check_run *c = arg;
+    const char *verdict;
+
+    if (!checked) {
+        note("%s: cannot be replayed; skipped", id);
+        return 0;
+    }
+    c->fs.id = id;
+    if (c->json && c->t.checked)
+        out_write(",", 1);
+    c->t.checked++;
+    print_findings(&c->fs, rc == 0, c->json);
     if (rc == 0) {
         verdict = "compatible";
     } else if (rc == EVS_ENONDET || rc == EVS_EVERSION) {
         note("%s: resume --definition would refuse it (%s)", id,
              evs_err_name(rc));
         verdict = "refused";
-        t->bad++;
+        c->t.bad++;
     } else {
         fail_rc(rc, "%s: cannot be checked", id);
         verdict = "error";
-        t->errors++;
+        c->t.errors++;
     }
-    if (json) {
+    if (c->json) {
         out_member_str("id", evs_span_cstr(id), 1);
         out_member_str("verdict", evs_span_cstr(verdict), 0);
-        findings_json(&fs);
+        findings_json(&c->fs);
         out_write("}", 1);
     } else if (rc == 0) {
         out_printf("%s: compatible\n", id);
     }
-    findings_free(&fs);
+    c->fs.n = 0;
+    return 0;
 }
 
 int cmd_check(int argc, char **argv)
 {
     evs_store *s = NULL;
-    evs_exec_listing l;
     evs_wf_def *def = NULL;
     check_tally t = {0, 0, 0};
+    check_run c;
     const char *path;
     char *dbuf = NULL;
     size_t dlen;
     int json = 0, ex;
 
+    memset(&c, 0, sizeof(c));
     if ((ex = json_only_opts(argc, argv, &json)) != 0)
         return ex < 0 ? EXIT_OKAY : ex;
     if ((ex = positionals("check", argc, argv, 2, 2, "STORE DEF.json")) != 0)
@@ -303,39 +309,20 @@ int cmd_check(int argc, char **argv)
     if ((ex = run_store_open(argv[optind], EVS_SYNC_FULL, 0, 0, &s)) != 0 ||
         (ex = check_parse(s, path, (evs_span){dbuf, dlen}, &def)) != 0)
         goto out;
-    if ((ex = evs_exec_list(s, NULL, &l)) != 0) {
-        ex = fail_rc(ex, "cannot list %s", argv[optind]);
-        goto out;
-    }
     if (json) {
         out_member_str("workflow_name", evs_span_cstr(def->name), 1);
         out_write(",\"executions\":[", 15);
     }
-    for (size_t i = 0; i < l.count; i++) {
-        const evs_exec_info *e = &l.items[i];
-        evs_replay *rp = NULL;
-        const evs_exec_state *x;
-        char id[EVS_ID_MAX + 1];
-
-        snprintf(id, sizeof(id), "%.*s", (int)e->id.len, e->id.ptr);
-        if (replay_new(&rp) != 0 ||
-            evs_replay_open(rp, s, e->id.ptr, e->id.len, 0, NULL, NULL) != 0) {
-            note("%s: cannot be replayed; skipped", id);
-            evs_replay_free(rp);
-            continue;
-        }
-        x = evs_replay_exec(rp);
-        if (x->status < EVS_STATUS_COMPLETED &&
-            x->workflow_name.len == strlen(def->name) &&
-            memcmp(x->workflow_name.ptr, def->name, x->workflow_name.len) ==
-                0) {
-            if (json && t.checked)
-                out_write(",", 1);
-            check_one(id, rp, def, json, &t);
-        }
-        evs_replay_free(rp);
+    /* The check resume --definition makes, on each unfinished execution
+     * of the workflow: the library's loop, the HTTP API's too. */
+    c.json = json;
+    ex = evs_orch_check_store(s, def, hold_finding, check_one, &c);
+    findings_free(&c.fs);
+    if (ex != 0) {
+        ex = fail_rc(ex, "cannot list %s", argv[optind]);
+        goto out;
     }
-    evs_exec_list_free(&l);
+    t = c.t;
     if (json) {
         out_write("]", 1);
         out_member_u64("checked", t.checked);

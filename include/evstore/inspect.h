@@ -132,6 +132,38 @@ EVS_EXTERN int evs_inspect_state(evs_store *s, const char *id, uint64_t at,
 EVS_EXTERN int evs_inspect_chain(evs_store *s, const char *id, char **out,
                                  evs_error_info *err);
 
+/**
+ * The status of execution `id` as its log has it now, as `evrun status
+ * --json` prints it, these members in this order:
+ *
+ *     {"id":S,"status":S,"workflow_name":S,"last_event_seq":N,
+ *      "start_time":T,"end_time":T,"live_paths":N,"pending_waits":N,
+ *      "pending_timers":N,"outputs":J,"error":J,
+ *      "failed_at":{"path":S,"step":S,"iteration":N,"seq":N} or null,
+ *      "inputs":J,"lineage":{...},"continued_as":S or null}
+ *
+ * J being JSON or null; `iteration` is -1 when the failed step is not
+ * an `each` iteration; `lineage` is execution_started's (FORMAT.md: its
+ * continued_from, retry_of, strategy...), {} when it has none. The
+ * replay is compact and starts from the snapshot when it can.
+ * Returns 0, -EINVAL, EVS_EBADID, -ENOENT, EVS_EHISTORY (err names the
+ * rule and the sequence), EVS_ECORRUPT, -ENOMEM or what evs_replay_open
+ * returns.
+ */
+EVS_EXTERN int evs_inspect_status(evs_store *s, const char *id, char **out,
+                                  evs_error_info *err);
+
+/**
+ * The object of evs_inspect_status for an execution a replayer holds
+ * (replayed in either mode, to any sequence). *out (NUL-terminated, the
+ * NUL not counted in *out_len, which may be NULL) is allocated with
+ * `alloc` (NULL: the C library's) and owned by the caller: free it with
+ * evs_free(alloc, *out). Returns 0, -EINVAL (r or out NULL) or -ENOMEM.
+ */
+EVS_EXTERN int evs_replay_status_json(const evs_replay *r,
+                                      const evs_allocator *alloc, char **out,
+                                      size_t *out_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -290,6 +290,24 @@ EVS_EXTERN int evs_orch_start(evs_orch *o, evs_span def, evs_span inputs,
                               evs_error_info *err);
 
 /**
+ * Creates an execution of definition `def` with `inputs` as
+ * evs_orch_start does (the same first events and snapshot, checked the
+ * same way), but synchronously and without running it: a runner takes
+ * it (evs_orch_resume, or a long-lived runner's adoption, as `evrun
+ * start --detach` leaves one). Actions are not checked against any
+ * orchestrator's: a step naming one that its runner lacks fails there.
+ * For a caller off the loop, such as the HTTP API's threadpool work.
+ * `id` may be empty for a new UUIDv7; out_id (may be NULL) receives
+ * the id. Blocks on the store's syncs; thread-safe as the store is.
+ * Returns 0, EVS_EPARSE (definition or inputs refused; err as
+ * evs_orch_start's), EVS_EBADID, -EEXIST (the id is taken: nothing is
+ * changed), -ENOMEM, or what evs_exec_create returns.
+ */
+EVS_EXTERN int evs_exec_start(evs_store *s, evs_span def, evs_span inputs,
+                              evs_span id, char out_id[EVS_ID_MAX + 1],
+                              evs_error_info *err);
+
+/**
  * Takes over execution `id`: opens its log as the writer, replays it,
  * re-arms its timers (one already due, such as a wait's timeout that
  * passed while no runner owned it, fires as the loop turns) and re-runs
@@ -377,6 +395,31 @@ EVS_EXTERN int evs_orch_check_definition(const evs_replay *rp,
                                          evs_def_finding_fn fn, void *arg,
                                          size_t *refusals,
                                          evs_error_info *info);
+
+/**
+ * Hears one execution of evs_orch_check_store: `checked` 1 with the
+ * verdict in `rc` (0: it may go on; EVS_ENONDET or EVS_EVERSION: resume
+ * under the definition would refuse it; another code: the check failed),
+ * or 0 when it could not be replayed (rc says why; its workflow is then
+ * unknown). Return non-zero to stop.
+ */
+typedef int (*evs_def_exec_fn)(void *arg, const char *execution_id,
+                               int checked, int rc);
+
+/**
+ * Makes the check of evs_orch_check_definition on every unfinished
+ * execution of store `s` whose workflow is def's (what `evrun check`
+ * and the HTTP API's definitions check report), replaying each (compact,
+ * from its snapshot) without a lock, in the listing's order. For each,
+ * `on_finding` (may be NULL) hears its findings, then `on_exec` (not
+ * NULL) its verdict; an execution that cannot be replayed is told to
+ * on_exec alone, with checked 0. `arg` goes to both.
+ * Returns 0, -EINVAL, what evs_exec_list returns, or the callbacks'
+ * non-zero value. Thread-safe as the store is.
+ */
+EVS_EXTERN int evs_orch_check_store(evs_store *s, const evs_wf_def *def,
+                                    evs_def_finding_fn on_finding,
+                                    evs_def_exec_fn on_exec, void *arg);
 
 /**
  * evs_orch_resume under a changed definition `def` (JSON; empty: the

@@ -93,7 +93,7 @@ static void check(evs_store *s, const char *dir, const char *bdir,
     evs_archive_opts_init(&o);
     o.delete_after = 1;
     for (size_t i = 0; i < n; i++) {
-        char name[32], *bp, *lp, *log;
+        char name[400], *bp, *lp, *log;
         size_t len;
         evs_bundle *b = NULL;
         int in_store, in_bundle, rc;
