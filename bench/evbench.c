@@ -155,7 +155,8 @@ void bench_path(char *out, size_t cap, const char *dir, const char *name)
     snprintf(out, cap, "%s/%s", dir, name);
 }
 
-int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out)
+static int store_open_at(bench_ctx *c, const char *where, evs_durability d,
+                         evs_store **out)
 {
     evs_store_opts o;
     int rc;
@@ -167,10 +168,23 @@ int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out)
      * append still makes the limits' comparisons. */
     o.max_events = o.max_bytes = EVS_LIMIT_NONE;
     o.warn_events = o.warn_bytes = EVS_LIMIT_NONE;
-    rc = evs_store_open(c->store, &o, out);
+    rc = evs_store_open(where, &o, out);
     if (rc != 0)
         return bench_evs_fail(c, rc, "evs_store_open");
     return 0;
+}
+
+int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out)
+{
+    return store_open_at(c, c->store, d, out);
+}
+
+int bench_sqlite_store_open(bench_ctx *c, evs_durability d, evs_store **out)
+{
+    char where[4300];
+
+    snprintf(where, sizeof(where), "sqlite:%s/evs-sqlite.db", c->root);
+    return store_open_at(c, where, d, out);
 }
 
 /* ------------------------------------------------------------------ */

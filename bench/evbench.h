@@ -330,6 +330,10 @@ int scen_arch(bench_ctx *c);
 
 /* Opens the bench's store with the given durability. */
 int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out);
+/* The same options on the SQLite backend (eventstore/BACKENDS.md):
+ * sqlite:ROOT/evs-sqlite.db, for the rows that measure it beside the raw
+ * SQLite peer. */
+int bench_sqlite_store_open(bench_ctx *c, evs_durability d, evs_store **out);
 
 /* ------------------------------------------------------------------ */
 /* scen_replay_hist.c: the history of P5 and P7                       */

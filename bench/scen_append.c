@@ -11,6 +11,10 @@
  * fresh WAL database, one transaction per call). Every repetition starts
  * from fresh files, which are removed after it, so the repetitions see
  * the same file sizes and disk use stays small.
+ *
+ * P1 and P2 also run evstore on its SQLite backend (sqlite:PATH) after
+ * each repetition, as rows of their own beside the same repetition's
+ * floor and raw SQLite: the backend against the engine it is built on.
  */
 #include "evbench.h"
 
@@ -209,13 +213,25 @@ static void note_workload(bench_ctx *c, const char *sc, bench_workload *w)
                (double)w->line_bytes / 1048576.0);
 }
 
+/* The SQLite backend's run of a repetition (after run_rep), into *jb. */
+static int run_backend(bench_ctx *c, evs_store *stq, bench_append_job *jb,
+                       const char *tag, int rep)
+{
+    char id[32];
+
+    snprintf(id, sizeof(id), "%.8s-q%02d", tag, rep % 100);
+    bench_progress(c, 1, "%s rep %d/%d: evstore on SQLite", c->cur_scenario,
+                   rep + 1, c->repeat);
+    return bench_evs_append(c, stq, jb, id);
+}
+
 int scen_p1(bench_ctx *c)
 {
     bench_workload w = {0};
-    bench_append_job j[SYS_N];
-    evs_store *st = NULL;
+    bench_append_job j[SYS_N], jb;
+    evs_store *st = NULL, *stq = NULL;
     double *lat = NULL;
-    bench_row *r50, *r99;
+    bench_row *r50, *r99, *q50, *q99;
     size_t n = c->sz.p1_events;
     int rc = -1;
 
@@ -224,22 +240,37 @@ int scen_p1(bench_ctx *c)
         bench_fail(c, "generating events: out of memory");
         goto out;
     }
-    lat = malloc(SYS_N * n * sizeof(*lat));
+    lat = malloc((SYS_N + 1) * n * sizeof(*lat));
     if (!lat) {
         bench_fail(c, "out of memory");
         goto out;
     }
-    if (bench_store_open(c, EVS_SYNC_FULL, &st) != 0)
+    if (bench_store_open(c, EVS_SYNC_FULL, &st) != 0 ||
+        bench_sqlite_store_open(c, EVS_SYNC_FULL, &stq) != 0)
         goto out;
     r50 = bench_row_add(c, "P1", "durable append, 1 event/call: p50", "µs", 1);
     r99 = bench_row_add(c, "P1", "durable append, 1 event/call: p99", "µs", 1);
+    q50 = bench_row_add(c, "P1",
+                        "durable append, 1 event/call: p50, evstore on "
+                        "its SQLite backend",
+                        "µs", 1);
+    q99 = bench_row_add(c, "P1",
+                        "durable append, 1 event/call: p99, evstore on "
+                        "its SQLite backend",
+                        "µs", 1);
     job_init(j, &w, 1, 1, lat);
+    jb = j[SYS_EVSTORE];
+    jb.lat = lat + (size_t)SYS_N * n;
     for (int rep = 0; rep < c->repeat; rep++) {
-        if (run_rep(c, st, j, "p1", rep) != 0)
+        if (run_rep(c, st, j, "p1", rep) != 0 ||
+            run_backend(c, stq, &jb, "p1", rep) != 0)
             goto out;
         for (int s = 0; s < SYS_N; s++) {
+            const bench_append_job *js = s == SYS_EVSTORE ? &jb : &j[s];
             bench_row_push(r50, s, bench_quantile(j[s].lat, n, 0.50));
             bench_row_push(r99, s, bench_quantile(j[s].lat, n, 0.99));
+            bench_row_push(q50, s, bench_quantile(js->lat, n, 0.50));
+            bench_row_push(q99, s, bench_quantile(js->lat, n, 0.99));
         }
     }
     bench_row_target(r50, "≤ 1.15× floor and ≤ SQLite");
@@ -249,6 +280,7 @@ int scen_p1(bench_ctx *c)
     rc = 0;
 out:
     evs_store_close(st);
+    evs_store_close(stq);
     free(lat);
     bench_workload_free(&w);
     return rc;
@@ -257,9 +289,9 @@ out:
 int scen_p2(bench_ctx *c)
 {
     bench_workload w = {0};
-    bench_append_job j[SYS_N];
-    evs_store *st = NULL;
-    bench_row *r;
+    bench_append_job j[SYS_N], jb;
+    evs_store *st = NULL, *stq = NULL;
+    bench_row *r, *q;
     size_t n = c->sz.p2_batches * 1000;
     int rc = -1;
 
@@ -268,16 +300,26 @@ int scen_p2(bench_ctx *c)
         bench_fail(c, "generating events: out of memory");
         goto out;
     }
-    if (bench_store_open(c, EVS_SYNC_FULL, &st) != 0)
+    if (bench_store_open(c, EVS_SYNC_FULL, &st) != 0 ||
+        bench_sqlite_store_open(c, EVS_SYNC_FULL, &stq) != 0)
         goto out;
     r = bench_row_add(c, "P2", "durable append, 1000 events/call", "events/s",
                       0);
+    q = bench_row_add(c, "P2",
+                      "durable append, 1000 events/call, evstore on its "
+                      "SQLite backend",
+                      "events/s", 0);
     job_init(j, &w, 1000, 1, NULL);
+    jb = j[SYS_EVSTORE];
     for (int rep = 0; rep < c->repeat; rep++) {
-        if (run_rep(c, st, j, "p2", rep) != 0)
+        if (run_rep(c, st, j, "p2", rep) != 0 ||
+            run_backend(c, stq, &jb, "p2", rep) != 0)
             goto out;
-        for (int s = 0; s < SYS_N; s++)
+        for (int s = 0; s < SYS_N; s++) {
             bench_row_push(r, s, (double)n / j[s].secs);
+            bench_row_push(q, s,
+                           (double)n / (s == SYS_EVSTORE ? jb : j[s]).secs);
+        }
     }
     bench_row_target(r, "≥ 0.8× floor and ≥ 1.5× SQLite");
     bench_row_judge(r, bench_ratio(r, SYS_FLOOR) >= 0.8 &&
@@ -286,6 +328,7 @@ int scen_p2(bench_ctx *c)
     rc = 0;
 out:
     evs_store_close(st);
+    evs_store_close(stq);
     bench_workload_free(&w);
     return rc;
 }

@@ -100,9 +100,34 @@ void evs__log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
     va_end(ap);
 }
 
+/*
+ * The backend a location names (store.h, evs_store_open): "sqlite:PATH",
+ * a PostgreSQL URI (no backend built yet: EVS_ENOBACKEND), else a
+ * directory. *arg is what the backend opens.
+ */
+static int pick_backend(const char *loc, const evs_backend_ops **ops,
+                        const char **arg)
+{
+    static const char sq[] = "sqlite:";
+
+    *ops = &evs__file_backend;
+    *arg = loc;
+    if (strncmp(loc, sq, sizeof(sq) - 1) == 0) {
+        *ops = &evs__sqlite_backend;
+        *arg = loc + sizeof(sq) - 1;
+        return **arg ? 0 : -EINVAL;
+    }
+    if (strncmp(loc, "postgresql://", 13) == 0 ||
+        strncmp(loc, "postgres://", 11) == 0)
+        return EVS_ENOBACKEND;
+    return 0;
+}
+
 int evs_store_open(const char *path, const evs_store_opts *opts,
                    evs_store **out)
 {
+    const evs_backend_ops *ops;
+    const char *arg;
     evs_store_opts o;
     evs_store *s;
     int rc;
@@ -130,8 +155,10 @@ int evs_store_open(const char *path, const evs_store_opts *opts,
     s->io = o.io;
     s->alloc = o.alloc;
     s->dirfd = -1;
-    s->ops = &evs__file_backend;
-    rc = s->ops->open(s, path);
+    rc = pick_backend(path, &ops, &arg);
+    s->ops = ops;
+    if (rc == 0)
+        rc = s->ops->open(s, arg);
     if (rc != 0) {
         evs__free(o.alloc, s);
         return rc;
@@ -515,12 +542,14 @@ int evs_request_changed(evs_store *s, const char *id, size_t id_len,
     CHECK_ID(id, id_len);
     if (!w)
         return -EINVAL;
-    if ((rc = s->ops->request_stamp(s, id, id_len, &ino, &ctime_ns)) != 0)
+    if ((rc = s->ops->request_stamp(s, id, id_len, &ino, &ctime_ns)) < 0)
         return rc;
     /* Unchanged, and old enough that a post since the last listing
-     * could not have left the same time behind. */
+     * could not have left the same time behind; a change counter
+     * (EVS__STAMP_EXACT) is trusted as it is. */
     if (w->checked_us && ino == w->ino && ctime_ns == w->ctime_ns &&
-        ctime_ns / 1000 < w->checked_us - STAMP_SLACK_US)
+        (rc == EVS__STAMP_EXACT ||
+         ctime_ns / 1000 < w->checked_us - STAMP_SLACK_US))
         return 0;
     w->ino = ino;
     w->ctime_ns = ctime_ns;
@@ -551,4 +580,14 @@ int evs_settings_save(evs_store *s, const evs_settings *st, evs_error_info *ei)
     if (!s || !st)
         return -EINVAL;
     return s->ops->settings_save(s, st, ei);
+}
+
+int evs__file_only(evs_store *s, const char *what, evs_error_info *ei)
+{
+    if (s->ops == &evs__file_backend)
+        return 0;
+    evs__error_set(ei, -ENOTSUP, "backend",
+                   "%s needs a store of files; this one is %s", what,
+                   s->ops->name);
+    return -ENOTSUP;
 }

@@ -258,6 +258,8 @@ int evs_archive_exec(evs_store *s, const char *id, const char *dir,
     int ddfd = -1, rc, existed = 0, deleted = 0;
 
     evs_error_info_clear(ei);
+    if (s && (rc = evs__file_only(s, "archival", ei)) != 0)
+        return rc;
     evs_archive_opts_init(&o);
     if (!s || !dir || (opts && evs__opts_read(&o, sizeof(o), opts,
                                               EVS__OPTS_SIZE(evs_archive_opts,
@@ -378,6 +380,8 @@ int evs_archive_restore(evs_store *s, const char *path, evs_archive_info *info,
     evs_error_info_clear(ei);
     if (!s || !path)
         return evs__error_rc(ei, -EINVAL);
+    if ((rc = evs__file_only(s, "restoring from an archive", ei)) != 0)
+        return rc;
     /* The path is the user's: a symbolic link to a bundle is followed. */
     rc = IO(s)->openat(CTX(s), AT_FDCWD, path,
                        O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0, &fd);

@@ -123,6 +123,9 @@ int evs_archived_get(evs_store *s, const char *id, evs_archived *out,
     if (!out)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
+    /* Only a file store archives: no other has records. */
+    if (evs__file_only(s, "archival", NULL) != 0)
+        return -ENOENT;
     if (!s || !id || !evs_id_valid(id, strlen(id)))
         return evs__error_rc(ei, EVS_EBADID);
     if ((rc = open_dir(s, 0, &dfd)) == 0) {

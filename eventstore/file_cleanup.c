@@ -34,7 +34,7 @@ typedef struct cleaner {
     int first_err;
 } cleaner;
 
-static int is_final(evs_span st)
+int evs__status_final(evs_span st)
 {
     return evs__span_eq_cstr(st, "completed") ||
            evs__span_eq_cstr(st, "failed") ||
@@ -144,7 +144,7 @@ static void clean_one(cleaner *C, const char *name)
     IO(s)->close(CTX(s), dfd);
     if (rc != 0)
         return; /* no trustworthy status: never delete on a guess */
-    if (is_final(sn->status) && sn->updated_at_us < C->older_than) {
+    if (evs__status_final(sn->status) && sn->updated_at_us < C->older_than) {
         rc = evs__delete_exec(s, name);
         if (rc == 0)
             C->deleted++;

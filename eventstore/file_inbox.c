@@ -27,11 +27,11 @@
 #define BAD_PREFIX "bad-"
 
 /* The largest compact body, and the largest file: body and newline. */
-#define REQ_MAX ((size_t)1 << 20)
+#define REQ_MAX EVS__REQUEST_MAX
 #define REQ_FILE_MAX (REQ_MAX + 1)
 
 /* The id's first 48 bits: milliseconds since the epoch. */
-static int64_t req_id_time_us(const char *p)
+int64_t evs__request_time_us(const char *p)
 {
     uint64_t ms = 0;
 
@@ -110,8 +110,8 @@ out:
 /* Checks that json[0..len) is one JSON object whose compact form is at
  * most REQ_MAX bytes, and returns that form in *out (heap, with room for
  * a newline after it) and its length in *olen. */
-static int compact_object(evs_store *s, const char *json, size_t len,
-                          char **out, size_t *olen)
+int evs__request_compact(evs_store *s, const char *json, size_t len,
+                         char **out, size_t *olen)
 {
     size_t i = 0, n;
     char *b;
@@ -144,7 +144,7 @@ int evs__file_request_post(evs_store *s, const char *id, size_t id_len,
     struct iovec iov;
     int edfd = -1, ifd = -1, fd = -1, rc, made = 0, renamed = 0;
 
-    if ((rc = compact_object(s, json, len, &body, &blen)) != 0)
+    if ((rc = evs__request_compact(s, json, len, &body, &blen)) != 0)
         return rc;
     body[blen] = '\n';
     nul_name(name, id, id_len);
@@ -330,7 +330,7 @@ static int read_one(inbox_lister *L, const char *name)
     it->id.len = EVS_REQUEST_ID_LEN;
     it->body.ptr = (const char *)(uintptr_t)(start + EVS_REQUEST_ID_LEN);
     it->body.len = n;
-    it->posted_us = req_id_time_us(name);
+    it->posted_us = evs__request_time_us(name);
     L->used += EVS_REQUEST_ID_LEN + n;
 out:
     if (fd >= 0)

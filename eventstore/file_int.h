@@ -171,22 +171,4 @@ int evs__file_exec_list(evs_store *s, const evs_list_filter *f,
 int evs__file_exec_cleanup(evs_store *s, int64_t older_than_us,
                            size_t *deleted);
 
-/*
- * Encodes events[0..n) as the lines of one append starting at sequence
- * `first`, into *buf (grown as needed). Fills empty ids, zero timestamps
- * and the execution id. Returns 0, -EINVAL (info says which event and
- * why), EVS_ETOOBIG or -ENOMEM.
- */
-int evs__encode_append(evs_store *s, const char *id, size_t id_len,
-                       const evs_event *events, size_t n, uint64_t first,
-                       char **buf, size_t *cap, size_t *len,
-                       evs_error_info *info);
-
-/* evs__encode_append with the line encoder's flags
- * (EVS__LINE_DATA_COMPACT). */
-int evs__encode_append_flags(evs_store *s, const char *id, size_t id_len,
-                             const evs_event *events, size_t n, uint64_t first,
-                             unsigned line_flags, char **buf, size_t *cap,
-                             size_t *len, evs_error_info *info);
-
 #endif /* EVS_FILE_INT_H */

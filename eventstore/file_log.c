@@ -543,8 +543,8 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
  * in the append found the append past it: refused with EVS_ELIMIT unless
  * its last event ends the execution and it stays within the reserve.
  */
-static int past_limit(evs_log *l, const evs_event *ev, size_t n, size_t len,
-                      evs_error_info *info)
+int evs__past_limit(evs_log *l, const evs_event *ev, size_t n, size_t len,
+                    evs_error_info *info)
 {
     const evs_store_opts *o = &l->store->opts;
     uint64_t events = l->last_seq + n, bytes = l->end + len;
@@ -623,7 +623,7 @@ int evs__file_log_append(evs_log *l, const evs_event *ev, size_t n,
     /* Two comparisons on the hot path; the rest only past the limit. */
     if ((l->last_seq + n > s->opts.max_events ||
          l->end + len > s->opts.max_bytes) &&
-        (rc = past_limit(l, ev, n, len, info)) != 0)
+        (rc = evs__past_limit(l, ev, n, len, info)) != 0)
         goto out;
     iov.iov_base = fl->wbuf;
     iov.iov_len = len;

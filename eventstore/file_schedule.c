@@ -182,6 +182,9 @@ int evs_schedule_create(evs_store *s, const char *name, evs_span spec,
 
     if (!name_ok(name))
         return -EINVAL;
+    /* Schedules are files beside the executions (BACKENDS.md). */
+    if ((rc = evs__file_only(s, "a schedule", NULL)) != 0)
+        return rc;
     if ((rc = sched_line(s, name, spec, state, evs_now_us(), &line, &len)))
         return rc;
     snprintf(fname, sizeof(fname), "%s.json", name);
@@ -208,6 +211,8 @@ int evs_schedule_open(evs_store *s, const char *name, unsigned flags,
         (flags & ~(unsigned)(EVS_SCHEDULE_LOCK | EVS_SCHEDULE_WAIT)) ||
         (flags == EVS_SCHEDULE_WAIT))
         return -EINVAL;
+    if ((rc = evs__file_only(s, "a schedule", NULL)) != 0)
+        return rc;
     if (!(h = evs__calloc(s->alloc, sizeof(*h))))
         return -ENOMEM;
     h->s = s;
@@ -344,6 +349,8 @@ int evs_schedule_list(evs_store *s, evs_schedule_listing *out)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
     out->alloc_ = s->alloc;
+    if ((rc = evs__file_only(s, "a schedule", NULL)) != 0)
+        return rc;
     if ((rc = sched_dir(s, 0, &dfd)) != 0)
         return rc == -ENOENT ? 0 : rc;
     rc = IO(s)->listdir(CTX(s), dfd, list_cb, &ls);

@@ -19,8 +19,10 @@
  * holding its writer's lock until then.
  */
 typedef struct evs__trashed {
-    int lock_fd;                /* its log, locked; -1 when it had none */
-    int dir_fd;                 /* its directory, open */
+    int lock_fd;                /* its log, locked; -1 when it had none
+                                   (SQLite: its lock file, locked) */
+    int dir_fd;                 /* its directory, open (SQLite: -1) */
+    int64_t row;                /* a database backend's key for it */
     char name[EVS_ID_MAX + 48]; /* its trash name */
 } evs__trashed;
 
@@ -85,7 +87,12 @@ typedef struct evs_backend_ops {
     int (*request_dir)(evs_store *s, const char *id, size_t id_len, char *buf,
                        size_t cap, int create);
     /* The inbox's inode and status-change time, both 0 when there is no
-     * inbox: one metadata call, for evs_request_changed. */
+     * inbox: one metadata call, for evs_request_changed. Returns 0 for
+     * such a time, or EVS__STAMP_EXACT when the pair is a key and a
+     * change counter that every post and removal moves (a database
+     * backend), which evs_request_changed then trusts at once. A backend
+     * with no directory to watch returns -ENOTSUP from request_dir; its
+     * callers poll evs_request_changed instead (orch_inbox.c, run_gate.c). */
     int (*request_stamp)(evs_store *s, const char *id, size_t id_len,
                          uint64_t *ino, int64_t *ctime_ns);
     /* A delete in two halves, for gc: exec_trash takes execution
@@ -112,6 +119,62 @@ typedef struct evs_backend_ops {
 
 extern const evs_backend_ops evs__file_backend;
 
+/* ---- Backend seam: what more than one backend uses (issue 18) ---- */
+
+/* The SQLite backend (sqlite_*.c; eventstore/BACKENDS.md), chosen by a
+ * location "sqlite:PATH" (evs_store_open). */
+extern const evs_backend_ops evs__sqlite_backend;
+
+/* request_stamp's answer for an exact change counter (above). */
+#define EVS__STAMP_EXACT 1
+
+/*
+ * Encodes events[0..n) as the lines of one append starting at sequence
+ * `first`, into *buf (grown as needed). Fills empty ids, zero timestamps
+ * and the execution id. Returns 0, -EINVAL (info says which event and
+ * why), EVS_ETOOBIG or -ENOMEM. (file_log.c)
+ */
+int evs__encode_append(evs_store *s, const char *id, size_t id_len,
+                       const evs_event *events, size_t n, uint64_t first,
+                       char **buf, size_t *cap, size_t *len,
+                       evs_error_info *info);
+/* evs__encode_append with the line encoder's flags
+ * (EVS__LINE_DATA_COMPACT). */
+int evs__encode_append_flags(evs_store *s, const char *id, size_t id_len,
+                             const evs_event *events, size_t n, uint64_t first,
+                             unsigned line_flags, char **buf, size_t *cap,
+                             size_t *len, evs_error_info *info);
+
+/* The hard limit (store.h, "History limits") for an append of n events
+ * and `len` bytes to l: 0, or EVS_ELIMIT with info filled and the log
+ * hook told. (file_log.c) */
+int evs__past_limit(evs_log *l, const evs_event *ev, size_t n, size_t len,
+                    evs_error_info *info);
+
+/* Whether a snapshot status ends the execution for cleanup: completed,
+ * failed, terminated or continued. (file_cleanup.c) */
+int evs__status_final(evs_span st);
+
+/* The largest compact request body (store.h, evs_request_post). */
+#define EVS__REQUEST_MAX ((size_t)1 << 20)
+
+/* Checks that json[0..len) is one JSON object whose compact form is at
+ * most EVS__REQUEST_MAX bytes, and returns that form in *out (heap, with
+ * room for a newline after it) and its length in *olen. Returns 0,
+ * -EINVAL or -ENOMEM. (file_inbox.c) */
+int evs__request_compact(evs_store *s, const char *json, size_t len,
+                         char **out, size_t *olen);
+
+/* The time a request id (a UUIDv7) was made, in microseconds. */
+int64_t evs__request_time_us(const char *req_id);
+
+/* For what only the file backend does (archival: it moves execution
+ * directories to bundles): 0 on a file store, else -ENOTSUP with ei
+ * saying that `what` needs a file store. */
+int evs__file_only(evs_store *s, const char *what, evs_error_info *ei);
+
+/* ---- end of the backend seam ---- */
+
 struct evs_store {
     const evs_backend_ops *ops;
     evs_store_opts opts;
@@ -124,6 +187,7 @@ struct evs_store {
     pthread_mutex_t wmu;
     int wfd;
     char wname[32];
+    void *be; /* a backend's own state (SQLite: its connection) */
 };
 
 /* Fields every backend's log starts with. */

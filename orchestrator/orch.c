@@ -178,7 +178,7 @@ static void poll_cb(uv_timer_t *h)
     o->polls++;
     for (orch_exec *x = o->execs, *n; x; x = n) {
         n = x->next;
-        if (!x->watch || o->polls % 10 == 0)
+        if ((!x->watch && !x->stamp_poll) || o->polls % 10 == 0)
             evs__orch_inbox_pick(x);
     }
     if (o->opts.adopt_ms && !o->stopping &&

@@ -1,7 +1,8 @@
 /*
  * orch_inbox.c: requests to an execution (events, pause, unpause,
  * terminate): those other processes leave in its inbox, which is watched
- * and polled, and those made in this process (evs_orch_send and the
+ * (or, on a backend whose inbox is no directory, its change counter
+ * polled often) and polled, and those made in this process (evs_orch_send and the
  * rest), which take the same way to the step machine. A request's file
  * is removed once its event is durable.
  */
@@ -148,6 +149,32 @@ static void watch_closed(uv_handle_t *h)
     evs__orch_exec_unref(x);
 }
 
+/* How often an inbox without a directory to watch is looked at: one
+ * indexed read of its change counter (evs_request_changed). */
+#define STAMP_POLL_MS 50
+
+static void stamp_cb(uv_timer_t *h)
+{
+    orch_exec *x = h->data;
+
+    if (evs_request_changed(x->o->store, x->id, x->id_len, &x->stamp) == 1) {
+        evs__orch_inbox_pick(x);
+        evs__orch_check_idle(x->o);
+    }
+}
+
+/* The fallback for a backend whose inbox is no directory. */
+static void poll_stamp(orch_exec *x)
+{
+    if (!(x->stamp_poll = evs__malloc(x->o->alloc, sizeof(*x->stamp_poll))))
+        return;
+    memset(&x->stamp, 0, sizeof(x->stamp));
+    uv_timer_init(x->o->loop, x->stamp_poll);
+    x->stamp_poll->data = x;
+    x->refs++;
+    uv_timer_start(x->stamp_poll, stamp_cb, STAMP_POLL_MS, STAMP_POLL_MS);
+}
+
 /* Watches the inbox of x, or its directory while it has no inbox: no
  * inbox is made here, since making one is a sync. */
 void evs__orch_watch(orch_exec *x)
@@ -158,6 +185,10 @@ void evs__orch_watch(orch_exec *x)
 
     rc = evs_request_dir_peek(o->store, x->id, x->id_len, x->inbox_path,
                               sizeof(x->inbox_path));
+    if (rc == -ENOTSUP) {
+        poll_stamp(x);
+        return;
+    }
     if (rc != 0 && rc != -ENOENT)
         return;
     if (!(x->watch = evs__malloc(x->o->alloc, sizeof(*x->watch))))
@@ -178,6 +209,11 @@ void evs__orch_watch(orch_exec *x)
 
 void evs__orch_unwatch(orch_exec *x)
 {
+    if (x->stamp_poll) {
+        uv_timer_stop(x->stamp_poll);
+        uv_close((uv_handle_t *)x->stamp_poll, watch_closed);
+        x->stamp_poll = NULL;
+    }
     if (x->watch) {
         uv_fs_event_stop(x->watch);
         uv_close((uv_handle_t *)x->watch, watch_closed);

@@ -113,6 +113,10 @@ struct orch_exec {
     /* Inbox. */
     uv_fs_event_t *watch;
     int watch_parent; /* watching the directory: no inbox yet */
+    /* A backend with no inbox directory to watch (evs_request_dir gives
+     * -ENOTSUP, as SQLite's does): its change counter is polled. */
+    uv_timer_t *stamp_poll;
+    evs_inbox_watch stamp;
     char inbox_path[1024];
     int inbox_dirty;
     /* Lifecycle. */

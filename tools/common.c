@@ -156,8 +156,14 @@ int open_store_opts(const char *path, evs_store_opts *o, const char *missing,
     if (rc == 0)
         return 0;
     if (rc == -ENOENT)
-        return fail("no store at %s (no such directory%s)", path,
+        return fail("no store at %s (no such %s%s)", path,
+                    strncmp(path, "sqlite:", 7) == 0 ? "database file"
+                                                     : "directory",
                     missing ? missing : "");
+    if (rc == EVS_ENOBACKEND)
+        return fail("cannot open store %s: this evstore is built without "
+                    "the backend it names (PostgreSQL) (EVS_ENOBACKEND)",
+                    path);
     if (rc == EVS_EUNSAFE)
         return fail("refusing store %s: group or others may write to it "
                     "(--allow-unsafe-perms opens it anyway)",

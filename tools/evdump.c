@@ -322,7 +322,8 @@ static const char help_head[] =
     "Usage: evdump COMMAND ARGS... [OPTIONS]\n"
     "\n"
     "Inspects, verifies, imports and salvages the executions of an evstore\n"
-    "store. STORE is the store's directory; evdump never creates it.\n"
+    "store. STORE is the store's directory, or sqlite:PATH for a store in\n"
+    "one SQLite database (eventstore/BACKENDS.md); evdump never creates it.\n"
     "\n"
     "Commands:\n";
 

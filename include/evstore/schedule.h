@@ -299,6 +299,10 @@ EVS_EXTERN int evs_tz_load(evs_store *s, const char *name, evs_tz **out,
 /** A schedule kept in a store, open: read, or locked to change it. */
 typedef struct evs_schedule evs_schedule;
 
+/* Schedules are kept by the file backend only (STORE/.schedules): on a
+ * store of another backend (eventstore/BACKENDS.md) evs_schedule_create,
+ * evs_schedule_open and evs_schedule_list return -ENOTSUP. */
+
 enum {
     /** Take the schedule's lock (fail with EVS_ELOCKED if another
      *  holds it). Without it the schedule is only read. */

@@ -4,7 +4,11 @@
  * A store is a directory. Each execution lives in its own subdirectory
  * holding an append-only, sequenced, checksummed event log (events.jsonl)
  * and an atomically replaced snapshot (snapshot.json). FORMAT.md gives the
- * bytes; this header gives the API.
+ * bytes; this header gives the API. A store may also live in one SQLite
+ * database (location "sqlite:PATH"), with the same lines byte for byte
+ * and the same promises; eventstore/BACKENDS.md says how each is kept
+ * there, and where this header speaks of files it describes the file
+ * backend.
  *
  * Lifecycle: evs_store_open -> evs_exec_create / evs_log_open ->
  * evs_log_append, evs_cursor_* -> evs_log_close -> evs_store_close.
@@ -142,13 +146,29 @@ typedef struct evs_store_opts {
 EVS_EXTERN void evs_store_opts_init(evs_store_opts *o);
 
 /**
- * Opens the store at `path` (NUL-terminated). `opts` may be NULL for the
- * defaults; it is copied (up to opts->size, common.h).
+ * Opens the store at location `path` (NUL-terminated), which names its
+ * backend (eventstore/BACKENDS.md):
+ *
+ *  - a directory path: the file backend (FORMAT.md), created (0700) if
+ *    missing and `create` is set;
+ *  - "sqlite:PATH": the SQLite backend, the whole store in database file
+ *    PATH (made 0600, with its directory, one level, if missing and
+ *    `create` is set); a directory whose name begins with "sqlite:" is
+ *    written "./sqlite:...";
+ *  - "postgresql://..." or "postgres://..." (libpq's URI syntax): the
+ *    PostgreSQL backend, which this library is not yet built with:
+ *    EVS_ENOBACKEND.
+ *
+ * `opts` may be NULL for the defaults; it is copied (up to opts->size,
+ * common.h). Options that only the file backend uses (io) are ignored by
+ * the others.
  *
  * Returns 0 and sets *out, or: -ENOENT (missing and create == 0),
  * -ENOTDIR, EVS_EUNSAFE (group- or world-writable and not allowed),
- * -EINVAL (bad options, or opts not filled in by evs_store_opts_init),
- * -ENOMEM, or another -errno.
+ * -EINVAL (bad options, opts not filled in by evs_store_opts_init, or
+ * "sqlite:" with no path), EVS_ENOBACKEND (a backend not built in),
+ * EVS_EFORMAT (a SQLite schema newer than this library's; the log hook
+ * says which), EVS_ECORRUPT (not a database), -ENOMEM, or another -errno.
  */
 EVS_EXTERN int evs_store_open(const char *path, const evs_store_opts *opts,
                               evs_store **out);
@@ -598,7 +618,9 @@ EVS_EXTERN int evs_request_remove(evs_store *s, const char *id, size_t id_len,
  * store path gives a path relative to the current directory. Creates the
  * inbox (durably, as evs_request_post does) if it is missing.
  * Returns 0, EVS_EBADID, -EINVAL (`buf` is NULL), -ENOENT (no such
- * execution), -ENAMETOOLONG (cap too small), -ELOOP, -ENOTDIR or -errno.
+ * execution), -ENAMETOOLONG (cap too small), -ELOOP, -ENOTDIR, -ENOTSUP
+ * (a backend whose inbox is no directory, such as SQLite's: poll
+ * evs_request_changed instead) or -errno.
  */
 EVS_EXTERN int evs_request_dir(evs_store *s, const char *id, size_t id_len,
                                char *buf, size_t cap);
@@ -608,7 +630,8 @@ EVS_EXTERN int evs_request_dir(evs_store *s, const char *id, size_t id_len,
  * writes the inbox's path to buf and returns 0 if the inbox exists, or
  * -ENOENT if it does not yet (the path is written all the same; the
  * first post creates it). A runner watches the execution's directory
- * until then. Returns also EVS_EBADID, -ENAMETOOLONG, -errno.
+ * until then. Returns also EVS_EBADID, -ENAMETOOLONG, -ENOTSUP (as
+ * evs_request_dir), -errno.
  */
 EVS_EXTERN int evs_request_dir_peek(evs_store *s, const char *id, size_t id_len,
                                     char *buf, size_t cap);
@@ -628,8 +651,10 @@ typedef struct evs_inbox_watch {
  * nothing was posted or removed since the last call that returned 1
  * (and that listing saw everything). The inbox's status-change time
  * is trusted only once it is older than the kernel clock's tick
- * (FORMAT.md §13); until then every call returns 1. For a writer that
- * looks at its inbox between steps, without watching it.
+ * (FORMAT.md §13); until then every call returns 1. On a backend whose
+ * inbox is a table (SQLite), a change counter moved by every post and
+ * removal is compared instead, trusted at once. For a writer that looks
+ * at its inbox between steps, without watching it.
  * Returns 1, 0, EVS_EBADID, -EINVAL (w is NULL), -ENOTDIR (the inbox is
  * not a directory) or -errno.
  */

@@ -517,6 +517,8 @@ Test(conc, racing_creates_of_one_id_have_exactly_one_winner)
         evs_cursor_close(c);
         evs_log_close(l);
         cr_assert_eq(evs_exec_delete(st, "race", 4), 0);
-        cr_assert_eq(tu_count_entries(dir), 1, "only x: no .tmp-* or .trash-*");
+        if (tu_backend_is_file()) /* what is left on disk */
+            cr_assert_eq(tu_count_entries(dir), 1,
+                         "only x: no .tmp-* or .trash-*");
     }
 }

@@ -236,6 +236,7 @@ static char *file_text(void)
 
 Test(settings, every_damaged_byte_of_the_file_is_refused)
 {
+    TU_FILE_ONLY("damages the settings file");
     evs_settings *s = NULL;
     evs_error_info ei;
     char *good;
@@ -289,6 +290,7 @@ static void put_sealed(const char *body)
 
 Test(settings, a_newer_format_or_an_unknown_key_is_refused)
 {
+    TU_FILE_ONLY("writes the settings file by hand");
     evs_settings *s = NULL;
     evs_error_info ei;
 
@@ -313,6 +315,7 @@ Test(settings, a_newer_format_or_an_unknown_key_is_refused)
 
 Test(settings, gc_refuses_a_damaged_file_and_deletes_nothing)
 {
+    TU_FILE_ONLY("damages the settings file");
     char *t;
 
     make("old", "completed", 30 * DAY, NULL);
@@ -374,6 +377,7 @@ Test(gc, deletes_by_status_and_age)
     cr_assert_eq(r.deleted, 4);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         cr_assert_eq(exists(cases[i].id), !cases[i].gone, "%s", cases[i].id);
+    TU_FILE_ONLY_REST();
     cr_assert_eq(tu_count_entries(dir), 7 + 1, "no trash left (+ settings)");
 }
 
@@ -431,6 +435,7 @@ Test(gc, refuses_an_archive_directory_that_is_not_there)
  * ended by its log is not deleted. */
 Test(gc, archives_before_it_deletes)
 {
+    TU_FILE_ONLY("archival is the file store's (evstore/archive.h)");
     char *arch = tu_tmpdir("gc-archive"), *bundle, *js = NULL;
     evs_gc_result r;
     seen w = {""};
@@ -595,6 +600,7 @@ Test(gc, deletes_more_than_one_batch)
     set("retention.completed", "1d");
     cr_assert_eq(gc(0, &r, NULL), 0);
     cr_assert_eq(r.deleted, 400);
+    TU_FILE_ONLY_REST();
     cr_assert_eq(tu_count_entries(dir), 200 + 1);
 }
 
@@ -606,6 +612,7 @@ TestSuite(stats, .init = setup, .fini = teardown);
 
 Test(stats, counts_a_known_store_exactly)
 {
+    TU_FILE_ONLY("plants cut files and an archive record");
     evs_store_stats t;
     evs_log *w;
     char *p;

@@ -52,7 +52,7 @@ static void open_store(size_t max_line)
     o.log_fn = hook;
     if (max_line)
         o.max_line = max_line;
-    cr_assert_eq(evs_store_open(dir, &o, &st), 0);
+    cr_assert_eq(evs_store_open(tu_loc(dir), &o, &st), 0);
 }
 
 /* A store on the fault-injecting I/O, execution "x" with one event, and
@@ -465,6 +465,7 @@ Test(rec, close_flushes_what_is_buffered)
 
 Test(rec, a_failed_flush_at_close_is_reported_to_the_log_hook)
 {
+    TU_FILE_ONLY("faults injected through evs_io");
     evs_recorder *r = rec_open(0, 0, 0);
 
     for (int i = 0; i < 3; i++)
@@ -509,6 +510,7 @@ static void reopen_writer(evs_recorder *r)
 
 Test(rec, a_failed_write_keeps_the_events_for_the_next_log)
 {
+    TU_FILE_ONLY("faults injected through evs_io");
     evs_recorder *r = rec_open(0, 0, 0);
 
     for (int i = 0; i < 3; i++)
@@ -544,6 +546,7 @@ Test(rec, a_failed_write_keeps_the_events_for_the_next_log)
 
 Test(rec, a_torn_write_keeps_the_events_for_the_next_log)
 {
+    TU_FILE_ONLY("faults injected through evs_io");
     evs_recorder *r = rec_open(0, 0, 0);
 
     for (int i = 0; i < 3; i++)
@@ -571,6 +574,7 @@ static void fail_after_write(evs_recorder *r)
 
 Test(rec, a_flush_that_reached_the_log_is_not_written_twice)
 {
+    TU_FILE_ONLY("faults injected through evs_io");
     evs_recorder *r = rec_open(0, 0, 0);
 
     for (int i = 0; i < 3; i++)
@@ -589,6 +593,7 @@ Test(rec, a_flush_that_reached_the_log_is_not_written_twice)
 
 Test(rec, events_recorded_after_a_flush_that_reached_the_log_are_added)
 {
+    TU_FILE_ONLY("faults injected through evs_io");
     evs_recorder *r = rec_open(0, 0, 0);
 
     for (int i = 0; i < 3; i++)
@@ -720,6 +725,7 @@ Test(rec, an_empty_buffer_begins_no_batch)
 
 Test(rec, a_failed_batch_puts_its_events_back_before_the_newer_ones)
 {
+    TU_FILE_ONLY("faults injected through evs_io");
     evs_recorder *r = rec_open(0, 0, 0);
     evs_recorder_batch *b = NULL;
 
@@ -741,6 +747,7 @@ Test(rec, a_failed_batch_puts_its_events_back_before_the_newer_ones)
 
 Test(rec, a_batch_that_reached_the_log_before_failing_is_not_written_twice)
 {
+    TU_FILE_ONLY("faults injected through evs_io");
     evs_recorder *r = rec_open(0, 0, 0);
     evs_recorder_batch *b = NULL;
 

@@ -436,7 +436,7 @@ static void check_refused(const char *id, const img *m, uint64_t prev_end,
     evs_store_opts_init(&o);
     o.io = &nosync_io;
     o.recovery = EVS_RECOVER_POINT_IN_TIME;
-    cr_assert_eq(evs_store_open(dir, &o, &pit), 0);
+    cr_assert_eq(evs_store_open(tu_loc(dir), &o, &pit), 0);
     cr_assert_eq(
         evs_log_open(pit, id, strlen(id), EVS_LOG_WRITE, &l, &rec, &info), 0,
         "%s", info.msg);
@@ -997,7 +997,7 @@ Test(log_recover, point_in_time_recovery_cuts_at_mid_log_damage)
     /* A reader in point-in-time mode does not cut either. */
     evs_store_opts_init(&o);
     o.recovery = EVS_RECOVER_POINT_IN_TIME;
-    cr_assert_eq(evs_store_open(dir, &o, &pit), 0);
+    cr_assert_eq(evs_store_open(tu_loc(dir), &o, &pit), 0);
     cr_assert_eq(evs_log_open(pit, "pit", 3, 0, &l, NULL, NULL), 0);
     evs_log_close(l);
     cr_assert_eq(tu_file_size(p), (long long)m.len);
@@ -1053,7 +1053,7 @@ Test(log_recover, point_in_time_recovery_cuts_a_torn_tail_like_the_default)
     put_log("pitt", m.buf, m.off[prev_seq + 2] + 10);
     evs_store_opts_init(&o);
     o.recovery = EVS_RECOVER_POINT_IN_TIME;
-    cr_assert_eq(evs_store_open(dir, &o, &pit), 0);
+    cr_assert_eq(evs_store_open(tu_loc(dir), &o, &pit), 0);
     memset(&rec, 0xa5, sizeof(rec));
     cr_assert_eq(evs_log_open(pit, "pitt", 4, EVS_LOG_WRITE, &l, &rec, NULL),
                  0);
@@ -1084,7 +1084,7 @@ Test(log_recover, seeking_across_an_overlong_damaged_line_is_ecorrupt)
     evs_store_opts_init(&o);
     o.io = &nosync_io;
     o.max_line = 300;
-    cr_assert_eq(evs_store_open(dir, &o, &small), 0);
+    cr_assert_eq(evs_store_open(tu_loc(dir), &o, &small), 0);
     st = small;
     build("long", 7, 0, 0, 0, 0, NULL, NULL);
     st = keep;

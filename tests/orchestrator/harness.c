@@ -729,7 +729,7 @@ void harness_setup(const char *tag, harness_actions_fn actions,
     evs_store_opts_init(&so);
     so.durability = durability;
     so.log_fn = log_hook;
-    cr_assert_eq(evs_store_open(dir, &so, &st), 0);
+    cr_assert_eq(evs_store_open(tu_loc(dir), &so, &st), 0);
     suite_durability = durability;
     suite_actions = actions;
     last_log[0] = '\0';
@@ -757,7 +757,7 @@ void harness_store_limits(uint64_t warn_events, uint64_t warn_bytes,
     so.warn_bytes = warn_bytes;
     so.max_events = max_events;
     so.max_bytes = max_bytes;
-    cr_assert_eq(evs_store_open(dir, &so, &st), 0);
+    cr_assert_eq(evs_store_open(tu_loc(dir), &so, &st), 0);
 }
 
 void harness_teardown(void)

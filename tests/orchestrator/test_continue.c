@@ -235,7 +235,7 @@ Test(cont, a_continue_as_new_step_carries_only_the_variables_it_names)
 
         cr_assert_not_null(io);
         r = tu_run_tool("EVDUMP", io, "chain",
-                        (const char *const[]){"chain", dir, "r.c3", NULL});
+                        (const char *const[]){"chain", tu_loc(dir), "r.c3", NULL});
         out = r.out;
         cr_assert_eq(r.status, 0, "%s%s", out, r.err);
         for (size_t i = 0; i < 5; i++) {
@@ -492,7 +492,7 @@ static void run_on(const char *d, fault_io *fio, const char *def, int resume)
     so.durability = EVS_SYNC_NONE; /* failures, not power loss, here */
     if (fio)
         so.io = &fio->io;
-    if (evs_store_open(d, &so, &s) != 0) {
+    if (evs_store_open(tu_loc(d), &so, &s) != 0) {
         cr_assert_not_null(fio, "the real disk opens");
         return; /* the disk failed at once */
     }
@@ -512,6 +512,7 @@ static void run_on(const char *d, fault_io *fio, const char *def, int resume)
 
 Test(cont, a_crash_at_any_write_leaves_one_whole_linked_successor_each)
 {
+    TU_FILE_ONLY("faults injected through evs_io");
     const char *def = counter_def(40);
     fault_io fio;
     char *cdir;
@@ -538,11 +539,11 @@ Test(cont, a_crash_at_any_write_leaves_one_whole_linked_successor_each)
         fault_io_arm(&fio, FIO_MUTATING, nth, -EIO, 1);
         run_on(cdir, &fio, def, 0);
         /* A runner on a working disk takes over whatever is unfinished. */
-        if (evs_store_open(cdir, NULL, &s) == 0) {
+        if (evs_store_open(tu_loc(cdir), NULL, &s) == 0) {
             evs_store_close(s);
             run_on(cdir, NULL, def, 1);
         }
-        cr_assert_eq(evs_store_open(cdir, NULL, &s), 0);
+        cr_assert_eq(evs_store_open(tu_loc(cdir), NULL, &s), 0);
         cr_assert_eq(evs_exec_list(s, NULL, &l), 0);
         if (l.count == 0) { /* the crash came before the first creation */
             evs_exec_list_free(&l);

@@ -130,11 +130,52 @@ typedef struct files {
     size_t nlog, nsnap;
 } files;
 
+/* The same through the store, on a backend without files: the log's
+ * lines as a reader returns them, and the snapshot encoded again. */
+static files files_in_store(const char *id)
+{
+    evs_snapshot *sn = NULL;
+    evs_cursor *c = NULL;
+    evs_log *l = NULL;
+    evs_event ev;
+    evs_span raw;
+    char *enc;
+    size_t cap = 0;
+    files f;
+    int rc;
+
+    memset(&f, 0, sizeof(f));
+    cr_assert_eq(evs_log_open(st, id, strlen(id), 0, &l, NULL, NULL), 0);
+    cr_assert_eq(evs_cursor_open(l, 1, 0, &c, NULL), 0);
+    while ((rc = evs_cursor_next(c, &ev, &raw, NULL)) == 1) {
+        if (f.nlog + raw.len + 1 > cap) {
+            cap = (f.nlog + raw.len + 1) * 2;
+            f.log = realloc(f.log, cap);
+            cr_assert_not_null(f.log);
+        }
+        memcpy(f.log + f.nlog, raw.ptr, raw.len);
+        f.nlog += raw.len;
+    }
+    cr_assert_eq(rc, 0);
+    evs_cursor_close(c);
+    evs_log_close(l);
+    f.log = pooled(f.log ? f.log : strdup(""));
+    cr_assert_eq(evs_snapshot_load(st, id, strlen(id), &sn, NULL), 0);
+    cr_assert_eq(evs_snapshot_encode(sn, NULL, &enc, &f.nsnap), 0);
+    f.snap = pooled(malloc(f.nsnap + 1));
+    memcpy(f.snap, enc, f.nsnap);
+    evs_free(NULL, enc);
+    evs_snapshot_free(sn);
+    return f;
+}
+
 static files files_of(const char *id)
 {
     char *p;
     files f;
 
+    if (!tu_backend_is_file())
+        return files_in_store(id);
     p = tu_path(dir, id, "events.jsonl");
     f.log = pooled(tu_read_file(p, &f.nlog));
     free(p);
@@ -1055,6 +1096,7 @@ static void expect_whole(const char *id, uint64_t fseq)
 
 Test(strategies, a_retry_cut_at_any_io_call_leaves_nothing_or_a_whole_successor)
 {
+    TU_FILE_ONLY("faults injected through evs_io");
     static const struct {
         unsigned mask;
         int err, persist;
@@ -1089,7 +1131,7 @@ Test(strategies, a_retry_cut_at_any_io_call_leaves_nothing_or_a_whole_successor)
             fault_io_init(&f);
             evs_store_opts_init(&so);
             so.io = &f.io;
-            cr_assert_eq(evs_store_open(dir, &so, &fs), 0);
+            cr_assert_eq(evs_store_open(tu_loc(dir), &so, &fs), 0);
             fault_io_arm(&f, modes[m].mask, nth, modes[m].err,
                          modes[m].persist);
             retry_opts(&o, EVS_RETRY_FROM_FAILURE);
@@ -1984,7 +2026,7 @@ Test(strategies, evrun_resume_definition_names_each_differing_step_or_runs)
     expect_outcome("cli", EVS_OUTCOME_SUSPENDED);
     was = files_of("cli");
 
-    res = EVRUN("resume", dir, "cli", "--definition", bad);
+    res = EVRUN("resume", tu_loc(dir), "cli", "--definition", bad);
     cr_assert_eq(res.status, 1, "exit %d\n%s%s", res.status, res.out, res.err);
     cr_assert_not_null(strstr(res.err, "cli: step \"a\" changed"), "%s",
                        res.err);
@@ -1996,7 +2038,7 @@ Test(strategies, evrun_resume_definition_names_each_differing_step_or_runs)
     expect_files_unchanged("cli", &was);
 
     cr_assert_eq(evs_orch_post(st, S("cli"), S("event"), S("go"), S("1")), 0);
-    res = EVRUN("resume", dir, "cli", "--definition", gated);
+    res = EVRUN("resume", tu_loc(dir), "cli", "--definition", gated);
     cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out, res.err);
     cr_assert_not_null(strstr(res.out, "cli: step \"w\" changed, gated by "
                                        "a version step: allowed"),
@@ -2031,7 +2073,7 @@ Test(strategies, evrun_check_names_the_unfinished_executions_it_breaks)
     expect_outcome("k3", EVS_OUTCOME_SUSPENDED);
     resume_and_go_ok("k3", NULL);
 
-    res = EVRUN("check", dir, bad);
+    res = EVRUN("check", tu_loc(dir), bad);
     cr_assert_eq(res.status, 1, "exit %d\n%s%s", res.status, res.out, res.err);
     cr_assert_not_null(strstr(res.err, "k1: step \"a\" changed"), "%s",
                        res.err);
@@ -2044,7 +2086,7 @@ Test(strategies, evrun_check_names_the_unfinished_executions_it_breaks)
                        "%s", res.out);
     tu_result_free(&res);
 
-    res = EVRUN("check", dir, gated);
+    res = EVRUN("check", tu_loc(dir), gated);
     cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out, res.err);
     cr_assert_not_null(strstr(res.out, "k1: step \"w\" changed, gated"), "%s",
                        res.out);
@@ -2071,8 +2113,8 @@ static void expect_check_and_resume_refuse(const char *id, const char *def,
                                            const char *const *needles)
 {
     uint64_t last = last_seq_of(id);
-    tu_result chk = EVRUN("check", dir, def);
-    tu_result res = EVRUN("resume", dir, id, "--definition", def);
+    tu_result chk = EVRUN("check", tu_loc(dir), def);
+    tu_result res = EVRUN("resume", tu_loc(dir), id, "--definition", def);
 
     cr_assert_eq(res.status, 1, "resume: exit %d\n%s%s", res.status, res.out,
                  res.err);
@@ -2118,7 +2160,7 @@ Test(strategies, evrun_check_and_resume_name_a_recorded_version_out_of_range)
                               "[-1, 0]", "EVS_EVERSION", NULL});
 
     /* A range that holds 1: the changed gate is allowed, by both. */
-    res = EVRUN("check", dir, wider);
+    res = EVRUN("check", tu_loc(dir), wider);
     cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out, res.err);
     cr_assert_not_null(strstr(res.out, "e3: step \"g\" changed"), "%s",
                        res.out);
@@ -2126,7 +2168,7 @@ Test(strategies, evrun_check_and_resume_name_a_recorded_version_out_of_range)
     cr_assert_not_null(strstr(res.out, "e3: compatible"), "%s", res.out);
     tu_result_free(&res);
     cr_assert_eq(evs_orch_post(st, S("e3"), S("event"), S("go"), S("1")), 0);
-    res = EVRUN("resume", dir, "e3", "--definition", wider);
+    res = EVRUN("resume", tu_loc(dir), "e3", "--definition", wider);
     cr_assert_eq(res.status, 0, "exit %d\n%s%s", res.status, res.out, res.err);
     cr_assert_not_null(strstr(res.out, "allowed"), "%s", res.out);
     cr_assert_not_null(strstr(res.out, "e3 completed"), "%s", res.out);

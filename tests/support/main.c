@@ -8,14 +8,17 @@
 #include <criterion/hooks.h>
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Tests that ran to a verdict (passed, failed or crashed), counted by
  * the runner when it reports the end of the run. */
-static size_t ran;
+static size_t ran, skipped;
 
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 {
     ran = stats->nb_tests - stats->tests_skipped;
+    skipped = stats->tests_skipped;
 }
 
 int main(int argc, char *argv[])
@@ -26,6 +29,15 @@ int main(int argc, char *argv[])
     /* False for --help, --list, --version: nothing is to run. */
     if (criterion_handle_args(argc, argv, true)) {
         result = !criterion_run_all_tests(tests);
+        /* On another backend than files (EVS_TEST_BACKEND,
+         * testutil.h), say how many tests ran on it and how many are
+         * the file backend's own (TU_FILE_ONLY). */
+        const char *be = getenv("EVS_TEST_BACKEND");
+        if (be && *be && strcmp(be, "file") != 0)
+            fprintf(stderr,
+                    "%s: backend %s: %zu tests ran, %zu skipped as file "
+                    "backend only (TU_FILE_ONLY)\n",
+                    argv[0], be, ran, skipped);
         if (ran == 0) {
             fprintf(stderr,
                     "%s: no test ran; a registered suite must "

@@ -55,6 +55,36 @@ char *tu_join(const char *a, const char *b)
     return p;
 }
 
+const char *tu_backend(void)
+{
+    const char *b = getenv("EVS_TEST_BACKEND");
+
+    if (!b || !*b || strcmp(b, "file") == 0)
+        return "file";
+    cr_assert(strcmp(b, "sqlite") == 0,
+              "EVS_TEST_BACKEND=%s: the backends are file and sqlite", b);
+    return "sqlite";
+}
+
+int tu_backend_is_file(void)
+{
+    return strcmp(tu_backend(), "file") == 0;
+}
+
+const char *tu_loc(const char *dir)
+{
+    static char ring[64][4200];
+    static unsigned next;
+    char *p;
+
+    if (tu_backend_is_file())
+        return dir;
+    p = ring[__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % 64];
+    cr_assert_lt(strlen(dir), sizeof(ring[0]) - 32, "%s is too long", dir);
+    snprintf(p, sizeof(ring[0]), "sqlite:%s/store.db", dir);
+    return p;
+}
+
 evs_store *tu_open_store(const char *path, const evs_io *io)
 {
     evs_store_opts o;
@@ -62,7 +92,7 @@ evs_store *tu_open_store(const char *path, const evs_io *io)
 
     evs_store_opts_init(&o);
     o.io = io;
-    if (evs_store_open(path, &o, &s) != 0)
+    if (evs_store_open(tu_loc(path), &o, &s) != 0)
         return NULL;
     return s;
 }

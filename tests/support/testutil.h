@@ -16,7 +16,51 @@
 #include <sys/types.h>
 #include <stdint.h>
 
-/* Opens a store with default options (and the given io, may be NULL). */
+/*
+ * Backends (eventstore/BACKENDS.md). The store suites run once on the
+ * file backend and once more with EVS_TEST_BACKEND=sqlite (meson suite
+ * `sqlite`, tests/meson.build), where a store "in directory DIR" is the
+ * database sqlite:DIR/store.db. Tests name their stores by directory and
+ * open them through tu_loc, so each runs on either backend.
+ */
+
+/* The backend under test: "file" (default) or "sqlite". */
+const char *tu_backend(void);
+
+/* True when the backend under test is the file backend. */
+int tu_backend_is_file(void);
+
+/* The location of the store kept in directory `dir` for the backend
+ * under test: `dir` itself, or "sqlite:DIR/store.db". The string lives
+ * in a ring of buffers, valid until some 64 later calls. */
+const char *tu_loc(const char *dir);
+
+/*
+ * A test of the file backend's files themselves (it damages, lists or
+ * times the files of a file store, or injects faults through evs_io,
+ * which the SQLite backend does not use): on another backend it is
+ * skipped with a message saying why, and main.c reports how many were.
+ * Call it first in the test. The shared tests are all the others.
+ */
+#define TU_FILE_ONLY(why)                                                      \
+    do {                                                                       \
+        if (!tu_backend_is_file())                                             \
+            cr_skip_test("file backend only: %s", (why));                      \
+    } while (0)
+
+/*
+ * The checks that follow in a test are of the file backend's files (what
+ * it left on disk); on another backend the test ends here, having checked
+ * what came before, which is the behaviour every backend shares.
+ */
+#define TU_FILE_ONLY_REST()                                                    \
+    do {                                                                       \
+        if (!tu_backend_is_file())                                             \
+            return;                                                            \
+    } while (0)
+
+/* Opens the store kept in directory `path` (tu_loc) with default options
+ * (and the given io, may be NULL). */
 evs_store *tu_open_store(const char *path, const evs_io *io);
 
 /* A suite's fresh store (its .init): *dir made by tu_tmpdir(tag), *st

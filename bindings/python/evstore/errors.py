@@ -274,6 +274,11 @@ class HistoryLimit(Failed):
                                   "message": message}, **detail)
 
 
+class NoBackend(Error):
+    """EVS_ENOBACKEND: the store's location names a backend this library
+    was built without (a PostgreSQL URI, for now)."""
+
+
 class TooManyEvents(Error):
     """-E2BIG: more events wait to be taken than a continuation carries."""
 
@@ -287,7 +292,7 @@ _BY_NAME: Dict[str, Type[BaseException]] = {
     "EVS_EREADONLY": ReadOnly, "EVS_EUNSAFE": Unsafe,
     "EVS_EHISTORY": BrokenHistory, "EVS_EFINISHED": Finished,
     "EVS_ESUSPENDED": Suspended, "EVS_EFAILED": Failed,
-    "EVS_ELIMIT": HistoryLimit,
+    "EVS_ELIMIT": HistoryLimit, "EVS_ENOBACKEND": NoBackend,
     "ENOENT": NotFound, "EINVAL": InvalidArgument, "EBUSY": Busy,
     "ETIMEDOUT": Timeout, "EEXIST": AlreadyExists, "ENOMEM": OutOfMemory,
     "EINTR": Interrupted, "ECANCELED": Cancelled, "E2BIG": TooManyEvents,
