@@ -478,6 +478,7 @@ Test(inbox, a_request_is_synced_then_renamed_then_its_directories_synced)
 {
     evs_store *s;
     char ops[16], id[EVS_REQUEST_ID_LEN + 1];
+    TU_FILE_ONLY("the order of the inbox's files' syncs and rename");
 
     /* The request's own sync comes before the rename that shows it to a
      * runner; the syncs that make its name durable come after it (off

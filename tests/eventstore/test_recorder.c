@@ -820,6 +820,7 @@ Test(rec, lines_are_those_of_a_direct_append_of_the_same_events)
     evs_store *s2;
     evs_log *l2;
     size_t alen, blen;
+    TU_FILE_ONLY("compares the log files' bytes");
 
     /* Through the recorder, which checks data once and keeps it
      * compacted... */

@@ -2107,6 +2107,7 @@ Test(orch, a_post_reads_only_the_last_event_of_an_execution_that_goes_on)
     evs_io io = *evs_io_posix();
     evs_store_opts so;
     evs_store *s2;
+    TU_FILE_ONLY("counts opens of snapshot files through evs_io");
 
     io.openat = count_snap_openat;
     run_new(twice_def(), "", "tw", EVS_OUTCOME_SUSPENDED);
