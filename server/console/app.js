@@ -77,7 +77,13 @@ function micros(t) {
 }
 
 function eventTime(e) {
-  return micros(e.timestamp ?? e.ts ?? e.time);
+  return micros(e.timestamp);
+}
+
+// A history line as the API sends it (`evdump show --json`'s), with the
+// short names the console uses beside its own.
+function normEvent(e) {
+  return Object.assign(e, {seq: e.sequence, type: e.event_type});
 }
 
 // ------------------------------------------------------------ the API
@@ -483,7 +489,7 @@ function graphOf(events, runsInfo) {
 // Lays the graph out in columns (a step's column: its longest distance
 // from the first step, back edges set aside) and draws it as SVG.
 function drawGraph(g, byStep) {
-  const W = 150, H = 46, GX = 80, GY = 22, PAD = 16;
+  const W = 172, H = 46, GX = 70, GY = 22, PAD = 16;
   const idx = new Map(g.nodes.map((n, i) => [n.name, i]));
   const out = g.nodes.map(() => []);
   for (const e of g.edges)
@@ -551,8 +557,9 @@ function drawGraph(g, byStep) {
     const s = byStep.get(n.name);
     const state = s ? s.state : "pending";
     const p = pos[i];
-    const sub = [n.kind, state, s && s.attempts > 1 ? "×" + s.attempts : ""]
-      .filter(Boolean).join(" · ");
+    const most = s ? Math.max(...s.runs.map((r) => r.attempts)) : 0;
+    const sub = [n.kind, state, s && s.runs.length > 1 ? s.runs.length + " runs" : "",
+                 most > 1 ? "×" + most : ""].filter(Boolean).join(" · ");
     root.append(svg("g", {class: "node st-" + state, "data-step": n.name,
                           "data-state": state,
                           transform: `translate(${p.x},${p.y})`},
@@ -697,26 +704,29 @@ function execView(main, id) {
   function renderHead() {
     const s = st.status;
     const skip = new Set(["id", "status", "inputs", "outputs", "lineage",
-                          "error", "live_paths", "pending_waits",
-                          "pending_timers"]);
-    const kv = [];
+                          "error"]);
+    const kv = [], blocks = [];
     for (const [k, v] of Object.entries(s)) {
       if (skip.has(k) || v === null || v === undefined ||
           (typeof v === "object" && !Object.keys(v).length)) continue;
+      if (typeof v === "object") {
+        blocks.push([k.replace(/_/g, " "), v]);
+        continue;
+      }
       kv.push(h("dt", {text: k}),
               h("dd", {text: /time|_at$/.test(k) ? fmtTime(v) : short(v, 200)}));
     }
     const block = (title, v) => v === null || v === undefined ? null
       : h("details", {open: title === "error"}, h("summary", {text: title}),
           h("pre", {class: "json", text: JSON.stringify(v, null, 2)}));
-    head.replaceChildren(
+    const lin = s.lineage && Object.keys(s.lineage).length ? s.lineage : null;
+    head.replaceChildren(...[
       h("h2", {}, h("span", {class: "mono", text: s.id}), " ",
         statusBadge(s.status)),
       h("dl", {class: "kv"}, kv),
       block("error", s.error), block("inputs", s.inputs),
-      block("outputs", s.outputs), block("live paths", s.live_paths),
-      block("pending waits", s.pending_waits),
-      block("pending timers", s.pending_timers));
+      block("outputs", s.outputs), block("lineage", lin),
+      ...blocks.map(([k, v]) => block(k, v))].filter(Boolean));
     head.dataset.status = s.status;
     const terminal = TERMINAL.has(s.status);
     for (const b of actions.querySelectorAll("button")) {
@@ -750,7 +760,7 @@ function execView(main, id) {
         h("pre", {class: "json", text: JSON.stringify(e, null, 2)}))));
     }},
     h("td", {class: "num", text: e.seq}),
-    h("td", {text: fmtTime(e.timestamp ?? e.ts ?? e.time)}),
+    h("td", {text: fmtTime(e.timestamp)}),
     h("td", {text: e.type}),
     h("td", {text: e.path_id || ""}),
     h("td", {text: e.step_name || ""}),
@@ -763,7 +773,7 @@ function execView(main, id) {
     const fresh = [];
     for (;;) {
       const doc = await get(`/v1/executions/${eid}/events?from=${from}&limit=1000`);
-      fresh.push(...doc.events);
+      fresh.push(...doc.events.map(normEvent));
       if (doc.next_from === null || doc.next_from === undefined ||
           !doc.events.length) break;
       from = doc.next_from;
@@ -832,8 +842,8 @@ function execView(main, id) {
     lineage.replaceChildren(...(doc.chain || []).map((c) => {
       const cid = typeof c === "string" ? c : c.id;
       const how = typeof c === "object"
-        ? [c.status, c.strategy, c.retry_of ? "retry of " + c.retry_of : "",
-           c.continued_from ? "continued from " + c.continued_from : ""]
+        ? [c.status, c.link ? short(c.link, 80) : "",
+           c.origin ? "origin " + short(c.origin, 80) : ""]
             .filter(Boolean).join(" · ") : "";
       return h("li", {class: cid === id ? "me" : "", "data-id": cid},
                cid === id ? h("b", {text: cid})
@@ -940,12 +950,22 @@ function execView(main, id) {
     await post("retry", body);
   }
 
+  // The event the execution's last unfinished wait is for, if any.
+  function awaited() {
+    const open = new Map();
+    for (const e of st.events) {
+      const k = (e.path_id || "main") + "|" + e.step_name;
+      if (e.type === "wait_started") open.set(k, e.data && e.data.signal);
+      if (e.type === "wait_ended") open.delete(k);
+    }
+    return [...open.values()].filter(Boolean).pop() || "";
+  }
+
   async function sendEvent() {
     const v = await ask({
       title: `Send an event to ${id}`,
-      fields: [{name: "type", label: "Event type",
-                value: (st.status.pending_waits || []).map((w) => w.signal ?? w.event)
-                  .filter(Boolean)[0] ?? ""},
+      fields: [{name: "type", label: "Event type", value: awaited(),
+                hint: "the event a wait is for is filled in"},
                {name: "payload", label: "Payload (JSON)", type: "textarea",
                 value: "{}"}],
       ok: "Send",
