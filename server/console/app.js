@@ -137,8 +137,11 @@ async function api(path, opts = {}) {
     const text = await r.text();
     let doc = text;
     try { doc = JSON.parse(text); } catch (_) { /* plain text */ }
-    if (r.status === 401 && tries < 5 && !opts.noAuthRetry) {
-      if (await askToken(Boolean(tok))) continue;
+    if (r.status === 401 && tries < 5) {
+      // Sent before a token was given (or changed): try the new one.
+      const now = sessionStorage.getItem(TOKEN_KEY);
+      if (now && now !== tok) continue;
+      if (await askToken(Boolean(now))) continue;
     }
     if (!r.ok) throw new ApiError(r.status, doc);
     return {status: r.status, doc};
@@ -192,24 +195,32 @@ function ask(q) {
   };
   for (const el of Object.values(inputs)) el.addEventListener("change", refresh);
   refresh();
+  // Answered from the form's submit (and the dialog's cancel, Escape)
+  // rather than its close event, which comes a task later and could
+  // reach the next question's listener.
   return new Promise((resolve) => {
     const form = $("#ask-form");
+    const done = (v) => {
+      form.removeEventListener("submit", onSubmit);
+      dlg.removeEventListener("cancel", onCancel);
+      resolve(v);
+    };
     const onSubmit = (ev) => {
-      if (!ev.submitter || ev.submitter.value !== "ok") return;
-      const err = q.validate ? q.validate(values()) : null;
-      if (err) {
-        ev.preventDefault();
-        $("#ask-error").textContent = err;
+      if (ev.submitter && ev.submitter.value === "ok") {
+        const err = q.validate ? q.validate(values()) : null;
+        if (err) {
+          ev.preventDefault();
+          $("#ask-error").textContent = err;
+          return;
+        }
+        done(values());
+      } else {
+        done(null);
       }
     };
-    const onClose = () => {
-      form.removeEventListener("submit", onSubmit);
-      dlg.removeEventListener("close", onClose);
-      resolve(dlg.returnValue === "ok" ? values() : null);
-    };
+    const onCancel = () => done(null);
     form.addEventListener("submit", onSubmit);
-    dlg.addEventListener("close", onClose);
-    dlg.returnValue = "";
+    dlg.addEventListener("cancel", onCancel);
     dlg.showModal();
     const first = Object.values(inputs)[0];
     (first || $("#ask-ok")).focus();
@@ -845,7 +856,8 @@ function execView(main, id) {
         ? [c.status, c.link ? short(c.link, 80) : "",
            c.origin ? "origin " + short(c.origin, 80) : ""]
             .filter(Boolean).join(" · ") : "";
-      return h("li", {class: cid === id ? "me" : "", "data-id": cid},
+      return h("li", {class: cid === id ? "me" : "", "data-id": cid,
+                      style: `margin-left:${1.5 * (c.depth || 0)}em`},
                cid === id ? h("b", {text: cid})
                           : h("a", {href: "#/e/" + encodeURIComponent(cid), text: cid}),
                how ? h("span", {class: "muted", text: " " + how}) : null);
@@ -883,6 +895,7 @@ function execView(main, id) {
       result.textContent = `${what}: ${e.status ? "HTTP " + e.status + ", " : ""}${e.message}`;
       result.dataset.outcome = "error";
     }
+    st.lineageFor = null; // a retry adds to the chain
     await refresh().catch((e) => { err.textContent = e.message; });
   }
 
