@@ -612,8 +612,11 @@ function drawTimeline(info, live) {
       const end = isNaN(r.end) ? t1 : r.end;
       const dur = (end - r.start) / 1000;
       const label = `${r.step}${r.iteration >= 0 ? "[" + r.iteration + "]" : ""}`;
+      // A bar in the right part of the track has its label on its left.
+      const right = (r.start - t0) / span > 0.6 ? " tl-right" : "";
       const bar = h("div", {
-        class: "tl-bar st-" + r.state, "data-step": r.step, "data-path": r.path,
+        class: "tl-bar st-" + r.state + right, "data-step": r.step,
+        "data-path": r.path,
         "data-state": r.state, "data-attempts": r.attempts,
         style: `left:${pct(r.start)};width:max(3px, calc(${pct(end)} - ${pct(r.start)}))`,
         title: `${label} on ${r.path}: ${r.state}\nstart ${fmtTime(r.start / 1000)}` +
@@ -725,7 +728,7 @@ function execView(main, id) {
         continue;
       }
       kv.push(h("dt", {text: k}),
-              h("dd", {text: /time|_at$/.test(k) ? fmtTime(v) : short(v, 200)}));
+              h("dd", {text: /(^|_)time$|_at$/.test(k) ? fmtTime(v) : short(v, 200)}));
     }
     const block = (title, v) => v === null || v === undefined ? null
       : h("details", {open: title === "error"}, h("summary", {text: title}),
