@@ -11,6 +11,10 @@ what the API says, pause and unpause demo-2 from the page and check its
 history through the API, and take screenshots (EVS_CONSOLE_SHOTS, else
 the test's temporary directory).
 
+The tests share the store, the server and the browser (module scope) and
+run in the file's order: demo-2 is paused and unpaused, then approved
+from the page and followed to its end; broken-1 is retried as broken-2.
+
 chromium missing is a failure, not a skip: scripts/setup-deps installs
 it. Every wait is for a condition in the page or the API, with a limit.
 """
@@ -407,6 +411,37 @@ def test_pause_and_unpause_from_the_page(world):
     b.wait_for("[...document.querySelectorAll('#event-rows tr.ev')]"
                ".some(r => r.textContent.includes('execution_resumed'))",
                "the resume in the events table")
+
+
+def test_send_event_and_live_update(world):
+    """demo-2 waits for its approval: sent from the page, the execution
+    runs on in the server's runner, and the open page follows it to its
+    end without being reloaded."""
+    b, srv = world["b"], world["srv"]
+    open_exec(world, "demo-2")
+    b.eval("window.__samePage = true")  # gone if the page reloads
+    b.eval("document.querySelector('[data-action=send-event]').click()")
+    b.wait_for("document.querySelector('#ask').open", "the event dialog")
+    # The dialog fills in the event the wait is for.
+    assert b.eval("document.querySelector('#ask [name=type]').value") \
+        == "approval"
+    b.eval("document.querySelector('#ask [name=payload]').value = %s"
+           % js('{"approved": true, "by": "console"}'))
+    b.eval("document.querySelector('#ask-ok').click()")
+    action_ok(b, "the event's answer")
+    b.wait_for("document.querySelector('#exec-head').dataset.status === "
+               "'completed'", "demo-2 completed on the page", timeout=60)
+    assert b.eval("window.__samePage === true")
+    got = srv.get("/v1/executions/demo-2")
+    assert got["status"] == "completed"
+    assert got["outputs"]["approved_by"] == "console"
+    b.wait_for("document.querySelector('#graph-svg .node[data-step="
+               "summarize]').dataset.state === 'completed'",
+               "summarize completed in the graph")
+    assert node_states(b)["rejected"] == "pending"
+    b.wait_for("document.querySelectorAll('#event-rows tr.ev').length === "
+               "%d" % got["last_event_seq"], "every event in the table")
+    b.screenshot(os.path.join(world["shots"], "completed-live.png"))
 
 
 def test_failed_execution(world):
