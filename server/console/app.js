@@ -246,7 +246,10 @@ function route() {
   const main = $("#main");
   main.replaceChildren();
   $("#live").textContent = "";
-  view = m ? execView(main, decodeURIComponent(m[1])) : listView(main);
+  // #/?limit=N: the list's page size (default 50).
+  const lim = /[?&]limit=(\d+)/.exec(location.hash);
+  view = m ? execView(main, decodeURIComponent(m[1]))
+           : listView(main, lim ? Math.min(1000, Math.max(1, Number(lim[1]))) : 50);
 }
 
 function poller(fn, ms) {
@@ -266,7 +269,7 @@ function statusBadge(s) {
   return h("span", {class: "badge st-" + s, text: s});
 }
 
-function listView(main) {
+function listView(main, pageSize) {
   const st = {status: sessionStorage.getItem("evstore.filter") || "",
               cursors: [null], page: 0, search: "", rows: []};
   const counts = h("div", {class: "counts", id: "counts"});
@@ -328,7 +331,7 @@ function listView(main) {
   }
 
   async function load() {
-    const qs = new URLSearchParams({limit: "50"});
+    const qs = new URLSearchParams({limit: String(pageSize)});
     if (st.status) qs.set("status", st.status);
     const cur = st.cursors[st.page];
     if (cur) qs.set("cursor", cur);

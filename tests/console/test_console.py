@@ -240,6 +240,34 @@ def test_list_counts_filter_and_search(world):
                ".map(r => r.dataset.id).join() === 'broken-1'",
                "the search's match")
     b.screenshot(os.path.join(world["shots"], "list.png"))
+    # Cursor pages (#/?limit=N sets the page size): the API's pages in
+    # turn, then back.
+    listing = srv.get("/v1/executions?limit=1000")["items"]
+    want = [r["id"] for r in listing]
+    b.navigate("about:blank")
+    b.navigate(srv.url + "/console/#/?limit=2")
+
+    def page_ids():
+        return b.wait_for("document.querySelector('#page-info').textContent"
+                          " && [...document.querySelectorAll('#exec-rows "
+                          "tr[data-id]')].map(r => r.dataset.id)",
+                          "a page of rows")
+
+    b.wait_for("document.querySelector('#page-info').textContent"
+               ".startsWith('page 1')", "page 1")
+    assert page_ids() == want[:2]
+    assert not b.eval("document.querySelector('#next').disabled")
+    b.eval("document.querySelector('#next').click()")
+    b.wait_for("document.querySelector('#page-info').textContent"
+               ".startsWith('page 2')", "page 2")
+    assert page_ids() == want[2:4]
+    assert b.eval("document.querySelector('#next').disabled") == \
+        (len(want) <= 4)
+    b.eval("document.querySelector('#prev').click()")
+    b.wait_for("document.querySelector('#page-info').textContent"
+               ".startsWith('page 1')", "page 1 again")
+    assert page_ids() == want[:2]
+    b.navigate(srv.url + "/console/")
     b.eval("(() => { const s = document.querySelector('#search');"
            " s.value = 'demo-1'; s.dispatchEvent(new KeyboardEvent("
            "'keydown', {key: 'Enter'})); })()")
