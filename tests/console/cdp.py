@@ -190,7 +190,7 @@ class Browser:
                                        .get("description") or d.get("text")))
         return r.get("result", {}).get("value")
 
-    def wait_for(self, expr, what, timeout=30):
+    def wait_for(self, expr, what, timeout=60):
         """Waits until `expr` is truthy in the page; returns its value.
         The condition is checked inside the page every 50 ms."""
         js = """new Promise((resolve, reject) => {

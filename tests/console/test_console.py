@@ -112,7 +112,7 @@ class Server:
         self.url = "http://127.0.0.1:%d" % self.port
 
     def get(self, path):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         h = {"Authorization": "Bearer " + self.token} if self.token else {}
         c.request("GET", path, headers=h)
         r = c.getresponse()
@@ -417,7 +417,7 @@ def test_pause_and_unpause_from_the_page(world):
     confirm_dialog(b, reason="checked from the console test")
     action_ok(b, "the pause's answer")
     b.wait_for("document.querySelector('#exec-head').dataset.status === "
-               "'paused'", "demo-2 paused on the page", timeout=30)
+               "'paused'", "demo-2 paused on the page", timeout=60)
     paused = [e for e in srv.events("demo-2")
               if e["event_type"] == "execution_paused"]
     assert len(paused) == 1
@@ -429,7 +429,7 @@ def test_pause_and_unpause_from_the_page(world):
     b.eval("document.querySelector('[data-action=unpause]').click()")
     confirm_dialog(b)
     b.wait_for("document.querySelector('#exec-head').dataset.status === "
-               "'waiting'", "demo-2 waiting again on the page", timeout=30)
+               "'waiting'", "demo-2 waiting again on the page", timeout=60)
     hist = srv.events("demo-2")
     kinds = [e["event_type"] for e in hist]
     assert kinds.count("execution_resumed") == 1
