@@ -123,7 +123,8 @@ static const char help_serve[] =
     "  --definitions DIR\n"
     "                 the workflow definitions (*.json) the API lists,\n"
     "                 checks and creates executions of, by name\n"
-    "  --console DIR  static files served under /console/\n";
+    "  --console DIR  static files served under /console/ (default: the\n"
+    "                 installed console, if that directory exists)\n";
 
 static const char help_send[] =
     "evrun send STORE EXEC TYPE [JSON|@FILE]\n"

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The execution run in the foreground and how it ended, as on_outcome
  * heard it: it follows the execution along a continue-as-new chain. */
@@ -500,6 +501,19 @@ static int http_args(const char *http, const char *token_file,
 
 /* Starts the HTTP server on the runner's loop, beside it; says where it
  * listens on stderr. */
+/* The console `meson install` put in the data directory, or NULL if it
+ * is not there (a build tree's evrun that was never installed). */
+static const char *installed_console(void)
+{
+#ifdef EVRUN_CONSOLE_DIR
+    struct stat st;
+
+    if (stat(EVRUN_CONSOLE_DIR "/index.html", &st) == 0 && S_ISREG(st.st_mode))
+        return EVRUN_CONSOLE_DIR;
+#endif
+    return NULL;
+}
+
 static int http_start(evs_store *s, evs_server_opts *so)
 {
     evs_error_info err;
@@ -516,6 +530,11 @@ static int http_start(evs_store *s, evs_server_opts *so)
          strchr(so->address, ':') ? "[" : "", so->address,
          strchr(so->address, ':') ? "]" : "",
          (unsigned)evs_server_port(g_server));
+    if (so->console_dir)
+        note("the console: http://%s%s%s:%u/console/ (from %s)",
+             strchr(so->address, ':') ? "[" : "", so->address,
+             strchr(so->address, ':') ? "]" : "",
+             (unsigned)evs_server_port(g_server), so->console_dir);
     return 0;
 }
 
@@ -589,7 +608,7 @@ int cmd_serve(int argc, char **argv)
     if (http && (ex = http_args(http, token_file, &so, &token)) != 0)
         return ex;
     so.definitions_dir = defs;
-    so.console_dir = console;
+    so.console_dir = console ? console : installed_console();
     g_grace_ms = (uint32_t)grace;
     if ((ex = run_store_open(argv[optind], d, create, 1, &s)) != 0)
         return ex;
