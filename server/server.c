@@ -252,7 +252,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     info.execution_id = t.id;
     info.token = bearer_of(req);
     info.writes = t.post;
-    if (sv->token_len && !token_ok(sv, info.token))
+    /* The console's own files hold no secret, and a browser loading a
+     * page cannot send a header: they are served without the token, and
+     * the page asks for it before it calls the API. */
+    if (sv->token_len && t.route != SRV_STATIC && !token_ok(sv, info.token))
         return evs__srv_error(sv, req, t.route, 401, "unauthorized",
                               "%s",
                               info.token.len ? "wrong token"

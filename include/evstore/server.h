@@ -21,7 +21,8 @@
  * the store must be one that threads may share (evstore/store.h).
  *
  * Security: a bearer token (opts.token) is compared in constant time on
- * every route but /healthz; a server asked to listen on an address that
+ * every route but /healthz and the console's static files (which hold no
+ * secret; the page asks for the token before it calls the API); a server asked to listen on an address that
  * is not loopback without a token is refused (EVS_EUNSAFE). Request
  * bodies and headers are bounded; ids are checked as everywhere
  * (evs_id_valid). The authorize hook lets a host decide each request
@@ -84,7 +85,7 @@ typedef struct evs_server_opts {
     const char *address; /* IPv4 or IPv6 literal; default "127.0.0.1" */
     uint16_t port;       /* 0 (default): a free port, which
                             evs_server_port tells */
-    /* The bearer token every route but /healthz requires (the
+    /* The bearer token every route but /healthz and /console/ requires (the
      * "Authorization: Bearer TOKEN" header), compared in constant time;
      * copied. Empty (default): none, which only a loopback address
      * accepts. */
