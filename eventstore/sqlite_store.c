@@ -661,7 +661,7 @@ static int sq_exec_trash(evs_store *s, const char *name, uint64_t expect_seq,
 {
     sq_store *q = evs__sq(s);
     uint64_t last = 0;
-    int64_t rid;
+    int64_t rid = 0;
     int fd = -1, rc;
 
     t->lock_fd = -1;
