@@ -511,8 +511,9 @@ static int poison(file_log *fl, int rc)
     return rc;
 }
 
-/* A retried append: do the events already in the log carry these ids? */
-static int same_ids(file_log *fl, const evs_event *ev, size_t n, uint64_t first)
+/* A retried append: do the events already in the log carry these ids?
+ * Through the backend's own cursor, so that every backend shares it. */
+static int same_ids(evs_log *l, const evs_event *ev, size_t n, uint64_t first)
 {
     evs_cursor *c;
     evs_event got;
@@ -521,14 +522,51 @@ static int same_ids(file_log *fl, const evs_event *ev, size_t n, uint64_t first)
     for (size_t i = 0; i < n; i++)
         if (ev[i].id.len == 0)
             return 0;
-    if (evs__file_cursor_open(&fl->base, first, first + n - 1, &c, NULL))
+    if (l->ops->cursor_open(l, first, first + n - 1, &c, NULL))
         return 0;
     for (size_t i = 0; i < n && same; i++) {
-        rc = evs__file_cursor_next(c, &got, NULL, NULL);
+        rc = l->ops->cursor_next(c, &got, NULL, NULL);
         same = rc == 1 && evs__span_eq(got.id, ev[i].id);
     }
-    evs__file_cursor_close(c);
+    l->ops->cursor_close(c);
     return same;
+}
+
+int evs__append_prepare(evs_log *l, const evs_event *ev, size_t n,
+                        uint64_t expected, unsigned flags, char **buf,
+                        size_t *cap, size_t *len, evs_error_info *info)
+{
+    evs_store *s = l->store;
+    int rc;
+
+    evs__error_set_id(info, l->id, l->id_len);
+    if (l->poisoned)
+        return EVS_EPOISONED;
+    if (expected != l->last_seq) {
+        if (expected < l->last_seq && l->last_seq - expected >= n &&
+            same_ids(l, ev, n, expected + 1))
+            return 1; /* already written by an earlier try */
+        evs__error_set(info, EVS_ECONFLICT, "sequence",
+                       "append expects last sequence %llu but the log "
+                       "ends at %llu",
+                       (unsigned long long)expected,
+                       (unsigned long long)l->last_seq);
+        if (info)
+            info->sequence = expected + 1;
+        return EVS_ECONFLICT;
+    }
+    /* The recorder's data is checked already (EVS__APPEND_DATA_COMPACT). */
+    rc = evs__encode_append_flags(
+        s, l->id, l->id_len, ev, n, expected + 1,
+        flags & EVS__APPEND_DATA_COMPACT ? EVS__LINE_DATA_COMPACT : 0, buf,
+        cap, len, info);
+    if (rc != 0)
+        return rc;
+    /* Two comparisons on the hot path; the rest only past the limit. */
+    if (l->last_seq + n > s->opts.max_events ||
+        l->end + *len > s->opts.max_bytes)
+        return evs__past_limit(l, ev, n, *len, info);
+    return 0;
 }
 
 /* a + b, at most UINT64_MAX (a limit of EVS_LIMIT_NONE plus the
@@ -593,38 +631,12 @@ int evs__file_log_append(evs_log *l, const evs_event *ev, size_t n,
     int rc;
 
     pthread_mutex_lock(&l->mu);
-    evs__error_set_id(info, l->id, l->id_len);
-    if (l->poisoned) {
-        rc = EVS_EPOISONED;
+    rc = evs__append_prepare(l, ev, n, expected, flags, &fl->wbuf, &fl->wcap,
+                             &len, info);
+    if (rc != 0) {
+        rc = rc == 1 ? 0 : rc;
         goto out;
     }
-    if (expected != l->last_seq) {
-        if (expected < l->last_seq && l->last_seq - expected >= n &&
-            same_ids(fl, ev, n, expected + 1)) {
-            rc = 0; /* already written by an earlier try */
-            goto out;
-        }
-        rc = EVS_ECONFLICT;
-        evs__error_set(info, rc, "sequence",
-                       "append expects last sequence %llu but the log "
-                       "ends at %llu",
-                       (unsigned long long)expected,
-                       (unsigned long long)l->last_seq);
-        if (info)
-            info->sequence = expected + 1;
-        goto out;
-    }
-    rc = evs__encode_append_flags(
-        s, l->id, l->id_len, ev, n, expected + 1,
-        flags & EVS__APPEND_DATA_COMPACT ? EVS__LINE_DATA_COMPACT : 0,
-        &fl->wbuf, &fl->wcap, &len, info);
-    if (rc != 0)
-        goto out;
-    /* Two comparisons on the hot path; the rest only past the limit. */
-    if ((l->last_seq + n > s->opts.max_events ||
-         l->end + len > s->opts.max_bytes) &&
-        (rc = evs__past_limit(l, ev, n, len, info)) != 0)
-        goto out;
     iov.iov_base = fl->wbuf;
     iov.iov_len = len;
     rc = IO(s)->pwritev(CTX(s), fl->fd, &iov, 1, l->end);

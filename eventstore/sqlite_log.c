@@ -372,26 +372,6 @@ void evs__sq_log_close(evs_log *l)
 /* Appends                                                            */
 /* ------------------------------------------------------------------ */
 
-/* A retried append: do the events already in the log carry these ids? */
-static int same_ids(sq_log *ql, const evs_event *ev, size_t n, uint64_t first)
-{
-    evs_cursor *c;
-    evs_event got;
-    int rc, same = 1;
-
-    for (size_t i = 0; i < n; i++)
-        if (ev[i].id.len == 0)
-            return 0;
-    if (evs__sq_cursor_open(&ql->base, first, first + n - 1, &c, NULL))
-        return 0;
-    for (size_t i = 0; i < n && same; i++) {
-        rc = evs__sq_cursor_next(c, &got, NULL, NULL);
-        same = rc == 1 && evs__span_eq(got.id, ev[i].id);
-    }
-    evs__sq_cursor_close(c);
-    return same;
-}
-
 static int poison(sq_log *ql, int rc)
 {
     ql->base.poisoned = rc;
@@ -412,38 +392,12 @@ int evs__sq_log_append(evs_log *l, const evs_event *ev, size_t n,
     int rc, sync;
 
     pthread_mutex_lock(&l->mu);
-    evs__error_set_id(info, l->id, l->id_len);
-    if (l->poisoned) {
-        rc = EVS_EPOISONED;
+    rc = evs__append_prepare(l, ev, n, expected, flags, &ql->wbuf, &ql->wcap,
+                             &len, info);
+    if (rc != 0) {
+        rc = rc == 1 ? 0 : rc;
         goto out;
     }
-    if (expected != l->last_seq) {
-        if (expected < l->last_seq && l->last_seq - expected >= n &&
-            same_ids(ql, ev, n, expected + 1)) {
-            rc = 0; /* already written by an earlier try */
-            goto out;
-        }
-        rc = EVS_ECONFLICT;
-        evs__error_set(info, rc, "sequence",
-                       "append expects last sequence %llu but the log "
-                       "ends at %llu",
-                       (unsigned long long)expected,
-                       (unsigned long long)l->last_seq);
-        if (info)
-            info->sequence = expected + 1;
-        goto out;
-    }
-    /* The recorder's data is checked already (EVS__APPEND_DATA_COMPACT). */
-    rc = evs__encode_append_flags(
-        s, l->id, l->id_len, ev, n, expected + 1,
-        flags & EVS__APPEND_DATA_COMPACT ? EVS__LINE_DATA_COMPACT : 0,
-        &ql->wbuf, &ql->wcap, &len, info);
-    if (rc != 0)
-        goto out;
-    if ((l->last_seq + n > s->opts.max_events ||
-         l->end + len > s->opts.max_bytes) &&
-        (rc = evs__past_limit(l, ev, n, len, info)) != 0)
-        goto out;
     /* FULL syncs every commit; BATCH the commit that finds a batch's
      * worth of bytes or time since the last sync; NONE none. */
     sync = !(flags & EVS_APPEND_NO_SYNC) &&

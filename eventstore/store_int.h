@@ -145,6 +145,20 @@ int evs__encode_append_flags(evs_store *s, const char *id, size_t id_len,
                              unsigned line_flags, char **buf, size_t *cap,
                              size_t *len, evs_error_info *info);
 
+/*
+ * What every backend's append does first, holding l->mu: refuses a
+ * poisoned handle (EVS_EPOISONED); checks the expected sequence, taking
+ * a retry whose events are already in the log with the same ids as done
+ * (returns 1: succeed without writing) and refusing any other mismatch
+ * (EVS_ECONFLICT); encodes the lines into *buf (EVS__APPEND_DATA_COMPACT
+ * among flags: data checked already); applies the hard history limit.
+ * Returns 0 with buf[0..*len) to write, 1, or an error with info filled.
+ * (file_log.c)
+ */
+int evs__append_prepare(evs_log *l, const evs_event *ev, size_t n,
+                        uint64_t expected, unsigned flags, char **buf,
+                        size_t *cap, size_t *len, evs_error_info *info);
+
 /* The hard limit (store.h, "History limits") for an append of n events
  * and `len` bytes to l: 0, or EVS_ELIMIT with info filled and the log
  * hook told. (file_log.c) */
