@@ -340,44 +340,57 @@ out:
     return rc;
 }
 
+int evs__create_encode(evs_store *s, const char *id, size_t id_len,
+                       const evs_snapshot *snap, const evs_event *ev, size_t n,
+                       evs_snapshot *sn, char **log, size_t *len, char **sbuf,
+                       size_t *slen)
+{
+    size_t cap = 0;
+    int rc = 0;
+
+    if (snap) {
+        *sn = *snap;
+    } else {
+        memset(sn, 0, sizeof(*sn));
+        sn->status = evs_span_cstr("running");
+    }
+    sn->id.ptr = id;
+    sn->id.len = id_len;
+    sn->last_event_seq = n;
+    if (sn->created_at_us == 0)
+        sn->created_at_us = evs_now_us();
+    if (sn->updated_at_us == 0)
+        sn->updated_at_us = sn->created_at_us;
+    *log = *sbuf = NULL;
+    *len = 0;
+    if (n)
+        rc = evs__encode_append(s, id, id_len, ev, n, 1, log, &cap, len, NULL);
+    if (rc == 0)
+        rc = evs_snapshot_encode(sn, s->alloc, sbuf, slen);
+    if (rc != 0) {
+        evs__free(s->alloc, *log);
+        *log = NULL;
+    }
+    return rc;
+}
+
 static int file_exec_create(evs_store *s, const char *id, size_t id_len,
                             const evs_snapshot *snap, const evs_event *ev,
                             size_t n, unsigned flags)
 {
     char name[EVS_ID_MAX + 1];
-    char *buf = NULL, *sbuf = NULL;
-    size_t cap = 0, len = 0, slen;
+    char *buf, *sbuf;
+    size_t len, slen;
     evs_snapshot sn;
     int rc;
 
     memcpy(name, id, id_len);
     name[id_len] = '\0';
-    if (snap) {
-        sn = *snap;
-    } else {
-        memset(&sn, 0, sizeof(sn));
-        sn.status = evs_span_cstr("running");
-    }
-    sn.id.ptr = name;
-    sn.id.len = id_len;
-    sn.last_event_seq = n;
-    if (sn.created_at_us == 0)
-        sn.created_at_us = evs_now_us();
-    if (sn.updated_at_us == 0)
-        sn.updated_at_us = sn.created_at_us;
-
-    /* Encode everything before touching the disk: a bad event or
-     * snapshot then leaves nothing behind. */
-    if (n) {
-        rc =
-            evs__encode_append(s, id, id_len, ev, n, 1, &buf, &cap, &len, NULL);
-        if (rc != 0)
-            goto out;
-    }
-    rc = evs_snapshot_encode(&sn, s->alloc, &sbuf, &slen);
-    if (rc == 0)
-        rc = evs__create_exec_raw(s, name, buf, len, sbuf, slen, flags);
-out:
+    rc = evs__create_encode(s, name, id_len, snap, ev, n, &sn, &buf, &len,
+                            &sbuf, &slen);
+    if (rc != 0)
+        return rc;
+    rc = evs__create_exec_raw(s, name, buf, len, sbuf, slen, flags);
     evs__free(s->alloc, buf);
     evs__free(s->alloc, sbuf);
     return rc;

@@ -569,34 +569,19 @@ static int sq_exec_create(evs_store *s, const char *id, size_t id_len,
                           size_t n, unsigned flags)
 {
     sq_store *q = evs__sq(s);
-    char *buf = NULL, *sbuf = NULL;
-    size_t cap = 0, len = 0, slen;
+    char *buf, *sbuf;
+    size_t len, slen;
     sqlite3_stmt *st;
     evs_snapshot sn;
     int64_t rid;
     int rc;
 
     (void)flags;
-    if (snap) {
-        sn = *snap;
-    } else {
-        memset(&sn, 0, sizeof(sn));
-        sn.status = evs_span_cstr("running");
-    }
-    sn.id.ptr = id;
-    sn.id.len = id_len;
-    sn.last_event_seq = n;
-    if (sn.created_at_us == 0)
-        sn.created_at_us = evs_now_us();
-    if (sn.updated_at_us == 0)
-        sn.updated_at_us = sn.created_at_us;
     /* Everything encoded before the transaction: a bad event or
      * snapshot leaves nothing behind. */
-    if (n && (rc = evs__encode_append(s, id, id_len, ev, n, 1, &buf, &cap,
-                                      &len, NULL)) != 0)
-        goto out;
-    if ((rc = evs_snapshot_encode(&sn, s->alloc, &sbuf, &slen)) != 0)
-        goto out;
+    if ((rc = evs__create_encode(s, id, id_len, snap, ev, n, &sn, &buf, &len,
+                                 &sbuf, &slen)) != 0)
+        return rc;
     pthread_mutex_lock(&q->mu);
     if ((rc = evs__sq_begin(s, SQ_SYNC_META(s))) == 0) {
         if (!(st = evs__sq_stmt(s, SQ_EXEC_ADD))) {
@@ -616,7 +601,6 @@ static int sq_exec_create(evs_store *s, const char *id, size_t id_len,
         rc = evs__sq_end(s, rc);
     }
     pthread_mutex_unlock(&q->mu);
-out:
     evs__free(s->alloc, buf);
     evs__free(s->alloc, sbuf);
     return rc;

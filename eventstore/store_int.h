@@ -146,6 +146,20 @@ int evs__encode_append_flags(evs_store *s, const char *id, size_t id_len,
                              size_t *len, evs_error_info *info);
 
 /*
+ * A creation's bytes, made before anything is written so that a bad event
+ * or snapshot leaves nothing behind: the lines of events[0..n) in *log,
+ * *len (none when n is 0), and the snapshot `snap` (NULL: a minimal
+ * "running" one) with its defaults filled in *sn (id, last_event_seq n,
+ * created_at and updated_at now when 0), encoded in *sbuf, *slen. `id`
+ * must outlive *sn. Both buffers are the caller's to free on success;
+ * nothing is left on failure. (file_store.c)
+ */
+int evs__create_encode(evs_store *s, const char *id, size_t id_len,
+                       const evs_snapshot *snap, const evs_event *ev, size_t n,
+                       evs_snapshot *sn, char **log, size_t *len, char **sbuf,
+                       size_t *slen);
+
+/*
  * What every backend's append does first, holding l->mu: refuses a
  * poisoned handle (EVS_EPOISONED); checks the expected sequence, taking
  * a retry whose events are already in the log with the same ids as done
