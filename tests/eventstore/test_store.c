@@ -1589,6 +1589,28 @@ Test(listing_index, a_change_the_index_was_not_told_of_is_found_on_disk)
     cr_assert_eq(markers(), 0, "buried once the index was rebuilt");
 }
 
+Test(listing_index, a_change_by_a_handle_that_cannot_register_is_refused)
+{
+    TU_FILE_ONLY("the file store's writers' markers");
+    static fault_io f;
+    evs_event ev = tu_event("execution_started", "s", "{}");
+    char *w = spath(".writers");
+
+    reopen_with(&f);
+    /* The first rename of a handle's first change is its marker's: if
+     * it fails, the change is not made, and nothing is left. */
+    fault_io_arm(&f, FIO_RENAME, 1, -EIO, 0);
+    cr_assert_eq(evs_exec_create(st, "r", 1, NULL, &ev, 1), -EIO);
+    fault_io_disarm(&f);
+    cr_assert_eq(f.fired, 1);
+    cr_assert_not(evs_exec_exists(st, "r", 1));
+    cr_assert_eq(tu_count_entries(w), 0, "no marker, no temporary one");
+    /* The next change registers and is made. */
+    cr_assert_eq(evs_exec_create(st, "r", 1, NULL, &ev, 1), 0);
+    cr_assert_eq(markers(), 1);
+    free(w);
+}
+
 Test(listing_index, torn_and_damaged_index_lines_are_ignored)
 {
     TU_FILE_ONLY("the file store listing index");
