@@ -206,7 +206,7 @@ int scen_p8(bench_ctx *c)
     sqlite3_stmt *sel = NULL, *page = NULL;
     evs_list_filter f;
     evs_exec_listing li;
-    bench_row *r, *rp, *rq;
+    bench_row *r, *rp, *rq, *rc0;
     size_t want, made, nfailed, got[SYS_N];
     double budget, setup_s, scaled;
     uint64_t t0, rows;
@@ -264,6 +264,11 @@ int scen_p8(bench_ctx *c)
                  "SQLite backend",
                  made);
         rq = bench_row_add(c, "P8", metric, "ms", 1);
+        snprintf(metric, sizeof(metric),
+                 "list %zu executions, status filter, a handle's first "
+                 "listing",
+                 made);
+        rc0 = bench_row_add(c, "P8", metric, "ms", 1);
     }
     for (int rep = 0; rep < c->repeat; rep++) {
         double ms[SYS_N], ms_q;
@@ -309,6 +314,32 @@ int scen_p8(bench_ctx *c)
         evs_exec_list_free(&li);
         for (int s = 0; s < SYS_N; s++)
             bench_row_push(rq, s, s == SYS_EVSTORE ? ms_q : ms[s]);
+        /* The handle above keeps the index it read, and reads only what
+         * was appended since; a handle's first listing reads it whole. */
+        {
+            evs_store *fresh = NULL;
+            bench_progress(c, 1, "p8 rep %d/%d: evstore, fresh handle",
+                           rep + 1, c->repeat);
+            t0 = bench_now_ns();
+            if ((err = evs_store_open(dir, &o, &fresh)) == 0)
+                err = evs_exec_list(fresh, &f, &li);
+            ms_q = (double)(bench_now_ns() - t0) / 1e6;
+            if (err != 0) {
+                bench_evs_fail(c, err, "evs_exec_list (a fresh handle)");
+                evs_store_close(fresh);
+                goto out;
+            }
+            size_t cold = li.count;
+            evs_exec_list_free(&li);
+            evs_store_close(fresh);
+            if (cold != nfailed) {
+                bench_fail(c, "a fresh handle listed %zu, not %zu", cold,
+                           nfailed);
+                goto out;
+            }
+            bench_row_push(rc0, SYS_EVSTORE, ms_q);
+            bench_row_push(rc0, SYS_SQLITE, ms[SYS_SQLITE]);
+        }
         for (int s = 0; s < SYS_N; s++) {
             if (got[s] != nfailed) {
                 bench_fail(c,
@@ -346,10 +377,19 @@ int scen_p8(bench_ctx *c)
     }
     scaled = 500.0 * (double)made / 100000.0;
     if (made == 100000)
-        bench_row_target(r, "≤ 500 ms");
+        bench_row_target(r, "≤ 500 ms and ≤ 3× SQLite");
     else
-        bench_row_target(r, "≤ 500 ms at 100 k (%.0f ms at this size)", scaled);
-    bench_row_judge(r, bench_row_median(r, SYS_EVSTORE) <= scaled);
+        bench_row_target(r,
+                         "≤ 500 ms at 100 k (%.0f ms at this size) and ≤ 3× "
+                         "SQLite",
+                         scaled);
+    bench_row_judge(r, bench_row_median(r, SYS_EVSTORE) <= scaled &&
+                           bench_row_median(r, SYS_EVSTORE) <=
+                               3.0 * bench_row_median(r, SYS_SQLITE));
+    /* The SQLite backend beside raw SQLite (eventstore/BACKENDS.md). */
+    bench_row_target(rq, "≤ 1.5× SQLite");
+    bench_row_judge(rq, bench_row_median(rq, SYS_EVSTORE) <=
+                            1.5 * bench_row_median(rq, SYS_SQLITE));
     /* Issue-tracked targets: the listing within 3x SQLite, and a first
      * page within 5 ms at 100 k. */
     bench_row_target(rp, "≤ 5 ms at 100 k");

@@ -44,10 +44,7 @@ enum { E_FULL, E_BARE, E_GONE };
 
 typedef struct ix_entry {
     int kind; /* E_FULL, E_BARE or E_GONE */
-    const char *id;
-    size_t id_len;
-    const char *hdr; /* header line, without its newline */
-    size_t hlen;
+    evs__index_row r; /* its id and header line (without its newline) */
     uint64_t ino, size;
     int64_t ctime;
     /* Kept misses live in `extra`, which may move while it grows: they
@@ -58,7 +55,12 @@ typedef struct ix_entry {
 
 struct evs__index {
     const evs_allocator *alloc;
-    char *file; /* the index as read */
+    /* The file as read: one chunk per load, which never moves (entries
+     * point into it). The file stays open, so that its inode number
+     * cannot name another file while this index is kept. */
+    char **chunk;
+    size_t nchunk, cchunk;
+    int fd;
     ix_entry *e;
     size_t n, cap;
     uint32_t *slot; /* open addressing: entry + 1, 0 empty */
@@ -77,6 +79,49 @@ struct evs__index {
     uint64_t ino;    /* the file read (0: none), and its bytes read */
     uint64_t loaded;
 };
+
+/*
+ * The string member `key` (as ,"key":) of a header line, when it is
+ * plain: 1 with *v set to its bytes, 0 for null, -1 when it is anything
+ * else (an escape inside, or not found). The header is canonical, so the
+ * first ,"key": is the member itself (a quote inside a string is always
+ * escaped).
+ */
+static int peek_str(const char *hdr, size_t hlen, const char *key, evs_span *v)
+{
+    size_t kl = strlen(key);
+    const char *p = memmem(hdr, hlen, key, kl), *end = hdr + hlen, *q;
+
+    *v = (evs_span){0};
+    if (!p)
+        return -1;
+    p += kl;
+    if ((size_t)(end - p) >= 4 && memcmp(p, "null", 4) == 0)
+        return 0;
+    if (p >= end || *p != '"' || !(q = memchr(p + 1, '"', (size_t)(end - p - 1))))
+        return -1;
+    if (memchr(p + 1, '\\', (size_t)(q - p - 1)))
+        return -1;
+    v->ptr = p + 1;
+    v->len = (size_t)(q - p - 1);
+    return 1;
+}
+
+/* Reads what a listing filters on from a header's bytes, once, when the
+ * entry is loaded; r->plain stays 0 when the bytes do not say (the
+ * header is then decoded). */
+static void peek_row(evs__index_row *r)
+{
+    evs_span v;
+    int c;
+
+    if ((c = peek_str(r->hdr, r->hlen, ",\"created_at\":", &v)) < 0 ||
+        (c == 1 && evs_time_parse(v.ptr, v.len, &r->created) != 0) ||
+        peek_str(r->hdr, r->hlen, ",\"status\":", &r->status) < 0 ||
+        peek_str(r->hdr, r->hlen, ",\"workflow_name\":", &r->workflow) < 0)
+        return;
+    r->plain = 1;
+}
 
 /* Appends one entry line for (id, hdr, st) to buf. */
 static int put_line(const evs_allocator *a, char **buf, size_t *len,
@@ -232,7 +277,7 @@ static int slot_put(evs_store *s, evs__index *ix, size_t pos)
             if (!ix->slot[k])
                 continue;
             o = &ix->e[ix->slot[k] - 1];
-            for (i = id_hash(o->id, o->id_len) & (nc - 1); ns[i];
+            for (i = id_hash(o->r.id, o->r.id_len) & (nc - 1); ns[i];
                  i = (i + 1) & (nc - 1))
                 ;
             ns[i] = ix->slot[k];
@@ -242,10 +287,11 @@ static int slot_put(evs_store *s, evs__index *ix, size_t pos)
         ix->nslots = nc;
     }
     mask = ix->nslots - 1;
-    for (i = id_hash(e->id, e->id_len) & mask; ix->slot[i];
+    for (i = id_hash(e->r.id, e->r.id_len) & mask; ix->slot[i];
          i = (i + 1) & mask) {
         ix_entry *o = &ix->e[ix->slot[i] - 1];
-        if (o->id_len == e->id_len && memcmp(o->id, e->id, e->id_len) == 0) {
+        if (o->r.id_len == e->r.id_len &&
+            memcmp(o->r.id, e->r.id, e->r.id_len) == 0) {
             *o = *e; /* a later line supersedes */
             ix->n--;
             return 0;
@@ -264,7 +310,7 @@ static ix_entry *slot_get(evs__index *ix, const char *id, size_t len)
     mask = ix->nslots - 1;
     for (i = id_hash(id, len) & mask; ix->slot[i]; i = (i + 1) & mask) {
         ix_entry *e = &ix->e[ix->slot[i] - 1];
-        if (e->id_len == len && memcmp(e->id, id, len) == 0)
+        if (e->r.id_len == len && memcmp(e->r.id, id, len) == 0)
             return e;
     }
     return NULL;
@@ -309,8 +355,8 @@ static int parse_line(const char *line, size_t body, ix_entry *e)
     q = memchr(p, '"', (size_t)(end - p));
     if (!q || !evs_id_valid(p, (size_t)(q - p)))
         return -1;
-    e->id = p;
-    e->id_len = (size_t)(q - p);
+    e->r.id = p;
+    e->r.id_len = (size_t)(q - p);
     p = q + 1;
     if (e->kind != E_FULL)
         return p + 1 == end && *p == ',' ? 0 : -1;
@@ -322,43 +368,36 @@ static int parse_line(const char *line, size_t body, ix_entry *e)
         return -1;
     p += sizeof(",\"header\":") - 1;
     e->ctime = (int64_t)ct;
-    e->hdr = p;
-    e->hlen = (size_t)(end - 1 - p); /* the body ends with a comma */
-    return e->hlen > 0 && p[0] == '{' ? 0 : -1;
+    e->r.hdr = p;
+    e->r.hlen = (size_t)(end - 1 - p); /* the body ends with a comma */
+    if (e->r.hlen == 0 || p[0] != '{')
+        return -1;
+    peek_row(&e->r);
+    return 0;
 }
 
-int evs__index_load(evs_store *s, evs__index **out)
+/* Reads the bytes appended to the index since ix->loaded into a chunk
+ * of their own, and takes in their whole lines. Returns 0 or -ENOMEM
+ * (then the index must not be used). */
+static int load_tail(evs_store *s, evs__index *ix, uint64_t size)
 {
-    evs__index *ix;
-    evs_stat st;
-    size_t got;
-    int fd, rc;
+    char *buf;
+    size_t got, want = (size_t)(size - ix->loaded);
+    int rc;
 
-    ix = evs__calloc(s->alloc, sizeof(*ix));
-    if (!ix)
+    if (want == 0)
+        return 0;
+    if ((rc = EVS__GROW(s->alloc, &ix->chunk, &ix->cchunk, ix->nchunk + 1)) != 0)
+        return rc;
+    if (!(buf = evs__malloc(s->alloc, want)))
         return -ENOMEM;
-    ix->alloc = s->alloc;
-    *out = ix;
-    if (evs__open_regular(s, s->dirfd, EVS__INDEX_NAME, O_RDONLY, 0, &fd,
-                          &st) != 0)
-        return 0; /* none yet, or not a plain file: list without it */
-    rc = 0;
-    ix->ino = st.ino;
-    if (st.size > INDEX_MAX || st.size == 0) {
-        ix->damaged = st.size != 0;
-        goto out;
-    }
-    ix->file = evs__malloc(s->alloc, (size_t)st.size);
-    if (!ix->file) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if (IO(s)->pread(CTX(s), fd, ix->file, (size_t)st.size, 0, &got) != 0) {
+    ix->chunk[ix->nchunk++] = buf;
+    if (IO(s)->pread(CTX(s), ix->fd, buf, want, ix->loaded, &got) != 0) {
         ix->damaged = 1;
-        goto out;
+        return 0;
     }
     for (size_t off = 0; off < got;) {
-        const char *line = ix->file + off;
+        const char *line = buf + off;
         const char *nl = memchr(line, '\n', got - off);
         size_t len, body;
         ix_entry e;
@@ -373,27 +412,70 @@ int evs__index_load(evs_store *s, evs__index **out)
         kind = evs__frame_check(line, len, &body) == 0
                    ? parse_line(line, body, &e)
                    : -1;
-        if (off == 0 && kind == 1)
+        if (ix->loaded == 0 && kind == 1)
             ix->based = 1;
-        off += len;
-        ix->loaded = off;
         if (kind < 0) {
             ix->damaged = 1;
-            continue;
+        } else if (kind == 0) {
+            /* (A base line further on: a rewrite carried a whole index
+             * over.) */
+            if ((rc = EVS__GROW(s->alloc, &ix->e, &ix->cap, ix->n + 1)) != 0)
+                return rc;
+            ix->e[ix->n] = e;
+            if ((rc = slot_put(s, ix, ix->n)) != 0)
+                return rc;
+            ix->n++;
+            ix->lines++;
         }
-        if (kind == 1)
-            continue; /* a rewrite carried a whole index over */
-        ix->lines++;
-        if ((rc = EVS__GROW(s->alloc, &ix->e, &ix->cap, ix->n + 1)) != 0)
-            goto out;
-        ix->e[ix->n] = e;
-        if ((rc = slot_put(s, ix, ix->n)) != 0)
-            goto out;
-        ix->n++;
+        off += len;
+        ix->loaded += len;
     }
-out:
-    IO(s)->close(CTX(s), fd);
-    return rc;
+    return 0;
+}
+
+/* Whether an index kept from an earlier listing still reads the file
+ * `.index` names, which has only grown since (appends): then *held is
+ * that file's stat. */
+static int still_current(evs_store *s, const evs__index *ix, evs_stat *held)
+{
+    evs_stat now;
+
+    return ix->fd >= 0 && !ix->damaged &&
+           IO(s)->statat(CTX(s), s->dirfd, EVS__INDEX_NAME, &now) == 0 &&
+           IO(s)->fstat(CTX(s), ix->fd, held) == 0 && now.ino == held->ino &&
+           held->ino == ix->ino && held->size >= ix->loaded &&
+           held->size <= INDEX_MAX;
+}
+
+int evs__index_load(evs_store *s, evs__index **ixp)
+{
+    evs__index *ix = *ixp;
+    evs_stat st;
+
+    if (ix && still_current(s, ix, &st)) {
+        /* Only what was appended since is read. What the last listing
+         * noted for a rewrite is forgotten. */
+        ix->nkeep = ix->xlen = ix->misses = 0;
+        ix->failed = 0;
+        return load_tail(s, ix, st.size);
+    }
+    evs__index_free(s, ix);
+    *ixp = ix = evs__calloc(s->alloc, sizeof(*ix));
+    if (!ix)
+        return -ENOMEM;
+    ix->alloc = s->alloc;
+    ix->fd = -1;
+    if (evs__open_regular(s, s->dirfd, EVS__INDEX_NAME, O_RDONLY, 0, &ix->fd,
+                          &st) != 0) {
+        ix->fd = -1;
+        return 0; /* none yet, or not a plain file: list without it */
+    }
+    ix->ino = st.ino;
+    if (st.size > INDEX_MAX || st.size == 0) {
+        ix->damaged = st.size != 0;
+        return 0;
+    }
+    return load_tail(s, ix, st.size);
 }
 
 int evs__index_lookup(evs_store *s, evs__index *ix, const char *id,
@@ -414,8 +496,8 @@ int evs__index_lookup(evs_store *s, evs__index *ix, const char *id,
         st.ctime_ns != e->ctime || st.size != e->size || !S_ISREG(st.mode) ||
         st.nlink != 1)
         return 0;
-    *hdr = e->hdr;
-    *hlen = e->hlen;
+    *hdr = e->r.hdr;
+    *hlen = e->r.hlen;
     return 1;
 }
 
@@ -467,8 +549,8 @@ int evs__index_keep(evs__index *ix, const char *id, size_t id_len,
         e.in_extra = 1;
         e.id_off = (size_t)a;
         e.hdr_off = (size_t)b;
-        e.id_len = id_len;
-        e.hlen = hlen;
+        e.r.id_len = id_len;
+        e.r.hlen = hlen;
         e.ino = st->ino;
         e.ctime = st->ctime_ns;
         e.size = st->size;
@@ -495,7 +577,7 @@ int evs__index_keep_bare(evs__index *ix, const char *id, size_t id_len)
     e.kind = E_BARE;
     e.in_extra = 1;
     e.id_off = (size_t)a;
-    e.id_len = id_len;
+    e.r.id_len = id_len;
     return keep_entry(ix, &e);
 }
 
@@ -519,8 +601,7 @@ int evs__index_each(evs__index *ix, evs__index_fn fn, void *arg)
         const ix_entry *e = &ix->e[i];
         if (e->kind == E_GONE)
             continue;
-        rc = fn(arg, e->id, e->id_len, e->kind == E_FULL ? e->hdr : NULL,
-                e->kind == E_FULL ? e->hlen : 0);
+        rc = fn(arg, &e->r);
         if (rc != 0)
             return rc;
     }
@@ -542,14 +623,14 @@ static int make_file(evs__index *ix, const ix_entry *ents, size_t n, char **out,
         size_t k;
         if (e.in_extra) {
             /* `extra` no longer moves. */
-            e.id = ix->extra + e.id_off;
-            e.hdr = ix->extra + e.hdr_off;
+            e.r.id = ix->extra + e.id_off;
+            e.r.hdr = ix->extra + e.hdr_off;
         }
         if (e.kind == E_GONE)
             continue;
         if (e.kind == E_BARE) {
-            memcpy(id, e.id, e.id_len);
-            id[e.id_len] = '\0';
+            memcpy(id, e.r.id, e.r.id_len);
+            id[e.r.id_len] = '\0';
             k = small_line(small, BARE, id);
             if (EVS__GROW(ix->alloc, out, ocap, *olen + k) != 0)
                 return -ENOMEM;
@@ -561,7 +642,8 @@ static int make_file(evs__index *ix, const ix_entry *ents, size_t n, char **out,
         st.ino = e.ino;
         st.ctime_ns = e.ctime;
         st.size = e.size;
-        if (put_line(ix->alloc, out, olen, ocap, e.id, e.id_len, e.hdr, e.hlen,
+        if (put_line(ix->alloc, out, olen, ocap, e.r.id, e.r.id_len, e.r.hdr,
+                     e.r.hlen,
                      &st) != 0)
             return -ENOMEM;
     }
@@ -687,7 +769,11 @@ void evs__index_free(evs_store *s, evs__index *ix)
 {
     if (!ix)
         return;
-    evs__free(s->alloc, ix->file);
+    if (ix->fd >= 0)
+        IO(s)->close(CTX(s), ix->fd);
+    for (size_t i = 0; i < ix->nchunk; i++)
+        evs__free(s->alloc, ix->chunk[i]);
+    evs__free(s->alloc, ix->chunk);
     evs__free(s->alloc, ix->e);
     evs__free(s->alloc, ix->slot);
     evs__free(s->alloc, ix->keep);

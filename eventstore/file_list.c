@@ -2,13 +2,19 @@
  * file_list.c: listing the executions of a file store (evs_exec_list).
  *
  * A trusted listing index (file_index.c) is the listing, without a look
- * at the store's directory; otherwise the directory is read, with the
- * index answering for each execution whose snapshot it still matches
- * (one stat) and the snapshot read for the others. Either way each
- * execution becomes a row holding its id and its snapshot's header line,
- * filtered on the header's bytes where they are plain (decoded where they
- * are not); only the rows of the page asked for are decoded in full, once
- * sorted.
+ * at the store's directory. The handle keeps it, parsed, for its next
+ * listing, which then reads only the lines appended since. Rows are
+ * filtered on what the index read from each header's bytes when it
+ * loaded them (decoded where they are not plain).
+ *
+ * An index that is not trusted is rebuilt: the directory is read, with
+ * the index answering for each execution whose snapshot it still matches
+ * (one stat) and the snapshot's header read and decoded for the others.
+ *
+ * Either way each execution that passes the filter is counted and
+ * becomes a row holding its id and its header line; for a page only the
+ * rows up to its end are kept, in a heap. Only the rows of the page are
+ * decoded in full, once sorted.
  */
 #include "file_int.h"
 
@@ -39,20 +45,24 @@ typedef struct lister {
     size_t seen;    /* executions met, filtered or not */
     const evs_list_filter *f;
     int filtered;
+    size_t matched; /* executions that passed the filter */
+    /* The rows kept: every match, or when only the first `keep` in order
+     * are wanted (a page), those, as a heap whose root is the last. */
+    size_t keep;
     row *rows;
     size_t count, cap;
 } lister;
 
-static int match(const evs_list_filter *f, const evs_snapshot *sn)
+static int match(const evs_list_filter *f, int64_t created, evs_span status,
+                 evs_span workflow)
 {
-    if (f->status.len && !evs__span_eq(f->status, sn->status))
+    if (f->status.len && !evs__span_eq(f->status, status))
         return 0;
-    if (f->workflow_name.len &&
-        !evs__span_eq(f->workflow_name, sn->workflow_name))
+    if (f->workflow_name.len && !evs__span_eq(f->workflow_name, workflow))
         return 0;
-    if (f->created_after_us && sn->created_at_us < f->created_after_us)
+    if (f->created_after_us && created < f->created_after_us)
         return 0;
-    if (f->created_before_us && sn->created_at_us >= f->created_before_us)
+    if (f->created_before_us && created >= f->created_before_us)
         return 0;
     return 1;
 }
@@ -78,78 +88,83 @@ static int read_header(evs_store *s, const char *name, char **hdr, size_t *hlen,
     return rc;
 }
 
-/*
- * The string member `key` (as ,"key":) of a header line, when it is plain:
- * 1 with *v set to its bytes, 0 for null, -1 when it is anything else (an
- * escape inside, or not found) and the header must be decoded. The header
- * is canonical, so the first ,"key": is the member itself (a quote inside
- * a string is always escaped).
- */
-static int peek_str(const char *hdr, size_t hlen, const char *key, evs_span *v)
+static int row_cmp(const void *pa, const void *pb)
 {
-    size_t kl = strlen(key);
-    const char *p = memmem(hdr, hlen, key, kl), *end = hdr + hlen, *q;
+    const row *a = pa, *b = pb;
+    size_t n;
+    int c;
 
-    if (!p)
-        return -1;
-    p += kl;
-    if ((size_t)(end - p) >= 4 && memcmp(p, "null", 4) == 0)
-        return 0;
-    if (p >= end || *p != '"' || !(q = memchr(p + 1, '"', (size_t)(end - p - 1))))
-        return -1;
-    if (memchr(p + 1, '\\', (size_t)(q - p - 1)))
-        return -1;
-    v->ptr = p + 1;
-    v->len = (size_t)(q - p - 1);
-    return 1;
+    if (a->created != b->created)
+        return a->created < b->created ? -1 : 1;
+    n = a->id_len < b->id_len ? a->id_len : b->id_len;
+    c = memcmp(a->id, b->id, n);
+    if (c)
+        return c;
+    return a->id_len < b->id_len ? -1 : a->id_len > b->id_len;
 }
 
-/* Whether the header matches the filter, with its created_at in
- * *created: 1 or 0, or -1 when the bytes do not say (decode it). */
-static int peek_match(const evs_list_filter *f, const char *hdr, size_t hlen,
-                      int64_t *created)
+/* Moves the row at i down the heap of rows[0..n) (the largest at the
+ * root) to where it belongs. */
+static void sift_down(row *rows, size_t n, size_t i)
 {
-    evs_span v = {0};
-    int r;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        row t;
+        if (c >= n)
+            return;
+        if (c + 1 < n && row_cmp(&rows[c + 1], &rows[c]) > 0)
+            c++;
+        if (row_cmp(&rows[c], &rows[i]) <= 0)
+            return;
+        t = rows[c];
+        rows[c] = rows[i];
+        rows[i] = t;
+        i = c;
+    }
+}
 
-    if ((r = peek_str(hdr, hlen, ",\"created_at\":", &v)) < 0)
-        return -1;
-    *created = 0;
-    if (r == 1 && evs_time_parse(v.ptr, v.len, created) != 0)
-        return -1;
-    if (f->created_after_us && *created < f->created_after_us)
-        return 0;
-    if (f->created_before_us && *created >= f->created_before_us)
-        return 0;
-    if (f->status.len) {
-        if ((r = peek_str(hdr, hlen, ",\"status\":", &v)) < 0)
-            return -1;
-        if (!evs__span_eq(f->status, r ? v : (evs_span){0}))
-            return 0;
+static void sift_up(row *rows, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        row t;
+        if (row_cmp(&rows[p], &rows[i]) >= 0)
+            return;
+        t = rows[p];
+        rows[p] = rows[i];
+        rows[i] = t;
+        i = p;
     }
-    if (f->workflow_name.len) {
-        if ((r = peek_str(hdr, hlen, ",\"workflow_name\":", &v)) < 0)
-            return -1;
-        if (!evs__span_eq(f->workflow_name, r ? v : (evs_span){0}))
-            return 0;
-    }
-    return 1;
 }
 
 /* Adds a row for execution id[0..len) with header hdr[0..hlen) (NULL:
- * none), created at `created`. With `copy`, the row keeps copies of both
- * (they will not outlive the call). */
+ * none), created at `created`: among the rows kept, or not at all when
+ * only a page is wanted and L->keep rows come before it. With `copy`,
+ * the row keeps copies of both (they will not outlive the call). */
 static int add_row(lister *L, const char *id, size_t len, const char *hdr,
                    size_t hlen, int64_t created, int copy)
 {
-    row *r;
+    row *r, cand;
 
-    if (EVS__GROW(L->s->alloc, &L->rows, &L->cap, L->count + 1) != 0)
-        return -ENOMEM;
-    r = &L->rows[L->count];
-    memset(r, 0, sizeof(*r));
-    r->created = created;
+    L->matched++;
+    memset(&cand, 0, sizeof(cand));
+    cand.created = created;
+    cand.id = id;
+    cand.id_len = len;
+    if (L->keep && L->count == L->keep) {
+        if (row_cmp(&cand, &L->rows[0]) >= 0)
+            return 0;
+        evs__free(L->s->alloc, L->rows[0].own);
+        r = &L->rows[0]; /* replaces the root, then sinks */
+    } else {
+        if (EVS__GROW(L->s->alloc, &L->rows, &L->cap, L->count + 1) != 0)
+            return -ENOMEM;
+        r = &L->rows[L->count];
+    }
+    *r = cand;
     if (copy) {
+        /* On failure the listing fails: a root replaced holds no copy
+         * to free, and is never read. */
         if (!(r->own = evs__malloc(L->s->alloc, len + hlen + 1)))
             return -ENOMEM;
         memcpy(r->own, id, len);
@@ -159,33 +174,33 @@ static int add_row(lister *L, const char *id, size_t len, const char *hdr,
         hdr = hdr ? r->own + len : NULL;
     }
     r->id = id;
-    r->id_len = len;
     r->hdr = hdr;
     r->hlen = hdr ? hlen : 0;
-    L->count++;
+    if (!L->keep)
+        L->count++;
+    else if (r == &L->rows[L->count])
+        sift_up(L->rows, L->count++);
+    else
+        sift_down(L->rows, L->count, 0);
     return 0;
 }
 
-/* Lists one execution from header line hdr[0..hlen): 0 when it is added
- * or filtered out, 1 when the header does not decode (then read the
- * snapshot), or -ENOMEM. The bytes are looked into without decoding only
- * when the index's checksum covered them (`copy` 0); a header read from
- * a snapshot is decoded, which checks its own. */
+/* Lists one execution from header line hdr[0..hlen), decoding it: 0 when
+ * it is added or filtered out, 1 when the header does not decode (then
+ * read the snapshot), or -ENOMEM. With `copy`, the row keeps copies. */
 static int from_header(lister *L, const char *name, size_t len,
                        const char *hdr, size_t hlen, int copy)
 {
     evs_snapshot *sn = NULL;
-    int64_t created = 0;
-    int rc = copy ? -1 : peek_match(L->f, hdr, hlen, &created);
+    int64_t created;
+    int rc;
 
-    if (rc < 0) {
-        rc = evs__snapshot_decode_header(L->s, hdr, hlen, &sn);
-        if (rc != 0)
-            return rc == -ENOMEM ? rc : 1;
-        created = sn->created_at_us;
-        rc = match(L->f, sn);
-        evs_snapshot_free(sn);
-    }
+    rc = evs__snapshot_decode_header(L->s, hdr, hlen, &sn);
+    if (rc != 0)
+        return rc == -ENOMEM ? rc : 1;
+    created = sn->created_at_us;
+    rc = match(L->f, created, sn->status, sn->workflow_name);
+    evs_snapshot_free(sn);
     return rc ? add_row(L, name, len, hdr, hlen, created, copy) : 0;
 }
 
@@ -224,22 +239,29 @@ static int from_disk(lister *L, const char *name, size_t len)
     return 0;
 }
 
-/* One entry of a trusted index (evs__index_each); one without a header
- * (the index knows the execution is there, not what its snapshot says)
- * is read from disk. */
-static int index_cb(void *arg, const char *id, size_t len, const char *hdr,
-                    size_t hlen)
+/* One entry of a trusted index (evs__index_each), filtered on what the
+ * index read from its header's bytes, which the index line's checksum
+ * covered (decoded when they were not plain); one without a header (the
+ * index knows the execution is there, not what its snapshot says) is
+ * read from disk. */
+static int index_cb(void *arg, const evs__index_row *r)
 {
     lister *L = arg;
     char name[EVS_ID_MAX + 1]; /* the index's ids are not terminated */
     int rc;
 
     L->seen++;
-    if (hlen && (rc = from_header(L, id, len, hdr, hlen, 0)) != 1)
+    if (r->hlen && r->plain)
+        return match(L->f, r->created, r->status, r->workflow)
+                   ? add_row(L, r->id, r->id_len, r->hdr, r->hlen, r->created,
+                             0)
+                   : 0;
+    if (r->hlen && (rc = from_header(L, r->id, r->id_len, r->hdr, r->hlen,
+                                     0)) != 1)
         return rc;
-    memcpy(name, id, len);
-    name[len] = '\0';
-    return from_disk(L, name, len);
+    memcpy(name, r->id, r->id_len);
+    name[r->id_len] = '\0';
+    return from_disk(L, name, r->id_len);
 }
 
 /* One entry of the store's directory, when the index is not trusted:
@@ -261,21 +283,6 @@ static int list_cb(void *arg, const char *name, size_t len)
             return rc;
     }
     return from_disk(L, name, len);
-}
-
-static int row_cmp(const void *pa, const void *pb)
-{
-    const row *a = pa, *b = pb;
-    size_t n;
-    int c;
-
-    if (a->created != b->created)
-        return a->created < b->created ? -1 : 1;
-    n = a->id_len < b->id_len ? a->id_len : b->id_len;
-    c = memcmp(a->id, b->id, n);
-    if (c)
-        return c;
-    return a->id_len < b->id_len ? -1 : a->id_len > b->id_len;
 }
 
 /* The arena of a listing's strings: each item's id, workflow name and
@@ -339,13 +346,43 @@ static int finish_rows(evs_store *s, const row *r, size_t n,
     return 0;
 }
 
+/* Pages no deeper than this are kept in a heap while listing; a deeper
+ * one sorts every match. */
+#define HEAP_MAX 4096
+
+/* The listing index this handle's last listing read, taken so that no
+ * other listing uses it meanwhile (NULL: none, or another has it). */
+static evs__index *index_take(evs_store *s)
+{
+    evs__index *ix;
+
+    pthread_mutex_lock(&s->ixmu);
+    ix = s->ix;
+    s->ix = NULL;
+    pthread_mutex_unlock(&s->ixmu);
+    return ix;
+}
+
+/* Keeps a trusted index for the next listing (or frees it, when another
+ * listing kept one meanwhile). */
+static void index_give_back(evs_store *s, evs__index *ix)
+{
+    pthread_mutex_lock(&s->ixmu);
+    if (!s->ix) {
+        s->ix = ix;
+        ix = NULL;
+    }
+    pthread_mutex_unlock(&s->ixmu);
+    evs__index_free(s, ix);
+}
+
 int evs__file_exec_list(evs_store *s, const evs_list_filter *f,
                         evs_exec_listing *out)
 {
     lister L;
     evs__dead dead;
     size_t start, n;
-    int rc;
+    int rc, kept = 0;
 
     memset(&L, 0, sizeof(L));
     memset(&dead, 0, sizeof(dead));
@@ -353,17 +390,20 @@ int evs__file_exec_list(evs_store *s, const evs_list_filter *f,
     L.f = f;
     L.filtered = f->status.len || f->workflow_name.len || f->created_after_us ||
                  f->created_before_us;
+    if (f->limit && f->offset < HEAP_MAX && f->limit <= HEAP_MAX - f->offset)
+        L.keep = f->offset + f->limit;
+    L.ix = index_take(s);
     if (evs__index_load(s, &L.ix) == -ENOMEM) {
         evs__index_free(s, L.ix);
         L.ix = NULL;
     }
-    /* A trusted index is the listing; otherwise the directory is, and
-     * the index is rebuilt from it, after which the markers of the
-     * writers that had died before it was read can go. */
+    /* A trusted index is the listing (and is kept for the next, unless
+     * this one rewrote it); otherwise the directory is, and the index is
+     * rebuilt from it, after which the markers of the writers that had
+     * died before it was read can go. */
     if (L.ix && evs__index_trusted(s, L.ix, &dead) == 1) {
         rc = evs__index_each(L.ix, index_cb, &L);
-        if (rc == 0)
-            evs__index_finish(s, L.ix, L.seen, 0);
+        kept = rc != 0 || evs__index_finish(s, L.ix, L.seen, 0) != 1;
     } else {
         rc = IO(s)->listdir(CTX(s), s->dirfd, list_cb, &L);
         if (rc == 0 && L.ix && evs__index_finish(s, L.ix, L.seen, 1) == 1)
@@ -377,11 +417,14 @@ int evs__file_exec_list(evs_store *s, const evs_list_filter *f,
         if (f->limit && n > f->limit)
             n = f->limit;
         rc = finish_rows(s, L.rows + start, n, out);
-        out->total = L.count;
+        out->total = L.matched;
     }
     for (size_t i = 0; i < L.count; i++)
         evs__free(s->alloc, L.rows[i].own);
     evs__free(s->alloc, L.rows);
-    evs__index_free(s, L.ix);
+    if (kept)
+        index_give_back(s, L.ix);
+    else
+        evs__index_free(s, L.ix);
     return rc;
 }

@@ -164,6 +164,11 @@ static int file_open(evs_store *s, const char *path)
         evs__free(s->alloc, s->path);
         s->path = NULL;
     }
+    if (rc == 0 && (rc = -pthread_mutex_init(&s->ixmu, NULL)) != 0) {
+        pthread_mutex_destroy(&s->wmu);
+        evs__free(s->alloc, s->path);
+        s->path = NULL;
+    }
     if (rc != 0) {
         IO(s)->close(CTX(s), fd);
         return rc;
@@ -182,6 +187,9 @@ static void file_close(evs_store *s)
 {
     evs__writer_leave(s);
     pthread_mutex_destroy(&s->wmu);
+    evs__index_free(s, s->ix);
+    s->ix = NULL;
+    pthread_mutex_destroy(&s->ixmu);
     if (s->dirfd >= 0)
         IO(s)->close(CTX(s), s->dirfd);
     s->dirfd = -1;

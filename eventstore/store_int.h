@@ -215,6 +215,11 @@ struct evs_store {
     pthread_mutex_t wmu;
     int wfd;
     char wname[32];
+    /* The listing index as the last listing read it (file_list.c), kept
+     * so that the next reads only what was appended since; NULL while a
+     * listing holds it. Guarded by ixmu. */
+    pthread_mutex_t ixmu;
+    struct evs__index *ix;
     void *be; /* a backend's own state (SQLite: its connection) */
 };
 
@@ -336,9 +341,13 @@ int evs__index_create(evs_store *s);
 
 typedef struct evs__index evs__index;
 
-/* Loads the index; never fails for a missing or damaged one (it is then
- * empty and not trusted). Returns 0 or -ENOMEM. */
-int evs__index_load(evs_store *s, evs__index **out);
+/* Loads the index into *ixp. An index there already (kept from an
+ * earlier listing; NULL: none) is brought up to date by reading only
+ * what was appended to it since, when `.index` still names the file it
+ * read; otherwise it is freed and the file read whole. Never fails for a
+ * missing or damaged index (it is then empty and not trusted). Returns 0
+ * or -ENOMEM (then free *ixp). A loaded index keeps the file open. */
+int evs__index_load(evs_store *s, evs__index **ixp);
 
 /* 1 when the index can be believed without looking at the executions:
  * complete when written (a base line), undamaged since, and every writer
@@ -347,10 +356,23 @@ int evs__index_load(evs_store *s, evs__index **out);
  * the markers could not be read. */
 int evs__index_trusted(evs_store *s, evs__index *ix, evs__dead *dead);
 
-/* Walks a trusted index's current entries: fn gets each execution's id
- * and header line (hlen 0: no snapshot a listing can read). */
-typedef int (*evs__index_fn)(void *arg, const char *id, size_t id_len,
-                             const char *hdr, size_t hlen);
+/* One current entry of the index: an execution's id and header line
+ * (not terminated; hlen 0: no snapshot a listing can read) and, when
+ * `plain`, what a listing filters on, read from the header's bytes
+ * (which the index line's checksum covers) when it was loaded: its
+ * created_at (0 for null), status and workflow name (ptr NULL: null). */
+typedef struct evs__index_row {
+    const char *id;
+    size_t id_len;
+    const char *hdr;
+    size_t hlen;
+    int plain;
+    int64_t created;
+    evs_span status, workflow;
+} evs__index_row;
+
+/* Walks a trusted index's current entries. */
+typedef int (*evs__index_fn)(void *arg, const evs__index_row *r);
 int evs__index_each(evs__index *ix, evs__index_fn fn, void *arg);
 
 /* The header line recorded for id if the snapshot on disk still matches

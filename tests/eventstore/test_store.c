@@ -1488,8 +1488,9 @@ Test(listing_index, a_trusted_index_is_the_listing_without_a_look_at_the_store)
      * index was never complete), then believed. */
     cr_assert_geq(calls_in_listing(&f, FIO_STAT, NULL, &l), 30);
     evs_exec_list_free(&l);
-    /* The index's own fstat; none per execution. */
-    cr_assert_leq(calls_in_listing(&f, FIO_STAT, NULL, &l), 1,
+    /* The index's own: a stat of its name and one of the file the
+     * handle kept open; none per execution. */
+    cr_assert_leq(calls_in_listing(&f, FIO_STAT, NULL, &l), 2,
                   "no stat of any execution");
     cr_assert_eq(l.total, 30);
     for (size_t i = 0; i < l.count; i++)
@@ -1504,11 +1505,11 @@ Test(listing_index, a_trusted_index_is_the_listing_without_a_look_at_the_store)
         cr_assert_eq(evs_exec_delete(st, "e008", 4), 0);
         memset(&flt, 0, sizeof(flt));
         flt.status = evs_span_cstr("completed");
-        cr_assert_leq(calls_in_listing(&f, FIO_STAT, &flt, &l), 1);
+        cr_assert_leq(calls_in_listing(&f, FIO_STAT, &flt, &l), 2);
         cr_assert_eq(l.total, 1);
         cr_assert(evs__span_eq_cstr(l.items[0].id, "e007"));
         evs_exec_list_free(&l);
-        cr_assert_leq(calls_in_listing(&f, FIO_STAT, NULL, &l), 1);
+        cr_assert_leq(calls_in_listing(&f, FIO_STAT, NULL, &l), 2);
         cr_assert_eq(l.total, 29);
         evs_exec_list_free(&l);
     }
@@ -1629,4 +1630,190 @@ Test(listing_index, torn_and_damaged_index_lines_are_ignored)
         cr_assert(l.items[i].snapshot_ok);
     evs_exec_list_free(&l);
     free(idx);
+}
+
+/* The ids of a listing's items, one string "id,id,...". */
+static void ids_of(const evs_exec_listing *l, char *buf, size_t cap)
+{
+    size_t n = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < l->count; i++) {
+        int k = snprintf(buf + n, cap - n, "%.*s,", (int)l->items[i].id.len,
+                         l->items[i].id.ptr);
+        cr_assert(k > 0 && (size_t)k < cap - n);
+        n += (size_t)k;
+    }
+}
+
+Test(listing_index, a_handle_reads_only_what_was_appended_since_its_last_listing)
+{
+    TU_FILE_ONLY("the file store listing index");
+    static fault_io f;
+    evs_exec_listing l;
+    evs_list_filter flt;
+    evs_store *other;
+    long long before, size;
+    char *idx = spath(".index");
+
+    make_execs(30);
+    reopen_with(&f);
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0); /* rebuilds it */
+    evs_exec_list_free(&l);
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0); /* reads it whole */
+    evs_exec_list_free(&l);
+    size = tu_file_size(idx);
+    /* Nothing appended since: nothing read. */
+    before = f.read_bytes;
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0);
+    cr_assert_eq(f.read_bytes, before, "the index was read again");
+    cr_assert_eq(l.total, 30);
+    evs_exec_list_free(&l);
+    /* Another handle changes three executions: only their lines are
+     * read, and the listing shows each change. */
+    other = tu_open_store(dir, NULL);
+    cr_assert_not_null(other);
+    {
+        evs_snapshot sn = snap_of("wf", "completed", T0 + 5, T0 + 99);
+        evs_event ev = tu_event("execution_started", "s", "{}");
+        evs_snapshot nw = snap_of("wf", "completed", T0 - 1, T0 - 1);
+        sn.last_event_seq = 1;
+        cr_assert_eq(evs_snapshot_save(other, "e005", 4, &sn), 0);
+        cr_assert_eq(evs_exec_delete(other, "e006", 4), 0);
+        cr_assert_eq(evs_exec_create(other, "new", 3, &nw, &ev, 1), 0);
+    }
+    memset(&flt, 0, sizeof(flt));
+    flt.status = evs_span_cstr("completed");
+    before = f.read_bytes;
+    cr_assert_eq(evs_exec_list(st, &flt, &l), 0);
+    cr_assert_gt(f.read_bytes, before);
+    cr_assert_eq(f.read_bytes - before, tu_file_size(idx) - size,
+                 "read %lld bytes for %lld appended",
+                 f.read_bytes - before, tu_file_size(idx) - size);
+    cr_assert_eq(l.total, 2);
+    cr_assert(evs__span_eq_cstr(l.items[0].id, "new"), "created earliest");
+    cr_assert(evs__span_eq_cstr(l.items[1].id, "e005"));
+    evs_exec_list_free(&l);
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0);
+    cr_assert_eq(l.total, 30, "one deleted, one created");
+    for (size_t i = 0; i < l.count; i++)
+        cr_assert(!evs__span_eq_cstr(l.items[i].id, "e006"));
+    evs_exec_list_free(&l);
+    evs_store_close(other);
+    free(idx);
+}
+
+Test(listing_index, an_index_rewritten_by_another_handle_is_read_anew)
+{
+    TU_FILE_ONLY("the file store listing index");
+    evs_exec_listing l;
+    evs_store *other;
+    evs_list_filter flt;
+    char *idx = spath(".index");
+    struct stat a, b;
+
+    make_execs(12);
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0); /* rebuilds it */
+    evs_exec_list_free(&l);
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0); /* keeps it */
+    evs_exec_list_free(&l);
+    cr_assert_eq(stat(idx, &a), 0);
+    /* Another handle finds the index gone, rebuilds it (a new file),
+     * then changes a status: the first handle's next listing must read
+     * the new file, not the one it kept. */
+    cr_assert_eq(unlink(idx), 0);
+    other = tu_open_store(dir, NULL);
+    cr_assert_not_null(other);
+    cr_assert_eq(evs_exec_list(other, NULL, &l), 0);
+    evs_exec_list_free(&l);
+    /* The kept file is open, so its inode number is not the new one's
+     * (a freed one is soon reused: the reason it is kept open). */
+    cr_assert_eq(stat(idx, &b), 0);
+    cr_assert_neq(a.st_ino, b.st_ino);
+    {
+        evs_snapshot sn = snap_of("wf", "terminated", T0 + 3, T0 + 50);
+        sn.last_event_seq = 1;
+        cr_assert_eq(evs_snapshot_save(other, "e003", 4, &sn), 0);
+    }
+    memset(&flt, 0, sizeof(flt));
+    flt.status = evs_span_cstr("terminated");
+    cr_assert_eq(evs_exec_list(st, &flt, &l), 0);
+    cr_assert_eq(l.total, 1);
+    cr_assert(evs__span_eq_cstr(l.items[0].id, "e003"));
+    evs_exec_list_free(&l);
+    evs_store_close(other);
+    free(idx);
+}
+
+Test(listing_index, a_damaged_line_appended_after_a_listing_is_not_believed)
+{
+    TU_FILE_ONLY("the file store listing index");
+    static fault_io f;
+    evs_exec_listing l;
+    evs_list_filter flt;
+    char *idx = spath(".index");
+    const char junk[] = "{\"v\":1,\"kind\":\"index-gone\",\"id\":\"e001\","
+                        "\"crc\":\"0000000000000000\"}\n";
+    int fd;
+
+    make_execs(10);
+    reopen_with(&f);
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0);
+    evs_exec_list_free(&l);
+    cr_assert_eq(evs_exec_list(st, NULL, &l), 0); /* kept now */
+    evs_exec_list_free(&l);
+    /* A line whose checksum is wrong says e001 is gone: it must not be
+     * taken, and the listing must look at the store instead. */
+    fd = open(idx, O_WRONLY | O_APPEND);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, junk, sizeof(junk) - 1), (ssize_t)sizeof(junk) - 1);
+    close(fd);
+    memset(&flt, 0, sizeof(flt));
+    cr_assert_geq(calls_in_listing(&f, FIO_STAT, &flt, &l), 10,
+                  "the store was not read");
+    cr_assert_eq(l.total, 10);
+    evs_exec_list_free(&l);
+    free(idx);
+}
+
+Test(listing_index, every_page_is_the_same_rows_as_the_whole_listing)
+{
+    evs_exec_listing all, page;
+    evs_list_filter flt;
+    char id[16], want[2048], got[2048];
+
+    /* Many executions created at the same instant: ties go by id. */
+    for (int i = 0; i < 60; i++) {
+        evs_snapshot sn = snap_of(i % 2 ? "wf" : "other",
+                                  i % 3 ? "running" : "failed",
+                                  T0 + (i * 7) % 11, T0);
+        snprintf(id, sizeof(id), "p%02d", (i * 37) % 60);
+        cr_assert_eq(create_with(id, &sn, 1), 0);
+    }
+    for (int filtered = 0; filtered < 2; filtered++) {
+        memset(&flt, 0, sizeof(flt));
+        if (filtered)
+            flt.status = evs_span_cstr("running");
+        cr_assert_eq(evs_exec_list(st, &flt, &all), 0);
+        for (size_t off = 0; off <= all.total + 1; off += 3) {
+            for (size_t lim = 1; lim <= 25; lim += 4) {
+                evs_exec_listing sl = all;
+                flt.offset = off;
+                flt.limit = lim;
+                cr_assert_eq(evs_exec_list(st, &flt, &page), 0);
+                cr_assert_eq(page.total, all.total);
+                sl.items = all.items + (off < all.count ? off : all.count);
+                sl.count = off < all.count ? all.count - off : 0;
+                if (sl.count > lim)
+                    sl.count = lim;
+                ids_of(&sl, want, sizeof(want));
+                ids_of(&page, got, sizeof(got));
+                cr_assert_str_eq(got, want, "offset %zu limit %zu", off, lim);
+                evs_exec_list_free(&page);
+            }
+        }
+        flt.offset = 0;
+        flt.limit = 0;
+        evs_exec_list_free(&all);
+    }
 }

@@ -42,10 +42,13 @@ static int f_close(void *ctx, int fd)
 static int f_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off,
                    size_t *got)
 {
-    int e = hit(F(ctx), FIO_READ);
+    int e = hit(F(ctx), FIO_READ), rc;
     if (e)
         return ERRNO_OF(e);
-    return F(ctx)->base->pread(F(ctx)->base->ctx, fd, buf, len, off, got);
+    rc = F(ctx)->base->pread(F(ctx)->base->ctx, fd, buf, len, off, got);
+    if (rc == 0)
+        F(ctx)->read_bytes += (long long)*got;
+    return rc;
 }
 
 static int f_pwritev(void *ctx, int fd, const struct iovec *iov, int cnt,

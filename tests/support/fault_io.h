@@ -40,6 +40,8 @@ typedef struct fault_io {
     int persist;   /* keep failing after the first failure */
     long calls;    /* counted calls so far */
     long fired;    /* failures injected */
+    long long read_bytes; /* bytes read by every pread so far, counted or
+                             not */
 } fault_io;
 
 void fault_io_init(fault_io *f);
