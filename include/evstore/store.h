@@ -295,7 +295,12 @@ typedef struct evs_exec_listing {
  * instead (one stat per execution, and the snapshot where the index is
  * behind), and the index is rebuilt durably, so a listing may write that
  * one file. Changing an execution's files by hand is not seen until
- * STORE/.index is removed.
+ * STORE/.index is removed. A handle keeps the trusted index it read,
+ * parsed, until it closes (about the size of STORE/.index in memory, and
+ * one descriptor): its next listing reads only what was appended since,
+ * so a handle kept open (a console, a server) lists far faster than a
+ * new one. A page (a limit) keeps only offset + limit rows while it
+ * counts the others.
  * Returns 0, -ENOMEM or -errno.
  */
 EVS_EXTERN int evs_exec_list(evs_store *s, const evs_list_filter *f,
