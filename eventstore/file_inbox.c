@@ -1,13 +1,17 @@
 /*
  * file_inbox.c: the request inbox of an execution (FORMAT.md §13). Other
  * processes cannot append to a log whose writer lock is held, so they
- * drop requests, one small JSON file each, into STORE/<id>/inbox/; the
- * lock holder lists them, records each in the log and removes it.
+ * drop requests, one small file each, into STORE/<id>/inbox/; the lock
+ * holder lists them, records each in the log and removes it.
  *
- * A request file appears whole or not at all (temporary file, fsync,
- * rename), so the only damage a lister can meet is a file someone else
- * put there. Such a file is moved aside, never dropped: it may be the
- * only copy of what a person asked for.
+ * A request file is one checksummed line that names its own request id
+ * (<uuid>.req). It is renamed into place before it is synced, so that a
+ * runner may take it at once; the post returns once the file and the
+ * names are synced. A crash before then may leave the file torn or
+ * empty: its checksum says so. Files of the earlier form (<uuid>.json,
+ * the bare object, synced before the rename) are still read. A file that
+ * is not a request is moved aside, never dropped: it may be the only
+ * copy of what a person asked for.
  */
 #include "file_int.h"
 
@@ -21,14 +25,45 @@
 #define CTX(s) ((s)->io->ctx)
 
 #define INBOX_NAME "inbox"
-#define REQ_SUFFIX ".json"
-#define REQ_SUFFIX_LEN 5
-#define REQ_NAME_LEN (EVS_REQUEST_ID_LEN + REQ_SUFFIX_LEN)
+/* A request's file name: its id, then ".req" (framed) or ".json" (the
+ * earlier form, the bare object). */
+#define REQ_SUFFIX ".req"
+#define OLD_SUFFIX ".json"
+#define REQ_NAME_MAX (EVS_REQUEST_ID_LEN + sizeof(OLD_SUFFIX) - 1)
 #define BAD_PREFIX "bad-"
 
-/* The largest compact body, and the largest file: body and newline. */
+enum { NOT_REQ, REQ_FRAMED, REQ_OLD };
+
+/* Which form of request file `name` (len bytes) names, if any. */
+static int req_form(const char *name, size_t len)
+{
+    const char *sfx = name + EVS_REQUEST_ID_LEN;
+
+    if (len < EVS_REQUEST_ID_LEN ||
+        !evs__request_id_valid(name, EVS_REQUEST_ID_LEN))
+        return NOT_REQ;
+    if (len == EVS_REQUEST_ID_LEN + sizeof(REQ_SUFFIX) - 1 &&
+        memcmp(sfx, REQ_SUFFIX, sizeof(REQ_SUFFIX) - 1) == 0)
+        return REQ_FRAMED;
+    if (len == EVS_REQUEST_ID_LEN + sizeof(OLD_SUFFIX) - 1 &&
+        memcmp(sfx, OLD_SUFFIX, sizeof(OLD_SUFFIX) - 1) == 0)
+        return REQ_OLD;
+    return NOT_REQ;
+}
+
+/* The framed form: this, the id, the rest of the prefix, the compact
+ * body, a comma, then the checksum tail (FORMAT.md §2's framing). */
+#define FRAME_HEAD "{\"v\":1,\"kind\":\"request\",\"id\":\""
+#define FRAME_BODY "\",\"body\":"
+#define FRAME_OVER                                                             \
+    (sizeof(FRAME_HEAD) - 1 + EVS_REQUEST_ID_LEN + sizeof(FRAME_BODY) - 1 +   \
+     1 + EVS__CKSUM_TAIL_LEN)
+
+/* The largest compact body, and the largest file of each form (the
+ * earlier: the body and a newline). */
 #define REQ_MAX EVS__REQUEST_MAX
-#define REQ_FILE_MAX (REQ_MAX + 1)
+#define REQ_FILE_MAX (REQ_MAX + FRAME_OVER)
+#define OLD_FILE_MAX (REQ_MAX + 1)
 
 /* The id's first 48 bits: milliseconds since the epoch. */
 int64_t evs__request_time_us(const char *p)
@@ -138,20 +173,30 @@ int evs__file_request_post(evs_store *s, const char *id, size_t id_len,
                            char out_id[EVS_REQUEST_ID_LEN + 1])
 {
     char name[EVS_ID_MAX + 1], uuid[EVS_UUID_LEN + 1], sfx[17];
-    char req[REQ_NAME_LEN + 1], tmp[32];
-    char *body = NULL;
-    size_t blen = 0;
+    char req[REQ_NAME_MAX + 1], tmp[32];
+    char *body = NULL, *line = NULL;
+    size_t blen = 0, n;
     struct iovec iov;
     int edfd = -1, ifd = -1, fd = -1, rc, made = 0, renamed = 0;
 
     if ((rc = evs__request_compact(s, json, len, &body, &blen)) != 0)
         return rc;
-    body[blen] = '\n';
     nul_name(name, id, id_len);
     if ((rc = open_inbox(s, name, 1, &ifd, &edfd)) != 0)
         goto out;
     if ((rc = evs_uuid7(uuid)) != 0 || (rc = evs__rand_suffix(sfx)) != 0)
         goto out;
+    /* The line: its id inside, so that no other request's bytes can pass
+     * for it, and its checksum. */
+    if (!(line = evs__malloc(s->alloc, blen + FRAME_OVER))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    n = (size_t)snprintf(line, FRAME_OVER, FRAME_HEAD "%s" FRAME_BODY, uuid);
+    memcpy(line + n, body, blen);
+    n += blen;
+    line[n++] = ',';
+    n = evs__frame_seal(line, n);
     snprintf(req, sizeof(req), "%s" REQ_SUFFIX, uuid);
     snprintf(tmp, sizeof(tmp), EVS__TMP_PREFIX "%s", sfx);
     rc = IO(s)->openat(CTX(s), ifd, tmp,
@@ -160,25 +205,25 @@ int evs__file_request_post(evs_store *s, const char *id, size_t id_len,
     if (rc != 0)
         goto out;
     made = 1;
-    iov.iov_base = body;
-    iov.iov_len = blen + 1;
+    iov.iov_base = line;
+    iov.iov_len = n;
     if ((rc = IO(s)->pwritev(CTX(s), fd, &iov, 1, 0)) != 0)
-        goto out;
-    /* Always synced, whatever the store's durability: a request that a
-     * person was told is posted must survive a power loss. */
-    if ((rc = IO(s)->fsync(CTX(s), fd)) != 0)
         goto out;
     rc = IO(s)->renameat(CTX(s), ifd, tmp, ifd, req, RENAME_NOREPLACE);
     if (rc != 0)
         goto out;
     renamed = 1;
-    /* The request is whole and visible from here on, and a runner may
-     * take it at once. What makes it durable follows, before the post
-     * returns: its name in the inbox, then the inbox's in the execution's
-     * directory. A crash before these ends loses only a request that no
-     * caller was told is posted. On ext4 the first sync commits the
-     * journal that holds the inbox's creation too, so the second finds
-     * nothing left to write when this post made the inbox. */
+    /* Visible from here on, and a runner may take it at once: it checks
+     * the line whole. What makes it durable follows, always, whatever
+     * the store's durability (a request that a person was told is
+     * posted must survive a power loss), before the post returns: the
+     * file, its name in the inbox, then the inbox's in the execution's
+     * directory. A crash before these end loses, or leaves torn, only a
+     * request that no caller was told is posted. On ext4 the inbox's
+     * sync commits the journal that holds the inbox's creation too, so
+     * the last finds nothing left to write when this post made it. */
+    if ((rc = IO(s)->fsync(CTX(s), fd)) != 0)
+        goto out;
     if ((rc = IO(s)->fsync(CTX(s), ifd)) != 0)
         goto out;
     if ((rc = IO(s)->fsync(CTX(s), edfd)) != 0)
@@ -199,6 +244,7 @@ out:
     if (edfd >= 0)
         IO(s)->close(CTX(s), edfd);
     evs__free(s->alloc, body);
+    evs__free(s->alloc, line);
     return rc;
 }
 
@@ -210,7 +256,7 @@ typedef struct inbox_lister {
     evs_store *s;
     const char *exec; /* the execution, for messages */
     int ifd;
-    char (*names)[REQ_NAME_LEN + 1];
+    char (*names)[REQ_NAME_MAX + 1];
     size_t nnames, ncap;
     evs_request *items;
     size_t count, icap;
@@ -224,9 +270,7 @@ static int collect_cb(void *arg, const char *name, size_t len)
 {
     inbox_lister *L = arg;
 
-    if (len != REQ_NAME_LEN ||
-        memcmp(name + EVS_REQUEST_ID_LEN, REQ_SUFFIX, REQ_SUFFIX_LEN) != 0 ||
-        !evs__request_id_valid(name, EVS_REQUEST_ID_LEN))
+    if (req_form(name, len) == NOT_REQ)
         return 0; /* temporaries, bad-*, anything foreign */
     if (EVS__GROW(L->s->alloc, &L->names, &L->ncap, L->nnames + 1) != 0)
         return -ENOMEM;
@@ -237,7 +281,9 @@ static int collect_cb(void *arg, const char *name, size_t len)
 
 static int name_cmp(const void *a, const void *b)
 {
-    return memcmp(a, b, REQ_NAME_LEN);
+    /* By id; one id under both names sorts the same either way. */
+    int c = memcmp(a, b, EVS_REQUEST_ID_LEN);
+    return c ? c : strcmp(a, b);
 }
 
 /* Makes room for `n` more bytes in the arena. */
@@ -251,7 +297,7 @@ static int arena_reserve(inbox_lister *L, size_t n)
 static void move_aside(inbox_lister *L, const char *name, const char *why)
 {
     evs_store *s = L->s;
-    char bad[sizeof(BAD_PREFIX) + 17 + REQ_NAME_LEN + 1], sfx[17];
+    char bad[sizeof(BAD_PREFIX) + 17 + REQ_NAME_MAX + 1], sfx[17];
     int rc;
 
     snprintf(bad, sizeof(bad), BAD_PREFIX "%s", name);
@@ -272,6 +318,36 @@ static void move_aside(inbox_lister *L, const char *name, const char *why)
                   name, why, evs_strerror(rc));
 }
 
+/* Checks a framed request file's bytes buf[0..*len): one line, its
+ * checksum right and its id the one its name gives. Then moves its body
+ * to the start of buf, with its length in *len, and returns NULL; else
+ * says what is wrong. */
+static const char *unframe(const char *name, char *buf, size_t *len)
+{
+    const size_t head = sizeof(FRAME_HEAD) - 1 + EVS_REQUEST_ID_LEN +
+                        sizeof(FRAME_BODY) - 1;
+    size_t body;
+    int rc;
+
+    if (*len == 0)
+        return "empty (a post that did not end)";
+    if (memchr(buf, '\n', *len) != buf + *len - 1)
+        return "not one whole line (a post that did not end?)";
+    if ((rc = evs__frame_check(buf, *len, &body)) != 0)
+        return rc == EVS_ECORRUPT ? "damaged (its checksum does not match)"
+                                  : "not a request line";
+    if (body < head + 1 ||
+        memcmp(buf, FRAME_HEAD, sizeof(FRAME_HEAD) - 1) != 0 ||
+        memcmp(buf + sizeof(FRAME_HEAD) - 1, name, EVS_REQUEST_ID_LEN) != 0 ||
+        memcmp(buf + sizeof(FRAME_HEAD) - 1 + EVS_REQUEST_ID_LEN, FRAME_BODY,
+               sizeof(FRAME_BODY) - 1) != 0)
+        return "not this request's line (another id inside)";
+    /* The body ends with the comma before the checksum. */
+    *len = body - head - 1;
+    memmove(buf, buf + head, *len);
+    return NULL;
+}
+
 /* Reads request `name` into the arena and adds it to the list. Returns
  * 0 (added, gone, or moved aside) or an error. */
 static int read_one(inbox_lister *L, const char *name)
@@ -282,7 +358,7 @@ static int read_one(inbox_lister *L, const char *name)
     evs_stat st;
     size_t got = 0, n, start;
     char *body;
-    int fd = -1, rc;
+    int fd = -1, rc, form;
 
     rc = evs__open_regular(s, L->ifd, name, O_RDONLY, 0, &fd, &st);
     if (rc == -ENOENT)
@@ -299,11 +375,13 @@ static int read_one(inbox_lister *L, const char *name)
         rc = 0;
         goto out;
     }
-    if (st.size > REQ_FILE_MAX) {
+    form = req_form(name, strlen(name));
+    if (st.size > (form == REQ_FRAMED ? REQ_FILE_MAX : OLD_FILE_MAX)) {
         why = "larger than a request can be";
         goto out;
     }
-    /* The id first, then the body, both in the arena. */
+    /* The id first, then the file, both in the arena; the body is then
+     * moved to follow the id. */
     start = L->used;
     if ((rc = arena_reserve(L, EVS_REQUEST_ID_LEN + st.size)) != 0)
         goto out;
@@ -311,6 +389,8 @@ static int read_one(inbox_lister *L, const char *name)
     body = L->mem + L->used + EVS_REQUEST_ID_LEN;
     rc = IO(s)->pread(CTX(s), fd, body, st.size, 0, &got);
     if (rc != 0)
+        goto out;
+    if (form == REQ_FRAMED && (why = unframe(name, body, &got)) != NULL)
         goto out;
     if (got == 0 ||
         evs_json_check(body, got, EVS_JSON_MINIFY, body, &n, NULL) != 0) {
@@ -390,18 +470,23 @@ out:
 int evs__file_request_remove(evs_store *s, const char *id, size_t id_len,
                              const char *req_id)
 {
-    char name[EVS_ID_MAX + 1], req[REQ_NAME_LEN + 1];
+    char name[EVS_ID_MAX + 1], req[REQ_NAME_MAX + 1];
     int ifd, rc;
 
     nul_name(name, id, id_len);
-    memcpy(req, req_id, EVS_REQUEST_ID_LEN);
-    memcpy(req + EVS_REQUEST_ID_LEN, REQ_SUFFIX, REQ_SUFFIX_LEN + 1);
     rc = open_inbox(s, name, 0, &ifd, NULL);
     if (rc == 1 || rc == -ENOENT)
         return 0; /* no inbox, or no execution: the request is gone */
     if (rc != 0)
         return rc;
+    /* Under the name of either form. */
+    snprintf(req, sizeof(req), "%.*s" REQ_SUFFIX, EVS_REQUEST_ID_LEN, req_id);
     rc = IO(s)->unlinkat(CTX(s), ifd, req, 0);
+    if (rc == -ENOENT) {
+        snprintf(req, sizeof(req), "%.*s" OLD_SUFFIX, EVS_REQUEST_ID_LEN,
+                 req_id);
+        rc = IO(s)->unlinkat(CTX(s), ifd, req, 0);
+    }
     IO(s)->close(CTX(s), ifd);
     return rc == -ENOENT ? 0 : rc;
 }

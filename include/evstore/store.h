@@ -565,13 +565,15 @@ typedef struct evs_request_listing {
 /**
  * Posts a request to execution `id`'s inbox. `json[0..len)` must be one
  * JSON object (checked with evs_json_check); it is stored compacted, and
- * the compact form may be at most 1 MiB. It is written to a temporary
- * file, fsynced, renamed to inbox/<request id>.json, and then the inbox
+ * the compact form may be at most 1 MiB. On a store of files it is
+ * written as one checksummed line naming the request to a temporary file,
+ * renamed to inbox/<request id>.req, and then the file, the inbox
  * directory and the execution's directory are fsynced, so the request is
  * durable when this returns 0, whatever the store's durability mode:
  * requests come from people and are rare. The inbox is created on first
  * use (0700). The runner may take the request as soon as it is renamed,
- * while the directory syncs run (FORMAT.md §13).
+ * while the syncs run; one torn by a crash before they end is told by its
+ * checksum (FORMAT.md §13).
  *
  * `out_id` (may be NULL) receives the new request's id, NUL-terminated.
  * On an error nothing is left in the inbox.

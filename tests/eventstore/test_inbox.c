@@ -196,14 +196,25 @@ Test(inbox, a_posted_request_is_listed_with_its_compact_body)
     cr_assert_null(l.items);
     cr_assert_eq(l.count, 0);
 
-    /* On disk: the compact body and a newline, 0600, in a 0700 inbox. */
+    /* On disk: one checksummed line naming the request and holding the
+     * compact body, 0600, in a 0700 inbox (FORMAT.md §13). */
     TU_FILE_ONLY_REST();
-    snprintf(fname, sizeof(fname), "%s.json", id);
+    snprintf(fname, sizeof(fname), "%s.req", id);
     p = ipath("x", fname);
     content = tu_read_file(p, &len);
     cr_assert_not_null(content);
-    cr_assert_eq(len, strlen(compact) + 1);
-    cr_assert_eq(memcmp(content, compact, len - 1), 0);
+    {
+        char head[128];
+        size_t body_len;
+        int hl = snprintf(head, sizeof(head),
+                          "{\"v\":1,\"kind\":\"request\",\"id\":\"%s\","
+                          "\"body\":%s,",
+                          id, compact);
+        cr_assert_eq(evs__frame_check(content, len, &body_len), 0);
+        cr_assert_eq(body_len, (size_t)hl);
+        cr_assert_eq(memcmp(content, head, (size_t)hl), 0, "%.*s",
+                     (int)len, content);
+    }
     cr_assert_eq(content[len - 1], '\n');
     cr_assert_eq(stat(p, &sb), 0);
     cr_assert_eq(sb.st_mode & 0777, 0600);
@@ -474,17 +485,18 @@ static void seen_ops(const char *exec, char out[16])
     out[seen.n] = '\0';
 }
 
-Test(inbox, a_request_is_synced_then_renamed_then_its_directories_synced)
+Test(inbox, a_request_is_renamed_then_it_and_its_directories_synced)
 {
     evs_store *s;
     char ops[16], id[EVS_REQUEST_ID_LEN + 1];
     TU_FILE_ONLY("the order of the inbox's files' syncs and rename");
 
-    /* The request's own sync comes before the rename that shows it to a
-     * runner; the syncs that make its name durable come after it (off
-     * the runner's path), the inbox's and then the execution's, all
-     * before the post returns: for the post that makes the inbox and
-     * for one that finds it (whose maker may not have synced it). */
+    /* The rename shows the request to a runner before any sync (its
+     * checksum tells a torn one); the syncs that make it durable come
+     * after, off the runner's path: the file's, the inbox's and then the
+     * execution's, all before the post returns: for the post that makes
+     * the inbox and for one that finds it (whose maker may not have
+     * synced it). */
     memset(&seen, 0, sizeof(seen));
     seen.io = *evs_io_posix();
     seen.io.fsync = seen_fsync;
@@ -495,11 +507,11 @@ Test(inbox, a_request_is_synced_then_renamed_then_its_directories_synced)
     st = s;
     cr_assert_eq(post(s, "x", "{\"first\":true}", id), 0);
     seen_ops("x", ops);
-    cr_assert_str_eq(ops, "FRIE");
+    cr_assert_str_eq(ops, "RFIE");
     seen.n = 0;
     cr_assert_eq(post(s, "x", "{\"second\":true}", id), 0);
     seen_ops("x", ops);
-    cr_assert_str_eq(ops, "FRIE");
+    cr_assert_str_eq(ops, "RFIE");
 }
 
 Test(inbox, request_dir_names_the_inbox_and_creates_it)
@@ -619,6 +631,69 @@ Test(inbox, a_corrupt_request_is_moved_aside_and_reported_not_returned)
     evs_request_list_free(&l);
     cr_assert_eq(hook_warns, 1);
     cr_assert_eq(inbox_count("x", "bad-"), 6);
+}
+
+/* The framed line for request `id` with body `body`, checksummed, into
+ * buf (FORMAT.md §13). */
+static void framed(char *buf, size_t cap, const char *id, const char *body)
+{
+    int n = snprintf(buf, cap,
+                     "{\"v\":1,\"kind\":\"request\",\"id\":\"%s\","
+                     "\"body\":%s,",
+                     id, body);
+    cr_assert(n > 0 && (size_t)n + EVS__CKSUM_TAIL_LEN < cap);
+    buf[evs__frame_seal(buf, (size_t)n)] = '\0';
+}
+
+Test(inbox, a_torn_damaged_or_foreign_request_line_is_moved_aside)
+{
+    TU_FILE_ONLY("plants files in the inbox directory");
+    char whole[256], flipped[256], other[256], torn[256], two[600];
+    char name[64], good[EVS_REQUEST_ID_LEN + 1];
+    const char *bad[6];
+    evs_request_listing l;
+    size_t n = 0;
+
+    /* A whole line of its own id is a request like a posted one. */
+    framed(whole, sizeof(whole), PLANTED_ID, "{\"by\":\"hand\"}");
+    plant(PLANTED_ID ".req", whole);
+    cr_assert_eq(post(st, "x", "{\"good\":1}", good), 0);
+    list_ok(st, "x", &l);
+    cr_assert_eq(l.count, 2);
+    cr_assert(span_is(l.items[0].id, PLANTED_ID));
+    cr_assert(span_is(l.items[0].body, "{\"by\":\"hand\"}"));
+    cr_assert(span_is(l.items[1].id, good));
+    evs_request_list_free(&l);
+    cr_assert_eq(hook_warns, 0);
+    cr_assert_eq(evs_request_remove(st, "x", 1, PLANTED_ID, 36), 0);
+
+    /* What a crash between the rename and the file's sync can leave, a
+     * flipped bit, and another request's line under this one's name. */
+    strcpy(torn, whole);
+    torn[strlen(torn) / 2] = '\0';
+    strcpy(flipped, whole);
+    flipped[30] ^= 0x04;
+    framed(other, sizeof(other), "01900000-0000-7000-8000-0000000000ff",
+           "{\"by\":\"hand\"}");
+    snprintf(two, sizeof(two), "%s%s", whole, whole);
+    bad[n++] = "";
+    bad[n++] = torn;
+    bad[n++] = flipped;
+    bad[n++] = other;
+    bad[n++] = two;
+    bad[n++] = "{\"by\":\"hand\"}\n"; /* the earlier form, under .req */
+    for (size_t i = 0; i < n; i++) {
+        snprintf(name, sizeof(name),
+                 "01900000-0000-7000-8000-00000000000%zu.req", i);
+        plant(name, bad[i]);
+    }
+    hook_warns = 0;
+    list_ok(st, "x", &l);
+    cr_assert_eq(l.count, 1, "only the posted one");
+    cr_assert(span_is(l.items[0].id, good));
+    evs_request_list_free(&l);
+    cr_assert_eq(hook_warns, (int)n);
+    cr_assert_eq(inbox_count("x", "bad-"), (int)n, "every one kept");
 }
 
 Test(inbox, links_directories_and_oversized_files_are_moved_aside)

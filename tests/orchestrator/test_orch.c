@@ -2012,7 +2012,7 @@ Test(orch, a_request_found_again_after_its_event_was_consumed_is_removed)
     run_new(twice_def(), "", "tw", EVS_OUTCOME_SUSPENDED);
     cr_assert_eq(evs_orch_post(st, S("tw"), S("event"), S("go"), S("1")), 0);
     cr_assert_eq(inbox_count("tw", rid), 1);
-    snprintf(name, sizeof(name), "inbox/%s.json", rid);
+    snprintf(name, sizeof(name), "inbox/%s.req", rid);
     path = tu_path(dir, "tw", name);
     body = tu_read_file(path, &len);
     cr_assert_not_null(body);
