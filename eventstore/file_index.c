@@ -120,7 +120,30 @@ static void peek_row(evs__index_row *r)
         peek_str(r->hdr, r->hlen, ",\"status\":", &r->status) < 0 ||
         peek_str(r->hdr, r->hlen, ",\"workflow_name\":", &r->workflow) < 0)
         return;
+    evs__index_key_make(r->status, &r->status_k);
+    evs__index_key_make(r->workflow, &r->workflow_k);
     r->plain = 1;
+}
+
+void evs__index_key_make(evs_span v, evs__index_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->len = v.len > UINT32_MAX ? UINT32_MAX : (uint32_t)v.len;
+    if (!v.len)
+        return;
+    k->h = evs_checksum(v.ptr, v.len);
+    memcpy(k->head, v.ptr, v.len < EVS__KEY_HEAD ? v.len : EVS__KEY_HEAD);
+}
+
+int evs__index_key_eq(const evs__index_key *a, evs_span abytes,
+                      const evs__index_key *b, evs_span bbytes)
+{
+    if (a->len != b->len || a->h != b->h ||
+        memcmp(a->head, b->head, EVS__KEY_HEAD) != 0)
+        return 0;
+    /* A string no longer than the head is equal now; a longer one whose
+     * length, hash and head are is confirmed on its bytes. */
+    return a->len <= EVS__KEY_HEAD || evs__span_eq(abytes, bbytes);
 }
 
 /* Appends one entry line for (id, hdr, st) to buf. */

@@ -46,12 +46,19 @@ typedef struct lister {
     const evs_list_filter *f;
     int filtered;
     size_t matched; /* executions that passed the filter */
+    evs__index_key status_k, workflow_k; /* the filter's */
     /* The rows kept: every match, or when only the first `keep` in order
      * are wanted (a page), those, as a heap whose root is the last. */
     size_t keep;
     row *rows;
     size_t count, cap;
 } lister;
+
+static int match_time(const evs_list_filter *f, int64_t created)
+{
+    return (!f->created_after_us || created >= f->created_after_us) &&
+           (!f->created_before_us || created < f->created_before_us);
+}
 
 static int match(const evs_list_filter *f, int64_t created, evs_span status,
                  evs_span workflow)
@@ -60,11 +67,7 @@ static int match(const evs_list_filter *f, int64_t created, evs_span status,
         return 0;
     if (f->workflow_name.len && !evs__span_eq(f->workflow_name, workflow))
         return 0;
-    if (f->created_after_us && created < f->created_after_us)
-        return 0;
-    if (f->created_before_us && created >= f->created_before_us)
-        return 0;
-    return 1;
+    return match_time(f, created);
 }
 
 /* Reads the header of execution `name`'s snapshot. Returns 0, 1 when
@@ -251,11 +254,19 @@ static int index_cb(void *arg, const evs__index_row *r)
     int rc;
 
     L->seen++;
-    if (r->hlen && r->plain)
-        return match(L->f, r->created, r->status, r->workflow)
-                   ? add_row(L, r->id, r->id_len, r->hdr, r->hlen, r->created,
-                             0)
-                   : 0;
+    /* On the row's keys: the rows are read in order, the header bytes
+     * they point to are all over the index. */
+    if (r->hlen && r->plain) {
+        const evs_list_filter *f = L->f;
+        if ((f->status.len && !evs__index_key_eq(&r->status_k, r->status,
+                                                 &L->status_k, f->status)) ||
+            (f->workflow_name.len &&
+             !evs__index_key_eq(&r->workflow_k, r->workflow, &L->workflow_k,
+                                f->workflow_name)) ||
+            !match_time(f, r->created))
+            return 0;
+        return add_row(L, r->id, r->id_len, r->hdr, r->hlen, r->created, 0);
+    }
     if (r->hlen && (rc = from_header(L, r->id, r->id_len, r->hdr, r->hlen,
                                      0)) != 1)
         return rc;
@@ -390,6 +401,8 @@ int evs__file_exec_list(evs_store *s, const evs_list_filter *f,
     L.f = f;
     L.filtered = f->status.len || f->workflow_name.len || f->created_after_us ||
                  f->created_before_us;
+    evs__index_key_make(f->status, &L.status_k);
+    evs__index_key_make(f->workflow_name, &L.workflow_k);
     if (f->limit && f->offset < HEAP_MAX && f->limit <= HEAP_MAX - f->offset)
         L.keep = f->offset + f->limit;
     L.ix = index_take(s);

@@ -356,6 +356,22 @@ int evs__index_load(evs_store *s, evs__index **ixp);
  * the markers could not be read. */
 int evs__index_trusted(evs_store *s, evs__index *ix, evs__dead *dead);
 
+/* A string a listing filters on, as an index row keeps it: its length,
+ * hash and first bytes. */
+#define EVS__KEY_HEAD 12
+typedef struct evs__index_key {
+    uint64_t h;
+    uint32_t len;
+    char head[EVS__KEY_HEAD];
+} evs__index_key;
+
+/* Makes the key of v. */
+void evs__index_key_make(evs_span v, evs__index_key *k);
+/* Whether the strings with keys a and b are equal: their bytes, abytes
+ * and bbytes, are read only when they are longer than the head. */
+int evs__index_key_eq(const evs__index_key *a, evs_span abytes,
+                      const evs__index_key *b, evs_span bbytes);
+
 /* One current entry of the index: an execution's id and header line
  * (not terminated; hlen 0: no snapshot a listing can read) and, when
  * `plain`, what a listing filters on, read from the header's bytes
@@ -369,6 +385,9 @@ typedef struct evs__index_row {
     int plain;
     int64_t created;
     evs_span status, workflow;
+    /* The same two as keys held in the row, so that a filter reads the
+     * header's bytes (all over the index) only to confirm a long one. */
+    evs__index_key status_k, workflow_k;
 } evs__index_row;
 
 /* Walks a trusted index's current entries. */

@@ -1817,3 +1817,42 @@ Test(listing_index, every_page_is_the_same_rows_as_the_whole_listing)
         evs_exec_list_free(&all);
     }
 }
+
+Test(listing_index, long_names_that_share_their_first_bytes_are_told_apart)
+{
+    static const char *wf[] = {"a-workflow-with-a-long-name-1",
+                               "a-workflow-with-a-long-name-2", "a-workflow",
+                               "a-workflow-"};
+    static const char *stv[] = {"waiting-for-a-long-time-1",
+                                "waiting-for-a-long-time-2"};
+    evs_exec_listing l;
+    evs_list_filter flt;
+    char id[16];
+
+    for (int i = 0; i < 24; i++) {
+        evs_snapshot sn = snap_of(wf[i % 4], stv[i % 2], T0 + i, T0 + i);
+        snprintf(id, sizeof(id), "n%02d", i);
+        cr_assert_eq(create_with(id, &sn, 1), 0);
+    }
+    /* Twice: the second listing reads the index it kept. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int w = 0; w < 4; w++) {
+            for (int s = 0; s < 2; s++) {
+                memset(&flt, 0, sizeof(flt));
+                flt.workflow_name = evs_span_cstr(wf[w]);
+                flt.status = evs_span_cstr(stv[s]);
+                cr_assert_eq(evs_exec_list(st, &flt, &l), 0);
+                /* i % 4 == w and i % 2 == s: 6 when w and s agree in
+                 * parity, else none. */
+                cr_assert_eq(l.total, w % 2 == s ? 6u : 0u,
+                             "%s / %s: %zu", wf[w], stv[s], l.total);
+                for (size_t k = 0; k < l.count; k++) {
+                    cr_assert(evs__span_eq_cstr(l.items[k].workflow_name,
+                                                wf[w]));
+                    cr_assert(evs__span_eq_cstr(l.items[k].status, stv[s]));
+                }
+                evs_exec_list_free(&l);
+            }
+        }
+    }
+}
