@@ -262,8 +262,10 @@ static void usage(FILE *f)
         f,
         "\n"
         "Every figure is the median [minimum-maximum] over the repetitions;\n"
-        "x floor and x SQLite divide evstore's median by theirs. Targets (see\n"
-        "bench/RESULTS.md) are shown for information only.\n"
+        "x floor and x SQLite divide evstore's median by theirs. In api's rows\n"
+        "the floor is the same call made through the C API, and evstore the\n"
+        "HTTP API (a server embedded in evbench, on a loopback port). Targets\n"
+        "(see bench/RESULTS.md) are shown for information only.\n"
         "Standard error gets a line per finished scenario and, when it is a\n"
         "terminal, a progress line.\n"
         "\n"
