@@ -23,7 +23,7 @@
 #include <sys/uio.h>
 
 #define BENCH_MAX_REPEAT 64
-#define BENCH_MAX_ROWS 48
+#define BENCH_MAX_ROWS 64
 #define BENCH_MAX_NOTES 48
 
 /* The three things every scenario measures, in the order each repetition
