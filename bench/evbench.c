@@ -70,7 +70,6 @@ static const bench_sizes full_sizes = {
     .p11_runs = 20,
     .arch_execs = 64,
     .arch_events = 4000,
-    .api_execs = 100000,
     .api_events = 10000,
     .api_iters = 200,
 };
@@ -92,7 +91,6 @@ static const bench_sizes quick_sizes = {
     .p11_runs = 3,
     .arch_execs = 8,
     .arch_events = 300,
-    .api_execs = 500,
     .api_events = 1000,
     .api_iters = 30,
 };

@@ -63,7 +63,6 @@ typedef struct bench_sizes {
     size_t p11_runs;      /* 100-step runs per repetition and durability */
     size_t arch_execs;    /* executions archived and restored */
     size_t arch_events;   /* events of each (and a completion) */
-    size_t api_execs;     /* executions the API lists (--p8-execs too) */
     size_t api_events;    /* events of each long history the API reads */
     size_t api_iters;     /* calls of each kind per repetition */
 } bench_sizes;
@@ -119,6 +118,11 @@ typedef struct bench_ctx {
     uint64_t log_last_seq;
     uint64_t log_bytes;
     double log_setup_s;
+
+    /* P8's store of executions (root/p8store), kept for api when both
+     * run: how many it holds, and how many of them "failed". */
+    int list_ready;
+    size_t list_made, list_failed;
 } bench_ctx;
 
 /* ------------------------------------------------------------------ */
@@ -326,7 +330,11 @@ int scen_p8(bench_ctx *c);
 int bench_list_populate(bench_ctx *c, evs_store *st, evs_store *stq,
                         sqlite3 *db, size_t want, double budget_s,
                         size_t *made, size_t *failed);
-/* scen_api.c: the HTTP API (evstore/server.h) beside the C API. */
+/* The directory of P8's store. */
+#define BENCH_LIST_DIR "p8store"
+/* scen_api.c: the HTTP API (evstore/server.h) beside the C API, on P8's
+ * store when P8 ran and left it (bench_ctx.list_ready), else on a store
+ * of its own made the same way. */
 int scen_api(bench_ctx *c);
 /* scen_gc.c: gc of 100 k ended executions (as many as P8 lists, and
  * --p8-execs sets it too). */

@@ -646,21 +646,29 @@ int scen_api(bench_ctx *c)
     double budget, setup_s;
     size_t want;
     uint64_t t0;
-    int rc = -1;
+    int rc = -1, shared;
 
     /* As evrun serve does, before the first use of the threadpool. */
     setenv("UV_THREADPOOL_SIZE", "16", 0);
     memset(a, 0, sizeof(*a));
     a->c = c;
-    want = c->p8_execs_forced ? c->p8_execs_forced : c->sz.api_execs;
+    want = c->p8_execs_forced ? c->p8_execs_forced : c->sz.p8_execs;
     budget = c->p8_execs_forced ? 0 : c->sz.p8_budget_s;
-    bench_path(dir, sizeof(dir), c->root, "apistore");
+    /* P8's executions, if P8 left them; else the same made here. */
+    shared = c->list_ready;
+    bench_path(dir, sizeof(dir), c->root,
+               shared ? BENCH_LIST_DIR : "apistore");
     if (bench_store_open_at(c, dir, EVS_SYNC_NONE, &a->st) != 0)
         goto out;
     t0 = bench_now_ns();
-    if (bench_list_populate(c, a->st, NULL, NULL, want, budget, &a->made,
-                            &a->nfailed) != 0)
+    if (shared) {
+        a->made = c->list_made;
+        a->nfailed = c->list_failed;
+        c->list_ready = 0; /* removed below */
+    } else if (bench_list_populate(c, a->st, NULL, NULL, want, budget,
+                                   &a->made, &a->nfailed) != 0) {
         goto out;
+    }
     for (int k = 0; k < API_LONG; k++) {
         snprintf(a->lg[k].id, sizeof(a->lg[k].id), "api-long-%d", k);
         bench_progress(c, 1, "api setup: long history %d/%d", k + 1,
@@ -670,9 +678,10 @@ int scen_api(bench_ctx *c)
     }
     setup_s = (double)(bench_now_ns() - t0) / 1e9;
     bench_note(c,
-               "API setup: %zu executions (%zu failed) as P8's, and %d of "
+               "API setup: %zu executions (%zu failed), %s, and %d of "
                "%zu events in appends of 1-8, in %.1f s",
-               a->made, a->nfailed, API_LONG, c->sz.api_events, setup_s);
+               a->made, a->nfailed, shared ? "P8's own" : "made as P8's",
+               API_LONG, c->sz.api_events, setup_s);
     if (a->made < want)
         bench_note(c,
                    "API ran with %zu executions, not %zu: setup stopped at "

@@ -212,7 +212,7 @@ int scen_p8(bench_ctx *c)
 
     want = c->p8_execs_forced ? c->p8_execs_forced : c->sz.p8_execs;
     budget = c->p8_execs_forced ? 0 : c->sz.p8_budget_s;
-    bench_path(dir, sizeof(dir), c->root, "p8store");
+    bench_path(dir, sizeof(dir), c->root, BENCH_LIST_DIR);
     evs_store_opts_init(&o);
     o.durability = EVS_SYNC_NONE;
     if ((err = evs_store_open(dir, &o, &st)) != 0) {
@@ -396,11 +396,17 @@ int scen_p8(bench_ctx *c)
                             made < 100000);
     rc = 0;
 out:
-    /* 100 k directories: gone now unless --keep, not at the very end. */
+    /* 100 k directories: gone now unless --keep or api lists them
+     * next, not at the very end. */
     sq_close(c, db, P8_DB, !c->keep); /* finalizes sel and page */
     evs_store_close(st);
     evs_store_close(stq);
-    if (!c->keep)
+    if (rc == 0 && (c->scenarios & SC_API)) {
+        c->list_ready = 1;
+        c->list_made = made;
+        c->list_failed = nfailed;
+    } else if (!c->keep) {
         floor_rm_rf(dir);
+    }
     return rc;
 }
