@@ -261,15 +261,13 @@ static int read_answer(bench_http *h, int *fresh)
         ssize_t got = fill(h);
         if (got <= 0) {
             *fresh = got == 0 || h->io_errno == ECONNRESET;
-            return got == 0 ? fail(h, "the server closed the connection")
-                            : -1;
+            return got == 0 ? fail(h, "the server closed the connection") : -1;
         }
     }
     if (line(h, &l, &len, HEAD_MAX) != 0)
         return -1;
-    if (len < 12 || memcmp(l, "HTTP/1.", 7) != 0 || l[8] != ' ' ||
-        l[9] < '1' || l[9] > '5' || l[10] < '0' || l[10] > '9' ||
-        l[11] < '0' || l[11] > '9')
+    if (len < 12 || memcmp(l, "HTTP/1.", 7) != 0 || l[8] != ' ' || l[9] < '1' ||
+        l[9] > '5' || l[10] < '0' || l[10] > '9' || l[11] < '0' || l[11] > '9')
         return fail(h, "not an HTTP/1.x status line: %.*s",
                     (int)(len < 60 ? len : 60), l);
     h->status = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
@@ -348,8 +346,7 @@ int bench_http_get(bench_http *h, const char *target)
             if (w < 0) {
                 gone = errno == EPIPE || errno == ECONNRESET;
                 if (!gone)
-                    return fail(h, "sending the request: %s",
-                                strerror(errno));
+                    return fail(h, "sending the request: %s", strerror(errno));
                 break;
             }
             off += (size_t)w;

@@ -47,13 +47,20 @@
 #define API_LONG 4  /* executions with a long history */
 #define API_WARM 10 /* calls of each kind before the first measured */
 
-enum { OP_C_LIST, OP_API_LIST, OP_C_TAIL, OP_API_TAIL, OP_INSPECT,
-       OP_HEALTHZ, OP_N };
+enum {
+    OP_C_LIST,
+    OP_API_LIST,
+    OP_C_TAIL,
+    OP_API_TAIL,
+    OP_INSPECT,
+    OP_HEALTHZ,
+    OP_N
+};
 
 typedef struct api_long {
     char id[32];
-    uint64_t last;  /* its last sequence */
-    char *want;     /* the last 100 raw lines, without newlines, joined
+    uint64_t last; /* its last sequence */
+    char *want;    /* the last 100 raw lines, without newlines, joined
                        by commas: the C API's answer */
     size_t want_len;
     char *want_api; /* "events":[ + want + ] as the API must send it */
@@ -163,16 +170,15 @@ static double since_us(uint64_t t0)
 static int page_check(api_run *a, const evs_exec_listing *li, const char *who)
 {
     if (li->count != a->want_n || li->total != a->want_total)
-        return bench_fail(a->c, "%s: a page of %zu of %zu, not %zu of %zu",
-                          who, li->count, li->total, a->want_n,
-                          a->want_total);
+        return bench_fail(a->c, "%s: a page of %zu of %zu, not %zu of %zu", who,
+                          li->count, li->total, a->want_n, a->want_total);
     for (size_t i = 0; i < li->count; i++)
         if (li->items[i].id.len != strlen(a->want_ids[i]) ||
-            memcmp(li->items[i].id.ptr, a->want_ids[i],
-                   li->items[i].id.len) != 0)
+            memcmp(li->items[i].id.ptr, a->want_ids[i], li->items[i].id.len) !=
+                0)
             return bench_fail(a->c, "%s: row %zu is %.*s, not %s", who, i,
-                              (int)li->items[i].id.len,
-                              li->items[i].id.ptr, a->want_ids[i]);
+                              (int)li->items[i].id.len, li->items[i].id.ptr,
+                              a->want_ids[i]);
     return 0;
 }
 
@@ -242,8 +248,7 @@ static int op_api_list(api_run *a, double *us)
     items = member(doc, "items", json_type_array);
     total = member(doc, "total", json_type_int);
     next = member(doc, "next_cursor", json_type_string);
-    if (!items || !total ||
-        json_object_array_length(items) != a->want_n ||
+    if (!items || !total || json_object_array_length(items) != a->want_n ||
         (size_t)json_object_get_int64(total) != a->want_total) {
         bench_fail(a->c, "GET %s: not a page of %zu of %zu: %.200s", target,
                    a->want_n, a->want_total, a->http.body);
@@ -332,8 +337,8 @@ static int op_c_tail(api_run *a, api_long *lg, double *us)
         return bench_fail(a->c, "evstore tail read of %s: %s", lg->id,
                           rc == -ENOMEM ? "out of memory" : info.msg);
     if (n != API_TAIL || bad)
-        return bench_fail(a->c, "evstore tail read of %s: %zu events%s",
-                          lg->id, n, bad ? ", out of sequence" : "");
+        return bench_fail(a->c, "evstore tail read of %s: %zu events%s", lg->id,
+                          n, bad ? ", out of sequence" : "");
     if (lg->want && (a->buf_len != lg->want_len ||
                      memcmp(a->buf, lg->want, a->buf_len) != 0))
         return bench_fail(a->c, "evstore tail read of %s changed", lg->id);
@@ -354,8 +359,7 @@ static int op_api_tail(api_run *a, api_long *lg, double *us)
     /* The lines, byte for byte, as the log holds them. */
     if (!memmem(a->http.body, a->http.body_len, lg->want_api,
                 strlen(lg->want_api))) {
-        bench_fail(a->c, "GET %s: the events are not the log's lines",
-                   target);
+        bench_fail(a->c, "GET %s: the events are not the log's lines", target);
         goto out;
     }
     evs = member(doc, "events", json_type_array);
@@ -369,13 +373,12 @@ static int op_api_tail(api_run *a, api_long *lg, double *us)
         goto out;
     }
     for (size_t i = 0; i < API_TAIL; i++) {
-        json_object *s =
-            member(json_object_array_get_idx(evs, i), "sequence",
-                   json_type_int);
+        json_object *s = member(json_object_array_get_idx(evs, i), "sequence",
+                                json_type_int);
 
         if (!s || (uint64_t)json_object_get_int64(s) != from + i) {
-            bench_fail(a->c, "GET %s: event %zu is not sequence %llu",
-                       target, i, (unsigned long long)(from + i));
+            bench_fail(a->c, "GET %s: event %zu is not sequence %llu", target,
+                       i, (unsigned long long)(from + i));
             goto out;
         }
     }
@@ -478,8 +481,8 @@ static int measure(api_run *a)
             goto out;
         }
     snprintf(metric, sizeof(metric),
-             "first page (%d) of %zu executions, status filter: p50",
-             API_PAGE, a->made);
+             "first page (%d) of %zu executions, status filter: p50", API_PAGE,
+             a->made);
     row[0] = bench_row_add(c, "API", metric, "µs", 1);
     metric[strlen(metric) - 2] = '9';
     metric[strlen(metric) - 1] = '9';
@@ -656,8 +659,7 @@ int scen_api(bench_ctx *c)
     budget = c->p8_execs_forced ? 0 : c->sz.p8_budget_s;
     /* P8's executions, if P8 left them; else the same made here. */
     shared = c->list_ready;
-    bench_path(dir, sizeof(dir), c->root,
-               shared ? BENCH_LIST_DIR : "apistore");
+    bench_path(dir, sizeof(dir), c->root, shared ? BENCH_LIST_DIR : "apistore");
     if (bench_store_open_at(c, dir, EVS_SYNC_NONE, &a->st) != 0)
         goto out;
     t0 = bench_now_ns();
@@ -665,14 +667,13 @@ int scen_api(bench_ctx *c)
         a->made = c->list_made;
         a->nfailed = c->list_failed;
         c->list_ready = 0; /* removed below */
-    } else if (bench_list_populate(c, a->st, NULL, NULL, want, budget,
-                                   &a->made, &a->nfailed) != 0) {
+    } else if (bench_list_populate(c, a->st, NULL, NULL, want, budget, &a->made,
+                                   &a->nfailed) != 0) {
         goto out;
     }
     for (int k = 0; k < API_LONG; k++) {
         snprintf(a->lg[k].id, sizeof(a->lg[k].id), "api-long-%d", k);
-        bench_progress(c, 1, "api setup: long history %d/%d", k + 1,
-                       API_LONG);
+        bench_progress(c, 1, "api setup: long history %d/%d", k + 1, API_LONG);
         if (make_long(a, &a->lg[k], c->sz.api_events, c->seed + 40 + k) != 0)
             goto out;
     }
