@@ -38,6 +38,9 @@ static const scenario scenarios[] = {
     {"p5", SC_P5, "replay to state of a 1 M-event agent history", scen_p5},
     {"p7", SC_P7, "open + replay of 1 M events with a fresh snapshot", scen_p7},
     {"p8", SC_P8, "listing 100 k executions with a status filter", scen_p8},
+    {"api", SC_API,
+     "HTTP API beside the C API: a listing's first page, last 100 events",
+     scen_api},
     {"gc", SC_GC, "gc of 100 k ended executions (retention)", scen_gc},
     {"p9", SC_P9, "orchestrator: 3-step workflows/s, event latency", scen_p9},
     {"p11", SC_P11, "durable functions: first step, step-to-step overhead",
@@ -67,6 +70,8 @@ static const bench_sizes full_sizes = {
     .p11_runs = 20,
     .arch_execs = 64,
     .arch_events = 4000,
+    .api_events = 10000,
+    .api_iters = 200,
 };
 
 static const bench_sizes quick_sizes = {
@@ -86,6 +91,8 @@ static const bench_sizes quick_sizes = {
     .p11_runs = 3,
     .arch_execs = 8,
     .arch_events = 300,
+    .api_events = 1000,
+    .api_iters = 30,
 };
 
 /* ------------------------------------------------------------------ */
@@ -155,8 +162,8 @@ void bench_path(char *out, size_t cap, const char *dir, const char *name)
     snprintf(out, cap, "%s/%s", dir, name);
 }
 
-static int store_open_at(bench_ctx *c, const char *where, evs_durability d,
-                         evs_store **out)
+int bench_store_open_at(bench_ctx *c, const char *where, evs_durability d,
+                        evs_store **out)
 {
     evs_store_opts o;
     int rc;
@@ -176,7 +183,7 @@ static int store_open_at(bench_ctx *c, const char *where, evs_durability d,
 
 int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out)
 {
-    return store_open_at(c, c->store, d, out);
+    return bench_store_open_at(c, c->store, d, out);
 }
 
 int bench_sqlite_store_open(bench_ctx *c, evs_durability d, evs_store **out)
@@ -184,7 +191,7 @@ int bench_sqlite_store_open(bench_ctx *c, evs_durability d, evs_store **out)
     char where[4300];
 
     snprintf(where, sizeof(where), "sqlite:%s/evs-sqlite.db", c->root);
-    return store_open_at(c, where, d, out);
+    return bench_store_open_at(c, where, d, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -238,7 +245,7 @@ static void usage(FILE *f)
         "                       time limit (default %zu, or %zu with --quick;\n"
         "                       setup then stops after %.0f s, or %.0f s with\n"
         "                       --quick, and P8 lists what was made); also\n"
-        "                       the executions gc deletes\n"
+        "                       the executions gc deletes and api lists\n"
         "  --list               list the scenarios and exit\n"
         "  --help               show this help and exit\n"
         "  --version            print the version of the evstore library and "
@@ -253,8 +260,10 @@ static void usage(FILE *f)
         f,
         "\n"
         "Every figure is the median [minimum-maximum] over the repetitions;\n"
-        "x floor and x SQLite divide evstore's median by theirs. Targets (see\n"
-        "bench/RESULTS.md) are shown for information only.\n"
+        "x floor and x SQLite divide evstore's median by theirs. In api's\n"
+        "rows the floor is the same call made through the C API, and evstore\n"
+        "the HTTP API (a server embedded in evbench, on a loopback port).\n"
+        "Targets (see bench/RESULTS.md) are shown for information only.\n"
         "Standard error gets a line per finished scenario and, when it is a\n"
         "terminal, a progress line.\n"
         "\n"

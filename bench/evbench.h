@@ -23,7 +23,7 @@
 #include <sys/uio.h>
 
 #define BENCH_MAX_REPEAT 64
-#define BENCH_MAX_ROWS 48
+#define BENCH_MAX_ROWS 64
 #define BENCH_MAX_NOTES 48
 
 /* The three things every scenario measures, in the order each repetition
@@ -63,6 +63,8 @@ typedef struct bench_sizes {
     size_t p11_runs;      /* 100-step runs per repetition and durability */
     size_t arch_execs;    /* executions archived and restored */
     size_t arch_events;   /* events of each (and a completion) */
+    size_t api_events;    /* events of each long history the API reads */
+    size_t api_iters;     /* calls of each kind per repetition */
 } bench_sizes;
 
 /* Scenario bits, in the order they run. */
@@ -81,6 +83,7 @@ enum {
     SC_P11 = 1u << 11,
     SC_ARCH = 1u << 12,
     SC_GC = 1u << 13,
+    SC_API = 1u << 14,
 };
 
 typedef struct bench_ctx {
@@ -115,6 +118,11 @@ typedef struct bench_ctx {
     uint64_t log_last_seq;
     uint64_t log_bytes;
     double log_setup_s;
+
+    /* P8's store of executions (root/p8store), kept for api when both
+     * run: how many it holds, and how many of them "failed". */
+    int list_ready;
+    size_t list_made, list_failed;
 } bench_ctx;
 
 /* ------------------------------------------------------------------ */
@@ -311,6 +319,23 @@ void bench_log_drop(bench_ctx *c);
 int scen_p10(bench_ctx *c);
 /* scen_list.c */
 int scen_p8(bench_ctx *c);
+/*
+ * Creates up to `want` executions as P8 lists them (snapshots only, ids
+ * UUIDv7-like, created one second apart, about one in ten "failed") in
+ * `st` and, when not NULL, in `stq` (evstore on SQLite) and in the raw
+ * SQLite database `db` (its executions table), stopping at `budget_s`
+ * seconds of setup (0: no limit). Sets *made and *failed (how many have
+ * status "failed"). Returns 0 or -1.
+ */
+int bench_list_populate(bench_ctx *c, evs_store *st, evs_store *stq,
+                        sqlite3 *db, size_t want, double budget_s,
+                        size_t *made, size_t *failed);
+/* The directory of P8's store. */
+#define BENCH_LIST_DIR "p8store"
+/* scen_api.c: the HTTP API (evstore/server.h) beside the C API, on P8's
+ * store when P8 ran and left it (bench_ctx.list_ready), else on a store
+ * of its own made the same way. */
+int scen_api(bench_ctx *c);
 /* scen_gc.c: gc of 100 k ended executions (as many as P8 lists, and
  * --p8-execs sets it too). */
 int scen_gc(bench_ctx *c);
@@ -330,6 +355,9 @@ int scen_arch(bench_ctx *c);
 
 /* Opens the bench's store with the given durability. */
 int bench_store_open(bench_ctx *c, evs_durability d, evs_store **out);
+/* The same options for a store at `where` (a scenario's own). */
+int bench_store_open_at(bench_ctx *c, const char *where, evs_durability d,
+                        evs_store **out);
 /* The same options on the SQLite backend (eventstore/BACKENDS.md):
  * sqlite:ROOT/evs-sqlite.db, for the rows that measure it beside the raw
  * SQLite peer. */
@@ -481,6 +509,35 @@ typedef struct p9_lat_run {
 /* n waiting executions in a fresh store at `path`, each run by a child
  * after its event is posted. */
 int p9_latency_run(bench_ctx *c, const char *path, size_t n, p9_lat_run *out);
+
+/* ------------------------------------------------------------------ */
+/* http_client.c: GET over one keep-alive loopback connection         */
+/* ------------------------------------------------------------------ */
+
+typedef struct bench_http {
+    int fd; /* -1 between connections */
+    uint16_t port;
+    char *in; /* bytes received, in[in_pos..in_len) not yet parsed */
+    size_t in_len, in_pos, in_cap;
+    int io_errno;
+    /* The last answer: its status and body (chunks joined),
+     * NUL-terminated; valid until the next request. */
+    int status;
+    char *body;
+    size_t body_len, body_cap;
+    unsigned long reconnects; /* idle connections the server had closed */
+    char err[256];            /* why the last call failed */
+} bench_http;
+
+/* Connects to 127.0.0.1:port. Returns 0, or -1 with h->err set (h must
+ * still be closed). */
+int bench_http_connect(bench_http *h, uint16_t port);
+/* Sends GET `target` (a path with its query) and reads the whole
+ * answer; a connection the server had closed while idle is opened again
+ * once. Returns 0 (whatever the status), or -1 with h->err set. */
+int bench_http_get(bench_http *h, const char *target);
+/* Closes the connection and frees the buffers; accepts NULL. */
+void bench_http_close(bench_http *h);
 
 /* ------------------------------------------------------------------ */
 /* report.c: table, JSON, machine                                     */

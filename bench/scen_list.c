@@ -91,11 +91,9 @@ static int sq_insert_exec(bench_ctx *c, sqlite3_stmt *ins, const char *id,
     return 0;
 }
 
-/* Creates up to `want` executions in evstore and SQLite, stopping at the
- * time budget (0: none). Sets *made and *failed (how many have status
- * "failed"). */
-static int setup(bench_ctx *c, evs_store *st, evs_store *stq, sqlite3 *db,
-                 size_t want, double budget_s, size_t *made, size_t *failed)
+int bench_list_populate(bench_ctx *c, evs_store *st, evs_store *stq,
+                        sqlite3 *db, size_t want, double budget_s,
+                        size_t *made, size_t *failed)
 {
     sqlite3_stmt *ins = NULL;
     bench_rng r;
@@ -106,9 +104,9 @@ static int setup(bench_ctx *c, evs_store *st, evs_store *stq, sqlite3 *db,
     int rc = -1, err;
 
     *made = *failed = 0;
-    if (sq_exec(c, db, schema) != 0 ||
-        sq_prepare(c, db, insert_sql, &ins) != 0 ||
-        sq_exec(c, db, "BEGIN") != 0)
+    if (db && (sq_exec(c, db, schema) != 0 ||
+               sq_prepare(c, db, insert_sql, &ins) != 0 ||
+               sq_exec(c, db, "BEGIN") != 0))
         goto out;
     bench_rng_seed(&r, c->seed + 8);
     for (i = 0; i < want; i++) {
@@ -120,8 +118,8 @@ static int setup(bench_ctx *c, evs_store *st, evs_store *stq, sqlite3 *db,
 
         if (budget_s > 0 && el > budget_s)
             break;
-        bench_progress(c, 0, "p8 setup: %zu/%zu executions (%.0f s)", i, want,
-                       el);
+        bench_progress(c, 0, "%s setup: %zu/%zu executions (%.0f s)",
+                       c->cur_scenario, i, want, el);
         snprintf(id, sizeof(id), "%08llx-%04llx-7%03llx-%04llx-%012llx",
                  (unsigned long long)((ms >> 16) & 0xffffffffu),
                  (unsigned long long)(ms & 0xffff),
@@ -130,23 +128,23 @@ static int setup(bench_ctx *c, evs_store *st, evs_store *stq, sqlite3 *db,
                  (unsigned long long)(b & 0xffffffffffffull));
         status = bench_gen_snapshot(&r, &sn, buf, sizeof(buf), created);
         err = evs_exec_create(st, id, EVS_UUID_LEN, &sn, NULL, 0);
-        if (err == 0)
+        if (err == 0 && stq)
             err = evs_exec_create(stq, id, EVS_UUID_LEN, &sn, NULL, 0);
         if (err != 0) {
             bench_evs_fail(c, err, "evs_exec_create");
             goto out;
         }
-        if (sq_insert_exec(c, ins, id, &sn) != 0)
+        if (db && sq_insert_exec(c, ins, id, &sn) != 0)
             goto out;
         if (strcmp(status, "failed") == 0)
             (*failed)++;
         (*made)++;
-        if (*made % 1000 == 0 &&
+        if (db && *made % 1000 == 0 &&
             (sq_exec(c, db, "COMMIT") != 0 || sq_exec(c, db, "BEGIN") != 0))
             goto out;
     }
-    if (sq_exec(c, db, "COMMIT") != 0 ||
-        sq_exec(c, db, "PRAGMA wal_checkpoint(TRUNCATE)") != 0)
+    if (db && (sq_exec(c, db, "COMMIT") != 0 ||
+               sq_exec(c, db, "PRAGMA wal_checkpoint(TRUNCATE)") != 0))
         goto out;
     rc = 0;
 out:
@@ -214,7 +212,7 @@ int scen_p8(bench_ctx *c)
 
     want = c->p8_execs_forced ? c->p8_execs_forced : c->sz.p8_execs;
     budget = c->p8_execs_forced ? 0 : c->sz.p8_budget_s;
-    bench_path(dir, sizeof(dir), c->root, "p8store");
+    bench_path(dir, sizeof(dir), c->root, BENCH_LIST_DIR);
     evs_store_opts_init(&o);
     o.durability = EVS_SYNC_NONE;
     if ((err = evs_store_open(dir, &o, &st)) != 0) {
@@ -226,7 +224,8 @@ int scen_p8(bench_ctx *c)
     if (sq_open(c, P8_DB, "OFF", &db, NULL) != 0)
         goto out;
     t0 = bench_now_ns();
-    if (setup(c, st, stq, db, want, budget, &made, &nfailed) != 0)
+    if (bench_list_populate(c, st, stq, db, want, budget, &made, &nfailed) !=
+        0)
         goto out;
     setup_s = (double)(bench_now_ns() - t0) / 1e9;
     bench_note(c,
@@ -397,11 +396,17 @@ int scen_p8(bench_ctx *c)
                             made < 100000);
     rc = 0;
 out:
-    /* 100 k directories: gone now unless --keep, not at the very end. */
+    /* 100 k directories: gone now unless --keep or api lists them
+     * next, not at the very end. */
     sq_close(c, db, P8_DB, !c->keep); /* finalizes sel and page */
     evs_store_close(st);
     evs_store_close(stq);
-    if (!c->keep)
+    if (rc == 0 && (c->scenarios & SC_API)) {
+        c->list_ready = 1;
+        c->list_made = made;
+        c->list_failed = nfailed;
+    } else if (!c->keep) {
         floor_rm_rf(dir);
+    }
     return rc;
 }
