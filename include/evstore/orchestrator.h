@@ -496,6 +496,24 @@ EVS_EXTERN int evs_orch_unpause(evs_orch *o, evs_span id);
 EVS_EXTERN int evs_orch_terminate(evs_orch *o, evs_span id, evs_span reason);
 
 /**
+ * As evs_orch_pause, evs_orch_unpause and evs_orch_terminate, and records
+ * who asked: `by` is free text, such as an operator's name (UTF-8, at
+ * most EVS_BY_MAX bytes; empty: not recorded), and `reason` JSON, such as
+ * a string (empty: null); an unpause records its reason too. The event's
+ * `data` is {"reason","by"} (formats/FORMAT.md §6); the replayed state
+ * keeps them (evs_exec_state's paused, resumed, terminated). Loop
+ * thread. Returns as evs_orch_pause; -EINVAL also for a bad `by`.
+ */
+EVS_EXTERN int evs_orch_pause_by(evs_orch *o, evs_span id, evs_span by,
+                                 evs_span reason);
+/** See evs_orch_pause_by. */
+EVS_EXTERN int evs_orch_unpause_by(evs_orch *o, evs_span id, evs_span by,
+                                   evs_span reason);
+/** See evs_orch_pause_by. */
+EVS_EXTERN int evs_orch_terminate_by(evs_orch *o, evs_span id, evs_span by,
+                                     evs_span reason);
+
+/**
  * Posts a request to execution `id` from any process, through its inbox
  * (evs_request_post): `kind` is "event" (with `type` and `payload`),
  * "pause", "unpause" or "terminate" (with `reason` in `payload` as a
@@ -509,6 +527,16 @@ EVS_EXTERN int evs_orch_terminate(evs_orch *o, evs_span id, evs_span reason);
  */
 EVS_EXTERN int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
                              evs_span type, evs_span payload);
+
+/**
+ * As evs_orch_post, and records who asked a pause, unpause or
+ * terminate: `by` (free text, UTF-8, at most EVS_BY_MAX bytes; empty:
+ * not recorded). The same call as evs_exec_post_by (replay.h). Any
+ * thread. Returns as evs_orch_post; -EINVAL also for an "event" with a
+ * `by`, or a `by` that is not UTF-8 or is too long.
+ */
+EVS_EXTERN int evs_orch_post_by(evs_store *store, evs_span id, evs_span kind,
+                                evs_span type, evs_span payload, evs_span by);
 
 /* ---------------------------------------------------------------- */
 /* Retrying an execution                                            */

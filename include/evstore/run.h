@@ -430,6 +430,17 @@ EVS_EXTERN int evs_run_send(evs_store *s, const char *id, const char *event,
 EVS_EXTERN int evs_run_request(evs_store *s, const char *id, const char *kind,
                                const char *reason, evs_error_info *err);
 
+/**
+ * As evs_run_request, and records who asked: `by` (free text, UTF-8, at
+ * most EVS_BY_MAX bytes; NULL or "": not recorded), kept with the reason
+ * in the event's `data` and in the run's replayed state (evs_exec_state's
+ * paused, resumed, terminated). Returns as evs_run_request; -EINVAL also
+ * for a bad `by`.
+ */
+EVS_EXTERN int evs_run_request_by(evs_store *s, const char *id,
+                                  const char *kind, const char *by,
+                                  const char *reason, evs_error_info *err);
+
 /* ---------------------------------------------------------------- */
 /* Recovery                                                         */
 /* ---------------------------------------------------------------- */
