@@ -118,6 +118,17 @@ class Server:
         return self.request("POST", path, body=body if body is not None
                             else {}, **kw)
 
+    def wait_doc(self, path, ready, timeout=20):
+        """GETs path until ready(doc) holds; returns the last doc."""
+        deadline = time.time() + timeout
+        doc = None
+        while time.time() < deadline:
+            st, doc, _ = self.get(path)
+            if st == 200 and ready(doc):
+                break
+            time.sleep(0.05)
+        return doc
+
     def wait_status(self, eid, want, timeout=20):
         deadline = time.time() + timeout
         doc = None
@@ -531,12 +542,8 @@ def test_pause_unpause_event_and_terminate(srv):
     assert "looking into it" in json.dumps(ev["events"][0]["data"])
     st, doc, _ = srv.post("/v1/executions/p1/unpause")
     assert st == 200
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        st, ev, _ = srv.get("/v1/executions/p1/events?type=execution_resumed")
-        if ev["events"]:
-            break
-        time.sleep(0.05)
+    ev = srv.wait_doc("/v1/executions/p1/events?type=execution_resumed",
+                      lambda d: d["events"])
     assert len(ev["events"]) == 1
     st, doc, _ = srv.post("/v1/executions/p1/signal",
                           {"type": "go", "payload": {"yes": 1}})
@@ -575,12 +582,7 @@ def test_requests_record_who_asked_and_why(srv):
     st, doc, _ = srv.post("/v1/executions/w1/unpause",
                           {"reason": "fixed"})
     assert st == 200, doc
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        st, got, _ = srv.get("/v1/executions/w1")
-        if got["resumed"]:
-            break
-        time.sleep(0.05)
+    got = srv.wait_doc("/v1/executions/w1", lambda d: d["resumed"])
     assert got["resumed"]["by"] == "api:127.0.0.1"
     assert got["resumed"]["reason"] == "fixed"
     assert got["resumed"]["seq"] > got["paused"]["seq"]
