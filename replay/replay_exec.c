@@ -248,9 +248,6 @@ static int control_of(ctx *c, evs_control_state *o, int pause)
                            nospan, nospan};
     int rc;
 
-    RULE(!c->f.by.len || c->f.by.ptr[0] == '"', c, "data",
-         "%.*s: \"by\" is not a string", (int)c->ev->event_type.len,
-         c->ev->event_type.ptr);
     if ((rc = str_of(r, c->f.by, &n.by)) != 0 ||
         (rc = evs__rp_copy(r, c->f.reason, &n.reason)) != 0)
         return rc;
@@ -261,11 +258,19 @@ static int control_of(ctx *c, evs_control_state *o, int pause)
     return 0;
 }
 
+/* Checked before anything changes: a `by` is a string (or null). */
+#define CHECK_BY(c)                                                            \
+    RULE(!(c)->f.by.len || (c)->f.by.ptr[0] == '"', (c), "data",               \
+         "%.*s: \"by\" is not a string", (int)(c)->ev->event_type.len,        \
+         (c)->ev->event_type.ptr)
+
 int evs__rp_on_exec_ended(ctx *c, evs_exec_status st)
 {
     evs_replay *r = c->r;
     int rc;
 
+    if (st == EVS_STATUS_TERMINATED)
+        CHECK_BY(c);
     if (st == EVS_STATUS_COMPLETED &&
         (rc = evs__rp_copy(r, c->f.outputs, &r->exec.outputs)) != 0)
         return rc;
@@ -290,6 +295,7 @@ int evs__rp_on_pause(ctx *c, int pause)
 {
     evs_replay *r = c->r;
 
+    CHECK_BY(c);
     if (pause) {
         RULE(r->exec.status != EVS_STATUS_PAUSED, c, "already-paused",
              "paused while paused");

@@ -1036,6 +1036,13 @@ Test(replay, pause_resume_and_terminate_move_the_status)
     cr_assert_eq(x->status, EVS_STATUS_PAUSED);
     cr_assert_str_eq(evs_exec_status_name(x->status), "paused");
     cr_assert_eq(x->status_before_pause, EVS_STATUS_RUNNING);
+    /* Written before `by` was: the reason and the step, no one. */
+    cr_assert_eq(x->paused.seq, 3);
+    cr_assert_eq(x->paused.at_us, event_time("ops", 3));
+    assert_span(x->paused.reason, "\"ops\"");
+    assert_span(x->paused.step, "a");
+    cr_assert_eq(x->paused.by.len, 0);
+    cr_assert_eq(x->resumed.seq, 0);
     evs_replay_free(r);
     r = open_check("ops", &(point){6, "paused", NULL, NULL});
     cr_assert_eq(evs_replay_exec(r)->status_before_pause, EVS_STATUS_WAITING);
@@ -1046,6 +1053,42 @@ Test(replay, pause_resume_and_terminate_move_the_status)
     cr_assert_eq(x->status, EVS_STATUS_TERMINATED);
     assert_span(x->error, "\"stopped by operator\"");
     cr_assert_eq(x->ended_at_us, event_time("ops", 9));
+    /* The last pause and unpause, with no data at all, and the end. */
+    cr_assert_eq(x->paused.seq, 6);
+    cr_assert_eq(x->paused.reason.len, 0);
+    cr_assert_eq(x->resumed.seq, 8);
+    cr_assert_eq(x->resumed.by.len, 0);
+    cr_assert_eq(x->terminated.seq, 9);
+    assert_span(x->terminated.reason, "\"stopped by operator\"");
+    evs_replay_free(r);
+    hist_free(&h);
+
+    /* Written with who asked: kept, the last of each. */
+    start(&h, "{\"workflow_name\":\"who\",\"inputs\":{}}");
+    hist_add(&h, "step_started", NULL, "a", NULL);
+    hist_add(&h, "execution_paused", NULL, NULL,
+             "{\"reason\":\"one\",\"by\":\"ann\"}"); /* 3 */
+    hist_add(&h, "execution_resumed", NULL, NULL,
+             "{\"reason\":null,\"by\":\"bo\\u0062\"}"); /* 4 */
+    hist_add(&h, "execution_paused", NULL, NULL,
+             "{\"reason\":{\"k\":[1]},\"by\":\"cy\"}"); /* 5 */
+    hist_add(&h, "execution_terminated", NULL, NULL,
+             "{\"reason\":\"end\",\"by\":null}"); /* 6 */
+    record(&h, "who");
+    r = open_at("who", 0, NULL);
+    x = evs_replay_exec(r);
+    cr_assert_eq(x->paused.seq, 5);
+    assert_span(x->paused.by, "cy");
+    assert_span(x->paused.reason, "{\"k\":[1]}");
+    assert_span(x->paused.step, "a");
+    cr_assert_eq(x->resumed.seq, 4);
+    assert_span(x->resumed.by, "bob"); /* unescaped */
+    cr_assert_eq(x->resumed.reason.len, 0);
+    cr_assert_eq(x->resumed.step.len, 0);
+    cr_assert_eq(x->terminated.seq, 6);
+    cr_assert_eq(x->terminated.at_us, event_time("who", 6));
+    cr_assert_eq(x->terminated.by.len, 0);
+    assert_span(x->terminated.reason, "\"end\"");
     evs_replay_free(r);
     hist_free(&h);
 
