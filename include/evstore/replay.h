@@ -577,7 +577,8 @@ EVS_EXTERN int evs_replay_check_definition(const evs_replay *r, const char *def,
  * its inbox (evs_request_post), for whatever runs it (an orchestrator,
  * or a durable function's host, evstore/run.h): `kind` is "event" (with
  * `type` and `payload`, any JSON), "pause", "unpause" or "terminate"
- * (with a reason in `payload` as a JSON string, or empty). A request to
+ * (with a reason in `payload` as a JSON string, or empty; who asked is
+ * not recorded: evs_exec_post_by records it). A request to
  * an execution that continued as new is forwarded along its chain:
  * posted to the inbox of the member that did not continue (formats/
  * FORMAT.md §13). Refused with EVS_EFINISHED if that member has ended

@@ -425,7 +425,8 @@ EVS_EXTERN int evs_run_send(evs_store *s, const char *id, const char *event,
 /**
  * Asks run `id` to "pause", "unpause" or "terminate", with `reason` (a
  * string, may be NULL), as `evrun pause|unpause|terminate` does: the run
- * sees it at its next call. Returns as evs_run_send.
+ * sees it at its next call. Who asked is not recorded
+ * (evs_run_request_by records it). Returns as evs_run_send.
  */
 EVS_EXTERN int evs_run_request(evs_store *s, const char *id, const char *kind,
                                const char *reason, evs_error_info *err);
