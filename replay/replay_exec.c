@@ -294,22 +294,26 @@ int evs__rp_on_exec_ended(ctx *c, evs_exec_status st)
 int evs__rp_on_pause(ctx *c, int pause)
 {
     evs_replay *r = c->r;
+    int rc;
 
+    /* Who asked is read first: out of memory, nothing has changed. */
     CHECK_BY(c);
     if (pause) {
         RULE(r->exec.status != EVS_STATUS_PAUSED, c, "already-paused",
              "paused while paused");
         if (r->exec.status != EVS_STATUS_PAUSED) {
+            if ((rc = control_of(c, &r->exec.paused, 1)) != 0)
+                return rc;
             r->exec.status_before_pause = r->exec.status;
             r->exec.status = EVS_STATUS_PAUSED;
-            return control_of(c, &r->exec.paused, 1);
         }
     } else {
         RULE(r->exec.status == EVS_STATUS_PAUSED, c, "not-paused",
              "resumed while not paused");
         if (r->exec.status == EVS_STATUS_PAUSED) {
+            if ((rc = control_of(c, &r->exec.resumed, 0)) != 0)
+                return rc;
             r->exec.status = EVS_STATUS_RUNNING;
-            return control_of(c, &r->exec.resumed, 0);
         }
     }
     return 0;
