@@ -196,17 +196,16 @@ int evs__drive_request(orch_exec *x, const char *req_id, evs_span body,
                        (evs_span){0}, &d, seq);
     } else if (span_eq((evs_span){kind.s, kind.len}, "pause")) {
         if (st->status != EVS_STATUS_PAUSED) {
-            EVS__JB_LIT(&d, "{\"reason\":");
-            evs__jb_json(&d, payload);
-            EVS__JB_LIT(&d, "}");
+            evs__request_control_data(&d, body);
             evs__orch_emit(x, req_id, EVS_EV_EXECUTION_PAUSED, main_id,
                            (evs_span){0}, &d, seq);
             control = 1;
         }
     } else if (span_eq((evs_span){kind.s, kind.len}, "unpause")) {
         if (st->status == EVS_STATUS_PAUSED) {
+            evs__request_control_data(&d, body);
             evs__orch_emit(x, req_id, EVS_EV_EXECUTION_RESUMED, main_id,
-                           (evs_span){0}, NULL, seq);
+                           (evs_span){0}, &d, seq);
             control = 1;
         }
     } else if (span_eq((evs_span){kind.s, kind.len}, "terminate")) {
@@ -214,9 +213,7 @@ int evs__drive_request(orch_exec *x, const char *req_id, evs_span body,
                 x, (evs_span){0},
                 evs_span_cstr("the execution was terminated")))
             goto out;
-        EVS__JB_LIT(&d, "{\"reason\":");
-        evs__jb_json(&d, payload);
-        EVS__JB_LIT(&d, "}");
+        evs__request_control_data(&d, body);
         evs__orch_emit(x, req_id, EVS_EV_EXECUTION_TERMINATED, main_id,
                        (evs_span){0}, &d, seq);
         control = 1;

@@ -252,7 +252,7 @@ static int request_target(evs_orch *o, evs_span id, orch_exec **out)
 }
 
 static int local_request(evs_orch *o, evs_span id, const char *kind,
-                         evs_span type, evs_span payload)
+                         evs_span type, evs_span payload, evs_span by)
 {
     orch_exec *x;
     evs__jbuf b = {.alloc = o->alloc};
@@ -261,7 +261,8 @@ static int local_request(evs_orch *o, evs_span id, const char *kind,
 
     if ((rc = request_target(o, id, &x)) != 0)
         return rc;
-    if ((rc = evs__request_body(&b, evs_span_cstr(kind), type, payload)) == 0) {
+    rc = evs__request_body(&b, evs_span_cstr(kind), type, payload, by);
+    if (rc == 0) {
         rc = evs__drive_request(x, NULL, (evs_span){b.p, b.len}, &seq);
         rc = rc < 0 ? rc : 0;
         if (!x->released)
@@ -276,28 +277,53 @@ int evs_orch_send(evs_orch *o, evs_span id, evs_span type, evs_span payload)
 {
     if (type.len == 0)
         return -EINVAL;
-    return local_request(o, id, "event", type, payload);
+    return local_request(o, id, "event", type, payload, (evs_span){0});
 }
 
 int evs_orch_pause(evs_orch *o, evs_span id, evs_span reason)
 {
-    return local_request(o, id, "pause", (evs_span){0}, reason);
+    return local_request(o, id, "pause", (evs_span){0}, reason, (evs_span){0});
 }
 
 int evs_orch_unpause(evs_orch *o, evs_span id)
 {
-    return local_request(o, id, "unpause", (evs_span){0}, (evs_span){0});
+    return local_request(o, id, "unpause", (evs_span){0}, (evs_span){0},
+                         (evs_span){0});
 }
 
 int evs_orch_terminate(evs_orch *o, evs_span id, evs_span reason)
 {
-    return local_request(o, id, "terminate", (evs_span){0}, reason);
+    return local_request(o, id, "terminate", (evs_span){0}, reason,
+                         (evs_span){0});
+}
+
+int evs_orch_pause_by(evs_orch *o, evs_span id, evs_span by, evs_span reason)
+{
+    return local_request(o, id, "pause", (evs_span){0}, reason, by);
+}
+
+int evs_orch_unpause_by(evs_orch *o, evs_span id, evs_span by,
+                        evs_span reason)
+{
+    return local_request(o, id, "unpause", (evs_span){0}, reason, by);
+}
+
+int evs_orch_terminate_by(evs_orch *o, evs_span id, evs_span by,
+                          evs_span reason)
+{
+    return local_request(o, id, "terminate", (evs_span){0}, reason, by);
 }
 
 int evs_orch_post(evs_store *store, evs_span id, evs_span kind, evs_span type,
                   evs_span payload)
 {
     return evs_exec_post(store, id, kind, type, payload);
+}
+
+int evs_orch_post_by(evs_store *store, evs_span id, evs_span kind,
+                     evs_span type, evs_span payload, evs_span by)
+{
+    return evs_exec_post_by(store, id, kind, type, payload, by);
 }
 
 const evs_replay *evs_orch_state(const evs_orch *o, evs_span id)

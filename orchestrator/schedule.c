@@ -163,15 +163,17 @@ out:
  * terminate_other): a terminate request in its inbox. */
 static void end_previous(look *l, int64_t fire)
 {
-    char t[EVS_TIME_LEN + 1], reason[160];
+    char t[EVS_TIME_LEN + 1], reason[160], by[EVS_BY_MAX + 1];
     int rc;
 
     evs_time_format(fire, t);
     snprintf(reason, sizeof(reason), "\"schedule %s (%s): the fire of %s\"",
              l->spec.name, evs_overlap_name(l->spec.overlap), t);
-    rc = evs_exec_post(l->s, evs_span_cstr(l->st.last_exec),
-                       evs_span_cstr("terminate"), (evs_span){0},
-                       evs_span_cstr(reason));
+    /* Who asks: the schedule (FORMAT.md §6, "Who asked"). */
+    snprintf(by, sizeof(by), "schedule:%s", l->spec.name);
+    rc = evs_exec_post_by(l->s, evs_span_cstr(l->st.last_exec),
+                          evs_span_cstr("terminate"), (evs_span){0},
+                          evs_span_cstr(reason), evs_span_cstr(by));
     if (rc != 0 && rc != EVS_EFINISHED && rc != -ENOENT)
         evs__orch_store_log(l->s, EVS_LOG_WARN,
                             "schedule %s: cannot ask %s to end: %s",

@@ -43,6 +43,38 @@ static void member_key(evs__jbuf *b, const char *key)
     EVS__JB_LIT(b, "\":");
 }
 
+/* A string, or null when it is empty. */
+static void str_or_null(evs__jbuf *b, evs_span v)
+{
+    if (v.len)
+        evs__jb_quote(b, v);
+    else
+        EVS__JB_LIT(b, "null");
+}
+
+/* A pause, unpause or termination: {at, by, reason, step, seq}, or null
+ * if none is recorded. `by` and `reason` are null when the history does
+ * not record them (written before they were); `step` is a pause's. */
+static void write_control(evs__jbuf *b, const char *key,
+                          const evs_control_state *c)
+{
+    member_key(b, key);
+    if (!c->seq) {
+        EVS__JB_LIT(b, "null");
+        return;
+    }
+    EVS__JB_LIT(b, "{\"at\":");
+    evs__inspect_time(b, c->at_us);
+    EVS__JB_LIT(b, ",\"by\":");
+    str_or_null(b, c->by);
+    EVS__JB_LIT(b, ",\"reason\":");
+    evs__jb_json(b, c->reason);
+    EVS__JB_LIT(b, ",\"step\":");
+    str_or_null(b, c->step);
+    member_u64(b, "seq", c->seq);
+    EVS__JB_LIT(b, "}");
+}
+
 static void write_status(evs__jbuf *b, const evs_replay *rp)
 {
     const evs_exec_state *x = evs_replay_exec(rp);
@@ -84,10 +116,10 @@ static void write_status(evs__jbuf *b, const evs_replay *rp)
     member_key(b, "lineage");
     evs__jb_json(b, x->lineage.len ? x->lineage : evs_span_cstr("{}"));
     member_key(b, "continued_as");
-    if (x->continued_as.len)
-        evs__jb_quote(b, x->continued_as);
-    else
-        EVS__JB_LIT(b, "null");
+    str_or_null(b, x->continued_as);
+    write_control(b, "paused", &x->paused);
+    write_control(b, "resumed", &x->resumed);
+    write_control(b, "terminated", &x->terminated);
     EVS__JB_LIT(b, "}");
 }
 

@@ -122,10 +122,12 @@ int evs__is_successor_of(evs_store *s, const char *succ, const char *pred)
 }
 
 int evs__request_body(evs__jbuf *b, evs_span kind, evs_span type,
-                      evs_span payload)
+                      evs_span payload, evs_span by)
 {
     if (payload.len &&
         evs_json_check(payload.ptr, payload.len, 0, NULL, NULL, NULL) != 0)
+        return -EINVAL;
+    if (by.len && (by.len > EVS_BY_MAX || !evs__utf8_valid(by.ptr, by.len)))
         return -EINVAL;
     EVS__JB_LIT(b, "{\"kind\":");
     evs__jb_quote(b, kind);
@@ -137,8 +139,32 @@ int evs__request_body(evs__jbuf *b, evs_span kind, evs_span type,
         EVS__JB_LIT(b, ",\"payload\":");
         evs__jb_json(b, payload);
     }
+    if (by.len) {
+        EVS__JB_LIT(b, ",\"by\":");
+        evs__jb_quote(b, by);
+    }
     EVS__JB_LIT(b, "}");
     return b->err ? -ENOMEM : 0;
+}
+
+void evs__request_control_data(evs__jbuf *d, evs_span body)
+{
+    evs_span v;
+
+    EVS__JB_LIT(d, "{\"reason\":");
+    if (evs__json_get(body, "payload", &v) == 1)
+        evs__jb_json(d, v);
+    else
+        EVS__JB_LIT(d, "null");
+    EVS__JB_LIT(d, ",\"by\":");
+    /* A body from elsewhere whose `by` is no string, or is longer than a
+     * poster may write (each byte escaped), records none. */
+    if (evs__json_get(body, "by", &v) == 1 && v.len >= 2 && v.ptr[0] == '"' &&
+        v.len <= 6 * EVS_BY_MAX + 2)
+        evs__jb_raw(d, v.ptr, v.len);
+    else
+        EVS__JB_LIT(d, "null");
+    EVS__JB_LIT(d, "}");
 }
 
 /*
@@ -171,6 +197,12 @@ static int goes_on(evs_store *s, const evs__chain *c)
 int evs_exec_post(evs_store *store, evs_span id, evs_span kind, evs_span type,
                   evs_span payload)
 {
+    return evs_exec_post_by(store, id, kind, type, payload, (evs_span){0});
+}
+
+int evs_exec_post_by(evs_store *store, evs_span id, evs_span kind,
+                     evs_span type, evs_span payload, evs_span by)
+{
     static const char *const kinds[] = {"event", "pause", "unpause",
                                         "terminate"};
     evs_replay *rp = NULL;
@@ -183,12 +215,13 @@ int evs_exec_post(evs_store *store, evs_span id, evs_span kind, evs_span type,
         if (kind.len == strlen(kinds[k]) &&
             memcmp(kind.ptr, kinds[k], kind.len) == 0)
             break;
-    if (k == sizeof(kinds) / sizeof(*kinds) || (k == 0 && type.len == 0))
+    if (k == sizeof(kinds) / sizeof(*kinds) || (k == 0 && type.len == 0) ||
+        (k == 0 && by.len))
         return -EINVAL;
     if ((rc = evs__chain_init(&c, id)) != 0)
         return rc;
     /* The body first: a bad payload is told as such, whatever the run. */
-    if ((rc = evs__request_body(&b, kind, type, payload)) != 0)
+    if ((rc = evs__request_body(&b, kind, type, payload, by)) != 0)
         goto out;
     if (goes_on(store, &c)) {
         rc = evs_request_post(store, c.id, c.id_len, b.p, b.len, NULL);

@@ -51,9 +51,16 @@ void evs__successor_id(const char *id, char out[EVS_ID_MAX + 1]);
  * lineage's continued_from): a successor made before a crash. */
 int evs__is_successor_of(evs_store *s, const char *succ, const char *pred);
 
-/* A request body: {"kind":K[,"type":T][,"payload":P]}. Returns 0,
- * -EINVAL (payload is not JSON) or -ENOMEM. */
+/* A request body: {"kind":K[,"type":T][,"payload":P][,"by":B]}
+ * (FORMAT.md §13). Returns 0, -EINVAL (payload is not JSON, by is not
+ * UTF-8 or longer than EVS_BY_MAX) or -ENOMEM. */
 int evs__request_body(evs__jbuf *b, evs_span kind, evs_span type,
-                      evs_span payload);
+                      evs_span payload, evs_span by);
+
+/* Appends to d the `data` of the event a control request's body (pause,
+ * unpause, terminate) is recorded as, for both engines alike:
+ * {"reason":P,"by":B}, each null when the body has none (FORMAT.md §6).
+ * A failed allocation is left in d->err. */
+void evs__request_control_data(evs__jbuf *d, evs_span body);
 
 #endif /* EVS_LINEAGE_H */

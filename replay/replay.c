@@ -171,6 +171,8 @@ static int read_fields(evs_span data, fields *f)
             f->reason = val;
         else if (KEY("runner"))
             f->runner = val;
+        else if (KEY("by"))
+            f->by = val;
         else if (KEY("from_seq"))
             f->has_from_seq = evs__json_int(val, &f->from_seq) == 0;
         else if (KEY("takeover_seq"))

@@ -20,7 +20,7 @@ typedef struct fields {
     evs_span workflow_name, inputs, definition, definition_hash, inputs_hash,
         lineage, parent, current_step, input, output, stored_variable, error,
         outputs, new_paths, name, value, signal, payload, timer_id, fire_at,
-        timeout_at, change_id, successor, step_hash, kind, reason, runner;
+        timeout_at, change_id, successor, step_hash, kind, reason, runner, by;
     int64_t attempt, iteration, count, signal_seq, version, min, max, delay_ms,
         from_seq, takeover_seq;
     int has_iteration, has_count, has_signal_seq, has_version, has_min, has_max,

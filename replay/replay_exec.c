@@ -235,19 +235,52 @@ int evs__rp_on_path_cancelled(ctx *c)
                            : 0;
 }
 
+/*
+ * Who asked for a pause, an unpause or a termination, and why (FORMAT.md
+ * §6): `by`, a string when present, and `reason`, any JSON; both may be
+ * missing (histories written before they were recorded). A pause also
+ * keeps the step its execution was at.
+ */
+static int control_of(ctx *c, evs_control_state *o, int pause)
+{
+    evs_replay *r = c->r;
+    evs_control_state n = {c->ev->sequence, c->ev->timestamp_us, nospan,
+                           nospan, nospan};
+    int rc;
+
+    if ((rc = str_of(r, c->f.by, &n.by)) != 0 ||
+        (rc = evs__rp_copy(r, c->f.reason, &n.reason)) != 0)
+        return rc;
+    for (size_t i = 0; pause && i < r->paths.n && !n.step.len; i++)
+        if (is_live(&r->paths.v[i]))
+            n.step = r->paths.v[i].current_step;
+    *o = n;
+    return 0;
+}
+
+/* Checked before anything changes: a `by` is a string (or null). */
+#define CHECK_BY(c)                                                            \
+    RULE(!(c)->f.by.len || (c)->f.by.ptr[0] == '"', (c), "data",               \
+         "%.*s: \"by\" is not a string", (int)(c)->ev->event_type.len,        \
+         (c)->ev->event_type.ptr)
+
 int evs__rp_on_exec_ended(ctx *c, evs_exec_status st)
 {
     evs_replay *r = c->r;
     int rc;
 
+    if (st == EVS_STATUS_TERMINATED)
+        CHECK_BY(c);
     if (st == EVS_STATUS_COMPLETED &&
         (rc = evs__rp_copy(r, c->f.outputs, &r->exec.outputs)) != 0)
         return rc;
     if (st == EVS_STATUS_FAILED &&
         (rc = evs__rp_copy(r, c->f.error, &r->exec.error)) != 0)
         return rc;
-    if (st == EVS_STATUS_TERMINATED && c->f.reason.len &&
-        (rc = evs__rp_copy(r, c->f.reason, &r->exec.error)) != 0)
+    if (st == EVS_STATUS_TERMINATED &&
+        ((c->f.reason.len &&
+          (rc = evs__rp_copy(r, c->f.reason, &r->exec.error)) != 0) ||
+         (rc = control_of(c, &r->exec.terminated, 0)) != 0))
         return rc;
     if (st == EVS_STATUS_CONTINUED &&
         (rc = str_of(r, c->f.successor, &r->exec.continued_as)) != 0)
@@ -261,19 +294,27 @@ int evs__rp_on_exec_ended(ctx *c, evs_exec_status st)
 int evs__rp_on_pause(ctx *c, int pause)
 {
     evs_replay *r = c->r;
+    int rc;
 
+    /* Who asked is read first: out of memory, nothing has changed. */
+    CHECK_BY(c);
     if (pause) {
         RULE(r->exec.status != EVS_STATUS_PAUSED, c, "already-paused",
              "paused while paused");
         if (r->exec.status != EVS_STATUS_PAUSED) {
+            if ((rc = control_of(c, &r->exec.paused, 1)) != 0)
+                return rc;
             r->exec.status_before_pause = r->exec.status;
             r->exec.status = EVS_STATUS_PAUSED;
         }
     } else {
         RULE(r->exec.status == EVS_STATUS_PAUSED, c, "not-paused",
              "resumed while not paused");
-        if (r->exec.status == EVS_STATUS_PAUSED)
+        if (r->exec.status == EVS_STATUS_PAUSED) {
+            if ((rc = control_of(c, &r->exec.resumed, 0)) != 0)
+                return rc;
             r->exec.status = EVS_STATUS_RUNNING;
+        }
     }
     return 0;
 }

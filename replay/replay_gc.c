@@ -85,6 +85,13 @@ static void mv(gc *g, evs_span *s)
     *s = out;
 }
 
+static void move_control(gc *g, evs_control_state *c)
+{
+    mv(g, &c->by);
+    mv(g, &c->reason);
+    mv(g, &c->step);
+}
+
 static void move_state(gc *g)
 {
     evs_replay *r = g->r;
@@ -109,6 +116,9 @@ static void move_state(gc *g)
     mv(g, &x->failed_path);
     mv(g, &x->failed_step);
     mv(g, &x->runner);
+    move_control(g, &x->paused);
+    move_control(g, &x->resumed);
+    move_control(g, &x->terminated);
     for (i = 0; i < r->paths.n; i++) {
         evs_path_state *p = &r->paths.v[i];
         mv(g, &p->parent);

@@ -22,6 +22,8 @@
  *   VERSION      "v": STATE_VERSION; another value is EVS_EFORMAT
  *   FLAG         an int of the replayer itself (r->member)
  *   FAILED       the object FAILED_FIELDS describes
+ *   CONTROL      an evs_control_state member of the execution's: the
+ *                object CONTROL_FIELDS describes
  *   RECORDS      an array of the replayer's vector `member`, each element
  *                the record the list of that vector describes
  *   STEPS        RECORDS, for the steps (reading sizes their vector once)
@@ -32,7 +34,7 @@
 #define EVS_STATE_FIELDS_H
 
 /* The version of the state's JSON; snapshots of another are not read. */
-#define STATE_VERSION 4
+#define STATE_VERSION 5
 
 /* The whole state. Its scalar members are the execution's
  * (evs_exec_state). */
@@ -59,6 +61,9 @@
     X(U64, "takeovers", takeovers)                                             \
     X(U64, "takeover_seq", takeover_seq)                                       \
     X(STR, "runner", runner)                                                   \
+    X(CONTROL, "paused", paused)                                               \
+    X(CONTROL, "resumed", resumed)                                             \
+    X(CONTROL, "terminated", terminated)                                       \
     X(RECORDS, "paths", paths)                                                 \
     X(STEPS, "steps", steps)                                                   \
     X(RECORDS, "each", eaches)                                                 \
@@ -77,6 +82,15 @@
     X(STR, "step", failed_step)                                                \
     X(I64, "iteration", failed_iteration)                                      \
     X(U64, "seq", failed_seq)
+
+/* `paused`, `resumed`, `terminated`: who asked, and why
+ * (evs_control_state). */
+#define CONTROL_FIELDS(X)                                                      \
+    X(U64, "seq", seq)                                                         \
+    X(I64, "at", at_us)                                                        \
+    X(STR, "by", by)                                                           \
+    X(JSON, "reason", reason)                                                  \
+    X(STR, "step", step)
 
 /* An element of `paths` (evs_path_state). */
 #define PATH_FIELDS(X)                                                         \

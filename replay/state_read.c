@@ -540,6 +540,7 @@ static int each_obj(rd *d, int (*fn)(rd *d))
     fail(d, EVS_EFORMAT)
 #define R_FLAG(m) rc = g_bool(d, depth_, &d->r->m)
 #define R_FAILED(m) rc = rd_failed(d)
+#define R_CONTROL(m) rc = rd_control(d, &o->m)
 #define R_RECORDS(m) rc = each_obj(d, rd_##m)
 #define R_STEPS(m)                                                             \
     reserve_steps(d);                                                          \
@@ -565,6 +566,7 @@ static int each_obj(rd *d, int (*fn)(rd *d))
 #define D_VERSION(m)
 #define D_FLAG(m)
 #define D_FAILED(m)
+#define D_CONTROL(m)
 #define D_RECORDS(m)
 #define D_STEPS(m)
 #define D_GONE(m)
@@ -666,6 +668,18 @@ static int rd_failed(rd *d)
         return rc;
     rc = 0;
     READ_MEMBERS(FAILED_FIELDS, 2);
+    return 0;
+}
+
+/* `paused`, `resumed` or `terminated`, whose members sit two deep. */
+static int rd_control(rd *d, evs_control_state *o)
+{
+    int rc;
+
+    if ((rc = open_obj(d, 1)) <= 0)
+        return rc;
+    rc = 0;
+    READ_MEMBERS(CONTROL_FIELDS, 2);
     return 0;
 }
 

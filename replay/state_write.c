@@ -57,6 +57,7 @@ static void w_name(wbuf *b, const char *name)
 #define W_VERSION(m) evs__jb_int(b, STATE_VERSION)
 #define W_FLAG(m) w_bool(b, r->m)
 #define W_FAILED(m) w_failed(b, o)
+#define W_CONTROL(m) w_control(b, &o->m)
 #define W_RECORDS(m)                                                           \
     LIT(b, "[");                                                               \
     for (size_t i_ = 0; i_ < r->m.n; i_++) {                                   \
@@ -88,6 +89,7 @@ static void w_name(wbuf *b, const char *name)
     }
 
 DEFINE_WRITER(failed, evs_exec_state, FAILED_FIELDS)
+DEFINE_WRITER(control, evs_control_state, CONTROL_FIELDS)
 DEFINE_WRITER(paths, evs_path_state, PATH_FIELDS)
 DEFINE_WRITER(steps, evs_step_state, STEP_FIELDS)
 DEFINE_WRITER(eaches, evs_each_state, EACH_FIELDS)

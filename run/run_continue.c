@@ -237,7 +237,8 @@ const char *evs_run_continued_as(evs_run *r)
 /* ---------------------------------------------------------------- */
 
 static int post(evs_store *s, const char *id, const char *kind,
-                const char *type, evs_span payload, evs_error_info *err)
+                const char *type, evs_span payload, const char *by,
+                evs_error_info *err)
 {
     int rc;
 
@@ -245,11 +246,14 @@ static int post(evs_store *s, const char *id, const char *kind,
         evs_error_info_clear(err);
     if (!s || !id)
         return -EINVAL;
-    rc = evs_exec_post(s, evs_span_cstr(id), evs_span_cstr(kind),
-                       evs_span_cstr(type), payload);
+    rc = evs_exec_post_by(s, evs_span_cstr(id), evs_span_cstr(kind),
+                          evs_span_cstr(type), payload,
+                          evs_span_cstr(by ? by : ""));
     if (rc != 0 && err) {
         evs__error_set(err, rc, "request", "%s to %s: %s", kind, id,
-                       rc == -EINVAL ? "not a JSON payload, or a bad kind"
+                       rc == -EINVAL ? "not a JSON payload, a bad kind, or "
+                                       "a `by` that is not UTF-8 or is "
+                                       "too long"
                                      : evs_strerror(rc));
         evs__error_set_id(err, id, strlen(id));
     }
@@ -264,11 +268,19 @@ int evs_run_send(evs_store *s, const char *id, const char *event,
         return -EINVAL;
     }
     return post(s, id, "event", event,
-                evs_span_cstr(payload && *payload ? payload : "null"), err);
+                evs_span_cstr(payload && *payload ? payload : "null"), NULL,
+                err);
 }
 
 int evs_run_request(evs_store *s, const char *id, const char *kind,
                     const char *reason, evs_error_info *err)
+{
+    return evs_run_request_by(s, id, kind, NULL, reason, err);
+}
+
+int evs_run_request_by(evs_store *s, const char *id, const char *kind,
+                       const char *by, const char *reason,
+                       evs_error_info *err)
 {
     evs__jbuf q = {.alloc = evs_store_allocator(s)};
     int rc;
@@ -285,7 +297,7 @@ int evs_run_request(evs_store *s, const char *id, const char *kind,
         evs__jb_free(&q);
         return -ENOMEM;
     }
-    rc = post(s, id, kind, "", (evs_span){q.p, q.len}, err);
+    rc = post(s, id, kind, "", (evs_span){q.p, q.len}, by, err);
     evs__jb_free(&q);
     return rc;
 }

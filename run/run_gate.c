@@ -5,6 +5,7 @@
  * every call begins and ends with.
  */
 #include "run_int.h"
+#include "lineage.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -86,24 +87,21 @@ static int take_one(evs_run *r, const evs_request *q, int control_taken,
         rc = 2; /* one control request per append: the next one later */
     } else if (strcmp(kind, "pause") == 0) {
         if (st->status != EVS_STATUS_PAUSED) {
-            EVS__JB_LIT(&d, "{\"reason\":");
-            evs__jb_json(&d, payload);
-            EVS__JB_LIT(&d, "}");
+            evs__request_control_data(&d, q->body);
             rc = evs__run_emit_on(r, "main", req_id, EVS_EV_EXECUTION_PAUSED,
                                   "", &d, err);
             rc = rc ? rc : 1;
         }
     } else if (strcmp(kind, "unpause") == 0) {
         if (st->status == EVS_STATUS_PAUSED) {
+            evs__request_control_data(&d, q->body);
             rc = evs__run_emit_on(r, "main", req_id, EVS_EV_EXECUTION_RESUMED,
-                                  "", NULL, err);
+                                  "", &d, err);
             rc = rc ? rc : 1;
         }
     } else if (strcmp(kind, "terminate") == 0) {
         rc = evs__run_cancel_paths(r, "the execution was terminated", 0, err);
-        EVS__JB_LIT(&d, "{\"reason\":");
-        evs__jb_json(&d, payload);
-        EVS__JB_LIT(&d, "}");
+        evs__request_control_data(&d, q->body);
         if (rc == 0)
             rc = evs__run_emit_on(r, "main", req_id,
                                   EVS_EV_EXECUTION_TERMINATED, "", &d, err);

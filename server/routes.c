@@ -3,7 +3,7 @@
  * half of a job (server.c): list, get, create and batch, the requests
  * (pause, unpause, terminate, an event), restart and retry, the replayed
  * state and the lineage. Each calls the library function the tools call
- * (evstore/inspect.h's views, evs_exec_start, evs_orch_post,
+ * (evstore/inspect.h's views, evs_exec_start, evs_orch_post_by,
  * evs_exec_retry_json) and turns its answer into the API's.
  */
 #include "server_int.h"
@@ -534,11 +534,46 @@ out:
 /* Requests to a running execution                                    */
 /* ------------------------------------------------------------------ */
 
+/* A control request's `reason`: a string, recorded as that string, or
+ * any other JSON value, recorded as it is; into *out (owned, NUL-
+ * terminated, NULL if none). Returns 0, or -1 after answering. */
+static int reason_of(srv_job *j, json_object *req, char **out)
+{
+    json_object *v;
+    const char *text;
+    size_t n;
+
+    *out = NULL;
+    if (!json_object_object_get_ex(req, "reason", &v) || !v)
+        return 0;
+    if (!json_object_is_type(v, json_type_string)) {
+        *out =
+            strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+        goto out;
+    }
+    text = json_object_get_string(v);
+    n = evs_json_quote(evs_span_cstr(text), NULL, 0);
+    if (n == (size_t)-1) {
+        evs__srv_job_error(j, 400, "EPARSE", "the reason is not UTF-8");
+        return -1;
+    }
+    if ((*out = malloc(n + 1))) {
+        evs_json_quote(evs_span_cstr(text), *out, n);
+        (*out)[n] = '\0';
+    }
+out:
+    if (!*out) {
+        evs__srv_job_error(j, 500, "ENOMEM", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 void evs__srv_exec_request(srv_job *j)
 {
     json_object *req = body_object(j), *payload = NULL;
-    const char *type = NULL, *reason = NULL, *kind = j->name;
-    char *quoted = NULL;
+    const char *type = NULL, *kind = j->name, *by = j->caller;
+    char *reason = NULL;
     evs_span t = {0}, p = {0};
     int rc;
 
@@ -555,22 +590,21 @@ void evs__srv_exec_request(srv_job *j)
         if (json_object_object_get_ex(req, "payload", &payload))
             p = evs_span_cstr(json_object_to_json_string_ext(
                 payload, JSON_C_TO_STRING_PLAIN));
-    } else if (strcmp(kind, "unpause") != 0) {
-        if (member_str(j, req, "reason", &reason) < 0)
+        by = "";
+    } else {
+        /* Who asks: the body's claim, else the caller's address. */
+        if (member_str(j, req, "by", &by) < 0 || reason_of(j, req, &reason))
             goto out;
-        if (reason) {
-            size_t n = evs_json_quote(evs_span_cstr(reason), NULL, 0);
-            if (n == (size_t)-1 || !(quoted = malloc(n))) {
-                evs__srv_job_error(j, 400, "EPARSE",
-                                   "the reason is not UTF-8");
-                goto out;
-            }
-            evs_json_quote(evs_span_cstr(reason), quoted, n);
-            p = (evs_span){quoted, n};
+        if (strlen(by) > EVS_BY_MAX || !by[0]) {
+            evs__srv_job_error(j, 400, "EPARSE",
+                               "\"by\" must be 1 to %d bytes", EVS_BY_MAX);
+            goto out;
         }
+        if (reason)
+            p = evs_span_cstr(reason);
     }
-    rc = evs_orch_post(j->sv->store, evs_span_cstr(j->id),
-                       evs_span_cstr(kind), t, p);
+    rc = evs_orch_post_by(j->sv->store, evs_span_cstr(j->id),
+                          evs_span_cstr(kind), t, p, evs_span_cstr(by));
     if (rc == EVS_EFINISHED) {
         evs__srv_job_error(j, 409, "EFINISHED",
                            "execution %s has ended; request refused", j->id);
@@ -587,7 +621,7 @@ void evs__srv_exec_request(srv_job *j)
     EVS__JB_LIT(&j->out, ",\"accepted\":true}\n");
     j->status = 200;
 out:
-    free(quoted);
+    free(reason);
     json_object_put(req);
 }
 

@@ -12,6 +12,7 @@
  */
 #include "server_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -67,6 +68,34 @@ static int token_ok(const evs_server *sv, evs_span given)
         acc |= (unsigned char)(g ^ (unsigned char)sv->token[i]);
     }
     return acc == 0;
+}
+
+/* The client's address, in *ss; NULL if it cannot be had. */
+static const struct sockaddr *peer_of(h2o_req_t *req,
+                                      struct sockaddr_storage *ss)
+{
+    if (!req->conn->callbacks->get_peername(req->conn,
+                                            (struct sockaddr *)ss))
+        return NULL;
+    return (const struct sockaddr *)ss;
+}
+
+/* Who asks, as a request records it when its body does not say (server/
+ * README.md): "api:" and the client's address, "api" if that is not to
+ * be had. */
+static void caller_of(h2o_req_t *req, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    const struct sockaddr *sa = peer_of(req, &ss);
+    char addr[INET6_ADDRSTRLEN] = "";
+
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr,
+                  sizeof(addr));
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+                  addr, sizeof(addr));
+    snprintf(out, cap, "api%s%s", addr[0] ? ":" : "", addr);
 }
 
 /* The bearer token of the Authorization header; empty if none. */
@@ -265,9 +294,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         struct sockaddr_storage ss;
         int rc;
 
-        if (req->conn->callbacks->get_peername(req->conn,
-                                               (struct sockaddr *)&ss))
-            info.peer = (struct sockaddr *)&ss;
+        info.peer = peer_of(req, &ss);
         rc = sv->opts.authorize(sv->opts.authorize_arg, &info);
         if (rc == -EPERM)
             return evs__srv_error(sv, req, t.route, 401, "unauthorized",
@@ -325,6 +352,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         memcpy(j->id, t.id.ptr, t.id.len);
         j->id[t.id.len] = '\0';
     }
+    if (run == evs__srv_exec_request)
+        caller_of(req, j->caller, sizeof(j->caller));
     if (t.name.len) {
         if (t.name.len >= sizeof(j->name)) {
             evs__srv_job_free(j);

@@ -105,6 +105,9 @@ struct srv_job {
     void (*done)(srv_job *j); /* on the loop before the answer; may be NULL */
     char id[EVS_ID_MAX + 1];  /* the execution the path names */
     char name[256];           /* a definition's name, a kind */
+    /* Who asks, for pause, unpause and terminate when the body does not
+     * say: "api:" and the client's address ("api" if unknown). */
+    char caller[64];
     char *body;               /* the request's body, NUL-terminated */
     size_t body_len;
     char *query; /* the query string, NUL-terminated */

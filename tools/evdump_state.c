@@ -377,6 +377,29 @@ static void field_time(const char *name, int64_t us)
     out_printf("%s%s%s\n", c_dim(), buf, c_off());
 }
 
+/* Who paused, unpaused or terminated it, when, at which step and why;
+ * nothing if the history records no such request. */
+static void field_control(const char *name, const evs_control_state *c)
+{
+    char buf[40];
+
+    if (!c->seq)
+        return;
+    fmt_time(c->at_us, 0, buf);
+    label(name);
+    out_printf("%s%s%s by ", c_dim(), buf, c_off());
+    out_text(c->by.len ? c->by : evs_span_cstr("(not recorded)"), 0);
+    if (c->step.len) {
+        out_write(" at step ", 9);
+        out_text(c->step, 0);
+    }
+    if (c->reason.len) {
+        out_write(": ", 2);
+        out_text(c->reason, 0);
+    }
+    out_printf(" (seq %" PRIu64 ")\n", c->seq);
+}
+
 static void print_exec(const evs_replay *r, int from_snapshot,
                        uint64_t snap_seq)
 {
@@ -419,6 +442,9 @@ static void print_exec(const evs_replay *r, int from_snapshot,
         field("lineage", x->lineage);
     if (x->continued_as.len)
         field("continued as", x->continued_as);
+    field_control("paused", &x->paused);
+    field_control("unpaused", &x->resumed);
+    field_control("terminated", &x->terminated);
     label("replayed");
     if (!from_snapshot)
         out_printf("from seq 1, %" PRIu64 " events\n", x->last_seq);

@@ -107,7 +107,8 @@ static const command commands[] = {
      "delete 1", NULL, cmd_delete, 0},
 
     {"Inspecting", "print", "p", "print state",
-     "status, last seq, failure point, counts", "print state",
+     "status, last seq, failure point, counts, who paused, unpaused or "
+     "terminated it and why", "print state",
      "Everything print shows is the state after the current event.\n"
      "JSON values are cut to 60 columns in tables; print var, print step\n"
      "and print json show them whole.",

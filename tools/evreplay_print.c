@@ -61,6 +61,24 @@ static void row_free(table *t, char **c)
 /* print                                                              */
 /* ------------------------------------------------------------------ */
 
+/* Who paused, unpaused or terminated it, when and why, if anyone did. */
+static void print_control(int w, const char *key, const evs_control_state *c)
+{
+    char t[40], *by, *step, *why;
+
+    if (!c->seq)
+        return;
+    fmt_time(c->at_us, t);
+    by = text_dup(c->by.len ? c->by : evs_span_cstr("(not recorded)"), 0);
+    step = text_dup(c->step, 0);
+    why = text_dup(c->reason, VALUE_COLS);
+    out_kv(w, key, "%s by %s%s%s%s%s (seq %" PRIu64 ")", t, by,
+           *step ? " at step " : "", step, *why ? ": " : "", why, c->seq);
+    free(by);
+    free(step);
+    free(why);
+}
+
 static int print_state(session *s)
 {
     const evs_exec_state *x = evs_replay_exec(s->r);
@@ -125,6 +143,9 @@ static int print_state(session *s)
         }
     }
     out_kv_text(w, "continued as", x->continued_as);
+    print_control(w, "paused", &x->paused);
+    print_control(w, "unpaused", &x->resumed);
+    print_control(w, "terminated", &x->terminated);
     return CMD_OK;
 }
 

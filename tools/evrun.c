@@ -138,34 +138,49 @@ static const char help_send[] =
     "  to EXEC only, so JSON may begin with '-'. Prints nothing.\n";
 
 static const char help_pause[] =
-    "evrun pause STORE EXEC [REASON]\n"
+    "evrun pause STORE EXEC [REASON] [--by WHO] [--reason TEXT]\n"
     "  Requests a pause: no new steps start until unpause. A request is\n"
-    "  handled as send's is. Options are taken up to EXEC only, so REASON\n"
-    "  may begin with '-'. Prints nothing.\n";
+    "  handled as send's is. The history records who asked and why, and\n"
+    "  status shows them. Options may follow EXEC; the first other word\n"
+    "  after it is REASON, which may begin with '-'. Prints nothing.\n"
+    "  --by WHO       who asks (free text, at most 256 bytes; '' records\n"
+    "                 none); default: the user name of the effective uid\n"
+    "                 (getpwuid), else $USER\n"
+    "  --reason TEXT  why (recorded as a JSON string); the same as REASON\n";
 
 static const char help_unpause[] =
-    "evrun unpause STORE EXEC\n"
+    "evrun unpause STORE EXEC [--by WHO] [--reason TEXT]\n"
     "  Requests that a paused execution go on, as send's request is\n"
-    "  handled. Prints nothing.\n";
+    "  handled, recording who asked and why as pause does. Prints\n"
+    "  nothing.\n"
+    "  --by WHO       who asks; default: the user name, as for pause\n"
+    "  --reason TEXT  why (recorded as a JSON string)\n";
 
 static const char help_terminate[] =
-    "evrun terminate STORE EXEC [REASON]\n"
+    "evrun terminate STORE EXEC [REASON] [--by WHO] [--reason TEXT]\n"
     "  Requests that the execution end as terminated, as send's request is\n"
-    "  handled. Options are taken up to EXEC only, so REASON may begin\n"
-    "  with '-'. Prints nothing.\n";
+    "  handled, recording who asked and why as pause does. Options may\n"
+    "  follow EXEC; the first other word after it is REASON, which may\n"
+    "  begin with '-'. Prints nothing.\n"
+    "  --by WHO       who asks; default: the user name, as for pause\n"
+    "  --reason TEXT  why (recorded as a JSON string); the same as REASON\n";
 
 static const char help_status[] =
     "evrun status STORE EXEC [--json]\n"
     "  Shows the status of EXEC, as its log has it now: workflow, status,\n"
-    "  events, live paths, pending waits and timers, outputs, error, and\n"
-    "  where it failed.\n"
+    "  events, live paths, pending waits and timers, outputs, error,\n"
+    "  where it failed, and who paused, unpaused or terminated it, when\n"
+    "  and why.\n"
     "  --json         one JSON object: id, status, workflow_name,\n"
     "                 last_event_seq, start_time, end_time (RFC 3339 or\n"
     "                 null), live_paths, pending_waits, pending_timers,\n"
     "                 outputs, error (JSON or null), failed_at\n"
     "                 ({path, step, iteration, seq} or null), inputs,\n"
-    "                 lineage ({} for none) and continued_as (or null),\n"
-    "                 the names evdump ls --json and snapshot --json use\n";
+    "                 lineage ({} for none), continued_as (or null), and\n"
+    "                 paused, resumed and terminated ({at, by, reason,\n"
+    "                 step, seq} or null: the last pause, unpause and the\n"
+    "                 termination, who asked and why), the names evdump\n"
+    "                 ls --json and snapshot --json use\n";
 
 static const char help_check[] =
     "evrun check STORE DEF.json [--json]\n"
@@ -232,8 +247,9 @@ static const char help_head[] =
     "Commands:\n";
 
 static const char help_common[] =
-    "Options may come before or after the arguments (send, pause and\n"
-    "terminate: up to EXEC); \"--\" ends them. Every command takes -h,\n"
+    "Options may come before or after the arguments (send: up to EXEC;\n"
+    "pause, unpause and terminate: their own up to REASON); \"--\" ends\n"
+    "them. Every command takes -h,\n"
     "--help (its own help); evrun --version prints the version of the\n"
     "library. Every command takes --allow-unsafe-perms: open a store\n"
     "directory that group or others may write to, which is refused\n"

@@ -45,7 +45,9 @@ enum {
     OPT_HTTP,
     OPT_TOKEN_FILE,
     OPT_DEFINITIONS,
-    OPT_CONSOLE
+    OPT_CONSOLE,
+    OPT_BY,
+    OPT_REASON
 };
 
 #define OPT_JSON_ENTRY                                                         \

@@ -110,6 +110,32 @@ static size_t status_count(const char *json, const char *name)
     return p ? (size_t)strtoull(p + strlen(key), NULL, 10) : 0;
 }
 
+/* One line of who paused, unpaused or terminated an execution, when and
+ * why: "paused     2026-... by alice at step fetch: \"maintenance\"". */
+static void control_line(const char *label, const evs_control_state *c)
+{
+    char t[EVS_TIME_LEN + 1];
+
+    if (!c->seq)
+        return;
+    evs_time_format(c->at_us, t);
+    out_printf("%-10s %s by ", label, t);
+    if (!c->by.len)
+        out_printf("(not recorded)");
+    /* Free text from whoever asked: no control byte reaches the
+     * terminal. */
+    for (size_t i = 0; i < c->by.len; i++)
+        out_printf("%c", (unsigned char)c->by.ptr[i] < 0x20 ||
+                                 c->by.ptr[i] == 0x7f
+                             ? '?'
+                             : c->by.ptr[i]);
+    if (c->step.len)
+        out_printf(" at step %.*s", (int)c->step.len, c->step.ptr);
+    if (c->reason.len)
+        out_printf(": %.*s", (int)c->reason.len, c->reason.ptr);
+    out_printf(" (sequence %llu)\n", (unsigned long long)c->seq);
+}
+
 static void status_text(const char *id, const evs_replay *rp)
 {
     const evs_exec_state *x = evs_replay_exec(rp);
@@ -143,6 +169,9 @@ static void status_text(const char *id, const evs_replay *rp)
             out_printf(", iteration %lld", (long long)x->failed_iteration);
         out_printf(", sequence %llu\n", (unsigned long long)x->failed_seq);
     }
+    control_line("paused", &x->paused);
+    control_line("unpaused", &x->resumed);
+    control_line("terminated", &x->terminated);
 }
 
 /* Parses the options of status and check, which take only --json:

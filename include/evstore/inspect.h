@@ -140,11 +140,17 @@ EVS_EXTERN int evs_inspect_chain(evs_store *s, const char *id, char **out,
  *      "start_time":T,"end_time":T,"live_paths":N,"pending_waits":N,
  *      "pending_timers":N,"outputs":J,"error":J,
  *      "failed_at":{"path":S,"step":S,"iteration":N,"seq":N} or null,
- *      "inputs":J,"lineage":{...},"continued_as":S or null}
+ *      "inputs":J,"lineage":{...},"continued_as":S or null,
+ *      "paused":C,"resumed":C,"terminated":C}
  *
  * J being JSON or null; `iteration` is -1 when the failed step is not
  * an `each` iteration; `lineage` is execution_started's (FORMAT.md: its
- * continued_from, retry_of, strategy...), {} when it has none. The
+ * continued_from, retry_of, strategy...), {} when it has none. Each C is
+ * {"at":T,"by":S or null,"reason":J,"step":S or null,"seq":N} or null:
+ * the last pause (kept after its unpause; `step` is the step it was at),
+ * the last unpause and the termination, with who asked and why (null
+ * when the history does not record it, evstore/replay.h's
+ * evs_control_state). The
  * replay is compact and starts from the snapshot when it can.
  * Returns 0, -EINVAL, EVS_EBADID, -ENOENT, EVS_EHISTORY (err names the
  * rule and the sequence), EVS_ECORRUPT, -ENOMEM or what evs_replay_open

@@ -470,6 +470,7 @@ EVS_EXTERN int evs_orch_send(evs_orch *o, evs_span id, evs_span type,
  * such as a string; empty: null); no step starts and no timer acts until
  * it is unpaused, and actions already running complete and are
  * recorded. Pausing a paused execution records nothing and succeeds.
+ * Who asked is not recorded (`by` null): evs_orch_pause_by records it.
  * Loop thread. Returns 0, -ENOENT (not owned here), EVS_EFINISHED,
  * -EINVAL (reason is not JSON), -ENOMEM, or the error that made the
  * runner give the execution up while recording.
@@ -478,7 +479,8 @@ EVS_EXTERN int evs_orch_pause(evs_orch *o, evs_span id, evs_span reason);
 
 /**
  * Unpauses owned execution `id` (or the member of its chain that goes
- * on): recorded as execution_resumed; it goes on from its state,
+ * on): recorded as execution_resumed (reason and `by` null;
+ * evs_orch_unpause_by records them); it goes on from its state,
  * timers that fell due meanwhile acting at once. Unpausing one that is
  * not paused records nothing and succeeds. Loop thread.
  * Returns as evs_orch_pause.
@@ -490,16 +492,36 @@ EVS_EXTERN int evs_orch_unpause(evs_orch *o, evs_span id);
  * on): every live path is cancelled (path_cancelled, its running steps
  * cancelled, running actions orphaned and `exec:` subprocesses killed),
  * then execution_terminated is recorded with `reason` (JSON; empty:
- * null), and the outcome is reported TERMINATED. Loop thread.
+ * null; `by` null: evs_orch_terminate_by records who asked), and the
+ * outcome is reported TERMINATED. Loop thread.
  * Returns as evs_orch_pause.
  */
 EVS_EXTERN int evs_orch_terminate(evs_orch *o, evs_span id, evs_span reason);
 
 /**
+ * As evs_orch_pause, evs_orch_unpause and evs_orch_terminate, and records
+ * who asked: `by` is free text, such as an operator's name (UTF-8, at
+ * most EVS_BY_MAX bytes; empty: not recorded), and `reason` JSON, such as
+ * a string (empty: null); an unpause records its reason too. The event's
+ * `data` is {"reason","by"} (formats/FORMAT.md §6); the replayed state
+ * keeps them (evs_exec_state's paused, resumed, terminated). Loop
+ * thread. Returns as evs_orch_pause; -EINVAL also for a bad `by`.
+ */
+EVS_EXTERN int evs_orch_pause_by(evs_orch *o, evs_span id, evs_span by,
+                                 evs_span reason);
+/** See evs_orch_pause_by. */
+EVS_EXTERN int evs_orch_unpause_by(evs_orch *o, evs_span id, evs_span by,
+                                   evs_span reason);
+/** See evs_orch_pause_by. */
+EVS_EXTERN int evs_orch_terminate_by(evs_orch *o, evs_span id, evs_span by,
+                                     evs_span reason);
+
+/**
  * Posts a request to execution `id` from any process, through its inbox
  * (evs_request_post): `kind` is "event" (with `type` and `payload`),
  * "pause", "unpause" or "terminate" (with `reason` in `payload` as a
- * JSON string, or empty). The runner that owns it picks it up; with no
+ * JSON string, or empty; who asked is not recorded: evs_orch_post_by
+ * records it). The runner that owns it picks it up; with no
  * runner, the next one does. A request to an execution that continued as
  * new is forwarded along its chain: posted to the inbox of the member
  * that did not continue (formats/FORMAT.md §13). Refused with
@@ -509,6 +531,16 @@ EVS_EXTERN int evs_orch_terminate(evs_orch *o, evs_span id, evs_span reason);
  */
 EVS_EXTERN int evs_orch_post(evs_store *store, evs_span id, evs_span kind,
                              evs_span type, evs_span payload);
+
+/**
+ * As evs_orch_post, and records who asked a pause, unpause or
+ * terminate: `by` (free text, UTF-8, at most EVS_BY_MAX bytes; empty:
+ * not recorded). The same call as evs_exec_post_by (replay.h). Any
+ * thread. Returns as evs_orch_post; -EINVAL also for an "event" with a
+ * `by`, or a `by` that is not UTF-8 or is too long.
+ */
+EVS_EXTERN int evs_orch_post_by(evs_store *store, evs_span id, evs_span kind,
+                                evs_span type, evs_span payload, evs_span by);
 
 /* ---------------------------------------------------------------- */
 /* Retrying an execution                                            */

@@ -97,6 +97,22 @@ typedef enum evs_step_status {
  *  range, never NULL. Static; thread-safe. */
 EVS_EXTERN const char *evs_step_status_name(evs_step_status s);
 
+/**
+ * One control request as the history records it: a pause
+ * (execution_paused), an unpause (execution_resumed) or a termination
+ * (execution_terminated), FORMAT.md §6. Spans are borrowed from the
+ * replayer, as every span of the state.
+ */
+typedef struct evs_control_state {
+    uint64_t seq;    /* the event's sequence; 0: none recorded */
+    int64_t at_us;   /* the event's timestamp (µs since the epoch) */
+    evs_span by;     /* who asked (free text); empty if not recorded */
+    evs_span reason; /* why: compact JSON (often a string); empty if none */
+    evs_span step;   /* a pause: the step its execution was at (the
+                        current step of the first live path); empty
+                        otherwise, or if no path had one */
+} evs_control_state;
+
 /** The execution as a whole. JSON spans are compact JSON, empty if none. */
 typedef struct evs_exec_state {
     evs_exec_status status;
@@ -129,6 +145,13 @@ typedef struct evs_exec_state {
     /* The sequence of the first history_warning (FORMAT.md §3.1): the
      * history passed a warning threshold; 0 if none. */
     uint64_t history_warning_seq;
+    /* Who paused, unpaused and terminated it, and why: the last
+     * execution_paused, the last execution_resumed and the
+     * execution_terminated (seq 0 if none). The last pause is kept after
+     * its unpause. */
+    evs_control_state paused;
+    evs_control_state resumed;
+    evs_control_state terminated;
 } evs_exec_state;
 
 typedef struct evs_path_state {
@@ -554,7 +577,8 @@ EVS_EXTERN int evs_replay_check_definition(const evs_replay *r, const char *def,
  * its inbox (evs_request_post), for whatever runs it (an orchestrator,
  * or a durable function's host, evstore/run.h): `kind` is "event" (with
  * `type` and `payload`, any JSON), "pause", "unpause" or "terminate"
- * (with a reason in `payload` as a JSON string, or empty). A request to
+ * (with a reason in `payload` as a JSON string, or empty; who asked is
+ * not recorded: evs_exec_post_by records it). A request to
  * an execution that continued as new is forwarded along its chain:
  * posted to the inbox of the member that did not continue (formats/
  * FORMAT.md §13). Refused with EVS_EFINISHED if that member has ended
@@ -565,6 +589,23 @@ EVS_EXTERN int evs_replay_check_definition(const evs_replay *r, const char *def,
  */
 EVS_EXTERN int evs_exec_post(evs_store *store, evs_span id, evs_span kind,
                              evs_span type, evs_span payload);
+
+/** The longest `by` (who asked) a request may carry, in bytes. */
+#define EVS_BY_MAX 256
+
+/**
+ * As evs_exec_post, and records who asked: `by`, free text such as an
+ * operator's name or "api:127.0.0.1" (UTF-8, at most EVS_BY_MAX bytes;
+ * empty: not recorded, as evs_exec_post). Only a "pause", "unpause" or
+ * "terminate" takes one: its event's `data` then holds {"reason",
+ * "by"} (formats/FORMAT.md §6), which the replayed state keeps
+ * (evs_exec_state's paused, resumed and terminated). `by` is what the
+ * poster says, not an identity checked here. Thread-safe as
+ * evs_exec_post. Returns as evs_exec_post; -EINVAL also for an "event"
+ * with a `by`, or a `by` that is not UTF-8 or is too long.
+ */
+EVS_EXTERN int evs_exec_post_by(evs_store *store, evs_span id, evs_span kind,
+                                evs_span type, evs_span payload, evs_span by);
 
 /**
  * Frees the replayer and everything it holds (every span the accessors

@@ -425,10 +425,22 @@ EVS_EXTERN int evs_run_send(evs_store *s, const char *id, const char *event,
 /**
  * Asks run `id` to "pause", "unpause" or "terminate", with `reason` (a
  * string, may be NULL), as `evrun pause|unpause|terminate` does: the run
- * sees it at its next call. Returns as evs_run_send.
+ * sees it at its next call. Who asked is not recorded
+ * (evs_run_request_by records it). Returns as evs_run_send.
  */
 EVS_EXTERN int evs_run_request(evs_store *s, const char *id, const char *kind,
                                const char *reason, evs_error_info *err);
+
+/**
+ * As evs_run_request, and records who asked: `by` (free text, UTF-8, at
+ * most EVS_BY_MAX bytes; NULL or "": not recorded), kept with the reason
+ * in the event's `data` and in the run's replayed state (evs_exec_state's
+ * paused, resumed, terminated). Returns as evs_run_request; -EINVAL also
+ * for a bad `by`.
+ */
+EVS_EXTERN int evs_run_request_by(evs_store *s, const char *id,
+                                  const char *kind, const char *by,
+                                  const char *reason, evs_error_info *err);
 
 /* ---------------------------------------------------------------- */
 /* Recovery                                                         */

@@ -5,6 +5,7 @@
 // when another view is shown.
 
 const TOKEN_KEY = "evstore.token";
+const BY_KEY = "evstore.by"; // who the operator said they were, last time
 const TERMINAL = new Set(["completed", "failed", "terminated", "continued"]);
 const STATUSES = ["running", "waiting", "paused", "completed", "failed",
                   "terminated", "continued"];
@@ -721,7 +722,7 @@ function execView(main, id) {
   function renderHead() {
     const s = st.status;
     const skip = new Set(["id", "status", "inputs", "outputs", "lineage",
-                          "error"]);
+                          "error", "paused", "resumed", "terminated"]);
     const kv = [], blocks = [];
     for (const [k, v] of Object.entries(s)) {
       if (skip.has(k) || v === null || v === undefined ||
@@ -741,6 +742,7 @@ function execView(main, id) {
       h("h2", {}, h("span", {class: "mono", text: s.id}), " ",
         statusBadge(s.status)),
       h("dl", {class: "kv"}, kv),
+      controlsOf(s),
       block("error", s.error), block("inputs", s.inputs),
       block("outputs", s.outputs), block("lineage", lin),
       ...blocks.map(([k, v]) => block(k, v))].filter(Boolean));
@@ -752,6 +754,30 @@ function execView(main, id) {
                    (a === "unpause" && s.status !== "paused") ||
                    ((a === "terminate" || a === "send-event") && terminal);
     }
+  }
+
+  // Who paused, unpaused or terminated it, when, at which step and why
+  // (the status's paused, resumed and terminated); null if none did.
+  function controlsOf(s) {
+    const rows = [["paused", "Paused"], ["resumed", "Unpaused"],
+                  ["terminated", "Terminated"]]
+      .filter(([k]) => s[k])
+      .map(([k, label]) => {
+        const c = s[k];
+        return h("li", {"data-kind": k},
+          h("strong", {text: label}), " ",
+          h("span", {class: "muted", text: fmtTime(c.at)}), " by ",
+          h("span", {class: "by", text: c.by ?? "(not recorded)"}),
+          c.step ? [" at step ", h("span", {class: "mono", text: c.step})] : null,
+          c.reason !== null && c.reason !== undefined
+            ? [": ", h("span", {class: "reason",
+                                text: typeof c.reason === "string"
+                                  ? c.reason : JSON.stringify(c.reason)})]
+            : null,
+          h("span", {class: "muted", text: ` (seq ${c.seq})`}));
+      });
+    return rows.length ? h("ul", {id: "controls", class: "controls"}, rows)
+                       : null;
   }
 
   function renderSteps() {
@@ -912,13 +938,16 @@ function execView(main, id) {
         ? "Terminating ends the execution for good; its live paths are cancelled."
         : what === "pause" ? "The execution stops taking new steps until unpaused."
         : "The execution goes on from where it was paused.",
-      fields: what === "unpause" ? [] : [{name: "reason", label: "Reason",
-                                          value: ""}],
+      fields: [{name: "reason", label: "Reason", value: ""},
+               {name: "by", label: "By (empty: the server names this browser's address)",
+                value: localStorage.getItem(BY_KEY) || ""}],
       ok: what[0].toUpperCase() + what.slice(1),
     });
     if (!v) return;
     const body = {};
     if (v.reason) body.reason = v.reason;
+    if (v.by) body.by = v.by;
+    localStorage.setItem(BY_KEY, v.by || "");
     await post(what, body);
   }
 

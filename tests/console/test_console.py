@@ -380,11 +380,14 @@ def test_event_json_expands_on_click(world):
                "the event folded again")
 
 
-def confirm_dialog(b, reason=None):
+def confirm_dialog(b, reason=None, by=None):
     b.wait_for("document.querySelector('#ask').open", "the dialog")
     if reason is not None:
         b.eval("document.querySelector('#ask [name=reason]').value = %s"
                % js(reason))
+    if by is not None:
+        b.eval("document.querySelector('#ask [name=by]').value = %s"
+               % js(by))
     b.eval("document.querySelector('#ask-ok').click()")
     b.wait_for("!document.querySelector('#ask').open", "the dialog closed")
 
@@ -412,9 +415,9 @@ def test_pause_and_unpause_from_the_page(world):
     b.wait_for("!document.querySelector('#ask').open", "the dialog closed")
     assert not any(e["event_type"] == "execution_paused"
                    for e in srv.events("demo-2"))
-    # Pause, with a reason.
+    # Pause, with a reason and who asks.
     b.eval("document.querySelector('[data-action=pause]').click()")
-    confirm_dialog(b, reason="checked from the console test")
+    confirm_dialog(b, reason="checked from the console test", by="ops-ann")
     action_ok(b, "the pause's answer")
     b.wait_for("document.querySelector('#exec-head').dataset.status === "
                "'paused'", "demo-2 paused on the page", timeout=60)
@@ -422,7 +425,16 @@ def test_pause_and_unpause_from_the_page(world):
               if e["event_type"] == "execution_paused"]
     assert len(paused) == 1
     assert paused[0]["data"].get("reason") == "checked from the console test"
+    assert paused[0]["data"].get("by") == "ops-ann"
     assert srv.get("/v1/executions/demo-2")["status"] == "paused"
+    # The page says who paused it, at which step, and why.
+    b.wait_for("document.querySelector('#controls [data-kind=paused]')",
+               "who paused it, on the page")
+    line = b.eval("document.querySelector('#controls [data-kind=paused]')"
+                  ".textContent")
+    assert "by ops-ann" in line, line
+    assert "at step approve" in line, line
+    assert "checked from the console test" in line, line
     assert b.eval("document.querySelector('[data-action=pause]').disabled")
     b.screenshot(os.path.join(world["shots"], "paused.png"))
     # Unpause.
@@ -435,6 +447,13 @@ def test_pause_and_unpause_from_the_page(world):
     assert kinds.count("execution_resumed") == 1
     assert kinds.index("execution_resumed") > kinds.index("execution_paused")
     assert srv.get("/v1/executions/demo-2")["status"] == "waiting"
+    # The dialog remembered who: the unpause is by the same operator.
+    resumed = [e for e in hist if e["event_type"] == "execution_resumed"]
+    assert resumed[0]["data"].get("by") == "ops-ann"
+    b.wait_for("document.querySelector('#controls [data-kind=resumed]')"
+               " && document.querySelector('#controls [data-kind=resumed]')"
+               ".textContent.includes('by ops-ann')",
+               "who unpaused it, on the page")
     # The page's events table has them too.
     b.wait_for("[...document.querySelectorAll('#event-rows tr.ev')]"
                ".some(r => r.textContent.includes('execution_resumed'))",

@@ -879,7 +879,7 @@ Test(fuzz_hostile, a_64_mib_state_is_read_or_refused_whole)
     buf s = valid_state(), b = {0}, m;
 
     /* A string that never ends. */
-    puts_(&b, "{\"v\":4,\"execution_id\":\"");
+    puts_(&b, "{\"v\":5,\"execution_id\":\"");
     putn(&b, 'a', LONG_LINE);
     cr_assert_eq(load_state(b.p, b.len), EVS_EPARSE);
     run(fuzz_state, "64 MiB unterminated string", b.p, b.len);
@@ -966,7 +966,7 @@ Test(fuzz_hostile, numbers_out_of_range_are_refused_by_the_state_reader)
         SUB("\"started_at\":", "\"started_at\":-9223372036854775809,\"x\":"),
         SUB("\"started_at\":", "\"started_at\":9223372036854775808,\"x\":"),
         SUB("\"iteration\":-1", "\"iteration\":-1e19"),
-        SUB("\"v\":4", "\"v\":18446744073709551616"),
+        SUB("\"v\":5", "\"v\":18446744073709551616"),
     };
 #undef SUB
     buf s = valid_state();
@@ -981,11 +981,11 @@ Test(fuzz_hostile, numbers_out_of_range_are_refused_by_the_state_reader)
         free(m.p);
     }
     /* Another version (older or newer), and one that is not JSON. */
-    for (int v = 3; v <= 5; v += 2) {
+    for (int v = 4; v <= 6; v += 2) {
         char to[8];
         buf m, t;
         snprintf(to, sizeof(to), "\"v\":%d", v);
-        m = state_sub(&s, "\"v\":4", to, 5);
+        m = state_sub(&s, "\"v\":5", to, 5);
         cr_assert_eq(load_state(m.p, m.len), EVS_EFORMAT, "%s", to);
         run(fuzz_state, to, m.p, m.len);
         t = state_sub(&m, "\"waits\":[", "\"waits\":[}", 10);

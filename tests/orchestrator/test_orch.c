@@ -1929,6 +1929,98 @@ Test(orch, a_race_cut_before_its_cancellations_is_decided_again_on_resume)
     rp_free(r);
 }
 
+/* Who asked, and why: a pause asked here, an unpause posted to the
+ * inbox, a termination asked here. */
+static const evs_replay *resumed_view;
+
+static int script_who_asked(int step)
+{
+    const evs_replay *r = evs_orch_state(orch, S(sid));
+
+    switch (step) {
+    case 0:
+        if (!waiting_in_state(sid))
+            return 0;
+        rc_a = evs_orch_pause_by(orch, S(sid), S("alice"),
+                                 S("{\"ticket\":7}"));
+        rc_b = evs_orch_post_by(st, S(sid), S("unpause"), S(""),
+                                S("\"checked\""), S("bob"));
+        return 1;
+    case 1:
+        if (!r || !evs_replay_exec(r)->resumed.seq)
+            return 1;
+        resumed_view = r;
+        rc_c = evs_orch_terminate_by(orch, S(sid), S("carol"), S(""));
+        return 2;
+    default: return script_until_outcome(step);
+    }
+}
+
+/* Checks one recorded request of the replayed state. */
+static void expect_control(const evs_control_state *c, const evs_event *e,
+                           const char *by, const char *reason,
+                           const char *step)
+{
+    cr_assert(e != NULL);
+    cr_assert_eq(c->seq, e->sequence);
+    cr_assert_eq(c->at_us, e->timestamp_us);
+    expect_span(c->by, by);
+    expect_span(c->reason, reason);
+    expect_span(c->step, step);
+}
+
+Test(orch, pause_unpause_and_terminate_record_who_asked_and_why)
+{
+    evlist ev;
+    const evs_event *pa, *re, *te;
+    const evs_exec_state *x;
+    evs_replay *r, *loaded;
+    evs_snapshot *sn;
+
+    run_scripted(0, wait_def(""), "who", script_who_asked);
+    cr_assert_eq(rc_a, 0);
+    cr_assert_eq(rc_b, 0);
+    cr_assert_eq(rc_c, 0);
+    cr_assert(resumed_view != NULL);
+    expect_outcome("who", EVS_OUTCOME_TERMINATED);
+    ev = events_of("who");
+    pa = evf(&ev, "execution_paused", NULL, NULL, 0);
+    re = evf(&ev, "execution_resumed", NULL, NULL, 0);
+    te = evf(&ev, "execution_terminated", NULL, NULL, 0);
+    expect_in_order(pa, re, te);
+    expect_span(pa->data, "{\"reason\":{\"ticket\":7},\"by\":\"alice\"}");
+    expect_span(re->data, "{\"reason\":\"checked\",\"by\":\"bob\"}");
+    expect_span(te->data, "{\"reason\":null,\"by\":\"carol\"}");
+    /* Replayed from the log in both modes, and as the snapshot holds
+     * it. */
+    r = replay_of("who");
+    x = evs_replay_exec(r);
+    expect_control(&x->paused, pa, "alice", "{\"ticket\":7}", "w");
+    expect_control(&x->resumed, re, "bob", "\"checked\"", "");
+    expect_control(&x->terminated, te, "carol", "", "");
+    rp_free(r);
+    r = compact_replay_of("who");
+    x = evs_replay_exec(r);
+    expect_control(&x->paused, pa, "alice", "{\"ticket\":7}", "w");
+    expect_control(&x->terminated, te, "carol", "", "");
+    cr_assert_eq(evs_snapshot_load(st, "who", 3, &sn, NULL), 0);
+    loaded = snapshot_replay(sn);
+    expect_same_state(r, loaded, "the snapshot's state");
+    expect_control(&evs_replay_exec(loaded)->resumed, re, "bob",
+                   "\"checked\"", "");
+    rp_free(loaded);
+    evs_snapshot_free(sn);
+    rp_free(r);
+    evlist_free(&ev);
+    /* A bad `by` is refused before anything is posted. */
+    cr_assert_eq(evs_orch_post_by(st, S("who"), S("event"), S("go"), S("1"),
+                                  S("eve")),
+                 -EINVAL);
+    cr_assert_eq(evs_orch_post_by(st, S("who"), S("pause"), S(""), S(""),
+                                  S("\xff")),
+                 -EINVAL);
+}
+
 /* ---------------------------------------------------------------- */
 /* Requests through the inbox                                       */
 /* ---------------------------------------------------------------- */

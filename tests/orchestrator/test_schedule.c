@@ -127,13 +127,21 @@ static void end_exec(const char *id, const char *type)
 static size_t requests(const char *id)
 {
     evs_request_listing l;
+    char by[64];
     size_t n;
 
     cr_assert_eq(evs_request_list(st, id, strlen(id), &l), 0);
     n = l.count;
-    for (size_t i = 0; i < n; i++)
+    /* A terminate, which names the schedule as who asked ("c-..."). */
+    snprintf(by, sizeof(by), "\"by\":\"schedule:%.*s\"",
+             (int)strcspn(id, "-"), id);
+    for (size_t i = 0; i < n; i++) {
         cr_expect(memmem(l.items[i].body.ptr, l.items[i].body.len, "terminate",
                          9) != NULL);
+        cr_expect(memmem(l.items[i].body.ptr, l.items[i].body.len, by,
+                         strlen(by)) != NULL,
+                  "%.*s", (int)l.items[i].body.len, l.items[i].body.ptr);
+    }
     evs_request_list_free(&l);
     return n;
 }

@@ -413,7 +413,7 @@ static void assert_state(uint64_t at, uint64_t as_of, const char *status)
 
     cr_assert_eq(evs_inspect_state(st, "a", at, &out, &e), 0, "%s", e.msg);
     cr_assert_str_eq(json(out), want, "at %" PRIu64, at);
-    snprintf(need, sizeof(need), "{\"v\":4,\"status\":\"%s\"", status);
+    snprintf(need, sizeof(need), "{\"v\":5,\"status\":\"%s\"", status);
     cr_assert_eq(strncmp(out, need, strlen(need)), 0, "%s", out);
     snprintf(need, sizeof(need), ",\"last_seq\":%" PRIu64 ",", as_of);
     cr_assert_not_null(strstr(out, need), "%s", out);

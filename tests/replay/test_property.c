@@ -736,7 +736,17 @@ static int gen_pause(model *m)
 {
     buf d = {.n = 0};
 
-    put(&d, m->paused ? "{}" : "{\"reason\":\"ops\"}");
+    /* As written before `by` was, and with it (escapes, a JSON reason,
+     * nulls), which the state keeps. */
+    switch (below(m->g, 4)) {
+    case 0: put(&d, m->paused ? "{}" : "{\"reason\":\"ops\"}"); break;
+    case 1: put(&d, "{\"reason\":null,\"by\":null}"); break;
+    case 2:
+        put(&d, "{\"reason\":{\"t\":[1,\"x\"]},"
+                "\"by\":\"an\\u00e9 \\\"o\\\"\"}");
+        break;
+    default: put(&d, "{\"reason\":\"why\",\"by\":\"op\"}"); break;
+    }
     emit(m, m->paused ? "execution_resumed" : "execution_paused", some_path(m),
          NULL, &d);
     m->paused = !m->paused;

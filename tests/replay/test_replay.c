@@ -1036,6 +1036,13 @@ Test(replay, pause_resume_and_terminate_move_the_status)
     cr_assert_eq(x->status, EVS_STATUS_PAUSED);
     cr_assert_str_eq(evs_exec_status_name(x->status), "paused");
     cr_assert_eq(x->status_before_pause, EVS_STATUS_RUNNING);
+    /* Written before `by` was: the reason and the step, no one. */
+    cr_assert_eq(x->paused.seq, 3);
+    cr_assert_eq(x->paused.at_us, event_time("ops", 3));
+    assert_span(x->paused.reason, "\"ops\"");
+    assert_span(x->paused.step, "a");
+    cr_assert_eq(x->paused.by.len, 0);
+    cr_assert_eq(x->resumed.seq, 0);
     evs_replay_free(r);
     r = open_check("ops", &(point){6, "paused", NULL, NULL});
     cr_assert_eq(evs_replay_exec(r)->status_before_pause, EVS_STATUS_WAITING);
@@ -1046,6 +1053,42 @@ Test(replay, pause_resume_and_terminate_move_the_status)
     cr_assert_eq(x->status, EVS_STATUS_TERMINATED);
     assert_span(x->error, "\"stopped by operator\"");
     cr_assert_eq(x->ended_at_us, event_time("ops", 9));
+    /* The last pause and unpause, with no data at all, and the end. */
+    cr_assert_eq(x->paused.seq, 6);
+    cr_assert_eq(x->paused.reason.len, 0);
+    cr_assert_eq(x->resumed.seq, 8);
+    cr_assert_eq(x->resumed.by.len, 0);
+    cr_assert_eq(x->terminated.seq, 9);
+    assert_span(x->terminated.reason, "\"stopped by operator\"");
+    evs_replay_free(r);
+    hist_free(&h);
+
+    /* Written with who asked: kept, the last of each. */
+    start(&h, "{\"workflow_name\":\"who\",\"inputs\":{}}");
+    hist_add(&h, "step_started", NULL, "a", NULL);
+    hist_add(&h, "execution_paused", NULL, NULL,
+             "{\"reason\":\"one\",\"by\":\"ann\"}"); /* 3 */
+    hist_add(&h, "execution_resumed", NULL, NULL,
+             "{\"reason\":null,\"by\":\"bo\\u0062\"}"); /* 4 */
+    hist_add(&h, "execution_paused", NULL, NULL,
+             "{\"reason\":{\"k\":[1]},\"by\":\"cy\"}"); /* 5 */
+    hist_add(&h, "execution_terminated", NULL, NULL,
+             "{\"reason\":\"end\",\"by\":null}"); /* 6 */
+    record(&h, "who");
+    r = open_at("who", 0, NULL);
+    x = evs_replay_exec(r);
+    cr_assert_eq(x->paused.seq, 5);
+    assert_span(x->paused.by, "cy");
+    assert_span(x->paused.reason, "{\"k\":[1]}");
+    assert_span(x->paused.step, "a");
+    cr_assert_eq(x->resumed.seq, 4);
+    assert_span(x->resumed.by, "bob"); /* unescaped */
+    cr_assert_eq(x->resumed.reason.len, 0);
+    cr_assert_eq(x->resumed.step.len, 0);
+    cr_assert_eq(x->terminated.seq, 6);
+    cr_assert_eq(x->terminated.at_us, event_time("who", 6));
+    cr_assert_eq(x->terminated.by.len, 0);
+    assert_span(x->terminated.reason, "\"end\"");
     evs_replay_free(r);
     hist_free(&h);
 
@@ -1388,7 +1431,7 @@ Test(replay, the_state_json_round_trips_at_every_point_of_a_rich_history)
     /* What the accessors give after a load equals the original. */
     r = open_at("rich", 22, NULL);
     a = hist_state(r, &la);
-    cr_assert(strncmp(a, "{\"v\":4,\"status\":\"running\",", 26) == 0, "%s", a);
+    cr_assert(strncmp(a, "{\"v\":5,\"status\":\"running\",", 26) == 0, "%s", a);
     /* Version 2 ends with the step names, the consumed ids and the
      * mode, in that order. */
     cr_assert_not_null(strstr(a, "],\"names\":[{\"name\":\"a\","), "%s", a);
@@ -1498,20 +1541,20 @@ Test(replay, another_state_version_is_refused_and_garbage_leaves_it_empty)
     static const char *const bad[] = {
         "",
         "hello",
-        "{\"v\":4,\"status\":",
+        "{\"v\":5,\"status\":",
         "[1,2]",
         "{\"status\":\"running\",\"last_seq\":3}",
-        "{\"v\":4,\"paths\":7}",
-        "{\"v\":4,\"status\":\"sleeping\"}",
-        "{\"v\":4,\"last_seq\":-4}",
-        "{\"v\":4,\"steps\":[{\"name\":\"a\",\"attempts\":\"x\"}]}",
+        "{\"v\":5,\"paths\":7}",
+        "{\"v\":5,\"status\":\"sleeping\"}",
+        "{\"v\":5,\"last_seq\":-4}",
+        "{\"v\":5,\"steps\":[{\"name\":\"a\",\"attempts\":\"x\"}]}",
         "{\"v\":\"2\"}",
-        "{\"v\":4,\"paths\":[{\"id\":\"p\"}]} trailing",
-        "{\"v\":4,\"names\":[{\"name\":\"a\",\"output_seq\":\"x\"}]}",
-        "{\"v\":4,\"names\":{}}",
-        "{\"v\":4,\"consumed_ids\":[1]}",
-        "{\"v\":4,\"consumed_ids\":\"a\"}",
-        "{\"v\":4,\"paths\":[{\"id\":\"p\",\"last_output_seq\":-1}]}",
+        "{\"v\":5,\"paths\":[{\"id\":\"p\"}]} trailing",
+        "{\"v\":5,\"names\":[{\"name\":\"a\",\"output_seq\":\"x\"}]}",
+        "{\"v\":5,\"names\":{}}",
+        "{\"v\":5,\"consumed_ids\":[1]}",
+        "{\"v\":5,\"consumed_ids\":\"a\"}",
+        "{\"v\":5,\"paths\":[{\"id\":\"p\",\"last_output_seq\":-1}]}",
     };
     /* Another version, older or newer, is refused as such: version 1
      * (before the step names and the compact mode) as written then,
@@ -1531,8 +1574,8 @@ Test(replay, another_state_version_is_refused_and_garbage_leaves_it_empty)
     full = open_at("rich", 0, NULL);
     a = hist_state(full, &la);
 
-    v2 = replace(a, "{\"v\":4,", "{\"v\":2,");
-    v5 = replace(a, "{\"v\":4,", "{\"v\":5,");
+    v2 = replace(a, "{\"v\":5,", "{\"v\":2,");
+    v5 = replace(a, "{\"v\":5,", "{\"v\":6,");
     r = hist_replayer();
     cr_assert_eq(evs_replay_load_state(r, v5, strlen(v5)), EVS_EFORMAT);
     assert_empty(r);
@@ -1682,7 +1725,7 @@ Test(replay, a_state_with_whitespace_or_another_member_order_loads_the_same)
      * as keys are compared as written), a member given twice (the last
      * one counts). */
     static const char canon[] =
-        "{\"v\":4,\"status\":\"running\",\"execution_id\":\"x\","
+        "{\"v\":5,\"status\":\"running\",\"execution_id\":\"x\","
         "\"last_seq\":2,\"paths\":[{\"id\":\"main\",\"status\":\"active\","
         "\"last_output\":{\"k\":[1,2]},\"last_output_seq\":2}],"
         "\"steps\":[{\"path\":\"main\",\"name\":\"a\",\"iteration\":-1,"
@@ -1705,7 +1748,7 @@ Test(replay, a_state_with_whitespace_or_another_member_order_loads_the_same)
         "\"status\":\"completed\"}],\"paths\":[{\"last_output_seq\":2,"
         "\"last_output\":{\"k\":[1,2]},\"status\":\"active\","
         "\"id\":\"main\"}],\"last_seq\":2,\"execution_id\":\"x\","
-        "\"status\":\"running\",\"v\":4}";
+        "\"status\":\"running\",\"v\":5}";
     evs_replay *full, *r = hist_replayer();
     char *want, *got, *a, *wide;
     size_t la;
@@ -1775,7 +1818,7 @@ Test(replay, a_large_state_loads_whole)
 
     cr_assert_not_null(s);
     len += (size_t)sprintf(s + len,
-                           "{\"v\":4,\"last_seq\":0,\"paths\":[{\"id\":"
+                           "{\"v\":5,\"last_seq\":0,\"paths\":[{\"id\":"
                            "\"main\",\"status\":\"active\"}],\"steps\":[");
     for (size_t i = 0; i < n; i++)
         len += (size_t)sprintf(
@@ -1800,7 +1843,7 @@ Test(replay, a_large_state_loads_whole)
 
     /* Steps far smaller than the writer's: more than the guess, which
      * the vector then grows past. */
-    len = (size_t)sprintf(s, "{\"v\":4,\"steps\":[");
+    len = (size_t)sprintf(s, "{\"v\":5,\"steps\":[");
     for (size_t i = 0; i < 5 * n; i++)
         len += (size_t)sprintf(s + len, "%s{\"name\":\"m\",\"iteration\":%zu}",
                                i ? "," : "", i);
@@ -1828,7 +1871,7 @@ static char *nested_state(const char *where, int outer, int depth)
         *p++ = '[';
     for (int i = 0; i < depth - outer; i++)
         *p++ = ']';
-    strcpy(p, outer == 1 ? ",\"v\":4}" : "}]}");
+    strcpy(p, outer == 1 ? ",\"v\":5}" : "}]}");
     return s;
 }
 
@@ -1841,9 +1884,9 @@ Test(replay, the_nesting_limit_counts_the_whole_state)
         int outer;
     } at[] = {
         {"{\"inputs\":", 1},
-        {"{\"v\":4,\"variables\":[{\"name\":\"n\",\"value\":", 3},
-        {"{\"v\":4,\"steps\":[{\"name\":\"n\",\"input\":", 3},
-        {"{\"v\":4,\"steps\":[{\"name\":\"n\",\"x-unknown\":", 3},
+        {"{\"v\":5,\"variables\":[{\"name\":\"n\",\"value\":", 3},
+        {"{\"v\":5,\"steps\":[{\"name\":\"n\",\"input\":", 3},
+        {"{\"v\":5,\"steps\":[{\"name\":\"n\",\"x-unknown\":", 3},
     };
     evs_replay *r = hist_replayer();
 
@@ -1895,7 +1938,7 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int rc;
 
-        snprintf(buf, sizeof(buf), "{\"v\":4,\"started_at\":%s}", cases[i].v);
+        snprintf(buf, sizeof(buf), "{\"v\":5,\"started_at\":%s}", cases[i].v);
         rc = evs_replay_load_state(r, buf, strlen(buf));
         cr_assert_eq(rc, cases[i].rc, "%s: %d", cases[i].v, rc);
         if (rc == 0)
@@ -1903,7 +1946,7 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
                          cases[i].v);
         /* The same inside an element. */
         snprintf(buf, sizeof(buf),
-                 "{\"v\":4,\"steps\":[{\"name\":\"s\",\"retry_at\":%s}]}",
+                 "{\"v\":5,\"steps\":[{\"name\":\"s\",\"retry_at\":%s}]}",
                  cases[i].v);
         rc = evs_replay_load_state(r, buf, strlen(buf));
         cr_assert_eq(rc, cases[i].rc, "%s: %d", cases[i].v, rc);
@@ -1912,9 +1955,9 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
                          "%s", cases[i].v);
     }
     /* Sequences are not negative. */
-    snprintf(buf, sizeof(buf), "{\"v\":4,\"last_seq\":-1}");
+    snprintf(buf, sizeof(buf), "{\"v\":5,\"last_seq\":-1}");
     cr_assert_eq(evs_replay_load_state(r, buf, strlen(buf)), EVS_EPARSE);
-    snprintf(buf, sizeof(buf), "{\"v\":4,\"last_seq\":-0}");
+    snprintf(buf, sizeof(buf), "{\"v\":5,\"last_seq\":-0}");
     cr_assert_eq(evs_replay_load_state(r, buf, strlen(buf)), 0);
     evs_replay_free(r);
 }
@@ -1923,18 +1966,18 @@ Test(replay, integers_in_a_state_are_read_as_json_integers)
  * the rest of the text is JSON: a syntax error after it wins. */
 Test(replay, a_syntax_error_anywhere_wins_over_a_bad_value)
 {
-    static const char v5[] = "{\"v\":5,\"status\":\"running\"}";
-    static const char v5_bad[] = "{\"v\":5,\"status\":\"running\"";
-    static const char v5_bad_esc[] =
-        "{\"v\":5,\"steps\":[{\"output\":\"\\q\"}]}";
-    static const char compact[] = "{\"v\":4,\"compact\":true}";
+    static const char v6[] = "{\"v\":6,\"status\":\"running\"}";
+    static const char v6_bad[] = "{\"v\":6,\"status\":\"running\"";
+    static const char v6_bad_esc[] =
+        "{\"v\":6,\"steps\":[{\"output\":\"\\q\"}]}";
+    static const char compact[] = "{\"v\":6,\"compact\":true}";
     static const char compact_bad[] =
-        "{\"v\":4,\"compact\":true,\"steps\":[{\"output\":\"\\q\"}]}";
+        "{\"v\":6,\"compact\":true,\"steps\":[{\"output\":\"\\q\"}]}";
     evs_replay *r = hist_replayer();
 
-    cr_assert_eq(evs_replay_load_state(r, v5, strlen(v5)), EVS_EFORMAT);
-    cr_assert_eq(evs_replay_load_state(r, v5_bad, strlen(v5_bad)), EVS_EPARSE);
-    cr_assert_eq(evs_replay_load_state(r, v5_bad_esc, strlen(v5_bad_esc)),
+    cr_assert_eq(evs_replay_load_state(r, v6, strlen(v6)), EVS_EFORMAT);
+    cr_assert_eq(evs_replay_load_state(r, v6_bad, strlen(v6_bad)), EVS_EPARSE);
+    cr_assert_eq(evs_replay_load_state(r, v6_bad_esc, strlen(v6_bad_esc)),
                  EVS_EPARSE);
     /* The same for a compact state, which a full replayer refuses. */
     cr_assert_eq(evs_replay_load_state(r, compact, strlen(compact)),
@@ -2090,7 +2133,7 @@ Test(replay, a_snapshot_whose_state_cannot_be_used_is_rebuilt_from_the_log)
     evs_replay_free(r2);
 
     /* A newer state version. */
-    bad = replace(s5, "{\"v\":4,", "{\"v\":5,");
+    bad = replace(s5, "{\"v\":5,", "{\"v\":6,");
     save_state("rich", 5, bad);
     r2 = open_at("rich", 0, &fs);
     cr_assert_eq(fs, 0);
@@ -2099,7 +2142,7 @@ Test(replay, a_snapshot_whose_state_cannot_be_used_is_rebuilt_from_the_log)
     free(bad);
 
     /* Not a state at all. */
-    save_state("rich", 5, "{\"v\":4,\"paths\":3}");
+    save_state("rich", 5, "{\"v\":5,\"paths\":3}");
     r2 = open_at("rich", 0, &fs);
     cr_assert_eq(fs, 0);
     assert_same_state(r1, r2);

@@ -700,6 +700,25 @@ Test(rules, not_paused_is_a_resume_while_not_paused)
     expect_only(b, "not-paused");
 }
 
+Test(rules, data_holds_a_by_that_is_not_a_string)
+{
+    spec a[] = {START,
+                {"execution_paused", NULL, NULL, "{\"by\":7}"},
+                END};
+    spec b[] = {START,
+                {"execution_paused", NULL, NULL, "{\"by\":\"ann\"}"},
+                {"execution_resumed", NULL, NULL, "{\"by\":[\"x\"]}"},
+                END};
+    spec c[] = {START,
+                {"execution_terminated", NULL, NULL,
+                 "{\"reason\":\"r\",\"by\":{}}"},
+                END};
+
+    expect_only(a, "data");
+    expect_only(b, "data");
+    expect_only(c, "data");
+}
+
 /* A test run once in each mode, `cm` (0: full, 1: compact). */
 #define IN_BOTH_MODES(name)                                                    \
     static void name##_in(int cm);                                             \

@@ -1119,6 +1119,54 @@ Test(run, requests_from_the_host_api)
     cr_assert_eq(evs_run_send(st, "rq", "x", "{bad", &e), -EINVAL);
 }
 
+/* A run's pause, unpause and termination go through the same path as an
+ * orchestrator's: who asked and why land in the events and the state. */
+Test(run, requests_record_who_asked_and_why)
+{
+    evs_error_info e;
+    evs_replay *rp;
+    const evs_exec_state *x;
+    evs_run *r = open_run("rb", NULL, "{\"mode\":\"suspend\"}", 0);
+
+    cr_assert_eq(evs_run_request_by(st, "rb", "pause", "alice", "a break",
+                                    &e),
+                 0, "%s", e.msg);
+    cr_assert_eq(evs_run_step_begin(r, "b", NULL, NULL, &e), EVS_ESUSPENDED);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("rb", &rp), EVS_STATUS_PAUSED);
+    x = evs_replay_exec(rp);
+    cr_assert(x->paused.seq > 0);
+    cr_assert_eq(x->paused.by.len, 5);
+    cr_assert(memcmp(x->paused.by.ptr, "alice", 5) == 0);
+    cr_assert_eq(x->paused.reason.len, 9);
+    cr_assert(memcmp(x->paused.reason.ptr, "\"a break\"", 9) == 0);
+    evs_replay_free(rp);
+    cr_assert_eq(evs_run_request_by(st, "rb", "unpause", "bob", NULL, &e), 0);
+    r = open_run("rb", NULL, NULL, 0);
+    cr_assert_eq(evs_run_step_begin(r, "b", NULL, NULL, &e), 0, "%s", e.msg);
+    cr_assert_eq(evs_run_step_end(r, "1", &e), 0, "%s", e.msg);
+    cr_assert_eq(evs_run_request_by(st, "rb", "terminate", "carol", "done",
+                                    &e),
+                 0);
+    cr_assert_eq(evs_run_step_begin(r, "c", NULL, NULL, &e), EVS_EFINISHED);
+    evs_run_close(r);
+    cr_assert_eq(replay_status("rb", &rp), EVS_STATUS_TERMINATED);
+    x = evs_replay_exec(rp);
+    cr_assert(x->resumed.seq > x->paused.seq);
+    cr_assert(x->resumed.by.len == 3 &&
+              memcmp(x->resumed.by.ptr, "bob", 3) == 0);
+    cr_assert_eq(x->resumed.reason.len, 0);
+    cr_assert(x->terminated.seq > x->resumed.seq);
+    cr_assert(x->terminated.by.len == 5 &&
+              memcmp(x->terminated.by.ptr, "carol", 5) == 0);
+    cr_assert(x->terminated.reason.len == 6 &&
+              memcmp(x->terminated.reason.ptr, "\"done\"", 6) == 0);
+    evs_replay_free(rp);
+    /* A `by` that is not UTF-8 is refused before anything is posted. */
+    cr_assert_eq(evs_run_request_by(st, "rb", "pause", "\xff", NULL, &e),
+                 -EINVAL);
+}
+
 static void *interrupt_later(void *arg)
 {
     struct timespec ts = {0, 50 * 1000000L};

@@ -118,6 +118,17 @@ class Server:
         return self.request("POST", path, body=body if body is not None
                             else {}, **kw)
 
+    def wait_doc(self, path, ready, timeout=20):
+        """GETs path until ready(doc) holds; returns the last doc."""
+        deadline = time.time() + timeout
+        doc = None
+        while time.time() < deadline:
+            st, doc, _ = self.get(path)
+            if st == 200 and ready(doc):
+                break
+            time.sleep(0.05)
+        return doc
+
     def wait_status(self, eid, want, timeout=20):
         deadline = time.time() + timeout
         doc = None
@@ -531,12 +542,8 @@ def test_pause_unpause_event_and_terminate(srv):
     assert "looking into it" in json.dumps(ev["events"][0]["data"])
     st, doc, _ = srv.post("/v1/executions/p1/unpause")
     assert st == 200
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        st, ev, _ = srv.get("/v1/executions/p1/events?type=execution_resumed")
-        if ev["events"]:
-            break
-        time.sleep(0.05)
+    ev = srv.wait_doc("/v1/executions/p1/events?type=execution_resumed",
+                      lambda d: d["events"])
     assert len(ev["events"]) == 1
     st, doc, _ = srv.post("/v1/executions/p1/signal",
                           {"type": "go", "payload": {"yes": 1}})
@@ -551,8 +558,51 @@ def test_pause_unpause_event_and_terminate(srv):
     srv.post("/v1/executions", {"workflow": "approval", "id": "p2"})
     srv.wait_status("p2", {"waiting", "running"})
     st, doc, _ = srv.post("/v1/executions/p2/terminate", {"reason": "no"})
-    assert st == 200
+    assert st == 200, doc
     assert srv.wait_status("p2", {"terminated"})["status"] == "terminated"
+
+
+def test_requests_record_who_asked_and_why(srv):
+    srv.post("/v1/executions", {"workflow": "approval", "id": "w1"})
+    srv.wait_status("w1", {"waiting", "running"})
+    # by and reason from the body; a reason may be any JSON.
+    st, doc, _ = srv.post("/v1/executions/w1/pause",
+                          {"by": "alice", "reason": {"ticket": 42}})
+    assert st == 200, doc
+    got = srv.wait_status("w1", {"paused"})
+    assert got["paused"]["by"] == "alice"
+    assert got["paused"]["reason"] == {"ticket": 42}
+    assert got["paused"]["step"] == "ask"
+    assert got["paused"]["at"] and got["paused"]["seq"] > 0
+    assert got["resumed"] is None and got["terminated"] is None
+    st, ev, _ = srv.get("/v1/executions/w1/events?type=execution_paused")
+    assert ev["events"][0]["data"] == {"reason": {"ticket": 42},
+                                       "by": "alice"}
+    # No by: the caller's address stands for it.
+    st, doc, _ = srv.post("/v1/executions/w1/unpause",
+                          {"reason": "fixed"})
+    assert st == 200, doc
+    got = srv.wait_doc("/v1/executions/w1", lambda d: d["resumed"])
+    assert got["resumed"]["by"] == "api:127.0.0.1"
+    assert got["resumed"]["reason"] == "fixed"
+    assert got["resumed"]["seq"] > got["paused"]["seq"]
+    # The last pause stays after its unpause.
+    assert got["paused"]["by"] == "alice"
+    st, doc, _ = srv.post("/v1/executions/w1/terminate",
+                          {"by": "bob", "reason": "enough"})
+    assert st == 200, doc
+    got = srv.wait_status("w1", {"terminated"})
+    assert got["terminated"]["by"] == "bob"
+    assert got["terminated"]["reason"] == "enough"
+    assert got["terminated"]["seq"] == got["last_event_seq"]
+    # A bad by is refused, and nothing is posted.
+    srv.post("/v1/executions", {"workflow": "approval", "id": "w2"})
+    srv.wait_status("w2", {"waiting", "running"})
+    for bad in ({"by": 7}, {"by": ""}, {"by": "x" * 257}):
+        st, doc, _ = srv.post("/v1/executions/w2/pause", bad)
+        assert st == 400, (bad, doc)
+    st, got, _ = srv.get("/v1/executions/w2")
+    assert got["status"] != "paused" and got["paused"] is None
 
 
 # ---------------------------------------------------------------- history

@@ -165,6 +165,16 @@ static const spec versioned[] = {
     {"execution_completed", NULL, NULL, "{}"},
 };
 
+static const spec controlled[] = {
+    STARTED("controlled"),
+    {"step_started", NULL, "draft", "{\"attempt\":1}"},
+    {"execution_paused", NULL, NULL,
+     "{\"reason\":\"maint\",\"by\":\"ann\"}"},
+    {"execution_resumed", NULL, NULL, NULL},
+    {"execution_terminated", NULL, NULL,
+     "{\"reason\":{\"ticket\":9},\"by\":\"bo\\u001b[2J\"}"},
+};
+
 /* A history that breaks a rule, written with evs_log_append (the
  * recorder would write it just the same: nothing checks rules on the
  * way in). */
@@ -719,6 +729,22 @@ Test(evreplay, signals_timers_and_waits_are_printed_as_they_change)
     };
 
     RECORD("sg", signalled);
+    RUN_CASES(cases);
+}
+
+Test(evreplay, print_state_says_who_paused_unpaused_and_terminated)
+{
+    static const run_case cases[] = {
+        {"ct", "goto 3; print state", 0,
+         .has = {" by ann at step draft: \"maint\" (seq 3)\n"}},
+        /* Written without who: said so; a control byte is not passed
+         * to the terminal. */
+        {"ct", "goto 5; print state", 0,
+         .has = {"unpaused", " by (not recorded) (seq 4)\n",
+                 " by bo\\u001b[2J: {\"ticket\":9} (seq 5)\n"}},
+    };
+
+    RECORD("ct", controlled);
     RUN_CASES(cases);
 }
 

@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <spawn.h>
@@ -1951,6 +1952,116 @@ Test(evrun, a_bad_input_is_blamed_on_the_input_with_its_offset)
                             "(run 'evrun retry --help')\n");
     result_free(&r);
     free(file);
+}
+
+/* Member `key` of o is `want` (JSON text). */
+static void expect_member(json_object *o, const char *key, const char *want)
+{
+    char *m = member(o, key);
+
+    cr_assert_str_eq(m, want, "%s", key);
+    free(m);
+}
+
+/* The data of the first `type` event of `id`, as JSON text. */
+static char *event_data(const char *id, const char *type)
+{
+    json_object *ev = event_of(id, type, 0);
+    char *d = member(ev, "data");
+
+    json_object_put(ev);
+    return d;
+}
+
+/* pause, unpause and terminate record who asked (--by, by default the
+ * user) and why (--reason, or the REASON word), and status shows them. */
+Test(evrun, requests_record_who_asked_and_why_and_status_shows_them)
+{
+    const char *def = def_file("gate", gate_def);
+    const struct passwd *pw = getpwuid(geteuid());
+    char want[512], *m;
+    json_object *st, *c;
+    result r;
+
+    cr_assert(pw && pw->pw_name);
+    r = EVRUN("start", store, def, "--id", "w1");
+    cr_assert_eq(r.status, 4, "%s", r.err);
+    result_free(&r);
+    /* Options after EXEC, in either order. */
+    r = EVRUN("pause", store, "w1", "--reason", "maint window", "--by",
+              "alice");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = EVRUN("resume", store, "w1");
+    cr_assert_eq(r.status, 4, "%s", r.err);
+    result_free(&r);
+    m = event_data("w1", "execution_paused");
+    assert_json_eq(m, "{\"reason\":\"maint window\",\"by\":\"alice\"}");
+    free(m);
+    st = status_json("w1");
+    cr_assert(json_object_object_get_ex(st, "paused", &c));
+    expect_member(c, "by", "\"alice\"");
+    expect_member(c, "reason", "\"maint window\"");
+    expect_member(c, "step", "\"w\"");
+    expect_member(st, "resumed", "null");
+    json_object_put(st);
+    r = EVRUN("status", store, "w1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, " by alice at step w: \"maint window\""), "%s",
+              r.out);
+    cr_assert(strstr(r.out, "paused     "), "%s", r.out);
+    result_free(&r);
+    r = EVDUMP("state", store, "w1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, " by alice at step w: \"maint window\""), "%s",
+              r.out);
+    result_free(&r);
+
+    /* No --by: the user's name. */
+    r = EVRUN("unpause", store, "w1", "--reason", "done");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = EVRUN("resume", store, "w1");
+    cr_assert_eq(r.status, 4, "%s", r.err);
+    result_free(&r);
+    m = event_data("w1", "execution_resumed");
+    snprintf(want, sizeof(want), "{\"reason\":\"done\",\"by\":\"%s\"}",
+             pw->pw_name);
+    assert_json_eq(m, want);
+    free(m);
+
+    /* A REASON after "--" may begin with '-'; --by before it. */
+    r = EVRUN("terminate", store, "w1", "--by", "bob", "--", "-stop");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = EVRUN("resume", store, "w1");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    result_free(&r);
+    st = status_json("w1");
+    cr_assert(json_object_object_get_ex(st, "terminated", &c));
+    expect_member(c, "by", "\"bob\"");
+    expect_member(c, "reason", "\"-stop\"");
+    json_object_put(st);
+    r = EVRUN("status", store, "w1");
+    cr_assert(strstr(r.out, "terminated ") && strstr(r.out, " by bob: "),
+              "%s", r.out);
+    snprintf(want, sizeof(want), " by %s: \"done\"", pw->pw_name);
+    cr_assert(strstr(r.out, want), "%s", r.out);
+    result_free(&r);
+
+    /* Usage errors: a reason twice, a --by too long; send takes no --by. */
+    r = EVRUN("pause", store, "w1", "why", "--reason", "why");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    result_free(&r);
+    memset(want, 'x', 300);
+    want[300] = '\0';
+    r = EVRUN("pause", store, "w1", "--by", want);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "--by is longer than 256 bytes"), "%s", r.err);
+    result_free(&r);
+    r = EVRUN("send", store, "w1", "--by", "x", "go");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    result_free(&r);
 }
 
 /* send, pause and terminate take options up to EXEC only: a payload or

@@ -168,6 +168,8 @@ _SIGNATURES = [
     ("evs_run_send", c_int, [c_void_p, c_char_p, c_char_p, c_char_p, _ERR]),
     ("evs_run_request", c_int, [c_void_p, c_char_p, c_char_p, c_char_p,
                                 _ERR]),
+    ("evs_run_request_by", c_int, [c_void_p, c_char_p, c_char_p, c_char_p,
+                                   c_char_p, _ERR]),
     ("evs_run_recoverable", c_int, [c_void_p, c_char_p, POINTER(c_void_p),
                                     _ERR]),
     ("evs_run_interrupt", None, [c_void_p]),

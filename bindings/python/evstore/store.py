@@ -310,26 +310,35 @@ class Store:
         if rc != 0:
             raise errors.make(rc, err)
 
-    def _request(self, id: str, kind: str, reason: Optional[str]) -> None:
+    def _request(self, id: str, kind: str, reason: Optional[str],
+                 by: Optional[str] = None) -> None:
         err = _lib.ErrorInfo()
-        rc = lib.evs_run_request(self._ptr, id.encode(), kind.encode(),
-                                 _lib.enc(reason), byref(err))
+        rc = lib.evs_run_request_by(self._ptr, id.encode(), kind.encode(),
+                                    _lib.enc(by), _lib.enc(reason),
+                                    byref(err))
         if rc != 0:
             raise errors.make(rc, err)
 
-    def pause(self, id: str, reason: Optional[str] = None) -> None:
+    def pause(self, id: str, reason: Optional[str] = None, *,
+              by: Optional[str] = None) -> None:
         """Asks run `id` to pause: its next call waits for the unpause (or
-        suspends)."""
-        self._request(id, "pause", reason)
+        suspends). `by` says who asks (free text, at most 256 bytes; None:
+        not recorded) and `reason` why; the state keeps both
+        (``state(id)["paused"]``)."""
+        self._request(id, "pause", reason, by)
 
-    def unpause(self, id: str, reason: Optional[str] = None) -> None:
-        """Asks a paused run to go on."""
-        self._request(id, "unpause", reason)
+    def unpause(self, id: str, reason: Optional[str] = None, *,
+                by: Optional[str] = None) -> None:
+        """Asks a paused run to go on, recording `by` and `reason` as
+        :meth:`pause` does (``state(id)["resumed"]``)."""
+        self._request(id, "unpause", reason, by)
 
-    def terminate(self, id: str, reason: Optional[str] = None) -> None:
+    def terminate(self, id: str, reason: Optional[str] = None, *,
+                  by: Optional[str] = None) -> None:
         """Asks run `id` to end, terminated: its next call raises
-        :class:`evstore.Terminated`."""
-        self._request(id, "terminate", reason)
+        :class:`evstore.Terminated`. `by` and `reason` are recorded as
+        :meth:`pause` records them (``state(id)["terminated"]``)."""
+        self._request(id, "terminate", reason, by)
 
     def retry(self, id: str, strategy: str = "from_failure", *,
               inputs: Optional[Dict[str, Any]] = None,

@@ -114,16 +114,23 @@ def test_pause_unpause_and_terminate(store):
         return "all"
 
     run = store.start(wf, id="p")
-    store.pause("p", "a break")
+    store.pause("p", "a break", by="ann")
     wait_for(lambda: run.status() == "paused", what="the pause")
     n = len(list(run.events()))
     time.sleep(0.1)
     assert len(list(run.events())) == n  # nothing while paused
-    store.unpause("p")
+    paused = run.state()["paused"]
+    assert paused["by"] == "ann" and paused["reason"] == "a break"
+    store.unpause("p", by="bo")
     store.terminate("p", "enough")
     with pytest.raises(evstore.Terminated):
         run.result(timeout=10)
     assert run.status() == "terminated"
+    state = run.state()
+    assert state["resumed"]["by"] == "bo"
+    assert state["resumed"]["reason"] is None
+    assert state["terminated"]["by"] == ""  # not said
+    assert state["terminated"]["reason"] == "enough"
     with pytest.raises(evstore.Finished):
         store.send("p", "x")
 
