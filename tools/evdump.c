@@ -131,6 +131,22 @@ static const char help_import[] =
     "  append the bad line belongs to is written.\n"
     "  Prints \"imported N events (seq A..B)\" at the end.\n";
 
+static const char help_copy[] =
+    "evdump copy SRC DST [EXEC...]\n"
+    "  Copies executions (default: every one) from store SRC to store DST,\n"
+    "  of any two backends (a directory, sqlite:PATH; DST is created if\n"
+    "  missing). Each is written append by append as SRC wrote it (a line\n"
+    "  carries its append's framing), its first append creating it in DST\n"
+    "  with SRC's snapshot header;\n"
+    "  SRC's snapshot is then saved when it is the log's, and both logs\n"
+    "  are read again: every line of the copy must be SRC's, byte for\n"
+    "  byte. A copy that fails or differs is deleted from DST; an\n"
+    "  execution already in DST is not copied (its copy fails). SRC is\n"
+    "  only read; copying a store that runners are writing copies each\n"
+    "  log as it is when it is read.\n"
+    "  Prints \"copied EXEC: N events, B bytes, checked\" for each, then\n"
+    "  \"N copied, M failed\"; exits 3 if any failed.\n";
+
 static const char help_salvage[] =
     "evdump salvage STORE EXEC [--out FILE]\n"
     "  Exports every line of EXEC's log that can still be read, byte for\n"
@@ -294,6 +310,8 @@ static const tool_command commands[] = {
      help_chain},
     {"import", cmd_import, "append JSONL events (evstore's or Dive's)",
      help_import},
+    {"copy", cmd_copy, "copy executions to another store, of any backend",
+     help_copy},
     {"repair", cmd_repair, "cut a damaged log back to its last good append",
      help_repair},
     {"salvage", cmd_salvage, "export every event that can still be read",

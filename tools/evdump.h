@@ -89,6 +89,7 @@ int cmd_salvage(int argc, char **argv);
 int cmd_repair(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_copy(int argc, char **argv);
 int cmd_state(int argc, char **argv);
 int cmd_chain(int argc, char **argv);
 int cmd_archive(int argc, char **argv);

@@ -2162,3 +2162,123 @@ Test(evdump, show_says_in_words_who_took_over_and_what_ran_again)
     cr_assert_not_null(strstr(r.out, "\"from_seq\":2"), "%s", r.out);
     result_free(&r);
 }
+
+/* `show --json` of `id` in store `s`: the lines as the store has them. */
+static char *show_json(const char *s, const char *id)
+{
+    result r = EVDUMP("show", s, id, "--json");
+    char *out;
+
+    cr_assert_eq(r.status, 0, "%s: %s", s, r.err);
+    out = strdup(r.out);
+    result_free(&r);
+    return out;
+}
+
+Test(evdump, copy_between_backends_keeps_every_line_byte_for_byte)
+{
+    TU_FILE_ONLY("copies from a store of files to SQLite and back");
+    char *bdir = tu_tmpdir("evdump-copy"), sq[4200], *a, *b;
+    evs_store *back;
+    evs_snapshot *sn;
+    evs_log *l;
+    result r;
+
+    /* Appends of one and of several events, a long history, a status. */
+    make_exec("one", "wf", "completed", 1);
+    cr_assert_eq(tu_create(st, "mixed"), 0);
+    l = writer("mixed");
+    append_mixed(l);
+    cr_assert_eq(tu_append_n(l, 1500), 0);
+    evs_log_close(l);
+    snprintf(sq, sizeof(sq), "sqlite:%s/copy.db", bdir);
+
+    r = EVDUMP("copy", dir, sq);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "copied mixed: 1508 events") &&
+                  strstr(r.out, "2 copied, 0 failed"),
+              "%s", r.out);
+    result_free(&r);
+    {
+        char *fb = tu_join(bdir, "files");
+        r = EVDUMP("copy", sq, fb, "mixed", "one");
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        result_free(&r);
+        for (int i = 0; i < 2; i++) {
+            const char *id = i ? "one" : "mixed";
+            a = show_json(dir, id);
+            b = show_json(fb, id);
+            cr_assert_str_eq(a, b, "%s differs after two copies", id);
+            free(b);
+            b = show_json(sq, id);
+            cr_assert_str_eq(a, b, "%s differs in SQLite", id);
+            free(a);
+            free(b);
+        }
+        back = tu_open_store(fb, NULL);
+        cr_assert_not_null(back);
+        cr_assert_eq(evs_snapshot_load(back, "one", 3, &sn, NULL), 0);
+        cr_assert(sn->status.len == 9 &&
+                  memcmp(sn->status.ptr, "completed", 9) == 0);
+        cr_assert(sn->workflow_name.len == 2 &&
+                  memcmp(sn->workflow_name.ptr, "wf", 2) == 0);
+        evs_snapshot_free(sn);
+        evs_store_close(back);
+
+        /* Already there: refused, and what is there is left alone. */
+        a = show_json(fb, "one");
+        r = EVDUMP("copy", dir, fb, "one");
+        cr_assert_eq(r.status, 3);
+        cr_assert(strstr(r.err, "one: already in"), "%s", r.err);
+        result_free(&r);
+        b = show_json(fb, "one");
+        cr_assert_str_eq(a, b);
+        free(a);
+        free(b);
+        free(fb);
+    }
+    /* A source that is no store, and a bad id. */
+    r = EVDUMP("copy", "/nonexistent/store", sq);
+    cr_assert_eq(r.status, 3);
+    assert_one_error_line(&r);
+    result_free(&r);
+    r = EVDUMP("copy", dir, sq, "../x");
+    cr_assert_eq(r.status, 2);
+    result_free(&r);
+    tu_rmtree_free(bdir);
+}
+
+Test(evdump, copy_of_a_damaged_log_leaves_nothing_behind)
+{
+    TU_FILE_ONLY("damages a log file");
+    char *bdir = tu_tmpdir("evdump-copy"), *lp, *dst;
+    evs_store *d;
+    evs_log *l;
+    size_t len;
+    char *buf;
+    result r;
+
+    cr_assert_eq(tu_create(st, "hurt"), 0);
+    l = writer("hurt");
+    cr_assert_eq(tu_append_n(l, 3000), 0);
+    evs_log_close(l);
+    /* A flipped bit far into the log: the first appends are read and
+     * written before the damage is met. */
+    buf = read_log("hurt", &len);
+    lp = log_path("hurt");
+    cr_assert_eq(tu_flip_bit(lp, (long long)len - 5000, 2), 0);
+    dst = tu_join(bdir, "dst");
+    r = EVDUMP("copy", dir, dst, "hurt");
+    cr_assert_eq(r.status, 3);
+    cr_assert(strstr(r.out, "0 copied, 1 failed"), "%s", r.out);
+    cr_assert(strstr(r.err, "incomplete copy was deleted"), "%s", r.err);
+    result_free(&r);
+    d = tu_open_store(dst, NULL);
+    cr_assert_not_null(d);
+    cr_assert_not(evs_exec_exists(d, "hurt", 4), "a partial copy is left");
+    evs_store_close(d);
+    free(buf);
+    free(lp);
+    free(dst);
+    tu_rmtree_free(bdir);
+}
