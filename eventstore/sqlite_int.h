@@ -133,10 +133,6 @@ int evs__sq_log_scan(evs_store *s, const char *id, size_t id_len,
                      evs_scan_fn fn, void *arg);
 int evs__sq_cursor_open(evs_log *l, uint64_t from, uint64_t to,
                         evs_cursor **out, evs_error_info *info);
-int evs__sq_cursor_next(evs_cursor *c, evs_event *ev, evs_span *raw,
-                        evs_error_info *info);
-uint64_t evs__sq_cursor_offset(const evs_cursor *c);
-void evs__sq_cursor_close(evs_cursor *c);
 
 /* sqlite_data.c: listing, snapshots, requests, settings, usage. */
 int evs__sq_exec_list(evs_store *s, const evs_list_filter *f,

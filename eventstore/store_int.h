@@ -201,6 +201,60 @@ int64_t evs__request_time_us(const char *req_id);
  * saying that `what` needs a file store. */
 int evs__file_only(evs_store *s, const char *what, evs_error_info *ei);
 
+/*
+ * Reading a database backend's log back (db_rows.c): rows of (sequence,
+ * byte offset, line) copied out of the database a chunk at a time, so
+ * that no statement stays open between calls, and the cursor and scan
+ * that check each line as a file's line is checked.
+ */
+typedef struct evs__row {
+    uint64_t seq, off;
+    size_t pos, len; /* in evs__rows.buf */
+} evs__row;
+
+typedef struct evs__rows {
+    char *buf;
+    size_t cap, used;
+    evs__row *row;
+    size_t rcap, n, i;
+} evs__rows;
+
+/* A chunk: at most this many rows, and no more once this many bytes. */
+#define EVS__CHUNK_ROWS 256
+#define EVS__CHUNK_BYTES ((size_t)1 << 20)
+
+/* A backend's read of the lines of execution row `rid` from sequence
+ * `from` to `to`, in order, at most a chunk's worth, into r (emptied
+ * first, r->n = r->i = r->used = 0; rows added with evs__rows_push). */
+typedef int (*evs__fetch_fn)(evs_store *s, int64_t rid, uint64_t from,
+                             uint64_t to, evs__rows *r);
+
+/* Adds one row; 0 or -ENOMEM. */
+int evs__rows_push(evs_store *s, evs__rows *r, uint64_t seq, uint64_t off,
+                   const void *p, size_t len);
+void evs__rows_free(evs_store *s, evs__rows *r);
+
+/* A cursor over log l (whose last_seq and end bound it), reading row
+ * rid through `fetch`: the backend's cursor_open. evs__dbc_next,
+ * _offset and _close are its cursor_next, cursor_offset and
+ * cursor_close. */
+int evs__dbc_open(evs_log *l, int64_t rid, evs__fetch_fn fetch, uint64_t from,
+                  uint64_t to, evs_cursor **out, evs_error_info *info);
+int evs__dbc_next(evs_cursor *c, evs_event *ev, evs_span *raw,
+                  evs_error_info *info);
+uint64_t evs__dbc_offset(const evs_cursor *c);
+void evs__dbc_close(evs_cursor *c);
+
+/* A writer's check of the log's end: its last line is there, checks out
+ * and ends where the row says the log ends (l->end). Damage is never
+ * accepted: 0 or EVS_ECORRUPT (info filled) or an error. */
+int evs__dbc_check_end(evs_log *l, int64_t rid, evs__fetch_fn fetch,
+                       evs_error_info *info);
+
+/* evs_log_scan over execution row rid, whose log ends at `last`. */
+int evs__db_scan(evs_store *s, const char *id, size_t id_len, int64_t rid,
+                 uint64_t last, evs__fetch_fn fetch, evs_scan_fn fn, void *arg);
+
 /* ---- end of the backend seam ---- */
 
 struct evs_store {

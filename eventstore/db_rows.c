@@ -1,0 +1,290 @@
+/*
+ * db_rows.c: what the database backends (SQLite, PostgreSQL) share to
+ * read a log back: chunks of rows of (sequence, offset, line) copied out
+ * of the database, and the cursor and scan that check every line as a
+ * file's line is checked: checksum, execution, sequence, byte offset and
+ * append framing. Each backend brings its own fetch (evs__fetch_fn).
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+int evs__rows_push(evs_store *s, evs__rows *r, uint64_t seq, uint64_t off,
+                   const void *p, size_t len)
+{
+    evs__row *w;
+    int rc;
+
+    if ((rc = EVS__GROW(s->alloc, &r->buf, &r->cap, r->used + len + 1)) ||
+        (rc = EVS__GROW(s->alloc, &r->row, &r->rcap, r->n + 1)))
+        return rc;
+    w = &r->row[r->n++];
+    w->seq = seq;
+    w->off = off;
+    w->pos = r->used;
+    w->len = len;
+    if (len)
+        memcpy(r->buf + r->used, p, len);
+    r->used += len;
+    return 0;
+}
+
+void evs__rows_free(evs_store *s, evs__rows *r)
+{
+    evs__free(s->alloc, r->buf);
+    evs__free(s->alloc, r->row);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ------------------------------------------------------------------ */
+/* Cursors                                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct db_cursor {
+    struct evs_cursor base;
+    int64_t rid;
+    evs__fetch_fn fetch;
+    evs__rows rows;
+    uint64_t next_seq, to, next_off;
+    uint64_t grp_first, grp_end; /* the append being read; grp_end 0: none */
+    int mid_group_ok;            /* the first line may be inside an append */
+    evs_decoder dec;
+} db_cursor;
+
+static int set_damage(evs_error_info *info, const db_cursor *c, int code,
+                      const char *kind, uint64_t off, const char *what)
+{
+    evs__error_set(info, code, kind,
+                   "%s: %s at sequence %llu, byte offset %llu", c->base.log->id,
+                   what, (unsigned long long)c->next_seq,
+                   (unsigned long long)off);
+    if (info) {
+        evs__error_set_id(info, c->base.log->id, c->base.log->id_len);
+        info->sequence = c->next_seq;
+        info->offset = off;
+    }
+    return code;
+}
+
+int evs__dbc_open(evs_log *l, int64_t rid, evs__fetch_fn fetch, uint64_t from,
+                  uint64_t to, evs_cursor **out, evs_error_info *info)
+{
+    evs_store *s = l->store;
+    db_cursor *c;
+    int rc;
+
+    if (!(c = evs__calloc(s->alloc, sizeof(*c))))
+        return -ENOMEM;
+    c->base.ops = l->ops;
+    c->base.log = l;
+    c->rid = rid;
+    c->fetch = fetch;
+    c->next_seq = from;
+    c->to = to == 0 || to > l->last_seq ? l->last_seq : to;
+    c->mid_group_ok = from > 1;
+    c->next_off = l->end;
+    evs_decoder_init(&c->dec, s->alloc);
+    if (from <= c->to) {
+        rc = fetch(s, rid, from, c->to, &c->rows);
+        if (rc == 0 && c->rows.n && c->rows.row[0].seq == from)
+            c->next_off = c->rows.row[0].off;
+        else if (rc == 0)
+            rc = set_damage(info, c, EVS_ECORRUPT, "sequence", l->end,
+                            "log ends before the sequence expected");
+        if (rc != 0) {
+            evs__dbc_close(&c->base);
+            return rc;
+        }
+    }
+    *out = &c->base;
+    return 0;
+}
+
+int evs__dbc_next(evs_cursor *cur, evs_event *ev, evs_span *raw,
+                  evs_error_info *info)
+{
+    db_cursor *c = (db_cursor *)cur;
+    evs_log *l = cur->log;
+    const evs__row *w;
+    const char *line;
+    int rc;
+
+    if (c->next_seq > c->to)
+        return 0;
+    if (c->rows.i == c->rows.n) {
+        rc = c->fetch(l->store, c->rid, c->next_seq, c->to, &c->rows);
+        if (rc != 0)
+            return set_damage(info, c, rc, "", c->next_off, evs_strerror(rc));
+    }
+    if (c->rows.i == c->rows.n)
+        return set_damage(info, c, EVS_ECORRUPT, "sequence", c->next_off,
+                          "log ends before the sequence expected");
+    w = &c->rows.row[c->rows.i];
+    line = c->rows.buf + w->pos;
+    if (w->seq != c->next_seq || w->off != c->next_off)
+        return set_damage(info, c, EVS_ECORRUPT, "sequence", c->next_off,
+                          "an event is missing");
+    rc = evs_line_decode(&c->dec, line, w->len, 0, ev, NULL);
+    if (rc == -ENOMEM) {
+        evs__error_set(info, rc, "", "out of memory");
+        return rc;
+    }
+    if (rc != 0 || w->len == 0 || line[w->len - 1] != '\n')
+        return set_damage(info, c, rc == EVS_EFORMAT ? rc : EVS_ECORRUPT,
+                          rc == EVS_ECORRUPT  ? "checksum"
+                          : rc == EVS_EFORMAT ? "format"
+                                              : "syntax",
+                          w->off,
+                          rc == EVS_ECORRUPT  ? "checksum mismatch"
+                          : rc == EVS_EFORMAT ? "newer format version"
+                                              : "malformed line");
+    if (!evs__span_eq(ev->execution_id, (evs_span){l->id, l->id_len}))
+        return set_damage(info, c, EVS_ECORRUPT, "execution", w->off,
+                          "line of another execution");
+    if (ev->sequence != c->next_seq)
+        return set_damage(info, c, EVS_ECORRUPT, "sequence", w->off,
+                          "sequence out of order");
+    if (c->grp_end >= ev->sequence) {
+        if (ev->batch_first != c->grp_first)
+            return set_damage(info, c, EVS_ECORRUPT, "framing", w->off,
+                              "append cut short before this line");
+    } else if (ev->batch_first != ev->sequence && !c->mid_group_ok) {
+        return set_damage(info, c, EVS_ECORRUPT, "framing", w->off,
+                          "line of an append whose start is missing");
+    }
+    c->mid_group_ok = 0;
+    if (ev->batch_count > 1) {
+        c->grp_first = ev->batch_first;
+        c->grp_end = ev->batch_first + ev->batch_count - 1;
+    }
+    if (raw) {
+        raw->ptr = line;
+        raw->len = w->len;
+    }
+    c->rows.i++;
+    c->next_seq++;
+    c->next_off = w->off + w->len;
+    return 1;
+}
+
+uint64_t evs__dbc_offset(const evs_cursor *cur)
+{
+    return ((const db_cursor *)cur)->next_off;
+}
+
+void evs__dbc_close(evs_cursor *cur)
+{
+    db_cursor *c = (db_cursor *)cur;
+    evs_store *s = cur->log->store;
+
+    evs__rows_free(s, &c->rows);
+    evs_decoder_free(&c->dec);
+    evs__free(s->alloc, c);
+}
+
+int evs__dbc_check_end(evs_log *l, int64_t rid, evs__fetch_fn fetch,
+                       evs_error_info *info)
+{
+    evs_cursor *c = NULL;
+    evs_event ev;
+    int rc;
+
+    if (l->last_seq == 0)
+        return l->end == 0 ? 0 : EVS_ECORRUPT;
+    rc = evs__dbc_open(l, rid, fetch, l->last_seq, l->last_seq, &c, info);
+    if (rc == 0) {
+        /* The last line may be inside an append: framing is the
+         * cursor's to check over the whole log, not here. */
+        rc = evs__dbc_next(c, &ev, NULL, info);
+        if (rc == 1)
+            rc = evs__dbc_offset(c) == l->end ? 0 : EVS_ECORRUPT;
+        else if (rc == 0)
+            rc = EVS_ECORRUPT;
+        evs__dbc_close(c);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Scans                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Reports one line that does not check out. */
+static int scan_problem(evs_scan_fn fn, void *arg, int code, const char *kind,
+                        const evs__row *w, uint64_t seq, const char *msg)
+{
+    evs_scan_item it;
+
+    memset(&it, 0, sizeof(it));
+    it.is_problem = 1;
+    it.code = code;
+    it.kind = kind;
+    it.sequence = seq;
+    it.offset = w->off;
+    it.length = w->len;
+    it.msg = msg;
+    return fn(arg, &it);
+}
+
+int evs__db_scan(evs_store *s, const char *id, size_t id_len, int64_t rid,
+                 uint64_t last, evs__fetch_fn fetch, evs_scan_fn fn, void *arg)
+{
+    evs_decoder dec;
+    evs__rows rows;
+    uint64_t want = 1;
+    int rc = 0;
+
+    memset(&rows, 0, sizeof(rows));
+    evs_decoder_init(&dec, s->alloc);
+    while (rc == 0 && want <= last) {
+        if ((rc = fetch(s, rid, want, last, &rows)) != 0 || rows.n == 0)
+            break;
+        for (size_t i = 0; i < rows.n && rc == 0; i++) {
+            const evs__row *w = &rows.row[i];
+            const char *line = rows.buf + w->pos;
+            evs_scan_item it;
+            evs_event ev;
+            int d;
+
+            if (w->seq != want) {
+                rc = scan_problem(fn, arg, EVS_ECORRUPT, "sequence", w, want,
+                                  "events are missing before this one");
+                want = w->seq;
+                if (rc != 0)
+                    break;
+            }
+            want++;
+            d = evs_line_decode(&dec, line, w->len, 0, &ev, NULL);
+            if (d == -ENOMEM) {
+                rc = d;
+                break;
+            }
+            if (d != 0) {
+                rc = scan_problem(fn, arg, d == EVS_EFORMAT ? d : EVS_ECORRUPT,
+                                  d == EVS_ECORRUPT  ? "checksum"
+                                  : d == EVS_EFORMAT ? "format"
+                                                     : "syntax",
+                                  w, w->seq, "the line does not check out");
+                continue;
+            }
+            if (!evs__span_eq(ev.execution_id, (evs_span){id, id_len}) ||
+                ev.sequence != w->seq) {
+                rc = scan_problem(fn, arg, EVS_ECORRUPT, "execution", w, w->seq,
+                                  "the line is of another place");
+                continue;
+            }
+            memset(&it, 0, sizeof(it));
+            it.ev = &ev;
+            it.raw.ptr = line;
+            it.raw.len = w->len;
+            it.sequence = w->seq;
+            it.offset = w->off;
+            it.length = w->len;
+            rc = fn(arg, &it);
+        }
+    }
+    evs__rows_free(s, &rows);
+    evs_decoder_free(&dec);
+    return rc;
+}
