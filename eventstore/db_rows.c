@@ -4,6 +4,9 @@
  * of the database, and the cursor and scan that check every line as a
  * file's line is checked: checksum, execution, sequence, byte offset and
  * append framing. Each backend brings its own fetch (evs__fetch_fn).
+ * Also what they share beside: a snapshot's checks after decoding, a
+ * request row's, and what a database has no part of (an inbox directory,
+ * an archive).
  */
 #include "store_int.h"
 
@@ -287,4 +290,83 @@ int evs__db_scan(evs_store *s, const char *id, size_t id_len, int64_t rid,
     evs__rows_free(s, &rows);
     evs_decoder_free(&dec);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshots, requests, what a database has none of                   */
+/* ------------------------------------------------------------------ */
+
+int evs__db_snapshot_decode(const char *id, size_t id_len, char *buf,
+                            size_t len, uint64_t last, unsigned flags,
+                            evs_snapshot **out, evs_error_info *info)
+{
+    evs_snapshot *sn = NULL;
+    int rc = evs__snapshot_decode_buf(buf, len, flags, &sn, info);
+
+    if (rc != 0) {
+        evs__snapshot_buf_free(buf);
+        return rc;
+    }
+    if (!(flags & EVS_SNAPSHOT_STATE_RAW) && sn->state.len &&
+        evs_json_check(sn->state.ptr, sn->state.len, 0, NULL, NULL, NULL) !=
+            0) {
+        rc = EVS_EPARSE;
+        evs__error_set(info, rc, "syntax", "snapshot state is not JSON");
+    } else if (!evs__span_eq(sn->id, (evs_span){id, id_len})) {
+        rc = EVS_ECORRUPT;
+        evs__error_set(info, rc, "execution",
+                       "snapshot of %.*s names another execution", (int)id_len,
+                       id);
+    } else if (sn->last_event_seq > last) {
+        rc = EVS_ESTALE;
+        evs__error_set(info, rc, "stale",
+                       "snapshot of %.*s is at sequence %llu but the log "
+                       "ends at %llu; rebuild it from the log",
+                       (int)id_len, id, (unsigned long long)sn->last_event_seq,
+                       (unsigned long long)last);
+        if (info)
+            info->sequence = sn->last_event_seq;
+    }
+    if (rc != 0) {
+        evs_snapshot_free(sn);
+        return rc;
+    }
+    *out = sn;
+    return 0;
+}
+
+int evs__db_request_ok(evs_store *s, const char *id, size_t id_len,
+                       const char *rq, size_t rl, const char *b, size_t bl)
+{
+    /* Only what a post wrote is a request; anything else is damage,
+     * said and never handed on. */
+    if (rq && evs__request_id_valid(rq, rl) && bl > 0 && b[0] == '{' &&
+        bl <= EVS__REQUEST_MAX &&
+        evs_json_check(b, bl, 0, NULL, NULL, NULL) == 0)
+        return 1;
+    evs__logf(s, EVS_LOG_ERROR,
+              EVS_LOG_FIELDS(.execution = id, .err = EVS_ECORRUPT),
+              "request %.*s of %.*s is not a request; left in place and not "
+              "listed",
+              (int)(rl < 64 ? rl : 64), rq ? rq : "", (int)id_len, id);
+    return 0;
+}
+
+int evs__db_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
+                        size_t cap, int create)
+{
+    (void)s;
+    (void)id;
+    (void)id_len;
+    (void)create;
+    if (cap)
+        buf[0] = '\0';
+    return -ENOTSUP; /* no directory to watch: poll evs_request_changed */
+}
+
+int evs__db_archived_count(evs_store *s, int64_t *n)
+{
+    (void)s;
+    *n = -1; /* archival is the file store's (evstore/archive.h) */
+    return 0;
 }

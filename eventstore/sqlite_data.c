@@ -274,7 +274,6 @@ int evs__sq_snapshot_load(evs_store *s, const char *id, size_t id_len,
                           evs_error_info *info)
 {
     sq_store *q = evs__sq(s);
-    evs_snapshot *sn = NULL;
     char *buf = NULL;
     size_t len = 0;
     uint64_t last = 0;
@@ -289,37 +288,8 @@ int evs__sq_snapshot_load(evs_store *s, const char *id, size_t id_len,
     pthread_mutex_unlock(&q->mu);
     if (rc != 0)
         return rc;
-    rc = evs__snapshot_decode_buf(buf, len, flags, &sn, info);
-    if (rc != 0) {
-        evs__snapshot_buf_free(buf);
-        return rc;
-    }
-    if (!(flags & EVS_SNAPSHOT_STATE_RAW) && sn->state.len &&
-        evs_json_check(sn->state.ptr, sn->state.len, 0, NULL, NULL, NULL) !=
-            0) {
-        rc = EVS_EPARSE;
-        evs__error_set(info, rc, "syntax", "snapshot state is not JSON");
-    } else if (!evs__span_eq(sn->id, (evs_span){id, id_len})) {
-        rc = EVS_ECORRUPT;
-        evs__error_set(info, rc, "execution",
-                       "snapshot of %.*s names another execution",
-                       (int)id_len, id);
-    } else if (sn->last_event_seq > last) {
-        rc = EVS_ESTALE;
-        evs__error_set(info, rc, "stale",
-                       "snapshot of %.*s is at sequence %llu but the log "
-                       "ends at %llu; rebuild it from the log",
-                       (int)id_len, id, (unsigned long long)sn->last_event_seq,
-                       (unsigned long long)last);
-        if (info)
-            info->sequence = sn->last_event_seq;
-    }
-    if (rc != 0) {
-        evs_snapshot_free(sn);
-        return rc;
-    }
-    *out = sn;
-    return 0;
+    return evs__db_snapshot_decode(id, id_len, buf, len, last, flags, out,
+                                   info);
 }
 
 /* ------------------------------------------------------------------ */
@@ -401,19 +371,8 @@ int evs__sq_request_list(evs_store *s, const char *id, size_t id_len,
             size_t bl = (size_t)sqlite3_column_bytes(st, 1);
             evs_request *it;
 
-            /* Only what a post wrote is a request; anything else is
-             * damage, said and never handed on. */
-            if (!evs__request_id_valid(rq, rl) || bl == 0 || b[0] != '{' ||
-                bl > EVS__REQUEST_MAX ||
-                evs_json_check(b, bl, 0, NULL, NULL, NULL) != 0) {
-                evs__logf(s, EVS_LOG_ERROR,
-                          EVS_LOG_FIELDS(.execution = id, .err = EVS_ECORRUPT),
-                          "request %.*s of %.*s is not a request; left in "
-                          "place and not listed",
-                          (int)(rl < 64 ? rl : 64), rq ? rq : "", (int)id_len,
-                          id);
+            if (!evs__db_request_ok(s, id, id_len, rq, rl, b, bl))
                 continue;
-            }
             if ((rc = EVS__GROW(s->alloc, &items, &icap, count + 1)) != 0 ||
                 (rc = EVS__GROW(s->alloc, &mem, &mcap, used + rl + bl)) != 0)
                 break;
@@ -477,18 +436,6 @@ int evs__sq_request_remove(evs_store *s, const char *id, size_t id_len,
     }
     pthread_mutex_unlock(&q->mu);
     return rc;
-}
-
-int evs__sq_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
-                        size_t cap, int create)
-{
-    (void)s;
-    (void)id;
-    (void)id_len;
-    (void)create;
-    if (cap)
-        buf[0] = '\0';
-    return -ENOTSUP; /* no directory to watch: poll evs_request_changed */
 }
 
 int evs__sq_request_stamp(evs_store *s, const char *id, size_t id_len,
@@ -579,11 +526,4 @@ int evs__sq_exec_usage(evs_store *s, const char *name, evs__usage *u)
                           NULL);
     pthread_mutex_unlock(&q->mu);
     return rc;
-}
-
-int evs__sq_archived_count(evs_store *s, int64_t *n)
-{
-    (void)s;
-    *n = -1; /* archival is the file store's (evstore/archive.h) */
-    return 0;
 }

@@ -153,8 +153,6 @@ int evs__sq_request_list(evs_store *s, const char *id, size_t id_len,
                          evs_request_listing *out);
 int evs__sq_request_remove(evs_store *s, const char *id, size_t id_len,
                            const char *req_id);
-int evs__sq_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
-                        size_t cap, int create);
 int evs__sq_request_stamp(evs_store *s, const char *id, size_t id_len,
                           uint64_t *ino, int64_t *ctime_ns);
 int evs__sq_settings_load(evs_store *s, evs_settings **out,
@@ -162,6 +160,5 @@ int evs__sq_settings_load(evs_store *s, evs_settings **out,
 int evs__sq_settings_save(evs_store *s, const evs_settings *st,
                           evs_error_info *ei);
 int evs__sq_exec_usage(evs_store *s, const char *name, evs__usage *u);
-int evs__sq_archived_count(evs_store *s, int64_t *n);
 
 #endif /* EVS_SQLITE_INT_H */

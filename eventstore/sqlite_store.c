@@ -785,12 +785,13 @@ const evs_backend_ops evs__sqlite_backend = {
     evs__sq_request_post,
     evs__sq_request_list,
     evs__sq_request_remove,
-    evs__sq_request_dir,
+    evs__db_request_dir,
     evs__sq_request_stamp,
     sq_exec_trash,
     sq_trash_commit,
     evs__sq_settings_load,
     evs__sq_settings_save,
     evs__sq_exec_usage,
-    evs__sq_archived_count,
+    evs__db_archived_count,
+    NULL, /* log_renew: a writer holds its lock while open */
 };

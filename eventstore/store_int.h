@@ -23,6 +23,8 @@ typedef struct evs__trashed {
                                    (SQLite: its lock file, locked) */
     int dir_fd;                 /* its directory, open (SQLite: -1) */
     int64_t row;                /* a database backend's key for it */
+    int64_t token;              /* PostgreSQL: the fencing token of the
+                                   delete's claim of its lease */
     char name[EVS_ID_MAX + 48]; /* its trash name */
 } evs__trashed;
 
@@ -115,6 +117,9 @@ typedef struct evs_backend_ops {
      * archive's record (-1 when there is none). */
     int (*exec_usage)(evs_store *s, const char *name, evs__usage *u);
     int (*archived_count)(evs_store *s, int64_t *n);
+    /* A writer's lease (evs_log_renew): NULL for a backend whose writers
+     * hold a lock for as long as the handle is open. */
+    int (*log_renew)(evs_log *l, int64_t *until_us);
 } evs_backend_ops;
 
 extern const evs_backend_ops evs__file_backend;
@@ -124,6 +129,13 @@ extern const evs_backend_ops evs__file_backend;
 /* The SQLite backend (sqlite_*.c; eventstore/BACKENDS.md), chosen by a
  * location "sqlite:PATH" (evs_store_open). */
 extern const evs_backend_ops evs__sqlite_backend;
+
+/* The PostgreSQL backend (pg_*.c; eventstore/BACKENDS.md), chosen by a
+ * location "postgresql://..." or "postgres://..." (libpq's syntax). */
+extern const evs_backend_ops evs__pg_backend;
+
+/* evs_store_opts.lease_ms when 0 (store.h). */
+#define EVS__LEASE_MS_DEFAULT 30000u
 
 /* request_stamp's answer for an exact change counter (above). */
 #define EVS__STAMP_EXACT 1
@@ -254,6 +266,25 @@ int evs__dbc_check_end(evs_log *l, int64_t rid, evs__fetch_fn fetch,
 /* evs_log_scan over execution row rid, whose log ends at `last`. */
 int evs__db_scan(evs_store *s, const char *id, size_t id_len, int64_t rid,
                  uint64_t last, evs__fetch_fn fetch, evs_scan_fn fn, void *arg);
+
+/* A database backend's snapshot bytes buf[0..len) (a decoding buffer
+ * from evs__snapshot_buf, consumed) decoded and checked as a file's: its
+ * state JSON (unless EVS_SNAPSHOT_STATE_RAW), its id, and not ahead of
+ * the log's end `last` (EVS_ESTALE). (db_rows.c) */
+int evs__db_snapshot_decode(const char *id, size_t id_len, char *buf,
+                            size_t len, uint64_t last, unsigned flags,
+                            evs_snapshot **out, evs_error_info *info);
+
+/* Whether a request row (id rq[0..rl), body b[0..bl)) is one a post could
+ * have written; one that is not is reported to the log hook. */
+int evs__db_request_ok(evs_store *s, const char *id, size_t id_len,
+                       const char *rq, size_t rl, const char *b, size_t bl);
+
+/* request_dir and archived_count for a backend with no directories: no
+ * inbox to watch (-ENOTSUP), no archive (-1). */
+int evs__db_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
+                        size_t cap, int create);
+int evs__db_archived_count(evs_store *s, int64_t *n);
 
 /* ---- end of the backend seam ---- */
 
