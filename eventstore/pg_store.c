@@ -92,7 +92,7 @@ static const char *const stmt_sql[PG_LIST0] = {
         " INSERT INTO events(rid, seq, off, line)"
         " SELECT e.rid, $6::int8 + o.n, o.off, o.line FROM e,"
         " unnest($7::int8[], $8::bytea[]) WITH ORDINALITY AS o(off, line, n)",
-    [PG_LEASE_GET] = "SELECT fence, (lease_until >= " NOW_US ")::int8,"
+    [PG_LEASE_GET] = "SELECT fence, (lease_until >= " NOW_US ")::int::int8,"
                      " last_seq FROM executions WHERE rid = $1::int8",
     [PG_CLAIM] = "UPDATE executions SET owner = $2::text, fence = fence + 1,"
                  " lease_until = " NOW_US " + $3::int8"

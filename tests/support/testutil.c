@@ -84,9 +84,8 @@ const char *tu_pg_uri(void)
 {
     const char *uri = getenv("EVS_TEST_PG_URI");
 
-    cr_assert(uri && *uri,
-              "EVS_TEST_PG_URI is not set: run the test through "
-              "scripts/pg-test-server exec (meson test does)");
+    cr_assert(uri && *uri, "EVS_TEST_PG_URI is not set: run the test through "
+                           "scripts/pg-test-server exec (meson test does)");
     return uri;
 }
 
@@ -135,10 +134,10 @@ void tu_pg_schema(const char *dir, char *out, size_t cap)
         r = PQexec(c, sql);
         /* Two processes making it at once: the loser's unique violation
          * still leaves the schema there. */
-        cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
-                      strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE),
-                             "23505") == 0,
-                  "%s: %s", sql, PQresultErrorMessage(r));
+        cr_assert(
+            PQresultStatus(r) == PGRES_COMMAND_OK ||
+                strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "23505") == 0,
+            "%s: %s", sql, PQresultErrorMessage(r));
         PQclear(r);
         PQfinish(c);
         schema_made[schema_n++ % 256] = h;
@@ -322,6 +321,65 @@ long tu_count_events(evs_store *s, const char *id)
     }
     evs_log_close(l);
     return rc < 0 ? rc : n;
+}
+
+void tu_fill_fixed(evs_store *s, const char *id)
+{
+    evs_event ev[3];
+    evs_log *w;
+    char ids[3][40];
+
+    for (int i = 0; i < 3; i++) {
+        ev[i] =
+            tu_event(i ? EVS_EV_STEP_COMPLETED : EVS_EV_EXECUTION_STARTED,
+                     i ? "s" : "", i ? "{\"n\":[1,2.50,\"\\u00e9\"]}" : "{}");
+        snprintf(ids[i], sizeof(ids[i]),
+                 "0190a000-0000-7000-8000-00000000000%d", i + 1);
+        ev[i].id = evs_span_cstr(ids[i]);
+        ev[i].timestamp_us = 1795342530000000 + i;
+    }
+    cr_assert_eq(evs_exec_create(s, id, strlen(id), NULL, ev, 1), 0);
+    cr_assert_eq(evs_log_open(s, id, strlen(id), EVS_LOG_WRITE, &w, NULL, NULL),
+                 0);
+    cr_assert_eq(evs_log_append(w, ev + 1, 2, 1, NULL), 0, "a batch of two");
+    evs_log_close(w);
+}
+
+char *tu_log_lines(evs_store *s, const char *id, size_t *len)
+{
+    evs_cursor *c;
+    evs_log *l;
+    evs_event ev;
+    evs_span raw;
+    size_t n = 0, cap = 65536;
+    char *buf = calloc(1, cap);
+    int rc;
+
+    cr_assert_not_null(buf);
+    cr_assert_eq(evs_log_open(s, id, strlen(id), 0, &l, NULL, NULL), 0);
+    cr_assert_eq(evs_cursor_open(l, 1, 0, &c, NULL), 0);
+    uint64_t seq = 0, end_of_append = 0;
+
+    while ((rc = evs_cursor_next(c, &ev, &raw, NULL)) == 1) {
+        cr_assert_eq(evs_cursor_offset(c), n + raw.len, "offsets as a file's");
+        seq = ev.sequence;
+        end_of_append =
+            ev.batch_count > 1 ? ev.batch_first + ev.batch_count - 1 : seq;
+        if (n + raw.len + 1 > cap) {
+            cap = (n + raw.len + 1) * 2;
+            buf = realloc(buf, cap);
+            cr_assert_not_null(buf);
+        }
+        memcpy(buf + n, raw.ptr, raw.len);
+        n += raw.len;
+    }
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(seq, end_of_append, "the last append is whole");
+    cr_assert_eq(evs_log_size(l), n);
+    evs_cursor_close(c);
+    evs_log_close(l);
+    *len = n;
+    return buf;
 }
 
 int tu_count_problems(void *arg, const evs_scan_item *it)

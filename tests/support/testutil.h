@@ -134,6 +134,16 @@ int tu_make_exec(evs_store *s, const char *id, size_t n);
  * negative error. */
 long tu_count_events(evs_store *s, const char *id);
 
+/* Creates `id` with an execution_started event, then appends two step
+ * events in one append, all with fixed ids, times and data: the same
+ * bytes on every backend. */
+void tu_fill_fixed(evs_store *s, const char *id);
+
+/* The lines of `id`'s log as a reader returns them (heap, *len bytes),
+ * asserting the cursor's offsets are a file's and the log's size their
+ * sum. */
+char *tu_log_lines(evs_store *s, const char *id, size_t *len);
+
 /* An evs_log_scan callback: counts the items that are problems in the
  * size_t that arg points to. */
 int tu_count_problems(void *arg, const evs_scan_item *it);
