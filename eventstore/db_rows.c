@@ -352,6 +352,49 @@ int evs__db_request_ok(evs_store *s, const char *id, size_t id_len,
     return 0;
 }
 
+int evs__db_req_add(evs_store *s, evs__db_reqs *b, const char *id,
+                    size_t id_len, const char *rq, size_t rl, const char *body,
+                    size_t bl)
+{
+    evs_request *it;
+
+    if (!evs__db_request_ok(s, id, id_len, rq, rl, body, bl))
+        return 0;
+    if (EVS__GROW(s->alloc, &b->items, &b->icap, b->count + 1) != 0 ||
+        EVS__GROW(s->alloc, &b->mem, &b->mcap, b->used + rl + bl) != 0)
+        return -ENOMEM;
+    it = &b->items[b->count++];
+    memcpy(b->mem + b->used, rq, rl);
+    memcpy(b->mem + b->used + rl, body, bl);
+    /* Offsets until the memory stops moving (evs__db_req_done). */
+    it->id.ptr = (const char *)(uintptr_t)b->used;
+    it->id.len = rl;
+    it->body.ptr = (const char *)(uintptr_t)(b->used + rl);
+    it->body.len = bl;
+    it->posted_us = evs__request_time_us(rq);
+    b->used += rl + bl;
+    return 0;
+}
+
+int evs__db_req_done(evs_store *s, evs__db_reqs *b, int rc,
+                     evs_request_listing *out)
+{
+    if (rc != 0) {
+        evs__free(s->alloc, b->items);
+        evs__free(s->alloc, b->mem);
+        return rc;
+    }
+    for (size_t i = 0; i < b->count; i++) {
+        b->items[i].id.ptr = b->mem + (uintptr_t)b->items[i].id.ptr;
+        b->items[i].body.ptr = b->mem + (uintptr_t)b->items[i].body.ptr;
+    }
+    out->items = b->items;
+    out->count = b->count;
+    out->mem_ = b->mem;
+    out->alloc_ = s->alloc;
+    return 0;
+}
+
 int evs__db_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
                         size_t cap, int create)
 {
@@ -369,4 +412,127 @@ int evs__db_archived_count(evs_store *s, int64_t *n)
     (void)s;
     *n = -1; /* archival is the file store's (evstore/archive.h) */
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writers' flushes, refreshes                                        */
+/* ------------------------------------------------------------------ */
+
+void evs__db_sync_open(evs__db_sync *y, evs_log *l)
+{
+    int wr = (l->flags & EVS_LOG_WRITE) != 0;
+
+    l->durable_seq = wr ? 0 : l->last_seq;
+    y->unsynced = wr && l->end > 0;
+    y->last_sync_us = evs_now_us();
+}
+
+int evs__db_sync_wanted(const evs__db_sync *y, evs_store *s, unsigned flags,
+                        size_t len)
+{
+    return !(flags & EVS_APPEND_NO_SYNC) &&
+           (s->opts.durability == EVS_SYNC_FULL ||
+            (s->opts.durability == EVS_SYNC_BATCH &&
+             (y->unsynced + len >= s->opts.sync_bytes ||
+              evs_now_us() - y->last_sync_us >=
+                  (int64_t)s->opts.sync_interval_ms * 1000)));
+}
+
+static void flushed(evs__db_sync *y, evs_log *l)
+{
+    y->unsynced = 0;
+    y->last_sync_us = evs_now_us();
+    l->durable_seq = l->last_seq;
+}
+
+void evs__db_appended(evs__db_sync *y, evs_log *l, int sync, uint64_t expected,
+                      size_t n, size_t len)
+{
+    l->end += len;
+    l->last_seq = expected + n;
+    if (sync)
+        flushed(y, l);
+    else
+        y->unsynced += len;
+}
+
+int evs__db_close_unsynced(const evs__db_sync *y, evs_log *l)
+{
+    return (l->flags & EVS_LOG_WRITE) && !l->poisoned &&
+           l->store->opts.durability == EVS_SYNC_BATCH && y->unsynced;
+}
+
+int evs__db_poison(evs_log *l, int rc)
+{
+    l->poisoned = rc;
+    evs__logf(l->store, EVS_LOG_ERROR,
+              EVS_LOG_FIELDS(.execution = l->id, .err = rc),
+              "%s; the log refuses every call until it is reopened",
+              evs_strerror(rc));
+    return rc;
+}
+
+int evs__db_log_sync(evs_log *l, evs__db_sync *y, int (*flush)(evs_store *))
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&l->mu);
+    if (l->poisoned) {
+        rc = EVS_EPOISONED;
+    } else if (y->unsynced || l->durable_seq != l->last_seq) {
+        rc = flush(l->store);
+        if (rc != 0)
+            rc = evs__db_poison(l, rc);
+        else
+            flushed(y, l);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int evs__db_log_refresh(evs_log *l, int64_t rid, evs__db_lookup_fn lookup)
+{
+    uint64_t last, end;
+    int64_t r;
+    int rc;
+
+    if (l->flags & EVS_LOG_WRITE)
+        return 0; /* a writer always knows its end */
+    pthread_mutex_lock(&l->mu);
+    rc = lookup(l->store, l->id, l->id_len, &r, &last, &end);
+    if (rc == 0 && (r != rid || last < l->last_seq || end < l->end))
+        rc = EVS_ECORRUPT; /* complete appends vanished */
+    else if (rc == -ENOENT)
+        rc = EVS_ECORRUPT; /* deleted under the reader */
+    if (rc == 0) {
+        l->last_seq = last;
+        l->end = end;
+        l->durable_seq = last;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int evs__db_request_stamp(int rc, int64_t rid, int64_t gen, uint64_t *ino,
+                          int64_t *ctime_ns)
+{
+    if (rc != 0 && rc != -ENOENT)
+        return rc;
+    /* The row and its counter: a deleted and re-created execution has
+     * another row. */
+    *ino = rc == 0 ? (uint64_t)rid : 0;
+    *ctime_ns = rc == 0 ? gen : 0;
+    return EVS__STAMP_EXACT;
+}
+
+int evs__db_log_scan(evs_store *s, const char *id, size_t id_len,
+                     evs__db_lookup_fn lookup, evs__fetch_fn fetch,
+                     evs_scan_fn fn, void *arg)
+{
+    uint64_t last, end;
+    int64_t rid;
+    int rc = lookup(s, id, id_len, &rid, &last, &end);
+
+    return rc != 0 ? rc
+                   : evs__db_scan(s, id, id_len, rid, last, fetch, fn, arg);
 }

@@ -126,6 +126,19 @@ out:
 /* Snapshots                                                          */
 /* ------------------------------------------------------------------ */
 
+void evs__pg_snapshot_params(pg_params *p, const evs_snapshot *sn,
+                             const char *buf, size_t len)
+{
+    evs__pg_bytes(p, sn->status.ptr, sn->status.len);
+    evs__pg_bytes(p, sn->workflow_name.ptr, sn->workflow_name.len);
+    evs__pg_i64(p, sn->created_at_us);
+    evs__pg_i64(p, sn->updated_at_us);
+    evs__pg_i64(p, sn->start_time_us);
+    evs__pg_i64(p, sn->end_time_us);
+    evs__pg_i64(p, (int64_t)sn->last_event_seq);
+    evs__pg_bytes(p, buf, len);
+}
+
 /* Reads execution rid's snapshot bytes into a decoding buffer (when buf
  * is not NULL), its log's last sequence and its created_at. Under q->mu. */
 static int snap_get(evs_store *s, int64_t rid, char **buf, size_t *len,
@@ -189,14 +202,7 @@ int evs__pg_snapshot_save(evs_store *s, const char *id, size_t id_len,
         rc = evs_snapshot_encode(&sn, s->alloc, &buf, &len);
     if (rc == 0) {
         evs__pg_i64(&p, rid);
-        evs__pg_bytes(&p, sn.status.ptr, sn.status.len);
-        evs__pg_bytes(&p, sn.workflow_name.ptr, sn.workflow_name.len);
-        evs__pg_i64(&p, sn.created_at_us);
-        evs__pg_i64(&p, sn.updated_at_us);
-        evs__pg_i64(&p, sn.start_time_us);
-        evs__pg_i64(&p, sn.end_time_us);
-        evs__pg_i64(&p, (int64_t)sn.last_event_seq);
-        evs__pg_bytes(&p, buf, len);
+        evs__pg_snapshot_params(&p, &sn, buf, len);
         /* A cache of the log (EVS_SNAPSHOT_CACHE) is not waited for. */
         rc = evs__pg_do(s, PG_SNAP_SET, &p,
                         PG_SYNC_META(s) && !(flags & EVS_SNAPSHOT_CACHE),
@@ -272,11 +278,9 @@ int evs__pg_request_list(evs_store *s, const char *id, size_t id_len,
                          evs_request_listing *out)
 {
     pg_store *q = evs__pg(s);
-    evs_request *items = NULL;
-    size_t count = 0, icap = 0, mcap = 0, used = 0;
+    evs__db_reqs b = {0};
     pg_params p = {0};
     PGresult *r = NULL;
-    char *mem = NULL;
     int64_t rid;
     int rc;
 
@@ -289,40 +293,13 @@ int evs__pg_request_list(evs_store *s, const char *id, size_t id_len,
     for (int i = 0; r && rc == 0 && i < PQntuples(r); i++) {
         size_t rl, bl;
         const char *rq = evs__pg_col(r, i, 0, &rl);
-        const char *b = evs__pg_col(r, i, 1, &bl);
-        evs_request *it;
+        const char *body = evs__pg_col(r, i, 1, &bl);
 
-        if (!evs__db_request_ok(s, id, id_len, rq, rl, b, bl))
-            continue;
-        if ((rc = EVS__GROW(s->alloc, &items, &icap, count + 1)) != 0 ||
-            (rc = EVS__GROW(s->alloc, &mem, &mcap, used + rl + bl)) != 0)
-            break;
-        it = &items[count++];
-        memcpy(mem + used, rq, rl);
-        memcpy(mem + used + rl, b, bl);
-        it->id.ptr = (const char *)(uintptr_t)used;
-        it->id.len = rl;
-        it->body.ptr = (const char *)(uintptr_t)(used + rl);
-        it->body.len = bl;
-        it->posted_us = evs__request_time_us(rq);
-        used += rl + bl;
+        rc = evs__db_req_add(s, &b, id, id_len, rq, rl, body, bl);
     }
     PQclear(r);
     pthread_mutex_unlock(&q->mu);
-    if (rc != 0) {
-        evs__free(s->alloc, items);
-        evs__free(s->alloc, mem);
-        return rc;
-    }
-    for (size_t i = 0; i < count; i++) {
-        items[i].id.ptr = mem + (uintptr_t)items[i].id.ptr;
-        items[i].body.ptr = mem + (uintptr_t)items[i].body.ptr;
-    }
-    out->items = items;
-    out->count = count;
-    out->mem_ = mem;
-    out->alloc_ = s->alloc;
-    return 0;
+    return evs__db_req_done(s, &b, rc, out);
 }
 
 int evs__pg_request_remove(evs_store *s, const char *id, size_t id_len,
@@ -358,13 +335,7 @@ int evs__pg_request_stamp(evs_store *s, const char *id, size_t id_len,
     pthread_mutex_lock(&q->mu);
     rc = evs__pg_exec_get(s, id, id_len, &rid, NULL, NULL, &gen);
     pthread_mutex_unlock(&q->mu);
-    if (rc != 0 && rc != -ENOENT)
-        return rc;
-    /* The row and its counter: a deleted and re-created execution has
-     * another row. */
-    *ino = rc == 0 ? (uint64_t)rid : 0;
-    *ctime_ns = rc == 0 ? gen : 0;
-    return EVS__STAMP_EXACT;
+    return evs__db_request_stamp(rc, rid, gen, ino, ctime_ns);
 }
 
 /* ------------------------------------------------------------------ */

@@ -59,8 +59,7 @@ typedef struct pg_log {
     struct evs_log base;
     int64_t rid;       /* executions.rid */
     int64_t fence;     /* the fencing token of the writer's claim, else 0 */
-    uint64_t unsynced; /* bytes committed without a flush since the last */
-    int64_t last_sync_us;
+    evs__db_sync sy;   /* a writer's flushes */
     char *wbuf, *abuf; /* the lines; the statement's arrays */
     size_t wcap, acap;
 } pg_log;
@@ -154,6 +153,10 @@ int evs__pg_line_arrays(evs_store *s, const char *lines, size_t len, size_t n,
 const char *evs__pg_list_sql(unsigned shape, char *buf, size_t cap);
 int evs__pg_exec_list(evs_store *s, const evs_list_filter *f,
                       evs_exec_listing *out);
+/* Adds the parameters of a snapshot's columns, in the order of the
+ * executions table (status .. snap_seq, then its bytes buf[0..len)). */
+void evs__pg_snapshot_params(pg_params *p, const evs_snapshot *sn,
+                             const char *buf, size_t len);
 int evs__pg_snapshot_save(evs_store *s, const char *id, size_t id_len,
                           const evs_snapshot *snap, unsigned flags);
 int evs__pg_snapshot_load(evs_store *s, const char *id, size_t id_len,

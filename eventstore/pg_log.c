@@ -117,11 +117,7 @@ int evs__pg_log_open(evs_store *s, const char *id, size_t id_len,
         free_log(s, pl);
         return rc;
     }
-    /* A writer's first sync covers what the log held at open, as with
-     * files (store.h, evs_log_durable_seq). */
-    pl->base.durable_seq = wr ? 0 : pl->base.last_seq;
-    pl->unsynced = wr && pl->base.end > 0;
-    pl->last_sync_us = evs_now_us();
+    evs__db_sync_open(&pl->sy, &pl->base);
     if (rec) {
         rec->last_seq = pl->base.last_seq;
         rec->end_offset = pl->base.end;
@@ -150,9 +146,7 @@ void evs__pg_log_close(evs_log *l)
     pg_log *pl = (pg_log *)l;
     evs_store *s = l->store;
 
-    if ((l->flags & EVS_LOG_WRITE) && !l->poisoned &&
-        s->opts.durability == EVS_SYNC_BATCH && pl->unsynced &&
-        sync_all(s) != 0)
+    if (evs__db_close_unsynced(&pl->sy, l) && sync_all(s) != 0)
         evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.execution = l->id),
                   "sync at close failed; appends since the last sync "
                   "may be lost if the database server crashes");
@@ -167,16 +161,6 @@ void evs__pg_log_close(evs_log *l)
 /* ------------------------------------------------------------------ */
 /* Appends and leases                                                 */
 /* ------------------------------------------------------------------ */
-
-static int poison(pg_log *pl, int rc)
-{
-    pl->base.poisoned = rc;
-    evs__logf(pl->base.store, EVS_LOG_ERROR,
-              EVS_LOG_FIELDS(.execution = pl->base.id, .err = rc),
-              "%s; the log refuses every call until it is reopened",
-              evs_strerror(rc));
-    return rc;
-}
 
 /* Why a fenced statement changed nothing: EVS_ELEASE (another claim, or
  * the lease ran out), EVS_ECONFLICT (the log's end moved) or -ENOENT (the
@@ -243,12 +227,7 @@ int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
     /* FULL waits for every commit's flush; BATCH for the commit that
      * finds a batch's worth of bytes or time since the last; NONE for
      * none. */
-    sync = !(flags & EVS_APPEND_NO_SYNC) &&
-           (s->opts.durability == EVS_SYNC_FULL ||
-            (s->opts.durability == EVS_SYNC_BATCH &&
-             (pl->unsynced + len >= s->opts.sync_bytes ||
-              evs_now_us() - pl->last_sync_us >=
-                  (int64_t)s->opts.sync_interval_ms * 1000)));
+    sync = evs__db_sync_wanted(&pl->sy, s, flags, len);
     evs__pg_i64(&p, pl->rid);
     evs__pg_i64(&p, pl->fence);
     evs__pg_i64(&p, (int64_t)(expected + n));
@@ -268,18 +247,10 @@ int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
         /* Nothing of it is in the log, or (the connection dropped) it
          * is not known: the handle refuses further calls, as a file's
          * does, and a retry on a new handle settles it. */
-        rc = poison(pl, rc);
+        rc = evs__db_poison(l, rc);
         goto out;
     }
-    l->end += len;
-    l->last_seq = expected + n;
-    if (sync) {
-        pl->unsynced = 0;
-        pl->last_sync_us = evs_now_us();
-        l->durable_seq = l->last_seq;
-    } else {
-        pl->unsynced += len;
-    }
+    evs__db_appended(&pl->sy, l, sync, expected, n, len);
 out:
     if (rc != 0 && info && info->code == 0)
         evs__error_set(info, rc, "", "append to %s: %s", l->id,
@@ -314,73 +285,36 @@ int evs__pg_log_renew(evs_log *l, int64_t *until_us)
     PQclear(r);
     pthread_mutex_unlock(&q->mu);
     if (rc == EVS_ELEASE)
-        rc = poison(pl, rc);
+        rc = evs__db_poison(l, rc);
     pthread_mutex_unlock(&l->mu);
     return rc;
 }
 
 int evs__pg_log_sync(evs_log *l)
 {
-    pg_log *pl = (pg_log *)l;
-    int rc = 0;
+    return evs__db_log_sync(l, &((pg_log *)l)->sy, sync_all);
+}
 
-    pthread_mutex_lock(&l->mu);
-    if (l->poisoned) {
-        rc = EVS_EPOISONED;
-    } else if (pl->unsynced || l->durable_seq != l->last_seq) {
-        rc = sync_all(l->store);
-        if (rc != 0) {
-            rc = poison(pl, rc);
-        } else {
-            pl->unsynced = 0;
-            pl->last_sync_us = evs_now_us();
-            l->durable_seq = l->last_seq;
-        }
-    }
-    pthread_mutex_unlock(&l->mu);
+/* The row and the log's end of execution id, under the store's mutex. */
+static int lookup(evs_store *s, const char *id, size_t id_len, int64_t *rid,
+                  uint64_t *last, uint64_t *end)
+{
+    pthread_mutex_t *mu = &evs__pg(s)->mu;
+    int rc;
+
+    pthread_mutex_lock(mu);
+    rc = evs__pg_exec_get(s, id, id_len, rid, last, end, NULL);
+    pthread_mutex_unlock(mu);
     return rc;
 }
 
 int evs__pg_log_refresh(evs_log *l)
 {
-    pg_log *pl = (pg_log *)l;
-    evs_store *s = l->store;
-    pg_store *q = evs__pg(s);
-    uint64_t last, end;
-    int64_t rid;
-    int rc;
-
-    if (l->flags & EVS_LOG_WRITE)
-        return 0; /* a writer always knows its end */
-    pthread_mutex_lock(&l->mu);
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_exec_get(s, l->id, l->id_len, &rid, &last, &end, NULL);
-    pthread_mutex_unlock(&q->mu);
-    if (rc == 0 && (rid != pl->rid || last < l->last_seq || end < l->end))
-        rc = EVS_ECORRUPT; /* complete appends vanished */
-    else if (rc == -ENOENT)
-        rc = EVS_ECORRUPT; /* deleted under the reader */
-    if (rc == 0) {
-        l->last_seq = last;
-        l->end = end;
-        l->durable_seq = last;
-    }
-    pthread_mutex_unlock(&l->mu);
-    return rc;
+    return evs__db_log_refresh(l, ((pg_log *)l)->rid, lookup);
 }
 
 int evs__pg_log_scan(evs_store *s, const char *id, size_t id_len,
                      evs_scan_fn fn, void *arg)
 {
-    pg_store *q = evs__pg(s);
-    uint64_t last;
-    int64_t rid;
-    int rc;
-
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_exec_get(s, id, id_len, &rid, &last, NULL, NULL);
-    pthread_mutex_unlock(&q->mu);
-    if (rc != 0)
-        return rc;
-    return evs__db_scan(s, id, id_len, rid, last, fetch, fn, arg);
+    return evs__db_log_scan(s, id, id_len, lookup, fetch, fn, arg);
 }

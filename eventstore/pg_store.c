@@ -718,14 +718,7 @@ static int pg_exec_create(evs_store *s, const char *id, size_t id_len,
     rc = evs__pg_line_arrays(s, buf, len, n, 0, &arr, &acap, &alen, &blen);
     if (rc == 0) {
         evs__pg_bytes(&p, id, id_len);
-        evs__pg_bytes(&p, sn.status.ptr, sn.status.len);
-        evs__pg_bytes(&p, sn.workflow_name.ptr, sn.workflow_name.len);
-        evs__pg_i64(&p, sn.created_at_us);
-        evs__pg_i64(&p, sn.updated_at_us);
-        evs__pg_i64(&p, sn.start_time_us);
-        evs__pg_i64(&p, sn.end_time_us);
-        evs__pg_i64(&p, (int64_t)sn.last_event_seq);
-        evs__pg_bytes(&p, sbuf, slen);
+        evs__pg_snapshot_params(&p, &sn, sbuf, slen);
         evs__pg_i64(&p, (int64_t)n);
         evs__pg_i64(&p, (int64_t)len);
         evs__pg_bytes(&p, arr, alen);

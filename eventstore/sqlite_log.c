@@ -128,11 +128,7 @@ int evs__sq_log_open(evs_store *s, const char *id, size_t id_len,
         free_log(s, ql);
         return rc;
     }
-    /* A writer's first sync covers what the log held at open, as with
-     * files (store.h, evs_log_durable_seq). */
-    ql->base.durable_seq = wr ? 0 : ql->base.last_seq;
-    ql->unsynced = wr && ql->base.end > 0;
-    ql->last_sync_us = evs_now_us();
+    evs__db_sync_open(&ql->sy, &ql->base);
     if (rec) {
         rec->last_seq = ql->base.last_seq;
         rec->end_offset = ql->base.end;
@@ -164,9 +160,7 @@ void evs__sq_log_close(evs_log *l)
     sq_log *ql = (sq_log *)l;
     evs_store *s = l->store;
 
-    if ((l->flags & EVS_LOG_WRITE) && !l->poisoned &&
-        s->opts.durability == EVS_SYNC_BATCH && ql->unsynced &&
-        sync_all(s) != 0)
+    if (evs__db_close_unsynced(&ql->sy, l) && sync_all(s) != 0)
         evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.execution = l->id),
                   "sync at close failed; appends since the last sync "
                   "may be lost on a power failure");
@@ -177,16 +171,6 @@ void evs__sq_log_close(evs_log *l)
 /* ------------------------------------------------------------------ */
 /* Appends                                                            */
 /* ------------------------------------------------------------------ */
-
-static int poison(sq_log *ql, int rc)
-{
-    ql->base.poisoned = rc;
-    evs__logf(ql->base.store, EVS_LOG_ERROR,
-              EVS_LOG_FIELDS(.execution = ql->base.id, .err = rc),
-              "%s; the log refuses every call until it is reopened",
-              evs_strerror(rc));
-    return rc;
-}
 
 int evs__sq_log_append(evs_log *l, const evs_event *ev, size_t n,
                        uint64_t expected, unsigned flags, evs_error_info *info)
@@ -206,12 +190,7 @@ int evs__sq_log_append(evs_log *l, const evs_event *ev, size_t n,
     }
     /* FULL syncs every commit; BATCH the commit that finds a batch's
      * worth of bytes or time since the last sync; NONE none. */
-    sync = !(flags & EVS_APPEND_NO_SYNC) &&
-           (s->opts.durability == EVS_SYNC_FULL ||
-            (s->opts.durability == EVS_SYNC_BATCH &&
-             (ql->unsynced + len >= s->opts.sync_bytes ||
-              evs_now_us() - ql->last_sync_us >=
-                  (int64_t)s->opts.sync_interval_ms * 1000)));
+    sync = evs__db_sync_wanted(&ql->sy, s, flags, len);
     pthread_mutex_lock(&q->mu);
     rc = evs__sq_begin(s, sync);
     if (rc == 0)
@@ -222,18 +201,10 @@ int evs__sq_log_append(evs_log *l, const evs_event *ev, size_t n,
     if (rc != 0) {
         /* The transaction is rolled back: nothing of it is in the log.
          * The handle refuses further calls, as a file's does. */
-        rc = poison(ql, rc);
+        rc = evs__db_poison(l, rc);
         goto out;
     }
-    l->end += len;
-    l->last_seq = expected + n;
-    if (sync) {
-        ql->unsynced = 0;
-        ql->last_sync_us = evs_now_us();
-        l->durable_seq = l->last_seq;
-    } else {
-        ql->unsynced += len;
-    }
+    evs__db_appended(&ql->sy, l, sync, expected, n, len);
 out:
     if (rc != 0 && info && info->code == 0)
         evs__error_set(info, rc, "", "append to %s: %s", l->id,
@@ -244,52 +215,25 @@ out:
 
 int evs__sq_log_sync(evs_log *l)
 {
-    sq_log *ql = (sq_log *)l;
-    int rc = 0;
+    return evs__db_log_sync(l, &((sq_log *)l)->sy, sync_all);
+}
 
-    pthread_mutex_lock(&l->mu);
-    if (l->poisoned) {
-        rc = EVS_EPOISONED;
-    } else if (ql->unsynced || l->durable_seq != l->last_seq) {
-        rc = sync_all(l->store);
-        if (rc != 0) {
-            rc = poison(ql, rc);
-        } else {
-            ql->unsynced = 0;
-            ql->last_sync_us = evs_now_us();
-            l->durable_seq = l->last_seq;
-        }
-    }
-    pthread_mutex_unlock(&l->mu);
+/* The row and the log's end of execution id, under the store's mutex. */
+static int lookup(evs_store *s, const char *id, size_t id_len, int64_t *rid,
+                  uint64_t *last, uint64_t *end)
+{
+    pthread_mutex_t *mu = &evs__sq(s)->mu;
+    int rc;
+
+    pthread_mutex_lock(mu);
+    rc = evs__sq_exec_get(s, id, id_len, rid, last, end, NULL);
+    pthread_mutex_unlock(mu);
     return rc;
 }
 
 int evs__sq_log_refresh(evs_log *l)
 {
-    sq_log *ql = (sq_log *)l;
-    evs_store *s = l->store;
-    sq_store *q = evs__sq(s);
-    uint64_t last, end;
-    int64_t rid;
-    int rc;
-
-    if (l->flags & EVS_LOG_WRITE)
-        return 0; /* a writer always knows its end */
-    pthread_mutex_lock(&l->mu);
-    pthread_mutex_lock(&q->mu);
-    rc = evs__sq_exec_get(s, l->id, l->id_len, &rid, &last, &end, NULL);
-    pthread_mutex_unlock(&q->mu);
-    if (rc == 0 && (rid != ql->rid || last < l->last_seq || end < l->end))
-        rc = EVS_ECORRUPT; /* complete appends vanished */
-    else if (rc == -ENOENT)
-        rc = EVS_ECORRUPT; /* deleted under the reader */
-    if (rc == 0) {
-        l->last_seq = last;
-        l->end = end;
-        l->durable_seq = last;
-    }
-    pthread_mutex_unlock(&l->mu);
-    return rc;
+    return evs__db_log_refresh(l, ((sq_log *)l)->rid, lookup);
 }
 
 /* ------------------------------------------------------------------ */
@@ -299,15 +243,5 @@ int evs__sq_log_refresh(evs_log *l)
 int evs__sq_log_scan(evs_store *s, const char *id, size_t id_len,
                      evs_scan_fn fn, void *arg)
 {
-    sq_store *q = evs__sq(s);
-    uint64_t last;
-    int64_t rid;
-    int rc;
-
-    pthread_mutex_lock(&q->mu);
-    rc = evs__sq_exec_get(s, id, id_len, &rid, &last, NULL, NULL);
-    pthread_mutex_unlock(&q->mu);
-    if (rc != 0)
-        return rc;
-    return evs__db_scan(s, id, id_len, rid, last, fetch, fn, arg);
+    return evs__db_log_scan(s, id, id_len, lookup, fetch, fn, arg);
 }

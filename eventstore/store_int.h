@@ -280,11 +280,70 @@ int evs__db_snapshot_decode(const char *id, size_t id_len, char *buf,
 int evs__db_request_ok(evs_store *s, const char *id, size_t id_len,
                        const char *rq, size_t rl, const char *b, size_t bl);
 
+/* A request listing built row by row (db_rows.c): evs__db_req_add adds a
+ * row that evs__db_request_ok accepts (0, or -ENOMEM); evs__db_req_done
+ * hands the listing to *out when rc is 0, else frees it, and returns
+ * rc. */
+typedef struct evs__db_reqs {
+    evs_request *items;
+    size_t count, icap;
+    char *mem;
+    size_t mcap, used;
+} evs__db_reqs;
+int evs__db_req_add(evs_store *s, evs__db_reqs *b, const char *id,
+                    size_t id_len, const char *rq, size_t rl, const char *body,
+                    size_t bl);
+int evs__db_req_done(evs_store *s, evs__db_reqs *b, int rc,
+                     evs_request_listing *out);
+
 /* request_dir and archived_count for a backend with no directories: no
  * inbox to watch (-ENOTSUP), no archive (-1). */
 int evs__db_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
                         size_t cap, int create);
 int evs__db_archived_count(evs_store *s, int64_t *n);
+
+/*
+ * A database backend's writer's flushes (SQLite's synced commits,
+ * PostgreSQL's synchronous_commit): bytes committed since the last
+ * flush and when that was. (db_rows.c)
+ */
+typedef struct evs__db_sync {
+    uint64_t unsynced;
+    int64_t last_sync_us;
+} evs__db_sync;
+
+/* At open: a writer's first flush covers what the log held at open, as
+ * with files (store.h, evs_log_durable_seq). Sets l->durable_seq. */
+void evs__db_sync_open(evs__db_sync *y, evs_log *l);
+/* Whether an append of len bytes with `flags` is committed with a flush:
+ * every one in FULL, the one that finds a batch's worth of bytes or time
+ * since the last in BATCH, none in NONE or with EVS_APPEND_NO_SYNC. */
+int evs__db_sync_wanted(const evs__db_sync *y, evs_store *s, unsigned flags,
+                        size_t len);
+/* After a committed append of n events and len bytes that expected
+ * `expected`: the log's end, and the flush state. */
+void evs__db_appended(evs__db_sync *y, evs_log *l, int sync,
+                      uint64_t expected, size_t n, size_t len);
+/* Whether a closing writer still has commits to flush (BATCH). */
+int evs__db_close_unsynced(const evs__db_sync *y, evs_log *l);
+/* Poisons l with rc (logged); returns rc. */
+int evs__db_poison(evs_log *l, int rc);
+/* evs_log_sync: flush() commits with a flush when anything is unsynced;
+ * a failure poisons the handle. Takes l->mu. */
+int evs__db_log_sync(evs_log *l, evs__db_sync *y, int (*flush)(evs_store *));
+/* A backend's look-up of an execution's row and its log's end, taking
+ * its own locks: 0 or -ENOENT or an error. */
+typedef int (*evs__db_lookup_fn)(evs_store *s, const char *id, size_t id_len,
+                                 int64_t *rid, uint64_t *last, uint64_t *end);
+/* evs_log_refresh of a reader of row rid. Takes l->mu. */
+int evs__db_log_refresh(evs_log *l, int64_t rid, evs__db_lookup_fn lookup);
+/* evs_log_scan of execution id: its row found by lookup, read by fetch. */
+int evs__db_log_scan(evs_store *s, const char *id, size_t id_len,
+                     evs__db_lookup_fn lookup, evs__fetch_fn fetch,
+                     evs_scan_fn fn, void *arg);
+/* request_stamp's answer from a look-up's rc, row and change counter. */
+int evs__db_request_stamp(int rc, int64_t rid, int64_t gen, uint64_t *ino,
+                          int64_t *ctime_ns);
 
 /* ---- end of the backend seam ---- */
 
