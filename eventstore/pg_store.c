@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* evs__pg_claim's own: a lease that ran out as it was looked at. */
+#define CLAIM_AGAIN 1
+
 /* The server's clock in microseconds: leases are measured by the one
  * clock every runner shares. */
 #define NOW_US "(extract(epoch FROM clock_timestamp()) * 1000000)::int8"
@@ -447,7 +450,7 @@ int evs__pg_claim(evs_store *s, const char *id, size_t id_len, int wait,
     char owner[EVS_UUID_LEN + 1];
     pg_params p;
     PGresult *r;
-    int rc;
+    int rc, tries = 0;
 
     /* Each claim its own owner: the token orders them, the owner names
      * the holder for an operator. */
@@ -472,15 +475,19 @@ int evs__pg_claim(evs_store *s, const char *id, size_t id_len, int wait,
             evs__pg_bytes(&p, id, id_len);
             r = evs__pg_run(s, PG_HOLDER, &p, -1, "reading a lease", &rc);
             if (r && PQntuples(r) == 1) {
-                rc = EVS_ELOCKED;
+                int64_t left = evs__pg_col_i64(r, 0, 1);
+                /* Ran out between the claim and this look: try again. */
+                rc = left < 0 && tries++ < 3 ? CLAIM_AGAIN : EVS_ELOCKED;
                 if (held_ms)
-                    *held_ms = (evs__pg_col_i64(r, 0, 1) + 999) / 1000;
+                    *held_ms = left > 0 ? (left + 999) / 1000 : 0;
             } else if (r) {
                 rc = -ENOENT;
             }
         }
         PQclear(r);
         pthread_mutex_unlock(&q->mu);
+        if (rc == CLAIM_AGAIN)
+            continue;
         if (rc != EVS_ELOCKED || !wait)
             return rc;
         nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
