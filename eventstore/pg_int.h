@@ -128,6 +128,13 @@ int evs__pg_claim(evs_store *s, const char *id, size_t id_len, int wait,
  * Takes q->mu itself; errors are logged only. */
 void evs__pg_release(evs_store *s, int64_t rid, int64_t fence);
 
+/* pg_lease.c: the deletes, which claim the lease first (evs_backend_ops). */
+int evs__pg_exec_trash(evs_store *s, const char *name, uint64_t expect_seq,
+                       evs__trashed *t);
+int evs__pg_trash_commit(evs_store *s, evs__trashed *t, size_t n);
+int evs__pg_exec_delete(evs_store *s, const char *id, size_t id_len);
+int evs__pg_exec_cleanup(evs_store *s, int64_t older_than_us, size_t *deleted);
+
 /* pg_log.c */
 int evs__pg_log_open(evs_store *s, const char *id, size_t id_len,
                      unsigned flags, evs_log **out, evs_recovery_info *rec,
