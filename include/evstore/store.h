@@ -119,8 +119,9 @@ typedef struct evs_store_opts {
     uint32_t sync_interval_ms;  /* EVS_SYNC_BATCH; default 100 */
     size_t max_line;            /* default EVS_LINE_MAX_DEFAULT (16 MiB) */
     evs_recovery_mode recovery; /* default EVS_RECOVER_TAIL */
-    int create;                 /* create the directory if missing (0700);
-                                    default 1 */
+    int create;                 /* create the directory if missing (0700;
+                                    SQLite: the database file;
+                                    PostgreSQL: the tables); default 1 */
     int allow_unsafe_perms;     /* accept a root writable by group or
                                     others; default 0 */
     const evs_allocator *alloc; /* default: the C library */
