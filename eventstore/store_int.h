@@ -322,8 +322,8 @@ int evs__db_sync_wanted(const evs__db_sync *y, evs_store *s, unsigned flags,
                         size_t len);
 /* After a committed append of n events and len bytes that expected
  * `expected`: the log's end, and the flush state. */
-void evs__db_appended(evs__db_sync *y, evs_log *l, int sync,
-                      uint64_t expected, size_t n, size_t len);
+void evs__db_appended(evs__db_sync *y, evs_log *l, int sync, uint64_t expected,
+                      size_t n, size_t len);
 /* Whether a closing writer still has commits to flush (BATCH). */
 int evs__db_close_unsynced(const evs__db_sync *y, evs_log *l);
 /* Poisons l with rc (logged); returns rc. */
