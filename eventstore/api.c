@@ -28,6 +28,7 @@ void evs_store_opts_init(evs_store_opts *o)
     o->warn_bytes = 0;
     o->max_events = 0;
     o->max_bytes = 0;
+    o->lease_ms = EVS__LEASE_MS_DEFAULT;
 }
 
 /*
@@ -102,8 +103,8 @@ void evs__log(evs_store *s, evs_log_level lvl, const char *fmt, ...)
 
 /*
  * The backend a location names (store.h, evs_store_open): "sqlite:PATH",
- * a PostgreSQL URI (no backend built yet: EVS_ENOBACKEND), else a
- * directory. *arg is what the backend opens.
+ * a PostgreSQL URI (libpq reads it whole), else a directory. *arg is
+ * what the backend opens.
  */
 static int pick_backend(const char *loc, const evs_backend_ops **ops,
                         const char **arg)
@@ -119,7 +120,7 @@ static int pick_backend(const char *loc, const evs_backend_ops **ops,
     }
     if (strncmp(loc, "postgresql://", 13) == 0 ||
         strncmp(loc, "postgres://", 11) == 0)
-        return EVS_ENOBACKEND;
+        *ops = &evs__pg_backend;
     return 0;
 }
 
@@ -144,6 +145,8 @@ int evs_store_open(const char *path, const evs_store_opts *opts,
         o.max_line = EVS_LINE_MAX_DEFAULT;
     if (o.max_line < 256 || o.max_line > EVS_LINE_MAX_LIMIT)
         return -EINVAL;
+    if (o.lease_ms == 0)
+        o.lease_ms = EVS__LEASE_MS_DEFAULT;
     if (!o.io)
         o.io = evs_io_posix();
     if (!o.alloc)
@@ -365,6 +368,19 @@ int evs_log_sync(evs_log *l)
     if (!(l->flags & EVS_LOG_WRITE))
         return 0;
     return l->ops->log_sync(l);
+}
+
+int evs_log_renew(evs_log *l, int64_t *until_us)
+{
+    if (!(l->flags & EVS_LOG_WRITE))
+        return EVS_EREADONLY;
+    if (!l->ops->log_renew) {
+        /* A lock, held while the handle is open. */
+        if (until_us)
+            *until_us = INT64_MAX;
+        return l->poisoned ? EVS_EPOISONED : 0;
+    }
+    return l->ops->log_renew(l, until_us);
 }
 
 int evs_log_refresh(evs_log *l)

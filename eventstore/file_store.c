@@ -592,4 +592,5 @@ const evs_backend_ops evs__file_backend = {
     evs__file_settings_save,
     evs__file_exec_usage,
     evs__file_archived_count,
+    NULL, /* log_renew: a writer holds its lock while open */
 };

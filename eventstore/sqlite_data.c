@@ -30,7 +30,8 @@ static sqlite3_stmt *list_stmt(evs_store *s, unsigned shape)
                  (shape & 4) ? "SELECT count(*) FROM executions" : list_cols,
                  (shape & 1) ? " AND status = ?1" : "",
                  (shape & 2) ? " AND workflow = ?2" : "",
-                 (shape & 4) ? "" : " ORDER BY created_at, id LIMIT ?5 OFFSET ?6");
+                 (shape & 4) ? ""
+                             : " ORDER BY created_at, id LIMIT ?5 OFFSET ?6");
         rc = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
                                 &q->list_st[shape], NULL);
         if (rc != SQLITE_OK) {
@@ -52,10 +53,10 @@ static void list_bind(sqlite3_stmt *st, unsigned shape,
     if (shape & 2)
         sqlite3_bind_text(st, 2, f->workflow_name.ptr,
                           (int)f->workflow_name.len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, f->created_after_us ? f->created_after_us
-                                                  : INT64_MIN);
-    sqlite3_bind_int64(st, 4, f->created_before_us ? f->created_before_us
-                                                   : INT64_MAX);
+    sqlite3_bind_int64(st, 3,
+                       f->created_after_us ? f->created_after_us : INT64_MIN);
+    sqlite3_bind_int64(st, 4,
+                       f->created_before_us ? f->created_before_us : INT64_MAX);
 }
 
 /* Copies column `col` into the arena at *used; the span holds its offset
@@ -85,8 +86,8 @@ int evs__sq_exec_list(evs_store *s, const evs_list_filter *f,
                       evs_exec_listing *out)
 {
     sq_store *q = evs__sq(s);
-    unsigned shape = (f->status.len ? 1u : 0u) |
-                     (f->workflow_name.len ? 2u : 0u);
+    unsigned shape =
+        (f->status.len ? 1u : 0u) | (f->workflow_name.len ? 2u : 0u);
     evs_exec_info *items = NULL;
     size_t count = 0, icap = 0, mcap = 0, used = 0;
     uint64_t total = 0;
@@ -250,9 +251,9 @@ int evs__sq_snapshot_save(evs_store *s, const char *id, size_t id_len,
     if (rc == 0)
         rc = evs_snapshot_encode(&sn, s->alloc, &buf, &len);
     /* A cache of the log (EVS_SNAPSHOT_CACHE) is committed unsynced. */
-    if (rc == 0 && (rc = evs__sq_begin(s, SQ_SYNC_META(s) &&
-                                              !(flags & EVS_SNAPSHOT_CACHE))) ==
-                       0) {
+    if (rc == 0 &&
+        (rc = evs__sq_begin(s, SQ_SYNC_META(s) &&
+                                   !(flags & EVS_SNAPSHOT_CACHE))) == 0) {
         if (!(st = evs__sq_stmt(s, SQ_SNAP_SET))) {
             rc = -EIO;
         } else {
@@ -274,7 +275,6 @@ int evs__sq_snapshot_load(evs_store *s, const char *id, size_t id_len,
                           evs_error_info *info)
 {
     sq_store *q = evs__sq(s);
-    evs_snapshot *sn = NULL;
     char *buf = NULL;
     size_t len = 0;
     uint64_t last = 0;
@@ -289,37 +289,8 @@ int evs__sq_snapshot_load(evs_store *s, const char *id, size_t id_len,
     pthread_mutex_unlock(&q->mu);
     if (rc != 0)
         return rc;
-    rc = evs__snapshot_decode_buf(buf, len, flags, &sn, info);
-    if (rc != 0) {
-        evs__snapshot_buf_free(buf);
-        return rc;
-    }
-    if (!(flags & EVS_SNAPSHOT_STATE_RAW) && sn->state.len &&
-        evs_json_check(sn->state.ptr, sn->state.len, 0, NULL, NULL, NULL) !=
-            0) {
-        rc = EVS_EPARSE;
-        evs__error_set(info, rc, "syntax", "snapshot state is not JSON");
-    } else if (!evs__span_eq(sn->id, (evs_span){id, id_len})) {
-        rc = EVS_ECORRUPT;
-        evs__error_set(info, rc, "execution",
-                       "snapshot of %.*s names another execution",
-                       (int)id_len, id);
-    } else if (sn->last_event_seq > last) {
-        rc = EVS_ESTALE;
-        evs__error_set(info, rc, "stale",
-                       "snapshot of %.*s is at sequence %llu but the log "
-                       "ends at %llu; rebuild it from the log",
-                       (int)id_len, id, (unsigned long long)sn->last_event_seq,
-                       (unsigned long long)last);
-        if (info)
-            info->sequence = sn->last_event_seq;
-    }
-    if (rc != 0) {
-        evs_snapshot_free(sn);
-        return rc;
-    }
-    *out = sn;
-    return 0;
+    return evs__db_snapshot_decode(id, id_len, buf, len, last, flags, out,
+                                   info);
 }
 
 /* ------------------------------------------------------------------ */
@@ -381,10 +352,8 @@ int evs__sq_request_list(evs_store *s, const char *id, size_t id_len,
                          evs_request_listing *out)
 {
     sq_store *q = evs__sq(s);
-    evs_request *items = NULL;
-    size_t count = 0, icap = 0, mcap = 0, used = 0;
+    evs__db_reqs b = {0};
     sqlite3_stmt *st;
-    char *mem = NULL;
     int64_t rid;
     int rc, src = SQLITE_DONE;
 
@@ -394,58 +363,17 @@ int evs__sq_request_list(evs_store *s, const char *id, size_t id_len,
         rc = -EIO;
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, rid);
-        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *rq = (const char *)sqlite3_column_text(st, 0);
-            size_t rl = (size_t)sqlite3_column_bytes(st, 0);
-            const char *b = sqlite3_column_blob(st, 1);
-            size_t bl = (size_t)sqlite3_column_bytes(st, 1);
-            evs_request *it;
-
-            /* Only what a post wrote is a request; anything else is
-             * damage, said and never handed on. */
-            if (!evs__request_id_valid(rq, rl) || bl == 0 || b[0] != '{' ||
-                bl > EVS__REQUEST_MAX ||
-                evs_json_check(b, bl, 0, NULL, NULL, NULL) != 0) {
-                evs__logf(s, EVS_LOG_ERROR,
-                          EVS_LOG_FIELDS(.execution = id, .err = EVS_ECORRUPT),
-                          "request %.*s of %.*s is not a request; left in "
-                          "place and not listed",
-                          (int)(rl < 64 ? rl : 64), rq ? rq : "", (int)id_len,
-                          id);
-                continue;
-            }
-            if ((rc = EVS__GROW(s->alloc, &items, &icap, count + 1)) != 0 ||
-                (rc = EVS__GROW(s->alloc, &mem, &mcap, used + rl + bl)) != 0)
-                break;
-            it = &items[count++];
-            memcpy(mem + used, rq, rl);
-            memcpy(mem + used + rl, b, bl);
-            it->id.ptr = (const char *)(uintptr_t)used;
-            it->id.len = rl;
-            it->body.ptr = (const char *)(uintptr_t)(used + rl);
-            it->body.len = bl;
-            it->posted_us = evs__request_time_us(rq);
-            used += rl + bl;
-        }
+        while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW)
+            rc = evs__db_req_add(
+                s, &b, id, id_len, (const char *)sqlite3_column_text(st, 0),
+                (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_blob(st, 1),
+                (size_t)sqlite3_column_bytes(st, 1));
         if (rc == 0 && src != SQLITE_DONE)
             rc = evs__sq_err(s, src, "listing requests");
         sqlite3_reset(st);
     }
     pthread_mutex_unlock(&q->mu);
-    if (rc != 0) {
-        evs__free(s->alloc, items);
-        evs__free(s->alloc, mem);
-        return rc;
-    }
-    for (size_t i = 0; i < count; i++) {
-        items[i].id.ptr = mem + (uintptr_t)items[i].id.ptr;
-        items[i].body.ptr = mem + (uintptr_t)items[i].body.ptr;
-    }
-    out->items = items;
-    out->count = count;
-    out->mem_ = mem;
-    out->alloc_ = s->alloc;
-    return 0;
+    return evs__db_req_done(s, &b, rc, out);
 }
 
 int evs__sq_request_remove(evs_store *s, const char *id, size_t id_len,
@@ -467,8 +395,7 @@ int evs__sq_request_remove(evs_store *s, const char *id, size_t id_len,
             rc = -EIO;
         } else {
             sqlite3_bind_int64(st, 1, rid);
-            sqlite3_bind_text(st, 2, req_id, EVS_REQUEST_ID_LEN,
-                              SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, req_id, EVS_REQUEST_ID_LEN, SQLITE_STATIC);
             rc = evs__sq_done(s, st, "removing a request");
         }
         if (rc == 0 && sqlite3_changes(q->db) > 0)
@@ -477,18 +404,6 @@ int evs__sq_request_remove(evs_store *s, const char *id, size_t id_len,
     }
     pthread_mutex_unlock(&q->mu);
     return rc;
-}
-
-int evs__sq_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
-                        size_t cap, int create)
-{
-    (void)s;
-    (void)id;
-    (void)id_len;
-    (void)create;
-    if (cap)
-        buf[0] = '\0';
-    return -ENOTSUP; /* no directory to watch: poll evs_request_changed */
 }
 
 int evs__sq_request_stamp(evs_store *s, const char *id, size_t id_len,
@@ -501,13 +416,7 @@ int evs__sq_request_stamp(evs_store *s, const char *id, size_t id_len,
     pthread_mutex_lock(&q->mu);
     rc = evs__sq_exec_get(s, id, id_len, &rid, NULL, NULL, &gen);
     pthread_mutex_unlock(&q->mu);
-    if (rc != 0 && rc != -ENOENT)
-        return rc;
-    /* The row and its counter: a deleted and re-created execution has
-     * another row. */
-    *ino = rc == 0 ? (uint64_t)rid : 0;
-    *ctime_ns = rc == 0 ? gen : 0;
-    return EVS__STAMP_EXACT;
+    return evs__db_request_stamp(rc, rid, gen, ino, ctime_ns);
 }
 
 /* ------------------------------------------------------------------ */
@@ -561,8 +470,7 @@ int evs__sq_settings_save(evs_store *s, const evs_settings *set,
     }
     pthread_mutex_unlock(&q->mu);
     if (rc != 0)
-        evs__error_set(ei, rc, "", "saving the settings: %s",
-                       evs_strerror(rc));
+        evs__error_set(ei, rc, "", "saving the settings: %s", evs_strerror(rc));
     evs__free(s->alloc, buf);
     return evs__error_rc(ei, rc);
 }
@@ -579,11 +487,4 @@ int evs__sq_exec_usage(evs_store *s, const char *name, evs__usage *u)
                           NULL);
     pthread_mutex_unlock(&q->mu);
     return rc;
-}
-
-int evs__sq_archived_count(evs_store *s, int64_t *n)
-{
-    (void)s;
-    *n = -1; /* archival is the file store's (evstore/archive.h) */
-    return 0;
 }

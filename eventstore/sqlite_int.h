@@ -15,13 +15,13 @@
 
 /* The prepared statements, made on first use and kept (sqlite_store.c). */
 enum {
-    SQ_BEGIN_W,   /* BEGIN IMMEDIATE */
+    SQ_BEGIN_W, /* BEGIN IMMEDIATE */
     SQ_COMMIT,
     SQ_ROLLBACK,
-    SQ_EXEC_GET,  /* id -> rid, last_seq, bytes, req_gen */
-    SQ_EXEC_ROW,  /* rid -> last_seq, bytes */
+    SQ_EXEC_GET, /* id -> rid, last_seq, bytes, req_gen */
+    SQ_EXEC_ROW, /* rid -> last_seq, bytes */
     SQ_EXEC_ADD,
-    SQ_EXEC_END,  /* set last_seq, bytes where rid and last_seq */
+    SQ_EXEC_END, /* set last_seq, bytes where rid and last_seq */
     SQ_EXEC_DEL,
     SQ_EVENT_ADD,
     SQ_EVENTS_DEL,
@@ -48,8 +48,8 @@ enum {
 typedef struct sq_store {
     sqlite3 *db;
     pthread_mutex_t mu;
-    char *lock_path;  /* the sidecar lock file: PATH-evslock */
-    int sync_level;   /* PRAGMA synchronous now in force (1 or 2) */
+    char *lock_path; /* the sidecar lock file: PATH-evslock */
+    int sync_level;  /* PRAGMA synchronous now in force (1 or 2) */
     sqlite3_stmt *st[SQ_NSTMT];
     sqlite3_stmt *list_st[8]; /* the listing's variants (sqlite_list.c) */
 } sq_store;
@@ -57,10 +57,9 @@ typedef struct sq_store {
 /* A log: the common fields, its row and its writer's lock. */
 typedef struct sq_log {
     struct evs_log base;
-    int64_t rid;       /* executions.rid */
-    int lock_fd;       /* a writer's lock file descriptor, else -1 */
-    uint64_t unsynced; /* bytes committed without a sync since the last */
-    int64_t last_sync_us;
+    int64_t rid;     /* executions.rid */
+    int lock_fd;     /* a writer's lock file descriptor, else -1 */
+    evs__db_sync sy; /* a writer's flushes */
     char *wbuf;
     size_t wcap;
 } sq_log;
@@ -94,9 +93,8 @@ int evs__sq_end(evs_store *s, int rc);
 
 /* Looks execution id up: 0 with its rid (and last_seq, bytes, request
  * counter; each may be NULL), or -ENOENT. Under q->mu. */
-int evs__sq_exec_get(evs_store *s, const char *id, size_t id_len,
-                     int64_t *rid, uint64_t *last_seq, uint64_t *bytes,
-                     int64_t *req_gen);
+int evs__sq_exec_get(evs_store *s, const char *id, size_t id_len, int64_t *rid,
+                     uint64_t *last_seq, uint64_t *bytes, int64_t *req_gen);
 
 /* The writer's lock on execution row rid: opens the lock file (a new
  * open file description, so two handles of one process exclude each
@@ -133,10 +131,6 @@ int evs__sq_log_scan(evs_store *s, const char *id, size_t id_len,
                      evs_scan_fn fn, void *arg);
 int evs__sq_cursor_open(evs_log *l, uint64_t from, uint64_t to,
                         evs_cursor **out, evs_error_info *info);
-int evs__sq_cursor_next(evs_cursor *c, evs_event *ev, evs_span *raw,
-                        evs_error_info *info);
-uint64_t evs__sq_cursor_offset(const evs_cursor *c);
-void evs__sq_cursor_close(evs_cursor *c);
 
 /* sqlite_data.c: listing, snapshots, requests, settings, usage. */
 int evs__sq_exec_list(evs_store *s, const evs_list_filter *f,
@@ -157,15 +151,11 @@ int evs__sq_request_list(evs_store *s, const char *id, size_t id_len,
                          evs_request_listing *out);
 int evs__sq_request_remove(evs_store *s, const char *id, size_t id_len,
                            const char *req_id);
-int evs__sq_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
-                        size_t cap, int create);
 int evs__sq_request_stamp(evs_store *s, const char *id, size_t id_len,
                           uint64_t *ino, int64_t *ctime_ns);
-int evs__sq_settings_load(evs_store *s, evs_settings **out,
-                          evs_error_info *ei);
+int evs__sq_settings_load(evs_store *s, evs_settings **out, evs_error_info *ei);
 int evs__sq_settings_save(evs_store *s, const evs_settings *st,
                           evs_error_info *ei);
 int evs__sq_exec_usage(evs_store *s, const char *name, evs__usage *u);
-int evs__sq_archived_count(evs_store *s, int64_t *n);
 
 #endif /* EVS_SQLITE_INT_H */

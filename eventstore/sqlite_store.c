@@ -93,8 +93,7 @@ static const char *const stmt_sql[SQ_NSTMT] = {
     [SQ_SNAPBODY_PUT] =
         "INSERT OR REPLACE INTO snapshots(rid, body) VALUES(?1, ?2)",
     [SQ_SNAPBODY_DEL] = "DELETE FROM snapshots WHERE rid = ?1",
-    [SQ_REQ_ADD] =
-        "INSERT INTO requests(rid, req_id, body) VALUES(?1, ?2, ?3)",
+    [SQ_REQ_ADD] = "INSERT INTO requests(rid, req_id, body) VALUES(?1, ?2, ?3)",
     [SQ_REQ_LIST] =
         "SELECT req_id, body FROM requests WHERE rid = ?1 ORDER BY req_id",
     [SQ_REQ_DEL] = "DELETE FROM requests WHERE rid = ?1 AND req_id = ?2",
@@ -128,8 +127,8 @@ int evs__sq_err(evs_store *s, int src, const char *what)
     default: rc = -EIO; break;
     }
     if (rc != -EEXIST)
-        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
-                  "SQLite: %s: %s", what,
+        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc), "SQLite: %s: %s",
+                  what,
                   q && q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(src));
     return rc;
 }
@@ -205,9 +204,8 @@ int evs__sq_end(evs_store *s, int rc)
     return rc;
 }
 
-int evs__sq_exec_get(evs_store *s, const char *id, size_t id_len,
-                     int64_t *rid, uint64_t *last_seq, uint64_t *bytes,
-                     int64_t *req_gen)
+int evs__sq_exec_get(evs_store *s, const char *id, size_t id_len, int64_t *rid,
+                     uint64_t *last_seq, uint64_t *bytes, int64_t *req_gen)
 {
     sqlite3_stmt *st = evs__sq_stmt(s, SQ_EXEC_GET);
     int rc;
@@ -290,9 +288,8 @@ int evs__sq_lock(evs_store *s, int64_t rid, int wait, int *fd)
  * SQLite nests them, so a child may open stores of its own.
  */
 static const int fork_mutexes[] = {
-    SQLITE_MUTEX_STATIC_MAIN, SQLITE_MUTEX_STATIC_VFS1,
-    SQLITE_MUTEX_STATIC_LRU,  SQLITE_MUTEX_STATIC_PMEM,
-    SQLITE_MUTEX_STATIC_PRNG, SQLITE_MUTEX_STATIC_MEM,
+    SQLITE_MUTEX_STATIC_MAIN, SQLITE_MUTEX_STATIC_VFS1, SQLITE_MUTEX_STATIC_LRU,
+    SQLITE_MUTEX_STATIC_PMEM, SQLITE_MUTEX_STATIC_PRNG, SQLITE_MUTEX_STATIC_MEM,
 };
 #define N_FORK_MUTEXES (sizeof(fork_mutexes) / sizeof(fork_mutexes[0]))
 
@@ -312,11 +309,11 @@ static int fork_rc;
 
 static void fork_setup(void)
 {
-    fork_rc = sqlite3_initialize() == SQLITE_OK &&
-                      pthread_atfork(fork_prepare, fork_release,
-                                     fork_release) == 0
-                  ? 0
-                  : -ENOMEM;
+    fork_rc =
+        sqlite3_initialize() == SQLITE_OK &&
+                pthread_atfork(fork_prepare, fork_release, fork_release) == 0
+            ? 0
+            : -ENOMEM;
 }
 
 /* Reads the schema version (0 for a new, empty database). */
@@ -425,8 +422,7 @@ static int check_file(evs_store *s, const char *path)
     close(fd);
     if (!S_ISREG(sb.st_mode))
         return S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
-    if (sb.st_nlink != 1 ||
-        ((sb.st_mode & 022) && !s->opts.allow_unsafe_perms))
+    if (sb.st_nlink != 1 || ((sb.st_mode & 022) && !s->opts.allow_unsafe_perms))
         return EVS_EUNSAFE;
     return 0;
 }
@@ -506,8 +502,8 @@ fail:
 
 /* Inserts the lines buf[0..len) (complete lines) as sequences first...
  * of execution rid, at byte offset `off`. */
-static int insert_lines(evs_store *s, int64_t rid, uint64_t first,
-                        uint64_t off, const char *buf, size_t len)
+static int insert_lines(evs_store *s, int64_t rid, uint64_t first, uint64_t off,
+                        const char *buf, size_t len)
 {
     size_t pos = 0;
     int rc = 0;
@@ -529,8 +525,7 @@ static int insert_lines(evs_store *s, int64_t rid, uint64_t first,
     return rc;
 }
 
-int evs__sq_put_snapshot(evs_store *s, int64_t rid, const char *buf,
-                         size_t len)
+int evs__sq_put_snapshot(evs_store *s, int64_t rid, const char *buf, size_t len)
 {
     sqlite3_stmt *st = evs__sq_stmt(s, SQ_SNAPBODY_PUT);
 
@@ -713,8 +708,7 @@ static int sq_exec_delete(evs_store *s, const char *id, size_t id_len)
 
 /* Deletes finished executions last updated before the cutoff, each
  * under its writer's lock (skipped when a writer has it). */
-static int sq_exec_cleanup(evs_store *s, int64_t older_than_us,
-                           size_t *deleted)
+static int sq_exec_cleanup(evs_store *s, int64_t older_than_us, size_t *deleted)
 {
     sq_store *q = evs__sq(s);
     evs__trashed *t = NULL;
@@ -779,18 +773,19 @@ const evs_backend_ops evs__sqlite_backend = {
     evs__sq_log_refresh,
     evs__sq_log_scan,
     evs__sq_cursor_open,
-    evs__sq_cursor_next,
-    evs__sq_cursor_offset,
-    evs__sq_cursor_close,
+    evs__dbc_next,
+    evs__dbc_offset,
+    evs__dbc_close,
     evs__sq_request_post,
     evs__sq_request_list,
     evs__sq_request_remove,
-    evs__sq_request_dir,
+    evs__db_request_dir,
     evs__sq_request_stamp,
     sq_exec_trash,
     sq_trash_commit,
     evs__sq_settings_load,
     evs__sq_settings_save,
     evs__sq_exec_usage,
-    evs__sq_archived_count,
+    evs__db_archived_count,
+    NULL, /* log_renew: a writer holds its lock while open */
 };

@@ -23,6 +23,8 @@ typedef struct evs__trashed {
                                    (SQLite: its lock file, locked) */
     int dir_fd;                 /* its directory, open (SQLite: -1) */
     int64_t row;                /* a database backend's key for it */
+    int64_t token;              /* PostgreSQL: the fencing token of the
+                                   delete's claim of its lease */
     char name[EVS_ID_MAX + 48]; /* its trash name */
 } evs__trashed;
 
@@ -115,6 +117,9 @@ typedef struct evs_backend_ops {
      * archive's record (-1 when there is none). */
     int (*exec_usage)(evs_store *s, const char *name, evs__usage *u);
     int (*archived_count)(evs_store *s, int64_t *n);
+    /* A writer's lease (evs_log_renew): NULL for a backend whose writers
+     * hold a lock for as long as the handle is open. */
+    int (*log_renew)(evs_log *l, int64_t *until_us);
 } evs_backend_ops;
 
 extern const evs_backend_ops evs__file_backend;
@@ -124,6 +129,13 @@ extern const evs_backend_ops evs__file_backend;
 /* The SQLite backend (sqlite_*.c; eventstore/BACKENDS.md), chosen by a
  * location "sqlite:PATH" (evs_store_open). */
 extern const evs_backend_ops evs__sqlite_backend;
+
+/* The PostgreSQL backend (pg_*.c; eventstore/BACKENDS.md), chosen by a
+ * location "postgresql://..." or "postgres://..." (libpq's syntax). */
+extern const evs_backend_ops evs__pg_backend;
+
+/* evs_store_opts.lease_ms when 0 (store.h). */
+#define EVS__LEASE_MS_DEFAULT 30000u
 
 /* request_stamp's answer for an exact change counter (above). */
 #define EVS__STAMP_EXACT 1
@@ -200,6 +212,138 @@ int64_t evs__request_time_us(const char *req_id);
  * directories to bundles): 0 on a file store, else -ENOTSUP with ei
  * saying that `what` needs a file store. */
 int evs__file_only(evs_store *s, const char *what, evs_error_info *ei);
+
+/*
+ * Reading a database backend's log back (db_rows.c): rows of (sequence,
+ * byte offset, line) copied out of the database a chunk at a time, so
+ * that no statement stays open between calls, and the cursor and scan
+ * that check each line as a file's line is checked.
+ */
+typedef struct evs__row {
+    uint64_t seq, off;
+    size_t pos, len; /* in evs__rows.buf */
+} evs__row;
+
+typedef struct evs__rows {
+    char *buf;
+    size_t cap, used;
+    evs__row *row;
+    size_t rcap, n, i;
+} evs__rows;
+
+/* A chunk: at most this many rows, and no more once this many bytes. */
+#define EVS__CHUNK_ROWS 256
+#define EVS__CHUNK_BYTES ((size_t)1 << 20)
+
+/* A backend's read of the lines of execution row `rid` from sequence
+ * `from` to `to`, in order, at most a chunk's worth, into r (emptied
+ * first, r->n = r->i = r->used = 0; rows added with evs__rows_push). */
+typedef int (*evs__fetch_fn)(evs_store *s, int64_t rid, uint64_t from,
+                             uint64_t to, evs__rows *r);
+
+/* Adds one row; 0 or -ENOMEM. */
+int evs__rows_push(evs_store *s, evs__rows *r, uint64_t seq, uint64_t off,
+                   const void *p, size_t len);
+void evs__rows_free(evs_store *s, evs__rows *r);
+
+/* A cursor over log l (whose last_seq and end bound it), reading row
+ * rid through `fetch`: the backend's cursor_open. evs__dbc_next,
+ * _offset and _close are its cursor_next, cursor_offset and
+ * cursor_close. */
+int evs__dbc_open(evs_log *l, int64_t rid, evs__fetch_fn fetch, uint64_t from,
+                  uint64_t to, evs_cursor **out, evs_error_info *info);
+int evs__dbc_next(evs_cursor *c, evs_event *ev, evs_span *raw,
+                  evs_error_info *info);
+uint64_t evs__dbc_offset(const evs_cursor *c);
+void evs__dbc_close(evs_cursor *c);
+
+/* A writer's check of the log's end: its last line is there, checks out
+ * and ends where the row says the log ends (l->end). Damage is never
+ * accepted: 0 or EVS_ECORRUPT (info filled) or an error. */
+int evs__dbc_check_end(evs_log *l, int64_t rid, evs__fetch_fn fetch,
+                       evs_error_info *info);
+
+/* evs_log_scan over execution row rid, whose log ends at `last`. */
+int evs__db_scan(evs_store *s, const char *id, size_t id_len, int64_t rid,
+                 uint64_t last, evs__fetch_fn fetch, evs_scan_fn fn, void *arg);
+
+/* A database backend's snapshot bytes buf[0..len) (a decoding buffer
+ * from evs__snapshot_buf, consumed) decoded and checked as a file's: its
+ * state JSON (unless EVS_SNAPSHOT_STATE_RAW), its id, and not ahead of
+ * the log's end `last` (EVS_ESTALE). (db_rows.c) */
+int evs__db_snapshot_decode(const char *id, size_t id_len, char *buf,
+                            size_t len, uint64_t last, unsigned flags,
+                            evs_snapshot **out, evs_error_info *info);
+
+/* Whether a request row (id rq[0..rl), body b[0..bl)) is one a post could
+ * have written; one that is not is reported to the log hook. */
+int evs__db_request_ok(evs_store *s, const char *id, size_t id_len,
+                       const char *rq, size_t rl, const char *b, size_t bl);
+
+/* A request listing built row by row (db_rows.c): evs__db_req_add adds a
+ * row that evs__db_request_ok accepts (0, or -ENOMEM); evs__db_req_done
+ * hands the listing to *out when rc is 0, else frees it, and returns
+ * rc. */
+typedef struct evs__db_reqs {
+    evs_request *items;
+    size_t count, icap;
+    char *mem;
+    size_t mcap, used;
+} evs__db_reqs;
+int evs__db_req_add(evs_store *s, evs__db_reqs *b, const char *id,
+                    size_t id_len, const char *rq, size_t rl, const char *body,
+                    size_t bl);
+int evs__db_req_done(evs_store *s, evs__db_reqs *b, int rc,
+                     evs_request_listing *out);
+
+/* request_dir and archived_count for a backend with no directories: no
+ * inbox to watch (-ENOTSUP), no archive (-1). */
+int evs__db_request_dir(evs_store *s, const char *id, size_t id_len, char *buf,
+                        size_t cap, int create);
+int evs__db_archived_count(evs_store *s, int64_t *n);
+
+/*
+ * A database backend's writer's flushes (SQLite's synced commits,
+ * PostgreSQL's synchronous_commit): bytes committed since the last
+ * flush and when that was. (db_rows.c)
+ */
+typedef struct evs__db_sync {
+    uint64_t unsynced;
+    int64_t last_sync_us;
+} evs__db_sync;
+
+/* At open: a writer's first flush covers what the log held at open, as
+ * with files (store.h, evs_log_durable_seq). Sets l->durable_seq. */
+void evs__db_sync_open(evs__db_sync *y, evs_log *l);
+/* Whether an append of len bytes with `flags` is committed with a flush:
+ * every one in FULL, the one that finds a batch's worth of bytes or time
+ * since the last in BATCH, none in NONE or with EVS_APPEND_NO_SYNC. */
+int evs__db_sync_wanted(const evs__db_sync *y, evs_store *s, unsigned flags,
+                        size_t len);
+/* After a committed append of n events and len bytes that expected
+ * `expected`: the log's end, and the flush state. */
+void evs__db_appended(evs__db_sync *y, evs_log *l, int sync, uint64_t expected,
+                      size_t n, size_t len);
+/* Whether a closing writer still has commits to flush (BATCH). */
+int evs__db_close_unsynced(const evs__db_sync *y, evs_log *l);
+/* Poisons l with rc (logged); returns rc. */
+int evs__db_poison(evs_log *l, int rc);
+/* evs_log_sync: flush() commits with a flush when anything is unsynced;
+ * a failure poisons the handle. Takes l->mu. */
+int evs__db_log_sync(evs_log *l, evs__db_sync *y, int (*flush)(evs_store *));
+/* A backend's look-up of an execution's row and its log's end, taking
+ * its own locks: 0 or -ENOENT or an error. */
+typedef int (*evs__db_lookup_fn)(evs_store *s, const char *id, size_t id_len,
+                                 int64_t *rid, uint64_t *last, uint64_t *end);
+/* evs_log_refresh of a reader of row rid. Takes l->mu. */
+int evs__db_log_refresh(evs_log *l, int64_t rid, evs__db_lookup_fn lookup);
+/* evs_log_scan of execution id: its row found by lookup, read by fetch. */
+int evs__db_log_scan(evs_store *s, const char *id, size_t id_len,
+                     evs__db_lookup_fn lookup, evs__fetch_fn fetch,
+                     evs_scan_fn fn, void *arg);
+/* request_stamp's answer from a look-up's rc, row and change counter. */
+int evs__db_request_stamp(int rc, int64_t rid, int64_t gen, uint64_t *ino,
+                          int64_t *ctime_ns);
 
 /* ---- end of the backend seam ---- */
 

@@ -136,6 +136,13 @@ int fail_on_exec(evs_store *st, const char *store, const char *id, int rc,
 /* Store and files                                                    */
 /* ------------------------------------------------------------------ */
 
+/* Whether a store location is a PostgreSQL URI (store.h). */
+static int is_pg_uri(const char *path)
+{
+    return strncmp(path, "postgresql://", 13) == 0 ||
+           strncmp(path, "postgres://", 11) == 0;
+}
+
 int open_store_opts(const char *path, evs_store_opts *o, const char *missing,
                     evs_store **out)
 {
@@ -155,14 +162,22 @@ int open_store_opts(const char *path, evs_store_opts *o, const char *missing,
     rc = evs_store_open(path, o, out);
     if (rc == 0)
         return 0;
+    if (rc == -ENOENT && is_pg_uri(path))
+        return fail("no store at %s (no evstore tables in that database's "
+                    "schema%s)",
+                    path, missing ? missing : "");
     if (rc == -ENOENT)
         return fail("no store at %s (no such %s%s)", path,
                     strncmp(path, "sqlite:", 7) == 0 ? "database file"
                                                      : "directory",
                     missing ? missing : "");
+    if (rc == -ECONNREFUSED && is_pg_uri(path))
+        return fail("cannot open store %s: cannot connect to its PostgreSQL "
+                    "server (ECONNREFUSED)",
+                    path);
     if (rc == EVS_ENOBACKEND)
         return fail("cannot open store %s: this evstore is built without "
-                    "the backend it names (PostgreSQL) (EVS_ENOBACKEND)",
+                    "the backend it names (EVS_ENOBACKEND)",
                     path);
     if (rc == EVS_EUNSAFE)
         return fail("refusing store %s: group or others may write to it "

@@ -341,8 +341,9 @@ static const char help_head[] =
     "Usage: evdump COMMAND ARGS... [OPTIONS]\n"
     "\n"
     "Inspects, verifies, imports and salvages the executions of an evstore\n"
-    "store. STORE is the store's directory, or sqlite:PATH for a store in\n"
-    "one SQLite database (eventstore/BACKENDS.md); evdump never creates it.\n"
+    "store. STORE is the store's directory, sqlite:PATH for a store in one\n"
+    "SQLite database, or a postgresql:// URI for a store in PostgreSQL\n"
+    "(eventstore/BACKENDS.md); evdump never creates it.\n"
     "\n"
     "Commands:\n";
 

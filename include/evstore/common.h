@@ -78,7 +78,9 @@ EVS_EXTERN int evs_version_number(void);
     X(ESUSPENDED, -30017, "run is suspended: run it again when it is due")     \
     X(EFAILED, -30018, "step or run failed")                                   \
     X(ELIMIT, -30019, "history would pass its hard limit")                     \
-    X(ENOBACKEND, -30020, "the store's backend is not built into this library")
+    X(ENOBACKEND, -30020,                                                      \
+      "the store's backend is not built into this library")                    \
+    X(ELEASE, -30021, "writer's lease expired or was taken over; reopen")
 
 enum {
 #define EVS_X_(name, value, msg) EVS_##name = (value),

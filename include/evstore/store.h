@@ -119,8 +119,9 @@ typedef struct evs_store_opts {
     uint32_t sync_interval_ms;  /* EVS_SYNC_BATCH; default 100 */
     size_t max_line;            /* default EVS_LINE_MAX_DEFAULT (16 MiB) */
     evs_recovery_mode recovery; /* default EVS_RECOVER_TAIL */
-    int create;                 /* create the directory if missing (0700);
-                                    default 1 */
+    int create;                 /* create the directory if missing (0700;
+                                    SQLite: the database file;
+                                    PostgreSQL: the tables); default 1 */
     int allow_unsafe_perms;     /* accept a root writable by group or
                                     others; default 0 */
     const evs_allocator *alloc; /* default: the C library */
@@ -136,6 +137,10 @@ typedef struct evs_store_opts {
     uint64_t warn_bytes;  /* default 10 MiB */
     uint64_t max_events;  /* default 51,200 */
     uint64_t max_bytes;   /* default 50 MiB */
+    /* PostgreSQL: how long a writer's lease lasts after its claim, its
+     * last append or its last evs_log_renew, in milliseconds; default
+     * 30,000. Other backends ignore it (their writers hold a lock). */
+    uint32_t lease_ms;
 } evs_store_opts;
 
 /**
@@ -155,9 +160,11 @@ EVS_EXTERN void evs_store_opts_init(evs_store_opts *o);
  *    PATH (made 0600, with its directory, one level, if missing and
  *    `create` is set); a directory whose name begins with "sqlite:" is
  *    written "./sqlite:...";
- *  - "postgresql://..." or "postgres://..." (libpq's URI syntax): the
- *    PostgreSQL backend, which this library is not yet built with:
- *    EVS_ENOBACKEND.
+ *  - "postgresql://..." or "postgres://..." (libpq's URI syntax,
+ *    "postgresql:///DB?host=/socket/dir" for a Unix socket): the
+ *    PostgreSQL backend, the store in the tables of the connection's
+ *    schema (its search_path), made there when missing and `create` is
+ *    set. Its writers hold leases, not locks (lease_ms, evs_log_renew).
  *
  * `opts` may be NULL for the defaults; it is copied (up to opts->size,
  * common.h). Options that only the file backend uses (io) are ignored by
@@ -166,9 +173,12 @@ EVS_EXTERN void evs_store_opts_init(evs_store_opts *o);
  * Returns 0 and sets *out, or: -ENOENT (missing and create == 0),
  * -ENOTDIR, EVS_EUNSAFE (group- or world-writable and not allowed),
  * -EINVAL (bad options, opts not filled in by evs_store_opts_init, or
- * "sqlite:" with no path), EVS_ENOBACKEND (a backend not built in),
- * EVS_EFORMAT (a SQLite schema newer than this library's; the log hook
- * says which), EVS_ECORRUPT (not a database), -ENOMEM, or another -errno.
+ * "sqlite:" with no path, a PostgreSQL URI libpq cannot read; the log
+ * hook says why), EVS_ENOBACKEND (a backend not built in), EVS_EFORMAT
+ * (a SQLite or PostgreSQL schema newer than this library's; the log hook
+ * says which), EVS_ECORRUPT (not a database), -ECONNREFUSED (no
+ * PostgreSQL server could be reached or it refused the connection; the
+ * log hook gives libpq's reason), -ENOMEM, or another -errno.
  */
 EVS_EXTERN int evs_store_open(const char *path, const evs_store_opts *opts,
                               evs_store **out);
@@ -433,9 +443,15 @@ typedef struct evs_recovery_info {
  * out, unless the store runs point-in-time recovery, which cuts it. A
  * reader's open succeeds either way and reads the log up to its end.
  *
+ * A writer owns the execution until it closes the log: on files and
+ * SQLite by a lock that its process's death releases; on PostgreSQL by
+ * a lease (evs_log_renew), which another writer takes over once it has
+ * run out, refusing every later append of the writer that lost it.
+ *
  * Returns 0 and sets *out, or EVS_EBADID, -ENOENT, EVS_ELOCKED (writer
- * only), EVS_ECORRUPT (damage at the end that recovery may not cut),
- * EVS_EFORMAT, -ELOOP (a symbolic link) or -errno.
+ * only: another writer's lock, or lease, holds), EVS_ECORRUPT (damage at
+ * the end that recovery may not cut), EVS_EFORMAT, -ELOOP (a symbolic
+ * link) or -errno.
  */
 EVS_EXTERN int evs_log_open(evs_store *s, const char *id, size_t id_len,
                             unsigned flags, evs_log **out,
@@ -482,9 +498,18 @@ EVS_EXTERN uint64_t evs_log_size(evs_log *l);
  * the execution and it stays within the reserve. A retried append
  * (above) is acknowledged whatever the limit.
  *
+ * On PostgreSQL the append is one statement that also checks the
+ * writer's lease (evs_log_renew): the claim's fencing token still the
+ * execution's and the lease not run out. Otherwise nothing is written
+ * and it returns EVS_ELEASE (then EVS_EPOISONED: reopen the log). An
+ * append whose connection drops before the answer is -ECONNRESET (the
+ * handle poisoned): it is wholly in or wholly out, and the same append
+ * retried on a new handle, with the same event ids and expected
+ * sequence, is acknowledged either way.
+ *
  * Returns 0, EVS_ECONFLICT, EVS_EREADONLY, EVS_EPOISONED, EVS_ETOOBIG,
- * EVS_ELIMIT, -EINVAL (bad event; info->msg says which and why), -ENOMEM
- * or -errno.
+ * EVS_ELIMIT, EVS_ELEASE, -EINVAL (bad event; info->msg says which and
+ * why), -ENOMEM or -errno.
  */
 EVS_EXTERN int evs_log_append(evs_log *l, const evs_event *events, size_t n,
                               uint64_t expected_last_seq, evs_error_info *info);
@@ -521,8 +546,29 @@ EVS_EXTERN int evs_log_sync(evs_log *l);
  */
 EVS_EXTERN int evs_log_refresh(evs_log *l);
 
+/**
+ * Renews a writer's lease on its execution (PostgreSQL; eventstore/
+ * BACKENDS.md, "Leases and fencing"): it then lasts the store's lease_ms
+ * from now, by the database server's clock. Every append renews it too;
+ * a writer that may go longer than lease_ms without appending (a run
+ * waiting on a timer, a slow step) calls this from a timer, every third
+ * of lease_ms or so. A lease that ran out is renewed when no other
+ * writer has claimed the execution since; once one has, this returns
+ * EVS_ELEASE and the handle refuses every append.
+ *
+ * `until_us` (may be NULL) gets the lease's new end, in microseconds
+ * since the epoch by the server's clock. On the file and SQLite
+ * backends a writer holds a lock for as long as the log is open: this
+ * returns 0 and sets *until_us to INT64_MAX.
+ *
+ * Returns 0, EVS_EREADONLY (a reader), EVS_ELEASE, EVS_EPOISONED or
+ * -errno (-ECONNRESET: the server could not be reached; the lease
+ * stands until it runs out). Thread-safe on one handle.
+ */
+EVS_EXTERN int evs_log_renew(evs_log *l, int64_t *until_us);
+
 /** Closes the log; a writer syncs first in EVS_SYNC_BATCH mode and
- *  releases its lock. Accepts NULL. */
+ *  releases its lock (or lease). Accepts NULL. */
 EVS_EXTERN void evs_log_close(evs_log *l);
 
 /* ------------------------------------------------------------------ */

@@ -102,29 +102,10 @@ TestSuite(sqlite, .init = setup, .fini = teardown, .timeout = 120);
 /* Locations and the schema                                           */
 /* ------------------------------------------------------------------ */
 
-Test(sqlite, a_postgresql_uri_is_refused_as_a_backend_not_built)
+Test(sqlite, a_location_sqlite_with_no_path_is_einval)
 {
-    static const char *uris[] = {
-        "postgresql://evs@/evstore?host=/var/run/postgresql",
-        "postgres://localhost:5432/evstore",
-    };
     int rc;
 
-    for (size_t i = 0; i < 2; i++) {
-        const char *args[] = {"ls", uris[i], NULL};
-        tu_result t;
-
-        cr_assert_null(open_at(uris[i], EVS_SYNC_FULL, &rc));
-        cr_assert_eq(rc, EVS_ENOBACKEND, "%s: %d", uris[i], rc);
-        /* The tools say so in one line naming the store. */
-        t = tu_run_tool("EVDUMP", dir, "pg", args);
-        cr_assert_eq(t.status, 3, "%d: %s", t.status, t.err);
-        cr_assert(strstr(t.err, uris[i]) && strstr(t.err, "PostgreSQL") &&
-                      strchr(t.err, '\n') == t.err + strlen(t.err) - 1,
-                  "one line naming the store: %s", t.err);
-        tu_result_free(&t);
-    }
-    cr_assert_eq(strcmp(evs_err_name(EVS_ENOBACKEND), "EVS_ENOBACKEND"), 0);
     cr_assert_null(open_at("sqlite:", EVS_SYNC_FULL, &rc));
     cr_assert_eq(rc, -EINVAL, "sqlite: names no file");
 }
@@ -201,66 +182,6 @@ Test(sqlite, a_database_others_may_write_is_refused_unless_allowed)
 /* Bytes                                                              */
 /* ------------------------------------------------------------------ */
 
-/* Three appends of fixed events (ids and times given) to `id`. */
-static void fill(evs_store *s, const char *id)
-{
-    evs_event ev[3];
-    evs_log *w;
-    char ids[3][40];
-
-    for (int i = 0; i < 3; i++) {
-        ev[i] = tu_event(i ? EVS_EV_STEP_COMPLETED : EVS_EV_EXECUTION_STARTED,
-                         i ? "s" : "", i ? "{\"n\":[1,2.50,\"\\u00e9\"]}" : "{}");
-        snprintf(ids[i], sizeof(ids[i]),
-                 "0190a000-0000-7000-8000-00000000000%d", i + 1);
-        ev[i].id = evs_span_cstr(ids[i]);
-        ev[i].timestamp_us = 1795342530000000 + i;
-    }
-    cr_assert_eq(evs_exec_create(s, id, strlen(id), NULL, ev, 1), 0);
-    cr_assert_eq(evs_log_open(s, id, strlen(id), EVS_LOG_WRITE, &w, NULL, NULL),
-                 0);
-    cr_assert_eq(evs_log_append(w, ev + 1, 2, 1, NULL), 0, "a batch of two");
-    evs_log_close(w);
-}
-
-/* The log's lines as a reader returns them, and the offsets it gives. */
-static char *lines_of(evs_store *s, const char *id, size_t *len)
-{
-    evs_cursor *c;
-    evs_log *l;
-    evs_event ev;
-    evs_span raw;
-    size_t n = 0, cap = 65536;
-    char *buf = calloc(1, cap);
-    int rc;
-
-    cr_assert_not_null(buf);
-    cr_assert_eq(evs_log_open(s, id, strlen(id), 0, &l, NULL, NULL), 0);
-    cr_assert_eq(evs_cursor_open(l, 1, 0, &c, NULL), 0);
-    uint64_t seq = 0, end_of_append = 0;
-
-    while ((rc = evs_cursor_next(c, &ev, &raw, NULL)) == 1) {
-        cr_assert_eq(evs_cursor_offset(c), n + raw.len, "offsets as a file's");
-        seq = ev.sequence;
-        end_of_append =
-            ev.batch_count > 1 ? ev.batch_first + ev.batch_count - 1 : seq;
-        if (n + raw.len + 1 > cap) {
-            cap = (n + raw.len + 1) * 2;
-            buf = realloc(buf, cap);
-            cr_assert_not_null(buf);
-        }
-        memcpy(buf + n, raw.ptr, raw.len);
-        n += raw.len;
-    }
-    cr_assert_eq(rc, 0);
-    cr_assert_eq(seq, end_of_append, "the last append is whole");
-    cr_assert_eq(evs_log_size(l), n);
-    evs_cursor_close(c);
-    evs_log_close(l);
-    *len = n;
-    return buf;
-}
-
 Test(sqlite, lines_and_evdump_show_are_byte_for_byte_those_of_files)
 {
     char *fdir = tu_join(dir, "files"), *a, *b, *file_log, *io;
@@ -271,10 +192,10 @@ Test(sqlite, lines_and_evdump_show_are_byte_for_byte_those_of_files)
 
     f = open_at(fdir, EVS_SYNC_FULL, &rc);
     cr_assert_eq(rc, 0);
-    fill(s, "same");
-    fill(f, "same");
-    a = lines_of(s, "same", &na);
-    b = lines_of(f, "same", &nb);
+    tu_fill_fixed(s, "same");
+    tu_fill_fixed(f, "same");
+    a = tu_log_lines(s, "same", &na);
+    b = tu_log_lines(f, "same", &nb);
     cr_assert_eq(na, nb);
     cr_assert(memcmp(a, b, na) == 0, "sqlite:\n%.*s\nfiles:\n%.*s", (int)na,
               a, (int)nb, b);
@@ -323,7 +244,7 @@ Test(sqlite, a_damaged_line_is_refused_by_readers_and_writers)
     evs_log *l;
     int rc;
 
-    fill(s, "d");
+    tu_fill_fixed(s, "d");
     evs_store_close(s);
     /* One byte of the second line's data changed, its checksum kept. */
     raw_sql("UPDATE events SET line = CAST(replace(CAST(line AS TEXT),"
@@ -576,7 +497,7 @@ Test(sqlite, sigkill_loses_no_acknowledged_append)
             /* Reads back strictly: checksums, sequences and every
              * append's framing, so no append is there in part. */
             size_t n;
-            free(lines_of(s, "k", &n));
+            free(tu_log_lines(s, "k", &n));
         }
         evs_store_close(s);
     }

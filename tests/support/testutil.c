@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <pthread.h>
 
 extern char **environ;
 
@@ -61,9 +63,11 @@ const char *tu_backend(void)
 
     if (!b || !*b || strcmp(b, "file") == 0)
         return "file";
-    cr_assert(strcmp(b, "sqlite") == 0,
-              "EVS_TEST_BACKEND=%s: the backends are file and sqlite", b);
-    return "sqlite";
+    cr_assert(strcmp(b, "sqlite") == 0 || strcmp(b, "postgresql") == 0,
+              "EVS_TEST_BACKEND=%s: the backends are file, sqlite and "
+              "postgresql",
+              b);
+    return strcmp(b, "sqlite") == 0 ? "sqlite" : "postgresql";
 }
 
 int tu_backend_is_file(void)
@@ -71,17 +75,98 @@ int tu_backend_is_file(void)
     return strcmp(tu_backend(), "file") == 0;
 }
 
+int tu_backend_is_pg(void)
+{
+    return strcmp(tu_backend(), "postgresql") == 0;
+}
+
+const char *tu_pg_uri(void)
+{
+    const char *uri = getenv("EVS_TEST_PG_URI");
+
+    cr_assert(uri && *uri, "EVS_TEST_PG_URI is not set: run the test through "
+                           "scripts/pg-test-server exec (meson test does)");
+    return uri;
+}
+
+/* The schemas this process made already (tu_pg_schema). */
+static pthread_mutex_t schema_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t schema_made[256];
+static size_t schema_n;
+
+void tu_pg_exec(const char *uri, const char *sql)
+{
+    PGconn *c = PQconnectdb(uri);
+    PGresult *r;
+
+    cr_assert(PQstatus(c) == CONNECTION_OK, "connect %s: %s", uri,
+              PQerrorMessage(c));
+    r = PQexec(c, sql);
+    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
+                  PQresultStatus(r) == PGRES_TUPLES_OK,
+              "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+void tu_pg_schema(const char *dir, char *out, size_t cap)
+{
+    /* FNV-1a of the directory's name: one schema per store directory, so
+     * that the tests of a suite, each with its own directory, never see
+     * each other's executions. */
+    uint64_t h = 1469598103934665603ull;
+    char sql[128];
+    int made = 0;
+
+    for (const char *p = dir; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    snprintf(out, cap, "t_%016" PRIx64, h);
+    pthread_mutex_lock(&schema_mu);
+    for (size_t i = 0; i < schema_n && !made; i++)
+        made = schema_made[i] == h;
+    if (!made) {
+        PGconn *c = PQconnectdb(tu_pg_uri());
+        PGresult *r;
+
+        cr_assert(PQstatus(c) == CONNECTION_OK, "connect: %s",
+                  PQerrorMessage(c));
+        snprintf(sql, sizeof(sql), "CREATE SCHEMA IF NOT EXISTS %s", out);
+        r = PQexec(c, sql);
+        /* Two processes making it at once: the loser's unique violation
+         * still leaves the schema there. */
+        cr_assert(
+            PQresultStatus(r) == PGRES_COMMAND_OK ||
+                strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "23505") == 0,
+            "%s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(c);
+        schema_made[schema_n++ % 256] = h;
+        if (schema_n > 256)
+            schema_n = 256;
+    }
+    pthread_mutex_unlock(&schema_mu);
+}
+
 const char *tu_loc(const char *dir)
 {
     static char ring[64][4200];
     static unsigned next;
+    char schema[40];
+    const char *uri;
     char *p;
 
     if (tu_backend_is_file())
         return dir;
     p = ring[__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % 64];
     cr_assert_lt(strlen(dir), sizeof(ring[0]) - 32, "%s is too long", dir);
-    snprintf(p, sizeof(ring[0]), "sqlite:%s/store.db", dir);
+    if (!tu_backend_is_pg()) {
+        snprintf(p, sizeof(ring[0]), "sqlite:%s/store.db", dir);
+        return p;
+    }
+    tu_pg_schema(dir, schema, sizeof(schema));
+    uri = tu_pg_uri();
+    snprintf(p, sizeof(ring[0]), "%s%soptions=-csearch_path%%3D%s", uri,
+             strchr(uri, '?') ? "&" : "?", schema);
     return p;
 }
 
@@ -236,6 +321,65 @@ long tu_count_events(evs_store *s, const char *id)
     }
     evs_log_close(l);
     return rc < 0 ? rc : n;
+}
+
+void tu_fill_fixed(evs_store *s, const char *id)
+{
+    evs_event ev[3];
+    evs_log *w;
+    char ids[3][40];
+
+    for (int i = 0; i < 3; i++) {
+        ev[i] =
+            tu_event(i ? EVS_EV_STEP_COMPLETED : EVS_EV_EXECUTION_STARTED,
+                     i ? "s" : "", i ? "{\"n\":[1,2.50,\"\\u00e9\"]}" : "{}");
+        snprintf(ids[i], sizeof(ids[i]),
+                 "0190a000-0000-7000-8000-00000000000%d", i + 1);
+        ev[i].id = evs_span_cstr(ids[i]);
+        ev[i].timestamp_us = 1795342530000000 + i;
+    }
+    cr_assert_eq(evs_exec_create(s, id, strlen(id), NULL, ev, 1), 0);
+    cr_assert_eq(evs_log_open(s, id, strlen(id), EVS_LOG_WRITE, &w, NULL, NULL),
+                 0);
+    cr_assert_eq(evs_log_append(w, ev + 1, 2, 1, NULL), 0, "a batch of two");
+    evs_log_close(w);
+}
+
+char *tu_log_lines(evs_store *s, const char *id, size_t *len)
+{
+    evs_cursor *c;
+    evs_log *l;
+    evs_event ev;
+    evs_span raw;
+    size_t n = 0, cap = 65536;
+    char *buf = calloc(1, cap);
+    int rc;
+
+    cr_assert_not_null(buf);
+    cr_assert_eq(evs_log_open(s, id, strlen(id), 0, &l, NULL, NULL), 0);
+    cr_assert_eq(evs_cursor_open(l, 1, 0, &c, NULL), 0);
+    uint64_t seq = 0, end_of_append = 0;
+
+    while ((rc = evs_cursor_next(c, &ev, &raw, NULL)) == 1) {
+        cr_assert_eq(evs_cursor_offset(c), n + raw.len, "offsets as a file's");
+        seq = ev.sequence;
+        end_of_append =
+            ev.batch_count > 1 ? ev.batch_first + ev.batch_count - 1 : seq;
+        if (n + raw.len + 1 > cap) {
+            cap = (n + raw.len + 1) * 2;
+            buf = realloc(buf, cap);
+            cr_assert_not_null(buf);
+        }
+        memcpy(buf + n, raw.ptr, raw.len);
+        n += raw.len;
+    }
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(seq, end_of_append, "the last append is whole");
+    cr_assert_eq(evs_log_size(l), n);
+    evs_cursor_close(c);
+    evs_log_close(l);
+    *len = n;
+    return buf;
 }
 
 int tu_count_problems(void *arg, const evs_scan_item *it)

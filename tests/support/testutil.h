@@ -20,20 +20,40 @@
  * Backends (eventstore/BACKENDS.md). The store suites run once on the
  * file backend and once more with EVS_TEST_BACKEND=sqlite (meson suite
  * `sqlite`, tests/meson.build), where a store "in directory DIR" is the
- * database sqlite:DIR/store.db. Tests name their stores by directory and
- * open them through tu_loc, so each runs on either backend.
+ * database sqlite:DIR/store.db, and once more with
+ * EVS_TEST_BACKEND=postgresql (suite `postgresql`, on a private server
+ * that scripts/pg-test-server starts for each test program), where it is
+ * a schema of its own. Tests name their stores by directory and open
+ * them through tu_loc, so each runs on any backend.
  */
 
-/* The backend under test: "file" (default) or "sqlite". */
+/* The backend under test: "file" (default), "sqlite" or "postgresql". */
 const char *tu_backend(void);
 
 /* True when the backend under test is the file backend. */
 int tu_backend_is_file(void);
 
+/* True when it is PostgreSQL (EVS_TEST_BACKEND=postgresql). */
+int tu_backend_is_pg(void);
+
 /* The location of the store kept in directory `dir` for the backend
- * under test: `dir` itself, or "sqlite:DIR/store.db". The string lives
- * in a ring of buffers, valid until some 64 later calls. */
+ * under test: `dir` itself, "sqlite:DIR/store.db", or the test server's
+ * URI (EVS_TEST_PG_URI, scripts/pg-test-server) with search_path set to
+ * a schema of the directory's own (tu_pg_schema), made when missing. The
+ * string lives in a ring of buffers, valid until some 64 later calls. */
 const char *tu_loc(const char *dir);
+
+/* The test server's URI (EVS_TEST_PG_URI); asserts it is set. */
+const char *tu_pg_uri(void);
+
+/* The PostgreSQL schema of store directory `dir` ("t_" and a hash of its
+ * name) in out[0..cap), made in the test server's database if this
+ * process has not made it yet. */
+void tu_pg_schema(const char *dir, char *out, size_t cap);
+
+/* Runs one SQL command on the database at `uri` (its own connection);
+ * asserts it succeeds. */
+void tu_pg_exec(const char *uri, const char *sql);
 
 /*
  * A test of the file backend's files themselves (it damages, lists or
@@ -113,6 +133,16 @@ int tu_make_exec(evs_store *s, const char *id, size_t n);
 /* Reads every event of `id` with a cursor; returns the count, or a
  * negative error. */
 long tu_count_events(evs_store *s, const char *id);
+
+/* Creates `id` with an execution_started event, then appends two step
+ * events in one append, all with fixed ids, times and data: the same
+ * bytes on every backend. */
+void tu_fill_fixed(evs_store *s, const char *id);
+
+/* The lines of `id`'s log as a reader returns them (heap, *len bytes),
+ * asserting the cursor's offsets are a file's and the log's size their
+ * sum. */
+char *tu_log_lines(evs_store *s, const char *id, size_t *len);
 
 /* An evs_log_scan callback: counts the items that are problems in the
  * size_t that arg points to. */

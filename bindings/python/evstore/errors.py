@@ -276,7 +276,13 @@ class HistoryLimit(Failed):
 
 class NoBackend(Error):
     """EVS_ENOBACKEND: the store's location names a backend this library
-    was built without (a PostgreSQL URI, for now)."""
+    was built without."""
+
+
+class LeaseLost(Error):
+    """EVS_ELEASE: a PostgreSQL writer's lease ran out or another writer
+    claimed the execution; the append was refused and the log must be
+    opened again."""
 
 
 class TooManyEvents(Error):
@@ -293,6 +299,7 @@ _BY_NAME: Dict[str, Type[BaseException]] = {
     "EVS_EHISTORY": BrokenHistory, "EVS_EFINISHED": Finished,
     "EVS_ESUSPENDED": Suspended, "EVS_EFAILED": Failed,
     "EVS_ELIMIT": HistoryLimit, "EVS_ENOBACKEND": NoBackend,
+    "EVS_ELEASE": LeaseLost,
     "ENOENT": NotFound, "EINVAL": InvalidArgument, "EBUSY": Busy,
     "ETIMEDOUT": Timeout, "EEXIST": AlreadyExists, "ENOMEM": OutOfMemory,
     "EINTR": Interrupted, "ECANCELED": Cancelled, "E2BIG": TooManyEvents,

@@ -1,0 +1,186 @@
+/*
+ * pg_int.h: the PostgreSQL backend's handles and the functions its files
+ * share. Only eventstore/pg_*.c include it. eventstore/BACKENDS.md gives
+ * the schema, the lease and fencing of writers, and how each promise of
+ * store.h is kept.
+ */
+#ifndef EVS_PG_INT_H
+#define EVS_PG_INT_H
+
+#include "store_int.h"
+
+#include <libpq-fe.h>
+#include <sys/types.h>
+
+/* The schema version this library writes and reads (BACKENDS.md). */
+#define EVS__PG_SCHEMA 1
+
+/* The statements, prepared on the connection at first use. */
+enum {
+    PG_EXEC_GET,   /* id -> rid, last_seq, bytes, req_gen */
+    PG_EXEC_ADD,   /* the row and the first lines, one statement */
+    PG_APPEND,     /* the lines and the new end, fenced, one statement */
+    PG_LEASE_GET,  /* rid -> fence, lease still held, last_seq */
+    PG_CLAIM,      /* id, owner, lease -> rid, fence, last_seq, bytes */
+    PG_HOLDER,     /* id -> owner, lease's time left */
+    PG_RENEW,      /* rid, fence, lease -> lease_until */
+    PG_RELEASE,    /* rid, fence */
+    PG_EXEC_DEL,   /* rid, fence: the row, its events and requests */
+    PG_EVENTS_GET, /* rid, from, to, limit -> seq, off, line */
+    PG_SNAP_GET,   /* rid -> snapshot, last_seq, created_at */
+    PG_SNAP_SET,
+    PG_REQ_ADD,
+    PG_REQ_LIST,
+    PG_REQ_DEL,
+    PG_SET_GET,
+    PG_SET_PUT,
+    PG_FINAL_LIST,
+    PG_SYNC,  /* a commit that waits for the WAL to be flushed */
+    PG_LIST0, /* the listing's 8 shapes (pg_data.c) */
+    PG_NSTMT = PG_LIST0 + 8
+};
+
+/* The store's state (evs_store.be): one connection, shared by the
+ * store's threads under `mu`, which also orders its transactions. */
+typedef struct pg_store {
+    PGconn *conn;
+    pthread_mutex_t mu;
+    pid_t pid;        /* the process that made the connection */
+    char *where;      /* the location for messages, password hidden */
+    char *conninfo;   /* the location as given, to connect again */
+    int sync;         /* synchronous_commit in force: 1 on, 0 off,
+                           -1 not known (a new connection) */
+    int64_t lease_us; /* a writer's lease (evs_store_opts.lease_ms) */
+    unsigned char prepared[PG_NSTMT];
+} pg_store;
+
+/* A log: the common fields, its row and, for a writer, its claim. */
+typedef struct pg_log {
+    struct evs_log base;
+    int64_t rid;       /* executions.rid */
+    int64_t fence;     /* the fencing token of the writer's claim, else 0 */
+    evs__db_sync sy;   /* a writer's flushes */
+    char *wbuf, *abuf; /* the lines; the statement's arrays */
+    size_t wcap, acap;
+} pg_log;
+
+static inline pg_store *evs__pg(evs_store *s)
+{
+    return (pg_store *)s->be;
+}
+
+/* A statement's parameters, each sent in binary. */
+#define PG_MAXP 16
+typedef struct pg_params {
+    int n;
+    const char *val[PG_MAXP];
+    int len[PG_MAXP];
+    int fmt[PG_MAXP];
+    uint64_t be[PG_MAXP];
+} pg_params;
+
+void evs__pg_i64(pg_params *p, int64_t v);
+void evs__pg_bytes(pg_params *p, const void *b, size_t len);
+
+/* Runs statement `which` with p (may be NULL: none) under q->mu,
+ * connecting again first when the connection was lost, at
+ * synchronous_commit `sync` (1 on, 0 off, -1 whatever is in force).
+ * Returns its result (binary columns; PQclear it), or NULL with *rc set
+ * and the error logged with `what`: -EEXIST (a unique key), -ENOSPC,
+ * -ENOMEM, -ECONNRESET (the connection dropped: the statement may or
+ * may not have committed), -EACCES, -EIO. */
+PGresult *evs__pg_run(evs_store *s, int which, const pg_params *p, int sync,
+                      const char *what, int *rc);
+
+/* evs__pg_run for a statement whose rows are not wanted: 0 or *rc;
+ * *changed (may be NULL) gets the rows it changed. */
+int evs__pg_do(evs_store *s, int which, const pg_params *p, int sync,
+               const char *what, uint64_t *changed);
+
+/* BEGIN (at synchronous_commit `sync`) and COMMIT or ROLLBACK: evs__pg_end
+ * commits when rc is 0, else rolls back, and returns rc or the commit's
+ * error. Under q->mu. */
+int evs__pg_begin(evs_store *s, int sync);
+int evs__pg_end(evs_store *s, int rc);
+
+/* A result's int8 and bytea/text columns (binary format). */
+int64_t evs__pg_col_i64(const PGresult *r, int row, int col);
+const char *evs__pg_col(const PGresult *r, int row, int col, size_t *len);
+
+/* Whether metadata writes (creation, snapshots) wait for a flush: all but
+ * EVS_SYNC_NONE. */
+#define PG_SYNC_META(s) ((s)->opts.durability != EVS_SYNC_NONE)
+
+/* Looks execution id up: 0 with its rid (and last_seq, bytes, request
+ * counter; each may be NULL), or -ENOENT. Under q->mu. */
+int evs__pg_exec_get(evs_store *s, const char *id, size_t id_len, int64_t *rid,
+                     uint64_t *last_seq, uint64_t *bytes, int64_t *req_gen);
+
+/* Claims execution id's lease for a writer (or a delete): 0 with its
+ * rid, new fencing token and log end, EVS_ELOCKED (another holds a live
+ * lease; *held_ms its time left, may be NULL), -ENOENT or an error.
+ * `wait` retries until the lease is free. Takes q->mu itself. */
+int evs__pg_claim(evs_store *s, const char *id, size_t id_len, int wait,
+                  int64_t *rid, int64_t *fence, uint64_t *last_seq,
+                  uint64_t *bytes, int64_t *held_ms);
+
+/* Gives a claim up (the lease ends now), if it is still this one's.
+ * Takes q->mu itself; errors are logged only. */
+void evs__pg_release(evs_store *s, int64_t rid, int64_t fence);
+
+/* pg_lease.c: the deletes, which claim the lease first (evs_backend_ops). */
+int evs__pg_exec_trash(evs_store *s, const char *name, uint64_t expect_seq,
+                       evs__trashed *t);
+int evs__pg_trash_commit(evs_store *s, evs__trashed *t, size_t n);
+int evs__pg_exec_delete(evs_store *s, const char *id, size_t id_len);
+int evs__pg_exec_cleanup(evs_store *s, int64_t older_than_us, size_t *deleted);
+
+/* pg_log.c */
+int evs__pg_log_open(evs_store *s, const char *id, size_t id_len,
+                     unsigned flags, evs_log **out, evs_recovery_info *rec,
+                     evs_error_info *info);
+void evs__pg_log_close(evs_log *l);
+int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
+                       uint64_t expected, unsigned flags, evs_error_info *info);
+int evs__pg_log_sync(evs_log *l);
+int evs__pg_log_refresh(evs_log *l);
+int evs__pg_log_renew(evs_log *l, int64_t *until_us);
+int evs__pg_log_scan(evs_store *s, const char *id, size_t id_len,
+                     evs_scan_fn fn, void *arg);
+int evs__pg_cursor_open(evs_log *l, uint64_t from, uint64_t to,
+                        evs_cursor **out, evs_error_info *info);
+/* The lines of `lines`, `len` bytes, n of them, as the two arrays of
+ * PG_EXEC_ADD and PG_APPEND (offsets from `off`, the lines) in *buf:
+ * the first *alen bytes, the second the next *blen. */
+int evs__pg_line_arrays(evs_store *s, const char *lines, size_t len, size_t n,
+                        uint64_t off, char **buf, size_t *cap, size_t *alen,
+                        size_t *blen);
+
+/* pg_data.c: listing, snapshots, requests, settings, usage. */
+const char *evs__pg_list_sql(unsigned shape, char *buf, size_t cap);
+int evs__pg_exec_list(evs_store *s, const evs_list_filter *f,
+                      evs_exec_listing *out);
+/* Adds the parameters of a snapshot's columns, in the order of the
+ * executions table (status .. snap_seq, then its bytes buf[0..len)). */
+void evs__pg_snapshot_params(pg_params *p, const evs_snapshot *sn,
+                             const char *buf, size_t len);
+int evs__pg_snapshot_save(evs_store *s, const char *id, size_t id_len,
+                          const evs_snapshot *snap, unsigned flags);
+int evs__pg_snapshot_load(evs_store *s, const char *id, size_t id_len,
+                          unsigned flags, evs_snapshot **out,
+                          evs_error_info *info);
+int evs__pg_request_post(evs_store *s, const char *id, size_t id_len,
+                         const char *json, size_t len,
+                         char out_id[EVS_REQUEST_ID_LEN + 1]);
+int evs__pg_request_list(evs_store *s, const char *id, size_t id_len,
+                         evs_request_listing *out);
+int evs__pg_request_remove(evs_store *s, const char *id, size_t id_len,
+                           const char *req_id);
+int evs__pg_request_stamp(evs_store *s, const char *id, size_t id_len,
+                          uint64_t *ino, int64_t *ctime_ns);
+int evs__pg_settings_load(evs_store *s, evs_settings **out, evs_error_info *ei);
+int evs__pg_settings_save(evs_store *s, const evs_settings *st,
+                          evs_error_info *ei);
+int evs__pg_exec_usage(evs_store *s, const char *name, evs__usage *u);
+
+#endif /* EVS_PG_INT_H */

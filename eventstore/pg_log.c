@@ -1,0 +1,320 @@
+/*
+ * pg_log.c: the PostgreSQL backend's logs: opening (a writer claims the
+ * execution's lease, with a new fencing token, and checks the log's last
+ * line), appends (one statement each that checks the claim still holds,
+ * at the synchronous_commit the durability mode asks), lease renewals,
+ * syncs, cursors and scans (db_rows.c checks every line read back).
+ */
+#include "pg_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Reads the rows of execution rid from sequence `from` to `to`, at most
+ * a chunk's worth, into r (replacing what it held). */
+static int fetch(evs_store *s, int64_t rid, uint64_t from, uint64_t to,
+                 evs__rows *r)
+{
+    pg_store *q = evs__pg(s);
+    pg_params p = {0};
+    PGresult *res;
+    int rc;
+
+    r->n = r->i = 0;
+    r->used = 0;
+    evs__pg_i64(&p, rid);
+    evs__pg_i64(&p, (int64_t)from);
+    evs__pg_i64(&p, to > INT64_MAX ? INT64_MAX : (int64_t)to);
+    evs__pg_i64(&p, EVS__CHUNK_ROWS);
+    pthread_mutex_lock(&q->mu);
+    res = evs__pg_run(s, PG_EVENTS_GET, &p, -1, "reading events", &rc);
+    for (int i = 0; res && i < PQntuples(res) && r->used < EVS__CHUNK_BYTES;
+         i++) {
+        size_t len;
+        const char *line = evs__pg_col(res, i, 2, &len);
+
+        rc = evs__rows_push(s, r, (uint64_t)evs__pg_col_i64(res, i, 0),
+                            (uint64_t)evs__pg_col_i64(res, i, 1), line, len);
+        if (rc != 0)
+            break;
+    }
+    PQclear(res);
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+int evs__pg_cursor_open(evs_log *l, uint64_t from, uint64_t to,
+                        evs_cursor **out, evs_error_info *info)
+{
+    return evs__dbc_open(l, ((pg_log *)l)->rid, fetch, from, to, out, info);
+}
+
+/* ------------------------------------------------------------------ */
+/* Opening and closing                                                */
+/* ------------------------------------------------------------------ */
+
+static void free_log(evs_store *s, pg_log *pl)
+{
+    evs__free(s->alloc, pl->wbuf);
+    evs__free(s->alloc, pl->abuf);
+    pthread_mutex_destroy(&pl->base.mu);
+    evs__free(s->alloc, pl);
+}
+
+int evs__pg_log_open(evs_store *s, const char *id, size_t id_len,
+                     unsigned flags, evs_log **out, evs_recovery_info *rec,
+                     evs_error_info *info)
+{
+    pg_store *q = evs__pg(s);
+    int wr = (flags & EVS_LOG_WRITE) != 0;
+    int64_t held_ms = 0;
+    pg_log *pl;
+    int rc;
+
+    if (!(pl = evs__calloc(s->alloc, sizeof(*pl))))
+        return -ENOMEM;
+    pl->base.ops = s->ops;
+    pl->base.store = s;
+    pl->base.flags = flags;
+    memcpy(pl->base.id, id, id_len);
+    pl->base.id[id_len] = '\0';
+    pl->base.id_len = id_len;
+    pthread_mutex_init(&pl->base.mu, NULL);
+    evs__error_set_id(info, id, id_len);
+
+    if (wr) {
+        /* The claim reads the log's end in the statement that takes the
+         * lease: no append of another writer can come between. */
+        rc = evs__pg_claim(s, id, id_len, (flags & EVS_LOG_WAIT) != 0, &pl->rid,
+                           &pl->fence, &pl->base.last_seq, &pl->base.end,
+                           &held_ms);
+        if (rc == EVS_ELOCKED)
+            evs__error_set(info, rc, "lock",
+                           "execution %s is held by another writer's lease "
+                           "(%lld ms left)",
+                           pl->base.id, (long long)held_ms);
+    } else {
+        pthread_mutex_lock(&q->mu);
+        rc = evs__pg_exec_get(s, id, id_len, &pl->rid, &pl->base.last_seq,
+                              &pl->base.end, NULL);
+        pthread_mutex_unlock(&q->mu);
+    }
+    if (rc == 0 && wr &&
+        (rc = evs__dbc_check_end(&pl->base, pl->rid, fetch, info)) != 0 &&
+        info && info->code == 0)
+        evs__error_set(info, rc, "sequence",
+                       "%s: the log's last event (sequence %llu) does not "
+                       "end it at byte %llu",
+                       pl->base.id, (unsigned long long)pl->base.last_seq,
+                       (unsigned long long)pl->base.end);
+    if (rc != 0) {
+        if (wr && pl->fence)
+            evs__pg_release(s, pl->rid, pl->fence);
+        if (info && info->code == 0)
+            evs__error_set(info, rc, "", "opening the log of %s: %s",
+                           pl->base.id, evs_strerror(rc));
+        free_log(s, pl);
+        return rc;
+    }
+    evs__db_sync_open(&pl->sy, &pl->base);
+    if (rec) {
+        rec->last_seq = pl->base.last_seq;
+        rec->end_offset = pl->base.end;
+        rec->bad_offset = UINT64_MAX;
+        rec->bad_kind = "";
+    }
+    *out = &pl->base;
+    return 0;
+}
+
+/* Commits a transaction id at synchronous_commit on: its commit waits
+ * for the WAL to be flushed up to it, with every commit before it. */
+static int sync_all(evs_store *s)
+{
+    pg_store *q = evs__pg(s);
+    int rc;
+
+    pthread_mutex_lock(&q->mu);
+    rc = evs__pg_do(s, PG_SYNC, NULL, 1, "flushing", NULL);
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+void evs__pg_log_close(evs_log *l)
+{
+    pg_log *pl = (pg_log *)l;
+    evs_store *s = l->store;
+
+    if (evs__db_close_unsynced(&pl->sy, l) && sync_all(s) != 0)
+        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.execution = l->id),
+                  "sync at close failed; appends since the last sync "
+                  "may be lost if the database server crashes");
+    /* The lease ends now, so the next writer need not wait it out; a
+     * poisoned handle gives it up too (a new connection is made when
+     * the old one dropped). */
+    if (l->flags & EVS_LOG_WRITE)
+        evs__pg_release(s, pl->rid, pl->fence);
+    free_log(s, pl);
+}
+
+/* ------------------------------------------------------------------ */
+/* Appends and leases                                                 */
+/* ------------------------------------------------------------------ */
+
+/* Why a fenced statement changed nothing: EVS_ELEASE (another claim, or
+ * the lease ran out), EVS_ECONFLICT (the log's end moved) or -ENOENT (the
+ * execution is gone). Under q->mu. */
+static int why_refused(pg_log *pl, evs_error_info *info)
+{
+    evs_store *s = pl->base.store;
+    pg_params p = {0};
+    PGresult *r;
+    int rc;
+
+    evs__pg_i64(&p, pl->rid);
+    if (!(r = evs__pg_run(s, PG_LEASE_GET, &p, -1, "reading a lease", &rc)))
+        return rc;
+    if (PQntuples(r) != 1) {
+        rc = -ENOENT;
+        evs__error_set(info, rc, "lease", "%s was deleted under its writer",
+                       pl->base.id);
+    } else if (evs__pg_col_i64(r, 0, 0) != pl->fence) {
+        rc = EVS_ELEASE;
+        evs__error_set(info, rc, "lease",
+                       "%s: another writer claimed the execution (token %lld, "
+                       "this writer's %lld); append refused",
+                       pl->base.id, (long long)evs__pg_col_i64(r, 0, 0),
+                       (long long)pl->fence);
+    } else if (evs__pg_col_i64(r, 0, 1) == 0) {
+        rc = EVS_ELEASE;
+        evs__error_set(info, rc, "lease",
+                       "%s: this writer's lease ran out; append refused",
+                       pl->base.id);
+    } else {
+        rc = EVS_ECONFLICT;
+    }
+    if (rc == EVS_ELEASE)
+        evs__logf(s, EVS_LOG_ERROR,
+                  EVS_LOG_FIELDS(.execution = pl->base.id, .err = rc), "%s",
+                  info ? info->msg : "append refused: the lease was lost");
+    PQclear(r);
+    return rc;
+}
+
+int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
+                       uint64_t expected, unsigned flags, evs_error_info *info)
+{
+    pg_log *pl = (pg_log *)l;
+    evs_store *s = l->store;
+    pg_store *q = evs__pg(s);
+    size_t len, alen, blen;
+    uint64_t added = 0;
+    pg_params p = {0};
+    int rc, sync;
+
+    pthread_mutex_lock(&l->mu);
+    rc = evs__append_prepare(l, ev, n, expected, flags, &pl->wbuf, &pl->wcap,
+                             &len, info);
+    if (rc != 0) {
+        rc = rc == 1 ? 0 : rc;
+        goto out;
+    }
+    rc = evs__pg_line_arrays(s, pl->wbuf, len, n, l->end, &pl->abuf, &pl->acap,
+                             &alen, &blen);
+    if (rc != 0)
+        goto out;
+    /* FULL waits for every commit's flush; BATCH for the commit that
+     * finds a batch's worth of bytes or time since the last; NONE for
+     * none. */
+    sync = evs__db_sync_wanted(&pl->sy, s, flags, len);
+    evs__pg_i64(&p, pl->rid);
+    evs__pg_i64(&p, pl->fence);
+    evs__pg_i64(&p, (int64_t)(expected + n));
+    evs__pg_i64(&p, (int64_t)(l->end + len));
+    evs__pg_i64(&p, q->lease_us);
+    evs__pg_i64(&p, (int64_t)expected);
+    evs__pg_bytes(&p, pl->abuf, alen);
+    evs__pg_bytes(&p, pl->abuf + alen, blen);
+    pthread_mutex_lock(&q->mu);
+    rc = evs__pg_do(s, PG_APPEND, &p, sync, "appending", &added);
+    if (rc == -EEXIST)
+        rc = EVS_ECONFLICT; /* lines there already: another writer's */
+    else if (rc == 0 && added != n)
+        rc = why_refused(pl, info);
+    pthread_mutex_unlock(&q->mu);
+    if (rc != 0) {
+        /* Nothing of it is in the log, or (the connection dropped) it
+         * is not known: the handle refuses further calls, as a file's
+         * does, and a retry on a new handle settles it. */
+        rc = evs__db_poison(l, rc);
+        goto out;
+    }
+    evs__db_appended(&pl->sy, l, sync, expected, n, len);
+out:
+    if (rc != 0 && info && info->code == 0)
+        evs__error_set(info, rc, "", "append to %s: %s", l->id,
+                       evs_strerror(rc));
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int evs__pg_log_renew(evs_log *l, int64_t *until_us)
+{
+    pg_log *pl = (pg_log *)l;
+    evs_store *s = l->store;
+    pg_store *q = evs__pg(s);
+    pg_params p = {0};
+    PGresult *r;
+    int rc;
+
+    pthread_mutex_lock(&l->mu);
+    if (l->poisoned) {
+        pthread_mutex_unlock(&l->mu);
+        return EVS_EPOISONED;
+    }
+    evs__pg_i64(&p, pl->rid);
+    evs__pg_i64(&p, pl->fence);
+    evs__pg_i64(&p, q->lease_us);
+    pthread_mutex_lock(&q->mu);
+    r = evs__pg_run(s, PG_RENEW, &p, 0, "renewing a lease", &rc);
+    if (r && PQntuples(r) == 1 && until_us)
+        *until_us = evs__pg_col_i64(r, 0, 0);
+    else if (r && PQntuples(r) != 1)
+        rc = EVS_ELEASE;
+    PQclear(r);
+    pthread_mutex_unlock(&q->mu);
+    if (rc == EVS_ELEASE)
+        rc = evs__db_poison(l, rc);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int evs__pg_log_sync(evs_log *l)
+{
+    return evs__db_log_sync(l, &((pg_log *)l)->sy, sync_all);
+}
+
+/* The row and the log's end of execution id, under the store's mutex. */
+static int lookup(evs_store *s, const char *id, size_t id_len, int64_t *rid,
+                  uint64_t *last, uint64_t *end)
+{
+    pthread_mutex_t *mu = &evs__pg(s)->mu;
+    int rc;
+
+    pthread_mutex_lock(mu);
+    rc = evs__pg_exec_get(s, id, id_len, rid, last, end, NULL);
+    pthread_mutex_unlock(mu);
+    return rc;
+}
+
+int evs__pg_log_refresh(evs_log *l)
+{
+    return evs__db_log_refresh(l, ((pg_log *)l)->rid, lookup);
+}
+
+int evs__pg_log_scan(evs_store *s, const char *id, size_t id_len,
+                     evs_scan_fn fn, void *arg)
+{
+    return evs__db_log_scan(s, id, id_len, lookup, fetch, fn, arg);
+}

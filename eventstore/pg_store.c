@@ -1,0 +1,717 @@
+/*
+ * pg_store.c: the PostgreSQL backend's store: connecting (libpq, a
+ * location "postgresql://..." or "postgres://..."), the schema and its
+ * forward migrations, the statements and their binary parameters,
+ * transactions at the synchronous_commit the durability mode asks, and
+ * creating executions (pg_lease.c claims leases and deletes them).
+ * eventstore/BACKENDS.md describes the schema and how each promise of
+ * store.h is kept.
+ */
+#include "pg_int.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The server's clock in microseconds: leases are measured by the one
+ * clock every runner shares. */
+#define NOW_US "(extract(epoch FROM clock_timestamp()) * 1000000)::int8"
+
+/*
+ * The schema, one step per version: migrations[v] takes a database at
+ * version v to v + 1, in the transaction that records the new version.
+ * A database of a later version than this list reaches is refused.
+ * Text columns compared or ordered use the "C" collation: byte order,
+ * the file backend's memcmp order, whatever the database's locale.
+ */
+static const char *const migrations[EVS__PG_SCHEMA] = {
+    /* 0 -> 1 */
+    "CREATE TABLE evs_schema(version integer NOT NULL);"
+    "INSERT INTO evs_schema VALUES(0);"
+    /* One row per execution: its listing header and snapshot, its log's
+     * end, its inbox's change counter and its writer's lease. */
+    "CREATE TABLE executions("
+    " rid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " id text COLLATE \"C\" NOT NULL UNIQUE,"
+    " last_seq bigint NOT NULL,"
+    " bytes bigint NOT NULL,"
+    " req_gen bigint NOT NULL DEFAULT 0,"
+    " status text COLLATE \"C\" NOT NULL,"
+    " workflow text COLLATE \"C\" NOT NULL,"
+    " created_at bigint NOT NULL,"
+    " updated_at bigint NOT NULL,"
+    " start_time bigint NOT NULL,"
+    " end_time bigint NOT NULL,"
+    " snap_seq bigint NOT NULL,"
+    " snapshot bytea NOT NULL,"
+    " owner text,"
+    " lease_until bigint NOT NULL DEFAULT 0,"
+    " fence bigint NOT NULL DEFAULT 0);"
+    "CREATE INDEX executions_created ON executions(created_at, id)"
+    " INCLUDE (status, workflow, start_time, end_time, updated_at,"
+    " snap_seq);"
+    "CREATE INDEX executions_status ON executions(status, created_at, id)"
+    " INCLUDE (workflow, start_time, end_time, updated_at, snap_seq);"
+    "CREATE INDEX executions_workflow ON executions(workflow, created_at, id)"
+    " INCLUDE (status, start_time, end_time, updated_at, snap_seq);"
+    "CREATE INDEX executions_final ON executions(status, updated_at);"
+    /* The log: each line byte for byte, newline included, at the byte
+     * offset it would have in events.jsonl. */
+    "CREATE TABLE events(rid bigint NOT NULL, seq bigint NOT NULL,"
+    " off bigint NOT NULL, line bytea NOT NULL, PRIMARY KEY(rid, seq));"
+    "CREATE TABLE requests(rid bigint NOT NULL,"
+    " req_id text COLLATE \"C\" NOT NULL, body bytea NOT NULL,"
+    " PRIMARY KEY(rid, req_id));"
+    "CREATE TABLE settings(k integer PRIMARY KEY CHECK(k = 0),"
+    " body bytea NOT NULL);",
+};
+
+static const char *const stmt_sql[PG_LIST0] = {
+    [PG_EXEC_GET] = "SELECT rid, last_seq, bytes, req_gen FROM executions"
+                    " WHERE id = $1::text",
+    [PG_EXEC_ADD] =
+        "WITH x AS (INSERT INTO executions(id, status, workflow, created_at,"
+        " updated_at, start_time, end_time, snap_seq, snapshot, last_seq,"
+        " bytes) VALUES($1::text, $2::text, $3::text, $4::int8, $5::int8,"
+        " $6::int8, $7::int8, $8::int8, $9::bytea, $10::int8, $11::int8)"
+        " RETURNING rid)"
+        " INSERT INTO events(rid, seq, off, line)"
+        " SELECT x.rid, o.n, o.off, o.line FROM x,"
+        " unnest($12::int8[], $13::bytea[]) WITH ORDINALITY AS o(off, line, n)",
+    /* Only while the claim holds: the same token, the lease not run out
+     * and the log where the writer left it; the update takes the row's
+     * lock, so a claim and an append are ordered. */
+    [PG_APPEND] =
+        "WITH e AS (UPDATE executions SET last_seq = $3::int8,"
+        " bytes = $4::int8, lease_until = " NOW_US " + $5::int8"
+        " WHERE rid = $1::int8 AND fence = $2::int8 AND last_seq = $6::int8"
+        " AND lease_until >= " NOW_US " RETURNING rid)"
+        " INSERT INTO events(rid, seq, off, line)"
+        " SELECT e.rid, $6::int8 + o.n, o.off, o.line FROM e,"
+        " unnest($7::int8[], $8::bytea[]) WITH ORDINALITY AS o(off, line, n)",
+    [PG_LEASE_GET] = "SELECT fence, (lease_until >= " NOW_US ")::int::int8,"
+                     " last_seq FROM executions WHERE rid = $1::int8",
+    [PG_CLAIM] = "UPDATE executions SET owner = $2::text, fence = fence + 1,"
+                 " lease_until = " NOW_US " + $3::int8"
+                 " WHERE id = $1::text AND (owner IS NULL OR"
+                 " lease_until < " NOW_US ")"
+                 " RETURNING rid, fence, last_seq, bytes",
+    [PG_HOLDER] = "SELECT coalesce(owner, ''), lease_until - " NOW_US
+                  " FROM executions WHERE id = $1::text",
+    [PG_RENEW] = "UPDATE executions SET lease_until = " NOW_US " + $3::int8"
+                 " WHERE rid = $1::int8 AND fence = $2::int8"
+                 " RETURNING lease_until",
+    [PG_RELEASE] = "UPDATE executions SET owner = NULL, lease_until = 0"
+                   " WHERE rid = $1::int8 AND fence = $2::int8",
+    [PG_EXEC_DEL] =
+        "WITH a AS (DELETE FROM events WHERE rid = $1::int8),"
+        " b AS (DELETE FROM requests WHERE rid = $1::int8)"
+        " DELETE FROM executions WHERE rid = $1::int8 AND fence = $2::int8",
+    [PG_EVENTS_GET] = "SELECT seq, off, line FROM events WHERE rid = $1::int8"
+                      " AND seq >= $2::int8 AND seq <= $3::int8"
+                      " ORDER BY seq LIMIT $4::int8",
+    [PG_SNAP_GET] = "SELECT snapshot, last_seq, created_at FROM executions"
+                    " WHERE rid = $1::int8",
+    /* Never ahead of the log: the guard and the write are one. */
+    [PG_SNAP_SET] = "UPDATE executions SET status = $2::text,"
+                    " workflow = $3::text, created_at = $4::int8,"
+                    " updated_at = $5::int8, start_time = $6::int8,"
+                    " end_time = $7::int8, snap_seq = $8::int8,"
+                    " snapshot = $9::bytea"
+                    " WHERE rid = $1::int8 AND last_seq >= $8::int8",
+    [PG_REQ_ADD] = "WITH g AS (UPDATE executions SET req_gen = req_gen + 1"
+                   " WHERE id = $1::text RETURNING rid)"
+                   " INSERT INTO requests(rid, req_id, body)"
+                   " SELECT g.rid, $2::text, $3::bytea FROM g",
+    [PG_REQ_LIST] = "SELECT req_id, body FROM requests WHERE rid = $1::int8"
+                    " ORDER BY req_id",
+    [PG_REQ_DEL] = "WITH d AS (DELETE FROM requests WHERE rid = $1::int8"
+                   " AND req_id = $2::text RETURNING rid)"
+                   " UPDATE executions SET req_gen = req_gen + 1"
+                   " WHERE rid IN (SELECT rid FROM d)",
+    [PG_SET_GET] = "SELECT body FROM settings WHERE k = 0",
+    [PG_SET_PUT] = "INSERT INTO settings(k, body) VALUES(0, $1::bytea)"
+                   " ON CONFLICT (k) DO UPDATE SET body = excluded.body",
+    [PG_FINAL_LIST] =
+        "SELECT rid, id FROM executions WHERE status IN ('completed',"
+        " 'failed', 'terminated', 'continued') AND updated_at < $1::int8",
+    /* A transaction id makes a commit record; at synchronous_commit on
+     * its commit waits for the WAL, with every commit before it, to be
+     * flushed. */
+    [PG_SYNC] = "SELECT txid_current()",
+};
+
+/* ------------------------------------------------------------------ */
+/* Parameters and results                                             */
+/* ------------------------------------------------------------------ */
+
+void evs__pg_i64(pg_params *p, int64_t v)
+{
+    p->be[p->n] = htobe64((uint64_t)v);
+    p->val[p->n] = (const char *)&p->be[p->n];
+    p->len[p->n] = 8;
+    p->fmt[p->n] = 1;
+    p->n++;
+}
+
+void evs__pg_bytes(pg_params *p, const void *b, size_t len)
+{
+    p->val[p->n] = len ? b : "";
+    p->len[p->n] = (int)len;
+    p->fmt[p->n] = 1;
+    p->n++;
+}
+
+int64_t evs__pg_col_i64(const PGresult *r, int row, int col)
+{
+    uint64_t v = 0;
+
+    if (PQgetlength(r, row, col) == 8)
+        memcpy(&v, PQgetvalue(r, row, col), 8);
+    return (int64_t)be64toh(v);
+}
+
+const char *evs__pg_col(const PGresult *r, int row, int col, size_t *len)
+{
+    *len = (size_t)PQgetlength(r, row, col);
+    return PQgetvalue(r, row, col);
+}
+
+/* Writes the header of a one-dimensional array of n elements of type
+ * `oid` in PostgreSQL's binary form at p; returns its length. An empty
+ * array has no dimensions. */
+static size_t array_header(char *p, uint32_t oid, size_t n)
+{
+    uint32_t h[5] = {htobe32(n ? 1 : 0), 0, htobe32(oid), htobe32((uint32_t)n),
+                     htobe32(1)};
+
+    memcpy(p, h, n ? 20 : 12);
+    return n ? 20 : 12;
+}
+
+static size_t put_u32(char *p, uint32_t v)
+{
+    v = htobe32(v);
+    memcpy(p, &v, 4);
+    return 4;
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors, connections and statements                                 */
+/* ------------------------------------------------------------------ */
+
+/* The first line of libpq's message. */
+static int msg_len(const char *m)
+{
+    const char *nl = strchr(m, '\n');
+
+    return nl ? (int)(nl - m) : (int)strlen(m);
+}
+
+/* A failed result's error as one of ours, logged with `what`. */
+static int pg_err(evs_store *s, const PGresult *res, const char *what)
+{
+    pg_store *q = evs__pg(s);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *m = res ? PQresultErrorMessage(res) : "";
+    int rc;
+
+    if (!m || !*m)
+        m = PQerrorMessage(q->conn);
+    if (PQstatus(q->conn) != CONNECTION_OK)
+        rc = -ECONNRESET;
+    else if (!state)
+        rc = -EIO;
+    else if (!strcmp(state, "23505"))
+        rc = -EEXIST; /* unique_violation */
+    else if (!strcmp(state, "53100"))
+        rc = -ENOSPC; /* disk_full */
+    else if (!strcmp(state, "53200"))
+        rc = -ENOMEM; /* out_of_memory */
+    else if (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3))
+        rc = -ECONNRESET; /* connection exception, operator intervention */
+    else if (!strcmp(state, "42501"))
+        rc = -EACCES; /* insufficient_privilege */
+    else
+        rc = -EIO;
+    if (rc != -EEXIST)
+        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
+                  "store %s: %s: %.*s", q->where, what, msg_len(m), m);
+    return rc;
+}
+
+/* A simple command or commands (BEGIN, SET ...; rows, if any, are not
+ * wanted): 0 or an error, logged with `what` (NULL: the SQL). */
+static int simple_what(evs_store *s, const char *sql, const char *what)
+{
+    PGresult *r = PQexec(evs__pg(s)->conn, sql);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ||
+                     PQresultStatus(r) == PGRES_TUPLES_OK
+                 ? 0
+                 : pg_err(s, r, what ? what : sql);
+
+    PQclear(r);
+    return rc;
+}
+
+static int simple(evs_store *s, const char *sql)
+{
+    return simple_what(s, sql, NULL);
+}
+
+/* Drops the connection, without telling the server when another
+ * process (a fork's child) made it: the parent's session is not this
+ * process's to end. */
+static void drop_conn(pg_store *q)
+{
+    if (!q->conn)
+        return;
+    if (q->pid != getpid() && PQsocket(q->conn) >= 0)
+        close(PQsocket(q->conn));
+    PQfinish(q->conn);
+    q->conn = NULL;
+}
+
+/* Connects (again): 0, or -ECONNREFUSED with libpq's reason logged. */
+static int connect_db(evs_store *s)
+{
+    pg_store *q = evs__pg(s);
+    int rc = 0;
+
+    drop_conn(q);
+    memset(q->prepared, 0, sizeof(q->prepared));
+    q->sync = -1;
+    q->pid = getpid();
+    q->conn = PQconnectdb(q->conninfo);
+    if (!q->conn)
+        return -ENOMEM;
+    if (PQstatus(q->conn) != CONNECTION_OK) {
+        const char *m = PQerrorMessage(q->conn);
+        rc = -ECONNREFUSED;
+        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
+                  "store %s: cannot connect: %.*s", q->where, msg_len(m), m);
+        return rc;
+    }
+    /* Errors are ours to report; the server's notices are not printed. */
+    PQsetNoticeProcessor(q->conn, NULL, NULL);
+    return simple(s, "SET client_min_messages = warning");
+}
+
+/* Sets synchronous_commit when it is not what `sync` asks. */
+static int set_sync(evs_store *s, int sync)
+{
+    pg_store *q = evs__pg(s);
+    int rc;
+
+    if (sync < 0 || q->sync == sync)
+        return 0;
+    rc = simple(s, sync ? "SET synchronous_commit = on"
+                        : "SET synchronous_commit = off");
+    if (rc == 0)
+        q->sync = sync;
+    return rc;
+}
+
+/* A connection to use: the one there is, or a new one when it was lost
+ * or belongs to another process. */
+static int ready(evs_store *s)
+{
+    pg_store *q = evs__pg(s);
+
+    if (q->conn && q->pid == getpid() && PQstatus(q->conn) == CONNECTION_OK &&
+        PQtransactionStatus(q->conn) == PQTRANS_IDLE)
+        return 0;
+    if (q->conn && q->pid == getpid() && PQstatus(q->conn) == CONNECTION_OK &&
+        PQtransactionStatus(q->conn) == PQTRANS_INTRANS)
+        return 0; /* inside the caller's transaction */
+    return connect_db(s);
+}
+
+static const char *sql_of(int which, char *buf, size_t cap)
+{
+    return which >= PG_LIST0
+               ? evs__pg_list_sql((unsigned)(which - PG_LIST0), buf, cap)
+               : stmt_sql[which];
+}
+
+PGresult *evs__pg_run(evs_store *s, int which, const pg_params *p, int sync,
+                      const char *what, int *rc)
+{
+    pg_store *q = evs__pg(s);
+    char name[16], sql[1024];
+    PGresult *r;
+    ExecStatusType st;
+
+    if ((*rc = ready(s)) != 0 || (*rc = set_sync(s, sync)) != 0)
+        return NULL;
+    snprintf(name, sizeof(name), "evs%d", which);
+    if (!q->prepared[which]) {
+        r = PQprepare(q->conn, name, sql_of(which, sql, sizeof(sql)), 0, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            *rc = pg_err(s, r, "preparing a statement");
+            PQclear(r);
+            return NULL;
+        }
+        PQclear(r);
+        q->prepared[which] = 1;
+    }
+    r = PQexecPrepared(q->conn, name, p ? p->n : 0, p ? p->val : NULL,
+                       p ? p->len : NULL, p ? p->fmt : NULL, 1);
+    st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        *rc = pg_err(s, r, what);
+        PQclear(r);
+        return NULL;
+    }
+    *rc = 0;
+    return r;
+}
+
+int evs__pg_do(evs_store *s, int which, const pg_params *p, int sync,
+               const char *what, uint64_t *changed)
+{
+    PGresult *r;
+    int rc;
+
+    if (!(r = evs__pg_run(s, which, p, sync, what, &rc)))
+        return rc;
+    if (changed)
+        *changed = strtoull(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int evs__pg_begin(evs_store *s, int sync)
+{
+    int rc = ready(s);
+
+    if (rc == 0)
+        rc = set_sync(s, sync);
+    return rc == 0 ? simple(s, "BEGIN") : rc;
+}
+
+int evs__pg_end(evs_store *s, int rc)
+{
+    pg_store *q = evs__pg(s);
+
+    if (!q->conn || PQstatus(q->conn) != CONNECTION_OK)
+        return rc ? rc : -ECONNRESET;
+    if (rc == 0) {
+        rc = simple(s, "COMMIT");
+        if (rc == 0)
+            return 0;
+    }
+    if (PQtransactionStatus(q->conn) != PQTRANS_IDLE)
+        (void)simple(s, "ROLLBACK");
+    return rc;
+}
+
+int evs__pg_exec_get(evs_store *s, const char *id, size_t id_len, int64_t *rid,
+                     uint64_t *last_seq, uint64_t *bytes, int64_t *req_gen)
+{
+    pg_params p = {0};
+    PGresult *r;
+    int rc;
+
+    evs__pg_bytes(&p, id, id_len);
+    if (!(r = evs__pg_run(s, PG_EXEC_GET, &p, -1, "looking up", &rc)))
+        return rc;
+    if (PQntuples(r) == 1) {
+        if (rid)
+            *rid = evs__pg_col_i64(r, 0, 0);
+        if (last_seq)
+            *last_seq = (uint64_t)evs__pg_col_i64(r, 0, 1);
+        if (bytes)
+            *bytes = (uint64_t)evs__pg_col_i64(r, 0, 2);
+        if (req_gen)
+            *req_gen = evs__pg_col_i64(r, 0, 3);
+    } else {
+        rc = -ENOENT;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Opening                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Reads the schema version (0 for a database without evstore's tables),
+ * in the caller's transaction. */
+static int schema_version(evs_store *s, int *v)
+{
+    pg_store *q = evs__pg(s);
+    PGresult *r;
+    int rc = 0;
+
+    r = PQexec(q->conn, "SELECT to_regclass('evs_schema') IS NULL");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        rc = pg_err(s, r, "reading the schema");
+        PQclear(r);
+        return rc;
+    }
+    if (PQgetvalue(r, 0, 0)[0] == 't') {
+        PQclear(r);
+        *v = 0;
+        return 0;
+    }
+    PQclear(r);
+    r = PQexec(q->conn, "SELECT version FROM evs_schema");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        rc = pg_err(s, r, "reading the schema");
+    else if (PQntuples(r) != 1)
+        rc = EVS_ECORRUPT; /* the table without its row */
+    else
+        *v = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return rc;
+}
+
+/* Brings the schema to EVS__PG_SCHEMA, refusing a newer one; without
+ * `create`, a database without the schema is no store (-ENOENT). The
+ * advisory lock orders two openers making the schema at once. */
+static int migrate(evs_store *s)
+{
+    pg_store *q = evs__pg(s);
+    char sql[64];
+    int v = 0, rc;
+
+    if ((rc = evs__pg_begin(s, 1)) != 0)
+        return rc;
+    rc = simple(s, "SELECT pg_advisory_xact_lock(7715829316152940)");
+    if (rc == 0)
+        rc = schema_version(s, &v);
+    if (rc == 0 && v > EVS__PG_SCHEMA) {
+        rc = EVS_EFORMAT;
+        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
+                  "store %s: schema version %d is newer than this "
+                  "library's %d; open it with a newer evstore",
+                  q->where, v, EVS__PG_SCHEMA);
+    }
+    if (rc == 0 && v == 0 && !s->opts.create)
+        rc = -ENOENT;
+    for (; rc == 0 && v < EVS__PG_SCHEMA; v++) {
+        rc = simple_what(s, migrations[v], "migrating the schema");
+        snprintf(sql, sizeof(sql), "UPDATE evs_schema SET version = %d", v + 1);
+        if (rc == 0)
+            rc = simple(s, sql);
+        if (rc == 0 && v > 0)
+            evs__logf(s, EVS_LOG_INFO, NULL,
+                      "store %s: schema migrated to version %d", q->where,
+                      v + 1);
+    }
+    return evs__pg_end(s, rc);
+}
+
+/* The location with a password in it hidden, for messages. */
+static char *hide_password(evs_store *s, const char *loc)
+{
+    size_t n = strlen(loc);
+    const char *at = strchr(loc, '@'), *scheme = strstr(loc, "://");
+    const char *colon, *pw;
+    char *out = evs__malloc(s->alloc, n + 8);
+
+    if (!out)
+        return NULL;
+    memcpy(out, loc, n + 1);
+    if (scheme && at && at > scheme) {
+        colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
+        if (colon)
+            snprintf(out + (colon - loc), n + 8 - (size_t)(colon - loc),
+                     ":***%s", at);
+    }
+    if ((pw = strstr(out, "password=")) != NULL) {
+        size_t keep = (size_t)(pw - out) + 9;
+        const char *amp = strchr(pw, '&');
+        char tail[256];
+
+        snprintf(tail, sizeof(tail), "%s", amp ? amp : "");
+        snprintf(out + keep, n + 8 - keep, "***%s", tail);
+    }
+    return out;
+}
+
+static void pg_close(evs_store *s)
+{
+    pg_store *q = evs__pg(s);
+
+    if (!q)
+        return;
+    drop_conn(q);
+    pthread_mutex_destroy(&q->mu);
+    evs__free(s->alloc, q->where);
+    evs__free(s->alloc, q->conninfo);
+    evs__free(s->alloc, q);
+    s->be = NULL;
+}
+
+static int pg_open(evs_store *s, const char *loc)
+{
+    PQconninfoOption *opts;
+    char *err = NULL;
+    size_t n = strlen(loc);
+    pg_store *q;
+    int rc;
+
+    if (!(q = evs__calloc(s->alloc, sizeof(*q))))
+        return -ENOMEM;
+    pthread_mutex_init(&q->mu, NULL);
+    s->be = q;
+    q->sync = -1;
+    q->lease_us = (int64_t)s->opts.lease_ms * 1000;
+    q->where = hide_password(s, loc);
+    q->conninfo = evs__malloc(s->alloc, n + 1);
+    if (!q->where || !q->conninfo) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    memcpy(q->conninfo, loc, n + 1);
+    /* A location libpq cannot read is bad input, said in one line. */
+    if (!(opts = PQconninfoParse(loc, &err))) {
+        rc = err ? -EINVAL : -ENOMEM;
+        if (err)
+            evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
+                      "store %s: not a PostgreSQL URI: %.*s", q->where,
+                      msg_len(err), err);
+        PQfreemem(err);
+        goto fail;
+    }
+    PQconninfoFree(opts);
+    if ((rc = connect_db(s)) != 0 || (rc = migrate(s)) != 0)
+        goto fail;
+    return 0;
+fail:
+    pg_close(s);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Executions                                                         */
+/* ------------------------------------------------------------------ */
+
+int evs__pg_line_arrays(evs_store *s, const char *lines, size_t len, size_t n,
+                        uint64_t off, char **buf, size_t *cap, size_t *alen,
+                        size_t *blen)
+{
+    size_t a = (n ? 20 : 12) + 12 * n, b = (n ? 20 : 12) + 4 * n + len;
+    size_t pos = 0, w, i;
+    char *p;
+
+    if (EVS__GROW(s->alloc, buf, cap, a + b) != 0)
+        return -ENOMEM;
+    p = *buf;
+    /* The offsets (int8[]), then the lines (bytea[]). */
+    w = array_header(p, 20, n);
+    for (i = 0; i < n && pos < len; i++) {
+        const char *nl = memchr(lines + pos, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - (lines + pos)) + 1 : len - pos;
+        uint64_t be = htobe64(off + pos);
+
+        w += put_u32(p + w, 8);
+        memcpy(p + w, &be, 8);
+        w += 8;
+        pos += ll;
+    }
+    if (i != n || pos != len)
+        return -EINVAL; /* not n complete lines */
+    w += array_header(p + w, 17, n);
+    for (i = 0, pos = 0; i < n; i++) {
+        const char *nl = memchr(lines + pos, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - (lines + pos)) + 1 : len - pos;
+
+        w += put_u32(p + w, (uint32_t)ll);
+        memcpy(p + w, lines + pos, ll);
+        w += ll;
+        pos += ll;
+    }
+    *alen = a;
+    *blen = b;
+    return 0;
+}
+
+/* EVS_SNAPSHOT_CACHE changes nothing here: the snapshot is written in
+ * the statement that makes the log, whose flush it shares. */
+static int pg_exec_create(evs_store *s, const char *id, size_t id_len,
+                          const evs_snapshot *snap, const evs_event *ev,
+                          size_t n, unsigned flags)
+{
+    pg_store *q = evs__pg(s);
+    char *buf, *sbuf, *arr = NULL;
+    size_t len, slen, acap = 0, alen = 0, blen = 0;
+    evs_snapshot sn;
+    pg_params p = {0};
+    int rc;
+
+    (void)flags;
+    /* Everything encoded before the statement: a bad event or snapshot
+     * leaves nothing behind. */
+    if ((rc = evs__create_encode(s, id, id_len, snap, ev, n, &sn, &buf, &len,
+                                 &sbuf, &slen)) != 0)
+        return rc;
+    rc = evs__pg_line_arrays(s, buf, len, n, 0, &arr, &acap, &alen, &blen);
+    if (rc == 0) {
+        evs__pg_bytes(&p, id, id_len);
+        evs__pg_snapshot_params(&p, &sn, sbuf, slen);
+        evs__pg_i64(&p, (int64_t)n);
+        evs__pg_i64(&p, (int64_t)len);
+        evs__pg_bytes(&p, arr, alen);
+        evs__pg_bytes(&p, arr + alen, blen);
+        pthread_mutex_lock(&q->mu);
+        rc = evs__pg_do(s, PG_EXEC_ADD, &p, PG_SYNC_META(s),
+                        "creating an execution", NULL);
+        pthread_mutex_unlock(&q->mu);
+    }
+    evs__free(s->alloc, arr);
+    evs__free(s->alloc, buf);
+    evs__free(s->alloc, sbuf);
+    return rc;
+}
+
+static int pg_exec_exists(evs_store *s, const char *id, size_t id_len)
+{
+    pg_store *q = evs__pg(s);
+    int rc;
+
+    pthread_mutex_lock(&q->mu);
+    rc = evs__pg_exec_get(s, id, id_len, NULL, NULL, NULL, NULL);
+    pthread_mutex_unlock(&q->mu);
+    return rc == 0;
+}
+
+const evs_backend_ops evs__pg_backend = {
+    .name = "postgresql",
+    .open = pg_open,
+    .close = pg_close,
+    .exec_create = pg_exec_create,
+    .exec_exists = pg_exec_exists,
+    .exec_delete = evs__pg_exec_delete,
+    .exec_list = evs__pg_exec_list,
+    .exec_cleanup = evs__pg_exec_cleanup,
+    .snapshot_save = evs__pg_snapshot_save,
+    .snapshot_load = evs__pg_snapshot_load,
+    .log_open = evs__pg_log_open,
+    .log_close = evs__pg_log_close,
+    .log_append = evs__pg_log_append,
+    .log_sync = evs__pg_log_sync,
+    .log_refresh = evs__pg_log_refresh,
+    .log_renew = evs__pg_log_renew,
+    .log_scan = evs__pg_log_scan,
+    .cursor_open = evs__pg_cursor_open,
+    .cursor_next = evs__dbc_next,
+    .cursor_offset = evs__dbc_offset,
+    .cursor_close = evs__dbc_close,
+    .request_post = evs__pg_request_post,
+    .request_list = evs__pg_request_list,
+    .request_remove = evs__pg_request_remove,
+    .request_dir = evs__db_request_dir,
+    .request_stamp = evs__pg_request_stamp,
+    .exec_trash = evs__pg_exec_trash,
+    .trash_commit = evs__pg_trash_commit,
+    .settings_load = evs__pg_settings_load,
+    .settings_save = evs__pg_settings_save,
+    .exec_usage = evs__pg_exec_usage,
+    .archived_count = evs__db_archived_count,
+};

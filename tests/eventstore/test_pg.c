@@ -1,0 +1,453 @@
+/*
+ * test_pg.c: what the PostgreSQL backend does of its own
+ * (eventstore/BACKENDS.md): locations libpq cannot read or reach, the
+ * schema's version, writers' leases and fencing tokens, a connection
+ * dropped during an append, and lines and `evdump show --json` byte for
+ * byte as the file backend writes them. Run through scripts/pg-test-server
+ * (EVS_TEST_PG_URI); the shared store suites run on PostgreSQL as suite
+ * `postgresql` (tests/meson.build).
+ */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *dir;
+static char loc[4300];
+static char logged[2048];
+static int log_lines;
+
+static void hook(void *ctx, const evs_log_record *r)
+{
+    (void)ctx;
+    snprintf(logged, sizeof(logged), "%s", r->msg);
+    log_lines++;
+}
+
+static void setup(void)
+{
+    dir = tu_tmpdir("pg");
+    cr_assert_not_null(dir);
+    /* This test's own schema (tu_loc makes one per directory). */
+    setenv("EVS_TEST_BACKEND", "postgresql", 1);
+    snprintf(loc, sizeof(loc), "%s", tu_loc(dir));
+    logged[0] = '\0';
+    log_lines = 0;
+}
+
+static void teardown(void)
+{
+    tu_rmtree_free(dir);
+    dir = NULL;
+}
+
+static evs_store *open_at(const char *where, uint32_t lease_ms, int create,
+                          int *rc)
+{
+    evs_store_opts o;
+    evs_store *s = NULL;
+
+    evs_store_opts_init(&o);
+    o.log_fn = hook;
+    o.lease_ms = lease_ms;
+    o.create = create;
+    *rc = evs_store_open(where, &o, &s);
+    return s;
+}
+
+static evs_store *open_ok(uint32_t lease_ms)
+{
+    int rc;
+    evs_store *s = open_at(loc, lease_ms, 1, &rc);
+
+    cr_assert_eq(rc, 0, "open %s: %s (%s)", loc, evs_strerror(rc), logged);
+    return s;
+}
+
+/* One integer from a query on this test's schema, on its own
+ * connection. */
+static long long raw_int(const char *sql)
+{
+    PGconn *c = PQconnectdb(loc + 0);
+    PGresult *r;
+    long long v = -1;
+
+    /* loc is an evstore location and a libpq URI both. */
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    r = PQexec(c, sql);
+    cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql,
+              PQresultErrorMessage(r));
+    if (PQntuples(r) == 1)
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+TestSuite(pg, .init = setup, .fini = teardown, .timeout = 120);
+
+/* ------------------------------------------------------------------ */
+/* Locations and the schema                                           */
+/* ------------------------------------------------------------------ */
+
+Test(pg, a_uri_libpq_cannot_read_is_einval_in_one_line_naming_it)
+{
+    static const char *bad[] = {
+        "postgresql:///evstore?host=%zz",
+        "postgresql:///evstore?no_such_parameter=1",
+        "postgres://[::1/evstore",
+    };
+    int rc;
+
+    for (size_t i = 0; i < 3; i++) {
+        log_lines = 0;
+        cr_assert_null(open_at(bad[i], 0, 1, &rc));
+        cr_assert_eq(rc, -EINVAL, "%s: %d", bad[i], rc);
+        cr_assert_eq(log_lines, 1, "%s", bad[i]);
+        cr_assert(strstr(logged, bad[i]) && strstr(logged, "URI") &&
+                      !strchr(logged, '\n'),
+                  "one line naming the store: %s", logged);
+    }
+}
+
+Test(pg, an_unreachable_server_is_refused_and_the_tools_say_so)
+{
+    char where[512];
+    int rc;
+
+    snprintf(where, sizeof(where),
+             "postgresql:///evstore?host=%s/no-server-here", dir);
+    cr_assert_null(open_at(where, 0, 1, &rc));
+    cr_assert_eq(rc, -ECONNREFUSED, "%d", rc);
+    cr_assert(strstr(logged, where) && strstr(logged, "cannot connect"), "%s",
+              logged);
+    cr_assert_null(strchr(logged, '\n'), "one line: %s", logged);
+    {
+        const char *args[] = {"ls", where, NULL};
+        tu_result t = tu_run_tool("EVDUMP", dir, "pg", args);
+
+        cr_assert_eq(t.status, 3, "%d: %s", t.status, t.err);
+        cr_assert(strstr(t.err, where) && strstr(t.err, "cannot connect"), "%s",
+                  t.err);
+        tu_result_free(&t);
+    }
+}
+
+Test(pg, a_new_store_is_made_at_the_current_schema_and_not_without_create)
+{
+    int rc;
+    evs_store *s;
+
+    cr_assert_null(open_at(loc, 0, 0, &rc));
+    cr_assert_eq(rc, -ENOENT, "no tables and no create: no store");
+    s = open_ok(0);
+    evs_store_close(s);
+    cr_assert_eq(raw_int("SELECT version FROM evs_schema"), 1);
+    s = open_at(loc, 0, 0, &rc);
+    cr_assert_eq(rc, 0, "made: opens without create");
+    evs_store_close(s);
+}
+
+Test(pg, a_newer_schema_is_refused_with_its_version_named)
+{
+    evs_store *s = open_ok(0);
+    int rc;
+
+    evs_store_close(s);
+    raw_int("WITH u AS (UPDATE evs_schema SET version = 99 RETURNING 1)"
+            " SELECT count(*) FROM u");
+    cr_assert_null(open_at(loc, 0, 1, &rc));
+    cr_assert_eq(rc, EVS_EFORMAT);
+    cr_assert(strstr(logged, "schema version 99 is newer") &&
+                  strstr(logged, loc),
+              "%s", logged);
+    cr_assert_eq(raw_int("SELECT version FROM evs_schema"), 99,
+                 "left as it was");
+}
+
+/* ------------------------------------------------------------------ */
+/* Leases and fencing                                                 */
+/* ------------------------------------------------------------------ */
+
+static long long fence_of(const char *id)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql), "SELECT fence FROM executions WHERE id = '%s'",
+             id);
+    return raw_int(sql);
+}
+
+/* Ends `id`'s lease now, as time would: the server's clock passing
+ * lease_until, without a test waiting for it. */
+static void expire(const char *id)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "WITH u AS (UPDATE executions SET lease_until = 0 WHERE"
+             " id = '%s' RETURNING 1) SELECT count(*) FROM u",
+             id);
+    cr_assert_eq(raw_int(sql), 1);
+}
+
+Test(pg, a_second_writer_is_refused_while_the_lease_holds)
+{
+    evs_store *a = open_ok(0), *b = open_ok(0);
+    evs_error_info info;
+    evs_log *wa, *wb;
+    int64_t until = 0;
+
+    cr_assert_eq(tu_create(a, "x"), 0);
+    cr_assert_eq(fence_of("x"), 0);
+    cr_assert_eq(evs_log_open(a, "x", 1, EVS_LOG_WRITE, &wa, NULL, NULL), 0);
+    cr_assert_eq(fence_of("x"), 1, "each claim a new token");
+    memset(&info, 0, sizeof(info));
+    cr_assert_eq(evs_log_open(b, "x", 1, EVS_LOG_WRITE, &wb, NULL, &info),
+                 EVS_ELOCKED);
+    cr_assert(strstr(info.msg, "lease"), "%s", info.msg);
+    cr_assert_eq(evs_exec_delete(b, "x", 1), EVS_ELOCKED);
+    /* Two writers of one store exclude each other too. */
+    cr_assert_eq(evs_log_open(a, "x", 1, EVS_LOG_WRITE, &wb, NULL, NULL),
+                 EVS_ELOCKED);
+    cr_assert_eq(fence_of("x"), 1, "a refused claim takes no token");
+    /* A reader needs no lease. */
+    cr_assert_eq(evs_log_open(b, "x", 1, 0, &wb, NULL, NULL), 0);
+    cr_assert_eq(evs_log_renew(wb, NULL), EVS_EREADONLY);
+    evs_log_close(wb);
+    cr_assert_eq(evs_log_renew(wa, &until), 0);
+    cr_assert_gt(until, 0);
+    cr_assert_eq(tu_append_n(wa, 2), 0);
+    /* Closing gives the lease up: the next writer need not wait. */
+    evs_log_close(wa);
+    cr_assert_eq(evs_log_open(b, "x", 1, EVS_LOG_WRITE, &wb, NULL, NULL), 0);
+    cr_assert_eq(fence_of("x"), 2);
+    cr_assert_eq(evs_log_last_seq(wb), 3);
+    evs_log_close(wb);
+    evs_store_close(a);
+    evs_store_close(b);
+}
+
+Test(pg, a_successor_takes_an_expired_lease_and_the_first_writer_is_fenced)
+{
+    /* A short lease for the first writer; the successor's own is the
+     * default, which no pause of this test's outlasts. */
+    evs_store *a = open_ok(200), *b = open_ok(0);
+    evs_error_info info;
+    evs_log *wa, *wb;
+
+    cr_assert_eq(tu_create(a, "x"), 0);
+    cr_assert_eq(evs_log_open(a, "x", 1, EVS_LOG_WRITE, &wa, NULL, NULL), 0);
+    cr_assert_eq(tu_append_n(wa, 1), 0);
+    /* The first writer pauses past its lease; the second, waiting for
+     * it, takes over. */
+    cr_assert_eq(
+        evs_log_open(b, "x", 1, EVS_LOG_WRITE | EVS_LOG_WAIT, &wb, NULL, NULL),
+        0);
+    cr_assert_eq(fence_of("x"), 2);
+    cr_assert_eq(evs_log_last_seq(wb), 2);
+    /* The first writer's late append is refused, then its handle. */
+    memset(&info, 0, sizeof(info));
+    {
+        evs_event ev = tu_event(EVS_EV_STEP_COMPLETED, "late", "{}");
+        cr_assert_eq(evs_log_append(wa, &ev, 1, 2, &info), EVS_ELEASE);
+        cr_assert(strstr(info.msg, "another writer claimed"), "%s", info.msg);
+        cr_assert_eq(evs_log_append(wa, &ev, 1, 2, NULL), EVS_EPOISONED);
+    }
+    cr_assert_eq(evs_log_renew(wa, NULL), EVS_EPOISONED);
+    cr_assert_eq(tu_append_n(wb, 1), 0, "the successor writes");
+    /* Closing the fenced handle does not end the successor's lease. */
+    evs_log_close(wa);
+    cr_assert_eq(evs_log_open(a, "x", 1, EVS_LOG_WRITE, &wa, NULL, NULL),
+                 EVS_ELOCKED);
+    cr_assert_eq(tu_append_n(wb, 1), 0);
+    evs_log_close(wb);
+    cr_assert_eq(tu_count_events(a, "x"), 4, "no late event in the log");
+    evs_store_close(a);
+    evs_store_close(b);
+}
+
+Test(pg, an_append_after_the_lease_ran_out_is_refused_unless_renewed)
+{
+    evs_store *a = open_ok(0);
+    evs_error_info info;
+    evs_event ev = tu_event(EVS_EV_STEP_COMPLETED, "s", "{}");
+    evs_log *w;
+    int64_t until = 0;
+
+    cr_assert_eq(tu_create(a, "x"), 0);
+    cr_assert_eq(evs_log_open(a, "x", 1, EVS_LOG_WRITE, &w, NULL, NULL), 0);
+    /* Run out with no successor: a renewal takes it back, since no
+     * other writer claimed it. */
+    expire("x");
+    cr_assert_eq(evs_log_renew(w, &until), 0);
+    cr_assert_eq(tu_append_n(w, 1), 0);
+    /* Run out again: the append itself is refused. */
+    expire("x");
+    memset(&info, 0, sizeof(info));
+    cr_assert_eq(evs_log_append(w, &ev, 1, 2, &info), EVS_ELEASE);
+    cr_assert(strstr(info.msg, "lease ran out"), "%s", info.msg);
+    evs_log_close(w);
+    cr_assert_eq(tu_count_events(a, "x"), 2);
+    evs_store_close(a);
+}
+
+/* ------------------------------------------------------------------ */
+/* A connection dropped during an append                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct appender {
+    evs_log *l;
+    evs_event ev;
+    int rc;
+} appender;
+
+static void *append_main(void *arg)
+{
+    appender *a = arg;
+
+    a->rc = evs_log_append(a->l, &a->ev, 1, 1, NULL);
+    return NULL;
+}
+
+Test(pg, a_dropped_connection_fails_the_append_whole_and_a_retry_lands_once)
+{
+    evs_store *s = open_ok(0);
+    PGconn *hold = PQconnectdb(loc);
+    PGresult *r;
+    appender a;
+    pthread_t t;
+    evs_log *w;
+    long long killed = 0;
+
+    cr_assert(PQstatus(hold) == CONNECTION_OK, "%s", PQerrorMessage(hold));
+    cr_assert_eq(tu_create(s, "x"), 0);
+    cr_assert_eq(evs_log_open(s, "x", 1, EVS_LOG_WRITE, &w, NULL, NULL), 0);
+    memset(&a, 0, sizeof(a));
+    a.l = w;
+    a.ev = tu_event(EVS_EV_STEP_COMPLETED, "s", "{\"n\":1}");
+    a.ev.id = evs_span_cstr("0190a000-0000-7000-8000-0000000000aa");
+    /* Another session holds the execution's row, so the append waits
+     * inside its statement; that session then ends the append's. */
+    PQclear(PQexec(hold, "BEGIN"));
+    r = PQexec(hold, "SELECT 1 FROM executions WHERE id = 'x' FOR UPDATE");
+    cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK, "%s",
+              PQresultErrorMessage(r));
+    PQclear(r);
+    cr_assert_eq(pthread_create(&t, NULL, append_main, &a), 0);
+    while (killed == 0) {
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        r = PQexec(hold, "SELECT count(pg_terminate_backend(pid)) FROM"
+                         " pg_stat_activity WHERE wait_event_type = 'Lock' AND"
+                         " query LIKE 'WITH e AS (UPDATE executions%'");
+        cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK, "%s",
+                  PQresultErrorMessage(r));
+        killed = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+    }
+    PQclear(PQexec(hold, "ROLLBACK"));
+    PQfinish(hold);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    cr_assert_eq(a.rc, -ECONNRESET, "%d %s", a.rc, evs_strerror(a.rc));
+    cr_assert_eq(tu_count_events(s, "x"), 1,
+                 "wholly out; the store connects again");
+    cr_assert_eq(evs_log_append(w, &a.ev, 1, 1, NULL), EVS_EPOISONED);
+    /* Closing gives the lease up through a new connection: the retry
+     * on a new handle need not wait for it. */
+    evs_log_close(w);
+    cr_assert_eq(evs_log_open(s, "x", 1, EVS_LOG_WRITE, &w, NULL, NULL), 0);
+    cr_assert_eq(evs_log_append(w, &a.ev, 1, 1, NULL), 0, "the retry");
+    evs_log_close(w);
+    /* Had the first landed, the retry would be acknowledged the same
+     * way, without writing. */
+    cr_assert_eq(evs_log_open(s, "x", 1, EVS_LOG_WRITE, &w, NULL, NULL), 0);
+    cr_assert_eq(evs_log_append(w, &a.ev, 1, 1, NULL), 0, "again");
+    evs_log_close(w);
+    cr_assert_eq(tu_count_events(s, "x"), 2, "it landed once");
+    evs_store_close(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Bytes                                                              */
+/* ------------------------------------------------------------------ */
+
+Test(pg, lines_and_evdump_show_are_byte_for_byte_those_of_files)
+{
+    char *fdir = tu_join(dir, "files"), *a, *b, *io;
+    const char *kinds[2] = {"--json", NULL};
+    evs_store *s = open_ok(0), *f;
+    size_t na, nb;
+    int rc;
+
+    f = open_at(fdir, 0, 1, &rc);
+    cr_assert_eq(rc, 0);
+    tu_fill_fixed(s, "same");
+    tu_fill_fixed(f, "same");
+    a = tu_log_lines(s, "same", &na);
+    b = tu_log_lines(f, "same", &nb);
+    cr_assert_eq(na, nb);
+    cr_assert(memcmp(a, b, na) == 0, "postgresql:\n%.*s\nfiles:\n%.*s", (int)na,
+              a, (int)nb, b);
+    evs_store_close(s);
+    evs_store_close(f);
+    io = tu_tmpdir("pg-io");
+    cr_assert_not_null(io);
+    for (int k = 0; k < 2; k++) {
+        const char *sargs[] = {"show", loc, "same", kinds[k], NULL};
+        const char *fargs[] = {"show", fdir, "same", kinds[k], NULL};
+        tu_result rs = tu_run_tool("EVDUMP", io, "show-pg", sargs);
+        tu_result rf = tu_run_tool("EVDUMP", io, "show-files", fargs);
+
+        cr_assert_eq(rs.status, 0, "%s", rs.err);
+        cr_assert_eq(rf.status, 0, "%s", rf.err);
+        cr_assert_gt(strlen(rs.out), 100);
+        cr_assert_str_eq(rs.out, rf.out);
+        if (kinds[k])
+            cr_assert(memcmp(rs.out, a, na) == 0 && strlen(rs.out) == na,
+                      "--json prints the lines as stored");
+        tu_result_free(&rs);
+        tu_result_free(&rf);
+    }
+    tu_rmtree_free(io);
+    free(a);
+    free(b);
+    free(fdir);
+}
+
+Test(pg, a_damaged_line_is_refused_by_readers_and_writers)
+{
+    evs_store *s = open_ok(0);
+    evs_error_info info;
+    evs_cursor *c;
+    evs_event ev;
+    evs_log *l;
+
+    tu_fill_fixed(s, "d");
+    /* One byte of the second line's data changed, its checksum kept. */
+    raw_int("WITH u AS (UPDATE events SET line = convert_to(replace("
+            "convert_from(line, 'UTF8'), '2.50', '2.51'), 'UTF8')"
+            " WHERE seq = 2 RETURNING 1) SELECT count(*) FROM u");
+    cr_assert_eq(evs_log_open(s, "d", 1, 0, &l, NULL, NULL), 0);
+    cr_assert_eq(evs_cursor_open(l, 1, 0, &c, NULL), 0);
+    cr_assert_eq(evs_cursor_next(c, &ev, NULL, NULL), 1);
+    cr_assert_eq(evs_cursor_next(c, &ev, NULL, &info), EVS_ECORRUPT);
+    cr_assert_eq(info.sequence, 2);
+    cr_assert_str_eq(info.kind, "checksum");
+    evs_cursor_close(c);
+    evs_log_close(l);
+    /* The last line damaged: a writer does not take the log. */
+    raw_int("WITH u AS (UPDATE events SET line = convert_to(replace("
+            "convert_from(line, 'UTF8'), '2.50', '9.50'), 'UTF8')"
+            " WHERE seq = 3 RETURNING 1) SELECT count(*) FROM u");
+    cr_assert_eq(evs_log_open(s, "d", 1, EVS_LOG_WRITE, &l, NULL, &info),
+                 EVS_ECORRUPT);
+    evs_store_close(s);
+}
