@@ -85,11 +85,17 @@ static int flush(copier *c, const char *id, const evs_snapshot *snap,
         c->views[i] = c->batch[i].ev;
     memset(&info, 0, sizeof(info));
     if (!*log) {
-        evs_snapshot first = *snap;
-        /* The header as the source has it, at the creation's sequence. */
+        evs_snapshot first;
+        /* The header as the source has it (none: the defaults), at the
+         * creation's sequence. */
+        if (snap)
+            first = *snap;
+        else
+            memset(&first, 0, sizeof(first));
         first.last_event_seq = 0;
         first.state = (evs_span){0};
-        rc = evs_exec_create(c->dst, id, strlen(id), &first, c->views, c->nb);
+        rc = evs_exec_create(c->dst, id, strlen(id), snap ? &first : NULL,
+                             c->views, c->nb);
         if (rc == -EEXIST)
             return fail("%s: already in %s; nothing was copied for it", id,
                         c->dst_name);
@@ -171,6 +177,25 @@ out:
     return ret;
 }
 
+/* Saves a snapshot of `id` in `dst` replayed from its log (tolerant:
+ * a history that breaks a replay rule still gets one). */
+static int rebuild_snapshot(evs_store *dst, const char *id)
+{
+    evs_replay_opts ro;
+    evs_replay *r = NULL;
+    int fs = 0, rc;
+
+    evs_replay_opts_init(&ro);
+    ro.tolerant = 1;
+    if ((rc = evs_replay_new(&ro, &r)) != 0)
+        return rc;
+    rc = evs_replay_open(r, dst, id, strlen(id), 0, &fs, NULL);
+    if (rc == 0)
+        rc = evs_replay_snapshot(r, dst, (evs_span){0});
+    evs_replay_free(r);
+    return rc;
+}
+
 /* Copies execution `id`. Returns 0 or an exit code after reporting; on
  * failure nothing of it is left in the destination. */
 static int copy_one(copier *c, const char *id)
@@ -187,14 +212,15 @@ static int copy_one(copier *c, const char *id)
     if (evs_exec_exists(c->dst, id, strlen(id)))
         return fail("%s: already in %s; nothing was copied for it", id,
                     c->dst_name);
+    if (!evs_exec_exists(c->src, id, strlen(id)))
+        return fail("%s: no such execution in %s", id, c->src_name);
     rc = evs_snapshot_load(c->src, id, strlen(id), &snap, &info);
     if (rc != 0 && rc != EVS_ESTALE) {
-        if (rc == -ENOENT)
-            return fail("%s: no such execution in %s", id, c->src_name);
-        return fail("%s: its snapshot in %s: %s (%s); copy what can be read "
-                    "with evdump salvage, or repair it first",
-                    id, c->src_name, info.msg[0] ? info.msg : evs_strerror(rc),
-                    evs_err_name(rc));
+        /* The log is the truth: the copy's snapshot is made from it. */
+        note("%s: its snapshot in %s cannot be used (%s); the copy's is "
+             "rebuilt from its log",
+             id, c->src_name, info.msg[0] ? info.msg : evs_strerror(rc));
+        snap = NULL;
     }
     if ((rc = evs_log_open(c->src, id, strlen(id), 0, &in, NULL,
                            &info)) != 0 ||
@@ -228,12 +254,15 @@ static int copy_one(copier *c, const char *id)
              c->src_name);
         goto out;
     }
-    /* The source's snapshot, when it is the log's (a stale one is left:
-     * the copy's own is then the creation's, which replay brings up to
-     * date as it would the source's). */
-    if (snap && snap->last_event_seq == last &&
-        (rc = evs_snapshot_save_flags(c->dst, id, strlen(id), snap,
-                                      EVS_SNAPSHOT_CACHE)) != 0) {
+    /* The source's snapshot, when it is the log's; else one rebuilt from
+     * the copy's log (a stale source snapshot is replayed past, as a
+     * reader of the source would). */
+    if (snap && snap->last_event_seq == last)
+        rc = evs_snapshot_save_flags(c->dst, id, strlen(id), snap,
+                                     EVS_SNAPSHOT_CACHE);
+    else
+        rc = rebuild_snapshot(c->dst, id);
+    if (rc != 0) {
         fail("%s: saving its snapshot in %s: %s (%s)", id, c->dst_name,
              evs_strerror(rc), evs_err_name(rc));
         goto out;

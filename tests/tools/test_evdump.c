@@ -2282,3 +2282,38 @@ Test(evdump, copy_of_a_damaged_log_leaves_nothing_behind)
     free(dst);
     tu_rmtree_free(bdir);
 }
+
+Test(evdump, copy_rebuilds_a_snapshot_the_source_cannot_give)
+{
+    TU_FILE_ONLY("removes a snapshot file");
+    char *bdir = tu_tmpdir("evdump-copy"), *dst, *sp;
+    evs_store *d;
+    evs_snapshot *sn;
+    uint64_t last;
+    evs_log *l;
+    result r;
+
+    cr_assert_eq(tu_create(st, "nosnap"), 0);
+    l = writer("nosnap");
+    append_mixed(l);
+    last = evs_log_last_seq(l);
+    evs_log_close(l);
+    sp = tu_path(dir, "nosnap", "snapshot.json");
+    cr_assert_eq(unlink(sp), 0);
+    dst = tu_join(bdir, "dst");
+    r = EVDUMP("copy", dir, dst, "nosnap");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "rebuilt from its log"), "%s", r.err);
+    result_free(&r);
+    d = tu_open_store(dst, NULL);
+    cr_assert_not_null(d);
+    cr_assert_eq(evs_snapshot_load(d, "nosnap", 6, &sn, NULL), 0);
+    cr_assert_eq(sn->last_event_seq, last, "the snapshot is the log's end");
+    cr_assert(sn->status.len == 9 && memcmp(sn->status.ptr, "completed", 9) == 0,
+              "%.*s", (int)sn->status.len, sn->status.ptr);
+    evs_snapshot_free(sn);
+    evs_store_close(d);
+    free(sp);
+    free(dst);
+    tu_rmtree_free(bdir);
+}
