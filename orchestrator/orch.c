@@ -181,6 +181,7 @@ static void poll_cb(uv_timer_t *h)
         if ((!x->watch && !x->stamp_poll) || o->polls % 10 == 0)
             evs__orch_inbox_pick(x);
     }
+    evs__orch_renew_leases(o);
     if (o->opts.adopt_ms && !o->stopping &&
         now - o->last_adopt_ms >= o->opts.adopt_ms) {
         o->last_adopt_ms = now;

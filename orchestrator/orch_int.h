@@ -187,7 +187,21 @@ struct evs_orch {
     int busy;         /* jobs on the threadpool (creations) */
     size_t live_reqs; /* action requests not yet freed */
     uint64_t rnd;     /* xorshift state for jitter */
+    /* Lease renewal (orch_lease.c): a round is on the threadpool; when
+     * the last began; 1 once the store was seen to hold locks, not
+     * leases. */
+    int renewing;
+    uint64_t last_renew_ms;
+    int no_leases;
 };
+
+/* orch_lease.c */
+/* From the poll timer: renews, on the threadpool, the writers' leases of
+ * the executions this orchestrator owns, every third of the store's
+ * lease_ms (a PostgreSQL store; on the others a writer holds a lock and
+ * this stops after its first round). An execution whose lease was lost
+ * (another runner took it over) is given up. */
+void evs__orch_renew_leases(evs_orch *o);
 
 /* orch.c */
 /* Reports a noteworthy thing through the store's log hook, if any, as

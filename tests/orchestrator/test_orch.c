@@ -2531,3 +2531,28 @@ Test(orch, a_waiting_executions_snapshot_says_waiting)
     rp_free(loaded);
     evs_snapshot_free(sn);
 }
+
+/* On PostgreSQL a writer owns its execution by a lease that appends
+ * renew (eventstore/BACKENDS.md); a sleep longer than the lease appends
+ * nothing, so the orchestrator must renew it or the step after the sleep
+ * is refused (EVS_ELEASE). On the other backends a lock holds and this
+ * runs the same workflow. */
+Test(orch, a_sleep_longer_than_the_writers_lease_keeps_the_execution)
+{
+    const char *def =
+        J("{'name':'long','steps':["
+          "{'name':'z','kind':'sleep','duration_ms':1500,'next':'after'},"
+          "{'name':'after','kind':'action','action':'t_echo'}]}");
+    evs_store_opts so;
+
+    evs_store_close(st);
+    evs_store_opts_init(&so);
+    so.durability = EVS_SYNC_FULL;
+    so.lease_ms = 500;
+    cr_assert_eq(evs_store_open(tu_loc(dir), &so, &st), 0);
+    mk_orch(1);
+    start(def, "", "long1");
+    run_orch();
+    expect_outcome("long1", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(count_calls("after"), 1);
+}
