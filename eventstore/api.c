@@ -375,10 +375,12 @@ int evs_log_renew(evs_log *l, int64_t *until_us)
     if (!(l->flags & EVS_LOG_WRITE))
         return EVS_EREADONLY;
     if (!l->ops->log_renew) {
-        /* A lock, held while the handle is open. */
+        /* A lock, held while the handle is open, poisoned or not (an
+         * append says so): nothing to renew, and nothing read that
+         * another thread's append may be writing. */
         if (until_us)
             *until_us = INT64_MAX;
-        return l->poisoned ? EVS_EPOISONED : 0;
+        return 0;
     }
     return l->ops->log_renew(l, until_us);
 }
