@@ -49,25 +49,15 @@ typedef struct db_cursor {
     int64_t rid;
     evs__fetch_fn fetch;
     evs__rows rows;
-    uint64_t next_seq, to, next_off;
-    uint64_t grp_first, grp_end; /* the append being read; grp_end 0: none */
-    int mid_group_ok;            /* the first line may be inside an append */
-    evs_decoder dec;
+    uint64_t to, next_off;
+    evs__linecheck k;
 } db_cursor;
 
 static int set_damage(evs_error_info *info, const db_cursor *c, int code,
                       const char *kind, uint64_t off, const char *what)
 {
-    evs__error_set(info, code, kind,
-                   "%s: %s at sequence %llu, byte offset %llu", c->base.log->id,
-                   what, (unsigned long long)c->next_seq,
-                   (unsigned long long)off);
-    if (info) {
-        evs__error_set_id(info, c->base.log->id, c->base.log->id_len);
-        info->sequence = c->next_seq;
-        info->offset = off;
-    }
-    return code;
+    return evs__cursor_damage(info, c->base.log, c->k.next_seq, code, kind,
+                              off, what);
 }
 
 int evs__dbc_open(evs_log *l, int64_t rid, evs__fetch_fn fetch, uint64_t from,
@@ -83,11 +73,9 @@ int evs__dbc_open(evs_log *l, int64_t rid, evs__fetch_fn fetch, uint64_t from,
     c->base.log = l;
     c->rid = rid;
     c->fetch = fetch;
-    c->next_seq = from;
     c->to = to == 0 || to > l->last_seq ? l->last_seq : to;
-    c->mid_group_ok = from > 1;
     c->next_off = l->end;
-    evs_decoder_init(&c->dec, s->alloc);
+    evs__linecheck_init(&c->k, s->alloc, from, from > 1);
     if (from <= c->to) {
         rc = fetch(s, rid, from, c->to, &c->rows);
         if (rc == 0 && c->rows.n && c->rows.row[0].seq == from)
@@ -108,15 +96,15 @@ int evs__dbc_next(evs_cursor *cur, evs_event *ev, evs_span *raw,
                   evs_error_info *info)
 {
     db_cursor *c = (db_cursor *)cur;
-    evs_log *l = cur->log;
     const evs__row *w;
     const char *line;
     int rc;
 
-    if (c->next_seq > c->to)
+    if (c->k.next_seq > c->to)
         return 0;
     if (c->rows.i == c->rows.n) {
-        rc = c->fetch(l->store, c->rid, c->next_seq, c->to, &c->rows);
+        rc = c->fetch(cur->log->store, c->rid, c->k.next_seq, c->to,
+                      &c->rows);
         if (rc != 0)
             return set_damage(info, c, rc, "", c->next_off, evs_strerror(rc));
     }
@@ -125,48 +113,17 @@ int evs__dbc_next(evs_cursor *cur, evs_event *ev, evs_span *raw,
                           "log ends before the sequence expected");
     w = &c->rows.row[c->rows.i];
     line = c->rows.buf + w->pos;
-    if (w->seq != c->next_seq || w->off != c->next_off)
+    if (w->seq != c->k.next_seq || w->off != c->next_off)
         return set_damage(info, c, EVS_ECORRUPT, "sequence", c->next_off,
                           "an event is missing");
-    rc = evs_line_decode(&c->dec, line, w->len, 0, ev, NULL);
-    if (rc == -ENOMEM) {
-        evs__error_set(info, rc, "", "out of memory");
+    if ((rc = evs__linecheck_next(&c->k, cur->log, line, w->len, w->off, ev,
+                                  info)) != 0)
         return rc;
-    }
-    if (rc != 0 || w->len == 0 || line[w->len - 1] != '\n')
-        return set_damage(info, c, rc == EVS_EFORMAT ? rc : EVS_ECORRUPT,
-                          rc == EVS_ECORRUPT  ? "checksum"
-                          : rc == EVS_EFORMAT ? "format"
-                                              : "syntax",
-                          w->off,
-                          rc == EVS_ECORRUPT  ? "checksum mismatch"
-                          : rc == EVS_EFORMAT ? "newer format version"
-                                              : "malformed line");
-    if (!evs__span_eq(ev->execution_id, (evs_span){l->id, l->id_len}))
-        return set_damage(info, c, EVS_ECORRUPT, "execution", w->off,
-                          "line of another execution");
-    if (ev->sequence != c->next_seq)
-        return set_damage(info, c, EVS_ECORRUPT, "sequence", w->off,
-                          "sequence out of order");
-    if (c->grp_end >= ev->sequence) {
-        if (ev->batch_first != c->grp_first)
-            return set_damage(info, c, EVS_ECORRUPT, "framing", w->off,
-                              "append cut short before this line");
-    } else if (ev->batch_first != ev->sequence && !c->mid_group_ok) {
-        return set_damage(info, c, EVS_ECORRUPT, "framing", w->off,
-                          "line of an append whose start is missing");
-    }
-    c->mid_group_ok = 0;
-    if (ev->batch_count > 1) {
-        c->grp_first = ev->batch_first;
-        c->grp_end = ev->batch_first + ev->batch_count - 1;
-    }
     if (raw) {
         raw->ptr = line;
         raw->len = w->len;
     }
     c->rows.i++;
-    c->next_seq++;
     c->next_off = w->off + w->len;
     return 1;
 }
@@ -182,7 +139,7 @@ void evs__dbc_close(evs_cursor *cur)
     evs_store *s = cur->log->store;
 
     evs__rows_free(s, &c->rows);
-    evs_decoder_free(&c->dec);
+    evs__linecheck_free(&c->k);
     evs__free(s->alloc, c);
 }
 

@@ -169,25 +169,15 @@ int evs__reader_skip_line(evs__reader *r)
 typedef struct file_cursor {
     struct evs_cursor base;
     evs__reader rd;
-    uint64_t next_seq, to;
-    uint64_t grp_first, grp_end; /* the append being read; grp_end 0: none */
-    int mid_group_ok;            /* the first line may be inside an append */
-    evs_decoder dec;
+    uint64_t to;
+    evs__linecheck k;
 } file_cursor;
 
 static int set_damage(evs_error_info *info, const file_cursor *c, int code,
                       const char *kind, uint64_t off, const char *what)
 {
-    evs__error_set(info, code, kind,
-                   "%s: %s at sequence %llu, byte offset %llu", c->base.log->id,
-                   what, (unsigned long long)c->next_seq,
-                   (unsigned long long)off);
-    if (info) {
-        evs__error_set_id(info, c->base.log->id, c->base.log->id_len);
-        info->sequence = c->next_seq;
-        info->offset = off;
-    }
-    return code;
+    return evs__cursor_damage(info, c->base.log, c->k.next_seq, code, kind,
+                              off, what);
 }
 
 /* Reads the sequence of the line at the reader's position. Returns 0,
@@ -205,7 +195,7 @@ static int probe(file_cursor *c, uint64_t *seq, uint64_t *start)
         return -1; /* damage, which the verified read reports */
     if (rc != 1)
         return rc < 0 ? rc : -1;
-    rc = evs_line_decode(&c->dec, line, len, 0, &ev, NULL);
+    rc = evs_line_decode(&c->k.dec, line, len, 0, &ev, NULL);
     if (rc == -ENOMEM)
         return rc; /* says nothing about the line */
     if (rc != 0)
@@ -361,10 +351,8 @@ int evs__file_cursor_open(evs_log *l, uint64_t from, uint64_t to,
     c->base.ops = l->ops;
     c->base.log = l;
     evs__reader_init(&c->rd, s, fl->fd, end);
-    evs_decoder_init(&c->dec, s->alloc);
-    c->next_seq = from;
+    evs__linecheck_init(&c->k, s->alloc, from, 1);
     c->to = (to == 0 || to > last) ? last : to;
-    c->mid_group_ok = 1;
     rc = seek(c, from, last, end, &off);
     if (rc != 0) {
         set_damage(info, c, rc, "", 0, evs_strerror(rc));
@@ -380,13 +368,12 @@ int evs__file_cursor_next(evs_cursor *cur, evs_event *ev, evs_span *raw,
                           evs_error_info *info)
 {
     file_cursor *c = (file_cursor *)cur;
-    evs_log *l = cur->log;
     const char *line;
     uint64_t off = evs__reader_off(&c->rd);
     size_t len;
     int rc;
 
-    if (c->next_seq > c->to)
+    if (c->k.next_seq > c->to)
         return 0;
     rc = evs__reader_line(&c->rd, &line, &len);
     if (rc == 0)
@@ -397,53 +384,15 @@ int evs__file_cursor_next(evs_cursor *cur, evs_event *ev, evs_span *raw,
                           "no line ending within the maximum line size");
     if (rc < 0)
         return set_damage(info, c, rc, "", off, evs_strerror(rc));
-    rc = evs_line_decode(&c->dec, line, len, 0, ev, NULL);
-    if (rc != 0) {
+    if ((rc = evs__linecheck_next(&c->k, cur->log, line, len, off, ev,
+                                  info)) != 0) {
         c->rd.pos -= len; /* stay at the failed line */
-        if (rc == -ENOMEM) {
-            evs__error_set(info, rc, "", "out of memory");
-            return rc;
-        }
-        return set_damage(info, c, rc == EVS_EFORMAT ? rc : EVS_ECORRUPT,
-                          rc == EVS_ECORRUPT  ? "checksum"
-                          : rc == EVS_EFORMAT ? "format"
-                                              : "syntax",
-                          off,
-                          rc == EVS_ECORRUPT  ? "checksum mismatch"
-                          : rc == EVS_EFORMAT ? "newer format version"
-                                              : "malformed line");
-    }
-    if (!evs__span_eq(ev->execution_id, (evs_span){l->id, l->id_len})) {
-        c->rd.pos -= len;
-        return set_damage(info, c, EVS_ECORRUPT, "execution", off,
-                          "line of another execution");
-    }
-    if (ev->sequence != c->next_seq) {
-        c->rd.pos -= len;
-        return set_damage(info, c, EVS_ECORRUPT, "sequence", off,
-                          "sequence out of order");
-    }
-    if (c->grp_end >= ev->sequence) {
-        if (ev->batch_first != c->grp_first) {
-            c->rd.pos -= len;
-            return set_damage(info, c, EVS_ECORRUPT, "framing", off,
-                              "append cut short before this line");
-        }
-    } else if (ev->batch_first != ev->sequence && !c->mid_group_ok) {
-        c->rd.pos -= len;
-        return set_damage(info, c, EVS_ECORRUPT, "framing", off,
-                          "line of an append whose start is missing");
-    }
-    c->mid_group_ok = 0;
-    if (ev->batch_count > 1) {
-        c->grp_first = ev->batch_first;
-        c->grp_end = ev->batch_first + ev->batch_count - 1;
+        return rc;
     }
     if (raw) {
         raw->ptr = line;
         raw->len = len;
     }
-    c->next_seq++;
     return 1;
 }
 
@@ -460,7 +409,7 @@ void evs__file_cursor_close(evs_cursor *cur)
     evs_store *s = cur->log->store;
 
     evs__reader_free(&c->rd);
-    evs_decoder_free(&c->dec);
+    evs__linecheck_free(&c->k);
     evs__free(s->alloc, c);
 }
 

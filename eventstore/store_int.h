@@ -386,6 +386,34 @@ struct evs_cursor {
     evs_log *log;
 };
 
+/* What a cursor checks of each line it returns, whatever its backend
+ * (cursor_check.c): the state kept from one line to the next. */
+typedef struct evs__linecheck {
+    uint64_t next_seq;           /* the sequence the next line must carry */
+    uint64_t grp_first, grp_end; /* the append being read; grp_end 0: none */
+    int mid_group_ok;            /* the first line may be inside an append */
+    evs_decoder dec;
+} evs__linecheck;
+
+/* Starts the checks at sequence `from`; mid_group_ok when the first line
+ * may be inside an append (a cursor that does not start at 1). */
+void evs__linecheck_init(evs__linecheck *k, const evs_allocator *a,
+                         uint64_t from, int mid_group_ok);
+void evs__linecheck_free(evs__linecheck *k);
+/* Decodes line[0..len) (with its newline), found at byte offset `off`,
+ * into *ev and checks that it is log l's next line: checksum and form,
+ * execution, sequence, append framing. Returns 0 and moves on, or the
+ * error (set in info, naming the sequence expected and `off`) with the
+ * state unchanged. */
+int evs__linecheck_next(evs__linecheck *k, const evs_log *l, const char *line,
+                        size_t len, uint64_t off, evs_event *ev,
+                        evs_error_info *info);
+/* Sets info to damage of log l at sequence seq and byte offset off:
+ * "<id>: <what> at sequence S, byte offset O". Returns code. */
+int evs__cursor_damage(evs_error_info *info, const evs_log *l, uint64_t seq,
+                       int code, const char *kind, uint64_t off,
+                       const char *what);
+
 /* File names inside an execution directory (FORMAT.md, "On disk"). */
 #define EVS__LOG_NAME "events.jsonl"
 #define EVS__SNAP_NAME "snapshot.json"
