@@ -273,6 +273,7 @@ function statusBadge(s) {
 function listView(main, pageSize) {
   const st = {status: sessionStorage.getItem("evstore.filter") || "",
               cursors: [null], page: 0, search: "", rows: []};
+  let loads = 0; /* load() calls made, to drop stale answers */
   const counts = h("div", {class: "counts", id: "counts"});
   const filter = h("select", {id: "status-filter", onchange: () => {
     st.status = filter.value;
@@ -336,14 +337,19 @@ function listView(main, pageSize) {
     if (st.status) qs.set("status", st.status);
     const cur = st.cursors[st.page];
     if (cur) qs.set("cursor", cur);
+    /* A live refresh may still be out when the page or the filter
+     * changes: only the latest load's answer is drawn. */
+    const mine = ++loads;
     try {
       const doc = await get("/v1/executions?" + qs);
+      if (mine !== loads) return;
       st.rows = doc.items;
       st.cursors[st.page + 1] = doc.next_cursor;
       st.cursors.length = st.page + 2;
       if (doc.total !== undefined && doc.total !== null) st.total = doc.total;
       note.textContent = "";
     } catch (e) {
+      if (mine !== loads) return;
       note.textContent = e.message;
     }
     prev.disabled = st.page === 0;
