@@ -21,14 +21,15 @@ it. Every wait is for a condition in the page or the API, with a limit.
 import http.client
 import json
 import os
-import re
-import select
 import shutil
-import signal
 import subprocess
-import time
+import sys
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "support"))
+import evserve  # noqa: E402  (tests/support/evserve.py)
 
 import cdp
 
@@ -91,24 +92,7 @@ class Server:
             with open(tf, "w") as f:
                 f.write(token + "\n")
             args += ["--token-file", tf]
-        self.proc = subprocess.Popen(args, cwd=TOP, env=env,
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        self.port = None
-        deadline = time.monotonic() + 20
-        line = b""
-        while time.monotonic() < deadline and self.port is None:
-            r, _, _ = select.select([self.proc.stderr], [], [], 0.5)
-            if r:
-                line = self.proc.stderr.readline()
-                m = re.search(rb"http://127\.0\.0\.1:(\d+)/", line)
-                if m:
-                    self.port = int(m.group(1))
-                elif not line:
-                    break
-        if self.port is None:
-            self.stop()
-            raise AssertionError("evrun serve did not start: %r" % line)
+        self.proc, self.port = evserve.start(args, cwd=TOP, env=env)
         self.url = "http://127.0.0.1:%d" % self.port
 
     def get(self, path):
@@ -125,16 +109,7 @@ class Server:
         return self.get("/v1/executions/%s/events?limit=1000" % eid)["events"]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("evrun serve did not stop on SIGTERM")
-        self.proc.stderr.close()
-        return self.proc.returncode
+        return evserve.stop(self.proc)
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,17 @@ import http.client
 import json
 import os
 import re
-import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "support"))
+import evserve  # noqa: E402  (tests/support/evserve.py)
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -72,23 +76,7 @@ class Server:
                 f.write(token + "\n")
             args += ["--token-file", tf]
         args += list(extra)
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        self.port = None
-        deadline = time.time() + 20
-        line = b""
-        while time.time() < deadline and self.port is None:
-            r, _, _ = select.select([self.proc.stderr], [], [], 0.5)
-            if r:
-                line = self.proc.stderr.readline()
-                m = re.search(rb"http://127\.0\.0\.1:(\d+)/", line)
-                if m:
-                    self.port = int(m.group(1))
-                elif not line:
-                    break
-        if self.port is None:
-            self.stop()
-            raise AssertionError("evrun serve did not start: %r" % line)
+        self.proc, self.port = evserve.start(args)
 
     def request(self, method, path, body=None, token=None, headers=None,
                 raw=None):
@@ -152,16 +140,7 @@ class Server:
         raise AssertionError("listing %s never had %d: %r" % (query, n, doc))
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("evrun serve did not stop on SIGTERM")
-        self.proc.stderr.close()
-        return self.proc.returncode
+        return evserve.stop(self.proc)
 
 
 @pytest.fixture
