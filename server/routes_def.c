@@ -404,6 +404,22 @@ static void metric_u64(evs__jbuf *b, const char *name, uint64_t v)
     EVS__JB_LIT(b, "\n");
 }
 
+/* One sample per count: name{key="<its name>"} <its count>. */
+static void metric_counts(evs__jbuf *b, const char *name, const char *key,
+                          const evs_stats_count *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        evs__jb_str(b, name);
+        EVS__JB_LIT(b, "{");
+        evs__jb_str(b, key);
+        EVS__JB_LIT(b, "=\"");
+        label(b, c[i].name);
+        EVS__JB_LIT(b, "\"} ");
+        evs__jb_int(b, (int64_t)c[i].count);
+        EVS__JB_LIT(b, "\n");
+    }
+}
+
 /* What the store holds, on the threadpool; the server's own counters
  * are added on the loop (metrics_done), which alone writes them. */
 void evs__srv_metrics(srv_job *j)
@@ -424,22 +440,12 @@ void evs__srv_metrics(srv_job *j)
     metric_head(b, "evstore_executions_by_status", "gauge",
                 "Executions in the store by the status their snapshot "
                 "records.");
-    for (size_t i = 0; i < st.n_status; i++) {
-        EVS__JB_LIT(b, "evstore_executions_by_status{status=\"");
-        label(b, st.by_status[i].name);
-        EVS__JB_LIT(b, "\"} ");
-        evs__jb_int(b, (int64_t)st.by_status[i].count);
-        EVS__JB_LIT(b, "\n");
-    }
+    metric_counts(b, "evstore_executions_by_status", "status", st.by_status,
+                  st.n_status);
     metric_head(b, "evstore_executions_by_workflow", "gauge",
                 "Executions in the store by workflow.");
-    for (size_t i = 0; i < st.n_workflow; i++) {
-        EVS__JB_LIT(b, "evstore_executions_by_workflow{workflow=\"");
-        label(b, st.by_workflow[i].name);
-        EVS__JB_LIT(b, "\"} ");
-        evs__jb_int(b, (int64_t)st.by_workflow[i].count);
-        EVS__JB_LIT(b, "\n");
-    }
+    metric_counts(b, "evstore_executions_by_workflow", "workflow",
+                  st.by_workflow, st.n_workflow);
     metric_head(b, "evstore_events", "gauge",
                 "Events appended to every log of the store.");
     metric_u64(b, "evstore_events", st.events);
