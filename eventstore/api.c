@@ -208,7 +208,8 @@ int evs_exec_create_flags(evs_store *s, const char *id, size_t id_len,
                           size_t n, unsigned flags)
 {
     CHECK_ID(id, id_len);
-    if ((n && !events) || (flags & ~(unsigned)EVS_SNAPSHOT_CACHE) ||
+    if ((n && !events) ||
+        (flags & ~(unsigned)(EVS_SNAPSHOT_CACHE | EVS_CREATE_OWNED)) ||
         ((flags & EVS_SNAPSHOT_CACHE) && n == 0))
         return -EINVAL;
     return s->ops->exec_create(s, id, id_len, snap, events, n, flags);
@@ -511,14 +512,74 @@ int evs_request_dir_peek(evs_store *s, const char *id, size_t id_len, char *buf,
     return request_dir(s, id, id_len, buf, cap, 0);
 }
 
+int evs_log_claim(evs_store *s, unsigned flags, evs_log **out,
+                  evs_error_info *info)
+{
+    evs_error_info_clear(info);
+    if (!s || !out || flags)
+        return -EINVAL;
+    *out = NULL;
+    if (!s->ops->log_claim)
+        return -ENOTSUP;
+    return s->ops->log_claim(s, out, info);
+}
+
+int evs_watch_open(evs_store *s, evs_watch **out)
+{
+    if (!s || !out)
+        return -EINVAL;
+    *out = NULL;
+    if (!s->ops->watch_open)
+        return -ENOTSUP;
+    return s->ops->watch_open(s, out);
+}
+
+int evs_watch_fd(const evs_watch *w)
+{
+    return w ? w->fd : -1;
+}
+
+int evs_watch_read(evs_watch *w, evs_watch_fn fn, void *arg)
+{
+    if (!w || !fn)
+        return -EINVAL;
+    return w->store->ops->watch_read(w, fn, arg);
+}
+
+void evs_watch_close(evs_watch *w)
+{
+    if (w)
+        w->store->ops->watch_close(w);
+}
+
+int evs__is_run_start(const evs_event *ev, char *version, size_t cap)
+{
+    evs_span v;
+    size_t n;
+    int rc;
+
+    rc = evs__span_eq_cstr(ev->event_type, EVS_EV_EXECUTION_STARTED) &&
+         evs__json_get(ev->data, "code_version", &v) == 1 && v.len >= 2 &&
+         v.ptr[0] == '"';
+    if (rc && version && cap) {
+        char buf[EVS_ID_MAX * 2];
+        n = v.len - 2 < sizeof(buf) ? v.len - 2 : sizeof(buf) - 1;
+        n = evs__json_unescape(v.ptr + 1, n, buf);
+        if (n == (size_t)-1)
+            n = 0;
+        n = n < cap ? n : cap - 1;
+        memcpy(version, buf, n);
+        version[n] = '\0';
+    }
+    return rc;
+}
+
 int evs_exec_code_version(evs_store *s, const char *id, size_t id_len,
                           char *version, size_t cap)
 {
     evs_cursor *cur = NULL;
     evs_log *log = NULL;
     evs_event ev;
-    evs_span v;
-    size_t n;
     int rc;
 
     if (version && cap)
@@ -526,21 +587,8 @@ int evs_exec_code_version(evs_store *s, const char *id, size_t id_len,
     if ((rc = evs_log_open(s, id, id_len, 0, &log, NULL, NULL)) != 0)
         return rc;
     if ((rc = evs_cursor_open(log, 1, 1, &cur, NULL)) == 0 &&
-        (rc = evs_cursor_next(cur, &ev, NULL, NULL)) == 1) {
-        rc = evs__span_eq_cstr(ev.event_type, EVS_EV_EXECUTION_STARTED) &&
-             evs__json_get(ev.data, "code_version", &v) == 1 && v.len >= 2 &&
-             v.ptr[0] == '"';
-        if (rc && version && cap) {
-            char buf[EVS_ID_MAX * 2];
-            n = v.len - 2 < sizeof(buf) ? v.len - 2 : sizeof(buf) - 1;
-            n = evs__json_unescape(v.ptr + 1, n, buf);
-            if (n == (size_t)-1)
-                n = 0;
-            n = n < cap ? n : cap - 1;
-            memcpy(version, buf, n);
-            version[n] = '\0';
-        }
-    }
+        (rc = evs_cursor_next(cur, &ev, NULL, NULL)) == 1)
+        rc = evs__is_run_start(&ev, version, cap);
     evs_cursor_close(cur);
     evs_log_close(log);
     return rc;

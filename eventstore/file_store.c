@@ -593,4 +593,8 @@ const evs_backend_ops evs__file_backend = {
     evs__file_exec_usage,
     evs__file_archived_count,
     NULL, /* log_renew: a writer holds its lock while open */
+    NULL, /* log_claim: no work queue; runners list and lock */
+    NULL, /* watch_open, watch_read, watch_close: no notifications */
+    NULL,
+    NULL,
 };

@@ -261,6 +261,7 @@ int evs__pg_request_post(evs_store *s, const char *id, size_t id_len,
     evs__pg_bytes(&p, id, id_len);
     evs__pg_bytes(&p, uuid, EVS_REQUEST_ID_LEN);
     evs__pg_bytes(&p, body, blen);
+    evs__pg_bytes(&p, q->chan, strlen(q->chan));
     pthread_mutex_lock(&q->mu);
     /* Durable when this returns, whatever the durability mode. */
     rc = evs__pg_do(s, PG_REQ_ADD, &p, 1, "posting a request", &added);

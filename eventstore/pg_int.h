@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 /* The schema version this library writes and reads (BACKENDS.md). */
-#define EVS__PG_SCHEMA 1
+#define EVS__PG_SCHEMA 2
 
 /* The statements, prepared on the connection at first use. */
 enum {
@@ -22,9 +22,10 @@ enum {
     PG_APPEND,     /* the lines and the new end, fenced, one statement */
     PG_LEASE_GET,  /* rid -> fence, lease still held, last_seq */
     PG_CLAIM,      /* id, owner, lease -> rid, fence, last_seq, bytes */
+    PG_CLAIM_NEXT, /* owner, lease -> rid, fence, last_seq, bytes, id */
     PG_HOLDER,     /* id -> owner, lease's time left */
     PG_RENEW,      /* rid, fence, lease -> lease_until */
-    PG_RELEASE,    /* rid, fence */
+    PG_RELEASE,    /* rid, fence, channel */
     PG_EXEC_DEL,   /* rid, fence: the row, its events and requests */
     PG_EVENTS_GET, /* rid, from, to, limit -> seq, off, line */
     PG_SNAP_GET,   /* rid -> snapshot, last_seq, created_at */
@@ -51,6 +52,8 @@ typedef struct pg_store {
     int sync;         /* synchronous_commit in force: 1 on, 0 off,
                            -1 not known (a new connection) */
     int64_t lease_us; /* a writer's lease (evs_store_opts.lease_ms) */
+    char chan[24];    /* the store's notification channel: "evs_" and
+                           the hash of its schema's name (evs_watch) */
     unsigned char prepared[PG_NSTMT];
 } pg_store;
 
@@ -70,7 +73,7 @@ static inline pg_store *evs__pg(evs_store *s)
 }
 
 /* A statement's parameters, each sent in binary. */
-#define PG_MAXP 16
+#define PG_MAXP 20
 typedef struct pg_params {
     int n;
     const char *val[PG_MAXP];
@@ -81,6 +84,7 @@ typedef struct pg_params {
 
 void evs__pg_i64(pg_params *p, int64_t v);
 void evs__pg_bytes(pg_params *p, const void *b, size_t len);
+void evs__pg_bool(pg_params *p, int v);
 
 /* Runs statement `which` with p (may be NULL: none) under q->mu,
  * connecting again first when the connection was lost, at
@@ -155,6 +159,13 @@ int evs__pg_cursor_open(evs_log *l, uint64_t from, uint64_t to,
 int evs__pg_line_arrays(evs_store *s, const char *lines, size_t len, size_t n,
                         uint64_t off, char **buf, size_t *cap, size_t *alen,
                         size_t *blen);
+
+int evs__pg_log_claim(evs_store *s, evs_log **out, evs_error_info *info);
+
+/* pg_watch.c: LISTEN/NOTIFY (evs_watch). */
+int evs__pg_watch_open(evs_store *s, evs_watch **out);
+int evs__pg_watch_read(evs_watch *w, evs_watch_fn fn, void *arg);
+void evs__pg_watch_close(evs_watch *w);
 
 /* pg_data.c: listing, snapshots, requests, settings, usage. */
 const char *evs__pg_list_sql(unsigned shape, char *buf, size_t cap);

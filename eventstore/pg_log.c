@@ -62,44 +62,33 @@ static void free_log(evs_store *s, pg_log *pl)
     evs__free(s->alloc, pl);
 }
 
-int evs__pg_log_open(evs_store *s, const char *id, size_t id_len,
-                     unsigned flags, evs_log **out, evs_recovery_info *rec,
-                     evs_error_info *info)
+static pg_log *log_new(evs_store *s, unsigned flags)
 {
-    pg_store *q = evs__pg(s);
-    int wr = (flags & EVS_LOG_WRITE) != 0;
-    int64_t held_ms = 0;
-    pg_log *pl;
-    int rc;
+    pg_log *pl = evs__calloc(s->alloc, sizeof(*pl));
 
-    if (!(pl = evs__calloc(s->alloc, sizeof(*pl))))
-        return -ENOMEM;
+    if (!pl)
+        return NULL;
     pl->base.ops = s->ops;
     pl->base.store = s;
     pl->base.flags = flags;
+    pthread_mutex_init(&pl->base.mu, NULL);
+    return pl;
+}
+
+static void log_name(pg_log *pl, const char *id, size_t id_len)
+{
     memcpy(pl->base.id, id, id_len);
     pl->base.id[id_len] = '\0';
     pl->base.id_len = id_len;
-    pthread_mutex_init(&pl->base.mu, NULL);
-    evs__error_set_id(info, id, id_len);
+}
 
-    if (wr) {
-        /* The claim reads the log's end in the statement that takes the
-         * lease: no append of another writer can come between. */
-        rc = evs__pg_claim(s, id, id_len, (flags & EVS_LOG_WAIT) != 0, &pl->rid,
-                           &pl->fence, &pl->base.last_seq, &pl->base.end,
-                           &held_ms);
-        if (rc == EVS_ELOCKED)
-            evs__error_set(info, rc, "lock",
-                           "execution %s is held by another writer's lease "
-                           "(%lld ms left)",
-                           pl->base.id, (long long)held_ms);
-    } else {
-        pthread_mutex_lock(&q->mu);
-        rc = evs__pg_exec_get(s, id, id_len, &pl->rid, &pl->base.last_seq,
-                              &pl->base.end, NULL);
-        pthread_mutex_unlock(&q->mu);
-    }
+/* The rest of an open, after the claim or the look-up (rc): a writer
+ * checks the log's last line ends it. Frees pl on failure. */
+static int log_opened(evs_store *s, pg_log *pl, int rc, evs_log **out,
+                      evs_recovery_info *rec, evs_error_info *info)
+{
+    int wr = (pl->base.flags & EVS_LOG_WRITE) != 0;
+
     if (rc == 0 && wr &&
         (rc = evs__dbc_check_end(&pl->base, pl->rid, fetch, info)) != 0 &&
         info && info->code == 0)
@@ -126,6 +115,86 @@ int evs__pg_log_open(evs_store *s, const char *id, size_t id_len,
     }
     *out = &pl->base;
     return 0;
+}
+
+int evs__pg_log_open(evs_store *s, const char *id, size_t id_len,
+                     unsigned flags, evs_log **out, evs_recovery_info *rec,
+                     evs_error_info *info)
+{
+    pg_store *q = evs__pg(s);
+    int64_t held_ms = 0;
+    pg_log *pl;
+    int rc;
+
+    if (!(pl = log_new(s, flags)))
+        return -ENOMEM;
+    log_name(pl, id, id_len);
+    evs__error_set_id(info, id, id_len);
+    if (flags & EVS_LOG_WRITE) {
+        /* The claim reads the log's end in the statement that takes the
+         * lease: no append of another writer can come between. */
+        rc = evs__pg_claim(s, id, id_len, (flags & EVS_LOG_WAIT) != 0, &pl->rid,
+                           &pl->fence, &pl->base.last_seq, &pl->base.end,
+                           &held_ms);
+        if (rc == EVS_ELOCKED)
+            evs__error_set(info, rc, "lock",
+                           "execution %s is held by another writer's lease "
+                           "(%lld ms left)",
+                           pl->base.id, (long long)held_ms);
+    } else {
+        pthread_mutex_lock(&q->mu);
+        rc = evs__pg_exec_get(s, id, id_len, &pl->rid, &pl->base.last_seq,
+                              &pl->base.end, NULL);
+        pthread_mutex_unlock(&q->mu);
+    }
+    return log_opened(s, pl, rc, out, rec, info);
+}
+
+/* The queue's next execution (PG_CLAIM_NEXT), claimed as a writer's
+ * open claims one by id. */
+int evs__pg_log_claim(evs_store *s, evs_log **out, evs_error_info *info)
+{
+    pg_store *q = evs__pg(s);
+    char owner[EVS_UUID_LEN + 1];
+    pg_params p = {0};
+    PGresult *r;
+    pg_log *pl;
+    int rc;
+
+    if ((rc = evs_uuid7(owner)) != 0)
+        return rc;
+    if (!(pl = log_new(s, EVS_LOG_WRITE)))
+        return -ENOMEM;
+    evs__pg_bytes(&p, owner, EVS_UUID_LEN);
+    evs__pg_i64(&p, q->lease_us);
+    pthread_mutex_lock(&q->mu);
+    /* At synchronous_commit on, as every claim: a claim a server crash
+     * forgot would let two writers believe they hold one lease, though
+     * fencing still refuses the older one's appends. */
+    r = evs__pg_run(s, PG_CLAIM_NEXT, &p, 1, "claiming work", &rc);
+    if (r && PQntuples(r) == 1) {
+        size_t il;
+        const char *id = evs__pg_col(r, 0, 4, &il);
+
+        pl->rid = evs__pg_col_i64(r, 0, 0);
+        pl->fence = evs__pg_col_i64(r, 0, 1);
+        pl->base.last_seq = (uint64_t)evs__pg_col_i64(r, 0, 2);
+        pl->base.end = (uint64_t)evs__pg_col_i64(r, 0, 3);
+        if (il == 0 || il > EVS_ID_MAX || !evs_id_valid(id, il))
+            rc = EVS_ECORRUPT; /* no id a store could have written */
+        else
+            log_name(pl, id, il);
+    } else if (r) {
+        rc = -ENOENT;
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&q->mu);
+    if (rc == -ENOENT) {
+        free_log(s, pl);
+        return rc;
+    }
+    evs__error_set_id(info, pl->base.id, pl->base.id_len);
+    return log_opened(s, pl, rc, out, NULL, info);
 }
 
 /* Commits a transaction id at synchronous_commit on: its commit waits

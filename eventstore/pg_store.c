@@ -20,6 +20,11 @@
  * clock every runner shares. */
 #define NOW_US "(extract(epoch FROM clock_timestamp()) * 1000000)::int8"
 
+/* The statuses of executions that have ended: never claimed from the
+ * queue. The queue's index and the statements that use it spell the
+ * list the same way, so the planner matches them. */
+#define UNFINISHED_NOT "('completed', 'failed', 'terminated', 'continued')"
+
 /*
  * The schema, one step per version: migrations[v] takes a database at
  * version v to v + 1, in the transaction that records the new version.
@@ -67,6 +72,21 @@ static const char *const migrations[EVS__PG_SCHEMA] = {
     " PRIMARY KEY(rid, req_id));"
     "CREATE TABLE settings(k integer PRIMARY KEY CHECK(k = 0),"
     " body bytea NOT NULL);",
+    /* 1 -> 2: the queue runners claim work from (evs_log_claim). `run`
+     * marks a durable function's run, which its host runs, never a
+     * runner: its first event, execution_started, names a code_version
+     * (as evs_exec_code_version reads it). The partial index holds only
+     * the executions a runner may take, ordered by when their lease ran
+     * out (0: released or never claimed). */
+    "ALTER TABLE executions ADD COLUMN run boolean NOT NULL DEFAULT false;"
+    "UPDATE executions e SET run = true FROM events v"
+    " WHERE v.rid = e.rid AND v.seq = 1"
+    " AND convert_from(v.line, 'UTF8')::jsonb ->> 'event_type'"
+    " = 'execution_started'"
+    " AND jsonb_typeof(convert_from(v.line, 'UTF8')::jsonb -> 'data'"
+    " -> 'code_version') = 'string';"
+    "CREATE INDEX executions_queue ON executions(lease_until, rid)"
+    " WHERE NOT run AND status NOT IN " UNFINISHED_NOT ";",
 };
 
 static const char *const stmt_sql[PG_LIST0] = {
@@ -75,12 +95,17 @@ static const char *const stmt_sql[PG_LIST0] = {
     [PG_EXEC_ADD] =
         "WITH x AS (INSERT INTO executions(id, status, workflow, created_at,"
         " updated_at, start_time, end_time, snap_seq, snapshot, last_seq,"
-        " bytes) VALUES($1::text, $2::text, $3::text, $4::int8, $5::int8,"
-        " $6::int8, $7::int8, $8::int8, $9::bytea, $10::int8, $11::int8)"
-        " RETURNING rid)"
-        " INSERT INTO events(rid, seq, off, line)"
+        " bytes, run, lease_until) VALUES($1::text, $2::text, $3::text,"
+        " $4::int8, $5::int8, $6::int8, $7::int8, $8::int8, $9::bytea,"
+        " $10::int8, $11::int8, $14::bool,"
+        " CASE WHEN $15::bool THEN " NOW_US " + $16::int8 ELSE 0 END)"
+        " RETURNING rid, id, status, run),"
+        " l AS (INSERT INTO events(rid, seq, off, line)"
         " SELECT x.rid, o.n, o.off, o.line FROM x,"
-        " unnest($12::int8[], $13::bytea[]) WITH ORDINALITY AS o(off, line, n)",
+        " unnest($12::int8[], $13::bytea[]) WITH ORDINALITY AS o(off, line, n))"
+        /* Runners are told of work they may claim now. */
+        " SELECT pg_notify($17::text, 'f' || x.id) FROM x WHERE NOT $15::bool"
+        " AND NOT x.run AND x.status NOT IN " UNFINISHED_NOT,
     /* Only while the claim holds: the same token, the lease not run out
      * and the log where the writer left it; the update takes the row's
      * lock, so a claim and an append are ordered. */
@@ -99,13 +124,31 @@ static const char *const stmt_sql[PG_LIST0] = {
                  " WHERE id = $1::text AND (owner IS NULL OR"
                  " lease_until < " NOW_US ")"
                  " RETURNING rid, fence, last_seq, bytes",
+    /* The next execution of the queue no live lease holds, locked so
+     * that two runners claiming at once take two (SKIP LOCKED), the one
+     * whose lease ran out longest ago first. */
+    [PG_CLAIM_NEXT] =
+        "UPDATE executions SET owner = $1::text, fence = fence + 1,"
+        " lease_until = " NOW_US " + $2::int8"
+        " WHERE rid = (SELECT rid FROM executions WHERE NOT run"
+        " AND status NOT IN " UNFINISHED_NOT
+        " AND lease_until < " NOW_US " ORDER BY lease_until, rid LIMIT 1"
+        " FOR UPDATE SKIP LOCKED)"
+        " RETURNING rid, fence, last_seq, bytes, id",
     [PG_HOLDER] = "SELECT coalesce(owner, ''), lease_until - " NOW_US
                   " FROM executions WHERE id = $1::text",
     [PG_RENEW] = "UPDATE executions SET lease_until = " NOW_US " + $3::int8"
                  " WHERE rid = $1::int8 AND fence = $2::int8"
                  " RETURNING lease_until",
-    [PG_RELEASE] = "UPDATE executions SET owner = NULL, lease_until = 0"
-                   " WHERE rid = $1::int8 AND fence = $2::int8",
+    /* An unfinished execution given up is work for the others; its
+     * lease ends now, which puts it behind the work already waiting in
+     * the queue (so one that fails whenever it is taken cannot keep the
+     * others from being taken). */
+    [PG_RELEASE] = "WITH u AS (UPDATE executions SET owner = NULL,"
+                   " lease_until = " NOW_US " WHERE rid = $1::int8 AND fence = $2::int8"
+                   " RETURNING id, status, run)"
+                   " SELECT pg_notify($3::text, 'f' || id) FROM u"
+                   " WHERE NOT run AND status NOT IN " UNFINISHED_NOT,
     [PG_EXEC_DEL] =
         "WITH a AS (DELETE FROM events WHERE rid = $1::int8),"
         " b AS (DELETE FROM requests WHERE rid = $1::int8)"
@@ -122,10 +165,12 @@ static const char *const stmt_sql[PG_LIST0] = {
                     " end_time = $7::int8, snap_seq = $8::int8,"
                     " snapshot = $9::bytea"
                     " WHERE rid = $1::int8 AND last_seq >= $8::int8",
+    /* Delivered at the commit, to the runners listening (evs_watch). */
     [PG_REQ_ADD] = "WITH g AS (UPDATE executions SET req_gen = req_gen + 1"
-                   " WHERE id = $1::text RETURNING rid)"
-                   " INSERT INTO requests(rid, req_id, body)"
-                   " SELECT g.rid, $2::text, $3::bytea FROM g",
+                   " WHERE id = $1::text RETURNING rid),"
+                   " i AS (INSERT INTO requests(rid, req_id, body)"
+                   " SELECT g.rid, $2::text, $3::bytea FROM g RETURNING rid)"
+                   " SELECT pg_notify($4::text, 'r' || $1::text) FROM i",
     [PG_REQ_LIST] = "SELECT req_id, body FROM requests WHERE rid = $1::int8"
                     " ORDER BY req_id",
     [PG_REQ_DEL] = "WITH d AS (DELETE FROM requests WHERE rid = $1::int8"
@@ -153,6 +198,16 @@ void evs__pg_i64(pg_params *p, int64_t v)
     p->be[p->n] = htobe64((uint64_t)v);
     p->val[p->n] = (const char *)&p->be[p->n];
     p->len[p->n] = 8;
+    p->fmt[p->n] = 1;
+    p->n++;
+}
+
+void evs__pg_bool(pg_params *p, int v)
+{
+    static const char yes = 1, no = 0;
+
+    p->val[p->n] = v ? &yes : &no;
+    p->len[p->n] = 1;
     p->fmt[p->n] = 1;
     p->n++;
 }
@@ -534,6 +589,28 @@ static char *hide_password(evs_store *s, const char *loc)
     return out;
 }
 
+/* The store's notification channel: one per schema, so that stores
+ * sharing a database hear only their own. A channel is an identifier of
+ * at most 63 bytes, which a schema's name may not fit: its hash does. */
+static int name_channel(evs_store *s)
+{
+    pg_store *q = evs__pg(s);
+    PGresult *r = PQexec(q->conn, "SELECT current_schema()");
+    const char *name;
+    int rc = 0;
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+        PQgetisnull(r, 0, 0)) {
+        rc = pg_err(s, r, "reading the schema's name");
+    } else {
+        name = PQgetvalue(r, 0, 0);
+        snprintf(q->chan, sizeof(q->chan), "evs_%016llx",
+                 (unsigned long long)evs_checksum(name, strlen(name)));
+    }
+    PQclear(r);
+    return rc;
+}
+
 static void pg_close(evs_store *s)
 {
     pg_store *q = evs__pg(s);
@@ -580,7 +657,8 @@ static int pg_open(evs_store *s, const char *loc)
         goto fail;
     }
     PQconninfoFree(opts);
-    if ((rc = connect_db(s)) != 0 || (rc = migrate(s)) != 0)
+    if ((rc = connect_db(s)) != 0 || (rc = migrate(s)) != 0 ||
+        (rc = name_channel(s)) != 0)
         goto fail;
     return 0;
 fail:
@@ -633,7 +711,10 @@ int evs__pg_line_arrays(evs_store *s, const char *lines, size_t len, size_t n,
 }
 
 /* EVS_SNAPSHOT_CACHE changes nothing here: the snapshot is written in
- * the statement that makes the log, whose flush it shares. */
+ * the statement that makes the log, whose flush it shares.
+ * EVS_CREATE_OWNED keeps the queue from offering the execution for a
+ * lease's time, while its creator claims it by id; without it the
+ * runners are told of it at the commit. */
 static int pg_exec_create(evs_store *s, const char *id, size_t id_len,
                           const evs_snapshot *snap, const evs_event *ev,
                           size_t n, unsigned flags)
@@ -659,6 +740,10 @@ static int pg_exec_create(evs_store *s, const char *id, size_t id_len,
         evs__pg_i64(&p, (int64_t)len);
         evs__pg_bytes(&p, arr, alen);
         evs__pg_bytes(&p, arr + alen, blen);
+        evs__pg_bool(&p, n > 0 && evs__is_run_start(&ev[0], NULL, 0));
+        evs__pg_bool(&p, (flags & EVS_CREATE_OWNED) != 0);
+        evs__pg_i64(&p, q->lease_us);
+        evs__pg_bytes(&p, q->chan, strlen(q->chan));
         pthread_mutex_lock(&q->mu);
         rc = evs__pg_do(s, PG_EXEC_ADD, &p, PG_SYNC_META(s),
                         "creating an execution", NULL);
@@ -714,4 +799,8 @@ const evs_backend_ops evs__pg_backend = {
     .settings_save = evs__pg_settings_save,
     .exec_usage = evs__pg_exec_usage,
     .archived_count = evs__db_archived_count,
+    .log_claim = evs__pg_log_claim,
+    .watch_open = evs__pg_watch_open,
+    .watch_read = evs__pg_watch_read,
+    .watch_close = evs__pg_watch_close,
 };

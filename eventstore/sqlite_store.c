@@ -788,4 +788,8 @@ const evs_backend_ops evs__sqlite_backend = {
     evs__sq_exec_usage,
     evs__db_archived_count,
     NULL, /* log_renew: a writer holds its lock while open */
+    NULL, /* log_claim: no work queue; runners list and lock */
+    NULL, /* watch_open, watch_read, watch_close: no notifications */
+    NULL,
+    NULL,
 };

@@ -120,7 +120,19 @@ typedef struct evs_backend_ops {
     /* A writer's lease (evs_log_renew): NULL for a backend whose writers
      * hold a lock for as long as the handle is open. */
     int (*log_renew)(evs_log *l, int64_t *until_us);
+    /* Work discovery (evs_log_claim, evs_watch_*): NULL for a backend
+     * without a work queue or notifications (-ENOTSUP). */
+    int (*log_claim)(evs_store *s, evs_log **out, evs_error_info *info);
+    int (*watch_open)(evs_store *s, evs_watch **out);
+    int (*watch_read)(evs_watch *w, evs_watch_fn fn, void *arg);
+    void (*watch_close)(evs_watch *w);
 } evs_backend_ops;
+
+/* A watch: what every backend's begins with. */
+struct evs_watch {
+    evs_store *store;
+    int fd;
+};
 
 extern const evs_backend_ops evs__file_backend;
 
@@ -190,6 +202,11 @@ int evs__append_prepare(evs_log *l, const evs_event *ev, size_t n,
  * hook told. (file_log.c) */
 int evs__past_limit(evs_log *l, const evs_event *ev, size_t n, size_t len,
                     evs_error_info *info);
+
+/* Whether ev is the execution_started of a durable function's run: its
+ * data names a code_version, copied to version (cap bytes, NUL-ended;
+ * may be NULL). (api.c) */
+int evs__is_run_start(const evs_event *ev, char *version, size_t cap);
 
 /* Whether a snapshot status ends the execution for cleanup: completed,
  * failed, terminated or continued. (file_cleanup.c) */

@@ -176,9 +176,10 @@ static void poll_cb(uv_timer_t *h)
     /* Inboxes with a working watch are read when it fires; every tenth
      * poll reads them all anyway, in case a notification was lost. */
     o->polls++;
+    evs__orch_watch_store(o);
     for (orch_exec *x = o->execs, *n; x; x = n) {
         n = x->next;
-        if ((!x->watch && !x->stamp_poll) || o->polls % 10 == 0)
+        if ((!x->watch && !x->stamp_poll && !o->watch) || o->polls % 10 == 0)
             evs__orch_inbox_pick(x);
     }
     evs__orch_renew_leases(o);
@@ -200,6 +201,7 @@ static void close_handles(evs_orch *o)
     if (o->closing)
         return;
     o->closing = 1;
+    evs__orch_unwatch_store(o);
     uv_close((uv_handle_t *)&o->async, handle_closed);
     uv_close((uv_handle_t *)&o->poll, handle_closed);
     uv_close((uv_handle_t *)&o->grace, handle_closed);

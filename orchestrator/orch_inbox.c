@@ -186,7 +186,10 @@ void evs__orch_watch(orch_exec *x)
     rc = evs_request_dir_peek(o->store, x->id, x->id_len, x->inbox_path,
                               sizeof(x->inbox_path));
     if (rc == -ENOTSUP) {
-        poll_stamp(x);
+        /* The store's notifications, when it has them, tell of this
+         * inbox too (orch_watch.c). */
+        if (!o->watch)
+            poll_stamp(x);
         return;
     }
     if (rc != 0 && rc != -ENOENT)

@@ -193,7 +193,27 @@ struct evs_orch {
     int renewing;
     uint64_t last_renew_ms;
     int no_leases;
+    /* Work discovery (orch_watch.c): the store's notifications and the
+     * poll of their descriptor (heap: closed with the watch), or NULL;
+     * no_watch once the backend was seen to have none; no_queue once
+     * evs_log_claim said the backend has no work queue. */
+    evs_watch *watch;
+    uv_poll_t *watch_poll;
+    int no_watch;
+    int no_queue;
+    int adopt_due; /* a notification told of work to claim */
 };
+
+/* orch_watch.c */
+/* From the poll timer: opens the store's notifications when there are
+ * none (a backend that has them: PostgreSQL) and polls their descriptor
+ * on the loop. A request posted to an owned execution reads its inbox at
+ * once; work to claim adopts. A new watch reads every inbox and the
+ * queue once, for what was sent before it listened. */
+void evs__orch_watch_store(evs_orch *o);
+/* Stops and closes the watch (at close, or when its connection was
+ * lost). */
+void evs__orch_unwatch_store(evs_orch *o);
 
 /* orch_lease.c */
 /* From the poll timer: renews, on the threadpool, the writers' leases of

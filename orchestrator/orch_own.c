@@ -185,8 +185,10 @@ int evs_orch_resume(evs_orch *o, evs_span id)
     return evs_orch_resume_with(o, id, (evs_span){0}, NULL, NULL, NULL);
 }
 
-int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
-                         evs_def_finding_fn fn, void *arg, evs_error_info *info)
+/* Takes execution `id` over, or, with `claimed` (a writer's log of id
+ * the store's work queue gave, taken over even on failure), that one. */
+static int resume(evs_orch *o, evs_span id, evs_log *claimed, evs_span def,
+                  evs_def_finding_fn fn, void *arg, evs_error_info *info)
 {
     evs_log *log = NULL;
     evs_replay *rp = NULL;
@@ -196,26 +198,34 @@ int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
     int rc;
 
     evs_error_info_clear(info);
-    if ((rc = evs__chain_init(&c, id)) != 0)
+    if ((rc = evs__chain_init(&c, id)) != 0) {
+        evs_log_close(claimed);
         return rc;
+    }
     /* An execution that continued as new goes on in its successor: each
      * member that continued is reported so, and the walk goes on to the
      * next, until one that has not (which is taken, or reports how it
      * ended). */
     for (;;) {
         id = (evs_span){c.id, c.id_len};
-        if (evs__orch_find_exec(o, id))
-            return -EALREADY;
-        if (o->stopping)
-            return -ECANCELED;
-        /* A durable function's run is run by its host's code. */
-        if ((rc = refuse_run(o, id, info)) != 0)
+        rc = evs__orch_find_exec(o, id) ? -EALREADY
+             : o->stopping              ? -ECANCELED
+             /* A durable function's run is run by its host's code (the
+              * queue never offers one). */
+             : claimed ? 0
+                       : refuse_run(o, id, info);
+        if (rc != 0) {
+            evs_log_close(claimed);
             return rc;
-        /* The lock first: it is what owning means. */
-        rc = evs_log_open(o->store, id.ptr, id.len, EVS_LOG_WRITE, &log, NULL,
-                          NULL);
-        if (rc != 0)
+        }
+        /* The lock (or lease) first: it is what owning means. */
+        if (claimed) {
+            log = claimed;
+            claimed = NULL;
+        } else if ((rc = evs_log_open(o->store, id.ptr, id.len, EVS_LOG_WRITE,
+                                      &log, NULL, NULL)) != 0) {
             return rc;
+        }
         if ((rc = evs__orch_replay_new(o->alloc, &rp)) != 0)
             goto fail;
         rc = evs_replay_open(rp, o->store, id.ptr, id.len, 0, NULL, &ve);
@@ -263,6 +273,12 @@ fail:
     return rc;
 }
 
+int evs_orch_resume_with(evs_orch *o, evs_span id, evs_span def,
+                         evs_def_finding_fn fn, void *arg, evs_error_info *info)
+{
+    return resume(o, id, NULL, def, fn, arg, info);
+}
+
 static int is_unfinished(evs_span status)
 {
     static const char *const done[] = {"completed", "failed", "terminated",
@@ -275,6 +291,37 @@ static int is_unfinished(evs_span status)
     return 1;
 }
 
+/* Claims up to `max` (0: any number) executions from the store's work
+ * queue: -ENOTSUP when it has none. */
+static int adopt_queued(evs_orch *o, size_t max, size_t *n)
+{
+    evs_error_info info;
+    evs_log *log;
+    int rc = 0;
+
+    while (!o->stopping && (!max || *n < max)) {
+        rc = evs_log_claim(o->store, 0, &log, &info);
+        if (rc == -ENOENT)
+            return 0; /* no more for now */
+        if (rc != 0) {
+            if (rc != -ENOTSUP)
+                evs__orch_logf(o, EVS_LOG_ERROR,
+                               EVS_LOG_FIELDS(.execution = info.execution_id,
+                                              .err = rc),
+                               "claiming work: %s",
+                               info.msg[0] ? info.msg : evs_strerror(rc));
+            return rc;
+        }
+        rc = resume(o, evs_span_cstr(evs_log_id(log)), log, (evs_span){0},
+                    NULL, NULL, NULL);
+        if (rc == 0)
+            (*n)++;
+        else if (rc != -EALREADY)
+            return rc; /* logged where it failed */
+    }
+    return 0;
+}
+
 /* Takes up to `max` (0: any number) unfinished executions no runner owns. */
 int evs__orch_adopt(evs_orch *o, size_t max, size_t *count)
 {
@@ -284,6 +331,14 @@ int evs__orch_adopt(evs_orch *o, size_t max, size_t *count)
 
     if (count)
         *count = 0;
+    if (!o->no_queue) {
+        rc = adopt_queued(o, max, &n);
+        if (count)
+            *count = n;
+        if (rc != -ENOTSUP)
+            return rc;
+        o->no_queue = 1;
+    }
     if ((rc = evs_exec_list(o->store, NULL, &l)) != 0)
         return rc;
     for (size_t i = 0; i < l.count && !o->stopping && (!max || n < max); i++) {
@@ -332,8 +387,10 @@ static void start_work(uv_work_t *w)
     start_job *j = w->data;
     evs__creation *c = &j->c;
 
+    /* Owned: no other runner is offered it before this one claims it. */
     j->rc = evs_exec_create_flags(j->o->store, c->id, c->id_len, &c->snap,
-                                  c->ev, 2, EVS_SNAPSHOT_CACHE);
+                                  c->ev, 2,
+                                  EVS_SNAPSHOT_CACHE | EVS_CREATE_OWNED);
     if (j->rc == 0)
         j->rc = evs_log_open(j->o->store, c->id, c->id_len, EVS_LOG_WRITE,
                              &j->log, NULL, NULL);

@@ -234,6 +234,19 @@ EVS_EXTERN int evs_exec_create_flags(evs_store *s, const char *id,
                                      const evs_event *events, size_t n,
                                      unsigned flags);
 
+/**
+ * A flag of evs_exec_create_flags: the caller opens the new execution as
+ * its writer right after (evs_log_open with EVS_LOG_WRITE), as a runner
+ * starting it does. On a backend with a work queue (PostgreSQL) the
+ * queue then does not offer it to other runners (evs_log_claim) for a
+ * lease's time (lease_ms), and they are not told of it (evs_watch); a
+ * creator that dies first leaves it to them once that time is out.
+ * Without it, a new unfinished execution is offered at once: what an
+ * execution created for a runner to take wants. Other backends ignore
+ * it.
+ */
+#define EVS_CREATE_OWNED (1u << 8)
+
 /** True if execution `id` exists (its directory and log are there). */
 EVS_EXTERN int evs_exec_exists(evs_store *s, const char *id, size_t id_len);
 
@@ -456,6 +469,75 @@ typedef struct evs_recovery_info {
 EVS_EXTERN int evs_log_open(evs_store *s, const char *id, size_t id_len,
                             unsigned flags, evs_log **out,
                             evs_recovery_info *rec, evs_error_info *info);
+
+/**
+ * Claims work: opens, as its writer (as evs_log_open with
+ * EVS_LOG_WRITE does), one unfinished execution that no writer holds and
+ * that is no durable function's run (whose host runs it, run.h). On
+ * PostgreSQL this takes the next execution of the store's work queue:
+ * one statement claims the one whose lease ran out longest ago (or that
+ * was never claimed, or was released), skipping rows another claim is
+ * taking at that moment (FOR UPDATE SKIP LOCKED), so runners claiming at
+ * once never take the same one and never wait for each other. "Unfinished"
+ * is the status of its snapshot, which may lag the log: the claimant
+ * replays the history, which says.
+ *
+ * `flags` must be 0; `info` (may be NULL) details a failure. Returns 0
+ * and sets *out, -ENOENT when no execution may be claimed now, -ENOTSUP
+ * on a backend without a work queue (files, SQLite: list the executions
+ * and open each instead), EVS_ECORRUPT (the claimed log's end does not
+ * check out; the claim is given up) or another error of evs_log_open.
+ */
+EVS_EXTERN int evs_log_claim(evs_store *s, unsigned flags, evs_log **out,
+                             evs_error_info *info);
+
+/**
+ * Change notifications (PostgreSQL's LISTEN/NOTIFY): a watch is a
+ * connection of its own that hears, as each commit happens, of requests
+ * posted to the store's executions and of executions that runners may
+ * claim (created without EVS_CREATE_OWNED, or released unfinished by
+ * their writer). A runner polls its descriptor for reading (uv_poll) and
+ * then reads what came; so it neither polls every execution's inbox nor
+ * waits a poll's interval for new work. A notification is a hint, never
+ * the work itself: the inbox and the queue are read after it. A watch
+ * whose connection is lost hears nothing more (evs_watch_read says so):
+ * notifications sent meanwhile are lost, so after opening a new one, read
+ * every inbox and the queue once.
+ */
+typedef struct evs_watch evs_watch;
+
+enum {
+    EVS_WATCH_REQUEST = 'r', /* a request was posted to the execution */
+    EVS_WATCH_FREE = 'f'     /* the execution may be claimed */
+};
+
+/** What a watch heard: `kind` (EVS_WATCH_*) of execution id[0..id_len)
+ *  (not NUL-terminated, borrowed for the call). */
+typedef void (*evs_watch_fn)(void *arg, int kind, const char *id,
+                             size_t id_len);
+
+/**
+ * Opens a watch on store `s`. Returns 0 and sets *out, -ENOTSUP on a
+ * backend without notifications (files: watch each inbox's directory,
+ * evs_request_dir; SQLite: poll evs_request_changed), -ECONNREFUSED, or
+ * another -errno. A watch is used by one thread at a time.
+ */
+EVS_EXTERN int evs_watch_open(evs_store *s, evs_watch **out);
+
+/** The descriptor to poll for reading. It stays the same for the watch's
+ *  life; do not close it or read from it. */
+EVS_EXTERN int evs_watch_fd(const evs_watch *w);
+
+/**
+ * Reads what arrived, without blocking, calling fn for each
+ * notification in commit order. Returns how many there were (0 if none),
+ * or -ECONNRESET when the connection was lost: close the watch (after
+ * stopping the poll of its descriptor) and open another.
+ */
+EVS_EXTERN int evs_watch_read(evs_watch *w, evs_watch_fn fn, void *arg);
+
+/** Closes a watch (NULL: nothing). */
+EVS_EXTERN void evs_watch_close(evs_watch *w);
 
 /** The execution id of the log, NUL-terminated. Borrowed. */
 EVS_EXTERN const char *evs_log_id(const evs_log *l);

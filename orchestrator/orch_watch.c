@@ -1,0 +1,135 @@
+/*
+ * orch_watch.c: hearing of work instead of looking for it, on a store
+ * that tells (evs_watch, store.h: PostgreSQL's LISTEN/NOTIFY).
+ *
+ * Without notifications a runner watches each owned execution's inbox
+ * directory (files) or polls its change counter every 50 ms (SQLite),
+ * and looks for new work every adopt_ms. With them, one connection hears
+ * of every request posted to the store and of every execution offered
+ * to runners, as each commits: a request reads that execution's inbox if
+ * it is owned here, and offered work claims from the queue at once. The
+ * poll timer still reads every inbox every tenth poll and the queue
+ * every adopt_ms, so a notification lost (the connection dropped, the
+ * server restarted) delays work, never loses it; and a new watch reads
+ * every inbox and the queue once, for what was sent before it listened.
+ */
+#include "orch_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* A runner takes new executions a few at a time (as the poll does). */
+#define ADOPT_BATCH 64
+
+static void note_cb(void *arg, int kind, const char *id, size_t id_len)
+{
+    evs_orch *o = arg;
+    orch_exec *x;
+
+    if (kind == EVS_WATCH_FREE) {
+        o->adopt_due = 1;
+        return;
+    }
+    x = evs__orch_find_exec(o, (evs_span){id, id_len});
+    if (x && !x->released)
+        evs__orch_inbox_pick(x);
+}
+
+/* The poll of a watch's descriptor, and what its close frees. */
+typedef struct watch_poll {
+    uv_poll_t h;
+    evs_orch *o;
+    evs_watch *w;
+} watch_poll;
+
+static void poll_closed(uv_handle_t *h)
+{
+    watch_poll *wp = h->data;
+
+    evs_watch_close(wp->w);
+    evs__free(wp->o->alloc, wp);
+}
+
+void evs__orch_unwatch_store(evs_orch *o)
+{
+    watch_poll *wp = (watch_poll *)o->watch_poll;
+
+    if (!wp)
+        return;
+    uv_poll_stop(&wp->h);
+    uv_close((uv_handle_t *)&wp->h, poll_closed);
+    o->watch = NULL;
+    o->watch_poll = NULL;
+}
+
+static void adopt_now(evs_orch *o)
+{
+    if (o->adopt_due && o->opts.adopt_ms && !o->stopping && !o->closing) {
+        o->adopt_due = 0;
+        o->last_adopt_ms = uv_now(o->loop);
+        (void)evs__orch_adopt(o, ADOPT_BATCH, NULL);
+    }
+    o->adopt_due = 0;
+}
+
+static void watch_cb(uv_poll_t *h, int status, int events)
+{
+    watch_poll *wp = h->data;
+    evs_orch *o = wp->o;
+    int n;
+
+    (void)events;
+    n = status < 0 ? status : evs_watch_read(wp->w, note_cb, o);
+    if (n < 0) {
+        evs__orch_logf(o, EVS_LOG_WARN, EVS_LOG_FIELDS(.err = n),
+                       "the store's notifications were lost (%s); polling "
+                       "until they are back",
+                       evs_strerror(n));
+        evs__orch_unwatch_store(o);
+    }
+    adopt_now(o);
+    evs__orch_check_idle(o);
+}
+
+void evs__orch_watch_store(evs_orch *o)
+{
+    watch_poll *wp;
+    evs_watch *w;
+    int rc;
+
+    if (o->watch || o->no_watch || o->closing || o->stopping)
+        return;
+    rc = evs_watch_open(o->store, &w);
+    if (rc == -ENOTSUP) {
+        o->no_watch = 1;
+        return;
+    }
+    if (rc != 0)
+        return; /* logged by the store; the next poll tries again */
+    if (!(wp = evs__calloc(o->alloc, sizeof(*wp)))) {
+        evs_watch_close(w);
+        return;
+    }
+    if (uv_poll_init(o->loop, &wp->h, evs_watch_fd(w)) != 0) {
+        evs__free(o->alloc, wp);
+        evs_watch_close(w);
+        return;
+    }
+    wp->o = o;
+    wp->w = w;
+    wp->h.data = wp;
+    o->watch = w;
+    o->watch_poll = &wp->h;
+    uv_poll_start(&wp->h, UV_READABLE, watch_cb);
+    /* What was sent before this listened: every inbox, and the queue.
+     * The executions polled one by one until now need not be. */
+    for (orch_exec *x = o->execs, *n; x; x = n) {
+        n = x->next;
+        if (x->stamp_poll)
+            evs__orch_unwatch(x);
+        if (!x->released)
+            evs__orch_inbox_pick(x);
+    }
+    o->adopt_due = 1;
+    adopt_now(o);
+}
