@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,7 +151,7 @@ Test(pg, a_new_store_is_made_at_the_current_schema_and_not_without_create)
     cr_assert_eq(rc, -ENOENT, "no tables and no create: no store");
     s = open_ok(0);
     evs_store_close(s);
-    cr_assert_eq(raw_int("SELECT version FROM evs_schema"), 1);
+    cr_assert_eq(raw_int("SELECT version FROM evs_schema"), 2);
     s = open_at(loc, 0, 0, &rc);
     cr_assert_eq(rc, 0, "made: opens without create");
     evs_store_close(s);
@@ -450,4 +451,326 @@ Test(pg, a_damaged_line_is_refused_by_readers_and_writers)
     cr_assert_eq(evs_log_open(s, "d", 1, EVS_LOG_WRITE, &l, NULL, &info),
                  EVS_ECORRUPT);
     evs_store_close(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* The work queue and notifications                                   */
+/* ------------------------------------------------------------------ */
+
+/* Runs a statement that changes rows, on its own connection. */
+static void raw_exec(const char *sql)
+{
+    char q[1024];
+
+    snprintf(q, sizeof(q), "WITH u AS (%s RETURNING 1) SELECT count(*) FROM u",
+             sql);
+    cr_assert_geq(raw_int(q), 0);
+}
+
+/* A durable function's run: its first event names a code_version. */
+static int create_run(evs_store *s, const char *id)
+{
+    evs_event e = tu_event(EVS_EV_EXECUTION_STARTED, NULL,
+                           "{\"workflow_name\":\"fn\",\"code_version\":"
+                           "\"v1\",\"inputs\":{}}");
+
+    return evs_exec_create(s, id, strlen(id), NULL, &e, 1);
+}
+
+static int create_owned(evs_store *s, const char *id)
+{
+    evs_event e = tu_event(EVS_EV_EXECUTION_STARTED, NULL,
+                           "{\"workflow_name\":\"test\",\"inputs\":{}}");
+
+    return evs_exec_create_flags(s, id, strlen(id), NULL, &e, 1,
+                                 EVS_CREATE_OWNED);
+}
+
+/* Claims until the queue is empty: the ids claimed, in order, as
+ * "a,b,"; the writers are left open in w[] (count in *n). */
+static void claim_all(evs_store *s, char *ids, size_t cap, evs_log **w,
+                      size_t *n)
+{
+    evs_log *l;
+    int rc;
+
+    ids[0] = '\0';
+    *n = 0;
+    while ((rc = evs_log_claim(s, 0, &l, NULL)) == 0) {
+        size_t len = strlen(ids);
+        snprintf(ids + len, cap - len, "%s,", evs_log_id(l));
+        w[(*n)++] = l;
+        cr_assert_lt(*n, 64, "the queue never ran dry");
+    }
+    cr_assert_eq(rc, -ENOENT, "%s", evs_strerror(rc));
+}
+
+Test(pg, the_queue_offers_only_unfinished_unheld_executions_that_are_no_run)
+{
+    evs_store *a = open_ok(0), *b = open_ok(0);
+    evs_log *w[64], *held, *l;
+    char ids[256];
+    size_t n;
+
+    cr_assert_eq(tu_create(a, "free1"), 0);
+    cr_assert_eq(tu_create(a, "free2"), 0);
+    cr_assert_eq(tu_create(a, "done"), 0);
+    raw_exec("UPDATE executions SET status = 'completed' WHERE id = 'done'");
+    cr_assert_eq(create_run(a, "fn"), 0);
+    cr_assert_eq(create_owned(a, "mine"), 0);
+    cr_assert_eq(tu_create(a, "held"), 0);
+    cr_assert_eq(evs_log_open(a, "held", 4, EVS_LOG_WRITE, &held, NULL, NULL),
+                 0);
+    cr_assert_eq(raw_int("SELECT count(*) FROM executions WHERE run"), 1,
+                 "the run is marked at its creation");
+    /* Never claimed ones first, then in order of their rows. */
+    claim_all(b, ids, sizeof(ids), w, &n);
+    cr_assert_str_eq(ids, "free1,free2,");
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(tu_append_n(w[i], 1), 0, "a claimed writer appends");
+        cr_assert_eq(fence_of(evs_log_id(w[i])), 1, "one token per claim");
+    }
+    /* The owned one's creator claims it by id at once. */
+    cr_assert_eq(evs_log_open(a, "mine", 4, EVS_LOG_WRITE, &l, NULL, NULL), 0);
+    evs_log_close(l);
+    /* Released unfinished: offered again, in the order they were
+     * given up ("mine" by its creator, above, first). */
+    evs_log_close(w[0]);
+    cr_assert_eq(evs_log_claim(a, 0, &l, NULL), 0);
+    cr_assert_str_eq(evs_log_id(l), "mine");
+    evs_log_close(l);
+    claim_all(b, ids, sizeof(ids), w, &n);
+    cr_assert_str_eq(ids, "free1,mine,", "free1 given up before mine again");
+    cr_assert_eq(evs_log_last_seq(w[0]), 2, "the claim reads the log's end");
+    evs_log_close(w[0]);
+    evs_log_close(w[1]);
+    /* A lease run out is offered; expire() ends it at time 0, before
+     * the others were given up. */
+    expire("held");
+    claim_all(b, ids, sizeof(ids), w, &n);
+    cr_assert_str_eq(ids, "held,free1,mine,");
+    cr_assert_eq(tu_append_n(held, 1), EVS_ELEASE, "the old holder is fenced");
+    evs_log_close(held);
+    for (size_t i = 0; i < n; i++)
+        evs_log_close(w[i]);
+    cr_assert_eq(evs_log_claim(a, 1, &l, NULL), -EINVAL, "flags must be 0");
+    evs_store_close(a);
+    evs_store_close(b);
+}
+
+Test(pg, a_created_owned_execution_waits_a_lease_before_others_may_claim_it)
+{
+    evs_store *a = open_ok(0), *b = open_ok(0);
+    evs_log *l;
+
+    cr_assert_eq(create_owned(a, "mine"), 0);
+    cr_assert_eq(evs_log_claim(b, 0, &l, NULL), -ENOENT);
+    /* Its creator died before claiming it: the lease's time passes. */
+    expire("mine");
+    cr_assert_eq(evs_log_claim(b, 0, &l, NULL), 0);
+    cr_assert_str_eq(evs_log_id(l), "mine");
+    evs_log_close(l);
+    evs_store_close(a);
+    evs_store_close(b);
+}
+
+#define RACE_EXECS 60
+
+typedef struct claimer {
+    evs_store *s;
+    evs_log *mine[RACE_EXECS];
+    int n, err;
+} claimer;
+
+/* Each keeps what it claimed open until all are done: a second claim
+ * of one execution could then only come from the queue giving it
+ * twice. */
+static void *claim_main(void *arg)
+{
+    claimer *c = arg;
+    evs_log *l;
+    int rc;
+
+    while (c->n < RACE_EXECS && (rc = evs_log_claim(c->s, 0, &l, NULL)) == 0)
+        c->mine[c->n++] = l;
+    if (c->n < RACE_EXECS && rc != -ENOENT)
+        c->err = rc;
+    return NULL;
+}
+
+Test(pg, runners_claiming_at_once_each_take_different_executions)
+{
+    evs_store *a = open_ok(0);
+    claimer c[3];
+    pthread_t t[3];
+    int seen[RACE_EXECS] = {0}, total = 0;
+
+    for (int i = 0; i < RACE_EXECS; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "e%d", i);
+        cr_assert_eq(tu_create(a, id), 0);
+    }
+    for (int k = 0; k < 3; k++) {
+        memset(&c[k], 0, sizeof(c[k]));
+        c[k].s = open_ok(0);
+        cr_assert_eq(pthread_create(&t[k], NULL, claim_main, &c[k]), 0);
+    }
+    for (int k = 0; k < 3; k++)
+        pthread_join(t[k], NULL);
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(c[k].err, 0, "claimer %d: %s", k, evs_strerror(c[k].err));
+        for (int i = 0; i < c[k].n; i++) {
+            const char *id = evs_log_id(c[k].mine[i]);
+            int e = atoi(id + 1);
+            cr_assert(e >= 0 && e < RACE_EXECS);
+            cr_assert_eq(seen[e]++, 0, "%s claimed twice", id);
+            total++;
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < c[k].n; i++)
+            evs_log_close(c[k].mine[i]);
+        evs_store_close(c[k].s);
+    }
+    cr_assert_eq(total, RACE_EXECS, "every execution claimed once");
+    cr_assert_eq(raw_int("SELECT max(fence) FROM executions"), 1,
+                 "no execution claimed twice, even briefly");
+    evs_store_close(a);
+}
+
+/* What a watch heard, as "kID," entries. */
+static char heard[1024];
+
+static void on_note(void *arg, int kind, const char *id, size_t len)
+{
+    size_t n = strlen(heard);
+
+    (void)arg;
+    snprintf(heard + n, sizeof(heard) - n, "%c%.*s,", kind, (int)len, id);
+}
+
+/* Waits (up to 10 s) for the watch's descriptor, then reads it until
+ * `want` notifications came; returns the last read's result. */
+static int hear(evs_watch *w, int want)
+{
+    int got = 0, rc = 0;
+
+    heard[0] = '\0';
+    while (got < want) {
+        struct pollfd p = {.fd = evs_watch_fd(w), .events = POLLIN};
+        if (poll(&p, 1, 10000) != 1)
+            break;
+        if ((rc = evs_watch_read(w, on_note, NULL)) < 0)
+            return rc;
+        got += rc;
+    }
+    return got;
+}
+
+Test(pg, a_watch_hears_posts_and_offered_work_at_their_commit)
+{
+    evs_store *a = open_ok(0), *b = open_ok(0);
+    char req[EVS_REQUEST_ID_LEN + 1];
+    evs_watch *w;
+    evs_log *l;
+
+    cr_assert_eq(evs_watch_open(a, &w), 0);
+    cr_assert_geq(evs_watch_fd(w), 0);
+    cr_assert_eq(evs_watch_read(w, on_note, NULL), 0, "nothing yet");
+    /* Offered at once; an owned one, and a run, are not. */
+    cr_assert_eq(create_owned(b, "mine"), 0);
+    cr_assert_eq(create_run(b, "fn"), 0);
+    cr_assert_eq(tu_create(b, "x"), 0);
+    cr_assert_eq(hear(w, 1), 1);
+    cr_assert_str_eq(heard, "fx,");
+    /* A request, from any handle. */
+    cr_assert_eq(evs_request_post(b, "mine", 4, "{\"type\":\"go\"}", 13, req),
+                 0);
+    cr_assert_eq(hear(w, 1), 1);
+    cr_assert_str_eq(heard, "rmine,");
+    /* Released unfinished: offered again; a request to nothing: none. */
+    cr_assert_eq(evs_log_open(b, "x", 1, EVS_LOG_WRITE, &l, NULL, NULL), 0);
+    evs_log_close(l);
+    cr_assert_eq(evs_request_post(b, "nope", 4, "{\"type\":\"go\"}", 13, req),
+                 -ENOENT);
+    cr_assert_eq(tu_create(b, "y"), 0);
+    cr_assert_eq(hear(w, 2), 2);
+    cr_assert_str_eq(heard, "fx,fy,", "in commit order, nothing else");
+    /* Another store's schema in the same database is not heard. */
+    {
+        char other[4400];
+        evs_store *c;
+        int rc;
+        char odir[1024];
+        snprintf(odir, sizeof(odir), "%s/other", dir);
+        snprintf(other, sizeof(other), "%s", tu_loc(odir));
+        c = open_at(other, 0, 1, &rc);
+        cr_assert_eq(rc, 0, "%s", logged);
+        cr_assert_eq(tu_create(c, "z"), 0);
+        evs_store_close(c);
+    }
+    cr_assert_eq(tu_create(b, "last"), 0);
+    cr_assert_eq(hear(w, 1), 1, "%s", heard);
+    cr_assert_str_eq(heard, "flast,", "only this store's");
+    evs_watch_close(w);
+    evs_store_close(a);
+    evs_store_close(b);
+}
+
+Test(pg, a_watch_whose_session_is_ended_says_so_and_a_new_one_hears_again)
+{
+    evs_store *a = open_ok(0), *b = open_ok(0);
+    evs_watch *w;
+    int rc;
+
+    char schema[40], sql[256];
+
+    cr_assert_eq(evs_watch_open(a, &w), 0);
+    /* This store's channel (pg_store.c): other tests listen too. */
+    tu_pg_schema(dir, schema, sizeof(schema));
+    snprintf(sql, sizeof(sql),
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+             " WHERE query = 'LISTEN \"evs_%016llx\"'",
+             (unsigned long long)evs_checksum(schema, strlen(schema)));
+    cr_assert_eq(raw_int(sql), 1, "%s", sql);
+    rc = hear(w, 1);
+    cr_assert_eq(rc, -ECONNRESET, "%d", rc);
+    evs_watch_close(w);
+    cr_assert_eq(evs_watch_open(a, &w), 0);
+    cr_assert_eq(tu_create(b, "x"), 0);
+    cr_assert_eq(hear(w, 1), 1);
+    cr_assert_str_eq(heard, "fx,");
+    evs_watch_close(w);
+    evs_store_close(a);
+    evs_store_close(b);
+}
+
+Test(pg, schema_1_is_migrated_and_its_runs_are_found_in_their_first_line)
+{
+    evs_store *a = open_ok(0);
+    int rc;
+
+    cr_assert_eq(tu_create(a, "wf"), 0);
+    cr_assert_eq(create_run(a, "fn"), 0);
+    evs_store_close(a);
+    /* Back to version 1's shape, as a store made by the last release. */
+    raw_int("WITH d AS (SELECT 1) SELECT count(*) FROM d");
+    {
+        PGconn *c = PQconnectdb(loc);
+        PGresult *r = PQexec(c, "DROP INDEX executions_queue;"
+                                "ALTER TABLE executions DROP COLUMN run;"
+                                "UPDATE evs_schema SET version = 1");
+        cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "%s",
+                  PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(c);
+    }
+    a = open_at(loc, 0, 0, &rc);
+    cr_assert_eq(rc, 0, "%s", logged);
+    cr_assert_eq(raw_int("SELECT version FROM evs_schema"), 2);
+    cr_assert_eq(raw_int("SELECT count(*) FROM executions WHERE run"), 1);
+    cr_assert_eq(raw_int("SELECT count(*) FROM executions WHERE run AND"
+                         " id = 'fn'"),
+                 1);
+    evs_store_close(a);
 }
