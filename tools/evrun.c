@@ -90,7 +90,7 @@ static const char help_retry[] =
 
 static const char help_serve[] =
     "evrun serve STORE [--grace MS] [--adopt MS] [--schedules MS]\n"
-    "          [--gc-first MS] [--sync MODE] [--create]\n"
+    "          [--gc-first MS] [--lease MS] [--sync MODE] [--create]\n"
     "          [--http ADDR:PORT [--token-file F] [--definitions DIR]\n"
     "          [--console DIR]]\n"
     "  Runs every unfinished execution no other runner owns, looks for\n"
@@ -100,7 +100,9 @@ static const char help_serve[] =
     "  it exits 0. Prints nothing on stdout.\n"
     "  --grace MS     milliseconds actions get to finish (default 10000)\n"
     "  --adopt MS     look for new executions every MS milliseconds\n"
-    "                 (default 1000)\n"
+    "                 (default 1000). On PostgreSQL a runner also hears of\n"
+    "                 new work and of requests at once (LISTEN/NOTIFY) and\n"
+    "                 claims work from the store's queue\n"
     "  --schedules MS look at the schedules at least every MS milliseconds,\n"
     "                 besides when a fire is due (default 1000; 0: fire\n"
     "                 none). Any number of runners may serve one store:\n"
@@ -110,6 +112,11 @@ static const char help_serve[] =
     "                 1000), then every gc.interval (default 1h; off: never),\n"
     "                 beside the runners, never to what they own; what it\n"
     "                 deletes is noted on stderr\n"
+    "  --lease MS     PostgreSQL: how long the runner's hold on an execution\n"
+    "                 lasts unrenewed (default 30000). It renews every\n"
+    "                 third of it; a runner that dies or stops leaves its\n"
+    "                 executions to the others once it has run out. Other\n"
+    "                 backends ignore it\n"
     "  --sync MODE    full (default), batch or none\n"
     "  --create       create STORE if it does not exist, as start does\n"
     "  --http ADDR:PORT\n"
@@ -297,6 +304,8 @@ int parse_sync(const char *cmd, const char *v, evs_durability *d)
     return 0;
 }
 
+uint32_t g_lease_ms;
+
 int run_store_open(const char *path, evs_durability d, int create,
                    int can_create, evs_store **s)
 {
@@ -305,6 +314,8 @@ int run_store_open(const char *path, evs_durability d, int create,
     evs_store_opts_init(&so);
     so.durability = d;
     so.create = create;
+    if (g_lease_ms)
+        so.lease_ms = g_lease_ms;
     return open_store_opts(path, &so, can_create ? "; --create makes it" : NULL,
                            s);
 }

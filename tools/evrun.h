@@ -47,7 +47,8 @@ enum {
     OPT_DEFINITIONS,
     OPT_CONSOLE,
     OPT_BY,
-    OPT_REASON
+    OPT_REASON,
+    OPT_LEASE
 };
 
 #define OPT_JSON_ENTRY                                                         \
@@ -72,6 +73,10 @@ int parse_sync(const char *cmd, const char *v, evs_durability *d);
  */
 int run_store_open(const char *path, evs_durability d, int create,
                    int can_create, evs_store **s);
+
+/* The writers' lease run_store_open asks of a PostgreSQL store
+ * (evs_store_opts.lease_ms; 0: the library's default): serve's --lease. */
+extern uint32_t g_lease_ms;
 
 /*
  * Takes a JSON argument of option `opt`: inline, or "@FILE" (FILE "-":

@@ -552,6 +552,7 @@ int cmd_serve(int argc, char **argv)
         {"adopt", required_argument, NULL, OPT_ADOPT},
         {"schedules", required_argument, NULL, OPT_SCHEDULES},
         {"gc-first", required_argument, NULL, OPT_GC_FIRST},
+        {"lease", required_argument, NULL, OPT_LEASE},
         {"http", required_argument, NULL, OPT_HTTP},
         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"definitions", required_argument, NULL, OPT_DEFINITIONS},
@@ -565,6 +566,7 @@ int cmd_serve(int argc, char **argv)
     char *token = NULL;
     evs_durability d = EVS_SYNC_FULL;
     uint64_t adopt = 1000, grace = g_grace_ms, sched = 1000, gc_first = 1000;
+    uint64_t lease = 0;
     evs_store *s = NULL;
     evs_orch_opts oo;
     evs_server_opts so;
@@ -589,6 +591,9 @@ int cmd_serve(int argc, char **argv)
             ex = parse_num("serve", "--gc-first", optarg, 0, 86400000,
                            &gc_first);
             break;
+        case OPT_LEASE:
+            ex = parse_num("serve", "--lease", optarg, 100, 86400000, &lease);
+            break;
         case OPT_SYNC: ex = parse_sync("serve", optarg, &d); break;
         case OPT_CREATE: create = 1; break;
         case OPT_HTTP: http = optarg; break;
@@ -610,6 +615,7 @@ int cmd_serve(int argc, char **argv)
     so.definitions_dir = defs;
     so.console_dir = console ? console : installed_console();
     g_grace_ms = (uint32_t)grace;
+    g_lease_ms = (uint32_t)lease;
     if ((ex = run_store_open(argv[optind], d, create, 1, &s)) != 0)
         return ex;
     g_store = s;
