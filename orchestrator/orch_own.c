@@ -47,6 +47,22 @@ static int64_t last_event_at(evs_log *log)
     return at;
 }
 
+/* Whether the stored snapshot of an ended execution is behind its log:
+ * its runner died between the last append and the snapshot. Listings
+ * read snapshots, so the execution would be listed unfinished (and
+ * offered to runners by a work queue) for ever. */
+static int snapshot_lags(evs_store *s, const char *id, size_t id_len,
+                         uint64_t last_seq)
+{
+    evs_snapshot *sn = NULL;
+    int lags = evs_snapshot_load_flags(s, id, id_len, EVS_SNAPSHOT_STATE_RAW,
+                                       &sn, NULL) != 0 ||
+               sn->last_event_seq != last_seq;
+
+    evs_snapshot_free(sn);
+    return lags;
+}
+
 /* Takes over an open writer log and its replayed state; both are the
  * execution's from now on, even on failure. `newdef` (may be NULL; taken
  * over too) is a definition checked compatible with the history, which
@@ -76,6 +92,9 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
     x->id_len = strlen(evs_log_id(log));
     memcpy(x->id, evs_log_id(log), x->id_len + 1);
     x->snap_seq = st->last_seq;
+    if (taken && st->status >= EVS_STATUS_COMPLETED &&
+        snapshot_lags(o->store, x->id, x->id_len, st->last_seq))
+        x->snap_seq = 0; /* written before the end is reported */
     x->taking_over = taken;
     x->from_seq = st->last_seq;
     x->last_at_us = last_event_at(log);

@@ -2336,6 +2336,40 @@ Test(orch, recover_takes_unfinished_executions_and_skips_finished_ones)
     cr_assert_eq(count_calls("b"), 2);
 }
 
+/* Its runner died between the last append and the snapshot: the
+ * listing (and a store's work queue) would say "running" for ever. */
+Test(orch, a_finished_execution_whose_snapshot_lags_gets_one_when_taken_over)
+{
+    evs_snapshot *old = NULL, *now = NULL;
+    evs_log *l;
+    uint64_t last;
+
+    run_new(wait_def(""), "", "lg", EVS_OUTCOME_SUSPENDED);
+    cr_assert_eq(evs_snapshot_load(st, "lg", 2, &old, NULL), 0);
+    nouts = 0;
+    mk_orch(1);
+    cr_assert_eq(evs_orch_resume(orch, S("lg")), 0);
+    cr_assert_eq(evs_orch_send(orch, S("lg"), S("go"), S("\"x\"")), 0);
+    run_orch();
+    expect_outcome("lg", EVS_OUTCOME_COMPLETED);
+    /* Back to the snapshot of the wait, as if the last one was lost. */
+    cr_assert_eq(evs_snapshot_save(st, "lg", 2, old), 0);
+    cr_assert_eq(evs_log_open(st, "lg", 2, 0, &l, NULL, NULL), 0);
+    last = evs_log_last_seq(l);
+    evs_log_close(l);
+    cr_assert_lt(old->last_event_seq, last);
+    nouts = 0;
+    mk_orch(1);
+    cr_assert_eq(evs_orch_resume(orch, S("lg")), 0);
+    run_orch();
+    expect_outcome("lg", EVS_OUTCOME_COMPLETED);
+    cr_assert_eq(evs_snapshot_load(st, "lg", 2, &now, NULL), 0);
+    cr_assert_eq(now->last_event_seq, last, "the snapshot caught up");
+    expect_span(now->status, "completed");
+    evs_snapshot_free(old);
+    evs_snapshot_free(now);
+}
+
 Test(orch, resume_refuses_a_locked_or_owned_execution)
 {
     evs_log *l = NULL;
