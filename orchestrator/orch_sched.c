@@ -19,6 +19,7 @@ typedef struct sched_look {
     char (*ids)[EVS_ID_MAX + 1]; /* executions created */
     size_t n, cap;
     int64_t next_due_us; /* 0: none */
+    int none;            /* the backend keeps no schedules */
 } sched_look;
 
 static void started(void *arg, const char *id)
@@ -38,8 +39,14 @@ static void look_work(uv_work_t *w)
     int rc;
 
     if ((rc = evs_schedule_list(o->store, &l)) != 0) {
-        evs__orch_log(o, EVS_LOG_WARN, "schedules: cannot list them: %s",
-                      evs_strerror(rc));
+        /* A backend without schedules is said once, and not looked at
+         * again. */
+        k->none = rc == -ENOTSUP;
+        evs__orch_log(o, k->none ? EVS_LOG_INFO : EVS_LOG_WARN,
+                      "schedules: cannot list them: %s%s", evs_strerror(rc),
+                      k->none ? "; this store's backend keeps none, and "
+                                "none are fired"
+                              : "");
         return;
     }
     for (size_t i = 0; i < l.count && !o->stopping; i++) {
@@ -78,7 +85,7 @@ static void look_done(uv_work_t *w, int status)
         if ((uint64_t)in < wait)
             wait = (uint64_t)in;
     }
-    if (!o->stopping && !o->closing)
+    if (!o->stopping && !o->closing && !k->none)
         uv_timer_start(&o->sched, evs__orch_sched_cb, wait, 0);
     evs__free(o->alloc, k->ids);
     evs__free(o->alloc, k);
