@@ -350,6 +350,15 @@ int evs__orch_adopt(evs_orch *o, size_t max, size_t *count)
 
     if (count)
         *count = 0;
+    if (o->opts.max_owned) {
+        size_t room = o->nexecs < o->opts.max_owned
+                          ? o->opts.max_owned - o->nexecs
+                          : 0;
+        if (room == 0)
+            return 0;
+        if (!max || max > room)
+            max = room;
+    }
     if (!o->no_queue) {
         rc = adopt_queued(o, max, &n);
         if (count)

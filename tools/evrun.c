@@ -90,7 +90,8 @@ static const char help_retry[] =
 
 static const char help_serve[] =
     "evrun serve STORE [--grace MS] [--adopt MS] [--schedules MS]\n"
-    "          [--gc-first MS] [--lease MS] [--sync MODE] [--create]\n"
+    "          [--gc-first MS] [--lease MS] [--max N] [--sync MODE]\n"
+    "          [--create]\n"
     "          [--http ADDR:PORT [--token-file F] [--definitions DIR]\n"
     "          [--console DIR]]\n"
     "  Runs every unfinished execution no other runner owns, looks for\n"
@@ -117,6 +118,9 @@ static const char help_serve[] =
     "                 third of it; a runner that dies or stops leaves its\n"
     "                 executions to the others once it has run out. Other\n"
     "                 backends ignore it\n"
+    "  --max N        own at most N executions at once (default: no\n"
+    "                 limit), so that runners sharing a store share its\n"
+    "                 work; the rest wait for a runner with room\n"
     "  --sync MODE    full (default), batch or none\n"
     "  --create       create STORE if it does not exist, as start does\n"
     "  --http ADDR:PORT\n"

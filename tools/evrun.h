@@ -48,7 +48,8 @@ enum {
     OPT_CONSOLE,
     OPT_BY,
     OPT_REASON,
-    OPT_LEASE
+    OPT_LEASE,
+    OPT_MAX
 };
 
 #define OPT_JSON_ENTRY                                                         \

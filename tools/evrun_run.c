@@ -553,6 +553,7 @@ int cmd_serve(int argc, char **argv)
         {"schedules", required_argument, NULL, OPT_SCHEDULES},
         {"gc-first", required_argument, NULL, OPT_GC_FIRST},
         {"lease", required_argument, NULL, OPT_LEASE},
+        {"max", required_argument, NULL, OPT_MAX},
         {"http", required_argument, NULL, OPT_HTTP},
         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"definitions", required_argument, NULL, OPT_DEFINITIONS},
@@ -566,7 +567,7 @@ int cmd_serve(int argc, char **argv)
     char *token = NULL;
     evs_durability d = EVS_SYNC_FULL;
     uint64_t adopt = 1000, grace = g_grace_ms, sched = 1000, gc_first = 1000;
-    uint64_t lease = 0;
+    uint64_t lease = 0, max_owned = 0;
     evs_store *s = NULL;
     evs_orch_opts oo;
     evs_server_opts so;
@@ -593,6 +594,9 @@ int cmd_serve(int argc, char **argv)
             break;
         case OPT_LEASE:
             ex = parse_num("serve", "--lease", optarg, 100, 86400000, &lease);
+            break;
+        case OPT_MAX:
+            ex = parse_num("serve", "--max", optarg, 1, 100000000, &max_owned);
             break;
         case OPT_SYNC: ex = parse_sync("serve", optarg, &d); break;
         case OPT_CREATE: create = 1; break;
@@ -622,6 +626,7 @@ int cmd_serve(int argc, char **argv)
     evs_orch_opts_init(&oo);
     oo.adopt_ms = (uint32_t)(adopt ? adopt : 1);
     oo.schedule_ms = (uint32_t)sched;
+    oo.max_owned = (size_t)max_owned;
     oo.on_outcome = serve_outcome;
     if ((rc = evs_orch_new(s, &oo, &g_orch)) != 0) {
         ex = fail_rc(rc, "cannot start the orchestrator");

@@ -243,6 +243,12 @@ typedef struct evs_orch_opts {
      * NULL (default): evs_now_us. */
     int64_t (*clock_us)(void *clock_arg);
     void *clock_arg;
+    /* The most executions adoption (adopt_ms, evs_orch_recover) lets
+     * this orchestrator own at once, so that runners sharing a store
+     * share its work instead of the first one taking it all; executions
+     * started or resumed by name are not counted against it. 0
+     * (default): no limit. */
+    size_t max_owned;
 } evs_orch_opts;
 
 /**

@@ -2336,6 +2336,40 @@ Test(orch, recover_takes_unfinished_executions_and_skips_finished_ones)
     cr_assert_eq(count_calls("b"), 2);
 }
 
+Test(orch, adoption_stops_at_max_owned_and_takes_more_once_there_is_room)
+{
+    evs_orch_opts o;
+    size_t n = 99;
+
+    for (int i = 0; i < 5; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "m%d", i);
+        run_new(wait_def(""), "", id, EVS_OUTCOME_SUSPENDED);
+    }
+    nouts = 0;
+    orch_opts_init(&o, 1);
+    o.max_owned = 2;
+    mk_orch_with(&o);
+    cr_assert_eq(evs_orch_recover(orch, &n), 0);
+    cr_assert_eq(n, 2, "took %zu", n);
+    cr_assert_eq(evs_orch_owned(orch), 2);
+    cr_assert_eq(evs_orch_recover(orch, &n), 0);
+    cr_assert_eq(n, 0, "no room: took %zu", n);
+    /* By name is not adoption: not held back by the limit. */
+    for (int i = 0, taken = 0; i < 5; i++) {
+        char id[8];
+        int rc;
+        snprintf(id, sizeof(id), "m%d", i);
+        rc = evs_orch_resume(orch, S(id));
+        cr_assert(rc == 0 || rc == -EALREADY, "%s: %d", id, rc);
+        taken += rc == 0;
+        if (i == 4)
+            cr_assert_eq(taken, 3);
+    }
+    cr_assert_eq(evs_orch_owned(orch), 5);
+    run_orch();
+}
+
 /* Its runner died between the last append and the snapshot: the
  * listing (and a store's work queue) would say "running" for ever. */
 Test(orch, a_finished_execution_whose_snapshot_lags_gets_one_when_taken_over)
