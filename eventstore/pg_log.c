@@ -189,7 +189,7 @@ int evs__pg_log_claim(evs_store *s, evs_log **out, evs_error_info *info)
     }
     PQclear(r);
     pthread_mutex_unlock(&q->mu);
-    if (rc == -ENOENT) {
+    if (!pl->fence) { /* nothing claimed: none to claim, or an error */
         free_log(s, pl);
         return rc;
     }

@@ -202,7 +202,19 @@ struct evs_orch {
     int no_watch;
     int no_queue;
     int adopt_due; /* a notification told of work to claim */
+    /* The store could not be reached: the watch and the queue are not
+     * tried again before retry_at_ms; retry_ms doubles up to 10 s, and
+     * is 0 again after a success. */
+    uint64_t retry_at_ms;
+    uint64_t retry_ms;
 };
+
+/* The store was found unreachable (rc: -ECONNREFUSED, -ECONNRESET) or
+ * reachable (rc 0): backs the watch's opening and the queue's claims
+ * off, or ends the back-off. Other errors change nothing. (orch_watch.c) */
+void evs__orch_reachable(evs_orch *o, int rc);
+/* Whether the watch and the queue are backed off now. */
+int evs__orch_backed_off(const evs_orch *o);
 
 /* orch_watch.c */
 /* From the poll timer: opens the store's notifications when there are

@@ -318,14 +318,22 @@ static int adopt_queued(evs_orch *o, size_t max, size_t *n)
     evs_log *log;
     int rc = 0;
 
+    if (evs__orch_backed_off(o))
+        return 0;
     while (!o->stopping && (!max || *n < max)) {
         rc = evs_log_claim(o->store, 0, &log, &info);
+        evs__orch_reachable(o, rc == -ENOENT ? 0 : rc);
         if (rc == -ENOENT)
             return 0; /* no more for now */
         if (rc != 0) {
-            if (rc != -ENOTSUP)
+            /* An unreachable store was said by the store, once per
+             * back-off. */
+            if (rc != -ENOTSUP && rc != -ECONNREFUSED)
                 evs__orch_logf(o, EVS_LOG_ERROR,
-                               EVS_LOG_FIELDS(.execution = info.execution_id,
+                               EVS_LOG_FIELDS(.execution =
+                                                  info.execution_id[0]
+                                                      ? info.execution_id
+                                                      : NULL,
                                               .err = rc),
                                "claiming work: %s",
                                info.msg[0] ? info.msg : evs_strerror(rc));

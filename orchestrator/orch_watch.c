@@ -91,21 +91,43 @@ static void watch_cb(uv_poll_t *h, int status, int events)
     evs__orch_check_idle(o);
 }
 
+/* The longest back-off while the store cannot be reached. */
+#define RETRY_MAX_MS 10000
+
+void evs__orch_reachable(evs_orch *o, int rc)
+{
+    if (rc == 0) {
+        o->retry_ms = 0;
+    } else if (rc == -ECONNREFUSED || rc == -ECONNRESET) {
+        o->retry_ms = o->retry_ms ? o->retry_ms * 2 : o->opts.inbox_poll_ms;
+        if (o->retry_ms > RETRY_MAX_MS)
+            o->retry_ms = RETRY_MAX_MS;
+        o->retry_at_ms = uv_now(o->loop) + o->retry_ms;
+    }
+}
+
+int evs__orch_backed_off(const evs_orch *o)
+{
+    return o->retry_ms && uv_now(o->loop) < o->retry_at_ms;
+}
+
 void evs__orch_watch_store(evs_orch *o)
 {
     watch_poll *wp;
     evs_watch *w;
     int rc;
 
-    if (o->watch || o->no_watch || o->closing || o->stopping)
+    if (o->watch || o->no_watch || o->closing || o->stopping ||
+        evs__orch_backed_off(o))
         return;
     rc = evs_watch_open(o->store, &w);
     if (rc == -ENOTSUP) {
         o->no_watch = 1;
         return;
     }
+    evs__orch_reachable(o, rc);
     if (rc != 0)
-        return; /* logged by the store; the next poll tries again */
+        return; /* logged by the store; tried again after the back-off */
     if (!(wp = evs__calloc(o->alloc, sizeof(*wp)))) {
         evs_watch_close(w);
         return;
