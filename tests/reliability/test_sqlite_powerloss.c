@@ -18,11 +18,14 @@
  * The same VFS makes the disk full, and a mutant that never syncs shows
  * the checker finds the losses it should.
  *
- * Environment: EVS_SQLPL_IMAGES (distinct images in all, default 1500,
+ * Environment: EVS_SQLPL_IMAGES (distinct images in all, default 3000,
  * split 60/20/20 between EVS_SYNC_FULL, BATCH and NONE), EVS_SQLPL_SEED
  * (first seed), EVS_SQLPL_VERIFY (run evdump verify on one image in this
- * many, default 25), EVS_POWERLOSS_TMP (where images are written, default
- * /dev/shm), EVS_SQLPL_PRINT (violations printed, default 20).
+ * many, default 25), EVS_SQLPL_PREFIXES (prefixes of the unsynced
+ * operations per crash point, evenly spaced, default 16),
+ * EVS_POWERLOSS_TMP (where images are written, default /dev/shm),
+ * EVS_SQLPL_PRINT (violations printed, default 20) and EVS_SQLPL_TRACE=1
+ * (print each workload's operation log).
  */
 #include <criterion/criterion.h>
 
@@ -40,7 +43,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#define DEFAULT_IMAGES 1500
+#define DEFAULT_IMAGES 3000
 #define NEXEC 4 /* e0, e1 appended to; e2 created and deleted; e3 inbox */
 #define MAX_VER 64
 #define MAX_REQ 32
@@ -53,15 +56,32 @@ static uint64_t rnd(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-/* Every connection checkpoints once the WAL holds this many pages
- * (SQLite's default is 1,000), so the workload crosses checkpoints. */
+/*
+ * Every connection checkpoints once the WAL holds this many pages
+ * (SQLite's default is 1,000), so the workload crosses checkpoints and
+ * WAL restarts, not only the checkpoint of the last close. SQLite sets
+ * its default after running the auto-extensions of a new connection, so
+ * the extension installs an authorizer that sets it at every statement
+ * prepared (and allows everything).
+ */
+static int small_checkpoints_auth(void *db, int action, const char *a,
+                                  const char *b, const char *c, const char *d)
+{
+    (void)action;
+    (void)a;
+    (void)b;
+    (void)c;
+    (void)d;
+    sqlite3_wal_autocheckpoint(db, 12);
+    return SQLITE_OK;
+}
+
 static int small_checkpoints(sqlite3 *db, char **err,
                              const struct sqlite3_api_routines *api)
 {
     (void)err;
     (void)api;
-    sqlite3_wal_autocheckpoint(db, 12);
-    return SQLITE_OK;
+    return sqlite3_set_authorizer(db, small_checkpoints_auth, db);
 }
 
 static void install(void)
@@ -679,6 +699,7 @@ static void image_free(image *im)
 typedef struct tally {
     long images, cuts, lost, invalid, other, verified, not_opened;
     long events_read, promised;
+    long rounds, ops, checkpoints, wal_deletes; /* of the workloads */
 } tally;
 
 typedef struct checker {
@@ -1028,6 +1049,7 @@ typedef struct imager {
     unsigned char *inc;
     size_t inc_cap;
     long verify_every;
+    size_t prefixes;
     char *scratch;
 } imager;
 
@@ -1083,8 +1105,8 @@ static void images_at(imager *I, uint64_t *rs)
         return;
     fill(I, np, 1);
     try_image(I, "all", -1, 0);
-    /* Each prefix (at most 16, evenly spaced). */
-    steps = np - 1 < 16 ? np - 1 : 16;
+    /* Each prefix (at most I->prefixes, evenly spaced). */
+    steps = np - 1 < I->prefixes ? np - 1 : I->prefixes;
     for (size_t j = 1; j <= steps; j++) {
         size_t p = j * (np - 1) / steps;
         if (p == 0)
@@ -1120,6 +1142,33 @@ static void images_at(imager *I, uint64_t *rs)
     try_image(I, "no-dir-ops", -1, 0);
 }
 
+/* Counts what the workload's log crossed: syncs of the database file
+ * once the WAL was in use (only a checkpoint writes the database then)
+ * and deletes of the WAL (the last connection's close). */
+static void count_ops(tally *T)
+{
+    int wal_used = 0;
+
+    T->rounds++;
+    if (getenv("EVS_SQLPL_TRACE"))
+        for (size_t i = 0; i < spl_nops(); i++) {
+            const spl_op *op = spl_op_at(i);
+            fprintf(stderr, "op %zu: kind %d file %d node %u off %" PRIu64
+                    " len %" PRIu64 "\n", i, op->kind, op->file, op->node,
+                    op->off, op->len);
+        }
+    T->ops += (long)spl_nops();
+    for (size_t i = 0; i < spl_nops(); i++) {
+        const spl_op *op = spl_op_at(i);
+        if (op->file == SPL_WAL && op->kind == SPL_WRITE)
+            wal_used = 1;
+        else if (op->file == SPL_DB && op->kind == SPL_SYNC && wal_used)
+            T->checkpoints++;
+        else if (op->file == SPL_WAL && op->kind == SPL_DELETE)
+            T->wal_deletes++;
+    }
+}
+
 /* Runs rounds of the workload in `mode` until `target` distinct images
  * were checked (or 40 rounds). */
 static void run_mode(evs_durability mode, long target, int drop_syncs,
@@ -1146,6 +1195,7 @@ static void run_mode(evs_durability mode, long target, int drop_syncs,
         run_workload(&W, 70);
         spl_stop();
         nops = spl_nops();
+        count_ops(T);
         /* About 12 distinct images per crash point. */
         stride = (size_t)((long)nops * 12 / (target - T->images + 1)) + 1;
         C.W = &W;
@@ -1155,6 +1205,7 @@ static void run_mode(evs_durability mode, long target, int drop_syncs,
         I.D = &D;
         I.m = &m;
         I.verify_every = verify_every;
+        I.prefixes = (size_t)tu_env_long("EVS_SQLPL_PREFIXES", 16);
         I.scratch = tu_scratch_dir("EVS_POWERLOSS_TMP", "sqlpl-img");
         for (size_t k = rnd(&rs) % stride; k <= nops && T->images < target;
              k += stride) {
@@ -1182,11 +1233,14 @@ static long share(long percent)
 static void report(const char *what, const tally *T)
 {
     fprintf(stderr,
-            "sqlite powerloss %s: %ld distinct images at %ld crash points, "
-            "%ld read by evdump verify, %ld without a database; %ld events "
-            "read, %ld promised; %ld lost, %ld invalid, %ld other\n",
-            what, T->images, T->cuts, T->verified, T->not_opened,
-            T->events_read, T->promised, T->lost, T->invalid, T->other);
+            "sqlite powerloss %s: %ld workloads (%ld operations, %ld "
+            "checkpoints, %ld WAL deletes); %ld distinct images at %ld "
+            "crash points, %ld read by evdump verify, %ld without a "
+            "database; %ld events read, %ld promised; %ld lost, %ld "
+            "invalid, %ld other\n",
+            what, T->rounds, T->ops, T->checkpoints, T->wal_deletes,
+            T->images, T->cuts, T->verified, T->not_opened, T->events_read,
+            T->promised, T->lost, T->invalid, T->other);
 }
 
 static void expect_clean(const char *what, const tally *T, long target)
@@ -1195,6 +1249,8 @@ static void expect_clean(const char *what, const tally *T, long target)
     cr_expect_geq(T->images, target, "%s: only %ld distinct images", what,
                   T->images);
     cr_expect_gt(T->events_read, 0, "%s: no event was ever read", what);
+    cr_expect_gt(T->checkpoints, 0, "%s: no checkpoint was crossed", what);
+    cr_expect_gt(T->wal_deletes, 0, "%s: the WAL was never deleted", what);
     cr_expect_gt(T->promised, 0, "%s: nothing was ever promised", what);
     cr_expect_eq(T->lost, 0, "%s: acknowledged data lost", what);
     cr_expect_eq(T->invalid, 0, "%s: invalid data accepted", what);
@@ -1205,31 +1261,30 @@ static void expect_clean(const char *what, const tally *T, long target)
 /* Tests                                                              */
 /* ------------------------------------------------------------------ */
 
-Test(sqlite_powerloss, full_loses_nothing_acknowledged, .timeout = 3000)
+/* Runs `percent` of EVS_SQLPL_IMAGES in `mode` and expects nothing
+ * wrong. */
+static void run_clean(evs_durability mode, long percent, const char *what)
 {
     tally T = {0};
-    long target = share(60);
+    long target = share(percent);
 
-    run_mode(EVS_SYNC_FULL, target, 0, &T);
-    expect_clean("EVS_SYNC_FULL", &T, target);
+    run_mode(mode, target, 0, &T);
+    expect_clean(what, &T, target);
+}
+
+Test(sqlite_powerloss, full_loses_nothing_acknowledged, .timeout = 3000)
+{
+    run_clean(EVS_SYNC_FULL, 60, "EVS_SYNC_FULL");
 }
 
 Test(sqlite_powerloss, batch_keeps_what_was_synced, .timeout = 3000)
 {
-    tally T = {0};
-    long target = share(20);
-
-    run_mode(EVS_SYNC_BATCH, target, 0, &T);
-    expect_clean("EVS_SYNC_BATCH", &T, target);
+    run_clean(EVS_SYNC_BATCH, 20, "EVS_SYNC_BATCH");
 }
 
 Test(sqlite_powerloss, none_keeps_what_was_synced, .timeout = 3000)
 {
-    tally T = {0};
-    long target = share(20);
-
-    run_mode(EVS_SYNC_NONE, target, 0, &T);
-    expect_clean("EVS_SYNC_NONE", &T, target);
+    run_clean(EVS_SYNC_NONE, 20, "EVS_SYNC_NONE");
 }
 
 /* The harness can fail: with every sync of the database's files dropped
@@ -1242,4 +1297,283 @@ Test(sqlite_powerloss, harness_catches_dropped_syncs, .timeout = 600)
     run_mode(EVS_SYNC_FULL, 300, 1, &T);
     report("mutant without syncs", &T);
     cr_assert_gt(T.lost, 0, "the checker found no loss with syncs dropped");
+}
+
+/* ------------------------------------------------------------------ */
+/* A full disk                                                        */
+/* ------------------------------------------------------------------ */
+
+static char hook_lines[8][1024];
+static int hook_n;
+
+static void hook(void *ctx, const evs_log_record *r)
+{
+    (void)ctx;
+    if (r->level == EVS_LOG_ERROR)
+        snprintf(hook_lines[hook_n++ % 8], sizeof(hook_lines[0]), "%s",
+                 r->msg);
+}
+
+/* The log hook said, since the last call, in one line naming the
+ * store, that its disk is full. */
+static void expect_full_message(const world *W, const char *what)
+{
+    char want[4400];
+    int found = 0;
+
+    snprintf(want, sizeof(want), "store %s: the disk is full: ", W->loc);
+    for (int i = 0; i < hook_n && i < 8; i++)
+        if (strncmp(hook_lines[i], want, strlen(want)) == 0 &&
+            !strchr(hook_lines[i], '\n'))
+            found = 1;
+    cr_expect(found, "%s: no line \"%s...\" in the log hook (last: \"%s\")",
+              what, want, hook_n ? hook_lines[(hook_n - 1) % 8] : "");
+    hook_n = 0;
+}
+
+static void open_with_hook(world *W)
+{
+    evs_store_opts o;
+
+    evs_store_opts_init(&o);
+    o.log_fn = hook;
+    cr_assert_eq(evs_store_open(W->loc, &o, &W->s), 0, "open %s", W->loc);
+}
+
+/* Everything acknowledged in W reads back byte for byte from a fresh
+ * handle. */
+static void expect_all_there(world *W)
+{
+    evs_store *s = NULL;
+    evs_request_listing rl;
+
+    cr_assert_eq(evs_store_open(W->loc, NULL, &s), 0);
+    for (int e = 0; e < NEXEC; e++) {
+        const exm *x = &W->ex[e];
+        size_t len;
+        char *all;
+        size_t pos = 0;
+
+        if (!x->exists)
+            continue;
+        all = tu_log_lines(s, x->id, &len);
+        for (uint64_t q = 1; q <= x->last; q++) {
+            cr_assert(pos + x->lines[q].len <= len &&
+                          memcmp(all + pos, x->lines[q].raw,
+                                 x->lines[q].len) == 0,
+                      "%s: acknowledged sequence %" PRIu64 " lost", x->id, q);
+            pos += x->lines[q].len;
+        }
+        cr_expect_eq(pos, len, "%s: more than was acknowledged", x->id);
+        free(all);
+    }
+    memset(&rl, 0, sizeof(rl));
+    cr_assert_eq(evs_request_list(s, W->ex[3].id, strlen(W->ex[3].id), &rl),
+                 0);
+    cr_expect_eq(rl.count, (size_t)W->nreq, "%zu requests, %d acknowledged",
+                 rl.count, W->nreq);
+    evs_request_list_free(&rl);
+    evs_store_close(s);
+}
+
+Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost,
+     .timeout = 600)
+{
+    world W;
+    evs_error_info ei;
+    evs_event *ev;
+    char id[32], body[] = "{\"late\":1}";
+    char rid[EVS_REQUEST_ID_LEN + 1];
+    int rc = 0, made = 0, appended;
+
+    install();
+    world_init(&W, EVS_SYNC_FULL, tu_seed("EVS_SQLPL_SEED", "full disk"));
+    cr_assert_eq(spl_record(W.db), 0);
+    open_with_hook(&W);
+    w_create(&W, 0, 1);
+    w_create(&W, 3, 1);
+    w_writer(&W, 0);
+    for (int i = 0; i < 20; i++)
+        w_append(&W, 0, 1, i % 5 == 0);
+    w_post(&W);
+
+    /* The disk fills: appends go on while SQLite finds room in what its
+     * files hold (a WAL restarted after a checkpoint), then one is
+     * refused with -ENOSPC and a line naming the store. */
+    spl_disk_limit((int64_t)(8000 + rnd(&W.rs) % 40000));
+    hook_n = 0;
+    for (appended = 0; appended < 2000; appended++) {
+        ev = make_events(&W, 0, W.ex[0].last + 1, 1, appended % 4 == 3);
+        rc = evs_log_append(W.ex[0].l, ev, 1, W.ex[0].last, &ei);
+        if (rc == 0)
+            keep_lines(&W, 0, W.ex[0].l, W.ex[0].last + 1, 1, 0);
+        free_events(ev, 1);
+        if (rc != 0)
+            break;
+        W.ex[0].last++;
+    }
+    cr_assert_eq(rc, -ENOSPC, "append on a full disk: %s", evs_strerror(rc));
+    cr_expect_gt(spl_full_count(), 0);
+    fprintf(stderr, "full disk: the append refused: \"%s\"; the log hook: "
+                    "\"%s\"\n",
+            ei.msg, hook_lines[0]);
+    expect_full_message(&W, "append");
+    cr_expect(strstr(ei.msg, W.ex[0].id) && strstr(ei.msg, "space"),
+              "the append's error names its execution and the cause: %s",
+              ei.msg);
+    /* The handle is poisoned (store.h, evs_log_append). */
+    ev = make_events(&W, 0, W.ex[0].last + 1, 1, 0);
+    cr_expect_eq(evs_log_append(W.ex[0].l, ev, 1, W.ex[0].last, NULL),
+                 EVS_EPOISONED);
+    cr_expect_eq(evs_log_sync(W.ex[0].l), EVS_EPOISONED);
+
+    /* Creations and posts are refused too, and leave nothing. */
+    for (made = 0; made < 200; made++) {
+        evs_snapshot sn = make_snap(&W.ex[2], 0);
+        snprintf(id, sizeof(id), "late-%d", made);
+        rc = evs_exec_create(W.s, id, strlen(id), &sn, ev, 1);
+        if (rc != 0)
+            break;
+    }
+    cr_assert_eq(rc, -ENOSPC, "create on a full disk: %s", evs_strerror(rc));
+    cr_expect(!evs_exec_exists(W.s, id, strlen(id)),
+              "a refused creation left %s", id);
+    expect_full_message(&W, "create");
+    for (int i = 0; i < 200; i++) {
+        rc = evs_request_post(W.s, W.ex[3].id, strlen(W.ex[3].id), body,
+                              strlen(body), rid);
+        if (rc != 0)
+            break;
+        cr_assert_lt(W.nreq, MAX_REQ, "posts never fail");
+        memcpy(W.req[W.nreq++], rid, sizeof(rid));
+    }
+    cr_assert_eq(rc, -ENOSPC, "post on a full disk: %s", evs_strerror(rc));
+    expect_full_message(&W, "post");
+    fprintf(stderr, "full disk: %d appends acknowledged before the first "
+                    "refused, %d creations after it; %" PRIu64 " writes "
+                    "refused\n",
+            appended, made, spl_full_count());
+
+    /* Space comes back: a new writer on the same store appends, and
+     * the store creates again. */
+    spl_disk_limit(-1);
+    evs_log_close(W.ex[0].l);
+    W.ex[0].l = NULL;
+    w_writer(&W, 0);
+    w_append(&W, 0, 2, 0);
+    w_create(&W, 1, 1);
+    w_post(&W);
+    close_writers(&W);
+    evs_store_close(W.s);
+    W.s = NULL;
+    spl_stop();
+    free_events(ev, 1);
+
+    /* Nothing acknowledged was lost, and nothing refused is there. */
+    expect_all_there(&W);
+    {
+        evs_store *s = NULL;
+        cr_assert_eq(evs_store_open(W.loc, NULL, &s), 0);
+        for (int i = 0; i < made; i++) {
+            snprintf(id, sizeof(id), "late-%d", i);
+            cr_expect(evs_exec_exists(s, id, strlen(id)),
+                      "acknowledged creation %s lost", id);
+        }
+        snprintf(id, sizeof(id), "late-%d", made);
+        cr_expect(!evs_exec_exists(s, id, strlen(id)),
+                  "a refused creation left %s", id);
+        evs_store_close(s);
+    }
+    {
+        const char *args[] = {"verify", W.loc, NULL};
+        tu_result r = tu_run_tool("EVDUMP", W.dir, "verify", args);
+        cr_expect_eq(r.status, 0, "evdump verify: %s", r.err);
+        tu_result_free(&r);
+    }
+    world_free(&W);
+}
+
+/* ------------------------------------------------------------------ */
+/* The model itself                                                   */
+/* ------------------------------------------------------------------ */
+
+static void raw_exec(sqlite3 *h, const char *sql)
+{
+    char *err = NULL;
+
+    cr_assert_eq(sqlite3_exec(h, sql, NULL, NULL, &err), SQLITE_OK, "%s: %s",
+                 sql, err ? err : "");
+}
+
+/* Rows of table t in the image built from m with inc (all pending
+ * operations when `all`, none otherwise, the last write kept to `keep`
+ * bytes when torn), opened with plain SQLite; -1 with no database. */
+static long rows_in(const model *m, int all, int torn, uint64_t keep)
+{
+    unsigned char *inc = calloc(m->npend + 1, 1);
+    char *scratch = tu_scratch_dir("EVS_POWERLOSS_TMP", "sqlpl-model");
+    char path[4400];
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    image im;
+    long n = -1;
+
+    cr_assert_not_null(inc);
+    memset(&im, 0, sizeof(im));
+    memset(inc, all, m->npend);
+    image_make(m, inc, torn ? last_write(m, m->npend) : -1, keep, &im);
+    image_write(&im, scratch);
+    snprintf(path, sizeof(path), "%s/store.db", scratch);
+    if (im.present[SPL_DB] &&
+        sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(h, "SELECT count(*) FROM t", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    image_free(&im);
+    free(inc);
+    tu_rmtree_free(scratch);
+    return n;
+}
+
+/* A commit synced survives; one not synced is lost from the durable
+ * image, there in the image where every pending write reached the
+ * disk, and lost again when its last WAL write is torn. A new WAL's
+ * name is durable only once its directory is synced. */
+Test(sqlite_powerloss_model, synced_kept_unsynced_lost_torn_detected)
+{
+    char *dir = tu_scratch_dir("EVS_POWERLOSS_TMP", "sqlpl-model-run");
+    char db[4200];
+    sqlite3 *h = NULL;
+    model m = {0};
+    size_t wal_created = 0, k;
+
+    install();
+    snprintf(db, sizeof(db), "%s/store.db", dir);
+    cr_assert_eq(spl_record(db), 0);
+    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    raw_exec(h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                "CREATE TABLE t(x); INSERT INTO t VALUES(1)");
+    raw_exec(h, "PRAGMA synchronous=OFF; INSERT INTO t VALUES(2)");
+    spl_stop();
+    sqlite3_close(h);
+
+    for (k = 0; k < spl_nops(); k++)
+        if (spl_op_at(k)->kind == SPL_CREATE &&
+            spl_op_at(k)->file == SPL_WAL)
+            wal_created = k + 1;
+    cr_assert_gt(wal_created, 0, "no WAL was made");
+    model_advance(&m, wal_created);
+    cr_expect_eq(m.dir[SPL_WAL], 0, "a new WAL's name durable before any "
+                                    "directory sync");
+    model_advance(&m, spl_nops());
+    cr_expect_neq(m.dir[SPL_WAL], 0, "the WAL's name not durable after its "
+                                     "first sync");
+    cr_expect_eq(rows_in(&m, 0, 0, 0), 1, "the synced commit, alone");
+    cr_expect_eq(rows_in(&m, 1, 0, 0), 2, "every pending write reached");
+    cr_expect_eq(rows_in(&m, 1, 1, 0), 1, "the unsynced commit torn");
+    model_free(&m);
+    tu_rmtree_free(dir);
 }
