@@ -74,11 +74,12 @@ static inline sq_store *evs__sq(evs_store *s)
  * (with the error logged) when it cannot be prepared. Under q->mu. */
 sqlite3_stmt *evs__sq_stmt(evs_store *s, int which);
 
-/* SQLite's result code as one of ours: -EBUSY, -ENOSPC (SQLITE_FULL, or
- * an I/O error whose errno was ENOSPC), -EIO, EVS_ECORRUPT, -ENOMEM,
- * -EEXIST (a constraint), else -EIO; logs one line naming the store
- * ("store sqlite:PATH: ...") with `what` and SQLite's message, which for
- * -ENOSPC says the disk is full. */
+/* SQLite's result code as one of ours: -EBUSY, -ENOSPC (SQLITE_FULL: a
+ * write found no space), -EIO, EVS_ECORRUPT, -ENOMEM, -EEXIST (a
+ * constraint), else -EIO; logs one line naming the store ("store
+ * sqlite:PATH: ...") with `what` and SQLite's message, which for -ENOSPC
+ * says the disk is full. An fsync that fails with ENOSPC reaches us as
+ * SQLite's I/O error, without its errno: -EIO. */
 int evs__sq_err(evs_store *s, int src, const char *what);
 
 /* Runs a statement that returns no rows (step to DONE, then reset). */

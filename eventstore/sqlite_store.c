@@ -127,11 +127,6 @@ int evs__sq_err(evs_store *s, int src, const char *what)
     case SQLITE_CANTOPEN: rc = -ENOENT; break;
     default: rc = -EIO; break;
     }
-    /* "unix" reports a write(2) that found no space as SQLITE_FULL, but
-     * an fsync, ftruncate or fallocate that did as an I/O error. */
-    if ((src & 0xff) == SQLITE_IOERR && q && q->db &&
-        sqlite3_system_errno(q->db) == ENOSPC)
-        rc = -ENOSPC;
     if (rc == -EEXIST)
         return rc;
     if (!q || !q->lock_path)
