@@ -1314,14 +1314,15 @@ static void hook(void *ctx, const evs_log_record *r)
                  r->msg);
 }
 
-/* The log hook said, since the last call, in one line naming the
- * store, that its disk is full. */
-static void expect_full_message(const world *W, const char *what)
+/* The log hook said, since the last call, in one line that starts
+ * with `fmt` (whose %s is the store's location). */
+static void expect_store_message(const world *W, const char *fmt,
+                                 const char *what)
 {
     char want[4400];
     int found = 0;
 
-    snprintf(want, sizeof(want), "store %s: the disk is full: ", W->loc);
+    snprintf(want, sizeof(want), fmt, W->loc);
     for (int i = 0; i < hook_n && i < 8; i++)
         if (strncmp(hook_lines[i], want, strlen(want)) == 0 &&
             !strchr(hook_lines[i], '\n'))
@@ -1329,6 +1330,12 @@ static void expect_full_message(const world *W, const char *what)
     cr_expect(found, "%s: no line \"%s...\" in the log hook (last: \"%s\")",
               what, want, hook_n ? hook_lines[(hook_n - 1) % 8] : "");
     hook_n = 0;
+}
+
+/* The line says the store's disk is full. */
+static void expect_full_message(const world *W, const char *what)
+{
+    expect_store_message(W, "store %s: the disk is full: ", what);
 }
 
 static void open_with_hook(world *W)
@@ -1490,6 +1497,57 @@ Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost,
         cr_expect_eq(r.status, 0, "evdump verify: %s", r.err);
         tu_result_free(&r);
     }
+    world_free(&W);
+}
+
+/* A sync that finds the disk full (fsync(2) failing with ENOSPC, as on
+ * a file system that allocates at writeback) reaches the backend as
+ * SQLite's I/O error, its errno lost: the append fails with -EIO and a
+ * line naming the store, the log is poisoned, and the same append
+ * retried on a new handle is acknowledged once (its frames, written but
+ * not synced, were never made visible). */
+Test(sqlite_full_disk, failed_sync_poisons_and_retry_is_idempotent,
+     .timeout = 600)
+{
+    world W;
+    evs_error_info ei;
+    evs_event *ev;
+    uint64_t last;
+    int rc;
+
+    install();
+    world_init(&W, EVS_SYNC_FULL, tu_seed("EVS_SQLPL_SEED", "fsync ENOSPC"));
+    cr_assert_eq(spl_record(W.db), 0);
+    open_with_hook(&W);
+    w_create(&W, 0, 1);
+    w_create(&W, 3, 1);
+    w_writer(&W, 0);
+    w_append(&W, 0, 3, 0);
+    last = W.ex[0].last;
+    ev = make_events(&W, 0, last + 1, 2, 0);
+    hook_n = 0;
+    spl_sync_enospc(1);
+    rc = evs_log_append(W.ex[0].l, ev, 2, last, &ei);
+    cr_assert_eq(rc, -EIO, "append whose sync failed: %s (%s)",
+                 evs_strerror(rc), ei.msg);
+    cr_expect_eq(spl_full_count(), 1, "the failing sync was not reached");
+    expect_store_message(&W, "store %s: SQLite: COMMIT: ", "sync");
+    cr_expect_eq(evs_log_append(W.ex[0].l, ev, 2, last, NULL), EVS_EPOISONED);
+    evs_log_close(W.ex[0].l);
+    W.ex[0].l = NULL;
+    /* The same append again, expecting the same end. */
+    w_writer(&W, 0);
+    rc = evs_log_append(W.ex[0].l, ev, 2, last, &ei);
+    cr_assert_eq(rc, 0, "the retry: %s (%s)", evs_strerror(rc), ei.msg);
+    cr_expect_eq(evs_log_last_seq(W.ex[0].l), last + 2);
+    keep_lines(&W, 0, W.ex[0].l, last + 1, 2, 0);
+    W.ex[0].last = last + 2;
+    free_events(ev, 2);
+    close_writers(&W);
+    evs_store_close(W.s);
+    W.s = NULL;
+    spl_stop();
+    expect_all_there(&W);
     world_free(&W);
 }
 

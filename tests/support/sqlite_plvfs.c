@@ -4,6 +4,7 @@
  */
 #include "sqlite_plvfs.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -37,6 +38,7 @@ static struct {
     unsigned char *arena;
     size_t alen, acap;
     int drop_syncs;
+    int sync_enospc; /* syncs left to fail */
     int64_t limit; /* growth allowed, or -1 */
     uint64_t grown, full;
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER, .limit = -1};
@@ -185,6 +187,13 @@ static int x_sync(sqlite3_file *f, int flags)
     if (R.drop_syncs && recorded(sf)) {
         pthread_mutex_unlock(&R.mu);
         return SQLITE_OK;
+    }
+    if (R.sync_enospc > 0 && recorded(sf)) {
+        R.sync_enospc--;
+        R.full++;
+        pthread_mutex_unlock(&R.mu);
+        errno = ENOSPC; /* what "unix"'s xGetLastError reports */
+        return SQLITE_IOERR_FSYNC;
     }
     pthread_mutex_unlock(&R.mu);
     rc = sf->real->pMethods->xSync(sf->real, flags);
@@ -403,6 +412,7 @@ int spl_record(const char *db_path)
     R.nops = 0;
     R.alen = 0;
     R.drop_syncs = 0;
+    R.sync_enospc = 0;
     R.limit = -1;
     R.grown = R.full = 0;
     pthread_mutex_unlock(&R.mu);
@@ -414,6 +424,7 @@ void spl_stop(void)
     pthread_mutex_lock(&R.mu);
     R.on = 0;
     R.drop_syncs = 0;
+    R.sync_enospc = 0;
     R.limit = -1;
     pthread_mutex_unlock(&R.mu);
 }
@@ -456,4 +467,11 @@ void spl_disk_limit(int64_t bytes)
 uint64_t spl_full_count(void)
 {
     return R.full;
+}
+
+void spl_sync_enospc(int n)
+{
+    pthread_mutex_lock(&R.mu);
+    R.sync_enospc = n;
+    pthread_mutex_unlock(&R.mu);
 }

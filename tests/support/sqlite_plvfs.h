@@ -23,7 +23,8 @@
  * anything (a mutant backend that never syncs, to show the checker
  * catches it); spl_disk_limit makes writes that would grow the recorded
  * files past a number of new bytes fail with SQLITE_FULL, as "unix" does
- * when write(2) fails with ENOSPC.
+ * when write(2) fails with ENOSPC; spl_sync_enospc makes syncs fail as
+ * when fsync(2) does.
  *
  * Not thread-safe beyond one store used from one thread at a time.
  */
@@ -85,5 +86,10 @@ void spl_drop_syncs(int on);
  * spl_full_count says how many writes were refused. */
 void spl_disk_limit(int64_t bytes);
 uint64_t spl_full_count(void);
+
+/* The next `n` syncs of the recorded files fail as "unix" reports an
+ * fsync(2) that failed with ENOSPC (a file system that allocates at
+ * writeback): SQLITE_IOERR_FSYNC with errno ENOSPC, nothing synced. */
+void spl_sync_enospc(int n);
 
 #endif
