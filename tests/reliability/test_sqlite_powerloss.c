@@ -29,6 +29,7 @@
  */
 #include <criterion/criterion.h>
 
+#include "pl_common.h"
 #include "sqlite_plvfs.h"
 #include "testutil.h"
 
@@ -47,14 +48,6 @@
 #define NEXEC 4 /* e0, e1 appended to; e2 created and deleted; e3 inbox */
 #define MAX_VER 64
 #define MAX_REQ 32
-
-static uint64_t rnd(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 /*
  * Every connection checkpoints once the WAL holds this many pages
@@ -111,16 +104,9 @@ typedef struct act {
     int req;          /* A_POST, A_REMOVE: index in world.req */
 } act;
 
-typedef struct line {
-    unsigned char *raw;
-    size_t len;
-    size_t op0; /* first operation of the call that wrote it */
-} line;
-
 typedef struct exm {
     char id[32];
-    line *lines; /* by sequence; [0] unused */
-    size_t nlines, cap;
+    plc_lines lines; /* by sequence, from the first op of their call */
     uint64_t last;
     int exists; /* in the live run */
     evs_log *l;
@@ -165,60 +151,18 @@ static void end(act *a, int rc)
     a->op1 = spl_nops();
 }
 
-static char *make_data(uint64_t *rs, size_t size, uint64_t tag)
+static size_t pick_size(uint64_t *rs)
 {
-    char *d = malloc(size + 64);
-    int n;
-
-    cr_assert_not_null(d);
-    n = snprintf(d, 64, "{\"tag\":%" PRIu64 ",\"pad\":\"", tag);
-    for (size_t i = 0; i < size; i++)
-        d[n + i] = (char)('a' + rnd(rs) % 26);
-    memcpy(d + n + size, "\"}", 3);
-    return d;
-}
-
-static size_t pick_size(uint64_t *rs, int big)
-{
-    if (big)
-        return 3000 + rnd(rs) % 6000; /* overflow pages */
-    switch (rnd(rs) % 6) {
-    case 0: return 400 + rnd(rs) % 800;
-    default: return rnd(rs) % 120;
+    switch (plc_rnd(rs) % 6) {
+    case 0: return 400 + plc_rnd(rs) % 800;
+    default: return plc_rnd(rs) % 120;
     }
 }
 
 static evs_event *make_events(world *W, int e, uint64_t first, size_t n,
                               int big)
 {
-    static const char *types[] = {"step_started", "step_completed",
-                                  "signal_received"};
-    evs_event *ev = calloc(n, sizeof(*ev));
-
-    cr_assert_not_null(ev);
-    for (size_t i = 0; i < n; i++) {
-        char *id = malloc(64);
-        cr_assert_not_null(id);
-        snprintf(id, 64, "ev-%" PRIx64 "-%d-%" PRIu64, W->seed, e, first + i);
-        ev[i].id = evs_span_cstr(id);
-        ev[i].event_type = evs_span_cstr(
-            first + i == 1 ? "execution_started" : types[rnd(&W->rs) % 3]);
-        ev[i].step_name = evs_span_cstr("step");
-        ev[i].path_id = evs_span_cstr("main");
-        ev[i].timestamp_us = 1800000000000000LL + (int64_t)(first + i);
-        ev[i].data = evs_span_cstr(
-            make_data(&W->rs, pick_size(&W->rs, big), first + i));
-    }
-    return ev;
-}
-
-static void free_events(evs_event *ev, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free((char *)ev[i].id.ptr);
-        free((char *)ev[i].data.ptr);
-    }
-    free(ev);
+    return plc_events(&W->rs, W->seed, e, first, n, big, pick_size);
 }
 
 /* Keeps the bytes the log holds for sequences [first, first+n) of exec
@@ -226,35 +170,9 @@ static void free_events(evs_event *ev, size_t n)
 static void keep_lines(world *W, int e, evs_log *l, uint64_t first, size_t n,
                        size_t op0)
 {
-    exm *x = &W->ex[e];
-    evs_cursor *c = NULL;
-    evs_event ev;
-    evs_span raw;
+    int rc = plc_keep_lines(&W->ex[e].lines, l, first, n, op0);
 
-    cr_assert_eq(evs_cursor_open(l, first, first + n - 1, &c, NULL), 0);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t seq = first + i;
-        cr_assert_eq(evs_cursor_next(c, &ev, &raw, NULL), 1,
-                     "reading back sequence %" PRIu64, seq);
-        if (seq >= x->cap) {
-            size_t nc = x->cap ? x->cap * 2 : 64;
-            while (nc <= seq)
-                nc *= 2;
-            x->lines = realloc(x->lines, nc * sizeof(*x->lines));
-            cr_assert_not_null(x->lines);
-            memset(x->lines + x->cap, 0, (nc - x->cap) * sizeof(line));
-            x->cap = nc;
-        }
-        free(x->lines[seq].raw);
-        x->lines[seq].raw = malloc(raw.len);
-        cr_assert_not_null(x->lines[seq].raw);
-        memcpy(x->lines[seq].raw, raw.ptr, raw.len);
-        x->lines[seq].len = raw.len;
-        x->lines[seq].op0 = op0;
-        if (seq >= x->nlines)
-            x->nlines = seq + 1;
-    }
-    evs_cursor_close(c);
+    cr_assert_eq(rc, 0, "reading back an append: %s", evs_strerror(rc));
 }
 
 static evs_snapshot make_snap(exm *x, int ver)
@@ -299,7 +217,7 @@ static void w_create(world *W, int e, size_t n)
     a = begin(W, A_CREATE, e);
     rc = evs_exec_create(W->s, x->id, strlen(x->id), &sn, ev, n);
     end(a, rc);
-    free_events(ev, n);
+    plc_free_events(ev, n);
     cr_assert_eq(rc, 0, "create %s: %s", x->id, evs_strerror(rc));
     a->snap_synced = W->mode != EVS_SYNC_NONE;
     a->durable = W->mode != EVS_SYNC_NONE ? n : 0;
@@ -327,7 +245,7 @@ static void w_append(world *W, int e, size_t n, int big)
     int rc = evs_log_append(x->l, ev, n, x->last, NULL);
 
     end(a, rc);
-    free_events(ev, n);
+    plc_free_events(ev, n);
     cr_assert_eq(rc, 0, "append to %s: %s", x->id, evs_strerror(rc));
     a->durable = evs_log_durable_seq(x->l);
     if (W->mode == EVS_SYNC_FULL)
@@ -352,7 +270,7 @@ static void w_sync(world *W, int e)
 static void w_snap(world *W, int e)
 {
     exm *x = &W->ex[e];
-    int cache = rnd(&W->rs) % 2;
+    int cache = plc_rnd(&W->rs) % 2;
     evs_snapshot sn;
     act *a;
     int rc;
@@ -396,7 +314,7 @@ static void w_remove(world *W)
 
     if (W->nreq == 0)
         return;
-    r = (int)(rnd(&W->rs) % (uint64_t)W->nreq);
+    r = (int)(plc_rnd(&W->rs) % (uint64_t)W->nreq);
     a = begin(W, A_REMOVE, 3);
     rc = evs_request_remove(W->s, x->id, strlen(x->id), W->req[r],
                             EVS_REQUEST_ID_LEN);
@@ -441,19 +359,19 @@ static void run_workload(world *W, int steps)
     int deleted_once = 0;
 
     w_open_store(W);
-    w_create(W, 0, 1 + rnd(&W->rs) % 3);
+    w_create(W, 0, 1 + plc_rnd(&W->rs) % 3);
     w_create(W, 1, 1);
     w_create(W, 3, 1);
     w_writer(W, 0);
     w_writer(W, 1);
     for (int i = 0; i < steps; i++) {
-        int e = (int)(rnd(&W->rs) % 2);
-        unsigned r = (unsigned)(rnd(&W->rs) % 100);
+        int e = (int)(plc_rnd(&W->rs) % 2);
+        unsigned r = (unsigned)(plc_rnd(&W->rs) % 100);
 
         if (r < 45)
             w_append(W, e, 1, 0);
         else if (r < 58)
-            w_append(W, e, 2 + rnd(&W->rs) % 3, 0);
+            w_append(W, e, 2 + plc_rnd(&W->rs) % 3, 0);
         else if (r < 65)
             w_append(W, e, 1, 1);
         else if (r < 70)
@@ -494,11 +412,8 @@ static void world_init(world *W, evs_durability mode, uint64_t seed)
 
 static void world_free(world *W)
 {
-    for (int e = 0; e < NEXEC; e++) {
-        for (size_t i = 0; i < W->ex[e].nlines; i++)
-            free(W->ex[e].lines[i].raw);
-        free(W->ex[e].lines);
-    }
+    for (int e = 0; e < NEXEC; e++)
+        plc_lines_free(&W->ex[e].lines);
     free(W->acts);
     tu_rmtree_free(W->dir);
 }
@@ -827,14 +742,14 @@ static void check_exec(checker *C, evs_store *s, int e, int listed)
     while (rc == 0) {
         evs_event ev;
         evs_span raw;
-        const line *ln;
+        const plc_line *ln;
 
         rc = evs_cursor_next(c, &ev, &raw, &ei);
         if (rc != 1)
             break;
         rc = 0;
         n++;
-        ln = ev.sequence < xm->nlines ? &xm->lines[ev.sequence] : NULL;
+        ln = ev.sequence < xm->lines.n ? &xm->lines.v[ev.sequence] : NULL;
         if (ev.sequence != n || !ln || !ln->raw || ln->op0 >= C->k ||
             ln->len != raw.len || memcmp(ln->raw, raw.ptr, raw.len) != 0) {
             violation(C, &C->T->invalid,
@@ -1020,30 +935,9 @@ static void check_image(checker *C, const char *dir, int verify)
 /* Crash points and images                                            */
 /* ------------------------------------------------------------------ */
 
-typedef struct dedup {
-    uint64_t *keys; /* pairs */
-    size_t n, cap;
-} dedup;
-
-static int dedup_add(dedup *d, const uint64_t key[2])
-{
-    for (size_t i = 0; i < d->n; i++)
-        if (d->keys[2 * i] == key[0] && d->keys[2 * i + 1] == key[1])
-            return 0;
-    if (d->n == d->cap) {
-        d->cap = d->cap ? d->cap * 2 : 1024;
-        d->keys = realloc(d->keys, d->cap * 2 * sizeof(*d->keys));
-        cr_assert_not_null(d->keys);
-    }
-    d->keys[2 * d->n] = key[0];
-    d->keys[2 * d->n + 1] = key[1];
-    d->n++;
-    return 1;
-}
-
 typedef struct imager {
     checker *C;
-    dedup *D;
+    plc_dedup *D;
     model *m;
     image im;
     unsigned char *inc;
@@ -1060,7 +954,7 @@ static void try_image(imager *I, const char *kind, long torn, uint64_t keep)
 
     image_make(I->m, I->inc, torn, keep, &I->im);
     image_digest(&I->im, key);
-    if (!dedup_add(I->D, key))
+    if (!plc_dedup_add(I->D, key))
         return;
     dir = tu_join(I->scratch, "img");
     cr_assert_eq(mkdir(dir, 0700), 0, "%s: %s", dir, strerror(errno));
@@ -1116,7 +1010,7 @@ static void images_at(imager *I, uint64_t *rs)
     }
     /* A prefix whose last write is torn at a 512-byte boundary. */
     for (int d = 0; d < 3; d++) {
-        size_t p = d == 0 ? np : 1 + rnd(rs) % np;
+        size_t p = d == 0 ? np : 1 + plc_rnd(rs) % np;
         long w = last_write(m, p);
         const spl_op *op;
         if (w < 0)
@@ -1124,14 +1018,14 @@ static void images_at(imager *I, uint64_t *rs)
         op = spl_op_at(m->pend[w]);
         fill(I, (size_t)w + 1, 1);
         try_image(I, "torn", w,
-                  op->len > 512 ? 512 * (rnd(rs) % ((op->len + 511) / 512))
+                  op->len > 512 ? 512 * (plc_rnd(rs) % ((op->len + 511) / 512))
                                 : 0);
     }
     /* Random subsets: SQLite assumes unsynced writes may reach the disk
      * in any order. */
     for (int d = 0; d < 3; d++) {
         for (size_t i = 0; i < np; i++)
-            I->inc[i] = rnd(rs) % 2;
+            I->inc[i] = plc_rnd(rs) % 2;
         try_image(I, "subset", -1, 0);
     }
     /* Every unsynced write, no unsynced directory entry. */
@@ -1177,7 +1071,7 @@ static void run_mode(evs_durability mode, long target, int drop_syncs,
     uint64_t seed = tu_seed("EVS_SQLPL_SEED", "sqlite powerloss");
     long print = tu_env_long("EVS_SQLPL_PRINT", 20);
     long verify_every = tu_env_long("EVS_SQLPL_VERIFY", 25);
-    dedup D = {0};
+    plc_dedup D = {0};
 
     install();
     for (int round = 0; round < 40 && T->images < target; round++) {
@@ -1185,7 +1079,7 @@ static void run_mode(evs_durability mode, long target, int drop_syncs,
         checker C = {0};
         imager I = {0};
         model m = {0};
-        size_t nops, stride;
+        size_t nops, stride, want;
         uint64_t rs;
 
         world_init(&W, mode, seed + (uint64_t)round * 7919);
@@ -1196,8 +1090,12 @@ static void run_mode(evs_durability mode, long target, int drop_syncs,
         spl_stop();
         nops = spl_nops();
         count_ops(T);
-        /* About 12 distinct images per crash point. */
-        stride = (size_t)((long)nops * 12 / (target - T->images + 1)) + 1;
+        /* Crash points spread over the whole log, as many as the images
+         * still wanted need at some 8 distinct images each. */
+        want = (size_t)(target - T->images) / 8 + 1;
+        if (want > nops + 1)
+            want = nops + 1;
+        stride = (nops + 1) / want;
         C.W = &W;
         C.T = T;
         C.print = print;
@@ -1207,7 +1105,7 @@ static void run_mode(evs_durability mode, long target, int drop_syncs,
         I.verify_every = verify_every;
         I.prefixes = (size_t)tu_env_long("EVS_SQLPL_PREFIXES", 16);
         I.scratch = tu_scratch_dir("EVS_POWERLOSS_TMP", "sqlpl-img");
-        for (size_t k = rnd(&rs) % stride; k <= nops && T->images < target;
+        for (size_t k = plc_rnd(&rs) % stride; k <= nops && T->images < target;
              k += stride) {
             model_advance(&m, k);
             C.k = k;
@@ -1221,7 +1119,7 @@ static void run_mode(evs_durability mode, long target, int drop_syncs,
         model_free(&m);
         world_free(&W);
     }
-    free(D.keys);
+    plc_dedup_free(&D);
 }
 
 static long share(long percent)
@@ -1365,11 +1263,11 @@ static void expect_all_there(world *W)
             continue;
         all = tu_log_lines(s, x->id, &len);
         for (uint64_t q = 1; q <= x->last; q++) {
-            cr_assert(pos + x->lines[q].len <= len &&
-                          memcmp(all + pos, x->lines[q].raw,
-                                 x->lines[q].len) == 0,
+            cr_assert(pos + x->lines.v[q].len <= len &&
+                          memcmp(all + pos, x->lines.v[q].raw,
+                                 x->lines.v[q].len) == 0,
                       "%s: acknowledged sequence %" PRIu64 " lost", x->id, q);
-            pos += x->lines[q].len;
+            pos += x->lines.v[q].len;
         }
         cr_expect_eq(pos, len, "%s: more than was acknowledged", x->id);
         free(all);
@@ -1407,14 +1305,14 @@ Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost,
     /* The disk fills: appends go on while SQLite finds room in what its
      * files hold (a WAL restarted after a checkpoint), then one is
      * refused with -ENOSPC and a line naming the store. */
-    spl_disk_limit((int64_t)(8000 + rnd(&W.rs) % 40000));
+    spl_disk_limit((int64_t)(8000 + plc_rnd(&W.rs) % 40000));
     hook_n = 0;
     for (appended = 0; appended < 2000; appended++) {
         ev = make_events(&W, 0, W.ex[0].last + 1, 1, appended % 4 == 3);
         rc = evs_log_append(W.ex[0].l, ev, 1, W.ex[0].last, &ei);
         if (rc == 0)
             keep_lines(&W, 0, W.ex[0].l, W.ex[0].last + 1, 1, 0);
-        free_events(ev, 1);
+        plc_free_events(ev, 1);
         if (rc != 0)
             break;
         W.ex[0].last++;
@@ -1474,7 +1372,7 @@ Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost,
     evs_store_close(W.s);
     W.s = NULL;
     spl_stop();
-    free_events(ev, 1);
+    plc_free_events(ev, 1);
 
     /* Nothing acknowledged was lost, and nothing refused is there. */
     expect_all_there(&W);
@@ -1542,7 +1440,7 @@ Test(sqlite_full_disk, failed_sync_poisons_and_retry_is_idempotent,
     cr_expect_eq(evs_log_last_seq(W.ex[0].l), last + 2);
     keep_lines(&W, 0, W.ex[0].l, last + 1, 2, 0);
     W.ex[0].last = last + 2;
-    free_events(ev, 2);
+    plc_free_events(ev, 2);
     close_writers(&W);
     evs_store_close(W.s);
     W.s = NULL;
