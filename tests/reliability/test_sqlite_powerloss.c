@@ -962,8 +962,11 @@ static void try_image(imager *I, const char *kind, long torn, uint64_t keep)
     I->C->kind = kind;
     I->C->bad = 0;
     I->C->T->images++;
+    /* evdump verify of an image without a database would only say so
+     * (exit 3); the store's own open is checked below for those. */
     check_image(I->C, dir,
-                I->verify_every > 0 && I->C->T->images % I->verify_every == 0);
+                I->im.present[SPL_DB] && I->verify_every > 0 &&
+                    I->C->T->images % I->verify_every == 0);
     tu_rmtree_free(dir);
 }
 
