@@ -524,6 +524,7 @@ static void model_free(model *m)
 /* An image: each recorded file's contents, or absent. */
 typedef struct image {
     int present[SPL_NFILES];
+    uint32_t node[SPL_NFILES];
     buf f[SPL_NFILES];
 } image;
 
@@ -546,6 +547,7 @@ static void image_make(const model *m, const unsigned char *inc, long torn,
         buf *b = &im->f[f];
 
         im->present[f] = n != 0;
+        im->node[f] = n;
         b->len = 0;
         if (!n)
             continue;
@@ -560,6 +562,28 @@ static void image_make(const model *m, const unsigned char *inc, long torn,
                 continue;
             apply(b, p, (long)i == torn ? keep : p->len);
         }
+    }
+}
+
+/* Space allocated but never written: each file of the image keeps its
+ * durable bytes and takes the size image_make gave it, what lies past
+ * its durable end being zeros, or random bytes when `garbage`. */
+static void image_fill(const model *m, image *im, int garbage, uint64_t seed)
+{
+    for (int f = 0; f < SPL_NFILES; f++) {
+        uint32_t n = im->node[f];
+        buf *b = &im->f[f];
+        size_t len = b->len, old;
+
+        if (!im->present[f])
+            continue;
+        old = n < m->nnode ? m->node[n].len : 0;
+        if (old > len)
+            old = len;
+        if (old)
+            memcpy(b->p, m->node[n].p, old);
+        for (size_t i = old; i < len; i++)
+            b->p[i] = garbage ? (unsigned char)plc_rnd(&seed) : 0;
     }
 }
 
@@ -615,7 +639,12 @@ typedef struct tally {
     long images, cuts, lost, invalid, other, verified, not_opened;
     long events_read, promised;
     long rounds, ops, checkpoints, wal_deletes; /* of the workloads */
+    long by_kind[8];                            /* images, by kinds[] */
 } tally;
+
+static const char *const kinds[8] = {"durable", "all",        "prefix",
+                                     "torn",    "subset",     "no-dir-ops",
+                                     "fill-zeros", "fill-garbage"};
 
 typedef struct checker {
     const world *W;
@@ -947,12 +976,16 @@ typedef struct imager {
     char *scratch;
 } imager;
 
-static void try_image(imager *I, const char *kind, long torn, uint64_t keep)
+/* fill: 0, or 1 (zeros) or 2 (garbage) for image_fill. */
+static void try_image(imager *I, const char *kind, long torn, uint64_t keep,
+                      int fill, uint64_t seed)
 {
     uint64_t key[2];
     char *dir;
 
     image_make(I->m, I->inc, torn, keep, &I->im);
+    if (fill)
+        image_fill(I->m, &I->im, fill == 2, seed);
     image_digest(&I->im, key);
     if (!plc_dedup_add(I->D, key))
         return;
@@ -962,6 +995,9 @@ static void try_image(imager *I, const char *kind, long torn, uint64_t keep)
     I->C->kind = kind;
     I->C->bad = 0;
     I->C->T->images++;
+    for (int i = 0; i < 8; i++)
+        if (strcmp(kind, kinds[i]) == 0)
+            I->C->T->by_kind[i]++;
     /* evdump verify of an image without a database would only say so
      * (exit 3); the store's own open is checked below for those. */
     check_image(I->C, dir,
@@ -997,11 +1033,11 @@ static void images_at(imager *I, uint64_t *rs)
         cr_assert_not_null(I->inc);
     }
     fill(I, 0, 0);
-    try_image(I, "durable", -1, 0);
+    try_image(I, "durable", -1, 0, 0, 0);
     if (np == 0)
         return;
     fill(I, np, 1);
-    try_image(I, "all", -1, 0);
+    try_image(I, "all", -1, 0, 0, 0);
     /* Each prefix (at most I->prefixes, evenly spaced). */
     steps = np - 1 < I->prefixes ? np - 1 : I->prefixes;
     for (size_t j = 1; j <= steps; j++) {
@@ -1009,34 +1045,40 @@ static void images_at(imager *I, uint64_t *rs)
         if (p == 0)
             continue;
         fill(I, p, 1);
-        try_image(I, "prefix", -1, 0);
+        try_image(I, "prefix", -1, 0, 0, 0);
     }
     /* A prefix whose last write is torn at a 512-byte boundary. */
     for (int d = 0; d < 3; d++) {
         size_t p = d == 0 ? np : 1 + plc_rnd(rs) % np;
         long w = last_write(m, p);
         const spl_op *op;
+        uint64_t keep;
         if (w < 0)
             continue;
         op = spl_op_at(m->pend[w]);
         fill(I, (size_t)w + 1, 1);
-        try_image(I, "torn", w,
-                  op->len > 512 ? 512 * (plc_rnd(rs) % ((op->len + 511) / 512))
-                                : 0);
+        keep = op->len > 512 ? 512 * (plc_rnd(rs) % ((op->len + 511) / 512))
+                             : 0;
+        try_image(I, "torn", w, keep, 0, 0);
     }
     /* Random subsets: SQLite assumes unsynced writes may reach the disk
      * in any order. */
     for (int d = 0; d < 3; d++) {
         for (size_t i = 0; i < np; i++)
             I->inc[i] = plc_rnd(rs) % 2;
-        try_image(I, "subset", -1, 0);
+        try_image(I, "subset", -1, 0, 0, 0);
     }
     /* Every unsynced write, no unsynced directory entry. */
     for (size_t i = 0; i < np; i++) {
         int kind = spl_op_at(m->pend[i])->kind;
         I->inc[i] = kind == SPL_WRITE || kind == SPL_TRUNC;
     }
-    try_image(I, "no-dir-ops", -1, 0);
+    try_image(I, "no-dir-ops", -1, 0, 0, 0);
+    /* Files grown by the pending writes, whose data never came: zeros,
+     * or garbage. */
+    fill(I, np, 1);
+    try_image(I, "fill-zeros", -1, 0, 1, 0);
+    try_image(I, "fill-garbage", -1, 0, 2, plc_rnd(rs));
 }
 
 /* Counts what the workload's log crossed: syncs of the database file
@@ -1142,6 +1184,10 @@ static void report(const char *what, const tally *T)
             what, T->rounds, T->ops, T->checkpoints, T->wal_deletes,
             T->images, T->cuts, T->verified, T->not_opened, T->events_read,
             T->promised, T->lost, T->invalid, T->other);
+    fprintf(stderr, "sqlite powerloss %s: images by kind:", what);
+    for (int i = 0; i < 8; i++)
+        fprintf(stderr, " %s %ld", kinds[i], T->by_kind[i]);
+    fputc('\n', stderr);
 }
 
 static void expect_clean(const char *what, const tally *T, long target)
