@@ -618,8 +618,7 @@ static void image_write(const image *im, const char *dir)
         fp = fopen(path, "wb");
         cr_assert_not_null(fp, "%s: %s", path, strerror(errno));
         if (im->f[f].len)
-            cr_assert_eq(fwrite(im->f[f].p, 1, im->f[f].len, fp),
-                         im->f[f].len);
+            cr_assert_eq(fwrite(im->f[f].p, 1, im->f[f].len, fp), im->f[f].len);
         cr_assert_eq(fclose(fp), 0);
         chmod(path, 0600);
     }
@@ -642,8 +641,8 @@ typedef struct tally {
     long by_kind[8];                            /* images, by kinds[] */
 } tally;
 
-static const char *const kinds[8] = {"durable", "all",        "prefix",
-                                     "torn",    "subset",     "no-dir-ops",
+static const char *const kinds[8] = {"durable",    "all",         "prefix",
+                                     "torn",       "subset",      "no-dir-ops",
                                      "fill-zeros", "fill-garbage"};
 
 typedef struct checker {
@@ -665,8 +664,9 @@ static void violation(checker *C, long *count, const char *fmt, ...)
     (*count)++;
     C->bad++;
     if (C->print-- > 0) {
-        fprintf(stderr, "sqlite powerloss: seed %" PRIx64 " mode %d, crash "
-                        "after op %zu, image %s: ",
+        fprintf(stderr,
+                "sqlite powerloss: seed %" PRIx64 " mode %d, crash "
+                "after op %zu, image %s: ",
                 C->W->seed, (int)C->W->mode, C->k, C->kind);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
@@ -751,12 +751,10 @@ static void check_exec(checker *C, evs_store *s, int e, int listed)
                   xm->id);
     if (!exists) {
         if (x.must_exist)
-            violation(C, &C->T->lost,
-                      "%s is gone, %" PRIu64 " events promised", xm->id,
-                      x.promised);
+            violation(C, &C->T->lost, "%s is gone, %" PRIu64 " events promised",
+                      xm->id, x.promised);
         if (listed)
-            violation(C, &C->T->other, "%s listed but does not exist",
-                      xm->id);
+            violation(C, &C->T->other, "%s listed but does not exist", xm->id);
         return;
     }
     if (!listed)
@@ -798,8 +796,9 @@ static void check_exec(checker *C, evs_store *s, int e, int listed)
                   "%s: %" PRIu64 " events, %" PRIu64 " promised", xm->id, n,
                   x.promised);
     if (evs_log_last_seq(l) != n)
-        violation(C, &C->T->other, "%s: last_seq %" PRIu64 ", %" PRIu64
-                  " events read", xm->id, evs_log_last_seq(l), n);
+        violation(C, &C->T->other,
+                  "%s: last_seq %" PRIu64 ", %" PRIu64 " events read", xm->id,
+                  evs_log_last_seq(l), n);
     evs_log_close(l);
     rc = evs_log_scan(s, xm->id, strlen(xm->id), tu_count_problems, &problems);
     if (rc != 0 || problems)
@@ -808,12 +807,10 @@ static void check_exec(checker *C, evs_store *s, int e, int listed)
     rc = evs_snapshot_load(s, xm->id, strlen(xm->id), &sn, &ei);
     if (rc == 0) {
         if (!snap_known(W, e, C->k, sn->updated_at_us))
-            violation(C, &C->T->invalid, "%s: a snapshot never saved",
-                      xm->id);
+            violation(C, &C->T->invalid, "%s: a snapshot never saved", xm->id);
         else if (sn->updated_at_us < x.snap_min)
             violation(C, &C->T->lost,
-                      "%s: snapshot older than the last synced save",
-                      xm->id);
+                      "%s: snapshot older than the last synced save", xm->id);
         evs_snapshot_free(sn);
     } else if (!(rc == EVS_ESTALE && W->mode != EVS_SYNC_FULL)) {
         violation(C, &C->T->other, "%s: snapshot: %s (%s)", xm->id,
@@ -834,8 +831,10 @@ static void check_requests(checker *C, evs_store *s)
          * execution's creation. */
         for (size_t i = 0; i < W->nacts; i++)
             if (W->acts[i].kind == A_POST && W->acts[i].op1 <= C->k) {
-                violation(C, &C->T->lost, "%s is gone, a request posted "
-                          "to it was acknowledged", xm->id);
+                violation(C, &C->T->lost,
+                          "%s is gone, a request posted "
+                          "to it was acknowledged",
+                          xm->id);
                 break;
             }
         return;
@@ -850,8 +849,7 @@ static void check_requests(checker *C, evs_store *s)
         int r = -1;
         for (int j = 0; j < W->nreq; j++)
             if (rl.items[i].id.len == EVS_REQUEST_ID_LEN &&
-                memcmp(rl.items[i].id.ptr, W->req[j], EVS_REQUEST_ID_LEN) ==
-                    0)
+                memcmp(rl.items[i].id.ptr, W->req[j], EVS_REQUEST_ID_LEN) == 0)
                 r = j;
         if (r < 0) {
             violation(C, &C->T->invalid, "request %.*s never posted",
@@ -887,8 +885,7 @@ static void check_append(checker *C, evs_store *s)
 
     if (!evs_exec_exists(s, xm->id, strlen(xm->id)))
         return;
-    rc = evs_log_open(s, xm->id, strlen(xm->id), EVS_LOG_WRITE, &l, NULL,
-                      NULL);
+    rc = evs_log_open(s, xm->id, strlen(xm->id), EVS_LOG_WRITE, &l, NULL, NULL);
     if (rc != 0) {
         violation(C, &C->T->other, "writer open: %s", evs_strerror(rc));
         return;
@@ -917,8 +914,8 @@ static void check_image(checker *C, const char *dir, int verify)
         const char *args[] = {"verify", loc, NULL};
         tu_result r = tu_run_tool("EVDUMP", dir, "verify", args);
         if (r.status != 0)
-            violation(C, &C->T->other, "evdump verify: exit %d: %s",
-                      r.status, r.err);
+            violation(C, &C->T->other, "evdump verify: exit %d: %s", r.status,
+                      r.err);
         C->T->verified++;
         tu_result_free(&r);
     }
@@ -932,8 +929,10 @@ static void check_image(checker *C, const char *dir, int verify)
         C->T->not_opened++;
         for (int e = 0; e < NEXEC; e++)
             if (expect_at(W, e, C->k).must_exist)
-                violation(C, &C->T->lost, "the store does not open (%s), "
-                          "%s was promised", evs_strerror(rc), W->ex[e].id);
+                violation(C, &C->T->lost,
+                          "the store does not open (%s), "
+                          "%s was promised",
+                          evs_strerror(rc), W->ex[e].id);
         return;
     }
     memset(&ls, 0, sizeof(ls));
@@ -944,8 +943,8 @@ static void check_image(checker *C, const char *dir, int verify)
         int e = -1;
         for (int j = 0; j < NEXEC; j++)
             if (ls.items[i].id.len == strlen(W->ex[j].id) &&
-                memcmp(ls.items[i].id.ptr, W->ex[j].id,
-                       ls.items[i].id.len) == 0)
+                memcmp(ls.items[i].id.ptr, W->ex[j].id, ls.items[i].id.len) ==
+                    0)
                 e = j;
         if (e < 0)
             violation(C, &C->T->invalid, "listed an unknown execution");
@@ -1057,8 +1056,8 @@ static void images_at(imager *I, uint64_t *rs)
             continue;
         op = spl_op_at(m->pend[w]);
         fill(I, (size_t)w + 1, 1);
-        keep = op->len > 512 ? 512 * (plc_rnd(rs) % ((op->len + 511) / 512))
-                             : 0;
+        keep =
+            op->len > 512 ? 512 * (plc_rnd(rs) % ((op->len + 511) / 512)) : 0;
         try_image(I, "torn", w, keep, 0, 0);
     }
     /* Random subsets: SQLite assumes unsynced writes may reach the disk
@@ -1092,9 +1091,10 @@ static void count_ops(tally *T)
     if (getenv("EVS_SQLPL_TRACE"))
         for (size_t i = 0; i < spl_nops(); i++) {
             const spl_op *op = spl_op_at(i);
-            fprintf(stderr, "op %zu: kind %d file %d node %u off %" PRIu64
-                    " len %" PRIu64 "\n", i, op->kind, op->file, op->node,
-                    op->off, op->len);
+            fprintf(stderr,
+                    "op %zu: kind %d file %d node %u off %" PRIu64
+                    " len %" PRIu64 "\n",
+                    i, op->kind, op->file, op->node, op->off, op->len);
         }
     T->ops += (long)spl_nops();
     for (size_t i = 0; i < spl_nops(); i++) {
@@ -1110,8 +1110,7 @@ static void count_ops(tally *T)
 
 /* Runs rounds of the workload in `mode` until `target` distinct images
  * were checked (or 40 rounds). */
-static void run_mode(evs_durability mode, long target, int drop_syncs,
-                     tally *T)
+static void run_mode(evs_durability mode, long target, int drop_syncs, tally *T)
 {
     uint64_t seed = tu_seed("EVS_SQLPL_SEED", "sqlite powerloss");
     long print = tu_env_long("EVS_SQLPL_PRINT", 20);
@@ -1181,9 +1180,9 @@ static void report(const char *what, const tally *T)
             "crash points, %ld read by evdump verify, %ld without a "
             "database; %ld events read, %ld promised; %ld lost, %ld "
             "invalid, %ld other\n",
-            what, T->rounds, T->ops, T->checkpoints, T->wal_deletes,
-            T->images, T->cuts, T->verified, T->not_opened, T->events_read,
-            T->promised, T->lost, T->invalid, T->other);
+            what, T->rounds, T->ops, T->checkpoints, T->wal_deletes, T->images,
+            T->cuts, T->verified, T->not_opened, T->events_read, T->promised,
+            T->lost, T->invalid, T->other);
     fprintf(stderr, "sqlite powerloss %s: images by kind:", what);
     for (int i = 0; i < 8; i++)
         fprintf(stderr, " %s %ld", kinds[i], T->by_kind[i]);
@@ -1257,8 +1256,7 @@ static void hook(void *ctx, const evs_log_record *r)
 {
     (void)ctx;
     if (r->level == EVS_LOG_ERROR)
-        snprintf(hook_lines[hook_n++ % 8], sizeof(hook_lines[0]), "%s",
-                 r->msg);
+        snprintf(hook_lines[hook_n++ % 8], sizeof(hook_lines[0]), "%s", r->msg);
 }
 
 /* The log hook said, since the last call, in one line that starts
@@ -1322,8 +1320,7 @@ static void expect_all_there(world *W)
         free(all);
     }
     memset(&rl, 0, sizeof(rl));
-    cr_assert_eq(evs_request_list(s, W->ex[3].id, strlen(W->ex[3].id), &rl),
-                 0);
+    cr_assert_eq(evs_request_list(s, W->ex[3].id, strlen(W->ex[3].id), &rl), 0);
     cr_expect_eq(rl.count, (size_t)W->nreq, "%zu requests, %d acknowledged",
                  rl.count, W->nreq);
     evs_request_list_free(&rl);
@@ -1368,8 +1365,9 @@ Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost,
     }
     cr_assert_eq(rc, -ENOSPC, "append on a full disk: %s", evs_strerror(rc));
     cr_expect_gt(spl_full_count(), 0);
-    fprintf(stderr, "full disk: the append refused: \"%s\"; the log hook: "
-                    "\"%s\"\n",
+    fprintf(stderr,
+            "full disk: the append refused: \"%s\"; the log hook: "
+            "\"%s\"\n",
             ei.msg, hook_lines[0]);
     expect_full_message(&W, "append");
     cr_expect(strstr(ei.msg, W.ex[0].id) && strstr(ei.msg, "space"),
@@ -1403,9 +1401,10 @@ Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost,
     }
     cr_assert_eq(rc, -ENOSPC, "post on a full disk: %s", evs_strerror(rc));
     expect_full_message(&W, "post");
-    fprintf(stderr, "full disk: %d appends acknowledged before the first "
-                    "refused, %d creations after it; %" PRIu64 " writes "
-                    "refused\n",
+    fprintf(stderr,
+            "full disk: %d appends acknowledged before the first "
+            "refused, %d creations after it; %" PRIu64 " writes "
+            "refused\n",
             appended, made, spl_full_count());
 
     /* Space comes back: a new writer on the same store appends, and
@@ -1566,16 +1565,17 @@ Test(sqlite_powerloss_model, synced_kept_unsynced_lost_torn_detected)
     sqlite3_close(h);
 
     for (k = 0; k < spl_nops(); k++)
-        if (spl_op_at(k)->kind == SPL_CREATE &&
-            spl_op_at(k)->file == SPL_WAL)
+        if (spl_op_at(k)->kind == SPL_CREATE && spl_op_at(k)->file == SPL_WAL)
             wal_created = k + 1;
     cr_assert_gt(wal_created, 0, "no WAL was made");
     model_advance(&m, wal_created);
-    cr_expect_eq(m.dir[SPL_WAL], 0, "a new WAL's name durable before any "
-                                    "directory sync");
+    cr_expect_eq(m.dir[SPL_WAL], 0,
+                 "a new WAL's name durable before any "
+                 "directory sync");
     model_advance(&m, spl_nops());
-    cr_expect_neq(m.dir[SPL_WAL], 0, "the WAL's name not durable after its "
-                                     "first sync");
+    cr_expect_neq(m.dir[SPL_WAL], 0,
+                  "the WAL's name not durable after its "
+                  "first sync");
     cr_expect_eq(rows_in(&m, 0, 0, 0), 1, "the synced commit, alone");
     cr_expect_eq(rows_in(&m, 1, 0, 0), 2, "every pending write reached");
     cr_expect_eq(rows_in(&m, 1, 1, 0), 1, "the unsynced commit torn");

@@ -39,7 +39,7 @@ static struct {
     size_t alen, acap;
     int drop_syncs;
     int sync_enospc; /* syncs left to fail */
-    int64_t limit; /* growth allowed, or -1 */
+    int64_t limit;   /* growth allowed, or -1 */
     uint64_t grown, full;
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER, .limit = -1};
 
@@ -133,8 +133,7 @@ static int x_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
     return r->pMethods->xRead(r, buf, amt, off);
 }
 
-static int x_write(sqlite3_file *f, const void *buf, int amt,
-                   sqlite3_int64 off)
+static int x_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
 {
     spl_file *sf = (spl_file *)f;
     sqlite3_file *r = sf->real;
@@ -289,11 +288,25 @@ static int x_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
 }
 
 static const sqlite3_io_methods spl_methods = {
-    3,           x_close,       x_read,        x_write,
-    x_truncate,  x_sync,        x_file_size,   x_lock,
-    x_unlock,    x_check_reserved, x_file_control, x_sector_size,
-    x_device_chars, x_shm_map,  x_shm_lock,    x_shm_barrier,
-    x_shm_unmap, x_fetch,       x_unfetch,
+    3,
+    x_close,
+    x_read,
+    x_write,
+    x_truncate,
+    x_sync,
+    x_file_size,
+    x_lock,
+    x_unlock,
+    x_check_reserved,
+    x_file_control,
+    x_sector_size,
+    x_device_chars,
+    x_shm_map,
+    x_shm_lock,
+    x_shm_barrier,
+    x_shm_unmap,
+    x_fetch,
+    x_unfetch,
 };
 
 /* ------------------------------------------------------------------ */
@@ -333,10 +346,9 @@ static int v_open(sqlite3_vfs *vfs, sqlite3_filename zName, sqlite3_file *f,
         sf->node = R.cur[sf->file];
         /* As os_unix.c's unixOpen: a journal or WAL opened to be
          * created has its directory fsynced at its first sync. */
-        sf->dirsync =
-            (flags & SQLITE_OPEN_CREATE) &&
-            (type & (SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_SUPER_JOURNAL |
-                     SQLITE_OPEN_WAL));
+        sf->dirsync = (flags & SQLITE_OPEN_CREATE) &&
+                      (type & (SQLITE_OPEN_MAIN_JOURNAL |
+                               SQLITE_OPEN_SUPER_JOURNAL | SQLITE_OPEN_WAL));
     }
     pthread_mutex_unlock(&R.mu);
     return SQLITE_OK;
