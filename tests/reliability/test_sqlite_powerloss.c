@@ -1401,6 +1401,15 @@ Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost,
     }
     cr_assert_eq(rc, -ENOSPC, "post on a full disk: %s", evs_strerror(rc));
     expect_full_message(&W, "post");
+    {
+        /* A snapshot too; the one saved before stays. */
+        evs_snapshot sn = make_snap(&W.ex[0], 1);
+        sn.status = evs_span_cstr("completed");
+        rc = evs_snapshot_save(W.s, W.ex[0].id, strlen(W.ex[0].id), &sn);
+        cr_assert_eq(rc, -ENOSPC, "snapshot on a full disk: %s",
+                     evs_strerror(rc));
+        expect_full_message(&W, "snapshot");
+    }
     fprintf(stderr,
             "full disk: %d appends acknowledged before the first "
             "refused, %d creations after it; %" PRIu64 " writes "
@@ -1415,6 +1424,7 @@ Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost,
     w_writer(&W, 0);
     w_append(&W, 0, 2, 0);
     w_create(&W, 1, 1);
+    w_snap(&W, 0);
     w_post(&W);
     close_writers(&W);
     evs_store_close(W.s);
@@ -1435,6 +1445,16 @@ Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost,
         snprintf(id, sizeof(id), "late-%d", made);
         cr_expect(!evs_exec_exists(s, id, strlen(id)),
                   "a refused creation left %s", id);
+        {
+            evs_snapshot *sn = NULL;
+            cr_assert_eq(
+                evs_snapshot_load(s, W.ex[0].id, strlen(W.ex[0].id), &sn, NULL),
+                0);
+            cr_expect(sn->status.len == 7 &&
+                          memcmp(sn->status.ptr, "running", 7) == 0,
+                      "the refused snapshot is there");
+            evs_snapshot_free(sn);
+        }
         evs_store_close(s);
     }
     {
