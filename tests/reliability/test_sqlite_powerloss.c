@@ -1218,17 +1218,17 @@ static void run_clean(evs_durability mode, long percent, const char *what)
     expect_clean(what, &T, target);
 }
 
-Test(sqlite_powerloss, full_loses_nothing_acknowledged, .timeout = 3000)
+Test(sqlite_powerloss, full_loses_nothing_acknowledged)
 {
     run_clean(EVS_SYNC_FULL, 60, "EVS_SYNC_FULL");
 }
 
-Test(sqlite_powerloss, batch_keeps_what_was_synced, .timeout = 3000)
+Test(sqlite_powerloss, batch_keeps_what_was_synced)
 {
     run_clean(EVS_SYNC_BATCH, 20, "EVS_SYNC_BATCH");
 }
 
-Test(sqlite_powerloss, none_keeps_what_was_synced, .timeout = 3000)
+Test(sqlite_powerloss, none_keeps_what_was_synced)
 {
     run_clean(EVS_SYNC_NONE, 20, "EVS_SYNC_NONE");
 }
@@ -1236,7 +1236,7 @@ Test(sqlite_powerloss, none_keeps_what_was_synced, .timeout = 3000)
 /* The harness can fail: with every sync of the database's files dropped
  * (a backend that acknowledges what it never synced), the images lose
  * acknowledged events and the checker says so. */
-Test(sqlite_powerloss, harness_catches_dropped_syncs, .timeout = 600)
+Test(sqlite_powerloss, harness_catches_dropped_syncs)
 {
     tally T = {0};
 
@@ -1327,8 +1327,7 @@ static void expect_all_there(world *W)
     evs_store_close(s);
 }
 
-Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost,
-     .timeout = 600)
+Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost)
 {
     world W;
     evs_error_info ei;
@@ -1472,8 +1471,7 @@ Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost,
  * line naming the store, the log is poisoned, and the same append
  * retried on a new handle is acknowledged once (its frames, written but
  * not synced, were never made visible). */
-Test(sqlite_full_disk, failed_sync_poisons_and_retry_is_idempotent,
-     .timeout = 600)
+Test(sqlite_full_disk, failed_sync_poisons_and_retry_is_idempotent)
 {
     world W;
     evs_error_info ei;
