@@ -1516,6 +1516,218 @@ Test(sqlite_full_disk, failed_sync_poisons_and_retry_is_idempotent)
 }
 
 /* ------------------------------------------------------------------ */
+/* Each I/O call failed in turn                                       */
+/* ------------------------------------------------------------------ */
+
+typedef struct sweep_tally {
+    long runs, failed_calls, lost, extra, bad_error, not_poisoned, other;
+} sweep_tally;
+
+static void sweep_bad(long *count, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void sweep_bad(long *count, const char *fmt, ...)
+{
+    va_list ap;
+
+    if ((*count)++ < 5) {
+        va_start(ap, fmt);
+        fputs("sqlite fault sweep: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+    }
+}
+
+/* One run of a small EVS_SYNC_FULL workload with I/O call `at` failed
+ * (0: none), stopping at the first call that fails; then everything
+ * acknowledged is checked on a fresh handle. Returns the number of
+ * recorded I/O calls the run made. */
+static uint64_t sweep_run(uint64_t seed, uint64_t at, int forever, int full,
+                          sweep_tally *T)
+{
+    world W;
+    evs_error_info ei;
+    char rid[EVS_REQUEST_ID_LEN + 1];
+    uint64_t calls, tried = 0; /* events of the append that failed */
+    int acked_create = 0, acked_post = 0, failed = 0, rc = 0, step;
+    evs_store_opts o;
+    evs_store *s = NULL;
+
+    world_init(&W, EVS_SYNC_FULL, seed);
+    cr_assert_eq(spl_record(W.db), 0);
+    spl_fail(at, forever, full);
+    hook_n = 0;
+    evs_store_opts_init(&o);
+    o.log_fn = hook;
+    rc = evs_store_open(W.loc, &o, &W.s);
+    for (step = 0; rc == 0 && step < 12; step++) {
+        exm *x = &W.ex[0];
+        if (step == 0) {
+            evs_event *ev = make_events(&W, 0, 1, 1, 0);
+            evs_snapshot sn = make_snap(x, 0);
+            rc = evs_exec_create(W.s, x->id, strlen(x->id), &sn, ev, 1);
+            plc_free_events(ev, 1);
+            if (rc == 0) {
+                acked_create = 1;
+                x->last = 1;
+                x->upd_base = 1;
+            } else {
+                tried = 1;
+            }
+        } else if (step == 1) {
+            rc = evs_log_open(W.s, x->id, strlen(x->id), EVS_LOG_WRITE, &x->l,
+                              NULL, &ei);
+            if (rc == 0)
+                rc = plc_keep_lines(&x->lines, x->l, 1, 1, 0);
+        } else if (step < 9) {
+            size_t n = step % 3 == 0 ? 3 : 1;
+            evs_event *ev = make_events(&W, 0, x->last + 1, n, step == 5);
+            rc = evs_log_append(x->l, ev, n, x->last, &ei);
+            plc_free_events(ev, n);
+            if (rc == 0) {
+                cr_assert_eq(plc_keep_lines(&x->lines, x->l, x->last + 1, n, 0),
+                             0);
+                x->last += n;
+            } else {
+                tried = n;
+                evs_event again = tu_event("step_started", "again", "{}");
+                int rc2 = evs_log_append(x->l, &again, 1, x->last, NULL);
+                if (rc2 != EVS_EPOISONED)
+                    sweep_bad(&T->not_poisoned,
+                              "at %" PRIu64 ": after %s, the next append "
+                              "gave %s",
+                              at, evs_strerror(rc), evs_strerror(rc2));
+            }
+        } else if (step == 9) {
+            rc = evs_request_post(W.s, x->id, strlen(x->id), "{\"a\":1}", 7,
+                                  rid);
+            acked_post = rc == 0;
+        } else if (step == 10) {
+            evs_snapshot sn = make_snap(x, 1);
+            rc = evs_snapshot_save(W.s, x->id, strlen(x->id), &sn);
+        } else {
+            rc = evs_log_sync(x->l);
+        }
+    }
+    if (rc != 0) {
+        char want[4400];
+        int named = 0;
+        failed = 1;
+        snprintf(want, sizeof(want), "store %s: ", W.loc);
+        for (int i = 0; i < hook_n && i < 8; i++)
+            named |= strncmp(hook_lines[i], want, strlen(want)) == 0;
+        if (rc >= 0 || !named)
+            sweep_bad(&T->bad_error,
+                      "at %" PRIu64 ": %s without a line "
+                      "naming the store (last: %s)",
+                      at, evs_strerror(rc),
+                      hook_n ? hook_lines[(hook_n - 1) % 8] : "none");
+    }
+    close_writers(&W);
+    evs_store_close(W.s);
+    W.s = NULL;
+    calls = spl_calls();
+    spl_stop();
+    T->runs++;
+    T->failed_calls += failed;
+
+    /* Everything acknowledged is there; of the call that failed, all of
+     * it or nothing. */
+    rc = evs_store_open(W.loc, NULL, &s);
+    if (rc != 0) {
+        if (acked_create)
+            sweep_bad(&T->lost,
+                      "at %" PRIu64 ": the store does not open: "
+                      "%s",
+                      at, evs_strerror(rc));
+        world_free(&W);
+        return calls;
+    }
+    if (evs_exec_exists(s, W.ex[0].id, strlen(W.ex[0].id))) {
+        const exm *x = &W.ex[0];
+        size_t len, pos = 0;
+        char *all = tu_log_lines(s, x->id, &len);
+        uint64_t q;
+        for (q = 1; q <= x->last; q++) {
+            if (pos + x->lines.v[q].len > len ||
+                memcmp(all + pos, x->lines.v[q].raw, x->lines.v[q].len)) {
+                sweep_bad(&T->lost, "at %" PRIu64 ": sequence %" PRIu64 " lost",
+                          at, q);
+                break;
+            }
+            pos += x->lines.v[q].len;
+        }
+        if (pos < len) {
+            long n = tu_count_events(s, x->id);
+            if (!tried || n != (long)(x->last + tried))
+                sweep_bad(&T->extra,
+                          "at %" PRIu64 ": %ld events, %" PRIu64
+                          " acknowledged, %" PRIu64 " in the failed call",
+                          at, n, x->last, tried);
+        }
+        free(all);
+        if (acked_post) {
+            evs_request_listing rl;
+            memset(&rl, 0, sizeof(rl));
+            if (evs_request_list(s, x->id, strlen(x->id), &rl) != 0 ||
+                rl.count != 1)
+                sweep_bad(&T->lost, "at %" PRIu64 ": the request", at);
+            evs_request_list_free(&rl);
+        }
+        {
+            evs_log *l = NULL;
+            evs_event ev = tu_event("step_started", "after", "{}");
+            rc = evs_log_open(s, x->id, strlen(x->id), EVS_LOG_WRITE, &l, NULL,
+                              NULL);
+            if (rc == 0)
+                rc = evs_log_append(l, &ev, 1, evs_log_last_seq(l), NULL);
+            evs_log_close(l);
+            if (rc != 0)
+                sweep_bad(&T->other, "at %" PRIu64 ": append after: %s", at,
+                          evs_strerror(rc));
+        }
+    } else if (acked_create) {
+        sweep_bad(&T->lost, "at %" PRIu64 ": %s is gone", at, W.ex[0].id);
+    }
+    evs_store_close(s);
+    world_free(&W);
+    return calls;
+}
+
+/* Every write, truncate and sync of the database's files failed in
+ * turn, once and from then on, as an I/O error and as a full disk: the
+ * call fails with a negative code and a line naming the store, a log is
+ * poisoned, nothing acknowledged is lost, the failed call is wholly in
+ * or wholly out, and a writer appends afterwards. */
+Test(sqlite_faults, each_io_call_failed_in_turn)
+{
+    uint64_t seed = tu_seed("EVS_SQLPL_SEED", "sqlite fault sweep");
+    sweep_tally T = {0};
+    uint64_t k;
+
+    install();
+    k = sweep_run(seed, 0, 0, 0, &T);
+    cr_assert_gt(k, 10, "the workload made %" PRIu64 " I/O calls", k);
+    cr_assert_eq(T.failed_calls, 0, "the workload fails without faults");
+    for (uint64_t at = 1; at <= k; at++)
+        for (int mode = 0; mode < 4; mode++)
+            sweep_run(seed, at, mode & 1, mode >> 1, &T);
+    fprintf(stderr,
+            "sqlite fault sweep: %" PRIu64 " I/O calls, %ld runs, %ld "
+            "failed a call; %ld lost, %ld extra, %ld errors unclear, %ld "
+            "logs not poisoned, %ld other\n",
+            k, T.runs, T.failed_calls, T.lost, T.extra, T.bad_error,
+            T.not_poisoned, T.other);
+    cr_expect_gt(T.failed_calls, (long)k, "the faults were not reached");
+    cr_expect_eq(T.lost, 0);
+    cr_expect_eq(T.extra, 0);
+    cr_expect_eq(T.bad_error, 0);
+    cr_expect_eq(T.not_poisoned, 0);
+    cr_expect_eq(T.other, 0);
+}
+
+/* ------------------------------------------------------------------ */
 /* The model itself                                                   */
 /* ------------------------------------------------------------------ */
 

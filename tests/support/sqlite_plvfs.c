@@ -39,6 +39,9 @@ static struct {
     size_t alen, acap;
     int drop_syncs;
     int sync_enospc; /* syncs left to fail */
+    uint64_t calls;  /* writes, truncates and syncs recorded or refused */
+    uint64_t fail_at;
+    int fail_forever, fail_full;
     int64_t limit;   /* growth allowed, or -1 */
     uint64_t grown, full;
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER, .limit = -1};
@@ -117,6 +120,20 @@ static int recorded(const spl_file *sf)
     return R.on && sf->file >= 0 && R.cur[sf->file] == sf->node;
 }
 
+/* Counts a write, truncate or sync of a recorded file (under R.mu), and
+ * returns the error the fault sweep makes it fail with, or SQLITE_OK. */
+static int sweep(const spl_file *sf, int io_err)
+{
+    if (!recorded(sf))
+        return SQLITE_OK;
+    R.calls++;
+    if (!R.fail_at || R.calls < R.fail_at ||
+        (R.calls > R.fail_at && !R.fail_forever))
+        return SQLITE_OK;
+    R.full++;
+    return io_err == SQLITE_IOERR_WRITE && R.fail_full ? SQLITE_FULL : io_err;
+}
+
 /* ------------------------------------------------------------------ */
 /* The file methods                                                   */
 /* ------------------------------------------------------------------ */
@@ -141,6 +158,10 @@ static int x_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
     int rc;
 
     pthread_mutex_lock(&R.mu);
+    if ((rc = sweep(sf, SQLITE_IOERR_WRITE)) != SQLITE_OK) {
+        pthread_mutex_unlock(&R.mu);
+        return rc;
+    }
     if (recorded(sf)) {
         uint64_t *sz = node_size(sf->node);
         grow = end > *sz ? end - *sz : 0;
@@ -166,8 +187,14 @@ static int x_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
 static int x_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
     spl_file *sf = (spl_file *)f;
-    int rc = sf->real->pMethods->xTruncate(sf->real, size);
+    int rc;
 
+    pthread_mutex_lock(&R.mu);
+    rc = sweep(sf, SQLITE_IOERR_TRUNCATE);
+    pthread_mutex_unlock(&R.mu);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sf->real->pMethods->xTruncate(sf->real, size);
     pthread_mutex_lock(&R.mu);
     if (rc == SQLITE_OK && recorded(sf)) {
         *node_size(sf->node) = (uint64_t)size;
@@ -186,6 +213,10 @@ static int x_sync(sqlite3_file *f, int flags)
     if (R.drop_syncs && recorded(sf)) {
         pthread_mutex_unlock(&R.mu);
         return SQLITE_OK;
+    }
+    if ((rc = sweep(sf, SQLITE_IOERR_FSYNC)) != SQLITE_OK) {
+        pthread_mutex_unlock(&R.mu);
+        return rc;
     }
     if (R.sync_enospc > 0 && recorded(sf)) {
         R.sync_enospc--;
@@ -425,6 +456,7 @@ int spl_record(const char *db_path)
     R.alen = 0;
     R.drop_syncs = 0;
     R.sync_enospc = 0;
+    R.calls = R.fail_at = 0;
     R.limit = -1;
     R.grown = R.full = 0;
     pthread_mutex_unlock(&R.mu);
@@ -437,6 +469,7 @@ void spl_stop(void)
     R.on = 0;
     R.drop_syncs = 0;
     R.sync_enospc = 0;
+    R.fail_at = 0;
     R.limit = -1;
     pthread_mutex_unlock(&R.mu);
 }
@@ -486,4 +519,18 @@ void spl_sync_enospc(int n)
     pthread_mutex_lock(&R.mu);
     R.sync_enospc = n;
     pthread_mutex_unlock(&R.mu);
+}
+
+void spl_fail(uint64_t at, int forever, int full)
+{
+    pthread_mutex_lock(&R.mu);
+    R.fail_at = at;
+    R.fail_forever = forever;
+    R.fail_full = full;
+    pthread_mutex_unlock(&R.mu);
+}
+
+uint64_t spl_calls(void)
+{
+    return R.calls;
 }

@@ -92,4 +92,13 @@ uint64_t spl_full_count(void);
  * writeback): SQLITE_IOERR_FSYNC with errno ENOSPC, nothing synced. */
 void spl_sync_enospc(int n);
 
+/* Fault sweep: the recorded files' writes, truncates and syncs are
+ * counted from spl_record (spl_calls); call number `at` (from 1) fails,
+ * and every later one too when `forever`, without doing anything: a
+ * write with SQLITE_FULL when `full`, else SQLITE_IOERR_WRITE; a
+ * truncate with SQLITE_IOERR_TRUNCATE; a sync with SQLITE_IOERR_FSYNC.
+ * at 0 fails nothing. */
+void spl_fail(uint64_t at, int forever, int full);
+uint64_t spl_calls(void);
+
 #endif
