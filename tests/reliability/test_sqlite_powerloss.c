@@ -15,8 +15,9 @@
  * with evstore and checked against what the workload was told before
  * the crash; a sample is also checked by `evdump verify`.
  *
- * The same VFS makes the disk full, and a mutant that never syncs shows
- * the checker finds the losses it should.
+ * The same VFS makes the disk full, fails each I/O call of a small
+ * workload in turn, and, as a mutant that never syncs, shows the checker
+ * finds the losses it should.
  *
  * Environment: EVS_SQLPL_IMAGES (distinct images in all, default 3000,
  * split 60/20/20 between EVS_SYNC_FULL, BATCH and NONE), EVS_SQLPL_SEED
