@@ -24,7 +24,8 @@
  * catches it); spl_disk_limit makes writes that would grow the recorded
  * files past a number of new bytes fail with SQLITE_FULL, as "unix" does
  * when write(2) fails with ENOSPC; spl_sync_enospc makes syncs fail as
- * when fsync(2) does.
+ * when fsync(2) does; spl_fail fails the Nth write, truncate or sync
+ * (and, if asked, every one after), for a sweep of each call in turn.
  *
  * Not thread-safe beyond one store used from one thread at a time.
  */
