@@ -1,6 +1,6 @@
 /*
- * test_sqlite_powerloss.c: simulated power loss and a full disk on the
- * SQLite backend, at SQLite's VFS (tests/RELIABILITY.md, section 1b).
+ * test_sqlite_powerloss.c: simulated power loss on the SQLite backend,
+ * at SQLite's VFS (tests/RELIABILITY.md, section 1b).
  *
  * A workload of executions created, appended to (single, batched and
  * large appends), snapshotted, sent requests, deleted, and a store
@@ -10,14 +10,15 @@
  * the database in the middle of the run. Then, for crash points along
  * the operation log, the files a power loss could leave are rebuilt:
  * what was synced, plus none, all, each prefix, random subsets of the
- * unsynced writes, the last one torn at a 512-byte boundary, and the
- * unsynced directory entries dropped. Each distinct image is opened
- * with evstore and checked against what the workload was told before
- * the crash; a sample is also checked by `evdump verify`.
+ * unsynced writes, the last one torn at a 512-byte boundary, the
+ * unsynced directory entries dropped, grown files holding zeros or
+ * garbage. Each distinct image is opened with evstore and checked
+ * against what the workload was told before the crash; a sample is also
+ * checked by `evdump verify`.
  *
- * The same VFS makes the disk full, fails each I/O call of a small
- * workload in turn, and, as a mutant that never syncs, shows the checker
- * finds the losses it should.
+ * The same VFS, as a mutant that never syncs, shows the checker finds
+ * the losses it should. Full disks and I/O faults are in
+ * test_sqlite_faults.c.
  *
  * Environment: EVS_SQLPL_IMAGES (distinct images in all, default 3000,
  * split 60/20/20 between EVS_SYNC_FULL, BATCH and NONE), EVS_SQLPL_SEED
@@ -32,6 +33,7 @@
 
 #include "pl_common.h"
 #include "sqlite_plvfs.h"
+#include "sqlite_world.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -46,377 +48,50 @@
 #include <xxhash.h>
 
 #define DEFAULT_IMAGES 3000
-#define NEXEC 4 /* e0, e1 appended to; e2 created and deleted; e3 inbox */
-#define MAX_VER 64
-#define MAX_REQ 32
 
-/*
- * Every connection checkpoints once the WAL holds this many pages
- * (SQLite's default is 1,000), so the workload crosses checkpoints and
- * WAL restarts, not only the checkpoint of the last close. SQLite sets
- * its default after running the auto-extensions of a new connection, so
- * the extension installs an authorizer that sets it at every statement
- * prepared (and allows everything).
- */
-static int small_checkpoints_auth(void *db, int action, const char *a,
-                                  const char *b, const char *c, const char *d)
-{
-    (void)action;
-    (void)a;
-    (void)b;
-    (void)c;
-    (void)d;
-    sqlite3_wal_autocheckpoint(db, 12);
-    return SQLITE_OK;
-}
-
-static int small_checkpoints(sqlite3 *db, char **err,
-                             const struct sqlite3_api_routines *api)
-{
-    (void)err;
-    (void)api;
-    return sqlite3_set_authorizer(db, small_checkpoints_auth, db);
-}
-
-static void install(void)
-{
-    static int done;
-
-    if (done)
-        return;
-    cr_assert_eq(spl_install(), 0, "registering the recording VFS");
-    cr_assert_eq(sqlite3_auto_extension((void (*)(void))small_checkpoints),
-                 SQLITE_OK);
-    done = 1;
-}
-
-/* ------------------------------------------------------------------ */
-/* What the workload did and was told                                 */
-/* ------------------------------------------------------------------ */
-
-enum { A_CREATE, A_APPEND, A_SYNC, A_SNAP, A_POST, A_REMOVE, A_DELETE };
-
-typedef struct act {
-    int kind, exec, rc;
-    size_t op0, op1;  /* its operations: [op0, op1) */
-    uint64_t durable; /* events of exec promised durable once it returned */
-    int64_t updated;  /* A_SNAP, A_CREATE: the snapshot's updated_at */
-    int snap_synced;  /* A_SNAP, A_CREATE: a synced snapshot */
-    int req;          /* A_POST, A_REMOVE: index in world.req */
-} act;
-
-typedef struct exm {
-    char id[32];
-    plc_lines lines; /* by sequence, from the first op of their call */
-    uint64_t last;
-    int exists; /* in the live run */
-    evs_log *l;
-    int64_t upd_base;
-    int nver;
-} exm;
-
-typedef struct world {
-    evs_durability mode;
-    uint64_t seed, rs;
-    char *dir;
-    char db[4200], loc[4300];
-    evs_store *s;
-    exm ex[NEXEC];
-    act *acts;
-    size_t nacts, cap;
-    char req[MAX_REQ][EVS_REQUEST_ID_LEN + 1];
-    int nreq;
-} world;
-
-static act *begin(world *W, int kind, int exec)
-{
-    act *a;
-
-    if (W->nacts == W->cap) {
-        W->cap = W->cap ? W->cap * 2 : 64;
-        W->acts = realloc(W->acts, W->cap * sizeof(*W->acts));
-        cr_assert_not_null(W->acts);
-    }
-    a = &W->acts[W->nacts++];
-    memset(a, 0, sizeof(*a));
-    a->kind = kind;
-    a->exec = exec;
-    a->req = -1;
-    a->op0 = spl_nops();
-    return a;
-}
-
-static void end(act *a, int rc)
-{
-    a->rc = rc;
-    a->op1 = spl_nops();
-}
-
-static size_t pick_size(uint64_t *rs)
-{
-    switch (plc_rnd(rs) % 6) {
-    case 0: return 400 + plc_rnd(rs) % 800;
-    default: return plc_rnd(rs) % 120;
-    }
-}
-
-static evs_event *make_events(world *W, int e, uint64_t first, size_t n,
-                              int big)
-{
-    return plc_events(&W->rs, W->seed, e, first, n, big, pick_size);
-}
-
-/* Keeps the bytes the log holds for sequences [first, first+n) of exec
- * e, read back through `l` (reads write nothing that is recorded). */
-static void keep_lines(world *W, int e, evs_log *l, uint64_t first, size_t n,
-                       size_t op0)
-{
-    int rc = plc_keep_lines(&W->ex[e].lines, l, first, n, op0);
-
-    cr_assert_eq(rc, 0, "reading back an append: %s", evs_strerror(rc));
-}
-
-static evs_snapshot make_snap(exm *x, int ver)
-{
-    evs_snapshot sn;
-
-    memset(&sn, 0, sizeof(sn));
-    sn.workflow_name = evs_span_cstr("sqlpl");
-    sn.status = evs_span_cstr("running");
-    sn.start_time_us = x->upd_base;
-    sn.created_at_us = x->upd_base;
-    sn.updated_at_us = x->upd_base + ver;
-    sn.last_event_seq = x->last;
-    sn.outputs = evs_span_cstr("{\"ok\":true}");
-    return sn;
-}
-
-static void w_open_store(world *W)
-{
-    evs_store_opts o;
-
-    evs_store_opts_init(&o);
-    o.durability = W->mode;
-    o.sync_bytes = 1500; /* BATCH syncs every few appends */
-    o.sync_interval_ms = 60000;
-    cr_assert_eq(evs_store_open(W->loc, &o, &W->s), 0, "open %s", W->loc);
-}
-
-static void w_create(world *W, int e, size_t n)
-{
-    exm *x = &W->ex[e];
-    evs_event *ev = make_events(W, e, 1, n, 0);
-    evs_snapshot sn;
-    evs_log *l;
-    act *a;
-    int rc;
-
-    x->upd_base = 1700000000000000LL + (int64_t)e * 1000000;
-    x->last = n;
-    x->nver = 1;
-    sn = make_snap(x, 0);
-    a = begin(W, A_CREATE, e);
-    rc = evs_exec_create(W->s, x->id, strlen(x->id), &sn, ev, n);
-    end(a, rc);
-    plc_free_events(ev, n);
-    cr_assert_eq(rc, 0, "create %s: %s", x->id, evs_strerror(rc));
-    a->snap_synced = W->mode != EVS_SYNC_NONE;
-    a->durable = W->mode != EVS_SYNC_NONE ? n : 0;
-    a->updated = sn.updated_at_us;
-    x->exists = 1;
-    cr_assert_eq(evs_log_open(W->s, x->id, strlen(x->id), 0, &l, NULL, NULL),
-                 0);
-    keep_lines(W, e, l, 1, n, a->op0);
-    evs_log_close(l);
-}
-
-static void w_writer(world *W, int e)
-{
-    exm *x = &W->ex[e];
-    int rc = evs_log_open(W->s, x->id, strlen(x->id), EVS_LOG_WRITE, &x->l,
-                          NULL, NULL);
-    cr_assert_eq(rc, 0, "writer of %s: %s", x->id, evs_strerror(rc));
-}
-
-static void w_append(world *W, int e, size_t n, int big)
-{
-    exm *x = &W->ex[e];
-    evs_event *ev = make_events(W, e, x->last + 1, n, big);
-    act *a = begin(W, A_APPEND, e);
-    int rc = evs_log_append(x->l, ev, n, x->last, NULL);
-
-    end(a, rc);
-    plc_free_events(ev, n);
-    cr_assert_eq(rc, 0, "append to %s: %s", x->id, evs_strerror(rc));
-    a->durable = evs_log_durable_seq(x->l);
-    if (W->mode == EVS_SYNC_FULL)
-        cr_assert_eq(a->durable, x->last + n,
-                     "EVS_SYNC_FULL append acknowledged before durable");
-    keep_lines(W, e, x->l, x->last + 1, n, a->op0);
-    x->last += n;
-}
-
-static void w_sync(world *W, int e)
-{
-    exm *x = &W->ex[e];
-    act *a = begin(W, A_SYNC, e);
-    int rc = evs_log_sync(x->l);
-
-    end(a, rc);
-    cr_assert_eq(rc, 0, "sync of %s: %s", x->id, evs_strerror(rc));
-    a->durable = evs_log_durable_seq(x->l);
-    cr_assert_eq(a->durable, x->last, "evs_log_sync left %s short", x->id);
-}
-
-static void w_snap(world *W, int e)
-{
-    exm *x = &W->ex[e];
-    int cache = plc_rnd(&W->rs) % 2;
-    evs_snapshot sn;
-    act *a;
-    int rc;
-
-    if (x->nver >= MAX_VER)
-        return;
-    sn = make_snap(x, x->nver++);
-    a = begin(W, A_SNAP, e);
-    rc = evs_snapshot_save_flags(W->s, x->id, strlen(x->id), &sn,
-                                 cache ? EVS_SNAPSHOT_CACHE : 0);
-    end(a, rc);
-    cr_assert_eq(rc, 0, "snapshot of %s: %s", x->id, evs_strerror(rc));
-    a->updated = sn.updated_at_us;
-    a->snap_synced = !cache && W->mode != EVS_SYNC_NONE;
-}
-
-static void w_post(world *W)
-{
-    exm *x = &W->ex[3];
-    char body[64];
-    act *a;
-    int rc;
-
-    if (W->nreq >= MAX_REQ)
-        return;
-    snprintf(body, sizeof(body), "{\"n\":%d}", W->nreq);
-    a = begin(W, A_POST, 3);
-    rc = evs_request_post(W->s, x->id, strlen(x->id), body, strlen(body),
-                          W->req[W->nreq]);
-    end(a, rc);
-    cr_assert_eq(rc, 0, "post: %s", evs_strerror(rc));
-    a->req = W->nreq++;
-}
-
-static void w_remove(world *W)
-{
-    exm *x = &W->ex[3];
-    int r;
-    act *a;
-    int rc;
-
-    if (W->nreq == 0)
-        return;
-    r = (int)(plc_rnd(&W->rs) % (uint64_t)W->nreq);
-    a = begin(W, A_REMOVE, 3);
-    rc = evs_request_remove(W->s, x->id, strlen(x->id), W->req[r],
-                            EVS_REQUEST_ID_LEN);
-    end(a, rc);
-    cr_assert_eq(rc, 0, "remove: %s", evs_strerror(rc));
-    a->req = r;
-}
-
-static void w_delete(world *W, int e)
-{
-    exm *x = &W->ex[e];
-    act *a = begin(W, A_DELETE, e);
-    int rc = evs_exec_delete(W->s, x->id, strlen(x->id));
-
-    end(a, rc);
-    cr_assert_eq(rc, 0, "delete %s: %s", x->id, evs_strerror(rc));
-    x->exists = 0;
-}
-
-static void close_writers(world *W)
-{
-    for (int e = 0; e < NEXEC; e++) {
-        evs_log_close(W->ex[e].l);
-        W->ex[e].l = NULL;
-    }
-}
-
-/* The store closed and opened again: its last connection's close
- * checkpoints the WAL into the database and deletes the WAL. */
-static void w_reopen(world *W)
-{
-    close_writers(W);
-    evs_store_close(W->s);
-    W->s = NULL;
-    w_open_store(W);
-    w_writer(W, 0);
-    w_writer(W, 1);
-}
-
-static void run_workload(world *W, int steps)
+/* The workload: e0, e1 and e3 created, writers of e0 and e1, then
+ * `steps` random calls (sqlite_world.h), e2 created and deleted once. */
+static void run_workload(sqw_world *W, int steps)
 {
     int deleted_once = 0;
 
-    w_open_store(W);
-    w_create(W, 0, 1 + plc_rnd(&W->rs) % 3);
-    w_create(W, 1, 1);
-    w_create(W, 3, 1);
-    w_writer(W, 0);
-    w_writer(W, 1);
+    sqw_open_store(W);
+    sqw_create(W, 0, 1 + plc_rnd(&W->rs) % 3);
+    sqw_create(W, 1, 1);
+    sqw_create(W, 3, 1);
+    sqw_writer(W, 0);
+    sqw_writer(W, 1);
     for (int i = 0; i < steps; i++) {
         int e = (int)(plc_rnd(&W->rs) % 2);
         unsigned r = (unsigned)(plc_rnd(&W->rs) % 100);
 
         if (r < 45)
-            w_append(W, e, 1, 0);
+            sqw_append(W, e, 1, 0);
         else if (r < 58)
-            w_append(W, e, 2 + plc_rnd(&W->rs) % 3, 0);
+            sqw_append(W, e, 2 + plc_rnd(&W->rs) % 3, 0);
         else if (r < 65)
-            w_append(W, e, 1, 1);
+            sqw_append(W, e, 1, 1);
         else if (r < 70)
-            w_snap(W, e);
+            sqw_snap(W, e);
         else if (r < 76 && W->mode != EVS_SYNC_FULL)
-            w_sync(W, e);
+            sqw_sync(W, e);
         else if (r < 82)
-            w_post(W);
+            sqw_post(W);
         else if (r < 85)
-            w_remove(W);
+            sqw_remove(W);
         else if (r < 90 && !W->ex[2].exists && !deleted_once)
-            w_create(W, 2, 2);
+            sqw_create(W, 2, 2);
         else if (r < 90 && W->ex[2].exists) {
-            w_delete(W, 2);
+            sqw_delete(W, 2);
             deleted_once = 1;
         } else if (r < 93)
-            w_reopen(W);
+            sqw_reopen(W);
         else
-            w_append(W, e, 1, 0);
+            sqw_append(W, e, 1, 0);
     }
-    close_writers(W);
+    sqw_close_writers(W);
     evs_store_close(W->s);
     W->s = NULL;
-}
-
-static void world_init(world *W, evs_durability mode, uint64_t seed)
-{
-    memset(W, 0, sizeof(*W));
-    W->mode = mode;
-    W->seed = W->rs = seed;
-    W->dir = tu_scratch_dir("EVS_POWERLOSS_TMP", "sqlpl-run");
-    snprintf(W->db, sizeof(W->db), "%s/store.db", W->dir);
-    snprintf(W->loc, sizeof(W->loc), "sqlite:%s", W->db);
-    for (int e = 0; e < NEXEC; e++)
-        snprintf(W->ex[e].id, sizeof(W->ex[e].id), "e%d-%" PRIx64, e,
-                 seed & 0xffff);
-}
-
-static void world_free(world *W)
-{
-    for (int e = 0; e < NEXEC; e++)
-        plc_lines_free(&W->ex[e].lines);
-    free(W->acts);
-    tu_rmtree_free(W->dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -647,7 +322,7 @@ static const char *const kinds[8] = {"durable",    "all",         "prefix",
                                      "fill-zeros", "fill-garbage"};
 
 typedef struct checker {
-    const world *W;
+    const sqw_world *W;
     tally *T;
     size_t k;         /* the crash point */
     const char *kind; /* the image's kind */
@@ -683,23 +358,23 @@ typedef struct expect {
     int64_t snap_min; /* the last synced snapshot acknowledged, or 0 */
 } expect;
 
-static expect expect_at(const world *W, int e, size_t k)
+static expect expect_at(const sqw_world *W, int e, size_t k)
 {
     expect x = {0, 0, 0, 0, 0};
 
     for (size_t i = 0; i < W->nacts; i++) {
-        const act *a = &W->acts[i];
+        const sqw_act *a = &W->acts[i];
         int done = a->op1 <= k, started = a->op0 < k;
 
         if (a->exec != e || a->rc != 0)
             continue;
-        if (a->kind == A_CREATE && started) {
+        if (a->kind == SQW_CREATE && started) {
             x.may_exist = 1;
             x.must_be_gone = 0;
             x.snap_min = 0;
             x.promised = 0;
         }
-        if (a->kind == A_DELETE && started) {
+        if (a->kind == SQW_DELETE && started) {
             x.must_exist = 0;
             x.promised = 0;
             if (done && W->mode != EVS_SYNC_NONE)
@@ -712,18 +387,18 @@ static expect expect_at(const world *W, int e, size_t k)
             x.promised = a->durable;
         if (x.promised > 0)
             x.must_exist = 1;
-        if ((a->kind == A_SNAP || a->kind == A_CREATE) && a->snap_synced)
+        if ((a->kind == SQW_SNAP || a->kind == SQW_CREATE) && a->snap_synced)
             x.snap_min = a->updated;
     }
     return x;
 }
 
 /* Whether a snapshot with this updated_at was being written before k. */
-static int snap_known(const world *W, int e, size_t k, int64_t updated)
+static int snap_known(const sqw_world *W, int e, size_t k, int64_t updated)
 {
     for (size_t i = 0; i < W->nacts; i++) {
-        const act *a = &W->acts[i];
-        if (a->exec == e && (a->kind == A_SNAP || a->kind == A_CREATE) &&
+        const sqw_act *a = &W->acts[i];
+        if (a->exec == e && (a->kind == SQW_SNAP || a->kind == SQW_CREATE) &&
             a->op0 < k && a->updated == updated)
             return 1;
     }
@@ -732,8 +407,8 @@ static int snap_known(const world *W, int e, size_t k, int64_t updated)
 
 static void check_exec(checker *C, evs_store *s, int e, int listed)
 {
-    const world *W = C->W;
-    const exm *xm = &W->ex[e];
+    const sqw_world *W = C->W;
+    const sqw_exm *xm = &W->ex[e];
     expect x = expect_at(W, e, C->k);
     int exists = evs_exec_exists(s, xm->id, strlen(xm->id));
     evs_snapshot *sn = NULL;
@@ -821,17 +496,17 @@ static void check_exec(checker *C, evs_store *s, int e, int listed)
 
 static void check_requests(checker *C, evs_store *s)
 {
-    const world *W = C->W;
-    const exm *xm = &W->ex[3];
+    const sqw_world *W = C->W;
+    const sqw_exm *xm = &W->ex[3];
     evs_request_listing rl;
-    int seen[MAX_REQ] = {0};
+    int seen[SQW_MAX_REQ] = {0};
     int rc;
 
     if (!evs_exec_exists(s, xm->id, strlen(xm->id))) {
         /* A post is synced whatever the mode, and with it the
          * execution's creation. */
         for (size_t i = 0; i < W->nacts; i++)
-            if (W->acts[i].kind == A_POST && W->acts[i].op1 <= C->k) {
+            if (W->acts[i].kind == SQW_POST && W->acts[i].op1 <= C->k) {
                 violation(C, &C->T->lost,
                           "%s is gone, a request posted "
                           "to it was acknowledged",
@@ -861,12 +536,12 @@ static void check_requests(checker *C, evs_store *s)
     }
     evs_request_list_free(&rl);
     for (size_t i = 0; i < W->nacts; i++) {
-        const act *a = &W->acts[i];
+        const sqw_act *a = &W->acts[i];
         int removing = 0;
-        if (a->kind != A_POST || a->op1 > C->k || seen[a->req])
+        if (a->kind != SQW_POST || a->op1 > C->k || seen[a->req])
             continue;
         for (size_t j = 0; j < W->nacts; j++)
-            if (W->acts[j].kind == A_REMOVE && W->acts[j].req == a->req &&
+            if (W->acts[j].kind == SQW_REMOVE && W->acts[j].req == a->req &&
                 W->acts[j].op0 < C->k)
                 removing = 1;
         if (!removing)
@@ -878,7 +553,7 @@ static void check_requests(checker *C, evs_store *s)
 /* After the checks: a writer opens and appends, and it reads back. */
 static void check_append(checker *C, evs_store *s)
 {
-    const exm *xm = &C->W->ex[0];
+    const sqw_exm *xm = &C->W->ex[0];
     evs_event ev = tu_event("step_started", "after", "{\"after\":1}");
     evs_log *l = NULL;
     uint64_t last;
@@ -901,12 +576,12 @@ static void check_append(checker *C, evs_store *s)
 
 static void check_image(checker *C, const char *dir, int verify)
 {
-    const world *W = C->W;
+    const sqw_world *W = C->W;
     char loc[4400];
     evs_store_opts o;
     evs_store *s = NULL;
     evs_exec_listing ls;
-    int listed[NEXEC] = {0};
+    int listed[SQW_NEXEC] = {0};
     int rc;
 
     snprintf(loc, sizeof(loc), "sqlite:%s/store.db", dir);
@@ -928,7 +603,7 @@ static void check_image(checker *C, const char *dir, int verify)
         /* No database at all: only before the first creation was
          * promised. */
         C->T->not_opened++;
-        for (int e = 0; e < NEXEC; e++)
+        for (int e = 0; e < SQW_NEXEC; e++)
             if (expect_at(W, e, C->k).must_exist)
                 violation(C, &C->T->lost,
                           "the store does not open (%s), "
@@ -942,7 +617,7 @@ static void check_image(checker *C, const char *dir, int verify)
         violation(C, &C->T->other, "listing: %s", evs_strerror(rc));
     for (size_t i = 0; rc == 0 && i < ls.count; i++) {
         int e = -1;
-        for (int j = 0; j < NEXEC; j++)
+        for (int j = 0; j < SQW_NEXEC; j++)
             if (ls.items[i].id.len == strlen(W->ex[j].id) &&
                 memcmp(ls.items[i].id.ptr, W->ex[j].id, ls.items[i].id.len) ==
                     0)
@@ -953,7 +628,7 @@ static void check_image(checker *C, const char *dir, int verify)
             violation(C, &C->T->other, "%s listed twice", W->ex[e].id);
     }
     evs_exec_list_free(&ls);
-    for (int e = 0; e < NEXEC; e++)
+    for (int e = 0; e < SQW_NEXEC; e++)
         check_exec(C, s, e, listed[e]);
     check_requests(C, s);
     check_append(C, s);
@@ -1118,16 +793,16 @@ static void run_mode(evs_durability mode, long target, int drop_syncs, tally *T)
     long verify_every = tu_env_long("EVS_SQLPL_VERIFY", 25);
     plc_dedup D = {0};
 
-    install();
+    sqw_install();
     for (int round = 0; round < 40 && T->images < target; round++) {
-        world W;
+        sqw_world W;
         checker C = {0};
         imager I = {0};
         model m = {0};
         size_t nops, stride, want;
         uint64_t rs;
 
-        world_init(&W, mode, seed + (uint64_t)round * 7919);
+        sqw_init(&W, mode, seed + (uint64_t)round * 7919);
         rs = W.seed ^ 0x5a5a;
         cr_assert_eq(spl_record(W.db), 0);
         spl_drop_syncs(drop_syncs);
@@ -1162,7 +837,7 @@ static void run_mode(evs_durability mode, long target, int drop_syncs, tally *T)
         image_free(&I.im);
         free(I.inc);
         model_free(&m);
-        world_free(&W);
+        sqw_free(&W);
     }
     plc_dedup_free(&D);
 }
@@ -1247,488 +922,6 @@ Test(sqlite_powerloss, harness_catches_dropped_syncs)
 }
 
 /* ------------------------------------------------------------------ */
-/* A full disk                                                        */
-/* ------------------------------------------------------------------ */
-
-static char hook_lines[8][1024];
-static int hook_n;
-
-static void hook(void *ctx, const evs_log_record *r)
-{
-    (void)ctx;
-    if (r->level == EVS_LOG_ERROR)
-        snprintf(hook_lines[hook_n++ % 8], sizeof(hook_lines[0]), "%s", r->msg);
-}
-
-/* The log hook said, since the last call, in one line that starts
- * with `fmt` (whose %s is the store's location). */
-static void expect_store_message(const world *W, const char *fmt,
-                                 const char *what)
-{
-    char want[4400];
-    int found = 0;
-
-    snprintf(want, sizeof(want), fmt, W->loc);
-    for (int i = 0; i < hook_n && i < 8; i++)
-        if (strncmp(hook_lines[i], want, strlen(want)) == 0 &&
-            !strchr(hook_lines[i], '\n'))
-            found = 1;
-    cr_expect(found, "%s: no line \"%s...\" in the log hook (last: \"%s\")",
-              what, want, hook_n ? hook_lines[(hook_n - 1) % 8] : "");
-    hook_n = 0;
-}
-
-/* The line says the store's disk is full. */
-static void expect_full_message(const world *W, const char *what)
-{
-    expect_store_message(W, "store %s: the disk is full: ", what);
-}
-
-static void open_with_hook(world *W)
-{
-    evs_store_opts o;
-
-    evs_store_opts_init(&o);
-    o.log_fn = hook;
-    cr_assert_eq(evs_store_open(W->loc, &o, &W->s), 0, "open %s", W->loc);
-}
-
-/* Everything acknowledged in W reads back byte for byte from a fresh
- * handle. */
-static void expect_all_there(world *W)
-{
-    evs_store *s = NULL;
-    evs_request_listing rl;
-
-    cr_assert_eq(evs_store_open(W->loc, NULL, &s), 0);
-    for (int e = 0; e < NEXEC; e++) {
-        const exm *x = &W->ex[e];
-        size_t len;
-        char *all;
-        size_t pos = 0;
-
-        if (!x->exists)
-            continue;
-        all = tu_log_lines(s, x->id, &len);
-        for (uint64_t q = 1; q <= x->last; q++) {
-            cr_assert(pos + x->lines.v[q].len <= len &&
-                          memcmp(all + pos, x->lines.v[q].raw,
-                                 x->lines.v[q].len) == 0,
-                      "%s: acknowledged sequence %" PRIu64 " lost", x->id, q);
-            pos += x->lines.v[q].len;
-        }
-        cr_expect_eq(pos, len, "%s: more than was acknowledged", x->id);
-        free(all);
-    }
-    memset(&rl, 0, sizeof(rl));
-    cr_assert_eq(evs_request_list(s, W->ex[3].id, strlen(W->ex[3].id), &rl), 0);
-    cr_expect_eq(rl.count, (size_t)W->nreq, "%zu requests, %d acknowledged",
-                 rl.count, W->nreq);
-    evs_request_list_free(&rl);
-    evs_store_close(s);
-}
-
-Test(sqlite_full_disk, refused_clearly_and_nothing_acknowledged_lost)
-{
-    world W;
-    evs_error_info ei;
-    evs_event *ev;
-    char id[32], body[] = "{\"late\":1}";
-    char rid[EVS_REQUEST_ID_LEN + 1];
-    int rc = 0, made = 0, appended;
-
-    install();
-    world_init(&W, EVS_SYNC_FULL, tu_seed("EVS_SQLPL_SEED", "full disk"));
-    cr_assert_eq(spl_record(W.db), 0);
-    open_with_hook(&W);
-    w_create(&W, 0, 1);
-    w_create(&W, 3, 1);
-    w_writer(&W, 0);
-    for (int i = 0; i < 20; i++)
-        w_append(&W, 0, 1, i % 5 == 0);
-    w_post(&W);
-
-    /* The disk fills: appends go on while SQLite finds room in what its
-     * files hold (a WAL restarted after a checkpoint), then one is
-     * refused with -ENOSPC and a line naming the store. */
-    spl_disk_limit((int64_t)(8000 + plc_rnd(&W.rs) % 40000));
-    hook_n = 0;
-    for (appended = 0; appended < 2000; appended++) {
-        ev = make_events(&W, 0, W.ex[0].last + 1, 1, appended % 4 == 3);
-        rc = evs_log_append(W.ex[0].l, ev, 1, W.ex[0].last, &ei);
-        if (rc == 0)
-            keep_lines(&W, 0, W.ex[0].l, W.ex[0].last + 1, 1, 0);
-        plc_free_events(ev, 1);
-        if (rc != 0)
-            break;
-        W.ex[0].last++;
-    }
-    cr_assert_eq(rc, -ENOSPC, "append on a full disk: %s", evs_strerror(rc));
-    cr_expect_gt(spl_full_count(), 0);
-    fprintf(stderr,
-            "full disk: the append refused: \"%s\"; the log hook: "
-            "\"%s\"\n",
-            ei.msg, hook_lines[0]);
-    expect_full_message(&W, "append");
-    cr_expect(strstr(ei.msg, W.ex[0].id) && strstr(ei.msg, "space"),
-              "the append's error names its execution and the cause: %s",
-              ei.msg);
-    /* The handle is poisoned (store.h, evs_log_append). */
-    ev = make_events(&W, 0, W.ex[0].last + 1, 1, 0);
-    cr_expect_eq(evs_log_append(W.ex[0].l, ev, 1, W.ex[0].last, NULL),
-                 EVS_EPOISONED);
-    cr_expect_eq(evs_log_sync(W.ex[0].l), EVS_EPOISONED);
-
-    /* Creations and posts are refused too, and leave nothing. */
-    for (made = 0; made < 200; made++) {
-        evs_snapshot sn = make_snap(&W.ex[2], 0);
-        snprintf(id, sizeof(id), "late-%d", made);
-        rc = evs_exec_create(W.s, id, strlen(id), &sn, ev, 1);
-        if (rc != 0)
-            break;
-    }
-    cr_assert_eq(rc, -ENOSPC, "create on a full disk: %s", evs_strerror(rc));
-    cr_expect(!evs_exec_exists(W.s, id, strlen(id)),
-              "a refused creation left %s", id);
-    expect_full_message(&W, "create");
-    for (int i = 0; i < 200; i++) {
-        rc = evs_request_post(W.s, W.ex[3].id, strlen(W.ex[3].id), body,
-                              strlen(body), rid);
-        if (rc != 0)
-            break;
-        cr_assert_lt(W.nreq, MAX_REQ, "posts never fail");
-        memcpy(W.req[W.nreq++], rid, sizeof(rid));
-    }
-    cr_assert_eq(rc, -ENOSPC, "post on a full disk: %s", evs_strerror(rc));
-    expect_full_message(&W, "post");
-    {
-        /* A snapshot too; the one saved before stays. */
-        evs_snapshot sn = make_snap(&W.ex[0], 1);
-        sn.status = evs_span_cstr("completed");
-        rc = evs_snapshot_save(W.s, W.ex[0].id, strlen(W.ex[0].id), &sn);
-        cr_assert_eq(rc, -ENOSPC, "snapshot on a full disk: %s",
-                     evs_strerror(rc));
-        expect_full_message(&W, "snapshot");
-    }
-    fprintf(stderr,
-            "full disk: %d appends acknowledged before the first "
-            "refused, %d creations after it; %" PRIu64 " writes "
-            "refused\n",
-            appended, made, spl_full_count());
-
-    /* Space comes back: a new writer on the same store appends, and
-     * the store creates again. */
-    spl_disk_limit(-1);
-    evs_log_close(W.ex[0].l);
-    W.ex[0].l = NULL;
-    w_writer(&W, 0);
-    w_append(&W, 0, 2, 0);
-    w_create(&W, 1, 1);
-    w_snap(&W, 0);
-    w_post(&W);
-    close_writers(&W);
-    evs_store_close(W.s);
-    W.s = NULL;
-    spl_stop();
-    plc_free_events(ev, 1);
-
-    /* Nothing acknowledged was lost, and nothing refused is there. */
-    expect_all_there(&W);
-    {
-        evs_store *s = NULL;
-        cr_assert_eq(evs_store_open(W.loc, NULL, &s), 0);
-        for (int i = 0; i < made; i++) {
-            snprintf(id, sizeof(id), "late-%d", i);
-            cr_expect(evs_exec_exists(s, id, strlen(id)),
-                      "acknowledged creation %s lost", id);
-        }
-        snprintf(id, sizeof(id), "late-%d", made);
-        cr_expect(!evs_exec_exists(s, id, strlen(id)),
-                  "a refused creation left %s", id);
-        {
-            evs_snapshot *sn = NULL;
-            cr_assert_eq(
-                evs_snapshot_load(s, W.ex[0].id, strlen(W.ex[0].id), &sn, NULL),
-                0);
-            cr_expect(sn->status.len == 7 &&
-                          memcmp(sn->status.ptr, "running", 7) == 0,
-                      "the refused snapshot is there");
-            evs_snapshot_free(sn);
-        }
-        evs_store_close(s);
-    }
-    {
-        const char *args[] = {"verify", W.loc, NULL};
-        tu_result r = tu_run_tool("EVDUMP", W.dir, "verify", args);
-        cr_expect_eq(r.status, 0, "evdump verify: %s", r.err);
-        tu_result_free(&r);
-    }
-    world_free(&W);
-}
-
-/* A sync that finds the disk full (fsync(2) failing with ENOSPC, as on
- * a file system that allocates at writeback) reaches the backend as
- * SQLite's I/O error, its errno lost: the append fails with -EIO and a
- * line naming the store, the log is poisoned, and the same append
- * retried on a new handle is acknowledged once (its frames, written but
- * not synced, were never made visible). */
-Test(sqlite_full_disk, failed_sync_poisons_and_retry_is_idempotent)
-{
-    world W;
-    evs_error_info ei;
-    evs_event *ev;
-    uint64_t last;
-    int rc;
-
-    install();
-    world_init(&W, EVS_SYNC_FULL, tu_seed("EVS_SQLPL_SEED", "fsync ENOSPC"));
-    cr_assert_eq(spl_record(W.db), 0);
-    open_with_hook(&W);
-    w_create(&W, 0, 1);
-    w_create(&W, 3, 1);
-    w_writer(&W, 0);
-    w_append(&W, 0, 3, 0);
-    last = W.ex[0].last;
-    ev = make_events(&W, 0, last + 1, 2, 0);
-    hook_n = 0;
-    spl_sync_enospc(1);
-    rc = evs_log_append(W.ex[0].l, ev, 2, last, &ei);
-    cr_assert_eq(rc, -EIO, "append whose sync failed: %s (%s)",
-                 evs_strerror(rc), ei.msg);
-    cr_expect_eq(spl_full_count(), 1, "the failing sync was not reached");
-    expect_store_message(&W, "store %s: SQLite: COMMIT: ", "sync");
-    cr_expect_eq(evs_log_append(W.ex[0].l, ev, 2, last, NULL), EVS_EPOISONED);
-    evs_log_close(W.ex[0].l);
-    W.ex[0].l = NULL;
-    /* The same append again, expecting the same end. */
-    w_writer(&W, 0);
-    rc = evs_log_append(W.ex[0].l, ev, 2, last, &ei);
-    cr_assert_eq(rc, 0, "the retry: %s (%s)", evs_strerror(rc), ei.msg);
-    cr_expect_eq(evs_log_last_seq(W.ex[0].l), last + 2);
-    keep_lines(&W, 0, W.ex[0].l, last + 1, 2, 0);
-    W.ex[0].last = last + 2;
-    plc_free_events(ev, 2);
-    close_writers(&W);
-    evs_store_close(W.s);
-    W.s = NULL;
-    spl_stop();
-    expect_all_there(&W);
-    world_free(&W);
-}
-
-/* ------------------------------------------------------------------ */
-/* Each I/O call failed in turn                                       */
-/* ------------------------------------------------------------------ */
-
-typedef struct sweep_tally {
-    long runs, failed_calls, lost, extra, bad_error, not_poisoned, other;
-} sweep_tally;
-
-static void sweep_bad(long *count, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void sweep_bad(long *count, const char *fmt, ...)
-{
-    va_list ap;
-
-    if ((*count)++ < 5) {
-        va_start(ap, fmt);
-        fputs("sqlite fault sweep: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        va_end(ap);
-    }
-}
-
-/* One run of a small EVS_SYNC_FULL workload with I/O call `at` failed
- * (0: none), stopping at the first call that fails; then everything
- * acknowledged is checked on a fresh handle. Returns the number of
- * recorded I/O calls the run made. */
-static uint64_t sweep_run(uint64_t seed, uint64_t at, int forever, int full,
-                          sweep_tally *T)
-{
-    world W;
-    evs_error_info ei;
-    char rid[EVS_REQUEST_ID_LEN + 1];
-    uint64_t calls, tried = 0; /* events of the append that failed */
-    int acked_create = 0, acked_post = 0, failed = 0, rc = 0, step;
-    evs_store_opts o;
-    evs_store *s = NULL;
-
-    world_init(&W, EVS_SYNC_FULL, seed);
-    cr_assert_eq(spl_record(W.db), 0);
-    spl_fail(at, forever, full);
-    hook_n = 0;
-    evs_store_opts_init(&o);
-    o.log_fn = hook;
-    rc = evs_store_open(W.loc, &o, &W.s);
-    for (step = 0; rc == 0 && step < 12; step++) {
-        exm *x = &W.ex[0];
-        if (step == 0) {
-            evs_event *ev = make_events(&W, 0, 1, 1, 0);
-            evs_snapshot sn = make_snap(x, 0);
-            rc = evs_exec_create(W.s, x->id, strlen(x->id), &sn, ev, 1);
-            plc_free_events(ev, 1);
-            if (rc == 0) {
-                acked_create = 1;
-                x->last = 1;
-                x->upd_base = 1;
-            } else {
-                tried = 1;
-            }
-        } else if (step == 1) {
-            rc = evs_log_open(W.s, x->id, strlen(x->id), EVS_LOG_WRITE, &x->l,
-                              NULL, &ei);
-            if (rc == 0)
-                rc = plc_keep_lines(&x->lines, x->l, 1, 1, 0);
-        } else if (step < 9) {
-            size_t n = step % 3 == 0 ? 3 : 1;
-            evs_event *ev = make_events(&W, 0, x->last + 1, n, step == 5);
-            rc = evs_log_append(x->l, ev, n, x->last, &ei);
-            plc_free_events(ev, n);
-            if (rc == 0) {
-                cr_assert_eq(plc_keep_lines(&x->lines, x->l, x->last + 1, n, 0),
-                             0);
-                x->last += n;
-            } else {
-                tried = n;
-                evs_event again = tu_event("step_started", "again", "{}");
-                int rc2 = evs_log_append(x->l, &again, 1, x->last, NULL);
-                if (rc2 != EVS_EPOISONED)
-                    sweep_bad(&T->not_poisoned,
-                              "at %" PRIu64 ": after %s, the next append "
-                              "gave %s",
-                              at, evs_strerror(rc), evs_strerror(rc2));
-            }
-        } else if (step == 9) {
-            rc = evs_request_post(W.s, x->id, strlen(x->id), "{\"a\":1}", 7,
-                                  rid);
-            acked_post = rc == 0;
-        } else if (step == 10) {
-            evs_snapshot sn = make_snap(x, 1);
-            rc = evs_snapshot_save(W.s, x->id, strlen(x->id), &sn);
-        } else {
-            rc = evs_log_sync(x->l);
-        }
-    }
-    if (rc != 0) {
-        char want[4400];
-        int named = 0;
-        failed = 1;
-        snprintf(want, sizeof(want), "store %s: ", W.loc);
-        for (int i = 0; i < hook_n && i < 8; i++)
-            named |= strncmp(hook_lines[i], want, strlen(want)) == 0;
-        if (rc >= 0 || !named)
-            sweep_bad(&T->bad_error,
-                      "at %" PRIu64 ": %s without a line "
-                      "naming the store (last: %s)",
-                      at, evs_strerror(rc),
-                      hook_n ? hook_lines[(hook_n - 1) % 8] : "none");
-    }
-    close_writers(&W);
-    evs_store_close(W.s);
-    W.s = NULL;
-    calls = spl_calls();
-    spl_stop();
-    T->runs++;
-    T->failed_calls += failed;
-
-    /* Everything acknowledged is there; of the call that failed, all of
-     * it or nothing. */
-    rc = evs_store_open(W.loc, NULL, &s);
-    if (rc != 0) {
-        if (acked_create)
-            sweep_bad(&T->lost,
-                      "at %" PRIu64 ": the store does not open: "
-                      "%s",
-                      at, evs_strerror(rc));
-        world_free(&W);
-        return calls;
-    }
-    if (evs_exec_exists(s, W.ex[0].id, strlen(W.ex[0].id))) {
-        const exm *x = &W.ex[0];
-        size_t len, pos = 0;
-        char *all = tu_log_lines(s, x->id, &len);
-        uint64_t q;
-        for (q = 1; q <= x->last; q++) {
-            if (pos + x->lines.v[q].len > len ||
-                memcmp(all + pos, x->lines.v[q].raw, x->lines.v[q].len)) {
-                sweep_bad(&T->lost, "at %" PRIu64 ": sequence %" PRIu64 " lost",
-                          at, q);
-                break;
-            }
-            pos += x->lines.v[q].len;
-        }
-        if (pos < len) {
-            long n = tu_count_events(s, x->id);
-            if (!tried || n != (long)(x->last + tried))
-                sweep_bad(&T->extra,
-                          "at %" PRIu64 ": %ld events, %" PRIu64
-                          " acknowledged, %" PRIu64 " in the failed call",
-                          at, n, x->last, tried);
-        }
-        free(all);
-        if (acked_post) {
-            evs_request_listing rl;
-            memset(&rl, 0, sizeof(rl));
-            if (evs_request_list(s, x->id, strlen(x->id), &rl) != 0 ||
-                rl.count != 1)
-                sweep_bad(&T->lost, "at %" PRIu64 ": the request", at);
-            evs_request_list_free(&rl);
-        }
-        {
-            evs_log *l = NULL;
-            evs_event ev = tu_event("step_started", "after", "{}");
-            rc = evs_log_open(s, x->id, strlen(x->id), EVS_LOG_WRITE, &l, NULL,
-                              NULL);
-            if (rc == 0)
-                rc = evs_log_append(l, &ev, 1, evs_log_last_seq(l), NULL);
-            evs_log_close(l);
-            if (rc != 0)
-                sweep_bad(&T->other, "at %" PRIu64 ": append after: %s", at,
-                          evs_strerror(rc));
-        }
-    } else if (acked_create) {
-        sweep_bad(&T->lost, "at %" PRIu64 ": %s is gone", at, W.ex[0].id);
-    }
-    evs_store_close(s);
-    world_free(&W);
-    return calls;
-}
-
-/* Every write, truncate and sync of the database's files failed in
- * turn, once and from then on, as an I/O error and as a full disk: the
- * call fails with a negative code and a line naming the store, a log is
- * poisoned, nothing acknowledged is lost, the failed call is wholly in
- * or wholly out, and a writer appends afterwards. */
-Test(sqlite_faults, each_io_call_failed_in_turn)
-{
-    uint64_t seed = tu_seed("EVS_SQLPL_SEED", "sqlite fault sweep");
-    sweep_tally T = {0};
-    uint64_t k;
-
-    install();
-    k = sweep_run(seed, 0, 0, 0, &T);
-    cr_assert_gt(k, 10, "the workload made %" PRIu64 " I/O calls", k);
-    cr_assert_eq(T.failed_calls, 0, "the workload fails without faults");
-    for (uint64_t at = 1; at <= k; at++)
-        for (int mode = 0; mode < 4; mode++)
-            sweep_run(seed, at, mode & 1, mode >> 1, &T);
-    fprintf(stderr,
-            "sqlite fault sweep: %" PRIu64 " I/O calls, %ld runs, %ld "
-            "failed a call; %ld lost, %ld extra, %ld errors unclear, %ld "
-            "logs not poisoned, %ld other\n",
-            k, T.runs, T.failed_calls, T.lost, T.extra, T.bad_error,
-            T.not_poisoned, T.other);
-    cr_expect_gt(T.failed_calls, (long)k, "the faults were not reached");
-    cr_expect_eq(T.lost, 0);
-    cr_expect_eq(T.extra, 0);
-    cr_expect_eq(T.bad_error, 0);
-    cr_expect_eq(T.not_poisoned, 0);
-    cr_expect_eq(T.other, 0);
-}
-
-/* ------------------------------------------------------------------ */
 /* The model itself                                                   */
 /* ------------------------------------------------------------------ */
 
@@ -1785,7 +978,7 @@ Test(sqlite_powerloss_model, synced_kept_unsynced_lost_torn_detected)
     model m = {0};
     size_t wal_created = 0, k;
 
-    install();
+    sqw_install();
     snprintf(db, sizeof(db), "%s/store.db", dir);
     cr_assert_eq(spl_record(db), 0);
     cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
