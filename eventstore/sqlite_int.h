@@ -49,6 +49,7 @@ typedef struct sq_store {
     sqlite3 *db;
     pthread_mutex_t mu;
     char *lock_path; /* the sidecar lock file: PATH-evslock */
+    int path_len;    /* its first path_len bytes are PATH, the database */
     int sync_level;  /* PRAGMA synchronous now in force (1 or 2) */
     sqlite3_stmt *st[SQ_NSTMT];
     sqlite3_stmt *list_st[8]; /* the listing's variants (sqlite_list.c) */
@@ -73,9 +74,12 @@ static inline sq_store *evs__sq(evs_store *s)
  * (with the error logged) when it cannot be prepared. Under q->mu. */
 sqlite3_stmt *evs__sq_stmt(evs_store *s, int which);
 
-/* SQLite's result code as one of ours: -EBUSY, -ENOSPC, -EIO,
- * EVS_ECORRUPT, -ENOMEM, -EEXIST (a constraint), else -EIO; logs the
- * message with `what`. */
+/* SQLite's result code as one of ours: -EBUSY, -ENOSPC (SQLITE_FULL: a
+ * write found no space), -EIO, EVS_ECORRUPT, -ENOMEM, -EEXIST (a
+ * constraint), else -EIO; logs one line naming the store ("store
+ * sqlite:PATH: ...") with `what` and SQLite's message, which for -ENOSPC
+ * says the disk is full. An fsync that fails with ENOSPC reaches us as
+ * SQLite's I/O error, without its errno: -EIO. */
 int evs__sq_err(evs_store *s, int src, const char *what);
 
 /* Runs a statement that returns no rows (step to DONE, then reset). */

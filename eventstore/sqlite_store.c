@@ -111,6 +111,7 @@ static const char *const stmt_sql[SQ_NSTMT] = {
 int evs__sq_err(evs_store *s, int src, const char *what)
 {
     sq_store *q = evs__sq(s);
+    const char *msg = q && q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(src);
     int rc;
 
     switch (src & 0xff) {
@@ -126,10 +127,19 @@ int evs__sq_err(evs_store *s, int src, const char *what)
     case SQLITE_CANTOPEN: rc = -ENOENT; break;
     default: rc = -EIO; break;
     }
-    if (rc != -EEXIST)
-        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc), "SQLite: %s: %s",
-                  what,
-                  q && q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(src));
+    if (rc == -EEXIST)
+        return rc;
+    if (!q || !q->lock_path)
+        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
+                  "store sqlite: SQLite: %s: %s", what, msg);
+    else if (rc == -ENOSPC)
+        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
+                  "store sqlite:%.*s: the disk is full: %s failed (%s)",
+                  q->path_len, q->lock_path, what, msg);
+    else
+        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
+                  "store sqlite:%.*s: SQLite: %s: %s", q->path_len,
+                  q->lock_path, what, msg);
     return rc;
 }
 
@@ -467,6 +477,7 @@ static int sq_open(evs_store *s, const char *path)
         goto fail;
     }
     memcpy(q->lock_path, path, n);
+    q->path_len = (int)n;
     memcpy(q->lock_path + n, lock_sfx, sizeof(lock_sfx));
     src = sqlite3_open_v2(path, &q->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |

@@ -22,6 +22,7 @@
  */
 #include <criterion/criterion.h>
 
+#include "pl_common.h"
 #include "powerloss_io.h"
 #include "testutil.h"
 
@@ -41,14 +42,6 @@
 /* ------------------------------------------------------------------ */
 
 #define DEFAULT_IMAGES 6000
-
-static uint64_t rnd(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 /*
  * Images are written and removed by the thousand: on tmpfs when there is
@@ -90,12 +83,6 @@ typedef struct act {
     int req;          /* A_POST, A_REMOVE */
 } act;
 
-typedef struct line {
-    char *raw;
-    size_t len;
-    size_t op0; /* start of the append that wrote it */
-} line;
-
 typedef struct snapver {
     int64_t updated; /* identifies the version */
     uint64_t last_seq;
@@ -110,8 +97,7 @@ typedef struct exm {
     char id[32];
     int weak_create; /* created by a store in EVS_SYNC_NONE */
     uint64_t n_initial;
-    line *lines; /* by sequence; [0] unused */
-    size_t nlines, cap;
+    plc_lines lines; /* by sequence, from the start of the append */
     snapver ver[MAX_VER];
     int nver;
     uint64_t last; /* while the workload runs */
@@ -204,65 +190,22 @@ static void setup_fail(world *W, const char *what, int rc)
     W->setup_failed = 1;
 }
 
-/* Event data of about `size` bytes whose bytes differ from block to
- * block. */
-static char *make_data(uint64_t *rs, size_t size, uint64_t tag)
-{
-    char *d = malloc(size + 64);
-    int n;
-
-    cr_assert_not_null(d);
-    n = snprintf(d, 64, "{\"tag\":%" PRIu64 ",\"pad\":\"", tag);
-    for (size_t i = 0; i < size; i++)
-        d[n + i] = (char)('a' + rnd(rs) % 26);
-    memcpy(d + n + size, "\"}", 3);
-    return d;
-}
-
 static size_t pick_size(uint64_t *rs)
 {
-    switch (rnd(rs) % 8) {
-    case 0: return 3000 + rnd(rs) % 6000; /* spans 4 KiB blocks */
+    switch (plc_rnd(rs) % 8) {
+    case 0: return 3000 + plc_rnd(rs) % 6000; /* spans 4 KiB blocks */
     case 1:
-    case 2: return 400 + rnd(rs) % 800; /* spans 512-byte blocks */
-    default: return rnd(rs) % 120;
+    case 2: return 400 + plc_rnd(rs) % 800; /* spans 512-byte blocks */
+    default: return plc_rnd(rs) % 120;
     }
 }
 
 /* Builds n events for exec e from sequence `first`; frees with
- * free_events. */
+ * plc_free_events. */
 static evs_event *make_events(world *W, int e, uint64_t first, size_t n,
                               int big)
 {
-    evs_event *ev = calloc(n, sizeof(*ev));
-    static const char *types[] = {"step_started", "step_completed",
-                                  "signal_received"};
-
-    cr_assert_not_null(ev);
-    for (size_t i = 0; i < n; i++) {
-        char *id = malloc(64);
-        cr_assert_not_null(id);
-        snprintf(id, 64, "ev-%" PRIx64 "-%d-%" PRIu64, W->seed, e, first + i);
-        ev[i].id = evs_span_cstr(id);
-        ev[i].event_type = evs_span_cstr(
-            first + i == 1 ? "execution_started" : types[rnd(&W->rs) % 3]);
-        ev[i].step_name = evs_span_cstr("step");
-        ev[i].path_id = evs_span_cstr("main");
-        ev[i].timestamp_us = 1800000000000000LL + (int64_t)(first + i);
-        ev[i].data = evs_span_cstr(make_data(
-            &W->rs, big ? 3000 + rnd(&W->rs) % 6000 : pick_size(&W->rs),
-            first + i));
-    }
-    return ev;
-}
-
-static void free_events(evs_event *ev, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free((char *)ev[i].id.ptr);
-        free((char *)ev[i].data.ptr);
-    }
-    free(ev);
+    return plc_events(&W->rs, W->seed, e, first, n, big, pick_size);
 }
 
 /* Keeps the bytes the log holds for sequences [first, first+n) of exec
@@ -270,43 +213,10 @@ static void free_events(evs_event *ev, size_t n)
 static void keep_lines(world *W, int e, evs_log *l, uint64_t first, size_t n,
                        size_t op0)
 {
-    exm *x = &W->ex[e];
-    evs_cursor *c = NULL;
-    evs_event ev;
-    evs_span raw;
-    int rc;
+    int rc = plc_keep_lines(&W->ex[e].lines, l, first, n, op0);
 
-    rc = evs_cursor_open(l, first, first + n - 1, &c, NULL);
-    if (rc != 0) {
+    if (rc != 0)
         setup_fail(W, "reading back an append", rc);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint64_t seq = first + i;
-        rc = evs_cursor_next(c, &ev, &raw, NULL);
-        if (rc != 1) {
-            setup_fail(W, "reading back an append", rc);
-            break;
-        }
-        if (seq >= x->cap) {
-            size_t nc = x->cap ? x->cap * 2 : 64;
-            while (nc <= seq)
-                nc *= 2;
-            x->lines = realloc(x->lines, nc * sizeof(*x->lines));
-            cr_assert_not_null(x->lines);
-            memset(x->lines + x->cap, 0, (nc - x->cap) * sizeof(line));
-            x->cap = nc;
-        }
-        free(x->lines[seq].raw);
-        x->lines[seq].raw = malloc(raw.len);
-        cr_assert_not_null(x->lines[seq].raw);
-        memcpy(x->lines[seq].raw, raw.ptr, raw.len);
-        x->lines[seq].len = raw.len;
-        x->lines[seq].op0 = op0;
-        if (seq >= x->nlines)
-            x->nlines = seq + 1;
-    }
-    evs_cursor_close(c);
 }
 
 static evs_snapshot make_snap(exm *x, int ver, const char *status)
@@ -366,11 +276,11 @@ static void w_create(world *W, int e, size_t n, int strong, int64_t upd)
     /* Half the creations write their snapshot as a cache of the log
      * (what the orchestrator does): the execution and its events are
      * as durable as ever, its snapshot may be lost or damaged. */
-    a->snap_weak = !x->weak_create && rnd(&W->rs) % 2;
+    a->snap_weak = !x->weak_create && plc_rnd(&W->rs) % 2;
     rc = evs_exec_create_flags(s, x->id, strlen(x->id), &sn, ev, n,
                                a->snap_weak ? EVS_SNAPSHOT_CACHE : 0);
     end(W, a, rc);
-    free_events(ev, n);
+    plc_free_events(ev, n);
     if (rc != 0) {
         setup_fail(W, "evs_exec_create", rc);
         return;
@@ -405,7 +315,7 @@ static void w_append(world *W, int e, size_t n, int big)
     int rc = evs_log_append(x->l, ev, n, x->last, NULL);
 
     end(W, a, rc);
-    free_events(ev, n);
+    plc_free_events(ev, n);
     if (rc != 0) {
         setup_fail(W, "evs_log_append", rc);
         return;
@@ -456,7 +366,7 @@ static void w_reopen(world *W, int e)
 static void w_torn(world *W, int e)
 {
     exm *x = &W->ex[e];
-    size_t n = 1 + rnd(&W->rs) % 3;
+    size_t n = 1 + plc_rnd(&W->rs) % 3;
     evs_event *ev = make_events(W, e, x->last + 1, n, 0);
     evs_recovery_info ri;
     act *a = begin(W, A_TORN, e, 0);
@@ -465,7 +375,7 @@ static void w_torn(world *W, int e)
     pl_rec_tear(W->rec, 1, 1);
     rc = evs_log_append(x->l, ev, n, x->last, NULL);
     pl_rec_tear(W->rec, 0, 0);
-    free_events(ev, n);
+    plc_free_events(ev, n);
     if (rc == 0) {
         end(W, a, rc);
         setup_fail(W, "a torn append was acknowledged", 0);
@@ -497,7 +407,7 @@ static void w_snap(world *W, int e, const char *status)
 
     if (ver >= MAX_VER)
         return;
-    unsigned flags = rnd(&W->rs) % 2 ? EVS_SNAPSHOT_CACHE : 0;
+    unsigned flags = plc_rnd(&W->rs) % 2 ? EVS_SNAPSHOT_CACHE : 0;
 
     sn = make_snap(x, ver, status);
     /* A cache's save is as weak as any save in EVS_SYNC_NONE. */
@@ -644,15 +554,15 @@ static void run_workload(world *W)
     w_create(W, 4, 1, 1, recent + 4 * 1000);
     w_open(W, 0);
     w_open(W, 1);
-    steps = 22 + (int)(rnd(&W->rs) % 10);
+    steps = 22 + (int)(plc_rnd(&W->rs) % 10);
     for (int i = 0; i < steps && !W->setup_failed; i++) {
-        int e = (int)(rnd(&W->rs) % 2), r = (int)(rnd(&W->rs) % 100);
+        int e = (int)(plc_rnd(&W->rs) % 2), r = (int)(plc_rnd(&W->rs) % 100);
         if (r < 35)
             w_append(W, e, 1, 0);
         else if (r < 55)
-            w_append(W, e, 2 + rnd(&W->rs) % 3, 0);
+            w_append(W, e, 2 + plc_rnd(&W->rs) % 3, 0);
         else if (r < 62)
-            w_append(W, e, 1 + rnd(&W->rs) % 2, 1);
+            w_append(W, e, 1 + plc_rnd(&W->rs) % 2, 1);
         else if (r < 72)
             w_snap(W, e, "running");
         else if (r < 76)
@@ -667,7 +577,7 @@ static void run_workload(world *W)
         } else if (r < 95)
             w_post(W, 4);
         else if (W->nreq > 0)
-            w_remove(W, (int)(rnd(&W->rs) % (uint64_t)W->nreq));
+            w_remove(W, (int)(plc_rnd(&W->rs) % (uint64_t)W->nreq));
         else
             w_append(W, e, 1, 0);
     }
@@ -731,9 +641,7 @@ static void free_world(world *W)
 {
     for (int e = 0; e < W->nex; e++) {
         evs_log_close(W->ex[e].l);
-        for (size_t i = 0; i < W->ex[e].nlines; i++)
-            free(W->ex[e].lines[i].raw);
-        free(W->ex[e].lines);
+        plc_lines_free(&W->ex[e].lines);
     }
     evs_store_close(W->s);
     evs_store_close(W->s_full);
@@ -909,7 +817,7 @@ static long read_all(checker *C, int e, evs_log *l, const expect *x, int how)
     }
     while ((rc = evs_cursor_next(c, &ev, &raw, &info)) == 1) {
         uint64_t seq = ev.sequence;
-        const line *ln = seq < m->nlines ? &m->lines[seq] : NULL;
+        const plc_line *ln = seq < m->lines.n ? &m->lines.v[seq] : NULL;
         n++;
         if (how & RD_WRITER)
             C->T->events++;
@@ -1248,47 +1156,10 @@ static void check_image(checker *C, pl_image *im, const char *dir)
 /* Images for each crash point                                        */
 /* ------------------------------------------------------------------ */
 
-typedef struct dedup {
-    uint64_t (*k)[2];
-    size_t n, cap;
-} dedup;
-
-/* Adds a digest; 1 if it was new. */
-static int dedup_add(dedup *d, const uint64_t key[2])
-{
-    size_t mask, i;
-
-    if ((d->n + 1) * 2 > d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 4096;
-        uint64_t(*nk)[2] = calloc(nc, sizeof(*nk));
-        cr_assert_not_null(nk);
-        for (size_t j = 0; j < d->cap; j++) {
-            if (!d->k[j][0] && !d->k[j][1])
-                continue;
-            for (i = d->k[j][0] & (nc - 1); nk[i][0] || nk[i][1];
-                 i = (i + 1) & (nc - 1))
-                ;
-            nk[i][0] = d->k[j][0];
-            nk[i][1] = d->k[j][1];
-        }
-        free(d->k);
-        d->k = nk;
-        d->cap = nc;
-    }
-    mask = d->cap - 1;
-    for (i = key[0] & mask; d->k[i][0] || d->k[i][1]; i = (i + 1) & mask)
-        if (d->k[i][0] == key[0] && d->k[i][1] == key[1])
-            return 0;
-    d->k[i][0] = key[0] | (key[0] == 0 && key[1] == 0);
-    d->k[i][1] = key[1];
-    d->n++;
-    return 1;
-}
-
 typedef struct imager {
     checker *C;
     pl_crash *crash;
-    dedup *D;
+    plc_dedup *D;
     unsigned char *inc;
     size_t npend;
 } imager;
@@ -1312,7 +1183,7 @@ static void try_image(imager *I, const char *kind, int contents, size_t block,
     cr_assert_eq(rc, 0);
     C->T->images++;
     pl_image_digest(im, dg);
-    if (!dedup_add(I->D, dg)) {
+    if (!plc_dedup_add(I->D, dg)) {
         pl_image_free(im);
         return;
     }
@@ -1342,7 +1213,7 @@ static int is_meta(const pl_op *op)
 
 #define MAX_PREFIXES 24
 
-static void images_at(checker *C, dedup *D, size_t k, uint64_t *rs)
+static void images_at(checker *C, plc_dedup *D, size_t k, uint64_t *rs)
 {
     imager I;
     size_t P, step;
@@ -1377,18 +1248,18 @@ static void images_at(checker *C, dedup *D, size_t k, uint64_t *rs)
         for (size_t i = 0; i < P; i++)
             I.inc[i] = r == 0 || !is_meta(pl_crash_pending_op(I.crash, i))
                            ? 1
-                           : (unsigned char)(rnd(rs) & 1);
-        try_image(&I, "blocks-512", PL_BLOCKS, 512, rnd(rs), 0);
-        try_image(&I, "blocks-4k", PL_BLOCKS, 4096, rnd(rs), 0);
+                           : (unsigned char)(plc_rnd(rs) & 1);
+        try_image(&I, "blocks-512", PL_BLOCKS, 512, plc_rnd(rs), 0);
+        try_image(&I, "blocks-4k", PL_BLOCKS, 4096, plc_rnd(rs), 0);
         for (size_t i = 0; i < P; i++)
-            I.inc[i] = (unsigned char)(rnd(rs) & 1);
+            I.inc[i] = (unsigned char)(plc_rnd(rs) & 1);
         try_image(&I, "subset", PL_WHOLE, 0, 0, 0);
     }
     /* Space allocated, data never written; or garbage after the end. */
-    try_image(&I, "fill-zeros", PL_FILL_ZEROS, 0, rnd(rs), 1);
-    try_image(&I, "fill-garbage", PL_FILL_GARBAGE, 0, rnd(rs), 1);
-    try_image(&I, "tail-zeros", PL_TAIL_ZEROS, 0, rnd(rs), 1);
-    try_image(&I, "tail-garbage", PL_TAIL_GARBAGE, 0, rnd(rs), 1);
+    try_image(&I, "fill-zeros", PL_FILL_ZEROS, 0, plc_rnd(rs), 1);
+    try_image(&I, "fill-garbage", PL_FILL_GARBAGE, 0, plc_rnd(rs), 1);
+    try_image(&I, "tail-zeros", PL_TAIL_ZEROS, 0, plc_rnd(rs), 1);
+    try_image(&I, "tail-garbage", PL_TAIL_GARBAGE, 0, plc_rnd(rs), 1);
     /* Unsynced creates, renames and unlinks dropped: all, then each. */
     for (size_t i = 0; i < P; i++)
         I.inc[i] = !is_meta(pl_crash_pending_op(I.crash, i));
@@ -1412,7 +1283,7 @@ static void run_world(const char *name, evs_durability mode, long target,
                       tally *T)
 {
     uint64_t seed0, rs;
-    dedup D = {NULL, 0, 0};
+    plc_dedup D = {NULL, 0, 0};
     struct timespec t0, t1;
     char what[64];
     checker C;
@@ -1450,7 +1321,7 @@ static void run_world(const char *name, evs_durability mode, long target,
             break;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    free(D.k);
+    plc_dedup_free(&D);
     for (int i = 0; i < MAX_KINDS && T->kind[i]; i++)
         fprintf(stderr, "powerloss %s: %zu violations \"%s\"\n", name,
                 T->kind_n[i], T->kind[i]);
