@@ -395,19 +395,51 @@ static int migrate(evs_store *s, const char *path)
 
 /* Makes the directory that is to hold the database, one level as the
  * file backend makes a store's directory (0700), when it is missing. */
-static void make_parent(evs_store *s, const char *path)
+/* Syncs the directory that holds `path` (its first `len` bytes name
+ * it; 0: the current one), so a name made in it lasts a power loss. */
+static int sync_parent_of(const char *path, size_t len)
+{
+    char dir[4096];
+    int fd, rc = 0;
+
+    if (len >= sizeof(dir))
+        return -ENAMETOOLONG;
+    memcpy(dir, len ? path : ".", len ? len : 1);
+    dir[len ? len : 1] = '\0';
+    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -errno;
+    if (fsync(fd) != 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+/* The length of the directory part of path ("a/b/c" -> 3; none: 0). */
+static size_t dir_len(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    char *dir;
 
-    if (!slash || slash == path)
-        return;
-    if (!(dir = evs__malloc(s->alloc, (size_t)(slash - path) + 1)))
-        return;
-    memcpy(dir, path, (size_t)(slash - path));
-    dir[slash - path] = '\0';
-    mkdir(dir, 0700);
+    return slash ? (slash == path ? 1 : (size_t)(slash - path)) : 0;
+}
+
+/* Makes the database's directory (one level) when missing, and makes
+ * its name durable in its own parent. */
+static int make_parent(evs_store *s, const char *path)
+{
+    size_t n = dir_len(path);
+    char *dir;
+    int rc = 0;
+
+    if (n <= 1)
+        return 0;
+    if (!(dir = evs__malloc(s->alloc, n + 1)))
+        return -ENOMEM;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    if (mkdir(dir, 0700) == 0)
+        rc = sync_parent_of(dir, dir_len(dir));
     evs__free(s->alloc, dir);
+    return rc;
 }
 
 /* Makes the database file, private, before SQLite does (its -wal and
@@ -419,9 +451,17 @@ static int check_file(evs_store *s, const char *path)
 
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ENOENT && s->opts.create) {
-        make_parent(s, path);
+        int rc = make_parent(s, path);
+        if (rc != 0)
+            return rc;
         fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                   0600);
+        /* SQLite syncs the directory when it makes the WAL, not for a
+         * database it did not make: the new name is synced here. */
+        if (fd >= 0 && (rc = sync_parent_of(path, dir_len(path))) != 0) {
+            close(fd);
+            return rc;
+        }
     }
     if (fd < 0)
         return errno == ELOOP ? -ELOOP : -errno;
