@@ -224,7 +224,12 @@ static void flush(gc_run *g, batch *b)
 
     for (size_t k = 0; k < b->n; k++)
         report(g, b->item[k], rc == 0 ? EVS_GC_DELETED : EVS_GC_FAILED, rc);
-    if (rc != 0)
+    if (rc == EVS_ELEASE) /* a database's batch: rolled back whole */
+        evs__log(g->s, EVS_LOG_WARN,
+                 "gc: %zu deletions not done: a writer claimed one of "
+                 "them meanwhile; they are left for the next gc",
+                 b->n);
+    else if (rc != 0)
         evs__log(g->s, EVS_LOG_ERROR,
                  "gc: syncing the store directory after %zu deletions "
                  "failed (%s): they may come back after a crash, and are "

@@ -122,9 +122,22 @@ int evs__pg_trash_commit(evs_store *s, evs__trashed *t, size_t n)
     rc = evs__pg_begin(s, 1);
     for (size_t i = 0; i < n && rc == 0; i++) {
         pg_params p = {0};
+        uint64_t gone = 0;
         evs__pg_i64(&p, t[i].row);
         evs__pg_i64(&p, t[i].token);
-        rc = evs__pg_do(s, PG_EXEC_DEL, &p, -1, "deleting an execution", NULL);
+        rc = evs__pg_do(s, PG_EXEC_DEL, &p, -1, "deleting an execution",
+                        &gone);
+        /* The fence matched no row: another writer claimed the
+         * execution after this delete's claim ran out. Nothing of the
+         * batch is deleted, and the caller is told. */
+        if (rc == 0 && gone != 1) {
+            rc = EVS_ELEASE;
+            evs__logf(s, EVS_LOG_WARN,
+                      EVS_LOG_FIELDS(.execution = t[i].name, .err = rc),
+                      "store %s: not deleted: another writer claimed %s "
+                      "after this delete's claim ran out",
+                      q->where, t[i].name);
+        }
     }
     rc = evs__pg_end(s, rc);
     pthread_mutex_unlock(&q->mu);

@@ -256,7 +256,9 @@ EVS_EXTERN int evs_exec_exists(evs_store *s, const char *id, size_t id_len);
  * EVS_ELOCKED while a writer has the log open. On an error after the
  * rename (a failed sync of the store directory) the execution may
  * already be gone; evs_exec_exists() tells.
- * Returns 0, EVS_EBADID, -ENOENT, EVS_ELOCKED or another -errno.
+ * Returns 0, EVS_EBADID, -ENOENT, EVS_ELOCKED, EVS_ELEASE (PostgreSQL:
+ * another writer claimed the execution after the delete's claim ran out;
+ * nothing was deleted) or another -errno.
  */
 EVS_EXTERN int evs_exec_delete(evs_store *s, const char *id, size_t id_len);
 
