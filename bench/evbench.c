@@ -246,6 +246,17 @@ static void usage(FILE *f)
         "                       setup then stops after %.0f s, or %.0f s with\n"
         "                       --quick, and P8 lists what was made); also\n"
         "                       the executions gc deletes and api lists\n"
+        "  --pg URI|off         the PostgreSQL server of the PostgreSQL rows\n"
+        "                       (p1, p2, p8, p9: evstore on its PostgreSQL\n"
+        "                       backend beside raw libpq), each scenario in a\n"
+        "                       schema of its own, dropped at the end; 'off'\n"
+        "                       leaves those rows out. Default: the server of\n"
+        "                       libpq's environment if PGHOST is set, else a\n"
+        "                       private server started with\n"
+        "                       scripts/pg-test-server start --durable (fsync\n"
+        "                       on) and stopped at the end. When the server\n"
+        "                       cannot be had, the rows are noted as not run\n"
+        "                       and the exit status is 1\n"
         "  --list               list the scenarios and exit\n"
         "  --help               show this help and exit\n"
         "  --version            print the version of the evstore library and "
@@ -367,6 +378,13 @@ static int parse_args(bench_ctx *c, int argc, char **argv, const char **dir)
                 return 2;
             }
             i++;
+        } else if (strcmp(a, "--pg") == 0) {
+            if (!*val) {
+                fprintf(stderr, "evbench: --pg wants a URI or 'off'\n");
+                return 2;
+            }
+            c->pg_opt = val;
+            i++;
         } else if (strcmp(a, "--p8-execs") == 0) {
             if (parse_u64(val, &v) != 0 || v < 10 || v > 10000000) {
                 fprintf(stderr, "evbench: --p8-execs wants 10..10000000\n");
@@ -487,6 +505,12 @@ int main(int argc, char **argv)
     }
     c->cur_scenario = NULL;
     bench_log_drop(c);
+    bench_pg_finish(c);
+    /* PostgreSQL rows that could not run are a scenario not fully run,
+     * unless asked for with --pg off. */
+    if (c->pg.state == BENCH_PG_NOT_RUN && c->pg.wanted[0] &&
+        !(c->pg_opt && strcmp(c->pg_opt, "off") == 0))
+        failed = 1;
     bench_note(c, "whole run: %.0f s", (double)(bench_now_ns() - t0) / 1e9);
     if (!c->json_path || strcmp(c->json_path, "-") != 0)
         bench_report_table(c, cmdline);
