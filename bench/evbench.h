@@ -426,14 +426,15 @@ int scen_p8(bench_ctx *c);
 /*
  * Creates up to `want` executions as P8 lists them (snapshots only, ids
  * UUIDv7-like, created one second apart, about one in ten "failed") in
- * `st` and, when not NULL, in `stq` (evstore on SQLite) and in the raw
- * SQLite database `db` (its executions table), stopping at `budget_s`
+ * `st` and, when not NULL, in `stq` (evstore on SQLite), `stp` (evstore
+ * on PostgreSQL), the raw SQLite database `db` and the raw PostgreSQL
+ * connection `pq` (their executions tables), stopping at `budget_s`
  * seconds of setup (0: no limit). Sets *made and *failed (how many have
  * status "failed"). Returns 0 or -1.
  */
 int bench_list_populate(bench_ctx *c, evs_store *st, evs_store *stq,
-                        sqlite3 *db, size_t want, double budget_s,
-                        size_t *made, size_t *failed);
+                        evs_store *stp, sqlite3 *db, PGconn *pq, size_t want,
+                        double budget_s, size_t *made, size_t *failed);
 /* The directory of P8's store. */
 #define BENCH_LIST_DIR "p8store"
 /* scen_api.c: the HTTP API (evstore/server.h) beside the C API, on P8's
