@@ -563,6 +563,31 @@ int p9_orch_make(evs_store *st, p9_outcomes *oc, int stop_when_idle,
  * Every execution must end as `want`. */
 int p9_run_batch(bench_ctx *c, evs_store *st, const char *def, size_t n,
                  evs_outcome want, p9_exec_id *ids, double *secs);
+/* The throughput scenario's workflow: three no-op actions in a row. */
+extern const char p9_wf_three[];
+
+/* What a throughput run measured. */
+typedef struct p9_tp_result {
+    double wf_s;            /* workflows/s */
+    double events, appends; /* per workflow */
+} p9_tp_result;
+
+/* One throughput run of n workflows in a fresh store at `path` (any
+ * location), through the I/O table io if not NULL. With `keep`, the
+ * first execution's appends are added to it and, when snap_len is not
+ * NULL, the size of its last snapshot file goes to *snap_len. */
+int p9_throughput_once(bench_ctx *c, const char *path, evs_durability d,
+                       const evs_io *io, size_t n, p9_tp_result *res,
+                       p9_appends *keep, size_t *snap_len);
+/* Sums the events and appends of the logs ids[0..n), which must all have
+ * completed. */
+int p9_count_logs(bench_ctx *c, evs_store *st, p9_exec_id *ids, size_t n,
+                  uint64_t *events, uint64_t *nappends);
+/* scen_orch_db.c: P9 on the SQLite and PostgreSQL backends, `reps`
+ * repetitions of nd durable and nn unsynced workflows; PostgreSQL also
+ * with four runners and beside raw libpq doing the same appends. */
+int p9_backends(bench_ctx *c, size_t nd, size_t nn, size_t reps);
+
 /* Reads execution `id` back: its events and appends (an append of n > 1
  * events carries "batch":[first, n] on each line), whether it completed,
  * and when step `step` (may be NULL) started. With `keep`, the appends'
