@@ -325,10 +325,13 @@ int bench_pg_ensure(bench_ctx *c);
  * with options=-csearch_path=SCHEMA. -1 when PostgreSQL does not run
  * (the scenario then skips its PostgreSQL rows) or on an error. */
 int bench_pg_loc(bench_ctx *c, const char *name, char *out, size_t cap);
-/* bench_pg_loc, then the bench's store options (bench_store_open_at)
- * with durability d on that location: 0 with *out open, 1 when
- * PostgreSQL does not run in this run (noted for the scenario; skip its
- * PostgreSQL rows), -1 on an error. */
+/* bench_pg_ensure for a scenario: 0 when PostgreSQL runs, else 1 after
+ * noting that the scenario's PostgreSQL rows did not run. */
+int bench_pg_want(bench_ctx *c);
+/* bench_pg_want and bench_pg_loc, then the bench's store options
+ * (bench_store_open_at) with durability d on that location: 0 with *out
+ * open, 1 when PostgreSQL does not run in this run (noted for the
+ * scenario; skip its PostgreSQL rows), -1 on an error. */
 int bench_pg_open(bench_ctx *c, const char *name, evs_durability d, char *loc,
                   size_t cap, evs_store **out);
 /* Drops the run's schemas (on a server not evbench's own, unless --keep),

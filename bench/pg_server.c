@@ -37,6 +37,9 @@
  * never moves. */
 static char g_server_dir[1024];
 static char g_script[1024];
+/* The process that started it: a forked child (P9's runners) that gets a
+ * signal leaves the server alone. */
+static pid_t g_owner;
 
 /* Runs `script stop dir` and waits for it; async-signal-safe (fork,
  * execv, waitpid), so the signal handler can call it. */
@@ -66,8 +69,10 @@ static void stop_server(const char *script, const char *dir)
  * evbench as that signal would have. */
 static void on_signal(int sig)
 {
-    stop_server(g_script, g_server_dir);
-    g_server_dir[0] = '\0';
+    if (getpid() == g_owner) {
+        stop_server(g_script, g_server_dir);
+        g_server_dir[0] = '\0';
+    }
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -170,6 +175,7 @@ static int start_private(bench_ctx *c)
     snprintf(c->pg.dir, sizeof(c->pg.dir), "%.*s", (int)strcspn(nl + 1, "\n"),
              nl + 1);
     snprintf(g_server_dir, sizeof(g_server_dir), "%s", c->pg.dir);
+    g_owner = getpid();
     catch_signals();
     /* The script stops the servers of runs whose recorded owner is gone:
      * recording evbench as the owner means a SIGKILLed evbench's server
@@ -337,18 +343,24 @@ void bench_pg_finish(bench_ctx *c)
                    c->pg.why);
 }
 
+int bench_pg_want(bench_ctx *c)
+{
+    if (bench_pg_ensure(c) == 0)
+        return 0;
+    if (c->cur_scenario && !strstr(c->pg.wanted, c->cur_scenario))
+        snprintf(c->pg.wanted + strlen(c->pg.wanted),
+                 sizeof(c->pg.wanted) - strlen(c->pg.wanted), "%s%s",
+                 c->pg.wanted[0] ? ", " : "", c->cur_scenario);
+    return 1;
+}
+
 int bench_pg_open(bench_ctx *c, const char *name, evs_durability d, char *loc,
                   size_t cap, evs_store **out)
 {
     *out = NULL;
-    if (bench_pg_loc(c, name, loc, cap) != 0) {
-        if (c->pg.state != BENCH_PG_NOT_RUN)
-            return -1;
-        if (c->cur_scenario && !strstr(c->pg.wanted, c->cur_scenario))
-            snprintf(c->pg.wanted + strlen(c->pg.wanted),
-                     sizeof(c->pg.wanted) - strlen(c->pg.wanted), "%s%s",
-                     c->pg.wanted[0] ? ", " : "", c->cur_scenario);
+    if (bench_pg_want(c) != 0)
         return 1;
-    }
+    if (bench_pg_loc(c, name, loc, cap) != 0)
+        return -1;
     return bench_store_open_at(c, loc, d, out);
 }

@@ -31,6 +31,64 @@
 #define RUNNERS 4
 
 /* ------------------------------------------------------------------ */
+/* Threads started together                                           */
+/* ------------------------------------------------------------------ */
+
+/* Where threads wait, once set up (connected, a store opened), for the
+ * common start. */
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int ready, open;
+} gate;
+
+static void gate_wait(gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->ready++;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/*
+ * Runs fn on n threads, the i-th with (char *)args + i * size, each of
+ * which calls gate_wait(g) once set up; opens the gate when every thread
+ * that started is there. Returns the seconds from the opening to the
+ * last thread's end, or -1 when a thread could not be started (those
+ * that were are still run and joined).
+ */
+static double run_gated(int n, void *(*fn)(void *), void *args, size_t size,
+                        gate *g)
+{
+    pthread_t th[RUNNERS];
+    uint64_t t0;
+    int started = 0;
+
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    g->ready = g->open = 0;
+    for (; started < n && started < RUNNERS; started++)
+        if (pthread_create(&th[started], NULL, fn,
+                           (char *)args + (size_t)started * size) != 0)
+            break;
+    pthread_mutex_lock(&g->mu);
+    while (g->ready < started)
+        pthread_cond_wait(&g->cv, &g->mu);
+    g->open = 1;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    t0 = bench_now_ns();
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    t0 = bench_now_ns() - t0;
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+    return started < n ? -1 : (double)t0 / 1e9;
+}
+
+/* ------------------------------------------------------------------ */
 /* The raw floor                                                      */
 /* ------------------------------------------------------------------ */
 
@@ -41,7 +99,7 @@ typedef struct raw_floor {
     int sync;
     size_t workflows; /* each thread's */
     int64_t first;    /* its first workflow's number */
-    pthread_barrier_t *go;
+    gate *go;
     int rc;
 } raw_floor;
 
@@ -57,7 +115,7 @@ static void *raw_floor_thread(void *arg)
          pq_prepare(f->c, db, "ins",
                     "INSERT INTO pq_appends(id, seq, line)"
                     " VALUES($1::int8, $2::int8, $3::bytea)") == 0;
-    pthread_barrier_wait(f->go);
+    gate_wait(f->go);
     for (size_t w = 0; ok && w < f->workflows; w++)
         for (size_t i = 0; ok && i < f->a->n; i++) {
             PGresult *r;
@@ -90,12 +148,10 @@ static double raw_floor_rate(bench_ctx *c, const char *loc,
                              size_t workflows)
 {
     raw_floor f[RUNNERS];
-    pthread_t th[RUNNERS];
-    pthread_barrier_t go;
+    gate go;
     PGconn *db = NULL;
-    uint64_t t0;
     double secs;
-    int started = 0, rc = 0;
+    int rc;
 
     if (pq_open(c, loc, 0, &db) != 0)
         return -1;
@@ -108,35 +164,20 @@ static double raw_floor_rate(bench_ctx *c, const char *loc,
     PQfinish(db);
     if (rc != 0)
         return -1;
-    pthread_barrier_init(&go, NULL, (unsigned)conns + 1);
-    for (int i = 0; i < conns; i++) {
+    for (int i = 0; i < conns; i++)
         f[i] = (raw_floor){.c = c,
                            .loc = loc,
                            .a = a,
                            .sync = sync,
                            .workflows = workflows / (size_t)conns,
-                           .first = (int64_t)(i * (int)workflows),
+                           .first = (int64_t)i * (int64_t)workflows,
                            .go = &go};
-        if (pthread_create(&th[i], NULL, raw_floor_thread, &f[i]) != 0)
-            break;
-        started++;
-    }
-    /* A thread that did not start is replaced at the barrier by this
-     * one's extra waits, so the others are never left waiting. */
-    for (int i = started; i < conns; i++)
-        pthread_barrier_wait(&go);
-    pthread_barrier_wait(&go);
-    t0 = bench_now_ns();
-    for (int i = 0; i < started; i++) {
-        pthread_join(th[i], NULL);
-        rc |= f[i].rc;
-    }
-    secs = (double)(bench_now_ns() - t0) / 1e9;
-    pthread_barrier_destroy(&go);
-    if (started < conns)
+    secs = run_gated(conns, raw_floor_thread, f, sizeof(f[0]), &go);
+    if (secs < 0)
         return bench_fail(c, "pthread_create failed");
-    if (rc != 0)
-        return -1;
+    for (int i = 0; i < conns; i++)
+        if (f[i].rc != 0)
+            return -1;
     return (double)(workflows / (size_t)conns * (size_t)conns) / secs;
 }
 
@@ -156,7 +197,7 @@ typedef struct runner {
     evs_durability d;
     size_t n;
     p9_exec_id *ids;
-    pthread_barrier_t *go;
+    gate *go;
     int rc;
 } runner;
 
@@ -169,7 +210,7 @@ static void *runner_thread(void *arg)
 
     r->rc = -1;
     ok = p9_open_store(r->c, r->loc, r->d, NULL, &st) == 0;
-    pthread_barrier_wait(r->go);
+    gate_wait(r->go);
     if (ok && p9_run_batch(r->c, st, p9_wf_three, r->n, EVS_OUTCOME_COMPLETED,
                            r->ids, &secs) == 0)
         r->rc = 0;
@@ -188,21 +229,19 @@ static int run_runners(bench_ctx *c, const char *loc, evs_durability d,
                        p9_appends *keep, pg_counts *counts)
 {
     runner r[RUNNERS];
-    pthread_t th[RUNNERS];
-    pthread_barrier_t go;
+    gate go;
     p9_exec_id *ids = calloc(n, sizeof(*ids));
     evs_store *st = NULL;
-    uint64_t t0, events, nappends;
+    uint64_t events, nappends;
     size_t per = n / (size_t)runners, done = 0;
     pg_counts before, after;
     p9_log_count lc;
     double secs;
-    int started = 0, rc = 0, counted;
+    int rc = 0, counted;
 
     if (!ids)
         return bench_fail(c, "out of memory");
     counted = pg_counts_get(c, &before) == 0;
-    pthread_barrier_init(&go, NULL, (unsigned)runners + 1);
     for (int i = 0; i < runners; i++) {
         r[i] = (runner){.c = c,
                         .loc = loc,
@@ -211,22 +250,12 @@ static int run_runners(bench_ctx *c, const char *loc, evs_durability d,
                         .ids = ids + done,
                         .go = &go};
         done += r[i].n;
-        if (pthread_create(&th[i], NULL, runner_thread, &r[i]) != 0)
-            break;
-        started++;
     }
-    for (int i = started; i < runners; i++)
-        pthread_barrier_wait(&go);
-    pthread_barrier_wait(&go);
-    t0 = bench_now_ns();
-    for (int i = 0; i < started; i++) {
-        pthread_join(th[i], NULL);
-        rc |= r[i].rc;
-    }
-    secs = (double)(bench_now_ns() - t0) / 1e9;
-    pthread_barrier_destroy(&go);
-    if (started < runners)
+    secs = run_gated(runners, runner_thread, r, sizeof(r[0]), &go);
+    if (secs < 0)
         rc = bench_fail(c, "pthread_create failed");
+    for (int i = 0; i < runners; i++)
+        rc |= r[i].rc;
     if (counted && pg_counts_get(c, &after) == 0) {
         counts->xacts = (after.xacts - before.xacts) / (double)n;
         counts->wal_syncs = (after.wal_syncs - before.wal_syncs) / (double)n;
@@ -347,13 +376,8 @@ int p9_backends(bench_ctx *c, size_t nd, size_t nn, size_t reps)
     pg_counts per[NROWS] = {0};
     p9_tp_result res = {0};
     char loc[4400];
-    int pg = -1;
+    int pg = bench_pg_want(c) == 0;
 
-    pg = bench_pg_ensure(c) == 0;
-    if (!pg && !strstr(c->pg.wanted, "p9"))
-        snprintf(c->pg.wanted + strlen(c->pg.wanted),
-                 sizeof(c->pg.wanted) - strlen(c->pg.wanted), "%sp9",
-                 c->pg.wanted[0] ? ", " : "");
     row[R_QD] = bench_row_add(c, "P9",
                               "3-step workflows, durable, evstore on its "
                               "SQLite backend",
