@@ -338,9 +338,12 @@ void bench_pg_finish(bench_ctx *c)
         c->pg.dir[0] = g_server_dir[0] = '\0';
         bench_progress_clear(c);
     }
-    if (c->pg.state == BENCH_PG_NOT_RUN)
+    if (c->pg.state == BENCH_PG_NOT_RUN && c->pg.wanted[0]) {
         bench_note(c, "PostgreSQL rows (%s) NOT RUN: %s", c->pg.wanted,
                    c->pg.why);
+        fprintf(stderr, "evbench: PostgreSQL rows (%s) not run: %s\n",
+                c->pg.wanted, c->pg.why);
+    }
 }
 
 int bench_pg_want(bench_ctx *c)
