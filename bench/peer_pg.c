@@ -122,8 +122,7 @@ static void put_i64(pq_params *p, int64_t v)
 /* Opens parameter n: it starts at the buffer's end. */
 static int begin(pq_params *p, size_t need)
 {
-    if (p->n == (int)(sizeof(p->val) / sizeof(p->val[0])) ||
-        room(p, need) != 0)
+    if (p->n == (int)(sizeof(p->val) / sizeof(p->val[0])) || room(p, need) != 0)
         return -ENOMEM;
     p->off[p->n] = p->used;
     p->fmt[p->n] = 1;
@@ -202,8 +201,7 @@ void pq_params_done(pq_params *p)
         p->val[i] = p->buf + p->off[i];
 }
 
-PGresult *pq_run(bench_ctx *c, PGconn *db, const char *name,
-                 const pq_params *p)
+PGresult *pq_run(bench_ctx *c, PGconn *db, const char *name, const pq_params *p)
 {
     PGresult *r = PQexecPrepared(db, name, p ? p->n : 0, p ? p->val : NULL,
                                  p ? p->len : NULL, p ? p->fmt : NULL, 1);

@@ -303,12 +303,11 @@ int bench_pg_loc(bench_ctx *c, const char *name, char *out, size_t cap)
         for (size_t i = 0; i < c->pg.nschemas; i++)
             known |= strcmp(c->pg.schemas[i], schema) == 0;
         if (!known)
-            snprintf(c->pg.schemas[c->pg.nschemas++],
-                     sizeof(c->pg.schemas[0]), "%s", schema);
+            snprintf(c->pg.schemas[c->pg.nschemas++], sizeof(c->pg.schemas[0]),
+                     "%s", schema);
     }
-    if ((size_t)snprintf(out, cap, "%s%soptions=-csearch_path%%3D%s",
-                         c->pg.uri, strchr(c->pg.uri, '?') ? "&" : "?",
-                         schema) >= cap)
+    if ((size_t)snprintf(out, cap, "%s%soptions=-csearch_path%%3D%s", c->pg.uri,
+                         strchr(c->pg.uri, '?') ? "&" : "?", schema) >= cap)
         return bench_fail(c, "PostgreSQL URI too long");
     return 0;
 }
@@ -319,9 +318,8 @@ void bench_pg_finish(bench_ctx *c)
         c->pg.nschemas) {
         PGconn *db = PQconnectdb(c->pg.uri);
 
-        for (size_t i = 0; db && PQstatus(db) == CONNECTION_OK &&
-                           i < c->pg.nschemas;
-             i++) {
+        for (size_t i = 0;
+             db && PQstatus(db) == CONNECTION_OK && i < c->pg.nschemas; i++) {
             char sql[200];
 
             snprintf(sql, sizeof(sql),

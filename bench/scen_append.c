@@ -226,8 +226,8 @@ static int run_pg(bench_ctx *c, evs_store *stp, const char *loc,
     char id[32];
 
     snprintf(id, sizeof(id), "%.8s-g%02d", tag, rep % 100);
-    bench_progress(c, 1, "%s rep %d/%d: evstore on PostgreSQL",
-                   c->cur_scenario, rep + 1, c->repeat);
+    bench_progress(c, 1, "%s rep %d/%d: evstore on PostgreSQL", c->cur_scenario,
+                   rep + 1, c->repeat);
     if (bench_evs_append(c, stp, &jp[0], id) != 0)
         return -1;
     bench_progress(c, 1, "%s rep %d/%d: raw libpq", c->cur_scenario, rep + 1,

@@ -258,7 +258,7 @@ int p9_count_log(bench_ctx *c, evs_store *st, const char *id, const char *step,
 }
 
 int p9_count_logs(bench_ctx *c, evs_store *st, p9_exec_id *ids, size_t n,
-                      uint64_t *events, uint64_t *nappends)
+                  uint64_t *events, uint64_t *nappends)
 {
     p9_log_count lc;
 
@@ -282,8 +282,8 @@ int p9_count_logs(bench_ctx *c, evs_store *st, p9_exec_id *ids, size_t n,
 /* ------------------------------------------------------------------ */
 
 int p9_throughput_once(bench_ctx *c, const char *path, evs_durability d,
-                           const evs_io *io, size_t n, p9_tp_result *res,
-                           p9_appends *keep, size_t *snap_len)
+                       const evs_io *io, size_t n, p9_tp_result *res,
+                       p9_appends *keep, size_t *snap_len)
 {
     char spath[4600];
     evs_store *st = NULL;
@@ -299,8 +299,8 @@ int p9_throughput_once(bench_ctx *c, const char *path, evs_durability d,
         return bench_fail(c, "out of memory");
     if (p9_open_store(c, path, d, io, &st) != 0)
         goto out;
-    if (p9_run_batch(c, st, p9_wf_three, n, EVS_OUTCOME_COMPLETED, ids, &secs) !=
-        0)
+    if (p9_run_batch(c, st, p9_wf_three, n, EVS_OUTCOME_COMPLETED, ids,
+                     &secs) != 0)
         goto out;
     if (p9_count_logs(c, st, ids, n, &events, &nappends) != 0)
         goto out;
@@ -405,7 +405,7 @@ int scen_p9(bench_ctx *c)
     bench_progress(c, 1, "p9: warm-up");
     bench_path(path, sizeof(path), dir, "warm");
     if (p9_throughput_once(c, path, EVS_SYNC_FULL, p9_io_counting(),
-                        WARM_WORKFLOWS, &warm, &a, &snap_len) != 0)
+                           WARM_WORKFLOWS, &warm, &a, &snap_len) != 0)
         goto out;
     p9_io_counted(&ioc);
     warm_io[0] = (double)ioc.syncs;
@@ -455,7 +455,7 @@ int scen_p9(bench_ctx *c)
                        nd);
         snprintf(path, sizeof(path), "%s/durable-%d", dir, r1);
         if (p9_throughput_once(c, path, EVS_SYNC_FULL, NULL, nd, &d_last, NULL,
-                            NULL) != 0)
+                               NULL) != 0)
             goto out;
         ap_d[rep] = d_last.appends;
         bench_row_push(rd, SYS_EVSTORE, d_last.wf_s);
@@ -470,7 +470,7 @@ int scen_p9(bench_ctx *c)
                        nn);
         snprintf(path, sizeof(path), "%s/nosync-%d", dir, r1);
         if (p9_throughput_once(c, path, EVS_SYNC_NONE, NULL, nn, &n_last, NULL,
-                            NULL) != 0)
+                               NULL) != 0)
             goto out;
         ap_n[rep] = n_last.appends;
         bench_row_push(rn, SYS_EVSTORE, n_last.wf_s);
