@@ -21,7 +21,9 @@
  * directory with the log and a snapshot, renamed into place; the
  * appends; the final snapshot by rename), with the raw system calls.
  * The same layout floor with every sync is in the notes. There is no
- * SQLite peer.
+ * SQLite peer. The same workflows on the SQLite and PostgreSQL backends,
+ * PostgreSQL beside raw libpq, are scen_orch_db.c's rows, after the
+ * file store's.
  *
  * A warm-up run goes through an I/O table that counts the store's system
  * calls per workflow (and the syncs made on the loop thread), for the
