@@ -360,13 +360,12 @@ int pq_open(bench_ctx *c, const char *loc, int sync, PGconn **out);
 int pq_exec(bench_ctx *c, PGconn *db, const char *sql);
 /* Prepares `sql` as statement `name`. */
 int pq_prepare(bench_ctx *c, PGconn *db, const char *name, const char *sql);
-/* Parameters: an int8, bytes (text or bytea alike), an int8[] or bytea[]
- * of n elements (lines[i] at off[i], len[i] bytes, from `base`). Each
- * returns 0 or -ENOMEM; pq_params_done points val[] into the buffer. */
+/* Parameters: an int8, bytes (text or bytea alike), a bytea[] of n
+ * elements (element i at base + off[i], len[i] bytes). Each returns 0 or
+ * -ENOMEM; pq_params_done points val[] into the buffer. */
 void pq_params_reset(pq_params *p);
 int pq_param_i64(pq_params *p, int64_t v);
 int pq_param_bytes(pq_params *p, const void *b, size_t len);
-int pq_param_i64_array(pq_params *p, const int64_t *v, size_t n);
 int pq_param_bytea_array(pq_params *p, const char *base, const size_t *off,
                          const size_t *len, size_t n);
 void pq_params_done(pq_params *p);

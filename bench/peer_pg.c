@@ -16,9 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Element types of the binary arrays (pg_type.oid). */
+/* The element type of the binary arrays (pg_type.oid of bytea). */
 #define OID_BYTEA 17
-#define OID_INT8 20
 
 int pq_exec(bench_ctx *c, PGconn *db, const char *sql)
 {
@@ -162,19 +161,6 @@ static void array_head(pq_params *p, uint32_t elem, size_t n)
     put_i32(p, (int32_t)elem);
     put_i32(p, (int32_t)n);
     put_i32(p, 1);
-}
-
-int pq_param_i64_array(pq_params *p, const int64_t *v, size_t n)
-{
-    if (begin(p, 20 + n * 12) != 0)
-        return -ENOMEM;
-    array_head(p, OID_INT8, n);
-    for (size_t i = 0; i < n; i++) {
-        put_i32(p, 8);
-        put_i64(p, v[i]);
-    }
-    end(p);
-    return 0;
 }
 
 int pq_param_bytea_array(pq_params *p, const char *base, const size_t *off,
