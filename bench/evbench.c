@@ -392,8 +392,13 @@ static int parse_args(bench_ctx *c, int argc, char **argv, const char **dir)
             }
             i++;
         } else if (strcmp(a, "--pg") == 0) {
-            if (!*val) {
-                fprintf(stderr, "evbench: --pg wants a URI or 'off'\n");
+            if (strcmp(val, "off") != 0 &&
+                strncmp(val, "postgresql://", 13) != 0 &&
+                strncmp(val, "postgres://", 11) != 0) {
+                fprintf(stderr,
+                        "evbench: --pg wants a postgresql:// URI or "
+                        "'off', not '%s'\n",
+                        val);
                 return 2;
             }
             c->pg_opt = val;
