@@ -54,6 +54,8 @@ int evs__run_broken(evs_run *r, int rc, evs_error_info *err, const char *what)
 {
     /* Refused for the lease (the append's fencing found another runner's
      * claim, or the renewal did first and the log is poisoned). */
+    if (rc == EVS_EPOISONED)
+        evs__run_lease_settle(r->c);
     if (rc == EVS_ELEASE ||
         (rc == EVS_EPOISONED && atomic_load(&r->c->lease_lost)))
         return evs__run_lease_lost(r, err);

@@ -223,6 +223,9 @@ void evs__run_lease_stop(run_core *c);
 /* Under the run's mutex: EVS_ELEASE (err filled, the handle broken) if
  * the renewal found the lease lost, else 0. */
 int evs__run_lease_check(evs_run *r, evs_error_info *err);
+/* Waits for a renewal in flight: one that found the lease lost has
+ * said so (lease_lost) when this returns. */
+void evs__run_lease_settle(run_core *c);
 /* The handle is broken for good: its lease was lost. EVS_ELEASE. */
 int evs__run_lease_lost(evs_run *r, evs_error_info *err);
 

@@ -56,11 +56,9 @@ static void *renewer(void *arg)
             ;
         if (c->lease_stop)
             break;
-        /* The round trip without the lock, so that closing the run
-         * need not wait for more than the one in flight. */
-        pthread_mutex_unlock(&c->lease_mu);
+        /* Under lease_mu, so that a call that finds the log poisoned
+         * by this renewal can wait for its verdict (lease_settle). */
         rc = evs_log_renew(c->log, &until);
-        pthread_mutex_lock(&c->lease_mu);
         if (rc == EVS_ELEASE) {
             atomic_store(&c->lease_lost, 1);
             evs__limits_log(c->s, EVS_LOG_ERROR, c->id,
@@ -130,6 +128,14 @@ void evs__run_lease_stop(run_core *c)
     pthread_cond_destroy(&c->lease_cv);
     pthread_mutex_destroy(&c->lease_mu);
     c->renewing = 0;
+}
+
+void evs__run_lease_settle(run_core *c)
+{
+    if (!c->renewing)
+        return;
+    pthread_mutex_lock(&c->lease_mu);
+    pthread_mutex_unlock(&c->lease_mu);
 }
 
 int evs__run_lease_lost(evs_run *r, evs_error_info *err)
