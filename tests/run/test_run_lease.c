@@ -17,7 +17,6 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -87,20 +86,6 @@ static void nap_ms(long ms)
         ;
 }
 
-/* The threads of this process. */
-static int thread_count(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    int n = 0;
-
-    cr_assert_not_null(d);
-    while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 /* A step body that counts its calls. */
 static int count_fn(void *arg, evs_run *r, const char *input)
 {
@@ -138,7 +123,11 @@ static evs_exec_status replayed_status(evs_store *s, const char *id)
     return status;
 }
 
-Test(run_lease, a_run_waiting_thrice_its_lease_between_steps_keeps_it)
+/* Run `id` waits thrice its lease between two steps: in its host's own
+ * code (sleeping 0), while a second store handle's claims are refused
+ * all the while, or in a blocked durable sleep (sleeping 1), which
+ * appends nothing while it waits; then it goes on and completes. */
+static void wait_thrice_the_lease(const char *id, int sleeping)
 {
     evs_store *s, *other;
     evs_error_info e;
@@ -148,15 +137,15 @@ Test(run_lease, a_run_waiting_thrice_its_lease_between_steps_keeps_it)
     PG_ONLY();
     cr_assert_not_null(s = open_store());
     cr_assert_not_null(other = open_store());
-    cr_assert_eq(evs_run_open(s, "slow-host", "wf", "1", NULL, NULL, &r, &e),
-                 0, "%s", e.msg);
+    cr_assert_eq(evs_run_open(s, id, "wf", "1", NULL, NULL, &r, &e), 0, "%s",
+                 e.msg);
     cr_assert_eq(evs_run_step(r, "a", NULL, NULL, count_fn, &calls, NULL, &e),
                  0, "%s", e.msg);
-    /* The host's own wait, outside any run call: a model, a person. Its
-     * lease is refused to another writer all the while. */
-    for (int i = 0; i < 6; i++) {
+    if (sleeping)
+        cr_assert_eq(evs_run_sleep(r, 3 * LEASE_MS, &e), 0, "%s", e.msg);
+    for (int i = 0; !sleeping && i < 6; i++) {
         nap_ms(LEASE_MS / 2);
-        cr_assert_eq(claim_now(other, "slow-host"), EVS_ELOCKED,
+        cr_assert_eq(claim_now(other, id), EVS_ELOCKED,
                      "another writer claimed the run %d ms into the wait",
                      (i + 1) * LEASE_MS / 2);
     }
@@ -165,34 +154,19 @@ Test(run_lease, a_run_waiting_thrice_its_lease_between_steps_keeps_it)
     cr_assert_eq(evs_run_complete(r, "{\"ok\":true}", &e), 0, "%s", e.msg);
     evs_run_close(r);
     cr_assert_eq(calls, 2);
-    cr_assert_eq(replayed_status(other, "slow-host"), EVS_STATUS_COMPLETED);
+    cr_assert_eq(replayed_status(other, id), EVS_STATUS_COMPLETED);
     evs_store_close(other);
     evs_store_close(s);
 }
 
+Test(run_lease, a_run_waiting_thrice_its_lease_between_steps_keeps_it)
+{
+    wait_thrice_the_lease("slow-host", 0);
+}
+
 Test(run_lease, a_run_sleeping_thrice_its_lease_keeps_it)
 {
-    evs_store *s, *other;
-    evs_error_info e;
-    evs_run *r = NULL;
-    int calls = 0;
-
-    PG_ONLY();
-    cr_assert_not_null(s = open_store());
-    cr_assert_not_null(other = open_store());
-    cr_assert_eq(evs_run_open(s, "sleeper", "wf", "1", NULL, NULL, &r, &e), 0,
-                 "%s", e.msg);
-    /* A blocked call appends nothing while it waits. */
-    cr_assert_eq(evs_run_sleep(r, 3 * LEASE_MS, &e), 0, "%s", e.msg);
-    cr_assert_eq(evs_run_step(r, "after", NULL, NULL, count_fn, &calls, NULL,
-                              &e),
-                 0, "%s", e.msg);
-    cr_assert_eq(evs_run_complete(r, NULL, &e), 0, "%s", e.msg);
-    evs_run_close(r);
-    cr_assert_eq(calls, 1);
-    cr_assert_eq(replayed_status(other, "sleeper"), EVS_STATUS_COMPLETED);
-    evs_store_close(other);
-    evs_store_close(s);
+    wait_thrice_the_lease("sleeper", 1);
 }
 
 /* On PostgreSQL a run has one thread of renewal while it is open, and
@@ -205,16 +179,16 @@ Test(run_lease, a_renewal_thread_only_where_writers_hold_leases)
     int before, open;
 
     cr_assert_not_null(s = open_store());
-    before = thread_count();
+    before = tu_thread_count();
     cr_assert_eq(evs_run_open(s, "threads", "wf", "1", NULL, NULL, &r, &e), 0,
                  "%s", e.msg);
-    open = thread_count();
+    open = tu_thread_count();
     cr_assert_eq(evs_run_complete(r, NULL, &e), 0, "%s", e.msg);
     evs_run_close(r);
     cr_assert_eq(open, before + (tu_backend_is_pg() ? 1 : 0),
                  "%d threads before the run, %d while open (backend %s)",
                  before, open, tu_backend());
-    cr_assert_eq(thread_count(), before, "the run's thread outlived it");
+    cr_assert_eq(tu_thread_count(), before, "the run's thread outlived it");
     evs_store_close(s);
 }
 

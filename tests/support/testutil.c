@@ -227,6 +227,19 @@ int tu_count_entries(const char *path)
     return n;
 }
 
+int tu_thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+
+    cr_assert_not_null(d);
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 char *tu_replace(const char *text, const char *mark, const char *with,
                  size_t *n)
 {
