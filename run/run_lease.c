@@ -12,8 +12,9 @@
  * INT64_MAX) and no thread is started.
  *
  * The thread touches nothing of the run but its log, whose calls are
- * serialised by the log's own mutex (store.h, "Threads"), and two
- * atomics. A renewal refused because another runner claimed the run
+ * serialised by the log's own mutex (store.h, "Threads"), and the
+ * lease's own fields (lease_mu, lease_lost): never the run's mutex,
+ * which a call may hold for long. A renewal refused because another runner claimed the run
  * (EVS_ELEASE) ends the thread and marks the lease lost: the run's next
  * call, or the wait a call is blocked in, returns EVS_ELEASE, and
  * nothing more is written through the handle (the store refuses it

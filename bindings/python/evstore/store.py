@@ -29,6 +29,15 @@ class Store:
     """A store directory, opened (created if missing unless
     ``create=False``), with the workflows registered with it.
 
+    The location may also be ``sqlite:PATH`` or a PostgreSQL URI, as for
+    ``evs_store_open`` (``include/evstore/store.h``). On PostgreSQL a run
+    holds its execution by a lease, which the C library renews from a
+    thread of its own while the run is open, however long its code waits
+    between two steps; a run whose lease was lost all the same (its
+    process stopped for longer than the lease, and another runner took
+    it over) raises :class:`evstore.LeaseLost` at its next call and
+    writes nothing more.
+
     Options:
 
     - ``durability``: ``"full"`` (default: every step's outcome is synced
