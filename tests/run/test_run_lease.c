@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The store's lease: long enough that a renewal every third of it is
@@ -76,14 +75,6 @@ static evs_store *open_store(void)
     if (evs_store_open(tu_loc(dir), &o, &s) != 0)
         return NULL;
     return s;
-}
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 /* A step body that counts its calls. */
@@ -144,7 +135,7 @@ static void wait_thrice_the_lease(const char *id, int sleeping)
     if (sleeping)
         cr_assert_eq(evs_run_sleep(r, 3 * LEASE_MS, &e), 0, "%s", e.msg);
     for (int i = 0; !sleeping && i < 6; i++) {
-        nap_ms(LEASE_MS / 2);
+        tu_nap_ms(LEASE_MS / 2);
         cr_assert_eq(claim_now(other, id), EVS_ELOCKED,
                      "another writer claimed the run %d ms into the wait",
                      (i + 1) * LEASE_MS / 2);
@@ -311,7 +302,7 @@ static void taken_over_while_stopped(const char *id, int blocked)
      * blocking is durable by then (run.h). */
     for (int i = 0; blocked && !log_has_step(s, id, "approval"); i++) {
         cr_assert_lt(i, VERDICT_WAIT_MS / 10, "runner 1 never waited");
-        nap_ms(10);
+        tu_nap_ms(10);
     }
     cr_assert_eq(kill(pid, SIGSTOP), 0);
     cr_assert_eq(waitpid(pid, &status, WUNTRACED), pid);

@@ -227,6 +227,14 @@ int tu_count_entries(const char *path)
     return n;
 }
 
+void tu_nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 int tu_thread_count(void)
 {
     DIR *d = opendir("/proc/self/task");
