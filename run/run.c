@@ -167,7 +167,8 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
     int rc;
 
     if (c->broken)
-        return c->broken_rc;
+        return c->broken_rc == EVS_ELEASE ? evs__run_lease_lost(r, err)
+                                          : c->broken_rc;
     if (data && data->err)
         return evs__run_broken(r, -ENOMEM, err, "building an event");
     if (c->taking_over && (rc = evs__run_note_takeover(r, err)) != 0)
@@ -244,7 +245,8 @@ int evs__run_flush_flags(evs_run *r, unsigned flags, evs_error_info *err)
     int rc;
 
     if (r->c->broken)
-        return r->c->broken_rc;
+        return r->c->broken_rc == EVS_ELEASE ? evs__run_lease_lost(r, err)
+                                             : r->c->broken_rc;
     if ((rc = evs_recorder_flush_flags(r->c->rec, flags)) != 0)
         return evs__run_broken(r, rc, err, "appending to the log");
     return 0;
