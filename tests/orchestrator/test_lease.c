@@ -100,7 +100,9 @@ static int lose_the_lease(int step)
     int waiting;
 
     switch (step) {
-    case 0: /* the execution sleeps on its timer */
+    case 0: /* the execution sleeps on its timer (made off the loop) */
+        if (!evs_exec_exists(st, sid, strlen(sid)))
+            return 0;
         ev = events_of(sid);
         waiting = evf(&ev, EVS_EV_TIMER_STARTED, NULL, NULL, 0) != NULL;
         evlist_free(&ev);
