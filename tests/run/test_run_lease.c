@@ -12,7 +12,7 @@
  * its next call, or in the wait it was blocked in, and writes nothing.
  * On a store of locks (files, SQLite) no renewal thread is started. The
  * suite runs on every backend (tests/meson.build: sqlite_suites); the
- * tests of leases themselves are skipped but on PostgreSQL.
+ * takeovers, which need a lease to run out, only on PostgreSQL.
  */
 #include "testutil.h"
 
@@ -117,7 +117,8 @@ static evs_exec_status replayed_status(evs_store *s, const char *id)
 /* Run `id` waits thrice its lease between two steps: in its host's own
  * code (sleeping 0), while a second store handle's claims are refused
  * all the while, or in a blocked durable sleep (sleeping 1), which
- * appends nothing while it waits; then it goes on and completes. */
+ * appends nothing while it waits; then it goes on and completes. On
+ * every backend: on files and SQLite the run's lock holds as long. */
 static void wait_thrice_the_lease(const char *id, int sleeping)
 {
     evs_store *s, *other;
@@ -125,7 +126,6 @@ static void wait_thrice_the_lease(const char *id, int sleeping)
     evs_run *r = NULL;
     int calls = 0;
 
-    PG_ONLY();
     cr_assert_not_null(s = open_store());
     cr_assert_not_null(other = open_store());
     cr_assert_eq(evs_run_open(s, id, "wf", "1", NULL, NULL, &r, &e), 0, "%s",
