@@ -179,11 +179,12 @@ EVS_EXTERN int evs_run_open(evs_store *s, const char *id, const char *workflow,
 /**
  * Frees the handle, the root's or a branch's. When the last handle of a
  * run is closed, the run's snapshot is saved (so that listings show its
- * status and last sequence) and its lock released. Everything a call
- * returned is durable by then. A step left open leaves no trace, as
- * after a kill (what the run had buffered since its last append is
- * dropped: none of it was acknowledged), and runs again, as the same
- * attempt, when the code is re-run. Accepts NULL.
+ * status and last sequence; not once its lease was lost, when nothing is
+ * written), its lease's renewal stopped and its lock (or lease)
+ * released. Everything a call returned is durable by then. A step left
+ * open leaves no trace, as after a kill (what the run had buffered since
+ * its last append is dropped: none of it was acknowledged), and runs
+ * again, as the same attempt, when the code is re-run. Accepts NULL.
  */
 EVS_EXTERN void evs_run_close(evs_run *r);
 
