@@ -86,7 +86,10 @@ static const char *const migrations[EVS__PG_SCHEMA] = {
     " AND jsonb_typeof(convert_from(v.line, 'UTF8')::jsonb -> 'data'"
     " -> 'code_version') = 'string';"
     "CREATE INDEX executions_queue ON executions(lease_until, rid)"
-    " WHERE NOT run AND status NOT IN " UNFINISHED_NOT ";",
+    " WHERE NOT run AND status NOT IN " UNFINISHED_NOT ";"
+    /* Room in each page for an append's new row version beside the old,
+     * so that it can be heap-only (above). */
+    "ALTER TABLE executions SET (fillfactor = 70);",
 };
 
 static const char *const stmt_sql[PG_LIST0] = {
@@ -109,9 +112,14 @@ static const char *const stmt_sql[PG_LIST0] = {
     /* Only while the claim holds: the same token, the lease not run out
      * and the log where the writer left it; the update takes the row's
      * lock, so a claim and an append are ordered. */
+    /* The lease is renewed only once half of it has passed: lease_until
+     * is a key of the queue's index, and an update that leaves every
+     * indexed column as it was can be a heap-only one (HOT), which
+     * writes no index entry; most appends are. */
     [PG_APPEND] =
         "WITH e AS (UPDATE executions SET last_seq = $3::int8,"
-        " bytes = $4::int8, lease_until = " NOW_US " + $5::int8"
+        " bytes = $4::int8, lease_until = CASE WHEN lease_until < " NOW_US
+        " + $5::int8 / 2 THEN " NOW_US " + $5::int8 ELSE lease_until END"
         " WHERE rid = $1::int8 AND fence = $2::int8 AND last_seq = $6::int8"
         " AND lease_until >= " NOW_US " RETURNING rid)"
         " INSERT INTO events(rid, seq, off, line)"
