@@ -31,7 +31,7 @@ enum {
     PG_SNAP_GET,   /* rid -> snapshot, last_seq, created_at */
     PG_SNAP_SET,
     PG_REQ_ADD,
-    PG_REQ_LIST,
+    PG_REQ_LIST,   /* id -> req_id, body (NULLs: none; no row: no id) */
     PG_REQ_DEL,
     PG_SET_GET,
     PG_SET_PUT,

@@ -179,8 +179,11 @@ static const char *const stmt_sql[PG_LIST0] = {
                    " i AS (INSERT INTO requests(rid, req_id, body)"
                    " SELECT g.rid, $2::text, $3::bytea FROM g RETURNING rid)"
                    " SELECT pg_notify($4::text, 'r' || $1::text) FROM i",
-    [PG_REQ_LIST] = "SELECT req_id, body FROM requests WHERE rid = $1::int8"
-                    " ORDER BY req_id",
+    /* One round trip: no row, no execution; one row of NULLs, no
+     * requests. */
+    [PG_REQ_LIST] = "SELECT r.req_id, r.body FROM executions e"
+                    " LEFT JOIN requests r ON r.rid = e.rid"
+                    " WHERE e.id = $1::text ORDER BY r.req_id",
     [PG_REQ_DEL] = "WITH d AS (DELETE FROM requests WHERE rid = $1::int8"
                    " AND req_id = $2::text RETURNING rid)"
                    " UPDATE executions SET req_gen = req_gen + 1"
