@@ -86,6 +86,9 @@ void evs__pg_i64(pg_params *p, int64_t v);
 void evs__pg_bytes(pg_params *p, const void *b, size_t len);
 void evs__pg_bool(pg_params *p, int v);
 
+/* The length of the first line of libpq's message m, for "%.*s". */
+int evs__pg_msg_len(const char *m);
+
 /* Runs statement `which` with p (may be NULL: none) under q->mu,
  * connecting again first when the connection was lost, at
  * synchronous_commit `sync` (1 on, 0 off, -1 whatever is in force).

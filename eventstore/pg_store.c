@@ -139,8 +139,8 @@ static const char *const stmt_sql[PG_LIST0] = {
         "UPDATE executions SET owner = $1::text, fence = fence + 1,"
         " lease_until = " NOW_US " + $2::int8"
         " WHERE rid = (SELECT rid FROM executions WHERE NOT run"
-        " AND status NOT IN " UNFINISHED_NOT
-        " AND lease_until < " NOW_US " ORDER BY lease_until, rid LIMIT 1"
+        " AND status NOT IN " UNFINISHED_NOT " AND lease_until < " NOW_US
+        " ORDER BY lease_until, rid LIMIT 1"
         " FOR UPDATE SKIP LOCKED)"
         " RETURNING rid, fence, last_seq, bytes, id",
     [PG_HOLDER] = "SELECT coalesce(owner, ''), lease_until - " NOW_US
@@ -152,11 +152,12 @@ static const char *const stmt_sql[PG_LIST0] = {
      * lease ends now, which puts it behind the work already waiting in
      * the queue (so one that fails whenever it is taken cannot keep the
      * others from being taken). */
-    [PG_RELEASE] = "WITH u AS (UPDATE executions SET owner = NULL,"
-                   " lease_until = " NOW_US " WHERE rid = $1::int8 AND fence = $2::int8"
-                   " RETURNING id, status, run)"
-                   " SELECT pg_notify($3::text, 'f' || id) FROM u"
-                   " WHERE NOT run AND status NOT IN " UNFINISHED_NOT,
+    [PG_RELEASE] =
+        "WITH u AS (UPDATE executions SET owner = NULL,"
+        " lease_until = " NOW_US " WHERE rid = $1::int8 AND fence = $2::int8"
+        " RETURNING id, status, run)"
+        " SELECT pg_notify($3::text, 'f' || id) FROM u"
+        " WHERE NOT run AND status NOT IN " UNFINISHED_NOT,
     [PG_EXEC_DEL] =
         "WITH a AS (DELETE FROM events WHERE rid = $1::int8),"
         " b AS (DELETE FROM requests WHERE rid = $1::int8)"
@@ -269,8 +270,7 @@ static size_t put_u32(char *p, uint32_t v)
 /* Errors, connections and statements                                 */
 /* ------------------------------------------------------------------ */
 
-/* The first line of libpq's message. */
-static int msg_len(const char *m)
+int evs__pg_msg_len(const char *m)
 {
     const char *nl = strchr(m, '\n');
 
@@ -305,7 +305,7 @@ static int pg_err(evs_store *s, const PGresult *res, const char *what)
         rc = -EIO;
     if (rc != -EEXIST)
         evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
-                  "store %s: %s: %.*s", q->where, what, msg_len(m), m);
+                  "store %s: %s: %.*s", q->where, what, evs__pg_msg_len(m), m);
     return rc;
 }
 
@@ -358,7 +358,8 @@ static int connect_db(evs_store *s)
         const char *m = PQerrorMessage(q->conn);
         rc = -ECONNREFUSED;
         evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
-                  "store %s: cannot connect: %.*s", q->where, msg_len(m), m);
+                  "store %s: cannot connect: %.*s", q->where,
+                  evs__pg_msg_len(m), m);
         return rc;
     }
     /* Errors are ours to report; the server's notices are not printed. */
@@ -663,7 +664,7 @@ static int pg_open(evs_store *s, const char *loc)
         if (err)
             evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
                       "store %s: not a PostgreSQL URI: %.*s", q->where,
-                      msg_len(err), err);
+                      evs__pg_msg_len(err), err);
         PQfreemem(err);
         goto fail;
     }
