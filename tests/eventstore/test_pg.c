@@ -15,6 +15,9 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +29,15 @@ static char loc[4300];
 static char logged[2048];
 static int log_lines;
 
+static char all_logged[8192]; /* every line since it was emptied */
+
 static void hook(void *ctx, const evs_log_record *r)
 {
+    size_t n = strlen(all_logged);
+
     (void)ctx;
     snprintf(logged, sizeof(logged), "%s", r->msg);
+    snprintf(all_logged + n, sizeof(all_logged) - n, "%s\n", r->msg);
     log_lines++;
 }
 
@@ -44,8 +52,18 @@ static void setup(void)
     log_lines = 0;
 }
 
+/* A small filesystem mounted for a tablespace (the full-disk test),
+ * unmounted before the directory is removed. */
+static char full_base[64], full_mnt[96];
+
 static void teardown(void)
 {
+    if (full_mnt[0]) {
+        umount2(full_mnt, MNT_DETACH);
+        rmdir(full_mnt);
+        rmdir(full_base);
+        full_mnt[0] = '\0';
+    }
     tu_rmtree_free(dir);
     dir = NULL;
 }
@@ -776,4 +794,122 @@ Test(pg, schema_1_is_migrated_and_its_runs_are_found_in_their_first_line)
                          " id = 'fn'"),
                  1);
     evs_store_close(a);
+}
+
+/* ------------------------------------------------------------------ */
+/* A full disk on the server                                          */
+/* ------------------------------------------------------------------ */
+
+/* Runs sql on this test's server (no rows wanted). */
+static void raw_cmd(const char *sql)
+{
+    PGconn *c = PQconnectdb(loc);
+    PGresult *r;
+
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    r = PQexec(c, sql);
+    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql,
+              PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* The store's tables in a tablespace on a 1 MiB tmpfs: the server's
+ * data files fill it (its WAL is elsewhere, so the server stays up). */
+Test(pg, a_full_disk_on_the_server_is_enospc_naming_the_store_and_loses_nothing)
+{
+    char ts[64], sql[1400], where[4500], schema[40], big[60000];
+    struct passwd *pw = getpwnam("postgres");
+    evs_store *s;
+    evs_log *w;
+    uint64_t acked = 0;
+    int rc = 0;
+
+    if (geteuid() != 0)
+        cr_skip_test("mounting the small filesystem needs root (CI runs as "
+                     "root)");
+    /* Where the server's user may reach it: the tests' directories are
+     * their owner's alone. */
+    snprintf(full_base, sizeof(full_base), "/tmp/evs-full-XXXXXX");
+    cr_assert_not_null(mkdtemp(full_base));
+    cr_assert_eq(chmod(full_base, 0711), 0);
+    snprintf(full_mnt, sizeof(full_mnt), "%s/ts", full_base);
+    cr_assert_eq(mkdir(full_mnt, 0700), 0);
+    cr_assert_eq(mount("evs-full", full_mnt, "tmpfs", 0, "size=1m,mode=0700"),
+                 0, "mount a tmpfs: %s", strerror(errno));
+    /* The server runs as postgres when the tests run as root. */
+    cr_assert_not_null(pw, "no postgres user");
+    cr_assert_eq(chown(full_mnt, pw->pw_uid, pw->pw_gid), 0);
+    snprintf(ts, sizeof(ts), "evs_full_%ld", (long)getpid());
+    snprintf(sql, sizeof(sql), "CREATE TABLESPACE %s LOCATION '%s'", ts,
+             full_mnt);
+    raw_cmd(sql);
+    tu_pg_schema(dir, schema, sizeof(schema));
+    snprintf(where, sizeof(where),
+             "%s%soptions=-csearch_path%%3D%s%%20-cdefault_tablespace%%3D%s",
+             tu_pg_uri(), strchr(tu_pg_uri(), '?') ? "&" : "?", schema, ts);
+    s = open_at(where, 0, 1, &rc);
+    cr_assert_eq(rc, 0, "open: %s", logged);
+    cr_assert_eq(tu_create(s, "x"), 0);
+    cr_assert_eq(evs_log_open(s, "x", 1, EVS_LOG_WRITE, &w, NULL, NULL), 0);
+    /* Lines that do not compress (TOAST would shrink repeated bytes). */
+    {
+        uint64_t x = 88172645463325252ULL;
+        memcpy(big, "{\"blob\":\"", 9);
+        for (size_t i = 9; i < sizeof(big) - 3; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            big[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[x % 36];
+        }
+        memcpy(big + sizeof(big) - 3, "\"}", 3);
+    }
+    log_lines = 0;
+    all_logged[0] = '\0';
+    while (acked < 200) {
+        evs_event e = tu_event(EVS_EV_STEP_COMPLETED, "work", big);
+        rc = evs_log_append(w, &e, 1, evs_log_last_seq(w), NULL);
+        if (rc != 0)
+            break;
+        acked++;
+    }
+    cr_assert_eq(rc, -ENOSPC, "appends end with -ENOSPC, not %s after %llu",
+                 evs_strerror(rc), (unsigned long long)acked);
+    cr_assert_gt(acked, 0);
+    /* The server's reason, in a line naming the store. */
+    {
+        const char *l = strstr(all_logged, "No space left on device");
+        cr_assert_not_null(l, "%s", all_logged);
+        while (l > all_logged && l[-1] != '\n')
+            l--;
+        cr_assert(strncmp(l, "store postgresql:", 17) == 0 &&
+                      strstr(l, schema) &&
+                      strstr(l, schema) < strchr(l, '\n'),
+                  "a line naming the store: %s", all_logged);
+    }
+    {
+        evs_event e = tu_event(EVS_EV_STEP_COMPLETED, "work", "{}");
+        cr_assert_eq(evs_log_append(w, &e, 1, evs_log_last_seq(w), NULL),
+                     EVS_EPOISONED, "the failed writer is poisoned");
+    }
+    evs_log_close(w);
+    /* Nothing acknowledged is lost; then, with room again, a new writer
+     * goes on where the log ends. */
+    cr_assert_eq(tu_count_events(s, "x"), (long)acked + 1);
+    cr_assert_eq(mount(NULL, full_mnt, NULL, MS_REMOUNT, "size=64m"), 0,
+                 "remount: %s", strerror(errno));
+    cr_assert_eq(evs_log_open(s, "x", 1, EVS_LOG_WRITE, &w, NULL, NULL), 0);
+    cr_assert_eq(evs_log_last_seq(w), acked + 1);
+    cr_assert_eq(tu_append_n(w, 3), 0);
+    evs_log_close(w);
+    cr_assert_eq(tu_count_events(s, "x"), (long)acked + 4);
+    evs_store_close(s);
+    {
+        /* DROP TABLESPACE cannot run in a transaction block: one by one. */
+        char one[256];
+        snprintf(one, sizeof(one), "DROP SCHEMA %s CASCADE", schema);
+        raw_cmd(one);
+        snprintf(one, sizeof(one), "DROP TABLESPACE %s", ts);
+        raw_cmd(one);
+    }
 }
