@@ -68,10 +68,12 @@ static int snapshot_lags(evs_store *s, const char *id, size_t id_len,
  * over too) is a definition checked compatible with the history, which
  * the execution goes on under (recorded as definition_changed). `taken`:
  * the history is another runner's (resumed, not started here), and the
- * first event recorded says this runner took it over. info (may be
- * NULL) describes a refusal. */
+ * first event recorded says this runner took it over. `last_at`: the
+ * timestamp of the log's last event when the caller knows it (a start:
+ * its creation's), else 0 (read from the log). info (may be NULL)
+ * describes a refusal. */
 static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
-                  int taken, evs_error_info *info)
+                  int taken, int64_t last_at, evs_error_info *info)
 {
     const evs_exec_state *st = evs_replay_exec(rp);
     evs_recorder_opts ro;
@@ -97,7 +99,7 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
         x->snap_seq = 0; /* written before the end is reported */
     x->taking_over = taken;
     x->from_seq = st->last_seq;
-    x->last_at_us = last_event_at(log);
+    x->last_at_us = last_at ? last_at : last_event_at(log);
     evs_recorder_opts_init(&ro);
     ro.batch_events = SIZE_MAX; /* flushed by evs__orch_kick only */
     ro.batch_bytes = SIZE_MAX;
@@ -284,7 +286,7 @@ static int resume(evs_orch *o, evs_span id, evs_log *claimed, evs_span def,
         if (rc != 0)
             goto fail;
     }
-    return attach(o, log, rp, nd, 1, info);
+    return attach(o, log, rp, nd, 1, 0, info);
 fail:
     evs_wf_free(nd);
     evs_replay_free(rp);
@@ -445,7 +447,8 @@ static void start_done(uv_work_t *w, int status)
     o->busy--;
     if (rc == 0) {
         /* The definition parsed to start it serves the run too. */
-        rc = attach(o, j->log, j->rp, j->c.def, 0, NULL);
+        rc = attach(o, j->log, j->rp, j->c.def, 0, j->c.ev[1].timestamp_us,
+                    NULL);
         j->log = NULL;
         j->rp = NULL;
         j->c.def = NULL;
