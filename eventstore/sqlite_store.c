@@ -843,4 +843,11 @@ const evs_backend_ops evs__sqlite_backend = {
     NULL, /* watch_open, watch_read, watch_close: no notifications */
     NULL,
     NULL,
+    NULL, /* schedules: not yet kept */
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
