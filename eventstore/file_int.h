@@ -154,10 +154,11 @@ int evs__file_settings_save(evs_store *s, const evs_settings *st,
 
 /* file_schedule.c: schedules (evs_backend_ops, store_int.h). */
 int evs__file_sched_create(evs_store *s, const char *name, const char *line,
-                           size_t len);
+                           size_t len, int64_t updated_us);
 int evs__file_sched_open(evs_schedule *h, unsigned flags);
 int evs__file_sched_read(evs_schedule *h, char **buf, size_t *len);
-int evs__file_sched_write(evs_schedule *h, const char *line, size_t len);
+int evs__file_sched_write(evs_schedule *h, const char *line, size_t len,
+                          int64_t updated_us);
 int evs__file_sched_remove(evs_schedule *h);
 void evs__file_sched_close(evs_schedule *h);
 int evs__file_sched_list(evs_store *s,

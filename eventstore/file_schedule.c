@@ -71,11 +71,12 @@ static int lock_take(evs_store *s, int dfd, const char *name, int wait, int *fd)
 }
 
 int evs__file_sched_create(evs_store *s, const char *name, const char *line,
-                           size_t len)
+                           size_t len, int64_t updated_us)
 {
     char fname[EVS_SCHED_NAME_MAX + 8];
     int dfd = -1, lfd = -1, rc;
 
+    (void)updated_us; /* the line's own */
     snprintf(fname, sizeof(fname), "%s.json", name);
     /* Linked under its name only if no schedule has it. */
     if ((rc = sched_dir(s, 1, &dfd)) == 0 &&
@@ -143,10 +144,12 @@ int evs__file_sched_read(evs_schedule *h, char **out, size_t *len)
     return 0;
 }
 
-int evs__file_sched_write(evs_schedule *h, const char *line, size_t len)
+int evs__file_sched_write(evs_schedule *h, const char *line, size_t len,
+                          int64_t updated_us)
 {
     char fname[EVS_SCHED_NAME_MAX + 8];
 
+    (void)updated_us; /* the line's own */
     snprintf(fname, sizeof(fname), "%s.json", h->name);
     return evs__write_atomic(h->s, h->dirfd, fname, line, len, NULL);
 }

@@ -103,6 +103,7 @@ static int sched_line(evs_store *s, const char *name, evs_span spec,
 int evs_schedule_create(evs_store *s, const char *name, evs_span spec,
                         evs_span state)
 {
+    int64_t now = evs_now_us();
     char *line = NULL;
     size_t len;
     int rc;
@@ -111,9 +112,9 @@ int evs_schedule_create(evs_store *s, const char *name, evs_span spec,
         return -EINVAL;
     if ((rc = kept(s)) != 0)
         return rc;
-    if ((rc = sched_line(s, name, spec, state, evs_now_us(), &line, &len)))
+    if ((rc = sched_line(s, name, spec, state, now, &line, &len)) != 0)
         return rc;
-    rc = s->ops->sched_create(s, name, line, len);
+    rc = s->ops->sched_create(s, name, line, len, now);
     evs__free(s->alloc, line);
     return rc;
 }
@@ -169,16 +170,16 @@ int64_t evs_schedule_updated_us(const evs_schedule *h)
 int evs_schedule_save(evs_schedule *h, evs_span state)
 {
     evs_store *s = h->s;
+    int64_t now = evs_now_us();
     char *line = NULL;
     size_t len;
     int rc;
 
     if (!h->locked)
         return EVS_EREADONLY;
-    rc = sched_line(s, h->name, h->spec, state, evs_now_us(), &line, &len);
-    if (rc != 0)
+    if ((rc = sched_line(s, h->name, h->spec, state, now, &line, &len)) != 0)
         return rc;
-    rc = s->ops->sched_write(h, line, len);
+    rc = s->ops->sched_write(h, line, len, now);
     evs__free(s->alloc, line);
     return rc != 0 ? rc : sched_read(h);
 }

@@ -138,17 +138,18 @@ typedef struct evs_backend_ops {
      * (EVS_SCHEDULE_WAIT: waiting; EVS_ELOCKED otherwise); -ENOENT when
      * the store has no schedules. sched_read gives the line kept
      * (*buf from the store's allocator) or -ENOENT; sched_write replaces
-     * it under the lock (-ENOENT when it is gone, EVS_ELEASE when the
+     * it under the lock (updated_us: when, as the line says; -ENOENT when it is gone, EVS_ELEASE when the
      * lock was lost); sched_remove deletes it under the lock;
      * sched_close drops the lock and what sched_open made (after a
      * failed sched_open too). sched_list calls fn with each name, in any
      * order, stopping at its non-zero return.
      */
     int (*sched_create)(evs_store *s, const char *name, const char *line,
-                        size_t len);
+                        size_t len, int64_t updated_us);
     int (*sched_open)(evs_schedule *h, unsigned flags);
     int (*sched_read)(evs_schedule *h, char **buf, size_t *len);
-    int (*sched_write)(evs_schedule *h, const char *line, size_t len);
+    int (*sched_write)(evs_schedule *h, const char *line, size_t len,
+                       int64_t updated_us);
     int (*sched_remove)(evs_schedule *h);
     void (*sched_close)(evs_schedule *h);
     int (*sched_list)(evs_store *s,
