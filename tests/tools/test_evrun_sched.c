@@ -86,11 +86,15 @@ static char *sched_file(const char *name, const char *members)
     return path;
 }
 
+/* A runner. Its lease (PostgreSQL's hold on an execution and on a
+ * schedule, which a killed runner keeps until it runs out) is 3 s, so
+ * the survivors take over within the test. */
 static pid_t serve(const char *tag)
 {
     return tu_spawn_tool("EVRUN", dir, tag,
                          (const char *const[]){"serve", loc, "--schedules",
-                                               "200", "--adopt", "200", NULL});
+                                               "200", "--adopt", "200",
+                                               "--lease", "3000", NULL});
 }
 
 static void kill9(pid_t pid)
