@@ -167,8 +167,10 @@ static int fenced_miss(evs_schedule *h)
     return EVS_ELEASE;
 }
 
-int evs__pg_sched_write(evs_schedule *h, const char *line, size_t len,
-                        int64_t updated_us)
+/* A change fenced by the holder's token: PG_SCHED_PUT with line
+ * (renewing the lease), or PG_SCHED_DEL when line is NULL. */
+static int fenced(evs_schedule *h, int which, const char *line, size_t len,
+                  int64_t updated_us, const char *what)
 {
     evs_store *s = h->s;
     pg_store *q = evs__pg(s);
@@ -178,35 +180,29 @@ int evs__pg_sched_write(evs_schedule *h, const char *line, size_t len,
 
     evs__pg_bytes(&p, h->name, strlen(h->name));
     evs__pg_i64(&p, h->fence);
-    evs__pg_bytes(&p, line, len);
-    evs__pg_i64(&p, updated_us);
-    evs__pg_i64(&p, q->lease_us);
+    if (line) {
+        evs__pg_bytes(&p, line, len);
+        evs__pg_i64(&p, updated_us);
+        evs__pg_i64(&p, q->lease_us);
+    }
     pthread_mutex_lock(&q->mu);
-    rc = evs__pg_do(s, PG_SCHED_PUT, &p, PG_SYNC_META(s), "saving a schedule",
-                    &n);
+    rc = evs__pg_do(s, which, &p, PG_SYNC_META(s), what, &n);
     if (rc == 0 && n == 0)
         rc = fenced_miss(h);
     pthread_mutex_unlock(&q->mu);
     return rc;
 }
 
+int evs__pg_sched_write(evs_schedule *h, const char *line, size_t len,
+                        int64_t updated_us)
+{
+    return fenced(h, PG_SCHED_PUT, line, len, updated_us,
+                  "saving a schedule");
+}
+
 int evs__pg_sched_remove(evs_schedule *h)
 {
-    evs_store *s = h->s;
-    pg_store *q = evs__pg(s);
-    pg_params p = {0};
-    uint64_t n = 0;
-    int rc;
-
-    evs__pg_bytes(&p, h->name, strlen(h->name));
-    evs__pg_i64(&p, h->fence);
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_do(s, PG_SCHED_DEL, &p, PG_SYNC_META(s),
-                    "deleting a schedule", &n);
-    if (rc == 0 && n == 0)
-        rc = fenced_miss(h);
-    pthread_mutex_unlock(&q->mu);
-    return rc;
+    return fenced(h, PG_SCHED_DEL, NULL, 0, 0, "deleting a schedule");
 }
 
 void evs__pg_sched_close(evs_schedule *h)
