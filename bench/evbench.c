@@ -207,7 +207,15 @@ static void usage(FILE *f)
         "the\n"
         "same I/O) and beside SQLite (WAL mode, primary key (execution_id,\n"
         "sequence), same events, same durability), interleaved in every\n"
-        "repetition: floor, then evstore, then SQLite.\n"
+        "repetition: floor, then evstore, then SQLite. p1, p2, p8 and p9 "
+        "also\n"
+        "measure evstore on its SQLite backend beside raw SQLite (p9 "
+        "without a\n"
+        "raw peer) and on its PostgreSQL backend beside raw libpq doing "
+        "the\n"
+        "same work (prepared, binary, one transaction per append, same\n"
+        "synchronous_commit); p9 also with 4 runners on one PostgreSQL "
+        "store.\n"
         "\n"
         "Options:\n"
         "  --quick              small sizes (a 20 k-event log instead of 1 M, "
@@ -220,7 +228,8 @@ static void usage(FILE *f)
         "                       run only these scenarios (default: all)\n"
         "  --repeat N           repetitions per scenario, 1..%d\n"
         "                       (default 5, or 3 with --quick; conc and p9\n"
-        "                       run at most 3)\n"
+        "                       run at most 3, p9's database backends once\n"
+        "                       with --quick)\n"
         "  --dir DIR            put the data in a fresh directory inside DIR,\n"
         "                       created if missing (default: inside $TMPDIR "
         "if\n"
@@ -246,6 +255,18 @@ static void usage(FILE *f)
         "                       setup then stops after %.0f s, or %.0f s with\n"
         "                       --quick, and P8 lists what was made); also\n"
         "                       the executions gc deletes and api lists\n"
+        "  --pg URI|off         the PostgreSQL server of the PostgreSQL rows\n"
+        "                       (p1, p2, p8, p9: evstore on its PostgreSQL\n"
+        "                       backend beside raw libpq), each scenario in a\n"
+        "                       schema of its own, dropped at the end unless\n"
+        "                       --keep; 'off' leaves those rows out.\n"
+        "                       Default: the server of libpq's environment\n"
+        "                       if PGHOST is set, else a private server\n"
+        "                       started with\n"
+        "                       scripts/pg-test-server start --durable (fsync\n"
+        "                       on) and stopped at the end. When the server\n"
+        "                       cannot be had, the rows are noted as not run\n"
+        "                       and the exit status is 1\n"
         "  --list               list the scenarios and exit\n"
         "  --help               show this help and exit\n"
         "  --version            print the version of the evstore library and "
@@ -260,7 +281,10 @@ static void usage(FILE *f)
         f,
         "\n"
         "Every figure is the median [minimum-maximum] over the repetitions;\n"
-        "x floor and x SQLite divide evstore's median by theirs. In api's\n"
+        "x floor and x SQLite divide evstore's median by theirs; a row "
+        "whose\n"
+        "SQLite column names another peer (libpq) divides by that peer's. "
+        "In api's\n"
         "rows the floor is the same call made through the C API, and evstore\n"
         "the HTTP API (a server embedded in evbench, on a loopback port).\n"
         "Targets (see bench/RESULTS.md) are shown for information only.\n"
@@ -366,6 +390,18 @@ static int parse_args(bench_ctx *c, int argc, char **argv, const char **dir)
                 fprintf(stderr, "evbench: --seed wants a number\n");
                 return 2;
             }
+            i++;
+        } else if (strcmp(a, "--pg") == 0) {
+            if (strcmp(val, "off") != 0 &&
+                strncmp(val, "postgresql://", 13) != 0 &&
+                strncmp(val, "postgres://", 11) != 0) {
+                fprintf(stderr,
+                        "evbench: --pg wants a postgresql:// URI or "
+                        "'off', not '%s'\n",
+                        val);
+                return 2;
+            }
+            c->pg_opt = val;
             i++;
         } else if (strcmp(a, "--p8-execs") == 0) {
             if (parse_u64(val, &v) != 0 || v < 10 || v > 10000000) {
@@ -487,6 +523,12 @@ int main(int argc, char **argv)
     }
     c->cur_scenario = NULL;
     bench_log_drop(c);
+    bench_pg_finish(c);
+    /* PostgreSQL rows that could not run are a scenario not fully run,
+     * unless asked for with --pg off. */
+    if (c->pg.state == BENCH_PG_NOT_RUN && c->pg.wanted[0] &&
+        !(c->pg_opt && strcmp(c->pg_opt, "off") == 0))
+        failed = 1;
     bench_note(c, "whole run: %.0f s", (double)(bench_now_ns() - t0) / 1e9);
     if (!c->json_path || strcmp(c->json_path, "-") != 0)
         bench_report_table(c, cmdline);

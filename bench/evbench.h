@@ -7,7 +7,10 @@
  * figure is measured beside the physical floor (raw syscalls doing the
  * same I/O) and beside SQLite fed the same events at the same durability,
  * interleaved within each repetition, because this machine is shared and
- * only ratios taken in the same run mean anything.
+ * only ratios taken in the same run mean anything. The rows of evstore on
+ * its SQLite and PostgreSQL backends sit beside the raw engine doing the
+ * same work (peer_sqlite.c, peer_pg.c), in the SQLite column with the
+ * peer named in the row.
  */
 #ifndef EVBENCH_H
 #define EVBENCH_H
@@ -15,6 +18,7 @@
 #include <evstore.h>
 #include <evstore/orchestrator.h>
 
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -43,6 +47,9 @@ typedef struct bench_row {
     int n[SYS_N];
     char target[96];
     int met;
+    /* What the SQLite column holds when it is another peer (NULL: the
+     * SQLite peer), e.g. "libpq" for raw PostgreSQL. */
+    const char *peer;
 } bench_row;
 
 /* Sizes of the data sets and loops, chosen by --quick. */
@@ -86,6 +93,23 @@ enum {
     SC_API = 1u << 14,
 };
 
+/* The PostgreSQL server of the run (pg_server.c). */
+enum { BENCH_PG_UNTRIED = 0, BENCH_PG_READY, BENCH_PG_NOT_RUN };
+#define BENCH_PG_SCHEMAS 16
+
+typedef struct bench_pg {
+    int state;
+    int fsync_on;    /* the server flushes its WAL to the disk */
+    char uri[2048];  /* the server's URI, without a schema */
+    char dir[1024];  /* the private server's directory; "" if not ours */
+    char server[96]; /* which server it is, for the notes */
+    char why[320];   /* why the PostgreSQL rows are not run */
+    char wanted[64]; /* the scenarios whose PostgreSQL rows did not run */
+    char tag[32];    /* evbench_<pid>: the schemas' prefix */
+    char schemas[BENCH_PG_SCHEMAS][64]; /* made by this run */
+    size_t nschemas;
+} bench_pg;
+
 typedef struct bench_ctx {
     /* options */
     int quick;
@@ -94,6 +118,7 @@ typedef struct bench_ctx {
     int progress; /* stderr is a terminal */
     uint64_t seed;
     size_t p8_execs_forced; /* --p8-execs, 0 if not given */
+    const char *pg_opt;     /* --pg: a server URI or "off"; NULL if not given */
     unsigned scenarios;
     const char *json_path;
     bench_sizes sz;
@@ -123,6 +148,8 @@ typedef struct bench_ctx {
      * run: how many it holds, and how many of them "failed". */
     int list_ready;
     size_t list_made, list_failed;
+
+    bench_pg pg;
 } bench_ctx;
 
 /* ------------------------------------------------------------------ */
@@ -282,6 +309,85 @@ int sq_read_rows(bench_ctx *c, sqlite3_stmt *st, uint64_t *rows,
 void sq_close(bench_ctx *c, sqlite3 *db, const char *name, int drop);
 
 /* ------------------------------------------------------------------ */
+/* pg_server.c: the PostgreSQL server                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Makes sure the run has a PostgreSQL server (--pg URI, else PGHOST's,
+ * else a private one started with scripts/pg-test-server start
+ * --durable), once per run, and notes its durability settings. Returns 0,
+ * or -1 when the PostgreSQL rows cannot run (c->pg.why says why; the
+ * other rows still run, and bench_pg_finish notes it).
+ */
+int bench_pg_ensure(bench_ctx *c);
+/* The location of a fresh schema evbench_<pid>_<name> of the run's
+ * server (dropped first if an earlier call made it): the server's URI
+ * with options=-csearch_path=SCHEMA. -1 when PostgreSQL does not run
+ * (the scenario then skips its PostgreSQL rows) or on an error. */
+int bench_pg_loc(bench_ctx *c, const char *name, char *out, size_t cap);
+/* bench_pg_ensure for a scenario: 0 when PostgreSQL runs, else 1 after
+ * noting that the scenario's PostgreSQL rows did not run. */
+int bench_pg_want(bench_ctx *c);
+/* bench_pg_want and bench_pg_loc, then the bench's store options
+ * (bench_store_open_at) with durability d on that location: 0 with *out
+ * open, 1 when PostgreSQL does not run in this run (noted for the
+ * scenario; skip its PostgreSQL rows), -1 on an error. */
+int bench_pg_open(bench_ctx *c, const char *name, evs_durability d, char *loc,
+                  size_t cap, evs_store **out);
+/* Drops the run's schemas (on a server not evbench's own, unless --keep),
+ * stops a private server, and notes PostgreSQL rows not run. */
+void bench_pg_finish(bench_ctx *c);
+
+/* ------------------------------------------------------------------ */
+/* peer_pg.c: the raw libpq peer                                      */
+/* ------------------------------------------------------------------ */
+
+struct bench_append_job;
+
+/* Binary parameters of one statement, with their own growing buffer. */
+typedef struct pq_params {
+    int n;
+    const char *val[16];
+    int len[16], fmt[16];
+    size_t off[16]; /* val[i] = buf + off[i], set by pq_params_done */
+    char *buf;
+    size_t used, cap;
+} pq_params;
+
+/* Connects to `loc` with synchronous_commit on (sync) or off; *out. */
+int pq_open(bench_ctx *c, const char *loc, int sync, PGconn **out);
+/* Runs a statement without parameters (commands only). */
+int pq_exec(bench_ctx *c, PGconn *db, const char *sql);
+/* Prepares `sql` as statement `name`. */
+int pq_prepare(bench_ctx *c, PGconn *db, const char *name, const char *sql);
+/* Parameters: an int8, bytes (text or bytea alike), a bytea[] of n
+ * elements (element i at base + off[i], len[i] bytes). Each returns 0 or
+ * -ENOMEM; pq_params_done points val[] into the buffer. */
+void pq_params_reset(pq_params *p);
+int pq_param_i64(pq_params *p, int64_t v);
+int pq_param_bytes(pq_params *p, const void *b, size_t len);
+int pq_param_bytea_array(pq_params *p, const char *base, const size_t *off,
+                         const size_t *len, size_t n);
+void pq_params_done(pq_params *p);
+void pq_params_free(pq_params *p);
+/* Runs prepared statement `name` with p, binary results; the result
+ * (tuples or command) or NULL after bench_fail. */
+PGresult *pq_run(bench_ctx *c, PGconn *db, const char *name,
+                 const pq_params *p);
+/* Reads every column of every row of a binary result, as a reader would;
+ * returns the rows. */
+uint64_t pq_read_rows(const PGresult *r, uint64_t *bytes);
+/*
+ * The raw peer of P1 and P2: the workload's encoded lines inserted into
+ * a table (id, seq, line bytea) of the schema at `loc` as execution
+ * `exec_no`, `batch` lines per transaction (one INSERT; an unnest of
+ * arrays when batch > 1, as the backend's append), at
+ * synchronous_commit on (j->sync) or off.
+ */
+int pq_append(bench_ctx *c, const char *loc, struct bench_append_job *j,
+              int64_t exec_no);
+
+/* ------------------------------------------------------------------ */
 /* scenarios                                                          */
 /* ------------------------------------------------------------------ */
 
@@ -322,14 +428,15 @@ int scen_p8(bench_ctx *c);
 /*
  * Creates up to `want` executions as P8 lists them (snapshots only, ids
  * UUIDv7-like, created one second apart, about one in ten "failed") in
- * `st` and, when not NULL, in `stq` (evstore on SQLite) and in the raw
- * SQLite database `db` (its executions table), stopping at `budget_s`
+ * `st` and, when not NULL, in `stq` (evstore on SQLite), `stp` (evstore
+ * on PostgreSQL), the raw SQLite database `db` and the raw PostgreSQL
+ * connection `pq` (their executions tables), stopping at `budget_s`
  * seconds of setup (0: no limit). Sets *made and *failed (how many have
  * status "failed"). Returns 0 or -1.
  */
 int bench_list_populate(bench_ctx *c, evs_store *st, evs_store *stq,
-                        sqlite3 *db, size_t want, double budget_s,
-                        size_t *made, size_t *failed);
+                        evs_store *stp, sqlite3 *db, PGconn *pq, size_t want,
+                        double budget_s, size_t *made, size_t *failed);
 /* The directory of P8's store. */
 #define BENCH_LIST_DIR "p8store"
 /* scen_api.c: the HTTP API (evstore/server.h) beside the C API, on P8's
@@ -458,6 +565,31 @@ int p9_orch_make(evs_store *st, p9_outcomes *oc, int stop_when_idle,
  * Every execution must end as `want`. */
 int p9_run_batch(bench_ctx *c, evs_store *st, const char *def, size_t n,
                  evs_outcome want, p9_exec_id *ids, double *secs);
+/* The throughput scenario's workflow: three no-op actions in a row. */
+extern const char p9_wf_three[];
+
+/* What a throughput run measured. */
+typedef struct p9_tp_result {
+    double wf_s;            /* workflows/s */
+    double events, appends; /* per workflow */
+} p9_tp_result;
+
+/* One throughput run of n workflows in a fresh store at `path` (any
+ * location), through the I/O table io if not NULL. With `keep`, the
+ * first execution's appends are added to it and, when snap_len is not
+ * NULL, the size of its last snapshot file goes to *snap_len. */
+int p9_throughput_once(bench_ctx *c, const char *path, evs_durability d,
+                       const evs_io *io, size_t n, p9_tp_result *res,
+                       p9_appends *keep, size_t *snap_len);
+/* Sums the events and appends of the logs ids[0..n), which must all have
+ * completed. */
+int p9_count_logs(bench_ctx *c, evs_store *st, p9_exec_id *ids, size_t n,
+                  uint64_t *events, uint64_t *nappends);
+/* scen_orch_db.c: P9 on the SQLite and PostgreSQL backends, `reps`
+ * repetitions of nd durable and nn unsynced workflows; PostgreSQL also
+ * with four runners and beside raw libpq doing the same appends. */
+int p9_backends(bench_ctx *c, size_t nd, size_t nn, size_t reps);
+
 /* Reads execution `id` back: its events and appends (an append of n > 1
  * events carries "batch":[first, n] on each line), whether it completed,
  * and when step `step` (may be NULL) started. With `keep`, the appends'

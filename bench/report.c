@@ -129,27 +129,33 @@ void bench_report_table(bench_ctx *c, const char *cmdline)
 
     machine_get(c, &m);
     printf("\n| scenario | metric | evstore (median [min–max]) | floor | "
-           "SQLite | ×floor | ×SQLite | target |\n");
+           "SQLite (or the peer named) | ×floor | ×SQLite (or ×peer) | "
+           "target |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < c->nrows; i++) {
         const bench_row *r = &c->rows[i];
-        char ev[128], fl[128], sq[128], xf[32], xs[32];
+        char ev[128], fl[128], sq[128], sqn[160], xf[32], xs[32];
 
         fmt_summary(ev, sizeof(ev), r, SYS_EVSTORE);
         fmt_summary(fl, sizeof(fl), r, SYS_FLOOR);
         fmt_summary(sq, sizeof(sq), r, SYS_SQLITE);
+        /* The peer named when it is not SQLite. */
+        snprintf(sqn, sizeof(sqn), "%.16s%s%s", r->peer ? r->peer : "",
+                 r->peer ? ": " : "", sq);
         fmt_ratio(xf, sizeof(xf), bench_ratio(r, SYS_FLOOR));
         fmt_ratio(xs, sizeof(xs), bench_ratio(r, SYS_SQLITE));
         printf("| %s | %s (%s%s) | %s | %s | %s | %s | %s | %s%s |\n",
                r->scenario, r->metric, r->unit,
-               r->lower_better ? ", lower is better" : "", ev, fl, sq, xf, xs,
+               r->lower_better ? ", lower is better" : "", ev, fl, sqn, xf, xs,
                r->target,
                r->met == MET_YES  ? ": met"
                : r->met == MET_NO ? ": **missed**"
                                   : "");
     }
     printf("\n×floor and ×SQLite are evstore's median divided by theirs, "
-           "in the metric's unit.\nTargets are for information only.\n");
+           "in the metric's unit; in a row whose SQLite column names "
+           "another peer (libpq: raw PostgreSQL), ×SQLite is over that "
+           "peer.\nTargets are for information only.\n");
     if (c->nnotes) {
         printf("\nNotes:\n");
         for (size_t i = 0; i < c->nnotes; i++)
@@ -258,6 +264,9 @@ int bench_report_json(bench_ctx *c, const char *path, const char *cmdline)
         json_sys(f, r, SYS_FLOOR);
         fputs(",\"sqlite\":", f);
         json_sys(f, r, SYS_SQLITE);
+        /* In rows of another peer, "sqlite" holds that peer's figures. */
+        fputs(",\"peer\":", f);
+        json_str(f, r->peer ? r->peer : "sqlite");
         fputs(",\"ratio_floor\":", f);
         json_num(f, bench_ratio(r, SYS_FLOOR));
         fputs(",\"ratio_sqlite\":", f);

@@ -712,7 +712,8 @@ int scen_api(bench_ctx *c)
         a->made = c->list_made;
         a->nfailed = c->list_failed;
         c->list_ready = 0; /* removed below */
-    } else if (bench_list_populate(c, a->st, NULL, NULL, want, budget, &a->made,
+    } else if (bench_list_populate(c, a->st, NULL, NULL, NULL, NULL, want, budget,
+                                   &a->made,
                                    &a->nfailed) != 0) {
         goto out;
     }

@@ -15,6 +15,11 @@
  * P1 and P2 also run evstore on its SQLite backend (sqlite:PATH) after
  * each repetition, as rows of their own beside the same repetition's
  * floor and raw SQLite: the backend against the engine it is built on.
+ * Then evstore on its PostgreSQL backend (a schema of the run's server,
+ * pg_server.c, at synchronous_commit on) and the raw libpq peer
+ * (peer_pg.c) inserting the same lines, one transaction per call: rows
+ * of their own, beside the same repetition's floor, with libpq in the
+ * SQLite column.
  */
 #include "evbench.h"
 
@@ -213,6 +218,33 @@ static void note_workload(bench_ctx *c, const char *sc, bench_workload *w)
                (double)w->line_bytes / 1048576.0);
 }
 
+/* The PostgreSQL backend's and raw libpq's runs of a repetition: jp[0]
+ * evstore on PostgreSQL (the store stp), jp[1] raw libpq at `loc`. */
+static int run_pg(bench_ctx *c, evs_store *stp, const char *loc,
+                  bench_append_job *jp, const char *tag, int rep)
+{
+    char id[32];
+
+    snprintf(id, sizeof(id), "%.8s-g%02d", tag, rep % 100);
+    bench_progress(c, 1, "%s rep %d/%d: evstore on PostgreSQL", c->cur_scenario,
+                   rep + 1, c->repeat);
+    if (bench_evs_append(c, stp, &jp[0], id) != 0)
+        return -1;
+    bench_progress(c, 1, "%s rep %d/%d: raw libpq", c->cur_scenario, rep + 1,
+                   c->repeat);
+    return pq_append(c, loc, &jp[1], rep + 1);
+}
+
+/* A row of evstore on PostgreSQL beside raw libpq. */
+static bench_row *pg_row(bench_ctx *c, const char *sc, const char *metric,
+                         const char *unit, int lower_better)
+{
+    bench_row *r = bench_row_add(c, sc, metric, unit, lower_better);
+
+    r->peer = "libpq";
+    return r;
+}
+
 /* The SQLite backend's run of a repetition (after run_rep), into *jb. */
 static int run_backend(bench_ctx *c, evs_store *stq, bench_append_job *jb,
                        const char *tag, int rep)
@@ -228,25 +260,28 @@ static int run_backend(bench_ctx *c, evs_store *stq, bench_append_job *jb,
 int scen_p1(bench_ctx *c)
 {
     bench_workload w = {0};
-    bench_append_job j[SYS_N], jb;
-    evs_store *st = NULL, *stq = NULL;
+    bench_append_job j[SYS_N], jb, jp[2];
+    evs_store *st = NULL, *stq = NULL, *stp = NULL;
     double *lat = NULL;
-    bench_row *r50, *r99, *q50, *q99;
+    bench_row *r50, *r99, *q50, *q99, *g50 = NULL, *g99 = NULL;
     size_t n = c->sz.p1_events;
-    int rc = -1;
+    char pgloc[2400];
+    int rc = -1, pg = 1;
 
     if (bench_workload_make(&w, c->seed + 1, n) != 0 ||
         bench_workload_encode(&w, "p1-r00", 1) != 0) {
         bench_fail(c, "generating events: out of memory");
         goto out;
     }
-    lat = malloc((SYS_N + 1) * n * sizeof(*lat));
+    lat = malloc((SYS_N + 3) * n * sizeof(*lat));
     if (!lat) {
         bench_fail(c, "out of memory");
         goto out;
     }
     if (bench_store_open(c, EVS_SYNC_FULL, &st) != 0 ||
-        bench_sqlite_store_open(c, EVS_SYNC_FULL, &stq) != 0)
+        bench_sqlite_store_open(c, EVS_SYNC_FULL, &stq) != 0 ||
+        (pg = bench_pg_open(c, "p1", EVS_SYNC_FULL, pgloc, sizeof(pgloc),
+                            &stp)) < 0)
         goto out;
     r50 = bench_row_add(c, "P1", "durable append, 1 event/call: p50", "µs", 1);
     r99 = bench_row_add(c, "P1", "durable append, 1 event/call: p99", "µs", 1);
@@ -258,29 +293,57 @@ int scen_p1(bench_ctx *c)
                         "durable append, 1 event/call: p99, evstore on "
                         "its SQLite backend",
                         "µs", 1);
+    if (pg == 0) {
+        g50 = pg_row(c, "P1",
+                     "durable append, 1 event/call: p50, evstore on "
+                     "PostgreSQL",
+                     "µs", 1);
+        g99 = pg_row(c, "P1",
+                     "durable append, 1 event/call: p99, evstore on "
+                     "PostgreSQL",
+                     "µs", 1);
+    }
     job_init(j, &w, 1, 1, lat);
     jb = j[SYS_EVSTORE];
     jb.lat = lat + (size_t)SYS_N * n;
+    jp[0] = jp[1] = jb;
+    jp[0].lat = lat + (size_t)(SYS_N + 1) * n;
+    jp[1].lat = lat + (size_t)(SYS_N + 2) * n;
     for (int rep = 0; rep < c->repeat; rep++) {
         if (run_rep(c, st, j, "p1", rep) != 0 ||
-            run_backend(c, stq, &jb, "p1", rep) != 0)
+            run_backend(c, stq, &jb, "p1", rep) != 0 ||
+            (stp && run_pg(c, stp, pgloc, jp, "p1", rep) != 0))
             goto out;
         for (int s = 0; s < SYS_N; s++) {
             const bench_append_job *js = s == SYS_EVSTORE ? &jb : &j[s];
+            const bench_append_job *jg = s == SYS_FLOOR     ? &j[s]
+                                         : s == SYS_EVSTORE ? &jp[0]
+                                                            : &jp[1];
             bench_row_push(r50, s, bench_quantile(j[s].lat, n, 0.50));
             bench_row_push(r99, s, bench_quantile(j[s].lat, n, 0.99));
             bench_row_push(q50, s, bench_quantile(js->lat, n, 0.50));
             bench_row_push(q99, s, bench_quantile(js->lat, n, 0.99));
+            bench_row_push(g50, s, bench_quantile(jg->lat, n, 0.50));
+            bench_row_push(g99, s, bench_quantile(jg->lat, n, 0.99));
         }
     }
     bench_row_target(r50, "≤ 1.15× floor and ≤ SQLite");
     bench_row_judge(r50, bench_ratio(r50, SYS_FLOOR) <= 1.15 &&
                              bench_ratio(r50, SYS_SQLITE) <= 1.0);
+    /* Issue 18: each backend at least 0.8x its raw engine's speed, so a
+     * latency at most 1.25x. */
+    bench_row_target(q50, "≥ 0.8× SQLite's speed (≤ 1.25× its time)");
+    bench_row_judge(q50, bench_ratio(q50, SYS_SQLITE) <= 1.25);
+    if (g50) {
+        bench_row_target(g50, "≥ 0.8× libpq's speed (≤ 1.25× its time)");
+        bench_row_judge(g50, bench_ratio(g50, SYS_SQLITE) <= 1.25);
+    }
     note_workload(c, "P1", &w);
     rc = 0;
 out:
     evs_store_close(st);
     evs_store_close(stq);
+    evs_store_close(stp);
     free(lat);
     bench_workload_free(&w);
     return rc;
@@ -289,11 +352,12 @@ out:
 int scen_p2(bench_ctx *c)
 {
     bench_workload w = {0};
-    bench_append_job j[SYS_N], jb;
-    evs_store *st = NULL, *stq = NULL;
-    bench_row *r, *q;
+    bench_append_job j[SYS_N], jb, jp[2];
+    evs_store *st = NULL, *stq = NULL, *stp = NULL;
+    bench_row *r, *q, *g = NULL;
     size_t n = c->sz.p2_batches * 1000;
-    int rc = -1;
+    char pgloc[2400];
+    int rc = -1, pg = 1;
 
     if (bench_workload_make(&w, c->seed + 2, n) != 0 ||
         bench_workload_encode(&w, "p2-r00", 1000) != 0) {
@@ -301,7 +365,9 @@ int scen_p2(bench_ctx *c)
         goto out;
     }
     if (bench_store_open(c, EVS_SYNC_FULL, &st) != 0 ||
-        bench_sqlite_store_open(c, EVS_SYNC_FULL, &stq) != 0)
+        bench_sqlite_store_open(c, EVS_SYNC_FULL, &stq) != 0 ||
+        (pg = bench_pg_open(c, "p2", EVS_SYNC_FULL, pgloc, sizeof(pgloc),
+                            &stp)) < 0)
         goto out;
     r = bench_row_add(c, "P2", "durable append, 1000 events/call", "events/s",
                       0);
@@ -309,26 +375,46 @@ int scen_p2(bench_ctx *c)
                       "durable append, 1000 events/call, evstore on its "
                       "SQLite backend",
                       "events/s", 0);
+    if (pg == 0)
+        g = pg_row(c, "P2",
+                   "durable append, 1000 events/call, evstore on "
+                   "PostgreSQL",
+                   "events/s", 0);
     job_init(j, &w, 1000, 1, NULL);
     jb = j[SYS_EVSTORE];
+    jp[0] = jp[1] = jb;
     for (int rep = 0; rep < c->repeat; rep++) {
         if (run_rep(c, st, j, "p2", rep) != 0 ||
-            run_backend(c, stq, &jb, "p2", rep) != 0)
+            run_backend(c, stq, &jb, "p2", rep) != 0 ||
+            (stp && run_pg(c, stp, pgloc, jp, "p2", rep) != 0))
             goto out;
         for (int s = 0; s < SYS_N; s++) {
             bench_row_push(r, s, (double)n / j[s].secs);
             bench_row_push(q, s,
                            (double)n / (s == SYS_EVSTORE ? jb : j[s]).secs);
+            bench_row_push(g, s,
+                           (double)n / (s == SYS_FLOOR     ? j[s]
+                                        : s == SYS_EVSTORE ? jp[0]
+                                                           : jp[1])
+                                           .secs);
         }
     }
     bench_row_target(r, "≥ 0.8× floor and ≥ 1.5× SQLite");
     bench_row_judge(r, bench_ratio(r, SYS_FLOOR) >= 0.8 &&
                            bench_ratio(r, SYS_SQLITE) >= 1.5);
+    /* Issue 18: each backend at least 0.8x its raw engine. */
+    bench_row_target(q, "≥ 0.8× SQLite");
+    bench_row_judge(q, bench_ratio(q, SYS_SQLITE) >= 0.8);
+    if (g) {
+        bench_row_target(g, "≥ 0.8× libpq");
+        bench_row_judge(g, bench_ratio(g, SYS_SQLITE) >= 0.8);
+    }
     note_workload(c, "P2", &w);
     rc = 0;
 out:
     evs_store_close(st);
     evs_store_close(stq);
+    evs_store_close(stp);
     bench_workload_free(&w);
     return rc;
 }

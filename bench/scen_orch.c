@@ -21,7 +21,9 @@
  * directory with the log and a snapshot, renamed into place; the
  * appends; the final snapshot by rename), with the raw system calls.
  * The same layout floor with every sync is in the notes. There is no
- * SQLite peer.
+ * SQLite peer. The same workflows on the SQLite and PostgreSQL backends,
+ * PostgreSQL beside raw libpq, are scen_orch_db.c's rows, after the
+ * file store's.
  *
  * A warm-up run goes through an I/O table that counts the store's system
  * calls per workflow (and the syncs made on the loop thread), for the
@@ -49,7 +51,7 @@
 
 #define WARM_WORKFLOWS 8
 
-static const char wf_three[] =
+const char p9_wf_three[] =
     "{\"name\":\"p9\",\"steps\":["
     "{\"name\":\"a\",\"kind\":\"action\",\"action\":\"noop\","
     "\"params\":{\"step\":1},\"next\":\"b\"},"
@@ -257,10 +259,8 @@ int p9_count_log(bench_ctx *c, evs_store *st, const char *id, const char *step,
     return 0;
 }
 
-/* Sums the events and appends of the logs ids[0..n), which must all have
- * completed. */
-static int count_logs(bench_ctx *c, evs_store *st, p9_exec_id *ids, size_t n,
-                      uint64_t *events, uint64_t *nappends)
+int p9_count_logs(bench_ctx *c, evs_store *st, p9_exec_id *ids, size_t n,
+                  uint64_t *events, uint64_t *nappends)
 {
     p9_log_count lc;
 
@@ -283,17 +283,9 @@ static int count_logs(bench_ctx *c, evs_store *st, p9_exec_id *ids, size_t n,
 /* Throughput                                                         */
 /* ------------------------------------------------------------------ */
 
-typedef struct tp_result {
-    double wf_s;            /* workflows/s */
-    double events, appends; /* per workflow */
-} tp_result;
-
-/* One throughput run of n workflows in a fresh store at `path`. With
- * `keep`, the first execution's appends are added to it and the size of
- * its last snapshot goes to *snap_len. */
-static int throughput_once(bench_ctx *c, const char *path, evs_durability d,
-                           const evs_io *io, size_t n, tp_result *res,
-                           p9_appends *keep, size_t *snap_len)
+int p9_throughput_once(bench_ctx *c, const char *path, evs_durability d,
+                       const evs_io *io, size_t n, p9_tp_result *res,
+                       p9_appends *keep, size_t *snap_len)
 {
     char spath[4600];
     evs_store *st = NULL;
@@ -309,17 +301,18 @@ static int throughput_once(bench_ctx *c, const char *path, evs_durability d,
         return bench_fail(c, "out of memory");
     if (p9_open_store(c, path, d, io, &st) != 0)
         goto out;
-    if (p9_run_batch(c, st, wf_three, n, EVS_OUTCOME_COMPLETED, ids, &secs) !=
-        0)
+    if (p9_run_batch(c, st, p9_wf_three, n, EVS_OUTCOME_COMPLETED, ids,
+                     &secs) != 0)
         goto out;
-    if (count_logs(c, st, ids, n, &events, &nappends) != 0)
+    if (p9_count_logs(c, st, ids, n, &events, &nappends) != 0)
         goto out;
     if (keep) {
         if (p9_count_log(c, st, ids[0], NULL, &lc, keep) != 0)
             goto out;
         /* STORE/<id>/snapshot.json (formats/FORMAT.md §1) */
         snprintf(spath, sizeof(spath), "%s/%s/snapshot.json", path, ids[0]);
-        *snap_len = stat(spath, &sb) == 0 ? (size_t)sb.st_size : 2048;
+        if (snap_len)
+            *snap_len = stat(spath, &sb) == 0 ? (size_t)sb.st_size : 2048;
     }
     res->wf_s = (double)n / secs;
     res->events = (double)events / (double)n;
@@ -386,7 +379,7 @@ int scen_p9(bench_ctx *c)
     p9_appends a = {0};
     char *snap = NULL;
     size_t snap_len = 0;
-    tp_result warm, d_last = {0}, n_last = {0};
+    p9_tp_result warm, d_last = {0}, n_last = {0};
     double ap_d[BENCH_MAX_REPEAT], ap_n[BENCH_MAX_REPEAT];
     double fl[NFLOOR][BENCH_MAX_REPEAT];
     double warm_io[7], apw;
@@ -413,8 +406,8 @@ int scen_p9(bench_ctx *c)
      * it also gives the floors one workflow's appends and snapshot. */
     bench_progress(c, 1, "p9: warm-up");
     bench_path(path, sizeof(path), dir, "warm");
-    if (throughput_once(c, path, EVS_SYNC_FULL, p9_io_counting(),
-                        WARM_WORKFLOWS, &warm, &a, &snap_len) != 0)
+    if (p9_throughput_once(c, path, EVS_SYNC_FULL, p9_io_counting(),
+                           WARM_WORKFLOWS, &warm, &a, &snap_len) != 0)
         goto out;
     p9_io_counted(&ioc);
     warm_io[0] = (double)ioc.syncs;
@@ -463,8 +456,8 @@ int scen_p9(bench_ctx *c)
         bench_progress(c, 1, "p9 rep %d/%zu: %zu durable workflows", r1, reps,
                        nd);
         snprintf(path, sizeof(path), "%s/durable-%d", dir, r1);
-        if (throughput_once(c, path, EVS_SYNC_FULL, NULL, nd, &d_last, NULL,
-                            NULL) != 0)
+        if (p9_throughput_once(c, path, EVS_SYNC_FULL, NULL, nd, &d_last, NULL,
+                               NULL) != 0)
             goto out;
         ap_d[rep] = d_last.appends;
         bench_row_push(rd, SYS_EVSTORE, d_last.wf_s);
@@ -478,8 +471,8 @@ int scen_p9(bench_ctx *c)
         bench_progress(c, 1, "p9 rep %d/%zu: %zu workflows, no sync", r1, reps,
                        nn);
         snprintf(path, sizeof(path), "%s/nosync-%d", dir, r1);
-        if (throughput_once(c, path, EVS_SYNC_NONE, NULL, nn, &n_last, NULL,
-                            NULL) != 0)
+        if (p9_throughput_once(c, path, EVS_SYNC_NONE, NULL, nn, &n_last, NULL,
+                               NULL) != 0)
             goto out;
         ap_n[rep] = n_last.appends;
         bench_row_push(rn, SYS_EVSTORE, n_last.wf_s);
@@ -499,6 +492,10 @@ int scen_p9(bench_ctx *c)
         bench_row_push(r50, SYS_EVSTORE, bench_quantile(one.lat, nl, 0.5));
         bench_row_push(r99, SYS_EVSTORE, bench_quantile(one.lat, nl, 0.99));
     }
+    /* The same workflows on the database backends; one repetition in
+     * --quick, which only checks that they run. */
+    if (p9_backends(c, nd, nn, c->quick ? 1 : reps) != 0)
+        goto out;
     /* The durable floor in workflows: the append rate over the appends a
      * workflow really took. */
     apw = median(ap_d, reps);

@@ -281,21 +281,21 @@ int evs__pg_request_list(evs_store *s, const char *id, size_t id_len,
     pg_store *q = evs__pg(s);
     evs__db_reqs b = {0};
     pg_params p = {0};
-    PGresult *r = NULL;
-    int64_t rid;
+    PGresult *r;
     int rc;
 
     pthread_mutex_lock(&q->mu);
-    rc = evs__pg_exec_get(s, id, id_len, &rid, NULL, NULL, NULL);
-    if (rc == 0) {
-        evs__pg_i64(&p, rid);
-        r = evs__pg_run(s, PG_REQ_LIST, &p, -1, "listing requests", &rc);
-    }
+    evs__pg_bytes(&p, id, id_len);
+    r = evs__pg_run(s, PG_REQ_LIST, &p, -1, "listing requests", &rc);
+    if (r && PQntuples(r) == 0)
+        rc = -ENOENT;
     for (int i = 0; r && rc == 0 && i < PQntuples(r); i++) {
         size_t rl, bl;
         const char *rq = evs__pg_col(r, i, 0, &rl);
         const char *body = evs__pg_col(r, i, 1, &bl);
 
+        if (PQgetisnull(r, i, 0))
+            continue; /* the execution, without requests */
         rc = evs__db_req_add(s, &b, id, id_len, rq, rl, body, bl);
     }
     PQclear(r);

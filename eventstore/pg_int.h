@@ -31,7 +31,7 @@ enum {
     PG_SNAP_GET,   /* rid -> snapshot, last_seq, created_at */
     PG_SNAP_SET,
     PG_REQ_ADD,
-    PG_REQ_LIST,
+    PG_REQ_LIST,   /* id -> req_id, body (NULLs: none; no row: no id) */
     PG_REQ_DEL,
     PG_SET_GET,
     PG_SET_PUT,
@@ -95,6 +95,9 @@ typedef struct pg_params {
 void evs__pg_i64(pg_params *p, int64_t v);
 void evs__pg_bytes(pg_params *p, const void *b, size_t len);
 void evs__pg_bool(pg_params *p, int v);
+
+/* The length of the first line of libpq's message m, for "%.*s". */
+int evs__pg_msg_len(const char *m);
 
 /* Runs statement `which` with p (may be NULL: none) under q->mu,
  * connecting again first when the connection was lost, at

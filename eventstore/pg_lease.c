@@ -125,8 +125,7 @@ int evs__pg_trash_commit(evs_store *s, evs__trashed *t, size_t n)
         uint64_t gone = 0;
         evs__pg_i64(&p, t[i].row);
         evs__pg_i64(&p, t[i].token);
-        rc = evs__pg_do(s, PG_EXEC_DEL, &p, -1, "deleting an execution",
-                        &gone);
+        rc = evs__pg_do(s, PG_EXEC_DEL, &p, -1, "deleting an execution", &gone);
         /* The fence matched no row: another writer claimed the
          * execution after this delete's claim ran out. Nothing of the
          * batch is deleted, and the caller is told. */

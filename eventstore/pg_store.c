@@ -86,7 +86,10 @@ static const char *const migrations[EVS__PG_SCHEMA] = {
     " AND jsonb_typeof(convert_from(v.line, 'UTF8')::jsonb -> 'data'"
     " -> 'code_version') = 'string';"
     "CREATE INDEX executions_queue ON executions(lease_until, rid)"
-    " WHERE NOT run AND status NOT IN " UNFINISHED_NOT ";",
+    " WHERE NOT run AND status NOT IN " UNFINISHED_NOT ";"
+    /* Room in each page for an append's new row version beside the old,
+     * so that it can be heap-only (above). */
+    "ALTER TABLE executions SET (fillfactor = 70);",
     /* 2 -> 3: schedules (pg_schedule.c). body is the schedule's framed,
      * checksummed line (SCHEDULES.md §7) byte for byte; updated_at (µs)
      * is the line's, for a reader of the table. owner, lease_until and
@@ -119,9 +122,14 @@ static const char *const stmt_sql[PG_LIST0] = {
     /* Only while the claim holds: the same token, the lease not run out
      * and the log where the writer left it; the update takes the row's
      * lock, so a claim and an append are ordered. */
+    /* The lease is renewed only once half of it has passed: lease_until
+     * is a key of the queue's index, and an update that leaves every
+     * indexed column as it was can be a heap-only one (HOT), which
+     * writes no index entry; most appends are. */
     [PG_APPEND] =
         "WITH e AS (UPDATE executions SET last_seq = $3::int8,"
-        " bytes = $4::int8, lease_until = " NOW_US " + $5::int8"
+        " bytes = $4::int8, lease_until = CASE WHEN lease_until < " NOW_US
+        " + $5::int8 / 2 THEN " NOW_US " + $5::int8 ELSE lease_until END"
         " WHERE rid = $1::int8 AND fence = $2::int8 AND last_seq = $6::int8"
         " AND lease_until >= " NOW_US " RETURNING rid)"
         " INSERT INTO events(rid, seq, off, line)"
@@ -141,8 +149,8 @@ static const char *const stmt_sql[PG_LIST0] = {
         "UPDATE executions SET owner = $1::text, fence = fence + 1,"
         " lease_until = " NOW_US " + $2::int8"
         " WHERE rid = (SELECT rid FROM executions WHERE NOT run"
-        " AND status NOT IN " UNFINISHED_NOT
-        " AND lease_until < " NOW_US " ORDER BY lease_until, rid LIMIT 1"
+        " AND status NOT IN " UNFINISHED_NOT " AND lease_until < " NOW_US
+        " ORDER BY lease_until, rid LIMIT 1"
         " FOR UPDATE SKIP LOCKED)"
         " RETURNING rid, fence, last_seq, bytes, id",
     [PG_HOLDER] = "SELECT coalesce(owner, ''), lease_until - " NOW_US
@@ -154,11 +162,12 @@ static const char *const stmt_sql[PG_LIST0] = {
      * lease ends now, which puts it behind the work already waiting in
      * the queue (so one that fails whenever it is taken cannot keep the
      * others from being taken). */
-    [PG_RELEASE] = "WITH u AS (UPDATE executions SET owner = NULL,"
-                   " lease_until = " NOW_US " WHERE rid = $1::int8 AND fence = $2::int8"
-                   " RETURNING id, status, run)"
-                   " SELECT pg_notify($3::text, 'f' || id) FROM u"
-                   " WHERE NOT run AND status NOT IN " UNFINISHED_NOT,
+    [PG_RELEASE] =
+        "WITH u AS (UPDATE executions SET owner = NULL,"
+        " lease_until = " NOW_US " WHERE rid = $1::int8 AND fence = $2::int8"
+        " RETURNING id, status, run)"
+        " SELECT pg_notify($3::text, 'f' || id) FROM u"
+        " WHERE NOT run AND status NOT IN " UNFINISHED_NOT,
     [PG_EXEC_DEL] =
         "WITH a AS (DELETE FROM events WHERE rid = $1::int8),"
         " b AS (DELETE FROM requests WHERE rid = $1::int8)"
@@ -181,8 +190,11 @@ static const char *const stmt_sql[PG_LIST0] = {
                    " i AS (INSERT INTO requests(rid, req_id, body)"
                    " SELECT g.rid, $2::text, $3::bytea FROM g RETURNING rid)"
                    " SELECT pg_notify($4::text, 'r' || $1::text) FROM i",
-    [PG_REQ_LIST] = "SELECT req_id, body FROM requests WHERE rid = $1::int8"
-                    " ORDER BY req_id",
+    /* One round trip: no row, no execution; one row of NULLs, no
+     * requests. */
+    [PG_REQ_LIST] = "SELECT r.req_id, r.body FROM executions e"
+                    " LEFT JOIN requests r ON r.rid = e.rid"
+                    " WHERE e.id = $1::text ORDER BY r.req_id",
     [PG_REQ_DEL] = "WITH d AS (DELETE FROM requests WHERE rid = $1::int8"
                    " AND req_id = $2::text RETURNING rid)"
                    " UPDATE executions SET req_gen = req_gen + 1"
@@ -268,8 +280,7 @@ static size_t put_u32(char *p, uint32_t v)
 /* Errors, connections and statements                                 */
 /* ------------------------------------------------------------------ */
 
-/* The first line of libpq's message. */
-static int msg_len(const char *m)
+int evs__pg_msg_len(const char *m)
 {
     const char *nl = strchr(m, '\n');
 
@@ -304,7 +315,7 @@ static int pg_err(evs_store *s, const PGresult *res, const char *what)
         rc = -EIO;
     if (rc != -EEXIST)
         evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
-                  "store %s: %s: %.*s", q->where, what, msg_len(m), m);
+                  "store %s: %s: %.*s", q->where, what, evs__pg_msg_len(m), m);
     return rc;
 }
 
@@ -357,7 +368,8 @@ static int connect_db(evs_store *s)
         const char *m = PQerrorMessage(q->conn);
         rc = -ECONNREFUSED;
         evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
-                  "store %s: cannot connect: %.*s", q->where, msg_len(m), m);
+                  "store %s: cannot connect: %.*s", q->where,
+                  evs__pg_msg_len(m), m);
         return rc;
     }
     /* Errors are ours to report; the server's notices are not printed. */
@@ -664,7 +676,7 @@ static int pg_open(evs_store *s, const char *loc)
         if (err)
             evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
                       "store %s: not a PostgreSQL URI: %.*s", q->where,
-                      msg_len(err), err);
+                      evs__pg_msg_len(err), err);
         PQfreemem(err);
         goto fail;
     }

@@ -18,12 +18,6 @@ typedef struct pg_watch {
     PGconn *conn;
 } pg_watch;
 
-/* libpq's message to its first line. */
-static int line_len(const char *m)
-{
-    return (int)strcspn(m, "\n");
-}
-
 int evs__pg_watch_open(evs_store *s, evs_watch **out)
 {
     pg_store *q = evs__pg(s);
@@ -44,7 +38,8 @@ int evs__pg_watch_open(evs_store *s, evs_watch **out)
         rc = -ECONNREFUSED;
         evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
                   "store %s: cannot connect to listen: %.*s", q->where,
-                  line_len(PQerrorMessage(w->conn)), PQerrorMessage(w->conn));
+                  evs__pg_msg_len(PQerrorMessage(w->conn)),
+                  PQerrorMessage(w->conn));
         goto fail;
     }
     PQsetNoticeProcessor(w->conn, NULL, NULL);
@@ -59,12 +54,14 @@ int evs__pg_watch_open(evs_store *s, evs_watch **out)
         rc = -EIO;
         evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
                   "store %s: cannot listen: %.*s", q->where,
-                  line_len(PQresultErrorMessage(r)), PQresultErrorMessage(r));
+                  evs__pg_msg_len(PQresultErrorMessage(r)),
+                  PQresultErrorMessage(r));
     }
     PQclear(r);
     if (rc != 0)
         goto fail;
-    if (PQsetnonblocking(w->conn, 1) != 0 || (w->base.fd = PQsocket(w->conn)) < 0) {
+    if (PQsetnonblocking(w->conn, 1) != 0 ||
+        (w->base.fd = PQsocket(w->conn)) < 0) {
         rc = -EIO;
         goto fail;
     }

@@ -3,8 +3,8 @@
  * orchestrator owns.
  *
  * On a PostgreSQL store a writer owns its execution by a lease, which
- * every append renews and which runs out lease_ms after the last
- * renewal (eventstore/BACKENDS.md, "Leases and fencing"). An execution
+ * an append renews (once half of it has passed) and which runs out
+ * lease_ms after the last renewal (eventstore/BACKENDS.md, "Leases and fencing"). An execution
  * that waits (a sleep, an event, a slow action) appends nothing, so the
  * poll timer renews every owned execution's lease every third of
  * lease_ms, on the threadpool (a renewal is a round trip to the server).

@@ -329,18 +329,18 @@ static int adopt_queued(evs_orch *o, size_t max, size_t *n)
             /* An unreachable store was said by the store, once per
              * back-off. */
             if (rc != -ENOTSUP && rc != -ECONNREFUSED)
-                evs__orch_logf(o, EVS_LOG_ERROR,
-                               EVS_LOG_FIELDS(.execution =
-                                                  info.execution_id[0]
-                                                      ? info.execution_id
-                                                      : NULL,
-                                              .err = rc),
-                               "claiming work: %s",
-                               info.msg[0] ? info.msg : evs_strerror(rc));
+                evs__orch_logf(
+                    o, EVS_LOG_ERROR,
+                    EVS_LOG_FIELDS(.execution = info.execution_id[0]
+                                                    ? info.execution_id
+                                                    : NULL,
+                                   .err = rc),
+                    "claiming work: %s",
+                    info.msg[0] ? info.msg : evs_strerror(rc));
             return rc;
         }
-        rc = resume(o, evs_span_cstr(evs_log_id(log)), log, (evs_span){0},
-                    NULL, NULL, NULL);
+        rc = resume(o, evs_span_cstr(evs_log_id(log)), log, (evs_span){0}, NULL,
+                    NULL, NULL);
         if (rc == 0)
             (*n)++;
         else if (rc != -EALREADY)
@@ -359,9 +359,8 @@ int evs__orch_adopt(evs_orch *o, size_t max, size_t *count)
     if (count)
         *count = 0;
     if (o->opts.max_owned) {
-        size_t room = o->nexecs < o->opts.max_owned
-                          ? o->opts.max_owned - o->nexecs
-                          : 0;
+        size_t room =
+            o->nexecs < o->opts.max_owned ? o->opts.max_owned - o->nexecs : 0;
         if (room == 0)
             return 0;
         if (!max || max > room)
@@ -424,9 +423,9 @@ static void start_work(uv_work_t *w)
     evs__creation *c = &j->c;
 
     /* Owned: no other runner is offered it before this one claims it. */
-    j->rc = evs_exec_create_flags(j->o->store, c->id, c->id_len, &c->snap,
-                                  c->ev, 2,
-                                  EVS_SNAPSHOT_CACHE | EVS_CREATE_OWNED);
+    j->rc =
+        evs_exec_create_flags(j->o->store, c->id, c->id_len, &c->snap, c->ev, 2,
+                              EVS_SNAPSHOT_CACHE | EVS_CREATE_OWNED);
     if (j->rc == 0)
         j->rc = evs_log_open(j->o->store, c->id, c->id_len, EVS_LOG_WRITE,
                              &j->log, NULL, NULL);

@@ -52,6 +52,13 @@ int evs__run_fail(evs_run *r, evs_error_info *err, int code, const char *kind,
  * be recorded through this handle. */
 int evs__run_broken(evs_run *r, int rc, evs_error_info *err, const char *what)
 {
+    /* Refused for the lease (the append's fencing found another runner's
+     * claim, or the renewal did first and the log is poisoned). */
+    if (rc == EVS_EPOISONED)
+        evs__run_lease_settle(r->c);
+    if (rc == EVS_ELEASE ||
+        (rc == EVS_EPOISONED && atomic_load(&r->c->lease_lost)))
+        return evs__run_lease_lost(r, err);
     if (!r->c->broken) {
         r->c->broken = 1;
         r->c->broken_rc = rc;
@@ -160,7 +167,8 @@ int evs__run_emit_on(evs_run *r, const char *path, const char *req_id,
     int rc;
 
     if (c->broken)
-        return c->broken_rc;
+        return c->broken_rc == EVS_ELEASE ? evs__run_lease_lost(r, err)
+                                          : c->broken_rc;
     if (data && data->err)
         return evs__run_broken(r, -ENOMEM, err, "building an event");
     if (c->taking_over && (rc = evs__run_note_takeover(r, err)) != 0)
@@ -237,7 +245,8 @@ int evs__run_flush_flags(evs_run *r, unsigned flags, evs_error_info *err)
     int rc;
 
     if (r->c->broken)
-        return r->c->broken_rc;
+        return r->c->broken_rc == EVS_ELEASE ? evs__run_lease_lost(r, err)
+                                             : r->c->broken_rc;
     if ((rc = evs_recorder_flush_flags(r->c->rec, flags)) != 0)
         return evs__run_broken(r, rc, err, "appending to the log");
     return 0;
@@ -715,6 +724,9 @@ int evs_run_open(evs_store *s, const char *id, const char *workflow,
                           r->c->id);
         goto fail;
     }
+    /* Before the replay, which may take a while on a long history. */
+    if ((rc = evs__run_lease_start(r, err)) != 0)
+        goto fail;
     evs_recorder_opts_init(&ro);
     ro.batch_events = SIZE_MAX;
     ro.batch_bytes = SIZE_MAX;
@@ -778,6 +790,11 @@ evs_run *evs__run_handle_new(run_core *c, evs_run *parent, const char *path)
 
 static void core_free(run_core *c)
 {
+    /* No renewal once the run is let go; a lease found lost means
+     * nothing more may be written, not even the snapshot. */
+    evs__run_lease_stop(c);
+    if (atomic_load(&c->lease_lost))
+        c->broken = 1;
     /* A step left open leaves no trace, as after a kill: its start was
      * never made durable, and nothing buffered was acknowledged. */
     if (c->rec && c->open_steps)

@@ -181,9 +181,16 @@ int evs__run_nap(evs_run *r, int64_t ms, evs_error_info *err)
 }
 
 /* -EINTR (err filled) if the wait must end: evs_run_interrupt asked (the
- * request is taken), or `signalled`. */
+ * request is taken), or `signalled`; EVS_ELEASE if the run's lease was
+ * found lost. */
 int evs__run_interrupted(evs_run *r, int signalled, evs_error_info *err)
 {
+    int rc;
+
+    /* A lease lost meanwhile ends the wait too: nothing it waits for
+     * may be recorded by this handle any more. */
+    if ((rc = evs__run_lease_check(r, err)) != 0)
+        return rc;
     if (!atomic_exchange(&r->c->interrupt, 0) && !signalled)
         return 0;
     /* A command already named (a sleep, a wait, a join) is taken up by
@@ -212,6 +219,12 @@ int evs__run_done(evs_run *r, int rc, evs_error_info *err)
 
 int evs__run_usable(evs_run *r, evs_error_info *err)
 {
+    int rc;
+
+    if ((rc = evs__run_lease_check(r, err)) != 0)
+        return rc;
+    if (r->c->broken && r->c->broken_rc == EVS_ELEASE)
+        return evs__run_lease_lost(r, err);
     if (r->c->broken && r->c->broken_rc == EVS_ELIMIT)
         return evs__run_fail(r, err, EVS_ELIMIT, "limit",
                              "run %s failed: its %s", r->c->id,

@@ -109,6 +109,16 @@ typedef struct run_core {
     uint64_t from_seq, takeover_seq;
     atomic_int interrupt; /* evs_run_interrupt asked (any thread, or a
                              signal handler) */
+
+    /* The lease's renewal (run_lease.c), on a store of leases only: its
+     * thread, and what stops it (lease_mu guards lease_stop). lease_lost
+     * is set by the thread when another runner took the run over. */
+    int renewing;
+    pthread_t lease_thread;
+    pthread_mutex_t lease_mu;
+    pthread_cond_t lease_cv;
+    int lease_stop;
+    atomic_int lease_lost;
 } run_core;
 
 /* A handle: the root path's (evs_run_open) or a branch's
@@ -203,6 +213,21 @@ int evs__run_idle(evs_run *r, evs_error_info *err);
 int evs__run_wait_until(evs_run *r, int64_t due_us, evs_error_info *err);
 int evs__run_check_json(evs_run *r, const char *json, const char *what,
                         evs__jbuf *out, evs_error_info *err);
+
+/* run_lease.c */
+/* At open, after the log: renews the lease once, and starts the thread
+ * that renews it if the store holds leases, not locks. */
+int evs__run_lease_start(evs_run *r, evs_error_info *err);
+/* Stops the thread, if any, and waits for it. Without the run's mutex. */
+void evs__run_lease_stop(run_core *c);
+/* Under the run's mutex: EVS_ELEASE (err filled, the handle broken) if
+ * the renewal found the lease lost, else 0. */
+int evs__run_lease_check(evs_run *r, evs_error_info *err);
+/* Waits for a renewal in flight: one that found the lease lost has
+ * said so (lease_lost) when this returns. */
+void evs__run_lease_settle(run_core *c);
+/* The handle is broken for good: its lease was lost. EVS_ELEASE. */
+int evs__run_lease_lost(evs_run *r, evs_error_info *err);
 
 /* run_continue.c */
 void evs__run_forward_requests(evs_run *r, const char *succ);

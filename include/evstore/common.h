@@ -236,8 +236,9 @@ typedef struct evs_log_record {
 
 /**
  * Log hook: receives each record. May be called from any thread that uses
- * the handle (and from an orchestrator's threadpool), so it must be
- * thread-safe if those are several. evs_log_stderr is a ready one.
+ * the handle (and from an orchestrator's threadpool, or a run's lease
+ * renewal thread: run.h), so it must be thread-safe if those are
+ * several. evs_log_stderr is a ready one.
  */
 typedef void (*evs_log_fn)(void *ctx, const evs_log_record *rec);
 

@@ -91,15 +91,32 @@
  * EVS_EFINISHED: the code must then stop.
  *
  * Threads and ownership. An evs_run is the run's writer: it holds the
- * log's lock (FORMAT.md §7), so a second handle on the same run, in this
- * process or another, is refused with EVS_ELOCKED, and a run whose
- * process died is free to be taken (evs_run_recoverable lists it). The
+ * log's lock (FORMAT.md §7; on PostgreSQL its lease, "Leases" below),
+ * so a second handle on the same run, in this process or another, is
+ * refused with EVS_ELOCKED, and a run whose process died is free to be
+ * taken (evs_run_recoverable lists it). The
  * functions may be called from any thread; calls on one run are
  * serialised by its mutex, which a call lets go while it waits (a nap,
  * a step's body in evs_run_step, a join), so that branches run at once.
  * A step is open between evs_run_step_begin and its end; another call on
  * the same handle that records (a step, a sleep, a completion) while one
  * is open is refused with -EBUSY.
+ *
+ * Leases. On a store whose writers hold leases rather than locks
+ * (PostgreSQL: store.h's lease_ms, eventstore/BACKENDS.md), an open run
+ * keeps its lease by itself: evs_run_open starts a thread that renews
+ * it (evs_log_renew) every third of lease_ms until the run's last
+ * handle is closed, however long the host's code takes between two
+ * calls and however long a call waits; the host has nothing to call.
+ * On the file and SQLite backends the run holds a lock and no thread is
+ * started. A run whose lease was lost all the same (its process was
+ * stopped, or cut off from the server, for longer than lease_ms, and
+ * another runner took the run over) writes nothing more: its next call,
+ * or the wait a call is blocked in, returns EVS_ELEASE with `err`'s kind
+ * "lease", as does every later call; the host stops the code and closes
+ * the run, and the run's new owner goes on with it. The store's log
+ * hook hears of the loss, and of a renewal that could not reach the
+ * server, from the renewal thread.
  *
  * Strings. Every string argument is NUL-terminated UTF-8; JSON
  * arguments are checked (EVS_EPARSE) and stored compact. The strings the
@@ -149,6 +166,7 @@ enum {
  * Returns 0, EVS_EFINISHED, EVS_EBADID, EVS_ECONFLICT (another workflow
  * or other inputs, or an execution that is not a run: one of a
  * definition), EVS_ELOCKED (another handle or process runs it),
+ * EVS_ELEASE (on PostgreSQL: lost as it was opened),
  * EVS_EPARSE (inputs or options), -EINVAL (a bad workflow or version,
  * or no workflow for a new run), EVS_EHISTORY, EVS_ECORRUPT, -ENOMEM, or what the store's
  * calls return.
@@ -161,11 +179,12 @@ EVS_EXTERN int evs_run_open(evs_store *s, const char *id, const char *workflow,
 /**
  * Frees the handle, the root's or a branch's. When the last handle of a
  * run is closed, the run's snapshot is saved (so that listings show its
- * status and last sequence) and its lock released. Everything a call
- * returned is durable by then. A step left open leaves no trace, as
- * after a kill (what the run had buffered since its last append is
- * dropped: none of it was acknowledged), and runs again, as the same
- * attempt, when the code is re-run. Accepts NULL.
+ * status and last sequence; not once its lease was lost, when nothing is
+ * written), its lease's renewal stopped and its lock (or lease)
+ * released. Everything a call returned is durable by then. A step left
+ * open leaves no trace, as after a kill (what the run had buffered since
+ * its last append is dropped: none of it was acknowledged), and runs
+ * again, as the same attempt, when the code is re-run. Accepts NULL.
  */
 EVS_EXTERN void evs_run_close(evs_run *r);
 
@@ -191,8 +210,9 @@ EVS_EXTERN void evs_run_close(evs_run *r);
  * -ECANCELED (the step, or the branch it is on, was cancelled: a join
  * was decided without it), -EINTR (a backoff or a pause was interrupted:
  * begin the same step again), -EBUSY (a step is open), -EINVAL (bad
- * name), EVS_EPARSE (input or options), or a store error (the handle is
- * then broken: close it and re-run the code).
+ * name), EVS_EPARSE (input or options), EVS_ELEASE (the run's lease was
+ * lost to another runner: "Leases" above), or a store error (the handle
+ * is then broken: close it and re-run the code).
  */
 EVS_EXTERN int evs_run_step_begin(evs_run *r, const char *name,
                                   const char *input, const char *options,

@@ -137,9 +137,10 @@ typedef struct evs_store_opts {
     uint64_t warn_bytes;  /* default 10 MiB */
     uint64_t max_events;  /* default 51,200 */
     uint64_t max_bytes;   /* default 50 MiB */
-    /* PostgreSQL: how long a writer's lease lasts after its claim, its
-     * last append or its last evs_log_renew, in milliseconds; default
-     * 30,000. Other backends ignore it (their writers hold a lock). */
+    /* PostgreSQL: how long a writer's lease lasts after its claim or its
+     * last renewal (evs_log_renew, or an append made once half of it
+     * has passed), in milliseconds; default 30,000. Other backends
+     * ignore it (their writers hold a lock). */
     uint32_t lease_ms;
 } evs_store_opts;
 

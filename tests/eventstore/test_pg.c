@@ -508,7 +508,7 @@ static void claim_all(evs_store *s, char *ids, size_t cap, evs_log **w,
 Test(pg, the_queue_offers_only_unfinished_unheld_executions_that_are_no_run)
 {
     evs_store *a = open_ok(0), *b = open_ok(0);
-    evs_log *w[64], *held, *l;
+    evs_log *w[64], *held, *l, *free2;
     char ids[256];
     size_t n;
 
@@ -534,7 +534,9 @@ Test(pg, the_queue_offers_only_unfinished_unheld_executions_that_are_no_run)
     cr_assert_eq(evs_log_open(a, "mine", 4, EVS_LOG_WRITE, &l, NULL, NULL), 0);
     evs_log_close(l);
     /* Released unfinished: offered again, in the order they were
-     * given up ("mine" by its creator, above, first). */
+     * given up ("mine" by its creator, above, first). free2 stays
+     * held to the end. */
+    free2 = w[1];
     evs_log_close(w[0]);
     cr_assert_eq(evs_log_claim(a, 0, &l, NULL), 0);
     cr_assert_str_eq(evs_log_id(l), "mine");
@@ -551,6 +553,7 @@ Test(pg, the_queue_offers_only_unfinished_unheld_executions_that_are_no_run)
     cr_assert_str_eq(ids, "held,free1,mine,");
     cr_assert_eq(tu_append_n(held, 1), EVS_ELEASE, "the old holder is fenced");
     evs_log_close(held);
+    evs_log_close(free2);
     for (size_t i = 0; i < n; i++)
         evs_log_close(w[i]);
     cr_assert_eq(evs_log_claim(a, 1, &l, NULL), -EINVAL, "flags must be 0");

@@ -743,21 +743,32 @@ void harness_setup(const char *tag, harness_actions_fn actions,
     wait_for = NULL;
 }
 
+void harness_store_opts(evs_store_opts *so)
+{
+    evs_store_opts_init(so);
+    so->durability = suite_durability;
+    so->log_fn = log_hook;
+}
+
+void harness_store_reopen(const evs_store_opts *so)
+{
+    cr_assert_null(orch, "the store is reopened between runs");
+    evs_store_close(st);
+    st = NULL;
+    cr_assert_eq(evs_store_open(tu_loc(dir), so, &st), 0);
+}
+
 void harness_store_limits(uint64_t warn_events, uint64_t warn_bytes,
                           uint64_t max_events, uint64_t max_bytes)
 {
     evs_store_opts so;
 
-    cr_assert_null(orch, "the store is reopened between runs");
-    evs_store_close(st);
-    evs_store_opts_init(&so);
-    so.durability = suite_durability;
-    so.log_fn = log_hook;
+    harness_store_opts(&so);
     so.warn_events = warn_events;
     so.warn_bytes = warn_bytes;
     so.max_events = max_events;
     so.max_bytes = max_bytes;
-    cr_assert_eq(evs_store_open(tu_loc(dir), &so, &st), 0);
+    harness_store_reopen(&so);
 }
 
 void harness_teardown(void)

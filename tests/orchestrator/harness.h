@@ -46,6 +46,12 @@ void harness_setup(const char *tag, harness_actions_fn actions,
 void harness_store_limits(uint64_t warn_events, uint64_t warn_bytes,
                           uint64_t max_events, uint64_t max_bytes);
 
+/* The options `st` was opened with (the suite's durability, the log
+ * hook below), for a caller to change some and reopen it with
+ * harness_store_reopen, between runs. */
+void harness_store_opts(evs_store_opts *so);
+void harness_store_reopen(const evs_store_opts *so);
+
 /* Frees what the test left: replayers, event lists, definitions, the
  * orchestrator, the store and its directory. A suite's .fini. */
 void harness_teardown(void);

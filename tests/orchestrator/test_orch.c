@@ -14,7 +14,6 @@
 #include "harness.h"
 #include "testutil.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -2146,20 +2145,6 @@ Test(orch, a_request_found_again_after_its_event_was_consumed_is_removed)
 /* Recovery                                                         */
 /* ---------------------------------------------------------------- */
 
-/* Threads of this process. */
-static int task_count(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    int n = 0;
-
-    cr_assert_not_null(d);
-    while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 /* libuv makes its threadpool on the first work of the process; an
  * orchestrator running its own loop has it made as it is made, so that a
  * runner's first event (its first append) does not wait for it. Each
@@ -2170,10 +2155,10 @@ Test(orch, a_new_orchestrator_has_the_threadpool_made_before_its_first_append)
     int size = env && atoi(env) > 0 ? atoi(env) : 4, before;
     evs_orch *o;
 
-    before = task_count();
+    before = tu_thread_count();
     cr_assert_eq(evs_orch_new(st, NULL, &o), 0);
-    cr_assert_geq(task_count(), before + size, "%d threads, %d before",
-                  task_count(), before);
+    cr_assert_geq(tu_thread_count(), before + size, "%d threads, %d before",
+                  tu_thread_count(), before);
     evs_orch_free(o);
 }
 

@@ -31,12 +31,13 @@ int main(int argc, char *argv[])
         result = !criterion_run_all_tests(tests);
         /* On another backend than files (EVS_TEST_BACKEND,
          * testutil.h), say how many tests ran on it and how many are
-         * the file backend's own (TU_FILE_ONLY). */
+         * another backend's own (the file backend's, TU_FILE_ONLY, or
+         * PostgreSQL's leases). */
         const char *be = getenv("EVS_TEST_BACKEND");
         if (be && *be && strcmp(be, "file") != 0)
             fprintf(stderr,
-                    "%s: backend %s: %zu tests ran, %zu skipped as file "
-                    "backend only (TU_FILE_ONLY)\n",
+                    "%s: backend %s: %zu tests ran, %zu skipped as another "
+                    "backend's own (TU_FILE_ONLY, PostgreSQL's leases)\n",
                     argv[0], be, ran, skipped);
         if (ran == 0) {
             fprintf(stderr,

@@ -103,6 +103,12 @@ int tu_store_own(const char *name);
  * damages a snapshot and wants the listing to see it says so. */
 void tu_forget_index(const char *store);
 
+/* Sleeps `ms` milliseconds, all of them (a signal does not cut it). */
+void tu_nap_ms(long ms);
+
+/* The threads of this process (/proc/self/task). */
+int tu_thread_count(void);
+
 /* A fresh directory for stores made and removed by the thousand: under
  * the directory in environment variable `env` if set, else on /dev/shm
  * (tmpfs) when there is one, else as tu_tmpdir. Asserts it got one. */

@@ -95,7 +95,8 @@ static const char step_sh[] =
     "printf '%s %s\\n' \"$ex\" \"$step\" >> \"$1.begin\"\n"
     "seen=$(sed -n \"/\\\"event_type\\\":\\\"step_completed\\\","
     "\\\"step_name\\\":\\\"$step\\\"/{s/^{\\\"v\\\":1,\\\"id\\\":"
-    "\\\"\\\\([^\\\"]*\\\\)\\\".*/\\\\1/p;q;}\" \"$2/$ex/events.jsonl\" 2>/dev/null)\n"
+    "\\\"\\\\([^\\\"]*\\\\)\\\".*/\\\\1/p;q;}\" \"$2/$ex/events.jsonl\" "
+    "2>/dev/null)\n"
     "comm=; { read -r comm < \"/proc/$PPID/comm\"; } 2>/dev/null\n"
     "[ \"$comm\" = evrun ] || seen=\n"
     "[ \"$secs\" = 0 ] || sleep \"$secs\"\n"
@@ -641,7 +642,7 @@ static pid_t chaos_start(int i, int gen)
 {
     char tag[32];
     const char *args[] = {"serve", store,   "--adopt", "200", "--lease",
-                          "4000", "--max", "50",    NULL};
+                          "4000",  "--max", "50",      NULL};
 
     snprintf(tag, sizeof(tag), "chaos%d.%d", i, gen);
     return tu_spawn_tool("EVRUN", dir, tag, args);
@@ -796,8 +797,8 @@ Test(evrun_crash, three_runners_on_postgresql_survive_kills_stops_and_restarts,
     check_effects("cx", (size_t)n, counts);
     for (int k = 0; k < n; k++)
         for (int i = 0; i < NSTEPS; i++) {
-            cr_assert_geq(counts[k * NSTEPS + i], 1, "step %s of cx%d never ran",
-                          step_names[i], k);
+            cr_assert_geq(counts[k * NSTEPS + i], 1,
+                          "step %s of cx%d never ran", step_names[i], k);
             reruns += (unsigned)counts[k * NSTEPS + i] - 1;
         }
     check_replays("cx", n);

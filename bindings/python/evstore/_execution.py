@@ -9,9 +9,11 @@ How the code's end is recorded:
   run fails with the exception's type and message (``evs_run_fail``), and
   :class:`evstore.RunFailed` is its outcome;
 - it raised any other evstore error (a nondeterminism, a store error, a
-  suspension, an interruption), ``KeyboardInterrupt``, ``SystemExit`` or
-  a cancellation: nothing is recorded, and the run goes on where it was
-  when its code runs again.
+  suspension, an interruption, a lease lost to another runner on
+  PostgreSQL), ``KeyboardInterrupt``, ``SystemExit`` or a cancellation:
+  nothing is recorded, and the run goes on where it was when its code
+  runs again (after :class:`evstore.LeaseLost`, under the runner that
+  took it over).
 
 Stopping (Ctrl-C while waiting for a result, a worker's SIGTERM, a
 branch's fatal error) interrupts every blocking call on the run's handles

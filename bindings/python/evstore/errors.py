@@ -282,7 +282,12 @@ class NoBackend(Error):
 class LeaseLost(Error):
     """EVS_ELEASE: a PostgreSQL writer's lease ran out or another writer
     claimed the execution; the append was refused and the log must be
-    opened again."""
+    opened again. A run keeps its lease by itself while it is open (the C
+    library renews it from a thread of its own, however long the code
+    waits between steps); it raises this only when its process was
+    stopped or cut off from the server for longer than the lease and
+    another runner took the run over. Nothing more was written: the code
+    stops, and the run goes on under its new owner."""
 
 
 class TooManyEvents(Error):

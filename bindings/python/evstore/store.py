@@ -25,9 +25,29 @@ _DURABILITY = {"full": 0, "batch": 1, "none": 2}
 _MODES = ("block", "suspend")
 
 
+def _local_parent(location: str) -> Optional[str]:
+    """The local directory a store at `location` is made in (its
+    directory's parent, or a SQLite database's directory), or None for a
+    PostgreSQL database, which has none."""
+    if location.startswith(("postgresql://", "postgres://")):
+        return None
+    if location.startswith("sqlite:"):
+        return os.path.dirname(os.path.abspath(location[len("sqlite:"):]))
+    return os.path.dirname(os.path.abspath(location))
+
+
 class Store:
     """A store directory, opened (created if missing unless
     ``create=False``), with the workflows registered with it.
+
+    The location may also be ``sqlite:PATH`` or a PostgreSQL URI, as for
+    ``evs_store_open`` (``include/evstore/store.h``). On PostgreSQL a run
+    holds its execution by a lease, which the C library renews from a
+    thread of its own while the run is open, however long its code waits
+    between two steps; a run whose lease was lost all the same (its
+    process stopped for longer than the lease, and another runner took
+    it over) raises :class:`evstore.LeaseLost` at its next call and
+    writes nothing more.
 
     Options:
 
@@ -84,8 +104,8 @@ class Store:
         if self._log_key:
             head.log_fn = cast(_log.HOOK, c_void_p).value
             head.log_ctx = self._log_key
-        parent = os.path.dirname(os.path.abspath(self.path))
-        if create and not os.path.isdir(parent):
+        parent = _local_parent(self.path)
+        if create and parent and not os.path.isdir(parent):
             os.makedirs(parent, exist_ok=True)
         ptr = c_void_p()
         rc = lib.evs_store_open(self.path.encode(), buf, byref(ptr))

@@ -197,6 +197,20 @@ def test_errors_are_named_after_the_librarys_codes(store, store_dir):
     assert not issubclass(evstore.Suspended, Exception)
 
 
+def test_a_location_makes_only_its_own_directories(tmp_path, monkeypatch):
+    """A SQLite location makes the database's directories, not one named
+    after the location; a PostgreSQL URI makes none (its store is in the
+    database)."""
+    monkeypatch.chdir(tmp_path)
+    s = evstore.Store("sqlite:" + str(tmp_path / "a" / "b" / "store.db"))
+    s.close()
+    assert (tmp_path / "a" / "b" / "store.db").exists()
+    # No server answers here: the open fails, having made nothing.
+    with pytest.raises(evstore.Error):
+        evstore.Store("postgresql:///nodb?host=" + str(tmp_path / "none"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+
+
 def test_a_run_another_process_holds_is_locked(store, store_dir):
     from conftest import spawn
     p = spawn(["-m", "wait_app", store_dir, "held"])
