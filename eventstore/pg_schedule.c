@@ -23,9 +23,8 @@
 #define SCHED_NOW_US "(extract(epoch FROM clock_timestamp()) * 1000000)::int8"
 
 static const char *const sched_sql[PG_NSTMT - PG_SCHED0] = {
-    [PG_SCHED_ADD - PG_SCHED0] =
-        "INSERT INTO schedules(name, body, updated_at)"
-        " VALUES($1::text, $2::bytea, $3::int8)",
+    [PG_SCHED_ADD - PG_SCHED0] = "INSERT INTO schedules(name, body, updated_at)"
+                                 " VALUES($1::text, $2::bytea, $3::int8)",
     [PG_SCHED_GET - PG_SCHED0] =
         "SELECT body FROM schedules WHERE name = $1::text",
     [PG_SCHED_CLAIM - PG_SCHED0] =
@@ -196,8 +195,7 @@ static int fenced(evs_schedule *h, int which, const char *line, size_t len,
 int evs__pg_sched_write(evs_schedule *h, const char *line, size_t len,
                         int64_t updated_us)
 {
-    return fenced(h, PG_SCHED_PUT, line, len, updated_us,
-                  "saving a schedule");
+    return fenced(h, PG_SCHED_PUT, line, len, updated_us, "saving a schedule");
 }
 
 int evs__pg_sched_remove(evs_schedule *h)

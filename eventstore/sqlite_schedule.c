@@ -143,8 +143,8 @@ int evs__sq_sched_write(evs_schedule *h, const char *line, size_t len,
 
 int evs__sq_sched_remove(evs_schedule *h)
 {
-    return change(h->s, "DELETE FROM schedules WHERE name = ?1",
-                  h->name, NULL, 0, 0, "deleting a schedule");
+    return change(h->s, "DELETE FROM schedules WHERE name = ?1", h->name, NULL,
+                  0, 0, "deleting a schedule");
 }
 
 void evs__sq_sched_close(evs_schedule *h)

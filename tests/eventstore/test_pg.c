@@ -814,8 +814,7 @@ Test(pg, a_schedule_lock_is_a_fenced_lease)
     /* The lease runs out; b claims it; a's writes are refused. */
     nanosleep(&(struct timespec){0, 400 * 1000 * 1000}, NULL);
     cr_assert_eq(evs_schedule_open(b, "tick", EVS_SCHEDULE_LOCK, &hb), 0);
-    cr_expect_eq(evs_schedule_save(ha, evs_span_cstr("{\"n\":4}")),
-                 EVS_ELEASE);
+    cr_expect_eq(evs_schedule_save(ha, evs_span_cstr("{\"n\":4}")), EVS_ELEASE);
     cr_expect_eq(evs_schedule_remove(ha), EVS_ELEASE);
     cr_assert_eq(evs_schedule_open(b, "tick", 0, &r), 0);
     cr_expect(evs_schedule_state(r).len == 7 &&

@@ -251,8 +251,7 @@ Test(schedule, one_handle_at_a_time_holds_the_lock_and_changes)
     cr_assert_eq(evs_schedule_remove(b), 0);
     evs_schedule_close(b);
     cr_expect_eq(evs_schedule_open(st, "tick", 0, &r), -ENOENT);
-    cr_expect_eq(evs_schedule_open(st, "tick", EVS_SCHEDULE_LOCK, &r),
-                 -ENOENT);
+    cr_expect_eq(evs_schedule_open(st, "tick", EVS_SCHEDULE_LOCK, &r), -ENOENT);
     cr_assert_eq(evs_schedule_list(st, &l), 0);
     cr_expect_eq(l.count, 1);
     cr_expect(l.count == 1 && strcmp(l.names[0], "tock") == 0);
