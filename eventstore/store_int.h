@@ -138,11 +138,12 @@ typedef struct evs_backend_ops {
      * (EVS_SCHEDULE_WAIT: waiting; EVS_ELOCKED otherwise); -ENOENT when
      * the store has no schedules. sched_read gives the line kept
      * (*buf from the store's allocator) or -ENOENT; sched_write replaces
-     * it under the lock (updated_us: when, as the line says; -ENOENT when it is gone, EVS_ELEASE when the
-     * lock was lost); sched_remove deletes it under the lock;
-     * sched_close drops the lock and what sched_open made (after a
-     * failed sched_open too). sched_list calls fn with each name, in any
-     * order, stopping at its non-zero return.
+     * it under the lock (updated_us: the line's time; -ENOENT when it is
+     * gone, EVS_ELEASE when the lock was lost); sched_remove deletes it
+     * under the lock (the same errors); sched_close drops the lock and
+     * what sched_open made (after a failed sched_open too). sched_list
+     * calls fn with each name, in any order, stopping at its non-zero
+     * return. The backend's calls take the store's own locks.
      */
     int (*sched_create)(evs_store *s, const char *name, const char *line,
                         size_t len, int64_t updated_us);
