@@ -152,6 +152,19 @@ int evs__file_settings_load(evs_store *s, evs_settings **out,
 int evs__file_settings_save(evs_store *s, const evs_settings *st,
                             evs_error_info *ei);
 
+/* file_schedule.c: schedules (evs_backend_ops, store_int.h). */
+int evs__file_sched_create(evs_store *s, const char *name, const char *line,
+                           size_t len, int64_t updated_us);
+int evs__file_sched_open(evs_schedule *h, unsigned flags);
+int evs__file_sched_read(evs_schedule *h, char **buf, size_t *len);
+int evs__file_sched_write(evs_schedule *h, const char *line, size_t len,
+                          int64_t updated_us);
+int evs__file_sched_remove(evs_schedule *h);
+void evs__file_sched_close(evs_schedule *h);
+int evs__file_sched_list(evs_store *s,
+                         int (*fn)(void *arg, const char *name, size_t len),
+                         void *arg);
+
 /* The backend's inbox of requests (file_inbox.c). */
 int evs__file_request_post(evs_store *s, const char *id, size_t id_len,
                            const char *json, size_t len,

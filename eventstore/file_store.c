@@ -597,4 +597,11 @@ const evs_backend_ops evs__file_backend = {
     NULL, /* watch_open, watch_read, watch_close: no notifications */
     NULL,
     NULL,
+    evs__file_sched_create,
+    evs__file_sched_open,
+    evs__file_sched_read,
+    evs__file_sched_write,
+    evs__file_sched_remove,
+    evs__file_sched_close,
+    evs__file_sched_list,
 };

@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 /* The schema version this library writes and reads (BACKENDS.md). */
-#define EVS__PG_SCHEMA 2
+#define EVS__PG_SCHEMA 3
 
 /* The statements, prepared on the connection at first use. */
 enum {
@@ -38,7 +38,17 @@ enum {
     PG_FINAL_LIST,
     PG_SYNC,  /* a commit that waits for the WAL to be flushed */
     PG_LIST0, /* the listing's 8 shapes (pg_data.c) */
-    PG_NSTMT = PG_LIST0 + 8
+    /* Schedules (pg_schedule.c, whose evs__pg_sched_sql gives their
+     * SQL). */
+    PG_SCHED0 = PG_LIST0 + 8,
+    PG_SCHED_ADD = PG_SCHED0, /* name, line, updated_at */
+    PG_SCHED_GET,             /* name -> line */
+    PG_SCHED_CLAIM,           /* name, owner, lease -> fence */
+    PG_SCHED_PUT,             /* name, fence, line, updated_at, lease */
+    PG_SCHED_DEL,             /* name, fence */
+    PG_SCHED_RELEASE,         /* name, fence */
+    PG_SCHED_LIST,            /* -> name */
+    PG_NSTMT
 };
 
 /* The store's state (evs_store.be): one connection, shared by the
@@ -196,5 +206,20 @@ int evs__pg_settings_load(evs_store *s, evs_settings **out, evs_error_info *ei);
 int evs__pg_settings_save(evs_store *s, const evs_settings *st,
                           evs_error_info *ei);
 int evs__pg_exec_usage(evs_store *s, const char *name, evs__usage *u);
+
+/* pg_schedule.c: schedules (evs_backend_ops, store_int.h), and the SQL
+ * of statement `which` (PG_SCHED0 ..). */
+const char *evs__pg_sched_sql(int which);
+int evs__pg_sched_create(evs_store *s, const char *name, const char *line,
+                         size_t len, int64_t updated_us);
+int evs__pg_sched_open(evs_schedule *h, unsigned flags);
+int evs__pg_sched_read(evs_schedule *h, char **buf, size_t *len);
+int evs__pg_sched_write(evs_schedule *h, const char *line, size_t len,
+                        int64_t updated_us);
+int evs__pg_sched_remove(evs_schedule *h);
+void evs__pg_sched_close(evs_schedule *h);
+int evs__pg_sched_list(evs_store *s,
+                       int (*fn)(void *arg, const char *name, size_t len),
+                       void *arg);
 
 #endif /* EVS_PG_INT_H */

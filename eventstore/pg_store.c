@@ -90,6 +90,16 @@ static const char *const migrations[EVS__PG_SCHEMA] = {
     /* Room in each page for an append's new row version beside the old,
      * so that it can be heap-only (above). */
     "ALTER TABLE executions SET (fillfactor = 70);",
+    /* 2 -> 3: schedules (pg_schedule.c). body is the schedule's framed,
+     * checksummed line (SCHEDULES.md §7) byte for byte; updated_at (µs)
+     * is the line's, for a reader of the table. owner, lease_until and
+     * fence are its lock: a lease with a fencing token, as a writer's. */
+    "CREATE TABLE schedules(name text COLLATE \"C\" PRIMARY KEY,"
+    " body bytea NOT NULL,"
+    " updated_at bigint NOT NULL,"
+    " owner text,"
+    " lease_until bigint NOT NULL DEFAULT 0,"
+    " fence bigint NOT NULL DEFAULT 0);",
 };
 
 static const char *const stmt_sql[PG_LIST0] = {
@@ -399,6 +409,8 @@ static int ready(evs_store *s)
 
 static const char *sql_of(int which, char *buf, size_t cap)
 {
+    if (which >= PG_SCHED0)
+        return evs__pg_sched_sql(which);
     return which >= PG_LIST0
                ? evs__pg_list_sql((unsigned)(which - PG_LIST0), buf, cap)
                : stmt_sql[which];
@@ -815,4 +827,11 @@ const evs_backend_ops evs__pg_backend = {
     .watch_open = evs__pg_watch_open,
     .watch_read = evs__pg_watch_read,
     .watch_close = evs__pg_watch_close,
+    .sched_create = evs__pg_sched_create,
+    .sched_open = evs__pg_sched_open,
+    .sched_read = evs__pg_sched_read,
+    .sched_write = evs__pg_sched_write,
+    .sched_remove = evs__pg_sched_remove,
+    .sched_close = evs__pg_sched_close,
+    .sched_list = evs__pg_sched_list,
 };

@@ -11,7 +11,7 @@
 #include <sqlite3.h>
 
 /* The schema version this library writes and reads (BACKENDS.md). */
-#define EVS__SQ_SCHEMA 1
+#define EVS__SQ_SCHEMA 2
 
 /* The prepared statements, made on first use and kept (sqlite_store.c). */
 enum {
@@ -161,5 +161,18 @@ int evs__sq_settings_load(evs_store *s, evs_settings **out, evs_error_info *ei);
 int evs__sq_settings_save(evs_store *s, const evs_settings *st,
                           evs_error_info *ei);
 int evs__sq_exec_usage(evs_store *s, const char *name, evs__usage *u);
+
+/* sqlite_schedule.c: schedules (evs_backend_ops, store_int.h). */
+int evs__sq_sched_create(evs_store *s, const char *name, const char *line,
+                         size_t len, int64_t updated_us);
+int evs__sq_sched_open(evs_schedule *h, unsigned flags);
+int evs__sq_sched_read(evs_schedule *h, char **buf, size_t *len);
+int evs__sq_sched_write(evs_schedule *h, const char *line, size_t len,
+                        int64_t updated_us);
+int evs__sq_sched_remove(evs_schedule *h);
+void evs__sq_sched_close(evs_schedule *h);
+int evs__sq_sched_list(evs_store *s,
+                       int (*fn)(void *arg, const char *name, size_t len),
+                       void *arg);
 
 #endif /* EVS_SQLITE_INT_H */

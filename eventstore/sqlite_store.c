@@ -63,6 +63,12 @@ static const char *const migrations[EVS__SQ_SCHEMA] = {
     "CREATE TABLE sync_mark(k INTEGER PRIMARY KEY CHECK(k = 0),"
     " n INTEGER NOT NULL);"
     "INSERT INTO sync_mark VALUES(0, 0);",
+    /* 1 -> 2: schedules (sqlite_schedule.c). body is the schedule's
+     * framed, checksummed line (SCHEDULES.md §7) byte for byte: its
+     * document, its state and their checksum; updated_at (µs) is the
+     * line's, for a reader of the table. */
+    "CREATE TABLE schedules(name TEXT NOT NULL PRIMARY KEY,"
+    " body BLOB NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 static const char *const stmt_sql[SQ_NSTMT] = {
@@ -843,4 +849,11 @@ const evs_backend_ops evs__sqlite_backend = {
     NULL, /* watch_open, watch_read, watch_close: no notifications */
     NULL,
     NULL,
+    evs__sq_sched_create,
+    evs__sq_sched_open,
+    evs__sq_sched_read,
+    evs__sq_sched_write,
+    evs__sq_sched_remove,
+    evs__sq_sched_close,
+    evs__sq_sched_list,
 };

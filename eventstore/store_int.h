@@ -8,6 +8,7 @@
 
 #include "evstore/gc.h"
 #include "evstore/recorder.h"
+#include "evstore/schedule.h"
 #include "evstore/store.h"
 #include "formats_shared.h"
 
@@ -126,7 +127,55 @@ typedef struct evs_backend_ops {
     int (*watch_open)(evs_store *s, evs_watch **out);
     int (*watch_read)(evs_watch *w, evs_watch_fn fn, void *arg);
     void (*watch_close)(evs_watch *w);
+    /*
+     * Schedules (evstore/schedule.h): schedule_api.c checks names and
+     * flags, makes and checks the schedule's framed line (SCHEDULES.md
+     * §7); the backend keeps the line under the schedule's name and its
+     * lock. NULL sched_create: schedules are not kept (-ENOTSUP).
+     * sched_create stores a new schedule's line, -EEXIST when the name
+     * is taken. sched_open readies h (h->s, h->name set, the rest -1 or
+     * 0) and, with EVS_SCHEDULE_LOCK among flags, takes the lock
+     * (EVS_SCHEDULE_WAIT: waiting; EVS_ELOCKED otherwise); -ENOENT when
+     * the store has no schedules. sched_read gives the line kept
+     * (*buf from the store's allocator) or -ENOENT; sched_write replaces
+     * it under the lock (updated_us: the line's time; -ENOENT when it is
+     * gone, EVS_ELEASE when the lock was lost); sched_remove deletes it
+     * under the lock (the same errors); sched_close drops the lock and
+     * what sched_open made (after a failed sched_open too). sched_list
+     * calls fn with each name, in any order, stopping at its non-zero
+     * return. The backend's calls take the store's own locks.
+     */
+    int (*sched_create)(evs_store *s, const char *name, const char *line,
+                        size_t len, int64_t updated_us);
+    int (*sched_open)(evs_schedule *h, unsigned flags);
+    int (*sched_read)(evs_schedule *h, char **buf, size_t *len);
+    int (*sched_write)(evs_schedule *h, const char *line, size_t len,
+                       int64_t updated_us);
+    int (*sched_remove)(evs_schedule *h);
+    void (*sched_close)(evs_schedule *h);
+    int (*sched_list)(evs_store *s,
+                      int (*fn)(void *arg, const char *name, size_t len),
+                      void *arg);
 } evs_backend_ops;
+
+/* An open schedule (evstore/schedule.h): what every backend's holds. */
+struct evs_schedule {
+    evs_store *s;
+    char name[EVS_SCHED_NAME_MAX + 1];
+    int locked;    /* the lock is held: changes allowed */
+    int dirfd;     /* files: STORE/.schedules; else -1 */
+    int lockfd;    /* files, SQLite: the lock's descriptor; else -1 */
+    int64_t fence; /* PostgreSQL: the lock's fencing token; else 0 */
+    char *buf;     /* the line */
+    size_t len;
+    char *prev; /* the line before the last save: what was borrowed */
+    evs_span spec, state;
+    int64_t updated_us;
+};
+
+/* The largest schedule line (SCHEDULES.md §7): its document, its state
+ * and their framing. */
+#define EVS__SCHED_MAX ((size_t)16 << 20)
 
 /* A watch: what every backend's begins with. */
 struct evs_watch {

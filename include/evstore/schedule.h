@@ -299,9 +299,12 @@ EVS_EXTERN int evs_tz_load(evs_store *s, const char *name, evs_tz **out,
 /** A schedule kept in a store, open: read, or locked to change it. */
 typedef struct evs_schedule evs_schedule;
 
-/* Schedules are kept by the file backend only (STORE/.schedules): on a
- * store of another backend (eventstore/BACKENDS.md) evs_schedule_create,
- * evs_schedule_open and evs_schedule_list return -ENOTSUP. */
+/* Schedules are kept by every backend (eventstore/BACKENDS.md): files in
+ * STORE/.schedules with an OFD lock per schedule, or a row of a
+ * `schedules` table, locked by an OFD lock (SQLite) or a lease with a
+ * fencing token (PostgreSQL). Each keeps the same checksummed line. A
+ * backend that keeps none returns -ENOTSUP from evs_schedule_create,
+ * evs_schedule_open and evs_schedule_list. */
 
 enum {
     /** Take the schedule's lock (fail with EVS_ELOCKED if another
@@ -313,21 +316,25 @@ enum {
 
 /**
  * Adds schedule `name` to the store with document `spec` and state
- * `state` (both JSON, kept as given, compact): written to a temporary
- * file, fsynced, and linked under its name only if no schedule has it,
- * then the directory is fsynced. Returns 0, -EEXIST, -EINVAL (not a
- * schedule name; not JSON), EVS_ETOOBIG (over 16 MiB), or -errno.
+ * `state` (both JSON, kept as given, compact), durably and only if no
+ * schedule has the name: on files, written to a temporary file, fsynced,
+ * linked under its name with RENAME_NOREPLACE, then the directory
+ * fsynced; on a database, one synced insert. Returns 0, -EEXIST, -EINVAL
+ * (not a schedule name; not JSON), EVS_ETOOBIG (over 16 MiB), -ENOTSUP
+ * (the backend keeps no schedules) or -errno.
  */
 EVS_EXTERN int evs_schedule_create(evs_store *s, const char *name,
                                    evs_span spec, evs_span state);
 
 /**
- * Opens schedule `name`: reads and checks its file (checksum and
- * framing). With EVS_SCHEDULE_LOCK, holds its lock until close (an OFD
- * lock, so a killed holder leaves none), which every change takes.
+ * Opens schedule `name`: reads and checks its line (checksum and
+ * framing). With EVS_SCHEDULE_LOCK, holds its lock until close, which
+ * every change takes: an OFD lock on files and SQLite, so a killed holder
+ * leaves none; on PostgreSQL a lease of the store's lease_ms, renewed by
+ * each save, which a killed holder keeps until it runs out.
  * *out is set only on success. Returns 0, -ENOENT, -EINVAL (not a
- * schedule name, or bad flags), EVS_ELOCKED, EVS_ECORRUPT, -ENOMEM or
- * -errno.
+ * schedule name, or bad flags), EVS_ELOCKED, EVS_ECORRUPT, -ENOTSUP,
+ * -ENOMEM or -errno.
  */
 EVS_EXTERN int evs_schedule_open(evs_store *s, const char *name, unsigned flags,
                                  evs_schedule **out);
@@ -342,16 +349,20 @@ EVS_EXTERN int64_t evs_schedule_updated_us(const evs_schedule *h);
 
 /**
  * Replaces the schedule's state (its document stays) atomically and
- * durably: temporary file, fsync, rename, directory fsync (fsyncs skipped
- * under EVS_SYNC_NONE). Needs the lock. Returns 0, EVS_EREADONLY (not
- * locked), -EINVAL (not JSON), -ENOENT (deleted meanwhile) or -errno.
+ * durably: on files, temporary file, fsync, rename, directory fsync; on
+ * a database, one synced transaction (syncs skipped under
+ * EVS_SYNC_NONE). Needs the lock. Returns 0, EVS_EREADONLY (not locked),
+ * -EINVAL (not JSON), -ENOENT (deleted meanwhile), EVS_ELEASE
+ * (PostgreSQL: the lease ran out and another took it; nothing written)
+ * or -errno.
  */
 EVS_EXTERN int evs_schedule_save(evs_schedule *h, evs_span state);
 
 /**
- * Deletes the schedule (its file, then its lock file), durably. Needs the
- * lock; the handle is then only to be closed. Executions it started stay.
- * Returns 0, EVS_EREADONLY or -errno.
+ * Deletes the schedule (on files its file, then its lock file; on a
+ * database its row), durably. Needs the lock; the handle is then only to
+ * be closed. Executions it started stay. Returns 0, EVS_EREADONLY,
+ * EVS_ELEASE (as for a save) or -errno.
  */
 EVS_EXTERN int evs_schedule_remove(evs_schedule *h);
 

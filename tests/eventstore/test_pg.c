@@ -169,7 +169,7 @@ Test(pg, a_new_store_is_made_at_the_current_schema_and_not_without_create)
     cr_assert_eq(rc, -ENOENT, "no tables and no create: no store");
     s = open_ok(0);
     evs_store_close(s);
-    cr_assert_eq(raw_int("SELECT version FROM evs_schema"), 2);
+    cr_assert_eq(raw_int("SELECT version FROM evs_schema"), 3);
     s = open_at(loc, 0, 0, &rc);
     cr_assert_eq(rc, 0, "made: opens without create");
     evs_store_close(s);
@@ -778,7 +778,8 @@ Test(pg, schema_1_is_migrated_and_its_runs_are_found_in_their_first_line)
     raw_int("WITH d AS (SELECT 1) SELECT count(*) FROM d");
     {
         PGconn *c = PQconnectdb(loc);
-        PGresult *r = PQexec(c, "DROP INDEX executions_queue;"
+        PGresult *r = PQexec(c, "DROP TABLE schedules;"
+                                "DROP INDEX executions_queue;"
                                 "ALTER TABLE executions DROP COLUMN run;"
                                 "UPDATE evs_schema SET version = 1");
         cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "%s",
@@ -788,7 +789,9 @@ Test(pg, schema_1_is_migrated_and_its_runs_are_found_in_their_first_line)
     }
     a = open_at(loc, 0, 0, &rc);
     cr_assert_eq(rc, 0, "%s", logged);
-    cr_assert_eq(raw_int("SELECT version FROM evs_schema"), 2);
+    cr_assert_eq(raw_int("SELECT version FROM evs_schema"), 3);
+    cr_assert_eq(raw_int("SELECT count(*) FROM schedules"), 0,
+                 "version 3's table");
     cr_assert_eq(raw_int("SELECT count(*) FROM executions WHERE run"), 1);
     cr_assert_eq(raw_int("SELECT count(*) FROM executions WHERE run AND"
                          " id = 'fn'"),
@@ -912,4 +915,62 @@ Test(pg, a_full_disk_on_the_server_is_enospc_naming_the_store_and_loses_nothing)
         snprintf(one, sizeof(one), "DROP TABLESPACE %s", ts);
         raw_cmd(one);
     }
+
+/* Schedules                                                          */
+/* ------------------------------------------------------------------ */
+
+/* A schedule's lock is a lease with a fencing token (BACKENDS.md,
+ * "Schedules"): a holder whose lease ran out and was claimed by another
+ * writes nothing (EVS_ELEASE); a holder whose connection was dropped
+ * keeps its lease on the next connection; a damaged row is refused. */
+Test(pg, a_schedule_lock_is_a_fenced_lease)
+{
+    evs_store *a = open_ok(300), *b = open_ok(300);
+    evs_schedule *ha = NULL, *hb = NULL, *r = NULL;
+
+    cr_assert_eq(evs_schedule_create(a, "tick", evs_span_cstr("{\"a\":1}"),
+                                     evs_span_cstr("{\"n\":0}")),
+                 0);
+    cr_assert_eq(evs_schedule_open(a, "tick", EVS_SCHEDULE_LOCK, &ha), 0);
+    /* The connection dropped (a's, the only one that read schedules):
+     * the lease is in the table, not the session. */
+    cr_assert_eq(evs_schedule_save(ha, evs_span_cstr("{\"n\":1}")), 0);
+    cr_assert_eq(raw_int("SELECT count(pg_terminate_backend(pid)) FROM"
+                         " pg_stat_activity WHERE pid <> pg_backend_pid()"
+                         " AND query LIKE '%FROM schedules%'"),
+                 1);
+    cr_expect_eq(evs_schedule_save(ha, evs_span_cstr("{\"n\":2}")),
+                 -ECONNRESET);
+    cr_assert_eq(evs_schedule_save(ha, evs_span_cstr("{\"n\":3}")), 0,
+                 "the same lease on a new connection");
+    cr_expect_eq(evs_schedule_open(b, "tick", EVS_SCHEDULE_LOCK, &hb),
+                 EVS_ELOCKED);
+    /* The lease runs out; b claims it; a's writes are refused. */
+    nanosleep(&(struct timespec){0, 400 * 1000 * 1000}, NULL);
+    cr_assert_eq(evs_schedule_open(b, "tick", EVS_SCHEDULE_LOCK, &hb), 0);
+    cr_expect_eq(evs_schedule_save(ha, evs_span_cstr("{\"n\":4}")), EVS_ELEASE);
+    cr_expect_eq(evs_schedule_remove(ha), EVS_ELEASE);
+    cr_assert_eq(evs_schedule_open(b, "tick", 0, &r), 0);
+    cr_expect(evs_schedule_state(r).len == 7 &&
+                  memcmp(evs_schedule_state(r).ptr, "{\"n\":3}", 7) == 0,
+              "%.*s", (int)evs_schedule_state(r).len,
+              evs_schedule_state(r).ptr);
+    evs_schedule_close(r);
+    cr_assert_eq(evs_schedule_save(hb, evs_span_cstr("{\"n\":5}")), 0);
+    evs_schedule_close(ha); /* releases nothing of b's */
+    cr_expect_eq(evs_schedule_save(hb, evs_span_cstr("{\"n\":6}")), 0);
+    evs_schedule_close(hb);
+    /* Closed: free at once, whatever the lease's length. */
+    cr_assert_eq(evs_schedule_open(a, "tick", EVS_SCHEDULE_LOCK, &ha), 0);
+    evs_schedule_close(ha);
+
+    /* A changed byte of the row: the checksum refuses it. */
+    raw_int("WITH u AS (UPDATE schedules SET body = overlay(body PLACING"
+            " '9'::bytea FROM position('\"n\":6'::bytea IN body) + 4)"
+            " RETURNING 1) SELECT count(*) FROM u");
+    r = NULL;
+    cr_expect_eq(evs_schedule_open(a, "tick", 0, &r), EVS_ECORRUPT);
+    cr_expect_null(r);
+    evs_store_close(a);
+    evs_store_close(b);
 }

@@ -142,9 +142,50 @@ Test(sqlite, a_newer_schema_is_refused_with_its_version_named)
               "%s", logged);
     /* Refused, not changed. */
     cr_assert_eq(raw_int("SELECT version FROM evs_schema"), 99);
-    raw_sql("UPDATE evs_schema SET version = 1");
+    raw_sql("UPDATE evs_schema SET version = 2");
     s = open_ok(EVS_SYNC_FULL);
     cr_assert(evs_exec_exists(s, "e", 1));
+    evs_store_close(s);
+}
+
+/* Version 2 adds the schedules table: a database of version 1, as the
+ * last release made it, is migrated when opened and keeps its
+ * executions; a schedule's row is its checked line. */
+Test(sqlite, a_version_1_database_gains_schedules_and_damage_is_refused)
+{
+    evs_store *s = open_ok(EVS_SYNC_FULL);
+    evs_schedule *h = NULL;
+
+    cr_assert_eq(tu_create(s, "e"), 0);
+    evs_store_close(s);
+    raw_sql("DROP TABLE schedules; UPDATE evs_schema SET version = 1");
+    s = open_ok(EVS_SYNC_FULL);
+    cr_assert_eq(raw_int("SELECT version FROM evs_schema"), 2);
+    cr_assert(evs_exec_exists(s, "e", 1));
+    cr_assert_eq(evs_schedule_create(s, "tick", evs_span_cstr("{\"a\":1}"),
+                                     evs_span_cstr("{}")),
+                 0);
+    cr_assert_eq(evs_schedule_create(s, "tick", evs_span_cstr("{}"),
+                                     evs_span_cstr("{}")),
+                 -EEXIST);
+    cr_assert_eq(raw_int("SELECT count(*) FROM schedules WHERE name = 'tick'"
+                         " AND updated_at > 0"),
+                 1);
+    cr_assert_eq(evs_schedule_open(s, "tick", 0, &h), 0);
+    cr_expect(evs__span_eq_cstr(evs_schedule_spec(h), "{\"a\":1}"));
+    evs_schedule_close(h);
+    /* One byte of the document changed: the checksum refuses it. */
+    raw_sql("UPDATE schedules SET body = CAST(replace(CAST(body AS TEXT),"
+            " '\"a\":1', '\"a\":2') AS BLOB)");
+    cr_assert_eq(raw_int("SELECT count(*) FROM schedules WHERE"
+                         " instr(body, '\"a\":2') > 0"),
+                 1);
+    h = NULL;
+    cr_expect_eq(evs_schedule_open(s, "tick", 0, &h), EVS_ECORRUPT);
+    cr_expect_null(h);
+    /* Cut short: refused as well. */
+    raw_sql("UPDATE schedules SET body = substr(body, 1, 20)");
+    cr_expect_eq(evs_schedule_open(s, "tick", 0, &h), EVS_ECORRUPT);
     evs_store_close(s);
 }
 

@@ -181,16 +181,22 @@ Test(schedule, each_fire_starts_one_execution_named_by_its_time)
 
 Test(schedule, a_look_that_lost_its_state_in_a_crash_starts_nothing_twice)
 {
-    char *path = tu_join(dir, ".schedules/tick.json"), *before;
-    size_t len;
+    evs_schedule *h = NULL;
+    char *before;
+    evs_span was;
     evs_sched_state s;
 
     add("tick", "\"overlap\":\"allow_all\",");
-    cr_assert_not_null(before = tu_read_file(path, &len));
+    cr_assert_eq(evs_schedule_open(st, "tick", 0, &h), 0);
+    was = evs_schedule_state(h);
+    cr_assert_not_null(before = strndup(was.ptr, was.len));
+    evs_schedule_close(h);
     cr_expect_eq(look("tick", 2.0), 2);
     /* The runner died after creating the executions, before its state
-     * was saved: the file is as it was before the look. */
-    cr_assert_eq(tu_write_file(path, before, len), 0);
+     * was saved: the schedule is as it was before the look. */
+    cr_assert_eq(evs_schedule_open(st, "tick", EVS_SCHEDULE_LOCK, &h), 0);
+    cr_assert_eq(evs_schedule_save(h, evs_span_cstr(before)), 0);
+    evs_schedule_close(h);
     cr_expect_eq(look("tick", 2.0), 0, "nothing is created again");
     cr_expect_eq(count_execs(), 2);
     s = state_of("tick");
@@ -199,7 +205,64 @@ Test(schedule, a_look_that_lost_its_state_in_a_crash_starts_nothing_twice)
     cr_expect_eq(s.recent[1].result, EVS_FIRE_EXISTED);
     cr_expect_str_eq(s.last_exec, fire_id("tick", 2, 0));
     free(before);
-    free(path);
+}
+
+/* The lock every change takes (SCHEDULES.md §7), on every backend: one
+ * handle holds it at a time, within one process as between processes; a
+ * reader needs none and may not change; the lock goes with its handle. */
+Test(schedule, one_handle_at_a_time_holds_the_lock_and_changes)
+{
+    evs_schedule *a = NULL, *b = NULL, *r = NULL;
+    evs_schedule_listing l;
+    evs_sched_state s;
+    char *state;
+    size_t len;
+
+    add("tick", "");
+    add("tock", "");
+    cr_assert_eq(evs_schedule_open(st, "tick", EVS_SCHEDULE_LOCK, &a), 0);
+    cr_expect_eq(evs_schedule_open(st, "tick", EVS_SCHEDULE_LOCK, &b),
+                 EVS_ELOCKED);
+    cr_expect_null(b);
+    /* Another schedule's lock is its own. */
+    cr_assert_eq(evs_schedule_open(st, "tock", EVS_SCHEDULE_LOCK, &b), 0);
+    evs_schedule_close(b);
+    b = NULL;
+    cr_assert_eq(evs_schedule_open(st, "tick", 0, &r), 0);
+    cr_expect_eq(evs_schedule_save(r, evs_span_cstr("{}")), EVS_EREADONLY);
+    cr_expect_eq(evs_schedule_remove(r), EVS_EREADONLY);
+
+    /* A save is read back by the holder and by a new reader. */
+    s = state_of("tick");
+    s.paused = 1;
+    snprintf(s.note, sizeof(s.note), "held");
+    cr_assert_eq(evs_sched_state_write(&s, NULL, &state, &len), 0);
+    cr_assert_eq(evs_schedule_save(a, (evs_span){state, len}), 0);
+    evs_free(NULL, state);
+    cr_expect(evs_sched_state_parse(evs_schedule_state(a), &s) == 0 &&
+              s.paused && strcmp(s.note, "held") == 0);
+    s = state_of("tick");
+    cr_expect(s.paused && strcmp(s.note, "held") == 0);
+    evs_schedule_close(r);
+
+    evs_schedule_close(a);
+    cr_assert_eq(evs_schedule_open(st, "tick", EVS_SCHEDULE_LOCK, &b), 0,
+                 "the lock went with its handle");
+    cr_assert_eq(evs_schedule_remove(b), 0);
+    evs_schedule_close(b);
+    cr_expect_eq(evs_schedule_open(st, "tick", 0, &r), -ENOENT);
+    cr_expect_eq(evs_schedule_open(st, "tick", EVS_SCHEDULE_LOCK, &r), -ENOENT);
+    cr_assert_eq(evs_schedule_list(st, &l), 0);
+    cr_expect_eq(l.count, 1);
+    cr_expect(l.count == 1 && strcmp(l.names[0], "tock") == 0);
+    evs_schedule_list_free(&l);
+    /* The name is free again. */
+    add("tick", "");
+    cr_assert_eq(evs_schedule_list(st, &l), 0);
+    cr_expect_eq(l.count, 2);
+    cr_expect(l.count == 2 && strcmp(l.names[0], "tick") == 0 &&
+              strcmp(l.names[1], "tock") == 0);
+    evs_schedule_list_free(&l);
 }
 
 Test(schedule, fires_missed_while_no_runner_ran_are_caught_up_within_the_window)

@@ -4,6 +4,8 @@
  * both killed with SIGKILL and started again, one killed for good, fire
  * a one-second schedule; every second from the first fire to the last
  * has exactly one execution, which ran once (formats/SCHEDULES.md §5).
+ * The store is tu_loc's, so the suite runs on every backend (suites
+ * sqlite and postgresql, tests/meson.build).
  *
  * How long: EVS_SCHED_FIRES seconds of fires (default 6, some 10 s in
  * all). The issue's full size, a few hundred fires:
@@ -25,20 +27,30 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *dir, *store;
+static char *dir, *store, *loc; /* loc: the store's location (tu_loc) */
 
 static void setup(void)
 {
+    evs_store *st;
+
     cr_assert_not_null(getenv("EVRUN"), "EVRUN must name the binary");
     setenv("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1", 0);
     dir = tu_tmpdir("evrun_sched");
     cr_assert_not_null(dir);
     store = tu_join(dir, "store");
     cr_assert_eq(mkdir(store, 0700), 0);
+    /* evrun makes no store without --create: the database's is made
+     * here (a directory is a file store already). */
+    st = tu_open_store(store, NULL);
+    cr_assert_not_null(st, "the store in %s", store);
+    evs_store_close(st);
+    loc = strdup(tu_loc(store));
+    cr_assert_not_null(loc);
 }
 
 static void teardown(void)
 {
+    free(loc);
     free(store);
     tu_rmtree_free(dir);
 }
@@ -74,11 +86,15 @@ static char *sched_file(const char *name, const char *members)
     return path;
 }
 
+/* A runner. Its lease (PostgreSQL's hold on an execution and on a
+ * schedule, which a killed runner keeps until it runs out) is 3 s, so
+ * the survivors take over within the test. */
 static pid_t serve(const char *tag)
 {
     return tu_spawn_tool("EVRUN", dir, tag,
-                         (const char *const[]){"serve", store, "--schedules",
-                                               "200", "--adopt", "200", NULL});
+                         (const char *const[]){"serve", loc, "--schedules",
+                                               "200", "--adopt", "200",
+                                               "--lease", "3000", NULL});
 }
 
 static void kill9(pid_t pid)
@@ -133,7 +149,7 @@ Test(evrun_sched, two_runners_killed_and_restarted_fire_each_second_once)
     tu_result r;
     pid_t a, b;
 
-    r = EVRUN("schedule", store, "add", file);
+    r = EVRUN("schedule", loc, "add", file);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect_str_eq(r.out, "tick added\n");
     tu_result_free(&r);
@@ -150,7 +166,7 @@ Test(evrun_sched, two_runners_killed_and_restarted_fire_each_second_once)
     sleep_ms(fires * 250);
     kill9(a); /* one for good: the other goes on alone */
     sleep_ms(fires * 250);
-    r = EVRUN("schedule", store, "pause", "tick", "checking");
+    r = EVRUN("schedule", loc, "pause", "tick", "checking");
     cr_assert_eq(r.status, 0, "%s", r.err);
     tu_result_free(&r);
     stop(b);
@@ -171,7 +187,7 @@ Test(evrun_sched, two_runners_killed_and_restarted_fire_each_second_once)
         /* One the runners left unfinished is finished here. */
         if (evs_snapshot_load(st, id, strlen(id), &sn, NULL) == 0 &&
             (sn->status.len != 9 || memcmp(sn->status.ptr, "completed", 9))) {
-            tu_result rr = EVRUN("resume", store, id);
+            tu_result rr = EVRUN("resume", loc, id);
             cr_expect_eq(rr.status, 0, "%s: %s", id, rr.err);
             tu_result_free(&rr);
         }
@@ -181,8 +197,7 @@ Test(evrun_sched, two_runners_killed_and_restarted_fire_each_second_once)
          * not create it, its takeover before them. Never a re-dispatch. */
         {
             size_t n;
-            char *p = tu_path(store, id, "events.jsonl");
-            char *log = tu_read_file(p, &n);
+            char *log = tu_log_lines(st, id, &n);
             size_t took = count_of(log, "\"event_type\":\"execution_taken_over\"");
 
             cr_expect_eq(count_of(log, "\"event_type\":\"step_started\""), 1,
@@ -192,7 +207,6 @@ Test(evrun_sched, two_runners_killed_and_restarted_fire_each_second_once)
             cr_expect_leq(took, 1, "%s", id);
             cr_expect_eq(tu_count_events(st, id), 6 + took, "%s ran once", id);
             free(log);
-            free(p);
         }
     }
     qsort(t, l.count, sizeof(*t), cmp64);
@@ -213,33 +227,33 @@ Test(evrun_sched, schedule_manages_schedules_and_refuses_a_bad_expression)
                                   "\"America/New_York\"");
     tu_result r;
 
-    r = EVRUN("schedule", store, "add", typo);
+    r = EVRUN("schedule", loc, "add", typo);
     cr_expect_eq(r.status, 3);
     cr_expect(strstr(r.err, "at byte 2: hour 24 is out of range 0-23"), "%s",
               r.err);
     tu_result_free(&r);
-    r = EVRUN("schedule", store, "add", bad);
+    r = EVRUN("schedule", loc, "add", bad);
     cr_expect_eq(r.status, 3);
     cr_expect(strstr(r.err, "never fires"), "%s", r.err);
     tu_result_free(&r);
-    r = EVRUN("schedule", store, "add", ok);
+    r = EVRUN("schedule", loc, "add", ok);
     cr_expect_eq(r.status, 0, "%s", r.err);
     tu_result_free(&r);
-    r = EVRUN("schedule", store, "add", ok);
+    r = EVRUN("schedule", loc, "add", ok);
     cr_expect_eq(r.status, 3, "a name is added once");
     tu_result_free(&r);
 
-    r = EVRUN("schedule", store, "list");
+    r = EVRUN("schedule", loc, "list");
     cr_expect_eq(r.status, 0);
     cr_expect(strstr(r.out, "tick ") && strstr(r.out, "active") &&
                   strstr(r.out, "@daily"),
               "%s", r.out);
     tu_result_free(&r);
-    r = EVRUN("schedule", store, "trigger", "tick");
+    r = EVRUN("schedule", loc, "trigger", "tick");
     cr_expect_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "-manual started\n"), "%s", r.out);
     tu_result_free(&r);
-    r = EVRUN("schedule", store, "describe", "tick", "--next", "3");
+    r = EVRUN("schedule", loc, "describe", "tick", "--next", "3");
     cr_expect_eq(r.status, 0, "%s", r.err);
     /* New York's midnight, in UTC, and the manual fire with its
      * execution, which no runner ran: still running. */
@@ -250,28 +264,28 @@ Test(evrun_sched, schedule_manages_schedules_and_refuses_a_bad_expression)
                   strstr(r.out, "-manual running"),
               "%s", r.out);
     tu_result_free(&r);
-    r = EVRUN("schedule", store, "pause", "tick", "for a while");
+    r = EVRUN("schedule", loc, "pause", "tick", "for a while");
     cr_expect_eq(r.status, 0);
     tu_result_free(&r);
-    r = EVRUN("schedule", store, "describe", "tick", "--json");
+    r = EVRUN("schedule", loc, "describe", "tick", "--json");
     cr_expect(strstr(r.out, "\"state\":\"paused\",\"note\":\"for a while\""),
               "%s", r.out);
     cr_expect(strstr(r.out, "\"next\":[]"), "%s", r.out);
     tu_result_free(&r);
-    r = EVRUN("schedule", store, "unpause", "tick");
+    r = EVRUN("schedule", loc, "unpause", "tick");
     cr_expect_eq(r.status, 0);
     tu_result_free(&r);
-    r = EVRUN("schedule", store, "delete", "tick");
+    r = EVRUN("schedule", loc, "delete", "tick");
     cr_expect_eq(r.status, 0);
     tu_result_free(&r);
-    r = EVRUN("schedule", store, "describe", "tick");
+    r = EVRUN("schedule", loc, "describe", "tick");
     cr_expect_eq(r.status, 3);
     cr_expect(strstr(r.err, "no schedule 'tick'"), "%s", r.err);
     tu_result_free(&r);
-    r = EVRUN("schedule", store, "list");
+    r = EVRUN("schedule", loc, "list");
     cr_expect_str_eq(r.out, "");
     tu_result_free(&r);
-    r = EVRUN("schedule", store, "frobnicate", "tick");
+    r = EVRUN("schedule", loc, "frobnicate", "tick");
     cr_expect_eq(r.status, 2);
     tu_result_free(&r);
     free(bad);
