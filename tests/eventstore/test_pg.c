@@ -915,7 +915,9 @@ Test(pg, a_full_disk_on_the_server_is_enospc_naming_the_store_and_loses_nothing)
         snprintf(one, sizeof(one), "DROP TABLESPACE %s", ts);
         raw_cmd(one);
     }
+}
 
+/* ------------------------------------------------------------------ */
 /* Schedules                                                          */
 /* ------------------------------------------------------------------ */
 
