@@ -121,11 +121,11 @@ static const char *const stmt_sql[PG_LIST0] = {
         " AND NOT x.run AND x.status NOT IN " UNFINISHED_NOT,
     /* Only while the claim holds: the same token, the lease not run out
      * and the log where the writer left it; the update takes the row's
-     * lock, so a claim and an append are ordered. */
-    /* The lease is renewed only once half of it has passed: lease_until
-     * is a key of the queue's index, and an update that leaves every
-     * indexed column as it was can be a heap-only one (HOT), which
-     * writes no index entry; most appends are. */
+     * lock, so a claim and an append are ordered. The lease is renewed
+     * only once half of it has passed: lease_until is a key of the
+     * queue's index, and an update that leaves every indexed column as
+     * it was can be a heap-only one (HOT), which writes no index entry;
+     * most appends are. */
     [PG_APPEND] =
         "WITH e AS (UPDATE executions SET last_seq = $3::int8,"
         " bytes = $4::int8, lease_until = CASE WHEN lease_until < " NOW_US
