@@ -15,6 +15,10 @@
 /* The schema version this library writes and reads (BACKENDS.md). */
 #define EVS__PG_SCHEMA 3
 
+/* The server's clock in microseconds, in SQL: leases (of writers and of
+ * schedules) are measured by the one clock every runner shares. */
+#define PG_NOW_US "(extract(epoch FROM clock_timestamp()) * 1000000)::int8"
+
 /* The statements, prepared on the connection at first use. */
 enum {
     PG_EXEC_GET,   /* id -> rid, last_seq, bytes, req_gen */

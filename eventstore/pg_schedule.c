@@ -19,9 +19,6 @@
 #include <errno.h>
 #include <time.h>
 
-/* The database server's clock in µs, the one every runner shares. */
-#define SCHED_NOW_US "(extract(epoch FROM clock_timestamp()) * 1000000)::int8"
-
 static const char *const sched_sql[PG_NSTMT - PG_SCHED0] = {
     [PG_SCHED_ADD - PG_SCHED0] = "INSERT INTO schedules(name, body, updated_at)"
                                  " VALUES($1::text, $2::bytea, $3::int8)",
@@ -29,18 +26,18 @@ static const char *const sched_sql[PG_NSTMT - PG_SCHED0] = {
         "SELECT body FROM schedules WHERE name = $1::text",
     [PG_SCHED_CLAIM - PG_SCHED0] =
         "UPDATE schedules SET owner = $2::text, fence = fence + 1,"
-        " lease_until = " SCHED_NOW_US " + $3::int8"
+        " lease_until = " PG_NOW_US " + $3::int8"
         " WHERE name = $1::text AND (owner IS NULL OR"
-        " lease_until < " SCHED_NOW_US ") RETURNING fence",
+        " lease_until < " PG_NOW_US ") RETURNING fence",
     /* Only while the claim holds; renews it. */
     [PG_SCHED_PUT - PG_SCHED0] =
         "UPDATE schedules SET body = $3::bytea, updated_at = $4::int8,"
-        " lease_until = " SCHED_NOW_US " + $5::int8"
+        " lease_until = " PG_NOW_US " + $5::int8"
         " WHERE name = $1::text AND fence = $2::int8"
-        " AND lease_until >= " SCHED_NOW_US,
+        " AND lease_until >= " PG_NOW_US,
     [PG_SCHED_DEL - PG_SCHED0] =
         "DELETE FROM schedules WHERE name = $1::text AND fence = $2::int8"
-        " AND lease_until >= " SCHED_NOW_US,
+        " AND lease_until >= " PG_NOW_US,
     [PG_SCHED_RELEASE - PG_SCHED0] =
         "UPDATE schedules SET owner = NULL, lease_until = 0"
         " WHERE name = $1::text AND fence = $2::int8",

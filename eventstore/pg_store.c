@@ -16,10 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The server's clock in microseconds: leases are measured by the one
- * clock every runner shares. */
-#define NOW_US "(extract(epoch FROM clock_timestamp()) * 1000000)::int8"
-
 /* The statuses of executions that have ended: never claimed from the
  * queue. The queue's index and the statements that use it spell the
  * list the same way, so the planner matches them. */
@@ -111,7 +107,7 @@ static const char *const stmt_sql[PG_LIST0] = {
         " bytes, run, lease_until) VALUES($1::text, $2::text, $3::text,"
         " $4::int8, $5::int8, $6::int8, $7::int8, $8::int8, $9::bytea,"
         " $10::int8, $11::int8, $14::bool,"
-        " CASE WHEN $15::bool THEN " NOW_US " + $16::int8 ELSE 0 END)"
+        " CASE WHEN $15::bool THEN " PG_NOW_US " + $16::int8 ELSE 0 END)"
         " RETURNING rid, id, status, run),"
         " l AS (INSERT INTO events(rid, seq, off, line)"
         " SELECT x.rid, o.n, o.off, o.line FROM x,"
@@ -128,34 +124,34 @@ static const char *const stmt_sql[PG_LIST0] = {
      * most appends are. */
     [PG_APPEND] =
         "WITH e AS (UPDATE executions SET last_seq = $3::int8,"
-        " bytes = $4::int8, lease_until = CASE WHEN lease_until < " NOW_US
-        " + $5::int8 / 2 THEN " NOW_US " + $5::int8 ELSE lease_until END"
+        " bytes = $4::int8, lease_until = CASE WHEN lease_until < " PG_NOW_US
+        " + $5::int8 / 2 THEN " PG_NOW_US " + $5::int8 ELSE lease_until END"
         " WHERE rid = $1::int8 AND fence = $2::int8 AND last_seq = $6::int8"
-        " AND lease_until >= " NOW_US " RETURNING rid)"
+        " AND lease_until >= " PG_NOW_US " RETURNING rid)"
         " INSERT INTO events(rid, seq, off, line)"
         " SELECT e.rid, $6::int8 + o.n, o.off, o.line FROM e,"
         " unnest($7::int8[], $8::bytea[]) WITH ORDINALITY AS o(off, line, n)",
-    [PG_LEASE_GET] = "SELECT fence, (lease_until >= " NOW_US ")::int::int8,"
+    [PG_LEASE_GET] = "SELECT fence, (lease_until >= " PG_NOW_US ")::int::int8,"
                      " last_seq FROM executions WHERE rid = $1::int8",
     [PG_CLAIM] = "UPDATE executions SET owner = $2::text, fence = fence + 1,"
-                 " lease_until = " NOW_US " + $3::int8"
+                 " lease_until = " PG_NOW_US " + $3::int8"
                  " WHERE id = $1::text AND (owner IS NULL OR"
-                 " lease_until < " NOW_US ")"
+                 " lease_until < " PG_NOW_US ")"
                  " RETURNING rid, fence, last_seq, bytes",
     /* The next execution of the queue no live lease holds, locked so
      * that two runners claiming at once take two (SKIP LOCKED), the one
      * whose lease ran out longest ago first. */
     [PG_CLAIM_NEXT] =
         "UPDATE executions SET owner = $1::text, fence = fence + 1,"
-        " lease_until = " NOW_US " + $2::int8"
+        " lease_until = " PG_NOW_US " + $2::int8"
         " WHERE rid = (SELECT rid FROM executions WHERE NOT run"
-        " AND status NOT IN " UNFINISHED_NOT " AND lease_until < " NOW_US
+        " AND status NOT IN " UNFINISHED_NOT " AND lease_until < " PG_NOW_US
         " ORDER BY lease_until, rid LIMIT 1"
         " FOR UPDATE SKIP LOCKED)"
         " RETURNING rid, fence, last_seq, bytes, id",
-    [PG_HOLDER] = "SELECT coalesce(owner, ''), lease_until - " NOW_US
+    [PG_HOLDER] = "SELECT coalesce(owner, ''), lease_until - " PG_NOW_US
                   " FROM executions WHERE id = $1::text",
-    [PG_RENEW] = "UPDATE executions SET lease_until = " NOW_US " + $3::int8"
+    [PG_RENEW] = "UPDATE executions SET lease_until = " PG_NOW_US " + $3::int8"
                  " WHERE rid = $1::int8 AND fence = $2::int8"
                  " RETURNING lease_until",
     /* An unfinished execution given up is work for the others; its
@@ -164,7 +160,7 @@ static const char *const stmt_sql[PG_LIST0] = {
      * others from being taken). */
     [PG_RELEASE] =
         "WITH u AS (UPDATE executions SET owner = NULL,"
-        " lease_until = " NOW_US " WHERE rid = $1::int8 AND fence = $2::int8"
+        " lease_until = " PG_NOW_US " WHERE rid = $1::int8 AND fence = $2::int8"
         " RETURNING id, status, run)"
         " SELECT pg_notify($3::text, 'f' || id) FROM u"
         " WHERE NOT run AND status NOT IN " UNFINISHED_NOT,

@@ -123,11 +123,6 @@ double evs__orch_random(evs_orch *o)
            (double)(1ULL << 53);
 }
 
-/* A long-lived runner takes new executions a few at a time, after the
- * loop has run the work it owns (due timers run before this poll), so
- * resumed work goes first. */
-#define ADOPT_BATCH 64
-
 /* ---------------------------------------------------------------- */
 /* The loop                                                         */
 /* ---------------------------------------------------------------- */
@@ -186,7 +181,7 @@ static void poll_cb(uv_timer_t *h)
     if (o->opts.adopt_ms && !o->stopping &&
         now - o->last_adopt_ms >= o->opts.adopt_ms) {
         o->last_adopt_ms = now;
-        (void)evs__orch_adopt(o, ADOPT_BATCH, NULL);
+        (void)evs__orch_adopt(o, EVS__ORCH_ADOPT_BATCH, NULL);
     }
     evs__orch_check_idle(o);
 }

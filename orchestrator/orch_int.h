@@ -361,6 +361,11 @@ int evs__creation_make(evs__creation *c, const evs_allocator *a, evs_wf_def *d,
                        evs_span inputs, evs_span id, int64_t now,
                        evs_error_info *err);
 void evs__creation_free(evs__creation *c, const evs_allocator *a);
+/* A long-lived runner takes new executions a few at a time, from its
+ * poll or when told of work, after the loop has run the work it owns
+ * (due timers run before the poll), so resumed work goes first. */
+#define EVS__ORCH_ADOPT_BATCH 64
+
 /* Takes up to `max` (0: any number) unfinished executions no runner
  * owns; *count (may be NULL) gets how many. Returns 0 or the first error
  * other than "owned elsewhere". */

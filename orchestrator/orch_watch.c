@@ -18,9 +18,6 @@
 #include <errno.h>
 #include <string.h>
 
-/* A runner takes new executions a few at a time (as the poll does). */
-#define ADOPT_BATCH 64
-
 static void note_cb(void *arg, int kind, const char *id, size_t id_len)
 {
     evs_orch *o = arg;
@@ -67,7 +64,7 @@ static void adopt_now(evs_orch *o)
     if (o->adopt_due && o->opts.adopt_ms && !o->stopping && !o->closing) {
         o->adopt_due = 0;
         o->last_adopt_ms = uv_now(o->loop);
-        (void)evs__orch_adopt(o, ADOPT_BATCH, NULL);
+        (void)evs__orch_adopt(o, EVS__ORCH_ADOPT_BATCH, NULL);
     }
     o->adopt_due = 0;
 }
