@@ -3,7 +3,10 @@
  * real evrun binary (path in $EVRUN): runners killed with SIGKILL at
  * random moments lose no step and re-run a step only with the key of its
  * unfinished attempt, and two runners serving one store run every step
- * of every execution exactly once.
+ * of every execution exactly once. Built with -DEVRUN_CRASH_PG (as
+ * evrun_chaos_pg, on a private PostgreSQL server), it holds only the
+ * chaos test of three runners on one PostgreSQL store instead
+ * (tests/RELIABILITY.md §2b).
  *
  * Every step is a sh script, written into the test's directory at run
  * time, that appends a line to a side-effect file. Killing the runner
