@@ -19,6 +19,12 @@
  * schedules) are measured by the one clock every runner shares. */
 #define PG_NOW_US "(extract(epoch FROM clock_timestamp()) * 1000000)::int8"
 
+/* In a statement's RETURNING: its own commit does not wait for the WAL
+ * to be flushed (synchronous_commit off for that transaction alone),
+ * without the two round trips of a SET before and after it. For what
+ * may be lost in a server crash: a lease renewed or released. */
+#define PG_COMMIT_OFF "set_config('synchronous_commit', 'off', true)"
+
 /* The statements, prepared on the connection at first use. */
 enum {
     PG_EXEC_GET,   /* id -> rid, last_seq, bytes, req_gen */

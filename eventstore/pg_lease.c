@@ -75,7 +75,7 @@ void evs__pg_release(evs_store *s, int64_t rid, int64_t fence)
     evs__pg_i64(&p, fence);
     evs__pg_bytes(&p, q->chan, strlen(q->chan));
     pthread_mutex_lock(&q->mu);
-    (void)evs__pg_do(s, PG_RELEASE, &p, 0, "releasing a lease", NULL);
+    (void)evs__pg_do(s, PG_RELEASE, &p, -1, "releasing a lease", NULL);
     pthread_mutex_unlock(&q->mu);
 }
 

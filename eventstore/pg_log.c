@@ -346,7 +346,7 @@ int evs__pg_log_renew(evs_log *l, int64_t *until_us)
     evs__pg_i64(&p, pl->fence);
     evs__pg_i64(&p, q->lease_us);
     pthread_mutex_lock(&q->mu);
-    r = evs__pg_run(s, PG_RENEW, &p, 0, "renewing a lease", &rc);
+    r = evs__pg_run(s, PG_RENEW, &p, -1, "renewing a lease", &rc);
     if (r && PQntuples(r) == 1 && until_us)
         *until_us = evs__pg_col_i64(r, 0, 0);
     else if (r && PQntuples(r) != 1)

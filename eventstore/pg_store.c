@@ -153,7 +153,7 @@ static const char *const stmt_sql[PG_LIST0] = {
                   " FROM executions WHERE id = $1::text",
     [PG_RENEW] = "UPDATE executions SET lease_until = " PG_NOW_US " + $3::int8"
                  " WHERE rid = $1::int8 AND fence = $2::int8"
-                 " RETURNING lease_until",
+                 " RETURNING lease_until, " PG_COMMIT_OFF,
     /* An unfinished execution given up is work for the others; its
      * lease ends now, which puts it behind the work already waiting in
      * the queue (so one that fails whenever it is taken cannot keep the
@@ -161,7 +161,7 @@ static const char *const stmt_sql[PG_LIST0] = {
     [PG_RELEASE] =
         "WITH u AS (UPDATE executions SET owner = NULL,"
         " lease_until = " PG_NOW_US " WHERE rid = $1::int8 AND fence = $2::int8"
-        " RETURNING id, status, run)"
+        " RETURNING id, status, run, " PG_COMMIT_OFF ")"
         " SELECT pg_notify($3::text, 'f' || id) FROM u"
         " WHERE NOT run AND status NOT IN " UNFINISHED_NOT,
     [PG_EXEC_DEL] =
