@@ -117,11 +117,23 @@ static int log_opened(evs_store *s, pg_log *pl, int rc, evs_log **out,
     return 0;
 }
 
+/* The row and the log's end of execution id, under the store's mutex. */
+static int lookup(evs_store *s, const char *id, size_t id_len, int64_t *rid,
+                  uint64_t *last, uint64_t *end)
+{
+    pthread_mutex_t *mu = &evs__pg(s)->mu;
+    int rc;
+
+    pthread_mutex_lock(mu);
+    rc = evs__pg_exec_get(s, id, id_len, rid, last, end, NULL);
+    pthread_mutex_unlock(mu);
+    return rc;
+}
+
 int evs__pg_log_open(evs_store *s, const char *id, size_t id_len,
                      unsigned flags, evs_log **out, evs_recovery_info *rec,
                      evs_error_info *info)
 {
-    pg_store *q = evs__pg(s);
     int64_t held_ms = 0;
     pg_log *pl;
     int rc;
@@ -142,10 +154,7 @@ int evs__pg_log_open(evs_store *s, const char *id, size_t id_len,
                            "(%lld ms left)",
                            pl->base.id, (long long)held_ms);
     } else {
-        pthread_mutex_lock(&q->mu);
-        rc = evs__pg_exec_get(s, id, id_len, &pl->rid, &pl->base.last_seq,
-                              &pl->base.end, NULL);
-        pthread_mutex_unlock(&q->mu);
+        rc = lookup(s, id, id_len, &pl->rid, &pl->base.last_seq, &pl->base.end);
     }
     return log_opened(s, pl, rc, out, rec, info);
 }
@@ -362,19 +371,6 @@ int evs__pg_log_renew(evs_log *l, int64_t *until_us)
 int evs__pg_log_sync(evs_log *l)
 {
     return evs__db_log_sync(l, &((pg_log *)l)->sy, sync_all);
-}
-
-/* The row and the log's end of execution id, under the store's mutex. */
-static int lookup(evs_store *s, const char *id, size_t id_len, int64_t *rid,
-                  uint64_t *last, uint64_t *end)
-{
-    pthread_mutex_t *mu = &evs__pg(s)->mu;
-    int rc;
-
-    pthread_mutex_lock(mu);
-    rc = evs__pg_exec_get(s, id, id_len, rid, last, end, NULL);
-    pthread_mutex_unlock(mu);
-    return rc;
 }
 
 int evs__pg_log_refresh(evs_log *l)
