@@ -168,13 +168,15 @@ static void poll_cb(uv_timer_t *h)
     evs_orch *o = h->data;
     uint64_t now = uv_now(o->loop);
 
-    /* Inboxes with a working watch are read when it fires; every tenth
-     * poll reads them all anyway, in case a notification was lost. */
+    /* Inboxes with a working watch are read when it fires. A directory's
+     * watch may miss a change (inotify's queue overflows), so every tenth
+     * poll reads those anyway; the store's notifications miss none while
+     * they last (orch_watch.c). */
     o->polls++;
-    evs__orch_watch_store(o);
-    for (orch_exec *x = o->execs, *n; x; x = n) {
+    evs__orch_watch_store(o, 1);
+    for (orch_exec *x = o->execs, *n; x && !o->watch; x = n) {
         n = x->next;
-        if ((!x->watch && !x->stamp_poll && !o->watch) || o->polls % 10 == 0)
+        if ((!x->watch && !x->stamp_poll) || o->polls % 10 == 0)
             evs__orch_inbox_pick(x);
     }
     evs__orch_renew_leases(o);

@@ -128,6 +128,8 @@ struct orch_exec {
     int continuing;     /* its successor is being created */
     int service;        /* evs__orch_is_service */
     int64_t last_at_us; /* the last event's timestamp */
+    uint64_t renewed_ms; /* when its lease was claimed or last renewed
+                            (uv_now, taken before the round trip) */
     int bounded_move;   /* the path moves by an edge with max_passes */
     char successor[EVS_ID_MAX + 1]; /* once continued as new */
     /* Taken over from another runner (resumed, not started here): its
@@ -191,7 +193,6 @@ struct evs_orch {
      * the last began; 1 once the store was seen to hold locks, not
      * leases. */
     int renewing;
-    uint64_t last_renew_ms;
     int no_leases;
     /* Work discovery (orch_watch.c): the store's notifications and the
      * poll of their descriptor (heap: closed with the watch), or NULL;
@@ -202,6 +203,11 @@ struct evs_orch {
     int no_watch;
     int no_queue;
     int adopt_due; /* a notification told of work to claim */
+    /* Counts what may have told of a request that no owned execution
+     * heard: a request to an execution not (yet) owned here, a watch
+     * opened or lost. A start that saw it unchanged from before its
+     * creation to its attach need not read its new inbox. */
+    uint64_t note_gen;
     /* The store could not be reached: the watch and the queue are not
      * tried again before retry_at_ms; retry_ms doubles up to 10 s, and
      * is 0 again after a success. */
@@ -217,22 +223,24 @@ void evs__orch_reachable(evs_orch *o, int rc);
 int evs__orch_backed_off(const evs_orch *o);
 
 /* orch_watch.c */
-/* From the poll timer: opens the store's notifications when there are
- * none (a backend that has them: PostgreSQL) and polls their descriptor
- * on the loop. A request posted to an owned execution reads its inbox at
- * once; work to claim adopts. A new watch reads every inbox and the
- * queue once, for what was sent before it listened. */
-void evs__orch_watch_store(evs_orch *o);
+/* From the poll timer, and before a start: opens the store's
+ * notifications when there are none (a backend that has them:
+ * PostgreSQL) and polls their descriptor on the loop. A request posted
+ * to an owned execution reads its inbox at once; work to claim adopts.
+ * A new watch reads every inbox once, for what was posted before it
+ * listened, and (`adopt`, from the poll timer) claims from the queue. */
+void evs__orch_watch_store(evs_orch *o, int adopt);
 /* Stops and closes the watch (at close, or when its connection was
  * lost). */
 void evs__orch_unwatch_store(evs_orch *o);
 
 /* orch_lease.c */
 /* From the poll timer: renews, on the threadpool, the writers' leases of
- * the executions this orchestrator owns, every third of the store's
- * lease_ms (a PostgreSQL store; on the others a writer holds a lock and
- * this stops after its first round). An execution whose lease was lost
- * (another runner took it over) is given up. */
+ * the executions this orchestrator owns, each once a third of the
+ * store's lease_ms has passed since its claim or its last renewal (a
+ * PostgreSQL store; on the others a writer holds a lock and this stops
+ * after its first round). An execution whose lease was lost (another
+ * runner took it over) is given up. */
 void evs__orch_renew_leases(evs_orch *o);
 
 /* orch.c */

@@ -6,8 +6,9 @@
  * an append renews (once half of it has passed) and which runs out
  * lease_ms after the last renewal (eventstore/BACKENDS.md, "Leases and fencing"). An execution
  * that waits (a sleep, an event, a slow action) appends nothing, so the
- * poll timer renews every owned execution's lease every third of
- * lease_ms, on the threadpool (a renewal is a round trip to the server).
+ * poll timer renews, on the threadpool (a renewal is a round trip to the
+ * server), the lease of each owned execution claimed or last renewed a
+ * third of lease_ms ago or more. One that ends sooner is never renewed.
  * A renewal refused because another runner claimed the execution means
  * this one must stop writing it: the execution is given up here, and its
  * appends would be refused anyway (fencing). On the file and SQLite
@@ -21,6 +22,7 @@
 typedef struct renew_job {
     uv_work_t w;
     evs_orch *o;
+    uint64_t began_ms;
     size_t n;
     orch_exec **x;
     int *rc;
@@ -45,6 +47,8 @@ static void renew_done(uv_work_t *w, int status)
         orch_exec *x = j->x[i];
         int rc = status == 0 ? j->rc[i] : status;
         locks &= rc == 0 && j->until[i] == INT64_MAX;
+        if (rc == 0)
+            x->renewed_ms = j->began_ms;
         if (rc == EVS_ELEASE && !x->released)
             evs__orch_fail_exec(x, rc,
                                 "its lease was lost: another runner took it "
@@ -67,6 +71,11 @@ static void renew_done(uv_work_t *w, int status)
     evs__orch_check_idle(o);
 }
 
+static int renew_due(const orch_exec *x, uint64_t now, uint64_t every)
+{
+    return x->log && !x->released && !x->broken && now - x->renewed_ms >= every;
+}
+
 void evs__orch_renew_leases(evs_orch *o)
 {
     const evs_store_opts *so = evs_store_get_opts(o->store);
@@ -78,10 +87,8 @@ void evs__orch_renew_leases(evs_orch *o)
         so->lease_ms == 0)
         return;
     every = so->lease_ms / 3;
-    if (now - o->last_renew_ms < every)
-        return;
     for (const orch_exec *x = o->execs; x; x = x->next)
-        n += x->log && !x->released && !x->broken;
+        n += renew_due(x, now, every);
     if (n == 0)
         return;
     if (!(j = evs__calloc(o->alloc, sizeof(*j))) ||
@@ -96,8 +103,9 @@ void evs__orch_renew_leases(evs_orch *o)
         return; /* the next poll tries again */
     }
     j->o = o;
+    j->began_ms = now;
     for (orch_exec *x = o->execs; x; x = x->next) {
-        if (!x->log || x->released || x->broken)
+        if (!renew_due(x, now, every))
             continue;
         x->refs++; /* the log stays open until the round is back */
         j->x[j->n++] = x;
@@ -112,7 +120,6 @@ void evs__orch_renew_leases(evs_orch *o)
         evs__free(o->alloc, j);
         return;
     }
-    o->last_renew_ms = now;
     o->renewing = 1;
     o->busy++;
 }

@@ -70,10 +70,11 @@ static int snapshot_lags(evs_store *s, const char *id, size_t id_len,
  * the history is another runner's (resumed, not started here), and the
  * first event recorded says this runner took it over. `last_at`: the
  * timestamp of the log's last event when the caller knows it (a start:
- * its creation's), else 0 (read from the log). info (may be NULL)
- * describes a refusal. */
+ * its creation's), else 0 (read from the log). `pick`: its inbox may hold
+ * requests no notification will tell of, so it is read now. info (may be
+ * NULL) describes a refusal. */
 static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
-                  int taken, int64_t last_at, evs_error_info *info)
+                  int taken, int64_t last_at, int pick, evs_error_info *info)
 {
     const evs_exec_state *st = evs_replay_exec(rp);
     evs_recorder_opts ro;
@@ -100,6 +101,7 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
     x->taking_over = taken;
     x->from_seq = st->last_seq;
     x->last_at_us = last_at ? last_at : last_event_at(log);
+    x->renewed_ms = uv_now(o->loop);
     evs_recorder_opts_init(&ro);
     ro.batch_events = SIZE_MAX; /* flushed by evs__orch_kick only */
     ro.batch_bytes = SIZE_MAX;
@@ -158,7 +160,8 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
             return x->err;
     }
     evs__orch_watch(x);
-    evs__orch_inbox_pick(x);
+    if (pick)
+        evs__orch_inbox_pick(x);
     evs__drive(x);
     evs__orch_finish_if_done(x);
     return 0;
@@ -286,7 +289,7 @@ static int resume(evs_orch *o, evs_span id, evs_log *claimed, evs_span def,
         if (rc != 0)
             goto fail;
     }
-    return attach(o, log, rp, nd, 1, 0, info);
+    return attach(o, log, rp, nd, 1, 0, 1, info);
 fail:
     evs_wf_free(nd);
     evs_replay_free(rp);
@@ -417,6 +420,10 @@ typedef struct start_job {
     evs_log *log;
     evs_replay *rp;
     int rc;
+    /* The store's notifications were heard from before the creation
+     * (o->watch), and o->note_gen then. */
+    int watched;
+    uint64_t note_gen;
 } start_job;
 
 static void start_work(uv_work_t *w)
@@ -446,9 +453,13 @@ static void start_done(uv_work_t *w, int status)
     (void)status;
     o->busy--;
     if (rc == 0) {
-        /* The definition parsed to start it serves the run too. */
+        /* Its inbox is read unless every request posted since its
+         * creation was heard of and none was to an execution not owned
+         * here: a request posted before its attach can only be one of
+         * those. The definition parsed to start it serves the run too. */
+        int pick = !j->watched || !o->watch || o->note_gen != j->note_gen;
         rc = attach(o, j->log, j->rp, j->c.def, 0, j->c.ev[1].timestamp_us,
-                    NULL);
+                    pick, NULL);
         j->log = NULL;
         j->rp = NULL;
         j->c.def = NULL;
@@ -571,6 +582,9 @@ static int start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
         out_id[j->c.id_len] = '\0';
     }
     j->work.data = j;
+    evs__orch_watch_store(o, 0);
+    j->watched = o->watch != NULL;
+    j->note_gen = o->note_gen;
     o->busy++;
     if ((rc = uv_queue_work(o->loop, &j->work, start_work, start_done)) != 0) {
         o->busy--;

@@ -7,11 +7,16 @@
  * and looks for new work every adopt_ms. With them, one connection hears
  * of every request posted to the store and of every execution offered
  * to runners, as each commits: a request reads that execution's inbox if
- * it is owned here, and offered work claims from the queue at once. The
- * poll timer still reads every inbox every tenth poll and the queue
- * every adopt_ms, so a notification lost (the connection dropped, the
- * server restarted) delays work, never loses it; and a new watch reads
- * every inbox and the queue once, for what was sent before it listened.
+ * it is owned here, and offered work claims from the queue at once.
+ *
+ * A notification goes, at its transaction's commit, to every session
+ * listening then, so none is missed while the watch's connection lives;
+ * inboxes are not polled meanwhile. The queue still is, every adopt_ms.
+ * When the connection drops (the server restarted), the runner polls
+ * every inbox until a new watch is open, and that one reads every inbox
+ * and the queue once, for what was sent before it listened. A request
+ * to an execution being started here, posted before its attach, is
+ * caught by the start's own read of its inbox (note_gen, orch_own.c).
  */
 #include "orch_int.h"
 
@@ -30,6 +35,8 @@ static void note_cb(void *arg, int kind, const char *id, size_t id_len)
     x = evs__orch_find_exec(o, (evs_span){id, id_len});
     if (x && !x->released)
         evs__orch_inbox_pick(x);
+    else
+        o->note_gen++; /* perhaps one being started here */
 }
 
 /* The poll of a watch's descriptor, and what its close frees. */
@@ -57,6 +64,7 @@ void evs__orch_unwatch_store(evs_orch *o)
     uv_close((uv_handle_t *)&wp->h, poll_closed);
     o->watch = NULL;
     o->watch_poll = NULL;
+    o->note_gen++;
 }
 
 static void adopt_now(evs_orch *o)
@@ -108,7 +116,7 @@ int evs__orch_backed_off(const evs_orch *o)
     return o->retry_ms && uv_now(o->loop) < o->retry_at_ms;
 }
 
-void evs__orch_watch_store(evs_orch *o)
+void evs__orch_watch_store(evs_orch *o, int adopt)
 {
     watch_poll *wp;
     evs_watch *w;
@@ -139,9 +147,11 @@ void evs__orch_watch_store(evs_orch *o)
     wp->h.data = wp;
     o->watch = w;
     o->watch_poll = &wp->h;
+    o->note_gen++;
     uv_poll_start(&wp->h, UV_READABLE, watch_cb);
-    /* What was sent before this listened: every inbox, and the queue.
-     * The executions polled one by one until now need not be. */
+    /* What was sent before this listened: every inbox, and the queue
+     * (now, or from the next poll). The executions polled one by one
+     * until now need not be. */
     for (orch_exec *x = o->execs, *n; x; x = n) {
         n = x->next;
         if (x->stamp_poll)
@@ -150,5 +160,6 @@ void evs__orch_watch_store(evs_orch *o)
             evs__orch_inbox_pick(x);
     }
     o->adopt_due = 1;
-    adopt_now(o);
+    if (adopt)
+        adopt_now(o);
 }
