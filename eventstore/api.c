@@ -29,6 +29,7 @@ void evs_store_opts_init(evs_store_opts *o)
     o->max_events = 0;
     o->max_bytes = 0;
     o->lease_ms = EVS__LEASE_MS_DEFAULT;
+    o->connections = EVS__CONNECTIONS_DEFAULT;
 }
 
 /*
@@ -147,6 +148,10 @@ int evs_store_open(const char *path, const evs_store_opts *opts,
         return -EINVAL;
     if (o.lease_ms == 0)
         o.lease_ms = EVS__LEASE_MS_DEFAULT;
+    if (o.connections == 0)
+        o.connections = EVS__CONNECTIONS_DEFAULT;
+    if (o.connections > EVS__CONNECTIONS_MAX)
+        return -EINVAL;
     if (!o.io)
         o.io = evs_io_posix();
     if (!o.alloc)

@@ -44,7 +44,7 @@ static void list_params(pg_params *p, const evs_list_filter *f)
 int evs__pg_exec_list(evs_store *s, const evs_list_filter *f,
                       evs_exec_listing *out)
 {
-    pg_store *q = evs__pg(s);
+    pg_conn *db;
     unsigned shape =
         (f->status.len ? 1u : 0u) | (f->workflow_name.len ? 2u : 0u);
     evs_exec_info *items = NULL;
@@ -58,8 +58,8 @@ int evs__pg_exec_list(evs_store *s, const evs_list_filter *f,
     list_params(&p, f);
     evs__pg_i64(&p, f->limit ? (int64_t)f->limit : INT64_MAX);
     evs__pg_i64(&p, (int64_t)f->offset);
-    pthread_mutex_lock(&q->mu);
-    r = evs__pg_run(s, PG_LIST0 + (int)shape, &p, -1, "listing executions",
+    db = evs__pg_get(s);
+    r = evs__pg_run(db, PG_LIST0 + (int)shape, &p, -1, "listing executions",
                     &rc);
     if (!r)
         goto out;
@@ -101,14 +101,14 @@ int evs__pg_exec_list(evs_store *s, const evs_list_filter *f,
     } else {
         pg_params c = {0};
         list_params(&c, f);
-        r = evs__pg_run(s, PG_LIST0 + (int)(shape | 4), &c, -1,
+        r = evs__pg_run(db, PG_LIST0 + (int)(shape | 4), &c, -1,
                         "counting executions", &rc);
         if (r && PQntuples(r) == 1)
             total = (uint64_t)evs__pg_col_i64(r, 0, 0);
         PQclear(r);
     }
 out:
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     if (rc != 0) {
         evs__free(s->alloc, items);
         evs__free(s->alloc, mem);
@@ -140,16 +140,17 @@ void evs__pg_snapshot_params(pg_params *p, const evs_snapshot *sn,
 }
 
 /* Reads execution rid's snapshot bytes into a decoding buffer (when buf
- * is not NULL), its log's last sequence and its created_at. Under q->mu. */
-static int snap_get(evs_store *s, int64_t rid, char **buf, size_t *len,
+ * is not NULL), its log's last sequence and its created_at. */
+static int snap_get(pg_conn *db, int64_t rid, char **buf, size_t *len,
                     uint64_t *last, int64_t *created)
 {
+    evs_store *s = db->s;
     pg_params p = {0};
     PGresult *r;
     int rc;
 
     evs__pg_i64(&p, rid);
-    if (!(r = evs__pg_run(s, PG_SNAP_GET, &p, -1, "reading a snapshot", &rc)))
+    if (!(r = evs__pg_run(db, PG_SNAP_GET, &p, -1, "reading a snapshot", &rc)))
         return rc;
     if (PQntuples(r) != 1) {
         rc = -ENOENT;
@@ -176,41 +177,46 @@ static int snap_get(evs_store *s, int64_t rid, char **buf, size_t *len,
 int evs__pg_snapshot_save(evs_store *s, const char *id, size_t id_len,
                           const evs_snapshot *snap, unsigned flags)
 {
-    pg_store *q = evs__pg(s);
     evs_snapshot sn = *snap;
     char *buf = NULL;
     size_t len;
     uint64_t last, changed = 0;
     int64_t rid, created;
     pg_params p = {0};
-    int rc;
+    pg_conn *db;
+    int rc = 0;
 
     sn.id.ptr = id;
     sn.id.len = id_len;
     if (sn.updated_at_us == 0)
         sn.updated_at_us = evs_now_us();
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_exec_get(s, id, id_len, &rid, NULL, NULL, NULL);
-    if (rc == 0)
-        rc = snap_get(s, rid, NULL, NULL, &last, &created);
-    if (rc == 0 && sn.last_event_seq > last)
-        rc = EVS_ESTALE;
-    /* created_at belongs to the execution, not to one snapshot. */
-    if (rc == 0 && sn.created_at_us == 0)
-        sn.created_at_us = created;
+    db = evs__pg_get(s);
+    /* created_at belongs to the execution, not to one snapshot: one saved
+     * without it takes the row's (two more round trips). */
+    if (sn.created_at_us == 0) {
+        rc = evs__pg_exec_get(db, id, id_len, &rid, NULL, NULL, NULL);
+        if (rc == 0)
+            rc = snap_get(db, rid, NULL, NULL, &last, &created);
+        if (rc == 0)
+            sn.created_at_us = created;
+    }
     if (rc == 0)
         rc = evs_snapshot_encode(&sn, s->alloc, &buf, &len);
     if (rc == 0) {
-        evs__pg_i64(&p, rid);
+        evs__pg_bytes(&p, id, id_len);
         evs__pg_snapshot_params(&p, &sn, buf, len);
         /* A cache of the log (EVS_SNAPSHOT_CACHE) is not waited for. */
-        rc = evs__pg_do(s, PG_SNAP_SET, &p,
+        rc = evs__pg_do(db, PG_SNAP_SET, &p,
                         PG_SYNC_META(s) && !(flags & EVS_SNAPSHOT_CACHE),
                         "saving a snapshot", &changed);
-        if (rc == 0 && changed != 1)
-            rc = -ENOENT; /* deleted meanwhile (the log never shrinks) */
+        /* Nothing changed: no such execution (the log never shrinks, so
+         * it was deleted), or a snapshot ahead of its log. */
+        if (rc == 0 && changed != 1 &&
+            (rc = evs__pg_exec_get(db, id, id_len, NULL, &last, NULL, NULL)) ==
+                0)
+            rc = EVS_ESTALE;
     }
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     evs__free(s->alloc, buf);
     return rc;
 }
@@ -219,7 +225,7 @@ int evs__pg_snapshot_load(evs_store *s, const char *id, size_t id_len,
                           unsigned flags, evs_snapshot **out,
                           evs_error_info *info)
 {
-    pg_store *q = evs__pg(s);
+    pg_conn *db;
     char *buf = NULL;
     size_t len = 0;
     uint64_t last = 0;
@@ -227,11 +233,11 @@ int evs__pg_snapshot_load(evs_store *s, const char *id, size_t id_len,
     int rc;
 
     evs__error_set_id(info, id, id_len);
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_exec_get(s, id, id_len, &rid, NULL, NULL, NULL);
+    db = evs__pg_get(s);
+    rc = evs__pg_exec_get(db, id, id_len, &rid, NULL, NULL, NULL);
     if (rc == 0)
-        rc = snap_get(s, rid, &buf, &len, &last, &created);
-    pthread_mutex_unlock(&q->mu);
+        rc = snap_get(db, rid, &buf, &len, &last, &created);
+    evs__pg_put(db);
     if (rc != 0)
         return rc;
     return evs__db_snapshot_decode(id, id_len, buf, len, last, flags, out,
@@ -247,6 +253,7 @@ int evs__pg_request_post(evs_store *s, const char *id, size_t id_len,
                          char out_id[EVS_REQUEST_ID_LEN + 1])
 {
     pg_store *q = evs__pg(s);
+    pg_conn *db;
     char uuid[EVS_UUID_LEN + 1];
     char *body = NULL;
     uint64_t added = 0;
@@ -262,10 +269,10 @@ int evs__pg_request_post(evs_store *s, const char *id, size_t id_len,
     evs__pg_bytes(&p, uuid, EVS_REQUEST_ID_LEN);
     evs__pg_bytes(&p, body, blen);
     evs__pg_bytes(&p, q->chan, strlen(q->chan));
-    pthread_mutex_lock(&q->mu);
+    db = evs__pg_get(s);
     /* Durable when this returns, whatever the durability mode. */
-    rc = evs__pg_do(s, PG_REQ_ADD, &p, 1, "posting a request", &added);
-    pthread_mutex_unlock(&q->mu);
+    rc = evs__pg_do(db, PG_REQ_ADD, &p, 1, "posting a request", &added);
+    evs__pg_put(db);
     if (rc == 0 && added != 1)
         rc = -ENOENT;
     if (rc == 0 && out_id)
@@ -278,15 +285,15 @@ out:
 int evs__pg_request_list(evs_store *s, const char *id, size_t id_len,
                          evs_request_listing *out)
 {
-    pg_store *q = evs__pg(s);
+    pg_conn *db;
     evs__db_reqs b = {0};
     pg_params p = {0};
     PGresult *r;
     int rc;
 
-    pthread_mutex_lock(&q->mu);
+    db = evs__pg_get(s);
     evs__pg_bytes(&p, id, id_len);
-    r = evs__pg_run(s, PG_REQ_LIST, &p, -1, "listing requests", &rc);
+    r = evs__pg_run(db, PG_REQ_LIST, &p, -1, "listing requests", &rc);
     if (r && PQntuples(r) == 0)
         rc = -ENOENT;
     for (int i = 0; r && rc == 0 && i < PQntuples(r); i++) {
@@ -299,20 +306,20 @@ int evs__pg_request_list(evs_store *s, const char *id, size_t id_len,
         rc = evs__db_req_add(s, &b, id, id_len, rq, rl, body, bl);
     }
     PQclear(r);
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     return evs__db_req_done(s, &b, rc, out);
 }
 
 int evs__pg_request_remove(evs_store *s, const char *id, size_t id_len,
                            const char *req_id)
 {
-    pg_store *q = evs__pg(s);
+    pg_conn *db;
     pg_params p = {0};
     int64_t rid;
     int rc;
 
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_exec_get(s, id, id_len, &rid, NULL, NULL, NULL);
+    db = evs__pg_get(s);
+    rc = evs__pg_exec_get(db, id, id_len, &rid, NULL, NULL, NULL);
     if (rc == -ENOENT) {
         rc = 0; /* gone with its execution */
     } else if (rc == 0) {
@@ -320,22 +327,22 @@ int evs__pg_request_remove(evs_store *s, const char *id, size_t id_len,
         evs__pg_bytes(&p, req_id, EVS_REQUEST_ID_LEN);
         /* Not waited for: a request that comes back after a crash is
          * recognised by its id (store.h). */
-        rc = evs__pg_do(s, PG_REQ_DEL, &p, 0, "removing a request", NULL);
+        rc = evs__pg_do(db, PG_REQ_DEL, &p, 0, "removing a request", NULL);
     }
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     return rc;
 }
 
 int evs__pg_request_stamp(evs_store *s, const char *id, size_t id_len,
                           uint64_t *ino, int64_t *ctime_ns)
 {
-    pg_store *q = evs__pg(s);
+    pg_conn *db;
     int64_t rid = 0, gen = 0;
     int rc;
 
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_exec_get(s, id, id_len, &rid, NULL, NULL, &gen);
-    pthread_mutex_unlock(&q->mu);
+    db = evs__pg_get(s);
+    rc = evs__pg_exec_get(db, id, id_len, &rid, NULL, NULL, &gen);
+    evs__pg_put(db);
     return evs__db_request_stamp(rc, rid, gen, ino, ctime_ns);
 }
 
@@ -345,12 +352,12 @@ int evs__pg_request_stamp(evs_store *s, const char *id, size_t id_len,
 
 int evs__pg_settings_load(evs_store *s, evs_settings **out, evs_error_info *ei)
 {
-    pg_store *q = evs__pg(s);
+    pg_conn *db;
     PGresult *r;
     int rc;
 
-    pthread_mutex_lock(&q->mu);
-    r = evs__pg_run(s, PG_SET_GET, NULL, -1, "reading the settings", &rc);
+    db = evs__pg_get(s);
+    r = evs__pg_run(db, PG_SET_GET, NULL, -1, "reading the settings", &rc);
     if (r && PQntuples(r) == 1) {
         size_t n;
         const char *v = evs__pg_col(r, 0, 0, &n);
@@ -359,14 +366,14 @@ int evs__pg_settings_load(evs_store *s, evs_settings **out, evs_error_info *ei)
         rc = evs_settings_new(s->alloc, out); /* every key's default */
     }
     PQclear(r);
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     return evs__error_rc(ei, rc);
 }
 
 int evs__pg_settings_save(evs_store *s, const evs_settings *set,
                           evs_error_info *ei)
 {
-    pg_store *q = evs__pg(s);
+    pg_conn *db;
     pg_params p = {0};
     char *buf = NULL;
     size_t len;
@@ -375,10 +382,10 @@ int evs__pg_settings_save(evs_store *s, const evs_settings *set,
     if ((rc = evs__settings_encode(set, s->alloc, &buf, &len)) != 0)
         return evs__error_rc(ei, rc);
     evs__pg_bytes(&p, buf, len);
-    pthread_mutex_lock(&q->mu);
+    db = evs__pg_get(s);
     /* Waited for whatever the durability mode, as the file is synced. */
-    rc = evs__pg_do(s, PG_SET_PUT, &p, 1, "saving the settings", NULL);
-    pthread_mutex_unlock(&q->mu);
+    rc = evs__pg_do(db, PG_SET_PUT, &p, 1, "saving the settings", NULL);
+    evs__pg_put(db);
     if (rc != 0)
         evs__error_set(ei, rc, "", "saving the settings: %s", evs_strerror(rc));
     evs__free(s->alloc, buf);
@@ -387,13 +394,13 @@ int evs__pg_settings_save(evs_store *s, const evs_settings *set,
 
 int evs__pg_exec_usage(evs_store *s, const char *name, evs__usage *u)
 {
-    pg_store *q = evs__pg(s);
+    pg_conn *db;
     int rc;
 
     memset(u, 0, sizeof(*u));
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_exec_get(s, name, strlen(name), NULL, &u->events, &u->bytes,
+    db = evs__pg_get(s);
+    rc = evs__pg_exec_get(db, name, strlen(name), NULL, &u->events, &u->bytes,
                           NULL);
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     return rc;
 }

@@ -61,20 +61,34 @@ enum {
     PG_NSTMT
 };
 
-/* The store's state (evs_store.be): one connection, shared by the
- * store's threads under `mu`, which also orders its transactions. */
-typedef struct pg_store {
-    PGconn *conn;
-    pthread_mutex_t mu;
+/* A connection of the store's pool, and what the server holds for it:
+ * its prepared statements and its synchronous_commit. */
+typedef struct pg_conn {
+    PGconn *conn;     /* NULL until first used, or after it was lost */
+    evs_store *s;
     pid_t pid;        /* the process that made the connection */
-    char *where;      /* the location for messages, password hidden */
-    char *conninfo;   /* the location as given, to connect again */
     int sync;         /* synchronous_commit in force: 1 on, 0 off,
                            -1 not known (a new connection) */
+    struct pg_conn *next; /* in the idle list */
+    unsigned char prepared[PG_NSTMT];
+} pg_conn;
+
+/* The store's state (evs_store.be). Its threads share a pool of up to
+ * `nconns` connections (evs_store_opts.connections): a statement, or a
+ * transaction, takes one for its time (evs__pg_get .. evs__pg_put), so
+ * that one thread's commit waiting for the WAL's flush does not hold up
+ * another's statement, and the server's group commit can gather them. */
+typedef struct pg_store {
+    pthread_mutex_t mu; /* the idle list */
+    pthread_cond_t cv;  /* a connection was put back */
+    pg_conn *conns;     /* nconns of them, connected at first use */
+    pg_conn *idle;
+    unsigned nconns;
+    char *where;      /* the location for messages, password hidden */
+    char *conninfo;   /* the location as given, to connect again */
     int64_t lease_us; /* a writer's lease (evs_store_opts.lease_ms) */
     char chan[24];    /* the store's notification channel: "evs_" and
                            the hash of its schema's name (evs_watch) */
-    unsigned char prepared[PG_NSTMT];
 } pg_store;
 
 /* A log: the common fields, its row and, for a writer, its claim. */
@@ -109,26 +123,31 @@ void evs__pg_bool(pg_params *p, int v);
 /* The length of the first line of libpq's message m, for "%.*s". */
 int evs__pg_msg_len(const char *m);
 
-/* Runs statement `which` with p (may be NULL: none) under q->mu,
- * connecting again first when the connection was lost, at
- * synchronous_commit `sync` (1 on, 0 off, -1 whatever is in force).
- * Returns its result (binary columns; PQclear it), or NULL with *rc set
- * and the error logged with `what`: -EEXIST (a unique key), -ENOSPC,
- * -ENOMEM, -ECONNRESET (the connection dropped: the statement may or
- * may not have committed), -EACCES, -EIO. */
-PGresult *evs__pg_run(evs_store *s, int which, const pg_params *p, int sync,
+/* Takes a connection of the store's pool, waiting while all are in use
+ * (never NULL: it connects at its first statement), and puts it back. */
+pg_conn *evs__pg_get(evs_store *s);
+void evs__pg_put(pg_conn *db);
+
+/* Runs statement `which` with p (may be NULL: none) on db, connecting
+ * again first when the connection was lost, at synchronous_commit `sync`
+ * (1 on, 0 off, -1 whatever is in force; a change is sent with the
+ * statement, in one round trip). Returns its result (binary columns;
+ * PQclear it), or NULL with *rc set and the error logged with `what`:
+ * -EEXIST (a unique key), -ENOSPC, -ENOMEM, -ECONNRESET (the connection
+ * dropped: the statement may or may not have committed), -EACCES, -EIO. */
+PGresult *evs__pg_run(pg_conn *db, int which, const pg_params *p, int sync,
                       const char *what, int *rc);
 
 /* evs__pg_run for a statement whose rows are not wanted: 0 or *rc;
  * *changed (may be NULL) gets the rows it changed. */
-int evs__pg_do(evs_store *s, int which, const pg_params *p, int sync,
+int evs__pg_do(pg_conn *db, int which, const pg_params *p, int sync,
                const char *what, uint64_t *changed);
 
 /* BEGIN (at synchronous_commit `sync`) and COMMIT or ROLLBACK: evs__pg_end
  * commits when rc is 0, else rolls back, and returns rc or the commit's
- * error. Under q->mu. */
-int evs__pg_begin(evs_store *s, int sync);
-int evs__pg_end(evs_store *s, int rc);
+ * error. The statements between run on the same db. */
+int evs__pg_begin(pg_conn *db, int sync);
+int evs__pg_end(pg_conn *db, int rc);
 
 /* A result's int8 and bytea/text columns (binary format). */
 int64_t evs__pg_col_i64(const PGresult *r, int row, int col);
@@ -138,21 +157,21 @@ const char *evs__pg_col(const PGresult *r, int row, int col, size_t *len);
  * EVS_SYNC_NONE. */
 #define PG_SYNC_META(s) ((s)->opts.durability != EVS_SYNC_NONE)
 
-/* Looks execution id up: 0 with its rid (and last_seq, bytes, request
- * counter; each may be NULL), or -ENOENT. Under q->mu. */
-int evs__pg_exec_get(evs_store *s, const char *id, size_t id_len, int64_t *rid,
+/* Looks execution id up on db: 0 with its rid (and last_seq, bytes,
+ * request counter; each may be NULL), or -ENOENT. */
+int evs__pg_exec_get(pg_conn *db, const char *id, size_t id_len, int64_t *rid,
                      uint64_t *last_seq, uint64_t *bytes, int64_t *req_gen);
 
 /* Claims execution id's lease for a writer (or a delete): 0 with its
  * rid, new fencing token and log end, EVS_ELOCKED (another holds a live
  * lease; *held_ms its time left, may be NULL), -ENOENT or an error.
- * `wait` retries until the lease is free. Takes q->mu itself. */
+ * `wait` retries until the lease is free. */
 int evs__pg_claim(evs_store *s, const char *id, size_t id_len, int wait,
                   int64_t *rid, int64_t *fence, uint64_t *last_seq,
                   uint64_t *bytes, int64_t *held_ms);
 
 /* Gives a claim up (the lease ends now), if it is still this one's.
- * Takes q->mu itself; errors are logged only. */
+ * Errors are logged only. */
 void evs__pg_release(evs_store *s, int64_t rid, int64_t fence);
 
 /* pg_lease.c: the deletes, which claim the lease first (evs_backend_ops). */

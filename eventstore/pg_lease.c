@@ -22,6 +22,7 @@ int evs__pg_claim(evs_store *s, const char *id, size_t id_len, int wait,
     char owner[EVS_UUID_LEN + 1];
     pg_params p;
     PGresult *r;
+    pg_conn *db;
     int rc, tries = 0;
 
     /* Each claim its own owner: the token orders them, the owner names
@@ -33,8 +34,8 @@ int evs__pg_claim(evs_store *s, const char *id, size_t id_len, int wait,
         evs__pg_bytes(&p, id, id_len);
         evs__pg_bytes(&p, owner, EVS_UUID_LEN);
         evs__pg_i64(&p, q->lease_us);
-        pthread_mutex_lock(&q->mu);
-        r = evs__pg_run(s, PG_CLAIM, &p, 1, "claiming a lease", &rc);
+        db = evs__pg_get(s);
+        r = evs__pg_run(db, PG_CLAIM, &p, 1, "claiming a lease", &rc);
         if (r && PQntuples(r) == 1) {
             *rid = evs__pg_col_i64(r, 0, 0);
             *fence = evs__pg_col_i64(r, 0, 1);
@@ -45,7 +46,7 @@ int evs__pg_claim(evs_store *s, const char *id, size_t id_len, int wait,
             PQclear(r);
             memset(&p, 0, sizeof(p));
             evs__pg_bytes(&p, id, id_len);
-            r = evs__pg_run(s, PG_HOLDER, &p, -1, "reading a lease", &rc);
+            r = evs__pg_run(db, PG_HOLDER, &p, -1, "reading a lease", &rc);
             if (r && PQntuples(r) == 1) {
                 int64_t left = evs__pg_col_i64(r, 0, 1);
                 /* Ran out between the claim and this look: try again. */
@@ -57,7 +58,7 @@ int evs__pg_claim(evs_store *s, const char *id, size_t id_len, int wait,
             }
         }
         PQclear(r);
-        pthread_mutex_unlock(&q->mu);
+        evs__pg_put(db);
         if (rc == CLAIM_AGAIN)
             continue;
         if (rc != EVS_ELOCKED || !wait)
@@ -70,13 +71,14 @@ void evs__pg_release(evs_store *s, int64_t rid, int64_t fence)
 {
     pg_store *q = evs__pg(s);
     pg_params p = {0};
+    pg_conn *db;
 
     evs__pg_i64(&p, rid);
     evs__pg_i64(&p, fence);
     evs__pg_bytes(&p, q->chan, strlen(q->chan));
-    pthread_mutex_lock(&q->mu);
-    (void)evs__pg_do(s, PG_RELEASE, &p, -1, "releasing a lease", NULL);
-    pthread_mutex_unlock(&q->mu);
+    db = evs__pg_get(s);
+    (void)evs__pg_do(db, PG_RELEASE, &p, -1, "releasing a lease", NULL);
+    evs__pg_put(db);
 }
 
 /* ------------------------------------------------------------------ */
@@ -114,18 +116,20 @@ int evs__pg_exec_trash(evs_store *s, const char *name, uint64_t expect_seq,
 int evs__pg_trash_commit(evs_store *s, evs__trashed *t, size_t n)
 {
     pg_store *q = evs__pg(s);
+    pg_conn *db;
     int rc;
 
     if (n == 0)
         return 0;
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_begin(s, 1);
+    db = evs__pg_get(s);
+    rc = evs__pg_begin(db, 1);
     for (size_t i = 0; i < n && rc == 0; i++) {
         pg_params p = {0};
         uint64_t gone = 0;
         evs__pg_i64(&p, t[i].row);
         evs__pg_i64(&p, t[i].token);
-        rc = evs__pg_do(s, PG_EXEC_DEL, &p, -1, "deleting an execution", &gone);
+        rc = evs__pg_do(db, PG_EXEC_DEL, &p, -1, "deleting an execution",
+                        &gone);
         /* The fence matched no row: another writer claimed the
          * execution after this delete's claim ran out. Nothing of the
          * batch is deleted, and the caller is told. */
@@ -138,8 +142,8 @@ int evs__pg_trash_commit(evs_store *s, evs__trashed *t, size_t n)
                       q->where, t[i].name);
         }
     }
-    rc = evs__pg_end(s, rc);
-    pthread_mutex_unlock(&q->mu);
+    rc = evs__pg_end(db, rc);
+    evs__pg_put(db);
     if (rc != 0)
         for (size_t i = 0; i < n; i++)
             evs__pg_release(s, t[i].row, t[i].token);
@@ -163,17 +167,17 @@ int evs__pg_exec_delete(evs_store *s, const char *id, size_t id_len)
  * under a claim of its lease (skipped while a writer's holds). */
 int evs__pg_exec_cleanup(evs_store *s, int64_t older_than_us, size_t *deleted)
 {
-    pg_store *q = evs__pg(s);
     evs__trashed *t = NULL;
     size_t n = 0, cap = 0;
     pg_params p = {0};
     PGresult *r;
+    pg_conn *db;
     int rc = 0;
 
     *deleted = 0;
     evs__pg_i64(&p, older_than_us);
-    pthread_mutex_lock(&q->mu);
-    r = evs__pg_run(s, PG_FINAL_LIST, &p, -1, "listing finished executions",
+    db = evs__pg_get(s);
+    r = evs__pg_run(db, PG_FINAL_LIST, &p, -1, "listing finished executions",
                     &rc);
     for (int i = 0; r && i < PQntuples(r); i++) {
         size_t il;
@@ -185,7 +189,7 @@ int evs__pg_exec_cleanup(evs_store *s, int64_t older_than_us, size_t *deleted)
         n++;
     }
     PQclear(r);
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     for (size_t i = 0; i < n && rc == 0; i++) {
         evs__trashed one;
         int e = evs__pg_exec_trash(s, t[i].name, UINT64_MAX, &one);

@@ -16,9 +16,9 @@
 static int fetch(evs_store *s, int64_t rid, uint64_t from, uint64_t to,
                  evs__rows *r)
 {
-    pg_store *q = evs__pg(s);
     pg_params p = {0};
     PGresult *res;
+    pg_conn *db;
     int rc;
 
     r->n = r->i = 0;
@@ -27,8 +27,8 @@ static int fetch(evs_store *s, int64_t rid, uint64_t from, uint64_t to,
     evs__pg_i64(&p, (int64_t)from);
     evs__pg_i64(&p, to > INT64_MAX ? INT64_MAX : (int64_t)to);
     evs__pg_i64(&p, EVS__CHUNK_ROWS);
-    pthread_mutex_lock(&q->mu);
-    res = evs__pg_run(s, PG_EVENTS_GET, &p, -1, "reading events", &rc);
+    db = evs__pg_get(s);
+    res = evs__pg_run(db, PG_EVENTS_GET, &p, -1, "reading events", &rc);
     for (int i = 0; res && i < PQntuples(res) && r->used < EVS__CHUNK_BYTES;
          i++) {
         size_t len;
@@ -40,7 +40,7 @@ static int fetch(evs_store *s, int64_t rid, uint64_t from, uint64_t to,
             break;
     }
     PQclear(res);
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     return rc;
 }
 
@@ -117,16 +117,14 @@ static int log_opened(evs_store *s, pg_log *pl, int rc, evs_log **out,
     return 0;
 }
 
-/* The row and the log's end of execution id, under the store's mutex. */
+/* The row and the log's end of execution id. */
 static int lookup(evs_store *s, const char *id, size_t id_len, int64_t *rid,
                   uint64_t *last, uint64_t *end)
 {
-    pthread_mutex_t *mu = &evs__pg(s)->mu;
-    int rc;
+    pg_conn *db = evs__pg_get(s);
+    int rc = evs__pg_exec_get(db, id, id_len, rid, last, end, NULL);
 
-    pthread_mutex_lock(mu);
-    rc = evs__pg_exec_get(s, id, id_len, rid, last, end, NULL);
-    pthread_mutex_unlock(mu);
+    evs__pg_put(db);
     return rc;
 }
 
@@ -167,6 +165,7 @@ int evs__pg_log_claim(evs_store *s, evs_log **out, evs_error_info *info)
     char owner[EVS_UUID_LEN + 1];
     pg_params p = {0};
     PGresult *r;
+    pg_conn *db;
     pg_log *pl;
     int rc;
 
@@ -176,11 +175,11 @@ int evs__pg_log_claim(evs_store *s, evs_log **out, evs_error_info *info)
         return -ENOMEM;
     evs__pg_bytes(&p, owner, EVS_UUID_LEN);
     evs__pg_i64(&p, q->lease_us);
-    pthread_mutex_lock(&q->mu);
+    db = evs__pg_get(s);
     /* At synchronous_commit on, as every claim: a claim a server crash
      * forgot would let two writers believe they hold one lease, though
      * fencing still refuses the older one's appends. */
-    r = evs__pg_run(s, PG_CLAIM_NEXT, &p, 1, "claiming work", &rc);
+    r = evs__pg_run(db, PG_CLAIM_NEXT, &p, 1, "claiming work", &rc);
     if (r && PQntuples(r) == 1) {
         size_t il;
         const char *id = evs__pg_col(r, 0, 4, &il);
@@ -197,7 +196,7 @@ int evs__pg_log_claim(evs_store *s, evs_log **out, evs_error_info *info)
         rc = -ENOENT;
     }
     PQclear(r);
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     if (!pl->fence) { /* nothing claimed: none to claim, or an error */
         free_log(s, pl);
         return rc;
@@ -210,12 +209,10 @@ int evs__pg_log_claim(evs_store *s, evs_log **out, evs_error_info *info)
  * for the WAL to be flushed up to it, with every commit before it. */
 static int sync_all(evs_store *s)
 {
-    pg_store *q = evs__pg(s);
-    int rc;
+    pg_conn *db = evs__pg_get(s);
+    int rc = evs__pg_do(db, PG_SYNC, NULL, 1, "flushing", NULL);
 
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_do(s, PG_SYNC, NULL, 1, "flushing", NULL);
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     return rc;
 }
 
@@ -242,8 +239,8 @@ void evs__pg_log_close(evs_log *l)
 
 /* Why a fenced statement changed nothing: EVS_ELEASE (another claim, or
  * the lease ran out), EVS_ECONFLICT (the log's end moved) or -ENOENT (the
- * execution is gone). Under q->mu. */
-static int why_refused(pg_log *pl, evs_error_info *info)
+ * execution is gone). */
+static int why_refused(pg_conn *db, pg_log *pl, evs_error_info *info)
 {
     evs_store *s = pl->base.store;
     pg_params p = {0};
@@ -251,7 +248,7 @@ static int why_refused(pg_log *pl, evs_error_info *info)
     int rc;
 
     evs__pg_i64(&p, pl->rid);
-    if (!(r = evs__pg_run(s, PG_LEASE_GET, &p, -1, "reading a lease", &rc)))
+    if (!(r = evs__pg_run(db, PG_LEASE_GET, &p, -1, "reading a lease", &rc)))
         return rc;
     if (PQntuples(r) != 1) {
         rc = -ENOENT;
@@ -289,6 +286,7 @@ int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
     size_t len, alen, blen;
     uint64_t added = 0;
     pg_params p = {0};
+    pg_conn *db;
     int rc, sync;
 
     pthread_mutex_lock(&l->mu);
@@ -314,13 +312,13 @@ int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
     evs__pg_i64(&p, (int64_t)expected);
     evs__pg_bytes(&p, pl->abuf, alen);
     evs__pg_bytes(&p, pl->abuf + alen, blen);
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_do(s, PG_APPEND, &p, sync, "appending", &added);
+    db = evs__pg_get(s);
+    rc = evs__pg_do(db, PG_APPEND, &p, sync, "appending", &added);
     if (rc == -EEXIST)
         rc = EVS_ECONFLICT; /* lines there already: another writer's */
     else if (rc == 0 && added != n)
-        rc = why_refused(pl, info);
-    pthread_mutex_unlock(&q->mu);
+        rc = why_refused(db, pl, info);
+    evs__pg_put(db);
     if (rc != 0) {
         /* Nothing of it is in the log, or (the connection dropped) it
          * is not known: the handle refuses further calls, as a file's
@@ -344,6 +342,7 @@ int evs__pg_log_renew(evs_log *l, int64_t *until_us)
     pg_store *q = evs__pg(s);
     pg_params p = {0};
     PGresult *r;
+    pg_conn *db;
     int rc;
 
     pthread_mutex_lock(&l->mu);
@@ -354,14 +353,14 @@ int evs__pg_log_renew(evs_log *l, int64_t *until_us)
     evs__pg_i64(&p, pl->rid);
     evs__pg_i64(&p, pl->fence);
     evs__pg_i64(&p, q->lease_us);
-    pthread_mutex_lock(&q->mu);
-    r = evs__pg_run(s, PG_RENEW, &p, -1, "renewing a lease", &rc);
+    db = evs__pg_get(s);
+    r = evs__pg_run(db, PG_RENEW, &p, -1, "renewing a lease", &rc);
     if (r && PQntuples(r) == 1 && until_us)
         *until_us = evs__pg_col_i64(r, 0, 0);
     else if (r && PQntuples(r) != 1)
         rc = EVS_ELEASE;
     PQclear(r);
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     if (rc == EVS_ELEASE)
         rc = evs__db_poison(l, rc);
     pthread_mutex_unlock(&l->mu);

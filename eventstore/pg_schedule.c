@@ -52,31 +52,30 @@ const char *evs__pg_sched_sql(int which)
 int evs__pg_sched_create(evs_store *s, const char *name, const char *line,
                          size_t len, int64_t updated_us)
 {
-    pg_store *q = evs__pg(s);
     pg_params p = {0};
+    pg_conn *db;
     int rc;
 
     evs__pg_bytes(&p, name, strlen(name));
     evs__pg_bytes(&p, line, len);
     evs__pg_i64(&p, updated_us);
-    pthread_mutex_lock(&q->mu);
+    db = evs__pg_get(s);
     /* The primary key refuses a name taken: -EEXIST. */
-    rc = evs__pg_do(s, PG_SCHED_ADD, &p, PG_SYNC_META(s), "adding a schedule",
+    rc = evs__pg_do(db, PG_SCHED_ADD, &p, PG_SYNC_META(s), "adding a schedule",
                     NULL);
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     return rc;
 }
 
-/* Whether schedule `name` has a row: 0, -ENOENT or an error. Under
- * q->mu. */
-static int sched_exists(evs_store *s, const char *name)
+/* Whether schedule `name` has a row: 0, -ENOENT or an error. */
+static int sched_exists(pg_conn *db, const char *name)
 {
     pg_params p = {0};
     PGresult *r;
     int rc;
 
     evs__pg_bytes(&p, name, strlen(name));
-    r = evs__pg_run(s, PG_SCHED_GET, &p, -1, "reading a schedule", &rc);
+    r = evs__pg_run(db, PG_SCHED_GET, &p, -1, "reading a schedule", &rc);
     if (r && PQntuples(r) != 1)
         rc = -ENOENT;
     PQclear(r);
@@ -90,6 +89,7 @@ int evs__pg_sched_open(evs_schedule *h, unsigned flags)
     char owner[EVS_UUID_LEN + 1];
     pg_params p;
     PGresult *r;
+    pg_conn *db;
     int rc;
 
     if (!(flags & EVS_SCHEDULE_LOCK))
@@ -101,14 +101,14 @@ int evs__pg_sched_open(evs_schedule *h, unsigned flags)
         evs__pg_bytes(&p, h->name, strlen(h->name));
         evs__pg_bytes(&p, owner, EVS_UUID_LEN);
         evs__pg_i64(&p, q->lease_us);
-        pthread_mutex_lock(&q->mu);
-        r = evs__pg_run(s, PG_SCHED_CLAIM, &p, 1, "claiming a schedule", &rc);
+        db = evs__pg_get(s);
+        r = evs__pg_run(db, PG_SCHED_CLAIM, &p, 1, "claiming a schedule", &rc);
         if (r && PQntuples(r) == 1)
             h->fence = evs__pg_col_i64(r, 0, 0);
-        else if (r && (rc = sched_exists(s, h->name)) == 0)
+        else if (r && (rc = sched_exists(db, h->name)) == 0)
             rc = EVS_ELOCKED; /* another's lease holds */
         PQclear(r);
-        pthread_mutex_unlock(&q->mu);
+        evs__pg_put(db);
         if (rc != EVS_ELOCKED || !(flags & EVS_SCHEDULE_WAIT))
             break;
         nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
@@ -120,16 +120,16 @@ int evs__pg_sched_open(evs_schedule *h, unsigned flags)
 int evs__pg_sched_read(evs_schedule *h, char **out, size_t *len)
 {
     evs_store *s = h->s;
-    pg_store *q = evs__pg(s);
     pg_params p = {0};
     const char *b;
     PGresult *r;
+    pg_conn *db;
     size_t n;
     int rc;
 
     evs__pg_bytes(&p, h->name, strlen(h->name));
-    pthread_mutex_lock(&q->mu);
-    r = evs__pg_run(s, PG_SCHED_GET, &p, -1, "reading a schedule", &rc);
+    db = evs__pg_get(s);
+    r = evs__pg_run(db, PG_SCHED_GET, &p, -1, "reading a schedule", &rc);
     if (r && PQntuples(r) != 1) {
         rc = -ENOENT;
     } else if (r) {
@@ -143,16 +143,15 @@ int evs__pg_sched_read(evs_schedule *h, char **out, size_t *len)
         }
     }
     PQclear(r);
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     return rc;
 }
 
 /* A fenced change that changed nothing: the row is gone (-ENOENT), or
- * the lease ran out or another holder claimed it (EVS_ELEASE, logged).
- * Under q->mu. */
-static int fenced_miss(evs_schedule *h)
+ * the lease ran out or another holder claimed it (EVS_ELEASE, logged). */
+static int fenced_miss(pg_conn *db, evs_schedule *h)
 {
-    int rc = sched_exists(h->s, h->name);
+    int rc = sched_exists(db, h->name);
 
     if (rc != 0)
         return rc;
@@ -172,6 +171,7 @@ static int fenced(evs_schedule *h, int which, const char *line, size_t len,
     pg_store *q = evs__pg(s);
     pg_params p = {0};
     uint64_t n = 0;
+    pg_conn *db;
     int rc;
 
     evs__pg_bytes(&p, h->name, strlen(h->name));
@@ -181,11 +181,11 @@ static int fenced(evs_schedule *h, int which, const char *line, size_t len,
         evs__pg_i64(&p, updated_us);
         evs__pg_i64(&p, q->lease_us);
     }
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_do(s, which, &p, PG_SYNC_META(s), what, &n);
+    db = evs__pg_get(s);
+    rc = evs__pg_do(db, which, &p, PG_SYNC_META(s), what, &n);
     if (rc == 0 && n == 0)
-        rc = fenced_miss(h);
-    pthread_mutex_unlock(&q->mu);
+        rc = fenced_miss(db, h);
+    evs__pg_put(db);
     return rc;
 }
 
@@ -202,18 +202,17 @@ int evs__pg_sched_remove(evs_schedule *h)
 
 void evs__pg_sched_close(evs_schedule *h)
 {
-    evs_store *s = h->s;
-    pg_store *q = evs__pg(s);
     pg_params p = {0};
+    pg_conn *db;
 
     if (h->locked) {
         /* The next holder need not wait for the lease to run out. */
         evs__pg_bytes(&p, h->name, strlen(h->name));
         evs__pg_i64(&p, h->fence);
-        pthread_mutex_lock(&q->mu);
-        (void)evs__pg_do(s, PG_SCHED_RELEASE, &p, 0, "releasing a schedule",
+        db = evs__pg_get(h->s);
+        (void)evs__pg_do(db, PG_SCHED_RELEASE, &p, 0, "releasing a schedule",
                          NULL);
-        pthread_mutex_unlock(&q->mu);
+        evs__pg_put(db);
     }
     h->locked = 0;
     h->fence = 0;
@@ -223,18 +222,17 @@ int evs__pg_sched_list(evs_store *s,
                        int (*fn)(void *arg, const char *name, size_t len),
                        void *arg)
 {
-    pg_store *q = evs__pg(s);
+    pg_conn *db = evs__pg_get(s);
     PGresult *r;
     size_t n;
     int rc;
 
-    pthread_mutex_lock(&q->mu);
-    r = evs__pg_run(s, PG_SCHED_LIST, NULL, -1, "listing the schedules", &rc);
+    r = evs__pg_run(db, PG_SCHED_LIST, NULL, -1, "listing the schedules", &rc);
+    evs__pg_put(db); /* fn may use the store */
     for (int i = 0; r && rc == 0 && i < PQntuples(r); i++) {
         const char *name = evs__pg_col(r, i, 0, &n);
         rc = fn(arg, name, n);
     }
     PQclear(r);
-    pthread_mutex_unlock(&q->mu);
     return rc;
 }

@@ -179,7 +179,7 @@ static const char *const stmt_sql[PG_LIST0] = {
                     " updated_at = $5::int8, start_time = $6::int8,"
                     " end_time = $7::int8, snap_seq = $8::int8,"
                     " snapshot = $9::bytea"
-                    " WHERE rid = $1::int8 AND last_seq >= $8::int8",
+                    " WHERE id = $1::text AND last_seq >= $8::int8",
     /* Delivered at the commit, to the runners listening (evs_watch). */
     [PG_REQ_ADD] = "WITH g AS (UPDATE executions SET req_gen = req_gen + 1"
                    " WHERE id = $1::text RETURNING rid),"
@@ -284,16 +284,15 @@ int evs__pg_msg_len(const char *m)
 }
 
 /* A failed result's error as one of ours, logged with `what`. */
-static int pg_err(evs_store *s, const PGresult *res, const char *what)
+static int pg_err(pg_conn *db, const PGresult *res, const char *what)
 {
-    pg_store *q = evs__pg(s);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *m = res ? PQresultErrorMessage(res) : "";
     int rc;
 
     if (!m || !*m)
-        m = PQerrorMessage(q->conn);
-    if (PQstatus(q->conn) != CONNECTION_OK)
+        m = PQerrorMessage(db->conn);
+    if (PQstatus(db->conn) != CONNECTION_OK)
         rc = -ECONNRESET;
     else if (!state)
         rc = -EIO;
@@ -310,97 +309,105 @@ static int pg_err(evs_store *s, const PGresult *res, const char *what)
     else
         rc = -EIO;
     if (rc != -EEXIST)
-        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
-                  "store %s: %s: %.*s", q->where, what, evs__pg_msg_len(m), m);
+        evs__logf(db->s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
+                  "store %s: %s: %.*s", evs__pg(db->s)->where, what,
+                  evs__pg_msg_len(m), m);
     return rc;
 }
 
 /* A simple command or commands (BEGIN, SET ...; rows, if any, are not
  * wanted): 0 or an error, logged with `what` (NULL: the SQL). */
-static int simple_what(evs_store *s, const char *sql, const char *what)
+static int simple_what(pg_conn *db, const char *sql, const char *what)
 {
-    PGresult *r = PQexec(evs__pg(s)->conn, sql);
+    PGresult *r = PQexec(db->conn, sql);
     int rc = PQresultStatus(r) == PGRES_COMMAND_OK ||
                      PQresultStatus(r) == PGRES_TUPLES_OK
                  ? 0
-                 : pg_err(s, r, what ? what : sql);
+                 : pg_err(db, r, what ? what : sql);
 
     PQclear(r);
     return rc;
 }
 
-static int simple(evs_store *s, const char *sql)
+static int simple(pg_conn *db, const char *sql)
 {
-    return simple_what(s, sql, NULL);
+    return simple_what(db, sql, NULL);
 }
 
 /* Drops the connection, without telling the server when another
  * process (a fork's child) made it: the parent's session is not this
  * process's to end. */
-static void drop_conn(pg_store *q)
+static void drop_conn(pg_conn *db)
 {
-    if (!q->conn)
+    if (!db->conn)
         return;
-    if (q->pid != getpid() && PQsocket(q->conn) >= 0)
-        close(PQsocket(q->conn));
-    PQfinish(q->conn);
-    q->conn = NULL;
+    if (db->pid != getpid() && PQsocket(db->conn) >= 0)
+        close(PQsocket(db->conn));
+    PQfinish(db->conn);
+    db->conn = NULL;
 }
 
 /* Connects (again): 0, or -ECONNREFUSED with libpq's reason logged. */
-static int connect_db(evs_store *s)
+static int connect_db(pg_conn *db)
 {
-    pg_store *q = evs__pg(s);
+    pg_store *q = evs__pg(db->s);
     int rc = 0;
 
-    drop_conn(q);
-    memset(q->prepared, 0, sizeof(q->prepared));
-    q->sync = -1;
-    q->pid = getpid();
-    q->conn = PQconnectdb(q->conninfo);
-    if (!q->conn)
+    drop_conn(db);
+    memset(db->prepared, 0, sizeof(db->prepared));
+    db->sync = -1;
+    db->pid = getpid();
+    db->conn = PQconnectdb(q->conninfo);
+    if (!db->conn)
         return -ENOMEM;
-    if (PQstatus(q->conn) != CONNECTION_OK) {
-        const char *m = PQerrorMessage(q->conn);
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        const char *m = PQerrorMessage(db->conn);
         rc = -ECONNREFUSED;
-        evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
+        evs__logf(db->s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
                   "store %s: cannot connect: %.*s", q->where,
                   evs__pg_msg_len(m), m);
         return rc;
     }
     /* Errors are ours to report; the server's notices are not printed. */
-    PQsetNoticeProcessor(q->conn, NULL, NULL);
-    return simple(s, "SET client_min_messages = warning");
-}
-
-/* Sets synchronous_commit when it is not what `sync` asks. */
-static int set_sync(evs_store *s, int sync)
-{
-    pg_store *q = evs__pg(s);
-    int rc;
-
-    if (sync < 0 || q->sync == sync)
-        return 0;
-    rc = simple(s, sync ? "SET synchronous_commit = on"
-                        : "SET synchronous_commit = off");
-    if (rc == 0)
-        q->sync = sync;
-    return rc;
+    PQsetNoticeProcessor(db->conn, NULL, NULL);
+    return simple(db, "SET client_min_messages = warning");
 }
 
 /* A connection to use: the one there is, or a new one when it was lost
  * or belongs to another process. */
-static int ready(evs_store *s)
+static int ready(pg_conn *db)
+{
+    if (db->conn && db->pid == getpid() &&
+        PQstatus(db->conn) == CONNECTION_OK &&
+        (PQtransactionStatus(db->conn) == PQTRANS_IDLE ||
+         PQtransactionStatus(db->conn) == PQTRANS_INTRANS))
+        return 0; /* INTRANS: inside the caller's transaction */
+    return connect_db(db);
+}
+
+pg_conn *evs__pg_get(evs_store *s)
 {
     pg_store *q = evs__pg(s);
+    pg_conn *db;
 
-    if (q->conn && q->pid == getpid() && PQstatus(q->conn) == CONNECTION_OK &&
-        PQtransactionStatus(q->conn) == PQTRANS_IDLE)
-        return 0;
-    if (q->conn && q->pid == getpid() && PQstatus(q->conn) == CONNECTION_OK &&
-        PQtransactionStatus(q->conn) == PQTRANS_INTRANS)
-        return 0; /* inside the caller's transaction */
-    return connect_db(s);
+    pthread_mutex_lock(&q->mu);
+    while (!q->idle)
+        pthread_cond_wait(&q->cv, &q->mu);
+    db = q->idle;
+    q->idle = db->next;
+    pthread_mutex_unlock(&q->mu);
+    return db;
+}
+
+void evs__pg_put(pg_conn *db)
+{
+    pg_store *q = evs__pg(db->s);
+
+    pthread_mutex_lock(&q->mu);
+    db->next = q->idle;
+    q->idle = db;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
 }
 
 static const char *sql_of(int which, char *buf, size_t cap)
@@ -412,32 +419,117 @@ static const char *sql_of(int which, char *buf, size_t cap)
                : stmt_sql[which];
 }
 
-PGresult *evs__pg_run(evs_store *s, int which, const pg_params *p, int sync,
+static int prepare(pg_conn *db, int which, const char *name)
+{
+    char sql[1024];
+    PGresult *r;
+    int rc = 0;
+
+    if (db->prepared[which])
+        return 0;
+    r = PQprepare(db->conn, name, sql_of(which, sql, sizeof(sql)), 0, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        rc = pg_err(db, r, "preparing a statement");
+    else
+        db->prepared[which] = 1;
+    PQclear(r);
+    return rc;
+}
+
+/* Sends `set` (a SET of synchronous_commit) and the prepared statement
+ * in one pipeline, so that they go in one round trip, as one implicit
+ * transaction whose commit is made at the setting the SET gives. The
+ * statement's result, or NULL with *rc (the SET failed, or the
+ * connection did). */
+static PGresult *run_with_set(pg_conn *db, const char *set, const char *name,
+                              const pg_params *p, const char *what, int *rc)
+{
+    PGresult *r, *out = NULL;
+    int stage = 0; /* 0 the SET's result, 1 the statement's, 2 the sync */
+
+    *rc = 0;
+    if (!PQenterPipelineMode(db->conn) ||
+        !PQsendQueryParams(db->conn, set, 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQsendQueryPrepared(db->conn, name, p ? p->n : 0, p ? p->val : NULL,
+                             p ? p->len : NULL, p ? p->fmt : NULL, 1) ||
+        !PQpipelineSync(db->conn)) {
+        *rc = pg_err(db, NULL, what);
+        drop_conn(db); /* mid-pipeline: connect again next time */
+        return NULL;
+    }
+    while (stage < 3) {
+        if (!(r = PQgetResult(db->conn))) {
+            stage += stage < 2; /* the end of one query's results */
+            if (PQstatus(db->conn) != CONNECTION_OK) {
+                if (*rc == 0)
+                    *rc = pg_err(db, NULL, what);
+                break;
+            }
+            continue;
+        }
+        switch (PQresultStatus(r)) {
+        case PGRES_PIPELINE_SYNC:
+            stage = 3;
+            break;
+        case PGRES_COMMAND_OK:
+        case PGRES_TUPLES_OK:
+            if (stage == 1 && !out) {
+                out = r;
+                r = NULL;
+            }
+            break;
+        case PGRES_PIPELINE_ABORTED:
+            break; /* the SET's error says why */
+        default:
+            if (*rc == 0)
+                *rc = pg_err(db, r, stage == 0 ? "setting synchronous_commit"
+                                               : what);
+            break;
+        }
+        PQclear(r);
+    }
+    if (PQstatus(db->conn) != CONNECTION_OK || !PQexitPipelineMode(db->conn)) {
+        if (*rc == 0)
+            *rc = -ECONNRESET;
+        drop_conn(db);
+    }
+    if (*rc != 0) {
+        PQclear(out);
+        return NULL;
+    }
+    return out;
+}
+
+PGresult *evs__pg_run(pg_conn *db, int which, const pg_params *p, int sync,
                       const char *what, int *rc)
 {
-    pg_store *q = evs__pg(s);
-    char name[16], sql[1024];
+    char name[16];
     PGresult *r;
     ExecStatusType st;
 
-    if ((*rc = ready(s)) != 0 || (*rc = set_sync(s, sync)) != 0)
+    if ((*rc = ready(db)) != 0)
         return NULL;
     snprintf(name, sizeof(name), "evs%d", which);
-    if (!q->prepared[which]) {
-        r = PQprepare(q->conn, name, sql_of(which, sql, sizeof(sql)), 0, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            *rc = pg_err(s, r, "preparing a statement");
-            PQclear(r);
-            return NULL;
-        }
-        PQclear(r);
-        q->prepared[which] = 1;
+    if ((*rc = prepare(db, which, name)) != 0)
+        return NULL;
+    /* A change of synchronous_commit goes with the statement. Inside a
+     * transaction (evs__pg_begin set it) there is none. */
+    if (sync >= 0 && db->sync != sync &&
+        PQtransactionStatus(db->conn) == PQTRANS_IDLE) {
+        db->sync = -1; /* known again only once both went through */
+        r = run_with_set(db,
+                         sync ? "SET synchronous_commit = on"
+                              : "SET synchronous_commit = off",
+                         name, p, what, rc);
+        if (r)
+            db->sync = sync;
+        return r;
     }
-    r = PQexecPrepared(q->conn, name, p ? p->n : 0, p ? p->val : NULL,
+    r = PQexecPrepared(db->conn, name, p ? p->n : 0, p ? p->val : NULL,
                        p ? p->len : NULL, p ? p->fmt : NULL, 1);
     st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        *rc = pg_err(s, r, what);
+        *rc = pg_err(db, r, what);
         PQclear(r);
         return NULL;
     }
@@ -445,13 +537,13 @@ PGresult *evs__pg_run(evs_store *s, int which, const pg_params *p, int sync,
     return r;
 }
 
-int evs__pg_do(evs_store *s, int which, const pg_params *p, int sync,
+int evs__pg_do(pg_conn *db, int which, const pg_params *p, int sync,
                const char *what, uint64_t *changed)
 {
     PGresult *r;
     int rc;
 
-    if (!(r = evs__pg_run(s, which, p, sync, what, &rc)))
+    if (!(r = evs__pg_run(db, which, p, sync, what, &rc)))
         return rc;
     if (changed)
         *changed = strtoull(PQcmdTuples(r), NULL, 10);
@@ -459,32 +551,35 @@ int evs__pg_do(evs_store *s, int which, const pg_params *p, int sync,
     return 0;
 }
 
-int evs__pg_begin(evs_store *s, int sync)
+int evs__pg_begin(pg_conn *db, int sync)
 {
-    int rc = ready(s);
+    int rc = ready(db);
 
-    if (rc == 0)
-        rc = set_sync(s, sync);
-    return rc == 0 ? simple(s, "BEGIN") : rc;
+    if (rc == 0 && sync >= 0 && db->sync != sync) {
+        db->sync = -1;
+        rc = simple(db, sync ? "SET synchronous_commit = on"
+                             : "SET synchronous_commit = off");
+        if (rc == 0)
+            db->sync = sync;
+    }
+    return rc == 0 ? simple(db, "BEGIN") : rc;
 }
 
-int evs__pg_end(evs_store *s, int rc)
+int evs__pg_end(pg_conn *db, int rc)
 {
-    pg_store *q = evs__pg(s);
-
-    if (!q->conn || PQstatus(q->conn) != CONNECTION_OK)
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK)
         return rc ? rc : -ECONNRESET;
     if (rc == 0) {
-        rc = simple(s, "COMMIT");
+        rc = simple(db, "COMMIT");
         if (rc == 0)
             return 0;
     }
-    if (PQtransactionStatus(q->conn) != PQTRANS_IDLE)
-        (void)simple(s, "ROLLBACK");
+    if (PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+        (void)simple(db, "ROLLBACK");
     return rc;
 }
 
-int evs__pg_exec_get(evs_store *s, const char *id, size_t id_len, int64_t *rid,
+int evs__pg_exec_get(pg_conn *db, const char *id, size_t id_len, int64_t *rid,
                      uint64_t *last_seq, uint64_t *bytes, int64_t *req_gen)
 {
     pg_params p = {0};
@@ -492,7 +587,7 @@ int evs__pg_exec_get(evs_store *s, const char *id, size_t id_len, int64_t *rid,
     int rc;
 
     evs__pg_bytes(&p, id, id_len);
-    if (!(r = evs__pg_run(s, PG_EXEC_GET, &p, -1, "looking up", &rc)))
+    if (!(r = evs__pg_run(db, PG_EXEC_GET, &p, -1, "looking up", &rc)))
         return rc;
     if (PQntuples(r) == 1) {
         if (rid)
@@ -516,15 +611,14 @@ int evs__pg_exec_get(evs_store *s, const char *id, size_t id_len, int64_t *rid,
 
 /* Reads the schema version (0 for a database without evstore's tables),
  * in the caller's transaction. */
-static int schema_version(evs_store *s, int *v)
+static int schema_version(pg_conn *db, int *v)
 {
-    pg_store *q = evs__pg(s);
     PGresult *r;
     int rc = 0;
 
-    r = PQexec(q->conn, "SELECT to_regclass('evs_schema') IS NULL");
+    r = PQexec(db->conn, "SELECT to_regclass('evs_schema') IS NULL");
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        rc = pg_err(s, r, "reading the schema");
+        rc = pg_err(db, r, "reading the schema");
         PQclear(r);
         return rc;
     }
@@ -534,9 +628,9 @@ static int schema_version(evs_store *s, int *v)
         return 0;
     }
     PQclear(r);
-    r = PQexec(q->conn, "SELECT version FROM evs_schema");
+    r = PQexec(db->conn, "SELECT version FROM evs_schema");
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        rc = pg_err(s, r, "reading the schema");
+        rc = pg_err(db, r, "reading the schema");
     else if (PQntuples(r) != 1)
         rc = EVS_ECORRUPT; /* the table without its row */
     else
@@ -548,17 +642,18 @@ static int schema_version(evs_store *s, int *v)
 /* Brings the schema to EVS__PG_SCHEMA, refusing a newer one; without
  * `create`, a database without the schema is no store (-ENOENT). The
  * advisory lock orders two openers making the schema at once. */
-static int migrate(evs_store *s)
+static int migrate(pg_conn *db)
 {
+    evs_store *s = db->s;
     pg_store *q = evs__pg(s);
     char sql[64];
     int v = 0, rc;
 
-    if ((rc = evs__pg_begin(s, 1)) != 0)
+    if ((rc = evs__pg_begin(db, 1)) != 0)
         return rc;
-    rc = simple(s, "SELECT pg_advisory_xact_lock(7715829316152940)");
+    rc = simple(db, "SELECT pg_advisory_xact_lock(7715829316152940)");
     if (rc == 0)
-        rc = schema_version(s, &v);
+        rc = schema_version(db, &v);
     if (rc == 0 && v > EVS__PG_SCHEMA) {
         rc = EVS_EFORMAT;
         evs__logf(s, EVS_LOG_ERROR, EVS_LOG_FIELDS(.err = rc),
@@ -569,16 +664,16 @@ static int migrate(evs_store *s)
     if (rc == 0 && v == 0 && !s->opts.create)
         rc = -ENOENT;
     for (; rc == 0 && v < EVS__PG_SCHEMA; v++) {
-        rc = simple_what(s, migrations[v], "migrating the schema");
+        rc = simple_what(db, migrations[v], "migrating the schema");
         snprintf(sql, sizeof(sql), "UPDATE evs_schema SET version = %d", v + 1);
         if (rc == 0)
-            rc = simple(s, sql);
+            rc = simple(db, sql);
         if (rc == 0 && v > 0)
             evs__logf(s, EVS_LOG_INFO, NULL,
                       "store %s: schema migrated to version %d", q->where,
                       v + 1);
     }
-    return evs__pg_end(s, rc);
+    return evs__pg_end(db, rc);
 }
 
 /* The location with a password in it hidden, for messages. */
@@ -612,16 +707,16 @@ static char *hide_password(evs_store *s, const char *loc)
 /* The store's notification channel: one per schema, so that stores
  * sharing a database hear only their own. A channel is an identifier of
  * at most 63 bytes, which a schema's name may not fit: its hash does. */
-static int name_channel(evs_store *s)
+static int name_channel(pg_conn *db)
 {
-    pg_store *q = evs__pg(s);
-    PGresult *r = PQexec(q->conn, "SELECT current_schema()");
+    pg_store *q = evs__pg(db->s);
+    PGresult *r = PQexec(db->conn, "SELECT current_schema()");
     const char *name;
     int rc = 0;
 
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
         PQgetisnull(r, 0, 0)) {
-        rc = pg_err(s, r, "reading the schema's name");
+        rc = pg_err(db, r, "reading the schema's name");
     } else {
         name = PQgetvalue(r, 0, 0);
         snprintf(q->chan, sizeof(q->chan), "evs_%016llx",
@@ -637,7 +732,10 @@ static void pg_close(evs_store *s)
 
     if (!q)
         return;
-    drop_conn(q);
+    for (unsigned i = 0; q->conns && i < q->nconns; i++)
+        drop_conn(&q->conns[i]);
+    evs__free(s->alloc, q->conns);
+    pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     evs__free(s->alloc, q->where);
     evs__free(s->alloc, q->conninfo);
@@ -656,14 +754,23 @@ static int pg_open(evs_store *s, const char *loc)
     if (!(q = evs__calloc(s->alloc, sizeof(*q))))
         return -ENOMEM;
     pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
     s->be = q;
-    q->sync = -1;
     q->lease_us = (int64_t)s->opts.lease_ms * 1000;
     q->where = hide_password(s, loc);
     q->conninfo = evs__malloc(s->alloc, n + 1);
-    if (!q->where || !q->conninfo) {
+    q->nconns = s->opts.connections;
+    q->conns = evs__calloc(s->alloc, q->nconns * sizeof(*q->conns));
+    if (!q->where || !q->conninfo || !q->conns) {
         rc = -ENOMEM;
         goto fail;
+    }
+    /* The idle list in order, so that the first is used most. */
+    for (unsigned i = q->nconns; i-- > 0;) {
+        q->conns[i].s = s;
+        q->conns[i].sync = -1;
+        q->conns[i].next = q->idle;
+        q->idle = &q->conns[i];
     }
     memcpy(q->conninfo, loc, n + 1);
     /* A location libpq cannot read is bad input, said in one line. */
@@ -677,8 +784,10 @@ static int pg_open(evs_store *s, const char *loc)
         goto fail;
     }
     PQconninfoFree(opts);
-    if ((rc = connect_db(s)) != 0 || (rc = migrate(s)) != 0 ||
-        (rc = name_channel(s)) != 0)
+    /* The first connection now: a store that cannot be reached, or has a
+     * schema this library cannot use, does not open. */
+    if ((rc = connect_db(q->idle)) != 0 || (rc = migrate(q->idle)) != 0 ||
+        (rc = name_channel(q->idle)) != 0)
         goto fail;
     return 0;
 fail:
@@ -744,6 +853,7 @@ static int pg_exec_create(evs_store *s, const char *id, size_t id_len,
     size_t len, slen, acap = 0, alen = 0, blen = 0;
     evs_snapshot sn;
     pg_params p = {0};
+    pg_conn *db;
     int rc;
 
     (void)flags;
@@ -764,10 +874,10 @@ static int pg_exec_create(evs_store *s, const char *id, size_t id_len,
         evs__pg_bool(&p, (flags & EVS_CREATE_OWNED) != 0);
         evs__pg_i64(&p, q->lease_us);
         evs__pg_bytes(&p, q->chan, strlen(q->chan));
-        pthread_mutex_lock(&q->mu);
-        rc = evs__pg_do(s, PG_EXEC_ADD, &p, PG_SYNC_META(s),
+        db = evs__pg_get(s);
+        rc = evs__pg_do(db, PG_EXEC_ADD, &p, PG_SYNC_META(s),
                         "creating an execution", NULL);
-        pthread_mutex_unlock(&q->mu);
+        evs__pg_put(db);
     }
     evs__free(s->alloc, arr);
     evs__free(s->alloc, buf);
@@ -777,12 +887,10 @@ static int pg_exec_create(evs_store *s, const char *id, size_t id_len,
 
 static int pg_exec_exists(evs_store *s, const char *id, size_t id_len)
 {
-    pg_store *q = evs__pg(s);
-    int rc;
+    pg_conn *db = evs__pg_get(s);
+    int rc = evs__pg_exec_get(db, id, id_len, NULL, NULL, NULL, NULL);
 
-    pthread_mutex_lock(&q->mu);
-    rc = evs__pg_exec_get(s, id, id_len, NULL, NULL, NULL, NULL);
-    pthread_mutex_unlock(&q->mu);
+    evs__pg_put(db);
     return rc == 0;
 }
 

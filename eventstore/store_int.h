@@ -197,6 +197,9 @@ extern const evs_backend_ops evs__pg_backend;
 
 /* evs_store_opts.lease_ms when 0 (store.h). */
 #define EVS__LEASE_MS_DEFAULT 30000u
+/* evs_store_opts.connections: the default and the most. */
+#define EVS__CONNECTIONS_DEFAULT 4u
+#define EVS__CONNECTIONS_MAX 64u
 
 /* request_stamp's answer for an exact change counter (above). */
 #define EVS__STAMP_EXACT 1

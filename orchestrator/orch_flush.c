@@ -385,6 +385,8 @@ void evs__orch_kick(orch_exec *x)
         x->snap_seq = st->last_seq;
         if (evs_replay_snapshot_prepare(x->rp, (evs_span){0}, &x->snap))
             x->snap = NULL; /* only a cache: skipped */
+        else /* when known, the store need not look it up */
+            x->snap->created_at_us = x->created_at_us;
     }
     x->flushing = 1;
     x->refs++;

@@ -128,6 +128,8 @@ struct orch_exec {
     int continuing;     /* its successor is being created */
     int service;        /* evs__orch_is_service */
     int64_t last_at_us; /* the last event's timestamp */
+    int64_t created_at_us; /* its creation's time, if started here;
+                              else 0 (not known) */
     uint64_t renewed_ms; /* when its lease was claimed or last renewed
                             (uv_now, taken before the round trip) */
     int bounded_move;   /* the path moves by an edge with max_passes */

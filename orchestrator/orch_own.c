@@ -70,7 +70,8 @@ static int snapshot_lags(evs_store *s, const char *id, size_t id_len,
  * the history is another runner's (resumed, not started here), and the
  * first event recorded says this runner took it over. `last_at`: the
  * timestamp of the log's last event when the caller knows it (a start:
- * its creation's), else 0 (read from the log). `pick`: its inbox may hold
+ * its creation's, which is also its snapshot's created_at), else 0 (read
+ * from the log). `pick`: its inbox may hold
  * requests no notification will tell of, so it is read now. info (may be
  * NULL) describes a refusal. */
 static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
@@ -101,6 +102,8 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
     x->taking_over = taken;
     x->from_seq = st->last_seq;
     x->last_at_us = last_at ? last_at : last_event_at(log);
+    /* A start's creation is stamped with the time of its events. */
+    x->created_at_us = taken ? 0 : last_at;
     x->renewed_ms = uv_now(o->loop);
     evs_recorder_opts_init(&ro);
     ro.batch_events = SIZE_MAX; /* flushed by evs__orch_kick only */
@@ -538,6 +541,7 @@ int evs__creation_make(evs__creation *c, const evs_allocator *a, evs_wf_def *d,
     c->snap.inputs_hash = evs_span_cstr(c->ihash);
     c->snap.status = evs_span_cstr("running");
     c->snap.start_time_us = now;
+    c->snap.created_at_us = now;
     c->snap.inputs = (evs_span){c->inputs, c->inputs_len};
     c->snap.workflow_data = d->json;
     return 0;

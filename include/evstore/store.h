@@ -142,6 +142,13 @@ typedef struct evs_store_opts {
      * has passed), in milliseconds; default 30,000. Other backends
      * ignore it (their writers hold a lock). */
     uint32_t lease_ms;
+    /* PostgreSQL: the most connections the handle opens to the server,
+     * each made when first needed and shared by the handle's threads (a
+     * statement or transaction takes one for its time, so one thread's
+     * commit waiting for the server's disk does not hold up another's
+     * statement); 1 to 64, default 4. A watch (evs_watch_open) has its
+     * own besides. Other backends ignore it. */
+    uint32_t connections;
 } evs_store_opts;
 
 /**
