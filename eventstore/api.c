@@ -208,16 +208,45 @@ int evs_exec_create(evs_store *s, const char *id, size_t id_len,
     return evs_exec_create_flags(s, id, id_len, snap, events, n, 0);
 }
 
+/* Whether a creation's events and flags go together (store.h). */
+static int create_args_ok(const evs_event *events, size_t n, unsigned flags)
+{
+    return !(n && !events) &&
+           !(flags & ~(unsigned)(EVS_SNAPSHOT_CACHE | EVS_CREATE_OWNED)) &&
+           !((flags & EVS_SNAPSHOT_CACHE) && n == 0);
+}
+
 int evs_exec_create_flags(evs_store *s, const char *id, size_t id_len,
                           const evs_snapshot *snap, const evs_event *events,
                           size_t n, unsigned flags)
 {
     CHECK_ID(id, id_len);
-    if ((n && !events) ||
-        (flags & ~(unsigned)(EVS_SNAPSHOT_CACHE | EVS_CREATE_OWNED)) ||
-        ((flags & EVS_SNAPSHOT_CACHE) && n == 0))
+    if (!create_args_ok(events, n, flags))
         return -EINVAL;
     return s->ops->exec_create(s, id, id_len, snap, events, n, flags);
+}
+
+int evs_exec_create_open(evs_store *s, const char *id, size_t id_len,
+                         const evs_snapshot *snap, const evs_event *events,
+                         size_t n, unsigned flags, evs_log **out,
+                         evs_error_info *info)
+{
+    int rc;
+
+    evs_error_info_clear(info);
+    CHECK_ID(id, id_len);
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    flags |= EVS_CREATE_OWNED;
+    if (!s->ops->exec_create_open) {
+        rc = evs_exec_create_flags(s, id, id_len, snap, events, n, flags);
+        return rc ? rc
+                  : evs_log_open(s, id, id_len, EVS_LOG_WRITE, out, NULL, info);
+    }
+    if (!create_args_ok(events, n, flags))
+        return -EINVAL;
+    return s->ops->exec_create_open(s, id, id_len, snap, events, n, flags, out);
 }
 
 int evs_exec_exists(evs_store *s, const char *id, size_t id_len)

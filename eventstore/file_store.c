@@ -565,6 +565,7 @@ const evs_backend_ops evs__file_backend = {
     file_open,
     file_close,
     file_exec_create,
+    NULL, /* exec_create_open: the creation, then the open */
     file_exec_exists,
     file_exec_delete,
     evs__file_exec_list,

@@ -28,7 +28,7 @@
 /* The statements, prepared on the connection at first use. */
 enum {
     PG_EXEC_GET,   /* id -> rid, last_seq, bytes, req_gen */
-    PG_EXEC_ADD,   /* the row and the first lines, one statement */
+    PG_EXEC_ADD,   /* the row and the first lines, one statement -> rid */
     PG_APPEND,     /* the lines and the new end, fenced, one statement */
     PG_LEASE_GET,  /* rid -> fence, lease still held, last_seq */
     PG_CLAIM,      /* id, owner, lease -> rid, fence, last_seq, bytes */
@@ -174,6 +174,14 @@ int evs__pg_claim(evs_store *s, const char *id, size_t id_len, int wait,
  * Errors are logged only. */
 void evs__pg_release(evs_store *s, int64_t rid, int64_t fence);
 
+/* Creates execution id (evs_backend_ops.exec_create) in one statement;
+ * with `owner` (may be NULL) also claims its lease, as the first writer:
+ * *rid (may be NULL) its row, *bytes (may be NULL) its log's size. */
+int evs__pg_exec_add(evs_store *s, const char *id, size_t id_len,
+                     const evs_snapshot *snap, const evs_event *ev, size_t n,
+                     unsigned flags, const char *owner, int64_t *rid,
+                     uint64_t *bytes);
+
 /* pg_lease.c: the deletes, which claim the lease first (evs_backend_ops). */
 int evs__pg_exec_trash(evs_store *s, const char *name, uint64_t expect_seq,
                        evs__trashed *t);
@@ -203,6 +211,9 @@ int evs__pg_line_arrays(evs_store *s, const char *lines, size_t len, size_t n,
                         size_t *blen);
 
 int evs__pg_log_claim(evs_store *s, evs_log **out, evs_error_info *info);
+int evs__pg_exec_create_open(evs_store *s, const char *id, size_t id_len,
+                             const evs_snapshot *snap, const evs_event *ev,
+                             size_t n, unsigned flags, evs_log **out);
 
 /* pg_watch.c: LISTEN/NOTIFY (evs_watch). */
 int evs__pg_watch_open(evs_store *s, evs_watch **out);

@@ -205,6 +205,35 @@ int evs__pg_log_claim(evs_store *s, evs_log **out, evs_error_info *info)
     return log_opened(s, pl, rc, out, NULL, info);
 }
 
+/* The creation claims the lease in its statement, as the first writer
+ * (token 1); the log ends where the creation's lines do, so it is not
+ * read back. */
+int evs__pg_exec_create_open(evs_store *s, const char *id, size_t id_len,
+                             const evs_snapshot *snap, const evs_event *ev,
+                             size_t n, unsigned flags, evs_log **out)
+{
+    char owner[EVS_UUID_LEN + 1];
+    pg_log *pl;
+    int rc;
+
+    if ((rc = evs_uuid7(owner)) != 0)
+        return rc;
+    if (!(pl = log_new(s, EVS_LOG_WRITE)))
+        return -ENOMEM;
+    log_name(pl, id, id_len);
+    rc = evs__pg_exec_add(s, id, id_len, snap, ev, n, flags, owner, &pl->rid,
+                          &pl->base.end);
+    if (rc != 0) {
+        free_log(s, pl);
+        return rc;
+    }
+    pl->fence = 1;
+    pl->base.last_seq = n;
+    evs__db_sync_open(&pl->sy, &pl->base);
+    *out = &pl->base;
+    return 0;
+}
+
 /* Commits a transaction id at synchronous_commit on: its commit waits
  * for the WAL to be flushed up to it, with every commit before it. */
 static int sync_all(evs_store *s)

@@ -101,20 +101,24 @@ static const char *const migrations[EVS__PG_SCHEMA] = {
 static const char *const stmt_sql[PG_LIST0] = {
     [PG_EXEC_GET] = "SELECT rid, last_seq, bytes, req_gen FROM executions"
                     " WHERE id = $1::text",
+    /* With an owner ($18 not empty), the creation is also a writer's
+     * claim, the first (token 1). */
     [PG_EXEC_ADD] =
         "WITH x AS (INSERT INTO executions(id, status, workflow, created_at,"
         " updated_at, start_time, end_time, snap_seq, snapshot, last_seq,"
-        " bytes, run, lease_until) VALUES($1::text, $2::text, $3::text,"
-        " $4::int8, $5::int8, $6::int8, $7::int8, $8::int8, $9::bytea,"
-        " $10::int8, $11::int8, $14::bool,"
-        " CASE WHEN $15::bool THEN " PG_NOW_US " + $16::int8 ELSE 0 END)"
+        " bytes, run, lease_until, owner, fence) VALUES($1::text, $2::text,"
+        " $3::text, $4::int8, $5::int8, $6::int8, $7::int8, $8::int8,"
+        " $9::bytea, $10::int8, $11::int8, $14::bool,"
+        " CASE WHEN $15::bool THEN " PG_NOW_US " + $16::int8 ELSE 0 END,"
+        " NULLIF($18::text, ''), CASE WHEN $18::text = '' THEN 0 ELSE 1 END)"
         " RETURNING rid, id, status, run),"
         " l AS (INSERT INTO events(rid, seq, off, line)"
         " SELECT x.rid, o.n, o.off, o.line FROM x,"
-        " unnest($12::int8[], $13::bytea[]) WITH ORDINALITY AS o(off, line, n))"
+        " unnest($12::int8[], $13::bytea[]) WITH ORDINALITY AS o(off, line, n)),"
         /* Runners are told of work they may claim now. */
-        " SELECT pg_notify($17::text, 'f' || x.id) FROM x WHERE NOT $15::bool"
-        " AND NOT x.run AND x.status NOT IN " UNFINISHED_NOT,
+        " t AS (SELECT pg_notify($17::text, 'f' || x.id) FROM x"
+        " WHERE NOT $15::bool AND NOT x.run AND x.status NOT IN " UNFINISHED_NOT
+        ") SELECT x.rid, (SELECT count(*) FROM t) FROM x",
     /* Only while the claim holds: the same token, the lease not run out
      * and the log where the writer left it; the update takes the row's
      * lock, so a claim and an append are ordered. The lease is renewed
@@ -844,19 +848,20 @@ int evs__pg_line_arrays(evs_store *s, const char *lines, size_t len, size_t n,
  * EVS_CREATE_OWNED keeps the queue from offering the execution for a
  * lease's time, while its creator claims it by id; without it the
  * runners are told of it at the commit. */
-static int pg_exec_create(evs_store *s, const char *id, size_t id_len,
-                          const evs_snapshot *snap, const evs_event *ev,
-                          size_t n, unsigned flags)
+int evs__pg_exec_add(evs_store *s, const char *id, size_t id_len,
+                     const evs_snapshot *snap, const evs_event *ev, size_t n,
+                     unsigned flags, const char *owner, int64_t *rid,
+                     uint64_t *bytes)
 {
     pg_store *q = evs__pg(s);
     char *buf, *sbuf, *arr = NULL;
     size_t len, slen, acap = 0, alen = 0, blen = 0;
     evs_snapshot sn;
     pg_params p = {0};
+    PGresult *r = NULL;
     pg_conn *db;
     int rc;
 
-    (void)flags;
     /* Everything encoded before the statement: a bad event or snapshot
      * leaves nothing behind. */
     if ((rc = evs__create_encode(s, id, id_len, snap, ev, n, &sn, &buf, &len,
@@ -874,15 +879,33 @@ static int pg_exec_create(evs_store *s, const char *id, size_t id_len,
         evs__pg_bool(&p, (flags & EVS_CREATE_OWNED) != 0);
         evs__pg_i64(&p, q->lease_us);
         evs__pg_bytes(&p, q->chan, strlen(q->chan));
+        evs__pg_bytes(&p, owner, owner ? strlen(owner) : 0);
         db = evs__pg_get(s);
-        rc = evs__pg_do(db, PG_EXEC_ADD, &p, PG_SYNC_META(s),
-                        "creating an execution", NULL);
+        r = evs__pg_run(db, PG_EXEC_ADD, &p, PG_SYNC_META(s),
+                        "creating an execution", &rc);
         evs__pg_put(db);
     }
+    if (r && PQntuples(r) == 1) {
+        if (rid)
+            *rid = evs__pg_col_i64(r, 0, 0);
+        if (bytes)
+            *bytes = len;
+    } else if (r) {
+        rc = -EIO; /* an insert that made no row */
+    }
+    PQclear(r);
     evs__free(s->alloc, arr);
     evs__free(s->alloc, buf);
     evs__free(s->alloc, sbuf);
     return rc;
+}
+
+static int pg_exec_create(evs_store *s, const char *id, size_t id_len,
+                          const evs_snapshot *snap, const evs_event *ev,
+                          size_t n, unsigned flags)
+{
+    return evs__pg_exec_add(s, id, id_len, snap, ev, n, flags, NULL, NULL,
+                            NULL);
 }
 
 static int pg_exec_exists(evs_store *s, const char *id, size_t id_len)
@@ -899,6 +922,7 @@ const evs_backend_ops evs__pg_backend = {
     .open = pg_open,
     .close = pg_close,
     .exec_create = pg_exec_create,
+    .exec_create_open = evs__pg_exec_create_open,
     .exec_exists = pg_exec_exists,
     .exec_delete = evs__pg_exec_delete,
     .exec_list = evs__pg_exec_list,

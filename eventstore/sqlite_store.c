@@ -817,6 +817,7 @@ const evs_backend_ops evs__sqlite_backend = {
     sq_open,
     sq_close,
     sq_exec_create,
+    NULL, /* exec_create_open: the creation, then the open */
     sq_exec_exists,
     sq_exec_delete,
     evs__sq_exec_list,

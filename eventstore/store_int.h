@@ -50,6 +50,11 @@ typedef struct evs_backend_ops {
     int (*exec_create)(evs_store *s, const char *id, size_t id_len,
                        const evs_snapshot *snap, const evs_event *ev, size_t n,
                        unsigned flags);
+    /* evs_exec_create_open in one step, checked as exec_create (flags
+     * with EVS_CREATE_OWNED); NULL: exec_create, then log_open. */
+    int (*exec_create_open)(evs_store *s, const char *id, size_t id_len,
+                            const evs_snapshot *snap, const evs_event *ev,
+                            size_t n, unsigned flags, evs_log **out);
     int (*exec_exists)(evs_store *s, const char *id, size_t id_len);
     int (*exec_delete)(evs_store *s, const char *id, size_t id_len);
     int (*exec_list)(evs_store *s, const evs_list_filter *f,

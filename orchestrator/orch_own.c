@@ -434,17 +434,21 @@ static void start_work(uv_work_t *w)
     start_job *j = w->data;
     evs__creation *c = &j->c;
 
-    /* Owned: no other runner is offered it before this one claims it. */
-    j->rc =
-        evs_exec_create_flags(j->o->store, c->id, c->id_len, &c->snap, c->ev, 2,
-                              EVS_SNAPSHOT_CACHE | EVS_CREATE_OWNED);
-    if (j->rc == 0)
-        j->rc = evs_log_open(j->o->store, c->id, c->id_len, EVS_LOG_WRITE,
-                             &j->log, NULL, NULL);
+    /* Created and opened as its writer in one step (one statement on
+     * PostgreSQL); owned: no other runner is offered it meanwhile. */
+    j->rc = evs_exec_create_open(j->o->store, c->id, c->id_len, &c->snap,
+                                 c->ev, 2, EVS_SNAPSHOT_CACHE, &j->log, NULL);
     if (j->rc == 0)
         j->rc = evs__orch_replay_new(j->o->alloc, &j->rp);
-    if (j->rc == 0)
-        j->rc = evs_replay_run(j->rp, j->log, 0, NULL);
+    /* The log holds just the creation's events: replayed from here, with
+     * the fields the store gave their lines, instead of read back. */
+    for (size_t i = 0; i < 2 && j->rc == 0; i++) {
+        evs_event e = c->ev[i];
+        e.execution_id = (evs_span){c->id, c->id_len};
+        e.batch_first = 1;
+        e.batch_count = 2;
+        j->rc = evs_replay_apply(j->rp, &e, NULL);
+    }
 }
 
 static void start_done(uv_work_t *w, int status)

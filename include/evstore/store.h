@@ -255,6 +255,27 @@ EVS_EXTERN int evs_exec_create_flags(evs_store *s, const char *id,
  */
 #define EVS_CREATE_OWNED (1u << 8)
 
+/**
+ * Creates execution `id` as evs_exec_create_flags does, and opens its log
+ * as its writer (evs_log_open with EVS_LOG_WRITE): what a runner starting
+ * an execution does. `flags` as evs_exec_create_flags'; EVS_CREATE_OWNED
+ * is implied. On PostgreSQL the creation claims the writer's lease in its
+ * own statement: one round trip and one commit instead of the two of a
+ * creation and an open (and no read of the log's end, which it has just
+ * written). Elsewhere it is the creation, then the open. `info` (may be
+ * NULL) details a failure of the open.
+ *
+ * Returns 0 and sets *out (the log ends at sequence n), what
+ * evs_exec_create_flags returns (nothing created, *out NULL), or an error
+ * of evs_log_open, with *out NULL and the execution created: open it
+ * again, or let a runner adopt it.
+ */
+EVS_EXTERN int evs_exec_create_open(evs_store *s, const char *id,
+                                    size_t id_len, const evs_snapshot *snap,
+                                    const evs_event *events, size_t n,
+                                    unsigned flags, evs_log **out,
+                                    evs_error_info *info);
+
 /** True if execution `id` exists (its directory and log are there). */
 EVS_EXTERN int evs_exec_exists(evs_store *s, const char *id, size_t id_len);
 

@@ -273,6 +273,109 @@ Test(exec_create, a_second_create_is_eexist)
     cr_assert_eq(count_store(), 1);
 }
 
+/* The lines of execution id's log, concatenated (heap memory). */
+static char *log_lines(const char *id, size_t *len)
+{
+    evs_log *l;
+    evs_cursor *c;
+    evs_event ev;
+    evs_span raw;
+    char *all = NULL;
+    size_t n = 0;
+
+    cr_assert_eq(evs_log_open(st, id, strlen(id), 0, &l, NULL, NULL), 0);
+    cr_assert_eq(evs_cursor_open(l, 1, 0, &c, NULL), 0);
+    while (evs_cursor_next(c, &ev, &raw, NULL) == 1) {
+        all = realloc(all, n + raw.len + 1);
+        cr_assert_not_null(all);
+        memcpy(all + n, raw.ptr, raw.len);
+        n += raw.len;
+    }
+    evs_cursor_close(c);
+    evs_log_close(l);
+    *len = n;
+    return all;
+}
+
+Test(exec_create, create_open_gives_the_new_log_s_writer)
+{
+    evs_event ev[3], more = tu_event(EVS_EV_STEP_COMPLETED, "s", "{}");
+    char ids[3][16];
+    char *a, *b;
+    size_t alen, blen;
+    uint64_t size;
+    evs_log *l = NULL, *other = NULL;
+
+    for (int i = 0; i < 3; i++) {
+        ev[i] = tu_event(i ? EVS_EV_STEP_COMPLETED : EVS_EV_EXECUTION_STARTED,
+                         "s", "{\"k\":1}");
+        snprintf(ids[i], sizeof(ids[i]), "ev-%d", i);
+        ev[i].id = evs_span_cstr(ids[i]);
+        ev[i].timestamp_us = 1700000000000000 + i;
+    }
+    cr_assert_eq(evs_exec_create_open(st, "co", 2, NULL, ev, 3,
+                                      EVS_SNAPSHOT_CACHE, &l, NULL),
+                 0);
+    cr_assert_not_null(l);
+    cr_assert_eq(evs_log_last_seq(l), 3);
+    cr_assert_str_eq(evs_log_id(l), "co");
+    /* The writer holds the execution: no other writer, no delete. */
+    cr_assert_eq(evs_log_open(st, "co", 2, EVS_LOG_WRITE, &other, NULL, NULL),
+                 EVS_ELOCKED);
+    cr_assert_eq(evs_exec_delete(st, "co", 2), EVS_ELOCKED);
+    /* Its end is the creation's: the next append goes after it. */
+    more.id = evs_span_cstr("ev-3");
+    more.timestamp_us = 1700000000000003;
+    cr_assert_eq(evs_log_append(l, &more, 1, 3, NULL), 0);
+    cr_assert_eq(evs_log_last_seq(l), 4);
+    size = evs_log_size(l);
+    evs_log_close(l);
+    cr_assert_eq(evs_log_open(st, "co", 2, EVS_LOG_WRITE, &other, NULL, NULL),
+                 0, "closed, the writer gave the execution up");
+    cr_assert_eq(evs_log_last_seq(other), 4);
+    cr_assert_eq(evs_log_size(other), size);
+    evs_log_close(other);
+    a = log_lines("co", &alen);
+    cr_assert_eq(alen, size);
+    /* The same lines, byte for byte, as a creation and then an open. */
+    cr_assert_eq(evs_exec_delete(st, "co", 2), 0);
+    cr_assert_eq(evs_exec_create(st, "co", 2, NULL, ev, 3), 0);
+    cr_assert_eq(evs_log_open(st, "co", 2, EVS_LOG_WRITE, &other, NULL, NULL),
+                 0);
+    cr_assert_eq(evs_log_append(other, &more, 1, 3, NULL), 0);
+    evs_log_close(other);
+    b = log_lines("co", &blen);
+    cr_assert_eq(alen, blen);
+    cr_assert_eq(memcmp(a, b, alen), 0);
+    free(a);
+    free(b);
+}
+
+Test(exec_create, create_open_refuses_what_create_refuses)
+{
+    evs_event ev = tu_event(EVS_EV_EXECUTION_STARTED, "s", "{}");
+    evs_log *l = (evs_log *)&l;
+
+    cr_assert_eq(evs_exec_create_open(st, "bad id", 6, NULL, &ev, 1, 0, &l,
+                                      NULL),
+                 EVS_EBADID);
+    cr_assert_eq(evs_exec_create_open(st, "x", 1, NULL, &ev, 1, 0, NULL, NULL),
+                 -EINVAL);
+    cr_assert_eq(evs_exec_create_open(st, "x", 1, NULL, &ev, 1, 1u << 20, &l,
+                                      NULL),
+                 -EINVAL);
+    cr_assert_null(l);
+    cr_assert_eq(evs_exec_create_open(st, "x", 1, NULL, NULL, 0,
+                                      EVS_SNAPSHOT_CACHE, &l, NULL),
+                 -EINVAL);
+    cr_assert_eq(tu_create(st, "dup"), 0);
+    cr_assert_eq(evs_exec_create_open(st, "dup", 3, NULL, &ev, 1, 0, &l, NULL),
+                 -EEXIST);
+    cr_assert_null(l);
+    cr_assert_eq(tu_count_events(st, "dup"), 1, "the first left as it was");
+    cr_assert_eq(count_store(), 1);
+}
+
 Test(exec_create, events_get_sequences_and_uuid7_ids)
 {
     evs_event ev[5];
