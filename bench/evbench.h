@@ -91,6 +91,7 @@ enum {
     SC_ARCH = 1u << 12,
     SC_GC = 1u << 13,
     SC_API = 1u << 14,
+    SC_P9DB = 1u << 15,
 };
 
 /* The PostgreSQL server of the run (pg_server.c). */
@@ -455,6 +456,8 @@ int scen_p7(bench_ctx *c);
 /* scen_orch.c, with its parts in scen_orch_floor.c and
  * scen_orch_latency.c */
 int scen_p9(bench_ctx *c);
+/* P9's rows on the database backends alone (scen_orch_db.c). */
+int scen_p9db(bench_ctx *c);
 /* scen_run.c */
 int scen_p11(bench_ctx *c);
 /* scen_archive.c */

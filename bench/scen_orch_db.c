@@ -491,3 +491,13 @@ int p9_backends(bench_ctx *c, size_t nd, size_t nn, size_t reps)
                per[R_GN].wal_syncs, per[R_G4].xacts, per[R_G4].wal_syncs);
     return 0;
 }
+
+int scen_p9db(bench_ctx *c)
+{
+    size_t reps = c->repeat < 3 ? (size_t)c->repeat : 3;
+
+    /* As scen_p9: before the first use of the threadpool. */
+    setenv("UV_THREADPOOL_SIZE", "16", 0);
+    return p9_backends(c, c->sz.p9_durable, c->sz.p9_nosync,
+                       c->quick ? 1 : reps);
+}

@@ -206,9 +206,8 @@ int evs__pg_snapshot_save(evs_store *s, const char *id, size_t id_len,
         evs__pg_bytes(&p, id, id_len);
         evs__pg_snapshot_params(&p, &sn, buf, len);
         /* A cache of the log (EVS_SNAPSHOT_CACHE) is not waited for. */
-        rc = evs__pg_do(db, PG_SNAP_SET, &p,
-                        PG_SYNC_META(s) && !(flags & EVS_SNAPSHOT_CACHE),
-                        "saving a snapshot", &changed);
+        evs__pg_bool(&p, PG_SYNC_META(s) && !(flags & EVS_SNAPSHOT_CACHE));
+        rc = evs__pg_do(db, PG_SNAP_SET, &p, -1, "saving a snapshot", &changed);
         /* Nothing changed: no such execution (the log never shrinks, so
          * it was deleted), or a snapshot ahead of its log. */
         if (rc == 0 && changed != 1 &&

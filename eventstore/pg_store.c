@@ -161,10 +161,14 @@ static const char *const stmt_sql[PG_LIST0] = {
     /* An unfinished execution given up is work for the others; its
      * lease ends now, which puts it behind the work already waiting in
      * the queue (so one that fails whenever it is taken cannot keep the
-     * others from being taken). */
+     * others from being taken). Any other (ended, or a durable function's
+     * run) is free once it has no owner: its lease_until, a key of the
+     * queue's index, is left as it was, so the update can be heap-only. */
     [PG_RELEASE] =
         "WITH u AS (UPDATE executions SET owner = NULL,"
-        " lease_until = " PG_NOW_US " WHERE rid = $1::int8 AND fence = $2::int8"
+        " lease_until = CASE WHEN run OR status IN " UNFINISHED_NOT
+        " THEN lease_until ELSE " PG_NOW_US " END"
+        " WHERE rid = $1::int8 AND fence = $2::int8"
         " RETURNING id, status, run, " PG_COMMIT_OFF ")"
         " SELECT pg_notify($3::text, 'f' || id) FROM u"
         " WHERE NOT run AND status NOT IN " UNFINISHED_NOT,
@@ -177,13 +181,18 @@ static const char *const stmt_sql[PG_LIST0] = {
                       " ORDER BY seq LIMIT $4::int8",
     [PG_SNAP_GET] = "SELECT snapshot, last_seq, created_at FROM executions"
                     " WHERE rid = $1::int8",
-    /* Never ahead of the log: the guard and the write are one. */
+    /* Never ahead of the log: the guard and the write are one. $10 says
+     * whether its commit waits for the WAL's flush: set for its own
+     * transaction, so a snapshot that is a cache does not switch the
+     * connection's setting and back around it. */
     [PG_SNAP_SET] = "UPDATE executions SET status = $2::text,"
                     " workflow = $3::text, created_at = $4::int8,"
                     " updated_at = $5::int8, start_time = $6::int8,"
                     " end_time = $7::int8, snap_seq = $8::int8,"
                     " snapshot = $9::bytea"
-                    " WHERE id = $1::text AND last_seq >= $8::int8",
+                    " WHERE id = $1::text AND last_seq >= $8::int8"
+                    " RETURNING set_config('synchronous_commit',"
+                    " CASE WHEN $10::bool THEN 'on' ELSE 'off' END, true)",
     /* Delivered at the commit, to the runners listening (evs_watch). */
     [PG_REQ_ADD] = "WITH g AS (UPDATE executions SET req_gen = req_gen + 1"
                    " WHERE id = $1::text RETURNING rid),"
