@@ -381,9 +381,15 @@ static int connect_db(pg_conn *db)
                   evs__pg_msg_len(m), m);
         return rc;
     }
-    /* Errors are ours to report; the server's notices are not printed. */
+    /* Errors are ours to report; the server's notices are not printed.
+     * Every statement is prepared and looks rows up by key, where the
+     * generic plan is the custom one: without the setting the server
+     * plans each of a connection's first five executions of each
+     * statement anew, and goes on doing so for those whose custom plans
+     * it costs lower (the appends' arrays), planning at every call. */
     PQsetNoticeProcessor(db->conn, NULL, NULL);
-    return simple(db, "SET client_min_messages = warning");
+    return simple(db, "SET client_min_messages = warning;"
+                      " SET plan_cache_mode = force_generic_plan");
 }
 
 /* A connection to use: the one there is, or a new one when it was lost
