@@ -190,11 +190,13 @@ typedef struct evs_orch_opts {
                                    run by evs_orch_run */
     uint64_t snapshot_every; /* events between snapshots; default 1000 */
     uint32_t inbox_poll_ms;  /* how often inboxes are polled besides
-                                   file-change notifications; default 500.
-                                   The same timer renews the writers'
-                                   leases of a PostgreSQL store every
-                                   third of its lease_ms (store.h,
-                                   evs_log_renew) */
+                                   file-change notifications (not while
+                                   a PostgreSQL store's notifications
+                                   are heard); default 500. The same
+                                   timer renews a writer's lease on a
+                                   PostgreSQL store a third of its
+                                   lease_ms after its claim or last
+                                   renewal (store.h, evs_log_renew) */
     int stop_when_idle;      /* evs_orch_run returns once no owned
                                    execution can go on by itself: each
                                    has ended, is paused, or waits for an

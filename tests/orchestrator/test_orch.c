@@ -2075,6 +2075,28 @@ Test(orch, a_posted_event_reaches_a_waiting_execution_through_its_inbox)
                  -ENOENT);
 }
 
+/* A request posted after a start's creation but before the loop attached
+ * the execution is taken. (On PostgreSQL the loop here runs the start's
+ * completion before the watch's notification, which then finds the
+ * execution owned; the other order, where the start reads its inbox
+ * because the notification came first, is not forced by this test.) */
+Test(orch, an_event_posted_before_its_start_is_attached_is_taken)
+{
+    mk_orch(1);
+    start(wait_def(""), "", "early");
+    /* The creation runs on the threadpool; the loop is not running, so
+     * nothing is attached yet. */
+    for (int i = 0; i < 10000 && !evs_exec_exists(st, "early", 5); i++)
+        usleep(1000);
+    cr_assert(evs_exec_exists(st, "early", 5));
+    cr_assert_eq(evs_orch_post(st, S("early"), S("event"), S("go"),
+                               S("{\"via\":\"early\"}")),
+                 0);
+    run_orch();
+    expect_outcome("early", EVS_OUTCOME_COMPLETED);
+    cr_assert_str_eq(calls[0].input, "{\"got\":{\"via\":\"early\"}}");
+}
+
 /* Two waits for the same event, one after the other. */
 static const char *twice_def(void)
 {
