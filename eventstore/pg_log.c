@@ -157,6 +157,17 @@ int evs__pg_log_open(evs_store *s, const char *id, size_t id_len,
     return log_opened(s, pl, rc, out, rec, info);
 }
 
+/* A writer's handle, before its claim, and the claim's owner. */
+static int writer_new(evs_store *s, char owner[EVS_UUID_LEN + 1],
+                      pg_log **out)
+{
+    int rc = evs_uuid7(owner);
+
+    if (rc != 0)
+        return rc;
+    return (*out = log_new(s, EVS_LOG_WRITE)) ? 0 : -ENOMEM;
+}
+
 /* The queue's next execution (PG_CLAIM_NEXT), claimed as a writer's
  * open claims one by id. */
 int evs__pg_log_claim(evs_store *s, evs_log **out, evs_error_info *info)
@@ -169,10 +180,8 @@ int evs__pg_log_claim(evs_store *s, evs_log **out, evs_error_info *info)
     pg_log *pl;
     int rc;
 
-    if ((rc = evs_uuid7(owner)) != 0)
+    if ((rc = writer_new(s, owner, &pl)) != 0)
         return rc;
-    if (!(pl = log_new(s, EVS_LOG_WRITE)))
-        return -ENOMEM;
     evs__pg_bytes(&p, owner, EVS_UUID_LEN);
     evs__pg_i64(&p, q->lease_us);
     db = evs__pg_get(s);
@@ -216,10 +225,8 @@ int evs__pg_exec_create_open(evs_store *s, const char *id, size_t id_len,
     pg_log *pl;
     int rc;
 
-    if ((rc = evs_uuid7(owner)) != 0)
+    if ((rc = writer_new(s, owner, &pl)) != 0)
         return rc;
-    if (!(pl = log_new(s, EVS_LOG_WRITE)))
-        return -ENOMEM;
     log_name(pl, id, id_len);
     rc = evs__pg_exec_add(s, id, id_len, snap, ev, n, flags, owner, &pl->rid,
                           &pl->base.end);
