@@ -659,6 +659,88 @@ Test(pg, runners_claiming_at_once_each_take_different_executions)
     evs_store_close(a);
 }
 
+/* The pool: a store's threads share at most evs_store_opts.connections
+ * connections, and every append lands. */
+typedef struct pool_writer {
+    evs_store *s;
+    char id[16];
+    int err;
+} pool_writer;
+
+#define POOL_APPENDS 40
+
+static void *pool_write(void *arg)
+{
+    pool_writer *w = arg;
+    evs_log *l = NULL;
+
+    w->err = evs_log_open(w->s, w->id, strlen(w->id), EVS_LOG_WRITE, &l, NULL,
+                          NULL);
+    for (int i = 0; i < POOL_APPENDS && w->err == 0; i++) {
+        evs_event ev = tu_event(EVS_EV_STEP_COMPLETED, "s", "{}");
+        w->err = evs_log_append(l, &ev, 1, (uint64_t)i + 1, NULL);
+    }
+    evs_log_close(l);
+    return NULL;
+}
+
+static long long sessions_named(const char *app)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_stat_activity WHERE application_name "
+             "= '%s'",
+             app);
+    return raw_int(sql);
+}
+
+Test(pg, a_store_s_threads_share_at_most_its_connections)
+{
+    char where[4400], app[32];
+    evs_store_opts o;
+    evs_store *s = NULL;
+    pool_writer w[8];
+    pthread_t t[8];
+    long long most = 0;
+    int running, joined[8] = {0};
+
+    snprintf(app, sizeof(app), "evs-pool-%d", (int)getpid());
+    snprintf(where, sizeof(where), "%s%sapplication_name=%s", loc,
+             strchr(loc, '?') ? "&" : "?", app);
+    evs_store_opts_init(&o);
+    o.log_fn = hook;
+    o.connections = 65;
+    cr_assert_eq(evs_store_open(where, &o, &s), -EINVAL, "at most 64");
+    o.connections = 2;
+    cr_assert_eq(evs_store_open(where, &o, &s), 0, "%s", logged);
+    cr_assert_eq(sessions_named(app), 1, "one connection made at open");
+    for (int k = 0; k < 8; k++) {
+        w[k] = (pool_writer){.s = s};
+        snprintf(w[k].id, sizeof(w[k].id), "p%d", k);
+        cr_assert_eq(tu_create(s, w[k].id), 0);
+    }
+    for (int k = 0; k < 8; k++)
+        cr_assert_eq(pthread_create(&t[k], NULL, pool_write, &w[k]), 0);
+    /* While the eight write, and after, the store has two at most. */
+    do {
+        long long n = sessions_named(app);
+        most = n > most ? n : most;
+        running = 0;
+        for (int k = 0; k < 8; k++)
+            if (!joined[k] && !(joined[k] = pthread_tryjoin_np(t[k], NULL) == 0))
+                running = 1;
+    } while (running);
+    most = sessions_named(app) > most ? sessions_named(app) : most;
+    for (int k = 0; k < 8; k++) {
+        cr_assert_eq(w[k].err, 0, "%s: %s", w[k].id, evs_strerror(w[k].err));
+        cr_assert_eq(tu_count_events(s, w[k].id), 1 + POOL_APPENDS);
+    }
+    cr_assert_eq(most, 2, "the pool's two, made when the first was busy");
+    evs_store_close(s);
+    cr_assert_eq(sessions_named(app), 0, "all ended at close");
+}
+
 /* What a watch heard, as "kID," entries. */
 static char heard[1024];
 
