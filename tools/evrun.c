@@ -90,8 +90,8 @@ static const char help_retry[] =
 
 static const char help_serve[] =
     "evrun serve STORE [--grace MS] [--adopt MS] [--schedules MS]\n"
-    "          [--gc-first MS] [--lease MS] [--max N] [--sync MODE]\n"
-    "          [--create]\n"
+    "          [--gc-first MS] [--lease MS] [--max N] [--connections N]\n"
+    "          [--sync MODE] [--create]\n"
     "          [--http ADDR:PORT [--token-file F] [--definitions DIR]\n"
     "          [--console DIR]]\n"
     "  Runs every unfinished execution no other runner owns, looks for\n"
@@ -122,6 +122,10 @@ static const char help_serve[] =
     "  --max N        own at most N executions at once (default: no\n"
     "                 limit), so that runners sharing a store share its\n"
     "                 work; the rest wait for a runner with room\n"
+    "  --connections N  PostgreSQL: open at most N connections to the\n"
+    "                 server (1 to 64, default 4), besides the one that\n"
+    "                 listens; more let more commits wait for the disk at\n"
+    "                 once. Other backends ignore it\n"
     "  --sync MODE    full (default), batch or none\n"
     "  --create       create STORE if it does not exist, as start does\n"
     "  --http ADDR:PORT\n"
@@ -310,6 +314,7 @@ int parse_sync(const char *cmd, const char *v, evs_durability *d)
 }
 
 uint32_t g_lease_ms;
+uint32_t g_connections;
 
 int run_store_open(const char *path, evs_durability d, int create,
                    int can_create, evs_store **s)
@@ -321,6 +326,8 @@ int run_store_open(const char *path, evs_durability d, int create,
     so.create = create;
     if (g_lease_ms)
         so.lease_ms = g_lease_ms;
+    if (g_connections)
+        so.connections = g_connections;
     return open_store_opts(path, &so, can_create ? "; --create makes it" : NULL,
                            s);
 }

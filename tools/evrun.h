@@ -49,7 +49,8 @@ enum {
     OPT_BY,
     OPT_REASON,
     OPT_LEASE,
-    OPT_MAX
+    OPT_MAX,
+    OPT_CONNECTIONS
 };
 
 #define OPT_JSON_ENTRY                                                         \
@@ -78,6 +79,10 @@ int run_store_open(const char *path, evs_durability d, int create,
 /* The writers' lease run_store_open asks of a PostgreSQL store
  * (evs_store_opts.lease_ms; 0: the library's default): serve's --lease. */
 extern uint32_t g_lease_ms;
+/* The most connections it asks of a PostgreSQL store
+ * (evs_store_opts.connections; 0: the library's default): serve's
+ * --connections. */
+extern uint32_t g_connections;
 
 /*
  * Takes a JSON argument of option `opt`: inline, or "@FILE" (FILE "-":

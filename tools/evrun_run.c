@@ -554,6 +554,7 @@ int cmd_serve(int argc, char **argv)
         {"gc-first", required_argument, NULL, OPT_GC_FIRST},
         {"lease", required_argument, NULL, OPT_LEASE},
         {"max", required_argument, NULL, OPT_MAX},
+        {"connections", required_argument, NULL, OPT_CONNECTIONS},
         {"http", required_argument, NULL, OPT_HTTP},
         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"definitions", required_argument, NULL, OPT_DEFINITIONS},
@@ -567,7 +568,7 @@ int cmd_serve(int argc, char **argv)
     char *token = NULL;
     evs_durability d = EVS_SYNC_FULL;
     uint64_t adopt = 1000, grace = g_grace_ms, sched = 1000, gc_first = 1000;
-    uint64_t lease = 0, max_owned = 0;
+    uint64_t lease = 0, max_owned = 0, conns = 0;
     evs_store *s = NULL;
     evs_orch_opts oo;
     evs_server_opts so;
@@ -598,6 +599,9 @@ int cmd_serve(int argc, char **argv)
         case OPT_MAX:
             ex = parse_num("serve", "--max", optarg, 1, 100000000, &max_owned);
             break;
+        case OPT_CONNECTIONS:
+            ex = parse_num("serve", "--connections", optarg, 1, 64, &conns);
+            break;
         case OPT_SYNC: ex = parse_sync("serve", optarg, &d); break;
         case OPT_CREATE: create = 1; break;
         case OPT_HTTP: http = optarg; break;
@@ -620,6 +624,7 @@ int cmd_serve(int argc, char **argv)
     so.console_dir = console ? console : installed_console();
     g_grace_ms = (uint32_t)grace;
     g_lease_ms = (uint32_t)lease;
+    g_connections = (uint32_t)conns;
     if ((ex = run_store_open(argv[optind], d, create, 1, &s)) != 0)
         return ex;
     g_store = s;

@@ -644,8 +644,9 @@ Test(evrun_crash, two_runners_on_one_store_run_each_step_exactly_once)
 static pid_t chaos_start(int i, int gen)
 {
     char tag[32];
-    const char *args[] = {"serve", store,   "--adopt", "200", "--lease",
-                          "4000",  "--max", "50",      NULL};
+    const char *args[] = {"serve", store, "--adopt", "200",
+                          "--lease", "4000", "--max", "50",
+                          "--connections", "2", NULL};
 
     snprintf(tag, sizeof(tag), "chaos%d.%d", i, gen);
     return tu_spawn_tool("EVRUN", dir, tag, args);
