@@ -7,6 +7,7 @@
  * (EVS_TEST_PG_URI); the shared store suites run on PostgreSQL as suite
  * `postgresql` (tests/meson.build).
  */
+#include "store_int.h"
 #include "testutil.h"
 
 #include <criterion/criterion.h>
@@ -216,6 +217,33 @@ static void expire(const char *id)
              " id = '%s' RETURNING 1) SELECT count(*) FROM u",
              id);
     cr_assert_eq(raw_int(sql), 1);
+}
+
+/* gc's delete in two halves: its claim, then the fenced DELETE. When the
+ * claim ran out between them and another writer claimed the execution,
+ * the DELETE matches no row: EVS_ELEASE, and nothing is deleted. */
+Test(pg, a_delete_whose_claim_ran_out_and_was_taken_deletes_nothing)
+{
+    evs_store *s = open_ok(300);
+    evs__trashed t;
+    evs_log *l = NULL;
+
+    cr_assert_eq(tu_create(s, "d1"), 0);
+    cr_assert_eq(s->ops->exec_trash(s, "d1", UINT64_MAX, &t), 0);
+    cr_assert_eq(evs_log_open(s, "d1", 2, EVS_LOG_WRITE, &l, NULL, NULL),
+                 EVS_ELOCKED, "the delete's claim holds");
+    usleep(450 * 1000);
+    cr_assert_eq(evs_log_open(s, "d1", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0,
+                 "the delete's claim ran out: %s", logged);
+    cr_assert_eq(s->ops->trash_commit(s, &t, 1), EVS_ELEASE);
+    cr_assert(strstr(logged, "not deleted"), "said: %s", logged);
+    cr_assert(evs_exec_exists(s, "d1", 2));
+    cr_assert_eq(evs_log_last_seq(l), 1);
+    evs_log_close(l);
+    cr_assert_eq(tu_count_events(s, "d1"), 1);
+    cr_assert_eq(evs_exec_delete(s, "d1", 2), 0, "a delete that holds works");
+    cr_assert(!evs_exec_exists(s, "d1", 2));
+    evs_store_close(s);
 }
 
 Test(pg, a_second_writer_is_refused_while_the_lease_holds)
