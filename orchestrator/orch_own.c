@@ -71,11 +71,13 @@ static int snapshot_lags(evs_store *s, const char *id, size_t id_len,
  * first event recorded says this runner took it over. `last_at`: the
  * timestamp of the log's last event when the caller knows it (a start:
  * its creation's, which is also its snapshot's created_at), else 0 (read
- * from the log). `pick`: its inbox may hold
- * requests no notification will tell of, so it is read now. info (may be
- * NULL) describes a refusal. */
+ * from the log). `claimed_ms`: the loop's time (uv_now) at or before the
+ * claim of its lease. `pick`: its inbox may hold requests no notification
+ * will tell of, so it is read now. info (may be NULL) describes a
+ * refusal. */
 static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
-                  int taken, int64_t last_at, int pick, evs_error_info *info)
+                  int taken, int64_t last_at, uint64_t claimed_ms, int pick,
+                  evs_error_info *info)
 {
     const evs_exec_state *st = evs_replay_exec(rp);
     evs_recorder_opts ro;
@@ -104,7 +106,7 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
     x->last_at_us = last_at ? last_at : last_event_at(log);
     /* A start's creation is stamped with the time of its events. */
     x->created_at_us = taken ? 0 : last_at;
-    x->renewed_ms = uv_now(o->loop);
+    x->renewed_ms = claimed_ms;
     evs_recorder_opts_init(&ro);
     ro.batch_events = SIZE_MAX; /* flushed by evs__orch_kick only */
     ro.batch_bytes = SIZE_MAX;
@@ -292,7 +294,8 @@ static int resume(evs_orch *o, evs_span id, evs_log *claimed, evs_span def,
         if (rc != 0)
             goto fail;
     }
-    return attach(o, log, rp, nd, 1, 0, 1, info);
+    /* The claim was made in this loop iteration, after its time. */
+    return attach(o, log, rp, nd, 1, 0, uv_now(o->loop), 1, info);
 fail:
     evs_wf_free(nd);
     evs_replay_free(rp);
@@ -427,6 +430,7 @@ typedef struct start_job {
      * (o->watch), and o->note_gen then. */
     int watched;
     uint64_t note_gen;
+    uint64_t queued_ms; /* uv_now when queued, before the claim */
 } start_job;
 
 static void start_work(uv_work_t *w)
@@ -466,7 +470,7 @@ static void start_done(uv_work_t *w, int status)
          * those. The definition parsed to start it serves the run too. */
         int pick = !j->watched || !o->watch || o->note_gen != j->note_gen;
         rc = attach(o, j->log, j->rp, j->c.def, 0, j->c.ev[1].timestamp_us,
-                    pick, NULL);
+                    j->queued_ms, pick, NULL);
         j->log = NULL;
         j->rp = NULL;
         j->c.def = NULL;
@@ -593,6 +597,7 @@ static int start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
     evs__orch_watch_store(o, 0);
     j->watched = o->watch != NULL;
     j->note_gen = o->note_gen;
+    j->queued_ms = uv_now(o->loop);
     o->busy++;
     if ((rc = uv_queue_work(o->loop, &j->work, start_work, start_done)) != 0) {
         o->busy--;
