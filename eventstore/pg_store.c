@@ -72,8 +72,9 @@ static const char *const migrations[EVS__PG_SCHEMA] = {
      * marks a durable function's run, which its host runs, never a
      * runner: its first event, execution_started, names a code_version
      * (as evs_exec_code_version reads it). The partial index holds only
-     * the executions a runner may take, ordered by when their lease ran
-     * out (0: released or never claimed). */
+     * the executions a runner may take, ordered by when they became free
+     * (lease_until: their creation, a lease's end, a release; rows of
+     * version 1 have 0). */
     "ALTER TABLE executions ADD COLUMN run boolean NOT NULL DEFAULT false;"
     "UPDATE executions e SET run = true FROM events v"
     " WHERE v.rid = e.rid AND v.seq = 1"
@@ -102,14 +103,17 @@ static const char *const stmt_sql[PG_LIST0] = {
     [PG_EXEC_GET] = "SELECT rid, last_seq, bytes, req_gen FROM executions"
                     " WHERE id = $1::text",
     /* With an owner ($18 not empty), the creation is also a writer's
-     * claim, the first (token 1). */
+     * claim, the first (token 1). Owned or not, lease_until is when the
+     * queue may offer it: a lease after now, or now (the queue's order
+     * is the time each became free, so new work does not starve work a
+     * dead runner left). */
     [PG_EXEC_ADD] =
         "WITH x AS (INSERT INTO executions(id, status, workflow, created_at,"
         " updated_at, start_time, end_time, snap_seq, snapshot, last_seq,"
         " bytes, run, lease_until, owner, fence) VALUES($1::text, $2::text,"
         " $3::text, $4::int8, $5::int8, $6::int8, $7::int8, $8::int8,"
         " $9::bytea, $10::int8, $11::int8, $14::bool,"
-        " CASE WHEN $15::bool THEN " PG_NOW_US " + $16::int8 ELSE 0 END,"
+        " " PG_NOW_US " + CASE WHEN $15::bool THEN $16::int8 ELSE 0 END,"
         " NULLIF($18::text, ''), CASE WHEN $18::text = '' THEN 0 ELSE 1 END)"
         " RETURNING rid, id, status, run),"
         " l AS (INSERT INTO events(rid, seq, off, line)"
@@ -144,7 +148,8 @@ static const char *const stmt_sql[PG_LIST0] = {
                  " RETURNING rid, fence, last_seq, bytes",
     /* The next execution of the queue no live lease holds, locked so
      * that two runners claiming at once take two (SKIP LOCKED), the one
-     * whose lease ran out longest ago first. */
+     * free the longest first: created, its lease run out, or released,
+     * longest ago. */
     [PG_CLAIM_NEXT] =
         "UPDATE executions SET owner = $1::text, fence = fence + 1,"
         " lease_until = " PG_NOW_US " + $2::int8"

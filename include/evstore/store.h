@@ -506,8 +506,9 @@ EVS_EXTERN int evs_log_open(evs_store *s, const char *id, size_t id_len,
  * EVS_LOG_WRITE does), one unfinished execution that no writer holds and
  * that is no durable function's run (whose host runs it, run.h). On
  * PostgreSQL this takes the next execution of the store's work queue:
- * one statement claims the one whose lease ran out longest ago (or that
- * was never claimed, or was released), skipping rows another claim is
+ * one statement claims the one free the longest (created, its lease run
+ * out, or released, longest ago: new work does not starve work a dead
+ * runner left), skipping rows another claim is
  * taking at that moment (FOR UPDATE SKIP LOCKED), so runners claiming at
  * once never take the same one and never wait for each other. "Unfinished"
  * is the status of its snapshot, which may lag the log: the claimant

@@ -607,6 +607,33 @@ Test(pg, the_queue_offers_only_unfinished_unheld_executions_that_are_no_run)
     evs_store_close(b);
 }
 
+/* The queue's order is the time each became free, creations included:
+ * an execution whose runner died comes before work created after its
+ * lease ran out, so a stream of new work cannot starve it. */
+Test(pg, work_a_dead_runner_left_is_offered_before_newer_work)
+{
+    evs_store *dead = open_ok(300), *b = open_ok(0);
+    evs_log *lost, *w[64];
+    char ids[256];
+    size_t n;
+
+    cr_assert_eq(tu_create(b, "old"), 0);
+    cr_assert_eq(evs_log_claim(dead, 0, &lost, NULL), 0);
+    cr_assert_str_eq(evs_log_id(lost), "old");
+    /* Its runner dies: nobody renews the lease, which runs out. */
+    usleep(400 * 1000);
+    cr_assert_eq(tu_create(b, "new1"), 0);
+    cr_assert_eq(tu_create(b, "new2"), 0);
+    claim_all(b, ids, sizeof(ids), w, &n);
+    cr_assert_str_eq(ids, "old,new1,new2,");
+    cr_assert_eq(tu_append_n(lost, 1), EVS_ELEASE, "the dead one is fenced");
+    for (size_t i = 0; i < n; i++)
+        evs_log_close(w[i]);
+    evs_log_close(lost);
+    evs_store_close(dead);
+    evs_store_close(b);
+}
+
 Test(pg, a_created_owned_execution_waits_a_lease_before_others_may_claim_it)
 {
     evs_store *a = open_ok(0), *b = open_ok(0);

@@ -660,8 +660,8 @@ static long pg_long(PGconn *c, const char *sql)
  * runner took over one of the executions whose lease ran out since the
  * stop (its fencing token moved past the one the lease had; leases that
  * ran out before, a killed runner's, are not counted), 30 s at most: the
- * others take work never claimed first, so this may take longer than
- * the lease. The store location is a libpq URI; the test uses a
+ * others take the work that was free longer first (the executions
+ * created at the start), so this may take longer than the lease. The store location is a libpq URI; the test uses a
  * connection of its own. */
 static void await_takeover(void)
 {
