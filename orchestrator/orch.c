@@ -228,6 +228,17 @@ void evs__orch_check_idle(evs_orch *o)
         for (const orch_exec *x = o->execs; x; x = x->next)
             if (!evs__orch_is_suspended(x))
                 return;
+        /* A start that left its inbox to the store's notifications reads
+         * it before it is reported waiting: a request posted before its
+         * attach may not have been heard of yet. */
+        for (orch_exec *x = o->execs, *n; x; x = n) {
+            n = x->next;
+            if (x->unread && !x->released)
+                evs__orch_inbox_pick(x);
+        }
+        for (const orch_exec *x = o->execs; x; x = x->next)
+            if (!evs__orch_is_suspended(x))
+                return;
         for (orch_exec *x = o->execs, *n; x; x = n) {
             n = x->next;
             evs__orch_report(x, EVS_OUTCOME_SUSPENDED, 0);

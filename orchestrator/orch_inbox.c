@@ -82,6 +82,7 @@ void evs__orch_inbox_pick(orch_exec *x)
                                batch keeps their re-reading idempotent */
         return;
     }
+    x->unread = 0;
     rc = evs_request_list(x->o->store, x->id, x->id_len, &l);
     if (rc != 0) {
         evs__orch_logf(x->o, EVS_LOG_WARN,

@@ -130,6 +130,7 @@ struct orch_exec {
     int64_t last_at_us; /* the last event's timestamp */
     int64_t created_at_us; /* its creation's time, if started here;
                               else 0 (not known) */
+    int unread; /* started without reading its inbox (orch_own.c) */
     uint64_t renewed_ms; /* when its lease was claimed or last renewed
                             (uv_now, taken before the round trip) */
     int bounded_move;   /* the path moves by an edge with max_passes */

@@ -165,6 +165,7 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
             return x->err;
     }
     evs__orch_watch(x);
+    x->unread = !pick;
     if (pick)
         evs__orch_inbox_pick(x);
     evs__drive(x);

@@ -2076,10 +2076,12 @@ Test(orch, a_posted_event_reaches_a_waiting_execution_through_its_inbox)
 }
 
 /* A request posted after a start's creation but before the loop attached
- * the execution is taken. (On PostgreSQL the loop here runs the start's
- * completion before the watch's notification, which then finds the
- * execution owned; the other order, where the start reads its inbox
- * because the notification came first, is not forced by this test.) */
+ * the execution is taken. On PostgreSQL a start leaves its inbox to the
+ * store's notifications, and the one for this post may come only after
+ * the execution was found waiting: the orchestrator, stopping when idle,
+ * reads the inbox of such a start before it reports it suspended (this
+ * failed, now and then, before it did). Which comes first is not forced
+ * here. */
 Test(orch, an_event_posted_before_its_start_is_attached_is_taken)
 {
     mk_orch(1);
