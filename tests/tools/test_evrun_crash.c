@@ -809,10 +809,10 @@ Test(evrun_crash, three_runners_on_postgresql_survive_kills_stops_and_restarts,
          (done = completed_count()) < (size_t)n && now_s() < deadline;
          round++) {
         int r = (int)rnd(CHAOS_RUNNERS);
-        /* The first round kills a runner, the second crashes the server
-         * and the third stops a runner, while every runner holds work,
-         * so that every run checks all three, whatever the seed; the
-         * seed chooses from then on. */
+        /* The first round kills a runner (as the runners start), the
+         * second crashes the server and the third stops a runner (while
+         * every runner holds work), so that every run checks all three,
+         * whatever the seed; the seed chooses from then on. */
         uint32_t what = round == 0 ? 0 : round == 2 ? 4 : rnd(10);
 
         if (!restarts && round >= 1) {
