@@ -365,9 +365,12 @@ static void *append_main(void *arg)
     return NULL;
 }
 
-Test(pg, a_dropped_connection_fails_the_append_whole_and_a_retry_lands_once)
+/* The append's session is ended while the append waits for a row lock;
+ * at durability d. */
+static void dropped_append(evs_durability d)
 {
-    evs_store *s = open_ok(0);
+    evs_store_opts o;
+    evs_store *s = NULL;
     PGconn *hold = PQconnectdb(loc);
     PGresult *r;
     appender a;
@@ -375,6 +378,10 @@ Test(pg, a_dropped_connection_fails_the_append_whole_and_a_retry_lands_once)
     evs_log *w;
     long long killed = 0;
 
+    evs_store_opts_init(&o);
+    o.log_fn = hook;
+    o.durability = d;
+    cr_assert_eq(evs_store_open(loc, &o, &s), 0, "%s", logged);
     cr_assert(PQstatus(hold) == CONNECTION_OK, "%s", PQerrorMessage(hold));
     cr_assert_eq(tu_create(s, "x"), 0);
     cr_assert_eq(evs_log_open(s, "x", 1, EVS_LOG_WRITE, &w, NULL, NULL), 0);
@@ -420,6 +427,19 @@ Test(pg, a_dropped_connection_fails_the_append_whole_and_a_retry_lands_once)
     evs_log_close(w);
     cr_assert_eq(tu_count_events(s, "x"), 2, "it landed once");
     evs_store_close(s);
+}
+
+Test(pg, a_dropped_connection_fails_the_append_whole_and_a_retry_lands_once)
+{
+    dropped_append(EVS_SYNC_FULL);
+}
+
+/* Unsynced, the append runs at synchronous_commit off on a connection
+ * the writer's claim left at on: the SET goes in one pipeline with it,
+ * and the session ended mid-pipeline is the same -ECONNRESET. */
+Test(pg, a_connection_dropped_in_a_pipelined_append_fails_it_whole)
+{
+    dropped_append(EVS_SYNC_NONE);
 }
 
 /* ------------------------------------------------------------------ */
