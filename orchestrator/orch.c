@@ -213,6 +213,14 @@ static int exec_busy(const orch_exec *x)
     return x->flushing || evs_recorder_pending(x->rec);
 }
 
+static int all_suspended(const evs_orch *o)
+{
+    for (const orch_exec *x = o->execs; x; x = x->next)
+        if (!evs__orch_is_suspended(x))
+            return 0;
+    return 1;
+}
+
 void evs__orch_check_idle(evs_orch *o)
 {
     if (o->closing)
@@ -225,9 +233,8 @@ void evs__orch_check_idle(evs_orch *o)
                 evs__orch_release(x);
         }
     } else if (o->opts.stop_when_idle && o->busy == 0) {
-        for (const orch_exec *x = o->execs; x; x = x->next)
-            if (!evs__orch_is_suspended(x))
-                return;
+        if (!all_suspended(o))
+            return;
         /* A start that left its inbox to the store's notifications reads
          * it before it is reported waiting: a request posted before its
          * attach may not have been heard of yet. */
@@ -236,9 +243,8 @@ void evs__orch_check_idle(evs_orch *o)
             if (x->unread && !x->released)
                 evs__orch_inbox_pick(x);
         }
-        for (const orch_exec *x = o->execs; x; x = x->next)
-            if (!evs__orch_is_suspended(x))
-                return;
+        if (!all_suspended(o))
+            return;
         for (orch_exec *x = o->execs, *n; x; x = n) {
             n = x->next;
             evs__orch_report(x, EVS_OUTCOME_SUSPENDED, 0);
