@@ -273,15 +273,21 @@ void evs__pg_log_close(evs_log *l)
 /* Appends and leases                                                 */
 /* ------------------------------------------------------------------ */
 
-/* Why a fenced statement changed nothing: EVS_ELEASE (another claim, or
- * the lease ran out), EVS_ECONFLICT (the log's end moved) or -ENOENT (the
- * execution is gone). */
-static int why_refused(pg_conn *db, pg_log *pl, evs_error_info *info)
+/* Why a fenced statement (`what`: "append" or "lease renewal") changed
+ * nothing: EVS_ELEASE (another claim, or the lease ran out), EVS_ECONFLICT
+ * (the log's end moved) or -ENOENT (the execution is gone). A lost lease
+ * is logged, naming the statement refused. */
+static int why_refused(pg_conn *db, pg_log *pl, const char *what,
+                       evs_error_info *info)
 {
     evs_store *s = pl->base.store;
+    evs_error_info mine;
     pg_params p = {0};
     PGresult *r;
     int rc;
+
+    if (!info)
+        info = &mine;
 
     evs__pg_i64(&p, pl->rid);
     if (!(r = evs__pg_run(db, PG_LEASE_GET, &p, -1, "reading a lease", &rc)))
@@ -294,21 +300,21 @@ static int why_refused(pg_conn *db, pg_log *pl, evs_error_info *info)
         rc = EVS_ELEASE;
         evs__error_set(info, rc, "lease",
                        "%s: another writer claimed the execution (token %lld, "
-                       "this writer's %lld); append refused",
+                       "this writer's %lld); %s refused",
                        pl->base.id, (long long)evs__pg_col_i64(r, 0, 0),
-                       (long long)pl->fence);
+                       (long long)pl->fence, what);
     } else if (evs__pg_col_i64(r, 0, 1) == 0) {
         rc = EVS_ELEASE;
         evs__error_set(info, rc, "lease",
-                       "%s: this writer's lease ran out; append refused",
-                       pl->base.id);
+                       "%s: this writer's lease ran out; %s refused",
+                       pl->base.id, what);
     } else {
         rc = EVS_ECONFLICT;
     }
     if (rc == EVS_ELEASE)
         evs__logf(s, EVS_LOG_ERROR,
                   EVS_LOG_FIELDS(.execution = pl->base.id, .err = rc), "%s",
-                  info ? info->msg : "append refused: the lease was lost");
+                  info->msg);
     PQclear(r);
     return rc;
 }
@@ -353,7 +359,7 @@ int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
     if (rc == -EEXIST)
         rc = EVS_ECONFLICT; /* lines there already: another writer's */
     else if (rc == 0 && added != n)
-        rc = why_refused(db, pl, info);
+        rc = why_refused(db, pl, "append", info);
     evs__pg_put(db);
     if (rc != 0) {
         /* Nothing of it is in the log, or (the connection dropped) it
@@ -391,13 +397,19 @@ int evs__pg_log_renew(evs_log *l, int64_t *until_us)
     evs__pg_i64(&p, q->lease_us);
     db = evs__pg_get(s);
     r = evs__pg_run(db, PG_RENEW, &p, -1, "renewing a lease", &rc);
-    if (r && PQntuples(r) == 1 && until_us)
+    if (r && PQntuples(r) == 1 && until_us) {
         *until_us = evs__pg_col_i64(r, 0, 0);
-    else if (r && PQntuples(r) != 1)
-        rc = EVS_ELEASE;
+    } else if (r && PQntuples(r) != 1) {
+        /* Another writer's token, or the execution gone: said and
+         * logged as an append's refusal is. (The token still this
+         * writer's would have matched; should it, the renewal is
+         * taken as refused all the same.) */
+        rc = why_refused(db, pl, "lease renewal", NULL);
+        rc = rc == EVS_ECONFLICT ? EVS_ELEASE : rc;
+    }
     PQclear(r);
     evs__pg_put(db);
-    if (rc == EVS_ELEASE)
+    if (rc == EVS_ELEASE || rc == -ENOENT)
         rc = evs__db_poison(l, rc);
     pthread_mutex_unlock(&l->mu);
     return rc;

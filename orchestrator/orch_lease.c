@@ -17,6 +17,7 @@
  */
 #include "orch_int.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 typedef struct renew_job {
@@ -53,6 +54,8 @@ static void renew_done(uv_work_t *w, int status)
             evs__orch_fail_exec(x, rc,
                                 "its lease was lost: another runner took it "
                                 "over");
+        else if (rc == -ENOENT && !x->released)
+            evs__orch_fail_exec(x, rc, "it was deleted from the store");
         else if (rc != 0 && !x->released)
             evs__orch_logf(o, EVS_LOG_WARN,
                            EVS_LOG_FIELDS(.execution = x->id, .err = rc),

@@ -668,16 +668,17 @@ EVS_EXTERN int evs_log_refresh(evs_log *l);
  * waiting on a timer, a slow step) calls this from a timer, every third
  * of lease_ms or so. A lease that ran out is renewed when no other
  * writer has claimed the execution since; once one has, this returns
- * EVS_ELEASE and the handle refuses every append.
+ * EVS_ELEASE (-ENOENT: the execution was deleted), the store logs why
+ * ("lease renewal refused") and the handle refuses every append.
  *
  * `until_us` (may be NULL) gets the lease's new end, in microseconds
  * since the epoch by the server's clock. On the file and SQLite
  * backends a writer holds a lock for as long as the log is open: this
  * returns 0 and sets *until_us to INT64_MAX.
  *
- * Returns 0, EVS_EREADONLY (a reader), EVS_ELEASE, EVS_EPOISONED or
- * -errno (-ECONNRESET: the server could not be reached; the lease
- * stands until it runs out). Thread-safe on one handle.
+ * Returns 0, EVS_EREADONLY (a reader), EVS_ELEASE, -ENOENT,
+ * EVS_EPOISONED or -errno (-ECONNRESET: the server could not be
+ * reached; the lease stands until it runs out). Thread-safe on one handle.
  */
 EVS_EXTERN int evs_log_renew(evs_log *l, int64_t *until_us);
 

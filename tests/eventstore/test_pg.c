@@ -322,6 +322,43 @@ Test(pg, a_successor_takes_an_expired_lease_and_the_first_writer_is_fenced)
     evs_store_close(b);
 }
 
+Test(pg, a_renewal_after_a_successor_claimed_is_refused_and_says_why)
+{
+    /* The first writer's renewal reaches the server before any append
+     * of its (a runner continued after a pause, its timer first):
+     * refused by the token, logged with why, and the handle refuses
+     * its appends. */
+    evs_store *a = open_ok(200), *b = open_ok(0);
+    evs_log *wa, *wb;
+
+    cr_assert_eq(tu_create(a, "x"), 0);
+    cr_assert_eq(evs_log_open(a, "x", 1, EVS_LOG_WRITE, &wa, NULL, NULL), 0);
+    cr_assert_eq(
+        evs_log_open(b, "x", 1, EVS_LOG_WRITE | EVS_LOG_WAIT, &wb, NULL, NULL),
+        0);
+    all_logged[0] = '\0';
+    cr_assert_eq(evs_log_renew(wa, NULL), EVS_ELEASE);
+    cr_assert(strstr(all_logged, "x: another writer claimed the execution "
+                                 "(token 2, this writer's 1); lease renewal "
+                                 "refused"),
+              "said: %s", all_logged);
+    cr_assert_eq(tu_append_n(wa, 1), EVS_EPOISONED);
+    cr_assert_eq(tu_append_n(wb, 1), 0, "the successor writes");
+    evs_log_close(wa);
+    evs_log_close(wb);
+    /* A writer whose execution was deleted under it (by hand: a
+     * delete claims the lease first) is told so at renewal. */
+    cr_assert_eq(evs_log_open(a, "x", 1, EVS_LOG_WRITE, &wa, NULL, NULL), 0);
+    cr_assert_eq(raw_int("WITH d AS (DELETE FROM executions WHERE id = 'x'"
+                         " RETURNING 1) SELECT count(*) FROM d"),
+                 1);
+    cr_assert_eq(evs_log_renew(wa, NULL), -ENOENT);
+    cr_assert_eq(evs_log_renew(wa, NULL), EVS_EPOISONED);
+    evs_log_close(wa);
+    evs_store_close(a);
+    evs_store_close(b);
+}
+
 Test(pg, an_append_after_the_lease_ran_out_is_refused_unless_renewed)
 {
     evs_store *a = open_ok(0);
