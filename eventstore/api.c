@@ -392,6 +392,55 @@ int evs__log_append_flags(evs_log *l, const evs_event *events, size_t n,
     return l->ops->log_append(l, events, n, expected_last_seq, flags, info);
 }
 
+int evs_log_append_snapshot(evs_log *l, const evs_event *events, size_t n,
+                            uint64_t expected_last_seq, unsigned flags,
+                            const evs_snapshot *snap, unsigned snap_flags,
+                            int *snap_rc, evs_error_info *info)
+{
+    evs_error_info_clear(info);
+    if (snap_rc)
+        *snap_rc = 1;
+    if (flags & ~EVS_APPEND_NO_SYNC)
+        return -EINVAL;
+    return evs__log_append_snapshot(l, events, n, expected_last_seq, flags,
+                                    snap, snap_flags, snap_rc, info);
+}
+
+int evs__log_append_snapshot(evs_log *l, const evs_event *events, size_t n,
+                             uint64_t expected_last_seq, unsigned flags,
+                             const evs_snapshot *snap, unsigned snap_flags,
+                             int *snap_rc, evs_error_info *info)
+{
+    int rc, src;
+
+    evs_error_info_clear(info);
+    if (snap_rc)
+        *snap_rc = 1;
+    if (!l || (n && !events) || !snap ||
+        (snap_flags & ~(unsigned)EVS_SNAPSHOT_CACHE))
+        return -EINVAL;
+    if (snap->last_event_seq > expected_last_seq + n) {
+        evs__error_set(info, -EINVAL, "snapshot",
+                       "%s: a snapshot at sequence %llu after an append "
+                       "ending at %llu",
+                       l->id, (unsigned long long)snap->last_event_seq,
+                       (unsigned long long)(expected_last_seq + n));
+        return -EINVAL;
+    }
+    if (!(l->flags & EVS_LOG_WRITE))
+        return EVS_EREADONLY;
+    if (n && l->ops->log_append_snap && snap->created_at_us != 0)
+        return l->ops->log_append_snap(l, events, n, expected_last_seq, flags,
+                                       snap, snap_flags, snap_rc, info);
+    rc = evs__log_append_flags(l, events, n, expected_last_seq, flags, info);
+    if (rc != 0)
+        return rc;
+    src = l->ops->snapshot_save(l->store, l->id, l->id_len, snap, snap_flags);
+    if (snap_rc)
+        *snap_rc = src;
+    return 0;
+}
+
 int evs_log_append(evs_log *l, const evs_event *events, size_t n,
                    uint64_t expected_last_seq, evs_error_info *info)
 {

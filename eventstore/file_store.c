@@ -575,6 +575,7 @@ const evs_backend_ops evs__file_backend = {
     evs__file_log_open,
     evs__file_log_close,
     evs__file_log_append,
+    NULL, /* log_append_snap: the append, then the snapshot */
     evs__file_log_sync,
     evs__file_log_refresh,
     evs__file_log_scan,

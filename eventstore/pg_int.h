@@ -30,6 +30,7 @@ enum {
     PG_EXEC_GET,   /* id -> rid, last_seq, bytes, req_gen */
     PG_EXEC_ADD,   /* the row and the first lines, one statement -> rid */
     PG_APPEND,     /* the lines and the new end, fenced, one statement */
+    PG_APPEND_SNAP, /* PG_APPEND and the snapshot (as PG_SNAP_SET) */
     PG_LEASE_GET,  /* rid -> fence, lease still held, last_seq */
     PG_CLAIM,      /* id, owner, lease -> rid, fence, last_seq, bytes */
     PG_CLAIM_NEXT, /* owner, lease -> rid, fence, last_seq, bytes, id */
@@ -196,6 +197,10 @@ int evs__pg_log_open(evs_store *s, const char *id, size_t id_len,
 void evs__pg_log_close(evs_log *l);
 int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
                        uint64_t expected, unsigned flags, evs_error_info *info);
+int evs__pg_log_append_snap(evs_log *l, const evs_event *ev, size_t n,
+                            uint64_t expected, unsigned flags,
+                            const evs_snapshot *snap, unsigned snap_flags,
+                            int *snap_rc, evs_error_info *info);
 int evs__pg_log_sync(evs_log *l);
 int evs__pg_log_refresh(evs_log *l);
 int evs__pg_log_renew(evs_log *l, int64_t *until_us);

@@ -319,27 +319,43 @@ static int why_refused(pg_conn *db, pg_log *pl, const char *what,
     return rc;
 }
 
-int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
-                       uint64_t expected, unsigned flags, evs_error_info *info)
+/* An append and, when `snap` is not NULL (its created_at known), the
+ * execution's snapshot in the same statement (PG_APPEND_SNAP). */
+static int append(evs_log *l, const evs_event *ev, size_t n, uint64_t expected,
+                  unsigned flags, const evs_snapshot *snap,
+                  unsigned snap_flags, int *snap_rc, evs_error_info *info)
 {
     pg_log *pl = (pg_log *)l;
     evs_store *s = l->store;
     pg_store *q = evs__pg(s);
-    size_t len, alen, blen;
+    size_t len, alen, blen, slen = 0;
     uint64_t added = 0;
     pg_params p = {0};
+    evs_snapshot sn;
+    char *sbuf = NULL;
     pg_conn *db;
-    int rc, sync;
+    int rc, sync, retried = 0;
 
     pthread_mutex_lock(&l->mu);
     rc = evs__append_prepare(l, ev, n, expected, flags, &pl->wbuf, &pl->wcap,
                              &len, info);
     if (rc != 0) {
+        /* 1: a retried append, in the log already (its snapshot is
+         * saved on its own, below). */
+        retried = rc == 1;
         rc = rc == 1 ? 0 : rc;
         goto out;
     }
     rc = evs__pg_line_arrays(s, pl->wbuf, len, n, l->end, &pl->abuf, &pl->acap,
                              &alen, &blen);
+    if (rc == 0 && snap) {
+        sn = *snap;
+        sn.id.ptr = l->id;
+        sn.id.len = l->id_len;
+        if (sn.updated_at_us == 0)
+            sn.updated_at_us = evs_now_us();
+        rc = evs_snapshot_encode(&sn, s->alloc, &sbuf, &slen);
+    }
     if (rc != 0)
         goto out;
     /* FULL waits for every commit's flush; BATCH for the commit that
@@ -354,8 +370,11 @@ int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
     evs__pg_i64(&p, (int64_t)expected);
     evs__pg_bytes(&p, pl->abuf, alen);
     evs__pg_bytes(&p, pl->abuf + alen, blen);
+    if (snap)
+        evs__pg_snapshot_params(&p, &sn, sbuf, slen);
     db = evs__pg_get(s);
-    rc = evs__pg_do(db, PG_APPEND, &p, sync, "appending", &added);
+    rc = evs__pg_do(db, snap ? PG_APPEND_SNAP : PG_APPEND, &p, sync,
+                    "appending", &added);
     if (rc == -EEXIST)
         rc = EVS_ECONFLICT; /* lines there already: another writer's */
     else if (rc == 0 && added != n)
@@ -369,12 +388,35 @@ int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
         goto out;
     }
     evs__db_appended(&pl->sy, l, sync, expected, n, len);
+    if (snap_rc)
+        *snap_rc = 0;
 out:
     if (rc != 0 && info && info->code == 0)
         evs__error_set(info, rc, "", "append to %s: %s", l->id,
                        evs_strerror(rc));
     pthread_mutex_unlock(&l->mu);
+    evs__free(s->alloc, sbuf);
+    if (retried && snap) {
+        rc = evs__pg_snapshot_save(s, l->id, l->id_len, snap, snap_flags);
+        if (snap_rc)
+            *snap_rc = rc;
+        rc = 0;
+    }
     return rc;
+}
+
+int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
+                       uint64_t expected, unsigned flags, evs_error_info *info)
+{
+    return append(l, ev, n, expected, flags, NULL, 0, NULL, info);
+}
+
+int evs__pg_log_append_snap(evs_log *l, const evs_event *ev, size_t n,
+                            uint64_t expected, unsigned flags,
+                            const evs_snapshot *snap, unsigned snap_flags,
+                            int *snap_rc, evs_error_info *info)
+{
+    return append(l, ev, n, expected, flags, snap, snap_flags, snap_rc, info);
 }
 
 int evs__pg_log_renew(evs_log *l, int64_t *until_us)

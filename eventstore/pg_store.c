@@ -99,6 +99,20 @@ static const char *const migrations[EVS__PG_SCHEMA] = {
     " fence bigint NOT NULL DEFAULT 0);",
 };
 
+/* An append (PG_APPEND, PG_APPEND_SNAP): the update of the row, to
+ * which PG_APPEND_SNAP adds the snapshot's columns, and the insert of
+ * the lines; see PG_APPEND for why each condition. */
+#define APPEND_HEAD                                                            \
+    "WITH e AS (UPDATE executions SET last_seq = $3::int8,"                    \
+    " bytes = $4::int8, lease_until = CASE WHEN lease_until < " PG_NOW_US     \
+    " + $5::int8 / 2 THEN " PG_NOW_US " + $5::int8 ELSE lease_until END"
+#define APPEND_TAIL                                                            \
+    " WHERE rid = $1::int8 AND fence = $2::int8 AND last_seq = $6::int8"       \
+    " AND lease_until >= " PG_NOW_US " RETURNING rid)"                         \
+    " INSERT INTO events(rid, seq, off, line)"                                 \
+    " SELECT e.rid, $6::int8 + o.n, o.off, o.line FROM e,"                     \
+    " unnest($7::int8[], $8::bytea[]) WITH ORDINALITY AS o(off, line, n)"
+
 static const char *const stmt_sql[PG_LIST0] = {
     [PG_EXEC_GET] = "SELECT rid, last_seq, bytes, req_gen FROM executions"
                     " WHERE id = $1::text",
@@ -130,15 +144,16 @@ static const char *const stmt_sql[PG_LIST0] = {
      * queue's index, and an update that leaves every indexed column as
      * it was can be a heap-only one (HOT), which writes no index entry;
      * most appends are. */
-    [PG_APPEND] =
-        "WITH e AS (UPDATE executions SET last_seq = $3::int8,"
-        " bytes = $4::int8, lease_until = CASE WHEN lease_until < " PG_NOW_US
-        " + $5::int8 / 2 THEN " PG_NOW_US " + $5::int8 ELSE lease_until END"
-        " WHERE rid = $1::int8 AND fence = $2::int8 AND last_seq = $6::int8"
-        " AND lease_until >= " PG_NOW_US " RETURNING rid)"
-        " INSERT INTO events(rid, seq, off, line)"
-        " SELECT e.rid, $6::int8 + o.n, o.off, o.line FROM e,"
-        " unnest($7::int8[], $8::bytea[]) WITH ORDINALITY AS o(off, line, n)",
+    [PG_APPEND] = APPEND_HEAD APPEND_TAIL,
+    /* PG_APPEND that also replaces the snapshot and its listing
+     * columns (as PG_SNAP_SET; a snapshot's updated_at and created_at
+     * given), in the same update of the row: the end of a writer's
+     * turn in one statement and one commit. */
+    [PG_APPEND_SNAP] =
+        APPEND_HEAD ", status = $9::text, workflow = $10::text,"
+        " created_at = $11::int8, updated_at = $12::int8,"
+        " start_time = $13::int8, end_time = $14::int8, snap_seq = $15::int8,"
+        " snapshot = $16::bytea" APPEND_TAIL,
     [PG_LEASE_GET] = "SELECT fence, (lease_until >= " PG_NOW_US ")::int::int8,"
                      " last_seq FROM executions WHERE rid = $1::int8",
     [PG_CLAIM] = "UPDATE executions SET owner = $2::text, fence = fence + 1,"
@@ -952,6 +967,7 @@ const evs_backend_ops evs__pg_backend = {
     .log_open = evs__pg_log_open,
     .log_close = evs__pg_log_close,
     .log_append = evs__pg_log_append,
+    .log_append_snap = evs__pg_log_append_snap,
     .log_sync = evs__pg_log_sync,
     .log_refresh = evs__pg_log_refresh,
     .log_renew = evs__pg_log_renew,

@@ -118,9 +118,12 @@ static void drop_front(evs_recorder *r, size_t k)
  * follow it: have the log acknowledge the part it holds (same ids,
  * nothing written), then append the rest.
  */
+/* Appends ev[0..n) after sequence `flushed`; with `snap`, the last
+ * append carries the snapshot too (evs_log_append_snapshot, *snap_rc). */
 static int append_events(evs_log *log, uint64_t flushed, evs_event_owned *ev,
                          evs_event *views, size_t n, unsigned flags,
-                         size_t *done)
+                         const evs_snapshot *snap, unsigned snap_flags,
+                         int *snap_rc, size_t *done)
 {
     uint64_t last;
     size_t k = 0;
@@ -129,23 +132,31 @@ static int append_events(evs_log *log, uint64_t flushed, evs_event_owned *ev,
     *done = 0;
     for (size_t i = 0; i < n; i++)
         views[i] = ev[i].ev;
+    /* Every event's data was checked and compacted when it was
+     * recorded. */
+    flags |= EVS__APPEND_DATA_COMPACT;
     last = evs_log_last_seq(log);
     if (last > flushed) {
         if (last - flushed > n)
             return EVS_ECONFLICT;
+        /* A retry: the front of the batch is in the log already. */
         k = (size_t)(last - flushed);
-        rc = evs__log_append_flags(log, views, k, flushed,
-                                   flags | EVS__APPEND_DATA_COMPACT, NULL);
+        rc = k == n && snap ? evs__log_append_snapshot(
+                                  log, views, k, flushed, flags, snap,
+                                  snap_flags, snap_rc, NULL)
+                            : evs__log_append_flags(log, views, k, flushed,
+                                                    flags, NULL);
         if (rc != 0)
             return rc;
         *done = k;
         if (k == n)
             return 0;
     }
-    /* Every event's data was checked and compacted when it was
-     * recorded. */
-    rc = evs__log_append_flags(log, views + k, n - k, flushed + k,
-                               flags | EVS__APPEND_DATA_COMPACT, NULL);
+    rc = snap ? evs__log_append_snapshot(log, views + k, n - k, flushed + k,
+                                         flags, snap, snap_flags, snap_rc,
+                                         NULL)
+              : evs__log_append_flags(log, views + k, n - k, flushed + k,
+                                      flags, NULL);
     if (rc == 0)
         *done = n;
     return rc;
@@ -163,7 +174,7 @@ int evs_recorder_flush_flags(evs_recorder *r, unsigned flags)
     if (r->count == 0)
         return 0;
     rc = append_events(r->log, r->flushed, r->buf, r->views, r->count, flags,
-                       &done);
+                       NULL, 0, NULL, &done);
     drop_front(r, done);
     return rc;
 }
@@ -218,8 +229,21 @@ int evs_recorder_flush_begin(evs_recorder *r, evs_recorder_batch **out)
 
 int evs_recorder_flush_run(evs_recorder_batch *b)
 {
-    b->rc =
-        append_events(b->log, b->flushed, b->ev, b->views, b->n, 0, &b->done);
+    b->rc = append_events(b->log, b->flushed, b->ev, b->views, b->n, 0, NULL,
+                          0, NULL, &b->done);
+    return b->rc;
+}
+
+int evs_recorder_flush_run_snapshot(evs_recorder_batch *b,
+                                    const evs_snapshot *snap,
+                                    unsigned snap_flags, int *snap_rc)
+{
+    if (snap_rc)
+        *snap_rc = 1;
+    if (!snap)
+        return evs_recorder_flush_run(b);
+    b->rc = append_events(b->log, b->flushed, b->ev, b->views, b->n, 0, snap,
+                          snap_flags, snap_rc, &b->done);
     return b->rc;
 }
 

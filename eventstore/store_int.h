@@ -71,6 +71,14 @@ typedef struct evs_backend_ops {
     void (*log_close)(evs_log *l);
     int (*log_append)(evs_log *l, const evs_event *ev, size_t n,
                       uint64_t expected, unsigned flags, evs_error_info *info);
+    /* evs_log_append_snapshot in one step, for n >= 1 and a snapshot
+     * whose created_at_us is known (not 0); api.c has checked the
+     * arguments (snap->last_event_seq within the append). Otherwise, or
+     * NULL: the append, then snapshot_save. */
+    int (*log_append_snap)(evs_log *l, const evs_event *ev, size_t n,
+                           uint64_t expected, unsigned flags,
+                           const evs_snapshot *snap, unsigned snap_flags,
+                           int *snap_rc, evs_error_info *info);
     int (*log_sync)(evs_log *l);
     int (*log_refresh)(evs_log *l);
     int (*log_scan)(evs_store *s, const char *id, size_t id_len, evs_scan_fn fn,
@@ -743,5 +751,11 @@ int evs__walk_tail(evs_store *s, int fd, uint64_t size, const char *id,
 int evs__log_append_flags(evs_log *l, const evs_event *events, size_t n,
                           uint64_t expected_last_seq, unsigned flags,
                           evs_error_info *info);
+
+/* evs_log_append_snapshot without its check of `flags` (as above). */
+int evs__log_append_snapshot(evs_log *l, const evs_event *events, size_t n,
+                             uint64_t expected_last_seq, unsigned flags,
+                             const evs_snapshot *snap, unsigned snap_flags,
+                             int *snap_rc, evs_error_info *info);
 
 #endif /* EVS_STORE_INT_H */

@@ -251,9 +251,12 @@ static void flush_work(uv_work_t *w)
 
     x->flush_rc = 0;
     x->snap_rc = 0;
+    /* The snapshot rides on the batch's append when there is one (one
+     * statement on PostgreSQL). */
     if (x->batch)
-        x->flush_rc = evs_recorder_flush_run(x->batch);
-    if (x->flush_rc == 0 && x->snap)
+        x->flush_rc = evs_recorder_flush_run_snapshot(
+            x->batch, x->snap, EVS_SNAPSHOT_CACHE, &x->snap_rc);
+    else if (x->snap)
         x->snap_rc = evs_snapshot_save_flags(x->o->store, x->id, x->id_len,
                                              x->snap, EVS_SNAPSHOT_CACHE);
 }

@@ -152,6 +152,20 @@ EVS_EXTERN int evs_recorder_flush_begin(evs_recorder *r,
  *  the append returned (0, EVS_EPOISONED, ...), which end returns too. */
 EVS_EXTERN int evs_recorder_flush_run(evs_recorder_batch *b);
 
+/**
+ * evs_recorder_flush_run, the batch's last append carrying the
+ * execution's snapshot `snap` as evs_log_append_snapshot does (store.h):
+ * on PostgreSQL one statement, elsewhere the append and then the save.
+ * NULL `snap`: evs_recorder_flush_run. snap->last_event_seq must be at
+ * most the batch's last sequence. Returns what the append returned;
+ * *snap_rc (may be NULL) gets what the save returned, or 1 when the
+ * append failed and no snapshot was tried.
+ */
+EVS_EXTERN int evs_recorder_flush_run_snapshot(evs_recorder_batch *b,
+                                               const evs_snapshot *snap,
+                                               unsigned snap_flags,
+                                               int *snap_rc);
+
 /** On the recorder's thread, after flush_run: takes the result of `b`
  *  back, keeps what the log does not hold for the next flush, and frees
  *  `b` (consumed, whatever is returned). Returns the append's result, or

@@ -646,6 +646,32 @@ EVS_EXTERN int evs_log_append_flags(evs_log *l, const evs_event *events,
                                     size_t n, uint64_t expected_last_seq,
                                     unsigned flags, evs_error_info *info);
 
+/**
+ * evs_log_append_flags, then evs_snapshot_save_flags of the log's
+ * execution with `snap` and `snap_flags` (EVS_SNAPSHOT_CACHE or 0): the
+ * usual end of a writer's turn, an append and the snapshot of the state
+ * it reached. snap->last_event_seq must be at most expected_last_seq +
+ * n (-EINVAL otherwise, before anything is written); snap->id is
+ * ignored, and times left 0 are taken as evs_snapshot_save takes them.
+ *
+ * On PostgreSQL both are one fenced statement and one transaction: the
+ * snapshot is committed with the events, as durable as they are, and a
+ * failed append saves no snapshot (created_at_us must be known: with 0
+ * it is two steps). Elsewhere it is the two calls, in that order; the
+ * snapshot is saved only once the append succeeded.
+ *
+ * Returns what the append returns. *snap_rc (may be NULL) gets what
+ * saving the snapshot returned (0, or an error: the events are in the
+ * log, the previous snapshot stands, and a later save or a replay makes
+ * it up), or 1 when the append failed and no snapshot was tried.
+ */
+EVS_EXTERN int evs_log_append_snapshot(evs_log *l, const evs_event *events,
+                                       size_t n, uint64_t expected_last_seq,
+                                       unsigned flags,
+                                       const evs_snapshot *snap,
+                                       unsigned snap_flags, int *snap_rc,
+                                       evs_error_info *info);
+
 /** Makes every append so far durable (fdatasync), including those of
  *  earlier writers; a writer's first call also syncs the directory
  *  entries of the execution and its log (for an execution created under

@@ -359,6 +359,43 @@ Test(pg, a_renewal_after_a_successor_claimed_is_refused_and_says_why)
     evs_store_close(b);
 }
 
+Test(pg, an_append_with_its_snapshot_is_fenced_as_an_append_is)
+{
+    /* One statement: a writer whose execution was taken over writes
+     * neither the events nor the snapshot, and the successor's stand. */
+    evs_store *a = open_ok(200), *b = open_ok(0);
+    evs_snapshot sn, *got = NULL;
+    evs_event ev = tu_event(EVS_EV_STEP_COMPLETED, "late", "{}");
+    evs_error_info info;
+    evs_log *wa, *wb;
+    int src = 0;
+
+    cr_assert_eq(tu_create(a, "x"), 0);
+    cr_assert_eq(evs_log_open(a, "x", 1, EVS_LOG_WRITE, &wa, NULL, NULL), 0);
+    cr_assert_eq(
+        evs_log_open(b, "x", 1, EVS_LOG_WRITE | EVS_LOG_WAIT, &wb, NULL, NULL),
+        0);
+    memset(&sn, 0, sizeof(sn));
+    sn.workflow_name = evs_span_cstr("wf");
+    sn.status = evs_span_cstr("completed");
+    sn.created_at_us = 1700000000000000LL;
+    sn.last_event_seq = 2;
+    memset(&info, 0, sizeof(info));
+    cr_assert_eq(evs_log_append_snapshot(wa, &ev, 1, 1, 0, &sn, 0, &src, &info),
+                 EVS_ELEASE);
+    cr_assert_eq(src, 1, "no snapshot tried");
+    cr_assert(strstr(info.msg, "another writer claimed"), "%s", info.msg);
+    evs_log_close(wa);
+    evs_log_close(wb);
+    cr_assert_eq(tu_count_events(a, "x"), 1, "no late event in the log");
+    cr_assert_eq(evs_snapshot_load(a, "x", 1, &got, NULL), 0);
+    cr_assert(!evs__span_eq_cstr(got->status, "completed"), "no late snapshot");
+    cr_assert_eq(got->last_event_seq, 1);
+    evs_snapshot_free(got);
+    evs_store_close(a);
+    evs_store_close(b);
+}
+
 Test(pg, an_append_after_the_lease_ran_out_is_refused_unless_renewed)
 {
     evs_store *a = open_ok(0);

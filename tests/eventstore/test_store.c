@@ -1095,6 +1095,156 @@ Test(snapshot, save_past_the_end_of_the_log_is_stale)
     cr_assert_eq(evs_snapshot_save(st, "ahead", 5, &in), 0);
 }
 
+/* Events 2 .. 1 + n of execution `id`, with ids of their own (so that
+ * the same append may be retried). */
+static void tail_events(evs_event *ev, char (*ids)[16], size_t n,
+                        const char *tag)
+{
+    for (size_t i = 0; i < n; i++) {
+        ev[i] = tu_event(EVS_EV_STEP_COMPLETED, "s", "{\"k\":2}");
+        snprintf(ids[i], sizeof(ids[i]), "%s-%zu", tag, i);
+        ev[i].id = evs_span_cstr(ids[i]);
+    }
+}
+
+Test(snapshot, an_append_with_its_snapshot_writes_both)
+{
+    evs_snapshot in = snap_of("wf", "running", T0, T0), *out = NULL;
+    evs_exec_listing ls = {0};
+    evs_list_filter f = {.status = evs_span_cstr("completed")};
+    evs_event ev[2];
+    char ids[2][16];
+    evs_log *l;
+    int src = -1;
+
+    cr_assert_eq(create_with("as", &in, 1), 0);
+    cr_assert_eq(evs_log_open(st, "as", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
+    tail_events(ev, ids, 2, "as");
+    in = snap_of("wf", "completed", T0, T0 + 5);
+    in.last_event_seq = 3;
+    in.end_time_us = T0 + 4;
+    in.outputs = evs_span_cstr("{\"done\":true}");
+    in.state = evs_span_cstr("{\"paths\":{}}");
+    cr_assert_eq(
+        evs_log_append_snapshot(l, ev, 2, 1, 0, &in, EVS_SNAPSHOT_CACHE, &src,
+                                NULL),
+        0);
+    cr_assert_eq(src, 0);
+    cr_assert_eq(evs_log_last_seq(l), 3);
+    evs_log_close(l);
+    cr_assert_eq(tu_count_events(st, "as"), 3);
+    cr_assert_eq(evs_snapshot_load(st, "as", 2, &out, NULL), 0);
+    cr_assert(evs__span_eq_cstr(out->status, "completed"));
+    cr_assert_eq(out->last_event_seq, 3);
+    cr_assert_eq(out->end_time_us, T0 + 4);
+    cr_assert_eq(out->created_at_us, T0);
+    cr_assert_eq(out->updated_at_us, T0 + 5);
+    cr_assert(evs__span_eq(out->outputs, in.outputs));
+    evs_snapshot_free(out);
+    /* The listing's columns moved with it. */
+    cr_assert_eq(evs_exec_list(st, &f, &ls), 0);
+    cr_assert_eq(ls.count, 1);
+    cr_assert(evs__span_eq_cstr(ls.items[0].id, "as"));
+    cr_assert_eq(ls.items[0].end_time_us, T0 + 4);
+    evs_exec_list_free(&ls);
+
+    /* A snapshot without created_at keeps the execution's. */
+    cr_assert_eq(evs_log_open(st, "as", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
+    tail_events(ev, ids, 1, "as2");
+    in.created_at_us = 0;
+    in.updated_at_us = 0;
+    in.last_event_seq = 4;
+    cr_assert_eq(evs_log_append_snapshot(l, ev, 1, 3, 0, &in, 0, &src, NULL),
+                 0);
+    cr_assert_eq(src, 0);
+    evs_log_close(l);
+    cr_assert_eq(evs_snapshot_load(st, "as", 2, &out, NULL), 0);
+    cr_assert_eq(out->last_event_seq, 4);
+    cr_assert_eq(out->created_at_us, T0);
+    cr_assert_gt(out->updated_at_us, T0 + 5, "an updated_at of 0 is now");
+    evs_snapshot_free(out);
+}
+
+Test(snapshot, an_append_with_its_snapshot_retried_saves_the_snapshot)
+{
+    evs_snapshot in = snap_of("wf", "running", T0, T0), *out = NULL;
+    evs_event ev[2];
+    char ids[2][16];
+    evs_log *l;
+    int src = -1;
+
+    cr_assert_eq(create_with("rs", &in, 1), 0);
+    cr_assert_eq(evs_log_open(st, "rs", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
+    tail_events(ev, ids, 2, "rs");
+    cr_assert_eq(evs_log_append(l, ev, 2, 1, NULL), 0);
+    evs_log_close(l);
+    /* The same events again (a writer that did not learn the first
+     * append's outcome), now with the snapshot: acknowledged, nothing
+     * appended twice, and the snapshot saved. */
+    cr_assert_eq(evs_log_open(st, "rs", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
+    in = snap_of("wf", "failed", T0, T0 + 9);
+    in.last_event_seq = 3;
+    cr_assert_eq(evs_log_append_snapshot(l, ev, 2, 1, 0, &in, 0, &src, NULL),
+                 0);
+    cr_assert_eq(src, 0);
+    evs_log_close(l);
+    cr_assert_eq(tu_count_events(st, "rs"), 3);
+    cr_assert_eq(evs_snapshot_load(st, "rs", 2, &out, NULL), 0);
+    cr_assert(evs__span_eq_cstr(out->status, "failed"));
+    cr_assert_eq(out->last_event_seq, 3);
+    evs_snapshot_free(out);
+}
+
+Test(snapshot, an_append_with_its_snapshot_refused_saves_neither)
+{
+    evs_snapshot in = snap_of("wf", "running", T0, T0), *out = NULL;
+    evs_error_info info;
+    evs_event ev[2];
+    char ids[2][16];
+    evs_log *l, *r;
+    int src = -1;
+
+    cr_assert_eq(create_with("rf", &in, 1), 0);
+    cr_assert_eq(evs_log_open(st, "rf", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
+    tail_events(ev, ids, 2, "rf");
+    in = snap_of("wf", "completed", T0, T0 + 5);
+    /* A snapshot past the append's end: refused before anything. */
+    in.last_event_seq = 4;
+    memset(&info, 0, sizeof(info));
+    cr_assert_eq(evs_log_append_snapshot(l, ev, 2, 1, 0, &in, 0, &src, &info),
+                 -EINVAL);
+    cr_assert_eq(src, 1, "no snapshot tried");
+    cr_assert(strstr(info.msg, "rf: a snapshot at sequence 4 after an "
+                               "append ending at 3"),
+              "%s", info.msg);
+    in.last_event_seq = 3;
+    cr_assert_eq(evs_log_append_snapshot(l, ev, 2, 1, 0, NULL, 0, &src, NULL),
+                 -EINVAL);
+    cr_assert_eq(evs_log_append_snapshot(l, ev, 2, 1, 0, &in, 1u << 9, &src,
+                                         NULL),
+                 -EINVAL);
+    cr_assert_eq(evs_log_append_snapshot(l, ev, 2, 1, 1u << 9, &in, 0, &src,
+                                         NULL),
+                 -EINVAL);
+    cr_assert_eq(evs_log_last_seq(l), 1, "nothing appended");
+    /* The log's end elsewhere: a conflict, and no snapshot. */
+    src = -1;
+    cr_assert_eq(evs_log_append_snapshot(l, ev, 2, 2, 0, &in, 0, &src, NULL),
+                 EVS_ECONFLICT);
+    cr_assert_eq(src, 1);
+    evs_log_close(l);
+    /* A reader cannot. */
+    cr_assert_eq(evs_log_open(st, "rf", 2, 0, &r, NULL, NULL), 0);
+    cr_assert_eq(evs_log_append_snapshot(r, ev, 2, 1, 0, &in, 0, &src, NULL),
+                 EVS_EREADONLY);
+    evs_log_close(r);
+    cr_assert_eq(tu_count_events(st, "rf"), 1);
+    cr_assert_eq(evs_snapshot_load(st, "rf", 2, &out, NULL), 0);
+    cr_assert(evs__span_eq_cstr(out->status, "running"), "the old one");
+    cr_assert_eq(out->last_event_seq, 1);
+    evs_snapshot_free(out);
+}
+
 Test(snapshot, save_for_a_missing_execution_is_enoent)
 {
     evs_snapshot in = snap_of("wf", "running", T0, T0);
