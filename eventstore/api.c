@@ -368,12 +368,31 @@ uint64_t evs_log_size(evs_log *l)
     return locked_read(l, &l->end);
 }
 
+#define APPEND_FLAGS (EVS_APPEND_NO_SYNC | EVS_APPEND_RELEASE)
+
+/* After an append with EVS_APPEND_RELEASE: the lease given up, unless
+ * the backend's statement did it already, and the handle a writer's no
+ * more. */
+static void release_after(evs_log *l)
+{
+    int done;
+
+    pthread_mutex_lock(&l->mu);
+    done = l->released;
+    pthread_mutex_unlock(&l->mu);
+    if (!done && l->ops->log_release)
+        l->ops->log_release(l);
+    pthread_mutex_lock(&l->mu);
+    l->released = 1;
+    pthread_mutex_unlock(&l->mu);
+}
+
 int evs_log_append_flags(evs_log *l, const evs_event *events, size_t n,
                          uint64_t expected_last_seq, unsigned flags,
                          evs_error_info *info)
 {
     evs_error_info_clear(info);
-    if (flags & ~EVS_APPEND_NO_SYNC)
+    if (flags & ~APPEND_FLAGS)
         return -EINVAL;
     return evs__log_append_flags(l, events, n, expected_last_seq, flags, info);
 }
@@ -382,6 +401,8 @@ int evs__log_append_flags(evs_log *l, const evs_event *events, size_t n,
                           uint64_t expected_last_seq, unsigned flags,
                           evs_error_info *info)
 {
+    int rc;
+
     evs_error_info_clear(info);
     if (!l || (n && !events))
         return -EINVAL;
@@ -389,7 +410,10 @@ int evs__log_append_flags(evs_log *l, const evs_event *events, size_t n,
         return 0;
     if (!(l->flags & EVS_LOG_WRITE))
         return EVS_EREADONLY;
-    return l->ops->log_append(l, events, n, expected_last_seq, flags, info);
+    rc = l->ops->log_append(l, events, n, expected_last_seq, flags, info);
+    if (rc == 0 && (flags & EVS_APPEND_RELEASE))
+        release_after(l);
+    return rc;
 }
 
 int evs_log_append_snapshot(evs_log *l, const evs_event *events, size_t n,
@@ -400,7 +424,7 @@ int evs_log_append_snapshot(evs_log *l, const evs_event *events, size_t n,
     evs_error_info_clear(info);
     if (snap_rc)
         *snap_rc = 1;
-    if (flags & ~EVS_APPEND_NO_SYNC)
+    if (flags & ~APPEND_FLAGS)
         return -EINVAL;
     return evs__log_append_snapshot(l, events, n, expected_last_seq, flags,
                                     snap, snap_flags, snap_rc, info);
@@ -429,16 +453,23 @@ int evs__log_append_snapshot(evs_log *l, const evs_event *events, size_t n,
     }
     if (!(l->flags & EVS_LOG_WRITE))
         return EVS_EREADONLY;
-    if (n && l->ops->log_append_snap && snap->created_at_us != 0)
-        return l->ops->log_append_snap(l, events, n, expected_last_seq, flags,
-                                       snap, snap_flags, snap_rc, info);
-    rc = evs__log_append_flags(l, events, n, expected_last_seq, flags, info);
-    if (rc != 0)
-        return rc;
-    src = l->ops->snapshot_save(l->store, l->id, l->id_len, snap, snap_flags);
-    if (snap_rc)
-        *snap_rc = src;
-    return 0;
+    if (n && l->ops->log_append_snap && snap->created_at_us != 0) {
+        rc = l->ops->log_append_snap(l, events, n, expected_last_seq, flags,
+                                     snap, snap_flags, snap_rc, info);
+    } else {
+        /* The release, if asked, after the snapshot. */
+        rc = evs__log_append_flags(l, events, n, expected_last_seq,
+                                   flags & ~EVS_APPEND_RELEASE, info);
+        if (rc != 0)
+            return rc;
+        src = l->ops->snapshot_save(l->store, l->id, l->id_len, snap,
+                                    snap_flags);
+        if (snap_rc)
+            *snap_rc = src;
+    }
+    if (rc == 0 && (flags & EVS_APPEND_RELEASE))
+        release_after(l);
+    return rc;
 }
 
 int evs_log_append(evs_log *l, const evs_event *events, size_t n,

@@ -542,6 +542,13 @@ int evs__append_prepare(evs_log *l, const evs_event *ev, size_t n,
     evs__error_set_id(info, l->id, l->id_len);
     if (l->poisoned)
         return EVS_EPOISONED;
+    if (l->released) {
+        evs__error_set(info, EVS_EREADONLY, "lease",
+                       "%s: this writer gave the execution up with its last "
+                       "append",
+                       l->id);
+        return EVS_EREADONLY;
+    }
     if (expected != l->last_seq) {
         if (expected < l->last_seq && l->last_seq - expected >= n &&
             same_ids(l, ev, n, expected + 1))

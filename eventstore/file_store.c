@@ -576,6 +576,7 @@ const evs_backend_ops evs__file_backend = {
     evs__file_log_close,
     evs__file_log_append,
     NULL, /* log_append_snap: the append, then the snapshot */
+    NULL, /* log_release: the lock is held until the close */
     evs__file_log_sync,
     evs__file_log_refresh,
     evs__file_log_scan,

@@ -197,6 +197,7 @@ int evs__pg_log_open(evs_store *s, const char *id, size_t id_len,
 void evs__pg_log_close(evs_log *l);
 int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
                        uint64_t expected, unsigned flags, evs_error_info *info);
+void evs__pg_log_release(evs_log *l);
 int evs__pg_log_append_snap(evs_log *l, const evs_event *ev, size_t n,
                             uint64_t expected, unsigned flags,
                             const evs_snapshot *snap, unsigned snap_flags,

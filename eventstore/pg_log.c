@@ -264,9 +264,16 @@ void evs__pg_log_close(evs_log *l)
     /* The lease ends now, so the next writer need not wait it out; a
      * poisoned handle gives it up too (a new connection is made when
      * the old one dropped). */
-    if (l->flags & EVS_LOG_WRITE)
+    if ((l->flags & EVS_LOG_WRITE) && !l->released)
         evs__pg_release(s, pl->rid, pl->fence);
     free_log(s, pl);
+}
+
+void evs__pg_log_release(evs_log *l)
+{
+    pg_log *pl = (pg_log *)l;
+
+    evs__pg_release(l->store, pl->rid, pl->fence);
 }
 
 /* ------------------------------------------------------------------ */
@@ -334,6 +341,10 @@ static int append(evs_log *l, const evs_event *ev, size_t n, uint64_t expected,
     evs_snapshot sn;
     char *sbuf = NULL;
     pg_conn *db;
+    /* The lease given up in the statement: the last append of an ended
+     * execution (EVS_APPEND_RELEASE; api.c releases any other after). */
+    int rel = snap && (flags & EVS_APPEND_RELEASE) &&
+              evs__status_final(snap->status);
     int rc, sync, retried = 0;
 
     pthread_mutex_lock(&l->mu);
@@ -370,8 +381,10 @@ static int append(evs_log *l, const evs_event *ev, size_t n, uint64_t expected,
     evs__pg_i64(&p, (int64_t)expected);
     evs__pg_bytes(&p, pl->abuf, alen);
     evs__pg_bytes(&p, pl->abuf + alen, blen);
-    if (snap)
+    if (snap) {
         evs__pg_snapshot_params(&p, &sn, sbuf, slen);
+        evs__pg_bool(&p, rel);
+    }
     db = evs__pg_get(s);
     rc = evs__pg_do(db, snap ? PG_APPEND_SNAP : PG_APPEND, &p, sync,
                     "appending", &added);
@@ -388,6 +401,8 @@ static int append(evs_log *l, const evs_event *ev, size_t n, uint64_t expected,
         goto out;
     }
     evs__db_appended(&pl->sy, l, sync, expected, n, len);
+    if (rel)
+        l->released = 1;
     if (snap_rc)
         *snap_rc = 0;
 out:
@@ -430,9 +445,9 @@ int evs__pg_log_renew(evs_log *l, int64_t *until_us)
     int rc;
 
     pthread_mutex_lock(&l->mu);
-    if (l->poisoned) {
+    if (l->poisoned || l->released) {
         pthread_mutex_unlock(&l->mu);
-        return EVS_EPOISONED;
+        return l->poisoned ? EVS_EPOISONED : EVS_EREADONLY;
     }
     evs__pg_i64(&p, pl->rid);
     evs__pg_i64(&p, pl->fence);

@@ -148,12 +148,16 @@ static const char *const stmt_sql[PG_LIST0] = {
     /* PG_APPEND that also replaces the snapshot and its listing
      * columns (as PG_SNAP_SET; a snapshot's updated_at and created_at
      * given), in the same update of the row: the end of a writer's
-     * turn in one statement and one commit. */
+     * turn in one statement and one commit. With $17, the writer's last
+     * append of an ended execution (EVS_APPEND_RELEASE), it gives the
+     * lease up too, as PG_RELEASE does for an ended one (no notice,
+     * lease_until left). */
     [PG_APPEND_SNAP] =
         APPEND_HEAD ", status = $9::text, workflow = $10::text,"
         " created_at = $11::int8, updated_at = $12::int8,"
         " start_time = $13::int8, end_time = $14::int8, snap_seq = $15::int8,"
-        " snapshot = $16::bytea" APPEND_TAIL,
+        " snapshot = $16::bytea,"
+        " owner = CASE WHEN $17::bool THEN NULL ELSE owner END" APPEND_TAIL,
     [PG_LEASE_GET] = "SELECT fence, (lease_until >= " PG_NOW_US ")::int::int8,"
                      " last_seq FROM executions WHERE rid = $1::int8",
     [PG_CLAIM] = "UPDATE executions SET owner = $2::text, fence = fence + 1,"
@@ -968,6 +972,7 @@ const evs_backend_ops evs__pg_backend = {
     .log_close = evs__pg_log_close,
     .log_append = evs__pg_log_append,
     .log_append_snap = evs__pg_log_append_snap,
+    .log_release = evs__pg_log_release,
     .log_sync = evs__pg_log_sync,
     .log_refresh = evs__pg_log_refresh,
     .log_renew = evs__pg_log_renew,

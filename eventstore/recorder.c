@@ -234,16 +234,16 @@ int evs_recorder_flush_run(evs_recorder_batch *b)
     return b->rc;
 }
 
-int evs_recorder_flush_run_snapshot(evs_recorder_batch *b,
+int evs_recorder_flush_run_snapshot(evs_recorder_batch *b, unsigned flags,
                                     const evs_snapshot *snap,
                                     unsigned snap_flags, int *snap_rc)
 {
     if (snap_rc)
         *snap_rc = 1;
-    if (!snap)
-        return evs_recorder_flush_run(b);
-    b->rc = append_events(b->log, b->flushed, b->ev, b->views, b->n, 0, snap,
-                          snap_flags, snap_rc, &b->done);
+    b->rc = flags & ~EVS_APPEND_RELEASE
+                ? -EINVAL
+                : append_events(b->log, b->flushed, b->ev, b->views, b->n,
+                                flags, snap, snap_flags, snap_rc, &b->done);
     return b->rc;
 }
 

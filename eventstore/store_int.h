@@ -79,6 +79,10 @@ typedef struct evs_backend_ops {
                            uint64_t expected, unsigned flags,
                            const evs_snapshot *snap, unsigned snap_flags,
                            int *snap_rc, evs_error_info *info);
+    /* Gives a writer's lease up after an append with EVS_APPEND_RELEASE
+     * that did not already (api.c then marks the handle released). NULL:
+     * the lock is held until the close. */
+    void (*log_release)(evs_log *l);
     int (*log_sync)(evs_log *l);
     int (*log_refresh)(evs_log *l);
     int (*log_scan)(evs_store *s, const char *id, size_t id_len, evs_scan_fn fn,
@@ -458,6 +462,8 @@ struct evs_log {
     pthread_mutex_t mu;
     unsigned flags;
     int poisoned; /* the error that poisoned it, or 0 */
+    int released; /* a writer that gave its lease (or lock) up with its
+                     last append (EVS_APPEND_RELEASE): appends refused */
     uint64_t last_seq;
     uint64_t durable_seq;
     uint64_t end; /* bytes of complete appends */

@@ -252,10 +252,13 @@ static void flush_work(uv_work_t *w)
     x->flush_rc = 0;
     x->snap_rc = 0;
     /* The snapshot rides on the batch's append when there is one (one
-     * statement on PostgreSQL). */
+     * statement on PostgreSQL), and the batch that ends the execution
+     * gives its lease up too: nothing is appended after it, and the
+     * close then sends nothing (it runs on the loop thread). */
     if (x->batch)
         x->flush_rc = evs_recorder_flush_run_snapshot(
-            x->batch, x->snap, EVS_SNAPSHOT_CACHE, &x->snap_rc);
+            x->batch, x->snap_final ? EVS_APPEND_RELEASE : 0, x->snap,
+            EVS_SNAPSHOT_CACHE, &x->snap_rc);
     else if (x->snap)
         x->snap_rc = evs_snapshot_save_flags(x->o->store, x->id, x->id_len,
                                              x->snap, EVS_SNAPSHOT_CACHE);
@@ -383,9 +386,11 @@ void evs__orch_kick(orch_exec *x)
         evs__orch_fail_exec(x, rc, "starting a flush");
         return;
     }
+    x->snap_final = 0;
     if (x->want_snap) {
         x->want_snap = 0;
         x->snap_seq = st->last_seq;
+        x->snap_final = st->status >= EVS_STATUS_COMPLETED;
         if (evs_replay_snapshot_prepare(x->rp, (evs_span){0}, &x->snap))
             x->snap = NULL; /* only a cache: skipped */
         else /* when known, the store need not look it up */

@@ -107,6 +107,7 @@ struct orch_exec {
     int flushing;
     evs_recorder_batch *batch;
     evs_snapshot *snap;
+    int snap_final; /* the batch ends the execution: the writer's last */
     int flush_rc, snap_rc;
     uint64_t snap_seq; /* last_seq of the last snapshot */
     int want_snap;

@@ -156,12 +156,15 @@ EVS_EXTERN int evs_recorder_flush_run(evs_recorder_batch *b);
  * evs_recorder_flush_run, the batch's last append carrying the
  * execution's snapshot `snap` as evs_log_append_snapshot does (store.h):
  * on PostgreSQL one statement, elsewhere the append and then the save.
- * NULL `snap`: evs_recorder_flush_run. snap->last_event_seq must be at
- * most the batch's last sequence. Returns what the append returned;
- * *snap_rc (may be NULL) gets what the save returned, or 1 when the
- * append failed and no snapshot was tried.
+ * `flags`: 0, or EVS_APPEND_RELEASE when the batch is the writer's last
+ * append (the lease given up with it; store.h), -EINVAL otherwise.
+ * NULL `snap`: no snapshot. snap->last_event_seq must be at most the
+ * batch's last sequence. Returns what the append returned; *snap_rc
+ * (may be NULL) gets what the save returned, or 1 when the append
+ * failed or no snapshot was given.
  */
 EVS_EXTERN int evs_recorder_flush_run_snapshot(evs_recorder_batch *b,
+                                               unsigned flags,
                                                const evs_snapshot *snap,
                                                unsigned snap_flags,
                                                int *snap_rc);

@@ -632,6 +632,16 @@ EVS_EXTERN int evs_log_append(evs_log *l, const evs_event *events, size_t n,
  *  the durability mode. */
 #define EVS_APPEND_NO_SYNC 1u
 
+/** evs_log_append_flags: the writer's last append. Once it succeeds the
+ *  writer gives the execution up, as evs_log_close would: on PostgreSQL
+ *  its lease is released (in the append's own statement when it is
+ *  evs_log_append_snapshot's with an ended status, so that the next
+ *  writer need not wait and the close has nothing left to send);
+ *  elsewhere the lock is held until the close. The handle's later
+ *  appends are refused with EVS_EREADONLY; it still reads. A failed
+ *  append gives nothing up. */
+#define EVS_APPEND_RELEASE 2u
+
 /**
  * evs_log_append with flags (0: the same). With EVS_APPEND_NO_SYNC the
  * append is written and not synced: a process crash keeps it (the page
@@ -640,6 +650,7 @@ EVS_EXTERN int evs_log_append(evs_log *l, const evs_event *events, size_t n,
  * It suits a record that only says what is about to happen (a durable
  * function's step_started before its body runs), whose loss with the
  * outcome that would follow it loses nothing acknowledged.
+ * With EVS_APPEND_RELEASE (above) it is the writer's last append.
  * Returns as evs_log_append, or -EINVAL for an unknown flag.
  */
 EVS_EXTERN int evs_log_append_flags(evs_log *l, const evs_event *events,
@@ -702,7 +713,8 @@ EVS_EXTERN int evs_log_refresh(evs_log *l);
  * backends a writer holds a lock for as long as the log is open: this
  * returns 0 and sets *until_us to INT64_MAX.
  *
- * Returns 0, EVS_EREADONLY (a reader), EVS_ELEASE, -ENOENT,
+ * Returns 0, EVS_EREADONLY (a reader, or a writer that gave the
+ * execution up: EVS_APPEND_RELEASE), EVS_ELEASE, -ENOENT,
  * EVS_EPOISONED or -errno (-ECONNRESET: the server could not be
  * reached; the lease stands until it runs out). Thread-safe on one handle.
  */

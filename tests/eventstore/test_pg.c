@@ -375,11 +375,7 @@ Test(pg, an_append_with_its_snapshot_is_fenced_as_an_append_is)
     cr_assert_eq(
         evs_log_open(b, "x", 1, EVS_LOG_WRITE | EVS_LOG_WAIT, &wb, NULL, NULL),
         0);
-    memset(&sn, 0, sizeof(sn));
-    sn.workflow_name = evs_span_cstr("wf");
-    sn.status = evs_span_cstr("completed");
-    sn.created_at_us = 1700000000000000LL;
-    sn.last_event_seq = 2;
+    sn = tu_snapshot_at(2, "completed");
     memset(&info, 0, sizeof(info));
     cr_assert_eq(evs_log_append_snapshot(wa, &ev, 1, 1, 0, &sn, 0, &src, &info),
                  EVS_ELEASE);
@@ -392,6 +388,52 @@ Test(pg, an_append_with_its_snapshot_is_fenced_as_an_append_is)
     cr_assert(!evs__span_eq_cstr(got->status, "completed"), "no late snapshot");
     cr_assert_eq(got->last_event_seq, 1);
     evs_snapshot_free(got);
+    evs_store_close(a);
+    evs_store_close(b);
+}
+
+Test(pg, the_last_append_releases_the_lease_before_the_close)
+{
+    /* The next writer need not wait for the first's close (nor its
+     * lease), whether the release was in the append's statement (an
+     * ended execution) or after it (one still waiting, which the queue
+     * then offers). */
+    evs_store *a = open_ok(0), *b = open_ok(0);
+    const char *status[] = {"completed", "waiting"};
+
+    for (int i = 0; i < 2; i++) {
+        char id[8];
+        evs_snapshot sn = tu_snapshot_at(2, status[i]);
+        evs_event ev = tu_event(EVS_EV_STEP_COMPLETED, "s", "{}");
+        evs_log *wa, *wb;
+        int64_t until;
+        int src = -1;
+
+        snprintf(id, sizeof(id), "x%d", i);
+        cr_assert_eq(tu_create(a, id), 0);
+        cr_assert_eq(evs_log_open(a, id, 2, EVS_LOG_WRITE, &wa, NULL, NULL),
+                     0);
+        cr_assert_eq(evs_log_append_snapshot(wa, &ev, 1, 1, EVS_APPEND_RELEASE,
+                                             &sn, 0, &src, NULL),
+                     0);
+        cr_assert_eq(src, 0);
+        cr_assert_eq(evs_log_renew(wa, &until), EVS_EREADONLY);
+        if (i == 0) {
+            cr_assert_eq(
+                evs_log_open(b, id, 2, EVS_LOG_WRITE, &wb, NULL, NULL), 0,
+                "%s: taken at once", id);
+        } else {
+            cr_assert_eq(evs_log_claim(b, 0, &wb, NULL), 0,
+                         "the queue offers the waiting one");
+            cr_assert_str_eq(evs_log_id(wb), id);
+        }
+        cr_assert_eq(fence_of(id), 2);
+        /* The first's close gives up nothing of the second's. */
+        evs_log_close(wa);
+        cr_assert_eq(tu_append_n(wb, 1), 0);
+        evs_log_close(wb);
+        cr_assert_eq(tu_count_events(a, id), 3);
+    }
     evs_store_close(a);
     evs_store_close(b);
 }

@@ -770,19 +770,6 @@ Test(rec, a_batch_that_reached_the_log_before_failing_is_not_written_twice)
     expect_tags(4);
 }
 
-/* A snapshot of execution x at `seq`, with `status`. */
-static evs_snapshot snap_at(uint64_t seq, const char *status)
-{
-    evs_snapshot sn;
-
-    memset(&sn, 0, sizeof(sn));
-    sn.workflow_name = evs_span_cstr("wf");
-    sn.status = evs_span_cstr(status);
-    sn.created_at_us = 1700000000000000LL;
-    sn.last_event_seq = seq;
-    return sn;
-}
-
 static void expect_snapshot(uint64_t seq, const char *status)
 {
     evs_snapshot *got = NULL;
@@ -798,13 +785,13 @@ Test(rec, a_batch_carries_the_snapshot_of_its_end)
 {
     evs_recorder *r = rec_open(0, 0, 0);
     evs_recorder_batch *b = NULL;
-    evs_snapshot sn = snap_at(4, "completed");
+    evs_snapshot sn = tu_snapshot_at(4, "completed");
     int src = -1;
 
     for (int i = 0; i < 3; i++)
         rec_n(r, i);
     cr_assert_eq(evs_recorder_flush_begin(r, &b), 0);
-    cr_assert_eq(evs_recorder_flush_run_snapshot(b, &sn, EVS_SNAPSHOT_CACHE,
+    cr_assert_eq(evs_recorder_flush_run_snapshot(b, 0, &sn, EVS_SNAPSHOT_CACHE,
                                                  &src),
                  0);
     cr_assert_eq(src, 0);
@@ -814,7 +801,7 @@ Test(rec, a_batch_carries_the_snapshot_of_its_end)
     /* Without a snapshot it is flush_run. */
     rec_n(r, 3);
     cr_assert_eq(evs_recorder_flush_begin(r, &b), 0);
-    cr_assert_eq(evs_recorder_flush_run_snapshot(b, NULL, 0, &src), 0);
+    cr_assert_eq(evs_recorder_flush_run_snapshot(b, 0, NULL, 0, &src), 0);
     cr_assert_eq(src, 1, "no snapshot");
     cr_assert_eq(evs_recorder_flush_end(r, b), 0);
     expect_snapshot(4, "completed");
@@ -827,7 +814,7 @@ Test(rec, a_batch_retried_whole_still_saves_its_snapshot)
     TU_FILE_ONLY("faults injected through evs_io");
     evs_recorder *r = rec_open(0, 0, 0);
     evs_recorder_batch *b = NULL;
-    evs_snapshot sn = snap_at(4, "failed");
+    evs_snapshot sn = tu_snapshot_at(4, "failed");
     int src = -1;
 
     for (int i = 0; i < 3; i++)
@@ -836,7 +823,7 @@ Test(rec, a_batch_retried_whole_still_saves_its_snapshot)
     /* The bytes reach the file, the sync fails: the snapshot is not
      * tried. */
     fault_io_arm(&fio, FIO_FDATASYNC | FIO_TRUNCATE, 1, -EIO, 1);
-    cr_assert_eq(evs_recorder_flush_run_snapshot(b, &sn, 0, &src), -EIO);
+    cr_assert_eq(evs_recorder_flush_run_snapshot(b, 0, &sn, 0, &src), -EIO);
     fault_io_disarm(&fio);
     cr_assert_eq(src, 1);
     cr_assert_eq(evs_recorder_flush_end(r, b), -EIO);
@@ -846,7 +833,7 @@ Test(rec, a_batch_retried_whole_still_saves_its_snapshot)
      * the snapshot saved. */
     reopen_writer(r);
     cr_assert_eq(evs_recorder_flush_begin(r, &b), 0);
-    cr_assert_eq(evs_recorder_flush_run_snapshot(b, &sn, 0, &src), 0);
+    cr_assert_eq(evs_recorder_flush_run_snapshot(b, 0, &sn, 0, &src), 0);
     cr_assert_eq(src, 0);
     cr_assert_eq(evs_recorder_flush_end(r, b), 0);
     expect_snapshot(4, "failed");

@@ -1245,6 +1245,49 @@ Test(snapshot, an_append_with_its_snapshot_refused_saves_neither)
     evs_snapshot_free(out);
 }
 
+Test(snapshot, the_last_append_gives_the_writer_up)
+{
+    evs_snapshot in = snap_of("wf", "running", T0, T0);
+    evs_error_info info;
+    evs_event ev[2];
+    char ids[2][16];
+    evs_log *l, *other;
+    evs_cursor *c;
+    evs_event got;
+    int src = -1;
+
+    cr_assert_eq(create_with("gu", &in, 1), 0);
+    cr_assert_eq(evs_log_open(st, "gu", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
+    tail_events(ev, ids, 2, "gu");
+    /* A failed last append gives nothing up. */
+    cr_assert_eq(evs_log_append_flags(l, ev, 1, 7, EVS_APPEND_RELEASE, NULL),
+                 EVS_ECONFLICT);
+    cr_assert_eq(evs_log_append_flags(l, ev, 1, 1, 0, NULL), 0);
+    in = snap_of("wf", "completed", T0, T0 + 5);
+    in.last_event_seq = 3;
+    cr_assert_eq(evs_log_append_snapshot(l, ev + 1, 1, 2, EVS_APPEND_RELEASE,
+                                         &in, 0, &src, NULL),
+                 0);
+    cr_assert_eq(src, 0);
+    /* Written, and the handle a writer's no more: it reads still. */
+    memset(&info, 0, sizeof(info));
+    cr_assert_eq(evs_log_append(l, ev, 1, 3, &info), EVS_EREADONLY);
+    cr_assert(strstr(info.msg, "gu: this writer gave the execution up"), "%s",
+              info.msg);
+    cr_assert_eq(evs_log_append_flags(l, ev, 1, 3, 1u << 9, NULL), -EINVAL);
+    cr_assert_eq(evs_cursor_open(l, 3, 0, &c, NULL), 0);
+    cr_assert_eq(evs_cursor_next(c, &got, NULL, NULL), 1);
+    cr_assert(evs__span_eq_cstr(got.id, "gu-1"));
+    evs_cursor_close(c);
+    evs_log_close(l);
+    cr_assert_eq(tu_count_events(st, "gu"), 3);
+    /* The next writer takes it. */
+    cr_assert_eq(
+        evs_log_open(st, "gu", 2, EVS_LOG_WRITE, &other, NULL, NULL), 0);
+    cr_assert_eq(evs_log_last_seq(other), 3);
+    evs_log_close(other);
+}
+
 Test(snapshot, save_for_a_missing_execution_is_enoent)
 {
     evs_snapshot in = snap_of("wf", "running", T0, T0);

@@ -291,6 +291,18 @@ int tu_create(evs_store *s, const char *id)
     return evs_exec_create(s, id, strlen(id), NULL, &e, 1);
 }
 
+evs_snapshot tu_snapshot_at(uint64_t seq, const char *status)
+{
+    evs_snapshot sn;
+
+    memset(&sn, 0, sizeof(sn));
+    sn.workflow_name = evs_span_cstr("wf");
+    sn.status = evs_span_cstr(status);
+    sn.created_at_us = 1700000000000000LL;
+    sn.last_event_seq = seq;
+    return sn;
+}
+
 int tu_append_n(evs_log *l, size_t n)
 {
     char data[96];

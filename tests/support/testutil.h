@@ -128,6 +128,10 @@ evs_event tu_event(const char *type, const char *step, const char *data);
 /* Creates execution `id` with one execution_started event. */
 int tu_create(evs_store *s, const char *id);
 
+/* A snapshot of workflow "wf" at sequence `seq` with `status`, created
+ * at 1700000000000000 µs, the rest empty (`status` must outlive it). */
+evs_snapshot tu_snapshot_at(uint64_t seq, const char *status);
+
 /* Appends `n` single-event appends of step events to a writer log.
  * Returns 0 or the first error. */
 int tu_append_n(evs_log *l, size_t n);
