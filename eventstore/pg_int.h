@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 /* The schema version this library writes and reads (BACKENDS.md). */
-#define EVS__PG_SCHEMA 3
+#define EVS__PG_SCHEMA 4
 
 /* The server's clock in microseconds, in SQL: leases (of writers and of
  * schedules) are measured by the one clock every runner shares. */
