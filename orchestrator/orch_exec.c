@@ -181,7 +181,6 @@ void evs__orch_report(orch_exec *x, evs_outcome oc, int err)
 void evs__orch_release(orch_exec *x)
 {
     evs_orch *o = x->o;
-    orch_exec **pp;
 
     if (x->released)
         return;
@@ -202,11 +201,17 @@ void evs__orch_release(orch_exec *x)
         x->waiting = r->next;
         evs__req_free(r);
     }
-    for (pp = &o->execs; *pp && *pp != x; pp = &(*pp)->next)
-        ;
-    if (*pp)
-        *pp = x->next;
-    o->nexecs--;
+    /* Out of the list in constant time: a runner may own thousands. */
+    if (x->listed) {
+        if (x->prev)
+            x->prev->next = x->next;
+        else
+            o->execs = x->next;
+        if (x->next)
+            x->next->prev = x->prev;
+        x->listed = 0;
+        o->nexecs--;
+    }
     evs__orch_exec_unref(x);
 }
 

@@ -151,7 +151,8 @@ struct orch_exec {
     int limit_failing;
     int limit_hit;
     int refs;
-    orch_exec *next; /* in o->execs */
+    orch_exec *next, *prev; /* in o->execs, when listed */
+    int listed;
 };
 
 struct orch_action {

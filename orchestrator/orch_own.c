@@ -147,7 +147,11 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
         goto fail;
     }
     x->next = o->execs;
+    x->prev = NULL;
+    if (o->execs)
+        o->execs->prev = x;
     o->execs = x;
+    x->listed = 1;
     o->nexecs++;
     if (changed && (st->definition_hash.len != strlen(x->def->hash) ||
                     memcmp(st->definition_hash.ptr, x->def->hash,
