@@ -516,7 +516,8 @@ Test(faults, a_no_sync_append_is_durable_with_the_next_synced_one)
     cr_assert_eq(evs_log_append(l, &es->ev[2], 1, 3, NULL), 0);
     cr_assert_eq(f.calls, 1);
     cr_assert_eq(evs_log_durable_seq(l), 4);
-    cr_assert_eq(evs_log_append_flags(l, &es->ev[2], 1, 4, 2u, NULL), -EINVAL);
+    cr_assert_eq(evs_log_append_flags(l, &es->ev[2], 1, 4, 1u << 9, NULL),
+                 -EINVAL);
     fault_io_disarm(&f);
     evs_log_close(l);
     cr_assert_eq(tu_count_events(s, "ns"), 4);
