@@ -436,5 +436,6 @@ void evs_orch_free(evs_orch *o)
     uv_mutex_destroy(&o->mu);
     if (o->own)
         uv_loop_close(&o->own_loop);
+    evs__free(o->alloc, o->ix);
     evs__free(o->alloc, o);
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <xxhash.h>
 
 static void exec_free(orch_exec *x);
 
@@ -18,13 +19,87 @@ static void exec_free(orch_exec *x);
 /* Executions                                                       */
 /* ---------------------------------------------------------------- */
 
+/*
+ * The index by id: linear probing in a table kept at most 3/4 full, and
+ * deletion by moving the later members of the run back, so no slot is
+ * ever a tombstone.
+ */
+static uint64_t id_hash(const char *id, size_t len)
+{
+    return XXH3_64bits(id, len);
+}
+
+static void ix_put(orch_exec **tab, size_t cap, orch_exec *x)
+{
+    size_t i = (size_t)x->id_hash & (cap - 1);
+
+    while (tab[i])
+        i = (i + 1) & (cap - 1);
+    tab[i] = x;
+}
+
 orch_exec *evs__orch_find_exec(const evs_orch *o, evs_span id)
 {
-    for (orch_exec *x = o->execs; x; x = x->next)
-        if (!x->released && x->id_len == id.len &&
+    size_t i, mask = o->ix_cap - 1;
+    uint64_t h;
+
+    if (!o->ix)
+        return NULL;
+    h = id_hash(id.ptr, id.len);
+    for (i = (size_t)h & mask; o->ix[i]; i = (i + 1) & mask) {
+        const orch_exec *x = o->ix[i];
+        if (x->id_hash == h && x->id_len == id.len &&
             memcmp(x->id, id.ptr, id.len) == 0)
-            return x;
+            return o->ix[i];
+    }
     return NULL;
+}
+
+int evs__orch_list_exec(evs_orch *o, orch_exec *x)
+{
+    if ((o->nexecs + 1) * 4 > o->ix_cap * 3) {
+        size_t cap = o->ix_cap ? o->ix_cap * 2 : 64;
+        orch_exec **tab = evs__calloc(o->alloc, cap * sizeof(*tab));
+
+        if (!tab)
+            return -ENOMEM;
+        for (size_t i = 0; i < o->ix_cap; i++)
+            if (o->ix[i])
+                ix_put(tab, cap, o->ix[i]);
+        evs__free(o->alloc, o->ix);
+        o->ix = tab;
+        o->ix_cap = cap;
+    }
+    x->id_hash = id_hash(x->id, x->id_len);
+    ix_put(o->ix, o->ix_cap, x);
+    x->next = o->execs;
+    x->prev = NULL;
+    if (o->execs)
+        o->execs->prev = x;
+    o->execs = x;
+    x->listed = 1;
+    o->nexecs++;
+    return 0;
+}
+
+/* Takes x out of o->ix: the members of its run after it whose home slot
+ * is not between its slot and theirs move back into the hole. */
+static void ix_remove(evs_orch *o, const orch_exec *x)
+{
+    size_t mask = o->ix_cap - 1, i = (size_t)x->id_hash & mask, j, k;
+
+    while (o->ix[i] != x)
+        i = (i + 1) & mask;
+    o->ix[i] = NULL;
+    for (j = (i + 1) & mask; o->ix[j]; j = (j + 1) & mask) {
+        k = (size_t)o->ix[j]->id_hash & mask;
+        /* k cyclically in (i, j]: it stays where it is. */
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+            continue;
+        o->ix[i] = o->ix[j];
+        o->ix[j] = NULL;
+        i = j;
+    }
 }
 
 void evs__orch_exec_unref(orch_exec *x)
@@ -203,6 +278,7 @@ void evs__orch_release(orch_exec *x)
     }
     /* Out of the list in constant time: a runner may own thousands. */
     if (x->listed) {
+        ix_remove(o, x);
         if (x->prev)
             x->prev->next = x->next;
         else

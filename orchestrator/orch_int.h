@@ -153,6 +153,7 @@ struct orch_exec {
     int refs;
     orch_exec *next, *prev; /* in o->execs, when listed */
     int listed;
+    uint64_t id_hash; /* its slot in o->ix */
 };
 
 struct orch_action {
@@ -179,6 +180,11 @@ struct evs_orch {
     struct orch_action *actions;
     orch_exec *execs;
     size_t nexecs;
+    /* The listed executions by id (orch_exec.c): an open-addressing
+     * table of ix_cap slots (a power of two, at most 3/4 full), so that
+     * finding one by id costs the same with ten thousand as with ten. */
+    orch_exec **ix;
+    size_t ix_cap;
     uv_async_t async;
     uv_mutex_t mu;
     evs_action_req *done; /* completed, under mu */
@@ -290,6 +296,9 @@ void evs__orch_sched_cb(uv_timer_t *h);
 /* orch_exec.c */
 /* The execution `id` this process owns (not released), or NULL. */
 orch_exec *evs__orch_find_exec(const evs_orch *o, evs_span id);
+/* Lists x among the owned executions (o->execs and o->ix); 0 or -ENOMEM
+ * (nothing listed). evs__orch_release unlists it. */
+int evs__orch_list_exec(evs_orch *o, orch_exec *x);
 /* Drops a reference; the last one frees x. */
 void evs__orch_exec_unref(orch_exec *x);
 /* What this process tracks for path `id`; made when `create` (NULL when

@@ -146,13 +146,8 @@ static int attach(evs_orch *o, evs_log *log, evs_replay *rp, evs_wf_def *newdef,
             *info = ei;
         goto fail;
     }
-    x->next = o->execs;
-    x->prev = NULL;
-    if (o->execs)
-        o->execs->prev = x;
-    o->execs = x;
-    x->listed = 1;
-    o->nexecs++;
+    if ((rc = evs__orch_list_exec(o, x)) != 0)
+        goto fail;
     if (changed && (st->definition_hash.len != strlen(x->def->hash) ||
                     memcmp(st->definition_hash.ptr, x->def->hash,
                            st->definition_hash.len) != 0)) {

@@ -1681,6 +1681,75 @@ Test(orch, sending_to_a_finished_execution_returns_efinished)
                  evs_err_name(rc_d));
 }
 
+/* Executions owned at once, found by id (orch_exec.c's index) while
+ * others leave it: every third is sent its event first, and completes
+ * (and is unlisted) while the rest wait; then the rest. */
+#define MANY 120
+
+static char many_ids[MANY][8];
+static int many_first_rc, many_rest_rc, many_done_rc, many_unknown_rc;
+
+static int script_send_many(int step)
+{
+    switch (step) {
+    case 0:
+        for (int i = 0; i < MANY; i++)
+            if (!waiting_in_state(many_ids[i]))
+                return 0;
+        cr_assert_eq(evs_orch_owned(orch), MANY);
+        for (int i = 0; i < MANY; i += 3)
+            many_first_rc |= evs_orch_send(orch, S(many_ids[i]), S("go"),
+                                           S("1"));
+        return 1;
+    case 1:
+        for (int i = 0; i < MANY; i += 3)
+            if (!outcome_of(many_ids[i]))
+                return 1;
+        many_done_rc = evs_orch_send(orch, S(many_ids[0]), S("go"), S("1"));
+        many_unknown_rc = evs_orch_send(orch, S("m999"), S("go"), S("1"));
+        for (int i = 0; i < MANY; i++)
+            if (i % 3 != 0) {
+                cr_assert(waiting_in_state(many_ids[i]), "%s", many_ids[i]);
+                many_rest_rc |= evs_orch_send(orch, S(many_ids[i]), S("go"),
+                                              S("2"));
+            }
+        return 2;
+    default:
+        for (int i = 0; i < MANY; i++)
+            if (!outcome_of(many_ids[i]))
+                return step;
+        evs_orch_stop(orch, 0);
+        return -1;
+    }
+}
+
+Test(orch, each_of_many_owned_executions_is_found_by_id_as_others_end)
+{
+    mk_orch(0);
+    for (int i = 0; i < MANY; i++) {
+        snprintf(many_ids[i], sizeof(many_ids[i]), "m%d", i);
+        start(wait_def(""), "", many_ids[i]);
+    }
+    script_start(script_send_many);
+    run_orch();
+    cr_assert(!script_gave_up);
+    cr_assert_eq(many_first_rc, 0);
+    cr_assert_eq(many_rest_rc, 0);
+    cr_assert_eq(many_done_rc, EVS_EFINISHED, "%s",
+                 evs_err_name(many_done_rc));
+    cr_assert_eq(many_unknown_rc, -ENOENT, "%s",
+                 evs_err_name(many_unknown_rc));
+    for (int i = 0; i < MANY; i++) {
+        evs_replay *r;
+
+        expect_outcome(many_ids[i], EVS_OUTCOME_COMPLETED);
+        r = replay_of(many_ids[i]);
+        expect_span(evs_replay_exec(r)->outputs,
+                    i % 3 == 0 ? "{\"got\":1}" : "{\"got\":2}");
+        rp_free(r);
+    }
+}
+
 /* ---------------------------------------------------------------- */
 /* Pause, unpause, terminate                                        */
 /* ---------------------------------------------------------------- */
