@@ -409,7 +409,7 @@ Test(pg, the_last_append_releases_the_lease_before_the_close)
     const char *status[] = {"completed", "waiting"};
 
     for (int i = 0; i < 2; i++) {
-        char id[8];
+        char id[16];
         evs_snapshot sn = tu_snapshot_at(2, status[i]);
         evs_event ev = tu_event(EVS_EV_STEP_COMPLETED, "s", "{}");
         evs_log *wa, *wb;

@@ -1097,7 +1097,7 @@ Test(snapshot, save_past_the_end_of_the_log_is_stale)
 
 /* Events 2 .. 1 + n of execution `id`, with ids of their own (so that
  * the same append may be retried). */
-static void tail_events(evs_event *ev, char (*ids)[16], size_t n,
+static void tail_events(evs_event *ev, char (*ids)[32], size_t n,
                         const char *tag)
 {
     for (size_t i = 0; i < n; i++) {
@@ -1113,7 +1113,7 @@ Test(snapshot, an_append_with_its_snapshot_writes_both)
     evs_exec_listing ls = {0};
     evs_list_filter f = {.status = evs_span_cstr("completed")};
     evs_event ev[2];
-    char ids[2][16];
+    char ids[2][32];
     evs_log *l;
     int src = -1;
 
@@ -1169,7 +1169,7 @@ Test(snapshot, an_append_with_its_snapshot_retried_saves_the_snapshot)
 {
     evs_snapshot in = snap_of("wf", "running", T0, T0), *out = NULL;
     evs_event ev[2];
-    char ids[2][16];
+    char ids[2][32];
     evs_log *l;
     int src = -1;
 
@@ -1200,7 +1200,7 @@ Test(snapshot, an_append_with_its_snapshot_refused_saves_neither)
     evs_snapshot in = snap_of("wf", "running", T0, T0), *out = NULL;
     evs_error_info info;
     evs_event ev[2];
-    char ids[2][16];
+    char ids[2][32];
     evs_log *l, *r;
     int src = -1;
 
@@ -1250,7 +1250,7 @@ Test(snapshot, the_last_append_gives_the_writer_up)
     evs_snapshot in = snap_of("wf", "running", T0, T0);
     evs_error_info info;
     evs_event ev[2];
-    char ids[2][16];
+    char ids[2][32];
     evs_log *l, *other;
     evs_cursor *c;
     evs_event got;

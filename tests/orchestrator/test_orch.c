@@ -1686,7 +1686,7 @@ Test(orch, sending_to_a_finished_execution_returns_efinished)
  * (and is unlisted) while the rest wait; then the rest. */
 #define MANY 120
 
-static char many_ids[MANY][8];
+static char many_ids[MANY][16];
 static int many_first_rc, many_rest_rc, many_done_rc, many_unknown_rc;
 
 static int script_send_many(int step)
