@@ -1131,7 +1131,9 @@ Test(pg, a_full_disk_on_the_server_is_enospc_naming_the_store_and_loses_nothing)
     snprintf(where, sizeof(where),
              "%s%soptions=-csearch_path%%3D%s%%20-cdefault_tablespace%%3D%s",
              tu_pg_uri(), strchr(tu_pg_uri(), '?') ? "&" : "?", schema, ts);
-    s = open_at(where, 0, 1, &rc);
+    /* A short lease: the failed writer's close may find no room to
+     * release it either, and the next writer then waits it out. */
+    s = open_at(where, 1000, 1, &rc);
     cr_assert_eq(rc, 0, "open: %s", logged);
     cr_assert_eq(tu_create(s, "x"), 0);
     cr_assert_eq(evs_log_open(s, "x", 1, EVS_LOG_WRITE, &w, NULL, NULL), 0);
@@ -1181,7 +1183,9 @@ Test(pg, a_full_disk_on_the_server_is_enospc_naming_the_store_and_loses_nothing)
     cr_assert_eq(tu_count_events(s, "x"), (long)acked + 1);
     cr_assert_eq(mount(NULL, full_mnt, NULL, MS_REMOUNT, "size=64m"), 0,
                  "remount: %s", strerror(errno));
-    cr_assert_eq(evs_log_open(s, "x", 1, EVS_LOG_WRITE, &w, NULL, NULL), 0);
+    cr_assert_eq(evs_log_open(s, "x", 1, EVS_LOG_WRITE | EVS_LOG_WAIT, &w,
+                              NULL, NULL),
+                 0);
     cr_assert_eq(evs_log_last_seq(w), acked + 1);
     cr_assert_eq(tu_append_n(w, 3), 0);
     evs_log_close(w);
