@@ -454,8 +454,15 @@ int evs__log_append_snapshot(evs_log *l, const evs_event *events, size_t n,
     if (!(l->flags & EVS_LOG_WRITE))
         return EVS_EREADONLY;
     if (n && l->ops->log_append_snap && snap->created_at_us != 0) {
+        src = 1;
         rc = l->ops->log_append_snap(l, events, n, expected_last_seq, flags,
-                                     snap, snap_flags, snap_rc, info);
+                                     snap, snap_flags, &src, info);
+        /* A retried append, in the log already, wrote no snapshot. */
+        if (rc == 0 && src == 1)
+            src = l->ops->snapshot_save(l->store, l->id, l->id_len, snap,
+                                        snap_flags);
+        if (snap_rc)
+            *snap_rc = src;
     } else {
         /* The release, if asked, after the snapshot. */
         rc = evs__log_append_flags(l, events, n, expected_last_seq,

@@ -429,6 +429,17 @@ int evs__db_poison(evs_log *l, int rc)
     return rc;
 }
 
+int evs__db_snap_encode(evs_log *l, const evs_snapshot *snap,
+                        evs_snapshot *sn, char **buf, size_t *len)
+{
+    *sn = *snap;
+    sn->id.ptr = l->id;
+    sn->id.len = l->id_len;
+    if (sn->updated_at_us == 0)
+        sn->updated_at_us = evs_now_us();
+    return evs_snapshot_encode(sn, l->store->alloc, buf, len);
+}
+
 int evs__db_log_sync(evs_log *l, evs__db_sync *y, int (*flush)(evs_store *))
 {
     int rc = 0;

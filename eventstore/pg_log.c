@@ -329,8 +329,8 @@ static int why_refused(pg_conn *db, pg_log *pl, const char *what,
 /* An append and, when `snap` is not NULL (its created_at known), the
  * execution's snapshot in the same statement (PG_APPEND_SNAP). */
 static int append(evs_log *l, const evs_event *ev, size_t n, uint64_t expected,
-                  unsigned flags, const evs_snapshot *snap,
-                  unsigned snap_flags, int *snap_rc, evs_error_info *info)
+                  unsigned flags, const evs_snapshot *snap, int *snap_rc,
+                  evs_error_info *info)
 {
     pg_log *pl = (pg_log *)l;
     evs_store *s = l->store;
@@ -345,28 +345,21 @@ static int append(evs_log *l, const evs_event *ev, size_t n, uint64_t expected,
      * execution (EVS_APPEND_RELEASE; api.c releases any other after). */
     int rel = snap && (flags & EVS_APPEND_RELEASE) &&
               evs__status_final(snap->status);
-    int rc, sync, retried = 0;
+    int rc, sync;
 
     pthread_mutex_lock(&l->mu);
     rc = evs__append_prepare(l, ev, n, expected, flags, &pl->wbuf, &pl->wcap,
                              &len, info);
     if (rc != 0) {
-        /* 1: a retried append, in the log already (its snapshot is
-         * saved on its own, below). */
-        retried = rc == 1;
+        /* 1: a retried append, in the log already: its snapshot is
+         * left to the caller (api.c). */
         rc = rc == 1 ? 0 : rc;
         goto out;
     }
     rc = evs__pg_line_arrays(s, pl->wbuf, len, n, l->end, &pl->abuf, &pl->acap,
                              &alen, &blen);
-    if (rc == 0 && snap) {
-        sn = *snap;
-        sn.id.ptr = l->id;
-        sn.id.len = l->id_len;
-        if (sn.updated_at_us == 0)
-            sn.updated_at_us = evs_now_us();
-        rc = evs_snapshot_encode(&sn, s->alloc, &sbuf, &slen);
-    }
+    if (rc == 0 && snap)
+        rc = evs__db_snap_encode(l, snap, &sn, &sbuf, &slen);
     if (rc != 0)
         goto out;
     /* FULL waits for every commit's flush; BATCH for the commit that
@@ -411,19 +404,13 @@ out:
                        evs_strerror(rc));
     pthread_mutex_unlock(&l->mu);
     evs__free(s->alloc, sbuf);
-    if (retried && snap) {
-        rc = evs__pg_snapshot_save(s, l->id, l->id_len, snap, snap_flags);
-        if (snap_rc)
-            *snap_rc = rc;
-        rc = 0;
-    }
     return rc;
 }
 
 int evs__pg_log_append(evs_log *l, const evs_event *ev, size_t n,
                        uint64_t expected, unsigned flags, evs_error_info *info)
 {
-    return append(l, ev, n, expected, flags, NULL, 0, NULL, info);
+    return append(l, ev, n, expected, flags, NULL, NULL, info);
 }
 
 int evs__pg_log_append_snap(evs_log *l, const evs_event *ev, size_t n,
@@ -431,7 +418,10 @@ int evs__pg_log_append_snap(evs_log *l, const evs_event *ev, size_t n,
                             const evs_snapshot *snap, unsigned snap_flags,
                             int *snap_rc, evs_error_info *info)
 {
-    return append(l, ev, n, expected, flags, snap, snap_flags, snap_rc, info);
+    /* Committed with the append, the snapshot is as durable as it is,
+     * whatever snap_flags asked. */
+    (void)snap_flags;
+    return append(l, ev, n, expected, flags, snap, snap_rc, info);
 }
 
 int evs__pg_log_renew(evs_log *l, int64_t *until_us)

@@ -186,6 +186,20 @@ void evs__sq_bind_snapshot(sqlite3_stmt *st, const evs_snapshot *sn,
     sqlite3_bind_int64(st, 8, (sqlite3_int64)sn->last_event_seq);
 }
 
+int evs__sq_snapshot_write(evs_store *s, int64_t rid, const evs_snapshot *sn,
+                           const char *buf, size_t len)
+{
+    sqlite3_stmt *st = evs__sq_stmt(s, SQ_SNAP_SET);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, rid);
+    evs__sq_bind_snapshot(st, sn, buf, len);
+    rc = evs__sq_done(s, st, "saving a snapshot");
+    return rc == 0 ? evs__sq_put_snapshot(s, rid, buf, len) : rc;
+}
+
 /* Reads execution rid's snapshot bytes into a decoding buffer, its log's
  * last sequence and its created_at. Under q->mu. */
 static int snap_get(evs_store *s, int64_t rid, char **buf, size_t *len,
@@ -232,7 +246,6 @@ int evs__sq_snapshot_save(evs_store *s, const char *id, size_t id_len,
     size_t len;
     uint64_t last;
     int64_t rid, created;
-    sqlite3_stmt *st;
     int rc;
 
     sn.id.ptr = id;
@@ -253,18 +266,8 @@ int evs__sq_snapshot_save(evs_store *s, const char *id, size_t id_len,
     /* A cache of the log (EVS_SNAPSHOT_CACHE) is committed unsynced. */
     if (rc == 0 &&
         (rc = evs__sq_begin(s, SQ_SYNC_META(s) &&
-                                   !(flags & EVS_SNAPSHOT_CACHE))) == 0) {
-        if (!(st = evs__sq_stmt(s, SQ_SNAP_SET))) {
-            rc = -EIO;
-        } else {
-            sqlite3_bind_int64(st, 1, rid);
-            evs__sq_bind_snapshot(st, &sn, buf, len);
-            rc = evs__sq_done(s, st, "saving a snapshot");
-        }
-        if (rc == 0)
-            rc = evs__sq_put_snapshot(s, rid, buf, len);
-        rc = evs__sq_end(s, rc);
-    }
+                                   !(flags & EVS_SNAPSHOT_CACHE))) == 0)
+        rc = evs__sq_end(s, evs__sq_snapshot_write(s, rid, &sn, buf, len));
     pthread_mutex_unlock(&q->mu);
     evs__free(s->alloc, buf);
     return rc;

@@ -139,6 +139,14 @@ int evs__sq_cursor_open(evs_log *l, uint64_t from, uint64_t to,
 /* sqlite_data.c: listing, snapshots, requests, settings, usage. */
 int evs__sq_exec_list(evs_store *s, const evs_list_filter *f,
                       evs_exec_listing *out);
+/* Sets execution rid's listing columns from sn and its snapshot to
+ * buf[0..len), in the caller's transaction, under q->mu. */
+int evs__sq_snapshot_write(evs_store *s, int64_t rid, const evs_snapshot *sn,
+                           const char *buf, size_t len);
+int evs__sq_log_append_snap(evs_log *l, const evs_event *ev, size_t n,
+                            uint64_t expected, unsigned flags,
+                            const evs_snapshot *snap, unsigned snap_flags,
+                            int *snap_rc, evs_error_info *info);
 int evs__sq_snapshot_save(evs_store *s, const char *id, size_t id_len,
                           const evs_snapshot *snap, unsigned flags);
 int evs__sq_snapshot_load(evs_store *s, const char *id, size_t id_len,

@@ -172,22 +172,31 @@ void evs__sq_log_close(evs_log *l)
 /* Appends                                                            */
 /* ------------------------------------------------------------------ */
 
-int evs__sq_log_append(evs_log *l, const evs_event *ev, size_t n,
-                       uint64_t expected, unsigned flags, evs_error_info *info)
+/* An append and, when `snap` is not NULL, the execution's snapshot in
+ * the same transaction. */
+static int append(evs_log *l, const evs_event *ev, size_t n, uint64_t expected,
+                  unsigned flags, const evs_snapshot *snap, int *snap_rc,
+                  evs_error_info *info)
 {
     sq_log *ql = (sq_log *)l;
     evs_store *s = l->store;
     sq_store *q = evs__sq(s);
-    size_t len;
+    size_t len, slen = 0;
+    evs_snapshot sn;
+    char *sbuf = NULL;
     int rc, sync;
 
     pthread_mutex_lock(&l->mu);
     rc = evs__append_prepare(l, ev, n, expected, flags, &ql->wbuf, &ql->wcap,
                              &len, info);
     if (rc != 0) {
+        /* 1: a retried append, in the log already: its snapshot is
+         * left to the caller (api.c). */
         rc = rc == 1 ? 0 : rc;
         goto out;
     }
+    if (snap && (rc = evs__db_snap_encode(l, snap, &sn, &sbuf, &slen)) != 0)
+        goto out;
     /* FULL syncs every commit; BATCH the commit that finds a batch's
      * worth of bytes or time since the last sync; NONE none. */
     sync = evs__db_sync_wanted(&ql->sy, s, flags, len);
@@ -196,6 +205,8 @@ int evs__sq_log_append(evs_log *l, const evs_event *ev, size_t n,
     if (rc == 0)
         rc = evs__sq_add_lines(s, ql->rid, l->last_seq, l->end, ql->wbuf, len,
                                n);
+    if (rc == 0 && snap)
+        rc = evs__sq_snapshot_write(s, ql->rid, &sn, sbuf, slen);
     rc = evs__sq_end(s, rc);
     pthread_mutex_unlock(&q->mu);
     if (rc != 0) {
@@ -205,12 +216,32 @@ int evs__sq_log_append(evs_log *l, const evs_event *ev, size_t n,
         goto out;
     }
     evs__db_appended(&ql->sy, l, sync, expected, n, len);
+    if (snap_rc)
+        *snap_rc = 0;
 out:
     if (rc != 0 && info && info->code == 0)
         evs__error_set(info, rc, "", "append to %s: %s", l->id,
                        evs_strerror(rc));
     pthread_mutex_unlock(&l->mu);
+    evs__free(s->alloc, sbuf);
     return rc;
+}
+
+int evs__sq_log_append(evs_log *l, const evs_event *ev, size_t n,
+                       uint64_t expected, unsigned flags, evs_error_info *info)
+{
+    return append(l, ev, n, expected, flags, NULL, NULL, info);
+}
+
+int evs__sq_log_append_snap(evs_log *l, const evs_event *ev, size_t n,
+                            uint64_t expected, unsigned flags,
+                            const evs_snapshot *snap, unsigned snap_flags,
+                            int *snap_rc, evs_error_info *info)
+{
+    /* Committed with the append, the snapshot is as durable as it is,
+     * whatever snap_flags asked. */
+    (void)snap_flags;
+    return append(l, ev, n, expected, flags, snap, snap_rc, info);
 }
 
 int evs__sq_log_sync(evs_log *l)

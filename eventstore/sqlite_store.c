@@ -827,7 +827,7 @@ const evs_backend_ops evs__sqlite_backend = {
     evs__sq_log_open,
     evs__sq_log_close,
     evs__sq_log_append,
-    NULL, /* log_append_snap: the append, then the snapshot */
+    evs__sq_log_append_snap,
     NULL, /* log_release: the lock is held until the close */
     evs__sq_log_sync,
     evs__sq_log_refresh,

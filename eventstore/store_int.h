@@ -73,8 +73,10 @@ typedef struct evs_backend_ops {
                       uint64_t expected, unsigned flags, evs_error_info *info);
     /* evs_log_append_snapshot in one step, for n >= 1 and a snapshot
      * whose created_at_us is known (not 0); api.c has checked the
-     * arguments (snap->last_event_seq within the append). Otherwise, or
-     * NULL: the append, then snapshot_save. */
+     * arguments (snap->last_event_seq within the append). Sets *snap_rc
+     * to 0 when the snapshot was written with the append, and leaves it
+     * when the append was a retry already in the log (api.c then saves
+     * the snapshot). Otherwise, or NULL: the append, then snapshot_save. */
     int (*log_append_snap)(evs_log *l, const evs_event *ev, size_t n,
                            uint64_t expected, unsigned flags,
                            const evs_snapshot *snap, unsigned snap_flags,
@@ -414,6 +416,11 @@ void evs__db_appended(evs__db_sync *y, evs_log *l, int sync, uint64_t expected,
 int evs__db_close_unsynced(const evs__db_sync *y, evs_log *l);
 /* Poisons l with rc (logged); returns rc. */
 int evs__db_poison(evs_log *l, int rc);
+/* The snapshot a writer's append carries (evs_log_append_snapshot): *sn
+ * is *snap with the log's id and, when 0, updated_at now; *buf (freed
+ * by the caller with the store's allocator) its encoding. */
+int evs__db_snap_encode(evs_log *l, const evs_snapshot *snap,
+                        evs_snapshot *sn, char **buf, size_t *len);
 /* evs_log_sync: flush() commits with a flush when anything is unsynced;
  * a failure poisons the handle. Takes l->mu. */
 int evs__db_log_sync(evs_log *l, evs__db_sync *y, int (*flush)(evs_store *));

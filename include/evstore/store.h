@@ -665,11 +665,11 @@ EVS_EXTERN int evs_log_append_flags(evs_log *l, const evs_event *events,
  * n (-EINVAL otherwise, before anything is written); snap->id is
  * ignored, and times left 0 are taken as evs_snapshot_save takes them.
  *
- * On PostgreSQL both are one fenced statement and one transaction: the
- * snapshot is committed with the events, as durable as they are, and a
- * failed append saves no snapshot (created_at_us must be known: with 0
- * it is two steps). Elsewhere it is the two calls, in that order; the
- * snapshot is saved only once the append succeeded.
+ * On PostgreSQL both are one fenced statement, on SQLite one
+ * transaction: the snapshot is committed with the events, as durable as
+ * they are, and a failed append saves no snapshot (created_at_us must be
+ * known: with 0 it is two steps). On files it is the two calls, in that
+ * order; the snapshot is saved only once the append succeeded.
  *
  * Returns what the append returns. *snap_rc (may be NULL) gets what
  * saving the snapshot returned (0, or an error: the events are in the
