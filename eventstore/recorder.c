@@ -117,9 +117,11 @@ static void drop_front(evs_recorder *r, size_t k)
  * follow it, so one append of them all would neither match the log nor
  * follow it: have the log acknowledge the part it holds (same ids,
  * nothing written), then append the rest.
+ *
+ * With `snap`, the last append carries the execution's snapshot too
+ * (evs_log_append_snapshot, which sets *snap_rc), and `flags` may ask
+ * for the lease's release with it (EVS_APPEND_RELEASE).
  */
-/* Appends ev[0..n) after sequence `flushed`; with `snap`, the last
- * append carries the snapshot too (evs_log_append_snapshot, *snap_rc). */
 static int append_events(evs_log *log, uint64_t flushed, evs_event_owned *ev,
                          evs_event *views, size_t n, unsigned flags,
                          const evs_snapshot *snap, unsigned snap_flags,

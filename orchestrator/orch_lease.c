@@ -56,7 +56,9 @@ static void renew_done(uv_work_t *w, int status)
                                 "over");
         else if (rc == -ENOENT && !x->released)
             evs__orch_fail_exec(x, rc, "it was deleted from the store");
-        else if (rc != 0 && !x->released)
+        /* EVS_EREADONLY: the lease went with the execution's last
+         * append, which a flush made meanwhile; nothing to renew. */
+        else if (rc != 0 && rc != EVS_EREADONLY && !x->released)
             evs__orch_logf(o, EVS_LOG_WARN,
                            EVS_LOG_FIELDS(.execution = x->id, .err = rc),
                            "lease not renewed (%s); it stands until it runs "
