@@ -155,7 +155,8 @@ EVS_EXTERN int evs_recorder_flush_run(evs_recorder_batch *b);
 /**
  * evs_recorder_flush_run, the batch's last append carrying the
  * execution's snapshot `snap` as evs_log_append_snapshot does (store.h):
- * on PostgreSQL one statement, elsewhere the append and then the save.
+ * on PostgreSQL one statement, on SQLite one transaction, on files the
+ * append and then the save.
  * `flags`: 0, or EVS_APPEND_RELEASE when the batch is the writer's last
  * append (the lease given up with it; store.h), -EINVAL otherwise.
  * NULL `snap`: no snapshot. snap->last_event_seq must be at most the

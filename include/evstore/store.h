@@ -669,7 +669,8 @@ EVS_EXTERN int evs_log_append_flags(evs_log *l, const evs_event *events,
  * transaction: the snapshot is committed with the events, as durable as
  * they are, and a failed append saves no snapshot (created_at_us must be
  * known: with 0 it is two steps). On files it is the two calls, in that
- * order; the snapshot is saved only once the append succeeded.
+ * order; the snapshot is saved only once the append succeeded. With
+ * EVS_APPEND_RELEASE in `flags`, the lease goes once both are done.
  *
  * Returns what the append returns. *snap_rc (may be NULL) gets what
  * saving the snapshot returned (0, or an error: the events are in the
@@ -713,8 +714,8 @@ EVS_EXTERN int evs_log_refresh(evs_log *l);
  * backends a writer holds a lock for as long as the log is open: this
  * returns 0 and sets *until_us to INT64_MAX.
  *
- * Returns 0, EVS_EREADONLY (a reader, or a writer that gave the
- * execution up: EVS_APPEND_RELEASE), EVS_ELEASE, -ENOENT,
+ * Returns 0, EVS_EREADONLY (a reader, or on PostgreSQL a writer that
+ * gave the execution up: EVS_APPEND_RELEASE), EVS_ELEASE, -ENOENT,
  * EVS_EPOISONED or -errno (-ECONNRESET: the server could not be
  * reached; the lease stands until it runs out). Thread-safe on one handle.
  */
