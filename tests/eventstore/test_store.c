@@ -1107,6 +1107,22 @@ static void tail_events(evs_event *ev, char (*ids)[32], size_t n,
     }
 }
 
+/* A new execution `id` of one event (its snapshot "running"), its
+ * writer, and n events to append after it. */
+static evs_log *writer_on_new(const char *id, evs_event *ev, char (*ids)[32],
+                              size_t n)
+{
+    evs_snapshot in = snap_of("wf", "running", T0, T0);
+    evs_log *l;
+
+    cr_assert_eq(create_with(id, &in, 1), 0);
+    cr_assert_eq(evs_log_open(st, id, strlen(id), EVS_LOG_WRITE, &l, NULL,
+                              NULL),
+                 0);
+    tail_events(ev, ids, n, id);
+    return l;
+}
+
 Test(snapshot, an_append_with_its_snapshot_writes_both)
 {
     evs_snapshot in = snap_of("wf", "running", T0, T0), *out = NULL;
@@ -1117,9 +1133,7 @@ Test(snapshot, an_append_with_its_snapshot_writes_both)
     evs_log *l;
     int src = -1;
 
-    cr_assert_eq(create_with("as", &in, 1), 0);
-    cr_assert_eq(evs_log_open(st, "as", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
-    tail_events(ev, ids, 2, "as");
+    l = writer_on_new("as", ev, ids, 2);
     in = snap_of("wf", "completed", T0, T0 + 5);
     in.last_event_seq = 3;
     in.end_time_us = T0 + 4;
@@ -1173,9 +1187,7 @@ Test(snapshot, an_append_with_its_snapshot_retried_saves_the_snapshot)
     evs_log *l;
     int src = -1;
 
-    cr_assert_eq(create_with("rs", &in, 1), 0);
-    cr_assert_eq(evs_log_open(st, "rs", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
-    tail_events(ev, ids, 2, "rs");
+    l = writer_on_new("rs", ev, ids, 2);
     cr_assert_eq(evs_log_append(l, ev, 2, 1, NULL), 0);
     evs_log_close(l);
     /* The same events again (a writer that did not learn the first
@@ -1204,9 +1216,7 @@ Test(snapshot, an_append_with_its_snapshot_refused_saves_neither)
     evs_log *l, *r;
     int src = -1;
 
-    cr_assert_eq(create_with("rf", &in, 1), 0);
-    cr_assert_eq(evs_log_open(st, "rf", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
-    tail_events(ev, ids, 2, "rf");
+    l = writer_on_new("rf", ev, ids, 2);
     in = snap_of("wf", "completed", T0, T0 + 5);
     /* A snapshot past the append's end: refused before anything. */
     in.last_event_seq = 4;
@@ -1256,9 +1266,7 @@ Test(snapshot, the_last_append_gives_the_writer_up)
     evs_event got;
     int src = -1;
 
-    cr_assert_eq(create_with("gu", &in, 1), 0);
-    cr_assert_eq(evs_log_open(st, "gu", 2, EVS_LOG_WRITE, &l, NULL, NULL), 0);
-    tail_events(ev, ids, 2, "gu");
+    l = writer_on_new("gu", ev, ids, 2);
     /* A failed last append gives nothing up. */
     cr_assert_eq(evs_log_append_flags(l, ev, 1, 7, EVS_APPEND_RELEASE, NULL),
                  EVS_ECONFLICT);
