@@ -211,6 +211,7 @@ struct evs_orch {
      * evs_log_claim said the backend has no work queue. */
     evs_watch *watch;
     uv_poll_t *watch_poll;
+    int watch_opening; /* an open is on the threadpool (it connects) */
     int no_watch;
     int no_queue;
     int adopt_due; /* a notification told of work to claim */
@@ -236,10 +237,11 @@ int evs__orch_backed_off(const evs_orch *o);
 /* orch_watch.c */
 /* From the poll timer, and before a start: opens the store's
  * notifications when there are none (a backend that has them:
- * PostgreSQL) and polls their descriptor on the loop. A request posted
- * to an owned execution reads its inbox at once; work to claim adopts.
- * A new watch reads every inbox once, for what was posted before it
- * listened, and (`adopt`, from the poll timer) claims from the queue. */
+ * PostgreSQL), on the threadpool since it connects, and then polls
+ * their descriptor on the loop. A request posted to an owned execution
+ * reads its inbox at once; work to claim adopts. A new watch reads
+ * every inbox once, for what was posted before it listened, and
+ * (`adopt`, from the poll timer) claims from the queue. */
 void evs__orch_watch_store(evs_orch *o, int adopt);
 /* Stops and closes the watch (at close, or when its connection was
  * lost). */

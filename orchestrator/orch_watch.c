@@ -9,6 +9,12 @@
  * to runners, as each commits: a request reads that execution's inbox if
  * it is owned here, and offered work claims from the queue at once.
  *
+ * The watch's connection is made on the threadpool: a server slow to
+ * answer (or a network that drops the packets, up to libpq's
+ * connect_timeout) must not stop the loop, which drives every owned
+ * execution and renews their leases. Executions attached meanwhile poll
+ * as without a watch, and a start queued meanwhile reads its inbox.
+ *
  * A notification goes, at its transaction's commit, to every session
  * listening then, so none is missed while the watch's connection lives;
  * inboxes are not polled meanwhile. The queue still is, every adopt_ms.
@@ -116,23 +122,30 @@ int evs__orch_backed_off(const evs_orch *o)
     return o->retry_ms && uv_now(o->loop) < o->retry_at_ms;
 }
 
-void evs__orch_watch_store(evs_orch *o, int adopt)
+/* An open of the store's watch, on the threadpool: it connects to the
+ * server, which may take as long as the network does (libpq's
+ * connect_timeout), and the loop must not wait for it. */
+typedef struct watch_open {
+    uv_work_t w;
+    evs_orch *o;
+    evs_watch *watch;
+    int rc;
+    int adopt;
+} watch_open;
+
+static void open_work(uv_work_t *w)
+{
+    watch_open *j = w->data;
+
+    j->rc = evs_watch_open(j->o->store, &j->watch);
+}
+
+/* Starts listening on an open watch: every inbox is read and the queue
+ * looked at, for what was sent before it listened. */
+static void watch_attach(evs_orch *o, evs_watch *w, int adopt)
 {
     watch_poll *wp;
-    evs_watch *w;
-    int rc;
 
-    if (o->watch || o->no_watch || o->closing || o->stopping ||
-        evs__orch_backed_off(o))
-        return;
-    rc = evs_watch_open(o->store, &w);
-    if (rc == -ENOTSUP) {
-        o->no_watch = 1;
-        return;
-    }
-    evs__orch_reachable(o, rc);
-    if (rc != 0)
-        return; /* logged by the store; tried again after the back-off */
     if (!(wp = evs__calloc(o->alloc, sizeof(*wp)))) {
         evs_watch_close(w);
         return;
@@ -149,9 +162,7 @@ void evs__orch_watch_store(evs_orch *o, int adopt)
     o->watch_poll = &wp->h;
     o->note_gen++;
     uv_poll_start(&wp->h, UV_READABLE, watch_cb);
-    /* What was sent before this listened: every inbox, and the queue
-     * (now, or from the next poll). The executions polled one by one
-     * until now need not be. */
+    /* The executions polled one by one until now need not be. */
     for (orch_exec *x = o->execs, *n; x; x = n) {
         n = x->next;
         if (x->stamp_poll)
@@ -162,4 +173,47 @@ void evs__orch_watch_store(evs_orch *o, int adopt)
     o->adopt_due = 1;
     if (adopt)
         adopt_now(o);
+}
+
+static void open_done(uv_work_t *w, int status)
+{
+    watch_open *j = w->data;
+    evs_orch *o = j->o;
+    int rc = status == 0 ? j->rc : status;
+
+    o->watch_opening = 0;
+    o->busy--;
+    if (rc == -ENOTSUP) {
+        o->no_watch = 1;
+    } else if (status == 0) {
+        evs__orch_reachable(o, rc);
+        /* A failure was logged by the store; tried again after the
+         * back-off. */
+        if (rc == 0 && (o->closing || o->stopping))
+            evs_watch_close(j->watch);
+        else if (rc == 0)
+            watch_attach(o, j->watch, j->adopt);
+    }
+    evs__free(o->alloc, j);
+    evs__orch_check_idle(o);
+}
+
+void evs__orch_watch_store(evs_orch *o, int adopt)
+{
+    watch_open *j;
+
+    if (o->watch || o->watch_opening || o->no_watch || o->closing ||
+        o->stopping || evs__orch_backed_off(o))
+        return;
+    if (!(j = evs__calloc(o->alloc, sizeof(*j))))
+        return; /* the next poll tries again */
+    j->o = o;
+    j->adopt = adopt;
+    j->w.data = j;
+    if (uv_queue_work(o->loop, &j->w, open_work, open_done) != 0) {
+        evs__free(o->alloc, j);
+        return;
+    }
+    o->watch_opening = 1;
+    o->busy++;
 }

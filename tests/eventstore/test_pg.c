@@ -8,6 +8,7 @@
  * `postgresql` (tests/meson.build).
  */
 #include "store_int.h"
+#include "evstore/orchestrator.h"
 #include "testutil.h"
 
 #include <criterion/criterion.h>
@@ -17,6 +18,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -443,6 +446,88 @@ Test(pg, the_last_append_releases_the_lease_before_the_close)
     }
     evs_store_close(a);
     evs_store_close(b);
+}
+
+/* The orchestrator whose store's server takes no new connection: the
+ * postmaster stopped (SIGSTOP), the sessions already made still served.
+ * The watch's connection hangs; the loop must go on without it. */
+static pid_t stopped_pm;
+static atomic_int done_ok, done_at_cont;
+
+static void noop_action(void *arg, evs_action_req *req)
+{
+    (void)arg;
+    evs_action_complete(req, evs_span_cstr("{}"));
+}
+
+static void on_outcome(void *arg, const char *id, evs_outcome oc, int err)
+{
+    (void)arg;
+    (void)id;
+    (void)err;
+    if (oc == EVS_OUTCOME_COMPLETED && !atomic_load(&done_at_cont))
+        atomic_store(&done_ok, 1);
+}
+
+/* SIGCONTs the postmaster after 5 s whatever happens, so that no
+ * failure leaves the server stopped. */
+static void *cont_later(void *arg)
+{
+    (void)arg;
+    sleep(5);
+    atomic_store(&done_at_cont, 1);
+    kill(stopped_pm, SIGCONT);
+    return NULL;
+}
+
+Test(pg, a_runner_goes_on_while_its_watch_cannot_connect)
+{
+    const char *def = "{\"name\":\"w\",\"steps\":[{\"name\":\"a\","
+                      "\"kind\":\"action\",\"action\":\"noop\"}]}";
+    evs_store_opts so;
+    evs_orch_opts oo;
+    evs_store *s = NULL;
+    evs_orch *o = NULL;
+    pthread_t t;
+    long long backend;
+    char path[64], buf[512];
+    FILE *f;
+
+    /* One connection, made now; the postmaster is the backend's
+     * parent. */
+    evs_store_opts_init(&so);
+    so.log_fn = hook;
+    so.connections = 1;
+    cr_assert_eq(evs_store_open(loc, &so, &s), 0, "%s", logged);
+    cr_assert_eq(tu_create(s, "warm"), 0);
+    backend = raw_int("SELECT pid FROM pg_stat_activity WHERE"
+                      " pid <> pg_backend_pid()"
+                      " AND backend_type = 'client backend' LIMIT 1");
+    cr_assert_gt(backend, 0);
+    snprintf(path, sizeof(path), "/proc/%lld/stat", backend);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    cr_assert_eq(sscanf(strrchr(buf, ')') + 2, "%*c %d", &stopped_pm), 1);
+    cr_assert_gt(stopped_pm, 1);
+
+    evs_orch_opts_init(&oo);
+    oo.stop_when_idle = 1;
+    oo.on_outcome = on_outcome;
+    cr_assert_eq(evs_orch_new(s, &oo, &o), 0);
+    cr_assert_eq(evs_orch_register(o, "noop", noop_action, NULL, 0), 0);
+    cr_assert_eq(kill(stopped_pm, SIGSTOP), 0);
+    cr_assert_eq(pthread_create(&t, NULL, cont_later, NULL), 0);
+    cr_assert_eq(evs_orch_start(o, evs_span_cstr(def), evs_span_cstr("{}"),
+                                evs_span_cstr("x"), NULL, NULL),
+                 0);
+    cr_assert_eq(evs_orch_run(o), 0);
+    pthread_join(t, NULL);
+    evs_orch_free(o);
+    evs_store_close(s);
+    cr_assert(atomic_load(&done_ok),
+              "the workflow completed while the watch could not connect");
 }
 
 Test(pg, an_append_after_the_lease_ran_out_is_refused_unless_renewed)
