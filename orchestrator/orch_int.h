@@ -23,6 +23,7 @@
 #include "lineage.h"        /* chains of continuations */
 #include "takeover.h"       /* runners, and what a takeover records */
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 typedef struct orch_exec orch_exec;
@@ -212,13 +213,21 @@ struct evs_orch {
     evs_watch *watch;
     uv_poll_t *watch_poll;
     int watch_opening; /* an open is on the threadpool (it connects) */
+    /* Each watch that began to listen takes the next epoch, published
+     * by the thread that opened it as soon as it listens; watch_epoch is
+     * that of the watch attached (o->watch). A start that read the
+     * epoch before its creation and finds it the attached watch's at its
+     * attach was heard of from its creation on (orch_own.c). */
+    _Atomic uint64_t listen_epoch;
+    uint64_t watch_epoch;
     int no_watch;
     int no_queue;
     int adopt_due; /* a notification told of work to claim */
     /* Counts what may have told of a request that no owned execution
      * heard: a request to an execution not (yet) owned here, a watch
-     * opened or lost. A start that saw it unchanged from before its
-     * creation to its attach need not read its new inbox. */
+     * lost. A start that saw it unchanged from before its creation to
+     * its attach, under a watch that listened before the creation began
+     * (listen_epoch), need not read its new inbox. */
     uint64_t note_gen;
     /* The store could not be reached: the watch and the queue are not
      * tried again before retry_at_ms; retry_ms doubles up to 10 s, and

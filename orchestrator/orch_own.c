@@ -426,9 +426,9 @@ typedef struct start_job {
     evs_log *log;
     evs_replay *rp;
     int rc;
-    /* The store's notifications were heard from before the creation
-     * (o->watch), and o->note_gen then. */
-    int watched;
+    /* The listen epoch before the creation began (0: none listened
+     * yet), and o->note_gen when the start was queued. */
+    uint64_t epoch;
     uint64_t note_gen;
     uint64_t queued_ms; /* uv_now when queued, before the claim */
 } start_job;
@@ -438,6 +438,9 @@ static void start_work(uv_work_t *w)
     start_job *j = w->data;
     evs__creation *c = &j->c;
 
+    /* Before the creation: a watch listening by now hears every request
+     * to the execution, all of them posted after the creation commits. */
+    j->epoch = atomic_load(&j->o->listen_epoch);
     /* Created and opened as its writer in one step (one statement on
      * PostgreSQL); owned: no other runner is offered it meanwhile. */
     j->rc = evs_exec_create_open(j->o->store, c->id, c->id_len, &c->snap,
@@ -464,11 +467,14 @@ static void start_done(uv_work_t *w, int status)
     (void)status;
     o->busy--;
     if (rc == 0) {
-        /* Its inbox is read unless every request posted since its
-         * creation was heard of and none was to an execution not owned
-         * here: a request posted before its attach can only be one of
-         * those. The definition parsed to start it serves the run too. */
-        int pick = !j->watched || !o->watch || o->note_gen != j->note_gen;
+        /* Its inbox is read unless the watch attached now listened
+         * before its creation began (so every request to it was heard
+         * of) and none of what it heard since the start was queued was
+         * to an execution not owned here: a request posted before its
+         * attach can only be one of those. The definition parsed to
+         * start it serves the run too. */
+        int pick = !o->watch || j->epoch == 0 || j->epoch != o->watch_epoch ||
+                   o->note_gen != j->note_gen;
         rc = attach(o, j->log, j->rp, j->c.def, 0, j->c.ev[1].timestamp_us,
                     j->queued_ms, pick, NULL);
         j->log = NULL;
@@ -595,7 +601,6 @@ static int start(evs_orch *o, evs_span def, evs_span inputs, evs_span id,
     }
     j->work.data = j;
     evs__orch_watch_store(o, 0);
-    j->watched = o->watch != NULL;
     j->note_gen = o->note_gen;
     j->queued_ms = uv_now(o->loop);
     o->busy++;

@@ -131,6 +131,7 @@ typedef struct watch_open {
     evs_watch *watch;
     int rc;
     int adopt;
+    uint64_t epoch;
 } watch_open;
 
 static void open_work(uv_work_t *w)
@@ -138,11 +139,16 @@ static void open_work(uv_work_t *w)
     watch_open *j = w->data;
 
     j->rc = evs_watch_open(j->o->store, &j->watch);
+    /* Listening from now on: a creation that begins after this is
+     * heard of from its commit on. */
+    if (j->rc == 0)
+        j->epoch = atomic_fetch_add(&j->o->listen_epoch, 1) + 1;
 }
 
 /* Starts listening on an open watch: every inbox is read and the queue
  * looked at, for what was sent before it listened. */
-static void watch_attach(evs_orch *o, evs_watch *w, int adopt)
+static void watch_attach(evs_orch *o, evs_watch *w, uint64_t epoch,
+                         int adopt)
 {
     watch_poll *wp;
 
@@ -160,7 +166,7 @@ static void watch_attach(evs_orch *o, evs_watch *w, int adopt)
     wp->h.data = wp;
     o->watch = w;
     o->watch_poll = &wp->h;
-    o->note_gen++;
+    o->watch_epoch = epoch;
     uv_poll_start(&wp->h, UV_READABLE, watch_cb);
     /* The executions polled one by one until now need not be. */
     for (orch_exec *x = o->execs, *n; x; x = n) {
@@ -192,7 +198,7 @@ static void open_done(uv_work_t *w, int status)
         if (rc == 0 && (o->closing || o->stopping))
             evs_watch_close(j->watch);
         else if (rc == 0)
-            watch_attach(o, j->watch, j->adopt);
+            watch_attach(o, j->watch, j->epoch, j->adopt);
     }
     evs__free(o->alloc, j);
     evs__orch_check_idle(o);
