@@ -457,7 +457,9 @@ Test(pg, the_last_append_releases_the_lease_before_the_close)
 
 /* The orchestrator whose store's server takes no new connection: the
  * postmaster stopped (SIGSTOP), the sessions already made still served.
- * The watch's connection hangs; the loop must go on without it. */
+ * The watch's connection hangs; the loop must go on without it. Every
+ * new session of the server waits meanwhile, so this suite runs one
+ * test at a time (tests/meson.build). */
 static atomic_int done_ok, done_at_cont;
 
 static void noop_action(void *arg, evs_action_req *req)
