@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <xxhash.h>
 
 static void exec_free(orch_exec *x);
 
@@ -26,7 +25,7 @@ static void exec_free(orch_exec *x);
  */
 static uint64_t id_hash(const char *id, size_t len)
 {
-    return XXH3_64bits(id, len);
+    return evs_checksum(id, len); /* XXH3-64 */
 }
 
 static void ix_put(orch_exec **tab, size_t cap, orch_exec *x)
