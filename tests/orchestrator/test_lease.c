@@ -18,6 +18,8 @@
  */
 #include "harness.h"
 
+#include <libpq-fe.h>
+
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -176,4 +178,65 @@ Test(orch_lease, a_lease_lost_at_renewal_gives_the_execution_up)
                   ev.v[first].ev.sequence,
               "the timer was started after the claim");
     evlist_free(&ev);
+}
+
+/* ---------------------------------------------------------------- */
+/* An execution deleted under its runner                             */
+/* ---------------------------------------------------------------- */
+
+/* Removes the execution's row behind the store's back (an operator's
+ * DELETE; evs_exec_delete would wait for the lease) once it sleeps: its
+ * next renewal finds no row, and the orchestrator gives it up. */
+static int delete_under_it(int step)
+{
+    evlist ev;
+    int waiting;
+    PGconn *c;
+    PGresult *r;
+
+    switch (step) {
+    case 0:
+        if (!evs_exec_exists(st, sid, strlen(sid)))
+            return 0;
+        ev = events_of(sid);
+        waiting = evf(&ev, EVS_EV_TIMER_STARTED, NULL, NULL, 0) != NULL;
+        evlist_free(&ev);
+        if (!waiting)
+            return 0;
+        c = PQconnectdb(tu_loc(dir));
+        cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+        r = PQexec(c, "DELETE FROM executions WHERE id = 'gone'");
+        cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "%s",
+                  PQresultErrorMessage(r));
+        cr_assert_str_eq(PQcmdTuples(r), "1");
+        PQclear(r);
+        PQfinish(c);
+        return 1;
+    default:
+        if (!outcome_of(sid))
+            return 1;
+        evs_orch_stop(orch, 0);
+        return -1;
+    }
+}
+
+Test(orch_lease, an_execution_deleted_under_its_runner_is_given_up)
+{
+    const char *def =
+        J("{'name':'nap','steps':["
+          "{'name':'z','kind':'sleep','duration_ms':600000,'next':'after'},"
+          "{'name':'after','kind':'action','action':'t_echo'}]}");
+    const outcome_rec *oc;
+
+    if (!tu_backend_is_pg())
+        cr_skip_test("PostgreSQL only: leases");
+    run_scripted(0, def, "gone", delete_under_it);
+    cr_assert_not_null(oc = outcome_of("gone"));
+    cr_assert_eq(oc->oc, EVS_OUTCOME_ERROR, "outcome %s",
+                 evs_outcome_name(oc->oc));
+    cr_assert_eq(oc->err, -ENOENT, "error %s", evs_err_name(oc->err));
+    cr_assert(strstr(last_log, "deleted from the store"), "the log said: %s",
+              last_log);
+    cr_assert_eq(count_calls("after"), 0);
+    cr_assert(!evs_exec_exists(st, "gone", 4), "nothing wrote it back");
 }
