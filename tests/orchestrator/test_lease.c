@@ -96,19 +96,34 @@ static void *writer2_main(void *arg)
 
 static int blocked_ms;
 
-static int lose_the_lease(int step)
+/* The execution under test sleeps on its timer (made off the loop). */
+static int sleeping(void)
 {
     evlist ev;
     int waiting;
 
+    if (!evs_exec_exists(st, sid, strlen(sid)))
+        return 0;
+    ev = events_of(sid);
+    waiting = evf(&ev, EVS_EV_TIMER_STARTED, NULL, NULL, 0) != NULL;
+    evlist_free(&ev);
+    return waiting;
+}
+
+/* A sleep far off, then an action it never reaches. */
+static const char *nap_def(void)
+{
+    return J("{'name':'nap','steps':["
+             "{'name':'z','kind':'sleep','duration_ms':600000,"
+             "'next':'after'},"
+             "{'name':'after','kind':'action','action':'t_echo'}]}");
+}
+
+static int lose_the_lease(int step)
+{
     switch (step) {
     case 0: /* the execution sleeps on its timer (made off the loop) */
-        if (!evs_exec_exists(st, sid, strlen(sid)))
-            return 0;
-        ev = events_of(sid);
-        waiting = evf(&ev, EVS_EV_TIMER_STARTED, NULL, NULL, 0) != NULL;
-        evlist_free(&ev);
-        if (!waiting)
+        if (!sleeping())
             return 0;
         cr_assert_eq(pthread_create(&writer2, NULL, writer2_main, NULL), 0);
         return 1;
@@ -133,17 +148,13 @@ static int lose_the_lease(int step)
 
 Test(orch_lease, a_lease_lost_at_renewal_gives_the_execution_up)
 {
-    const char *def =
-        J("{'name':'nap','steps':["
-          "{'name':'z','kind':'sleep','duration_ms':600000,'next':'after'},"
-          "{'name':'after','kind':'action','action':'t_echo'}]}");
     const outcome_rec *oc;
     evlist ev;
     size_t first = SIZE_MAX;
 
     if (!tu_backend_is_pg())
         cr_skip_test("PostgreSQL only: leases");
-    run_scripted(0, def, "napper", lose_the_lease);
+    run_scripted(0, nap_def(), "napper", lose_the_lease);
     atomic_store(&w2_go, 2);
     cr_assert_eq(pthread_join(writer2, NULL), 0);
     cr_assert_eq(w2_rc, 0, "the second writer: %s", evs_err_name(w2_rc));
@@ -189,19 +200,12 @@ Test(orch_lease, a_lease_lost_at_renewal_gives_the_execution_up)
  * next renewal finds no row, and the orchestrator gives it up. */
 static int delete_under_it(int step)
 {
-    evlist ev;
-    int waiting;
     PGconn *c;
     PGresult *r;
 
     switch (step) {
     case 0:
-        if (!evs_exec_exists(st, sid, strlen(sid)))
-            return 0;
-        ev = events_of(sid);
-        waiting = evf(&ev, EVS_EV_TIMER_STARTED, NULL, NULL, 0) != NULL;
-        evlist_free(&ev);
-        if (!waiting)
+        if (!sleeping())
             return 0;
         c = PQconnectdb(tu_loc(dir));
         cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
@@ -222,15 +226,11 @@ static int delete_under_it(int step)
 
 Test(orch_lease, an_execution_deleted_under_its_runner_is_given_up)
 {
-    const char *def =
-        J("{'name':'nap','steps':["
-          "{'name':'z','kind':'sleep','duration_ms':600000,'next':'after'},"
-          "{'name':'after','kind':'action','action':'t_echo'}]}");
     const outcome_rec *oc;
 
     if (!tu_backend_is_pg())
         cr_skip_test("PostgreSQL only: leases");
-    run_scripted(0, def, "gone", delete_under_it);
+    run_scripted(0, nap_def(), "gone", delete_under_it);
     cr_assert_not_null(oc = outcome_of("gone"));
     cr_assert_eq(oc->oc, EVS_OUTCOME_ERROR, "outcome %s",
                  evs_outcome_name(oc->oc));
